@@ -1,0 +1,174 @@
+"""The one definition of the model's input: letterbox a grayscale image.
+
+Both the Keras path (training, evaluation) and the edge runtime call this module,
+so the two models always see byte-identical inputs and parity measures the
+network alone. NumPy and OpenCV only: never TensorFlow.
+
+Normalization is *not* done here: the network takes raw 0..255 gray values and
+rescales them itself (its first layer), so normalization is applied exactly once
+and an int8 TFLite model can take the uint8 pixels as they are.
+
+Coordinates follow OpenCV: x is the column, y the row, pixel centres at integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+# HC18 images are mostly 800x540 (W x H); 224x320 (H x W) keeps that 0.675 shape
+# with little padding and is divisible by 32, as the UNet needs.
+DEFAULT_INPUT_SIZE: Tuple[int, int] = (224, 320)
+PAD_VALUE = 0  # ultrasound background is black
+
+
+@dataclasses.dataclass(frozen=True)
+class Letterbox:
+    """Maps original-image pixels to model-input pixels and back, exactly.
+
+    A point (x, y) of the original image lands at
+    ``x_model = (x + 0.5) * scale_x - 0.5 + offset_x`` (same for y), the
+    pixel-centre convention of ``cv2.resize``.
+
+    Attributes:
+      scale_x, scale_y: resized width / original width (height likewise); equal
+        up to the rounding of the resized size.
+      offset_x, offset_y: padding before the resized image, in model pixels.
+      src_width, src_height: the original image size.
+      dst_width, dst_height: the model input size.
+    """
+
+    scale_x: float
+    scale_y: float
+    offset_x: float
+    offset_y: float
+    src_width: int
+    src_height: int
+    dst_width: int
+    dst_height: int
+
+    def to_model(self, points: np.ndarray) -> np.ndarray:
+        """Maps (N, 2) original (x, y) points to model-input coordinates."""
+        p = np.asarray(points, dtype=np.float64)
+        return np.stack(
+            [(p[:, 0] + 0.5) * self.scale_x - 0.5 + self.offset_x,
+             (p[:, 1] + 0.5) * self.scale_y - 0.5 + self.offset_y], axis=1)
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """Maps (N, 2) model-input (x, y) points back to original pixels."""
+        p = np.asarray(points, dtype=np.float64)
+        return np.stack(
+            [(p[:, 0] - self.offset_x + 0.5) / self.scale_x - 0.5,
+             (p[:, 1] - self.offset_y + 0.5) / self.scale_y - 0.5], axis=1)
+
+    def as_array(self) -> np.ndarray:
+        """[scale_x, scale_y, offset_x, offset_y] as float32, for tf.data."""
+        return np.array([self.scale_x, self.scale_y, self.offset_x, self.offset_y],
+                        dtype=np.float32)
+
+
+def letterbox_transform(src_hw: Tuple[int, int],
+                        dst_hw: Tuple[int, int] = DEFAULT_INPUT_SIZE) -> Letterbox:
+    """Computes the letterbox that fits an image of `src_hw` into `dst_hw`.
+
+    Args:
+      src_hw: (height, width) of the original image.
+      dst_hw: (height, width) of the model input.
+
+    Returns:
+      The `Letterbox`; the image is scaled to fit and centred.
+
+    Raises:
+      ValueError: for a non-positive size.
+    """
+    sh, sw = int(src_hw[0]), int(src_hw[1])
+    dh, dw = int(dst_hw[0]), int(dst_hw[1])
+    if min(sh, sw, dh, dw) <= 0:
+        raise ValueError(f"image and model sizes must be positive, got {src_hw} -> {dst_hw}")
+    scale = min(dw / sw, dh / sh)
+    nw = min(dw, max(1, int(round(sw * scale))))
+    nh = min(dh, max(1, int(round(sh * scale))))
+    return Letterbox(scale_x=nw / sw, scale_y=nh / sh,
+                     offset_x=float((dw - nw) // 2), offset_y=float((dh - nh) // 2),
+                     src_width=sw, src_height=sh, dst_width=dw, dst_height=dh)
+
+
+def _resize_into(array: np.ndarray, box: Letterbox, fill: float) -> np.ndarray:
+    nw = int(round(box.scale_x * box.src_width))
+    nh = int(round(box.scale_y * box.src_height))
+    # INTER_AREA: the model input is a 2-3x downscale; area averaging avoids aliasing.
+    interp = cv2.INTER_AREA if nw <= box.src_width else cv2.INTER_LINEAR
+    resized = cv2.resize(array, (nw, nh), interpolation=interp)
+    out = np.full((box.dst_height, box.dst_width), fill, dtype=array.dtype)
+    ox, oy = int(box.offset_x), int(box.offset_y)
+    out[oy:oy + nh, ox:ox + nw] = resized
+    return out
+
+
+def to_gray_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Returns a 2-D uint8 grayscale view of `image`.
+
+    Accepts (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8 arrays.
+
+    Raises:
+      ValueError: naming `name`, for any other shape or dtype.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"{name}: expected 8-bit pixels, got dtype {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] in (3, 4):
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if image.shape[2] == 3
+                             else cv2.COLOR_RGBA2GRAY)
+    if image.ndim != 2 or min(image.shape) < 2:
+        raise ValueError(f"{name}: expected a 2-D grayscale image, got shape {image.shape}")
+    return image
+
+
+def letterbox_image(image: np.ndarray,
+                    dst_hw: Tuple[int, int] = DEFAULT_INPUT_SIZE
+                    ) -> Tuple[np.ndarray, Letterbox]:
+    """Letterboxes a grayscale uint8 image to the model input.
+
+    Args:
+      image: (H, W) or (H, W, 1) uint8.
+      dst_hw: model input (height, width).
+
+    Returns:
+      (model_input, box): model_input is (dst_h, dst_w, 1) uint8, raw gray values.
+    """
+    gray = to_gray_uint8(image)
+    box = letterbox_transform(gray.shape, dst_hw)
+    return _resize_into(gray, box, PAD_VALUE)[:, :, None], box
+
+
+def letterbox_mask(mask: np.ndarray, box: Letterbox) -> np.ndarray:
+    """Letterboxes a {0,1} mask with the image's transform into a soft float32 mask.
+
+    Area interpolation gives each model pixel the fraction of it the head covers,
+    a better training target than a hard, aliased edge.
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m[:, :, 0]
+    return _resize_into(m.astype(np.float32), box, 0.0)[:, :, None]
+
+
+def read_gray_image(path: str) -> np.ndarray:
+    """Decodes an image file to 2-D uint8 gray; RGB is converted.
+
+    Raises:
+      ValueError: naming the file, when it can't be decoded or is not 8-bit.
+    """
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ValueError(f"{path}: not a readable image file")
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3
+                             else cv2.COLOR_BGRA2GRAY)
+    return to_gray_uint8(image, name=path)
