@@ -1,0 +1,1 @@
+"""TFDS dataset folders of hc-tf (installed as `hc_tf_datasets`)."""

@@ -1,0 +1,1 @@
+"""The HC18 TFDS dataset (see README.md in this folder)."""

@@ -1,0 +1,296 @@
+"""HC18: fetal head circumference on 2D ultrasound, as a TFDS dataset.
+
+Splits: `train` and `validation` are carved from the labelled images by subject
+(010_HC and 010_2HC are one fetus) and stratified by head circumference;
+`test` is the challenge's unlabelled set. Every example keeps the image as
+stored; the head mask is rasterised from an ellipse fitted to the expert's
+outline (never flood-filled: outlines of large heads run off the image).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import re
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from hc_tf import ellipse as ellipse_lib
+
+ZENODO_RECORD = "https://zenodo.org/record/1327317/files/"
+_FILES = {
+    "training_set": "training_set.zip",
+    "test_set": "test_set.zip",
+    "train_csv": "training_set_pixel_size_and_HC.csv",
+    "test_csv": "test_set_pixel_size.csv",
+}
+_NAME = re.compile(r"^(\d+)_(\d*)HC\.png$")
+
+
+class InvalidSourceError(ValueError):
+    """The source files hold problems; the message lists every file and why."""
+
+    def __init__(self, problems: List[Tuple[str, str]]):
+        self.problems = problems
+        lines = "\n".join(f"  {name}: {why}" for name, why in problems)
+        super().__init__(f"HC18 source has {len(problems)} invalid file(s):\n{lines}")
+
+
+@dataclasses.dataclass
+class Hc18Config(tfds.core.BuilderConfig):
+    """Args:
+      validation_fraction: share of labelled *subjects* held out for validation.
+      skip_invalid: skip invalid files (reporting their count) instead of failing.
+    """
+
+    validation_fraction: float = 0.2
+    skip_invalid: bool = False
+
+
+def config_for(validation_fraction: float = 0.2, skip_invalid: bool = False) -> Hc18Config:
+    """The builder config of a validation fraction; each gets its own data folder."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {validation_fraction}")
+    name = f"val{round(validation_fraction * 100):02d}" + ("_skip_invalid" if skip_invalid else "")
+    return Hc18Config(name=name, description=f"{validation_fraction:.0%} of subjects held out",
+                      validation_fraction=validation_fraction, skip_invalid=skip_invalid)
+
+
+def subject_id(filename: str) -> int:
+    """010_HC.png and 010_2HC.png -> 10: one subject, never split apart."""
+    match = _NAME.match(os.path.basename(filename))
+    if not match:
+        raise ValueError(f"{filename}: not an HC18 image name (NNN_HC.png or NNN_kHC.png)")
+    return int(match.group(1))
+
+
+def split_subjects(hc_by_subject: Dict[int, float], validation_fraction: float,
+                   seed: int = 0) -> Tuple[List[int], List[int]]:
+    """Deterministic subject split, stratified by head circumference.
+
+    Subjects are sorted by HC and cut into consecutive strata of
+    round(1 / fraction); one subject of each stratum, drawn with a fixed seed,
+    goes to validation. IDs follow gestational age, so a contiguous cut would
+    hold out only the largest heads.
+    """
+    order = sorted(hc_by_subject, key=lambda s: (hc_by_subject[s], s))
+    stratum = max(2, int(round(1.0 / validation_fraction)))
+    rng = np.random.default_rng(seed)
+    val = []
+    for start in range(0, len(order), stratum):
+        group = order[start:start + stratum]
+        if len(group) == stratum or rng.random() < len(group) / stratum:
+            val.append(group[int(rng.integers(len(group)))])
+    val_set = set(val)
+    return [s for s in order if s not in val_set], sorted(val_set)
+
+
+def _read_csv(path: str, want_hc: bool) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
+    """filename -> (pixel size mm, HC mm or 0); plus the rows that are invalid."""
+    rows, problems = {}, []
+    with open(path, newline="", encoding="utf-8") as f:
+        for i, row in enumerate(csv.reader(f)):
+            if i == 0 or not row or not row[0].strip():
+                continue
+            name = row[0].strip()
+            try:
+                pixel = float(row[1])
+                hc = float(row[2]) if want_hc else 0.0
+            except (IndexError, ValueError):
+                problems.append((name, f"{os.path.basename(path)} row {i + 1}: missing or unreadable number"))
+                continue
+            if not np.isfinite(pixel) or pixel <= 0:
+                problems.append((name, f"non-positive pixel size {row[1]!r}"))
+            elif want_hc and (not np.isfinite(hc) or hc <= 0):
+                problems.append((name, f"non-positive head circumference {row[2]!r}"))
+            else:
+                rows[name] = (pixel, hc)
+    return rows, problems
+
+
+def _read_png(path: str) -> np.ndarray:
+    """Decodes an 8-bit single-channel PNG exactly as stored.
+
+    Raises:
+      ValueError: for a missing, corrupt, non-PNG, colour or 16-bit file.
+    """
+    import cv2  # pylint: disable=g-import-not-at-top
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("not a PNG file")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("corrupt PNG (cannot be decoded)")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{image.dtype.itemsize * 8}-bit image, expected 8-bit grayscale")
+    if image.ndim != 2:
+        raise ValueError(f"{image.shape[2]}-channel image, expected 1-channel grayscale")
+    return image
+
+
+@dataclasses.dataclass
+class _Labelled:
+    filename: str
+    pixel_size_mm: float
+    hc_mm: float
+    ellipse: Optional[ellipse_lib.Ellipse]  # None for the unlabelled test set
+
+
+def scan_labelled(folder: str, csv_path: str) -> Tuple[List[_Labelled], List[Tuple[str, str]]]:
+    """Reads and checks every labelled image; returns the good ones and the problems."""
+    rows, problems = _read_csv(csv_path, want_hc=True)
+    on_disk = {n for n in os.listdir(folder) if _NAME.match(n)}
+    for name in sorted(on_disk - set(rows) - {p[0] for p in problems}):
+        problems.append((name, "image has no row in the CSV"))
+    good = []
+    for name in sorted(rows):
+        pixel, hc = rows[name]
+        image_path = os.path.join(folder, name)
+        ann_path = image_path[:-len(".png")] + "_Annotation.png"
+        if not os.path.exists(image_path):
+            problems.append((name, "CSV row without image"))
+            continue
+        if not os.path.exists(ann_path):
+            problems.append((name, "image without annotation"))
+            continue
+        try:
+            image = _read_png(image_path)
+        except ValueError as err:
+            problems.append((name, str(err)))
+            continue
+        try:
+            outline = _read_png(ann_path)
+            if outline.shape != image.shape:
+                raise ValueError(f"annotation size {outline.shape} differs from image {image.shape}")
+            fitted = ellipse_lib.fit_outline(outline)
+        except ValueError as err:
+            problems.append((os.path.basename(ann_path), str(err)))
+            continue
+        good.append(_Labelled(name, pixel, hc, fitted))
+    return good, problems
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """DatasetBuilder for HC18."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release: subject-wise stratified split, fitted masks."}
+    BUILDER_CONFIGS = [config_for(0.2), config_for(0.1)]
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Put the HC18 release (Zenodo record 1327317) in `manual_dir`, either
+    extracted (`training_set/`, `test_set/`, `training_set_pixel_size_and_HC.csv`,
+    `test_set_pixel_size.csv`) or as the original zips plus the two CSVs.
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, 1), dtype=np.uint8),
+                "mask": tfds.features.Image(shape=(None, None, 1), dtype=np.uint8),
+                "ellipse": tfds.features.FeaturesDict({
+                    k: tfds.features.Scalar(np.float64) for k in ("cx", "cy", "a", "b", "angle")
+                }),
+                "pixel_size_mm": tfds.features.Scalar(np.float64),
+                "hc_mm": tfds.features.Scalar(np.float64),
+                "has_label": tfds.features.Scalar(np.bool_),
+                "filename": tfds.features.Text(),
+                "subject_id": tfds.features.Scalar(np.int32),
+            }),
+            homepage="https://hc18.grand-challenge.org/",
+        )
+
+    def _source_dirs(self, dl_manager: tfds.download.DownloadManager) -> Dict[str, str]:
+        """Paths of the four sources: manual_dir first, then the Zenodo download."""
+        manual = os.fspath(dl_manager.manual_dir) if dl_manager.manual_dir else None
+        if manual and os.path.isdir(manual):
+            paths = {}
+            for key, filename in _FILES.items():
+                folder = os.path.join(manual, key)
+                if key in ("training_set", "test_set") and os.path.isdir(folder):
+                    paths[key] = folder
+                elif os.path.exists(os.path.join(manual, filename)):
+                    paths[key] = os.path.join(manual, filename)
+            if "training_set" in paths and "train_csv" in paths:
+                for key in ("training_set", "test_set"):
+                    if key in paths and paths[key].endswith(".zip"):
+                        paths[key] = os.path.join(os.fspath(dl_manager.extract(paths[key])), key)
+                return paths
+        # No local copy: download (needs internet and registered checksums, see README).
+        got = dl_manager.download_and_extract({k: ZENODO_RECORD + f for k, f in _FILES.items()})
+        return {k: (os.path.join(os.fspath(v), k) if k.endswith("_set") else os.fspath(v))
+                for k, v in got.items()}
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        src = self._source_dirs(dl_manager)
+        labelled, problems = scan_labelled(src["training_set"], src["train_csv"])
+        test_rows: Dict[str, Tuple[float, float]] = {}
+        if "test_set" in src and "test_csv" in src:
+            test_rows, test_problems = _read_csv(src["test_csv"], want_hc=False)
+            problems += [(f"test_set/{n}", why) for n, why in test_problems]
+            for name in sorted(test_rows):
+                try:
+                    _read_png(os.path.join(src["test_set"], name))
+                except (OSError, ValueError) as err:
+                    problems.append((f"test_set/{name}", str(err)))
+                    del test_rows[name]
+        if problems and not self.builder_config.skip_invalid:
+            raise InvalidSourceError(problems)
+        if problems:
+            print(f"hc18: skipped {len(problems)} invalid file(s)")
+        if not labelled:
+            raise InvalidSourceError([(src["training_set"], "no valid labelled image")])
+
+        hc_by_subject: Dict[int, List[float]] = {}
+        for item in labelled:
+            hc_by_subject.setdefault(subject_id(item.filename), []).append(item.hc_mm)
+        _, val_subjects = split_subjects({s: float(np.mean(v)) for s, v in hc_by_subject.items()},
+                                         self.builder_config.validation_fraction)
+        val_set = set(val_subjects)
+        folder = src["training_set"]
+        return {
+            "train": self._generate_examples(folder, [x for x in labelled
+                                                      if subject_id(x.filename) not in val_set]),
+            "validation": self._generate_examples(folder, [x for x in labelled
+                                                           if subject_id(x.filename) in val_set]),
+            "test": self._generate_examples(
+                src.get("test_set", ""),
+                [_Labelled(n, pixel, 0.0, None) for n, (pixel, _) in sorted(test_rows.items())]),
+        }
+
+    def _generate_examples(self, folder: str, items: List[_Labelled]) -> Iterator:
+        for item in items:
+            image = _read_png(os.path.join(folder, item.filename))
+            labelled = item.ellipse is not None
+            mask = (ellipse_lib.rasterize_ellipse(item.ellipse, image.shape, filled=True)
+                    if labelled else np.zeros_like(image))
+            yield item.filename, {
+                "image": image[:, :, None], "mask": mask[:, :, None],
+                "ellipse": (dataclasses.asdict(item.ellipse) if labelled
+                            else {k: 0.0 for k in ("cx", "cy", "a", "b", "angle")}),
+                "pixel_size_mm": item.pixel_size_mm, "hc_mm": item.hc_mm, "has_label": labelled,
+                "filename": item.filename, "subject_id": subject_id(item.filename),
+            }
+
+
+def make_builder(data_dir: Optional[str] = None, validation_fraction: float = 0.2,
+                 skip_invalid: bool = False) -> Builder:
+    """The HC18 builder of a validation fraction (its own config and data folder)."""
+    config = config_for(validation_fraction, skip_invalid)
+    if config.name in Builder.builder_configs:  # TFDS wants predefined configs by name
+        return Builder(config=config.name, data_dir=data_dir)
+    return Builder(config=config, data_dir=data_dir)
+
+
+def reference_hc_mm(example: Dict) -> float:
+    """HC of an example's reference ellipse, as HC18 defines it."""
+    e = example["ellipse"]
+    return ellipse_lib.ramanujan_perimeter(float(e["a"]), float(e["b"])) * float(example["pixel_size_mm"])
+
+
+__all__ = ["Builder", "Hc18Config", "InvalidSourceError", "config_for", "split_subjects",
+           "subject_id", "scan_labelled", "reference_hc_mm", "make_builder"]

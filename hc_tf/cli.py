@@ -1,0 +1,125 @@
+"""`hc-tf`: the command line. Each command imports what it needs, when it runs:
+`evaluate`/`predict` on a `.tflite` model never import TensorFlow."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+
+import click
+
+from hc_tf import __version__
+
+DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
+
+
+def clean_errors(fn):
+    """Bad input ends in one readable line naming the problem, not a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            raise click.ClickException(str(err)) from None
+    return wrapper
+
+
+def _parse_size(value: str):
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected HEIGHTxWIDTH, e.g. 224x320") from None
+    return h, w
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hc-tf")
+def main():
+    """Fetal head circumference (HC18) with a Keras EfficientNet-UNet and its TFLite edge model."""
+
+
+@main.command()
+@click.option("--manual-dir", default=SAMPLE_DIR, show_default="the embedded sample",
+              help="Folder with the HC18 release (training_set/, test_set/, the two CSVs).")
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, help="TFDS data dir to write.")
+@click.option("--validation-fraction", default=0.2, show_default=True, type=float,
+              help="Share of subjects held out for validation.")
+@click.option("--skip-invalid", is_flag=True, help="Skip invalid files (report their count) instead of failing.")
+@clean_errors
+def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
+    """Build the HC18 TFDS dataset from a local copy of the release."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
+
+    builder = hc18.make_builder(data_dir, validation_fraction, skip_invalid)
+    t = time.time()
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    except hc18.InvalidSourceError as err:
+        raise click.ClickException(f"{err}\n(use --skip-invalid to build without them)") from None
+    splits = {k: v.num_examples for k, v in builder.info.splits.items()}
+    click.echo(f"HC18 prepared in {builder.data_dir} ({time.time() - t:.1f} s): {splits}")
+
+
+@main.command()
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, help="Prepared TFDS data dir.")
+@click.option("--manual-dir", default=None, help="Prepare from this HC18 release first (if not prepared).")
+@click.option("--sample", is_flag=True, help="Train on the embedded sample (prepared on the fly).")
+@click.option("--run-dir", required=True, help="Run directory (created; an existing one of this run resumes).")
+@click.option("--epochs", default=30, show_default=True)
+@click.option("--batch-size", default=8, show_default=True)
+@click.option("--input-size", default="224x320", show_default=True, help="HEIGHTxWIDTH, multiples of 32.")
+@click.option("--backbone", default="efficientnetb0", show_default=True,
+              type=click.Choice(["efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3"]))
+@click.option("--precision", default="auto", show_default=True,
+              type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]))
+@click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option("--lr-schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "constant"]))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--validation-fraction", default=0.2, show_default=True, type=float)
+@click.option("--steps-per-epoch", default=None, type=int, help="Cap steps per epoch (quick runs).")
+@click.option("--no-augmentation", is_flag=True)
+@click.option("--small", is_flag=True, help="A narrow decoder (quick demo runs).")
+@click.option("--encoder-weights", default=None, help="Local weights file for the encoder.")
+@clean_errors
+def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
+          lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation, small,
+          encoder_weights):
+    """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
+    from hc_tf import train as train_lib  # pylint: disable=g-import-not-at-top
+
+    if sample or manual_dir:
+        if sample:
+            data_dir = os.path.join(run_dir + "_data")
+        _ensure_prepared(manual_dir or SAMPLE_DIR, data_dir, validation_fraction)
+    config = train_lib.TrainConfig(
+        data_dir=data_dir, run_dir=run_dir, epochs=epochs, batch_size=batch_size,
+        input_hw=_parse_size(input_size), backbone=backbone, precision=precision, learning_rate=lr,
+        lr_schedule=lr_schedule, seed=seed, validation_fraction=validation_fraction,
+        augmentation=not no_augmentation, steps_per_epoch=steps_per_epoch,
+        decoder_filters=(64, 32, 16, 16, 8) if small else (256, 128, 64, 32, 16),
+        encoder_weights=encoder_weights)
+    best = train_lib.train(config)
+    click.echo(f"best: epoch {best.get('epoch')}, validation ADF {best.get('val_adf_mm', float('nan')):.2f} mm"
+               f" -> {os.path.join(run_dir, 'best.keras')}")
+
+
+def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
+
+    builder = hc18.make_builder(data_dir, validation_fraction)
+    if not builder.is_prepared():
+        try:
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        except hc18.InvalidSourceError as err:
+            raise click.ClickException(str(err)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""TFDS HC18 splits -> batched tf.data pipelines for training and evaluation.
+
+Letterboxing is delegated to `hc_tf.preprocess` (through `tf.numpy_function`),
+so the Keras and edge paths share one definition of the model input.
+Augmentation moves image and mask together with one affine transform, and is
+deterministic under a seed (stateless random ops keyed by seed and position).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from hc_tf import preprocess
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def load_split(data_dir: str, split: str, validation_fraction: float = 0.2) -> tf.data.Dataset:
+    """Loads a prepared HC18 split ("train", "validation", "test") from a TFDS data dir.
+
+    Raises:
+      FileNotFoundError: when `data_dir` holds no prepared HC18 of that config.
+    """
+    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
+
+    builder = hc18.make_builder(data_dir, validation_fraction)
+    if not builder.is_prepared():
+        raise FileNotFoundError(
+            f"{data_dir}: no prepared HC18 dataset ({builder.builder_config.name}); "
+            f"run `hc-tf prepare --manual-dir DIR --data-dir {data_dir}` first")
+    return builder.as_dataset(split=split, shuffle_files=False)
+
+
+def _letterbox_np(image: np.ndarray, mask: np.ndarray, hw: np.ndarray):
+    dst = (int(hw[0]), int(hw[1]))
+    boxed, box = preprocess.letterbox_image(image, dst)
+    return boxed, preprocess.letterbox_mask(mask, box), box.as_array()
+
+
+def letterbox_example(example: Dict[str, tf.Tensor], input_hw: Tuple[int, int]) -> Dict[str, tf.Tensor]:
+    """Adds `input` (H, W, 1) uint8, `target` (H, W, 1) float32 and `box` (4,) to an example.
+
+    `box` is [scale_x, scale_y, offset_x, offset_y] of `preprocess.Letterbox`.
+    """
+    h, w = input_hw
+    image, target, box = tf.numpy_function(
+        _letterbox_np, [example["image"], example["mask"], tf.constant([h, w])],
+        [tf.uint8, tf.float32, tf.float32], stateful=False)
+    out = dict(example)
+    out["input"] = tf.ensure_shape(image, (h, w, 1))
+    out["target"] = tf.ensure_shape(target, (h, w, 1))
+    out["box"] = tf.ensure_shape(box, (4,))
+    return out
+
+
+def _affine_matrix(u: tf.Tensor, h: int, w: int, max_rotation_deg: float,
+                   max_scale: float, max_shift_px: float) -> tf.Tensor:
+    """Output->input projective transform (8 params) from 7 uniforms in [0, 1)."""
+    flip_x = tf.where(u[0] < 0.5, -1.0, 1.0)
+    flip_y = tf.where(u[1] < 0.5, -1.0, 1.0)
+    theta = (u[2] * 2.0 - 1.0) * max_rotation_deg * math.pi / 180.0
+    scale = 1.0 + (u[3] * 2.0 - 1.0) * max_scale
+    tx = (u[4] * 2.0 - 1.0) * max_shift_px
+    ty = (u[5] * 2.0 - 1.0) * max_shift_px
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    # input = R(-theta)/scale * diag(flip) * (output - c - t) + c
+    cos, sin = tf.cos(theta) / scale, tf.sin(theta) / scale
+    a00, a01 = cos * flip_x, sin * flip_y
+    a10, a11 = -sin * flip_x, cos * flip_y
+    ox, oy = -cx - tx, -cy - ty
+    return tf.stack([a00, a01, a00 * ox + a01 * oy + cx,
+                     a10, a11, a10 * ox + a11 * oy + cy, 0.0, 0.0])
+
+
+def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
+            max_rotation_deg: float = 15.0, max_scale: float = 0.1,
+            max_shift_px: float = 16.0) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Augments a letterboxed pair; geometry is shared, intensity touches the image only.
+
+    Args:
+      image: (H, W, 1) float32 gray values in [0, 255].
+      target: (H, W, 1) float32 mask in [0, 1].
+      seed: int64 shape (2,) stateless seed: the same seed gives the same result.
+
+    Returns:
+      (image, target) of the same shapes and dtypes.
+    """
+    h, w = image.shape[0], image.shape[1]
+    u = tf.random.stateless_uniform((10,), seed=seed)
+    matrix = _affine_matrix(u, h, w, max_rotation_deg, max_scale, max_shift_px)
+    both = tf.concat([image, target], axis=-1)[None]
+    moved = tf.raw_ops.ImageProjectiveTransformV3(
+        images=both, transforms=matrix[None], output_shape=tf.constant([h, w]),
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+    image, target = moved[:, :, :1], moved[:, :, 1:]
+    # Gain, gamma and offset, as probe settings and machines vary.
+    gain = 0.8 + 0.4 * u[6]
+    gamma = tf.exp((u[7] * 2.0 - 1.0) * math.log(1.25))
+    offset = (u[8] * 2.0 - 1.0) * 20.0
+    image = 255.0 * tf.pow(tf.clip_by_value(image / 255.0, 0.0, 1.0), gamma)
+    image = tf.clip_by_value(image * gain + offset, 0.0, 255.0)
+    return image, target
+
+
+def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batch_size: int,
+                      seed: int = 0, augmentation: bool = True,
+                      cache_dir: Optional[str] = None) -> tf.data.Dataset:
+    """Labelled examples -> shuffled, augmented batches of (image, target).
+
+    Args:
+      examples: TFDS HC18 examples (train split).
+      input_hw: model input (height, width).
+      batch_size: images per batch.
+      seed: seeds shuffling and augmentation.
+      augmentation: off gives the letterboxed pairs as they are.
+      cache_dir: cache letterboxed examples in this folder (None: in memory).
+
+    Returns:
+      A dataset of (float32 (B, H, W, 1) gray 0..255, float32 (B, H, W, 1) mask).
+    """
+    ds = examples.map(lambda ex: letterbox_example(ex, input_hw), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda ex: (ex["input"], ex["target"]), num_parallel_calls=AUTOTUNE)
+    ds = ds.cache(os.path.join(cache_dir, "train") if cache_dir else "")
+    ds = ds.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+    if augmentation:
+        # Seeds keyed by (epoch-independent) position after the seeded shuffle:
+        # reproducible run to run, different per epoch since the order changes.
+        ds = ds.enumerate().map(
+            lambda i, pair: augment(tf.cast(pair[0], tf.float32), pair[1],
+                                    tf.stack([tf.constant(seed, tf.int64), i])),
+            num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        ds = ds.map(lambda img, tgt: (tf.cast(img, tf.float32), tgt))
+    return ds.batch(batch_size, drop_remainder=False).prefetch(AUTOTUNE)
+
+
+def evaluation_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int],
+                        batch_size: int) -> tf.data.Dataset:
+    """Examples -> batches of dicts with `input` (float32 0..255), `target`, `box`,
+    `pixel_size_mm`, `hc_mm`, `filename`, `ellipse` and the original image size."""
+    def keep(ex):
+        ex = letterbox_example(ex, input_hw)
+        shape = tf.shape(ex["image"])
+        return {"input": tf.cast(ex["input"], tf.float32), "target": ex["target"],
+                "box": ex["box"], "pixel_size_mm": ex["pixel_size_mm"], "hc_mm": ex["hc_mm"],
+                "filename": ex["filename"], "ellipse": ex["ellipse"],
+                "image_hw": shape[:2]}
+    return examples.map(keep, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
+
+
+def load_samples(data_dir: str, split: str, validation_fraction: float = 0.2) -> list:
+    """A split as a list of `evaluate.Sample` (NumPy), for measurement-based evaluation."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    from hc_tf import ellipse as ellipse_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.evaluate import Sample  # pylint: disable=g-import-not-at-top
+
+    samples = []
+    for ex in tfds.as_numpy(load_split(data_dir, split, validation_fraction)):
+        labelled = bool(ex["has_label"])
+        e = ex["ellipse"]
+        samples.append(Sample(
+            filename=ex["filename"].decode(), image=ex["image"][:, :, 0],
+            pixel_size_mm=float(ex["pixel_size_mm"]),
+            reference=(ellipse_lib.Ellipse(*(float(e[k]) for k in ("cx", "cy", "a", "b", "angle")))
+                       if labelled else None),
+            reference_hc_mm=float(ex["hc_mm"]) if labelled else None))
+    return samples

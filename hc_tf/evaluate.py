@@ -1,0 +1,169 @@
+"""Per-image evaluation of a model through the shared measurement module.
+
+A *runner* turns a batch of letterboxed uint8 inputs (B, H, W, 1) into
+probabilities (B, H, W). `KerasRunner` here; the edge runtime's `LiteRunner`
+(hc_tf.edge) has the same interface. Whatever the runner, measurement is
+`hc_tf.ellipse.measure`, so the two models are judged by the same code.
+TensorFlow is imported only by `KerasRunner`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
+
+import numpy as np
+
+from hc_tf import ellipse as ellipse_lib
+from hc_tf import preprocess
+
+
+class Runner(Protocol):
+    input_hw: Tuple[int, int]
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """(B, H, W, 1) uint8 -> (B, H, W) float32 probabilities."""
+
+
+class KerasRunner:
+    """Runs a Keras model (object or `.keras` path); optional flip test-time augmentation."""
+
+    def __init__(self, model, flip_tta: bool = False, batch_size: int = 8):
+        if isinstance(model, (str, os.PathLike)):
+            from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+            model = model_lib.load_model(os.fspath(model))
+        self.model = model
+        self.flip_tta = flip_tta
+        self.batch_size = batch_size
+        self.input_hw = (int(model.input.shape[1]), int(model.input.shape[2]))
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        x = np.asarray(inputs, dtype=np.float32)
+        probs = []
+        for start in range(0, len(x), self.batch_size):
+            chunk = x[start:start + self.batch_size]
+            p = np.asarray(self.model(chunk, training=False), dtype=np.float32)[..., 0]
+            if self.flip_tta:
+                flipped = np.asarray(self.model(chunk[:, :, ::-1], training=False),
+                                     dtype=np.float32)[..., 0]
+                p = 0.5 * (p + flipped[:, :, ::-1])
+            probs.append(p)
+        return np.concatenate(probs, axis=0)
+
+
+@dataclasses.dataclass
+class Sample:
+    """One image to measure, with its reference when it has one."""
+
+    filename: str
+    image: np.ndarray  # (H, W) uint8 as stored
+    pixel_size_mm: float
+    reference: Optional[ellipse_lib.Ellipse] = None
+    reference_hc_mm: Optional[float] = None
+
+
+@dataclasses.dataclass
+class Prediction:
+    sample: Sample
+    box: preprocess.Letterbox
+    prob: np.ndarray  # (H, W) at model size
+    measurement: ellipse_lib.Measurement
+
+
+def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int = 8
+                    ) -> Iterator[Prediction]:
+    """Letterboxes, runs and measures samples, batch by batch."""
+    batch: List[Sample] = []
+
+    def flush():
+        boxed = [preprocess.letterbox_image(s.image, runner.input_hw) for s in batch]
+        probs = runner.predict(np.stack([b[0] for b in boxed]))
+        for s, (_, box), p in zip(batch, boxed, probs):
+            yield Prediction(s, box, p, ellipse_lib.measure(p, box, s.pixel_size_mm))
+
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
+PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
+                    "dice", "hd_mm", "found", "reason")
+
+
+def score(pred: Prediction) -> Dict[str, object]:
+    """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses."""
+    s, m = pred.sample, pred.measurement
+    row: Dict[str, object] = {"filename": s.filename, "reference_hc_mm": s.reference_hc_mm,
+                              "predicted_hc_mm": m.hc_mm, "found": m.found, "reason": m.reason,
+                              "df_mm": None, "adf_mm": None, "dice": None, "hd_mm": None}
+    if s.reference is None or s.reference_hc_mm is None:
+        return row
+    if not m.found:
+        row["dice"] = 0.0
+        return row
+    df, adf = ellipse_lib.hc_difference_mm(m.hc_mm, s.reference_hc_mm)
+    shape = s.image.shape[:2]
+    row.update(df_mm=df, adf_mm=adf,
+               dice=ellipse_lib.dice(ellipse_lib.rasterize_ellipse(m.ellipse, shape),
+                                     ellipse_lib.rasterize_ellipse(s.reference, shape)),
+               hd_mm=ellipse_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
+    return row
+
+
+def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
+    """Summary figures over labelled rows; a not-found image counts in `not_found`
+    and with Dice 0, and is left out of the HC statistics (which it has none of)."""
+    labelled = [r for r in rows if r["reference_hc_mm"] is not None]
+    found = [r for r in labelled if r["found"]]
+
+    def stat(key, fn, among=found):
+        vals = [float(r[key]) for r in among if r[key] is not None]
+        return float(fn(vals)) if vals else None
+
+    return {
+        "n": len(labelled), "not_found": len(labelled) - len(found),
+        "dice_mean": stat("dice", np.mean, labelled), "dice_median": stat("dice", np.median, labelled),
+        "adf_mm_mean": stat("adf_mm", np.mean), "adf_mm_std": stat("adf_mm", np.std),
+        "adf_mm_median": stat("adf_mm", np.median), "adf_mm_max": stat("adf_mm", np.max),
+        "df_mm_mean": stat("df_mm", np.mean), "df_mm_std": stat("df_mm", np.std),
+        "hd_mm_mean": stat("hd_mm", np.mean), "hd_mm_std": stat("hd_mm", np.std),
+    }
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes a file via a temporary sibling and os.replace: never half-written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:
+    import io  # pylint: disable=g-import-not-at-top
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PER_IMAGE_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else
+                             (f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]))
+                         for k in PER_IMAGE_FIELDS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def write_summary_json(path: str, summary: Dict[str, object]) -> None:
+    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,141 @@
+"""The EfficientNet-UNet: the only module that imports segmentation-models.
+
+segmentation-models 1.0.1 is unmaintained since 2020; it works on Keras 3 via
+`SM_FRAMEWORK=tf.keras`. Keeping every use of it here, behind `build_unet`,
+means a Keras upgrade that breaks it breaks one module and one test
+(`tests/model_test.py`), loudly.
+
+The network takes raw gray values (H, W, 1) in 0..255 and does its own input
+normalization (x / 255, repeated to 3 channels for the encoder's stem): the one
+place normalization happens, so training, evaluation and the TFLite model
+(whose uint8 input is then the pixel itself) agree by construction.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Tuple
+
+os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
+
+import keras  # noqa: E402
+
+BACKBONES = ("efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+INPUT_SCALE = 1.0 / 255.0  # documented normalization: x / 255, nothing else
+BN_MOMENTUM = 0.9  # 0.99 leaves inference-mode BN statistics poor after short runs
+
+
+class SegmentationModelsError(RuntimeError):
+    """segmentation-models failed to build on this Keras: pin or replace it."""
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """`auto` is mixed_float16 where a GPU is visible and float32 on CPU.
+
+    On CPU float16 kernels are missing (a step takes minutes); bfloat16 runs but
+    brings no speed, so float32 is the right CPU default.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+
+
+def check_input_size(input_hw: Tuple[int, int]) -> None:
+    """The UNet downsamples 5 times: each side must be a positive multiple of 32.
+
+    Raises:
+      ValueError: naming the size and the nearest valid one.
+    """
+    for side in input_hw:
+        if side <= 0 or side % 32:
+            near = max(32, int(round(side / 32.0)) * 32)
+            raise ValueError(f"input size {input_hw[0]}x{input_hw[1]}: each side must be a "
+                             f"positive multiple of 32 (e.g. {near})")
+
+
+def _import_sm():
+    try:
+        import segmentation_models as sm  # pylint: disable=g-import-not-at-top
+    except Exception as err:  # any import-time breakage of the unmaintained package
+        raise SegmentationModelsError(
+            f"segmentation-models could not be imported with keras {keras.__version__}: {err}. "
+            "hc-tf pins segmentation-models==1.0.1; check the Keras version.") from err
+    return sm
+
+
+def build_unet(input_hw: Tuple[int, int] = (224, 320), backbone: str = "efficientnetb0",
+               precision: str = "float32", encoder_weights: Optional[str] = None,
+               decoder_filters: Tuple[int, ...] = (256, 128, 64, 32, 16),
+               bn_momentum: float = BN_MOMENTUM) -> keras.Model:
+    """Builds the EfficientNet-UNet for 1-channel gray input and a 1-channel probability.
+
+    Args:
+      input_hw: (height, width), multiples of 32.
+      backbone: one of `BACKBONES`.
+      precision: a resolved policy ("float32", "mixed_float16", "mixed_bfloat16");
+        sets the global Keras dtype policy before building.
+      encoder_weights: None (random init) or a local weights file for the encoder.
+      decoder_filters: UNet decoder widths (smaller for tiny test models).
+      bn_momentum: BatchNormalization momentum.
+
+    Returns:
+      A Keras model: (B, H, W, 1) float gray 0..255 -> (B, H, W, 1) float32 probability.
+
+    Raises:
+      ValueError: for an unknown backbone or precision, or a bad input size.
+      SegmentationModelsError: when segmentation-models cannot build on this Keras.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+    if precision not in PRECISIONS or precision == "auto":
+        raise ValueError(f"resolve the precision first; got {precision!r}")
+    check_input_size(input_hw)
+    keras.mixed_precision.set_global_policy(precision)
+    sm = _import_sm()
+    h, w = input_hw
+    try:
+        unet = sm.Unet(backbone, input_shape=(h, w, 3), classes=1, activation="linear",
+                       encoder_weights=None, decoder_filters=decoder_filters)
+    except Exception as err:
+        raise SegmentationModelsError(
+            f"segmentation-models failed to build {backbone} on keras {keras.__version__}: "
+            f"{type(err).__name__}: {err}") from err
+    if encoder_weights:
+        unet.load_weights(encoder_weights, skip_mismatch=True)
+    for layer in unet.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = bn_momentum
+
+    gray = keras.Input((h, w, 1), name="gray")
+    x = keras.layers.Rescaling(INPUT_SCALE, name="normalize")(gray)
+    x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    logits = unet(x)
+    # The probability head stays float32 under any policy (sigmoid in fp16 saturates).
+    prob = keras.layers.Activation("sigmoid", dtype="float32", name="head_probability")(logits)
+    return keras.Model(gray, prob, name=f"hc_unet_{backbone}")
+
+
+def summary_line(model: keras.Model) -> str:
+    """One line: name, input, output and parameter count."""
+    return (f"{model.name}: input {tuple(model.input.shape[1:])} -> output "
+            f"{tuple(model.output.shape[1:])}, {model.count_params():,} parameters, "
+            f"policy {keras.mixed_precision.global_policy().name}")
+
+
+def load_model(path: str) -> keras.Model:
+    """Loads a saved `.keras` model (for inference: not compiled).
+
+    Raises:
+      ValueError: naming the file, when it is missing or not a Keras model.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such model file")
+    _import_sm()  # registers the encoder's custom objects (swish, FixedDropout)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:
+        raise ValueError(f"{path}: not a loadable Keras model ({type(err).__name__}: {err})") from err

@@ -1,0 +1,272 @@
+"""`hc-tf train`: fit the EfficientNet-UNet on HC18, in a resumable run directory.
+
+A run directory holds:
+  config.json          the run's settings (a different run's config is refused)
+  best.keras           the best model by validation ADF, saved without optimizer
+  best.json            its epoch and validation figures
+  backup/              Keras BackupAndRestore state: an interrupted run resumes
+  log.csv, tb/         per-epoch CSV log and TensorBoard logs
+  training_curve.png   loss and Dice per epoch
+The best checkpoint is picked by validation ADF (mm), measured through the
+shared measurement module: the number users care about, not a pixel loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from hc_tf import evaluate as evaluate_lib
+from hc_tf import model as model_lib
+
+# Keys that may differ when a run is resumed (more epochs, new data location).
+_RESUMABLE_KEYS = ("epochs", "data_dir", "steps_per_epoch")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data_dir: str
+    run_dir: str
+    epochs: int = 30
+    batch_size: int = 8
+    input_hw: Tuple[int, int] = (224, 320)
+    backbone: str = "efficientnetb0"
+    precision: str = "auto"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"  # "cosine" (with 1 epoch warm-up) or "constant"
+    seed: int = 0
+    validation_fraction: float = 0.2
+    augmentation: bool = True
+    flip_tta_validation: bool = False
+    steps_per_epoch: Optional[int] = None  # None: one pass over the train split
+    decoder_filters: Tuple[int, ...] = (256, 128, 64, 32, 16)
+    bn_momentum: float = model_lib.BN_MOMENTUM
+    encoder_weights: Optional[str] = None
+
+    def to_json(self) -> Dict:
+        d = dataclasses.asdict(self)
+        d["input_hw"] = list(self.input_hw)
+        d["decoder_filters"] = list(self.decoder_filters)
+        return d
+
+
+class RunDirError(ValueError):
+    """The run directory belongs to another run."""
+
+
+def prepare_run_dir(config: TrainConfig) -> bool:
+    """Creates the run dir or checks it holds this run; returns True when resuming.
+
+    Raises:
+      RunDirError: when it holds another run's config, or files but no config.
+    """
+    path = os.path.join(config.run_dir, "config.json")
+    mine = config.to_json()
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            theirs = json.load(f)
+        diff = sorted(k for k in set(mine) | set(theirs)
+                      if k not in _RESUMABLE_KEYS and mine.get(k) != theirs.get(k))
+        if diff:
+            raise RunDirError(
+                f"{config.run_dir} holds another run (config differs in: {', '.join(diff)}); "
+                "choose a new --run-dir")
+        evaluate_lib.atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
+        return True
+    if os.path.isdir(config.run_dir) and os.listdir(config.run_dir):
+        raise RunDirError(f"{config.run_dir} is not empty and holds no hc-tf config.json; "
+                          "choose a new --run-dir")
+    evaluate_lib.atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
+    return False
+
+
+def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
+    """Soft Dice per image, averaged over the batch."""
+    import keras  # pylint: disable=g-import-not-at-top
+    ops = keras.ops
+    y_pred = ops.cast(y_pred, "float32")
+    y_true = ops.cast(y_true, "float32")
+    inter = ops.sum(y_true * y_pred, axis=(1, 2, 3))
+    total = ops.sum(y_true, axis=(1, 2, 3)) + ops.sum(y_pred, axis=(1, 2, 3))
+    return ops.mean((2.0 * inter + smooth) / (total + smooth))
+
+
+def bce_dice_loss(y_true, y_pred):
+    """Binary cross-entropy + (1 - soft Dice): BCE for calibrated probabilities
+    (the 0.5 iso-contour is the measured boundary), Dice against class imbalance."""
+    import keras  # pylint: disable=g-import-not-at-top
+    y_pred = keras.ops.cast(y_pred, "float32")
+    bce = keras.ops.mean(keras.losses.binary_crossentropy(y_true, y_pred))
+    return bce + 1.0 - dice_coefficient(y_true, y_pred)
+
+
+def save_model_atomic(model, path: str) -> None:
+    """Saves weights+architecture without optimizer state, via a temp file + rename."""
+    import keras  # pylint: disable=g-import-not-at-top
+    clean = keras.Model.from_config(model.get_config())  # same graph, no compile state
+    clean.set_weights(model.get_weights())
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".keras")
+    os.close(fd)
+    try:
+        clean.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def plot_curves(log_csv: str, out_png: str) -> None:
+    """Loss and Dice per epoch (train and validation), written atomically."""
+    import csv  # pylint: disable=g-import-not-at-top
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+    with open(log_csv, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+
+    def series(key):
+        return [float(r[key]) if r.get(key) not in (None, "", "nan") else np.nan for r in rows]
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    panels = (("BCE + Dice loss", [("train", "loss")]),
+              ("Dice", [("train (soft)", "dice_coefficient"), ("validation (ellipse)", "val_dice_ellipse")]),
+              ("validation ADF (mm)", [("validation", "val_adf_mm")]))
+    for ax, (title, lines) in zip(axes, panels):
+        for label, key in lines:
+            if key in rows[0]:
+                ax.plot(epochs, series(key), "-o", ms=3, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out_png), suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, out_png)
+
+
+def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
+    import keras  # pylint: disable=g-import-not-at-top
+
+    run = config.run_dir
+    best_json = os.path.join(run, "best.json")
+
+    class ValidationAdf(keras.callbacks.Callback):
+        """Adds val_adf_mm / val_dice_ellipse / val_not_found to the epoch logs,
+        and keeps the best model by validation ADF."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            t = time.time()
+            runner = evaluate_lib.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
+            rows = [evaluate_lib.score(p) for p in evaluate_lib.predict_samples(runner, val_samples)]
+            summary = evaluate_lib.summarize(rows)
+            # A not-found image counts as a predicted HC of 0 (ADF = reference HC),
+            # so a model can't look better by finding fewer heads.
+            adfs = [r["adf_mm"] if r["found"] else r["reference_hc_mm"] for r in rows]
+            adf = float(np.mean(adfs))
+            logs["val_adf_mm"] = adf
+            logs["val_dice_ellipse"] = summary["dice_mean"]
+            logs["val_not_found"] = summary["not_found"]
+            best = _read_json(best_json).get("val_adf_mm", math.inf)
+            improved = adf < best
+            if improved:
+                save_model_atomic(self.model, os.path.join(run, "best.keras"))
+                evaluate_lib.atomic_write_text(best_json, json.dumps(
+                    {"epoch": epoch + 1, "val_adf_mm": adf, "summary": summary}, indent=2) + "\n")
+            print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median'] or 0:.2f}), "
+                  f"ellipse Dice {summary['dice_mean'] or 0:.4f}, not found "
+                  f"{summary['not_found']}/{summary['n']}"
+                  f"{' -> best.keras' if improved else ''} ({time.time() - t:.0f} s)", flush=True)
+
+    class CurvePlot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            path = os.path.join(run, "log.csv")
+            if os.path.exists(path):
+                plot_curves(path, os.path.join(run, "training_curve.png"))
+
+    # Order matters: the ADF must be in the logs before the CSV logger writes them.
+    # BackupAndRestore last: an epoch is marked done only after its best model is saved.
+    return [
+        ValidationAdf(),
+        keras.callbacks.CSVLogger(os.path.join(run, "log.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(run, "tb"), write_graph=False),
+        CurvePlot(),
+        keras.callbacks.BackupAndRestore(os.path.join(run, "backup")),
+    ]
+
+
+def _read_json(path: str) -> Dict:
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _learning_rate(config: TrainConfig, steps_per_epoch: int):
+    import keras  # pylint: disable=g-import-not-at-top
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule != "cosine":
+        raise ValueError(f"lr schedule must be 'cosine' or 'constant', got {config.lr_schedule!r}")
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(steps_per_epoch, total // 10)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate * 0.1 if warmup else config.learning_rate,
+        decay_steps=max(1, total - warmup), alpha=0.01,
+        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+
+
+def train(config: TrainConfig) -> Dict:
+    """Trains (or resumes) a run; returns the best validation figures.
+
+    Raises:
+      RunDirError: the run dir belongs to another run.
+      FileNotFoundError: no prepared HC18 in `config.data_dir`.
+      ValueError: bad input size, backbone, precision or schedule.
+    """
+    import keras  # pylint: disable=g-import-not-at-top
+    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+
+    model_lib.check_input_size(config.input_hw)
+    train_examples = data_lib.load_split(config.data_dir, "train", config.validation_fraction)
+    resuming = prepare_run_dir(config)
+    val_samples = data_lib.load_samples(config.data_dir, "validation", config.validation_fraction)
+    n_train = int(train_examples.cardinality().numpy())
+    steps = config.steps_per_epoch or math.ceil(n_train / config.batch_size)
+
+    keras.utils.set_random_seed(config.seed)
+    precision = model_lib.resolve_precision(config.precision)
+    model = model_lib.build_unet(config.input_hw, config.backbone, precision,
+                                 config.encoder_weights, tuple(config.decoder_filters),
+                                 config.bn_momentum)
+    print(model_lib.summary_line(model))
+    print(f"data: {n_train} train images, {len(val_samples)} validation images; "
+          f"{steps} steps/epoch; {'resuming' if resuming else 'new run'} in {config.run_dir}")
+    model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
+                  loss=bce_dice_loss, metrics=[dice_coefficient])
+
+    pipeline = data_lib.training_pipeline(train_examples, config.input_hw, config.batch_size,
+                                          config.seed, config.augmentation)
+    if config.steps_per_epoch:
+        pipeline = pipeline.repeat()
+    t = time.time()
+    model.fit(pipeline, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
+              callbacks=_callbacks(config, val_samples), verbose=2 if os.environ.get("CI") else 1)
+    best = _read_json(os.path.join(config.run_dir, "best.json"))
+    best["train_seconds_this_session"] = round(time.time() - t, 1)
+    return best

@@ -1,0 +1,77 @@
+"""Regenerates the embedded sample (hc_tf/sample_data) from the HC18 release.
+
+Picks labelled images from distinct subjects spread over the HC range plus a
+few test images, downscales them 2x (pixel size doubles, so HC in mm is kept)
+and re-draws each annotation outline from the ellipse fitted to the original,
+as a 1-pixel outline like HC18's own.
+
+Usage: python scripts/make_sample.py --hc18 ../shared/hc18 [--n-train 24 --n-test 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+
+import cv2
+import numpy as np
+
+from hc_tf import ellipse as ellipse_lib
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "sample_data")
+FACTOR = 2
+
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))[1:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hc18", default="../shared/hc18")
+    parser.add_argument("--n-train", type=int, default=24)
+    parser.add_argument("--n-test", type=int, default=4)
+    args = parser.parse_args()
+
+    train_rows = [r for r in _rows(os.path.join(args.hc18, "training_set_pixel_size_and_HC.csv"))
+                  if "_HC" in r[0] and r[0].split("_")[1] == "HC.png"]  # one image per subject
+    train_rows.sort(key=lambda r: float(r[2]))
+    picks = [train_rows[int(i)] for i in np.linspace(0, len(train_rows) - 1, args.n_train)]
+    test_rows = _rows(os.path.join(args.hc18, "test_set_pixel_size.csv"))
+    test_picks = [test_rows[int(i)] for i in np.linspace(0, len(test_rows) - 1, args.n_test)]
+
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(os.path.join(OUT, "training_set"))
+    os.makedirs(os.path.join(OUT, "test_set"))
+    with open(os.path.join(OUT, "training_set_pixel_size_and_HC.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(["filename", "pixel size(mm)", "head circumference (mm)"])
+        for name, pixel, hc in picks:
+            src = os.path.join(args.hc18, "training_set", name)
+            image = cv2.imread(src, cv2.IMREAD_GRAYSCALE)
+            e = ellipse_lib.fit_outline(cv2.imread(src[:-4] + "_Annotation.png", cv2.IMREAD_GRAYSCALE))
+            small = cv2.resize(image, (image.shape[1] // FACTOR, image.shape[0] // FACTOR),
+                               interpolation=cv2.INTER_AREA)
+            e_small = ellipse_lib.Ellipse((e.cx + 0.5) / FACTOR - 0.5, (e.cy + 0.5) / FACTOR - 0.5,
+                                          e.a / FACTOR, e.b / FACTOR, e.angle)
+            outline = ellipse_lib.rasterize_ellipse(e_small, small.shape, filled=False) * 255
+            cv2.imwrite(os.path.join(OUT, "training_set", name), small)
+            cv2.imwrite(os.path.join(OUT, "training_set", name[:-4] + "_Annotation.png"), outline)
+            w.writerow([name, f"{float(pixel) * FACTOR:.10f}", hc])
+    with open(os.path.join(OUT, "test_set_pixel_size.csv"), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(["filename", "pixel size(mm)"])
+        for name, pixel in test_picks:
+            image = cv2.imread(os.path.join(args.hc18, "test_set", name), cv2.IMREAD_GRAYSCALE)
+            small = cv2.resize(image, (image.shape[1] // FACTOR, image.shape[0] // FACTOR),
+                               interpolation=cv2.INTER_AREA)
+            cv2.imwrite(os.path.join(OUT, "test_set", name), small)
+            w.writerow([name, f"{float(pixel) * FACTOR:.10f}"])
+    print(f"wrote {len(picks)} labelled and {len(test_picks)} test images to {os.path.abspath(OUT)}")
+
+
+if __name__ == "__main__":
+    main()
