@@ -17,6 +17,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 
 from hc_tf import ellipse as ellipse_lib
 
@@ -91,8 +92,10 @@ def split_subjects(hc_by_subject: Dict[int, float], validation_fraction: float,
 def _read_csv(path: str, want_hc: bool) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
     """filename -> (pixel size mm, HC mm or 0); plus the rows that are invalid."""
     rows, problems = {}, []
-    with open(path, newline="", encoding="utf-8") as f:
-        for i, row in enumerate(csv.reader(f)):
+    # epath (not os/open): TFDS builders must work on any filesystem (GCS too).
+    lines = epath.Path(path).read_text(encoding="utf-8").splitlines()  # CRLF or LF
+    if True:
+        for i, row in enumerate(csv.reader(lines)):
             if i == 0 or not row or not row[0].strip():
                 continue
             name = row[0].strip()
@@ -119,8 +122,7 @@ def _read_png(path: str) -> np.ndarray:
     """
     import cv2  # pylint: disable=g-import-not-at-top
 
-    with open(path, "rb") as f:
-        data = f.read()
+    data = epath.Path(path).read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("not a PNG file")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -144,7 +146,7 @@ class _Labelled:
 def scan_labelled(folder: str, csv_path: str) -> Tuple[List[_Labelled], List[Tuple[str, str]]]:
     """Reads and checks every labelled image; returns the good ones and the problems."""
     rows, problems = _read_csv(csv_path, want_hc=True)
-    on_disk = {n for n in os.listdir(folder) if _NAME.match(n)}
+    on_disk = {p.name for p in epath.Path(folder).iterdir() if _NAME.match(p.name)}
     for name in sorted(on_disk - set(rows) - {p[0] for p in problems}):
         problems.append((name, "image has no row in the CSV"))
     good = []
@@ -152,10 +154,10 @@ def scan_labelled(folder: str, csv_path: str) -> Tuple[List[_Labelled], List[Tup
         pixel, hc = rows[name]
         image_path = os.path.join(folder, name)
         ann_path = image_path[:-len(".png")] + "_Annotation.png"
-        if not os.path.exists(image_path):
+        if not epath.Path(image_path).exists():
             problems.append((name, "CSV row without image"))
             continue
-        if not os.path.exists(ann_path):
+        if not epath.Path(ann_path).exists():
             problems.append((name, "image without annotation"))
             continue
         try:
@@ -207,13 +209,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _source_dirs(self, dl_manager: tfds.download.DownloadManager) -> Dict[str, str]:
         """Paths of the four sources: manual_dir first, then the Zenodo download."""
         manual = os.fspath(dl_manager.manual_dir) if dl_manager.manual_dir else None
-        if manual and os.path.isdir(manual):
+        if manual and epath.Path(manual).is_dir():
             paths = {}
             for key, filename in _FILES.items():
                 folder = os.path.join(manual, key)
-                if key in ("training_set", "test_set") and os.path.isdir(folder):
+                if key in ("training_set", "test_set") and epath.Path(folder).is_dir():
                     paths[key] = folder
-                elif os.path.exists(os.path.join(manual, filename)):
+                elif epath.Path(manual, filename).exists():
                     paths[key] = os.path.join(manual, filename)
             if "training_set" in paths and "train_csv" in paths:
                 for key in ("training_set", "test_set"):

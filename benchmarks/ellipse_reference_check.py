@@ -1,0 +1,63 @@
+"""Checks fit_outline against HC18's reference head circumferences.
+
+For every labelled training image: fit the expert's outline, take HC18's HC
+(Ramanujan perimeter x pixel size) and compare with the CSV. Exits 1 when any
+image is off by more than --max-error-mm (default 0.1), 2 when an outline fails.
+
+    python benchmarks/ellipse_reference_check.py [--hc18 ../shared/hc18]
+"""
+
+import argparse
+import csv
+import os
+import sys
+
+import numpy as np
+
+from hc_tf import ellipse as ellipse_lib
+from hc_tf import preprocess
+
+
+def read_reference(csv_path: str) -> dict:
+    """filename -> (pixel size mm, HC mm); the CSV has CRLF line endings."""
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        return {r["filename"]: (float(r["pixel size(mm)"]), float(r["head circumference (mm)"]))
+                for r in csv.DictReader(f)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hc18", default=os.path.join("..", "shared", "hc18"))
+    parser.add_argument("--max-error-mm", type=float, default=0.1)
+    args = parser.parse_args()
+    folder = os.path.join(args.hc18, "training_set")
+    reference = read_reference(os.path.join(args.hc18, "training_set_pixel_size_and_HC.csv"))
+    errors, failures = [], []
+    for name in sorted(reference):
+        annotation = os.path.join(folder, name.replace(".png", "_Annotation.png"))
+        if not os.path.exists(annotation):
+            continue  # held out of this copy of the data set
+        px, hc_ref = reference[name]
+        try:
+            e = ellipse_lib.fit_outline(preprocess.read_gray_image(annotation))
+        except ellipse_lib.AnnotationError as err:
+            failures.append(f"{name}: {err}")
+            continue
+        errors.append((abs(e.perimeter() * px - hc_ref), name))
+    if not errors:
+        print("no labelled images found under", folder)
+        return 2
+    abs_err = np.array([err for err, _ in errors])
+    worst = max(errors)
+    print(f"n={len(errors)}  max abs error={abs_err.max():.4f} mm ({worst[1]})  "
+          f"mean abs error={abs_err.mean():.4f} mm  median={np.median(abs_err):.4f} mm  "
+          f"failed outlines={len(failures)}")
+    for line in failures:
+        print("  FAILED", line)
+    if failures:
+        return 2
+    return 0 if abs_err.max() <= args.max_error_mm else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
