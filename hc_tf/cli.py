@@ -108,6 +108,55 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
                f" -> {os.path.join(run_dir, 'best.keras')}")
 
 
+@main.command()
+@click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
+@click.option("--data-dir", required=True,
+              help="A folder in the HC18 layout (training_set/ + its CSV) or a prepared TFDS data dir.")
+@click.option("--out", "out_dir", required=True, help="Folder for per_image.csv, summary.json, evaluation.png.")
+@click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
+@click.option("--validation-fraction", default=0.2, show_default=True, type=float)
+@click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
+@clean_errors
+def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta):
+    """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
+    from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+
+    runner = evaluate_lib.load_runner(model_path, flip_tta=flip_tta)
+    if evaluate_lib.is_hc18_folder(data_dir):
+        samples = evaluate_lib.samples_from_hc18_folder(data_dir)
+    else:
+        from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+        samples = data_lib.load_samples(data_dir, split, validation_fraction)
+    t = time.time()
+    summary = evaluate_lib.evaluate(runner, samples, out_dir)
+    click.echo(f"{summary['n']} images in {time.time() - t:.1f} s: "
+               f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm, "
+               f"Dice {_fmt(summary['dice_mean'], 4)}, HD {_fmt(summary['hd_mm_mean'])} mm, "
+               f"not found {summary['not_found']} -> {out_dir}")
+
+
+def _fmt(value, digits=2):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+@main.command()
+@click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
+@click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
+@click.option("--out", "out_dir", required=True, help="Folder for submission.csv and overlays/.")
+@click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
+@clean_errors
+def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
+    """Images (files or folders) -> HC18 submission CSV and overlay PNGs."""
+    from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
+
+    rows = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
+                                     pixel_size_mm=pixel_size, flip_tta=flip_tta)
+    found = sum(1 for r in rows if r.found)
+    click.echo(f"{len(rows)} images, head found in {found} -> {out_dir}/submission.csv, {out_dir}/overlays/")
+
+
 def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top

@@ -97,7 +97,8 @@ def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
     moved = tf.raw_ops.ImageProjectiveTransformV3(
         images=both, transforms=matrix[None], output_shape=tf.constant([h, w]),
         fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
-    image, target = moved[:, :, :1], moved[:, :, 1:]
+    # Bilinear resampling can overshoot by an ulp; BCE wants targets in [0, 1].
+    image, target = moved[:, :, :1], tf.clip_by_value(moved[:, :, 1:], 0.0, 1.0)
     # Gain, gamma and offset, as probe settings and machines vary.
     gain = 0.8 + 0.4 * u[6]
     gamma = tf.exp((u[7] * 2.0 - 1.0) * math.log(1.25))

@@ -167,3 +167,89 @@ def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:
 
 def write_summary_json(path: str, summary: Dict[str, object]) -> None:
     atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+
+
+def is_hc18_folder(folder: str) -> bool:
+    """True for a folder in the HC18 release layout (training_set/ + its CSV)."""
+    return (os.path.isdir(os.path.join(folder, "training_set"))
+            and os.path.isfile(os.path.join(folder, "training_set_pixel_size_and_HC.csv")))
+
+
+def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
+    """Labelled samples straight from HC18 files (no TensorFlow): the reference
+    ellipse is fitted to each annotation outline, the reference HC is the CSV's.
+
+    Raises:
+      ValueError: naming the file, for an unreadable image, annotation or CSV row.
+    """
+    csv_path = os.path.join(folder, "training_set_pixel_size_and_HC.csv")
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = [r for r in list(csv.reader(f))[1:] if r and r[0].strip()]
+    for i, row in enumerate(rows, start=2):
+        try:
+            name, pixel, hc = row[0].strip(), float(row[1]), float(row[2])
+        except (IndexError, ValueError):
+            raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC") from None
+        if not pixel > 0:
+            raise ValueError(f"{csv_path} row {i}: non-positive pixel size for {name}")
+        path = os.path.join(folder, "training_set", name)
+        image = preprocess.read_gray_image(path)
+        outline = preprocess.read_gray_image(path[:-len(".png")] + "_Annotation.png")
+        try:
+            reference = ellipse_lib.fit_outline(outline)
+        except ellipse_lib.AnnotationError as err:
+            raise ValueError(f"{path[:-4]}_Annotation.png: {err}") from None
+        yield Sample(name, image, pixel, reference, hc)
+
+
+def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -> Runner:
+    """A runner for a `.tflite` (edge runtime, no TensorFlow) or a `.keras` model.
+
+    Raises:
+      ValueError: for a missing file or another extension.
+    """
+    if not os.path.isfile(model_path):
+        raise ValueError(f"{model_path}: no such model file")
+    if model_path.endswith(".tflite"):
+        from hc_tf import edge  # pylint: disable=g-import-not-at-top
+        return edge.LiteRunner(model_path, num_threads=num_threads)
+    if model_path.endswith(".keras"):
+        return KerasRunner(model_path, flip_tta=flip_tta)
+    raise ValueError(f"{model_path}: expected a .keras or .tflite model")
+
+
+def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
+    """Histogram and box plot of Dice and ADF over the labelled, found images."""
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+    dice = [float(r["dice"]) for r in rows if r.get("dice") is not None]
+    adf = [float(r["adf_mm"]) for r in rows if r.get("adf_mm") is not None]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6))
+    for col, (vals, name) in enumerate(((dice, "Dice"), (adf, "ADF (mm)"))):
+        if vals:
+            axes[0, col].hist(vals, bins=30, color="tab:blue" if col == 0 else "tab:orange")
+            axes[1, col].boxplot(vals, vert=False)
+        axes[0, col].set_title(f"{name}: mean {np.mean(vals) if vals else float('nan'):.3f}, "
+                               f"n={len(vals)}")
+        axes[1, col].set_xlabel(name)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out_png)), suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, out_png)
+
+
+def evaluate(runner: Runner, samples: Iterable[Sample], out_dir: str) -> Dict[str, object]:
+    """Measures every sample, writes per_image.csv, summary.json and evaluation.png."""
+    os.makedirs(out_dir, exist_ok=True)
+    rows = [score(p) for p in predict_samples(runner, samples)]
+    if not rows:
+        raise ValueError("no images to evaluate")
+    summary = summarize(rows)
+    write_per_image_csv(os.path.join(out_dir, "per_image.csv"), rows)
+    write_summary_json(os.path.join(out_dir, "summary.json"), summary)
+    plot_distributions(rows, os.path.join(out_dir, "evaluation.png"))
+    return summary

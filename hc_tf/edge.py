@@ -1,0 +1,140 @@
+"""The edge runtime: a TFLite model + the shared pre/post-processing, no TensorFlow.
+
+Needs only NumPy, OpenCV and `ai-edge-litert` (the base install): importing
+TensorFlow here, even indirectly, is a bug (tests/edge_test.py enforces it).
+
+    runner = LiteRunner("hc_effunet_int8.tflite")
+    m, ms = measure_file(runner, "000_HC.png", pixel_size_mm=0.235)
+    print(m.hc_mm, ms)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Dict, Tuple
+
+import numpy as np
+
+from hc_tf import ellipse as ellipse_lib
+from hc_tf import preprocess
+
+
+def _interpreter_class():
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    return Interpreter
+
+
+class LiteRunner:
+    """Runs a `.tflite` HC model: (B, H, W, 1) uint8 letterboxed -> (B, H, W) float32 probability.
+
+    The same interface as `hc_tf.evaluate.KerasRunner` (`input_hw`, `predict`), so
+    evaluation and parity measure both models with the same code. Batches run as
+    batch-1 invokes (the model's input is static (1, H, W, 1)).
+    """
+
+    def __init__(self, path, num_threads: int = 2):
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: no such TFLite model file")
+        try:
+            self.interpreter = _interpreter_class()(model_path=path, num_threads=int(num_threads))
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(f"{path}: not a loadable TFLite model ({err})") from err
+        self.path = path
+        ins, outs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(ins) != 1 or len(outs) != 1:
+            raise ValueError(f"{path}: expected 1 input and 1 output, got {len(ins)} and {len(outs)}")
+        self._in, self._out = ins[0], outs[0]
+        shape = tuple(int(v) for v in self._in["shape"])
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 1:
+            raise ValueError(f"{path}: expected a (1, H, W, 1) input, got {shape}")
+        out_shape = tuple(int(v) for v in self._out["shape"])
+        if out_shape not in ((1, shape[1], shape[2], 1), (1, shape[1], shape[2])):
+            raise ValueError(f"{path}: output shape {out_shape} does not match input {shape}")
+        self.input_hw: Tuple[int, int] = (shape[1], shape[2])
+        self.input_dtype = np.dtype(self._in["dtype"])
+        self.output_dtype = np.dtype(self._out["dtype"])
+        self.input_scale, self.input_zero_point = self._in.get("quantization", (0.0, 0))
+        self.output_scale, self.output_zero_point = self._out.get("quantization", (0.0, 0))
+
+    def quantize_input(self, pixels: np.ndarray) -> np.ndarray:
+        """(H, W, 1) uint8 pixels -> the model's input tensor (1, H, W, 1)."""
+        x = np.asarray(pixels)[None]
+        dt, scale, zp = self.input_dtype, float(self.input_scale), int(self.input_zero_point)
+        if dt.kind == "f":
+            return x.astype(dt)
+        if dt == np.uint8 and zp == 0 and scale in (0.0, 1.0):
+            return x.astype(np.uint8)  # the pixel as it is
+        if scale == 0.0:
+            scale = 1.0
+        info = np.iinfo(dt)
+        q = np.round(x.astype(np.float64) / scale) + zp
+        return np.clip(q, info.min, info.max).astype(dt)
+
+    def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
+        """The raw output tensor -> float32 probabilities (H, W)."""
+        raw = np.asarray(raw).reshape(self.input_hw)
+        if self.output_dtype.kind == "f":
+            return raw.astype(np.float32)
+        scale = float(self.output_scale) or 1.0
+        return ((raw.astype(np.float32) - float(self.output_zero_point)) * scale).astype(np.float32)
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """(B, H, W, 1) or (B, H, W) uint8 letterboxed pixels -> (B, H, W) float32."""
+        x = np.asarray(inputs)
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[1:] != (self.input_hw[0], self.input_hw[1], 1):
+            raise ValueError(f"{self.path}: expected (B, {self.input_hw[0]}, {self.input_hw[1]}, 1) "
+                             f"inputs, got {x.shape}")
+        out = np.empty((x.shape[0],) + self.input_hw, dtype=np.float32)
+        for i in range(x.shape[0]):
+            self.interpreter.set_tensor(self._in["index"], self.quantize_input(x[i]))
+            self.interpreter.invoke()
+            out[i] = self.dequantize_output(self.interpreter.get_tensor(self._out["index"]))
+        return out
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1e3
+
+
+def measure_image(runner, gray: np.ndarray, pixel_size_mm: float
+                  ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
+    """Letterbox, invoke and measure one decoded gray image.
+
+    Returns:
+      (measurement, timings): timings in ms for letterbox, invoke, measure and total.
+    """
+    t = {}
+    t0 = time.perf_counter()
+    boxed, box = preprocess.letterbox_image(gray, runner.input_hw)
+    t["letterbox_ms"] = _ms(t0)
+    t1 = time.perf_counter()
+    prob = runner.predict(boxed[None])[0]
+    t["invoke_ms"] = _ms(t1)
+    t2 = time.perf_counter()
+    m = ellipse_lib.measure(prob, box, pixel_size_mm)
+    t["measure_ms"] = _ms(t2)
+    t["total_ms"] = _ms(t0)
+    return m, t
+
+
+def measure_file(runner, image_path, pixel_size_mm: float
+                 ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
+    """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms."""
+    t0 = time.perf_counter()
+    gray = preprocess.read_gray_image(os.fspath(image_path))
+    decode_ms = _ms(t0)
+    m, t = measure_image(runner, gray, pixel_size_mm)
+    t = {"decode_ms": decode_ms, **t}
+    t["total_ms"] = _ms(t0)
+    return m, t
+
+
+def predict_prob(runner, gray: np.ndarray) -> Tuple[np.ndarray, preprocess.Letterbox]:
+    """The model-size probability map of a decoded gray image, and its letterbox."""
+    boxed, box = preprocess.letterbox_image(gray, runner.input_hw)
+    return runner.predict(boxed[None])[0], box

@@ -1,0 +1,128 @@
+"""Parity of the edge (TFLite) model with the full (Keras) model.
+
+Both run on the same letterboxed inputs (`hc_tf.preprocess`) and are measured by
+the same code (`hc_tf.ellipse.measure` through `hc_tf.evaluate.predict_samples`),
+so any difference is the network's conversion alone.
+
+Writes `parity_per_image.csv` and `parity_summary.json` into `out_dir`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from hc_tf import ellipse as ellipse_lib
+from hc_tf import evaluate
+
+THRESHOLD = 0.5
+PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
+                    "adf_full_mm", "adf_edge_mm", "max_abs_prob_diff", "found_full", "found_edge")
+
+
+def _adf(m: ellipse_lib.Measurement, sample: evaluate.Sample) -> Optional[float]:
+    if not m.found or sample.reference_hc_mm is None:
+        return None
+    return ellipse_lib.hc_difference_mm(m.hc_mm, sample.reference_hc_mm)[1]
+
+
+def compare(full_runner, edge_runner, samples: Sequence[evaluate.Sample],
+            batch_size: int = 8) -> List[Dict[str, Any]]:
+    """Per-image rows comparing two runners (see PER_IMAGE_FIELDS)."""
+    if tuple(full_runner.input_hw) != tuple(edge_runner.input_hw):
+        raise ValueError(f"the two models' input sizes differ: {full_runner.input_hw} (full) vs "
+                         f"{edge_runner.input_hw} (edge)")
+    samples = list(samples)
+    rows = []
+    full = evaluate.predict_samples(full_runner, samples, batch_size)
+    edge = evaluate.predict_samples(edge_runner, samples, batch_size)
+    for pf, pe in zip(full, edge):
+        mf, me = pf.measurement, pe.measurement
+        both = mf.found and me.found
+        rows.append({
+            "filename": pf.sample.filename,
+            "dice_edge_vs_full": ellipse_lib.dice(pe.prob > THRESHOLD, pf.prob > THRESHOLD),
+            "hc_full_mm": mf.hc_mm, "hc_edge_mm": me.hc_mm,
+            "abs_hc_diff_mm": abs(me.hc_mm - mf.hc_mm) if both else None,
+            "adf_full_mm": _adf(mf, pf.sample), "adf_edge_mm": _adf(me, pe.sample),
+            "max_abs_prob_diff": float(np.max(np.abs(pe.prob.astype(np.float64) -
+                                                     pf.prob.astype(np.float64)))),
+            "found_full": mf.found, "found_edge": me.found,
+        })
+    return rows
+
+
+def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Summary of `compare` rows. ADF means are over images both models measured
+    and that have a reference (paired), so their difference is the edge model's cost."""
+    def vals(key, among=rows):
+        return [float(r[key]) for r in among if r[key] is not None]
+
+    def stat(v, fn):
+        return float(fn(v)) if v else None
+
+    hc = vals("abs_hc_diff_mm")
+    paired = [r for r in rows if r["adf_full_mm"] is not None and r["adf_edge_mm"] is not None]
+    adf_full, adf_edge = stat(vals("adf_full_mm", paired), np.mean), stat(vals("adf_edge_mm", paired), np.mean)
+    return {
+        "n": len(rows),
+        "found_full": sum(bool(r["found_full"]) for r in rows),
+        "found_edge": sum(bool(r["found_edge"]) for r in rows),
+        "found_disagree": sum(bool(r["found_full"]) != bool(r["found_edge"]) for r in rows),
+        "n_hc_compared": len(hc),
+        "abs_hc_diff_mm_median": stat(hc, np.median), "abs_hc_diff_mm_mean": stat(hc, np.mean),
+        "abs_hc_diff_mm_max": stat(hc, np.max),
+        "dice_edge_vs_full_mean": stat(vals("dice_edge_vs_full"), np.mean),
+        "dice_edge_vs_full_min": stat(vals("dice_edge_vs_full"), np.min),
+        "max_abs_prob_diff": stat(vals("max_abs_prob_diff"), np.max),
+        "n_adf_paired": len(paired),
+        "adf_full_mm_mean": adf_full, "adf_edge_mm_mean": adf_edge,
+        "adf_edge_minus_full_mm": (adf_edge - adf_full) if paired else None,
+    }
+
+
+def write_per_image_csv(path: str, rows: Sequence[Dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=PER_IMAGE_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r.get(k) is None else
+                             (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]))
+                         for k in PER_IMAGE_FIELDS})
+    evaluate.atomic_write_text(path, buf.getvalue())
+
+
+def run_parity(keras_path, tflite_path: str, samples: Sequence[evaluate.Sample], out_dir: str,
+               num_threads: int = 2, batch_size: int = 8) -> Dict[str, Any]:
+    """Runs the Keras and TFLite models on `samples` and writes the parity report.
+
+    Args:
+      keras_path: the `.keras` model (or a Keras model object).
+      tflite_path: the `.tflite` model.
+      samples: `evaluate.Sample`s (e.g. `hc_tf.data.load_samples(data_dir, "validation")`).
+      out_dir: gets `parity_per_image.csv` and `parity_summary.json`.
+      num_threads: TFLite interpreter threads.
+      batch_size: Keras batch size.
+
+    Returns:
+      The summary dict (also written), with `keras_model`, `tflite_model` and the
+      two output paths added.
+    """
+    from hc_tf import edge  # pylint: disable=g-import-not-at-top
+    edge_runner = edge.LiteRunner(tflite_path, num_threads=num_threads)
+    full_runner = evaluate.KerasRunner(keras_path, batch_size=batch_size)
+    rows = compare(full_runner, edge_runner, samples, batch_size)
+    summary = summarize(rows)
+    csv_path = os.path.join(out_dir, "parity_per_image.csv")
+    json_path = os.path.join(out_dir, "parity_summary.json")
+    summary.update(
+        keras_model=os.fspath(keras_path) if isinstance(keras_path, (str, os.PathLike)) else None,
+        tflite_model=os.fspath(tflite_path), per_image_csv=csv_path, summary_json=json_path)
+    write_per_image_csv(csv_path, rows)
+    evaluate.atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
+    return summary

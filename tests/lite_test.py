@@ -1,0 +1,175 @@
+"""Tests of hc_tf.lite: Keras -> TFLite conversion, op report, metadata, export."""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tiny_models as T
+from hc_tf import __version__
+from hc_tf import edge
+from hc_tf import lite
+
+STEP = 1.0 / 256.0  # the int8 sigmoid output's quantization step
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny UNet exported as float32 and int8 (uint8 I/O), and its Keras output."""
+    model, images, _ = T.tiny_unet()
+    out = tmp_path_factory.mktemp("lite")
+    f32 = str(out / "tiny_float32.tflite")
+    i8 = str(out / "tiny_int8.tflite")
+    reports = {
+        "float32": lite.export(model, f32, "float32"),
+        "int8": lite.export(model, i8, "int8", representative=images,
+                            validation={"adf_mm_mean": 1.23, "split": "validation"}),
+    }
+    return {"model": model, "images": images, "keras": T.keras_prob(model, images),
+            "float32": f32, "int8": i8, "reports": reports}
+
+
+@pytest.fixture(scope="module")
+def blob(tmp_path_factory):
+    out = tmp_path_factory.mktemp("blob")
+    model = T.blob_model()
+    path = str(out / "blob.keras")
+    model.save(path)
+    images, _, _ = T.synthetic_images(4, seed=3)
+    return {"model": model, "path": path, "dir": out, "images": images,
+            "keras": T.keras_prob(model, images)}
+
+
+def test_tiny_model_output_is_not_trivial(tiny):
+    p = tiny["keras"]
+    assert p.min() < 0.2 and p.max() > 0.8, "the test model should output a real blob"
+
+
+def test_float32_matches_keras(tiny):
+    runner = edge.LiteRunner(tiny["float32"])
+    assert runner.input_hw == T.TINY_HW
+    assert runner.input_dtype == np.uint8 and runner.output_dtype == np.float32
+    p = runner.predict(tiny["images"])
+    assert p.shape == tiny["keras"].shape and p.dtype == np.float32
+    np.testing.assert_allclose(p, tiny["keras"], atol=1e-4)
+
+
+def test_int8_within_a_few_quantization_steps(tiny):
+    runner = edge.LiteRunner(tiny["int8"])
+    assert runner.output_scale == pytest.approx(STEP)
+    diff = np.abs(runner.predict(tiny["images"]) - tiny["keras"])
+    # A random (untrained) encoder quantizes worse than a trained one (seeded: mean
+    # ~4 steps, 99th percentile ~22, 1.3% of mask pixels flip); the bounds catch a
+    # broken conversion (wrong scale / zero point gives tens of steps everywhere).
+    # Real accuracy is the parity report on HC18 with the trained model.
+    assert diff.mean() < 6 * STEP, diff.mean() / STEP
+    assert np.percentile(diff, 99) < 32 * STEP, np.percentile(diff, 99) / STEP
+    assert ((runner.predict(tiny["images"]) > 0.5) != (tiny["keras"] > 0.5)).mean() < 0.03
+
+
+def test_int8_report_has_no_float_ops(tiny):
+    report = tiny["reports"]["int8"]
+    assert report["float_ops"] == [] and report["float_tensors"] == []
+    assert report["ops"]["CONV_2D"] > 0 and report["ops"]["DEPTHWISE_CONV_2D"] > 0
+    assert set(report["ops"]) <= {"ADD", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D",
+                                  "LOGISTIC", "MEAN", "MUL", "QUANTIZE", "RESHAPE", "TILE",
+                                  "PAD", "RESIZE_NEAREST_NEIGHBOR"}, report["ops"]
+    assert report["input"]["dtype"] == "uint8"
+    assert (report["input"]["scale"], report["input"]["zero_point"]) == (1.0, 0)
+    assert report["output"]["dtype"] == "uint8"
+    assert report["output"]["scale"] == pytest.approx(STEP) and report["output"]["zero_point"] == 0
+    assert report["input"]["shape"] == [1, 64, 96, 1] and report["output"]["shape"] == [1, 64, 96, 1]
+    lite.check_int8(report, "uint8")  # no raise
+
+
+def test_float_model_fails_the_int8_check(tiny):
+    report = tiny["reports"]["float32"]
+    assert report["float_ops"] and report["float_tensors"]
+    assert {t["dtype"] for t in report["float_tensors"]} == {"float32"}
+    with pytest.raises(lite.FloatOpsError, match="computes in float: .*CONV_2D"):
+        lite.check_int8(report, "uint8")
+
+
+def test_int8_size_is_about_a_quarter(tiny):
+    f32 = os.path.getsize(tiny["float32"])
+    i8 = os.path.getsize(tiny["int8"])
+    assert 0.2 < i8 / f32 < 0.4
+    assert tiny["reports"]["int8"]["size_bytes"] == i8
+
+
+def test_metadata_json(tiny):
+    path = lite.metadata_path(tiny["int8"])
+    assert path.endswith("tiny_int8.json") and tiny["reports"]["int8"]["metadata_path"] == path
+    with open(path) as f:
+        meta = json.load(f)
+    with open(tiny["int8"], "rb") as f:
+        assert meta["tflite_sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert meta["model_version"] == __version__ and meta["mode"] == "int8"
+    assert (meta["input"]["height"], meta["input"]["width"]) == (64, 96)
+    assert meta["input"]["dtype"] == "uint8"
+    assert (meta["input"]["scale"], meta["input"]["zero_point"]) == (1.0, 0)
+    assert meta["output"]["dtype"] == "uint8" and meta["output"]["zero_point"] == 0
+    assert meta["output"]["scale"] == pytest.approx(STEP)
+    assert meta["output"]["threshold"] == 0.5
+    assert meta["output"]["quantized_threshold_exclusive"] == pytest.approx(128.0)
+    lb = meta["preprocessing"]["letterbox"]
+    assert "x_model = (x + 0.5) * scale_x - 0.5 + offset_x" in lb["original_to_model"]
+    assert "INTER_AREA" in lb["interpolation"] and lb["pad_value"] == 0
+    assert "gray / 255" in meta["preprocessing"]["normalization"]
+    assert "HC18" in meta["training_data"]
+    assert meta["validation"] == {"adf_mm_mean": 1.23, "split": "validation"}
+    assert meta["calibration"]["n"] == len(tiny["images"])
+
+
+def test_export_checks_its_arguments(tiny, tmp_path):
+    with pytest.raises(ValueError, match="data-dir"):
+        lite.export(tiny["model"], str(tmp_path / "x.tflite"), "int8", data_dir=None)
+    with pytest.raises(ValueError, match="representative"):
+        lite.convert(tiny["model"], "int8")
+    with pytest.raises(ValueError, match="mode"):
+        lite.convert(tiny["model"], "int4")
+    with pytest.raises(ValueError, match="io_dtype"):
+        lite.convert(tiny["model"], "float32", io_dtype="int8")
+    with pytest.raises(ValueError, match="representative must be"):
+        lite.convert(tiny["model"], "int8", representative=np.zeros((2, 32, 32, 1), np.uint8))
+    with pytest.raises(ValueError, match="no such model file"):
+        lite.export(str(tmp_path / "missing.keras"), str(tmp_path / "x.tflite"), "float32")
+    assert not os.path.exists(tmp_path / "x.tflite")
+
+
+def test_float16_and_dynamic_from_a_saved_model(blob):
+    for mode, tol in (("float16", 2e-3), ("dynamic", 2e-2)):
+        out = str(blob["dir"] / f"blob_{mode}.tflite")
+        report = lite.export(blob["path"], out, mode)
+        assert report["mode"] == mode and os.path.isfile(out)
+        with open(lite.metadata_path(out)) as f:
+            meta = json.load(f)
+        assert meta["source_model"] == "blob.keras" and len(meta["source_model_sha256"]) == 64
+        assert meta["input"]["dtype"] == "uint8" and meta["output"]["dtype"] == "float32"
+        p = edge.LiteRunner(out).predict(blob["images"])
+        np.testing.assert_allclose(p, blob["keras"], atol=tol)
+
+
+def test_int8_with_float_io(blob):
+    data = lite.convert(blob["model"], "int8", representative=blob["images"], io_dtype="float32")
+    report = lite.op_report(data)
+    assert report["float_ops"] == []  # only the input QUANTIZE / output DEQUANTIZE touch float
+    assert report["input"]["dtype"] == "float32" and report["output"]["dtype"] == "float32"
+    assert "QUANTIZE" in report["ops"] and "DEQUANTIZE" in report["ops"]
+    path = blob["dir"] / "blob_int8_float_io.tflite"
+    path.write_bytes(data)
+    diff = np.abs(edge.LiteRunner(str(path)).predict(blob["images"]) - blob["keras"])
+    assert diff.max() < 4 * STEP
+
+
+def test_int8_with_int8_io(blob):
+    data = lite.convert(blob["model"], "int8", representative=blob["images"], io_dtype="int8")
+    report = lite.op_report(data)
+    assert report["float_ops"] == [] and report["float_tensors"] == []
+    assert report["input"]["dtype"] == "int8" and report["input"]["zero_point"] == -128
+    path = blob["dir"] / "blob_int8_int8_io.tflite"
+    path.write_bytes(data)
+    diff = np.abs(edge.LiteRunner(str(path)).predict(blob["images"]) - blob["keras"])
+    assert diff.max() < 4 * STEP

@@ -1,0 +1,78 @@
+"""The EfficientNet-UNet on tiny configs: shapes, dtypes, precision policy, and the
+segmentation-models guard (build, save, reload, convert) that fails loudly if a
+Keras upgrade breaks the unmaintained library."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hc_tf import model as model_lib
+from tests.conftest import TINY_DECODER, TINY_HW
+
+
+@pytest.mark.parametrize("backbone", model_lib.BACKBONES)
+def test_each_backbone_builds_with_float32_probability_output(backbone):
+    model = model_lib.build_unet((32, 64), backbone, "float32", decoder_filters=TINY_DECODER)
+    assert tuple(model.input.shape) == (None, 32, 64, 1)
+    out = model(np.full((2, 32, 64, 1), 128.0, np.float32), training=False)
+    assert out.shape == (2, 32, 64, 1) and out.dtype == tf.float32
+    assert np.all((out.numpy() >= 0) & (out.numpy() <= 1))
+    assert backbone in model_lib.summary_line(model)
+
+
+def test_segmentation_models_guard_build_save_reload_convert(tmp_path):
+    """If this fails after a dependency upgrade: segmentation-models 1.0.1 no longer
+    works with this Keras. Pin Keras back or replace hc_tf/model.py's encoder."""
+    model = model_lib.build_unet(TINY_HW, "efficientnetb0", "float32", decoder_filters=TINY_DECODER)
+    x = np.random.default_rng(0).uniform(0, 255, (2, *TINY_HW, 1)).astype(np.float32)
+    path = str(tmp_path / "tiny.keras")
+    model.save(path)
+    reloaded = model_lib.load_model(path)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), reloaded.predict(x, verbose=0))
+    fn = tf.function(lambda t: reloaded(t, training=False),
+                     input_signature=[tf.TensorSpec((1, *TINY_HW, 1), tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], reloaded)
+    assert len(converter.convert()) > 10_000
+
+
+@pytest.mark.parametrize("policy,compute", [("mixed_float16", "float16"),
+                                            ("mixed_bfloat16", "bfloat16")])
+def test_mixed_precision_computes_low_and_outputs_float32(policy, compute, float32_policy):
+    import keras
+    from hc_tf import train as train_lib
+    model = model_lib.build_unet((32, 32), "efficientnetb0", policy, decoder_filters=TINY_DECODER)
+    convs = [l for l in model.get_layer(index=3).layers if isinstance(l, keras.layers.Conv2D)]
+    assert convs and all(l.compute_dtype == compute for l in convs)
+    assert all(l.variable_dtype == "float32" for l in convs)  # master weights stay float32
+    assert model.output.dtype == "float32"
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=train_lib.bce_dice_loss)
+    if policy == "mixed_float16":  # Keras wraps the optimizer for loss scaling
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype(np.float32)
+    y = (x > 128).astype(np.float32)
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+
+
+def test_auto_precision_is_float32_on_cpu():
+    if tf.config.list_physical_devices("GPU"):
+        assert model_lib.resolve_precision("auto") == "mixed_float16"
+    else:
+        assert model_lib.resolve_precision("auto") == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        model_lib.resolve_precision("float8")
+
+
+@pytest.mark.parametrize("size", [(224, 300), (0, 320), (100, 100)])
+def test_input_sizes_the_unet_cannot_take_are_refused(size):
+    with pytest.raises(ValueError, match="multiple of 32"):
+        model_lib.check_input_size(size)
+
+
+def test_load_model_names_bad_files(tmp_path):
+    with pytest.raises(ValueError, match="no such model"):
+        model_lib.load_model(str(tmp_path / "missing.keras"))
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.keras"):
+        model_lib.load_model(str(bad))

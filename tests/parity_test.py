@@ -1,0 +1,81 @@
+"""Tests of hc_tf.parity: Keras vs TFLite through the same measurement."""
+
+import csv
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+import tiny_models as T
+from hc_tf import ellipse as E
+from hc_tf import evaluate
+from hc_tf import parity
+
+PX = 0.2
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from hc_tf import lite  # pylint: disable=g-import-not-at-top
+    out = tmp_path_factory.mktemp("parity")
+    model = T.blob_model()
+    keras_path = str(out / "blob.keras")
+    model.save(keras_path)
+    calib, _, _ = T.synthetic_images(6, seed=11)
+    paths = {}
+    for mode in ("int8", "float32"):
+        paths[mode] = str(out / f"blob_{mode}.tflite")
+        lite.export(model, paths[mode], mode, representative=calib)
+    images, _, ells = T.synthetic_images(4, hw=(192, 288), seed=12)
+    samples = []
+    for i, (img, (cx, cy, a, b, deg)) in enumerate(zip(images, ells)):
+        ref = E.Ellipse(cx, cy, a, b, math.radians(deg)).normalized()
+        samples.append(evaluate.Sample(filename=f"{i:03d}_HC.png", image=img[:, :, 0],
+                                       pixel_size_mm=PX, reference=ref,
+                                       reference_hc_mm=ref.perimeter() * PX))
+    samples.append(evaluate.Sample(filename="blank.png", image=np.zeros((192, 288), np.uint8),
+                                   pixel_size_mm=PX))
+    return {"keras": keras_path, "paths": paths, "samples": samples, "dir": out}
+
+
+def test_int8_parity_writes_sane_report(setup):
+    out_dir = str(setup["dir"] / "int8")
+    s = parity.run_parity(setup["keras"], setup["paths"]["int8"], setup["samples"], out_dir)
+    assert s["n"] == 5 and s["found_full"] == 4 and s["found_edge"] == 4 and s["found_disagree"] == 0
+    assert s["n_hc_compared"] == 4 and s["n_adf_paired"] == 4
+    assert s["dice_edge_vs_full_mean"] > 0.97
+    assert 0 <= s["abs_hc_diff_mm_median"] <= s["abs_hc_diff_mm_max"] < 1.0
+    assert 0 < s["max_abs_prob_diff"] < 4 / 256
+    assert s["adf_full_mm_mean"] < 3.0 and s["adf_edge_mm_mean"] < 3.0
+    assert s["adf_edge_minus_full_mm"] == pytest.approx(s["adf_edge_mm_mean"] - s["adf_full_mm_mean"])
+    with open(os.path.join(out_dir, "parity_summary.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(s))
+    with open(os.path.join(out_dir, "parity_per_image.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["filename"] for r in rows] == [x.filename for x in setup["samples"]]
+    for key in ("dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
+                "adf_full_mm", "adf_edge_mm", "max_abs_prob_diff"):
+        assert key in rows[0] and float(rows[0][key]) >= 0
+    blank = rows[-1]
+    assert blank["hc_full_mm"] == "" and blank["adf_edge_mm"] == ""
+    assert float(blank["dice_edge_vs_full"]) == 1.0  # both empty
+    assert not any(f.startswith(".tmp_") for f in os.listdir(out_dir))
+
+
+def test_float32_parity_is_exact(setup):
+    s = parity.run_parity(setup["keras"], setup["paths"]["float32"], setup["samples"],
+                          str(setup["dir"] / "f32"))
+    assert s["abs_hc_diff_mm_max"] < 1e-3 and s["dice_edge_vs_full_min"] == 1.0
+    assert s["max_abs_prob_diff"] < 1e-5
+
+
+def test_input_size_mismatch(setup):
+    from hc_tf import edge  # pylint: disable=g-import-not-at-top
+
+    class Other:
+        input_hw = (32, 32)
+
+    with pytest.raises(ValueError, match="input sizes differ"):
+        parity.compare(Other(), edge.LiteRunner(setup["paths"]["int8"]), setup["samples"])
