@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import time
@@ -155,6 +156,59 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
                                      pixel_size_mm=pixel_size, flip_tta=flip_tta)
     found = sum(1 for r in rows if r.found)
     click.echo(f"{len(rows)} images, head found in {found} -> {out_dir}/submission.csv, {out_dir}/overlays/")
+
+
+@main.command()
+@click.option("--model", "model_path", default="export/hc_effunet.keras", show_default=True)
+@click.option("--int8", "mode", flag_value="int8", help="Full-integer post-training quantization.")
+@click.option("--float16", "mode", flag_value="float16", help="float16 weights.")
+@click.option("--dynamic", "mode", flag_value="dynamic", help="Dynamic-range (int8 weights) quantization.")
+@click.option("--float32", "mode", flag_value="float32", default=True, help="Plain float32 (default).")
+@click.option("--io", "io_dtype", default="uint8", show_default=True,
+              type=click.Choice(["uint8", "int8", "float32"]), help="Input/output type.")
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True,
+              help="Prepared TFDS data dir: int8 calibration images come from its train split.")
+@click.option("--calibration-samples", default=64, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
+@clean_errors
+def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, out_path):
+    """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
+    from hc_tf import lite  # pylint: disable=g-import-not-at-top
+
+    suffix = "" if mode == "float32" else f"_{mode}"
+    out_path = out_path or os.path.splitext(model_path)[0] + suffix + ".tflite"
+    try:
+        report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
+                             n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype)
+    except lite.FloatOpsError as err:
+        raise click.ClickException(str(err)) from None
+    ops = ", ".join(f"{k} x{v}" for k, v in sorted(report["ops"].items()))
+    click.echo(f"{out_path}: {report['size_mb']:.2f} MB, {mode}, io {io_dtype}; ops: {ops}; "
+               f"float tensors: {len(report['float_tensors'])}")
+
+
+@main.command()
+@click.option("--model", "keras_path", required=True, help="The full .keras model.")
+@click.option("--tflite", "tflite_path", required=True, help="The edge .tflite model.")
+@click.option("--data-dir", required=True, help="HC18-layout folder or prepared TFDS data dir.")
+@click.option("--split", default="validation", show_default=True)
+@click.option("--limit", default=None, type=int, help="Only the first N images.")
+@click.option("--out", "out_dir", required=True)
+@clean_errors
+def parity(keras_path, tflite_path, data_dir, split, limit, out_dir):
+    """Full vs edge model on the same images, through the same measurement."""
+    import itertools  # pylint: disable=g-import-not-at-top
+    from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import parity as parity_lib  # pylint: disable=g-import-not-at-top
+
+    if evaluate_lib.is_hc18_folder(data_dir):
+        samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
+    else:
+        from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+        samples = data_lib.load_samples(data_dir, split)[:limit]
+    summary = parity_lib.run_parity(keras_path, tflite_path, samples, out_dir)
+    click.echo(json.dumps(summary, indent=2))
 
 
 def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
