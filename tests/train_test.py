@@ -1,0 +1,39 @@
+"""Training run directory rules and the training loss (no long fits here)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hc_tf import train as train_lib
+
+
+def _config(tmp_path, **kw):
+    return train_lib.TrainConfig(data_dir=str(tmp_path / "data"), run_dir=str(tmp_path / "run"), **kw)
+
+
+def test_run_dir_of_another_run_is_refused_and_left_untouched(tmp_path):
+    assert train_lib.prepare_run_dir(_config(tmp_path)) is False
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(train_lib.RunDirError, match="learning_rate"):
+        train_lib.prepare_run_dir(_config(tmp_path, learning_rate=0.5))
+    assert (tmp_path / "run" / "config.json").read_text() == before
+    # Same run with more epochs resumes.
+    assert train_lib.prepare_run_dir(_config(tmp_path, epochs=99)) is True
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 99
+
+
+def test_non_empty_dir_without_config_is_refused(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "precious.txt").write_text("keep me")
+    with pytest.raises(train_lib.RunDirError, match="not empty"):
+        train_lib.prepare_run_dir(_config(tmp_path))
+    assert (tmp_path / "run" / "precious.txt").read_text() == "keep me"
+
+
+def test_bce_dice_loss_is_low_for_the_target_and_high_for_its_inverse():
+    y = np.zeros((1, 8, 8, 1), np.float32)
+    y[:, 2:6, 2:6] = 1.0
+    good = float(train_lib.bce_dice_loss(y, np.clip(y, 0.01, 0.99)))
+    bad = float(train_lib.bce_dice_loss(y, np.clip(1 - y, 0.01, 0.99)))
+    assert good < 0.1 < 1.5 < bad
