@@ -750,10 +750,14 @@ def write_submission_csv(path: Union[str, os.PathLike],
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"submission row has non-finite values: {row!r}")
         writer.writerow([str(row[0])] + [repr(v) for v in values])  # repr: exact round trip
-    _atomic_write_text(os.fspath(path), buf.getvalue())
+    atomic_write_text(os.fspath(path), buf.getvalue())
 
 
-def _atomic_write_text(path: str, text: str) -> None:
+def atomic_write_text(path: str, text: str) -> None:
+    """Writes a file via a synced temporary sibling and os.replace: never half-written.
+
+    The project's one atomic writer (reports, configs, CSVs all go through it).
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))

@@ -138,19 +138,7 @@ def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
     }
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes a file via a temporary sibling and os.replace: never half-written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+atomic_write_text = ellipse_lib.atomic_write_text  # re-exported for train/parity/lite
 
 
 def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:
