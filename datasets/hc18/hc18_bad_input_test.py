@@ -1,0 +1,57 @@
+"""Bad HC18 sources: one error listing every offending file and why."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+
+DUMMY = __file__.rsplit("/", 1)[0] + "/dummy_data"
+
+
+def _broken_copy(tmp_path):
+    root = tmp_path / "hc18"
+    shutil.copytree(DUMMY, root)
+    ts = root / "training_set"
+    (ts / "000_HC_Annotation.png").unlink()                                   # no annotation
+    (ts / "001_HC.png").unlink()                                              # CSV row, no image
+    (ts / "002_HC.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")              # corrupt PNG
+    (ts / "003_HC.png").write_bytes(b"GIF89a not a png")                      # not a PNG
+    cv2.imwrite(str(ts / "004_HC.png"), np.zeros((54, 80, 3), np.uint8))      # RGB
+    cv2.imwrite(str(ts / "005_HC.png"), np.zeros((54, 80), np.uint16))        # 16-bit
+    line = np.zeros((60, 84), np.uint8)
+    line[30, 5:70] = 255
+    cv2.imwrite(str(ts / "006_HC_Annotation.png"), line)                      # not an ellipse
+    csv_path = root / "training_set_pixel_size_and_HC.csv"
+    text = csv_path.read_text().replace("007_HC.png,0.170000", "007_HC.png,-1")  # bad pixel size
+    csv_path.write_text(text)
+    return root
+
+
+def test_every_bad_file_is_named_with_its_reason(tmp_path):
+    root = _broken_copy(tmp_path)
+    good, problems = hc18.scan_labelled(str(root / "training_set"),
+                                        str(root / "training_set_pixel_size_and_HC.csv"))
+    reasons = dict(problems)
+    assert "image without annotation" in reasons["000_HC.png"]
+    assert "without image" in reasons["001_HC.png"]
+    assert "corrupt" in reasons["002_HC.png"]
+    assert "not a PNG" in reasons["003_HC.png"]
+    assert "3-channel" in reasons["004_HC.png"]
+    assert "16-bit" in reasons["005_HC.png"]
+    assert "ellipse" in reasons["006_HC_Annotation.png"] or "outline" in reasons["006_HC_Annotation.png"]
+    assert "pixel size" in reasons["007_HC.png"]
+    assert {g.filename for g in good} == {"003_2HC.png", "008_HC.png", "009_HC.png"}
+    message = str(hc18.InvalidSourceError(problems))
+    assert "8 invalid file(s)" in message and "005_HC.png: 16-bit" in message
+
+
+def test_build_fails_without_leaving_a_complete_dataset(tmp_path):
+    import tensorflow_datasets as tfds
+    root = _broken_copy(tmp_path)
+    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2)
+    with pytest.raises(hc18.InvalidSourceError):
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+    assert not hc18.make_builder(str(tmp_path / "tfds"), 0.2).is_prepared()
