@@ -141,15 +141,17 @@ def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
 atomic_write_text = ellipse_lib.atomic_write_text  # re-exported for train/parity/lite
 
 
-def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:
+def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
+                        fields: Sequence[str] = PER_IMAGE_FIELDS, digits: int = 4) -> None:
+    """Writes one row per image (None as empty, floats to `digits`), atomically."""
     import io  # pylint: disable=g-import-not-at-top
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=PER_IMAGE_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for r in rows:
         writer.writerow({k: ("" if r.get(k) is None else
-                             (f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]))
-                         for k in PER_IMAGE_FIELDS})
+                             (f"{r[k]:.{digits}f}" if isinstance(r[k], float) else r[k]))
+                         for k in fields})
     atomic_write_text(path, buf.getvalue())
 
 

@@ -9,8 +9,6 @@ Writes `parity_per_image.csv` and `parity_summary.json` into `out_dir`.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from typing import Any, Dict, List, Optional, Sequence
@@ -87,14 +85,7 @@ def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def write_per_image_csv(path: str, rows: Sequence[Dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=PER_IMAGE_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else
-                             (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k]))
-                         for k in PER_IMAGE_FIELDS})
-    evaluate.atomic_write_text(path, buf.getvalue())
+    evaluate.write_per_image_csv(path, rows, fields=PER_IMAGE_FIELDS, digits=6)
 
 
 def run_parity(keras_path, tflite_path: str, samples: Sequence[evaluate.Sample], out_dir: str,
