@@ -86,10 +86,12 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--no-augmentation", is_flag=True)
 @click.option("--small", is_flag=True, help="A narrow decoder (quick demo runs).")
 @click.option("--encoder-weights", default=None, help="Local weights file for the encoder.")
+@click.option("--init-from", default=None,
+              help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
 @clean_errors
 def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation, small,
-          encoder_weights):
+          encoder_weights, init_from):
     """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
     from hc_tf import train as train_lib  # pylint: disable=g-import-not-at-top
 
@@ -103,7 +105,8 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
         lr_schedule=lr_schedule, seed=seed, validation_fraction=validation_fraction,
         augmentation=not no_augmentation, steps_per_epoch=steps_per_epoch,
         decoder_filters=(64, 32, 16, 16, 8) if small else (256, 128, 64, 32, 16),
-        encoder_weights=encoder_weights)
+        encoder_weights=encoder_weights,
+        init_from=os.path.abspath(init_from) if init_from else None)
     best = train_lib.train(config)
     click.echo(f"best: epoch {best.get('epoch')}, validation ADF {best.get('val_adf_mm', float('nan')):.2f} mm"
                f" -> {os.path.join(run_dir, 'best.keras')}")
@@ -168,7 +171,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
               type=click.Choice(["uint8", "int8", "float32"]), help="Input/output type.")
 @click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True,
               help="Prepared TFDS data dir: int8 calibration images come from its train split.")
-@click.option("--calibration-samples", default=64, show_default=True)
+@click.option("--calibration-samples", default=256, show_default=True,
+              help="int8 calibration images (all of the split when it has fewer).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
 @clean_errors
@@ -222,6 +226,23 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
                 download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
         except hc18.InvalidSourceError as err:
             raise click.ClickException(str(err)) from None
+
+
+@main.command()
+@click.option("--model", "model_path", default=None, show_default="export/hc_effunet_int8.tflite",
+              help="A .tflite (edge runtime, no TensorFlow) or .keras model.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to serve on; 0.0.0.0 exposes the demo to the network.")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@clean_errors
+def demo(model_path, host, port):
+    """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
+    from hc_tf import demo as demo_lib  # pylint: disable=g-import-not-at-top
+
+    try:
+        demo_lib.serve(model_path, host=host, port=port)
+    except ImportError as err:  # Gradio missing: say which extra to install
+        raise click.ClickException(str(err)) from None
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class TrainConfig:
     decoder_filters: Tuple[int, ...] = (256, 128, 64, 32, 16)
     bn_momentum: float = model_lib.BN_MOMENTUM
     encoder_weights: Optional[str] = None
+    init_from: Optional[str] = None  # a .keras model whose weights start this run (fine-tuning)
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
@@ -206,8 +207,27 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
         keras.callbacks.CSVLogger(os.path.join(run, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(run, "tb"), write_graph=False),
         CurvePlot(),
-        keras.callbacks.BackupAndRestore(os.path.join(run, "backup")),
+        # Kept after the last epoch: rerunning a finished run is then a no-op (or, with
+        # more --epochs, continues) instead of silently starting again from scratch.
+        keras.callbacks.BackupAndRestore(os.path.join(run, "backup"), delete_checkpoint=False),
     ]
+
+
+def load_initial_weights(model, path: str) -> None:
+    """Starts `model` from the weights of the saved model at `path` (same backbone and
+    decoder; the input size may differ, convolution weights don't depend on it).
+
+    Raises:
+      ValueError: naming the file, when it can't be loaded or its weights don't fit.
+    """
+    source = model_lib.load_model(path)
+    mine, theirs = model.get_weights(), source.get_weights()
+    mismatch = len(mine) != len(theirs) or any(a.shape != b.shape for a, b in zip(mine, theirs))
+    if mismatch:
+        raise ValueError(f"{path}: its weights don't fit this model ({source.name}, "
+                         f"{source.count_params():,} parameters, vs {model.name}, "
+                         f"{model.count_params():,}); use the same backbone and decoder")
+    model.set_weights(theirs)
 
 
 def _read_json(path: str) -> Dict:
@@ -255,6 +275,10 @@ def train(config: TrainConfig) -> Dict:
                                  config.encoder_weights, tuple(config.decoder_filters),
                                  config.bn_momentum)
     print(model_lib.summary_line(model))
+    if config.init_from:
+        # On resume BackupAndRestore then overwrites these with the interrupted state.
+        load_initial_weights(model, config.init_from)
+        print(f"initial weights: {config.init_from}")
     print(f"data: {n_train} train images, {len(val_samples)} validation images; "
           f"{steps} steps/epoch; {'resuming' if resuming else 'new run'} in {config.run_dir}")
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),

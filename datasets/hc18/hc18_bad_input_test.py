@@ -55,3 +55,14 @@ def test_build_fails_without_leaving_a_complete_dataset(tmp_path):
     with pytest.raises(hc18.InvalidSourceError):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
     assert not hc18.make_builder(str(tmp_path / "tfds"), 0.2).is_prepared()
+
+
+def test_skip_invalid_builds_from_the_good_files_and_reports_the_count(tmp_path, capsys):
+    import tensorflow_datasets as tfds
+    root = _broken_copy(tmp_path)
+    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2, skip_invalid=True)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+    assert "skipped 8 invalid file(s)" in capsys.readouterr().out
+    names = {ex["filename"].decode() for split in ("train", "validation")
+             for ex in tfds.as_numpy(builder.as_dataset(split=split))}
+    assert names == {"003_2HC.png", "008_HC.png", "009_HC.png"}

@@ -75,7 +75,8 @@ def split_subjects(hc_by_subject: Dict[int, float], validation_fraction: float,
     Subjects are sorted by HC and cut into consecutive strata of
     round(1 / fraction); one subject of each stratum, drawn with a fixed seed,
     goes to validation. IDs follow gestational age, so a contiguous cut would
-    hold out only the largest heads.
+    hold out only the largest heads. With two or more subjects both sides get at
+    least one (TFDS can't write an empty split).
     """
     order = sorted(hc_by_subject, key=lambda s: (hc_by_subject[s], s))
     stratum = max(2, int(round(1.0 / validation_fraction)))
@@ -85,6 +86,8 @@ def split_subjects(hc_by_subject: Dict[int, float], validation_fraction: float,
         group = order[start:start + stratum]
         if len(group) == stratum or rng.random() < len(group) / stratum:
             val.append(group[int(rng.integers(len(group)))])
+    if not val and len(order) >= 2:
+        val.append(order[int(rng.integers(len(order)))])
     val_set = set(val)
     return [s for s in order if s not in val_set], sorted(val_set)
 
@@ -94,23 +97,22 @@ def _read_csv(path: str, want_hc: bool) -> Tuple[Dict[str, Tuple[float, float]],
     rows, problems = {}, []
     # epath (not os/open): TFDS builders must work on any filesystem (GCS too).
     lines = epath.Path(path).read_text(encoding="utf-8").splitlines()  # CRLF or LF
-    if True:
-        for i, row in enumerate(csv.reader(lines)):
-            if i == 0 or not row or not row[0].strip():
-                continue
-            name = row[0].strip()
-            try:
-                pixel = float(row[1])
-                hc = float(row[2]) if want_hc else 0.0
-            except (IndexError, ValueError):
-                problems.append((name, f"{os.path.basename(path)} row {i + 1}: missing or unreadable number"))
-                continue
-            if not np.isfinite(pixel) or pixel <= 0:
-                problems.append((name, f"non-positive pixel size {row[1]!r}"))
-            elif want_hc and (not np.isfinite(hc) or hc <= 0):
-                problems.append((name, f"non-positive head circumference {row[2]!r}"))
-            else:
-                rows[name] = (pixel, hc)
+    for i, row in enumerate(csv.reader(lines)):
+        if i == 0 or not row or not row[0].strip():
+            continue
+        name = row[0].strip()
+        try:
+            pixel = float(row[1])
+            hc = float(row[2]) if want_hc else 0.0
+        except (IndexError, ValueError):
+            problems.append((name, f"{os.path.basename(path)} row {i + 1}: missing or unreadable number"))
+            continue
+        if not np.isfinite(pixel) or pixel <= 0:
+            problems.append((name, f"non-positive pixel size {row[1]!r}"))
+        elif want_hc and (not np.isfinite(hc) or hc <= 0):
+            problems.append((name, f"non-positive head circumference {row[2]!r}"))
+        else:
+            rows[name] = (pixel, hc)
     return rows, problems
 
 
@@ -246,6 +248,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             print(f"hc18: skipped {len(problems)} invalid file(s)")
         if not labelled:
             raise InvalidSourceError([(src["training_set"], "no valid labelled image")])
+        if len({subject_id(x.filename) for x in labelled}) < 2:
+            raise InvalidSourceError([(src["training_set"], "labelled images of one subject only: "
+                                       "a train/validation split needs at least two")])
 
         hc_by_subject: Dict[int, List[float]] = {}
         for item in labelled:
@@ -254,15 +259,17 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                                          self.builder_config.validation_fraction)
         val_set = set(val_subjects)
         folder = src["training_set"]
-        return {
+        splits = {
             "train": self._generate_examples(folder, [x for x in labelled
                                                       if subject_id(x.filename) not in val_set]),
             "validation": self._generate_examples(folder, [x for x in labelled
                                                            if subject_id(x.filename) in val_set]),
-            "test": self._generate_examples(
-                src.get("test_set", ""),
-                [_Labelled(n, pixel, 0.0, None) for n, (pixel, _) in sorted(test_rows.items())]),
         }
+        if test_rows:  # a release without test_set/ gives no test split (TFDS can't write empty ones)
+            splits["test"] = self._generate_examples(
+                src["test_set"],
+                [_Labelled(n, pixel, 0.0, None) for n, (pixel, _) in sorted(test_rows.items())])
+        return splits
 
     def _generate_examples(self, folder: str, items: List[_Labelled]) -> Iterator:
         for item in items:

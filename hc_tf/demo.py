@@ -1,0 +1,405 @@
+"""`hc-tf demo`: a local web page: upload an ultrasound image, get the head ellipse and its HC.
+
+The prediction is the plain function `predict` (image array + pixel size ->
+overlay, HC text, HC18 submission row, timings), testable without a browser or
+Gradio; `measure_upload` adds file decoding and turns bad input into a message;
+`build_app` wraps that in a Gradio page and `launch` serves it on loopback,
+offline (analytics off, no share link, nothing fetched from outside).
+
+Gradio is imported only by `build_app`/`launch`. No TensorFlow here: a `.tflite`
+model runs through the edge runtime (`hc_tf.edge`); a `.keras` one goes through
+`evaluate.load_runner`, which imports TensorFlow itself. Letterbox and ellipse
+fit are `hc_tf.preprocess` / `hc_tf.ellipse`, the same code as every other path.
+
+    python -m hc_tf.cli demo --port 7860     # then open http://127.0.0.1:7860
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from hc_tf import edge
+from hc_tf import ellipse as ellipse_lib
+from hc_tf import evaluate as evaluate_lib
+from hc_tf import preprocess
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_MODEL = os.path.join(REPO_ROOT, "export", "hc_effunet_int8.tflite")
+BUNDLE_DIR = os.path.join(REPO_ROOT, "android_demo_assets")
+# HC18 images are 800 x 540; 25 MP is far above any ultrasound frame, and the
+# check runs on the header, before a decompression bomb could be decoded.
+MAX_IMAGE_PIXELS = 25_000_000
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+API_NAME = "measure"
+
+
+class DemoInputError(ValueError):
+    """Bad input from the page (image or pixel size): the message is shown as it is."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    """What the page shows for one image.
+
+    Attributes:
+      overlay_rgb: (H, W, 3) uint8 RGB image with the fitted ellipse and its HC.
+      hc_text: "HC 299.70 mm", or "No head found: <reason>".
+      submission_csv: the HC18 submission header and row (mm, radians).
+      time_text: the inference time in ms, with its parts.
+      measurement: the measurement itself.
+      timings_ms: letterbox_ms, invoke_ms, measure_ms, total_ms (+ decode_ms from a file).
+    """
+
+    overlay_rgb: np.ndarray
+    hc_text: str
+    submission_csv: str
+    time_text: str
+    measurement: ellipse_lib.Measurement
+    timings_ms: Dict[str, float]
+
+
+def check_pixel_size(value: Any) -> float:
+    """The pixel size typed in the page, as a float.
+
+    Args:
+      value: what the number box sent (a number, a string, or None when empty).
+
+    Returns:
+      The pixel size in mm.
+
+    Raises:
+      DemoInputError: when it is missing, not a number, not finite or not > 0.
+    """
+    hint = "enter the image's pixel size in mm (a number > 0, e.g. 0.1)"
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DemoInputError(f"Pixel size missing: {hint}.")
+    try:
+        size = float(value)
+    except (TypeError, ValueError):
+        raise DemoInputError(f"Pixel size {value!r} is not a number: {hint}.") from None
+    if not math.isfinite(size) or size <= 0:
+        raise DemoInputError(f"Pixel size {value!r} is not positive: {hint}.")
+    return size
+
+
+def _check_pixel_count(height: int, width: int) -> None:
+    """Raises DemoInputError for an image over MAX_IMAGE_PIXELS."""
+    if height * width > MAX_IMAGE_PIXELS:
+        raise DemoInputError(f"Image too large: {width} x {height} pixels "
+                             f"(at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels).")
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """An uploaded image array as 2-D uint8 gray (RGB/RGBA converted), size-checked.
+
+    Args:
+      image: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8.
+
+    Returns:
+      (H, W) uint8.
+
+    Raises:
+      DemoInputError: for another shape or dtype, or an image over MAX_IMAGE_PIXELS.
+    """
+    image = np.asarray(image)
+    if image.ndim < 2:
+        raise DemoInputError(f"Not an image: an array of shape {image.shape}.")
+    _check_pixel_count(int(image.shape[0]), int(image.shape[1]))
+    try:
+        return preprocess.to_gray_uint8(image)
+    except ValueError as err:
+        raise DemoInputError(f"Unsupported image: {err}.") from None
+
+
+def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
+    """Decodes an uploaded image file to 2-D uint8 gray, refusing what isn't a sane image.
+
+    The size is checked from the header (Pillow reads it without decoding the
+    pixels), so a small file that decodes to a huge image is refused cheaply;
+    the pixels are then decoded by `preprocess.read_gray_image`, the project's
+    one decoder (the bundle's golden values come from it).
+
+    Args:
+      path: the file.
+      name: the name to show in messages (the uploaded file's own name).
+
+    Returns:
+      (H, W) uint8.
+
+    Raises:
+      DemoInputError: for a missing, empty, too large or undecodable file, or a
+        non-8-bit image.
+    """
+    from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow: via matplotlib)
+
+    name = name or os.path.basename(path)
+    if not os.path.isfile(path):
+        raise DemoInputError(f"{name}: no such file.")
+    n_bytes = os.path.getsize(path)
+    if n_bytes > MAX_UPLOAD_BYTES:
+        raise DemoInputError(f"{name}: file too large ({n_bytes / 2**20:.1f} MB; "
+                             f"at most {MAX_UPLOAD_BYTES / 2**20:.0f} MB).")
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError:
+        raise DemoInputError(f"{name}: image too large (decompression bomb).") from None
+    except Exception:  # pylint: disable=broad-except  (Pillow raises many kinds here)
+        raise DemoInputError(f"{name}: not a readable image (upload a PNG or JPEG).") from None
+    _check_pixel_count(height, width)
+    try:
+        return preprocess.read_gray_image(path)
+    except ValueError as err:
+        detail = str(err).replace(path, name)
+        raise DemoInputError(f"{detail} (upload an 8-bit PNG or JPEG).") from None
+
+
+def format_hc(m: ellipse_lib.Measurement) -> str:
+    """"HC 299.70 mm", or "No head found: <reason>"."""
+    return f"HC {m.hc_mm:.2f} mm" if m.found else f"No head found: {m.reason}"
+
+
+def format_submission(filename: str, m: ellipse_lib.Measurement) -> str:
+    """The HC18 submission header and this image's row, as two CSV lines (zeros if not found)."""
+    row = ellipse_lib.submission_row(filename, m)
+    values = ",".join(f"{float(v):.4f}" for v in row[1:])
+    return ",".join(ellipse_lib.SUBMISSION_HEADER) + "\n" + f"{row[0]},{values}"
+
+
+def format_time(timings_ms: Mapping[str, float]) -> str:
+    """"31.2 ms (decode 3.1, letterbox 0.8, model 24.0, measure 3.3)"."""
+    parts = [("decode", "decode_ms"), ("letterbox", "letterbox_ms"), ("model", "invoke_ms"),
+             ("measure", "measure_ms")]
+    detail = ", ".join(f"{label} {timings_ms[key]:.1f}" for label, key in parts if key in timings_ms)
+    return f"{timings_ms['total_ms']:.1f} ms ({detail})"
+
+
+def predict(runner: evaluate_lib.Runner, image: np.ndarray, pixel_size_mm: Any,
+            filename: str = "image.png") -> DemoResult:
+    """Measures the head in one image: the page's whole computation, without the page.
+
+    Args:
+      runner: a model runner (`evaluate.load_runner`: edge `.tflite` or `.keras`).
+      image: the image, (H, W) gray or (H, W, 3/4) RGB(A) uint8.
+      pixel_size_mm: its pixel size in mm (checked: a number > 0).
+      filename: the name written in the submission row.
+
+    Returns:
+      A `DemoResult` (overlay, HC text, submission row, time).
+
+    Raises:
+      DemoInputError: for a bad image or pixel size.
+    """
+    pixel_size = check_pixel_size(pixel_size_mm)
+    gray = to_gray(image)
+    m, timings = edge.measure_image(runner, gray, pixel_size)
+    overlay = cv2.cvtColor(ellipse_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
+    return DemoResult(overlay_rgb=overlay, hc_text=format_hc(m),
+                      submission_csv=format_submission(filename, m),
+                      time_text=format_time(timings), measurement=m, timings_ms=timings)
+
+
+def predict_file(runner: evaluate_lib.Runner, path: str, pixel_size_mm: Any,
+                 name: Optional[str] = None) -> DemoResult:
+    """`predict` on an image file; the timings include decoding.
+
+    Args:
+      runner: a model runner.
+      path: the image file.
+      pixel_size_mm: its pixel size in mm.
+      name: the file's name to show (an upload's original name); default its basename.
+
+    Returns:
+      A `DemoResult`.
+
+    Raises:
+      DemoInputError: for a bad file or pixel size.
+    """
+    name = name or os.path.basename(path)
+    check_pixel_size(pixel_size_mm)  # before decoding: the cheap check first
+    t0 = time.perf_counter()
+    gray = read_image_file(path, name)
+    decode_ms = (time.perf_counter() - t0) * 1e3
+    result = predict(runner, gray, pixel_size_mm, filename=name)
+    timings = {"decode_ms": decode_ms, **result.timings_ms}
+    timings["total_ms"] = result.timings_ms["total_ms"] + decode_ms
+    return dataclasses.replace(result, time_text=format_time(timings), timings_ms=timings)
+
+
+PageOutputs = Tuple[Optional[np.ndarray], str, str, str]
+
+
+def measure_upload(runner: evaluate_lib.Runner, upload: Optional[Mapping[str, Any]],
+                   pixel_size_mm: Any) -> PageOutputs:
+    """The page's handler: an uploaded file + pixel size -> the four outputs, never an exception.
+
+    Bad input comes back as a message in the HC box (the server keeps serving).
+
+    Args:
+      runner: a model runner.
+      upload: Gradio's file payload ({"path": ..., "orig_name": ...}) or None.
+      pixel_size_mm: the number box's value.
+
+    Returns:
+      (overlay RGB or None, HC text or message, submission CSV, time text).
+    """
+    try:
+        if not upload or not upload.get("path"):
+            raise DemoInputError("No image: upload an ultrasound image (PNG or JPEG) first.")
+        name = os.path.basename(upload.get("orig_name") or upload["path"])
+        r = predict_file(runner, upload["path"], pixel_size_mm, name=name)
+    except DemoInputError as err:
+        return None, f"Error: {err}", "", ""
+    return r.overlay_rgb, r.hc_text, r.submission_csv, r.time_text
+
+
+def load_examples(bundle_dir: str = BUNDLE_DIR) -> List[Tuple[str, float]]:
+    """The bundled samples and their pixel sizes (from the bundle's golden.json).
+
+    Args:
+      bundle_dir: the Android bundle folder (samples/ + golden.json).
+
+    Returns:
+      [(image path, pixel size mm)], empty when the bundle is not there (an
+      install without the repository's android_demo_assets/).
+    """
+    golden = os.path.join(bundle_dir, "golden.json")
+    if not os.path.isfile(golden):
+        return []
+    with open(golden, encoding="utf-8") as f:
+        samples = json.load(f)["samples"]
+    out = [(os.path.join(bundle_dir, "samples", s["filename"]), float(s["pixel_size_mm"]))
+           for s in samples]
+    return [(path, px) for path, px in out if os.path.isfile(path)]
+
+
+def _import_gradio():
+    """Imports Gradio with its telemetry off (the env var covers the calls that don't
+    take `analytics_enabled`, e.g. error reports and the version check).
+
+    Raises:
+      ImportError: with the install command, when Gradio is missing.
+    """
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        import gradio as gr  # pylint: disable=g-import-not-at-top
+    except ImportError as err:
+        raise ImportError(f"hc-tf demo needs Gradio ({err}): pip install -e '.[demo]'") from None
+    return gr
+
+
+DESCRIPTION = """\
+Upload a 2D fetal head ultrasound image (PNG/JPEG) and enter its pixel size in mm, or pick a
+sample below (it fills in both). The model segments the skull, an ellipse is fitted to its
+outline, and the head circumference (HC) is the ellipse's perimeter (HC18 conventions).
+A research demo, not a medical device."""
+
+
+def build_app(runner: evaluate_lib.Runner, examples: Sequence[Tuple[str, float]] = (),
+              model_name: str = "") -> Any:
+    """The Gradio page around `measure_upload`.
+
+    Args:
+      runner: a model runner.
+      examples: [(image path, pixel size mm)] for the examples gallery.
+      model_name: shown in the page's header.
+
+    Returns:
+      A `gradio.Blocks` (not launched); its API endpoint is `/measure`.
+
+    Raises:
+      ImportError: when Gradio is missing.
+    """
+    gr = _import_gradio()
+    with gr.Blocks(title="hc-tf: fetal head circumference", analytics_enabled=False) as app:
+        gr.Markdown(f"## Fetal head circumference{f' — `{model_name}`' if model_name else ''}\n"
+                    + DESCRIPTION)
+        with gr.Row():
+            with gr.Column():
+                # image_mode=None: the upload reaches us as the file it was, decoded by our decoder.
+                image = gr.Image(label="Ultrasound image", type="filepath", image_mode=None,
+                                 sources=["upload", "clipboard"], elem_id="image", height=360)
+                pixel_size = gr.Number(label="Pixel size (mm)", minimum=0, step=0.001,
+                                       elem_id="pixel-size")
+                submit = gr.Button("Measure", variant="primary", elem_id="submit")
+            with gr.Column():
+                overlay = gr.Image(label="Fitted ellipse", type="numpy", format="png",
+                                   interactive=False, elem_id="overlay", height=360)
+                hc = gr.Textbox(label="Head circumference", elem_id="hc", interactive=False)
+                row = gr.Textbox(label="HC18 submission row (mm, rad)", elem_id="row", lines=2,
+                                 interactive=False)
+                elapsed = gr.Textbox(label="Inference time", elem_id="time", interactive=False)
+        if examples:
+            gr.Examples(examples=[[p, px] for p, px in examples], inputs=[image, pixel_size],
+                        label="HC18 test samples (pixel size filled in)")
+        # preprocess=False: Gradio's own decoding would fail on a non-image with a
+        # developer's traceback; `measure_upload` decodes and words the error itself.
+        # concurrency_limit=1: one TFLite interpreter, not thread-safe.
+        submit.click(lambda upload, px: measure_upload(runner, upload, px),
+                     inputs=[image, pixel_size], outputs=[overlay, hc, row, elapsed],
+                     api_name=API_NAME, preprocess=False, concurrency_limit=1)
+    return app
+
+
+def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
+           allowed_paths: Sequence[str] = (), block: bool = True) -> str:
+    """Serves the page: local only (no share link), no telemetry.
+
+    Args:
+      app: from `build_app`.
+      host: interface to bind (loopback by default; 0.0.0.0 exposes it to the network).
+      port: TCP port.
+      allowed_paths: folders the page may serve files from (the examples).
+      block: wait until interrupted (the CLI); False returns once serving (tests).
+
+    Returns:
+      The local URL.
+
+    Raises:
+      OSError: when the port is taken.
+    """
+    _import_gradio()  # telemetry off, whoever built `app`
+    # Gradio 6's default theme serves its fonts itself: the page needs nothing from outside.
+    _, local_url, _ = app.launch(
+        server_name=host, server_port=int(port), share=False, inbrowser=False,
+        prevent_thread_lock=not block, show_error=True, quiet=False,
+        max_file_size=MAX_UPLOAD_BYTES, allowed_paths=list(allowed_paths),
+        ssr_mode=False, mcp_server=False)
+    return local_url
+
+
+def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860,
+          block: bool = True) -> Tuple[Any, str]:
+    """Loads the model and serves the demo (what `hc-tf demo` runs).
+
+    Args:
+      model_path: a `.tflite` or `.keras` model; default the committed int8 model.
+      host: interface to bind.
+      port: TCP port.
+      block: see `launch`.
+
+    Returns:
+      (the Gradio app, its local URL); with block=True only after the server stops.
+
+    Raises:
+      ValueError: for a missing or unloadable model.
+      ImportError: when Gradio is missing.
+      OSError: when the port is taken.
+    """
+    model_path = os.fspath(model_path or DEFAULT_MODEL)
+    runner = evaluate_lib.load_runner(model_path)
+    # One warm-up invoke: the first one allocates, and would show a misleading time.
+    runner.predict(np.zeros((1,) + tuple(runner.input_hw) + (1,), np.uint8))
+    examples = load_examples()
+    app = build_app(runner, examples, model_name=os.path.basename(model_path))
+    url = launch(app, host=host, port=port, block=block,
+                 allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
+    return app, url
