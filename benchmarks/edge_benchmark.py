@@ -9,6 +9,8 @@ per model: file size (MB), single-image latency (the invoke / model call alone,
 median of --runs after warm-up) and end-to-end time per image (decode PNG ->
 letterbox -> model -> HC, median over --images HC18 test images), and the
 int8/float32 ratios. Keras runs with TensorFlow limited to --threads threads.
+With --keep-dir, a `model_<mode>.tflite` already there is reused, not converted
+again: convert once while the machine is busy, then time on an idle machine.
 """
 
 import argparse
@@ -80,8 +82,9 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--images", type=int, default=10, help="HC18 test images for end-to-end")
-    p.add_argument("--n-calibration", type=int, default=64)
-    p.add_argument("--keep-dir", default=None, help="keep the .tflite files here")
+    p.add_argument("--n-calibration", type=int, default=None, help="default: lite's default")
+    p.add_argument("--keep-dir", default=None,
+                   help="keep the .tflite files here (and reuse those already there)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
     runs = max(args.runs, 20)
@@ -118,13 +121,18 @@ def main(argv=None):
     out_dir = args.keep_dir or tempfile.mkdtemp(prefix="hc_edge_bench_")
     for mode in args.modes:
         path = os.path.join(out_dir, f"model_{mode}.tflite")
+        n_calibration = args.n_calibration or lite.DEFAULT_CALIBRATION_SAMPLES
         t = time.perf_counter()
-        if mode == "int8" and args.data_dir is None:
-            rep = hc18_calibration(args.hc18, hw, args.n_calibration, 0)
+        if args.keep_dir and os.path.exists(path):
+            print(f"reusing {path}")
+            with open(path, "rb") as f:
+                report = lite.op_report(f.read())
+        elif mode == "int8" and args.data_dir is None:
+            rep = hc18_calibration(args.hc18, hw, n_calibration, 0)
             report = lite.export(model, path, mode, representative=rep)
         else:
             report = lite.export(model, path, mode, data_dir=args.data_dir,
-                                 n_calibration=args.n_calibration)
+                                 n_calibration=n_calibration)
         convert_s = time.perf_counter() - t
         runner = edge.LiteRunner(path, num_threads=args.threads)
 
