@@ -175,16 +175,28 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
               help="int8 calibration images (all of the split when it has fewer).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
+@click.option("--validation-summary", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="summary.json of `hc-tf evaluate` on the source model: recorded in the metadata.")
 @clean_errors
-def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, out_path):
+def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, out_path,
+           validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
     from hc_tf import lite  # pylint: disable=g-import-not-at-top
+
+    validation = None
+    if validation_summary:
+        try:
+            with open(validation_summary, encoding="utf-8") as f:
+                validation = {"source_model_summary": json.load(f), "file": validation_summary}
+        except ValueError as err:
+            raise click.ClickException(f"{validation_summary}: not a JSON summary ({err})") from None
 
     suffix = "" if mode == "float32" else f"_{mode}"
     out_path = out_path or os.path.splitext(model_path)[0] + suffix + ".tflite"
     try:
         report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
-                             n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype)
+                             n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype,
+                             validation=validation)
     except lite.FloatOpsError as err:
         raise click.ClickException(str(err)) from None
     ops = ", ".join(f"{k} x{v}" for k, v in sorted(report["ops"].items()))

@@ -175,3 +175,22 @@ def test_int8_with_int8_io(blob):
     path.write_bytes(data)
     diff = np.abs(edge.LiteRunner(str(path)).predict(blob["images"]) - blob["keras"])
     assert diff.max() < 4 * STEP
+
+
+def test_cli_export_records_the_validation_summary(blob):
+    from click.testing import CliRunner
+    from hc_tf import cli
+    summary = blob["dir"] / "summary.json"
+    summary.write_text(json.dumps({"n": 3, "adf_mm_mean": 1.5}))
+    out = blob["dir"] / "blob_cli.tflite"
+    result = CliRunner().invoke(cli.main, ["export", "--model", blob["path"], "--out", str(out),
+                                           "--validation-summary", str(summary)])
+    assert result.exit_code == 0, result.output
+    assert "float tensors" in result.output
+    with open(lite.metadata_path(str(out))) as f:
+        meta = json.load(f)
+    assert meta["validation"]["source_model_summary"] == {"n": 3, "adf_mm_mean": 1.5}
+    summary.write_text("not json")
+    result = CliRunner().invoke(cli.main, ["export", "--model", blob["path"], "--out", str(out),
+                                           "--validation-summary", str(summary)])
+    assert result.exit_code != 0 and "summary.json: not a JSON summary" in result.output
