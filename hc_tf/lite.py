@@ -65,9 +65,10 @@ def _load(model_or_path):
 
 def _xnnpack_friendly(model):
     """The same network with each 2x nearest UpSampling2D as depth_to_space of four
-    copies: bit-identical output, but TFLite ops XNNPACK runs (Keras 3 lowers nearest
-    upsampling to TILE + RESHAPE, which XNNPACK doesn't: the graph splits around them;
-    measured on the B0 model at 224x320, int8: 87 -> 70 ms per image here)."""
+    copies: bit-identical output. Keras 3 lowers nearest upsampling to TILE + RESHAPE,
+    which XNNPACK doesn't delegate (nor do some app delegates); DEPTH_TO_SPACE it does.
+    On this x86 CPU the int8 B0 model ran no measurably faster for it (73-78 ms either
+    way, timed alternately): kept for a graph that is delegated whole."""
     import keras  # pylint: disable=g-import-not-at-top
     tf = _tf()
 
