@@ -34,9 +34,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def blob(tmp_path_factory):
     out = tmp_path_factory.mktemp("blob")
-    model = T.blob_model()
-    path = str(out / "blob.keras")
-    model.save(path)
+    model, path = T.saved_blob_model(out)
     images, _, _ = T.synthetic_images(4, seed=3)
     return {"model": model, "path": path, "dir": out, "images": images,
             "keras": T.keras_prob(model, images)}

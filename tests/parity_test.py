@@ -20,9 +20,7 @@ PX = 0.2
 def setup(tmp_path_factory):
     from hc_tf import lite  # pylint: disable=g-import-not-at-top
     out = tmp_path_factory.mktemp("parity")
-    model = T.blob_model()
-    keras_path = str(out / "blob.keras")
-    model.save(keras_path)
+    model, keras_path = T.saved_blob_model(out)
     calib, _, _ = T.synthetic_images(6, seed=11)
     paths = {}
     for mode in ("int8", "float32"):

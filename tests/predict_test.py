@@ -28,7 +28,7 @@ def fixture_dir(tmp_path_factory):
         cv2.imwrite(str(images / name), np.where(mask > 0, 220, 20).astype(np.uint8))
     (d / "pixels.csv").write_text("filename,pixel size(mm)\r\n"
                                   + "".join(f"{n},{px}\r\n" for n, px in PIXEL_MM.items()))
-    T.blob_model().save(str(d / "blob.keras"))
+    T.saved_blob_model(d)
     return d
 
 

@@ -59,6 +59,14 @@ def blob_model(hw=TINY_HW):
     return model
 
 
+def saved_blob_model(folder, name="blob.keras"):
+    """(blob model, path of it saved as .keras in `folder`)."""
+    model = blob_model()
+    path = str(folder / name)
+    model.save(path)
+    return model, path
+
+
 @functools.lru_cache(maxsize=1)
 def tiny_unet():
     """(model, images, masks): the real architecture at 64x96 with a narrow decoder.
