@@ -108,10 +108,35 @@ def bce_dice_loss(y_true, y_pred):
     return bce + 1.0 - dice_coefficient(y_true, y_pred)
 
 
+def float32_config(config):
+    """A model config with every layer's dtype policy set to float32.
+
+    Mixed precision is for training on a GPU; the saved model is for inference
+    anywhere (float16 kernels are missing on CPU) and for TFLite export. Master
+    weights are float32 under any policy, so they carry over unchanged.
+    """
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and isinstance(config.get("config"), dict):
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {k: ("float32" if k == "dtype" and isinstance(v, str) and v.startswith("mixed_")
+                    else float32_config(v)) for k, v in config.items()}
+    if isinstance(config, list):
+        return [float32_config(v) for v in config]
+    return config
+
+
 def save_model_atomic(model, path: str) -> None:
-    """Saves weights+architecture without optimizer state, via a temp file + rename."""
+    """Saves weights+architecture in float32, without optimizer state, via a temp
+    file + rename."""
     import keras  # pylint: disable=g-import-not-at-top
-    clean = keras.Model.from_config(model.get_config())  # same graph, no compile state
+    # Same graph, no compile state, float32 whatever the training policy was
+    # (layers whose config names no policy take the global one).
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        clean = keras.Model.from_config(float32_config(model.get_config()))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     clean.set_weights(model.get_weights())
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".keras")
@@ -146,8 +171,10 @@ def plot_curves(log_csv: str, out_png: str) -> None:
               ("validation ADF (mm)", [("validation", "val_adf_mm")]))
     for ax, (title, lines) in zip(axes, panels):
         for label, key in lines:
-            if key in rows[0]:
-                ax.plot(epochs, series(key), "-o", ms=3, label=label)
+            # Only epochs that have the value (a run may validate every few epochs).
+            points = [(e, v) for e, v in zip(epochs, series(key)) if np.isfinite(v)]
+            if points:
+                ax.plot(*zip(*points), "-o", ms=3, label=label)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

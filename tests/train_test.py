@@ -37,3 +37,25 @@ def test_bce_dice_loss_is_low_for_the_target_and_high_for_its_inverse():
     good = float(train_lib.bce_dice_loss(y, np.clip(y, 0.01, 0.99)))
     bad = float(train_lib.bce_dice_loss(y, np.clip(1 - y, 0.01, 0.99)))
     assert good < 0.1 < 1.5 < bad
+
+
+def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):
+    """A GPU run trains in mixed precision; its best.keras must run in float32 on CPU
+    and in the TFLite export, with the trained (float32 master) weights unchanged."""
+    import keras
+    from hc_tf import model as model_lib
+    from tests.conftest import TINY_DECODER, TINY_HW
+    mixed = model_lib.build_unet(TINY_HW, "efficientnetb0", "mixed_bfloat16",
+                                 decoder_filters=TINY_DECODER)
+    path = str(tmp_path / "best.keras")
+    train_lib.save_model_atomic(mixed, path)
+    keras.mixed_precision.set_global_policy("float32")  # as in a new process
+    saved = model_lib.load_model(path)
+    policies = {l.dtype_policy.name for l in saved.get_layer(index=3).layers}
+    assert policies == {"float32"}, policies
+    for a, b in zip(mixed.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(0, 255, (2, *TINY_HW, 1)).astype(np.float32)
+    p_saved = saved.predict(x, verbose=0)
+    assert p_saved.dtype == np.float32
+    np.testing.assert_allclose(p_saved, mixed.predict(x, verbose=0), atol=0.05)

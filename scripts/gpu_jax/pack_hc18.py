@@ -1,0 +1,68 @@
+"""Packs the prepared HC18 splits, letterboxed, into one .npz for `train_jax.py`.
+
+The borrowed GPU machine has JAX but no TensorFlow, so it can't read TFDS:
+this runs here (TensorFlow side) and writes what training needs, already
+letterboxed by `hc_tf.preprocess` (the one definition of the model input).
+
+    python scripts/gpu_jax/pack_hc18.py --data-dir ~/hc-runs/tfds --out .gpu/hc18_224x320.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from hc_tf import ellipse as ellipse_lib  # noqa: E402
+from hc_tf import preprocess  # noqa: E402
+
+
+def pack_split(data_dir: str, split: str, input_hw, validation_fraction: float):
+    """Letterboxed inputs (N, H, W) uint8, soft masks as uint8 0..255, and the
+    per-image facts measurement needs (box, pixel size, reference HC, name)."""
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+
+    xs, ys, boxes, px, hc, names = [], [], [], [], [], []
+    for ex in tfds.as_numpy(data_lib.load_split(data_dir, split, validation_fraction)):
+        if not ex["has_label"]:
+            continue
+        image, box = preprocess.letterbox_image(ex["image"], input_hw)
+        target = preprocess.letterbox_mask(ex["mask"], box)
+        xs.append(image[:, :, 0])
+        ys.append(np.round(target[:, :, 0] * 255.0).astype(np.uint8))
+        boxes.append([box.scale_x, box.scale_y, box.offset_x, box.offset_y,
+                      box.src_width, box.src_height])
+        px.append(float(ex["pixel_size_mm"]))
+        hc.append(float(ex["hc_mm"]))
+        names.append(ex["filename"].decode())
+    return {f"{split}_x": np.stack(xs), f"{split}_y": np.stack(ys),
+            f"{split}_box": np.asarray(boxes, np.float64), f"{split}_px": np.asarray(px),
+            f"{split}_hc": np.asarray(hc), f"{split}_names": np.asarray(names)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True, help="TFDS data dir from `hc-tf prepare`")
+    parser.add_argument("--out", required=True, help="output .npz")
+    parser.add_argument("--input-size", default="224x320", help="HxW")
+    parser.add_argument("--validation-fraction", type=float, default=0.2)
+    args = parser.parse_args()
+    hw = tuple(int(v) for v in args.input_size.lower().split("x"))
+    arrays = {}
+    for split in ("train", "validation"):
+        arrays.update(pack_split(args.data_dir, split, hw, args.validation_fraction))
+        print(f"{split}: {len(arrays[f'{split}_x'])} images")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = args.out + ".tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}: {os.path.getsize(args.out) / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

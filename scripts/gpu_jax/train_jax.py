@@ -1,0 +1,236 @@
+"""Trains the hc-tf EfficientNet-UNet on a GPU machine that has JAX but no TensorFlow.
+
+Same network (`hc_tf.model.build_unet`, segmentation-models' keras path), same
+loss and metric (`hc_tf.train`), same validation ADF through the shared
+measurement module, same best-by-validation-ADF rule as `hc-tf train`; only the
+backend (Keras 3 on JAX) and the input pipeline (NumPy/OpenCV over the arrays
+`pack_hc18.py` wrote) differ. The saved `best.keras` loads in hc-tf as any other.
+
+    KERAS_BACKEND=jax python scripts/gpu_jax/train_jax.py --data .gpu/hc18_224x320.npz \
+        --run-dir /tmp/run --time-budget-s 420
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import multiprocessing
+import os
+import sys
+import time
+import types
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ["SM_FRAMEWORK"] = "keras"  # the tf.keras path imports TensorFlow
+
+import cv2  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+# segmentation-models' `keras` path expects Keras 2 names (on the tf.keras path,
+# TensorFlow's legacy keras.backend provides them): give Keras 3 the ones it uses.
+if not hasattr(keras.utils, "generic_utils"):
+    keras.utils.generic_utils = types.SimpleNamespace(
+        get_custom_objects=keras.utils.get_custom_objects)
+for _name in ("sigmoid", "shape"):  # efficientnet's swish; FixedDropout
+    if not hasattr(keras.backend, _name):
+        setattr(keras.backend, _name, getattr(keras.ops, _name))
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from hc_tf import ellipse as ellipse_lib  # noqa: E402
+from hc_tf import model as model_lib  # noqa: E402
+from hc_tf import preprocess  # noqa: E402
+from hc_tf import train as train_lib  # noqa: E402
+
+
+def augment_np(image: np.ndarray, target: np.ndarray, rng: np.random.Generator):
+    """NumPy/OpenCV mirror of `hc_tf.data.augment` (same transforms and ranges):
+    h/v flips, rotation +-15 deg, scale +-10 %, shift +-16 px; gain, gamma, offset."""
+    h, w = image.shape
+    u = rng.random(9)
+    flip_x, flip_y = (-1.0 if u[0] < 0.5 else 1.0), (-1.0 if u[1] < 0.5 else 1.0)
+    theta = (u[2] * 2 - 1) * 15.0 * math.pi / 180.0
+    scale = 1.0 + (u[3] * 2 - 1) * 0.1
+    tx, ty = (u[4] * 2 - 1) * 16.0, (u[5] * 2 - 1) * 16.0
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    cos, sin = math.cos(theta) / scale, math.sin(theta) / scale
+    a00, a01, a10, a11 = cos * flip_x, sin * flip_y, -sin * flip_x, cos * flip_y
+    ox, oy = -cx - tx, -cy - ty
+    m = np.array([[a00, a01, a00 * ox + a01 * oy + cx],
+                  [a10, a11, a10 * ox + a11 * oy + cy]], dtype=np.float64)  # output -> input
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    img = cv2.warpAffine(image.astype(np.float32), m, (w, h), flags=flags, borderValue=0.0)
+    tgt = cv2.warpAffine(target.astype(np.float32) / 255.0, m, (w, h), flags=flags,
+                         borderValue=0.0)
+    gain = 0.8 + 0.4 * u[6]
+    gamma = math.exp((u[7] * 2 - 1) * math.log(1.25))
+    offset = (u[8] * 2 - 1) * 20.0
+    img = 255.0 * np.power(np.clip(img / 255.0, 0.0, 1.0), gamma)
+    img = np.clip(img * gain + offset, 0.0, 255.0)
+    return img[:, :, None], np.clip(tgt, 0.0, 1.0)[:, :, None]
+
+
+class AugmentedBatches(keras.utils.PyDataset):
+    """Shuffled, augmented full batches (a fixed batch shape: one jit trace)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+        super().__init__(workers=8, use_multiprocessing=False, max_queue_size=16)
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.epoch = 0
+        self._shuffle()
+
+    def _shuffle(self):
+        self.order = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.x))
+
+    def __len__(self):
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        pairs = [augment_np(self.x[k], self.y[k], rng) for k in idx]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._shuffle()
+
+
+def _measure_one(args):
+    prob, box_row, px = args
+    sx, sy, ox, oy, sw, sh = box_row
+    h, w = prob.shape
+    box = preprocess.Letterbox(float(sx), float(sy), float(ox), float(oy), int(sw), int(sh), w, h)
+    m = ellipse_lib.measure(prob, box, float(px))
+    return m.hc_mm if m.found else None
+
+
+def validation_adf(model, data, pool) -> dict:
+    """Validation ADF as `hc-tf train` computes it (a head not found counts as HC 0)."""
+    x = data["validation_x"][..., None].astype(np.float32)
+    n = len(x)
+    pad = -n % 32  # whole batches only: a ragged last batch would trigger a second jit trace
+    x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+    probs = model.predict(x, batch_size=32, verbose=0)[:n, ..., 0].astype(np.float32)
+    hcs = pool.map(_measure_one, zip(probs, data["validation_box"], data["validation_px"]))
+    ref = data["validation_hc"]
+    adf = [abs(p - r) if p is not None else r for p, r in zip(hcs, ref)]
+    return {"val_adf_mm": float(np.mean(adf)), "val_adf_median_mm": float(np.median(adf)),
+            "val_not_found": int(sum(p is None for p in hcs))}
+
+
+def cosine_lr(epoch: int, epochs: int, peak: float, warmup: int = 2, floor: float = 0.01):
+    """Linear warm-up from peak/10, then cosine decay to peak*floor at the last epoch."""
+    if epoch < warmup:
+        return peak * (0.1 + 0.9 * epoch / warmup)
+    t = (epoch - warmup) / max(1, epochs - 1 - warmup)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+class Schedule(keras.callbacks.Callback):
+    """Cosine learning rate over a fixed epoch count, or one set from a time budget
+    (after two timed epochs, the count that fits what is left); validation every
+    `val_every` epochs and at the end; keeps the best model by validation ADF."""
+
+    def __init__(self, args, data, pool, t_start: float):
+        super().__init__()
+        self.args, self.data, self.pool, self.t_start = args, data, pool, t_start
+        self.epochs = args.epochs or 10_000
+        self.best = math.inf
+        self.epoch_times = []
+        self.rows = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t_epoch = time.time()
+        self.model.optimizer.learning_rate = cosine_lr(epoch, self.epochs, self.args.lr)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        self.epoch_times.append(time.time() - self.t_epoch)
+        if not self.args.epochs and epoch == 1:  # epoch 0 holds the jit compile
+            per_epoch = self.epoch_times[1] * (1 + 0.6 / self.args.val_every)
+            left = self.args.time_budget_s - (time.time() - self.t_start) - 60
+            self.epochs = 2 + max(1, int(left / per_epoch))
+            print(f"  {self.epoch_times[1]:.2f} s/epoch -> {self.epochs} epochs in the budget",
+                  flush=True)
+        last = epoch + 1 >= self.epochs
+        if (epoch + 1) % self.args.val_every == 0 or last:
+            logs.update(validation_adf(self.model, self.data, self.pool))
+            if logs["val_adf_mm"] < self.best:
+                self.best = logs["val_adf_mm"]
+                train_lib.save_model_atomic(self.model, os.path.join(self.args.run_dir,
+                                                                     "best.keras"))
+                train_lib.evaluate_lib.atomic_write_text(
+                    os.path.join(self.args.run_dir, "best.json"),
+                    json.dumps({"epoch": epoch + 1, **logs}, indent=2, default=float) + "\n")
+            print(f"  epoch {epoch + 1}: val ADF {logs['val_adf_mm']:.3f} mm "
+                  f"(best {self.best:.3f}), not found {logs['val_not_found']}", flush=True)
+        logs.update(epoch=epoch, lr=cosine_lr(epoch, self.epochs, self.args.lr),
+                    seconds=round(self.epoch_times[-1], 2))
+        self.rows.append(logs)
+        _write_log(os.path.join(self.args.run_dir, "log.csv"), self.rows)
+        if last:
+            self.model.stop_training = True
+
+
+def _write_log(path: str, rows) -> None:
+    keys = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help=".npz from pack_hc18.py")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--epochs", type=int, default=0, help="0: as many as the budget fits")
+    parser.add_argument("--time-budget-s", type=float, default=420.0)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--precision", default="mixed_bfloat16",
+                        choices=[p for p in model_lib.PRECISIONS if p != "auto"])
+    parser.add_argument("--backbone", default="efficientnetb0", choices=model_lib.BACKBONES)
+    parser.add_argument("--decoder-filters", default="256,128,64,32,16")
+    parser.add_argument("--val-every", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=6, help="measuring processes")
+    parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    t_start = time.time()
+    cv2.setNumThreads(1)
+    # Fork the measuring workers before JAX starts its threads.
+    pool = multiprocessing.get_context("fork").Pool(args.workers)
+    os.makedirs(args.run_dir, exist_ok=True)
+    with np.load(args.data) as f:
+        data = {k: f[k][:args.limit] if args.limit else f[k] for k in f.files}
+    hw = data["train_x"].shape[1:3]
+    keras.utils.set_random_seed(args.seed)
+    decoder = tuple(int(v) for v in args.decoder_filters.split(","))
+    model = model_lib.build_unet(hw, args.backbone, args.precision, decoder_filters=decoder)
+    print(model_lib.summary_line(model), f"backend {keras.backend.backend()}", flush=True)
+    print(f"{len(data['train_x'])} train, {len(data['validation_x'])} validation images", flush=True)
+    with open(os.path.join(args.run_dir, "config.json"), "w") as f:
+        json.dump({**vars(args), "input_hw": list(hw)}, f, indent=2)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=train_lib.bce_dice_loss,
+                  metrics=[train_lib.dice_coefficient])
+    batches = AugmentedBatches(data["train_x"], data["train_y"], args.batch_size, args.seed)
+    with pool:
+        schedule = Schedule(args, data, pool, t_start)
+        model.fit(batches, epochs=args.epochs or 10_000, callbacks=[schedule], verbose=2)
+    train_lib.plot_curves(os.path.join(args.run_dir, "log.csv"),
+                          os.path.join(args.run_dir, "training_curve.png"))
+    print(f"done: best val ADF {schedule.best:.3f} mm, {len(schedule.rows)} epochs, "
+          f"{time.time() - t_start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
