@@ -174,12 +174,14 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
 @click.option("--calibration-samples", default=256, show_default=True,
               help="int8 calibration images (all of the split when it has fewer).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="int8: correct the head's mean quantization bias on calibration images.")
 @click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
 @click.option("--validation-summary", default=None, type=click.Path(exists=True, dir_okay=False),
               help="summary.json of `hc-tf evaluate` on the source model: recorded in the metadata.")
 @clean_errors
-def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, out_path,
-           validation_summary):
+def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias_correction,
+           out_path, validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
     from hc_tf import lite  # pylint: disable=g-import-not-at-top
 
@@ -196,12 +198,16 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, out_
     try:
         report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
                              n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype,
-                             validation=validation)
+                             validation=validation, bias_correction=bias_correction)
     except lite.FloatOpsError as err:
         raise click.ClickException(str(err)) from None
     ops = ", ".join(f"{k} x{v}" for k, v in sorted(report["ops"].items()))
     click.echo(f"{out_path}: {report['size_mb']:.2f} MB, {mode}, io {io_dtype}; ops: {ops}; "
                f"float tensors: {len(report['float_tensors'])}")
+    fix = (report.get("calibration") or {}).get("head_bias_correction")
+    if fix and fix["logit_gap_before"] is not None:
+        click.echo(f"head bias correction: logit gap {fix['logit_gap_before']:+.4f} -> "
+                   f"{fix['logit_gap_after']:+.4f} on {fix['images']} calibration images")
 
 
 @main.command()

@@ -192,3 +192,23 @@ def test_cli_export_records_the_validation_summary(blob):
     result = CliRunner().invoke(cli.main, ["export", "--model", blob["path"], "--out", str(out),
                                            "--validation-summary", str(summary)])
     assert result.exit_code != 0 and "summary.json: not a JSON summary" in result.output
+
+
+def test_head_logit_gap_measures_a_known_shift(blob, tmp_path):
+    """A float model whose head logits are shifted by +0.5 shows a gap of -0.5."""
+    shifted = lite.shift_head_logits(blob["model"], 0.5)
+    z = np.log(blob["keras"] / (1 - blob["keras"]))
+    p = T.keras_prob(shifted, blob["images"])
+    ok = np.abs(z) < 6
+    np.testing.assert_allclose(p[ok], 1 / (1 + np.exp(-(z[ok] + 0.5))), atol=1e-5)
+    gap = lite.head_logit_gap(blob["model"], lite.convert(shifted, "float32"), blob["images"])
+    assert gap == pytest.approx(-0.5, abs=1e-3)
+
+
+def test_int8_export_records_its_head_bias_correction(tiny):
+    fix = tiny["reports"]["int8"]["calibration"]["head_bias_correction"]
+    assert fix["images"] == len(tiny["images"])
+    assert fix["logit_gap_before"] is not None
+    assert abs(fix["logit_gap_after"]) <= max(abs(fix["logit_gap_before"]), 1e-3)
+    with open(lite.metadata_path(tiny["int8"])) as f:
+        assert json.load(f)["calibration"]["head_bias_correction"] == fix
