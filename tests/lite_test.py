@@ -194,7 +194,7 @@ def test_cli_export_records_the_validation_summary(blob):
     assert result.exit_code != 0 and "summary.json: not a JSON summary" in result.output
 
 
-def test_head_logit_gap_measures_a_known_shift(blob, tmp_path):
+def test_head_logit_gap_measures_a_known_shift(blob):
     """A float model whose head logits are shifted by +0.5 shows a gap of -0.5."""
     shifted = lite.shift_head_logits(blob["model"], 0.5)
     z = np.log(blob["keras"] / (1 - blob["keras"]))
