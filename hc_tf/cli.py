@@ -75,7 +75,9 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--input-size", default="224x320", show_default=True, help="HEIGHTxWIDTH, multiples of 32.")
 @click.option("--backbone", default="efficientnetb0", show_default=True,
-              type=click.Choice(["efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3"]))
+              type=click.Choice(["efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3",
+                                 "efficientnetlite0"]),
+              help="efficientnetlite0: B0 with ReLU6 and no squeeze-excitation (int8-friendly).")
 @click.option("--precision", default="auto", show_default=True,
               type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]))
 @click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate.")

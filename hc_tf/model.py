@@ -20,7 +20,13 @@ os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
 
 import keras  # noqa: E402
 
-BACKBONES = ("efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3")
+BACKBONES = ("efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3",
+             "efficientnetlite0")
+# EfficientNet-Lite's recipe for integer inference, applied to segmentation-models'
+# EfficientNetB0: no squeeze-excitation and ReLU6 for swish. Both are what post-training
+# int8 handles badly (swish's and SE's activation ranges; SE's sigmoid gating multiplies
+# every channel by a quantized scale); ReLU6 also bounds each activation to [0, 6].
+LITE_BACKBONES = {"efficientnetlite0": "efficientnetb0"}
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 INPUT_SCALE = 1.0 / 255.0  # documented normalization: x / 255, nothing else
 BN_MOMENTUM = 0.9  # 0.99 leaves inference-mode BN statistics poor after short runs
@@ -97,13 +103,18 @@ def build_unet(input_hw: Tuple[int, int] = (224, 320), backbone: str = "efficien
     keras.mixed_precision.set_global_policy(precision)
     sm = _import_sm()
     h, w = input_hw
+    lite = backbone in LITE_BACKBONES
     try:
+        if lite:
+            _register_lite_backbone(sm)
         unet = sm.Unet(backbone, input_shape=(h, w, 3), classes=1, activation="linear",
                        encoder_weights=None, decoder_filters=decoder_filters)
     except Exception as err:
         raise SegmentationModelsError(
             f"segmentation-models failed to build {backbone} on keras {keras.__version__}: "
             f"{type(err).__name__}: {err}") from err
+    if lite:
+        _swish_to_relu6(unet)
     if encoder_weights:
         unet.load_weights(encoder_weights, skip_mismatch=True)
     for layer in unet.layers:
@@ -117,6 +128,46 @@ def build_unet(input_hw: Tuple[int, int] = (224, 320), backbone: str = "efficien
     # The probability head stays float32 under any policy (sigmoid in fp16 saturates).
     prob = keras.layers.Activation("sigmoid", dtype="float32", name="head_probability")(logits)
     return keras.Model(gray, prob, name=f"hc_unet_{backbone}")
+
+
+def _register_lite_backbone(sm) -> None:
+    """Adds "efficientnetlite0" to segmentation-models' backbone factory: EfficientNetB0's
+    builder with blocks without squeeze-excitation, and B0's skip-connection layers (the
+    names are unchanged), so `sm.Unet` builds its decoder on it as on any backbone."""
+    from efficientnet import model as effnet  # pylint: disable=g-import-not-at-top
+    blocks = [block._replace(se_ratio=None) for block in effnet.DEFAULT_BLOCKS_ARGS]
+
+    def efficientnet_lite0(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                           pooling=None, classes=1000, **kwargs):
+        return effnet.EfficientNet(1.0, 1.0, 224, 0.2, blocks_args=blocks,
+                                   model_name="efficientnet-lite0", include_top=include_top,
+                                   weights=weights, input_tensor=input_tensor,
+                                   input_shape=input_shape, pooling=pooling, classes=classes,
+                                   **kwargs)
+
+    factory = sm.Backbones
+    for name, base in LITE_BACKBONES.items():
+        factory._models_update[name] = [efficientnet_lite0, effnet.preprocess_input]  # pylint: disable=protected-access
+        factory._default_feature_layers[name] = factory._default_feature_layers[base]  # pylint: disable=protected-access
+
+
+def _swish_to_relu6(unet: keras.Model) -> None:
+    """Swaps the encoder's swish activations for ReLU6 (the efficientnet package hard-codes
+    swish). A functional model calls its layers again on every call, so this changes the
+    network, and the layers serialize as "relu6": a saved model reloads as it was built.
+
+    Raises:
+      SegmentationModelsError: when no swish was found (the encoder changed upstream).
+    """
+    swapped = 0
+    for layer in unet.layers:
+        if (isinstance(layer, keras.layers.Activation)
+                and getattr(layer.activation, "__name__", "") == "swish"):
+            layer.activation = keras.activations.relu6
+            swapped += 1
+    if not swapped:
+        raise SegmentationModelsError("no swish activation found in the EfficientNet encoder: "
+                                      "the Lite variant cannot be built on this version")
 
 
 def summary_line(model: keras.Model) -> str:

@@ -35,6 +35,24 @@ def test_segmentation_models_guard_build_save_reload_convert(tmp_path):
     assert len(converter.convert()) > 10_000
 
 
+def test_lite_encoder_has_relu6_and_no_squeeze_excitation_and_reloads(tmp_path):
+    import keras
+    model = model_lib.build_unet((32, 64), "efficientnetlite0", "float32",
+                                 decoder_filters=TINY_DECODER)
+    encoder = [l for l in model.get_layer(index=3).layers]
+    activations = {getattr(l.activation, "__name__", "") for l in encoder
+                   if isinstance(l, keras.layers.Activation)}
+    assert "relu6" in activations and "swish" not in activations
+    assert not [l.name for l in encoder if "_se_" in l.name]
+    b0 = model_lib.build_unet((32, 64), "efficientnetb0", "float32", decoder_filters=TINY_DECODER)
+    assert model.count_params() < b0.count_params()  # the SE convolutions are gone
+    path = str(tmp_path / "lite.keras")
+    model.save(path)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 32, 64, 1)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0),
+                                  model_lib.load_model(path).predict(x, verbose=0))
+
+
 @pytest.mark.parametrize("policy,compute", [("mixed_float16", "float16"),
                                             ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_computes_low_and_outputs_float32(policy, compute, float32_policy):
@@ -76,3 +94,9 @@ def test_load_model_names_bad_files(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="bad.keras"):
         model_lib.load_model(str(bad))
+
+
+def test_cli_backbone_choices_are_the_models_backbones():
+    from hc_tf import cli  # the CLI lists them itself: importing model_lib would import Keras
+    option = [p for p in cli.train.params if p.name == "backbone"][0]
+    assert tuple(option.type.choices) == model_lib.BACKBONES

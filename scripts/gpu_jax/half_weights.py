@@ -1,0 +1,78 @@
+"""Carries trained weights off the GPU machine at half the size, and rebuilds the model here.
+
+A device run returns at most 64 MiB; a float32 `.keras` of the default UNet is 40 MiB.
+`pack` (on the device, Keras on JAX) writes the weights as float16 (float32 for any array
+float16 cannot hold) with the run's config; `rebuild` (here, with TensorFlow) builds the same
+network with `hc_tf.model.build_unet` and loads them. The rebuilt model is what gets evaluated
+and exported: its figures are measured here, on the weights as carried.
+
+    python scripts/gpu_jax/half_weights.py pack RUN_DIR OUT.npz          # device
+    python scripts/gpu_jax/half_weights.py rebuild OUT.npz MODEL.keras   # here
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def pack(run_dir: str, out_path: str) -> None:
+    """best.keras of a `train_jax.py` run -> float16 weights + config (one .npz)."""
+    import keras
+    if keras.backend.backend() != "tensorflow":
+        import train_jax  # noqa: F401  (the Keras 2 names segmentation-models needs on JAX)
+    from hc_tf import model as model_lib
+    model = model_lib.load_model(os.path.join(run_dir, "best.keras"))
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = json.load(f)
+    arrays = {}
+    for i, w in enumerate(model.get_weights()):
+        half = w.astype(np.float16)
+        arrays[f"w{i:04d}"] = half if np.all(np.isfinite(half)) else w
+    config["weight_names"] = [v.path for v in model.weights]
+    np.savez(out_path, config=json.dumps(config), **arrays)
+
+
+def rebuild(npz_path: str, out_path: str) -> None:
+    """float16 weights + config -> a float32 `.keras` built by `hc_tf.model.build_unet`."""
+    from hc_tf import model as model_lib
+    from hc_tf import train as train_lib
+    with np.load(npz_path) as f:
+        config = json.loads(str(f["config"]))
+        weights = [f[k].astype(np.float32) for k in sorted(f.files) if k != "config"]
+    decoder = tuple(int(v) for v in config["decoder_filters"].split(","))
+    model = model_lib.build_unet(tuple(config["input_hw"]), config["backbone"], "float32",
+                                 decoder_filters=decoder)
+    names = [v.path for v in model.weights]
+    if names != config["weight_names"]:
+        raise ValueError(f"{npz_path}: weights do not match {config['backbone']} "
+                         f"decoder {decoder} ({len(names)} here, {len(weights)} carried)")
+    model.set_weights(weights)
+    train_lib.save_model_atomic(model, out_path)
+    print(f"{out_path}: {model_lib.summary_line(model)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pack")
+    p.add_argument("run_dir")
+    p.add_argument("out")
+    r = sub.add_parser("rebuild")
+    r.add_argument("npz")
+    r.add_argument("out")
+    args = parser.parse_args()
+    if args.cmd == "pack":
+        pack(args.run_dir, args.out)
+    else:
+        rebuild(args.npz, args.out)
+
+
+if __name__ == "__main__":
+    main()
