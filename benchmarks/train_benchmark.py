@@ -96,6 +96,7 @@ def main() -> int:
     parser.add_argument("--input-size", default="224x320")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--backbone", default="efficientnetb0")
+    parser.add_argument("--decoder-filters", default="256,128,64,32,16")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps")
     parser.add_argument("--pipeline-batches", type=int, default=60)
     parser.add_argument("--inference-runs", type=int, default=10)
@@ -115,7 +116,8 @@ def main() -> int:
     examples = data_lib.load_split(args.data_dir, "train")
     n_train = int(examples.cardinality().numpy())
     batch = next(iter(data_lib.training_pipeline(examples, hw, args.batch_size, seed=0)))
-    model = model_lib.build_unet(hw, args.backbone, "float32")
+    decoder = tuple(int(v) for v in args.decoder_filters.split(","))
+    model = model_lib.build_unet(hw, args.backbone, "float32", decoder_filters=decoder)
     step = training_step_seconds(model, batch, args.steps)
     train_ips = args.batch_size / step
     epoch_s = math.ceil(n_train / args.batch_size) * step

@@ -36,6 +36,16 @@ def _parse_size(value: str):
     return h, w
 
 
+def _parse_filters(value: str):
+    try:
+        filters = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        filters = ()
+    if len(filters) != 5 or min(filters) < 1:
+        raise click.BadParameter(f"{value!r}: expected five positive widths, e.g. 128,64,32,16,16")
+    return filters
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hc-tf")
 def main():
@@ -74,7 +84,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--batch-size", default=8, show_default=True)
 @click.option("--input-size", default="224x320", show_default=True, help="HEIGHTxWIDTH, multiples of 32.")
-@click.option("--backbone", default="efficientnetb0", show_default=True,
+@click.option("--backbone", default="efficientnetlite0", show_default=True,
               type=click.Choice(["efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3",
                                  "efficientnetlite0"]),
               help="efficientnetlite0: B0 with ReLU6 and no squeeze-excitation (int8-friendly).")
@@ -86,14 +96,16 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--validation-fraction", default=0.2, show_default=True, type=float)
 @click.option("--steps-per-epoch", default=None, type=int, help="Cap steps per epoch (quick runs).")
 @click.option("--no-augmentation", is_flag=True)
-@click.option("--small", is_flag=True, help="A narrow decoder (quick demo runs).")
+@click.option("--decoder-filters", default="128,64,32,16,16", show_default=True,
+              help="UNet decoder widths, comma-separated (B0's original: 256,128,64,32,16).")
+@click.option("--small", is_flag=True, help="A tiny decoder, 64,32,16,16,8 (quick demo runs).")
 @click.option("--encoder-weights", default=None, help="Local weights file for the encoder.")
 @click.option("--init-from", default=None,
               help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
 @clean_errors
 def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
-          lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation, small,
-          encoder_weights, init_from):
+          lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
+          decoder_filters, small, encoder_weights, init_from):
     """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
     from hc_tf import train as train_lib  # pylint: disable=g-import-not-at-top
 
@@ -106,7 +118,7 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
         input_hw=_parse_size(input_size), backbone=backbone, precision=precision, learning_rate=lr,
         lr_schedule=lr_schedule, seed=seed, validation_fraction=validation_fraction,
         augmentation=not no_augmentation, steps_per_epoch=steps_per_epoch,
-        decoder_filters=(64, 32, 16, 16, 8) if small else (256, 128, 64, 32, 16),
+        decoder_filters=(64, 32, 16, 16, 8) if small else _parse_filters(decoder_filters),
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None)
     best = train_lib.train(config)

@@ -37,7 +37,7 @@ class TrainConfig:
     epochs: int = 30
     batch_size: int = 8
     input_hw: Tuple[int, int] = (224, 320)
-    backbone: str = "efficientnetb0"
+    backbone: str = model_lib.DEFAULT_BACKBONE
     precision: str = "auto"
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"  # "cosine" (with 1 epoch warm-up) or "constant"
@@ -46,7 +46,7 @@ class TrainConfig:
     augmentation: bool = True
     flip_tta_validation: bool = False
     steps_per_epoch: Optional[int] = None  # None: one pass over the train split
-    decoder_filters: Tuple[int, ...] = (256, 128, 64, 32, 16)
+    decoder_filters: Tuple[int, ...] = model_lib.DEFAULT_DECODER_FILTERS
     bn_momentum: float = model_lib.BN_MOMENTUM
     encoder_weights: Optional[str] = None
     init_from: Optional[str] = None  # a .keras model whose weights start this run (fine-tuning)

@@ -11,7 +11,7 @@ import textwrap
 import cv2
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from hc_tf import ellipse as E
@@ -102,12 +102,19 @@ def scenes(draw):
 # hundreds of points the fitted HC lands within ~0.15% (measured max 0.13% over
 # 150 random scenes, b >= 20 model px); soft maps interpolate the iso-contour to
 # ~0.01 px (measured max 0.005% sigmoid, 0.03% supersampled). The bounds keep a
-# 3-10x margin: HC 0.5% hard / 0.1% soft, centre 0.5 / 0.1 model px.
-TOL = {"hard": (5e-3, 0.5), "soft": (1e-3, 0.1), "aa": (1e-3, 0.1)}
+# 3-10x margin: HC 0.5% hard / 0.1% soft, centre 0.5 / 0.1 model px. Supersampled coverage
+# moves in 1/16 steps, and on a circle centred on the pixel grid its errors add up instead
+# of averaging out: Hypothesis found 0.11% on the smallest such circle (the example below),
+# so "aa" gets 0.2%.
+TOL = {"hard": (5e-3, 0.5), "soft": (1e-3, 0.1), "aa": (2e-3, 0.1)}
+GRID_CENTRED_CIRCLE = (E.Ellipse(335.0625, 335.09375, 66.04166666666667, 66.04166666666667, 0.0),
+                       P.Letterbox(0.3028391167192429, 0.3028391167192429, 48.0, 0.0,
+                                   634, 634, 288, 192))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(scene=scenes(), mode=st.sampled_from(["hard", "soft", "aa"]))
+@example(scene=GRID_CENTRED_CIRCLE, mode="aa")
 def test_measure_recovers_known_ellipse(scene, mode):
     ref, box = scene
     m = E.measure(render(ref, box, mode), box, PX)

@@ -96,7 +96,9 @@ def test_load_model_names_bad_files(tmp_path):
         model_lib.load_model(str(bad))
 
 
-def test_cli_backbone_choices_are_the_models_backbones():
+def test_cli_backbones_and_defaults_are_the_models():
     from hc_tf import cli  # the CLI lists them itself: importing model_lib would import Keras
-    option = [p for p in cli.train.params if p.name == "backbone"][0]
-    assert tuple(option.type.choices) == model_lib.BACKBONES
+    options = {p.name: p for p in cli.train.params}
+    assert tuple(options["backbone"].type.choices) == model_lib.BACKBONES
+    assert options["backbone"].default == model_lib.DEFAULT_BACKBONE
+    assert cli._parse_filters(options["decoder_filters"].default) == model_lib.DEFAULT_DECODER_FILTERS

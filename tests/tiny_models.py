@@ -81,7 +81,7 @@ def tiny_unet():
     keras.utils.set_random_seed(0)  # the same random encoder every run
     model = model_lib.build_unet(TINY_HW, decoder_filters=(16, 8, 8, 8, 8), precision="float32")
     images, masks, _ = synthetic_images(8, seed=1)
-    unet = model.get_layer("functional")
+    unet = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     final = unet.get_layer("final_conv")
     features = keras.Model(unet.input, final.input)
     rgb = np.repeat(images.astype(np.float32) / 255.0, 3, axis=-1)

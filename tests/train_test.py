@@ -59,3 +59,13 @@ def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):
     p_saved = saved.predict(x, verbose=0)
     assert p_saved.dtype == np.float32
     np.testing.assert_allclose(p_saved, mixed.predict(x, verbose=0), atol=0.05)
+
+
+@pytest.mark.parametrize("value", ["128,64,32", "128,64,x,16,16", "128,64,32,16,0"])
+def test_train_cli_names_a_bad_decoder_width_list(tmp_path, value):
+    from click.testing import CliRunner
+    from hc_tf import cli
+    result = CliRunner().invoke(cli.main, ["train", "--data-dir", str(tmp_path), "--run-dir",
+                                           str(tmp_path / "run"), "--decoder-filters", value])
+    assert result.exit_code != 0 and "five positive widths" in result.output
+    assert not (tmp_path / "run").exists()

@@ -198,8 +198,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--precision", default="mixed_bfloat16",
                         choices=[p for p in model_lib.PRECISIONS if p != "auto"])
-    parser.add_argument("--backbone", default="efficientnetb0", choices=model_lib.BACKBONES)
-    parser.add_argument("--decoder-filters", default="256,128,64,32,16")
+    parser.add_argument("--backbone", default=model_lib.DEFAULT_BACKBONE, choices=model_lib.BACKBONES)
+    parser.add_argument("--decoder-filters",
+                        default=",".join(map(str, model_lib.DEFAULT_DECODER_FILTERS)))
     parser.add_argument("--val-every", type=int, default=3)
     parser.add_argument("--workers", type=int, default=6, help="measuring processes")
     parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")
