@@ -1,6 +1,6 @@
 """Carries trained weights off the GPU machine at half the size, and rebuilds the model here.
 
-A device run returns at most 64 MiB; a float32 `.keras` of the default UNet is 40 MiB.
+A device run returns at most 64 MiB; a float32 `.keras` of the B0 UNet is 40 MiB.
 `pack` (on the device, Keras on JAX) writes the weights as float16 (float32 for any array
 float16 cannot hold) with the run's config; `rebuild` (here, with TensorFlow) builds the same
 network with `hc_tf.model.build_unet` and loads them. The rebuilt model is what gets evaluated
