@@ -20,16 +20,15 @@ os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
 
 import keras  # noqa: E402
 
-BACKBONES = ("efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3",
-             "efficientnetlite0")
 # EfficientNet-Lite's recipe for integer inference, applied to segmentation-models'
 # EfficientNetB0: no squeeze-excitation and ReLU6 for swish. Both are what post-training
 # int8 handles badly (swish's and SE's activation ranges; SE's sigmoid gating multiplies
 # every channel by a quantized scale); ReLU6 also bounds each activation to [0, 6].
-LITE_BACKBONES = {"efficientnetlite0": "efficientnetb0"}
+LITE_BACKBONE = "efficientnetlite0"
+BACKBONES = ("efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3", LITE_BACKBONE)
 # The released recipe (export/README.md): the Lite encoder kept int8 parity where B0 lost it,
 # and the narrow decoder halves the MACs (edge latency) at the same validation ADF.
-DEFAULT_BACKBONE = "efficientnetlite0"
+DEFAULT_BACKBONE = LITE_BACKBONE
 DEFAULT_DECODER_FILTERS = (128, 64, 32, 16, 16)
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 INPUT_SCALE = 1.0 / 255.0  # documented normalization: x / 255, nothing else
@@ -107,7 +106,7 @@ def build_unet(input_hw: Tuple[int, int] = (224, 320), backbone: str = DEFAULT_B
     keras.mixed_precision.set_global_policy(precision)
     sm = _import_sm()
     h, w = input_hw
-    lite = backbone in LITE_BACKBONES
+    lite = backbone == LITE_BACKBONE
     try:
         if lite:
             _register_lite_backbone(sm)
@@ -150,9 +149,8 @@ def _register_lite_backbone(sm) -> None:
                                    **kwargs)
 
     factory = sm.Backbones
-    for name, base in LITE_BACKBONES.items():
-        factory._models_update[name] = [efficientnet_lite0, effnet.preprocess_input]  # pylint: disable=protected-access
-        factory._default_feature_layers[name] = factory._default_feature_layers[base]  # pylint: disable=protected-access
+    factory._models_update[LITE_BACKBONE] = [efficientnet_lite0, effnet.preprocess_input]  # pylint: disable=protected-access
+    factory._default_feature_layers[LITE_BACKBONE] = factory._default_feature_layers["efficientnetb0"]  # pylint: disable=protected-access
 
 
 def _swish_to_relu6(unet: keras.Model) -> None:
