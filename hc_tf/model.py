@@ -13,12 +13,14 @@ place normalization happens, so training, evaluation and the TFLite model
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Optional, Tuple
 
 os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 # EfficientNet-Lite's recipe for integer inference, applied to segmentation-models'
 # EfficientNetB0: no squeeze-excitation and ReLU6 for swish. Both are what post-training
@@ -87,7 +89,9 @@ def build_unet(input_hw: Tuple[int, int] = (224, 320), backbone: str = DEFAULT_B
       backbone: one of `BACKBONES`.
       precision: a resolved policy ("float32", "mixed_float16", "mixed_bfloat16");
         sets the global Keras dtype policy before building.
-      encoder_weights: None (random init) or a local weights file for the encoder.
+      encoder_weights: None (random init) or an `.npz` of encoder weights keyed by Keras
+        layer name (`scripts/convert_lite0_pytorch.py`: ImageNet EfficientNet-Lite0),
+        loaded by `load_encoder_weights` with the input normalization folded in.
       decoder_filters: UNet decoder widths (smaller for tiny test models).
       bn_momentum: BatchNormalization momentum.
 
@@ -119,7 +123,7 @@ def build_unet(input_hw: Tuple[int, int] = (224, 320), backbone: str = DEFAULT_B
     if lite:
         _swish_to_relu6(unet)
     if encoder_weights:
-        unet.load_weights(encoder_weights, skip_mismatch=True)
+        load_encoder_weights(unet, encoder_weights)
     for layer in unet.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = bn_momentum
@@ -170,6 +174,58 @@ def _swish_to_relu6(unet: keras.Model) -> None:
     if not swapped:
         raise SegmentationModelsError("no swish activation found in the EfficientNet encoder: "
                                       "the Lite variant cannot be built on this version")
+
+
+def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool = True) -> int:
+    """Loads converted encoder weights (`{"layer/i": array}` + JSON `__meta__`) by layer name.
+
+    The pretrained encoder expects (rgb - mean) / std; hc-tf feeds x / 255. With
+    `fold_normalization`, the difference goes into the stem: its kernel is scaled by
+    255 / std and the constant offset (-mean / std times the kernel's sum) moves into the
+    stem BN's moving mean, so the network and its TFLite export keep their one documented
+    normalization (exact in the interior; the zero-padded border row differs slightly).
+
+    Args:
+      unet: the segmentation-models network (3-channel input) whose encoder is loaded.
+      path: the `.npz`.
+      fold_normalization: False loads the weights as they are (for feature checks).
+
+    Returns:
+      The number of layers loaded.
+
+    Raises:
+      ValueError: naming the file, when it is unreadable, a layer is missing from the
+        network, or a shape differs.
+    """
+    try:
+        with np.load(path) as f:
+            meta = json.loads(str(f["__meta__"]))
+            weights = {}
+            for key in f.files:
+                if "/" in key and not key.startswith("check/"):
+                    name, i = key.rsplit("/", 1)
+                    weights.setdefault(name, {})[int(i)] = f[key].astype(np.float32)
+    except Exception as err:
+        raise ValueError(f"{path}: not an encoder weights file ({type(err).__name__}: {err})") from err
+    weights = {name: [ws[i] for i in sorted(ws)] for name, ws in weights.items()}
+    if fold_normalization:
+        mean, std = float(meta["mean_rgb"]), float(meta["stddev_rgb"])
+        kernel = weights["stem_conv"][0]
+        offset = (mean / std) * kernel.sum(axis=(0, 1, 2))  # per output channel
+        weights["stem_conv"] = [kernel * (1.0 / INPUT_SCALE / std)]
+        gamma, beta, moving_mean, moving_var = weights["stem_bn"]
+        weights["stem_bn"] = [gamma, beta, moving_mean + offset, moving_var]
+    for name, values in weights.items():
+        try:
+            layer = unet.get_layer(name)
+        except ValueError as err:
+            raise ValueError(f"{path}: layer {name!r} is not in {unet.name}") from err
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if shapes != [v.shape for v in values]:
+            raise ValueError(f"{path}: {name} has shapes {[v.shape for v in values]}, "
+                             f"the network {shapes}")
+        layer.set_weights(values)
+    return len(weights)
 
 
 def summary_line(model: keras.Model) -> str:

@@ -2,8 +2,10 @@
 
 A device run returns at most 64 MiB; a float32 `.keras` of the B0 UNet is 40 MiB.
 `pack` (on the device, Keras on JAX) writes the weights as float16 (float32 for any array
-float16 cannot hold) with the run's config; `rebuild` (here, with TensorFlow) builds the same
-network with `hc_tf.model.build_unet` and loads them. The rebuilt model is what gets evaluated
+float16 cannot hold) with the run's config, training log and best epoch (one file per run: a
+call returns at most 8 files); `rebuild` (here, with TensorFlow) builds the same network with
+`hc_tf.model.build_unet`, loads them, and writes the log, best epoch and training curve
+beside the model. The rebuilt model is what gets evaluated
 and exported: its figures are measured here, on the weights as carried.
 
     python scripts/gpu_jax/half_weights.py pack RUN_DIR OUT.npz          # device
@@ -22,6 +24,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
+RUN_FILES = ("log.csv", "best.json")  # carried with the weights, written back by `rebuild`
+
+
 def pack(run_dir: str, out_path: str) -> None:
     """best.keras of a `train_jax.py` run -> float16 weights + config (one .npz)."""
     import keras
@@ -36,6 +41,11 @@ def pack(run_dir: str, out_path: str) -> None:
         half = w.astype(np.float16)
         arrays[f"w{i:04d}"] = half if np.all(np.isfinite(half)) else w
     config["weight_names"] = [v.path for v in model.weights]
+    for name in RUN_FILES:
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                arrays[f"file:{name}"] = np.array(f.read())
     np.savez(out_path, config=json.dumps(config), **arrays)
 
 
@@ -45,7 +55,8 @@ def rebuild(npz_path: str, out_path: str) -> None:
     from hc_tf import train as train_lib
     with np.load(npz_path) as f:
         config = json.loads(str(f["config"]))
-        weights = [f[k].astype(np.float32) for k in sorted(f.files) if k != "config"]
+        weights = [f[k].astype(np.float32) for k in sorted(f.files) if k.startswith("w")]
+        files = {k[len("file:"):]: str(f[k]) for k in f.files if k.startswith("file:")}
     decoder = tuple(int(v) for v in config["decoder_filters"].split(","))
     model = model_lib.build_unet(tuple(config["input_hw"]), config["backbone"], "float32",
                                  decoder_filters=decoder)
@@ -54,7 +65,14 @@ def rebuild(npz_path: str, out_path: str) -> None:
         raise ValueError(f"{npz_path}: weights do not match {config['backbone']} "
                          f"decoder {decoder} ({len(names)} here, {len(weights)} carried)")
     model.set_weights(weights)
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(out_dir, exist_ok=True)
     train_lib.save_model_atomic(model, out_path)
+    for name, text in files.items():
+        train_lib.evaluate_lib.atomic_write_text(os.path.join(out_dir, name), text)
+    if "log.csv" in files:
+        train_lib.plot_curves(os.path.join(out_dir, "log.csv"),
+                              os.path.join(out_dir, "training_curve.png"))
     print(f"{out_path}: {model_lib.summary_line(model)}")
 
 

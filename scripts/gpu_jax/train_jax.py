@@ -45,6 +45,8 @@ from hc_tf import model as model_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
 from hc_tf import train as train_lib  # noqa: E402
 
+import pack_hc18  # noqa: E402  (beside this file)
+
 
 def augment_np(image: np.ndarray, target: np.ndarray, rng: np.random.Generator):
     """NumPy/OpenCV mirror of `hc_tf.data.augment` (same transforms and ranges):
@@ -201,6 +203,8 @@ def main() -> None:
     parser.add_argument("--backbone", default=model_lib.DEFAULT_BACKBONE, choices=model_lib.BACKBONES)
     parser.add_argument("--decoder-filters",
                         default=",".join(map(str, model_lib.DEFAULT_DECODER_FILTERS)))
+    parser.add_argument("--encoder-weights", default=None,
+                        help="converted encoder .npz (scripts/convert_lite0_pytorch.py)")
     parser.add_argument("--val-every", type=int, default=3)
     parser.add_argument("--workers", type=int, default=6, help="measuring processes")
     parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")
@@ -211,12 +215,12 @@ def main() -> None:
     # Fork the measuring workers before JAX starts its threads.
     pool = multiprocessing.get_context("fork").Pool(args.workers)
     os.makedirs(args.run_dir, exist_ok=True)
-    with np.load(args.data) as f:
-        data = {k: f[k][:args.limit] if args.limit else f[k] for k in f.files}
+    data = pack_hc18.load_packed(args.data, args.limit)
     hw = data["train_x"].shape[1:3]
     keras.utils.set_random_seed(args.seed)
     decoder = tuple(int(v) for v in args.decoder_filters.split(","))
-    model = model_lib.build_unet(hw, args.backbone, args.precision, decoder_filters=decoder)
+    model = model_lib.build_unet(hw, args.backbone, args.precision,
+                                 encoder_weights=args.encoder_weights, decoder_filters=decoder)
     print(model_lib.summary_line(model), f"backend {keras.backend.backend()}", flush=True)
     print(f"{len(data['train_x'])} train, {len(data['validation_x'])} validation images", flush=True)
     with open(os.path.join(args.run_dir, "config.json"), "w") as f:
