@@ -99,7 +99,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--decoder-filters", default="128,64,32,16,16", show_default=True,
               help="UNet decoder widths, comma-separated (B0's original: 256,128,64,32,16).")
 @click.option("--small", is_flag=True, help="A tiny decoder, 64,32,16,16,8 (quick demo runs).")
-@click.option("--encoder-weights", default=None, help="Local weights file for the encoder.")
+@click.option("--encoder-weights", default=None, help="Pretrained encoder weights (.npz from scripts/convert_lite0_pytorch.py).")
 @click.option("--init-from", default=None,
               help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
 @clean_errors

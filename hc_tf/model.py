@@ -208,6 +208,16 @@ def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool 
     except Exception as err:
         raise ValueError(f"{path}: not an encoder weights file ({type(err).__name__}: {err})") from err
     weights = {name: [ws[i] for i in sorted(ws)] for name, ws in weights.items()}
+    layers = {}
+    for name, values in weights.items():
+        try:
+            layers[name] = unet.get_layer(name)
+        except ValueError as err:
+            raise ValueError(f"{path}: layer {name!r} is not in {unet.name}") from err
+        shapes = [tuple(w.shape) for w in layers[name].weights]
+        if shapes != [v.shape for v in values]:
+            raise ValueError(f"{path}: {name} has shapes {[v.shape for v in values]}, "
+                             f"the network {shapes}")
     if fold_normalization:
         mean, std = float(meta["mean_rgb"]), float(meta["stddev_rgb"])
         kernel = weights["stem_conv"][0]
@@ -216,15 +226,7 @@ def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool 
         gamma, beta, moving_mean, moving_var = weights["stem_bn"]
         weights["stem_bn"] = [gamma, beta, moving_mean + offset, moving_var]
     for name, values in weights.items():
-        try:
-            layer = unet.get_layer(name)
-        except ValueError as err:
-            raise ValueError(f"{path}: layer {name!r} is not in {unet.name}") from err
-        shapes = [tuple(w.shape) for w in layer.weights]
-        if shapes != [v.shape for v in values]:
-            raise ValueError(f"{path}: {name} has shapes {[v.shape for v in values]}, "
-                             f"the network {shapes}")
-        layer.set_weights(values)
+        layers[name].set_weights(values)
     return len(weights)
 
 

