@@ -22,7 +22,9 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from hc_tf import clinical
 from hc_tf import preprocess
+from hc_tf import quality
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,12 +267,15 @@ class Measurement:
       reason: why not, human-readable ("" when found).
       ellipse: the head ellipse in original-image pixels (None when not found).
       pixel_size_mm: the original image's pixel size.
+      quality: the fit's quality signals (`hc_tf.quality`; None when not found or not
+        computed), judged by `review` / `review_reasons`.
     """
 
     found: bool
     reason: str
     ellipse: Optional[Ellipse]
     pixel_size_mm: float
+    quality: Optional[clinical.QualitySignals] = None
 
     def __post_init__(self):
         if self.found and self.ellipse is None:
@@ -304,9 +309,29 @@ class Measurement:
         """Direction of the a-axis in [0, pi), from +x towards +y; None when not found."""
         return self.ellipse.angle if self.found else None
 
+    @property
+    def review_reasons(self) -> List[str]:
+        """Why this measurement needs a second look (`clinical.review_flag`); [] when it
+        doesn't or was not assessed."""
+        if not self.found or self.quality is None:
+            return []
+        return clinical.review_flag(self.quality)[1]
+
+    @property
+    def review(self) -> bool:
+        """True when a clinician should check this measurement before using it."""
+        return bool(self.review_reasons)
+
+    def gestational_age(self) -> Tuple[clinical.GaEstimate, ...]:
+        """GA by each formula (`clinical.ga_from_hc_all`); () when not found."""
+        return clinical.ga_from_hc_all(self.hc_mm) if self.found else ()
+
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-serialisable dict (plain floats, None for missing values)."""
         return {"found": self.found, "reason": self.reason,
+                "quality": (dataclasses.asdict(self.quality) if self.quality else None),
+                "review": self.review, "review_reasons": self.review_reasons,
+                "gestational_age": [dataclasses.asdict(g) for g in self.gestational_age()],
                 "pixel_size_mm": float(self.pixel_size_mm), "hc_mm": self.hc_mm,
                 "center_mm": (list(self.center_mm) if self.found else None),
                 "semi_axes_mm": (list(self.semi_axes_mm) if self.found else None),
@@ -619,7 +644,9 @@ def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm
     y_lo, x_lo = max(top - 1, 0), max(left - 1, 0)
     crop = (slice(y_lo, bottom + 2), slice(x_lo, right + 2))
     crop_rect = (max(rect[0] - x_lo, 0), max(rect[1] - y_lo, 0), rect[2] - x_lo, rect[3] - y_lo)
-    pts = boundary_points(p[crop], _fill_holes(comp[crop]), float(threshold), crop_rect)
+    head = np.zeros(p.shape, bool)
+    head[crop] = _fill_holes(comp[crop])
+    pts = boundary_points(p[crop], head[crop], float(threshold), crop_rect)
     pts += np.array([x_lo, y_lo], dtype=np.float64)
     if len(pts) < _MIN_BOUNDARY_POINTS:
         return _not_found(f"head outline inside the image too short ({len(pts)} points)", px)
@@ -627,7 +654,14 @@ def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm
     if box is not None:
         pts = box.to_original(pts)
         model_px = 1.0 / min(box.scale_x, box.scale_y)
-    return _checked(robust_fit_ellipse(pts, floor_px=model_px), model_px, box, p2.shape, px)
+    e = robust_fit_ellipse(pts, floor_px=model_px)
+    m = _checked(e, model_px, box, p2.shape, px)
+    if not m.found:
+        return m
+    image_hw = (box.src_height, box.src_width) if box is not None else p2.shape
+    signals = quality.signals(p, head, ellipse_distance(e, pts), e, box, rect, model_px,
+                              image_hw, m.hc_mm)
+    return dataclasses.replace(m, quality=signals)
 
 
 def _checked(e: Optional[Ellipse], model_px: float, box: Optional[preprocess.Letterbox],
