@@ -650,21 +650,22 @@ def _checked(e: Optional[Ellipse], model_px: float, box: Optional[preprocess.Let
 # HC18 submission rows.
 #
 # HC18 (hc18.grand-challenge.org) wants one CSV row per test image with
-# SUBMISSION_HEADER as the first row. Its parameters are in mm and in a frame
-# with x along the image *rows* and y along the *columns* (NumPy's axis order),
-# with angle_rad the direction of semi-axis a measured from that x (row) axis
-# towards y (column). The grader's code is not public; the convention is the
-# one of leaderboard-scored submission code, e.g.
-#   github.com/Jonas1312/ChallengeHC18, src/models/generate_csv.py (scored 1.91 mm),
-#   github.com/connortran216/Fetal-Head-Circumferences-HC18,
-#     perimeter_estimator/ellipse_perimeter.py,
-# which from cv2.fitEllipse's ((x, y), (w, h), deg) write
-#   center_x_mm = y * px, center_y_mm = x * px, semi_axes_a_mm = h / 2 * px,
-#   semi_axes_b_mm = w / 2 * px, angle_rad = (-deg * pi / 180) mod pi.
-# cv2's h-axis points along (-sin, cos)(deg) in (x, y), i.e. (cos, -sin)(deg) in
-# (row, col): at -deg from the row axis, as stated. Our a-axis at `angle` from
-# the column axis is at pi/2 - angle from the row axis. HC uses a and b
-# symmetrically; we write a >= b.
+# SUBMISSION_HEADER as the first row, in mm, in the natural image frame: x along
+# the image columns, y along the rows (pointing down), center = pixel size x
+# pixel coordinates (pixel centres at integers), and angle_rad the direction of
+# semi-axis a, measured from +x towards +y, in [0, pi). That is this module's own
+# ellipse convention scaled to mm, the usual x = column of imaging toolkits, and
+# what leaderboard-scored submission code writes, e.g.
+#   github.com/Jonas1312/ChallengeHC18, src/models/generate_csv.py (scored 1.91 mm):
+# it fits cv2.fitEllipse to np.argwhere(mask), i.e. to (row, col) pairs, so its
+# ((xx, yy), (w, h), deg) has xx the row and yy the column, and it writes
+#   center_x_mm = yy * px (column), center_y_mm = xx * px (row),
+#   semi_axes_a_mm = h / 2 * px, semi_axes_b_mm = w / 2 * px,
+#   angle_rad = (-deg * pi / 180) mod pi,
+# where cv2's h-axis, (-sin, cos)(deg) in (row, col), is (cos, -sin)(deg) in
+# (x, y): at -deg from +x towards +y, as written. tests/ellipse_test.py
+# re-implements that pipeline and compares rows. The grader's code is not public;
+# HC (and so the ranking's ADF) uses a and b symmetrically; we write a >= b.
 # Not-found images get a row of zeros (HC 0 mm: scored as a miss, as it should
 # be); never NaN, which could break or skip the grader's parsing.
 # ----------------------------------------------------------------------------
@@ -687,7 +688,7 @@ def submission_row(filename: str, m: Measurement) -> List[Union[str, float]]:
     if not m.found:
         return [filename, 0.0, 0.0, 0.0, 0.0, 0.0]
     e, px = m.ellipse, m.pixel_size_mm
-    return [filename, e.cy * px, e.cx * px, e.a * px, e.b * px, _wrap_pi(math.pi / 2 - e.angle)]
+    return [filename, e.cx * px, e.cy * px, e.a * px, e.b * px, _wrap_pi(e.angle)]
 
 
 def ellipse_from_submission_row(row: Union[Sequence[Any], Mapping[str, Any]],
@@ -723,8 +724,8 @@ def ellipse_from_submission_row(row: Union[Sequence[Any], Mapping[str, Any]],
         raise ValueError(f"submission row has non-finite values: {row!r}")
     if a_mm <= 0 or b_mm <= 0:
         raise ValueError(f"submission row has no ellipse (semi-axes {a_mm}, {b_mm}): {row!r}")
-    return Ellipse(cx=cy_mm / px, cy=cx_mm / px, a=a_mm / px, b=b_mm / px,
-                   angle=_wrap_pi(math.pi / 2 - angle)).normalized()
+    return Ellipse(cx=cx_mm / px, cy=cy_mm / px, a=a_mm / px, b=b_mm / px,
+                   angle=_wrap_pi(angle)).normalized()
 
 
 def write_submission_csv(path: Union[str, os.PathLike],
