@@ -13,7 +13,6 @@ import csv
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
@@ -138,7 +137,9 @@ def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
     }
 
 
-atomic_write_text = ellipse_lib.atomic_write_text  # re-exported for train/parity/lite
+# The atomic writers, re-exported for train/parity/lite.
+atomic_write_text = ellipse_lib.atomic_write_text
+atomic_path = ellipse_lib.atomic_path
 
 
 def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
@@ -225,11 +226,9 @@ def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
                                f"n={len(vals)}")
         axes[1, col].set_xlabel(name)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out_png)), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out_png)
 
 
 def evaluate(runner: Runner, samples: Iterable[Sample], out_dir: str) -> Dict[str, object]:

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -138,15 +137,8 @@ def save_model_atomic(model, path: str) -> None:
     finally:
         keras.mixed_precision.set_global_policy(policy)
     clean.set_weights(model.get_weights())
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".keras")
-    os.close(fd)
-    try:
+    with evaluate_lib.atomic_path(path) as tmp:
         clean.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def plot_curves(log_csv: str, out_png: str) -> None:
@@ -180,11 +172,9 @@ def plot_curves(log_csv: str, out_png: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out_png), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with evaluate_lib.atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out_png)
 
 
 def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
