@@ -164,13 +164,20 @@ def _fmt(value, digits=2):
 @click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
 @click.option("--out", "out_dir", required=True, help="Folder for submission.csv and overlays/.")
 @click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
+@click.option("--allow-any-pixel-size", is_flag=True,
+              help="Accept pixel sizes outside the plausible 0.01-2 mm.")
 @clean_errors
-def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
+def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta, allow_any_pixel_size):
     """Images (files or folders) -> HC18 submission CSV and overlay PNGs."""
+    from hc_tf import ellipse as ellipse_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
 
-    rows = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
-                                     pixel_size_mm=pixel_size, flip_tta=flip_tta)
+    try:
+        rows = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
+                                         pixel_size_mm=pixel_size, flip_tta=flip_tta,
+                                         allow_implausible_pixel_size=allow_any_pixel_size)
+    except ellipse_lib.ImplausiblePixelSizeError as err:
+        raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     found = sum(1 for r in rows if r.found)
     click.echo(f"{len(rows)} images, head found in {found} -> {out_dir}/submission.csv, {out_dir}/overlays/")
 

@@ -76,18 +76,17 @@ def check_pixel_size(value: Any) -> float:
       The pixel size in mm.
 
     Raises:
-      DemoInputError: when it is missing, not a number, not finite or not > 0.
+      DemoInputError: when it is missing, not a number, not finite, not > 0, or
+        outside the plausible range (`ellipse.PLAUSIBLE_PIXEL_SIZE_MM`).
     """
-    hint = "enter the image's pixel size in mm (a number > 0, e.g. 0.1)"
+    lo, hi = ellipse_lib.PLAUSIBLE_PIXEL_SIZE_MM
+    hint = f"enter the image's pixel size in mm (a number from {lo:g} to {hi:g}, e.g. 0.1)"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DemoInputError(f"Pixel size missing: {hint}.")
     try:
-        size = float(value)
-    except (TypeError, ValueError):
-        raise DemoInputError(f"Pixel size {value!r} is not a number: {hint}.") from None
-    if not math.isfinite(size) or size <= 0:
-        raise DemoInputError(f"Pixel size {value!r} is not positive: {hint}.")
-    return size
+        return ellipse_lib.check_pixel_size(value, what="Pixel size")
+    except ValueError as err:
+        raise DemoInputError(f"{err}: {hint}.") from None
 
 
 def _check_pixel_count(height: int, width: int) -> None:

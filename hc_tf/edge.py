@@ -101,13 +101,25 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def measure_image(runner, gray: np.ndarray, pixel_size_mm: float
+def measure_image(runner, gray: np.ndarray, pixel_size_mm: float,
+                  allow_implausible_pixel_size: bool = False
                   ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
     """Letterbox, invoke and measure one decoded gray image.
 
+    Args:
+      runner: a model runner (`LiteRunner`, or anything with `input_hw`, `predict`).
+      gray: (H, W) uint8.
+      pixel_size_mm: its pixel size, within `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
+      allow_implausible_pixel_size: accept any finite positive pixel size.
+
     Returns:
       (measurement, timings): timings in ms for letterbox, invoke, measure and total.
+
+    Raises:
+      ValueError: for a bad pixel size or image.
     """
+    pixel_size_mm = ellipse_lib.check_pixel_size(
+        pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t = {}
     t0 = time.perf_counter()
     boxed, box = preprocess.letterbox_image(gray, runner.input_hw)
@@ -122,13 +134,19 @@ def measure_image(runner, gray: np.ndarray, pixel_size_mm: float
     return m, t
 
 
-def measure_file(runner, image_path, pixel_size_mm: float
+def measure_file(runner, image_path, pixel_size_mm: float,
+                 allow_implausible_pixel_size: bool = False
                  ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
-    """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms."""
+    """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms.
+
+    Raises:
+      ValueError: for a bad pixel size (checked before decoding) or image file.
+    """
+    ellipse_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t0 = time.perf_counter()
     gray = preprocess.read_gray_image(os.fspath(image_path))
     decode_ms = _ms(t0)
-    m, t = measure_image(runner, gray, pixel_size_mm)
+    m, t = measure_image(runner, gray, pixel_size_mm, allow_implausible_pixel_size)
     t = {"decode_ms": decode_ms, **t}
     t["total_ms"] = _ms(t0)
     return m, t

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
@@ -166,6 +167,47 @@ def is_hc18_folder(folder: str) -> bool:
             and os.path.isfile(os.path.join(folder, "training_set_pixel_size_and_HC.csv")))
 
 
+def read_csv_rows(csv_path: str) -> List[Tuple[int, List[str]]]:
+    """The data rows of a CSV with a header row, as (line number, fields).
+
+    Blank rows and rows with an empty first field are skipped; CRLF is fine.
+
+    Raises:
+      ValueError: naming the file, when it is not UTF-8 text CSV (e.g. binary).
+    """
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{csv_path}: not a UTF-8 text CSV (undecodable byte at offset "
+                         f"{err.start})") from None
+    except csv.Error as err:
+        raise ValueError(f"{csv_path}: not a readable CSV ({err})") from None
+    return [(i, r) for i, r in enumerate(rows, start=1)
+            if i > 1 and r and r[0].strip()]
+
+
+def _reference_row(csv_path: str, i: int, row: List[str]) -> Tuple[str, float, float]:
+    """(filename, pixel size mm, reference HC mm) of HC18's training CSV row `i`.
+
+    Raises:
+      ValueError: naming the file and row, for a missing field, a bad or
+        implausible pixel size, or an HC that is not a finite positive number.
+    """
+    if len(row) < 3:
+        raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC")
+    name = row[0].strip()
+    pixel = ellipse_lib.check_pixel_size(row[1], f"{csv_path} row {i} ({name}): pixel size")
+    try:
+        hc = float(row[2])
+    except ValueError:
+        raise ValueError(f"{csv_path} row {i} ({name}): HC {row[2]!r} is not a number") from None
+    if not (math.isfinite(hc) and hc > 0):
+        raise ValueError(f"{csv_path} row {i} ({name}): HC {row[2]!r} is not a finite "
+                         "positive number of mm")
+    return name, pixel, hc
+
+
 def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
     """Labelled samples straight from HC18 files (no TensorFlow): the reference
     ellipse is fitted to each annotation outline, the reference HC is the CSV's.
@@ -174,15 +216,8 @@ def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
       ValueError: naming the file, for an unreadable image, annotation or CSV row.
     """
     csv_path = os.path.join(folder, "training_set_pixel_size_and_HC.csv")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = [r for r in list(csv.reader(f))[1:] if r and r[0].strip()]
-    for i, row in enumerate(rows, start=2):
-        try:
-            name, pixel, hc = row[0].strip(), float(row[1]), float(row[2])
-        except (IndexError, ValueError):
-            raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC") from None
-        if not pixel > 0:
-            raise ValueError(f"{csv_path} row {i}: non-positive pixel size for {name}")
+    for i, row in read_csv_rows(csv_path):
+        name, pixel, hc = _reference_row(csv_path, i, row)
         path = os.path.join(folder, "training_set", name)
         image = preprocess.read_gray_image(path)
         outline = preprocess.read_gray_image(path[:-len(".png")] + "_Annotation.png")
