@@ -35,6 +35,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from hc_tf import __version__
+from hc_tf import edge
 from hc_tf import ellipse as ellipse_lib
 from hc_tf import preprocess
 
@@ -391,10 +392,7 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
 # Export.
 # ----------------------------------------------------------------------------
 
-def metadata_path(tflite_path: str) -> str:
-    """`model.tflite` -> `model.json` (the metadata sits next to the model)."""
-    root, ext = os.path.splitext(tflite_path)
-    return (root if ext == ".tflite" else tflite_path) + ".json"
+metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by the runtime
 
 
 # Validation parity of the 11-epoch B0 model: 64 -> 256 images cut the worst |dHC| from
@@ -420,7 +418,6 @@ def head_logit_gap(model, tflite_bytes: bytes, inputs: np.ndarray,
     Returns:
       The gap, or None when no pixel is in the band.
     """
-    from hc_tf import edge  # pylint: disable=g-import-not-at-top
     x = np.asarray(inputs)
     full = np.asarray(model.predict(x.astype(np.float32), verbose=0), np.float32)[..., 0]
     fd, path = tempfile.mkstemp(suffix=".tflite")
