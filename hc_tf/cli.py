@@ -148,7 +148,8 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     t = time.time()
     summary = evaluate_lib.evaluate(runner, samples, out_dir)
     click.echo(f"{summary['n']} images in {time.time() - t:.1f} s: "
-               f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm, "
+               f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
+               f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
                f"Dice {_fmt(summary['dice_mean'], 4)}, HD {_fmt(summary['hd_mm_mean'])} mm, "
                f"not found {summary['not_found']} -> {out_dir}")
 

@@ -940,6 +940,26 @@ def hc_difference_mm(pred_hc: float, ref_hc: float) -> Tuple[float, float]:
     return p - r, abs(p - r)
 
 
+def challenge_difference_mm(pred_hc: Optional[float], ref_hc: float) -> Tuple[float, float]:
+    """HC18's DF and ADF under the challenge's rule for a miss, the project's one ADF.
+
+    A not-found image (`pred_hc` None) counts as a predicted HC of 0 mm, as its
+    all-zero submission row is scored: DF = -reference, ADF = reference. So a
+    model cannot look better by finding fewer heads.
+
+    Args:
+      pred_hc: the predicted HC in mm, or None when no head was found.
+      ref_hc: the reference HC in mm.
+
+    Returns:
+      (DF, ADF) in mm.
+
+    Raises:
+      ValueError: when a value is not a finite number.
+    """
+    return hc_difference_mm(0.0 if pred_hc is None else pred_hc, ref_hc)
+
+
 # ----------------------------------------------------------------------------
 # Overlays.
 # ----------------------------------------------------------------------------

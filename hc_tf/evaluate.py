@@ -99,42 +99,54 @@ PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "
 
 
 def score(pred: Prediction) -> Dict[str, object]:
-    """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses."""
+    """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses.
+
+    DF and ADF follow the challenge (`ellipse.challenge_difference_mm`): a
+    not-found image scores ADF = reference HC; its Dice is 0 and it has no
+    Hausdorff distance.
+    """
     s, m = pred.sample, pred.measurement
     row: Dict[str, object] = {"filename": s.filename, "reference_hc_mm": s.reference_hc_mm,
                               "predicted_hc_mm": m.hc_mm, "found": m.found, "reason": m.reason,
                               "df_mm": None, "adf_mm": None, "dice": None, "hd_mm": None}
     if s.reference is None or s.reference_hc_mm is None:
         return row
+    df, adf = ellipse_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
+    row.update(df_mm=df, adf_mm=adf)
     if not m.found:
         row["dice"] = 0.0
         return row
-    df, adf = ellipse_lib.hc_difference_mm(m.hc_mm, s.reference_hc_mm)
     shape = s.image.shape[:2]
-    row.update(df_mm=df, adf_mm=adf,
-               dice=ellipse_lib.dice(ellipse_lib.rasterize_ellipse(m.ellipse, shape),
+    row.update(dice=ellipse_lib.dice(ellipse_lib.rasterize_ellipse(m.ellipse, shape),
                                      ellipse_lib.rasterize_ellipse(s.reference, shape)),
                hd_mm=ellipse_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
     return row
 
 
 def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
-    """Summary figures over labelled rows; a not-found image counts in `not_found`
-    and with Dice 0, and is left out of the HC statistics (which it has none of)."""
+    """Summary figures over labelled rows.
+
+    ADF and DF are the challenge's (a not-found image scores ADF = reference
+    HC); `adf_found_mm_*` are over the found images only, for reading a model's
+    accuracy apart from its misses. Dice counts a not-found image as 0;
+    Hausdorff is over found images.
+    """
     labelled = [r for r in rows if r["reference_hc_mm"] is not None]
     found = [r for r in labelled if r["found"]]
 
-    def stat(key, fn, among=found):
+    def stat(key, fn, among=labelled):
         vals = [float(r[key]) for r in among if r[key] is not None]
         return float(fn(vals)) if vals else None
 
     return {
         "n": len(labelled), "not_found": len(labelled) - len(found),
-        "dice_mean": stat("dice", np.mean, labelled), "dice_median": stat("dice", np.median, labelled),
+        "dice_mean": stat("dice", np.mean), "dice_median": stat("dice", np.median),
         "adf_mm_mean": stat("adf_mm", np.mean), "adf_mm_std": stat("adf_mm", np.std),
         "adf_mm_median": stat("adf_mm", np.median), "adf_mm_max": stat("adf_mm", np.max),
         "df_mm_mean": stat("df_mm", np.mean), "df_mm_std": stat("df_mm", np.std),
-        "hd_mm_mean": stat("hd_mm", np.mean), "hd_mm_std": stat("hd_mm", np.std),
+        "adf_found_mm_mean": stat("adf_mm", np.mean, found),
+        "adf_found_mm_median": stat("adf_mm", np.median, found),
+        "hd_mm_mean": stat("hd_mm", np.mean, found), "hd_mm_std": stat("hd_mm", np.std, found),
     }
 
 
@@ -245,7 +257,7 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
 
 
 def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
-    """Histogram and box plot of Dice and ADF over the labelled, found images."""
+    """Histogram and box plot of Dice and ADF over the labelled images (challenge ADF)."""
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

@@ -193,10 +193,7 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
             runner = evaluate_lib.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
             rows = [evaluate_lib.score(p) for p in evaluate_lib.predict_samples(runner, val_samples)]
             summary = evaluate_lib.summarize(rows)
-            # A not-found image counts as a predicted HC of 0 (ADF = reference HC),
-            # so a model can't look better by finding fewer heads.
-            adfs = [r["adf_mm"] if r["found"] else r["reference_hc_mm"] for r in rows]
-            adf = float(np.mean(adfs))
+            adf = summary["adf_mm_mean"]  # the challenge's: a not-found image scores ADF = HC
             logs["val_adf_mm"] = adf
             logs["val_dice_ellipse"] = summary["dice_mean"]
             logs["val_not_found"] = summary["not_found"]
@@ -206,7 +203,8 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
                 save_model_atomic(self.model, os.path.join(run, "best.keras"))
                 evaluate_lib.atomic_write_text(best_json, json.dumps(
                     {"epoch": epoch + 1, "val_adf_mm": adf, "summary": summary}, indent=2) + "\n")
-            print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median'] or 0:.2f}), "
+            print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median']:.2f}; "
+                  f"over found images {_fmt_mm(summary['adf_found_mm_mean'])}), "
                   f"ellipse Dice {summary['dice_mean'] or 0:.4f}, not found "
                   f"{summary['not_found']}/{summary['n']}"
                   f"{' -> best.keras' if improved else ''} ({time.time() - t:.0f} s)", flush=True)
@@ -228,6 +226,11 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
         # more --epochs, continues) instead of silently starting again from scratch.
         keras.callbacks.BackupAndRestore(os.path.join(run, "backup"), delete_checkpoint=False),
     ]
+
+
+def _fmt_mm(value: Optional[float]) -> str:
+    """"1.94 mm", or "n/a" when there is no value (e.g. no image found)."""
+    return "n/a" if value is None else f"{value:.2f} mm"
 
 
 def load_initial_weights(model, path: str) -> None:
