@@ -274,13 +274,18 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to serve on; 0.0.0.0 exposes the demo to the network.")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=None, type=click.IntRange(1), show_default="CPU cores",
+              help="Most images measured at once (one TFLite interpreter each).")
 @clean_errors
-def demo(model_path, host, port):
+def demo(model_path, host, port, workers):
     """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
     from hc_tf import demo as demo_lib  # pylint: disable=g-import-not-at-top
 
+    warning = demo_lib.exposure_warning(host)
+    if warning:
+        click.echo(warning, err=True)
     try:
-        demo_lib.serve(model_path, host=host, port=port)
+        demo_lib.serve(model_path, host=host, port=port, workers=workers)
     except ImportError as err:  # Gradio missing: say which extra to install
         raise click.ClickException(str(err)) from None
 

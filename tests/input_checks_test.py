@@ -3,7 +3,6 @@
 Runs the committed int8 model through the TensorFlow-free edge runtime: fast.
 """
 
-import os
 
 import cv2
 import numpy as np
