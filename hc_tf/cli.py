@@ -148,7 +148,8 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     t = time.time()
     summary = evaluate_lib.evaluate(runner, samples, out_dir)
     click.echo(f"{summary['n']} images in {time.time() - t:.1f} s: "
-               f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm, "
+               f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
+               f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
                f"Dice {_fmt(summary['dice_mean'], 4)}, HD {_fmt(summary['hd_mm_mean'])} mm, "
                f"not found {summary['not_found']} -> {out_dir}")
 
@@ -164,13 +165,20 @@ def _fmt(value, digits=2):
 @click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
 @click.option("--out", "out_dir", required=True, help="Folder for submission.csv and overlays/.")
 @click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
+@click.option("--allow-any-pixel-size", is_flag=True,
+              help="Accept pixel sizes outside the plausible 0.01-2 mm.")
 @clean_errors
-def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
+def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta, allow_any_pixel_size):
     """Images (files or folders) -> HC18 submission CSV and overlay PNGs."""
+    from hc_tf import ellipse as ellipse_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
 
-    rows = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
-                                     pixel_size_mm=pixel_size, flip_tta=flip_tta)
+    try:
+        rows = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
+                                         pixel_size_mm=pixel_size, flip_tta=flip_tta,
+                                         allow_implausible_pixel_size=allow_any_pixel_size)
+    except ellipse_lib.ImplausiblePixelSizeError as err:
+        raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     found = sum(1 for r in rows if r.found)
     click.echo(f"{len(rows)} images, head found in {found} -> {out_dir}/submission.csv, {out_dir}/overlays/")
 
@@ -266,13 +274,18 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to serve on; 0.0.0.0 exposes the demo to the network.")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=None, type=click.IntRange(1), show_default="CPU cores",
+              help="Most images measured at once (one TFLite interpreter each).")
 @clean_errors
-def demo(model_path, host, port):
+def demo(model_path, host, port, workers):
     """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
     from hc_tf import demo as demo_lib  # pylint: disable=g-import-not-at-top
 
+    warning = demo_lib.exposure_warning(host)
+    if warning:
+        click.echo(warning, err=True)
     try:
-        demo_lib.serve(model_path, host=host, port=port)
+        demo_lib.serve(model_path, host=host, port=port, workers=workers)
     except ImportError as err:  # Gradio missing: say which extra to install
         raise click.ClickException(str(err)) from None
 

@@ -16,12 +16,15 @@ fit are `hc_tf.preprocess` / `hc_tf.ellipse`, the same code as every other path.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import ipaddress
 import json
-import math
 import os
+import queue
+import threading
 import time
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -76,18 +79,17 @@ def check_pixel_size(value: Any) -> float:
       The pixel size in mm.
 
     Raises:
-      DemoInputError: when it is missing, not a number, not finite or not > 0.
+      DemoInputError: when it is missing, not a number, not finite, not > 0, or
+        outside the plausible range (`ellipse.PLAUSIBLE_PIXEL_SIZE_MM`).
     """
-    hint = "enter the image's pixel size in mm (a number > 0, e.g. 0.1)"
+    lo, hi = ellipse_lib.PLAUSIBLE_PIXEL_SIZE_MM
+    hint = f"enter the image's pixel size in mm (a number from {lo:g} to {hi:g}, e.g. 0.1)"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DemoInputError(f"Pixel size missing: {hint}.")
     try:
-        size = float(value)
-    except (TypeError, ValueError):
-        raise DemoInputError(f"Pixel size {value!r} is not a number: {hint}.") from None
-    if not math.isfinite(size) or size <= 0:
-        raise DemoInputError(f"Pixel size {value!r} is not positive: {hint}.")
-    return size
+        return ellipse_lib.check_pixel_size(value, what="Pixel size")
+    except ValueError as err:
+        raise DemoInputError(f"{err}: {hint}.") from None
 
 
 def _check_pixel_count(height: int, width: int) -> None:
@@ -281,6 +283,133 @@ def load_examples(bundle_dir: str = BUNDLE_DIR) -> List[Tuple[str, float]]:
     return [(path, px) for path, px in out if os.path.isfile(path)]
 
 
+class RunnerPool:
+    """Up to `size` model runners, one per concurrent request.
+
+    A TFLite interpreter must not be invoked from two threads at once, so each
+    request borrows a runner of its own for its invoke (letterbox and ellipse fit
+    run outside, in parallel). Runners are made on first need, so an idle demo
+    holds one. Has the runner interface (`input_hw`, `predict`), so the page's
+    code takes a pool where it takes a runner.
+    """
+
+    def __init__(self, factory: Callable[[], evaluate_lib.Runner], size: int):
+        """Makes the first runner at once (a bad model fails here, not at a request).
+
+        Args:
+          factory: makes one runner.
+          size: the most runners, hence concurrent invokes; >= 1.
+
+        Raises:
+          ValueError: for size < 1, or what `factory` raises.
+        """
+        if int(size) < 1:
+            raise ValueError(f"a runner pool needs at least 1 runner, got {size}")
+        self.size = int(size)
+        self._factory = factory
+        self._idle: "queue.Queue[evaluate_lib.Runner]" = queue.Queue()
+        self._lock = threading.Lock()
+        first = factory()
+        self._made = 1
+        self.input_hw: Tuple[int, int] = tuple(first.input_hw)
+        self._idle.put(first)
+
+    @property
+    def made(self) -> int:
+        """How many runners exist so far."""
+        return self._made
+
+    def _acquire(self) -> evaluate_lib.Runner:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            grow = self._made < self.size
+            if grow:
+                self._made += 1
+        if not grow:
+            return self._idle.get()  # all busy and the pool is full: wait for one
+        try:
+            return self._factory()
+        except BaseException:
+            with self._lock:
+                self._made -= 1
+            raise
+
+    @contextlib.contextmanager
+    def runner(self) -> Iterator[evaluate_lib.Runner]:
+        """Borrows a runner for the `with` block."""
+        r = self._acquire()
+        try:
+            yield r
+        finally:
+            self._idle.put(r)
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """`Runner.predict` on a borrowed runner."""
+        with self.runner() as r:
+            return r.predict(inputs)
+
+
+def runner_pool(model_path: str, workers: int) -> RunnerPool:
+    """The demo's runners: `workers` TFLite interpreters, or one Keras runner.
+
+    Each interpreter gets cores / workers threads, so a full pool uses each core
+    about once. A `.keras` model gets one runner (TensorFlow spreads one call over
+    the cores itself).
+
+    Args:
+      model_path: a `.tflite` or `.keras` model.
+      workers: the most concurrent measurements (TFLite).
+
+    Returns:
+      A `RunnerPool` whose runners are warmed up (one invoke each).
+
+    Raises:
+      ValueError: for a missing or unloadable model, or workers < 1.
+    """
+    if int(workers) < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    tflite = model_path.endswith(".tflite")
+    threads = max(1, (os.cpu_count() or 1) // int(workers))
+
+    def make() -> evaluate_lib.Runner:
+        runner = evaluate_lib.load_runner(model_path, num_threads=threads)
+        # One warm-up invoke: the first one allocates, and would show a misleading time.
+        runner.predict(np.zeros((1,) + tuple(runner.input_hw) + (1,), np.uint8))
+        return runner
+
+    return RunnerPool(make, int(workers) if tflite else 1)
+
+
+def _is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to any interface
+
+
+def exposure_warning(host: str) -> Optional[str]:
+    """The warning to print when the demo is served beyond this machine, else None.
+
+    Args:
+      host: the interface `launch` binds.
+
+    Returns:
+      A one-line warning for a non-loopback host; None for loopback.
+    """
+    if _is_loopback(host):
+        return None
+    return (f"Warning: serving on {host} exposes the demo beyond this machine. It has no "
+            "authentication: anyone who can reach the port can use it. Expose it only on a "
+            "trusted network.")
+
+
 def _import_gradio():
     """Imports Gradio with its telemetry off (the env var covers the calls that don't
     take `analytics_enabled`, e.g. error reports and the version check).
@@ -308,7 +437,9 @@ def build_app(runner: evaluate_lib.Runner, examples: Sequence[Tuple[str, float]]
     """The Gradio page around `measure_upload`.
 
     Args:
-      runner: a model runner.
+      runner: a model runner, or a `RunnerPool`: as many requests are measured at
+        once as the pool has runners (one for a plain runner, which may not be
+        thread-safe).
       examples: [(image path, pixel size mm)] for the examples gallery.
       model_name: shown in the page's header.
 
@@ -342,10 +473,11 @@ def build_app(runner: evaluate_lib.Runner, examples: Sequence[Tuple[str, float]]
                         label="HC18 test samples (pixel size filled in)")
         # preprocess=False: Gradio's own decoding would fail on a non-image with a
         # developer's traceback; `measure_upload` decodes and words the error itself.
-        # concurrency_limit=1: one TFLite interpreter, not thread-safe.
+        # One request per runner: a TFLite interpreter is not thread-safe.
         submit.click(lambda upload, px: measure_upload(runner, upload, px),
                      inputs=[image, pixel_size], outputs=[overlay, hc, row, elapsed],
-                     api_name=API_NAME, preprocess=False, concurrency_limit=1)
+                     api_name=API_NAME, preprocess=False,
+                     concurrency_limit=getattr(runner, "size", 1))
     return app
 
 
@@ -377,7 +509,7 @@ def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
 
 
 def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860,
-          block: bool = True) -> Tuple[Any, str]:
+          block: bool = True, workers: Optional[int] = None) -> Tuple[Any, str]:
     """Loads the model and serves the demo (what `hc-tf demo` runs).
 
     Args:
@@ -385,6 +517,8 @@ def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int =
       host: interface to bind.
       port: TCP port.
       block: see `launch`.
+      workers: the most concurrent measurements (see `runner_pool`); default
+        one per CPU core.
 
     Returns:
       (the Gradio app, its local URL); with block=True only after the server stops.
@@ -395,11 +529,9 @@ def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int =
       OSError: when the port is taken.
     """
     model_path = os.fspath(model_path or DEFAULT_MODEL)
-    runner = evaluate_lib.load_runner(model_path)
-    # One warm-up invoke: the first one allocates, and would show a misleading time.
-    runner.predict(np.zeros((1,) + tuple(runner.input_hw) + (1,), np.uint8))
+    pool = runner_pool(model_path, workers or os.cpu_count() or 1)
     examples = load_examples()
-    app = build_app(runner, examples, model_name=os.path.basename(model_path))
+    app = build_app(pool, examples, model_name=os.path.basename(model_path))
     url = launch(app, host=host, port=port, block=block,
                  allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
     return app, url

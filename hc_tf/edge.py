@@ -10,6 +10,8 @@ TensorFlow here, even indirectly, is a bug (tests/edge_test.py enforces it).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from typing import Dict, Tuple
@@ -25,18 +27,67 @@ def _interpreter_class():
     return Interpreter
 
 
+def metadata_path(tflite_path: str) -> str:
+    """`model.tflite` -> `model.json` (the metadata sits next to the model)."""
+    root, ext = os.path.splitext(tflite_path)
+    return (root if ext == ".tflite" else tflite_path) + ".json"
+
+
+def sha256_file(path: str) -> str:
+    """The hex sha256 of a file's bytes (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_model_checksum(tflite_path: str) -> None:
+    """Refuses a `.tflite` whose bytes differ from what its metadata JSON records.
+
+    A corrupted model can run and return plausible-looking numbers, so whenever
+    the metadata (`metadata_path`) is beside the model, its `tflite_sha256` must
+    match. A model without metadata, or metadata without that field, is not checked.
+
+    Args:
+      tflite_path: the model file.
+
+    Raises:
+      ValueError: naming both files, for unreadable metadata or a mismatch.
+    """
+    meta_path = metadata_path(tflite_path)
+    if not os.path.isfile(meta_path):
+        return
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{meta_path}: the metadata beside {tflite_path} is not readable "
+                         f"JSON ({err})") from None
+    expected = meta.get("tflite_sha256") if isinstance(meta, dict) else None
+    if not expected:
+        return
+    actual = sha256_file(tflite_path)
+    if actual != expected:
+        raise ValueError(f"{tflite_path}: sha256 {actual[:16]}... differs from tflite_sha256 "
+                         f"{str(expected)[:16]}... in {meta_path}: the model file is corrupt or "
+                         "not the one its metadata describes")
+
+
 class LiteRunner:
     """Runs a `.tflite` HC model: (B, H, W, 1) uint8 letterboxed -> (B, H, W) float32 probability.
 
     The same interface as `hc_tf.evaluate.KerasRunner` (`input_hw`, `predict`), so
     evaluation and parity measure both models with the same code. Batches run as
-    batch-1 invokes (the model's input is static (1, H, W, 1)).
+    batch-1 invokes (the model's input is static (1, H, W, 1)). The model's sha256
+    is checked against its metadata JSON when that is beside it.
     """
 
     def __init__(self, path, num_threads: int = 2):
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise ValueError(f"{path}: no such TFLite model file")
+        check_model_checksum(path)  # before the interpreter parses a possibly corrupt file
         try:
             self.interpreter = _interpreter_class()(model_path=path, num_threads=int(num_threads))
             self.interpreter.allocate_tensors()
@@ -101,13 +152,25 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def measure_image(runner, gray: np.ndarray, pixel_size_mm: float
+def measure_image(runner, gray: np.ndarray, pixel_size_mm: float,
+                  allow_implausible_pixel_size: bool = False
                   ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
     """Letterbox, invoke and measure one decoded gray image.
 
+    Args:
+      runner: a model runner (`LiteRunner`, or anything with `input_hw`, `predict`).
+      gray: (H, W) uint8.
+      pixel_size_mm: its pixel size, within `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
+      allow_implausible_pixel_size: accept any finite positive pixel size.
+
     Returns:
       (measurement, timings): timings in ms for letterbox, invoke, measure and total.
+
+    Raises:
+      ValueError: for a bad pixel size or image.
     """
+    pixel_size_mm = ellipse_lib.check_pixel_size(
+        pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t = {}
     t0 = time.perf_counter()
     boxed, box = preprocess.letterbox_image(gray, runner.input_hw)
@@ -122,13 +185,19 @@ def measure_image(runner, gray: np.ndarray, pixel_size_mm: float
     return m, t
 
 
-def measure_file(runner, image_path, pixel_size_mm: float
+def measure_file(runner, image_path, pixel_size_mm: float,
+                 allow_implausible_pixel_size: bool = False
                  ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
-    """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms."""
+    """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms.
+
+    Raises:
+      ValueError: for a bad pixel size (checked before decoding) or image file.
+    """
+    ellipse_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t0 = time.perf_counter()
     gray = preprocess.read_gray_image(os.fspath(image_path))
     decode_ms = _ms(t0)
-    m, t = measure_image(runner, gray, pixel_size_mm)
+    m, t = measure_image(runner, gray, pixel_size_mm, allow_implausible_pixel_size)
     t = {"decode_ms": decode_ms, **t}
     t["total_ms"] = _ms(t0)
     return m, t

@@ -12,8 +12,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
-import tempfile
 from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
@@ -99,46 +99,60 @@ PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "
 
 
 def score(pred: Prediction) -> Dict[str, object]:
-    """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses."""
+    """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses.
+
+    DF and ADF follow the challenge (`ellipse.challenge_difference_mm`): a
+    not-found image scores ADF = reference HC; its Dice is 0 and it has no
+    Hausdorff distance.
+    """
     s, m = pred.sample, pred.measurement
     row: Dict[str, object] = {"filename": s.filename, "reference_hc_mm": s.reference_hc_mm,
                               "predicted_hc_mm": m.hc_mm, "found": m.found, "reason": m.reason,
                               "df_mm": None, "adf_mm": None, "dice": None, "hd_mm": None}
     if s.reference is None or s.reference_hc_mm is None:
         return row
+    df, adf = ellipse_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
+    row.update(df_mm=df, adf_mm=adf)
     if not m.found:
         row["dice"] = 0.0
         return row
-    df, adf = ellipse_lib.hc_difference_mm(m.hc_mm, s.reference_hc_mm)
     shape = s.image.shape[:2]
-    row.update(df_mm=df, adf_mm=adf,
-               dice=ellipse_lib.dice(ellipse_lib.rasterize_ellipse(m.ellipse, shape),
+    row.update(dice=ellipse_lib.dice(ellipse_lib.rasterize_ellipse(m.ellipse, shape),
                                      ellipse_lib.rasterize_ellipse(s.reference, shape)),
                hd_mm=ellipse_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
     return row
 
 
 def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
-    """Summary figures over labelled rows; a not-found image counts in `not_found`
-    and with Dice 0, and is left out of the HC statistics (which it has none of)."""
+    """Summary figures over labelled rows.
+
+    ADF and DF are the challenge's (a not-found image scores ADF = reference
+    HC); `adf_found_mm_*` are over the found images only, for reading a model's
+    accuracy apart from its misses. Dice counts a not-found image as 0;
+    Hausdorff is over found images.
+    """
     labelled = [r for r in rows if r["reference_hc_mm"] is not None]
     found = [r for r in labelled if r["found"]]
 
-    def stat(key, fn, among=found):
+    def stat(key, fn, among=labelled):
         vals = [float(r[key]) for r in among if r[key] is not None]
         return float(fn(vals)) if vals else None
 
     return {
         "n": len(labelled), "not_found": len(labelled) - len(found),
-        "dice_mean": stat("dice", np.mean, labelled), "dice_median": stat("dice", np.median, labelled),
+        "dice_mean": stat("dice", np.mean), "dice_median": stat("dice", np.median),
         "adf_mm_mean": stat("adf_mm", np.mean), "adf_mm_std": stat("adf_mm", np.std),
         "adf_mm_median": stat("adf_mm", np.median), "adf_mm_max": stat("adf_mm", np.max),
         "df_mm_mean": stat("df_mm", np.mean), "df_mm_std": stat("df_mm", np.std),
-        "hd_mm_mean": stat("hd_mm", np.mean), "hd_mm_std": stat("hd_mm", np.std),
+        "adf_found_mm_mean": stat("adf_mm", np.mean, found),
+        "adf_found_mm_median": stat("adf_mm", np.median, found),
+        "hd_mm_mean": stat("hd_mm", np.mean, found), "hd_mm_std": stat("hd_mm", np.std, found),
     }
 
 
-atomic_write_text = ellipse_lib.atomic_write_text  # re-exported for train/parity/lite
+# The atomic writers, re-exported for train/parity/lite.
+atomic_write_text = ellipse_lib.atomic_write_text
+atomic_path = ellipse_lib.atomic_path
 
 
 def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
@@ -165,6 +179,47 @@ def is_hc18_folder(folder: str) -> bool:
             and os.path.isfile(os.path.join(folder, "training_set_pixel_size_and_HC.csv")))
 
 
+def read_csv_rows(csv_path: str) -> List[Tuple[int, List[str]]]:
+    """The data rows of a CSV with a header row, as (line number, fields).
+
+    Blank rows and rows with an empty first field are skipped; CRLF is fine.
+
+    Raises:
+      ValueError: naming the file, when it is not UTF-8 text CSV (e.g. binary).
+    """
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{csv_path}: not a UTF-8 text CSV (undecodable byte at offset "
+                         f"{err.start})") from None
+    except csv.Error as err:
+        raise ValueError(f"{csv_path}: not a readable CSV ({err})") from None
+    return [(i, r) for i, r in enumerate(rows, start=1)
+            if i > 1 and r and r[0].strip()]
+
+
+def _reference_row(csv_path: str, i: int, row: List[str]) -> Tuple[str, float, float]:
+    """(filename, pixel size mm, reference HC mm) of HC18's training CSV row `i`.
+
+    Raises:
+      ValueError: naming the file and row, for a missing field, a bad or
+        implausible pixel size, or an HC that is not a finite positive number.
+    """
+    if len(row) < 3:
+        raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC")
+    name = row[0].strip()
+    pixel = ellipse_lib.check_pixel_size(row[1], f"{csv_path} row {i} ({name}): pixel size")
+    try:
+        hc = float(row[2])
+    except ValueError:
+        raise ValueError(f"{csv_path} row {i} ({name}): HC {row[2]!r} is not a number") from None
+    if not (math.isfinite(hc) and hc > 0):
+        raise ValueError(f"{csv_path} row {i} ({name}): HC {row[2]!r} is not a finite "
+                         "positive number of mm")
+    return name, pixel, hc
+
+
 def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
     """Labelled samples straight from HC18 files (no TensorFlow): the reference
     ellipse is fitted to each annotation outline, the reference HC is the CSV's.
@@ -173,15 +228,8 @@ def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
       ValueError: naming the file, for an unreadable image, annotation or CSV row.
     """
     csv_path = os.path.join(folder, "training_set_pixel_size_and_HC.csv")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = [r for r in list(csv.reader(f))[1:] if r and r[0].strip()]
-    for i, row in enumerate(rows, start=2):
-        try:
-            name, pixel, hc = row[0].strip(), float(row[1]), float(row[2])
-        except (IndexError, ValueError):
-            raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC") from None
-        if not pixel > 0:
-            raise ValueError(f"{csv_path} row {i}: non-positive pixel size for {name}")
+    for i, row in read_csv_rows(csv_path):
+        name, pixel, hc = _reference_row(csv_path, i, row)
         path = os.path.join(folder, "training_set", name)
         image = preprocess.read_gray_image(path)
         outline = preprocess.read_gray_image(path[:-len(".png")] + "_Annotation.png")
@@ -209,7 +257,7 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
 
 
 def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
-    """Histogram and box plot of Dice and ADF over the labelled, found images."""
+    """Histogram and box plot of Dice and ADF over the labelled images (challenge ADF)."""
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -225,11 +273,9 @@ def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
                                f"n={len(vals)}")
         axes[1, col].set_xlabel(name)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out_png)), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out_png)
 
 
 def evaluate(runner: Runner, samples: Iterable[Sample], out_dir: str) -> Dict[str, object]:

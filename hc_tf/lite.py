@@ -35,6 +35,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from hc_tf import __version__
+from hc_tf import edge
+from hc_tf import ellipse as ellipse_lib
 from hc_tf import preprocess
 
 MODES = ("float32", "float16", "dynamic", "int8")
@@ -390,24 +392,7 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
 # Export.
 # ----------------------------------------------------------------------------
 
-def _atomic_write_bytes(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def metadata_path(tflite_path: str) -> str:
-    """`model.tflite` -> `model.json` (the metadata sits next to the model)."""
-    root, ext = os.path.splitext(tflite_path)
-    return (root if ext == ".tflite" else tflite_path) + ".json"
+metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by the runtime
 
 
 # Validation parity of the 11-epoch B0 model: 64 -> 256 images cut the worst |dHC| from
@@ -433,7 +418,6 @@ def head_logit_gap(model, tflite_bytes: bytes, inputs: np.ndarray,
     Returns:
       The gap, or None when no pixel is in the band.
     """
-    from hc_tf import edge  # pylint: disable=g-import-not-at-top
     x = np.asarray(inputs)
     full = np.asarray(model.predict(x.astype(np.float32), verbose=0), np.float32)[..., 0]
     fd, path = tempfile.mkstemp(suffix=".tflite")
@@ -563,7 +547,7 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
         with open(source, "rb") as f:
             extra["source_model_sha256"] = hashlib.sha256(f.read()).hexdigest()
     meta = metadata(tflite, mode, source_model=source, validation=validation, extra=extra)
-    _atomic_write_bytes(out_path, tflite)
+    ellipse_lib.atomic_write_bytes(out_path, tflite)
     meta_path = metadata_path(out_path)
     from hc_tf.evaluate import atomic_write_text  # pylint: disable=g-import-not-at-top
     atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")

@@ -24,9 +24,10 @@ PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm",
 
 
 def _adf(m: ellipse_lib.Measurement, sample: evaluate.Sample) -> Optional[float]:
-    if not m.found or sample.reference_hc_mm is None:
+    """The challenge's ADF (a not-found image scores the reference HC); None without one."""
+    if sample.reference_hc_mm is None:
         return None
-    return ellipse_lib.hc_difference_mm(m.hc_mm, sample.reference_hc_mm)[1]
+    return ellipse_lib.challenge_difference_mm(m.hc_mm, sample.reference_hc_mm)[1]
 
 
 def compare(full_runner, edge_runner, samples: Sequence[evaluate.Sample],
@@ -56,8 +57,10 @@ def compare(full_runner, edge_runner, samples: Sequence[evaluate.Sample],
 
 
 def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-    """Summary of `compare` rows. ADF means are over images both models measured
-    and that have a reference (paired), so their difference is the edge model's cost."""
+    """Summary of `compare` rows. ADF means are the challenge's (a not-found image
+    scores ADF = reference HC) over the images with a reference, the same images for
+    both models, so their difference is the edge model's cost; `*_found_mm_mean`
+    are over the images both models found."""
     def vals(key, among=rows):
         return [float(r[key]) for r in among if r[key] is not None]
 
@@ -67,6 +70,7 @@ def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     hc = vals("abs_hc_diff_mm")
     paired = [r for r in rows if r["adf_full_mm"] is not None and r["adf_edge_mm"] is not None]
     adf_full, adf_edge = stat(vals("adf_full_mm", paired), np.mean), stat(vals("adf_edge_mm", paired), np.mean)
+    both_found = [r for r in paired if r["found_full"] and r["found_edge"]]
     return {
         "n": len(rows),
         "found_full": sum(bool(r["found_full"]) for r in rows),
@@ -81,6 +85,9 @@ def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         "n_adf_paired": len(paired),
         "adf_full_mm_mean": adf_full, "adf_edge_mm_mean": adf_edge,
         "adf_edge_minus_full_mm": (adf_edge - adf_full) if paired else None,
+        "n_adf_both_found": len(both_found),
+        "adf_full_found_mm_mean": stat(vals("adf_full_mm", both_found), np.mean),
+        "adf_edge_found_mm_mean": stat(vals("adf_edge_mm", both_found), np.mean),
     }
 
 

@@ -5,7 +5,6 @@ No TensorFlow on a `.tflite` model: the runner comes from `evaluate.load_runner`
 
 from __future__ import annotations
 
-import csv
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -38,41 +37,42 @@ def list_images(inputs: Sequence[str]) -> List[str]:
     return paths
 
 
-def read_pixel_sizes(csv_path: str) -> Dict[str, float]:
+def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str, float]:
     """filename -> pixel size (mm) from an HC18-style CSV (header row, CRLF ok).
 
+    Args:
+      csv_path: the CSV.
+      allow_implausible: accept pixel sizes outside `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
+
     Raises:
-      ValueError: naming the file and row, for a bad or non-positive pixel size.
+      ValueError: naming the file and row, for a bad, non-positive or implausible
+        pixel size.
     """
     sizes = {}
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        for i, row in enumerate(csv.reader(f), start=1):
-            if i == 1 or not row or not row[0].strip():
-                continue
-            try:
-                value = float(row[1])
-            except (IndexError, ValueError):
-                raise ValueError(f"{csv_path} row {i}: no readable pixel size") from None
-            if not value > 0:
-                raise ValueError(f"{csv_path} row {i}: non-positive pixel size {row[1]!r}")
-            sizes[row[0].strip()] = value
+    for i, row in evaluate_lib.read_csv_rows(csv_path):
+        if len(row) < 2:
+            raise ValueError(f"{csv_path} row {i}: no readable pixel size")
+        sizes[row[0].strip()] = ellipse_lib.check_pixel_size(
+            row[1], f"{csv_path} row {i}: pixel size", allow_implausible)
     return sizes
 
 
 def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
-                  flip_tta: bool = False) -> List[ellipse_lib.Measurement]:
+                  flip_tta: bool = False, allow_implausible_pixel_size: bool = False
+                  ) -> List[ellipse_lib.Measurement]:
     """Measures every image; writes `submission.csv` and `overlays/<name>.png`.
 
     Raises:
-      ValueError: missing pixel sizes (named), unreadable images, bad model.
+      ValueError: missing or implausible pixel sizes (named), unreadable images,
+        bad model.
     """
     if (pixel_csv is None) == (pixel_size_mm is None):
         raise ValueError("give exactly one of --pixel-csv and --pixel-size")
-    if pixel_size_mm is not None and not pixel_size_mm > 0:
-        raise ValueError(f"pixel size must be positive, got {pixel_size_mm}")
+    if pixel_size_mm is not None:
+        ellipse_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
     paths = list_images(inputs)
-    sizes = read_pixel_sizes(pixel_csv) if pixel_csv else {}
+    sizes = read_pixel_sizes(pixel_csv, allow_implausible_pixel_size) if pixel_csv else {}
     missing = [os.path.basename(p) for p in paths if pixel_csv and os.path.basename(p) not in sizes]
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"

@@ -23,6 +23,8 @@ import numpy as np
 # with little padding and is divisible by 32, as the UNet needs.
 DEFAULT_INPUT_SIZE: Tuple[int, int] = (224, 320)
 PAD_VALUE = 0  # ultrasound background is black
+# Smaller images can't be letterboxed meaningfully (and hold no measurable head).
+MIN_IMAGE_SIDE = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +116,8 @@ def to_gray_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     Accepts (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8 arrays.
 
     Raises:
-      ValueError: naming `name`, for any other shape or dtype.
+      ValueError: naming `name`, for any other shape or dtype, or an image
+        smaller than MIN_IMAGE_SIDE in either dimension.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -124,8 +127,11 @@ def to_gray_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] in (3, 4):
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if image.shape[2] == 3
                              else cv2.COLOR_RGBA2GRAY)
-    if image.ndim != 2 or min(image.shape) < 2:
+    if image.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D grayscale image, got shape {image.shape}")
+    if min(image.shape) < MIN_IMAGE_SIDE:
+        raise ValueError(f"{name}: image too small ({image.shape[1]} x {image.shape[0]} pixels; "
+                         f"at least {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE})")
     return image
 
 

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -138,15 +137,8 @@ def save_model_atomic(model, path: str) -> None:
     finally:
         keras.mixed_precision.set_global_policy(policy)
     clean.set_weights(model.get_weights())
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".keras")
-    os.close(fd)
-    try:
+    with evaluate_lib.atomic_path(path) as tmp:
         clean.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def plot_curves(log_csv: str, out_png: str) -> None:
@@ -180,11 +172,9 @@ def plot_curves(log_csv: str, out_png: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out_png), suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with evaluate_lib.atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out_png)
 
 
 def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
@@ -203,10 +193,7 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
             runner = evaluate_lib.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
             rows = [evaluate_lib.score(p) for p in evaluate_lib.predict_samples(runner, val_samples)]
             summary = evaluate_lib.summarize(rows)
-            # A not-found image counts as a predicted HC of 0 (ADF = reference HC),
-            # so a model can't look better by finding fewer heads.
-            adfs = [r["adf_mm"] if r["found"] else r["reference_hc_mm"] for r in rows]
-            adf = float(np.mean(adfs))
+            adf = summary["adf_mm_mean"]  # the challenge's: a not-found image scores ADF = HC
             logs["val_adf_mm"] = adf
             logs["val_dice_ellipse"] = summary["dice_mean"]
             logs["val_not_found"] = summary["not_found"]
@@ -216,7 +203,8 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
                 save_model_atomic(self.model, os.path.join(run, "best.keras"))
                 evaluate_lib.atomic_write_text(best_json, json.dumps(
                     {"epoch": epoch + 1, "val_adf_mm": adf, "summary": summary}, indent=2) + "\n")
-            print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median'] or 0:.2f}), "
+            print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median']:.2f}; "
+                  f"over found images {_fmt_mm(summary['adf_found_mm_mean'])}), "
                   f"ellipse Dice {summary['dice_mean'] or 0:.4f}, not found "
                   f"{summary['not_found']}/{summary['n']}"
                   f"{' -> best.keras' if improved else ''} ({time.time() - t:.0f} s)", flush=True)
@@ -238,6 +226,11 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
         # more --epochs, continues) instead of silently starting again from scratch.
         keras.callbacks.BackupAndRestore(os.path.join(run, "backup"), delete_checkpoint=False),
     ]
+
+
+def _fmt_mm(value: Optional[float]) -> str:
+    """"1.94 mm", or "n/a" when there is no value (e.g. no image found)."""
+    return "n/a" if value is None else f"{value:.2f} mm"
 
 
 def load_initial_weights(model, path: str) -> None:

@@ -40,12 +40,7 @@ ATTRIBUTION = ("HC18 grand challenge test images: T. L. A. van den Heuvel, D. de
                "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/). Unmodified copies.")
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256_file = edge.sha256_file
 
 
 def mask_sha256(prob):

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -216,6 +217,80 @@ def test_cli_demo_help_and_bad_model(tmp_path):
     res = CliRunner().invoke(cli.main, ["demo", "--model", str(tmp_path / "none.tflite")])
     assert res.exit_code == 1 and "no such model file" in res.output
     assert "Traceback" not in res.output
+
+
+# ---------------------------------------------------------------------------
+# Exposure warning and concurrency (issue 12, item 9).
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "localhost", "::1", "[::1]"])
+def test_no_warning_on_loopback(host):
+    assert demo.exposure_warning(host) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "demo.example.org"])
+def test_warning_beyond_loopback(host):
+    warning = demo.exposure_warning(host)
+    assert warning.startswith("Warning: ") and "no authentication" in warning and "\n" not in warning
+
+
+def test_cli_demo_prints_the_warning_for_a_non_loopback_host(monkeypatch):
+    calls = []
+    monkeypatch.setattr(demo, "serve", lambda *a, **kw: calls.append((a, kw)))
+    res = CliRunner().invoke(cli.main, ["demo", "--host", "0.0.0.0", "--workers", "3"])
+    assert res.exit_code == 0, res.output
+    assert "Warning: serving on 0.0.0.0" in res.output and "no authentication" in res.output
+    assert calls[-1][1] == {"host": "0.0.0.0", "port": 7860, "workers": 3}
+    res = CliRunner().invoke(cli.main, ["demo"])
+    assert res.exit_code == 0 and "Warning" not in res.output
+
+
+class _SlowRunner:
+    """Records how many predicts run at once."""
+
+    input_hw = (8, 8)
+    lock = threading.Lock()
+    active = peak = 0
+
+    def predict(self, x):
+        with self.lock:
+            type(self).active += 1
+            type(self).peak = max(type(self).peak, type(self).active)
+        time.sleep(0.2)
+        with self.lock:
+            type(self).active -= 1
+        return np.zeros((len(x), 8, 8), np.float32)
+
+
+@pytest.mark.parametrize("size", [1, 4])
+def test_runner_pool_measures_as_many_at_once_as_it_has_runners(size):
+    _SlowRunner.active = _SlowRunner.peak = 0
+    pool = demo.RunnerPool(_SlowRunner, size)
+    threads = [threading.Thread(target=pool.predict, args=(np.zeros((1, 8, 8, 1), np.uint8),))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _SlowRunner.peak == size and pool.made == size
+
+
+def test_app_allows_one_request_per_runner():
+    pytest.importorskip("gradio")
+    pool = demo.RunnerPool(_SlowRunner, 3)
+    app = demo.build_app(pool)
+    assert [f.concurrency_limit for f in app.fns.values() if f.api_name == demo.API_NAME] == [3]
+    app = demo.build_app(_SlowRunner())  # a plain runner: one at a time
+    assert [f.concurrency_limit for f in app.fns.values() if f.api_name == demo.API_NAME] == [1]
+
+
+def test_pool_of_interpreters_measures_like_one(runner, sample):
+    path, px, s = sample
+    pool = demo.runner_pool(demo.DEFAULT_MODEL, workers=2)
+    assert pool.made == 1 and pool.input_hw == runner.input_hw
+    a = demo.predict_file(pool, path, px)
+    b = demo.predict_file(runner, path, px)
+    assert a.measurement.hc_mm == b.measurement.hc_mm
 
 
 # ---------------------------------------------------------------------------

@@ -123,3 +123,45 @@ def test_edge_runs_without_tensorflow(models):
     runner = edge.LiteRunner(models["paths"]["int8"])
     assert out["hc_mm"] == pytest.approx(edge.measure_file(runner, models["png"], 0.2)[0].hc_mm,
                                          abs=1e-9)
+
+
+# --- the model's sha256 against its metadata (issue 12, item 7) ---------------
+
+COMMITTED = os.path.join(REPO, "export", "hc_effunet_int8.tflite")
+
+
+def _copy_with_metadata(folder, flip_bytes=0):
+    """The committed int8 model and its metadata copied to `folder`, with `flip_bytes`
+    bytes of the model inverted in its middle."""
+    data = bytearray(open(COMMITTED, "rb").read())
+    mid = len(data) // 2
+    data[mid:mid + flip_bytes] = bytes(255 - b for b in data[mid:mid + flip_bytes])
+    path = folder / "model.tflite"
+    path.write_bytes(bytes(data))
+    (folder / "model.json").write_bytes(open(edge.metadata_path(COMMITTED), "rb").read())
+    return path
+
+
+def test_a_model_matching_its_metadata_loads(tmp_path):
+    runner = edge.LiteRunner(_copy_with_metadata(tmp_path))
+    assert runner.input_hw == (224, 320)
+
+
+def test_a_corrupted_model_is_refused_by_its_metadata_checksum(tmp_path):
+    path = _copy_with_metadata(tmp_path, flip_bytes=2000)
+    with pytest.raises(ValueError, match=r"model.tflite: sha256 .* differs from tflite_sha256 "
+                                         r".* in .*model.json: the model file is corrupt"):
+        edge.LiteRunner(path)
+    from click.testing import CliRunner  # pylint: disable=g-import-not-at-top
+    from hc_tf import cli  # pylint: disable=g-import-not-at-top
+    result = CliRunner().invoke(cli.main, ["predict", "--model", str(path), "--pixel-size", "0.1",
+                                           "--out", str(tmp_path / "out"), COMMITTED])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: ") and "differs from tflite_sha256" in result.output
+
+
+def test_unreadable_metadata_is_refused(tmp_path):
+    path = _copy_with_metadata(tmp_path)
+    (tmp_path / "model.json").write_bytes(b"{not json")
+    with pytest.raises(ValueError, match="model.json: the metadata beside .* is not readable JSON"):
+        edge.LiteRunner(path)

@@ -340,26 +340,52 @@ def test_submission_row_round_trips(cx, cy, b, ratio, angle, px):
     assert E.ellipse_from_submission_row(as_text, px).a == pytest.approx(e.a)
 
 
-def test_submission_row_matches_the_community_cv2_convention():
-    """Leaderboard-scored code writes, from cv2.fitEllipse's ((x, y), (w, h), deg):
-    center_x_mm = y*px, center_y_mm = x*px, a = h/2*px, b = w/2*px,
-    angle = (-deg) mod pi, in radians. Both rows must describe the same ellipse."""
-    rng = np.random.default_rng(3)
-    for _ in range(20):
-        ref = E.Ellipse(rng.uniform(200, 600), rng.uniform(150, 400), rng.uniform(80, 200),
-                        0, rng.uniform(0, math.pi))
-        ref = E.Ellipse(ref.cx, ref.cy, ref.a, ref.a / rng.uniform(1.1, 1.7), ref.angle)
-        pts = arc_points(ref, rng, 360, 200, 0.0).astype(np.float32)
-        (x, y), (w, h), deg = cv2.fitEllipse(pts)
-        theirs = ["f", y * PX, x * PX, h / 2 * PX, w / 2 * PX, (-deg * math.pi / 180) % math.pi]
-        ours = E.submission_row("f", E.Measurement(True, "", ref, PX))
-        a, b = E.ellipse_from_submission_row(theirs, PX), E.ellipse_from_submission_row(ours, PX)
-        assert (a.cx, a.cy, a.a, a.b) == pytest.approx((b.cx, b.cy, b.a, b.b), abs=0.02)
-        assert angle_diff(a.angle, b.angle) < 1e-3
-        # And, in their (row, col) frame, our a-axis points along angle_rad.
-        direction = np.array([math.cos(ours[5]), math.sin(ours[5])])  # (row, col)
-        axis = np.array([math.sin(ref.angle), math.cos(ref.angle)])  # our a-axis as (row, col)
-        assert abs(direction @ axis) == pytest.approx(1.0, abs=1e-9)
+def _peer_row(filename, outline, px):
+    """An independent re-implementation of the leaderboard-scored peer pipeline
+    (Jonas1312/ChallengeHC18's generate_csv.py, as described in issue 12):
+    cv2.fitEllipse on np.argwhere(mask), i.e. on (row, col) pairs, written as
+    center_x = yy * px, center_y = xx * px, a = h / 2 * px, b = w / 2 * px,
+    angle = (-deg in radians) mod pi."""
+    points = np.argwhere(outline > 0).astype(np.float32)  # (row, col)
+    (xx, yy), (w, h), deg = cv2.fitEllipse(points)
+    return [filename, yy * px, xx * px, h / 2 * px, w / 2 * px, (-math.radians(deg)) % math.pi]
+
+
+def _with_a_major(row):
+    """The same ellipse's row with a >= b (a row may list the axes either way)."""
+    name, x, y, a, b, angle = row
+    return row if a >= b else [name, x, y, b, a, (angle + math.pi / 2) % math.pi]
+
+
+# (column, row, a, b, degrees of a from +x towards +y): the issue's case first.
+PEER_CASES = [(500, 200, 150, 90, 30), (250, 350, 120, 100, 100), (400, 270, 200, 140, 165),
+              (150, 150, 100, 60, 75), (620, 380, 130, 95, 0), (300, 260, 160, 110, 90)]
+
+
+@pytest.mark.parametrize("col,row,a,b,deg", PEER_CASES)
+@pytest.mark.parametrize("px", [1.0, 0.15])
+def test_submission_row_matches_the_peer_pipeline(col, row, a, b, deg, px):
+    """Our row is the natural-frame row (x = column, y = row, angle of a from +x
+    towards +y) that the peer pipeline writes for the same drawn outline."""
+    outline = np.zeros((540, 800), np.uint8)
+    cv2.ellipse(outline, (col, row), (a, b), deg, 0, 360, 255, 1)
+    theirs = _with_a_major(_peer_row("f.png", outline, px))
+    ours = E.submission_row("f.png", E.Measurement(True, "", E.fit_outline(outline), px))
+    assert ours[0] == theirs[0]
+    assert ours[1:5] == pytest.approx(theirs[1:5], abs=0.5 * px)
+    assert angle_diff(ours[5], theirs[5]) < 0.01
+    # Both are the drawn ellipse in the natural frame.
+    assert ours[1:3] == pytest.approx([col * px, row * px], abs=0.5 * px)
+    assert angle_diff(ours[5], math.radians(deg)) < 0.01
+
+
+def test_submission_row_is_the_natural_frame():
+    e = E.Ellipse(cx=500.0, cy=200.0, a=150.0, b=90.0, angle=math.radians(30))
+    row = E.submission_row("f.png", E.Measurement(True, "", e, 0.2))
+    assert row == pytest.approx(["f.png", 100.0, 40.0, 30.0, 18.0, math.radians(30)])
+    back = E.ellipse_from_submission_row(row, 0.2)
+    assert (back.cx, back.cy, back.a, back.b, back.angle) == pytest.approx(
+        (e.cx, e.cy, e.a, e.b, e.angle), rel=1e-12)
 
 
 def test_write_submission_csv_is_atomic_and_exact(tmp_path):

@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate as evaluate_lib
@@ -34,12 +35,7 @@ def _samples():
 
 def test_evaluate_with_a_perfect_model_scores_near_zero_adf(tmp_path):
     samples = _samples()
-    masks = []
-    for s in samples:
-        box = preprocess.letterbox_transform(s.image.shape, OracleRunner.input_hw)
-        full = ellipse_lib.rasterize_ellipse(s.reference, s.image.shape)
-        masks.append(preprocess.letterbox_mask(full, box)[:, :, 0])
-    summary = evaluate_lib.evaluate(OracleRunner(masks), samples, str(tmp_path))
+    summary = evaluate_lib.evaluate(OracleRunner(_oracle_masks(samples)), samples, str(tmp_path))
     assert summary["n"] == 3 and summary["not_found"] == 0
     assert summary["adf_mm_mean"] < 0.5 and summary["dice_mean"] > 0.97
     with open(tmp_path / "per_image.csv") as f:
@@ -49,9 +45,40 @@ def test_evaluate_with_a_perfect_model_scores_near_zero_adf(tmp_path):
     assert (tmp_path / "evaluation.png").stat().st_size > 1000
 
 
-def test_a_model_that_finds_nothing_is_reported_not_found(tmp_path):
+def _oracle_masks(samples):
+    masks = []
+    for s in samples:
+        box = preprocess.letterbox_transform(s.image.shape, OracleRunner.input_hw)
+        full = ellipse_lib.rasterize_ellipse(s.reference, s.image.shape)
+        masks.append(preprocess.letterbox_mask(full, box)[:, :, 0])
+    return masks
+
+
+def test_a_model_that_finds_nothing_scores_the_challenge_adf(tmp_path):
+    """HC18 scores a not-found image as HC 0: ADF = reference HC (issue 12, item 11)."""
     samples = _samples()
     empty = [np.zeros(OracleRunner.input_hw, np.float32)] * 3
     summary = evaluate_lib.evaluate(OracleRunner(empty), samples, str(tmp_path))
+    refs = [s.reference_hc_mm for s in samples]
     assert summary["not_found"] == 3 and summary["dice_mean"] == 0.0
-    assert summary["adf_mm_mean"] is None
+    assert summary["adf_mm_mean"] == pytest.approx(np.mean(refs))
+    assert summary["df_mm_mean"] == pytest.approx(-np.mean(refs))
+    assert summary["adf_found_mm_mean"] is None and summary["hd_mm_mean"] is None
+    with open(tmp_path / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["adf_mm"]) for r in rows] == pytest.approx(refs, abs=1e-4)
+    assert all(r["predicted_hc_mm"] == "" and r["found"] == "False" for r in rows)
+
+
+def test_one_miss_counts_in_the_adf_and_not_in_the_adf_over_found_images(tmp_path):
+    samples = _samples()
+    masks = _oracle_masks(samples)
+    masks[2] = np.zeros(OracleRunner.input_hw, np.float32)
+    summary = evaluate_lib.evaluate(OracleRunner(masks), samples, str(tmp_path))
+    rows = {r["filename"]: r for r in csv.DictReader(open(tmp_path / "per_image.csv"))}
+    found_adfs = [float(rows[s.filename]["adf_mm"]) for s in samples[:2]]
+    assert summary["not_found"] == 1
+    assert summary["adf_found_mm_mean"] == pytest.approx(np.mean(found_adfs), abs=1e-4)
+    assert summary["adf_mm_mean"] == pytest.approx(
+        (sum(found_adfs) + samples[2].reference_hc_mm) / 3, abs=1e-4)
+    assert summary["adf_mm_max"] == pytest.approx(samples[2].reference_hc_mm)

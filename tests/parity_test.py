@@ -77,3 +77,25 @@ def test_input_size_mismatch(setup):
 
     with pytest.raises(ValueError, match="input sizes differ"):
         parity.compare(Other(), edge.LiteRunner(setup["paths"]["int8"]), setup["samples"])
+
+
+def test_a_miss_scores_the_challenge_adf_in_parity():
+    """One definition of ADF (issue 12, item 11): a model that misses an image scores
+    ADF = reference HC there; the means over images both models found are beside it."""
+    sample = evaluate.Sample("b.png", np.zeros((4, 4), np.uint8), 1.0, E.Ellipse(0, 0, 1, 1, 0),
+                             200.0)
+    assert parity._adf(E.Measurement(False, "empty mask", None, 1.0), sample) == 200.0
+    circle = E.Measurement(True, "", E.Ellipse(0, 0, 199.0 / (2 * math.pi), 199.0 / (2 * math.pi),
+                                               0), 1.0)
+    assert parity._adf(circle, sample) == pytest.approx(1.0)
+
+    def row(name, adf_full, adf_edge, found_edge):
+        return {"filename": name, "dice_edge_vs_full": 0.9, "abs_hc_diff_mm": None,
+                "max_abs_prob_diff": 0.1, "adf_full_mm": adf_full, "adf_edge_mm": adf_edge,
+                "found_full": True, "found_edge": found_edge}
+
+    s = parity.summarize([row("a.png", 1.0, 2.0, True), row("b.png", 1.0, 200.0, False)])
+    assert s["n_adf_paired"] == 2
+    assert (s["adf_full_mm_mean"], s["adf_edge_mm_mean"]) == pytest.approx((1.0, 101.0))
+    assert s["n_adf_both_found"] == 1
+    assert (s["adf_full_found_mm_mean"], s["adf_edge_found_mm_mean"]) == pytest.approx((1.0, 2.0))

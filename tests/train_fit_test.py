@@ -28,6 +28,9 @@ def test_two_epoch_fit_lowers_the_loss_and_fills_the_run_dir(sample_data_dir, tm
     (e0, loss0), (e1, loss1) = _epochs_logged(run)
     assert (e0, e1) == (0, 1) and loss1 < loss0
     assert best["epoch"] in (1, 2) and best["val_adf_mm"] >= 0
+    # One ADF (the challenge's, misses scored as HC 0): the same figure as evaluate's.
+    assert best["val_adf_mm"] == best["summary"]["adf_mm_mean"]
+    assert "adf_found_mm_mean" in best["summary"]
     for name in ("config.json", "best.keras", "best.json", "training_curve.png"):
         assert (run / name).is_file(), name
     assert list((run / "tb").iterdir())

@@ -119,7 +119,7 @@ def validation_adf(model, data, pool) -> dict:
     probs = model.predict(x, batch_size=32, verbose=0)[:n, ..., 0].astype(np.float32)
     hcs = pool.map(_measure_one, zip(probs, data["validation_box"], data["validation_px"]))
     ref = data["validation_hc"]
-    adf = [abs(p - r) if p is not None else r for p, r in zip(hcs, ref)]
+    adf = [ellipse_lib.challenge_difference_mm(p, r)[1] for p, r in zip(hcs, ref)]
     return {"val_adf_mm": float(np.mean(adf)), "val_adf_median_mm": float(np.median(adf)),
             "val_not_found": int(sum(p is None for p in hcs))}
 

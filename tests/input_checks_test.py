@@ -1,0 +1,140 @@
+"""Bad input ends in one line naming the file (and row) and the problem (issue 12, items 6, 10).
+
+Runs the committed int8 model through the TensorFlow-free edge runtime: fast.
+"""
+
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hc_tf import cli
+from hc_tf import demo
+from hc_tf import edge
+from hc_tf import ellipse as E
+from hc_tf import evaluate as evaluate_lib
+from hc_tf import preprocess
+
+MODEL = demo.DEFAULT_MODEL
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    """One 270x400 image of a bright filled ellipse."""
+    d = tmp_path_factory.mktemp("images")
+    mask = E.rasterize_ellipse(E.Ellipse(200, 135, 120, 90, 0.3), (270, 400))
+    cv2.imwrite(str(d / "000_HC.png"), np.where(mask > 0, 200, 20).astype(np.uint8))
+    return d
+
+
+def _predict(*args):
+    return CliRunner().invoke(cli.main, ["predict", "--model", MODEL, *map(str, args)])
+
+
+def _one_line_error(result, *parts):
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # a handled error
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1, result.output
+    for part in parts:
+        assert part in error[0], result.output
+
+
+# --- item 6: one plausible pixel-size range ---------------------------------
+
+@pytest.mark.parametrize("value", [1e300, 1e-5, 2.5, 0.009])
+def test_check_pixel_size_refuses_implausible_values(value):
+    with pytest.raises(E.ImplausiblePixelSizeError, match="plausible range 0.01-2 mm"):
+        E.check_pixel_size(value)
+    assert E.check_pixel_size(value, allow_implausible=True) == value
+
+
+@pytest.mark.parametrize("value", [0.01, 0.052, 0.326, "0.1", 2])
+def test_check_pixel_size_accepts_plausible_values(value):
+    assert E.check_pixel_size(value) == float(value)
+
+
+def test_predict_refuses_an_absurd_pixel_size_unless_allowed(image_dir, tmp_path):
+    _one_line_error(_predict(image_dir, "--pixel-size", "1e300", "--out", tmp_path / "a"),
+                    "--pixel-size 1e+300 mm is outside the plausible range",
+                    "--allow-any-pixel-size")
+    assert not (tmp_path / "a").exists()
+    result = _predict(image_dir, "--pixel-size", "3", "--allow-any-pixel-size",
+                      "--out", tmp_path / "b")
+    assert result.exit_code == 0, result.output
+
+
+def test_predict_names_the_csv_row_with_an_absurd_pixel_size(image_dir, tmp_path):
+    csv_path = tmp_path / "pixels.csv"
+    csv_path.write_text("filename,pixel size(mm)\n000_HC.png,1e300\n")
+    _one_line_error(_predict(image_dir, "--pixel-csv", csv_path, "--out", tmp_path / "o"),
+                    f"{csv_path} row 2: pixel size '1e300' mm is outside the plausible range")
+
+
+def test_demo_refuses_an_absurd_pixel_size():
+    for value in (1e300, "1e300"):
+        with pytest.raises(demo.DemoInputError, match="outside the plausible range"):
+            demo.check_pixel_size(value)
+
+
+def test_edge_runtime_refuses_an_absurd_pixel_size_unless_allowed(image_dir):
+    runner = edge.LiteRunner(MODEL)
+    png = str(image_dir / "000_HC.png")
+    with pytest.raises(ValueError, match="outside the plausible range"):
+        edge.measure_file(runner, png, 1e300)
+    gray = preprocess.read_gray_image(png)
+    with pytest.raises(ValueError, match="outside the plausible range"):
+        edge.measure_image(runner, gray, 5.0)
+    m, _ = edge.measure_image(runner, gray, 5.0, allow_implausible_pixel_size=True)
+    assert m.pixel_size_mm == 5.0
+
+
+# --- item 10: evaluate's CSV, a binary pixel CSV, a tiny image ----------------
+
+def _hc18_folder(root, hc="80.79"):
+    """An HC18-layout folder with one image (and its annotation) and the CSV."""
+    train = root / "training_set"
+    train.mkdir(parents=True)
+    e = E.Ellipse(200, 135, 120, 90, 0.3)
+    cv2.imwrite(str(train / "000_HC.png"),
+                np.where(E.rasterize_ellipse(e, (270, 400)) > 0, 200, 20).astype(np.uint8))
+    cv2.imwrite(str(train / "000_HC_Annotation.png"),
+                E.rasterize_ellipse(e, (270, 400), filled=False) * 255)
+    (root / "training_set_pixel_size_and_HC.csv").write_text(
+        f"filename,pixel size(mm),head circumference (mm)\n000_HC.png,0.1,{hc}\n")
+    return root
+
+
+@pytest.mark.parametrize("hc,problem", [("nan", "HC 'nan' is not a finite positive number"),
+                                        ("-3", "HC '-3' is not a finite positive number"),
+                                        ("abc", "HC 'abc' is not a number")])
+def test_evaluate_names_the_csv_row_with_a_bad_hc(tmp_path, hc, problem):
+    folder = _hc18_folder(tmp_path / "hc18", hc)
+    result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir",
+                                           str(folder), "--out", str(tmp_path / "out")])
+    csv_path = folder / "training_set_pixel_size_and_HC.csv"
+    _one_line_error(result, f"{csv_path} row 2 (000_HC.png): {problem}")
+
+
+def test_a_good_hc18_folder_still_evaluates(tmp_path):
+    samples = list(evaluate_lib.samples_from_hc18_folder(str(_hc18_folder(tmp_path))))
+    assert [(s.filename, s.pixel_size_mm, s.reference_hc_mm) for s in samples] == [
+        ("000_HC.png", 0.1, 80.79)]
+
+
+def test_binary_pixel_csv_names_the_file(image_dir, tmp_path):
+    csv_path = tmp_path / "pixels.csv"
+    csv_path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    _one_line_error(_predict(image_dir, "--pixel-csv", csv_path, "--out", tmp_path / "o"),
+                    f"{csv_path}: not a UTF-8 text CSV")
+
+
+def test_a_1x1_image_is_too_small_not_3d(tmp_path):
+    png = tmp_path / "tiny.png"
+    cv2.imwrite(str(png), np.zeros((1, 1), np.uint8))
+    with pytest.raises(ValueError, match=r"tiny.png: image too small \(1 x 1 pixels"):
+        preprocess.read_gray_image(str(png))
+    _one_line_error(_predict(png, "--pixel-size", "0.1", "--out", tmp_path / "o"),
+                    f"{png}: image too small (1 x 1 pixels")
