@@ -157,22 +157,42 @@ def _fmt(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+# `predict` exit codes (README, Commands): 0 every image measured; 1 an error, --out
+# untouched; 2 a usage error (Click's); 3 some images unreadable, the others measured
+# and written, the unreadable ones named on stderr and in unreadable.csv.
+PREDICT_SOME_UNREADABLE = 3
+
+
 @main.command()
 @click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
 @click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
-@click.option("--out", "out_dir", required=True, help="Folder for submission.csv and overlays/.")
+@click.option("--out", "out_dir", required=True,
+              help="Folder for submission.csv, overlays/ and unreadable.csv (new or empty).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier predict run's outputs in --out.")
 @click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
 @clean_errors
-def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta):
-    """Images (files or folders) -> HC18 submission CSV and overlay PNGs."""
+def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta):
+    """Images (files or folders) -> HC18 submission CSV and overlay PNGs.
+
+    Exit code 0: every image measured; 3: some unreadable (named, and listed in
+    unreadable.csv), the others measured; 1: an error, --out left as it was.
+    """
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
 
-    rows = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
-                                     pixel_size_mm=pixel_size, flip_tta=flip_tta)
-    found = sum(1 for r in rows if r.found)
-    click.echo(f"{len(rows)} images, head found in {found} -> {out_dir}/submission.csv, {out_dir}/overlays/")
+    result = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
+                                       pixel_size_mm=pixel_size, flip_tta=flip_tta,
+                                       overwrite=overwrite)
+    for _, error in result.unreadable:
+        click.echo(f"unreadable: {error}", err=True)
+    found = sum(1 for m in result.measurements if m.found)
+    unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/unreadable.csv)"
+                  if result.unreadable else "")
+    click.echo(f"{len(result.measurements)} images, head found in {found}{unreadable} -> "
+               f"{out_dir}/submission.csv, {out_dir}/overlays/")
+    if result.unreadable:
+        click.get_current_context().exit(PREDICT_SOME_UNREADABLE)
 
 
 @main.command()
