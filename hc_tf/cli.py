@@ -271,8 +271,8 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
-    builder = hc18.make_builder(data_dir, validation_fraction)
-    if not builder.is_prepared():
+    if hc18.find_prepared(data_dir, validation_fraction) is None:
+        builder = hc18.make_builder(data_dir, validation_fraction)
         try:
             builder.download_and_prepare(
                 download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))

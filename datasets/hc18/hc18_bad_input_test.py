@@ -66,3 +66,30 @@ def test_skip_invalid_builds_from_the_good_files_and_reports_the_count(tmp_path,
     names = {ex["filename"].decode() for split in ("train", "validation")
              for ex in tfds.as_numpy(builder.as_dataset(split=split))}
     assert names == {"003_2HC.png", "008_HC.png", "009_HC.png"}
+
+
+def test_a_skip_invalid_build_is_found_by_train_and_evaluate(tmp_path):
+    import os
+
+    import tensorflow_datasets as tfds
+    from click.testing import CliRunner
+
+    from hc_tf import cli
+    from hc_tf import data as data_lib
+
+    root = _broken_copy(tmp_path)
+    data_dir = str(tmp_path / "tfds")
+    builder = hc18.make_builder(data_dir, 0.2, skip_invalid=True)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+    train = {ex["filename"].decode() for ex in tfds.as_numpy(data_lib.load_split(data_dir, "train"))}
+    assert train and train < {"003_2HC.png", "008_HC.png", "009_HC.png"}
+
+    model = os.path.join(os.path.dirname(DUMMY), "..", "..", "export", "hc_effunet_int8.tflite")
+    result = CliRunner().invoke(cli.main, ["evaluate", "--model", model, "--data-dir", data_dir,
+                                           "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "eval" / "per_image.csv").is_file()
+
+    # Another validation fraction: the message names what is there.
+    with pytest.raises(FileNotFoundError, match="present: val20_skip_invalid"):
+        data_lib.load_split(data_dir, "train", validation_fraction=0.1)
