@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from typing import Optional
 
 import click
 
@@ -17,14 +18,43 @@ DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
 
 
+# Modules of the optional extras (setup.cfg), by top-level import name.
+_EXTRA_OF_MODULE = {name: "train" for name in (
+    "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")}
+
+
+def missing_extra_message(err: ImportError) -> Optional[str]:
+    """The one-line advice for an import of an optional extra's module that failed.
+
+    Args:
+      err: the ImportError raised by an import.
+
+    Returns:
+      "... install it with: pip install 'hc-tf[train]'", or None when the module
+      is not one of an extra's (a real bug: let it show).
+    """
+    top = (err.name or "").split(".")[0]
+    extra = _EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return (f"this needs {top}, which comes with the [{extra}] extra: "
+            f"pip install 'hc-tf[{extra}]' (or pip install -e '.[{extra}]' in a checkout)")
+
+
 def clean_errors(fn):
-    """Bad input ends in one readable line naming the problem, not a traceback."""
+    """Bad input ends in one readable line naming the problem, not a traceback;
+    so does a command that needs an extra that is not installed."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (ValueError, FileNotFoundError, OSError) as err:
             raise click.ClickException(str(err)) from None
+        except ImportError as err:
+            message = missing_extra_message(err)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
     return wrapper
 
 
@@ -65,6 +95,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
+    hc18.locate_sources(manual_dir)  # missing, empty or incomplete: one line, before any work
     builder = hc18.make_builder(data_dir, validation_fraction, skip_invalid)
     t = time.time()
     try:
@@ -272,6 +303,7 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
     if hc18.find_prepared(data_dir, validation_fraction) is None:
+        hc18.locate_sources(manual_dir)
         builder = hc18.make_builder(data_dir, validation_fraction)
         try:
             builder.download_and_prepare(
