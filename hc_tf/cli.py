@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from typing import Optional
 
 import click
 
@@ -17,14 +18,43 @@ DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
 
 
+# Modules of the optional extras (setup.cfg), by top-level import name.
+_EXTRA_OF_MODULE = {name: "train" for name in (
+    "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")}
+
+
+def missing_extra_message(err: ImportError) -> Optional[str]:
+    """The one-line advice for an import of an optional extra's module that failed.
+
+    Args:
+      err: the ImportError raised by an import.
+
+    Returns:
+      "... install it with: pip install 'hc-tf[train]'", or None when the module
+      is not one of an extra's (a real bug: let it show).
+    """
+    top = (err.name or "").split(".")[0]
+    extra = _EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return (f"this needs {top}, which comes with the [{extra}] extra: "
+            f"pip install 'hc-tf[{extra}]' (or pip install -e '.[{extra}]' in a checkout)")
+
+
 def clean_errors(fn):
-    """Bad input ends in one readable line naming the problem, not a traceback."""
+    """Bad input ends in one readable line naming the problem, not a traceback;
+    so does a command that needs an extra that is not installed."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (ValueError, FileNotFoundError, OSError) as err:
             raise click.ClickException(str(err)) from None
+        except ImportError as err:
+            message = missing_extra_message(err)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
     return wrapper
 
 
@@ -65,6 +95,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
+    hc18.locate_sources(manual_dir)  # missing, empty or incomplete: one line, before any work
     builder = hc18.make_builder(data_dir, validation_fraction, skip_invalid)
     t = time.time()
     try:
@@ -158,29 +189,50 @@ def _fmt(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+# `predict` exit codes (README, Commands): 0 every image measured; 1 an error, --out
+# untouched; 2 a usage error (Click's); 3 some images unreadable, the others measured
+# and written, the unreadable ones named on stderr and in unreadable.csv.
+PREDICT_SOME_UNREADABLE = 3
+
+
 @main.command()
 @click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
 @click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
-@click.option("--out", "out_dir", required=True, help="Folder for submission.csv and overlays/.")
+@click.option("--out", "out_dir", required=True,
+              help="Folder for submission.csv, overlays/ and unreadable.csv (new or empty).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier predict run's outputs in --out.")
 @click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
 @click.option("--allow-any-pixel-size", is_flag=True,
               help="Accept pixel sizes outside the plausible 0.01-2 mm.")
 @clean_errors
-def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, flip_tta, allow_any_pixel_size):
-    """Images (files or folders) -> HC18 submission CSV and overlay PNGs."""
+def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
+            allow_any_pixel_size):
+    """Images (files or folders) -> HC18 submission CSV and overlay PNGs.
+
+    Exit code 0: every image measured; 3: some unreadable (named, and listed in
+    unreadable.csv), the others measured; 1: an error, --out left as it was.
+    """
     from hc_tf import ellipse as ellipse_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
 
     try:
-        rows = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
-                                         pixel_size_mm=pixel_size, flip_tta=flip_tta,
-                                         allow_implausible_pixel_size=allow_any_pixel_size)
+        result = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
+                                           pixel_size_mm=pixel_size, flip_tta=flip_tta,
+                                           overwrite=overwrite,
+                                           allow_implausible_pixel_size=allow_any_pixel_size)
     except ellipse_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
-    found = sum(1 for r in rows if r.found)
-    click.echo(f"{len(rows)} images, head found in {found} -> {out_dir}/submission.csv, {out_dir}/overlays/")
+    for _, error in result.unreadable:
+        click.echo(f"unreadable: {error}", err=True)
+    found = sum(1 for m in result.measurements if m.found)
+    unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/unreadable.csv)"
+                  if result.unreadable else "")
+    click.echo(f"{len(result.measurements)} images, head found in {found}{unreadable} -> "
+               f"{out_dir}/submission.csv, {out_dir}/overlays/")
+    if result.unreadable:
+        click.get_current_context().exit(PREDICT_SOME_UNREADABLE)
 
 
 @main.command()
@@ -259,8 +311,9 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
-    builder = hc18.make_builder(data_dir, validation_fraction)
-    if not builder.is_prepared():
+    if hc18.find_prepared(data_dir, validation_fraction) is None:
+        hc18.locate_sources(manual_dir)
+        builder = hc18.make_builder(data_dir, validation_fraction)
         try:
             builder.download_and_prepare(
                 download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))

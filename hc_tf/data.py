@@ -23,16 +23,15 @@ AUTOTUNE = tf.data.AUTOTUNE
 def load_split(data_dir: str, split: str, validation_fraction: float = 0.2) -> tf.data.Dataset:
     """Loads a prepared HC18 split ("train", "validation", "test") from a TFDS data dir.
 
+    The dataset built with `prepare --skip-invalid` is found too.
+
     Raises:
-      FileNotFoundError: when `data_dir` holds no prepared HC18 of that config.
+      FileNotFoundError: when `data_dir` holds no prepared HC18 of that validation
+        fraction (the message names the configs present).
     """
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
-    builder = hc18.make_builder(data_dir, validation_fraction)
-    if not builder.is_prepared():
-        raise FileNotFoundError(
-            f"{data_dir}: no prepared HC18 dataset ({builder.builder_config.name}); "
-            f"run `hc-tf prepare --manual-dir DIR --data-dir {data_dir}` first")
+    builder = hc18.load_prepared(data_dir, validation_fraction)
     return builder.as_dataset(split=split, shuffle_files=False)
 
 

@@ -4,7 +4,8 @@ A run directory holds:
   config.json          the run's settings (a different run's config is refused)
   best.keras           the best model by validation ADF, saved without optimizer
   best.json            its epoch and validation figures
-  backup/              Keras BackupAndRestore state: an interrupted run resumes
+  backup/              Keras BackupAndRestore state, saved atomically (hc_tf.backup):
+                       an interrupted run resumes
   log.csv, tb/         per-epoch CSV log and TensorBoard logs
   training_curve.png   loss and Dice per epoch
 The best checkpoint is picked by validation ADF (mm), measured through the
@@ -179,6 +180,7 @@ def plot_curves(log_csv: str, out_png: str) -> None:
 
 def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
     import keras  # pylint: disable=g-import-not-at-top
+    from hc_tf import backup as backup_lib  # pylint: disable=g-import-not-at-top
 
     run = config.run_dir
     best_json = os.path.join(run, "best.json")
@@ -224,7 +226,8 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
         CurvePlot(),
         # Kept after the last epoch: rerunning a finished run is then a no-op (or, with
         # more --epochs, continues) instead of silently starting again from scratch.
-        keras.callbacks.BackupAndRestore(os.path.join(run, "backup"), delete_checkpoint=False),
+        # Atomic: an interruption mid-save leaves the previous epoch's state loadable.
+        backup_lib.AtomicBackupAndRestore(os.path.join(run, "backup"), delete_checkpoint=False),
     ]
 
 
@@ -276,6 +279,7 @@ def train(config: TrainConfig) -> Dict:
 
     Raises:
       RunDirError: the run dir belongs to another run.
+      backup.BackupError: the run's backup can't be loaded (the message says what to do).
       FileNotFoundError: no prepared HC18 in `config.data_dir`.
       ValueError: bad input size, backbone, precision or schedule.
     """

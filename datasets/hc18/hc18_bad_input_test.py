@@ -66,3 +66,74 @@ def test_skip_invalid_builds_from_the_good_files_and_reports_the_count(tmp_path,
     names = {ex["filename"].decode() for split in ("train", "validation")
              for ex in tfds.as_numpy(builder.as_dataset(split=split))}
     assert names == {"003_2HC.png", "008_HC.png", "009_HC.png"}
+
+
+def test_a_skip_invalid_build_is_found_by_train_and_evaluate(tmp_path):
+    import os
+
+    import tensorflow_datasets as tfds
+    from click.testing import CliRunner
+
+    from hc_tf import cli
+    from hc_tf import data as data_lib
+
+    root = _broken_copy(tmp_path)
+    data_dir = str(tmp_path / "tfds")
+    builder = hc18.make_builder(data_dir, 0.2, skip_invalid=True)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+    train = {ex["filename"].decode() for ex in tfds.as_numpy(data_lib.load_split(data_dir, "train"))}
+    assert train and train < {"003_2HC.png", "008_HC.png", "009_HC.png"}
+
+    model = os.path.join(os.path.dirname(DUMMY), "..", "..", "export", "hc_effunet_int8.tflite")
+    result = CliRunner().invoke(cli.main, ["evaluate", "--model", model, "--data-dir", data_dir,
+                                           "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "eval" / "per_image.csv").is_file()
+
+    # Another validation fraction: the message names what is there.
+    with pytest.raises(FileNotFoundError, match="present: val20_skip_invalid"):
+        data_lib.load_split(data_dir, "train", validation_fraction=0.1)
+
+
+def _no_network(monkeypatch):
+    """Fails the test on any connection attempt."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.mark.parametrize("keep, missing", [
+    ("training_set", "training_set_pixel_size_and_HC.csv"),        # images, no CSV
+    ("training_set_pixel_size_and_HC.csv", "training_set/"),       # the CSV only
+])
+def test_an_incomplete_manual_dir_names_what_is_missing_without_downloading(
+        tmp_path, monkeypatch, keep, missing):
+    import tensorflow_datasets as tfds
+    _no_network(monkeypatch)
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    source = tmp_path / "copy"
+    shutil.copytree(DUMMY, source)
+    shutil.move(str(source / keep), str(manual / keep))
+    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2)
+    with pytest.raises(hc18.MissingSourceError, match=f"incomplete HC18 release, missing {missing}"):
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+
+
+def test_an_offline_download_fails_within_seconds_with_advice(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    import tensorflow_datasets as tfds
+
+    def offline(*args, **kwargs):
+        raise OSError("Network is unreachable")
+    monkeypatch.setattr(socket, "create_connection", offline)
+    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2)  # no manual dir: download
+    t = time.time()
+    with pytest.raises(hc18.DownloadUnavailableError, match="cannot reach zenodo.org.*--manual-dir"):
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig())
+    assert time.time() - t < 10

@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import os
 import re
+import socket
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -22,6 +23,9 @@ from etils import epath
 from hc_tf import ellipse as ellipse_lib
 
 ZENODO_RECORD = "https://zenodo.org/record/1327317/files/"
+ZENODO_HOST = "zenodo.org"
+# Offline, TFDS retries a download for minutes; one probe says so in seconds.
+_PROBE_TIMEOUT_S = 5.0
 _FILES = {
     "training_set": "training_set.zip",
     "test_set": "test_set.zip",
@@ -38,6 +42,77 @@ class InvalidSourceError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  {name}: {why}" for name, why in problems)
         super().__init__(f"HC18 source has {len(problems)} invalid file(s):\n{lines}")
+
+
+class MissingSourceError(ValueError):
+    """A local HC18 folder is missing, empty or incomplete; the message names what."""
+
+
+class DownloadUnavailableError(ConnectionError):
+    """Zenodo can't be reached, so the release can't be downloaded."""
+
+
+# What a local copy holds: each set as a folder or the original zip, each with its CSV.
+_SET_KEYS = (("training_set", "train_csv"), ("test_set", "test_csv"))
+
+
+def locate_sources(folder: str) -> Dict[str, str]:
+    """Paths of the HC18 release files in a local folder (sets as folders or zips).
+
+    The training set and its CSV are required; the test set and its CSV are
+    optional, but one without the other is an error (a test split silently
+    dropped would surprise).
+
+    Args:
+      folder: the manual dir.
+
+    Returns:
+      key ("training_set", "test_set", "train_csv", "test_csv") -> path; a set's
+      path is its folder or its `.zip`.
+
+    Raises:
+      MissingSourceError: naming the folder and each missing file.
+    """
+    root = epath.Path(folder)
+    if not root.is_dir():
+        raise MissingSourceError(f"{folder}: no such folder (expected the HC18 release: "
+                                 f"{_FILES['training_set'][:-4]}/ and {_FILES['train_csv']})")
+    if not any(root.iterdir()):
+        raise MissingSourceError(f"{folder}: empty folder (put the HC18 release there: "
+                                 f"{_FILES['training_set'][:-4]}/ and {_FILES['train_csv']})")
+    paths: Dict[str, str] = {}
+    for key, filename in _FILES.items():
+        if key in ("training_set", "test_set") and (root / key).is_dir():
+            paths[key] = os.path.join(folder, key)
+        elif (root / filename).exists():
+            paths[key] = os.path.join(folder, filename)
+    missing = []
+    for set_key, csv_key in _SET_KEYS:
+        required = set_key == "training_set" or set_key in paths or csv_key in paths
+        if required:
+            missing += ([f"{set_key}/ (or {_FILES[set_key]})"] if set_key not in paths else [])
+            missing += [_FILES[csv_key]] if csv_key not in paths else []
+    if missing:
+        hint = (" (it looks like a set's folder itself: pass the folder above it)"
+                if any(_NAME.match(p.name) for p in root.iterdir()) else "")
+        raise MissingSourceError(f"{folder}: incomplete HC18 release, missing "
+                                 f"{', '.join(missing)}{hint}")
+    return paths
+
+
+def check_zenodo_reachable(timeout_s: float = _PROBE_TIMEOUT_S) -> None:
+    """Fails fast when the download host can't be reached.
+
+    Raises:
+      DownloadUnavailableError: saying how to build without a download.
+    """
+    try:
+        socket.create_connection((ZENODO_HOST, 443), timeout=timeout_s).close()
+    except OSError as err:
+        raise DownloadUnavailableError(
+            f"cannot reach {ZENODO_HOST} to download HC18 ({err}); download the release "
+            f"(Zenodo record 1327317) by hand and pass its folder as manual_dir "
+            f"(hc-tf prepare --manual-dir DIR)") from None
 
 
 @dataclasses.dataclass
@@ -209,22 +284,25 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         )
 
     def _source_dirs(self, dl_manager: tfds.download.DownloadManager) -> Dict[str, str]:
-        """Paths of the four sources: manual_dir first, then the Zenodo download."""
-        manual = os.fspath(dl_manager.manual_dir) if dl_manager.manual_dir else None
-        if manual and epath.Path(manual).is_dir():
-            paths = {}
-            for key, filename in _FILES.items():
-                folder = os.path.join(manual, key)
-                if key in ("training_set", "test_set") and epath.Path(folder).is_dir():
-                    paths[key] = folder
-                elif epath.Path(manual, filename).exists():
-                    paths[key] = os.path.join(manual, filename)
-            if "training_set" in paths and "train_csv" in paths:
-                for key in ("training_set", "test_set"):
-                    if key in paths and paths[key].endswith(".zip"):
-                        paths[key] = os.path.join(os.fspath(dl_manager.extract(paths[key])), key)
-                return paths
-        # No local copy: download (needs internet and registered checksums, see README).
+        """Paths of the sources: the manual dir when it holds anything (it must then
+        be complete: no download behind the user's back), else the Zenodo download.
+
+        Raises:
+          MissingSourceError: the manual dir holds an incomplete release.
+          DownloadUnavailableError: nothing local and Zenodo can't be reached.
+        """
+        try:
+            manual = os.fspath(dl_manager.manual_dir)
+        except AssertionError:  # TFDS: the manual dir is missing or empty
+            manual = None
+        if manual:
+            paths = locate_sources(manual)
+            for key in ("training_set", "test_set"):
+                if key in paths and paths[key].endswith(".zip"):
+                    paths[key] = os.path.join(os.fspath(dl_manager.extract(paths[key])), key)
+            return paths
+        # Nothing local: download (needs internet and registered checksums, see README).
+        check_zenodo_reachable()
         got = dl_manager.download_and_extract({k: ZENODO_RECORD + f for k, f in _FILES.items()})
         return {k: (os.path.join(os.fspath(v), k) if k.endswith("_set") else os.fspath(v))
                 for k, v in got.items()}
@@ -295,11 +373,55 @@ def make_builder(data_dir: Optional[str] = None, validation_fraction: float = 0.
     return Builder(config=config, data_dir=data_dir)
 
 
+def find_prepared(data_dir: str, validation_fraction: float = 0.2) -> Optional[Builder]:
+    """The prepared HC18 builder of a validation fraction, whichever way it was built.
+
+    `prepare --skip-invalid` writes its own config (valNN_skip_invalid); readers
+    take the complete one (valNN) when both are present, else that one.
+
+    Returns:
+      The builder, or None when neither config is prepared in `data_dir`.
+    """
+    for skip_invalid in (False, True):
+        builder = make_builder(data_dir, validation_fraction, skip_invalid)
+        if builder.is_prepared():
+            return builder
+    return None
+
+
+def prepared_configs(data_dir: str) -> List[str]:
+    """Names of the HC18 configs with a prepared version in `data_dir`, sorted."""
+    root = epath.Path(data_dir) / Builder.name
+    if not root.is_dir():
+        return []
+    return sorted(config.name for config in root.iterdir()
+                  if config.is_dir() and any(v.joinpath("dataset_info.json").exists()
+                                             for v in config.iterdir() if v.is_dir()))
+
+
+def load_prepared(data_dir: str, validation_fraction: float = 0.2) -> Builder:
+    """`find_prepared`, or an error naming what was looked for and what is there.
+
+    Raises:
+      FileNotFoundError: when neither config of `validation_fraction` is prepared.
+    """
+    builder = find_prepared(data_dir, validation_fraction)
+    if builder is not None:
+        return builder
+    wanted = [config_for(validation_fraction, skip).name for skip in (False, True)]
+    present = prepared_configs(data_dir)
+    hint = (f"present: {', '.join(present)} (choose it with --validation-fraction)" if present
+            else f"run `hc-tf prepare --manual-dir DIR --data-dir {data_dir}` first")
+    raise FileNotFoundError(f"{data_dir}: no prepared HC18 dataset ({' or '.join(wanted)}); {hint}")
+
+
 def reference_hc_mm(example: Dict) -> float:
     """HC of an example's reference ellipse, as HC18 defines it."""
     e = example["ellipse"]
     return ellipse_lib.ramanujan_perimeter(float(e["a"]), float(e["b"])) * float(example["pixel_size_mm"])
 
 
-__all__ = ["Builder", "Hc18Config", "InvalidSourceError", "config_for", "split_subjects",
-           "subject_id", "scan_labelled", "reference_hc_mm", "make_builder"]
+__all__ = ["Builder", "Hc18Config", "InvalidSourceError", "MissingSourceError",
+           "DownloadUnavailableError", "locate_sources", "check_zenodo_reachable", "config_for",
+           "split_subjects", "subject_id", "scan_labelled", "reference_hc_mm", "make_builder",
+           "find_prepared", "load_prepared", "prepared_configs"]
