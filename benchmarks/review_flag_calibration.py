@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from hc_tf import clinical  # noqa: E402
 from hc_tf import evaluate as evaluate_lib  # noqa: E402
 
 BIG_ERROR_MM = 5.0
@@ -49,6 +50,7 @@ def collect(model: str, data_dir: str, split: str):
         m, ref = pred.measurement, pred.sample.reference_hc_mm
         q = dataclasses.asdict(m.quality) if m.quality else {k: np.nan for k in SIGNALS}
         rows.append({"filename": pred.sample.filename, "reference_hc_mm": ref,
+                     "hc_mm": m.hc_mm,
                      "abs_error_mm": abs((m.hc_mm or 0.0) - ref), "found": m.found,
                      **{k: q[k] for k in SIGNALS}})
     return rows
@@ -124,6 +126,10 @@ def main() -> None:
           f"{int((flagged & big).sum())} of {int(big.sum())} big errors; ADF unflagged "
           f"{np.mean([r['abs_error_mm'] for r, fl in zip(rows, flagged) if not fl]):.3f} mm, "
           f"flagged {np.mean([r['abs_error_mm'] for r, fl in zip(rows, flagged) if fl]):.3f} mm")
+    shipped = np.array([r["found"] is False or clinical.review_flag(clinical.QualitySignals(
+        **{k: r[k] for k in SIGNALS}, hc_mm=r["hc_mm"]))[0] for r in rows])
+    print(f"shipped rule (clinical.DEFAULT_REVIEW_THRESHOLDS): flagged {int(shipped.sum())} "
+          f"({shipped.mean():.1%}), caught {int((shipped & big).sum())} of {int(big.sum())}")
     table, _ = risk_coverage(rows, rule)
     print("share flagged | images | ADF of the rest (mm)")
     for share, n, adf in table:

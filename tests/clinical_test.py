@@ -272,7 +272,7 @@ def test_clean_ellipse_is_not_flagged():
 
 @pytest.mark.parametrize("change, reasons", [
     # a ragged outline: points far from the ellipse, many rejected, mask unlike its ellipse
-    (dict(fit_rms_frac=0.06, inlier_fraction=0.6, mask_ellipse_dice=0.8),
+    (dict(fit_rms_frac=0.06, inlier_fraction=0.2, mask_ellipse_dice=0.8),
      [C.REASON_RAGGED, C.REASON_FEW_INLIERS, C.REASON_MASK_MISMATCH]),
     # a head cut by the image edge
     (dict(outside_fraction=0.2), [C.REASON_CUT]),
