@@ -216,7 +216,7 @@ window.hcApp = {
     const { runModel } = await import('./core/pipeline.js');
     const { letterboxImage } = await import('./core/preprocess.js');
     const golden = await (await fetch('./assets/golden.json')).json();
-    const med = (v) => { const s = [...v].sort((a, b) => a - b); return s[s.length >> 1]; };
+    const med = (v) => { const s = [...v].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
     const out = { threads: state.model.threads, numThreads: state.model.numThreads, samples: {} };
     for (const s of golden.samples) {
       const blob = await (await fetch(`./assets/samples/${s.filename}`)).blob();

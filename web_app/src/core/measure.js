@@ -542,6 +542,3 @@ export function dequantize(q, scale, zeroPoint) {
   for (let i = 0; i < q.length; i++) out[i] = Math.fround(Math.fround(q[i] - zeroPoint) * s);
   return out;
 }
-
-/** HC18 submission row in mm (as hc_tf.ellipse.submission_row at the time of the port: x = row). */
-export function hcFromEllipse(e, px) { return ramanujanPerimeter(e.a, e.b) * px; }
