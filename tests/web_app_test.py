@@ -215,6 +215,18 @@ def test_browser_app(server, browser, golden, tmp_path):
                                               "buffer": b"not an image"}])
         page.wait_for_selector("#message:has-text('notes.png: not a readable image file')", timeout=30_000)
 
+        # Drag and drop: a file dropped on the page is opened and measured with the typed pixel size.
+        s = golden["samples"][3]
+        page.fill("#px", repr(s["pixel_size_mm"]))
+        page.evaluate("""async (name) => {
+            const blob = await (await fetch('./assets/samples/' + name)).blob();
+            const dt = new DataTransfer();
+            dt.items.add(new File([blob], name, {type: 'image/png'}));
+            document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""", s["filename"])
+        page.wait_for_selector(f"#result[data-name='{s['filename']}'][data-state='found']", timeout=60_000)
+        assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
+
         # Threads off (a new page load: LiteRT.js loads once per page).
         page.goto(base + "?threads=0", wait_until="load", timeout=60_000)
         _wait_ready(page)
