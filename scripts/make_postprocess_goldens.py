@@ -1,0 +1,324 @@
+"""Writes android_demo_assets/postprocess_golden.json: golden vectors for an app's port.
+
+    python scripts/make_postprocess_goldens.py [--out android_demo_assets/postprocess_golden.json]
+
+Everything is computed by the Python reference (hc_tf.preprocess, hc_tf.ellipse,
+hc_tf.edge): gray conversion, letterbox (every cv2.resize path the letterbox can
+take) and `measure` on small synthetic probability maps for the cases the four
+bundled samples do not exercise (holes, near-equal and tied blobs, heads cut by
+the image or array edge, unequal scales, enlarging letterbox, rejection rules,
+outliers near the rejection limit), plus the int8 model's output on the bundled
+samples. Arrays are stored zlib-compressed, base64. Deterministic (fixed seeds).
+web_app/test/*.test.js runs the JavaScript port on every vector.
+"""
+
+import argparse
+import base64
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import zlib
+
+import cv2
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from hc_tf import __version__  # noqa: E402
+from hc_tf import ellipse as E  # noqa: E402
+from hc_tf import preprocess as P  # noqa: E402
+
+BUNDLE = os.path.join(REPO, "android_demo_assets")
+OUT_SCALE = np.float32(0.00390625)  # the int8 model's output scale (zero point 0)
+
+
+def b64z(array: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(array, np.uint8).tobytes(), 9)).decode()
+
+
+def sha(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array, np.uint8).tobytes()).hexdigest()
+
+
+def box_dict(box):
+    return dataclasses.asdict(box) if box is not None else None
+
+
+# ---------------------------------------------------------------- gray
+
+def gray_cases(rng):
+    cases = []
+    v = np.arange(256, dtype=np.uint8)
+    rgb_equal = np.stack([v, v, v], axis=1).reshape(16, 16, 3)
+    cases.append(("rgb_r_eq_g_eq_b_all_256_values", rgb_equal))
+    cases.append(("rgb_random", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))
+    rgba = rng.integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    cases.append(("rgba_random_opaque", rgba))
+    # every value where a truncating rule would differ: a dense ramp of colours
+    r, g, b = np.meshgrid(np.arange(0, 256, 5), np.arange(0, 256, 7), np.arange(0, 256, 11), indexing="ij")
+    ramp = np.stack([r, g, b], axis=-1).reshape(-1, 1, 3).astype(np.uint8)
+    ramp = ramp[: (len(ramp) // 64) * 64].reshape(-1, 64, 3)
+    cases.append(("rgb_ramp", ramp))
+    out = []
+    for name, img in cases:
+        gray = P.to_gray_uint8(img)
+        out.append({"name": name, "height": int(img.shape[0]), "width": int(img.shape[1]),
+                    "channels": int(img.shape[2]), "data": b64z(img), "gray": b64z(gray),
+                    "gray_sha256": sha(gray)})
+    return out
+
+
+# ---------------------------------------------------------------- letterbox
+
+LETTERBOX = [  # (name, (h0, w0), (H, W), what)
+    ("area_2_5x_like_hc18", (54, 80), (24, 32), "INTER_AREA, non-integer factor 2.5 (the HC18 800x540 -> 320x216 path)"),
+    ("area_fast_2x", (40, 64), (24, 32), "INTER_AREA, exact factor 2 (cv2's integer fast path, (sum + 2) >> 2)"),
+    ("area_fast_3x", (60, 96), (24, 32), "INTER_AREA, exact factor 3 (integer fast path, float scale)"),
+    ("area_odd_sizes", (77, 101), (24, 32), "INTER_AREA, unequal non-integer factors"),
+    ("tall_narrow", (200, 30), (24, 32), "INTER_AREA to 4 x 24, left/right padding"),
+    ("extreme_wide", (3, 500), (24, 32), "INTER_AREA to 32 x 1 (the max(1, .) rule)"),
+    ("same_size", (24, 32), (24, 32), "no resize (cv2 copies)"),
+    ("enlarging", (13, 20), (24, 32), "INTER_LINEAR (nw > w0): 20x13 -> 32x21"),
+    ("enlarging_big", (5, 7), (24, 32), "INTER_LINEAR, 7x5 -> 32x23"),
+    ("width_same_height_grows", (23, 10), (24, 32),
+     "nw == w0 so INTER_AREA is asked for, but the height grows: cv2's area-mode linear weights"),
+    ("width_shrinks_height_grows_model_shape", (223, 100), (224, 320),
+     "nw == w0 = 100, nh = 224 > 223: INTER_AREA requested while one side grows"),
+]
+
+
+def letterbox_cases(rng):
+    out = []
+    for name, (h0, w0), (h, w), what in LETTERBOX:
+        img = rng.integers(0, 256, (h0, w0), dtype=np.uint8)
+        boxed, box = P.letterbox_image(img, (h, w))
+        nw = int(round(box.scale_x * w0))
+        out.append({"name": name, "what": what, "src_hw": [h0, w0], "dst_hw": [h, w],
+                    "image": b64z(img), "box": box_dict(box),
+                    "interpolation": "area" if nw <= w0 else "linear",
+                    "input": b64z(boxed[:, :, 0]), "input_sha256": sha(boxed[:, :, 0])})
+    return out
+
+
+# ---------------------------------------------------------------- measure
+
+def soft_map(hw, inside_fn, sharpness=2.5):
+    """uint8 q map: 256 * sigmoid(sharpness * signed distance-ish), like the model's output."""
+    h, w = hw
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    s = inside_fn(xs, ys)
+    q = np.round(256.0 / (1.0 + np.exp(-sharpness * s)))
+    return np.clip(q, 0, 255).astype(np.uint8)
+
+
+def ellipse_sdf(cx, cy, a, b, angle):
+    c, s = math.cos(angle), math.sin(angle)
+
+    def f(xs, ys):
+        dx, dy = xs - cx, ys - cy
+        u, v = (dx * c + dy * s) / a, (-dx * s + dy * c) / b
+        r = np.sqrt(u * u + v * v)
+        return (1.0 - r) * min(a, b)  # > 0 inside, about pixels near the outline
+    return f
+
+
+def union(*fns):
+    return lambda xs, ys: np.max([f(xs, ys) for f in fns], axis=0)
+
+
+def measure_traced(q, box, px):
+    """E.measure on q / 256, and the contour points plus each outlier round's tightest margin."""
+    prob = q.astype(np.float32) * OUT_SCALE
+    seen = {}
+    original = E.robust_fit_ellipse
+
+    def spy(points, floor_px=1.0, rounds=E._OUTLIER_ROUNDS):
+        seen["points"] = np.array(points, dtype=np.float64)
+        seen["floor_px"] = floor_px
+        return original(points, floor_px=floor_px, rounds=rounds)
+
+    E.robust_fit_ellipse = spy
+    try:
+        m = E.measure(prob, box, px)
+    finally:
+        E.robust_fit_ellipse = original
+    rounds = []
+    if "points" in seen:  # replay the rejection rounds to record how close points came to the limit
+        pts = seen["points"]
+        e = E.fit_ellipse(pts)
+        for _ in range(E._OUTLIER_ROUNDS):
+            if e is None:
+                break
+            d = E.ellipse_distance(e, pts)
+            med = float(np.median(d))
+            mad = float(np.median(np.abs(d - med)))
+            limit = med + max(E._OUTLIER_MADS * 1.4826 * mad, seen["floor_px"])
+            keep = d <= limit
+            rounds.append({"n": int(len(pts)), "kept": int(keep.sum()), "limit": limit,
+                           "closest_margin": float(np.min(np.abs(d - limit)))})
+            if keep.all() or keep.sum() < max(5, len(pts) // 2):
+                break
+            pts = pts[keep]
+            e = E.fit_ellipse(pts) or e
+    return m, seen.get("points"), rounds
+
+
+def outlier_case(hw, box):
+    """An ellipse with a bump merged into it, bump chosen so a point lies close to (not at) the limit."""
+    best = None
+    for r in np.linspace(1.6, 3.2, 17):
+        for dx in np.linspace(0.0, 2.0, 9):
+            fn = union(ellipse_sdf(32.3, 24.6, 17.2, 12.9, 0.4), ellipse_sdf(47.5 + dx, 22.0, r, r, 0.0))
+            q = soft_map(hw, fn)
+            m, pts, rounds = measure_traced(q, box, 0.1)
+            if not m.found or not rounds or rounds[0]["kept"] == rounds[0]["n"]:
+                continue
+            margin = min(rr["closest_margin"] for rr in rounds)
+            if margin > 1e-4 and (best is None or margin < best[0]):
+                best = (margin, q, float(r), float(dx))
+    return best
+
+
+def measure_cases():
+    hw = (48, 64)
+    b_hc18 = P.letterbox_transform((540, 800), hw)  # scale 0.08, offset_y 2: rows 2..44 show the image
+    b_unequal = P.letterbox_transform((130, 97), hw)  # scale_x 36/97 != scale_y 48/130
+    b_enlarge = P.letterbox_transform((30, 40), hw)  # scale 1.6: one model px = 0.625 original px
+    b_pad = P.letterbox_transform((540, 300), hw)  # tall image: padding left and right
+    b_rows = P.letterbox_transform((200, 800), hw)  # offset_y 16: rows 16..31 show the image
+    cases = []
+
+    def add(name, what, q, box, px=0.12, **extra):
+        cases.append((name, what, q, box, px, extra))
+
+    el = ellipse_sdf(31.2, 23.7, 19.3, 13.6, 0.3)
+    add("clean_ellipse", "a soft ellipse, HC18-like letterbox", soft_map(hw, el), b_hc18)
+    q = soft_map(hw, el)
+    q[20:23, 28:31] = 40  # a 3x3 hole
+    q[27, 36] = 0  # a 1-pixel hole
+    q[15:18, 22] = 100  # a thin slit hole
+    add("holes", "holes inside the head are filled (4-connected background), their rims are not outline",
+        q, b_hc18)
+    q = soft_map(hw, el)
+    # a pocket reaching inside, connected to the outside only through a diagonal step
+    q[10:13, 31:33] = 0
+    q[13, 33] = 0
+    add("diagonal_pocket", "background touching the outside only diagonally counts as a hole (4-connectivity)",
+        q, b_hc18)
+    a1 = ellipse_sdf(16.0, 24.0, 10.0, 7.0, 0.0)
+    a2 = ellipse_sdf(46.0, 24.0, 10.1, 7.0, 0.0)
+    add("two_near_equal_blobs", "two blobs differing by a few pixels: the larger wins",
+        soft_map(hw, union(a1, a2), 4.0), b_hc18)
+    # identical blobs, B starts a row higher but further right: cv2's block order picks A
+    qa = soft_map(hw, ellipse_sdf(14.0, 24.0, 9.0, 6.0, 0.2), 4.0)
+    qt = qa.copy()
+    qt[:-1, 30:] = np.maximum(qt[:-1, 30:], qa[1:, :-30])
+    add("two_equal_blobs_tie", "an exact tie: the component of the earliest 2x2 block (row-pair raster order) wins",
+        qt, None)
+    add("head_cut_by_image_edge", "the head runs into the letterbox padding: only edges inside the image count",
+        soft_map(hw, ellipse_sdf(30.5, 12.0, 20.0, 14.0, -0.2)), b_hc18)
+    add("head_cut_by_array_edge", "no letterbox; the head runs off the left edge",
+        soft_map(hw, ellipse_sdf(6.0, 25.0, 18.0, 15.0, 0.5)), None, 0.2)
+    add("unequal_scales", "scale_x != scale_y: one model pixel is 1 / min(scale_x, scale_y) original px",
+        soft_map(hw, ellipse_sdf(32.0, 24.0, 12.0, 16.0, 0.1)), b_unequal, 0.3)
+    add("enlarging_letterbox", "scale 1.6 > 1: points map to a smaller original image",
+        soft_map(hw, ellipse_sdf(31.0, 25.0, 16.0, 11.0, 2.0)), b_enlarge, 0.5)
+    add("padding_left_right", "a tall image's letterbox: padding columns left and right",
+        soft_map(hw, ellipse_sdf(32.0, 24.0, 9.0, 14.0, 0.05)), b_pad)
+    q = np.zeros(hw, np.uint8)
+    q[6:17, 20:28] = 230  # rows 6..16; the image starts at row 16
+    add("too_few_points", "most of the region is in the padding: fewer than 20 outline points inside the image",
+        q, b_rows)
+    add("runaway_axis", "the tip of a 4:1 ellipse 280 px long: the fit's axis exceeds 2x the image size",
+        soft_map(hw, ellipse_sdf(-100.0, 24.0, 140.0, 35.0, 0.0)), None)
+    add("shallow_arc", "a shallow arc of a huge circle: the fit collapses to a flat ellipse",
+        soft_map(hw, lambda xs, ys: 400.0 - np.hypot(xs - 32.0, ys - 436.0)), b_hc18)
+    add("too_elongated", "a 6:1 ellipse",
+        soft_map(hw, ellipse_sdf(32.0, 24.0, 27.0, 4.5, 0.2), 4.0), b_hc18)
+    add("line", "a thin line: minor semi-axis under 2 model px",
+        soft_map(hw, ellipse_sdf(32.0, 24.0, 25.0, 1.5, 0.0), 6.0), b_hc18)
+    add("speck", "largest region under 50 model px",
+        soft_map(hw, ellipse_sdf(30.0, 20.0, 3.0, 2.5, 0.0), 4.0), b_hc18)
+    add("empty", "nothing above the threshold", np.full(hw, 128, np.uint8), b_hc18)
+    add("full", "everything inside the image above the threshold",
+        np.where(np.arange(hw[0])[:, None] % 7 == 3, 200, 129).astype(np.uint8) + np.zeros(hw, np.uint8), b_hc18)
+    add("blob_in_right_padding", "a region entirely in the right padding: Python's negative slice end keeps its outline (a quirk, see web_app/README.md)",
+        soft_map(hw, ellipse_sdf(55.0, 24.0, 7.5, 12.0, 0.0), 4.0), b_pad)
+    add("threshold_exact_128", "q == 128 is background (p > 0.5 strictly), q == 129 foreground",
+        np.where(soft_map(hw, el) > 128, 129, 128).astype(np.uint8), b_hc18)
+    best = outlier_case(hw, b_hc18)
+    if best is not None:
+        margin, q, r, dx = best
+        add("outliers_near_threshold",
+            f"an ellipse with a merged bump (r {r:.2f}, shift {dx:.2f}); closest point {margin:.2e} px from the rejection limit",
+            q, b_hc18, 0.1)
+    out = []
+    for name, what, q, box, px, extra in cases:
+        m, pts, rounds = measure_traced(q, box, px)
+        rec = {"name": name, "what": what, "hw": list(hw), "q": b64z(q), "box": box_dict(box),
+               "pixel_size_mm": px, "found": m.found, "reason": m.reason,
+               "ellipse_px": dataclasses.asdict(m.ellipse) if m.found else None,
+               "hc_mm": m.hc_mm, "mask_sha256": sha(q > 128),
+               "n_points": None if pts is None else int(len(pts)), "outlier_rounds": rounds}
+        if pts is not None:
+            rec["points_sha256"] = hashlib.sha256(np.ascontiguousarray(pts).tobytes()).hexdigest()
+            rec["points_first"] = pts[:3].tolist()
+        out.append(rec)
+    return out
+
+
+def sample_cases():
+    """The bundled samples: letterboxed input and the int8 model's output, through hc_tf.edge."""
+    from hc_tf import edge  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(BUNDLE, "golden.json")) as f:
+        golden = json.load(f)
+    runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]), num_threads=1)
+    out = []
+    for s in golden["samples"]:
+        gray = P.read_gray_image(os.path.join(BUNDLE, "samples", s["filename"]))
+        boxed, box = P.letterbox_image(gray, runner.input_hw)
+        runner.interpreter.set_tensor(runner._in["index"], runner.quantize_input(boxed))  # pylint: disable=protected-access
+        runner.interpreter.invoke()
+        q = runner.interpreter.get_tensor(runner._out["index"]).reshape(runner.input_hw)  # pylint: disable=protected-access
+        m, pts, rounds = measure_traced(q, box, s["pixel_size_mm"])
+        out.append({"name": s["filename"], "hw": list(runner.input_hw), "gray_sha256": sha(gray),
+                    "input_sha256": sha(boxed[:, :, 0]), "q": b64z(q), "box": box_dict(box),
+                    "pixel_size_mm": s["pixel_size_mm"], "found": m.found, "reason": m.reason,
+                    "ellipse_px": dataclasses.asdict(m.ellipse) if m.found else None,
+                    "hc_mm": m.hc_mm, "mask_sha256": sha(q > 128), "n_points": int(len(pts)),
+                    "outlier_rounds": rounds})
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.path.join(BUNDLE, "postprocess_golden.json"))
+    ap.add_argument("--no-samples", action="store_true", help="skip the model run on the bundled samples")
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(20261127)
+    doc = {"format": "hc-tf postprocess golden v1",
+           "generated_by": "scripts/make_postprocess_goldens.py",
+           "hc_tf_version": __version__, "opencv": cv2.__version__, "numpy": np.__version__,
+           "encoding": "arrays: zlib-compressed uint8, base64, row-major; q maps are the int8 model's "
+                       "output (p = q / 256, float32); masks: sha256 of (q > 128) as 0/1 bytes",
+           "tolerance": {"ellipse_px": 1e-6, "hc_mm": 1e-6, "gray_and_letterbox": "exact"},
+           "gray": gray_cases(rng), "letterbox": letterbox_cases(rng), "measure": measure_cases(),
+           "samples": [] if args.no_samples else sample_cases()}
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"wrote {args.out}: {len(doc['gray'])} gray, {len(doc['letterbox'])} letterbox, "
+          f"{len(doc['measure'])} measure, {len(doc['samples'])} sample cases "
+          f"({os.path.getsize(args.out) // 1024} KiB)")
+    for c in doc["measure"] + doc["samples"]:
+        hc = f"{c['hc_mm']:.3f} mm" if c["found"] else c["reason"]
+        print(f"  {c['name']}: {c['n_points']} points, {hc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+"""The offline web app (web_app/, issue 15): its Node unit tests, its goldens, and the
+built app in headless Chromium (Playwright driving Debian's /usr/bin/chromium).
+
+The browser tests serve web_app/dist (build it: cd web_app && npm ci && npm run build)
+from loopback with COOP/COEP headers and check: every bundled sample measured with
+golden's mask checksum and HC within 1e-6 mm (threads on and off); readable messages
+for a non-image and a missing/absurd pixel size; calibration by two clicks; no request
+beyond loopback; after the server is stopped and the browser is offline, a reload
+still measures (service worker). Each part skips with the reason printed when node,
+the built app, chromium or playwright is missing: never a silent pass.
+
+HC_TF_WEB_SCREENSHOT=path saves a 390x844 screenshot after a measurement;
+HC_TF_WEB_BENCH=path writes in-browser timings (threads on/off) next to the native
+LiteRT runtime's, median of 20 per image.
+"""
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WEB = os.path.join(REPO, "web_app")
+DIST = os.path.join(WEB, "dist")
+BUNDLE = os.path.join(REPO, "android_demo_assets")
+CHROMIUM = os.environ.get("HC_TF_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOL_MM = 1e-6
+LOAD_TIMEOUT_MS = 180_000  # model load + self-test on 2 busy cores
+
+
+def _skip(reason):
+    print(f"\nSKIP web app test: {reason}")
+    pytest.skip(reason)
+
+
+def _node():
+    node = shutil.which("node")
+    if node is None:
+        _skip("node not found (Node 20 runs the web app's unit tests and build)")
+    return node
+
+
+@pytest.fixture(scope="module")
+def golden():
+    with open(os.path.join(BUNDLE, "golden.json")) as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------------------
+# Node unit tests and the post-processing goldens.
+# ---------------------------------------------------------------------------
+
+def test_node_unit_tests():
+    """node --test: the JS port reproduces postprocess_golden.json (and gray/letterbox exactly)."""
+    res = subprocess.run([_node(), "--test", "test/"], cwd=WEB, capture_output=True, text=True, timeout=600)
+    summary = [l for l in res.stdout.splitlines() if l.startswith(("# pass", "# fail", "not ok"))]
+    print("\n" + "\n".join(summary))
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert "# fail 0" in res.stdout
+
+
+def test_postprocess_goldens_are_current(tmp_path):
+    """Regenerating the goldens with today's hc_tf gives the committed file (arrays and results)."""
+    out = tmp_path / "pp.json"
+    subprocess.run([sys.executable, os.path.join(REPO, "scripts", "make_postprocess_goldens.py"),
+                    "--out", str(out)], check=True, capture_output=True, timeout=600)
+    with open(os.path.join(BUNDLE, "postprocess_golden.json")) as f:
+        committed = json.load(f)
+    fresh = json.loads(out.read_text())
+    for key in ("gray", "letterbox", "measure", "samples"):
+        assert len(fresh[key]) == len(committed[key]), key
+        for a, b in zip(fresh[key], committed[key]):
+            for field in ("found", "reason", "mask_sha256", "input_sha256", "gray_sha256", "n_points", "points_sha256"):
+                assert a.get(field) == b.get(field), (key, a["name"], field)
+            if a.get("hc_mm") is not None:
+                assert abs(a["hc_mm"] - b["hc_mm"]) <= TOL_MM, (key, a["name"])
+
+
+# ---------------------------------------------------------------------------
+# The built app in headless Chromium.
+# ---------------------------------------------------------------------------
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
+                      ".webmanifest": "application/manifest+json", ".svg": "image/svg+xml",
+                      ".tflite": "application/octet-stream"}
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not os.path.isfile(os.path.join(DIST, "index.html")):
+        _skip("web_app/dist missing: build it with `cd web_app && npm ci && npm run build`")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield {"url": f"http://127.0.0.1:{httpd.server_address[1]}/", "httpd": httpd}
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.isfile(CHROMIUM):
+        _skip(f"{CHROMIUM} missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
+    except ImportError as err:
+        _skip(f"playwright not installed ({err}; pip install -e '.[test]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _wait_ready(page):
+    page.wait_for_selector("body[data-ready='1'], #status[data-state='error']", timeout=LOAD_TIMEOUT_MS)
+    assert page.locator("#status").get_attribute("data-state") == "ready", page.locator("#status").inner_text()
+
+
+def _measure_sample(page, name):
+    page.select_option("#sample", name)
+    page.wait_for_selector(f"#result[data-name='{name}'][data-state='found'], "
+                           f"#result[data-name='{name}'][data-state='not-found']", timeout=60_000)
+    r = page.locator("#result")
+    hc = r.get_attribute("data-hc-mm")
+    return {"state": r.get_attribute("data-state"), "hc_mm": float(hc) if hc else None,
+            "mask_sha256": r.get_attribute("data-mask-sha256"), "text": page.locator("#hc").inner_text()}
+
+
+def _assert_matches_golden(res, s):
+    assert res["mask_sha256"] == s["mask_sha256"], s["filename"]
+    assert res["state"] == ("found" if s["found"] else "not-found")
+    if s["found"]:
+        assert abs(res["hc_mm"] - s["hc_mm"]) <= TOL_MM, (s["filename"], res["hc_mm"], s["hc_mm"])
+        assert res["text"] == f"HC {s['hc_mm']:.1f} mm"
+
+
+def test_browser_app(server, browser, golden, tmp_path):
+    base = server["url"]
+    outside = []
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    context.on("request", lambda req: None if req.url.startswith((base, "data:", "blob:"))
+               else outside.append(req.url))
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(base, wait_until="load", timeout=60_000)
+        _wait_ready(page)
+        assert page.evaluate("crossOriginIsolated") is True
+        assert "threads" in page.locator("#status").inner_text()
+        assert page.locator("#selftest").get_attribute("data-state") == "pass", page.locator("#selftest").inner_text()
+
+        # Every bundled sample: golden's mask checksum and HC within 1e-6 mm.
+        for s in golden["samples"]:
+            _assert_matches_golden(_measure_sample(page, s["filename"]), s)
+        shot = os.environ.get("HC_TF_WEB_SCREENSHOT")
+        if shot:
+            page.screenshot(path=shot, full_page=True)
+            print(f"\nscreenshot: {shot}")
+
+        # The file picker path, with a typed pixel size.
+        s = golden["samples"][1]
+        page.fill("#px", "")
+        page.set_input_files("#file", os.path.join(BUNDLE, "samples", s["filename"]))
+        page.wait_for_function("() => document.querySelector('#view').width > 320")
+        page.click("#measure")
+        page.wait_for_selector("#message:has-text('Enter the pixel size')", timeout=30_000)
+        for bad, text in (("1e6", "implausible"), ("-0.2", "implausible"), ("abc", "not a number"),
+                          ("0", "implausible")):
+            page.fill("#px", bad)
+            page.click("#measure")
+            page.wait_for_selector(f"#message:has-text('{text}')", timeout=30_000)
+        page.fill("#px", repr(s["pixel_size_mm"]))
+        page.click("#measure")
+        page.wait_for_selector(f"#result[data-name='{s['filename']}'][data-state='found']", timeout=60_000)
+        assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
+        assert page.locator("#message").inner_text() == ""
+
+        # Calibration: two clicks 400 image px apart, 40 mm -> 0.1 mm per pixel.
+        page.click("#calibrate")
+        box = page.locator("#view").bounding_box()
+        cw = page.evaluate("document.querySelector('#view').width")
+        k = box["width"] / cw
+        for y in (50, 450):
+            page.mouse.click(box["x"] + (100 + 0.5) * k, box["y"] + (y + 0.5) * k)
+        page.fill("#calib-mm", "40")
+        page.click("#calib-apply")
+        page.wait_for_function("() => document.querySelector('#result').dataset.pixelSizeMm !== undefined"
+                               " && Math.abs(Number(document.querySelector('#px').value) - 0.1) < 1e-3",
+                               timeout=60_000)
+
+        # A non-image gives a readable message.
+        page.set_input_files("#file", files=[{"name": "notes.png", "mimeType": "image/png",
+                                              "buffer": b"not an image"}])
+        page.wait_for_selector("#message:has-text('notes.png: not a readable image file')", timeout=30_000)
+
+        # Drag and drop: a file dropped on the page is opened and measured with the typed pixel size.
+        s = golden["samples"][3]
+        page.fill("#px", repr(s["pixel_size_mm"]))
+        page.evaluate("""async (name) => {
+            const blob = await (await fetch('./assets/samples/' + name)).blob();
+            const dt = new DataTransfer();
+            dt.items.add(new File([blob], name, {type: 'image/png'}));
+            document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        }""", s["filename"])
+        page.wait_for_selector(f"#result[data-name='{s['filename']}'][data-state='found']", timeout=60_000)
+        assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
+
+        # Threads off (a new page load: LiteRT.js loads once per page).
+        page.goto(base + "?threads=0", wait_until="load", timeout=60_000)
+        _wait_ready(page)
+        assert "single thread" in page.locator("#status").inner_text()
+        s = golden["samples"][0]
+        _assert_matches_golden(_measure_sample(page, s["filename"]), s)
+
+        # Offline: the service worker serves everything after the server is gone.
+        page.goto(base, wait_until="load", timeout=60_000)
+        _wait_ready(page)
+        page.wait_for_function("async () => { const r = await navigator.serviceWorker.ready;"
+                               " const ks = await caches.keys(); if (!ks.length) return false;"
+                               " const c = await caches.open(ks[0]); const req = await c.keys();"
+                               " return !!navigator.serviceWorker.controller &&"
+                               " req.some(q => q.url.endsWith('.wasm')); }", timeout=120_000)
+        server["httpd"].shutdown()
+        context.set_offline(True)
+        page.reload(wait_until="load", timeout=60_000)
+        _wait_ready(page)
+        s = golden["samples"][2]
+        _assert_matches_golden(_measure_sample(page, s["filename"]), s)
+    finally:
+        context.close()
+    assert not errors, errors
+    assert outside == [], f"the page reached beyond loopback: {outside}"
+
+
+def test_browser_benchmark(browser, golden):
+    """In-browser model and end-to-end times (threads on/off) next to native LiteRT's: HC_TF_WEB_BENCH=path."""
+    out = os.environ.get("HC_TF_WEB_BENCH")
+    if not out:
+        pytest.skip("set HC_TF_WEB_BENCH=path to run the benchmark")
+    if not os.path.isfile(os.path.join(DIST, "index.html")):
+        _skip("web_app/dist missing")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    n = int(os.environ.get("HC_TF_WEB_BENCH_N", "20"))
+    result = {"n_per_image": n, "median_over": "per image median, then median of the 4 images",
+              "chromium": browser.version, "cpu_count": os.cpu_count()}
+    try:
+        for label, query in (("browser_threads", "?sw=0"), ("browser_single_thread", "?sw=0&threads=0")):
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(base + query, wait_until="load", timeout=60_000)
+            _wait_ready(page)
+            result[label] = page.evaluate(f"hcApp.benchmark({n})")
+            context.close()
+    finally:
+        httpd.shutdown()
+    from hc_tf import edge  # pylint: disable=import-outside-toplevel
+    runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]), num_threads=2)
+    native = {}
+    for s in golden["samples"]:
+        path = os.path.join(BUNDLE, "samples", s["filename"])
+        e2e, inv = [], []
+        for _ in range(n):
+            _, t = edge.measure_file(runner, path, s["pixel_size_mm"])
+            e2e.append(t["total_ms"])
+            inv.append(t["invoke_ms"])
+        native[s["filename"]] = {"model_ms": statistics.median(inv), "end_to_end_ms": statistics.median(e2e)}
+    result["native_litert_2_threads"] = {
+        "samples": native,
+        "model_ms": statistics.median(v["model_ms"] for v in native.values()),
+        "end_to_end_ms": statistics.median(v["end_to_end_ms"] for v in native.values())}
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps({k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "samples"})
+                      for k, v in result.items()}, indent=1))
