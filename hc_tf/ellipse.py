@@ -512,8 +512,10 @@ def boundary_points(prob: np.ndarray, inside: np.ndarray, threshold: float,
       (N, 2) float64 points (x, y) in model pixels.
     """
     x0, y0, x1, y1 = rect
-    p = prob[y0:y1 + 1, x0:x1 + 1]
-    m = inside[y0:y1 + 1, x0:x1 + 1]
+    # A region wholly right of or below the image area gives x1 or y1 < 0: an empty window
+    # (no outline inside the image), never Python's count-from-the-end slice.
+    window = (slice(y0, max(y1 + 1, 0)), slice(x0, max(x1 + 1, 0)))
+    p, m = prob[window], inside[window]
     pts = np.concatenate([_crossings(p, m, threshold, 1), _crossings(p, m, threshold, 0)])
     return pts + np.array([x0, y0], dtype=np.float64)
 

@@ -247,7 +247,7 @@ def measure_cases():
     add("empty", "nothing above the threshold", np.full(hw, 128, np.uint8), b_hc18)
     add("full", "everything inside the image above the threshold",
         np.where(np.arange(hw[0])[:, None] % 7 == 3, 200, 129).astype(np.uint8) + np.zeros(hw, np.uint8), b_hc18)
-    add("blob_in_right_padding", "a region entirely in the right padding: Python's negative slice end keeps its outline (a quirk, see web_app/README.md)",
+    add("blob_in_right_padding", "a region entirely in the right padding: no outline inside the image (empty contour window)",
         soft_map(hw, ellipse_sdf(55.0, 24.0, 7.5, 12.0, 0.0), 4.0), b_pad)
     add("threshold_exact_128", "q == 128 is background (p > 0.5 strictly), q == 129 foreground",
         np.where(soft_map(hw, el) > 128, 129, 128).astype(np.uint8), b_hc18)

@@ -420,8 +420,10 @@ function pySlice(start, stop, n) {
  */
 function boundaryPoints(prob, inside, h, w, threshold, rect) {
   const [x0, y0, x1, y1] = rect;
-  const [ylo, yhi] = pySlice(y0, y1 + 1, h);
-  const [xlo, xhi] = pySlice(x0, x1 + 1, w);
+  // Python clamps the window's end at 0: a region wholly right of or below the image area
+  // has no outline inside it.
+  const [ylo, yhi] = pySlice(y0, Math.max(y1 + 1, 0), h);
+  const [xlo, xhi] = pySlice(x0, Math.max(x1 + 1, 0), w);
   const xs = [], ys = [];
   const cross = (ia, ib, pa, pb) => {
     const firstInside = inside[ia] !== 0;
