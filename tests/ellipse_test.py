@@ -137,6 +137,17 @@ def test_measure_maps_through_the_letterbox():
     assert m.angle_rad == pytest.approx(0.4, abs=1e-3)
 
 
+def test_a_region_wholly_in_the_padding_has_no_outline_in_the_image():
+    # A tall image letterboxed into 224x320 leaves wide side padding; a blob right of the
+    # image area must not be measured (an earlier slice read its outline from the padding).
+    box = P.letterbox_transform((800, 400), (224, 320))
+    x_end = int(box.offset_x + round(400 * box.scale_x))  # first padding column on the right
+    prob = np.zeros((224, 320), np.float32)
+    cv2.ellipse(prob, (x_end + 25, 112), (12, 40), 0, 0, 360, 1.0, -1)
+    m = E.measure(prob, box, PX)
+    assert not m.found and "too short" in m.reason, m
+
+
 def test_identity_box_and_channel_axis():
     box = P.letterbox_transform((224, 320), (224, 320))
     ref = E.Ellipse(160, 112, 80, 60, 1.0)
