@@ -273,3 +273,44 @@ def test_report_lists_unreadable_images_and_overwrite_replaces_a_report(bundle_i
     assert [os.path.basename(u["path"]) for u in doc["unreadable"]] == ["bad.png"]
     assert doc["counts"]["unreadable"] == 1 and len(doc["images"]) == 2
     assert all(r["pixel_size_mm"] == 0.2 for r in doc["images"])  # this run's, not the first
+
+
+NO_TF = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+            raise ImportError(f"blocked import of {name}")
+        return None
+sys.meta_path.insert(0, Block())
+from hc_tf import cli
+import hc_tf.demo, hc_tf.report
+try:
+    cli.main(sys.argv[1:], prog_name="hc-tf")
+finally:
+    assert not any(m.split(".")[0] in ("tensorflow", "keras") for m in sys.modules)
+"""
+
+
+def test_predict_report_and_evaluate_figures_need_no_tensorflow(bundle_images, tmp_path):
+    """The .tflite path of predict (with --ga-weeks) and evaluate runs with TensorFlow blocked."""
+    folder, _ = bundle_images
+    run = lambda *a: subprocess.run([sys.executable, "-c", NO_TF, *map(str, a)], cwd=ROOT,  # noqa
+                                    capture_output=True, text=True, timeout=300)
+    r = run("predict", "--model", MODEL, folder, "--pixel-size", "0.15", "--ga-weeks", "20+3",
+            "--out", tmp_path / "p")
+    assert r.returncode == 0 and "blocked import" not in r.stderr, r.stderr
+    assert all(row["known_ga"] == "20+3" for row in _rows(tmp_path / "p" / "report.csv"))
+    data = tmp_path / "hc18"
+    (data / "training_set").mkdir(parents=True)
+    src = os.path.join(ROOT, "hc_tf", "sample_data")
+    with open(os.path.join(src, "training_set_pixel_size_and_HC.csv")) as f:
+        lines = f.read().splitlines()[:4]  # header + 3 images: enough for the figures
+    (data / "training_set_pixel_size_and_HC.csv").write_text("\n".join(lines) + "\n")
+    for line in lines[1:]:
+        name = line.split(",")[0]
+        for n in (name, name.replace(".png", "_Annotation.png")):
+            shutil.copy(os.path.join(src, "training_set", n), data / "training_set" / n)
+    r = run("evaluate", "--model", MODEL, "--data-dir", data, "--out", tmp_path / "e")
+    assert r.returncode == 0 and "Bland-Altman" in r.stdout, r.stdout + r.stderr
+    assert (tmp_path / "e" / "bland_altman.png").is_file()
