@@ -183,6 +183,12 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
                f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
                f"Dice {_fmt(summary['dice_mean'], 4)}, HD {_fmt(summary['hd_mm_mean'])} mm, "
                f"not found {summary['not_found']} -> {out_dir}")
+    ba, flag = summary["bland_altman"], summary["review_flag"]
+    click.echo(f"Bland-Altman (found images): mean difference {_fmt(ba['mean_diff_mm'])} mm, "
+               f"95% limits {_fmt(ba['loa_low_mm'])} to {_fmt(ba['loa_high_mm'])} mm; "
+               f"review flag: {flag['n_flagged']}/{flag['n_found']} flagged, "
+               f"{flag['n_large_error_caught']}/{flag['n_large_error']} errors > "
+               f"{flag['large_error_mm']:g} mm caught")
 
 
 def _fmt(value, digits=2):
@@ -201,15 +207,20 @@ PREDICT_SOME_UNREADABLE = 3
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
 @click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
 @click.option("--out", "out_dir", required=True,
-              help="Folder for submission.csv, overlays/ and unreadable.csv (new or empty).")
+              help="Folder for submission.csv, report.csv/.json, overlays/ and unreadable.csv "
+                   "(new or empty).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier predict run's outputs in --out.")
 @click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
 @click.option("--allow-any-pixel-size", is_flag=True,
               help="Accept pixel sizes outside the plausible 0.01-2 mm.")
+@click.option("--ga-weeks", default=None, metavar="W",
+              help="Known GA for every image (weeks, e.g. 27.4, or 27+3): adds the HC centile "
+                   "and z-score to the report. Per image: a ga_weeks column in --pixel-csv.")
 @clean_errors
 def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
-            allow_any_pixel_size):
-    """Images (files or folders) -> HC18 submission CSV and overlay PNGs.
+            allow_any_pixel_size, ga_weeks):
+    """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
+    CSV and JSON) and overlay PNGs.
 
     Exit code 0: every image measured; 3: some unreadable (named, and listed in
     unreadable.csv), the others measured; 1: an error, --out left as it was.
@@ -221,7 +232,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
         result = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
                                            pixel_size_mm=pixel_size, flip_tta=flip_tta,
                                            overwrite=overwrite,
-                                           allow_implausible_pixel_size=allow_any_pixel_size)
+                                           allow_implausible_pixel_size=allow_any_pixel_size,
+                                           ga_weeks=ga_weeks)
     except ellipse_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
@@ -229,8 +241,9 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     found = sum(1 for m in result.measurements if m.found)
     unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/unreadable.csv)"
                   if result.unreadable else "")
-    click.echo(f"{len(result.measurements)} images, head found in {found}{unreadable} -> "
-               f"{out_dir}/submission.csv, {out_dir}/overlays/")
+    click.echo(f"{len(result.measurements)} images, head found in {found}, "
+               f"{result.flagged} flagged for review{unreadable} -> {out_dir}/submission.csv, "
+               f"{out_dir}/report.csv, {out_dir}/report.json, {out_dir}/overlays/")
     if result.unreadable:
         click.get_current_context().exit(PREDICT_SOME_UNREADABLE)
 

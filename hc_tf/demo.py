@@ -29,10 +29,12 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import cv2
 import numpy as np
 
+from hc_tf import clinical
 from hc_tf import edge
 from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate as evaluate_lib
 from hc_tf import preprocess
+from hc_tf import report as report_lib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(REPO_ROOT, "export", "hc_effunet_int8.tflite")
@@ -45,7 +47,7 @@ API_NAME = "measure"
 
 
 class DemoInputError(ValueError):
-    """Bad input from the page (image or pixel size): the message is shown as it is."""
+    """Bad input from the page (image, pixel size or GA): the message is shown as it is."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,11 @@ class DemoResult:
       time_text: the inference time in ms, with its parts.
       measurement: the measurement itself.
       timings_ms: letterbox_ms, invoke_ms, measure_ms, total_ms (+ decode_ms from a file).
+      ga_text: GA by each formula, one line each, weeks+days with its range status
+        (`format_ga_text`); "" when no head was found.
+      centile_text: the HC's centile and z at the GA entered (`format_centile_text`); ""
+        when none was entered or no head was found.
+      review_text: "please review: <reasons>" when flagged (`format_review`).
     """
 
     overlay_rgb: np.ndarray
@@ -67,6 +74,9 @@ class DemoResult:
     time_text: str
     measurement: ellipse_lib.Measurement
     timings_ms: Dict[str, float]
+    ga_text: str = ""
+    centile_text: str = ""
+    review_text: str = ""
 
 
 def check_pixel_size(value: Any) -> float:
@@ -90,6 +100,30 @@ def check_pixel_size(value: Any) -> float:
         return ellipse_lib.check_pixel_size(value, what="Pixel size")
     except ValueError as err:
         raise DemoInputError(f"{err}: {hint}.") from None
+
+
+GA_HINT = "enter the known GA in weeks (e.g. 27.4) or weeks+days (27+3), or leave it empty"
+
+
+def check_ga(value: Any) -> Optional[float]:
+    """The known GA typed in the page (optional), in weeks.
+
+    Args:
+      value: the GA box's value: None or blank (no GA), weeks ("27.4", 27.4) or
+        weeks+days ("27+3").
+
+    Returns:
+      GA in weeks, or None when the box is empty.
+
+    Raises:
+      DemoInputError: for text that is not a GA, or a GA outside 10-45 weeks.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return clinical.parse_ga_weeks(value if isinstance(value, str) else float(value))
+    except (TypeError, ValueError) as err:
+        raise DemoInputError(f"{err}: {GA_HINT}.") from None
 
 
 def _check_pixel_count(height: int, width: int) -> None:
@@ -169,6 +203,32 @@ def format_hc(m: ellipse_lib.Measurement) -> str:
     return f"HC {m.hc_mm:.2f} mm" if m.found else f"No head found: {m.reason}"
 
 
+def format_ga_text(m: ellipse_lib.Measurement) -> str:
+    """GA by each formula, one line each (weeks+days, uncertainty, range status); "" when
+    no head was found."""
+    return "\n".join(report_lib.ga_line(g) for g in m.gestational_age())
+
+
+def format_centile_text(m: ellipse_lib.Measurement, ga_weeks: Optional[float]) -> str:
+    """"At 27+3 weeks: centile 12.3 (z -1.16) (INTERGROWTH-21st fetal HC standard)", the
+    out-of-range message, or "" without a GA or a head."""
+    if ga_weeks is None or not m.found:
+        return ""
+    c = clinical.hc_centile(m.hc_mm, ga_weeks)
+    at = f"At {clinical.format_ga(clinical.weeks_to_days(ga_weeks))} weeks: "
+    if c.status is not clinical.Status.OK:
+        return at + c.message
+    return at + f"{c.display()} (INTERGROWTH-21st fetal HC standard)"
+
+
+def format_review(m: ellipse_lib.Measurement) -> str:
+    """"please review: <reasons>" when flagged; "not flagged for review" for a measurement
+    within the flag's limits; "" when no head was found."""
+    if not m.found:
+        return ""
+    return report_lib.review_text(m) or "not flagged for review"
+
+
 def format_submission(filename: str, m: ellipse_lib.Measurement) -> str:
     """The HC18 submission header and this image's row, as two CSV lines (zeros if not found)."""
     row = ellipse_lib.submission_row(filename, m)
@@ -185,7 +245,7 @@ def format_time(timings_ms: Mapping[str, float]) -> str:
 
 
 def predict(runner: evaluate_lib.Runner, image: np.ndarray, pixel_size_mm: Any,
-            filename: str = "image.png") -> DemoResult:
+            filename: str = "image.png", ga: Any = None) -> DemoResult:
     """Measures the head in one image: the page's whole computation, without the page.
 
     Args:
@@ -193,24 +253,28 @@ def predict(runner: evaluate_lib.Runner, image: np.ndarray, pixel_size_mm: Any,
       image: the image, (H, W) gray or (H, W, 3/4) RGB(A) uint8.
       pixel_size_mm: its pixel size in mm (checked: a number > 0).
       filename: the name written in the submission row.
+      ga: the known GA (optional): weeks or "weeks+days"; adds the centile.
 
     Returns:
-      A `DemoResult` (overlay, HC text, submission row, time).
+      A `DemoResult` (overlay, HC, GA, centile and review texts, submission row, time).
 
     Raises:
-      DemoInputError: for a bad image or pixel size.
+      DemoInputError: for a bad image, pixel size or GA.
     """
     pixel_size = check_pixel_size(pixel_size_mm)
+    ga_weeks = check_ga(ga)
     gray = to_gray(image)
     m, timings = edge.measure_image(runner, gray, pixel_size)
     overlay = cv2.cvtColor(ellipse_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
     return DemoResult(overlay_rgb=overlay, hc_text=format_hc(m),
                       submission_csv=format_submission(filename, m),
-                      time_text=format_time(timings), measurement=m, timings_ms=timings)
+                      time_text=format_time(timings), measurement=m, timings_ms=timings,
+                      ga_text=format_ga_text(m), centile_text=format_centile_text(m, ga_weeks),
+                      review_text=format_review(m))
 
 
 def predict_file(runner: evaluate_lib.Runner, path: str, pixel_size_mm: Any,
-                 name: Optional[str] = None) -> DemoResult:
+                 name: Optional[str] = None, ga: Any = None) -> DemoResult:
     """`predict` on an image file; the timings include decoding.
 
     Args:
@@ -218,49 +282,57 @@ def predict_file(runner: evaluate_lib.Runner, path: str, pixel_size_mm: Any,
       path: the image file.
       pixel_size_mm: its pixel size in mm.
       name: the file's name to show (an upload's original name); default its basename.
+      ga: the known GA (optional), as for `predict`.
 
     Returns:
       A `DemoResult`.
 
     Raises:
-      DemoInputError: for a bad file or pixel size.
+      DemoInputError: for a bad file, pixel size or GA.
     """
     name = name or os.path.basename(path)
-    check_pixel_size(pixel_size_mm)  # before decoding: the cheap check first
+    check_pixel_size(pixel_size_mm)  # before decoding: the cheap checks first
+    check_ga(ga)
     t0 = time.perf_counter()
     gray = read_image_file(path, name)
     decode_ms = (time.perf_counter() - t0) * 1e3
-    result = predict(runner, gray, pixel_size_mm, filename=name)
+    result = predict(runner, gray, pixel_size_mm, filename=name, ga=ga)
     timings = {"decode_ms": decode_ms, **result.timings_ms}
     timings["total_ms"] = result.timings_ms["total_ms"] + decode_ms
     return dataclasses.replace(result, time_text=format_time(timings), timings_ms=timings)
 
 
-PageOutputs = Tuple[Optional[np.ndarray], str, str, str]
+# (overlay, HC, GA, centile, review, submission row, time): the page's outputs, in order.
+PageOutputs = Tuple[Optional[np.ndarray], str, str, str, str, str, str]
 
 
 def measure_upload(runner: evaluate_lib.Runner, upload: Optional[Mapping[str, Any]],
-                   pixel_size_mm: Any) -> PageOutputs:
-    """The page's handler: an uploaded file + pixel size -> the four outputs, never an exception.
+                   pixel_size_mm: Any, ga: Any = None) -> PageOutputs:
+    """The page's handler: an uploaded file + pixel size (+ GA) -> the seven outputs, never
+    an exception.
 
-    Bad input comes back as a message in the HC box (the server keeps serving).
+    Bad input comes back as a message in the HC box, the other texts empty (the server
+    keeps serving).
 
     Args:
       runner: a model runner.
       upload: Gradio's file payload ({"path": ..., "orig_name": ...}) or None.
       pixel_size_mm: the number box's value.
+      ga: the GA box's value (optional).
 
     Returns:
-      (overlay RGB or None, HC text or message, submission CSV, time text).
+      (overlay RGB or None, HC text or message, GA text, centile text, review text,
+      submission CSV, time text).
     """
     try:
         if not upload or not upload.get("path"):
             raise DemoInputError("No image: upload an ultrasound image (PNG or JPEG) first.")
         name = os.path.basename(upload.get("orig_name") or upload["path"])
-        r = predict_file(runner, upload["path"], pixel_size_mm, name=name)
+        r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga)
     except DemoInputError as err:
-        return None, f"Error: {err}", "", ""
-    return r.overlay_rgb, r.hc_text, r.submission_csv, r.time_text
+        return None, f"Error: {err}", "", "", "", "", ""
+    return (r.overlay_rgb, r.hc_text, r.ga_text, r.centile_text, r.review_text,
+            r.submission_csv, r.time_text)
 
 
 def load_examples(bundle_dir: str = BUNDLE_DIR) -> List[Tuple[str, float]]:
@@ -429,6 +501,9 @@ DESCRIPTION = """\
 Upload a 2D fetal head ultrasound image (PNG/JPEG) and enter its pixel size in mm, or pick a
 sample below (it fills in both). The model segments the skull, an ellipse is fitted to its
 outline, and the head circumference (HC) is the ellipse's perimeter (HC18 conventions).
+The GA it implies is shown by Hadlock 1984 and INTERGROWTH-21st, each only within its range;
+enter a known GA (weeks, or weeks+days such as 27+3) for the HC's centile. A measurement whose
+fit looks doubtful says "please review" with the reasons.
 A research demo, not a medical device."""
 
 
@@ -460,11 +535,18 @@ def build_app(runner: evaluate_lib.Runner, examples: Sequence[Tuple[str, float]]
                                  sources=["upload", "clipboard"], elem_id="image", height=360)
                 pixel_size = gr.Number(label="Pixel size (mm)", minimum=0, step=0.001,
                                        elem_id="pixel-size")
+                ga = gr.Textbox(label="Known GA (optional): weeks or weeks+days, e.g. 27+3",
+                                elem_id="ga", value="")
                 submit = gr.Button("Measure", variant="primary", elem_id="submit")
             with gr.Column():
                 overlay = gr.Image(label="Fitted ellipse", type="numpy", format="png",
                                    interactive=False, elem_id="overlay", height=360)
                 hc = gr.Textbox(label="Head circumference", elem_id="hc", interactive=False)
+                review = gr.Textbox(label="Review flag", elem_id="review", interactive=False)
+                ga_out = gr.Textbox(label="Gestational age from HC", elem_id="ga-out", lines=2,
+                                    interactive=False)
+                centile = gr.Textbox(label="HC centile at the known GA", elem_id="centile",
+                                     interactive=False)
                 row = gr.Textbox(label="HC18 submission row (mm, rad)", elem_id="row", lines=2,
                                  interactive=False)
                 elapsed = gr.Textbox(label="Inference time", elem_id="time", interactive=False)
@@ -474,8 +556,9 @@ def build_app(runner: evaluate_lib.Runner, examples: Sequence[Tuple[str, float]]
         # preprocess=False: Gradio's own decoding would fail on a non-image with a
         # developer's traceback; `measure_upload` decodes and words the error itself.
         # One request per runner: a TFLite interpreter is not thread-safe.
-        submit.click(lambda upload, px: measure_upload(runner, upload, px),
-                     inputs=[image, pixel_size], outputs=[overlay, hc, row, elapsed],
+        submit.click(lambda upload, px, g: measure_upload(runner, upload, px, g),
+                     inputs=[image, pixel_size, ga],
+                     outputs=[overlay, hc, ga_out, centile, review, row, elapsed],
                      api_name=API_NAME, preprocess=False,
                      concurrency_limit=getattr(runner, "size", 1))
     return app

@@ -1002,12 +1002,43 @@ def challenge_difference_mm(pred_hc: Optional[float], ref_hc: float) -> Tuple[fl
 
 _OVERLAY_FOUND = (0, 255, 0)  # BGR green
 _OVERLAY_MISSING = (0, 0, 255)  # BGR red
+_OVERLAY_REVIEW = (0, 0, 255)  # BGR red: the review mark
+_OVERLAY_GA = (255, 255, 0)  # BGR cyan
 _SHIFT = 4  # cv2 fixed-point bits: draws the ellipse at 1/16 px precision
+_GA_SHORT = {clinical.GaMethod.HADLOCK_1984: "Hadlock",
+             clinical.GaMethod.INTERGROWTH_2016: "INTERGROWTH"}
+
+
+def overlay_lines(m: Measurement, label: Optional[str] = None
+                  ) -> List[Tuple[str, Tuple[int, int, int]]]:
+    """The text an overlay carries, top down, with each line's BGR colour.
+
+    Args:
+      m: the measurement.
+      label: optional text put before the HC, e.g. the file name.
+
+    Returns:
+      [("HC 123.4 mm", green), ("GA Hadlock 20+1, INTERGROWTH 20+0", cyan),
+      ("REVIEW: <reasons>", red)]: the GA line only when a head was found (a formula out of
+      its range reads "out of range"), the REVIEW line only when flagged; not found:
+      [("no head: <reason>", red)].
+    """
+    prefix = f"{label}  " if label else ""
+    if not m.found:
+        return [(f"{prefix}no head: {m.reason}", _OVERLAY_MISSING)]
+    ga = ", ".join(f"{_GA_SHORT[g.method]} "
+                   + (clinical.format_ga(g.ga_days) if g.ga_days is not None else "out of range")
+                   for g in m.gestational_age())
+    lines = [(f"{prefix}HC {m.hc_mm:.1f} mm", _OVERLAY_FOUND), (f"GA {ga}", _OVERLAY_GA)]
+    if m.review:
+        lines.append((f"REVIEW: {'; '.join(m.review_reasons)}", _OVERLAY_REVIEW))
+    return lines
 
 
 def draw_overlay(gray_image: np.ndarray, m: Measurement, label: Optional[str] = None
                  ) -> np.ndarray:
-    """Draws the measured ellipse and "HC 123.4 mm" on the original image.
+    """Draws the measured ellipse, its HC and GA on the original image; a measurement
+    flagged for review gets a red frame and a red "REVIEW: <reasons>" line.
 
     Args:
       gray_image: the original image, (H, W), (H, W, 1) gray or (H, W, 3) BGR, uint8.
@@ -1034,13 +1065,16 @@ def draw_overlay(gray_image: np.ndarray, m: Measurement, label: Optional[str] = 
         cv2.ellipse(out, (int(round(e.cx * one)), int(round(e.cy * one))),
                     (int(round(e.a * one)), int(round(e.b * one))), math.degrees(e.angle),
                     0, 360, _OVERLAY_FOUND, thick, cv2.LINE_AA, _SHIFT)
-        text, color = f"HC {m.hc_mm:.1f} mm", _OVERLAY_FOUND
-    else:
-        text, color = f"no head: {m.reason}", _OVERLAY_MISSING
-    if label:
-        text = f"{label}  {text}"
+    if m.review:
+        # A frame, not only text: seen at a glance, even in a thumbnail.
+        frame = max(3, 3 * thick)
+        cv2.rectangle(out, (0, 0), (w - 1, h - 1), _OVERLAY_REVIEW, 2 * frame)
     scale = max(0.4, max(h, w) / 1600)
-    org = (8, 8 + int(24 * scale))
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
+    step = int(30 * scale) + thick
+    for k, (text, color) in enumerate(overlay_lines(m, label)):
+        org = (8 + (3 * thick if m.review else 0), 8 + int(24 * scale) + k * step
+               + (3 * thick if m.review else 0))
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2,
+                    cv2.LINE_AA)
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
     return out

@@ -18,6 +18,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence,
 
 import numpy as np
 
+from hc_tf import clinical
 from hc_tf import ellipse as ellipse_lib
 from hc_tf import preprocess
 
@@ -95,7 +96,48 @@ def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int =
 
 
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
-                    "dice", "hd_mm", "found", "reason")
+                    "dice", "hd_mm", "found", "reason", "review", "review_reasons",
+                    "reference_trimester", "ga_error_days")
+
+# GA error: Hadlock 1984 GA of the predicted HC minus that of the reference HC, per trimester
+# of the reference GA (by the reference HC's Hadlock GA). Hadlock applies from 14+0 to 42+0
+# weeks only, so a reference below 14 weeks gets no GA error (out of range, counted), and a
+# prediction outside that range neither: no extrapolated number.
+GA_ERROR_METHOD = clinical.GaMethod.HADLOCK_1984
+TRIMESTERS = ("first", "second", "third")
+TRIMESTER_WEEKS = {"first": "<14", "second": "14-28", "third": ">=28"}
+_SECOND_TRIMESTER_START_WEEKS = 14.0
+_THIRD_TRIMESTER_START_WEEKS = 28.0
+REFERENCE_BEYOND_RANGE = "beyond_range"  # reference HC above Hadlock's 42 weeks
+LARGE_ERROR_MM = 5.0  # "|HC error| > 5 mm": the errors the review flag should catch (issue 14)
+LOA_Z = 1.96          # Bland-Altman 95% limits of agreement
+BLAND_ALTMAN_NAME = "bland_altman.png"
+
+
+def reference_trimester(ref_hc_mm: float) -> str:
+    """The trimester of a reference HC by its Hadlock 1984 GA: "first" (<14 weeks, below
+    Hadlock's range), "second" (14 to <28), "third" (28 to 42), or REFERENCE_BEYOND_RANGE.
+
+    Raises:
+      ValueError: for an HC that is not a finite positive number.
+    """
+    est = clinical.ga_from_hc(ref_hc_mm, GA_ERROR_METHOD)
+    if est.ga_days is None:
+        # Out of range: the formula increases with HC, so the side says which end.
+        return "first" if ref_hc_mm < est.valid_hc_mm[0] else REFERENCE_BEYOND_RANGE
+    return "second" if est.ga_weeks < _THIRD_TRIMESTER_START_WEEKS else "third"
+
+
+def ga_error_days(pred_hc_mm: Optional[float], ref_hc_mm: float) -> Optional[float]:
+    """Hadlock GA (days) of the predicted HC minus that of the reference; None when no head
+    was found or either HC is outside Hadlock's 14-42 week range."""
+    if pred_hc_mm is None:
+        return None
+    pred = clinical.ga_from_hc(pred_hc_mm, GA_ERROR_METHOD)
+    ref = clinical.ga_from_hc(ref_hc_mm, GA_ERROR_METHOD)
+    if pred.ga_days is None or ref.ga_days is None:
+        return None
+    return pred.ga_days - ref.ga_days
 
 
 def score(pred: Prediction) -> Dict[str, object]:
@@ -108,11 +150,16 @@ def score(pred: Prediction) -> Dict[str, object]:
     s, m = pred.sample, pred.measurement
     row: Dict[str, object] = {"filename": s.filename, "reference_hc_mm": s.reference_hc_mm,
                               "predicted_hc_mm": m.hc_mm, "found": m.found, "reason": m.reason,
-                              "df_mm": None, "adf_mm": None, "dice": None, "hd_mm": None}
+                              "df_mm": None, "adf_mm": None, "dice": None, "hd_mm": None,
+                              # Not assessed (None) when no head was found.
+                              "review": m.review if m.found else None,
+                              "review_reasons": "; ".join(m.review_reasons),
+                              "reference_trimester": None, "ga_error_days": None}
     if s.reference is None or s.reference_hc_mm is None:
         return row
     df, adf = ellipse_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
-    row.update(df_mm=df, adf_mm=adf)
+    row.update(df_mm=df, adf_mm=adf, reference_trimester=reference_trimester(s.reference_hc_mm),
+               ga_error_days=ga_error_days(m.hc_mm, s.reference_hc_mm))
     if not m.found:
         row["dice"] = 0.0
         return row
@@ -123,13 +170,14 @@ def score(pred: Prediction) -> Dict[str, object]:
     return row
 
 
-def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
+def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, object]:
     """Summary figures over labelled rows.
 
     ADF and DF are the challenge's (a not-found image scores ADF = reference
     HC); `adf_found_mm_*` are over the found images only, for reading a model's
     accuracy apart from its misses. Dice counts a not-found image as 0;
-    Hausdorff is over found images.
+    Hausdorff is over found images. `bland_altman`, `ga_error_days` and
+    `review_flag` are nested (see their functions).
     """
     labelled = [r for r in rows if r["reference_hc_mm"] is not None]
     found = [r for r in labelled if r["found"]]
@@ -147,7 +195,121 @@ def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, float]:
         "adf_found_mm_mean": stat("adf_mm", np.mean, found),
         "adf_found_mm_median": stat("adf_mm", np.median, found),
         "hd_mm_mean": stat("hd_mm", np.mean, found), "hd_mm_std": stat("hd_mm", np.std, found),
+        "bland_altman": bland_altman(found),
+        "ga_error_days": ga_error_by_trimester(labelled),
+        "review_flag": review_figures(labelled),
     }
+
+
+def _mean_sd(values: Sequence[float]) -> Dict[str, Optional[float]]:
+    """{"mean", "sd"} with the sample SD (n - 1); None where undefined (n < 1, n < 2)."""
+    v = np.asarray(values, np.float64)
+    return {"mean": float(v.mean()) if len(v) else None,
+            "sd": float(v.std(ddof=1)) if len(v) > 1 else None}
+
+
+def _agreement(diffs: Sequence[float], unit: str) -> Dict[str, Optional[float]]:
+    """Mean difference, its SD and the 95% limits of agreement (mean +- 1.96 SD)."""
+    ms = _mean_sd(diffs)
+    mean, sd = ms["mean"], ms["sd"]
+    lo = hi = None
+    if mean is not None and sd is not None:
+        lo, hi = mean - LOA_Z * sd, mean + LOA_Z * sd
+    return {f"mean_diff_{unit}": mean, f"sd_diff_{unit}": sd,
+            f"loa_low_{unit}": lo, f"loa_high_{unit}": hi}
+
+
+def bland_altman(found: Sequence[Dict[str, object]]) -> Dict[str, object]:
+    """Bland-Altman agreement of predicted vs reference HC over images with a head found.
+
+    Difference = predicted - reference; in % of the pair's mean HC ((pred + ref) / 2), the
+    usual Bland-Altman percentage. 95% limits of agreement = mean +- 1.96 SD (sample SD).
+
+    Args:
+      found: per-image rows (`score`) with a reference and a predicted HC.
+
+    Returns:
+      {"n", "mean_diff_mm", "sd_diff_mm", "loa_low_mm", "loa_high_mm", the same with
+      "_pct", "definition"}; None figures when there are too few images.
+    """
+    pairs = [(float(r["predicted_hc_mm"]), float(r["reference_hc_mm"])) for r in found
+             if r.get("predicted_hc_mm") is not None and r.get("reference_hc_mm") is not None]
+    diff = [p - q for p, q in pairs]
+    pct = [100.0 * (p - q) / (0.5 * (p + q)) for p, q in pairs]
+    return {"n": len(pairs), **_agreement(diff, "mm"), **_agreement(pct, "pct"),
+            "definition": "predicted - reference HC over images with a head found; % of "
+                          "(predicted + reference) / 2; limits = mean +- 1.96 SD (n - 1)"}
+
+
+def ga_error_by_trimester(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
+    """The GA error (days) the HC error implies, mean and SD per trimester of the reference.
+
+    Args:
+      labelled: per-image rows (`score`) with a reference.
+
+    Returns:
+      {"method", "definition", "trimesters": {name: {"reference_ga_weeks", "n" (images with
+      a reference in it), "n_used", "not_found", "prediction_out_of_range", "mean_days",
+      "sd_days", "note"}}, "reference_beyond_range"}. The first trimester is below Hadlock's
+      range: its images are counted, never given a number.
+    """
+    out: Dict[str, Dict[str, object]] = {}
+    for name in TRIMESTERS:
+        rows = [r for r in labelled if r.get("reference_trimester") == name]
+        used = [float(r["ga_error_days"]) for r in rows if r.get("ga_error_days") is not None]
+        not_found = sum(1 for r in rows if not r["found"])
+        ms = _mean_sd(used)
+        note = ""
+        if name == "first":
+            note = ("reference HC below Hadlock 1984's range (14+0 to 42+0 weeks): no GA error "
+                    "computed")
+        out[name] = {"reference_ga_weeks": TRIMESTER_WEEKS[name], "n": len(rows),
+                     "n_used": len(used), "not_found": not_found,
+                     "prediction_out_of_range": len(rows) - len(used) - not_found
+                     if name != "first" else 0,
+                     "mean_days": ms["mean"], "sd_days": ms["sd"], "note": note}
+    beyond = sum(1 for r in labelled if r.get("reference_trimester") == REFERENCE_BEYOND_RANGE)
+    return {"method": GA_ERROR_METHOD.value,
+            "definition": "Hadlock 1984 GA of the predicted HC minus GA of the reference HC, "
+                          "days; trimester by the reference HC's Hadlock GA (<14, 14-28, "
+                          ">=28 weeks); SD with n - 1",
+            "trimesters": out, "reference_beyond_range": beyond}
+
+
+def review_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
+    """How the review flag sorts the found images: share flagged, large errors caught, ADF of
+    the unflagged (one point of the risk-coverage curve) and of the flagged.
+
+    Args:
+      labelled: per-image rows (`score`) with a reference.
+
+    Returns:
+      {"n_found", "n_flagged", "share_flagged", "n_large_error", "n_large_error_caught",
+      "share_large_error_caught", "large_error_mm", "adf_unflagged_mm_mean",
+      "adf_flagged_mm_mean", "reasons" (reason -> images)}; a not-found image is not
+      assessed (it has no measurement to review) and is left out.
+    """
+    found = [r for r in labelled if r["found"]]
+    flagged = [r for r in found if r.get("review")]
+    unflagged = [r for r in found if not r.get("review")]
+    large = [r for r in found if float(r["adf_mm"]) > LARGE_ERROR_MM]
+    caught = [r for r in large if r.get("review")]
+    reasons: Dict[str, int] = {}
+    for r in flagged:
+        for reason in str(r.get("review_reasons") or "").split("; "):
+            if reason:
+                reasons[reason] = reasons.get(reason, 0) + 1
+
+    def adf(rows):
+        return float(np.mean([float(r["adf_mm"]) for r in rows])) if rows else None
+
+    return {"n_found": len(found), "n_flagged": len(flagged),
+            "share_flagged": len(flagged) / len(found) if found else None,
+            "large_error_mm": LARGE_ERROR_MM, "n_large_error": len(large),
+            "n_large_error_caught": len(caught),
+            "share_large_error_caught": len(caught) / len(large) if large else None,
+            "adf_unflagged_mm_mean": adf(unflagged), "adf_flagged_mm_mean": adf(flagged),
+            "reasons": reasons}
 
 
 # The atomic writers, re-exported for train/parity/lite.
@@ -278,8 +440,57 @@ def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
     plt.close(fig)
 
 
+def plot_bland_altman(rows: Sequence[Dict[str, object]], figures: Dict[str, object],
+                      out_png: str) -> None:
+    """Bland-Altman plot of predicted vs reference HC (found images): the difference against
+    the pair's mean, in mm and in %, with the mean difference and 95% limits of agreement.
+
+    Args:
+      rows: per-image rows (`score`).
+      figures: `bland_altman(...)` of the same rows.
+      out_png: the PNG to write (atomically).
+    """
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+    pairs = [(float(r["predicted_hc_mm"]), float(r["reference_hc_mm"])) for r in rows
+             if r.get("found") and r.get("reference_hc_mm") is not None]
+    flagged = [bool(r.get("review")) for r in rows
+               if r.get("found") and r.get("reference_hc_mm") is not None]
+    mean = np.array([0.5 * (p + q) for p, q in pairs])
+    diff = np.array([p - q for p, q in pairs])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, values, unit in ((axes[0], diff, "mm"),
+                             (axes[1], 100.0 * diff / np.where(mean > 0, mean, 1.0), "pct")):
+        if len(values):
+            ok = ~np.array(flagged, bool)
+            ax.scatter(mean[ok], values[ok], s=10, alpha=0.6, label="not flagged")
+            ax.scatter(mean[~ok], values[~ok], s=18, marker="x", color="tab:red",
+                       label="flagged for review")
+        label = "%" if unit == "pct" else "mm"
+        for key, style in (("mean_diff", "-"), ("loa_low", "--"), ("loa_high", "--")):
+            v = figures.get(f"{key}_{unit}")
+            if v is not None:
+                ax.axhline(v, color="k", linestyle=style, linewidth=1)
+                ax.annotate(f"{key.replace('_', ' ')} {v:+.2f} {label}", (1.0, v),
+                            xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                            fontsize=8)
+        ax.set_xlabel("mean of predicted and reference HC (mm)")
+        ax.set_ylabel(f"predicted - reference ({label})")
+        if len(values):
+            ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"Bland-Altman, n={figures.get('n', 0)} images with a head found "
+                 "(limits: mean +- 1.96 SD)")
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
 def evaluate(runner: Runner, samples: Iterable[Sample], out_dir: str) -> Dict[str, object]:
-    """Measures every sample, writes per_image.csv, summary.json and evaluation.png."""
+    """Measures every sample; writes per_image.csv, summary.json, evaluation.png and
+    bland_altman.png."""
     os.makedirs(out_dir, exist_ok=True)
     rows = [score(p) for p in predict_samples(runner, samples)]
     if not rows:
@@ -288,4 +499,5 @@ def evaluate(runner: Runner, samples: Iterable[Sample], out_dir: str) -> Dict[st
     write_per_image_csv(os.path.join(out_dir, "per_image.csv"), rows)
     write_summary_json(os.path.join(out_dir, "summary.json"), summary)
     plot_distributions(rows, os.path.join(out_dir, "evaluation.png"))
+    plot_bland_altman(rows, summary["bland_altman"], os.path.join(out_dir, BLAND_ALTMAN_NAME))
     return summary

@@ -1,5 +1,6 @@
-"""`hc-tf predict`: image files -> HC18 submission CSV, overlay PNGs and a list of
-the images that could not be read.
+"""`hc-tf predict`: image files -> HC18 submission CSV, a clinical report (HC, GA by
+both formulas, optional centile, review flag and quality signals; CSV and JSON), overlay
+PNGs and a list of the images that could not be read.
 
 No TensorFlow on a `.tflite` model: the runner comes from `evaluate.load_runner`.
 One run's outputs are written to a temporary sibling folder and moved into place
@@ -10,23 +11,34 @@ only with `overwrite`, and only when it holds nothing but predict's own outputs.
 from __future__ import annotations
 
 import collections
+import csv
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
 import uuid
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 
+from hc_tf import clinical
 from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate as evaluate_lib
 from hc_tf import preprocess
+from hc_tf import report as report_lib
 
 SUBMISSION_NAME = "submission.csv"
 UNREADABLE_NAME = "unreadable.csv"
 OVERLAYS_NAME = "overlays"
-OUTPUT_NAMES = frozenset({SUBMISSION_NAME, UNREADABLE_NAME, OVERLAYS_NAME})
+REPORT_CSV_NAME = "report.csv"
+REPORT_JSON_NAME = "report.json"
+OUTPUT_NAMES = frozenset({SUBMISSION_NAME, UNREADABLE_NAME, OVERLAYS_NAME, REPORT_CSV_NAME,
+                          REPORT_JSON_NAME})
+REPORT_FORMAT = "hc-tf predict report v1"
+# The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
+# header name, never by position: HC18's training CSV has the reference HC third.
+GA_COLUMN = "ga_weeks"
 UNREADABLE_FIELDS = ("path", "error")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -91,9 +103,56 @@ def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str
       ValueError: naming the file and row, for a bad, non-positive or implausible
         pixel size, or a file name listed twice.
     """
+    return read_pixel_csv(csv_path, allow_implausible)[0]
+
+
+def parse_ga_option(value: Optional[str]) -> Optional[float]:
+    """--ga-weeks as weeks (float), or None when not given.
+
+    Args:
+      value: weeks ("27.4") or "weeks+days" ("27+3").
+
+    Raises:
+      ValueError: "--ga-weeks: ..." for a GA that is not a number or outside 10-45 weeks.
+    """
+    if value is None:
+        return None
+    try:
+        return clinical.parse_ga_weeks(str(value))
+    except ValueError as err:
+        raise ValueError(f"--ga-weeks: {err}") from None
+
+
+def _ga_column(csv_path: str) -> Optional[int]:
+    """Index of the GA_COLUMN header in `csv_path`'s header row, or None."""
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    names = [h.strip().lower() for h in header]
+    return names.index(GA_COLUMN) if GA_COLUMN in names else None
+
+
+def read_pixel_csv(csv_path: str, allow_implausible: bool = False
+                   ) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """Pixel sizes and, when the header names a `ga_weeks` column, known GAs.
+
+    Args:
+      csv_path: HC18-style CSV: filename, pixel size (mm)[, ..., ga_weeks]; a GA cell may be
+        weeks (27.4) or "weeks+days" (27+3), or empty (no centile for that image).
+      allow_implausible: accept pixel sizes outside `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
+
+    Returns:
+      (filename -> pixel size mm, filename -> GA weeks for the rows that give one).
+
+    Raises:
+      ValueError: naming the file and row, for a bad, non-positive or implausible pixel
+        size, a file name listed twice, or a GA that is not a number or outside 10-45 weeks.
+    """
+    rows = evaluate_lib.read_csv_rows(csv_path)  # first: it names a file that isn't a CSV
+    ga_col = _ga_column(csv_path)
     sizes: Dict[str, float] = {}
+    gas: Dict[str, float] = {}
     first_row: Dict[str, int] = {}
-    for i, row in evaluate_lib.read_csv_rows(csv_path):
+    for i, row in rows:
         if len(row) < 2:
             raise ValueError(f"{csv_path} row {i}: no readable pixel size")
         name = row[0].strip()
@@ -102,7 +161,13 @@ def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str
         first_row[name] = i
         sizes[name] = ellipse_lib.check_pixel_size(
             row[1], f"{csv_path} row {i}: pixel size", allow_implausible)
-    return sizes
+        cell = row[ga_col].strip() if ga_col is not None and ga_col < len(row) else ""
+        if cell:
+            try:
+                gas[name] = clinical.parse_ga_weeks(cell)
+            except ValueError as err:
+                raise ValueError(f"{csv_path} row {i} ({name}): {err}") from None
+    return sizes, gas
 
 
 @dataclasses.dataclass
@@ -111,6 +176,12 @@ class PredictResult:
 
     measurements: List[ellipse_lib.Measurement]
     unreadable: List[Tuple[str, str]]  # (path, error naming the path)
+    records: List[Dict[str, object]] = dataclasses.field(default_factory=list)  # report.json's
+
+    @property
+    def flagged(self) -> int:
+        """How many measurements are flagged for review."""
+        return sum(1 for m in self.measurements if m.review)
 
 
 def check_out_dir(out_dir: str, overwrite: bool) -> None:
@@ -155,26 +226,71 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
         yield evaluate_lib.Sample(name, image, sizes.get(name, pixel_size_mm))
 
 
+def _overlay_png(image, m: ellipse_lib.Measurement, filename: str, path: str) -> None:
+    """Writes the overlay (ellipse, HC, GA, REVIEW mark when flagged) of one image."""
+    ok, png = cv2.imencode(".png", ellipse_lib.draw_overlay(image, m))
+    if not ok:
+        raise ValueError(f"{filename}: its overlay could not be encoded")
+    png.tofile(path)
+
+
+def _write_report(folder: str, records: List[Dict[str, object]],
+                  unreadable: List[Tuple[str, str]], model_path: str) -> None:
+    """report.csv (one flat row per measured image) and report.json (the same, nested, with
+    the formulas' sources, the review thresholds and the unreadable images)."""
+    evaluate_lib.write_per_image_csv(os.path.join(folder, REPORT_CSV_NAME),
+                                     [report_lib.csv_row(r) for r in records],
+                                     fields=report_lib.REPORT_FIELDS, digits=6)
+    doc = {"format": REPORT_FORMAT, "model": os.path.basename(model_path),
+           "ga_methods": {report_lib.GA_KEYS[m]: {"method": m.value,
+                                                  "title": report_lib.GA_TITLES[m],
+                                                  "source": s}
+                          for m, s in ((clinical.GaMethod.HADLOCK_1984, clinical.HADLOCK_SOURCE),
+                                       (clinical.GaMethod.INTERGROWTH_2016,
+                                        clinical.INTERGROWTH_GA_SOURCE))},
+           "centile_source": clinical.INTERGROWTH_HC_SOURCE,
+           "review_thresholds": report_lib.thresholds_record(),
+           "counts": {**report_lib.summary_counts(records), "unreadable": len(unreadable)},
+           "images": records,
+           "unreadable": [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable]}
+    evaluate_lib.write_summary_json(os.path.join(folder, REPORT_JSON_NAME), doc)
+
+
 def _write_outputs(runner: evaluate_lib.Runner, samples: Iterator[evaluate_lib.Sample],
-                   unreadable: List[Tuple[str, str]], folder: str) -> List[ellipse_lib.Measurement]:
-    """Measures the samples; writes submission.csv, overlays/ and unreadable.csv in `folder`."""
+                   unreadable: List[Tuple[str, str]], folder: str, model_path: str,
+                   known_ga: Callable[[str], Optional[float]]
+                   ) -> Tuple[List[ellipse_lib.Measurement], List[Dict[str, object]]]:
+    """Measures the samples; writes submission.csv, report.csv/.json, overlays/ and
+    unreadable.csv in `folder`.
+
+    Args:
+      runner: the model runner.
+      samples: the readable images (reading fills `unreadable`).
+      unreadable: (path, error) of the images that could not be read.
+      folder: the staging folder.
+      model_path: recorded in report.json.
+      known_ga: filename -> known GA in weeks, or None.
+
+    Returns:
+      (measurements, report records), in input order.
+    """
     overlays = os.path.join(folder, OVERLAYS_NAME)
     os.makedirs(overlays, exist_ok=True)
-    rows, measurements = [], []
+    rows, measurements, records = [], [], []
     for pred in evaluate_lib.predict_samples(runner, samples):
-        m = pred.measurement
+        m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
-        rows.append(ellipse_lib.submission_row(pred.sample.filename, m))
-        ok, png = cv2.imencode(".png", ellipse_lib.draw_overlay(pred.sample.image, m))
-        if not ok:
-            raise ValueError(f"{pred.sample.filename}: its overlay could not be encoded")
-        png.tofile(os.path.join(overlays, os.path.splitext(pred.sample.filename)[0] + ".png"))
+        rows.append(ellipse_lib.submission_row(name, m))
+        records.append(report_lib.image_record(name, m, known_ga(name)))
+        _overlay_png(pred.sample.image, m, name,
+                     os.path.join(overlays, os.path.splitext(name)[0] + ".png"))
     ellipse_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
     # Written after measuring: `unreadable` is filled while the samples are read.
+    _write_report(folder, records, unreadable, model_path)
     evaluate_lib.write_per_image_csv(os.path.join(folder, UNREADABLE_NAME),
                                      [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable],
                                      fields=UNREADABLE_FIELDS)
-    return measurements
+    return measurements, records
 
 
 def _make_staging_dir(out_dir: str) -> str:
@@ -213,9 +329,10 @@ def _move_into_place(staging: str, out_dir: str) -> None:
 def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
                   flip_tta: bool = False, overwrite: bool = False,
-                  allow_implausible_pixel_size: bool = False) -> PredictResult:
-    """Measures every readable image; writes `submission.csv`, `overlays/<name>.png`
-    and `unreadable.csv` (path, error) into `out_dir`, all from this run.
+                  allow_implausible_pixel_size: bool = False,
+                  ga_weeks: Optional[str] = None) -> PredictResult:
+    """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
+    `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all from this run.
 
     Args:
       model_path: a `.keras` or `.tflite` model.
@@ -226,20 +343,29 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       flip_tta: average with the flipped input (.keras only).
       overwrite: replace an earlier run's outputs in `out_dir`.
       allow_implausible_pixel_size: accept pixel sizes outside the plausible range.
+      ga_weeks: one known GA for every image ("27.4" or "27+3"), for the HC centile; the
+        alternative is a `ga_weeks` column in `pixel_csv` (not both).
 
     Returns:
-      The measurements of the readable images and the unreadable ones with why.
+      The measurements of the readable images, their report records, and the unreadable
+      ones with why.
 
     Raises:
       ValueError: before anything is written, for missing or implausible pixel sizes (named),
-        duplicate names or CSV rows, a bad model or a `out_dir` that can't be used.
+        a GA that is not a number or outside 10-45 weeks (named by option or file and row),
+        both --ga-weeks and a GA column, duplicate names or CSV rows, a bad model or a
+        `out_dir` that can't be used.
     """
     if (pixel_csv is None) == (pixel_size_mm is None):
         raise ValueError("give exactly one of --pixel-csv and --pixel-size")
     if pixel_size_mm is not None:
         ellipse_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
+    one_ga = parse_ga_option(ga_weeks)
     paths = list_images(inputs)
-    sizes = read_pixel_sizes(pixel_csv, allow_implausible_pixel_size) if pixel_csv else {}
+    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
+                  else ({}, {}))
+    if one_ga is not None and gas:
+        raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
     missing = [os.path.basename(p) for p in paths if pixel_csv and os.path.basename(p) not in sizes]
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
@@ -249,10 +375,11 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     staging = _make_staging_dir(out_dir)
     unreadable: List[Tuple[str, str]] = []
     try:
-        measurements = _write_outputs(runner, _read_samples(paths, sizes, pixel_size_mm, unreadable),
-                                      unreadable, staging)
+        measurements, records = _write_outputs(
+            runner, _read_samples(paths, sizes, pixel_size_mm, unreadable), unreadable, staging,
+            model_path, lambda name: gas.get(name, one_ga))
         _move_into_place(staging, out_dir)
     finally:
         if os.path.exists(staging):
             shutil.rmtree(staging)
-    return PredictResult(measurements, unreadable)
+    return PredictResult(measurements, unreadable, records)

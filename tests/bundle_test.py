@@ -60,3 +60,94 @@ def test_runtime_reproduces_golden(golden):
             row = E.submission_row(s["filename"], m)
             for key, value in zip(E.SUBMISSION_HEADER[1:], row[1:]):
                 assert value == pytest.approx(s["submission_row"][key], abs=1e-3), key
+
+
+# --- clinical read-outs (issue 14): GA, quality signals and the review flag ------------------
+
+from hc_tf import clinical as C  # noqa: E402
+from hc_tf import report  # noqa: E402
+
+OLD_SAMPLE_FIELDS = {"filename", "pixel_size_mm", "image_hw", "image_sha256", "letterbox",
+                     "found", "reason", "ellipse_px", "submission_row", "hc_mm", "mask_sha256",
+                     "mask_pixels"}
+
+
+@pytest.fixture(scope="module")
+def meta(golden):
+    with open(os.path.join(BUNDLE, golden["metadata"])) as f:
+        return json.load(f)
+
+
+def test_golden_keeps_its_fields_and_adds_the_clinical_ones(golden):
+    """The web app reads golden.json: fields are only ever added."""
+    assert golden["format"] == "hc-tf android bundle golden v1"
+    assert golden["tolerance"] == {"hc_mm": 1e-3}
+    for s in golden["samples"]:
+        assert OLD_SAMPLE_FIELDS | {"gestational_age", "quality", "review",
+                                    "review_reasons"} <= set(s), s["filename"]
+        if s["found"]:
+            assert set(s["gestational_age"]) == {"hadlock", "intergrowth"}
+
+
+def test_runtime_reproduces_golden_ga_quality_and_flag(golden):
+    runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]))
+    tol = golden["clinical_tolerance"]
+    for s in golden["samples"]:
+        m, _ = edge.measure_file(runner, os.path.join(BUNDLE, "samples", s["filename"]),
+                                 s["pixel_size_mm"])
+        assert m.review == s["review"] and m.review_reasons == s["review_reasons"], s["filename"]
+        for key, value in s["quality"].items():
+            got = getattr(m.quality, key)
+            assert (got is None and value is None) or got == pytest.approx(value, abs=tol["quality"])
+        for g in m.gestational_age():
+            want = s["gestational_age"][report.GA_KEYS[g.method]]
+            assert g.status.value == want["status"], (s["filename"], g.method)
+            if want["ga_days"] is not None:
+                assert g.ga_days == pytest.approx(want["ga_days"], abs=tol["ga_days"])
+                assert C.format_ga(g.ga_days) == want["ga"]
+
+
+def test_a_sample_is_flagged_clear_of_its_threshold(golden, meta):
+    """At least one sample a port must flag, by a margin no rasterisation detail can undo."""
+    limit = meta["clinical"]["review_flag"]["thresholds"]["max_fit_rms_frac"]
+    clear = [s for s in golden["samples"]
+             if s["review"] and s["quality"]["fit_rms_frac"] > 1.3 * limit]
+    assert clear, "no sample is clearly flagged"
+    assert all(s["review_reasons"] == [C.REASON_RAGGED] for s in clear)
+    assert set(golden["flagged_samples"]) == {s["filename"] for s in golden["samples"] if s["review"]}
+    assert [s for s in golden["samples"] if not s["review"]], "every sample flagged"
+
+
+def test_metadata_spec_is_enough_to_port_the_ga_and_the_flag(golden, meta):
+    """Re-derive GA and flag from the metadata's words and numbers alone (as a port would)."""
+    spec = meta["clinical"]
+    assert meta["tflite_sha256"] == golden["model_sha256"]  # the export's fields are kept
+    hadlock, ig = spec["ga_from_hc"]["methods"]
+    assert hadlock["method"] == "hadlock_1984" and ig["method"] == "intergrowth21_hc_2016"
+    for s in golden["samples"]:
+        if not s["found"]:
+            continue
+        hc = s["hc_mm"]
+        days = {"hadlock": 7 * (8.96 + 0.540 * hc / 10 + 0.0003 * (hc / 10) ** 3),
+                "intergrowth": np.exp(0.05970 * np.log(hc) ** 2 + 6.409e-9 * hc ** 3 + 3.3258)}
+        for key, method in (("hadlock", hadlock), ("intergrowth", ig)):
+            lo, hi = method["valid_ga_days"]
+            want = s["gestational_age"][key]
+            inside = lo <= days[key] <= hi
+            assert want["status"] == ("ok" if inside else "out_of_range"), (s["filename"], key)
+            if inside:
+                assert want["ga_days"] == pytest.approx(days[key], abs=1e-9)
+        t = spec["review_flag"]["thresholds"]
+        q = s["quality"]
+        fired = [r["reason"] for r in spec["review_flag"]["signals"] if {
+            "fit_rms_frac": lambda: q["fit_rms_frac"] > t["max_fit_rms_frac"],
+            "inlier_fraction": lambda: q["inlier_fraction"] < t["min_inlier_fraction"],
+            "mask_ellipse_dice": lambda: q["mask_ellipse_dice"] < t["min_mask_ellipse_dice"],
+            "uncertain_band_fraction":
+                lambda: q["uncertain_band_fraction"] > t["max_uncertain_band_fraction"],
+            "outside_fraction": lambda: q["outside_fraction"] > t["max_outside_fraction"],
+            "hc_mm": lambda: not t["min_hc_mm"] <= q["hc_mm"] <= t["max_hc_mm"],
+        }[r["signal"]]()]
+        assert fired == s["review_reasons"], s["filename"]
+    assert spec["review_flag"]["thresholds"] == report.thresholds_record()
+    assert spec["hc_centile"]["valid_ga_weeks"] == list(C.INTERGROWTH_HC_WEEKS)

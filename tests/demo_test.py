@@ -24,10 +24,12 @@ import pytest
 from click.testing import CliRunner
 
 from hc_tf import cli
+from hc_tf import clinical as C
 from hc_tf import demo
 from hc_tf import edge
 from hc_tf import ellipse as E
 from hc_tf import preprocess
+from hc_tf import report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(REPO, "android_demo_assets")
@@ -124,6 +126,66 @@ def test_predict_file_rgb_and_jpeg(runner, sample, golden, tmp_path):
     assert demo.predict(runner, rgba, px).measurement.hc_mm == pytest.approx(s["hc_mm"], abs=tol)
 
 
+# ---------------------------------------------------------------------------
+# Clinical read-outs (issue 14): GA, centile, review flag.
+# ---------------------------------------------------------------------------
+
+def test_ga_lines_for_both_formulas_with_range_status(runner, golden):
+    for s in golden["samples"]:
+        if not s["found"]:
+            continue
+        path = os.path.join(BUNDLE, "samples", s["filename"])
+        r = demo.predict(runner, preprocess.read_gray_image(path), s["pixel_size_mm"])
+        lines = r.ga_text.splitlines()
+        assert [l.split(":")[0] for l in lines] == ["Hadlock 1984", "INTERGROWTH-21st (HC only)"]
+        for line, key in zip(lines, ("hadlock", "intergrowth")):
+            g = s["gestational_age"][key]
+            if g["status"] == "ok":
+                assert f": {g['ga']} weeks (" in line and "in range (" in line, line
+            else:
+                assert ": out of range: HC " in line, line
+
+
+def test_known_ga_gives_centile_and_z(runner, sample):
+    path, px, s = sample
+    gray = preprocess.read_gray_image(path)
+    want = C.hc_centile(s["hc_mm"], "32+5")
+    for ga in ("32+5", 32 + 5 / 7, str(32 + 5 / 7)):
+        r = demo.predict(runner, gray, px, ga=ga)
+        assert r.centile_text.startswith("At 32+5 weeks: centile "), r.centile_text
+        assert f"(z {C.format_z(want.z)})" in r.centile_text
+    assert demo.predict(runner, gray, px).centile_text == ""
+    assert demo.predict(runner, gray, px, ga=" ").centile_text == ""
+    early = demo.predict(runner, gray, px, ga="12+0").centile_text  # accepted, outside the standard
+    assert early.startswith("At 12+0 weeks: out of range: GA 12+0 weeks is outside 14+0 to 40+0")
+
+
+@pytest.mark.parametrize("ga, message", [("abc", "is not a number of weeks"), ("50", "outside 10-45"),
+                                         ("9+6", "outside 10-45"), ("27+9", "is not a number"),
+                                         (float("nan"), "finite"), ([27], "number")])
+def test_bad_ga_is_one_plain_line(runner, ga, message):
+    with pytest.raises(demo.DemoInputError, match="GA") as err:
+        demo.predict(runner, np.zeros((64, 64), np.uint8), 0.1, ga=ga)
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert "leave it empty" in str(err.value)
+
+
+def test_flagged_sample_says_please_review_with_its_reasons(runner, golden):
+    flagged = [s for s in golden["samples"] if s["review"]]
+    assert flagged
+    for s in golden["samples"]:
+        if not s["found"]:
+            continue
+        path = os.path.join(BUNDLE, "samples", s["filename"])
+        r = demo.predict(runner, preprocess.read_gray_image(path), s["pixel_size_mm"])
+        if s["review"]:
+            assert r.review_text == "please review: " + "; ".join(s["review_reasons"])
+            red = (r.overlay_rgb[..., 0] > 200) & (r.overlay_rgb[..., 1] < 60)
+            assert red[:3].mean() > 0.9 and red[-3:].mean() > 0.9  # the red frame
+        else:
+            assert r.review_text == "not flagged for review"
+
+
 class _EmptyRunner:
     """A model that never sees a head (the real one finds one even in a black frame)."""
 
@@ -137,6 +199,7 @@ def test_no_head_found_says_so():
     r = demo.predict(_EmptyRunner(), np.zeros((540, 800), np.uint8), 0.1, filename="blank.png")
     assert not r.measurement.found
     assert r.hc_text.startswith("No head found: ")
+    assert (r.ga_text, r.centile_text, r.review_text) == ("", "", "")
     assert r.submission_csv.splitlines()[1] == "blank.png,0.0000,0.0000,0.0000,0.0000,0.0000"
     assert r.overlay_rgb.shape == (540, 800, 3)
 
@@ -189,8 +252,10 @@ def test_bad_image_files(tmp_path):
 
 def test_measure_upload_never_raises(runner, sample, tmp_path):
     path, px, s = sample
-    overlay, hc, row, took = demo.measure_upload(runner, {"path": path, "orig_name": "x.png"}, px)
+    overlay, hc, ga, centile, review, row, took = demo.measure_upload(
+        runner, {"path": path, "orig_name": "x.png"}, px)
     assert _hc_from_text(hc) == pytest.approx(s["hc_mm"], abs=0.006)
+    assert ga.startswith("Hadlock 1984: ") and centile == "" and review
     assert row.splitlines()[1].startswith("x.png,") and took.endswith(")")
     assert overlay.shape[2] == 3
     junk = tmp_path / "upload"
@@ -201,7 +266,9 @@ def test_measure_upload_never_raises(runner, sample, tmp_path):
     for upload, size, message in cases:
         out = demo.measure_upload(runner, upload, size)
         assert out[0] is None and out[1].startswith("Error: ") and message in out[1], out
-        assert out[2:] == ("", "")
+        assert out[2:] == ("",) * 5
+    out = demo.measure_upload(runner, {"path": path}, px, "27+9")
+    assert out[0] is None and out[1].startswith("Error: GA '27+9'") and out[2:] == ("",) * 5
 
 
 def test_load_examples(golden):
@@ -373,21 +440,26 @@ def test_gradio_client_sample_and_bad_upload(server, sample, tmp_path):
 
     path, px, s = sample
     client = Client(server["url"], verbose=False)
-    overlay, hc, row, took = client.predict(handle_file(path), px, api_name="/measure")
+    overlay, hc, ga, centile, review, row, took = client.predict(
+        handle_file(path), px, "30+0", api_name="/measure")
     assert _hc_from_text(hc) == pytest.approx(s["hc_mm"], abs=0.005 + 1e-3)
+    assert ga.splitlines()[0] == report.ga_line(C.ga_from_hc(s["hc_mm"]))
+    assert centile.startswith("At 30+0 weeks: centile ") and review == "not flagged for review"
     _assert_row_matches(row, s)
     assert re.match(r"\d+\.\d ms \(decode", took), took
     assert cv2.imread(overlay).shape == tuple(s["image_hw"]) + (3,)
 
     bad = tmp_path / "not_an_image.png"
     bad.write_bytes(b"GIF89a? no, just text pretending to be an image")
-    overlay, hc, row, took = client.predict(handle_file(str(bad)), px, api_name="/measure")
-    assert overlay is None and (row, took) == ("", "")
+    overlay, hc, *rest = client.predict(handle_file(str(bad)), px, "", api_name="/measure")
+    assert overlay is None and rest == [""] * 5
     assert hc == "Error: not_an_image.png: not a readable image (upload a PNG or JPEG)."
-    _, hc, _, _ = client.predict(handle_file(path), 0, api_name="/measure")
+    _, hc, *_ = client.predict(handle_file(path), 0, "", api_name="/measure")
     assert hc.startswith("Error: Pixel size 0 is not positive")
+    _, hc, *_ = client.predict(handle_file(path), px, "abc", api_name="/measure")
+    assert hc.startswith("Error: GA 'abc' is not a number")
     # ... and the server keeps serving.
-    _, hc, _, _ = client.predict(handle_file(path), px, api_name="/measure")
+    _, hc, *_ = client.predict(handle_file(path), px, "", api_name="/measure")
     assert _hc_from_text(hc) == pytest.approx(s["hc_mm"], abs=0.005 + 1e-3)
 
 

@@ -1,6 +1,7 @@
 """Tests of hc_tf.ellipse: measurement, HC18 submission rows, metrics, overlays."""
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from hc_tf import clinical as C
 from hc_tf import ellipse as E
 from hc_tf import preprocess as P
 
@@ -482,6 +484,39 @@ def test_draw_overlay():
     assert missing.shape == (540, 800, 3)
     with pytest.raises(ValueError):
         E.draw_overlay(gray.astype(np.float32), m)
+
+
+def test_overlay_lines_show_hc_and_ga_and_review_only_when_flagged():
+    m = E.measure(GOOD, BOX, PX)  # HC ~ 110 mm at 0.1 mm/px: both GA formulas in range
+    assert not m.review
+    (hc, _), (ga, _) = E.overlay_lines(m)
+    h, i = m.gestational_age()
+    assert hc == f"HC {m.hc_mm:.1f} mm"
+    assert ga == f"GA Hadlock {C.format_ga(h.ga_days)}, INTERGROWTH {C.format_ga(i.ga_days)}"
+    small = dataclasses.replace(m, pixel_size_mm=0.05)  # ~55 mm: below both ranges
+    assert E.overlay_lines(small)[1][0] == "GA Hadlock out of range, INTERGROWTH out of range"
+    cut = dataclasses.replace(m, quality=dataclasses.replace(m.quality, outside_fraction=0.3))
+    assert cut.review
+    lines = [t for t, _ in E.overlay_lines(cut, label="x.png")]
+    assert lines[0].startswith("x.png  HC ") and lines[2] == f"REVIEW: {C.REASON_CUT}"
+    missing = E.measure(np.zeros((224, 320)), BOX, PX)
+    assert [t for t, _ in E.overlay_lines(missing)] == [f"no head: {missing.reason}"]
+
+
+def test_flagged_overlay_has_a_red_frame_and_a_clean_one_none():
+    gray = np.full((540, 800), 60, np.uint8)
+    m = E.measure(GOOD, BOX, PX)
+    flagged = dataclasses.replace(m, quality=dataclasses.replace(m.quality, fit_rms_frac=0.05))
+
+    def red(img):
+        return (img[..., 2] > 200) & (img[..., 1] < 60) & (img[..., 0] < 60)
+
+    clean, marked = E.draw_overlay(gray, m), E.draw_overlay(gray, flagged)
+    edges = np.concatenate([marked[:3].reshape(-1, 3), marked[-3:].reshape(-1, 3),
+                            marked[:, :3].reshape(-1, 3), marked[:, -3:].reshape(-1, 3)])
+    assert red(edges[None]).mean() > 0.95
+    assert not red(clean[-100:]).any()  # below the text: no red anywhere on a clean one
+    assert red(marked[30:80, :400]).sum() > red(clean[30:80, :400]).sum() + 50  # REVIEW text
 
 
 # --- no TensorFlow -----------------------------------------------------------

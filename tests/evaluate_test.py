@@ -82,3 +82,94 @@ def test_one_miss_counts_in_the_adf_and_not_in_the_adf_over_found_images(tmp_pat
     assert summary["adf_mm_mean"] == pytest.approx(
         (sum(found_adfs) + samples[2].reference_hc_mm) / 3, abs=1e-4)
     assert summary["adf_mm_max"] == pytest.approx(samples[2].reference_hc_mm)
+
+
+# --- issue 14: Bland-Altman, GA error per trimester, review-flag figures ---------------------
+
+from hc_tf import clinical as C  # noqa: E402
+
+
+def _row(ref, pred, review=False, reasons=""):
+    """A per-image row as `score` makes it (found when pred is not None)."""
+    found = pred is not None
+    df, adf = ellipse_lib.challenge_difference_mm(pred, ref)
+    return {"filename": f"{ref}.png", "reference_hc_mm": ref, "predicted_hc_mm": pred,
+            "found": found, "df_mm": df, "adf_mm": adf, "dice": None, "hd_mm": None,
+            "review": review if found else None, "review_reasons": reasons,
+            "reference_trimester": evaluate_lib.reference_trimester(ref),
+            "ga_error_days": evaluate_lib.ga_error_days(pred, ref)}
+
+
+def test_bland_altman_mean_difference_and_limits_in_mm_and_percent():
+    rows = [_row(100.0, 101.0), _row(100.0, 99.0), _row(200.0, 203.0), _row(200.0, 197.0),
+            _row(150.0, None)]  # a miss has no pair: left out
+    ba = evaluate_lib.bland_altman([r for r in rows if r["found"]])
+    sd = np.sqrt((1 + 1 + 9 + 9) / 3)  # sample SD of [1, -1, 3, -3]
+    assert ba["n"] == 4 and ba["mean_diff_mm"] == pytest.approx(0.0)
+    assert ba["sd_diff_mm"] == pytest.approx(sd)
+    assert (ba["loa_low_mm"], ba["loa_high_mm"]) == pytest.approx((-1.96 * sd, 1.96 * sd))
+    pct = [100 * 1 / 100.5, -100 * 1 / 99.5, 100 * 3 / 201.5, -100 * 3 / 198.5]
+    assert ba["mean_diff_pct"] == pytest.approx(np.mean(pct))
+    assert ba["loa_high_pct"] == pytest.approx(np.mean(pct) + 1.96 * np.std(pct, ddof=1))
+    assert evaluate_lib.bland_altman([])["mean_diff_mm"] is None
+
+
+def _hadlock_days(hc_mm):
+    cm = hc_mm / 10
+    return 7 * (8.96 + 0.540 * cm + 0.0003 * cm ** 3)  # Hadlock 1984, by hand
+
+
+def test_ga_error_per_trimester_with_out_of_range_handled_explicitly():
+    rows = [_row(80.0, 82.0),                       # first: below Hadlock's range
+            _row(175.0, 178.0), _row(180.0, 176.0),  # second
+            _row(92.0, 85.0),                        # second, prediction below range
+            _row(300.0, 306.0), _row(320.0, 318.0),  # third
+            _row(310.0, None),                       # third, not found
+            _row(365.0, 360.0)]                      # reference beyond 42 weeks
+    assert [r["reference_trimester"] for r in rows] == [
+        "first", "second", "second", "second", "third", "third", "third", "beyond_range"]
+    ga = evaluate_lib.ga_error_by_trimester(rows)
+    t1, t2, t3 = (ga["trimesters"][k] for k in ("first", "second", "third"))
+    assert t1["n"] == 1 and t1["n_used"] == 0 and t1["mean_days"] is None and t1["note"]
+    second = [_hadlock_days(178) - _hadlock_days(175), _hadlock_days(176) - _hadlock_days(180)]
+    assert t2["n"] == 3 and t2["n_used"] == 2 and t2["prediction_out_of_range"] == 1
+    assert t2["mean_days"] == pytest.approx(np.mean(second))
+    assert t2["sd_days"] == pytest.approx(np.std(second, ddof=1))
+    third = [_hadlock_days(306) - _hadlock_days(300), _hadlock_days(318) - _hadlock_days(320)]
+    assert t3["n"] == 3 and t3["not_found"] == 1 and t3["n_used"] == 2
+    assert t3["mean_days"] == pytest.approx(np.mean(third))
+    assert ga["reference_beyond_range"] == 1 and ga["method"] == "hadlock_1984"
+    # 28 weeks is the boundary: the HC whose Hadlock GA is exactly 28+0 is third trimester.
+    hc28 = C._invert(C.GaMethod.HADLOCK_1984, 28 * 7)  # pylint: disable=protected-access
+    assert evaluate_lib.reference_trimester(hc28 + 1e-6) == "third"
+    assert evaluate_lib.reference_trimester(hc28 - 1e-3) == "second"
+
+
+def test_review_figures_share_flagged_large_errors_caught_and_adf_unflagged():
+    rows = [_row(200.0, 201.0), _row(200.0, 206.0, True, C.REASON_RAGGED),
+            _row(200.0, 193.0), _row(200.0, 200.5, True, f"{C.REASON_RAGGED}; {C.REASON_CUT}"),
+            _row(200.0, None)]  # a miss: not assessed
+    f = evaluate_lib.review_figures(rows)
+    assert (f["n_found"], f["n_flagged"], f["share_flagged"]) == (4, 2, 0.5)
+    assert (f["n_large_error"], f["n_large_error_caught"]) == (2, 1)
+    assert f["share_large_error_caught"] == 0.5
+    assert f["adf_unflagged_mm_mean"] == pytest.approx((1 + 7) / 2)
+    assert f["adf_flagged_mm_mean"] == pytest.approx((6 + 0.5) / 2)
+    assert f["reasons"] == {C.REASON_RAGGED: 2, C.REASON_CUT: 1}
+
+
+def test_evaluate_writes_bland_altman_and_the_new_figures(tmp_path):
+    samples = _samples()
+    summary = evaluate_lib.evaluate(OracleRunner(_oracle_masks(samples)), samples, str(tmp_path))
+    ba = summary["bland_altman"]
+    assert ba["n"] == 3 and abs(ba["mean_diff_mm"]) < 0.5 and abs(ba["mean_diff_pct"]) < 0.7
+    assert (tmp_path / "bland_altman.png").stat().st_size > 5000
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["bland_altman"]["loa_high_mm"] == pytest.approx(ba["loa_high_mm"])
+    assert set(saved["ga_error_days"]["trimesters"]) == {"first", "second", "third"}
+    assert saved["review_flag"]["n_found"] == 3
+    rows = list(csv.DictReader(open(tmp_path / "per_image.csv")))
+    assert {"review", "review_reasons", "reference_trimester", "ga_error_days"} <= set(rows[0])
+    for r, s in zip(rows, samples):
+        assert r["review"] in ("True", "False")
+        assert r["reference_trimester"] == evaluate_lib.reference_trimester(s.reference_hc_mm)

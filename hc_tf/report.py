@@ -1,0 +1,155 @@
+"""One image's clinical read-out as plain data: HC, GA by both formulas, centile, review flag.
+
+The one place that turns an `ellipse.Measurement` (+ an optional known GA) into the records
+`hc-tf predict` writes (report.csv / report.json), the demo shows and the app bundle's
+golden.json holds, so every surface words and rounds them alike (`hc_tf.clinical` owns the
+formulas, ranges and formatting). NumPy/standard library only: no TensorFlow, no OpenCV.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, Optional, Sequence
+
+from hc_tf import clinical
+from hc_tf import ellipse as ellipse_lib
+
+# Short, stable keys for the two formulas in flat CSV columns and JSON objects.
+GA_KEYS = {clinical.GaMethod.HADLOCK_1984: "hadlock",
+           clinical.GaMethod.INTERGROWTH_2016: "intergrowth"}
+GA_TITLES = {clinical.GaMethod.HADLOCK_1984: "Hadlock 1984",
+             clinical.GaMethod.INTERGROWTH_2016: "INTERGROWTH-21st (HC only)"}
+SIGNAL_FIELDS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
+                 "uncertain_band_fraction", "outside_fraction")
+REVIEW_SEPARATOR = "; "
+
+REPORT_FIELDS = (
+    ("filename", "found", "reason", "pixel_size_mm", "hc_mm")
+    + tuple(f"ga_{k}{s}" for k in GA_KEYS.values()
+            for s in ("", "_days", "_status", "_uncertainty"))
+    + ("known_ga", "known_ga_weeks", "hc_z", "hc_centile", "centile_status", "centile_flag",
+       "review", "review_reasons")
+    + SIGNAL_FIELDS)
+
+
+def ga_range_text(est: clinical.GaEstimate) -> str:
+    """The formula's GA range as "14+0 to 42+0 weeks"."""
+    lo, hi = est.valid_ga_days
+    return f"{clinical.format_ga(lo)} to {clinical.format_ga(hi)} weeks"
+
+
+def ga_record(est: clinical.GaEstimate) -> Dict[str, Any]:
+    """One formula's GA as JSON-ready data.
+
+    Args:
+      est: from `clinical.ga_from_hc`.
+
+    Returns:
+      {"method", "status" ("ok"/"out_of_range"), "ga" ("20+1" or None), "ga_days",
+      "ga_weeks", "uncertainty" (the source's text), "uncertainty_days" (± half-width or
+      None), "uncertainty_kind", "valid_ga" ("14+0 to 42+0 weeks"), "message", "source"}.
+    """
+    ok = est.status is clinical.Status.OK
+    u = est.uncertainty
+    return {"method": est.method.value, "status": est.status.value,
+            "ga": clinical.format_ga(est.ga_days) if ok else None,
+            "ga_days": est.ga_days, "ga_weeks": est.ga_weeks,
+            "uncertainty": u.text if u else None,
+            "uncertainty_days": u.plus_minus_days if u else None,
+            "uncertainty_kind": u.kind if u else None,
+            "valid_ga": ga_range_text(est), "message": est.message, "source": est.source}
+
+
+def ga_line(est: clinical.GaEstimate) -> str:
+    """One line for a person, e.g. "Hadlock 1984: 20+1 weeks (±1.5 wk, 2 SD); in range
+    (14+0 to 42+0 weeks)", or "Hadlock 1984: out of range: HC ...".
+    """
+    title = GA_TITLES[est.method]
+    if est.status is not clinical.Status.OK:
+        return f"{title}: {est.message}"
+    ga, _, rest = est.display().partition(" ")
+    return f"{title}: {ga} weeks {rest}; in range ({ga_range_text(est)})"
+
+
+def centile_record(c: clinical.HcCentile) -> Dict[str, Any]:
+    """The centile of an HC at a known GA as JSON-ready data (`clinical.hc_centile`)."""
+    return {"ga_weeks": c.ga_weeks, "ga": clinical.format_ga(clinical.weeks_to_days(c.ga_weeks)),
+            "status": c.status.value, "z": c.z, "centile": c.centile, "mean_mm": c.mean_mm,
+            "sd_mm": c.sd_mm, "flag": c.flag, "display": c.display(), "source": c.source}
+
+
+def review_text(m: ellipse_lib.Measurement) -> str:
+    """"please review: <reasons>" for a flagged measurement, "" otherwise."""
+    return f"please review: {REVIEW_SEPARATOR.join(m.review_reasons)}" if m.review else ""
+
+
+def image_record(filename: str, m: ellipse_lib.Measurement,
+                 known_ga_weeks: Optional[float] = None) -> Dict[str, Any]:
+    """Everything one image's report holds, JSON-ready (report.json's per-image entry).
+
+    Args:
+      filename: the image's file name.
+      m: its measurement.
+      known_ga_weeks: the GA from an LMP or dating scan, in weeks, already checked by
+        `clinical.parse_ga_weeks` (None: no centile).
+
+    Returns:
+      {"filename", "found", "reason", "pixel_size_mm", "hc_mm", "gestational_age"
+      ({"hadlock": ga_record, "intergrowth": ga_record}, {} when no head), "known_ga_weeks",
+      "centile" (centile_record or None), "review", "review_reasons", "quality"
+      (QualitySignals as a dict, or None)}.
+    """
+    centile = None
+    if known_ga_weeks is not None and m.found:
+        centile = centile_record(clinical.hc_centile(m.hc_mm, known_ga_weeks))
+    return {"filename": filename, "found": m.found, "reason": m.reason,
+            "pixel_size_mm": float(m.pixel_size_mm), "hc_mm": m.hc_mm,
+            "gestational_age": {GA_KEYS[g.method]: ga_record(g) for g in m.gestational_age()},
+            "known_ga_weeks": known_ga_weeks, "centile": centile,
+            "review": m.review, "review_reasons": list(m.review_reasons),
+            "quality": _quality_dict(m.quality)}
+
+
+def _quality_dict(q: Optional[clinical.QualitySignals]) -> Optional[Dict[str, Optional[float]]]:
+    """QualitySignals as a dict; a NaN (signal not computable) becomes None, since JSON has
+    no NaN (the review reasons already say it could not be computed)."""
+    if q is None:
+        return None
+    return {k: (None if v is not None and math.isnan(v) else v)
+            for k, v in dataclasses.asdict(q).items()}
+
+
+def csv_row(record: Dict[str, Any]) -> Dict[str, Any]:
+    """`image_record` flattened to report.csv's columns (REPORT_FIELDS); None = empty cell."""
+    row: Dict[str, Any] = {k: record[k] for k in
+                           ("filename", "found", "reason", "pixel_size_mm", "hc_mm", "review")}
+    row["review_reasons"] = REVIEW_SEPARATOR.join(record["review_reasons"])
+    for key in GA_KEYS.values():
+        g = record["gestational_age"].get(key)
+        row[f"ga_{key}"] = g["ga"] if g else None
+        row[f"ga_{key}_days"] = g["ga_days"] if g else None
+        row[f"ga_{key}_status"] = g["status"] if g else None
+        row[f"ga_{key}_uncertainty"] = g["uncertainty"] if g else None
+    weeks = record["known_ga_weeks"]
+    row["known_ga_weeks"] = weeks
+    row["known_ga"] = clinical.format_ga(clinical.weeks_to_days(weeks)) if weeks is not None else None
+    c = record["centile"] or {}
+    row.update(hc_z=c.get("z"), hc_centile=c.get("centile"), centile_status=c.get("status"),
+               centile_flag=c.get("flag"))
+    q = record["quality"] or {}
+    row.update({k: q.get(k) for k in SIGNAL_FIELDS})
+    return row
+
+
+def thresholds_record(t: clinical.ReviewThresholds = clinical.DEFAULT_REVIEW_THRESHOLDS
+                      ) -> Dict[str, float]:
+    """The review thresholds in force, for the record a report carries."""
+    return dataclasses.asdict(t)
+
+
+def summary_counts(records: Sequence[Dict[str, Any]]) -> Dict[str, int]:
+    """{"images", "found", "flagged"} over image records."""
+    return {"images": len(records), "found": sum(1 for r in records if r["found"]),
+            "flagged": sum(1 for r in records if r["review"])}
+
