@@ -207,7 +207,7 @@ HADLOCK_2SD_WEEKS = ((12.0, 18.0, 1.19), (18.0, 24.0, 1.48), (24.0, 30.0, 2.06),
 # INTERGROWTH-21st HC-only dating is for an HC measured 98-181 days (14+0 to 25+6 weeks) since
 # the LMP, the window of the scans it was derived on (as gigs documents ig_fet_estimate_ga).
 INTERGROWTH_GA_DAYS = (98.0, 181.0)
-_INTERGROWTH_PI_TEXT = ("no per-estimate value published; the paper reports a 95% prediction "
+INTERGROWTH_PI_TEXT = ("no per-estimate value published; the paper reports a 95% prediction "
                         "interval of about 6-7 days at 14 weeks and 12-14 days at 26 weeks "
                         "(Papageorghiou 2016)")
 
@@ -234,13 +234,13 @@ def _ga_days(method: GaMethod, hc_mm: float) -> float:
     return intergrowth_ga_days(hc_mm)
 
 
-def _valid_ga_days(method: GaMethod) -> Tuple[float, float]:
+def valid_ga_days(method: GaMethod) -> Tuple[float, float]:
     if method is GaMethod.HADLOCK_1984:
         return (weeks_to_days(HADLOCK_GA_WEEKS[0]), weeks_to_days(HADLOCK_GA_WEEKS[1]))
     return INTERGROWTH_GA_DAYS
 
 
-def _invert(method: GaMethod, ga_days: float) -> float:
+def hc_at_ga_days(method: GaMethod, ga_days: float) -> float:
     """HC (mm) giving `ga_days`, by bisection: both formulas increase with HC on 1-1000 mm."""
     lo, hi = 1.0, 1000.0
     for _ in range(100):
@@ -254,7 +254,7 @@ def _invert(method: GaMethod, ga_days: float) -> float:
 
 # HC spans equivalent to each GA range (monotone formulas): Hadlock ~89.4-357.7 mm,
 # INTERGROWTH ~97.7-237.6 mm.
-_VALID_HC_MM = {m: (_invert(m, _valid_ga_days(m)[0]), _invert(m, _valid_ga_days(m)[1]))
+_VALID_HC_MM = {m: (hc_at_ga_days(m, valid_ga_days(m)[0]), hc_at_ga_days(m, valid_ga_days(m)[1]))
                 for m in GaMethod}
 
 
@@ -263,13 +263,13 @@ def valid_hc_range_mm(method: GaMethod) -> Tuple[float, float]:
     return _VALID_HC_MM[GaMethod(method)]
 
 
-def _source(method: GaMethod) -> str:
+def ga_source(method: GaMethod) -> str:
     return HADLOCK_SOURCE if method is GaMethod.HADLOCK_1984 else INTERGROWTH_GA_SOURCE
 
 
 def _uncertainty(method: GaMethod, ga_days: float) -> GaUncertainty:
     if method is GaMethod.INTERGROWTH_2016:
-        return GaUncertainty(None, "none published per estimate", _INTERGROWTH_PI_TEXT)
+        return GaUncertainty(None, "none published per estimate", INTERGROWTH_PI_TEXT)
     weeks = days_to_weeks(ga_days)
     # First band whose upper end is above the GA; the last band also takes 42+0 itself.
     lo, hi, sd2 = next((b for b in HADLOCK_2SD_WEEKS if weeks < b[1]), HADLOCK_2SD_WEEKS[-1])
@@ -298,16 +298,16 @@ def ga_from_hc(hc_mm: float, method: Union[GaMethod, str] = GaMethod.HADLOCK_198
         raise ValueError(f"unknown GA method {method!r}; use one of "
                          f"{[x.value for x in GaMethod]}") from None
     lo_hc, hi_hc = _VALID_HC_MM[m]
-    valid_ga = _valid_ga_days(m)
+    valid_ga = valid_ga_days(m)
     ga = _ga_days(m, hc)
     if not valid_ga[0] <= ga <= valid_ga[1]:
         return GaEstimate(
-            m, hc, Status.OUT_OF_RANGE, None, None, (lo_hc, hi_hc), valid_ga, _source(m),
+            m, hc, Status.OUT_OF_RANGE, None, None, (lo_hc, hi_hc), valid_ga, ga_source(m),
             f"out of range: HC {format_hc_mm(hc)} is outside {lo_hc:.{HC_DECIMALS}f}-"
             f"{hi_hc:.{HC_DECIMALS}f} mm, where {_short_name(m)} applies "
             f"({format_ga(valid_ga[0])} to {format_ga(valid_ga[1])} weeks)")
     return GaEstimate(m, hc, Status.OK, ga, _uncertainty(m, ga), (lo_hc, hi_hc), valid_ga,
-                      _source(m))
+                      ga_source(m))
 
 
 def ga_from_hc_all(hc_mm: float) -> Tuple[GaEstimate, ...]:
@@ -548,7 +548,7 @@ def review_flag(signals: QualitySignals,
 
     Args:
         signals: the measurement's QualitySignals (None fields are skipped).
-        thresholds: limits (defaults are uncalibrated placeholders, see ReviewThresholds).
+        thresholds: limits (defaults calibrated on the validation split, see ReviewThresholds).
 
     Returns:
         (review, reasons): review is True iff reasons is non-empty; reasons are the REASON_*

@@ -83,7 +83,7 @@ def golden_entry(runner, image_path, filename, pixel_size_mm):
 def ga_method_spec(method):
     """One GA formula, precisely enough to port: equation, units, range, uncertainty."""
     lo_hc, hi_hc = clinical.valid_hc_range_mm(method)
-    lo_d, hi_d = clinical._valid_ga_days(method)  # pylint: disable=protected-access
+    lo_d, hi_d = clinical.valid_ga_days(method)
     if method is clinical.GaMethod.HADLOCK_1984:
         equation = "GA_weeks = 8.96 + 0.540 * HC_cm + 0.0003 * HC_cm^3; HC_cm = HC_mm / 10"
         uncertainty = {"kind": "2 SD, weeks, by GA interval (first interval whose upper end "
@@ -93,13 +93,13 @@ def ga_method_spec(method):
     else:
         equation = ("GA_days = exp(0.05970 * ln(HC_mm)^2 + 6.409e-9 * HC_mm^3 + 3.3258)")
         uncertainty = {"kind": "none published per estimate",
-                       "text": clinical._INTERGROWTH_PI_TEXT}  # pylint: disable=protected-access
+                       "text": clinical.INTERGROWTH_PI_TEXT}
     return {"method": method.value, "title": report.GA_TITLES[method], "equation": equation,
             "input": "HC in mm (the measured HC)", "output": "GA in days (weeks = days / 7)",
             "valid_ga_days": [lo_d, hi_d],
             "valid_hc_mm": [round(lo_hc, 3), round(hi_hc, 3)],
             "out_of_range": "outside valid_ga_days (inclusive): status out_of_range, no number",
-            "uncertainty": uncertainty, "source": clinical._source(method)}  # noqa
+            "uncertainty": uncertainty, "source": clinical.ga_source(method)}
 
 
 def clinical_spec():

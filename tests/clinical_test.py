@@ -112,7 +112,7 @@ def test_hadlock_uncertainty_by_interval(hc_mm, sd2_weeks):
 
 def test_hadlock_band_edges():
     # a GA exactly on a band edge takes the later band; 42+0 itself takes the last one
-    at18 = C.ga_from_hc(C._invert(C.GaMethod.HADLOCK_1984, 18 * 7) + 1e-9)
+    at18 = C.ga_from_hc(C.hc_at_ga_days(C.GaMethod.HADLOCK_1984, 18 * 7) + 1e-9)
     assert at18.uncertainty.plus_minus_days == pytest.approx(1.48 * 7)
     at42 = C.ga_from_hc(C.valid_hc_range_mm(C.GaMethod.HADLOCK_1984)[1] - 1e-9)
     assert at42.uncertainty.plus_minus_days == pytest.approx(2.70 * 7)

@@ -140,7 +140,7 @@ def test_ga_error_per_trimester_with_out_of_range_handled_explicitly():
     assert t3["mean_days"] == pytest.approx(np.mean(third))
     assert ga["reference_beyond_range"] == 1 and ga["method"] == "hadlock_1984"
     # 28 weeks is the boundary: the HC whose Hadlock GA is exactly 28+0 is third trimester.
-    hc28 = C._invert(C.GaMethod.HADLOCK_1984, 28 * 7)  # pylint: disable=protected-access
+    hc28 = C.hc_at_ga_days(C.GaMethod.HADLOCK_1984, 28 * 7)
     assert evaluate_lib.reference_trimester(hc28 + 1e-6) == "third"
     assert evaluate_lib.reference_trimester(hc28 - 1e-3) == "second"
 
