@@ -225,7 +225,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     Exit code 0: every image measured; 3: some unreadable (named, and listed in
     unreadable.csv), the others measured; 1: an error, --out left as it was.
     """
-    from hc_tf import ellipse as ellipse_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
 
     try:
@@ -234,7 +234,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                                            overwrite=overwrite,
                                            allow_implausible_pixel_size=allow_any_pixel_size,
                                            ga_weeks=ga_weeks)
-    except ellipse_lib.ImplausiblePixelSizeError as err:
+    except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)

@@ -9,7 +9,7 @@ offline (analytics off, no share link, nothing fetched from outside).
 Gradio is imported only by `build_app`/`launch`. No TensorFlow here: a `.tflite`
 model runs through the edge runtime (`hc_tf.edge`); a `.keras` one goes through
 `evaluate.load_runner`, which imports TensorFlow itself. Letterbox and ellipse
-fit are `hc_tf.preprocess` / `hc_tf.ellipse`, the same code as every other path.
+fit are `hc_tf.preprocess` / `hc_tf.measure`, the same code as every other path.
 
     python -m hc_tf.cli demo --port 7860     # then open http://127.0.0.1:7860
 """
@@ -31,8 +31,8 @@ import numpy as np
 
 from hc_tf import clinical
 from hc_tf import edge
-from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf import report as report_lib
 
@@ -72,7 +72,7 @@ class DemoResult:
     hc_text: str
     submission_csv: str
     time_text: str
-    measurement: ellipse_lib.Measurement
+    measurement: measure_lib.Measurement
     timings_ms: Dict[str, float]
     ga_text: str = ""
     centile_text: str = ""
@@ -90,14 +90,14 @@ def check_pixel_size(value: Any) -> float:
 
     Raises:
       DemoInputError: when it is missing, not a number, not finite, not > 0, or
-        outside the plausible range (`ellipse.PLAUSIBLE_PIXEL_SIZE_MM`).
+        outside the plausible range (`measure.PLAUSIBLE_PIXEL_SIZE_MM`).
     """
-    lo, hi = ellipse_lib.PLAUSIBLE_PIXEL_SIZE_MM
+    lo, hi = measure_lib.PLAUSIBLE_PIXEL_SIZE_MM
     hint = f"enter the image's pixel size in mm (a number from {lo:g} to {hi:g}, e.g. 0.1)"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DemoInputError(f"Pixel size missing: {hint}.")
     try:
-        return ellipse_lib.check_pixel_size(value, what="Pixel size")
+        return measure_lib.check_pixel_size(value, what="Pixel size")
     except ValueError as err:
         raise DemoInputError(f"{err}: {hint}.") from None
 
@@ -198,18 +198,18 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
         raise DemoInputError(f"{detail} (upload an 8-bit PNG or JPEG).") from None
 
 
-def format_hc(m: ellipse_lib.Measurement) -> str:
+def format_hc(m: measure_lib.Measurement) -> str:
     """"HC 299.70 mm", or "No head found: <reason>"."""
     return f"HC {m.hc_mm:.2f} mm" if m.found else f"No head found: {m.reason}"
 
 
-def format_ga_text(m: ellipse_lib.Measurement) -> str:
+def format_ga_text(m: measure_lib.Measurement) -> str:
     """GA by each formula, one line each (weeks+days, uncertainty, range status); "" when
     no head was found."""
     return "\n".join(report_lib.ga_line(g) for g in m.gestational_age())
 
 
-def format_centile_text(m: ellipse_lib.Measurement, ga_weeks: Optional[float]) -> str:
+def format_centile_text(m: measure_lib.Measurement, ga_weeks: Optional[float]) -> str:
     """"At 27+3 weeks: centile 12.3 (z -1.16) (INTERGROWTH-21st fetal HC standard)", the
     out-of-range message, or "" without a GA or a head."""
     if ga_weeks is None or not m.found:
@@ -221,7 +221,7 @@ def format_centile_text(m: ellipse_lib.Measurement, ga_weeks: Optional[float]) -
     return at + f"{c.display()} (INTERGROWTH-21st fetal HC standard)"
 
 
-def format_review(m: ellipse_lib.Measurement) -> str:
+def format_review(m: measure_lib.Measurement) -> str:
     """"please review: <reasons>" when flagged; "not flagged for review" for a measurement
     within the flag's limits; "" when no head was found."""
     if not m.found:
@@ -229,11 +229,11 @@ def format_review(m: ellipse_lib.Measurement) -> str:
     return report_lib.review_text(m) or "not flagged for review"
 
 
-def format_submission(filename: str, m: ellipse_lib.Measurement) -> str:
+def format_submission(filename: str, m: measure_lib.Measurement) -> str:
     """The HC18 submission header and this image's row, as two CSV lines (zeros if not found)."""
-    row = ellipse_lib.submission_row(filename, m)
+    row = measure_lib.submission_row(filename, m)
     values = ",".join(f"{float(v):.4f}" for v in row[1:])
-    return ",".join(ellipse_lib.SUBMISSION_HEADER) + "\n" + f"{row[0]},{values}"
+    return ",".join(measure_lib.SUBMISSION_HEADER) + "\n" + f"{row[0]},{values}"
 
 
 def format_time(timings_ms: Mapping[str, float]) -> str:
@@ -265,7 +265,7 @@ def predict(runner: evaluate_lib.Runner, image: np.ndarray, pixel_size_mm: Any,
     ga_weeks = check_ga(ga)
     gray = to_gray(image)
     m, timings = edge.measure_image(runner, gray, pixel_size)
-    overlay = cv2.cvtColor(ellipse_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
+    overlay = cv2.cvtColor(measure_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
     return DemoResult(overlay_rgb=overlay, hc_text=format_hc(m),
                       submission_csv=format_submission(filename, m),
                       time_text=format_time(timings), measurement=m, timings_ms=timings,

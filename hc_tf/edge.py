@@ -18,7 +18,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
 
@@ -154,13 +154,13 @@ def _ms(t0: float) -> float:
 
 def measure_image(runner, gray: np.ndarray, pixel_size_mm: float,
                   allow_implausible_pixel_size: bool = False
-                  ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
+                  ) -> Tuple[measure_lib.Measurement, Dict[str, float]]:
     """Letterbox, invoke and measure one decoded gray image.
 
     Args:
       runner: a model runner (`LiteRunner`, or anything with `input_hw`, `predict`).
       gray: (H, W) uint8.
-      pixel_size_mm: its pixel size, within `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
+      pixel_size_mm: its pixel size, within `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
       allow_implausible_pixel_size: accept any finite positive pixel size.
 
     Returns:
@@ -169,7 +169,7 @@ def measure_image(runner, gray: np.ndarray, pixel_size_mm: float,
     Raises:
       ValueError: for a bad pixel size or image.
     """
-    pixel_size_mm = ellipse_lib.check_pixel_size(
+    pixel_size_mm = measure_lib.check_pixel_size(
         pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t = {}
     t0 = time.perf_counter()
@@ -179,7 +179,7 @@ def measure_image(runner, gray: np.ndarray, pixel_size_mm: float,
     prob = runner.predict(boxed[None])[0]
     t["invoke_ms"] = _ms(t1)
     t2 = time.perf_counter()
-    m = ellipse_lib.measure(prob, box, pixel_size_mm)
+    m = measure_lib.measure(prob, box, pixel_size_mm)
     t["measure_ms"] = _ms(t2)
     t["total_ms"] = _ms(t0)
     return m, t
@@ -187,13 +187,13 @@ def measure_image(runner, gray: np.ndarray, pixel_size_mm: float,
 
 def measure_file(runner, image_path, pixel_size_mm: float,
                  allow_implausible_pixel_size: bool = False
-                 ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
+                 ) -> Tuple[measure_lib.Measurement, Dict[str, float]]:
     """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms.
 
     Raises:
       ValueError: for a bad pixel size (checked before decoding) or image file.
     """
-    ellipse_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
+    measure_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t0 = time.perf_counter()
     gray = preprocess.read_gray_image(os.fspath(image_path))
     decode_ms = _ms(t0)

@@ -3,7 +3,7 @@
 A *runner* turns a batch of letterboxed uint8 inputs (B, H, W, 1) into
 probabilities (B, H, W). `KerasRunner` here; the edge runtime's `LiteRunner`
 (hc_tf.edge) has the same interface. Whatever the runner, measurement is
-`hc_tf.ellipse.measure`, so the two models are judged by the same code.
+`hc_tf.measure.measure`, so the two models are judged by the same code.
 TensorFlow is imported only by `KerasRunner`.
 """
 
@@ -19,7 +19,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence,
 import numpy as np
 
 from hc_tf import clinical
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import io_utils
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
 
@@ -63,7 +64,7 @@ class Sample:
     filename: str
     image: np.ndarray  # (H, W) uint8 as stored
     pixel_size_mm: float
-    reference: Optional[ellipse_lib.Ellipse] = None
+    reference: Optional[measure_lib.Ellipse] = None
     reference_hc_mm: Optional[float] = None
 
 
@@ -72,7 +73,7 @@ class Prediction:
     sample: Sample
     box: preprocess.Letterbox
     prob: np.ndarray  # (H, W) at model size
-    measurement: ellipse_lib.Measurement
+    measurement: measure_lib.Measurement
 
 
 def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int = 8
@@ -84,7 +85,7 @@ def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int =
         boxed = [preprocess.letterbox_image(s.image, runner.input_hw) for s in batch]
         probs = runner.predict(np.stack([b[0] for b in boxed]))
         for s, (_, box), p in zip(batch, boxed, probs):
-            yield Prediction(s, box, p, ellipse_lib.measure(p, box, s.pixel_size_mm))
+            yield Prediction(s, box, p, measure_lib.measure(p, box, s.pixel_size_mm))
 
     for sample in samples:
         batch.append(sample)
@@ -143,7 +144,7 @@ def ga_error_days(pred_hc_mm: Optional[float], ref_hc_mm: float) -> Optional[flo
 def score(pred: Prediction) -> Dict[str, object]:
     """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses.
 
-    DF and ADF follow the challenge (`ellipse.challenge_difference_mm`): a
+    DF and ADF follow the challenge (`measure.challenge_difference_mm`): a
     not-found image scores ADF = reference HC; its Dice is 0 and it has no
     Hausdorff distance.
     """
@@ -157,16 +158,16 @@ def score(pred: Prediction) -> Dict[str, object]:
                               "reference_trimester": None, "ga_error_days": None}
     if s.reference is None or s.reference_hc_mm is None:
         return row
-    df, adf = ellipse_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
+    df, adf = measure_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
     row.update(df_mm=df, adf_mm=adf, reference_trimester=reference_trimester(s.reference_hc_mm),
                ga_error_days=ga_error_days(m.hc_mm, s.reference_hc_mm))
     if not m.found:
         row["dice"] = 0.0
         return row
     shape = s.image.shape[:2]
-    row.update(dice=ellipse_lib.dice(ellipse_lib.rasterize_ellipse(m.ellipse, shape),
-                                     ellipse_lib.rasterize_ellipse(s.reference, shape)),
-               hd_mm=ellipse_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
+    row.update(dice=measure_lib.dice(measure_lib.rasterize_ellipse(m.ellipse, shape),
+                                     measure_lib.rasterize_ellipse(s.reference, shape)),
+               hd_mm=measure_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
     return row
 
 
@@ -312,10 +313,6 @@ def review_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
             "reasons": reasons}
 
 
-# The atomic writers, re-exported for train/parity/lite.
-atomic_write_text = ellipse_lib.atomic_write_text
-atomic_path = ellipse_lib.atomic_path
-
 
 def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
                         fields: Sequence[str] = PER_IMAGE_FIELDS, digits: int = 4) -> None:
@@ -328,11 +325,11 @@ def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
         writer.writerow({k: ("" if r.get(k) is None else
                              (f"{r[k]:.{digits}f}" if isinstance(r[k], float) else r[k]))
                          for k in fields})
-    atomic_write_text(path, buf.getvalue())
+    io_utils.atomic_write_text(path, buf.getvalue())
 
 
 def write_summary_json(path: str, summary: Dict[str, object]) -> None:
-    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+    io_utils.atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
 
 
 def is_hc18_folder(folder: str) -> bool:
@@ -371,7 +368,7 @@ def _reference_row(csv_path: str, i: int, row: List[str]) -> Tuple[str, float, f
     if len(row) < 3:
         raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC")
     name = row[0].strip()
-    pixel = ellipse_lib.check_pixel_size(row[1], f"{csv_path} row {i} ({name}): pixel size")
+    pixel = measure_lib.check_pixel_size(row[1], f"{csv_path} row {i} ({name}): pixel size")
     try:
         hc = float(row[2])
     except ValueError:
@@ -396,8 +393,8 @@ def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
         image = preprocess.read_gray_image(path)
         outline = preprocess.read_gray_image(path[:-len(".png")] + "_Annotation.png")
         try:
-            reference = ellipse_lib.fit_outline(outline)
-        except ellipse_lib.AnnotationError as err:
+            reference = measure_lib.fit_outline(outline)
+        except measure_lib.AnnotationError as err:
             raise ValueError(f"{path[:-4]}_Annotation.png: {err}") from None
         yield Sample(name, image, pixel, reference, hc)
 
@@ -435,7 +432,7 @@ def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
                                f"n={len(vals)}")
         axes[1, col].set_xlabel(name)
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
+    with io_utils.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
@@ -483,7 +480,7 @@ def plot_bland_altman(rows: Sequence[Dict[str, object]], figures: Dict[str, obje
     fig.suptitle(f"Bland-Altman, n={figures.get('n', 0)} images with a head found "
                  "(limits: mean +- 1.96 SD)")
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
+    with io_utils.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
 

@@ -1,7 +1,7 @@
 """Parity of the edge (TFLite) model with the full (Keras) model.
 
 Both run on the same letterboxed inputs (`hc_tf.preprocess`) and are measured by
-the same code (`hc_tf.ellipse.measure` through `hc_tf.evaluate.predict_samples`),
+the same code (`hc_tf.measure.measure` through `hc_tf.evaluate.predict_samples`),
 so any difference is the network's conversion alone.
 
 Writes `parity_per_image.csv` and `parity_summary.json` into `out_dir`.
@@ -15,19 +15,20 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate
+from hc_tf import io_utils
+from hc_tf import measure as measure_lib
 
 THRESHOLD = 0.5
 PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
                     "adf_full_mm", "adf_edge_mm", "max_abs_prob_diff", "found_full", "found_edge")
 
 
-def _adf(m: ellipse_lib.Measurement, sample: evaluate.Sample) -> Optional[float]:
+def _adf(m: measure_lib.Measurement, sample: evaluate.Sample) -> Optional[float]:
     """The challenge's ADF (a not-found image scores the reference HC); None without one."""
     if sample.reference_hc_mm is None:
         return None
-    return ellipse_lib.challenge_difference_mm(m.hc_mm, sample.reference_hc_mm)[1]
+    return measure_lib.challenge_difference_mm(m.hc_mm, sample.reference_hc_mm)[1]
 
 
 def compare(full_runner, edge_runner, samples: Sequence[evaluate.Sample],
@@ -45,7 +46,7 @@ def compare(full_runner, edge_runner, samples: Sequence[evaluate.Sample],
         both = mf.found and me.found
         rows.append({
             "filename": pf.sample.filename,
-            "dice_edge_vs_full": ellipse_lib.dice(pe.prob > THRESHOLD, pf.prob > THRESHOLD),
+            "dice_edge_vs_full": measure_lib.dice(pe.prob > THRESHOLD, pf.prob > THRESHOLD),
             "hc_full_mm": mf.hc_mm, "hc_edge_mm": me.hc_mm,
             "abs_hc_diff_mm": abs(me.hc_mm - mf.hc_mm) if both else None,
             "adf_full_mm": _adf(mf, pf.sample), "adf_edge_mm": _adf(me, pe.sample),
@@ -122,5 +123,5 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[evaluate.Sample],
         keras_model=os.fspath(keras_path) if isinstance(keras_path, (str, os.PathLike)) else None,
         tflite_model=os.fspath(tflite_path), per_image_csv=csv_path, summary_json=json_path)
     write_per_image_csv(csv_path, rows)
-    evaluate.atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
+    io_utils.atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
     return summary

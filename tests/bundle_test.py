@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hc_tf import edge
-from hc_tf import ellipse as E
+from hc_tf import measure as M
 from hc_tf import preprocess
 
 BUNDLE = os.environ.get("HC_TF_BUNDLE") or os.path.join(
@@ -57,8 +57,8 @@ def test_runtime_reproduces_golden(golden):
         assert m.found == s["found"], s["filename"]
         if m.found:
             assert abs(m.hc_mm - s["hc_mm"]) <= tol, (s["filename"], m.hc_mm, s["hc_mm"])
-            row = E.submission_row(s["filename"], m)
-            for key, value in zip(E.SUBMISSION_HEADER[1:], row[1:]):
+            row = M.submission_row(s["filename"], m)
+            for key, value in zip(M.SUBMISSION_HEADER[1:], row[1:]):
                 assert value == pytest.approx(s["submission_row"][key], abs=1e-3), key
 
 

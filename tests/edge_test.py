@@ -13,7 +13,6 @@ import pytest
 
 import tiny_models as T
 from hc_tf import edge
-from hc_tf import ellipse as E
 
 STEP = 1.0 / 256.0
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
