@@ -169,8 +169,9 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
 def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import inference  # pylint: disable=g-import-not-at-top
 
-    runner = evaluate_lib.load_runner(model_path, flip_tta=flip_tta)
+    runner = inference.load_runner(model_path, flip_tta=flip_tta)
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
     else:

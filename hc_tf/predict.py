@@ -2,7 +2,7 @@
 both formulas, optional centile, review flag and quality signals; CSV and JSON), overlay
 PNGs and a list of the images that could not be read.
 
-No TensorFlow on a `.tflite` model: the runner comes from `evaluate.load_runner`.
+No TensorFlow on a `.tflite` model: the runner comes from `inference.load_runner`.
 One run's outputs are written to a temporary sibling folder and moved into place
 when complete, so `--out` never mixes two runs; a non-empty `--out` is replaced
 only with `overwrite`, and only when it holds nothing but predict's own outputs.
@@ -24,6 +24,7 @@ import cv2
 
 from hc_tf import clinical
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf import report as report_lib
@@ -213,7 +214,7 @@ def check_out_dir(out_dir: str, overwrite: bool) -> None:
 
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
-                  unreadable: List[Tuple[str, str]]) -> Iterator[evaluate_lib.Sample]:
+                  unreadable: List[Tuple[str, str]]) -> Iterator[inference.Sample]:
     """Samples of the readable images; each unreadable one is appended to `unreadable`."""
     for path in paths:
         name = os.path.basename(path)
@@ -223,7 +224,7 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
             message = str(err)
             unreadable.append((path, message if path in message else f"{path}: {message}"))
             continue
-        yield evaluate_lib.Sample(name, image, sizes.get(name, pixel_size_mm))
+        yield inference.Sample(name, image, sizes.get(name, pixel_size_mm))
 
 
 def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) -> None:
@@ -256,7 +257,7 @@ def _write_report(folder: str, records: List[Dict[str, object]],
     evaluate_lib.write_summary_json(os.path.join(folder, REPORT_JSON_NAME), doc)
 
 
-def _write_outputs(runner: evaluate_lib.Runner, samples: Iterator[evaluate_lib.Sample],
+def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample],
                    unreadable: List[Tuple[str, str]], folder: str, model_path: str,
                    known_ga: Callable[[str], Optional[float]]
                    ) -> Tuple[List[measure_lib.Measurement], List[Dict[str, object]]]:
@@ -277,7 +278,7 @@ def _write_outputs(runner: evaluate_lib.Runner, samples: Iterator[evaluate_lib.S
     overlays = os.path.join(folder, OVERLAYS_NAME)
     os.makedirs(overlays, exist_ok=True)
     rows, measurements, records = [], [], []
-    for pred in evaluate_lib.predict_samples(runner, samples):
+    for pred in inference.predict_samples(runner, samples):
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
         rows.append(measure_lib.submission_row(name, m))
@@ -371,7 +372,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
     check_out_dir(out_dir, overwrite)
-    runner = evaluate_lib.load_runner(model_path, flip_tta=flip_tta)
+    runner = inference.load_runner(model_path, flip_tta=flip_tta)
     staging = _make_staging_dir(out_dir)
     unreadable: List[Tuple[str, str]] = []
     try:

@@ -24,7 +24,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
 from hc_tf import io_utils
+from hc_tf import keras_runner
 from hc_tf import model as model_lib
 
 # Keys that may differ when a run is resumed (more epochs, new data location).
@@ -179,7 +181,7 @@ def plot_curves(log_csv: str, out_png: str) -> None:
     plt.close(fig)
 
 
-def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
+def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample]):
     import keras  # pylint: disable=g-import-not-at-top
     from hc_tf import backup as backup_lib  # pylint: disable=g-import-not-at-top
 
@@ -193,8 +195,8 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
             t = time.time()
-            runner = evaluate_lib.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
-            rows = [evaluate_lib.score(p) for p in evaluate_lib.predict_samples(runner, val_samples)]
+            runner = keras_runner.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
+            rows = [evaluate_lib.score(p) for p in inference.predict_samples(runner, val_samples)]
             summary = evaluate_lib.summarize(rows)
             adf = summary["adf_mm_mean"]  # the challenge's: a not-found image scores ADF = HC
             logs["val_adf_mm"] = adf

@@ -7,7 +7,7 @@ Copies the int8 .tflite and its .json (hc_tf.lite.export writes both) as
 hc_effunet_int8.tflite / hc_effunet_int8.json, adding a "clinical" section to the
 copy (the GA formulas and the review-flag rule, enough to port: `clinical_spec`),
 copies 5 HC18 test images into samples/ (191_HC.png is one the int8 model flags
-for review), runs the edge runtime (hc_tf.edge.LiteRunner + hc_tf.measure.measure)
+for review), runs the edge runtime (hc_tf.edge.LiteRunner through hc_tf.inference)
 on each and writes golden.json: what an app port must reproduce, with each sample's
 GA, quality signals and review flag. README.md in the bundle is kept (it documents
 these fixed names). tests/bundle_test.py re-runs the runtime against golden.json.
@@ -31,7 +31,7 @@ sys.path.insert(0, REPO)
 from hc_tf import __version__  # noqa: E402
 from hc_tf import clinical  # noqa: E402
 from hc_tf import edge  # noqa: E402
-from hc_tf import evaluate  # noqa: E402
+from hc_tf import inference  # noqa: E402
 from hc_tf import io_utils  # noqa: E402
 from hc_tf import measure as measure_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
@@ -61,8 +61,8 @@ def mask_sha256(prob):
 def golden_entry(runner, image_path, filename, pixel_size_mm):
     """What the runtime gives for one image: the measurement and the mask checksum."""
     gray = preprocess.read_gray_image(image_path)
-    prob, box = edge.predict_prob(runner, gray)
-    m = measure_lib.measure(prob, box, pixel_size_mm)
+    pred = inference.predict_batch(runner, [inference.Sample(filename, gray, pixel_size_mm)])[0]
+    prob, box, m = pred.prob, pred.box, pred.measurement
     row = measure_lib.submission_row(filename, m)
     return {
         "filename": filename, "pixel_size_mm": pixel_size_mm,
@@ -112,7 +112,9 @@ def clinical_spec():
          "RMS over all boundary points (the 0.5 iso-contour points the fit saw, original "
          "pixels) of their distance to the fitted ellipse, divided by the mean semi-axis "
          "(a + b) / 2; distance = first-order |f| / |grad f| with f = u^2 + v^2 - 1, "
-         "u = x'/a, v = y'/b in the ellipse's frame (hc_tf.measure.geometry.ellipse_distance)"),
+         # The golden metadata names the module as it was (byte-identical goldens):
+         # today hc_tf.measure.geometry.ellipse_distance.
+         "u = x'/a, v = y'/b in the ellipse's frame (hc_tf.ellipse.ellipse_distance)"),
         ("inlier_fraction", "< min_inlier_fraction", t.min_inlier_fraction,
          clinical.REASON_FEW_INLIERS,
          "share of the boundary points whose distance (as for fit_rms_frac) is <= one model "

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
@@ -29,7 +30,7 @@ def _samples():
         shape = (270, 400)
         e = measure_lib.Ellipse(200 + 5 * k, 130, 90 - 10 * k, 70 - 10 * k, 0.3 * k)
         image = (measure_lib.rasterize_ellipse(e, shape, filled=False) * 200).astype(np.uint8)
-        out.append(evaluate_lib.Sample(f"{k:03d}_HC.png", image, 0.2, e, e.perimeter() * 0.2))
+        out.append(inference.Sample(f"{k:03d}_HC.png", image, 0.2, e, e.perimeter() * 0.2))
     return out
 
 

@@ -13,6 +13,7 @@ from hc_tf import cli
 from hc_tf import demo
 from hc_tf import edge
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
 from hc_tf import measure as M
 from hc_tf import preprocess
 
@@ -83,11 +84,11 @@ def test_edge_runtime_refuses_an_absurd_pixel_size_unless_allowed(image_dir):
     runner = edge.LiteRunner(MODEL)
     png = str(image_dir / "000_HC.png")
     with pytest.raises(ValueError, match="outside the plausible range"):
-        edge.measure_file(runner, png, 1e300)
+        inference.measure_file(runner, png, 1e300)
     gray = preprocess.read_gray_image(png)
     with pytest.raises(ValueError, match="outside the plausible range"):
-        edge.measure_image(runner, gray, 5.0)
-    m, _ = edge.measure_image(runner, gray, 5.0, allow_implausible_pixel_size=True)
+        inference.measure_image(runner, gray, 5.0)
+    m, _ = inference.measure_image(runner, gray, 5.0, allow_implausible_pixel_size=True)
     assert m.pixel_size_mm == 5.0
 
 
