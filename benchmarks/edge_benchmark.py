@@ -28,6 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from hc_tf import edge  # noqa: E402
+from hc_tf import inference  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
 
 MODES = ("float32", "float16", "dynamic", "int8")
@@ -66,8 +67,8 @@ def bench_runner(runner, invoke, images, runs):
     latency = median_ms(lambda: invoke(boxed), runs)
     e2e, found = [], 0
     for path, px in images:
-        edge.measure_file(runner, path, px)  # warm (file cache)
-        m, t = edge.measure_file(runner, path, px)
+        inference.measure_file(runner, path, px)  # warm (file cache)
+        m, t = inference.measure_file(runner, path, px)
         e2e.append(t["total_ms"])
         found += int(m.found)
     return latency, statistics.median(e2e), found

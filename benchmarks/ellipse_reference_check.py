@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
 
@@ -39,8 +39,8 @@ def main() -> int:
             continue  # held out of this copy of the data set
         px, hc_ref = reference[name]
         try:
-            e = ellipse_lib.fit_outline(preprocess.read_gray_image(annotation))
-        except ellipse_lib.AnnotationError as err:
+            e = measure_lib.fit_outline(preprocess.read_gray_image(annotation))
+        except measure_lib.AnnotationError as err:
             failures.append(f"{name}: {err}")
             continue
         errors.append((abs(e.perimeter() * px - hc_ref), name))

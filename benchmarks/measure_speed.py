@@ -1,4 +1,4 @@
-"""Times hc_tf.ellipse.measure on one realistic soft probability map.
+"""Times hc_tf.measure.measure on one realistic soft probability map.
 
 A 224x320 map of a head (an 800x540 image's letterbox), soft edges like a
 network's sigmoid output; single-threaded OpenCV. Prints the median ms.
@@ -15,13 +15,13 @@ import time
 import cv2
 import numpy as np
 
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
 TARGET_MS = 5.0
 
 
-def head_probability(box: preprocess.Letterbox, head: ellipse_lib.Ellipse) -> np.ndarray:
+def head_probability(box: preprocess.Letterbox, head: measure_lib.Ellipse) -> np.ndarray:
     """Sigmoid of the (first-order) signed distance to `head`, at model size."""
     ys, xs = np.mgrid[0:box.dst_height, 0:box.dst_width].astype(np.float64)
     o = box.to_original(np.stack([xs.ravel(), ys.ravel()], axis=1))
@@ -42,14 +42,14 @@ def main() -> int:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     box = preprocess.letterbox_transform((540, 800), (224, 320))
-    head = ellipse_lib.Ellipse(cx=410, cy=260, a=230, b=175, angle=0.35)  # HC18-sized head
+    head = measure_lib.Ellipse(cx=410, cy=260, a=230, b=175, angle=0.35)  # HC18-sized head
     prob = head_probability(box, head)
     for _ in range(10):  # warm-up
-        m = ellipse_lib.measure(prob, box, 0.1)
+        m = measure_lib.measure(prob, box, 0.1)
     times = []
     for _ in range(max(args.runs, 200)):
         t0 = time.perf_counter()
-        ellipse_lib.measure(prob, box, 0.1)
+        measure_lib.measure(prob, box, 0.1)
         times.append((time.perf_counter() - t0) * 1e3)
     med = statistics.median(times)
     print(f"measure 224x320 soft map -> 800x540: median {med:.2f} ms over {len(times)} runs "

@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hc_tf import clinical  # noqa: E402
-from hc_tf import evaluate as evaluate_lib  # noqa: E402
+from hc_tf import inference  # noqa: E402
 
 BIG_ERROR_MM = 5.0
 MAX_FLAGGED = 0.10
@@ -44,9 +44,9 @@ SIGNALS = {"fit_rms_frac": ("max_fit_rms_frac", +1),
 def collect(model: str, data_dir: str, split: str):
     """Per validation image: its signals, |HC error| (HC 0 when not found) and name."""
     from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
-    runner = evaluate_lib.load_runner(model)
+    runner = inference.load_runner(model)
     rows = []
-    for pred in evaluate_lib.predict_samples(runner, data_lib.load_samples(data_dir, split)):
+    for pred in inference.predict_samples(runner, data_lib.load_samples(data_dir, split)):
         m, ref = pred.measurement, pred.sample.reference_hc_mm
         q = dataclasses.asdict(m.quality) if m.quality else {k: np.nan for k in SIGNALS}
         rows.append({"filename": pred.sample.filename, "reference_hc_mm": ref,

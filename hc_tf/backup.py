@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Tuple
 
 import keras
 
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import io_utils
 
 METADATA_NAME = "training_metadata.json"
 LEGACY_WEIGHTS_NAME = "latest.weights.h5"  # plain Keras BackupAndRestore's file
@@ -79,8 +79,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         current = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
         previous = self._last_good
         keep = previous if previous and previous["weights"] != name else None
-        ellipse_lib.atomic_write_text(self._metadata_path,
-                                      json.dumps({**current, "previous": keep}) + "\n")
+        io_utils.atomic_write_text(self._metadata_path,
+                                   json.dumps({**current, "previous": keep}) + "\n")
         self._last_good = current
         self._remove_unreferenced({name, keep["weights"] if keep else name})
 

@@ -169,8 +169,9 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
 def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import inference  # pylint: disable=g-import-not-at-top
 
-    runner = evaluate_lib.load_runner(model_path, flip_tta=flip_tta)
+    runner = inference.load_runner(model_path, flip_tta=flip_tta)
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
     else:
@@ -225,7 +226,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     Exit code 0: every image measured; 3: some unreadable (named, and listed in
     unreadable.csv), the others measured; 1: an error, --out left as it was.
     """
-    from hc_tf import ellipse as ellipse_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
 
     try:
@@ -234,7 +235,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                                            overwrite=overwrite,
                                            allow_implausible_pixel_size=allow_any_pixel_size,
                                            ga_weeks=ga_weeks)
-    except ellipse_lib.ImplausiblePixelSizeError as err:
+    except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)

@@ -154,10 +154,10 @@ def evaluation_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int],
 
 
 def load_samples(data_dir: str, split: str, validation_fraction: float = 0.2) -> list:
-    """A split as a list of `evaluate.Sample` (NumPy), for measurement-based evaluation."""
+    """A split as a list of `inference.Sample` (NumPy), for measurement-based evaluation."""
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from hc_tf import ellipse as ellipse_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.evaluate import Sample  # pylint: disable=g-import-not-at-top
+    from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.inference import Sample  # pylint: disable=g-import-not-at-top
 
     samples = []
     for ex in tfds.as_numpy(load_split(data_dir, split, validation_fraction)):
@@ -166,7 +166,7 @@ def load_samples(data_dir: str, split: str, validation_fraction: float = 0.2) ->
         samples.append(Sample(
             filename=ex["filename"].decode(), image=ex["image"][:, :, 0],
             pixel_size_mm=float(ex["pixel_size_mm"]),
-            reference=(ellipse_lib.Ellipse(*(float(e[k]) for k in ("cx", "cy", "a", "b", "angle")))
+            reference=(measure_lib.Ellipse(*(float(e[k]) for k in ("cx", "cy", "a", "b", "angle")))
                        if labelled else None),
             reference_hc_mm=float(ex["hc_mm"]) if labelled else None))
     return samples

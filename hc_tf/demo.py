@@ -8,8 +8,8 @@ offline (analytics off, no share link, nothing fetched from outside).
 
 Gradio is imported only by `build_app`/`launch`. No TensorFlow here: a `.tflite`
 model runs through the edge runtime (`hc_tf.edge`); a `.keras` one goes through
-`evaluate.load_runner`, which imports TensorFlow itself. Letterbox and ellipse
-fit are `hc_tf.preprocess` / `hc_tf.ellipse`, the same code as every other path.
+`inference.load_runner`, which imports TensorFlow itself. Letterbox and ellipse
+fit are `hc_tf.preprocess` / `hc_tf.measure`, the same code as every other path.
 
     python -m hc_tf.cli demo --port 7860     # then open http://127.0.0.1:7860
 """
@@ -30,9 +30,8 @@ import cv2
 import numpy as np
 
 from hc_tf import clinical
-from hc_tf import edge
-from hc_tf import ellipse as ellipse_lib
-from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf import report as report_lib
 
@@ -72,7 +71,7 @@ class DemoResult:
     hc_text: str
     submission_csv: str
     time_text: str
-    measurement: ellipse_lib.Measurement
+    measurement: measure_lib.Measurement
     timings_ms: Dict[str, float]
     ga_text: str = ""
     centile_text: str = ""
@@ -90,14 +89,14 @@ def check_pixel_size(value: Any) -> float:
 
     Raises:
       DemoInputError: when it is missing, not a number, not finite, not > 0, or
-        outside the plausible range (`ellipse.PLAUSIBLE_PIXEL_SIZE_MM`).
+        outside the plausible range (`measure.PLAUSIBLE_PIXEL_SIZE_MM`).
     """
-    lo, hi = ellipse_lib.PLAUSIBLE_PIXEL_SIZE_MM
+    lo, hi = measure_lib.PLAUSIBLE_PIXEL_SIZE_MM
     hint = f"enter the image's pixel size in mm (a number from {lo:g} to {hi:g}, e.g. 0.1)"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DemoInputError(f"Pixel size missing: {hint}.")
     try:
-        return ellipse_lib.check_pixel_size(value, what="Pixel size")
+        return measure_lib.check_pixel_size(value, what="Pixel size")
     except ValueError as err:
         raise DemoInputError(f"{err}: {hint}.") from None
 
@@ -198,18 +197,18 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
         raise DemoInputError(f"{detail} (upload an 8-bit PNG or JPEG).") from None
 
 
-def format_hc(m: ellipse_lib.Measurement) -> str:
+def format_hc(m: measure_lib.Measurement) -> str:
     """"HC 299.70 mm", or "No head found: <reason>"."""
     return f"HC {m.hc_mm:.2f} mm" if m.found else f"No head found: {m.reason}"
 
 
-def format_ga_text(m: ellipse_lib.Measurement) -> str:
+def format_ga_text(m: measure_lib.Measurement) -> str:
     """GA by each formula, one line each (weeks+days, uncertainty, range status); "" when
     no head was found."""
     return "\n".join(report_lib.ga_line(g) for g in m.gestational_age())
 
 
-def format_centile_text(m: ellipse_lib.Measurement, ga_weeks: Optional[float]) -> str:
+def format_centile_text(m: measure_lib.Measurement, ga_weeks: Optional[float]) -> str:
     """"At 27+3 weeks: centile 12.3 (z -1.16) (INTERGROWTH-21st fetal HC standard)", the
     out-of-range message, or "" without a GA or a head."""
     if ga_weeks is None or not m.found:
@@ -221,7 +220,7 @@ def format_centile_text(m: ellipse_lib.Measurement, ga_weeks: Optional[float]) -
     return at + f"{c.display()} (INTERGROWTH-21st fetal HC standard)"
 
 
-def format_review(m: ellipse_lib.Measurement) -> str:
+def format_review(m: measure_lib.Measurement) -> str:
     """"please review: <reasons>" when flagged; "not flagged for review" for a measurement
     within the flag's limits; "" when no head was found."""
     if not m.found:
@@ -229,11 +228,11 @@ def format_review(m: ellipse_lib.Measurement) -> str:
     return report_lib.review_text(m) or "not flagged for review"
 
 
-def format_submission(filename: str, m: ellipse_lib.Measurement) -> str:
+def format_submission(filename: str, m: measure_lib.Measurement) -> str:
     """The HC18 submission header and this image's row, as two CSV lines (zeros if not found)."""
-    row = ellipse_lib.submission_row(filename, m)
+    row = measure_lib.submission_row(filename, m)
     values = ",".join(f"{float(v):.4f}" for v in row[1:])
-    return ",".join(ellipse_lib.SUBMISSION_HEADER) + "\n" + f"{row[0]},{values}"
+    return ",".join(measure_lib.SUBMISSION_HEADER) + "\n" + f"{row[0]},{values}"
 
 
 def format_time(timings_ms: Mapping[str, float]) -> str:
@@ -244,12 +243,12 @@ def format_time(timings_ms: Mapping[str, float]) -> str:
     return f"{timings_ms['total_ms']:.1f} ms ({detail})"
 
 
-def predict(runner: evaluate_lib.Runner, image: np.ndarray, pixel_size_mm: Any,
+def predict(runner: inference.Runner, image: np.ndarray, pixel_size_mm: Any,
             filename: str = "image.png", ga: Any = None) -> DemoResult:
     """Measures the head in one image: the page's whole computation, without the page.
 
     Args:
-      runner: a model runner (`evaluate.load_runner`: edge `.tflite` or `.keras`).
+      runner: a model runner (`inference.load_runner`: edge `.tflite` or `.keras`).
       image: the image, (H, W) gray or (H, W, 3/4) RGB(A) uint8.
       pixel_size_mm: its pixel size in mm (checked: a number > 0).
       filename: the name written in the submission row.
@@ -264,8 +263,8 @@ def predict(runner: evaluate_lib.Runner, image: np.ndarray, pixel_size_mm: Any,
     pixel_size = check_pixel_size(pixel_size_mm)
     ga_weeks = check_ga(ga)
     gray = to_gray(image)
-    m, timings = edge.measure_image(runner, gray, pixel_size)
-    overlay = cv2.cvtColor(ellipse_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
+    m, timings = inference.measure_image(runner, gray, pixel_size)
+    overlay = cv2.cvtColor(measure_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
     return DemoResult(overlay_rgb=overlay, hc_text=format_hc(m),
                       submission_csv=format_submission(filename, m),
                       time_text=format_time(timings), measurement=m, timings_ms=timings,
@@ -273,7 +272,7 @@ def predict(runner: evaluate_lib.Runner, image: np.ndarray, pixel_size_mm: Any,
                       review_text=format_review(m))
 
 
-def predict_file(runner: evaluate_lib.Runner, path: str, pixel_size_mm: Any,
+def predict_file(runner: inference.Runner, path: str, pixel_size_mm: Any,
                  name: Optional[str] = None, ga: Any = None) -> DemoResult:
     """`predict` on an image file; the timings include decoding.
 
@@ -306,7 +305,7 @@ def predict_file(runner: evaluate_lib.Runner, path: str, pixel_size_mm: Any,
 PageOutputs = Tuple[Optional[np.ndarray], str, str, str, str, str, str]
 
 
-def measure_upload(runner: evaluate_lib.Runner, upload: Optional[Mapping[str, Any]],
+def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]],
                    pixel_size_mm: Any, ga: Any = None) -> PageOutputs:
     """The page's handler: an uploaded file + pixel size (+ GA) -> the seven outputs, never
     an exception.
@@ -365,7 +364,7 @@ class RunnerPool:
     code takes a pool where it takes a runner.
     """
 
-    def __init__(self, factory: Callable[[], evaluate_lib.Runner], size: int):
+    def __init__(self, factory: Callable[[], inference.Runner], size: int):
         """Makes the first runner at once (a bad model fails here, not at a request).
 
         Args:
@@ -379,7 +378,7 @@ class RunnerPool:
             raise ValueError(f"a runner pool needs at least 1 runner, got {size}")
         self.size = int(size)
         self._factory = factory
-        self._idle: "queue.Queue[evaluate_lib.Runner]" = queue.Queue()
+        self._idle: "queue.Queue[inference.Runner]" = queue.Queue()
         self._lock = threading.Lock()
         first = factory()
         self._made = 1
@@ -391,7 +390,7 @@ class RunnerPool:
         """How many runners exist so far."""
         return self._made
 
-    def _acquire(self) -> evaluate_lib.Runner:
+    def _acquire(self) -> inference.Runner:
         try:
             return self._idle.get_nowait()
         except queue.Empty:
@@ -410,7 +409,7 @@ class RunnerPool:
             raise
 
     @contextlib.contextmanager
-    def runner(self) -> Iterator[evaluate_lib.Runner]:
+    def runner(self) -> Iterator[inference.Runner]:
         """Borrows a runner for the `with` block."""
         r = self._acquire()
         try:
@@ -446,8 +445,8 @@ def runner_pool(model_path: str, workers: int) -> RunnerPool:
     tflite = model_path.endswith(".tflite")
     threads = max(1, (os.cpu_count() or 1) // int(workers))
 
-    def make() -> evaluate_lib.Runner:
-        runner = evaluate_lib.load_runner(model_path, num_threads=threads)
+    def make() -> inference.Runner:
+        runner = inference.load_runner(model_path, num_threads=threads)
         # One warm-up invoke: the first one allocates, and would show a misleading time.
         runner.predict(np.zeros((1,) + tuple(runner.input_hw) + (1,), np.uint8))
         return runner
@@ -507,7 +506,7 @@ fit looks doubtful says "please review" with the reasons.
 A research demo, not a medical device."""
 
 
-def build_app(runner: evaluate_lib.Runner, examples: Sequence[Tuple[str, float]] = (),
+def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),
               model_name: str = "") -> Any:
     """The Gradio page around `measure_upload`.
 

@@ -1,10 +1,10 @@
-"""The edge runtime: a TFLite model + the shared pre/post-processing, no TensorFlow.
+"""The edge runtime: the LiteRT runner of a `.tflite` model and its checksum, no TensorFlow.
 
 Needs only NumPy, OpenCV and `ai-edge-litert` (the base install): importing
 TensorFlow here, even indirectly, is a bug (tests/edge_test.py enforces it).
 
     runner = LiteRunner("hc_effunet_int8.tflite")
-    m, ms = measure_file(runner, "000_HC.png", pixel_size_mm=0.235)
+    m, ms = inference.measure_file(runner, "000_HC.png", pixel_size_mm=0.235)
     print(m.hc_mm, ms)
 """
 
@@ -13,13 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from typing import Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 
-from hc_tf import ellipse as ellipse_lib
-from hc_tf import preprocess
 
 
 def _interpreter_class():
@@ -77,7 +74,7 @@ def check_model_checksum(tflite_path: str) -> None:
 class LiteRunner:
     """Runs a `.tflite` HC model: (B, H, W, 1) uint8 letterboxed -> (B, H, W) float32 probability.
 
-    The same interface as `hc_tf.evaluate.KerasRunner` (`input_hw`, `predict`), so
+    The same interface as `hc_tf.keras_runner.KerasRunner` (`input_hw`, `predict`), so
     evaluation and parity measure both models with the same code. Batches run as
     batch-1 invokes (the model's input is static (1, H, W, 1)). The model's sha256
     is checked against its metadata JSON when that is beside it.
@@ -146,64 +143,3 @@ class LiteRunner:
             self.interpreter.invoke()
             out[i] = self.dequantize_output(self.interpreter.get_tensor(self._out["index"]))
         return out
-
-
-def _ms(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1e3
-
-
-def measure_image(runner, gray: np.ndarray, pixel_size_mm: float,
-                  allow_implausible_pixel_size: bool = False
-                  ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
-    """Letterbox, invoke and measure one decoded gray image.
-
-    Args:
-      runner: a model runner (`LiteRunner`, or anything with `input_hw`, `predict`).
-      gray: (H, W) uint8.
-      pixel_size_mm: its pixel size, within `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
-      allow_implausible_pixel_size: accept any finite positive pixel size.
-
-    Returns:
-      (measurement, timings): timings in ms for letterbox, invoke, measure and total.
-
-    Raises:
-      ValueError: for a bad pixel size or image.
-    """
-    pixel_size_mm = ellipse_lib.check_pixel_size(
-        pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
-    t = {}
-    t0 = time.perf_counter()
-    boxed, box = preprocess.letterbox_image(gray, runner.input_hw)
-    t["letterbox_ms"] = _ms(t0)
-    t1 = time.perf_counter()
-    prob = runner.predict(boxed[None])[0]
-    t["invoke_ms"] = _ms(t1)
-    t2 = time.perf_counter()
-    m = ellipse_lib.measure(prob, box, pixel_size_mm)
-    t["measure_ms"] = _ms(t2)
-    t["total_ms"] = _ms(t0)
-    return m, t
-
-
-def measure_file(runner, image_path, pixel_size_mm: float,
-                 allow_implausible_pixel_size: bool = False
-                 ) -> Tuple[ellipse_lib.Measurement, Dict[str, float]]:
-    """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms.
-
-    Raises:
-      ValueError: for a bad pixel size (checked before decoding) or image file.
-    """
-    ellipse_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
-    t0 = time.perf_counter()
-    gray = preprocess.read_gray_image(os.fspath(image_path))
-    decode_ms = _ms(t0)
-    m, t = measure_image(runner, gray, pixel_size_mm, allow_implausible_pixel_size)
-    t = {"decode_ms": decode_ms, **t}
-    t["total_ms"] = _ms(t0)
-    return m, t
-
-
-def predict_prob(runner, gray: np.ndarray) -> Tuple[np.ndarray, preprocess.Letterbox]:
-    """The model-size probability map of a decoded gray image, and its letterbox."""
-    boxed, box = preprocess.letterbox_image(gray, runner.input_hw)
-    return runner.predict(boxed[None])[0], box

@@ -1,98 +1,25 @@
-"""Per-image evaluation of a model through the shared measurement module.
+"""Per-image evaluation of a model: scores, summary figures, CSV/JSON and plots.
 
-A *runner* turns a batch of letterboxed uint8 inputs (B, H, W, 1) into
-probabilities (B, H, W). `KerasRunner` here; the edge runtime's `LiteRunner`
-(hc_tf.edge) has the same interface. Whatever the runner, measurement is
-`hc_tf.ellipse.measure`, so the two models are judged by the same code.
-TensorFlow is imported only by `KerasRunner`.
+The images go through `hc_tf.inference.predict_samples` (letterbox -> run -> measure),
+so every model is judged by the same code. TF-free: a `.keras` model's runner comes
+from `hc_tf.inference.load_runner`, which alone imports the TF side.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from hc_tf import clinical
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import inference
+from hc_tf import io_utils
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
-
-
-class Runner(Protocol):
-    input_hw: Tuple[int, int]
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """(B, H, W, 1) uint8 -> (B, H, W) float32 probabilities."""
-
-
-class KerasRunner:
-    """Runs a Keras model (object or `.keras` path); optional flip test-time augmentation."""
-
-    def __init__(self, model, flip_tta: bool = False, batch_size: int = 8):
-        if isinstance(model, (str, os.PathLike)):
-            from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
-            model = model_lib.load_model(os.fspath(model))
-        self.model = model
-        self.flip_tta = flip_tta
-        self.batch_size = batch_size
-        self.input_hw = (int(model.input.shape[1]), int(model.input.shape[2]))
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        x = np.asarray(inputs, dtype=np.float32)
-        probs = []
-        for start in range(0, len(x), self.batch_size):
-            chunk = x[start:start + self.batch_size]
-            p = np.asarray(self.model(chunk, training=False), dtype=np.float32)[..., 0]
-            if self.flip_tta:
-                flipped = np.asarray(self.model(chunk[:, :, ::-1], training=False),
-                                     dtype=np.float32)[..., 0]
-                p = 0.5 * (p + flipped[:, :, ::-1])
-            probs.append(p)
-        return np.concatenate(probs, axis=0)
-
-
-@dataclasses.dataclass
-class Sample:
-    """One image to measure, with its reference when it has one."""
-
-    filename: str
-    image: np.ndarray  # (H, W) uint8 as stored
-    pixel_size_mm: float
-    reference: Optional[ellipse_lib.Ellipse] = None
-    reference_hc_mm: Optional[float] = None
-
-
-@dataclasses.dataclass
-class Prediction:
-    sample: Sample
-    box: preprocess.Letterbox
-    prob: np.ndarray  # (H, W) at model size
-    measurement: ellipse_lib.Measurement
-
-
-def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int = 8
-                    ) -> Iterator[Prediction]:
-    """Letterboxes, runs and measures samples, batch by batch."""
-    batch: List[Sample] = []
-
-    def flush():
-        boxed = [preprocess.letterbox_image(s.image, runner.input_hw) for s in batch]
-        probs = runner.predict(np.stack([b[0] for b in boxed]))
-        for s, (_, box), p in zip(batch, boxed, probs):
-            yield Prediction(s, box, p, ellipse_lib.measure(p, box, s.pixel_size_mm))
-
-    for sample in samples:
-        batch.append(sample)
-        if len(batch) == batch_size:
-            yield from flush()
-            batch = []
-    if batch:
-        yield from flush()
 
 
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
@@ -140,10 +67,10 @@ def ga_error_days(pred_hc_mm: Optional[float], ref_hc_mm: float) -> Optional[flo
     return pred.ga_days - ref.ga_days
 
 
-def score(pred: Prediction) -> Dict[str, object]:
+def score(pred: inference.Prediction) -> Dict[str, object]:
     """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses.
 
-    DF and ADF follow the challenge (`ellipse.challenge_difference_mm`): a
+    DF and ADF follow the challenge (`measure.challenge_difference_mm`): a
     not-found image scores ADF = reference HC; its Dice is 0 and it has no
     Hausdorff distance.
     """
@@ -157,16 +84,16 @@ def score(pred: Prediction) -> Dict[str, object]:
                               "reference_trimester": None, "ga_error_days": None}
     if s.reference is None or s.reference_hc_mm is None:
         return row
-    df, adf = ellipse_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
+    df, adf = measure_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
     row.update(df_mm=df, adf_mm=adf, reference_trimester=reference_trimester(s.reference_hc_mm),
                ga_error_days=ga_error_days(m.hc_mm, s.reference_hc_mm))
     if not m.found:
         row["dice"] = 0.0
         return row
     shape = s.image.shape[:2]
-    row.update(dice=ellipse_lib.dice(ellipse_lib.rasterize_ellipse(m.ellipse, shape),
-                                     ellipse_lib.rasterize_ellipse(s.reference, shape)),
-               hd_mm=ellipse_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
+    row.update(dice=measure_lib.dice(measure_lib.rasterize_ellipse(m.ellipse, shape),
+                                     measure_lib.rasterize_ellipse(s.reference, shape)),
+               hd_mm=measure_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
     return row
 
 
@@ -312,10 +239,6 @@ def review_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
             "reasons": reasons}
 
 
-# The atomic writers, re-exported for train/parity/lite.
-atomic_write_text = ellipse_lib.atomic_write_text
-atomic_path = ellipse_lib.atomic_path
-
 
 def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
                         fields: Sequence[str] = PER_IMAGE_FIELDS, digits: int = 4) -> None:
@@ -328,11 +251,11 @@ def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
         writer.writerow({k: ("" if r.get(k) is None else
                              (f"{r[k]:.{digits}f}" if isinstance(r[k], float) else r[k]))
                          for k in fields})
-    atomic_write_text(path, buf.getvalue())
+    io_utils.atomic_write_text(path, buf.getvalue())
 
 
 def write_summary_json(path: str, summary: Dict[str, object]) -> None:
-    atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
+    io_utils.atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
 
 
 def is_hc18_folder(folder: str) -> bool:
@@ -371,7 +294,7 @@ def _reference_row(csv_path: str, i: int, row: List[str]) -> Tuple[str, float, f
     if len(row) < 3:
         raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC")
     name = row[0].strip()
-    pixel = ellipse_lib.check_pixel_size(row[1], f"{csv_path} row {i} ({name}): pixel size")
+    pixel = measure_lib.check_pixel_size(row[1], f"{csv_path} row {i} ({name}): pixel size")
     try:
         hc = float(row[2])
     except ValueError:
@@ -382,7 +305,7 @@ def _reference_row(csv_path: str, i: int, row: List[str]) -> Tuple[str, float, f
     return name, pixel, hc
 
 
-def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
+def samples_from_hc18_folder(folder: str) -> Iterator[inference.Sample]:
     """Labelled samples straight from HC18 files (no TensorFlow): the reference
     ellipse is fitted to each annotation outline, the reference HC is the CSV's.
 
@@ -396,26 +319,10 @@ def samples_from_hc18_folder(folder: str) -> Iterator[Sample]:
         image = preprocess.read_gray_image(path)
         outline = preprocess.read_gray_image(path[:-len(".png")] + "_Annotation.png")
         try:
-            reference = ellipse_lib.fit_outline(outline)
-        except ellipse_lib.AnnotationError as err:
+            reference = measure_lib.fit_outline(outline)
+        except measure_lib.AnnotationError as err:
             raise ValueError(f"{path[:-4]}_Annotation.png: {err}") from None
-        yield Sample(name, image, pixel, reference, hc)
-
-
-def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -> Runner:
-    """A runner for a `.tflite` (edge runtime, no TensorFlow) or a `.keras` model.
-
-    Raises:
-      ValueError: for a missing file or another extension.
-    """
-    if not os.path.isfile(model_path):
-        raise ValueError(f"{model_path}: no such model file")
-    if model_path.endswith(".tflite"):
-        from hc_tf import edge  # pylint: disable=g-import-not-at-top
-        return edge.LiteRunner(model_path, num_threads=num_threads)
-    if model_path.endswith(".keras"):
-        return KerasRunner(model_path, flip_tta=flip_tta)
-    raise ValueError(f"{model_path}: expected a .keras or .tflite model")
+        yield inference.Sample(name, image, pixel, reference, hc)
 
 
 def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
@@ -435,7 +342,7 @@ def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
                                f"n={len(vals)}")
         axes[1, col].set_xlabel(name)
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
+    with io_utils.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
@@ -483,16 +390,17 @@ def plot_bland_altman(rows: Sequence[Dict[str, object]], figures: Dict[str, obje
     fig.suptitle(f"Bland-Altman, n={figures.get('n', 0)} images with a head found "
                  "(limits: mean +- 1.96 SD)")
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
+    with io_utils.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
-def evaluate(runner: Runner, samples: Iterable[Sample], out_dir: str) -> Dict[str, object]:
+def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str
+             ) -> Dict[str, object]:
     """Measures every sample; writes per_image.csv, summary.json, evaluation.png and
     bland_altman.png."""
     os.makedirs(out_dir, exist_ok=True)
-    rows = [score(p) for p in predict_samples(runner, samples)]
+    rows = [score(p) for p in inference.predict_samples(runner, samples)]
     if not rows:
         raise ValueError("no images to evaluate")
     summary = summarize(rows)

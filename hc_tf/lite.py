@@ -36,7 +36,7 @@ import numpy as np
 
 from hc_tf import __version__
 from hc_tf import edge
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import io_utils
 from hc_tf import preprocess
 
 MODES = ("float32", "float16", "dynamic", "int8")
@@ -547,10 +547,9 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
         with open(source, "rb") as f:
             extra["source_model_sha256"] = hashlib.sha256(f.read()).hexdigest()
     meta = metadata(tflite, mode, source_model=source, validation=validation, extra=extra)
-    ellipse_lib.atomic_write_bytes(out_path, tflite)
+    io_utils.atomic_write_bytes(out_path, tflite)
     meta_path = metadata_path(out_path)
-    from hc_tf.evaluate import atomic_write_text  # pylint: disable=g-import-not-at-top
-    atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+    io_utils.atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     report = op_report(tflite)
     report.update(tflite_path=out_path, metadata_path=meta_path, mode=mode, io_dtype=io_dtype,
                   size_mb=len(tflite) / 1e6, calibration=calib)

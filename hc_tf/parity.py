@@ -1,7 +1,7 @@
 """Parity of the edge (TFLite) model with the full (Keras) model.
 
 Both run on the same letterboxed inputs (`hc_tf.preprocess`) and are measured by
-the same code (`hc_tf.ellipse.measure` through `hc_tf.evaluate.predict_samples`),
+the same code (`hc_tf.measure.measure` through `hc_tf.inference.predict_samples`),
 so any difference is the network's conversion alone.
 
 Writes `parity_per_image.csv` and `parity_summary.json` into `out_dir`.
@@ -15,22 +15,24 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate
+from hc_tf import inference
+from hc_tf import io_utils
+from hc_tf import measure as measure_lib
 
 THRESHOLD = 0.5
 PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
                     "adf_full_mm", "adf_edge_mm", "max_abs_prob_diff", "found_full", "found_edge")
 
 
-def _adf(m: ellipse_lib.Measurement, sample: evaluate.Sample) -> Optional[float]:
+def _adf(m: measure_lib.Measurement, sample: inference.Sample) -> Optional[float]:
     """The challenge's ADF (a not-found image scores the reference HC); None without one."""
     if sample.reference_hc_mm is None:
         return None
-    return ellipse_lib.challenge_difference_mm(m.hc_mm, sample.reference_hc_mm)[1]
+    return measure_lib.challenge_difference_mm(m.hc_mm, sample.reference_hc_mm)[1]
 
 
-def compare(full_runner, edge_runner, samples: Sequence[evaluate.Sample],
+def compare(full_runner, edge_runner, samples: Sequence[inference.Sample],
             batch_size: int = 8) -> List[Dict[str, Any]]:
     """Per-image rows comparing two runners (see PER_IMAGE_FIELDS)."""
     if tuple(full_runner.input_hw) != tuple(edge_runner.input_hw):
@@ -38,14 +40,14 @@ def compare(full_runner, edge_runner, samples: Sequence[evaluate.Sample],
                          f"{edge_runner.input_hw} (edge)")
     samples = list(samples)
     rows = []
-    full = evaluate.predict_samples(full_runner, samples, batch_size)
-    edge = evaluate.predict_samples(edge_runner, samples, batch_size)
+    full = inference.predict_samples(full_runner, samples, batch_size)
+    edge = inference.predict_samples(edge_runner, samples, batch_size)
     for pf, pe in zip(full, edge):
         mf, me = pf.measurement, pe.measurement
         both = mf.found and me.found
         rows.append({
             "filename": pf.sample.filename,
-            "dice_edge_vs_full": ellipse_lib.dice(pe.prob > THRESHOLD, pf.prob > THRESHOLD),
+            "dice_edge_vs_full": measure_lib.dice(pe.prob > THRESHOLD, pf.prob > THRESHOLD),
             "hc_full_mm": mf.hc_mm, "hc_edge_mm": me.hc_mm,
             "abs_hc_diff_mm": abs(me.hc_mm - mf.hc_mm) if both else None,
             "adf_full_mm": _adf(mf, pf.sample), "adf_edge_mm": _adf(me, pe.sample),
@@ -95,14 +97,14 @@ def write_per_image_csv(path: str, rows: Sequence[Dict[str, Any]]) -> None:
     evaluate.write_per_image_csv(path, rows, fields=PER_IMAGE_FIELDS, digits=6)
 
 
-def run_parity(keras_path, tflite_path: str, samples: Sequence[evaluate.Sample], out_dir: str,
-               num_threads: int = 2, batch_size: int = 8) -> Dict[str, Any]:
+def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample],
+               out_dir: str, num_threads: int = 2, batch_size: int = 8) -> Dict[str, Any]:
     """Runs the Keras and TFLite models on `samples` and writes the parity report.
 
     Args:
       keras_path: the `.keras` model (or a Keras model object).
       tflite_path: the `.tflite` model.
-      samples: `evaluate.Sample`s (e.g. `hc_tf.data.load_samples(data_dir, "validation")`).
+      samples: `inference.Sample`s (e.g. `hc_tf.data.load_samples(data_dir, "validation")`).
       out_dir: gets `parity_per_image.csv` and `parity_summary.json`.
       num_threads: TFLite interpreter threads.
       batch_size: Keras batch size.
@@ -112,8 +114,9 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[evaluate.Sample],
       two output paths added.
     """
     from hc_tf import edge  # pylint: disable=g-import-not-at-top
+    from hc_tf import keras_runner  # pylint: disable=g-import-not-at-top
     edge_runner = edge.LiteRunner(tflite_path, num_threads=num_threads)
-    full_runner = evaluate.KerasRunner(keras_path, batch_size=batch_size)
+    full_runner = keras_runner.KerasRunner(keras_path, batch_size=batch_size)
     rows = compare(full_runner, edge_runner, samples, batch_size)
     summary = summarize(rows)
     csv_path = os.path.join(out_dir, "parity_per_image.csv")
@@ -122,5 +125,5 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[evaluate.Sample],
         keras_model=os.fspath(keras_path) if isinstance(keras_path, (str, os.PathLike)) else None,
         tflite_model=os.fspath(tflite_path), per_image_csv=csv_path, summary_json=json_path)
     write_per_image_csv(csv_path, rows)
-    evaluate.atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
+    io_utils.atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
     return summary

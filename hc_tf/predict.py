@@ -2,7 +2,7 @@
 both formulas, optional centile, review flag and quality signals; CSV and JSON), overlay
 PNGs and a list of the images that could not be read.
 
-No TensorFlow on a `.tflite` model: the runner comes from `evaluate.load_runner`.
+No TensorFlow on a `.tflite` model: the runner comes from `inference.load_runner`.
 One run's outputs are written to a temporary sibling folder and moved into place
 when complete, so `--out` never mixes two runs; a non-empty `--out` is replaced
 only with `overwrite`, and only when it holds nothing but predict's own outputs.
@@ -23,8 +23,9 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 
 from hc_tf import clinical
-from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf import report as report_lib
 
@@ -97,7 +98,7 @@ def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str
 
     Args:
       csv_path: the CSV.
-      allow_implausible: accept pixel sizes outside `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
+      allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
 
     Raises:
       ValueError: naming the file and row, for a bad, non-positive or implausible
@@ -138,7 +139,7 @@ def read_pixel_csv(csv_path: str, allow_implausible: bool = False
     Args:
       csv_path: HC18-style CSV: filename, pixel size (mm)[, ..., ga_weeks]; a GA cell may be
         weeks (27.4) or "weeks+days" (27+3), or empty (no centile for that image).
-      allow_implausible: accept pixel sizes outside `ellipse.PLAUSIBLE_PIXEL_SIZE_MM`.
+      allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
 
     Returns:
       (filename -> pixel size mm, filename -> GA weeks for the rows that give one).
@@ -159,7 +160,7 @@ def read_pixel_csv(csv_path: str, allow_implausible: bool = False
         if name in first_row:  # which one is right can't be guessed
             raise ValueError(f"{csv_path} rows {first_row[name]} and {i}: {name} is listed twice")
         first_row[name] = i
-        sizes[name] = ellipse_lib.check_pixel_size(
+        sizes[name] = measure_lib.check_pixel_size(
             row[1], f"{csv_path} row {i}: pixel size", allow_implausible)
         cell = row[ga_col].strip() if ga_col is not None and ga_col < len(row) else ""
         if cell:
@@ -174,7 +175,7 @@ def read_pixel_csv(csv_path: str, allow_implausible: bool = False
 class PredictResult:
     """What one run measured, and what it could not read."""
 
-    measurements: List[ellipse_lib.Measurement]
+    measurements: List[measure_lib.Measurement]
     unreadable: List[Tuple[str, str]]  # (path, error naming the path)
     records: List[Dict[str, object]] = dataclasses.field(default_factory=list)  # report.json's
 
@@ -213,7 +214,7 @@ def check_out_dir(out_dir: str, overwrite: bool) -> None:
 
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
-                  unreadable: List[Tuple[str, str]]) -> Iterator[evaluate_lib.Sample]:
+                  unreadable: List[Tuple[str, str]]) -> Iterator[inference.Sample]:
     """Samples of the readable images; each unreadable one is appended to `unreadable`."""
     for path in paths:
         name = os.path.basename(path)
@@ -223,12 +224,12 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
             message = str(err)
             unreadable.append((path, message if path in message else f"{path}: {message}"))
             continue
-        yield evaluate_lib.Sample(name, image, sizes.get(name, pixel_size_mm))
+        yield inference.Sample(name, image, sizes.get(name, pixel_size_mm))
 
 
-def _overlay_png(image, m: ellipse_lib.Measurement, filename: str, path: str) -> None:
+def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) -> None:
     """Writes the overlay (ellipse, HC, GA, REVIEW mark when flagged) of one image."""
-    ok, png = cv2.imencode(".png", ellipse_lib.draw_overlay(image, m))
+    ok, png = cv2.imencode(".png", measure_lib.draw_overlay(image, m))
     if not ok:
         raise ValueError(f"{filename}: its overlay could not be encoded")
     png.tofile(path)
@@ -256,10 +257,10 @@ def _write_report(folder: str, records: List[Dict[str, object]],
     evaluate_lib.write_summary_json(os.path.join(folder, REPORT_JSON_NAME), doc)
 
 
-def _write_outputs(runner: evaluate_lib.Runner, samples: Iterator[evaluate_lib.Sample],
+def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample],
                    unreadable: List[Tuple[str, str]], folder: str, model_path: str,
                    known_ga: Callable[[str], Optional[float]]
-                   ) -> Tuple[List[ellipse_lib.Measurement], List[Dict[str, object]]]:
+                   ) -> Tuple[List[measure_lib.Measurement], List[Dict[str, object]]]:
     """Measures the samples; writes submission.csv, report.csv/.json, overlays/ and
     unreadable.csv in `folder`.
 
@@ -277,14 +278,14 @@ def _write_outputs(runner: evaluate_lib.Runner, samples: Iterator[evaluate_lib.S
     overlays = os.path.join(folder, OVERLAYS_NAME)
     os.makedirs(overlays, exist_ok=True)
     rows, measurements, records = [], [], []
-    for pred in evaluate_lib.predict_samples(runner, samples):
+    for pred in inference.predict_samples(runner, samples):
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
-        rows.append(ellipse_lib.submission_row(name, m))
+        rows.append(measure_lib.submission_row(name, m))
         records.append(report_lib.image_record(name, m, known_ga(name)))
         _overlay_png(pred.sample.image, m, name,
                      os.path.join(overlays, os.path.splitext(name)[0] + ".png"))
-    ellipse_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
+    measure_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
     # Written after measuring: `unreadable` is filled while the samples are read.
     _write_report(folder, records, unreadable, model_path)
     evaluate_lib.write_per_image_csv(os.path.join(folder, UNREADABLE_NAME),
@@ -359,7 +360,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     if (pixel_csv is None) == (pixel_size_mm is None):
         raise ValueError("give exactly one of --pixel-csv and --pixel-size")
     if pixel_size_mm is not None:
-        ellipse_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
+        measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
     one_ga = parse_ga_option(ga_weeks)
     paths = list_images(inputs)
     sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
@@ -371,7 +372,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
     check_out_dir(out_dir, overwrite)
-    runner = evaluate_lib.load_runner(model_path, flip_tta=flip_tta)
+    runner = inference.load_runner(model_path, flip_tta=flip_tta)
     staging = _make_staging_dir(out_dir)
     unreadable: List[Tuple[str, str]] = []
     try:

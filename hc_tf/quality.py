@@ -1,6 +1,6 @@
 """Quality signals of one measurement: is the fitted ellipse one a clinician can trust?
 
-Computed from what `ellipse.measure` already has (the probability map, the head's mask,
+Computed from what `measure.measure` already has (the probability map, the head's mask,
 its boundary points and the fitted ellipse) at no extra model run, and judged by
 `clinical.review_flag`. NumPy + OpenCV only, like the rest of the measurement path.
 The definitions are `clinical.QualitySignals`'s; the thresholds are calibrated on the
@@ -54,7 +54,7 @@ def signals(prob: np.ndarray, head_mask: np.ndarray, distances: np.ndarray, e,
       head_mask: (H, W) bool, the head's component with holes filled, at model size.
       distances: (N,) distances of the boundary points the fit saw to the ellipse,
         original pixels.
-      e: the fitted `ellipse.Ellipse`, original pixels.
+      e: the fitted `measure.Ellipse`, original pixels.
       box: model <-> original mapping (None: the same grid).
       rect: (x0, y0, x1, y1) inclusive, the model pixels showing the image.
       model_px: one model pixel in original pixels.

@@ -1,6 +1,6 @@
 """One image's clinical read-out as plain data: HC, GA by both formulas, centile, review flag.
 
-The one place that turns an `ellipse.Measurement` (+ an optional known GA) into the records
+The one place that turns an `measure.Measurement` (+ an optional known GA) into the records
 `hc-tf predict` writes (report.csv / report.json), the demo shows and the app bundle's
 golden.json holds, so every surface words and rounds them alike (`hc_tf.clinical` owns the
 formulas, ranges and formatting). NumPy/standard library only: no TensorFlow, no OpenCV.
@@ -13,7 +13,7 @@ import math
 from typing import Any, Dict, Optional, Sequence
 
 from hc_tf import clinical
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import measure as measure_lib
 
 # Short, stable keys for the two formulas in flat CSV columns and JSON objects.
 GA_KEYS = {clinical.GaMethod.HADLOCK_1984: "hadlock",
@@ -79,12 +79,12 @@ def centile_record(c: clinical.HcCentile) -> Dict[str, Any]:
             "sd_mm": c.sd_mm, "flag": c.flag, "display": c.display(), "source": c.source}
 
 
-def review_text(m: ellipse_lib.Measurement) -> str:
+def review_text(m: measure_lib.Measurement) -> str:
     """"please review: <reasons>" for a flagged measurement, "" otherwise."""
     return f"please review: {REVIEW_SEPARATOR.join(m.review_reasons)}" if m.review else ""
 
 
-def image_record(filename: str, m: ellipse_lib.Measurement,
+def image_record(filename: str, m: measure_lib.Measurement,
                  known_ga_weeks: Optional[float] = None) -> Dict[str, Any]:
     """Everything one image's report holds, JSON-ready (report.json's per-image entry).
 

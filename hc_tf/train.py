@@ -24,6 +24,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
+from hc_tf import io_utils
+from hc_tf import keras_runner
 from hc_tf import model as model_lib
 
 # Keys that may differ when a run is resumed (more epochs, new data location).
@@ -79,12 +82,12 @@ def prepare_run_dir(config: TrainConfig) -> bool:
             raise RunDirError(
                 f"{config.run_dir} holds another run (config differs in: {', '.join(diff)}); "
                 "choose a new --run-dir")
-        evaluate_lib.atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
+        io_utils.atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
         return True
     if os.path.isdir(config.run_dir) and os.listdir(config.run_dir):
         raise RunDirError(f"{config.run_dir} is not empty and holds no hc-tf config.json; "
                           "choose a new --run-dir")
-    evaluate_lib.atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
+    io_utils.atomic_write_text(path, json.dumps(mine, indent=2) + "\n")
     return False
 
 
@@ -138,7 +141,7 @@ def save_model_atomic(model, path: str) -> None:
     finally:
         keras.mixed_precision.set_global_policy(policy)
     clean.set_weights(model.get_weights())
-    with evaluate_lib.atomic_path(path) as tmp:
+    with io_utils.atomic_path(path) as tmp:
         clean.save(tmp)
 
 
@@ -173,12 +176,12 @@ def plot_curves(log_csv: str, out_png: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    with evaluate_lib.atomic_path(out_png) as tmp:
+    with io_utils.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
-def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
+def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample]):
     import keras  # pylint: disable=g-import-not-at-top
     from hc_tf import backup as backup_lib  # pylint: disable=g-import-not-at-top
 
@@ -192,8 +195,8 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
             t = time.time()
-            runner = evaluate_lib.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
-            rows = [evaluate_lib.score(p) for p in evaluate_lib.predict_samples(runner, val_samples)]
+            runner = keras_runner.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
+            rows = [evaluate_lib.score(p) for p in inference.predict_samples(runner, val_samples)]
             summary = evaluate_lib.summarize(rows)
             adf = summary["adf_mm_mean"]  # the challenge's: a not-found image scores ADF = HC
             logs["val_adf_mm"] = adf
@@ -203,7 +206,7 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[evaluate_lib.Sample]):
             improved = adf < best
             if improved:
                 save_model_atomic(self.model, os.path.join(run, "best.keras"))
-                evaluate_lib.atomic_write_text(best_json, json.dumps(
+                io_utils.atomic_write_text(best_json, json.dumps(
                     {"epoch": epoch + 1, "val_adf_mm": adf, "summary": summary}, indent=2) + "\n")
             print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median']:.2f}; "
                   f"over found images {_fmt_mm(summary['adf_found_mm_mean'])}), "

@@ -33,6 +33,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from hc_tf import io_utils
+
 # EfficientNet-B0/Lite0 stages (repeats per stage), in the order PyTorch numbers `_blocks.i`;
 # Keras names block i "block{stage}{letter}".
 STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
@@ -115,9 +117,8 @@ def save_npz(path: str, weights: Dict[str, List[np.ndarray]], meta: dict,
     arrays = {f"{name}/{i}": w for name, ws in weights.items() for i, w in enumerate(ws)}
     arrays["__meta__"] = np.array(json.dumps(meta))
     arrays.update(extra or {})
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with io_utils.atomic_path(path) as tmp:  # `tmp` ends in the name, so in .npz
+        np.savez(tmp, **arrays)
 
 
 def fixed_input(hw=(224, 320), seed: int = 0) -> np.ndarray:
@@ -221,9 +222,8 @@ def half_kernels(npz_path: str, out: str) -> None:
         if value.ndim == 4:  # conv and depthwise kernels: 99% of the bytes
             arrays[key] = value.astype(np.float16)
     arrays["__meta__"] = np.array(json.dumps({**meta, "kernels": "float16"}))
-    tmp = out + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, out)
+    with io_utils.atomic_path(out) as tmp:
+        np.savez(tmp, **arrays)
     print(f"wrote {out}: {os.path.getsize(out) / 2**20:.1f} MiB")
 
 

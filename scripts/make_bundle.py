@@ -7,7 +7,7 @@ Copies the int8 .tflite and its .json (hc_tf.lite.export writes both) as
 hc_effunet_int8.tflite / hc_effunet_int8.json, adding a "clinical" section to the
 copy (the GA formulas and the review-flag rule, enough to port: `clinical_spec`),
 copies 5 HC18 test images into samples/ (191_HC.png is one the int8 model flags
-for review), runs the edge runtime (hc_tf.edge.LiteRunner + hc_tf.ellipse.measure)
+for review), runs the edge runtime (hc_tf.edge.LiteRunner through hc_tf.inference)
 on each and writes golden.json: what an app port must reproduce, with each sample's
 GA, quality signals and review flag. README.md in the bundle is kept (it documents
 these fixed names). tests/bundle_test.py re-runs the runtime against golden.json.
@@ -31,8 +31,9 @@ sys.path.insert(0, REPO)
 from hc_tf import __version__  # noqa: E402
 from hc_tf import clinical  # noqa: E402
 from hc_tf import edge  # noqa: E402
-from hc_tf import ellipse as ellipse_lib  # noqa: E402
-from hc_tf import evaluate  # noqa: E402
+from hc_tf import inference  # noqa: E402
+from hc_tf import io_utils  # noqa: E402
+from hc_tf import measure as measure_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
 from hc_tf import report  # noqa: E402
 
@@ -60,9 +61,9 @@ def mask_sha256(prob):
 def golden_entry(runner, image_path, filename, pixel_size_mm):
     """What the runtime gives for one image: the measurement and the mask checksum."""
     gray = preprocess.read_gray_image(image_path)
-    prob, box = edge.predict_prob(runner, gray)
-    m = ellipse_lib.measure(prob, box, pixel_size_mm)
-    row = ellipse_lib.submission_row(filename, m)
+    pred = inference.predict_batch(runner, [inference.Sample(filename, gray, pixel_size_mm)])[0]
+    prob, box, m = pred.prob, pred.box, pred.measurement
+    row = measure_lib.submission_row(filename, m)
     return {
         "filename": filename, "pixel_size_mm": pixel_size_mm,
         "image_hw": list(gray.shape), "image_sha256": sha256_file(image_path),
@@ -70,7 +71,7 @@ def golden_entry(runner, image_path, filename, pixel_size_mm):
                       for k, v in dataclasses.asdict(box).items()},
         "found": m.found, "reason": m.reason,
         "ellipse_px": dataclasses.asdict(m.ellipse) if m.found else None,
-        "submission_row": dict(zip(ellipse_lib.SUBMISSION_HEADER, row)),
+        "submission_row": dict(zip(measure_lib.SUBMISSION_HEADER, row)),
         "hc_mm": m.hc_mm,
         "mask_sha256": mask_sha256(prob), "mask_pixels": int((prob > 0.5).sum()),
         # Added for issue 14 (after every field above, which stay as they were).
@@ -111,6 +112,8 @@ def clinical_spec():
          "RMS over all boundary points (the 0.5 iso-contour points the fit saw, original "
          "pixels) of their distance to the fitted ellipse, divided by the mean semi-axis "
          "(a + b) / 2; distance = first-order |f| / |grad f| with f = u^2 + v^2 - 1, "
+         # The golden metadata names the module as it was (byte-identical goldens):
+         # today hc_tf.measure.geometry.ellipse_distance.
          "u = x'/a, v = y'/b in the ellipse's frame (hc_tf.ellipse.ellipse_distance)"),
         ("inlier_fraction", "< min_inlier_fraction", t.min_inlier_fraction,
          clinical.REASON_FEW_INLIERS,
@@ -199,7 +202,7 @@ def main(argv=None):
     model_dst = os.path.join(args.out, MODEL_NAME)
     shutil.copyfile(args.tflite, model_dst)
     # The metadata as exported, plus the clinical section (its existing fields unchanged).
-    evaluate.atomic_write_text(os.path.join(args.out, META_NAME),
+    io_utils.atomic_write_text(os.path.join(args.out, META_NAME),
                                json.dumps({**meta, "clinical": clinical_spec()}, indent=2) + "\n")
     runner = edge.LiteRunner(model_dst, num_threads=args.num_threads)
     entries = []
@@ -227,7 +230,7 @@ def main(argv=None):
         "clinical_tolerance": {"ga_days": 1e-3, "quality": QUALITY_TOLERANCE},
         "flagged_samples": [e["filename"] for e in entries if e["review"]],
     }
-    evaluate.atomic_write_text(os.path.join(args.out, "golden.json"),
+    io_utils.atomic_write_text(os.path.join(args.out, "golden.json"),
                                json.dumps(golden, indent=2) + "\n")
     print(f"bundle written to {args.out}")
     return 0

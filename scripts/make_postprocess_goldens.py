@@ -2,7 +2,7 @@
 
     python scripts/make_postprocess_goldens.py [--out android_demo_assets/postprocess_golden.json]
 
-Everything is computed by the Python reference (hc_tf.preprocess, hc_tf.ellipse,
+Everything is computed by the Python reference (hc_tf.preprocess, hc_tf.measure,
 hc_tf.edge): gray conversion, letterbox (every cv2.resize path the letterbox can
 take) and `measure` on small synthetic probability maps for the cases the four
 bundled samples do not exercise (holes, near-equal and tied blobs, heads cut by
@@ -29,7 +29,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from hc_tf import __version__  # noqa: E402
-from hc_tf import ellipse as E  # noqa: E402
+from hc_tf import measure as M  # noqa: E402
+from hc_tf.measure import fit as fit_lib  # noqa: E402
+from hc_tf.measure import probmap  # noqa: E402
 from hc_tf import preprocess as P  # noqa: E402
 
 BUNDLE = os.path.join(REPO, "android_demo_assets")
@@ -132,39 +134,39 @@ def union(*fns):
 
 
 def measure_traced(q, box, px):
-    """E.measure on q / 256, and the contour points plus each outlier round's tightest margin."""
+    """M.measure on q / 256, and the contour points plus each outlier round's tightest margin."""
     prob = q.astype(np.float32) * OUT_SCALE
     seen = {}
-    original = E.robust_fit_ellipse
+    original = probmap.robust_fit_ellipse  # the name `measure` calls
 
-    def spy(points, floor_px=1.0, rounds=E._OUTLIER_ROUNDS):
+    def spy(points, floor_px=1.0, rounds=fit_lib.OUTLIER_ROUNDS):
         seen["points"] = np.array(points, dtype=np.float64)
         seen["floor_px"] = floor_px
         return original(points, floor_px=floor_px, rounds=rounds)
 
-    E.robust_fit_ellipse = spy
+    probmap.robust_fit_ellipse = spy
     try:
-        m = E.measure(prob, box, px)
+        m = M.measure(prob, box, px)
     finally:
-        E.robust_fit_ellipse = original
+        probmap.robust_fit_ellipse = original
     rounds = []
     if "points" in seen:  # replay the rejection rounds to record how close points came to the limit
         pts = seen["points"]
-        e = E.fit_ellipse(pts)
-        for _ in range(E._OUTLIER_ROUNDS):
+        e = M.fit_ellipse(pts)
+        for _ in range(fit_lib.OUTLIER_ROUNDS):
             if e is None:
                 break
-            d = E.ellipse_distance(e, pts)
+            d = M.ellipse_distance(e, pts)
             med = float(np.median(d))
             mad = float(np.median(np.abs(d - med)))
-            limit = med + max(E._OUTLIER_MADS * 1.4826 * mad, seen["floor_px"])
+            limit = med + max(fit_lib.OUTLIER_MADS * 1.4826 * mad, seen["floor_px"])
             keep = d <= limit
             rounds.append({"n": int(len(pts)), "kept": int(keep.sum()), "limit": limit,
                            "closest_margin": float(np.min(np.abs(d - limit)))})
             if keep.all() or keep.sum() < max(5, len(pts) // 2):
                 break
             pts = pts[keep]
-            e = E.fit_ellipse(pts) or e
+            e = M.fit_ellipse(pts) or e
     return m, seen.get("points"), rounds
 
 

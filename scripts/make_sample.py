@@ -18,7 +18,7 @@ import shutil
 import cv2
 import numpy as np
 
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import measure as measure_lib
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "sample_data")
 FACTOR = 2
@@ -52,12 +52,12 @@ def main() -> None:
         for name, pixel, hc in picks:
             src = os.path.join(args.hc18, "training_set", name)
             image = cv2.imread(src, cv2.IMREAD_GRAYSCALE)
-            e = ellipse_lib.fit_outline(cv2.imread(src[:-4] + "_Annotation.png", cv2.IMREAD_GRAYSCALE))
+            e = measure_lib.fit_outline(cv2.imread(src[:-4] + "_Annotation.png", cv2.IMREAD_GRAYSCALE))
             small = cv2.resize(image, (image.shape[1] // FACTOR, image.shape[0] // FACTOR),
                                interpolation=cv2.INTER_AREA)
-            e_small = ellipse_lib.Ellipse((e.cx + 0.5) / FACTOR - 0.5, (e.cy + 0.5) / FACTOR - 0.5,
+            e_small = measure_lib.Ellipse((e.cx + 0.5) / FACTOR - 0.5, (e.cy + 0.5) / FACTOR - 0.5,
                                           e.a / FACTOR, e.b / FACTOR, e.angle)
-            outline = ellipse_lib.rasterize_ellipse(e_small, small.shape, filled=False) * 255
+            outline = measure_lib.rasterize_ellipse(e_small, small.shape, filled=False) * 255
             cv2.imwrite(os.path.join(OUT, "training_set", name), small)
             cv2.imwrite(os.path.join(OUT, "training_set", name[:-4] + "_Annotation.png"), outline)
             w.writerow([name, f"{float(pixel) * FACTOR:.10f}", hc])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hc_tf import edge
-from hc_tf import ellipse as E
+from hc_tf import inference
+from hc_tf import measure as M
 from hc_tf import preprocess
 
 BUNDLE = os.environ.get("HC_TF_BUNDLE") or os.path.join(
@@ -50,15 +51,15 @@ def test_runtime_reproduces_golden(golden):
         path = os.path.join(BUNDLE, "samples", s["filename"])
         assert _sha(path) == s["image_sha256"], s["filename"]
         gray = preprocess.read_gray_image(path)
-        prob, box = edge.predict_prob(runner, gray)
+        prob = inference.predict_batch(runner, [inference.Sample(s["filename"], gray, 1.0)])[0].prob
         mask = np.ascontiguousarray(prob > golden["threshold"], dtype=np.uint8)
         assert hashlib.sha256(mask.tobytes()).hexdigest() == s["mask_sha256"], s["filename"]
-        m, _ = edge.measure_file(runner, path, s["pixel_size_mm"])
+        m, _ = inference.measure_file(runner, path, s["pixel_size_mm"])
         assert m.found == s["found"], s["filename"]
         if m.found:
             assert abs(m.hc_mm - s["hc_mm"]) <= tol, (s["filename"], m.hc_mm, s["hc_mm"])
-            row = E.submission_row(s["filename"], m)
-            for key, value in zip(E.SUBMISSION_HEADER[1:], row[1:]):
+            row = M.submission_row(s["filename"], m)
+            for key, value in zip(M.SUBMISSION_HEADER[1:], row[1:]):
                 assert value == pytest.approx(s["submission_row"][key], abs=1e-3), key
 
 
@@ -93,7 +94,7 @@ def test_runtime_reproduces_golden_ga_quality_and_flag(golden):
     runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]))
     tol = golden["clinical_tolerance"]
     for s in golden["samples"]:
-        m, _ = edge.measure_file(runner, os.path.join(BUNDLE, "samples", s["filename"]),
+        m, _ = inference.measure_file(runner, os.path.join(BUNDLE, "samples", s["filename"]),
                                  s["pixel_size_mm"])
         assert m.review == s["review"] and m.review_reasons == s["review_reasons"], s["filename"]
         for key, value in s["quality"].items():

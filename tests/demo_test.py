@@ -27,7 +27,7 @@ from hc_tf import cli
 from hc_tf import clinical as C
 from hc_tf import demo
 from hc_tf import edge
-from hc_tf import ellipse as E
+from hc_tf import measure as M
 from hc_tf import preprocess
 from hc_tf import report
 
@@ -70,10 +70,10 @@ def _hc_from_text(text):
 
 def _assert_row_matches(csv_text, s):
     header, row = csv_text.strip().splitlines()
-    assert header.split(",") == list(E.SUBMISSION_HEADER)
+    assert header.split(",") == list(M.SUBMISSION_HEADER)
     fields = row.split(",")
     assert fields[0] == s["filename"]
-    for key, value in zip(E.SUBMISSION_HEADER[1:], fields[1:]):
+    for key, value in zip(M.SUBMISSION_HEADER[1:], fields[1:]):
         assert float(value) == pytest.approx(s["submission_row"][key], abs=1e-3), key
 
 
@@ -104,7 +104,7 @@ def test_overlay_draws_the_ellipse_in_green(runner, sample):
     r = demo.predict(runner, gray, px)
     green = (r.overlay_rgb[..., 1] > 200) & (r.overlay_rgb[..., 0] < 80) & (r.overlay_rgb[..., 2] < 80)
     e = r.measurement.ellipse
-    ring = E.rasterize_ellipse(e, gray.shape, filled=False)
+    ring = M.rasterize_ellipse(e, gray.shape, filled=False)
     assert green[ring > 0].mean() > 0.5  # the outline is drawn where the fit is
 
 

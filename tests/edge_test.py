@@ -13,7 +13,7 @@ import pytest
 
 import tiny_models as T
 from hc_tf import edge
-from hc_tf import ellipse as E
+from hc_tf import inference
 
 STEP = 1.0 / 256.0
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ def test_runner_errors(models, tmp_path):
 
 def test_measure_file(models):
     runner = edge.LiteRunner(models["paths"]["int8"])
-    m, ms = edge.measure_file(runner, models["png"], pixel_size_mm=0.2)
+    m, ms = inference.measure_file(runner, models["png"], pixel_size_mm=0.2)
     assert m.found, m.reason
     cx, cy, a, b, _ = models["ellipse"]
     assert m.ellipse.cx == pytest.approx(cx, abs=3) and m.ellipse.cy == pytest.approx(cy, abs=3)
@@ -88,10 +88,10 @@ def test_measure_file(models):
     assert all(v >= 0 and math.isfinite(v) for v in ms.values())
     assert ms["total_ms"] >= ms["invoke_ms"]
     gray = cv2.imread(models["png"], cv2.IMREAD_GRAYSCALE)
-    m2, ms2 = edge.measure_image(runner, gray, 0.2)
+    m2, ms2 = inference.measure_image(runner, gray, 0.2)
     assert m2 == m and "decode_ms" not in ms2
     with pytest.raises((ValueError, FileNotFoundError), match="missing.png"):
-        edge.measure_file(runner, str(models["dir"] / "missing.png"), 0.2)
+        inference.measure_file(runner, str(models["dir"] / "missing.png"), 0.2)
 
 
 NO_TF_SCRIPT = textwrap.dedent("""
@@ -106,8 +106,9 @@ NO_TF_SCRIPT = textwrap.dedent("""
 
     sys.meta_path.insert(0, Block())
     from hc_tf import edge
+    from hc_tf import inference
     runner = edge.LiteRunner(sys.argv[1])
-    m, ms = edge.measure_file(runner, sys.argv[2], 0.2)
+    m, ms = inference.measure_file(runner, sys.argv[2], 0.2)
     bad = sorted(k for k in sys.modules if k.split(".")[0] in ("tensorflow", "keras"))
     print(json.dumps({"found": m.found, "hc_mm": m.hc_mm, "hw": runner.input_hw, "bad": bad}))
 """)
@@ -121,7 +122,7 @@ def test_edge_runs_without_tensorflow(models):
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["bad"] == [] and out["found"] and out["hw"] == [64, 96]
     runner = edge.LiteRunner(models["paths"]["int8"])
-    assert out["hc_mm"] == pytest.approx(edge.measure_file(runner, models["png"], 0.2)[0].hc_mm,
+    assert out["hc_mm"] == pytest.approx(inference.measure_file(runner, models["png"], 0.2)[0].hc_mm,
                                          abs=1e-9)
 
 

@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from hc_tf import ellipse as ellipse_lib
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
+from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
 
@@ -27,9 +28,9 @@ def _samples():
     out = []
     for k in range(3):
         shape = (270, 400)
-        e = ellipse_lib.Ellipse(200 + 5 * k, 130, 90 - 10 * k, 70 - 10 * k, 0.3 * k)
-        image = (ellipse_lib.rasterize_ellipse(e, shape, filled=False) * 200).astype(np.uint8)
-        out.append(evaluate_lib.Sample(f"{k:03d}_HC.png", image, 0.2, e, e.perimeter() * 0.2))
+        e = measure_lib.Ellipse(200 + 5 * k, 130, 90 - 10 * k, 70 - 10 * k, 0.3 * k)
+        image = (measure_lib.rasterize_ellipse(e, shape, filled=False) * 200).astype(np.uint8)
+        out.append(inference.Sample(f"{k:03d}_HC.png", image, 0.2, e, e.perimeter() * 0.2))
     return out
 
 
@@ -49,7 +50,7 @@ def _oracle_masks(samples):
     masks = []
     for s in samples:
         box = preprocess.letterbox_transform(s.image.shape, OracleRunner.input_hw)
-        full = ellipse_lib.rasterize_ellipse(s.reference, s.image.shape)
+        full = measure_lib.rasterize_ellipse(s.reference, s.image.shape)
         masks.append(preprocess.letterbox_mask(full, box)[:, :, 0])
     return masks
 
@@ -92,7 +93,7 @@ from hc_tf import clinical as C  # noqa: E402
 def _row(ref, pred, review=False, reasons=""):
     """A per-image row as `score` makes it (found when pred is not None)."""
     found = pred is not None
-    df, adf = ellipse_lib.challenge_difference_mm(pred, ref)
+    df, adf = measure_lib.challenge_difference_mm(pred, ref)
     return {"filename": f"{ref}.png", "reference_hc_mm": ref, "predicted_hc_mm": pred,
             "found": found, "df_mm": df, "adf_mm": adf, "dice": None, "hd_mm": None,
             "review": review if found else None, "review_reasons": reasons,

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import tiny_models as T
-from hc_tf import ellipse as E
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import io_utils
+from hc_tf import measure as M
 
 
 @pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])
@@ -32,15 +33,15 @@ def test_reports_get_the_plain_write_mode(umask, tmp_path):
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     assert _mode(plain) == umask
-    m = E.measure(np.zeros((32, 32)), None, 0.1)
-    E.write_submission_csv(tmp_path / "submission.csv", [E.submission_row("a.png", m)])
+    m = M.measure(np.zeros((32, 32)), None, 0.1)
+    M.write_submission_csv(tmp_path / "submission.csv", [M.submission_row("a.png", m)])
     rows = [{"filename": "a.png", "reference_hc_mm": 100.0, "predicted_hc_mm": None,
              "df_mm": -100.0, "adf_mm": 100.0, "dice": 0.0, "hd_mm": None, "found": False,
              "reason": "empty"}]
     evaluate_lib.write_per_image_csv(str(tmp_path / "per_image.csv"), rows)
     evaluate_lib.write_summary_json(str(tmp_path / "summary.json"), {"n": 1})
     evaluate_lib.plot_distributions(rows, str(tmp_path / "evaluation.png"))
-    E.atomic_write_bytes(tmp_path / "model.tflite", b"\0" * 16)
+    io_utils.atomic_write_bytes(tmp_path / "model.tflite", b"\0" * 16)
     for name in ("submission.csv", "per_image.csv", "summary.json", "evaluation.png",
                  "model.tflite"):
         assert _mode(tmp_path / name) == umask, name
@@ -53,7 +54,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     path = tmp_path / "summary.json"
     path.write_text("old")
     with pytest.raises(RuntimeError):
-        with E.atomic_path(path) as tmp:
+        with io_utils.atomic_path(path) as tmp:
             with open(tmp, "w") as f:
                 f.write("half")
             raise RuntimeError("interrupted")

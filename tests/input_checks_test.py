@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from hc_tf import cli
 from hc_tf import demo
 from hc_tf import edge
-from hc_tf import ellipse as E
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import inference
+from hc_tf import measure as M
 from hc_tf import preprocess
 
 MODEL = demo.DEFAULT_MODEL
@@ -23,7 +24,7 @@ MODEL = demo.DEFAULT_MODEL
 def image_dir(tmp_path_factory):
     """One 270x400 image of a bright filled ellipse."""
     d = tmp_path_factory.mktemp("images")
-    mask = E.rasterize_ellipse(E.Ellipse(200, 135, 120, 90, 0.3), (270, 400))
+    mask = M.rasterize_ellipse(M.Ellipse(200, 135, 120, 90, 0.3), (270, 400))
     cv2.imwrite(str(d / "000_HC.png"), np.where(mask > 0, 200, 20).astype(np.uint8))
     return d
 
@@ -46,14 +47,14 @@ def _one_line_error(result, *parts):
 
 @pytest.mark.parametrize("value", [1e300, 1e-5, 2.5, 0.009])
 def test_check_pixel_size_refuses_implausible_values(value):
-    with pytest.raises(E.ImplausiblePixelSizeError, match="plausible range 0.01-2 mm"):
-        E.check_pixel_size(value)
-    assert E.check_pixel_size(value, allow_implausible=True) == value
+    with pytest.raises(M.ImplausiblePixelSizeError, match="plausible range 0.01-2 mm"):
+        M.check_pixel_size(value)
+    assert M.check_pixel_size(value, allow_implausible=True) == value
 
 
 @pytest.mark.parametrize("value", [0.01, 0.052, 0.326, "0.1", 2])
 def test_check_pixel_size_accepts_plausible_values(value):
-    assert E.check_pixel_size(value) == float(value)
+    assert M.check_pixel_size(value) == float(value)
 
 
 def test_predict_refuses_an_absurd_pixel_size_unless_allowed(image_dir, tmp_path):
@@ -83,11 +84,11 @@ def test_edge_runtime_refuses_an_absurd_pixel_size_unless_allowed(image_dir):
     runner = edge.LiteRunner(MODEL)
     png = str(image_dir / "000_HC.png")
     with pytest.raises(ValueError, match="outside the plausible range"):
-        edge.measure_file(runner, png, 1e300)
+        inference.measure_file(runner, png, 1e300)
     gray = preprocess.read_gray_image(png)
     with pytest.raises(ValueError, match="outside the plausible range"):
-        edge.measure_image(runner, gray, 5.0)
-    m, _ = edge.measure_image(runner, gray, 5.0, allow_implausible_pixel_size=True)
+        inference.measure_image(runner, gray, 5.0)
+    m, _ = inference.measure_image(runner, gray, 5.0, allow_implausible_pixel_size=True)
     assert m.pixel_size_mm == 5.0
 
 
@@ -97,11 +98,11 @@ def _hc18_folder(root, hc="80.79"):
     """An HC18-layout folder with one image (and its annotation) and the CSV."""
     train = root / "training_set"
     train.mkdir(parents=True)
-    e = E.Ellipse(200, 135, 120, 90, 0.3)
+    e = M.Ellipse(200, 135, 120, 90, 0.3)
     cv2.imwrite(str(train / "000_HC.png"),
-                np.where(E.rasterize_ellipse(e, (270, 400)) > 0, 200, 20).astype(np.uint8))
+                np.where(M.rasterize_ellipse(e, (270, 400)) > 0, 200, 20).astype(np.uint8))
     cv2.imwrite(str(train / "000_HC_Annotation.png"),
-                E.rasterize_ellipse(e, (270, 400), filled=False) * 255)
+                M.rasterize_ellipse(e, (270, 400), filled=False) * 255)
     (root / "training_set_pixel_size_and_HC.csv").write_text(
         f"filename,pixel size(mm),head circumference (mm)\n000_HC.png,0.1,{hc}\n")
     return root

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import tiny_models as T
-from hc_tf import ellipse as E
-from hc_tf import evaluate
+from hc_tf import inference
+from hc_tf import measure as M
 from hc_tf import parity
 
 PX = 0.2
@@ -29,11 +29,11 @@ def setup(tmp_path_factory):
     images, _, ells = T.synthetic_images(4, hw=(192, 288), seed=12)
     samples = []
     for i, (img, (cx, cy, a, b, deg)) in enumerate(zip(images, ells)):
-        ref = E.Ellipse(cx, cy, a, b, math.radians(deg)).normalized()
-        samples.append(evaluate.Sample(filename=f"{i:03d}_HC.png", image=img[:, :, 0],
+        ref = M.Ellipse(cx, cy, a, b, math.radians(deg)).normalized()
+        samples.append(inference.Sample(filename=f"{i:03d}_HC.png", image=img[:, :, 0],
                                        pixel_size_mm=PX, reference=ref,
                                        reference_hc_mm=ref.perimeter() * PX))
-    samples.append(evaluate.Sample(filename="blank.png", image=np.zeros((192, 288), np.uint8),
+    samples.append(inference.Sample(filename="blank.png", image=np.zeros((192, 288), np.uint8),
                                    pixel_size_mm=PX))
     return {"keras": keras_path, "paths": paths, "samples": samples, "dir": out}
 
@@ -82,10 +82,10 @@ def test_input_size_mismatch(setup):
 def test_a_miss_scores_the_challenge_adf_in_parity():
     """One definition of ADF (issue 12, item 11): a model that misses an image scores
     ADF = reference HC there; the means over images both models found are beside it."""
-    sample = evaluate.Sample("b.png", np.zeros((4, 4), np.uint8), 1.0, E.Ellipse(0, 0, 1, 1, 0),
+    sample = inference.Sample("b.png", np.zeros((4, 4), np.uint8), 1.0, M.Ellipse(0, 0, 1, 1, 0),
                              200.0)
-    assert parity._adf(E.Measurement(False, "empty mask", None, 1.0), sample) == 200.0
-    circle = E.Measurement(True, "", E.Ellipse(0, 0, 199.0 / (2 * math.pi), 199.0 / (2 * math.pi),
+    assert parity._adf(M.Measurement(False, "empty mask", None, 1.0), sample) == 200.0
+    circle = M.Measurement(True, "", M.Ellipse(0, 0, 199.0 / (2 * math.pi), 199.0 / (2 * math.pi),
                                                0), 1.0)
     assert parity._adf(circle, sample) == pytest.approx(1.0)
 

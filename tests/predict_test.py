@@ -9,11 +9,11 @@ from click.testing import CliRunner
 
 import tiny_models as T
 from hc_tf import cli
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import measure as measure_lib
 
 PIXEL_MM = {"000_HC.png": 0.2, "001_HC.png": 0.15}
-HEADS = {"000_HC.png": ellipse_lib.Ellipse(95, 62, 60, 40, 0.4),
-         "001_HC.png": ellipse_lib.Ellipse(100, 66, 50, 44, 2.0)}
+HEADS = {"000_HC.png": measure_lib.Ellipse(95, 62, 60, 40, 0.4),
+         "001_HC.png": measure_lib.Ellipse(100, 66, 50, 44, 2.0)}
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def fixture_dir(tmp_path_factory):
     images = d / "images"
     images.mkdir()
     for name, e in HEADS.items():
-        mask = ellipse_lib.rasterize_ellipse(e, (132, 192), filled=True)
+        mask = measure_lib.rasterize_ellipse(e, (132, 192), filled=True)
         cv2.imwrite(str(images / name), np.where(mask > 0, 220, 20).astype(np.uint8))
     (d / "pixels.csv").write_text("filename,pixel size(mm)\r\n"
                                   + "".join(f"{n},{px}\r\n" for n, px in PIXEL_MM.items()))
@@ -44,12 +44,12 @@ def test_predict_writes_the_known_ellipses_in_mm(fixture_dir, tmp_path, float32_
     assert set(rows) == set(HEADS)
     for name, truth in HEADS.items():
         px = PIXEL_MM[name]
-        got = ellipse_lib.ellipse_from_submission_row(rows[name], px)
+        got = measure_lib.ellipse_from_submission_row(rows[name], px)
         # The blob model's edge sits within a pixel of the true one (model scale 1/2).
         assert got.perimeter() * px == pytest.approx(truth.perimeter() * px, rel=0.03)
         assert abs(got.cx - truth.cx) < 1.5 and abs(got.cy - truth.cy) < 1.5
-        assert ellipse_lib.dice(ellipse_lib.rasterize_ellipse(got, (132, 192)),
-                                ellipse_lib.rasterize_ellipse(truth, (132, 192))) > 0.97
+        assert measure_lib.dice(measure_lib.rasterize_ellipse(got, (132, 192)),
+                                measure_lib.rasterize_ellipse(truth, (132, 192))) > 0.97
         overlay = cv2.imread(str(out / "overlays" / name))
         assert overlay.shape[:2] == (132, 192)
 

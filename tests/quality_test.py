@@ -1,4 +1,4 @@
-"""hc_tf/quality.py through `ellipse.measure`: the review flag on crafted probability maps.
+"""hc_tf/quality.py through `measure.measure`: the review flag on crafted probability maps.
 
 A clean ellipse is not flagged; a ragged, a blurred and a cut one are, each with its reason
 (the calibrated thresholds of `clinical.DEFAULT_REVIEW_THRESHOLDS`).
@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from hc_tf import clinical
-from hc_tf import ellipse as el
+from hc_tf import measure as M
 
 HW = (224, 320)
-HEAD = el.Ellipse(160.0, 112.0, 80.0, 60.0, 0.3)
+HEAD = M.Ellipse(160.0, 112.0, 80.0, 60.0, 0.3)
 
 
 def _prob(e=HEAD, blur=1.0):
-    mask = el.rasterize_ellipse(e, HW).astype(np.float32)
+    mask = M.rasterize_ellipse(e, HW).astype(np.float32)
     return cv2.GaussianBlur(mask, (0, 0), blur)
 
 
@@ -34,33 +34,33 @@ def _ragged(amplitude=6.0, lobes=23):
 
 
 def test_clean_ellipse_is_not_flagged():
-    m = el.measure(_prob(), None, 0.1)
+    m = M.measure(_prob(), None, 0.1)
     assert m.found and m.quality is not None
     assert m.quality.fit_rms_frac < 0.005 and m.quality.mask_ellipse_dice > 0.98
     assert (m.review, m.review_reasons) == (False, [])
 
 
 def test_ragged_outline_is_flagged_as_ragged():
-    m = el.measure(_ragged(), None, 0.1)
+    m = M.measure(_ragged(), None, 0.1)
     assert m.found
     assert clinical.REASON_RAGGED in m.review_reasons, m.quality
 
 
 def test_blurred_outline_is_flagged_as_unclear():
-    m = el.measure(_prob(blur=6.0), None, 0.1)
+    m = M.measure(_prob(blur=6.0), None, 0.1)
     assert m.found
     assert m.review_reasons == [clinical.REASON_UNCLEAR], m.quality
 
 
 def test_head_cut_by_the_image_edge_is_flagged_as_cut():
-    m = el.measure(_prob(el.Ellipse(40.0, 112.0, 80.0, 60.0, 0.0)), None, 0.1)
+    m = M.measure(_prob(M.Ellipse(40.0, 112.0, 80.0, 60.0, 0.0)), None, 0.1)
     assert m.found
     assert m.quality.outside_fraction > 0.2
     assert clinical.REASON_CUT in m.review_reasons, m.quality
 
 
 def test_measurement_dict_carries_quality_review_and_ga():
-    d = el.measure(_prob(el.Ellipse(160.0, 112.0, 100.0, 80.0, 0.3)), None, 0.3).to_dict()
+    d = M.measure(_prob(M.Ellipse(160.0, 112.0, 100.0, 80.0, 0.3)), None, 0.3).to_dict()
     assert set(d["quality"]) >= {"fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
                                  "uncertain_band_fraction", "outside_fraction", "hc_mm"}
     assert d["review"] is False and d["review_reasons"] == []
@@ -71,5 +71,5 @@ def test_measurement_dict_carries_quality_review_and_ga():
 
 
 def test_not_found_has_no_quality_and_no_review():
-    m = el.measure(np.zeros(HW, np.float32), None, 0.1)
+    m = M.measure(np.zeros(HW, np.float32), None, 0.1)
     assert not m.found and m.quality is None and not m.review and m.gestational_age() == ()

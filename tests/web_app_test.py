@@ -278,13 +278,14 @@ def test_browser_benchmark(browser, golden):
     finally:
         httpd.shutdown()
     from hc_tf import edge  # pylint: disable=import-outside-toplevel
+    from hc_tf import inference  # pylint: disable=import-outside-toplevel
     runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]), num_threads=2)
     native = {}
     for s in golden["samples"]:
         path = os.path.join(BUNDLE, "samples", s["filename"])
         e2e, inv = [], []
         for _ in range(n):
-            _, t = edge.measure_file(runner, path, s["pixel_size_mm"])
+            _, t = inference.measure_file(runner, path, s["pixel_size_mm"])
             e2e.append(t["total_ms"])
             inv.append(t["invoke_ms"])
         native[s["filename"]] = {"model_ms": statistics.median(inv), "end_to_end_ms": statistics.median(e2e)}

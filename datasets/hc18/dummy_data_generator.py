@@ -11,7 +11,8 @@ import os
 import cv2
 import numpy as np
 
-from hc_tf.ellipse import Ellipse, rasterize_ellipse
+from hc_tf.measure.geometry import Ellipse
+from hc_tf.measure.geometry import rasterize_ellipse
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
 

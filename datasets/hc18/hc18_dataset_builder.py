@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from hc_tf import ellipse as ellipse_lib
+from hc_tf import measure as measure_lib
 
 ZENODO_RECORD = "https://zenodo.org/record/1327317/files/"
 ZENODO_HOST = "zenodo.org"
@@ -217,7 +217,7 @@ class _Labelled:
     filename: str
     pixel_size_mm: float
     hc_mm: float
-    ellipse: Optional[ellipse_lib.Ellipse]  # None for the unlabelled test set
+    ellipse: Optional[measure_lib.Ellipse]  # None for the unlabelled test set
 
 
 def scan_labelled(folder: str, csv_path: str) -> Tuple[List[_Labelled], List[Tuple[str, str]]]:
@@ -246,7 +246,7 @@ def scan_labelled(folder: str, csv_path: str) -> Tuple[List[_Labelled], List[Tup
             outline = _read_png(ann_path)
             if outline.shape != image.shape:
                 raise ValueError(f"annotation size {outline.shape} differs from image {image.shape}")
-            fitted = ellipse_lib.fit_outline(outline)
+            fitted = measure_lib.fit_outline(outline)
         except ValueError as err:
             problems.append((os.path.basename(ann_path), str(err)))
             continue
@@ -353,7 +353,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         for item in items:
             image = _read_png(os.path.join(folder, item.filename))
             labelled = item.ellipse is not None
-            mask = (ellipse_lib.rasterize_ellipse(item.ellipse, image.shape, filled=True)
+            mask = (measure_lib.rasterize_ellipse(item.ellipse, image.shape, filled=True)
                     if labelled else np.zeros_like(image))
             yield item.filename, {
                 "image": image[:, :, None], "mask": mask[:, :, None],
@@ -418,7 +418,7 @@ def load_prepared(data_dir: str, validation_fraction: float = 0.2) -> Builder:
 def reference_hc_mm(example: Dict) -> float:
     """HC of an example's reference ellipse, as HC18 defines it."""
     e = example["ellipse"]
-    return ellipse_lib.ramanujan_perimeter(float(e["a"]), float(e["b"])) * float(example["pixel_size_mm"])
+    return measure_lib.ramanujan_perimeter(float(e["a"]), float(e["b"])) * float(example["pixel_size_mm"])
 
 
 __all__ = ["Builder", "Hc18Config", "InvalidSourceError", "MissingSourceError",

@@ -51,6 +51,7 @@ def pack(run_dir: str, out_path: str) -> None:
 
 def rebuild(npz_path: str, out_path: str) -> None:
     """float16 weights + config -> a float32 `.keras` built by `hc_tf.model.build_unet`."""
+    from hc_tf import io_utils
     from hc_tf import model as model_lib
     from hc_tf import train as train_lib
     with np.load(npz_path) as f:
@@ -69,7 +70,7 @@ def rebuild(npz_path: str, out_path: str) -> None:
     os.makedirs(out_dir, exist_ok=True)
     train_lib.save_model_atomic(model, out_path)
     for name, text in files.items():
-        train_lib.evaluate_lib.atomic_write_text(os.path.join(out_dir, name), text)
+        io_utils.atomic_write_text(os.path.join(out_dir, name), text)
     if "log.csv" in files:
         train_lib.plot_curves(os.path.join(out_dir, "log.csv"),
                               os.path.join(out_dir, "training_curve.png"))

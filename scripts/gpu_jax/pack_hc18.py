@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from hc_tf import ellipse as ellipse_lib  # noqa: E402
+from hc_tf import io_utils  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
 
 
@@ -103,9 +103,8 @@ def main() -> None:
         arrays.update(pack_split(args.data_dir, split, hw, args.validation_fraction))
         print(f"{split}: {len(arrays[f'{split}_px'])} images")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = args.out + ".tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, args.out)
+    with io_utils.atomic_path(args.out) as tmp:  # `tmp` ends in the name, so in .npz
+        np.savez_compressed(tmp, **arrays)
     print(f"wrote {args.out}: {os.path.getsize(args.out) / 2**20:.1f} MiB")
 
 

@@ -40,7 +40,8 @@ for _name in ("sigmoid", "shape"):  # efficientnet's swish; FixedDropout
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from hc_tf import ellipse as ellipse_lib  # noqa: E402
+from hc_tf import io_utils  # noqa: E402
+from hc_tf import measure as measure_lib  # noqa: E402
 from hc_tf import model as model_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
 from hc_tf import train as train_lib  # noqa: E402
@@ -106,7 +107,7 @@ def _measure_one(args):
     sx, sy, ox, oy, sw, sh = box_row
     h, w = prob.shape
     box = preprocess.Letterbox(float(sx), float(sy), float(ox), float(oy), int(sw), int(sh), w, h)
-    m = ellipse_lib.measure(prob, box, float(px))
+    m = measure_lib.measure(prob, box, float(px))
     return m.hc_mm if m.found else None
 
 
@@ -119,7 +120,7 @@ def validation_adf(model, data, pool) -> dict:
     probs = model.predict(x, batch_size=32, verbose=0)[:n, ..., 0].astype(np.float32)
     hcs = pool.map(_measure_one, zip(probs, data["validation_box"], data["validation_px"]))
     ref = data["validation_hc"]
-    adf = [ellipse_lib.challenge_difference_mm(p, r)[1] for p, r in zip(hcs, ref)]
+    adf = [measure_lib.challenge_difference_mm(p, r)[1] for p, r in zip(hcs, ref)]
     return {"val_adf_mm": float(np.mean(adf)), "val_adf_median_mm": float(np.median(adf)),
             "val_not_found": int(sum(p is None for p in hcs))}
 
@@ -165,7 +166,7 @@ class Schedule(keras.callbacks.Callback):
                 self.best = logs["val_adf_mm"]
                 train_lib.save_model_atomic(self.model, os.path.join(self.args.run_dir,
                                                                      "best.keras"))
-                train_lib.evaluate_lib.atomic_write_text(
+                io_utils.atomic_write_text(
                     os.path.join(self.args.run_dir, "best.json"),
                     json.dumps({"epoch": epoch + 1, **logs}, indent=2, default=float) + "\n")
             print(f"  epoch {epoch + 1}: val ADF {logs['val_adf_mm']:.3f} mm "

@@ -1,4 +1,4 @@
-"""Tests of hc_tf.ellipse: measurement, HC18 submission rows, metrics, overlays."""
+"""Tests of hc_tf.measure: measurement, HC18 submission rows, metrics, overlays."""
 
 import csv
 import dataclasses
@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from hc_tf import clinical as C
-from hc_tf import ellipse as E
+from hc_tf import measure as M
+from hc_tf.measure import contour
 from hc_tf import preprocess as P
 
 PX = 0.1  # mm per original pixel; any positive value works
@@ -53,7 +54,7 @@ def render(ref, box, mode):
         sd = f / grad * box.scale_x
         sd = sd.reshape(h, w)
         p = 1 / (1 + np.exp(sd / 0.7)) if mode == "soft" else (sd <= 0).astype(np.float64)
-    x0, y0, x1, y1 = E._valid_rect(box, (h, w))
+    x0, y0, x1, y1 = contour.valid_rect(box, (h, w))
     out = np.zeros((h, w), np.float32)
     out[y0:y1 + 1, x0:x1 + 1] = p[y0:y1 + 1, x0:x1 + 1]
     return out
@@ -67,7 +68,7 @@ def inside_fraction(ref, hw):
 
 def cv2_fit(points):
     (x, y), (w, h), deg = cv2.fitEllipse(np.asarray(points, np.float32))
-    return E.Ellipse(x, y, w / 2, h / 2, math.radians(deg)).normalized()
+    return M.Ellipse(x, y, w / 2, h / 2, math.radians(deg)).normalized()
 
 
 def arc_points(ref, rng, span_deg, n, noise):
@@ -91,7 +92,7 @@ def scenes(draw):
     model_hw = draw(st.sampled_from([(224, 320), (256, 256), (192, 288)]))
     box = P.letterbox_transform((sh, sw), model_hw)
     b = draw(st.floats(20, 70)) / box.scale_x  # minor semi-axis: 20..70 model px
-    ref = E.Ellipse(draw(st.floats(0, sw)), draw(st.floats(0, sh)),
+    ref = M.Ellipse(draw(st.floats(0, sw)), draw(st.floats(0, sh)),
                     b * draw(st.floats(1.0, 1.7)), b, draw(st.floats(0, math.pi))).normalized()
     # Heads cut by the image edge keep most of their outline; shorter arcs are
     # ill-posed for any fit.
@@ -109,7 +110,7 @@ def scenes(draw):
 # of averaging out: Hypothesis found 0.11% on the smallest such circle (the example below),
 # so "aa" gets 0.2%.
 TOL = {"hard": (5e-3, 0.5), "soft": (1e-3, 0.1), "aa": (2e-3, 0.1)}
-GRID_CENTRED_CIRCLE = (E.Ellipse(335.0625, 335.09375, 66.04166666666667, 66.04166666666667, 0.0),
+GRID_CENTRED_CIRCLE = (M.Ellipse(335.0625, 335.09375, 66.04166666666667, 66.04166666666667, 0.0),
                        P.Letterbox(0.3028391167192429, 0.3028391167192429, 48.0, 0.0,
                                    634, 634, 288, 192))
 
@@ -119,7 +120,7 @@ GRID_CENTRED_CIRCLE = (E.Ellipse(335.0625, 335.09375, 66.04166666666667, 66.0416
 @example(scene=GRID_CENTRED_CIRCLE, mode="aa")
 def test_measure_recovers_known_ellipse(scene, mode):
     ref, box = scene
-    m = E.measure(render(ref, box, mode), box, PX)
+    m = M.measure(render(ref, box, mode), box, PX)
     assert m.found, m.reason
     hc_tol, centre_tol = TOL[mode]
     assert abs(m.hc_mm / (ref.perimeter() * PX) - 1) < hc_tol
@@ -130,8 +131,8 @@ def test_measure_recovers_known_ellipse(scene, mode):
 
 
 def test_measure_maps_through_the_letterbox():
-    ref = E.Ellipse(400, 270, 200, 150, 0.4)
-    m = E.measure(render(ref, BOX, "soft"), BOX, 0.07)
+    ref = M.Ellipse(400, 270, 200, 150, 0.4)
+    m = M.measure(render(ref, BOX, "soft"), BOX, 0.07)
     assert m.found
     assert m.hc_mm == pytest.approx(ref.perimeter() * 0.07, rel=1e-4)
     assert m.center_mm == pytest.approx((400 * 0.07, 270 * 0.07), abs=1e-3)
@@ -146,15 +147,15 @@ def test_a_region_wholly_in_the_padding_has_no_outline_in_the_image():
     x_end = int(box.offset_x + round(400 * box.scale_x))  # first padding column on the right
     prob = np.zeros((224, 320), np.float32)
     cv2.ellipse(prob, (x_end + 25, 112), (12, 40), 0, 0, 360, 1.0, -1)
-    m = E.measure(prob, box, PX)
+    m = M.measure(prob, box, PX)
     assert not m.found and "too short" in m.reason, m
 
 
 def test_identity_box_and_channel_axis():
     box = P.letterbox_transform((224, 320), (224, 320))
-    ref = E.Ellipse(160, 112, 80, 60, 1.0)
+    ref = M.Ellipse(160, 112, 80, 60, 1.0)
     p = render(ref, box, "soft")
-    a, b = E.measure(p, None, PX), E.measure(p[:, :, None], box, PX)
+    a, b = M.measure(p, None, PX), M.measure(p[:, :, None], box, PX)
     assert a.found and b.found
     assert a.ellipse.a == pytest.approx(ref.a, abs=0.02)
     assert b.ellipse.a == pytest.approx(a.ellipse.a, abs=1e-6)
@@ -165,29 +166,29 @@ def test_identity_box_and_channel_axis():
     lambda m: m.astype(np.uint8) * 255, lambda m: m.astype(np.float64),
     lambda m: m.astype(np.int64)])
 def test_binary_mask_encodings_agree(encode):
-    ref = E.Ellipse(400, 270, 200, 150, 0.4)
+    ref = M.Ellipse(400, 270, 200, 150, 0.4)
     hard = render(ref, BOX, "hard") > 0.5
-    m = E.measure(encode(hard), BOX, PX)
+    m = M.measure(encode(hard), BOX, PX)
     assert m.found
-    assert m.hc_mm == pytest.approx(E.measure(hard, BOX, PX).hc_mm, abs=1e-9)
+    assert m.hc_mm == pytest.approx(M.measure(hard, BOX, PX).hc_mm, abs=1e-9)
 
 
 def test_largest_blob_wins_and_stray_points_are_rejected():
-    ref = E.Ellipse(400, 270, 200, 150, 0.4)
+    ref = M.Ellipse(400, 270, 200, 150, 0.4)
     p = render(ref, BOX, "soft")
     p[10:18, 12:20] = 1.0  # a separate speck: another component
     cv2.circle(p, (160, 112), 6, 0.0, -1)  # a hole inside the head
     x0 = int(BOX.offset_x) + 3
     p[100:104, x0:x0 + 60] = 1.0  # a spur glued to the head: stray outline points
-    m = E.measure(p, BOX, PX)
+    m = M.measure(p, BOX, PX)
     assert m.found
     assert abs(m.hc_mm / (ref.perimeter() * PX) - 1) < 0.01
 
 
 def test_head_running_off_the_image_ignores_the_image_edge():
-    ref = E.Ellipse(700, 300, 260, 200, 0.2)  # about a quarter outside the right edge
+    ref = M.Ellipse(700, 300, 260, 200, 0.2)  # about a quarter outside the right edge
     assert inside_fraction(ref, (540, 800)) < 0.85
-    m = E.measure(render(ref, BOX, "soft"), BOX, PX)
+    m = M.measure(render(ref, BOX, "soft"), BOX, PX)
     assert m.found
     assert abs(m.hc_mm / (ref.perimeter() * PX) - 1) < 1e-3
 
@@ -197,12 +198,12 @@ def test_head_running_off_the_image_ignores_the_image_edge():
 def test_agrees_with_cv2_fit_ellipse_on_clean_points():
     rng = np.random.default_rng(0)
     for _ in range(20):
-        ref = E.Ellipse(rng.uniform(200, 600), rng.uniform(150, 400), rng.uniform(60, 200),
+        ref = M.Ellipse(rng.uniform(200, 600), rng.uniform(150, 400), rng.uniform(60, 200),
                         0, rng.uniform(0, math.pi))
-        ref = E.Ellipse(ref.cx, ref.cy, ref.a, ref.a / rng.uniform(1.05, 1.7), ref.angle)
+        ref = M.Ellipse(ref.cx, ref.cy, ref.a, ref.a / rng.uniform(1.05, 1.7), ref.angle)
         pts = arc_points(ref, rng, 360, 200, 0.0)
-        ours, theirs = E.robust_fit_ellipse(pts), cv2_fit(pts)
-        for e in (ours, theirs, E.fit_ellipse(pts)):
+        ours, theirs = M.robust_fit_ellipse(pts), cv2_fit(pts)
+        for e in (ours, theirs, M.fit_ellipse(pts)):
             assert (e.cx, e.cy, e.a, e.b) == pytest.approx((ref.cx, ref.cy, ref.a, ref.b), abs=0.01)
             assert angle_diff(e.angle, ref.angle) < 1e-3
 
@@ -219,22 +220,22 @@ def test_at_least_as_accurate_as_cv2_on_noisy_arcs(span):
     rng = np.random.default_rng(span)
     ours_hc, cv_hc, ours_hd, cv_hd = [], [], [], []
     for _ in range(60):
-        ref = E.Ellipse(rng.uniform(200, 600), rng.uniform(150, 400), rng.uniform(80, 200),
+        ref = M.Ellipse(rng.uniform(200, 600), rng.uniform(150, 400), rng.uniform(80, 200),
                         0, rng.uniform(0, math.pi))
-        ref = E.Ellipse(ref.cx, ref.cy, ref.a, ref.a / rng.uniform(1.0, 1.7), ref.angle)
+        ref = M.Ellipse(ref.cx, ref.cy, ref.a, ref.a / rng.uniform(1.0, 1.7), ref.angle)
         pts = arc_points(ref, rng, span, 300, 1.5)
-        ours, theirs = E.robust_fit_ellipse(pts, rounds=0), cv2_fit(pts)
+        ours, theirs = M.robust_fit_ellipse(pts, rounds=0), cv2_fit(pts)
         ours_hc.append(abs(ours.perimeter() - ref.perimeter()))
         cv_hc.append(abs(theirs.perimeter() - ref.perimeter()))
-        ours_hd.append(E.hausdorff_mm(ours, ref, 1.0))
-        cv_hd.append(E.hausdorff_mm(theirs, ref, 1.0))
+        ours_hd.append(M.hausdorff_mm(ours, ref, 1.0))
+        cv_hd.append(M.hausdorff_mm(theirs, ref, 1.0))
     assert np.mean(ours_hc) <= np.mean(cv_hc) * 1.02
     assert np.mean(ours_hd) <= np.mean(cv_hd) * 1.02
 
 
 # --- bad input ---------------------------------------------------------------
 
-GOOD = render(E.Ellipse(400, 270, 200, 150, 0.4), BOX, "soft")
+GOOD = render(M.Ellipse(400, 270, 200, 150, 0.4), BOX, "soft")
 
 
 @pytest.mark.parametrize("prob", [np.zeros((224,)), np.zeros((2, 224, 320)),
@@ -243,24 +244,24 @@ GOOD = render(E.Ellipse(400, 270, 200, 150, 0.4), BOX, "soft")
                                   np.empty((224, 320), object), np.zeros((2, 2))])
 def test_bad_shape_or_dtype_raises(prob):
     with pytest.raises(ValueError, match="prob"):
-        E.measure(prob, None, PX)
+        M.measure(prob, None, PX)
 
 
 @pytest.mark.parametrize("px", [0, -0.1, math.nan, math.inf, None, "abc", True])
 def test_bad_pixel_size_raises(px):
     with pytest.raises(ValueError, match="pixel_size_mm"):
-        E.measure(GOOD, BOX, px)
+        M.measure(GOOD, BOX, px)
 
 
 @pytest.mark.parametrize("kwargs", [{"threshold": 0}, {"threshold": 1.0}, {"min_area_px": -1}])
 def test_bad_parameters_raise(kwargs):
     with pytest.raises(ValueError):
-        E.measure(GOOD, BOX, PX, **kwargs)
+        M.measure(GOOD, BOX, PX, **kwargs)
 
 
 def test_box_of_another_model_size_raises():
     with pytest.raises(ValueError, match="letterbox"):
-        E.measure(GOOD[:, :256], BOX, PX)
+        M.measure(GOOD[:, :256], BOX, PX)
 
 
 def _line():
@@ -294,19 +295,19 @@ def _nan():
     (np.where(np.arange(320) < 160, 1.0, 0.0)[None].repeat(224, 0).astype(np.float32), "ellipse|line|whole|short|runaway|ran away|elongated"),
 ])
 def test_degenerate_input_is_not_found_with_reason(prob, reason):
-    m = E.measure(prob, BOX, PX)
+    m = M.measure(prob, BOX, PX)
     assert not m.found
     assert m.reason and __import__("re").search(reason, m.reason), m.reason
     assert m.hc_mm is None and m.center_mm is None and m.semi_axes_mm is None
     assert m.angle_rad is None
     json.dumps(m.to_dict())
-    assert E.submission_row("x.png", m) == ["x.png", 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert M.submission_row("x.png", m) == ["x.png", 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def test_slightly_out_of_range_probabilities_are_clipped():
     p = GOOD * 1.005 - 0.002
-    m = E.measure(p, BOX, PX)
-    assert m.found and m.hc_mm == pytest.approx(E.measure(GOOD, BOX, PX).hc_mm, rel=1e-3)
+    m = M.measure(p, BOX, PX)
+    assert m.found and m.hc_mm == pytest.approx(M.measure(GOOD, BOX, PX).hc_mm, rel=1e-3)
 
 
 @settings(max_examples=30, deadline=None)
@@ -314,7 +315,7 @@ def test_slightly_out_of_range_probabilities_are_clipped():
 def test_random_noise_never_raises_or_returns_nan(seed, density):
     rng = np.random.default_rng(seed)
     p = (rng.random((64, 96)) < density).astype(np.float32) * rng.random((64, 96)).astype(np.float32)
-    m = E.measure(cv2.GaussianBlur(p, (5, 5), 0), None, PX, min_area_px=10)
+    m = M.measure(cv2.GaussianBlur(p, (5, 5), 0), None, PX, min_area_px=10)
     d = m.to_dict()
     json.dumps(d)
     if m.found:
@@ -325,10 +326,10 @@ def test_random_noise_never_raises_or_returns_nan(seed, density):
 
 def test_measurement_invariants_and_dict():
     with pytest.raises(ValueError):
-        E.Measurement(found=True, reason="", ellipse=None, pixel_size_mm=PX)
+        M.Measurement(found=True, reason="", ellipse=None, pixel_size_mm=PX)
     with pytest.raises(ValueError):
-        E.Measurement(found=False, reason="", ellipse=None, pixel_size_mm=PX)
-    m = E.measure(GOOD, BOX, PX)
+        M.Measurement(found=False, reason="", ellipse=None, pixel_size_mm=PX)
+    m = M.measure(GOOD, BOX, PX)
     d = json.loads(json.dumps(m.to_dict()))
     assert d["found"] and d["hc_mm"] == pytest.approx(m.hc_mm)
     assert d["ellipse_px"]["a"] == pytest.approx(m.ellipse.a)
@@ -341,16 +342,16 @@ def test_measurement_invariants_and_dict():
        ratio=st.floats(1.05, 1.8), angle=st.floats(0, math.pi, exclude_max=True),
        px=st.floats(0.05, 0.4))
 def test_submission_row_round_trips(cx, cy, b, ratio, angle, px):
-    e = E.Ellipse(cx, cy, b * ratio, b, angle).normalized()
-    m = E.Measurement(True, "", e, px)
-    row = E.submission_row("001_HC.png", m)
-    assert row[0] == "001_HC.png" and len(row) == len(E.SUBMISSION_HEADER)
+    e = M.Ellipse(cx, cy, b * ratio, b, angle).normalized()
+    m = M.Measurement(True, "", e, px)
+    row = M.submission_row("001_HC.png", m)
+    assert row[0] == "001_HC.png" and len(row) == len(M.SUBMISSION_HEADER)
     assert 0 <= row[5] < math.pi
-    back = E.ellipse_from_submission_row(row, px)
+    back = M.ellipse_from_submission_row(row, px)
     assert (back.cx, back.cy, back.a, back.b) == pytest.approx((e.cx, e.cy, e.a, e.b), rel=1e-9, abs=1e-9)
     assert angle_diff(back.angle, e.angle) < 1e-9
-    as_text = dict(zip(E.SUBMISSION_HEADER, [str(v) for v in row]))
-    assert E.ellipse_from_submission_row(as_text, px).a == pytest.approx(e.a)
+    as_text = dict(zip(M.SUBMISSION_HEADER, [str(v) for v in row]))
+    assert M.ellipse_from_submission_row(as_text, px).a == pytest.approx(e.a)
 
 
 def _peer_row(filename, outline, px):
@@ -383,7 +384,7 @@ def test_submission_row_matches_the_peer_pipeline(col, row, a, b, deg, px):
     outline = np.zeros((540, 800), np.uint8)
     cv2.ellipse(outline, (col, row), (a, b), deg, 0, 360, 255, 1)
     theirs = _with_a_major(_peer_row("f.png", outline, px))
-    ours = E.submission_row("f.png", E.Measurement(True, "", E.fit_outline(outline), px))
+    ours = M.submission_row("f.png", M.Measurement(True, "", M.fit_outline(outline), px))
     assert ours[0] == theirs[0]
     assert ours[1:5] == pytest.approx(theirs[1:5], abs=0.5 * px)
     assert angle_diff(ours[5], theirs[5]) < 0.01
@@ -393,29 +394,29 @@ def test_submission_row_matches_the_peer_pipeline(col, row, a, b, deg, px):
 
 
 def test_submission_row_is_the_natural_frame():
-    e = E.Ellipse(cx=500.0, cy=200.0, a=150.0, b=90.0, angle=math.radians(30))
-    row = E.submission_row("f.png", E.Measurement(True, "", e, 0.2))
+    e = M.Ellipse(cx=500.0, cy=200.0, a=150.0, b=90.0, angle=math.radians(30))
+    row = M.submission_row("f.png", M.Measurement(True, "", e, 0.2))
     assert row == pytest.approx(["f.png", 100.0, 40.0, 30.0, 18.0, math.radians(30)])
-    back = E.ellipse_from_submission_row(row, 0.2)
+    back = M.ellipse_from_submission_row(row, 0.2)
     assert (back.cx, back.cy, back.a, back.b, back.angle) == pytest.approx(
         (e.cx, e.cy, e.a, e.b, e.angle), rel=1e-12)
 
 
 def test_write_submission_csv_is_atomic_and_exact(tmp_path):
     path = tmp_path / "sub" / "submission.csv"
-    m = E.measure(GOOD, BOX, 0.0691358)
-    rows = [E.submission_row("000_HC.png", m),
-            E.submission_row("001_HC.png", E.measure(np.zeros((224, 320)), BOX, 0.1))]
-    E.write_submission_csv(path, rows)
+    m = M.measure(GOOD, BOX, 0.0691358)
+    rows = [M.submission_row("000_HC.png", m),
+            M.submission_row("001_HC.png", M.measure(np.zeros((224, 320)), BOX, 0.1))]
+    M.write_submission_csv(path, rows)
     with open(path, newline="") as f:
         got = list(csv.reader(f))
-    assert tuple(got[0]) == E.SUBMISSION_HEADER
+    assert tuple(got[0]) == M.SUBMISSION_HEADER
     assert got[2] == ["001_HC.png", "0.0", "0.0", "0.0", "0.0", "0.0"]
-    back = E.ellipse_from_submission_row(got[1], 0.0691358)
+    back = M.ellipse_from_submission_row(got[1], 0.0691358)
     assert back.a == pytest.approx(m.ellipse.a, rel=1e-12)
     before = path.read_bytes()
     with pytest.raises(ValueError):
-        E.write_submission_csv(path, [rows[0], ["x.png", math.nan, 0, 0, 0, 0]])
+        M.write_submission_csv(path, [rows[0], ["x.png", math.nan, 0, 0, 0, 0]])
     assert path.read_bytes() == before
     assert sorted(os.listdir(path.parent)) == ["submission.csv"]
 
@@ -424,94 +425,94 @@ def test_write_submission_csv_is_atomic_and_exact(tmp_path):
                                  ["f", 1, 2, math.nan, 4, 0], ["f", 0, 0, 0, 0, 0]])
 def test_bad_submission_rows_raise(row):
     with pytest.raises(ValueError):
-        E.ellipse_from_submission_row(row, PX)
+        M.ellipse_from_submission_row(row, PX)
 
 
 # --- metrics -----------------------------------------------------------------
 
 def test_dice():
     a = np.zeros((10, 10), np.uint8)
-    assert E.dice(a, a) == 1.0
+    assert M.dice(a, a) == 1.0
     b = a.copy(); b[:5] = 1
     c = a.copy(); c[5:] = 1
-    assert E.dice(b, b) == 1.0 and E.dice(b, c) == 0.0 and E.dice(b, a) == 0.0
+    assert M.dice(b, b) == 1.0 and M.dice(b, c) == 0.0 and M.dice(b, a) == 0.0
     d = a.copy(); d[:, :5] = 1
-    assert E.dice(b, d) == pytest.approx(0.5)
+    assert M.dice(b, d) == pytest.approx(0.5)
     with pytest.raises(ValueError):
-        E.dice(a, np.zeros((9, 10)))
+        M.dice(a, np.zeros((9, 10)))
 
 
 def test_hausdorff_exact_cases():
-    c1 = E.Ellipse(100, 100, 50, 50, 0)
-    assert E.hausdorff_mm(c1, c1, PX) == pytest.approx(0, abs=1e-9)
-    assert E.hausdorff_mm(c1, E.Ellipse(100, 100, 53, 53, 0), PX) == pytest.approx(0.3, abs=1e-9)
+    c1 = M.Ellipse(100, 100, 50, 50, 0)
+    assert M.hausdorff_mm(c1, c1, PX) == pytest.approx(0, abs=1e-9)
+    assert M.hausdorff_mm(c1, M.Ellipse(100, 100, 53, 53, 0), PX) == pytest.approx(0.3, abs=1e-9)
     # The sup runs over 720 samples, so it may miss the exact maximum by ~R(1-cos(pi/720)).
-    assert E.hausdorff_mm(c1, E.Ellipse(104, 103, 50, 50, 1), 1.0) == pytest.approx(5.0, abs=1e-4)
+    assert M.hausdorff_mm(c1, M.Ellipse(104, 103, 50, 50, 1), 1.0) == pytest.approx(5.0, abs=1e-4)
     # Concentric axis-aligned ellipses: the largest gap is at the ends of the axes.
-    e1, e2 = E.Ellipse(0, 0, 100, 60, 0), E.Ellipse(0, 0, 103, 61, 0)
-    assert E.hausdorff_mm(e1, e2, 1.0) == pytest.approx(3.0, abs=1e-6)
-    assert E.hausdorff_mm(e1, e2, 1.0) == E.hausdorff_mm(e2, e1, 1.0)
+    e1, e2 = M.Ellipse(0, 0, 100, 60, 0), M.Ellipse(0, 0, 103, 61, 0)
+    assert M.hausdorff_mm(e1, e2, 1.0) == pytest.approx(3.0, abs=1e-6)
+    assert M.hausdorff_mm(e1, e2, 1.0) == M.hausdorff_mm(e2, e1, 1.0)
 
 
 def test_distance_to_outline_is_exact():
-    e = E.Ellipse(10, -5, 120, 40, 0.7)
+    e = M.Ellipse(10, -5, 120, 40, 0.7)
     rng = np.random.default_rng(0)
     pts = rng.uniform(-200, 200, (300, 2))
     brute = np.min(np.linalg.norm(pts[:, None] - e.points(200_000)[None], axis=2), axis=1)
-    assert np.allclose(E.distance_to_outline(e, pts), brute, atol=1e-4)
+    assert np.allclose(M.distance_to_outline(e, pts), brute, atol=1e-4)
 
 
 def test_hc_difference():
-    assert E.hc_difference_mm(101.5, 100.0) == pytest.approx((1.5, 1.5))
-    assert E.hc_difference_mm(98.0, 100.0) == pytest.approx((-2.0, 2.0))
+    assert M.hc_difference_mm(101.5, 100.0) == pytest.approx((1.5, 1.5))
+    assert M.hc_difference_mm(98.0, 100.0) == pytest.approx((-2.0, 2.0))
     with pytest.raises(ValueError):
-        E.hc_difference_mm(None, 100.0)
+        M.hc_difference_mm(None, 100.0)
     with pytest.raises(ValueError):
-        E.hc_difference_mm(math.nan, 100.0)
+        M.hc_difference_mm(math.nan, 100.0)
 
 
 # --- overlay -----------------------------------------------------------------
 
 def test_draw_overlay():
     gray = np.full((540, 800), 60, np.uint8)
-    m = E.measure(GOOD, BOX, PX)
-    out = E.draw_overlay(gray, m, label="000_HC.png")
+    m = M.measure(GOOD, BOX, PX)
+    out = M.draw_overlay(gray, m, label="000_HC.png")
     assert out.shape == (540, 800, 3) and out.dtype == np.uint8
     x, y = (m.ellipse.points(1)[0] + 0.5).astype(int)
     assert out[y, x, 1] > 200 and out[y, x, 2] < 100  # green on the outline
     assert (gray == 60).all()  # input untouched
-    missing = E.draw_overlay(gray[:, :, None], E.measure(np.zeros((224, 320)), BOX, PX))
+    missing = M.draw_overlay(gray[:, :, None], M.measure(np.zeros((224, 320)), BOX, PX))
     assert missing.shape == (540, 800, 3)
     with pytest.raises(ValueError):
-        E.draw_overlay(gray.astype(np.float32), m)
+        M.draw_overlay(gray.astype(np.float32), m)
 
 
 def test_overlay_lines_show_hc_and_ga_and_review_only_when_flagged():
-    m = E.measure(GOOD, BOX, PX)  # HC ~ 110 mm at 0.1 mm/px: both GA formulas in range
+    m = M.measure(GOOD, BOX, PX)  # HC ~ 110 mm at 0.1 mm/px: both GA formulas in range
     assert not m.review
-    (hc, _), (ga, _) = E.overlay_lines(m)
+    (hc, _), (ga, _) = M.overlay_lines(m)
     h, i = m.gestational_age()
     assert hc == f"HC {m.hc_mm:.1f} mm"
     assert ga == f"GA Hadlock {C.format_ga(h.ga_days)}, INTERGROWTH {C.format_ga(i.ga_days)}"
     small = dataclasses.replace(m, pixel_size_mm=0.05)  # ~55 mm: below both ranges
-    assert E.overlay_lines(small)[1][0] == "GA Hadlock out of range, INTERGROWTH out of range"
+    assert M.overlay_lines(small)[1][0] == "GA Hadlock out of range, INTERGROWTH out of range"
     cut = dataclasses.replace(m, quality=dataclasses.replace(m.quality, outside_fraction=0.3))
     assert cut.review
-    lines = [t for t, _ in E.overlay_lines(cut, label="x.png")]
+    lines = [t for t, _ in M.overlay_lines(cut, label="x.png")]
     assert lines[0].startswith("x.png  HC ") and lines[2] == f"REVIEW: {C.REASON_CUT}"
-    missing = E.measure(np.zeros((224, 320)), BOX, PX)
-    assert [t for t, _ in E.overlay_lines(missing)] == [f"no head: {missing.reason}"]
+    missing = M.measure(np.zeros((224, 320)), BOX, PX)
+    assert [t for t, _ in M.overlay_lines(missing)] == [f"no head: {missing.reason}"]
 
 
 def test_flagged_overlay_has_a_red_frame_and_a_clean_one_none():
     gray = np.full((540, 800), 60, np.uint8)
-    m = E.measure(GOOD, BOX, PX)
+    m = M.measure(GOOD, BOX, PX)
     flagged = dataclasses.replace(m, quality=dataclasses.replace(m.quality, fit_rms_frac=0.05))
 
     def red(img):
         return (img[..., 2] > 200) & (img[..., 1] < 60) & (img[..., 0] < 60)
 
-    clean, marked = E.draw_overlay(gray, m), E.draw_overlay(gray, flagged)
+    clean, marked = M.draw_overlay(gray, m), M.draw_overlay(gray, flagged)
     edges = np.concatenate([marked[:3].reshape(-1, 3), marked[-3:].reshape(-1, 3),
                             marked[:, :3].reshape(-1, 3), marked[:, -3:].reshape(-1, 3)])
     assert red(edges[None]).mean() > 0.95
@@ -536,8 +537,8 @@ def test_import_without_tensorflow():
             pass
         else:
             raise SystemExit("the blocker did not block tensorflow")
-        import hc_tf.ellipse
-        assert "tensorflow" not in sys.modules, "hc_tf.ellipse imported tensorflow"
+        import hc_tf.measure
+        assert "tensorflow" not in sys.modules, "hc_tf.measure imported tensorflow"
         print("ok")
     """)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

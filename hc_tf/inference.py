@@ -1,0 +1,183 @@
+"""The TF-free inference core: the runner protocol and the one letterbox -> run -> measure.
+
+A *runner* turns a batch of letterboxed uint8 inputs (B, H, W, 1) into probabilities
+(B, H, W): `hc_tf.edge.LiteRunner` (no TensorFlow) or `hc_tf.keras_runner.KerasRunner`
+(TF side, imported only when a `.keras` model is loaded). Every path that measures a
+model's output (evaluate, predict, parity, demo, the bundle's goldens) goes through
+`predict_batch`, so pre-processing and measurement cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
+
+import numpy as np
+
+from hc_tf import measure as measure_lib
+from hc_tf import preprocess
+
+
+class Runner(Protocol):
+    """What evaluation, prediction and the demo need of a model."""
+
+    input_hw: Tuple[int, int]
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """(B, H, W, 1) uint8 -> (B, H, W) float32 probabilities."""
+
+
+@dataclasses.dataclass
+class Sample:
+    """One image to measure, with its reference when it has one."""
+
+    filename: str
+    image: np.ndarray  # (H, W) uint8 as stored
+    pixel_size_mm: float
+    reference: Optional[measure_lib.Ellipse] = None
+    reference_hc_mm: Optional[float] = None
+
+
+@dataclasses.dataclass
+class Prediction:
+    """A sample, its letterbox, the model's probability map (model size) and the measurement."""
+
+    sample: Sample
+    box: preprocess.Letterbox
+    prob: np.ndarray  # (H, W) at model size
+    measurement: measure_lib.Measurement
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1e3
+
+
+def predict_batch(runner: Runner, samples: Sequence[Sample],
+                  timings: Optional[Dict[str, float]] = None) -> List[Prediction]:
+    """Letterboxes, runs and measures one batch: the project's one inference glue.
+
+    Args:
+      runner: a model runner.
+      samples: the images; their pixel sizes are used as they are (check them first).
+      timings: when given, gets letterbox_ms, invoke_ms and measure_ms for the batch.
+
+    Returns:
+      One `Prediction` per sample, in order.
+
+    Raises:
+      ValueError: for an image or pixel size that `preprocess` or `measure` refuse.
+    """
+    t0 = time.perf_counter()
+    boxed = [preprocess.letterbox_image(s.image, runner.input_hw) for s in samples]
+    t1 = time.perf_counter()
+    probs = runner.predict(np.stack([b[0] for b in boxed]))
+    t2 = time.perf_counter()
+    preds = [Prediction(s, box, p, measure_lib.measure(p, box, s.pixel_size_mm))
+             for s, (_, box), p in zip(samples, boxed, probs)]
+    if timings is not None:
+        timings.update(letterbox_ms=(t1 - t0) * 1e3, invoke_ms=(t2 - t1) * 1e3,
+                       measure_ms=_ms(t2))
+    return preds
+
+
+def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int = 8
+                    ) -> Iterator[Prediction]:
+    """`predict_batch` over `samples`, `batch_size` at a time (lazily: any iterable works).
+
+    Args:
+      runner: a model runner.
+      samples: the images.
+      batch_size: images per `runner.predict` call.
+
+    Yields:
+      One `Prediction` per sample, in order.
+    """
+    batch: List[Sample] = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield from predict_batch(runner, batch)
+            batch = []
+    if batch:
+        yield from predict_batch(runner, batch)
+
+
+def measure_image(runner: Runner, gray: np.ndarray, pixel_size_mm: float,
+                  allow_implausible_pixel_size: bool = False
+                  ) -> Tuple[measure_lib.Measurement, Dict[str, float]]:
+    """Letterbox, invoke and measure one decoded gray image, timed.
+
+    Args:
+      runner: a model runner.
+      gray: (H, W) uint8.
+      pixel_size_mm: its pixel size, within `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
+      allow_implausible_pixel_size: accept any finite positive pixel size.
+
+    Returns:
+      (measurement, timings): timings in ms for letterbox, invoke, measure and total.
+
+    Raises:
+      ValueError: for a bad pixel size or image.
+    """
+    pixel_size_mm = measure_lib.check_pixel_size(
+        pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
+    t: Dict[str, float] = {}
+    t0 = time.perf_counter()
+    pred = predict_batch(runner, [Sample("image", gray, pixel_size_mm)], t)[0]
+    t["total_ms"] = _ms(t0)
+    return pred.measurement, t
+
+
+def measure_file(runner: Runner, image_path: "str | os.PathLike[str]", pixel_size_mm: float,
+                 allow_implausible_pixel_size: bool = False
+                 ) -> Tuple[measure_lib.Measurement, Dict[str, float]]:
+    """Decode an image file, then `measure_image`; timings add decode_ms and cover it in total_ms.
+
+    Args:
+      runner: a model runner.
+      image_path: the image file.
+      pixel_size_mm: its pixel size (checked before decoding).
+      allow_implausible_pixel_size: accept any finite positive pixel size.
+
+    Returns:
+      (measurement, timings) as `measure_image`, with decode_ms first.
+
+    Raises:
+      ValueError: for a bad pixel size or image file.
+    """
+    measure_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
+    t0 = time.perf_counter()
+    gray = preprocess.read_gray_image(os.fspath(image_path))
+    decode_ms = _ms(t0)
+    m, t = measure_image(runner, gray, pixel_size_mm, allow_implausible_pixel_size)
+    t = {"decode_ms": decode_ms, **t}
+    t["total_ms"] = _ms(t0)
+    return m, t
+
+
+def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -> Runner:
+    """A runner for a `.tflite` (edge runtime, no TensorFlow) or a `.keras` model.
+
+    Args:
+      model_path: the model file.
+      flip_tta: average with the horizontally flipped input (`.keras` only).
+      num_threads: interpreter threads (`.tflite` only).
+
+    Returns:
+      The runner.
+
+    Raises:
+      ValueError: for a missing file or another extension.
+    """
+    if not os.path.isfile(model_path):
+        raise ValueError(f"{model_path}: no such model file")
+    # Imported here so that loading one kind never imports the other's runtime.
+    if model_path.endswith(".tflite"):
+        from hc_tf import edge  # pylint: disable=g-import-not-at-top
+        return edge.LiteRunner(model_path, num_threads=num_threads)
+    if model_path.endswith(".keras"):
+        from hc_tf import keras_runner  # pylint: disable=g-import-not-at-top
+        return keras_runner.KerasRunner(model_path, flip_tta=flip_tta)
+    raise ValueError(f"{model_path}: expected a .keras or .tflite model")

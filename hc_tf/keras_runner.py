@@ -1,0 +1,41 @@
+"""The Keras runner (TF side): a `.keras` model behind the `hc_tf.inference.Runner` protocol."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Tuple, Union
+
+import numpy as np
+
+
+class KerasRunner:
+    """Runs a Keras model (object or `.keras` path); optional flip test-time augmentation."""
+
+    def __init__(self, model: Union[Any, str, "os.PathLike[str]"], flip_tta: bool = False,
+                 batch_size: int = 8):
+        """Args:
+          model: a Keras model, or the path of a `.keras` file (loaded with `hc_tf.model`).
+          flip_tta: average each prediction with that of the horizontally flipped input.
+          batch_size: images per model call.
+        """
+        if isinstance(model, (str, os.PathLike)):
+            from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+            model = model_lib.load_model(os.fspath(model))
+        self.model = model
+        self.flip_tta = flip_tta
+        self.batch_size = batch_size
+        self.input_hw: Tuple[int, int] = (int(model.input.shape[1]), int(model.input.shape[2]))
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """(B, H, W, 1) uint8 -> (B, H, W) float32 probabilities."""
+        x = np.asarray(inputs, dtype=np.float32)
+        probs = []
+        for start in range(0, len(x), self.batch_size):
+            chunk = x[start:start + self.batch_size]
+            p = np.asarray(self.model(chunk, training=False), dtype=np.float32)[..., 0]
+            if self.flip_tta:
+                flipped = np.asarray(self.model(chunk[:, :, ::-1], training=False),
+                                     dtype=np.float32)[..., 0]
+                p = 0.5 * (p + flipped[:, :, ::-1])
+            probs.append(p)
+        return np.concatenate(probs, axis=0)

@@ -1,0 +1,95 @@
+"""`Measurement`: what measuring one image returns, in pixels and mm, with its review flag."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple
+
+from hc_tf import clinical
+from hc_tf.measure.geometry import Ellipse
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """The result of measuring one image.
+
+    Attributes:
+      found: whether a head ellipse was found.
+      reason: why not, human-readable ("" when found).
+      ellipse: the head ellipse in original-image pixels (None when not found).
+      pixel_size_mm: the original image's pixel size.
+      quality: the fit's quality signals (`hc_tf.quality`; None when not found or not
+        computed), judged by `review` / `review_reasons`.
+    """
+
+    found: bool
+    reason: str
+    ellipse: Optional[Ellipse]
+    pixel_size_mm: float
+    quality: Optional[clinical.QualitySignals] = None
+
+    def __post_init__(self):
+        if self.found and self.ellipse is None:
+            raise ValueError("a found Measurement needs an ellipse")
+        if not self.found and not self.reason:
+            raise ValueError("a not-found Measurement needs a reason")
+
+    @property
+    def hc_mm(self) -> Optional[float]:
+        """Head circumference in mm (HC18's Ramanujan perimeter); None when not found."""
+        if not self.found:
+            return None
+        return self.ellipse.perimeter() * self.pixel_size_mm
+
+    @property
+    def center_mm(self) -> Optional[Tuple[float, float]]:
+        """(x_mm, y_mm) of the centre, x the column; None when not found."""
+        if not self.found:
+            return None
+        return self.ellipse.cx * self.pixel_size_mm, self.ellipse.cy * self.pixel_size_mm
+
+    @property
+    def semi_axes_mm(self) -> Optional[Tuple[float, float]]:
+        """(a_mm, b_mm), a >= b; None when not found."""
+        if not self.found:
+            return None
+        return self.ellipse.a * self.pixel_size_mm, self.ellipse.b * self.pixel_size_mm
+
+    @property
+    def angle_rad(self) -> Optional[float]:
+        """Direction of the a-axis in [0, pi), from +x towards +y; None when not found."""
+        return self.ellipse.angle if self.found else None
+
+    @property
+    def review_reasons(self) -> List[str]:
+        """Why this measurement needs a second look (`clinical.review_flag`); [] when it
+        doesn't or was not assessed."""
+        if not self.found or self.quality is None:
+            return []
+        return clinical.review_flag(self.quality)[1]
+
+    @property
+    def review(self) -> bool:
+        """True when a clinician should check this measurement before using it."""
+        return bool(self.review_reasons)
+
+    def gestational_age(self) -> Tuple[clinical.GaEstimate, ...]:
+        """GA by each formula (`clinical.ga_from_hc_all`); () when not found."""
+        return clinical.ga_from_hc_all(self.hc_mm) if self.found else ()
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-serialisable dict (plain floats, None for missing values)."""
+        return {"found": self.found, "reason": self.reason,
+                "quality": (dataclasses.asdict(self.quality) if self.quality else None),
+                "review": self.review, "review_reasons": self.review_reasons,
+                "gestational_age": [dataclasses.asdict(g) for g in self.gestational_age()],
+                "pixel_size_mm": float(self.pixel_size_mm), "hc_mm": self.hc_mm,
+                "center_mm": (list(self.center_mm) if self.found else None),
+                "semi_axes_mm": (list(self.semi_axes_mm) if self.found else None),
+                "angle_rad": self.angle_rad,
+                "ellipse_px": (dataclasses.asdict(self.ellipse) if self.found else None)}
+
+
+def not_found(reason: str, pixel_size_mm: float) -> Measurement:
+    """A not-found `Measurement` with its `reason`."""
+    return Measurement(found=False, reason=reason, ellipse=None, pixel_size_mm=pixel_size_mm)
