@@ -11,7 +11,6 @@ only with `overwrite`, and only when it holds nothing but predict's own outputs.
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
 import json
 import os
@@ -24,6 +23,7 @@ import cv2
 
 from hc_tf import clinical
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import hc18_csv
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
@@ -124,14 +124,6 @@ def parse_ga_option(value: Optional[str]) -> Optional[float]:
         raise ValueError(f"--ga-weeks: {err}") from None
 
 
-def _ga_column(csv_path: str) -> Optional[int]:
-    """Index of the GA_COLUMN header in `csv_path`'s header row, or None."""
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), [])
-    names = [h.strip().lower() for h in header]
-    return names.index(GA_COLUMN) if GA_COLUMN in names else None
-
-
 def read_pixel_csv(csv_path: str, allow_implausible: bool = False
                    ) -> Tuple[Dict[str, float], Dict[str, float]]:
     """Pixel sizes and, when the header names a `ga_weeks` column, known GAs.
@@ -145,30 +137,21 @@ def read_pixel_csv(csv_path: str, allow_implausible: bool = False
       (filename -> pixel size mm, filename -> GA weeks for the rows that give one).
 
     Raises:
-      ValueError: naming the file and row, for a bad, non-positive or implausible pixel
-        size, a file name listed twice, or a GA that is not a number or outside 10-45 weeks.
+      ValueError: naming the file and row, for a file that is not a text CSV, a bad,
+        non-positive or implausible pixel size, a file name listed twice, or a GA that is
+        not a number or outside 10-45 weeks.
     """
-    rows = evaluate_lib.read_csv_rows(csv_path)  # first: it names a file that isn't a CSV
-    ga_col = _ga_column(csv_path)
-    sizes: Dict[str, float] = {}
+    table = hc18_csv.read_hc18_csv(csv_path, allow_implausible=allow_implausible)
+    ga_col = table.column(GA_COLUMN)
     gas: Dict[str, float] = {}
-    first_row: Dict[str, int] = {}
-    for i, row in rows:
-        if len(row) < 2:
-            raise ValueError(f"{csv_path} row {i}: no readable pixel size")
-        name = row[0].strip()
-        if name in first_row:  # which one is right can't be guessed
-            raise ValueError(f"{csv_path} rows {first_row[name]} and {i}: {name} is listed twice")
-        first_row[name] = i
-        sizes[name] = measure_lib.check_pixel_size(
-            row[1], f"{csv_path} row {i}: pixel size", allow_implausible)
-        cell = row[ga_col].strip() if ga_col is not None and ga_col < len(row) else ""
+    for row in table.rows:
+        cell = row.fields[ga_col].strip() if ga_col is not None and ga_col < len(row.fields) else ""
         if cell:
             try:
-                gas[name] = clinical.parse_ga_weeks(cell)
+                gas[row.filename] = clinical.parse_ga_weeks(cell)
             except ValueError as err:
-                raise ValueError(f"{csv_path} row {i} ({name}): {err}") from None
-    return sizes, gas
+                raise ValueError(f"{csv_path} row {row.row} ({row.filename}): {err}") from None
+    return table.pixel_sizes(), gas
 
 
 @dataclasses.dataclass
