@@ -184,7 +184,7 @@ def main(argv=None):
     meta_src = os.path.splitext(args.tflite)[0] + ".json"
     for path in (args.tflite, meta_src):
         if not os.path.isfile(path):
-            p.error(f"{path}: not found (run hc-tf export --mode int8 first)")
+            p.error(f"{path}: not found (run hc-tf export --model M.keras --int8 --data-dir DIR first)")
     with open(meta_src) as f:
         meta = json.load(f)
     if meta.get("mode") != "int8":

@@ -409,13 +409,7 @@ def load_prepared(data_dir: str, validation_fraction: float = 0.2) -> Builder:
     raise FileNotFoundError(f"{data_dir}: no prepared HC18 dataset ({' or '.join(wanted)}); {hint}")
 
 
-def reference_hc_mm(example: Dict) -> float:
-    """HC of an example's reference ellipse, as HC18 defines it."""
-    e = example["ellipse"]
-    return measure_lib.ramanujan_perimeter(float(e["a"]), float(e["b"])) * float(example["pixel_size_mm"])
-
-
 __all__ = ["Builder", "Hc18Config", "InvalidSourceError", "MissingSourceError",
            "DownloadUnavailableError", "locate_sources", "check_zenodo_reachable", "config_for",
-           "split_subjects", "subject_id", "scan_labelled", "reference_hc_mm", "make_builder",
+           "split_subjects", "subject_id", "scan_labelled", "make_builder",
            "find_prepared", "load_prepared", "prepared_configs"]
