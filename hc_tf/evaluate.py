@@ -20,6 +20,7 @@ from hc_tf import inference
 from hc_tf import io_utils
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
+from hc_tf import progress
 
 
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
@@ -264,6 +265,16 @@ def is_hc18_folder(folder: str) -> bool:
             and os.path.isfile(os.path.join(folder, hc18_csv.TRAINING_CSV)))
 
 
+def hc18_folder_size(folder: str) -> int:
+    """How many labelled images `samples_from_hc18_folder` yields (for a progress bar).
+
+    Raises:
+      ValueError: as `hc18_csv.read_hc18_csv`, for a bad CSV.
+    """
+    return len(hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV),
+                                      with_hc=True).rows)
+
+
 def samples_from_hc18_folder(folder: str) -> Iterator[inference.Sample]:
     """Labelled samples straight from HC18 files (no TensorFlow): the reference
     ellipse is fitted to each annotation outline, the reference HC is the CSV's.
@@ -354,12 +365,30 @@ def plot_bland_altman(rows: Sequence[Dict[str, object]], figures: Dict[str, obje
     plt.close(fig)
 
 
-def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str
-             ) -> Dict[str, object]:
+def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str,
+             show_progress: bool = False, total: Optional[int] = None) -> Dict[str, object]:
     """Measures every sample; writes per_image.csv, summary.json, evaluation.png and
-    bland_altman.png."""
+    bland_altman.png.
+
+    Args:
+      runner: the model runner.
+      samples: labelled samples (any iterable; consumed once).
+      out_dir: the output folder (created).
+      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
+      total: how many samples there are, for the bar (default: `len(samples)` if sized).
+
+    Returns:
+      The summary (also written to summary.json).
+
+    Raises:
+      ValueError: when there is no sample, or for an image `measure` refuses.
+    """
     os.makedirs(out_dir, exist_ok=True)
-    rows = [score(p) for p in inference.predict_samples(runner, samples)]
+    if total is None and hasattr(samples, "__len__"):
+        total = len(samples)  # type: ignore[arg-type]
+    predictions = progress.bar(inference.predict_samples(runner, samples), show_progress,
+                               total, "evaluate")
+    rows = [score(p) for p in predictions]
     if not rows:
         raise ValueError("no images to evaluate")
     summary = summarize(rows)

@@ -26,6 +26,7 @@ from hc_tf import hc18_csv
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
+from hc_tf import progress
 from hc_tf import report as report_lib
 
 SUBMISSION_NAME = "submission.csv"
@@ -196,9 +197,14 @@ def check_out_dir(out_dir: str, overwrite: bool) -> None:
 
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
-                  unreadable: List[Tuple[str, str]]) -> Iterator[inference.Sample]:
-    """Samples of the readable images; each unreadable one is appended to `unreadable`."""
-    for path in paths:
+                  unreadable: List[Tuple[str, str]], show_progress: bool = False
+                  ) -> Iterator[inference.Sample]:
+    """Samples of the readable images; each unreadable one is appended to `unreadable`.
+
+    The progress bar counts paths as they are read, unreadable ones included, so it
+    ends at the number of inputs (it runs at most one batch ahead of the measuring).
+    """
+    for path in progress.bar(paths, show_progress, desc="predict"):
         name = os.path.basename(path)
         try:
             image = preprocess.read_gray_image(path)
@@ -313,7 +319,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
                   flip_tta: bool = False, overwrite: bool = False,
                   allow_implausible_pixel_size: bool = False,
-                  ga_weeks: Optional[str] = None) -> PredictResult:
+                  ga_weeks: Optional[str] = None, show_progress: bool = False) -> PredictResult:
     """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
     `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all from this run.
 
@@ -328,6 +334,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       allow_implausible_pixel_size: accept pixel sizes outside the plausible range.
       ga_weeks: one known GA for every image ("27.4" or "27+3"), for the HC centile; the
         alternative is a `ga_weeks` column in `pixel_csv` (not both).
+      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
 
     Returns:
       The measurements of the readable images, their report records, and the unreadable
@@ -359,7 +366,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     unreadable: List[Tuple[str, str]] = []
     try:
         measurements, records = _write_outputs(
-            runner, _read_samples(paths, sizes, pixel_size_mm, unreadable), unreadable, staging,
+            runner, _read_samples(paths, sizes, pixel_size_mm, unreadable, show_progress), unreadable, staging,
             model_path, lambda name: gas.get(name, one_ga))
         _move_into_place(staging, out_dir)
     finally:
