@@ -28,6 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from hc_tf import edge  # noqa: E402
+from hc_tf import hc18_csv  # noqa: E402
 from hc_tf import inference  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
 
@@ -44,10 +45,8 @@ def hc18_calibration(hc18, input_hw, n, seed):
 
 
 def test_images(hc18, n):
-    import csv  # pylint: disable=g-import-not-at-top
-    with open(os.path.join(hc18, "test_set_pixel_size.csv"), newline="") as f:
-        rows = [r for r in csv.reader(f)][1:]
-    return [(os.path.join(hc18, "test_set", r[0]), float(r[1])) for r in rows[:n]]
+    rows = hc18_csv.read_hc18_csv(os.path.join(hc18, hc18_csv.TEST_CSV)).rows
+    return [(os.path.join(hc18, "test_set", r.filename), r.pixel_size_mm) for r in rows[:n]]
 
 
 def median_ms(fn, runs, warmup=3):

@@ -8,21 +8,20 @@ image is off by more than --max-error-mm (default 0.1), 2 when an outline fails.
 """
 
 import argparse
-import csv
 import os
 import sys
 
 import numpy as np
 
+from hc_tf import hc18_csv
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
 
 def read_reference(csv_path: str) -> dict:
-    """filename -> (pixel size mm, HC mm); the CSV has CRLF line endings."""
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        return {r["filename"]: (float(r["pixel size(mm)"]), float(r["head circumference (mm)"]))
-                for r in csv.DictReader(f)}
+    """filename -> (pixel size mm, HC mm), by `hc_tf.hc18_csv`."""
+    return {r.filename: (r.pixel_size_mm, r.hc_mm)
+            for r in hc18_csv.read_hc18_csv(csv_path, with_hc=True).rows}
 
 
 def main() -> int:
@@ -31,7 +30,7 @@ def main() -> int:
     parser.add_argument("--max-error-mm", type=float, default=0.1)
     args = parser.parse_args()
     folder = os.path.join(args.hc18, "training_set")
-    reference = read_reference(os.path.join(args.hc18, "training_set_pixel_size_and_HC.csv"))
+    reference = read_reference(os.path.join(args.hc18, hc18_csv.TRAINING_CSV))
     errors, failures = [], []
     for name in sorted(reference):
         annotation = os.path.join(folder, name.replace(".png", "_Annotation.png"))

@@ -165,20 +165,25 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
 @click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
 @click.option("--validation-fraction", default=0.2, show_default=True, type=float)
 @click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @clean_errors
-def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta):
+def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
+    from hc_tf import progress  # pylint: disable=g-import-not-at-top
 
     runner = inference.load_runner(model_path, flip_tta=flip_tta)
+    total = None
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
+        total = evaluate_lib.hc18_folder_size(data_dir)
     else:
         from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split, validation_fraction)
     t = time.time()
-    summary = evaluate_lib.evaluate(runner, samples, out_dir)
+    summary = evaluate_lib.evaluate(runner, samples, out_dir,
+                                    show_progress=progress.wanted(quiet), total=total)
     click.echo(f"{summary['n']} images in {time.time() - t:.1f} s: "
                f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
                f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
@@ -217,9 +222,10 @@ PREDICT_SOME_UNREADABLE = 3
 @click.option("--ga-weeks", default=None, metavar="W",
               help="Known GA for every image (weeks, e.g. 27.4, or 27+3): adds the HC centile "
                    "and z-score to the report. Per image: a ga_weeks column in --pixel-csv.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @clean_errors
 def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
-            allow_any_pixel_size, ga_weeks):
+            allow_any_pixel_size, ga_weeks, quiet):
     """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
     CSV and JSON) and overlay PNGs.
 
@@ -228,13 +234,14 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     """
     from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import progress  # pylint: disable=g-import-not-at-top
 
     try:
         result = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
                                            pixel_size_mm=pixel_size, flip_tta=flip_tta,
                                            overwrite=overwrite,
                                            allow_implausible_pixel_size=allow_any_pixel_size,
-                                           ga_weeks=ga_weeks)
+                                           ga_weeks=ga_weeks, show_progress=progress.wanted(quiet))
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
@@ -305,19 +312,22 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 @click.option("--split", default="validation", show_default=True)
 @click.option("--limit", default=None, type=int, help="Only the first N images.")
 @click.option("--out", "out_dir", required=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @clean_errors
-def parity(keras_path, tflite_path, data_dir, split, limit, out_dir):
+def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
     """Full vs edge model on the same images, through the same measurement."""
     import itertools  # pylint: disable=g-import-not-at-top
     from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import parity as parity_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import progress  # pylint: disable=g-import-not-at-top
 
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
     else:
         from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split)[:limit]
-    summary = parity_lib.run_parity(keras_path, tflite_path, samples, out_dir)
+    summary = parity_lib.run_parity(keras_path, tflite_path, samples, out_dir,
+                                    show_progress=progress.wanted(quiet))
     click.echo(json.dumps(summary, indent=2))
 
 

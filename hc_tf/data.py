@@ -139,20 +139,6 @@ def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batc
     return ds.batch(batch_size, drop_remainder=False).prefetch(AUTOTUNE)
 
 
-def evaluation_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int],
-                        batch_size: int) -> tf.data.Dataset:
-    """Examples -> batches of dicts with `input` (float32 0..255), `target`, `box`,
-    `pixel_size_mm`, `hc_mm`, `filename`, `ellipse` and the original image size."""
-    def keep(ex):
-        ex = letterbox_example(ex, input_hw)
-        shape = tf.shape(ex["image"])
-        return {"input": tf.cast(ex["input"], tf.float32), "target": ex["target"],
-                "box": ex["box"], "pixel_size_mm": ex["pixel_size_mm"], "hc_mm": ex["hc_mm"],
-                "filename": ex["filename"], "ellipse": ex["ellipse"],
-                "image_hw": shape[:2]}
-    return examples.map(keep, num_parallel_calls=AUTOTUNE).batch(batch_size).prefetch(AUTOTUNE)
-
-
 def load_samples(data_dir: str, split: str, validation_fraction: float = 0.2) -> list:
     """A split as a list of `inference.Sample` (NumPy), for measurement-based evaluation."""
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
 from hc_tf import clinical
+from hc_tf import hc18_csv
 from hc_tf import inference
 from hc_tf import io_utils
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
+from hc_tf import progress
 
 
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
@@ -261,48 +262,17 @@ def write_summary_json(path: str, summary: Dict[str, object]) -> None:
 def is_hc18_folder(folder: str) -> bool:
     """True for a folder in the HC18 release layout (training_set/ + its CSV)."""
     return (os.path.isdir(os.path.join(folder, "training_set"))
-            and os.path.isfile(os.path.join(folder, "training_set_pixel_size_and_HC.csv")))
+            and os.path.isfile(os.path.join(folder, hc18_csv.TRAINING_CSV)))
 
 
-def read_csv_rows(csv_path: str) -> List[Tuple[int, List[str]]]:
-    """The data rows of a CSV with a header row, as (line number, fields).
-
-    Blank rows and rows with an empty first field are skipped; CRLF is fine.
+def hc18_folder_size(folder: str) -> int:
+    """How many labelled images `samples_from_hc18_folder` yields (for a progress bar).
 
     Raises:
-      ValueError: naming the file, when it is not UTF-8 text CSV (e.g. binary).
+      ValueError: as `hc18_csv.read_hc18_csv`, for a bad CSV.
     """
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{csv_path}: not a UTF-8 text CSV (undecodable byte at offset "
-                         f"{err.start})") from None
-    except csv.Error as err:
-        raise ValueError(f"{csv_path}: not a readable CSV ({err})") from None
-    return [(i, r) for i, r in enumerate(rows, start=1)
-            if i > 1 and r and r[0].strip()]
-
-
-def _reference_row(csv_path: str, i: int, row: List[str]) -> Tuple[str, float, float]:
-    """(filename, pixel size mm, reference HC mm) of HC18's training CSV row `i`.
-
-    Raises:
-      ValueError: naming the file and row, for a missing field, a bad or
-        implausible pixel size, or an HC that is not a finite positive number.
-    """
-    if len(row) < 3:
-        raise ValueError(f"{csv_path} row {i}: expected filename, pixel size, HC")
-    name = row[0].strip()
-    pixel = measure_lib.check_pixel_size(row[1], f"{csv_path} row {i} ({name}): pixel size")
-    try:
-        hc = float(row[2])
-    except ValueError:
-        raise ValueError(f"{csv_path} row {i} ({name}): HC {row[2]!r} is not a number") from None
-    if not (math.isfinite(hc) and hc > 0):
-        raise ValueError(f"{csv_path} row {i} ({name}): HC {row[2]!r} is not a finite "
-                         "positive number of mm")
-    return name, pixel, hc
+    return len(hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV),
+                                      with_hc=True).rows)
 
 
 def samples_from_hc18_folder(folder: str) -> Iterator[inference.Sample]:
@@ -312,9 +282,9 @@ def samples_from_hc18_folder(folder: str) -> Iterator[inference.Sample]:
     Raises:
       ValueError: naming the file, for an unreadable image, annotation or CSV row.
     """
-    csv_path = os.path.join(folder, "training_set_pixel_size_and_HC.csv")
-    for i, row in read_csv_rows(csv_path):
-        name, pixel, hc = _reference_row(csv_path, i, row)
+    table = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV), with_hc=True)
+    for row in table.rows:
+        name, pixel, hc = row.filename, row.pixel_size_mm, row.hc_mm
         path = os.path.join(folder, "training_set", name)
         image = preprocess.read_gray_image(path)
         outline = preprocess.read_gray_image(path[:-len(".png")] + "_Annotation.png")
@@ -395,12 +365,30 @@ def plot_bland_altman(rows: Sequence[Dict[str, object]], figures: Dict[str, obje
     plt.close(fig)
 
 
-def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str
-             ) -> Dict[str, object]:
+def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str,
+             show_progress: bool = False, total: Optional[int] = None) -> Dict[str, object]:
     """Measures every sample; writes per_image.csv, summary.json, evaluation.png and
-    bland_altman.png."""
+    bland_altman.png.
+
+    Args:
+      runner: the model runner.
+      samples: labelled samples (any iterable; consumed once).
+      out_dir: the output folder (created).
+      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
+      total: how many samples there are, for the bar (default: `len(samples)` if sized).
+
+    Returns:
+      The summary (also written to summary.json).
+
+    Raises:
+      ValueError: when there is no sample, or for an image `measure` refuses.
+    """
     os.makedirs(out_dir, exist_ok=True)
-    rows = [score(p) for p in inference.predict_samples(runner, samples)]
+    if total is None and hasattr(samples, "__len__"):
+        total = len(samples)  # type: ignore[arg-type]
+    predictions = progress.bar(inference.predict_samples(runner, samples), show_progress,
+                               total, "evaluate")
+    rows = [score(p) for p in predictions]
     if not rows:
         raise ValueError("no images to evaluate")
     summary = summarize(rows)

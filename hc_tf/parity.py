@@ -19,6 +19,7 @@ from hc_tf import evaluate
 from hc_tf import inference
 from hc_tf import io_utils
 from hc_tf import measure as measure_lib
+from hc_tf import progress
 
 THRESHOLD = 0.5
 PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
@@ -33,8 +34,22 @@ def _adf(m: measure_lib.Measurement, sample: inference.Sample) -> Optional[float
 
 
 def compare(full_runner, edge_runner, samples: Sequence[inference.Sample],
-            batch_size: int = 8) -> List[Dict[str, Any]]:
-    """Per-image rows comparing two runners (see PER_IMAGE_FIELDS)."""
+            batch_size: int = 8, show_progress: bool = False) -> List[Dict[str, Any]]:
+    """Per-image rows comparing two runners (see PER_IMAGE_FIELDS).
+
+    Args:
+      full_runner: the full model's runner.
+      edge_runner: the edge model's runner (same input size).
+      samples: the images.
+      batch_size: images per runner call.
+      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
+
+    Returns:
+      One row per sample, in order.
+
+    Raises:
+      ValueError: when the two runners' input sizes differ.
+    """
     if tuple(full_runner.input_hw) != tuple(edge_runner.input_hw):
         raise ValueError(f"the two models' input sizes differ: {full_runner.input_hw} (full) vs "
                          f"{edge_runner.input_hw} (edge)")
@@ -42,7 +57,7 @@ def compare(full_runner, edge_runner, samples: Sequence[inference.Sample],
     rows = []
     full = inference.predict_samples(full_runner, samples, batch_size)
     edge = inference.predict_samples(edge_runner, samples, batch_size)
-    for pf, pe in zip(full, edge):
+    for pf, pe in progress.bar(zip(full, edge), show_progress, len(samples), "parity"):
         mf, me = pf.measurement, pe.measurement
         both = mf.found and me.found
         rows.append({
@@ -98,7 +113,8 @@ def write_per_image_csv(path: str, rows: Sequence[Dict[str, Any]]) -> None:
 
 
 def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample],
-               out_dir: str, num_threads: int = 2, batch_size: int = 8) -> Dict[str, Any]:
+               out_dir: str, num_threads: int = 2, batch_size: int = 8,
+               show_progress: bool = False) -> Dict[str, Any]:
     """Runs the Keras and TFLite models on `samples` and writes the parity report.
 
     Args:
@@ -108,6 +124,7 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample]
       out_dir: gets `parity_per_image.csv` and `parity_summary.json`.
       num_threads: TFLite interpreter threads.
       batch_size: Keras batch size.
+      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
 
     Returns:
       The summary dict (also written), with `keras_model`, `tflite_model` and the
@@ -117,7 +134,7 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample]
     from hc_tf import keras_runner  # pylint: disable=g-import-not-at-top
     edge_runner = edge.LiteRunner(tflite_path, num_threads=num_threads)
     full_runner = keras_runner.KerasRunner(keras_path, batch_size=batch_size)
-    rows = compare(full_runner, edge_runner, samples, batch_size)
+    rows = compare(full_runner, edge_runner, samples, batch_size, show_progress)
     summary = summarize(rows)
     csv_path = os.path.join(out_dir, "parity_per_image.csv")
     json_path = os.path.join(out_dir, "parity_summary.json")

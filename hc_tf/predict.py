@@ -11,9 +11,7 @@ only with `overwrite`, and only when it holds nothing but predict's own outputs.
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -24,9 +22,11 @@ import cv2
 
 from hc_tf import clinical
 from hc_tf import evaluate as evaluate_lib
+from hc_tf import hc18_csv
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
+from hc_tf import progress
 from hc_tf import report as report_lib
 
 SUBMISSION_NAME = "submission.csv"
@@ -124,14 +124,6 @@ def parse_ga_option(value: Optional[str]) -> Optional[float]:
         raise ValueError(f"--ga-weeks: {err}") from None
 
 
-def _ga_column(csv_path: str) -> Optional[int]:
-    """Index of the GA_COLUMN header in `csv_path`'s header row, or None."""
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        header = next(csv.reader(f), [])
-    names = [h.strip().lower() for h in header]
-    return names.index(GA_COLUMN) if GA_COLUMN in names else None
-
-
 def read_pixel_csv(csv_path: str, allow_implausible: bool = False
                    ) -> Tuple[Dict[str, float], Dict[str, float]]:
     """Pixel sizes and, when the header names a `ga_weeks` column, known GAs.
@@ -145,30 +137,21 @@ def read_pixel_csv(csv_path: str, allow_implausible: bool = False
       (filename -> pixel size mm, filename -> GA weeks for the rows that give one).
 
     Raises:
-      ValueError: naming the file and row, for a bad, non-positive or implausible pixel
-        size, a file name listed twice, or a GA that is not a number or outside 10-45 weeks.
+      ValueError: naming the file and row, for a file that is not a text CSV, a bad,
+        non-positive or implausible pixel size, a file name listed twice, or a GA that is
+        not a number or outside 10-45 weeks.
     """
-    rows = evaluate_lib.read_csv_rows(csv_path)  # first: it names a file that isn't a CSV
-    ga_col = _ga_column(csv_path)
-    sizes: Dict[str, float] = {}
+    table = hc18_csv.read_hc18_csv(csv_path, allow_implausible=allow_implausible)
+    ga_col = table.column(GA_COLUMN)
     gas: Dict[str, float] = {}
-    first_row: Dict[str, int] = {}
-    for i, row in rows:
-        if len(row) < 2:
-            raise ValueError(f"{csv_path} row {i}: no readable pixel size")
-        name = row[0].strip()
-        if name in first_row:  # which one is right can't be guessed
-            raise ValueError(f"{csv_path} rows {first_row[name]} and {i}: {name} is listed twice")
-        first_row[name] = i
-        sizes[name] = measure_lib.check_pixel_size(
-            row[1], f"{csv_path} row {i}: pixel size", allow_implausible)
-        cell = row[ga_col].strip() if ga_col is not None and ga_col < len(row) else ""
+    for row in table.rows:
+        cell = row.fields[ga_col].strip() if ga_col is not None and ga_col < len(row.fields) else ""
         if cell:
             try:
-                gas[name] = clinical.parse_ga_weeks(cell)
+                gas[row.filename] = clinical.parse_ga_weeks(cell)
             except ValueError as err:
-                raise ValueError(f"{csv_path} row {i} ({name}): {err}") from None
-    return sizes, gas
+                raise ValueError(f"{csv_path} row {row.row} ({row.filename}): {err}") from None
+    return table.pixel_sizes(), gas
 
 
 @dataclasses.dataclass
@@ -214,9 +197,14 @@ def check_out_dir(out_dir: str, overwrite: bool) -> None:
 
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
-                  unreadable: List[Tuple[str, str]]) -> Iterator[inference.Sample]:
-    """Samples of the readable images; each unreadable one is appended to `unreadable`."""
-    for path in paths:
+                  unreadable: List[Tuple[str, str]], show_progress: bool = False
+                  ) -> Iterator[inference.Sample]:
+    """Samples of the readable images; each unreadable one is appended to `unreadable`.
+
+    The progress bar counts paths as they are read, unreadable ones included, so it
+    ends at the number of inputs (it runs at most one batch ahead of the measuring).
+    """
+    for path in progress.bar(paths, show_progress, desc="predict"):
         name = os.path.basename(path)
         try:
             image = preprocess.read_gray_image(path)
@@ -331,7 +319,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
                   flip_tta: bool = False, overwrite: bool = False,
                   allow_implausible_pixel_size: bool = False,
-                  ga_weeks: Optional[str] = None) -> PredictResult:
+                  ga_weeks: Optional[str] = None, show_progress: bool = False) -> PredictResult:
     """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
     `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all from this run.
 
@@ -346,6 +334,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       allow_implausible_pixel_size: accept pixel sizes outside the plausible range.
       ga_weeks: one known GA for every image ("27.4" or "27+3"), for the HC centile; the
         alternative is a `ga_weeks` column in `pixel_csv` (not both).
+      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
 
     Returns:
       The measurements of the readable images, their report records, and the unreadable
@@ -377,7 +366,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     unreadable: List[Tuple[str, str]] = []
     try:
         measurements, records = _write_outputs(
-            runner, _read_samples(paths, sizes, pixel_size_mm, unreadable), unreadable, staging,
+            runner, _read_samples(paths, sizes, pixel_size_mm, unreadable, show_progress), unreadable, staging,
             model_path, lambda name: gas.get(name, one_ga))
         _move_into_place(staging, out_dir)
     finally:

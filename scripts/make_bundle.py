@@ -15,7 +15,6 @@ No TensorFlow needed.
 """
 
 import argparse
-import csv
 import dataclasses
 import hashlib
 import json
@@ -31,6 +30,7 @@ sys.path.insert(0, REPO)
 from hc_tf import __version__  # noqa: E402
 from hc_tf import clinical  # noqa: E402
 from hc_tf import edge  # noqa: E402
+from hc_tf import hc18_csv  # noqa: E402
 from hc_tf import inference  # noqa: E402
 from hc_tf import io_utils  # noqa: E402
 from hc_tf import measure as measure_lib  # noqa: E402
@@ -171,13 +171,6 @@ def clinical_spec():
     }
 
 
-def read_pixel_sizes(csv_path):
-    with open(csv_path, newline="") as f:
-        reader = csv.reader(f)
-        next(reader)
-        return {r[0]: float(r[1]) for r in reader if r}
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tflite", required=True, help="the int8 .tflite (its .json alongside)")
@@ -191,12 +184,12 @@ def main(argv=None):
     meta_src = os.path.splitext(args.tflite)[0] + ".json"
     for path in (args.tflite, meta_src):
         if not os.path.isfile(path):
-            p.error(f"{path}: not found (run hc-tf export --mode int8 first)")
+            p.error(f"{path}: not found (run hc-tf export --model M.keras --int8 --data-dir DIR first)")
     with open(meta_src) as f:
         meta = json.load(f)
     if meta.get("mode") != "int8":
         p.error(f"{meta_src}: mode is {meta.get('mode')!r}; the bundle ships the int8 model")
-    sizes = read_pixel_sizes(os.path.join(args.hc18, "test_set_pixel_size.csv"))
+    sizes = hc18_csv.read_hc18_csv(os.path.join(args.hc18, hc18_csv.TEST_CSV)).pixel_sizes()
 
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
     model_dst = os.path.join(args.out, MODEL_NAME)

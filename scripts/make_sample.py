@@ -18,15 +18,17 @@ import shutil
 import cv2
 import numpy as np
 
+from hc_tf import hc18_csv
 from hc_tf import measure as measure_lib
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "sample_data")
 FACTOR = 2
 
 
-def _rows(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.reader(f))[1:]
+def _rows(path, with_hc=False):
+    """[filename, pixel size[, HC]] as written in the CSV, checked by `hc_tf.hc18_csv`."""
+    return [list(r.fields[:3 if with_hc else 2])
+            for r in hc18_csv.read_hc18_csv(path, with_hc=with_hc).rows]
 
 
 def main() -> None:
@@ -36,17 +38,17 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=4)
     args = parser.parse_args()
 
-    train_rows = [r for r in _rows(os.path.join(args.hc18, "training_set_pixel_size_and_HC.csv"))
+    train_rows = [r for r in _rows(os.path.join(args.hc18, hc18_csv.TRAINING_CSV), with_hc=True)
                   if "_HC" in r[0] and r[0].split("_")[1] == "HC.png"]  # one image per subject
     train_rows.sort(key=lambda r: float(r[2]))
     picks = [train_rows[int(i)] for i in np.linspace(0, len(train_rows) - 1, args.n_train)]
-    test_rows = _rows(os.path.join(args.hc18, "test_set_pixel_size.csv"))
+    test_rows = _rows(os.path.join(args.hc18, hc18_csv.TEST_CSV))
     test_picks = [test_rows[int(i)] for i in np.linspace(0, len(test_rows) - 1, args.n_test)]
 
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(os.path.join(OUT, "training_set"))
     os.makedirs(os.path.join(OUT, "test_set"))
-    with open(os.path.join(OUT, "training_set_pixel_size_and_HC.csv"), "w", newline="") as f:
+    with open(os.path.join(OUT, hc18_csv.TRAINING_CSV), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\r\n")
         w.writerow(["filename", "pixel size(mm)", "head circumference (mm)"])
         for name, pixel, hc in picks:
@@ -61,7 +63,7 @@ def main() -> None:
             cv2.imwrite(os.path.join(OUT, "training_set", name), small)
             cv2.imwrite(os.path.join(OUT, "training_set", name[:-4] + "_Annotation.png"), outline)
             w.writerow([name, f"{float(pixel) * FACTOR:.10f}", hc])
-    with open(os.path.join(OUT, "test_set_pixel_size.csv"), "w", newline="") as f:
+    with open(os.path.join(OUT, hc18_csv.TEST_CSV), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\r\n")
         w.writerow(["filename", "pixel size(mm)"])
         for name, pixel in test_picks:

@@ -71,7 +71,8 @@ def test_predict_names_the_csv_row_with_an_absurd_pixel_size(image_dir, tmp_path
     csv_path = tmp_path / "pixels.csv"
     csv_path.write_text("filename,pixel size(mm)\n000_HC.png,1e300\n")
     _one_line_error(_predict(image_dir, "--pixel-csv", csv_path, "--out", tmp_path / "o"),
-                    f"{csv_path} row 2: pixel size '1e300' mm is outside the plausible range")
+                    f"{csv_path} row 2 (000_HC.png): pixel size '1e300' mm is outside the "
+                    "plausible range")
 
 
 def test_demo_refuses_an_absurd_pixel_size():

@@ -9,7 +9,6 @@ outline (never flood-filled: outlines of large heads run off the image).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import re
@@ -20,6 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from hc_tf import hc18_csv
 from hc_tf import measure as measure_lib
 
 ZENODO_RECORD = "https://zenodo.org/record/1327317/files/"
@@ -29,8 +29,8 @@ _PROBE_TIMEOUT_S = 5.0
 _FILES = {
     "training_set": "training_set.zip",
     "test_set": "test_set.zip",
-    "train_csv": "training_set_pixel_size_and_HC.csv",
-    "test_csv": "test_set_pixel_size.csv",
+    "train_csv": hc18_csv.TRAINING_CSV,
+    "test_csv": hc18_csv.TEST_CSV,
 }
 _NAME = re.compile(r"^(\d+)_(\d*)HC\.png$")
 
@@ -168,27 +168,21 @@ def split_subjects(hc_by_subject: Dict[int, float], validation_fraction: float,
 
 
 def _read_csv(path: str, want_hc: bool) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
-    """filename -> (pixel size mm, HC mm or 0); plus the rows that are invalid."""
-    rows, problems = {}, []
-    # epath (not os/open): TFDS builders must work on any filesystem (GCS too).
-    lines = epath.Path(path).read_text(encoding="utf-8").splitlines()  # CRLF or LF
-    for i, row in enumerate(csv.reader(lines)):
-        if i == 0 or not row or not row[0].strip():
-            continue
-        name = row[0].strip()
-        try:
-            pixel = float(row[1])
-            hc = float(row[2]) if want_hc else 0.0
-        except (IndexError, ValueError):
-            problems.append((name, f"{os.path.basename(path)} row {i + 1}: missing or unreadable number"))
-            continue
-        if not np.isfinite(pixel) or pixel <= 0:
-            problems.append((name, f"non-positive pixel size {row[1]!r}"))
-        elif want_hc and (not np.isfinite(hc) or hc <= 0):
-            problems.append((name, f"non-positive head circumference {row[2]!r}"))
-        else:
-            rows[name] = (pixel, hc)
-    return rows, problems
+    """filename -> (pixel size mm, HC mm or 0); plus the rows that are invalid.
+
+    `hc_tf.hc18_csv` reads it (one set of checks and messages), through `epath`:
+    TFDS builders must work on any filesystem (GCS too).
+
+    Raises:
+      InvalidSourceError: when the file is not a text CSV at all.
+    """
+    try:
+        table = hc18_csv.read_hc18_csv(path, with_hc=want_hc, skip_invalid=True,
+                                       read_bytes=lambda p: epath.Path(p).read_bytes())
+    except ValueError as err:
+        raise InvalidSourceError([(os.path.basename(path), str(err))]) from None
+    rows = {r.filename: (r.pixel_size_mm, r.hc_mm if want_hc else 0.0) for r in table.rows}
+    return rows, table.problems
 
 
 def _read_png(path: str) -> np.ndarray:
@@ -415,13 +409,7 @@ def load_prepared(data_dir: str, validation_fraction: float = 0.2) -> Builder:
     raise FileNotFoundError(f"{data_dir}: no prepared HC18 dataset ({' or '.join(wanted)}); {hint}")
 
 
-def reference_hc_mm(example: Dict) -> float:
-    """HC of an example's reference ellipse, as HC18 defines it."""
-    e = example["ellipse"]
-    return measure_lib.ramanujan_perimeter(float(e["a"]), float(e["b"])) * float(example["pixel_size_mm"])
-
-
 __all__ = ["Builder", "Hc18Config", "InvalidSourceError", "MissingSourceError",
            "DownloadUnavailableError", "locate_sources", "check_zenodo_reachable", "config_for",
-           "split_subjects", "subject_id", "scan_labelled", "reference_hc_mm", "make_builder",
+           "split_subjects", "subject_id", "scan_labelled", "make_builder",
            "find_prepared", "load_prepared", "prepared_configs"]

@@ -1,0 +1,195 @@
+"""The one reader of HC18-style CSVs: filename, pixel size (mm)[, head circumference (mm)].
+
+HC18 ships `training_set_pixel_size_and_HC.csv` (filename, pixel size, HC) and
+`test_set_pixel_size.csv` (filename, pixel size), with a header row and CRLF line
+endings; `hc-tf predict --pixel-csv` takes the same shape, extra columns allowed.
+Every reader of these files (evaluate, predict, the TFDS builder, the scripts and
+benchmarks) goes through `read_hc18_csv`, so a bad file gets the same message
+everywhere: the file, the row (the header is row 1) and the file name in it. Pixel
+sizes go through `hc_tf.measure.check_pixel_size`. TF-free, standard library only
+(besides the validator); the builder passes an `epath` reader for other filesystems.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+from typing import Callable, Dict, List, Optional, Tuple
+
+from hc_tf.measure.pixel_size import check_pixel_size
+
+TRAINING_CSV = "training_set_pixel_size_and_HC.csv"
+TEST_CSV = "test_set_pixel_size.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hc18Row:
+    """One valid data row.
+
+    Attributes:
+      row: its row number in the file (the header is row 1), for messages.
+      filename: the image's file name, stripped.
+      pixel_size_mm: the checked pixel size.
+      hc_mm: the checked head circumference (only when read `with_hc`), else None.
+      fields: the row's raw fields, for extra columns (e.g. predict's `ga_weeks`).
+    """
+
+    row: int
+    filename: str
+    pixel_size_mm: float
+    hc_mm: Optional[float]
+    fields: Tuple[str, ...]
+
+
+@dataclasses.dataclass
+class Hc18Csv:
+    """A read HC18-style CSV.
+
+    Attributes:
+      source: the path as given (messages name it).
+      header: the header row's fields, stripped.
+      rows: the valid data rows, in file order, each file name once.
+      problems: (file name, message) of every invalid row; empty unless read
+        with `skip_invalid` (otherwise the first problem raises).
+    """
+
+    source: str
+    header: Tuple[str, ...]
+    rows: List[Hc18Row]
+    problems: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def column(self, name: str) -> Optional[int]:
+        """Index of the header column `name` (case-insensitive), or None."""
+        names = [h.lower() for h in self.header]
+        return names.index(name.lower()) if name.lower() in names else None
+
+    def pixel_sizes(self) -> Dict[str, float]:
+        """filename -> pixel size (mm)."""
+        return {r.filename: r.pixel_size_mm for r in self.rows}
+
+
+def _read_file_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def decode_rows(data: bytes, source: str) -> List[List[str]]:
+    """All rows of a UTF-8 CSV (BOM, CRLF or LF), header included.
+
+    Args:
+      data: the file's bytes.
+      source: the file's name, for messages.
+
+    Returns:
+      The rows as lists of fields.
+
+    Raises:
+      ValueError: "<source>: not a UTF-8 text CSV (...)" for bytes that are not
+        UTF-8 text (a NUL byte included: some binaries decode as UTF-8), or
+        "<source>: not a readable CSV (...)".
+    """
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise ValueError(f"{source}: not a UTF-8 text CSV (NUL byte at offset {nul})")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{source}: not a UTF-8 text CSV (undecodable byte at offset "
+                         f"{err.start})") from None
+    try:
+        # splitlines(): CRLF or LF; csv still joins a quoted field's line breaks.
+        return list(csv.reader(text.splitlines()))
+    except csv.Error as err:
+        raise ValueError(f"{source}: not a readable CSV ({err})") from None
+
+
+def parse_row(source: str, row_number: int, fields: List[str], with_hc: bool,
+              allow_implausible: bool = False) -> Hc18Row:
+    """Checks one data row.
+
+    Args:
+      source: the file's name, for messages.
+      row_number: the row's number in the file (the header is row 1).
+      fields: its fields.
+      with_hc: whether the third field is a head circumference to read.
+      allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
+
+    Returns:
+      The row.
+
+    Raises:
+      ValueError: "<source> row N (<filename>): ..." for a missing field, a bad or
+        implausible pixel size, or an HC that is not a finite positive number.
+    """
+    name = fields[0].strip()
+    where = f"{source} row {row_number} ({name})"
+    wanted = ("filename", "pixel size", "HC") if with_hc else ("filename", "pixel size")
+    if len(fields) < len(wanted):
+        raise ValueError(f"{where}: expected {', '.join(wanted)}; got {len(fields)} field(s)")
+    pixel = check_pixel_size(fields[1], f"{where}: pixel size", allow_implausible)
+    hc = None
+    if with_hc:
+        try:
+            hc = float(fields[2])
+        except ValueError:
+            raise ValueError(f"{where}: HC {fields[2]!r} is not a number") from None
+        if not (math.isfinite(hc) and hc > 0):
+            raise ValueError(f"{where}: HC {fields[2]!r} is not a finite positive number of mm")
+    return Hc18Row(row_number, name, pixel, hc, tuple(fields))
+
+
+def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = False,
+                  skip_invalid: bool = False,
+                  read_bytes: Optional[Callable[[str], bytes]] = None) -> Hc18Csv:
+    """Reads an HC18-style CSV: a header row, then filename, pixel size (mm)[, HC (mm)].
+
+    Blank rows and rows with an empty first field are skipped. A file name listed
+    twice is an error: which row is right can't be guessed.
+
+    Args:
+      path: the CSV.
+      with_hc: read the third column as the reference head circumference (mm).
+      allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
+      skip_invalid: collect invalid rows in `problems` (a name listed twice drops
+        all its rows) instead of raising on the first.
+      read_bytes: reads the file (default: the local filesystem), e.g. `epath`'s.
+
+    Returns:
+      The `Hc18Csv`.
+
+    Raises:
+      ValueError: naming the file for one that is not UTF-8 text CSV (always), and,
+        unless `skip_invalid`, naming the file, row and file name for a bad row or
+        a name listed twice.
+      OSError: when the file cannot be read.
+    """
+    source = os.fspath(path)
+    all_rows = decode_rows((read_bytes or _read_file_bytes)(source), source)
+    header = tuple(h.strip() for h in all_rows[0]) if all_rows else ()
+    rows: List[Hc18Row] = []
+    problems: List[Tuple[str, str]] = []
+    first_row: Dict[str, int] = {}
+    duplicated = set()
+    for number, fields in enumerate(all_rows[1:], start=2):
+        if not fields or not fields[0].strip():
+            continue
+        name = fields[0].strip()
+        try:
+            if name in first_row:
+                duplicated.add(name)
+                raise ValueError(f"{source} rows {first_row[name]} and {number}: "
+                                 f"{name} is listed twice")
+            first_row[name] = number
+            rows.append(parse_row(source, number, fields, with_hc, allow_implausible))
+        except ValueError as err:
+            if not skip_invalid:
+                raise
+            problems.append((name, str(err)))
+    rows = [r for r in rows if r.filename not in duplicated]
+    return Hc18Csv(source, header, rows, problems)
+
+
+__all__ = ["TRAINING_CSV", "TEST_CSV", "Hc18Row", "Hc18Csv", "decode_rows", "parse_row",
+           "read_hc18_csv"]

@@ -1,0 +1,104 @@
+"""hc_tf.hc18_csv: the one reader of HC18-style CSVs, and its messages."""
+
+import pytest
+
+from hc_tf import hc18_csv
+from hc_tf import measure as M
+
+TRAIN_HEADER = "filename,pixel size(mm),head circumference (mm)"
+
+
+def _write(tmp_path, text, name="pixels.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return str(path)
+
+
+def test_reads_hc18s_training_csv_with_crlf_bom_and_blank_rows(tmp_path):
+    path = _write(tmp_path, "\ufeff" + TRAIN_HEADER + "\r\n000_HC.png,0.069136,44.30\r\n\r\n"
+                  ",,\r\n001_HC.png,0.0896,56.81\r\n")
+    table = hc18_csv.read_hc18_csv(path, with_hc=True)
+    assert table.header == ("filename", "pixel size(mm)", "head circumference (mm)")
+    assert [(r.row, r.filename, r.pixel_size_mm, r.hc_mm) for r in table.rows] == [
+        (2, "000_HC.png", 0.069136, 44.30), (5, "001_HC.png", 0.0896, 56.81)]
+    assert table.pixel_sizes() == {"000_HC.png": 0.069136, "001_HC.png": 0.0896}
+    assert table.problems == []
+
+
+def test_test_csv_has_no_hc_and_extra_columns_are_kept(tmp_path):
+    path = _write(tmp_path, "filename,pixel size(mm),GA_Weeks\n000_HC.png,0.2,27+3\n")
+    table = hc18_csv.read_hc18_csv(path)
+    row, = table.rows
+    assert row.hc_mm is None and row.fields == ("000_HC.png", "0.2", "27+3")
+    assert table.column("ga_weeks") == 2 and table.column("nope") is None
+
+
+@pytest.mark.parametrize("line,with_hc,message", [
+    ("000_HC.png", False, "row 2 (000_HC.png): expected filename, pixel size; got 1 field(s)"),
+    ("000_HC.png,0.1", True, "row 2 (000_HC.png): expected filename, pixel size, HC; got 2"),
+    ("000_HC.png,abc", False, "row 2 (000_HC.png): pixel size 'abc' is not a number"),
+    ("000_HC.png,nan", False, "row 2 (000_HC.png): pixel size 'nan' is not finite"),
+    ("000_HC.png,-1", False, "row 2 (000_HC.png): pixel size '-1' is not positive"),
+    ("000_HC.png,1e300", False, "row 2 (000_HC.png): pixel size '1e300' mm is outside the "
+                                "plausible range"),
+    ("000_HC.png,0.1,NaN", True, "row 2 (000_HC.png): HC 'NaN' is not a finite positive number"),
+    ("000_HC.png,0.1,0", True, "row 2 (000_HC.png): HC '0' is not a finite positive number"),
+    ("000_HC.png,0.1,x", True, "row 2 (000_HC.png): HC 'x' is not a number"),
+])
+def test_a_bad_row_is_named_by_file_row_and_filename(tmp_path, line, with_hc, message):
+    path = _write(tmp_path, f"{TRAIN_HEADER}\n{line}\n")
+    with pytest.raises(ValueError) as err:
+        hc18_csv.read_hc18_csv(path, with_hc=with_hc)
+    assert str(err.value).startswith(f"{path} {message}")
+
+
+def test_an_implausible_pixel_size_is_the_validators_error_and_may_be_allowed(tmp_path):
+    path = _write(tmp_path, "filename,pixel size(mm)\n000_HC.png,3\n")
+    with pytest.raises(M.ImplausiblePixelSizeError):
+        hc18_csv.read_hc18_csv(path)
+    assert hc18_csv.read_hc18_csv(path, allow_implausible=True).pixel_sizes() == {"000_HC.png": 3.0}
+
+
+@pytest.mark.parametrize("data,why", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a UTF-8 text CSV"),
+    (b"filename,pixel size\n000_HC.png,0.1\x00\n", "not a UTF-8 text CSV (NUL byte at offset 34)"),
+    (b"filename,pixel size\n\xe9t\xe9.png,0.1\n", "not a UTF-8 text CSV (undecodable byte"),
+])
+def test_a_binary_file_is_named(tmp_path, data, why):
+    path = _write(tmp_path, data)
+    with pytest.raises(ValueError, match="^" + path.replace("\\", "\\\\") + ": ") as err:
+        hc18_csv.read_hc18_csv(path)
+    assert why in str(err.value)
+
+
+def test_a_name_listed_twice_is_refused_with_both_rows(tmp_path):
+    path = _write(tmp_path, "filename,pixel size(mm)\n000_HC.png,0.2\n111_HC.png,0.15\n"
+                            "000_HC.png,0.3\n")
+    with pytest.raises(ValueError, match=r"pixels.csv rows 2 and 4: 000_HC.png is listed twice"):
+        hc18_csv.read_hc18_csv(path)
+
+
+def test_skip_invalid_collects_every_problem_and_drops_duplicated_names(tmp_path):
+    path = _write(tmp_path, f"{TRAIN_HEADER}\n000_HC.png,0.2,50\n001_HC.png,-1,50\n"
+                            f"002_HC.png,0.2,nan\n000_HC.png,0.2,50\n003_HC.png,0.1,60\n")
+    table = hc18_csv.read_hc18_csv(path, with_hc=True, skip_invalid=True)
+    assert [r.filename for r in table.rows] == ["003_HC.png"]
+    reasons = dict(table.problems)
+    assert list(reasons) == ["001_HC.png", "002_HC.png", "000_HC.png"]
+    assert reasons["001_HC.png"] == f"{path} row 3 (001_HC.png): pixel size '-1' is not positive"
+    assert "row 4 (002_HC.png): HC 'nan'" in reasons["002_HC.png"]
+    assert "rows 2 and 5: 000_HC.png is listed twice" in reasons["000_HC.png"]
+
+
+def test_a_header_only_file_has_no_rows_and_a_custom_reader_is_used(tmp_path):
+    assert hc18_csv.read_hc18_csv(_write(tmp_path, TRAIN_HEADER + "\n"), with_hc=True).rows == []
+    table = hc18_csv.read_hc18_csv("mem://x.csv", read_bytes=lambda p: b"f,p\na.png,0.1\n")
+    assert table.source == "mem://x.csv" and table.pixel_sizes() == {"a.png": 0.1}
+
+
+def test_the_embedded_sample_reads():
+    import os
+    folder = os.path.join(os.path.dirname(hc18_csv.__file__), "sample_data")
+    train = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV), with_hc=True)
+    test = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TEST_CSV))
+    assert len(train.rows) >= 10 and len(test.rows) >= 1
