@@ -45,9 +45,10 @@ def main() -> None:
     test_rows = _rows(os.path.join(args.hc18, hc18_csv.TEST_CSV))
     test_picks = [test_rows[int(i)] for i in np.linspace(0, len(test_rows) - 1, args.n_test)]
 
-    shutil.rmtree(OUT, ignore_errors=True)
-    os.makedirs(os.path.join(OUT, "training_set"))
-    os.makedirs(os.path.join(OUT, "test_set"))
+    # Only what this script writes is replaced: the folder's README (attribution) stays.
+    for generated in ("training_set", "test_set"):
+        shutil.rmtree(os.path.join(OUT, generated), ignore_errors=True)
+        os.makedirs(os.path.join(OUT, generated))
     with open(os.path.join(OUT, hc18_csv.TRAINING_CSV), "w", newline="") as f:
         w = csv.writer(f, lineterminator="\r\n")
         w.writerow(["filename", "pixel size(mm)", "head circumference (mm)"])
