@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Dict, List, Optional, Tuple
 
 import keras
@@ -52,13 +53,19 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` with atomic saves and a fallback on load.
 
     Args:
-      backup_dir: folder of the backup (created on first save).
+      backup_dir: folder of the backup (created on first save); states are restored from it.
       delete_checkpoint: delete the folder when training finishes (as in Keras).
+      write_dir: where this process saves its states, if not `backup_dir`: a multi-worker
+        run's non-chief workers must save too (reading synchronized variables is a
+        collective op every worker joins) but must not write the chief's folder; theirs
+        is deleted when training ends.
     """
 
-    def __init__(self, backup_dir: str, delete_checkpoint: bool = True):
+    def __init__(self, backup_dir: str, delete_checkpoint: bool = True,
+                 write_dir: Optional[str] = None):
         super().__init__(backup_dir, save_freq="epoch", delete_checkpoint=delete_checkpoint)
         self._metadata_path = os.path.join(backup_dir, METADATA_NAME)
+        self._write_dir = write_dir or backup_dir
         self._last_good: Optional[Dict] = None  # the state restored or last committed
 
     # ---- saving ----------------------------------------------------------------
@@ -70,25 +77,25 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         (2) the metadata, atomically; (3) only then files no state refers to.
         An interruption at any point leaves the last committed state loadable.
         """
-        os.makedirs(self.backup_dir, exist_ok=True)
+        os.makedirs(self._write_dir, exist_ok=True)
         name = f"epoch_{self._current_epoch:04d}.weights.h5"
-        pending = os.path.join(self.backup_dir, _PENDING_NAME)
+        pending = os.path.join(self._write_dir, _PENDING_NAME)
         self.model.save_weights(pending, overwrite=True)
         _fsync_file(pending)
-        os.replace(pending, os.path.join(self.backup_dir, name))
+        os.replace(pending, os.path.join(self._write_dir, name))
         current = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
         previous = self._last_good
         keep = previous if previous and previous["weights"] != name else None
-        io_utils.atomic_write_text(self._metadata_path,
+        io_utils.atomic_write_text(os.path.join(self._write_dir, METADATA_NAME),
                                    json.dumps({**current, "previous": keep}) + "\n")
         self._last_good = current
         self._remove_unreferenced({name, keep["weights"] if keep else name})
 
     def _remove_unreferenced(self, keep: set) -> None:
         """Deletes weights files of older states (and stale unfinished ones)."""
-        for entry in os.listdir(self.backup_dir):
+        for entry in os.listdir(self._write_dir):
             if entry.endswith(".weights.h5") and entry not in keep:
-                os.unlink(os.path.join(self.backup_dir, entry))
+                os.unlink(os.path.join(self._write_dir, entry))
 
     # ---- loading ---------------------------------------------------------------
 
@@ -141,6 +148,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None) -> None:
         # Keras's own fallback copies files around on OSError; ours is in _load_model.
         self._load_model()
+
+    def on_train_end(self, logs=None) -> None:
+        super().on_train_end(logs)
+        if self._write_dir != self.backup_dir:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
 
 
 def _fsync_file(path: str) -> None:

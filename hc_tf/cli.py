@@ -133,13 +133,23 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--encoder-weights", default=None, help="Pretrained encoder weights (.npz from scripts/convert_lite0_pytorch.py).")
 @click.option("--init-from", default=None,
               help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
+@click.option("--distribute", default="none", show_default=True,
+              type=click.Choice(["none", "mirrored", "multi-worker"]),
+              help="Data-parallel training: mirrored = all local GPUs; multi-worker = the hosts "
+                   "named in TF_CONFIG (run the same command on each). --batch-size is then per "
+                   "replica; BatchNormalization is synchronized. --lr is not rescaled.")
 @clean_errors
 def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
-          decoder_filters, small, encoder_weights, init_from):
+          decoder_filters, small, encoder_weights, init_from, distribute):
     """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
     from hc_tf import train as train_lib  # pylint: disable=g-import-not-at-top
 
+    if distribute == "multi-worker" and (sample or manual_dir):
+        # Preparing runs TensorFlow ops, and the collective service must start first; and
+        # every worker would build the same dataset at once.
+        raise click.ClickException("--distribute multi-worker trains on a prepared --data-dir: "
+                                   "run `hc-tf prepare` once first (not --sample/--manual-dir)")
     if sample or manual_dir:
         if sample:
             data_dir = os.path.join(run_dir + "_data")
@@ -151,8 +161,11 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
         augmentation=not no_augmentation, steps_per_epoch=steps_per_epoch,
         decoder_filters=(64, 32, 16, 16, 8) if small else _parse_filters(decoder_filters),
         encoder_weights=encoder_weights,
-        init_from=os.path.abspath(init_from) if init_from else None)
+        init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute)
     best = train_lib.train(config)
+    if not best and distribute == "multi-worker":
+        click.echo("worker done (the chief writes the run directory)")
+        return
     click.echo(f"best: epoch {best.get('epoch')}, validation ADF {best.get('val_adf_mm', float('nan')):.2f} mm"
                f" -> {os.path.join(run_dir, 'best.keras')}")
 

@@ -109,7 +109,8 @@ def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
 
 def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batch_size: int,
                       seed: int = 0, augmentation: bool = True,
-                      cache_dir: Optional[str] = None) -> tf.data.Dataset:
+                      cache_dir: Optional[str] = None,
+                      drop_remainder: bool = False) -> tf.data.Dataset:
     """Labelled examples -> shuffled, augmented batches of (image, target).
 
     Args:
@@ -119,6 +120,8 @@ def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batc
       seed: seeds shuffling and augmentation.
       augmentation: off gives the letterboxed pairs as they are.
       cache_dir: cache letterboxed examples in this folder (None: in memory).
+      drop_remainder: drop a last partial batch (distributed training: every replica
+        then gets a full share of every step).
 
     Returns:
       A dataset of (float32 (B, H, W, 1) gray 0..255, float32 (B, H, W, 1) mask).
@@ -136,7 +139,7 @@ def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batc
             num_parallel_calls=AUTOTUNE, deterministic=True)
     else:
         ds = ds.map(lambda img, tgt: (tf.cast(img, tf.float32), tgt))
-    return ds.batch(batch_size, drop_remainder=False).prefetch(AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
 
 
 def load_samples(data_dir: str, split: str, validation_fraction: float = 0.2) -> list:

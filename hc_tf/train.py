@@ -31,6 +31,8 @@ from hc_tf import model as model_lib
 
 # Keys that may differ when a run is resumed (more epochs, new data location).
 _RESUMABLE_KEYS = ("epochs", "data_dir", "steps_per_epoch")
+# Keys added after runs were made: a config.json without one holds the default.
+_ADDED_KEY_DEFAULTS = {"distribute": "none"}
 
 
 @dataclasses.dataclass
@@ -53,6 +55,7 @@ class TrainConfig:
     bn_momentum: float = model_lib.BN_MOMENTUM
     encoder_weights: Optional[str] = None
     init_from: Optional[str] = None  # a .keras model whose weights start this run (fine-tuning)
+    distribute: str = "none"  # hc_tf.distribute.MODES; batch_size is then per replica
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
@@ -76,8 +79,8 @@ def prepare_run_dir(config: TrainConfig) -> bool:
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
             theirs = json.load(f)
-        diff = sorted(k for k in set(mine) | set(theirs)
-                      if k not in _RESUMABLE_KEYS and mine.get(k) != theirs.get(k))
+        diff = sorted(k for k in set(mine) | set(theirs) if k not in _RESUMABLE_KEYS
+                      and mine.get(k) != theirs.get(k, _ADDED_KEY_DEFAULTS.get(k)))
         if diff:
             raise RunDirError(
                 f"{config.run_dir} holds another run (config differs in: {', '.join(diff)}); "
@@ -91,24 +94,37 @@ def prepare_run_dir(config: TrainConfig) -> bool:
     return False
 
 
-def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
-    """Soft Dice per image, averaged over the batch."""
+def per_image_dice(y_true, y_pred, smooth: float = 1.0):
+    """Soft Dice of each image: shape (batch,)."""
     import keras  # pylint: disable=g-import-not-at-top
     ops = keras.ops
     y_pred = ops.cast(y_pred, "float32")
     y_true = ops.cast(y_true, "float32")
     inter = ops.sum(y_true * y_pred, axis=(1, 2, 3))
     total = ops.sum(y_true, axis=(1, 2, 3)) + ops.sum(y_pred, axis=(1, 2, 3))
-    return ops.mean((2.0 * inter + smooth) / (total + smooth))
+    return (2.0 * inter + smooth) / (total + smooth)
+
+
+def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
+    """Soft Dice per image, averaged over the batch."""
+    import keras  # pylint: disable=g-import-not-at-top
+    return keras.ops.mean(per_image_dice(y_true, y_pred, smooth))
 
 
 def bce_dice_loss(y_true, y_pred):
-    """Binary cross-entropy + (1 - soft Dice): BCE for calibrated probabilities
-    (the 0.5 iso-contour is the measured boundary), Dice against class imbalance."""
+    """Binary cross-entropy + (1 - soft Dice) of each image, shape (batch,): BCE for
+    calibrated probabilities (the 0.5 iso-contour is the measured boundary), Dice against
+    class imbalance.
+
+    Per image, not a scalar: Keras averages it over the batch and, under tf.distribute,
+    divides it by the replicas before the gradients are summed across them. Keras 3 skips
+    that division for a loss that is already a scalar (`losses.loss.reduce_values`), which
+    would multiply the gradients by the number of replicas.
+    """
     import keras  # pylint: disable=g-import-not-at-top
     y_pred = keras.ops.cast(y_pred, "float32")
-    bce = keras.ops.mean(keras.losses.binary_crossentropy(y_true, y_pred))
-    return bce + 1.0 - dice_coefficient(y_true, y_pred)
+    bce = keras.ops.mean(keras.losses.binary_crossentropy(y_true, y_pred), axis=(1, 2))
+    return bce + 1.0 - per_image_dice(y_true, y_pred)
 
 
 def float32_config(config):
@@ -128,16 +144,28 @@ def float32_config(config):
     return config
 
 
+def unsynchronized_config(config):
+    """A model config with every BatchNormalization's `synchronized` off: synchronized BN
+    is for distributed training, and Keras refuses it on any backend but TensorFlow."""
+    if isinstance(config, dict):
+        return {k: (False if k == "synchronized" and v is True else unsynchronized_config(v))
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [unsynchronized_config(v) for v in config]
+    return config
+
+
 def save_model_atomic(model, path: str) -> None:
-    """Saves weights+architecture in float32, without optimizer state, via a temp
-    file + rename."""
+    """Saves weights+architecture in float32 with plain BN, without optimizer state, via a
+    temp file + rename."""
     import keras  # pylint: disable=g-import-not-at-top
     # Same graph, no compile state, float32 whatever the training policy was
     # (layers whose config names no policy take the global one).
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        clean = keras.Model.from_config(float32_config(model.get_config()))
+        clean = keras.Model.from_config(
+            unsynchronized_config(float32_config(model.get_config())))
     finally:
         keras.mixed_precision.set_global_policy(policy)
     clean.set_weights(model.get_weights())
@@ -181,7 +209,13 @@ def plot_curves(log_csv: str, out_png: str) -> None:
     plt.close(fig)
 
 
-def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample]):
+def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
+               is_chief: bool = True):
+    """The run's callbacks; a multi-worker run's other workers only save a backup, to a
+    temporary folder, because saving reads synchronized variables, a collective op every
+    worker must join (the chief alone validates and writes the run directory)."""
+    import tempfile  # pylint: disable=g-import-not-at-top
+
     import keras  # pylint: disable=g-import-not-at-top
     from hc_tf import backup as backup_lib  # pylint: disable=g-import-not-at-top
 
@@ -220,6 +254,10 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample]):
             if os.path.exists(path):
                 plot_curves(path, os.path.join(run, "training_curve.png"))
 
+    backup_dir = os.path.join(run, "backup")
+    if not is_chief:
+        return [backup_lib.AtomicBackupAndRestore(
+            backup_dir, delete_checkpoint=False, write_dir=tempfile.mkdtemp(prefix="hc_tf_worker_"))]
     # Order matters: the ADF must be in the logs before the CSV logger writes them.
     # BackupAndRestore last: an epoch is marked done only after its best model is saved.
     return [
@@ -230,7 +268,7 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample]):
         # Kept after the last epoch: rerunning a finished run is then a no-op (or, with
         # more --epochs, continues) instead of silently starting again from scratch.
         # Atomic: an interruption mid-save leaves the previous epoch's state loadable.
-        backup_lib.AtomicBackupAndRestore(os.path.join(run, "backup"), delete_checkpoint=False),
+        backup_lib.AtomicBackupAndRestore(backup_dir, delete_checkpoint=False),
     ]
 
 
@@ -277,47 +315,96 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
         warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
 
 
-def train(config: TrainConfig) -> Dict:
-    """Trains (or resumes) a run; returns the best validation figures.
+def steps_per_epoch(config: TrainConfig, n_train: int, global_batch: int, distributed: bool) -> int:
+    """Optimizer steps per epoch.
+
+    One device keeps a last partial batch; distributed, only full global batches run (the
+    pipeline repeats), so every replica gets an equal, non-empty share of every step.
 
     Raises:
-      RunDirError: the run dir belongs to another run.
-      backup.BackupError: the run's backup can't be loaded (the message says what to do).
-      FileNotFoundError: no prepared HC18 in `config.data_dir`.
-      ValueError: bad input size, backbone, precision or schedule.
+      ValueError: when distributed and the train split is smaller than one global batch.
     """
+    if config.steps_per_epoch:
+        return config.steps_per_epoch
+    if not distributed:
+        return math.ceil(n_train / global_batch)
+    if n_train < global_batch:
+        raise ValueError(f"{n_train} training images are fewer than one global batch of "
+                         f"{global_batch}; lower --batch-size (it is per replica)")
+    return n_train // global_batch
+
+
+def _build_compiled_model(config: TrainConfig, steps: int, synchronized_bn: bool):
+    """The network, initial weights and optimizer (call under the strategy's scope)."""
     import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
 
-    model_lib.check_input_size(config.input_hw)
-    train_examples = data_lib.load_split(config.data_dir, "train", config.validation_fraction)
-    resuming = prepare_run_dir(config)
-    val_samples = data_lib.load_samples(config.data_dir, "validation", config.validation_fraction)
-    n_train = int(train_examples.cardinality().numpy())
-    steps = config.steps_per_epoch or math.ceil(n_train / config.batch_size)
-
-    keras.utils.set_random_seed(config.seed)
     precision = model_lib.resolve_precision(config.precision)
     model = model_lib.build_unet(config.input_hw, config.backbone, precision,
                                  config.encoder_weights, tuple(config.decoder_filters),
                                  config.bn_momentum)
     print(model_lib.summary_line(model))
+    if synchronized_bn:
+        n = distribute_lib.synchronize_batch_norm(model)
+        print(f"{n} BatchNormalization layers synchronized across replicas")
     if config.init_from:
         # On resume BackupAndRestore then overwrites these with the interrupted state.
         load_initial_weights(model, config.init_from)
         print(f"initial weights: {config.init_from}")
-    print(f"data: {n_train} train images, {len(val_samples)} validation images; "
-          f"{steps} steps/epoch; {'resuming' if resuming else 'new run'} in {config.run_dir}")
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
                   loss=bce_dice_loss, metrics=[dice_coefficient])
+    return model
 
-    pipeline = data_lib.training_pipeline(train_examples, config.input_hw, config.batch_size,
-                                          config.seed, config.augmentation)
-    if config.steps_per_epoch:
+
+def train(config: TrainConfig) -> Dict:
+    """Trains (or resumes) a run; returns the best validation figures (a multi-worker
+    run's other workers return {} : the chief holds them).
+
+    Raises:
+      RunDirError: the run dir belongs to another run.
+      backup.BackupError: the run's backup can't be loaded (the message says what to do).
+      distribute.DistributeError: the distribution mode can't run here (the message says why).
+      FileNotFoundError: no prepared HC18 in `config.data_dir`.
+      ValueError: bad input size, backbone, precision or schedule.
+    """
+    import keras  # pylint: disable=g-import-not-at-top
+    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
+
+    model_lib.check_input_size(config.input_hw)
+    plan = distribute_lib.make_plan(config.distribute)  # before any other TF op
+    train_examples = data_lib.load_split(config.data_dir, "train", config.validation_fraction)
+    # Only the chief writes the run directory; the others find its backup there.
+    resuming = prepare_run_dir(config) if plan.is_chief else False
+    val_samples = (data_lib.load_samples(config.data_dir, "validation", config.validation_fraction)
+                   if plan.is_chief else [])
+    n_train = int(train_examples.cardinality().numpy())
+    global_batch = config.batch_size * plan.replicas
+    steps = steps_per_epoch(config, n_train, global_batch, plan.distributed)
+
+    keras.utils.set_random_seed(config.seed)
+    with plan.strategy.scope():
+        model = _build_compiled_model(config, steps, synchronized_bn=plan.replicas > 1)
+    if plan.distributed:
+        print(f"distribute {plan.mode}: {plan.replicas} replicas, worker {plan.worker_index} of "
+              f"{plan.num_workers}{' (chief)' if plan.is_chief else ''}; global batch "
+              f"{global_batch} = {config.batch_size} per replica x {plan.replicas}")
+    print(f"data: {n_train} train images, {len(val_samples)} validation images; "
+          f"{steps} steps/epoch; {'resuming' if resuming else 'new run'} in {config.run_dir}")
+
+    pipeline = data_lib.training_pipeline(train_examples, config.input_hw, global_batch,
+                                          config.seed, config.augmentation,
+                                          drop_remainder=plan.distributed)
+    if config.steps_per_epoch or plan.distributed:
         pipeline = pipeline.repeat()
+    if plan.distributed:
+        pipeline = distribute_lib.shard_by_data(pipeline)
     t = time.time()
-    model.fit(pipeline, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
-              callbacks=_callbacks(config, val_samples), verbose=2 if os.environ.get("CI") else 1)
+    model.fit(pipeline, epochs=config.epochs, steps_per_epoch=steps if plan.distributed else
+              config.steps_per_epoch, callbacks=_callbacks(config, val_samples, plan.is_chief),
+              verbose=2 if os.environ.get("CI") else 1)
+    if not plan.is_chief:
+        return {}
     best = _read_json(os.path.join(config.run_dir, "best.json"))
     best["train_seconds_this_session"] = round(time.time() - t, 1)
     return best

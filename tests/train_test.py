@@ -34,9 +34,22 @@ def test_non_empty_dir_without_config_is_refused(tmp_path):
 def test_bce_dice_loss_is_low_for_the_target_and_high_for_its_inverse():
     y = np.zeros((1, 8, 8, 1), np.float32)
     y[:, 2:6, 2:6] = 1.0
-    good = float(train_lib.bce_dice_loss(y, np.clip(y, 0.01, 0.99)))
-    bad = float(train_lib.bce_dice_loss(y, np.clip(1 - y, 0.01, 0.99)))
+    good = float(np.mean(train_lib.bce_dice_loss(y, np.clip(y, 0.01, 0.99))))
+    bad = float(np.mean(train_lib.bce_dice_loss(y, np.clip(1 - y, 0.01, 0.99))))
     assert good < 0.1 < 1.5 < bad
+
+
+def test_bce_dice_loss_is_per_image_and_its_batch_mean_is_the_old_scalar():
+    # Per image so that Keras scales it for tf.distribute replicas (a scalar loss skips that).
+    rng = np.random.default_rng(0)
+    y = (rng.random((3, 8, 8, 1)) > 0.5).astype(np.float32)
+    p = rng.uniform(0.05, 0.95, (3, 8, 8, 1)).astype(np.float32)
+    per_image = np.asarray(train_lib.bce_dice_loss(y, p))
+    assert per_image.shape == (3,)
+    eps = 1e-7
+    bce = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
+    dice = np.mean((2 * (y * p).sum((1, 2, 3)) + 1) / (y.sum((1, 2, 3)) + p.sum((1, 2, 3)) + 1))
+    np.testing.assert_allclose(per_image.mean(), bce + 1 - dice, rtol=1e-4)
 
 
 def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):

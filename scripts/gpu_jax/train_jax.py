@@ -8,6 +8,13 @@ backend (Keras 3 on JAX) and the input pipeline (NumPy/OpenCV over the arrays
 
     KERAS_BACKEND=jax python scripts/gpu_jax/train_jax.py --data .gpu/hc18_224x320.npz \
         --run-dir /tmp/run --time-budget-s 420
+
+Data parallel (`--data-parallel`): `keras.distribution.DataParallel` over every device of
+every process; `--batch-size` is then per device, the global batch that times the devices.
+The step is one SPMD program over the global batch, so BatchNormalization statistics are
+those of the global batch (synchronized by construction). Across hosts, start one process
+per host with `--coordinator-address HOST0:PORT --num-processes N --process-id I`
+(`jax.distributed.initialize`); each process feeds its slice of every global batch.
 """
 
 from __future__ import annotations
@@ -77,11 +84,24 @@ def augment_np(image: np.ndarray, target: np.ndarray, rng: np.random.Generator):
 
 
 class AugmentedBatches(keras.utils.PyDataset):
-    """Shuffled, augmented full batches (a fixed batch shape: one jit trace)."""
+    """Shuffled, augmented full batches (a fixed batch shape: one jit trace).
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    Args:
+      x, y: images and masks.
+      batch_size: the global batch.
+      seed: seeds the order and the augmentation (the same on every process).
+      process_index, process_count: this process yields rows
+        [index * B / count, (index + 1) * B / count) of each global batch of B.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
+                 process_index: int = 0, process_count: int = 1):
         super().__init__(workers=8, use_multiprocessing=False, max_queue_size=16)
+        if batch_size % process_count:
+            raise ValueError(f"global batch {batch_size} does not split over {process_count} processes")
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.local = batch_size // process_count
+        self.offset = process_index * self.local
         self.epoch = 0
         self._shuffle()
 
@@ -92,9 +112,11 @@ class AugmentedBatches(keras.utils.PyDataset):
         return len(self.x) // self.batch_size
 
     def __getitem__(self, i):
-        rng = np.random.default_rng((self.seed, self.epoch, i))
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        pairs = [augment_np(self.x[k], self.y[k], rng) for k in idx]
+        local = idx[self.offset:self.offset + self.local]
+        # One generator per image: its augmentation does not depend on which process draws it.
+        pairs = [augment_np(self.x[k], self.y[k], np.random.default_rng((self.seed, self.epoch, int(k))))
+                 for k in local]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
     def on_epoch_end(self):
@@ -179,6 +201,37 @@ class Schedule(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def setup_data_parallel(args) -> int:
+    """Joins the cluster and sets the Keras distribution, before the model is built.
+
+    Args:
+      args: the parsed flags (`data_parallel`, `coordinator_address`, `num_processes`,
+        `process_id`, `batch_size` per device).
+
+    Returns:
+      The global batch: `--batch-size` times the devices of all processes (or as given,
+      without `--data-parallel`).
+
+    Raises:
+      SystemExit: multi-process flags without `--data-parallel`, or incomplete.
+    """
+    import jax  # pylint: disable=g-import-not-at-top
+    if args.num_processes > 1:
+        if not args.data_parallel or not args.coordinator_address or args.process_id is None:
+            raise SystemExit("--num-processes > 1 needs --data-parallel, --coordinator-address "
+                             "and --process-id")
+        jax.distributed.initialize(coordinator_address=args.coordinator_address,
+                                   num_processes=args.num_processes, process_id=args.process_id)
+    if not args.data_parallel:
+        return args.batch_size
+    devices = jax.devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    print(f"data parallel: {len(devices)} devices over {jax.process_count()} processes; global "
+          f"batch {args.batch_size * len(devices)} = {args.batch_size} per device x {len(devices)}",
+          flush=True)
+    return args.batch_size * len(devices)
+
+
 def _write_log(path: str, rows) -> None:
     keys = []
     for r in rows:
@@ -210,11 +263,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=6, help="measuring processes")
     parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="keras.distribution.DataParallel over all devices; --batch-size per device")
+    parser.add_argument("--coordinator-address", default=None,
+                        help="multi-host: HOST:PORT of process 0 (jax.distributed.initialize)")
+    parser.add_argument("--num-processes", type=int, default=1, help="multi-host: processes")
+    parser.add_argument("--process-id", type=int, default=None, help="multi-host: this process")
     args = parser.parse_args()
     t_start = time.time()
     cv2.setNumThreads(1)
     # Fork the measuring workers before JAX starts its threads.
     pool = multiprocessing.get_context("fork").Pool(args.workers)
+    global_batch = setup_data_parallel(args)
+    if args.num_processes > 1 and args.process_id != 0:
+        # Validation and the run directory are process 0's; the others write elsewhere.
+        args.run_dir = os.path.join(args.run_dir, f".process_{args.process_id}")
     os.makedirs(args.run_dir, exist_ok=True)
     data = pack_hc18.load_packed(args.data, args.limit)
     hw = data["train_x"].shape[1:3]
@@ -228,7 +291,9 @@ def main() -> None:
         json.dump({**vars(args), "input_hw": list(hw)}, f, indent=2)
     model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=train_lib.bce_dice_loss,
                   metrics=[train_lib.dice_coefficient])
-    batches = AugmentedBatches(data["train_x"], data["train_y"], args.batch_size, args.seed)
+    import jax  # pylint: disable=g-import-not-at-top
+    batches = AugmentedBatches(data["train_x"], data["train_y"], global_batch, args.seed,
+                               jax.process_index(), jax.process_count())
     with pool:
         schedule = Schedule(args, data, pool, t_start)
         model.fit(batches, epochs=args.epochs or 10_000, callbacks=[schedule], verbose=2)
