@@ -141,6 +141,15 @@ def test_importing_a_tf_free_module_never_imports_tensorflow(module):
     assert not bad, "imported at import time: " + "; ".join(_chain(seen, b) for b in bad)
 
 
+def test_every_clinical_module_is_numpy_and_stdlib_only():
+    # clinical is ported to the apps as is: no OpenCV or SciPy either.
+    for module in (m for m in MODULES if m == "hc_tf.clinical" or m.startswith("hc_tf.clinical.")):
+        seen = _closure(module)
+        third_party = {m.split(".")[0] for m in seen if not m.startswith(PACKAGE)}
+        assert third_party <= {"__future__", "numpy", "dataclasses", "enum", "math", "numbers",
+                               "re", "typing"}, (module, sorted(third_party))
+
+
 def test_every_measurement_module_is_tf_free():
     for module in (m for m in MODULES if m.startswith("hc_tf.measure.")):
         seen = _closure(module)
@@ -162,7 +171,10 @@ def _tf_side(target: str) -> bool:
 
 
 def test_lazy_imports_into_the_tf_side_are_the_listed_doors():
-    doors = {(module, function, target) for module in TF_FREE
+    # Every module of a TF-free package counts (hc_tf.clinical.review, not only hc_tf.clinical).
+    tf_free = [m for m in MODULES if m in TF_FREE or any(
+        p != PACKAGE and m.startswith(p + ".") for p in TF_FREE)]
+    doors = {(module, function, target) for module in tf_free
              for function, target in _imports(module)[1] if _tf_side(target)}
     assert doors - LAZY_DOORS == set(), "new arrows from the TF-free side to the TF side"
     assert LAZY_DOORS - doors == set(), "LAZY_DOORS lists an import that no longer exists"

@@ -1,0 +1,148 @@
+"""Units, rounding, display and input checks of the clinical read-outs (NumPy + stdlib).
+
+HC is in mm everywhere; GA is in days (float) inside results, entered in weeks or "W+D" text,
+shown as "W+D" with days rounded half up. Bad input raises ValueError with a message that can
+be shown as it is.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import numbers
+import re
+from typing import Union
+
+import numpy as np
+
+GaInput = Union[float, int, str]
+
+DAYS_PER_WEEK = 7
+# A GA typed by a user outside this span is a typing error, not a pregnancy (issue 14).
+GA_INPUT_WEEKS = (10.0, 45.0)
+
+HC_DECIMALS = 1        # mm, as the INTERGROWTH-21st tables print HC
+Z_DECIMALS = 2
+CENTILE_DECIMALS = 1
+
+
+class Status(str, enum.Enum):
+    """Whether a result is a number or out of the source's range (str: JSON-ready)."""
+
+    OK = "ok"
+    OUT_OF_RANGE = "out_of_range"
+
+
+def weeks_to_days(weeks: float) -> float:
+    """GA in weeks (float) to days (float)."""
+    return float(weeks) * DAYS_PER_WEEK
+
+
+def days_to_weeks(days: float) -> float:
+    """GA in days (float) to weeks (float)."""
+    return float(days) / DAYS_PER_WEEK
+
+
+def round_ga_days(days: float) -> int:
+    """Nearest whole day, halves up (Python's round() would send 189.5 to 190 but 188.5 to 188).
+
+    Raises:
+        ValueError: `days` is NaN, infinite or negative.
+    """
+    d = check_finite(days, "GA (days)")
+    if d < 0:
+        raise ValueError(f"GA must not be negative, got {d!r} days")
+    return int(math.floor(d + 0.5))
+
+
+def format_ga(days: float) -> str:
+    """GA as "weeks+days", e.g. 192.0 -> "27+3" (days rounded to the nearest whole day).
+
+    Raises:
+        ValueError: `days` is NaN, infinite or negative.
+    """
+    total = round_ga_days(days)
+    return f"{total // DAYS_PER_WEEK}+{total % DAYS_PER_WEEK}"
+
+
+def format_hc_mm(hc_mm: float) -> str:
+    """HC for display, e.g. "185.3 mm"."""
+    return f"{check_finite(hc_mm, 'HC'):.{HC_DECIMALS}f} mm"
+
+
+def format_z(z: float) -> str:
+    """z-score for display with its sign, e.g. "-1.23"."""
+    return f"{check_finite(z, 'z-score'):+.{Z_DECIMALS}f}"
+
+
+def format_centile(centile: float) -> str:
+    """Centile for display; never "0.0" or "100.0", which would read as certainty."""
+    c = check_finite(centile, "centile")
+    lo = 10.0 ** -CENTILE_DECIMALS
+    if c < lo:
+        return f"<{lo:.{CENTILE_DECIMALS}f}"
+    if c > 100.0 - lo:
+        return f">{100.0 - lo:.{CENTILE_DECIMALS}f}"
+    return f"{c:.{CENTILE_DECIMALS}f}"
+
+
+_WEEKS_DAYS = re.compile(r"^\s*(\d{1,2})\s*\+\s*([0-6])\s*$")
+
+
+def parse_ga_weeks(value: GaInput) -> float:
+    """A GA as entered (LMP or dating scan) -> weeks (float).
+
+    Args:
+        value: weeks as a number (27.5) or text ("27.5"), or "weeks+days" text ("27+3").
+
+    Returns:
+        GA in weeks.
+
+    Raises:
+        ValueError: not a number or "W+D" with D in 0..6, NaN/infinite, or outside
+            10-45 weeks (`GA_INPUT_WEEKS`).
+    """
+    if isinstance(value, str):
+        m = _WEEKS_DAYS.match(value)
+        if m:
+            weeks = int(m.group(1)) + int(m.group(2)) / DAYS_PER_WEEK
+        else:
+            try:
+                weeks = float(value)
+            except ValueError:
+                raise ValueError(
+                    f"GA {value!r} is not a number of weeks or 'weeks+days' (e.g. 27+3)") from None
+    else:
+        weeks = check_finite(value, "GA (weeks)")
+    if not math.isfinite(weeks):
+        raise ValueError(f"GA must be a finite number of weeks, got {value!r}")
+    lo, hi = GA_INPUT_WEEKS
+    if not lo <= weeks <= hi:
+        raise ValueError(f"GA {weeks:.2f} weeks is outside {lo:g}-{hi:g} weeks: check the entry")
+    return weeks
+
+
+
+# --- input checks -------------------------------------------------------------------------
+
+def check_real(value: object, name: str) -> float:
+    """float(value) for a real number (NaN allowed); bools, strings, None, arrays rejected."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def check_finite(value: object, name: str) -> float:
+    """`check_real`, and NaN or infinite rejected."""
+    x = check_real(value, name)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return x
+
+
+def check_positive(value: object, name: str) -> float:
+    """`check_finite`, and zero or negative rejected."""
+    x = check_finite(value, name)
+    if x <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return x
