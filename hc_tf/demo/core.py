@@ -1,30 +1,18 @@
-"""`hc-tf demo`: a local web page: upload an ultrasound image, get the head ellipse and its HC.
+"""The demo's computation without the page: input checks, decoding, measuring, the texts shown.
 
-The prediction is the plain function `predict` (image array + pixel size ->
-overlay, HC text, HC18 submission row, timings), testable without a browser or
-Gradio; `measure_upload` adds file decoding and turns bad input into a message;
-`build_app` wraps that in a Gradio page and `launch` serves it on loopback,
-offline (analytics off, no share link, nothing fetched from outside).
-
-Gradio is imported only by `build_app`/`launch`. No TensorFlow here: a `.tflite`
-model runs through the edge runtime (`hc_tf.edge`); a `.keras` one goes through
-`inference.load_runner`, which imports TensorFlow itself. Letterbox and ellipse
-fit are `hc_tf.preprocess` / `hc_tf.measure`, the same code as every other path.
-
-    python -m hc_tf.cli demo --port 7860     # then open http://127.0.0.1:7860
+`predict` (image array + pixel size -> overlay, HC text, HC18 submission row, timings) is
+testable without a browser or Gradio; `measure_upload` adds file decoding and turns bad input
+into a message. No TensorFlow and no Gradio here: letterbox and ellipse fit are
+`hc_tf.preprocess` / `hc_tf.measure`, the same code as every other path.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import ipaddress
 import json
 import os
-import queue
-import threading
 import time
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -35,14 +23,14 @@ from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf import report as report_lib
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# hc_tf/demo/core.py -> the repository root (the committed model and bundle live there).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_MODEL = os.path.join(REPO_ROOT, "export", "hc_effunet_int8.tflite")
 BUNDLE_DIR = os.path.join(REPO_ROOT, "android_demo_assets")
 # HC18 images are 800 x 540; 25 MP is far above any ultrasound frame, and the
 # check runs on the header, before a decompression bomb could be decoded.
 MAX_IMAGE_PIXELS = 25_000_000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-API_NAME = "measure"
 
 
 class DemoInputError(ValueError):
@@ -353,267 +341,3 @@ def load_examples(bundle_dir: str = BUNDLE_DIR) -> List[Tuple[str, float]]:
            for s in samples]
     return [(path, px) for path, px in out if os.path.isfile(path)]
 
-
-class RunnerPool:
-    """Up to `size` model runners, one per concurrent request.
-
-    A TFLite interpreter must not be invoked from two threads at once, so each
-    request borrows a runner of its own for its invoke (letterbox and ellipse fit
-    run outside, in parallel). Runners are made on first need, so an idle demo
-    holds one. Has the runner interface (`input_hw`, `predict`), so the page's
-    code takes a pool where it takes a runner.
-    """
-
-    def __init__(self, factory: Callable[[], inference.Runner], size: int):
-        """Makes the first runner at once (a bad model fails here, not at a request).
-
-        Args:
-          factory: makes one runner.
-          size: the most runners, hence concurrent invokes; >= 1.
-
-        Raises:
-          ValueError: for size < 1, or what `factory` raises.
-        """
-        if int(size) < 1:
-            raise ValueError(f"a runner pool needs at least 1 runner, got {size}")
-        self.size = int(size)
-        self._factory = factory
-        self._idle: "queue.Queue[inference.Runner]" = queue.Queue()
-        self._lock = threading.Lock()
-        first = factory()
-        self._made = 1
-        self.input_hw: Tuple[int, int] = tuple(first.input_hw)
-        self._idle.put(first)
-
-    @property
-    def made(self) -> int:
-        """How many runners exist so far."""
-        return self._made
-
-    def _acquire(self) -> inference.Runner:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            grow = self._made < self.size
-            if grow:
-                self._made += 1
-        if not grow:
-            return self._idle.get()  # all busy and the pool is full: wait for one
-        try:
-            return self._factory()
-        except BaseException:
-            with self._lock:
-                self._made -= 1
-            raise
-
-    @contextlib.contextmanager
-    def runner(self) -> Iterator[inference.Runner]:
-        """Borrows a runner for the `with` block."""
-        r = self._acquire()
-        try:
-            yield r
-        finally:
-            self._idle.put(r)
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """`Runner.predict` on a borrowed runner."""
-        with self.runner() as r:
-            return r.predict(inputs)
-
-
-def runner_pool(model_path: str, workers: int) -> RunnerPool:
-    """The demo's runners: `workers` TFLite interpreters, or one Keras runner.
-
-    Each interpreter gets cores / workers threads, so a full pool uses each core
-    about once. A `.keras` model gets one runner (TensorFlow spreads one call over
-    the cores itself).
-
-    Args:
-      model_path: a `.tflite` or `.keras` model.
-      workers: the most concurrent measurements (TFLite).
-
-    Returns:
-      A `RunnerPool` whose runners are warmed up (one invoke each).
-
-    Raises:
-      ValueError: for a missing or unloadable model, or workers < 1.
-    """
-    if int(workers) < 1:
-        raise ValueError(f"--workers must be at least 1, got {workers}")
-    tflite = model_path.endswith(".tflite")
-    threads = max(1, (os.cpu_count() or 1) // int(workers))
-
-    def make() -> inference.Runner:
-        runner = inference.load_runner(model_path, num_threads=threads)
-        # One warm-up invoke: the first one allocates, and would show a misleading time.
-        runner.predict(np.zeros((1,) + tuple(runner.input_hw) + (1,), np.uint8))
-        return runner
-
-    return RunnerPool(make, int(workers) if tflite else 1)
-
-
-def _is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # another host name: it may resolve to any interface
-
-
-def exposure_warning(host: str) -> Optional[str]:
-    """The warning to print when the demo is served beyond this machine, else None.
-
-    Args:
-      host: the interface `launch` binds.
-
-    Returns:
-      A one-line warning for a non-loopback host; None for loopback.
-    """
-    if _is_loopback(host):
-        return None
-    return (f"Warning: serving on {host} exposes the demo beyond this machine. It has no "
-            "authentication: anyone who can reach the port can use it. Expose it only on a "
-            "trusted network.")
-
-
-def _import_gradio():
-    """Imports Gradio with its telemetry off (the env var covers the calls that don't
-    take `analytics_enabled`, e.g. error reports and the version check).
-
-    Raises:
-      ImportError: with the install command, when Gradio is missing.
-    """
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    try:
-        import gradio as gr  # pylint: disable=g-import-not-at-top
-    except ImportError as err:
-        raise ImportError(f"hc-tf demo needs Gradio ({err}): pip install -e '.[demo]'") from None
-    return gr
-
-
-DESCRIPTION = """\
-Upload a 2D fetal head ultrasound image (PNG/JPEG) and enter its pixel size in mm, or pick a
-sample below (it fills in both). The model segments the skull, an ellipse is fitted to its
-outline, and the head circumference (HC) is the ellipse's perimeter (HC18 conventions).
-The GA it implies is shown by Hadlock 1984 and INTERGROWTH-21st, each only within its range;
-enter a known GA (weeks, or weeks+days such as 27+3) for the HC's centile. A measurement whose
-fit looks doubtful says "please review" with the reasons.
-A research demo, not a medical device."""
-
-
-def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),
-              model_name: str = "") -> Any:
-    """The Gradio page around `measure_upload`.
-
-    Args:
-      runner: a model runner, or a `RunnerPool`: as many requests are measured at
-        once as the pool has runners (one for a plain runner, which may not be
-        thread-safe).
-      examples: [(image path, pixel size mm)] for the examples gallery.
-      model_name: shown in the page's header.
-
-    Returns:
-      A `gradio.Blocks` (not launched); its API endpoint is `/measure`.
-
-    Raises:
-      ImportError: when Gradio is missing.
-    """
-    gr = _import_gradio()
-    with gr.Blocks(title="hc-tf: fetal head circumference", analytics_enabled=False) as app:
-        gr.Markdown(f"## Fetal head circumference{f' — `{model_name}`' if model_name else ''}\n"
-                    + DESCRIPTION)
-        with gr.Row():
-            with gr.Column():
-                # image_mode=None: the upload reaches us as the file it was, decoded by our decoder.
-                image = gr.Image(label="Ultrasound image", type="filepath", image_mode=None,
-                                 sources=["upload", "clipboard"], elem_id="image", height=360)
-                pixel_size = gr.Number(label="Pixel size (mm)", minimum=0, step=0.001,
-                                       elem_id="pixel-size")
-                ga = gr.Textbox(label="Known GA (optional): weeks or weeks+days, e.g. 27+3",
-                                elem_id="ga", value="")
-                submit = gr.Button("Measure", variant="primary", elem_id="submit")
-            with gr.Column():
-                overlay = gr.Image(label="Fitted ellipse", type="numpy", format="png",
-                                   interactive=False, elem_id="overlay", height=360)
-                hc = gr.Textbox(label="Head circumference", elem_id="hc", interactive=False)
-                review = gr.Textbox(label="Review flag", elem_id="review", interactive=False)
-                ga_out = gr.Textbox(label="Gestational age from HC", elem_id="ga-out", lines=2,
-                                    interactive=False)
-                centile = gr.Textbox(label="HC centile at the known GA", elem_id="centile",
-                                     interactive=False)
-                row = gr.Textbox(label="HC18 submission row (mm, rad)", elem_id="row", lines=2,
-                                 interactive=False)
-                elapsed = gr.Textbox(label="Inference time", elem_id="time", interactive=False)
-        if examples:
-            gr.Examples(examples=[[p, px] for p, px in examples], inputs=[image, pixel_size],
-                        label="HC18 test samples (pixel size filled in)")
-        # preprocess=False: Gradio's own decoding would fail on a non-image with a
-        # developer's traceback; `measure_upload` decodes and words the error itself.
-        # One request per runner: a TFLite interpreter is not thread-safe.
-        submit.click(lambda upload, px, g: measure_upload(runner, upload, px, g),
-                     inputs=[image, pixel_size, ga],
-                     outputs=[overlay, hc, ga_out, centile, review, row, elapsed],
-                     api_name=API_NAME, preprocess=False,
-                     concurrency_limit=getattr(runner, "size", 1))
-    return app
-
-
-def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
-           allowed_paths: Sequence[str] = (), block: bool = True) -> str:
-    """Serves the page: local only (no share link), no telemetry.
-
-    Args:
-      app: from `build_app`.
-      host: interface to bind (loopback by default; 0.0.0.0 exposes it to the network).
-      port: TCP port.
-      allowed_paths: folders the page may serve files from (the examples).
-      block: wait until interrupted (the CLI); False returns once serving (tests).
-
-    Returns:
-      The local URL.
-
-    Raises:
-      OSError: when the port is taken.
-    """
-    _import_gradio()  # telemetry off, whoever built `app`
-    # Gradio 6's default theme serves its fonts itself: the page needs nothing from outside.
-    _, local_url, _ = app.launch(
-        server_name=host, server_port=int(port), share=False, inbrowser=False,
-        prevent_thread_lock=not block, show_error=True, quiet=False,
-        max_file_size=MAX_UPLOAD_BYTES, allowed_paths=list(allowed_paths),
-        ssr_mode=False, mcp_server=False)
-    return local_url
-
-
-def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860,
-          block: bool = True, workers: Optional[int] = None) -> Tuple[Any, str]:
-    """Loads the model and serves the demo (what `hc-tf demo` runs).
-
-    Args:
-      model_path: a `.tflite` or `.keras` model; default the committed int8 model.
-      host: interface to bind.
-      port: TCP port.
-      block: see `launch`.
-      workers: the most concurrent measurements (see `runner_pool`); default
-        one per CPU core.
-
-    Returns:
-      (the Gradio app, its local URL); with block=True only after the server stops.
-
-    Raises:
-      ValueError: for a missing or unloadable model.
-      ImportError: when Gradio is missing.
-      OSError: when the port is taken.
-    """
-    model_path = os.fspath(model_path or DEFAULT_MODEL)
-    pool = runner_pool(model_path, workers or os.cpu_count() or 1)
-    examples = load_examples()
-    app = build_app(pool, examples, model_name=os.path.basename(model_path))
-    url = launch(app, host=host, port=port, block=block,
-                 allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
-    return app, url

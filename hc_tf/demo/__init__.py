@@ -1,0 +1,40 @@
+"""`hc-tf demo`: a local web page: upload an ultrasound image, get the head ellipse and its HC.
+
+One module per job; import this package (`from hc_tf import demo`) and use the names below.
+
+- `core`: the page's computation without the page: input checks, decoding, `predict`
+  (image array + pixel size -> overlay, HC, GA, centile and review texts, HC18 submission
+  row, timings), `measure_upload` (the page's handler: bad input becomes a message).
+- `pool`: `RunnerPool`, one model runner per concurrent request.
+- `app`: the Gradio page (`build_app`), serving it on loopback and offline (`launch`,
+  `serve`), and the warning for a non-loopback host.
+
+Gradio is imported only by `build_app`/`launch`. No TensorFlow here: a `.tflite` model runs
+through the edge runtime (`hc_tf.edge`); a `.keras` one goes through `inference.load_runner`,
+which imports TensorFlow itself.
+
+    python -m hc_tf.cli demo --port 7860     # then open http://127.0.0.1:7860
+"""
+
+from hc_tf.demo.app import (API_NAME, DESCRIPTION, build_app, exposure_warning, launch,
+                            serve)
+from hc_tf.demo.core import (BUNDLE_DIR, DEFAULT_MODEL, GA_HINT, MAX_IMAGE_PIXELS,
+                             MAX_UPLOAD_BYTES, REPO_ROOT, DemoInputError, DemoResult,
+                             PageOutputs, check_ga, check_pixel_size, format_centile_text,
+                             format_ga_text, format_hc, format_review, format_submission,
+                             format_time, load_examples, measure_upload, predict, predict_file,
+                             read_image_file, to_gray)
+from hc_tf.demo.pool import RunnerPool, runner_pool
+
+__all__ = [
+    # core
+    "BUNDLE_DIR", "DEFAULT_MODEL", "GA_HINT", "MAX_IMAGE_PIXELS", "MAX_UPLOAD_BYTES",
+    "REPO_ROOT", "DemoInputError", "DemoResult", "PageOutputs", "check_ga", "check_pixel_size",
+    "format_centile_text", "format_ga_text", "format_hc", "format_review", "format_submission",
+    "format_time", "load_examples", "measure_upload", "predict", "predict_file",
+    "read_image_file", "to_gray",
+    # pool
+    "RunnerPool", "runner_pool",
+    # app
+    "API_NAME", "DESCRIPTION", "build_app", "exposure_warning", "launch", "serve",
+]

@@ -1,0 +1,183 @@
+"""The demo's Gradio page around `core.measure_upload`, served on loopback and offline
+(analytics off, no share link, nothing fetched from outside).
+
+Gradio is imported only by `build_app`/`launch` (`_import_gradio`), so the rest of the demo
+imports with the base install.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any, Optional, Sequence, Tuple
+
+from hc_tf import inference
+from hc_tf.demo.core import DEFAULT_MODEL, MAX_UPLOAD_BYTES, load_examples, measure_upload
+from hc_tf.demo.pool import runner_pool
+
+API_NAME = "measure"
+
+
+def _is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to any interface
+
+
+def exposure_warning(host: str) -> Optional[str]:
+    """The warning to print when the demo is served beyond this machine, else None.
+
+    Args:
+      host: the interface `launch` binds.
+
+    Returns:
+      A one-line warning for a non-loopback host; None for loopback.
+    """
+    if _is_loopback(host):
+        return None
+    return (f"Warning: serving on {host} exposes the demo beyond this machine. It has no "
+            "authentication: anyone who can reach the port can use it. Expose it only on a "
+            "trusted network.")
+
+
+def _import_gradio():
+    """Imports Gradio with its telemetry off (the env var covers the calls that don't
+    take `analytics_enabled`, e.g. error reports and the version check).
+
+    Raises:
+      ImportError: with the install command, when Gradio is missing.
+    """
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        import gradio as gr  # pylint: disable=g-import-not-at-top
+    except ImportError as err:
+        raise ImportError(f"hc-tf demo needs Gradio ({err}): pip install -e '.[demo]'") from None
+    return gr
+
+
+DESCRIPTION = """\
+Upload a 2D fetal head ultrasound image (PNG/JPEG) and enter its pixel size in mm, or pick a
+sample below (it fills in both). The model segments the skull, an ellipse is fitted to its
+outline, and the head circumference (HC) is the ellipse's perimeter (HC18 conventions).
+The GA it implies is shown by Hadlock 1984 and INTERGROWTH-21st, each only within its range;
+enter a known GA (weeks, or weeks+days such as 27+3) for the HC's centile. A measurement whose
+fit looks doubtful says "please review" with the reasons.
+A research demo, not a medical device."""
+
+
+def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),
+              model_name: str = "") -> Any:
+    """The Gradio page around `measure_upload`.
+
+    Args:
+      runner: a model runner, or a `RunnerPool`: as many requests are measured at
+        once as the pool has runners (one for a plain runner, which may not be
+        thread-safe).
+      examples: [(image path, pixel size mm)] for the examples gallery.
+      model_name: shown in the page's header.
+
+    Returns:
+      A `gradio.Blocks` (not launched); its API endpoint is `/measure`.
+
+    Raises:
+      ImportError: when Gradio is missing.
+    """
+    gr = _import_gradio()
+    with gr.Blocks(title="hc-tf: fetal head circumference", analytics_enabled=False) as app:
+        gr.Markdown(f"## Fetal head circumference{f' — `{model_name}`' if model_name else ''}\n"
+                    + DESCRIPTION)
+        with gr.Row():
+            with gr.Column():
+                # image_mode=None: the upload reaches us as the file it was, decoded by our decoder.
+                image = gr.Image(label="Ultrasound image", type="filepath", image_mode=None,
+                                 sources=["upload", "clipboard"], elem_id="image", height=360)
+                pixel_size = gr.Number(label="Pixel size (mm)", minimum=0, step=0.001,
+                                       elem_id="pixel-size")
+                ga = gr.Textbox(label="Known GA (optional): weeks or weeks+days, e.g. 27+3",
+                                elem_id="ga", value="")
+                submit = gr.Button("Measure", variant="primary", elem_id="submit")
+            with gr.Column():
+                overlay = gr.Image(label="Fitted ellipse", type="numpy", format="png",
+                                   interactive=False, elem_id="overlay", height=360)
+                hc = gr.Textbox(label="Head circumference", elem_id="hc", interactive=False)
+                review = gr.Textbox(label="Review flag", elem_id="review", interactive=False)
+                ga_out = gr.Textbox(label="Gestational age from HC", elem_id="ga-out", lines=2,
+                                    interactive=False)
+                centile = gr.Textbox(label="HC centile at the known GA", elem_id="centile",
+                                     interactive=False)
+                row = gr.Textbox(label="HC18 submission row (mm, rad)", elem_id="row", lines=2,
+                                 interactive=False)
+                elapsed = gr.Textbox(label="Inference time", elem_id="time", interactive=False)
+        if examples:
+            gr.Examples(examples=[[p, px] for p, px in examples], inputs=[image, pixel_size],
+                        label="HC18 test samples (pixel size filled in)")
+        # preprocess=False: Gradio's own decoding would fail on a non-image with a
+        # developer's traceback; `measure_upload` decodes and words the error itself.
+        # One request per runner: a TFLite interpreter is not thread-safe.
+        submit.click(lambda upload, px, g: measure_upload(runner, upload, px, g),
+                     inputs=[image, pixel_size, ga],
+                     outputs=[overlay, hc, ga_out, centile, review, row, elapsed],
+                     api_name=API_NAME, preprocess=False,
+                     concurrency_limit=getattr(runner, "size", 1))
+    return app
+
+
+def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
+           allowed_paths: Sequence[str] = (), block: bool = True) -> str:
+    """Serves the page: local only (no share link), no telemetry.
+
+    Args:
+      app: from `build_app`.
+      host: interface to bind (loopback by default; 0.0.0.0 exposes it to the network).
+      port: TCP port.
+      allowed_paths: folders the page may serve files from (the examples).
+      block: wait until interrupted (the CLI); False returns once serving (tests).
+
+    Returns:
+      The local URL.
+
+    Raises:
+      OSError: when the port is taken.
+    """
+    _import_gradio()  # telemetry off, whoever built `app`
+    # Gradio 6's default theme serves its fonts itself: the page needs nothing from outside.
+    _, local_url, _ = app.launch(
+        server_name=host, server_port=int(port), share=False, inbrowser=False,
+        prevent_thread_lock=not block, show_error=True, quiet=False,
+        max_file_size=MAX_UPLOAD_BYTES, allowed_paths=list(allowed_paths),
+        ssr_mode=False, mcp_server=False)
+    return local_url
+
+
+def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860,
+          block: bool = True, workers: Optional[int] = None) -> Tuple[Any, str]:
+    """Loads the model and serves the demo (what `hc-tf demo` runs).
+
+    Args:
+      model_path: a `.tflite` or `.keras` model; default the committed int8 model.
+      host: interface to bind.
+      port: TCP port.
+      block: see `launch`.
+      workers: the most concurrent measurements (see `runner_pool`); default
+        one per CPU core.
+
+    Returns:
+      (the Gradio app, its local URL); with block=True only after the server stops.
+
+    Raises:
+      ValueError: for a missing or unloadable model.
+      ImportError: when Gradio is missing.
+      OSError: when the port is taken.
+    """
+    model_path = os.fspath(model_path or DEFAULT_MODEL)
+    pool = runner_pool(model_path, workers or os.cpu_count() or 1)
+    examples = load_examples()
+    app = build_app(pool, examples, model_name=os.path.basename(model_path))
+    url = launch(app, host=host, port=port, block=block,
+                 allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
+    return app, url
