@@ -76,21 +76,22 @@ def _affine_matrix(u: tf.Tensor, h: int, w: int, max_rotation_deg: float,
                      a10, a11, a10 * ox + a11 * oy + cy, 0.0, 0.0])
 
 
-def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
-            max_rotation_deg: float = 15.0, max_scale: float = 0.1,
-            max_shift_px: float = 16.0) -> Tuple[tf.Tensor, tf.Tensor]:
-    """Augments a letterboxed pair; geometry is shared, intensity touches the image only.
+def augment_uniforms(image: tf.Tensor, target: tf.Tensor, u: tf.Tensor,
+                     max_rotation_deg: float = 15.0, max_scale: float = 0.1,
+                     max_shift_px: float = 16.0) -> Tuple[tf.Tensor, tf.Tensor]:
+    """`augment` for given uniforms (the draw split off, so that the JAX trainer's NumPy/OpenCV
+    twin, scripts/gpu_jax/augment_np.py, can be checked against it on the same uniforms).
 
     Args:
       image: (H, W, 1) float32 gray values in [0, 255].
       target: (H, W, 1) float32 mask in [0, 1].
-      seed: int64 shape (2,) stateless seed: the same seed gives the same result.
+      u: float32 (>= 9,) uniforms in [0, 1): flip x, flip y, rotation, scale, shift x,
+        shift y, gain, gamma, offset.
 
     Returns:
       (image, target) of the same shapes and dtypes.
     """
     h, w = image.shape[0], image.shape[1]
-    u = tf.random.stateless_uniform((10,), seed=seed)
     matrix = _affine_matrix(u, h, w, max_rotation_deg, max_scale, max_shift_px)
     both = tf.concat([image, target], axis=-1)[None]
     moved = tf.raw_ops.ImageProjectiveTransformV3(
@@ -105,6 +106,24 @@ def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
     image = 255.0 * tf.pow(tf.clip_by_value(image / 255.0, 0.0, 1.0), gamma)
     image = tf.clip_by_value(image * gain + offset, 0.0, 255.0)
     return image, target
+
+
+def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
+            max_rotation_deg: float = 15.0, max_scale: float = 0.1,
+            max_shift_px: float = 16.0) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Augments a letterboxed pair; geometry is shared, intensity touches the image only.
+
+    Args:
+      image: (H, W, 1) float32 gray values in [0, 255].
+      target: (H, W, 1) float32 mask in [0, 1].
+      seed: int64 shape (2,) stateless seed: the same seed gives the same result.
+
+    Returns:
+      (image, target) of the same shapes and dtypes.
+    """
+    # 10 drawn, 9 used: kept at 10 so that a seed gives the augmentation it always gave.
+    u = tf.random.stateless_uniform((10,), seed=seed)
+    return augment_uniforms(image, target, u, max_rotation_deg, max_scale, max_shift_px)
 
 
 def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batch_size: int,

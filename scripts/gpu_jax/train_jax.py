@@ -54,33 +54,7 @@ from hc_tf import preprocess  # noqa: E402
 from hc_tf import train as train_lib  # noqa: E402
 
 import pack_hc18  # noqa: E402  (beside this file)
-
-
-def augment_np(image: np.ndarray, target: np.ndarray, rng: np.random.Generator):
-    """NumPy/OpenCV mirror of `hc_tf.data.augment` (same transforms and ranges):
-    h/v flips, rotation +-15 deg, scale +-10 %, shift +-16 px; gain, gamma, offset."""
-    h, w = image.shape
-    u = rng.random(9)
-    flip_x, flip_y = (-1.0 if u[0] < 0.5 else 1.0), (-1.0 if u[1] < 0.5 else 1.0)
-    theta = (u[2] * 2 - 1) * 15.0 * math.pi / 180.0
-    scale = 1.0 + (u[3] * 2 - 1) * 0.1
-    tx, ty = (u[4] * 2 - 1) * 16.0, (u[5] * 2 - 1) * 16.0
-    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
-    cos, sin = math.cos(theta) / scale, math.sin(theta) / scale
-    a00, a01, a10, a11 = cos * flip_x, sin * flip_y, -sin * flip_x, cos * flip_y
-    ox, oy = -cx - tx, -cy - ty
-    m = np.array([[a00, a01, a00 * ox + a01 * oy + cx],
-                  [a10, a11, a10 * ox + a11 * oy + cy]], dtype=np.float64)  # output -> input
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    img = cv2.warpAffine(image.astype(np.float32), m, (w, h), flags=flags, borderValue=0.0)
-    tgt = cv2.warpAffine(target.astype(np.float32) / 255.0, m, (w, h), flags=flags,
-                         borderValue=0.0)
-    gain = 0.8 + 0.4 * u[6]
-    gamma = math.exp((u[7] * 2 - 1) * math.log(1.25))
-    offset = (u[8] * 2 - 1) * 20.0
-    img = 255.0 * np.power(np.clip(img / 255.0, 0.0, 1.0), gamma)
-    img = np.clip(img * gain + offset, 0.0, 255.0)
-    return img[:, :, None], np.clip(tgt, 0.0, 1.0)[:, :, None]
+from augment_np import augment_np  # noqa: E402  (beside this file; hc_tf.data.augment's twin)
 
 
 class AugmentedBatches(keras.utils.PyDataset):
