@@ -35,13 +35,14 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from hc_tf import __version__
+from hc_tf import defaults
 from hc_tf import edge
 from hc_tf import io_utils
 from hc_tf import preprocess
 
-MODES = ("float32", "float16", "dynamic", "int8")
-IO_DTYPES = ("uint8", "int8", "float32")
-THRESHOLD = 0.5
+MODES = defaults.EXPORT_MODES
+IO_DTYPES = defaults.IO_DTYPES
+THRESHOLD = defaults.THRESHOLD
 
 # Ops allowed to touch float tensors in an int8 model: the input QUANTIZE
 # (float32 in -> int8 out) and the output DEQUANTIZE (int8 in -> float32 out),
@@ -142,7 +143,7 @@ def _representative_gen(representative: np.ndarray, hw: Tuple[int, int]):
 
 
 def convert(model_or_path, mode: str = "float32", representative: Optional[np.ndarray] = None,
-            io_dtype: str = "uint8") -> bytes:
+            io_dtype: str = defaults.DEFAULT_IO_DTYPE) -> bytes:
     """Converts the Keras model (object or `.keras` path) to a TFLite flatbuffer.
 
     Args:
@@ -205,7 +206,7 @@ def convert(model_or_path, mode: str = "float32", representative: Optional[np.nd
     return tflite
 
 
-def check_int8(report: Dict[str, Any], io_dtype: str = "uint8") -> None:
+def check_int8(report: Dict[str, Any], io_dtype: str = defaults.DEFAULT_IO_DTYPE) -> None:
     """Raises FloatOpsError unless `report` (from `op_report`) is a true integer model.
 
     Float tensors may appear only at a float32 I/O edge (input QUANTIZE, output
@@ -372,8 +373,8 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
         },
         "postprocessing": {
             "threshold": THRESHOLD,
-            "steps": ["probability > 0.5, keep the largest 8-connected component, fill holes",
-                      "sub-pixel 0.5 iso-contour of the probability on that component",
+            "steps": [f"probability > {THRESHOLD:g}, keep the largest 8-connected component, fill holes",
+                      f"sub-pixel {THRESHOLD:g} iso-contour of the probability on that component",
                       "map contour points to original pixels (model_to_original)",
                       "robust direct least-squares ellipse fit (Fitzgibbon), outliers dropped",
                       "HC = Ramanujan II perimeter of the ellipse (pixels) x pixel size (mm)"],
@@ -395,9 +396,7 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
 metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by the runtime
 
 
-# More calibration images give the int8 ranges fewer outliers to miss; 256 measurably
-# narrowed the edge-vs-full HC gap over 64 (export/README.md, "int8 TFLite").
-DEFAULT_CALIBRATION_SAMPLES = 256
+DEFAULT_CALIBRATION_SAMPLES = defaults.CALIBRATION_SAMPLES  # why 256: see hc_tf.defaults
 
 
 HEAD_LAYER = "head_probability"  # hc_tf.model's sigmoid head
@@ -451,7 +450,7 @@ def shift_head_logits(model, shift: float):
     return keras.Model(gray, prob, name=model.name)
 
 
-def convert_int8_bias_corrected(model, representative: np.ndarray, io_dtype: str = "uint8"
+def convert_int8_bias_corrected(model, representative: np.ndarray, io_dtype: str = defaults.DEFAULT_IO_DTYPE
                                 ) -> Tuple[bytes, Dict[str, Any]]:
     """int8 conversion with empirical bias correction of the head (Nagel et al. 2019).
 
@@ -492,7 +491,7 @@ def calibration_inputs(data_dir: str, input_hw: Tuple[int, int],
 
 
 def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optional[str] = None,
-           n_calibration: int = DEFAULT_CALIBRATION_SAMPLES, seed: int = 0, io_dtype: str = "uint8",
+           n_calibration: int = DEFAULT_CALIBRATION_SAMPLES, seed: int = 0, io_dtype: str = defaults.DEFAULT_IO_DTYPE,
            validation: Optional[Dict[str, Any]] = None,
            representative: Optional[np.ndarray] = None,
            bias_correction: bool = True) -> Dict[str, Any]:
