@@ -14,6 +14,7 @@ import click
 
 from hc_tf import __version__
 from hc_tf import defaults
+from hc_tf import quiet
 
 DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
@@ -91,8 +92,13 @@ def _parse_filters(value: str):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hc-tf")
-def main():
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's C++ start-up log lines (hidden by default).")
+def main(verbose: bool) -> None:
     """Fetal head circumference (HC18) with a Keras EfficientNet-UNet and its TFLite edge model."""
+    if not verbose:
+        # Runs before any command imports TensorFlow (each imports it when it runs).
+        quiet.quiet_tensorflow()
 
 
 @main.command()

@@ -39,6 +39,7 @@ from hc_tf import defaults
 from hc_tf import edge
 from hc_tf import io_utils
 from hc_tf import preprocess
+from hc_tf import quiet
 
 MODES = defaults.EXPORT_MODES
 IO_DTYPES = defaults.IO_DTYPES
@@ -183,7 +184,10 @@ def convert(model_or_path, mode: str = "float32", representative: Optional[np.nd
     # VAR_HANDLE / READ_VARIABLE ops (BatchNorm unfolded, calibration fails).
     from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-import-not-at-top
     frozen = convert_to_constants.convert_variables_to_constants_v2(serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    # The concrete-function path is deliberate (frozen constants); the converter's
+    # advice to pass a trackable object instead would change the conversion path.
+    with quiet.dropped_log_messages("absl", "Please consider providing the trackable_obj"):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if mode == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -13,6 +13,8 @@ place normalization happens, so training, evaluation and the TFLite model
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from typing import Optional, Tuple
@@ -71,7 +73,10 @@ def check_input_size(input_hw: Tuple[int, int]) -> None:
 
 def _import_sm():
     try:
-        import segmentation_models as sm  # pylint: disable=g-import-not-at-top
+        # Its import prints a banner to stdout, where commands write their results
+        # (`hc-tf parity` writes JSON there).
+        with contextlib.redirect_stdout(io.StringIO()):
+            import segmentation_models as sm  # pylint: disable=g-import-not-at-top
     except Exception as err:  # any import-time breakage of the unmaintained package
         raise SegmentationModelsError(
             f"segmentation-models could not be imported with keras {keras.__version__}: {err}. "
