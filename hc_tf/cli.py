@@ -319,6 +319,7 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
            out_path, validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
     from hc_tf import lite  # pylint: disable=g-import-not-at-top
+    from hc_tf import lite_ops  # pylint: disable=g-import-not-at-top
 
     validation = None
     if validation_summary:
@@ -334,7 +335,7 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
         report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
                              n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype,
                              validation=validation, bias_correction=bias_correction)
-    except lite.FloatOpsError as err:
+    except lite_ops.FloatOpsError as err:
         raise click.ClickException(str(err)) from None
     ops = ", ".join(f"{k} x{v}" for k, v in sorted(report["ops"].items()))
     click.echo(f"{out_path}: {report['size_mb']:.2f} MB, {mode}, io {io_dtype}; ops: {ops}; "
