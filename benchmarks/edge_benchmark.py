@@ -93,10 +93,12 @@ def main(argv=None):
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from hc_tf import lite  # pylint: disable=g-import-not-at-top
+    from hc_tf import lite_convert  # pylint: disable=g-import-not-at-top
+    from hc_tf import lite_ops  # pylint: disable=g-import-not-at-top
     from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
 
     model = model_lib.load_model(args.model)
-    hw = lite.model_input_hw(model)
+    hw = lite_convert.model_input_hw(model)
     images = test_images(args.hc18, args.images)
     results = []
 
@@ -126,7 +128,7 @@ def main(argv=None):
         if args.keep_dir and os.path.exists(path):
             print(f"reusing {path}")
             with open(path, "rb") as f:
-                report = lite.op_report(f.read())
+                report = lite_ops.op_report(f.read())
         elif mode == "int8" and args.data_dir is None:
             rep = hc18_calibration(args.hc18, hw, n_calibration, 0)
             report = lite.export(model, path, mode, representative=rep)

@@ -13,6 +13,8 @@ from typing import Optional
 import click
 
 from hc_tf import __version__
+from hc_tf import defaults
+from hc_tf import quiet
 
 DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
@@ -58,11 +60,22 @@ def clean_errors(fn):
     return wrapper
 
 
+def _size_text(hw) -> str:
+    """(224, 320) -> "224x320", the form `--input-size` takes."""
+    return "x".join(str(v) for v in hw)
+
+
+def _filters_text(filters) -> str:
+    """(128, 64, ...) -> "128,64,...", the form `--decoder-filters` takes."""
+    return ",".join(str(v) for v in filters)
+
+
 def _parse_size(value: str):
     try:
         h, w = (int(v) for v in value.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"{value!r}: expected HEIGHTxWIDTH, e.g. 224x320") from None
+        raise click.BadParameter(f"{value!r}: expected HEIGHTxWIDTH, "
+                                 f"e.g. {_size_text(defaults.INPUT_HW)}") from None
     return h, w
 
 
@@ -72,22 +85,28 @@ def _parse_filters(value: str):
     except ValueError:
         filters = ()
     if len(filters) != 5 or min(filters) < 1:
-        raise click.BadParameter(f"{value!r}: expected five positive widths, e.g. 128,64,32,16,16")
+        raise click.BadParameter(f"{value!r}: expected five positive widths, "
+                                 f"e.g. {_filters_text(defaults.DEFAULT_DECODER_FILTERS)}")
     return filters
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hc-tf")
-def main():
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's C++ start-up log lines (hidden by default).")
+def main(verbose: bool) -> None:
     """Fetal head circumference (HC18) with a Keras EfficientNet-UNet and its TFLite edge model."""
+    if not verbose:
+        # Runs before any command imports TensorFlow (each imports it when it runs).
+        quiet.quiet_tensorflow()
 
 
 @main.command()
 @click.option("--manual-dir", default=SAMPLE_DIR, show_default="the embedded sample",
               help="Folder with the HC18 release (training_set/, test_set/, the two CSVs).")
 @click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, help="TFDS data dir to write.")
-@click.option("--validation-fraction", default=0.2, show_default=True, type=float,
-              help="Share of subjects held out for validation.")
+@click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
+              type=float, help="Share of subjects held out for validation.")
 @click.option("--skip-invalid", is_flag=True, help="Skip invalid files (report their count) instead of failing.")
 @clean_errors
 def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
@@ -112,29 +131,35 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--manual-dir", default=None, help="Prepare from this HC18 release first (if not prepared).")
 @click.option("--sample", is_flag=True, help="Train on the embedded sample (prepared on the fly).")
 @click.option("--run-dir", required=True, help="Run directory (created; an existing one of this run resumes).")
-@click.option("--epochs", default=30, show_default=True)
-@click.option("--batch-size", default=8, show_default=True)
-@click.option("--input-size", default="224x320", show_default=True, help="HEIGHTxWIDTH, multiples of 32.")
-@click.option("--backbone", default="efficientnetlite0", show_default=True,
-              type=click.Choice(["efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3",
-                                 "efficientnetlite0"]),
-              help="efficientnetlite0: B0 with ReLU6 and no squeeze-excitation (int8-friendly).")
-@click.option("--precision", default="auto", show_default=True,
-              type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]))
-@click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate.")
-@click.option("--lr-schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "constant"]))
+@click.option("--epochs", default=defaults.EPOCHS, show_default=True)
+@click.option("--batch-size", default=defaults.BATCH_SIZE, show_default=True)
+@click.option("--input-size", default=_size_text(defaults.INPUT_HW), show_default=True,
+              help="HEIGHTxWIDTH, multiples of 32.")
+@click.option("--backbone", default=defaults.DEFAULT_BACKBONE, show_default=True,
+              type=click.Choice(defaults.BACKBONES),
+              help=f"{defaults.LITE_BACKBONE}: B0 with ReLU6 and no squeeze-excitation "
+                   "(int8-friendly).")
+@click.option("--precision", default=defaults.DEFAULT_PRECISION, show_default=True,
+              type=click.Choice(defaults.PRECISIONS))
+@click.option("--lr", default=defaults.LEARNING_RATE, show_default=True, help="Peak learning rate.")
+@click.option("--lr-schedule", default=defaults.DEFAULT_LR_SCHEDULE, show_default=True,
+              type=click.Choice(defaults.LR_SCHEDULES))
 @click.option("--seed", default=0, show_default=True)
-@click.option("--validation-fraction", default=0.2, show_default=True, type=float)
+@click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
+              type=float)
 @click.option("--steps-per-epoch", default=None, type=int, help="Cap steps per epoch (quick runs).")
 @click.option("--no-augmentation", is_flag=True)
-@click.option("--decoder-filters", default="128,64,32,16,16", show_default=True,
+@click.option("--decoder-filters", default=_filters_text(defaults.DEFAULT_DECODER_FILTERS),
+              show_default=True,
               help="UNet decoder widths, comma-separated (B0's original: 256,128,64,32,16).")
-@click.option("--small", is_flag=True, help="A tiny decoder, 64,32,16,16,8 (quick demo runs).")
+@click.option("--small", is_flag=True,
+              help=f"A tiny decoder, {_filters_text(defaults.SMALL_DECODER_FILTERS)} "
+                   "(quick demo runs).")
 @click.option("--encoder-weights", default=None, help="Pretrained encoder weights (.npz from scripts/convert_lite0_pytorch.py).")
 @click.option("--init-from", default=None,
               help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
 @click.option("--distribute", default="none", show_default=True,
-              type=click.Choice(["none", "mirrored", "multi-worker"]),
+              type=click.Choice(defaults.DISTRIBUTE_MODES),
               help="Data-parallel training: mirrored = all local GPUs; multi-worker = the hosts "
                    "named in TF_CONFIG (run the same command on each). --batch-size is then per "
                    "replica; BatchNormalization is synchronized. --lr is not rescaled.")
@@ -159,7 +184,8 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
         input_hw=_parse_size(input_size), backbone=backbone, precision=precision, learning_rate=lr,
         lr_schedule=lr_schedule, seed=seed, validation_fraction=validation_fraction,
         augmentation=not no_augmentation, steps_per_epoch=steps_per_epoch,
-        decoder_filters=(64, 32, 16, 16, 8) if small else _parse_filters(decoder_filters),
+        decoder_filters=(defaults.SMALL_DECODER_FILTERS if small
+                         else _parse_filters(decoder_filters)),
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute)
     best = train_lib.train(config)
@@ -176,7 +202,8 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
               help="A folder in the HC18 layout (training_set/ + its CSV) or a prepared TFDS data dir.")
 @click.option("--out", "out_dir", required=True, help="Folder for per_image.csv, summary.json, evaluation.png.")
 @click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
-@click.option("--validation-fraction", default=0.2, show_default=True, type=float)
+@click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
+              type=float)
 @click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @clean_errors
@@ -270,16 +297,16 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 
 
 @main.command()
-@click.option("--model", "model_path", default="export/hc_effunet.keras", show_default=True)
+@click.option("--model", "model_path", default=defaults.KERAS_MODEL, show_default=True)
 @click.option("--int8", "mode", flag_value="int8", help="Full-integer post-training quantization.")
 @click.option("--float16", "mode", flag_value="float16", help="float16 weights.")
 @click.option("--dynamic", "mode", flag_value="dynamic", help="Dynamic-range (int8 weights) quantization.")
 @click.option("--float32", "mode", flag_value="float32", default=True, help="Plain float32 (default).")
-@click.option("--io", "io_dtype", default="uint8", show_default=True,
-              type=click.Choice(["uint8", "int8", "float32"]), help="Input/output type.")
+@click.option("--io", "io_dtype", default=defaults.DEFAULT_IO_DTYPE, show_default=True,
+              type=click.Choice(defaults.IO_DTYPES), help="Input/output type.")
 @click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True,
               help="Prepared TFDS data dir: int8 calibration images come from its train split.")
-@click.option("--calibration-samples", default=256, show_default=True,
+@click.option("--calibration-samples", default=defaults.CALIBRATION_SAMPLES, show_default=True,
               help="int8 calibration images (all of the split when it has fewer).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
@@ -292,6 +319,7 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
            out_path, validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
     from hc_tf import lite  # pylint: disable=g-import-not-at-top
+    from hc_tf import lite_ops  # pylint: disable=g-import-not-at-top
 
     validation = None
     if validation_summary:
@@ -307,7 +335,7 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
         report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
                              n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype,
                              validation=validation, bias_correction=bias_correction)
-    except lite.FloatOpsError as err:
+    except lite_ops.FloatOpsError as err:
         raise click.ClickException(str(err)) from None
     ops = ", ".join(f"{k} x{v}" for k, v in sorted(report["ops"].items()))
     click.echo(f"{out_path}: {report['size_mb']:.2f} MB, {mode}, io {io_dtype}; ops: {ops}; "
@@ -359,7 +387,7 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
 
 
 @main.command()
-@click.option("--model", "model_path", default=None, show_default="export/hc_effunet_int8.tflite",
+@click.option("--model", "model_path", default=None, show_default=defaults.EDGE_MODEL,
               help="A .tflite (edge runtime, no TensorFlow) or .keras model.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to serve on; 0.0.0.0 exposes the demo to the network.")

@@ -34,7 +34,9 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-MODES = ("none", "mirrored", "multi-worker")
+from hc_tf import defaults
+
+MODES = defaults.DISTRIBUTE_MODES
 UPSTREAM_ISSUES = "keras-team/keras#20585, tensorflow/tensorflow#72388"
 
 

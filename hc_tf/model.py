@@ -13,6 +13,8 @@ place normalization happens, so training, evaluation and the TFLite model
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from typing import Optional, Tuple
@@ -22,17 +24,18 @@ os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from hc_tf import defaults  # noqa: E402
+
 # EfficientNet-Lite's recipe for integer inference, applied to segmentation-models'
 # EfficientNetB0: no squeeze-excitation and ReLU6 for swish. Both are what post-training
 # int8 handles badly (swish's and SE's activation ranges; SE's sigmoid gating multiplies
 # every channel by a quantized scale); ReLU6 also bounds each activation to [0, 6].
-LITE_BACKBONE = "efficientnetlite0"
-BACKBONES = ("efficientnetb0", "efficientnetb1", "efficientnetb2", "efficientnetb3", LITE_BACKBONE)
-# The released recipe (export/README.md): the Lite encoder kept int8 parity where B0 lost it,
-# and the narrow decoder halves the MACs (edge latency) at the same validation ADF.
-DEFAULT_BACKBONE = LITE_BACKBONE
-DEFAULT_DECODER_FILTERS = (128, 64, 32, 16, 16)
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# The choices and defaults live in hc_tf.defaults (the CLI reads them without Keras).
+LITE_BACKBONE = defaults.LITE_BACKBONE
+BACKBONES = defaults.BACKBONES
+DEFAULT_BACKBONE = defaults.DEFAULT_BACKBONE
+DEFAULT_DECODER_FILTERS = defaults.DEFAULT_DECODER_FILTERS
+PRECISIONS = defaults.PRECISIONS
 INPUT_SCALE = 1.0 / 255.0  # documented normalization: x / 255, nothing else
 BN_MOMENTUM = 0.9  # 0.99 leaves inference-mode BN statistics poor after short runs
 
@@ -41,7 +44,7 @@ class SegmentationModelsError(RuntimeError):
     """segmentation-models failed to build on this Keras: pin or replace it."""
 
 
-def resolve_precision(precision: str = "auto") -> str:
+def resolve_precision(precision: str = defaults.DEFAULT_PRECISION) -> str:
     """`auto` is mixed_float16 where a GPU is visible and float32 on CPU.
 
     On CPU float16 kernels are missing (a step takes minutes); bfloat16 runs but
@@ -70,7 +73,10 @@ def check_input_size(input_hw: Tuple[int, int]) -> None:
 
 def _import_sm():
     try:
-        import segmentation_models as sm  # pylint: disable=g-import-not-at-top
+        # Its import prints a banner to stdout, where commands write their results
+        # (`hc-tf parity` writes JSON there).
+        with contextlib.redirect_stdout(io.StringIO()):
+            import segmentation_models as sm  # pylint: disable=g-import-not-at-top
     except Exception as err:  # any import-time breakage of the unmaintained package
         raise SegmentationModelsError(
             f"segmentation-models could not be imported with keras {keras.__version__}: {err}. "
@@ -78,7 +84,7 @@ def _import_sm():
     return sm
 
 
-def build_unet(input_hw: Tuple[int, int] = (224, 320), backbone: str = DEFAULT_BACKBONE,
+def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DEFAULT_BACKBONE,
                precision: str = "float32", encoder_weights: Optional[str] = None,
                decoder_filters: Tuple[int, ...] = DEFAULT_DECODER_FILTERS,
                bn_momentum: float = BN_MOMENTUM) -> keras.Model:

@@ -15,13 +15,14 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hc_tf import defaults
 from hc_tf import evaluate
 from hc_tf import inference
 from hc_tf import io_utils
 from hc_tf import measure as measure_lib
 from hc_tf import progress
 
-THRESHOLD = 0.5
+THRESHOLD = defaults.THRESHOLD
 PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
                     "adf_full_mm", "adf_edge_mm", "max_abs_prob_diff", "found_full", "found_edge")
 

@@ -19,9 +19,9 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-# HC18 images are mostly 800x540 (W x H); 224x320 (H x W) keeps that 0.675 shape
-# with little padding and is divisible by 32, as the UNet needs.
-DEFAULT_INPUT_SIZE: Tuple[int, int] = (224, 320)
+from hc_tf import defaults
+
+DEFAULT_INPUT_SIZE: Tuple[int, int] = defaults.INPUT_HW  # why 224x320: see hc_tf.defaults
 PAD_VALUE = 0  # ultrasound background is black
 # Smaller images can't be letterboxed meaningfully (and hold no measurable head).
 MIN_IMAGE_SIDE = 2

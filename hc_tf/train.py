@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from hc_tf import defaults
 from hc_tf import evaluate as evaluate_lib
 from hc_tf import inference
 from hc_tf import io_utils
@@ -39,23 +40,23 @@ _ADDED_KEY_DEFAULTS = {"distribute": "none"}
 class TrainConfig:
     data_dir: str
     run_dir: str
-    epochs: int = 30
-    batch_size: int = 8
-    input_hw: Tuple[int, int] = (224, 320)
-    backbone: str = model_lib.DEFAULT_BACKBONE
-    precision: str = "auto"
-    learning_rate: float = 1e-3
-    lr_schedule: str = "cosine"  # "cosine" (with 1 epoch warm-up) or "constant"
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    input_hw: Tuple[int, int] = defaults.INPUT_HW
+    backbone: str = defaults.DEFAULT_BACKBONE
+    precision: str = defaults.DEFAULT_PRECISION
+    learning_rate: float = defaults.LEARNING_RATE
+    lr_schedule: str = defaults.DEFAULT_LR_SCHEDULE  # one of defaults.LR_SCHEDULES
     seed: int = 0
-    validation_fraction: float = 0.2
+    validation_fraction: float = defaults.VALIDATION_FRACTION
     augmentation: bool = True
     flip_tta_validation: bool = False
     steps_per_epoch: Optional[int] = None  # None: one pass over the train split
-    decoder_filters: Tuple[int, ...] = model_lib.DEFAULT_DECODER_FILTERS
+    decoder_filters: Tuple[int, ...] = defaults.DEFAULT_DECODER_FILTERS
     bn_momentum: float = model_lib.BN_MOMENTUM
     encoder_weights: Optional[str] = None
     init_from: Optional[str] = None  # a .keras model whose weights start this run (fine-tuning)
-    distribute: str = "none"  # hc_tf.distribute.MODES; batch_size is then per replica
+    distribute: str = "none"  # defaults.DISTRIBUTE_MODES; batch_size is then per replica
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)

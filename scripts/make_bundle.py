@@ -29,6 +29,7 @@ sys.path.insert(0, REPO)
 
 from hc_tf import __version__  # noqa: E402
 from hc_tf import clinical  # noqa: E402
+from hc_tf import defaults  # noqa: E402
 from hc_tf import edge  # noqa: E402
 from hc_tf import hc18_csv  # noqa: E402
 from hc_tf import inference  # noqa: E402
@@ -55,7 +56,8 @@ sha256_file = edge.sha256_file
 
 def mask_sha256(prob):
     """sha256 of (prob > 0.5) as uint8 0/1, model size, row-major (H * W bytes)."""
-    return hashlib.sha256(np.ascontiguousarray(prob > 0.5, dtype=np.uint8).tobytes()).hexdigest()
+    mask = np.ascontiguousarray(prob > defaults.THRESHOLD, dtype=np.uint8)
+    return hashlib.sha256(mask.tobytes()).hexdigest()
 
 
 def golden_entry(runner, image_path, filename, pixel_size_mm):
@@ -73,7 +75,7 @@ def golden_entry(runner, image_path, filename, pixel_size_mm):
         "ellipse_px": dataclasses.asdict(m.ellipse) if m.found else None,
         "submission_row": dict(zip(measure_lib.SUBMISSION_HEADER, row)),
         "hc_mm": m.hc_mm,
-        "mask_sha256": mask_sha256(prob), "mask_pixels": int((prob > 0.5).sum()),
+        "mask_sha256": mask_sha256(prob), "mask_pixels": int((prob > defaults.THRESHOLD).sum()),
         # Added for issue 14 (after every field above, which stay as they were).
         "gestational_age": report.image_record(filename, m)["gestational_age"],
         "quality": report.image_record(filename, m)["quality"],
@@ -213,7 +215,7 @@ def main(argv=None):
         "format": "hc-tf android bundle golden v1",
         "hc_tf_version": __version__,
         "model": MODEL_NAME, "model_sha256": sha256_file(model_dst), "metadata": META_NAME,
-        "input_hw": list(runner.input_hw), "threshold": 0.5,
+        "input_hw": list(runner.input_hw), "threshold": defaults.THRESHOLD,
         "mask_checksum": "sha256 of (probability > 0.5) as uint8 0/1 bytes, model input size, "
                          "row-major (H*W bytes); for the uint8 output: q > 128",
         "tolerance": {"hc_mm": 1e-3},

@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The blob model as int8 (uint8 I/O) and float32 .tflite files, and a test image."""
-    from hc_tf import lite  # pylint: disable=g-import-not-at-top
+    from hc_tf import lite_convert  # pylint: disable=g-import-not-at-top
     out = tmp_path_factory.mktemp("edge")
     model = T.blob_model()
     images, _, _ = T.synthetic_images(6, seed=5)
@@ -30,7 +30,7 @@ def models(tmp_path_factory):
     for mode in ("int8", "float32"):
         paths[mode] = str(out / f"blob_{mode}.tflite")
         (out / f"blob_{mode}.tflite").write_bytes(
-            lite.convert(model, mode, representative=images if mode == "int8" else None))
+            lite_convert.convert(model, mode, representative=images if mode == "int8" else None))
     # A 3x larger "scan" (192x288) of a known head: letterboxed to 64x96 by the runtime.
     big, _, ells = T.synthetic_images(1, hw=(192, 288), seed=7)
     png = str(out / "scan.png")

@@ -25,10 +25,10 @@ PACKAGE = "hc_tf"
 FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorflow_datasets", "segmentation_models")
 
 # The modules that must import with the base install only (DESIGN.md, "two sides").
-TF_FREE = ("hc_tf", "hc_tf.preprocess", "hc_tf.measure", "hc_tf.quality", "hc_tf.clinical",
+TF_FREE = ("hc_tf", "hc_tf.defaults", "hc_tf.preprocess", "hc_tf.measure", "hc_tf.quality", "hc_tf.clinical",
            "hc_tf.report", "hc_tf.io_utils", "hc_tf.hc18_csv", "hc_tf.inference", "hc_tf.edge",
            "hc_tf.evaluate", "hc_tf.predict", "hc_tf.parity", "hc_tf.demo", "hc_tf.cli",
-           "hc_tf.progress")
+           "hc_tf.progress", "hc_tf.quiet", "hc_tf.lite_ops", "hc_tf.lite_metadata")
 
 # (module, function, imported module): function-level imports that lead to the TF side,
 # each run only when the user asked for a TF-side thing.
@@ -159,6 +159,12 @@ def test_every_measurement_module_is_tf_free():
         assert third_party <= {"__future__", "numpy", "cv2", "dataclasses", "math", "typing",
                                "csv", "io", "os", "contextlib", "tempfile", "enum", "re",
                                "numbers"}, (module, sorted(third_party))
+
+
+def test_the_defaults_import_nothing():
+    # Every side reads hc_tf.defaults (the CLI before TensorFlow may load): constants only.
+    eager, lazy = _imports("hc_tf.defaults")
+    assert eager <= {"__future__", "typing"} and not lazy, (eager, lazy)
 
 
 def _tf_side(target: str) -> bool:

@@ -1,4 +1,5 @@
-"""Tests of hc_tf.lite: Keras -> TFLite conversion, op report, metadata, export."""
+"""Tests of hc_tf.lite and its parts (lite_convert, lite_ops, lite_metadata, lite_bias):
+Keras -> TFLite conversion, op report, metadata, export."""
 
 import hashlib
 import json
@@ -11,6 +12,10 @@ import tiny_models as T
 from hc_tf import __version__
 from hc_tf import edge
 from hc_tf import lite
+from hc_tf import lite_bias
+from hc_tf import lite_convert
+from hc_tf import lite_metadata
+from hc_tf import lite_ops
 
 STEP = 1.0 / 256.0  # the int8 sigmoid output's quantization step
 
@@ -81,15 +86,15 @@ def test_int8_report_has_no_float_ops(tiny):
     assert report["output"]["dtype"] == "uint8"
     assert report["output"]["scale"] == pytest.approx(STEP) and report["output"]["zero_point"] == 0
     assert report["input"]["shape"] == [1, 64, 96, 1] and report["output"]["shape"] == [1, 64, 96, 1]
-    lite.check_int8(report, "uint8")  # no raise
+    lite_ops.check_int8(report, "uint8")  # no raise
 
 
 def test_float_model_fails_the_int8_check(tiny):
     report = tiny["reports"]["float32"]
     assert report["float_ops"] and report["float_tensors"]
     assert {t["dtype"] for t in report["float_tensors"]} == {"float32"}
-    with pytest.raises(lite.FloatOpsError, match="computes in float: .*CONV_2D"):
-        lite.check_int8(report, "uint8")
+    with pytest.raises(lite_ops.FloatOpsError, match="computes in float: .*CONV_2D"):
+        lite_ops.check_int8(report, "uint8")
 
 
 def test_int8_size_is_about_a_quarter(tiny):
@@ -100,7 +105,7 @@ def test_int8_size_is_about_a_quarter(tiny):
 
 
 def test_metadata_json(tiny):
-    path = lite.metadata_path(tiny["int8"])
+    path = lite_metadata.metadata_path(tiny["int8"])
     assert path.endswith("tiny_int8.json") and tiny["reports"]["int8"]["metadata_path"] == path
     with open(path) as f:
         meta = json.load(f)
@@ -127,13 +132,13 @@ def test_export_checks_its_arguments(tiny, tmp_path):
     with pytest.raises(ValueError, match="data-dir"):
         lite.export(tiny["model"], str(tmp_path / "x.tflite"), "int8", data_dir=None)
     with pytest.raises(ValueError, match="representative"):
-        lite.convert(tiny["model"], "int8")
+        lite_convert.convert(tiny["model"], "int8")
     with pytest.raises(ValueError, match="mode"):
-        lite.convert(tiny["model"], "int4")
+        lite_convert.convert(tiny["model"], "int4")
     with pytest.raises(ValueError, match="io_dtype"):
-        lite.convert(tiny["model"], "float32", io_dtype="int8")
+        lite_convert.convert(tiny["model"], "float32", io_dtype="int8")
     with pytest.raises(ValueError, match="representative must be"):
-        lite.convert(tiny["model"], "int8", representative=np.zeros((2, 32, 32, 1), np.uint8))
+        lite_convert.convert(tiny["model"], "int8", representative=np.zeros((2, 32, 32, 1), np.uint8))
     with pytest.raises(ValueError, match="no such model file"):
         lite.export(str(tmp_path / "missing.keras"), str(tmp_path / "x.tflite"), "float32")
     assert not os.path.exists(tmp_path / "x.tflite")
@@ -144,7 +149,7 @@ def test_float16_and_dynamic_from_a_saved_model(blob):
         out = str(blob["dir"] / f"blob_{mode}.tflite")
         report = lite.export(blob["path"], out, mode)
         assert report["mode"] == mode and os.path.isfile(out)
-        with open(lite.metadata_path(out)) as f:
+        with open(lite_metadata.metadata_path(out)) as f:
             meta = json.load(f)
         assert meta["source_model"] == "blob.keras" and len(meta["source_model_sha256"]) == 64
         assert meta["input"]["dtype"] == "uint8" and meta["output"]["dtype"] == "float32"
@@ -153,8 +158,8 @@ def test_float16_and_dynamic_from_a_saved_model(blob):
 
 
 def test_int8_with_float_io(blob):
-    data = lite.convert(blob["model"], "int8", representative=blob["images"], io_dtype="float32")
-    report = lite.op_report(data)
+    data = lite_convert.convert(blob["model"], "int8", representative=blob["images"], io_dtype="float32")
+    report = lite_ops.op_report(data)
     assert report["float_ops"] == []  # only the input QUANTIZE / output DEQUANTIZE touch float
     assert report["input"]["dtype"] == "float32" and report["output"]["dtype"] == "float32"
     assert "QUANTIZE" in report["ops"] and "DEQUANTIZE" in report["ops"]
@@ -165,8 +170,8 @@ def test_int8_with_float_io(blob):
 
 
 def test_int8_with_int8_io(blob):
-    data = lite.convert(blob["model"], "int8", representative=blob["images"], io_dtype="int8")
-    report = lite.op_report(data)
+    data = lite_convert.convert(blob["model"], "int8", representative=blob["images"], io_dtype="int8")
+    report = lite_ops.op_report(data)
     assert report["float_ops"] == [] and report["float_tensors"] == []
     assert report["input"]["dtype"] == "int8" and report["input"]["zero_point"] == -128
     path = blob["dir"] / "blob_int8_int8_io.tflite"
@@ -185,7 +190,7 @@ def test_cli_export_records_the_validation_summary(blob):
                                            "--validation-summary", str(summary)])
     assert result.exit_code == 0, result.output
     assert "float tensors" in result.output
-    with open(lite.metadata_path(str(out))) as f:
+    with open(lite_metadata.metadata_path(str(out))) as f:
         meta = json.load(f)
     assert meta["validation"]["source_model_summary"] == {"n": 3, "adf_mm_mean": 1.5}
     summary.write_text("not json")
@@ -196,12 +201,12 @@ def test_cli_export_records_the_validation_summary(blob):
 
 def test_head_logit_gap_measures_a_known_shift(blob):
     """A float model whose head logits are shifted by +0.5 shows a gap of -0.5."""
-    shifted = lite.shift_head_logits(blob["model"], 0.5)
+    shifted = lite_bias.shift_head_logits(blob["model"], 0.5)
     z = np.log(blob["keras"] / (1 - blob["keras"]))
     p = T.keras_prob(shifted, blob["images"])
     ok = np.abs(z) < 6
     np.testing.assert_allclose(p[ok], 1 / (1 + np.exp(-(z[ok] + 0.5))), atol=1e-5)
-    gap = lite.head_logit_gap(blob["model"], lite.convert(shifted, "float32"), blob["images"])
+    gap = lite_bias.head_logit_gap(blob["model"], lite_convert.convert(shifted, "float32"), blob["images"])
     assert gap == pytest.approx(-0.5, abs=1e-3)
 
 
@@ -210,5 +215,5 @@ def test_int8_export_records_its_head_bias_correction(tiny):
     assert fix["images"] == len(tiny["images"])
     assert fix["logit_gap_before"] is not None
     assert abs(fix["logit_gap_after"]) <= max(abs(fix["logit_gap_before"]), 1e-3)
-    with open(lite.metadata_path(tiny["int8"])) as f:
+    with open(lite_metadata.metadata_path(tiny["int8"])) as f:
         assert json.load(f)["calibration"]["head_bias_correction"] == fix

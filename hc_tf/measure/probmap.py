@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
+from hc_tf import defaults
 from hc_tf import preprocess
 from hc_tf import quality
 from hc_tf.measure import contour
@@ -35,7 +36,8 @@ _MIN_BOUNDARY_POINTS = 20
 
 
 def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm: float,
-            threshold: float = 0.5, min_area_px: int = 50) -> Measurement:
+            threshold: float = defaults.THRESHOLD,
+            min_area_px: int = defaults.MIN_AREA_PX) -> Measurement:
     """Measures the head in a model's probability map, in original-image pixels and mm.
 
     Threshold, keep the largest connected component (holes filled), take its

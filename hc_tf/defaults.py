@@ -1,0 +1,58 @@
+"""The project's defaults and choices, in one place (TF-free: constants only).
+
+The CLI, the model and trainer, the TFLite export and its metadata, and the
+measurement read these names rather than repeating the literals, so a changed
+default changes everywhere at once. Importing this module imports nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+# --- Model input -------------------------------------------------------------
+# HC18 images are mostly 800x540 (W x H); 224x320 (H x W) keeps that 0.675 shape
+# with little padding and is divisible by 32, as the UNet needs.
+INPUT_HW: Tuple[int, int] = (224, 320)
+
+# --- Measurement -------------------------------------------------------------
+# The head is where probability > THRESHOLD; its sub-pixel THRESHOLD iso-contour is
+# the measured outline (the trained probabilities are calibrated around it).
+THRESHOLD: float = 0.5
+# Smallest head, in model pixels: a smaller largest component is a speck.
+MIN_AREA_PX: int = 50
+
+# --- Network -----------------------------------------------------------------
+# EfficientNet-Lite's recipe on segmentation-models' EfficientNetB0: no
+# squeeze-excitation and ReLU6 for swish (what post-training int8 handles badly).
+LITE_BACKBONE: str = "efficientnetlite0"
+BACKBONES: Tuple[str, ...] = ("efficientnetb0", "efficientnetb1", "efficientnetb2",
+                              "efficientnetb3", LITE_BACKBONE)
+# The released recipe (export/README.md): the Lite encoder kept int8 parity where B0
+# lost it, and the narrow decoder halves the MACs (edge latency) at the same ADF.
+DEFAULT_BACKBONE: str = LITE_BACKBONE
+DEFAULT_DECODER_FILTERS: Tuple[int, ...] = (128, 64, 32, 16, 16)
+SMALL_DECODER_FILTERS: Tuple[int, ...] = (64, 32, 16, 16, 8)  # `--small`: quick demo runs
+# "auto": mixed_float16 where a GPU is visible, float32 on CPU (hc_tf.model).
+PRECISIONS: Tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+DEFAULT_PRECISION: str = "auto"
+
+# --- Training ----------------------------------------------------------------
+EPOCHS: int = 30
+BATCH_SIZE: int = 8
+LEARNING_RATE: float = 1e-3
+LR_SCHEDULES: Tuple[str, ...] = ("cosine", "constant")  # cosine has a 1-epoch warm-up
+DEFAULT_LR_SCHEDULE: str = "cosine"
+VALIDATION_FRACTION: float = 0.2  # share of subjects held out
+DISTRIBUTE_MODES: Tuple[str, ...] = ("none", "mirrored", "multi-worker")
+
+# --- TFLite export -----------------------------------------------------------
+EXPORT_MODES: Tuple[str, ...] = ("float32", "float16", "dynamic", "int8")
+IO_DTYPES: Tuple[str, ...] = ("uint8", "int8", "float32")
+DEFAULT_IO_DTYPE: str = "uint8"  # the letterboxed gray pixel as it is
+# More calibration images give the int8 ranges fewer outliers to miss; 256 measurably
+# narrowed the edge-vs-full HC gap over 64 (export/README.md, "int8 TFLite").
+CALIBRATION_SAMPLES: int = 256
+
+# --- Released models (relative to the repository root) -------------------------
+KERAS_MODEL: str = "export/hc_effunet.keras"
+EDGE_MODEL: str = "export/hc_effunet_int8.tflite"

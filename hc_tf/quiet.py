@@ -1,0 +1,143 @@
+"""Quiet TensorFlow's C++ start-up lines (TF-free: imports no TensorFlow).
+
+On a CPU machine `import tensorflow` prints alarming but harmless lines: the absl
+"All log messages before absl::InitializeLog()" banner, oneDNN's notice, cudart_stub's
+"Could not find cuda drivers", cpu_feature_guard's instruction list, and later
+cuInit's "CUDA error". `TF_CPP_MIN_LOG_LEVEL` silences what is logged after start-up,
+but TensorFlow 2.21's shared libraries log the first lines while they load, before
+the variable is read. So `quiet_tensorflow` also sets the variables and, around the
+one import of `tensorflow`, sends file descriptor 2 to a temporary file and writes
+back every line that is not such a log line (a real import error still shows).
+
+`hc-tf` calls it unless `--verbose`; the user's own environment settings win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import re
+import sys
+import tempfile
+import types
+from typing import Any, Dict, Iterator, Optional, Sequence
+
+# Set only where the user has not: 3 leaves only FATAL (cuInit's "CUDA error" is an
+# ERROR line); gRPC and glog-based libraries read their own.
+QUIET_ENV: Dict[str, str] = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR",
+                             "GLOG_minloglevel": "3"}
+
+# absl/glog-formatted lines ("I0000 00:00:1795794265.98 31865 port.cc:153] ...") and
+# the banner and continuation line that come with them at start-up.
+_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.-]+:\d+\]"
+                    r"|WARNING: All log messages before absl::InitializeLog\(\)"
+                    r"|To enable the following instructions: )")
+
+
+def is_noise(line: str) -> bool:
+    """Whether `line` is one of TensorFlow's C++ log lines (or their banner)."""
+    return bool(_NOISE.match(line))
+
+
+@contextlib.contextmanager
+def filtered_stderr() -> Iterator[None]:
+    """Within the block, lines written to file descriptor 2 (C++ included) are held
+    back; at the end those that are not `is_noise` are written to stderr."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().decode("utf-8", "replace").splitlines(True)
+                    if not is_noise(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragments: Sequence[str]) -> None:
+        super().__init__()
+        self._fragments = tuple(fragments)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(f in message for f in self._fragments)
+
+
+@contextlib.contextmanager
+def dropped_log_messages(logger: str, *fragments: str) -> Iterator[None]:
+    """Within the block, `logger`'s records containing any of `fragments` are dropped:
+    for chatter our own calls cause and cannot avoid (the rest of the logger still shows)."""
+    log_filter = _DropMessages(fragments)
+    target = logging.getLogger(logger)
+    target.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        target.removeFilter(log_filter)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs the wrapped loader's module with `filtered_stderr`."""
+
+    def __init__(self, inner: importlib.abc.Loader) -> None:
+        self._inner = inner
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[types.ModuleType]:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        # The module keeps the real loader (resource readers, reloads).
+        module.__loader__ = self._inner
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._inner
+        with filtered_stderr():
+            self._inner.exec_module(module)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` once, through the other finders, with a `_QuietLoader`."""
+
+    def find_spec(self, fullname: str, path: Optional[Sequence[str]],
+                  target: Optional[types.ModuleType] = None
+                  ) -> Optional[importlib.machinery.ModuleSpec]:
+        if fullname != "tensorflow":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # one import; and no recursion below
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow() -> None:
+    """Quiets TensorFlow's start-up lines for the rest of this process.
+
+    Sets `QUIET_ENV` where unset and, when TensorFlow is not imported yet, filters the
+    start-up lines of its import (see the module docstring). Idempotent.
+    """
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    if "tensorflow" in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietFinder())
