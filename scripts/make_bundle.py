@@ -116,7 +116,7 @@ def clinical_spec():
          "(a + b) / 2; distance = first-order |f| / |grad f| with f = u^2 + v^2 - 1, "
          # The golden metadata names the module as it was (byte-identical goldens):
          # today hc_tf.measure.geometry.ellipse_distance.
-         "u = x'/a, v = y'/b in the ellipse's frame (hc_tf.ellipse.ellipse_distance)"),
+         "u = x'/a, v = y'/b in the ellipse's frame (hc_tf.measure.ellipse_distance)"),
         ("inlier_fraction", "< min_inlier_fraction", t.min_inlier_fraction,
          clinical.REASON_FEW_INLIERS,
          "share of the boundary points whose distance (as for fit_rms_frac) is <= one model "
@@ -141,7 +141,7 @@ def clinical_spec():
          clinical.REASON_HC_RANGE, "the measured HC in mm"),
     ]
     return {
-        "implementation": "hc_tf/clinical.py, hc_tf/quality.py (reference)",
+        "implementation": "hc_tf/clinical/, hc_tf/quality.py (reference)",
         "ga_from_hc": {"methods": [ga_method_spec(m) for m in clinical.GaMethod],
                        "display": "weeks+days: total = floor(GA_days + 0.5) (halves up); "
                                   "W = total div 7, D = total mod 7; shown as 'W+D'"},
