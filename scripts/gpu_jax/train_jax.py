@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import multiprocessing
@@ -210,12 +211,11 @@ def _write_log(path: str, rows) -> None:
     keys = []
     for r in rows:
         keys += [k for k in r if k not in keys]
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\r\n")  # csv's default
+    writer.writeheader()
+    writer.writerows(rows)
+    io_utils.atomic_write_text(path, buf.getvalue())
 
 
 def main() -> None:
