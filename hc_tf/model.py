@@ -225,6 +225,10 @@ def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool 
             raise ValueError(f"{path}: {name} has shapes {[v.shape for v in values]}, "
                              f"the network {shapes}")
     if fold_normalization:
+        missing = [k for k in ("mean_rgb", "stddev_rgb") if k not in meta]
+        missing += [k for k in ("stem_conv", "stem_bn") if k not in weights]
+        if missing:
+            raise ValueError(f"{path}: cannot fold the input normalization: no {missing}")
         mean, std = float(meta["mean_rgb"]), float(meta["stddev_rgb"])
         kernel = weights["stem_conv"][0]
         offset = (mean / std) * kernel.sum(axis=(0, 1, 2))  # per output channel

@@ -81,6 +81,9 @@ def test_unknown_state_dict_entries_and_mismatched_shapes_are_refused(fixture, t
     unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
     with pytest.raises(ValueError, match="bad.npz: stem_conv has shapes"):
         model_lib.load_encoder_weights(unet, path)
+    convert.save_npz(str(tmp_path / "nometa.npz"), {}, {})
+    with pytest.raises(ValueError, match="nometa.npz: cannot fold the input normalization"):
+        model_lib.load_encoder_weights(unet, str(tmp_path / "nometa.npz"))
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="junk.npz: not an encoder weights file"):
         model_lib.load_encoder_weights(unet, str(tmp_path / "junk.npz"))
