@@ -28,9 +28,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hc_tf import clinical  # noqa: E402
+from hc_tf import evaluate as evaluate_lib  # noqa: E402
 from hc_tf import inference  # noqa: E402
 
-BIG_ERROR_MM = 5.0
+BIG_ERROR_MM = evaluate_lib.LARGE_ERROR_MM  # the errors the flag should catch
 MAX_FLAGGED = 0.10
 QUANTILES = (0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.98, 0.99)
 # signal -> (ReviewThresholds field, direction: +1 flags high values, -1 low ones)

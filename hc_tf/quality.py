@@ -9,7 +9,6 @@ validation split (export/README.md, "Review flag").
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import cv2
@@ -25,14 +24,6 @@ _OUTLINE_SAMPLES = 720
 # cross from ~0 to ~1: a sharp boundary crosses in 1-2 pixels.
 _BAND_HALF_WIDTH_MODEL_PX = 3
 _UNCERTAIN = (0.1, 0.9)
-
-
-def outline_points(e, n: int = _OUTLINE_SAMPLES) -> np.ndarray:
-    """(n, 2) points (x, y) evenly spaced in the ellipse's parameter."""
-    t = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
-    c, s = math.cos(e.angle), math.sin(e.angle)
-    u, v = e.a * np.cos(t), e.b * np.sin(t)
-    return np.stack([e.cx + u * c - v * s, e.cy + u * s + v * c], axis=1)
 
 
 def _to_model(points: np.ndarray, box: Optional[preprocess.Letterbox]) -> np.ndarray:
@@ -71,7 +62,7 @@ def signals(prob: np.ndarray, head_mask: np.ndarray, distances: np.ndarray, e,
     """
     d = np.asarray(distances, np.float64)
     mean_axis = 0.5 * (e.a + e.b)
-    outline = outline_points(e)
+    outline = e.points(_OUTLINE_SAMPLES)
     h, w = image_hw
     outside = ((outline[:, 0] < -0.5) | (outline[:, 0] > w - 0.5)
                | (outline[:, 1] < -0.5) | (outline[:, 1] > h - 0.5))
