@@ -7,27 +7,13 @@ $HC_TF_JAX_PYTHON (a Python with jax, keras, segmentation-models), else they ski
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from jax_python import JAX_PYTHON, needs_jax  # beside this file
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _jax_python():
-    """A Python that can import jax, or None."""
-    for python in (sys.executable, os.environ.get("HC_TF_JAX_PYTHON")):
-        if python and subprocess.run([python, "-c", "import jax"], capture_output=True,
-                                     env={**os.environ, "KERAS_BACKEND": "jax"}).returncode == 0:
-            return python
-    return None
-
-
-JAX_PYTHON = _jax_python()
-needs_jax = pytest.mark.skipif(
-    JAX_PYTHON is None, reason="jax is not installed (not an hc-tf dependency): set "
-    "HC_TF_JAX_PYTHON to a Python with jax, keras and segmentation-models to run these")
 
 
 @needs_jax

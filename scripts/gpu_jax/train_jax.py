@@ -15,6 +15,11 @@ The step is one SPMD program over the global batch, so BatchNormalization statis
 those of the global batch (synchronized by construction). Across hosts, start one process
 per host with `--coordinator-address HOST0:PORT --num-processes N --process-id I`
 (`jax.distributed.initialize`); each process feeds its slice of every global batch.
+
+All labelled images (`--train-on-all --epochs N`): the final step of a challenge model, once
+the recipe and epoch count are fixed on validation. The validation images join the training
+set, so the model kept is the last epoch's (best-by-validation would select on trained-on
+images); the validation ADF is still logged, marked as not held out.
 """
 
 from __future__ import annotations
@@ -122,6 +127,14 @@ def validation_adf(model, data, pool) -> dict:
             "val_not_found": int(sum(p is None for p in hcs))}
 
 
+def training_arrays(data: dict, train_on_all: bool):
+    """Images and masks to train on: the train split, or train + validation (`--train-on-all`)."""
+    if not train_on_all:
+        return data["train_x"], data["train_y"]
+    return (np.concatenate([data["train_x"], data["validation_x"]]),
+            np.concatenate([data["train_y"], data["validation_y"]]))
+
+
 def cosine_lr(epoch: int, epochs: int, peak: float, warmup: int = 2, floor: float = 0.01):
     """Linear warm-up from peak/10, then cosine decay to peak*floor at the last epoch."""
     if epoch < warmup:
@@ -133,7 +146,8 @@ def cosine_lr(epoch: int, epochs: int, peak: float, warmup: int = 2, floor: floa
 class Schedule(keras.callbacks.Callback):
     """Cosine learning rate over a fixed epoch count, or one set from a time budget
     (after two timed epochs, the count that fits what is left); validation every
-    `val_every` epochs and at the end; keeps the best model by validation ADF."""
+    `val_every` epochs and at the end; keeps the best model by validation ADF, or the last
+    epoch's with `--train-on-all` (validation was trained on)."""
 
     def __init__(self, args, data, pool, t_start: float):
         super().__init__()
@@ -159,21 +173,31 @@ class Schedule(keras.callbacks.Callback):
         last = epoch + 1 >= self.epochs
         if (epoch + 1) % self.args.val_every == 0 or last:
             logs.update(validation_adf(self.model, self.data, self.pool))
-            if logs["val_adf_mm"] < self.best:
+            keep = last if self.args.train_on_all else logs["val_adf_mm"] < self.best
+            if keep:
                 self.best = logs["val_adf_mm"]
-                train_lib.save_model_atomic(self.model, os.path.join(self.args.run_dir,
-                                                                     "best.keras"))
-                io_utils.atomic_write_text(
-                    os.path.join(self.args.run_dir, "best.json"),
-                    json.dumps({"epoch": epoch + 1, **logs}, indent=2, default=float) + "\n")
-            print(f"  epoch {epoch + 1}: val ADF {logs['val_adf_mm']:.3f} mm "
-                  f"(best {self.best:.3f}), not found {logs['val_not_found']}", flush=True)
+                self._save(epoch, logs)
+            kept = ("trained on, not held out; the last epoch is kept" if self.args.train_on_all
+                    else f"best {self.best:.3f}")
+            print(f"  epoch {epoch + 1}: val ADF {logs['val_adf_mm']:.3f} mm ({kept}), "
+                  f"not found {logs['val_not_found']}", flush=True)
         logs.update(epoch=epoch, lr=cosine_lr(epoch, self.epochs, self.args.lr),
                     seconds=round(self.epoch_times[-1], 2))
         self.rows.append(logs)
         _write_log(os.path.join(self.args.run_dir, "log.csv"), self.rows)
         if last:
             self.model.stop_training = True
+
+
+    def _save(self, epoch: int, logs: dict) -> None:
+        train_lib.save_model_atomic(self.model, os.path.join(self.args.run_dir, "best.keras"))
+        doc = {"epoch": epoch + 1, **logs}
+        if self.args.train_on_all:
+            doc["train_on_all"] = True
+            doc["note"] = ("last epoch of a fixed schedule on train + validation: the "
+                           "validation figures are on trained-on images, not held out")
+        io_utils.atomic_write_text(os.path.join(self.args.run_dir, "best.json"),
+                                   json.dumps(doc, indent=2, default=float) + "\n")
 
 
 def setup_data_parallel(args) -> int:
@@ -237,6 +261,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=6, help="measuring processes")
     parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-on-all", action="store_true",
+                        help="train on train + validation for a fixed --epochs; keep the last epoch")
     parser.add_argument("--data-parallel", action="store_true",
                         help="keras.distribution.DataParallel over all devices; --batch-size per device")
     parser.add_argument("--coordinator-address", default=None,
@@ -244,6 +270,8 @@ def main() -> None:
     parser.add_argument("--num-processes", type=int, default=1, help="multi-host: processes")
     parser.add_argument("--process-id", type=int, default=None, help="multi-host: this process")
     args = parser.parse_args()
+    if args.train_on_all and not args.epochs:
+        parser.error("--train-on-all needs a fixed --epochs (the count chosen on validation)")
     t_start = time.time()
     cv2.setNumThreads(1)
     # Fork the measuring workers before JAX starts its threads.
@@ -260,13 +288,15 @@ def main() -> None:
     model = model_lib.build_unet(hw, args.backbone, args.precision,
                                  encoder_weights=args.encoder_weights, decoder_filters=decoder)
     print(model_lib.summary_line(model), f"backend {keras.backend.backend()}", flush=True)
-    print(f"{len(data['train_x'])} train, {len(data['validation_x'])} validation images", flush=True)
+    x, y = training_arrays(data, args.train_on_all)
+    print(f"{len(x)} training images ({'train + validation' if args.train_on_all else 'train'}), "
+          f"{len(data['validation_x'])} validation images", flush=True)
     with open(os.path.join(args.run_dir, "config.json"), "w") as f:
         json.dump({**vars(args), "input_hw": list(hw)}, f, indent=2)
     model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=train_lib.bce_dice_loss,
                   metrics=[train_lib.dice_coefficient])
     import jax  # pylint: disable=g-import-not-at-top
-    batches = AugmentedBatches(data["train_x"], data["train_y"], global_batch, args.seed,
+    batches = AugmentedBatches(x, y, global_batch, args.seed,
                                jax.process_index(), jax.process_count())
     with pool:
         schedule = Schedule(args, data, pool, t_start)
