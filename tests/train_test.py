@@ -52,6 +52,24 @@ def test_bce_dice_loss_is_per_image_and_its_batch_mean_is_the_old_scalar():
     np.testing.assert_allclose(per_image.mean(), bce + 1 - dice, rtol=1e-4)
 
 
+def test_boundary_bce_weighs_the_outline_band_only():
+    y = np.zeros((1, 16, 16, 1), np.float32)
+    y[:, 4:12, 4:12] = 1.0
+    p = np.clip(y, 0.01, 0.99)
+    far = p.copy()
+    far[:, 0, 0] = 0.99  # a wrong corner pixel, far from the outline
+    near = p.copy()
+    near[:, 4, 8] = 0.01  # a wrong pixel on the outline
+    base = float(train_lib.boundary_bce(y, p)[0])
+    assert float(train_lib.boundary_bce(y, far)[0]) == pytest.approx(base, abs=1e-6)
+    assert float(train_lib.boundary_bce(y, near)[0]) > base + 0.03  # 4.6 nats over 128 band px
+    # The combined loss: weight 0 is the plain loss; a weight adds that much boundary BCE.
+    assert train_lib.bce_dice_boundary_loss(0.0) is train_lib.bce_dice_loss
+    plain = np.asarray(train_lib.bce_dice_loss(y, near))
+    np.testing.assert_allclose(np.asarray(train_lib.bce_dice_boundary_loss(2.0)(y, near)),
+                               plain + 2.0 * np.asarray(train_lib.boundary_bce(y, near)), rtol=1e-6)
+
+
 def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):
     """A GPU run trains in mixed precision; its best.keras must run in float32 on CPU
     and in the TFLite export, with the trained (float32 master) weights unchanged."""

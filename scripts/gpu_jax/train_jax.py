@@ -261,6 +261,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=6, help="measuring processes")
     parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--boundary-weight", type=float, default=0.0,
+                        help="adds this x BCE over the outline's band to the loss (0: off)")
     parser.add_argument("--train-on-all", action="store_true",
                         help="train on train + validation for a fixed --epochs; keep the last epoch")
     parser.add_argument("--data-parallel", action="store_true",
@@ -293,7 +295,8 @@ def main() -> None:
           f"{len(data['validation_x'])} validation images", flush=True)
     with open(os.path.join(args.run_dir, "config.json"), "w") as f:
         json.dump({**vars(args), "input_hw": list(hw)}, f, indent=2)
-    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss=train_lib.bce_dice_loss,
+    model.compile(optimizer=keras.optimizers.Adam(args.lr),
+                  loss=train_lib.bce_dice_boundary_loss(args.boundary_weight),
                   metrics=[train_lib.dice_coefficient])
     import jax  # pylint: disable=g-import-not-at-top
     batches = AugmentedBatches(x, y, global_batch, args.seed,
