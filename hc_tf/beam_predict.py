@@ -14,7 +14,9 @@ Needs the [beam] extra: importing this module imports apache_beam.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -211,6 +213,23 @@ def read_shards(shards: str, prefix: str) -> List[Dict[str, Any]]:
     return sorted(out, key=lambda item: item["index"])
 
 
+def pipeline_options(args: Sequence[str]) -> PipelineOptions:
+    """Beam's PipelineOptions of `args`, parsed now so a bad value fails before any work.
+
+    Raises:
+      ValueError: one line, for a value Beam's parser refuses (instead of its usage dump).
+    """
+    options = PipelineOptions(list(args))
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            options.get_all_options()
+    except SystemExit:  # argparse's error(): usage and the message on stderr, then exit
+        lines = captured.getvalue().strip().splitlines() or ["invalid pipeline options"]
+        raise ValueError(f"Beam pipeline options: {lines[-1].split('error: ', 1)[-1]}") from None
+    return options
+
+
 def shards_location(options: PipelineOptions, staging: str) -> str:
     """Under --temp_location when given (shared storage that remote workers can write to,
     e.g. gs://), else `<out>/shards`."""
@@ -262,13 +281,13 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         is not a `.tflite`; after, when the pipeline itself fails (`out_dir` untouched).
     """
     check_model(model_path)
+    options = pipeline_options(pipeline_args)
     job = predict_lib.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
                                   ga_weeks, match=match_paths)
     predict_lib.check_out_dir(out_dir, overwrite, OUTPUT_NAMES)
     tasks = [ImageTask(i, path, job.pixel_size(os.path.basename(path)),
                        job.known_ga(os.path.basename(path)))
              for i, path in enumerate(job.paths)]
-    options = PipelineOptions(list(pipeline_args))
     with predict_lib.staged(out_dir) as staging:
         shards = shards_location(options, staging)
         run_pipeline(tasks, model_path, shards, options)

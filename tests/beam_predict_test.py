@@ -113,6 +113,9 @@ def test_globs_and_a_rerun_with_overwrite(sample, tmp_path):
     (["--direct_num_workers", "2"], "2: no such file or folder; write Beam pipeline options as "
                                     "--direct_num_workers=2"),
     (["nothing*.png"], "no such file or folder"),
+    (["--direct_num_workers=two"],
+     "Beam pipeline options: argument --direct_num_workers: invalid int value: 'two'"),
+    (["--runner=NoSuchRunner"], "the Beam pipeline failed: ValueError: Unexpected pipeline runner"),
 ])
 def test_what_beam_mode_cannot_run_is_one_line(sample, tmp_path, args, message):
     folder, _ = sample
