@@ -73,14 +73,17 @@ def split_pipeline_args(args: Sequence[str]) -> Tuple[List[str], List[str]]:
     """
     inputs: List[str] = []
     options: List[str] = []
+    previous = ""
     for arg in args:
         if arg.startswith("-"):
             options.append(arg)
-        elif options and "=" not in options[-1] and not os.path.exists(arg):
+        elif (previous.startswith("--") and "=" not in previous and not os.path.exists(arg)
+              and not any(c in arg for c in "*?[:")):  # not a glob or a gs:// path either
             raise ValueError(f"{arg}: no such file or folder; write Beam pipeline options as "
-                             f"{options[-1]}={arg}")
+                             f"{previous}={arg}")
         else:
             inputs.append(arg)
+        previous = arg
     return inputs, options
 
 
@@ -95,7 +98,7 @@ def match_paths(pattern: str) -> List[str]:
     """
     try:
         (result,) = FileSystems.match([pattern])
-    except (IOError, ValueError):  # BeamIOError: nothing there, or no such filesystem
+    except IOError:  # BeamIOError: nothing there (a missing filesystem's ValueError says so)
         return []
     return [m.path for m in result.metadata_list]
 
