@@ -21,8 +21,9 @@ SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_da
 
 
 # Modules of the optional extras (setup.cfg), by top-level import name.
-_EXTRA_OF_MODULE = {name: "train" for name in (
-    "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")}
+_EXTRA_OF_MODULE = {**{name: "train" for name in (
+    "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")},
+                    "apache_beam": "beam"}
 
 
 def missing_extra_message(err: ImportError) -> Optional[str]:
@@ -247,7 +248,8 @@ def _fmt(value, digits=2):
 PREDICT_SOME_UNREADABLE = 3
 
 
-@main.command()
+# Unknown options stay among INPUTS: with --beam they are Beam's pipeline options.
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
@@ -263,9 +265,13 @@ PREDICT_SOME_UNREADABLE = 3
               help="Known GA for every image (weeks, e.g. 27.4, or 27+3): adds the HC centile "
                    "and z-score to the report. Per image: a ga_weeks column in --pixel-csv.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
+@click.option("--beam", is_flag=True,
+              help="Run as an Apache Beam pipeline (.tflite only; [beam] extra): globs and "
+                   "gs:// inputs allowed, Beam options such as --runner=... passed through "
+                   "(write them --name=value); writes dead_letter.csv and shards/, no overlays.")
 @clean_errors
 def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
-            allow_any_pixel_size, ga_weeks, quiet):
+            allow_any_pixel_size, ga_weeks, quiet, beam):
     """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
     CSV and JSON) and overlay PNGs.
 
@@ -275,23 +281,33 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import progress  # pylint: disable=g-import-not-at-top
+    from hc_tf import report as report_lib  # pylint: disable=g-import-not-at-top
 
+    common = dict(pixel_csv=pixel_csv, pixel_size_mm=pixel_size, overwrite=overwrite,
+                  allow_implausible_pixel_size=allow_any_pixel_size, ga_weeks=ga_weeks)
     try:
-        result = predict_lib.predict_files(model_path, inputs, out_dir, pixel_csv=pixel_csv,
-                                           pixel_size_mm=pixel_size, flip_tta=flip_tta,
-                                           overwrite=overwrite,
-                                           allow_implausible_pixel_size=allow_any_pixel_size,
-                                           ga_weeks=ga_weeks, show_progress=progress.wanted(quiet))
+        if beam:
+            from hc_tf import beam_predict  # pylint: disable=g-import-not-at-top
+            inputs, pipeline_args = beam_predict.split_pipeline_args(inputs)
+            result = beam_predict.predict_files(model_path, inputs, out_dir, pipeline_args, **common)
+            listing, extra = beam_predict.DEAD_LETTER_NAME, f"shards in {result.shards}"
+        else:
+            unknown = next((a for a in inputs if a.startswith("-") and not os.path.exists(a)), None)
+            if unknown:
+                raise click.NoSuchOption(unknown.split("=")[0])
+            result = predict_lib.predict_files(model_path, inputs, out_dir, flip_tta=flip_tta,
+                                               show_progress=progress.wanted(quiet), **common)
+            listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)
-    found = sum(1 for m in result.measurements if m.found)
-    unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/unreadable.csv)"
+    counts = report_lib.summary_counts(result.records)
+    unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/{listing})"
                   if result.unreadable else "")
-    click.echo(f"{len(result.measurements)} images, head found in {found}, "
-               f"{result.flagged} flagged for review{unreadable} -> {out_dir}/submission.csv, "
-               f"{out_dir}/report.csv, {out_dir}/report.json, {out_dir}/overlays/")
+    click.echo(f"{counts['images']} images, head found in {counts['found']}, "
+               f"{counts['flagged']} flagged for review{unreadable} -> {out_dir}/submission.csv, "
+               f"{out_dir}/report.csv, {out_dir}/report.json, {extra}")
     if result.unreadable:
         click.get_current_context().exit(PREDICT_SOME_UNREADABLE)
 

@@ -11,12 +11,13 @@ only with `overwrite`, and only when it holds nothing but predict's own outputs.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import os
 import shutil
 import tempfile
 import uuid
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 
@@ -44,11 +45,20 @@ UNREADABLE_FIELDS = ("path", "error")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def list_images(inputs: Sequence[str]) -> List[str]:
+def is_image_name(path: str) -> bool:
+    """An image file by extension, and not an HC18 annotation."""
+    name = os.path.basename(path)
+    return name.lower().endswith(IMAGE_EXTENSIONS) and "_Annotation" not in name
+
+
+def list_images(inputs: Sequence[str],
+                match: Optional[Callable[[str], List[str]]] = None) -> List[str]:
     """Expands folders to their image files (annotation PNGs excluded), sorted.
 
     Args:
       inputs: image files and folders of images.
+      match: expands an input that is no local file or folder (a glob, a gs:// path)
+        to the paths it names; None: such an input is an error.
 
     Returns:
       The image paths, in the order given (each folder's sorted).
@@ -60,10 +70,11 @@ def list_images(inputs: Sequence[str]) -> List[str]:
     paths = []
     for item in inputs:
         if os.path.isdir(item):
-            paths += sorted(os.path.join(item, n) for n in os.listdir(item)
-                            if n.lower().endswith(IMAGE_EXTENSIONS) and "_Annotation" not in n)
+            paths += sorted(os.path.join(item, n) for n in os.listdir(item) if is_image_name(n))
         elif os.path.isfile(item):
             paths.append(item)
+        elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
+            paths += matched
         else:
             raise ValueError(f"{item}: no such file or folder")
     if not paths:
@@ -168,12 +179,13 @@ class PredictResult:
         return sum(1 for m in self.measurements if m.review)
 
 
-def check_out_dir(out_dir: str, overwrite: bool) -> None:
+def check_out_dir(out_dir: str, overwrite: bool, outputs: FrozenSet[str] = OUTPUT_NAMES) -> None:
     """Checks that `out_dir` may receive this run's outputs.
 
     Args:
       out_dir: the --out folder.
       overwrite: whether an earlier run's outputs there may be replaced.
+      outputs: the names this mode writes (the only ones `overwrite` may replace).
 
     Raises:
       ValueError: when it is a file, or not empty (without `overwrite`), or holds
@@ -189,7 +201,7 @@ def check_out_dir(out_dir: str, overwrite: bool) -> None:
     if not overwrite:
         raise ValueError(f"{out_dir}: not empty; add --overwrite to replace an earlier "
                          f"predict run's outputs, or choose another --out")
-    foreign = sorted(entries - OUTPUT_NAMES)
+    foreign = sorted(entries - outputs)
     if foreign:
         raise ValueError(f"{out_dir}: holds files predict did not write ({', '.join(foreign[:5])}"
                          f"{' ...' if len(foreign) > 5 else ''}); --overwrite replaces only "
@@ -209,10 +221,31 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
         try:
             image = preprocess.read_gray_image(path)
         except (OSError, ValueError) as err:
-            message = str(err)
-            unreadable.append((path, message if path in message else f"{path}: {message}"))
+            unreadable.append((path, unreadable_reason(path, err)))
             continue
         yield inference.Sample(name, image, sizes.get(name, pixel_size_mm))
+
+
+def unreadable_reason(path: str, err: Exception) -> str:
+    """An error's message, prefixed with `path` unless it names it already."""
+    message = str(err)
+    return message if path in message else f"{path}: {message}"
+
+
+def image_rows(filename: str, m: measure_lib.Measurement, known_ga_weeks: Optional[float]
+               ) -> Tuple[List[Any], Dict[str, Any]]:
+    """One measured image's submission.csv row and report record (`report.image_record`).
+
+    Args:
+      filename: the image's file name.
+      m: its measurement.
+      known_ga_weeks: its known GA in weeks, or None.
+
+    Returns:
+      (submission row, report record): what predict and its Beam mode both write.
+    """
+    return (measure_lib.submission_row(filename, m),
+            report_lib.image_record(filename, m, known_ga_weeks))
 
 
 def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) -> None:
@@ -269,17 +302,34 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
     for pred in inference.predict_samples(runner, samples):
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
-        rows.append(measure_lib.submission_row(name, m))
-        records.append(report_lib.image_record(name, m, known_ga(name)))
+        row, record = image_rows(name, m, known_ga(name))
+        rows.append(row)
+        records.append(record)
         _overlay_png(pred.sample.image, m, name,
                      os.path.join(overlays, os.path.splitext(name)[0] + ".png"))
-    measure_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
     # Written after measuring: `unreadable` is filled while the samples are read.
+    write_tables(folder, rows, records, unreadable, model_path)
+    return measurements, records
+
+
+def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[str, Any]],
+                 unreadable: List[Tuple[str, str]], model_path: str,
+                 unreadable_name: str = UNREADABLE_NAME) -> None:
+    """Writes submission.csv, report.csv, report.json and the unreadable list in `folder`.
+
+    Args:
+      folder: the staging folder.
+      rows: submission rows, in output order (`image_rows`).
+      records: report records, in the same order.
+      unreadable: (path, error) of the images that could not be measured.
+      model_path: recorded in report.json.
+      unreadable_name: the unreadable list's file name (Beam mode: its dead letters).
+    """
+    measure_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
     _write_report(folder, records, unreadable, model_path)
-    evaluate_lib.write_per_image_csv(os.path.join(folder, UNREADABLE_NAME),
+    evaluate_lib.write_per_image_csv(os.path.join(folder, unreadable_name),
                                      [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable],
                                      fields=UNREADABLE_FIELDS)
-    return measurements, records
 
 
 def _make_staging_dir(out_dir: str) -> str:
@@ -315,6 +365,77 @@ def _move_into_place(staging: str, out_dir: str) -> None:
     shutil.rmtree(old)
 
 
+@dataclasses.dataclass
+class Inputs:
+    """The checked inputs of one run: image paths, pixel sizes and known GAs."""
+
+    paths: List[str]
+    sizes: Dict[str, float]  # file name -> pixel size (mm), from --pixel-csv
+    pixel_size_mm: Optional[float]  # --pixel-size, for every image
+    gas: Dict[str, float]  # file name -> known GA (weeks), from --pixel-csv
+    one_ga: Optional[float]  # --ga-weeks, for every image
+
+    def pixel_size(self, filename: str) -> float:
+        """The image's pixel size (mm)."""
+        return self.sizes.get(filename, self.pixel_size_mm)
+
+    def known_ga(self, filename: str) -> Optional[float]:
+        """The image's known GA (weeks), or None."""
+        return self.gas.get(filename, self.one_ga)
+
+
+def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: Optional[float],
+                allow_implausible_pixel_size: bool = False, ga_weeks: Optional[str] = None,
+                match: Optional[Callable[[str], List[str]]] = None) -> Inputs:
+    """Lists the images and reads their pixel sizes and GAs, refusing bad input up front.
+
+    Args:
+      inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks: as
+        `predict_files`.
+      match: expands globs and remote paths (`list_images`).
+
+    Returns:
+      The checked inputs.
+
+    Raises:
+      ValueError: as `predict_files`, before anything is written.
+    """
+    if (pixel_csv is None) == (pixel_size_mm is None):
+        raise ValueError("give exactly one of --pixel-csv and --pixel-size")
+    if pixel_size_mm is not None:
+        measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
+    one_ga = parse_ga_option(ga_weeks)
+    paths = list_images(inputs, match)
+    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
+                  else ({}, {}))
+    if one_ga is not None and gas:
+        raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
+    missing = [os.path.basename(p) for p in paths if pixel_csv and os.path.basename(p) not in sizes]
+    if missing:
+        raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
+                         f"{' ...' if len(missing) > 10 else ''}")
+    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga)
+
+
+@contextlib.contextmanager
+def staged(out_dir: str) -> Iterator[str]:
+    """A new staging folder that replaces `out_dir` when the block succeeds.
+
+    Args:
+      out_dir: the --out folder, already checked by `check_out_dir`.
+
+    Yields:
+      The staging folder (a sibling of `out_dir`); it is removed if the block fails.
+    """
+    staging = _make_staging_dir(out_dir)
+    try:
+        yield staging
+        _move_into_place(staging, out_dir)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+
+
 def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
                   flip_tta: bool = False, overwrite: bool = False,
@@ -346,30 +467,12 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         both --ga-weeks and a GA column, duplicate names or CSV rows, a bad model or a
         `out_dir` that can't be used.
     """
-    if (pixel_csv is None) == (pixel_size_mm is None):
-        raise ValueError("give exactly one of --pixel-csv and --pixel-size")
-    if pixel_size_mm is not None:
-        measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
-    one_ga = parse_ga_option(ga_weeks)
-    paths = list_images(inputs)
-    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
-                  else ({}, {}))
-    if one_ga is not None and gas:
-        raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
-    missing = [os.path.basename(p) for p in paths if pixel_csv and os.path.basename(p) not in sizes]
-    if missing:
-        raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
-                         f"{' ...' if len(missing) > 10 else ''}")
+    job = read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks)
     check_out_dir(out_dir, overwrite)
     runner = inference.load_runner(model_path, flip_tta=flip_tta)
-    staging = _make_staging_dir(out_dir)
     unreadable: List[Tuple[str, str]] = []
-    try:
+    with staged(out_dir) as staging:
         measurements, records = _write_outputs(
-            runner, _read_samples(paths, sizes, pixel_size_mm, unreadable, show_progress), unreadable, staging,
-            model_path, lambda name: gas.get(name, one_ga))
-        _move_into_place(staging, out_dir)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
+            runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress),
+            unreadable, staging, model_path, job.known_ga)
     return PredictResult(measurements, unreadable, records)

@@ -170,11 +170,27 @@ def read_gray_image(path: str) -> np.ndarray:
     Raises:
       ValueError: naming the file, when it can't be decoded or is not 8-bit.
     """
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    return decode_gray_image(np.fromfile(path, dtype=np.uint8), path)
+
+
+def decode_gray_image(data: "bytes | np.ndarray", name: str) -> np.ndarray:
+    """`read_gray_image` of a file's bytes (e.g. read through Beam's FileSystems).
+
+    Args:
+      data: the encoded file (bytes or a uint8 array).
+      name: the file, as messages name it.
+
+    Returns:
+      (H, W) uint8.
+
+    Raises:
+      ValueError: naming the file, when it can't be decoded or is not 8-bit.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
     if image is None:
-        raise ValueError(f"{path}: not a readable image file")
+        raise ValueError(f"{name}: not a readable image file")
     if image.ndim == 3 and image.shape[2] in (3, 4):
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3
                              else cv2.COLOR_BGRA2GRAY)
-    return to_gray_uint8(image, name=path)
+    return to_gray_uint8(image, name=name)

@@ -28,7 +28,8 @@ FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorflow_datasets", "segmenta
 TF_FREE = ("hc_tf", "hc_tf.defaults", "hc_tf.preprocess", "hc_tf.measure", "hc_tf.quality", "hc_tf.clinical",
            "hc_tf.report", "hc_tf.io_utils", "hc_tf.hc18_csv", "hc_tf.inference", "hc_tf.edge",
            "hc_tf.evaluate", "hc_tf.predict", "hc_tf.parity", "hc_tf.demo", "hc_tf.cli",
-           "hc_tf.progress", "hc_tf.quiet", "hc_tf.lite_ops", "hc_tf.lite_metadata")
+           "hc_tf.progress", "hc_tf.quiet", "hc_tf.lite_ops", "hc_tf.lite_metadata",
+           "hc_tf.beam_predict")  # beam_predict needs the [beam] extra, never TensorFlow
 
 # (module, function, imported module): function-level imports that lead to the TF side,
 # each run only when the user asked for a TF-side thing.
