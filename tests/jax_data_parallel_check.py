@@ -2,7 +2,8 @@
 XLA_FLAGS=--xla_force_host_platform_device_count=2: trains a model on one device at global
 batch 2B, then under train_jax.py's `--data-parallel` (keras.distribution.DataParallel over
 the two CPU devices) at B per device, from the same initial weights; prints JSON with both
-runs' per-step losses and final weights.
+runs' per-step losses and final weights, and those of a control: one device with each batch's
+images reversed (the same steps but for the order of float sums).
 
     python tests/jax_data_parallel_check.py {conv_bn,unet} STEPS B
 """
@@ -62,6 +63,11 @@ def main() -> None:
     images, masks, _ = synthetic_images(2 * per_device * steps, seed=3)
     data = (images.astype(np.float32), masks[..., None].astype(np.float32))
     loss_1, w_1 = _fit(kind, 2 * per_device, steps, data)
+    # Control: one device again, each batch's images in reverse order. The same steps in exact
+    # arithmetic; only the order of float sums (BN statistics, the loss mean) differs.
+    order = np.concatenate([np.arange(i, i + 2 * per_device)[::-1]
+                            for i in range(0, len(images), 2 * per_device)])
+    loss_r, w_r = _fit(kind, 2 * per_device, steps, (data[0][order], data[1][order]))
     args = argparse.Namespace(data_parallel=True, coordinator_address=None, num_processes=1,
                               process_id=None, batch_size=per_device)
     global_batch = train_jax.setup_data_parallel(args)
@@ -72,6 +78,7 @@ def main() -> None:
     half = batches[0][0].shape[0]
     print("RESULT " + json.dumps({"one_device": {"losses": loss_1, "weights": w_1},
                                   "data_parallel": {"losses": loss_2, "weights": w_2},
+                                  "reordered": {"losses": loss_r, "weights": w_r},
                                   "devices": len(jax.devices()), "process_batch": half}))
 
 
