@@ -459,7 +459,8 @@ export function measure(prob, H, W, box, pixelSizeMm, { threshold = 0.5, minArea
   if (lo < -PROB_SLACK || hi > 1.0 + PROB_SLACK) {
     return notFound(`probabilities out of range [${fmtG(lo, 3)}, ${fmtG(hi, 3)}]: expected 0..1 (a 0..255-scaled map must be passed as uint8)`, px);
   }
-  const p = Float32Array.from(prob, (v) => Math.min(Math.max(v, 0), 1));
+  const p = new Float32Array(H * W); // a plain loop: TypedArray.from with a map function is ~10x slower
+  for (let i = 0; i < p.length; i++) p[i] = Math.min(Math.max(prob[i], 0), 1);
   const fg = new Uint8Array(H * W);
   for (let i = 0; i < H * W; i++) fg[i] = p[i] > threshold ? 1 : 0;
   const comp = largestComponent(fg, H, W);

@@ -95,7 +95,8 @@ export async function measureBlob(m, blob, pixelSizeMm, name = 'image') {
   const res = measure(prob, m.H, m.W, box, pixelSizeMm, { threshold: m.meta.postprocessing.threshold });
   const t4 = performance.now();
   const qThr = m.meta.output.quantized_threshold_exclusive;
-  const mask = Uint8Array.from(q, (v) => (v > qThr ? 1 : 0));
+  const mask = new Uint8Array(q.length);
+  for (let i = 0; i < q.length; i++) mask[i] = q[i] > qThr ? 1 : 0;
   return {
     ...res, ...clinicalReadout(m.meta.clinical, res), width, height, box, gray,
     mask_sha256: await sha256Hex(mask),
