@@ -64,13 +64,32 @@ def ellipse_on_model_grid(e, box: Optional[preprocess.Letterbox], shape: Tuple[i
         rows = (rows - box.offset_y + 0.5) / scale_y - 0.5
     c, s = math.cos(e.angle), math.sin(e.angle)
     dx, dy = (cols - e.cx)[None, :], (rows - e.cy)[:, None]
-    u = (dx * c + dy * s) / e.a
-    v = (-dx * s + dy * c) / e.b
-    f = u * u + v * v - 1.0
-    ua, vb = u / e.a, v / e.b
-    gx = 2.0 * (ua * c - vb * s) / scale_x
-    gy = 2.0 * (ua * s + vb * c) / scale_y
-    d = np.abs(f) / np.maximum(np.sqrt(gx * gx + gy * gy), _MIN_GRADIENT)
+    # The formulas above, step by step in place (the same operations in the same order, so
+    # the same bits): a fresh (H, W) temporary per step made this 1.4x slower.
+    u = dx * c + dy * s
+    u /= e.a
+    v = -dx * s + dy * c
+    v /= e.b
+    f = u * u
+    tmp = v * v
+    f += tmp
+    f -= 1.0
+    u /= e.a  # u/a from here on
+    v /= e.b  # v/b
+    gx = u * c
+    gx -= np.multiply(v, s, out=tmp)
+    gx *= 2.0
+    gx /= scale_x
+    gy = u * s
+    gy += np.multiply(v, c, out=tmp)
+    gy *= 2.0
+    gy /= scale_y
+    gx *= gx
+    gy *= gy
+    gx += gy
+    gradient = np.maximum(np.sqrt(gx, out=gx), _MIN_GRADIENT, out=gx)
+    d = np.abs(f)
+    d /= gradient
     return f, d
 
 
