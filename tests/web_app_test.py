@@ -302,7 +302,7 @@ def test_browser_benchmark(browser, golden):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}/"
     n = int(os.environ.get("HC_TF_WEB_BENCH_N", "20"))
-    result = {"n_per_image": n, "median_over": "per image median, then median of the 4 images",
+    result = {"n_per_image": n, "median_over": f"per image median, then median of the {len(golden['samples'])} images",
               "chromium": browser.version, "cpu_count": os.cpu_count()}
     try:
         for label, query in (("browser_threads", "?sw=0"), ("browser_single_thread", "?sw=0&threads=0")):
