@@ -36,6 +36,7 @@ from hc_tf import inference  # noqa: E402
 from hc_tf import io_utils  # noqa: E402
 from hc_tf import measure as measure_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
+from hc_tf import quality  # noqa: E402
 from hc_tf import report  # noqa: E402
 
 MODEL_NAME = "hc_effunet_int8.tflite"
@@ -43,8 +44,9 @@ META_NAME = "hc_effunet_int8.json"
 # 191_HC.png: the committed int8 model flags it for review (ragged outline: fit RMS 2.5% of
 # the head, limit 1.62%), well clear of the limit so a faithful port flags it too.
 DEFAULT_SAMPLES = ("000_HC.png", "001_HC.png", "002_HC.png", "003_HC.png", "191_HC.png")
-# Quality signals come from rasterised masks and outlines: a port's may differ slightly.
-QUALITY_TOLERANCE = 1e-3
+# Quality signals are pixel counts and float64 arithmetic a port repeats step by step
+# (web_app's port matches to ~1e-14); a pixel count can differ only on an exact tie.
+QUALITY_TOLERANCE = 1e-9
 ATTRIBUTION = ("HC18 grand challenge test images: T. L. A. van den Heuvel, D. de Bruijn, "
                "C. L. de Korte, B. van Ginneken, 'Automated measurement of fetal head "
                "circumference using 2D ultrasound images', Zenodo, doi:10.5281/zenodo.1322001, "
@@ -52,6 +54,14 @@ ATTRIBUTION = ("HC18 grand challenge test images: T. L. A. van den Heuvel, D. de
 
 
 sha256_file = edge.sha256_file
+
+# The fitted ellipse at each model pixel (hc_tf.quality.ellipse_on_model_grid), in words.
+GRID_F = ("for the model pixel in column j, row i: x = (j - offset_x + 0.5) / scale_x - 0.5, "
+          "y = (i - offset_y + 0.5) / scale_y - 0.5 (no letterbox: x = j, y = i, scales 1); "
+          "dx = x - cx, dy = y - cy, c = cos(angle), s = sin(angle); u = (dx c + dy s) / a, "
+          "v = (-dx s + dy c) / b; f = u u + v v - 1; gx = 2 (u/a c - v/b s) / scale_x, "
+          "gy = 2 (u/a s + v/b c) / scale_y; d = |f| / max(sqrt(gx gx + gy gy), 1e-12) "
+          "(model pixels); each step one float64 operation, in this order")
 
 
 def mask_sha256(prob):
@@ -123,16 +133,15 @@ def clinical_spec():
          "pixel, i.e. 1 / min(scale_x, scale_y) original pixels"),
         ("mask_ellipse_dice", "< min_mask_ellipse_dice", t.min_mask_ellipse_dice,
          clinical.REASON_MASK_MISMATCH,
-         "Dice of the head mask (largest component of p > 0.5, holes filled; model size) and "
-         "the fitted ellipse filled at model size: the 720-point outline (evenly spaced in "
-         "the ellipse parameter) mapped to model pixels, cv2.fillPoly, LINE_8, 4 fractional "
-         "bits"),
+         "Dice 2 |M & E| / (|M| + |E|) (0 if both are empty) of the head mask M (largest "
+         "component of p > 0.5, holes filled; model size) and the filled ellipse E = the "
+         f"model pixels with f <= 0 over the whole model grid; {GRID_F}"),
         ("uncertain_band_fraction", "> max_uncertain_band_fraction",
          t.max_uncertain_band_fraction, clinical.REASON_UNCLEAR,
          "share of the band's model pixels whose probability is strictly between 0.1 and 0.9 "
-         "(1.0 if the band is empty); band = the same 720-point outline drawn closed with "
-         "cv2.polylines, thickness 7 (3 model pixels each side), LINE_8, 4 fractional bits, "
-         "restricted to the letterboxed image area"),
+         "(1.0 if the band is empty); band = the model pixels inside the letterboxed image "
+         f"area (the valid rect) with d <= {quality.BAND_HALF_WIDTH_MODEL_PX:g}; f and d as "
+         "for mask_ellipse_dice"),
         ("outside_fraction", "> max_outside_fraction", t.max_outside_fraction,
          clinical.REASON_CUT,
          "share of 720 outline points (evenly spaced in the ellipse parameter) outside the "

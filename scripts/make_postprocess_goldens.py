@@ -8,7 +8,10 @@ take) and `measure` on small synthetic probability maps for the cases the four
 bundled samples do not exercise (holes, near-equal and tied blobs, heads cut by
 the image or array edge, unequal scales, enlarging letterbox, rejection rules,
 outliers near the rejection limit), plus the int8 model's output on the bundled
-samples. Arrays are stored zlib-compressed, base64. Deterministic (fixed seeds).
+samples; each found head with its quality signals, GA and review flag, and crafted heads
+at model size that the flag must catch (ragged, blurred, cut by the edge, a notch). A
+"clinical" section holds GA, centile, input-check and review-flag cases (hc_tf.clinical,
+hc_tf.report). Arrays are stored zlib-compressed, base64. Deterministic (fixed seeds).
 web_app/test/*.test.js runs the JavaScript port on every vector.
 """
 
@@ -29,6 +32,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from hc_tf import __version__  # noqa: E402
+from hc_tf import clinical as C  # noqa: E402
+from hc_tf import report  # noqa: E402
 from hc_tf import measure as M  # noqa: E402
 from hc_tf.measure import fit as fit_lib  # noqa: E402
 from hc_tf.measure import probmap  # noqa: E402
@@ -170,6 +175,12 @@ def measure_traced(q, box, px):
     return m, seen.get("points"), rounds
 
 
+def clinical_fields(name, m):
+    """The measurement's quality signals, GA records and review flag, as golden.json has them."""
+    rec = report.image_record(name, m)
+    return {k: rec[k] for k in ("quality", "gestational_age", "review", "review_reasons")}
+
+
 def outlier_case(hw, box):
     """An ellipse with a bump merged into it, bump chosen so a point lies close to (not at) the limit."""
     best = None
@@ -259,19 +270,128 @@ def measure_cases():
         add("outliers_near_threshold",
             f"an ellipse with a merged bump (r {r:.2f}, shift {dx:.2f}); closest point {margin:.2e} px from the rejection limit",
             q, b_hc18, 0.1)
+    cases += review_cases()
     out = []
     for name, what, q, box, px, extra in cases:
         m, pts, rounds = measure_traced(q, box, px)
-        rec = {"name": name, "what": what, "hw": list(hw), "q": b64z(q), "box": box_dict(box),
+        rec = {"name": name, "what": what, "hw": list(q.shape), "q": b64z(q), "box": box_dict(box),
                "pixel_size_mm": px, "found": m.found, "reason": m.reason,
                "ellipse_px": dataclasses.asdict(m.ellipse) if m.found else None,
                "hc_mm": m.hc_mm, "mask_sha256": sha(q > 128),
-               "n_points": None if pts is None else int(len(pts)), "outlier_rounds": rounds}
+               "n_points": None if pts is None else int(len(pts)), "outlier_rounds": rounds,
+               **clinical_fields(name, m)}
         if pts is not None:
             rec["points_sha256"] = hashlib.sha256(np.ascontiguousarray(pts).tobytes()).hexdigest()
             rec["points_first"] = pts[:3].tolist()
         out.append(rec)
     return out
+
+
+def ragged_sdf(e, amplitude, lobes):
+    """An ellipse whose radius swings by `amplitude` px, `lobes` times around."""
+    c, s = math.cos(e[4]), math.sin(e[4])
+
+    def f(xs, ys):
+        dx, dy = xs - e[0], ys - e[1]
+        u, v = (dx * c + dy * s) / e[2], (-dx * s + dy * c) / e[3]
+        edge = 1.0 + amplitude / e[3] * np.sin(lobes * np.arctan2(v, u))
+        return (edge - np.hypot(u, v)) * e[3]
+    return f
+
+
+def notched_sdf(e, half_angle):
+    """An ellipse with a wedge of 2 half_angle (radians, around its +a direction) cut out."""
+    inside = ellipse_sdf(*e)
+
+    def f(xs, ys):
+        t = np.arctan2(ys - e[1], xs - e[0]) - e[4]
+        wedge = np.abs(np.arctan2(np.sin(t), np.cos(t))) - half_angle  # > 0 outside the wedge
+        return np.minimum(inside(xs, ys), wedge * 20.0)
+    return f
+
+
+def review_cases():
+    """Heads at model size (HC18 letterbox) for the review flag: one it passes, one per reason."""
+    hw = (224, 320)
+    box = P.letterbox_transform((540, 800), hw)
+    head = (158.3, 111.6, 82.4, 63.1, 0.35)
+    return [
+        ("review_clean", "a clean head: GA in both formulas' ranges, not flagged",
+         soft_map(hw, ellipse_sdf(*head)), box, 0.15, {}),
+        ("review_ragged", "a wavy outline (radius +-3 px, 23 lobes): flagged as ragged, few inliers",
+         soft_map(hw, ragged_sdf(head, 3.0, 23)), box, 0.15, {}),
+        ("review_blurred", "a blurred boundary (sigmoid slope 0.5): flagged as unclear",
+         soft_map(hw, ellipse_sdf(*head), 0.5), box, 0.15, {}),
+        ("review_cut", "a head running off the image's left edge: flagged as cut",
+         soft_map(hw, ellipse_sdf(40.0, 112.0, 80.0, 60.0, 0.0)), box, 0.15, {}),
+        ("review_notch", "a head with a 70 degree wedge missing: flagged as ragged, mask and ellipse differ",
+         soft_map(hw, notched_sdf(head, math.radians(35.0))), box, 0.15, {}),
+    ]
+
+
+# ---------------------------------------------------------------- clinical read-outs
+
+GA_HCS_MM = (45.0, 89.0, 89.4, 97.6, 97.7, 120.0, 150.0, 174.1311707456397, 211.8, 237.6,
+             237.7, 260.0, 295.51088029102846, 340.0, 357.6, 357.7, 400.0)
+CENTILE_CASES = ((172.5, 20), (150.0, "20+0"), (200.0, "20+3"), (333.9, 40), (309.0, 40.0),
+                 (250.0, " 27.5 "), (120.0, "16+6"), (350.0, "41+0"), (95.0, 12),
+                 (300.0, "14+0"), (60.0, 20), (170.0, "1e1"))
+BAD_GA = ("abc", "", "9", "9.99", "46", "45.01", "27+7", "27,5", "100+0", "1e3", "27 + 3 days")
+GA_DAYS = (0.0, 0.49, 0.5, 97.5, 188.5, 189.5, 192.0, 293.99, 294.0)
+NAN = "NaN"  # JSON has no NaN: the tests turn this string back into one
+
+
+def _review_case(what, **signals):
+    q = C.QualitySignals(**{k: (math.nan if v == NAN else v) for k, v in signals.items()})
+    try:
+        review, reasons = C.review_flag(q)
+        return {"what": what, "signals": signals, "review": review, "reasons": reasons}
+    except ValueError as err:
+        return {"what": what, "signals": signals, "error": str(err)}
+
+
+def review_flag_cases():
+    ok = dict(fit_rms_frac=0.01, inlier_fraction=0.8, mask_ellipse_dice=0.99,
+              uncertain_band_fraction=0.3, outside_fraction=0.0, hc_mm=180.0)
+    t = C.DEFAULT_REVIEW_THRESHOLDS
+    return [
+        _review_case("all clear", **ok),
+        _review_case("each limit itself does not fire", fit_rms_frac=t.max_fit_rms_frac,
+                     inlier_fraction=t.min_inlier_fraction,
+                     mask_ellipse_dice=t.min_mask_ellipse_dice,
+                     uncertain_band_fraction=t.max_uncertain_band_fraction,
+                     outside_fraction=t.max_outside_fraction, hc_mm=t.min_hc_mm),
+        _review_case("every rule fires, reasons in order", fit_rms_frac=0.05, inlier_fraction=0.1,
+                     mask_ellipse_dice=0.5, uncertain_band_fraction=0.9, outside_fraction=0.4,
+                     hc_mm=30.0),
+        _review_case("HC above the range", **{**ok, "hc_mm": 401.0}),
+        _review_case("NaN signals are reasons", **{**ok, "fit_rms_frac": NAN,
+                                                   "uncertain_band_fraction": NAN}),
+        _review_case("absent signals are skipped", fit_rms_frac=0.02),
+        _review_case("no signals", ),
+        _review_case("a fraction above 1 is an error", **{**ok, "inlier_fraction": 1.5}),
+        _review_case("a negative signal is an error", **{**ok, "fit_rms_frac": -0.1}),
+    ]
+
+
+def clinical_cases():
+    """GA, centile, GA entry and review-flag cases from hc_tf.clinical / hc_tf.report."""
+    ga = []
+    for hc in GA_HCS_MM:
+        for est in C.ga_from_hc_all(hc):
+            ga.append({"hc_mm": hc, "record": report.ga_record(est), "line": report.ga_line(est)})
+    centiles = [{"hc_mm": hc, "ga_input": g,
+                 "record": report.centile_record(C.hc_centile(hc, g))} for hc, g in CENTILE_CASES]
+    bad = []
+    for g in BAD_GA:
+        try:
+            C.parse_ga_weeks(g)
+            raise AssertionError(f"{g!r} was accepted")
+        except ValueError as err:
+            bad.append({"ga_input": g, "error": str(err)})
+    return {"ga_from_hc": ga, "centile": centiles, "bad_ga_input": bad,
+            "format_ga": [{"days": d, "text": C.format_ga(d)} for d in GA_DAYS],
+            "review_flag": review_flag_cases()}
 
 
 def sample_cases():
@@ -293,7 +413,7 @@ def sample_cases():
                     "pixel_size_mm": s["pixel_size_mm"], "found": m.found, "reason": m.reason,
                     "ellipse_px": dataclasses.asdict(m.ellipse) if m.found else None,
                     "hc_mm": m.hc_mm, "mask_sha256": sha(q > 128), "n_points": int(len(pts)),
-                    "outlier_rounds": rounds})
+                    "outlier_rounds": rounds, **clinical_fields(s["filename"], m)})
     return out
 
 
@@ -308,9 +428,11 @@ def main(argv=None):
            "hc_tf_version": __version__, "opencv": cv2.__version__, "numpy": np.__version__,
            "encoding": "arrays: zlib-compressed uint8, base64, row-major; q maps are the int8 model's "
                        "output (p = q / 256, float32); masks: sha256 of (q > 128) as 0/1 bytes",
-           "tolerance": {"ellipse_px": 1e-6, "hc_mm": 1e-6, "gray_and_letterbox": "exact"},
+           "tolerance": {"ellipse_px": 1e-6, "hc_mm": 1e-6, "gray_and_letterbox": "exact",
+                         "quality": 1e-12, "ga_days": 1e-9, "centile": 1e-9},
            "gray": gray_cases(rng), "letterbox": letterbox_cases(rng), "measure": measure_cases(),
-           "samples": [] if args.no_samples else sample_cases()}
+           "samples": [] if args.no_samples else sample_cases(),
+           "clinical": clinical_cases()}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")

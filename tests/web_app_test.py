@@ -3,8 +3,10 @@ built app in headless Chromium (Playwright driving Debian's /usr/bin/chromium).
 
 The browser tests serve web_app/dist (build it: cd web_app && npm ci && npm run build)
 from loopback with COOP/COEP headers and check: every bundled sample measured with
-golden's mask checksum and HC within 1e-6 mm (threads on and off); readable messages
-for a non-image and a missing/absurd pixel size; calibration by two clicks; no request
+golden's mask checksum and HC within 1e-6 mm, its GA and review flag (threads on and
+off); the flagged sample's "please review" with its reason; the HC centile for a typed
+GA and the message for a bad one; readable messages for a non-image and a missing/absurd
+pixel size; calibration by two clicks; no request
 beyond loopback; after the server is stopped and the browser is offline, a reload
 still measures (service worker). Each part skips with the reason printed when node,
 the built app, chromium or playwright is missing: never a silent pass.
@@ -84,6 +86,11 @@ def test_postprocess_goldens_are_current(tmp_path):
                 assert a.get(field) == b.get(field), (key, a["name"], field)
             if a.get("hc_mm") is not None:
                 assert abs(a["hc_mm"] - b["hc_mm"]) <= TOL_MM, (key, a["name"])
+            for field in ("review", "review_reasons", "gestational_age"):
+                assert a.get(field) == b.get(field), (key, a["name"], field)
+            for name, value in (a.get("quality") or {}).items():
+                assert value == pytest.approx(b["quality"][name], abs=1e-12), (key, a["name"], name)
+    assert fresh["clinical"] == committed["clinical"]
 
 
 # ---------------------------------------------------------------------------
@@ -143,8 +150,12 @@ def _measure_sample(page, name):
                            f"#result[data-name='{name}'][data-state='not-found']", timeout=60_000)
     r = page.locator("#result")
     hc = r.get_attribute("data-hc-mm")
+    ga = {li.get_attribute("data-method"): (li.get_attribute("data-status"), li.inner_text())
+          for li in page.locator("#ga li").all()}
     return {"state": r.get_attribute("data-state"), "hc_mm": float(hc) if hc else None,
-            "mask_sha256": r.get_attribute("data-mask-sha256"), "text": page.locator("#hc").inner_text()}
+            "mask_sha256": r.get_attribute("data-mask-sha256"), "text": page.locator("#hc").inner_text(),
+            "review": r.get_attribute("data-review"), "review_text": page.locator("#review").inner_text(),
+            "ga": ga}
 
 
 def _assert_matches_golden(res, s):
@@ -153,6 +164,13 @@ def _assert_matches_golden(res, s):
     if s["found"]:
         assert abs(res["hc_mm"] - s["hc_mm"]) <= TOL_MM, (s["filename"], res["hc_mm"], s["hc_mm"])
         assert res["text"] == f"HC {s['hc_mm']:.1f} mm"
+        assert res["review"] == str(s["review"]).lower(), s["filename"]
+        want_review = f"please review: {'; '.join(s['review_reasons'])}" if s["review"] else ""
+        assert res["review_text"] == want_review, s["filename"]
+        for key, g in s["gestational_age"].items():
+            status, text = res["ga"][key]
+            assert status == g["status"], (s["filename"], key)
+            assert (f": {g['ga']} weeks" in text) if g["ga"] else ("out of range" in text), text
 
 
 def test_browser_app(server, browser, golden, tmp_path):
@@ -171,9 +189,28 @@ def test_browser_app(server, browser, golden, tmp_path):
         assert "threads" in page.locator("#status").inner_text()
         assert page.locator("#selftest").get_attribute("data-state") == "pass", page.locator("#selftest").inner_text()
 
-        # Every bundled sample: golden's mask checksum and HC within 1e-6 mm.
+        # Every bundled sample: golden's mask checksum, HC within 1e-6 mm, GA and review flag.
+        results = {}
         for s in golden["samples"]:
-            _assert_matches_golden(_measure_sample(page, s["filename"]), s)
+            results[s["filename"]] = _measure_sample(page, s["filename"])
+            _assert_matches_golden(results[s["filename"]], s)
+        # The flagged sample (measured last), with a known GA typed: "please review" with its
+        # reason, GA, centile.
+        flagged = golden["samples"][-1]
+        assert flagged["filename"] == "191_HC.png"
+        assert flagged["review_reasons"] == ["ragged outline (poor ellipse fit)"]
+        res = results[flagged["filename"]]
+        assert res["review_text"] == "please review: ragged outline (poor ellipse fit)"
+        assert res["ga"]["hadlock"] == ("ok", f"GA Hadlock 1984: {flagged['gestational_age']['hadlock']['ga']}"
+                                              " weeks (±1.5 wk, 2 SD); in range (14+0 to 42+0 weeks)")
+        page.fill("#known-ga", "20+0")
+        page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
+        assert page.locator("#centile").inner_text().startswith("At 20+0 weeks (INTERGROWTH-21st): HC centile ")
+        for bad, text in (("abc", "is not a number of weeks"), ("50", "outside 10-45 weeks")):
+            page.fill("#known-ga", bad)
+            page.wait_for_selector(f"#centile[data-state='error']:has-text('{text}')", timeout=10_000)
+        page.fill("#known-ga", "20+0")
+        page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
         shot = os.environ.get("HC_TF_WEB_SCREENSHOT")
         if shot:
             page.screenshot(path=shot, full_page=True)
@@ -265,7 +302,7 @@ def test_browser_benchmark(browser, golden):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}/"
     n = int(os.environ.get("HC_TF_WEB_BENCH_N", "20"))
-    result = {"n_per_image": n, "median_over": "per image median, then median of the 4 images",
+    result = {"n_per_image": n, "median_over": f"per image median, then median of the {len(golden['samples'])} images",
               "chromium": browser.version, "cpu_count": os.cpu_count()}
     try:
         for label, query in (("browser_threads", "?sw=0"), ("browser_single_thread", "?sw=0&threads=0")):

@@ -50,7 +50,7 @@ class ReviewThresholds:
     max_fit_rms_frac: float = 0.0162     # calibrated (validation 91st centile)
     min_inlier_fraction: float = 0.25    # guard (validation min 0.277)
     min_mask_ellipse_dice: float = 0.95  # guard (validation min 0.975)
-    max_uncertain_band_fraction: float = 0.55  # guard (validation max 0.478)
+    max_uncertain_band_fraction: float = 0.55  # guard (validation max 0.480)
     max_outside_fraction: float = 0.10   # guard (validation max 0: no head cut by the edge)
     # Loose bounds for any fetal head on 2D ultrasound (HC18 spans ~45-350 mm), not clinical
     # limits: outside them the "head" is almost surely something else.

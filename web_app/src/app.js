@@ -1,6 +1,7 @@
 // The page: load + verify the model, self-test against golden.json, measure user images.
 import { loadModel, measureBlob, UserError } from './core/pipeline.js';
 import { MIN_PIXEL_MM, MAX_PIXEL_MM, parsePixelSize } from './core/units.js';
+import { gaLine, hcCentile, reviewText } from './core/clinical.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -25,6 +26,25 @@ async function registerServiceWorker() {
   }
 }
 
+/** How a measurement differs from its golden sample: mask, HC, GA, quality signals, review flag. */
+function goldenDifferences(r, s, tol) {
+  if (r.mask_sha256 !== s.mask_sha256) return ['mask differs'];
+  if (r.found !== s.found || r.reason !== s.reason) return ['found/reason differ'];
+  if (!s.found) return [];
+  const out = [];
+  if (!(Math.abs(r.hc_mm - s.hc_mm) <= 1e-6)) out.push(`HC ${r.hc_mm} vs ${s.hc_mm} mm`);
+  for (const [key, g] of Object.entries(s.gestational_age)) {
+    const mine = r.gestational_age[key];
+    const sameDays = g.ga_days === null ? mine.ga_days === null : Math.abs(mine.ga_days - g.ga_days) <= tol.ga_days;
+    if (mine.status !== g.status || mine.ga !== g.ga || !sameDays) out.push(`GA (${key}) ${mine.ga ?? mine.status} vs ${g.ga ?? g.status}`);
+  }
+  for (const [name, v] of Object.entries(s.quality)) {
+    if (v !== null && !(Math.abs(r.quality[name] - v) <= tol.quality)) out.push(`${name} ${r.quality[name]} vs ${v}`);
+  }
+  if (r.review !== s.review || r.review_reasons.join('|') !== s.review_reasons.join('|')) out.push('review flag differs');
+  return out;
+}
+
 async function selfTest() {
   const golden = await (await fetch('./assets/golden.json')).json();
   const key = `hc-tf-selftest:${APP_VERSION}:${state.model.threads ? 't' : 's'}:${navigator.userAgent}`;
@@ -37,16 +57,14 @@ async function selfTest() {
   for (const s of golden.samples) {
     const blob = await (await fetch(`./assets/samples/${s.filename}`)).blob();
     const r = await measureBlob(state.model, blob, s.pixel_size_mm, s.filename);
-    if (r.mask_sha256 !== s.mask_sha256) problems.push(`${s.filename}: mask differs`);
-    if (r.found !== s.found || r.reason !== s.reason) problems.push(`${s.filename}: found/reason differ`);
-    else if (s.found && !(Math.abs(r.hc_mm - s.hc_mm) <= 1e-6)) problems.push(`${s.filename}: HC ${r.hc_mm} vs ${s.hc_mm} mm`);
+    problems.push(...goldenDifferences(r, s, golden.clinical_tolerance).map((p) => `${s.filename}: ${p}`));
   }
   if (problems.length) {
     setStatus($('selftest'), 'fail', `Self-test FAILED: this browser or CPU computes differently (${problems.join('; ')}). Measurements are not shown.`);
     return false;
   }
   localStorage.setItem(key, 'pass');
-  setStatus($('selftest'), 'pass', `Self-test passed: ${golden.samples.length} golden samples reproduced (mask checksum, HC within 1e-6 mm).`);
+  setStatus($('selftest'), 'pass', `Self-test passed: ${golden.samples.length} golden samples reproduced (mask checksum, HC within 1e-6 mm, GA, quality signals, review flag).`);
   return true;
 }
 
@@ -76,6 +94,49 @@ function draw() {
   }
 }
 
+function clearClinical() {
+  const box = $('result');
+  delete box.dataset.review;
+  delete box.dataset.reviewReasons;
+  $('review').textContent = '';
+  $('ga').replaceChildren();
+  $('centile').textContent = '';
+  delete $('centile').dataset.state;
+}
+
+/** GA by both formulas, the review flag and (with a known GA typed) the HC centile. */
+function showClinical(r) {
+  const spec = state.model.meta.clinical;
+  const box = $('result');
+  box.dataset.review = String(r.review);
+  box.dataset.reviewReasons = r.review_reasons.join('; ');
+  $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
+  $('ga').replaceChildren(...Object.entries(r.gestational_age).map(([key, g]) => {
+    const li = document.createElement('li');
+    li.dataset.method = key;
+    li.dataset.status = g.status;
+    li.textContent = `GA ${gaLine(spec, g)}`;
+    return li;
+  }));
+  showCentile();
+}
+
+/** The HC centile for the known GA typed (nothing when empty; the entry error when it is bad). */
+function showCentile() {
+  const out = $('centile'), r = state.result, text = $('known-ga').value.trim();
+  delete out.dataset.state;
+  out.textContent = '';
+  if (!text || !r || !r.found || !state.trusted) return;
+  try {
+    const c = hcCentile(state.model.meta.clinical, r.hc_mm, text);
+    out.dataset.state = c.status;
+    out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}`;
+  } catch (err) {
+    out.dataset.state = 'error';
+    out.textContent = err.message;
+  }
+}
+
 function showResult(r) {
   const box = $('result');
   state.result = r;
@@ -85,6 +146,7 @@ function showResult(r) {
   box.dataset.pixelSizeMm = String(r.pixel_size_mm);
   const t = r.timings;
   $('timing').textContent = `Time: ${t.total_ms.toFixed(0)} ms (decode ${t.decode_ms.toFixed(0)}, letterbox ${t.letterbox_ms.toFixed(0)}, model ${t.model_ms.toFixed(0)}, fit ${t.measure_ms.toFixed(0)} ms; ${state.model.threads ? `${state.model.numThreads} threads` : '1 thread'})`;
+  clearClinical();
   if (!state.trusted) {
     box.dataset.state = 'untrusted';
     $('hc').textContent = 'No measurement: the self-test did not pass on this browser.';
@@ -93,6 +155,7 @@ function showResult(r) {
     box.dataset.hcMm = String(r.hc_mm);
     const e = r.ellipse;
     $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm`;
+    showClinical(r);
     $('details').textContent = `Ellipse (px): centre ${e.cx.toFixed(1)}, ${e.cy.toFixed(1)}; semi-axes ${e.a.toFixed(1)} x ${e.b.toFixed(1)}; angle ${(e.angle * 180 / Math.PI).toFixed(1)}°. Pixel size ${r.pixel_size_mm} mm.`;
   } else {
     delete box.dataset.hcMm;
@@ -119,6 +182,7 @@ async function openFile(blob, name, pixelSize = null) {
   message('');
   state.result = null; state.calib = null; $('calib').hidden = true;
   $('result').dataset.state = 'none';
+  clearClinical();
   for (const id of ['hc', 'details', 'timing']) $(id).textContent = '';
   try {
     const { decodeToGray } = await import('./core/pipeline.js');
@@ -153,6 +217,7 @@ function wireUi(golden) {
   });
   $('measure').addEventListener('click', runMeasure);
   $('px').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') runMeasure(); });
+  $('known-ga').addEventListener('input', showCentile);
   for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
   $('sample').addEventListener('change', async (ev) => {
     const s = golden.samples.find((x) => x.filename === ev.target.value);

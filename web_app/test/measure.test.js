@@ -4,10 +4,13 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { measure, dequantize, fmt1, fmtG, wrapPi } from '../src/core/measure.js';
+import { gaFromHcAll, reviewFlag } from '../src/core/clinical.js';
 import { loadJson, unz, sha256, angleDiff } from './helpers.js';
 
 const golden = loadJson('postprocess_golden.json');
+const spec = loadJson('hc_effunet_int8.json').clinical;
 const TOL_PX = golden.tolerance.ellipse_px, TOL_MM = golden.tolerance.hc_mm;
+const TOL_QUALITY = golden.tolerance.quality, TOL_GA_DAYS = golden.tolerance.ga_days;
 
 function pointsSha(xs, ys) {
   const buf = new Float64Array(xs.length * 2);
@@ -35,8 +38,27 @@ function check(c) {
     for (const k of ['cx', 'cy', 'a', 'b']) assert.ok(Math.abs(e[k] - g[k]) <= TOL_PX, `${k}: ${e[k]} vs ${g[k]}`);
     assert.ok(angleDiff(e.angle, g.angle) * Math.max(g.a, 1) <= TOL_PX, `angle: ${e.angle} vs ${g.angle}`);
     assert.ok(Math.abs(m.hc_mm - c.hc_mm) <= TOL_MM, `hc: ${m.hc_mm} vs ${c.hc_mm}`);
+    checkClinical(m, c);
   } else {
     assert.equal(m.hc_mm, null);
+    assert.equal(m.quality, null);
+  }
+}
+
+/** Quality signals (~1e-12), review flag and reasons (exact), GA records (days within 1e-9). */
+function checkClinical(m, c) {
+  for (const [k, want] of Object.entries(c.quality)) {
+    if (want === null) continue; // flip_rel_diff: not computed on the edge
+    assert.ok(Math.abs(m.quality[k] - want) <= TOL_QUALITY, `${k}: ${m.quality[k]} vs ${want}`);
+  }
+  assert.deepEqual(reviewFlag(spec, m.quality), { review: c.review, reasons: c.review_reasons });
+  const ga = gaFromHcAll(spec, m.hc_mm);
+  for (const [key, want] of Object.entries(c.gestational_age)) {
+    const { ga_days: days, ga_weeks: weeks, ...rest } = ga[key];
+    const { ga_days: wantDays, ga_weeks: wantWeeks, ...wantRest } = want;
+    assert.deepEqual(rest, wantRest, key);
+    assert.equal(days === null, wantDays === null);
+    if (days !== null) assert.ok(Math.abs(days - wantDays) <= TOL_GA_DAYS && Math.abs(weeks - wantWeeks) <= TOL_GA_DAYS);
   }
 }
 
@@ -50,6 +72,13 @@ test('the vectors exercise every rejection rule and an outlier round', () => {
     assert.ok(reasons.some((r) => r.startsWith(start)), start);
   }
   assert.ok(golden.measure.some((c) => c.found && c.outlier_rounds.some((r) => r.kept < r.n)));
+});
+
+test('the vectors exercise every review reason the edge can give, and a clean head', () => {
+  const reasons = new Set([...golden.measure, ...golden.samples].flatMap((c) => c.review_reasons ?? []));
+  for (const r of spec.review_flag.signals.map((x) => x.reason)) assert.ok(reasons.has(r), r);
+  assert.ok(golden.measure.some((c) => c.found && !c.review));
+  assert.ok(golden.samples.some((c) => c.name === '191_HC.png' && c.review));
 });
 
 test('Python number formatting: .1f ties to even, g', () => {

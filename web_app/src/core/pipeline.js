@@ -2,6 +2,7 @@
 import { loadLiteRt, loadAndCompile, Tensor } from '../vendor/litertjs-core/index.js';
 import { toGray, letterboxImage } from './preprocess.js';
 import { measure, dequantize, checkPixelSize } from './measure.js';
+import { gaFromHcAll, reviewFlag } from './clinical.js';
 
 /** An error whose message is meant for the user as it is. */
 export class UserError extends Error {}
@@ -73,6 +74,13 @@ export async function runModel(m, input) {
   }
 }
 
+/** GA by both formulas and the review flag of a found head ({} when none), as golden.json has them. */
+export function clinicalReadout(spec, res) {
+  if (!res.found) return { gestational_age: {}, review: false, review_reasons: [] };
+  const { review, reasons } = reviewFlag(spec, res.quality);
+  return { gestational_age: gaFromHcAll(spec, res.hc_mm), review, review_reasons: reasons };
+}
+
 /** The whole path on one image file; returns the measurement, mask checksum and timings (ms). */
 export async function measureBlob(m, blob, pixelSizeMm, name = 'image') {
   checkPixelSize(pixelSizeMm);
@@ -87,9 +95,10 @@ export async function measureBlob(m, blob, pixelSizeMm, name = 'image') {
   const res = measure(prob, m.H, m.W, box, pixelSizeMm, { threshold: m.meta.postprocessing.threshold });
   const t4 = performance.now();
   const qThr = m.meta.output.quantized_threshold_exclusive;
-  const mask = Uint8Array.from(q, (v) => (v > qThr ? 1 : 0));
+  const mask = new Uint8Array(q.length);
+  for (let i = 0; i < q.length; i++) mask[i] = q[i] > qThr ? 1 : 0;
   return {
-    ...res, width, height, box, gray,
+    ...res, ...clinicalReadout(m.meta.clinical, res), width, height, box, gray,
     mask_sha256: await sha256Hex(mask),
     timings: { decode_ms: t1 - t0, letterbox_ms: t2 - t1, model_ms: t3 - t2, measure_ms: t4 - t3, total_ms: t4 - t0 },
   };

@@ -87,31 +87,41 @@ function areaTab(ssize, dsize, scale) {
   return tab;
 }
 
-/** cv2 INTER_AREA downscale, general (non-integer) factor: float32 accumulation. */
+/** An area table as flat typed arrays (dst, src, weight): the per-pixel loop reads no nested arrays. */
+function flatTab(tab) {
+  const dst = new Int32Array(tab.length), src = new Int32Array(tab.length), w = new Float32Array(tab.length);
+  tab.forEach(([d, sIdx, weight], k) => { dst[k] = d; src[k] = sIdx; w[k] = weight; });
+  return { dst, src, w, n: tab.length };
+}
+
+/**
+ * cv2 INTER_AREA downscale, general (non-integer) factor: float32 accumulation. buf and sum
+ * are Float32Arrays, so each store rounds to float32 exactly as cv2's float buffers do.
+ */
 function resizeAreaGeneral(src, sw, sh, dw, dh, scaleX, scaleY) {
-  const xtab = areaTab(sw, dw, scaleX);
+  const xt = flatTab(areaTab(sw, dw, scaleX));
   const ytab = areaTab(sh, dh, scaleY);
   const out = new Uint8Array(dw * dh);
-  const buf = new Float64Array(dw); // values are kept float32 via f32()
-  const sum = new Float64Array(dw);
-  let prevDy = ytab[0][0];
+  const buf = new Float32Array(dw);
+  const sum = new Float32Array(dw);
+  let prevDy = ytab[0][0], prevSy = -1;
   for (let j = 0; j < ytab.length; j++) {
     const [dy, sy, beta] = ytab[j];
-    buf.fill(0);
-    const row = sy * sw;
-    for (let k = 0; k < xtab.length; k++) {
-      const t = xtab[k];
-      buf[t[0]] = f32(buf[t[0]] + f32(src[row + t[1]] * t[2]));
+    if (sy !== prevSy) { // a row split between two output rows comes twice in a row: sum it once
+      buf.fill(0);
+      const row = sy * sw;
+      for (let k = 0; k < xt.n; k++) buf[xt.dst[k]] += f32(src[row + xt.src[k]] * xt.w[k]);
+      prevSy = sy;
     }
     if (dy !== prevDy) {
       const o = prevDy * dw;
       for (let dx = 0; dx < dw; dx++) {
         out[o + dx] = saturateU8(sum[dx]);
-        sum[dx] = f32(beta * buf[dx]);
+        sum[dx] = beta * buf[dx];
       }
       prevDy = dy;
     } else {
-      for (let dx = 0; dx < dw; dx++) sum[dx] = f32(sum[dx] + f32(beta * buf[dx]));
+      for (let dx = 0; dx < dw; dx++) sum[dx] += f32(beta * buf[dx]);
     }
   }
   const o = prevDy * dw;

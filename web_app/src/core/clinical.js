@@ -1,0 +1,269 @@
+// Clinical read-outs of an HC: GA by two formulas, centile for a known GA, the review flag.
+// A port of hc_tf/clinical/ and the records of hc_tf/report.py (the definition), with the
+// same texts. Ranges, uncertainty tables, titles, thresholds and reasons come from the
+// bundle metadata's "clinical" section (`spec` below); only the equations are code here.
+
+import { fmtFixed, fmtG } from './pyformat.js';
+
+export const DAYS_PER_WEEK = 7;
+export const REVIEW_SEPARATOR = '; ';
+const HC_DECIMALS = 1;
+const Z_DECIMALS = 2;
+const CENTILE_DECIMALS = 1;
+const LOW_CENTILE = 3.0; // "below_3rd"
+const HIGH_CENTILE = 97.0; // "above_97th"
+const REASON_MISSING = (name) => `${name.replaceAll('_', ' ')} could not be computed`;
+const FRACTION_SIGNALS = new Set(['inlier_fraction', 'mask_ellipse_dice', 'uncertain_band_fraction', 'outside_fraction']);
+
+// The published equations, by the metadata's method id (its `equation` says the same in words).
+const GA_EQUATIONS = {
+  hadlock_1984: (hcMm) => {
+    const hcCm = hcMm / 10.0;
+    return weeksToDays(8.96 + 0.540 * hcCm + 0.0003 * hcCm ** 3);
+  },
+  intergrowth21_hc_2016: (hcMm) => Math.exp(0.05970 * Math.log(hcMm) ** 2 + 6.409e-9 * hcMm ** 3 + 3.3258),
+};
+// report.GA_KEYS and gestational_age._short_name (message wording).
+const GA_KEYS = { hadlock_1984: 'hadlock', intergrowth21_hc_2016: 'intergrowth' };
+const GA_SHORT_NAMES = { hadlock_1984: 'Hadlock 1984', intergrowth21_hc_2016: 'INTERGROWTH-21st HC-only' };
+
+// ---------------------------------------------------------------- units (clinical/units.py)
+
+export const weeksToDays = (weeks) => weeks * DAYS_PER_WEEK;
+export const daysToWeeks = (days) => days / DAYS_PER_WEEK;
+
+function checkFinite(value, name) {
+  if (typeof value !== 'number') throw new Error(`${name} must be a number, got ${String(value)}`);
+  if (!Number.isFinite(value)) throw new Error(`${name} must be a finite number, got ${String(value)}`);
+  return value;
+}
+
+function checkPositive(value, name) {
+  if (checkFinite(value, name) <= 0) throw new Error(`${name} must be positive, got ${String(value)}`);
+  return value;
+}
+
+/** Nearest whole day, halves up (units.round_ga_days). */
+export function roundGaDays(days) {
+  if (checkFinite(days, 'GA (days)') < 0) throw new Error(`GA must not be negative, got ${days} days`);
+  return Math.floor(days + 0.5);
+}
+
+/** GA as "weeks+days", e.g. 192.0 -> "27+3" (units.format_ga). */
+export function formatGa(days) {
+  const total = roundGaDays(days);
+  return `${Math.floor(total / DAYS_PER_WEEK)}+${total % DAYS_PER_WEEK}`;
+}
+
+export const formatHcMm = (hcMm) => `${fmtFixed(checkFinite(hcMm, 'HC'), HC_DECIMALS)} mm`;
+
+/** z with its sign, e.g. "-1.23", "+0.00" (Python f"{z:+.2f}"). */
+export function formatZ(z) {
+  checkFinite(z, 'z-score');
+  const negative = z < 0 || Object.is(z, -0);
+  return `${negative ? '-' : '+'}${fmtFixed(Math.abs(z), Z_DECIMALS)}`;
+}
+
+/** Centile for display; never "0.0" or "100.0", which would read as certainty. */
+export function formatCentile(centile) {
+  checkFinite(centile, 'centile');
+  const lo = 10 ** -CENTILE_DECIMALS;
+  if (centile < lo) return `<${fmtFixed(lo, CENTILE_DECIMALS)}`;
+  if (centile > 100.0 - lo) return `>${fmtFixed(100.0 - lo, CENTILE_DECIMALS)}`;
+  return fmtFixed(centile, CENTILE_DECIMALS);
+}
+
+const WEEKS_DAYS = /^\s*(\d{1,2})\s*\+\s*([0-6])\s*$/;
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+
+/**
+ * A GA as entered (LMP or dating scan) -> weeks (units.parse_ga_weeks): weeks ("27.5") or
+ * "weeks+days" ("27+3"). Throws an Error with a message to show as it is when the text is
+ * not a number, or the GA is outside spec.hc_centile.ga_input_weeks (10-45 weeks).
+ */
+export function parseGaWeeks(spec, value) {
+  let weeks;
+  if (typeof value === 'string') {
+    const m = WEEKS_DAYS.exec(value);
+    if (m) weeks = Number(m[1]) + Number(m[2]) / DAYS_PER_WEEK;
+    else if (DECIMAL.test(value)) weeks = Number(value);
+    else throw new Error(`GA '${value}' is not a number of weeks or 'weeks+days' (e.g. 27+3)`);
+  } else {
+    weeks = checkFinite(value, 'GA (weeks)');
+  }
+  if (!Number.isFinite(weeks)) throw new Error(`GA must be a finite number of weeks, got '${value}'`);
+  const [lo, hi] = spec.hc_centile.ga_input_weeks;
+  if (!(lo <= weeks && weeks <= hi)) {
+    throw new Error(`GA ${fmtFixed(weeks, 2)} weeks is outside ${fmtG(lo)}-${fmtG(hi)} weeks: check the entry`);
+  }
+  return weeks;
+}
+
+// ---------------------------------------------------------------- GA from HC
+
+function gaMethod(spec, method) {
+  const m = spec.ga_from_hc.methods.find((x) => x.method === method);
+  if (!m || !GA_EQUATIONS[method]) throw new Error(`unknown GA method '${method}'`);
+  return m;
+}
+
+const gaRangeText = ([lo, hi]) => `${formatGa(lo)} to ${formatGa(hi)} weeks`;
+
+/** The source's uncertainty of one estimate: {days, kind, text} (gestational_age._uncertainty). */
+function gaUncertainty(m, gaDays) {
+  const u = m.uncertainty;
+  if (!u.intervals_weeks) return { days: null, kind: u.kind, text: u.text };
+  const weeks = daysToWeeks(gaDays);
+  // First interval whose upper end is above the GA; the last one also takes its own end.
+  const band = u.intervals_weeks.find((b) => weeks < b.to) ?? u.intervals_weeks[u.intervals_weeks.length - 1];
+  return {
+    days: weeksToDays(band.plus_minus_weeks), kind: '2 SD',
+    text: `±${fmtFixed(band.plus_minus_weeks, 2)} weeks (2 SD) for ${fmtG(band.from)}-${fmtG(band.to)} weeks, ${GA_SHORT_NAMES[m.method]}`,
+  };
+}
+
+/**
+ * GA implied by an HC by one formula, within its range only: report.ga_record's fields
+ * {method, status ("ok"/"out_of_range"), ga ("20+1" or null), ga_days, ga_weeks, uncertainty,
+ * uncertainty_days, uncertainty_kind, valid_ga, message, source}. Throws on a bad HC.
+ */
+export function gaFromHc(spec, hcMm, method) {
+  checkPositive(hcMm, 'HC (mm)');
+  const m = gaMethod(spec, method);
+  const validGa = m.valid_ga_days;
+  const gaDays = GA_EQUATIONS[method](hcMm);
+  const common = { method, valid_ga: gaRangeText(validGa), source: m.source };
+  if (!(validGa[0] <= gaDays && gaDays <= validGa[1])) {
+    const [loHc, hiHc] = m.valid_hc_mm;
+    return {
+      ...common, status: 'out_of_range', ga: null, ga_days: null, ga_weeks: null,
+      uncertainty: null, uncertainty_days: null, uncertainty_kind: null,
+      message: `out of range: HC ${formatHcMm(hcMm)} is outside ${fmtFixed(loHc, HC_DECIMALS)}-`
+        + `${fmtFixed(hiHc, HC_DECIMALS)} mm, where ${GA_SHORT_NAMES[method]} applies (${gaRangeText(validGa)})`,
+    };
+  }
+  const u = gaUncertainty(m, gaDays);
+  return {
+    ...common, status: 'ok', ga: formatGa(gaDays), ga_days: gaDays, ga_weeks: daysToWeeks(gaDays),
+    uncertainty: u.text, uncertainty_days: u.days, uncertainty_kind: u.kind, message: '',
+  };
+}
+
+/** Every formula's record keyed as golden.json's gestational_age ({hadlock, intergrowth}). */
+export function gaFromHcAll(spec, hcMm) {
+  return Object.fromEntries(spec.ga_from_hc.methods.map((m) => [GA_KEYS[m.method], gaFromHc(spec, hcMm, m.method)]));
+}
+
+/**
+ * One line for a person (report.ga_line): "Hadlock 1984: 20+1 weeks (±1.5 wk, 2 SD); in range
+ * (14+0 to 42+0 weeks)", or "INTERGROWTH-21st (HC only): out of range: HC ...".
+ */
+export function gaLine(spec, record) {
+  const title = gaMethod(spec, record.method).title;
+  if (record.status !== 'ok') return `${title}: ${record.message}`;
+  const spread = record.uncertainty_days === null ? `(uncertainty: ${record.uncertainty_kind})`
+    : `(±${fmtFixed(daysToWeeks(record.uncertainty_days), 1)} wk, ${record.uncertainty_kind})`;
+  return `${title}: ${record.ga} weeks ${spread}; in range (${record.valid_ga})`;
+}
+
+// ---------------------------------------------------------------- centile for a known GA
+
+/** INTERGROWTH-21st fetal HC standard, unchecked: [mean, SD] in mm at GA in exact weeks. */
+export function intergrowthHcMeanSd(w) {
+  const lw = Math.log(w);
+  const mean = -28.2849 + 1.69267 * w ** 2 - 0.397485 * w ** 2 * lw;
+  const sd = 1.98735 + 0.0136772 * w ** 3 - 0.00726264 * w ** 3 * lw + 0.000976253 * w ** 3 * lw ** 2;
+  return [mean, sd];
+}
+
+/**
+ * erf(x) for the normal CDF (JavaScript has none): erf x = 2/sqrt(pi) exp(-x^2) sum_n
+ * 2^n x^(2n+1) / (1 3 5 ... (2n+1)), a series of positive terms (no cancellation), ~1e-15
+ * absolute; |x| >= 6 is +-1 to double precision.
+ */
+export function erf(x) {
+  if (Number.isNaN(x)) return NaN;
+  if (Math.abs(x) >= 6) return Math.sign(x);
+  const x2 = x * x;
+  let term = x, sum = x;
+  for (let n = 1; n < 500 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+    term *= (2 * x2) / (2 * n + 1);
+    sum += term;
+  }
+  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
+}
+
+export const normalCdf = (z) => 0.5 * (1.0 + erf(z / Math.sqrt(2.0)));
+
+/**
+ * z-score and centile of an HC at a known GA (centiles.hc_centile), as report.centile_record:
+ * {ga_weeks, ga, status, z, centile, mean_mm, sd_mm, flag ("below_3rd"/"above_97th"/null),
+ * display, source}. Throws (message to show as it is) on a bad HC or GA entry.
+ */
+export function hcCentile(spec, hcMm, gaInput) {
+  checkPositive(hcMm, 'HC (mm)');
+  const weeks = parseGaWeeks(spec, gaInput);
+  const standard = spec.hc_centile;
+  const [lo, hi] = standard.valid_ga_weeks;
+  const common = { ga_weeks: weeks, ga: formatGa(weeksToDays(weeks)), source: standard.source };
+  if (!(lo <= weeks && weeks <= hi)) {
+    return {
+      ...common, status: 'out_of_range', z: null, centile: null, mean_mm: null, sd_mm: null, flag: null,
+      display: `out of range: GA ${formatGa(weeksToDays(weeks))} weeks is outside ${formatGa(weeksToDays(lo))} `
+        + `to ${formatGa(weeksToDays(hi))} weeks, where the INTERGROWTH-21st fetal HC standard applies`,
+    };
+  }
+  const [mean, sd] = intergrowthHcMeanSd(weeks);
+  const z = (hcMm - mean) / sd;
+  const centile = 100.0 * normalCdf(z);
+  const flag = centile < LOW_CENTILE ? 'below_3rd' : centile > HIGH_CENTILE ? 'above_97th' : null;
+  const note = { below_3rd: ', below the 3rd centile', above_97th: ', above the 97th centile' }[flag] ?? '';
+  return {
+    ...common, status: 'ok', z, centile, mean_mm: mean, sd_mm: sd, flag,
+    display: `centile ${formatCentile(centile)} (z ${formatZ(z)})${note}`,
+  };
+}
+
+// ---------------------------------------------------------------- review flag
+
+/** Does a rule's `fires_when` ("> max_x", "< min_x", "outside [lo_x, hi_x]") hold for x? */
+function ruleFires(firesWhen, x, thresholds) {
+  const limit = (name) => {
+    if (typeof thresholds[name] !== 'number') throw new Error(`review rule names an unknown threshold '${name}'`);
+    return thresholds[name];
+  };
+  let m = /^([<>]) (\w+)$/.exec(firesWhen);
+  if (m) return m[1] === '>' ? x > limit(m[2]) : x < limit(m[2]);
+  m = /^outside \[(\w+), (\w+)\]$/.exec(firesWhen);
+  if (m) return !(limit(m[1]) <= x && x <= limit(m[2]));
+  throw new Error(`review rule '${firesWhen}' is not understood`);
+}
+
+function checkSignal(name, v) {
+  if (typeof v !== 'number') throw new Error(`${name} must be a number, got ${String(v)}`);
+  if (v === Infinity || v === -Infinity || v < 0) throw new Error(`quality signal ${name} must be finite and >= 0, got ${v}`);
+  if (FRACTION_SIGNALS.has(name) && v > 1.0) throw new Error(`quality signal ${name} is a fraction (0..1), got ${v}`);
+}
+
+/**
+ * review.review_flag with the metadata's rules (spec.review_flag: signals in order, each with
+ * fires_when and reason; thresholds): {review, reasons}. A NaN signal is a reason itself; a
+ * null/absent one is skipped. Throws on a signal that is not a number, infinite, negative,
+ * or a fraction above 1 (a bug upstream).
+ */
+export function reviewFlag(spec, signals) {
+  const { thresholds, signals: rules } = spec.review_flag;
+  const present = Object.entries(signals).filter(([, v]) => v !== null && v !== undefined);
+  for (const [name, v] of present) checkSignal(name, v);
+  const reasons = [];
+  for (const rule of rules) {
+    const x = signals[rule.signal];
+    if (x === null || x === undefined) continue;
+    if (Number.isNaN(x)) reasons.push(REASON_MISSING(rule.signal));
+    else if (ruleFires(rule.fires_when, x, thresholds)) reasons.push(rule.reason);
+  }
+  return { review: reasons.length > 0, reasons };
+}
+
+/** "please review: <reasons>" for a flagged result, "" otherwise (report.review_text). */
+export const reviewText = ({ review, reasons }) => (review ? `please review: ${reasons.join(REVIEW_SEPARATOR)}` : '');
