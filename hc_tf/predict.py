@@ -203,9 +203,10 @@ def check_out_dir(out_dir: str, overwrite: bool, outputs: FrozenSet[str] = OUTPU
                          f"predict run's outputs, or choose another --out")
     foreign = sorted(entries - outputs)
     if foreign:
-        raise ValueError(f"{out_dir}: holds files predict did not write ({', '.join(foreign[:5])}"
-                         f"{' ...' if len(foreign) > 5 else ''}); --overwrite replaces only "
-                         f"predict outputs, choose another --out")
+        raise ValueError(f"{out_dir}: holds files this mode of predict does not write "
+                         f"({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}); "
+                         f"--overwrite replaces only its own outputs ({', '.join(sorted(outputs))}),"
+                         f" choose another --out")
 
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
