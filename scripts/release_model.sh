@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Replaces the committed models with a run's best model, and regenerates everything
 # derived from it: validation evaluation (with and without flip TTA), the int8 export
-# (metadata records the validation summary), int8 parity, and the app bundle.
+# (metadata records the validation summary), int8 parity, the app bundle and both golden
+# sets, the review flag's validation figures, and the demo and web-app screenshots.
 #
 #   scripts/release_model.sh RUN_DIR [TFDS_DATA_DIR] [WORK_DIR]
 #
-# Then update export/README.md with the printed figures.
+# Then update export/README.md with the printed figures, and the review flag's calibrated
+# limit (clinical.DEFAULT_REVIEW_THRESHOLDS) if the calibration moves it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:?usage: scripts/release_model.sh RUN_DIR [TFDS_DATA_DIR] [WORK_DIR]}
@@ -23,3 +25,10 @@ hc-tf parity --model export/hc_effunet.keras --tflite export/hc_effunet_int8.tfl
     --data-dir "$data" --out "$work/parity_int8"
 cp "$work/parity_int8/parity_summary.json" export/parity_int8_validation.json
 python scripts/make_bundle.py --tflite export/hc_effunet_int8.tflite
+python scripts/make_postprocess_goldens.py
+python benchmarks/review_flag_calibration.py --model export/hc_effunet.keras --data-dir "$data" \
+    --out "$work/review_flag"
+cp "$work/review_flag/risk_coverage.png" export/review_flag_risk_coverage.png
+(cd web_app && npm run build)
+HC_TF_DEMO_SCREENSHOT=docs/demo.png HC_TF_WEB_SCREENSHOT=docs/web_app.png \
+    python -m pytest -q tests/demo_test.py tests/web_app_test.py tests/bundle_test.py
