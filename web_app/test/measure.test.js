@@ -3,7 +3,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { measure, dequantize, fmt1, fmtG, wrapPi } from '../src/core/measure.js';
+import { measure, dequantize, wrapPi } from '../src/core/measure.js';
+import { fmt1, fmtG } from '../src/core/pyformat.js';
 import { gaFromHcAll, reviewFlag } from '../src/core/clinical.js';
 import { loadJson, unz, sha256, angleDiff } from './helpers.js';
 

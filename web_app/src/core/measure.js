@@ -6,8 +6,6 @@ import { toOriginal, resizedSize } from './preprocess.js';
 import { qualitySignals } from './quality.js';
 import { fmt1, fmtG } from './pyformat.js';
 
-export { fmt1, fmtG };
-
 const PI = Math.PI;
 export const MIN_SEMI_AXIS_MODEL_PX = 2.0;
 export const MAX_ASPECT = 5.0;
