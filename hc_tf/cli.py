@@ -197,6 +197,10 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
                f" -> {os.path.join(run_dir, 'best.keras')}")
 
 
+_FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without it inside, "
+                  "e.g. a run's best.keras: the released model has it inside).")
+
+
 @main.command()
 @click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
 @click.option("--data-dir", required=True,
@@ -205,7 +209,7 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
 @click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
 @click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
               type=float)
-@click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
+@click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @clean_errors
 def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet):
@@ -258,7 +262,7 @@ PREDICT_SOME_UNREADABLE = 3
               help="Folder for submission.csv, report.csv/.json, overlays/ and unreadable.csv "
                    "(new or empty).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier predict run's outputs in --out.")
-@click.option("--flip-tta", is_flag=True, help="Average with the horizontally flipped input (.keras only).")
+@click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--allow-any-pixel-size", is_flag=True,
               help="Accept pixel sizes outside the plausible 0.01-2 mm.")
 @click.option("--ga-weeks", default=None, metavar="W",

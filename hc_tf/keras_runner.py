@@ -18,9 +18,14 @@ class KerasRunner:
           flip_tta: average each prediction with that of the horizontally flipped input.
           batch_size: images per model call.
         """
+        from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+        name = getattr(model, "name", None)
         if isinstance(model, (str, os.PathLike)):
-            from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
-            model = model_lib.load_model(os.fspath(model))
+            name = os.fspath(model)
+            model = model_lib.load_model(name)
+        if flip_tta and model_lib.has_flip_tta(model):
+            raise ValueError(f"{name}: the model already averages over the mirrored image "
+                             "(flip TTA inside it); drop --flip-tta")
         self.model = model
         self.flip_tta = flip_tta
         self.batch_size = batch_size

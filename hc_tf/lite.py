@@ -116,7 +116,10 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
             model, representative, io_dtype)
     else:
         tflite = convert(model, mode, representative, io_dtype)
-    source, extra = None, {"calibration": calib, "io_dtype": io_dtype}
+    from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    # Inside the graph: an app feeds one image and reads one map, as without it.
+    source, extra = None, {"calibration": calib, "io_dtype": io_dtype,
+                           "flip_tta_in_model": model_lib.has_flip_tta(model)}
     if isinstance(model_path, (str, os.PathLike)):
         source = os.fspath(model_path)
         with open(source, "rb") as f:

@@ -13,7 +13,7 @@ from hc_tf import defaults
 from hc_tf import edge
 from hc_tf.lite_convert import convert
 
-HEAD_LAYER = "head_probability"  # hc_tf.model's sigmoid head
+HEAD_LAYER = "head_probability"  # hc_tf.model.HEAD_LAYER (not imported: that imports Keras)
 BIAS_CORRECTION_IMAGES = 64
 
 
@@ -53,6 +53,13 @@ def shift_head_logits(model, shift: float):
       ValueError: when the model has no `HEAD_LAYER`.
     """
     import keras  # pylint: disable=g-import-not-at-top
+    from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    if model_lib.has_flip_tta(model):
+        # Shift each pass's logits before the average: there the shift folds into the
+        # last convolution's int32 bias; added after it, an int8 ADD rounds a shift
+        # under one output step (~0.2 logit) away.
+        return model_lib.with_flip_tta(
+            shift_head_logits(model_lib.without_flip_tta(model), shift))
     if HEAD_LAYER not in [layer.name for layer in model.layers]:
         raise ValueError(f"head bias correction needs the model's {HEAD_LAYER!r} sigmoid layer "
                          f"(hc_tf.model's head); {model.name} has none: export without it")

@@ -38,6 +38,12 @@ DEFAULT_DECODER_FILTERS = defaults.DEFAULT_DECODER_FILTERS
 PRECISIONS = defaults.PRECISIONS
 INPUT_SCALE = 1.0 / 255.0  # documented normalization: x / 255, nothing else
 BN_MOMENTUM = 0.9  # 0.99 leaves inference-mode BN statistics poor after short runs
+HEAD_LAYER = "head_probability"  # the float32 sigmoid head
+# Flip test-time augmentation inside the graph (`with_flip_tta`): the network runs on the
+# image and its left-right mirror as one batch of two and averages the logits, so every
+# consumer (predict, evaluate, Beam, the int8 TFLite, the apps) gets it with no flag.
+FLIP_TTA_BATCH = "flip_tta_batch"
+FLIP_TTA_MEAN = "flip_tta_mean"
 
 
 class SegmentationModelsError(RuntimeError):
@@ -138,9 +144,7 @@ def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DE
     x = keras.layers.Rescaling(INPUT_SCALE, name="normalize")(gray)
     x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
     logits = unet(x)
-    # The probability head stays float32 under any policy (sigmoid in fp16 saturates).
-    prob = keras.layers.Activation("sigmoid", dtype="float32", name="head_probability")(logits)
-    return keras.Model(gray, prob, name=f"hc_unet_{backbone}")
+    return keras.Model(gray, _sigmoid_head()(logits), name=f"hc_unet_{backbone}")
 
 
 def _register_lite_backbone(sm) -> None:
@@ -238,6 +242,77 @@ def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool 
     for name, values in weights.items():
         layers[name].set_weights(values)
     return len(weights)
+
+
+@keras.saving.register_keras_serializable(package="hc_tf")
+class FlipTTABatch(keras.layers.Layer):
+    """(B, H, W, C) -> (2B, H, W, C): the batch, then the same batch mirrored left-right."""
+
+    def call(self, x):
+        return keras.ops.concatenate([x, keras.ops.flip(x, axis=2)], axis=0)
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0]
+        return (None if batch is None else 2 * batch,) + tuple(input_shape[1:])
+
+
+@keras.saving.register_keras_serializable(package="hc_tf")
+class FlipTTAMean(keras.layers.Layer):
+    """(2B, H, W, C) from `FlipTTABatch` -> (B, H, W, C): each output averaged with its
+    mirror's output mirrored back."""
+
+    def call(self, y):
+        half = keras.ops.shape(y)[0] // 2
+        return 0.5 * (y[:half] + keras.ops.flip(y[half:], axis=2))
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0]
+        return (None if batch is None else batch // 2,) + tuple(input_shape[1:])
+
+
+def has_flip_tta(model: keras.Model) -> bool:
+    """Whether the model averages over the mirrored image itself (`with_flip_tta`)."""
+    return any(layer.name == FLIP_TTA_MEAN for layer in model.layers)
+
+
+def _sigmoid_head() -> keras.layers.Layer:
+    # The probability head stays float32 under any policy (sigmoid in fp16 saturates).
+    return keras.layers.Activation("sigmoid", dtype="float32", name=HEAD_LAYER)
+
+
+def with_flip_tta(model: keras.Model) -> keras.Model:
+    """The same network (shared weights) averaging its logits over the image and its
+    left-right mirror, run as one batch of two: twice the compute, same parameters,
+    same input and output. Averaging logits (not probabilities) keeps the sigmoid head
+    last, where `hc_tf.lite_bias` corrects it.
+
+    Args:
+      model: gray -> probability with the `HEAD_LAYER` sigmoid on top (`build_unet`).
+
+    Returns:
+      The flip-averaging model; its weights are `model`'s, in the same order.
+
+    Raises:
+      ValueError: when the model already averages flips or has no `HEAD_LAYER`.
+    """
+    if has_flip_tta(model):
+        raise ValueError(f"{model.name} already averages over the mirrored image")
+    if HEAD_LAYER not in [layer.name for layer in model.layers]:
+        raise ValueError(f"{model.name} has no {HEAD_LAYER!r} sigmoid head: cannot add flip TTA")
+    logits = keras.Model(model.inputs, model.get_layer(HEAD_LAYER).input, name="logits")
+    gray = keras.Input(tuple(model.input.shape[1:]), name="gray")
+    z = FlipTTAMean(name=FLIP_TTA_MEAN)(logits(FlipTTABatch(name=FLIP_TTA_BATCH)(gray)))
+    return keras.Model(gray, _sigmoid_head()(z), name=model.name)
+
+
+def without_flip_tta(model: keras.Model) -> keras.Model:
+    """The single-pass network inside a `with_flip_tta` model (shared weights); any
+    other model as it is."""
+    if not has_flip_tta(model):
+        return model
+    logits = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    gray = keras.Input(tuple(model.input.shape[1:]), name="gray")
+    return keras.Model(gray, _sigmoid_head()(logits(gray)), name=model.name)
 
 
 def summary_line(model: keras.Model) -> str:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Replaces the committed models with a run's best model, and regenerates everything
-# derived from it: validation evaluation (with and without flip TTA), the int8 export
+# Replaces the committed models with a run's best model, flip TTA added inside it
+# (scripts/add_flip_tta.py), and regenerates everything derived from it: validation
+# evaluation (the single pass, for the lever table, and the released model), the int8 export
 # (metadata records the validation summary), int8 parity, the app bundle and both golden
 # sets, the review flag's validation figures, and the demo and web-app screenshots.
 #
@@ -15,10 +16,10 @@ data=${2:-$HOME/hc-runs/tfds}
 work=${3:-$HOME/hc-runs/release}
 mkdir -p "$work"
 
-cp "$run/best.keras" export/.hc_effunet.keras.tmp && mv export/.hc_effunet.keras.tmp export/hc_effunet.keras
+python scripts/add_flip_tta.py "$run/best.keras" export/hc_effunet.keras
 cp "$run/training_curve.png" export/training_curve.png
+hc-tf evaluate --model "$run/best.keras" --data-dir "$data" --out "$work/eval_single_pass"
 hc-tf evaluate --model export/hc_effunet.keras --data-dir "$data" --out "$work/eval_keras"
-hc-tf evaluate --model export/hc_effunet.keras --data-dir "$data" --out "$work/eval_keras_flip_tta" --flip-tta
 hc-tf export --model export/hc_effunet.keras --int8 --data-dir "$data" \
     --out export/hc_effunet_int8.tflite --validation-summary "$work/eval_keras/summary.json"
 hc-tf parity --model export/hc_effunet.keras --tflite export/hc_effunet_int8.tflite \

@@ -217,3 +217,19 @@ def test_int8_export_records_its_head_bias_correction(tiny):
     assert abs(fix["logit_gap_after"]) <= max(abs(fix["logit_gap_before"]), 1e-3)
     with open(lite_metadata.metadata_path(tiny["int8"])) as f:
         assert json.load(f)["calibration"]["head_bias_correction"] == fix
+
+
+def test_flip_tta_model_converts_to_int8_and_takes_a_small_head_shift(tiny):
+    """On the flip-TTA model a head shift under one int8 logit step must still reach the
+    edge model (applied before the average it folds into the conv bias; after it, an
+    int8 ADD rounded 0.05 logit away and bias correction silently did nothing)."""
+    from hc_tf import model as model_lib
+    tta = model_lib.with_flip_tta(tiny["model"])
+    plain = lite_convert.convert(tta, "int8", tiny["images"])
+    assert "REVERSE_V2" in lite_ops.op_report(plain)["ops"]
+    shifted = lite_bias.shift_head_logits(tta, 0.05)
+    assert model_lib.has_flip_tta(shifted)
+    before = lite_bias.head_logit_gap(tta, plain, tiny["images"])
+    after = lite_bias.head_logit_gap(
+        tta, lite_convert.convert(shifted, "int8", tiny["images"]), tiny["images"])
+    assert after - before == pytest.approx(-0.05, abs=0.02)

@@ -102,3 +102,44 @@ def test_cli_backbones_and_defaults_are_the_models():
     assert tuple(options["backbone"].type.choices) == model_lib.BACKBONES
     assert options["backbone"].default == model_lib.DEFAULT_BACKBONE
     assert cli._parse_filters(options["decoder_filters"].default) == model_lib.DEFAULT_DECODER_FILTERS
+
+
+def _logit(p):
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror(tmp_path):
+    model = model_lib.build_unet(TINY_HW, "efficientnetlite0", "float32",
+                                 decoder_filters=TINY_DECODER)
+    x = np.random.default_rng(0).uniform(0, 255, (2, *TINY_HW, 1)).astype(np.float32)
+    tta = model_lib.with_flip_tta(model)
+    assert model_lib.has_flip_tta(tta) and not model_lib.has_flip_tta(model)
+    plain, mirrored = model.predict(x, verbose=0), model.predict(x[:, :, ::-1], verbose=0)
+    expected = 0.5 * (_logit(plain) + _logit(mirrored[:, :, ::-1]))
+    out = tta.predict(x, verbose=0)
+    assert out.shape == plain.shape and out.dtype == np.float32
+    np.testing.assert_allclose(_logit(out), expected, atol=2e-4)
+    # Exactly mirror-equivariant, which the single pass is not.
+    np.testing.assert_allclose(tta.predict(x[:, :, ::-1], verbose=0)[:, :, ::-1], out, atol=1e-6)
+    assert np.abs(mirrored[:, :, ::-1] - plain).max() > 1e-3
+    # Same weights in the same order (fine-tuning, half_weights and bias correction
+    # rely on it); the file reloads as it was; the single pass comes back out.
+    assert all(a is b for a, b in zip(model.weights, tta.weights))
+    path = str(tmp_path / "tta.keras")
+    tta.save(path)
+    reloaded = model_lib.load_model(path)
+    assert model_lib.has_flip_tta(reloaded)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), out)
+    np.testing.assert_array_equal(model_lib.without_flip_tta(reloaded).predict(x, verbose=0), plain)
+    assert model_lib.without_flip_tta(model) is model
+    with pytest.raises(ValueError, match="already averages"):
+        model_lib.with_flip_tta(reloaded)
+
+
+def test_flip_tta_needs_the_sigmoid_head():
+    import keras
+    gray = keras.Input((*TINY_HW, 1))
+    headless = keras.Model(gray, keras.layers.Conv2D(1, 3, padding="same")(gray))
+    with pytest.raises(ValueError, match="head_probability"):
+        model_lib.with_flip_tta(headless)
