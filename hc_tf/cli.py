@@ -362,8 +362,15 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
                f"float tensors: {len(report['float_tensors'])}")
     fix = (report.get("calibration") or {}).get("head_bias_correction")
     if fix and fix["logit_gap_before"] is not None:
-        click.echo(f"head bias correction: logit gap {fix['logit_gap_before']:+.4f} -> "
-                   f"{fix['logit_gap_after']:+.4f} on {fix['images']} calibration images")
+        gap, shifted = fix["logit_gap_before"], fix["logit_gap_shifted"]
+        if fix["applied"]:
+            outcome = f"-> {fix['logit_gap_after']:+.4f}"
+        elif shifted is not None:
+            outcome = f"not applied (shifted model {shifted:+.4f}, no smaller)"
+        else:
+            outcome = "not applied (nothing to correct)"
+        click.echo(f"head bias correction: logit gap {gap:+.4f} {outcome} on {fix['images']} "
+                   "calibration images")
 
 
 @main.command()

@@ -169,12 +169,15 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
       The runner.
 
     Raises:
-      ValueError: for a missing file or another extension.
+      ValueError: for a missing file, another extension, or flip_tta with a `.tflite`.
     """
     if not os.path.isfile(model_path):
         raise ValueError(f"{model_path}: no such model file")
     # Imported here so that loading one kind never imports the other's runtime.
     if model_path.endswith(".tflite"):
+        if flip_tta:  # an edge model runs as converted; ignoring the flag would mislead
+            raise ValueError(f"{model_path}: --flip-tta is for a .keras model; a .tflite runs "
+                             "as converted (flip TTA is inside it if its .keras had it)")
         from hc_tf import edge  # pylint: disable=g-import-not-at-top
         return edge.LiteRunner(model_path, num_threads=num_threads)
     if model_path.endswith(".keras"):

@@ -80,17 +80,27 @@ def convert_int8_bias_corrected(model, representative: np.ndarray,
     the float model's all along the outline, shrinking every measured head (on
     the B0 model, 0.23 logit: HC -0.4 mm typical, -2 mm on large heads). The
     mean gap on the first `BIAS_CORRECTION_IMAGES` calibration images (training
-    images) is added to the head's logits and the model converted again.
+    images) is added to the head's logits and the model converted again. The shifted
+    model is kept only if its gap is smaller: converting again re-rounds every tensor,
+    and a gap already under one int8 logit step can come back larger (flip-TTA release:
+    -0.055 -> +0.069).
 
     Returns:
-      (tflite bytes, {"logit_gap_before", "logit_gap_after", "images"}).
+      (tflite bytes, {"logit_gap_before", "logit_gap_after", "images", "applied",
+      "logit_gap_shifted"}): `logit_gap_after` is that of the model returned,
+      `logit_gap_shifted` that of the shifted conversion, kept or not.
     """
     tflite = convert(model, "int8", representative, io_dtype)
     probe = np.asarray(representative)[:BIAS_CORRECTION_IMAGES]
     before = head_logit_gap(model, tflite, probe)
-    info = {"images": int(len(probe)), "logit_gap_before": before, "logit_gap_after": before}
+    info = {"images": int(len(probe)), "logit_gap_before": before, "logit_gap_after": before,
+            "applied": False, "logit_gap_shifted": None}
     if before is None or abs(before) < 1e-3:
         return tflite, info
-    tflite = convert(shift_head_logits(model, before), "int8", representative, io_dtype)
-    info["logit_gap_after"] = head_logit_gap(model, tflite, probe)
-    return tflite, info
+    shifted = convert(shift_head_logits(model, before), "int8", representative, io_dtype)
+    after = head_logit_gap(model, shifted, probe)
+    info["logit_gap_shifted"] = after
+    if after is None or abs(after) >= abs(before):
+        return tflite, info
+    info.update(applied=True, logit_gap_after=after)
+    return shifted, info

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from hc_tf import cli
+from hc_tf import inference
 from hc_tf import keras_runner
 from hc_tf import model as model_lib
 from tests.conftest import TINY_DECODER, TINY_HW
@@ -61,3 +62,10 @@ def test_flip_tta_is_not_added_twice_at_inference(released, tmp_path):
     assert result.exit_code == 1
     assert "already averages over the mirrored image" in result.output
     assert "Traceback" not in result.output
+
+
+def test_flip_tta_is_refused_for_an_edge_model(tmp_path):
+    tflite = tmp_path / "m.tflite"
+    tflite.write_bytes(b"not read: the flag is refused first")
+    with pytest.raises(ValueError, match="m.tflite: --flip-tta is for a .keras model"):
+        inference.load_runner(str(tflite), flip_tta=True)

@@ -219,6 +219,42 @@ def test_int8_export_records_its_head_bias_correction(tiny):
         assert json.load(f)["calibration"]["head_bias_correction"] == fix
 
 
+@pytest.mark.parametrize("gaps, kept, applied, after", [
+    ((-0.055, 0.069), b"plain", False, -0.055),   # the shift overshoots: not kept
+    ((0.23, -0.01), b"shifted", True, -0.01),     # the shift closes the gap: kept
+])
+def test_head_bias_correction_keeps_the_conversion_with_the_smaller_gap(
+        monkeypatch, gaps, kept, applied, after):
+    conversions = iter([b"plain", b"shifted"])
+    measured = iter(gaps)
+    monkeypatch.setattr(lite_bias, "convert", lambda *args: next(conversions))
+    monkeypatch.setattr(lite_bias, "shift_head_logits", lambda model, shift: model)
+    monkeypatch.setattr(lite_bias, "head_logit_gap", lambda *args: next(measured))
+    tflite, info = lite_bias.convert_int8_bias_corrected(object(), np.zeros((4, 8, 8, 1)))
+    assert tflite == kept
+    assert info["applied"] is applied
+    assert info["logit_gap_after"] == after and info["logit_gap_shifted"] == gaps[1]
+
+
+@pytest.mark.parametrize("fix, printed", [
+    (dict(applied=True, logit_gap_before=0.23, logit_gap_after=-0.01, logit_gap_shifted=-0.01),
+     "logit gap +0.2300 -> -0.0100 on 64"),
+    (dict(applied=False, logit_gap_before=-0.055, logit_gap_after=-0.055, logit_gap_shifted=0.069),
+     "logit gap -0.0550 not applied (shifted model +0.0690, no smaller) on 64"),
+])
+def test_export_prints_whether_the_head_bias_correction_was_applied(monkeypatch, tmp_path,
+                                                                     fix, printed):
+    from click.testing import CliRunner
+    from hc_tf import cli
+    report = {"ops": {"CONV_2D": 1}, "size_mb": 1.0, "float_tensors": [],
+              "calibration": {"head_bias_correction": dict(fix, images=64)}}
+    monkeypatch.setattr(lite, "export", lambda *args, **kwargs: report)
+    result = CliRunner().invoke(cli.main, ["export", "--model", str(tmp_path / "m.keras"),
+                                           "--int8"])
+    assert result.exit_code == 0, result.output
+    assert f"head bias correction: {printed} calibration images" in result.output
+
+
 def test_flip_tta_model_converts_to_int8_and_takes_a_small_head_shift(tiny):
     """On the flip-TTA model a head shift under one int8 logit step must still reach the
     edge model (applied before the average it folds into the conv bias; after it, an
