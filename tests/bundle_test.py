@@ -109,12 +109,12 @@ def test_runtime_reproduces_golden_ga_quality_and_flag(golden):
 
 
 def test_a_sample_is_flagged_clear_of_its_threshold(golden, meta):
-    """At least one sample a port must flag, by a margin no rasterisation detail can undo."""
-    limit = meta["clinical"]["review_flag"]["thresholds"]["max_fit_rms_frac"]
+    """At least one sample a port must flag, by a margin no rounding detail can undo."""
+    limit = meta["clinical"]["review_flag"]["thresholds"]["min_mask_ellipse_dice"]
     clear = [s for s in golden["samples"]
-             if s["review"] and s["quality"]["fit_rms_frac"] > 1.3 * limit]
+             if s["review"] and s["quality"]["mask_ellipse_dice"] < limit - 0.002]
     assert clear, "no sample is clearly flagged"
-    assert all(s["review_reasons"] == [C.REASON_RAGGED] for s in clear)
+    assert all(s["review_reasons"] == [C.REASON_MASK_MISMATCH] for s in clear)
     assert set(golden["flagged_samples"]) == {s["filename"] for s in golden["samples"] if s["review"]}
     assert [s for s in golden["samples"] if not s["review"]], "every sample flagged"
 

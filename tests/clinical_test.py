@@ -260,7 +260,7 @@ def test_unknown_method_raises():
 
 # --- review flag --------------------------------------------------------------------------
 
-CLEAN = C.QualitySignals(fit_rms_frac=0.008, inlier_fraction=0.97, mask_ellipse_dice=0.97,
+CLEAN = C.QualitySignals(fit_rms_frac=0.008, inlier_fraction=0.97, mask_ellipse_dice=0.993,
                          uncertain_band_fraction=0.10, outside_fraction=0.0, hc_mm=180.0,
                          flip_rel_diff=0.005)
 

@@ -198,9 +198,9 @@ def test_browser_app(server, browser, golden, tmp_path):
         # reason, GA, centile.
         flagged = golden["samples"][-1]
         assert flagged["filename"] == "191_HC.png"
-        assert flagged["review_reasons"] == ["ragged outline (poor ellipse fit)"]
+        assert flagged["review_reasons"] == ["mask does not match its ellipse"]
         res = results[flagged["filename"]]
-        assert res["review_text"] == "please review: ragged outline (poor ellipse fit)"
+        assert res["review_text"] == "please review: mask does not match its ellipse"
         assert res["ga"]["hadlock"] == ("ok", f"GA Hadlock 1984: {flagged['gestational_age']['hadlock']['ga']}"
                                               " weeks (±1.5 wk, 2 SD); in range (14+0 to 42+0 weeks)")
         page.fill("#known-ga", "20+0")

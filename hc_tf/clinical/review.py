@@ -41,16 +41,16 @@ class ReviewThresholds:
 
     Calibrated for the released model on the validation split only
     (`benchmarks/review_flag_calibration.py`; figures in export/README.md, "Review flag"):
-    `max_fit_rms_frac` is the threshold the search chose (flag <= 10% of images, most images
-    with |HC error| > 5 mm caught); the other limits are guards against gross failures, set
-    beyond every value seen on the 185 validation images (so they flag none of them): a
-    cut, blurred or non-elliptic head that validation did not contain.
+    `min_inlier_fraction` and `min_mask_ellipse_dice` are the pair the search chose (flag
+    <= 10% of images, most images with |HC error| > 5 mm caught); the other limits are guards
+    against gross failures, set beyond every value seen on the 185 validation images (so they
+    flag none of them): a cut, blurred or ragged head that validation did not contain.
     """
 
-    max_fit_rms_frac: float = 0.0162     # calibrated (validation 91st centile)
-    min_inlier_fraction: float = 0.25    # guard (validation min 0.277)
-    min_mask_ellipse_dice: float = 0.95  # guard (validation min 0.975)
-    max_uncertain_band_fraction: float = 0.55  # guard (validation max 0.480)
+    max_fit_rms_frac: float = 0.03       # guard (validation max 0.0289)
+    min_inlier_fraction: float = 0.4557  # calibrated (validation 7th centile)
+    min_mask_ellipse_dice: float = 0.9863  # calibrated (validation 7th centile)
+    max_uncertain_band_fraction: float = 0.55  # guard (validation max 0.491)
     max_outside_fraction: float = 0.10   # guard (validation max 0: no head cut by the edge)
     # Loose bounds for any fetal head on 2D ultrasound (HC18 spans ~45-350 mm), not clinical
     # limits: outside them the "head" is almost surely something else.

@@ -77,10 +77,11 @@ test('review flag: rules, limits and reasons from the metadata, as Python', () =
 });
 
 test('review flag follows the metadata\'s thresholds (not a second copy of them)', () => {
-  const q = { fit_rms_frac: 0.02, hc_mm: 180 };
+  const limit = spec.review_flag.thresholds.max_fit_rms_frac;
+  const q = { fit_rms_frac: 1.5 * limit, hc_mm: 180 };
   assert.equal(reviewFlag(spec, q).review, true);
   const looser = structuredClone(spec);
-  looser.review_flag.thresholds.max_fit_rms_frac = 0.03;
+  looser.review_flag.thresholds.max_fit_rms_frac = 2 * limit;
   assert.equal(reviewFlag(looser, q).review, false);
 });
 
