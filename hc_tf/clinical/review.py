@@ -22,7 +22,8 @@ class QualitySignals:
     outside_fraction: share of the ellipse perimeter outside the image (or ultrasound fan),
         0..1. A head cut by the edge -> high.
     hc_mm: the measured HC in mm.
-    flip_rel_diff: |HC - HC of the horizontally flipped image| / HC (optional second run).
+    flip_rel_diff: |HC - HC of the horizontally flipped image| / HC (optional second run;
+        ~0 by construction for a model with flip TTA inside, such as the released one).
     A NaN means the signal could not be computed and is itself a reason to review.
     """
 
