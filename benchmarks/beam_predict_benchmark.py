@@ -19,11 +19,10 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from hc_tf import beam_predict  # noqa: E402
-from hc_tf import hc18_csv  # noqa: E402
-from hc_tf import predict as predict_lib  # noqa: E402
+from hc_tf.surfaces import beam_predict
+from hc_tf.io import hc18_csv
+from hc_tf.surfaces import predict as predict_lib
 
 
 def timed(fn):

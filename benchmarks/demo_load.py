@@ -20,9 +20,8 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from hc_tf import demo  # noqa: E402
+from hc_tf.surfaces import demo
 
 
 def _free_port() -> int:

@@ -27,9 +27,9 @@ def child(devices: int, hw, per_replica: int, steps: int, decoder) -> dict:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
     import keras
-    from hc_tf import distribute as distribute_lib
-    from hc_tf import model as model_lib
-    from hc_tf import train as train_lib
+    from hc_tf.train import distribute as distribute_lib
+    from hc_tf.modeling import model as model_lib
+    from hc_tf.train import fit as train_lib
 
     plan = distribute_lib.make_plan("mirrored" if devices > 1 else "none")
     with plan.strategy.scope():

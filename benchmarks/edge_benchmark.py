@@ -25,12 +25,11 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from hc_tf import edge  # noqa: E402
-from hc_tf import hc18_csv  # noqa: E402
-from hc_tf import inference  # noqa: E402
-from hc_tf import preprocess  # noqa: E402
+from hc_tf import edge
+from hc_tf.io import hc18_csv
+from hc_tf import inference
+from hc_tf import preprocess
 
 MODES = ("float32", "float16", "dynamic", "int8")
 
@@ -92,10 +91,10 @@ def main(argv=None):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from hc_tf import lite  # pylint: disable=g-import-not-at-top
-    from hc_tf import lite_convert  # pylint: disable=g-import-not-at-top
-    from hc_tf import lite_ops  # pylint: disable=g-import-not-at-top
-    from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import convert as lite_convert  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import op_report as lite_ops  # pylint: disable=g-import-not-at-top
+    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
 
     model = model_lib.load_model(args.model)
     hw = lite_convert.model_input_hw(model)

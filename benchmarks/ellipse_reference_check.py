@@ -13,13 +13,13 @@ import sys
 
 import numpy as np
 
-from hc_tf import hc18_csv
+from hc_tf.io import hc18_csv
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 
 
 def read_reference(csv_path: str) -> dict:
-    """filename -> (pixel size mm, HC mm), by `hc_tf.hc18_csv`."""
+    """filename -> (pixel size mm, HC mm), by `hc_tf.io.hc18_csv`."""
     return {r.filename: (r.pixel_size_mm, r.hc_mm)
             for r in hc18_csv.read_hc18_csv(csv_path, with_hc=True).rows}
 

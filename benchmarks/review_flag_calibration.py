@@ -1,7 +1,7 @@
 """Calibrates the review flag on the validation split and prints its figures.
 
 Runs a model over the validation images once, keeps each measurement's quality signals
-(`hc_tf.quality`) and HC error, then chooses the flag's thresholds: for every signal, the
+(`hc_tf.measure.quality`) and HC error, then chooses the flag's thresholds: for every signal, the
 threshold at each of a few quantiles; the rule flags an image when any chosen signal is
 past its threshold (`clinical.review_flag`). The search keeps the rule that catches the most
 images with |HC error| > 5 mm while flagging at most 10% of images (issue 14's goal), fewest
@@ -21,15 +21,13 @@ import dataclasses
 import itertools
 import json
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from hc_tf import clinical  # noqa: E402
-from hc_tf import evaluate as evaluate_lib  # noqa: E402
-from hc_tf import inference  # noqa: E402
+from hc_tf import clinical
+from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf import inference
 
 BIG_ERROR_MM = evaluate_lib.LARGE_ERROR_MM  # the errors the flag should catch
 MAX_FLAGGED = 0.10
@@ -44,7 +42,7 @@ SIGNALS = {"fit_rms_frac": ("max_fit_rms_frac", +1),
 
 def collect(model: str, data_dir: str, split: str):
     """Per validation image: its signals, |HC error| (HC 0 when not found) and name."""
-    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
     runner = inference.load_runner(model)
     rows = []
     for pred in inference.predict_samples(runner, data_lib.load_samples(data_dir, split)):

@@ -14,7 +14,6 @@ and the ratio pipeline / training step (issue target: >= 5x, so training never w
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import shutil
 import statistics
@@ -43,7 +42,7 @@ def build_time(hc18_dir: str) -> float:
 
 def pipeline_images_per_s(data_dir: str, input_hw, batch_size: int, batches: int) -> float:
     """Augmented training batches per second x batch size, cache already warm."""
-    from hc_tf import data as data_lib
+    from hc_tf.train import data as data_lib
 
     examples = data_lib.load_split(data_dir, "train")
     ds = data_lib.training_pipeline(examples, input_hw, batch_size, seed=0).repeat()
@@ -60,7 +59,7 @@ def pipeline_images_per_s(data_dir: str, input_hw, batch_size: int, batches: int
 def training_step_seconds(model, batch, steps: int) -> float:
     """Median seconds per optimizer step on a fixed batch (after two warm-up steps)."""
     import keras
-    from hc_tf import train as train_lib
+    from hc_tf.train import fit as train_lib
 
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=train_lib.bce_dice_loss)
     x, y = batch
@@ -102,8 +101,8 @@ def main() -> int:
     parser.add_argument("--inference-runs", type=int, default=10)
     args = parser.parse_args()
 
-    from hc_tf import data as data_lib
-    from hc_tf import model as model_lib
+    from hc_tf.train import data as data_lib
+    from hc_tf.modeling import model as model_lib
 
     hw = tuple(int(v) for v in args.input_size.lower().split("x"))
     if args.build_from:

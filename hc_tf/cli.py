@@ -156,7 +156,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--small", is_flag=True,
               help=f"A tiny decoder, {_filters_text(defaults.SMALL_DECODER_FILTERS)} "
                    "(quick demo runs).")
-@click.option("--encoder-weights", default=None, help="Pretrained encoder weights (.npz from scripts/convert_lite0_pytorch.py).")
+@click.option("--encoder-weights", default=None, help="Pretrained encoder weights (.npz from hc_tf/modeling/lite0_pytorch_weights.py).")
 @click.option("--init-from", default=None,
               help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
 @click.option("--distribute", default="none", show_default=True,
@@ -169,7 +169,7 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
           decoder_filters, small, encoder_weights, init_from, distribute):
     """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
-    from hc_tf import train as train_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import fit as train_lib  # pylint: disable=g-import-not-at-top
 
     if distribute == "multi-worker" and (sample or manual_dir):
         # Preparing runs TensorFlow ops, and the collective service must start first; and
@@ -214,9 +214,9 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
 @clean_errors
 def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
-    from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
-    from hc_tf import progress  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
 
     runner = inference.load_runner(model_path, flip_tta=flip_tta)
     total = None
@@ -224,7 +224,7 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
         total = evaluate_lib.hc18_folder_size(data_dir)
     else:
-        from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split, validation_fraction)
     t = time.time()
     summary = evaluate_lib.evaluate(runner, samples, out_dir,
@@ -283,15 +283,15 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     unreadable.csv), the others measured; 1: an error, --out left as it was.
     """
     from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf import predict as predict_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf import progress  # pylint: disable=g-import-not-at-top
-    from hc_tf import report as report_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import predict as predict_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
+    from hc_tf.report import records as report_lib  # pylint: disable=g-import-not-at-top
 
     common = dict(pixel_csv=pixel_csv, pixel_size_mm=pixel_size, overwrite=overwrite,
                   allow_implausible_pixel_size=allow_any_pixel_size, ga_weeks=ga_weeks)
     try:
         if beam:
-            from hc_tf import beam_predict  # pylint: disable=g-import-not-at-top
+            from hc_tf.surfaces import beam_predict  # pylint: disable=g-import-not-at-top
             inputs, pipeline_args = beam_predict.split_pipeline_args(inputs)
             result = beam_predict.predict_files(model_path, inputs, out_dir, pipeline_args, **common)
             listing, extra = beam_predict.DEAD_LETTER_NAME, f"shards in {result.shards}"
@@ -338,8 +338,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias_correction,
            out_path, validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
-    from hc_tf import lite  # pylint: disable=g-import-not-at-top
-    from hc_tf import lite_ops  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import op_report as lite_ops  # pylint: disable=g-import-not-at-top
 
     validation = None
     if validation_summary:
@@ -385,14 +385,14 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
     """Full vs edge model on the same images, through the same measurement."""
     import itertools  # pylint: disable=g-import-not-at-top
-    from hc_tf import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf import parity as parity_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf import progress  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import parity as parity_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
 
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
     else:
-        from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split)[:limit]
     summary = parity_lib.run_parity(keras_path, tflite_path, samples, out_dir,
                                     show_progress=progress.wanted(quiet))
@@ -424,7 +424,7 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
 @clean_errors
 def demo(model_path, host, port, workers):
     """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
-    from hc_tf import demo as demo_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import demo as demo_lib  # pylint: disable=g-import-not-at-top
 
     warning = demo_lib.exposure_warning(host)
     if warning:

@@ -32,7 +32,7 @@ BACKBONES: Tuple[str, ...] = ("efficientnetb0", "efficientnetb1", "efficientnetb
 DEFAULT_BACKBONE: str = LITE_BACKBONE
 DEFAULT_DECODER_FILTERS: Tuple[int, ...] = (128, 64, 32, 16, 16)
 SMALL_DECODER_FILTERS: Tuple[int, ...] = (64, 32, 16, 16, 8)  # `--small`: quick demo runs
-# "auto": mixed_float16 where a GPU is visible, float32 on CPU (hc_tf.model).
+# "auto": mixed_float16 where a GPU is visible, float32 on CPU (hc_tf.modeling.model).
 PRECISIONS: Tuple[str, ...] = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_PRECISION: str = "auto"
 

@@ -74,7 +74,7 @@ def check_model_checksum(tflite_path: str) -> None:
 class LiteRunner:
     """Runs a `.tflite` HC model: (B, H, W, 1) uint8 letterboxed -> (B, H, W) float32 probability.
 
-    The same interface as `hc_tf.keras_runner.KerasRunner` (`input_hw`, `predict`), so
+    The same interface as `hc_tf.modeling.keras_runner.KerasRunner` (`input_hw`, `predict`), so
     evaluation and parity measure both models with the same code. Batches run as
     batch-1 invokes (the model's input is static (1, H, W, 1)). The model's sha256
     is checked against its metadata JSON when that is beside it.

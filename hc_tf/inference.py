@@ -1,7 +1,7 @@
 """The TF-free inference core: the runner protocol and the one letterbox -> run -> measure.
 
 A *runner* turns a batch of letterboxed uint8 inputs (B, H, W, 1) into probabilities
-(B, H, W): `hc_tf.edge.LiteRunner` (no TensorFlow) or `hc_tf.keras_runner.KerasRunner`
+(B, H, W): `hc_tf.edge.LiteRunner` (no TensorFlow) or `hc_tf.modeling.keras_runner.KerasRunner`
 (TF side, imported only when a `.keras` model is loaded). Every path that measures a
 model's output (evaluate, predict, parity, demo, the bundle's goldens) goes through
 `predict_batch`, so pre-processing and measurement cannot drift between them.
@@ -181,6 +181,6 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
         from hc_tf import edge  # pylint: disable=g-import-not-at-top
         return edge.LiteRunner(model_path, num_threads=num_threads)
     if model_path.endswith(".keras"):
-        from hc_tf import keras_runner  # pylint: disable=g-import-not-at-top
+        from hc_tf.modeling import keras_runner  # pylint: disable=g-import-not-at-top
         return keras_runner.KerasRunner(model_path, flip_tta=flip_tta)
     raise ValueError(f"{model_path}: expected a .keras or .tflite model")

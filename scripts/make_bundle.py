@@ -3,7 +3,7 @@
     python scripts/make_bundle.py --tflite export/hc_effunet_int8.tflite \
         [--hc18 ../shared/hc18] [--out android_demo_assets] [--samples 000_HC.png ...]
 
-Copies the int8 .tflite and its .json (hc_tf.lite.export writes both) as
+Copies the int8 .tflite and its .json (hc_tf.export.export_lib.export writes both) as
 hc_effunet_int8.tflite / hc_effunet_int8.json, adding a "clinical" section to the
 copy (the GA formulas and the review-flag rule, enough to port: `clinical_spec`),
 copies 5 HC18 test images into samples/ (191_HC.png is one the int8 model flags
@@ -25,19 +25,18 @@ import sys
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from hc_tf import __version__  # noqa: E402
-from hc_tf import clinical  # noqa: E402
-from hc_tf import defaults  # noqa: E402
-from hc_tf import edge  # noqa: E402
-from hc_tf import hc18_csv  # noqa: E402
-from hc_tf import inference  # noqa: E402
-from hc_tf import io_utils  # noqa: E402
-from hc_tf import measure as measure_lib  # noqa: E402
-from hc_tf import preprocess  # noqa: E402
-from hc_tf import quality  # noqa: E402
-from hc_tf import report  # noqa: E402
+from hc_tf import __version__
+from hc_tf import clinical
+from hc_tf import defaults
+from hc_tf import edge
+from hc_tf.io import hc18_csv
+from hc_tf import inference
+from hc_tf.io import atomic as io_utils
+from hc_tf import measure as measure_lib
+from hc_tf import preprocess
+from hc_tf.measure import quality
+from hc_tf.report import records as report
 
 MODEL_NAME = "hc_effunet_int8.tflite"
 META_NAME = "hc_effunet_int8.json"
@@ -55,7 +54,7 @@ ATTRIBUTION = ("HC18 grand challenge test images: T. L. A. van den Heuvel, D. de
 
 sha256_file = edge.sha256_file
 
-# The fitted ellipse at each model pixel (hc_tf.quality.ellipse_on_model_grid), in words.
+# The fitted ellipse at each model pixel (hc_tf.measure.quality.ellipse_on_model_grid), in words.
 GRID_F = ("for the model pixel in column j, row i: x = (j - offset_x + 0.5) / scale_x - 0.5, "
           "y = (i - offset_y + 0.5) / scale_y - 0.5 (no letterbox: x = j, y = i, scales 1); "
           "dx = x - cx, dy = y - cy, c = cos(angle), s = sin(angle); u = (dx c + dy s) / a, "
@@ -150,7 +149,7 @@ def clinical_spec():
          clinical.REASON_HC_RANGE, "the measured HC in mm"),
     ]
     return {
-        "implementation": "hc_tf/clinical/, hc_tf/quality.py (reference)",
+        "implementation": "hc_tf/clinical/, hc_tf/measure/quality.py (reference)",
         "ga_from_hc": {"methods": [ga_method_spec(m) for m in clinical.GaMethod],
                        "display": "weeks+days: total = floor(GA_days + 0.5) (halves up); "
                                   "W = total div 7, D = total mod 7; shown as 'W+D'"},

@@ -11,7 +11,7 @@ outliers near the rejection limit), plus the int8 model's output on the bundled
 samples; each found head with its quality signals, GA and review flag, and crafted heads
 at model size that the flag must catch (ragged, blurred, cut by the edge, a notch). A
 "clinical" section holds GA, centile, input-check and review-flag cases (hc_tf.clinical,
-hc_tf.report). Arrays are stored zlib-compressed, base64. Deterministic (fixed seeds).
+hc_tf.report.records). Arrays are stored zlib-compressed, base64. Deterministic (fixed seeds).
 web_app/test/*.test.js runs the JavaScript port on every vector.
 """
 
@@ -22,22 +22,20 @@ import hashlib
 import json
 import math
 import os
-import sys
 import zlib
 
 import cv2
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from hc_tf import __version__  # noqa: E402
-from hc_tf import clinical as C  # noqa: E402
-from hc_tf import report  # noqa: E402
-from hc_tf import measure as M  # noqa: E402
-from hc_tf.measure import fit as fit_lib  # noqa: E402
-from hc_tf.measure import probmap  # noqa: E402
-from hc_tf import preprocess as P  # noqa: E402
+from hc_tf import __version__
+from hc_tf import clinical as C
+from hc_tf.report import records as report
+from hc_tf import measure as M
+from hc_tf.measure import fit as fit_lib
+from hc_tf.measure import probmap
+from hc_tf import preprocess as P
 
 BUNDLE = os.path.join(REPO, "android_demo_assets")
 OUT_SCALE = np.float32(0.00390625)  # the int8 model's output scale (zero point 0)
@@ -375,7 +373,7 @@ def review_flag_cases():
 
 
 def clinical_cases():
-    """GA, centile, GA entry and review-flag cases from hc_tf.clinical / hc_tf.report."""
+    """GA, centile, GA entry and review-flag cases from hc_tf.clinical / hc_tf.report.records."""
     ga = []
     for hc in GA_HCS_MM:
         for est in C.ga_from_hc_all(hc):

@@ -18,7 +18,7 @@ import shutil
 import cv2
 import numpy as np
 
-from hc_tf import hc18_csv
+from hc_tf.io import hc18_csv
 from hc_tf import measure as measure_lib
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "sample_data")
@@ -26,7 +26,7 @@ FACTOR = 2
 
 
 def _rows(path, with_hc=False):
-    """[filename, pixel size[, HC]] as written in the CSV, checked by `hc_tf.hc18_csv`."""
+    """[filename, pixel size[, HC]] as written in the CSV, checked by `hc_tf.io.hc18_csv`."""
     return [list(r.fields[:3 if with_hc else 2])
             for r in hc18_csv.read_hc18_csv(path, with_hc=with_hc).rows]
 

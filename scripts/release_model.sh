@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Replaces the committed models with a run's best model, flip TTA added inside it
-# (scripts/add_flip_tta.py), and regenerates everything derived from it: validation
+# (hc_tf/modeling/add_flip_tta.py), and regenerates everything derived from it: validation
 # evaluation (the single pass, for the lever table, and the released model), the int8 export
 # (metadata records the validation summary), int8 parity, the app bundle and both golden
 # sets, the review flag's validation figures, and the demo and web-app screenshots.
@@ -16,7 +16,7 @@ data=${2:-$HOME/hc-runs/tfds}
 work=${3:-$HOME/hc-runs/release}
 mkdir -p "$work"
 
-python scripts/add_flip_tta.py "$run/best.keras" export/hc_effunet.keras
+python -m hc_tf.modeling.add_flip_tta "$run/best.keras" export/hc_effunet.keras
 cp "$run/training_curve.png" export/training_curve.png
 hc-tf evaluate --model "$run/best.keras" --data-dir "$data" --out "$work/eval_single_pass"
 hc-tf evaluate --model export/hc_effunet.keras --data-dir "$data" --out "$work/eval_keras"

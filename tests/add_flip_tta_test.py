@@ -1,8 +1,6 @@
-"""scripts/add_flip_tta.py, the release step that puts flip TTA inside the model, and the
+"""hc_tf/modeling/add_flip_tta.py, the release step that puts flip TTA inside the model, and the
 refusal to add flip TTA again at inference."""
 
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -10,12 +8,11 @@ from click.testing import CliRunner
 
 from hc_tf import cli
 from hc_tf import inference
-from hc_tf import keras_runner
-from hc_tf import model as model_lib
+from hc_tf.modeling import add_flip_tta
+from hc_tf.modeling import keras_runner
+from hc_tf.modeling import model as model_lib
 from tests.conftest import TINY_DECODER, TINY_HW
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
-import add_flip_tta  # noqa: E402
 
 
 @pytest.fixture(scope="module")

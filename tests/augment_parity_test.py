@@ -1,5 +1,5 @@
-"""One augmentation: `hc_tf.data.augment` (TF) and the JAX trainer's NumPy/OpenCV twin
-(scripts/gpu_jax/augment_np.py) give the same image and mask for the same uniforms.
+"""One augmentation: `hc_tf.train.data.augment` (TF) and the JAX trainer's NumPy/OpenCV twin
+(hc_tf/train/jax_backend/augment_np.py) give the same image and mask for the same uniforms.
 
 Tolerances: both sides warp float32 with bilinear weights and zeros outside, sampling at
 integer pixel coordinates. OpenCV 5 computes the sample positions in float (measured here:
@@ -13,19 +13,17 @@ half-pixel convention slip or a wrong range moves the mean by whole levels and t
 import ast
 import glob
 import os
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from hc_tf import data as data_lib
+from hc_tf.train import data as data_lib
 from hc_tf import preprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts", "gpu_jax"))
-import augment_np as A  # noqa: E402  (beside train_jax.py; no Keras, unlike train_jax)
+from hc_tf.train.jax_backend import augment_np as A  # no Keras, unlike train_jax
 
 HW = (224, 320)
 IMAGE_MAX, IMAGE_MEAN = 10.0, 0.25   # gray levels 0..255
@@ -88,10 +86,10 @@ def test_the_draws_feed_the_shared_functions(pair):
 
 def test_train_jax_uses_the_twin():
     # Read, not imported: train_jax imports Keras with the JAX backend at import time.
-    with open(os.path.join(REPO, "scripts", "gpu_jax", "train_jax.py"), encoding="utf-8") as f:
+    with open(os.path.join(REPO, "hc_tf", "train", "jax_backend", "train_jax.py"), encoding="utf-8") as f:
         tree = ast.parse(f.read())
     imports = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
                for a in n.names}
-    assert ("augment_np", "augment_np") in imports
+    assert ("hc_tf.train.jax_backend.augment_np", "augment_np") in imports
     defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     assert not any("augment" in name for name in defined), defined

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 pytest.importorskip("apache_beam")
 
 import hc_tf  # noqa: E402
-from hc_tf import beam_predict  # noqa: E402
+from hc_tf.surfaces import beam_predict  # noqa: E402
 from hc_tf import cli  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -135,7 +135,7 @@ def test_pipeline_options_without_beam_are_unknown_options(sample, tmp_path):
 def test_without_apache_beam_the_error_names_the_extra(sample, tmp_path, monkeypatch):
     folder, _ = sample
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # import apache_beam now fails
-    monkeypatch.delitem(sys.modules, "hc_tf.beam_predict")
+    monkeypatch.delitem(sys.modules, "hc_tf.surfaces.beam_predict")
     monkeypatch.delattr(hc_tf, "beam_predict")
     result = _invoke("--beam", folder, "--pixel-size", "0.2", "--out", tmp_path / "o")
     assert result.exit_code == 1 and "pip install 'hc-tf[beam]'" in result.output, result.output

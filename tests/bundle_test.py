@@ -66,7 +66,7 @@ def test_runtime_reproduces_golden(golden):
 # --- clinical read-outs (issue 14): GA, quality signals and the review flag ------------------
 
 from hc_tf import clinical as C  # noqa: E402
-from hc_tf import report  # noqa: E402
+from hc_tf.report import records as report  # noqa: E402
 
 OLD_SAMPLE_FIELDS = {"filename", "pixel_size_mm", "image_hw", "image_sha256", "letterbox",
                      "found", "reason", "ellipse_px", "submission_row", "hc_mm", "mask_sha256",

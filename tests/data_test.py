@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from hc_tf import data as data_lib
+from hc_tf.train import data as data_lib
 from hc_tf import preprocess
 from tests.conftest import TINY_HW
 

@@ -25,11 +25,11 @@ from click.testing import CliRunner
 
 from hc_tf import cli
 from hc_tf import clinical as C
-from hc_tf import demo
+from hc_tf.surfaces import demo
 from hc_tf import edge
 from hc_tf import measure as M
 from hc_tf import preprocess
-from hc_tf import report
+from hc_tf.report import records as report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUNDLE = os.path.join(REPO, "android_demo_assets")

@@ -23,12 +23,11 @@ tf.config.set_logical_device_configuration(_CPU, [tf.config.LogicalDeviceConfigu
 
 import keras  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tiny_models import TINY_HW, synthetic_images  # noqa: E402  (beside this file)
+from tests.tiny_models import TINY_HW, synthetic_images  # noqa: E402  (beside this file)
 
-from hc_tf import distribute as distribute_lib  # noqa: E402
-from hc_tf import model as model_lib  # noqa: E402
-from hc_tf import train as train_lib  # noqa: E402
+from hc_tf.train import distribute as distribute_lib  # noqa: E402
+from hc_tf.modeling import model as model_lib  # noqa: E402
+from hc_tf.train import fit as train_lib  # noqa: E402
 
 
 def _build(kind: str):

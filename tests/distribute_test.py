@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from hc_tf import distribute as distribute_lib
+from hc_tf.train import distribute as distribute_lib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HC_TF = os.path.join(os.path.dirname(sys.executable), "hc-tf")
@@ -22,9 +22,10 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "C
 
 def _equivalence(kind, steps=3, per_replica=2):
     """Runs tests/distribute_equivalence.py; (one-device run, two-replica run)."""
-    out = subprocess.run([sys.executable, os.path.join(HERE, "distribute_equivalence.py"), kind,
+    out = subprocess.run([sys.executable, "-m", "tests.distribute_equivalence", kind,
                           str(steps), str(per_replica)],
-                         capture_output=True, text=True, env=ENV, timeout=300)
+                         capture_output=True, text=True, env=ENV, timeout=300,
+                         cwd=os.path.dirname(HERE))
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-3000:]
     result = json.loads(lines[-1][len("RESULT "):])
@@ -59,8 +60,8 @@ def test_the_real_networks_bn_unsynchronized_keeps_one_statistic_per_replica():
 
 def test_every_bn_layer_of_the_real_network_is_synchronized_and_saved_plain(tmp_path, float32_policy):
     import keras
-    from hc_tf import model as model_lib
-    from hc_tf import train as train_lib
+    from hc_tf.modeling import model as model_lib
+    from hc_tf.train import fit as train_lib
     from conftest import TINY_DECODER, TINY_HW
 
     model = model_lib.build_unet(TINY_HW, decoder_filters=TINY_DECODER)

@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The blob model as int8 (uint8 I/O) and float32 .tflite files, and a test image."""
-    from hc_tf import lite_convert  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import convert as lite_convert  # pylint: disable=g-import-not-at-top
     out = tmp_path_factory.mktemp("edge")
     model = T.blob_model()
     images, _, _ = T.synthetic_images(6, seed=5)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from hc_tf import evaluate as evaluate_lib
+from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import tiny_models as T
-from hc_tf import evaluate as evaluate_lib
-from hc_tf import io_utils
+from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.io import atomic as io_utils
 from hc_tf import measure as M
 
 
@@ -63,8 +63,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 def test_best_keras_and_exported_tflite_get_the_plain_write_mode(umask, tmp_path,
                                                                  float32_policy):
-    from hc_tf import lite  # pylint: disable=g-import-not-at-top
-    from hc_tf import train as train_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import fit as train_lib  # pylint: disable=g-import-not-at-top
 
     model = T.blob_model()
     train_lib.save_model_atomic(model, str(tmp_path / "best.keras"))

@@ -1,18 +1,16 @@
-"""scripts/gpu_jax/half_weights.py: a run's weights carried at float16 rebuild the same
+"""hc_tf/train/jax_backend/half_weights.py: a run's weights carried at float16 rebuild the same
 network here (the way the released GPU-trained models came back from the device)."""
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 
-from hc_tf import model as model_lib
+from hc_tf.modeling import model as model_lib
 from tests.conftest import TINY_DECODER, TINY_HW
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts", "gpu_jax"))
-import half_weights  # noqa: E402
+from hc_tf.train.jax_backend import half_weights
 
 
 def _run_dir(tmp_path, backbone="efficientnetlite0"):

@@ -1,8 +1,8 @@
-"""hc_tf.hc18_csv: the one reader of HC18-style CSVs, and its messages."""
+"""hc_tf.io.hc18_csv: the one reader of HC18-style CSVs, and its messages."""
 
 import pytest
 
-from hc_tf import hc18_csv
+from hc_tf.io import hc18_csv
 from hc_tf import measure as M
 
 TRAIN_HEADER = "filename,pixel size(mm),head circumference (mm)"

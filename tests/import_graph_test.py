@@ -1,10 +1,12 @@
 """The TF-free side's import graph, read from the sources (no import is executed).
 
-Rule 2 of the design: TensorFlow, Keras, TFDS and segmentation-models are imported only
-on the TF side. This test walks the static import graph of `hc_tf`:
+TensorFlow, Keras, TFDS and segmentation-models are imported only on the TF side, and the
+TF side is a set of folders: `hc_tf/modeling/`, `hc_tf/train/`, `hc_tf/export/`. This test
+walks the static import graph of `hc_tf`:
 
-* from every TF-free module, the imports that run when it is imported (module level,
-  followed transitively through hc_tf) never reach one of those packages;
+* from every module outside those folders, the imports that run when it is imported
+  (module level, followed transitively through hc_tf) never reach one of those packages
+  nor a module in a TF-side folder;
 * an import inside a function (run only when it is called) that reaches them is one of
   the few doors listed in LAZY_DOORS (e.g. `inference.load_runner` opening a `.keras`),
   so a new arrow from the TF-free side to the TF side is a decision, not an accident.
@@ -24,25 +26,28 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "hc_tf"
 FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tensorflow_datasets", "segmentation_models")
 
-# The modules that must import with the base install only (DESIGN.md, "two sides").
-TF_FREE = ("hc_tf", "hc_tf.defaults", "hc_tf.preprocess", "hc_tf.measure", "hc_tf.quality", "hc_tf.clinical",
-           "hc_tf.report", "hc_tf.io_utils", "hc_tf.hc18_csv", "hc_tf.inference", "hc_tf.edge",
-           "hc_tf.evaluate", "hc_tf.predict", "hc_tf.parity", "hc_tf.demo", "hc_tf.cli",
-           "hc_tf.progress", "hc_tf.quiet", "hc_tf.lite_ops", "hc_tf.lite_metadata",
-           "hc_tf.beam_predict")  # beam_predict needs the [beam] extra, never TensorFlow
+# The TF side of the house is three folders (docs/architecture.md); every other module of
+# hc_tf must import with the base install only. A module in a TF-side folder may be TF-free
+# itself (the op report, the bundle metadata): the folder says which side it serves.
+TF_SIDE = ("hc_tf.modeling", "hc_tf.train", "hc_tf.export")
 
-# (module, function, imported module): function-level imports that lead to the TF side,
-# each run only when the user asked for a TF-side thing.
+# (module, function, TF-side folder): imports inside a function (run only when the user asked
+# for a TF-side thing) that cross from the TF-free side into a TF-side folder or package.
 LAZY_DOORS = {
-    ("hc_tf.inference", "load_runner", "hc_tf.keras_runner"),  # a .keras model
-    ("hc_tf.parity", "run_parity", "hc_tf.keras_runner"),      # parity needs the Keras model
-    ("hc_tf.cli", "prepare", "tensorflow_datasets"),           # hc-tf prepare: the TFDS build
+    ("hc_tf.inference", "load_runner", "hc_tf.modeling"),  # a .keras model
+    ("hc_tf.cli", "prepare", "tensorflow_datasets"),       # hc-tf prepare: the TFDS build
     ("hc_tf.cli", "_ensure_prepared", "tensorflow_datasets"),
     ("hc_tf.cli", "train", "hc_tf.train"),
-    ("hc_tf.cli", "export", "hc_tf.lite"),
-    ("hc_tf.cli", "evaluate", "hc_tf.data"),                   # a prepared TFDS data dir
-    ("hc_tf.cli", "parity", "hc_tf.data"),
+    ("hc_tf.cli", "export", "hc_tf.export"),
+    ("hc_tf.cli", "parity", "hc_tf.export"),               # parity compares the Keras and int8 models
+    ("hc_tf.cli", "evaluate", "hc_tf.train"),              # a prepared TFDS data dir (tf.data)
+    ("hc_tf.cli", "parity", "hc_tf.train"),
 }
+
+
+def side_of(module: str) -> str:
+    """The TF-side folder a module lives in, or "" on the TF-free side."""
+    return next((f for f in TF_SIDE if module == f or module.startswith(f + ".")), "")
 
 
 def _module_files() -> Dict[str, str]:
@@ -134,12 +139,23 @@ def _chain(seen: Dict[str, str], name: str) -> str:
     return " <- ".join(path)
 
 
+TF_FREE = sorted(m for m in MODULES if not side_of(m))
+
+
+def test_the_folders_split_the_package():
+    # Guards the rule itself: both sides hold modules, and the surfaces are on the TF-free side.
+    assert {"hc_tf.surfaces.predict", "hc_tf.measure.probmap", "hc_tf.edge"} <= set(TF_FREE)
+    assert {"hc_tf.modeling.model", "hc_tf.train.data", "hc_tf.export.convert"} <= set(MODULES) - set(TF_FREE)
+
+
 @pytest.mark.parametrize("module", TF_FREE)
 def test_importing_a_tf_free_module_never_imports_tensorflow(module):
-    assert module in MODULES, f"{module}: no such module (update TF_FREE)"
     seen = _closure(module)
     bad = _forbidden(seen)
     assert not bad, "imported at import time: " + "; ".join(_chain(seen, b) for b in bad)
+    tf_side = sorted(m for m in seen if m in MODULES and side_of(m))
+    assert not tf_side, "a TF-free module imports a TF-side folder: " + "; ".join(
+        _chain(seen, m) for m in tf_side)
 
 
 def test_every_clinical_module_is_numpy_and_stdlib_only():
@@ -151,10 +167,9 @@ def test_every_clinical_module_is_numpy_and_stdlib_only():
                                "re", "typing"}, (module, sorted(third_party))
 
 
-def test_every_measurement_module_is_tf_free():
+def test_every_measurement_module_is_numpy_and_opencv_only():
     for module in (m for m in MODULES if m.startswith("hc_tf.measure.")):
         seen = _closure(module)
-        assert not _forbidden(seen), module
         # The module an app ports: NumPy and OpenCV, and the project's own TF-free modules.
         third_party = {m.split(".")[0] for m in seen if not m.startswith(PACKAGE)}
         assert third_party <= {"__future__", "numpy", "cv2", "dataclasses", "math", "typing",
@@ -168,26 +183,29 @@ def test_the_defaults_import_nothing():
     assert eager <= {"__future__", "typing"} and not lazy, (eager, lazy)
 
 
-def _tf_side(target: str) -> bool:
-    """A TF-side module: a forbidden package, or an hc_tf module outside the TF-free list."""
+def _door(target: str) -> str:
+    """The TF-side folder or forbidden package an import target opens, or ""."""
     if target.split(".")[0] in FORBIDDEN:
-        return True
-    return (target.startswith(PACKAGE + ".") and target in MODULES
-            and not any(target == m or (m != PACKAGE and target.startswith(m + "."))
-                        for m in TF_FREE))
+        return target.split(".")[0]
+    return side_of(target) if target in MODULES else ""
 
 
 def test_lazy_imports_into_the_tf_side_are_the_listed_doors():
-    # Every module of a TF-free package counts (hc_tf.clinical.review, not only hc_tf.clinical).
-    tf_free = [m for m in MODULES if m in TF_FREE or any(
-        p != PACKAGE and m.startswith(p + ".") for p in TF_FREE)]
-    doors = {(module, function, target) for module in tf_free
-             for function, target in _imports(module)[1] if _tf_side(target)}
+    doors = {(module, function, _door(target)) for module in TF_FREE
+             for function, target in _imports(module)[1] if _door(target)}
     assert doors - LAZY_DOORS == set(), "new arrows from the TF-free side to the TF side"
     assert LAZY_DOORS - doors == set(), "LAZY_DOORS lists an import that no longer exists"
 
 
+def test_the_jax_trainer_never_imports_tensorflow():
+    # It runs on a borrowed GPU machine that has JAX and Keras 3 but no TensorFlow.
+    for module in (m for m in MODULES if m.startswith("hc_tf.train.jax_backend")):
+        seen = _closure(module)
+        bad = sorted(m for m in seen if m.split(".")[0] in ("tensorflow", "tensorflow_datasets"))
+        assert not bad, "; ".join(_chain(seen, b) for b in bad)
+
+
 def test_the_walk_sees_the_tf_side():
     # Guards the test itself: the TF side's modules must be seen importing TensorFlow.
-    for module in ("hc_tf.model", "hc_tf.data", "hc_tf.train"):
+    for module in ("hc_tf.modeling.model", "hc_tf.train.data", "hc_tf.train.fit"):
         assert _forbidden(_closure(module)), module

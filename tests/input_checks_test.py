@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from hc_tf import cli
-from hc_tf import demo
+from hc_tf.surfaces import demo
 from hc_tf import edge
-from hc_tf import evaluate as evaluate_lib
+from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf import inference
 from hc_tf import measure as M
 from hc_tf import preprocess

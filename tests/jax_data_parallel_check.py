@@ -16,19 +16,17 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts", "gpu_jax"))
-sys.path.insert(0, HERE)
 
-import train_jax  # noqa: E402  (sets KERAS_BACKEND=jax and segmentation-models' shims)
+from hc_tf.train.jax_backend import train_jax  # noqa: E402  (sets KERAS_BACKEND=jax and segmentation-models' shims)
 
 import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tiny_models import TINY_HW, synthetic_images  # noqa: E402
+from tests.tiny_models import TINY_HW, synthetic_images  # noqa: E402
 
-from hc_tf import model as model_lib  # noqa: E402
-from hc_tf import train as train_lib  # noqa: E402
+from hc_tf.modeling import model as model_lib  # noqa: E402
+from hc_tf.train import fit as train_lib  # noqa: E402
 
 
 def _build(kind: str):

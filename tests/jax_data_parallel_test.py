@@ -1,4 +1,4 @@
-"""scripts/gpu_jax/train_jax.py --data-parallel on two forced CPU devices (XLA_FLAGS).
+"""hc_tf/train/jax_backend/train_jax.py --data-parallel on two forced CPU devices (XLA_FLAGS).
 
 JAX is not a dependency of hc-tf: these run with this Python if it has JAX, else with
 $HC_TF_JAX_PYTHON (a Python with jax, keras, segmentation-models), else they skip.
@@ -22,7 +22,7 @@ def test_data_parallel_on_two_devices_equals_one_device_at_twice_the_batch(kind)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
            "PYTHONPATH": os.path.dirname(HERE)}
-    out = subprocess.run([JAX_PYTHON, os.path.join(HERE, "jax_data_parallel_check.py"), kind, "3", "2"],
+    out = subprocess.run([JAX_PYTHON, "-m", "tests.jax_data_parallel_check", kind, "3", "2"],
                          capture_output=True, text=True, env=env, timeout=300)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert out.returncode == 0 and lines, out.stdout[-2000:] + out.stderr[-3000:]

@@ -1,22 +1,20 @@
-"""scripts/convert_lite0_pytorch.py and `model.load_encoder_weights`, without torch.
+"""hc_tf/modeling/lite0_pytorch_weights.py and `model.load_encoder_weights`, without torch.
 
 The fixture holds the real ImageNet EfficientNet-Lite0 tensors of the stem and first block
 (PyTorch layout) and PyTorch's output of that block on a fixed input, written by
-`convert_lite0_pytorch.py --fixture` in a torch environment: the conversion's layouts and
+`lite0_pytorch_weights.py --fixture` in a torch environment: the conversion's layouts and
 names are checked against PyTorch's own arithmetic here, where torch is absent.
 """
 
 import os
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-from hc_tf import model as model_lib
+from hc_tf.modeling import lite0_pytorch_weights as convert
+from hc_tf.modeling import model as model_lib
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
-import convert_lite0_pytorch as convert  # noqa: E402
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "lite0_stem_block1.npz")
 HW = (32, 64)

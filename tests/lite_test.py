@@ -1,4 +1,4 @@
-"""Tests of hc_tf.lite and its parts (lite_convert, lite_ops, lite_metadata, lite_bias):
+"""Tests of hc_tf.export.export_lib and its parts (lite_convert, lite_ops, lite_metadata, lite_bias):
 Keras -> TFLite conversion, op report, metadata, export."""
 
 import hashlib
@@ -11,11 +11,11 @@ import pytest
 import tiny_models as T
 from hc_tf import __version__
 from hc_tf import edge
-from hc_tf import lite
-from hc_tf import lite_bias
-from hc_tf import lite_convert
-from hc_tf import lite_metadata
-from hc_tf import lite_ops
+from hc_tf.export import export_lib as lite
+from hc_tf.export import int8_bias as lite_bias
+from hc_tf.export import convert as lite_convert
+from hc_tf.export import metadata as lite_metadata
+from hc_tf.export import op_report as lite_ops
 
 STEP = 1.0 / 256.0  # the int8 sigmoid output's quantization step
 
@@ -259,7 +259,7 @@ def test_flip_tta_model_converts_to_int8_and_takes_a_small_head_shift(tiny):
     """On the flip-TTA model a head shift under one int8 logit step must still reach the
     edge model (applied before the average it folds into the conv bias; after it, an
     int8 ADD rounded 0.05 logit away and bias correction silently did nothing)."""
-    from hc_tf import model as model_lib
+    from hc_tf.modeling import model as model_lib
     tta = model_lib.with_flip_tta(tiny["model"])
     plain = lite_convert.convert(tta, "int8", tiny["images"])
     assert "REVERSE_V2" in lite_ops.op_report(plain)["ops"]

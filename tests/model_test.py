@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hc_tf import model as model_lib
+from hc_tf.modeling import model as model_lib
 from tests.conftest import TINY_DECODER, TINY_HW
 
 
@@ -22,7 +22,7 @@ def test_each_backbone_builds_with_float32_probability_output(backbone):
 
 def test_segmentation_models_guard_build_save_reload_convert(tmp_path):
     """If this fails after a dependency upgrade: segmentation-models 1.0.1 no longer
-    works with this Keras. Pin Keras back or replace hc_tf/model.py's encoder."""
+    works with this Keras. Pin Keras back or replace hc_tf/modeling/model.py's encoder."""
     model = model_lib.build_unet(TINY_HW, "efficientnetb0", "float32", decoder_filters=TINY_DECODER)
     x = np.random.default_rng(0).uniform(0, 255, (2, *TINY_HW, 1)).astype(np.float32)
     path = str(tmp_path / "tiny.keras")
@@ -57,7 +57,7 @@ def test_lite_encoder_has_relu6_and_no_squeeze_excitation_and_reloads(tmp_path):
                                             ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_computes_low_and_outputs_float32(policy, compute, float32_policy):
     import keras
-    from hc_tf import train as train_lib
+    from hc_tf.train import fit as train_lib
     model = model_lib.build_unet((32, 32), "efficientnetb0", policy, decoder_filters=TINY_DECODER)
     convs = [l for l in model.get_layer(index=3).layers if isinstance(l, keras.layers.Conv2D)]
     assert convs and all(l.compute_dtype == compute for l in convs)

@@ -1,4 +1,4 @@
-"""Tests of hc_tf.parity: Keras vs TFLite through the same measurement."""
+"""Tests of hc_tf.export.parity: Keras vs TFLite through the same measurement."""
 
 import csv
 import json
@@ -11,14 +11,14 @@ import pytest
 import tiny_models as T
 from hc_tf import inference
 from hc_tf import measure as M
-from hc_tf import parity
+from hc_tf.export import parity
 
 PX = 0.2
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from hc_tf import lite  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
     out = tmp_path_factory.mktemp("parity")
     model, keras_path = T.saved_blob_model(out)
     calib, _, _ = T.synthetic_images(6, seed=11)

@@ -124,7 +124,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from hc_tf import cli  # noqa: E402
 from hc_tf import clinical as C  # noqa: E402
-from hc_tf import predict as predict_lib  # noqa: E402
+from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 
 BUNDLE = os.path.join(ROOT, "android_demo_assets")
 CLEAN, FLAGGED = "000_HC.png", "191_HC.png"  # 191: flagged by the committed model (bundle)
@@ -284,7 +284,7 @@ class Block:
         return None
 sys.meta_path.insert(0, Block())
 from hc_tf import cli
-import hc_tf.demo, hc_tf.report
+import hc_tf.surfaces.demo, hc_tf.report.records
 try:
     cli.main(sys.argv[1:], prog_name="hc-tf")
 finally:

@@ -1,4 +1,4 @@
-"""hc_tf.progress and the --quiet option: a bar on a terminal's stderr only."""
+"""hc_tf.surfaces.progress and the --quiet option: a bar on a terminal's stderr only."""
 
 import io
 import os
@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from hc_tf import cli
-from hc_tf import progress
+from hc_tf.surfaces import progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "export", "hc_effunet_int8.tflite")
@@ -78,7 +78,7 @@ def test_parity_compare_draws_one_bar_over_both_models(capsys):
     import numpy as np
 
     from hc_tf import inference
-    from hc_tf import parity
+    from hc_tf.export import parity
 
     class Blank:
         input_hw = (32, 32)

@@ -1,4 +1,4 @@
-"""hc_tf/quality.py through `measure.measure`: the review flag on crafted probability maps.
+"""hc_tf/measure/quality.py through `measure.measure`: the review flag on crafted probability maps.
 
 A clean ellipse is not flagged; a ragged, a blurred and a cut one are, each with its reason
 (the calibrated thresholds of `clinical.DEFAULT_REVIEW_THRESHOLDS`).

@@ -76,7 +76,7 @@ def tiny_unet():
     non-trivial map (values spread over 0..1, a blob over the head).
     """
     import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
 
     keras.utils.set_random_seed(0)  # the same random encoder every run
     model = model_lib.build_unet(TINY_HW, decoder_filters=(16, 8, 8, 8, 8), precision="float32")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY_DECODER, TINY_HW
-from hc_tf import train as train_lib
+from hc_tf.train import fit as train_lib
 
 
 def _config(data_dir, run_dir, **kw):
@@ -59,7 +59,7 @@ def test_interrupted_run_resumes_at_the_next_epoch(sample_data_dir, tmp_path, mo
 
 
 def test_init_from_copies_weights_and_refuses_another_architecture(tmp_path, float32_policy):
-    from hc_tf import model as model_lib
+    from hc_tf.modeling import model as model_lib
     source = model_lib.build_unet(TINY_HW, decoder_filters=TINY_DECODER)
     path = str(tmp_path / "source.keras")
     source.save(path)

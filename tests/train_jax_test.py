@@ -1,4 +1,4 @@
-"""scripts/gpu_jax/train_jax.py end to end on a tiny packed set (`--train-on-all`).
+"""hc_tf/train/jax_backend/train_jax.py end to end on a tiny packed set (`--train-on-all`).
 
 Runs with a Python that has JAX (tests/jax_python.py), else skips.
 """
@@ -6,7 +6,6 @@ Runs with a Python that has JAX (tests/jax_python.py), else skips.
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 
@@ -14,10 +13,9 @@ from jax_python import JAX_PYTHON, needs_jax  # beside this file
 from tiny_models import TINY_HW, synthetic_images  # beside this file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = os.path.join(os.path.dirname(HERE), "scripts", "gpu_jax")
-sys.path.insert(0, SCRIPTS)
+REPO = os.path.dirname(HERE)
 
-import pack_hc18  # noqa: E402
+from hc_tf.train.jax_backend import pack_hc18
 
 
 def _tiny_pack(path: str, n_train: int = 8, n_val: int = 4) -> None:
@@ -38,7 +36,7 @@ def _tiny_pack(path: str, n_train: int = 8, n_val: int = 4) -> None:
 def _train_jax(*args):
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.path.dirname(HERE)}
-    return subprocess.run([JAX_PYTHON, os.path.join(SCRIPTS, "train_jax.py"), *args],
+    return subprocess.run([JAX_PYTHON, "-m", "hc_tf.train.jax_backend.train_jax", *args],
                           capture_output=True, text=True, env=env, timeout=600)
 
 

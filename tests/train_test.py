@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hc_tf import train as train_lib
+from hc_tf.train import fit as train_lib
 
 
 def _config(tmp_path, **kw):
@@ -74,7 +74,7 @@ def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):
     """A GPU run trains in mixed precision; its best.keras must run in float32 on CPU
     and in the TFLite export, with the trained (float32 master) weights unchanged."""
     import keras
-    from hc_tf import model as model_lib
+    from hc_tf.modeling import model as model_lib
     from tests.conftest import TINY_DECODER, TINY_HW
     mixed = model_lib.build_unet(TINY_HW, "efficientnetb0", "mixed_bfloat16",
                                  decoder_filters=TINY_DECODER)

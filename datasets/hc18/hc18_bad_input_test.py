@@ -75,7 +75,7 @@ def test_a_skip_invalid_build_is_found_by_train_and_evaluate(tmp_path):
     from click.testing import CliRunner
 
     from hc_tf import cli
-    from hc_tf import data as data_lib
+    from hc_tf.train import data as data_lib
 
     root = _broken_copy(tmp_path)
     data_dir = str(tmp_path / "tfds")

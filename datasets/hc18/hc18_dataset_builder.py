@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from hc_tf import hc18_csv
+from hc_tf.io import hc18_csv
 from hc_tf import measure as measure_lib
 
 ZENODO_RECORD = "https://zenodo.org/record/1327317/files/"
@@ -170,7 +170,7 @@ def split_subjects(hc_by_subject: Dict[int, float], validation_fraction: float,
 def _read_csv(path: str, want_hc: bool) -> Tuple[Dict[str, Tuple[float, float]], List[Tuple[str, str]]]:
     """filename -> (pixel size mm, HC mm or 0); plus the rows that are invalid.
 
-    `hc_tf.hc18_csv` reads it (one set of checks and messages), through `epath`:
+    `hc_tf.io.hc18_csv` reads it (one set of checks and messages), through `epath`:
     TFDS builders must work on any filesystem (GCS too).
 
     Raises:

@@ -8,7 +8,7 @@ import math
 import os
 from typing import Any, Iterable, List, Mapping, Sequence, Tuple, Union
 
-from hc_tf import io_utils
+from hc_tf.io import atomic as io_utils
 from hc_tf.measure.geometry import Ellipse
 from hc_tf.measure.geometry import wrap_pi
 from hc_tf.measure.pixel_size import positive_pixel_size

@@ -2,7 +2,7 @@
 
 `measure` is the one measurement every model path, the goldens and the app's port
 go through: threshold, largest component, sub-pixel contour (`contour`), robust
-fit (`fit`), then the shape checks below and the quality signals (`hc_tf.quality`).
+fit (`fit`), then the shape checks below and the quality signals (`hc_tf.measure.quality`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from hc_tf import defaults
 from hc_tf import preprocess
-from hc_tf import quality
+from hc_tf.measure import quality
 from hc_tf.measure import contour
 from hc_tf.measure.fit import robust_fit_ellipse
 from hc_tf.measure.geometry import Ellipse

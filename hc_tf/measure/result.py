@@ -18,7 +18,7 @@ class Measurement:
       reason: why not, human-readable ("" when found).
       ellipse: the head ellipse in original-image pixels (None when not found).
       pixel_size_mm: the original image's pixel size.
-      quality: the fit's quality signals (`hc_tf.quality`; None when not found or not
+      quality: the fit's quality signals (`hc_tf.measure.quality`; None when not found or not
         computed), judged by `review` / `review_reasons`.
     """
 

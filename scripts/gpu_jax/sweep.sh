@@ -32,12 +32,12 @@ while read -r name args; do
   mkdir -p "$runs/$name"
   # shellcheck disable=SC2086
   # A run past its budget is stopped: its best model so far is still packed.
-  timeout -s INT $((budget + 60)) python3 scripts/gpu_jax/train_jax.py --run-dir "$runs/$name" --time-budget-s "$budget" \
+  timeout -s INT $((budget + 60)) python3 -m hc_tf.train.jax_backend.train_jax --run-dir "$runs/$name" --time-budget-s "$budget" \
       $args > "$runs/$name/stdout.log" 2>&1 &
 done < "$sweep"
 wait
 for name in "${names[@]}"; do
-  python3 scripts/gpu_jax/half_weights.py pack "$runs/$name" "$out/$name.npz" \
+  python3 -m hc_tf.train.jax_backend.half_weights pack "$runs/$name" "$out/$name.npz" \
       > "$runs/$name/pack.log" 2>&1 || echo "no model to pack" >> "$runs/$name/pack.log" &
 done
 wait

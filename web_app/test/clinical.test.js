@@ -1,4 +1,4 @@
-// The port's GA, centile, GA entry checks and review flag against hc_tf.clinical / hc_tf.report
+// The port's GA, centile, GA entry checks and review flag against hc_tf.clinical / hc_tf.report.records
 // (postprocess_golden.json's "clinical" section), with the bundle metadata's rules and limits.
 import test from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // Clinical read-outs of an HC: GA by two formulas, centile for a known GA, the review flag.
-// A port of hc_tf/clinical/ and the records of hc_tf/report.py (the definition), with the
+// A port of hc_tf/clinical/ and the records of hc_tf/report/records.py (the definition), with the
 // same texts. Ranges, uncertainty tables, titles, thresholds and reasons come from the
 // bundle metadata's "clinical" section (`spec` below); only the equations are code here.
 

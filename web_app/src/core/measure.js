@@ -443,7 +443,7 @@ function notFound(reason, px) { return { found: false, reason, ellipse: null, pi
 /**
  * hc_tf.ellipse.measure for a float probability map (Float32Array, H*W, row-major),
  * e.g. the int8 model's q / 256.
- * @returns {{found, reason, ellipse, pixel_size_mm, hc_mm, quality, points?}} (quality: hc_tf.quality's signals, null when not found)
+ * @returns {{found, reason, ellipse, pixel_size_mm, hc_mm, quality, points?}} (quality: hc_tf.measure.quality's signals, null when not found)
  */
 export function measure(prob, H, W, box, pixelSizeMm, { threshold = 0.5, minAreaPx = 50, trace = null } = {}) {
   const px = checkPixelSize(pixelSizeMm);

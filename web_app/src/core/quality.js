@@ -1,4 +1,4 @@
-// Quality signals of a found head: a port of hc_tf/quality.py (the definition), same
+// Quality signals of a found head: a port of hc_tf/measure/quality.py (the definition), same
 // float64 operations in the same order, so pixel counts match and the signals agree to
 // ~1e-14. Formulas: android_demo_assets/README.md, "GA and the review flag".
 
@@ -57,7 +57,7 @@ export function visitEllipseOnModelGrid(e, box, H, W, visit) {
 }
 
 /**
- * hc_tf.quality.signals for a found head.
+ * hc_tf.measure.quality.signals for a found head.
  * @param {Float32Array} prob  H*W probabilities (clipped to 0..1), row-major
  * @param {Uint8Array} head  H*W head mask (largest component, holes filled)
  * @param {Float64Array} distances  first-order distances of the fit's boundary points (original px)

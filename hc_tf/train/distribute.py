@@ -138,7 +138,7 @@ def make_plan(mode: str) -> Plan:
         return Plan(mode, tf.distribute.get_strategy(), replicas=1)
     if keras.backend.backend() != "tensorflow":
         raise DistributeError(f"--distribute {mode} runs on the TensorFlow backend (KERAS_BACKEND="
-                              f"{keras.backend.backend()}); for JAX use scripts/gpu_jax/train_jax.py "
+                              f"{keras.backend.backend()}); for JAX use hc_tf/train/jax_backend/train_jax.py "
                               "--data-parallel")
     if mode == "mirrored":
         # Merge-call reduction: the synchronized BN all-reduces then keep their order.
@@ -215,7 +215,7 @@ def _patch_keras_multi_worker() -> None:
             f"--distribute multi-worker: Keras {keras.__version__} fails under "
             f"MultiWorkerMirroredStrategy ({UPSTREAM_ISSUES}) and the known fix does not apply to "
             f"this version ({err}); use --distribute mirrored on one host, or the JAX trainer "
-            "(scripts/gpu_jax/train_jax.py --data-parallel) across hosts") from None
+            "(hc_tf/train/jax_backend/train_jax.py --data-parallel) across hosts") from None
 
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy  # pylint: disable=protected-access

@@ -35,16 +35,16 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from hc_tf import defaults
-from hc_tf import io_utils
+from hc_tf.io import atomic as io_utils
 from hc_tf import preprocess
-from hc_tf.lite_bias import convert_int8_bias_corrected
-from hc_tf.lite_convert import check_mode
-from hc_tf.lite_convert import convert
-from hc_tf.lite_convert import load_model
-from hc_tf.lite_convert import model_input_hw
-from hc_tf.lite_metadata import metadata
-from hc_tf.lite_metadata import metadata_path
-from hc_tf.lite_ops import op_report
+from hc_tf.export.int8_bias import convert_int8_bias_corrected
+from hc_tf.export.convert import check_mode
+from hc_tf.export.convert import convert
+from hc_tf.export.convert import load_model
+from hc_tf.export.convert import model_input_hw
+from hc_tf.export.metadata import metadata
+from hc_tf.export.metadata import metadata_path
+from hc_tf.export.op_report import op_report
 
 DEFAULT_CALIBRATION_SAMPLES = defaults.CALIBRATION_SAMPLES  # why 256: see hc_tf.defaults
 
@@ -54,7 +54,7 @@ def calibration_inputs(data_dir: str, input_hw: Tuple[int, int],
                        split: str = "train") -> Tuple[np.ndarray, List[str]]:
     """(n, H, W, 1) uint8 letterboxed images drawn (seeded, no repeats) from a TFDS split,
     and their file names."""
-    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
     samples = data_lib.load_samples(data_dir, split)
     if not samples:
         raise ValueError(f"{data_dir}: the {split} split is empty")
@@ -116,7 +116,7 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
             model, representative, io_dtype)
     else:
         tflite = convert(model, mode, representative, io_dtype)
-    from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
     # Inside the graph: an app feeds one image and reads one map, as without it.
     source, extra = None, {"calibration": calib, "io_dtype": io_dtype,
                            "flip_tta_in_model": model_lib.has_flip_tta(model)}

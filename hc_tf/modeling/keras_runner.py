@@ -14,11 +14,11 @@ class KerasRunner:
     def __init__(self, model: Union[Any, str, "os.PathLike[str]"], flip_tta: bool = False,
                  batch_size: int = 8):
         """Args:
-          model: a Keras model, or the path of a `.keras` file (loaded with `hc_tf.model`).
+          model: a Keras model, or the path of a `.keras` file (loaded with `hc_tf.modeling.model`).
           flip_tta: average each prediction with that of the horizontally flipped input.
           batch_size: images per model call.
         """
-        from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
         name = getattr(model, "name", None)
         if isinstance(model, (str, os.PathLike)):
             name = os.fspath(model)

@@ -7,22 +7,19 @@ stored WebP-lossless (`encode_images`; decoded bit-exact by `decode_images`): 0.
 size of deflate, which lets two input sizes and the encoder weights fit the 64 MiB a
 device call carries.
 
-    python scripts/gpu_jax/pack_hc18.py --data-dir ~/hc-runs/tfds --out .gpu/hc18_224x320.npz
+    python -m hc_tf.train.jax_backend.pack_hc18 --data-dir ~/hc-runs/tfds --out .gpu/hc18_224x320.npz
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from hc_tf import io_utils  # noqa: E402
-from hc_tf import preprocess  # noqa: E402
+from hc_tf.io import atomic as io_utils
+from hc_tf import preprocess
 
 
 def encode_images(images: np.ndarray) -> dict:
@@ -69,7 +66,7 @@ def pack_split(data_dir: str, split: str, input_hw, validation_fraction: float):
     """Letterboxed inputs (N, H, W) uint8, soft masks as uint8 0..255, and the
     per-image facts measurement needs (box, pixel size, reference HC, name)."""
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
 
     xs, ys, boxes, px, hc, names = [], [], [], [], [], []
     for ex in tfds.as_numpy(data_lib.load_split(data_dir, split, validation_fraction)):

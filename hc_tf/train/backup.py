@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 import keras
 
-from hc_tf import io_utils
+from hc_tf.io import atomic as io_utils
 
 METADATA_NAME = "training_metadata.json"
 LEGACY_WEIGHTS_NAME = "latest.weights.h5"  # plain Keras BackupAndRestore's file

@@ -4,7 +4,7 @@ A run directory holds:
   config.json          the run's settings (a different run's config is refused)
   best.keras           the best model by validation ADF, saved without optimizer
   best.json            its epoch and validation figures
-  backup/              Keras BackupAndRestore state, saved atomically (hc_tf.backup):
+  backup/              Keras BackupAndRestore state, saved atomically (hc_tf.train.fit.backup):
                        an interrupted run resumes
   log.csv, tb/         per-epoch CSV log and TensorBoard logs
   training_curve.png   loss and Dice per epoch
@@ -19,16 +19,16 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from hc_tf import defaults
-from hc_tf import evaluate as evaluate_lib
+from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf import inference
-from hc_tf import io_utils
-from hc_tf import keras_runner
-from hc_tf import model as model_lib
+from hc_tf.io import atomic as io_utils
+from hc_tf.modeling import keras_runner
+from hc_tf.modeling import model as model_lib
 
 # Keys that may differ when a run is resumed (more epochs, new data location).
 _RESUMABLE_KEYS = ("epochs", "data_dir", "steps_per_epoch")
@@ -249,7 +249,7 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
     import tempfile  # pylint: disable=g-import-not-at-top
 
     import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf import backup as backup_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import backup as backup_lib  # pylint: disable=g-import-not-at-top
 
     run = config.run_dir
     best_json = os.path.join(run, "best.json")
@@ -369,7 +369,7 @@ def steps_per_epoch(config: TrainConfig, n_train: int, global_batch: int, distri
 def _build_compiled_model(config: TrainConfig, steps: int, synchronized_bn: bool):
     """The network, initial weights and optimizer (call under the strategy's scope)."""
     import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
 
     precision = model_lib.resolve_precision(config.precision)
     model = model_lib.build_unet(config.input_hw, config.backbone, precision,
@@ -400,8 +400,8 @@ def train(config: TrainConfig) -> Dict:
       ValueError: bad input size, backbone, precision or schedule.
     """
     import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf import data as data_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
 
     model_lib.check_input_size(config.input_hw)
     plan = distribute_lib.make_plan(config.distribute)  # before any other TF op

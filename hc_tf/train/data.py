@@ -80,7 +80,7 @@ def augment_uniforms(image: tf.Tensor, target: tf.Tensor, u: tf.Tensor,
                      max_rotation_deg: float = 15.0, max_scale: float = 0.1,
                      max_shift_px: float = 16.0) -> Tuple[tf.Tensor, tf.Tensor]:
     """`augment` for given uniforms (the draw split off, so that the JAX trainer's NumPy/OpenCV
-    twin, scripts/gpu_jax/augment_np.py, can be checked against it on the same uniforms).
+    twin, hc_tf/train/jax_backend/augment_np.py, can be checked against it on the same uniforms).
 
     Args:
       image: (H, W, 1) float32 gray values in [0, 255].

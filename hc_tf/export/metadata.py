@@ -14,8 +14,8 @@ from hc_tf import __version__
 from hc_tf import defaults
 from hc_tf import edge
 from hc_tf import preprocess
-from hc_tf.lite_ops import FLOAT_KINDS
-from hc_tf.lite_ops import op_report
+from hc_tf.export.op_report import FLOAT_KINDS
+from hc_tf.export.op_report import op_report
 
 THRESHOLD = defaults.THRESHOLD
 metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by the runtime

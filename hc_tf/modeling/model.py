@@ -102,7 +102,7 @@ def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DE
       precision: a resolved policy ("float32", "mixed_float16", "mixed_bfloat16");
         sets the global Keras dtype policy before building.
       encoder_weights: None (random init) or an `.npz` of encoder weights keyed by Keras
-        layer name (`scripts/convert_lite0_pytorch.py`: ImageNet EfficientNet-Lite0),
+        layer name (`hc_tf/modeling/lite0_pytorch_weights.py`: ImageNet EfficientNet-Lite0),
         loaded by `load_encoder_weights` with the input normalization folded in.
       decoder_filters: UNet decoder widths (smaller for tiny test models).
       bn_momentum: BatchNormalization momentum.
@@ -284,7 +284,7 @@ def with_flip_tta(model: keras.Model) -> keras.Model:
     """The same network (shared weights) averaging its logits over the image and its
     left-right mirror, run as one batch of two: twice the compute, same parameters,
     same input and output. Averaging logits (not probabilities) keeps the sigmoid head
-    last, where `hc_tf.lite_bias` corrects it.
+    last, where `hc_tf.export.int8_bias` corrects it.
 
     Args:
       model: gray -> probability with the `HEAD_LAYER` sigmoid on top (`build_unet`).

@@ -16,15 +16,15 @@ which imports TensorFlow itself.
     python -m hc_tf.cli demo --port 7860     # then open http://127.0.0.1:7860
 """
 
-from hc_tf.demo.app import (API_NAME, DESCRIPTION, build_app, exposure_warning, launch,
+from hc_tf.surfaces.demo.app import (API_NAME, DESCRIPTION, build_app, exposure_warning, launch,
                             serve)
-from hc_tf.demo.core import (BUNDLE_DIR, DEFAULT_MODEL, GA_HINT, MAX_IMAGE_PIXELS,
+from hc_tf.surfaces.demo.core import (BUNDLE_DIR, DEFAULT_MODEL, GA_HINT, MAX_IMAGE_PIXELS,
                              MAX_UPLOAD_BYTES, REPO_ROOT, DemoInputError, DemoResult,
                              PageOutputs, check_ga, check_pixel_size, format_centile_text,
                              format_ga_text, format_hc, format_review, format_submission,
                              format_time, load_examples, measure_upload, predict, predict_file,
                              read_image_file, to_gray)
-from hc_tf.demo.pool import RunnerPool, runner_pool
+from hc_tf.surfaces.demo.pool import RunnerPool, runner_pool
 
 __all__ = [
     # core

@@ -12,8 +12,8 @@ import os
 from typing import Any, Optional, Sequence, Tuple
 
 from hc_tf import inference
-from hc_tf.demo.core import DEFAULT_MODEL, MAX_UPLOAD_BYTES, load_examples, measure_upload
-from hc_tf.demo.pool import runner_pool
+from hc_tf.surfaces.demo.core import DEFAULT_MODEL, MAX_UPLOAD_BYTES, load_examples, measure_upload
+from hc_tf.surfaces.demo.pool import runner_pool
 
 API_NAME = "measure"
 

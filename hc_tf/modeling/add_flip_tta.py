@@ -2,11 +2,11 @@
 
 The release step between a run's `best.keras` and `export/hc_effunet.keras`: the copy runs
 the network on the image and its left-right mirror as one batch of two and averages the
-logits (`hc_tf.model.with_flip_tta`), so every consumer of the file (predict, evaluate,
+logits (`hc_tf.modeling.model.with_flip_tta`), so every consumer of the file (predict, evaluate,
 Beam, the int8 TFLite export and the apps) gets it with no flag. Same weights, same
 input and output; twice the compute.
 
-    python scripts/add_flip_tta.py RUN/best.keras export/hc_effunet.keras
+    python -m hc_tf.modeling.add_flip_tta RUN/best.keras export/hc_effunet.keras
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hc_tf import io_utils
-from hc_tf import model as model_lib
+from hc_tf.io import atomic as io_utils
+from hc_tf.modeling import model as model_lib
 
 
 def main(argv=None) -> int:

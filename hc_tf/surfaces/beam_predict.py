@@ -30,7 +30,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from hc_tf import inference
-from hc_tf import predict as predict_lib
+from hc_tf.surfaces import predict as predict_lib
 from hc_tf import preprocess
 
 DEAD_LETTER = "dead_letter"  # the DoFn's tagged output

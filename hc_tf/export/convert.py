@@ -1,4 +1,4 @@
-"""Keras -> TFLite conversion (imports TensorFlow when it runs); modes in `hc_tf.lite`."""
+"""Keras -> TFLite conversion (imports TensorFlow when it runs); modes in `hc_tf.export.export_lib`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 
 from hc_tf import defaults
 from hc_tf import quiet
-from hc_tf.lite_ops import check_int8
-from hc_tf.lite_ops import op_report
+from hc_tf.export.op_report import check_int8
+from hc_tf.export.op_report import op_report
 
 MODES = defaults.EXPORT_MODES
 IO_DTYPES = defaults.IO_DTYPES
@@ -25,7 +25,7 @@ def _tf():
 def load_model(model_or_path):
     """A Keras model as given, or loaded from a `.keras` path."""
     if isinstance(model_or_path, (str, os.PathLike)):
-        from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
         return model_lib.load_model(os.fspath(model_or_path))
     return model_or_path
 
@@ -114,7 +114,7 @@ def convert(model_or_path, mode: str = "float32", representative: Optional[np.nd
     Args:
       model_or_path: a Keras model (B, H, W, 1) gray 0..255 -> (B, H, W, 1)
         probability, or the path of a saved one.
-      mode: "float32", "float16", "dynamic" or "int8" (see `hc_tf.lite`'s docstring).
+      mode: "float32", "float16", "dynamic" or "int8" (see `hc_tf.export.export_lib`'s docstring).
       representative: (N, H, W, 1) uint8 letterboxed inputs for int8 calibration
         (required for int8, ignored otherwise).
       io_dtype: the input type ("uint8": raw pixels; "float32": raw pixels as

@@ -1,12 +1,12 @@
 """Trains the hc-tf EfficientNet-UNet on a GPU machine that has JAX but no TensorFlow.
 
-Same network (`hc_tf.model.build_unet`, segmentation-models' keras path), same
-loss and metric (`hc_tf.train`), same validation ADF through the shared
+Same network (`hc_tf.modeling.model.build_unet`, segmentation-models' keras path), same
+loss and metric (`hc_tf.train.fit`), same validation ADF through the shared
 measurement module, same best-by-validation-ADF rule as `hc-tf train`; only the
 backend (Keras 3 on JAX) and the input pipeline (NumPy/OpenCV over the arrays
 `pack_hc18.py` wrote) differ. The saved `best.keras` loads in hc-tf as any other.
 
-    KERAS_BACKEND=jax python scripts/gpu_jax/train_jax.py --data .gpu/hc18_224x320.npz \
+    KERAS_BACKEND=jax python -m hc_tf.train.jax_backend.train_jax --data .gpu/hc18_224x320.npz \
         --run-dir /tmp/run --time-budget-s 420
 
 Data parallel (`--data-parallel`): `keras.distribution.DataParallel` over every device of
@@ -31,7 +31,6 @@ import json
 import math
 import multiprocessing
 import os
-import sys
 import time
 import types
 
@@ -51,16 +50,14 @@ for _name in ("sigmoid", "shape"):  # efficientnet's swish; FixedDropout
     if not hasattr(keras.backend, _name):
         setattr(keras.backend, _name, getattr(keras.ops, _name))
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from hc_tf import io_utils  # noqa: E402
+from hc_tf.io import atomic as io_utils  # noqa: E402
 from hc_tf import measure as measure_lib  # noqa: E402
-from hc_tf import model as model_lib  # noqa: E402
+from hc_tf.modeling import model as model_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
-from hc_tf import train as train_lib  # noqa: E402
+from hc_tf.train import fit as train_lib  # noqa: E402
 
-import pack_hc18  # noqa: E402  (beside this file)
-from augment_np import augment_np  # noqa: E402  (beside this file; hc_tf.data.augment's twin)
+from hc_tf.train.jax_backend import pack_hc18  # noqa: E402  (beside this file)
+from hc_tf.train.jax_backend.augment_np import augment_np  # noqa: E402  (beside this file; hc_tf.train.data.augment's twin)
 
 
 class AugmentedBatches(keras.utils.PyDataset):
@@ -256,7 +253,7 @@ def main() -> None:
     parser.add_argument("--decoder-filters",
                         default=",".join(map(str, model_lib.DEFAULT_DECODER_FILTERS)))
     parser.add_argument("--encoder-weights", default=None,
-                        help="converted encoder .npz (scripts/convert_lite0_pytorch.py)")
+                        help="converted encoder .npz (hc_tf/modeling/lite0_pytorch_weights.py)")
     parser.add_argument("--val-every", type=int, default=3)
     parser.add_argument("--workers", type=int, default=6, help="measuring processes")
     parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")

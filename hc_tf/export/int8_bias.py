@@ -11,9 +11,9 @@ import numpy as np
 
 from hc_tf import defaults
 from hc_tf import edge
-from hc_tf.lite_convert import convert
+from hc_tf.export.convert import convert
 
-HEAD_LAYER = "head_probability"  # hc_tf.model.HEAD_LAYER (not imported: that imports Keras)
+HEAD_LAYER = "head_probability"  # hc_tf.modeling.model.HEAD_LAYER (not imported: that imports Keras)
 BIAS_CORRECTION_IMAGES = 64
 
 
@@ -53,7 +53,7 @@ def shift_head_logits(model, shift: float):
       ValueError: when the model has no `HEAD_LAYER`.
     """
     import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf import model as model_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
     if model_lib.has_flip_tta(model):
         # Shift each pass's logits before the average: there the shift folds into the
         # last convolution's int32 bias; added after it, an int8 ADD rounds a shift
@@ -62,7 +62,7 @@ def shift_head_logits(model, shift: float):
             shift_head_logits(model_lib.without_flip_tta(model), shift))
     if HEAD_LAYER not in [layer.name for layer in model.layers]:
         raise ValueError(f"head bias correction needs the model's {HEAD_LAYER!r} sigmoid layer "
-                         f"(hc_tf.model's head); {model.name} has none: export without it")
+                         f"(hc_tf.modeling.model's head); {model.name} has none: export without it")
     head = model.get_layer(HEAD_LAYER)
     logits = keras.Model(model.inputs, head.input)
     gray = keras.Input(tuple(model.input.shape[1:]), name="gray")

@@ -1,8 +1,8 @@
-"""NumPy/OpenCV twin of `hc_tf.data.augment`, for the JAX trainer (no TensorFlow, no Keras).
+"""NumPy/OpenCV twin of `hc_tf.train.data.augment`, for the JAX trainer (no TensorFlow, no Keras).
 
 The random draw is split from the warp so that both sides can be fed the same uniforms:
 `augment_np(image, target, rng)` draws 9 uniforms and calls `augment_uniforms`, the
-counterpart of `hc_tf.data.augment_uniforms`; tests/augment_parity_test.py checks the two
+counterpart of `hc_tf.train.data.augment_uniforms`; tests/augment_parity_test.py checks the two
 agree for the same uniforms.
 """
 
@@ -22,7 +22,7 @@ N_UNIFORMS = 9  # flip x, flip y, rotation, scale, shift x, shift y, gain, gamma
 
 def affine_matrix(u: Sequence[float], h: int, w: int, max_rotation_deg: float = MAX_ROTATION_DEG,
                   max_scale: float = MAX_SCALE, max_shift_px: float = MAX_SHIFT_PX) -> np.ndarray:
-    """Output->input 2x3 affine from uniforms in [0, 1), as `hc_tf.data._affine_matrix`."""
+    """Output->input 2x3 affine from uniforms in [0, 1), as `hc_tf.train.data._affine_matrix`."""
     flip_x, flip_y = (-1.0 if u[0] < 0.5 else 1.0), (-1.0 if u[1] < 0.5 else 1.0)
     theta = (u[2] * 2 - 1) * max_rotation_deg * math.pi / 180.0
     scale = 1.0 + (u[3] * 2 - 1) * max_scale

@@ -1,0 +1,1 @@
+"""TensorFlow side: the EfficientNet-UNet (Keras) and its runner."""

@@ -1,0 +1,1 @@
+"""What a measurement becomes for people and systems: report records. TF-free."""

@@ -1,0 +1,1 @@
+"""What users run: predict (one process or Beam), evaluate, the demo. TF-free."""
