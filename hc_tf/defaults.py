@@ -56,3 +56,10 @@ CALIBRATION_SAMPLES: int = 256
 # --- Released models (relative to the repository root) -------------------------
 KERAS_MODEL: str = "export/hc_effunet.keras"
 EDGE_MODEL: str = "export/hc_effunet_int8.tflite"
+
+# --- Input limits (every reader: predict, Beam, evaluate, the demo, DICOM) ------
+# Untrusted files are checked against these before they are decoded: bytes from the file
+# system, pixels (rows x columns, per frame) from the header. A 2D ultrasound frame is at most
+# a few megapixels; 25 MP keeps the demo's earlier limit and refuses decompression bombs.
+MAX_INPUT_BYTES: int = 512 * 1024 * 1024
+MAX_INPUT_PIXELS: int = 25_000_000
