@@ -1,7 +1,7 @@
 """`hc-tf predict` in one process vs `hc-tf predict --beam` on the DirectRunner, same images.
 
     python benchmarks/beam_predict_benchmark.py --hc18 ../shared/hc18 [--images 100] \
-        [--model export/hc_effunet_int8.tflite] [--workers 2]
+        [--model hc_tf/models/hc_effunet_int8.tflite] [--workers 2]
 
 Measures the first --images HC18 test images (pixel sizes from test_set_pixel_size.csv)
 three ways, each end to end as a user runs it (model loading, pipeline start-up, writing
@@ -40,7 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hc18", required=True, help="HC18 folder (test_set/ and its CSV)")
     parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--model", default=os.path.join(REPO, "export", "hc_effunet_int8.tflite"))
+    parser.add_argument("--model", default=os.path.join(REPO, "hc_tf", "models", "hc_effunet_int8.tflite"))
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # Beam's start-up chatter; errors still raise

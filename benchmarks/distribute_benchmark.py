@@ -29,14 +29,14 @@ def child(devices: int, hw, per_replica: int, steps: int, decoder) -> dict:
     import keras
     from hc_tf.train import distribute as distribute_lib
     from hc_tf.modeling import model as model_lib
-    from hc_tf.train import fit as train_lib
+    from hc_tf.train import losses
 
     plan = distribute_lib.make_plan("mirrored" if devices > 1 else "none")
     with plan.strategy.scope():
         model = model_lib.build_unet(hw, precision="float32", decoder_filters=decoder)
         if plan.replicas > 1:
             distribute_lib.synchronize_batch_norm(model)
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=train_lib.bce_dice_loss)
+        model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=losses.bce_dice_loss)
     batch = per_replica * plan.replicas
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch,) + tuple(hw) + (1,)).astype(np.float32)

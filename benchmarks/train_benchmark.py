@@ -59,9 +59,9 @@ def pipeline_images_per_s(data_dir: str, input_hw, batch_size: int, batches: int
 def training_step_seconds(model, batch, steps: int) -> float:
     """Median seconds per optimizer step on a fixed batch (after two warm-up steps)."""
     import keras
-    from hc_tf.train import fit as train_lib
+    from hc_tf.train import losses
 
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=train_lib.bce_dice_loss)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=losses.bce_dice_loss)
     x, y = batch
     for _ in range(2):  # traces the step function
         model.train_on_batch(x, y)

@@ -202,7 +202,8 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
 
 
 @main.command()
-@click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
+@click.option("--model", "model_path", default=None, show_default="the released int8 model",
+              help="A .keras or .tflite model.")
 @click.option("--data-dir", required=True,
               help="A folder in the HC18 layout (training_set/ + its CSV) or a prepared TFDS data dir.")
 @click.option("--out", "out_dir", required=True, help="Folder for per_image.csv, summary.json, evaluation.png.")
@@ -218,7 +219,9 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
     from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
 
-    runner = inference.load_runner(model_path, flip_tta=flip_tta)
+    from hc_tf import models  # pylint: disable=g-import-not-at-top
+
+    runner = inference.load_runner(model_path or models.released_edge_model(), flip_tta=flip_tta)
     total = None
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
@@ -254,7 +257,8 @@ PREDICT_SOME_UNREADABLE = 3
 
 # Unknown options stay among INPUTS: with --beam they are Beam's pipeline options.
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
+@click.option("--model", "model_path", default=None, show_default="the released int8 model",
+              help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
 @click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
@@ -287,6 +291,9 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
     from hc_tf.report import records as report_lib  # pylint: disable=g-import-not-at-top
 
+    from hc_tf import models  # pylint: disable=g-import-not-at-top
+
+    model_path = model_path or models.released_edge_model()
     common = dict(pixel_csv=pixel_csv, pixel_size_mm=pixel_size, overwrite=overwrite,
                   allow_implausible_pixel_size=allow_any_pixel_size, ga_weeks=ga_weeks)
     try:
@@ -414,7 +421,7 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
 
 
 @main.command()
-@click.option("--model", "model_path", default=None, show_default=defaults.EDGE_MODEL,
+@click.option("--model", "model_path", default=None, show_default="the released int8 model",
               help="A .tflite (edge runtime, no TensorFlow) or .keras model.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to serve on; 0.0.0.0 exposes the demo to the network.")

@@ -40,7 +40,11 @@ DEFAULT_PRECISION: str = "auto"
 EPOCHS: int = 30
 BATCH_SIZE: int = 8
 LEARNING_RATE: float = 1e-3
-LR_SCHEDULES: Tuple[str, ...] = ("cosine", "constant")  # cosine has a 1-epoch warm-up
+LR_SCHEDULES: Tuple[str, ...] = ("cosine", "constant")
+# The cosine schedule of both trainers (hc_tf/train/schedule.py): a linear warm-up over
+# this many epochs (at most a tenth of the run), then cosine decay to LR_FLOOR x the peak.
+WARMUP_EPOCHS: int = 2
+LR_FLOOR: float = 0.01
 DEFAULT_LR_SCHEDULE: str = "cosine"
 VALIDATION_FRACTION: float = 0.2  # share of subjects held out
 DISTRIBUTE_MODES: Tuple[str, ...] = ("none", "mirrored", "multi-worker")
@@ -54,8 +58,9 @@ DEFAULT_IO_DTYPE: str = "uint8"  # the letterboxed gray pixel as it is
 CALIBRATION_SAMPLES: int = 256
 
 # --- Released models (relative to the repository root) -------------------------
-KERAS_MODEL: str = "export/hc_effunet.keras"
-EDGE_MODEL: str = "export/hc_effunet_int8.tflite"
+KERAS_MODEL: str = "export/hc_effunet.keras"  # the full model: in a checkout only (TF side)
+# The released int8 model ships inside the package (hc_tf/models/, `hc_tf.models.released_edge_model`).
+EDGE_MODEL_NAME: str = "hc_effunet_int8.tflite"
 
 # --- Input limits (every reader: predict, Beam, evaluate, the demo, DICOM) ------
 # Untrusted files are checked against these before they are decoded: bytes from the file

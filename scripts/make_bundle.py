@@ -1,6 +1,6 @@
 """Regenerates android_demo_assets/: the int8 model, its metadata, samples, goldens.
 
-    python scripts/make_bundle.py --tflite export/hc_effunet_int8.tflite \
+    python scripts/make_bundle.py --tflite hc_tf/models/hc_effunet_int8.tflite \
         [--hc18 ../shared/hc18] [--out android_demo_assets] [--samples 000_HC.png ...]
 
 Copies the int8 .tflite and its .json (hc_tf.export.export_lib.export writes both) as

@@ -21,11 +21,11 @@ cp "$run/training_curve.png" export/training_curve.png
 hc-tf evaluate --model "$run/best.keras" --data-dir "$data" --out "$work/eval_single_pass"
 hc-tf evaluate --model export/hc_effunet.keras --data-dir "$data" --out "$work/eval_keras"
 hc-tf export --model export/hc_effunet.keras --int8 --data-dir "$data" \
-    --out export/hc_effunet_int8.tflite --validation-summary "$work/eval_keras/summary.json"
-hc-tf parity --model export/hc_effunet.keras --tflite export/hc_effunet_int8.tflite \
+    --out hc_tf/models/hc_effunet_int8.tflite --validation-summary "$work/eval_keras/summary.json"
+hc-tf parity --model export/hc_effunet.keras --tflite hc_tf/models/hc_effunet_int8.tflite \
     --data-dir "$data" --out "$work/parity_int8"
 cp "$work/parity_int8/parity_summary.json" export/parity_int8_validation.json
-python scripts/make_bundle.py --tflite export/hc_effunet_int8.tflite
+python scripts/make_bundle.py --tflite hc_tf/models/hc_effunet_int8.tflite
 python scripts/make_postprocess_goldens.py
 python benchmarks/review_flag_calibration.py --model export/hc_effunet.keras --data-dir "$data" \
     --out "$work/review_flag"

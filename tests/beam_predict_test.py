@@ -13,12 +13,12 @@ from click.testing import CliRunner
 
 pytest.importorskip("apache_beam")
 
-import hc_tf  # noqa: E402
+import hc_tf.surfaces  # noqa: E402
 from hc_tf.surfaces import beam_predict  # noqa: E402
 from hc_tf import cli  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-MODEL = os.path.join(ROOT, "export", "hc_effunet_int8.tflite")
+MODEL = os.path.join(ROOT, "hc_tf", "models", "hc_effunet_int8.tflite")
 SAMPLE = os.path.join(ROOT, "hc_tf", "sample_data")
 BAD = {"bad.png": b"\x89PNG\r\n\x1a\ngarbage", "empty.png": b""}
 IN_PROCESS = ["--runner=DirectRunner", "--direct_num_workers=1"]
@@ -136,7 +136,7 @@ def test_without_apache_beam_the_error_names_the_extra(sample, tmp_path, monkeyp
     folder, _ = sample
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # import apache_beam now fails
     monkeypatch.delitem(sys.modules, "hc_tf.surfaces.beam_predict")
-    monkeypatch.delattr(hc_tf, "beam_predict")
+    monkeypatch.delattr(hc_tf.surfaces, "beam_predict")
     result = _invoke("--beam", folder, "--pixel-size", "0.2", "--out", tmp_path / "o")
     assert result.exit_code == 1 and "pip install 'hc-tf[beam]'" in result.output, result.output
     assert "Traceback" not in result.output

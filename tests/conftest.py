@@ -1,4 +1,7 @@
-"""Shared fixtures: the embedded sample prepared as TFDS once, and tiny models."""
+"""Shared fixtures: the embedded sample prepared as TFDS once, and tiny models.
+
+The test tiers (`pytest` / `pytest --large`) are in the repository's root conftest.py.
+"""
 
 import os
 

@@ -27,7 +27,7 @@ from tests.tiny_models import TINY_HW, synthetic_images  # noqa: E402  (beside t
 
 from hc_tf.train import distribute as distribute_lib  # noqa: E402
 from hc_tf.modeling import model as model_lib  # noqa: E402
-from hc_tf.train import fit as train_lib  # noqa: E402
+from hc_tf.train import losses  # noqa: E402
 
 
 def _build(kind: str):
@@ -72,7 +72,7 @@ def _fit(kind: str, plan, global_batch: int, steps: int, data, lr: float) -> Tup
         model = _build(kind)
         if plan.replicas > 1 and kind != "unet_unsynced":
             synchronized = distribute_lib.synchronize_batch_norm(model)
-        model.compile(optimizer=keras.optimizers.SGD(lr), loss=train_lib.bce_dice_loss)
+        model.compile(optimizer=keras.optimizers.SGD(lr), loss=losses.bce_dice_loss)
     x, y = data
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(global_batch, drop_remainder=True)
     record = StepLosses()

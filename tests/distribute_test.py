@@ -61,7 +61,7 @@ def test_the_real_networks_bn_unsynchronized_keeps_one_statistic_per_replica():
 def test_every_bn_layer_of_the_real_network_is_synchronized_and_saved_plain(tmp_path, float32_policy):
     import keras
     from hc_tf.modeling import model as model_lib
-    from hc_tf.train import fit as train_lib
+    from hc_tf.train import run_dir as run_dir_lib
     from conftest import TINY_DECODER, TINY_HW
 
     model = model_lib.build_unet(TINY_HW, decoder_filters=TINY_DECODER)
@@ -70,7 +70,7 @@ def test_every_bn_layer_of_the_real_network_is_synchronized_and_saved_plain(tmp_
     assert distribute_lib.synchronize_batch_norm(model) == len(layers) > 50
     assert all(layer.synchronized for layer in layers)
     path = str(tmp_path / "m.keras")
-    train_lib.save_model_atomic(model, path)  # loadable on JAX, which refuses synchronized BN
+    run_dir_lib.save_model_atomic(model, path)  # loadable on JAX, which refuses synchronized BN
     assert '"synchronized": true' not in json.dumps(keras.models.load_model(path).get_config())
 
 

@@ -128,7 +128,7 @@ def test_edge_runs_without_tensorflow(models):
 
 # --- the model's sha256 against its metadata (issue 12, item 7) ---------------
 
-COMMITTED = os.path.join(REPO, "export", "hc_effunet_int8.tflite")
+COMMITTED = os.path.join(REPO, "hc_tf", "models", "hc_effunet_int8.tflite")
 
 
 def _copy_with_metadata(folder, flip_bytes=0):

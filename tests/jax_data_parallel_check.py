@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from tests.tiny_models import TINY_HW, synthetic_images  # noqa: E402
 
 from hc_tf.modeling import model as model_lib  # noqa: E402
-from hc_tf.train import fit as train_lib  # noqa: E402
+from hc_tf.train import losses  # noqa: E402
 
 
 def _build(kind: str):
@@ -47,13 +47,13 @@ def _build(kind: str):
 
 def _fit(kind: str, global_batch: int, steps: int, data):
     model = _build(kind)
-    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=train_lib.bce_dice_loss)
-    losses = []
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=losses.bce_dice_loss)
+    step_losses = []
     x, y = data
     for i in range(steps):  # train_on_batch: each step's own loss
         sl = slice(i * global_batch, (i + 1) * global_batch)
-        losses.append(float(model.train_on_batch(x[sl], y[sl])))
-    return losses, [np.asarray(w).tolist() for w in model.get_weights()]
+        step_losses.append(float(model.train_on_batch(x[sl], y[sl])))
+    return step_losses, [np.asarray(w).tolist() for w in model.get_weights()]
 
 
 def main() -> None:

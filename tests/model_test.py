@@ -57,13 +57,13 @@ def test_lite_encoder_has_relu6_and_no_squeeze_excitation_and_reloads(tmp_path):
                                             ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_computes_low_and_outputs_float32(policy, compute, float32_policy):
     import keras
-    from hc_tf.train import fit as train_lib
+    from hc_tf.train import losses
     model = model_lib.build_unet((32, 32), "efficientnetb0", policy, decoder_filters=TINY_DECODER)
     convs = [l for l in model.get_layer(index=3).layers if isinstance(l, keras.layers.Conv2D)]
     assert convs and all(l.compute_dtype == compute for l in convs)
     assert all(l.variable_dtype == "float32" for l in convs)  # master weights stay float32
     assert model.output.dtype == "float32"
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=train_lib.bce_dice_loss)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.bce_dice_loss)
     if policy == "mixed_float16":  # Keras wraps the optimizer for loss scaling
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype(np.float32)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-MODEL = os.path.join(ROOT, "export", "hc_effunet_int8.tflite")
+MODEL = os.path.join(ROOT, "hc_tf", "models", "hc_effunet_int8.tflite")
 SAMPLE_TEST_SET = os.path.join(ROOT, "hc_tf", "sample_data", "test_set")
 HC_TF = os.path.join(os.path.dirname(sys.executable), "hc-tf")
 GOOD = ["000_HC.png", "111_HC.png"]

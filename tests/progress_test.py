@@ -10,7 +10,7 @@ from hc_tf import cli
 from hc_tf.surfaces import progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = os.path.join(ROOT, "export", "hc_effunet_int8.tflite")
+MODEL = os.path.join(ROOT, "hc_tf", "models", "hc_effunet_int8.tflite")
 SAMPLE = os.path.join(ROOT, "hc_tf", "sample_data")
 
 

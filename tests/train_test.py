@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from hc_tf.train import fit as train_lib
+from hc_tf.train import losses
+from hc_tf.train import run_dir as run_dir_lib
 
 
 def _config(tmp_path, **kw):
@@ -13,29 +15,29 @@ def _config(tmp_path, **kw):
 
 
 def test_run_dir_of_another_run_is_refused_and_left_untouched(tmp_path):
-    assert train_lib.prepare_run_dir(_config(tmp_path)) is False
+    assert run_dir_lib.prepare_run_dir(_config(tmp_path)) is False
     before = (tmp_path / "run" / "config.json").read_text()
-    with pytest.raises(train_lib.RunDirError, match="learning_rate"):
-        train_lib.prepare_run_dir(_config(tmp_path, learning_rate=0.5))
+    with pytest.raises(run_dir_lib.RunDirError, match="learning_rate"):
+        run_dir_lib.prepare_run_dir(_config(tmp_path, learning_rate=0.5))
     assert (tmp_path / "run" / "config.json").read_text() == before
     # Same run with more epochs resumes.
-    assert train_lib.prepare_run_dir(_config(tmp_path, epochs=99)) is True
+    assert run_dir_lib.prepare_run_dir(_config(tmp_path, epochs=99)) is True
     assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 99
 
 
 def test_non_empty_dir_without_config_is_refused(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "precious.txt").write_text("keep me")
-    with pytest.raises(train_lib.RunDirError, match="not empty"):
-        train_lib.prepare_run_dir(_config(tmp_path))
+    with pytest.raises(run_dir_lib.RunDirError, match="not empty"):
+        run_dir_lib.prepare_run_dir(_config(tmp_path))
     assert (tmp_path / "run" / "precious.txt").read_text() == "keep me"
 
 
 def test_bce_dice_loss_is_low_for_the_target_and_high_for_its_inverse():
     y = np.zeros((1, 8, 8, 1), np.float32)
     y[:, 2:6, 2:6] = 1.0
-    good = float(np.mean(train_lib.bce_dice_loss(y, np.clip(y, 0.01, 0.99))))
-    bad = float(np.mean(train_lib.bce_dice_loss(y, np.clip(1 - y, 0.01, 0.99))))
+    good = float(np.mean(losses.bce_dice_loss(y, np.clip(y, 0.01, 0.99))))
+    bad = float(np.mean(losses.bce_dice_loss(y, np.clip(1 - y, 0.01, 0.99))))
     assert good < 0.1 < 1.5 < bad
 
 
@@ -44,7 +46,7 @@ def test_bce_dice_loss_is_per_image_and_its_batch_mean_is_the_old_scalar():
     rng = np.random.default_rng(0)
     y = (rng.random((3, 8, 8, 1)) > 0.5).astype(np.float32)
     p = rng.uniform(0.05, 0.95, (3, 8, 8, 1)).astype(np.float32)
-    per_image = np.asarray(train_lib.bce_dice_loss(y, p))
+    per_image = np.asarray(losses.bce_dice_loss(y, p))
     assert per_image.shape == (3,)
     eps = 1e-7
     bce = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
@@ -60,14 +62,14 @@ def test_boundary_bce_weighs_the_outline_band_only():
     far[:, 0, 0] = 0.99  # a wrong corner pixel, far from the outline
     near = p.copy()
     near[:, 4, 8] = 0.01  # a wrong pixel on the outline
-    base = float(train_lib.boundary_bce(y, p)[0])
-    assert float(train_lib.boundary_bce(y, far)[0]) == pytest.approx(base, abs=1e-6)
-    assert float(train_lib.boundary_bce(y, near)[0]) > base + 0.03  # 4.6 nats over 128 band px
+    base = float(losses.boundary_bce(y, p)[0])
+    assert float(losses.boundary_bce(y, far)[0]) == pytest.approx(base, abs=1e-6)
+    assert float(losses.boundary_bce(y, near)[0]) > base + 0.03  # 4.6 nats over 128 band px
     # The combined loss: weight 0 is the plain loss; a weight adds that much boundary BCE.
-    assert train_lib.bce_dice_boundary_loss(0.0) is train_lib.bce_dice_loss
-    plain = np.asarray(train_lib.bce_dice_loss(y, near))
-    np.testing.assert_allclose(np.asarray(train_lib.bce_dice_boundary_loss(2.0)(y, near)),
-                               plain + 2.0 * np.asarray(train_lib.boundary_bce(y, near)), rtol=1e-6)
+    assert losses.bce_dice_boundary_loss(0.0) is losses.bce_dice_loss
+    plain = np.asarray(losses.bce_dice_loss(y, near))
+    np.testing.assert_allclose(np.asarray(losses.bce_dice_boundary_loss(2.0)(y, near)),
+                               plain + 2.0 * np.asarray(losses.boundary_bce(y, near)), rtol=1e-6)
 
 
 def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):
@@ -79,7 +81,7 @@ def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):
     mixed = model_lib.build_unet(TINY_HW, "efficientnetb0", "mixed_bfloat16",
                                  decoder_filters=TINY_DECODER)
     path = str(tmp_path / "best.keras")
-    train_lib.save_model_atomic(mixed, path)
+    run_dir_lib.save_model_atomic(mixed, path)
     keras.mixed_precision.set_global_policy("float32")  # as in a new process
     saved = model_lib.load_model(path)
     policies = {l.dtype_policy.name for l in saved.get_layer(index=3).layers}

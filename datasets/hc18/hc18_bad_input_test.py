@@ -84,7 +84,7 @@ def test_a_skip_invalid_build_is_found_by_train_and_evaluate(tmp_path):
     train = {ex["filename"].decode() for ex in tfds.as_numpy(data_lib.load_split(data_dir, "train"))}
     assert train and train < {"003_2HC.png", "008_HC.png", "009_HC.png"}
 
-    model = os.path.join(os.path.dirname(DUMMY), "..", "..", "export", "hc_effunet_int8.tflite")
+    model = os.path.join(os.path.dirname(DUMMY), "..", "..", "hc_tf", "models", "hc_effunet_int8.tflite")
     result = CliRunner().invoke(cli.main, ["evaluate", "--model", model, "--data-dir", data_dir,
                                            "--out", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output

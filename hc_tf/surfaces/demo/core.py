@@ -20,12 +20,13 @@ import numpy as np
 from hc_tf import clinical
 from hc_tf import inference
 from hc_tf import measure as measure_lib
+from hc_tf import models
 from hc_tf import preprocess
 from hc_tf.report import records as report_lib
 
-# hc_tf/surfaces/demo/core.py -> the repository root (the committed model and bundle live there).
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_MODEL = os.path.join(REPO_ROOT, "export", "hc_effunet_int8.tflite")
+# hc_tf/surfaces/demo/core.py -> the repository root (the app bundle's samples live there).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DEFAULT_MODEL = models.released_edge_model()
 BUNDLE_DIR = os.path.join(REPO_ROOT, "android_demo_assets")
 # HC18 images are 800 x 540; 25 MP is far above any ultrasound frame, and the
 # check runs on the header, before a decompression bomb could be decoded.

@@ -50,7 +50,7 @@ def rebuild(npz_path: str, out_path: str) -> None:
     """float16 weights + config -> a float32 `.keras` built by `hc_tf.modeling.model.build_unet`."""
     from hc_tf.io import atomic as io_utils
     from hc_tf.modeling import model as model_lib
-    from hc_tf.train import fit as train_lib
+    from hc_tf.train import run_dir as run_dir_lib
     with np.load(npz_path) as f:
         config = json.loads(str(f["config"]))
         weights = [f[k].astype(np.float32) for k in sorted(f.files) if k.startswith("w")]
@@ -65,11 +65,11 @@ def rebuild(npz_path: str, out_path: str) -> None:
     model.set_weights(weights)
     out_dir = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(out_dir, exist_ok=True)
-    train_lib.save_model_atomic(model, out_path)
+    run_dir_lib.save_model_atomic(model, out_path)
     for name, text in files.items():
         io_utils.atomic_write_text(os.path.join(out_dir, name), text)
     if "log.csv" in files:
-        train_lib.plot_curves(os.path.join(out_dir, "log.csv"),
+        run_dir_lib.plot_curves(os.path.join(out_dir, "log.csv"),
                               os.path.join(out_dir, "training_curve.png"))
     print(f"{out_path}: {model_lib.summary_line(model)}")
 

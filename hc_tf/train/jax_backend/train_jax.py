@@ -25,10 +25,6 @@ images); the validation ADF is still logged, marked as not held out.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
 import multiprocessing
 import os
 import time
@@ -50,11 +46,13 @@ for _name in ("sigmoid", "shape"):  # efficientnet's swish; FixedDropout
     if not hasattr(keras.backend, _name):
         setattr(keras.backend, _name, getattr(keras.ops, _name))
 
-from hc_tf.io import atomic as io_utils  # noqa: E402
 from hc_tf import measure as measure_lib  # noqa: E402
 from hc_tf.modeling import model as model_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
-from hc_tf.train import fit as train_lib  # noqa: E402
+from hc_tf.train import losses  # noqa: E402
+from hc_tf.train import run_dir as run_dir_lib  # noqa: E402
+from hc_tf.train import schedule  # noqa: E402
+from hc_tf.train import validation  # noqa: E402
 
 from hc_tf.train.jax_backend import pack_hc18  # noqa: E402  (beside this file)
 from hc_tf.train.jax_backend.augment_np import augment_np  # noqa: E402  (beside this file; hc_tf.train.data.augment's twin)
@@ -118,10 +116,7 @@ def validation_adf(model, data, pool) -> dict:
     x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
     probs = model.predict(x, batch_size=32, verbose=0)[:n, ..., 0].astype(np.float32)
     hcs = pool.map(_measure_one, zip(probs, data["validation_box"], data["validation_px"]))
-    ref = data["validation_hc"]
-    adf = [measure_lib.challenge_difference_mm(p, r)[1] for p, r in zip(hcs, ref)]
-    return {"val_adf_mm": float(np.mean(adf)), "val_adf_median_mm": float(np.median(adf)),
-            "val_not_found": int(sum(p is None for p in hcs))}
+    return validation.adf_figures(hcs, data["validation_hc"])
 
 
 def training_arrays(data: dict, train_on_all: bool):
@@ -130,14 +125,6 @@ def training_arrays(data: dict, train_on_all: bool):
         return data["train_x"], data["train_y"]
     return (np.concatenate([data["train_x"], data["validation_x"]]),
             np.concatenate([data["train_y"], data["validation_y"]]))
-
-
-def cosine_lr(epoch: int, epochs: int, peak: float, warmup: int = 2, floor: float = 0.01):
-    """Linear warm-up from peak/10, then cosine decay to peak*floor at the last epoch."""
-    if epoch < warmup:
-        return peak * (0.1 + 0.9 * epoch / warmup)
-    t = (epoch - warmup) / max(1, epochs - 1 - warmup)
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
 class Schedule(keras.callbacks.Callback):
@@ -150,13 +137,13 @@ class Schedule(keras.callbacks.Callback):
         super().__init__()
         self.args, self.data, self.pool, self.t_start = args, data, pool, t_start
         self.epochs = args.epochs or 10_000
-        self.best = math.inf
+        self.best = run_dir_lib.best_adf(args.run_dir)
         self.epoch_times = []
         self.rows = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t_epoch = time.time()
-        self.model.optimizer.learning_rate = cosine_lr(epoch, self.epochs, self.args.lr)
+        self.model.optimizer.learning_rate = schedule.per_epoch_rate(epoch, self.epochs, self.args.lr)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
@@ -170,31 +157,28 @@ class Schedule(keras.callbacks.Callback):
         last = epoch + 1 >= self.epochs
         if (epoch + 1) % self.args.val_every == 0 or last:
             logs.update(validation_adf(self.model, self.data, self.pool))
-            keep = last if self.args.train_on_all else logs["val_adf_mm"] < self.best
-            if keep:
+            if validation.keeps(logs["val_adf_mm"], self.best, last, self.args.train_on_all):
                 self.best = logs["val_adf_mm"]
                 self._save(epoch, logs)
             kept = ("trained on, not held out; the last epoch is kept" if self.args.train_on_all
                     else f"best {self.best:.3f}")
             print(f"  epoch {epoch + 1}: val ADF {logs['val_adf_mm']:.3f} mm ({kept}), "
                   f"not found {logs['val_not_found']}", flush=True)
-        logs.update(epoch=epoch, lr=cosine_lr(epoch, self.epochs, self.args.lr),
+        logs.update(epoch=epoch, lr=schedule.per_epoch_rate(epoch, self.epochs, self.args.lr),
                     seconds=round(self.epoch_times[-1], 2))
         self.rows.append(logs)
-        _write_log(os.path.join(self.args.run_dir, "log.csv"), self.rows)
+        run_dir_lib.write_log(os.path.join(self.args.run_dir, "log.csv"), self.rows)
         if last:
             self.model.stop_training = True
 
 
     def _save(self, epoch: int, logs: dict) -> None:
-        train_lib.save_model_atomic(self.model, os.path.join(self.args.run_dir, "best.keras"))
         doc = {"epoch": epoch + 1, **logs}
         if self.args.train_on_all:
             doc["train_on_all"] = True
             doc["note"] = ("last epoch of a fixed schedule on train + validation: the "
                            "validation figures are on trained-on images, not held out")
-        io_utils.atomic_write_text(os.path.join(self.args.run_dir, "best.json"),
-                                   json.dumps(doc, indent=2, default=float) + "\n")
+        run_dir_lib.keep_model(self.model, self.args.run_dir, doc)
 
 
 def setup_data_parallel(args) -> int:
@@ -226,17 +210,6 @@ def setup_data_parallel(args) -> int:
           f"batch {args.batch_size * len(devices)} = {args.batch_size} per device x {len(devices)}",
           flush=True)
     return args.batch_size * len(devices)
-
-
-def _write_log(path: str, rows) -> None:
-    keys = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\r\n")  # csv's default
-    writer.writeheader()
-    writer.writerows(rows)
-    io_utils.atomic_write_text(path, buf.getvalue())
 
 
 def main() -> None:
@@ -290,18 +263,19 @@ def main() -> None:
     x, y = training_arrays(data, args.train_on_all)
     print(f"{len(x)} training images ({'train + validation' if args.train_on_all else 'train'}), "
           f"{len(data['validation_x'])} validation images", flush=True)
-    with open(os.path.join(args.run_dir, "config.json"), "w") as f:
-        json.dump({**vars(args), "input_hw": list(hw)}, f, indent=2)
+    # Not prepare_run_dir's resume check: a sweep's run folder already holds its stdout.log,
+    # and a JAX run is never resumed (it is one device call).
+    run_dir_lib.write_config(args.run_dir, {**vars(args), "input_hw": list(hw)})
     model.compile(optimizer=keras.optimizers.Adam(args.lr),
-                  loss=train_lib.bce_dice_boundary_loss(args.boundary_weight),
-                  metrics=[train_lib.dice_coefficient])
+                  loss=losses.bce_dice_boundary_loss(args.boundary_weight),
+                  metrics=[losses.dice_coefficient])
     import jax  # pylint: disable=g-import-not-at-top
     batches = AugmentedBatches(x, y, global_batch, args.seed,
                                jax.process_index(), jax.process_count())
     with pool:
         schedule = Schedule(args, data, pool, t_start)
         model.fit(batches, epochs=args.epochs or 10_000, callbacks=[schedule], verbose=2)
-    train_lib.plot_curves(os.path.join(args.run_dir, "log.csv"),
+    run_dir_lib.plot_curves(os.path.join(args.run_dir, "log.csv"),
                           os.path.join(args.run_dir, "training_curve.png"))
     print(f"done: best val ADF {schedule.best:.3f} mm, {len(schedule.rows)} epochs, "
           f"{time.time() - t_start:.0f} s", flush=True)

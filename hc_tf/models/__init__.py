@@ -1,0 +1,20 @@
+"""The released int8 model and its metadata, shipped inside the package.
+
+`hc-tf predict`, the demo and `--beam` measure with it when no `--model` is given, so a
+wheel installed anywhere measures out of the box (its sha256 is checked against the
+metadata beside it, as for any `.tflite`).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+
+from hc_tf import defaults
+
+
+def released_edge_model() -> str:
+    """The path of the released int8 `.tflite` (its metadata JSON lies beside it).
+
+    Installed from a wheel or a checkout, package data are plain files on disk.
+    """
+    return str(importlib.resources.files(__name__).joinpath(defaults.EDGE_MODEL_NAME))
