@@ -2,6 +2,7 @@
 
 import pytest
 
+import hc_tf
 from hc_tf.io import hc18_csv
 from hc_tf import measure as M
 
@@ -98,7 +99,7 @@ def test_a_header_only_file_has_no_rows_and_a_custom_reader_is_used(tmp_path):
 
 def test_the_embedded_sample_reads():
     import os
-    folder = os.path.join(os.path.dirname(hc18_csv.__file__), "sample_data")
+    folder = os.path.join(os.path.dirname(hc_tf.__file__), "sample_data")
     train = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV), with_hc=True)
     test = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TEST_CSV))
     assert len(train.rows) >= 10 and len(test.rows) >= 1
