@@ -31,7 +31,8 @@ from hc_tf.clinical import intervals
 
 SIGNAL_COLUMNS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
                   "uncertain_band_fraction", "outside_fraction")
-COLUMNS = ("filename", "subject", "reference_hc_mm", "predicted_hc_mm") + SIGNAL_COLUMNS
+COLUMNS = ("filename", "subject", "reference_hc_mm", "predicted_hc_mm") + SIGNAL_COLUMNS + (
+    "soft_dice_conf",)
 LEVELS = (0.80, 0.90, 0.95)
 BANDS_MM = (120.0, 200.0, 260.0)  # head-size bands: <120, 120-200, 200-260, >260 mm
 FOLDS = 5
@@ -42,6 +43,15 @@ def subject_of(filename: str) -> str:
     """HC18's subject: the numeric prefix of NNN_HC / NNN_2HC."""
     m = re.match(r"^(\d+)_", os.path.basename(filename))
     return m.group(1) if m else os.path.splitext(os.path.basename(filename))[0]
+
+
+def soft_dice_confidence(prob: np.ndarray) -> float:
+    """Soft Dice of the probability map with its own 0.5 mask: 2 sum(p h) / (sum p + sum h),
+    a failure-detection confidence that costs no extra model run (1 = a crisp map)."""
+    p = np.asarray(prob, np.float64)
+    h = (p > 0.5).astype(np.float64)
+    denom = p.sum() + h.sum()
+    return float(2.0 * (p * h).sum() / denom) if denom > 0 else 0.0
 
 
 def collect(model: str, data_dir: str, out_csv: str) -> None:
@@ -60,7 +70,8 @@ def collect(model: str, data_dir: str, out_csv: str) -> None:
         q = m.quality
         rows.append({"filename": s.filename, "subject": subject_of(s.filename),
                      "reference_hc_mm": s.reference_hc_mm, "predicted_hc_mm": m.hc_mm,
-                     **{k: getattr(q, k) for k in SIGNAL_COLUMNS}})
+                     **{k: getattr(q, k) for k in SIGNAL_COLUMNS},
+                     "soft_dice_conf": soft_dice_confidence(pred.prob)})
     os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
     with open(out_csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
