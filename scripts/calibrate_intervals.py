@@ -10,6 +10,11 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
     python scripts/calibrate_intervals.py fit --predictions ~/hc-runs/uncertainty/val_predictions.csv \
         --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty/calibration.json
 
+On other labelled images (an independent check; the table is applied as it is, never refitted):
+
+    python scripts/calibrate_intervals.py collect --hc18-folder FOLDER --out other.csv
+    python scripts/calibrate_intervals.py check --predictions other.csv
+
 Needs the `[calibrate]` extra (crepes, scikit-learn). The package applies the table with
 NumPy alone (`hc_tf.clinical.intervals`), so nothing here is needed at run time.
 Only the validation split is used: other labelled images stay for an independent check.
@@ -54,13 +59,18 @@ def soft_dice_confidence(prob: np.ndarray) -> float:
     return float(2.0 * (p * h).sum() / denom) if denom > 0 else 0.0
 
 
-def collect(model: str, data_dir: str, out_csv: str) -> None:
-    """Runs `model` over the TFDS validation split and writes one row per image."""
+def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "") -> None:
+    """Runs `model` over the TFDS validation split (or, for `check` only, every labelled image
+    of an HC18-layout folder) and writes one row per image."""
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
-    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
 
     runner = inference.load_runner(model)
-    samples = data_lib.load_samples(data_dir, "validation")
+    if hc18_folder:
+        from hc_tf.surfaces import evaluate  # pylint: disable=g-import-not-at-top
+        samples = evaluate.samples_from_hc18_folder(hc18_folder)
+    else:
+        from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+        samples = data_lib.load_samples(data_dir, "validation")
     rows = []
     for pred in inference.predict_samples(runner, samples):
         m, s = pred.measurement, pred.sample
@@ -179,8 +189,9 @@ def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray]) -> Dict[s
     return out
 
 
-def print_report(name: str, rep: Dict[str, object]) -> None:
-    print(f"\n== {name} (n={rep['n']}, cross-fitted over {FOLDS} subject folds)")
+def print_report(name: str, rep: Dict[str, object],
+                 how: str = f"cross-fitted over {FOLDS} subject folds") -> None:
+    print(f"\n== {name} (n={rep['n']}, {how})")
     for lv, r in rep["levels"].items():
         bands = "  ".join(f"{b}: {v['coverage']:.3f} (n={v['n']}, med {v['median_half_width_mm']:.2f})"
                           for b, v in r["bands"].items())
@@ -215,13 +226,29 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str) -> Non
     print(f"\nchosen: {choose} -> {table_path}; report -> {report_path}")
 
 
+def check(predictions: str, table_path: str) -> Dict[str, object]:
+    """Coverage of the package's table, as it is (no refit), on another labelled set."""
+    cols = read_predictions(predictions)
+    table = intervals.load_table(table_path)
+    half = {lv: np.array([table.half_width_mm(h, {s: cols[s][i] for s in SIGNAL_COLUMNS}, lv)
+                          for i, h in enumerate(cols["predicted_hc_mm"])]) for lv in LEVELS}
+    rep = report(cols, half)
+    print_report(f"table {table_path} applied as is to {predictions}", rep, "no refit")
+    return rep
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
     c.add_argument("--model", default="export/hc_effunet_int8.tflite")
-    c.add_argument("--data-dir", required=True)
+    c.add_argument("--data-dir", help="prepared TFDS data: its validation split")
+    c.add_argument("--hc18-folder", default="",
+                   help="instead: an HC18-layout folder (for `check` on other labelled images)")
     c.add_argument("--out", required=True)
+    k = sub.add_parser("check", help="coverage of the table as it is on another labelled set")
+    k.add_argument("--predictions", required=True)
+    k.add_argument("--table", default=intervals.TABLE_PATH)
     f = sub.add_parser("fit")
     f.add_argument("--predictions", required=True)
     f.add_argument("--table", default=intervals.TABLE_PATH)
@@ -229,7 +256,11 @@ def main(argv=None) -> None:
     f.add_argument("--choose", default="normalized: HC past 160 mm", choices=sorted(CANDIDATES))
     a = p.parse_args(argv)
     if a.cmd == "collect":
-        collect(a.model, a.data_dir, a.out)
+        if not (a.data_dir or a.hc18_folder):
+            p.error("collect needs --data-dir or --hc18-folder")
+        collect(a.model, a.data_dir, a.out, a.hc18_folder)
+    elif a.cmd == "check":
+        check(a.predictions, a.table)
     else:
         fit(a.predictions, a.table, a.report, a.choose)
 

@@ -126,3 +126,21 @@ def test_ga_interval_combines_measurement_and_formula_spread():
     gi = intervals.ga_interval(intervals.hc_interval(180.0, None), "intergrowth21_hc_2016")
     assert gi.formula_half_days is None and gi.combined_lower_days is None
     assert gi.measurement_lower_days is not None
+
+
+def test_check_applies_the_package_table_without_refitting(tmp_path, capsys):
+    script = _script()
+    rng = np.random.default_rng(2)
+    hc, ref, _ = _synthetic(50, rng)
+    cols = _cols(hc, ref)
+    path = tmp_path / "p.csv"
+    with open(path, "w") as f:
+        f.write(",".join(script.COLUMNS) + "\n")
+        for i in range(50):
+            f.write(",".join(str(cols[k][i]) if k in cols else "" for k in script.COLUMNS) + "\n")
+    rep = script.check(str(path), intervals.TABLE_PATH)
+    t = intervals.load_table()
+    half = np.array([t.half_width_mm(h, {k: cols[k][i] for k in script.SIGNAL_COLUMNS})
+                     for i, h in enumerate(hc)])
+    assert rep["levels"]["0.95"]["coverage"] == pytest.approx(np.mean(np.abs(ref - hc) <= half))
+    assert "no refit" in capsys.readouterr().out
