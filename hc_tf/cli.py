@@ -270,8 +270,10 @@ PREDICT_SOME_UNREADABLE = 3
 @click.option("--allow-any-pixel-size", is_flag=True,
               help="Accept pixel sizes outside the plausible 0.01-2 mm.")
 @click.option("--ga-weeks", default=None, metavar="W",
-              help="Known GA for every image (weeks, e.g. 27.4, or 27+3): adds the HC centile "
-                   "and z-score to the report. Per image: a ga_weeks column in --pixel-csv.")
+              help="GA from dating (LMP or an earlier scan) for every image (weeks, e.g. 27.4, "
+                   "or 27+3): adds the HC centile and z-score to the report; never the GA "
+                   "derived from the same HC. Per image: a ga_weeks column in --pixel-csv "
+                   "(an exam column there groups images into exams.csv).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @click.option("--beam", is_flag=True,
               help="Run as an Apache Beam pipeline (.tflite only; [beam] extra): globs and "

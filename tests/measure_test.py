@@ -492,7 +492,7 @@ def test_overlay_lines_show_hc_and_ga_and_review_only_when_flagged():
     assert not m.review
     (hc, _), (ga, _) = M.overlay_lines(m)
     h, i = m.gestational_age()
-    assert hc == f"HC {m.hc_mm:.1f} mm"
+    assert hc == f"HC {m.hc_mm:.1f} mm ({m.hc_interval().display()})"
     assert ga == f"GA Hadlock {C.format_ga(h.ga_days)}, INTERGROWTH {C.format_ga(i.ga_days)}"
     small = dataclasses.replace(m, pixel_size_mm=0.05)  # ~55 mm: below both ranges
     assert M.overlay_lines(small)[1][0] == "GA Hadlock out of range, INTERGROWTH out of range"

@@ -1,6 +1,7 @@
 """`hc-tf predict` on fixtures with known ellipses: the submission CSV's numbers are checked."""
 
 import csv
+import json
 
 import cv2
 import numpy as np
@@ -52,6 +53,17 @@ def test_predict_writes_the_known_ellipses_in_mm(fixture_dir, tmp_path, float32_
                                 measure_lib.rasterize_ellipse(truth, (132, 192))) > 0.97
         overlay = cv2.imread(str(out / "overlays" / name))
         assert overlay.shape[:2] == (132, 192)
+    # one exam per HC18 subject (000, 001), and the interval fields in report.json
+    with open(out / "exams.csv", newline="") as f:
+        exams = {r["exam"]: r for r in csv.DictReader(f)}
+    assert set(exams) == {"000", "001"} and exams["000"]["images"] == "1"
+    assert float(exams["000"]["hc_mean_mm"]) == pytest.approx(float(rows_hc(out)["000_HC.png"]))
+    with open(out / "report.json") as f:
+        images = {r["filename"]: r for r in json.load(f)["images"]}
+    iv = images["000_HC.png"]["hc_interval"]
+    assert iv["level"] == 0.95 and iv["lower_mm"] < images["000_HC.png"]["hc_mm"] < iv["upper_mm"]
+    assert images["000_HC.png"]["ga_interval"]["hadlock"]["measurement_part"].startswith("HC 95%")
+    assert images["000_HC.png"]["biometry"]["bpd_mm"] > 0
 
 
 def test_predict_names_images_without_a_pixel_size(fixture_dir, tmp_path):
@@ -63,3 +75,9 @@ def test_predict_names_images_without_a_pixel_size(fixture_dir, tmp_path):
     assert result.exit_code != 0
     assert "partial.csv: no pixel size for 001_HC.png" in result.output
     assert "Traceback" not in result.output
+
+
+def rows_hc(out):
+    """filename -> hc_mm cell of report.csv."""
+    with open(out / "report.csv", newline="") as f:
+        return {r["filename"]: r["hc_mm"] for r in csv.DictReader(f)}

@@ -30,7 +30,7 @@ def overlay_lines(m: Measurement, label: Optional[str] = None
       label: optional text put before the HC, e.g. the file name.
 
     Returns:
-      [("HC 123.4 mm", green), ("GA Hadlock 20+1, INTERGROWTH 20+0", cyan),
+      [("HC 123.4 mm (95%: 119.6-127.2)", green), ("GA Hadlock 20+1, INTERGROWTH 20+0", cyan),
       ("REVIEW: <reasons>", red)]: the GA line only when a head was found (a formula out of
       its range reads "out of range"), the REVIEW line only when flagged; not found:
       [("no head: <reason>", red)].
@@ -41,7 +41,9 @@ def overlay_lines(m: Measurement, label: Optional[str] = None
     ga = ", ".join(f"{_GA_SHORT[g.method]} "
                    + (clinical.format_ga(g.ga_days) if g.ga_days is not None else "out of range")
                    for g in m.gestational_age())
-    lines = [(f"{prefix}HC {m.hc_mm:.1f} mm", _OVERLAY_FOUND), (f"GA {ga}", _OVERLAY_GA)]
+    iv = m.hc_interval()
+    lines = [(f"{prefix}HC {m.hc_mm:.1f} mm ({iv.display()})", _OVERLAY_FOUND),
+             (f"GA {ga}", _OVERLAY_GA)]
     if m.review:
         lines.append((f"REVIEW: {'; '.join(m.review_reasons)}", _OVERLAY_REVIEW))
     return lines

@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
 from hc_tf import clinical
+from hc_tf.clinical import biometry as biometry_lib
+from hc_tf.clinical import intervals as intervals_lib
 from hc_tf.measure.geometry import Ellipse
 
 
@@ -73,6 +75,17 @@ class Measurement:
         """True when a clinician should check this measurement before using it."""
         return bool(self.review_reasons)
 
+    def biometry(self) -> Optional[biometry_lib.Biometry]:
+        """BPD, OFD, cephalic index, corrected BPD, GA from BPD (`clinical.biometry`;
+        outer-to-outer along the ellipse's axes); None when not found."""
+        return biometry_lib.biometry_from_axes(*self.semi_axes_mm) if self.found else None
+
+    def hc_interval(self, level: float = intervals_lib.DEFAULT_LEVEL
+                    ) -> Optional[intervals_lib.HcInterval]:
+        """The calibrated interval of the HC (`clinical.intervals`, the package's table, the
+        quality signals as the difficulty); None when not found."""
+        return intervals_lib.hc_interval(self.hc_mm, self.quality, level) if self.found else None
+
     def gestational_age(self) -> Tuple[clinical.GaEstimate, ...]:
         """GA by each formula (`clinical.ga_from_hc_all`); () when not found."""
         return clinical.ga_from_hc_all(self.hc_mm) if self.found else ()
@@ -84,6 +97,8 @@ class Measurement:
                 "review": self.review, "review_reasons": self.review_reasons,
                 "gestational_age": [dataclasses.asdict(g) for g in self.gestational_age()],
                 "pixel_size_mm": float(self.pixel_size_mm), "hc_mm": self.hc_mm,
+                "hc_interval": (dataclasses.asdict(self.hc_interval()) if self.found else None),
+                "biometry": (dataclasses.asdict(self.biometry()) if self.found else None),
                 "center_mm": (list(self.center_mm) if self.found else None),
                 "semi_axes_mm": (list(self.semi_axes_mm) if self.found else None),
                 "angle_rad": self.angle_rad,

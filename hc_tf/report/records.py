@@ -14,6 +14,9 @@ from typing import Any, Dict, Optional, Sequence
 
 from hc_tf import clinical
 from hc_tf import measure as measure_lib
+from hc_tf.clinical import biometry as biometry_lib
+from hc_tf.clinical import dating as dating_lib
+from hc_tf.clinical import intervals as intervals_lib
 
 # Short, stable keys for the two formulas in flat CSV columns and JSON objects.
 GA_KEYS = {clinical.GaMethod.HADLOCK_1984: "hadlock",
@@ -30,7 +33,11 @@ REPORT_FIELDS = (
             for s in ("", "_days", "_status", "_uncertainty"))
     + ("known_ga", "known_ga_weeks", "hc_z", "hc_centile", "centile_status", "centile_flag",
        "review", "review_reasons")
-    + SIGNAL_FIELDS)
+    + SIGNAL_FIELDS
+    + ("hc_lower_95_mm", "hc_upper_95_mm", "hc_interval_method")
+    + tuple(f"ga_{k}_{s}_days" for k in GA_KEYS.values() for s in ("lower", "upper"))
+    + ("bpd_mm", "ofd_mm", "cephalic_index", "head_shape", "corrected_bpd_mm", "ga_bpd",
+       "ga_bpd_days", "ga_bpd_status", "ga_bpd_uncertainty", "dating_note"))
 
 
 def ga_range_text(est: clinical.GaEstimate) -> str:
@@ -100,15 +107,79 @@ def image_record(filename: str, m: measure_lib.Measurement,
       "centile" (centile_record or None), "review", "review_reasons", "quality"
       (QualitySignals as a dict, or None)}.
     """
-    centile = None
-    if known_ga_weeks is not None and m.found:
-        centile = centile_record(clinical.hc_centile(m.hc_mm, known_ga_weeks))
+    centile, dating = None, None
+    if known_ga_weeks is not None:
+        # Refuses an HC-derived GaEstimate: a centile is size for a GA from dating only.
+        ga = dating_lib.dating_ga(known_ga_weeks, DATING_SOURCE)
+        known_ga_weeks = ga.weeks
+        dating = {"label": dating_lib.DATING_LABEL, "display": ga.display(),
+                  "source": ga.source, "note": dating_lib.NOT_A_REDATING}
+        if m.found:
+            centile = centile_record(dating_lib.size_for_dates(m.hc_mm, ga))
     return {"filename": filename, "found": m.found, "reason": m.reason,
             "pixel_size_mm": float(m.pixel_size_mm), "hc_mm": m.hc_mm,
+            "hc_interval": interval_record(m),
             "gestational_age": {GA_KEYS[g.method]: ga_record(g) for g in m.gestational_age()},
-            "known_ga_weeks": known_ga_weeks, "centile": centile,
+            "ga_interval": ga_interval_records(m),
+            "biometry": biometry_record(m.biometry()) if m.found else None,
+            "known_ga_weeks": known_ga_weeks, "dating": dating, "centile": centile,
             "review": m.review, "review_reasons": list(m.review_reasons),
             "quality": _quality_dict(m.quality)}
+
+
+DATING_SOURCE = "LMP or earlier scan, as given"
+
+
+def interval_record(m: measure_lib.Measurement) -> Optional[Dict[str, Any]]:
+    """The HC's calibrated 95% interval as JSON-ready data; None when no head."""
+    iv = m.hc_interval()
+    if iv is None:
+        return None
+    return {**dataclasses.asdict(iv), "display": iv.display()}
+
+
+def ga_interval_records(m: measure_lib.Measurement) -> Dict[str, Dict[str, Any]]:
+    """Per formula: the GA interval the HC interval implies, the formula's own spread and
+    both combined, each named ({} when no head)."""
+    iv = m.hc_interval()
+    if iv is None:
+        return {}
+    out = {}
+    for method, key in GA_KEYS.items():
+        g = intervals_lib.ga_interval(iv, method)
+        out[key] = {**dataclasses.asdict(g),
+                    "measurement_part": f"HC {iv.display()} through {GA_TITLES[method]}",
+                    "formula_part": (f"{GA_TITLES[method]} {g.formula_kind}"
+                                     if g.formula_half_days is not None
+                                     else f"{GA_TITLES[method]}: none published per estimate"),
+                    "display": _ga_interval_text(g)}
+    return out
+
+
+def _ga_interval_text(g: intervals_lib.GaInterval) -> str:
+    if g.combined_lower_days is not None:
+        return (f"{clinical.format_ga(g.combined_lower_days)} to "
+                f"{clinical.format_ga(g.combined_upper_days)} weeks (measurement and formula)")
+    if g.measurement_lower_days is not None and g.measurement_upper_days is not None:
+        return (f"{clinical.format_ga(g.measurement_lower_days)} to "
+                f"{clinical.format_ga(g.measurement_upper_days)} weeks (measurement only)")
+    return "out of range"
+
+
+def biometry_record(b: biometry_lib.Biometry) -> Dict[str, Any]:
+    """BPD, OFD, cephalic index (with its normal range and words), corrected BPD, GA from BPD."""
+    g = b.ga_bpd
+    return {"bpd_mm": b.bpd_mm, "ofd_mm": b.ofd_mm, "convention": b.convention,
+            "cephalic_index": b.cephalic_index,
+            "cephalic_index_normal": list(biometry_lib.CEPHALIC_INDEX_NORMAL),
+            "cephalic_index_source": biometry_lib.CEPHALIC_INDEX_SOURCE,
+            "head_shape": b.head_shape, "head_shape_text": b.head_shape_text,
+            "corrected_bpd_mm": b.corrected_bpd_mm,
+            "corrected_bpd_source": biometry_lib.CORRECTED_BPD_SOURCE,
+            "ga_bpd": {"status": g.status.value, "ga_days": g.ga_days,
+                       "ga": clinical.format_ga(g.ga_days) if g.ga_days is not None else None,
+                       "uncertainty_days": g.plus_minus_days, "uncertainty": g.uncertainty_text,
+                       "message": g.message, "source": g.source}}
 
 
 def _quality_dict(q: Optional[clinical.QualitySignals]) -> Optional[Dict[str, Optional[float]]]:
@@ -139,6 +210,20 @@ def csv_row(record: Dict[str, Any]) -> Dict[str, Any]:
                centile_flag=c.get("flag"))
     q = record["quality"] or {}
     row.update({k: q.get(k) for k in SIGNAL_FIELDS})
+    iv = record.get("hc_interval") or {}
+    row.update(hc_lower_95_mm=iv.get("lower_mm"), hc_upper_95_mm=iv.get("upper_mm"),
+               hc_interval_method=iv.get("method"))
+    for key in GA_KEYS.values():
+        g = (record.get("ga_interval") or {}).get(key) or {}
+        row[f"ga_{key}_lower_days"] = g.get("combined_lower_days")
+        row[f"ga_{key}_upper_days"] = g.get("combined_upper_days")
+    b = record.get("biometry") or {}
+    gb = b.get("ga_bpd") or {}
+    row.update({k: b.get(k) for k in ("bpd_mm", "ofd_mm", "cephalic_index", "head_shape",
+                                      "corrected_bpd_mm")})
+    row.update(ga_bpd=gb.get("ga"), ga_bpd_days=gb.get("ga_days"), ga_bpd_status=gb.get("status"),
+               ga_bpd_uncertainty=gb.get("uncertainty"),
+               dating_note=(record.get("dating") or {}).get("note"))
     return row
 
 

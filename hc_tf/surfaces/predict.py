@@ -28,6 +28,7 @@ from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf.surfaces import progress
+from hc_tf.report import exams as exams_lib
 from hc_tf.report import records as report_lib
 
 SUBMISSION_NAME = "submission.csv"
@@ -36,7 +37,7 @@ OVERLAYS_NAME = "overlays"
 REPORT_CSV_NAME = "report.csv"
 REPORT_JSON_NAME = "report.json"
 OUTPUT_NAMES = frozenset({SUBMISSION_NAME, UNREADABLE_NAME, OVERLAYS_NAME, REPORT_CSV_NAME,
-                          REPORT_JSON_NAME})
+                          REPORT_JSON_NAME, exams_lib.EXAMS_NAME})
 REPORT_FORMAT = "hc-tf predict report v1"
 # The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
 # header name, never by position: HC18's training CSV has the reference HC third.
@@ -476,4 +477,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         measurements, records = _write_outputs(
             runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress),
             unreadable, staging, model_path, job.known_ga)
+        # Exams of several images (an `exam` CSV column, else HC18's NNN_HC/NNN_2HC names).
+        exams_lib.write_exams_csv(os.path.join(staging, exams_lib.EXAMS_NAME),
+                                  exams_lib.exam_records(records,
+                                                         exams_lib.read_exam_column(pixel_csv)))
     return PredictResult(measurements, unreadable, records)

@@ -1,0 +1,251 @@
+"""Calibrated intervals for a measured HC and the GA it implies (NumPy + stdlib only).
+
+Normalized split-conformal regression: the half-width at level L is q_L * sigma, where
+sigma = max(min_sigma_mm, sum_i c_i * f_i) is a difficulty estimate, linear in a few
+features of the measurement (head size, quality signals), and q_L the conformal quantile of
+|HC error| / sigma on calibration images. Everything a port needs is in the table JSON
+(`interval_table.json`, fitted by `scripts/calibrate_intervals.py` on the validation split):
+feature names (defined in FEATURES below, each a one-line formula), coefficients, per-feature
+caps, the floor, and the quantile per level. Applying it is plain arithmetic, so the web
+app's port reproduces it exactly from the bundle metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+from hc_tf.clinical.gestational_age import GaMethod, ga_from_hc
+from hc_tf.clinical.units import check_positive
+
+TABLE_FORMAT = "hc-tf interval table v1"
+TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "interval_table.json")
+DEFAULT_LEVEL = 0.95
+MIN_SIGMA_MM = 0.2  # floor of the difficulty: no interval narrower than q * 0.2 mm
+
+Signals = Mapping[str, Optional[float]]
+
+
+def _signal(name: str, fill: float = math.nan) -> Callable[[float, Signals], float]:
+    def get(hc_mm: float, s: Signals) -> float:
+        v = s.get(name)
+        return fill if v is None else float(v)
+    return get
+
+
+def _one_minus(name: str) -> Callable[[float, Signals], float]:
+    def get(hc_mm: float, s: Signals) -> float:
+        v = s.get(name)
+        return math.nan if v is None else 1.0 - float(v)
+    return get
+
+
+# name -> f(hc_mm, quality signals). A missing signal (None or NaN) gives NaN, which the table
+# replaces by the feature's cap (the largest value seen in calibration): unknown = difficult.
+FEATURES: Dict[str, Callable[[float, Signals], float]] = {
+    "one": lambda hc, s: 1.0,
+    "hc_mm": lambda hc, s: hc / 100.0,              # HC in units of 100 mm
+    "hc_mm_sq_100": lambda hc, s: (hc / 100.0) ** 2,  # (HC / 100 mm)^2
+    "hc_over_160mm": lambda hc, s: max(0.0, hc - 160.0) / 100.0,  # hinge: late heads
+    "hc_over_200mm": lambda hc, s: max(0.0, hc - 200.0) / 100.0,
+    "fit_rms_frac": _signal("fit_rms_frac"),
+    "one_minus_inlier_fraction": _one_minus("inlier_fraction"),
+    "one_minus_mask_ellipse_dice": _one_minus("mask_ellipse_dice"),
+    "uncertain_band_fraction": _signal("uncertain_band_fraction"),
+}
+
+
+def _as_mapping(signals: Any) -> Dict[str, Optional[float]]:
+    if signals is None:
+        return {}
+    if dataclasses.is_dataclass(signals):
+        return dataclasses.asdict(signals)
+    return dict(signals)
+
+
+def feature_vector(hc_mm: float, signals: Any, names: Sequence[str]) -> Tuple[float, ...]:
+    """The named features of one measurement (NaN where a signal is missing)."""
+    s = _as_mapping(signals)
+    out = []
+    for n in names:
+        if n not in FEATURES:
+            raise ValueError(f"unknown interval feature {n!r}; known: {sorted(FEATURES)}")
+        v = FEATURES[n](float(hc_mm), s)
+        out.append(v if math.isfinite(v) else math.nan)
+    return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class IntervalTable:
+    """A fitted calibration table (see the module docstring for how it is applied)."""
+
+    method: str
+    feature_names: Tuple[str, ...]
+    coefficients: Tuple[float, ...]
+    min_sigma_mm: float
+    quantiles: Dict[str, float]  # level as "0.95" -> conformal quantile of |error| / sigma
+    n_calibration: int
+    feature_caps: Optional[Tuple[float, ...]] = None  # clip each feature to [0, cap]
+    source: str = ""
+
+    def sigma_from_features(self, x: Sequence[float]) -> float:
+        """Difficulty (mm) from a feature vector: caps applied, NaN -> cap, floor applied."""
+        total = 0.0
+        for i, (c, v) in enumerate(zip(self.coefficients, x)):
+            cap = self.feature_caps[i] if self.feature_caps else math.inf
+            v = cap if math.isnan(v) else min(max(v, 0.0), cap)
+            if math.isinf(v):  # missing signal and no cap: no honest interval
+                return math.inf
+            total += c * v
+        return max(self.min_sigma_mm, total)
+
+    def sigma_mm(self, hc_mm: float, signals: Any) -> float:
+        """Difficulty (mm) of one measurement."""
+        return self.sigma_from_features(feature_vector(hc_mm, signals, self.feature_names))
+
+    def quantile(self, level: float) -> float:
+        """The conformal quantile for `level` (one of the fitted levels)."""
+        key = f"{float(level):.2f}"
+        if key not in self.quantiles:
+            raise ValueError(f"no interval fitted at level {level}; fitted: "
+                             f"{sorted(self.quantiles)}")
+        return self.quantiles[key]
+
+    def half_width_mm(self, hc_mm: float, signals: Any, level: float = DEFAULT_LEVEL) -> float:
+        """The interval's half-width (mm) at `level`."""
+        return self.quantile(level) * self.sigma_mm(hc_mm, signals)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready (the file format and the bundle metadata)."""
+        d = dataclasses.asdict(self)
+        d["feature_names"] = list(self.feature_names)
+        d["coefficients"] = list(self.coefficients)
+        d["feature_caps"] = list(self.feature_caps) if self.feature_caps else None
+        return {"format": TABLE_FORMAT, **d}
+
+
+def table_from_dict(d: Mapping[str, Any], where: str = "interval table") -> IntervalTable:
+    """An IntervalTable from its JSON form.
+
+    Raises:
+        ValueError: naming `where`, for a wrong format or inconsistent lengths.
+    """
+    if d.get("format") != TABLE_FORMAT:
+        raise ValueError(f"{where}: not an {TABLE_FORMAT!r} file")
+    names, coef = tuple(d["feature_names"]), tuple(float(c) for c in d["coefficients"])
+    caps = d.get("feature_caps")
+    if len(names) != len(coef) or (caps is not None and len(caps) != len(names)):
+        raise ValueError(f"{where}: feature names, coefficients and caps differ in length")
+    for n in names:
+        if n not in FEATURES:
+            raise ValueError(f"{where}: unknown feature {n!r}")
+    return IntervalTable(str(d["method"]), names, coef, float(d["min_sigma_mm"]),
+                         {str(k): float(v) for k, v in d["quantiles"].items()},
+                         int(d["n_calibration"]),
+                         tuple(float(c) for c in caps) if caps is not None else None,
+                         str(d.get("source", "")))
+
+
+def write_table(table: IntervalTable, path: str) -> None:
+    """Writes the table JSON (sorted keys, one file a port reads as is)."""
+    with open(path, "w") as f:
+        json.dump(table.to_dict(), f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+_CACHE: Dict[str, IntervalTable] = {}
+
+
+def load_table(path: str = TABLE_PATH) -> IntervalTable:
+    """The table at `path` (the package's by default), read once.
+
+    Raises:
+        ValueError: naming the file, when it is missing, too large or malformed.
+    """
+    if path not in _CACHE:
+        try:
+            if os.path.getsize(path) > 1 << 20:
+                raise ValueError(f"{path}: over 1 MiB, not an interval table")
+            with open(path) as f:
+                d = json.load(f)
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path}: cannot read the interval table ({err})") from None
+        _CACHE[path] = table_from_dict(d, path)
+    return _CACHE[path]
+
+
+@dataclasses.dataclass(frozen=True)
+class HcInterval:
+    """A measured HC with its calibrated interval."""
+
+    hc_mm: float
+    level: float
+    lower_mm: float
+    upper_mm: float
+    half_width_mm: float
+    method: str
+
+    def display(self) -> str:
+        """e.g. "95%: 284.6-297.2"."""
+        return f"{self.level * 100:.0f}%: {self.lower_mm:.1f}-{self.upper_mm:.1f}"
+
+
+def hc_interval(hc_mm: float, signals: Any = None, level: float = DEFAULT_LEVEL,
+                table: Optional[IntervalTable] = None) -> HcInterval:
+    """The calibrated interval of a measured HC.
+
+    Args:
+        hc_mm: the measured HC (mm).
+        signals: its QualitySignals (or a mapping of them); missing ones count as difficult.
+        level: 0.80, 0.90 or 0.95 (the fitted levels).
+        table: the calibration table (default: the package's).
+
+    Raises:
+        ValueError: HC not finite and positive, or a level the table has not fitted.
+    """
+    hc = check_positive(hc_mm, "HC (mm)")
+    t = table or load_table()
+    half = t.half_width_mm(hc, signals, level)
+    return HcInterval(hc, float(level), max(0.0, hc - half), hc + half, half, t.method)
+
+
+@dataclasses.dataclass(frozen=True)
+class GaInterval:
+    """The GA interval an HC interval implies by one formula, and the formula's own spread.
+
+    measurement_*: GA (days) at the HC interval's ends (None where an end is out of the
+    formula's range); formula_half_days: the formula's published half-width (None when none
+    is published); combined_*: GA -/+ sqrt(measurement half^2 + formula half^2), both read
+    as ~95% half-widths of independent errors (None when either part is missing).
+    """
+
+    method: str
+    ga_days: Optional[float]
+    measurement_lower_days: Optional[float]
+    measurement_upper_days: Optional[float]
+    formula_half_days: Optional[float]
+    formula_kind: str
+    combined_lower_days: Optional[float]
+    combined_upper_days: Optional[float]
+    combination: str = "root sum of squares of the two half-widths (independent errors)"
+
+
+def ga_interval(interval: HcInterval, method: GaMethod = GaMethod.HADLOCK_1984) -> GaInterval:
+    """The GA interval implied by an HC interval, by one formula (see GaInterval)."""
+    m = GaMethod(method)
+    mid, lo, hi = (ga_from_hc(h, m) for h in (interval.hc_mm, interval.lower_mm or 1e-9,
+                                               interval.upper_mm))
+    u = mid.uncertainty
+    f_half = u.plus_minus_days if u is not None else None
+    kind = u.kind if u is not None else "out of range"
+    if mid.ga_days is None or lo.ga_days is None or hi.ga_days is None:
+        return GaInterval(m.value, mid.ga_days, lo.ga_days, hi.ga_days, f_half, kind, None, None)
+    m_half = 0.5 * (hi.ga_days - lo.ga_days)
+    if f_half is None:
+        return GaInterval(m.value, mid.ga_days, lo.ga_days, hi.ga_days, None, kind, None, None)
+    half = math.hypot(m_half, f_half)
+    return GaInterval(m.value, mid.ga_days, lo.ga_days, hi.ga_days, f_half, kind,
+                      mid.ga_days - half, mid.ga_days + half)

@@ -1,0 +1,115 @@
+"""Exams of several images: the same head measured more than once, averaged (exams.csv).
+
+Images are grouped by an `exam` column of the --pixel-csv when it has one, else by HC18's
+file-name pattern (`NNN_HC`, `NNN_2HC`, `NNN_3HC` are one subject: exam `NNN`); any other name
+is an exam of its own. An exam row holds the mean HC of the images where a head was found, its
+spread (SD and range), the interval of the mean, the GA of the mean, and a disagreement flag.
+
+Interval of the mean: the mean of the images' 95% half-widths. The calibration says nothing
+about how errors of images of the same head correlate (the same head, often the same sweep),
+so the mean is given no credit for averaging: that is the fully correlated, conservative case.
+Disagreement: the images' 95% intervals share no common value (max lower > min upper), i.e. no
+single true HC is consistent with every image at the interval's level.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import statistics
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from hc_tf import clinical
+from hc_tf.io import atomic
+from hc_tf.io import hc18_csv
+
+EXAM_COLUMN = "exam"
+EXAMS_NAME = "exams.csv"
+_HC18_NAME = re.compile(r"^(\d+)_(?:[2-9])?HC$")
+EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm", "hc_range_mm",
+               "hc_mean_lower_95_mm", "hc_mean_upper_95_mm", "ga_hadlock", "ga_hadlock_days",
+               "ga_intergrowth", "ga_intergrowth_days", "disagree", "disagree_reason",
+               "review_any")
+
+
+def exam_of_name(filename: str) -> str:
+    """HC18 subject of `NNN_HC`/`NNN_2HC`/...; else the file name without extension."""
+    stem = os.path.splitext(os.path.basename(filename))[0]
+    m = _HC18_NAME.match(stem)
+    return m.group(1) if m else stem
+
+
+def read_exam_column(csv_path: Optional[str]) -> Dict[str, str]:
+    """filename -> exam from the CSV's `exam` column ({} without a CSV or that column; rows
+    with an empty cell fall back to the file-name pattern). The CSV was checked already."""
+    if not csv_path:
+        return {}
+    table = hc18_csv.read_hc18_csv(csv_path, allow_implausible=True)
+    col = table.column(EXAM_COLUMN)
+    if col is None:
+        return {}
+    return {r.filename: r.fields[col].strip() for r in table.rows
+            if col < len(r.fields) and r.fields[col].strip()}
+
+
+def group_exams(records: Sequence[Mapping[str, Any]],
+                exam_column: Optional[Mapping[str, str]] = None) -> Dict[str, List[Mapping]]:
+    """Report records grouped by exam, exams in order of first appearance."""
+    col = exam_column or {}
+    groups: Dict[str, List[Mapping]] = {}
+    for r in records:
+        groups.setdefault(col.get(r["filename"]) or exam_of_name(r["filename"]), []).append(r)
+    return groups
+
+
+def _ga(hc_mm: float, method: clinical.GaMethod) -> Dict[str, Any]:
+    g = clinical.ga_from_hc(hc_mm, method)
+    return {"ga": clinical.format_ga(g.ga_days) if g.ga_days is not None else "out of range",
+            "ga_days": g.ga_days}
+
+
+def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """One exam's row (EXAM_FIELDS) from its images' report records."""
+    found = [r for r in members if r["found"]]
+    row: Dict[str, Any] = {k: None for k in EXAM_FIELDS}
+    row.update(exam=exam, images=len(members), found=len(found),
+               filenames="; ".join(r["filename"] for r in members),
+               review_any=any(r["review"] for r in members), disagree=False, disagree_reason="")
+    if not found:
+        return row
+    hcs = [r["hc_mm"] for r in found]
+    ivs = [r["hc_interval"] for r in found]
+    mean = statistics.fmean(hcs)
+    half = statistics.fmean(iv["half_width_mm"] for iv in ivs)
+    row.update(hc_mean_mm=mean, hc_sd_mm=statistics.stdev(hcs) if len(hcs) > 1 else None,
+               hc_range_mm=max(hcs) - min(hcs), hc_mean_lower_95_mm=mean - half,
+               hc_mean_upper_95_mm=mean + half)
+    for key, method in (("hadlock", clinical.GaMethod.HADLOCK_1984),
+                        ("intergrowth", clinical.GaMethod.INTERGROWTH_2016)):
+        g = _ga(mean, method)
+        row[f"ga_{key}"], row[f"ga_{key}_days"] = g["ga"], g["ga_days"]
+    lo, hi = max(iv["lower_mm"] for iv in ivs), min(iv["upper_mm"] for iv in ivs)
+    if lo > hi:
+        row.update(disagree=True, disagree_reason=(
+            f"the images' 95% intervals share no value (HC {min(hcs):.1f} to {max(hcs):.1f} mm):"
+            " remeasure or check which image is off"))
+    return row
+
+
+def exam_records(records: Sequence[Mapping[str, Any]],
+                 exam_column: Optional[Mapping[str, str]] = None) -> List[Dict[str, Any]]:
+    """Every exam's row, in order of first appearance."""
+    return [exam_record(k, v) for k, v in group_exams(records, exam_column).items()]
+
+
+def write_exams_csv(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """exams.csv (None as empty, floats to 6 decimals), atomically."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=EXAM_FIELDS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else
+                        (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k])) for k in EXAM_FIELDS})
+    atomic.atomic_write_text(path, buf.getvalue())

@@ -1,0 +1,269 @@
+"""Fits the HC interval table (`hc_tf/clinical/interval_table.json`) on the validation split.
+
+Two steps (the first needs the prepared TFDS data and the model; the second only its CSV):
+
+    # 1. the model's validation predictions, with the quality signals (TF for TFDS reading)
+    python scripts/calibrate_intervals.py collect --model export/hc_effunet_int8.tflite \
+        --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty/val_predictions.csv
+    # 2. fit: normalized conformal regression (crepes) with a difficulty from head size and
+    #    quality signals; cross-fitted report by subject folds; the table fitted on all of it
+    python scripts/calibrate_intervals.py fit --predictions ~/hc-runs/uncertainty/val_predictions.csv \
+        --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty/calibration.json
+
+On other labelled images (an independent check; the table is applied as it is, never refitted):
+
+    python scripts/calibrate_intervals.py collect --hc18-folder FOLDER --out other.csv
+    python scripts/calibrate_intervals.py check --predictions other.csv
+
+Needs the `[calibrate]` extra (crepes, scikit-learn). The package applies the table with
+NumPy alone (`hc_tf.clinical.intervals`), so nothing here is needed at run time.
+Only the validation split is used: other labelled images stay for an independent check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sys
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from hc_tf.clinical import intervals
+
+SIGNAL_COLUMNS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
+                  "uncertain_band_fraction", "outside_fraction")
+COLUMNS = ("filename", "subject", "reference_hc_mm", "predicted_hc_mm") + SIGNAL_COLUMNS + (
+    "soft_dice_conf",)
+LEVELS = (0.80, 0.90, 0.95)
+BANDS_MM = (120.0, 200.0, 260.0)  # head-size bands: <120, 120-200, 200-260, >260 mm
+FOLDS = 5
+SEED = 0
+
+
+def subject_of(filename: str) -> str:
+    """HC18's subject: the numeric prefix of NNN_HC / NNN_2HC."""
+    m = re.match(r"^(\d+)_", os.path.basename(filename))
+    return m.group(1) if m else os.path.splitext(os.path.basename(filename))[0]
+
+
+def soft_dice_confidence(prob: np.ndarray) -> float:
+    """Soft Dice of the probability map with its own 0.5 mask: 2 sum(p h) / (sum p + sum h),
+    a failure-detection confidence that costs no extra model run (1 = a crisp map)."""
+    p = np.asarray(prob, np.float64)
+    h = (p > 0.5).astype(np.float64)
+    denom = p.sum() + h.sum()
+    return float(2.0 * (p * h).sum() / denom) if denom > 0 else 0.0
+
+
+def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "") -> None:
+    """Runs `model` over the TFDS validation split (or, for `check` only, every labelled image
+    of an HC18-layout folder) and writes one row per image."""
+    from hc_tf import inference  # pylint: disable=g-import-not-at-top
+
+    runner = inference.load_runner(model)
+    if hc18_folder:
+        from hc_tf.surfaces import evaluate  # pylint: disable=g-import-not-at-top
+        samples = evaluate.samples_from_hc18_folder(hc18_folder)
+    else:
+        from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+        samples = data_lib.load_samples(data_dir, "validation")
+    rows = []
+    for pred in inference.predict_samples(runner, samples):
+        m, s = pred.measurement, pred.sample
+        if not m.found or s.reference_hc_mm is None:
+            print(f"{s.filename}: skipped ({m.reason or 'no reference'})", file=sys.stderr)
+            continue
+        q = m.quality
+        rows.append({"filename": s.filename, "subject": subject_of(s.filename),
+                     "reference_hc_mm": s.reference_hc_mm, "predicted_hc_mm": m.hc_mm,
+                     **{k: getattr(q, k) for k in SIGNAL_COLUMNS},
+                     "soft_dice_conf": soft_dice_confidence(pred.prob)})
+    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+    with open(out_csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{len(rows)} validation images -> {out_csv}")
+
+
+def read_predictions(path: str) -> Dict[str, np.ndarray]:
+    """The collect CSV as columns (floats, except filename/subject)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    cols = {k: np.array([r[k] for r in rows]) for k in ("filename", "subject")}
+    for k in COLUMNS[2:]:
+        cols[k] = np.array([float(r[k]) if r[k] not in ("", "None") else np.nan for r in rows])
+    return cols
+
+
+def features(cols: Dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
+    """The difficulty features the table names, (n, k), via the package's own definition."""
+    signals = [{k: cols[k][i] for k in SIGNAL_COLUMNS} for i in range(len(cols["filename"]))]
+    return np.array([intervals.feature_vector(h, s, names)
+                     for h, s in zip(cols["predicted_hc_mm"], signals)])
+
+
+def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str],
+              method: str) -> intervals.IntervalTable:
+    """Difficulty model (non-negative least squares of |residual| on the features) and the
+    conformal quantiles (crepes, normalized) fitted on the rows `idx`.
+
+    Half the rows fit the difficulty and the other half the quantiles would waste a small
+    split; instead the difficulty is fitted on all of `idx` by a 2-parameter-ish linear model
+    (few degrees of freedom, so the conformal scores on the same rows stay near-exchangeable
+    with new ones) -- the cross-fitted report below is what checks that honestly.
+    """
+    from crepes import ConformalRegressor  # pylint: disable=g-import-not-at-top
+    from scipy.optimize import nnls  # pylint: disable=g-import-not-at-top
+
+    x = features({k: v[idx] for k, v in cols.items()}, names)
+    caps = np.nanmax(np.where(np.isfinite(x), x, -np.inf), axis=0)
+    x = np.clip(np.where(np.isnan(x), caps, x), 0.0, caps)
+    resid = cols["reference_hc_mm"][idx] - cols["predicted_hc_mm"][idx]
+    coef, _ = nnls(x, np.abs(resid))
+    table = intervals.IntervalTable(method=method, feature_names=tuple(names),
+                                    coefficients=tuple(float(c) for c in coef),
+                                    min_sigma_mm=intervals.MIN_SIGMA_MM, quantiles={},
+                                    n_calibration=int(len(idx)),
+                                    feature_caps=tuple(float(c) for c in caps),
+                                    source="scripts/calibrate_intervals.py (crepes "
+                                           "ConformalRegressor, normalized)")
+    sigmas = np.array([table.sigma_from_features(r) for r in x])
+    cr = ConformalRegressor().fit(resid, sigmas=sigmas)
+    quantiles = {}
+    for level in LEVELS:
+        iv = cr.predict_int(y_hat=np.zeros(1), sigmas=np.ones(1), confidence=level)
+        quantiles[f"{level:.2f}"] = float(iv[0, 1])  # y_hat 0, sigma 1: the score quantile
+    return intervals.IntervalTable(**{**table.__dict__, "quantiles": quantiles})
+
+
+def subject_folds(subjects: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold number per row, whole subjects to one fold (NNN_HC and NNN_2HC together)."""
+    uniq = np.unique(subjects)
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    fold_of = {s: i % k for i, s in zip(range(len(uniq)), uniq[order])}
+    return np.array([fold_of[s] for s in subjects])
+
+
+def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str
+              ) -> Dict[str, np.ndarray]:
+    """Half-widths per level for every row from a table fitted on the other folds."""
+    folds = subject_folds(cols["subject"], FOLDS, SEED)
+    half = {lv: np.zeros(len(folds)) for lv in LEVELS}
+    for k in range(FOLDS):
+        table = fit_table(cols, np.flatnonzero(folds != k), names, method)
+        for i in np.flatnonzero(folds == k):
+            sig = {s: cols[s][i] for s in SIGNAL_COLUMNS}
+            for lv in LEVELS:
+                half[lv][i] = table.half_width_mm(cols["predicted_hc_mm"][i], sig, lv)
+    return half
+
+
+def band_of(hc_mm: np.ndarray) -> List[str]:
+    """Head-size band by the reference HC."""
+    labels = ("<120", "120-200", "200-260", ">260")
+    return [labels[int(np.searchsorted(BANDS_MM, h, side="right"))] for h in hc_mm]
+
+
+def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray]) -> Dict[str, object]:
+    """Coverage and widths per level, and per head-size band at every level."""
+    err = np.abs(cols["reference_hc_mm"] - cols["predicted_hc_mm"])
+    bands = np.array(band_of(cols["reference_hc_mm"]))
+    out: Dict[str, object] = {"n": int(len(err)), "levels": {}}
+    for lv in LEVELS:
+        cover = err <= half[lv]
+        per_band = {b: {"n": int((bands == b).sum()),
+                        "coverage": float(cover[bands == b].mean()),
+                        "median_half_width_mm": float(np.median(half[lv][bands == b]))}
+                    for b in ("<120", "120-200", "200-260", ">260") if (bands == b).any()}
+        out["levels"][f"{lv:.2f}"] = {
+            "coverage": float(cover.mean()),
+            "median_half_width_mm": float(np.median(half[lv])),
+            "p90_half_width_mm": float(np.percentile(half[lv], 90)), "bands": per_band}
+    return out
+
+
+def print_report(name: str, rep: Dict[str, object],
+                 how: str = f"cross-fitted over {FOLDS} subject folds") -> None:
+    print(f"\n== {name} (n={rep['n']}, {how})")
+    for lv, r in rep["levels"].items():
+        bands = "  ".join(f"{b}: {v['coverage']:.3f} (n={v['n']}, med {v['median_half_width_mm']:.2f})"
+                          for b, v in r["bands"].items())
+        print(f"  {lv}: coverage {r['coverage']:.3f}, median half-width "
+              f"{r['median_half_width_mm']:.2f} mm, p90 {r['p90_half_width_mm']:.2f} mm | {bands}")
+
+
+_QUALITY = ("fit_rms_frac", "one_minus_inlier_fraction", "one_minus_mask_ellipse_dice",
+            "uncertain_band_fraction")
+CANDIDATES = {  # name -> difficulty features (intervals.FEATURES); the first is a baseline
+    "standard (constant)": ("one",),
+    "normalized: HC": ("one", "hc_mm"),
+    "normalized: HC past 160 mm": ("one", "hc_over_160mm"),
+    "normalized: HC + quality": ("one", "hc_mm") + _QUALITY,
+    "normalized: HC past 160 mm + quality": ("one", "hc_over_160mm") + _QUALITY,
+}
+
+
+def fit(predictions: str, table_path: str, report_path: str, choose: str) -> None:
+    """Cross-fitted report of every candidate; the chosen one fitted on all rows -> table."""
+    cols = read_predictions(predictions)
+    reports = {}
+    for name, names in CANDIDATES.items():
+        reports[name] = report(cols, cross_fit(cols, names, name))
+        print_report(name, reports[name])
+    table = fit_table(cols, np.arange(len(cols["filename"])), CANDIDATES[choose],
+                      f"crepes normalized split-conformal ({choose}), fitted on val20 validation")
+    intervals.write_table(table, table_path)
+    with open(report_path, "w") as f:
+        json.dump({"chosen": choose, "folds": FOLDS, "seed": SEED, "reports": reports,
+                   "table": table.to_dict()}, f, indent=1)
+    print(f"\nchosen: {choose} -> {table_path}; report -> {report_path}")
+
+
+def check(predictions: str, table_path: str) -> Dict[str, object]:
+    """Coverage of the package's table, as it is (no refit), on another labelled set."""
+    cols = read_predictions(predictions)
+    table = intervals.load_table(table_path)
+    half = {lv: np.array([table.half_width_mm(h, {s: cols[s][i] for s in SIGNAL_COLUMNS}, lv)
+                          for i, h in enumerate(cols["predicted_hc_mm"])]) for lv in LEVELS}
+    rep = report(cols, half)
+    print_report(f"table {table_path} applied as is to {predictions}", rep, "no refit")
+    return rep
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--model", default="export/hc_effunet_int8.tflite")
+    c.add_argument("--data-dir", help="prepared TFDS data: its validation split")
+    c.add_argument("--hc18-folder", default="",
+                   help="instead: an HC18-layout folder (for `check` on other labelled images)")
+    c.add_argument("--out", required=True)
+    k = sub.add_parser("check", help="coverage of the table as it is on another labelled set")
+    k.add_argument("--predictions", required=True)
+    k.add_argument("--table", default=intervals.TABLE_PATH)
+    f = sub.add_parser("fit")
+    f.add_argument("--predictions", required=True)
+    f.add_argument("--table", default=intervals.TABLE_PATH)
+    f.add_argument("--report", required=True)
+    f.add_argument("--choose", default="normalized: HC past 160 mm", choices=sorted(CANDIDATES))
+    a = p.parse_args(argv)
+    if a.cmd == "collect":
+        if not (a.data_dir or a.hc18_folder):
+            p.error("collect needs --data-dir or --hc18-folder")
+        collect(a.model, a.data_dir, a.out, a.hc18_folder)
+    elif a.cmd == "check":
+        check(a.predictions, a.table)
+    else:
+        fit(a.predictions, a.table, a.report, a.choose)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Exams of several images (hc_tf.report.exams) on crafted cases."""
+
+import csv
+
+import pytest
+
+from hc_tf import clinical
+from hc_tf.measure.geometry import Ellipse
+from hc_tf.measure.result import Measurement
+from hc_tf.report import exams as E
+from hc_tf.report import records
+
+
+def _rec(name, hc_mm=None, half=None, review=False):
+    """A report record with a crafted HC and interval (found when hc_mm is given)."""
+    if hc_mm is None:
+        return records.image_record(name, Measurement(False, "no head", None, 0.1))
+    r = {"filename": name, "found": True, "hc_mm": hc_mm, "review": review,
+         "hc_interval": {"lower_mm": hc_mm - half, "upper_mm": hc_mm + half,
+                         "half_width_mm": half}}
+    return r
+
+
+def test_hc18_names_group_by_subject_and_others_stand_alone():
+    assert E.exam_of_name("010_HC.png") == "010"
+    assert E.exam_of_name("/x/010_2HC.png") == "010"
+    assert E.exam_of_name("010_3HC.jpg") == "010"
+    assert E.exam_of_name("010_HC_Annotation.png") == "010_HC_Annotation"
+    assert E.exam_of_name("scan.png") == "scan"
+    recs = [_rec("010_HC.png", 200, 4), _rec("011_HC.png", 150, 4), _rec("010_2HC.png", 201, 4)]
+    groups = E.group_exams(recs)
+    assert list(groups) == ["010", "011"]
+    assert [r["filename"] for r in groups["010"]] == ["010_HC.png", "010_2HC.png"]
+
+
+def test_exam_column_overrides_the_name_pattern():
+    recs = [_rec("a.png", 200, 4), _rec("b.png", 201, 4), _rec("010_HC.png", 150, 4)]
+    groups = E.group_exams(recs, {"a.png": "visit1", "b.png": "visit1"})
+    assert list(groups) == ["visit1", "010"]
+
+
+def test_exam_row_mean_spread_interval_and_ga():
+    row = E.exam_record("010", [_rec("010_HC.png", 200.0, 4.0), _rec("010_2HC.png", 204.0, 6.0),
+                                _rec("010_3HC.png")])
+    assert row["images"] == 3 and row["found"] == 2
+    assert row["hc_mean_mm"] == pytest.approx(202.0)
+    assert row["hc_sd_mm"] == pytest.approx(2.0 * 2 ** 0.5)
+    assert row["hc_range_mm"] == pytest.approx(4.0)
+    # conservative interval of the mean: mean half-width (5 mm), no credit for averaging
+    assert (row["hc_mean_lower_95_mm"], row["hc_mean_upper_95_mm"]) == pytest.approx((197, 207))
+    assert row["ga_hadlock_days"] == pytest.approx(clinical.ga_from_hc(202.0).ga_days)
+    assert row["disagree"] is False and row["disagree_reason"] == ""
+
+
+def test_disagreement_flag_when_intervals_share_no_value():
+    agree = E.exam_record("1", [_rec("1_HC.png", 200.0, 4.0), _rec("1_2HC.png", 207.9, 4.0)])
+    assert agree["disagree"] is False           # 204 lies in both intervals
+    apart = E.exam_record("1", [_rec("1_HC.png", 200.0, 4.0), _rec("1_2HC.png", 208.1, 4.0)])
+    assert apart["disagree"] is True and "share no value" in apart["disagree_reason"]
+    three = E.exam_record("1", [_rec("a", 200.0, 4.0), _rec("b", 203.0, 4.0),
+                                _rec("c", 209.0, 4.0)])
+    assert three["disagree"] is True            # a and c exclude each other
+
+
+def test_exam_of_no_heads_and_review_any():
+    row = E.exam_record("9", [_rec("9_HC.png"), _rec("9_2HC.png")])
+    assert row["found"] == 0 and row["hc_mean_mm"] is None and row["disagree"] is False
+    row = E.exam_record("9", [_rec("9_HC.png", 100.0, 3.0, review=True)])
+    assert row["review_any"] is True and row["hc_sd_mm"] is None
+
+
+def test_exams_csv_from_real_records_and_exam_column(tmp_path):
+    m = Measurement(True, "", Ellipse(400, 270, 300, 240, 0.2), 0.1)
+    recs = [records.image_record("020_HC.png", m), records.image_record("020_2HC.png", m)]
+    path = tmp_path / "exams.csv"
+    E.write_exams_csv(str(path), E.exam_records(recs))
+    rows = list(csv.DictReader(open(path)))
+    assert [r["exam"] for r in rows] == ["020"] and rows[0]["images"] == "2"
+    assert float(rows[0]["hc_mean_mm"]) == pytest.approx(m.hc_mm, abs=1e-5)
+    pix = tmp_path / "px.csv"
+    pix.write_text("filename,pixel size(mm),exam\r\n020_HC.png,0.1,A\r\n020_2HC.png,0.1,\r\n")
+    assert E.read_exam_column(str(pix)) == {"020_HC.png": "A"}
+    assert E.read_exam_column(None) == {}

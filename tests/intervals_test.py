@@ -1,0 +1,146 @@
+"""Calibrated HC intervals (hc_tf.clinical.intervals) and their fitting script."""
+
+import importlib.util
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from hc_tf import clinical
+from hc_tf.clinical import intervals
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location(
+        "calibrate_intervals", os.path.join(ROOT, "scripts", "calibrate_intervals.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _synthetic(n, rng):
+    """Heteroscedastic problem with known noise: error SD grows past 160 mm."""
+    hc = rng.uniform(60.0, 340.0, n)
+    sd = 0.8 + 1.5 * np.maximum(0.0, hc - 160.0) / 100.0
+    ref = hc + rng.normal(0.0, sd)
+    return hc, ref, sd
+
+
+def _cols(hc, ref):
+    n = len(hc)
+    cols = {"filename": np.array([f"{i:03d}_HC.png" for i in range(n)]),
+            "subject": np.array([f"{i:03d}" for i in range(n)]),
+            "reference_hc_mm": ref, "predicted_hc_mm": hc}
+    for k in ("fit_rms_frac", "uncertain_band_fraction", "outside_fraction"):
+        cols[k] = np.full(n, 0.01)
+    cols["inlier_fraction"] = np.full(n, 0.9)
+    cols["mask_ellipse_dice"] = np.full(n, 0.99)
+    return cols
+
+
+def test_conformal_table_covers_a_synthetic_problem_with_known_noise():
+    pytest.importorskip("crepes")
+    pytest.importorskip("scipy")
+    script = _script()
+    rng = np.random.default_rng(0)
+    hc, ref, _ = _synthetic(400, rng)
+    table = script.fit_table(_cols(hc, ref), np.arange(400), ("one", "hc_over_160mm"), "test")
+    # fresh data from the same problem: coverage near nominal, overall and for large heads
+    hc2, ref2, sd2 = _synthetic(20000, rng)
+    for level in (0.80, 0.90, 0.95):
+        half = np.array([table.half_width_mm(h, None, level) for h in hc2])
+        cover = np.abs(ref2 - hc2) <= half
+        assert cover.mean() == pytest.approx(level, abs=0.03), level
+        assert cover[hc2 > 260].mean() == pytest.approx(level, abs=0.05), level
+    # the difficulty follows the known noise: a 300 mm head gets a wider interval
+    assert table.half_width_mm(300.0, None) > 1.8 * table.half_width_mm(100.0, None)
+
+
+def test_cross_fit_report_has_every_level_and_band():
+    pytest.importorskip("crepes")
+    script = _script()
+    rng = np.random.default_rng(1)
+    hc, ref, _ = _synthetic(300, rng)
+    cols = _cols(hc, ref)
+    rep = script.report(cols, script.cross_fit(cols, ("one", "hc_over_160mm"), "test"))
+    assert set(rep["levels"]) == {"0.80", "0.90", "0.95"}
+    r95 = rep["levels"]["0.95"]
+    assert set(r95["bands"]) == {"<120", "120-200", "200-260", ">260"}
+    assert 0.9 <= r95["coverage"] <= 0.99
+
+
+def test_package_table_loads_and_applies_by_hand_arithmetic():
+    t = intervals.load_table()
+    assert t.n_calibration == 185 and set(t.quantiles) == {"0.80", "0.90", "0.95"}
+    raw = json.load(open(intervals.TABLE_PATH))
+    hc = 290.9
+    x = [intervals.FEATURES[n](hc, {}) for n in raw["feature_names"]]
+    x = [min(max(v, 0.0), c) for v, c in zip(x, raw["feature_caps"])]
+    sigma = max(raw["min_sigma_mm"], sum(c * v for c, v in zip(raw["coefficients"], x)))
+    iv = intervals.hc_interval(hc, None)
+    assert iv.half_width_mm == pytest.approx(raw["quantiles"]["0.95"] * sigma, rel=1e-12)
+    assert iv.lower_mm == pytest.approx(hc - iv.half_width_mm)
+    assert iv.display() == f"95%: {hc - iv.half_width_mm:.1f}-{hc + iv.half_width_mm:.1f}"
+    # wider at higher levels
+    assert (intervals.hc_interval(hc, None, 0.80).half_width_mm
+            < intervals.hc_interval(hc, None, 0.90).half_width_mm < iv.half_width_mm)
+
+
+def test_missing_signal_counts_as_the_cap_and_unknown_level_is_refused():
+    t = intervals.IntervalTable("t", ("one", "fit_rms_frac"), (1.0, 10.0), 0.2,
+                                {"0.95": 2.0}, 10, (1.0, 0.05))
+    assert t.sigma_mm(150.0, {"fit_rms_frac": 0.01}) == pytest.approx(1.1)
+    assert t.sigma_mm(150.0, {"fit_rms_frac": None}) == pytest.approx(1.5)  # the cap
+    assert t.sigma_mm(150.0, {"fit_rms_frac": float("nan")}) == pytest.approx(1.5)
+    assert t.sigma_mm(150.0, clinical.QualitySignals(fit_rms_frac=0.9)) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="no interval fitted at level 0.5"):
+        t.half_width_mm(150.0, {}, 0.5)
+
+
+def test_bad_table_file_is_one_clear_error(tmp_path):
+    bad = tmp_path / "t.json"
+    bad.write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match="t.json: not an"):
+        intervals.load_table(str(bad))
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="t.json: cannot read"):
+        intervals.load_table(str(bad))
+
+
+def test_ga_interval_combines_measurement_and_formula_spread():
+    iv = intervals.hc_interval(250.0, None)
+    g = intervals.ga_interval(iv, clinical.GaMethod.HADLOCK_1984)
+    lo = clinical.ga_from_hc(iv.lower_mm).ga_days
+    hi = clinical.ga_from_hc(iv.upper_mm).ga_days
+    f_half = clinical.ga_from_hc(250.0).uncertainty.plus_minus_days
+    assert g.measurement_lower_days == pytest.approx(lo)
+    assert g.formula_half_days == pytest.approx(f_half)
+    half = math.hypot((hi - lo) / 2, f_half)
+    assert g.combined_upper_days - g.ga_days == pytest.approx(half)
+    assert g.combined_lower_days < lo and g.combined_upper_days > hi
+    # INTERGROWTH publishes no per-estimate spread: no combined interval, only the measurement's
+    gi = intervals.ga_interval(intervals.hc_interval(180.0, None), "intergrowth21_hc_2016")
+    assert gi.formula_half_days is None and gi.combined_lower_days is None
+    assert gi.measurement_lower_days is not None
+
+
+def test_check_applies_the_package_table_without_refitting(tmp_path, capsys):
+    script = _script()
+    rng = np.random.default_rng(2)
+    hc, ref, _ = _synthetic(50, rng)
+    cols = _cols(hc, ref)
+    path = tmp_path / "p.csv"
+    with open(path, "w") as f:
+        f.write(",".join(script.COLUMNS) + "\n")
+        for i in range(50):
+            f.write(",".join(str(cols[k][i]) if k in cols else "" for k in script.COLUMNS) + "\n")
+    rep = script.check(str(path), intervals.TABLE_PATH)
+    t = intervals.load_table()
+    half = np.array([t.half_width_mm(h, {k: cols[k][i] for k in script.SIGNAL_COLUMNS})
+                     for i, h in enumerate(hc)])
+    assert rep["levels"]["0.95"]["coverage"] == pytest.approx(np.mean(np.abs(ref - hc) <= half))
+    assert "no refit" in capsys.readouterr().out

@@ -1,0 +1,49 @@
+"""AURC / AUGRC of benchmarks/risk_coverage.py and the soft-Dice confidence, on crafted cases."""
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(rel, name):
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, rel))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_aurc_and_augrc_by_hand():
+    rc = _load("benchmarks/risk_coverage.py", "risk_coverage")
+    failure = np.array([0.0, 1.0, 0.0, 1.0])
+    best = rc.areas(np.array([4.0, 1.0, 3.0, 2.0]), failure)  # failures ranked last
+    # kept 1..4: risks 0, 0, 1/3, 2/4; generalized: 0, 0, 1/4, 2/4
+    assert best["aurc"] == pytest.approx((0 + 0 + 1 / 3 + 0.5) / 4)
+    assert best["augrc"] == pytest.approx((0 + 0 + 0.25 + 0.5) / 4)
+    worst = rc.areas(-np.array([4.0, 1.0, 3.0, 2.0]), failure)
+    assert worst["aurc"] > best["aurc"] and worst["augrc"] > best["augrc"]
+
+
+def test_flag_margin_is_positive_exactly_when_the_shipped_rule_flags():
+    rc = _load("benchmarks/risk_coverage.py", "risk_coverage")
+    from hc_tf import clinical
+    t = clinical.DEFAULT_REVIEW_THRESHOLDS
+    cols = {"filename": np.array(["a", "b", "c"]),
+            "inlier_fraction": np.array([0.9, t.min_inlier_fraction - 0.01, 0.9]),
+            "mask_ellipse_dice": np.array([0.995, 0.995, t.min_mask_ellipse_dice - 0.001])}
+    assert list(rc.flag_margin(cols) > 0) == [False, True, True]
+
+
+def test_soft_dice_confidence_is_one_for_a_crisp_map_and_lower_for_a_soft_one():
+    cal = _load("scripts/calibrate_intervals.py", "calibrate_intervals")
+    crisp = np.zeros((20, 20))
+    crisp[5:15, 5:15] = 1.0
+    assert cal.soft_dice_confidence(crisp) == pytest.approx(1.0)
+    soft = np.where(crisp > 0, 0.6, 0.4)
+    assert cal.soft_dice_confidence(soft) < 0.6
+    assert cal.soft_dice_confidence(np.zeros((4, 4))) == 0.0
