@@ -10,23 +10,19 @@ first as AURC does. Lower is better for both; "optimal" ranks every failure last
     python benchmarks/risk_coverage.py --predictions ~/hc-runs/uncertainty/val_predictions.csv \
         --plot export/risk_coverage_aurc.png --json ~/hc-runs/uncertainty/risk_coverage.json
 
-The predictions CSV comes from `scripts/calibrate_intervals.py collect` (validation only).
+The predictions CSV comes from `hc_tf/surfaces/calibrate_intervals.py collect` (validation only).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from typing import Dict
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
-import calibrate_intervals as cal  # noqa: E402  (the predictions CSV reader)
-
-from hc_tf import clinical  # noqa: E402
+from hc_tf import clinical
+from hc_tf.surfaces import calibrate_intervals as cal  # the predictions CSV reader
 
 FAILURE_MM = 3.0
 RULE = {"inlier_fraction": ("min_inlier_fraction", -1),   # the shipped review rule's pair

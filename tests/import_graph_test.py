@@ -42,6 +42,7 @@ LAZY_DOORS = {
     ("hc_tf.cli", "parity", "hc_tf.export"),               # parity compares the Keras and int8 models
     ("hc_tf.cli", "evaluate", "hc_tf.train"),              # a prepared TFDS data dir (tf.data)
     ("hc_tf.cli", "parity", "hc_tf.train"),
+    ("hc_tf.surfaces.calibrate_intervals", "collect", "hc_tf.train"),  # the validation split (TFDS)
 }
 
 

@@ -1,6 +1,5 @@
 """Calibrated HC intervals (hc_tf.clinical.intervals) and their fitting script."""
 
-import importlib.util
 import json
 import math
 import os
@@ -15,11 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "calibrate_intervals", os.path.join(ROOT, "scripts", "calibrate_intervals.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from hc_tf.surfaces import calibrate_intervals
+    return calibrate_intervals
 
 
 def _synthetic(n, rng):

@@ -40,7 +40,7 @@ def test_flag_margin_is_positive_exactly_when_the_shipped_rule_flags():
 
 
 def test_soft_dice_confidence_is_one_for_a_crisp_map_and_lower_for_a_soft_one():
-    cal = _load("scripts/calibrate_intervals.py", "calibrate_intervals")
+    from hc_tf.surfaces import calibrate_intervals as cal
     crisp = np.zeros((20, 20))
     crisp[5:15, 5:15] = 1.0
     assert cal.soft_dice_confidence(crisp) == pytest.approx(1.0)

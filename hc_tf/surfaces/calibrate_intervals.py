@@ -3,17 +3,17 @@
 Two steps (the first needs the prepared TFDS data and the model; the second only its CSV):
 
     # 1. the model's validation predictions, with the quality signals (TF for TFDS reading)
-    python scripts/calibrate_intervals.py collect --model export/hc_effunet_int8.tflite \
+    python -m hc_tf.surfaces.calibrate_intervals collect --model hc_tf/models/hc_effunet_int8.tflite \
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty/val_predictions.csv
     # 2. fit: normalized conformal regression (crepes) with a difficulty from head size and
     #    quality signals; cross-fitted report by subject folds; the table fitted on all of it
-    python scripts/calibrate_intervals.py fit --predictions ~/hc-runs/uncertainty/val_predictions.csv \
+    python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty/val_predictions.csv \
         --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty/calibration.json
 
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
-    python scripts/calibrate_intervals.py collect --hc18-folder FOLDER --out other.csv
-    python scripts/calibrate_intervals.py check --predictions other.csv
+    python -m hc_tf.surfaces.calibrate_intervals collect --hc18-folder FOLDER --out other.csv
+    python -m hc_tf.surfaces.calibrate_intervals check --predictions other.csv
 
 Needs the `[calibrate]` extra (crepes, scikit-learn). The package applies the table with
 NumPy alone (`hc_tf.clinical.intervals`), so nothing here is needed at run time.
@@ -132,7 +132,7 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
                                     min_sigma_mm=intervals.MIN_SIGMA_MM, quantiles={},
                                     n_calibration=int(len(idx)),
                                     feature_caps=tuple(float(c) for c in caps),
-                                    source="scripts/calibrate_intervals.py (crepes "
+                                    source="hc_tf/surfaces/calibrate_intervals.py (crepes "
                                            "ConformalRegressor, normalized)")
     sigmas = np.array([table.sigma_from_features(r) for r in x])
     cr = ConformalRegressor().fit(resid, sigmas=sigmas)
@@ -241,7 +241,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
-    c.add_argument("--model", default="export/hc_effunet_int8.tflite")
+    c.add_argument("--model", default="hc_tf/models/hc_effunet_int8.tflite")
     c.add_argument("--data-dir", help="prepared TFDS data: its validation split")
     c.add_argument("--hc18-folder", default="",
                    help="instead: an HC18-layout folder (for `check` on other labelled images)")
