@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
+from hc_tf import defaults
 from hc_tf.io import hc18_csv
 from hc_tf import measure as measure_lib
 
@@ -122,11 +123,11 @@ class Hc18Config(tfds.core.BuilderConfig):
       skip_invalid: skip invalid files (reporting their count) instead of failing.
     """
 
-    validation_fraction: float = 0.2
+    validation_fraction: float = defaults.VALIDATION_FRACTION
     skip_invalid: bool = False
 
 
-def config_for(validation_fraction: float = 0.2, skip_invalid: bool = False) -> Hc18Config:
+def config_for(validation_fraction: float = defaults.VALIDATION_FRACTION, skip_invalid: bool = False) -> Hc18Config:
     """The builder config of a validation fraction; each gets its own data folder."""
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {validation_fraction}")
@@ -253,7 +254,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release: subject-wise stratified split, fitted masks."}
-    BUILDER_CONFIGS = [config_for(0.2), config_for(0.1)]
+    BUILDER_CONFIGS = [config_for(defaults.VALIDATION_FRACTION), config_for(0.1)]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Put the HC18 release (Zenodo record 1327317) in `manual_dir`, either
     extracted (`training_set/`, `test_set/`, `training_set_pixel_size_and_HC.csv`,
@@ -358,7 +359,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             }
 
 
-def make_builder(data_dir: Optional[str] = None, validation_fraction: float = 0.2,
+def make_builder(data_dir: Optional[str] = None, validation_fraction: float = defaults.VALIDATION_FRACTION,
                  skip_invalid: bool = False) -> Builder:
     """The HC18 builder of a validation fraction (its own config and data folder)."""
     config = config_for(validation_fraction, skip_invalid)
@@ -367,7 +368,7 @@ def make_builder(data_dir: Optional[str] = None, validation_fraction: float = 0.
     return Builder(config=config, data_dir=data_dir)
 
 
-def find_prepared(data_dir: str, validation_fraction: float = 0.2) -> Optional[Builder]:
+def find_prepared(data_dir: str, validation_fraction: float = defaults.VALIDATION_FRACTION) -> Optional[Builder]:
     """The prepared HC18 builder of a validation fraction, whichever way it was built.
 
     `prepare --skip-invalid` writes its own config (valNN_skip_invalid); readers
@@ -393,7 +394,7 @@ def prepared_configs(data_dir: str) -> List[str]:
                                              for v in config.iterdir() if v.is_dir()))
 
 
-def load_prepared(data_dir: str, validation_fraction: float = 0.2) -> Builder:
+def load_prepared(data_dir: str, validation_fraction: float = defaults.VALIDATION_FRACTION) -> Builder:
     """`find_prepared`, or an error naming what was looked for and what is there.
 
     Raises:

@@ -15,12 +15,13 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from hc_tf import defaults
 from hc_tf import preprocess
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def load_split(data_dir: str, split: str, validation_fraction: float = 0.2) -> tf.data.Dataset:
+def load_split(data_dir: str, split: str, validation_fraction: float = defaults.VALIDATION_FRACTION) -> tf.data.Dataset:
     """Loads a prepared HC18 split ("train", "validation", "test") from a TFDS data dir.
 
     The dataset built with `prepare --skip-invalid` is found too.
@@ -161,7 +162,7 @@ def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batc
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
 
 
-def load_samples(data_dir: str, split: str, validation_fraction: float = 0.2) -> list:
+def load_samples(data_dir: str, split: str, validation_fraction: float = defaults.VALIDATION_FRACTION) -> list:
     """A split as a list of `inference.Sample` (NumPy), for measurement-based evaluation."""
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top

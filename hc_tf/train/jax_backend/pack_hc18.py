@@ -18,6 +18,7 @@ import os
 import cv2
 import numpy as np
 
+from hc_tf import defaults
 from hc_tf.io import atomic as io_utils
 from hc_tf import preprocess
 
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True, help="TFDS data dir from `hc-tf prepare`")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--input-size", default="224x320", help="HxW")
-    parser.add_argument("--validation-fraction", type=float, default=0.2)
+    parser.add_argument("--validation-fraction", type=float, default=defaults.VALIDATION_FRACTION)
     args = parser.parse_args()
     hw = tuple(int(v) for v in args.input_size.lower().split("x"))
     arrays = {}
