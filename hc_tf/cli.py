@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import json
 import os
 import sys
@@ -112,15 +114,13 @@ def main(verbose: bool) -> None:
 @clean_errors
 def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
     """Build the HC18 TFDS dataset from a local copy of the release."""
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
     hc18.locate_sources(manual_dir)  # missing, empty or incomplete: one line, before any work
     builder = hc18.make_builder(data_dir, validation_fraction, skip_invalid)
     t = time.time()
     try:
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        _build(builder, manual_dir)
     except hc18.InvalidSourceError as err:
         raise click.ClickException(f"{err}\n(use --skip-invalid to build without them)") from None
     splits = {k: v.num_examples for k, v in builder.info.splits.items()}
@@ -232,7 +232,7 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     t = time.time()
     summary = evaluate_lib.evaluate(runner, samples, out_dir,
                                     show_progress=progress.wanted(quiet), total=total)
-    click.echo(f"{summary['n']} images in {time.time() - t:.1f} s: "
+    click.echo(f"{_count(summary['n'], 'image')} in {time.time() - t:.1f} s: "
                f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
                f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
                f"Dice {_fmt(summary['dice_mean'], 4)}, HD {_fmt(summary['hd_mm_mean'])} mm, "
@@ -243,6 +243,11 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
                f"review flag: {flag['n_flagged']}/{flag['n_found']} flagged, "
                f"{flag['n_large_error_caught']}/{flag['n_large_error']} errors > "
                f"{flag['large_error_mm']:g} mm caught")
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 image", "3 images"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _fmt(value, digits=2):
@@ -318,7 +323,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     counts = report_lib.summary_counts(result.records)
     unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/{listing})"
                   if result.unreadable else "")
-    click.echo(f"{counts['images']} images, head found in {counts['found']}, "
+    click.echo(f"{_count(counts['images'], 'image')}, head found in {counts['found']}, "
                f"{counts['flagged']} flagged for review{unreadable} -> {out_dir}/submission.csv, "
                f"{out_dir}/report.csv, {out_dir}/report.json, {extra}")
     if result.unreadable:
@@ -408,16 +413,29 @@ def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
     click.echo(json.dumps(summary, indent=2))
 
 
-def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
+def _build(builder, manual_dir: str) -> None:
+    """Builds the HC18 TFDS dataset from the local release in `manual_dir`.
+
+    TFDS prints "Downloading and preparing dataset ..." and "... downloaded and prepared"
+    to stdout; nothing is downloaded here, and the command says what it built itself.
+    """
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
+
+    if not progress.wanted():  # TFDS's bars are for a terminal, not for logs and pipes
+        tfds.disable_progress_bar()
+    with contextlib.redirect_stdout(io.StringIO()):
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+
+
+def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
 
     if hc18.find_prepared(data_dir, validation_fraction) is None:
         hc18.locate_sources(manual_dir)
         builder = hc18.make_builder(data_dir, validation_fraction)
         try:
-            builder.download_and_prepare(
-                download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+            _build(builder, manual_dir)
         except hc18.InvalidSourceError as err:
             raise click.ClickException(str(err)) from None
 

@@ -17,6 +17,8 @@ from typing import Tuple
 
 import numpy as np
 
+from hc_tf import quiet
+
 
 
 def _interpreter_class():
@@ -86,8 +88,10 @@ class LiteRunner:
             raise ValueError(f"{path}: no such TFLite model file")
         check_model_checksum(path)  # before the interpreter parses a possibly corrupt file
         try:
-            self.interpreter = _interpreter_class()(model_path=path, num_threads=int(num_threads))
-            self.interpreter.allocate_tensors()
+            # LiteRT prints an INFO line for its default XNNPACK delegate on every load.
+            with quiet.filtered_stderr():
+                self.interpreter = _interpreter_class()(model_path=path, num_threads=int(num_threads))
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise ValueError(f"{path}: not a loadable TFLite model ({err})") from err
         self.path = path

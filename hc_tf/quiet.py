@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import types
 from typing import Any, Dict, Iterator, Optional, Sequence
 
@@ -35,7 +36,10 @@ QUIET_ENV: Dict[str, str] = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERR
 # the banner and continuation line that come with them at start-up.
 _NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.-]+:\d+\]"
                     r"|WARNING: All log messages before absl::InitializeLog\(\)"
-                    r"|To enable the following instructions: )")
+                    r"|To enable the following instructions: "
+                    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$)")
+# fd 2 is one per process: two threads filtering at once would restore each other's.
+_FD2_LOCK = threading.RLock()
 
 
 def is_noise(line: str) -> bool:
@@ -47,6 +51,11 @@ def is_noise(line: str) -> bool:
 def filtered_stderr() -> Iterator[None]:
     """Within the block, lines written to file descriptor 2 (C++ included) are held
     back; at the end those that are not `is_noise` are written to stderr."""
+    with _FD2_LOCK:
+        yield from _filtered_fd2()
+
+
+def _filtered_fd2() -> Iterator[None]:
     try:
         sys.stderr.flush()
         saved = os.dup(2)

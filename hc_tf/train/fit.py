@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -243,7 +244,10 @@ def train(config: TrainConfig) -> Dict:
     t = time.time()
     model.fit(pipeline, epochs=config.epochs, steps_per_epoch=steps if plan.distributed else
               config.steps_per_epoch, callbacks=_callbacks(config, val_samples, plan.is_chief),
-              verbose=2 if os.environ.get("CI") else 1)
+              # The pipeline shuffles (tf.data); Keras warns that its own shuffle is ignored.
+              shuffle=False,
+              # A live progress bar for a terminal; one line per epoch in logs and pipes.
+              verbose=1 if sys.stdout.isatty() else 2)
     if not plan.is_chief:
         return {}
     best = run_dir_lib.read_json(os.path.join(config.run_dir, "best.json"))
