@@ -254,7 +254,7 @@ def _fmt(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-# `predict` exit codes (README, Commands): 0 every image measured; 1 an error, --out
+# `predict` exit codes (docs/commands.md): 0 every image measured; 1 an error, --out
 # untouched; 2 a usage error (Click's); 3 some images unreadable, the others measured
 # and written, the unreadable ones named on stderr and in unreadable.csv.
 PREDICT_SOME_UNREADABLE = 3
