@@ -205,17 +205,20 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
 @click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
 @click.option("--data-dir", required=True,
               help="A folder in the HC18 layout (training_set/ + its CSV) or a prepared TFDS data dir.")
-@click.option("--out", "out_dir", required=True, help="Folder for per_image.csv, summary.json, evaluation.png.")
+@click.option("--out", "out_dir", required=True,
+              help="Folder for per_image.csv, summary.json, evaluation.png (new or empty).")
 @click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
 @click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
               type=float)
 @click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier evaluate run's outputs in --out.")
 @clean_errors
-def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet):
+def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet, overwrite):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
+    from hc_tf.io import out_dir as out_dir_lib  # pylint: disable=g-import-not-at-top
     from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
 
     runner = inference.load_runner(model_path, flip_tta=flip_tta)
@@ -227,8 +230,11 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split, validation_fraction)
     t = time.time()
-    summary = evaluate_lib.evaluate(runner, samples, out_dir,
-                                    show_progress=progress.wanted(quiet), total=total)
+    # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
+    with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(evaluate_lib.OUTPUT_NAMES)
+                            ) as staging:
+        summary = evaluate_lib.evaluate(runner, samples, staging,
+                                        show_progress=progress.wanted(quiet), total=total)
     click.echo(f"{summary['n']} images in {time.time() - t:.1f} s: "
                f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
                f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
@@ -452,6 +458,9 @@ def demo(model_path, host, port, workers):
     """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
     from hc_tf.surfaces import demo as demo_lib  # pylint: disable=g-import-not-at-top
 
+    if not host.strip():
+        raise click.BadParameter("empty; give an interface, e.g. 127.0.0.1 (the default)",
+                                 param_hint="--host")
     warning = demo_lib.exposure_warning(host)
     if warning:
         click.echo(warning, err=True)

@@ -182,3 +182,32 @@ def test_a_killed_runs_staging_is_removed_by_the_next_run(many, two, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"removed {os.path.join(str(out), stale)}: left by an interrupted hc-tf run" in result.stderr
     assert not _staging(out) and len(_rows(out / "submission.csv")) == 2
+
+
+@pytest.fixture()
+def small_mount(tmp_path):
+    """A 400 kB tmpfs mounted in tmp_path (root only; skipped elsewhere)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_mount_point_works_as_out(two, small_mount):
+    """Every Docker or Kubernetes volume is a mount point: OUT itself cannot be renamed."""
+    result = _predict(two, "--pixel-size", "0.2", "--out", small_mount)
+    assert result.returncode == 0, result.stderr
+    assert (small_mount / "submission.csv").is_file() and not _staging(small_mount)
+
+
+def test_a_full_disk_names_the_file_and_says_so(many, small_mount):
+    out = small_mount / "out"
+    result = _predict(many, "--pixel-size", "0.2", "--out", out)
+    assert result.returncode == 1, result.stderr
+    (line,) = [l for l in result.stderr.splitlines() if l.startswith("Error:")]
+    assert f"Error: {out}" in line and line.endswith(": cannot write: the disk is full"), line
+    assert "requested and" not in result.stderr and "Traceback" not in result.stderr
+    assert not os.path.exists(out)  # created by the run, removed with its staging

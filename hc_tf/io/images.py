@@ -82,7 +82,7 @@ def check_regular(st: os.stat_result, name: str, max_bytes: int) -> None:
         kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
                 else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
                 else "a socket" if stat.S_ISSOCK(st.st_mode) else "a special file")
-        raise ValueError(f"{name}: not a regular file ({kind}); only regular image files are read")
+        raise ValueError(f"{name}: not a regular file ({kind}); only regular files are read")
     if st.st_size > max_bytes:
         raise ValueError(f"{name}: file too large ({_mb(st.st_size)}; at most {_mb(max_bytes)}, "
                          f"see {BYTES_ENV})")

@@ -230,7 +230,12 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
         check_contents(out_dir, overwrite, outputs)
         before = _snapshot(out_dir, outputs)
         staging = _make_staging(out_dir)
-        yield staging
+        try:
+            yield staging
+        except ValueError as err:  # name the file where it was to go, not the staging copy
+            if staging in str(err):
+                raise ValueError(str(err).replace(staging, out_dir)) from None
+            raise
         if _snapshot(out_dir, outputs) != before:
             kept, staging = staging, None  # keep this run's results: say where they are
             raise ValueError(f"{out_dir}: changed while this run was working (another program "

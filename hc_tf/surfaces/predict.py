@@ -20,6 +20,7 @@ import cv2
 
 from hc_tf import clinical
 from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.io import atomic
 from hc_tf.io import hc18_csv
 from hc_tf.io import images
 from hc_tf.io import out_dir as out_dir_lib
@@ -223,7 +224,7 @@ def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) ->
     ok, png = cv2.imencode(".png", measure_lib.draw_overlay(image, m))
     if not ok:
         raise ValueError(f"{filename}: its overlay could not be encoded")
-    png.tofile(path)
+    atomic.write_bytes(path, png.tobytes())  # a full disk: one line naming the file
 
 
 def _write_report(folder: str, records: List[Dict[str, object]],

@@ -69,6 +69,36 @@ class RunDirError(ValueError):
     """The run directory belongs to another run."""
 
 
+def _read_config(path: str) -> Dict:
+    """A run's config.json as a dict.
+
+    Raises:
+      RunDirError: naming the file, when it is not JSON or not a JSON object.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            theirs = json.load(f)
+    except ValueError as err:
+        raise RunDirError(f"{path}: not an hc-tf config (not JSON: {err}); "
+                          "choose a new --run-dir") from None
+    if not isinstance(theirs, dict):
+        raise RunDirError(f"{path}: not an hc-tf config (a JSON {type(theirs).__name__}, not "
+                          "an object); choose a new --run-dir")
+    return theirs
+
+
+def check_start_files(config: TrainConfig) -> None:
+    """Refuses missing start files (--encoder-weights, --init-from) before any work.
+
+    Raises:
+      ValueError: naming the option and the file.
+    """
+    for option, path in (("--encoder-weights", config.encoder_weights),
+                         ("--init-from", config.init_from)):
+        if path and not os.path.isfile(path):
+            raise ValueError(f"{option} {path}: no such file")
+
+
 def prepare_run_dir(config: TrainConfig) -> bool:
     """Creates the run dir or checks it holds this run; returns True when resuming.
 
@@ -78,8 +108,7 @@ def prepare_run_dir(config: TrainConfig) -> bool:
     path = os.path.join(config.run_dir, "config.json")
     mine = config.to_json()
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            theirs = json.load(f)
+        theirs = _read_config(path)
         diff = sorted(k for k in set(mine) | set(theirs) if k not in _RESUMABLE_KEYS
                       and mine.get(k) != theirs.get(k, _ADDED_KEY_DEFAULTS.get(k)))
         if diff:
@@ -404,10 +433,9 @@ def train(config: TrainConfig) -> Dict:
     from hc_tf.train import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
 
     model_lib.check_input_size(config.input_hw)
+    check_start_files(config)
     plan = distribute_lib.make_plan(config.distribute)  # before any other TF op
     train_examples = data_lib.load_split(config.data_dir, "train", config.validation_fraction)
-    # Only the chief writes the run directory; the others find its backup there.
-    resuming = prepare_run_dir(config) if plan.is_chief else False
     val_samples = (data_lib.load_samples(config.data_dir, "validation", config.validation_fraction)
                    if plan.is_chief else [])
     n_train = int(train_examples.cardinality().numpy())
@@ -417,6 +445,10 @@ def train(config: TrainConfig) -> Dict:
     keras.utils.set_random_seed(config.seed)
     with plan.strategy.scope():
         model = _build_compiled_model(config, steps, synchronized_bn=plan.replicas > 1)
+    # Written only now that everything (start weights included) loaded: a failed start leaves
+    # no config.json to refuse the corrected rerun. Only the chief writes the run directory;
+    # the others find its backup there.
+    resuming = prepare_run_dir(config) if plan.is_chief else False
     if plan.distributed:
         print(f"distribute {plan.mode}: {plan.replicas} replicas, worker {plan.worker_index} of "
               f"{plan.num_workers}{' (chief)' if plan.is_chief else ''}; global batch "
