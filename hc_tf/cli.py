@@ -13,6 +13,7 @@ from typing import Optional
 import click
 
 from hc_tf import __version__
+from hc_tf import cli_inputs
 from hc_tf import defaults
 from hc_tf import quiet
 
@@ -258,28 +259,8 @@ def _fmt(value, digits=2):
 PREDICT_SOME_UNREADABLE = 3
 
 
-_AFTER_DASHES = "hc_tf_inputs_after_dashes"
-
-
-class _DashInputsCommand(click.Command):
-    """`--` ends the options (what follows is inputs, even `-x.png`); before it, an existing
-    file whose name starts with '-' is refused in words (Click would read `-dash.png` as the
-    short options -d -a -s -h, and print the help)."""
-
-    def parse_args(self, ctx, args):
-        before = args[:args.index("--")] if "--" in args else args
-        ctx.meta[_AFTER_DASHES] = len(args) - len(before) - 1 if "--" in args else 0
-        dashed = next((a for a in before if a.startswith("-") and len(a) > 1
-                       and os.path.lexists(a)), None)
-        if dashed:
-            raise click.UsageError(f"{dashed}: a file name starting with '-' reads as an option; "
-                                   f"put -- before the inputs: hc-tf {ctx.info_name} [OPTIONS] "
-                                   f"-- {dashed}", ctx)
-        return super().parse_args(ctx, args)
-
-
 # Unknown options stay among INPUTS: with --beam they are Beam's pipeline options.
-@main.command(cls=_DashInputsCommand, context_settings={"ignore_unknown_options": True})
+@main.command(cls=cli_inputs.DashInputsCommand, context_settings={"ignore_unknown_options": True})
 @click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
@@ -316,8 +297,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 
     common = dict(pixel_csv=pixel_csv, pixel_size_mm=pixel_size, overwrite=overwrite,
                   allow_implausible_pixel_size=allow_any_pixel_size, ga_weeks=ga_weeks)
-    # Inputs after `--` are inputs, whatever their names (_DashInputsCommand).
-    n_after = click.get_current_context().meta.get(_AFTER_DASHES, 0)
+    # Inputs after `--` are inputs, whatever their names (cli_inputs.DashInputsCommand).
+    n_after = click.get_current_context().meta.get(cli_inputs.AFTER_DASHES, 0)
     inputs, after_dashes = list(inputs[:len(inputs) - n_after]), list(inputs[len(inputs) - n_after:])
     try:
         if beam:

@@ -63,3 +63,15 @@ def test_evaluate_refuses_a_non_empty_out_as_predict_does(tmp_path):
     assert again.returncode == 0, again.stderr
     assert sorted(os.listdir(out)) == ["bland_altman.png", "evaluation.png", "per_image.csv",
                                        "summary.json"]
+
+
+def test_evaluate_reads_through_the_bounded_reader(tmp_path):
+    """evaluate decoded decompression bombs: now the pixel limit applies (one line, exit 1)."""
+    env = {**os.environ, "HC_TF_MAX_INPUT_PIXELS": "1000"}
+    result = subprocess.run([HC_TF, "evaluate", "--model", MODEL, "--data-dir", SAMPLE, "--out",
+                             str(tmp_path / "e")], capture_output=True, text=True, timeout=300,
+                            env=env)
+    assert result.returncode == 1, result.stderr
+    (line,) = [l for l in result.stderr.splitlines() if l.startswith("Error:")]
+    assert "image too large (" in line and "at most 1,000 pixels" in line
+    assert not (tmp_path / "e").exists()

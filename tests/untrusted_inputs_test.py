@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 import pytest
 
+from hc_tf import preprocess
 from hc_tf.io import images
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -188,7 +189,7 @@ def test_exif_orientation_is_applied_as_viewers_show_it(orientation, tmp_path):
     data = _oriented_jpeg(orientation)
     path = tmp_path / f"o{orientation}.jpg"
     path.write_bytes(data)
-    got = images.read_gray_image(str(path))
+    got = preprocess.read_gray_image(str(path))  # what predict, evaluate and the demo read with
     with Image.open(io.BytesIO(data)) as im:
         want = np.asarray(ImageOps.exif_transpose(im).convert("L"))
     assert got.shape == want.shape
