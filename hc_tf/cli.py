@@ -15,6 +15,7 @@ from typing import Optional
 import click
 
 from hc_tf import __version__
+from hc_tf import cli_inputs
 from hc_tf import defaults
 from hc_tf import quiet
 
@@ -206,17 +207,20 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
               help="A .keras or .tflite model.")
 @click.option("--data-dir", required=True,
               help="A folder in the HC18 layout (training_set/ + its CSV) or a prepared TFDS data dir.")
-@click.option("--out", "out_dir", required=True, help="Folder for per_image.csv, summary.json, evaluation.png.")
+@click.option("--out", "out_dir", required=True,
+              help="Folder for per_image.csv, summary.json, evaluation.png (new or empty).")
 @click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
 @click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
               type=float)
 @click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier evaluate run's outputs in --out.")
 @clean_errors
-def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet):
+def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet, overwrite):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
+    from hc_tf.io import out_dir as out_dir_lib  # pylint: disable=g-import-not-at-top
     from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
 
     from hc_tf import models  # pylint: disable=g-import-not-at-top
@@ -230,8 +234,11 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split, validation_fraction)
     t = time.time()
-    summary = evaluate_lib.evaluate(runner, samples, out_dir,
-                                    show_progress=progress.wanted(quiet), total=total)
+    # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
+    with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(evaluate_lib.OUTPUT_NAMES)
+                            ) as staging:
+        summary = evaluate_lib.evaluate(runner, samples, staging,
+                                        show_progress=progress.wanted(quiet), total=total)
     click.echo(f"{_count(summary['n'], 'image')} in {time.time() - t:.1f} s: "
                f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
                f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
@@ -261,7 +268,7 @@ PREDICT_SOME_UNREADABLE = 3
 
 
 # Unknown options stay among INPUTS: with --beam they are Beam's pipeline options.
-@main.command(context_settings={"ignore_unknown_options": True})
+@main.command(cls=cli_inputs.DashInputsCommand, context_settings={"ignore_unknown_options": True})
 @click.option("--model", "model_path", default=None, show_default="the released int8 model",
               help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
@@ -292,6 +299,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 
     Exit code 0: every image measured; 3: some unreadable (named, and listed in
     unreadable.csv), the others measured; 1: an error, --out left as it was.
+    Put -- before the inputs when a name starts with '-' (options go before it).
     """
     from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
     from hc_tf.surfaces import predict as predict_lib  # pylint: disable=g-import-not-at-top
@@ -303,16 +311,21 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     model_path = model_path or models.released_edge_model()
     common = dict(pixel_csv=pixel_csv, pixel_size_mm=pixel_size, overwrite=overwrite,
                   allow_implausible_pixel_size=allow_any_pixel_size, ga_weeks=ga_weeks)
+    # Inputs after `--` are inputs, whatever their names (cli_inputs.DashInputsCommand).
+    n_after = click.get_current_context().meta.get(cli_inputs.AFTER_DASHES, 0)
+    inputs, after_dashes = list(inputs[:len(inputs) - n_after]), list(inputs[len(inputs) - n_after:])
     try:
         if beam:
             from hc_tf.surfaces import beam_predict  # pylint: disable=g-import-not-at-top
             inputs, pipeline_args = beam_predict.split_pipeline_args(inputs)
+            inputs += after_dashes
             result = beam_predict.predict_files(model_path, inputs, out_dir, pipeline_args, **common)
             listing, extra = beam_predict.DEAD_LETTER_NAME, f"shards in {result.shards}"
         else:
             unknown = next((a for a in inputs if a.startswith("-") and not os.path.exists(a)), None)
             if unknown:
                 raise click.NoSuchOption(unknown.split("=")[0])
+            inputs += after_dashes
             result = predict_lib.predict_files(model_path, inputs, out_dir, flip_tta=flip_tta,
                                                show_progress=progress.wanted(quiet), **common)
             listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
@@ -453,6 +466,9 @@ def demo(model_path, host, port, workers):
     """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
     from hc_tf.surfaces import demo as demo_lib  # pylint: disable=g-import-not-at-top
 
+    if not host.strip():
+        raise click.BadParameter("empty; give an interface, e.g. 127.0.0.1 (the default)",
+                                 param_hint="--host")
     warning = demo_lib.exposure_warning(host)
     if warning:
         click.echo(warning, err=True)

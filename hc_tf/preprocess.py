@@ -165,12 +165,16 @@ def letterbox_mask(mask: np.ndarray, box: Letterbox) -> np.ndarray:
 
 
 def read_gray_image(path: str) -> np.ndarray:
-    """Decodes an image file to 2-D uint8 gray; RGB is converted.
+    """Decodes an image file to 2-D uint8 gray, upright (EXIF orientation); RGB is converted.
+
+    Reads through `hc_tf.io.images`, the bounded reader of untrusted files (regular files
+    only, byte and pixel limits checked before decoding).
 
     Raises:
-      ValueError: naming the file, when it can't be decoded or is not 8-bit.
+      ValueError: naming the file, when it is refused, can't be decoded or is not 8-bit.
     """
-    return decode_gray_image(np.fromfile(path, dtype=np.uint8), path)
+    from hc_tf.io import images  # pylint: disable=g-import-not-at-top  # it imports this module
+    return images.read_gray_image(path)
 
 
 def decode_gray_image(data: "bytes | np.ndarray", name: str) -> np.ndarray:

@@ -10,12 +10,32 @@ const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dist');
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
   '.css': 'text/css', '.json': 'application/json', '.webmanifest': 'application/manifest+json',
   '.wasm': 'application/wasm', '.png': 'image/png', '.svg': 'image/svg+xml', '.tflite': 'application/octet-stream' };
-const port = Number(process.argv[2] || 8615);
 
-createServer(async (req, res) => {
-  const url = new URL(req.url, 'http://localhost');
-  let file = path.normalize(path.join(ROOT, decodeURIComponent(url.pathname)));
-  if (!file.startsWith(ROOT)) { res.writeHead(403).end(); return; }
+/** The file a request path names under `root`, or null for a malformed or escaping path. */
+export function resolvePath(root, requestUrl) {
+  let pathname;
+  try {
+    // Any page can make the browser send `/%` (an <img> tag): a bad URL is a 400, never a crash.
+    pathname = decodeURIComponent(new URL(requestUrl, 'http://localhost').pathname);
+  } catch {
+    return null;
+  }
+  if (pathname.includes('\0')) return null;
+  const file = path.normalize(path.join(root, pathname));
+  return file === root || file.startsWith(root + path.sep) ? file : null;
+}
+
+/** The static server: dist/ with the headers the app needs; malformed requests get 400. */
+export function makeServer(root = ROOT) {
+  return createServer((req, res) => serve(root, req, res).catch(() => {
+    if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+    res.end();
+  }));
+}
+
+async function serve(root, req, res) {
+  let file = resolvePath(root, req.url);
+  if (file === null) { res.writeHead(400, { 'Content-Type': 'text/plain' }).end('bad request'); return; }
   try {
     if ((await stat(file)).isDirectory()) file = path.join(file, 'index.html');
     const body = await readFile(file);
@@ -30,4 +50,9 @@ createServer(async (req, res) => {
   } catch {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
   }
-}).listen(port, '127.0.0.1', () => console.log(`serving ${ROOT} on http://127.0.0.1:${port}/`));
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const port = Number(process.argv[2] || 8615);
+  makeServer().listen(port, '127.0.0.1', () => console.log(`serving ${ROOT} on http://127.0.0.1:${port}/`));
+}

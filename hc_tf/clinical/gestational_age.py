@@ -88,6 +88,11 @@ INTERGROWTH_PI_TEXT = ("no per-estimate value published; the paper reports a 95%
                         "(Papageorghiou 2016)")
 
 
+# The bare INTERGROWTH equation's exponent passes a float's range (exp(709.78)) near 4.8 m;
+# 1000 mm keeps every HC the bisection below visits, far below that.
+_EQUATION_MAX_HC_MM = 1000.0
+
+
 def hadlock_ga_weeks(hc_mm: float) -> float:
     """Hadlock 1984 HC formula, unchecked: GA(weeks) = 8.96 + 0.540*HC + 0.0003*HC^3, HC in cm.
 
@@ -101,6 +106,9 @@ def intergrowth_ga_days(hc_mm: float) -> float:
     """INTERGROWTH-21st HC-only equation, unchecked: GA(days) = exp(0.05970*(ln HC)^2
     + 6.409e-9*HC^3 + 3.3258), HC in mm. Prefer `ga_from_hc`, which enforces the range."""
     h = float(hc_mm)
+    if not 0.0 < h <= _EQUATION_MAX_HC_MM:  # log needs HC > 0; exp overflows a float above
+        raise ValueError(f"HC {h!r} mm is outside 0-{_EQUATION_MAX_HC_MM:g} mm, where the "
+                         f"INTERGROWTH-21st equation can be evaluated")
     return math.exp(0.05970 * math.log(h) ** 2 + 6.409e-9 * h ** 3 + 3.3258)
 
 
@@ -133,6 +141,11 @@ def hc_at_ga_days(method: GaMethod, ga_days: float) -> float:
 # INTERGROWTH ~97.7-237.6 mm.
 _VALID_HC_MM = {m: (hc_at_ga_days(m, valid_ga_days(m)[0]), hc_at_ga_days(m, valid_ga_days(m)[1]))
                 for m in GaMethod}
+
+
+# Relative; the GA range decides at the edges. Covers the bundle metadata's 3-decimal HC bounds
+# (the JS port checks against those), far inside where any formula misbehaves.
+_EDGE_SLACK = 1e-3
 
 
 def valid_hc_range_mm(method: GaMethod) -> Tuple[float, float]:
@@ -177,7 +190,10 @@ def ga_from_hc(hc_mm: float, method: Union[GaMethod, str] = GaMethod.HADLOCK_198
                          f"{[x.value for x in GaMethod]}") from None
     lo_hc, hi_hc = _VALID_HC_MM[m]
     valid_ga = valid_ga_days(m)
-    ga = _ga_days(m, hc)
+    # The HC range first, before any formula (an HC of metres overflows INTERGROWTH's exp);
+    # its bounds come from a bisection, so the GA range stays the definition at the edges.
+    inside_hc = lo_hc * (1 - _EDGE_SLACK) <= hc <= hi_hc * (1 + _EDGE_SLACK)
+    ga = _ga_days(m, hc) if inside_hc else math.nan
     if not valid_ga[0] <= ga <= valid_ga[1]:
         return GaEstimate(
             m, hc, Status.OUT_OF_RANGE, None, None, (lo_hc, hi_hc), valid_ga, ga_source(m),

@@ -51,6 +51,29 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
             os.unlink(tmp)
 
 
+class WriteError(OSError, ValueError):
+    """A write failed; the message names the file (an OSError still, for callers that catch it)."""
+
+
+def write_error(path: Union[str, os.PathLike], err: OSError) -> WriteError:
+    """One line naming the file a write failed on, and saying so when the disk is full
+    (a write's OSError names no file, and NumPy's says only "N requested and M written")."""
+    import errno  # pylint: disable=g-import-not-at-top  # hc_tf.measure's import closure stays small
+    if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return WriteError(f"{os.fspath(path)}: cannot write: the disk is full")
+    return WriteError(f"{os.fspath(path)}: cannot write ({err.strerror or err})")
+
+
+def write_bytes(path: Union[str, os.PathLike], data: bytes) -> None:
+    """A plain write (no temporary file: for files inside a staging folder), whose error names
+    the file (`write_error`)."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as err:
+        raise write_error(path, err) from None
+
+
 def atomic_write_bytes(path: Union[str, os.PathLike], data: bytes) -> None:
     """Writes a file via a synced temporary sibling and os.replace: never half-written.
 
@@ -61,11 +84,14 @@ def atomic_write_bytes(path: Union[str, os.PathLike], data: bytes) -> None:
       path: the destination file.
       data: its whole content.
     """
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as err:
+        raise write_error(path, err) from None
 
 
 def atomic_write_text(path: Union[str, os.PathLike], text: str) -> None:

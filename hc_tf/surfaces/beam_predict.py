@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -27,11 +29,13 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tu
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.options import pipeline_options as pipeline_options_module
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from hc_tf import inference
+from hc_tf.io import images
+from hc_tf.io import out_dir as out_dir_lib
 from hc_tf.surfaces import predict as predict_lib
-from hc_tf import preprocess
 
 DEAD_LETTER = "dead_letter"  # the DoFn's tagged output
 DEAD_LETTER_NAME = "dead_letter.csv"
@@ -39,6 +43,11 @@ SHARDS_NAME = "shards"
 MEASURED_PREFIX = "measured"
 OUTPUT_NAMES = frozenset({predict_lib.SUBMISSION_NAME, predict_lib.REPORT_CSV_NAME,
                           predict_lib.REPORT_JSON_NAME, DEAD_LETTER_NAME, SHARDS_NAME})
+# What --overwrite may replace: the tables, and shards/ of Beam's WriteToText names.
+_SHARD_FILE = re.compile(rf"({MEASURED_PREFIX}|{DEAD_LETTER})-\d+-of-\d+\.jsonl")
+BEAM_OUTPUTS = out_dir_lib.Outputs(OUTPUT_NAMES - {SHARDS_NAME},
+                                   {SHARDS_NAME: lambda n: bool(_SHARD_FILE.fullmatch(n))},
+                                   {SHARDS_NAME: "<measured|dead_letter>-N-of-M.jsonl"})
 
 
 class ImageTask(NamedTuple):
@@ -140,6 +149,27 @@ def local_model(model_path: str) -> str:
     return copy
 
 
+def read_image(path: str):
+    """One image, bounded as every reader's (`hc_tf.io.images`): a local path directly (regular
+    files only, never a FIFO or /dev/zero), any other through Beam's FileSystems, its size
+    checked from the listing and its read bounded.
+
+    Raises:
+      OSError, ValueError: naming the file.
+    """
+    if os.path.exists(path) or not FileSystems.exists(path):
+        return images.read_gray_image(path)
+    limit = images.max_input_bytes()
+    (result,) = FileSystems.match([path])
+    for meta in result.metadata_list:
+        if meta.size_in_bytes > limit:
+            raise ValueError(f"{path}: file too large ({meta.size_in_bytes} bytes; at most "
+                             f"{limit}, see {images.BYTES_ENV})")
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = images.read_bounded(f, path, limit)
+    return images.decode_gray(data, path)
+
+
 def measure_task(runner: inference.Runner, task: ImageTask) -> Dict[str, Any]:
     """Reads and measures one image: predict's submission row and report record.
 
@@ -153,8 +183,7 @@ def measure_task(runner: inference.Runner, task: ImageTask) -> Dict[str, Any]:
     Raises:
       OSError, ValueError: for a file that can't be read or decoded, or can't be measured.
     """
-    with FileSystems.open(task.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        image = preprocess.decode_gray_image(f.read(), task.path)
+    image = read_image(task.path)
     name = os.path.basename(task.path)
     (pred,) = inference.predict_batch(runner, [inference.Sample(name, image, task.pixel_size_mm)])
     row, record = predict_lib.image_rows(name, pred.measurement, task.known_ga_weeks)
@@ -216,6 +245,24 @@ def read_shards(shards: str, prefix: str) -> List[Dict[str, Any]]:
     return sorted(out, key=lambda item: item["index"])
 
 
+def unknown_pipeline_options(args: Sequence[str]) -> str:
+    """"" when Beam knows every option in `args`, else one line naming the first it does not
+    (with the nearest known name): Beam itself only warns and runs with its defaults, so a
+    typo such as --runnr=FlinkRunner would run locally."""
+    # How PipelineOptions.get_all_options builds its parser (every options class it knows).
+    parser = pipeline_options_module._BeamArgumentParser(allow_abbrev=False)  # pylint: disable=protected-access
+    for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    _, unknown = parser.parse_known_args(list(args))
+    if not unknown:
+        return ""
+    name = unknown[0].split("=", 1)[0]
+    known = [opt for action in parser._actions for opt in action.option_strings]  # pylint: disable=protected-access
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"unknown option {name}{hint} (Beam would ignore it and run with its defaults)"
+
+
 def pipeline_options(args: Sequence[str]) -> PipelineOptions:
     """Beam's PipelineOptions of `args`, parsed now so a bad value fails before any work.
 
@@ -230,6 +277,9 @@ def pipeline_options(args: Sequence[str]) -> PipelineOptions:
     except SystemExit:  # argparse's error(): usage and the message on stderr, then exit
         lines = captured.getvalue().strip().splitlines() or ["invalid pipeline options"]
         raise ValueError(f"Beam pipeline options: {lines[-1].split('error: ', 1)[-1]}") from None
+    unknown = unknown_pipeline_options(args)  # after the values: those errors come first
+    if unknown:
+        raise ValueError(f"Beam pipeline options: {unknown}")
     return options
 
 
@@ -287,11 +337,10 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     options = pipeline_options(pipeline_args)
     job = predict_lib.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
                                   ga_weeks, match=match_paths)
-    predict_lib.check_out_dir(out_dir, overwrite, OUTPUT_NAMES)
     tasks = [ImageTask(i, path, job.pixel_size(os.path.basename(path)),
                        job.known_ga(os.path.basename(path)))
              for i, path in enumerate(job.paths)]
-    with predict_lib.staged(out_dir) as staging:
+    with out_dir_lib.staged(out_dir, overwrite, BEAM_OUTPUTS) as staging:
         shards = shards_location(options, staging)
         run_pipeline(tasks, model_path, shards, options)
         measured = read_shards(shards, MEASURED_PREFIX)

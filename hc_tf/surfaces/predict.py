@@ -3,27 +3,27 @@ both formulas, optional centile, review flag and quality signals; CSV and JSON),
 PNGs and a list of the images that could not be read.
 
 No TensorFlow on a `.tflite` model: the runner comes from `inference.load_runner`.
-One run's outputs are written to a temporary sibling folder and moved into place
-when complete, so `--out` never mixes two runs; a non-empty `--out` is replaced
-only with `overwrite`, and only when it holds nothing but predict's own outputs.
+One run's outputs are staged inside `--out` and moved into place when complete
+(`hc_tf.io.out_dir`), so `--out` never mixes two runs; a non-empty `--out` is
+replaced only with `overwrite`, and only when it holds nothing but files of the
+kinds this run writes.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import os
-import shutil
-import tempfile
-import uuid
-from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 
 from hc_tf import clinical
 from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.io import atomic
 from hc_tf.io import hc18_csv
+from hc_tf.io import images
+from hc_tf.io import out_dir as out_dir_lib
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
@@ -72,7 +72,7 @@ def list_images(inputs: Sequence[str],
     for item in inputs:
         if os.path.isdir(item):
             paths += sorted(os.path.join(item, n) for n in os.listdir(item) if is_image_name(n))
-        elif os.path.isfile(item):
+        elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
             paths += matched
@@ -180,36 +180,6 @@ class PredictResult:
         return sum(1 for m in self.measurements if m.review)
 
 
-def check_out_dir(out_dir: str, overwrite: bool, outputs: FrozenSet[str] = OUTPUT_NAMES) -> None:
-    """Checks that `out_dir` may receive this run's outputs.
-
-    Args:
-      out_dir: the --out folder.
-      overwrite: whether an earlier run's outputs there may be replaced.
-      outputs: the names this mode writes (the only ones `overwrite` may replace).
-
-    Raises:
-      ValueError: when it is a file, or not empty (without `overwrite`), or holds
-        anything but predict's outputs (even with `overwrite`: never lose user files).
-    """
-    if not os.path.exists(out_dir):
-        return
-    if not os.path.isdir(out_dir):
-        raise ValueError(f"{out_dir}: exists and is not a folder; choose another --out")
-    entries = set(os.listdir(out_dir))
-    if not entries:
-        return
-    if not overwrite:
-        raise ValueError(f"{out_dir}: not empty; add --overwrite to replace an earlier "
-                         f"predict run's outputs, or choose another --out")
-    foreign = sorted(entries - outputs)
-    if foreign:
-        raise ValueError(f"{out_dir}: holds files this mode of predict does not write "
-                         f"({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}); "
-                         f"--overwrite replaces only its own outputs ({', '.join(sorted(outputs))}),"
-                         f" choose another --out")
-
-
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
                   unreadable: List[Tuple[str, str]], show_progress: bool = False
                   ) -> Iterator[inference.Sample]:
@@ -255,7 +225,7 @@ def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) ->
     ok, png = cv2.imencode(".png", measure_lib.draw_overlay(image, m))
     if not ok:
         raise ValueError(f"{filename}: its overlay could not be encoded")
-    png.tofile(path)
+    atomic.write_bytes(path, png.tobytes())  # a full disk: one line naming the file
 
 
 def _write_report(folder: str, records: List[Dict[str, object]],
@@ -334,39 +304,6 @@ def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[
                                      fields=UNREADABLE_FIELDS)
 
 
-def _make_staging_dir(out_dir: str) -> str:
-    """A new empty sibling of `out_dir` (same filesystem, so renaming it is atomic).
-
-    Made with os.mkdir, not tempfile.mkdtemp: it becomes `out_dir`, so it gets the
-    umask's permissions like any folder the user creates, not mkdtemp's 0700.
-    """
-    parent, base = os.path.split(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    while True:
-        path = os.path.join(parent, f".{base}.tmp-{uuid.uuid4().hex[:12]}")
-        try:
-            os.mkdir(path)
-            return path
-        except FileExistsError:
-            continue
-
-
-def _move_into_place(staging: str, out_dir: str) -> None:
-    """Replaces `out_dir` (absent, empty, or checked by `check_out_dir`) by `staging`.
-
-    The earlier outputs are moved aside first and deleted only once the new ones
-    are in place.
-    """
-    if not os.path.exists(out_dir):
-        os.rename(staging, out_dir)
-        return
-    parent, base = os.path.split(os.path.abspath(out_dir))
-    old = tempfile.mkdtemp(dir=parent, prefix=f".{base}.old-")
-    os.rename(out_dir, old)  # onto an empty folder: allowed, and atomic
-    os.rename(staging, out_dir)
-    shutil.rmtree(old)
-
-
 @dataclasses.dataclass
 class Inputs:
     """The checked inputs of one run: image paths, pixel sizes and known GAs."""
@@ -407,6 +344,7 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     if pixel_size_mm is not None:
         measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
     one_ga = parse_ga_option(ga_weeks)
+    images.check_limits()
     paths = list_images(inputs, match)
     sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
                   else ({}, {}))
@@ -419,23 +357,12 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     return Inputs(paths, sizes, pixel_size_mm, gas, one_ga)
 
 
-@contextlib.contextmanager
-def staged(out_dir: str) -> Iterator[str]:
-    """A new staging folder that replaces `out_dir` when the block succeeds.
-
-    Args:
-      out_dir: the --out folder, already checked by `check_out_dir`.
-
-    Yields:
-      The staging folder (a sibling of `out_dir`); it is removed if the block fails.
-    """
-    staging = _make_staging_dir(out_dir)
-    try:
-        yield staging
-        _move_into_place(staging, out_dir)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
+def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
+    """What a run on `paths` writes in --out (all that `overwrite` may ever replace): the
+    tables, and overlays/<image>.png of these images."""
+    overlays = frozenset(os.path.splitext(os.path.basename(p))[0] + ".png" for p in paths)
+    return out_dir_lib.Outputs(OUTPUT_NAMES - {OVERLAYS_NAME}, {OVERLAYS_NAME: overlays.__contains__},
+                               {OVERLAYS_NAME: "<image>.png"})
 
 
 def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
@@ -470,10 +397,9 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         `out_dir` that can't be used.
     """
     job = read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks)
-    check_out_dir(out_dir, overwrite)
-    runner = inference.load_runner(model_path, flip_tta=flip_tta)
     unreadable: List[Tuple[str, str]] = []
-    with staged(out_dir) as staging:
+    with out_dir_lib.staged(out_dir, overwrite, outputs_of(job.paths)) as staging:
+        runner = inference.load_runner(model_path, flip_tta=flip_tta)
         measurements, records = _write_outputs(
             runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress),
             unreadable, staging, model_path, job.known_ga)

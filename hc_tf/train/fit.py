@@ -63,6 +63,18 @@ class TrainConfig:
         return d
 
 
+def check_start_files(config: TrainConfig) -> None:
+    """Refuses missing start files (--encoder-weights, --init-from) before any work.
+
+    Raises:
+      ValueError: naming the option and the file.
+    """
+    for option, path in (("--encoder-weights", config.encoder_weights),
+                         ("--init-from", config.init_from)):
+        if path and not os.path.isfile(path):
+            raise ValueError(f"{option} {path}: no such file")
+
+
 def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
                is_chief: bool = True):
     """The run's callbacks; a multi-worker run's other workers only save a backup, to a
@@ -214,10 +226,9 @@ def train(config: TrainConfig) -> Dict:
     from hc_tf.train import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
 
     model_lib.check_input_size(config.input_hw)
+    check_start_files(config)
     plan = distribute_lib.make_plan(config.distribute)  # before any other TF op
     train_examples = data_lib.load_split(config.data_dir, "train", config.validation_fraction)
-    # Only the chief writes the run directory; the others find its backup there.
-    resuming = run_dir_lib.prepare_run_dir(config) if plan.is_chief else False
     val_samples = (data_lib.load_samples(config.data_dir, "validation", config.validation_fraction)
                    if plan.is_chief else [])
     n_train = int(train_examples.cardinality().numpy())
@@ -227,6 +238,10 @@ def train(config: TrainConfig) -> Dict:
     keras.utils.set_random_seed(config.seed)
     with plan.strategy.scope():
         model = _build_compiled_model(config, steps, synchronized_bn=plan.replicas > 1)
+    # Written only now that everything (start weights included) loaded: a failed start leaves
+    # no config.json to refuse the corrected rerun. Only the chief writes the run directory;
+    # the others find its backup there.
+    resuming = run_dir_lib.prepare_run_dir(config) if plan.is_chief else False
     if plan.distributed:
         print(f"distribute {plan.mode}: {plan.replicas} replicas, worker {plan.worker_index} of "
               f"{plan.num_workers}{' (chief)' if plan.is_chief else ''}; global batch "

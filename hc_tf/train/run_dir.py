@@ -32,6 +32,24 @@ class RunDirError(ValueError):
     """The run directory belongs to another run."""
 
 
+def _read_config(path: str) -> Dict:
+    """A run's config.json as a dict.
+
+    Raises:
+      RunDirError: naming the file, when it is not JSON or not a JSON object.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            theirs = json.load(f)
+    except ValueError as err:
+        raise RunDirError(f"{path}: not an hc-tf config (not JSON: {err}); "
+                          "choose a new --run-dir") from None
+    if not isinstance(theirs, dict):
+        raise RunDirError(f"{path}: not an hc-tf config (a JSON {type(theirs).__name__}, not "
+                          "an object); choose a new --run-dir")
+    return theirs
+
+
 def prepare_run_dir(config) -> bool:
     """Creates the run dir or checks it holds this run; returns True when resuming.
 
@@ -41,8 +59,7 @@ def prepare_run_dir(config) -> bool:
     path = os.path.join(config.run_dir, "config.json")
     mine = config.to_json()
     if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            theirs = json.load(f)
+        theirs = _read_config(path)
         diff = sorted(k for k in set(mine) | set(theirs) if k not in _RESUMABLE_KEYS
                       and mine.get(k) != theirs.get(k, _ADDED_KEY_DEFAULTS.get(k)))
         if diff:

@@ -7,26 +7,23 @@ imports with the base install.
 
 from __future__ import annotations
 
-import ipaddress
+import atexit
+import contextlib
 import os
 from typing import Any, Optional, Sequence, Tuple
 
+import cv2
+
 from hc_tf import inference
-from hc_tf.surfaces.demo.core import DEFAULT_MODEL, MAX_UPLOAD_BYTES, load_examples, measure_upload
+from hc_tf.io import images
+from hc_tf.surfaces.demo import guard
+from hc_tf.surfaces.demo.core import DEFAULT_MODEL, PageOutputs, load_examples, measure_upload
 from hc_tf.surfaces.demo.pool import runner_pool
 
 API_NAME = "measure"
 
 
-def _is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # another host name: it may resolve to any interface
+_is_loopback = guard.is_loopback
 
 
 def exposure_warning(host: str) -> Optional[str]:
@@ -68,6 +65,17 @@ The GA it implies is shown by Hadlock 1984 and INTERGROWTH-21st, each only withi
 enter a known GA (weeks, or weeks+days such as 27+3) for the HC's centile. A measurement whose
 fit looks doubtful says "please review" with the reasons.
 A research demo, not a medical device."""
+
+
+def _with_overlay_file(outputs: PageOutputs) -> Tuple[Any, ...]:
+    """The page's outputs with the overlay as a file of this request's own (`guard.overlay_file`)."""
+    overlay = outputs[0]
+    if overlay is None:
+        return outputs
+    ok, png = cv2.imencode(".png", cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+    if not ok:
+        return (None, "Error: the overlay could not be encoded.", "", "", "", "", "")
+    return (guard.overlay_file(png.tobytes()), *outputs[1:])
 
 
 def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),
@@ -119,12 +127,19 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
         # preprocess=False: Gradio's own decoding would fail on a non-image with a
         # developer's traceback; `measure_upload` decodes and words the error itself.
         # One request per runner: a TFLite interpreter is not thread-safe.
-        submit.click(lambda upload, px, g: measure_upload(runner, upload, px, g),
+        submit.click(lambda upload, px, g: _with_overlay_file(measure_upload(runner, upload, px, g)),
                      inputs=[image, pixel_size, ga],
                      outputs=[overlay, hc, ga_out, centile, review, row, elapsed],
                      api_name=API_NAME, preprocess=False,
                      concurrency_limit=getattr(runner, "size", 1))
     return app
+
+
+def _guard_middleware(host: str) -> Any:
+    """The Host check and anti-framing headers (`guard.HostAndFrameGuard`) for a server on `host`."""
+    from starlette.middleware import Middleware  # pylint: disable=g-import-not-at-top  (Gradio's)
+
+    return Middleware(guard.HostAndFrameGuard, allowed=guard.allowed_hosts(host))
 
 
 def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
@@ -149,8 +164,9 @@ def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
     _, local_url, _ = app.launch(
         server_name=host, server_port=int(port), share=False, inbrowser=False,
         prevent_thread_lock=not block, show_error=True, quiet=False,
-        max_file_size=MAX_UPLOAD_BYTES, allowed_paths=list(allowed_paths),
-        ssr_mode=False, mcp_server=False)
+        max_file_size=images.max_input_bytes(), allowed_paths=list(allowed_paths),
+        ssr_mode=False, mcp_server=False,
+        app_kwargs={"middleware": [_guard_middleware(host)]})
     return local_url
 
 
@@ -177,7 +193,12 @@ def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int =
     model_path = os.fspath(model_path or DEFAULT_MODEL)
     pool = runner_pool(model_path, workers or os.cpu_count() or 1)
     examples = load_examples()
-    app = build_app(pool, examples, model_name=os.path.basename(model_path))
-    url = launch(app, host=host, port=port, block=block,
-                 allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
+    private = contextlib.ExitStack()  # uploads and overlays: this user's only, removed on exit
+    private.enter_context(guard.private_temp_dir())
+    if not block:
+        atexit.register(private.close)
+    with private if block else contextlib.nullcontext():
+        app = build_app(pool, examples, model_name=os.path.basename(model_path))
+        url = launch(app, host=host, port=port, block=block,
+                     allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
     return app, url

@@ -18,20 +18,22 @@ import cv2
 import numpy as np
 
 from hc_tf import clinical
+from hc_tf import defaults
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import models
 from hc_tf import preprocess
+from hc_tf.io import images
 from hc_tf.report import records as report_lib
 
 # hc_tf/surfaces/demo/core.py -> the repository root (the app bundle's samples live there).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEFAULT_MODEL = models.released_edge_model()
 BUNDLE_DIR = os.path.join(REPO_ROOT, "android_demo_assets")
-# HC18 images are 800 x 540; 25 MP is far above any ultrasound frame, and the
-# check runs on the header, before a decompression bomb could be decoded.
-MAX_IMAGE_PIXELS = 25_000_000
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# Every reader's limits (hc_tf.defaults; HC_TF_MAX_INPUT_* override them, see hc_tf.io.images):
+# the pixels are checked on the header, before a decompression bomb could be decoded.
+MAX_IMAGE_PIXELS = defaults.MAX_INPUT_PIXELS
+MAX_UPLOAD_BYTES = defaults.MAX_INPUT_BYTES
 
 
 class DemoInputError(ValueError):
@@ -115,10 +117,11 @@ def check_ga(value: Any) -> Optional[float]:
 
 
 def _check_pixel_count(height: int, width: int) -> None:
-    """Raises DemoInputError for an image over MAX_IMAGE_PIXELS."""
-    if height * width > MAX_IMAGE_PIXELS:
+    """Raises DemoInputError for an image over the pixel limit (`images.max_input_pixels`)."""
+    limit = images.max_input_pixels()
+    if height * width > limit:
         raise DemoInputError(f"Image too large: {width} x {height} pixels "
-                             f"(at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels).")
+                             f"(at most {limit / 1e6:g} megapixels).")
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -146,10 +149,10 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
     """Decodes an uploaded image file to 2-D uint8 gray, refusing what isn't a sane image.
 
-    The size is checked from the header (Pillow reads it without decoding the
-    pixels), so a small file that decodes to a huge image is refused cheaply;
-    the pixels are then decoded by `preprocess.read_gray_image`, the project's
-    one decoder (the bundle's golden values come from it).
+    Read by `hc_tf.io.images`, every reader's: a regular file within the byte limit, its
+    size checked from the header (Pillow reads it without decoding the pixels), so a small
+    file that decodes to a huge image is refused cheaply; the pixels are then decoded by
+    `preprocess.decode_gray_image`, the project's one decoder, and turned upright (EXIF).
 
     Args:
       path: the file.
@@ -162,28 +165,22 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
       DemoInputError: for a missing, empty, too large or undecodable file, or a
         non-8-bit image.
     """
-    from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow: via matplotlib)
-
     name = name or os.path.basename(path)
-    if not os.path.isfile(path):
-        raise DemoInputError(f"{name}: no such file.")
-    n_bytes = os.path.getsize(path)
-    if n_bytes > MAX_UPLOAD_BYTES:
-        raise DemoInputError(f"{name}: file too large ({n_bytes / 2**20:.1f} MB; "
-                             f"at most {MAX_UPLOAD_BYTES / 2**20:.0f} MB).")
     try:
-        with Image.open(path) as im:
-            width, height = im.size
-    except Image.DecompressionBombError:
-        raise DemoInputError(f"{name}: image too large (decompression bomb).") from None
-    except Exception:  # pylint: disable=broad-except  (Pillow raises many kinds here)
+        data = images.read_file_bytes(path)
+    except FileNotFoundError:
+        raise DemoInputError(f"{name}: no such file.") from None
+    except (OSError, ValueError) as err:
+        raise DemoInputError(f"{str(err).replace(path, name)}.") from None
+    try:
+        width, height = images.image_size(data, name)
+    except ValueError:
         raise DemoInputError(f"{name}: not a readable image (upload a PNG or JPEG).") from None
     _check_pixel_count(height, width)
     try:
-        return preprocess.read_gray_image(path)
+        return images.decode_gray(data, name)
     except ValueError as err:
-        detail = str(err).replace(path, name)
-        raise DemoInputError(f"{detail} (upload an 8-bit PNG or JPEG).") from None
+        raise DemoInputError(f"{err} (upload an 8-bit PNG or JPEG).") from None
 
 
 def format_hc(m: measure_lib.Measurement) -> str:

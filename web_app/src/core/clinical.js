@@ -10,6 +10,7 @@ export const REVIEW_SEPARATOR = '; ';
 const HC_DECIMALS = 1;
 const Z_DECIMALS = 2;
 const CENTILE_DECIMALS = 1;
+const EDGE_SLACK = 1e-3; // gestational_age._EDGE_SLACK: covers the metadata's 3-decimal HC bounds
 const LOW_CENTILE = 3.0; // "below_3rd"
 const HIGH_CENTILE = 97.0; // "above_97th"
 const REASON_MISSING = (name) => `${name.replaceAll('_', ' ')} could not be computed`;
@@ -131,10 +132,13 @@ export function gaFromHc(spec, hcMm, method) {
   checkPositive(hcMm, 'HC (mm)');
   const m = gaMethod(spec, method);
   const validGa = m.valid_ga_days;
-  const gaDays = GA_EQUATIONS[method](hcMm);
+  const [loHc, hiHc] = m.valid_hc_mm;
+  // The HC range first, before any formula (as gestational_age.ga_from_hc): the bounds come
+  // from a bisection, so a relative slack leaves the GA range the definition at the edges.
+  const insideHc = loHc * (1 - EDGE_SLACK) <= hcMm && hcMm <= hiHc * (1 + EDGE_SLACK);
+  const gaDays = insideHc ? GA_EQUATIONS[method](hcMm) : NaN;
   const common = { method, valid_ga: gaRangeText(validGa), source: m.source };
   if (!(validGa[0] <= gaDays && gaDays <= validGa[1])) {
-    const [loHc, hiHc] = m.valid_hc_mm;
     return {
       ...common, status: 'out_of_range', ga: null, ga_days: null, ga_weeks: null,
       uncertainty: null, uncertainty_days: null, uncertainty_kind: null,

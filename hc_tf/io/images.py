@@ -1,0 +1,201 @@
+"""The one reader of untrusted image files (predict, its Beam mode, evaluate, the demo).
+
+Every file is bounded before it is decoded:
+- regular files only: a FIFO, a device (`/dev/zero`) or a socket is refused from `os.stat`,
+  and the file is opened non-blocking, so nothing swapped in between can hang the read;
+- bytes: at most `max_input_bytes()`, read with a bounded read (a file that grows is caught);
+- pixels: rows x columns from the header (Pillow reads it without decoding the pixels) at most
+  `max_input_pixels()`, so a decompression bomb is refused before it is decoded.
+Then `preprocess.decode_gray_image` (the project's one decoder) decodes, and the EXIF
+orientation is applied, so pixels and coordinates are the image as viewers show it.
+
+The limits are `hc_tf.defaults.MAX_INPUT_BYTES` / `MAX_INPUT_PIXELS`, overridden by the
+environment variables HC_TF_MAX_INPUT_BYTES / HC_TF_MAX_INPUT_PIXELS (whole numbers), which
+reach every reader, Beam workers on this machine included. Errors are ValueErrors with one
+line naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import warnings
+from typing import BinaryIO, Optional, Tuple
+
+import numpy as np
+
+from hc_tf import defaults
+from hc_tf import preprocess
+
+BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
+PIXELS_ENV = "HC_TF_MAX_INPUT_PIXELS"
+# OpenCV's own decoder guard (read once, at its first decode): never looser than ours.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(defaults.MAX_INPUT_PIXELS))
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def _env_limit(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{name}={text!r}: expected a positive whole number")
+    return value
+
+
+def max_input_bytes() -> int:
+    """The byte limit of one input file (HC_TF_MAX_INPUT_BYTES, else the default)."""
+    return _env_limit(BYTES_ENV, defaults.MAX_INPUT_BYTES)
+
+
+def max_input_pixels() -> int:
+    """The pixel limit (rows x columns) of one image (HC_TF_MAX_INPUT_PIXELS, else the default)."""
+    return _env_limit(PIXELS_ENV, defaults.MAX_INPUT_PIXELS)
+
+
+def check_limits() -> Tuple[int, int]:
+    """(bytes, pixels) limits, read now so a bad environment value fails before any work.
+
+    Raises:
+      ValueError: naming the variable, for a value that is not a positive whole number.
+    """
+    return max_input_bytes(), max_input_pixels()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def check_regular(st: os.stat_result, name: str, max_bytes: int) -> None:
+    """Refuses anything but a regular file of at most `max_bytes`.
+
+    Raises:
+      ValueError: naming the file and what it is, or its size and the limit.
+    """
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "a special file")
+        raise ValueError(f"{name}: not a regular file ({kind}); only regular files are read")
+    if st.st_size > max_bytes:
+        raise ValueError(f"{name}: file too large ({_mb(st.st_size)}; at most {_mb(max_bytes)}, "
+                         f"see {BYTES_ENV})")
+
+
+def read_bounded(f: BinaryIO, name: str, max_bytes: int) -> bytes:
+    """At most `max_bytes` of `f`; one byte more is an error (the file grew, or lied about
+    its size)."""
+    data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{name}: file too large (more than {_mb(max_bytes)}, see {BYTES_ENV})")
+    return data
+
+
+def read_file_bytes(path: str, max_bytes: Optional[int] = None) -> bytes:
+    """The bytes of a local regular file, bounded.
+
+    Raises:
+      ValueError: not a regular file, too large (both named).
+      OSError: missing or unreadable (the error names the file).
+    """
+    limit = max_input_bytes() if max_bytes is None else max_bytes
+    check_regular(os.stat(path), path, limit)
+    # O_NONBLOCK: should a FIFO replace the file after the stat, open() does not wait for
+    # a writer; the fstat below then refuses it.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        check_regular(os.fstat(fd), path, limit)
+        return read_bounded(f, path, limit)
+
+
+def image_size(data: bytes, name: str) -> Tuple[int, int]:
+    """(width, height) from the header, without decoding the pixels.
+
+    Raises:
+      ValueError: naming the file, when no image header is recognised.
+    """
+    from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow: a base requirement)
+
+    try:
+        with warnings.catch_warnings():  # Pillow warns above its own limit: ours decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError as err:  # Pillow's own guard, far above ours
+        pixels = next((w for w in str(err).replace("(", " ").split() if w.isdigit()), "?")
+        raise ValueError(f"{name}: image too large ({int(pixels) if pixels != '?' else pixels:,} "
+                         f"pixels; at most {max_input_pixels():,} pixels, see {PIXELS_ENV})"
+                         ) from None
+    except Exception:  # pylint: disable=broad-except  # Pillow raises many kinds on junk
+        raise ValueError(f"{name}: not a readable image file") from None
+
+
+def check_pixels(width: int, height: int, name: str, max_pixels: Optional[int] = None) -> None:
+    """Refuses an image of more than the pixel limit (rows x columns).
+
+    Raises:
+      ValueError: naming the file, its size and the limit.
+    """
+    limit = max_input_pixels() if max_pixels is None else max_pixels
+    if width * height > limit:
+        raise ValueError(f"{name}: image too large ({width} x {height} pixels; at most "
+                         f"{limit:,} pixels, see {PIXELS_ENV})")
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of an encoded image; 1 (as stored) when it has none."""
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # pylint: disable=broad-except  # a broken EXIF block: as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The image as a viewer shows it, for an EXIF orientation 1-8 (as Pillow's
+    ImageOps.exif_transpose)."""
+    ops = {
+        2: lambda a: a[:, ::-1],            # mirrored
+        3: lambda a: a[::-1, ::-1],         # rotated 180
+        4: lambda a: a[::-1, :],            # mirrored vertically
+        5: lambda a: a.T,                   # transposed
+        6: lambda a: np.rot90(a, -1),       # rotated 90 clockwise to view
+        7: lambda a: a[::-1, ::-1].T,       # transversed
+        8: lambda a: np.rot90(a, 1),        # rotated 90 counter-clockwise to view
+    }
+    op = ops.get(int(orientation))
+    return image if op is None else np.ascontiguousarray(op(image))
+
+
+def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.ndarray:
+    """Encoded image bytes -> (H, W) uint8 gray, upright: header checked, then decoded.
+
+    Raises:
+      ValueError: naming the file: not an image, too many pixels, not 8-bit, too small.
+    """
+    width, height = image_size(data, name)
+    check_pixels(width, height, name, max_pixels)
+    gray = preprocess.decode_gray_image(data, name)
+    return apply_orientation(gray, exif_orientation(data))
+
+
+def read_gray_image(path: str) -> np.ndarray:
+    """A local image file -> (H, W) uint8 gray, upright, within the byte and pixel limits.
+
+    Raises:
+      ValueError: naming the file, for a special file, too many bytes or pixels, or a file
+        that is not an 8-bit image.
+      OSError: missing or unreadable.
+    """
+    return decode_gray(read_file_bytes(path), path)

@@ -1,0 +1,134 @@
+"""What keeps the demo's server to its user: the Host header check, anti-framing headers, and a
+private temporary folder for uploads and overlays, removed on exit.
+
+- On loopback, only loopback host names are answered: a page on another site that rebinds its
+  DNS name to 127.0.0.1 sends its own name as Host and gets a 400, so it cannot drive the demo.
+- Every answer says it may not be framed by another site (X-Frame-Options, CSP frame-ancestors).
+- Uploads and overlays go to a folder only this user can read (0700), removed when the server
+  stops (Ctrl-C or SIGTERM), never to the shared /tmp/gradio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import shutil
+import signal
+import tempfile
+import uuid
+from typing import Any, Callable, FrozenSet, Iterator, Optional
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+FRAME_HEADERS = ((b"x-frame-options", b"SAMEORIGIN"),
+                 (b"content-security-policy", b"frame-ancestors 'self'"))
+OVERLAYS_FOLDER = "hc-tf-overlays"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to any interface
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header, without its port ("[::1]:7860" -> "::1")."""
+    h = header.strip().lower()
+    if h.startswith("["):
+        return h[1:h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+def allowed_hosts(bind_host: str) -> Optional[FrozenSet[str]]:
+    """The Host names the server answers: loopback names when bound to loopback (plus the
+    bound name itself); None (any) when `--host` exposes it beyond this machine."""
+    if not is_loopback(bind_host):
+        return None
+    return LOOPBACK_NAMES | {host_name(bind_host)}
+
+
+class HostAndFrameGuard:
+    """ASGI middleware: a 400 for a Host outside `allowed` (None: any), and the anti-framing
+    headers on every HTTP answer."""
+
+    def __init__(self, app: Callable, allowed: Optional[FrozenSet[str]] = None):
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        name = host_name(host)
+        if self.allowed is not None and not (name in self.allowed or is_loopback(name)):
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1008})
+            body = b"Invalid Host header: this demo answers on loopback names only\n"
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"text/plain"),
+                                    (b"content-length", str(len(body)).encode()),
+                                    *FRAME_HEADERS]})
+            return await send({"type": "http.response.body", "body": body})
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in FRAME_HEADERS if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+@contextlib.contextmanager
+def private_temp_dir() -> Iterator[str]:
+    """A 0700 folder for Gradio's uploads and caches (GRADIO_TEMP_DIR points to it while the
+    block runs), removed at the end; SIGTERM stops the server like Ctrl-C, so it is removed
+    then too. Made inside a GRADIO_TEMP_DIR the user set, else in the system temp folder."""
+    parent = os.environ.get("GRADIO_TEMP_DIR") or None
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="hc-tf-demo-", dir=parent)  # mode 0700
+    previous = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    old_term = _sigterm_as_interrupt()
+    try:
+        yield folder
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+        if previous is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM raises KeyboardInterrupt (Gradio then closes the server and returns), in the
+    main thread only; returns the previous handler, or None when it could not be set."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        return None
+
+
+def overlay_file(png: bytes) -> str:
+    """Writes one request's overlay to a new file of its own under the upload folder, where
+    Gradio serves it as it is (Gradio's own cache names files by content, so identical
+    concurrent requests rewrote one file while it was being served)."""
+    from gradio import utils as gradio_utils  # pylint: disable=g-import-not-at-top
+
+    folder = os.path.join(gradio_utils.get_upload_folder(), OVERLAYS_FOLDER)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    path = os.path.join(folder, f"{uuid.uuid4().hex}.png")
+    with open(path, "xb") as f:
+        f.write(png)
+    return path

@@ -1,0 +1,116 @@
+"""Issue 24 items 13, 14 and 17 (--host ""): `hc-tf demo` as a user runs it (a subprocess).
+
+Identical concurrent requests each get an overlay file of their own; uploads and overlays live
+in a private (0700) folder that is removed when the server stops; on loopback only loopback
+Host names are answered (DNS rebinding), and every answer forbids framing by other sites.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import cv2
+import pytest
+
+pytest.importorskip("gradio", reason="the demo's server tests need gradio (pip install -e '.[demo]')")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HC_TF = os.path.join(os.path.dirname(sys.executable), "hc-tf")
+SAMPLE = os.path.join(REPO, "hc_tf", "sample_data", "test_set", "000_HC.png")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def demo(tmp_path):
+    """`hc-tf demo` on a free port with its own TMPDIR: yields (url, port, tmpdir, process)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    env.update(TMPDIR=str(tmp), PYTHONPATH=REPO, GRADIO_ANALYTICS_ENABLED="False")
+    log = open(tmp_path / "demo.log", "w")
+    proc = subprocess.Popen([HC_TF, "demo", "--port", str(port), "--workers", "2"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while True:
+        assert proc.poll() is None, (tmp_path / "demo.log").read_text()
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            break
+        except OSError:
+            assert time.time() < deadline, (tmp_path / "demo.log").read_text()
+            time.sleep(0.3)
+    try:
+        yield url, port, tmp, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        log.close()
+
+
+def _get(port, host):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("GET", "/", skip_host=True)
+    conn.putheader("Host", host)
+    conn.endheaders()
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp
+
+
+def test_demo_answers_loopback_hosts_only_and_forbids_framing(demo):
+    _, port, _, _ = demo
+    for host in ("evil.example", f"evil.example:{port}", "rebind.attacker.test"):
+        assert _get(port, host).status == 400, host
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+        resp = _get(port, host)
+        assert resp.status == 200, host
+        assert resp.getheader("X-Frame-Options") == "SAMEORIGIN"
+        assert "frame-ancestors 'self'" in resp.getheader("Content-Security-Policy")
+
+
+def test_identical_concurrent_requests_and_a_private_temp_folder(demo):
+    from gradio_client import Client, handle_file
+    url, _, tmp, proc = demo
+    (private,) = [p for p in tmp.iterdir() if p.name.startswith("hc-tf-demo-")]
+    assert private.stat().st_mode & 0o777 == 0o700
+
+    client = Client(url, verbose=False)
+
+    def measure(_):
+        overlay, hc, *_ = client.predict(handle_file(SAMPLE), 0.15, "", api_name="/measure")
+        return overlay, hc
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(measure, range(16)))
+    assert len({hc for _, hc in results}) == 1 and results[0][1].startswith("HC ")
+    for overlay, _ in results:
+        assert cv2.imread(overlay) is not None  # each served whole
+    served = os.listdir(private / "hc-tf-overlays")
+    assert len(served) == 16  # one file per request, none rewritten under another
+
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert not private.exists()  # uploads and overlays removed on exit
+
+
+def test_empty_host_is_refused():
+    result = subprocess.run([HC_TF, "demo", "--host", ""], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and "--host" in result.stderr and "empty" in result.stderr
