@@ -23,7 +23,8 @@ SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_da
 # Modules of the optional extras (setup.cfg), by top-level import name.
 _EXTRA_OF_MODULE = {**{name: "train" for name in (
     "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")},
-                    "apache_beam": "beam"}
+                    "apache_beam": "beam",
+                    **{name: "dicom" for name in ("pydicom", "highdicom", "fhir")}}
 
 
 def missing_extra_message(err: ImportError) -> Optional[str]:
@@ -257,7 +258,8 @@ PREDICT_SOME_UNREADABLE = 3
 @click.option("--model", "model_path", required=True, help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
-@click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
+@click.option("--pixel-size", default=None, type=float,
+              help="One pixel size (mm) for every image (not needed for calibrated DICOM).")
 @click.option("--out", "out_dir", required=True,
               help="Folder for submission.csv, report.csv/.json, overlays/ and unreadable.csv "
                    "(new or empty).")
@@ -273,9 +275,14 @@ PREDICT_SOME_UNREADABLE = 3
               help="Run as an Apache Beam pipeline (.tflite only; [beam] extra): globs and "
                    "gs:// inputs allowed, Beam options such as --runner=... passed through "
                    "(write them --name=value); writes dead_letter.csv and shards/, no overlays.")
+@click.option("--frame", default=None, type=click.IntRange(1), metavar="N",
+              help="DICOM: measure frame N (1-based) of each file; default every frame.")
+@click.option("--override-dicom-calibration", is_flag=True,
+              help="DICOM: use --pixel-size/--pixel-csv even where the file's own calibration "
+                   "differs or is refused (the report says so).")
 @clean_errors
 def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
-            allow_any_pixel_size, ga_weeks, quiet, beam):
+            allow_any_pixel_size, ga_weeks, quiet, beam, frame, override_dicom_calibration):
     """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
     CSV and JSON) and overlay PNGs.
 
@@ -300,7 +307,9 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
             if unknown:
                 raise click.NoSuchOption(unknown.split("=")[0])
             result = predict_lib.predict_files(model_path, inputs, out_dir, flip_tta=flip_tta,
-                                               show_progress=progress.wanted(quiet), **common)
+                                               show_progress=progress.wanted(quiet), frame=frame,
+                                               override_dicom_calibration=override_dicom_calibration,
+                                               **common)
             listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None

@@ -85,3 +85,35 @@ def gray_dataset(name: str, **kw):
 def save(ds, path: str) -> str:
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def tinted(gray: np.ndarray) -> np.ndarray:
+    """A colour (RGB) version of a gray head: each channel a different gain."""
+    g = gray.astype(np.float64)
+    return np.stack([g, g * 0.85, g * 0.6], axis=2).round().astype(np.uint8)
+
+
+def palette_dataset(gray: np.ndarray, box, delta_mm: float):
+    """PALETTE COLOR: the gray values index a tinting LUT of 16-bit entries (v * 257)."""
+    lut = tinted(np.arange(256, dtype=np.uint8)[None, :])[0]  # (256, 3) uint8
+    ds = dataset([gray], photometric="PALETTE COLOR", regions=[region(box, delta_mm)])
+    for i, colour in enumerate(("Red", "Green", "Blue")):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
+        setattr(ds, f"{colour}PaletteColorLookupTableData",
+                (lut[:, i].astype("<u2") * 257).tobytes())
+    return ds, lut[gray]
+
+
+def jpeg_baseline_dataset(rgb: np.ndarray, box, delta_mm: float):
+    """JPEG baseline, YBR_FULL_422 (4:2:2 chroma), encoded by OpenCV: lossy."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+    ok, jpg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95,
+                                                     cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                                     cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422])
+    assert ok
+    ds = dataset([rgb], photometric="YBR_FULL_422", regions=[region(box, delta_mm)])
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([jpg.tobytes()])
+    ds["PixelData"].VR = "OB"
+    return ds

@@ -176,23 +176,30 @@ def read_calibration(header: Header, frame: int) -> Calibration:
     return Calibration(path, False, (), pixel_spacing_mm=(rows_mm + cols_mm) / 2)
 
 
-def provisional_pixel_size(cal: Calibration, typed_mm: Optional[float], override: bool) -> float:
+def provisional_pixel_size(cal: Calibration, typed_mm: Optional[float], override: bool,
+                           typed_label: str = "--pixel-size") -> float:
     """The pixel size to measure with before the head's region is known.
 
     The HC is rescaled (re-measured) by `choose_pixel_size` when the head's region says
     otherwise. Raises the file's `problem` when nothing can calibrate it.
 
     Raises:
-      DicomError: naming the file and tag, unless a typed size may stand in for it.
+      DicomError: naming the file and tag, unless a typed size may stand in for it; or for a
+        typed size that disagrees with every region of the file (without `override`).
     """
     if typed_mm is not None and (override or cal.empty):
         return typed_mm
     if cal.problem:
         raise DicomError(cal.problem + (f" (a typed --pixel-size is used only with "
                                         f"{OVERRIDE_FLAG})" if typed_mm is not None else ""))
-    if cal.pixel_spacing_mm is not None:
-        return cal.pixel_spacing_mm
-    return next(r.pixel_size_mm for r in cal.regions if r.problem is None)
+    sizes = ([cal.pixel_spacing_mm] if cal.pixel_spacing_mm is not None
+             else [r.pixel_size_mm for r in cal.regions if r.problem is None])
+    if typed_mm is not None and not any(_isotropic(size, typed_mm) for size in sizes):
+        # Wherever the head lies, the typed size disagrees: refuse before decoding.
+        raise _disagreement(cal, typed_mm, sizes[0], typed_label,
+                            "PixelSpacing (0028,0030)" if cal.pixel_spacing_mm is not None
+                            else "PhysicalDeltaX/Y (0018,602C/602E)")
+    return sizes[0]
 
 
 def head_region(cal: Calibration, ellipse: Any) -> Region:
@@ -287,14 +294,16 @@ def choose_pixel_size(cal: Calibration, ellipse: Any, typed_mm: Optional[float] 
     if found is None:
         raise DicomError(f"{cal.problem} (a typed {typed_label} is used only with "
                          f"{OVERRIDE_FLAG})")
-    raise DicomError(f"{cal.path}: {typed_label} {typed_mm:g} mm disagrees with the file's "
-                     f"calibration {found.pixel_size_mm:g} mm ({_tag_of(found)}); drop it, or "
-                     f"force it with {OVERRIDE_FLAG}")
+    raise _disagreement(cal, typed_mm, found.pixel_size_mm, typed_label,
+                        "PhysicalDeltaX/Y (0018,602C/602E)" if found.source == SOURCE_REGION
+                        else "PixelSpacing (0028,0030)")
 
 
-def _tag_of(choice: Choice) -> str:
-    return ("PhysicalDeltaX/Y (0018,602C/602E)" if choice.source == SOURCE_REGION
-            else "PixelSpacing (0028,0030)")
+def _disagreement(cal: Calibration, typed_mm: float, file_mm: float, typed_label: str,
+                  tag: str) -> DicomError:
+    return DicomError(f"{cal.path}: {typed_label} {typed_mm:g} mm disagrees with the file's "
+                      f"calibration {file_mm:g} mm ({tag}); drop it, or force it with "
+                      f"{OVERRIDE_FLAG}")
 
 
 def region_summary(regions: Sequence[Region]) -> str:

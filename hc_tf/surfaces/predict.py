@@ -27,6 +27,7 @@ from hc_tf.io import hc18_csv
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
+from hc_tf.surfaces import dicom_predict
 from hc_tf.surfaces import progress
 from hc_tf.report import records as report_lib
 
@@ -69,8 +70,9 @@ def list_images(inputs: Sequence[str],
     """
     paths = []
     for item in inputs:
-        if os.path.isdir(item):
-            paths += sorted(os.path.join(item, n) for n in os.listdir(item) if is_image_name(n))
+        if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
+            paths += sorted(p for p in (os.path.join(item, n) for n in os.listdir(item))
+                            if is_image_name(p) or dicom_predict.is_dicom_input(p))
         elif os.path.isfile(item):
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
@@ -210,7 +212,8 @@ def check_out_dir(out_dir: str, overwrite: bool, outputs: FrozenSet[str] = OUTPU
 
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
-                  unreadable: List[Tuple[str, str]], show_progress: bool = False
+                  unreadable: List[Tuple[str, str]], show_progress: bool = False,
+                  frame: Optional[int] = None, override_dicom_calibration: bool = False
                   ) -> Iterator[inference.Sample]:
     """Samples of the readable images; each unreadable one is appended to `unreadable`.
 
@@ -219,6 +222,14 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
     """
     for path in progress.bar(paths, show_progress, desc="predict"):
         name = os.path.basename(path)
+        if dicom_predict.is_dicom_input(path):  # its frames; a refusal is one line, as below
+            try:
+                yield from dicom_predict.samples(
+                    path, frame, sizes.get(name, pixel_size_mm), override_dicom_calibration,
+                    "--pixel-csv's row" if name in sizes else "--pixel-size")
+            except ValueError as err:
+                unreadable.append((path, unreadable_reason(path, err)))
+            continue
         try:
             image = preprocess.read_gray_image(path)
         except (OSError, ValueError) as err:
@@ -300,17 +311,35 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
     overlays = os.path.join(folder, OVERLAYS_NAME)
     os.makedirs(overlays, exist_ok=True)
     rows, measurements, records = [], [], []
+    model = None
     for pred in inference.predict_samples(runner, samples):
+        extra = {}
+        if isinstance(pred.sample, dicom_predict.DicomSample):  # pixel size by the head's region
+            try:
+                pred, extra = dicom_predict.finish(pred)
+            except ValueError as err:
+                unreadable.append((pred.sample.header.path, str(err)))
+                continue
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
-        row, record = image_rows(name, m, known_ga(name))
+        row, record = image_rows(name, m, known_ga(name.split("#")[0]))
+        record.update(extra)
         rows.append(row)
         records.append(record)
+        if extra:
+            model = model or dicom_sr_model(model_path)
+            dicom_predict.write_results(folder, pred, record, model)
         _overlay_png(pred.sample.image, m, name,
-                     os.path.join(overlays, os.path.splitext(name)[0] + ".png"))
+                     os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
     # Written after measuring: `unreadable` is filled while the samples are read.
     write_tables(folder, rows, records, unreadable, model_path)
     return measurements, records
+
+
+def dicom_sr_model(model_path: str):
+    """The method an SR and a FHIR Observation name: model name, version, sha256."""
+    from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
+    return dicom_sr.model_info(model_path)
 
 
 def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[str, Any]],
@@ -401,17 +430,23 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     Raises:
       ValueError: as `predict_files`, before anything is written.
     """
-    if (pixel_csv is None) == (pixel_size_mm is None):
+    if pixel_csv is not None and pixel_size_mm is not None:
         raise ValueError("give exactly one of --pixel-csv and --pixel-size")
     if pixel_size_mm is not None:
         measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
     one_ga = parse_ga_option(ga_weeks)
     paths = list_images(inputs, match)
+    # A calibrated DICOM file carries its pixel size; every other image needs one given.
+    plain = [p for p in paths if not dicom_predict.is_dicom_input(p)]
+    if plain and pixel_csv is None and pixel_size_mm is None:
+        raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
+                         f"images that are not DICOM: {', '.join(plain[:3])}"
+                         f"{' ...' if len(plain) > 3 else ''})")
     sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
                   else ({}, {}))
     if one_ga is not None and gas:
         raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
-    missing = [os.path.basename(p) for p in paths if pixel_csv and os.path.basename(p) not in sizes]
+    missing = [os.path.basename(p) for p in plain if pixel_csv and os.path.basename(p) not in sizes]
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
@@ -441,7 +476,9 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
                   flip_tta: bool = False, overwrite: bool = False,
                   allow_implausible_pixel_size: bool = False,
-                  ga_weeks: Optional[str] = None, show_progress: bool = False) -> PredictResult:
+                  ga_weeks: Optional[str] = None, show_progress: bool = False,
+                  frame: Optional[int] = None, override_dicom_calibration: bool = False
+                  ) -> PredictResult:
     """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
     `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all from this run.
 
@@ -457,6 +494,9 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       ga_weeks: one known GA for every image ("27.4" or "27+3"), for the HC centile; the
         alternative is a `ga_weeks` column in `pixel_csv` (not both).
       show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
+      frame: the 1-based frame of each DICOM file to measure (None: every frame).
+      override_dicom_calibration: use the typed pixel size on DICOM inputs whose own
+        calibration differs or is refused (docs/dicom.md).
 
     Returns:
       The measurements of the readable images, their report records, and the unreadable
@@ -469,11 +509,12 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         `out_dir` that can't be used.
     """
     job = read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks)
-    check_out_dir(out_dir, overwrite)
+    check_out_dir(out_dir, overwrite, OUTPUT_NAMES | dicom_predict.OUTPUT_NAMES)  # + sr/, fhir/
     runner = inference.load_runner(model_path, flip_tta=flip_tta)
     unreadable: List[Tuple[str, str]] = []
     with staged(out_dir) as staging:
         measurements, records = _write_outputs(
-            runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress),
+            runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress,
+                                  frame, override_dicom_calibration),
             unreadable, staging, model_path, job.known_ga)
     return PredictResult(measurements, unreadable, records)
