@@ -27,6 +27,8 @@ FETAL_HEAD_CODE = ("1279005", "SCT", "Fetal head")  # finding type of the planar
 # hc-tf's own concepts (review flag, equations): a private coding scheme, declared in the SR.
 SCHEME = "99HCTF"
 SCHEME_NAME = "hc-tf measurement concepts"
+# TID 1500 row 12: the report's Qualitative Evaluations container (CODE and TEXT items).
+QUALITATIVE = ("C0034375", "UMLS", "Qualitative Evaluations")
 REVIEW_NAME = ("REVIEW", SCHEME, "Review needed")
 REVIEW_REASON_NAME = ("REVIEWREASON", SCHEME, "Review reason")
 YES = ("373066001", "SCT", "Yes")
@@ -85,17 +87,18 @@ def scoord_ellipse(ellipse: Any) -> np.ndarray:
     return np.stack([centre - major, centre + major, centre - minor, centre + minor])
 
 
-def _reason_code(i: int, reason: str):
-    # Code meanings are LO (64 characters): a long reason is cut, the report keeps it whole.
-    return (f"R{i}", SCHEME, reason if len(reason) <= 64 else reason[:61] + "...")
-
-
-def _evaluations(review: bool, reasons: Sequence[str]) -> List[Any]:
+def _evaluations(review: bool, reasons: Sequence[str]) -> Any:
+    """The review flag (CODE: Yes/No) and each reason (TEXT, whole) in TID 1500's Qualitative
+    Evaluations container (row 12), where validators expect them."""
     import highdicom as hd  # pylint: disable=g-import-not-at-top
-    out = [hd.sr.QualitativeEvaluation(_code(REVIEW_NAME), _code(YES if review else NO))]
-    out += [hd.sr.QualitativeEvaluation(_code(REVIEW_REASON_NAME), _code(_reason_code(i, r)))
-            for i, r in enumerate(reasons, 1)]
-    return out
+    contains = hd.sr.RelationshipTypeValues.CONTAINS
+    container = hd.sr.ContainerContentItem(name=_code(QUALITATIVE), relationship_type=contains)
+    container.ContentSequence = (
+        [hd.sr.CodeContentItem(name=_code(REVIEW_NAME), value=_code(YES if review else NO),
+                               relationship_type=contains)]
+        + [hd.sr.TextContentItem(name=_code(REVIEW_REASON_NAME), value=r,
+                                 relationship_type=contains) for r in reasons])
+    return container
 
 
 def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any) -> List[Any]:
@@ -144,8 +147,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
         referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
-        measurements=_measurements(hc_mm, ga, algorithm),
-        qualitative_evaluations=_evaluations(review, reasons))
+        measurements=_measurements(hc_mm, ga, algorithm))
     context = hd.sr.ObservationContext(
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Device,
@@ -158,6 +160,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     report = hd.sr.MeasurementReport(observation_context=context,
                                      procedure_reported=_code(PROCEDURE_CODE),
                                      imaging_measurements=[roi])
+    report[0].ContentSequence.append(_evaluations(review, reasons))
     sr = hd.sr.ComprehensiveSR(
         evidence=[source], content=report, series_instance_uid=generate_uid(),
         series_number=SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=1,
@@ -183,6 +186,14 @@ def write_sr(sr: Any, path: str) -> None:
         sr.save_as(tmp, enforce_file_format=True)
 
 
+def _frames(value: Any) -> Optional[List[int]]:
+    """ReferencedFrameNumber (IS, one value or several) as a list, None when absent."""
+    if value is None:
+        return None
+    from pydicom.multival import MultiValue  # pylint: disable=g-import-not-at-top
+    return [int(f) for f in (value if isinstance(value, (list, MultiValue)) else [value])]
+
+
 def read_back(path: str) -> Dict[str, Any]:
     """The SR's HC, ellipse points, review flag and reasons, read through highdicom.
 
@@ -196,13 +207,16 @@ def read_back(path: str) -> Dict[str, Any]:
     hc = next(m for m in group.get_measurements() if m.name.value == HC_CODE[0])
     gas = {m.method.meaning: m.value for m in group.get_measurements()
            if m.name.value == GA_CODE[0]}
-    evals = group.get_qualitative_evaluations()
-    review = next(e.value.value == YES[0] for e in evals if e.name.value == REVIEW_NAME[0])
-    reasons = [e.value.meaning for e in evals if e.name.value == REVIEW_REASON_NAME[0]]
+    evals = next(item.ContentSequence for item in sr.ContentSequence
+                 if item.ConceptNameCodeSequence[0].CodeValue == QUALITATIVE[0])
+    named = [(e.ConceptNameCodeSequence[0].CodeValue, e) for e in evals]
+    review = next(e.ConceptCodeSequence[0].CodeValue == YES[0] for n, e in named
+                  if n == REVIEW_NAME[0])
+    reasons = [str(e.TextValue) for n, e in named if n == REVIEW_REASON_NAME[0]]
     region = group.roi
     image = region.ContentSequence[0].ReferencedSOPSequence[0]
     return {"hc_mm": float(hc.value), "ellipse": np.asarray(region.value, dtype=np.float64),
             "review": review, "reasons": reasons, "ga_weeks": gas,
-            "frames": [int(f) for f in image.get("ReferencedFrameNumber", [])] or None,
+            "frames": _frames(image.get("ReferencedFrameNumber")),
             "referenced_sop_instance_uid": str(image.ReferencedSOPInstanceUID),
             "study_instance_uid": str(sr.StudyInstanceUID)}
