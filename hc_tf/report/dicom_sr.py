@@ -117,7 +117,8 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any) -
 
 def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
              ga: Dict[str, Dict[str, Any]], review: bool, reasons: Sequence[str],
-             model: ModelInfo) -> Any:
+             model: ModelInfo, series_instance_uid: Optional[str] = None,
+             instance_number: int = 1) -> Any:
     """The SR dataset of one measured head.
 
     Args:
@@ -128,6 +129,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       ga: report.json's "gestational_age" ({"hadlock": ga_record, ...}).
       review, reasons: the review flag and its reasons.
       model: the method.
+      series_instance_uid: the SR series (one per run and study); None: a new one.
+      instance_number: the SR's number in its series.
 
     Returns:
       A highdicom ComprehensiveSR (a pydicom Dataset).
@@ -162,8 +165,9 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
                                      imaging_measurements=[roi])
     report[0].ContentSequence.append(_evaluations(review, reasons))
     sr = hd.sr.ComprehensiveSR(
-        evidence=[source], content=report, series_instance_uid=generate_uid(),
-        series_number=SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=1,
+        evidence=[source], content=report,
+        series_instance_uid=series_instance_uid or generate_uid(), series_number=SERIES_NUMBER,
+        sop_instance_uid=generate_uid(), instance_number=instance_number,
         manufacturer=MANUFACTURER, is_complete=True)
     _declare_scheme(sr)
     return sr

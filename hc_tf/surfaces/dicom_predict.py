@@ -114,8 +114,29 @@ def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, 
     return pred, fields
 
 
+@dataclasses.dataclass
+class RunContext:
+    """What a run's SRs share: the method, and one new SR series per source study."""
+
+    model: Any  # dicom_sr.ModelInfo
+    series: Dict[str, Tuple[str, int]] = dataclasses.field(default_factory=dict)
+
+    def next_in_series(self, study_uid: str) -> Tuple[str, int]:
+        """(series UID, instance number) of the next SR of `study_uid` in this run."""
+        from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
+        uid, count = self.series.get(study_uid, (generate_uid(), 0))
+        self.series[study_uid] = (uid, count + 1)
+        return uid, count + 1
+
+
+def run_context(model_path: str) -> RunContext:
+    """A run's SR context: the model's name, version and sha256 (read once)."""
+    from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
+    return RunContext(dicom_sr.model_info(model_path))
+
+
 def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any],
-                  model: Any) -> None:
+                  run: RunContext) -> None:
     """Writes sr/<stem>.sr.dcm and fhir/<stem>.fhir.json for a found head, and names them (and
     the SR's UIDs) in `record["dicom"]`; a head not found gets neither.
 
@@ -123,7 +144,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
       folder: the staging folder.
       pred: a finished DICOM prediction.
       record: its report.json record (with `finish`'s fields).
-      model: `dicom_sr.ModelInfo`.
+      run: this run's `RunContext`.
     """
     from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
     from hc_tf.report import fhir  # pylint: disable=g-import-not-at-top
@@ -136,15 +157,17 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                                        f"{', '.join(missing)}")
         return
     frame = s.frame if is_multi_frame(s) else None
+    series_uid, number = run.next_in_series(record["dicom"]["study_instance_uid"])
     sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
-                           record["gestational_age"], m.review, m.review_reasons, model)
+                           record["gestational_age"], m.review, m.review_reasons, run.model,
+                           series_uid, number)
     name = stem(s)
     sr_rel = f"{SR_DIR}/{name}.sr.dcm"
     fhir_rel = f"{FHIR_DIR}/{name}.fhir.json"
     for sub in (SR_DIR, FHIR_DIR):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     dicom_sr.write_sr(sr, os.path.join(folder, sr_rel))
-    obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, model, m.review,
+    obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
                            m.review_reasons, fhir.study_datetime(s.header.dataset),
                            str(sr.SOPInstanceUID))
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:

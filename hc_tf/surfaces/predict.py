@@ -311,7 +311,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
     overlays = os.path.join(folder, OVERLAYS_NAME)
     os.makedirs(overlays, exist_ok=True)
     rows, measurements, records = [], [], []
-    model = None
+    sr_run = None  # the SRs' method and series, made at the first DICOM
     for pred in inference.predict_samples(runner, samples):
         extra = {}
         if isinstance(pred.sample, dicom_predict.DicomSample):  # pixel size by the head's region
@@ -327,19 +327,13 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         rows.append(row)
         records.append(record)
         if extra:
-            model = model or dicom_sr_model(model_path)
-            dicom_predict.write_results(folder, pred, record, model)
+            sr_run = sr_run or dicom_predict.run_context(model_path)
+            dicom_predict.write_results(folder, pred, record, sr_run)
         _overlay_png(pred.sample.image, m, name,
                      os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
     # Written after measuring: `unreadable` is filled while the samples are read.
     write_tables(folder, rows, records, unreadable, model_path)
     return measurements, records
-
-
-def dicom_sr_model(model_path: str):
-    """The method an SR and a FHIR Observation name: model name, version, sha256."""
-    from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
-    return dicom_sr.model_info(model_path)
 
 
 def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[str, Any]],
