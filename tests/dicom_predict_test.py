@@ -206,3 +206,16 @@ def test_frame_option_measures_that_frame_only(run, tmp_path):
 def test_png_without_pixel_size_is_still_refused_up_front(tmp_path):
     with pytest.raises(ValueError, match="needed for the images that are not DICOM"):
         predict_lib.predict_files(MODEL, [dicom_files.head_png(HEADS[0])], str(tmp_path / "o"))
+
+
+def test_implausible_file_calibration_is_refused_unless_allowed(tmp_path):
+    gray = cv2.imread(dicom_files.head_png(HEADS[0]), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    path = dicom_files.save(dicom_files.dataset([gray], regions=[
+        dicom_files.region((0, 0, w - 1, h - 1), 5.0)]), str(tmp_path / "coarse.dcm"))
+    refused = predict_lib.predict_files(MODEL, [path], str(tmp_path / "a"))
+    assert "coarse.dcm: pixel size from dicom_us_region 5.0 mm is outside the plausible" in \
+        refused.unreadable[0][1] and "--allow-any-pixel-size" in refused.unreadable[0][1]
+    allowed = predict_lib.predict_files(MODEL, [path], str(tmp_path / "b"),
+                                        allow_implausible_pixel_size=True)
+    assert allowed.records[0]["pixel_size_mm"] == pytest.approx(5.0)

@@ -33,6 +33,22 @@ class DicomSample(inference.Sample):
     typed_mm: Optional[float] = None
     override: bool = False
     typed_label: str = "--pixel-size"
+    allow_implausible: bool = False
+
+
+def _plausible(pixel_size_mm: float, path: str, source: str, allow: bool) -> float:
+    """`pixel_size_mm` if within measure.PLAUSIBLE_PIXEL_SIZE_MM (or allowed); a file's
+    calibration is checked like a typed size.
+
+    Raises:
+      ValueError: naming the file and where the size came from.
+    """
+    try:
+        return measure_lib.check_pixel_size(pixel_size_mm, f"{path}: pixel size from {source}",
+                                            allow)
+    except measure_lib.ImplausiblePixelSizeError as err:
+        raise measure_lib.ImplausiblePixelSizeError(
+            f"{err}; pass --allow-any-pixel-size to use it") from None
 
 
 def is_dicom_input(path: str) -> bool:
@@ -58,7 +74,8 @@ def stem(sample: inference.Sample) -> str:
 
 
 def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override: bool,
-            typed_label: str = "--pixel-size") -> Iterator[DicomSample]:
+            typed_label: str = "--pixel-size", allow_implausible: bool = False
+            ) -> Iterator[DicomSample]:
     """The frames of one DICOM file, decoded one at a time.
 
     Every frame's calibration is checked before any pixel is decoded, so a file the head's
@@ -78,7 +95,8 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
         gray = dicom.decode_frame(header, ds, n)
         yield DicomSample(frame_filename(name, n, header.frames > 1), gray, provisional[n],
                           header=header, frame=n, calibration=cals[n], typed_mm=typed_mm,
-                          override=override, typed_label=typed_label)
+                          override=override, typed_label=typed_label,
+                          allow_implausible=allow_implausible)
 
 
 def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, Any]]:
@@ -89,7 +107,8 @@ def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, 
       "frame", "pixel_size_source", "pixel_size_note" and "dicom" (UIDs, region, ellipse)).
 
     Raises:
-      dicom.DicomError: naming the file and tag, for a pixel size that cannot be chosen.
+      ValueError: naming the file and tag, for a pixel size that cannot be chosen
+        (`dicom.DicomError`) or is implausible.
     """
     s: DicomSample = pred.sample
     m = pred.measurement
@@ -102,6 +121,7 @@ def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, 
         path = s.header.path
         raise dicom.DicomError(str(err).replace(f"{path}: ", f"{path} frame {s.frame}: ", 1)
                                ) from None
+    _plausible(choice.pixel_size_mm, s.header.path, choice.source, s.allow_implausible)
     if choice.pixel_size_mm != m.pixel_size_mm:  # the head's region differs from the first
         m = measure_lib.measure(pred.prob, pred.box, choice.pixel_size_mm)
         pred = dataclasses.replace(pred, measurement=m)

@@ -213,8 +213,8 @@ def check_out_dir(out_dir: str, overwrite: bool, outputs: FrozenSet[str] = OUTPU
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
                   unreadable: List[Tuple[str, str]], show_progress: bool = False,
-                  frame: Optional[int] = None, override_dicom_calibration: bool = False
-                  ) -> Iterator[inference.Sample]:
+                  frame: Optional[int] = None, override_dicom_calibration: bool = False,
+                  allow_implausible_pixel_size: bool = False) -> Iterator[inference.Sample]:
     """Samples of the readable images; each unreadable one is appended to `unreadable`.
 
     The progress bar counts paths as they are read, unreadable ones included, so it
@@ -226,7 +226,8 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
             try:
                 yield from dicom_predict.samples(
                     path, frame, sizes.get(name, pixel_size_mm), override_dicom_calibration,
-                    "--pixel-csv's row" if name in sizes else "--pixel-size")
+                    "--pixel-csv's row" if name in sizes else "--pixel-size",
+                    allow_implausible_pixel_size)
             except ValueError as err:
                 unreadable.append((path, unreadable_reason(path, err)))
             continue
@@ -509,6 +510,6 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     with staged(out_dir) as staging:
         measurements, records = _write_outputs(
             runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress,
-                                  frame, override_dicom_calibration),
+                                  frame, override_dicom_calibration, allow_implausible_pixel_size),
             unreadable, staging, model_path, job.known_ga)
     return PredictResult(measurements, unreadable, records)
