@@ -70,8 +70,9 @@ def test_dual_pane_head_across_both_panes_is_refused():
     assert "gdcm-US-ALOKA-16.dcm" in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["US1_UNCR.dcm", "US1_J2KR.dcm", "US1_J2KI.dcm",
-                                  "examples_rgb_color.dcm"])
+@pytest.mark.parametrize("name", ["US1_UNCR.dcm", "US1_UNCI.dcm", "US1_J2KR.dcm",
+                                  "US1_J2KI.dcm", "examples_rgb_color.dcm",
+                                  "examples_jpeg2k.dcm"])
 def test_files_without_calibration_are_refused_unless_typed(name):
     path = real(name)
     c = calibration_of(path)
@@ -93,6 +94,27 @@ def test_typed_pixel_size_that_disagrees_is_refused_unless_overridden():
     forced = cal.choose_pixel_size(c, head, typed_mm=0.3, override=True)
     assert (forced.source, forced.pixel_size_mm) == (cal.SOURCE_OVERRIDE, 0.3)
     assert forced.file_pixel_size_mm == pytest.approx(0.26228787661969977)
+
+
+REAL = [n for n, _, _ in CALIBRATED] + ["US1_UNCR.dcm", "US1_UNCI.dcm", "US1_J2KR.dcm",
+                                         "US1_J2KI.dcm", "examples_rgb_color.dcm",
+                                         "examples_jpeg2k.dcm"]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_every_real_file_decodes_to_8_bit_gray(name):
+    path = real(name)
+    header = dicom.read_header(path)
+    frame = min(header.frames, 2)  # color3d has 120: two are enough to show the way
+    [(_, n, gray)] = list(dicom.iter_frames(path, frame=frame))
+    assert n == frame and gray.shape == (header.rows, header.columns) and gray.dtype == np.uint8
+    assert gray.max() > gray.min()  # an image, not a blank
+
+
+def test_uncompressed_and_jpeg_2000_lossless_decode_alike():
+    a = next(dicom.iter_frames(real("US1_UNCR.dcm")))[2]
+    b = next(dicom.iter_frames(real("US1_J2KR.dcm")))[2]
+    assert np.array_equal(a, b)
 
 
 def test_decoding_is_the_same_in_every_transfer_syntax():
