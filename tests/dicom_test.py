@@ -262,3 +262,11 @@ def test_not_dicom_inside_is_one_line(tmp_path):
     path.write_bytes(b"\0" * 128 + b"DICM" + b"garbage" * 10)
     with pytest.raises(dicom.DicomError, match="fake.dcm"):
         dicom.read_header(str(path))
+
+
+def test_millions_of_tiny_frames_are_refused_before_listing_them(tmp_path):
+    ds = dicom_files.dataset([np.zeros((1, 1), np.uint8)])
+    ds.NumberOfFrames = 50_000_000
+    path = dicom_files.save(ds, str(tmp_path / "many.dcm"))
+    with pytest.raises(dicom.DicomError, match=f"over the {defaults.MAX_INPUT_FRAMES}-frame"):
+        dicom.read_header(path)

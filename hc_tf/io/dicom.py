@@ -115,6 +115,9 @@ def read_header(path: str) -> Header:
     columns = _int_tag(ds, "Columns", "(0028,0011)", path)
     frames = _int_tag(ds, "NumberOfFrames", "(0028,0008)", path, default=1)
     samples = _int_tag(ds, "SamplesPerPixel", "(0028,0002)", path, default=1)
+    if frames > defaults.MAX_INPUT_FRAMES:
+        raise DicomError(f"{path}: NumberOfFrames (0028,0008) {frames}, over the "
+                         f"{defaults.MAX_INPUT_FRAMES}-frame input limit")
     if rows * columns > defaults.MAX_INPUT_PIXELS:
         raise DicomError(f"{path}: Rows x Columns (0028,0010/0011) = {rows} x {columns} = "
                          f"{rows * columns} pixels, over the {defaults.MAX_INPUT_PIXELS}-pixel "

@@ -11,7 +11,7 @@ the file is refused unless overridden. Each refusal is a `DicomError` naming the
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -123,9 +123,9 @@ def _frame_spacings(ds: Any) -> Tuple[Optional[Tuple[float, float]], ...]:
     return tuple(_spacing(f) for f in ds.get("PerFrameFunctionalGroupsSequence") or ())
 
 
-def _pixel_spacing(ds: Any, frame: int) -> Optional[Tuple[float, float]]:
+def _pixel_spacing(ds: Any, frame: int, per_frame: Sequence[Optional[Tuple[float, float]]]
+                   ) -> Optional[Tuple[float, float]]:
     """The frame's own PixelSpacing, else the shared group's, else the top-level one."""
-    per_frame = _frame_spacings(ds)
     if frame - 1 < len(per_frame) and per_frame[frame - 1] is not None:
         return per_frame[frame - 1]
     shared = ds.get("SharedFunctionalGroupsSequence")
@@ -143,17 +143,36 @@ def read_calibration(header: Header, frame: int) -> Calibration:
       a `problem` that no head position can change (no calibrated 2D region; calibration that
       differs between frames while the frame's own is unknown).
     """
+    return read_calibrations(header, (frame,))[frame]
+
+
+def read_calibrations(header: Header, frames: Sequence[int]) -> Dict[int, Calibration]:
+    """`read_calibration` of each of `frames`, the functional groups read once: frames that
+    differ only by pixels share one Calibration."""
+    per_frame = _frame_spacings(header.dataset)
+    found: Dict[Any, Calibration] = {}
+    out = {}
+    for n in frames:
+        own = per_frame[n - 1] if n - 1 < len(per_frame) else None
+        if own not in found:
+            found[own] = _calibration(header, n, per_frame)
+        out[n] = found[own]
+    return out
+
+
+def _calibration(header: Header, frame: int,
+                 per_frame: Sequence[Optional[Tuple[float, float]]]) -> Calibration:
     ds, path = header.dataset, header.path
     seq = ds.get("SequenceOfUltrasoundRegions") or ()
     if seq:
         regions = tuple(r for r in (_region(i, item, header.rows, header.columns, path)
                                     for i, item in enumerate(seq, 1)) if r is not None)
         problem = None
-        spacings = {s for s in _frame_spacings(ds) if s is not None}
+        spacings = {s for s in per_frame if s is not None}
         if len(spacings) > 1:
             problem = (f"{path}: calibration differs between frames (PixelSpacing in the "
                        "Per-frame Functional Groups (5200,9230)) and the Sequence of Ultrasound "
-                       f"Regions (0018,6011) does not say frame {frame}'s own")
+                       "Regions (0018,6011) does not say each frame's own")
         elif not regions:
             problem = (f"{path}: no 2D tissue region (RegionSpatialFormat (0018,6012) = 1, "
                        "RegionDataType (0018,6014) = 1) in the Sequence of Ultrasound Regions "
@@ -163,7 +182,7 @@ def read_calibration(header: Header, frame: int) -> Calibration:
                 f"{path}: no calibrated 2D region in (0018,6011): "
                 + "; ".join(r.problem.split(": ", 1)[1] for r in regions))
         return Calibration(path, True, regions, problem=problem)
-    spacing = _pixel_spacing(ds, frame)
+    spacing = _pixel_spacing(ds, frame, per_frame)
     if spacing is None:
         return Calibration(path, False, (), problem=(
             f"{path}: no calibration: no Sequence of Ultrasound Regions (0018,6011) and no "

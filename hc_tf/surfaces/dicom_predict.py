@@ -86,7 +86,7 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
     """
     header = dicom.read_header(path)
     numbers = dicom.frame_numbers(header, frame)
-    cals = {n: calibration.read_calibration(header, n) for n in numbers}
+    cals = calibration.read_calibrations(header, numbers)
     provisional = {n: calibration.provisional_pixel_size(c, typed_mm, override, typed_label)
                    for n, c in cals.items()}
     ds = dicom.read_pixels(header)
