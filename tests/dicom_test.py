@@ -270,3 +270,17 @@ def test_millions_of_tiny_frames_are_refused_before_listing_them(tmp_path):
     path = dicom_files.save(ds, str(tmp_path / "many.dcm"))
     with pytest.raises(dicom.DicomError, match=f"over the {defaults.MAX_INPUT_FRAMES}-frame"):
         dicom.read_header(path)
+
+
+def test_pydicom_data_files_are_found_offline(monkeypatch):
+    """pydicom-data registers with pydicom's data manager: its files are found with no network
+    (a connection attempt would fail the test)."""
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("pydicom-data tried the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    path = real("gdcm-US-ALOKA-16.dcm")
+    assert os.path.isfile(path) and dicom.is_dicom(path)
