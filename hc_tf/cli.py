@@ -212,8 +212,12 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
               type=float)
 @click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
+@click.option("--reference-csv", default=None,
+              help="DICOM: --data-dir is a DICOM file or folder, scored against this CSV's "
+                   "reference HCs (filename, head circumference (mm)); pixel sizes from the files.")
 @clean_errors
-def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet):
+def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet,
+             reference_csv):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
@@ -221,6 +225,15 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
 
     runner = inference.load_runner(model_path, flip_tta=flip_tta)
     total = None
+    if reference_csv:
+        from hc_tf.surfaces import dicom_evaluate  # pylint: disable=g-import-not-at-top
+        t = time.time()
+        summary, unreadable = dicom_evaluate.evaluate_dicom(
+            runner, [data_dir], reference_csv, out_dir, show_progress=progress.wanted(quiet))
+        for _, error in unreadable:
+            click.echo(f"unreadable: {error}", err=True)
+        _echo_evaluation(summary, t, out_dir)
+        return
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
         total = evaluate_lib.hc18_folder_size(data_dir)
@@ -230,6 +243,10 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     t = time.time()
     summary = evaluate_lib.evaluate(runner, samples, out_dir,
                                     show_progress=progress.wanted(quiet), total=total)
+    _echo_evaluation(summary, t, out_dir)
+
+
+def _echo_evaluation(summary, t, out_dir):
     click.echo(f"{summary['n']} images in {time.time() - t:.1f} s: "
                f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
                f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "

@@ -219,3 +219,30 @@ def test_implausible_file_calibration_is_refused_unless_allowed(tmp_path):
     allowed = predict_lib.predict_files(MODEL, [path], str(tmp_path / "b"),
                                         allow_implausible_pixel_size=True)
     assert allowed.records[0]["pixel_size_mm"] == pytest.approx(5.0)
+
+
+def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
+    import csv
+    refs = {f"{HEADS[0][:-4]}.mono.dcm": 150.0, f"{HEADS[1][:-4]}.rle.dcm": 60.0,
+            "cine.dcm": 100.0, "bad_unit4.dcm": 70.0}
+    ref_csv = tmp_path / "ref.csv"
+    ref_csv.write_text("filename,head circumference (mm)\n"
+                       + "".join(f"{k},{v}\n" for k, v in refs.items()))
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir",
+                                           str(run["inputs"]), "--reference-csv", str(ref_csv),
+                                           "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "unreadable: " in result.output and "bad_unit4.dcm" in result.output
+    with open(out / "per_image.csv", newline="") as f:
+        rows = {r["filename"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {f"{HEADS[0][:-4]}.mono.dcm", f"{HEADS[1][:-4]}.rle.dcm",
+                         "cine.dcm#1", "cine.dcm#2"}
+    for name, row in rows.items():
+        predicted = run["records"][name]["hc_mm"]  # what predict measured on the same frame
+        assert float(row["predicted_hc_mm"]) == pytest.approx(predicted, abs=1e-3)  # CSV: 4 places
+        ref = refs[name.split("#")[0]]
+        assert float(row["adf_mm"]) == pytest.approx(abs(predicted - ref), abs=1e-3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == 4 and summary["dice_mean"] is None
+    assert len((out / "unreadable.csv").read_text().splitlines()) == 2  # header + bad_unit4
