@@ -284,3 +284,18 @@ def test_pydicom_data_files_are_found_offline(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     path = real("gdcm-US-ALOKA-16.dcm")
     assert os.path.isfile(path) and dicom.is_dicom(path)
+
+
+def test_signed_or_deep_monochrome_is_refused_not_wrapped(tmp_path):
+    ds = dicom_files.dataset([np.zeros((60, 80), np.uint8)],
+                             regions=[dicom_files.region((0, 0, 79, 59), 0.2)])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelData = np.full((60, 80), 3000, "<u2").tobytes()
+    path = dicom_files.save(ds, str(tmp_path / "deep.dcm"))
+    with pytest.raises(dicom.DicomError, match=r"deep.dcm: BitsStored \(0028,0101\) 12"):
+        dicom.read_header(path)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 1
+    ds.PixelData = np.full((60, 80), -5, np.int8).tobytes()
+    path = dicom_files.save(ds, str(tmp_path / "signed.dcm"))
+    with pytest.raises(dicom.DicomError, match="signed.dcm: pixel values are not 8-bit"):
+        list(dicom.iter_frames(path))

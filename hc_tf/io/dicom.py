@@ -199,7 +199,8 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
         pixels = np.iinfo(np.uint8).max - pixels.astype(np.uint8)
     if pixels.dtype != np.uint8:
-        if pixels.dtype.kind not in "ui" or pixels.max(initial=0) > 255:
+        if (pixels.dtype.kind not in "ui" or pixels.max(initial=0) > 255
+                or pixels.min(initial=0) < 0):
             raise DicomError(f"{where}: pixel values are not 8-bit ({pixels.dtype})")
         pixels = pixels.astype(np.uint8)
     return preprocess.to_gray_uint8(pixels, name=where)
