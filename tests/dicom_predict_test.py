@@ -246,3 +246,10 @@ def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n"] == 4 and summary["dice_mean"] is None
     assert len((out / "unreadable.csv").read_text().splitlines()) == 2  # header + bad_unit4
+
+
+def test_beam_mode_refuses_dicom_up_front(tmp_path):
+    path = dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(tmp_path / "h.dcm"))
+    with pytest.raises(ValueError, match="h.dcm: DICOM inputs are measured by hc-tf predict "
+                                         "without --beam"):
+        predict_lib.read_inputs([path], None, 0.2, dicom_ok=False)

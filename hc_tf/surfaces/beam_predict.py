@@ -286,7 +286,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     check_model(model_path)
     options = pipeline_options(pipeline_args)
     job = predict_lib.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
-                                  ga_weeks, match=match_paths)
+                                  ga_weeks, match=match_paths, dicom_ok=False)
     predict_lib.check_out_dir(out_dir, overwrite, OUTPUT_NAMES)
     tasks = [ImageTask(i, path, job.pixel_size(os.path.basename(path)),
                        job.known_ga(os.path.basename(path)))

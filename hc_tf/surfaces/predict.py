@@ -411,13 +411,15 @@ class Inputs:
 
 def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: Optional[float],
                 allow_implausible_pixel_size: bool = False, ga_weeks: Optional[str] = None,
-                match: Optional[Callable[[str], List[str]]] = None) -> Inputs:
+                match: Optional[Callable[[str], List[str]]] = None,
+                dicom_ok: bool = True) -> Inputs:
     """Lists the images and reads their pixel sizes and GAs, refusing bad input up front.
 
     Args:
       inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks: as
         `predict_files`.
       match: expands globs and remote paths (`list_images`).
+      dicom_ok: whether this mode measures DICOM files (Beam's does not).
 
     Returns:
       The checked inputs.
@@ -433,6 +435,9 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     paths = list_images(inputs, match)
     # A calibrated DICOM file carries its pixel size; every other image needs one given.
     plain = [p for p in paths if not dicom_predict.is_dicom_input(p)]
+    if not dicom_ok and len(plain) < len(paths):
+        raise ValueError(f"{next(p for p in paths if p not in plain)}: DICOM inputs are measured "
+                         "by hc-tf predict without --beam")
     if plain and pixel_csv is None and pixel_size_mm is None:
         raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
                          f"images that are not DICOM: {', '.join(plain[:3])}"
