@@ -323,7 +323,8 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
                 continue
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
-        row, record = image_rows(name, m, known_ga(name.split("#")[0]))
+        ga_key = os.path.basename(pred.sample.header.path) if extra else name  # a file's frames
+        row, record = image_rows(name, m, known_ga(ga_key))
         record.update(extra)
         rows.append(row)
         records.append(record)
