@@ -26,7 +26,8 @@ SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_da
 # Modules of the optional extras (setup.cfg), by top-level import name.
 _EXTRA_OF_MODULE = {**{name: "train" for name in (
     "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")},
-                    "apache_beam": "beam"}
+                    "apache_beam": "beam",
+                    **{name: "dicom" for name in ("pydicom", "highdicom", "fhir")}}
 
 
 def missing_extra_message(err: ImportError) -> Optional[str]:
@@ -215,18 +216,33 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
 @click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier evaluate run's outputs in --out.")
+@click.option("--reference-csv", default=None,
+              help="DICOM: --data-dir is a DICOM file or folder, scored against this CSV's "
+                   "reference HCs (filename, head circumference (mm)); pixel sizes from the files.")
 @clean_errors
-def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet, overwrite):
+def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet, overwrite,
+             reference_csv):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
     from hc_tf.io import out_dir as out_dir_lib  # pylint: disable=g-import-not-at-top
     from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
-
     from hc_tf import models  # pylint: disable=g-import-not-at-top
 
     runner = inference.load_runner(model_path or models.released_edge_model(), flip_tta=flip_tta)
     total = None
+    # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
+    staged = out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(evaluate_lib.OUTPUT_NAMES))
+    if reference_csv:
+        from hc_tf.surfaces import dicom_evaluate  # pylint: disable=g-import-not-at-top
+        t = time.time()
+        with staged as staging:
+            summary, unreadable = dicom_evaluate.evaluate_dicom(
+                runner, [data_dir], reference_csv, staging, show_progress=progress.wanted(quiet))
+        for _, error in unreadable:
+            click.echo(f"unreadable: {error}", err=True)
+        _echo_evaluation(summary, t, out_dir)
+        return
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
         total = evaluate_lib.hc18_folder_size(data_dir)
@@ -234,11 +250,13 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split, validation_fraction)
     t = time.time()
-    # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
-    with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(evaluate_lib.OUTPUT_NAMES)
-                            ) as staging:
+    with staged as staging:
         summary = evaluate_lib.evaluate(runner, samples, staging,
                                         show_progress=progress.wanted(quiet), total=total)
+    _echo_evaluation(summary, t, out_dir)
+
+
+def _echo_evaluation(summary, t, out_dir):
     click.echo(f"{_count(summary['n'], 'image')} in {time.time() - t:.1f} s: "
                f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
                f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
@@ -273,7 +291,8 @@ PREDICT_SOME_UNREADABLE = 3
               help="A .keras or .tflite model.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--pixel-csv", default=None, help="HC18-style CSV: filename, pixel size (mm).")
-@click.option("--pixel-size", default=None, type=float, help="One pixel size (mm) for every image.")
+@click.option("--pixel-size", default=None, type=float,
+              help="One pixel size (mm) for every image (not needed for calibrated DICOM).")
 @click.option("--out", "out_dir", required=True,
               help="Folder for submission.csv, report.csv/.json, overlays/ and unreadable.csv "
                    "(new or empty).")
@@ -291,9 +310,14 @@ PREDICT_SOME_UNREADABLE = 3
               help="Run as an Apache Beam pipeline (.tflite only; [beam] extra): globs and "
                    "gs:// inputs allowed, Beam options such as --runner=... passed through "
                    "(write them --name=value); writes dead_letter.csv and shards/, no overlays.")
+@click.option("--frame", default=None, type=click.IntRange(1), metavar="N",
+              help="DICOM: measure frame N (1-based) of each file; default every frame.")
+@click.option("--override-dicom-calibration", is_flag=True,
+              help="DICOM: use --pixel-size/--pixel-csv even where the file's own calibration "
+                   "differs or is refused (the report says so).")
 @clean_errors
 def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
-            allow_any_pixel_size, ga_weeks, quiet, beam):
+            allow_any_pixel_size, ga_weeks, quiet, beam, frame, override_dicom_calibration):
     """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
     CSV and JSON) and overlay PNGs.
 
@@ -327,8 +351,12 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                 raise click.NoSuchOption(unknown.split("=")[0])
             inputs += after_dashes
             result = predict_lib.predict_files(model_path, inputs, out_dir, flip_tta=flip_tta,
-                                               show_progress=progress.wanted(quiet), **common)
+                                               show_progress=progress.wanted(quiet), frame=frame,
+                                               override_dicom_calibration=override_dicom_calibration,
+                                               **common)
             listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
+            extra += "".join(f", {out_dir}/{d}/" for d in ("sr", "fhir")  # DICOM inputs' SR, FHIR
+                             if os.path.isdir(os.path.join(out_dir, d)))
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:

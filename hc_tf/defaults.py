@@ -68,3 +68,6 @@ EDGE_MODEL_NAME: str = "hc_effunet_int8.tflite"
 # a few megapixels; 25 MP keeps the demo's earlier limit and refuses decompression bombs.
 MAX_INPUT_BYTES: int = 512 * 1024 * 1024
 MAX_INPUT_PIXELS: int = 25_000_000
+# Frames of one multi-frame (DICOM cine) file: a few seconds of cine are hundreds; a header that
+# claims millions of tiny frames is refused before anything is listed or decoded.
+MAX_INPUT_FRAMES: int = 10_000

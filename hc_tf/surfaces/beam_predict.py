@@ -336,7 +336,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     check_model(model_path)
     options = pipeline_options(pipeline_args)
     job = predict_lib.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
-                                  ga_weeks, match=match_paths)
+                                  ga_weeks, match=match_paths, dicom_ok=False)
     tasks = [ImageTask(i, path, job.pixel_size(os.path.basename(path)),
                        job.known_ga(os.path.basename(path)))
              for i, path in enumerate(job.paths)]

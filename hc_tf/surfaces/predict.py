@@ -27,6 +27,7 @@ from hc_tf.io import out_dir as out_dir_lib
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
+from hc_tf.surfaces import dicom_predict
 from hc_tf.surfaces import progress
 from hc_tf.report import exams as exams_lib
 from hc_tf.report import records as report_lib
@@ -70,8 +71,9 @@ def list_images(inputs: Sequence[str],
     """
     paths = []
     for item in inputs:
-        if os.path.isdir(item):
-            paths += sorted(os.path.join(item, n) for n in os.listdir(item) if is_image_name(n))
+        if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
+            paths += sorted(p for p in (os.path.join(item, n) for n in os.listdir(item))
+                            if is_image_name(p) or dicom_predict.is_dicom_input(p))
         elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
@@ -181,8 +183,9 @@ class PredictResult:
 
 
 def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: Optional[float],
-                  unreadable: List[Tuple[str, str]], show_progress: bool = False
-                  ) -> Iterator[inference.Sample]:
+                  unreadable: List[Tuple[str, str]], show_progress: bool = False,
+                  frame: Optional[int] = None, override_dicom_calibration: bool = False,
+                  allow_implausible_pixel_size: bool = False) -> Iterator[inference.Sample]:
     """Samples of the readable images; each unreadable one is appended to `unreadable`.
 
     The progress bar counts paths as they are read, unreadable ones included, so it
@@ -190,6 +193,15 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
     """
     for path in progress.bar(paths, show_progress, desc="predict"):
         name = os.path.basename(path)
+        if dicom_predict.is_dicom_input(path):  # its frames; a refusal is one line, as below
+            try:
+                yield from dicom_predict.samples(
+                    path, frame, sizes.get(name, pixel_size_mm), override_dicom_calibration,
+                    "--pixel-csv's row" if name in sizes else "--pixel-size",
+                    allow_implausible_pixel_size)
+            except ValueError as err:
+                unreadable.append((path, unreadable_reason(path, err)))
+            continue
         try:
             image = preprocess.read_gray_image(path)
         except (OSError, ValueError) as err:
@@ -271,14 +283,27 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
     overlays = os.path.join(folder, OVERLAYS_NAME)
     os.makedirs(overlays, exist_ok=True)
     rows, measurements, records = [], [], []
+    sr_run = None  # the SRs' method and series, made at the first DICOM
     for pred in inference.predict_samples(runner, samples):
+        extra = {}
+        if isinstance(pred.sample, dicom_predict.DicomSample):  # pixel size by the head's region
+            try:
+                pred, extra = dicom_predict.finish(pred)
+            except ValueError as err:
+                unreadable.append((pred.sample.header.path, str(err)))
+                continue
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
-        row, record = image_rows(name, m, known_ga(name))
+        ga_key = os.path.basename(pred.sample.header.path) if extra else name  # a file's frames
+        row, record = image_rows(name, m, known_ga(ga_key))
+        record.update(extra)
         rows.append(row)
         records.append(record)
+        if extra:
+            sr_run = sr_run or dicom_predict.run_context(model_path)
+            dicom_predict.write_results(folder, pred, record, sr_run)
         _overlay_png(pred.sample.image, m, name,
-                     os.path.join(overlays, os.path.splitext(name)[0] + ".png"))
+                     os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
     # Written after measuring: `unreadable` is filled while the samples are read.
     write_tables(folder, rows, records, unreadable, model_path)
     return measurements, records
@@ -325,13 +350,15 @@ class Inputs:
 
 def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: Optional[float],
                 allow_implausible_pixel_size: bool = False, ga_weeks: Optional[str] = None,
-                match: Optional[Callable[[str], List[str]]] = None) -> Inputs:
+                match: Optional[Callable[[str], List[str]]] = None,
+                dicom_ok: bool = True) -> Inputs:
     """Lists the images and reads their pixel sizes and GAs, refusing bad input up front.
 
     Args:
       inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks: as
         `predict_files`.
       match: expands globs and remote paths (`list_images`).
+      dicom_ok: whether this mode measures DICOM files (Beam's does not).
 
     Returns:
       The checked inputs.
@@ -339,18 +366,27 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     Raises:
       ValueError: as `predict_files`, before anything is written.
     """
-    if (pixel_csv is None) == (pixel_size_mm is None):
+    if pixel_csv is not None and pixel_size_mm is not None:
         raise ValueError("give exactly one of --pixel-csv and --pixel-size")
     if pixel_size_mm is not None:
         measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
     one_ga = parse_ga_option(ga_weeks)
     images.check_limits()
     paths = list_images(inputs, match)
+    # A calibrated DICOM file carries its pixel size; every other image needs one given.
+    plain = [p for p in paths if not dicom_predict.is_dicom_input(p)]
+    if not dicom_ok and len(plain) < len(paths):
+        raise ValueError(f"{next(p for p in paths if p not in plain)}: DICOM inputs are measured "
+                         "by hc-tf predict without --beam")
+    if plain and pixel_csv is None and pixel_size_mm is None:
+        raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
+                         f"images that are not DICOM: {', '.join(plain[:3])}"
+                         f"{' ...' if len(plain) > 3 else ''})")
     sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
                   else ({}, {}))
     if one_ga is not None and gas:
         raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
-    missing = [os.path.basename(p) for p in paths if pixel_csv and os.path.basename(p) not in sizes]
+    missing = [os.path.basename(p) for p in plain if pixel_csv and os.path.basename(p) not in sizes]
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
@@ -359,17 +395,33 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
 
 def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
     """What a run on `paths` writes in --out (all that `overwrite` may ever replace): the
-    tables, and overlays/<image>.png of these images."""
-    overlays = frozenset(os.path.splitext(os.path.basename(p))[0] + ".png" for p in paths)
-    return out_dir_lib.Outputs(OUTPUT_NAMES - {OVERLAYS_NAME}, {OVERLAYS_NAME: overlays.__contains__},
-                               {OVERLAYS_NAME: "<image>.png"})
+    tables, overlays/<image>.png of these images, and for DICOM inputs sr/<image>.sr.dcm and
+    fhir/<image>.fhir.json (a multi-frame file's as <image>.frameN.*)."""
+    stems = frozenset(os.path.splitext(os.path.basename(p))[0] for p in paths)
+
+    def of_these_images(suffix: str):
+        def accepts(name: str) -> bool:
+            if not name.endswith(suffix):
+                return False
+            base = name[:-len(suffix)]
+            return base in stems or base.rsplit(".frame", 1)[0] in stems
+        return accepts
+
+    folders = {OVERLAYS_NAME: of_these_images(".png"),
+               dicom_predict.SR_DIR: of_these_images(".sr.dcm"),
+               dicom_predict.FHIR_DIR: of_these_images(".fhir.json")}
+    return out_dir_lib.Outputs(OUTPUT_NAMES - {OVERLAYS_NAME}, folders,
+                               {OVERLAYS_NAME: "<image>.png", dicom_predict.SR_DIR: "<image>.sr.dcm",
+                                dicom_predict.FHIR_DIR: "<image>.fhir.json"})
 
 
 def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
                   flip_tta: bool = False, overwrite: bool = False,
                   allow_implausible_pixel_size: bool = False,
-                  ga_weeks: Optional[str] = None, show_progress: bool = False) -> PredictResult:
+                  ga_weeks: Optional[str] = None, show_progress: bool = False,
+                  frame: Optional[int] = None, override_dicom_calibration: bool = False
+                  ) -> PredictResult:
     """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
     `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all from this run.
 
@@ -385,6 +437,9 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       ga_weeks: one known GA for every image ("27.4" or "27+3"), for the HC centile; the
         alternative is a `ga_weeks` column in `pixel_csv` (not both).
       show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
+      frame: the 1-based frame of each DICOM file to measure (None: every frame).
+      override_dicom_calibration: use the typed pixel size on DICOM inputs whose own
+        calibration differs or is refused (docs/dicom.md).
 
     Returns:
       The measurements of the readable images, their report records, and the unreadable
@@ -401,7 +456,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     with out_dir_lib.staged(out_dir, overwrite, outputs_of(job.paths)) as staging:
         runner = inference.load_runner(model_path, flip_tta=flip_tta)
         measurements, records = _write_outputs(
-            runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress),
+            runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress,
+                                  frame, override_dicom_calibration, allow_implausible_pixel_size),
             unreadable, staging, model_path, job.known_ga)
         # Exams of several images (an `exam` CSV column, else HC18's NNN_HC/NNN_2HC names).
         exams_lib.write_exams_csv(os.path.join(staging, exams_lib.EXAMS_NAME),

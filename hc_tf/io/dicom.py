@@ -1,0 +1,269 @@
+"""Reading DICOM ultrasound files: detection, limits before decoding, frames -> 8-bit gray.
+
+TF-free; pydicom (the [dicom] extra) is imported when a DICOM file is read, so the base
+install still imports this module. Every refusal is a `DicomError` whose message names the
+file and the tag at fault; patient fields are never put into a message.
+
+Colour becomes gray by the PNG path's one rule (`hc_tf.preprocess.to_gray_uint8`: OpenCV's
+RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut`, YBR through pydicom's
+colour-space conversion (`as_rgb`), then the same cv2 formula.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from typing import Any, Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+
+from hc_tf import defaults
+from hc_tf import preprocess
+
+DICOM_EXTENSIONS = (".dcm", ".dicom")
+PREAMBLE_BYTES = 128
+MAGIC = b"DICM"
+# Decoded samples (rows x columns x frames x samples) of one file: the byte limit applies to
+# what a compressed file expands to as well, so a small hostile file cannot fill the memory.
+MAX_DECODED_SAMPLES = defaults.MAX_INPUT_BYTES
+_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
+_GRAY = ("MONOCHROME1", "MONOCHROME2")
+
+
+class DicomError(ValueError):
+    """A DICOM file that cannot be measured; the message names the file and the problem."""
+
+
+def is_dicom(path: str) -> bool:
+    """True for a file with the DICOM Part 10 preamble (`DICM` at byte 128), any name."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
+            return False
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            head = f.read(PREAMBLE_BYTES + len(MAGIC))
+    except OSError:
+        return False
+    return head[PREAMBLE_BYTES:] == MAGIC
+
+
+def is_dicom_name(path: str) -> bool:
+    """A DICOM file by its extension (folders are listed by content as well)."""
+    return path.lower().endswith(DICOM_EXTENSIONS)
+
+
+def _pydicom():
+    try:
+        import pydicom  # pylint: disable=g-import-not-at-top
+    except ImportError as err:  # the CLI turns this into an install hint
+        raise ImportError("reading DICOM needs pydicom: pip install 'hc-tf[dicom]'",
+                          name="pydicom") from err
+    return pydicom
+
+
+@dataclasses.dataclass(frozen=True)
+class Header:
+    """What a DICOM header says, read before any pixel is decoded (no patient fields)."""
+
+    path: str
+    dataset: Any  # pydicom Dataset without pixel data (calibration, UIDs, SR references)
+    rows: int
+    columns: int
+    frames: int
+    samples: int
+    photometric: str
+
+    @property
+    def name(self) -> str:
+        """The file name as messages give it."""
+        return os.path.basename(self.path)
+
+
+def _check_size(path: str) -> None:
+    size = os.path.getsize(path)
+    if size > defaults.MAX_INPUT_BYTES:
+        raise DicomError(f"{path}: {size} bytes, over the {defaults.MAX_INPUT_BYTES}-byte "
+                         "input limit")
+
+
+def _int_tag(ds: Any, keyword: str, tag: str, path: str, default: Optional[int] = None) -> int:
+    value = ds.get(keyword, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise DicomError(f"{path}: {keyword} {tag} missing or not a number") from None
+    if number < 1:
+        raise DicomError(f"{path}: {keyword} {tag} is {number}; must be at least 1")
+    return number
+
+
+def read_header(path: str) -> Header:
+    """Reads and checks a DICOM header against the input limits, without its pixels.
+
+    Raises:
+      DicomError: naming the file (and tag), for a file over MAX_INPUT_BYTES, one that is not
+        DICOM or is malformed, no image (Rows/Columns), Rows x Columns over MAX_INPUT_PIXELS,
+        decoded samples over MAX_DECODED_SAMPLES, or an unsupported photometric
+        interpretation or bit depth.
+    """
+    pydicom = _pydicom()
+    _check_size(path)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds.remove_private_tags()  # vendors' private fields are never needed, may identify
+    except Exception as err:  # pydicom raises many kinds on malformed input  # noqa: BLE001
+        raise DicomError(f"{path}: not a readable DICOM file ({type(err).__name__}: "
+                         f"{_short(err)})") from None
+    rows = _int_tag(ds, "Rows", "(0028,0010)", path)
+    columns = _int_tag(ds, "Columns", "(0028,0011)", path)
+    frames = _int_tag(ds, "NumberOfFrames", "(0028,0008)", path, default=1)
+    samples = _int_tag(ds, "SamplesPerPixel", "(0028,0002)", path, default=1)
+    if frames > defaults.MAX_INPUT_FRAMES:
+        raise DicomError(f"{path}: NumberOfFrames (0028,0008) {frames}, over the "
+                         f"{defaults.MAX_INPUT_FRAMES}-frame input limit")
+    if rows * columns > defaults.MAX_INPUT_PIXELS:
+        raise DicomError(f"{path}: Rows x Columns (0028,0010/0011) = {rows} x {columns} = "
+                         f"{rows * columns} pixels, over the {defaults.MAX_INPUT_PIXELS}-pixel "
+                         "input limit")
+    total = rows * columns * frames * samples
+    if total > MAX_DECODED_SAMPLES:
+        raise DicomError(f"{path}: {frames} frames (0028,0008) of {rows} x {columns} x {samples} "
+                         f"would decode to {total} samples, over the {MAX_DECODED_SAMPLES} limit")
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip()
+    _check_pixel_format(ds, path, photometric, samples)
+    return Header(path, ds, rows, columns, frames, samples, photometric)
+
+
+def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> None:
+    if photometric not in _GRAY + _COLOUR + ("PALETTE COLOR",):
+        raise DicomError(f"{path}: PhotometricInterpretation (0028,0004) {photometric!r} "
+                         "is not supported (monochrome, RGB, YBR or palette colour)")
+    if (samples == 3) != (photometric in _COLOUR):
+        raise DicomError(f"{path}: SamplesPerPixel (0028,0002) {samples} does not fit "
+                         f"PhotometricInterpretation (0028,0004) {photometric}")
+    bits = int(ds.get("BitsStored", 8) or 8)
+    if photometric != "PALETTE COLOR" and bits > 8:
+        # As the PNG path: gray values are 8-bit; a windowing choice would be a guess.
+        raise DicomError(f"{path}: BitsStored (0028,0101) {bits}; hc-tf measures 8-bit "
+                         "ultrasound pixels")
+
+
+def _short(err: Exception, limit: int = 160) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def frame_numbers(header: Header, frame: Optional[int]) -> Tuple[int, ...]:
+    """The 1-based frames to measure: `frame`, or every frame when None.
+
+    Raises:
+      DicomError: for a frame the file does not have.
+    """
+    if frame is None:
+        return tuple(range(1, header.frames + 1))
+    if not 1 <= int(frame) <= header.frames:
+        raise DicomError(f"{header.path}: no frame {frame} (NumberOfFrames (0028,0008) is "
+                         f"{header.frames})")
+    return (int(frame),)
+
+
+def read_pixels(header: Header) -> Any:
+    """The whole dataset with its pixel data (bounded by MAX_INPUT_BYTES on disk).
+
+    Raises:
+      DicomError: for a file with no Pixel Data (7FE0,0010) or that cannot be read.
+    """
+    pydicom = _pydicom()
+    try:
+        ds = pydicom.dcmread(header.path)
+    except Exception as err:  # noqa: BLE001
+        raise DicomError(f"{header.path}: not a readable DICOM file ({_short(err)})") from None
+    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise DicomError(f"{header.path}: no Pixel Data (7FE0,0010)")
+    return ds
+
+
+def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
+    """One frame (1-based) as (H, W) uint8 gray, by the PNG path's colour rule.
+
+    Raises:
+      DicomError: naming the file and frame, when the pixel data is truncated, corrupt or
+        needs a decoder that is not installed.
+    """
+    from pydicom.pixels import apply_color_lut, pixel_array  # pylint: disable=g-import-not-at-top
+    where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
+    try:
+        # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
+        pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
+        if header.photometric == "PALETTE COLOR":
+            pixels = _palette_rgb(apply_color_lut(pixels, _palette_source(ds)), ds)
+    except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
+        raise DicomError(f"{where}: pixel data cannot be decoded ({_short(err)})") from None
+    if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
+        pixels = np.iinfo(np.uint8).max - pixels.astype(np.uint8)
+    if pixels.dtype != np.uint8:
+        if (pixels.dtype.kind not in "ui" or pixels.max(initial=0) > 255
+                or pixels.min(initial=0) < 0):
+            raise DicomError(f"{where}: pixel values are not 8-bit ({pixels.dtype})")
+        pixels = pixels.astype(np.uint8)
+    return preprocess.to_gray_uint8(pixels, name=where)
+
+
+def _palette_source(ds: Any) -> Any:
+    """`ds`, or for a big-endian file a copy of its palette with the 16-bit LUT data in little
+    endian: pydicom 3.0.2's apply_color_lut reads plain LUT data in the machine's byte order
+    (OBXXXX1A_expb.dcm decodes to a dark image without this)."""
+    if ds.file_meta.TransferSyntaxUID.is_little_endian:
+        return ds
+    from pydicom.dataset import Dataset  # pylint: disable=g-import-not-at-top
+    lut = Dataset()
+    for colour in ("Red", "Green", "Blue"):
+        desc = f"{colour}PaletteColorLookupTableDescriptor"
+        data = f"{colour}PaletteColorLookupTableData"
+        setattr(lut, desc, ds[desc].value)
+        if data in ds:
+            raw = np.frombuffer(ds[data].value, dtype=">u2")
+            setattr(lut, data, raw.astype("<u2").tobytes())
+        else:
+            return ds  # segmented LUTs: pydicom handles their byte order itself
+    return lut
+
+
+def _palette_rgb(rgb: np.ndarray, ds: Any) -> np.ndarray:
+    """A palette's RGB as uint8: 16-bit LUT entries (descriptor's third value) keep their high
+    byte, as a display shows them."""
+    bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    if bits == 16:
+        return (rgb.astype(np.uint32) >> 8).astype(np.uint8)
+    return rgb.astype(np.uint8)
+
+
+def iter_frames(path: str, frame: Optional[int] = None,
+                header: Optional[Header] = None) -> Iterator[Tuple[Header, int, np.ndarray]]:
+    """(header, frame number, gray image) for each frame asked for, decoded one at a time.
+
+    Raises:
+      DicomError: as `read_header`, `frame_numbers`, `read_pixels` and `decode_frame`.
+    """
+    header = header or read_header(path)
+    numbers = frame_numbers(header, frame)
+    ds = read_pixels(header)
+    for n in numbers:
+        yield header, n, decode_frame(header, ds, n)
+
+
+def uids(header: Header) -> dict:
+    """The UIDs that reference the image (study, series, instance, SOP class); no patient data."""
+    ds = header.dataset
+    return {"study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+            "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
+            "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
+            "sop_class_uid": str(ds.get("SOPClassUID", ""))}
+
+
+def missing_uids(header: Header, keys: Sequence[str] = ("study_instance_uid",
+                                                        "sop_instance_uid",
+                                                        "sop_class_uid")) -> Tuple[str, ...]:
+    """Which referencing UIDs the file lacks (an SR cannot point at it without them)."""
+    found = uids(header)
+    return tuple(k for k in keys if not found[k])

@@ -1,0 +1,331 @@
+"""Pixel size of a DICOM ultrasound frame: the Sequence of Ultrasound Regions, chosen by the head.
+
+The scanner's calibration is per region (PS3.3 C.8.5.5): the 2D tissue region that holds the
+head gives the pixel size. The head's centre (from the measured ellipse) decides the region,
+so `read_calibration` returns the candidate regions and `choose_pixel_size` picks one after
+measuring. PixelSpacing (0028,0030) is not ultrasound calibration: it is used only when the file
+has no region sequence at all, and the choice says so. A typed pixel size that disagrees with
+the file is refused unless overridden. Each refusal is a `DicomError` naming the file and tag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from hc_tf.io.dicom import DicomError
+from hc_tf.io.dicom import Header
+
+# X and Y deltas (or a typed and a file pixel size) that differ by more than this fraction
+# are not one pixel size: an HC needs square pixels, and 1% is 2 mm on a 200 mm head.
+TOLERANCE = 0.01
+# A head whose outline has more than this share of its points in another 2D region lies
+# across two panes (dual-pane images): its pixel size is ambiguous.
+MAX_OUTLINE_IN_OTHER_REGION = 0.02
+OUTLINE_POINTS = 360
+UNITS_CM = 3
+MM_PER_CM = 10.0
+UNIT_NAMES = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "seconds", 5: "hertz",
+              6: "dB/seconds", 7: "cm/sec", 8: "cm^2", 9: "cm^2/sec", 0xC: "degrees"}
+
+SOURCE_REGION = "dicom_us_region"
+SOURCE_PIXEL_SPACING = "dicom_pixel_spacing"
+SOURCE_TYPED = "typed"
+SOURCE_OVERRIDE = "typed_override"
+OVERRIDE_FLAG = "--override-dicom-calibration"
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+    """A 2D tissue region of (0018,6011), its box clipped to the image (inclusive pixels)."""
+
+    item: int  # 1-based item of the sequence
+    box: Tuple[int, int, int, int]  # x0, y0, x1, y1
+    pixel_size_mm: Optional[float]  # None when `problem` says why not
+    problem: Optional[str] = None
+
+    def contains(self, xy: np.ndarray) -> np.ndarray:
+        """Which (N, 2) points (x, y) lie in the box (pixel edges, not centres)."""
+        x0, y0, x1, y1 = self.box
+        p = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        return ((p[:, 0] >= x0 - 0.5) & (p[:, 0] <= x1 + 0.5)
+                & (p[:, 1] >= y0 - 0.5) & (p[:, 1] <= y1 + 0.5))
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """What a frame's file says about its pixel size, before the head is known."""
+
+    path: str
+    has_regions: bool  # (0018,6011) present and not empty
+    regions: Tuple[Region, ...]  # its 2D tissue regions inside the image
+    pixel_spacing_mm: Optional[float] = None  # (0028,0030), only when no region sequence
+    problem: Optional[str] = None  # a refusal the head cannot change
+    empty: bool = False  # the file carries no calibration at all: a typed size may stand in
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The pixel size used for a measurement, where it came from and why (for the report)."""
+
+    pixel_size_mm: float
+    source: str  # SOURCE_*
+    note: str
+    region: Optional[int] = None  # the (0018,6011) item used
+    file_pixel_size_mm: Optional[float] = None
+
+
+def _isotropic(dx: float, dy: float) -> bool:
+    return abs(dx - dy) <= TOLERANCE * max(abs(dx), abs(dy))
+
+
+def _region(item: int, r: Any, rows: int, columns: int, path: str) -> Optional[Region]:
+    """Item `item` of (0018,6011) as a Region when it is 2D tissue and overlaps the image."""
+    if int(r.get("RegionSpatialFormat", 0)) != 1 or int(r.get("RegionDataType", 0)) != 1:
+        return None
+    try:
+        x0, y0 = int(r.RegionLocationMinX0), int(r.RegionLocationMinY0)
+        x1, y1 = int(r.RegionLocationMaxX1), int(r.RegionLocationMaxY1)
+    except AttributeError:
+        return Region(item, (0, 0, -1, -1), None, f"{path}: region {item} of (0018,6011) has no "
+                      "box (0018,6018/601A/601C/601E)")
+    box = (max(x0, 0), max(y0, 0), min(x1, columns - 1), min(y1, rows - 1))
+    if box[0] > box[2] or box[1] > box[3]:
+        return None  # wholly outside the image: nothing of it is shown
+    ux, uy = int(r.get("PhysicalUnitsXDirection", 0)), int(r.get("PhysicalUnitsYDirection", 0))
+    dx, dy = float(r.get("PhysicalDeltaX", 0) or 0), float(r.get("PhysicalDeltaY", 0) or 0)
+    where = f"{path}: 2D region {item} of (0018,6011)"
+    if ux != UNITS_CM or uy != UNITS_CM:
+        return Region(item, box, None, f"{where}: PhysicalUnitsX/YDirection (0018,6024/6026) "
+                      f"are {UNIT_NAMES.get(ux, ux)}/{UNIT_NAMES.get(uy, uy)}, not cm (3)")
+    if not (dx > 0 and dy > 0):
+        return Region(item, box, None, f"{where}: PhysicalDeltaX/Y (0018,602C/602E) "
+                      f"{dx:g}/{dy:g} cm are not positive")
+    if not _isotropic(dx, dy):
+        return Region(item, box, None, f"{where}: PhysicalDeltaX (0018,602C) {dx:g} cm and "
+                      f"PhysicalDeltaY (0018,602E) {dy:g} cm differ by more than "
+                      f"{TOLERANCE:.0%} (pixels not square)")
+    return Region(item, box, (dx + dy) / 2 * MM_PER_CM)
+
+
+def _spacing(item: Any) -> Optional[Tuple[float, float]]:
+    """PixelSpacing of a functional group item (PixelMeasuresSequence), or None."""
+    measures = item.get("PixelMeasuresSequence") if item is not None else None
+    if not measures or "PixelSpacing" not in measures[0]:
+        return None
+    return tuple(float(v) for v in measures[0].PixelSpacing)
+
+
+def _frame_spacings(ds: Any) -> Tuple[Optional[Tuple[float, float]], ...]:
+    """Per-frame PixelSpacing (5200,9230), None where a frame's group has none."""
+    return tuple(_spacing(f) for f in ds.get("PerFrameFunctionalGroupsSequence") or ())
+
+
+def _pixel_spacing(ds: Any, frame: int, per_frame: Sequence[Optional[Tuple[float, float]]]
+                   ) -> Optional[Tuple[float, float]]:
+    """The frame's own PixelSpacing, else the shared group's, else the top-level one."""
+    if frame - 1 < len(per_frame) and per_frame[frame - 1] is not None:
+        return per_frame[frame - 1]
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    found = _spacing(shared[0]) if shared else None
+    if found is None and "PixelSpacing" in ds:
+        found = tuple(float(v) for v in ds.PixelSpacing)
+    return found
+
+
+def read_calibration(header: Header, frame: int) -> Calibration:
+    """The candidate calibration of frame `frame` (1-based) of a DICOM file.
+
+    Returns:
+      The 2D tissue regions (clipped), or PixelSpacing when the file has no region sequence, or
+      a `problem` that no head position can change (no calibrated 2D region; calibration that
+      differs between frames while the frame's own is unknown).
+    """
+    return read_calibrations(header, (frame,))[frame]
+
+
+def read_calibrations(header: Header, frames: Sequence[int]) -> Dict[int, Calibration]:
+    """`read_calibration` of each of `frames`, the functional groups read once: frames that
+    differ only by pixels share one Calibration."""
+    per_frame = _frame_spacings(header.dataset)
+    found: Dict[Any, Calibration] = {}
+    out = {}
+    for n in frames:
+        own = per_frame[n - 1] if n - 1 < len(per_frame) else None
+        if own not in found:
+            found[own] = _calibration(header, n, per_frame)
+        out[n] = found[own]
+    return out
+
+
+def _calibration(header: Header, frame: int,
+                 per_frame: Sequence[Optional[Tuple[float, float]]]) -> Calibration:
+    ds, path = header.dataset, header.path
+    seq = ds.get("SequenceOfUltrasoundRegions") or ()
+    if seq:
+        regions = tuple(r for r in (_region(i, item, header.rows, header.columns, path)
+                                    for i, item in enumerate(seq, 1)) if r is not None)
+        problem = None
+        spacings = {s for s in per_frame if s is not None}
+        if len(spacings) > 1:
+            problem = (f"{path}: calibration differs between frames (PixelSpacing in the "
+                       "Per-frame Functional Groups (5200,9230)) and the Sequence of Ultrasound "
+                       "Regions (0018,6011) does not say each frame's own")
+        elif not regions:
+            problem = (f"{path}: no 2D tissue region (RegionSpatialFormat (0018,6012) = 1, "
+                       "RegionDataType (0018,6014) = 1) in the Sequence of Ultrasound Regions "
+                       "(0018,6011)")
+        elif all(r.problem for r in regions):
+            problem = regions[0].problem if len(regions) == 1 else (
+                f"{path}: no calibrated 2D region in (0018,6011): "
+                + "; ".join(r.problem.split(": ", 1)[1] for r in regions))
+        return Calibration(path, True, regions, problem=problem)
+    spacing = _pixel_spacing(ds, frame, per_frame)
+    if spacing is None:
+        return Calibration(path, False, (), problem=(
+            f"{path}: no calibration: no Sequence of Ultrasound Regions (0018,6011) and no "
+            "PixelSpacing (0028,0030); give --pixel-size"), empty=True)
+    rows_mm, cols_mm = spacing
+    if not (rows_mm > 0 and cols_mm > 0) or not _isotropic(rows_mm, cols_mm):
+        return Calibration(path, False, (), problem=(
+            f"{path}: PixelSpacing (0028,0030) {rows_mm:g}\\{cols_mm:g} mm is not one positive "
+            f"square pixel (within {TOLERANCE:.0%})"))
+    return Calibration(path, False, (), pixel_spacing_mm=(rows_mm + cols_mm) / 2)
+
+
+def provisional_pixel_size(cal: Calibration, typed_mm: Optional[float], override: bool,
+                           typed_label: str = "--pixel-size") -> float:
+    """The pixel size to measure with before the head's region is known.
+
+    The HC is rescaled (re-measured) by `choose_pixel_size` when the head's region says
+    otherwise. Raises the file's `problem` when nothing can calibrate it.
+
+    Raises:
+      DicomError: naming the file and tag, unless a typed size may stand in for it; or for a
+        typed size that disagrees with every region of the file (without `override`).
+    """
+    if typed_mm is not None and (override or cal.empty):
+        return typed_mm
+    if cal.problem:
+        raise DicomError(cal.problem + (f" (a typed --pixel-size is used only with "
+                                        f"{OVERRIDE_FLAG})" if typed_mm is not None else ""))
+    sizes = ([cal.pixel_spacing_mm] if cal.pixel_spacing_mm is not None
+             else [r.pixel_size_mm for r in cal.regions if r.problem is None])
+    if typed_mm is not None and not any(_isotropic(size, typed_mm) for size in sizes):
+        # Wherever the head lies, the typed size disagrees: refuse before decoding.
+        raise _disagreement(cal, typed_mm, sizes[0], typed_label,
+                            "PixelSpacing (0028,0030)" if cal.pixel_spacing_mm is not None
+                            else "PhysicalDeltaX/Y (0018,602C/602E)")
+    return sizes[0]
+
+
+def head_region(cal: Calibration, ellipse: Any) -> Region:
+    """The 2D region that holds the head: its centre's, with no share of the outline elsewhere.
+
+    Raises:
+      DicomError: when the centre lies in no 2D region, in regions of different calibration,
+        or the outline runs into another 2D region (across two panes), or the head's region
+        itself cannot calibrate.
+    """
+    centre = np.array([[ellipse.cx, ellipse.cy]])
+    home = [r for r in cal.regions if r.contains(centre)[0]]
+    at = f"head centre ({ellipse.cx:.0f}, {ellipse.cy:.0f})"
+    if not home:
+        boxes = ", ".join(f"{r.item}: {r.box}" for r in cal.regions)
+        raise DicomError(f"{cal.path}: {at} lies in no 2D region of (0018,6011) "
+                         f"(regions x0,y0,x1,y1: {boxes})")
+    sizes = {r.pixel_size_mm for r in home}
+    if len(home) > 1 and (None in sizes or not _isotropic(min(sizes), max(sizes))):
+        raise DicomError(f"{cal.path}: {at} lies in overlapping 2D regions "
+                         f"{', '.join(str(r.item) for r in home)} of (0018,6011) with "
+                         "different calibration")
+    region = home[0]
+    outline = ellipse.points(OUTLINE_POINTS)
+    inside_home = np.any([r.contains(outline) for r in home], axis=0)
+    for other in cal.regions:
+        share = float(np.mean(other.contains(outline) & ~inside_home))
+        if share > MAX_OUTLINE_IN_OTHER_REGION:
+            raise DicomError(f"{cal.path}: the head lies across two 2D regions of (0018,6011) "
+                             f"({region.item} and {other.item}: {share:.0%} of its outline in "
+                             f"region {other.item}); its pixel size is ambiguous")
+    if region.problem:
+        raise DicomError(region.problem)
+    return region
+
+
+def _file_choice(cal: Calibration, ellipse: Any) -> Optional[Choice]:
+    """The file's own pixel size for this head, or None when the file has none usable."""
+    if cal.problem:
+        return None
+    if cal.pixel_spacing_mm is not None:
+        return Choice(cal.pixel_spacing_mm, SOURCE_PIXEL_SPACING,
+                      "PixelSpacing (0028,0030): the file has no Sequence of Ultrasound Regions; "
+                      "PixelSpacing is not ultrasound calibration, check the HC",
+                      file_pixel_size_mm=cal.pixel_spacing_mm)
+    if ellipse is None:  # no head: the region cannot be chosen; report the first one's
+        r = next(r for r in cal.regions if r.problem is None)
+        return Choice(r.pixel_size_mm, SOURCE_REGION, f"region {r.item} of (0018,6011) "
+                      "(no head found, so no region chosen)", r.item, r.pixel_size_mm)
+    r = head_region(cal, ellipse)
+    return Choice(r.pixel_size_mm, SOURCE_REGION, f"2D tissue region {r.item} of (0018,6011) "
+                  f"(box {r.box}) holds the head", r.item, r.pixel_size_mm)
+
+
+def choose_pixel_size(cal: Calibration, ellipse: Any, typed_mm: Optional[float] = None,
+                      override: bool = False, typed_label: str = "--pixel-size") -> Choice:
+    """The pixel size of a measured frame and why (`Choice.source`).
+
+    Args:
+      cal: from `read_calibration`.
+      ellipse: the measured head (`measure.Ellipse`, original pixels), or None if not found.
+      typed_mm: a pixel size a person gave (--pixel-size or a CSV row), or None.
+      override: force `typed_mm` where the file's calibration differs or is refused.
+      typed_label: how messages name the typed value.
+
+    Raises:
+      DicomError: naming the file and tag, for the refusals of `head_region` and
+        `read_calibration`, or a typed pixel size that disagrees with the file's (unless
+        `override`).
+    """
+    try:
+        found = _file_choice(cal, ellipse)
+    except DicomError:
+        if not (override and typed_mm is not None):
+            raise
+        found = None
+    if typed_mm is None:
+        if found is None:
+            raise DicomError(cal.problem)
+        return found
+    if found is not None and _isotropic(found.pixel_size_mm, typed_mm):
+        return dataclasses.replace(found, note=found.note + f"; {typed_label} {typed_mm:g} mm "
+                                   "agrees")
+    if cal.empty:
+        return Choice(typed_mm, SOURCE_TYPED, f"{typed_label}: the file has no calibration")
+    if override:
+        file_text = (f"the file's {found.pixel_size_mm:g} mm" if found else
+                     "the file's calibration, which was refused")
+        return Choice(typed_mm, SOURCE_OVERRIDE, f"{typed_label} {typed_mm:g} mm forced by "
+                      f"{OVERRIDE_FLAG} over {file_text}", None,
+                      found.pixel_size_mm if found else None)
+    if found is None:
+        raise DicomError(f"{cal.problem} (a typed {typed_label} is used only with "
+                         f"{OVERRIDE_FLAG})")
+    raise _disagreement(cal, typed_mm, found.pixel_size_mm, typed_label,
+                        "PhysicalDeltaX/Y (0018,602C/602E)" if found.source == SOURCE_REGION
+                        else "PixelSpacing (0028,0030)")
+
+
+def _disagreement(cal: Calibration, typed_mm: float, file_mm: float, typed_label: str,
+                  tag: str) -> DicomError:
+    return DicomError(f"{cal.path}: {typed_label} {typed_mm:g} mm disagrees with the file's "
+                      f"calibration {file_mm:g} mm ({tag}); drop it, or force it with "
+                      f"{OVERRIDE_FLAG}")
+
+
+def region_summary(regions: Sequence[Region]) -> str:
+    """"1: (120, 60, 799, 349) 0.2623 mm" per region, for messages and tests."""
+    return "; ".join(f"{r.item}: {r.box} " + (f"{r.pixel_size_mm:.4g} mm" if r.pixel_size_mm
+                                              else "uncalibrated") for r in regions)

@@ -1,0 +1,226 @@
+"""A measured head as a DICOM Structured Report (TID 1500 Measurement Report, highdicom).
+
+One SR per measured frame: the fetus subject context (TID 1008), procedure reported SCT
+363679005 (CID 100), HC in mm (LOINC 11984-2), the ellipse as SCOORD ELLIPSE on the source
+instance and frame, the method (model name, version, sha256) as algorithm identification, GA
+by each formula with its equation, and the review flag and its reasons as qualitative
+evaluations. Same study as the source, a new series; every UID new per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from hc_tf import __version__
+
+HC_CODE = ("11984-2", "LN", "Fetal Head Circumference US")
+GA_CODE = ("18185-9", "LN", "Gestational age")
+PROCEDURE_CODE = ("363679005", "SCT", "Imaging procedure")
+FETAL_HEAD_CODE = ("1279005", "SCT", "Fetal head")  # finding type of the planar ROI
+# hc-tf's own concepts (review flag, equations): a private coding scheme, declared in the SR.
+SCHEME = "99HCTF"
+SCHEME_NAME = "hc-tf measurement concepts"
+# TID 1500 row 12: the report's Qualitative Evaluations container (CODE and TEXT items).
+QUALITATIVE = ("C0034375", "UMLS", "Qualitative Evaluations")
+REVIEW_NAME = ("REVIEW", SCHEME, "Review needed")
+REVIEW_REASON_NAME = ("REVIEWREASON", SCHEME, "Review reason")
+YES = ("373066001", "SCT", "Yes")
+NO = ("373067005", "SCT", "No")
+EQUATIONS = {"hadlock": ("HADLOCK1984HC", SCHEME, "Hadlock 1984 (HC)"),
+             "intergrowth": ("IG21ST2016HC", SCHEME, "INTERGROWTH-21st 2016 (HC)")}
+# SOP classes of one frame each: a reference to them carries no frame number (dciodvfy
+# refuses one), even where the file holds several frames (OBXXXX1A_2frame.dcm does).
+SINGLE_FRAME_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.6",
+                                  "1.2.840.10008.5.1.4.1.1.7"})
+SERIES_NUMBER = 9801  # a new series beside the scanner's
+MANUFACTURER = "hc-tf"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """The method of a measurement: the model file's name, version and sha256."""
+
+    name: str
+    version: str
+    sha256: str
+
+
+def model_info(model_path: str) -> ModelInfo:
+    """The model's name, version (its metadata JSON's model_version, else hc-tf's) and sha256."""
+    digest = hashlib.sha256()
+    with open(model_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    version = __version__
+    sidecar = os.path.splitext(model_path)[0] + ".json"
+    if os.path.isfile(sidecar):
+        try:
+            with open(sidecar, encoding="utf-8") as f:
+                version = str(json.load(f).get("model_version", version))
+        except (OSError, ValueError, AttributeError):
+            pass  # the version is descriptive; the sha256 identifies the model
+    return ModelInfo(os.path.basename(model_path), version, digest.hexdigest())
+
+
+def _code(triple):
+    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    return hd.sr.CodedConcept(*triple)
+
+
+def scoord_ellipse(ellipse: Any) -> np.ndarray:
+    """(4, 2) SCOORD ELLIPSE points: major-axis ends, then minor-axis ends.
+
+    DICOM image coordinates put the top-left pixel's corner at (0, 0), its centre at
+    (0.5, 0.5); hc-tf's pixel centres are at integers, hence the +0.5.
+    """
+    c, s = math.cos(ellipse.angle), math.sin(ellipse.angle)
+    major = np.array([c, s]) * ellipse.a
+    minor = np.array([-s, c]) * ellipse.b
+    centre = np.array([ellipse.cx, ellipse.cy]) + 0.5
+    return np.stack([centre - major, centre + major, centre - minor, centre + minor])
+
+
+def _evaluations(review: bool, reasons: Sequence[str]) -> Any:
+    """The review flag (CODE: Yes/No) and each reason (TEXT, whole) in TID 1500's Qualitative
+    Evaluations container (row 12), where validators expect them."""
+    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    contains = hd.sr.RelationshipTypeValues.CONTAINS
+    container = hd.sr.ContainerContentItem(name=_code(QUALITATIVE), relationship_type=contains)
+    container.ContentSequence = (
+        [hd.sr.CodeContentItem(name=_code(REVIEW_NAME), value=_code(YES if review else NO),
+                               relationship_type=contains)]
+        + [hd.sr.TextContentItem(name=_code(REVIEW_REASON_NAME), value=r,
+                                 relationship_type=contains) for r in reasons])
+    return container
+
+
+def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any) -> List[Any]:
+    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    from pydicom.sr.codedict import codes  # pylint: disable=g-import-not-at-top
+    out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
+                             unit=codes.UCUM.Millimeter, algorithm_id=algorithm)]
+    for key, g in ga.items():
+        if g.get("status") == "ok" and g.get("ga_weeks") is not None:
+            out.append(hd.sr.Measurement(
+                name=_code(GA_CODE), value=round(float(g["ga_weeks"]), 4),
+                unit=hd.sr.CodedConcept("wk", "UCUM", "week"), method=_code(EQUATIONS[key]),
+                algorithm_id=algorithm))
+    return out
+
+
+def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
+             ga: Dict[str, Dict[str, Any]], review: bool, reasons: Sequence[str],
+             model: ModelInfo, series_instance_uid: Optional[str] = None,
+             instance_number: int = 1) -> Any:
+    """The SR dataset of one measured head.
+
+    Args:
+      source: the source image's pydicom Dataset (header is enough: patient, study, UIDs).
+      frame: the 1-based frame measured, or None for a single-frame image.
+      ellipse: the head ellipse in original pixels (`measure.Ellipse`).
+      hc_mm: the HC.
+      ga: report.json's "gestational_age" ({"hadlock": ga_record, ...}).
+      review, reasons: the review flag and its reasons.
+      model: the method.
+      series_instance_uid: the SR series (one per run and study); None: a new one.
+      instance_number: the SR's number in its series.
+
+    Returns:
+      A highdicom ComprehensiveSR (a pydicom Dataset).
+    """
+    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    from pydicom.sr.codedict import codes  # pylint: disable=g-import-not-at-top
+    from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
+
+    algorithm = hd.sr.AlgorithmIdentification(name=model.name, version=model.version,
+                                              parameters=[f"sha256={model.sha256}"])
+    region = hd.sr.ImageRegion(
+        graphic_type=hd.sr.GraphicTypeValues.ELLIPSE, graphic_data=scoord_ellipse(ellipse),
+        source_image=hd.sr.SourceImageForRegion(
+            source.SOPClassUID, source.SOPInstanceUID,
+            referenced_frame_numbers=[frame] if frame is not None and str(source.SOPClassUID)
+            not in SINGLE_FRAME_CLASSES else None))
+    roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
+        referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
+        measurements=_measurements(hc_mm, ga, algorithm))
+    context = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device,
+            observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+                uid=generate_uid(), name=model.name, manufacturer_name=MANUFACTURER,
+                model_name=f"{model.name} {model.version}")),
+        subject_context=hd.sr.SubjectContext(
+            subject_class=codes.DCM.Fetus,
+            subject_class_specific_context=hd.sr.SubjectContextFetus(subject_id="1")))
+    report = hd.sr.MeasurementReport(observation_context=context,
+                                     procedure_reported=_code(PROCEDURE_CODE),
+                                     imaging_measurements=[roi])
+    report[0].ContentSequence.append(_evaluations(review, reasons))
+    sr = hd.sr.ComprehensiveSR(
+        evidence=[source], content=report,
+        series_instance_uid=series_instance_uid or generate_uid(), series_number=SERIES_NUMBER,
+        sop_instance_uid=generate_uid(), instance_number=instance_number,
+        manufacturer=MANUFACTURER, is_complete=True)
+    _declare_scheme(sr)
+    return sr
+
+
+def _declare_scheme(sr: Any) -> None:
+    """Coding Scheme Identification (0008,0110) for the private scheme the SR uses."""
+    from pydicom.dataset import Dataset  # pylint: disable=g-import-not-at-top
+    item = Dataset()
+    item.CodingSchemeDesignator = SCHEME
+    item.CodingSchemeName = SCHEME_NAME
+    item.CodingSchemeResponsibleOrganization = MANUFACTURER
+    sr.CodingSchemeIdentificationSequence = [item]
+
+
+def write_sr(sr: Any, path: str) -> None:
+    """Writes the SR (atomically: a half-written SR never lands)."""
+    from hc_tf.io import atomic  # pylint: disable=g-import-not-at-top
+    with atomic.atomic_path(path) as tmp:
+        sr.save_as(tmp, enforce_file_format=True)
+
+
+def _frames(value: Any) -> Optional[List[int]]:
+    """ReferencedFrameNumber (IS, one value or several) as a list, None when absent."""
+    if value is None:
+        return None
+    from pydicom.multival import MultiValue  # pylint: disable=g-import-not-at-top
+    return [int(f) for f in (value if isinstance(value, (list, MultiValue)) else [value])]
+
+
+def read_back(path: str) -> Dict[str, Any]:
+    """The SR's HC, ellipse points, review flag and reasons, read through highdicom.
+
+    Returns:
+      {"hc_mm", "ellipse" ((4, 2) SCOORD points), "review", "reasons", "frames",
+      "referenced_sop_instance_uid", "study_instance_uid", "ga_weeks" ({equation: weeks})}.
+    """
+    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    sr = hd.sr.srread(path)
+    group = sr.content.get_planar_roi_measurement_groups()[0]
+    hc = next(m for m in group.get_measurements() if m.name.value == HC_CODE[0])
+    gas = {m.method.meaning: m.value for m in group.get_measurements()
+           if m.name.value == GA_CODE[0]}
+    evals = next(item.ContentSequence for item in sr.ContentSequence
+                 if item.ConceptNameCodeSequence[0].CodeValue == QUALITATIVE[0])
+    named = [(e.ConceptNameCodeSequence[0].CodeValue, e) for e in evals]
+    review = next(e.ConceptCodeSequence[0].CodeValue == YES[0] for n, e in named
+                  if n == REVIEW_NAME[0])
+    reasons = [str(e.TextValue) for n, e in named if n == REVIEW_REASON_NAME[0]]
+    region = group.roi
+    image = region.ContentSequence[0].ReferencedSOPSequence[0]
+    return {"hc_mm": float(hc.value), "ellipse": np.asarray(region.value, dtype=np.float64),
+            "review": review, "reasons": reasons, "ga_weeks": gas,
+            "frames": _frames(image.get("ReferencedFrameNumber")),
+            "referenced_sop_instance_uid": str(image.ReferencedSOPInstanceUID),
+            "study_instance_uid": str(sr.StudyInstanceUID)}

@@ -1,0 +1,77 @@
+"""A measured head as a FHIR R4 Observation (JSON), checked by fhir.resources' R4B models.
+
+LOINC 11984-2 (Fetal Head Circumference US), valueQuantity in mm (UCUM), derivedFrom the
+source study and instance (an ImagingStudy reference naming their UIDs), the method (model
+name, version, sha256) and the device. R4B's Observation is R4's (fhir.resources has no plain
+R4 package). No patient data: the subject is left to the system that files it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Optional
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+DICOM_UID = "urn:dicom:uid"
+IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "imaging", "display": "Imaging"}
+REVIEW_SYSTEM = "urn:hc-tf:review"
+
+
+def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
+                review: bool, reasons, effective: Optional[str] = None,
+                sr_sop_instance_uid: Optional[str] = None) -> Dict[str, Any]:
+    """The Observation as a JSON-ready dict, validated by fhir.resources.
+
+    Args:
+      hc_mm: the HC.
+      uids: the source's {"study_instance_uid", "sop_instance_uid", ...} (`dicom.uids`).
+      frame: the 1-based frame measured, or None for a single-frame image.
+      model: `dicom_sr.ModelInfo` (name, version, sha256).
+      review, reasons: the review flag and its reasons (an interpretation and a note).
+      effective: the study's date-time (FHIR dateTime), when known.
+      sr_sop_instance_uid: the SR written beside it, referenced as derivedFrom too.
+
+    Raises:
+      pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
+    """
+    from fhir.resources.R4B.observation import Observation  # pylint: disable=g-import-not-at-top
+    instance = f"{DICOM_UID}:{uids['sop_instance_uid']}"
+    derived = [{"type": "ImagingStudy",
+                "identifier": {"system": DICOM_UID,
+                               "value": f"{DICOM_UID}:{uids['study_instance_uid']}"},
+                "display": f"study {uids['study_instance_uid']}, instance "
+                           f"{uids['sop_instance_uid']}"
+                           + (f", frame {frame}" if frame is not None else "")},
+               {"type": "Media", "identifier": {"system": DICOM_UID, "value": instance},
+                "display": "source image" + (f", frame {frame}" if frame is not None else "")}]
+    if sr_sop_instance_uid:
+        derived.append({"identifier": {"system": DICOM_UID,
+                                       "value": f"{DICOM_UID}:{sr_sop_instance_uid}"},
+                        "display": "DICOM SR (TID 1500) of this measurement"})
+    doc = {
+        "resourceType": "Observation", "status": "preliminary",
+        "category": [{"coding": [IMAGING_CATEGORY]}],
+        "code": {"coding": [{"system": LOINC, "code": "11984-2",
+                             "display": "Fetal Head Circumference US"}]},
+        "valueQuantity": {"value": float(hc_mm), "unit": "mm", "system": UCUM,
+                          "code": "mm"},
+        "method": {"text": f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"},
+        "device": {"display": f"hc-tf {model.name} {model.version}"},
+        "derivedFrom": derived,
+        "interpretation": [{"text": "please review: " + "; ".join(reasons) if review
+                            else "no review flag"}],
+    }
+    if effective:
+        doc["effectiveDateTime"] = effective
+    return json.loads(Observation.model_validate(doc).model_dump_json(exclude_none=True))
+
+
+def study_datetime(ds: Any) -> Optional[str]:
+    """The study's StudyDate as a FHIR date ("2026-01-01"), or None (a time would need a zone,
+    which ultrasound files rarely carry)."""
+    date = str(ds.get("StudyDate", "") or "")
+    if len(date) != 8 or not date.isdigit():
+        return None
+    return f"{date[:4]}-{date[4:6]}-{date[6:]}"

@@ -1,0 +1,145 @@
+"""`hc-tf evaluate --reference-csv`: DICOM scans against reference HCs by file name.
+
+Each DICOM frame is measured as `hc-tf predict` measures it (its pixel size from the file,
+chosen by the head's region: `dicom_predict`), then scored against the CSV's HC with the
+challenge's DF/ADF, GA error and review figures (`evaluate.summarize`); there is no reference
+outline, so no Dice or Hausdorff. A file that cannot be measured is one line in
+unreadable.csv and the rest are scored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from hc_tf import inference
+from hc_tf import measure as measure_lib
+from hc_tf.io import hc18_csv
+from hc_tf.surfaces import dicom_predict
+from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.surfaces import progress
+
+UNREADABLE_NAME = "unreadable.csv"
+
+
+def read_reference_csv(path: str) -> Dict[str, float]:
+    """filename -> reference HC (mm) from a CSV with a header naming `filename` and a column
+    starting with "head circumference" or "hc" (HC18's training CSV qualifies). A frame of a
+    multi-frame file is named "scan.dcm#N"; a plain "scan.dcm" row serves every frame.
+
+    Raises:
+      ValueError: naming the file (and row), for a missing column, a bad or non-positive HC,
+        or a file name listed twice.
+    """
+    with open(path, "rb") as f:
+        rows = hc18_csv.decode_rows(f.read(), path)
+    if not rows:
+        raise ValueError(f"{path}: empty CSV")
+    header = [h.strip().lower() for h in rows[0]]
+    hc_col = next((i for i, h in enumerate(header)
+                   if h.startswith("head circumference") or h in ("hc", "hc_mm", "hc (mm)")), None)
+    if "filename" not in header or hc_col is None:
+        raise ValueError(f"{path}: the header needs a filename and a head circumference column")
+    name_col, refs = header.index("filename"), {}
+    for number, fields in enumerate(rows[1:], 2):
+        if not any(f.strip() for f in fields):
+            continue
+        name = fields[name_col].strip() if name_col < len(fields) else ""
+        cell = fields[hc_col].strip() if hc_col < len(fields) else ""
+        try:
+            hc = float(cell)
+        except ValueError:
+            hc = math.nan
+        if not name or not (math.isfinite(hc) and hc > 0):
+            raise ValueError(f"{path} row {number}: needs a file name and a positive HC, "
+                             f"got {name!r}, {cell!r}")
+        if name in refs:
+            raise ValueError(f"{path} row {number}: {name} is listed twice")
+        refs[name] = hc
+    return refs
+
+
+def _row(pred: inference.Prediction, reference_hc_mm: float) -> Dict[str, object]:
+    """evaluate's per-image row, HC-only: DF/ADF (a miss scores ADF = reference), GA error."""
+    m = pred.measurement
+    df, adf = measure_lib.challenge_difference_mm(m.hc_mm, reference_hc_mm)
+    return {"filename": pred.sample.filename, "reference_hc_mm": reference_hc_mm,
+            "predicted_hc_mm": m.hc_mm, "found": m.found, "reason": m.reason,
+            "df_mm": df, "adf_mm": adf, "dice": None, "hd_mm": None,
+            "review": m.review if m.found else None,
+            "review_reasons": "; ".join(m.review_reasons),
+            "reference_trimester": evaluate_lib.reference_trimester(reference_hc_mm),
+            "ga_error_days": evaluate_lib.ga_error_days(m.hc_mm, reference_hc_mm)}
+
+
+def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_csv: str,
+                   out_dir: str, frame: Optional[int] = None, show_progress: bool = False
+                   ) -> Tuple[Dict[str, object], List[Tuple[str, str]]]:
+    """Measures every DICOM frame with a reference HC; writes per_image.csv, summary.json,
+    bland_altman.png and unreadable.csv into `out_dir`.
+
+    Returns:
+      (summary, unreadable (path, error) pairs).
+
+    Raises:
+      ValueError: for a bad CSV, no DICOM input, or no frame with a reference HC.
+    """
+    refs = read_reference_csv(reference_csv)
+    paths = [p for p in evaluate_paths(inputs) if dicom_predict.is_dicom_input(p)]
+    if not paths:
+        raise ValueError(f"no DICOM file in {', '.join(inputs)}")
+    named = {k.split("#")[0] for k in refs}
+    paths = [p for p in paths if os.path.basename(p) in named]  # the others are not read
+    unreadable: List[Tuple[str, str]] = []
+
+    def frames():
+        for path in progress.bar(paths, show_progress, desc="evaluate"):
+            try:
+                for s in dicom_predict.samples(path, frame, None, False):
+                    if reference_of(refs, s.filename) is not None:
+                        yield s
+            except ValueError as err:
+                unreadable.append((path, str(err)))
+
+    rows = []
+    for pred in inference.predict_samples(runner, frames()):
+        try:
+            pred, _ = dicom_predict.finish(pred)
+        except ValueError as err:
+            unreadable.append((pred.sample.header.path, str(err)))
+            continue
+        rows.append(_row(pred, reference_of(refs, pred.sample.filename)))
+    if not rows:
+        raise ValueError(f"no DICOM frame named in {reference_csv} could be measured"
+                         + (f" ({len(unreadable)} refused: {unreadable[0][1]})" if unreadable
+                            else ""))
+    os.makedirs(out_dir, exist_ok=True)
+    summary = evaluate_lib.summarize(rows)
+    evaluate_lib.write_per_image_csv(os.path.join(out_dir, "per_image.csv"), rows)
+    evaluate_lib.write_summary_json(os.path.join(out_dir, "summary.json"), summary)
+    evaluate_lib.plot_bland_altman(rows, summary["bland_altman"],
+                                   os.path.join(out_dir, evaluate_lib.BLAND_ALTMAN_NAME))
+    evaluate_lib.write_per_image_csv(os.path.join(out_dir, UNREADABLE_NAME),
+                                     [{"path": p, "error": e} for p, e in unreadable],
+                                     fields=("path", "error"))
+    return summary, unreadable
+
+
+def reference_of(refs: Dict[str, float], filename: str) -> Optional[float]:
+    """A frame's reference HC: its own row ("scan.dcm#2") or its file's ("scan.dcm")."""
+    return refs.get(filename, refs.get(filename.split("#")[0]))
+
+
+def evaluate_paths(inputs: Sequence[str]) -> List[str]:
+    """Files as given, folders expanded to their files (sorted)."""
+    out: List[str] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            out += sorted(os.path.join(item, n) for n in os.listdir(item)
+                          if os.path.isfile(os.path.join(item, n)))
+        elif os.path.isfile(item):
+            out.append(item)
+        else:
+            raise ValueError(f"{item}: no such file or folder")
+    return out

@@ -1,0 +1,199 @@
+"""DICOM inputs of `hc-tf predict`: frames as samples, the pixel size chosen after measuring,
+and the SR + FHIR written beside the report (docs/dicom.md).
+
+predict.py calls four things: `samples` (read), `finish` (calibrate a prediction), `stem` (the
+output name of a frame) and `write_results` (sr/<stem>.sr.dcm, fhir/<stem>.fhir.json).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+from hc_tf import inference
+from hc_tf import measure as measure_lib
+from hc_tf.io import atomic
+from hc_tf.io import dicom
+from hc_tf.io import dicom_calibration as calibration
+
+SR_DIR = "sr"
+FHIR_DIR = "fhir"
+OUTPUT_NAMES = frozenset({SR_DIR, FHIR_DIR})
+
+
+@dataclasses.dataclass
+class DicomSample(inference.Sample):
+    """A DICOM frame to measure, with what choosing its pixel size needs."""
+
+    header: Any = None  # dicom.Header
+    frame: int = 1
+    calibration: Optional[calibration.Calibration] = None
+    typed_mm: Optional[float] = None
+    override: bool = False
+    typed_label: str = "--pixel-size"
+    allow_implausible: bool = False
+
+
+def _plausible(pixel_size_mm: float, path: str, source: str, allow: bool) -> float:
+    """`pixel_size_mm` if within measure.PLAUSIBLE_PIXEL_SIZE_MM (or allowed); a file's
+    calibration is checked like a typed size.
+
+    Raises:
+      ValueError: naming the file and where the size came from.
+    """
+    try:
+        return measure_lib.check_pixel_size(pixel_size_mm, f"{path}: pixel size from {source}",
+                                            allow)
+    except measure_lib.ImplausiblePixelSizeError as err:
+        raise measure_lib.ImplausiblePixelSizeError(
+            f"{err}; pass --allow-any-pixel-size to use it") from None
+
+
+def is_dicom_input(path: str) -> bool:
+    """A DICOM file, by content (the DICM preamble)."""
+    return dicom.is_dicom(path)
+
+
+def is_multi_frame(sample: DicomSample) -> bool:
+    return sample.header.frames > 1
+
+
+def frame_filename(name: str, frame: int, multi: bool) -> str:
+    """The name a frame's rows carry: "scan.dcm", or "scan.dcm#3" for frame 3 of several."""
+    return f"{name}#{frame}" if multi else name
+
+
+def stem(sample: inference.Sample) -> str:
+    """The output file stem of a sample: "scan", or "scan.frame3" for frame 3 of several."""
+    if isinstance(sample, DicomSample):
+        base = os.path.splitext(os.path.basename(sample.header.path))[0]
+        return f"{base}.frame{sample.frame}" if is_multi_frame(sample) else base
+    return os.path.splitext(sample.filename)[0]
+
+
+def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override: bool,
+            typed_label: str = "--pixel-size", allow_implausible: bool = False
+            ) -> Iterator[DicomSample]:
+    """The frames of one DICOM file, decoded one at a time.
+
+    Every frame's calibration is checked before any pixel is decoded, so a file the head's
+    position cannot save is refused whole, in one line.
+
+    Raises:
+      dicom.DicomError: naming the file (and tag).
+    """
+    header = dicom.read_header(path)
+    numbers = dicom.frame_numbers(header, frame)
+    cals = calibration.read_calibrations(header, numbers)
+    provisional = {n: calibration.provisional_pixel_size(c, typed_mm, override, typed_label)
+                   for n, c in cals.items()}
+    ds = dicom.read_pixels(header)
+    name = os.path.basename(path)
+    for n in numbers:
+        gray = dicom.decode_frame(header, ds, n)
+        yield DicomSample(frame_filename(name, n, header.frames > 1), gray, provisional[n],
+                          header=header, frame=n, calibration=cals[n], typed_mm=typed_mm,
+                          override=override, typed_label=typed_label,
+                          allow_implausible=allow_implausible)
+
+
+def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, Any]]:
+    """Chooses the frame's pixel size by where the head is, re-measuring if it differs.
+
+    Returns:
+      (the prediction with its final measurement, the report.json fields this adds:
+      "frame", "pixel_size_source", "pixel_size_note" and "dicom" (UIDs, region, ellipse)).
+
+    Raises:
+      ValueError: naming the file and tag, for a pixel size that cannot be chosen
+        (`dicom.DicomError`) or is implausible.
+    """
+    s: DicomSample = pred.sample
+    m = pred.measurement
+    try:
+        choice = calibration.choose_pixel_size(s.calibration, m.ellipse if m.found else None,
+                                               s.typed_mm, s.override, s.typed_label)
+    except dicom.DicomError as err:  # name the frame: each frame is refused on its own
+        if not is_multi_frame(s):
+            raise
+        path = s.header.path
+        raise dicom.DicomError(str(err).replace(f"{path}: ", f"{path} frame {s.frame}: ", 1)
+                               ) from None
+    _plausible(choice.pixel_size_mm, s.header.path, choice.source, s.allow_implausible)
+    if choice.pixel_size_mm != m.pixel_size_mm:  # the head's region differs from the first
+        m = measure_lib.measure(pred.prob, pred.box, choice.pixel_size_mm)
+        pred = dataclasses.replace(pred, measurement=m)
+    refs = dicom.uids(s.header)
+    fields = {"frame": s.frame, "pixel_size_source": choice.source,
+              "pixel_size_note": choice.note,
+              "dicom": {**refs, "frame": s.frame, "frames_in_file": s.header.frames,
+                        "region": choice.region, "file_pixel_size_mm": choice.file_pixel_size_mm,
+                        "ellipse_px": (dataclasses.asdict(m.ellipse) if m.found else None)}}
+    return pred, fields
+
+
+@dataclasses.dataclass
+class RunContext:
+    """What a run's SRs share: the method, and one new SR series per source study."""
+
+    model: Any  # dicom_sr.ModelInfo
+    series: Dict[str, Tuple[str, int]] = dataclasses.field(default_factory=dict)
+
+    def next_in_series(self, study_uid: str) -> Tuple[str, int]:
+        """(series UID, instance number) of the next SR of `study_uid` in this run."""
+        from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
+        uid, count = self.series.get(study_uid, (generate_uid(), 0))
+        self.series[study_uid] = (uid, count + 1)
+        return uid, count + 1
+
+
+def run_context(model_path: str) -> RunContext:
+    """A run's SR context: the model's name, version and sha256 (read once)."""
+    from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
+    return RunContext(dicom_sr.model_info(model_path))
+
+
+def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any],
+                  run: RunContext) -> None:
+    """Writes sr/<stem>.sr.dcm and fhir/<stem>.fhir.json for a found head, and names them (and
+    the SR's UIDs) in `record["dicom"]`; a head not found gets neither.
+
+    Args:
+      folder: the staging folder.
+      pred: a finished DICOM prediction.
+      record: its report.json record (with `finish`'s fields).
+      run: this run's `RunContext`.
+    """
+    from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
+    from hc_tf.report import fhir  # pylint: disable=g-import-not-at-top
+    m, s = pred.measurement, pred.sample
+    if not m.found:
+        return
+    missing = dicom.missing_uids(s.header)
+    if missing:
+        record["dicom"]["sr_error"] = (f"{s.header.name}: no SR or FHIR: the file lacks "
+                                       f"{', '.join(missing)}")
+        return
+    frame = s.frame if is_multi_frame(s) else None
+    series_uid, number = run.next_in_series(record["dicom"]["study_instance_uid"])
+    sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
+                           record["gestational_age"], m.review, m.review_reasons, run.model,
+                           series_uid, number)
+    name = stem(s)
+    sr_rel = f"{SR_DIR}/{name}.sr.dcm"
+    fhir_rel = f"{FHIR_DIR}/{name}.fhir.json"
+    for sub in (SR_DIR, FHIR_DIR):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    dicom_sr.write_sr(sr, os.path.join(folder, sr_rel))
+    obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
+                           m.review_reasons, fhir.study_datetime(s.header.dataset),
+                           str(sr.SOPInstanceUID))
+    with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obs, f, indent=2)
+    record["dicom"].update(sr=sr_rel, fhir=fhir_rel,
+                           sr_series_instance_uid=str(sr.SeriesInstanceUID),
+                           sr_sop_instance_uid=str(sr.SOPInstanceUID),
+                           ellipse_scoord=dicom_sr.scoord_ellipse(m.ellipse).tolist())

@@ -1,0 +1,119 @@
+"""Test helper: wraps images into DICOM ultrasound files with pydicom (no test functions)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "sample_data")
+HEADS_CSV = os.path.join(SAMPLE, "training_set_pixel_size_and_HC.csv")
+US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+US_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
+STUDY_UID = "1.2.826.0.1.3680043.8.498.1001"
+
+
+def head_pixel_sizes() -> dict:
+    """HC18 sample file name -> pixel size (mm), from the sample's CSV."""
+    with open(HEADS_CSV, encoding="utf-8") as f:
+        rows = [line.strip().split(",") for line in f.readlines()[1:] if line.strip()]
+    return {r[0]: float(r[1]) for r in rows}
+
+
+def head_png(name: str) -> str:
+    return os.path.join(SAMPLE, "training_set", name)
+
+
+def region(box: Tuple[int, int, int, int], delta_mm: float, units: Tuple[int, int] = (3, 3),
+           delta_y_mm: Optional[float] = None, spatial: int = 1, data_type: int = 1):
+    """One (0018,6011) item; deltas given in mm, stored in cm as the standard says."""
+    from pydicom.dataset import Dataset
+    r = Dataset()
+    r.RegionSpatialFormat, r.RegionDataType, r.RegionFlags = spatial, data_type, 0
+    r.RegionLocationMinX0, r.RegionLocationMinY0 = box[0], box[1]
+    r.RegionLocationMaxX1, r.RegionLocationMaxY1 = box[2], box[3]
+    r.PhysicalUnitsXDirection, r.PhysicalUnitsYDirection = units
+    r.PhysicalDeltaX = delta_mm / 10.0
+    r.PhysicalDeltaY = (delta_y_mm if delta_y_mm is not None else delta_mm) / 10.0
+    return r
+
+
+def dataset(frames: Sequence[np.ndarray], photometric: str = "MONOCHROME2",
+            regions: Optional[list] = None, sop_class: Optional[str] = None):
+    """A US (multi-frame) image dataset holding `frames` uncompressed (explicit VR LE)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    first = np.asarray(frames[0])
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    multi = len(frames) > 1
+    ds.SOPClassUID = sop_class or (US_MULTIFRAME if multi else US_IMAGE)
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = STUDY_UID, generate_uid()
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Fetus", "T1", "", "F"
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = "20260101", "", "", ""
+    ds.StudyID, ds.SeriesNumber, ds.InstanceNumber, ds.Modality = "1", 1, 1, "US"
+    ds.Manufacturer = "hc-tf tests"
+    ds.Rows, ds.Columns = first.shape[:2]
+    ds.SamplesPerPixel = 3 if first.ndim == 3 else 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    if ds.SamplesPerPixel == 3:
+        ds.PlanarConfiguration = 0
+    if multi:
+        ds.NumberOfFrames = len(frames)
+        ds.FrameIncrementPointer = 0x00181063
+        ds.FrameTime = 40.0
+    if regions:
+        ds.SequenceOfUltrasoundRegions = regions
+    ds.PixelData = np.stack([np.asarray(f, dtype=np.uint8) for f in frames]).tobytes()
+    return ds
+
+
+def gray_dataset(name: str, **kw):
+    """An HC18 head as MONOCHROME2 with its CSV pixel size as the whole image's region."""
+    gray = cv2.imread(head_png(name), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    return dataset([gray], regions=[region((0, 0, w - 1, h - 1), head_pixel_sizes()[name])], **kw)
+
+
+def save(ds, path: str) -> str:
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def tinted(gray: np.ndarray) -> np.ndarray:
+    """A colour (RGB) version of a gray head: each channel a different gain."""
+    g = gray.astype(np.float64)
+    return np.stack([g, g * 0.85, g * 0.6], axis=2).round().astype(np.uint8)
+
+
+def palette_dataset(gray: np.ndarray, box, delta_mm: float):
+    """PALETTE COLOR: the gray values index a tinting LUT of 16-bit entries (v * 257)."""
+    lut = tinted(np.arange(256, dtype=np.uint8)[None, :])[0]  # (256, 3) uint8
+    ds = dataset([gray], photometric="PALETTE COLOR", regions=[region(box, delta_mm)])
+    for i, colour in enumerate(("Red", "Green", "Blue")):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
+        setattr(ds, f"{colour}PaletteColorLookupTableData",
+                (lut[:, i].astype("<u2") * 257).tobytes())
+    return ds, lut[gray]
+
+
+def jpeg_baseline_dataset(rgb: np.ndarray, box, delta_mm: float):
+    """JPEG baseline, YBR_FULL_422 (4:2:2 chroma), encoded by OpenCV: lossy."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+    ok, jpg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95,
+                                                     cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                                     cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422])
+    assert ok
+    ds = dataset([rgb], photometric="YBR_FULL_422", regions=[region(box, delta_mm)])
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([jpg.tobytes()])
+    ds["PixelData"].VR = "OB"
+    return ds

@@ -1,0 +1,255 @@
+"""`hc-tf predict` on DICOM: HC18 heads wrapped in DICOM measure as their PNG + CSV, in every
+transfer syntax and photometric interpretation; bad files are one line each, the batch goes on."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from click.testing import CliRunner  # noqa: E402
+
+from hc_tf import cli  # noqa: E402
+from hc_tf.surfaces import predict as predict_lib  # noqa: E402
+from tests import dicom_files  # noqa: E402
+
+REPO = os.path.join(os.path.dirname(__file__), "..")
+MODEL = os.path.join(REPO, "export", "hc_effunet_int8.tflite")
+HEADS = ("000_HC.png", "019_HC.png", "105_HC.png")
+LOSSLESS = ("mono", "implicit", "rle", "jpegls", "j2k", "ybr_full")
+COLOUR = ("rgb", "palette")
+
+
+def _variants(name, out):
+    """Writes `name` as every DICOM variant and the colour PNGs; returns {variant: file}."""
+    from pydicom.pixels import convert_color_space
+    from pydicom.uid import (ImplicitVRLittleEndian, JPEG2000Lossless, JPEGLSLossless,
+                             RLELossless)
+    gray = cv2.imread(dicom_files.head_png(name), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    px = dicom_files.head_pixel_sizes()[name]
+    box = (0, 0, w - 1, h - 1)
+    stem = name[:-4]
+    files = {}
+
+    def put(variant, ds):
+        files[variant] = dicom_files.save(ds, os.path.join(out, f"{stem}.{variant}.dcm"))
+
+    put("mono", dicom_files.gray_dataset(name))
+    ds = dicom_files.gray_dataset(name)
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    put("implicit", ds)
+    for variant, syntax in (("rle", RLELossless), ("jpegls", JPEGLSLossless),
+                            ("j2k", JPEG2000Lossless)):
+        ds = dicom_files.gray_dataset(name)
+        ds.compress(syntax)
+        put(variant, ds)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    ybr = convert_color_space(rgb, "RGB", "YBR_FULL")
+    put("ybr_full", dicom_files.dataset([ybr], photometric="YBR_FULL",
+                                        regions=[dicom_files.region(box, px)]))
+    colour = dicom_files.tinted(gray)
+    put("rgb", dicom_files.dataset([colour], photometric="RGB",
+                                   regions=[dicom_files.region(box, px)]))
+    cv2.imwrite(os.path.join(out, f"{stem}.rgb_ref.png"), colour[:, :, ::-1])
+    ds, pal_rgb = dicom_files.palette_dataset(gray, box, px)
+    put("palette", ds)
+    cv2.imwrite(os.path.join(out, f"{stem}.palette_ref.png"), pal_rgb[:, :, ::-1])
+    put("jpeg422", dicom_files.jpeg_baseline_dataset(colour, box, px))
+    return files
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One predict run over every wrapped head, the PNGs (CSV pixel sizes) and bad files."""
+    root = tmp_path_factory.mktemp("dicom_predict")
+    inputs = root / "in"
+    inputs.mkdir()
+    sizes = dicom_files.head_pixel_sizes()
+    rows = []
+    for name in HEADS:
+        _variants(name, str(inputs))
+        png = inputs / name
+        png.write_bytes(open(dicom_files.head_png(name), "rb").read())
+        rows += [f"{name},{sizes[name]}"] + [f"{name[:-4]}.{v}_ref.png,{sizes[name]}" for v in COLOUR]
+    # Two heads as the two frames of one multi-frame file.
+    frames = [cv2.imread(dicom_files.head_png(n), cv2.IMREAD_GRAYSCALE) for n in HEADS[:2]]
+    h, w = frames[0].shape
+    dicom_files.save(dicom_files.dataset(frames, regions=[dicom_files.region(
+        (0, 0, w - 1, h - 1), sizes[HEADS[0]])]), str(inputs / "cine.dcm"))
+    _bad_files(inputs, frames[0], sizes[HEADS[0]])
+    csv = root / "pixels.csv"
+    csv.write_text("filename,pixel size(mm)\n" + "\n".join(rows) + "\n")
+    out = root / "out"
+    result = CliRunner().invoke(cli.main, ["predict", "--model", MODEL, str(inputs),
+                                           "--pixel-csv", str(csv), "--out", str(out), "-q"])
+    assert (out / "report.json").is_file(), (result.output, result.exception)
+    report = json.loads((out / "report.json").read_text())
+    return {"result": result, "out": out, "inputs": inputs,
+            "records": {r["filename"]: r for r in report["images"]},
+            "unreadable": {os.path.basename(u["path"]): u["error"] for u in report["unreadable"]}}
+
+
+def _bad_files(folder, gray, px):
+    h, w = gray.shape
+    full = (0, 0, w - 1, h - 1)
+    bad = {"no_regions": dicom_files.dataset([gray]),
+           "unit4": dicom_files.dataset([gray], regions=[dicom_files.region(full, px, (4, 4))]),
+           "aniso": dicom_files.dataset([gray], regions=[
+               dicom_files.region(full, px, delta_y_mm=px * 1.2)]),
+           "panes": dicom_files.dataset([gray], regions=[   # split through the head's middle
+               dicom_files.region((0, 0, w // 2 - 1, h - 1), px),
+               dicom_files.region((w // 2, 0, w - 1, h - 1), px)])}
+    huge = dicom_files.dataset([gray], regions=[dicom_files.region(full, px)])
+    huge.Rows = huge.Columns = 60000
+    bad["huge"] = huge
+    nopix = dicom_files.dataset([gray], regions=[dicom_files.region(full, px)])
+    del nopix.PixelData
+    bad["nopix"] = nopix
+    for name, ds in bad.items():
+        dicom_files.save(ds, str(folder / f"bad_{name}.dcm"))
+    trunc = dicom_files.save(dicom_files.dataset([gray], regions=[dicom_files.region(full, px)]),
+                             str(folder / "bad_trunc.dcm"))
+    data = open(trunc, "rb").read()
+    open(trunc, "wb").write(data[:len(data) // 2])
+
+
+@pytest.mark.parametrize("name", HEADS)
+@pytest.mark.parametrize("variant", LOSSLESS)
+def test_lossless_dicom_hc_equals_the_png_and_csv(run, name, variant):
+    png = run["records"][name]
+    dcm = run["records"][f"{name[:-4]}.{variant}.dcm"]
+    assert png["found"] and dcm["found"]
+    assert abs(dcm["hc_mm"] - png["hc_mm"]) <= 1e-9
+    assert dcm["pixel_size_source"] == "dicom_us_region"
+    assert dcm["pixel_size_mm"] == pytest.approx(png["pixel_size_mm"], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", HEADS)
+@pytest.mark.parametrize("variant", COLOUR)
+def test_colour_dicom_becomes_gray_as_its_png_does(run, name, variant):
+    png = run["records"][f"{name[:-4]}.{variant}_ref.png"]
+    dcm = run["records"][f"{name[:-4]}.{variant}.dcm"]
+    assert png["found"] and abs(dcm["hc_mm"] - png["hc_mm"]) <= 1e-9
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_jpeg_baseline_ybr_422_is_close(run, name):
+    png = run["records"][f"{name[:-4]}.rgb_ref.png"]
+    dcm = run["records"][f"{name[:-4]}.jpeg422.dcm"]
+    assert dcm["found"] and abs(dcm["hc_mm"] - png["hc_mm"]) < 0.01 * png["hc_mm"]
+
+
+def test_every_frame_is_a_row_with_its_frame_number(run):
+    for frame, name in ((1, HEADS[0]), (2, HEADS[1])):
+        record = run["records"][f"cine.dcm#{frame}"]
+        assert record["frame"] == frame and record["dicom"]["frames_in_file"] == 2
+        png = run["records"][name]  # the file's one region has the first head's pixel size
+        expected = png["hc_mm"] / png["pixel_size_mm"] * record["pixel_size_mm"]
+        assert record["pixel_size_mm"] == pytest.approx(dicom_files.head_pixel_sizes()[HEADS[0]])
+        assert abs(record["hc_mm"] - expected) <= 1e-9
+        assert (run["out"] / "overlays" / f"cine.frame{frame}.png").is_file()
+
+
+BAD = {"bad_no_regions.dcm": "no Sequence of Ultrasound Regions (0018,6011)",
+       "bad_unit4.dcm": "are seconds/seconds, not cm (3)",
+       "bad_aniso.dcm": "differ by more than 1%",
+       "bad_panes.dcm": "across two 2D regions",
+       "bad_huge.dcm": "over the 25000000-pixel input limit",
+       "bad_nopix.dcm": "no Pixel Data (7FE0,0010)",
+       "bad_trunc.dcm": "bad_trunc.dcm"}
+
+
+def test_bad_files_are_one_line_each_and_the_batch_goes_on(run):
+    assert run["result"].exit_code == cli.PREDICT_SOME_UNREADABLE, run["result"].output
+    assert set(run["unreadable"]) == set(BAD)
+    stderr = [line for line in run["result"].output.splitlines() if line.startswith("unreadable:")]
+    assert len(stderr) == len(BAD)
+    for name, words in BAD.items():
+        assert words in run["unreadable"][name] and name in run["unreadable"][name]
+    assert "Traceback" not in run["result"].output
+    measured = len(HEADS) * (1 + len(LOSSLESS) + 2 * len(COLOUR) + 1) + 2
+    assert len(run["records"]) == measured
+
+
+def test_sr_and_fhir_for_every_measured_dicom(run):
+    for filename, record in run["records"].items():
+        is_dicom = ".dcm" in filename
+        assert ("dicom" in record) == is_dicom
+        if is_dicom and record["found"]:
+            assert (run["out"] / record["dicom"]["sr"]).is_file()
+            assert (run["out"] / record["dicom"]["fhir"]).is_file()
+
+
+def test_typed_pixel_size_disagreeing_is_refused_and_override_records_it(tmp_path):
+    path = dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(tmp_path / "h.dcm"))
+    refused = predict_lib.predict_files(MODEL, [path], str(tmp_path / "a"), pixel_size_mm=0.3)
+    assert not refused.records and "disagrees with the file's calibration" in \
+        refused.unreadable[0][1]
+    forced = predict_lib.predict_files(MODEL, [path], str(tmp_path / "b"), pixel_size_mm=0.3,
+                                       override_dicom_calibration=True)
+    [record] = forced.records
+    assert record["pixel_size_source"] == "typed_override" and record["pixel_size_mm"] == 0.3
+    assert "--override-dicom-calibration" in record["pixel_size_note"]
+
+
+def test_frame_option_measures_that_frame_only(run, tmp_path):
+    result = predict_lib.predict_files(MODEL, [str(run["inputs"] / "cine.dcm")],
+                                       str(tmp_path / "o"), frame=2)
+    [record] = result.records
+    assert record["filename"] == "cine.dcm#2" and record["frame"] == 2
+
+
+def test_png_without_pixel_size_is_still_refused_up_front(tmp_path):
+    with pytest.raises(ValueError, match="needed for the images that are not DICOM"):
+        predict_lib.predict_files(MODEL, [dicom_files.head_png(HEADS[0])], str(tmp_path / "o"))
+
+
+def test_implausible_file_calibration_is_refused_unless_allowed(tmp_path):
+    gray = cv2.imread(dicom_files.head_png(HEADS[0]), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    path = dicom_files.save(dicom_files.dataset([gray], regions=[
+        dicom_files.region((0, 0, w - 1, h - 1), 5.0)]), str(tmp_path / "coarse.dcm"))
+    refused = predict_lib.predict_files(MODEL, [path], str(tmp_path / "a"))
+    assert "coarse.dcm: pixel size from dicom_us_region 5.0 mm is outside the plausible" in \
+        refused.unreadable[0][1] and "--allow-any-pixel-size" in refused.unreadable[0][1]
+    allowed = predict_lib.predict_files(MODEL, [path], str(tmp_path / "b"),
+                                        allow_implausible_pixel_size=True)
+    assert allowed.records[0]["pixel_size_mm"] == pytest.approx(5.0)
+
+
+def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
+    import csv
+    refs = {f"{HEADS[0][:-4]}.mono.dcm": 150.0, f"{HEADS[1][:-4]}.rle.dcm": 60.0,
+            "cine.dcm": 100.0, "bad_unit4.dcm": 70.0}
+    ref_csv = tmp_path / "ref.csv"
+    ref_csv.write_text("filename,head circumference (mm)\n"
+                       + "".join(f"{k},{v}\n" for k, v in refs.items()))
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir",
+                                           str(run["inputs"]), "--reference-csv", str(ref_csv),
+                                           "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "unreadable: " in result.output and "bad_unit4.dcm" in result.output
+    with open(out / "per_image.csv", newline="") as f:
+        rows = {r["filename"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {f"{HEADS[0][:-4]}.mono.dcm", f"{HEADS[1][:-4]}.rle.dcm",
+                         "cine.dcm#1", "cine.dcm#2"}
+    for name, row in rows.items():
+        predicted = run["records"][name]["hc_mm"]  # what predict measured on the same frame
+        assert float(row["predicted_hc_mm"]) == pytest.approx(predicted, abs=1e-3)  # CSV: 4 places
+        ref = refs[name.split("#")[0]]
+        assert float(row["adf_mm"]) == pytest.approx(abs(predicted - ref), abs=1e-3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n"] == 4 and summary["dice_mean"] is None
+    assert len((out / "unreadable.csv").read_text().splitlines()) == 2  # header + bad_unit4
+
+
+def test_beam_mode_refuses_dicom_up_front(tmp_path):
+    path = dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(tmp_path / "h.dcm"))
+    with pytest.raises(ValueError, match="h.dcm: DICOM inputs are measured by hc-tf predict "
+                                         "without --beam"):
+        predict_lib.read_inputs([path], None, 0.2, dicom_ok=False)

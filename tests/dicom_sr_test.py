@@ -1,0 +1,173 @@
+"""The SR and FHIR that `hc-tf predict` writes for DICOM inputs, checked by tools nobody here
+wrote: dciodvfy (dicom3tools), dsrdump (dcmtk), PixelMed's DicomSRValidator, highdicom and
+fhir.resources. The Debian tools' tests skip, saying why, where they are absent."""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+pytest.importorskip("highdicom")
+
+from hc_tf.report import dicom_sr  # noqa: E402
+from hc_tf.surfaces import predict as predict_lib  # noqa: E402
+from tests import dicom_files  # noqa: E402
+
+MODEL = os.path.join(os.path.dirname(__file__), "..", "export", "hc_effunet_int8.tflite")
+HEADS = ("000_HC.png", "019_HC.png")
+PIXELMED_JAR = ("/usr/share/java/pixelmed.jar" if os.path.isfile("/usr/share/java/pixelmed.jar")
+                else (sorted(glob.glob("/usr/share/java/pixelmed*.jar")) or [None])[-1])
+
+
+def _inputs(folder):
+    """A single-frame head, a two-frame cine of two heads (US Multi-frame), and a real Philips
+    two-frame file (its own patient and study modules; a US Image SOP class, so its SR names no
+    frame; the model finds a flagged "head" in frame 2)."""
+    from pydicom.data import get_testdata_file
+    dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(folder / "single.dcm"))
+    frames = [cv2.imread(dicom_files.head_png(n), cv2.IMREAD_GRAYSCALE) for n in HEADS]
+    h, w = frames[0].shape
+    px = dicom_files.head_pixel_sizes()[HEADS[0]]
+    dicom_files.save(dicom_files.dataset(frames, regions=[
+        dicom_files.region((0, 0, w - 1, h - 1), px)]), str(folder / "cine.dcm"))
+    philips = get_testdata_file("OBXXXX1A_2frame.dcm")  # frame 2: a flagged non-head
+    if philips:
+        shutil.copy(philips, folder / "philips.dcm")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dicom_sr")
+    inputs = root / "in"
+    inputs.mkdir()
+    _inputs(inputs)
+    out = root / "out"
+    result = predict_lib.predict_files(MODEL, [str(inputs)], str(out))
+    report = json.loads((out / "report.json").read_text())
+    srs = {r["filename"]: r for r in report["images"] if r.get("dicom", {}).get("sr")}
+    assert len(srs) >= 3, report  # the single head and both cine frames at least
+    return {"out": out, "result": result, "records": srs, "inputs": inputs}
+
+
+def _sr_paths(run):
+    return [str(run["out"] / r["dicom"]["sr"]) for r in run["records"].values()]
+
+
+def _tool(name):
+    if shutil.which(name) is None:
+        pytest.skip(f"{name} is not installed (Debian package "
+                    f"{'dicom3tools' if name == 'dciodvfy' else 'dcmtk'})")
+    return name
+
+
+def test_sr_reads_back_as_report_json_says(run):
+    if "philips.dcm#2" in run["records"]:  # the review reasons are read back, not just []
+        assert run["records"]["philips.dcm#2"]["review_reasons"]
+    for filename, record in run["records"].items():
+        back = dicom_sr.read_back(str(run["out"] / record["dicom"]["sr"]))
+        assert back["hc_mm"] == pytest.approx(record["hc_mm"], abs=1e-9)
+        np.testing.assert_allclose(back["ellipse"], record["dicom"]["ellipse_scoord"], atol=1e-3)
+        assert back["review"] == record["review"] and back["reasons"] == record["review_reasons"]
+        assert back["referenced_sop_instance_uid"] == record["dicom"]["sop_instance_uid"]
+        assert back["study_instance_uid"] == record["dicom"]["study_instance_uid"]
+        hadlock = record["gestational_age"]["hadlock"]
+        if hadlock["status"] == "ok":
+            assert back["ga_weeks"]["Hadlock 1984 (HC)"] == pytest.approx(hadlock["ga_weeks"],
+                                                                          abs=1e-4)
+        multi_class = record["dicom"]["sop_class_uid"] not in dicom_sr.SINGLE_FRAME_CLASSES
+        frame = record["dicom"]["frame"] if record["dicom"]["frames_in_file"] > 1 else None
+        assert back["frames"] == ([frame] if frame and multi_class else None)
+
+
+def test_scoord_ellipse_is_the_measured_ellipse():
+    from hc_tf.measure import Ellipse
+    pts = dicom_sr.scoord_ellipse(Ellipse(100.0, 50.0, 30.0, 20.0, 0.0))
+    np.testing.assert_allclose(pts, [[70.5, 50.5], [130.5, 50.5], [100.5, 30.5], [100.5, 70.5]])
+
+
+def test_new_series_same_study_unique_uids(run):
+    sr_uids, series = set(), {}
+    for record in run["records"].values():
+        ds = pydicom.dcmread(str(run["out"] / record["dicom"]["sr"]))
+        assert ds.StudyInstanceUID == record["dicom"]["study_instance_uid"]
+        assert ds.SeriesInstanceUID != record["dicom"]["series_instance_uid"]
+        assert ds.SOPInstanceUID == record["dicom"]["sr_sop_instance_uid"]
+        sr_uids.add(ds.SOPInstanceUID)
+        series.setdefault(ds.StudyInstanceUID, set()).add(ds.SeriesInstanceUID)
+        assert "PatientName" in ds  # the SR belongs to the source's patient
+    assert len(sr_uids) == len(run["records"])
+    assert all(len(s) == 1 for s in series.values())  # one new SR series per study and run
+
+
+def test_uids_are_new_in_every_run(run, tmp_path):
+    again = predict_lib.predict_files(MODEL, [str(run["inputs"] / "single.dcm")],
+                                      str(tmp_path / "o"))
+    [record] = again.records
+    first = run["records"]["single.dcm"]["dicom"]
+    assert record["dicom"]["sr_sop_instance_uid"] != first["sr_sop_instance_uid"]
+
+
+def test_no_patient_data_in_report_json_or_names(run):
+    text = (run["out"] / "report.json").read_text()
+    for value in ("Test^Fetus", "T1\""):
+        assert value not in text
+    assert not any("Test" in n for n in os.listdir(run["out"] / "sr"))
+
+
+def test_dciodvfy_finds_no_errors(run):
+    tool = _tool("dciodvfy")
+    for path in _sr_paths(run):
+        out = subprocess.run([tool, path], capture_output=True, text=True, timeout=120)
+        errors = [line for line in (out.stdout + out.stderr).splitlines()
+                  if line.startswith("Error")]
+        assert not errors, (path, errors)
+
+
+def test_dsrdump_reads_every_sr_as_tid_1500(run):
+    tool = _tool("dsrdump")
+    for path in _sr_paths(run):
+        out = subprocess.run([tool, "+Pt", path], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "TID 1500" in out.stdout and "Fetal Head Circumference US" in out.stdout
+
+
+def test_pixelmed_sr_validator_passes(run):
+    java = shutil.which("java")
+    if java is None or PIXELMED_JAR is None:
+        pytest.skip("PixelMed's DicomSRValidator needs java and libpixelmed-java (Debian)")
+    # The JVM takes seconds per file: one of each kind (the flagged one has reason TEXT items).
+    kind = "philips.dcm#2" if "philips.dcm#2" in run["records"] else "single.dcm"
+    single = str(run["out"] / run["records"][kind]["dicom"]["sr"])
+    cine = str(run["out"] / run["records"]["cine.dcm#2"]["dicom"]["sr"])
+    for path in (single, cine):
+        out = subprocess.run(
+            [java, "-Djdk.xml.xpathExprOpLimit=0", "-Djdk.xml.xpathExprGrpLimit=0",
+             "-Djdk.xml.xpathTotalOpLimit=0", "-cp", PIXELMED_JAR, "com.pixelmed.validate.DicomSRValidator", path],
+            capture_output=True, text=True, timeout=300)
+        text = out.stdout + out.stderr
+        assert "Found Root Template TID_1500" in text and "IOD validation complete" in text, text
+        assert not [line for line in text.splitlines() if line.startswith(("Error", "Warning"))], \
+            text
+
+
+def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
+    from fhir.resources.R4B.observation import Observation
+    for record in run["records"].values():
+        doc = json.loads((run["out"] / record["dicom"]["fhir"]).read_text())
+        obs = Observation.model_validate(doc)
+        assert obs.code.coding[0].system == "http://loinc.org"
+        assert obs.code.coding[0].code == "11984-2"
+        assert (obs.valueQuantity.code, obs.valueQuantity.system) == ("mm",
+                                                                     "http://unitsofmeasure.org")
+        assert float(obs.valueQuantity.value) == pytest.approx(record["hc_mm"], abs=1e-9)
+        refs = json.dumps(doc["derivedFrom"])
+        assert record["dicom"]["study_instance_uid"] in refs
+        assert record["dicom"]["sop_instance_uid"] in refs
+        assert record["dicom"]["sr_sop_instance_uid"] in refs
+        assert "sha256" in obs.method.text and obs.device.display.startswith("hc-tf")

@@ -1,0 +1,301 @@
+"""DICOM reading and calibration (hc_tf/io/dicom*.py) on real files and crafted bad ones."""
+
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from hc_tf import defaults  # noqa: E402
+from hc_tf.io import dicom  # noqa: E402
+from hc_tf.io import dicom_calibration as cal  # noqa: E402
+from hc_tf.measure import Ellipse  # noqa: E402
+from tests import dicom_files  # noqa: E402
+
+
+def real(name):
+    from pydicom.data import get_testdata_file
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"{name}: pydicom-data is not installed (the [test] extra)")
+    return path
+
+
+def calibration_of(path, frame=1):
+    return cal.read_calibration(dicom.read_header(path), frame)
+
+
+def head_at(cx, cy, a=40.0, b=30.0):
+    return Ellipse(cx, cy, a, b, 0.3)
+
+
+# (file, head centre, expected pixel size mm) : the scanner's calibration, found.
+CALIBRATED = [
+    ("examples_palette.dcm", (450, 200), 0.2622878766196998),
+    ("OBXXXX1A.dcm", (450, 300), 0.2622878766196998),
+    ("OBXXXX1A_expb.dcm", (450, 300), 0.2622878766196998),
+    ("OBXXXX1A_rle.dcm", (450, 300), 0.2622878766196998),
+    ("OBXXXX1A_2frame.dcm", (450, 300), 0.2622878766196998),
+    ("gdcm-US-ALOKA-16.dcm", (180, 220), 0.3826530650258064),  # left pane
+    ("gdcm-US-ALOKA-16_big.dcm", (490, 220), 0.3826530650258064),  # right pane
+    ("JPGLosslessP14SV1_1s_1f_8b.dcm", (500, 400), 0.25476696592378157),
+    ("color3d_jpeg_baseline.dcm", (340, 220), 0.5104970559477806),
+]
+
+
+@pytest.mark.parametrize("name,centre,expected", CALIBRATED)
+def test_real_files_give_the_scanners_pixel_size(name, centre, expected):
+    c = calibration_of(real(name))
+    choice = cal.choose_pixel_size(c, head_at(*centre))
+    assert choice.source == cal.SOURCE_REGION
+    assert choice.pixel_size_mm == pytest.approx(expected, rel=1e-12)
+    assert "(0018,6011)" in choice.note
+
+
+def test_a_region_past_the_image_is_clipped_and_a_waveform_region_is_no_candidate():
+    c = calibration_of(real("examples_palette.dcm"))  # 350 rows; the 2D region says 518
+    assert [r.box for r in c.regions] == [(120, 60, 799, 349)]
+    with pytest.raises(dicom.DicomError, match=r"lies in no 2D region of \(0018,6011\)"):
+        cal.choose_pixel_size(c, head_at(60, 200))  # left of the 2D region
+
+
+def test_dual_pane_head_across_both_panes_is_refused():
+    c = calibration_of(real("gdcm-US-ALOKA-16.dcm"))
+    assert len(c.regions) == 2  # the gray bar region (type 13) is no candidate
+    with pytest.raises(dicom.DicomError, match="across two 2D regions") as err:
+        cal.choose_pixel_size(c, head_at(330, 220, 60, 50))
+    assert "gdcm-US-ALOKA-16.dcm" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["US1_UNCR.dcm", "US1_UNCI.dcm", "US1_J2KR.dcm",
+                                  "US1_J2KI.dcm", "examples_rgb_color.dcm",
+                                  "examples_jpeg2k.dcm"])
+def test_files_without_calibration_are_refused_unless_typed(name):
+    path = real(name)
+    c = calibration_of(path)
+    with pytest.raises(dicom.DicomError, match=r"no Sequence of Ultrasound Regions \(0018,6011\) "
+                                               r"and no PixelSpacing \(0028,0030\)"):
+        cal.choose_pixel_size(c, head_at(200, 150))
+    choice = cal.choose_pixel_size(c, head_at(200, 150), typed_mm=0.2)
+    assert (choice.source, choice.pixel_size_mm) == (cal.SOURCE_TYPED, 0.2)
+
+
+def test_typed_pixel_size_that_disagrees_is_refused_unless_overridden():
+    c = calibration_of(real("OBXXXX1A.dcm"))
+    head = head_at(450, 300)
+    with pytest.raises(dicom.DicomError, match="disagrees with the file's calibration .*"
+                                               "--override-dicom-calibration"):
+        cal.choose_pixel_size(c, head, typed_mm=0.3)
+    agreed = cal.choose_pixel_size(c, head, typed_mm=0.2623)
+    assert agreed.source == cal.SOURCE_REGION and "agrees" in agreed.note
+    forced = cal.choose_pixel_size(c, head, typed_mm=0.3, override=True)
+    assert (forced.source, forced.pixel_size_mm) == (cal.SOURCE_OVERRIDE, 0.3)
+    assert forced.file_pixel_size_mm == pytest.approx(0.26228787661969977)
+
+
+REAL = [n for n, _, _ in CALIBRATED] + ["US1_UNCR.dcm", "US1_UNCI.dcm", "US1_J2KR.dcm",
+                                         "US1_J2KI.dcm", "examples_rgb_color.dcm",
+                                         "examples_jpeg2k.dcm"]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_every_real_file_decodes_to_8_bit_gray(name):
+    path = real(name)
+    header = dicom.read_header(path)
+    frame = min(header.frames, 2)  # color3d has 120: two are enough to show the way
+    [(_, n, gray)] = list(dicom.iter_frames(path, frame=frame))
+    assert n == frame and gray.shape == (header.rows, header.columns) and gray.dtype == np.uint8
+    assert gray.max() > gray.min()  # an image, not a blank
+
+
+def test_uncompressed_and_jpeg_2000_lossless_decode_alike():
+    a = next(dicom.iter_frames(real("US1_UNCR.dcm")))[2]
+    b = next(dicom.iter_frames(real("US1_J2KR.dcm")))[2]
+    assert np.array_equal(a, b)
+
+
+def test_decoding_is_the_same_in_every_transfer_syntax():
+    frames = [next(dicom.iter_frames(real(n)))[2]
+              for n in ("OBXXXX1A.dcm", "OBXXXX1A_expb.dcm", "OBXXXX1A_rle.dcm")]
+    assert frames[0].dtype == np.uint8 and frames[0].mean() > 5  # not a blank image
+    assert np.array_equal(frames[0], frames[1]) and np.array_equal(frames[0], frames[2])
+
+
+def test_palette_colour_becomes_gray_by_the_png_rule():
+    from pydicom.pixels import apply_color_lut, pixel_array
+    path = real("OBXXXX1A.dcm")
+    ds = pydicom.dcmread(path)
+    rgb = (apply_color_lut(pixel_array(ds), ds) >> 8).astype(np.uint8)
+    expected = cv2.cvtColor(rgb[:, :, ::-1].copy(), cv2.COLOR_BGR2GRAY)  # as a PNG is read
+    assert np.array_equal(next(dicom.iter_frames(path))[2], expected)
+
+
+def test_multi_frame_jpeg_ybr_decodes_the_frame_asked_for():
+    path = real("color3d_jpeg_baseline.dcm")
+    header = dicom.read_header(path)
+    assert (header.frames, header.photometric) == (120, "YBR_FULL_422")
+    [(_, n, gray)] = list(dicom.iter_frames(path, frame=60))
+    assert n == 60 and gray.shape == (480, 640) and gray.dtype == np.uint8
+    with pytest.raises(dicom.DicomError, match=r"no frame 121 \(NumberOfFrames \(0028,0008\)"):
+        list(dicom.iter_frames(path, frame=121))
+
+
+def test_dicom_is_found_by_content_not_by_name(tmp_path):
+    plain = tmp_path / "IM0001"
+    shutil.copy(real("OBXXXX1A.dcm"), plain)
+    assert dicom.is_dicom(str(plain))
+    assert not dicom.is_dicom(dicom_files.head_png("000_HC.png"))
+
+
+# --- crafted bad files: each refused in one line that names the file and the problem -------
+
+def _head_file(tmp_path, name="bad.dcm", **kw):
+    gray = np.full((60, 80), 50, np.uint8)
+    regions = kw.pop("regions", [dicom_files.region((0, 0, 79, 59), 0.2)])
+    return dicom_files.save(dicom_files.dataset([gray], regions=regions, **kw),
+                            str(tmp_path / name))
+
+
+def _refusal(path, head=(40, 30)):
+    with pytest.raises(dicom.DicomError) as err:
+        c = calibration_of(path)
+        list(dicom.iter_frames(path))
+        cal.choose_pixel_size(c, head_at(*head, a=10, b=8))
+    message = str(err.value)
+    assert "\n" not in message and os.path.basename(path) in message
+    return message
+
+
+def test_crafted_calibration_refusals(tmp_path):
+    assert "no Sequence of Ultrasound Regions (0018,6011)" in _refusal(
+        _head_file(tmp_path, "none.dcm", regions=None))
+    assert "(0018,6024/6026) are seconds/cm, not cm (3)" in _refusal(
+        _head_file(tmp_path, "unit4.dcm", regions=[
+            dicom_files.region((0, 0, 79, 59), 0.2, units=(4, 3))]))
+    assert "PhysicalDeltaY (0018,602E) 0.025 cm differ by more than 1%" in _refusal(
+        _head_file(tmp_path, "aniso.dcm", regions=[
+            dicom_files.region((0, 0, 79, 59), 0.2, delta_y_mm=0.25)]))
+    assert "no 2D tissue region" in _refusal(_head_file(tmp_path, "mmode.dcm", regions=[
+        dicom_files.region((0, 0, 79, 59), 0.2, spatial=2)]))
+    assert "across two 2D regions" in _refusal(_head_file(tmp_path, "panes.dcm", regions=[
+        dicom_files.region((0, 0, 39, 59), 0.2), dicom_files.region((40, 0, 79, 59), 0.2)]))
+
+
+def test_anisotropic_within_tolerance_is_accepted(tmp_path):
+    path = _head_file(tmp_path, regions=[dicom_files.region((0, 0, 79, 59), 0.2,
+                                                              delta_y_mm=0.2019)])
+    assert cal.choose_pixel_size(calibration_of(path), head_at(40, 30, 10, 8)).pixel_size_mm == \
+        pytest.approx(0.20095)
+
+
+def test_pixel_spacing_is_used_only_without_regions_and_says_so(tmp_path):
+    ds = dicom_files.dataset([np.full((60, 80), 50, np.uint8)])
+    ds.PixelSpacing = [0.15, 0.15]
+    choice = cal.choose_pixel_size(calibration_of(dicom_files.save(ds, str(tmp_path / "ps.dcm"))),
+                                   head_at(40, 30, 10, 8))
+    assert (choice.source, choice.pixel_size_mm) == (cal.SOURCE_PIXEL_SPACING, 0.15)
+    assert "not ultrasound calibration" in choice.note
+    ds.SequenceOfUltrasoundRegions = [dicom_files.region((0, 0, 79, 59), 0.2)]
+    choice = cal.choose_pixel_size(calibration_of(dicom_files.save(ds, str(tmp_path / "b.dcm"))),
+                                   head_at(40, 30, 10, 8))
+    assert (choice.source, choice.pixel_size_mm) == (cal.SOURCE_REGION, pytest.approx(0.2))
+
+
+def test_per_frame_calibration_that_differs_is_refused(tmp_path):
+    from pydicom.dataset import Dataset
+    frames = [np.full((60, 80), v, np.uint8) for v in (40, 60)]
+    ds = dicom_files.dataset(frames, regions=[dicom_files.region((0, 0, 79, 59), 0.2)])
+    groups = []
+    for spacing in (0.2, 0.3):
+        measures, group = Dataset(), Dataset()
+        measures.PixelSpacing = [spacing, spacing]
+        group.PixelMeasuresSequence = [measures]
+        groups.append(group)
+    ds.PerFrameFunctionalGroupsSequence = groups
+    path = dicom_files.save(ds, str(tmp_path / "perframe.dcm"))
+    with pytest.raises(dicom.DicomError, match="calibration differs between frames"):
+        cal.provisional_pixel_size(calibration_of(path, 2), None, False)
+    del ds.SequenceOfUltrasoundRegions  # no regions: each frame's own PixelSpacing is known
+    path = dicom_files.save(ds, str(tmp_path / "perframe_ps.dcm"))
+    assert calibration_of(path, 2).pixel_spacing_mm == pytest.approx(0.3)
+
+
+def test_truncated_file_is_one_line(tmp_path):
+    path = _head_file(tmp_path, "trunc.dcm")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:-1500])
+    message = _refusal(path)
+    assert "trunc.dcm" in message and ("pixel data" in message or "not a readable" in message)
+
+
+def test_huge_dimensions_are_refused_before_decoding(tmp_path):
+    ds = dicom_files.dataset([np.zeros((4, 4), np.uint8)],
+                             regions=[dicom_files.region((0, 0, 3, 3), 0.2)])
+    ds.Rows = ds.Columns = 60000  # the pixel data stays 16 bytes: a decompression bomb's header
+    path = dicom_files.save(ds, str(tmp_path / "huge.dcm"))
+    with pytest.raises(dicom.DicomError, match=f"over the {defaults.MAX_INPUT_PIXELS}-pixel"):
+        dicom.read_header(path)
+
+
+def test_too_many_frames_are_refused_before_decoding(tmp_path):
+    ds = dicom_files.dataset([np.zeros((1000, 1000), np.uint8)])
+    ds.NumberOfFrames = 1000
+    path = dicom_files.save(ds, str(tmp_path / "frames.dcm"))
+    with pytest.raises(dicom.DicomError, match="1000 frames .* would decode to"):
+        dicom.read_header(path)
+
+
+def test_missing_pixel_data_is_one_line(tmp_path):
+    ds = dicom_files.dataset([np.zeros((60, 80), np.uint8)],
+                             regions=[dicom_files.region((0, 0, 79, 59), 0.2)])
+    del ds.PixelData
+    path = dicom_files.save(ds, str(tmp_path / "nopix.dcm"))
+    with pytest.raises(dicom.DicomError, match=r"nopix.dcm: no Pixel Data \(7FE0,0010\)"):
+        list(dicom.iter_frames(path))
+
+
+def test_not_dicom_inside_is_one_line(tmp_path):
+    path = tmp_path / "fake.dcm"
+    path.write_bytes(b"\0" * 128 + b"DICM" + b"garbage" * 10)
+    with pytest.raises(dicom.DicomError, match="fake.dcm"):
+        dicom.read_header(str(path))
+
+
+def test_millions_of_tiny_frames_are_refused_before_listing_them(tmp_path):
+    ds = dicom_files.dataset([np.zeros((1, 1), np.uint8)])
+    ds.NumberOfFrames = 50_000_000
+    path = dicom_files.save(ds, str(tmp_path / "many.dcm"))
+    with pytest.raises(dicom.DicomError, match=f"over the {defaults.MAX_INPUT_FRAMES}-frame"):
+        dicom.read_header(path)
+
+
+def test_pydicom_data_files_are_found_offline(monkeypatch):
+    """pydicom-data registers with pydicom's data manager: its files are found with no network
+    (a connection attempt would fail the test)."""
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("pydicom-data tried the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    path = real("gdcm-US-ALOKA-16.dcm")
+    assert os.path.isfile(path) and dicom.is_dicom(path)
+
+
+def test_signed_or_deep_monochrome_is_refused_not_wrapped(tmp_path):
+    ds = dicom_files.dataset([np.zeros((60, 80), np.uint8)],
+                             regions=[dicom_files.region((0, 0, 79, 59), 0.2)])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.PixelData = np.full((60, 80), 3000, "<u2").tobytes()
+    path = dicom_files.save(ds, str(tmp_path / "deep.dcm"))
+    with pytest.raises(dicom.DicomError, match=r"deep.dcm: BitsStored \(0028,0101\) 12"):
+        dicom.read_header(path)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 1
+    ds.PixelData = np.full((60, 80), -5, np.int8).tobytes()
+    path = dicom_files.save(ds, str(tmp_path / "signed.dcm"))
+    with pytest.raises(dicom.DicomError, match="signed.dcm: pixel values are not 8-bit"):
+        list(dicom.iter_frames(path))
