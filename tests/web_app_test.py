@@ -140,7 +140,7 @@ def browser():
 
 def _wait_ready(page):
     page.wait_for_selector("body[data-ready='1'], #status[data-state='error']", timeout=LOAD_TIMEOUT_MS)
-    assert page.locator("#status").get_attribute("data-state") == "ready", page.locator("#status").inner_text()
+    assert page.locator("#status").get_attribute("data-state") == "ready", page.locator("#status").text_content()
 
 
 def _measure_sample(page, name):
@@ -185,8 +185,8 @@ def test_browser_app(server, browser, golden, tmp_path):
         page.goto(base, wait_until="load", timeout=60_000)
         _wait_ready(page)
         assert page.evaluate("crossOriginIsolated") is True
-        assert "threads" in page.locator("#status").inner_text()
-        assert page.locator("#selftest").get_attribute("data-state") == "pass", page.locator("#selftest").inner_text()
+        assert "threads" in page.locator("#status").text_content()
+        assert page.locator("#selftest").get_attribute("data-state") == "pass", page.locator("#selftest").text_content()
 
         # Every bundled sample: golden's mask checksum, HC within 1e-6 mm, GA and review flag.
         results = {}
@@ -251,8 +251,10 @@ def test_browser_app(server, browser, golden, tmp_path):
                                               "buffer": b"not an image"}])
         page.wait_for_selector("#message:has-text('notes.png: not a readable image file')", timeout=30_000)
 
-        # Drag and drop: a file dropped on the page is opened and measured with the typed pixel size.
+        # Drag and drop: a file dropped on the page is opened and measured with the pixel size
+        # kept by "same patient, same settings" (typed before the drop).
         s = golden["samples"][3]
+        page.check("#carry")
         page.fill("#px", repr(s["pixel_size_mm"]))
         page.evaluate("""async (name) => {
             const blob = await (await fetch('./assets/samples/' + name)).blob();
@@ -262,22 +264,21 @@ def test_browser_app(server, browser, golden, tmp_path):
         }""", s["filename"])
         page.wait_for_selector(f"#result[data-name='{s['filename']}'][data-state='found']", timeout=60_000)
         assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
+        page.uncheck("#carry")
 
         # Threads off (a new page load: LiteRT.js loads once per page).
         page.goto(base + "?threads=0", wait_until="load", timeout=60_000)
         _wait_ready(page)
-        assert "single thread" in page.locator("#status").inner_text()
+        assert "single thread" in page.locator("#status").text_content()
         s = golden["samples"][0]
         _assert_matches_golden(_measure_sample(page, s["filename"]), s)
 
         # Offline: the service worker serves everything after the server is gone.
         page.goto(base, wait_until="load", timeout=60_000)
         _wait_ready(page)
-        page.wait_for_function("async () => { const r = await navigator.serviceWorker.ready;"
-                               " const ks = await caches.keys(); if (!ks.length) return false;"
-                               " const c = await caches.open(ks[0]); const req = await c.keys();"
-                               " return !!navigator.serviceWorker.controller &&"
-                               " req.some(q => q.url.endsWith('.wasm')); }", timeout=120_000)
+        # A sync predicate (an async one returns a Promise, which is truthy: no wait at all).
+        page.wait_for_selector("#offline[data-state='ready']", state="attached", timeout=120_000)
+        assert page.evaluate("!!navigator.serviceWorker.controller")
         server["httpd"].shutdown()
         context.set_offline(True)
         page.reload(wait_until="load", timeout=60_000)
