@@ -110,6 +110,7 @@ function saveReport(kind) {
 }
 
 async function openFiles(files, t0) {
+  $('sample').value = '';
   if (files.length === 1) { await openImage(files[0], files[0].name, { t0 }); return; }
   const gen = startChoice(null);
   clearResult('none');
