@@ -291,45 +291,74 @@ def test_browser_app(server, browser, golden, tmp_path):
     assert outside == [], f"the page reached beyond loopback: {outside}"
 
 
+def _native_runs(runner, golden, n):
+    from hc_tf import inference  # pylint: disable=import-outside-toplevel
+    out = {}
+    for s in golden["samples"]:
+        path = os.path.join(BUNDLE, "samples", s["filename"])
+        runs = [inference.measure_file(runner, path, s["pixel_size_mm"])[1] for _ in range(n)]
+        out[s["filename"]] = {"model_runs": [t["invoke_ms"] for t in runs], "end_to_end_runs": [t["total_ms"] for t in runs]}
+    return out
+
+
+def _summary(per_sample):
+    """Per image the median of its runs, then the median over the images."""
+    samples = {k: {"model_ms": statistics.median(v["model_runs"]), "end_to_end_ms": statistics.median(v["end_to_end_runs"])}
+               for k, v in per_sample.items()}
+    return {"samples": samples, "model_ms": statistics.median(v["model_ms"] for v in samples.values()),
+            "end_to_end_ms": statistics.median(v["end_to_end_ms"] for v in samples.values())}
+
+
 def test_browser_benchmark(browser, golden):
-    """In-browser model and end-to-end times (threads on/off) next to native LiteRT's: HC_TF_WEB_BENCH=path."""
+    """In-browser model and end-to-end times (threads on/off) next to native LiteRT's, in
+    interleaved rounds (a load change hits all three alike): HC_TF_WEB_BENCH=path."""
     out = os.environ.get("HC_TF_WEB_BENCH")
     if not out:
         pytest.skip("set HC_TF_WEB_BENCH=path to run the benchmark")
     if not os.path.isfile(os.path.join(DIST, "index.html")):
         _skip("web_app/dist missing")
+    from hc_tf import edge  # pylint: disable=import-outside-toplevel
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}/"
     n = int(os.environ.get("HC_TF_WEB_BENCH_N", "20"))
-    result = {"n_per_image": n, "median_over": f"per image median, then median of the {len(golden['samples'])} images",
-              "chromium": browser.version, "cpu_count": os.cpu_count()}
-    try:
-        for label, query in (("browser_threads", "?sw=0"), ("browser_single_thread", "?sw=0&threads=0")):
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(base + query, wait_until="load", timeout=60_000)
-            _wait_ready(page)
-            result[label] = page.evaluate(f"hcApp.benchmark({n})")
-            context.close()
-    finally:
-        httpd.shutdown()
-    from hc_tf import edge  # pylint: disable=import-outside-toplevel
-    from hc_tf import inference  # pylint: disable=import-outside-toplevel
+    rounds = 4
+    labels = {"browser_threads": "?sw=0", "browser_single_thread": "?sw=0&threads=0"}
+    runs = {k: {} for k in [*labels, "native_litert_2_threads"]}
+    result = {"n_per_image": n, "rounds": rounds,
+              "median_over": f"per image median, then median of the {len(golden['samples'])} images",
+              "chromium": browser.version, "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
     runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]), num_threads=2)
-    native = {}
-    for s in golden["samples"]:
-        path = os.path.join(BUNDLE, "samples", s["filename"])
-        e2e, inv = [], []
-        for _ in range(n):
-            _, t = inference.measure_file(runner, path, s["pixel_size_mm"])
-            e2e.append(t["total_ms"])
-            inv.append(t["invoke_ms"])
-        native[s["filename"]] = {"model_ms": statistics.median(inv), "end_to_end_ms": statistics.median(e2e)}
-    result["native_litert_2_threads"] = {
-        "samples": native,
-        "model_ms": statistics.median(v["model_ms"] for v in native.values()),
-        "end_to_end_ms": statistics.median(v["end_to_end_ms"] for v in native.values())}
+    contexts = []
+    try:
+        pages = {}
+        for label, query in labels.items():
+            contexts.append(browser.new_context())
+            pages[label] = contexts[-1].new_page()
+            pages[label].goto(base + query, wait_until="load", timeout=60_000)
+            _wait_ready(pages[label])
+        for _ in range(rounds):
+            for label, page in pages.items():
+                r = page.evaluate(f"hcApp.benchmark({max(1, n // rounds)})")
+                result.setdefault(label, {"threads": r["threads"], "numThreads": r["numThreads"]})
+                for name, v in r["samples"].items():
+                    acc = runs[label].setdefault(name, {"model_runs": [], "end_to_end_runs": []})
+                    acc["model_runs"] += v["model_runs"]
+                    acc["end_to_end_runs"] += v["end_to_end_runs"]
+            for name, v in _native_runs(runner, golden, max(1, n // rounds)).items():
+                acc = runs["native_litert_2_threads"].setdefault(name, {"model_runs": [], "end_to_end_runs": []})
+                acc["model_runs"] += v["model_runs"]
+                acc["end_to_end_runs"] += v["end_to_end_runs"]
+    finally:
+        for c in contexts:
+            c.close()
+        httpd.shutdown()
+    for label, per_sample in runs.items():
+        result[label] = {**result.get(label, {}), **_summary(per_sample)}
+    native = result["native_litert_2_threads"]
+    for label in labels:
+        result[label]["ratio_to_native"] = {k: result[label][k] / native[k] for k in ("model_ms", "end_to_end_ms")}
+    result["load_average_after"] = os.getloadavg()
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "samples"})

@@ -246,7 +246,7 @@ window.hcApp = {
         await runModel(state.model, r.input);
         model.push(performance.now() - t0);
       }
-      out.samples[s.filename] = { model_ms: med(model), end_to_end_ms: med(e2e) };
+      out.samples[s.filename] = { model_ms: med(model), end_to_end_ms: med(e2e), model_runs: model, end_to_end_runs: e2e };
     }
     out.model_ms = med(Object.values(out.samples).map((v) => v.model_ms));
     out.end_to_end_ms = med(Object.values(out.samples).map((v) => v.end_to_end_ms));
