@@ -187,7 +187,10 @@ function wireUi(golden) {
     const t0 = performance.now();
     const s = golden.samples.find((x) => x.filename === ev.target.value);
     if (!s) return;
-    const blob = await (await fetch(`./assets/samples/${s.filename}`)).blob();
+    let blob;
+    try { blob = await (await fetch(`./assets/samples/${s.filename}`)).blob(); } catch (err) {
+      message(`The bundled sample ${s.filename} could not be read: ${describeError(err)}`); return;
+    }
     await openImage(blob, s.filename, { bundledPx: s.pixel_size_mm, t0 });
   });
   $('measure-all').addEventListener('click', measureAll);
@@ -210,7 +213,11 @@ async function main() {
   }
   const m = state.model;
   setStatus($('status'), 'ready', `Model ${m.meta.model_version}, ${m.W}x${m.H}, sha256 ${m.sha256.slice(0, 12)}… verified; ${m.threads ? `${m.numThreads} threads (cross-origin isolated)` : 'single thread'}.`);
-  const golden = await (await fetch('./assets/golden.json')).json();
+  let golden;
+  try { golden = await (await fetch('./assets/golden.json')).json(); } catch (err) {
+    setStatus($('summary'), 'error', `Not ready: the self-test's golden samples could not be read (${describeError(err)}).`);
+    return;
+  }
   wireUi(golden);
   const key = `hc-tf-selftest:${APP_VERSION}:${m.threads ? 't' : 's'}:${navigator.userAgent}`;
   setStatus($('selftest'), 'running', 'Self-test: running the golden samples…');
