@@ -121,6 +121,9 @@ def test_next_image_never_gets_the_previous_pixel_size_or_ga(page, golden):  # n
     _open(page, c["filename"])
     _found(page, c["filename"])
     assert float(page.get_attribute("#result", "data-pixel-size-mm")) == b["pixel_size_mm"]
+    kept = page.locator("#carried").inner_text()
+    assert "same patient, same settings" in kept and f"pixel size {b['pixel_size_mm']!r} mm" in kept, kept
+    assert "known GA 20+0" in kept
     assert page.input_value("#known-ga") == "20+0"
     page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
 
@@ -272,6 +275,10 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert rows[0]["ga_hadlock"] == s["gestational_age"]["hadlock"]["ga"] and rows[0]["known_ga"] == "20+0"
     doc = json.loads(_download(page, "#dl-json"))
     assert abs(doc["images"][0]["hc_mm"] - s["hc_mm"]) <= TOL_MM
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#dl-copy")
+    page.wait_for_selector("#copied:has-text('copied')", timeout=10_000)
+    assert page.evaluate("navigator.clipboard.readText()").startswith(",".join(records.REPORT_FIELDS))
     # Several images: one row each, each with its own pixel size; a missing one is said.
     names = ["000_HC.png", "001_HC.png", "191_HC.png"]
     page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
@@ -288,6 +295,9 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert "please review" in trs.nth(2).inner_text()
     rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
     assert [r["filename"] for r in rows] == ["000_HC.png", "191_HC.png"]
+    doc = json.loads(_download(page, "#batch-dl-json"))
+    assert doc["counts"] == {"images": 2, "found": 2, "flagged": 1, "unreadable": 1}
+    assert doc["unreadable"][0]["filename"] == "001_HC.png"
 
 
 def test_desktop_layout_uses_the_width(browser, server, golden):  # noqa: F811

@@ -33,6 +33,17 @@ function dropResult(stateName = 'none', why = '') {
   redraw();
 }
 
+/** Says, where the user looks, which values a new image got from the one before. */
+function sayCarried(bundledPx) {
+  const kept = [];
+  if ($('carry').checked) {
+    if (bundledPx === null && $('px').value.trim()) kept.push(`pixel size ${$('px').value.trim()} mm`);
+    if ($('known-ga').value.trim()) kept.push(`known GA ${$('known-ga').value.trim()}`);
+  }
+  $('carried').textContent = kept.length ? `Kept from the previous image (same patient, same settings): ${kept.join(', ')}.` : '';
+  $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
+}
+
 /** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
 function startChoice(bundledPx) {
   state.gen += 1;
@@ -43,6 +54,7 @@ function startChoice(bundledPx) {
   dropResult('pending');
   if (!$('carry').checked) { $('px').value = ''; $('known-ga').value = ''; }
   if (bundledPx !== null) $('px').value = String(bundledPx);
+  sayCarried(bundledPx);
   return state.gen;
 }
 
@@ -102,11 +114,17 @@ function reportRecords() {
   }
 }
 
-function saveReport(kind) {
+async function saveReport(kind) {
   const recs = reportRecords();
   if (!recs.length) { message('Nothing measured to save yet.'); return; }
+  const unreadable = state.batch?.unreadable || [];
   if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
-  else download(reportJson(recs, state.model), 'report.json', 'application/json');
+  else if (kind === 'json') download(reportJson(recs, state.model, unreadable), 'report.json', 'application/json');
+  else {
+    try { await navigator.clipboard.writeText(reportCsv(recs)); message(''); $('copied').textContent = 'Report copied (CSV).'; } catch (err) {
+      message(`Could not copy the report (${describeError(err)}): save it as CSV or JSON instead.`);
+    }
+  }
 }
 
 async function openFiles(files, t0) {
@@ -125,8 +143,9 @@ async function measureAll() {
   const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
   if (state.batch !== b) return;
   busy('');
-  b.records = recs;
-  $('batch-downloads').hidden = !recs?.length;
+  b.records = recs?.records ?? null;
+  b.unreadable = recs?.unreadable ?? [];
+  $('batch-downloads').hidden = !b.records?.length;
 }
 
 function wireCalibration() {
@@ -194,10 +213,12 @@ function wireUi(golden) {
     await openImage(blob, s.filename, { bundledPx: s.pixel_size_mm, t0 });
   });
   $('measure-all').addEventListener('click', measureAll);
-  for (const k of ['csv', 'json']) {
+  for (const k of ['csv', 'json', 'copy']) {
     $(`dl-${k}`).addEventListener('click', () => saveReport(k));
     $(`batch-dl-${k}`).addEventListener('click', () => saveReport(k));
   }
+  $('carry').addEventListener('change', () => { if (!$('carry').checked) $('carried').textContent = ''; });
+  $('px').addEventListener('input', () => { $('px-source').textContent = ''; });
   wireCalibration();
 }
 

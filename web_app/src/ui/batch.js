@@ -39,16 +39,18 @@ function fillRow(tr, state, status, r = null) {
 }
 
 /**
- * Measures every row; returns the report records of the measured ones. `isCurrent()` turns
+ * Measures every row; returns {records, unreadable} (the measured ones; the not measured, with why). `isCurrent()` turns
  * false when a newer choice replaced the table (then it stops and returns null).
  */
 export async function measureBatch(files, { model, decoder, trusted, isCurrent }) {
   const rows = [...$('batch-rows').children];
   const spec = model.meta.clinical, range = { min: model.meta.input_limits.pixel_size_mm.min, max: model.meta.input_limits.pixel_size_mm.max };
-  const records = [];
+  const records = [], unreadable = [];
   for (const [i, tr] of rows.entries()) {
     let px;
-    try { px = parsePixelSize(tr.querySelector('.batch-px').value, range); } catch (err) { fillRow(tr, 'error', err.message); continue; }
+    try { px = parsePixelSize(tr.querySelector('.batch-px').value, range); } catch (err) {
+      fillRow(tr, 'error', err.message); unreadable.push({ filename: files[i].name, reason: err.message }); continue;
+    }
     fillRow(tr, 'running', 'measuring…');
     try {
       const r = await measureBlob(model, decoder, files[i], px, files[i].name);
@@ -59,8 +61,9 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
     } catch (err) {
       if (err instanceof CancelledError || !isCurrent()) return null;
       fillRow(tr, 'error', err.message);
+      unreadable.push({ filename: files[i].name, reason: err.message });
     }
   }
   $('batch-msg').textContent = `${records.length} of ${rows.length} images measured.`;
-  return records;
+  return { records, unreadable };
 }

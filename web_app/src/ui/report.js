@@ -49,11 +49,15 @@ export function reportCsv(records) {
   return lines.map((l) => `${l}\r\n`).join('');
 }
 
-export function reportJson(records, model) {
+/** report.json as `hc-tf predict` lays it out (counts, images, unreadable), plus the model's sha256. */
+export function reportJson(records, model, unreadable = []) {
+  const spec = model.meta.clinical;
   return `${JSON.stringify({ format: 'hc-tf web app report v1', model: model.meta.model_version,
     model_sha256: model.sha256, created_utc: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    counts: { images: records.length, found: records.filter((r) => r.found).length, flagged: records.filter((r) => r.review).length },
-    images: records }, null, 2)}\n`;
+    centile_source: spec.hc_centile.source, review_thresholds: spec.review_flag.thresholds,
+    counts: { images: records.length, found: records.filter((r) => r.found).length,
+      flagged: records.filter((r) => r.review).length, unreadable: unreadable.length },
+    images: records, unreadable }, null, 2)}\n`;
 }
 
 /** Saves text as a file (an <a download> click: nothing leaves the device). */
