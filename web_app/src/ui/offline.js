@@ -8,6 +8,8 @@ function say(state, text) {
   const el = $('offline');
   el.dataset.state = state; el.textContent = text;
   document.body.dataset.offline = state;
+  const short = { ready: 'Works offline.', pending: 'Storing for offline use…', error: 'Not ready offline (see About).' }[state];
+  $('summary-offline').textContent = short || '';
 }
 
 async function controlled() {
