@@ -239,17 +239,19 @@ async function main() {
     setStatus($('summary'), 'error', `Not ready: the self-test's golden samples could not be read (${describeError(err)}).`);
     return;
   }
-  wireUi(golden);
   const key = `hc-tf-selftest:${APP_VERSION}:${m.threads ? 't' : 's'}:${navigator.userAgent}`;
   setStatus($('selftest'), 'running', 'Self-test: running the golden samples…');
   busy('Self-test…');
-  const st = await selfTest(m, decoder, golden, { key, force: params.get('selftest') === '1', onProgress: busy })
+  const stDecoder = new Decoder();
+  const st = await selfTest(m, stDecoder, golden, { key, force: params.get('selftest') === '1', onProgress: busy })
     .catch((err) => ({ pass: false, text: `Self-test could not run: ${describeError(err)}` }));
+  stDecoder.close();
   busy('');
   state.trusted = st.pass;
   setStatus($('selftest'), st.pass ? 'pass' : 'fail', st.text);
   setStatus($('summary'), st.pass ? 'pass' : 'fail', st.pass ? 'Ready: self-test passed.' : 'Self-test failed: no measurements are shown (see About).');
-  $('measure').disabled = false;
+  wireUi(golden); // only now: a choice made during the self-test would be measured untrusted
+  for (const id of ['measure', 'file', 'sample']) $(id).disabled = false;
   document.body.dataset.ready = '1';
   setUpOffline(APP_VERSION, params.get('sw') === '0');
 }
@@ -263,12 +265,13 @@ window.hcApp = {
     const golden = await (await fetch('./assets/golden.json')).json();
     const med = (v) => { const s = [...v].sort((a, b) => a - b), k = s.length >> 1; return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2; };
     const out = { threads: state.model.threads, numThreads: state.model.numThreads, samples: {} };
+    const benchDecoder = new Decoder();
     for (const s of golden.samples) {
       const blob = await (await fetch(`./assets/samples/${s.filename}`)).blob();
       const model = [], e2e = [];
       for (let i = 0; i < n; i++) {
         const t = performance.now();
-        const r = await measureBlob(state.model, decoder, blob, s.pixel_size_mm, s.filename);
+        const r = await measureBlob(state.model, benchDecoder, blob, s.pixel_size_mm, s.filename);
         e2e.push(performance.now() - t);
         const t0 = performance.now();
         await runModel(state.model, r.input);
@@ -276,6 +279,7 @@ window.hcApp = {
       }
       out.samples[s.filename] = { model_ms: med(model), end_to_end_ms: med(e2e), model_runs: model, end_to_end_runs: e2e };
     }
+    benchDecoder.close();
     out.model_ms = med(Object.values(out.samples).map((v) => v.model_ms));
     out.end_to_end_ms = med(Object.values(out.samples).map((v) => v.end_to_end_ms));
     return out;

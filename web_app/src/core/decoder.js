@@ -15,6 +15,9 @@ export class Decoder {
     reject(new CancelledError('a newer image was chosen'));
   }
 
+  /** Cancels any job and lets the worker go. */
+  close() { this.cancel(); this.worker?.terminate(); this.worker = null; }
+
   /** prepareImage(blob, name, opts) in the worker. */
   decode(blob, name, opts) {
     this.cancel();
