@@ -7,8 +7,8 @@ golden's mask checksum and HC within 1e-6 mm, its GA and review flag (threads on
 off); the flagged sample's "please review" with its reason; the HC centile for a typed
 GA and the message for a bad one; readable messages for a non-image and a missing/absurd
 pixel size; calibration by two clicks; no request
-beyond loopback; after the server is stopped and the browser is offline, a reload
-still measures (service worker). Each part skips with the reason printed when node,
+beyond loopback; once the page says it is ready offline (every file stored), the server
+stopped and the browser offline, a reload still measures (service worker). Each part skips with the reason printed when node,
 the built app, chromium or playwright is missing: never a silent pass.
 
 HC_TF_WEB_SCREENSHOT=path saves a 390x844 screenshot after a measurement;
