@@ -181,6 +181,13 @@ def clinical_spec():
     }
 
 
+def bundle_metadata(meta):
+    """The exported metadata (its fields unchanged) plus "clinical" and the input limits
+    (`metadata.input_limits`: the web app reads them, never a copy of its own)."""
+    from hc_tf.export.metadata import input_limits  # pylint: disable=import-outside-toplevel
+    return {**meta, "clinical": clinical_spec(), "input_limits": input_limits()}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tflite", required=True, help="the int8 .tflite (its .json alongside)")
@@ -204,9 +211,9 @@ def main(argv=None):
     os.makedirs(os.path.join(args.out, "samples"), exist_ok=True)
     model_dst = os.path.join(args.out, MODEL_NAME)
     shutil.copyfile(args.tflite, model_dst)
-    # The metadata as exported, plus the clinical section (its existing fields unchanged).
+    # The metadata as exported, plus the clinical section and today's input limits.
     io_utils.atomic_write_text(os.path.join(args.out, META_NAME),
-                               json.dumps({**meta, "clinical": clinical_spec()}, indent=2) + "\n")
+                               json.dumps(bundle_metadata(meta), indent=2) + "\n")
     runner = edge.LiteRunner(model_dst, num_threads=args.num_threads)
     entries = []
     for name in args.samples:

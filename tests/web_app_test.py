@@ -7,8 +7,8 @@ golden's mask checksum and HC within 1e-6 mm, its GA and review flag (threads on
 off); the flagged sample's "please review" with its reason; the HC centile for a typed
 GA and the message for a bad one; readable messages for a non-image and a missing/absurd
 pixel size; calibration by two clicks; no request
-beyond loopback; after the server is stopped and the browser is offline, a reload
-still measures (service worker). Each part skips with the reason printed when node,
+beyond loopback; once the page says it is ready offline (every file stored), the server
+stopped and the browser offline, a reload still measures (service worker). Each part skips with the reason printed when node,
 the built app, chromium or playwright is missing: never a silent pass.
 
 HC_TF_WEB_SCREENSHOT=path saves a 390x844 screenshot after a measurement;
@@ -140,7 +140,7 @@ def browser():
 
 def _wait_ready(page):
     page.wait_for_selector("body[data-ready='1'], #status[data-state='error']", timeout=LOAD_TIMEOUT_MS)
-    assert page.locator("#status").get_attribute("data-state") == "ready", page.locator("#status").inner_text()
+    assert page.locator("#status").get_attribute("data-state") == "ready", page.locator("#status").text_content()
 
 
 def _measure_sample(page, name):
@@ -185,8 +185,8 @@ def test_browser_app(server, browser, golden, tmp_path):
         page.goto(base, wait_until="load", timeout=60_000)
         _wait_ready(page)
         assert page.evaluate("crossOriginIsolated") is True
-        assert "threads" in page.locator("#status").inner_text()
-        assert page.locator("#selftest").get_attribute("data-state") == "pass", page.locator("#selftest").inner_text()
+        assert "threads" in page.locator("#status").text_content()
+        assert page.locator("#selftest").get_attribute("data-state") == "pass", page.locator("#selftest").text_content()
 
         # Every bundled sample: golden's mask checksum, HC within 1e-6 mm, GA and review flag.
         results = {}
@@ -251,8 +251,10 @@ def test_browser_app(server, browser, golden, tmp_path):
                                               "buffer": b"not an image"}])
         page.wait_for_selector("#message:has-text('notes.png: not a readable image file')", timeout=30_000)
 
-        # Drag and drop: a file dropped on the page is opened and measured with the typed pixel size.
+        # Drag and drop: a file dropped on the page is opened and measured with the pixel size
+        # kept by "same patient, same settings" (typed before the drop).
         s = golden["samples"][3]
+        page.check("#carry")
         page.fill("#px", repr(s["pixel_size_mm"]))
         page.evaluate("""async (name) => {
             const blob = await (await fetch('./assets/samples/' + name)).blob();
@@ -262,22 +264,21 @@ def test_browser_app(server, browser, golden, tmp_path):
         }""", s["filename"])
         page.wait_for_selector(f"#result[data-name='{s['filename']}'][data-state='found']", timeout=60_000)
         assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
+        page.uncheck("#carry")
 
         # Threads off (a new page load: LiteRT.js loads once per page).
         page.goto(base + "?threads=0", wait_until="load", timeout=60_000)
         _wait_ready(page)
-        assert "single thread" in page.locator("#status").inner_text()
+        assert "single thread" in page.locator("#status").text_content()
         s = golden["samples"][0]
         _assert_matches_golden(_measure_sample(page, s["filename"]), s)
 
         # Offline: the service worker serves everything after the server is gone.
         page.goto(base, wait_until="load", timeout=60_000)
         _wait_ready(page)
-        page.wait_for_function("async () => { const r = await navigator.serviceWorker.ready;"
-                               " const ks = await caches.keys(); if (!ks.length) return false;"
-                               " const c = await caches.open(ks[0]); const req = await c.keys();"
-                               " return !!navigator.serviceWorker.controller &&"
-                               " req.some(q => q.url.endsWith('.wasm')); }", timeout=120_000)
+        # A sync predicate (an async one returns a Promise, which is truthy: no wait at all).
+        page.wait_for_selector("#offline[data-state='ready']", state="attached", timeout=120_000)
+        assert page.evaluate("!!navigator.serviceWorker.controller")
         server["httpd"].shutdown()
         context.set_offline(True)
         page.reload(wait_until="load", timeout=60_000)
@@ -290,45 +291,74 @@ def test_browser_app(server, browser, golden, tmp_path):
     assert outside == [], f"the page reached beyond loopback: {outside}"
 
 
+def _native_runs(runner, golden, n):
+    from hc_tf import inference  # pylint: disable=import-outside-toplevel
+    out = {}
+    for s in golden["samples"]:
+        path = os.path.join(BUNDLE, "samples", s["filename"])
+        runs = [inference.measure_file(runner, path, s["pixel_size_mm"])[1] for _ in range(n)]
+        out[s["filename"]] = {"model_runs": [t["invoke_ms"] for t in runs], "end_to_end_runs": [t["total_ms"] for t in runs]}
+    return out
+
+
+def _summary(per_sample):
+    """Per image the median of its runs, then the median over the images."""
+    samples = {k: {"model_ms": statistics.median(v["model_runs"]), "end_to_end_ms": statistics.median(v["end_to_end_runs"])}
+               for k, v in per_sample.items()}
+    return {"samples": samples, "model_ms": statistics.median(v["model_ms"] for v in samples.values()),
+            "end_to_end_ms": statistics.median(v["end_to_end_ms"] for v in samples.values())}
+
+
 def test_browser_benchmark(browser, golden):
-    """In-browser model and end-to-end times (threads on/off) next to native LiteRT's: HC_TF_WEB_BENCH=path."""
+    """In-browser model and end-to-end times (threads on/off) next to native LiteRT's, in
+    interleaved rounds (a load change hits all three alike): HC_TF_WEB_BENCH=path."""
     out = os.environ.get("HC_TF_WEB_BENCH")
     if not out:
         pytest.skip("set HC_TF_WEB_BENCH=path to run the benchmark")
     if not os.path.isfile(os.path.join(DIST, "index.html")):
         _skip("web_app/dist missing")
+    from hc_tf import edge  # pylint: disable=import-outside-toplevel
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}/"
     n = int(os.environ.get("HC_TF_WEB_BENCH_N", "20"))
-    result = {"n_per_image": n, "median_over": f"per image median, then median of the {len(golden['samples'])} images",
-              "chromium": browser.version, "cpu_count": os.cpu_count()}
-    try:
-        for label, query in (("browser_threads", "?sw=0"), ("browser_single_thread", "?sw=0&threads=0")):
-            context = browser.new_context()
-            page = context.new_page()
-            page.goto(base + query, wait_until="load", timeout=60_000)
-            _wait_ready(page)
-            result[label] = page.evaluate(f"hcApp.benchmark({n})")
-            context.close()
-    finally:
-        httpd.shutdown()
-    from hc_tf import edge  # pylint: disable=import-outside-toplevel
-    from hc_tf import inference  # pylint: disable=import-outside-toplevel
+    rounds = 4
+    labels = {"browser_threads": "?sw=0", "browser_single_thread": "?sw=0&threads=0"}
+    runs = {k: {} for k in [*labels, "native_litert_2_threads"]}
+    result = {"n_per_image": n, "rounds": rounds,
+              "median_over": f"per image median, then median of the {len(golden['samples'])} images",
+              "chromium": browser.version, "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()}
     runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]), num_threads=2)
-    native = {}
-    for s in golden["samples"]:
-        path = os.path.join(BUNDLE, "samples", s["filename"])
-        e2e, inv = [], []
-        for _ in range(n):
-            _, t = inference.measure_file(runner, path, s["pixel_size_mm"])
-            e2e.append(t["total_ms"])
-            inv.append(t["invoke_ms"])
-        native[s["filename"]] = {"model_ms": statistics.median(inv), "end_to_end_ms": statistics.median(e2e)}
-    result["native_litert_2_threads"] = {
-        "samples": native,
-        "model_ms": statistics.median(v["model_ms"] for v in native.values()),
-        "end_to_end_ms": statistics.median(v["end_to_end_ms"] for v in native.values())}
+    contexts = []
+    try:
+        pages = {}
+        for label, query in labels.items():
+            contexts.append(browser.new_context())
+            pages[label] = contexts[-1].new_page()
+            pages[label].goto(base + query, wait_until="load", timeout=60_000)
+            _wait_ready(pages[label])
+        for _ in range(rounds):
+            for label, page in pages.items():
+                r = page.evaluate(f"hcApp.benchmark({max(1, n // rounds)})")
+                result.setdefault(label, {"threads": r["threads"], "numThreads": r["numThreads"]})
+                for name, v in r["samples"].items():
+                    acc = runs[label].setdefault(name, {"model_runs": [], "end_to_end_runs": []})
+                    acc["model_runs"] += v["model_runs"]
+                    acc["end_to_end_runs"] += v["end_to_end_runs"]
+            for name, v in _native_runs(runner, golden, max(1, n // rounds)).items():
+                acc = runs["native_litert_2_threads"].setdefault(name, {"model_runs": [], "end_to_end_runs": []})
+                acc["model_runs"] += v["model_runs"]
+                acc["end_to_end_runs"] += v["end_to_end_runs"]
+    finally:
+        for c in contexts:
+            c.close()
+        httpd.shutdown()
+    for label, per_sample in runs.items():
+        result[label] = {**result.get(label, {}), **_summary(per_sample)}
+    native = result["native_litert_2_threads"]
+    for label in labels:
+        result[label]["ratio_to_native"] = {k: result[label][k] / native[k] for k in ("model_ms", "end_to_end_ms")}
+    result["load_average_after"] = os.getloadavg()
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "samples"})

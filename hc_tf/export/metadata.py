@@ -14,6 +14,7 @@ from hc_tf import __version__
 from hc_tf import defaults
 from hc_tf import edge
 from hc_tf import preprocess
+from hc_tf.measure.pixel_size import PLAUSIBLE_PIXEL_SIZE_MM
 from hc_tf.export.op_report import FLOAT_KINDS
 from hc_tf.export.op_report import op_report
 
@@ -22,6 +23,18 @@ metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by
 
 TRAINING_DATA = ("HC18 grand challenge training set (van den Heuvel et al. 2018, "
                  "doi:10.5281/zenodo.1322001, CC BY 4.0), subject-level train/validation split")
+
+
+def input_limits() -> Dict[str, Any]:
+    """What every reader accepts, for ports (the web app) to read instead of copying the numbers."""
+    lo, hi = PLAUSIBLE_PIXEL_SIZE_MM
+    return {"pixel_size_mm": {"min": lo, "max": hi,
+                              "syntax": "a decimal number as Python's float() reads it "
+                                        "(no hex, no decimal comma), finite, positive"},
+            "max_input_bytes": defaults.MAX_INPUT_BYTES,
+            "max_input_pixels": defaults.MAX_INPUT_PIXELS,
+            "min_image_side": preprocess.MIN_IMAGE_SIDE,
+            "alpha": "ignored: gray from R, G, B as stored (cv2 BGRA2GRAY), never premultiplied"}
 
 
 def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
@@ -109,6 +122,7 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
         "training_data": training_data,
         "validation": validation,
         "ops": rep["ops"],
+        "input_limits": input_limits(),
     }
     if extra:
         meta.update(extra)

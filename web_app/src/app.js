@@ -1,258 +1,225 @@
-// The page: load + verify the model, self-test against golden.json, measure user images.
-import { loadModel, measureBlob, UserError } from './core/pipeline.js';
-import { MIN_PIXEL_MM, MAX_PIXEL_MM, parsePixelSize } from './core/units.js';
-import { gaLine, hcCentile, reviewText } from './core/clinical.js';
+// The page: load + verify the model, self-test, then measure the images the user opens.
+// Safety rules (issue 25): a new image starts with no pixel size and no known GA unless they
+// come with it (a bundled sample) or "same patient, same settings" is ticked; nothing is
+// measured without a pixel size; a change of image or pixel size clears the result; the
+// latest choice wins (older work is cancelled or its result dropped).
+import { loadModel, measurePrepared, decodeOptions, describeError, UserError } from './core/pipeline.js';
+import { Decoder, CancelledError } from './core/decoder.js';
+import { parsePixelSize, pixelSizeRange } from './core/units.js';
+import { draw, canvasPoint, clearResult, showCentile, showResult } from './ui/view.js';
+import { selfTest } from './ui/selftest.js';
+import { setUpOffline } from './ui/offline.js';
+import { imageRecord, reportCsv, reportJson, download } from './ui/report.js';
+import { showBatch, measureBatch } from './ui/batch.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
 const params = new URLSearchParams(location.search);
-const state = { model: null, trusted: false, image: null, result: null, calib: null };
+const decoder = new Decoder();
+// gen: bumped by every new choice (image, files); work started under an older gen is dropped.
+const state = { model: null, trusted: false, gen: 0, image: null, result: null, calib: null, batch: null, records: [] };
 
 function setStatus(el, stateName, text) { el.dataset.state = stateName; el.textContent = text; }
 function message(text) { $('message').textContent = text || ''; }
+function busy(text) { $('busy').hidden = !text; $('busy-text').textContent = text || ''; document.body.dataset.busy = text ? '1' : '0'; }
+const redraw = () => draw(state);
+const threadsText = () => (state.model.threads ? `${state.model.numThreads} threads` : '1 thread');
+const range = () => pixelSizeRange(state.model.meta);
 
-async function registerServiceWorker() {
-  if (!('serviceWorker' in navigator) || params.get('sw') === '0') return;
+/** Forgets the result on screen (and its ellipse); `why` says so where the user looks. */
+function dropResult(stateName = 'none', why = '') {
+  state.result = null; state.records = [];
+  clearResult(stateName, why);
+  redraw();
+}
+
+/** Says, where the user looks, which values a new image got from the one before. */
+function sayCarried(bundledPx) {
+  const kept = [];
+  if ($('carry').checked) {
+    if (bundledPx === null && $('px').value.trim()) kept.push(`pixel size ${$('px').value.trim()} mm`);
+    if ($('known-ga').value.trim()) kept.push(`known GA ${$('known-ga').value.trim()}`);
+  }
+  $('carried').textContent = kept.length ? `Kept from the previous image (same patient, same settings): ${kept.join(', ')}.` : '';
+  $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
+}
+
+/** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
+function startChoice(bundledPx) {
+  state.gen += 1;
+  decoder.cancel();
+  state.image = null; state.calib = null; state.batch = null;
+  $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true;
+  message('');
+  dropResult('pending');
+  if (!$('carry').checked) { $('px').value = ''; $('known-ga').value = ''; }
+  if (bundledPx !== null) $('px').value = String(bundledPx);
+  sayCarried(bundledPx);
+  return state.gen;
+}
+
+/** Opens one image: decode (in the worker), show it, measure when a pixel size is known. */
+async function openImage(blob, name, { bundledPx = null, t0 = performance.now() } = {}) {
+  const gen = startChoice(bundledPx);
+  if (!state.model) { message('The model is not loaded yet.'); return; }
+  busy(`Decoding ${name}…`);
+  let prep;
   try {
-    await navigator.serviceWorker.register('./sw.js');
-    await navigator.serviceWorker.ready;
-    // The first load's files came from the network before the worker ran: cache the ones used.
-    const cache = await caches.open(`hc-tf-${APP_VERSION}`);
-    const urls = performance.getEntriesByType('resource').map((e) => e.name)
-      .filter((u) => new URL(u).origin === location.origin && !u.includes('?'));
-    await Promise.all(urls.map(async (u) => { if (!(await cache.match(u))) await cache.add(u); }));
+    prep = await decoder.decode(blob, name, decodeOptions(state.model));
   } catch (err) {
-    console.warn('service worker not available:', err);
+    if (err instanceof CancelledError || gen !== state.gen) return;
+    busy('');
+    message(err instanceof UserError ? err.message : `Could not open ${name}: ${describeError(err)}`);
+    dropResult('error');
+    return;
+  }
+  if (gen !== state.gen) return;
+  busy('');
+  state.image = { name, prep, t0 };
+  $('calibrate').disabled = false;
+  redraw();
+  if ($('px').value.trim()) await measure();
+  else { clearResult('needs-pixel-size'); message(`Enter the pixel size of ${name} in mm (or calibrate it on the depth scale), then Measure.`); }
+}
+
+/** Measures the image on screen with the pixel size typed; shows it only if both are unchanged. */
+async function measure() {
+  message('');
+  const img = state.image, gen = state.gen;
+  if (!img) { message('Open an image first.'); return; }
+  const text = $('px').value;
+  let px;
+  try { px = parsePixelSize(text, range()); } catch (err) { message(err.message); dropResult('error'); return; }
+  busy(`Measuring ${img.name}…`);
+  let r;
+  try {
+    r = await measurePrepared(state.model, img.prep, px);
+  } catch (err) {
+    if (gen === state.gen) { busy(''); message(`Measurement failed: ${describeError(err)}`); dropResult('error'); }
+    return;
+  }
+  if (gen !== state.gen || state.image !== img || $('px').value !== text) return; // the input moved on
+  busy('');
+  state.result = r;
+  redraw();
+  showResult(state.model.meta.clinical, r, { name: img.name, trusted: state.trusted, shownMs: performance.now() - img.t0, threadsText: threadsText() });
+  img.t0 = performance.now(); // a later Measure counts from its click
+}
+
+function reportRecords() {
+  if (state.batch) return state.batch.records || [];
+  if (!state.result || !state.trusted) return [];
+  try { return [imageRecord(state.model.meta.clinical, state.image.name, state.result, $('known-ga').value.trim())]; } catch {
+    return [imageRecord(state.model.meta.clinical, state.image.name, state.result)];
   }
 }
 
-/** How a measurement differs from its golden sample: mask, HC, GA, quality signals, review flag. */
-function goldenDifferences(r, s, tol) {
-  if (r.mask_sha256 !== s.mask_sha256) return ['mask differs'];
-  if (r.found !== s.found || r.reason !== s.reason) return ['found/reason differ'];
-  if (!s.found) return [];
-  const out = [];
-  if (!(Math.abs(r.hc_mm - s.hc_mm) <= 1e-6)) out.push(`HC ${r.hc_mm} vs ${s.hc_mm} mm`);
-  for (const [key, g] of Object.entries(s.gestational_age)) {
-    const mine = r.gestational_age[key];
-    const sameDays = g.ga_days === null ? mine.ga_days === null : Math.abs(mine.ga_days - g.ga_days) <= tol.ga_days;
-    if (mine.status !== g.status || mine.ga !== g.ga || !sameDays) out.push(`GA (${key}) ${mine.ga ?? mine.status} vs ${g.ga ?? g.status}`);
-  }
-  for (const [name, v] of Object.entries(s.quality)) {
-    if (v !== null && !(Math.abs(r.quality[name] - v) <= tol.quality)) out.push(`${name} ${r.quality[name]} vs ${v}`);
-  }
-  if (r.review !== s.review || r.review_reasons.join('|') !== s.review_reasons.join('|')) out.push('review flag differs');
-  return out;
-}
-
-async function selfTest() {
-  const golden = await (await fetch('./assets/golden.json')).json();
-  const key = `hc-tf-selftest:${APP_VERSION}:${state.model.threads ? 't' : 's'}:${navigator.userAgent}`;
-  if (localStorage.getItem(key) === 'pass' && params.get('selftest') !== '1') {
-    setStatus($('selftest'), 'pass', `Self-test passed on this browser (${golden.samples.length} golden samples; cached).`);
-    return true;
-  }
-  setStatus($('selftest'), 'running', 'Self-test: running the golden samples…');
-  const problems = [];
-  for (const s of golden.samples) {
-    const blob = await (await fetch(`./assets/samples/${s.filename}`)).blob();
-    const r = await measureBlob(state.model, blob, s.pixel_size_mm, s.filename);
-    problems.push(...goldenDifferences(r, s, golden.clinical_tolerance).map((p) => `${s.filename}: ${p}`));
-  }
-  if (problems.length) {
-    setStatus($('selftest'), 'fail', `Self-test FAILED: this browser or CPU computes differently (${problems.join('; ')}). Measurements are not shown.`);
-    return false;
-  }
-  localStorage.setItem(key, 'pass');
-  setStatus($('selftest'), 'pass', `Self-test passed: ${golden.samples.length} golden samples reproduced (mask checksum, HC within 1e-6 mm, GA, quality signals, review flag).`);
-  return true;
-}
-
-function draw() {
-  const cv = $('view');
-  const ctx = cv.getContext('2d');
-  if (!state.image) return;
-  const { gray, width, height } = state.image;
-  cv.width = width; cv.height = height;
-  const img = ctx.createImageData(width, height);
-  for (let i = 0; i < gray.length; i++) { const v = gray[i]; img.data.set([v, v, v, 255], i * 4); }
-  ctx.putImageData(img, 0, 0);
-  const lw = Math.max(2, Math.round(Math.max(width, height) / 300));
-  const r = state.result;
-  if (r && r.found && state.trusted) {
-    const e = r.ellipse;
-    ctx.strokeStyle = '#00ff66'; ctx.lineWidth = lw;
-    ctx.beginPath(); ctx.ellipse(e.cx + 0.5, e.cy + 0.5, e.a, e.b, e.angle, 0, 2 * Math.PI); ctx.stroke();
-  }
-  if (state.calib) {
-    ctx.fillStyle = '#ffcc00'; ctx.strokeStyle = '#ffcc00'; ctx.lineWidth = lw;
-    for (const [x, y] of state.calib.points) { ctx.beginPath(); ctx.arc(x + 0.5, y + 0.5, 2 * lw, 0, 2 * Math.PI); ctx.fill(); }
-    if (state.calib.points.length === 2) {
-      const [[x0, y0], [x1, y1]] = state.calib.points;
-      ctx.beginPath(); ctx.moveTo(x0 + 0.5, y0 + 0.5); ctx.lineTo(x1 + 0.5, y1 + 0.5); ctx.stroke();
+async function saveReport(kind) {
+  const recs = reportRecords();
+  if (!recs.length) { message('Nothing measured to save yet.'); return; }
+  const unreadable = state.batch?.unreadable || [];
+  if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
+  else if (kind === 'json') download(reportJson(recs, state.model, unreadable), 'report.json', 'application/json');
+  else {
+    try { await navigator.clipboard.writeText(reportCsv(recs)); message(''); $('copied').textContent = 'Report copied (CSV).'; } catch (err) {
+      message(`Could not copy the report (${describeError(err)}): save it as CSV or JSON instead.`);
     }
   }
 }
 
-function clearClinical() {
-  const box = $('result');
-  delete box.dataset.review;
-  delete box.dataset.reviewReasons;
-  $('review').textContent = '';
-  $('ga').replaceChildren();
-  $('centile').textContent = '';
-  delete $('centile').dataset.state;
+async function openFiles(files, t0) {
+  $('sample').value = '';
+  if (files.length === 1) { await openImage(files[0], files[0].name, { t0 }); return; }
+  const gen = startChoice(null);
+  clearResult('none');
+  state.batch = { files, gen, records: null };
+  showBatch(files);
 }
 
-/** GA by both formulas, the review flag and (with a known GA typed) the HC centile. */
-function showClinical(r) {
-  const spec = state.model.meta.clinical;
-  const box = $('result');
-  box.dataset.review = String(r.review);
-  box.dataset.reviewReasons = r.review_reasons.join('; ');
-  $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
-  $('ga').replaceChildren(...Object.entries(r.gestational_age).map(([key, g]) => {
-    const li = document.createElement('li');
-    li.dataset.method = key;
-    li.dataset.status = g.status;
-    li.textContent = `GA ${gaLine(spec, g)}`;
-    return li;
-  }));
-  showCentile();
+async function measureAll() {
+  const b = state.batch;
+  if (!b) return;
+  busy(`Measuring ${b.files.length} images…`);
+  const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
+  if (state.batch !== b) return;
+  busy('');
+  b.records = recs?.records ?? null;
+  b.unreadable = recs?.unreadable ?? [];
+  $('batch-downloads').hidden = !b.records?.length;
 }
 
-/** The HC centile for the known GA typed (nothing when empty; the entry error when it is bad). */
-function showCentile() {
-  const out = $('centile'), r = state.result, text = $('known-ga').value.trim();
-  delete out.dataset.state;
-  out.textContent = '';
-  if (!text || !r || !r.found || !state.trusted) return;
-  try {
-    const c = hcCentile(state.model.meta.clinical, r.hc_mm, text);
-    out.dataset.state = c.status;
-    out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}`;
-  } catch (err) {
-    out.dataset.state = 'error';
-    out.textContent = err.message;
-  }
-}
-
-function showResult(r) {
-  const box = $('result');
-  state.result = r;
-  box.dataset.state = r.found ? 'found' : 'not-found';
-  box.dataset.maskSha256 = r.mask_sha256;
-  box.dataset.name = state.image.name;
-  box.dataset.pixelSizeMm = String(r.pixel_size_mm);
-  const t = r.timings;
-  $('timing').textContent = `Time: ${t.total_ms.toFixed(0)} ms (decode ${t.decode_ms.toFixed(0)}, letterbox ${t.letterbox_ms.toFixed(0)}, model ${t.model_ms.toFixed(0)}, fit ${t.measure_ms.toFixed(0)} ms; ${state.model.threads ? `${state.model.numThreads} threads` : '1 thread'})`;
-  clearClinical();
-  if (!state.trusted) {
-    box.dataset.state = 'untrusted';
-    $('hc').textContent = 'No measurement: the self-test did not pass on this browser.';
-    $('details').textContent = '';
-  } else if (r.found) {
-    box.dataset.hcMm = String(r.hc_mm);
-    const e = r.ellipse;
-    $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm`;
-    showClinical(r);
-    $('details').textContent = `Ellipse (px): centre ${e.cx.toFixed(1)}, ${e.cy.toFixed(1)}; semi-axes ${e.a.toFixed(1)} x ${e.b.toFixed(1)}; angle ${(e.angle * 180 / Math.PI).toFixed(1)}°. Pixel size ${r.pixel_size_mm} mm.`;
-  } else {
-    delete box.dataset.hcMm;
-    $('hc').textContent = 'No head found';
-    $('details').textContent = r.reason;
-  }
-  draw();
-}
-
-async function runMeasure() {
-  message('');
-  if (!state.image) { message('Open an image first.'); return; }
-  let px;
-  try { px = parsePixelSize($('px').value); } catch (err) { message(err.message); $('result').dataset.state = 'error'; return; }
-  try {
-    showResult(await measureBlob(state.model, state.image.blob, px, state.image.name));
-  } catch (err) {
-    message(err instanceof UserError ? err.message : `Measurement failed: ${err.message}`);
-    $('result').dataset.state = 'error';
-  }
-}
-
-async function openFile(blob, name, pixelSize = null) {
-  message('');
-  state.result = null; state.calib = null; $('calib').hidden = true;
-  $('result').dataset.state = 'none';
-  clearClinical();
-  for (const id of ['hc', 'details', 'timing']) $(id).textContent = '';
-  try {
-    const { decodeToGray } = await import('./core/pipeline.js');
-    const img = await decodeToGray(blob, name);
-    state.image = { ...img, blob, name };
-    $('calibrate').disabled = false;
-    if (pixelSize !== null) $('px').value = String(pixelSize);
-    draw();
-    if ($('px').value.trim() && state.model) await runMeasure();
-  } catch (err) {
-    state.image = null;
-    message(err instanceof UserError ? err.message : `Could not open ${name}: ${err.message}`);
-    $('result').dataset.state = 'error';
-  }
-}
-
-function canvasPoint(ev) {
-  const cv = $('view'), r = cv.getBoundingClientRect();
-  return [(ev.clientX - r.left) * (cv.width / r.width) - 0.5, (ev.clientY - r.top) * (cv.height / r.height) - 0.5];
-}
-
-function wireUi(golden) {
-  $('file').addEventListener('change', (ev) => { const f = ev.target.files[0]; if (f) openFile(f, f.name); });
-  const drop = $('drop');
-  drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('over'); });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  document.addEventListener('dragover', (ev) => ev.preventDefault());
-  document.addEventListener('drop', (ev) => {
-    ev.preventDefault(); drop.classList.remove('over');
-    const f = ev.dataTransfer?.files?.[0];
-    if (f) openFile(f, f.name);
-  });
-  $('measure').addEventListener('click', runMeasure);
-  $('px').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') runMeasure(); });
-  $('known-ga').addEventListener('input', showCentile);
-  for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
-  $('sample').addEventListener('change', async (ev) => {
-    const s = golden.samples.find((x) => x.filename === ev.target.value);
-    if (s) await openFile(await (await fetch(`./assets/samples/${s.filename}`)).blob(), s.filename, s.pixel_size_mm);
-  });
+function wireCalibration() {
   $('calibrate').addEventListener('click', () => {
     state.calib = { points: [] }; $('calib').hidden = false; $('calib-mm').value = '';
     $('calib-msg').textContent = 'Click two points of the depth scale, then type their distance in mm.';
-    draw();
+    redraw();
   });
-  $('calib-cancel').addEventListener('click', () => { state.calib = null; $('calib').hidden = true; draw(); });
+  $('calib-cancel').addEventListener('click', () => { state.calib = null; $('calib').hidden = true; redraw(); });
   $('view').addEventListener('click', (ev) => {
-    if (!state.calib) return;
+    if (!state.calib || !state.image) return;
     if (state.calib.points.length === 2) state.calib.points = [];
-    state.calib.points.push(canvasPoint(ev));
-    const n = state.calib.points.length;
-    if (n === 2) {
+    state.calib.points.push(canvasPoint(ev, state.image));
+    if (state.calib.points.length === 2) {
       const [[x0, y0], [x1, y1]] = state.calib.points;
       state.calib.distPx = Math.hypot(x1 - x0, y1 - y0);
       $('calib-msg').textContent = `Distance ${state.calib.distPx.toFixed(1)} px. Its length in mm:`;
       $('calib-mm').focus();
     }
-    draw();
+    redraw();
   });
   $('calib-apply').addEventListener('click', () => {
-    const c = state.calib;
+    const c = state.calib, { min, max } = range();
     if (!c || c.points.length !== 2 || !(c.distPx >= 5)) { message('Click two points at least 5 pixels apart on the depth scale first.'); return; }
-    const mm = Number($('calib-mm').value.trim().replace(',', '.'));
+    const mm = Number($('calib-mm').value.trim());
     if (!Number.isFinite(mm) || mm <= 0) { message('Type the distance between the two points in mm (a positive number).'); return; }
     const px = mm / c.distPx;
-    if (px < MIN_PIXEL_MM || px > MAX_PIXEL_MM) { message(`That gives ${px.toPrecision(3)} mm per pixel, outside ${MIN_PIXEL_MM}–${MAX_PIXEL_MM} mm: check the points and the distance.`); return; }
+    if (px < min || px > max) { message(`That gives ${px.toPrecision(3)} mm per pixel, outside ${min}–${max} mm: check the points and the distance.`); return; }
     $('px').value = px.toPrecision(6);
     state.calib = null; $('calib').hidden = true; message('');
-    runMeasure();
+    measure();
   });
+}
+
+function wireUi(golden) {
+  $('file').addEventListener('change', (ev) => { const t0 = performance.now(); const fs = [...ev.target.files]; if (fs.length) openFiles(fs, t0); });
+  const drop = $('drop');
+  drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  document.addEventListener('dragover', (ev) => ev.preventDefault());
+  document.addEventListener('drop', (ev) => {
+    const t0 = performance.now();
+    ev.preventDefault(); drop.classList.remove('over');
+    const fs = [...(ev.dataTransfer?.files || [])];
+    if (fs.length) openFiles(fs, t0);
+  });
+  $('measure').addEventListener('click', () => { if (state.image) state.image.t0 = performance.now(); measure(); });
+  $('px').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { if (state.image) state.image.t0 = performance.now(); measure(); } });
+  // An edited pixel size makes the result on screen not this input's: it goes.
+  $('px').addEventListener('input', () => {
+    if (state.result && $('px').value.trim() !== String(state.result.pixel_size_mm)) {
+      dropResult('stale', 'The pixel size changed: press Measure for a result with the new value.');
+    }
+  });
+  $('known-ga').addEventListener('input', () => showCentile(state.model.meta.clinical, state.result, state.trusted));
+  for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
+  $('sample').addEventListener('change', async (ev) => {
+    const t0 = performance.now();
+    const s = golden.samples.find((x) => x.filename === ev.target.value);
+    if (!s) return;
+    let blob;
+    try { blob = await (await fetch(`./assets/samples/${s.filename}`)).blob(); } catch (err) {
+      message(`The bundled sample ${s.filename} could not be read: ${describeError(err)}`); return;
+    }
+    await openImage(blob, s.filename, { bundledPx: s.pixel_size_mm, t0 });
+  });
+  $('measure-all').addEventListener('click', measureAll);
+  for (const k of ['csv', 'json', 'copy']) {
+    $(`dl-${k}`).addEventListener('click', () => saveReport(k));
+    $(`batch-dl-${k}`).addEventListener('click', () => saveReport(k));
+  }
+  $('carry').addEventListener('change', () => { if (!$('carry').checked) $('carried').textContent = ''; });
+  $('px').addEventListener('input', () => { $('px-source').textContent = ''; });
+  wireCalibration();
 }
 
 async function main() {
@@ -260,17 +227,33 @@ async function main() {
   try {
     state.model = await loadModel('./assets/', { threads: threadsParam === null ? null : threadsParam !== '0' });
   } catch (err) {
-    setStatus($('status'), 'error', `The model could not be loaded: ${err.message}`);
+    setStatus($('status'), 'error', `The model could not be loaded: ${describeError(err)}`);
+    setStatus($('summary'), 'error', `Not ready: the model could not be loaded (${describeError(err)}).`);
+    setUpOffline(APP_VERSION, params.get('sw') === '0');
     return;
   }
   const m = state.model;
-  setStatus($('status'), 'ready', `Model ready: ${m.meta.model_version}, ${m.W}x${m.H}, sha256 ${m.sha256.slice(0, 12)}… verified; ${m.threads ? `${m.numThreads} threads (cross-origin isolated)` : 'single thread'}.`);
-  const golden = await (await fetch('./assets/golden.json')).json();
-  wireUi(golden);
-  state.trusted = await selfTest().catch((err) => { setStatus($('selftest'), 'fail', `Self-test could not run: ${err.message}`); return false; });
-  $('measure').disabled = false;
+  setStatus($('status'), 'ready', `Model ${m.meta.model_version}, ${m.W}x${m.H}, sha256 ${m.sha256.slice(0, 12)}… verified; ${m.threads ? `${m.numThreads} threads (cross-origin isolated)` : 'single thread'}.`);
+  let golden;
+  try { golden = await (await fetch('./assets/golden.json')).json(); } catch (err) {
+    setStatus($('summary'), 'error', `Not ready: the self-test's golden samples could not be read (${describeError(err)}).`);
+    return;
+  }
+  const key = `hc-tf-selftest:${APP_VERSION}:${m.threads ? 't' : 's'}:${navigator.userAgent}`;
+  setStatus($('selftest'), 'running', 'Self-test: running the golden samples…');
+  busy('Self-test…');
+  const stDecoder = new Decoder();
+  const st = await selfTest(m, stDecoder, golden, { key, force: params.get('selftest') === '1', onProgress: busy })
+    .catch((err) => ({ pass: false, text: `Self-test could not run: ${describeError(err)}` }));
+  stDecoder.close();
+  busy('');
+  state.trusted = st.pass;
+  setStatus($('selftest'), st.pass ? 'pass' : 'fail', st.text);
+  setStatus($('summary'), st.pass ? 'pass' : 'fail', st.pass ? 'Ready: self-test passed.' : 'Self-test failed: no measurements are shown (see About).');
+  wireUi(golden); // only now: a choice made during the self-test would be measured untrusted
+  for (const id of ['measure', 'file', 'sample']) $(id).disabled = false;
   document.body.dataset.ready = '1';
-  registerServiceWorker();
+  setUpOffline(APP_VERSION, params.get('sw') === '0');
 }
 
 // For tests and benchmarks (the UI is the product; this is the same path).
@@ -278,24 +261,25 @@ window.hcApp = {
   get model() { return state.model; },
   get trusted() { return state.trusted; },
   async benchmark(n = 20) {
-    const { runModel } = await import('./core/pipeline.js');
-    const { letterboxImage } = await import('./core/preprocess.js');
+    const { runModel, measureBlob } = await import('./core/pipeline.js');
     const golden = await (await fetch('./assets/golden.json')).json();
-    const med = (v) => { const s = [...v].sort((a, b) => a - b), m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+    const med = (v) => { const s = [...v].sort((a, b) => a - b), k = s.length >> 1; return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2; };
     const out = { threads: state.model.threads, numThreads: state.model.numThreads, samples: {} };
+    const benchDecoder = new Decoder();
     for (const s of golden.samples) {
       const blob = await (await fetch(`./assets/samples/${s.filename}`)).blob();
       const model = [], e2e = [];
       for (let i = 0; i < n; i++) {
-        const r = await measureBlob(state.model, blob, s.pixel_size_mm, s.filename);
-        e2e.push(r.timings.total_ms);
-        const { input } = letterboxImage(r.gray, r.width, r.height, state.model.H, state.model.W);
+        const t = performance.now();
+        const r = await measureBlob(state.model, benchDecoder, blob, s.pixel_size_mm, s.filename);
+        e2e.push(performance.now() - t);
         const t0 = performance.now();
-        await runModel(state.model, input);
+        await runModel(state.model, r.input);
         model.push(performance.now() - t0);
       }
-      out.samples[s.filename] = { model_ms: med(model), end_to_end_ms: med(e2e) };
+      out.samples[s.filename] = { model_ms: med(model), end_to_end_ms: med(e2e), model_runs: model, end_to_end_runs: e2e };
     }
+    benchDecoder.close();
     out.model_ms = med(Object.values(out.samples).map((v) => v.model_ms));
     out.end_to_end_ms = med(Object.values(out.samples).map((v) => v.end_to_end_ms));
     return out;

@@ -1,0 +1,320 @@
+"""The web app between images (issue 25), in headless Chromium: no value carried over without
+the user saying so, no stale result, the latest choice wins, a responsive page with progress,
+the Python side's limits, offline readiness, the about panel, report downloads, several
+images as a table, the desktop layout. Skips as tests/web_app_test.py does.
+
+HC_TF_WEB_SCREENSHOT_DESKTOP=path saves a 1440x900 screenshot (the phone one:
+HC_TF_WEB_SCREENSHOT in web_app_test.py).
+"""
+
+import csv
+import functools
+import http.server
+import io
+import json
+import os
+import struct
+import threading
+import time
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from web_app_test import (BUNDLE, DIST, TOL_MM, _Handler, _wait_ready, browser, golden,  # noqa: F401
+                          server)
+
+SAMPLES = os.path.join(BUNDLE, "samples")
+
+
+def _sample(golden, name):  # noqa: F811
+    return next(s for s in golden["samples"] if s["filename"] == name)
+
+
+def _png(array):
+    ok, buf = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    assert ok
+    return buf.tobytes()
+
+
+def _file(name, data):
+    return {"name": name, "mimeType": "image/png", "buffer": data}
+
+
+def _png_header_only(width, height):
+    """A PNG signature and IHDR claiming a size (no pixels): refused before any decoding."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk
+
+
+@pytest.fixture(scope="module")
+def big_png():
+    """An upscaled sample just under the 25 MP limit: slow to decode (the race, the busy page)."""
+    gray = cv2.imread(os.path.join(SAMPLES, "000_HC.png"), cv2.IMREAD_GRAYSCALE)
+    return _png(cv2.resize(gray, (6000, 4050), interpolation=cv2.INTER_NEAREST))
+
+
+@pytest.fixture()
+def page(browser, server):  # noqa: F811
+    context = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
+    p = context.new_page()
+    errors = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.goto(server["url"] + "?sw=0", wait_until="load", timeout=60_000)
+    _wait_ready(p)
+    yield p
+    context.close()
+    assert not errors, errors
+
+
+def _wait_image(page, name):
+    """Until `name` is on screen (on builds before issue 25 too: its result, or a redrawn canvas)."""
+    page.wait_for_function("""(name) => { const v = document.querySelector('#view');
+        return v.dataset.name === name || document.querySelector('#result').dataset.name === name
+          || (v.dataset.state === undefined && v.width !== 320); }""", arg=name, timeout=60_000)
+
+
+def _open(page, name):
+    page.set_input_files("#file", os.path.join(SAMPLES, name))
+    _wait_image(page, name)
+
+
+def _carry(page):
+    """Ticks "same patient, same settings" (builds before issue 25 carried values silently)."""
+    if page.locator("#carry").count():
+        page.check("#carry")
+
+
+def _found(page, name):
+    page.wait_for_selector(f"#result[data-name='{name}'][data-state='found']", timeout=60_000)
+    return float(page.get_attribute("#result", "data-hc-mm"))
+
+
+def _state(page):
+    return page.get_attribute("#result", "data-state")
+
+
+def test_next_image_never_gets_the_previous_pixel_size_or_ga(page, golden):  # noqa: F811
+    a, b, c = (_sample(golden, n) for n in ("000_HC.png", "001_HC.png", "002_HC.png"))
+    _open(page, a["filename"])
+    assert page.input_value("#px") == "" and page.get_attribute("#result", "data-hc-mm") is None
+    page.fill("#px", repr(a["pixel_size_mm"]))
+    page.fill("#known-ga", "30+0")
+    page.click("#measure")
+    assert abs(_found(page, a["filename"]) - a["hc_mm"]) <= TOL_MM
+    # A new image: nothing measured, no pixel size, no GA (the issue's 231 -> 004 case).
+    _open(page, b["filename"])
+    page.wait_for_selector("#result[data-state='needs-pixel-size'], #result[data-name='001_HC.png'][data-state='found']",
+                           state="attached", timeout=30_000)
+    assert _state(page) == "needs-pixel-size", page.locator("#result").inner_text()
+    assert page.input_value("#px") == "" and page.input_value("#known-ga") == ""
+    assert page.locator("#hc").inner_text() == "" and page.locator("#ga li").count() == 0
+    assert "Enter the pixel size of 001_HC.png" in page.locator("#message").inner_text()
+    # "Same patient, same settings" ticked: the user says so, the values are kept.
+    _carry(page)
+    page.fill("#px", repr(b["pixel_size_mm"]))
+    page.fill("#known-ga", "20+0")
+    page.click("#measure")
+    assert abs(_found(page, b["filename"]) - b["hc_mm"]) <= TOL_MM
+    _open(page, c["filename"])
+    _found(page, c["filename"])
+    assert float(page.get_attribute("#result", "data-pixel-size-mm")) == b["pixel_size_mm"]
+    kept = page.locator("#carried").inner_text()
+    assert "same patient, same settings" in kept and f"pixel size {b['pixel_size_mm']!r} mm" in kept, kept
+    assert "known GA 20+0" in kept
+    assert page.input_value("#known-ga") == "20+0"
+    page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
+
+
+def test_a_result_never_outlives_its_input(page, golden):  # noqa: F811
+    s = _sample(golden, "003_HC.png")
+    _open(page, s["filename"])
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    page.click("#measure")
+    _found(page, s["filename"])
+    # A rejected pixel size: the old HC, GA and ellipse go.
+    page.fill("#px", "abc")
+    page.click("#measure")
+    page.wait_for_selector("#message:has-text('not a number')", timeout=10_000)
+    assert _state(page) == "error"
+    assert page.locator("#hc").inner_text() == "" and page.locator("#ga li").count() == 0
+    assert page.get_attribute("#result", "data-hc-mm") is None
+    # Edited without pressing Measure: the result is not for this input any more.
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    page.click("#measure")
+    _found(page, s["filename"])
+    page.fill("#px", "0.2")
+    assert _state(page) == "stale" and page.locator("#hc").inner_text() == ""
+    assert "pixel size changed" in page.locator("#stale").inner_text()
+    # A bundled sample brings its own pixel size; a new image clears the old result at once.
+    page.select_option("#sample", "002_HC.png")
+    _found(page, "002_HC.png")
+
+
+def _record_results(page):
+    """Logs every result the page shows (name, HC) from now on."""
+    page.evaluate("""() => { window.shown = [];
+        new MutationObserver(() => { const d = document.querySelector('#result').dataset;
+          if (d.state === 'found' || d.state === 'not-found') window.shown.push([d.name, d.hcMm || null]); })
+        .observe(document.querySelector('#result'), {attributes: true});
+        window.longest = 0;
+        new PerformanceObserver((l) => { for (const e of l.getEntries()) window.longest = Math.max(window.longest, e.duration); })
+        .observe({type: 'longtask'});
+        window.busySeen = [];
+        if (document.querySelector('#busy')) new MutationObserver(() => { const t = document.querySelector('#busy-text').textContent; if (t) window.busySeen.push(t); })
+        .observe(document.querySelector('#busy'), {attributes: true, childList: true, subtree: true}); }""")
+
+
+def test_big_image_keeps_the_page_responsive(page, golden, big_png):  # noqa: F811
+    s = _sample(golden, "001_HC.png")
+    _carry(page)
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    _record_results(page)
+    page.set_input_files("#file", files=[_file("big.png", big_png)])
+    page.wait_for_selector("#result[data-name='big.png'][data-state='found']", timeout=120_000)
+    # No single task held the page for long (decoding is in a worker); busy was shown.
+    print(f"\nlongest task while the big image ran: {page.evaluate('window.longest'):.0f} ms")
+    assert page.evaluate("window.longest") < 1000, page.evaluate("window.longest")
+    assert any(b.startswith("Decoding big.png") for b in page.evaluate("window.busySeen"))
+    shown_ms = float(page.get_attribute("#result", "data-shown-ms"))
+    assert page.locator("#timing").inner_text().startswith(f"{shown_ms:.0f} ms from choosing the image")
+
+
+def test_latest_choice_wins(page, golden, big_png):  # noqa: F811
+    s = _sample(golden, "001_HC.png")
+    _carry(page)
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    t = time.monotonic()
+    page.set_input_files("#file", files=[_file("big.png", big_png)])
+    page.wait_for_selector("#result[data-name='big.png'][data-state='found']", timeout=120_000)
+    alone_s = time.monotonic() - t
+    # The slow image, then at once a quick one: the quick one's result is shown and stays.
+    _record_results(page)
+    page.set_input_files("#file", files=[_file("big.png", big_png)])
+    page.set_input_files("#file", os.path.join(SAMPLES, s["filename"]))
+    _wait_image(page, s["filename"])
+    page.wait_for_timeout(int(1500 * alone_s) + 2000)  # longer than the big image takes alone
+    shown = page.evaluate("window.shown")
+    assert shown and all(n == s["filename"] for n, _ in shown), shown
+    assert page.get_attribute("#result", "data-name") == s["filename"]
+    assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
+
+
+def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    lo, hi = meta["input_limits"]["pixel_size_mm"]["min"], meta["input_limits"]["pixel_size_mm"]["max"]
+    s = _sample(golden, "000_HC.png")
+    _open(page, s["filename"])
+    for bad, text in (("0x1", "not a number"), ("0,1", "decimal point"), (repr(hi * 2), "implausible"),
+                      (repr(lo / 2), "implausible"), ("inf", "not finite")):
+        page.fill("#px", bad)
+        page.click("#measure")
+        page.wait_for_selector(f"#message:has-text('{text}')", timeout=10_000)
+        assert page.get_attribute("#result", "data-hc-mm") is None, bad
+    # Refused images say why and clear the canvas (no previous image or ellipse left).
+    rgba = np.dstack([cv2.imread(os.path.join(SAMPLES, s["filename"]))] + [np.full((540, 800), 128, np.uint8)])
+    for name, data, text in (("half_alpha.png", _png(rgba), "transparent pixels"),
+                             ("dot.png", _png(np.zeros((1, 1), np.uint8)), "image too small"),
+                             ("huge.png", _png_header_only(6000, 4200), "image too large")):
+        page.fill("#px", repr(s["pixel_size_mm"]))
+        page.click("#measure")
+        _found(page, s["filename"])
+        page.set_input_files("#file", files=[_file(name, data)])
+        page.wait_for_selector(f"#message:has-text('{name}: ')", timeout=30_000)
+        assert text in page.locator("#message").inner_text()
+        assert page.get_attribute("#view", "data-state") == "empty" and _state(page) == "error"
+        _open(page, s["filename"])
+
+
+def test_offline_ready_is_shown_and_every_build_is_stored(browser, golden):  # noqa: F811
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(base, wait_until="load", timeout=60_000)
+        _wait_ready(page)
+        page.wait_for_selector("#offline[data-state='ready']", state="attached", timeout=120_000)
+        assert "Ready offline" in page.locator("#offline").text_content()
+        httpd.shutdown()
+        context.set_offline(True)
+        # The single-thread build was never loaded online: it is stored all the same.
+        page.goto(base + "?threads=0", wait_until="load", timeout=60_000)
+        _wait_ready(page)
+        assert "single thread" in page.locator("#status").text_content()
+        s = golden["samples"][0]
+        page.select_option("#sample", s["filename"])
+        assert abs(_found(page, s["filename"]) - s["hc_mm"]) <= TOL_MM
+    finally:
+        context.close()
+        httpd.shutdown()
+
+
+def _download(page, button):
+    with page.expect_download() as d:
+        page.click(button)
+    return open(d.value.path(), encoding="utf-8").read()
+
+
+def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
+    from hc_tf.report import records  # pylint: disable=import-outside-toplevel
+    header = page.locator("header").inner_text()
+    assert "Research software, not a medical device" in header
+    assert "sha256" not in header and "thread" not in header and "checksum" not in header
+    assert "sha256" in page.locator("#about").text_content()
+    s = _sample(golden, "191_HC.png")
+    page.select_option("#sample", s["filename"])
+    _found(page, s["filename"])
+    page.fill("#known-ga", "20+0")
+    rows = list(csv.DictReader(io.StringIO(_download(page, "#dl-csv"))))
+    assert list(rows[0].keys()) == list(records.REPORT_FIELDS) and len(rows) == 1
+    assert rows[0]["hc_mm"] == f"{s['hc_mm']:.6f}" and rows[0]["review"] == "True"
+    assert rows[0]["ga_hadlock"] == s["gestational_age"]["hadlock"]["ga"] and rows[0]["known_ga"] == "20+0"
+    doc = json.loads(_download(page, "#dl-json"))
+    assert abs(doc["images"][0]["hc_mm"] - s["hc_mm"]) <= TOL_MM
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#dl-copy")
+    page.wait_for_selector("#copied:has-text('copied')", timeout=10_000)
+    assert page.evaluate("navigator.clipboard.readText()").startswith(",".join(records.REPORT_FIELDS))
+    # Several images: one row each, each with its own pixel size; a missing one is said.
+    names = ["000_HC.png", "001_HC.png", "191_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=2", timeout=10_000)
+    assert _state(page) == "none" and page.get_attribute("#view", "data-state") == "empty"
+    for i in (0, 2):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, names[i])["pixel_size_mm"]))
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    trs = page.locator("#batch-rows tr")
+    for i in (0, 2):
+        assert abs(float(trs.nth(i).get_attribute("data-hc-mm")) - _sample(golden, names[i])["hc_mm"]) <= TOL_MM
+    assert trs.nth(1).get_attribute("data-state") == "error" and "Enter the pixel size" in trs.nth(1).inner_text()
+    assert "please review" in trs.nth(2).inner_text()
+    rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
+    assert [r["filename"] for r in rows] == ["000_HC.png", "191_HC.png"]
+    doc = json.loads(_download(page, "#batch-dl-json"))
+    assert doc["counts"] == {"images": 2, "found": 2, "flagged": 1, "unreadable": 1}
+    assert doc["unreadable"][0]["filename"] == "001_HC.png"
+
+
+def test_desktop_layout_uses_the_width(browser, server, golden):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(server["url"] + "?sw=0", wait_until="load", timeout=60_000)
+        _wait_ready(page)
+        page.select_option("#sample", "191_HC.png")
+        _found(page, "191_HC.png")
+        page.fill("#known-ga", "20+0")
+        canvas, result = page.locator("#view").bounding_box(), page.locator("#result").bounding_box()
+        assert canvas["width"] > 800, canvas
+        assert result["x"] >= canvas["x"] + canvas["width"], (canvas, result)  # beside, not below
+        shot = os.environ.get("HC_TF_WEB_SCREENSHOT_DESKTOP")
+        if shot:
+            page.screenshot(path=shot, full_page=True)
+            print(f"\nscreenshot: {shot}")
+    finally:
+        context.close()

@@ -1,0 +1,45 @@
+// The page's side of decode_worker.js: one job at a time; a new job (or cancel) ends the
+// old one's worker, so a slow earlier image never finishes after a newer choice.
+import { UserError } from './imagefile.js';
+
+export class Decoder {
+  constructor(url = new URL('../decode_worker.js', import.meta.url)) { this.url = url; this.worker = null; this.pending = null; this.seq = 0; }
+
+  /** Stops the job in flight (its promise rejects with a CancelledError). */
+  cancel() {
+    if (!this.pending) return;
+    this.worker.terminate();
+    this.worker = null;
+    const { reject } = this.pending;
+    this.pending = null;
+    reject(new CancelledError('a newer image was chosen'));
+  }
+
+  /** Cancels any job and lets the worker go. */
+  close() { this.cancel(); this.worker?.terminate(); this.worker = null; }
+
+  /** prepareImage(blob, name, opts) in the worker. */
+  decode(blob, name, opts) {
+    this.cancel();
+    if (!this.worker) this.worker = new Worker(this.url, { type: 'module' });
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      this.pending = { id, reject };
+      this.worker.onmessage = ({ data }) => {
+        if (data.id !== id) return;
+        this.pending = null;
+        if (data.ok) resolve(data.result);
+        else reject(data.user ? new UserError(data.message) : new Error(data.message));
+      };
+      this.worker.onerror = (ev) => {
+        ev.preventDefault?.();
+        this.pending = null;
+        this.worker?.terminate(); this.worker = null;
+        reject(new Error(`the image decoder could not run (${ev.message || 'worker failed to start'})`));
+      };
+      this.worker.postMessage({ id, blob, name, opts });
+    });
+  }
+}
+
+export class CancelledError extends Error {}

@@ -1,0 +1,125 @@
+// An untrusted image file -> what the model needs, bounded before decoding (worker-safe: no DOM).
+// Decodes as hc_tf.preprocess.read_gray_image: no colour management, RGB -> gray with OpenCV's
+// rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
+import { toGray, letterboxImage } from './preprocess.js';
+
+/** An error whose message is meant for the user as it is. */
+export class UserError extends Error {}
+
+const be16 = (b, i) => (b[i] << 8) | b[i + 1];
+const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
+const le16 = (b, i) => b[i] | (b[i + 1] << 8);
+const le24 = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
+const le32s = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
+const ascii = (b, i, n) => String.fromCharCode(...b.subarray(i, i + n));
+
+/** JPEG: the first SOFn segment's size (markers walked, not decoded). */
+function jpegSize(b) {
+  let i = 2;
+  while (i + 9 < b.length) {
+    if (b[i] !== 0xff) return null;
+    const marker = b[i + 1];
+    if (marker === 0xff) { i += 1; continue; }
+    if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+      return { width: be16(b, i + 7), height: be16(b, i + 5) };
+    }
+    i += 2 + be16(b, i + 2);
+  }
+  return null;
+}
+
+/**
+ * {format, width, height, bitDepth?} from the file's first bytes; null for a format not
+ * recognised here (the decoded size is checked then).
+ */
+export function headerSize(b) {
+  if (b.length >= 26 && be32(b, 0) === 0x89504e47 && ascii(b, 12, 4) === 'IHDR') {
+    return { format: 'PNG', width: be32(b, 16), height: be32(b, 20), bitDepth: b[24] };
+  }
+  if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
+    const s = jpegSize(b);
+    return s && { format: 'JPEG', ...s };
+  }
+  if (b.length >= 10 && ascii(b, 0, 3) === 'GIF') return { format: 'GIF', width: le16(b, 6), height: le16(b, 8) };
+  if (b.length >= 26 && ascii(b, 0, 2) === 'BM') return { format: 'BMP', width: Math.abs(le32s(b, 18)), height: Math.abs(le32s(b, 22)) };
+  if (b.length >= 30 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 4) === 'WEBP') {
+    const kind = ascii(b, 12, 4);
+    if (kind === 'VP8X') return { format: 'WebP', width: le24(b, 24) + 1, height: le24(b, 27) + 1 };
+    if (kind === 'VP8L') return { format: 'WebP', width: 1 + (le16(b, 21) & 0x3fff), height: 1 + (((b[22] >> 6) | (b[23] << 2) | (b[24] << 10)) & 0x3fff) };
+    if (kind === 'VP8 ') return { format: 'WebP', width: le16(b, 26) & 0x3fff, height: le16(b, 28) & 0x3fff };
+  }
+  return null;
+}
+
+/** Refuses a size beyond the limits (pixels per frame, smallest side), naming the file. */
+export function checkSize(name, width, height, limits) {
+  if (width * height > limits.max_input_pixels) {
+    throw new UserError(`${name}: image too large (${width} x ${height} = ${width * height} pixels; at most ${limits.max_input_pixels})`);
+  }
+  if (Math.min(width, height) < limits.min_image_side) {
+    throw new UserError(`${name}: image too small (${width} x ${height} pixels; at least ${limits.min_image_side} x ${limits.min_image_side})`);
+  }
+}
+
+/** Bytes and header size checked before decoding. */
+export async function checkFile(blob, name, limits) {
+  if (blob.size > limits.max_input_bytes) {
+    throw new UserError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
+  }
+  const head = new Uint8Array(await blob.slice(0, 64 * 1024).arrayBuffer());
+  const h = headerSize(head);
+  if (h?.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
+  if (h) checkSize(name, h.width, h.height, limits);
+  return h;
+}
+
+/** True when some pixel is not opaque: the canvas premultiplies those, so their gray would differ. */
+function hasTranslucency(rgba) {
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) return true;
+  return false;
+}
+
+/** Every other pixel dropped until the longer side is <= maxSide: a gray RGBA preview. */
+function preview(gray, width, height, maxSide) {
+  const k = Math.max(1, Math.ceil(Math.max(width, height) / maxSide));
+  const w = Math.ceil(width / k), h = Math.ceil(height / k);
+  const out = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0, o = 0; y < h; y++) {
+    const row = y * k * width;
+    for (let x = 0; x < w; x++, o += 4) {
+      const v = gray[row + x * k];
+      out[o] = v; out[o + 1] = v; out[o + 2] = v; out[o + 3] = 255;
+    }
+  }
+  return { rgba: out, width: w, height: h, step: k };
+}
+
+/**
+ * The file -> {width, height, input (letterboxed uint8), box, preview, timings}; throws a
+ * UserError naming the file for anything predict would refuse or read differently.
+ */
+export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600 }) {
+  const t0 = performance.now();
+  await checkFile(blob, name, limits);
+  let bmp;
+  try {
+    bmp = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    throw new UserError(`${name}: not a readable image file (open a PNG or JPEG ultrasound image)`);
+  }
+  const { width, height } = bmp;
+  try { checkSize(name, width, height, limits); } catch (err) { bmp.close(); throw err; }
+  const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bmp, 0, 0);
+  bmp.close();
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  if (hasTranslucency(rgba)) {
+    throw new UserError(`${name}: the image has transparent pixels; a browser cannot read them as hc-tf predict does (it ignores transparency). Save it without transparency, or measure it with hc-tf predict.`);
+  }
+  const gray = toGray(rgba, width, height, 4);
+  const t1 = performance.now();
+  const { input, box } = letterboxImage(gray, width, height, H, W);
+  const t2 = performance.now();
+  return { width, height, input, box, preview: preview(gray, width, height, previewMax),
+    timings: { decode_ms: t1 - t0, letterbox_ms: t2 - t1 } };
+}

@@ -1,0 +1,69 @@
+// Several images in one go: a table, one row per image, each with its own pixel size and the
+// same checks as one image (limits, decode, self-test, review flag).
+import { measureBlob } from '../core/pipeline.js';
+import { parsePixelSize } from '../core/units.js';
+import { CancelledError } from '../core/decoder.js';
+import { imageRecord } from './report.js';
+
+const $ = (id) => document.getElementById(id);
+const td = (text = '', cls = '') => Object.assign(document.createElement('td'), { textContent: text, className: cls });
+
+/** Fills the table with the chosen files (nothing measured yet). */
+export function showBatch(files) {
+  $('batch').hidden = false;
+  $('batch-rows').replaceChildren(...files.map((f, i) => {
+    const tr = document.createElement('tr');
+    tr.dataset.index = String(i); tr.dataset.name = f.name; tr.dataset.state = 'waiting';
+    const px = Object.assign(document.createElement('input'), { type: 'text', inputMode: 'decimal', placeholder: 'mm', autocomplete: 'off', className: 'batch-px' });
+    px.setAttribute('aria-label', `pixel size of ${f.name} (mm)`);
+    const pxCell = document.createElement('td'); pxCell.append(px);
+    tr.append(td(f.name), pxCell, td('', 'b-status'), td('', 'b-hc'), td('', 'b-ga-hadlock'), td('', 'b-ga-intergrowth'), td('', 'b-review'));
+    return tr;
+  }));
+  $('batch-msg').textContent = `${files.length} images: type each one's pixel size (mm), then Measure all.`;
+}
+
+function fillRow(tr, state, status, r = null) {
+  tr.dataset.state = state;
+  tr.querySelector('.b-status').textContent = status;
+  for (const c of ['b-hc', 'b-ga-hadlock', 'b-ga-intergrowth', 'b-review']) tr.querySelector(`.${c}`).textContent = '';
+  delete tr.dataset.hcMm;
+  if (!r?.found) return;
+  tr.dataset.hcMm = String(r.hc_mm);
+  tr.querySelector('.b-hc').textContent = `${r.hc_mm.toFixed(1)} mm`;
+  for (const k of ['hadlock', 'intergrowth']) {
+    const g = r.gestational_age[k];
+    tr.querySelector(`.b-ga-${k}`).textContent = g.status === 'ok' ? `${g.ga} wk` : 'out of range';
+  }
+  tr.querySelector('.b-review').textContent = r.review ? `please review: ${r.review_reasons.join('; ')}` : '';
+}
+
+/**
+ * Measures every row; returns {records, unreadable} (the measured ones; the not measured, with why). `isCurrent()` turns
+ * false when a newer choice replaced the table (then it stops and returns null).
+ */
+export async function measureBatch(files, { model, decoder, trusted, isCurrent }) {
+  const rows = [...$('batch-rows').children];
+  const spec = model.meta.clinical, range = { min: model.meta.input_limits.pixel_size_mm.min, max: model.meta.input_limits.pixel_size_mm.max };
+  const records = [], unreadable = [];
+  for (const [i, tr] of rows.entries()) {
+    let px;
+    try { px = parsePixelSize(tr.querySelector('.batch-px').value, range); } catch (err) {
+      fillRow(tr, 'error', err.message); unreadable.push({ filename: files[i].name, reason: err.message }); continue;
+    }
+    fillRow(tr, 'running', 'measuring…');
+    try {
+      const r = await measureBlob(model, decoder, files[i], px, files[i].name);
+      if (!isCurrent()) return null;
+      if (!trusted) { fillRow(tr, 'untrusted', 'no measurement: the self-test did not pass'); continue; }
+      fillRow(tr, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
+      records.push(imageRecord(spec, files[i].name, r));
+    } catch (err) {
+      if (err instanceof CancelledError || !isCurrent()) return null;
+      fillRow(tr, 'error', err.message);
+      unreadable.push({ filename: files[i].name, reason: err.message });
+    }
+  }
+  $('batch-msg').textContent = `${records.length} of ${rows.length} images measured.`;
+  return { records, unreadable };
+}

@@ -1,0 +1,69 @@
+// One image's read-out as hc_tf.report.records has it (image_record, csv_row, REPORT_FIELDS),
+// and the downloads: report.csv as `hc-tf predict` writes it, report.json.
+import { hcCentile, parseGaWeeks, formatGa, weeksToDays } from '../core/clinical.js';
+import { fmtFixed } from '../core/pyformat.js';
+
+const GA_KEYS = ['hadlock', 'intergrowth'];
+const SIGNALS = ['fit_rms_frac', 'inlier_fraction', 'mask_ellipse_dice', 'uncertain_band_fraction', 'outside_fraction'];
+export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'hc_mm',
+  ...GA_KEYS.flatMap((k) => ['', '_days', '_status', '_uncertainty'].map((s) => `ga_${k}${s}`)),
+  'known_ga', 'known_ga_weeks', 'hc_z', 'hc_centile', 'centile_status', 'centile_flag',
+  'review', 'review_reasons', ...SIGNALS];
+
+/** records.image_record for a measurement (knownGa: the typed text, '' for none). */
+export function imageRecord(spec, filename, r, knownGa = '') {
+  const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
+  const centile = weeks !== null && r.found ? hcCentile(spec, r.hc_mm, knownGa) : null;
+  const q = r.quality && Object.fromEntries(Object.entries(r.quality).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
+  return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
+    gestational_age: r.gestational_age, known_ga_weeks: weeks, centile, review: r.review,
+    review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256 };
+}
+
+/** records.csv_row: the record flattened to REPORT_FIELDS (null = empty cell). */
+export function csvRow(rec) {
+  const row = { filename: rec.filename, found: rec.found, reason: rec.reason, pixel_size_mm: rec.pixel_size_mm,
+    hc_mm: rec.hc_mm, review: rec.review, review_reasons: rec.review_reasons.join('; ') };
+  for (const k of GA_KEYS) {
+    const g = rec.gestational_age[k];
+    Object.assign(row, { [`ga_${k}`]: g?.ga ?? null, [`ga_${k}_days`]: g?.ga_days ?? null,
+      [`ga_${k}_status`]: g?.status ?? null, [`ga_${k}_uncertainty`]: g?.uncertainty ?? null });
+  }
+  row.known_ga_weeks = rec.known_ga_weeks;
+  row.known_ga = rec.known_ga_weeks === null ? null : formatGa(weeksToDays(rec.known_ga_weeks));
+  const c = rec.centile ?? {};
+  Object.assign(row, { hc_z: c.z ?? null, hc_centile: c.centile ?? null, centile_status: c.status ?? null, centile_flag: c.flag ?? null });
+  for (const k of SIGNALS) row[k] = rec.quality?.[k] ?? null;
+  return row;
+}
+
+/** Python's csv module, QUOTE_MINIMAL, \r\n; floats to 6 decimals, bools as True/False. */
+function cell(v) {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'boolean' ? (v ? 'True' : 'False') : typeof v === 'number' ? fmtFixed(v, 6) : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export function reportCsv(records) {
+  const lines = [REPORT_FIELDS.join(','), ...records.map((rec) => { const row = csvRow(rec); return REPORT_FIELDS.map((k) => cell(row[k])).join(','); })];
+  return lines.map((l) => `${l}\r\n`).join('');
+}
+
+/** report.json as `hc-tf predict` lays it out (counts, images, unreadable), plus the model's sha256. */
+export function reportJson(records, model, unreadable = []) {
+  const spec = model.meta.clinical;
+  return `${JSON.stringify({ format: 'hc-tf web app report v1', model: model.meta.model_version,
+    model_sha256: model.sha256, created_utc: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    centile_source: spec.hc_centile.source, review_thresholds: spec.review_flag.thresholds,
+    counts: { images: records.length, found: records.filter((r) => r.found).length,
+      flagged: records.filter((r) => r.review).length, unreadable: unreadable.length },
+    images: records, unreadable }, null, 2)}\n`;
+}
+
+/** Saves text as a file (an <a download> click: nothing leaves the device). */
+export function download(text, filename, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: filename });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

@@ -1,0 +1,103 @@
+// The canvas (the image's preview, the fitted ellipse, calibration points) and the result block.
+import { gaLine, hcCentile, reviewText } from '../core/clinical.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** Draws the image preview (or nothing), the ellipse of a trusted found result, the calibration. */
+export function draw({ image, result, calib, trusted }) {
+  const cv = $('view');
+  const ctx = cv.getContext('2d');
+  if (!image) {
+    cv.width = 320; cv.height = 224; ctx.clearRect(0, 0, cv.width, cv.height);
+    cv.dataset.state = 'empty'; delete cv.dataset.name;
+    return;
+  }
+  const p = image.prep.preview, k = 1 / p.step; // preview pixel = image pixel * k
+  cv.width = p.width; cv.height = p.height;
+  ctx.putImageData(new ImageData(p.rgba, p.width, p.height), 0, 0);
+  cv.dataset.state = 'image'; cv.dataset.name = image.name; cv.dataset.step = String(p.step);
+  const lw = Math.max(2, Math.round(Math.max(p.width, p.height) / 300));
+  if (result?.found && trusted) {
+    const e = result.ellipse;
+    ctx.strokeStyle = '#00ff66'; ctx.lineWidth = lw;
+    ctx.beginPath(); ctx.ellipse((e.cx + 0.5) * k, (e.cy + 0.5) * k, e.a * k, e.b * k, e.angle, 0, 2 * Math.PI); ctx.stroke();
+  }
+  if (calib) {
+    ctx.fillStyle = '#ffcc00'; ctx.strokeStyle = '#ffcc00'; ctx.lineWidth = lw;
+    for (const [x, y] of calib.points) { ctx.beginPath(); ctx.arc((x + 0.5) * k, (y + 0.5) * k, 2 * lw, 0, 2 * Math.PI); ctx.fill(); }
+    if (calib.points.length === 2) {
+      const [[x0, y0], [x1, y1]] = calib.points;
+      ctx.beginPath(); ctx.moveTo((x0 + 0.5) * k, (y0 + 0.5) * k); ctx.lineTo((x1 + 0.5) * k, (y1 + 0.5) * k); ctx.stroke();
+    }
+  }
+}
+
+/** A click on the canvas in image pixels (centres at integers). */
+export function canvasPoint(ev, image) {
+  const cv = $('view'), r = cv.getBoundingClientRect(), step = image.prep.preview.step;
+  return [((ev.clientX - r.left) * (cv.width / r.width)) * step - 0.5, ((ev.clientY - r.top) * (cv.height / r.height)) * step - 0.5];
+}
+
+/** Empties the result block; `state` says why ('none', 'pending', 'stale', 'error', ...). */
+export function clearResult(state = 'none', note = '') {
+  const box = $('result');
+  for (const k of ['hcMm', 'maskSha256', 'name', 'pixelSizeMm', 'review', 'reviewReasons']) delete box.dataset[k];
+  box.dataset.state = state;
+  for (const id of ['hc', 'review', 'centile', 'details', 'timing']) $(id).textContent = '';
+  delete $('centile').dataset.state;
+  $('ga').replaceChildren();
+  $('stale').textContent = note;
+  $('downloads').hidden = true;
+}
+
+/** The HC centile for the known GA typed (nothing when empty; the entry's error when bad). */
+export function showCentile(spec, result, trusted) {
+  const out = $('centile'), text = $('known-ga').value.trim();
+  delete out.dataset.state;
+  out.textContent = '';
+  if (!text || !result?.found || !trusted) return;
+  try {
+    const c = hcCentile(spec, result.hc_mm, text);
+    out.dataset.state = c.status;
+    out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}`;
+  } catch (err) {
+    out.dataset.state = 'error';
+    out.textContent = err.message;
+  }
+}
+
+/** Shows a measurement of `name`; `shownMs`: from the file chosen to now. */
+export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
+  clearResult(r.found ? 'found' : 'not-found');
+  const box = $('result');
+  Object.assign(box.dataset, { maskSha256: r.mask_sha256, name, pixelSizeMm: String(r.pixel_size_mm) });
+  const t = r.timings;
+  $('timing').textContent = `${shownMs.toFixed(0)} ms from choosing the image to this result (decode ${t.decode_ms.toFixed(0)}, letterbox ${t.letterbox_ms.toFixed(0)}, model ${t.model_ms.toFixed(0)}, fit ${t.measure_ms.toFixed(0)} ms; ${threadsText}).`;
+  box.dataset.shownMs = shownMs.toFixed(1);
+  if (!trusted) {
+    box.dataset.state = 'untrusted';
+    $('hc').textContent = 'No measurement: the self-test did not pass on this browser.';
+    return;
+  }
+  $('downloads').hidden = false;
+  if (!r.found) {
+    $('hc').textContent = 'No head found';
+    $('details').textContent = r.reason;
+    return;
+  }
+  box.dataset.hcMm = String(r.hc_mm);
+  box.dataset.review = String(r.review);
+  box.dataset.reviewReasons = r.review_reasons.join('; ');
+  $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm`;
+  $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
+  $('ga').replaceChildren(...Object.entries(r.gestational_age).map(([key, g]) => {
+    const li = document.createElement('li');
+    li.dataset.method = key;
+    li.dataset.status = g.status;
+    li.textContent = `GA ${gaLine(spec, g)}`;
+    return li;
+  }));
+  const e = r.ellipse;
+  $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${e.cx.toFixed(1)}, ${e.cy.toFixed(1)}; semi-axes ${e.a.toFixed(1)} x ${e.b.toFixed(1)}; angle ${(e.angle * 180 / Math.PI).toFixed(1)}°.`;
+  showCentile(spec, r, trusted);
+}
