@@ -33,7 +33,7 @@ from hc_tf.report import records as report_lib  # noqa: E402
 from hc_tf.surfaces import dicom_predict  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
-MODEL = os.path.join(REPO, "export", "hc_effunet_int8.tflite")
+MODEL = os.path.join(REPO, "hc_tf", "models", "hc_effunet_int8.tflite")
 
 
 def cpu_model() -> str:

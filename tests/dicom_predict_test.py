@@ -17,7 +17,7 @@ from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
-MODEL = os.path.join(REPO, "export", "hc_effunet_int8.tflite")
+MODEL = os.path.join(REPO, "hc_tf", "models", "hc_effunet_int8.tflite")
 HEADS = ("000_HC.png", "019_HC.png", "105_HC.png")
 LOSSLESS = ("mono", "implicit", "rle", "jpegls", "j2k", "ybr_full")
 COLOUR = ("rgb", "palette")

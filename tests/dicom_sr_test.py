@@ -19,7 +19,7 @@ from hc_tf.report import dicom_sr  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
-MODEL = os.path.join(os.path.dirname(__file__), "..", "export", "hc_effunet_int8.tflite")
+MODEL = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "models", "hc_effunet_int8.tflite")
 HEADS = ("000_HC.png", "019_HC.png")
 PIXELMED_JAR = ("/usr/share/java/pixelmed.jar" if os.path.isfile("/usr/share/java/pixelmed.jar")
                 else (sorted(glob.glob("/usr/share/java/pixelmed*.jar")) or [None])[-1])
