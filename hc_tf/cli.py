@@ -3,96 +3,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
 import json
 import os
 import sys
 import time
-from typing import Optional
 
 import click
 
 from hc_tf import __version__
-from hc_tf import cli_inputs
+from hc_tf.console import errors
+from hc_tf.console import inputs as cli_inputs
 from hc_tf import defaults
-from hc_tf import quiet
+from hc_tf.console import quiet
+from hc_tf.console import text
+from hc_tf.console import tfds_build
 
 DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
-
-
-# Modules of the optional extras (setup.cfg), by top-level import name.
-_EXTRA_OF_MODULE = {**{name: "train" for name in (
-    "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")},
-                    "apache_beam": "beam",
-                    **{name: "dicom" for name in ("pydicom", "highdicom", "fhir")}}
-
-
-def missing_extra_message(err: ImportError) -> Optional[str]:
-    """The one-line advice for an import of an optional extra's module that failed.
-
-    Args:
-      err: the ImportError raised by an import.
-
-    Returns:
-      "... install it with: pip install 'hc-tf[train]'", or None when the module
-      is not one of an extra's (a real bug: let it show).
-    """
-    top = (err.name or "").split(".")[0]
-    extra = _EXTRA_OF_MODULE.get(top)
-    if extra is None:
-        return None
-    return (f"this needs {top}, which comes with the [{extra}] extra: "
-            f"pip install 'hc-tf[{extra}]' (or pip install -e '.[{extra}]' in a checkout)")
-
-
-def clean_errors(fn):
-    """Bad input ends in one readable line naming the problem, not a traceback;
-    so does a command that needs an extra that is not installed."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError, OSError) as err:
-            raise click.ClickException(str(err)) from None
-        except ImportError as err:
-            message = missing_extra_message(err)
-            if message is None:
-                raise
-            raise click.ClickException(message) from None
-    return wrapper
-
-
-def _size_text(hw) -> str:
-    """(224, 320) -> "224x320", the form `--input-size` takes."""
-    return "x".join(str(v) for v in hw)
-
-
-def _filters_text(filters) -> str:
-    """(128, 64, ...) -> "128,64,...", the form `--decoder-filters` takes."""
-    return ",".join(str(v) for v in filters)
-
-
-def _parse_size(value: str):
-    try:
-        h, w = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected HEIGHTxWIDTH, "
-                                 f"e.g. {_size_text(defaults.INPUT_HW)}") from None
-    return h, w
-
-
-def _parse_filters(value: str):
-    try:
-        filters = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        filters = ()
-    if len(filters) != 5 or min(filters) < 1:
-        raise click.BadParameter(f"{value!r}: expected five positive widths, "
-                                 f"e.g. {_filters_text(defaults.DEFAULT_DECODER_FILTERS)}")
-    return filters
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -113,7 +40,7 @@ def main(verbose: bool) -> None:
 @click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
               type=float, help="Share of subjects held out for validation.")
 @click.option("--skip-invalid", is_flag=True, help="Skip invalid files (report their count) instead of failing.")
-@clean_errors
+@errors.clean_errors
 def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
     """Build the HC18 TFDS dataset from a local copy of the release."""
     from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
@@ -122,7 +49,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
     builder = hc18.make_builder(data_dir, validation_fraction, skip_invalid)
     t = time.time()
     try:
-        _build(builder, manual_dir)
+        tfds_build.build(builder, manual_dir)
     except hc18.InvalidSourceError as err:
         raise click.ClickException(f"{err}\n(use --skip-invalid to build without them)") from None
     splits = {k: v.num_examples for k, v in builder.info.splits.items()}
@@ -136,7 +63,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--run-dir", required=True, help="Run directory (created; an existing one of this run resumes).")
 @click.option("--epochs", default=defaults.EPOCHS, show_default=True)
 @click.option("--batch-size", default=defaults.BATCH_SIZE, show_default=True)
-@click.option("--input-size", default=_size_text(defaults.INPUT_HW), show_default=True,
+@click.option("--input-size", default=text.size_text(defaults.INPUT_HW), show_default=True,
               help="HEIGHTxWIDTH, multiples of 32.")
 @click.option("--backbone", default=defaults.DEFAULT_BACKBONE, show_default=True,
               type=click.Choice(defaults.BACKBONES),
@@ -152,11 +79,11 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
               type=float)
 @click.option("--steps-per-epoch", default=None, type=int, help="Cap steps per epoch (quick runs).")
 @click.option("--no-augmentation", is_flag=True)
-@click.option("--decoder-filters", default=_filters_text(defaults.DEFAULT_DECODER_FILTERS),
+@click.option("--decoder-filters", default=text.filters_text(defaults.DEFAULT_DECODER_FILTERS),
               show_default=True,
               help="UNet decoder widths, comma-separated (B0's original: 256,128,64,32,16).")
 @click.option("--small", is_flag=True,
-              help=f"A tiny decoder, {_filters_text(defaults.SMALL_DECODER_FILTERS)} "
+              help=f"A tiny decoder, {text.filters_text(defaults.SMALL_DECODER_FILTERS)} "
                    "(quick demo runs).")
 @click.option("--encoder-weights", default=None, help="Pretrained encoder weights (.npz from hc_tf/modeling/lite0_pytorch_weights.py).")
 @click.option("--init-from", default=None,
@@ -166,7 +93,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
               help="Data-parallel training: mirrored = all local GPUs; multi-worker = the hosts "
                    "named in TF_CONFIG (run the same command on each). --batch-size is then per "
                    "replica; BatchNormalization is synchronized. --lr is not rescaled.")
-@clean_errors
+@errors.clean_errors
 def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
           decoder_filters, small, encoder_weights, init_from, distribute):
@@ -181,14 +108,14 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
     if sample or manual_dir:
         if sample:
             data_dir = os.path.join(run_dir + "_data")
-        _ensure_prepared(manual_dir or SAMPLE_DIR, data_dir, validation_fraction)
+        tfds_build.ensure_prepared(manual_dir or SAMPLE_DIR, data_dir, validation_fraction)
     config = train_lib.TrainConfig(
         data_dir=data_dir, run_dir=run_dir, epochs=epochs, batch_size=batch_size,
-        input_hw=_parse_size(input_size), backbone=backbone, precision=precision, learning_rate=lr,
+        input_hw=text.parse_size(input_size), backbone=backbone, precision=precision, learning_rate=lr,
         lr_schedule=lr_schedule, seed=seed, validation_fraction=validation_fraction,
         augmentation=not no_augmentation, steps_per_epoch=steps_per_epoch,
         decoder_filters=(defaults.SMALL_DECODER_FILTERS if small
-                         else _parse_filters(decoder_filters)),
+                         else text.parse_filters(decoder_filters)),
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute)
     best = train_lib.train(config)
@@ -219,29 +146,30 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
 @click.option("--reference-csv", default=None,
               help="DICOM: --data-dir is a DICOM file or folder, scored against this CSV's "
                    "reference HCs (filename, head circumference (mm)); pixel sizes from the files.")
-@clean_errors
+@errors.clean_errors
 def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet, overwrite,
              reference_csv):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf import inference  # pylint: disable=g-import-not-at-top
     from hc_tf.io import out_dir as out_dir_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
+    from hc_tf.console import progress  # pylint: disable=g-import-not-at-top
     from hc_tf import models  # pylint: disable=g-import-not-at-top
 
     runner = inference.load_runner(model_path or models.released_edge_model(), flip_tta=flip_tta)
     total = None
     # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
-    staged = out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(evaluate_lib.OUTPUT_NAMES))
+    outputs = evaluate_lib.OUTPUT_NAMES
     if reference_csv:
         from hc_tf.surfaces import dicom_evaluate  # pylint: disable=g-import-not-at-top
         t = time.time()
-        with staged as staging:
+        outputs = outputs | {dicom_evaluate.UNREADABLE_NAME}
+        with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(outputs)) as staging:
             summary, unreadable = dicom_evaluate.evaluate_dicom(
                 runner, [data_dir], reference_csv, staging, show_progress=progress.wanted(quiet))
         for _, error in unreadable:
             click.echo(f"unreadable: {error}", err=True)
-        _echo_evaluation(summary, t, out_dir)
+        text.echo_evaluation(summary, t, out_dir)
         return
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
@@ -250,33 +178,10 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
         samples = data_lib.load_samples(data_dir, split, validation_fraction)
     t = time.time()
-    with staged as staging:
+    with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(outputs)) as staging:
         summary = evaluate_lib.evaluate(runner, samples, staging,
                                         show_progress=progress.wanted(quiet), total=total)
-    _echo_evaluation(summary, t, out_dir)
-
-
-def _echo_evaluation(summary, t, out_dir):
-    click.echo(f"{_count(summary['n'], 'image')} in {time.time() - t:.1f} s: "
-               f"ADF {_fmt(summary['adf_mm_mean'])} +- {_fmt(summary['adf_mm_std'])} mm "
-               f"(over found images {_fmt(summary['adf_found_mm_mean'])} mm), "
-               f"Dice {_fmt(summary['dice_mean'], 4)}, HD {_fmt(summary['hd_mm_mean'])} mm, "
-               f"not found {summary['not_found']} -> {out_dir}")
-    ba, flag = summary["bland_altman"], summary["review_flag"]
-    click.echo(f"Bland-Altman (found images): mean difference {_fmt(ba['mean_diff_mm'])} mm, "
-               f"95% limits {_fmt(ba['loa_low_mm'])} to {_fmt(ba['loa_high_mm'])} mm; "
-               f"review flag: {flag['n_flagged']}/{flag['n_found']} flagged, "
-               f"{flag['n_large_error_caught']}/{flag['n_large_error']} errors > "
-               f"{flag['large_error_mm']:g} mm caught")
-
-
-def _count(n: int, noun: str) -> str:
-    """"1 image", "3 images"."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _fmt(value, digits=2):
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    text.echo_evaluation(summary, t, out_dir)
 
 
 # `predict` exit codes (docs/commands.md): 0 every image measured; 1 an error, --out
@@ -315,7 +220,7 @@ PREDICT_SOME_UNREADABLE = 3
 @click.option("--override-dicom-calibration", is_flag=True,
               help="DICOM: use --pixel-size/--pixel-csv even where the file's own calibration "
                    "differs or is refused (the report says so).")
-@clean_errors
+@errors.clean_errors
 def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
             allow_any_pixel_size, ga_weeks, quiet, beam, frame, override_dicom_calibration):
     """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
@@ -327,7 +232,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     """
     from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
     from hc_tf.surfaces import predict as predict_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
+    from hc_tf.console import progress  # pylint: disable=g-import-not-at-top
     from hc_tf.report import records as report_lib  # pylint: disable=g-import-not-at-top
 
     from hc_tf import models  # pylint: disable=g-import-not-at-top
@@ -364,7 +269,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     counts = report_lib.summary_counts(result.records)
     unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/{listing})"
                   if result.unreadable else "")
-    click.echo(f"{_count(counts['images'], 'image')}, head found in {counts['found']}, "
+    click.echo(f"{text.count(counts['images'], 'image')}, head found in {counts['found']}, "
                f"{counts['flagged']} flagged for review{unreadable} -> {out_dir}/submission.csv, "
                f"{out_dir}/report.csv, {out_dir}/report.json, {extra}")
     if result.unreadable:
@@ -389,7 +294,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 @click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
 @click.option("--validation-summary", default=None, type=click.Path(exists=True, dir_okay=False),
               help="summary.json of `hc-tf evaluate` on the source model: recorded in the metadata.")
-@clean_errors
+@errors.clean_errors
 def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias_correction,
            out_path, validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
@@ -436,13 +341,13 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 @click.option("--limit", default=None, type=int, help="Only the first N images.")
 @click.option("--out", "out_dir", required=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
-@clean_errors
+@errors.clean_errors
 def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
     """Full vs edge model on the same images, through the same measurement."""
     import itertools  # pylint: disable=g-import-not-at-top
     from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
     from hc_tf.export import parity as parity_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
+    from hc_tf.console import progress  # pylint: disable=g-import-not-at-top
 
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
@@ -454,33 +359,6 @@ def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
     click.echo(json.dumps(summary, indent=2))
 
 
-def _build(builder, manual_dir: str) -> None:
-    """Builds the HC18 TFDS dataset from the local release in `manual_dir`.
-
-    TFDS prints "Downloading and preparing dataset ..." and "... downloaded and prepared"
-    to stdout; nothing is downloaded here, and the command says what it built itself.
-    """
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from hc_tf.surfaces import progress  # pylint: disable=g-import-not-at-top
-
-    if not progress.wanted():  # TFDS's bars are for a terminal, not for logs and pipes
-        tfds.disable_progress_bar()
-    with contextlib.redirect_stdout(io.StringIO()):
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-
-
-def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
-
-    if hc18.find_prepared(data_dir, validation_fraction) is None:
-        hc18.locate_sources(manual_dir)
-        builder = hc18.make_builder(data_dir, validation_fraction)
-        try:
-            _build(builder, manual_dir)
-        except hc18.InvalidSourceError as err:
-            raise click.ClickException(str(err)) from None
-
-
 @main.command()
 @click.option("--model", "model_path", default=None, show_default="the released int8 model",
               help="A .tflite (edge runtime, no TensorFlow) or .keras model.")
@@ -489,7 +367,7 @@ def _ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float)
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=None, type=click.IntRange(1), show_default="CPU cores",
               help="Most images measured at once (one TFLite interpreter each).")
-@clean_errors
+@errors.clean_errors
 def demo(model_path, host, port, workers):
     """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
     from hc_tf.surfaces import demo as demo_lib  # pylint: disable=g-import-not-at-top

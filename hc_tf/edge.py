@@ -17,7 +17,7 @@ from typing import Tuple
 
 import numpy as np
 
-from hc_tf import quiet
+from hc_tf.console import quiet
 
 
 

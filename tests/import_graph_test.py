@@ -35,7 +35,7 @@ TF_SIDE = ("hc_tf.modeling", "hc_tf.train", "hc_tf.export")
 # for a TF-side thing) that cross from the TF-free side into a TF-side folder or package.
 LAZY_DOORS = {
     ("hc_tf.inference", "load_runner", "hc_tf.modeling"),  # a .keras model
-    ("hc_tf.cli", "_build", "tensorflow_datasets"),        # hc-tf prepare (or train): the TFDS build
+    ("hc_tf.console.tfds_build", "build", "tensorflow_datasets"),  # hc-tf prepare (or train --sample)
     ("hc_tf.cli", "train", "hc_tf.train"),
     ("hc_tf.cli", "export", "hc_tf.export"),
     ("hc_tf.cli", "parity", "hc_tf.export"),               # parity compares the Keras and int8 models

@@ -1,4 +1,4 @@
-"""hc_tf.surfaces.progress and the --quiet option: a bar on a terminal's stderr only."""
+"""hc_tf.console.progress and the --quiet option: a bar on a terminal's stderr only."""
 
 import io
 import os
@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from hc_tf import cli
-from hc_tf.surfaces import progress
+from hc_tf.console import progress
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "hc_tf", "models", "hc_effunet_int8.tflite")

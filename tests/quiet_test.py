@@ -1,4 +1,4 @@
-"""`hc-tf` hides TensorFlow's C++ start-up lines unless `--verbose` (hc_tf.quiet)."""
+"""`hc-tf` hides TensorFlow's C++ start-up lines unless `--verbose` (hc_tf.console.quiet)."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import tiny_models
-from hc_tf import quiet
+from hc_tf.console import quiet
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What TensorFlow 2.21 prints at start-up on a CPU machine (and cuInit's error later).

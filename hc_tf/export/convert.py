@@ -9,7 +9,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from hc_tf import defaults
-from hc_tf import quiet
+from hc_tf.console import quiet
 from hc_tf.export.op_report import check_int8
 from hc_tf.export.op_report import op_report
 

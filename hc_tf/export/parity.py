@@ -20,7 +20,7 @@ from hc_tf.surfaces import evaluate
 from hc_tf import inference
 from hc_tf.io import atomic as io_utils
 from hc_tf import measure as measure_lib
-from hc_tf.surfaces import progress
+from hc_tf.console import progress
 
 THRESHOLD = defaults.THRESHOLD
 PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
@@ -43,7 +43,7 @@ def compare(full_runner, edge_runner, samples: Sequence[inference.Sample],
       edge_runner: the edge model's runner (same input size).
       samples: the images.
       batch_size: images per runner call.
-      show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
+      show_progress: a progress bar on stderr (see `hc_tf.console.progress.wanted`).
 
     Returns:
       One row per sample, in order.
@@ -125,7 +125,7 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample]
       out_dir: gets `parity_per_image.csv` and `parity_summary.json`.
       num_threads: TFLite interpreter threads.
       batch_size: Keras batch size.
-      show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
+      show_progress: a progress bar on stderr (see `hc_tf.console.progress.wanted`).
 
     Returns:
       The summary dict (also written), with `keras_model`, `tflite_model` and the

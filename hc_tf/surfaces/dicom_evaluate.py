@@ -18,7 +18,7 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import hc18_csv
 from hc_tf.surfaces import dicom_predict
 from hc_tf.surfaces import evaluate as evaluate_lib
-from hc_tf.surfaces import progress
+from hc_tf.console import progress
 
 UNREADABLE_NAME = "unreadable.csv"
 

@@ -20,7 +20,7 @@ from hc_tf import inference
 from hc_tf.io import atomic as io_utils
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
-from hc_tf.surfaces import progress
+from hc_tf.console import progress
 
 
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
@@ -375,7 +375,7 @@ def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_
       runner: the model runner.
       samples: labelled samples (any iterable; consumed once).
       out_dir: the output folder (created).
-      show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
+      show_progress: a progress bar on stderr (see `hc_tf.console.progress.wanted`).
       total: how many samples there are, for the bar (default: `len(samples)` if sized).
 
     Returns:

@@ -28,7 +28,7 @@ from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf.surfaces import dicom_predict
-from hc_tf.surfaces import progress
+from hc_tf.console import progress
 from hc_tf.report import exams as exams_lib
 from hc_tf.report import records as report_lib
 
@@ -436,7 +436,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       allow_implausible_pixel_size: accept pixel sizes outside the plausible range.
       ga_weeks: one known GA for every image ("27.4" or "27+3"), for the HC centile; the
         alternative is a `ga_weeks` column in `pixel_csv` (not both).
-      show_progress: a progress bar on stderr (see `hc_tf.surfaces.progress.wanted`).
+      show_progress: a progress bar on stderr (see `hc_tf.console.progress.wanted`).
       frame: the 1-based frame of each DICOM file to measure (None: every frame).
       override_dicom_calibration: use the typed pixel size on DICOM inputs whose own
         calibration differs or is refused (docs/dicom.md).

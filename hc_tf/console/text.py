@@ -1,0 +1,62 @@
+"""What the command line parses and prints: sizes and widths as typed, counts and figures."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from hc_tf import defaults
+
+
+def size_text(hw) -> str:
+    """(224, 320) -> "224x320", the form `--input-size` takes."""
+    return "x".join(str(v) for v in hw)
+
+
+def filters_text(filters) -> str:
+    """(128, 64, ...) -> "128,64,...", the form `--decoder-filters` takes."""
+    return ",".join(str(v) for v in filters)
+
+
+def parse_size(value: str):
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected HEIGHTxWIDTH, "
+                                 f"e.g. {size_text(defaults.INPUT_HW)}") from None
+    return h, w
+
+
+def parse_filters(value: str):
+    try:
+        filters = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        filters = ()
+    if len(filters) != 5 or min(filters) < 1:
+        raise click.BadParameter(f"{value!r}: expected five positive widths, "
+                                 f"e.g. {filters_text(defaults.DEFAULT_DECODER_FILTERS)}")
+    return filters
+
+
+def echo_evaluation(summary, t, out_dir):
+    click.echo(f"{count(summary['n'], 'image')} in {time.time() - t:.1f} s: "
+               f"ADF {fmt(summary['adf_mm_mean'])} +- {fmt(summary['adf_mm_std'])} mm "
+               f"(over found images {fmt(summary['adf_found_mm_mean'])} mm), "
+               f"Dice {fmt(summary['dice_mean'], 4)}, HD {fmt(summary['hd_mm_mean'])} mm, "
+               f"not found {summary['not_found']} -> {out_dir}")
+    ba, flag = summary["bland_altman"], summary["review_flag"]
+    click.echo(f"Bland-Altman (found images): mean difference {fmt(ba['mean_diff_mm'])} mm, "
+               f"95% limits {fmt(ba['loa_low_mm'])} to {fmt(ba['loa_high_mm'])} mm; "
+               f"review flag: {flag['n_flagged']}/{flag['n_found']} flagged, "
+               f"{flag['n_large_error_caught']}/{flag['n_large_error']} errors > "
+               f"{flag['large_error_mm']:g} mm caught")
+
+
+def count(n: int, noun: str) -> str:
+    """"1 image", "3 images"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def fmt(value, digits=2):
+    return "n/a" if value is None else f"{value:.{digits}f}"
