@@ -14,6 +14,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from hc_tf import cli  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
+from hc_tf.surfaces import predict_inputs  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
 REPO = os.path.join(os.path.dirname(__file__), "..")
@@ -252,4 +253,4 @@ def test_beam_mode_refuses_dicom_up_front(tmp_path):
     path = dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(tmp_path / "h.dcm"))
     with pytest.raises(ValueError, match="h.dcm: DICOM inputs are measured by hc-tf predict "
                                          "without --beam"):
-        predict_lib.read_inputs([path], None, 0.2, dicom_ok=False)
+        predict_inputs.read_inputs([path], None, 0.2, dicom_ok=False)

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 import tiny_models as T
+from hc_tf.io import tables
+from hc_tf.surfaces import evaluate_plots
 from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf.io import atomic as io_utils
 from hc_tf import measure as M
@@ -38,9 +40,9 @@ def test_reports_get_the_plain_write_mode(umask, tmp_path):
     rows = [{"filename": "a.png", "reference_hc_mm": 100.0, "predicted_hc_mm": None,
              "df_mm": -100.0, "adf_mm": 100.0, "dice": 0.0, "hd_mm": None, "found": False,
              "reason": "empty"}]
-    evaluate_lib.write_per_image_csv(str(tmp_path / "per_image.csv"), rows)
-    evaluate_lib.write_summary_json(str(tmp_path / "summary.json"), {"n": 1})
-    evaluate_lib.plot_distributions(rows, str(tmp_path / "evaluation.png"))
+    tables.write_rows_csv(str(tmp_path / "per_image.csv"), rows, evaluate_lib.PER_IMAGE_FIELDS)
+    tables.write_json(str(tmp_path / "summary.json"), {"n": 1})
+    evaluate_plots.plot_distributions(rows, str(tmp_path / "evaluation.png"))
     io_utils.atomic_write_bytes(tmp_path / "model.tflite", b"\0" * 16)
     for name in ("submission.csv", "per_image.csv", "summary.json", "evaluation.png",
                  "model.tflite"):

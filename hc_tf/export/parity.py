@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hc_tf.io import tables
 from hc_tf import defaults
-from hc_tf.surfaces import evaluate
 from hc_tf import inference
 from hc_tf.io import atomic as io_utils
 from hc_tf import measure as measure_lib
@@ -110,7 +110,7 @@ def summarize(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def write_per_image_csv(path: str, rows: Sequence[Dict[str, Any]]) -> None:
-    evaluate.write_per_image_csv(path, rows, fields=PER_IMAGE_FIELDS, digits=6)
+    tables.write_rows_csv(path, rows, PER_IMAGE_FIELDS, digits=6)
 
 
 def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample],

@@ -36,6 +36,7 @@ from hc_tf import inference
 from hc_tf.io import images
 from hc_tf.io import out_dir as out_dir_lib
 from hc_tf.surfaces import predict as predict_lib
+from hc_tf.surfaces import predict_inputs
 
 DEAD_LETTER = "dead_letter"  # the DoFn's tagged output
 DEAD_LETTER_NAME = "dead_letter.csv"
@@ -335,7 +336,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     """
     check_model(model_path)
     options = pipeline_options(pipeline_args)
-    job = predict_lib.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
+    job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
                                   ga_weeks, match=match_paths, dicom_ok=False)
     tasks = [ImageTask(i, path, job.pixel_size(os.path.basename(path)),
                        job.known_ga(os.path.basename(path)))

@@ -13,6 +13,8 @@ import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from hc_tf.io import tables
+from hc_tf.surfaces import evaluate_plots
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf.io import hc18_csv
@@ -116,13 +118,13 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
                             else ""))
     os.makedirs(out_dir, exist_ok=True)
     summary = evaluate_lib.summarize(rows)
-    evaluate_lib.write_per_image_csv(os.path.join(out_dir, "per_image.csv"), rows)
-    evaluate_lib.write_summary_json(os.path.join(out_dir, "summary.json"), summary)
-    evaluate_lib.plot_bland_altman(rows, summary["bland_altman"],
+    tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, evaluate_lib.PER_IMAGE_FIELDS)
+    tables.write_json(os.path.join(out_dir, "summary.json"), summary)
+    evaluate_plots.plot_bland_altman(rows, summary["bland_altman"],
                                    os.path.join(out_dir, evaluate_lib.BLAND_ALTMAN_NAME))
-    evaluate_lib.write_per_image_csv(os.path.join(out_dir, UNREADABLE_NAME),
-                                     [{"path": p, "error": e} for p, e in unreadable],
-                                     fields=("path", "error"))
+    tables.write_rows_csv(os.path.join(out_dir, UNREADABLE_NAME),
+                          [{"path": p, "error": e} for p, e in unreadable],
+                          fields=("path", "error"))
     return summary, unreadable
 
 

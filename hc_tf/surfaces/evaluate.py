@@ -7,8 +7,6 @@ from `hc_tf.inference.load_runner`, which alone imports the TF side.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from typing import Dict, Iterable, Iterator, Optional, Sequence
 
@@ -17,10 +15,11 @@ import numpy as np
 from hc_tf import clinical
 from hc_tf.io import hc18_csv
 from hc_tf import inference
-from hc_tf.io import atomic as io_utils
+from hc_tf.io import tables
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf.console import progress
+from hc_tf.surfaces import evaluate_plots
 
 
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
@@ -242,24 +241,6 @@ def review_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
 
 
 
-def write_per_image_csv(path: str, rows: Sequence[Dict[str, object]],
-                        fields: Sequence[str] = PER_IMAGE_FIELDS, digits: int = 4) -> None:
-    """Writes one row per image (None as empty, floats to `digits`), atomically."""
-    import io  # pylint: disable=g-import-not-at-top
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: ("" if r.get(k) is None else
-                             (f"{r[k]:.{digits}f}" if isinstance(r[k], float) else r[k]))
-                         for k in fields})
-    io_utils.atomic_write_text(path, buf.getvalue())
-
-
-def write_summary_json(path: str, summary: Dict[str, object]) -> None:
-    io_utils.atomic_write_text(path, json.dumps(summary, indent=2) + "\n")
-
-
 def is_hc18_folder(folder: str) -> bool:
     """True for a folder in the HC18 release layout (training_set/ + its CSV)."""
     return (os.path.isdir(os.path.join(folder, "training_set"))
@@ -296,76 +277,6 @@ def samples_from_hc18_folder(folder: str) -> Iterator[inference.Sample]:
         yield inference.Sample(name, image, pixel, reference, hc)
 
 
-def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
-    """Histogram and box plot of Dice and ADF over the labelled images (challenge ADF)."""
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-    dice = [float(r["dice"]) for r in rows if r.get("dice") is not None]
-    adf = [float(r["adf_mm"]) for r in rows if r.get("adf_mm") is not None]
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6))
-    for col, (vals, name) in enumerate(((dice, "Dice"), (adf, "ADF (mm)"))):
-        if vals:
-            axes[0, col].hist(vals, bins=30, color="tab:blue" if col == 0 else "tab:orange")
-            axes[1, col].boxplot(vals, vert=False)
-        axes[0, col].set_title(f"{name}: mean {np.mean(vals) if vals else float('nan'):.3f}, "
-                               f"n={len(vals)}")
-        axes[1, col].set_xlabel(name)
-    fig.tight_layout()
-    with io_utils.atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-
-def plot_bland_altman(rows: Sequence[Dict[str, object]], figures: Dict[str, object],
-                      out_png: str) -> None:
-    """Bland-Altman plot of predicted vs reference HC (found images): the difference against
-    the pair's mean, in mm and in %, with the mean difference and 95% limits of agreement.
-
-    Args:
-      rows: per-image rows (`score`).
-      figures: `bland_altman(...)` of the same rows.
-      out_png: the PNG to write (atomically).
-    """
-    import matplotlib  # pylint: disable=g-import-not-at-top
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-    pairs = [(float(r["predicted_hc_mm"]), float(r["reference_hc_mm"])) for r in rows
-             if r.get("found") and r.get("reference_hc_mm") is not None]
-    flagged = [bool(r.get("review")) for r in rows
-               if r.get("found") and r.get("reference_hc_mm") is not None]
-    mean = np.array([0.5 * (p + q) for p, q in pairs])
-    diff = np.array([p - q for p, q in pairs])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, values, unit in ((axes[0], diff, "mm"),
-                             (axes[1], 100.0 * diff / np.where(mean > 0, mean, 1.0), "pct")):
-        if len(values):
-            ok = ~np.array(flagged, bool)
-            ax.scatter(mean[ok], values[ok], s=10, alpha=0.6, label="not flagged")
-            ax.scatter(mean[~ok], values[~ok], s=18, marker="x", color="tab:red",
-                       label="flagged for review")
-        label = "%" if unit == "pct" else "mm"
-        for key, style in (("mean_diff", "-"), ("loa_low", "--"), ("loa_high", "--")):
-            v = figures.get(f"{key}_{unit}")
-            if v is not None:
-                ax.axhline(v, color="k", linestyle=style, linewidth=1)
-                ax.annotate(f"{key.replace('_', ' ')} {v:+.2f} {label}", (1.0, v),
-                            xycoords=("axes fraction", "data"), ha="right", va="bottom",
-                            fontsize=8)
-        ax.set_xlabel("mean of predicted and reference HC (mm)")
-        ax.set_ylabel(f"predicted - reference ({label})")
-        if len(values):
-            ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle(f"Bland-Altman, n={figures.get('n', 0)} images with a head found "
-                 "(limits: mean +- 1.96 SD)")
-    fig.tight_layout()
-    with io_utils.atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-
 def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str,
              show_progress: bool = False, total: Optional[int] = None) -> Dict[str, object]:
     """Measures every sample; writes per_image.csv, summary.json, evaluation.png and
@@ -393,8 +304,9 @@ def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_
     if not rows:
         raise ValueError("no images to evaluate")
     summary = summarize(rows)
-    write_per_image_csv(os.path.join(out_dir, "per_image.csv"), rows)
-    write_summary_json(os.path.join(out_dir, "summary.json"), summary)
-    plot_distributions(rows, os.path.join(out_dir, "evaluation.png"))
-    plot_bland_altman(rows, summary["bland_altman"], os.path.join(out_dir, BLAND_ALTMAN_NAME))
+    tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, PER_IMAGE_FIELDS)
+    tables.write_json(os.path.join(out_dir, "summary.json"), summary)
+    evaluate_plots.plot_distributions(rows, os.path.join(out_dir, "evaluation.png"))
+    evaluate_plots.plot_bland_altman(rows, summary["bland_altman"],
+                                     os.path.join(out_dir, BLAND_ALTMAN_NAME))
     return summary

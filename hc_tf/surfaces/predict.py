@@ -11,18 +11,15 @@ kinds this run writes.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 
+from hc_tf.io import tables
 from hc_tf import clinical
-from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf.io import atomic
-from hc_tf.io import hc18_csv
-from hc_tf.io import images
 from hc_tf.io import out_dir as out_dir_lib
 from hc_tf import inference
 from hc_tf import measure as measure_lib
@@ -31,6 +28,7 @@ from hc_tf.surfaces import dicom_predict
 from hc_tf.console import progress
 from hc_tf.report import exams as exams_lib
 from hc_tf.report import records as report_lib
+from hc_tf.surfaces import predict_inputs
 
 SUBMISSION_NAME = "submission.csv"
 UNREADABLE_NAME = "unreadable.csv"
@@ -40,132 +38,7 @@ REPORT_JSON_NAME = "report.json"
 OUTPUT_NAMES = frozenset({SUBMISSION_NAME, UNREADABLE_NAME, OVERLAYS_NAME, REPORT_CSV_NAME,
                           REPORT_JSON_NAME, exams_lib.EXAMS_NAME})
 REPORT_FORMAT = "hc-tf predict report v1"
-# The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
-# header name, never by position: HC18's training CSV has the reference HC third.
-GA_COLUMN = "ga_weeks"
 UNREADABLE_FIELDS = ("path", "error")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-
-def is_image_name(path: str) -> bool:
-    """An image file by extension, and not an HC18 annotation."""
-    name = os.path.basename(path)
-    return name.lower().endswith(IMAGE_EXTENSIONS) and "_Annotation" not in name
-
-
-def list_images(inputs: Sequence[str],
-                match: Optional[Callable[[str], List[str]]] = None) -> List[str]:
-    """Expands folders to their image files (annotation PNGs excluded), sorted.
-
-    Args:
-      inputs: image files and folders of images.
-      match: expands an input that is no local file or folder (a glob, a gs:// path)
-        to the paths it names; None: such an input is an error.
-
-    Returns:
-      The image paths, in the order given (each folder's sorted).
-
-    Raises:
-      ValueError: for a path that doesn't exist, no image at all, or two images
-        with the same file name (see `check_unique_names`).
-    """
-    paths = []
-    for item in inputs:
-        if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
-            paths += sorted(p for p in (os.path.join(item, n) for n in os.listdir(item))
-                            if is_image_name(p) or dicom_predict.is_dicom_input(p))
-        elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
-            paths.append(item)
-        elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
-            paths += matched
-        else:
-            raise ValueError(f"{item}: no such file or folder")
-    if not paths:
-        raise ValueError(f"no images found in {', '.join(inputs)}")
-    check_unique_names(paths)
-    return paths
-
-
-def check_unique_names(paths: Sequence[str]) -> None:
-    """Refuses inputs whose file names (without extension) repeat.
-
-    The submission is keyed by file name and the overlay is `<name>.png`, so two
-    such inputs (e.g. a/000_HC.png and b/000_HC.png, or 000_HC.png and 000_HC.jpg)
-    would overwrite each other's results.
-
-    Raises:
-      ValueError: naming every clash.
-    """
-    by_stem: Dict[str, List[str]] = collections.defaultdict(list)
-    for path in paths:
-        by_stem[os.path.splitext(os.path.basename(path))[0]].append(path)
-    clashes = [group for group in by_stem.values() if len(group) > 1]
-    if clashes:
-        listed = "; ".join(" and ".join(group) for group in clashes[:5])
-        more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
-        raise ValueError(f"inputs with the same file name would overwrite each other's results: "
-                         f"{listed}{more}; rename them or predict them separately")
-
-
-def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str, float]:
-    """filename -> pixel size (mm) from an HC18-style CSV (header row, CRLF ok).
-
-    Args:
-      csv_path: the CSV.
-      allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
-
-    Raises:
-      ValueError: naming the file and row, for a bad, non-positive or implausible
-        pixel size, or a file name listed twice.
-    """
-    return read_pixel_csv(csv_path, allow_implausible)[0]
-
-
-def parse_ga_option(value: Optional[str]) -> Optional[float]:
-    """--ga-weeks as weeks (float), or None when not given.
-
-    Args:
-      value: weeks ("27.4") or "weeks+days" ("27+3").
-
-    Raises:
-      ValueError: "--ga-weeks: ..." for a GA that is not a number or outside 10-45 weeks.
-    """
-    if value is None:
-        return None
-    try:
-        return clinical.parse_ga_weeks(str(value))
-    except ValueError as err:
-        raise ValueError(f"--ga-weeks: {err}") from None
-
-
-def read_pixel_csv(csv_path: str, allow_implausible: bool = False
-                   ) -> Tuple[Dict[str, float], Dict[str, float]]:
-    """Pixel sizes and, when the header names a `ga_weeks` column, known GAs.
-
-    Args:
-      csv_path: HC18-style CSV: filename, pixel size (mm)[, ..., ga_weeks]; a GA cell may be
-        weeks (27.4) or "weeks+days" (27+3), or empty (no centile for that image).
-      allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
-
-    Returns:
-      (filename -> pixel size mm, filename -> GA weeks for the rows that give one).
-
-    Raises:
-      ValueError: naming the file and row, for a file that is not a text CSV, a bad,
-        non-positive or implausible pixel size, a file name listed twice, or a GA that is
-        not a number or outside 10-45 weeks.
-    """
-    table = hc18_csv.read_hc18_csv(csv_path, allow_implausible=allow_implausible)
-    ga_col = table.column(GA_COLUMN)
-    gas: Dict[str, float] = {}
-    for row in table.rows:
-        cell = row.fields[ga_col].strip() if ga_col is not None and ga_col < len(row.fields) else ""
-        if cell:
-            try:
-                gas[row.filename] = clinical.parse_ga_weeks(cell)
-            except ValueError as err:
-                raise ValueError(f"{csv_path} row {row.row} ({row.filename}): {err}") from None
-    return table.pixel_sizes(), gas
 
 
 @dataclasses.dataclass
@@ -244,9 +117,9 @@ def _write_report(folder: str, records: List[Dict[str, object]],
                   unreadable: List[Tuple[str, str]], model_path: str) -> None:
     """report.csv (one flat row per measured image) and report.json (the same, nested, with
     the formulas' sources, the review thresholds and the unreadable images)."""
-    evaluate_lib.write_per_image_csv(os.path.join(folder, REPORT_CSV_NAME),
-                                     [report_lib.csv_row(r) for r in records],
-                                     fields=report_lib.REPORT_FIELDS, digits=6)
+    tables.write_rows_csv(os.path.join(folder, REPORT_CSV_NAME),
+                          [report_lib.csv_row(r) for r in records],
+                          fields=report_lib.REPORT_FIELDS, digits=6)
     doc = {"format": REPORT_FORMAT, "model": os.path.basename(model_path),
            "ga_methods": {report_lib.GA_KEYS[m]: {"method": m.value,
                                                   "title": report_lib.GA_TITLES[m],
@@ -259,7 +132,7 @@ def _write_report(folder: str, records: List[Dict[str, object]],
            "counts": {**report_lib.summary_counts(records), "unreadable": len(unreadable)},
            "images": records,
            "unreadable": [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable]}
-    evaluate_lib.write_summary_json(os.path.join(folder, REPORT_JSON_NAME), doc)
+    tables.write_json(os.path.join(folder, REPORT_JSON_NAME), doc)
 
 
 def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample],
@@ -324,73 +197,9 @@ def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[
     """
     measure_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
     _write_report(folder, records, unreadable, model_path)
-    evaluate_lib.write_per_image_csv(os.path.join(folder, unreadable_name),
-                                     [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable],
-                                     fields=UNREADABLE_FIELDS)
-
-
-@dataclasses.dataclass
-class Inputs:
-    """The checked inputs of one run: image paths, pixel sizes and known GAs."""
-
-    paths: List[str]
-    sizes: Dict[str, float]  # file name -> pixel size (mm), from --pixel-csv
-    pixel_size_mm: Optional[float]  # --pixel-size, for every image
-    gas: Dict[str, float]  # file name -> known GA (weeks), from --pixel-csv
-    one_ga: Optional[float]  # --ga-weeks, for every image
-
-    def pixel_size(self, filename: str) -> float:
-        """The image's pixel size (mm)."""
-        return self.sizes.get(filename, self.pixel_size_mm)
-
-    def known_ga(self, filename: str) -> Optional[float]:
-        """The image's known GA (weeks), or None."""
-        return self.gas.get(filename, self.one_ga)
-
-
-def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: Optional[float],
-                allow_implausible_pixel_size: bool = False, ga_weeks: Optional[str] = None,
-                match: Optional[Callable[[str], List[str]]] = None,
-                dicom_ok: bool = True) -> Inputs:
-    """Lists the images and reads their pixel sizes and GAs, refusing bad input up front.
-
-    Args:
-      inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks: as
-        `predict_files`.
-      match: expands globs and remote paths (`list_images`).
-      dicom_ok: whether this mode measures DICOM files (Beam's does not).
-
-    Returns:
-      The checked inputs.
-
-    Raises:
-      ValueError: as `predict_files`, before anything is written.
-    """
-    if pixel_csv is not None and pixel_size_mm is not None:
-        raise ValueError("give exactly one of --pixel-csv and --pixel-size")
-    if pixel_size_mm is not None:
-        measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
-    one_ga = parse_ga_option(ga_weeks)
-    images.check_limits()
-    paths = list_images(inputs, match)
-    # A calibrated DICOM file carries its pixel size; every other image needs one given.
-    plain = [p for p in paths if not dicom_predict.is_dicom_input(p)]
-    if not dicom_ok and len(plain) < len(paths):
-        raise ValueError(f"{next(p for p in paths if p not in plain)}: DICOM inputs are measured "
-                         "by hc-tf predict without --beam")
-    if plain and pixel_csv is None and pixel_size_mm is None:
-        raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
-                         f"images that are not DICOM: {', '.join(plain[:3])}"
-                         f"{' ...' if len(plain) > 3 else ''})")
-    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
-                  else ({}, {}))
-    if one_ga is not None and gas:
-        raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
-    missing = [os.path.basename(p) for p in plain if pixel_csv and os.path.basename(p) not in sizes]
-    if missing:
-        raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
-                         f"{' ...' if len(missing) > 10 else ''}")
-    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga)
+    tables.write_rows_csv(os.path.join(folder, unreadable_name),
+                          [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable],
+                          fields=UNREADABLE_FIELDS)
 
 
 def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
@@ -451,7 +260,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         both --ga-weeks and a GA column, duplicate names or CSV rows, a bad model or a
         `out_dir` that can't be used.
     """
-    job = read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks)
+    job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks)
     unreadable: List[Tuple[str, str]] = []
     with out_dir_lib.staged(out_dir, overwrite, outputs_of(job.paths)) as staging:
         runner = inference.load_runner(model_path, flip_tta=flip_tta)
