@@ -67,7 +67,7 @@ def main():
         outs = []
         for i, (name, run) in enumerate(runs.items()):
             out = os.path.join(tmp, f"out{i}")
-            seconds = timed(lambda: run(out))  # pylint: disable=cell-var-from-loop
+            seconds = timed(lambda: run(out))
             outs.append(out)
             print(f"{name:55s} {seconds:6.1f} s  {len(images) / seconds:6.1f} images/s")
         same = all(read(os.path.join(o, n)) == read(os.path.join(outs[0], n))

@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 
 def _timed_request(client, path: str, px: float) -> float:
-    from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
+    from gradio_client import handle_file
     t0 = time.perf_counter()
     _, hc, _, _ = client.predict(handle_file(path), px, api_name=f"/{demo.API_NAME}")
     if not hc.startswith(("HC ", "No head")):
@@ -41,7 +41,7 @@ def _timed_request(client, path: str, px: float) -> float:
 
 def measure(workers: int, n_requests: int, n_alone: int) -> dict:
     """Serves the demo with `workers` and returns its latencies in seconds."""
-    from gradio_client import Client  # pylint: disable=g-import-not-at-top
+    from gradio_client import Client
     path, px = demo.load_examples()[0]
     app, url = demo.serve(port=_free_port(), block=False, workers=workers)
     try:

@@ -88,13 +88,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     runs = max(args.runs, 20)
 
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
-    from hc_tf.export import convert as lite_convert  # pylint: disable=g-import-not-at-top
-    from hc_tf.export import op_report as lite_ops  # pylint: disable=g-import-not-at-top
-    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite
+    from hc_tf.export import convert as lite_convert
+    from hc_tf.export import op_report as lite_ops
+    from hc_tf.modeling import model as model_lib
 
     model = model_lib.load_model(args.model)
     hw = lite_convert.model_input_hw(model)
@@ -138,7 +138,7 @@ def main(argv=None):
         runner = edge.LiteRunner(path, num_threads=args.threads)
 
         def invoke(x, r=runner):
-            r.interpreter.set_tensor(r._in["index"], r.quantize_input(x))  # pylint: disable=protected-access
+            r.interpreter.set_tensor(r._in["index"], r.quantize_input(x))
             r.interpreter.invoke()
 
         lat, e2e, found = bench_runner(runner, invoke, images, runs)

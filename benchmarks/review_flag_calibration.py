@@ -42,7 +42,7 @@ SIGNALS = {"fit_rms_frac": ("max_fit_rms_frac", +1),
 
 def collect(model: str, data_dir: str, split: str):
     """Per validation image: its signals, |HC error| (HC 0 when not found) and name."""
-    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import data as data_lib
     runner = inference.load_runner(model)
     rows = []
     for pred in inference.predict_samples(runner, data_lib.load_samples(data_dir, split)):
@@ -139,9 +139,9 @@ def main() -> None:
 
 
 def _plot(table, path: str) -> None:
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([100 * s for s, _, _ in table], [a for _, _, a in table], "o-")
     ax.set_xlabel("images flagged for review (%)")

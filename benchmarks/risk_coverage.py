@@ -100,9 +100,9 @@ def main(argv=None) -> None:
 
 
 def _plot(cols, failure, path: str) -> None:
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 5.4), dpi=110)
     for name, conf in scores(cols).items():
         c = curves(conf, failure)

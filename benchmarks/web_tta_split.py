@@ -81,7 +81,7 @@ def _quantize(g, src, dst, template):
 
 def split_model(path):
     """(body, tail) flatbuffers of the released flip-TTA model (layout checked, not assumed)."""
-    from tensorflow.lite.tools import flatbuffer_utils as fu  # pylint: disable=import-outside-toplevel
+    from tensorflow.lite.tools import flatbuffer_utils as fu
     m = fu.read_model(path)
     ops = m.subgraphs[0].operators
     code = lambda op: m.operatorCodes[op.opcodeIndex].builtinCode  # noqa: E731
@@ -119,8 +119,8 @@ def split_model(path):
 
 def check_native(body_path, tail_path):
     """Released model == split path, bit for bit, on every bundled sample (native LiteRT)."""
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
-    from hc_tf import preprocess  # pylint: disable=import-outside-toplevel
+    from ai_edge_litert.interpreter import Interpreter
+    from hc_tf import preprocess
 
     def make(p):
         it = Interpreter(p, num_threads=2)
@@ -177,8 +177,8 @@ BROWSER_JS = """async ([n, body, tail]) => {
 
 def time_browser(body, tail, n):
     sys.path.insert(0, os.path.join(REPO, "tests"))
-    from web_app_test import CHROMIUM, CHROMIUM_ARGS, DIST, _Handler, _wait_ready  # pylint: disable=import-outside-toplevel
-    from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
+    from web_app_test import CHROMIUM, CHROMIUM_ARGS, DIST, _Handler, _wait_ready
+    from playwright.sync_api import sync_playwright
     exp = os.path.join(DIST, "assets", "tta_split")
     os.makedirs(exp, exist_ok=True)
     for name, data in (("body.tflite", body), ("tail.tflite", tail)):

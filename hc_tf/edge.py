@@ -22,7 +22,7 @@ from hc_tf.console import quiet
 
 
 def _interpreter_class():
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    from ai_edge_litert.interpreter import Interpreter
     return Interpreter
 
 

@@ -178,9 +178,9 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
         if flip_tta:  # an edge model runs as converted; ignoring the flag would mislead
             raise ValueError(f"{model_path}: --flip-tta is for a .keras model; a .tflite runs "
                              "as converted (flip TTA is inside it if its .keras had it)")
-        from hc_tf import edge  # pylint: disable=g-import-not-at-top
+        from hc_tf import edge
         return edge.LiteRunner(model_path, num_threads=num_threads)
     if model_path.endswith(".keras"):
-        from hc_tf.modeling import keras_runner  # pylint: disable=g-import-not-at-top
+        from hc_tf.modeling import keras_runner
         return keras_runner.KerasRunner(model_path, flip_tta=flip_tta)
     raise ValueError(f"{model_path}: expected a .keras or .tflite model")

@@ -173,7 +173,7 @@ def read_gray_image(path: str) -> np.ndarray:
     Raises:
       ValueError: naming the file, when it is refused, can't be decoded or is not 8-bit.
     """
-    from hc_tf.io import images  # pylint: disable=g-import-not-at-top  # it imports this module
+    from hc_tf.io import images  # it imports this module
     return images.read_gray_image(path)
 
 

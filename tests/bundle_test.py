@@ -156,8 +156,8 @@ def test_metadata_spec_is_enough_to_port_the_ga_and_the_flag(golden, meta):
 
 def test_metadata_carries_the_input_limits(meta):
     """The web app reads its limits from here (issue 25): they are the Python side's numbers."""
-    from hc_tf import defaults  # pylint: disable=import-outside-toplevel
-    from hc_tf.measure.pixel_size import PLAUSIBLE_PIXEL_SIZE_MM  # pylint: disable=import-outside-toplevel
+    from hc_tf import defaults
+    from hc_tf.measure.pixel_size import PLAUSIBLE_PIXEL_SIZE_MM
     lim = meta["input_limits"]
     assert (lim["pixel_size_mm"]["min"], lim["pixel_size_mm"]["max"]) == PLAUSIBLE_PIXEL_SIZE_MM
     assert lim["max_input_bytes"] == defaults.MAX_INPUT_BYTES

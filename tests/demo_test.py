@@ -436,7 +436,7 @@ def test_server_starts_offline_without_tensorflow(server):
 
 
 def test_gradio_client_sample_and_bad_upload(server, sample, tmp_path):
-    from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+    from gradio_client import Client, handle_file
 
     path, px, s = sample
     client = Client(server["url"], verbose=False)
@@ -470,7 +470,7 @@ def _playwright_or_skip():
         reason = f"{CHROMIUM} missing (apt-get install chromium)"
     else:
         try:
-            from playwright.sync_api import sync_playwright  # pylint: disable=g-import-not-at-top
+            from playwright.sync_api import sync_playwright
             return sync_playwright
         except ImportError as err:
             reason = f"playwright not installed ({err}; pip install -e '.[test]')"

@@ -37,7 +37,7 @@ def _build(kind: str):
         model = model_lib.build_unet(TINY_HW, decoder_filters=(16, 8, 8, 8, 8), precision="float32")
         # The encoder's drop-connect draws its own masks on every replica: off, so that the
         # runs can be compared step by step (it is random on one device too).
-        for layer in model._flatten_layers(include_self=False):  # pylint: disable=protected-access
+        for layer in model._flatten_layers(include_self=False):
             if isinstance(layer, keras.layers.Dropout):
                 layer.rate = 0.0
         return model

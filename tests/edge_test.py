@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The blob model as int8 (uint8 I/O) and float32 .tflite files, and a test image."""
-    from hc_tf.export import convert as lite_convert  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import convert as lite_convert
     out = tmp_path_factory.mktemp("edge")
     model = T.blob_model()
     images, _, _ = T.synthetic_images(6, seed=5)
@@ -153,8 +153,8 @@ def test_a_corrupted_model_is_refused_by_its_metadata_checksum(tmp_path):
     with pytest.raises(ValueError, match=r"model.tflite: sha256 .* differs from tflite_sha256 "
                                          r".* in .*model.json: the model file is corrupt"):
         edge.LiteRunner(path)
-    from click.testing import CliRunner  # pylint: disable=g-import-not-at-top
-    from hc_tf import cli  # pylint: disable=g-import-not-at-top
+    from click.testing import CliRunner
+    from hc_tf import cli
     result = CliRunner().invoke(cli.main, ["predict", "--model", str(path), "--pixel-size", "0.1",
                                            "--out", str(tmp_path / "out"), COMMITTED])
     assert result.exit_code == 1 and "Traceback" not in result.output

@@ -65,8 +65,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 def test_best_keras_and_exported_tflite_get_the_plain_write_mode(umask, tmp_path,
                                                                  float32_policy):
-    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
-    from hc_tf.train import run_dir as run_dir_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite
+    from hc_tf.train import run_dir as run_dir_lib
 
     model = T.blob_model()
     run_dir_lib.save_model_atomic(model, str(tmp_path / "best.keras"))

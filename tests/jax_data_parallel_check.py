@@ -33,7 +33,7 @@ def _build(kind: str):
     keras.utils.set_random_seed(0)
     if kind == "unet":
         model = model_lib.build_unet(TINY_HW, decoder_filters=(16, 8, 8, 8, 8), precision="float32")
-        for layer in model._flatten_layers(include_self=False):  # pylint: disable=protected-access
+        for layer in model._flatten_layers(include_self=False):
             if isinstance(layer, keras.layers.Dropout):
                 layer.rate = 0.0  # drop-connect masks are random on one device too
         return model

@@ -18,7 +18,7 @@ PX = 0.2
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite
     out = tmp_path_factory.mktemp("parity")
     model, keras_path = T.saved_blob_model(out)
     calib, _, _ = T.synthetic_images(6, seed=11)
@@ -70,7 +70,7 @@ def test_float32_parity_is_exact(setup):
 
 
 def test_input_size_mismatch(setup):
-    from hc_tf import edge  # pylint: disable=g-import-not-at-top
+    from hc_tf import edge
 
     class Other:
         input_hw = (32, 32)

@@ -46,7 +46,7 @@ def blob_model(hw=TINY_HW):
     A Keras model shaped like the real one (raw gray in, in-model /255, float32
     probability out) whose 0.5 contour is the synthetic head's edge.
     """
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     keras.mixed_precision.set_global_policy("float32")
     gray = keras.Input((hw[0], hw[1], 1), name="gray")
     x = keras.layers.Rescaling(1.0 / 255.0, name="normalize")(gray)
@@ -75,8 +75,8 @@ def tiny_unet():
     solved by ridge regression on the synthetic images, so the output is a
     non-trivial map (values spread over 0..1, a blob over the head).
     """
-    import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
+    import keras
+    from hc_tf.modeling import model as model_lib
 
     keras.utils.set_random_seed(0)  # the same random encoder every run
     model = model_lib.build_unet(TINY_HW, decoder_filters=(16, 8, 8, 8, 8), precision="float32")

@@ -129,7 +129,7 @@ def browser():
     if not os.path.isfile(CHROMIUM):
         _skip(f"{CHROMIUM} missing (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright  # pylint: disable=import-outside-toplevel
+        from playwright.sync_api import sync_playwright
     except ImportError as err:
         _skip(f"playwright not installed ({err}; pip install -e '.[test]')")
     with sync_playwright() as p:
@@ -292,7 +292,7 @@ def test_browser_app(server, browser, golden, tmp_path):
 
 
 def _native_runs(runner, golden, n):
-    from hc_tf import inference  # pylint: disable=import-outside-toplevel
+    from hc_tf import inference
     out = {}
     for s in golden["samples"]:
         path = os.path.join(BUNDLE, "samples", s["filename"])
@@ -317,7 +317,7 @@ def test_browser_benchmark(browser, golden):
         pytest.skip("set HC_TF_WEB_BENCH=path to run the benchmark")
     if not os.path.isfile(os.path.join(DIST, "index.html")):
         _skip("web_app/dist missing")
-    from hc_tf import edge  # pylint: disable=import-outside-toplevel
+    from hc_tf import edge
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}/"

@@ -260,7 +260,7 @@ def _download(page, button):
 
 
 def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
-    from hc_tf.report import records  # pylint: disable=import-outside-toplevel
+    from hc_tf.report import records
     header = page.locator("header").inner_text()
     assert "Research software, not a medical device" in header
     assert "sha256" not in header and "thread" not in header and "checksum" not in header

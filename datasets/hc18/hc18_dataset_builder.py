@@ -192,7 +192,7 @@ def _read_png(path: str) -> np.ndarray:
     Raises:
       ValueError: for a missing, corrupt, non-PNG, colour or 16-bit file.
     """
-    import cv2  # pylint: disable=g-import-not-at-top
+    import cv2
 
     data = epath.Path(path).read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):

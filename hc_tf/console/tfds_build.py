@@ -16,7 +16,7 @@ def build(builder, manual_dir: str) -> None:
     TFDS prints "Downloading and preparing dataset ..." and "... downloaded and prepared"
     to stdout; nothing is downloaded here, and the command says what it built itself.
     """
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds
 
     if not progress.wanted():  # TFDS's bars are for a terminal, not for logs and pipes
         tfds.disable_progress_bar()
@@ -25,7 +25,7 @@ def build(builder, manual_dir: str) -> None:
 
 
 def ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
+    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
 
     if hc18.find_prepared(data_dir, validation_fraction) is None:
         hc18.locate_sources(manual_dir)

@@ -18,14 +18,14 @@ IO_DTYPES = defaults.IO_DTYPES
 
 
 def _tf():
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
     return tf
 
 
 def load_model(model_or_path):
     """A Keras model as given, or loaded from a `.keras` path."""
     if isinstance(model_or_path, (str, os.PathLike)):
-        from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.modeling import model as model_lib
         return model_lib.load_model(os.fspath(model_or_path))
     return model_or_path
 
@@ -36,7 +36,7 @@ def _xnnpack_friendly(model):
     which XNNPACK doesn't delegate (nor do some app delegates); DEPTH_TO_SPACE it does.
     On this x86 CPU the int8 B0 model ran no measurably faster for it (73-78 ms either
     way, timed alternately): kept for a graph that is delegated whole."""
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     tf = _tf()
 
     class NearestUpsample2x(keras.layers.Layer):
@@ -146,7 +146,7 @@ def convert(model_or_path, mode: str = "float32", representative: Optional[np.nd
 
     # Freeze the weights into constants: left as resource variables they become
     # VAR_HANDLE / READ_VARIABLE ops (BatchNorm unfolded, calibration fails).
-    from tensorflow.python.framework import convert_to_constants  # pylint: disable=g-import-not-at-top
+    from tensorflow.python.framework import convert_to_constants
     frozen = convert_to_constants.convert_variables_to_constants_v2(serve.get_concrete_function())
     # The concrete-function path is deliberate (frozen constants); the converter's
     # advice to pass a trackable object instead would change the conversion path.

@@ -54,7 +54,7 @@ def calibration_inputs(data_dir: str, input_hw: Tuple[int, int],
                        split: str = "train") -> Tuple[np.ndarray, List[str]]:
     """(n, H, W, 1) uint8 letterboxed images drawn (seeded, no repeats) from a TFDS split,
     and their file names."""
-    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import data as data_lib
     samples = data_lib.load_samples(data_dir, split)
     if not samples:
         raise ValueError(f"{data_dir}: the {split} split is empty")
@@ -116,7 +116,7 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
             model, representative, io_dtype)
     else:
         tflite = convert(model, mode, representative, io_dtype)
-    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.modeling import model as model_lib
     # Inside the graph: an app feeds one image and reads one map, as without it.
     source, extra = None, {"calibration": calib, "io_dtype": io_dtype,
                            "flip_tta_in_model": model_lib.has_flip_tta(model)}

@@ -52,8 +52,8 @@ def shift_head_logits(model, shift: float):
     Raises:
       ValueError: when the model has no `HEAD_LAYER`.
     """
-    import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
+    import keras
+    from hc_tf.modeling import model as model_lib
     if model_lib.has_flip_tta(model):
         # Shift each pass's logits before the average: there the shift folds into the
         # last convolution's int32 bias; added after it, an int8 ADD rounds a shift

@@ -43,7 +43,7 @@ def check_int8(report: Dict[str, Any], io_dtype: str = defaults.DEFAULT_IO_DTYPE
 
 
 def _interpreter(tflite_bytes: bytes):
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    from ai_edge_litert.interpreter import Interpreter
     return Interpreter(model_content=bytes(tflite_bytes))
 
 
@@ -80,7 +80,7 @@ def op_report(tflite_bytes: bytes) -> Dict[str, Any]:
 
     ops: Dict[str, int] = {}
     float_ops: List[Dict[str, Any]] = []
-    for op in interp._get_ops_details():  # pylint: disable=protected-access
+    for op in interp._get_ops_details():
         name = op["op_name"]
         ops[name] = ops.get(name, 0) + 1
         ins = [int(i) for i in op["inputs"] if int(i) >= 0]

@@ -131,8 +131,8 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample]
       The summary dict (also written), with `keras_model`, `tflite_model` and the
       two output paths added.
     """
-    from hc_tf import edge  # pylint: disable=g-import-not-at-top
-    from hc_tf.modeling import keras_runner  # pylint: disable=g-import-not-at-top
+    from hc_tf import edge
+    from hc_tf.modeling import keras_runner
     edge_runner = edge.LiteRunner(tflite_path, num_threads=num_threads)
     full_runner = keras_runner.KerasRunner(keras_path, batch_size=batch_size)
     rows = compare(full_runner, edge_runner, samples, batch_size, show_progress)

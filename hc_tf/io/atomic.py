@@ -58,7 +58,7 @@ class WriteError(OSError, ValueError):
 def write_error(path: Union[str, os.PathLike], err: OSError) -> WriteError:
     """One line naming the file a write failed on, and saying so when the disk is full
     (a write's OSError names no file, and NumPy's says only "N requested and M written")."""
-    import errno  # pylint: disable=g-import-not-at-top  # hc_tf.measure's import closure stays small
+    import errno  # hc_tf.measure's import closure stays small
     if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return WriteError(f"{os.fspath(path)}: cannot write: the disk is full")
     return WriteError(f"{os.fspath(path)}: cannot write ({err.strerror or err})")

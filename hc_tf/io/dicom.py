@@ -54,7 +54,7 @@ def is_dicom_name(path: str) -> bool:
 
 def _pydicom():
     try:
-        import pydicom  # pylint: disable=g-import-not-at-top
+        import pydicom
     except ImportError as err:  # the CLI turns this into an install hint
         raise ImportError("reading DICOM needs pydicom: pip install 'hc-tf[dicom]'",
                           name="pydicom") from err
@@ -190,7 +190,7 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
       DicomError: naming the file and frame, when the pixel data is truncated, corrupt or
         needs a decoder that is not installed.
     """
-    from pydicom.pixels import apply_color_lut, pixel_array  # pylint: disable=g-import-not-at-top
+    from pydicom.pixels import apply_color_lut, pixel_array
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
     try:
         # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
@@ -215,7 +215,7 @@ def _palette_source(ds: Any) -> Any:
     (OBXXXX1A_expb.dcm decodes to a dark image without this)."""
     if ds.file_meta.TransferSyntaxUID.is_little_endian:
         return ds
-    from pydicom.dataset import Dataset  # pylint: disable=g-import-not-at-top
+    from pydicom.dataset import Dataset
     lut = Dataset()
     for colour in ("Red", "Green", "Blue"):
         desc = f"{colour}PaletteColorLookupTableDescriptor"

@@ -73,7 +73,7 @@ class Hc18Csv:
 def _read_file_bytes(path: str) -> bytes:
     # Bounded as every untrusted input (regular files only, the byte limit): `/dev/zero` as
     # a CSV once read until MemoryError.
-    from hc_tf.io import images  # pylint: disable=g-import-not-at-top  (OpenCV, Pillow: lazily)
+    from hc_tf.io import images  # OpenCV, Pillow: lazily
     return images.read_file_bytes(path)
 
 

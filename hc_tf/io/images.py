@@ -120,7 +120,7 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
     Raises:
       ValueError: naming the file, when no image header is recognised.
     """
-    from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow: a base requirement)
+    from PIL import Image  # Pillow: a base requirement
 
     try:
         with warnings.catch_warnings():  # Pillow warns above its own limit: ours decides
@@ -132,7 +132,7 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
         raise ValueError(f"{name}: image too large ({int(pixels) if pixels != '?' else pixels:,} "
                          f"pixels; at most {max_input_pixels():,} pixels, see {PIXELS_ENV})"
                          ) from None
-    except Exception:  # pylint: disable=broad-except  # Pillow raises many kinds on junk
+    except Exception:  # Pillow raises many kinds on junk
         raise ValueError(f"{name}: not a readable image file") from None
 
 
@@ -150,14 +150,14 @@ def check_pixels(width: int, height: int, name: str, max_pixels: Optional[int] =
 
 def exif_orientation(data: bytes) -> int:
     """The EXIF orientation (1-8) of an encoded image; 1 (as stored) when it has none."""
-    from PIL import Image  # pylint: disable=g-import-not-at-top
+    from PIL import Image
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # pylint: disable=broad-except  # a broken EXIF block: as stored
+    except Exception:  # a broken EXIF block: as stored
         return 1
     return value if 1 <= value <= 8 else 1
 

@@ -18,7 +18,7 @@ class KerasRunner:
           flip_tta: average each prediction with that of the horizontally flipped input.
           batch_size: images per model call.
         """
-        from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.modeling import model as model_lib
         name = getattr(model, "name", None)
         if isinstance(model, (str, os.PathLike)):
             name = os.fspath(model)

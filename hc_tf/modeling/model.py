@@ -60,7 +60,7 @@ def resolve_precision(precision: str = defaults.DEFAULT_PRECISION) -> str:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision != "auto":
         return precision
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
 
 
@@ -82,7 +82,7 @@ def _import_sm():
         # Its import prints a banner to stdout, where commands write their results
         # (`hc-tf parity` writes JSON there).
         with contextlib.redirect_stdout(io.StringIO()):
-            import segmentation_models as sm  # pylint: disable=g-import-not-at-top
+            import segmentation_models as sm
     except Exception as err:  # any import-time breakage of the unmaintained package
         raise SegmentationModelsError(
             f"segmentation-models could not be imported with keras {keras.__version__}: {err}. "
@@ -151,7 +151,7 @@ def _register_lite_backbone(sm) -> None:
     """Adds "efficientnetlite0" to segmentation-models' backbone factory: EfficientNetB0's
     builder with blocks without squeeze-excitation, and B0's skip-connection layers (the
     names are unchanged), so `sm.Unet` builds its decoder on it as on any backbone."""
-    from efficientnet import model as effnet  # pylint: disable=g-import-not-at-top
+    from efficientnet import model as effnet
     blocks = [block._replace(se_ratio=None) for block in effnet.DEFAULT_BLOCKS_ARGS]
 
     def efficientnet_lite0(include_top=True, weights=None, input_tensor=None, input_shape=None,
@@ -163,8 +163,8 @@ def _register_lite_backbone(sm) -> None:
                                    **kwargs)
 
     factory = sm.Backbones
-    factory._models_update[LITE_BACKBONE] = [efficientnet_lite0, effnet.preprocess_input]  # pylint: disable=protected-access
-    factory._default_feature_layers[LITE_BACKBONE] = factory._default_feature_layers["efficientnetb0"]  # pylint: disable=protected-access
+    factory._models_update[LITE_BACKBONE] = [efficientnet_lite0, effnet.preprocess_input]
+    factory._default_feature_layers[LITE_BACKBONE] = factory._default_feature_layers["efficientnetb0"]
 
 
 def _swish_to_relu6(unet: keras.Model) -> None:

@@ -70,7 +70,7 @@ def model_info(model_path: str) -> ModelInfo:
 
 
 def _code(triple):
-    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    import highdicom as hd
     return hd.sr.CodedConcept(*triple)
 
 
@@ -90,7 +90,7 @@ def scoord_ellipse(ellipse: Any) -> np.ndarray:
 def _evaluations(review: bool, reasons: Sequence[str]) -> Any:
     """The review flag (CODE: Yes/No) and each reason (TEXT, whole) in TID 1500's Qualitative
     Evaluations container (row 12), where validators expect them."""
-    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    import highdicom as hd
     contains = hd.sr.RelationshipTypeValues.CONTAINS
     container = hd.sr.ContainerContentItem(name=_code(QUALITATIVE), relationship_type=contains)
     container.ContentSequence = (
@@ -102,8 +102,8 @@ def _evaluations(review: bool, reasons: Sequence[str]) -> Any:
 
 
 def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any) -> List[Any]:
-    import highdicom as hd  # pylint: disable=g-import-not-at-top
-    from pydicom.sr.codedict import codes  # pylint: disable=g-import-not-at-top
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
     out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
                              unit=codes.UCUM.Millimeter, algorithm_id=algorithm)]
     for key, g in ga.items():
@@ -135,9 +135,9 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     Returns:
       A highdicom ComprehensiveSR (a pydicom Dataset).
     """
-    import highdicom as hd  # pylint: disable=g-import-not-at-top
-    from pydicom.sr.codedict import codes  # pylint: disable=g-import-not-at-top
-    from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
 
     algorithm = hd.sr.AlgorithmIdentification(name=model.name, version=model.version,
                                               parameters=[f"sha256={model.sha256}"])
@@ -175,7 +175,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
 
 def _declare_scheme(sr: Any) -> None:
     """Coding Scheme Identification (0008,0110) for the private scheme the SR uses."""
-    from pydicom.dataset import Dataset  # pylint: disable=g-import-not-at-top
+    from pydicom.dataset import Dataset
     item = Dataset()
     item.CodingSchemeDesignator = SCHEME
     item.CodingSchemeName = SCHEME_NAME
@@ -185,7 +185,7 @@ def _declare_scheme(sr: Any) -> None:
 
 def write_sr(sr: Any, path: str) -> None:
     """Writes the SR (atomically: a half-written SR never lands)."""
-    from hc_tf.io import atomic  # pylint: disable=g-import-not-at-top
+    from hc_tf.io import atomic
     with atomic.atomic_path(path) as tmp:
         sr.save_as(tmp, enforce_file_format=True)
 
@@ -194,7 +194,7 @@ def _frames(value: Any) -> Optional[List[int]]:
     """ReferencedFrameNumber (IS, one value or several) as a list, None when absent."""
     if value is None:
         return None
-    from pydicom.multival import MultiValue  # pylint: disable=g-import-not-at-top
+    from pydicom.multival import MultiValue
     return [int(f) for f in (value if isinstance(value, (list, MultiValue)) else [value])]
 
 
@@ -205,7 +205,7 @@ def read_back(path: str) -> Dict[str, Any]:
       {"hc_mm", "ellipse" ((4, 2) SCOORD points), "review", "reasons", "frames",
       "referenced_sop_instance_uid", "study_instance_uid", "ga_weeks" ({equation: weeks})}.
     """
-    import highdicom as hd  # pylint: disable=g-import-not-at-top
+    import highdicom as hd
     sr = hd.sr.srread(path)
     group = sr.content.get_planar_roi_measurement_groups()[0]
     hc = next(m for m in group.get_measurements() if m.name.value == HC_CODE[0])

@@ -36,7 +36,7 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
     Raises:
       pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
     """
-    from fhir.resources.R4B.observation import Observation  # pylint: disable=g-import-not-at-top
+    from fhir.resources.R4B.observation import Observation
     instance = f"{DICOM_UID}:{uids['sop_instance_uid']}"
     derived = [{"type": "ImagingStudy",
                 "identifier": {"system": DICOM_UID,

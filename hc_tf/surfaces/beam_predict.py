@@ -207,7 +207,7 @@ class MeasureFn(beam.DoFn):
     def process(self, task: ImageTask) -> Iterator[Any]:
         try:
             yield measure_task(self._runner, task)
-        except Exception as err:  # pylint: disable=broad-except  # one file never ends the run
+        except Exception as err:  # one file never ends the run
             reason = (predict_lib.unreadable_reason(task.path, err)
                       if isinstance(err, (OSError, ValueError))
                       else f"{task.path}: {type(err).__name__}: {err}")
@@ -251,14 +251,14 @@ def unknown_pipeline_options(args: Sequence[str]) -> str:
     (with the nearest known name): Beam itself only warns and runs with its defaults, so a
     typo such as --runnr=FlinkRunner would run locally."""
     # How PipelineOptions.get_all_options builds its parser (every options class it knows).
-    parser = pipeline_options_module._BeamArgumentParser(allow_abbrev=False)  # pylint: disable=protected-access
+    parser = pipeline_options_module._BeamArgumentParser(allow_abbrev=False)
     for cls in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
-        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+        cls._add_argparse_args(parser)
     _, unknown = parser.parse_known_args(list(args))
     if not unknown:
         return ""
     name = unknown[0].split("=", 1)[0]
-    known = [opt for action in parser._actions for opt in action.option_strings]  # pylint: disable=protected-access
+    known = [opt for action in parser._actions for opt in action.option_strings]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     return f"unknown option {name}{hint} (Beam would ignore it and run with its defaults)"
@@ -304,7 +304,7 @@ def run_pipeline(tasks: Sequence[ImageTask], model_path: str, shards: str,
     try:
         with beam.Pipeline(options=options) as pipeline:
             build_pipeline(pipeline, tasks, model_path, shards)
-    except Exception as err:  # pylint: disable=broad-except  # runner errors have no common base
+    except Exception as err:  # runner errors have no common base
         first = (str(err).strip().splitlines() or [""])[0]
         raise ValueError(f"the Beam pipeline failed: {type(err).__name__}: {first}") from err
 

@@ -62,14 +62,14 @@ def soft_dice_confidence(prob: np.ndarray) -> float:
 def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "") -> None:
     """Runs `model` over the TFDS validation split (or, for `check` only, every labelled image
     of an HC18-layout folder) and writes one row per image."""
-    from hc_tf import inference  # pylint: disable=g-import-not-at-top
+    from hc_tf import inference
 
     runner = inference.load_runner(model)
     if hc18_folder:
-        from hc_tf.surfaces import evaluate  # pylint: disable=g-import-not-at-top
+        from hc_tf.surfaces import evaluate
         samples = evaluate.samples_from_hc18_folder(hc18_folder)
     else:
-        from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.train import data as data_lib
         samples = data_lib.load_samples(data_dir, "validation")
     rows = []
     for pred in inference.predict_samples(runner, samples):
@@ -119,8 +119,8 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
     (few degrees of freedom, so the conformal scores on the same rows stay near-exchangeable
     with new ones) -- the cross-fitted report below is what checks that honestly.
     """
-    from crepes import ConformalRegressor  # pylint: disable=g-import-not-at-top
-    from scipy.optimize import nnls  # pylint: disable=g-import-not-at-top
+    from crepes import ConformalRegressor
+    from scipy.optimize import nnls
 
     x = features({k: v[idx] for k, v in cols.items()}, names)
     caps = np.nanmax(np.where(np.isfinite(x), x, -np.inf), axis=0)

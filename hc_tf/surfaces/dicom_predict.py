@@ -143,7 +143,7 @@ class RunContext:
 
     def next_in_series(self, study_uid: str) -> Tuple[str, int]:
         """(series UID, instance number) of the next SR of `study_uid` in this run."""
-        from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
+        from pydicom.uid import generate_uid
         uid, count = self.series.get(study_uid, (generate_uid(), 0))
         self.series[study_uid] = (uid, count + 1)
         return uid, count + 1
@@ -151,7 +151,7 @@ class RunContext:
 
 def run_context(model_path: str) -> RunContext:
     """A run's SR context: the model's name, version and sha256 (read once)."""
-    from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
+    from hc_tf.report import dicom_sr
     return RunContext(dicom_sr.model_info(model_path))
 
 
@@ -166,8 +166,8 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
       record: its report.json record (with `finish`'s fields).
       run: this run's `RunContext`.
     """
-    from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
-    from hc_tf.report import fhir  # pylint: disable=g-import-not-at-top
+    from hc_tf.report import dicom_sr
+    from hc_tf.report import fhir
     m, s = pred.measurement, pred.sample
     if not m.found:
         return

@@ -11,9 +11,9 @@ from hc_tf.io import atomic as io_utils
 
 def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
     """Histogram and box plot of Dice and ADF over the labelled images (challenge ADF)."""
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
 
     dice = [float(r["dice"]) for r in rows if r.get("dice") is not None]
     adf = [float(r["adf_mm"]) for r in rows if r.get("adf_mm") is not None]
@@ -41,9 +41,9 @@ def plot_bland_altman(rows: Sequence[Dict[str, object]], figures: Dict[str, obje
       figures: `bland_altman(...)` of the same rows.
       out_png: the PNG to write (atomically).
     """
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
 
     pairs = [(float(r["predicted_hc_mm"]), float(r["reference_hc_mm"])) for r in rows
              if r.get("found") and r.get("reference_hc_mm") is not None]

@@ -129,13 +129,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 if self.model.optimizer is not None and not self.model.optimizer.built:
                     self.model.optimizer.build(self.model.trainable_variables)  # as Keras does
                 self.model.load_weights(path)
-            except Exception as err:  # pylint: disable=broad-except  # any failure: try the next state
+            except Exception as err:  # any failure: try the next state
                 failures.append(f"{state['weights']}: {_short_reason(err)}")
                 continue
             if failures:
                 print(f"backup: {'; '.join(failures)}; resuming from the previous state "
                       f"(epoch {state['epoch']})", flush=True)
-            self.model._initial_epoch = state["epoch"]  # pylint: disable=protected-access
+            self.model._initial_epoch = state["epoch"]
             self._last_good = state
             return
         if failures:

@@ -30,7 +30,7 @@ def load_split(data_dir: str, split: str, validation_fraction: float = defaults.
       FileNotFoundError: when `data_dir` holds no prepared HC18 of that validation
         fraction (the message names the configs present).
     """
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
+    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
 
     builder = hc18.load_prepared(data_dir, validation_fraction)
     return builder.as_dataset(split=split, shuffle_files=False)
@@ -164,9 +164,9 @@ def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batc
 
 def load_samples(data_dir: str, split: str, validation_fraction: float = defaults.VALIDATION_FRACTION) -> list:
     """A split as a list of `inference.Sample` (NumPy), for measurement-based evaluation."""
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.inference import Sample  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds
+    from hc_tf import measure as measure_lib
+    from hc_tf.inference import Sample
 
     samples = []
     for ex in tfds.as_numpy(load_split(data_dir, split, validation_fraction)):

@@ -111,7 +111,7 @@ def is_chief_task(cfg: Dict) -> bool:
 
 def _mirrored_devices() -> List[str]:
     """The local GPUs, or the logical CPU devices when there is no GPU."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
     gpus = tf.config.list_logical_devices("GPU")
     return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
 
@@ -132,8 +132,8 @@ def make_plan(mode: str) -> Plan:
     """
     if mode not in MODES:
         raise DistributeError(f"--distribute must be one of {MODES}, got {mode!r}")
-    import keras  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import keras
+    import tensorflow as tf
     if mode == "none":
         return Plan(mode, tf.distribute.get_strategy(), replicas=1)
     if keras.backend.backend() != "tensorflow":
@@ -161,9 +161,9 @@ def synchronize_batch_norm(model) -> int:
     Returns:
       The number of layers changed.
     """
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     count = 0
-    for layer in model._flatten_layers(include_self=False, recursive=True):  # pylint: disable=protected-access
+    for layer in model._flatten_layers(include_self=False, recursive=True):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.synchronized = True
             count += 1
@@ -174,7 +174,7 @@ def shard_by_data(dataset):
     """Sets DATA auto-sharding: every worker runs the same (seeded) pipeline and keeps its
     part of each global batch, so the batches equal a one-process run's and every worker
     has the same number of steps (FILE sharding of a few TFRecord files would not)."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -198,18 +198,18 @@ def _patch_keras_multi_worker() -> None:
     Raises:
       DistributeError: when this Keras does not have the functions being replaced.
     """
-    global _PATCHED  # pylint: disable=global-statement
+    global _PATCHED
     if _PATCHED:
         return
-    import keras  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import keras
+    import tensorflow as tf
     try:
-        from keras.src.backend.tensorflow import trainer as tf_trainer  # pylint: disable=g-import-not-at-top
+        from keras.src.backend.tensorflow import trainer as tf_trainer
         trainer_cls = tf_trainer.TensorFlowTrainer
-        original_build = trainer_cls._maybe_symbolic_build  # pylint: disable=protected-access
+        original_build = trainer_cls._maybe_symbolic_build
         original_reduce = tf_trainer.reduce_per_replica
-        is_multi_worker = tf_trainer._collective_all_reduce_multi_worker  # pylint: disable=protected-access
-        is_per_replica = tf_trainer._is_per_replica_instance  # pylint: disable=protected-access
+        is_multi_worker = tf_trainer._collective_all_reduce_multi_worker
+        is_per_replica = tf_trainer._is_per_replica_instance
     except (ImportError, AttributeError) as err:
         raise DistributeError(
             f"--distribute multi-worker: Keras {keras.__version__} fails under "
@@ -218,7 +218,7 @@ def _patch_keras_multi_worker() -> None:
             "(hc_tf/train/jax_backend/train_jax.py --data-parallel) across hosts") from None
 
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        strategy = self._distribute_strategy  # pylint: disable=protected-access
+        strategy = self._distribute_strategy
         if strategy is None or not is_multi_worker(strategy) or iterator is None:
             return original_build(self, iterator=iterator, data_batch=data_batch)
         for _, _, it in iterator:
@@ -227,7 +227,7 @@ def _patch_keras_multi_worker() -> None:
                            if isinstance(v, tf.distribute.DistributedValues) else v), next(it))
             break
         with strategy.scope():
-            self._symbolic_build(data_batch=data_batch)  # pylint: disable=protected-access
+            self._symbolic_build(data_batch=data_batch)
 
     def reduce_per_replica(values, strategy, reduction):
         if reduction in ("auto", "mean") and is_multi_worker(strategy):
@@ -235,6 +235,6 @@ def _patch_keras_multi_worker() -> None:
                 lambda v: strategy.reduce("MEAN", v, axis=None) if is_per_replica(v) else v, values)
         return original_reduce(values, strategy, reduction)
 
-    trainer_cls._maybe_symbolic_build = maybe_symbolic_build  # pylint: disable=protected-access
+    trainer_cls._maybe_symbolic_build = maybe_symbolic_build
     tf_trainer.reduce_per_replica = reduce_per_replica
     _PATCHED = True

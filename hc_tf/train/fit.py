@@ -80,10 +80,10 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
     """The run's callbacks; a multi-worker run's other workers only save a backup, to a
     temporary folder, because saving reads synchronized variables, a collective op every
     worker must join (the chief alone validates and writes the run directory)."""
-    import tempfile  # pylint: disable=g-import-not-at-top
+    import tempfile
 
-    import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf.train import backup as backup_lib  # pylint: disable=g-import-not-at-top
+    import keras
+    from hc_tf.train import backup as backup_lib
 
     run = config.run_dir
 
@@ -190,8 +190,8 @@ def steps_per_epoch(config: TrainConfig, n_train: int, global_batch: int, distri
 
 def _build_compiled_model(config: TrainConfig, steps: int, synchronized_bn: bool):
     """The network, initial weights and optimizer (call under the strategy's scope)."""
-    import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf.train import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
+    import keras
+    from hc_tf.train import distribute as distribute_lib
 
     precision = model_lib.resolve_precision(config.precision)
     model = model_lib.build_unet(config.input_hw, config.backbone, precision,
@@ -221,9 +221,9 @@ def train(config: TrainConfig) -> Dict:
       FileNotFoundError: no prepared HC18 in `config.data_dir`.
       ValueError: bad input size, backbone, precision or schedule.
     """
-    import keras  # pylint: disable=g-import-not-at-top
-    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.train import distribute as distribute_lib  # pylint: disable=g-import-not-at-top
+    import keras
+    from hc_tf.train import data as data_lib
+    from hc_tf.train import distribute as distribute_lib
 
     model_lib.check_input_size(config.input_hw)
     check_start_files(config)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 def per_image_dice(y_true, y_pred, smooth: float = 1.0):
     """Soft Dice of each image: shape (batch,)."""
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     ops = keras.ops
     y_pred = ops.cast(y_pred, "float32")
     y_true = ops.cast(y_true, "float32")
@@ -19,7 +19,7 @@ def per_image_dice(y_true, y_pred, smooth: float = 1.0):
 
 def dice_coefficient(y_true, y_pred, smooth: float = 1.0):
     """Soft Dice per image, averaged over the batch."""
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     return keras.ops.mean(per_image_dice(y_true, y_pred, smooth))
 
 
@@ -33,7 +33,7 @@ def bce_dice_loss(y_true, y_pred):
     that division for a loss that is already a scalar (`losses.loss.reduce_values`), which
     would multiply the gradients by the number of replicas.
     """
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     y_pred = keras.ops.cast(y_pred, "float32")
     bce = keras.ops.mean(keras.losses.binary_crossentropy(y_true, y_pred), axis=(1, 2))
     return bce + 1.0 - per_image_dice(y_true, y_pred)
@@ -46,7 +46,7 @@ def boundary_bce(y_true, y_pred, band_px: int = 5):
     `band_px // 2` pixels each side), so errors where the HC is measured weigh as much as
     the whole image's; the plain BCE is dominated by the easy interior and background.
     """
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     ops = keras.ops
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")

@@ -106,7 +106,7 @@ def unsynchronized_config(config):
 def save_model_atomic(model, path: str) -> None:
     """Saves weights+architecture in float32 with plain BN, without optimizer state, via a
     temp file + rename."""
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     # Same graph, no compile state, float32 whatever the training policy was
     # (layers whose config names no policy take the global one).
     policy = keras.mixed_precision.global_policy()
@@ -123,9 +123,9 @@ def save_model_atomic(model, path: str) -> None:
 
 def plot_curves(log_csv: str, out_png: str) -> None:
     """Loss and Dice per epoch (train and validation), written atomically."""
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
 
     with open(log_csv, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))

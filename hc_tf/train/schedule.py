@@ -36,7 +36,7 @@ def per_epoch_rate(epoch: int, epochs: int, peak: float) -> float:
 
 def keras_schedule(peak: float, steps_per_epoch: int, epochs: int):
     """The same curve per optimizer step, as a Keras schedule (`hc-tf train`)."""
-    import keras  # pylint: disable=g-import-not-at-top
+    import keras
     total = max(1, epochs * steps_per_epoch)
     warmup = int(warmup_length(total, steps_per_epoch))
     return keras.optimizers.schedules.CosineDecay(

@@ -51,7 +51,7 @@ def _import_gradio():
     """
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     try:
-        import gradio as gr  # pylint: disable=g-import-not-at-top
+        import gradio as gr
     except ImportError as err:
         raise ImportError(f"hc-tf demo needs Gradio ({err}): pip install -e '.[demo]'") from None
     return gr
@@ -137,7 +137,7 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
 
 def _guard_middleware(host: str) -> Any:
     """The Host check and anti-framing headers (`guard.HostAndFrameGuard`) for a server on `host`."""
-    from starlette.middleware import Middleware  # pylint: disable=g-import-not-at-top  (Gradio's)
+    from starlette.middleware import Middleware  # Gradio's
 
     return Middleware(guard.HostAndFrameGuard, allowed=guard.allowed_hosts(host))
 

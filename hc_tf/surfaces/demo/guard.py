@@ -124,7 +124,7 @@ def overlay_file(png: bytes) -> str:
     """Writes one request's overlay to a new file of its own under the upload folder, where
     Gradio serves it as it is (Gradio's own cache names files by content, so identical
     concurrent requests rewrote one file while it was being served)."""
-    from gradio import utils as gradio_utils  # pylint: disable=g-import-not-at-top
+    from gradio import utils as gradio_utils
 
     folder = os.path.join(gradio_utils.get_upload_folder(), OVERLAYS_FOLDER)
     os.makedirs(folder, mode=0o700, exist_ok=True)

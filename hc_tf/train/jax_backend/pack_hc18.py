@@ -66,8 +66,8 @@ def load_packed(path: str, limit: int = 0) -> dict:
 def pack_split(data_dir: str, split: str, input_hw, validation_fraction: float):
     """Letterboxed inputs (N, H, W) uint8, soft masks as uint8 0..255, and the
     per-image facts measurement needs (box, pixel size, reference HC, name)."""
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds
+    from hc_tf.train import data as data_lib
 
     xs, ys, boxes, px, hc, names = [], [], [], [], [], []
     for ex in tfds.as_numpy(data_lib.load_split(data_dir, split, validation_fraction)):

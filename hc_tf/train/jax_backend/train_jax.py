@@ -195,7 +195,7 @@ def setup_data_parallel(args) -> int:
     Raises:
       SystemExit: multi-process flags without `--data-parallel`, or incomplete.
     """
-    import jax  # pylint: disable=g-import-not-at-top
+    import jax
     if args.num_processes > 1:
         if not args.data_parallel or not args.coordinator_address or args.process_id is None:
             raise SystemExit("--num-processes > 1 needs --data-parallel, --coordinator-address "
@@ -269,7 +269,7 @@ def main() -> None:
     model.compile(optimizer=keras.optimizers.Adam(args.lr),
                   loss=losses.bce_dice_boundary_loss(args.boundary_weight),
                   metrics=[losses.dice_coefficient])
-    import jax  # pylint: disable=g-import-not-at-top
+    import jax
     batches = AugmentedBatches(x, y, global_batch, args.seed,
                                jax.process_index(), jax.process_count())
     with pool:
