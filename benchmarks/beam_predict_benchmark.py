@@ -12,17 +12,19 @@ for each and checks that all three wrote the same submission.csv and report.csv.
 """
 
 import argparse
+import functools
 import logging
 import os
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from hc_tf.surfaces import beam_predict
 from hc_tf.io import hc18_csv
 from hc_tf.surfaces import predict as predict_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def timed(fn):
@@ -67,7 +69,7 @@ def main():
         outs = []
         for i, (name, run) in enumerate(runs.items()):
             out = os.path.join(tmp, f"out{i}")
-            seconds = timed(lambda: run(out))
+            seconds = timed(functools.partial(run, out))
             outs.append(out)
             print(f"{name:55s} {seconds:6.1f} s  {len(images) / seconds:6.1f} images/s")
         same = all(read(os.path.join(o, n)) == read(os.path.join(outs[0], n))

@@ -76,7 +76,7 @@ def main() -> int:
     for devices in (1, 2):
         out = subprocess.run([sys.executable, __file__, "--child", str(devices)] + sys.argv[1:],
                              capture_output=True, text=True, env=env, check=False)
-        lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+        lines = [text for text in out.stdout.splitlines() if text.startswith("RESULT ")]
         if out.returncode or not lines:
             print(out.stderr[-2000:])
             return 1

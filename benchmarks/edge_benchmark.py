@@ -24,12 +24,13 @@ import time
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from hc_tf import edge
 from hc_tf.io import hc18_csv
 from hc_tf import inference
 from hc_tf import preprocess
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MODES = ("float32", "float16", "dynamic", "int8")
 

@@ -22,8 +22,9 @@ import tensorflow as tf
 from hc_tf.train import data as data_lib
 from hc_tf import preprocess
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from hc_tf.train.jax_backend import augment_np as A  # no Keras, unlike train_jax
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HW = (224, 320)
 IMAGE_MAX, IMAGE_MEAN = 10.0, 0.25   # gray levels 0..255

@@ -72,6 +72,6 @@ def test_evaluate_reads_through_the_bounded_reader(tmp_path):
                              str(tmp_path / "e")], capture_output=True, text=True, timeout=300,
                             env=env)
     assert result.returncode == 1, result.stderr
-    (line,) = [l for l in result.stderr.splitlines() if l.startswith("Error:")]
+    (line,) = [text for text in result.stderr.splitlines() if text.startswith("Error:")]
     assert "image too large (" in line and "at most 1,000 pixels" in line
     assert not (tmp_path / "e").exists()

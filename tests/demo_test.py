@@ -137,7 +137,7 @@ def test_ga_lines_for_both_formulas_with_range_status(runner, golden):
         path = os.path.join(BUNDLE, "samples", s["filename"])
         r = demo.predict(runner, preprocess.read_gray_image(path), s["pixel_size_mm"])
         lines = r.ga_text.splitlines()
-        assert [l.split(":")[0] for l in lines] == ["Hadlock 1984", "INTERGROWTH-21st (HC only)"]
+        assert [text.split(":")[0] for text in lines] == ["Hadlock 1984", "INTERGROWTH-21st (HC only)"]
         for line, key in zip(lines, ("hadlock", "intergrowth")):
             g = s["gestational_age"][key]
             if g["status"] == "ok":

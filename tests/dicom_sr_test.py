@@ -69,7 +69,7 @@ def _tool(name):
 def test_sr_reads_back_as_report_json_says(run):
     if "philips.dcm#2" in run["records"]:  # the review reasons are read back, not just []
         assert run["records"]["philips.dcm#2"]["review_reasons"]
-    for filename, record in run["records"].items():
+    for record in run["records"].values():
         back = dicom_sr.read_back(str(run["out"] / record["dicom"]["sr"]))
         assert back["hc_mm"] == pytest.approx(record["hc_mm"], abs=1e-9)
         np.testing.assert_allclose(back["ellipse"], record["dicom"]["ellipse_scoord"], atol=1e-3)

@@ -292,7 +292,8 @@ def _nan():
     (GOOD * 255.0, "out of range"),
     (GOOD - 0.5, "out of range"),
     (np.full((224, 320), 300, np.int32), "out of range"),
-    (np.where(np.arange(320) < 160, 1.0, 0.0)[None].repeat(224, 0).astype(np.float32), "ellipse|line|whole|short|runaway|ran away|elongated"),
+    (np.where(np.arange(320) < 160, 1.0, 0.0)[None].repeat(224, 0).astype(np.float32),
+     "ellipse|line|whole|short|runaway|ran away|elongated"),
 ])
 def test_degenerate_input_is_not_found_with_reason(prob, reason):
     m = M.measure(prob, BOX, PX)
@@ -433,10 +434,12 @@ def test_bad_submission_rows_raise(row):
 def test_dice():
     a = np.zeros((10, 10), np.uint8)
     assert M.dice(a, a) == 1.0
-    b = a.copy(); b[:5] = 1
-    c = a.copy(); c[5:] = 1
+    b, c = a.copy(), a.copy()
+    b[:5] = 1
+    c[5:] = 1
     assert M.dice(b, b) == 1.0 and M.dice(b, c) == 0.0 and M.dice(b, a) == 0.0
-    d = a.copy(); d[:, :5] = 1
+    d = a.copy()
+    d[:, :5] = 1
     assert M.dice(b, d) == pytest.approx(0.5)
     with pytest.raises(ValueError):
         M.dice(a, np.zeros((9, 10)))

@@ -39,11 +39,11 @@ def test_lite_encoder_has_relu6_and_no_squeeze_excitation_and_reloads(tmp_path):
     import keras
     model = model_lib.build_unet((32, 64), "efficientnetlite0", "float32",
                                  decoder_filters=TINY_DECODER)
-    encoder = [l for l in model.get_layer(index=3).layers]
-    activations = {getattr(l.activation, "__name__", "") for l in encoder
-                   if isinstance(l, keras.layers.Activation)}
+    encoder = [layer for layer in model.get_layer(index=3).layers]
+    activations = {getattr(layer.activation, "__name__", "") for layer in encoder
+                   if isinstance(layer, keras.layers.Activation)}
     assert "relu6" in activations and "swish" not in activations
-    assert not [l.name for l in encoder if "_se_" in l.name]
+    assert not [layer.name for layer in encoder if "_se_" in layer.name]
     b0 = model_lib.build_unet((32, 64), "efficientnetb0", "float32", decoder_filters=TINY_DECODER)
     assert model.count_params() < b0.count_params()  # the SE convolutions are gone
     path = str(tmp_path / "lite.keras")
@@ -59,9 +59,9 @@ def test_mixed_precision_computes_low_and_outputs_float32(policy, compute, float
     import keras
     from hc_tf.train import losses
     model = model_lib.build_unet((32, 32), "efficientnetb0", policy, decoder_filters=TINY_DECODER)
-    convs = [l for l in model.get_layer(index=3).layers if isinstance(l, keras.layers.Conv2D)]
-    assert convs and all(l.compute_dtype == compute for l in convs)
-    assert all(l.variable_dtype == "float32" for l in convs)  # master weights stay float32
+    convs = [layer for layer in model.get_layer(index=3).layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == compute for layer in convs)
+    assert all(layer.variable_dtype == "float32" for layer in convs)  # master weights stay float32
     assert model.output.dtype == "float32"
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses.bce_dice_loss)
     if policy == "mixed_float16":  # Keras wraps the optimizer for loss scaling

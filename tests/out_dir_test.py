@@ -161,7 +161,7 @@ def test_an_unusable_out_fails_before_measuring(kind, two, tmp_path):
     t = time.time()
     result = _predict(two, "--pixel-size", "0.2", "--out", out)
     assert result.returncode == 1, result.stderr
-    (line,) = [l for l in result.stderr.splitlines() if l.startswith("Error:")]
+    (line,) = [text for text in result.stderr.splitlines() if text.startswith("Error:")]
     assert {"dangling": "which does not exist", "empty": "--out is empty",
             "long": "cannot create the output folder (File name too long)",
             "file": "exists and is not a folder"}[kind] in line
@@ -207,7 +207,7 @@ def test_a_full_disk_names_the_file_and_says_so(many, small_mount):
     out = small_mount / "out"
     result = _predict(many, "--pixel-size", "0.2", "--out", out)
     assert result.returncode == 1, result.stderr
-    (line,) = [l for l in result.stderr.splitlines() if l.startswith("Error:")]
+    (line,) = [text for text in result.stderr.splitlines() if text.startswith("Error:")]
     assert f"Error: {out}" in line and line.endswith(": cannot write: the disk is full"), line
     assert "requested and" not in result.stderr and "Traceback" not in result.stderr
     assert not os.path.exists(out)  # created by the run, removed with its staging

@@ -65,9 +65,9 @@ def test_unreadable_images_are_named_and_a_rerun_never_mixes_runs(images, tmp_pa
 
     second = _predict(images, "--pixel-size", "0.2", "--out", out, "--overwrite")
     assert second.returncode == 3, second.stderr
-    unreadable_lines = [l for l in second.stderr.splitlines() if l.startswith("unreadable:")]
+    unreadable_lines = [text for text in second.stderr.splitlines() if text.startswith("unreadable:")]
     assert len(unreadable_lines) == 2
-    assert any("bad.png" in l for l in unreadable_lines) and any("empty.png" in l for l in unreadable_lines)
+    assert any("bad.png" in text for text in unreadable_lines) and any("empty.png" in text for text in unreadable_lines)
     assert "2 images" in second.stdout and "2 unreadable" in second.stdout
     listed = _rows(out / "unreadable.csv")
     assert sorted(os.path.basename(r["path"]) for r in listed) == ["bad.png", "empty.png"]

@@ -12,10 +12,11 @@ import numpy as np
 from jax_python import JAX_PYTHON, needs_jax  # beside this file
 from tiny_models import TINY_HW, synthetic_images  # beside this file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 
 from hc_tf.train.jax_backend import pack_hc18
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
 
 
 def _tiny_pack(path: str, n_train: int = 8, n_val: int = 4) -> None:

@@ -84,7 +84,7 @@ def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):
     run_dir_lib.save_model_atomic(mixed, path)
     keras.mixed_precision.set_global_policy("float32")  # as in a new process
     saved = model_lib.load_model(path)
-    policies = {l.dtype_policy.name for l in saved.get_layer(index=3).layers}
+    policies = {layer.dtype_policy.name for layer in saved.get_layer(index=3).layers}
     assert policies == {"float32"}, policies
     for a, b in zip(mixed.get_weights(), saved.get_weights()):
         np.testing.assert_array_equal(a, b)

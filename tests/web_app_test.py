@@ -64,7 +64,7 @@ def golden():
 def test_node_unit_tests():
     """node --test: the JS port reproduces postprocess_golden.json (and gray/letterbox exactly)."""
     res = subprocess.run([_node(), "--test", "test/"], cwd=WEB, capture_output=True, text=True, timeout=600)
-    summary = [l for l in res.stdout.splitlines() if l.startswith(("# pass", "# fail", "not ok"))]
+    summary = [text for text in res.stdout.splitlines() if text.startswith(("# pass", "# fail", "not ok"))]
     print("\n" + "\n".join(summary))
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert "# fail 0" in res.stdout

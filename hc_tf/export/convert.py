@@ -49,7 +49,7 @@ def _xnnpack_friendly(model):
             return NearestUpsample2x(name=layer.name)
         return layer.__class__.from_config(layer.get_config())
 
-    if not any(isinstance(l, keras.layers.UpSampling2D) for l in _all_layers(model)):
+    if not any(isinstance(layer, keras.layers.UpSampling2D) for layer in _all_layers(model)):
         return model
     clone = keras.models.clone_model(model, clone_function=swap, recursive=True)
     clone.set_weights(model.get_weights())
