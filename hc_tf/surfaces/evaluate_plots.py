@@ -21,7 +21,7 @@ def plot_distributions(rows: Sequence[Dict[str, object]], out_png: str) -> None:
     for col, (vals, name) in enumerate(((dice, "Dice"), (adf, "ADF (mm)"))):
         if vals:
             axes[0, col].hist(vals, bins=30, color="tab:blue" if col == 0 else "tab:orange")
-            axes[1, col].boxplot(vals, vert=False)
+            axes[1, col].boxplot(vals, orientation="horizontal")
         axes[0, col].set_title(f"{name}: mean {np.mean(vals) if vals else float('nan'):.3f}, "
                                f"n={len(vals)}")
         axes[1, col].set_xlabel(name)
