@@ -85,7 +85,8 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--small", is_flag=True,
               help=f"A tiny decoder, {text.filters_text(defaults.SMALL_DECODER_FILTERS)} "
                    "(quick demo runs).")
-@click.option("--encoder-weights", default=None, help="Pretrained encoder weights (.npz from hc_tf/modeling/lite0_pytorch_weights.py).")
+@click.option("--encoder-weights", default=None,
+              help="Pretrained encoder weights (.npz from python -m hc_tf.modeling.lite0_pytorch_weights).")
 @click.option("--init-from", default=None,
               help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
 @click.option("--distribute", default="none", show_default=True,
@@ -362,9 +363,9 @@ def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
 @main.command()
 @click.option("--model", "model_path", default=None, show_default="the released int8 model",
               help="A .tflite (edge runtime, no TensorFlow) or .keras model.")
-@click.option("--host", default="127.0.0.1", show_default=True,
+@click.option("--host", default=defaults.DEMO_HOST, show_default=True,
               help="Interface to serve on; 0.0.0.0 exposes the demo to the network.")
-@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=defaults.DEMO_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=None, type=click.IntRange(1), show_default="CPU cores",
               help="Most images measured at once (one TFLite interpreter each).")
 @errors.clean_errors

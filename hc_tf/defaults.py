@@ -41,6 +41,15 @@ EPOCHS: int = 30
 BATCH_SIZE: int = 8
 LEARNING_RATE: float = 1e-3
 LR_SCHEDULES: Tuple[str, ...] = ("cosine", "constant")
+# Augmentation, the same in both trainers' twins (hc_tf/train/data.py, jax_backend/augment_np.py):
+# geometry (flips, rotation, scale, shift) and intensity (gain, gamma, offset), each drawn
+# uniformly within +- these ranges.
+AUG_MAX_ROTATION_DEG: float = 15.0
+AUG_MAX_SCALE: float = 0.1       # zoom 0.9-1.1
+AUG_MAX_SHIFT_PX: float = 16.0
+AUG_MAX_GAIN: float = 0.2        # gain 0.8-1.2
+AUG_MAX_GAMMA: float = 1.25      # gamma 1/1.25-1.25
+AUG_MAX_OFFSET: float = 20.0     # gray levels
 # The cosine schedule of both trainers (hc_tf/train/schedule.py): a linear warm-up over
 # this many epochs (at most a tenth of the run), then cosine decay to LR_FLOOR x the peak.
 WARMUP_EPOCHS: int = 2
@@ -61,6 +70,10 @@ CALIBRATION_SAMPLES: int = 256
 KERAS_MODEL: str = "export/hc_effunet.keras"  # the full model: in a checkout only (TF side)
 # The released int8 model ships inside the package (hc_tf/models/, `hc_tf.models.released_edge_model`).
 EDGE_MODEL_NAME: str = "hc_effunet_int8.tflite"
+
+# --- The demo (hc-tf demo) --------------------------------------------------------
+DEMO_HOST: str = "127.0.0.1"  # loopback: not reachable from the network unless --host says so
+DEMO_PORT: int = 7860
 
 # --- Input limits (every reader: predict, Beam, evaluate, the demo, DICOM) ------
 # Untrusted files are checked against these before they are decoded: bytes from the file

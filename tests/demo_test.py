@@ -429,7 +429,8 @@ def server(tmp_path_factory):
 def test_server_starts_offline_without_tensorflow(server):
     with open(server["log"]) as f:
         log = f.read()
-    assert "Running on local URL:  http://127.0.0.1:" in log, log
+    assert "hc-tf demo: serving on http://127.0.0.1:" in log, log
+    assert "public link" not in log, log  # Gradio's share-link advice: this demo never shares
     assert "blocked import" not in log and "Traceback" not in log, log
     assert "gradio.live" not in log  # no share link
     assert server["startup_s"] < STARTUP_LIMIT_S

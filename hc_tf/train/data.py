@@ -78,8 +78,9 @@ def _affine_matrix(u: tf.Tensor, h: int, w: int, max_rotation_deg: float,
 
 
 def augment_uniforms(image: tf.Tensor, target: tf.Tensor, u: tf.Tensor,
-                     max_rotation_deg: float = 15.0, max_scale: float = 0.1,
-                     max_shift_px: float = 16.0) -> Tuple[tf.Tensor, tf.Tensor]:
+                     max_rotation_deg: float = defaults.AUG_MAX_ROTATION_DEG,
+                     max_scale: float = defaults.AUG_MAX_SCALE,
+                     max_shift_px: float = defaults.AUG_MAX_SHIFT_PX) -> Tuple[tf.Tensor, tf.Tensor]:
     """`augment` for given uniforms (the draw split off, so that the JAX trainer's NumPy/OpenCV
     twin, hc_tf/train/jax_backend/augment_np.py, can be checked against it on the same uniforms).
 
@@ -101,17 +102,18 @@ def augment_uniforms(image: tf.Tensor, target: tf.Tensor, u: tf.Tensor,
     # Bilinear resampling can overshoot by an ulp; BCE wants targets in [0, 1].
     image, target = moved[:, :, :1], tf.clip_by_value(moved[:, :, 1:], 0.0, 1.0)
     # Gain, gamma and offset, as probe settings and machines vary.
-    gain = 0.8 + 0.4 * u[6]
-    gamma = tf.exp((u[7] * 2.0 - 1.0) * math.log(1.25))
-    offset = (u[8] * 2.0 - 1.0) * 20.0
+    gain = 1.0 + (u[6] * 2.0 - 1.0) * defaults.AUG_MAX_GAIN
+    gamma = tf.exp((u[7] * 2.0 - 1.0) * math.log(defaults.AUG_MAX_GAMMA))
+    offset = (u[8] * 2.0 - 1.0) * defaults.AUG_MAX_OFFSET
     image = 255.0 * tf.pow(tf.clip_by_value(image / 255.0, 0.0, 1.0), gamma)
     image = tf.clip_by_value(image * gain + offset, 0.0, 255.0)
     return image, target
 
 
 def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
-            max_rotation_deg: float = 15.0, max_scale: float = 0.1,
-            max_shift_px: float = 16.0) -> Tuple[tf.Tensor, tf.Tensor]:
+            max_rotation_deg: float = defaults.AUG_MAX_ROTATION_DEG,
+            max_scale: float = defaults.AUG_MAX_SCALE,
+            max_shift_px: float = defaults.AUG_MAX_SHIFT_PX) -> Tuple[tf.Tensor, tf.Tensor]:
     """Augments a letterboxed pair; geometry is shared, intensity touches the image only.
 
     Args:

@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence, Tuple
 
 import cv2
 
+from hc_tf import defaults
 from hc_tf import inference
 from hc_tf.io import images
 from hc_tf.surfaces.demo import guard
@@ -142,7 +143,7 @@ def _guard_middleware(host: str) -> Any:
     return Middleware(guard.HostAndFrameGuard, allowed=guard.allowed_hosts(host))
 
 
-def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
+def launch(app: Any, host: str = defaults.DEMO_HOST, port: int = defaults.DEMO_PORT,
            allowed_paths: Sequence[str] = (), block: bool = True) -> str:
     """Serves the page: local only (no share link), no telemetry.
 
@@ -161,16 +162,20 @@ def launch(app: Any, host: str = "127.0.0.1", port: int = 7860,
     """
     _import_gradio()  # telemetry off, whoever built `app`
     # Gradio 6's default theme serves its fonts itself: the page needs nothing from outside.
+    # quiet: Gradio would also suggest a public share link, which this demo never makes.
+    if block:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        print(f"hc-tf demo: serving on http://{shown}:{int(port)}/ (Ctrl+C stops it)", flush=True)
     _, local_url, _ = app.launch(
         server_name=host, server_port=int(port), share=False, inbrowser=False,
-        prevent_thread_lock=not block, show_error=True, quiet=False,
+        prevent_thread_lock=not block, show_error=True, quiet=True,
         max_file_size=images.max_input_bytes(), allowed_paths=list(allowed_paths),
         ssr_mode=False, mcp_server=False,
         app_kwargs={"middleware": [_guard_middleware(host)]})
     return local_url
 
 
-def serve(model_path: Optional[str] = None, host: str = "127.0.0.1", port: int = 7860,
+def serve(model_path: Optional[str] = None, host: str = defaults.DEMO_HOST, port: int = defaults.DEMO_PORT,
           block: bool = True, workers: Optional[int] = None) -> Tuple[Any, str]:
     """Loads the model and serves the demo (what `hc-tf demo` runs).
 

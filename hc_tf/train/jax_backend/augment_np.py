@@ -14,9 +14,11 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 
-MAX_ROTATION_DEG = 15.0
-MAX_SCALE = 0.1
-MAX_SHIFT_PX = 16.0
+from hc_tf import defaults
+
+MAX_ROTATION_DEG = defaults.AUG_MAX_ROTATION_DEG
+MAX_SCALE = defaults.AUG_MAX_SCALE
+MAX_SHIFT_PX = defaults.AUG_MAX_SHIFT_PX
 N_UNIFORMS = 9  # flip x, flip y, rotation, scale, shift x, shift y, gain, gamma, offset
 
 
@@ -48,9 +50,9 @@ def warp(image: np.ndarray, target: np.ndarray, matrix: np.ndarray) -> Tuple[np.
 
 def adjust_intensity(image: np.ndarray, u: Sequence[float]) -> np.ndarray:
     """Gain, gamma and offset from u[6:9] (probe settings and machines vary); 0..255 kept."""
-    gain = 0.8 + 0.4 * u[6]
-    gamma = math.exp((u[7] * 2 - 1) * math.log(1.25))
-    offset = (u[8] * 2 - 1) * 20.0
+    gain = 1.0 + (u[6] * 2 - 1) * defaults.AUG_MAX_GAIN
+    gamma = math.exp((u[7] * 2 - 1) * math.log(defaults.AUG_MAX_GAMMA))
+    offset = (u[8] * 2 - 1) * defaults.AUG_MAX_OFFSET
     image = 255.0 * np.power(np.clip(image / 255.0, 0.0, 1.0), gamma)
     return np.clip(image * gain + offset, 0.0, 255.0)
 
