@@ -4,7 +4,7 @@ Runs a model over the validation images once, keeps each measurement's quality s
 (`hc_tf.measure.quality`) and HC error, then chooses the flag's thresholds: for every signal, the
 threshold at each of a few quantiles; the rule flags an image when any chosen signal is
 past its threshold (`clinical.review_flag`). The search keeps the rule that catches the most
-images with |HC error| > 5 mm while flagging at most 10% of images (issue 14's goal), fewest
+images with |HC error| > 5 mm while flagging at most 10% of images (the flag's goal), fewest
 signals first on ties. Prints the rule, its catch and flag rates, and the risk-coverage
 table (ADF of the unflagged images as the share flagged grows, images ranked by the
 chosen rule's margin); writes the per-image CSV and the plot.

@@ -1,4 +1,4 @@
-"""Does the flip-TTA graph leave LiteRT.js's fast path? (issue 25, speed)
+"""Does the flip-TTA graph leave LiteRT.js's fast path?
 
 Cuts the released int8 model into a batch-1 body (image -> logits, no flip, no concat) and
 its TTA tail (ADD, MUL, LOGISTIC, QUANTIZE on the two halves), checks natively that

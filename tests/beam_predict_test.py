@@ -1,4 +1,4 @@
-"""`hc-tf predict --beam` (issue 17): on the DirectRunner, in process and with two worker
+"""`hc-tf predict --beam`: on the DirectRunner, in process and with two worker
 processes, it writes exactly the rows `hc-tf predict` writes; bad files become dead letters;
 what Beam mode cannot run is refused in one line."""
 

@@ -63,7 +63,7 @@ def test_runtime_reproduces_golden(golden):
                 assert value == pytest.approx(s["submission_row"][key], abs=1e-3), key
 
 
-# --- clinical read-outs (issue 14): GA, quality signals and the review flag ------------------
+# --- clinical read-outs: GA, quality signals and the review flag ------------------
 
 from hc_tf import clinical as C  # noqa: E402
 from hc_tf.report import records as report  # noqa: E402
@@ -155,7 +155,7 @@ def test_metadata_spec_is_enough_to_port_the_ga_and_the_flag(golden, meta):
 
 
 def test_metadata_carries_the_input_limits(meta):
-    """The web app reads its limits from here (issue 25): they are the Python side's numbers."""
+    """The web app reads its limits from here: they are the Python side's numbers."""
     from hc_tf import defaults
     from hc_tf.measure.pixel_size import PLAUSIBLE_PIXEL_SIZE_MM
     lim = meta["input_limits"]

@@ -127,7 +127,7 @@ def test_predict_file_rgb_and_jpeg(runner, sample, golden, tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# Clinical read-outs (issue 14): GA, centile, review flag.
+# Clinical read-outs: GA, centile, review flag.
 # ---------------------------------------------------------------------------
 
 def test_ga_lines_for_both_formulas_with_range_status(runner, golden):
@@ -287,7 +287,7 @@ def test_cli_demo_help_and_bad_model(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# Exposure warning and concurrency (issue 12, item 9).
+# Exposure warning and concurrency.
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "localhost", "::1", "[::1]"])

@@ -126,7 +126,7 @@ def test_edge_runs_without_tensorflow(models):
                                          abs=1e-9)
 
 
-# --- the model's sha256 against its metadata (issue 12, item 7) ---------------
+# --- the model's sha256 against its metadata ---------------
 
 COMMITTED = os.path.join(REPO, "hc_tf", "models", "hc_effunet_int8.tflite")
 

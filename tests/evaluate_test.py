@@ -56,7 +56,7 @@ def _oracle_masks(samples):
 
 
 def test_a_model_that_finds_nothing_scores_the_challenge_adf(tmp_path):
-    """HC18 scores a not-found image as HC 0: ADF = reference HC (issue 12, item 11)."""
+    """HC18 scores a not-found image as HC 0: ADF = reference HC."""
     samples = _samples()
     empty = [np.zeros(OracleRunner.input_hw, np.float32)] * 3
     summary = evaluate_lib.evaluate(OracleRunner(empty), samples, str(tmp_path))
@@ -85,7 +85,7 @@ def test_one_miss_counts_in_the_adf_and_not_in_the_adf_over_found_images(tmp_pat
     assert summary["adf_mm_max"] == pytest.approx(samples[2].reference_hc_mm)
 
 
-# --- issue 14: Bland-Altman, GA error per trimester, review-flag figures ---------------------
+# --- Bland-Altman, GA error per trimester, review-flag figures ---------------------
 
 from hc_tf import clinical as C  # noqa: E402
 

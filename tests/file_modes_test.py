@@ -1,4 +1,4 @@
-"""Files written atomically get the mode a plain write gives them (issue 12, item 8).
+"""Files written atomically get the mode a plain write gives them.
 
 `tempfile.mkstemp` creates 0600 files; renamed into place, they left
 `submission.csv`, `summary.json`, `best.keras`, the exported `.tflite` ...

@@ -1,4 +1,4 @@
-"""Bad input ends in one line naming the file (and row) and the problem (issue 12, items 6, 10).
+"""Bad input ends in one line naming the file (and row) and the problem.
 
 Runs the committed int8 model through the TensorFlow-free edge runtime: fast.
 """

@@ -357,7 +357,7 @@ def test_submission_row_round_trips(cx, cy, b, ratio, angle, px):
 
 def _peer_row(filename, outline, px):
     """An independent re-implementation of the leaderboard-scored peer pipeline
-    (Jonas1312/ChallengeHC18's generate_csv.py, as described in issue 12):
+    (Jonas1312/ChallengeHC18's generate_csv.py):
     cv2.fitEllipse on np.argwhere(mask), i.e. on (row, col) pairs, written as
     center_x = yy * px, center_y = xx * px, a = h / 2 * px, b = w / 2 * px,
     angle = (-deg in radians) mod pi."""

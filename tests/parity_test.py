@@ -80,7 +80,7 @@ def test_input_size_mismatch(setup):
 
 
 def test_a_miss_scores_the_challenge_adf_in_parity():
-    """One definition of ADF (issue 12, item 11): a model that misses an image scores
+    """One definition of ADF: a model that misses an image scores
     ADF = reference HC there; the means over images both models found are beside it."""
     sample = inference.Sample("b.png", np.zeros((4, 4), np.uint8), 1.0, M.Ellipse(0, 0, 1, 1, 0),
                              200.0)

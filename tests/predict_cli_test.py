@@ -115,7 +115,7 @@ def _rows_from_bytes(data):
     return list(csv.DictReader(data.decode("utf-8").splitlines()))
 
 
-# --- the clinical report (issue 14): report.csv / report.json, GA, centile, review ----------
+# --- the clinical report: report.csv / report.json, GA, centile, review ----------
 
 import json  # noqa: E402
 

@@ -18,7 +18,7 @@ import numpy as np
 GaInput = Union[float, int, str]
 
 DAYS_PER_WEEK = 7
-# A GA typed by a user outside this span is a typing error, not a pregnancy (issue 14).
+# A GA typed by a user outside this span is a typing error, not a pregnancy.
 GA_INPUT_WEEKS = (10.0, 45.0)
 
 HC_DECIMALS = 1        # mm, as the INTERGROWTH-21st tables print HC

@@ -36,7 +36,7 @@ TRIMESTER_WEEKS = {"first": "<14", "second": "14-28", "third": ">=28"}
 _SECOND_TRIMESTER_START_WEEKS = 14.0
 _THIRD_TRIMESTER_START_WEEKS = 28.0
 REFERENCE_BEYOND_RANGE = "beyond_range"  # reference HC above Hadlock's 42 weeks
-LARGE_ERROR_MM = 5.0  # "|HC error| > 5 mm": the errors the review flag should catch (issue 14)
+LARGE_ERROR_MM = 5.0  # "|HC error| > 5 mm": the errors the review flag should catch
 LOA_Z = 1.96          # Bland-Altman 95% limits of agreement
 BLAND_ALTMAN_NAME = "bland_altman.png"
 OUTPUT_NAMES = frozenset({"per_image.csv", "summary.json", "evaluation.png", BLAND_ALTMAN_NAME})
