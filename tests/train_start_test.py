@@ -7,6 +7,7 @@ import pytest
 
 from hc_tf import defaults
 from hc_tf.train import fit as train_lib
+from hc_tf.train import run_dir as run_dir_lib
 
 
 def _config(tmp_path, **kw):
@@ -40,13 +41,13 @@ def test_a_bad_start_file_leaves_no_config_to_block_the_rerun(tmp_path, no_data,
         train_lib.train(_config(tmp_path, **{key: str(bad)}))
     assert not (tmp_path / "run" / "config.json").exists()
     # The corrected command starts a new run there, not "holds another run".
-    assert train_lib.prepare_run_dir(_config(tmp_path)) is False
+    assert run_dir_lib.prepare_run_dir(_config(tmp_path)) is False
 
 
 @pytest.mark.parametrize("text", ["[1, 2]", "\"a string\"", "{not json"])
 def test_a_config_that_is_not_a_json_object_is_refused_in_one_line(tmp_path, text):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(text)
-    with pytest.raises(train_lib.RunDirError, match="config.json: not an hc-tf config"):
-        train_lib.prepare_run_dir(_config(tmp_path))
+    with pytest.raises(run_dir_lib.RunDirError, match="config.json: not an hc-tf config"):
+        run_dir_lib.prepare_run_dir(_config(tmp_path))
     assert (tmp_path / "run" / "config.json").read_text() == text
