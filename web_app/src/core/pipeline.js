@@ -1,7 +1,7 @@
 // The browser side of the pipeline: decode -> gray -> letterbox -> LiteRT.js model -> measure.
 import { loadLiteRt, loadAndCompile, Tensor } from '../vendor/litertjs-core/index.js';
 import { UserError } from './imagefile.js';
-import { measure, dequantize, checkPixelSize } from './measure.js';
+import { measure, dequantize, checkPixelSize } from './measure/index.js';
 import { gaFromHcAll, reviewFlag } from './clinical.js';
 
 export { UserError };
