@@ -3,6 +3,7 @@
 // plain header record of ./file.js (`calibrationFields`), so the worker can hand it to the page.
 
 import { fmtFixed, fmtG } from '../pyformat.js';
+import { UserError } from '../imagefile.js';
 
 export const TOLERANCE = 0.01;
 export const MAX_OUTLINE_IN_OTHER_REGION = 0.02;
@@ -17,7 +18,7 @@ export const SOURCE_OVERRIDE = 'typed_override';
 const TOL_TEXT = `${fmtFixed(TOLERANCE * 100, 0)}%`;
 
 /** A refusal: the message names the file and the tag (dicom.DicomError). */
-export class DicomError extends Error {}
+export class DicomError extends UserError {}
 
 const isotropic = (dx, dy) => Math.abs(dx - dy) <= TOLERANCE * Math.max(Math.abs(dx), Math.abs(dy));
 const boxText = (b) => `(${b.join(', ')})`;

@@ -5,6 +5,7 @@
 // maintained `dicom-parser` (passed in, so Node tests and the browser's vendored copy share this).
 
 import { toGray } from '../preprocess.js';
+import { UserError, checkSize, prepareGray } from '../imagefile.js';
 
 export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
 const UNCOMPRESSED = {
@@ -18,7 +19,7 @@ const COLOUR = ['RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PA
 const SEQUENCES = new Set(['x00186011', 'x52009229', 'x52009230', 'x00289110']);
 
 /** A file that cannot be measured; the message names the file and the tag (dicom.DicomError). */
-export class DicomFileError extends Error {}
+export class DicomFileError extends UserError {}
 
 /** True for DICOM Part 10 bytes (`DICM` at byte 128) or a .dcm/.dicom name. */
 export function looksLikeDicom(head, name = '') {
@@ -168,4 +169,19 @@ export function decodeFrame1(h) {
 export function calibrationFields(h) {
   const { name, rows, columns, frames, regions, perFrameSpacing, sharedSpacing, pixelSpacing } = h;
   return { name, rows, columns, frames, regions, perFrameSpacing, sharedSpacing, pixelSpacing };
+}
+
+/**
+ * prepareImage for a DICOM file: bytes bounded, header checked, frame 1 decoded to gray and
+ * letterboxed; `dicom` carries what the page needs to choose the pixel size (plain data).
+ */
+export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600 }) {
+  const t0 = performance.now();
+  if (blob.size > limits.max_input_bytes) {
+    throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
+  }
+  const h = readHeader(parser, new Uint8Array(await blob.arrayBuffer()), name, limits);
+  checkSize(name, h.columns, h.rows, limits);
+  const r = prepareGray(decodeFrame1(h), h.columns, h.rows, { H, W, previewMax }, t0);
+  return { ...r, dicom: { fields: calibrationFields(h), frames: h.frames, photometric: h.photometric } };
 }

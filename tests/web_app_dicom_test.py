@@ -1,0 +1,69 @@
+"""DICOM in the web app, in headless Chromium: an HC18 head wrapped as a DICOM file (its CSV pixel
+size as the region's calibration) gives the same HC as the PNG path with that pixel size typed;
+the field is filled from the file and locked unless overridden; a compressed file is refused in
+words. The calibration rules themselves: web_app/test/dicom_calibration.test.js against
+tests/fixtures/dicom_calibration/cases.json. Skips as tests/web_app_test.py does, and without
+pydicom.
+"""
+
+import os
+
+import cv2
+import pytest
+
+from web_app_test import BUNDLE, TOL_MM, browser, golden, server  # noqa: F401
+from web_app_ui_test import _found, _sample, page  # noqa: F401
+
+pydicom = pytest.importorskip("pydicom", reason="the DICOM fixtures need pydicom (hc-tf[dicom])")
+from tests import dicom_files  # noqa: E402
+
+NAME = "000_HC.png"
+
+
+def _wrapped(tmp_path, s, name="head.dcm", **kw):
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", s["filename"]), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    ds = dicom_files.dataset([gray], regions=[dicom_files.region((0, 0, w - 1, h - 1), s["pixel_size_mm"])], **kw)
+    return ds, str(tmp_path / name)
+
+
+def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa: F811
+    s = _sample(golden, NAME)
+    page.set_input_files("#file", os.path.join(BUNDLE, "samples", NAME))
+    page.wait_for_selector("#result[data-state='needs-pixel-size']", state="attached", timeout=60_000)
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    page.click("#measure")
+    png_hc = _found(page, NAME)
+    png_mask = page.get_attribute("#result", "data-mask-sha256")
+    ds, path = _wrapped(tmp_path, s)
+    dicom_files.save(ds, path)
+    page.set_input_files("#file", path)
+    dcm_hc = _found(page, "head.dcm")
+    assert abs(dcm_hc - png_hc) <= 1e-9 and abs(dcm_hc - s["hc_mm"]) <= TOL_MM, (dcm_hc, png_hc, s["hc_mm"])
+    assert page.get_attribute("#result", "data-mask-sha256") == png_mask == s["mask_sha256"]
+    assert page.evaluate("document.querySelector('#px').readOnly") is True
+    assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
+    assert "dicom_us_region" in page.inner_text("#px-source")
+    # Override: the typed size is used, and said so.
+    page.check("#px-override")
+    assert page.evaluate("document.querySelector('#px').readOnly") is False
+    page.fill("#px", "0.3")
+    page.click("#measure")
+    page.wait_for_selector("#result[data-name='head.dcm'][data-state='found'][data-pixel-size-mm='0.3']", timeout=60_000)
+    hc = float(page.get_attribute("#result", "data-hc-mm"))
+    assert abs(hc - s["hc_mm"] / s["pixel_size_mm"] * 0.3) <= 1e-6 * hc
+    assert "typed_override" in page.inner_text("#px-source")
+
+
+def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811
+    from pydicom.encaps import encapsulate  # pylint: disable=import-outside-toplevel
+    ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="jpeg.dcm")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.50"
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    page.set_input_files("#file", path)
+    page.wait_for_selector("#message:has-text('compressed')", timeout=60_000)
+    text = page.inner_text("#message")
+    assert text.startswith("jpeg.dcm:") and "1.2.840.10008.1.2.4.50" in text, text
+    assert page.get_attribute("#result", "data-state") == "error"
