@@ -67,3 +67,66 @@ def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: 
     text = page.inner_text("#message")
     assert text.startswith("jpeg.dcm:") and "1.2.840.10008.1.2.4.50" in text, text
     assert page.get_attribute("#result", "data-state") == "error"
+
+
+_DECODE_JS = """
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { readHeader, decodeFrame1 } from './src/core/dicom/file.js';
+const parser = createRequire(import.meta.url)('dicom-parser');
+const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
+for (const f of process.argv.slice(1)) {
+  try {
+    const g = decodeFrame1(readHeader(parser, new Uint8Array(readFileSync(f)), f, limits));
+    console.log(createHash('sha256').update(g).digest('hex'));
+  } catch (err) { console.log(`error: ${err.message}`); }
+}
+"""
+
+
+def _dicom_variants(tmp_path):
+    """name -> path: gray both ways, RGB interleaved and planar, big endian, the pydicom palette."""
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from pydicom import examples  # pylint: disable=import-outside-toplevel
+    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian  # pylint: disable=import-outside-toplevel
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:120, :160]
+    rgb = np.stack([gray, 255 - gray, (gray // 2 + 60).astype(np.uint8)], axis=2)
+    out = {}
+
+    def save(name, ds, ts=None):
+        if ts is not None:
+            ds.file_meta.TransferSyntaxUID = ts
+        out[name] = str(tmp_path / name)
+        ds.save_as(out[name], enforce_file_format=True)
+
+    save("mono2.dcm", dicom_files.dataset([gray]))
+    save("mono1.dcm", dicom_files.dataset([gray], photometric="MONOCHROME1"))
+    save("implicit.dcm", dicom_files.dataset([gray]), ImplicitVRLittleEndian)
+    save("bigendian.dcm", dicom_files.dataset([gray]), ExplicitVRBigEndian)
+    save("rgb.dcm", dicom_files.dataset([rgb], photometric="RGB"))
+    planar = dicom_files.dataset([rgb], photometric="RGB")
+    planar.PlanarConfiguration = 1
+    planar.PixelData = np.ascontiguousarray(rgb.transpose(2, 0, 1)).tobytes()
+    save("rgb_planar.dcm", planar)
+    out["palette.dcm"] = examples.get_path("palette_color")
+    return out
+
+
+def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
+    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+    import shutil  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    from hc_tf.io import dicom  # pylint: disable=import-outside-toplevel
+    node = shutil.which("node")
+    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
+    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):
+        pytest.skip("node or web_app/node_modules (npm ci) missing")
+    files = _dicom_variants(tmp_path)
+    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
+                         capture_output=True, text=True, timeout=120, check=True)
+    got = dict(zip(files, res.stdout.split("\n")))
+    for name, path in files.items():
+        (header, _, gray), = dicom.iter_frames(path, frame=1)
+        assert got[name] == hashlib.sha256(gray.tobytes()).hexdigest(), (name, got[name])
