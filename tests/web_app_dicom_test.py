@@ -44,6 +44,7 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert page.evaluate("document.querySelector('#px').readOnly") is True
     assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
     assert "dicom_us_region" in page.inner_text("#px-source")
+    _check_fhir(page, path, dcm_hc, golden)
     # Override: the typed size is used, and said so.
     page.check("#px-override")
     assert page.evaluate("document.querySelector('#px').readOnly") is False
@@ -53,6 +54,32 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     hc = float(page.get_attribute("#result", "data-hc-mm"))
     assert abs(hc - s["hc_mm"] / s["pixel_size_mm"] * 0.3) <= 1e-6 * hc
     assert "typed_override" in page.inner_text("#px-source")
+
+
+def _check_fhir(page, path, hc_mm, golden):  # noqa: F811
+    """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC."""
+    import json  # pylint: disable=import-outside-toplevel
+    try:
+        from hc_tf.report import fhir  # pylint: disable=import-outside-toplevel
+        from fhir.resources.R4B import observation  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
+    from hc_tf.io import dicom  # pylint: disable=import-outside-toplevel
+    from hc_tf.report.dicom_sr import ModelInfo  # pylint: disable=import-outside-toplevel
+    with page.expect_download() as d:
+        page.click("#dl-fhir")
+    assert d.value.suggested_filename == "head.fhir.json"
+    got = json.loads(open(d.value.path(), encoding="utf-8").read())
+    header = dicom.read_header(path)
+    review = page.get_attribute("#result", "data-review") == "true"
+    reasons = [r for r in (page.get_attribute("#result", "data-review-reasons") or "").split("; ") if r]
+    with open(os.path.join(BUNDLE, golden["metadata"]), encoding="utf-8") as f:
+        version = json.load(f)["model_version"]
+    want = fhir.observation(hc_mm, dicom.uids(header), None,
+                            ModelInfo(golden["model"], version, golden["model_sha256"]),
+                            review, reasons, fhir.study_datetime(header.dataset))
+    assert abs(float(got["valueQuantity"].pop("value")) - float(want["valueQuantity"].pop("value"))) <= 1e-9
+    assert got == want
 
 
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811

@@ -11,7 +11,7 @@ import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
 import { imageRecord, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch } from './ui/batch.js';
-import { resetDicomUi, dicomOpened, overrideChanged, measureDicom } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -107,6 +107,7 @@ async function measure() {
   state.result = r;
   redraw();
   showResult(state.model.meta.clinical, r, { name: img.name, trusted: state.trusted, shownMs: performance.now() - img.t0, threadsText: threadsText() });
+  $('dl-fhir').hidden = !(img.prep.dicom && r.found && state.trusted);
   img.t0 = performance.now(); // a later Measure counts from its click
 }
 
@@ -119,6 +120,13 @@ function reportRecords() {
 }
 
 async function saveReport(kind) {
+  if (kind === 'fhir') {
+    try {
+      const stem = state.image.name.replace(/\.[^.]*$/, '');
+      download(`${JSON.stringify(fhirObservation(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
+    } catch (err) { message(err.message); }
+    return;
+  }
   const recs = reportRecords();
   if (!recs.length) { message('Nothing measured to save yet.'); return; }
   const unreadable = state.batch?.unreadable || [];
@@ -217,6 +225,7 @@ function wireUi(golden) {
     await openImage(blob, s.filename, { bundledPx: s.pixel_size_mm, t0 });
   });
   $('measure-all').addEventListener('click', measureAll);
+  $('dl-fhir').addEventListener('click', () => saveReport('fhir'));
   for (const k of ['csv', 'json', 'copy']) {
     $(`dl-${k}`).addEventListener('click', () => saveReport(k));
     $(`batch-dl-${k}`).addEventListener('click', () => saveReport(k));

@@ -1,7 +1,8 @@
 // A DICOM frame's pixel size on the page: filled from the file and locked unless the user ticks
 // "Override"; chosen by the head's region after measuring (core/dicom/calibration.js, the rules
 // of hc_tf/io/dicom_calibration.py), with the choice said under the field.
-import { measurePrepared } from '../core/pipeline.js';
+import { measurePrepared, MODEL_FILE } from '../core/pipeline.js';
+import { observation, missingUids, studyDate } from '../core/fhir.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize } from '../core/dicom/calibration.js';
 
 const $ = (id) => document.getElementById(id);
@@ -62,4 +63,16 @@ export async function measureDicom(model, prep, typedPx) {
   if (choice.pixel_size_mm !== first) r = await measurePrepared(model, prep, choice.pixel_size_mm);
   $('px-source').textContent = `${choice.source}: ${choice.note}`;
   return { ...r, pixel_size_choice: choice };
+}
+
+/**
+ * The FHIR Observation of a measured DICOM frame as `hc-tf predict` writes fhir/<stem>.fhir.json
+ * (no SR beside it here), or throws an Error in words when the file lacks the UIDs it needs.
+ */
+export function fhirObservation(model, image, r) {
+  const d = image.prep.dicom;
+  const missing = missingUids(d.uids);
+  if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
+  const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
+  return observation(r.hc_mm, d.uids, d.frames > 1 ? 1 : null, info, r.review, r.review_reasons, studyDate(d.studyDate));
 }

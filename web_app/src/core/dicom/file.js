@@ -102,8 +102,15 @@ export function readHeader(parser, bytes, name, limits) {
     bitsAllocated: ds.elements.x00280100 ? ds.uint16('x00280100') : 8, bitsStored,
     signed: ds.elements.x00280103 ? ds.uint16('x00280103') === 1 : false,
     planar: ds.elements.x00280006 ? ds.uint16('x00280006') : 0,
-    regions: regionFields(ds), perFrameSpacing: perFrame,
+    regions: regionFields(ds), perFrameSpacing: perFrame, uids: uidsOf(ds), studyDate: ds.string('x00080020') ?? '',
     sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0]), pixelSpacing: spacingOf(ds), dataset: ds };
+}
+
+/** dicom.uids: the UIDs that reference the image (no patient data). */
+function uidsOf(ds) {
+  const get = (t) => (ds.string(t) ?? '').replace(/\0/g, '').trim();
+  return { study_instance_uid: get('x0020000d'), series_instance_uid: get('x0020000e'),
+    sop_instance_uid: get('x00080018'), sop_class_uid: get('x00080016') };
 }
 
 /** PALETTE COLOR -> RGB bytes: 16-bit LUT entries keep their high byte (dicom._palette_rgb). */
@@ -183,5 +190,5 @@ export async function prepareDicom(parser, blob, name, { limits, H, W, previewMa
   const h = readHeader(parser, new Uint8Array(await blob.arrayBuffer()), name, limits);
   checkSize(name, h.columns, h.rows, limits);
   const r = prepareGray(decodeFrame1(h), h.columns, h.rows, { H, W, previewMax }, t0);
-  return { ...r, dicom: { fields: calibrationFields(h), frames: h.frames, photometric: h.photometric } };
+  return { ...r, dicom: { fields: calibrationFields(h), frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
 }
