@@ -45,6 +45,12 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
     assert "dicom_us_region" in page.inner_text("#px-source")
     _check_fhir(page, path, dcm_hc, golden)
+    import json  # pylint: disable=import-outside-toplevel
+    with page.expect_download() as d:
+        page.click("#dl-json")
+    rec = json.loads(open(d.value.path(), encoding="utf-8").read())["images"][0]
+    assert (rec["pixel_size_source"], rec["dicom"]["region"], rec["dicom"]["frames_in_file"]) == ("dicom_us_region", 1, 1)
+    assert rec["dicom"]["sop_instance_uid"] == str(ds.SOPInstanceUID)
     # Override: the typed size is used, and said so.
     page.check("#px-override")
     assert page.evaluate("document.querySelector('#px').readOnly") is False

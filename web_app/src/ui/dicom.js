@@ -1,7 +1,7 @@
 // A DICOM frame's pixel size on the page: filled from the file and locked unless the user ticks
 // "Override"; chosen by the head's region after measuring (core/dicom/calibration.js, the rules
 // of hc_tf/io/dicom_calibration.py), with the choice said under the field.
-import { measurePrepared, MODEL_FILE } from '../core/pipeline.js';
+import { measurePrepared, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { observation, missingUids, studyDate } from '../core/fhir.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize } from '../core/dicom/calibration.js';
 
@@ -60,9 +60,17 @@ export async function measureDicom(model, prep, typedPx) {
     err.message = inWords(err.message);
     throw err;
   }
+  const { min, max } = model.meta.input_limits.pixel_size_mm;
+  if (!(choice.pixel_size_mm >= min && choice.pixel_size_mm <= max)) {
+    throw new UserError(`${cal.path}: pixel size ${choice.pixel_size_mm} mm (${choice.source}) is outside the plausible ${min}-${max} mm`);
+  }
   if (choice.pixel_size_mm !== first) r = await measurePrepared(model, prep, choice.pixel_size_mm);
   $('px-source').textContent = `${choice.source}: ${choice.note}`;
-  return { ...r, pixel_size_choice: choice };
+  // The fields hc-tf predict adds to a DICOM frame's report.json record (dicom_predict.finish).
+  const dicomFields = { frame: 1, pixel_size_source: choice.source, pixel_size_note: choice.note,
+    dicom: { ...prep.dicom.uids, frame: 1, frames_in_file: prep.dicom.frames, region: choice.region,
+      file_pixel_size_mm: choice.file_pixel_size_mm, ellipse_px: r.found ? { ...r.ellipse } : null } };
+  return { ...r, pixel_size_choice: choice, dicom_fields: dicomFields };
 }
 
 /**

@@ -26,7 +26,7 @@ export function imageRecord(spec, filename, r, knownGa = '') {
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
     biometry: r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null,
     known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks), centile, review: r.review,
-    review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256 };
+    review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256, ...(r.dicom_fields ?? {}) };
 }
 
 /** records.csv_row: the record flattened to REPORT_FIELDS (null = empty cell). */
