@@ -28,6 +28,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from hc_tf import __version__
 from hc_tf import clinical
+from hc_tf.clinical import biometry as biometry_lib
+from hc_tf.clinical import dating as dating_lib
+from hc_tf.clinical import intervals as intervals_lib
 from hc_tf import defaults
 from hc_tf import edge
 from hc_tf.io import hc18_csv
@@ -181,11 +184,64 @@ def clinical_spec():
     }
 
 
+def interval_spec():
+    """The "hc_interval" section: the whole calibration table (hc_tf/clinical/interval_table.json,
+    as `intervals.load_table` reads it) and how it is applied (hc_tf.clinical.intervals)."""
+    return {
+        "implementation": "hc_tf/clinical/intervals.py (reference)",
+        "table": intervals_lib.load_table().to_dict(),
+        "default_level": intervals_lib.DEFAULT_LEVEL,
+        "features": {"one": "1", "hc_mm": "HC_mm / 100", "hc_mm_sq_100": "(HC_mm / 100)^2",
+                     "hc_over_160mm": "max(0, HC_mm - 160) / 100",
+                     "hc_over_200mm": "max(0, HC_mm - 200) / 100",
+                     "fit_rms_frac": "fit_rms_frac",
+                     "one_minus_inlier_fraction": "1 - inlier_fraction",
+                     "one_minus_mask_ellipse_dice": "1 - mask_ellipse_dice",
+                     "uncertain_band_fraction": "uncertain_band_fraction"},
+        "sigma_mm": "max(min_sigma_mm, sum_i coefficients[i] * clip(feature_i, 0, "
+                    "feature_caps[i])); a missing (None/NaN) signal counts as its cap",
+        "interval": "half = quantiles['%.2f' % level] * sigma; lower = max(0, HC - half), "
+                    "upper = HC + half; display '95%: <lower .1f>-<upper .1f>'",
+        "ga_interval": "per formula: GA at HC, at max(lower, 1e-9) and at upper; measurement "
+                       "half = (GA(upper) - GA(lower)) / 2; combined = GA -/+ hypot(measurement "
+                       "half, the formula's published half-width); none when an end is out of "
+                       "range or the formula publishes no half-width",
+        "combination": intervals_lib.GaInterval.combination,
+    }
+
+
+def biometry_spec():
+    """The "biometry" and "dating" sections (hc_tf.clinical.biometry, hc_tf.clinical.dating)."""
+    b = biometry_lib
+    return {
+        "biometry": {
+            "implementation": "hc_tf/clinical/biometry.py (reference)",
+            "convention": b.BPD_CONVENTION,
+            "bpd_ofd": "BPD = 2 * min(a_mm, b_mm), OFD = 2 * max(a_mm, b_mm) (semi-axes in mm)",
+            "cephalic_index": "100 * BPD / OFD",
+            "cephalic_index_normal": list(b.CEPHALIC_INDEX_NORMAL),
+            "cephalic_index_source": b.CEPHALIC_INDEX_SOURCE,
+            "corrected_bpd": "sqrt(BPD * OFD / corrected_bpd_ratio)",
+            "corrected_bpd_ratio": b.CORRECTED_BPD_RATIO,
+            "corrected_bpd_source": b.CORRECTED_BPD_SOURCE,
+            "ga_from_bpd": {"equation": "GA_weeks = 9.54 + 1.482 * BPD_cm + 0.1676 * BPD_cm^2",
+                            "coefficients": [9.54, 1.482, 0.1676],
+                            "valid_ga_weeks": list(b.HADLOCK_BPD_GA_WEEKS),
+                            "intervals_weeks": [{"from": lo, "to": hi, "plus_minus_weeks": sd2}
+                                                for lo, hi, sd2 in b.HADLOCK_BPD_2SD_WEEKS],
+                            "source": b.HADLOCK_BPD_SOURCE}},
+        "dating": {"implementation": "hc_tf/clinical/dating.py (reference)",
+                   "label": dating_lib.DATING_LABEL, "note": dating_lib.NOT_A_REDATING,
+                   "refusal": dating_lib.REFUSAL, "source": report.DATING_SOURCE},
+    }
+
+
 def bundle_metadata(meta):
     """The exported metadata (its fields unchanged) plus "clinical" and the input limits
     (`metadata.input_limits`: the web app reads them, never a copy of its own)."""
     from hc_tf.export.metadata import input_limits  # pylint: disable=import-outside-toplevel
-    return {**meta, "clinical": clinical_spec(), "input_limits": input_limits()}
+    return {**meta, "clinical": {**clinical_spec(), "hc_interval": interval_spec(), **biometry_spec()},
+            "input_limits": input_limits()}
 
 
 def main(argv=None):

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import types
 import zlib
 
 import cv2
@@ -31,6 +32,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from hc_tf import __version__
 from hc_tf import clinical as C
+from hc_tf.clinical import biometry as biometry_lib
+from hc_tf.clinical import dating as dating_lib
+from hc_tf.clinical import intervals as intervals_lib
 from hc_tf.report import records as report
 from hc_tf import measure as M
 from hc_tf.measure import fit as fit_lib
@@ -173,10 +177,17 @@ def measure_traced(q, box, px):
     return m, seen.get("points"), rounds
 
 
+KNOWN_GA_WEEKS = 20.0  # the GA from dating every case's csv_row is written with
+
+
 def clinical_fields(name, m):
-    """The measurement's quality signals, GA records and review flag, as golden.json has them."""
+    """The measurement's quality signals, GA records and review flag, as golden.json has them;
+    its HC and GA intervals and biometry (hc_tf.report.records), and its report.csv row with a
+    GA from dating of KNOWN_GA_WEEKS."""
     rec = report.image_record(name, m)
-    return {k: rec[k] for k in ("quality", "gestational_age", "review", "review_reasons")}
+    return {**{k: rec[k] for k in ("quality", "gestational_age", "review", "review_reasons",
+                                   "hc_interval", "ga_interval", "biometry")},
+            "csv_row": report.csv_row(report.image_record(name, m, KNOWN_GA_WEEKS))}
 
 
 def outlier_case(hw, box):
@@ -372,6 +383,34 @@ def review_flag_cases():
     ]
 
 
+# (HC mm, quality signals): both hinges, the floor, a missing and a NaN signal, edges of GA ranges
+INTERVAL_CASES = ((0.5, {}), (45.0, {}), (97.7, {}), (150.0, {"fit_rms_frac": 0.01}),
+                  (160.0, {}), (174.8, {"inlier_fraction": NAN}), (237.6, {}), (290.9, {}),
+                  (333.3, {"mask_ellipse_dice": 0.9}), (357.7, {}), (420.0, {}), (900.0, {}))
+# semi-axes (mm): normal, dolicho-, brachycephalic, GA from BPD out of range both ways, each band
+BIOMETRY_AXES_MM = ((50.0, 40.0), (40.0, 50.0), (60.0, 40.0), (45.0, 41.0), (8.0, 6.0),
+                    (80.0, 60.0), (20.0, 16.0), (30.0, 24.5), (40.0, 33.0), (48.0, 39.0),
+                    (55.0, 45.0), (62.0, 48.5))
+
+
+def interval_cases():
+    """HC intervals and the GA intervals they imply (records.interval_record / ga_interval_records)."""
+    out = []
+    for hc, sig in INTERVAL_CASES:
+        signals = {k: (math.nan if v == NAN else v) for k, v in sig.items()}
+        iv = intervals_lib.hc_interval(hc, signals)
+        m = types.SimpleNamespace(hc_interval=lambda iv=iv: iv)
+        out.append({"hc_mm": hc, "signals": sig, "record": report.interval_record(m),
+                    "ga_interval": report.ga_interval_records(m)})
+    return out
+
+
+def biometry_cases():
+    """records.biometry_record of a head's semi-axes in mm."""
+    return [{"semi_axes_mm": [a, b], "record": report.biometry_record(biometry_lib.biometry_from_axes(a, b))}
+            for a, b in BIOMETRY_AXES_MM]
+
+
 def clinical_cases():
     """GA, centile, GA entry and review-flag cases from hc_tf.clinical / hc_tf.report.records."""
     ga = []
@@ -388,6 +427,9 @@ def clinical_cases():
         except ValueError as err:
             bad.append({"ga_input": g, "error": str(err)})
     return {"ga_from_hc": ga, "centile": centiles, "bad_ga_input": bad,
+            "hc_interval": interval_cases(), "biometry": biometry_cases(),
+            "dating": [{"ga_input": g, "display": dating_lib.dating_ga(g, report.DATING_SOURCE).display()}
+                       for g in ("20", "27+3", " 27.5 ", "40+6", "14+0")],
             "format_ga": [{"days": d, "text": C.format_ga(d)} for d in GA_DAYS],
             "review_flag": review_flag_cases()}
 
@@ -427,7 +469,8 @@ def main(argv=None):
            "encoding": "arrays: zlib-compressed uint8, base64, row-major; q maps are the int8 model's "
                        "output (p = q / 256, float32); masks: sha256 of (q > 128) as 0/1 bytes",
            "tolerance": {"ellipse_px": 1e-6, "hc_mm": 1e-6, "gray_and_letterbox": "exact",
-                         "quality": 1e-12, "ga_days": 1e-9, "centile": 1e-9},
+                         "quality": 1e-12, "ga_days": 1e-9, "centile": 1e-9,
+                         "interval_mm": 1e-9, "biometry": 1e-9},
            "gray": gray_cases(rng), "letterbox": letterbox_cases(rng), "measure": measure_cases(),
            "samples": [] if args.no_samples else sample_cases(),
            "clinical": clinical_cases()}

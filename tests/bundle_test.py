@@ -163,3 +163,40 @@ def test_metadata_carries_the_input_limits(meta):
     assert lim["max_input_bytes"] == defaults.MAX_INPUT_BYTES
     assert lim["max_input_pixels"] == defaults.MAX_INPUT_PIXELS
     assert lim["min_image_side"] == preprocess.MIN_IMAGE_SIDE
+
+
+def test_metadata_carries_the_interval_table_biometry_and_dating(meta):
+    """The app reads the whole interval table and the biometry/dating constants from here
+    (written once, by scripts/make_bundle.py from hc_tf.clinical): they equal the package's."""
+    from hc_tf.clinical import biometry as B  # pylint: disable=import-outside-toplevel
+    from hc_tf.clinical import dating as D  # pylint: disable=import-outside-toplevel
+    from hc_tf.clinical import intervals as I  # pylint: disable=import-outside-toplevel
+    spec = meta["clinical"]
+    with open(I.TABLE_PATH) as f:
+        assert spec["hc_interval"]["table"] == json.load(f)
+    assert set(spec["hc_interval"]["features"]) == set(I.FEATURES)
+    bio = spec["biometry"]
+    c0, c1, c2 = bio["ga_from_bpd"]["coefficients"]
+    for bpd in (20.0, 48.3, 91.7):
+        b = bpd / 10.0
+        assert c0 + c1 * b + c2 * b * b == B.hadlock_bpd_ga_weeks(bpd)
+    assert bio["ga_from_bpd"]["valid_ga_weeks"] == list(B.HADLOCK_BPD_GA_WEEKS)
+    assert [[r["from"], r["to"], r["plus_minus_weeks"]] for r in bio["ga_from_bpd"]["intervals_weeks"]] \
+        == [list(r) for r in B.HADLOCK_BPD_2SD_WEEKS]
+    assert (bio["cephalic_index_normal"], bio["corrected_bpd_ratio"]) \
+        == (list(B.CEPHALIC_INDEX_NORMAL), B.CORRECTED_BPD_RATIO)
+    assert (spec["dating"]["label"], spec["dating"]["note"]) == (D.DATING_LABEL, D.NOT_A_REDATING)
+
+
+def test_bundle_metadata_is_what_make_bundle_writes(meta):
+    """hc_effunet_int8.json = the packaged model's metadata + make_bundle's sections, no drift."""
+    import sys  # pylint: disable=import-outside-toplevel
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.join(repo, "scripts"))
+    try:
+        import make_bundle  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.pop(0)
+    with open(os.path.join(repo, "hc_tf", "models", "hc_effunet_int8.json")) as f:
+        exported = json.load(f)
+    assert json.loads(json.dumps(make_bundle.bundle_metadata(exported))) == meta

@@ -28,6 +28,9 @@ import threading
 
 import pytest
 
+from hc_tf.clinical import biometry
+from hc_tf.clinical import intervals
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB = os.path.join(REPO, "web_app")
 DIST = os.path.join(WEB, "dist")
@@ -154,7 +157,7 @@ def _measure_sample(page, name):
     return {"state": r.get_attribute("data-state"), "hc_mm": float(hc) if hc else None,
             "mask_sha256": r.get_attribute("data-mask-sha256"), "text": page.locator("#hc").inner_text(),
             "review": r.get_attribute("data-review"), "review_text": page.locator("#review").inner_text(),
-            "ga": ga}
+            "ga": ga, "biometry": [li.inner_text() for li in page.locator("#biometry li").all()]}
 
 
 def _assert_matches_golden(res, s):
@@ -162,7 +165,13 @@ def _assert_matches_golden(res, s):
     assert res["state"] == ("found" if s["found"] else "not-found")
     if s["found"]:
         assert abs(res["hc_mm"] - s["hc_mm"]) <= TOL_MM, (s["filename"], res["hc_mm"], s["hc_mm"])
-        assert res["text"] == f"HC {s['hc_mm']:.1f} mm"
+        interval = intervals.hc_interval(s["hc_mm"], s["quality"]).display()
+        assert res["text"] == f"HC {s['hc_mm']:.1f} mm ({interval})"
+        row = s["submission_row"]
+        b = biometry.biometry_from_axes(row["semi_axes_a_mm"], row["semi_axes_b_mm"])
+        assert res["biometry"][0].startswith(f"BPD {b.bpd_mm:.1f} mm, OFD {b.ofd_mm:.1f} mm"), res["biometry"]
+        assert b.head_shape_text[1:] in res["biometry"][1], res["biometry"]
+        assert f"{b.ga_bpd.uncertainty_text}" in res["biometry"][2] or b.ga_bpd.message in res["biometry"][2]
         assert res["review"] == str(s["review"]).lower(), s["filename"]
         want_review = f"please review: {'; '.join(s['review_reasons'])}" if s["review"] else ""
         assert res["review_text"] == want_review, s["filename"]

@@ -273,6 +273,13 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert list(rows[0].keys()) == list(records.REPORT_FIELDS) and len(rows) == 1
     assert rows[0]["hc_mm"] == f"{s['hc_mm']:.6f}" and rows[0]["review"] == "True"
     assert rows[0]["ga_hadlock"] == s["gestational_age"]["hadlock"]["ga"] and rows[0]["known_ga"] == "20+0"
+    # Every column (intervals, biometry, dating note included) as the Python wrote the same
+    # image's row from the same model output (postprocess_golden.json, known GA 20.0 weeks).
+    with open(os.path.join(BUNDLE, "postprocess_golden.json")) as f:
+        want = next(c for c in json.load(f)["samples"] if c["name"] == s["filename"])["csv_row"]
+    cell = lambda v: "" if v is None else str(v) if isinstance(v, (bool, str)) else f"{v:.6f}"  # noqa: E731
+    assert {k: rows[0][k] for k in want} == {k: cell(v) for k, v in want.items()}
+    assert rows[0]["hc_lower_95_mm"] and rows[0]["bpd_mm"] and rows[0]["dating_note"]
     doc = json.loads(_download(page, "#dl-json"))
     assert abs(doc["images"][0]["hc_mm"] - s["hc_mm"]) <= TOL_MM
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])

@@ -25,6 +25,19 @@ for (const f of ['LICENSE', 'README.md']) {
   const p = path.join(LITERT, 'core', f);
   if (existsSync(p)) cpSync(p, path.join(DIST, 'vendor', 'litertjs-core', f));
 }
+// dicom-parser ships UMD only: wrapped here as an ES module for the decode worker (its zlib
+// is for deflated files, which the app refuses as compressed).
+const DICOM_PARSER = path.join(HERE, 'node_modules', 'dicom-parser');
+if (!existsSync(path.join(DICOM_PARSER, 'dist', 'dicomParser.min.js'))) {
+  console.error('node_modules/dicom-parser missing: run `npm ci` first');
+  process.exit(1);
+}
+const umd = readFileSync(path.join(DICOM_PARSER, 'dist', 'dicomParser.min.js'), 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+mkdirSync(path.join(DIST, 'vendor', 'dicom-parser'), { recursive: true });
+writeFileSync(path.join(DIST, 'vendor', 'dicom-parser', 'index.js'),
+  `// dicom-parser ${JSON.parse(readFileSync(path.join(DICOM_PARSER, 'package.json'), 'utf8')).version} (MIT), wrapped by build.mjs\n`
+  + `const module = { exports: {} }; const exports = module.exports; const require = () => ({});\n${umd}\nexport default module.exports;\n`);
+cpSync(path.join(DICOM_PARSER, 'LICENSE'), path.join(DIST, 'vendor', 'dicom-parser', 'LICENSE'));
 for (const w of WASM) for (const ext of ['.js', '.wasm']) {
   cpSync(path.join(LITERT, 'core', 'wasm', w + ext), path.join(DIST, 'wasm', w + ext));
 }

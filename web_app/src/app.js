@@ -11,6 +11,7 @@ import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
 import { imageRecord, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch } from './ui/batch.js';
+import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -50,6 +51,7 @@ function startChoice(bundledPx) {
   decoder.cancel();
   state.image = null; state.calib = null; state.batch = null;
   $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true;
+  resetDicomUi();
   message('');
   dropResult('pending');
   if (!$('carry').checked) { $('px').value = ''; $('known-ga').value = ''; }
@@ -76,10 +78,11 @@ async function openImage(blob, name, { bundledPx = null, t0 = performance.now() 
   if (gen !== state.gen) return;
   busy('');
   state.image = { name, prep, t0 };
-  $('calibrate').disabled = false;
+  $('calibrate').disabled = !!prep.dicom;
+  const note = prep.dicom ? dicomOpened(prep, name) : null;
   redraw();
   if ($('px').value.trim()) await measure();
-  else { clearResult('needs-pixel-size'); message(`Enter the pixel size of ${name} in mm (or calibrate it on the depth scale), then Measure.`); }
+  else { clearResult('needs-pixel-size'); message(note ?? `Enter the pixel size of ${name} in mm (or calibrate it on the depth scale), then Measure.`); }
 }
 
 /** Measures the image on screen with the pixel size typed; shows it only if both are unchanged. */
@@ -93,16 +96,18 @@ async function measure() {
   busy(`Measuring ${img.name}…`);
   let r;
   try {
-    r = await measurePrepared(state.model, img.prep, px);
+    r = await (img.prep.dicom ? measureDicom(state.model, img.prep, px) : measurePrepared(state.model, img.prep, px));
   } catch (err) {
-    if (gen === state.gen) { busy(''); message(`Measurement failed: ${describeError(err)}`); dropResult('error'); }
+    if (gen === state.gen) { busy(''); message(err instanceof UserError ? err.message : `Measurement failed: ${describeError(err)}`); dropResult('error'); }
     return;
   }
   if (gen !== state.gen || state.image !== img || $('px').value !== text) return; // the input moved on
+  if (r.pixel_size_choice && $('px').readOnly) $('px').value = String(r.pixel_size_mm); // the head's region
   busy('');
   state.result = r;
   redraw();
   showResult(state.model.meta.clinical, r, { name: img.name, trusted: state.trusted, shownMs: performance.now() - img.t0, threadsText: threadsText() });
+  $('dl-fhir').hidden = !(img.prep.dicom && r.found && state.trusted);
   img.t0 = performance.now(); // a later Measure counts from its click
 }
 
@@ -115,6 +120,13 @@ function reportRecords() {
 }
 
 async function saveReport(kind) {
+  if (kind === 'fhir') {
+    try {
+      const stem = state.image.name.replace(/\.[^.]*$/, '');
+      download(`${JSON.stringify(fhirObservation(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
+    } catch (err) { message(err.message); }
+    return;
+  }
   const recs = reportRecords();
   if (!recs.length) { message('Nothing measured to save yet.'); return; }
   const unreadable = state.batch?.unreadable || [];
@@ -213,10 +225,15 @@ function wireUi(golden) {
     await openImage(blob, s.filename, { bundledPx: s.pixel_size_mm, t0 });
   });
   $('measure-all').addEventListener('click', measureAll);
+  $('dl-fhir').addEventListener('click', () => saveReport('fhir'));
   for (const k of ['csv', 'json', 'copy']) {
     $(`dl-${k}`).addEventListener('click', () => saveReport(k));
     $(`batch-dl-${k}`).addEventListener('click', () => saveReport(k));
   }
+  $('px-override').addEventListener('change', () => {
+    overrideChanged(state.image?.prep);
+    if (state.result) dropResult('stale', 'The pixel size source changed: press Measure for a result with it.');
+  });
   $('carry').addEventListener('change', () => { if (!$('carry').checked) $('carried').textContent = ''; });
   $('px').addEventListener('input', () => { $('px-source').textContent = ''; });
   wireCalibration();

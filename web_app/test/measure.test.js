@@ -1,9 +1,9 @@
-// The port's post-processing against the Python reference's vectors (hc_tf.ellipse.measure):
+// The port's post-processing against the Python reference's vectors (hc_tf.measure.probmap.measure):
 // found/reason identical, ellipse within 1e-6 px, HC within 1e-6 mm, contour points bit-identical.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { measure, dequantize, wrapPi } from '../src/core/measure.js';
+import { measure, dequantize, wrapPi } from '../src/core/measure/index.js';
 import { fmt1, fmtG } from '../src/core/pyformat.js';
 import { gaFromHcAll, reviewFlag } from '../src/core/clinical.js';
 import { loadJson, unz, sha256, angleDiff } from './helpers.js';

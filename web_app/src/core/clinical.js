@@ -25,7 +25,7 @@ const GA_EQUATIONS = {
   intergrowth21_hc_2016: (hcMm) => Math.exp(0.05970 * Math.log(hcMm) ** 2 + 6.409e-9 * hcMm ** 3 + 3.3258),
 };
 // report.GA_KEYS and gestational_age._short_name (message wording).
-const GA_KEYS = { hadlock_1984: 'hadlock', intergrowth21_hc_2016: 'intergrowth' };
+export const GA_KEYS = { hadlock_1984: 'hadlock', intergrowth21_hc_2016: 'intergrowth' };
 const GA_SHORT_NAMES = { hadlock_1984: 'Hadlock 1984', intergrowth21_hc_2016: 'INTERGROWTH-21st HC-only' };
 
 // ---------------------------------------------------------------- units (clinical/units.py)

@@ -116,7 +116,11 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   if (hasTranslucency(rgba)) {
     throw new UserError(`${name}: the image has transparent pixels; a browser cannot read them as hc-tf predict does (it ignores transparency). Save it without transparency, or measure it with hc-tf predict.`);
   }
-  const gray = toGray(rgba, width, height, 4);
+  return prepareGray(toGray(rgba, width, height, 4), width, height, { H, W, previewMax }, t0);
+}
+
+/** A decoded 8-bit gray image -> the same record as prepareImage (letterboxed input, preview). */
+export function prepareGray(gray, width, height, { H, W, previewMax = 1600 }, t0) {
   const t1 = performance.now();
   const { input, box } = letterboxImage(gray, width, height, H, W);
   const t2 = performance.now();

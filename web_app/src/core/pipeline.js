@@ -1,8 +1,10 @@
 // The browser side of the pipeline: decode -> gray -> letterbox -> LiteRT.js model -> measure.
 import { loadLiteRt, loadAndCompile, Tensor } from '../vendor/litertjs-core/index.js';
 import { UserError } from './imagefile.js';
-import { measure, dequantize, checkPixelSize } from './measure.js';
+import { measure, dequantize, checkPixelSize } from './measure/index.js';
 import { gaFromHcAll, reviewFlag } from './clinical.js';
+
+export const MODEL_FILE = 'hc_effunet_int8.tflite';
 
 export { UserError };
 
@@ -31,7 +33,7 @@ async function fetchOk(url, what) {
 /** Loads the runtime and the model; checks the model's sha256 against its metadata first. */
 export async function loadModel(base = './assets/', { threads = null } = {}) {
   const meta = await (await fetchOk(`${base}hc_effunet_int8.json`, 'the model metadata')).json();
-  const bytes = new Uint8Array(await (await fetchOk(`${base}hc_effunet_int8.tflite`, 'the model')).arrayBuffer());
+  const bytes = new Uint8Array(await (await fetchOk(`${base}${MODEL_FILE}`, 'the model')).arrayBuffer());
   const digest = await sha256Hex(bytes);
   if (digest !== meta.tflite_sha256) {
     throw new UserError(`model file does not match its metadata (sha256 ${digest.slice(0, 12)}... vs ${meta.tflite_sha256.slice(0, 12)}...): not used`);

@@ -55,6 +55,7 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
     try {
       const r = await measureBlob(model, decoder, files[i], px, files[i].name);
       if (!isCurrent()) return null;
+      if (r.dicom) throw new Error(`${files[i].name}: a DICOM file: open it on its own, so that its pixel size comes from the file`);
       if (!trusted) { fillRow(tr, 'untrusted', 'no measurement: the self-test did not pass'); continue; }
       fillRow(tr, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
       records.push(imageRecord(spec, files[i].name, r));

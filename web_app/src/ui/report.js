@@ -2,22 +2,31 @@
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
 import { hcCentile, parseGaWeeks, formatGa, weeksToDays } from '../core/clinical.js';
 import { fmtFixed } from '../core/pyformat.js';
+import { hcInterval, gaIntervalRecords } from '../core/intervals.js';
+import { biometryRecord } from '../core/biometry.js';
+import { datingRecord } from '../core/dating.js';
 
 const GA_KEYS = ['hadlock', 'intergrowth'];
 const SIGNALS = ['fit_rms_frac', 'inlier_fraction', 'mask_ellipse_dice', 'uncertain_band_fraction', 'outside_fraction'];
 export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'hc_mm',
   ...GA_KEYS.flatMap((k) => ['', '_days', '_status', '_uncertainty'].map((s) => `ga_${k}${s}`)),
   'known_ga', 'known_ga_weeks', 'hc_z', 'hc_centile', 'centile_status', 'centile_flag',
-  'review', 'review_reasons', ...SIGNALS];
+  'review', 'review_reasons', ...SIGNALS, 'hc_lower_95_mm', 'hc_upper_95_mm', 'hc_interval_method',
+  ...GA_KEYS.flatMap((k) => [`ga_${k}_lower_days`, `ga_${k}_upper_days`]),
+  'bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm', 'ga_bpd', 'ga_bpd_days',
+  'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note'];
 
 /** records.image_record for a measurement (knownGa: the typed text, '' for none). */
 export function imageRecord(spec, filename, r, knownGa = '') {
   const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
   const centile = weeks !== null && r.found ? hcCentile(spec, r.hc_mm, knownGa) : null;
   const q = r.quality && Object.fromEntries(Object.entries(r.quality).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
+  const iv = r.found ? hcInterval(spec, r.hc_mm, r.quality) : null;
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
-    gestational_age: r.gestational_age, known_ga_weeks: weeks, centile, review: r.review,
-    review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256 };
+    hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
+    biometry: r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null,
+    known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks), centile, review: r.review,
+    review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256, ...(r.dicom_fields ?? {}) };
 }
 
 /** records.csv_row: the record flattened to REPORT_FIELDS (null = empty cell). */
@@ -34,6 +43,16 @@ export function csvRow(rec) {
   const c = rec.centile ?? {};
   Object.assign(row, { hc_z: c.z ?? null, hc_centile: c.centile ?? null, centile_status: c.status ?? null, centile_flag: c.flag ?? null });
   for (const k of SIGNALS) row[k] = rec.quality?.[k] ?? null;
+  const iv = rec.hc_interval ?? {};
+  Object.assign(row, { hc_lower_95_mm: iv.lower_mm ?? null, hc_upper_95_mm: iv.upper_mm ?? null, hc_interval_method: iv.method ?? null });
+  for (const k of GA_KEYS) {
+    const g = rec.ga_interval?.[k] ?? {};
+    Object.assign(row, { [`ga_${k}_lower_days`]: g.combined_lower_days ?? null, [`ga_${k}_upper_days`]: g.combined_upper_days ?? null });
+  }
+  const b = rec.biometry ?? {}, gb = b.ga_bpd ?? {};
+  for (const k of ['bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm']) row[k] = b[k] ?? null;
+  Object.assign(row, { ga_bpd: gb.ga ?? null, ga_bpd_days: gb.ga_days ?? null, ga_bpd_status: gb.status ?? null,
+    ga_bpd_uncertainty: gb.uncertainty ?? null, dating_note: rec.dating?.note ?? null });
   return row;
 }
 

@@ -1,5 +1,8 @@
 // The canvas (the image's preview, the fitted ellipse, calibration points) and the result block.
-import { gaLine, hcCentile, reviewText } from '../core/clinical.js';
+import { gaLine, hcCentile, reviewText, parseGaWeeks } from '../core/clinical.js';
+import { hcInterval, gaIntervalRecords } from '../core/intervals.js';
+import { biometryRecord } from '../core/biometry.js';
+import { datingDisplay } from '../core/dating.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,11 +44,11 @@ export function canvasPoint(ev, image) {
 /** Empties the result block; `state` says why ('none', 'pending', 'stale', 'error', ...). */
 export function clearResult(state = 'none', note = '') {
   const box = $('result');
-  for (const k of ['hcMm', 'maskSha256', 'name', 'pixelSizeMm', 'review', 'reviewReasons']) delete box.dataset[k];
+  for (const k of ['hcMm', 'hcLower', 'hcUpper', 'maskSha256', 'name', 'pixelSizeMm', 'review', 'reviewReasons']) delete box.dataset[k];
   box.dataset.state = state;
-  for (const id of ['hc', 'review', 'centile', 'details', 'timing']) $(id).textContent = '';
+  for (const id of ['hc', 'review', 'centile', 'dating', 'details', 'timing']) $(id).textContent = '';
   delete $('centile').dataset.state;
-  $('ga').replaceChildren();
+  for (const id of ['ga', 'ga-interval', 'biometry']) $(id).replaceChildren();
   $('stale').textContent = note;
   $('downloads').hidden = true;
 }
@@ -55,15 +58,35 @@ export function showCentile(spec, result, trusted) {
   const out = $('centile'), text = $('known-ga').value.trim();
   delete out.dataset.state;
   out.textContent = '';
+  $('dating').textContent = '';
   if (!text || !result?.found || !trusted) return;
   try {
     const c = hcCentile(spec, result.hc_mm, text);
+    $('dating').textContent = `${datingDisplay(spec, parseGaWeeks(spec, text))}; ${spec.dating.note}.`;
     out.dataset.state = c.status;
     out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}`;
   } catch (err) {
     out.dataset.state = 'error';
     out.textContent = err.message;
   }
+}
+
+function item(text, data = {}) {
+  const li = document.createElement('li');
+  Object.assign(li.dataset, data);
+  li.textContent = text;
+  return li;
+}
+
+/** BPD/OFD, cephalic index and GA from BPD as lines (records.biometry_record's words). */
+function biometryLines(b) {
+  const g = b.ga_bpd;
+  return [
+    item(`BPD ${b.bpd_mm.toFixed(1)} mm, OFD ${b.ofd_mm.toFixed(1)} mm (${b.convention})`, { key: 'bpd' }),
+    item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}; corrected BPD ${b.corrected_bpd_mm.toFixed(1)} mm`, { key: 'cephalic_index', shape: b.head_shape }),
+    item(g.status === 'ok' ? `GA from BPD (Hadlock 1984): ${g.ga} weeks (${g.uncertainty})` : `GA from BPD (Hadlock 1984): ${g.message}`,
+      { key: 'ga_bpd', status: g.status }),
+  ];
 }
 
 /** Shows a measurement of `name`; `shownMs`: from the file chosen to now. */
@@ -88,7 +111,9 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   box.dataset.hcMm = String(r.hc_mm);
   box.dataset.review = String(r.review);
   box.dataset.reviewReasons = r.review_reasons.join('; ');
-  $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm`;
+  const iv = hcInterval(spec, r.hc_mm, r.quality);
+  $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm (${iv.display})`;
+  box.dataset.hcLower = String(iv.lower_mm); box.dataset.hcUpper = String(iv.upper_mm);
   $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
   $('ga').replaceChildren(...Object.entries(r.gestational_age).map(([key, g]) => {
     const li = document.createElement('li');
@@ -97,6 +122,9 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
     li.textContent = `GA ${gaLine(spec, g)}`;
     return li;
   }));
+  $('ga-interval').replaceChildren(...Object.entries(gaIntervalRecords(spec, iv)).map(([key, g]) =>
+    item(`GA from the HC's ${iv.display.split(':')[0]} interval, ${spec.ga_from_hc.methods.find((m) => m.method === g.method).title}: ${g.display}`, { method: key })));
+  $('biometry').replaceChildren(...biometryLines(biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm)));
   const e = r.ellipse;
   $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${e.cx.toFixed(1)}, ${e.cy.toFixed(1)}; semi-axes ${e.a.toFixed(1)} x ${e.b.toFixed(1)}; angle ${(e.angle * 180 / Math.PI).toFixed(1)}°.`;
   showCentile(spec, r, trusted);

@@ -1,0 +1,165 @@
+"""DICOM in the web app, in headless Chromium: an HC18 head wrapped as a DICOM file (its CSV pixel
+size as the region's calibration) gives the same HC as the PNG path with that pixel size typed;
+the field is filled from the file and locked unless overridden; a compressed file is refused in
+words. The calibration rules themselves: web_app/test/dicom_calibration.test.js against
+tests/fixtures/dicom_calibration/cases.json. Skips as tests/web_app_test.py does, and without
+pydicom.
+"""
+
+import os
+
+import cv2
+import pytest
+
+from web_app_test import BUNDLE, TOL_MM, browser, golden, server  # noqa: F401
+from web_app_ui_test import _found, _sample, page  # noqa: F401
+
+pydicom = pytest.importorskip("pydicom", reason="the DICOM fixtures need pydicom (hc-tf[dicom])")
+from tests import dicom_files  # noqa: E402
+
+NAME = "000_HC.png"
+
+
+def _wrapped(tmp_path, s, name="head.dcm", **kw):
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", s["filename"]), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    ds = dicom_files.dataset([gray], regions=[dicom_files.region((0, 0, w - 1, h - 1), s["pixel_size_mm"])], **kw)
+    return ds, str(tmp_path / name)
+
+
+def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa: F811
+    s = _sample(golden, NAME)
+    page.set_input_files("#file", os.path.join(BUNDLE, "samples", NAME))
+    page.wait_for_selector("#result[data-state='needs-pixel-size']", state="attached", timeout=60_000)
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    page.click("#measure")
+    png_hc = _found(page, NAME)
+    png_mask = page.get_attribute("#result", "data-mask-sha256")
+    ds, path = _wrapped(tmp_path, s)
+    dicom_files.save(ds, path)
+    page.set_input_files("#file", path)
+    dcm_hc = _found(page, "head.dcm")
+    assert abs(dcm_hc - png_hc) <= 1e-9 and abs(dcm_hc - s["hc_mm"]) <= TOL_MM, (dcm_hc, png_hc, s["hc_mm"])
+    assert page.get_attribute("#result", "data-mask-sha256") == png_mask == s["mask_sha256"]
+    assert page.evaluate("document.querySelector('#px').readOnly") is True
+    assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
+    assert "dicom_us_region" in page.inner_text("#px-source")
+    _check_fhir(page, path, dcm_hc, golden)
+    import json  # pylint: disable=import-outside-toplevel
+    with page.expect_download() as d:
+        page.click("#dl-json")
+    rec = json.loads(open(d.value.path(), encoding="utf-8").read())["images"][0]
+    assert (rec["pixel_size_source"], rec["dicom"]["region"], rec["dicom"]["frames_in_file"]) == ("dicom_us_region", 1, 1)
+    assert rec["dicom"]["sop_instance_uid"] == str(ds.SOPInstanceUID)
+    # Override: the typed size is used, and said so.
+    page.check("#px-override")
+    assert page.evaluate("document.querySelector('#px').readOnly") is False
+    page.fill("#px", "0.3")
+    page.click("#measure")
+    page.wait_for_selector("#result[data-name='head.dcm'][data-state='found'][data-pixel-size-mm='0.3']", timeout=60_000)
+    hc = float(page.get_attribute("#result", "data-hc-mm"))
+    assert abs(hc - s["hc_mm"] / s["pixel_size_mm"] * 0.3) <= 1e-6 * hc
+    assert "typed_override" in page.inner_text("#px-source")
+
+
+def _check_fhir(page, path, hc_mm, golden):  # noqa: F811
+    """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC."""
+    import json  # pylint: disable=import-outside-toplevel
+    try:
+        from hc_tf.report import fhir  # pylint: disable=import-outside-toplevel
+        from fhir.resources.R4B import observation  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
+    from hc_tf.io import dicom  # pylint: disable=import-outside-toplevel
+    from hc_tf.report.dicom_sr import ModelInfo  # pylint: disable=import-outside-toplevel
+    with page.expect_download() as d:
+        page.click("#dl-fhir")
+    assert d.value.suggested_filename == "head.fhir.json"
+    got = json.loads(open(d.value.path(), encoding="utf-8").read())
+    header = dicom.read_header(path)
+    review = page.get_attribute("#result", "data-review") == "true"
+    reasons = [r for r in (page.get_attribute("#result", "data-review-reasons") or "").split("; ") if r]
+    with open(os.path.join(BUNDLE, golden["metadata"]), encoding="utf-8") as f:
+        version = json.load(f)["model_version"]
+    want = fhir.observation(hc_mm, dicom.uids(header), None,
+                            ModelInfo(golden["model"], version, golden["model_sha256"]),
+                            review, reasons, fhir.study_datetime(header.dataset))
+    assert abs(float(got["valueQuantity"].pop("value")) - float(want["valueQuantity"].pop("value"))) <= 1e-9
+    assert got == want
+
+
+def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811
+    from pydicom.encaps import encapsulate  # pylint: disable=import-outside-toplevel
+    ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="jpeg.dcm")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.50"
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    page.set_input_files("#file", path)
+    page.wait_for_selector("#message:has-text('compressed')", timeout=60_000)
+    text = page.inner_text("#message")
+    assert text.startswith("jpeg.dcm:") and "1.2.840.10008.1.2.4.50" in text, text
+    assert page.get_attribute("#result", "data-state") == "error"
+
+
+_DECODE_JS = """
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createHash } from 'node:crypto';
+import { readHeader, decodeFrame1 } from './src/core/dicom/file.js';
+const parser = createRequire(import.meta.url)('dicom-parser');
+const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
+for (const f of process.argv.slice(1)) {
+  try {
+    const g = decodeFrame1(readHeader(parser, new Uint8Array(readFileSync(f)), f, limits));
+    console.log(createHash('sha256').update(g).digest('hex'));
+  } catch (err) { console.log(`error: ${err.message}`); }
+}
+"""
+
+
+def _dicom_variants(tmp_path):
+    """name -> path: gray both ways, RGB interleaved and planar, big endian, the pydicom palette."""
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from pydicom import examples  # pylint: disable=import-outside-toplevel
+    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian  # pylint: disable=import-outside-toplevel
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:120, :160]
+    rgb = np.stack([gray, 255 - gray, (gray // 2 + 60).astype(np.uint8)], axis=2)
+    out = {}
+
+    def save(name, ds, ts=None):
+        if ts is not None:
+            ds.file_meta.TransferSyntaxUID = ts
+        out[name] = str(tmp_path / name)
+        ds.save_as(out[name], enforce_file_format=True)
+
+    save("mono2.dcm", dicom_files.dataset([gray]))
+    save("mono1.dcm", dicom_files.dataset([gray], photometric="MONOCHROME1"))
+    save("implicit.dcm", dicom_files.dataset([gray]), ImplicitVRLittleEndian)
+    save("bigendian.dcm", dicom_files.dataset([gray]), ExplicitVRBigEndian)
+    save("rgb.dcm", dicom_files.dataset([rgb], photometric="RGB"))
+    planar = dicom_files.dataset([rgb], photometric="RGB")
+    planar.PlanarConfiguration = 1
+    planar.PixelData = np.ascontiguousarray(rgb.transpose(2, 0, 1)).tobytes()
+    save("rgb_planar.dcm", planar)
+    out["palette.dcm"] = examples.get_path("palette_color")
+    return out
+
+
+def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
+    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+    import shutil  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    from hc_tf.io import dicom  # pylint: disable=import-outside-toplevel
+    node = shutil.which("node")
+    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
+    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):
+        pytest.skip("node or web_app/node_modules (npm ci) missing")
+    files = _dicom_variants(tmp_path)
+    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
+                         capture_output=True, text=True, timeout=120, check=True)
+    got = dict(zip(files, res.stdout.split("\n")))
+    for name, path in files.items():
+        (header, _, gray), = dicom.iter_frames(path, frame=1)
+        assert got[name] == hashlib.sha256(gray.tobytes()).hexdigest(), (name, got[name])

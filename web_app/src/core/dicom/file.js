@@ -1,0 +1,194 @@
+// A DICOM ultrasound file -> its header record and frame 1 as 8-bit gray: a port of the reading
+// rules of hc_tf/io/dicom.py (the definition): limits checked before any pixel is decoded,
+// the same refusals (photometric, bit depth, samples), colour to gray by the PNG path's rule.
+// Uncompressed transfer syntaxes only: a compressed one is refused in words. The parser is the
+// maintained `dicom-parser` (passed in, so Node tests and the browser's vendored copy share this).
+
+import { toGray } from '../preprocess.js';
+import { UserError, checkSize, prepareGray } from '../imagefile.js';
+
+export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
+const UNCOMPRESSED = {
+  '1.2.840.10008.1.2': 'Implicit VR Little Endian',
+  '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
+  '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
+};
+const GRAY = ['MONOCHROME1', 'MONOCHROME2'];
+const COLOUR = ['RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420'];
+// Sequences whose VR an implicit-VR file does not say.
+const SEQUENCES = new Set(['x00186011', 'x52009229', 'x52009230', 'x00289110']);
+
+/** A file that cannot be measured; the message names the file and the tag (dicom.DicomError). */
+export class DicomFileError extends UserError {}
+
+/** True for DICOM Part 10 bytes (`DICM` at byte 128) or a .dcm/.dicom name. */
+export function looksLikeDicom(head, name = '') {
+  const magic = head.length >= 132 && String.fromCharCode(...head.subarray(128, 132)) === 'DICM';
+  return magic || DICOM_EXTENSIONS.some((e) => name.toLowerCase().endsWith(e));
+}
+
+function parse(parser, bytes, name) {
+  try {
+    return parser.parseDicom(bytes, { vrCallback: (tag) => (SEQUENCES.has(tag) ? 'SQ' : undefined) });
+  } catch (err) {
+    const text = String(err?.message ?? err).split('\n')[0].slice(0, 160);
+    throw new DicomFileError(`${name}: not a readable DICOM file (${text})`);
+  }
+}
+
+function intTag(ds, tag, keyword, name, fallback = null) {
+  const el = ds.elements[tag];
+  const code = `(${tag.slice(1, 5)},${tag.slice(5)})`.toUpperCase();
+  let v = fallback;
+  if (el) v = el.vr === 'IS' || el.length > 4 ? ds.intString(tag) : ds.uint16(tag);
+  if (v === null || v === undefined || !Number.isFinite(v)) throw new DicomFileError(`${name}: ${keyword} ${code} missing or not a number`);
+  if (v < 1) throw new DicomFileError(`${name}: ${keyword} ${code} is ${v}; must be at least 1`);
+  return v;
+}
+
+const spacingOf = (ds) => {
+  if (!ds || !ds.elements.x00280030) return null;
+  return [ds.floatString('x00280030', 0), ds.floatString('x00280030', 1)];
+};
+const measuresSpacing = (item) => spacingOf(item?.dataSet?.elements.x00289110?.items?.[0]?.dataSet);
+
+/** The (0018,6011) items as plain records (dicom_calibration reads these fields). */
+function regionFields(ds) {
+  const seq = ds.elements.x00186011;
+  if (!seq) return null;
+  return (seq.items ?? []).map(({ dataSet: r }) => {
+    const u16 = (t) => (r.elements[t] ? r.uint16(t) : null);
+    const corners = ['x00186018', 'x0018601a', 'x0018601c', 'x0018601e'];
+    const box = corners.every((t) => r.elements[t]) ? corners.map((t) => (r.elements[t].vr === 'SL' ? r.int32(t) : r.uint32(t))) : null;
+    return { spatial: u16('x00186012'), dataType: u16('x00186014'), box, unitsX: u16('x00186024'), unitsY: u16('x00186026'),
+      deltaX: r.elements.x0018602c ? r.double('x0018602c') : 0, deltaY: r.elements.x0018602e ? r.double('x0018602e') : 0 };
+  });
+}
+
+/**
+ * dicom.read_header: the checked header record (no patient fields): {name, rows, columns, frames,
+ * samples, photometric, bitsAllocated, bitsStored, signed, planar, transferSyntax, regions,
+ * perFrameSpacing, sharedSpacing, pixelSpacing}. `limits`: the bundle metadata's input_limits.
+ */
+export function readHeader(parser, bytes, name, limits) {
+  if (bytes.length > limits.max_input_bytes) {
+    throw new DicomFileError(`${name}: ${bytes.length} bytes, over the ${limits.max_input_bytes}-byte input limit`);
+  }
+  const ds = parse(parser, bytes, name);
+  const ts = (ds.string('x00020010') ?? '').replace(/\0/g, '').trim();
+  const rows = intTag(ds, 'x00280010', 'Rows', name);
+  const columns = intTag(ds, 'x00280011', 'Columns', name);
+  const frames = intTag(ds, 'x00280008', 'NumberOfFrames', name, 1);
+  const samples = intTag(ds, 'x00280002', 'SamplesPerPixel', name, 1);
+  if (rows * columns > limits.max_input_pixels) {
+    throw new DicomFileError(`${name}: Rows x Columns (0028,0010/0011) = ${rows} x ${columns} = ${rows * columns} pixels, over the ${limits.max_input_pixels}-pixel input limit`);
+  }
+  if (rows * columns * frames * samples > limits.max_input_bytes) {
+    throw new DicomFileError(`${name}: ${frames} frames (0028,0008) of ${rows} x ${columns} x ${samples} would decode to ${rows * columns * frames * samples} samples, over the ${limits.max_input_bytes} limit`);
+  }
+  const photometric = (ds.string('x00280004') ?? '').trim();
+  if (![...GRAY, ...COLOUR, 'PALETTE COLOR'].includes(photometric)) {
+    throw new DicomFileError(`${name}: PhotometricInterpretation (0028,0004) '${photometric}' is not supported (monochrome, RGB, YBR or palette colour)`);
+  }
+  if ((samples === 3) !== COLOUR.includes(photometric)) {
+    throw new DicomFileError(`${name}: SamplesPerPixel (0028,0002) ${samples} does not fit PhotometricInterpretation (0028,0004) ${photometric}`);
+  }
+  const bitsStored = ds.elements.x00280101 ? ds.uint16('x00280101') || 8 : 8;
+  if (photometric !== 'PALETTE COLOR' && bitsStored > 8) {
+    throw new DicomFileError(`${name}: BitsStored (0028,0101) ${bitsStored}; hc-tf measures 8-bit ultrasound pixels`);
+  }
+  const perFrame = (ds.elements.x52009230?.items ?? []).map(measuresSpacing);
+  return { name, rows, columns, frames, samples, photometric, transferSyntax: ts,
+    bitsAllocated: ds.elements.x00280100 ? ds.uint16('x00280100') : 8, bitsStored,
+    signed: ds.elements.x00280103 ? ds.uint16('x00280103') === 1 : false,
+    planar: ds.elements.x00280006 ? ds.uint16('x00280006') : 0,
+    regions: regionFields(ds), perFrameSpacing: perFrame, uids: uidsOf(ds), studyDate: ds.string('x00080020') ?? '',
+    sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0]), pixelSpacing: spacingOf(ds), dataset: ds };
+}
+
+/** dicom.uids: the UIDs that reference the image (no patient data). */
+function uidsOf(ds) {
+  const get = (t) => (ds.string(t) ?? '').replace(/\0/g, '').trim();
+  return { study_instance_uid: get('x0020000d'), series_instance_uid: get('x0020000e'),
+    sop_instance_uid: get('x00080018'), sop_class_uid: get('x00080016') };
+}
+
+/** PALETTE COLOR -> RGB bytes: 16-bit LUT entries keep their high byte (dicom._palette_rgb). */
+function paletteRgb(ds, h, index, n) {
+  const out = new Uint8Array(n * 3);
+  ['x00281201', 'x00281202', 'x00281203'].forEach((dataTag, c) => {
+    const descTag = `x0028110${c + 1}`;
+    if (!ds.elements[descTag] || !ds.elements[dataTag]) {
+      throw new DicomFileError(`${h.name}: PALETTE COLOR without a plain lookup table (0028,110${c + 1}/120${c + 1}); segmented palettes are not read here: measure it with hc-tf predict`);
+    }
+    const entries = ds.uint16(descTag, 0) || 65536, first = ds.uint16(descTag, 1), bits = ds.uint16(descTag, 2);
+    if (bits !== 16) throw new DicomFileError(`${h.name}: ${bits}-bit palette entries (0028,110${c + 1}); this app reads 16-bit palettes: measure it with hc-tf predict`);
+    const lut = new Uint8Array(entries);
+    for (let k = 0; k < entries; k++) lut[k] = ds.uint16(dataTag, k) >> 8;
+    for (let i = 0; i < n; i++) out[i * 3 + c] = lut[Math.min(Math.max(index[i], first), first + entries - 1) - first];
+  });
+  return out;
+}
+
+/** Frame 1 of the file as 8-bit gray (dicom.decode_frame), bounded by the header's checks. */
+export function decodeFrame1(h) {
+  const ds = h.dataset;
+  if (!(h.transferSyntax in UNCOMPRESSED)) {
+    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${h.transferSyntax || 'missing'}); this app reads uncompressed DICOM only: export it uncompressed or measure it with hc-tf predict`);
+  }
+  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB') {
+    throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
+  }
+  const el = ds.elements.x7fe00010;
+  if (!el) throw new DicomFileError(`${h.name}: no Pixel Data (7FE0,0010)`);
+  if (el.encapsulatedPixelData) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed); this app reads uncompressed DICOM only`);
+  const bytesPer = h.bitsAllocated === 16 ? 2 : h.bitsAllocated === 8 ? 1 : 0;
+  if (!bytesPer) throw new DicomFileError(`${h.name}: BitsAllocated (0028,0100) ${h.bitsAllocated}; this app reads 8- or 16-bit allocated pixels`);
+  const n = h.rows * h.columns, count = n * h.samples;
+  if (el.length < count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${count * bytesPer})`);
+  const raw = ds.byteArray, off = el.dataOffset;
+  const big = h.transferSyntax === '1.2.840.10008.1.2.2';
+  const values = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    if (bytesPer === 1) values[i] = h.signed ? (raw[off + i] << 24) >> 24 : raw[off + i];
+    else {
+      const lo = raw[off + 2 * i + (big ? 1 : 0)], hi = raw[off + 2 * i + (big ? 0 : 1)];
+      const u = lo | (hi << 8);
+      values[i] = h.signed ? (u << 16) >> 16 : u;
+    }
+  }
+  if (h.photometric === 'PALETTE COLOR') return toGray(paletteRgb(ds, h, values, n), h.columns, h.rows, 3);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo < 0 || hi > 255) throw new DicomFileError(`${h.name}: pixel values are not 8-bit (${h.signed ? 'int' : 'uint'}${8 * bytesPer})`);
+  let pixels = Uint8Array.from(values);
+  if (h.photometric === 'MONOCHROME1') pixels = pixels.map((v) => 255 - v);
+  if (h.samples === 1) return pixels;
+  if (h.planar === 1) { // R plane, G plane, B plane -> interleaved
+    const inter = new Uint8Array(count);
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) inter[i * 3 + c] = pixels[c * n + i];
+    pixels = inter;
+  }
+  return toGray(pixels, h.columns, h.rows, 3);
+}
+
+/** What readCalibration needs from the header, as plain (cloneable) data. */
+export function calibrationFields(h) {
+  const { name, rows, columns, frames, regions, perFrameSpacing, sharedSpacing, pixelSpacing } = h;
+  return { name, rows, columns, frames, regions, perFrameSpacing, sharedSpacing, pixelSpacing };
+}
+
+/**
+ * prepareImage for a DICOM file: bytes bounded, header checked, frame 1 decoded to gray and
+ * letterboxed; `dicom` carries what the page needs to choose the pixel size (plain data).
+ */
+export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600 }) {
+  const t0 = performance.now();
+  if (blob.size > limits.max_input_bytes) {
+    throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
+  }
+  const h = readHeader(parser, new Uint8Array(await blob.arrayBuffer()), name, limits);
+  checkSize(name, h.columns, h.rows, limits);
+  const r = prepareGray(decodeFrame1(h), h.columns, h.rows, { H, W, previewMax }, t0);
+  return { ...r, dicom: { fields: calibrationFields(h), frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
+}

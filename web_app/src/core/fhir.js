@@ -1,0 +1,43 @@
+// A measured head as a FHIR R4 Observation (JSON): a port of hc_tf/report/fhir.py (the
+// definition): LOINC 11984-2, valueQuantity in mm (UCUM), derivedFrom the source study and
+// instance by their DICOM UIDs, the method (model name, version, sha256), the review flag as an
+// interpretation. No patient data: the subject is left to the system that files it.
+
+const LOINC = 'http://loinc.org';
+const UCUM = 'http://unitsofmeasure.org';
+const DICOM_UID = 'urn:dicom:uid';
+const IMAGING_CATEGORY = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' };
+
+/** fhir.study_datetime: StudyDate "20260101" -> "2026-01-01", else null. */
+export function studyDate(date) {
+  const d = String(date ?? '').trim();
+  return /^\d{8}$/.test(d) ? `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}` : null;
+}
+
+/** dicom.missing_uids: which referencing UIDs the file lacks (no Observation without them). */
+export const missingUids = (uids) => ['study_instance_uid', 'sop_instance_uid', 'sop_class_uid'].filter((k) => !uids[k]);
+
+/**
+ * fhir.observation (without an SR beside it): `uids` as dicom.uids gives them, `frame` the 1-based
+ * frame of a multi-frame file or null, `model` {name, version, sha256}, `effective` a FHIR date or null.
+ */
+export function observation(hcMm, uids, frame, model, review, reasons, effective = null) {
+  const at = frame !== null ? `, frame ${frame}` : '';
+  const doc = {
+    resourceType: 'Observation', status: 'preliminary',
+    category: [{ coding: [IMAGING_CATEGORY] }],
+    code: { coding: [{ system: LOINC, code: '11984-2', display: 'Fetal Head Circumference US' }] },
+    valueQuantity: { value: hcMm, unit: 'mm', system: UCUM, code: 'mm' },
+    method: { text: `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})` },
+    device: { display: `hc-tf ${model.name} ${model.version}` },
+    derivedFrom: [
+      { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${DICOM_UID}:${uids.study_instance_uid}` },
+        display: `study ${uids.study_instance_uid}, instance ${uids.sop_instance_uid}${at}` },
+      { type: 'Media', identifier: { system: DICOM_UID, value: `${DICOM_UID}:${uids.sop_instance_uid}` },
+        display: `source image${at}` },
+    ],
+    interpretation: [{ text: review ? `please review: ${reasons.join('; ')}` : 'no review flag' }],
+  };
+  if (effective) doc.effectiveDateTime = effective;
+  return doc;
+}

@@ -1,0 +1,84 @@
+// Calibrated intervals of a measured HC and the GA it implies: a port of
+// hc_tf/clinical/intervals.py (the definition). The whole calibration table comes from the
+// bundle metadata's clinical.hc_interval.table (hc_tf/clinical/interval_table.json, written
+// once by scripts/make_bundle.py); only the feature formulas are code here, by name.
+
+import { fmtFixed } from './pyformat.js';
+import { gaFromHc, formatGa, GA_KEYS } from './clinical.js';
+
+const signal = (name) => (hc, s) => (s?.[name] ?? NaN);
+const oneMinus = (name) => (hc, s) => (s?.[name] === null || s?.[name] === undefined ? NaN : 1.0 - s[name]);
+
+/** intervals.FEATURES: name -> f(HC mm, quality signals); NaN where a signal is missing. */
+export const FEATURES = {
+  one: () => 1.0,
+  hc_mm: (hc) => hc / 100.0,
+  hc_mm_sq_100: (hc) => (hc / 100.0) ** 2,
+  hc_over_160mm: (hc) => Math.max(0.0, hc - 160.0) / 100.0,
+  hc_over_200mm: (hc) => Math.max(0.0, hc - 200.0) / 100.0,
+  fit_rms_frac: signal('fit_rms_frac'),
+  one_minus_inlier_fraction: oneMinus('inlier_fraction'),
+  one_minus_mask_ellipse_dice: oneMinus('mask_ellipse_dice'),
+  uncertain_band_fraction: signal('uncertain_band_fraction'),
+};
+
+/** IntervalTable.sigma_mm: difficulty (mm); caps applied, a missing feature counts as its cap. */
+export function sigmaMm(table, hcMm, signals) {
+  let total = 0.0;
+  for (let i = 0; i < table.feature_names.length; i++) {
+    const name = table.feature_names[i];
+    if (!FEATURES[name]) throw new Error(`unknown interval feature '${name}' in the bundle metadata`);
+    const cap = table.feature_caps ? table.feature_caps[i] : Infinity;
+    let v = FEATURES[name](hcMm, signals);
+    v = Number.isFinite(v) ? Math.min(Math.max(v, 0.0), cap) : cap; // missing (NaN): the cap
+    if (!Number.isFinite(v)) return Infinity; // missing signal and no cap: no honest interval
+    total += table.coefficients[i] * v;
+  }
+  return Math.max(table.min_sigma_mm, total);
+}
+
+/** records.interval_record: {hc_mm, level, lower_mm, upper_mm, half_width_mm, method, display}. */
+export function hcInterval(spec, hcMm, signals, level = spec.hc_interval.default_level) {
+  if (!(Number.isFinite(hcMm) && hcMm > 0)) throw new Error(`HC (mm) must be a finite number > 0, got ${hcMm}`);
+  const table = spec.hc_interval.table;
+  const key = fmtFixed(level, 2);
+  if (!(key in table.quantiles)) throw new Error(`no interval fitted at level ${level}; fitted: ${Object.keys(table.quantiles).sort()}`);
+  const half = table.quantiles[key] * sigmaMm(table, hcMm, signals);
+  const lower = Math.max(0.0, hcMm - half), upper = hcMm + half;
+  return { hc_mm: hcMm, level, lower_mm: lower, upper_mm: upper, half_width_mm: half, method: table.method,
+    display: `${fmtFixed(level * 100, 0)}%: ${fmtFixed(lower, 1)}-${fmtFixed(upper, 1)}` };
+}
+
+/** intervals.ga_interval for one formula (a GaInterval's fields). */
+export function gaInterval(spec, iv, method) {
+  const [mid, lo, hi] = [iv.hc_mm, iv.lower_mm || 1e-9, iv.upper_mm].map((h) => gaFromHc(spec, h, method));
+  const fHalf = mid.uncertainty_kind === null ? null : mid.uncertainty_days;
+  const kind = mid.uncertainty_kind ?? 'out of range';
+  const out = { method, ga_days: mid.ga_days, measurement_lower_days: lo.ga_days, measurement_upper_days: hi.ga_days,
+    formula_half_days: fHalf, formula_kind: kind, combined_lower_days: null, combined_upper_days: null,
+    combination: spec.hc_interval.combination };
+  if (mid.ga_days === null || lo.ga_days === null || hi.ga_days === null || fHalf === null) return out;
+  const half = Math.hypot(0.5 * (hi.ga_days - lo.ga_days), fHalf);
+  return { ...out, combined_lower_days: mid.ga_days - half, combined_upper_days: mid.ga_days + half };
+}
+
+function gaIntervalText(g) {
+  if (g.combined_lower_days !== null) {
+    return `${formatGa(g.combined_lower_days)} to ${formatGa(g.combined_upper_days)} weeks (measurement and formula)`;
+  }
+  if (g.measurement_lower_days !== null && g.measurement_upper_days !== null) {
+    return `${formatGa(g.measurement_lower_days)} to ${formatGa(g.measurement_upper_days)} weeks (measurement only)`;
+  }
+  return 'out of range';
+}
+
+/** records.ga_interval_records: per formula key, the GA interval with its parts named. */
+export function gaIntervalRecords(spec, iv) {
+  return Object.fromEntries(spec.ga_from_hc.methods.map((m) => {
+    const g = gaInterval(spec, iv, m.method);
+    return [GA_KEYS[m.method], { ...g,
+      measurement_part: `HC ${iv.display} through ${m.title}`,
+      formula_part: g.formula_half_days !== null ? `${m.title} ${g.formula_kind}` : `${m.title}: none published per estimate`,
+      display: gaIntervalText(g) }];
+  }));
+}

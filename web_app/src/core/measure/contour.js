@@ -1,0 +1,132 @@
+// From a probability map to the head's sub-pixel outline points, in model pixels: a port of
+// hc_tf/measure/contour.py (the definition): the letterbox's valid area, the largest component
+// (OpenCV's label order), its holes filled, the iso-contour crossings.
+
+import { resizedSize } from '../preprocess.js';
+
+export const PROB_SLACK = 0.01;
+
+// ---------------------------------------------------------------- mask steps
+
+/**
+ * cv2.connectedComponentsWithStats(fg, connectivity=8) reduced to the largest component.
+ * Ties on area go to the component cv2 labels first: the one whose first 2x2 block
+ * (block row floor(y/2), block column floor(x/2), raster order) comes first.
+ */
+export function largestComponent(fg, H, W) {
+  const labels = new Int32Array(H * W);
+  const comps = [];
+  const stack = new Int32Array(H * W);
+  for (let y0 = 0; y0 < H; y0++) {
+    for (let x0 = 0; x0 < W; x0++) {
+      const i0 = y0 * W + x0;
+      if (!fg[i0] || labels[i0]) continue;
+      const id = comps.length + 1;
+      const c = { id, area: 0, left: x0, top: y0, right: x0, bottom: y0, key: Infinity };
+      let sp = 0;
+      stack[sp++] = i0; labels[i0] = id;
+      while (sp) {
+        const i = stack[--sp];
+        const y = (i / W) | 0, x = i - y * W;
+        c.area++;
+        if (x < c.left) c.left = x; if (x > c.right) c.right = x;
+        if (y < c.top) c.top = y; if (y > c.bottom) c.bottom = y;
+        const key = (y >> 1) * W + (x >> 1);
+        if (key < c.key) c.key = key;
+        for (let dy = -1; dy <= 1; dy++) {
+          const yy = y + dy;
+          if (yy < 0 || yy >= H) continue;
+          for (let dx = -1; dx <= 1; dx++) {
+            const xx = x + dx;
+            if (xx < 0 || xx >= W) continue;
+            const j = yy * W + xx;
+            if (fg[j] && !labels[j]) { labels[j] = id; stack[sp++] = j; }
+          }
+        }
+      }
+      comps.push(c);
+    }
+  }
+  if (!comps.length) return { mask: new Uint8Array(H * W), area: 0 };
+  let best = comps[0];
+  for (const c of comps) if (c.area > best.area || (c.area === best.area && c.key < best.key)) best = c;
+  const mask = new Uint8Array(H * W);
+  for (let i = 0; i < H * W; i++) if (labels[i] === best.id) mask[i] = 1;
+  return { mask, area: best.area, left: best.left, top: best.top, width: best.right - best.left + 1, height: best.bottom - best.top + 1 };
+}
+
+/** hc_tf.measure.contour.fill_holes: background not 4-connected to a ring around the array becomes foreground. */
+export function fillHoles(comp, h, w) {
+  const H = h + 2, W = w + 2;
+  const outside = new Uint8Array(H * W);
+  const isBg = (y, x) => y === 0 || x === 0 || y === H - 1 || x === W - 1 || !comp[(y - 1) * w + (x - 1)];
+  const stack = [0];
+  outside[0] = 1;
+  while (stack.length) {
+    const i = stack.pop();
+    const y = (i / W) | 0, x = i - y * W;
+    const nb = [[y - 1, x], [y + 1, x], [y, x - 1], [y, x + 1]];
+    for (const [yy, xx] of nb) {
+      if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+      const j = yy * W + xx;
+      if (!outside[j] && isBg(yy, xx)) { outside[j] = 1; stack.push(j); }
+    }
+  }
+  const out = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = outside[(y + 1) * W + (x + 1)] ? 0 : 1;
+  return out;
+}
+
+/** Python slice [start:stop] of a length-n axis -> [lo, hi) (negative stop counts from the end). */
+function pySlice(start, stop, n) {
+  const norm = (v) => (v < 0 ? Math.max(v + n, 0) : Math.min(v, n));
+  const lo = norm(start), hi = norm(stop);
+  return [lo, Math.max(hi, lo)];
+}
+
+/**
+ * hc_tf.measure.contour.boundary_points on a sub-array: the threshold iso-contour crossings of
+ * edges between horizontal neighbours (row-major), then vertical neighbours (row-major).
+ * prob, inside: h x w arrays; rect (x0, y0, x1, y1) inclusive as Python slices it.
+ * Returns [xs, ys] before any offset beyond rect's own (x0, y0).
+ */
+export function boundaryPoints(prob, inside, h, w, threshold, rect) {
+  const [x0, y0, x1, y1] = rect;
+  // Python clamps the window's end at 0: a region wholly right of or below the image area
+  // has no outline inside it.
+  const [ylo, yhi] = pySlice(y0, Math.max(y1 + 1, 0), h);
+  const [xlo, xhi] = pySlice(x0, Math.max(x1 + 1, 0), w);
+  const xs = [], ys = [];
+  const cross = (ia, ib, pa, pb) => {
+    const firstInside = inside[ia] !== 0;
+    const pIn = firstInside ? prob[ia] : prob[ib];
+    const pOut = firstInside ? prob[ib] : prob[ia];
+    const denom = pIn - pOut;
+    let frac = denom > 1e-6 ? (pIn - threshold) / denom : 0.5;
+    frac = Math.min(Math.max(frac, 0.0), 1.0);
+    return firstInside ? frac : 1.0 - frac;
+  };
+  for (let y = ylo; y < yhi; y++) {
+    for (let x = xlo; x + 1 < xhi; x++) {
+      const ia = y * w + x, ib = ia + 1;
+      if (inside[ia] !== inside[ib]) { xs.push(((x - xlo) + cross(ia, ib)) + x0); ys.push((y - ylo) + y0); }
+    }
+  }
+  for (let y = ylo; y + 1 < yhi; y++) {
+    for (let x = xlo; x < xhi; x++) {
+      const ia = y * w + x, ib = ia + w;
+      if (inside[ia] !== inside[ib]) { xs.push((x - xlo) + x0); ys.push(((y - ylo) + cross(ia, ib)) + y0); }
+    }
+  }
+  return [xs, ys];
+}
+
+export function validRect(box, H, W) {
+  if (!box) return [0, 0, W - 1, H - 1];
+  if (box.dst_height !== H || box.dst_width !== W) {
+    throw new Error(`prob is ${H}x${W} but the letterbox maps a ${box.dst_height}x${box.dst_width} model input`);
+  }
+  const x0 = Math.trunc(box.offset_x), y0 = Math.trunc(box.offset_y);
+  const [nw, nh] = resizedSize(box);
+  return [x0, y0, Math.min(W - 1, x0 + nw - 1), Math.min(H - 1, y0 + nh - 1)];
+}

@@ -1,0 +1,86 @@
+// A DICOM frame's pixel size on the page: filled from the file and locked unless the user ticks
+// "Override"; chosen by the head's region after measuring (core/dicom/calibration.js, the rules
+// of hc_tf/io/dicom_calibration.py), with the choice said under the field.
+import { measurePrepared, MODEL_FILE, UserError } from '../core/pipeline.js';
+import { observation, missingUids, studyDate } from '../core/fhir.js';
+import { readCalibration, provisionalPixelSize, choosePixelSize } from '../core/dicom/calibration.js';
+
+const $ = (id) => document.getElementById(id);
+const LABELS = { label: 'the typed pixel size', overrideLabel: '"Override the file\'s pixel size"' };
+const inWords = (text) => text.replace('; give --pixel-size', '; type the pixel size');
+
+/** Back to an ordinary image's field (unlocked, no override box). */
+export function resetDicomUi() {
+  $('px').readOnly = false;
+  $('px-override-row').hidden = true;
+  $('px-override').checked = false;
+}
+
+/** The file's provisional pixel size in the field (locked); a message when it cannot give one. */
+export function dicomOpened(prep, name) {
+  const cal = readCalibration(prep.dicom.fields, 1);
+  prep.dicom.cal = cal;
+  $('px-override-row').hidden = false;
+  const frames = prep.dicom.frames > 1 ? ` (frame 1 of ${prep.dicom.frames})` : '';
+  try {
+    const px = provisionalPixelSize(cal, null, false, LABELS);
+    prep.dicom.filePx = px;
+    $('px').value = String(px); $('px').readOnly = true;
+    $('px-source').textContent = `from the DICOM file${frames}; tick Override to type your own`;
+    return null;
+  } catch (err) {
+    prep.dicom.filePx = null;
+    if (!cal.empty) $('px').value = '';
+    $('px-source').textContent = `DICOM file${frames}`;
+    return cal.empty ? `${name}: the file has no calibration: type its pixel size in mm, then Measure.`
+      : `${inWords(err.message)}. Tick Override to type a pixel size.`;
+  }
+}
+
+/** The override box changed: unlock the field, or put the file's value back. */
+export function overrideChanged(prep) {
+  const on = $('px-override').checked;
+  $('px').readOnly = !on && prep?.dicom?.filePx != null;
+  if (!on && prep?.dicom?.filePx != null) $('px').value = String(prep.dicom.filePx);
+}
+
+/**
+ * Measures a DICOM frame as hc-tf predict does: with the provisional size, then with the size of
+ * the region that holds the head if that differs. Throws a UserError in words for a refusal.
+ */
+export async function measureDicom(model, prep, typedPx) {
+  const cal = prep.dicom.cal, override = $('px-override').checked;
+  const typed = override || cal.empty ? typedPx : null;
+  const first = provisionalPixelSize(cal, typed, override, LABELS);
+  let r = await measurePrepared(model, prep, first);
+  let choice;
+  try {
+    choice = choosePixelSize(cal, r.found ? r.ellipse : null, typed, override, LABELS);
+  } catch (err) {
+    err.message = inWords(err.message);
+    throw err;
+  }
+  const { min, max } = model.meta.input_limits.pixel_size_mm;
+  if (!(choice.pixel_size_mm >= min && choice.pixel_size_mm <= max)) {
+    throw new UserError(`${cal.path}: pixel size ${choice.pixel_size_mm} mm (${choice.source}) is outside the plausible ${min}-${max} mm`);
+  }
+  if (choice.pixel_size_mm !== first) r = await measurePrepared(model, prep, choice.pixel_size_mm);
+  $('px-source').textContent = `${choice.source}: ${choice.note}`;
+  // The fields hc-tf predict adds to a DICOM frame's report.json record (dicom_predict.finish).
+  const dicomFields = { frame: 1, pixel_size_source: choice.source, pixel_size_note: choice.note,
+    dicom: { ...prep.dicom.uids, frame: 1, frames_in_file: prep.dicom.frames, region: choice.region,
+      file_pixel_size_mm: choice.file_pixel_size_mm, ellipse_px: r.found ? { ...r.ellipse } : null } };
+  return { ...r, pixel_size_choice: choice, dicom_fields: dicomFields };
+}
+
+/**
+ * The FHIR Observation of a measured DICOM frame as `hc-tf predict` writes fhir/<stem>.fhir.json
+ * (no SR beside it here), or throws an Error in words when the file lacks the UIDs it needs.
+ */
+export function fhirObservation(model, image, r) {
+  const d = image.prep.dicom;
+  const missing = missingUids(d.uids);
+  if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
+  const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
+  return observation(r.hc_mm, d.uids, d.frames > 1 ? 1 : null, info, r.review, r.review_reasons, studyDate(d.studyDate));
+}

@@ -1,0 +1,58 @@
+// The DICOM calibration port against the shared golden cases (tests/fixtures/dicom_calibration/,
+// written by tests/dicom_goldens.py; the Python passes the same in
+// tests/dicom_calibration_golden_test.py): every case gives the expected pixel size, source and
+// region, or a refusal containing the same words.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { readHeader, decodeFrame1, calibrationFields } from '../src/core/dicom/file.js';
+import { readCalibration, provisionalPixelSize, choosePixelSize } from '../src/core/dicom/calibration.js';
+import { REPO, loadJson } from './helpers.js';
+
+const parser = createRequire(import.meta.url)('dicom-parser');
+const FIXTURES = path.join(REPO, 'tests', 'fixtures', 'dicom_calibration');
+const limits = loadJson('hc_effunet_int8.json').input_limits;
+const cases = JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')).cases;
+
+function header(file) {
+  return readHeader(parser, new Uint8Array(readFileSync(path.join(FIXTURES, file))), file, limits);
+}
+
+/** As the Python test applies a case: provisional size (may refuse), then the choice for the head. */
+function apply(c) {
+  const cal = readCalibration(calibrationFields(header(c.file)), 1);
+  provisionalPixelSize(cal, c.typed_mm, c.override);
+  return choosePixelSize(cal, c.head, c.typed_mm, c.override);
+}
+
+test('every shared calibration case: same pixel size, source and region, or the same refusal words', () => {
+  assert.ok(cases.length >= 15);
+  for (const c of cases) {
+    const where = `${c.file} head ${JSON.stringify(c.head)} typed ${c.typed_mm} override ${c.override}`;
+    if ('refusal' in c.expect) {
+      assert.throws(() => apply(c), (err) => err.message.includes(c.expect.refusal) && err.message.startsWith(c.file), where);
+    } else {
+      const got = apply(c);
+      assert.ok(Math.abs(got.pixel_size_mm - c.expect.pixel_size_mm) <= 1e-12, `${where}: ${got.pixel_size_mm}`);
+      assert.equal(got.source, c.expect.source, where);
+      assert.equal(got.region, c.expect.region, where);
+    }
+  }
+});
+
+test('fixture pixels decode to the header size as 8-bit gray', () => {
+  const h = header('one_region.dcm');
+  const gray = decodeFrame1(h);
+  assert.equal(gray.length, h.rows * h.columns);
+  assert.ok(gray instanceof Uint8Array);
+});
+
+test('not DICOM, compressed, or over the limits: refused in words naming the file', () => {
+  assert.throws(() => readHeader(parser, new Uint8Array(300), 'x.dcm', limits), /x\.dcm: not a readable DICOM file/);
+  const bytes = new Uint8Array(readFileSync(path.join(FIXTURES, 'one_region.dcm')));
+  assert.throws(() => readHeader(parser, bytes, 'big.dcm', { ...limits, max_input_pixels: 100 }), /big\.dcm: Rows x Columns \(0028,0010\/0011\) = 64 x 96/);
+  const h = header('one_region.dcm');
+  assert.throws(() => decodeFrame1({ ...h, transferSyntax: '1.2.840.10008.1.2.4.50' }), /one_region\.dcm: its pixel data is compressed .*1\.2\.840\.10008\.1\.2\.4\.50/);
+});

@@ -1,0 +1,84 @@
+// The clinical read-outs added after the GA and the flag, against the Python reference's vectors
+// (postprocess_golden.json, written by scripts/make_postprocess_goldens.py from hc_tf.clinical and
+// hc_tf.report.records): HC 95% interval and GA intervals, biometry and GA from BPD, "GA from
+// dating", and every measured case's report.csv row (REPORT_FIELDS), numbers within 1e-9.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { measure, dequantize } from '../src/core/measure/index.js';
+import { gaFromHcAll, reviewFlag, parseGaWeeks } from '../src/core/clinical.js';
+import { hcInterval, gaIntervalRecords } from '../src/core/intervals.js';
+import { biometryRecord } from '../src/core/biometry.js';
+import { datingDisplay } from '../src/core/dating.js';
+import { imageRecord, csvRow, REPORT_FIELDS } from '../src/ui/report.js';
+import { loadJson, unz } from './helpers.js';
+
+const golden = loadJson('postprocess_golden.json');
+const spec = loadJson('hc_effunet_int8.json').clinical;
+const TOL = Math.min(golden.tolerance.interval_mm, golden.tolerance.biometry, golden.tolerance.ga_days);
+assert.ok(TOL <= 1e-9);
+
+/** Deep equality; numbers within TOL (relative for large values), everything else exact. */
+function close(got, want, where) {
+  if (typeof want === 'number' && typeof got === 'number') {
+    assert.ok(Math.abs(got - want) <= TOL * Math.max(1, Math.abs(want)), `${where}: ${got} vs ${want}`);
+  } else if (want !== null && typeof want === 'object') {
+    assert.ok(got !== null && typeof got === 'object', `${where}: ${JSON.stringify(got)} vs an object`);
+    assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort(), `${where}: keys`);
+    for (const k of Object.keys(want)) close(got[k], want[k], `${where}.${k}`);
+  } else {
+    assert.equal(got, want, where);
+  }
+}
+
+const signals = (s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v === 'NaN' ? NaN : v]));
+
+test('HC 95% interval and the GA intervals it implies, every case', () => {
+  const cases = golden.clinical.hc_interval;
+  assert.ok(cases.length >= 10);
+  for (const c of cases) {
+    const iv = hcInterval(spec, c.hc_mm, signals(c.signals));
+    close(iv, c.record, `interval at ${c.hc_mm}`);
+    close(gaIntervalRecords(spec, iv), c.ga_interval, `GA interval at ${c.hc_mm}`);
+  }
+  const shown = cases.find((c) => c.hc_mm === 290.9);
+  assert.equal(hcInterval(spec, 290.9, {}).display, '95%: 284.6-297.2');
+  assert.equal(shown.record.display, '95%: 284.6-297.2');
+});
+
+test('an interval table naming an unknown feature is refused in words', () => {
+  const bad = structuredClone(spec);
+  bad.hc_interval.table.feature_names = ['one', 'skull_thickness'];
+  assert.throws(() => hcInterval(bad, 200, {}), /unknown interval feature 'skull_thickness'/);
+});
+
+test('biometry and GA from BPD, every case', () => {
+  const cases = golden.clinical.biometry;
+  assert.ok(cases.length >= 10);
+  assert.ok(new Set(cases.map((c) => c.record.head_shape)).size === 3, 'all three head shapes');
+  assert.ok(cases.some((c) => c.record.ga_bpd.status === 'out_of_range'));
+  for (const c of cases) close(biometryRecord(spec, ...c.semi_axes_mm), c.record, `biometry ${c.semi_axes_mm}`);
+});
+
+test('"GA from dating" wording', () => {
+  for (const c of golden.clinical.dating) assert.equal(datingDisplay(spec, parseGaWeeks(spec, c.ga_input)), c.display);
+});
+
+test('every measured case: report.csv row as hc_tf.report.records.csv_row writes it', () => {
+  const cases = [...golden.measure, ...golden.samples];
+  assert.ok(cases.length > 20);
+  for (const c of cases) {
+    const [H, W] = c.hw;
+    const m = measure(dequantize(unz(c.q), 0.00390625, 0), H, W, c.box, c.pixel_size_mm);
+    const flag = m.found ? reviewFlag(spec, m.quality) : { review: false, reasons: [] };
+    const r = { ...m, gestational_age: m.found ? gaFromHcAll(spec, m.hc_mm) : {}, review: flag.review, review_reasons: flag.reasons };
+    const rec = imageRecord(spec, c.csv_row.filename, r, String(c.csv_row.known_ga_weeks));
+    const row = csvRow(rec);
+    assert.deepEqual(Object.keys(c.csv_row).sort(), [...REPORT_FIELDS].sort(), 'REPORT_FIELDS');
+    close(row, c.csv_row, c.name);
+    if (m.found) {
+      close(rec.hc_interval, c.hc_interval, `${c.name} hc_interval`);
+      close(rec.ga_interval, c.ga_interval, `${c.name} ga_interval`);
+      close(rec.biometry, c.biometry, `${c.name} biometry`);
+    }
+  }
+});
