@@ -1,0 +1,147 @@
+"""The node's configuration: one TOML file, with the command line overriding it.
+
+    [node]
+    ae_title = "HCTF"                   # this node's AE title
+    host = "127.0.0.1"                  # loopback unless told otherwise
+    port = 11112
+    spool = "/var/spool/hc-tf"          # images, SRs and the journal
+    spool_limit_mb = 2048               # over it, associations are refused (transient)
+    workers = 0                         # measuring pool; 0 = one per core
+    allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
+    allowed_hosts = []                  # optional: peer addresses allowed
+    model = ""                          # default: the released int8 model
+    retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
+    retry_max_s = 300.0
+
+    [[destination]]
+    kind = "dicom"                      # C-STORE SCU
+    name = "pacs"
+    host = "127.0.0.1"
+    port = 4242
+    ae_title = "ORTHANC"
+
+    [[destination]]
+    kind = "dicomweb"                   # STOW-RS
+    name = "web"
+    url = "http://127.0.0.1:8042/dicom-web"
+
+    [[destination]]
+    kind = "folder"
+    name = "archive"
+    path = "/srv/hc-tf/sr"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from typing import Any, Dict, List, Optional, Tuple
+
+KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",)}
+DEFAULT_PORT = 11112
+DEFAULT_AE = "HCTF"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the file and the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Destination:
+    kind: str
+    name: str
+    options: Tuple[Tuple[str, Any], ...]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    spool: str
+    ae_title: str = DEFAULT_AE
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    spool_limit_mb: float = 2048.0
+    workers: int = 0
+    allowed_calling_aets: Tuple[str, ...] = ()
+    allow_any_calling_aet: bool = False
+    allowed_hosts: Tuple[str, ...] = ()
+    model: str = ""
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+    destinations: Tuple[Destination, ...] = ()
+
+    @property
+    def spool_limit_bytes(self) -> int:
+        return int(self.spool_limit_mb * 1024 * 1024)
+
+    def pool_size(self) -> int:
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+
+_NODE_KEYS = {f.name for f in dataclasses.fields(NodeConfig)} - {"destinations"}
+
+
+def _destination(item: Dict[str, Any], index: int, where: str) -> Destination:
+    kind = item.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: destination {index + 1}: kind {kind!r} is not one of "
+                          f"{', '.join(KINDS)}")
+    missing = [k for k in KINDS[kind] if k not in item]
+    if missing:
+        raise ConfigError(f"{where}: destination {index + 1} ({kind}) lacks {', '.join(missing)}")
+    name = str(item.get("name") or f"{kind}{index + 1}")
+    options = tuple(sorted((k, v) for k, v in item.items() if k not in ("kind", "name")))
+    return Destination(kind, name, options)
+
+
+def _check(cfg: NodeConfig, where: str) -> NodeConfig:
+    if not cfg.spool:
+        raise ConfigError(f"{where}: [node] spool is required (a folder for images and journal)")
+    if not cfg.allowed_calling_aets and not cfg.allow_any_calling_aet:
+        raise ConfigError(f"{where}: [node] allowed_calling_aets is empty; list the scanners' AE "
+                          "titles (or set allow_any_calling_aet = true on a trusted network)")
+    if not 0 < int(cfg.port) < 65536:
+        raise ConfigError(f"{where}: [node] port {cfg.port} is not a TCP port")
+    if not 1 <= len(cfg.ae_title.strip()) <= 16:
+        raise ConfigError(f"{where}: [node] ae_title {cfg.ae_title!r}: 1 to 16 characters")
+    names = [d.name for d in cfg.destinations]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: destination names repeat: {names}")
+    if cfg.spool_limit_mb <= 0 or cfg.workers < 0 or cfg.retry_base_s <= 0:
+        raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
+    return cfg
+
+
+def load(path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> NodeConfig:
+    """The configuration in `path` (TOML), with `overrides` (None values ignored) on top.
+
+    Raises:
+      ConfigError: naming the file and key, for an unreadable file, an unknown key or a value
+        that cannot run.
+    """
+    where = path or "the command line"
+    doc: Dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as f:
+                doc = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise ConfigError(f"{path}: {err}") from None
+    node = dict(doc.get("node", {}))
+    unknown = sorted(set(node) - _NODE_KEYS) + sorted(set(doc) - {"node", "destination"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    node.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key in ("allowed_calling_aets", "allowed_hosts"):
+        if key in node:
+            node[key] = tuple(str(v) for v in node[key])
+    dests: List[Destination] = [_destination(d, i, where)
+                                for i, d in enumerate(doc.get("destination", []))]
+    try:
+        cfg = NodeConfig(destinations=tuple(dests), **node)
+    except TypeError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return _check(cfg, where)

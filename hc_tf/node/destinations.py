@@ -1,0 +1,115 @@
+"""Where SRs go: a DICOM AE (C-STORE SCU), a DICOMweb server (STOW-RS) or a folder.
+
+`send(files)` takes an instance's outputs (absolute paths: SRs, then FHIR JSON); it raises
+`Retry` when the destination may take them later (down, busy, out of resources) and `Refused`
+when it never will (the node then dead-letters that delivery). Sending the same SR twice is
+harmless: the SOP Instance UID is the same, and a PACS keeps one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import List
+
+from hc_tf.io import atomic
+from hc_tf.node import config as config_lib
+
+CONNECT_TIMEOUT_S = 10
+RETRY_STATUSES = range(0xA700, 0xA800)  # out of resources
+
+
+class Retry(Exception):
+    """The destination may accept later."""
+
+
+class Refused(Exception):
+    """The destination will never accept this."""
+
+
+def _sr_paths(files: List[str]) -> List[str]:
+    return [f for f in files if f.endswith(".sr.dcm")]
+
+
+class DicomAE:
+    """C-STORE to a PACS's AE (one association per instance's SRs)."""
+
+    def __init__(self, dest: config_lib.Destination, calling_ae: str):
+        self.name = dest.name
+        self.host, self.port = str(dest.get("host")), int(dest.get("port"))
+        self.called_ae, self.calling_ae = str(dest.get("ae_title")), calling_ae
+
+    def send(self, files: List[str]) -> None:
+        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+        from pynetdicom import AE  # pylint: disable=g-import-not-at-top
+        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian  # pylint: disable=g-import-not-at-top
+        datasets = [dcmread(p) for p in _sr_paths(files)]
+        ae = AE(ae_title=self.calling_ae)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = CONNECT_TIMEOUT_S
+        ae.connection_timeout = CONNECT_TIMEOUT_S
+        for uid in {str(ds.SOPClassUID) for ds in datasets}:
+            ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+        assoc = ae.associate(self.host, self.port, ae_title=self.called_ae)
+        if not assoc.is_established:
+            raise Retry(f"{self.name}: association with {self.called_ae}@{self.host}:{self.port} "
+                        f"{'rejected' if assoc.is_rejected else 'failed'}")
+        try:
+            for ds in datasets:
+                status = assoc.send_c_store(ds)
+                code = getattr(status, "Status", None)
+                if code is None:
+                    raise Retry(f"{self.name}: no C-STORE response")
+                if code in RETRY_STATUSES:
+                    raise Retry(f"{self.name}: C-STORE status 0x{code:04X}")
+                if code != 0x0000 and not 0xB000 <= code <= 0xBFFF:  # warnings are stored
+                    raise Refused(f"{self.name}: C-STORE status 0x{code:04X}")
+        finally:
+            assoc.release()
+
+
+class DicomWeb:
+    """STOW-RS to a DICOMweb server (dicomweb-client)."""
+
+    def __init__(self, dest: config_lib.Destination):
+        self.name, self.url = dest.name, str(dest.get("url"))
+
+    def send(self, files: List[str]) -> None:
+        import requests  # pylint: disable=g-import-not-at-top
+        from dicomweb_client.api import DICOMwebClient  # pylint: disable=g-import-not-at-top
+        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+        datasets = [dcmread(p) for p in _sr_paths(files)]
+        client = DICOMwebClient(url=self.url)
+        try:
+            client.store_instances(datasets)
+        except requests.exceptions.HTTPError as err:
+            code = err.response.status_code if err.response is not None else 0
+            if code in (408, 429) or code >= 500:
+                raise Retry(f"{self.name}: STOW-RS HTTP {code}") from None
+            raise Refused(f"{self.name}: STOW-RS HTTP {code}") from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+            raise Retry(f"{self.name}: STOW-RS: {type(err).__name__}") from None
+
+
+class Folder:
+    """Copies the SRs (and FHIR Observations) into a folder, named by the instance's id."""
+
+    def __init__(self, dest: config_lib.Destination):
+        self.name, self.path = dest.name, str(dest.get("path"))
+
+    def send(self, files: List[str]) -> None:
+        try:
+            for f in files:
+                sub = os.path.join(self.path, os.path.basename(os.path.dirname(f)))
+                os.makedirs(sub, exist_ok=True)
+                with atomic.atomic_path(os.path.join(sub, os.path.basename(f))) as tmp:
+                    shutil.copyfile(f, tmp)
+        except OSError as err:
+            raise Retry(f"{self.name}: {err.strerror}") from None
+
+
+def make(dest: config_lib.Destination, calling_ae: str):
+    if dest.kind == "dicom":
+        return DicomAE(dest, calling_ae)
+    if dest.kind == "dicomweb":
+        return DicomWeb(dest)
+    return Folder(dest)
