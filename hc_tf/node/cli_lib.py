@@ -27,7 +27,8 @@ def node() -> None:
 def _log_lines() -> None:
     """The node's own JSON lines at INFO; other libraries' (pynetdicom's name patients) warnings
     only."""
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(message)s")
     logging.getLogger("hc_tf.node").setLevel(logging.INFO)
 
 

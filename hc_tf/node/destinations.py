@@ -79,6 +79,7 @@ class DicomWeb:
         from pydicom import dcmread  # pylint: disable=g-import-not-at-top
         datasets = [dcmread(p) for p in _sr_paths(files)]
         client = DICOMwebClient(url=self.url)
+        client.set_http_retry_params(retry=False)  # its own waits (30 s) block the sender: ours
         try:
             client.store_instances(datasets)
         except requests.exceptions.HTTPError as err:
