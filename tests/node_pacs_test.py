@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -203,3 +204,39 @@ def test_spool_over_its_limit_refuses_and_keeps_what_it_has(tmp_path, orthanc):
     finally:
         node.kill(signal.SIGTERM)
     assert orthanc.count_srs() == 0
+
+
+def test_peer_address_not_on_the_list_is_rejected(tmp_path):
+    files = ns.heads(str(tmp_path / "in"), HEADS[:1])
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],
+                   allowed_hosts=["192.0.2.1"]).start()
+    try:
+        refused = node.storescu(list(files))
+    finally:
+        node.kill(signal.SIGTERM)
+    assert refused.returncode != 0 and "Association Rejected" in refused.stderr
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_pull_from_orthanc_changes_measures_each_new_us_instance_once(tmp_path, orthanc):
+    files = ns.heads(str(tmp_path / "in"), HEADS, STUDIES)
+    first, last = list(files)[:2], list(files)[2:]
+    assert ns.storescu(orthanc.dicom_port, "ORTHANC", first).returncode == 0  # the scanner
+    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], allowed_calling_aets=[])
+    with open(node.config, "a") as f:
+        f.write(f'\n[[pull]]\nkind = "orthanc"\nname = "pacs"\nurl = "{orthanc.url}"\n'
+                'poll_s = 0.5\n')
+    node.start()
+    try:
+        _wait_srs(orthanc, 2)
+        assert ns.storescu(orthanc.dicom_port, "ORTHANC", last).returncode == 0
+        _wait_srs(orthanc, 3)
+        node.kill(signal.SIGTERM)
+        node.start()  # the feed's cursor and the journal: nothing is taken twice
+        time.sleep(2)
+        status = node.status()
+    finally:
+        node.kill(signal.SIGTERM)
+    assert status["instances"] == {"done": 3}
+    got = _srs_by_source(orthanc, str(tmp_path / "pulled"))
+    assert {uid: len(v) for uid, v in got.items()} == {uid: 1 for uid in files.values()}

@@ -120,6 +120,10 @@ def _post(url: str, doc: dict) -> bytes:
         return r.read()
 
 
+def _started(log: str) -> bool:
+    return '"event": "listening"' in log or '"event": "pulling"' in log
+
+
 class Node:
     """`hc-tf node serve` in a subprocess, with a TOML config written from `node` and `dests`."""
 
@@ -150,7 +154,7 @@ class Node:
                                       "--config", self.config], stdout=log, stderr=log, env=env,
                                      cwd=REPO)
         wait_until("the node to listen",
-                   lambda: '"listening"' in self.log_text()[mark:] or self.proc.poll() is not None,
+                   lambda: _started(self.log_text()[mark:]) or self.proc.poll() is not None,
                    60)
         assert self.proc.poll() is None, self.log_text()[-2000:]
         return self
@@ -173,9 +177,14 @@ class Node:
         return json.loads(out.stdout)
 
     def storescu(self, files: List[str], aet: str = SCANNER) -> subprocess.CompletedProcess:
-        tool = need("storescu", "dcmtk")
-        return subprocess.run([tool, "-aet", aet, "-aec", NODE_AE, "127.0.0.1", str(self.port)]
-                              + files, capture_output=True, text=True, timeout=TIMEOUT_S)
+        return storescu(self.port, NODE_AE, files, aet)
+
+
+def storescu(port: int, called: str, files: List[str], aet: str = SCANNER
+             ) -> subprocess.CompletedProcess:
+    tool = need("storescu", "dcmtk")
+    return subprocess.run([tool, "-aet", aet, "-aec", called, "127.0.0.1", str(port)] + files,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
 def heads(folder: str, names, study_uids: Optional[List[str]] = None) -> Dict[str, str]:

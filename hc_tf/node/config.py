@@ -29,6 +29,14 @@
     kind = "folder"
     name = "archive"
     path = "/srv/hc-tf/sr"
+
+    [[pull]]                            # a PACS that does not push: follow its changes
+    kind = "orthanc"
+    name = "pacs"
+    url = "http://127.0.0.1:8042"
+    poll_s = 2.0
+
+With [[pull]] sources and no allowed_calling_aets, the node does not listen at all.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import tomllib
 from typing import Any, Dict, List, Optional, Tuple
 
 KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",)}
+PULL_KINDS = {"orthanc": ("url",)}
 DEFAULT_PORT = 11112
 DEFAULT_AE = "HCTF"
 
@@ -72,6 +81,15 @@ class NodeConfig:
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     destinations: Tuple[Destination, ...] = ()
+    pulls: Tuple[Destination, ...] = ()
+    tls_cert: str = ""                  # TLS on request: server certificate and key (PEM)
+    tls_key: str = ""
+    tls_ca: str = ""                    # and, to require client certificates, their CA
+
+    @property
+    def listens(self) -> bool:
+        """False for a pull-only node (no calling AE allowed): no port is opened."""
+        return bool(self.allowed_calling_aets) or self.allow_any_calling_aet
 
     @property
     def spool_limit_bytes(self) -> int:
@@ -81,17 +99,19 @@ class NodeConfig:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
 
 
-_NODE_KEYS = {f.name for f in dataclasses.fields(NodeConfig)} - {"destinations"}
+_NODE_KEYS = {f.name for f in dataclasses.fields(NodeConfig)} - {"destinations", "pulls"}
 
 
-def _destination(item: Dict[str, Any], index: int, where: str) -> Destination:
+def _destination(item: Dict[str, Any], index: int, where: str, kinds=None,
+                 what: str = "destination") -> Destination:
+    kinds = kinds or KINDS
     kind = item.get("kind")
-    if kind not in KINDS:
-        raise ConfigError(f"{where}: destination {index + 1}: kind {kind!r} is not one of "
-                          f"{', '.join(KINDS)}")
-    missing = [k for k in KINDS[kind] if k not in item]
+    if kind not in kinds:
+        raise ConfigError(f"{where}: {what} {index + 1}: kind {kind!r} is not one of "
+                          f"{', '.join(kinds)}")
+    missing = [k for k in kinds[kind] if k not in item]
     if missing:
-        raise ConfigError(f"{where}: destination {index + 1} ({kind}) lacks {', '.join(missing)}")
+        raise ConfigError(f"{where}: {what} {index + 1} ({kind}) lacks {', '.join(missing)}")
     name = str(item.get("name") or f"{kind}{index + 1}")
     options = tuple(sorted((k, v) for k, v in item.items() if k not in ("kind", "name")))
     return Destination(kind, name, options)
@@ -100,7 +120,7 @@ def _destination(item: Dict[str, Any], index: int, where: str) -> Destination:
 def _check(cfg: NodeConfig, where: str) -> NodeConfig:
     if not cfg.spool:
         raise ConfigError(f"{where}: [node] spool is required (a folder for images and journal)")
-    if not cfg.allowed_calling_aets and not cfg.allow_any_calling_aet:
+    if not cfg.listens and not cfg.pulls:
         raise ConfigError(f"{where}: [node] allowed_calling_aets is empty; list the scanners' AE "
                           "titles (or set allow_any_calling_aet = true on a trusted network)")
     if not 0 < int(cfg.port) < 65536:
@@ -110,6 +130,8 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
     names = [d.name for d in cfg.destinations]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: destination names repeat: {names}")
+    if bool(cfg.tls_cert) != bool(cfg.tls_key) or (cfg.tls_ca and not cfg.tls_cert):
+        raise ConfigError(f"{where}: TLS needs tls_cert and tls_key (tls_ca only with them)")
     if cfg.spool_limit_mb <= 0 or cfg.workers < 0 or cfg.retry_base_s <= 0:
         raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
     return cfg
@@ -131,7 +153,7 @@ def load(path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> Nod
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise ConfigError(f"{path}: {err}") from None
     node = dict(doc.get("node", {}))
-    unknown = sorted(set(node) - _NODE_KEYS) + sorted(set(doc) - {"node", "destination"})
+    unknown = sorted(set(node) - _NODE_KEYS) + sorted(set(doc) - {"node", "destination", "pull"})
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
     node.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -141,7 +163,9 @@ def load(path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> Nod
     dests: List[Destination] = [_destination(d, i, where)
                                 for i, d in enumerate(doc.get("destination", []))]
     try:
-        cfg = NodeConfig(destinations=tuple(dests), **node)
+        pulls = tuple(_destination(d, i, where, PULL_KINDS, "pull")
+                      for i, d in enumerate(doc.get("pull", [])))
+        cfg = NodeConfig(destinations=tuple(dests), pulls=pulls, **node)
     except TypeError as err:
         raise ConfigError(f"{where}: {err}") from None
     return _check(cfg, where)

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
   state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
   next_try REAL NOT NULL DEFAULT 0, last_error TEXT, sent_at REAL,
   PRIMARY KEY (instance_id, dest));
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS by_state ON instances(state);
 CREATE INDEX IF NOT EXISTS by_due ON deliveries(state, next_try);
 """
@@ -88,6 +89,19 @@ class Journal:
     def files(self) -> set:
         """The image files the journal knows."""
         return {r["file"] for r in self._query("SELECT file FROM instances WHERE file IS NOT NULL")}
+
+    def cursor(self, name: str) -> int:
+        rows = self._query("SELECT value FROM cursors WHERE name = ?", (name,))
+        return rows[0]["value"] if rows else 0
+
+    def set_cursor(self, name: str, value: int) -> None:
+        self._tx([("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) "
+                   "DO UPDATE SET value = excluded.value", (name, value))])
+
+    def sr_count(self) -> int:
+        """SRs made so far (their instance numbers go on from here)."""
+        rows = self._query("SELECT outputs FROM instances WHERE outputs IS NOT NULL")
+        return sum(sum(1 for f in json.loads(r["outputs"]) if f.endswith(".sr.dcm")) for r in rows)
 
     def received(self) -> List[int]:
         """Ids waiting to be measured, oldest first."""

@@ -7,9 +7,10 @@ succeed (the reader's refusals, no calibration, no SR possible) raises `Dead` wi
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import os
 import shutil
+import threading
 from typing import Any, Dict, List, Tuple
 
 from hc_tf import inference
@@ -25,18 +26,20 @@ class Dead(Exception):
 
 
 class NodeRun(dicom_predict.RunContext):
-    """SR series: one per study and node, the same across restarts (derived, not random)."""
+    """SR series: one per study and node, the same across restarts (derived, not random);
+    instance numbers go on from the journal's count, so a restart does not repeat them."""
 
-    def __init__(self, model: Any, node_ae: str):
+    def __init__(self, model: Any, node_ae: str, first_number: int = 1):
         super().__init__(model)
         self.node_ae = node_ae
+        self._numbers = itertools.count(first_number)
+        self._lock = threading.Lock()
 
     def next_in_series(self, study_uid: str) -> Tuple[str, int]:
         from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
-        uid = generate_uid(entropy_srcs=["hc-tf node SR series", self.node_ae, study_uid])
-        _, count = self.series.get(study_uid, (uid, 0))
-        self.series[study_uid] = (uid, count + 1)
-        return uid, count + 1
+        with self._lock:
+            number = next(self._numbers)
+        return generate_uid(entropy_srcs=["hc-tf node SR series", self.node_ae, study_uid]), number
 
 
 def _reason(path: str, err: Exception) -> str:
@@ -87,10 +90,3 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
 
 def sr_files(outputs: List[str]) -> List[str]:
     return [f for f in outputs if f.endswith(".sr.dcm")]
-
-
-@dataclasses.dataclass
-class Measured:
-    outputs: List[str]
-    summary: Dict[str, Any]
-    ms: float

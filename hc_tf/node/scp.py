@@ -66,7 +66,6 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
     for sop_class in sorted(measure_lib.US_CLASSES):
         ae.add_supported_context(sop_class, syntaxes)
     ae.add_supported_context(VERIFICATION)
-    ae.maximum_pdu_size = 0  # no limit on the PDU; the spool limit bounds what is kept
 
     def on_requested(event) -> None:
         peer = event.assoc.requestor.address
@@ -96,7 +95,7 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
         if instance_id is None:
             _log("duplicate", bytes=len(data))
             return STATUS_OK
-        _log("received", id=instance_id, bytes=len(data))
+        LOG.debug(json.dumps({"event": "received", "id": instance_id, "bytes": len(data)}))
         on_received(instance_id)
         return STATUS_OK
 

@@ -20,11 +20,19 @@ from hc_tf.node import spool as spool_lib
 
 LOG = logging.getLogger("hc_tf.node")
 IDLE_POLL_S = 0.5
+STOP_WAIT_S = 20.0
 
 
-def log_instance(event: str, instance_id: int, **fields: Any) -> None:
-    """One structured (JSON) line; ids and timings only, no patient data."""
-    LOG.info(json.dumps({"event": event, "id": instance_id, **fields}, sort_keys=True))
+def log_instance(event: str, row: Any, **fields: Any) -> None:
+    """The instance's one structured (JSON) line, when it is done or dead: its id, size and
+    timings (received -> measured -> sent), never patient data."""
+    now = time.time()
+    times = {"bytes": row["bytes"], "received_to_end_s": round(now - row["received_at"], 3)}
+    if row["measured_at"]:
+        times["received_to_measured_s"] = round(row["measured_at"] - row["received_at"], 3)
+    if row["measure_ms"] is not None:
+        times["measure_ms"] = round(row["measure_ms"], 1)
+    LOG.info(json.dumps({"event": event, "id": row["id"], **times, **fields}, sort_keys=True))
 
 
 class Measurer:
@@ -45,8 +53,12 @@ class Measurer:
         for t in self._threads:
             t.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        """Finishes the instances in hand (a SIGKILL would be resumed from the journal)."""
         self._stop.set()
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -74,8 +86,7 @@ class Measurer:
             outputs, summary = measure_lib.measure_file(self.pool, path, folder, self.run)
         except measure_lib.Dead as err:
             self.spool.journal.mark_dead(instance_id, str(err))
-            log_instance("dead", instance_id, reason=str(err),
-                         queued_s=round(time.time() - row["received_at"], 3))
+            log_instance("dead", self.spool.journal.row(instance_id), reason=str(err))
             return
         ms = (time.perf_counter() - t0) * 1e3
         self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
@@ -84,8 +95,8 @@ class Measurer:
         self.spool.drop_image(row["file"])
         self.on_measured()
         if not outputs or not self.dest_names:
-            log_instance("done", instance_id, measure_ms=round(ms, 1), srs=0 if not outputs else
-                         len(measure_lib.sr_files(outputs)), note=note, **_summary(summary))
+            log_instance("done", self.spool.journal.row(instance_id), note=note,
+                         srs=len(measure_lib.sr_files(outputs)), **_summary(summary))
 
 
 def _summary(summary: Dict[str, Any]) -> Dict[str, Any]:
@@ -106,9 +117,11 @@ class Sender:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
         self._stop.set()
         self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def wake(self) -> None:
         self._wake.set()
@@ -166,7 +179,5 @@ class Sender:
         if last:
             row = self.spool.journal.row(instance_id)
             self.spool.drop_outputs(instance_id)
-            log_instance("done", instance_id, measure_ms=round(row["measure_ms"] or 0, 1),
-                         receive_to_sent_s=round(time.time() - row["received_at"], 3),
-                         last_send_ms=round(send_ms, 1),
+            log_instance("done", row, last_send_ms=round(send_ms, 1),
                          srs=len(measure_lib.sr_files(json.loads(row["outputs"] or "[]"))))
