@@ -240,3 +240,35 @@ def test_pull_from_orthanc_changes_measures_each_new_us_instance_once(tmp_path, 
     assert status["instances"] == {"done": 3}
     got = _srs_by_source(orthanc, str(tmp_path / "pulled"))
     assert {uid: len(v) for uid, v in got.items()} == {uid: 1 for uid in files.values()}
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1.5 MB tmpfs for the spool (needs root and mount; skips where not allowed)."""
+    path = tmp_path / "small"
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(path)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): the full-disk case is untested")
+    yield path
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def test_full_filesystem_refuses_and_loses_nothing_acknowledged(tmp_path, orthanc, small_fs):
+    names = [f for f in sorted(os.listdir(os.path.dirname(dicom_files.head_png(HEADS[0]))))
+             if f.endswith("_HC.png")][:10]
+    files = ns.heads(str(tmp_path / "in"), names)
+    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], spool=str(small_fs / "spool"),
+                   min_free_mb=0.3)
+    node.start()
+    try:
+        sent = node.storescu(["-v"] + list(files))
+        acked = sent.stderr.count("Received Store Response (Success)")
+        assert 0 < acked < len(files), sent.stderr
+        assert "Refused: OutOfResources" in sent.stderr
+        _wait_srs(orthanc, acked)
+        ns.wait_until("the backlog to drain", lambda: node.status()["backlog"] == 0)
+        assert node.proc.poll() is None  # still serving
+    finally:
+        node.kill(signal.SIGTERM)
+    assert orthanc.count_srs() == acked

@@ -6,6 +6,7 @@
     port = 11112
     spool = "/var/spool/hc-tf"          # images, SRs and the journal
     spool_limit_mb = 2048               # over it, associations are refused (transient)
+    min_free_mb = 64                    # and when the filesystem has less than this free
     workers = 0                         # measuring pool; 0 = one per core
     allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
     allowed_hosts = []                  # optional: peer addresses allowed
@@ -73,6 +74,7 @@ class NodeConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     spool_limit_mb: float = 2048.0
+    min_free_mb: float = 64.0
     workers: int = 0
     allowed_calling_aets: Tuple[str, ...] = ()
     allow_any_calling_aet: bool = False

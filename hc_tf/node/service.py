@@ -35,7 +35,7 @@ class Node:
         from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
         from hc_tf.surfaces.demo.pool import runner_pool  # pylint: disable=g-import-not-at-top
         self.cfg = cfg
-        self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes)
+        self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
         self.spool.recover()
         model = model_path(cfg)
         size = cfg.pool_size()

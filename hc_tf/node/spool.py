@@ -13,12 +13,13 @@ import hashlib
 import itertools
 import os
 import shutil
+import sqlite3
 import threading
 from typing import Optional
 
 from hc_tf.node import journal as journal_lib
 
-FREE_MARGIN_BYTES = 64 * 1024 * 1024  # the filesystem's own floor, whatever the limit says
+DEFAULT_MIN_FREE_MB = 64.0  # the filesystem's own floor, whatever the limit says
 
 
 class SpoolFull(Exception):
@@ -47,9 +48,10 @@ def _tree_bytes(path: str) -> int:
 class Spool:
     """The spool folder of one node (one node per spool)."""
 
-    def __init__(self, root: str, limit_bytes: int):
+    def __init__(self, root: str, limit_bytes: int, min_free_mb: float = DEFAULT_MIN_FREE_MB):
         self.root = os.path.abspath(root)
         self.limit_bytes = int(limit_bytes)
+        self.min_free_bytes = int(min_free_mb * 1024 * 1024)
         self.incoming = os.path.join(self.root, "in")
         self.outgoing = os.path.join(self.root, "out")
         for d in (self.root, self.incoming, self.outgoing):
@@ -69,7 +71,7 @@ class Spool:
             free = shutil.disk_usage(self.root).free
         except OSError:
             return True
-        return self._used + extra > self.limit_bytes or free - extra < FREE_MARGIN_BYTES
+        return self._used + extra > self.limit_bytes or free - extra < self.min_free_bytes
 
     @staticmethod
     def image_name(sop_uid: str) -> str:
@@ -104,8 +106,12 @@ class Spool:
         with self._lock:
             self._used += len(data) - _size(self.image_path(name))
             os.replace(tmp, self.image_path(name))
-        _fsync_dir(self.incoming)
-        return self.journal.add_received(sop_uid, name, sop_class, calling_aet, len(data))
+        try:
+            _fsync_dir(self.incoming)
+            return self.journal.add_received(sop_uid, name, sop_class, calling_aet, len(data))
+        except (OSError, sqlite3.Error) as err:  # a full disk: the journal cannot grow
+            self.drop_image(name)
+            raise SpoolFull(f"recording in the journal failed: {err}") from None
 
     def drop_image(self, name: str) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from typing import Any, Dict, List, Optional
@@ -21,6 +22,7 @@ from hc_tf.node import spool as spool_lib
 LOG = logging.getLogger("hc_tf.node")
 IDLE_POLL_S = 0.5
 STOP_WAIT_S = 20.0
+DISK_RETRY_S = 5.0
 
 
 def log_instance(event: str, row: Any, **fields: Any) -> None:
@@ -68,6 +70,11 @@ class Measurer:
                 continue
             try:
                 self.measure(instance_id)
+            except (OSError, sqlite3.Error) as err:  # a full disk: the image waits, retried
+                LOG.warning(json.dumps({"event": "measure_retry", "id": instance_id,
+                                        "error": type(err).__name__}))
+                self._stop.wait(DISK_RETRY_S)
+                self.queue.put(instance_id)
             except Exception as err:  # noqa: BLE001  a bug must not stop the pool
                 LOG.error("measuring instance %d failed: %s", instance_id, type(err).__name__)
                 self.spool.journal.mark_dead(instance_id, f"internal error: {type(err).__name__}")
