@@ -17,6 +17,9 @@ from hc_tf.node import config as config_lib
 
 CONNECT_TIMEOUT_S = 10
 RETRY_STATUSES = range(0xA700, 0xA800)  # out of resources
+# Comprehensive SR (what dicom_sr.build_sr writes), Enhanced SR, Comprehensive 3D SR
+SR_CLASSES = ("1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.22",
+              "1.2.840.10008.5.1.4.1.1.88.34")
 
 
 class Retry(Exception):
@@ -32,39 +35,56 @@ def _sr_paths(files: List[str]) -> List[str]:
 
 
 class DicomAE:
-    """C-STORE to a PACS's AE (one association per instance's SRs)."""
+    """C-STORE to a PACS's AE; one association is kept open while there is work (`idle()`
+    releases it), so a backlog does not pay for an association per SR."""
 
     def __init__(self, dest: config_lib.Destination, calling_ae: str):
         self.name = dest.name
         self.host, self.port = str(dest.get("host")), int(dest.get("port"))
         self.called_ae, self.calling_ae = str(dest.get("ae_title")), calling_ae
+        self._assoc = None
 
-    def send(self, files: List[str]) -> None:
-        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+    def _association(self):
         from pynetdicom import AE  # pylint: disable=g-import-not-at-top
         from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian  # pylint: disable=g-import-not-at-top
-        datasets = [dcmread(p) for p in _sr_paths(files)]
+        if self._assoc is not None and self._assoc.is_established:
+            return self._assoc
         ae = AE(ae_title=self.calling_ae)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = CONNECT_TIMEOUT_S
         ae.connection_timeout = CONNECT_TIMEOUT_S
-        for uid in {str(ds.SOPClassUID) for ds in datasets}:
+        for uid in SR_CLASSES:
             ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         assoc = ae.associate(self.host, self.port, ae_title=self.called_ae)
         if not assoc.is_established:
             raise Retry(f"{self.name}: association with {self.called_ae}@{self.host}:{self.port} "
                         f"{'rejected' if assoc.is_rejected else 'failed'}")
-        try:
-            for ds in datasets:
+        self._assoc = assoc
+        return assoc
+
+    def idle(self) -> None:
+        if self._assoc is not None:
+            if self._assoc.is_established:
+                self._assoc.release()
+            self._assoc = None
+
+    def send(self, files: List[str]) -> None:
+        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+        datasets = [dcmread(p) for p in _sr_paths(files)]
+        assoc = self._association()
+        for ds in datasets:
+            try:
                 status = assoc.send_c_store(ds)
-                code = getattr(status, "Status", None)
-                if code is None:
-                    raise Retry(f"{self.name}: no C-STORE response")
-                if code in RETRY_STATUSES:
-                    raise Retry(f"{self.name}: C-STORE status 0x{code:04X}")
-                if code != 0x0000 and not 0xB000 <= code <= 0xBFFF:  # warnings are stored
-                    raise Refused(f"{self.name}: C-STORE status 0x{code:04X}")
-        finally:
-            assoc.release()
+            except (RuntimeError, ValueError) as err:  # aborted, or no accepted context
+                self.idle()
+                raise Retry(f"{self.name}: C-STORE: {err}") from None
+            code = getattr(status, "Status", None)
+            if code is None:
+                self.idle()  # no response: the association is gone
+                raise Retry(f"{self.name}: no C-STORE response")
+            if code in RETRY_STATUSES:
+                raise Retry(f"{self.name}: C-STORE status 0x{code:04X}")
+            if code != 0x0000 and not 0xB000 <= code <= 0xBFFF:  # warnings are stored
+                raise Refused(f"{self.name}: C-STORE status 0x{code:04X}")
 
 
 class DicomWeb:

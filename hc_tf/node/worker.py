@@ -23,6 +23,7 @@ LOG = logging.getLogger("hc_tf.node")
 IDLE_POLL_S = 0.5
 STOP_WAIT_S = 20.0
 DISK_RETRY_S = 5.0
+IDLE_RELEASE_S = 2.0  # a destination's association is kept this long after the last send
 
 
 def log_instance(event: str, row: Any, **fields: Any) -> None:
@@ -129,19 +130,29 @@ class Sender:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        self._idle()
 
     def wake(self) -> None:
         self._wake.set()
 
     def _loop(self) -> None:
+        last_work = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()
             sent_any = self.send_due()
-            if not sent_any:
+            if sent_any:
+                last_work = time.monotonic()
+            elif time.monotonic() - last_work > IDLE_RELEASE_S:
+                self._idle()
                 nxt = self.spool.journal.next_due()
                 ahead = None if nxt is None else nxt - time.time()
                 wait = IDLE_POLL_S if ahead is None or ahead <= 0 else min(ahead, 5.0)
                 self._wake.wait(wait)
+
+    def _idle(self) -> None:
+        """Nothing to send now: destinations release what they hold (an association)."""
+        for dest in self.dests.values():
+            getattr(dest, "idle", lambda: None)()
 
     def send_due(self) -> bool:
         now, worked = time.time(), False
