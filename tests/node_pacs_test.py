@@ -272,3 +272,41 @@ def test_full_filesystem_refuses_and_loses_nothing_acknowledged(tmp_path, orthan
     finally:
         node.kill(signal.SIGTERM)
     assert orthanc.count_srs() == acked
+
+
+def test_orthanc_routes_us_to_the_node_as_docs_node_md_configures(tmp_path):
+    files = ns.heads(str(tmp_path / "in"), HEADS[:2])
+    node_dir = tmp_path / "node"
+    node = ns.Node(str(node_dir), [], allowed_calling_aets=["ORTHANC"])
+    pacs = ns.Orthanc(str(tmp_path / "orthanc"), dicomweb=False, route_to=node.port).start()
+    node.write_config([_dicom_dest(pacs)], allowed_calling_aets=["ORTHANC"])
+    node.start()
+    try:
+        assert ns.storescu(pacs.dicom_port, "ORTHANC", list(files)).returncode == 0
+        _wait_srs(pacs, 2)
+        time.sleep(1)  # an SR routed back to the node would come back as a second one
+        assert pacs.count_srs() == 2 and node.status()["instances"] == {"done": 2}
+    finally:
+        node.kill(signal.SIGTERM)
+        pacs.stop()
+
+
+def test_tls_on_request(tmp_path):
+    openssl = ns.need("openssl", "openssl")
+    key, cert = str(tmp_path / "node.key"), str(tmp_path / "node.pem")
+    made = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                           key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    files = ns.heads(str(tmp_path / "in"), HEADS[:1])
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],
+                   tls_cert=cert, tls_key=key).start()
+    try:
+        plain = node.storescu(list(files))
+        secure = node.storescu(["+tla", "-ic"] + list(files))
+        ns.wait_until("the SR in the folder", lambda: os.path.isdir(tmp_path / "out" / "sr"))
+    finally:
+        node.kill(signal.SIGTERM)
+    assert plain.returncode != 0
+    assert secure.returncode == 0, secure.stderr
+    assert len(os.listdir(tmp_path / "out" / "sr")) == 1

@@ -22,6 +22,12 @@ DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
 SCANNER = "SCANNER1"
 NODE_AE = "HCTF"
 TIMEOUT_S = 120
+ROUTE_LUA = """function OnStoredInstance(instanceId, tags, metadata, origin)
+  if tags['Modality'] == 'US' and origin['RequestOrigin'] ~= 'Lua' then
+    SendToModality(instanceId, 'hctf')
+  end
+end
+"""
 
 
 def need(tool: str, package: str) -> str:
@@ -49,7 +55,7 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = TIMEOUT_S)
 class Orthanc:
     """Debian's Orthanc with its own config, storage and loopback ports."""
 
-    def __init__(self, folder: str, dicomweb: bool = True):
+    def __init__(self, folder: str, dicomweb: bool = True, route_to: Optional[int] = None):
         self.binary = need("Orthanc", "orthanc")
         os.makedirs(folder, exist_ok=True)
         if dicomweb and not os.path.isfile(DICOMWEB_PLUGIN):
@@ -63,6 +69,11 @@ class Orthanc:
                "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
                "Plugins": [DICOMWEB_PLUGIN] if dicomweb else [],
                "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
+        if route_to:  # docs/node.md's routing: every US instance stored is sent to the node
+            cfg["DicomModalities"] = {"hctf": [NODE_AE, "127.0.0.1", route_to]}
+            cfg["LuaScripts"] = [os.path.join(folder, "route-us.lua")]
+            with open(cfg["LuaScripts"][0], "w") as f:
+                f.write(ROUTE_LUA)
         with open(self.config, "w") as f:
             json.dump(cfg, f)
         self.proc: Optional[subprocess.Popen] = None
