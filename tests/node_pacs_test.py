@@ -201,9 +201,19 @@ def test_spool_over_its_limit_refuses_and_keeps_what_it_has(tmp_path, orthanc):
         assert rejected.returncode != 0
         assert "Local Limit Exceeded" in rejected.stderr, rejected.stderr
         assert len(node.status()["dead_letters"]) == 1  # nothing acknowledged was lost
+        node.kill(signal.SIGTERM)
+        forgot = subprocess.run([ns.sys.executable, "-m", "hc_tf.cli", "node", "forget-dead",
+                                 "--config", node.config], cwd=ns.REPO, capture_output=True,
+                                text=True, env={**os.environ, "PYTHONPATH": ns.REPO}, timeout=60)
+        assert "deleted 1 dead-letter image" in forgot.stdout, forgot.stderr
+        assert orthanc.count_srs() == 0
+        node.write_config([_dicom_dest(orthanc)], spool_limit_mb=size_mb * 1.5)
+        node.start()  # room again
+        assert node.storescu(list(files)).returncode == 0
+        _wait_srs(orthanc, 1)
+        assert len(node.status()["dead_letters"]) == 1  # the reason stays
     finally:
         node.kill(signal.SIGTERM)
-    assert orthanc.count_srs() == 0
 
 
 def test_peer_address_not_on_the_list_is_rejected(tmp_path):

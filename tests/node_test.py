@@ -81,6 +81,9 @@ def test_spool_over_its_limit_refuses_and_recovery_drops_unacknowledged_files(tm
     again = spool_lib.Spool(str(tmp_path / "spool"), 150)  # a restart
     again.recover()
     assert not os.path.exists(stray) and again.journal.received() == [1]
+    again.journal.mark_measured(1, [], [], 1.0)  # killed before the image was deleted
+    spool_lib.Spool(str(tmp_path / "spool"), 150).recover()
+    assert os.listdir(again.incoming) == []
 
 
 @pytest.fixture(scope="module")

@@ -81,3 +81,16 @@ def status(config_path, spool, as_json):
     click.echo(f"dead letters: {len(doc['dead_letters'])}")
     for dl in doc["dead_letters"]:
         click.echo(f"  #{dl['id']}: {dl['reason']}")
+
+
+@node.command("forget-dead")
+@click.option("--config", "config_path", required=True, help="The node's TOML file.")
+@click.option("--spool", default=None, help="Spool folder (overrides the file).")
+def forget_dead(config_path, spool):
+    """Delete the dead letters' images from the spool (their reasons stay in `status`)."""
+    from hc_tf.node import spool as spool_lib  # pylint: disable=g-import-not-at-top
+    cfg = _load(config_path, spool=spool)
+    if not os.path.isdir(cfg.spool):
+        raise click.ClickException(f"{cfg.spool}: no spool")
+    n = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb).forget_dead()
+    click.echo(f"deleted {n} dead-letter image(s) from {cfg.spool}")

@@ -87,8 +87,15 @@ class Journal:
                              (sop_uid, sop_class, reason, time.time(), time.time()))
 
     def files(self) -> set:
-        """The image files the journal knows."""
-        return {r["file"] for r in self._query("SELECT file FROM instances WHERE file IS NOT NULL")}
+        """The image files still needed: to measure, or kept as dead letters."""
+        return {r["file"] for r in self._query("SELECT file FROM instances WHERE file IS NOT NULL "
+                                               "AND state IN ('received', 'dead')")}
+
+    def forget_dead(self) -> List[str]:
+        """Lets the dead letters' images go (their rows and reasons stay); returns the files."""
+        rows = self._query("SELECT file FROM instances WHERE state = 'dead' AND file IS NOT NULL")
+        self._tx([("UPDATE instances SET file = NULL WHERE state = 'dead'", ())])
+        return [r["file"] for r in rows]
 
     def cursor(self, name: str) -> int:
         rows = self._query("SELECT value FROM cursors WHERE name = ?", (name,))

@@ -15,10 +15,12 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from typing import Optional
 
 from hc_tf.node import journal as journal_lib
 
+RECOUNT_S = 30.0  # the size is counted from the files again this often
 DEFAULT_MIN_FREE_MB = 64.0  # the filesystem's own floor, whatever the limit says
 
 
@@ -60,6 +62,7 @@ class Spool:
         self._lock = threading.Lock()
         self._tmp = itertools.count()
         self._used = _tree_bytes(self.incoming) + _tree_bytes(self.outgoing)
+        self._counted = time.monotonic()
 
     @property
     def used_bytes(self) -> int:
@@ -67,6 +70,10 @@ class Spool:
 
     def full(self, extra: int = 0) -> bool:
         """Over the limit (with `extra` more bytes), or the filesystem nearly full."""
+        if time.monotonic() - self._counted > RECOUNT_S:  # files purged from outside
+            with self._lock:
+                self._used = _tree_bytes(self.incoming) + _tree_bytes(self.outgoing)
+                self._counted = time.monotonic()
         try:
             free = shutil.disk_usage(self.root).free
         except OSError:
@@ -126,6 +133,13 @@ class Spool:
     def account(self, nbytes: int) -> None:
         with self._lock:
             self._used += nbytes
+
+    def forget_dead(self) -> int:
+        """Deletes the dead letters' images (the journal keeps their reasons); returns how many."""
+        names = self.journal.forget_dead()
+        for name in names:
+            self.drop_image(name)
+        return len(names)
 
     def recover(self) -> None:
         """After a crash: removes files the journal never recorded (never acknowledged)."""
