@@ -159,3 +159,36 @@ def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
     missing = CliRunner().invoke(cli.main, ["node", "status", "--config", path,
                                             "--spool", str(tmp_path / "elsewhere")])
     assert missing.exit_code != 0 and "no journal" in missing.output
+
+
+def test_fhir_destination_puts_each_observation_idempotently_and_retries_5xx(tmp_path):
+    import http.server
+    import threading
+    got, answers = [], [503, 201, 200]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.path, json.loads(body)))
+            self.send_response(answers.pop(0))
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    obs = tmp_path / "fhir" / "abc.frame2.fhir.json"
+    obs.parent.mkdir()
+    obs.write_text(json.dumps({"resourceType": "Observation", "status": "preliminary"}))
+    dest = dest_lib.make(config_lib.Destination("fhir", "ehr", (
+        ("url", f"http://127.0.0.1:{server.server_port}/r4"),)), "HCTF")
+    try:
+        with pytest.raises(dest_lib.Retry, match="503"):
+            dest.send([str(obs)])
+        dest.send([str(obs)])
+        dest.send([str(obs)])  # a resend: the same id, an update
+    finally:
+        server.shutdown()
+    assert [p for p, _ in got] == ["/r4/Observation/hctf-abc.frame2"] * 3
+    assert got[-1][1]["id"] == "hctf-abc.frame2"

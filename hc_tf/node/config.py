@@ -31,6 +31,11 @@
     name = "archive"
     path = "/srv/hc-tf/sr"
 
+    [[destination]]
+    kind = "fhir"                       # the FHIR Observations: PUT Observation/<id>
+    name = "ehr"
+    url = "https://fhir.example/r4"
+
     [[pull]]                            # a PACS that does not push: follow its changes
     kind = "orthanc"
     name = "pacs"
@@ -47,7 +52,8 @@ import os
 import tomllib
 from typing import Any, Dict, List, Optional, Tuple
 
-KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",)}
+KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
+         "fhir": ("url",)}
 PULL_KINDS = {"orthanc": ("url",)}
 DEFAULT_PORT = 11112
 DEFAULT_AE = "HCTF"

@@ -1,4 +1,5 @@
-"""Where SRs go: a DICOM AE (C-STORE SCU), a DICOMweb server (STOW-RS) or a folder.
+"""Where SRs go: a DICOM AE (C-STORE SCU), a DICOMweb server (STOW-RS) or a folder; the FHIR
+Observations to a folder or a FHIR server.
 
 `send(files)` takes an instance's outputs (absolute paths: SRs, then FHIR JSON); it raises
 `Retry` when the destination may take them later (down, busy, out of resources) and `Refused`
@@ -8,6 +9,7 @@ harmless: the SOP Instance UID is the same, and a PACS keeps one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from typing import List
@@ -128,9 +130,35 @@ class Folder:
             raise Retry(f"{self.name}: {err.strerror}") from None
 
 
+class Fhir:
+    """The FHIR Observations to a FHIR R4 server: PUT Observation/<id>, the id derived from the
+    source instance (and frame), so a resend updates rather than adds."""
+
+    def __init__(self, dest: config_lib.Destination):
+        self.name, self.url = dest.name, str(dest.get("url")).rstrip("/")
+
+    def send(self, files: List[str]) -> None:
+        import requests  # pylint: disable=g-import-not-at-top
+        for path in (f for f in files if f.endswith(".fhir.json")):
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            doc["id"] = "hctf-" + os.path.basename(path)[:-len(".fhir.json")]
+            try:
+                r = requests.put(f"{self.url}/Observation/{doc['id']}", json=doc, timeout=30,
+                                 headers={"Content-Type": "application/fhir+json"})
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+                raise Retry(f"{self.name}: FHIR: {type(err).__name__}") from None
+            if r.status_code in (408, 429) or r.status_code >= 500:
+                raise Retry(f"{self.name}: FHIR HTTP {r.status_code}")
+            if r.status_code >= 400:
+                raise Refused(f"{self.name}: FHIR HTTP {r.status_code}")
+
+
 def make(dest: config_lib.Destination, calling_ae: str):
     if dest.kind == "dicom":
         return DicomAE(dest, calling_ae)
     if dest.kind == "dicomweb":
         return DicomWeb(dest)
+    if dest.kind == "fhir":
+        return Fhir(dest)
     return Folder(dest)
