@@ -73,6 +73,11 @@ def _wait_srs(pacs, n, timeout=ns.TIMEOUT_S):
 
 def test_end_to_end_srs_land_in_the_right_study_with_predicts_hc(tmp_path, orthanc):
     files = ns.heads(str(tmp_path / "in"), HEADS, STUDIES)
+    syntaxes = (pydicom.uid.RLELossless, pydicom.uid.JPEGLSLossless)
+    for path, syntax in zip(list(files)[1:], syntaxes):
+        ds = pydicom.dcmread(path)  # sent as stored: compressed syntaxes are accepted
+        ds.compress(syntax, generate_instance_uid=False)
+        ds.save_as(path, enforce_file_format=True)
     frames = [dicom_files.cv2.imread(dicom_files.head_png(n), 0) for n in HEADS[:2]]
     cine = dicom_files.dataset(frames, regions=[dicom_files.region(
         (0, 0, frames[0].shape[1] - 1, frames[0].shape[0] - 1),
@@ -86,8 +91,10 @@ def test_end_to_end_srs_land_in_the_right_study_with_predicts_hc(tmp_path, ortha
                                ns.NODE_AE, "127.0.0.1", str(node.port)], capture_output=True,
                               text=True, timeout=60)
         assert echo.returncode == 0, echo.stderr
-        sent = node.storescu(list(files))
-        assert sent.returncode == 0, sent.stderr
+        paths = list(files)  # storescu proposes one compressed syntax per run
+        for args in ([paths[0], paths[3]], ["-xr", paths[1]], ["-xt", paths[2]]):
+            sent = node.storescu(args)
+            assert sent.returncode == 0, sent.stderr
         _wait_srs(orthanc, 5)  # 3 single-frame heads + 2 frames
         ns.wait_until("the node's backlog to drain", lambda: node.status()["backlog"] == 0)
     finally:
