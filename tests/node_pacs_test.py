@@ -119,6 +119,10 @@ def test_duplicate_non_us_uncalibrated_and_unknown_caller(tmp_path, orthanc):
     files = ns.heads(str(tmp_path / "in"), HEADS[:1])
     gray = dicom_files.cv2.imread(dicom_files.head_png(HEADS[1]), 0)
     nocal = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "nocal.dcm"))
+    nopix = dicom_files.dataset([gray], regions=[dicom_files.region(
+        (0, 0, gray.shape[1] - 1, gray.shape[0] - 1), 0.1)])
+    del nopix.PixelData  # US by its class, but not an image
+    nopix = dicom_files.save(nopix, str(tmp_path / "nopix.dcm"))
     ct = dicom_files.save(dicom_files.dataset([gray], sop_class="1.2.840.10008.5.1.4.1.1.2"),
                           str(tmp_path / "ct.dcm"))
     node = ns.Node(str(tmp_path / "node"), [_web_dest(orthanc)]).start()
@@ -127,19 +131,20 @@ def test_duplicate_non_us_uncalibrated_and_unknown_caller(tmp_path, orthanc):
         assert bad.returncode != 0 and "Calling AE Title Not Recognized" in bad.stderr
         assert node.storescu(list(files)).returncode == 0
         _wait_srs(orthanc, 1)
-        again = node.storescu(list(files) + [nocal])  # the same image once more
+        again = node.storescu(list(files) + [nocal, nopix])  # the same image once more
         assert again.returncode == 0, again.stderr
-        ns.wait_until("the uncalibrated file as a dead letter",
-                      lambda: node.status()["dead_letters"])
+        ns.wait_until("two dead letters", lambda: len(node.status()["dead_letters"]) == 2)
         refused = node.storescu([ct])  # not US: no presentation context is accepted
         assert "No presentation context" in refused.stderr or refused.returncode != 0
         status = node.status()
     finally:
         node.kill(signal.SIGTERM)
     assert orthanc.count_srs() == 1
-    assert status["instances"] == {"done": 1, "dead": 1}
-    assert "SequenceOfUltrasoundRegions" in status["dead_letters"][0]["reason"] or \
-        "calibration" in status["dead_letters"][0]["reason"].lower()
+    assert status["instances"] == {"done": 1, "dead": 2}
+    reasons = [d["reason"] for d in status["dead_letters"]]
+    assert "(0018,6011)" in reasons[0] and "Pixel Data (7FE0,0010)" in reasons[1], reasons
+    assert "--pixel-size" not in reasons[0]
+    assert all(str(tmp_path) not in r and "Test^Fetus" not in r for r in reasons)
     assert status["destinations"]["web"]["sent"] == 1
 
 

@@ -192,3 +192,15 @@ def test_fhir_destination_puts_each_observation_idempotently_and_retries_5xx(tmp
         server.shutdown()
     assert [p for p, _ in got] == ["/r4/Observation/hctf-abc.frame2"] * 3
     assert got[-1][1]["id"] == "hctf-abc.frame2"
+
+
+def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch):
+    from hc_tf.node import service
+    seen = []
+    monkeypatch.setattr(service, "serve", seen.append)
+    path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n')
+    local = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--port", "2000"])
+    wide = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--host", "0.0.0.0"])
+    assert local.exit_code == 0 and "Warning" not in local.output
+    assert wide.exit_code == 0 and "exposes the node beyond this machine" in wide.output
+    assert [(c.host, c.port) for c in seen] == [("127.0.0.1", 2000), ("0.0.0.0", 11112)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import threading
 from typing import Any, Dict, List, Tuple
@@ -42,9 +43,14 @@ class NodeRun(dicom_predict.RunContext):
         return generate_uid(entropy_srcs=["hc-tf node SR series", self.node_ae, study_uid]), number
 
 
+# predict's hints name its command-line options, which a node has not
+_CLI_HINT = re.compile(r"; (give|pass) --[a-z-]+[^;]*")
+
+
 def _reason(path: str, err: Exception) -> str:
-    """The error without the spool path (the instance is named by its id in the journal)."""
-    return str(err).replace(f"{path}: ", "").replace(path, "the instance")
+    """The error without the spool path (the instance is named by its id in the journal) and
+    without predict's option hints."""
+    return _CLI_HINT.sub("", str(err).replace(f"{path}: ", "").replace(path, "the instance"))
 
 
 def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
