@@ -240,14 +240,16 @@ def test_peer_address_not_on_the_list_is_rejected(tmp_path):
     assert not os.path.exists(tmp_path / "out")
 
 
-def test_pull_from_orthanc_changes_measures_each_new_us_instance_once(tmp_path, orthanc):
+@pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
+def test_pull_measures_each_new_us_instance_once(tmp_path, orthanc, kind):
     files = ns.heads(str(tmp_path / "in"), HEADS, STUDIES)
     first, last = list(files)[:2], list(files)[2:]
     assert ns.storescu(orthanc.dicom_port, "ORTHANC", first).returncode == 0  # the scanner
     node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], allowed_calling_aets=[])
     with open(node.config, "a") as f:
-        f.write(f'\n[[pull]]\nkind = "orthanc"\nname = "pacs"\nurl = "{orthanc.url}"\n'
-                'poll_s = 0.5\n')
+        url = orthanc.url + ("/dicom-web" if kind == "dicomweb" else "")
+        f.write(f'\n[[pull]]\nkind = "{kind}"\nname = "pacs"\nurl = "{url}"\npoll_s = 0.5\n'
+                + ('days = 3650\n' if kind == "dicomweb" else ""))
     node.start()
     try:
         _wait_srs(orthanc, 2)

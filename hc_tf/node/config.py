@@ -41,6 +41,7 @@
     name = "pacs"
     url = "http://127.0.0.1:8042"
     poll_s = 2.0
+    # or kind = "dicomweb", url = ".../dicom-web", days = 2: QIDO-RS + WADO-RS, any DICOMweb PACS
 
 With [[pull]] sources and no allowed_calling_aets, the node does not listen at all.
 """
@@ -54,7 +55,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
          "fhir": ("url",)}
-PULL_KINDS = {"orthanc": ("url",)}
+PULL_KINDS = {"orthanc": ("url",), "dicomweb": ("url",)}
 DEFAULT_PORT = 11112
 DEFAULT_AE = "HCTF"
 

@@ -1,7 +1,8 @@
-"""The pull pattern: a PACS that does not push. The node follows Orthanc's `/changes` feed and
-spools each new US instance once (the journal's SOP UID key; the feed's cursor is journalled
-too, so a restart neither misses nor repeats one). The SRs the node sends back to that PACS
-show up in the feed as well, and are skipped as not ultrasound.
+"""The pull pattern: a PACS that does not push. The node follows Orthanc's `/changes` feed
+(`OrthancChanges`), or asks any DICOMweb PACS for its US instances by QIDO-RS and fetches the
+new ones by WADO-RS (`DicomWebQuery`), and spools each new US instance once (the journal's SOP
+UID key; the feed's cursor is journalled too, so a restart neither misses nor repeats one). The
+SRs the node sends back to that PACS are skipped as not ultrasound.
 """
 
 from __future__ import annotations
@@ -87,3 +88,45 @@ class OrthancChanges:
                                        sop_class, f"pull:{self.name}")
         if instance_id is not None:
             self.on_received(instance_id)
+
+
+class DicomWebQuery(OrthancChanges):
+    """QIDO-RS for the US instances of the last `days` days (StudyDate), WADO-RS for each
+    instance the journal does not know yet. A PACS without a change feed: each poll asks again,
+    so the window is kept short."""
+
+    def __init__(self, source: config_lib.Destination, spool: spool_lib.Spool,
+                 on_received: Callable[[int], None]):
+        super().__init__(source, spool, on_received)
+        from dicomweb_client.api import DICOMwebClient  # pylint: disable=g-import-not-at-top
+        self.days = int(source.get("days", 2))
+        self.client = DICOMwebClient(url=self.url)
+        self.client.set_http_retry_params(retry=False)
+
+    def poll_once(self) -> bool:
+        import datetime  # pylint: disable=g-import-not-at-top
+        import io  # pylint: disable=g-import-not-at-top
+        first = (datetime.date.today() - datetime.timedelta(days=self.days)).strftime("%Y%m%d")
+        found = self.client.search_for_instances(
+            search_filters={"Modality": "US", "StudyDate": f"{first}-"},
+            fields=["SOPClassUID"], get_remaining=True)
+        for item in found:
+            uid = {k: (v.get("Value") or [""])[0] for k, v in item.items()}
+            sop_class, sop_uid = str(uid.get("00080016", "")), str(uid.get("00080018", ""))
+            if sop_class not in measure_lib.US_CLASSES or not sop_uid or \
+                    self.spool.journal.known(sop_uid):
+                continue
+            ds = self.client.retrieve_instance(uid["0020000D"], uid["0020000E"], sop_uid)
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            instance_id = self.spool.store(buf.getvalue(), sop_uid, sop_class,
+                                           f"pull:{self.name}")
+            if instance_id is not None:
+                self.on_received(instance_id)
+        return False
+
+
+def make(source: config_lib.Destination, spool: spool_lib.Spool,
+         on_received: Callable[[int], None]) -> OrthancChanges:
+    kind = DicomWebQuery if source.kind == "dicomweb" else OrthancChanges
+    return kind(source, spool, on_received)

@@ -47,8 +47,7 @@ class Node:
         self.sender = worker_lib.Sender(self.spool, dests, cfg.retry_base_s, cfg.retry_max_s)
         self.measurer.on_measured = self.sender.wake
         self.ae, self.handlers = scp_lib.make_ae(cfg, self.spool, self.measurer.queue.put)
-        self.pullers = [pull_lib.OrthancChanges(p, self.spool, self.measurer.queue.put)
-                        for p in cfg.pulls]
+        self.pullers = [pull_lib.make(p, self.spool, self.measurer.queue.put) for p in cfg.pulls]
         self.server = None
 
     def start(self) -> None:
