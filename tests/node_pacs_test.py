@@ -150,7 +150,7 @@ def test_duplicate_non_us_uncalibrated_and_unknown_caller(tmp_path, orthanc):
 
 def test_sigkill_mid_batch_every_sr_once(tmp_path, orthanc):
     files = ns.heads(str(tmp_path / "in"), ("000_HC.png", "019_HC.png", "105_HC.png",
-                                            "140_HC.png"))
+                                            "140_HC.png", "179_HC.png"))
     node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)]).start()
     sent = node.storescu(list(files))
     node.kill(signal.SIGKILL)  # acknowledged, mostly not yet measured

@@ -21,6 +21,7 @@ from hc_tf.node import worker as worker_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
 US = dicom_files.US_IMAGE
+FOLDER = '[[destination]]\nkind = "folder"\npath = "out"\n'
 
 
 def _toml(tmp_path, text):
@@ -41,6 +42,7 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
 
 @pytest.mark.parametrize("text, words", [
     ('[node]\nspool = "s"\n', "allowed_calling_aets is empty"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n', "no [[destination]]"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nprot = 1\n', "unknown key(s) prot"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "ftp"\n',
      "kind 'ftp'"),
@@ -150,7 +152,8 @@ def test_sender_dead_letters_a_refused_delivery(tmp_path):
 
 def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
     spool, _ = _measured(tmp_path, ["pacs"])
-    path = _toml(tmp_path, f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n')
+    path = _toml(tmp_path, f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n'
+                 + FOLDER)
     result = CliRunner().invoke(cli.main, ["node", "status", "--config", path, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["destinations"]["pacs"]["pending"] == 1
@@ -198,7 +201,7 @@ def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, 
     from hc_tf.node import service
     seen = []
     monkeypatch.setattr(service, "serve", seen.append)
-    path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n')
+    path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n' + FOLDER)
     local = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--port", "2000"])
     wide = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--host", "0.0.0.0"])
     assert local.exit_code == 0 and "Warning" not in local.output

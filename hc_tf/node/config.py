@@ -136,6 +136,8 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         raise ConfigError(f"{where}: [node] port {cfg.port} is not a TCP port")
     if not 1 <= len(cfg.ae_title.strip()) <= 16:
         raise ConfigError(f"{where}: [node] ae_title {cfg.ae_title!r}: 1 to 16 characters")
+    if not cfg.destinations:
+        raise ConfigError(f"{where}: no [[destination]]: the SRs would go nowhere")
     names = [d.name for d in cfg.destinations]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}: destination names repeat: {names}")
