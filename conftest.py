@@ -15,6 +15,7 @@ LARGE_MODULES = {
     "demo_test.py",             # a served Gradio app in headless Chromium
     "distribute_test.py",       # two-replica training in subprocesses
     "jax_data_parallel_test.py",
+    "node_pacs_test.py",        # Orthanc, the node and storescu as processes
     "tfds_cli_test.py",         # `tfds build` as a user runs it
     "train_backup_test.py",     # interrupted training runs in subprocesses
     "train_jax_test.py",

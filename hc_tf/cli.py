@@ -385,5 +385,10 @@ def demo(model_path, host, port, workers):
         raise click.ClickException(str(err)) from None
 
 
+# `hc-tf node serve|status` (hc_tf/node/cli_lib.py; pynetdicom is imported when it serves)
+from hc_tf.node.cli_lib import node as _node  # noqa: E402  pylint: disable=g-import-not-at-top
+main.add_command(_node)
+
+
 if __name__ == "__main__":
     sys.exit(main())

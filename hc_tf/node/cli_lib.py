@@ -1,0 +1,96 @@
+"""`hc-tf node serve|status`: the click group cli.py adds (kept here, so cli.py stays small)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import click
+
+from hc_tf.node import config as config_lib
+
+
+def _load(config_path, **overrides) -> config_lib.NodeConfig:
+    try:
+        return config_lib.load(config_path, overrides)
+    except config_lib.ConfigError as err:
+        raise click.ClickException(str(err)) from None
+
+
+@click.group()
+def node() -> None:
+    """A DICOM node: receive ultrasound images, measure them, send the SR to the PACS."""
+
+
+def _log_lines() -> None:
+    """The node's own JSON lines at INFO; other libraries' (pynetdicom's name patients) warnings
+    only."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(message)s")
+    logging.getLogger("hc_tf.node").setLevel(logging.INFO)
+
+
+@node.command()
+@click.option("--config", "config_path", required=True, help="The node's TOML file (docs/node.md).")
+@click.option("--ae-title", default=None, help="This node's AE title.")
+@click.option("--host", default=None, help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="DICOM port.")
+@click.option("--spool", default=None, help="Spool folder (images, SRs, journal).")
+@click.option("--workers", type=int, default=None, help="Measuring pool size (0: one per core).")
+def serve(config_path, ae_title, host, port, spool, workers):
+    """Listen for C-STORE/C-ECHO and deliver SRs until SIGTERM/SIGINT."""
+    cfg = _load(config_path, ae_title=ae_title, host=host, port=port, spool=spool, workers=workers)
+    from hc_tf.node import service  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces.demo.guard import is_loopback  # pylint: disable=g-import-not-at-top
+    _log_lines()
+    if not is_loopback(cfg.host):
+        click.echo(f"Warning: listening on {cfg.host} exposes the node beyond this machine. "
+                   "Only the allow-listed AE titles are accepted, but DICOM has no password: "
+                   "expose it only on a trusted network.", err=True)
+    try:
+        service.serve(cfg)
+    except ImportError as err:
+        raise click.ClickException(f"{err}; pip install 'hc-tf[node]'") from None
+    except OSError as err:
+        raise click.ClickException(f"{cfg.host}:{cfg.port}: {err.strerror or err}") from None
+
+
+@node.command()
+@click.option("--config", "config_path", required=True, help="The node's TOML file.")
+@click.option("--spool", default=None, help="Spool folder (overrides the file).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(config_path, spool, as_json):
+    """Backlog, dead letters and each destination's state, from the spool's journal."""
+    from hc_tf.node import journal as journal_lib  # pylint: disable=g-import-not-at-top
+    cfg = _load(config_path, spool=spool)
+    path = os.path.join(cfg.spool, journal_lib.NAME)
+    if not os.path.isfile(path):
+        raise click.ClickException(f"{path}: no journal (has the node run with this spool?)")
+    doc = journal_lib.Journal(path, readonly=True).status()
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    click.echo(f"backlog: {doc['backlog']}  states: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(doc["instances"].items())))
+    for name, d in sorted(doc["destinations"].items()):
+        extra = f"  last error: {d['last_error']}" if d.get("last_error") else ""
+        click.echo(f"destination {name}: pending {d['pending']}, sent {d['sent']}, "
+                   f"dead {d['dead']}{extra}")
+    click.echo(f"dead letters: {len(doc['dead_letters'])}")
+    for dl in doc["dead_letters"]:
+        click.echo(f"  #{dl['id']}: {dl['reason']}")
+
+
+@node.command("forget-dead")
+@click.option("--config", "config_path", required=True, help="The node's TOML file.")
+@click.option("--spool", default=None, help="Spool folder (overrides the file).")
+def forget_dead(config_path, spool):
+    """Delete the dead letters' images from the spool (their reasons stay in `status`)."""
+    from hc_tf.node import spool as spool_lib  # pylint: disable=g-import-not-at-top
+    cfg = _load(config_path, spool=spool)
+    if not os.path.isdir(cfg.spool):
+        raise click.ClickException(f"{cfg.spool}: no spool")
+    n = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb).forget_dead()
+    click.echo(f"deleted {n} dead-letter image(s) from {cfg.spool}")

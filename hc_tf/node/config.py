@@ -1,0 +1,182 @@
+"""The node's configuration: one TOML file, with the command line overriding it.
+
+    [node]
+    ae_title = "HCTF"                   # this node's AE title
+    host = "127.0.0.1"                  # loopback unless told otherwise
+    port = 11112
+    spool = "/var/spool/hc-tf"          # images, SRs and the journal
+    spool_limit_mb = 2048               # over it, associations are refused (transient)
+    min_free_mb = 64                    # and when the filesystem has less than this free
+    workers = 0                         # measuring pool; 0 = one per core
+    allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
+    allowed_hosts = []                  # optional: peer addresses allowed
+    model = ""                          # default: the released int8 model
+    retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
+    retry_max_s = 300.0
+
+    [[destination]]
+    kind = "dicom"                      # C-STORE SCU
+    name = "pacs"
+    host = "127.0.0.1"
+    port = 4242
+    ae_title = "ORTHANC"
+
+    [[destination]]
+    kind = "dicomweb"                   # STOW-RS
+    name = "web"
+    url = "http://127.0.0.1:8042/dicom-web"
+
+    [[destination]]
+    kind = "folder"
+    name = "archive"
+    path = "/srv/hc-tf/sr"
+
+    [[destination]]
+    kind = "fhir"                       # the FHIR Observations: PUT Observation/<id>
+    name = "ehr"
+    url = "https://fhir.example/r4"
+
+    [[pull]]                            # a PACS that does not push: follow its changes
+    kind = "orthanc"
+    name = "pacs"
+    url = "http://127.0.0.1:8042"
+    poll_s = 2.0
+    # or kind = "dicomweb", url = ".../dicom-web", days = 2: QIDO-RS + WADO-RS, any DICOMweb PACS
+
+With [[pull]] sources and no allowed_calling_aets, the node does not listen at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from typing import Any, Dict, List, Optional, Tuple
+
+KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
+         "fhir": ("url",)}
+PULL_KINDS = {"orthanc": ("url",), "dicomweb": ("url",)}
+DEFAULT_PORT = 11112
+DEFAULT_AE = "HCTF"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the file and the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Destination:
+    kind: str
+    name: str
+    options: Tuple[Tuple[str, Any], ...]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    spool: str
+    ae_title: str = DEFAULT_AE
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    spool_limit_mb: float = 2048.0
+    min_free_mb: float = 64.0
+    workers: int = 0
+    allowed_calling_aets: Tuple[str, ...] = ()
+    allow_any_calling_aet: bool = False
+    allowed_hosts: Tuple[str, ...] = ()
+    model: str = ""
+    retry_base_s: float = 2.0
+    retry_max_s: float = 300.0
+    destinations: Tuple[Destination, ...] = ()
+    pulls: Tuple[Destination, ...] = ()
+    tls_cert: str = ""                  # TLS on request: server certificate and key (PEM)
+    tls_key: str = ""
+    tls_ca: str = ""                    # and, to require client certificates, their CA
+
+    @property
+    def listens(self) -> bool:
+        """False for a pull-only node (no calling AE allowed): no port is opened."""
+        return bool(self.allowed_calling_aets) or self.allow_any_calling_aet
+
+    @property
+    def spool_limit_bytes(self) -> int:
+        return int(self.spool_limit_mb * 1024 * 1024)
+
+    def pool_size(self) -> int:
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+
+_NODE_KEYS = {f.name for f in dataclasses.fields(NodeConfig)} - {"destinations", "pulls"}
+
+
+def _destination(item: Dict[str, Any], index: int, where: str, kinds=None,
+                 what: str = "destination") -> Destination:
+    kinds = kinds or KINDS
+    kind = item.get("kind")
+    if kind not in kinds:
+        raise ConfigError(f"{where}: {what} {index + 1}: kind {kind!r} is not one of "
+                          f"{', '.join(kinds)}")
+    missing = [k for k in kinds[kind] if k not in item]
+    if missing:
+        raise ConfigError(f"{where}: {what} {index + 1} ({kind}) lacks {', '.join(missing)}")
+    name = str(item.get("name") or f"{kind}{index + 1}")
+    options = tuple(sorted((k, v) for k, v in item.items() if k not in ("kind", "name")))
+    return Destination(kind, name, options)
+
+
+def _check(cfg: NodeConfig, where: str) -> NodeConfig:
+    if not cfg.spool:
+        raise ConfigError(f"{where}: [node] spool is required (a folder for images and journal)")
+    if not cfg.listens and not cfg.pulls:
+        raise ConfigError(f"{where}: [node] allowed_calling_aets is empty; list the scanners' AE "
+                          "titles (or set allow_any_calling_aet = true on a trusted network)")
+    if not 0 < int(cfg.port) < 65536:
+        raise ConfigError(f"{where}: [node] port {cfg.port} is not a TCP port")
+    if not 1 <= len(cfg.ae_title.strip()) <= 16:
+        raise ConfigError(f"{where}: [node] ae_title {cfg.ae_title!r}: 1 to 16 characters")
+    if not cfg.destinations:
+        raise ConfigError(f"{where}: no [[destination]]: the SRs would go nowhere")
+    names = [d.name for d in cfg.destinations]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: destination names repeat: {names}")
+    if bool(cfg.tls_cert) != bool(cfg.tls_key) or (cfg.tls_ca and not cfg.tls_cert):
+        raise ConfigError(f"{where}: TLS needs tls_cert and tls_key (tls_ca only with them)")
+    if cfg.spool_limit_mb <= 0 or cfg.workers < 0 or cfg.retry_base_s <= 0:
+        raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
+    return cfg
+
+
+def load(path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> NodeConfig:
+    """The configuration in `path` (TOML), with `overrides` (None values ignored) on top.
+
+    Raises:
+      ConfigError: naming the file and key, for an unreadable file, an unknown key or a value
+        that cannot run.
+    """
+    where = path or "the command line"
+    doc: Dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as f:
+                doc = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise ConfigError(f"{path}: {err}") from None
+    node = dict(doc.get("node", {}))
+    unknown = sorted(set(node) - _NODE_KEYS) + sorted(set(doc) - {"node", "destination", "pull"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    node.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key in ("allowed_calling_aets", "allowed_hosts"):
+        if key in node:
+            node[key] = tuple(str(v) for v in node[key])
+    dests: List[Destination] = [_destination(d, i, where)
+                                for i, d in enumerate(doc.get("destination", []))]
+    try:
+        pulls = tuple(_destination(d, i, where, PULL_KINDS, "pull")
+                      for i, d in enumerate(doc.get("pull", [])))
+        cfg = NodeConfig(destinations=tuple(dests), pulls=pulls, **node)
+    except TypeError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return _check(cfg, where)

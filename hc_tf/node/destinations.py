@@ -1,0 +1,164 @@
+"""Where SRs go: a DICOM AE (C-STORE SCU), a DICOMweb server (STOW-RS) or a folder; the FHIR
+Observations to a folder or a FHIR server.
+
+`send(files)` takes an instance's outputs (absolute paths: SRs, then FHIR JSON); it raises
+`Retry` when the destination may take them later (down, busy, out of resources) and `Refused`
+when it never will (the node then dead-letters that delivery). Sending the same SR twice is
+harmless: the SOP Instance UID is the same, and a PACS keeps one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import List
+
+from hc_tf.io import atomic
+from hc_tf.node import config as config_lib
+
+CONNECT_TIMEOUT_S = 10
+RETRY_STATUSES = range(0xA700, 0xA800)  # out of resources
+# Comprehensive SR (what dicom_sr.build_sr writes), Enhanced SR, Comprehensive 3D SR
+SR_CLASSES = ("1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.22",
+              "1.2.840.10008.5.1.4.1.1.88.34")
+
+
+class Retry(Exception):
+    """The destination may accept later."""
+
+
+class Refused(Exception):
+    """The destination will never accept this."""
+
+
+def _sr_paths(files: List[str]) -> List[str]:
+    return [f for f in files if f.endswith(".sr.dcm")]
+
+
+class DicomAE:
+    """C-STORE to a PACS's AE; one association is kept open while there is work (`idle()`
+    releases it), so a backlog does not pay for an association per SR."""
+
+    def __init__(self, dest: config_lib.Destination, calling_ae: str):
+        self.name = dest.name
+        self.host, self.port = str(dest.get("host")), int(dest.get("port"))
+        self.called_ae, self.calling_ae = str(dest.get("ae_title")), calling_ae
+        self._assoc = None
+
+    def _association(self):
+        from pynetdicom import AE  # pylint: disable=g-import-not-at-top
+        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian  # pylint: disable=g-import-not-at-top
+        if self._assoc is not None and self._assoc.is_established:
+            return self._assoc
+        ae = AE(ae_title=self.calling_ae)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = CONNECT_TIMEOUT_S
+        ae.connection_timeout = CONNECT_TIMEOUT_S
+        for uid in SR_CLASSES:
+            ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+        assoc = ae.associate(self.host, self.port, ae_title=self.called_ae)
+        if not assoc.is_established:
+            raise Retry(f"{self.name}: association with {self.called_ae}@{self.host}:{self.port} "
+                        f"{'rejected' if assoc.is_rejected else 'failed'}")
+        self._assoc = assoc
+        return assoc
+
+    def idle(self) -> None:
+        if self._assoc is not None:
+            if self._assoc.is_established:
+                self._assoc.release()
+            self._assoc = None
+
+    def send(self, files: List[str]) -> None:
+        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+        datasets = [dcmread(p) for p in _sr_paths(files)]
+        assoc = self._association()
+        for ds in datasets:
+            try:
+                status = assoc.send_c_store(ds)
+            except (RuntimeError, ValueError) as err:  # aborted, or no accepted context
+                self.idle()
+                raise Retry(f"{self.name}: C-STORE: {err}") from None
+            code = getattr(status, "Status", None)
+            if code is None:
+                self.idle()  # no response: the association is gone
+                raise Retry(f"{self.name}: no C-STORE response")
+            if code in RETRY_STATUSES:
+                raise Retry(f"{self.name}: C-STORE status 0x{code:04X}")
+            if code != 0x0000 and not 0xB000 <= code <= 0xBFFF:  # warnings are stored
+                raise Refused(f"{self.name}: C-STORE status 0x{code:04X}")
+
+
+class DicomWeb:
+    """STOW-RS to a DICOMweb server (dicomweb-client)."""
+
+    def __init__(self, dest: config_lib.Destination):
+        self.name, self.url = dest.name, str(dest.get("url"))
+
+    def send(self, files: List[str]) -> None:
+        import requests  # pylint: disable=g-import-not-at-top
+        from dicomweb_client.api import DICOMwebClient  # pylint: disable=g-import-not-at-top
+        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+        datasets = [dcmread(p) for p in _sr_paths(files)]
+        client = DICOMwebClient(url=self.url)
+        client.set_http_retry_params(retry=False)  # its own waits (30 s) block the sender: ours
+        try:
+            client.store_instances(datasets)
+        except requests.exceptions.HTTPError as err:
+            code = err.response.status_code if err.response is not None else 0
+            if code in (408, 429) or code >= 500:
+                raise Retry(f"{self.name}: STOW-RS HTTP {code}") from None
+            raise Refused(f"{self.name}: STOW-RS HTTP {code}") from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+            raise Retry(f"{self.name}: STOW-RS: {type(err).__name__}") from None
+
+
+class Folder:
+    """Copies the SRs (and FHIR Observations) into a folder, named by the instance's id."""
+
+    def __init__(self, dest: config_lib.Destination):
+        self.name, self.path = dest.name, str(dest.get("path"))
+
+    def send(self, files: List[str]) -> None:
+        try:
+            for f in files:
+                sub = os.path.join(self.path, os.path.basename(os.path.dirname(f)))
+                os.makedirs(sub, exist_ok=True)
+                with atomic.atomic_path(os.path.join(sub, os.path.basename(f))) as tmp:
+                    shutil.copyfile(f, tmp)
+        except OSError as err:
+            raise Retry(f"{self.name}: {err.strerror}") from None
+
+
+class Fhir:
+    """The FHIR Observations to a FHIR R4 server: PUT Observation/<id>, the id derived from the
+    source instance (and frame), so a resend updates rather than adds."""
+
+    def __init__(self, dest: config_lib.Destination):
+        self.name, self.url = dest.name, str(dest.get("url")).rstrip("/")
+
+    def send(self, files: List[str]) -> None:
+        import requests  # pylint: disable=g-import-not-at-top
+        for path in (f for f in files if f.endswith(".fhir.json")):
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            doc["id"] = "hctf-" + os.path.basename(path)[:-len(".fhir.json")]
+            try:
+                r = requests.put(f"{self.url}/Observation/{doc['id']}", json=doc, timeout=30,
+                                 headers={"Content-Type": "application/fhir+json"})
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+                raise Retry(f"{self.name}: FHIR: {type(err).__name__}") from None
+            if r.status_code in (408, 429) or r.status_code >= 500:
+                raise Retry(f"{self.name}: FHIR HTTP {r.status_code}")
+            if r.status_code >= 400:
+                raise Refused(f"{self.name}: FHIR HTTP {r.status_code}")
+
+
+def make(dest: config_lib.Destination, calling_ae: str):
+    if dest.kind == "dicom":
+        return DicomAE(dest, calling_ae)
+    if dest.kind == "dicomweb":
+        return DicomWeb(dest)
+    if dest.kind == "fhir":
+        return Fhir(dest)
+    return Folder(dest)

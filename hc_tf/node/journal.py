@@ -1,0 +1,187 @@
+"""The spool's journal (SQLite): each received instance's state, keyed by SOP Instance UID.
+
+States: `received` (on disk, acknowledged) -> `measured` (SRs in the spool, one delivery per
+destination) -> `done` (every delivery sent, or no head found: no SR); or `dead` (can never
+succeed: the reason says why). A delivery is `pending` (with its next try), `sent` or `dead`.
+Every change is one committed transaction, so a SIGKILL leaves a state to resume from.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+NAME = "journal.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sop_uid TEXT UNIQUE NOT NULL,
+  file TEXT, sop_class TEXT, calling_aet TEXT, bytes INTEGER,
+  state TEXT NOT NULL, reason TEXT, outputs TEXT,
+  received_at REAL, measured_at REAL, done_at REAL, measure_ms REAL);
+CREATE TABLE IF NOT EXISTS deliveries (
+  instance_id INTEGER NOT NULL, dest TEXT NOT NULL,
+  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_try REAL NOT NULL DEFAULT 0, last_error TEXT, sent_at REAL,
+  PRIMARY KEY (instance_id, dest));
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS by_state ON instances(state);
+CREATE INDEX IF NOT EXISTS by_due ON deliveries(state, next_try);
+"""
+
+
+class Journal:
+    """One connection shared by the node's threads, serialised by a lock."""
+
+    def __init__(self, path: str, readonly: bool = False):
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None,
+                                   timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        if not readonly:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _tx(self, statements: Sequence[Tuple[str, Sequence[Any]]]) -> List[sqlite3.Cursor]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                out = [self._db.execute(sql, args) for sql, args in statements]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return out
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> List[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def known(self, sop_uid: str) -> bool:
+        return bool(self._query("SELECT 1 FROM instances WHERE sop_uid = ?", (sop_uid,)))
+
+    def add_received(self, sop_uid: str, file: str, sop_class: str, calling_aet: str, size: int
+                     ) -> Optional[int]:
+        """Records an instance on disk; returns its id, or None when the UID is known already."""
+        try:
+            cur = self._tx([("INSERT INTO instances (sop_uid, file, sop_class, calling_aet, bytes, "
+                             "state, received_at) VALUES (?, ?, ?, ?, ?, 'received', ?)",
+                             (sop_uid, file, sop_class, calling_aet, size, time.time()))])[0]
+        except sqlite3.IntegrityError:
+            return None
+        return cur.lastrowid
+
+    def add_dead(self, sop_uid: str, sop_class: str, reason: str) -> None:
+        """Records an instance refused on receipt (nothing spooled), unless known."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO instances (sop_uid, sop_class, state, reason, "
+                             "received_at, done_at) VALUES (?, ?, 'dead', ?, ?, ?)",
+                             (sop_uid, sop_class, reason, time.time(), time.time()))
+
+    def files(self) -> set:
+        """The image files still needed: to measure, or kept as dead letters."""
+        return {r["file"] for r in self._query("SELECT file FROM instances WHERE file IS NOT NULL "
+                                               "AND state IN ('received', 'dead')")}
+
+    def forget_dead(self) -> List[str]:
+        """Lets the dead letters' images go (their rows and reasons stay); returns the files."""
+        rows = self._query("SELECT file FROM instances WHERE state = 'dead' AND file IS NOT NULL")
+        self._tx([("UPDATE instances SET file = NULL WHERE state = 'dead'", ())])
+        return [r["file"] for r in rows]
+
+    def cursor(self, name: str) -> int:
+        rows = self._query("SELECT value FROM cursors WHERE name = ?", (name,))
+        return rows[0]["value"] if rows else 0
+
+    def set_cursor(self, name: str, value: int) -> None:
+        self._tx([("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT(name) "
+                   "DO UPDATE SET value = excluded.value", (name, value))])
+
+    def sr_count(self) -> int:
+        """SRs made so far (their instance numbers go on from here)."""
+        rows = self._query("SELECT outputs FROM instances WHERE outputs IS NOT NULL")
+        return sum(sum(1 for f in json.loads(r["outputs"]) if f.endswith(".sr.dcm")) for r in rows)
+
+    def received(self) -> List[int]:
+        """Ids waiting to be measured, oldest first."""
+        return [r["id"] for r in self._query(
+            "SELECT id FROM instances WHERE state = 'received' ORDER BY id")]
+
+    def row(self, instance_id: int) -> sqlite3.Row:
+        return self._query("SELECT * FROM instances WHERE id = ?", (instance_id,))[0]
+
+    def mark_measured(self, instance_id: int, outputs: List[str], dests: Sequence[str],
+                      measure_ms: float, note: Optional[str] = None) -> None:
+        """The SRs are in the spool: one pending delivery per destination (none: done)."""
+        now = time.time()
+        state = "measured" if outputs and dests else "done"
+        stmts = [("UPDATE instances SET state = ?, outputs = ?, measured_at = ?, measure_ms = ?, "
+                  "reason = ?, done_at = ? WHERE id = ? AND state = 'received'",
+                  (state, json.dumps(outputs), now, measure_ms, note,
+                   now if state == "done" else None, instance_id))]
+        if outputs:
+            stmts += [("INSERT OR IGNORE INTO deliveries (instance_id, dest, state) "
+                       "VALUES (?, ?, 'pending')", (instance_id, d)) for d in dests]
+        self._tx(stmts)
+
+    def mark_dead(self, instance_id: int, reason: str) -> None:
+        self._tx([("UPDATE instances SET state = 'dead', reason = ?, done_at = ? WHERE id = ?",
+                   (reason, time.time(), instance_id))])
+
+    def due(self, now: float, limit: int = 32) -> List[sqlite3.Row]:
+        """Pending deliveries whose next try has come, oldest first."""
+        return self._query("SELECT d.*, i.outputs FROM deliveries d JOIN instances i "
+                           "ON i.id = d.instance_id WHERE d.state = 'pending' AND d.next_try "
+                           "<= ? ORDER BY d.next_try, d.instance_id LIMIT ?", (now, limit))
+
+    def next_due(self) -> Optional[float]:
+        rows = self._query("SELECT MIN(next_try) AS t FROM deliveries WHERE state = 'pending'")
+        return rows[0]["t"] if rows and rows[0]["t"] is not None else None
+
+    def delivery_done(self, instance_id: int, dest: str, state: str,
+                      error: Optional[str] = None) -> bool:
+        """Marks a delivery sent or dead; returns True when it was the instance's last one."""
+        now = time.time()
+        self._tx([("UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? "
+                   "WHERE instance_id = ? AND dest = ?", (state, now, error, instance_id, dest)),
+                  ("UPDATE instances SET state = 'done', done_at = ? WHERE id = ? AND state = "
+                   "'measured' AND NOT EXISTS (SELECT 1 FROM deliveries WHERE instance_id = ? "
+                   "AND state = 'pending')", (now, instance_id, instance_id))])
+        return self.row(instance_id)["state"] == "done"
+
+    def delivery_retry(self, instance_id: int, dest: str, next_try: float, error: str) -> None:
+        self._tx([("UPDATE deliveries SET attempts = attempts + 1, next_try = ?, last_error = ? "
+                   "WHERE instance_id = ? AND dest = ?", (next_try, error, instance_id, dest))])
+
+    def attempts(self, instance_id: int, dest: str) -> int:
+        rows = self._query("SELECT attempts FROM deliveries WHERE instance_id = ? AND dest = ?",
+                           (instance_id, dest))
+        return rows[0]["attempts"] if rows else 0
+
+    def status(self) -> Dict[str, Any]:
+        """Counts by state, dead letters (id, reason) and each destination's backlog."""
+        states = {r["state"]: r["n"] for r in self._query(
+            "SELECT state, COUNT(*) AS n FROM instances GROUP BY state")}
+        dead = [{"id": r["id"], "sop_class": r["sop_class"], "reason": r["reason"]}
+                for r in self._query("SELECT id, sop_class, reason FROM instances "
+                                     "WHERE state = 'dead' ORDER BY id")]
+        dests = {}
+        for r in self._query("SELECT dest, state, COUNT(*) AS n, MAX(attempts) AS tries, "
+                             "MIN(next_try) AS next_try FROM deliveries GROUP BY dest, state"):
+            d = dests.setdefault(r["dest"], {"pending": 0, "sent": 0, "dead": 0})
+            d[r["state"]] = r["n"]
+            if r["state"] == "pending":
+                d.update(max_attempts=r["tries"], next_try_in_s=max(0.0, r["next_try"] - time.time()))
+        for r in self._query("SELECT dest, last_error FROM deliveries WHERE last_error IS NOT NULL "
+                             "AND state != 'sent' ORDER BY rowid DESC"):
+            dests.get(r["dest"], {}).setdefault("last_error", r["last_error"])
+        return {"instances": states, "backlog": states.get("received", 0) +
+                states.get("measured", 0), "dead_letters": dead, "destinations": dests}

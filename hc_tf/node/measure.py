@@ -1,0 +1,98 @@
+"""One spooled instance -> its SRs (and FHIR Observations), by `hc-tf predict`'s own steps.
+
+The same functions `predict` calls (dicom_predict.samples/finish/write_results,
+predict.image_rows): a node and `hc-tf predict` on the same file give the same HC. What can never
+succeed (the reader's refusals, no calibration, no SR possible) raises `Dead` with its reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import threading
+from typing import Any, Dict, List, Tuple
+
+from hc_tf import inference
+from hc_tf.surfaces import dicom_predict
+
+SINGLE_FRAME_CLASSES = {"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.6"}
+MULTI_FRAME_CLASSES = {"1.2.840.10008.5.1.4.1.1.3.1", "1.2.840.10008.5.1.4.1.1.3"}
+US_CLASSES = SINGLE_FRAME_CLASSES | MULTI_FRAME_CLASSES
+
+
+class Dead(Exception):
+    """An instance that can never be measured; str() is the reason (no patient data)."""
+
+
+class NodeRun(dicom_predict.RunContext):
+    """SR series: one per study and node, the same across restarts (derived, not random);
+    instance numbers go on from the journal's count, so a restart does not repeat them."""
+
+    def __init__(self, model: Any, node_ae: str, first_number: int = 1):
+        super().__init__(model)
+        self.node_ae = node_ae
+        self._numbers = itertools.count(first_number)
+        self._lock = threading.Lock()
+
+    def next_in_series(self, study_uid: str) -> Tuple[str, int]:
+        from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
+        with self._lock:
+            number = next(self._numbers)
+        return generate_uid(entropy_srcs=["hc-tf node SR series", self.node_ae, study_uid]), number
+
+
+# predict's hints name its command-line options, which a node has not
+_CLI_HINT = re.compile(r"; (give|pass) --[a-z-]+[^;]*")
+
+
+def _reason(path: str, err: Exception) -> str:
+    """The error without the spool path (the instance is named by its id in the journal) and
+    without predict's option hints."""
+    return _CLI_HINT.sub("", str(err).replace(f"{path}: ", "").replace(path, "the instance"))
+
+
+def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
+                 ) -> Tuple[List[str], Dict[str, Any]]:
+    """Measures every frame of `path`, writing sr/ and fhir/ under `folder` (emptied first).
+
+    Returns:
+      (the written files relative to `folder`, SRs first; a summary: frames, found, hc_mm,
+      refused frames' reasons).
+
+    Raises:
+      Dead: the file cannot be read or calibrated, or no frame could be measured and some
+        were refused.
+    """
+    shutil.rmtree(folder, ignore_errors=True)  # a re-measure after a crash starts clean
+    os.makedirs(folder)
+    try:
+        preds = list(inference.predict_samples(runner, dicom_predict.samples(path, None, None,
+                                                                             False)))
+    except ValueError as err:  # dicom.DicomError and the calibration refusals
+        raise Dead(_reason(path, err)) from None
+    from hc_tf.surfaces import predict as predict_lib  # pylint: disable=g-import-not-at-top
+    files, refused, hcs = [], [], []
+    for pred in preds:
+        try:
+            pred, extra = dicom_predict.finish(pred)
+        except ValueError as err:
+            refused.append(_reason(path, err))
+            continue
+        _, record = predict_lib.image_rows(pred.sample.filename, pred.measurement, None)
+        record.update(extra)
+        dicom_predict.write_results(folder, pred, record, run)
+        if record["dicom"].get("sr_error"):
+            refused.append(_reason(path, ValueError(record["dicom"]["sr_error"])))
+        elif pred.measurement.found:
+            files += [record["dicom"]["sr"], record["dicom"]["fhir"]]
+            hcs.append(round(float(pred.measurement.hc_mm), 2))
+    if refused and not files:
+        raise Dead("; ".join(refused))
+    summary = {"frames": len(preds), "found": len(hcs), "hc_mm": hcs, "refused": refused}
+    return sorted(files, key=lambda f: not f.endswith(".sr.dcm")), summary
+
+
+def sr_files(outputs: List[str]) -> List[str]:
+    return [f for f in outputs if f.endswith(".sr.dcm")]

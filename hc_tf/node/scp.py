@@ -1,0 +1,104 @@
+"""The listener: a pynetdicom Storage SCP for US Image and US Multi-frame Image, and C-ECHO.
+
+Each C-STORE is spooled (written, fsynced, journalled) before it is acknowledged. A spool over its
+limit refuses new associations (A-ASSOCIATE-RJ transient, local limit exceeded) and answers a
+store in flight with 0xA700 (out of resources). Calling AE titles (and optionally peer
+addresses) outside the allow-list are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Callable, List
+
+from hc_tf.node import config as config_lib
+from hc_tf.node import measure as measure_lib
+from hc_tf.node import spool as spool_lib
+
+LOG = logging.getLogger("hc_tf.node")
+STATUS_OK = 0x0000
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_CANNOT_UNDERSTAND = 0xC000
+REJECT_FULL = (0x02, 0x03, 0x02)      # transient, provider (presentation), local limit exceeded
+REJECT_HOST = (0x01, 0x01, 0x03)      # permanent, user, calling AE / peer not recognised
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def transfer_syntaxes() -> List[str]:
+    """The syntaxes the reader decodes here: pydicom's available decoders (and plain ones)."""
+    from pydicom import uid  # pylint: disable=g-import-not-at-top
+    from pydicom.pixels import get_decoder  # pylint: disable=g-import-not-at-top
+    plain = [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian,
+             uid.DeflatedExplicitVRLittleEndian]
+    encoded = [uid.RLELossless, uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless,
+               uid.JPEGLosslessSV1, uid.JPEGLSLossless, uid.JPEGLSNearLossless,
+               uid.JPEG2000Lossless, uid.JPEG2000]
+    out = list(plain)
+    for syntax in encoded:
+        try:
+            if get_decoder(syntax).is_available:
+                out.append(syntax)
+        except (NotImplementedError, ValueError):
+            pass
+    return out
+
+
+def _log(event: str, **fields) -> None:
+    LOG.info(json.dumps({"event": event, **fields}, sort_keys=True))
+
+
+def _reject(assoc, rsd) -> None:
+    """Rejects as pynetdicom's own checks do (EVT_REQUESTED may send the A-ASSOCIATE-RJ)."""
+    assoc.acse.send_reject(*rsd)
+    assoc.kill()
+
+
+def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
+            on_received: Callable[[int], None]):
+    """The configured AE and its handlers (not yet listening)."""
+    from pynetdicom import AE, evt  # pylint: disable=g-import-not-at-top
+    ae = AE(ae_title=cfg.ae_title)
+    ae.require_called_aet = True
+    if not cfg.allow_any_calling_aet:
+        ae.require_calling_aet = list(cfg.allowed_calling_aets)
+    syntaxes = transfer_syntaxes()
+    for sop_class in sorted(measure_lib.US_CLASSES):
+        ae.add_supported_context(sop_class, syntaxes)
+    ae.add_supported_context(VERIFICATION)
+
+    def on_requested(event) -> None:
+        peer = event.assoc.requestor.address
+        if cfg.allowed_hosts and peer not in cfg.allowed_hosts:
+            _log("rejected", reason="peer address not allowed")
+            _reject(event.assoc, REJECT_HOST)
+        elif spool.full():
+            _log("rejected", reason="spool full")
+            _reject(event.assoc, REJECT_FULL)
+
+    def on_rejected(event) -> None:
+        _log("association_rejected", calling_aet_allowed=event.assoc.requestor.ae_title in
+             cfg.allowed_calling_aets or cfg.allow_any_calling_aet)
+
+    def on_store(event) -> int:
+        req = event.request
+        sop_uid, sop_class = str(req.AffectedSOPInstanceUID), str(req.AffectedSOPClassUID)
+        try:
+            data = event.encoded_dataset()
+        except Exception:  # noqa: BLE001  malformed meta: nothing can be made of it
+            return STATUS_CANNOT_UNDERSTAND
+        try:
+            instance_id = spool.store(data, sop_uid, sop_class, event.assoc.requestor.ae_title)
+        except spool_lib.SpoolFull as err:
+            _log("store_refused", reason=str(err))
+            return STATUS_OUT_OF_RESOURCES
+        if instance_id is None:
+            _log("duplicate", bytes=len(data))
+            return STATUS_OK
+        LOG.debug(json.dumps({"event": "received", "id": instance_id, "bytes": len(data)}))
+        on_received(instance_id)
+        return STATUS_OK
+
+    handlers = [(evt.EVT_C_STORE, on_store), (evt.EVT_REQUESTED, on_requested),
+                (evt.EVT_REJECTED, on_rejected), (evt.EVT_C_ECHO, lambda event: STATUS_OK)]
+    return ae, handlers

@@ -1,0 +1,99 @@
+"""The running node: spool + journal, measuring pool, sender and the listener, started together
+and stopped on SIGTERM/SIGINT (work in flight is finished by the next start)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import ssl
+import threading
+from typing import Optional
+
+from hc_tf.node import config as config_lib
+from hc_tf.node import destinations as dest_lib
+from hc_tf.node import measure as measure_lib
+from hc_tf.node import pull as pull_lib
+from hc_tf.node import scp as scp_lib
+from hc_tf.node import spool as spool_lib
+from hc_tf.node import worker as worker_lib
+
+LOG = logging.getLogger("hc_tf.node")
+
+
+def model_path(cfg: config_lib.NodeConfig) -> str:
+    if cfg.model:
+        return cfg.model
+    from hc_tf import models  # pylint: disable=g-import-not-at-top
+    return models.released_edge_model()
+
+
+class Node:
+    """One node: `start()` listens and works in background threads, `stop()` ends them."""
+
+    def __init__(self, cfg: config_lib.NodeConfig):
+        from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
+        from hc_tf.surfaces.demo.pool import runner_pool  # pylint: disable=g-import-not-at-top
+        self.cfg = cfg
+        self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
+        self.spool.recover()
+        model = model_path(cfg)
+        size = cfg.pool_size()
+        self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's
+        run = measure_lib.NodeRun(dicom_sr.model_info(model), cfg.ae_title,
+                                  self.spool.journal.sr_count() + 1)
+        dests = {d.name: dest_lib.make(d, cfg.ae_title) for d in cfg.destinations}
+        self.measurer = worker_lib.Measurer(self.spool, self.pool, run, list(dests), size)
+        self.sender = worker_lib.Sender(self.spool, dests, cfg.retry_base_s, cfg.retry_max_s)
+        self.measurer.on_measured = self.sender.wake
+        self.ae, self.handlers = scp_lib.make_ae(cfg, self.spool, self.measurer.queue.put)
+        self.pullers = [pull_lib.make(p, self.spool, self.measurer.queue.put) for p in cfg.pulls]
+        self.server = None
+
+    def start(self) -> None:
+        self.measurer.start()
+        self.sender.start()
+        for p in self.pullers:
+            p.start()
+        if self.cfg.listens:
+            self.server = self.ae.start_server((self.cfg.host, self.cfg.port), block=False,
+                                               evt_handlers=self.handlers,
+                                               ssl_context=tls_context(self.cfg))
+        LOG.info(json.dumps({"event": "listening" if self.cfg.listens else "pulling",
+                             "ae_title": self.cfg.ae_title, "host": self.cfg.host,
+                             "port": self.cfg.port, "tls": bool(self.cfg.tls_cert),
+                             "workers": self.cfg.pool_size(), "pulls": len(self.pullers)}))
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+        for p in self.pullers:
+            p.stop()
+        self.measurer.stop()
+        self.sender.stop()
+
+
+def tls_context(cfg: config_lib.NodeConfig) -> Optional[ssl.SSLContext]:
+    """TLS on request: the server's certificate, and client certificates when tls_ca is set."""
+    if not cfg.tls_cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    if cfg.tls_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cfg.tls_ca)
+    return ctx
+
+
+def serve(cfg: config_lib.NodeConfig, stop: Optional[threading.Event] = None) -> None:
+    """Runs the node until SIGTERM/SIGINT (or `stop` is set)."""
+    stop = stop or threading.Event()
+    node = Node(cfg)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    node.start()
+    try:
+        stop.wait()
+    finally:
+        node.stop()

@@ -1,0 +1,166 @@
+"""The spool on disk: received images under `in/`, SRs under `out/<id>/`, the journal beside.
+
+Images are named by a hash of their SOP Instance UID, SR folders by the journal's counter (never
+by patient data). An image is written, fsynced and renamed into place before the journal records
+it, and the journal commits before the C-STORE is acknowledged: an image the scanner saw
+acknowledged is on disk and in the journal; one it did not is sent again and overwrites its file. The size is tracked so a full spool is
+refused, not filled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from typing import Optional
+
+from hc_tf.node import journal as journal_lib
+
+RECOUNT_S = 30.0  # the size is counted from the files again this often
+DEFAULT_MIN_FREE_MB = 64.0  # the filesystem's own floor, whatever the limit says
+
+
+class SpoolFull(Exception):
+    """No room for an instance: the node answers 'out of resources'."""
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _tree_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
+
+
+class Spool:
+    """The spool folder of one node (one node per spool)."""
+
+    def __init__(self, root: str, limit_bytes: int, min_free_mb: float = DEFAULT_MIN_FREE_MB):
+        self.root = os.path.abspath(root)
+        self.limit_bytes = int(limit_bytes)
+        self.min_free_bytes = int(min_free_mb * 1024 * 1024)
+        self.incoming = os.path.join(self.root, "in")
+        self.outgoing = os.path.join(self.root, "out")
+        for d in (self.root, self.incoming, self.outgoing):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+        self.journal = journal_lib.Journal(os.path.join(self.root, journal_lib.NAME))
+        self._lock = threading.Lock()
+        self._tmp = itertools.count()
+        self._used = _tree_bytes(self.incoming) + _tree_bytes(self.outgoing)
+        self._counted = time.monotonic()
+
+    @property
+    def used_bytes(self) -> int:
+        return self._used
+
+    def full(self, extra: int = 0) -> bool:
+        """Over the limit (with `extra` more bytes), or the filesystem nearly full."""
+        if time.monotonic() - self._counted > RECOUNT_S:  # files purged from outside
+            with self._lock:
+                self._used = _tree_bytes(self.incoming) + _tree_bytes(self.outgoing)
+                self._counted = time.monotonic()
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            return True
+        return self._used + extra > self.limit_bytes or free - extra < self.min_free_bytes
+
+    @staticmethod
+    def image_name(sop_uid: str) -> str:
+        return hashlib.sha256(sop_uid.encode()).hexdigest()[:40] + ".dcm"
+
+    def image_path(self, name: str) -> str:
+        return os.path.join(self.incoming, name)
+
+    def out_dir(self, instance_id: int) -> str:
+        return os.path.join(self.outgoing, str(instance_id))
+
+    def store(self, data: bytes, sop_uid: str, sop_class: str, calling_aet: str) -> Optional[int]:
+        """Writes one received instance durably and records it; None for a known SOP UID.
+
+        Raises:
+          SpoolFull: over the limit, or the disk refused the write (nothing is recorded).
+        """
+        if self.journal.known(sop_uid):
+            return None
+        if self.full(len(data)):
+            raise SpoolFull(f"spool {self.used_bytes} bytes, limit {self.limit_bytes}")
+        tmp = os.path.join(self.incoming, f".tmp{os.getpid()}-{next(self._tmp)}")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:
+            _remove(tmp)
+            raise SpoolFull(f"writing to the spool failed: {err.strerror}") from None
+        name = self.image_name(sop_uid)
+        with self._lock:
+            self._used += len(data) - _size(self.image_path(name))
+            os.replace(tmp, self.image_path(name))
+        try:
+            _fsync_dir(self.incoming)
+            return self.journal.add_received(sop_uid, name, sop_class, calling_aet, len(data))
+        except (OSError, sqlite3.Error) as err:  # a full disk: the journal cannot grow
+            self.drop_image(name)
+            raise SpoolFull(f"recording in the journal failed: {err}") from None
+
+    def drop_image(self, name: str) -> None:
+        with self._lock:
+            self._used -= _remove(self.image_path(name))
+
+    def drop_outputs(self, instance_id: int) -> None:
+        folder = self.out_dir(instance_id)
+        size = _tree_bytes(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        self.account(-size)
+
+    def account(self, nbytes: int) -> None:
+        with self._lock:
+            self._used += nbytes
+
+    def forget_dead(self) -> int:
+        """Deletes the dead letters' images (the journal keeps their reasons); returns how many."""
+        names = self.journal.forget_dead()
+        for name in names:
+            self.drop_image(name)
+        return len(names)
+
+    def recover(self) -> None:
+        """After a crash: removes files the journal never recorded (never acknowledged)."""
+        known = self.journal.files()
+        for name in os.listdir(self.incoming):
+            if name.startswith(".tmp") or name not in known:
+                with self._lock:
+                    self._used -= _remove(os.path.join(self.incoming, name))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _remove(path: str) -> int:
+    try:
+        size = os.path.getsize(path)
+        os.remove(path)
+        return size
+    except OSError:
+        return 0

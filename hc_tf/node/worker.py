@@ -1,0 +1,201 @@
+"""The node's workers: a measuring pool (one TFLite interpreter per thread, sized to the cores)
+and one sender that delivers SRs, retrying a destination that is down with backoff.
+
+Both read their work from the journal, so a restart resumes where a SIGKILL left off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+from hc_tf.node import destinations as dest_lib
+from hc_tf.node import measure as measure_lib
+from hc_tf.node import spool as spool_lib
+
+LOG = logging.getLogger("hc_tf.node")
+IDLE_POLL_S = 0.5
+STOP_WAIT_S = 20.0
+DISK_RETRY_S = 5.0
+IDLE_RELEASE_S = 2.0  # a destination's association is kept this long after the last send
+
+
+def log_instance(event: str, row: Any, **fields: Any) -> None:
+    """The instance's one structured (JSON) line, when it is done or dead: its id, size and
+    timings (received -> measured -> sent), never patient data."""
+    now = time.time()
+    times = {"bytes": row["bytes"], "received_to_end_s": round(now - row["received_at"], 3)}
+    if row["measured_at"]:
+        times["received_to_measured_s"] = round(row["measured_at"] - row["received_at"], 3)
+    if row["measure_ms"] is not None:
+        times["measure_ms"] = round(row["measure_ms"], 1)
+    LOG.info(json.dumps({"event": event, "id": row["id"], **times, **fields}, sort_keys=True))
+
+
+class Measurer:
+    """Threads that measure received instances, one runner from the pool each."""
+
+    def __init__(self, spool: spool_lib.Spool, pool: Any, run: measure_lib.NodeRun,
+                 dest_names: List[str], threads: int):
+        self.spool, self.pool, self.run, self.dest_names = spool, pool, run, dest_names
+        self.queue: "queue.Queue[int]" = queue.Queue()
+        self.on_measured = lambda: None
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, name=f"measure{i}", daemon=True)
+                         for i in range(threads)]
+
+    def start(self) -> None:
+        for instance_id in self.spool.journal.received():  # what a restart left to do
+            self.queue.put(instance_id)
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        """Finishes the instances in hand (a SIGKILL would be resumed from the journal)."""
+        self._stop.set()
+        for t in self._threads:
+            if t.is_alive():
+                t.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                instance_id = self.queue.get(timeout=IDLE_POLL_S)
+            except queue.Empty:
+                continue
+            try:
+                self.measure(instance_id)
+            except (OSError, sqlite3.Error) as err:  # a full disk: the image waits, retried
+                LOG.warning(json.dumps({"event": "measure_retry", "id": instance_id,
+                                        "error": type(err).__name__}))
+                self._stop.wait(DISK_RETRY_S)
+                self.queue.put(instance_id)
+            except Exception as err:  # noqa: BLE001  a bug must not stop the pool
+                LOG.error("measuring instance %d failed: %s", instance_id, type(err).__name__)
+                self.spool.journal.mark_dead(instance_id, f"internal error: {type(err).__name__}")
+
+    def measure(self, instance_id: int) -> None:
+        row = self.spool.journal.row(instance_id)
+        if row["state"] != "received":
+            return
+        path, folder = self.spool.image_path(row["file"]), self.spool.out_dir(instance_id)
+        t0 = time.perf_counter()
+        try:
+            if str(row["sop_class"]) not in measure_lib.US_CLASSES:
+                raise measure_lib.Dead(f"SOP class {row['sop_class']} is not an ultrasound image")
+            if not os.path.isfile(path):
+                raise measure_lib.Dead("the spooled file is missing")
+            outputs, summary = measure_lib.measure_file(self.pool, path, folder, self.run)
+        except measure_lib.Dead as err:
+            self.spool.journal.mark_dead(instance_id, str(err))
+            log_instance("dead", self.spool.journal.row(instance_id), reason=str(err))
+            return
+        ms = (time.perf_counter() - t0) * 1e3
+        self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
+        note = "; ".join(summary["refused"]) or (None if outputs else "no head found: no SR")
+        self.spool.journal.mark_measured(instance_id, outputs, self.dest_names, ms, note)
+        self.spool.drop_image(row["file"])
+        self.on_measured()
+        if not outputs or not self.dest_names:
+            log_instance("done", self.spool.journal.row(instance_id), note=note,
+                         srs=len(measure_lib.sr_files(outputs)), **_summary(summary))
+
+
+def _summary(summary: Dict[str, Any]) -> Dict[str, Any]:
+    return {"frames": summary["frames"], "found": summary["found"], "hc_mm": summary["hc_mm"]}
+
+
+class Sender:
+    """Delivers pending SRs; a destination that fails waits base * 2^attempts (capped)."""
+
+    def __init__(self, spool: spool_lib.Spool, dests: Dict[str, Any], base_s: float,
+                 max_s: float):
+        self.spool, self.dests, self.base_s, self.max_s = spool, dests, base_s, max_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sender", daemon=True)
+        self.down: Dict[str, float] = {}  # destination -> until when it is not tried
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._idle()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        last_work = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.clear()
+            sent_any = self.send_due()
+            if sent_any:
+                last_work = time.monotonic()
+            elif time.monotonic() - last_work > IDLE_RELEASE_S:
+                self._idle()
+                nxt = self.spool.journal.next_due()
+                ahead = None if nxt is None else nxt - time.time()
+                wait = IDLE_POLL_S if ahead is None or ahead <= 0 else min(ahead, 5.0)
+                self._wake.wait(wait)
+
+    def _idle(self) -> None:
+        """Nothing to send now: destinations release what they hold (an association)."""
+        for dest in self.dests.values():
+            getattr(dest, "idle", lambda: None)()
+
+    def send_due(self) -> bool:
+        now, worked = time.time(), False
+        for d in self.spool.journal.due(now):
+            if self._stop.is_set():
+                break
+            if self.down.get(d["dest"], 0) > time.time():  # skip a destination known down
+                continue
+            worked = True
+            self._deliver(d)
+        return worked
+
+    def _deliver(self, d: Any) -> None:
+        instance_id, name = d["instance_id"], d["dest"]
+        folder = self.spool.out_dir(instance_id)
+        files = [os.path.join(folder, f) for f in json.loads(d["outputs"] or "[]")]
+        t0 = time.perf_counter()
+        try:
+            dest = self.dests[name]
+            dest.send(files)
+        except KeyError:
+            self._finish(instance_id, name, "dead", f"{name}: no longer configured")
+        except dest_lib.Refused as err:
+            self._finish(instance_id, name, "dead", str(err))
+        except (dest_lib.Retry, OSError) as err:
+            delay = min(self.base_s * 2 ** self.spool.journal.attempts(instance_id, name),
+                        self.max_s)
+            self.spool.journal.delivery_retry(instance_id, name, time.time() + delay, str(err))
+            self.down[name] = time.time() + delay
+            LOG.warning(json.dumps({"event": "retry", "id": instance_id, "dest": name,
+                                    "in_s": round(delay, 1), "error": str(err)}))
+        else:
+            self.down.pop(name, None)
+            self._finish(instance_id, name, "sent", None, (time.perf_counter() - t0) * 1e3)
+
+    def _finish(self, instance_id: int, name: str, state: str, error: Optional[str],
+                send_ms: float = 0.0) -> None:
+        last = self.spool.journal.delivery_done(instance_id, name, state, error)
+        if state == "dead":
+            LOG.error(json.dumps({"event": "delivery_dead", "id": instance_id, "dest": name,
+                                  "error": error}))
+        if last:
+            row = self.spool.journal.row(instance_id)
+            self.spool.drop_outputs(instance_id)
+            log_instance("done", row, last_send_ms=round(send_ms, 1),
+                         srs=len(measure_lib.sr_files(json.loads(row["outputs"] or "[]"))))

@@ -1,0 +1,209 @@
+"""`hc-tf node`'s parts without a network: the configuration, the journal's states and
+idempotency, the spool's limit and crash recovery, measuring (dead letters), the sender's
+backoff, and the CLI's one-line errors. The node against a real PACS: tests/node_pacs_test.py."""
+
+import json
+import os
+import time
+
+import pytest
+
+pytest.importorskip("pydicom")
+
+from click.testing import CliRunner  # noqa: E402
+
+from hc_tf import cli  # noqa: E402
+from hc_tf.node import config as config_lib  # noqa: E402
+from hc_tf.node import destinations as dest_lib  # noqa: E402
+from hc_tf.node import measure as measure_lib  # noqa: E402
+from hc_tf.node import spool as spool_lib  # noqa: E402
+from hc_tf.node import worker as worker_lib  # noqa: E402
+from tests import dicom_files  # noqa: E402
+
+US = dicom_files.US_IMAGE
+FOLDER = '[[destination]]\nkind = "folder"\npath = "out"\n'
+
+
+def _toml(tmp_path, text):
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_config_reads_destinations_and_cli_overrides(tmp_path):
+    path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["SCAN"]\nport = 104\n'
+                 '[[destination]]\nkind = "dicom"\nhost = "h"\nport = 4242\nae_title = "PACS"\n'
+                 '[[destination]]\nkind = "folder"\nname = "copy"\npath = "/x"\n')
+    cfg = config_lib.load(path, {"port": 11112, "host": None})
+    assert cfg.port == 11112 and cfg.host == "127.0.0.1" and cfg.allowed_calling_aets == ("SCAN",)
+    assert [(d.kind, d.name) for d in cfg.destinations] == [("dicom", "dicom1"), ("folder", "copy")]
+    assert cfg.destinations[0].get("ae_title") == "PACS"
+
+
+@pytest.mark.parametrize("text, words", [
+    ('[node]\nspool = "s"\n', "allowed_calling_aets is empty"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n', "no [[destination]]"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nprot = 1\n', "unknown key(s) prot"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "ftp"\n',
+     "kind 'ftp'"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n',
+     "lacks host, port, ae_title"),
+    ('[node\n', "node.toml"),
+])
+def test_config_refusals_name_the_file_and_key(tmp_path, text, words):
+    path = _toml(tmp_path, text)
+    with pytest.raises(config_lib.ConfigError, match="node.toml") as err:
+        config_lib.load(path)
+    assert words in str(err.value)
+
+
+def test_spool_stores_once_per_sop_uid_and_journal_walks_the_states(tmp_path):
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    first = spool.store(b"x" * 100, "1.2.3", US, "SCAN")
+    assert spool.store(b"y" * 100, "1.2.3", US, "SCAN") is None  # a resend: nothing new
+    assert spool.journal.received() == [first] and spool.used_bytes == 100
+    name = spool.journal.row(first)["file"]
+    assert "1.2.3" not in name and open(spool.image_path(name), "rb").read() == b"x" * 100
+    spool.journal.mark_measured(first, ["sr/a.sr.dcm"], ["pacs", "web"], 12.0)
+    assert not spool.journal.delivery_done(first, "pacs", "sent")
+    assert spool.journal.delivery_done(first, "web", "sent")
+    status = spool.journal.status()
+    assert status["instances"] == {"done": 1} and status["backlog"] == 0
+    assert status["destinations"]["pacs"]["sent"] == 1
+
+
+def test_spool_over_its_limit_refuses_and_recovery_drops_unacknowledged_files(tmp_path):
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 150)
+    spool.store(b"x" * 100, "1.2.3", US, "SCAN")
+    with pytest.raises(spool_lib.SpoolFull):
+        spool.store(b"y" * 100, "1.2.4", US, "SCAN")
+    assert not spool.full() and spool.full(60)
+    stray = os.path.join(spool.incoming, spool.image_name("9.9"))  # on disk, never journalled
+    open(stray, "wb").write(b"z")
+    again = spool_lib.Spool(str(tmp_path / "spool"), 150)  # a restart
+    again.recover()
+    assert not os.path.exists(stray) and again.journal.received() == [1]
+    again.journal.mark_measured(1, [], [], 1.0)  # killed before the image was deleted
+    spool_lib.Spool(str(tmp_path / "spool"), 150).recover()
+    assert os.listdir(again.incoming) == []
+
+
+@pytest.fixture(scope="module")
+def runner():
+    from hc_tf import inference, models
+    return inference.load_runner(models.released_edge_model(), num_threads=1)
+
+
+def test_measure_writes_an_sr_and_dead_letters_say_why(tmp_path, runner):
+    from hc_tf.report import dicom_sr
+    head = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "a.dcm"))
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    outputs, summary = measure_lib.measure_file(runner, head, str(tmp_path / "out"), run)
+    assert measure_lib.sr_files(outputs) == ["sr/a.sr.dcm"] and summary["found"] == 1
+    back = dicom_sr.read_back(str(tmp_path / "out" / "sr" / "a.sr.dcm"))
+    assert back["hc_mm"] == pytest.approx(summary["hc_mm"][0], abs=0.01)
+    gray = dicom_files.cv2.imread(dicom_files.head_png("000_HC.png"), 0)
+    nocal = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "b.dcm"))
+    with pytest.raises(measure_lib.Dead) as err:
+        measure_lib.measure_file(runner, nocal, str(tmp_path / "out2"), run)
+    assert "(0018,6011)" in str(err.value) and str(tmp_path) not in str(err.value)
+    open(tmp_path / "c.dcm", "wb").write(b"\0" * 128 + b"DICM" + b"\1" * 50)
+    with pytest.raises(measure_lib.Dead, match="(not a readable DICOM file|Rows)"):
+        measure_lib.measure_file(runner, str(tmp_path / "c.dcm"), str(tmp_path / "o3"), run)
+
+
+class _Flaky:
+    def __init__(self, failures, error=dest_lib.Retry):
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def send(self, files):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error("down")
+
+
+def _measured(tmp_path, dests):
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    i = spool.store(b"x", "1.2.3", US, "SCAN")
+    spool.journal.mark_measured(i, ["sr/a.sr.dcm"], dests, 1.0)
+    return spool, i
+
+
+def test_sender_backs_off_then_delivers(tmp_path):
+    spool, i = _measured(tmp_path, ["pacs"])
+    dest = _Flaky(2)
+    sender = worker_lib.Sender(spool, {"pacs": dest}, base_s=0.05, max_s=0.1)
+    t0 = time.time()
+    while spool.journal.row(i)["state"] != "done" and time.time() - t0 < 10:
+        sender.send_due()
+        time.sleep(0.01)
+    assert dest.calls == 3 and spool.journal.row(i)["state"] == "done"
+    assert spool.journal.attempts(i, "pacs") == 2
+
+
+def test_sender_dead_letters_a_refused_delivery(tmp_path):
+    spool, i = _measured(tmp_path, ["pacs"])
+    worker_lib.Sender(spool, {"pacs": _Flaky(1, dest_lib.Refused)}, 1, 1).send_due()
+    status = spool.journal.status()
+    assert status["destinations"]["pacs"]["dead"] == 1
+    assert status["destinations"]["pacs"]["last_error"] == "down"
+
+
+def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
+    spool, _ = _measured(tmp_path, ["pacs"])
+    path = _toml(tmp_path, f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n'
+                 + FOLDER)
+    result = CliRunner().invoke(cli.main, ["node", "status", "--config", path, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["destinations"]["pacs"]["pending"] == 1
+    bad = CliRunner().invoke(cli.main, ["node", "serve", "--config", str(tmp_path / "none.toml")])
+    assert bad.exit_code != 0 and "none.toml" in bad.output and "Traceback" not in bad.output
+    missing = CliRunner().invoke(cli.main, ["node", "status", "--config", path,
+                                            "--spool", str(tmp_path / "elsewhere")])
+    assert missing.exit_code != 0 and "no journal" in missing.output
+
+
+def test_fhir_destination_puts_each_observation_idempotently_and_retries_5xx(tmp_path):
+    import http.server
+    import threading
+    got, answers = [], [503, 201, 200]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.path, json.loads(body)))
+            self.send_response(answers.pop(0))
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    obs = tmp_path / "fhir" / "abc.frame2.fhir.json"
+    obs.parent.mkdir()
+    obs.write_text(json.dumps({"resourceType": "Observation", "status": "preliminary"}))
+    dest = dest_lib.make(config_lib.Destination("fhir", "ehr", (
+        ("url", f"http://127.0.0.1:{server.server_port}/r4"),)), "HCTF")
+    try:
+        with pytest.raises(dest_lib.Retry, match="503"):
+            dest.send([str(obs)])
+        dest.send([str(obs)])
+        dest.send([str(obs)])  # a resend: the same id, an update
+    finally:
+        server.shutdown()
+    assert [p for p, _ in got] == ["/r4/Observation/hctf-abc.frame2"] * 3
+    assert got[-1][1]["id"] == "hctf-abc.frame2"
+
+
+def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch):
+    from hc_tf.node import service
+    seen = []
+    monkeypatch.setattr(service, "serve", seen.append)
+    path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n' + FOLDER)
+    local = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--port", "2000"])
+    wide = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--host", "0.0.0.0"])
+    assert local.exit_code == 0 and "Warning" not in local.output
+    assert wide.exit_code == 0 and "exposes the node beyond this machine" in wide.output
+    assert [(c.host, c.port) for c in seen] == [("127.0.0.1", 2000), ("0.0.0.0", 11112)]
