@@ -13,6 +13,7 @@ import pytest
 LARGE_MODULES = {
     "beam_predict_test.py",     # Beam DirectRunner, 2 worker processes
     "demo_test.py",             # a served Gradio app in headless Chromium
+    "demo_guard_test.py",       # the demo served by a subprocess
     "distribute_test.py",       # two-replica training in subprocesses
     "jax_data_parallel_test.py",
     "node_pacs_test.py",        # Orthanc, the node and storescu as processes
@@ -20,6 +21,8 @@ LARGE_MODULES = {
     "train_backup_test.py",     # interrupted training runs in subprocesses
     "train_jax_test.py",
     "web_app_test.py",          # the built app in headless Chromium
+    "web_app_ui_test.py",
+    "web_app_dicom_test.py",
     "wheel_test.py",            # python -m build + a fresh venv + pip install
 }
 

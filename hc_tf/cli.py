@@ -43,7 +43,7 @@ def main(verbose: bool) -> None:
 @errors.clean_errors
 def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
     """Build the HC18 TFDS dataset from a local copy of the release."""
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18  # pylint: disable=g-import-not-at-top
+    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
 
     hc18.locate_sources(manual_dir)  # missing, empty or incomplete: one line, before any work
     builder = hc18.make_builder(data_dir, validation_fraction, skip_invalid)
@@ -99,7 +99,7 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
           decoder_filters, small, encoder_weights, init_from, distribute):
     """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
-    from hc_tf.train import fit as train_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.train import fit as train_lib
 
     if distribute == "multi-worker" and (sample or manual_dir):
         # Preparing runs TensorFlow ops, and the collective service must start first; and
@@ -151,18 +151,18 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
 def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet, overwrite,
              reference_csv):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
-    from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf import inference  # pylint: disable=g-import-not-at-top
-    from hc_tf.io import out_dir as out_dir_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.console import progress  # pylint: disable=g-import-not-at-top
-    from hc_tf import models  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import evaluate as evaluate_lib
+    from hc_tf import inference
+    from hc_tf.io import out_dir as out_dir_lib
+    from hc_tf.console import progress
+    from hc_tf import models
 
     runner = inference.load_runner(model_path or models.released_edge_model(), flip_tta=flip_tta)
     total = None
     # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
     outputs = evaluate_lib.OUTPUT_NAMES
     if reference_csv:
-        from hc_tf.surfaces import dicom_evaluate  # pylint: disable=g-import-not-at-top
+        from hc_tf.surfaces import dicom_evaluate
         t = time.time()
         outputs = outputs | {dicom_evaluate.UNREADABLE_NAME}
         with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(outputs)) as staging:
@@ -176,7 +176,7 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         samples = evaluate_lib.samples_from_hc18_folder(data_dir)
         total = evaluate_lib.hc18_folder_size(data_dir)
     else:
-        from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.train import data as data_lib
         samples = data_lib.load_samples(data_dir, split, validation_fraction)
     t = time.time()
     with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(outputs)) as staging:
@@ -231,12 +231,12 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     unreadable.csv), the others measured; 1: an error, --out left as it was.
     Put -- before the inputs when a name starts with '-' (options go before it).
     """
-    from hc_tf import measure as measure_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.surfaces import predict as predict_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.console import progress  # pylint: disable=g-import-not-at-top
-    from hc_tf.report import records as report_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf import measure as measure_lib
+    from hc_tf.surfaces import predict as predict_lib
+    from hc_tf.console import progress
+    from hc_tf.report import records as report_lib
 
-    from hc_tf import models  # pylint: disable=g-import-not-at-top
+    from hc_tf import models
 
     model_path = model_path or models.released_edge_model()
     common = dict(pixel_csv=pixel_csv, pixel_size_mm=pixel_size, overwrite=overwrite,
@@ -246,7 +246,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     inputs, after_dashes = list(inputs[:len(inputs) - n_after]), list(inputs[len(inputs) - n_after:])
     try:
         if beam:
-            from hc_tf.surfaces import beam_predict  # pylint: disable=g-import-not-at-top
+            from hc_tf.surfaces import beam_predict
             inputs, pipeline_args = beam_predict.split_pipeline_args(inputs)
             inputs += after_dashes
             result = beam_predict.predict_files(model_path, inputs, out_dir, pipeline_args, **common)
@@ -299,8 +299,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias_correction,
            out_path, validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
-    from hc_tf.export import export_lib as lite  # pylint: disable=g-import-not-at-top
-    from hc_tf.export import op_report as lite_ops  # pylint: disable=g-import-not-at-top
+    from hc_tf.export import export_lib as lite
+    from hc_tf.export import op_report as lite_ops
 
     validation = None
     if validation_summary:
@@ -345,15 +345,15 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 @errors.clean_errors
 def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
     """Full vs edge model on the same images, through the same measurement."""
-    import itertools  # pylint: disable=g-import-not-at-top
-    from hc_tf.surfaces import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.export import parity as parity_lib  # pylint: disable=g-import-not-at-top
-    from hc_tf.console import progress  # pylint: disable=g-import-not-at-top
+    import itertools
+    from hc_tf.surfaces import evaluate as evaluate_lib
+    from hc_tf.export import parity as parity_lib
+    from hc_tf.console import progress
 
     if evaluate_lib.is_hc18_folder(data_dir):
         samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
     else:
-        from hc_tf.train import data as data_lib  # pylint: disable=g-import-not-at-top
+        from hc_tf.train import data as data_lib
         samples = data_lib.load_samples(data_dir, split)[:limit]
     summary = parity_lib.run_parity(keras_path, tflite_path, samples, out_dir,
                                     show_progress=progress.wanted(quiet))
@@ -371,7 +371,7 @@ def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
 @errors.clean_errors
 def demo(model_path, host, port, workers):
     """Serve the web demo: upload an ultrasound image, get the fitted head ellipse and HC (mm)."""
-    from hc_tf.surfaces import demo as demo_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import demo as demo_lib
 
     if not host.strip():
         raise click.BadParameter("empty; give an interface, e.g. 127.0.0.1 (the default)",

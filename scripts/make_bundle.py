@@ -24,7 +24,6 @@ import sys
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from hc_tf import __version__
 from hc_tf import clinical
@@ -40,6 +39,8 @@ from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf.measure import quality
 from hc_tf.report import records as report
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MODEL_NAME = "hc_effunet_int8.tflite"
 META_NAME = "hc_effunet_int8.json"
@@ -239,7 +240,7 @@ def biometry_spec():
 def bundle_metadata(meta):
     """The exported metadata (its fields unchanged) plus "clinical" and the input limits
     (`metadata.input_limits`: the web app reads them, never a copy of its own)."""
-    from hc_tf.export.metadata import input_limits  # pylint: disable=import-outside-toplevel
+    from hc_tf.export.metadata import input_limits
     return {**meta, "clinical": {**clinical_spec(), "hc_interval": interval_spec(), **biometry_spec()},
             "input_limits": input_limits()}
 

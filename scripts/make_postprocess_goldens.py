@@ -28,7 +28,6 @@ import zlib
 import cv2
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from hc_tf import __version__
 from hc_tf import clinical as C
@@ -40,6 +39,8 @@ from hc_tf import measure as M
 from hc_tf.measure import fit as fit_lib
 from hc_tf.measure import probmap
 from hc_tf import preprocess as P
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BUNDLE = os.path.join(REPO, "android_demo_assets")
 OUT_SCALE = np.float32(0.00390625)  # the int8 model's output scale (zero point 0)
@@ -85,7 +86,8 @@ def gray_cases(rng):
 # ---------------------------------------------------------------- letterbox
 
 LETTERBOX = [  # (name, (h0, w0), (H, W), what)
-    ("area_2_5x_like_hc18", (54, 80), (24, 32), "INTER_AREA, non-integer factor 2.5 (the HC18 800x540 -> 320x216 path)"),
+    ("area_2_5x_like_hc18", (54, 80), (24, 32),
+     "INTER_AREA, non-integer factor 2.5 (the HC18 800x540 -> 320x216 path)"),
     ("area_fast_2x", (40, 64), (24, 32), "INTER_AREA, exact factor 2 (cv2's integer fast path, (sum + 2) >> 2)"),
     ("area_fast_3x", (60, 96), (24, 32), "INTER_AREA, exact factor 3 (integer fast path, float scale)"),
     ("area_odd_sizes", (77, 101), (24, 32), "INTER_AREA, unequal non-integer factors"),
@@ -269,7 +271,8 @@ def measure_cases():
     add("empty", "nothing above the threshold", np.full(hw, 128, np.uint8), b_hc18)
     add("full", "everything inside the image above the threshold",
         np.where(np.arange(hw[0])[:, None] % 7 == 3, 200, 129).astype(np.uint8) + np.zeros(hw, np.uint8), b_hc18)
-    add("blob_in_right_padding", "a region entirely in the right padding: no outline inside the image (empty contour window)",
+    add("blob_in_right_padding",
+        "a region entirely in the right padding: no outline inside the image (empty contour window)",
         soft_map(hw, ellipse_sdf(55.0, 24.0, 7.5, 12.0, 0.0), 4.0), b_pad)
     add("threshold_exact_128", "q == 128 is background (p > 0.5 strictly), q == 129 foreground",
         np.where(soft_map(hw, el) > 128, 129, 128).astype(np.uint8), b_hc18)
@@ -277,11 +280,12 @@ def measure_cases():
     if best is not None:
         margin, q, r, dx = best
         add("outliers_near_threshold",
-            f"an ellipse with a merged bump (r {r:.2f}, shift {dx:.2f}); closest point {margin:.2e} px from the rejection limit",
+            f"an ellipse with a merged bump (r {r:.2f}, shift {dx:.2f}); "
+            f"closest point {margin:.2e} px from the rejection limit",
             q, b_hc18, 0.1)
     cases += review_cases()
     out = []
-    for name, what, q, box, px, extra in cases:
+    for name, what, q, box, px, _ in cases:
         m, pts, rounds = measure_traced(q, box, px)
         rec = {"name": name, "what": what, "hw": list(q.shape), "q": b64z(q), "box": box_dict(box),
                "pixel_size_mm": px, "found": m.found, "reason": m.reason,
@@ -436,7 +440,7 @@ def clinical_cases():
 
 def sample_cases():
     """The bundled samples: letterboxed input and the int8 model's output, through hc_tf.edge."""
-    from hc_tf import edge  # pylint: disable=import-outside-toplevel
+    from hc_tf import edge
     with open(os.path.join(BUNDLE, "golden.json")) as f:
         golden = json.load(f)
     runner = edge.LiteRunner(os.path.join(BUNDLE, golden["model"]), num_threads=1)
@@ -444,9 +448,9 @@ def sample_cases():
     for s in golden["samples"]:
         gray = P.read_gray_image(os.path.join(BUNDLE, "samples", s["filename"]))
         boxed, box = P.letterbox_image(gray, runner.input_hw)
-        runner.interpreter.set_tensor(runner._in["index"], runner.quantize_input(boxed))  # pylint: disable=protected-access
+        runner.interpreter.set_tensor(runner._in["index"], runner.quantize_input(boxed))
         runner.interpreter.invoke()
-        q = runner.interpreter.get_tensor(runner._out["index"]).reshape(runner.input_hw)  # pylint: disable=protected-access
+        q = runner.interpreter.get_tensor(runner._out["index"]).reshape(runner.input_hw)
         m, pts, rounds = measure_traced(q, box, s["pixel_size_mm"])
         out.append({"name": s["filename"], "hw": list(runner.input_hw), "gray_sha256": sha(gray),
                     "input_sha256": sha(boxed[:, :, 0]), "q": b64z(q), "box": box_dict(box),

@@ -168,9 +168,9 @@ def test_metadata_carries_the_input_limits(meta):
 def test_metadata_carries_the_interval_table_biometry_and_dating(meta):
     """The app reads the whole interval table and the biometry/dating constants from here
     (written once, by scripts/make_bundle.py from hc_tf.clinical): they equal the package's."""
-    from hc_tf.clinical import biometry as B  # pylint: disable=import-outside-toplevel
-    from hc_tf.clinical import dating as D  # pylint: disable=import-outside-toplevel
-    from hc_tf.clinical import intervals as I  # pylint: disable=import-outside-toplevel
+    from hc_tf.clinical import biometry as B
+    from hc_tf.clinical import dating as D
+    from hc_tf.clinical import intervals as I
     spec = meta["clinical"]
     with open(I.TABLE_PATH) as f:
         assert spec["hc_interval"]["table"] == json.load(f)
@@ -190,11 +190,11 @@ def test_metadata_carries_the_interval_table_biometry_and_dating(meta):
 
 def test_bundle_metadata_is_what_make_bundle_writes(meta):
     """hc_effunet_int8.json = the packaged model's metadata + make_bundle's sections, no drift."""
-    import sys  # pylint: disable=import-outside-toplevel
+    import sys
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path.insert(0, os.path.join(repo, "scripts"))
     try:
-        import make_bundle  # pylint: disable=import-outside-toplevel
+        import make_bundle
     finally:
         sys.path.pop(0)
     with open(os.path.join(repo, "hc_tf", "models", "hc_effunet_int8.json")) as f:

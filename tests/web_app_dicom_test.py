@@ -45,7 +45,7 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
     assert "dicom_us_region" in page.inner_text("#px-source")
     _check_fhir(page, path, dcm_hc, golden)
-    import json  # pylint: disable=import-outside-toplevel
+    import json
     with page.expect_download() as d:
         page.click("#dl-json")
     rec = json.loads(open(d.value.path(), encoding="utf-8").read())["images"][0]
@@ -64,14 +64,14 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
 
 def _check_fhir(page, path, hc_mm, golden):  # noqa: F811
     """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC."""
-    import json  # pylint: disable=import-outside-toplevel
+    import json
     try:
-        from hc_tf.report import fhir  # pylint: disable=import-outside-toplevel
+        from hc_tf.report import fhir
         from fhir.resources.R4B import observation  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     except ImportError:
         return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
-    from hc_tf.io import dicom  # pylint: disable=import-outside-toplevel
-    from hc_tf.report.dicom_sr import ModelInfo  # pylint: disable=import-outside-toplevel
+    from hc_tf.io import dicom
+    from hc_tf.report.dicom_sr import ModelInfo
     with page.expect_download() as d:
         page.click("#dl-fhir")
     assert d.value.suggested_filename == "head.fhir.json"
@@ -89,7 +89,7 @@ def _check_fhir(page, path, hc_mm, golden):  # noqa: F811
 
 
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811
-    from pydicom.encaps import encapsulate  # pylint: disable=import-outside-toplevel
+    from pydicom.encaps import encapsulate
     ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="jpeg.dcm")
     ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.50"
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
@@ -120,9 +120,9 @@ for (const f of process.argv.slice(1)) {
 
 def _dicom_variants(tmp_path):
     """name -> path: gray both ways, RGB interleaved and planar, big endian, the pydicom palette."""
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    from pydicom import examples  # pylint: disable=import-outside-toplevel
-    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian  # pylint: disable=import-outside-toplevel
+    import numpy as np
+    from pydicom import examples
+    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
     gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:120, :160]
     rgb = np.stack([gray, 255 - gray, (gray // 2 + 60).astype(np.uint8)], axis=2)
     out = {}
@@ -148,10 +148,10 @@ def _dicom_variants(tmp_path):
 
 def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
     """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte."""
-    import hashlib  # pylint: disable=import-outside-toplevel
-    import shutil  # pylint: disable=import-outside-toplevel
-    import subprocess  # pylint: disable=import-outside-toplevel
-    from hc_tf.io import dicom  # pylint: disable=import-outside-toplevel
+    import hashlib
+    import shutil
+    import subprocess
+    from hc_tf.io import dicom
     node = shutil.which("node")
     web = os.path.join(os.path.dirname(BUNDLE), "web_app")
     if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):

@@ -42,8 +42,8 @@ def _log_lines() -> None:
 def serve(config_path, ae_title, host, port, spool, workers):
     """Listen for C-STORE/C-ECHO and deliver SRs until SIGTERM/SIGINT."""
     cfg = _load(config_path, ae_title=ae_title, host=host, port=port, spool=spool, workers=workers)
-    from hc_tf.node import service  # pylint: disable=g-import-not-at-top
-    from hc_tf.surfaces.demo.guard import is_loopback  # pylint: disable=g-import-not-at-top
+    from hc_tf.node import service
+    from hc_tf.surfaces.demo.guard import is_loopback
     _log_lines()
     if not is_loopback(cfg.host):
         click.echo(f"Warning: listening on {cfg.host} exposes the node beyond this machine. "
@@ -63,7 +63,7 @@ def serve(config_path, ae_title, host, port, spool, workers):
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(config_path, spool, as_json):
     """Backlog, dead letters and each destination's state, from the spool's journal."""
-    from hc_tf.node import journal as journal_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.node import journal as journal_lib
     cfg = _load(config_path, spool=spool)
     path = os.path.join(cfg.spool, journal_lib.NAME)
     if not os.path.isfile(path):
@@ -88,7 +88,7 @@ def status(config_path, spool, as_json):
 @click.option("--spool", default=None, help="Spool folder (overrides the file).")
 def forget_dead(config_path, spool):
     """Delete the dead letters' images from the spool (their reasons stay in `status`)."""
-    from hc_tf.node import spool as spool_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.node import spool as spool_lib
     cfg = _load(config_path, spool=spool)
     if not os.path.isdir(cfg.spool):
         raise click.ClickException(f"{cfg.spool}: no spool")

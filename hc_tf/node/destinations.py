@@ -47,8 +47,8 @@ class DicomAE:
         self._assoc = None
 
     def _association(self):
-        from pynetdicom import AE  # pylint: disable=g-import-not-at-top
-        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian  # pylint: disable=g-import-not-at-top
+        from pynetdicom import AE
+        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
         if self._assoc is not None and self._assoc.is_established:
             return self._assoc
         ae = AE(ae_title=self.calling_ae)
@@ -70,7 +70,7 @@ class DicomAE:
             self._assoc = None
 
     def send(self, files: List[str]) -> None:
-        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+        from pydicom import dcmread
         datasets = [dcmread(p) for p in _sr_paths(files)]
         assoc = self._association()
         for ds in datasets:
@@ -96,9 +96,9 @@ class DicomWeb:
         self.name, self.url = dest.name, str(dest.get("url"))
 
     def send(self, files: List[str]) -> None:
-        import requests  # pylint: disable=g-import-not-at-top
-        from dicomweb_client.api import DICOMwebClient  # pylint: disable=g-import-not-at-top
-        from pydicom import dcmread  # pylint: disable=g-import-not-at-top
+        import requests
+        from dicomweb_client.api import DICOMwebClient
+        from pydicom import dcmread
         datasets = [dcmread(p) for p in _sr_paths(files)]
         client = DICOMwebClient(url=self.url)
         client.set_http_retry_params(retry=False)  # its own waits (30 s) block the sender: ours
@@ -138,7 +138,7 @@ class Fhir:
         self.name, self.url = dest.name, str(dest.get("url")).rstrip("/")
 
     def send(self, files: List[str]) -> None:
-        import requests  # pylint: disable=g-import-not-at-top
+        import requests
         for path in (f for f in files if f.endswith(".fhir.json")):
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)

@@ -37,7 +37,7 @@ class NodeRun(dicom_predict.RunContext):
         self._lock = threading.Lock()
 
     def next_in_series(self, study_uid: str) -> Tuple[str, int]:
-        from pydicom.uid import generate_uid  # pylint: disable=g-import-not-at-top
+        from pydicom.uid import generate_uid
         with self._lock:
             number = next(self._numbers)
         return generate_uid(entropy_srcs=["hc-tf node SR series", self.node_ae, study_uid]), number
@@ -72,7 +72,7 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
                                                                              False)))
     except ValueError as err:  # dicom.DicomError and the calibration refusals
         raise Dead(_reason(path, err)) from None
-    from hc_tf.surfaces import predict as predict_lib  # pylint: disable=g-import-not-at-top
+    from hc_tf.surfaces import predict as predict_lib
     files, refused, hcs = [], [], []
     for pred in preds:
         try:

@@ -28,7 +28,7 @@ class OrthancChanges:
 
     def __init__(self, source: config_lib.Destination, spool: spool_lib.Spool,
                  on_received: Callable[[int], None]):
-        import requests  # pylint: disable=g-import-not-at-top
+        import requests
         self.name, self.url = source.name, str(source.get("url")).rstrip("/")
         self.poll_s = float(source.get("poll_s", 2.0))
         self.spool, self.on_received = spool, on_received
@@ -98,14 +98,14 @@ class DicomWebQuery(OrthancChanges):
     def __init__(self, source: config_lib.Destination, spool: spool_lib.Spool,
                  on_received: Callable[[int], None]):
         super().__init__(source, spool, on_received)
-        from dicomweb_client.api import DICOMwebClient  # pylint: disable=g-import-not-at-top
+        from dicomweb_client.api import DICOMwebClient
         self.days = int(source.get("days", 2))
         self.client = DICOMwebClient(url=self.url)
         self.client.set_http_retry_params(retry=False)
 
     def poll_once(self) -> bool:
-        import datetime  # pylint: disable=g-import-not-at-top
-        import io  # pylint: disable=g-import-not-at-top
+        import datetime
+        import io
         first = (datetime.date.today() - datetime.timedelta(days=self.days)).strftime("%Y%m%d")
         found = self.client.search_for_instances(
             search_filters={"Modality": "US", "StudyDate": f"{first}-"},

@@ -27,8 +27,8 @@ VERIFICATION = "1.2.840.10008.1.1"
 
 def transfer_syntaxes() -> List[str]:
     """The syntaxes the reader decodes here: pydicom's available decoders (and plain ones)."""
-    from pydicom import uid  # pylint: disable=g-import-not-at-top
-    from pydicom.pixels import get_decoder  # pylint: disable=g-import-not-at-top
+    from pydicom import uid
+    from pydicom.pixels import get_decoder
     plain = [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian,
              uid.DeflatedExplicitVRLittleEndian]
     encoded = [uid.RLELossless, uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless,
@@ -57,7 +57,7 @@ def _reject(assoc, rsd) -> None:
 def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
             on_received: Callable[[int], None]):
     """The configured AE and its handlers (not yet listening)."""
-    from pynetdicom import AE, evt  # pylint: disable=g-import-not-at-top
+    from pynetdicom import AE, evt
     ae = AE(ae_title=cfg.ae_title)
     ae.require_called_aet = True
     if not cfg.allow_any_calling_aet:

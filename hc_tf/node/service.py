@@ -24,7 +24,7 @@ LOG = logging.getLogger("hc_tf.node")
 def model_path(cfg: config_lib.NodeConfig) -> str:
     if cfg.model:
         return cfg.model
-    from hc_tf import models  # pylint: disable=g-import-not-at-top
+    from hc_tf import models
     return models.released_edge_model()
 
 
@@ -32,8 +32,8 @@ class Node:
     """One node: `start()` listens and works in background threads, `stop()` ends them."""
 
     def __init__(self, cfg: config_lib.NodeConfig):
-        from hc_tf.report import dicom_sr  # pylint: disable=g-import-not-at-top
-        from hc_tf.surfaces.demo.pool import runner_pool  # pylint: disable=g-import-not-at-top
+        from hc_tf.report import dicom_sr
+        from hc_tf.surfaces.demo.pool import runner_pool
         self.cfg = cfg
         self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
         self.spool.recover()

@@ -3,8 +3,8 @@
 Images are named by a hash of their SOP Instance UID, SR folders by the journal's counter (never
 by patient data). An image is written, fsynced and renamed into place before the journal records
 it, and the journal commits before the C-STORE is acknowledged: an image the scanner saw
-acknowledged is on disk and in the journal; one it did not is sent again and overwrites its file. The size is tracked so a full spool is
-refused, not filled.
+acknowledged is on disk and in the journal; one it did not is sent again and overwrites its file.
+The size is tracked so a full spool is refused, not filled.
 """
 
 from __future__ import annotations
