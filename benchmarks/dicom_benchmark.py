@@ -1,6 +1,6 @@
 """DICOM decode + measure + SR write per image vs the PNG path, on the same heads, one run.
 
-    PYTHONPATH=$PWD python benchmarks/dicom_benchmark.py [--hc18 ../shared/hc18] [--images 24]
+    python -m benchmarks.dicom_benchmark [--hc18 ../shared/hc18] [--images 24]
         [--syntax explicit|rle|jpegls|j2k] [--threads 2]
 
 Each HC18 training head (the embedded sample by default, or --hc18's training_set) is wrapped
@@ -15,23 +15,22 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
 import cv2
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from hc_tf import inference  # noqa: E402
-from hc_tf import preprocess  # noqa: E402
-from hc_tf.io import hc18_csv  # noqa: E402
-from hc_tf.report import dicom_sr  # noqa: E402
-from hc_tf.report import fhir  # noqa: E402
-from hc_tf.report import records as report_lib  # noqa: E402
-from hc_tf.surfaces import dicom_predict  # noqa: E402
-from tests import dicom_files  # noqa: E402
+from hc_tf import inference
+from hc_tf import preprocess
+from hc_tf.io import hc18_csv
+from hc_tf.report import dicom_sr
+from hc_tf.report import fhir
+from hc_tf.report import records as report_lib
+from hc_tf.surfaces import dicom_predict
+from tests import dicom_files
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MODEL = os.path.join(REPO, "hc_tf", "models", "hc_effunet_int8.tflite")
 

@@ -2,7 +2,7 @@
 going to a real Orthanc; none lost, none duplicated, throughput and receive-to-SR-in-PACS
 latency, with the measuring pool at 1 worker and at one per core.
 
-    PYTHONPATH=$PWD python benchmarks/node_load.py [--instances 200] [--senders 4]
+    python -m benchmarks.node_load [--instances 200] [--senders 4]
         [--pools 1,0]
 
 Needs Debian's orthanc and dcmtk. The instances are the embedded HC18 heads wrapped in DICOM
@@ -16,15 +16,14 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
-from tests import dicom_files  # noqa: E402
-from tests import node_support as ns  # noqa: E402
+from tests import dicom_files
+from tests import node_support as ns
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cpu_model() -> str:

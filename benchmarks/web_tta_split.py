@@ -9,7 +9,7 @@ web_app/dist): the released model, the batch-1 body, the tail, and the split pat
 If a batch-2 op left the fast path, the released model would cost more than two bodies
 plus the tail. Needs TensorFlow (flatbuffer_utils), ai-edge-litert, playwright, chromium.
 
-    python benchmarks/web_tta_split.py [--n 15]
+    python -m benchmarks.web_tta_split [--n 15]
 """
 
 import argparse
@@ -176,8 +176,7 @@ BROWSER_JS = """async ([n, body, tail]) => {
 
 
 def time_browser(body, tail, n):
-    sys.path.insert(0, os.path.join(REPO, "tests"))
-    from web_app_test import CHROMIUM, CHROMIUM_ARGS, DIST, _Handler, _wait_ready
+    from tests.web_app_test import CHROMIUM, CHROMIUM_ARGS, DIST, _Handler, _wait_ready
     from playwright.sync_api import sync_playwright
     exp = os.path.join(DIST, "assets", "tta_split")
     os.makedirs(exp, exist_ok=True)

@@ -17,6 +17,7 @@ from hc_tf import defaults
 from hc_tf.console import quiet
 from hc_tf.console import text
 from hc_tf.console import tfds_build
+from hc_tf.node import cli_lib as node_cli
 
 DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
@@ -386,8 +387,7 @@ def demo(model_path, host, port, workers):
 
 
 # `hc-tf node serve|status` (hc_tf/node/cli_lib.py; pynetdicom is imported when it serves)
-from hc_tf.node.cli_lib import node as _node  # noqa: E402  pylint: disable=g-import-not-at-top
-main.add_command(_node)
+main.add_command(node_cli.node)
 
 
 if __name__ == "__main__":

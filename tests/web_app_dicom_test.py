@@ -67,7 +67,7 @@ def _check_fhir(page, path, hc_mm, golden):  # noqa: F811
     import json
     try:
         from hc_tf.report import fhir
-        from fhir.resources.R4B import observation  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        from fhir.resources.R4B import observation  # noqa: F401
     except ImportError:
         return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
     from hc_tf.io import dicom

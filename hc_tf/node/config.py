@@ -50,7 +50,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
+    import tomli as tomllib
 from typing import Any, Dict, List, Optional, Tuple
 
 KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
