@@ -5,6 +5,8 @@ One module per job; import this package (`from hc_tf import demo`) and use the n
 - `core`: the page's computation without the page: input checks, decoding, `predict`
   (image array + pixel size -> overlay, HC, GA, centile and review texts, HC18 submission
   row, timings), `measure_upload` (the page's handler: bad input becomes a message).
+- `dicom_upload`: DICOM uploads (`predict_dicom`): the pixel size from the file by
+  `hc-tf predict`'s rules, its refusals in the page's words.
 - `pool`: `RunnerPool`, one model runner per concurrent request.
 - `app`: the Gradio page (`build_app`), serving it on loopback and offline (`launch`,
   `serve`), and the warning for a non-loopback host.
@@ -22,8 +24,8 @@ from hc_tf.surfaces.demo.core import (BUNDLE_DIR, DEFAULT_MODEL, GA_HINT, MAX_IM
                              MAX_UPLOAD_BYTES, REPO_ROOT, DemoInputError, DemoResult,
                              PageOutputs, check_ga, check_pixel_size, format_centile_text,
                              format_ga_text, format_hc, format_review, format_submission,
-                             format_time, load_examples, measure_upload, predict, predict_file,
-                             read_image_file, to_gray)
+                             format_time, load_examples, measure_upload, predict, predict_dicom,
+                             predict_file, read_image_file, to_gray)
 from hc_tf.surfaces.demo.pool import RunnerPool, runner_pool
 
 __all__ = [
@@ -31,7 +33,7 @@ __all__ = [
     "BUNDLE_DIR", "DEFAULT_MODEL", "GA_HINT", "MAX_IMAGE_PIXELS", "MAX_UPLOAD_BYTES",
     "REPO_ROOT", "DemoInputError", "DemoResult", "PageOutputs", "check_ga", "check_pixel_size",
     "format_centile_text", "format_ga_text", "format_hc", "format_review", "format_submission",
-    "format_time", "load_examples", "measure_upload", "predict", "predict_file",
+    "format_time", "load_examples", "measure_upload", "predict", "predict_dicom", "predict_file",
     "read_image_file", "to_gray",
     # pool
     "RunnerPool", "runner_pool",

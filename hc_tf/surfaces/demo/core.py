@@ -25,6 +25,7 @@ from hc_tf import models
 from hc_tf import preprocess
 from hc_tf.io import images
 from hc_tf.report import records as report_lib
+from hc_tf.surfaces.demo import dicom_upload
 
 # hc_tf/surfaces/demo/core.py -> the repository root (the app bundle's samples live there).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -56,6 +57,10 @@ class DemoResult:
       centile_text: the HC's centile and z at the GA entered (`format_centile_text`); ""
         when none was entered or no head was found.
       review_text: "please review: <reasons>" when flagged (`format_review`).
+      pixel_size_text: for a DICOM upload, the pixel size used and why
+        (`dicom_upload.pixel_size_text`); "" for a typed one.
+      dicom_fields: for a DICOM upload, predict's report fields (frame, pixel_size_source,
+        pixel_size_note, dicom); {} otherwise.
     """
 
     overlay_rgb: np.ndarray
@@ -67,6 +72,8 @@ class DemoResult:
     ga_text: str = ""
     centile_text: str = ""
     review_text: str = ""
+    pixel_size_text: str = ""
+    dicom_fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def check_pixel_size(value: Any) -> float:
@@ -250,17 +257,61 @@ def predict(runner: inference.Runner, image: np.ndarray, pixel_size_mm: Any,
     ga_weeks = check_ga(ga)
     gray = to_gray(image)
     m, timings = inference.measure_image(runner, gray, pixel_size)
+    return _result(gray, m, filename, timings, ga_weeks)
+
+
+def _result(gray: np.ndarray, m: measure_lib.Measurement, filename: str,
+            timings: Dict[str, float], ga_weeks: Optional[float], **extra: Any) -> DemoResult:
+    """The page's texts and overlay for one measured image."""
     overlay = cv2.cvtColor(measure_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
     return DemoResult(overlay_rgb=overlay, hc_text=format_hc(m),
                       submission_csv=format_submission(filename, m),
                       time_text=format_time(timings), measurement=m, timings_ms=timings,
                       ga_text=format_ga_text(m), centile_text=format_centile_text(m, ga_weeks),
-                      review_text=format_review(m))
+                      review_text=format_review(m), **extra)
+
+
+def predict_dicom(runner: inference.Runner, path: str, pixel_size_mm: Any = None,
+                  name: Optional[str] = None, ga: Any = None, override: bool = False,
+                  frame: int = 1) -> DemoResult:
+    """`predict` on a DICOM file's first frame (or `frame`), the pixel size from its
+    calibration by `hc-tf predict`'s rules (`dicom_upload.measure`).
+
+    Args:
+      runner, name, ga: as for `predict_file`.
+      path: the DICOM file.
+      pixel_size_mm: a typed pixel size, or None/blank to use the file's; one that disagrees
+        with the file is refused unless `override`.
+      override: use the typed pixel size over the file's calibration (recorded as such).
+      frame: the 1-based frame to measure.
+
+    Returns:
+      A `DemoResult` with `pixel_size_text` and `dicom_fields`.
+
+    Raises:
+      DemoInputError: for a refused file, calibration, pixel size or GA, in words.
+    """
+    name = name or os.path.basename(path)
+    blank = pixel_size_mm is None or (isinstance(pixel_size_mm, str) and not pixel_size_mm.strip())
+    typed = None if blank else check_pixel_size(pixel_size_mm)
+    if override and typed is None:
+        raise DemoInputError("Override asked without a pixel size: type the pixel size to use "
+                             "instead of the file's, or clear the override.")
+    ga_weeks = check_ga(ga)
+    try:
+        pred, fields, timings = dicom_upload.measure(runner, path, name, typed, override, frame)
+    except dicom_upload.DicomUploadError as err:
+        raise DemoInputError(str(err)) from None
+    m = pred.measurement
+    return _result(pred.sample.image, m, pred.sample.filename, timings, ga_weeks,
+                   pixel_size_text=dicom_upload.pixel_size_text(m, fields), dicom_fields=fields)
 
 
 def predict_file(runner: inference.Runner, path: str, pixel_size_mm: Any,
-                 name: Optional[str] = None, ga: Any = None) -> DemoResult:
-    """`predict` on an image file; the timings include decoding.
+                 name: Optional[str] = None, ga: Any = None, override: bool = False
+                 ) -> DemoResult:
+    """`predict` on an image file; the timings include decoding. A DICOM file (by content)
+    goes to `predict_dicom`, where the pixel size may be blank.
 
     Args:
       runner: a model runner.
@@ -268,6 +319,7 @@ def predict_file(runner: inference.Runner, path: str, pixel_size_mm: Any,
       pixel_size_mm: its pixel size in mm.
       name: the file's name to show (an upload's original name); default its basename.
       ga: the known GA (optional), as for `predict`.
+      override: for a DICOM file, as `predict_dicom`.
 
     Returns:
       A `DemoResult`.
@@ -276,6 +328,8 @@ def predict_file(runner: inference.Runner, path: str, pixel_size_mm: Any,
       DemoInputError: for a bad file, pixel size or GA.
     """
     name = name or os.path.basename(path)
+    if dicom_upload.is_dicom(path):
+        return predict_dicom(runner, path, pixel_size_mm, name=name, ga=ga, override=override)
     check_pixel_size(pixel_size_mm)  # before decoding: the cheap checks first
     check_ga(ga)
     t0 = time.perf_counter()
@@ -292,7 +346,7 @@ PageOutputs = Tuple[Optional[np.ndarray], str, str, str, str, str, str]
 
 
 def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]],
-                   pixel_size_mm: Any, ga: Any = None) -> PageOutputs:
+                   pixel_size_mm: Any, ga: Any = None, override: bool = False) -> PageOutputs:
     """The page's handler: an uploaded file + pixel size (+ GA) -> the seven outputs, never
     an exception.
 
@@ -304,19 +358,23 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
       upload: Gradio's file payload ({"path": ..., "orig_name": ...}) or None.
       pixel_size_mm: the number box's value.
       ga: the GA box's value (optional).
+      override: the DICOM override box (`predict_dicom`).
 
     Returns:
-      (overlay RGB or None, HC text or message, GA text, centile text, review text,
-      submission CSV, time text).
+      (overlay RGB or None, HC text or message (a DICOM's adds the pixel size used and why),
+      GA text, centile text, review text, submission CSV, time text).
     """
     try:
         if not upload or not upload.get("path"):
-            raise DemoInputError("No image: upload an ultrasound image (PNG or JPEG) first.")
+            raise DemoInputError("No image: upload an ultrasound image (PNG, JPEG or DICOM) "
+                                 "first.")
         name = os.path.basename(upload.get("orig_name") or upload["path"])
-        r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga)
+        r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga,
+                         override=bool(override))
     except DemoInputError as err:
         return None, f"Error: {err}", "", "", "", "", ""
-    return (r.overlay_rgb, r.hc_text, r.ga_text, r.centile_text, r.review_text,
+    hc_text = f"{r.hc_text}\n{r.pixel_size_text}" if r.pixel_size_text else r.hc_text
+    return (r.overlay_rgb, hc_text, r.ga_text, r.centile_text, r.review_text,
             r.submission_csv, r.time_text)
 
 
