@@ -464,6 +464,23 @@ def test_gradio_client_sample_and_bad_upload(server, sample, tmp_path):
     assert _hc_from_text(hc) == pytest.approx(s["hc_mm"], abs=0.005 + 1e-3)
 
 
+def test_gradio_client_dicom_upload(server, runner, tmp_path):
+    pytest.importorskip("pydicom")
+    from gradio_client import Client, handle_file
+
+    from tests import dicom_files
+    path = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "head.dcm"))
+    want = demo.predict_file(runner, path, None)
+    client = Client(server["url"], verbose=False)
+    # (image, pixel size, GA, override, DICOM file): no pixel size, the file's is used.
+    overlay, hc, *_ = client.predict(None, None, "", False, handle_file(path), api_name="/measure")
+    assert hc == f"{want.hc_text}\n{want.pixel_size_text}" and overlay
+    _, hc, *_ = client.predict(None, 0.3, "", False, handle_file(path), api_name="/measure")
+    assert hc.startswith("Error: head.dcm: the typed pixel size 0.3 mm disagrees"), hc
+    _, hc, *_ = client.predict(handle_file(path), None, "", api_name="/measure")  # by content
+    assert hc == f"{want.hc_text}\n{want.pixel_size_text}"
+
+
 def _playwright_or_skip():
     """Playwright's sync API, or skip with the reason printed (never a silent pass)."""
     reason = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 from typing import Any, Optional, Sequence, Tuple
 
@@ -60,7 +61,10 @@ def _import_gradio():
 
 DESCRIPTION = """\
 Upload a 2D fetal head ultrasound image (PNG/JPEG) and enter its pixel size in mm, or pick a
-sample below (it fills in both). The model segments the skull, an ellipse is fitted to its
+sample below (it fills in both). A DICOM file (any name; first frame) needs no pixel size: it is
+read from the file's calibration as `hc-tf predict` reads it, and the page says which was used
+and why; a typed size that disagrees with the file is refused unless you tick the override.
+The model segments the skull, an ellipse is fitted to its
 outline, and the head circumference (HC) is the ellipse's perimeter (HC18 conventions).
 The GA it implies is shown by Hadlock 1984 and INTERGROWTH-21st, each only within its range;
 enter a known GA (weeks, or weeks+days such as 27+3) for the HC's centile. A measurement whose
@@ -77,6 +81,22 @@ def _with_overlay_file(outputs: PageOutputs) -> Tuple[Any, ...]:
     if not ok:
         return (None, "Error: the overlay could not be encoded.", "", "", "", "", "")
     return (guard.overlay_file(png.tobytes()), *outputs[1:])
+
+
+def _one_upload(image: Any, dicom_file: Any) -> Any:
+    """The upload to measure: the image box's or the DICOM box's; both at once is refused
+    (a stale upload must not be measured in place of the one meant)."""
+    if image and dicom_file:
+        return {"path": "", "both": True}
+    return dicom_file or image
+
+
+def _handle(runner: Any, image: Any, px: Any, ga: Any, override: Any = False,
+            dicom_file: Any = None) -> Tuple[Any, ...]:
+    upload = _one_upload(image, dicom_file)
+    if upload and upload.get("both"):
+        return (None, "Error: two uploads: clear the image or the DICOM file.", "", "", "", "", "")
+    return _with_overlay_file(measure_upload(runner, upload, px, ga, bool(override)))
 
 
 def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),
@@ -105,15 +125,21 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
                 # image_mode=None: the upload reaches us as the file it was, decoded by our decoder.
                 image = gr.Image(label="Ultrasound image", type="filepath", image_mode=None,
                                  sources=["upload", "clipboard"], elem_id="image", height=360)
-                pixel_size = gr.Number(label="Pixel size (mm)", minimum=0, step=0.001,
-                                       elem_id="pixel-size")
+                # Any file: a DICOM is found by content, whatever its name (as predict does).
+                dicom_file = gr.File(label="...or a DICOM file (pixel size from the file)",
+                                     type="filepath", elem_id="dicom", height=80)
+                pixel_size = gr.Number(label="Pixel size (mm); blank for a calibrated DICOM",
+                                       minimum=0, step=0.001, elem_id="pixel-size")
+                override = gr.Checkbox(label="DICOM: use the typed pixel size over the file's "
+                                       "calibration", value=False, elem_id="override")
                 ga = gr.Textbox(label="Known GA (optional): weeks or weeks+days, e.g. 27+3",
                                 elem_id="ga", value="")
                 submit = gr.Button("Measure", variant="primary", elem_id="submit")
             with gr.Column():
                 overlay = gr.Image(label="Fitted ellipse", type="numpy", format="png",
                                    interactive=False, elem_id="overlay", height=360)
-                hc = gr.Textbox(label="Head circumference", elem_id="hc", interactive=False)
+                hc = gr.Textbox(label="Head circumference (DICOM: and the pixel size used)",
+                                elem_id="hc", lines=2, interactive=False)
                 review = gr.Textbox(label="Review flag", elem_id="review", interactive=False)
                 ga_out = gr.Textbox(label="Gestational age from HC", elem_id="ga-out", lines=2,
                                     interactive=False)
@@ -128,8 +154,10 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
         # preprocess=False: Gradio's own decoding would fail on a non-image with a
         # developer's traceback; `measure_upload` decodes and words the error itself.
         # One request per runner: a TFLite interpreter is not thread-safe.
-        submit.click(lambda upload, px, g: _with_overlay_file(measure_upload(runner, upload, px, g)),
-                     inputs=[image, pixel_size, ga],
+        # The override and DICOM inputs come last, with defaults: API callers may omit them.
+        # Gradio reads the defaults from the handler's signature (a lambda *args has none).
+        submit.click(functools.partial(_handle, runner),
+                     inputs=[image, pixel_size, ga, override, dicom_file],
                      outputs=[overlay, hc, ga_out, centile, review, row, elapsed],
                      api_name=API_NAME, preprocess=False,
                      concurrency_limit=getattr(runner, "size", 1))
