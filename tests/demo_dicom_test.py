@@ -14,6 +14,7 @@ from click.testing import CliRunner  # noqa: E402
 from hc_tf import cli  # noqa: E402
 from hc_tf import edge  # noqa: E402
 from hc_tf.surfaces import demo  # noqa: E402
+from hc_tf.surfaces.demo import dicom_upload  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
 HEAD = "000_HC.png"
@@ -58,6 +59,9 @@ def test_dicom_upload_gives_the_hc_of_hc_tf_predict(runner, head, tmp_path):
     assert px_line == (f"Pixel size {record['pixel_size_mm']:g} mm from dicom_us_region: "
                        + record["pixel_size_note"])
     assert "holds the head" in px_line and ga and review and overlay.shape[2] == 3
+    # The page's number box sends 0 when empty: for a DICOM that means "none typed".
+    assert demo.measure_upload(runner, _upload(head), 0)[1] == hc
+    assert demo.measure_upload(runner, _upload(head), "-1")[1].startswith("Error: Pixel size '-1' is not positive")
 
 
 def test_agreeing_typed_pixel_size_is_used_and_said(runner, head):
@@ -72,13 +76,14 @@ def test_disagreeing_typed_pixel_size_is_refused_unless_overridden(runner, head)
     assert overlay is None and rest == [""] * 5
     assert hc.startswith("Error: scan.dcm: the typed pixel size 0.3 mm disagrees with the "
                          "file's calibration"), hc
-    assert "PhysicalDeltaX/Y (0018,602C/602E)" in hc and "override" in hc
+    assert "PhysicalDeltaX/Y (0018,602C/602E)" in hc and hc.endswith(dicom_upload.OVERRIDE_LABEL)
     assert os.path.dirname(head) not in hc  # the upload's name, not its temporary path
 
     r = demo.predict_file(runner, head, 0.3, name="scan.dcm", override=True)
     assert r.measurement.pixel_size_mm == 0.3
     assert r.dicom_fields["pixel_size_source"] == "typed_override"
-    assert "forced by the page's 'override" in r.pixel_size_text
+    assert "forced by the page's 'use the typed pixel size over the file's calibration' box" \
+        in r.pixel_size_text
     _, hc, *_ = demo.measure_upload(runner, _upload(head), 0.3, override=True)
     assert "Pixel size 0.3 mm from typed_override" in hc.splitlines()[1]
     _, hc, *_ = demo.measure_upload(runner, _upload(head), "", override=True)
@@ -92,6 +97,10 @@ def test_uncalibrated_file_is_refused_in_words(runner, tmp_path):
     assert overlay is None and rest == [""] * 5
     assert hc.startswith("Error: plain.dcm: ") and "Traceback" not in hc
     assert "no Sequence of Ultrasound Regions (0018,6011)" in hc, hc
+    assert hc.endswith("give a typed pixel size") and "--" not in hc, hc
+    r = demo.predict_file(runner, path, 0.1, name="plain.dcm")  # a typed size stands in
+    assert r.dicom_fields["pixel_size_source"] == "typed" and r.measurement.pixel_size_mm == 0.1
+    assert r.pixel_size_text == "Pixel size 0.1 mm from typed: the typed pixel size: the file has no calibration"
 
 
 def test_reader_refusals_are_words_and_bounded(runner, tmp_path):

@@ -551,6 +551,29 @@ def test_browser_upload_measure(server, sample, golden, tmp_path):
     assert outside == [], f"the page reached beyond the server: {outside}"
 
 
+def test_browser_dicom_upload_needs_no_pixel_size(server, runner, tmp_path):
+    pytest.importorskip("pydicom")
+    sync_playwright = _playwright_or_skip()
+    from tests import dicom_files
+    path = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "head.dcm"))
+    want = demo.predict_file(runner, path, None)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server["url"], wait_until="networkidle", timeout=60_000)
+            page.locator("#dicom input[type=file]").set_input_files(path)
+            page.get_by_text("head.dcm").first.wait_for(state="visible", timeout=30_000)
+            page.locator("#submit").click()
+            page.wait_for_function(
+                "() => /^(HC|No head|Error)/.test(document.querySelector('#hc textarea').value)",
+                timeout=60_000)
+            assert page.locator("#hc textarea").input_value() == \
+                f"{want.hc_text}\n{want.pixel_size_text}"
+        finally:
+            browser.close()
+
+
 def test_cli_port_taken_is_one_line(server):
     port = server["url"].rstrip("/").rsplit(":", 1)[1]
     res = CliRunner().invoke(cli.main, ["demo", "--port", port])

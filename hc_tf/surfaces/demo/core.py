@@ -292,7 +292,8 @@ def predict_dicom(runner: inference.Runner, path: str, pixel_size_mm: Any = None
       DemoInputError: for a refused file, calibration, pixel size or GA, in words.
     """
     name = name or os.path.basename(path)
-    blank = pixel_size_mm is None or (isinstance(pixel_size_mm, str) and not pixel_size_mm.strip())
+    # None, blank, or 0 (what the page's number box sends when left empty): none typed.
+    blank = not pixel_size_mm or (isinstance(pixel_size_mm, str) and not pixel_size_mm.strip())
     typed = None if blank else check_pixel_size(pixel_size_mm)
     if override and typed is None:
         raise DemoInputError("Override asked without a pixel size: type the pixel size to use "

@@ -18,7 +18,11 @@ from hc_tf.io import dicom_calibration as calibration
 from hc_tf.surfaces import dicom_predict
 
 TYPED_LABEL = "the typed pixel size"
-OVERRIDE_LABEL = "the page's 'override the file's calibration' box"
+OVERRIDE_LABEL = "the page's 'use the typed pixel size over the file's calibration' box"
+# The CLI's words in the calibration's messages, and the page's for them.
+_PAGE_WORDS = ((calibration.OVERRIDE_FLAG, OVERRIDE_LABEL),
+               ("a typed --pixel-size", "a typed pixel size"),
+               ("--pixel-size", "a typed pixel size"))
 
 
 class DicomUploadError(ValueError):
@@ -31,8 +35,14 @@ def is_dicom(path: str) -> bool:
 
 
 def _words(err: Exception, path: str, name: str) -> str:
-    """A reader's refusal as the page says it: the upload's name, the page's override box."""
-    return str(err).replace(path, name).replace(calibration.OVERRIDE_FLAG, OVERRIDE_LABEL)
+    """A reader's refusal as the page says it: the upload's name, the page's boxes."""
+    return _page_words(str(err).replace(path, name))
+
+
+def _page_words(text: str) -> str:
+    for cli_words, page_words in _PAGE_WORDS:
+        text = text.replace(cli_words, page_words)
+    return text
 
 
 def measure(runner: inference.Runner, path: str, name: str, typed_mm: Optional[float],
@@ -77,6 +87,6 @@ def measure(runner: inference.Runner, path: str, name: str, typed_mm: Optional[f
 def pixel_size_text(m: measure_lib.Measurement, fields: Dict[str, Any]) -> str:
     """"Pixel size 0.0691 mm from dicom_us_region: 2D tissue region 1 of (0018,6011) ... holds
     the head": the pixel size used, its source and note as report.json records them."""
-    note = str(fields["pixel_size_note"]).replace(calibration.OVERRIDE_FLAG, OVERRIDE_LABEL)
+    note = _page_words(str(fields["pixel_size_note"]))
     return f"Pixel size {m.pixel_size_mm:g} mm from {fields['pixel_size_source']}: {note}"
 
