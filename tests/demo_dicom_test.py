@@ -115,6 +115,11 @@ def test_reader_refusals_are_words_and_bounded(runner, tmp_path):
         path = dicom_files.save(ds, str(tmp_path / name))
         _, hc, *_ = demo.measure_upload(runner, _upload(path, name), None)
         assert hc.startswith(f"Error: {name}: ") and words in hc, hc
+    coarse = dicom_files.dataset([gray], regions=[dicom_files.region((0, 0, w - 1, h - 1), 5.0)])
+    path = dicom_files.save(coarse, str(tmp_path / "coarse.dcm"))
+    _, hc, *_ = demo.measure_upload(runner, _upload(path, "coarse.dcm"), None)
+    assert hc.startswith("Error: coarse.dcm: pixel size from dicom_us_region 5.0 mm is outside "
+                         "the plausible") and "--" not in hc, hc
     trunc = dicom_files.save(dicom_files.gray_dataset(HEAD), str(tmp_path / "trunc.dcm"))
     data = open(trunc, "rb").read()
     open(trunc, "wb").write(data[:len(data) // 2])

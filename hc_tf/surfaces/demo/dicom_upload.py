@@ -22,7 +22,8 @@ OVERRIDE_LABEL = "the page's 'use the typed pixel size over the file's calibrati
 # The CLI's words in the calibration's messages, and the page's for them.
 _PAGE_WORDS = ((calibration.OVERRIDE_FLAG, OVERRIDE_LABEL),
                ("a typed --pixel-size", "a typed pixel size"),
-               ("--pixel-size", "a typed pixel size"))
+               ("--pixel-size", "a typed pixel size"),
+               ("; pass --allow-any-pixel-size to use it", ""))  # the page has no such option
 
 
 class DicomUploadError(ValueError):
