@@ -150,3 +150,12 @@ def test_png_uploads_still_need_a_typed_pixel_size(runner):
     _, hc, *_ = demo.measure_upload(runner, _upload(path, HEAD), None)
     assert hc.startswith("Error: Pixel size missing")
     assert os.path.isfile(path)
+
+
+def test_page_handler_takes_the_dicom_box_and_refuses_two_uploads(runner, head):
+    from hc_tf.surfaces.demo import app
+    png = {"path": dicom_files.head_png(HEAD), "orig_name": HEAD}
+    want = demo.measure_upload(runner, _upload(head), None)
+    assert app._handle(runner, None, None, "", False, _upload(head))[1] == want[1]
+    overlay, hc, *_ = app._handle(runner, png, None, "", False, _upload(head))
+    assert overlay is None and hc == "Error: two uploads: clear the image or the DICOM file."
