@@ -16,6 +16,7 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("highdicom")
 
 from hc_tf.report import dicom_sr  # noqa: E402
+from hc_tf.report import fhir  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
@@ -80,6 +81,11 @@ def test_sr_reads_back_as_report_json_says(run):
         if hadlock["status"] == "ok":
             assert back["ga_weeks"]["Hadlock 1984 (HC)"] == pytest.approx(hadlock["ga_weeks"],
                                                                           abs=1e-4)
+        iv = record["hc_interval"]  # TID 310 uncertainty: HC -/+ offsets, as report.json says
+        assert iv["lower_mm"] < record["hc_mm"] < iv["upper_mm"]
+        assert back["hc_lower_95_mm"] == pytest.approx(iv["lower_mm"], abs=1e-6)
+        assert back["hc_upper_95_mm"] == pytest.approx(iv["upper_mm"], abs=1e-6)
+        assert iv["method"] in back["hc_interval_method"] and "95%" in back["hc_interval_method"]
         multi_class = record["dicom"]["sop_class_uid"] not in dicom_sr.SINGLE_FRAME_CLASSES
         frame = record["dicom"]["frame"] if record["dicom"]["frames_in_file"] > 1 else None
         assert back["frames"] == ([frame] if frame and multi_class else None)
@@ -152,8 +158,23 @@ def test_pixelmed_sr_validator_passes(run):
             capture_output=True, text=True, timeout=300)
         text = out.stdout + out.stderr
         assert "Found Root Template TID_1500" in text and "IOD validation complete" in text, text
-        assert not [line for line in text.splitlines() if line.startswith(("Error", "Warning"))], \
-            text
+        problems = [line for line in text.splitlines() if line.startswith(("Error", "Warning"))]
+        known = [line for line in problems if _pixelmed_tid300_false_positive(line)]
+        assert known, text  # the uncertainty items are there (and only they are excused)
+        assert not [line for line in problems if line not in known], text
+
+
+def _pixelmed_tid300_false_positive(line):
+    """PixelMed (Debian's 2022 jar) matches TID 300 rows 9/10 and TID 1419 rows 13/14 (INFERRED
+    FROM NUM, any concept) against every NUM child of a measurement and then faults the
+    relationship, so the TID 310 uncertainty NUMs (HAS PROPERTIES, CID 225, which its own TID
+    310 row 5 accepts) are reported. Only those lines, for those two codes, are excused."""
+    return (line.startswith("Error: Template ")
+            and "Incorrect relationship - expected INFERRED FROM - found HAS PROPERTIES" in line
+            and line.rstrip().split("/")[-1].startswith(
+                tuple(f"NUM ({c},SCT," for c in (dicom_sr.UPPER_UNCERTAINTY,
+                                                  dicom_sr.LOWER_UNCERTAINTY)))
+            and "Fetal Head Circumference US" in line)
 
 
 def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
@@ -171,3 +192,35 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         assert record["dicom"]["sop_instance_uid"] in refs
         assert record["dicom"]["sr_sop_instance_uid"] in refs
         assert "sha256" in obs.method.text and obs.device.display.startswith("hc-tf")
+        # The interval rides on the value (quantity-confidenceInterval), not as a normal range.
+        assert "referenceRange" not in doc
+        [ext] = doc["valueQuantity"]["extension"]
+        assert ext["url"] == "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
+        iv = fhir.read_interval(doc)
+        assert iv == pytest.approx({"level": record["hc_interval"]["level"],
+                                    "lower_mm": record["hc_interval"]["lower_mm"],
+                                    "upper_mm": record["hc_interval"]["upper_mm"]}, abs=1e-9)
+        assert record["hc_interval"]["method"] in doc["note"][0]["text"]
+
+
+def test_no_interval_no_uncertainty_items(tmp_path):
+    """Without an interval the SR and the Observation carry none (and read back None)."""
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    args = (src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False, [], model)
+    for interval in (None, {"lower_mm": 170.1, "upper_mm": 181.0, "level": 0.95,
+                            "method": "test conformal"}):
+        path = str(tmp_path / "x.sr.dcm")
+        dicom_sr.write_sr(dicom_sr.build_sr(*args, hc_interval=interval), path)
+        back = dicom_sr.read_back(path)
+        if interval is None:
+            assert back["hc_lower_95_mm"] is None and back["hc_interval_method"] is None
+        else:  # asymmetric on purpose: each offset goes to its own side
+            assert back["hc_lower_95_mm"] == pytest.approx(170.1, abs=1e-9)
+            assert back["hc_upper_95_mm"] == pytest.approx(181.0, abs=1e-9)
+            assert back["hc_interval_method"].endswith("test conformal")
+        uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
+        obs = fhir.observation(175.3, uids, None, model, False, [], hc_interval=interval)
+        assert fhir.read_interval(obs) == (None if interval is None else pytest.approx(
+            {"level": 0.95, "lower_mm": 170.1, "upper_mm": 181.0}))

@@ -5,6 +5,11 @@ One SR per measured frame: the fetus subject context (TID 1008), procedure repor
 instance and frame, the method (model name, version, sha256) as algorithm identification, GA
 by each formula with its equation, and the review flag and its reasons as qualitative
 evaluations. Same study as the source, a new series; every UID new per call.
+
+The HC's calibrated 95% interval is a measurement uncertainty, not a normal range: it goes in
+TID 310 Measurement Properties as SCT 371886008 "+, range of upper measurement uncertainty" and
+371885007 "-, range of lower measurement uncertainty" (offsets from the HC, in mm), and its
+method (conformal, level) is an algorithm parameter of the HC measurement (TID 4019).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ REVIEW_NAME = ("REVIEW", SCHEME, "Review needed")
 REVIEW_REASON_NAME = ("REVIEWREASON", SCHEME, "Review reason")
 YES = ("373066001", "SCT", "Yes")
 NO = ("373067005", "SCT", "No")
+UPPER_UNCERTAINTY = "371886008"  # SCT, TID 310 row: offset above the value
+LOWER_UNCERTAINTY = "371885007"  # SCT, TID 310 row: offset below the value
+ALGORITHM_PARAMETERS = "111002"  # DCM "Algorithm Parameters" (TID 4019)
+INTERVAL_PARAMETER = "uncertainty="  # prefix of the HC algorithm's interval-method parameter
 EQUATIONS = {"hadlock": ("HADLOCK1984HC", SCHEME, "Hadlock 1984 (HC)"),
              "intergrowth": ("IG21ST2016HC", SCHEME, "INTERGROWTH-21st 2016 (HC)")}
 # SOP classes of one frame each: a reference to them carries no frame number (dciodvfy
@@ -101,11 +110,41 @@ def _evaluations(review: bool, reasons: Sequence[str]) -> Any:
     return container
 
 
-def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any) -> List[Any]:
+def _uncertainty(hc_mm: float, interval: Optional[Dict[str, Any]]) -> Any:
+    """TID 310 properties holding the interval as +/- offsets from the HC, in mm (highdicom
+    writes them with unit "1"; the offsets are lengths, so the unit is set to mm)."""
+    if not interval or interval.get("lower_mm") is None or interval.get("upper_mm") is None:
+        return None
     import highdicom as hd
     from pydicom.sr.codedict import codes
+    props = hd.sr.MeasurementProperties(
+        upper_measurement_uncertainty=float(interval["upper_mm"]) - float(hc_mm),
+        lower_measurement_uncertainty=float(hc_mm) - float(interval["lower_mm"]))
+    mm = _code((codes.UCUM.Millimeter.value, "UCUM", codes.UCUM.Millimeter.meaning))
+    for item in props:
+        item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence = [mm]
+    return props
+
+
+def interval_method_text(interval: Dict[str, Any]) -> str:
+    """The interval's method and level as one algorithm parameter."""
+    return (f"{INTERVAL_PARAMETER}{float(interval['level']) * 100:.0f}% interval "
+            f"(measurement uncertainty, not a normal range): {interval['method']}")
+
+
+def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
+                  interval: Optional[Dict[str, Any]] = None, model: Any = None) -> List[Any]:
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    props = _uncertainty(hc_mm, interval)
+    hc_algorithm = algorithm
+    if props is not None:  # the HC's own algorithm names the interval's method too
+        hc_algorithm = hd.sr.AlgorithmIdentification(
+            name=model.name, version=model.version,
+            parameters=[f"sha256={model.sha256}", interval_method_text(interval)])
     out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
-                             unit=codes.UCUM.Millimeter, algorithm_id=algorithm)]
+                             unit=codes.UCUM.Millimeter, algorithm_id=hc_algorithm,
+                             properties=props)]
     for key, g in ga.items():
         if g.get("status") == "ok" and g.get("ga_weeks") is not None:
             out.append(hd.sr.Measurement(
@@ -118,7 +157,7 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any) -
 def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
              ga: Dict[str, Dict[str, Any]], review: bool, reasons: Sequence[str],
              model: ModelInfo, series_instance_uid: Optional[str] = None,
-             instance_number: int = 1) -> Any:
+             instance_number: int = 1, hc_interval: Optional[Dict[str, Any]] = None) -> Any:
     """The SR dataset of one measured head.
 
     Args:
@@ -131,6 +170,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       model: the method.
       series_instance_uid: the SR series (one per run and study); None: a new one.
       instance_number: the SR's number in its series.
+      hc_interval: report.json's "hc_interval" ({"lower_mm", "upper_mm", "level", "method"});
+        None: no uncertainty is written.
 
     Returns:
       A highdicom ComprehensiveSR (a pydicom Dataset).
@@ -150,7 +191,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
         referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
-        measurements=_measurements(hc_mm, ga, algorithm))
+        measurements=_measurements(hc_mm, ga, algorithm, hc_interval, model))
     context = hd.sr.ObservationContext(
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Device,
@@ -203,7 +244,9 @@ def read_back(path: str) -> Dict[str, Any]:
 
     Returns:
       {"hc_mm", "ellipse" ((4, 2) SCOORD points), "review", "reasons", "frames",
-      "referenced_sop_instance_uid", "study_instance_uid", "ga_weeks" ({equation: weeks})}.
+      "referenced_sop_instance_uid", "study_instance_uid", "ga_weeks" ({equation: weeks}),
+      "hc_lower_95_mm", "hc_upper_95_mm" (HC -/+ the TID 310 uncertainties; None when absent),
+      "hc_interval_method" (the HC algorithm's interval parameter, or None)}.
     """
     import highdicom as hd
     sr = hd.sr.srread(path)
@@ -219,8 +262,25 @@ def read_back(path: str) -> Dict[str, Any]:
     reasons = [str(e.TextValue) for n, e in named if n == REVIEW_REASON_NAME[0]]
     region = group.roi
     image = region.ContentSequence[0].ReferencedSOPSequence[0]
+    lower, upper, method = _read_interval(hc)
     return {"hc_mm": float(hc.value), "ellipse": np.asarray(region.value, dtype=np.float64),
             "review": review, "reasons": reasons, "ga_weeks": gas,
             "frames": _frames(image.get("ReferencedFrameNumber")),
             "referenced_sop_instance_uid": str(image.ReferencedSOPInstanceUID),
-            "study_instance_uid": str(sr.StudyInstanceUID)}
+            "study_instance_uid": str(sr.StudyInstanceUID),
+            "hc_lower_95_mm": lower, "hc_upper_95_mm": upper, "hc_interval_method": method}
+
+
+def _read_interval(hc: Any):
+    """(lower, upper, method) of the HC measurement's interval; Nones when it has none."""
+    offsets, method = {}, None
+    for item in hc[0].get("ContentSequence", []):  # the NUM item of the Measurement
+        code = item.ConceptNameCodeSequence[0].CodeValue
+        if code in (UPPER_UNCERTAINTY, LOWER_UNCERTAINTY):
+            offsets[code] = float(item.MeasuredValueSequence[0].NumericValue)
+        elif code == ALGORITHM_PARAMETERS and str(item.TextValue).startswith(INTERVAL_PARAMETER):
+            method = str(item.TextValue)[len(INTERVAL_PARAMETER):]
+    if len(offsets) != 2:
+        return None, None, method
+    value = float(hc.value)
+    return value - offsets[LOWER_UNCERTAINTY], value + offsets[UPPER_UNCERTAINTY], method

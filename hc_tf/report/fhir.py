@@ -4,6 +4,12 @@ LOINC 11984-2 (Fetal Head Circumference US), valueQuantity in mm (UCUM), derived
 source study and instance (an ImagingStudy reference naming their UIDs), the method (model
 name, version, sha256) and the device. R4B's Observation is R4's (fhir.resources has no plain
 R4 package). No patient data: the subject is left to the system that files it.
+
+The HC's calibrated 95% interval is an uncertainty of this value, so it rides on the value: the
+FHIR Extensions Pack's `quantity-confidenceInterval` on valueQuantity (sub-extensions
+`confidence`, percent, and `interval`, a Range in mm), its method in a note. Not a
+referenceRange (that is a normal range of a population), nor `iso21090-uncertainty` (a
+standard deviation, which a distribution-free conformal interval does not give).
 """
 
 from __future__ import annotations
@@ -17,11 +23,38 @@ DICOM_UID = "urn:dicom:uid"
 IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                     "code": "imaging", "display": "Imaging"}
 REVIEW_SYSTEM = "urn:hc-tf:review"
+CONFIDENCE_INTERVAL = "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
+
+
+def _mm(value: float) -> Dict[str, Any]:
+    return {"value": float(value), "unit": "mm", "system": UCUM, "code": "mm"}
+
+
+def confidence_interval(interval: Dict[str, Any]) -> Dict[str, Any]:
+    """The `quantity-confidenceInterval` extension of an HC interval (report.json's
+    "hc_interval": {"lower_mm", "upper_mm", "level", ...})."""
+    return {"url": CONFIDENCE_INTERVAL, "extension": [
+        {"url": "confidence", "valueDecimal": round(float(interval["level"]) * 100, 6)},
+        {"url": "interval", "valueRange": {"low": _mm(interval["lower_mm"]),
+                                           "high": _mm(interval["upper_mm"])}}]}
+
+
+def read_interval(doc: Dict[str, Any]) -> Optional[Dict[str, float]]:
+    """{"level", "lower_mm", "upper_mm"} from an Observation's valueQuantity, or None."""
+    for ext in doc.get("valueQuantity", {}).get("extension", []):
+        if ext.get("url") == CONFIDENCE_INTERVAL:
+            parts = {e["url"]: e for e in ext["extension"]}
+            rng = parts["interval"]["valueRange"]
+            return {"level": float(parts["confidence"]["valueDecimal"]) / 100,
+                    "lower_mm": float(rng["low"]["value"]),
+                    "upper_mm": float(rng["high"]["value"])}
+    return None
 
 
 def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
                 review: bool, reasons, effective: Optional[str] = None,
-                sr_sop_instance_uid: Optional[str] = None) -> Dict[str, Any]:
+                sr_sop_instance_uid: Optional[str] = None,
+                hc_interval: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The Observation as a JSON-ready dict, validated by fhir.resources.
 
     Args:
@@ -32,6 +65,7 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
       review, reasons: the review flag and its reasons (an interpretation and a note).
       effective: the study's date-time (FHIR dateTime), when known.
       sr_sop_instance_uid: the SR written beside it, referenced as derivedFrom too.
+      hc_interval: report.json's "hc_interval" (None: no interval is written).
 
     Raises:
       pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
@@ -55,14 +89,18 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
         "category": [{"coding": [IMAGING_CATEGORY]}],
         "code": {"coding": [{"system": LOINC, "code": "11984-2",
                              "display": "Fetal Head Circumference US"}]},
-        "valueQuantity": {"value": float(hc_mm), "unit": "mm", "system": UCUM,
-                          "code": "mm"},
+        "valueQuantity": _mm(hc_mm),
         "method": {"text": f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"},
         "device": {"display": f"hc-tf {model.name} {model.version}"},
         "derivedFrom": derived,
         "interpretation": [{"text": "please review: " + "; ".join(reasons) if review
                             else "no review flag"}],
     }
+    if hc_interval and hc_interval.get("upper_mm") is not None:
+        doc["valueQuantity"]["extension"] = [confidence_interval(hc_interval)]
+        doc["note"] = [{"text": f"{float(hc_interval['level']) * 100:.0f}% interval of the HC "
+                                f"(measurement uncertainty, not a normal range): "
+                                f"{hc_interval['method']}"}]
     if effective:
         doc["effectiveDateTime"] = effective
     return json.loads(Observation.model_validate(doc).model_dump_json(exclude_none=True))

@@ -180,7 +180,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     series_uid, number = run.next_in_series(record["dicom"]["study_instance_uid"])
     sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
                            record["gestational_age"], m.review, m.review_reasons, run.model,
-                           series_uid, number)
+                           series_uid, number, hc_interval=record.get("hc_interval"))
     name = stem(s)
     sr_rel = f"{SR_DIR}/{name}.sr.dcm"
     fhir_rel = f"{FHIR_DIR}/{name}.fhir.json"
@@ -189,7 +189,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     dicom_sr.write_sr(sr, os.path.join(folder, sr_rel))
     obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
                            m.review_reasons, fhir.study_datetime(s.header.dataset),
-                           str(sr.SOPInstanceUID))
+                           str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"))
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obs, f, indent=2)
