@@ -31,7 +31,12 @@ end
 
 
 def need(tool: str, package: str) -> str:
-    path = shutil.which(tool)
+    """The Debian tool's path. pynetdicom installs apps of the same names (storescu, echoscu)
+    into the venv's bin/, first on PATH once the venv is active: look past it."""
+    venv_bin = os.path.realpath(os.path.join(sys.prefix, "bin"))
+    search = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                             if p and os.path.realpath(p) != venv_bin)
+    path = shutil.which(tool, path=search)
     if not path:
         pytest.skip(f"{tool} not installed (Debian package {package})")
     return path
