@@ -98,3 +98,11 @@ def atomic_write_text(path: Union[str, os.PathLike], text: str) -> None:
     """`atomic_write_bytes` of `text` as UTF-8, newlines written as they are."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
+
+def fsync_path(path: str) -> None:
+    """Flushes a finished file, or a folder's entries, to disk (before a rename or an ack)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

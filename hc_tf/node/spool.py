@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Optional
 
+from hc_tf.io import atomic
 from hc_tf.node import journal as journal_lib
 
 RECOUNT_S = 30.0  # the size is counted from the files again this often
@@ -26,14 +27,6 @@ DEFAULT_MIN_FREE_MB = 64.0  # the filesystem's own floor, whatever the limit say
 
 class SpoolFull(Exception):
     """No room for an instance: the node answers 'out of resources'."""
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _tree_bytes(path: str) -> int:
@@ -114,7 +107,7 @@ class Spool:
             self._used += len(data) - _size(self.image_path(name))
             os.replace(tmp, self.image_path(name))
         try:
-            _fsync_dir(self.incoming)
+            atomic.fsync_path(self.incoming)
             return self.journal.add_received(sop_uid, name, sop_class, calling_aet, len(data))
         except (OSError, sqlite3.Error) as err:  # a full disk: the journal cannot grow
             self.drop_image(name)

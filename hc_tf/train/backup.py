@@ -81,7 +81,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         name = f"epoch_{self._current_epoch:04d}.weights.h5"
         pending = os.path.join(self._write_dir, _PENDING_NAME)
         self.model.save_weights(pending, overwrite=True)
-        _fsync_file(pending)
+        io_utils.fsync_path(pending)
         os.replace(pending, os.path.join(self._write_dir, name))
         current = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
         previous = self._last_good
@@ -155,10 +155,3 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             shutil.rmtree(self._write_dir, ignore_errors=True)
 
 
-def _fsync_file(path: str) -> None:
-    """Flushes a finished file to disk before it is renamed into place."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
