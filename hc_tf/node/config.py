@@ -50,10 +50,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
-    import tomli as tomllib
 from typing import Any, Dict, List, Optional, Tuple
 
 KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
@@ -114,6 +110,16 @@ class NodeConfig:
 _NODE_KEYS = {f.name for f in dataclasses.fields(NodeConfig)} - {"destinations", "pulls"}
 
 
+
+def _toml():
+    """The TOML parser: the standard library's from Python 3.11, tomli (the [node] extra) on 3.10;
+    imported when a file is read, so `hc-tf` starts on a base install."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import tomli as tomllib
+    return tomllib
+
 def _destination(item: Dict[str, Any], index: int, where: str, kinds=None,
                  what: str = "destination") -> Destination:
     kinds = kinds or KINDS
@@ -161,6 +167,7 @@ def load(path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> Nod
     where = path or "the command line"
     doc: Dict[str, Any] = {}
     if path:
+        tomllib = _toml()
         try:
             with open(path, "rb") as f:
                 doc = tomllib.load(f)
