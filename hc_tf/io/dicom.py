@@ -20,6 +20,7 @@ import numpy as np
 
 from hc_tf import defaults
 from hc_tf import preprocess
+from hc_tf.io import images
 
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 PREAMBLE_BYTES = 128
@@ -80,10 +81,9 @@ class Header:
 
 
 def _check_size(path: str) -> None:
-    size = os.path.getsize(path)
-    if size > defaults.MAX_INPUT_BYTES:
-        raise DicomError(f"{path}: {size} bytes, over the {defaults.MAX_INPUT_BYTES}-byte "
-                         "input limit")
+    size, limit = os.path.getsize(path), images.max_input_bytes()  # HC_TF_MAX_INPUT_BYTES
+    if size > limit:
+        raise DicomError(f"{path}: {size} bytes, over the {limit}-byte input limit")
 
 
 def _int_tag(ds: Any, keyword: str, tag: str, path: str, default: Optional[int] = None) -> int:
@@ -121,10 +121,10 @@ def read_header(path: str) -> Header:
     if frames > defaults.MAX_INPUT_FRAMES:
         raise DicomError(f"{path}: NumberOfFrames (0028,0008) {frames}, over the "
                          f"{defaults.MAX_INPUT_FRAMES}-frame input limit")
-    if rows * columns > defaults.MAX_INPUT_PIXELS:
+    max_pixels = images.max_input_pixels()  # HC_TF_MAX_INPUT_PIXELS, as for PNG and JPEG
+    if rows * columns > max_pixels:
         raise DicomError(f"{path}: Rows x Columns (0028,0010/0011) = {rows} x {columns} = "
-                         f"{rows * columns} pixels, over the {defaults.MAX_INPUT_PIXELS}-pixel "
-                         "input limit")
+                         f"{rows * columns} pixels, over the {max_pixels}-pixel input limit")
     total = rows * columns * frames * samples
     if total > MAX_DECODED_SAMPLES:
         raise DicomError(f"{path}: {frames} frames (0028,0008) of {rows} x {columns} x {samples} "
