@@ -161,29 +161,28 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     runner = inference.load_runner(model_path or models.released_edge_model(), flip_tta=flip_tta)
     total = None
     # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
-    outputs = evaluate_lib.OUTPUT_NAMES
+    outputs = out_dir_lib.Outputs(evaluate_lib.OUTPUT_NAMES)
     if reference_csv:
         from hc_tf.surfaces import dicom_evaluate
         t = time.time()
-        outputs = outputs | {dicom_evaluate.UNREADABLE_NAME}
-        with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(outputs)) as staging:
+        with out_dir_lib.staged(out_dir, overwrite, outputs) as staging:
             summary, unreadable = dicom_evaluate.evaluate_dicom(
                 runner, [data_dir], reference_csv, staging, show_progress=progress.wanted(quiet))
-        for _, error in unreadable:
-            click.echo(f"unreadable: {error}", err=True)
-        text.echo_evaluation(summary, t, out_dir)
-        return
-    if evaluate_lib.is_hc18_folder(data_dir):
-        samples = evaluate_lib.samples_from_hc18_folder(data_dir)
-        total = evaluate_lib.hc18_folder_size(data_dir)
     else:
-        from hc_tf.train import data as data_lib
-        samples = data_lib.load_samples(data_dir, split, validation_fraction)
-    t = time.time()
-    with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(outputs)) as staging:
-        summary = evaluate_lib.evaluate(runner, samples, staging,
-                                        show_progress=progress.wanted(quiet), total=total)
-    text.echo_evaluation(summary, t, out_dir)
+        unreadable = []
+        if evaluate_lib.is_hc18_folder(data_dir):
+            samples = evaluate_lib.samples_from_hc18_folder(data_dir, unreadable)
+            total = evaluate_lib.hc18_folder_size(data_dir)
+        else:
+            from hc_tf.train import data as data_lib
+            samples = data_lib.load_samples(data_dir, split, validation_fraction)
+        t = time.time()
+        with out_dir_lib.staged(out_dir, overwrite, outputs) as staging:
+            summary = evaluate_lib.evaluate(runner, samples, staging, show_progress=progress.wanted(quiet),
+                                            total=total, unreadable=unreadable)
+    for _, error in unreadable:
+        click.echo(f"unreadable: {error}", err=True)
+    text.echo_evaluation(summary, t, out_dir, unreadable=len(unreadable))
 
 
 # `predict` exit codes (docs/commands.md): 0 every image measured; 1 an error, --out

@@ -62,7 +62,7 @@ def test_evaluate_refuses_a_non_empty_out_as_predict_does(tmp_path):
     again = _run(*args, "--overwrite")
     assert again.returncode == 0, again.stderr
     assert sorted(os.listdir(out)) == ["bland_altman.png", "evaluation.png", "per_image.csv",
-                                       "summary.json"]
+                                       "summary.json", "unreadable.csv"]
 
 
 def test_evaluate_reads_through_the_bounded_reader(tmp_path):

@@ -126,6 +126,24 @@ def test_a_good_hc18_folder_still_evaluates(tmp_path):
         ("000_HC.png", 0.1, 80.79)]
 
 
+def test_evaluate_scores_the_rest_when_one_hc18_image_is_unreadable(tmp_path):
+    folder = _hc18_folder(tmp_path / "hc18")
+    (folder / "training_set" / "001_HC.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
+        f.write("001_HC.png,0.1,70.0\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir", str(folder),
+                                           "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    bad = folder / "training_set" / "001_HC.png"
+    assert f"unreadable: {bad}: " in result.output
+    assert "1 image (1 unreadable, listed in unreadable.csv)" in result.output
+    assert (out / "per_image.csv").read_text().splitlines()[1].startswith("000_HC.png,")
+    rows = (out / "unreadable.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(f"{bad},")
+
+
 def test_binary_pixel_csv_names_the_file(image_dir, tmp_path):
     csv_path = tmp_path / "pixels.csv"
     csv_path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")

@@ -39,8 +39,9 @@ def parse_filters(value: str):
     return filters
 
 
-def echo_evaluation(summary, t, out_dir):
-    click.echo(f"{count(summary['n'], 'image')} in {time.time() - t:.1f} s: "
+def echo_evaluation(summary, t, out_dir, unreadable=0):
+    skipped = f" ({unreadable} unreadable, listed in unreadable.csv)" if unreadable else ""
+    click.echo(f"{count(summary['n'], 'image')}{skipped} in {time.time() - t:.1f} s: "
                f"ADF {fmt(summary['adf_mm_mean'])} +- {fmt(summary['adf_mm_std'])} mm "
                f"(over found images {fmt(summary['adf_found_mm_mean'])} mm), "
                f"Dice {fmt(summary['dice_mean'], 4)}, HD {fmt(summary['hd_mm_mean'])} mm, "

@@ -22,9 +22,6 @@ from hc_tf.surfaces import dicom_predict
 from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf.console import progress
 
-UNREADABLE_NAME = "unreadable.csv"
-
-
 def read_reference_csv(path: str) -> Dict[str, float]:
     """filename -> reference HC (mm) from a CSV with a header naming `filename` and a column
     starting with "head circumference" or "hc" (HC18's training CSV qualifies). A frame of a
@@ -122,9 +119,7 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
     tables.write_json(os.path.join(out_dir, "summary.json"), summary)
     evaluate_plots.plot_bland_altman(rows, summary["bland_altman"],
                                    os.path.join(out_dir, evaluate_lib.BLAND_ALTMAN_NAME))
-    tables.write_rows_csv(os.path.join(out_dir, UNREADABLE_NAME),
-                          [{"path": p, "error": e} for p, e in unreadable],
-                          fields=("path", "error"))
+    evaluate_lib.write_unreadable(out_dir, unreadable)
     return summary, unreadable
 
 

@@ -8,7 +8,7 @@ from `hc_tf.inference.load_runner`, which alone imports the TF side.
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, Iterator, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,7 +39,9 @@ REFERENCE_BEYOND_RANGE = "beyond_range"  # reference HC above Hadlock's 42 weeks
 LARGE_ERROR_MM = 5.0  # "|HC error| > 5 mm": the errors the review flag should catch
 LOA_Z = 1.96          # Bland-Altman 95% limits of agreement
 BLAND_ALTMAN_NAME = "bland_altman.png"
-OUTPUT_NAMES = frozenset({"per_image.csv", "summary.json", "evaluation.png", BLAND_ALTMAN_NAME})
+UNREADABLE_NAME = "unreadable.csv"  # (path, error) of each image that could not be scored
+OUTPUT_NAMES = frozenset({"per_image.csv", "summary.json", "evaluation.png", BLAND_ALTMAN_NAME,
+                          UNREADABLE_NAME})
 
 
 def reference_trimester(ref_hc_mm: float) -> str:
@@ -257,30 +259,48 @@ def hc18_folder_size(folder: str) -> int:
                                       with_hc=True).rows)
 
 
-def samples_from_hc18_folder(folder: str) -> Iterator[inference.Sample]:
+def samples_from_hc18_folder(folder: str, unreadable: Optional[List[Tuple[str, str]]] = None
+                             ) -> Iterator[inference.Sample]:
     """Labelled samples straight from HC18 files (no TensorFlow): the reference
     ellipse is fitted to each annotation outline, the reference HC is the CSV's.
 
+    Args:
+      unreadable: when given, an image or annotation that cannot be read is appended to it as
+        (path, error) and skipped, so one bad file does not stop an evaluation.
+
     Raises:
-      ValueError: naming the file, for an unreadable image, annotation or CSV row.
+      ValueError: naming the file, for an unreadable image, annotation (when `unreadable` is
+        None) or CSV row.
     """
     table = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV), with_hc=True)
     for row in table.rows:
-        name, pixel, hc = row.filename, row.pixel_size_mm, row.hc_mm
-        path = os.path.join(folder, "training_set", name)
-        image = preprocess.read_gray_image(path)
-        outline = preprocess.read_gray_image(path[:-len(".png")] + "_Annotation.png")
+        path = os.path.join(folder, "training_set", row.filename)
         try:
-            reference = measure_lib.fit_outline(outline)
-        except measure_lib.AnnotationError as err:
-            raise ValueError(f"{path[:-4]}_Annotation.png: {err}") from None
-        yield inference.Sample(name, image, pixel, reference, hc)
+            sample = _hc18_sample(path, row.pixel_size_mm, row.hc_mm)
+        except ValueError as err:
+            if unreadable is None:
+                raise
+            unreadable.append((path, str(err)))
+            continue
+        yield sample
+
+
+def _hc18_sample(path: str, pixel_size_mm: float, hc_mm: float) -> inference.Sample:
+    image = preprocess.read_gray_image(path)
+    outline_path = path[:-len(".png")] + "_Annotation.png"
+    outline = preprocess.read_gray_image(outline_path)
+    try:
+        reference = measure_lib.fit_outline(outline)
+    except measure_lib.AnnotationError as err:
+        raise ValueError(f"{outline_path}: {err}") from None
+    return inference.Sample(os.path.basename(path), image, pixel_size_mm, reference, hc_mm)
 
 
 def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str,
-             show_progress: bool = False, total: Optional[int] = None) -> Dict[str, object]:
+             show_progress: bool = False, total: Optional[int] = None,
+             unreadable: Optional[List[Tuple[str, str]]] = None) -> Dict[str, object]:
     """Measures every sample; writes per_image.csv, summary.json, evaluation.png and
-    bland_altman.png.
+    bland_altman.png (and unreadable.csv when `unreadable` is given).
 
     Args:
       runner: the model runner.
@@ -288,6 +308,7 @@ def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_
       out_dir: the output folder (created).
       show_progress: a progress bar on stderr (see `hc_tf.console.progress.wanted`).
       total: how many samples there are, for the bar (default: `len(samples)` if sized).
+      unreadable: the list `samples` fills with the files it skipped (read after it is consumed).
 
     Returns:
       The summary (also written to summary.json).
@@ -302,11 +323,20 @@ def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_
                                total, "evaluate")
     rows = [score(p) for p in predictions]
     if not rows:
-        raise ValueError("no images to evaluate")
+        raise ValueError("no images to evaluate" + (
+            f" ({len(unreadable)} unreadable, the first: {unreadable[0][1]})" if unreadable else ""))
     summary = summarize(rows)
     tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, PER_IMAGE_FIELDS)
     tables.write_json(os.path.join(out_dir, "summary.json"), summary)
     evaluate_plots.plot_distributions(rows, os.path.join(out_dir, "evaluation.png"))
     evaluate_plots.plot_bland_altman(rows, summary["bland_altman"],
                                      os.path.join(out_dir, BLAND_ALTMAN_NAME))
+    if unreadable is not None:
+        write_unreadable(out_dir, unreadable)
     return summary
+
+
+def write_unreadable(out_dir: str, unreadable: Sequence[Tuple[str, str]]) -> None:
+    """unreadable.csv: one row per file that could not be scored (header only when none)."""
+    tables.write_rows_csv(os.path.join(out_dir, UNREADABLE_NAME),
+                          [{"path": p, "error": e} for p, e in unreadable], fields=("path", "error"))
