@@ -66,3 +66,25 @@ def test_quiet_keeps_the_users_own_setting(monkeypatch):
     quiet.quiet_tensorflow()
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
     assert os.environ["GRPC_VERBOSITY"] == quiet.QUIET_ENV["GRPC_VERBOSITY"]
+
+
+def test_prepare_prints_no_tensorflow_start_up_lines(tmp_path):
+    """TFDS probes `find_spec("tensorflow")` before it imports it: the probe must not use up
+    the quiet import (it did, and `hc-tf prepare` printed the start-up lines)."""
+    r = _run_cli(["prepare", "--manual-dir", os.path.join(REPO, "datasets", "hc18", "dummy_data"),
+                  "--data-dir", str(tmp_path / "tfds")], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "HC18 prepared in" in r.stdout
+    text = r.stdout + r.stderr
+    assert not [m for m in MARKERS if m in text], text
+
+
+def test_a_find_spec_probe_does_not_use_up_the_quiet_import():
+    code = ("from hc_tf.console import quiet; quiet.quiet_tensorflow()\n"
+            "import importlib.util; importlib.util.find_spec('tensorflow')\n"
+            "import tensorflow\n")
+    env = {k: v for k, v in os.environ.items() if k not in quiet.QUIET_ENV}
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert not [line for line in r.stderr.splitlines() if quiet.is_noise(line)], r.stderr

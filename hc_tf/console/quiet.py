@@ -105,13 +105,17 @@ def dropped_log_messages(logger: str, *fragments: str) -> Iterator[None]:
 class _QuietLoader(importlib.abc.Loader):
     """Runs the wrapped loader's module with `filtered_stderr`."""
 
-    def __init__(self, inner: importlib.abc.Loader) -> None:
+    def __init__(self, inner: importlib.abc.Loader, finder: "_QuietFinder") -> None:
         self._inner = inner
+        self._finder = finder
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[types.ModuleType]:
         return self._inner.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
+        # The import itself, once: the finder's job is done.
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self._finder)
         # The module keeps the real loader (resource readers, reloads).
         module.__loader__ = self._inner
         if module.__spec__ is not None:
@@ -124,18 +128,27 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` once, through the other finders, with a `_QuietLoader`."""
+    """Finds `tensorflow` through the other finders, with a `_QuietLoader`.
+
+    It stays in place until the module is executed: libraries probe with
+    `importlib.util.find_spec("tensorflow")` long before they import it (TFDS does).
+    """
+
+    def __init__(self) -> None:
+        self._finding = False
 
     def find_spec(self, fullname: str, path: Optional[Sequence[str]],
                   target: Optional[types.ModuleType] = None
                   ) -> Optional[importlib.machinery.ModuleSpec]:
-        if fullname != "tensorflow":
+        if fullname != "tensorflow" or self._finding:
             return None
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)  # one import; and no recursion below
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+        self._finding = True  # the lookup below runs the finders again
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._finding = False
+        if spec is not None and spec.loader is not None and "tensorflow" not in sys.modules:
+            spec.loader = _QuietLoader(spec.loader, self)
         return spec
 
 
