@@ -4,11 +4,12 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
 
     # 1. the model's validation predictions, with the quality signals (TF for TFDS reading)
     python -m hc_tf.surfaces.calibrate_intervals collect --model hc_tf/models/hc_effunet_int8.tflite \
-        --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty/val_predictions.csv
-    # 2. fit: normalized conformal regression (crepes) with a difficulty from head size and
-    #    quality signals; cross-fitted report by subject folds; the table fitted on all of it
-    python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty/val_predictions.csv \
-        --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty/calibration.json
+        --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty2/val_predictions.csv
+    # 2. fit: normalized conformal regression (crepes) with a difficulty from the model-pixel
+    #    size, head size and quality signals (CANDIDATES); cross-fitted report by subject folds;
+    #    the chosen one (--choose) fitted on all of it
+    python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty2/val_predictions.csv \
+        --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty2/calibration.json
 
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
@@ -271,7 +272,7 @@ def main(argv=None) -> None:
     f.add_argument("--predictions", required=True)
     f.add_argument("--table", default=intervals.TABLE_PATH)
     f.add_argument("--report", required=True)
-    f.add_argument("--choose", default="normalized: HC past 160 mm", choices=sorted(CANDIDATES))
+    f.add_argument("--choose", default="normalized: model pixel", choices=sorted(CANDIDATES))
     a = p.parse_args(argv)
     if a.cmd == "collect":
         if not (a.data_dir or a.hc18_folder):
