@@ -198,9 +198,12 @@ def interval_spec():
                      "fit_rms_frac": "fit_rms_frac",
                      "one_minus_inlier_fraction": "1 - inlier_fraction",
                      "one_minus_mask_ellipse_dice": "1 - mask_ellipse_dice",
-                     "uncertain_band_fraction": "uncertain_band_fraction"},
-        "sigma_mm": "max(min_sigma_mm, sum_i coefficients[i] * clip(feature_i, 0, "
-                    "feature_caps[i])); a missing (None/NaN) signal counts as its cap",
+                     "uncertain_band_fraction": "uncertain_band_fraction",
+                     "model_pixel_mm": "pixel_size_mm * (1 / min(letterbox scale_x, scale_y)): "
+                                       "mm per model-input pixel, the product in float64"},
+        "sigma_mm": "max(min_sigma_mm, sum_i coefficients[i] * clip(feature_i, "
+                    "feature_floors[i] (0 when the table has none), feature_caps[i])); a missing "
+                    "(None/NaN) signal counts as its cap",
         "interval": "half = quantiles['%.2f' % level] * sigma; lower = max(0, HC - half), "
                     "upper = HC + half; display '95%: <lower .1f>-<upper .1f>'",
         "ga_interval": "per formula: GA at HC, at max(lower, 1e-9) and at upper; measurement "

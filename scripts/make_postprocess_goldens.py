@@ -387,10 +387,16 @@ def review_flag_cases():
     ]
 
 
-# (HC mm, quality signals): both hinges, the floor, a missing and a NaN signal, edges of GA ranges
-INTERVAL_CASES = ((0.5, {}), (45.0, {}), (97.7, {}), (150.0, {"fit_rms_frac": 0.01}),
-                  (160.0, {}), (174.8, {"inlier_fraction": NAN}), (237.6, {}), (290.9, {}),
-                  (333.3, {"mask_ellipse_dice": 0.9}), (357.7, {}), (420.0, {}), (900.0, {}))
+# (HC mm, signals incl. model_pixel_mm): the model pixel below its floor, inside, above its cap,
+# missing and NaN; quality signals a table may use; edges of GA ranges
+INTERVAL_CASES = ((0.5, {"model_pixel_mm": 0.14}), (45.0, {"model_pixel_mm": 0.05}),
+                  (97.7, {"model_pixel_mm": 0.2}),
+                  (150.0, {"fit_rms_frac": 0.01, "model_pixel_mm": 0.3}), (160.0, {}),
+                  (174.8, {"inlier_fraction": NAN, "model_pixel_mm": NAN}),
+                  (237.6, {"model_pixel_mm": 0.45}), (290.9, {"model_pixel_mm": 0.5}),
+                  (333.3, {"mask_ellipse_dice": 0.9, "model_pixel_mm": 0.7}),
+                  (357.7, {"model_pixel_mm": 1.5}), (420.0, {"model_pixel_mm": 0.6}),
+                  (900.0, {}))
 # semi-axes (mm): normal, dolicho-, brachycephalic, GA from BPD out of range both ways, each band
 BIOMETRY_AXES_MM = ((50.0, 40.0), (40.0, 50.0), (60.0, 40.0), (45.0, 41.0), (8.0, 6.0),
                     (80.0, 60.0), (20.0, 16.0), (30.0, 24.5), (40.0, 33.0), (48.0, 39.0),

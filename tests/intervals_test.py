@@ -73,17 +73,19 @@ def test_package_table_loads_and_applies_by_hand_arithmetic():
     t = intervals.load_table()
     assert t.n_calibration == 185 and set(t.quantiles) == {"0.80", "0.90", "0.95"}
     raw = json.load(open(intervals.TABLE_PATH))
-    hc = 290.9
-    x = [intervals.FEATURES[n](hc, {}) for n in raw["feature_names"]]
-    x = [min(max(v, 0.0), c) for v, c in zip(x, raw["feature_caps"])]
+    hc, mpx = 290.9, 0.5  # a model pixel of 0.5 mm: inside the calibration range
+    x = [intervals.FEATURES[n](hc, {"model_pixel_mm": mpx}) for n in raw["feature_names"]]
+    floors = raw.get("feature_floors") or [0.0] * len(x)
+    x = [min(max(v, lo), c) for v, lo, c in zip(x, floors, raw["feature_caps"])]
     sigma = max(raw["min_sigma_mm"], sum(c * v for c, v in zip(raw["coefficients"], x)))
-    iv = intervals.hc_interval(hc, None)
+    iv = intervals.hc_interval(hc, None, model_pixel_mm=mpx)
     assert iv.half_width_mm == pytest.approx(raw["quantiles"]["0.95"] * sigma, rel=1e-12)
     assert iv.lower_mm == pytest.approx(hc - iv.half_width_mm)
     assert iv.display() == f"95%: {hc - iv.half_width_mm:.1f}-{hc + iv.half_width_mm:.1f}"
     # wider at higher levels
-    assert (intervals.hc_interval(hc, None, 0.80).half_width_mm
-            < intervals.hc_interval(hc, None, 0.90).half_width_mm < iv.half_width_mm)
+    assert (intervals.hc_interval(hc, None, 0.80, model_pixel_mm=mpx).half_width_mm
+            < intervals.hc_interval(hc, None, 0.90, model_pixel_mm=mpx).half_width_mm
+            < iv.half_width_mm)
 
 
 def test_missing_signal_counts_as_the_cap_and_unknown_level_is_refused():
@@ -140,3 +142,72 @@ def test_check_applies_the_package_table_without_refitting(tmp_path, capsys):
                      for i, h in enumerate(hc)])
     assert rep["levels"]["0.95"]["coverage"] == pytest.approx(np.mean(np.abs(ref - hc) <= half))
     assert "no refit" in capsys.readouterr().out
+
+
+def test_feature_floors_clip_and_a_table_without_them_still_loads():
+    t = intervals.IntervalTable("t", ("model_pixel_mm",), (4.0,), 0.2, {"0.95": 2.0}, 10,
+                                (0.8,), feature_floors=(0.15,))
+    assert t.sigma_mm(150.0, {"model_pixel_mm": 0.5}) == pytest.approx(2.0)
+    assert t.sigma_mm(150.0, {"model_pixel_mm": 0.05}) == pytest.approx(0.6)  # the floor 0.15
+    assert t.sigma_mm(150.0, {"model_pixel_mm": 3.0}) == pytest.approx(3.2)  # the cap 0.8
+    assert t.sigma_mm(150.0, {}) == pytest.approx(3.2)  # unknown: the cap
+    assert intervals.table_from_dict(t.to_dict()) == t
+    # the table before floors and model pixels (issue 26's first fit) loads and applies as before
+    old = {"format": intervals.TABLE_FORMAT, "method": "m", "feature_names": ["one", "hc_over_160mm"],
+           "coefficients": [1.45, 0.5726], "feature_caps": [1.0, 1.7243], "min_sigma_mm": 0.2,
+           "n_calibration": 185, "quantiles": {"0.95": 2.862}, "source": ""}
+    t_old = intervals.table_from_dict(old)
+    assert t_old.feature_floors is None and "feature_floors" not in t_old.to_dict()
+    assert t_old.sigma_mm(260.0, {}) == pytest.approx(1.45 + 0.5726 * 1.0)
+    with pytest.raises(ValueError, match="differ in length"):
+        intervals.table_from_dict({**old, "feature_floors": [0.0]})
+
+
+def test_model_pixel_mm_is_pixel_size_times_letterbox_ratio_and_feeds_the_interval():
+    from hc_tf import measure as M
+    from hc_tf import preprocess
+    box = preprocess.letterbox_transform((600, 1000), (224, 320))  # not HC18's 800x540
+    prob = np.zeros((224, 320), np.float32)
+    yy, xx = np.mgrid[0:224, 0:320]
+    prob[((xx - 160) / 90.0) ** 2 + ((yy - 112) / 70.0) ** 2 <= 1.0] = 1.0
+    m = M.measure(prob, box, 0.12)
+    assert m.found
+    assert m.original_px_per_model_px == 1.0 / min(box.scale_x, box.scale_y)
+    assert m.model_pixel_mm == 0.12 * (1.0 / min(box.scale_x, box.scale_y))
+    assert m.to_dict()["model_pixel_mm"] == m.model_pixel_mm
+    want = intervals.hc_interval(m.hc_mm, m.quality, model_pixel_mm=m.model_pixel_mm)
+    assert m.hc_interval() == want
+    t = intervals.load_table()
+    if "model_pixel_mm" in t.feature_names:  # the package's table uses it: unknown is wider
+        assert intervals.hc_interval(m.hc_mm, m.quality).half_width_mm > want.half_width_mm
+    # a measurement made without its letterbox known has no model pixel size
+    bare = M.Measurement(found=True, reason="", ellipse=m.ellipse, pixel_size_mm=0.12)
+    assert bare.model_pixel_mm is None
+
+
+def test_conformal_table_on_model_pixel_covers_noise_constant_in_model_pixels():
+    """Known noise: SD 2 model pixels (in mm: 2 x the model-pixel size); the table on
+    `model_pixel_mm` alone covers at each level, in the finest and the coarsest quarter."""
+    pytest.importorskip("crepes")
+    pytest.importorskip("scipy")
+    script = _script()
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        mpx = rng.uniform(0.14, 0.8, n)
+        hc = rng.uniform(60.0, 340.0, n)
+        return hc, hc + rng.normal(0.0, 2.0 * mpx), mpx
+
+    hc, ref, mpx = draw(400)
+    cols = {**_cols(hc, ref), "model_pixel_mm": mpx}
+    table = script.fit_table(cols, np.arange(400), ("model_pixel_mm",), "test")
+    hc2, ref2, mpx2 = draw(20000)
+    for level in (0.80, 0.90, 0.95):
+        half = np.array([table.half_width_mm(h, {"model_pixel_mm": v}, level)
+                         for h, v in zip(hc2, mpx2)])
+        cover = np.abs(ref2 - hc2) <= half
+        assert cover.mean() == pytest.approx(level, abs=0.03), level
+        for quarter in (mpx2 < 0.305, mpx2 > 0.635):
+            assert cover[quarter].mean() == pytest.approx(level, abs=0.04), level
+    assert table.half_width_mm(200.0, {"model_pixel_mm": 0.7}) > 3.0 * table.half_width_mm(
+        200.0, {"model_pixel_mm": 0.2})

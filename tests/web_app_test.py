@@ -165,7 +165,9 @@ def _assert_matches_golden(res, s):
     assert res["state"] == ("found" if s["found"] else "not-found")
     if s["found"]:
         assert abs(res["hc_mm"] - s["hc_mm"]) <= TOL_MM, (s["filename"], res["hc_mm"], s["hc_mm"])
-        interval = intervals.hc_interval(s["hc_mm"], s["quality"]).display()
+        lb = s["letterbox"]  # the model-pixel size, as Measurement.model_pixel_mm has it
+        mpx = intervals.model_pixel_mm(s["pixel_size_mm"], 1.0 / min(lb["scale_x"], lb["scale_y"]))
+        interval = intervals.hc_interval(s["hc_mm"], s["quality"], model_pixel_mm=mpx).display()
         assert res["text"] == f"HC {s['hc_mm']:.1f} mm ({interval})"
         row = s["submission_row"]
         b = biometry.biometry_from_axes(row["semi_axes_a_mm"], row["semi_axes_b_mm"])

@@ -6,7 +6,8 @@ features of the measurement (head size, quality signals), and q_L the conformal 
 |HC error| / sigma on calibration images. Everything a port needs is in the table JSON
 (`interval_table.json`, fitted by `hc_tf/surfaces/calibrate_intervals.py` on the validation split):
 feature names (defined in FEATURES below, each a one-line formula), coefficients, per-feature
-caps, the floor, and the quantile per level. Applying it is plain arithmetic, so the web
+caps and floors (the calibration range: no extrapolation to a narrower interval than any
+seen there), the sigma floor, and the quantile per level. Applying it is plain arithmetic, so the web
 app's port reproduces it exactly from the bundle metadata.
 """
 
@@ -36,6 +37,14 @@ def _signal(name: str, fill: float = math.nan) -> Callable[[float, Signals], flo
     return get
 
 
+def model_pixel_mm(pixel_size_mm: float, original_px_per_model_px: float) -> float:
+    """The size in mm of one model-input pixel: the original pixel size times the original
+    pixels one model pixel spans (1 / the letterbox scale, `preprocess.Letterbox`:
+    1 / min(scale_x, scale_y)). The model's HC error is roughly constant in these pixels, not
+    in mm; one multiplication, so a port computes the same bits."""
+    return float(pixel_size_mm) * float(original_px_per_model_px)
+
+
 def _one_minus(name: str) -> Callable[[float, Signals], float]:
     def get(hc_mm: float, s: Signals) -> float:
         v = s.get(name)
@@ -45,6 +54,7 @@ def _one_minus(name: str) -> Callable[[float, Signals], float]:
 
 # name -> f(hc_mm, quality signals). A missing signal (None or NaN) gives NaN, which the table
 # replaces by the feature's cap (the largest value seen in calibration): unknown = difficult.
+# "model_pixel_mm" is not a quality signal: `hc_interval` adds it to the mapping.
 FEATURES: Dict[str, Callable[[float, Signals], float]] = {
     "one": lambda hc, s: 1.0,
     "hc_mm": lambda hc, s: hc / 100.0,              # HC in units of 100 mm
@@ -55,6 +65,7 @@ FEATURES: Dict[str, Callable[[float, Signals], float]] = {
     "one_minus_inlier_fraction": _one_minus("inlier_fraction"),
     "one_minus_mask_ellipse_dice": _one_minus("mask_ellipse_dice"),
     "uncertain_band_fraction": _signal("uncertain_band_fraction"),
+    "model_pixel_mm": _signal("model_pixel_mm"),  # mm per model-input pixel (model_pixel_mm())
 }
 
 
@@ -88,15 +99,18 @@ class IntervalTable:
     min_sigma_mm: float
     quantiles: Dict[str, float]  # level as "0.95" -> conformal quantile of |error| / sigma
     n_calibration: int
-    feature_caps: Optional[Tuple[float, ...]] = None  # clip each feature to [0, cap]
+    feature_caps: Optional[Tuple[float, ...]] = None  # clip each feature to [floor, cap]
     source: str = ""
+    feature_floors: Optional[Tuple[float, ...]] = None  # None: 0 (tables before floors)
 
     def sigma_from_features(self, x: Sequence[float]) -> float:
-        """Difficulty (mm) from a feature vector: caps applied, NaN -> cap, floor applied."""
+        """Difficulty (mm) from a feature vector: clipped to [floor, cap], NaN -> cap, the
+        sigma floor applied."""
         total = 0.0
         for i, (c, v) in enumerate(zip(self.coefficients, x)):
             cap = self.feature_caps[i] if self.feature_caps else math.inf
-            v = cap if math.isnan(v) else min(max(v, 0.0), cap)
+            lo = self.feature_floors[i] if self.feature_floors else 0.0
+            v = cap if math.isnan(v) else min(max(v, lo), cap)
             if math.isinf(v):  # missing signal and no cap: no honest interval
                 return math.inf
             total += c * v
@@ -124,6 +138,9 @@ class IntervalTable:
         d["feature_names"] = list(self.feature_names)
         d["coefficients"] = list(self.coefficients)
         d["feature_caps"] = list(self.feature_caps) if self.feature_caps else None
+        d["feature_floors"] = list(self.feature_floors) if self.feature_floors else None
+        if d["feature_floors"] is None:
+            del d["feature_floors"]  # an older table's JSON, unchanged
         return {"format": TABLE_FORMAT, **d}
 
 
@@ -136,9 +153,11 @@ def table_from_dict(d: Mapping[str, Any], where: str = "interval table") -> Inte
     if d.get("format") != TABLE_FORMAT:
         raise ValueError(f"{where}: not an {TABLE_FORMAT!r} file")
     names, coef = tuple(d["feature_names"]), tuple(float(c) for c in d["coefficients"])
-    caps = d.get("feature_caps")
-    if len(names) != len(coef) or (caps is not None and len(caps) != len(names)):
-        raise ValueError(f"{where}: feature names, coefficients and caps differ in length")
+    caps, floors = d.get("feature_caps"), d.get("feature_floors")
+    if len(names) != len(coef) or any(v is not None and len(v) != len(names)
+                                       for v in (caps, floors)):
+        raise ValueError(f"{where}: feature names, coefficients, caps and floors differ in "
+                         "length")
     for n in names:
         if n not in FEATURES:
             raise ValueError(f"{where}: unknown feature {n!r}")
@@ -146,7 +165,8 @@ def table_from_dict(d: Mapping[str, Any], where: str = "interval table") -> Inte
                          {str(k): float(v) for k, v in d["quantiles"].items()},
                          int(d["n_calibration"]),
                          tuple(float(c) for c in caps) if caps is not None else None,
-                         str(d.get("source", "")))
+                         str(d.get("source", "")),
+                         tuple(float(c) for c in floors) if floors is not None else None)
 
 
 def write_table(table: IntervalTable, path: str) -> None:
@@ -194,7 +214,8 @@ class HcInterval:
 
 
 def hc_interval(hc_mm: float, signals: Any = None, level: float = DEFAULT_LEVEL,
-                table: Optional[IntervalTable] = None) -> HcInterval:
+                table: Optional[IntervalTable] = None,
+                model_pixel_mm: Optional[float] = None) -> HcInterval:
     """The calibrated interval of a measured HC.
 
     Args:
@@ -202,13 +223,18 @@ def hc_interval(hc_mm: float, signals: Any = None, level: float = DEFAULT_LEVEL,
         signals: its QualitySignals (or a mapping of them); missing ones count as difficult.
         level: 0.80, 0.90 or 0.95 (the fitted levels).
         table: the calibration table (default: the package's).
+        model_pixel_mm: mm per model-input pixel (`model_pixel_mm()`; `Measurement` has it);
+            None: unknown, which counts as difficult when the table uses it.
 
     Raises:
         ValueError: HC not finite and positive, or a level the table has not fitted.
     """
     hc = check_positive(hc_mm, "HC (mm)")
     t = table or load_table()
-    half = t.half_width_mm(hc, signals, level)
+    s = _as_mapping(signals)
+    if model_pixel_mm is not None:
+        s["model_pixel_mm"] = model_pixel_mm
+    half = t.half_width_mm(hc, s, level)
     return HcInterval(hc, float(level), max(0.0, hc - half), hc + half, half, t.method)
 
 

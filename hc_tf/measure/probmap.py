@@ -119,5 +119,6 @@ def _checked(e: Optional[Ellipse], model_px: float, box: Optional[preprocess.Let
     size = max(box.src_width, box.src_height) if box is not None else max(hw)
     if e.a > _MAX_AXIS_IMAGE_RATIO * size:
         return not_found("ellipse fit ran away (a partial outline far larger than the image)", px)
-    return Measurement(found=True, reason="", ellipse=e, pixel_size_mm=px)
+    return Measurement(found=True, reason="", ellipse=e, pixel_size_mm=px,
+                       original_px_per_model_px=model_px)
 

@@ -22,6 +22,9 @@ class Measurement:
       pixel_size_mm: the original image's pixel size.
       quality: the fit's quality signals (`hc_tf.measure.quality`; None when not found or not
         computed), judged by `review` / `review_reasons`.
+      original_px_per_model_px: original-image pixels per model-input pixel (1 / the letterbox
+        scale; 1.0 when the map is on the image's own grid; None when unknown), for
+        `model_pixel_mm`.
     """
 
     found: bool
@@ -29,6 +32,7 @@ class Measurement:
     ellipse: Optional[Ellipse]
     pixel_size_mm: float
     quality: Optional[clinical.QualitySignals] = None
+    original_px_per_model_px: Optional[float] = None
 
     def __post_init__(self):
         if self.found and self.ellipse is None:
@@ -42,6 +46,14 @@ class Measurement:
         if not self.found:
             return None
         return self.ellipse.perimeter() * self.pixel_size_mm
+
+    @property
+    def model_pixel_mm(self) -> Optional[float]:
+        """The size in mm of one model-input pixel (`clinical.intervals.model_pixel_mm`), the
+        scale the model's error is roughly constant in; None when the letterbox is unknown."""
+        if self.original_px_per_model_px is None:
+            return None
+        return intervals_lib.model_pixel_mm(self.pixel_size_mm, self.original_px_per_model_px)
 
     @property
     def center_mm(self) -> Optional[Tuple[float, float]]:
@@ -83,8 +95,11 @@ class Measurement:
     def hc_interval(self, level: float = intervals_lib.DEFAULT_LEVEL
                     ) -> Optional[intervals_lib.HcInterval]:
         """The calibrated interval of the HC (`clinical.intervals`, the package's table, the
-        quality signals as the difficulty); None when not found."""
-        return intervals_lib.hc_interval(self.hc_mm, self.quality, level) if self.found else None
+        quality signals and the model-pixel size as the difficulty); None when not found."""
+        if not self.found:
+            return None
+        return intervals_lib.hc_interval(self.hc_mm, self.quality, level,
+                                         model_pixel_mm=self.model_pixel_mm)
 
     def gestational_age(self) -> Tuple[clinical.GaEstimate, ...]:
         """GA by each formula (`clinical.ga_from_hc_all`); () when not found."""
@@ -97,6 +112,7 @@ class Measurement:
                 "review": self.review, "review_reasons": self.review_reasons,
                 "gestational_age": [dataclasses.asdict(g) for g in self.gestational_age()],
                 "pixel_size_mm": float(self.pixel_size_mm), "hc_mm": self.hc_mm,
+                "model_pixel_mm": self.model_pixel_mm,
                 "hc_interval": (dataclasses.asdict(self.hc_interval()) if self.found else None),
                 "biometry": (dataclasses.asdict(self.biometry()) if self.found else None),
                 "center_mm": (list(self.center_mm) if self.found else None),

@@ -4,11 +4,12 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
 
     # 1. the model's validation predictions, with the quality signals (TF for TFDS reading)
     python -m hc_tf.surfaces.calibrate_intervals collect --model hc_tf/models/hc_effunet_int8.tflite \
-        --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty/val_predictions.csv
-    # 2. fit: normalized conformal regression (crepes) with a difficulty from head size and
-    #    quality signals; cross-fitted report by subject folds; the table fitted on all of it
-    python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty/val_predictions.csv \
-        --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty/calibration.json
+        --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty2/val_predictions.csv
+    # 2. fit: normalized conformal regression (crepes) with a difficulty from the model-pixel
+    #    size, head size and quality signals (CANDIDATES); cross-fitted report by subject folds;
+    #    the chosen one (--choose) fitted on all of it
+    python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty2/val_predictions.csv \
+        --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty2/calibration.json
 
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
@@ -36,8 +37,10 @@ from hc_tf.clinical import intervals
 
 SIGNAL_COLUMNS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
                   "uncertain_band_fraction", "outside_fraction")
+# Not quality signals, but features a table may use (intervals.FEATURES), fed beside them.
+CONTEXT_COLUMNS = ("model_pixel_mm",)
 COLUMNS = ("filename", "subject", "reference_hc_mm", "predicted_hc_mm") + SIGNAL_COLUMNS + (
-    "soft_dice_conf",)
+    "soft_dice_conf",) + CONTEXT_COLUMNS
 LEVELS = (0.80, 0.90, 0.95)
 BANDS_MM = (120.0, 200.0, 260.0)  # head-size bands: <120, 120-200, 200-260, >260 mm
 FOLDS = 5
@@ -81,7 +84,8 @@ def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "") -> N
         rows.append({"filename": s.filename, "subject": subject_of(s.filename),
                      "reference_hc_mm": s.reference_hc_mm, "predicted_hc_mm": m.hc_mm,
                      **{k: getattr(q, k) for k in SIGNAL_COLUMNS},
-                     "soft_dice_conf": soft_dice_confidence(pred.prob)})
+                     "soft_dice_conf": soft_dice_confidence(pred.prob),
+                     "model_pixel_mm": m.model_pixel_mm})
     os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
     with open(out_csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -91,20 +95,28 @@ def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "") -> N
 
 
 def read_predictions(path: str) -> Dict[str, np.ndarray]:
-    """The collect CSV as columns (floats, except filename/subject)."""
+    """The collect CSV as columns (floats, except filename/subject); a column an older CSV
+    lacks (e.g. model_pixel_mm) reads as missing (NaN)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{path}: no rows")
     cols = {k: np.array([r[k] for r in rows]) for k in ("filename", "subject")}
     for k in COLUMNS[2:]:
-        cols[k] = np.array([float(r[k]) if r[k] not in ("", "None") else np.nan for r in rows])
+        cols[k] = np.array([float(r[k]) if r.get(k) not in (None, "", "None") else np.nan
+                            for r in rows])
     return cols
+
+
+def row_signals(cols: Dict[str, np.ndarray], i: int) -> Dict[str, float]:
+    """Row `i`'s quality signals and context features, as a table's features read them (a
+    column `cols` lacks is missing: the feature's cap)."""
+    return {k: cols[k][i] for k in SIGNAL_COLUMNS + CONTEXT_COLUMNS if k in cols}
 
 
 def features(cols: Dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
     """The difficulty features the table names, (n, k), via the package's own definition."""
-    signals = [{k: cols[k][i] for k in SIGNAL_COLUMNS} for i in range(len(cols["filename"]))]
+    signals = [row_signals(cols, i) for i in range(len(cols["filename"]))]
     return np.array([intervals.feature_vector(h, s, names)
                      for h, s in zip(cols["predicted_hc_mm"], signals)])
 
@@ -124,7 +136,8 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
 
     x = features({k: v[idx] for k, v in cols.items()}, names)
     caps = np.nanmax(np.where(np.isfinite(x), x, -np.inf), axis=0)
-    x = np.clip(np.where(np.isnan(x), caps, x), 0.0, caps)
+    floors = np.maximum(np.nanmin(np.where(np.isfinite(x), x, np.inf), axis=0), 0.0)
+    x = np.clip(np.where(np.isnan(x), caps, x), floors, caps)
     resid = cols["reference_hc_mm"][idx] - cols["predicted_hc_mm"][idx]
     coef, _ = nnls(x, np.abs(resid))
     table = intervals.IntervalTable(method=method, feature_names=tuple(names),
@@ -132,6 +145,7 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
                                     min_sigma_mm=intervals.MIN_SIGMA_MM, quantiles={},
                                     n_calibration=int(len(idx)),
                                     feature_caps=tuple(float(c) for c in caps),
+                                    feature_floors=tuple(float(c) for c in floors),
                                     source="hc_tf/surfaces/calibrate_intervals.py (crepes "
                                            "ConformalRegressor, normalized)")
     sigmas = np.array([table.sigma_from_features(r) for r in x])
@@ -159,7 +173,7 @@ def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str
     for k in range(FOLDS):
         table = fit_table(cols, np.flatnonzero(folds != k), names, method)
         for i in np.flatnonzero(folds == k):
-            sig = {s: cols[s][i] for s in SIGNAL_COLUMNS}
+            sig = row_signals(cols, i)
             for lv in LEVELS:
                 half[lv][i] = table.half_width_mm(cols["predicted_hc_mm"][i], sig, lv)
     return half
@@ -207,6 +221,11 @@ CANDIDATES = {  # name -> difficulty features (intervals.FEATURES); the first is
     "normalized: HC past 160 mm": ("one", "hc_over_160mm"),
     "normalized: HC + quality": ("one", "hc_mm") + _QUALITY,
     "normalized: HC past 160 mm + quality": ("one", "hc_over_160mm") + _QUALITY,
+    # The model's error is roughly constant in model-input pixels: their size in mm.
+    "normalized: model pixel": ("model_pixel_mm",),
+    "normalized: model pixel + constant": ("one", "model_pixel_mm"),
+    "normalized: model pixel + HC past 160 mm": ("one", "model_pixel_mm", "hc_over_160mm"),
+    "normalized: model pixel + quality": ("one", "model_pixel_mm") + _QUALITY,
 }
 
 
@@ -230,7 +249,7 @@ def check(predictions: str, table_path: str) -> Dict[str, object]:
     """Coverage of the package's table, as it is (no refit), on another labelled set."""
     cols = read_predictions(predictions)
     table = intervals.load_table(table_path)
-    half = {lv: np.array([table.half_width_mm(h, {s: cols[s][i] for s in SIGNAL_COLUMNS}, lv)
+    half = {lv: np.array([table.half_width_mm(h, row_signals(cols, i), lv)
                           for i, h in enumerate(cols["predicted_hc_mm"])]) for lv in LEVELS}
     rep = report(cols, half)
     print_report(f"table {table_path} applied as is to {predictions}", rep, "no refit")
@@ -253,7 +272,7 @@ def main(argv=None) -> None:
     f.add_argument("--predictions", required=True)
     f.add_argument("--table", default=intervals.TABLE_PATH)
     f.add_argument("--report", required=True)
-    f.add_argument("--choose", default="normalized: HC past 160 mm", choices=sorted(CANDIDATES))
+    f.add_argument("--choose", default="normalized: model pixel", choices=sorted(CANDIDATES))
     a = p.parse_args(argv)
     if a.cmd == "collect":
         if not (a.data_dir or a.hc18_folder):

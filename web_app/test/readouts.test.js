@@ -6,7 +6,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { measure, dequantize } from '../src/core/measure/index.js';
 import { gaFromHcAll, reviewFlag, parseGaWeeks } from '../src/core/clinical.js';
-import { hcInterval, gaIntervalRecords } from '../src/core/intervals.js';
+import { hcInterval, gaIntervalRecords, modelPixelMm, measurementSignals } from '../src/core/intervals.js';
 import { biometryRecord } from '../src/core/biometry.js';
 import { datingDisplay } from '../src/core/dating.js';
 import { imageRecord, csvRow, REPORT_FIELDS } from '../src/ui/report.js';
@@ -41,8 +41,20 @@ test('HC 95% interval and the GA intervals it implies, every case', () => {
     close(gaIntervalRecords(spec, iv), c.ga_interval, `GA interval at ${c.hc_mm}`);
   }
   const shown = cases.find((c) => c.hc_mm === 290.9);
-  assert.equal(hcInterval(spec, 290.9, {}).display, '95%: 284.6-297.2');
-  assert.equal(shown.record.display, '95%: 284.6-297.2');
+  assert.match(shown.record.display, /^95%: 2\d\d\.\d-\d\d\d\.\d$/); // "95%: 284.5-297.3"
+  assert.equal(hcInterval(spec, 290.9, signals(shown.signals)).display, shown.record.display);
+});
+
+test('the model-pixel size: pixel size / min letterbox scale; unknown is the widest', () => {
+  const box = { scale_x: 0.4, scale_y: 0.41481481481481480 };
+  assert.equal(modelPixelMm({ pixel_size_mm: 0.1, box }), 0.1 * (1.0 / 0.4));
+  assert.equal(modelPixelMm({ pixel_size_mm: 0.1, box: null }), 0.1);
+  assert.ok(Number.isNaN(modelPixelMm({ pixel_size_mm: 0.1 })));
+  const r = { pixel_size_mm: 0.2, box, quality: { fit_rms_frac: 0.01 } };
+  assert.deepEqual(measurementSignals(r), { fit_rms_frac: 0.01, model_pixel_mm: 0.2 * 2.5 });
+  if (spec.hc_interval.table.feature_names.includes('model_pixel_mm')) {
+    assert.ok(hcInterval(spec, 200, {}).half_width_mm > hcInterval(spec, 200, measurementSignals(r)).half_width_mm);
+  }
 });
 
 test('an interval table naming an unknown feature is refused in words', () => {
@@ -70,7 +82,7 @@ test('every measured case: report.csv row as hc_tf.report.records.csv_row writes
     const [H, W] = c.hw;
     const m = measure(dequantize(unz(c.q), 0.00390625, 0), H, W, c.box, c.pixel_size_mm);
     const flag = m.found ? reviewFlag(spec, m.quality) : { review: false, reasons: [] };
-    const r = { ...m, gestational_age: m.found ? gaFromHcAll(spec, m.hc_mm) : {}, review: flag.review, review_reasons: flag.reasons };
+    const r = { ...m, box: c.box, gestational_age: m.found ? gaFromHcAll(spec, m.hc_mm) : {}, review: flag.review, review_reasons: flag.reasons };
     const rec = imageRecord(spec, c.csv_row.filename, r, String(c.csv_row.known_ga_weeks));
     const row = csvRow(rec);
     assert.deepEqual(Object.keys(c.csv_row).sort(), [...REPORT_FIELDS].sort(), 'REPORT_FIELDS');

@@ -20,17 +20,33 @@ export const FEATURES = {
   one_minus_inlier_fraction: oneMinus('inlier_fraction'),
   one_minus_mask_ellipse_dice: oneMinus('mask_ellipse_dice'),
   uncertain_band_fraction: signal('uncertain_band_fraction'),
+  model_pixel_mm: signal('model_pixel_mm'),
 };
 
-/** IntervalTable.sigma_mm: difficulty (mm); caps applied, a missing feature counts as its cap. */
+/**
+ * Measurement.model_pixel_mm: mm per model-input pixel, pixel size x (1 / min(letterbox scale_x,
+ * scale_y)) as hc_tf.measure.probmap computes its model_px (box null: the map is the image's own
+ * grid, 1). NaN (unknown: the feature's cap) when the result carries no box at all.
+ */
+export function modelPixelMm(r) {
+  if (r.box === undefined) return NaN;
+  const originalPxPerModelPx = r.box === null ? 1.0 : 1.0 / Math.min(r.box.scale_x, r.box.scale_y);
+  return r.pixel_size_mm * originalPxPerModelPx;
+}
+
+/** What the interval's features read from a measurement ({pixel_size_mm, box, quality}). */
+export const measurementSignals = (r) => ({ ...r.quality, model_pixel_mm: modelPixelMm(r) });
+
+/** IntervalTable.sigma_mm: difficulty (mm); features clipped to [floor, cap], a missing one counts as its cap. */
 export function sigmaMm(table, hcMm, signals) {
   let total = 0.0;
   for (let i = 0; i < table.feature_names.length; i++) {
     const name = table.feature_names[i];
     if (!FEATURES[name]) throw new Error(`unknown interval feature '${name}' in the bundle metadata`);
     const cap = table.feature_caps ? table.feature_caps[i] : Infinity;
+    const floor = table.feature_floors ? table.feature_floors[i] : 0.0; // older tables: none
     let v = FEATURES[name](hcMm, signals);
-    v = Number.isFinite(v) ? Math.min(Math.max(v, 0.0), cap) : cap; // missing (NaN): the cap
+    v = Number.isFinite(v) ? Math.min(Math.max(v, floor), cap) : cap; // missing (NaN): the cap
     if (!Number.isFinite(v)) return Infinity; // missing signal and no cap: no honest interval
     total += table.coefficients[i] * v;
   }

@@ -2,7 +2,7 @@
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
 import { hcCentile, parseGaWeeks, formatGa, weeksToDays } from '../core/clinical.js';
 import { fmtFixed } from '../core/pyformat.js';
-import { hcInterval, gaIntervalRecords } from '../core/intervals.js';
+import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
 import { datingRecord } from '../core/dating.js';
 
@@ -21,7 +21,7 @@ export function imageRecord(spec, filename, r, knownGa = '') {
   const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
   const centile = weeks !== null && r.found ? hcCentile(spec, r.hc_mm, knownGa) : null;
   const q = r.quality && Object.fromEntries(Object.entries(r.quality).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
-  const iv = r.found ? hcInterval(spec, r.hc_mm, r.quality) : null;
+  const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
     biometry: r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null,

@@ -1,6 +1,6 @@
 // The canvas (the image's preview, the fitted ellipse, calibration points) and the result block.
 import { gaLine, hcCentile, reviewText, parseGaWeeks } from '../core/clinical.js';
-import { hcInterval, gaIntervalRecords } from '../core/intervals.js';
+import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
 import { datingDisplay } from '../core/dating.js';
 
@@ -111,7 +111,7 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   box.dataset.hcMm = String(r.hc_mm);
   box.dataset.review = String(r.review);
   box.dataset.reviewReasons = r.review_reasons.join('; ');
-  const iv = hcInterval(spec, r.hc_mm, r.quality);
+  const iv = hcInterval(spec, r.hc_mm, measurementSignals(r));
   $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm (${iv.display})`;
   box.dataset.hcLower = String(iv.lower_mm); box.dataset.hcUpper = String(iv.upper_mm);
   $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
