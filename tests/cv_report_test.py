@@ -36,7 +36,8 @@ def test_pooled_per_fold_and_band_figures_with_the_spread(tmp_path):
     by_fold = {0: _rows(0, 8, 1.0), 1: _rows(1, 8, 2.0), 2: _rows(2, 4, 3.0)}
     for k, rows in by_fold.items():
         _write(work, "int8", k, rows)
-        _write(work, "keras", k, [dict(r, adf_mm=r["adf_mm"] / 2) for r in rows])
+        _write(work, "keras", k, [dict(r, adf_mm=r["adf_mm"] / 2, predicted_hc_mm=(
+            r["predicted_hc_mm"] - r["df_mm"] / 2 if r["found"] else 0.0)) for r in rows])
     table = cv_report.report(work)
     summary = json.load(open(os.path.join(work, "cv_summary.json")))
     int8 = summary["int8"]
@@ -54,6 +55,12 @@ def test_pooled_per_fold_and_band_figures_with_the_spread(tmp_path):
     assert int8["bands"]["<120"]["adf_mm_across_folds"]["max"] == pytest.approx((100.0 + 2.0) / 2)
     assert summary["keras"]["bands"]["120-200"]["adf_mm_mean"] == pytest.approx(np.mean(
         [0.5, 0.5, 1.0, 1.0, 1.5]))
+    # The quantization gap: |dHC| = ADF / 2 per found image (0.5 x 8, 1.0 x 7, 1.5 x 4).
+    gap = summary["parity_int8_vs_keras"]
+    assert gap["n"] == 19 and gap["median_abs_dhc_mm"] == pytest.approx(1.0)
+    assert gap["max_abs_dhc_mm"] == pytest.approx(1.5) and gap["over_1_5_mm"] == 0
+    assert gap["adf_gap_mm"] == pytest.approx(expected / 2)
+    assert "int8 vs Keras over 19 images: median |dHC| 1.000 mm" in table
     assert "| >260 mm (5) |" in table and "| 2 | 4 |" in table
     assert open(os.path.join(work, "cv_table.md")).read() == table
 

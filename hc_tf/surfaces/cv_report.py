@@ -44,6 +44,7 @@ def read_rows(path: str) -> List[Dict[str, object]]:
         rows = list(reader)
     num = (lambda v: float(v) if v not in ("", None) else None)  # noqa: E731
     return [{"filename": r.get("filename", ""), "reference_hc_mm": num(r["reference_hc_mm"]),
+             "predicted_hc_mm": num(r.get("predicted_hc_mm")),
              "adf_mm": num(r["adf_mm"]), "dice": num(r["dice"]), "hd_mm": num(r["hd_mm"]),
              "found": r["found"] == "True"} for r in rows]
 
@@ -92,6 +93,21 @@ def aggregate(rows_by_fold: Dict[int, Sequence[Dict[str, object]]]) -> Dict[str,
         out["bands"][band] = {**figures([r for v in in_band.values() for r in v]),
                               "adf_mm_across_folds": spread(fold_figs, "adf_mm_mean")}
     return out
+
+
+def parity(full: Dict[int, Sequence[Dict[str, object]]], edge: Dict[int, Sequence[Dict[str, object]]]
+           ) -> Dict[str, Optional[float]]:
+    """The quantization gap over every image both tiers found: median and max |dHC|, images
+    over 1.5 mm, and the ADF gap (edge - full, over all images)."""
+    hc = {r["filename"]: r for rows in full.values() for r in rows}
+    pairs = [(hc[r["filename"]], r) for rows in edge.values() for r in rows if r["filename"] in hc]
+    diffs = np.array([abs(e["predicted_hc_mm"] - f["predicted_hc_mm"]) for f, e in pairs
+                      if f["found"] and e["found"]], float)
+    gap = np.mean([e["adf_mm"] - f["adf_mm"] for f, e in pairs]) if pairs else None
+    return {"n": len(diffs), "median_abs_dhc_mm": float(np.median(diffs)) if len(diffs) else None,
+            "max_abs_dhc_mm": float(diffs.max()) if len(diffs) else None,
+            "over_1_5_mm": int((diffs > 1.5).sum()),
+            "adf_gap_mm": None if gap is None else float(gap)}
 
 
 def _fmt(value: Optional[float], digits: int = 2) -> str:
@@ -144,11 +160,18 @@ def report(work_dir: str) -> str:
     Raises:
       ValueError: when no fold's evaluation is there, or the folds overlap.
     """
-    by_tier = {t: aggregate(v) for t, v in collect(work_dir).items()}
+    rows = collect(work_dir)
+    by_tier = {t: aggregate(v) for t, v in rows.items()}
     if not by_tier:
         raise ValueError(f"{work_dir}: no fold*/<tier>/per_image.csv (run hc_tf.train.cross_validate)")
     table = markdown(by_tier)
-    tables.write_json(os.path.join(work_dir, "cv_summary.json"), by_tier)
+    doc: Dict[str, object] = dict(by_tier)
+    if "int8" in rows and "keras" in rows:
+        gap = doc["parity_int8_vs_keras"] = parity(rows["keras"], rows["int8"])
+        table += (f"\nint8 vs Keras over {gap['n']} images: median |dHC| "
+                  f"{_fmt(gap['median_abs_dhc_mm'], 3)} mm, max {_fmt(gap['max_abs_dhc_mm'])} mm, "
+                  f"{gap['over_1_5_mm']} over 1.5 mm, ADF gap {_fmt(gap['adf_gap_mm'], 3)} mm\n")
+    tables.write_json(os.path.join(work_dir, "cv_summary.json"), doc)
     atomic.atomic_write_text(os.path.join(work_dir, "cv_table.md"), table)
     return table
 
