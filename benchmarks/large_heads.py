@@ -72,6 +72,28 @@ def faint_share(ellipse: measure_lib.Ellipse, image: np.ndarray, level: int = 80
     return float((local_max[pts[ok, 1], pts[ok, 0]] < level).mean())
 
 
+def ridge_offset_px(ellipse: measure_lib.Ellipse, image: np.ndarray, reach: float = 12.0,
+                    level: int = 80) -> float:
+    """Median distance (px, + outward) from the outline to the brightest point of the skull
+    along the outline's normal, over the outline where the skull is visible (>= `level`):
+    which edge of the bone the outline follows (inner, middle, outer)."""
+    import cv2
+    t = np.linspace(0.0, 2.0 * math.pi, 360, endpoint=False)
+    c, s = math.cos(ellipse.angle), math.sin(ellipse.angle)
+    ex, ey = ellipse.a * np.cos(t), ellipse.b * np.sin(t)
+    nx, ny = np.cos(t) / max(ellipse.a, 1e-6), np.sin(t) / max(ellipse.b, 1e-6)  # local normal
+    norm = np.hypot(nx, ny)
+    nx, ny = (nx * c - ny * s) / norm, (nx * s + ny * c) / norm
+    d = np.arange(-reach, reach + 0.25, 0.5)
+    xs = (ellipse.cx + ex * c - ey * s)[:, None] + nx[:, None] * d[None]
+    ys = (ellipse.cy + ex * s + ey * c)[:, None] + ny[:, None] * d[None]
+    smooth = cv2.GaussianBlur(image, (5, 5), 1.0)
+    prof = cv2.remap(smooth.astype(np.float32), xs.astype(np.float32), ys.astype(np.float32),
+                     cv2.INTER_LINEAR, borderValue=0)
+    visible = prof.max(axis=1) >= level
+    return float(np.median(d[prof[visible].argmax(axis=1)])) if visible.any() else float("nan")
+
+
 def crop_box(ellipse: measure_lib.Ellipse, shape, input_hw, margin: float):
     """(x0, y0, x1, y1): the ellipse's bounding box times `margin`, widened to the model's
     aspect, shifted to lie inside the image (clipped only where the image is smaller)."""
@@ -127,6 +149,7 @@ def rows_for(runner, samples, margin: float):
                      "outside_share": outside_share(s.reference, s.image.shape),
                      "outside_fan_share": outside_fan_share(s.reference, s.image),
                      "faint_share": faint_share(s.reference, s.image),
+                     "ridge_offset_mm": ridge_offset_px(s.reference, s.image) * s.pixel_size_mm,
                      **first, **{f"crop_{k}": v for k, v in two.items()}})
     return rows
 
@@ -175,6 +198,15 @@ def print_report(rows) -> None:
     below = [r for r in big if r["faint_share"] <= np.median(bf)]
     print(f"> 260 mm: rho(|err|, faint share) {_spearman(np.array([r['adf_mm'] for r in big]), bf):+.2f}; "
           f"ADF faint share above its median {_mean(above, 'adf_mm'):.2f} vs below {_mean(below, 'adf_mm'):.2f}")
+    ok = [r for r in rows if np.isfinite(r["ridge_offset_mm"])]
+    off = np.array([r["ridge_offset_mm"] for r in ok])
+    df = np.array([r["df_mm"] for r in ok])
+    big = np.array([r["reference_hc_mm"] > 260 for r in ok])
+    print(f"skull ridge vs reference outline: offset {np.median(off):+.2f} mm median (IQR "
+          f"{np.percentile(off, 25):+.2f} to {np.percentile(off, 75):+.2f}; + = bone outside the outline); "
+          f"corr(DF, 2 pi offset) {np.corrcoef(df, 2 * np.pi * off)[0, 1]:+.2f} all, "
+          f"{np.corrcoef(df[big], 2 * np.pi * off[big])[0, 1]:+.2f} > 260 mm; "
+          f"offset IQR > 260 mm {np.percentile(off[big], 25):+.2f} to {np.percentile(off[big], 75):+.2f}")
     err, size = np.array([r["adf_mm"] for r in rows]), np.array([r["reference_hc_mm"] for r in rows])
     print(f"Spearman rho(|err|, HC) {_spearman(err, size):+.2f}; rho(|err| / mm-per-model-px, HC) "
           f"{_spearman(err / mmpx, size):+.2f}")
