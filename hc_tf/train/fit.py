@@ -10,6 +10,8 @@ A run directory holds:
   training_curve.png   loss and Dice per epoch
 The best checkpoint is picked by validation ADF (mm), measured through the
 shared measurement module: the number users care about, not a pixel loss.
+Cross-validation (`--folds N --fold K`): trains on the other folds' images of both splits
+for the fixed epoch count and keeps the last epoch; fold K's images are measured, never chosen on.
 """
 
 from __future__ import annotations
