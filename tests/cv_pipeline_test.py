@@ -67,7 +67,8 @@ def test_one_fold_from_pack_to_the_cross_validated_table(sample_data, tmp_path):
     assert f"{len(folds) - len(held_out)} training images (folds other than 1 of 5), " \
            f"{len(held_out)} validation images" in out.stdout
     best = json.load(open(os.path.join(run, "best.json")))
-    assert best["epoch"] == 1 and best["fold"] == 1 and "never used to choose" in best["note"]
+    assert best["epoch"] == 1 and best["fold"] == 1 and best["final"] is True
+    assert "never used to choose" in best["note"]
 
     out = _run(["-m", "hc_tf.train.jax_backend.half_weights", "pack", run,
                 str(tmp_path / "w_f1.npz")], JAX_PYTHON, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
@@ -118,7 +119,7 @@ def test_a_killed_fold_run_resumes_and_keeps_its_last_epoch(sample_data, tmp_pat
     assert "resuming" in out.stdout and "fold 2 of 5: the last of 3 epochs is kept" in out.stdout
     assert _epochs_logged(run)[-1] == 2
     best = json.load(open(os.path.join(run, "best.json")))
-    assert best["epoch"] == 3 and best["fold"] == 2 and best["folds"] == 5
+    assert best["epoch"] == 3 and best["fold"] == 2 and best["folds"] == 5 and best["final"] is True
     config = json.load(open(os.path.join(run, "config.json")))
     assert (config["folds"], config["fold"]) == (5, 2)
 

@@ -60,6 +60,7 @@ def fold_model(source: str, folder: str, flip_tta: bool) -> str:
     single = os.path.join(folder, "best.keras")
     if source.endswith(".npz"):
         half_weights.rebuild(source, single)
+        warn_if_not_final(os.path.join(folder, "best.json"))
     else:
         shutil.copyfile(source, single + ".tmp")
         os.replace(single + ".tmp", single)
@@ -67,6 +68,15 @@ def fold_model(source: str, folder: str, flip_tta: bool) -> str:
     with io_utils.atomic_path(out) as tmp:
         (model_lib.with_flip_tta(net) if flip_tta else net).save(tmp)
     return out
+
+
+def warn_if_not_final(best_json: str) -> None:
+    """One line when a fold's run was stopped before its last epoch (its latest model came back)."""
+    from hc_tf.train import run_dir as run_dir_lib
+    best = run_dir_lib.read_json(best_json)
+    if best.get("final") is False:
+        print(f"warning: fold {best.get('fold')}: epoch {best.get('epoch')} came back, not the "
+              "schedule's last (the run was stopped): report it as such", flush=True)
 
 
 def fold_int8(model_path: str, folder: str, data_dir: str, folds: int, fold: int) -> str:

@@ -126,7 +126,8 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
             if improved:
                 doc = {"epoch": epoch + 1, "val_adf_mm": adf, "summary": summary}
                 if config.folds:
-                    doc.update(folds=config.folds, fold=config.fold, note=(
+                    doc.update(folds=config.folds, fold=config.fold,
+                               final=epoch + 1 == config.epochs, note=(
                         "last epoch of a fixed schedule; the figures are on this fold's "
                         "held-out images (out of fold), never used to choose"))
                 run_dir_lib.keep_model(self.model, run, doc)

@@ -183,7 +183,7 @@ class Schedule(keras.callbacks.Callback):
             keep_last = self.args.train_on_all or bool(self.args.folds)
             if validation.keeps(logs["val_adf_mm"], self.best, last, keep_last):
                 self.best = logs["val_adf_mm"]
-                self._save(epoch, logs)
+                self._save(epoch, logs, last)
             kept = ("trained on, not held out; the last epoch is kept" if self.args.train_on_all
                     else f"fold {self.args.fold} held out; the last epoch is kept" if self.args.folds
                     else f"best {self.best:.3f}")
@@ -197,8 +197,10 @@ class Schedule(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-    def _save(self, epoch: int, logs: dict) -> None:
+    def _save(self, epoch: int, logs: dict, last: bool) -> None:
         doc = {"epoch": epoch + 1, **logs}
+        if self.args.train_on_all or self.args.folds:
+            doc["final"] = last  # False: the run was stopped before its last epoch
         if self.args.train_on_all:
             doc["train_on_all"] = True
             doc["note"] = ("last epoch of a fixed schedule on train + validation: the "
