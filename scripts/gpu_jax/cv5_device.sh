@@ -4,6 +4,8 @@
 # the five folds side by side; the five float16 .npz and sweep.log come back in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+[ -f .gpu/cv5a/pack.part00 ] && [ -d .whl ] ||
+    { echo "call 1's files are gone (the machine went cold): rerun call 1 (carry .gpu/cv5a .whl), then this at once"; exit 1; }
 cat .gpu/cv5a/pack.part* .gpu/cv5b/pack.part* > .gpu/hc18_224x320.npz
 [ "$(sha256sum .gpu/hc18_224x320.npz | cut -d' ' -f1)" = "$(cat .gpu/cv5b/pack.sha256)" ] ||
     { echo "the joined pack does not match its sha256: rerun call 1 (carry .gpu/cv5a .whl)"; exit 1; }

@@ -7,8 +7,9 @@
 #
 # Why two calls: the tracked tree alone is ~42 MiB (the 25 MB export/hc_effunet.keras), the
 # pack 23 MiB, the encoder 7 MiB, the wheels 3 MiB: 75 MiB in one call. A warm machine keeps
-# ignored paths between calls, so (device tool, back to back):
-#   1. carry [".gpu/cv5a", ".whl"]   command: ls -la .gpu/cv5a .whl
+# ignored paths between calls, so (device tool, back to back: a warm machine is released after
+# ~30 s idle, so send call 2 as soon as call 1 returns):
+#   1. carry [".gpu/cv5a", ".whl"]   command: ls -la .gpu/cv5a .whl && nvidia-smi -L   (timeout 120)
 #   2. carry [".gpu/cv5b"]           command: scripts/gpu_jax/cv5_device.sh   (timeout 600)
 # and back here, with the returned files:
 #   python -m hc_tf.train.cross_validate --source 'RETURNED/cv5_f{fold}.npz' --data-dir TFDS --work ~/hc-runs/cv5
