@@ -51,3 +51,26 @@ def test_images_of_one_subject_share_a_fold():
 def test_fewer_than_two_folds_is_refused():
     with pytest.raises(ValueError, match="at least 2 folds"):
         folds.assign_folds({1: 100.0, 2: 200.0}, 1)
+
+
+def test_a_pack_stores_every_images_fold_and_loads_with_a_limit(tmp_path):
+    from hc_tf.train.jax_backend import pack_hc18
+    names = {"train": ["010_HC.png", "011_HC.png", "012_HC.png", "010_2HC.png"],
+             "validation": ["013_HC.png", "014_HC.png"]}
+    arrays = {}
+    for split, split_names in names.items():
+        n = len(split_names)
+        arrays.update({f"{split}_x_{k}": v for k, v in pack_hc18.encode_images(
+            np.zeros((n, 8, 8), np.uint8)).items()})
+        arrays.update({f"{split}_names": np.asarray(split_names),
+                       f"{split}_hc": np.linspace(100, 300, n), f"{split}_y": np.zeros((n, 8, 8), np.uint8)})
+    arrays.update(pack_hc18.fold_arrays(arrays, 5))
+    expected = folds.folds_by_filename(names["train"] + names["validation"],
+                                       list(arrays["train_hc"]) + list(arrays["validation_hc"]))
+    assert [expected[n] for n in names["train"]] == list(arrays["train_fold"])
+    assert arrays["train_fold"][0] == arrays["train_fold"][3]  # one subject, one fold
+    path = str(tmp_path / "pack.npz")
+    np.savez(path, **arrays)
+    loaded = pack_hc18.load_packed(path, limit=2)  # the scalar n_folds is left whole
+    assert int(loaded["n_folds"]) == 5 and len(loaded["train_fold"]) == 2
+    assert loaded["train_x"].shape == (2, 8, 8)

@@ -63,7 +63,7 @@ def load_packed(path: str, limit: int = 0) -> dict:
         if f"{key}_webp" in arrays:
             arrays[key] = decode_images(arrays.pop(f"{key}_webp"), arrays.pop(f"{key}_offsets"),
                                         arrays.pop(f"{key}_shape"))
-    return {k: v[:limit] if limit else v for k, v in arrays.items()}
+    return {k: v[:limit] if limit and v.ndim else v for k, v in arrays.items()}  # n_folds: a scalar
 
 
 def pack_split(data_dir: str, split: str, input_hw, validation_fraction: float):
