@@ -12,6 +12,7 @@ import pytest
 
 LARGE_MODULES = {
     "beam_predict_test.py",     # Beam DirectRunner, 2 worker processes
+    "cv_pipeline_test.py",      # pack, JAX fold training, int8 export, a killed run resumed
     "demo_test.py",             # a served Gradio app in headless Chromium
     "demo_guard_test.py",       # the demo served by a subprocess
     "distribute_test.py",       # two-replica training in subprocesses

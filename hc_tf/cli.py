@@ -95,10 +95,14 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
               help="Data-parallel training: mirrored = all local GPUs; multi-worker = the hosts "
                    "named in TF_CONFIG (run the same command on each). --batch-size is then per "
                    "replica; BatchNormalization is synchronized. --lr is not rescaled.")
+@click.option("--folds", default=0, show_default=True,
+              help="Cross-validation: N folds by subject (0: the train/validation split).")
+@click.option("--fold", default=0, show_default=True,
+              help="With --folds: train on the other folds, keep the last epoch; this fold is held out.")
 @errors.clean_errors
 def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
-          decoder_filters, small, encoder_weights, init_from, distribute):
+          decoder_filters, small, encoder_weights, init_from, distribute, folds, fold):
     """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
     from hc_tf.train import fit as train_lib
 
@@ -119,12 +123,14 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
         decoder_filters=(defaults.SMALL_DECODER_FILTERS if small
                          else text.parse_filters(decoder_filters)),
         encoder_weights=encoder_weights,
-        init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute)
+        init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute,
+        folds=folds, fold=fold)
     best = train_lib.train(config)
     if not best and distribute == "multi-worker":
         click.echo("worker done (the chief writes the run directory)")
         return
-    click.echo(f"best: epoch {best.get('epoch')}, validation ADF {best.get('val_adf_mm', float('nan')):.2f} mm"
+    kept = "kept (last epoch), held-out fold" if folds else "best"
+    click.echo(f"{kept}: epoch {best.get('epoch')}, validation ADF {best.get('val_adf_mm', float('nan')):.2f} mm"
                f" -> {os.path.join(run_dir, 'best.keras')}")
 
 

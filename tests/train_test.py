@@ -102,3 +102,14 @@ def test_train_cli_names_a_bad_decoder_width_list(tmp_path, value):
                                            str(tmp_path / "run"), "--decoder-filters", value])
     assert result.exit_code != 0 and "five positive widths" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_fixed_schedule_keeps_every_validated_epoch_and_a_chosen_one_only_improvements():
+    from hc_tf.train import validation
+    # Last epoch kept (a fold, or validation trained on): every epoch replaces the model, so a
+    # run stopped early still leaves its latest one; the last epoch's is the one at the end.
+    assert validation.keeps(9.0, 1.0, last_epoch=False, trained_on_validation=True)
+    assert validation.keeps(9.0, 1.0, last_epoch=True, trained_on_validation=True)
+    # Best by validation: only a lower ADF.
+    assert not validation.keeps(9.0, 1.0, last_epoch=True, trained_on_validation=False)
+    assert validation.keeps(0.5, 1.0, last_epoch=False, trained_on_validation=False)

@@ -164,14 +164,55 @@ def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batc
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
 
 
-def load_samples(data_dir: str, split: str, validation_fraction: float = defaults.VALIDATION_FRACTION) -> list:
-    """A split as a list of `inference.Sample` (NumPy), for measurement-based evaluation."""
+def fold_of_images(data_dir: str, n_folds: int,
+                   validation_fraction: float = defaults.VALIDATION_FRACTION) -> Dict[str, int]:
+    """filename -> cross-validation fold of every labelled image (both splits; pixels unread)."""
+    import tensorflow_datasets as tfds
+    from hc_tf_datasets.hc18 import folds as folds_lib
+    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+
+    builder = hc18.load_prepared(data_dir, validation_fraction)
+    skip = {"image": tfds.decode.SkipDecoding(), "mask": tfds.decode.SkipDecoding()}
+    names, hcs = [], []
+    for split in ("train", "validation"):
+        for ex in tfds.as_numpy(builder.as_dataset(split=split, decoders=skip)):
+            names.append(ex["filename"].decode())
+            hcs.append(float(ex["hc_mm"]))
+    return folds_lib.folds_by_filename(names, hcs, n_folds)
+
+
+def load_fold(data_dir: str, n_folds: int, fold: int, part: str,
+              validation_fraction: float = defaults.VALIDATION_FRACTION) -> tf.data.Dataset:
+    """One part of a cross-validation fold from both labelled splits: "test" is fold `fold`'s
+    images, "train" every other fold's (for fold 0 exactly the validation / train splits).
+
+    Raises:
+      ValueError: for a fold outside 0..n_folds-1 or another part.
+    """
+    if not 0 <= fold < n_folds or part not in ("train", "test"):
+        raise ValueError(f"fold {fold} of {n_folds}, part {part!r}: need 0 <= fold < folds "
+                         "and part train or test")
+    by_name = fold_of_images(data_dir, n_folds, validation_fraction)
+    keep = sorted(n for n, k in by_name.items() if (k == fold) == (part == "test"))
+    wanted = tf.constant(keep)
+    both = (load_split(data_dir, "train", validation_fraction)
+            .concatenate(load_split(data_dir, "validation", validation_fraction)))
+    chosen = both.filter(lambda ex: tf.reduce_any(tf.equal(ex["filename"], wanted)))
+    return chosen.apply(tf.data.experimental.assert_cardinality(len(keep)))
+
+
+def load_samples(data_dir: str, split: str, validation_fraction: float = defaults.VALIDATION_FRACTION,
+                 examples: Optional[tf.data.Dataset] = None) -> list:
+    """A split (or the given `examples`, e.g. a fold's test part) as a list of
+    `inference.Sample` (NumPy), for measurement-based evaluation."""
     import tensorflow_datasets as tfds
     from hc_tf import measure as measure_lib
     from hc_tf.inference import Sample
 
     samples = []
-    for ex in tfds.as_numpy(load_split(data_dir, split, validation_fraction)):
+    if examples is None:
+        examples = load_split(data_dir, split, validation_fraction)
+    for ex in tfds.as_numpy(examples):
         labelled = bool(ex["has_label"])
         e = ex["ellipse"]
         samples.append(Sample(

@@ -10,6 +10,8 @@ A run directory holds:
   training_curve.png   loss and Dice per epoch
 The best checkpoint is picked by validation ADF (mm), measured through the
 shared measurement module: the number users care about, not a pixel loss.
+Cross-validation (`--folds N --fold K`): trains on the other folds' images of both splits
+for the fixed epoch count and keeps the last epoch; fold K's images are measured, never chosen on.
 """
 
 from __future__ import annotations
@@ -55,12 +57,25 @@ class TrainConfig:
     encoder_weights: Optional[str] = None
     init_from: Optional[str] = None  # a .keras model whose weights start this run (fine-tuning)
     distribute: str = "none"  # defaults.DISTRIBUTE_MODES; batch_size is then per replica
+    # Cross-validation: folds > 0 trains on every fold but `fold` (of both splits) and keeps
+    # the LAST epoch; the fold's own images are measured each epoch, never used to choose.
+    folds: int = 0
+    fold: int = 0
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
         d["input_hw"] = list(self.input_hw)
         d["decoder_filters"] = list(self.decoder_filters)
         return d
+
+
+def check_folds(config: TrainConfig) -> None:
+    """Raises ValueError for a fold outside 0..folds-1 or fewer than 2 folds."""
+    if config.folds and (config.folds < 2 or not 0 <= config.fold < config.folds):
+        raise ValueError(f"--folds {config.folds} --fold {config.fold}: need at least 2 folds "
+                         "and 0 <= fold < folds")
+    if not config.folds and config.fold:
+        raise ValueError(f"--fold {config.fold} needs --folds (e.g. --folds 5)")
 
 
 def check_start_files(config: TrainConfig) -> None:
@@ -104,11 +119,18 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
             logs["val_adf_mm"] = adf
             logs["val_dice_ellipse"] = summary["dice_mean"]
             logs["val_not_found"] = figures["val_not_found"]
-            improved = validation.keeps(adf, run_dir_lib.best_adf(run), last_epoch=False,
-                                        trained_on_validation=False)
+            # A fold keeps its last epoch: its test part must not choose the checkpoint.
+            improved = validation.keeps(adf, run_dir_lib.best_adf(run),
+                                        last_epoch=epoch + 1 == config.epochs,
+                                        trained_on_validation=bool(config.folds))
             if improved:
-                run_dir_lib.keep_model(self.model, run, {"epoch": epoch + 1, "val_adf_mm": adf,
-                                                         "summary": summary})
+                doc = {"epoch": epoch + 1, "val_adf_mm": adf, "summary": summary}
+                if config.folds:
+                    doc.update(folds=config.folds, fold=config.fold,
+                               final=epoch + 1 == config.epochs, note=(
+                        "last epoch of a fixed schedule; the figures are on this fold's "
+                        "held-out images (out of fold), never used to choose"))
+                run_dir_lib.keep_model(self.model, run, doc)
             print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median']:.2f}; "
                   f"over found images {_fmt_mm(summary['adf_found_mm_mean'])}), "
                   f"ellipse Dice {summary['dice_mean'] or 0:.4f}, not found "
@@ -188,6 +210,21 @@ def steps_per_epoch(config: TrainConfig, n_train: int, global_batch: int, distri
     return n_train // global_batch
 
 
+def _train_and_validation(config: TrainConfig, data_lib, is_chief: bool):
+    """Training examples and the measured samples: the train / validation splits, or a
+    fold's training part / its held-out test part (`config.folds`)."""
+    vf = config.validation_fraction
+    if not config.folds:
+        return (data_lib.load_split(config.data_dir, "train", vf),
+                data_lib.load_samples(config.data_dir, "validation", vf) if is_chief else [])
+    train_examples = data_lib.load_fold(config.data_dir, config.folds, config.fold, "train", vf)
+    test = (data_lib.load_samples(config.data_dir, "", vf, examples=data_lib.load_fold(
+        config.data_dir, config.folds, config.fold, "test", vf)) if is_chief else [])
+    print(f"fold {config.fold} of {config.folds}: the last of {config.epochs} epochs is kept; "
+          f"the fold's {len(test)} held-out images are measured, never used to choose")
+    return train_examples, test
+
+
 def _build_compiled_model(config: TrainConfig, steps: int, synchronized_bn: bool):
     """The network, initial weights and optimizer (call under the strategy's scope)."""
     import keras
@@ -226,11 +263,10 @@ def train(config: TrainConfig) -> Dict:
     from hc_tf.train import distribute as distribute_lib
 
     model_lib.check_input_size(config.input_hw)
+    check_folds(config)
     check_start_files(config)
     plan = distribute_lib.make_plan(config.distribute)  # before any other TF op
-    train_examples = data_lib.load_split(config.data_dir, "train", config.validation_fraction)
-    val_samples = (data_lib.load_samples(config.data_dir, "validation", config.validation_fraction)
-                   if plan.is_chief else [])
+    train_examples, val_samples = _train_and_validation(config, data_lib, plan.is_chief)
     n_train = int(train_examples.cardinality().numpy())
     global_batch = config.batch_size * plan.replicas
     steps = steps_per_epoch(config, n_train, global_batch, plan.distributed)

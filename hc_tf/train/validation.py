@@ -28,5 +28,10 @@ def adf_figures(pred_hcs: Sequence[Optional[float]], ref_hcs: Sequence[float]) -
 
 
 def keeps(adf_mm: float, best_adf_mm: float, last_epoch: bool, trained_on_validation: bool) -> bool:
-    """Whether this epoch's model becomes the run's best.keras."""
-    return last_epoch if trained_on_validation else adf_mm < best_adf_mm
+    """Whether this epoch's model becomes the run's best.keras: the lowest ADF so far; or, on a
+    fixed schedule whose last epoch is the model (validation trained on, or a cross-validation
+    fold's held-out part, never chosen on), every validated epoch: a run stopped early (a
+    device call's time limit) still leaves its latest model, marked not final (`last_epoch`
+    False in its best.json), and the last epoch's replaces it at the end."""
+    del last_epoch  # recorded by the callers in best.json ("final")
+    return True if trained_on_validation else adf_mm < best_adf_mm

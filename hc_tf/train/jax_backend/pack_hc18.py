@@ -8,6 +8,9 @@ size of deflate, which lets two input sizes and the encoder weights fit the 64 M
 device call carries.
 
     python -m hc_tf.train.jax_backend.pack_hc18 --data-dir ~/hc-runs/tfds --out .gpu/hc18_224x320.npz
+
+Every labelled image's cross-validation fold travels too (`{split}_fold`, `n_folds`;
+`hc_tf_datasets.hc18.folds`), so one pack serves `train_jax.py --folds N --fold K` for every K.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def load_packed(path: str, limit: int = 0) -> dict:
         if f"{key}_webp" in arrays:
             arrays[key] = decode_images(arrays.pop(f"{key}_webp"), arrays.pop(f"{key}_offsets"),
                                         arrays.pop(f"{key}_shape"))
-    return {k: v[:limit] if limit else v for k, v in arrays.items()}
+    return {k: v[:limit] if limit and v.ndim else v for k, v in arrays.items()}  # n_folds: a scalar
 
 
 def pack_split(data_dir: str, split: str, input_hw, validation_fraction: float):
@@ -88,18 +91,33 @@ def pack_split(data_dir: str, split: str, input_hw, validation_fraction: float):
             f"{split}_hc": np.asarray(hc), f"{split}_names": np.asarray(names)}
 
 
+def fold_arrays(arrays: dict, n_folds: int) -> dict:
+    """`{split}_fold` of every packed image (fold 0 = the validation split) and `n_folds`."""
+    from hc_tf_datasets.hc18 import folds as folds_lib
+
+    names = [str(n) for split in ("train", "validation") for n in arrays[f"{split}_names"]]
+    hcs = [float(h) for split in ("train", "validation") for h in arrays[f"{split}_hc"]]
+    by_name = folds_lib.folds_by_filename(names, hcs, n_folds)
+    out = {f"{split}_fold": np.asarray([by_name[str(n)] for n in arrays[f"{split}_names"]], np.int8)
+           for split in ("train", "validation")}
+    return {**out, "n_folds": np.asarray(n_folds)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True, help="TFDS data dir from `hc-tf prepare`")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--input-size", default="224x320", help="HxW")
     parser.add_argument("--validation-fraction", type=float, default=defaults.VALIDATION_FRACTION)
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds stored")
     args = parser.parse_args()
     hw = tuple(int(v) for v in args.input_size.lower().split("x"))
     arrays = {}
     for split in ("train", "validation"):
         arrays.update(pack_split(args.data_dir, split, hw, args.validation_fraction))
         print(f"{split}: {len(arrays[f'{split}_px'])} images")
+    arrays.update(fold_arrays(arrays, args.folds))
+    print(f"folds: {np.bincount(np.concatenate([arrays['train_fold'], arrays['validation_fold']]))} images")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with io_utils.atomic_path(args.out) as tmp:  # `tmp` ends in the name, so in .npz
         np.savez_compressed(tmp, **arrays)

@@ -20,6 +20,11 @@ All labelled images (`--train-on-all --epochs N`): the final step of a challenge
 the recipe and epoch count are fixed on validation. The validation images join the training
 set, so the model kept is the last epoch's (best-by-validation would select on trained-on
 images); the validation ADF is still logged, marked as not held out.
+
+Cross-validation (`--folds N --fold K --epochs E`): the pack's images of both splits are
+regrouped by their stored fold; the run trains on every fold but K for the fixed E epochs and
+keeps the last epoch; fold K's images take the validation slot, logged as out-of-fold
+figures and never used to choose (`scripts/gpu_jax/sweeps/cv5.txt`: all folds in one call).
 """
 
 from __future__ import annotations
@@ -119,6 +124,24 @@ def validation_adf(model, data, pool) -> dict:
     return validation.adf_figures(hcs, data["validation_hc"])
 
 
+def fold_data(data: dict, n_folds: int, fold: int) -> dict:
+    """`data` regrouped for fold `fold`: train_* = the other folds' images (both splits),
+    validation_* = this fold's.
+
+    Raises:
+      SystemExit: the pack holds no folds, or another number of them.
+    """
+    if "train_fold" not in data or int(data["n_folds"]) != n_folds:
+        have = int(data["n_folds"]) if "n_folds" in data else "no"
+        raise SystemExit(f"--folds {n_folds}: the pack holds {have} folds; "
+                         f"repack with pack_hc18 --folds {n_folds}")
+    keys = [k[len("train_"):] for k in data if k.startswith("train_")]
+    merged = {k: np.concatenate([data[f"train_{k}"], data[f"validation_{k}"]]) for k in keys}
+    held_out = merged["fold"] == fold
+    return {**{f"train_{k}": v[~held_out] for k, v in merged.items()},
+            **{f"validation_{k}": v[held_out] for k, v in merged.items()}}
+
+
 def training_arrays(data: dict, train_on_all: bool):
     """Images and masks to train on: the train split, or train + validation (`--train-on-all`)."""
     if not train_on_all:
@@ -157,10 +180,12 @@ class Schedule(keras.callbacks.Callback):
         last = epoch + 1 >= self.epochs
         if (epoch + 1) % self.args.val_every == 0 or last:
             logs.update(validation_adf(self.model, self.data, self.pool))
-            if validation.keeps(logs["val_adf_mm"], self.best, last, self.args.train_on_all):
+            keep_last = self.args.train_on_all or bool(self.args.folds)
+            if validation.keeps(logs["val_adf_mm"], self.best, last, keep_last):
                 self.best = logs["val_adf_mm"]
-                self._save(epoch, logs)
+                self._save(epoch, logs, last)
             kept = ("trained on, not held out; the last epoch is kept" if self.args.train_on_all
+                    else f"fold {self.args.fold} held out; the last epoch is kept" if self.args.folds
                     else f"best {self.best:.3f}")
             print(f"  epoch {epoch + 1}: val ADF {logs['val_adf_mm']:.3f} mm ({kept}), "
                   f"not found {logs['val_not_found']}", flush=True)
@@ -172,12 +197,18 @@ class Schedule(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-    def _save(self, epoch: int, logs: dict) -> None:
+    def _save(self, epoch: int, logs: dict, last: bool) -> None:
         doc = {"epoch": epoch + 1, **logs}
+        if self.args.train_on_all or self.args.folds:
+            doc["final"] = last  # False: the run was stopped before its last epoch
         if self.args.train_on_all:
             doc["train_on_all"] = True
             doc["note"] = ("last epoch of a fixed schedule on train + validation: the "
                            "validation figures are on trained-on images, not held out")
+        if self.args.folds:
+            doc.update(folds=self.args.folds, fold=self.args.fold, note=(
+                "last epoch of a fixed schedule; the validation figures are this fold's "
+                "held-out images (out of fold), never used to choose"))
         run_dir_lib.keep_model(self.model, self.args.run_dir, doc)
 
 
@@ -235,6 +266,9 @@ def main() -> None:
                         help="adds this x BCE over the outline's band to the loss (0: off)")
     parser.add_argument("--train-on-all", action="store_true",
                         help="train on train + validation for a fixed --epochs; keep the last epoch")
+    parser.add_argument("--folds", type=int, default=0,
+                        help="cross-validation: N folds (the pack's); train on all but --fold")
+    parser.add_argument("--fold", type=int, default=0, help="the held-out fold, 0..N-1")
     parser.add_argument("--data-parallel", action="store_true",
                         help="keras.distribution.DataParallel over all devices; --batch-size per device")
     parser.add_argument("--coordinator-address", default=None,
@@ -244,6 +278,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.train_on_all and not args.epochs:
         parser.error("--train-on-all needs a fixed --epochs (the count chosen on validation)")
+    if args.folds and (not args.epochs or args.train_on_all or not 0 <= args.fold < args.folds):
+        parser.error("--folds needs a fixed --epochs, 0 <= --fold < --folds, no --train-on-all")
     t_start = time.time()
     cv2.setNumThreads(1)
     # Fork the measuring workers before JAX starts its threads.
@@ -254,6 +290,8 @@ def main() -> None:
         args.run_dir = os.path.join(args.run_dir, f".process_{args.process_id}")
     os.makedirs(args.run_dir, exist_ok=True)
     data = pack_hc18.load_packed(args.data, args.limit)
+    if args.folds:
+        data = fold_data(data, args.folds, args.fold)
     hw = data["train_x"].shape[1:3]
     keras.utils.set_random_seed(args.seed)
     decoder = tuple(int(v) for v in args.decoder_filters.split(","))
@@ -261,7 +299,9 @@ def main() -> None:
                                  encoder_weights=args.encoder_weights, decoder_filters=decoder)
     print(model_lib.summary_line(model), f"backend {keras.backend.backend()}", flush=True)
     x, y = training_arrays(data, args.train_on_all)
-    print(f"{len(x)} training images ({'train + validation' if args.train_on_all else 'train'}), "
+    source = ("train + validation" if args.train_on_all
+              else f"folds other than {args.fold} of {args.folds}" if args.folds else "train")
+    print(f"{len(x)} training images ({source}), "
           f"{len(data['validation_x'])} validation images", flush=True)
     # Not prepare_run_dir's resume check: a sweep's run folder already holds its stdout.log,
     # and a JAX run is never resumed (it is one device call).

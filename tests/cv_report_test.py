@@ -1,0 +1,85 @@
+"""hc_tf/surfaces/cv_report.py on a tiny synthetic set of fold evaluations."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from hc_tf.io import tables
+from hc_tf.surfaces import cv_report
+from hc_tf.surfaces.evaluate import PER_IMAGE_FIELDS
+
+
+def _rows(fold: int, n: int, adf: float):
+    """n images of fold `fold`, one per band in turn, every ADF `adf` except a miss in fold 1."""
+    refs = [100.0, 150.0, 230.0, 300.0]
+    rows = []
+    for i in range(n):
+        ref = refs[i % 4]
+        missed = fold == 1 and i == 0
+        rows.append({"filename": f"{fold}{i:02d}_HC.png", "reference_hc_mm": ref,
+                     "predicted_hc_mm": 0.0 if missed else ref + adf, "found": not missed,
+                     "df_mm": -ref if missed else adf, "adf_mm": ref if missed else adf,
+                     "dice": 0.0 if missed else 0.98, "hd_mm": None if missed else 1.0 + fold})
+    return rows
+
+
+def _write(work, tier, fold, rows):
+    folder = os.path.join(work, f"fold{fold}", tier)
+    os.makedirs(folder)
+    tables.write_rows_csv(os.path.join(folder, "per_image.csv"), rows, PER_IMAGE_FIELDS)
+
+
+def test_pooled_per_fold_and_band_figures_with_the_spread(tmp_path):
+    work = str(tmp_path)
+    by_fold = {0: _rows(0, 8, 1.0), 1: _rows(1, 8, 2.0), 2: _rows(2, 4, 3.0)}
+    for k, rows in by_fold.items():
+        _write(work, "int8", k, rows)
+        _write(work, "keras", k, [dict(r, adf_mm=r["adf_mm"] / 2, predicted_hc_mm=(
+            r["predicted_hc_mm"] - r["df_mm"] / 2 if r["found"] else 0.0)) for r in rows])
+    table = cv_report.report(work)
+    summary = json.load(open(os.path.join(work, "cv_summary.json")))
+    int8 = summary["int8"]
+    # Pooled over all 20 images: the miss counts its reference HC (100 mm), as HC18 scores it.
+    expected = np.mean([1.0] * 8 + [100.0] + [2.0] * 7 + [3.0] * 4)
+    assert int8["all"]["n"] == 20 and int8["all"]["adf_mm_mean"] == pytest.approx(expected)
+    assert int8["all"]["not_found"] == 1 and int8["all"]["dice_mean"] == pytest.approx(19 * 0.98 / 20)
+    # HD over found heads only: fold 0 -> 1, fold 1 -> 2 (7 found), fold 2 -> 3.
+    assert int8["all"]["hd_mm_mean"] == pytest.approx((8 * 1 + 7 * 2 + 4 * 3) / 19)
+    fold_adfs = [1.0, (100.0 + 7 * 2.0) / 8, 3.0]
+    assert [int8["per_fold"][str(k)]["adf_mm_mean"] for k in range(3)] == pytest.approx(fold_adfs)
+    assert int8["across_folds"]["adf_mm_mean"]["sd"] == pytest.approx(np.std(fold_adfs, ddof=1))
+    assert int8["bands"][">260"]["n"] == 5 and int8["bands"][">260"]["adf_mm_mean"] == pytest.approx(
+        np.mean([1.0, 1.0, 2.0, 2.0, 3.0]))
+    assert int8["bands"]["<120"]["adf_mm_across_folds"]["max"] == pytest.approx((100.0 + 2.0) / 2)
+    assert summary["keras"]["bands"]["120-200"]["adf_mm_mean"] == pytest.approx(np.mean(
+        [0.5, 0.5, 1.0, 1.0, 1.5]))
+    # The quantization gap: |dHC| = ADF / 2 per found image (0.5 x 8, 1.0 x 7, 1.5 x 4).
+    gap = summary["parity_int8_vs_keras"]
+    assert gap["n"] == 19 and gap["median_abs_dhc_mm"] == pytest.approx(1.0)
+    assert gap["max_abs_dhc_mm"] == pytest.approx(1.5) and gap["over_1_5_mm"] == 0
+    assert gap["adf_gap_mm"] == pytest.approx(expected / 2)
+    assert "int8 vs Keras over 19 images: median |dHC| 1.000 mm" in table
+    assert "| >260 mm (5) |" in table and "| 2 | 4 |" in table
+    assert open(os.path.join(work, "cv_table.md")).read() == table
+
+
+def test_an_image_in_two_folds_is_refused(tmp_path):
+    rows = _rows(0, 4, 1.0)
+    with pytest.raises(ValueError, match="two folds"):
+        cv_report.aggregate({0: rows, 1: rows})
+
+
+def test_a_folder_without_evaluations_is_one_line(tmp_path, capsys):
+    assert cv_report.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no fold*" in err and len(err.splitlines()) == 1
+
+
+def test_a_csv_that_is_not_an_evaluation_names_the_file(tmp_path):
+    folder = tmp_path / "fold0" / "int8"
+    folder.mkdir(parents=True)
+    (folder / "per_image.csv").write_text("filename,hc\nx.png,1\n")
+    with pytest.raises(ValueError, match="per_image.csv: not an evaluate per_image.csv"):
+        cv_report.report(str(tmp_path))
