@@ -23,12 +23,17 @@ export class Decoder {
     this.cancel();
     if (!this.worker) this.worker = new Worker(this.url, { type: 'module' });
     const id = ++this.seq;
+    const t0 = performance.now();
     return new Promise((resolve, reject) => {
       this.pending = { id, reject };
       this.worker.onmessage = ({ data }) => {
         if (data.id !== id) return;
         this.pending = null;
-        if (data.ok) resolve(data.result);
+        if (data.ok) {
+          const t = data.result.timings; // the round trip beyond the worker's own work: posting, cloning, scheduling
+          t.messages_ms = performance.now() - t0 - t.worker_ms;
+          resolve(data.result);
+        }
         else reject(data.user ? new UserError(data.message) : new Error(data.message));
       };
       this.worker.onerror = (ev) => {
