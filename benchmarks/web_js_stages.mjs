@@ -1,9 +1,9 @@
 // The web app's non-model JS stages on the bundled samples, in Node (V8, as Chromium's): gray,
-// letterbox, preview, dequantize, measure (with its parts), quality. Median ms per stage per image.
+// letterbox, dequantize, measure (outline, fit, quality signals). Median ms per stage per image.
 //   node benchmarks/web_js_stages.mjs [--n 40]
-// Node has no image decoder: the PNG is decoded by the tests' helper (not timed).
+// Node has no image decoder: the PNG is decoded by the tests' helper (not timed). The browser's
+// own breakdown (decode, messages, model, ...): hcApp.benchmark()'s stages_ms.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodePng, loadJson, unz, BUNDLE } from '../web_app/test/helpers.js';
 import { toGray, letterboxImage } from '../web_app/src/core/preprocess.js';
 import { measure, dequantize } from '../web_app/src/core/measure/index.js';
@@ -32,4 +32,3 @@ for (let i = 0; i < n; i++) {
 }
 const out = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, +med(v).toFixed(3)]));
 console.log(JSON.stringify({ node: process.version, n_per_image: n, median_ms: out }, null, 1));
-void fileURLToPath;

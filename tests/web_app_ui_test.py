@@ -178,8 +178,9 @@ def test_big_image_keeps_the_page_responsive(page, golden, big_png):  # noqa: F8
     print(f"\nlongest task while the big image ran: {page.evaluate('window.longest'):.0f} ms")
     assert page.evaluate("window.longest") < 1000, page.evaluate("window.longest")
     assert any(b.startswith("Decoding big.png") for b in page.evaluate("window.busySeen"))
-    shown_ms = float(page.get_attribute("#result", "data-shown-ms"))
-    assert page.locator("#timing").inner_text().startswith(f"{shown_ms:.0f} ms from choosing the image")
+    shown_ms = float(page.get_attribute("#result", "data-shown-ms"))  # to 0.1 ms; the text to 1 ms
+    said = page.locator("#timing").inner_text().split(" ms from choosing the image")
+    assert len(said) == 2 and abs(int(said[0]) - shown_ms) <= 0.55, (said, shown_ms)
 
 
 def test_latest_choice_wins(page, golden, big_png):  # noqa: F811

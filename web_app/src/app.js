@@ -81,6 +81,7 @@ async function openImage(blob, name, { bundledPx = null, t0 = performance.now() 
   $('calibrate').disabled = !!prep.dicom;
   const note = prep.dicom ? dicomOpened(prep, name) : null;
   redraw();
+  prep.previewReady?.then(() => { if (state.image?.prep === prep) redraw(); });
   if ($('px').value.trim()) await measure();
   else { clearResult('needs-pixel-size'); message(note ?? `Enter the pixel size of ${name} in mm (or calibrate it on the depth scale), then Measure.`); }
 }

@@ -1,5 +1,6 @@
 // Decodes and letterboxes one image off the page's thread (the page stays responsive); a DICOM
-// file (DICM magic or a .dcm/.dicom name) through dicom-parser, frame 1.
+// file (DICM magic or a .dcm/.dicom name) through dicom-parser, frame 1. Two messages a file:
+// the result (the model's input), then the image's preview.
 import { prepareImage, UserError, HEAD_BYTES } from './core/imagefile.js';
 import { looksLikeDicom, prepareDicom } from './core/dicom/file.js';
 import dicomParser from './vendor/dicom-parser/index.js';
@@ -13,8 +14,12 @@ self.onmessage = async ({ data: { id, blob, name, opts } }) => {
     const bytes = new Uint8Array(await (whole ? blob : blob.slice(0, HEAD_BYTES)).arrayBuffer());
     const head = bytes.subarray(0, HEAD_BYTES), read = { head, bytes: whole ? bytes : null };
     const r = looksLikeDicom(head, name) ? await prepareDicom(dicomParser, blob, name, opts, read.bytes) : await prepareImage(blob, name, opts, read);
-    r.timings.worker_ms = performance.now() - t0; // the page's round trip less this: the messages' cost
-    self.postMessage({ id, ok: true, result: r }, [r.input.buffer, r.preview.rgba.buffer]);
+    const { makePreview, ...result } = r;
+    result.timings.worker_ms = performance.now() - t0; // the page's round trip less this: the messages' cost
+    self.postMessage({ id, ok: true, result }, [result.input.buffer]);
+    // The preview after the input: the page measures while it is made.
+    const preview = makePreview();
+    self.postMessage({ id, preview }, [preview.rgba.buffer]);
   } catch (err) {
     const user = err instanceof UserError;
     self.postMessage({ id, ok: false, user, message: user ? err.message : `${name}: could not be decoded (${err?.message || String(err)})` });

@@ -18,7 +18,7 @@ export class Decoder {
   /** Cancels any job and lets the worker go. */
   close() { this.cancel(); this.worker?.terminate(); this.worker = null; }
 
-  /** prepareImage(blob, name, opts) in the worker. */
+  /** prepareImage(blob, name, opts) in the worker; its preview follows (previewReady). */
   decode(blob, name, opts) {
     this.cancel();
     if (!this.worker) this.worker = new Worker(this.url, { type: 'module' });
@@ -26,13 +26,17 @@ export class Decoder {
     const t0 = performance.now();
     return new Promise((resolve, reject) => {
       this.pending = { id, reject };
+      let previewed = null;
       this.worker.onmessage = ({ data }) => {
         if (data.id !== id) return;
+        if (data.preview) { previewed?.(data.preview); return; }
         this.pending = null;
         if (data.ok) {
-          const t = data.result.timings; // the round trip beyond the worker's own work: posting, cloning, scheduling
+          const r = data.result, t = r.timings; // the round trip beyond the worker's own work: posting, cloning, scheduling
           t.messages_ms = performance.now() - t0 - t.worker_ms;
-          resolve(data.result);
+          r.preview = null; // comes next: r.previewReady resolves when it is in r.preview
+          r.previewReady = new Promise((done) => { previewed = (p) => { r.preview = p; done(p); }; });
+          resolve(r);
         }
         else reject(data.user ? new UserError(data.message) : new Error(data.message));
       };

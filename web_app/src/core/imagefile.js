@@ -143,7 +143,7 @@ async function canvasPixels(blob, name, limits) {
 }
 
 /**
- * The file -> {width, height, input (letterboxed uint8), box, preview, timings}; throws a
+ * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings}; throws a
  * UserError naming the file for anything predict would refuse or read differently.
  * `read`: what the caller has read of the file already ({head: its first HEAD_BYTES, bytes: all}).
  */
@@ -164,15 +164,14 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
 
 /**
  * A decoded 8-bit gray image -> the same record as prepareImage (letterboxed input, preview).
- * timings: decode_ms (from t0: reading, decoding, gray), letterbox_ms, preview_ms, and the
- * caller's finer `stages` of the decode.
+ * timings: decode_ms (from t0: reading, decoding, gray), letterbox_ms, and the caller's finer
+ * `stages` of the decode. makePreview(): the preview, made on demand (the worker makes it after
+ * sending the input, while the page runs the model).
  */
 export function prepareGray(gray, width, height, { H, W, previewMax = 1600 }, t0, stages = {}) {
   const t1 = performance.now();
   const { input, box } = letterboxImage(gray, width, height, H, W);
   const t2 = performance.now();
-  const pv = preview(gray, width, height, previewMax);
-  const t3 = performance.now();
-  return { width, height, input, box, preview: pv,
-    timings: { decode_ms: t1 - t0, letterbox_ms: t2 - t1, preview_ms: t3 - t2, ...stages } };
+  return { width, height, input, box, makePreview: () => preview(gray, width, height, previewMax),
+    timings: { decode_ms: t1 - t0, letterbox_ms: t2 - t1, ...stages } };
 }

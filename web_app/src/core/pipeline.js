@@ -94,7 +94,7 @@ function maskSha256(q, qThr) {
 
 /**
  * Model, measurement, clinical read-out and mask checksum for a prepared image (imagefile.js's
- * prepareImage); timings in ms: the preparation's (decode, letterbox, preview, ...), model_ms,
+ * prepareImage); timings in ms: the preparation's (decode, letterbox, messages, ...), model_ms,
  * measure_ms (dequantize, outline, fit, quality), clinical_ms, total_ms (what the page waited
  * for beyond the messages).
  */
@@ -111,11 +111,11 @@ export async function measurePrepared(m, prep, pixelSizeMm) {
   const clinical = clinicalReadout(m.meta.clinical, res);
   const mask_sha256 = await maskSha;
   const t5 = performance.now();
-  const { decode_ms, letterbox_ms, preview_ms = 0 } = prep.timings;
+  const { decode_ms, letterbox_ms } = prep.timings;
   return {
     ...res, ...clinical, width, height, box, input, mask_sha256,
     timings: { ...prep.timings, model_ms: t3 - t2, measure_ms: t4 - t3, clinical_ms: t5 - t4,
-      total_ms: decode_ms + letterbox_ms + preview_ms + (t5 - t2) },
+      total_ms: decode_ms + letterbox_ms + (t5 - t2) },
   };
 }
 

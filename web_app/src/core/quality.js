@@ -66,6 +66,11 @@ function gridCounts(prob, head, H, W, e, box, rect) {
   const ys = originalCoords(H, box, 'y');
   const c = Math.cos(e.angle), s = Math.sin(e.angle), ea = e.a, eb = e.b;
   const [x0, y0, x1, y1] = rect;
+  // |grad f| <= 2 (|u|/a + |v|/b) sqrt(1/sx^2 + 1/sy^2): where |f| exceeds the band's half width
+  // times that bound (with a margin far above rounding), d is surely outside the band and its
+  // divisions and square root are skipped; elsewhere d is computed exactly as quality.py does.
+  const iea = 1 / ea, ieb = 1 / eb, gradBound = 2 * Math.sqrt(1 / (sx * sx) + 1 / (sy * sy)) * (1 + 1e-9);
+  const reach = BAND_HALF_WIDTH_MODEL_PX * (1 + 1e-6);
   let filledPx = 0, both = 0, bandPx = 0, unsure = 0;
   for (let i = 0; i < H; i++) {
     const dy = ys[i] - e.cy, rowInRect = i >= y0 && i <= y1, row = i * W;
@@ -77,6 +82,7 @@ function gridCounts(prob, head, H, W, e, box, rect) {
       const k = row + j;
       if (f <= 0.0) { filledPx++; if (head[k]) both++; }
       if (!rowInRect || j < x0 || j > x1) continue;
+      if (Math.abs(f) > reach * Math.max((Math.abs(u) * iea + Math.abs(v) * ieb) * gradBound, MIN_GRADIENT)) continue;
       const ua = u / ea, vb = v / eb;
       const gx = 2.0 * (ua * c - vb * s) / sx;
       const gy = 2.0 * (ua * s + vb * c) / sy;
