@@ -229,6 +229,56 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
         _open(page, s["filename"])
 
 
+def _png_chunk(png, kind, body):
+    """`png` with a chunk inserted after IHDR."""
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return png[:33] + chunk + png[33:]
+
+
+def _png_variants():
+    """name -> PNG bytes: the layouts and colour chunks a PNG may come with."""
+    from PIL import Image
+    gray = cv2.imread(os.path.join(SAMPLES, "003_HC.png"), cv2.IMREAD_GRAYSCALE)[100:220, 200:360]
+    bgr = np.dstack([gray, 255 - gray, (gray // 3 + 80).astype(np.uint8)])
+
+    def pil(img, **kw):
+        out = io.BytesIO()
+        img.save(out, "PNG", **kw)
+        return out.getvalue()
+
+    rgb = Image.fromarray(bgr[:, :, ::-1].copy())
+    return {"gray.png": _png(gray), "rgb.png": _png(bgr),
+            "rgba_opaque.png": _png(np.dstack([bgr, np.full(gray.shape, 255, np.uint8)])),
+            "gray_alpha_opaque.png": pil(Image.fromarray(np.dstack([gray, np.full(gray.shape, 255, np.uint8)]), "LA")),
+            "palette.png": pil(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=200)),
+            "bilevel.png": pil(Image.fromarray(gray > 100)),
+            "gray_gamma.png": _png_chunk(_png(gray), b"gAMA", struct.pack(">I", 45455)),
+            "rgb_srgb_gamma.png": _png_chunk(_png_chunk(_png(bgr), b"gAMA", struct.pack(">I", 100000)), b"sRGB", b"\x00")}
+
+
+def test_png_layouts_decode_as_predict(page):  # noqa: F811
+    """Every PNG layout gives the model the bytes hc-tf predict gives it (cv2 decode, gray,
+    letterbox), through the browser's ImageDecoder (the app's PNG path)."""
+    import base64
+    import hashlib
+    from hc_tf import preprocess
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    hw = (meta["input"]["height"], meta["input"]["width"])
+    for name, data in _png_variants().items():
+        want, _ = preprocess.letterbox_image(preprocess.decode_gray_image(data, name), hw)
+        got = page.evaluate("""async ([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const { Decoder } = await import('./core/decoder.js');
+            const { decodeOptions, sha256Hex } = await import('./core/pipeline.js');
+            const d = new Decoder();
+            try {
+              const prep = await d.decode(new Blob([bytes]), name, decodeOptions(hcApp.model));
+              return { sha: await sha256Hex(prep.input), by: prep.decoded_by };
+            } finally { d.close(); }
+        }""", [name, base64.b64encode(data).decode()])
+        assert got == {"sha": hashlib.sha256(want.tobytes()).hexdigest(), "by": "ImageDecoder"}, name
+
+
 def test_offline_ready_is_shown_and_every_build_is_stored(browser, golden):  # noqa: F811
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

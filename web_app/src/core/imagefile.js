@@ -117,7 +117,7 @@ async function pngPixels(blob, bytes) {
     const data = new Uint8Array(image.allocationSize());
     await image.copyTo(data); // tightly packed, 4 bytes a pixel
     const { width, height } = image.visibleRect;
-    return { data, width, height, bgr: image.format.startsWith('BGR'), alpha: image.format.endsWith('A') };
+    return { data, width, height, bgr: image.format.startsWith('BGR'), alpha: image.format.endsWith('A'), by: 'ImageDecoder' };
   } catch {
     return null; // unreadable here: the canvas path says so in words
   } finally {
@@ -139,11 +139,12 @@ async function canvasPixels(blob, name, limits) {
   const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
   ctx.drawImage(bmp, 0, 0);
   bmp.close();
-  return { data: ctx.getImageData(0, 0, width, height).data, width, height, bgr: false, alpha: true };
+  return { data: ctx.getImageData(0, 0, width, height).data, width, height, bgr: false, alpha: true, by: 'canvas' };
 }
 
 /**
- * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings}; throws a
+ * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by
+ * ('ImageDecoder' or 'canvas')}; throws a
  * UserError naming the file for anything predict would refuse or read differently.
  * `read`: what the caller has read of the file already ({head: its first HEAD_BYTES, bytes: all}).
  */
@@ -159,7 +160,8 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   }
   const tPixels = performance.now();
   const gray = toGray(px.data, width, height, 4, { bgr: px.bgr });
-  return prepareGray(gray, width, height, { H, W, previewMax }, t0, { read_ms: tRead - t0, pixels_ms: tPixels - tRead });
+  const r = prepareGray(gray, width, height, { H, W, previewMax }, t0, { read_ms: tRead - t0, pixels_ms: tPixels - tRead });
+  return { ...r, decoded_by: px.by };
 }
 
 /**
