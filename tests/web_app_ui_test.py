@@ -258,7 +258,8 @@ def _png_variants():
 
 def test_png_layouts_decode_as_predict(page):  # noqa: F811
     """Every PNG layout gives the model the bytes hc-tf predict gives it (cv2 decode, gray,
-    letterbox), through the browser's ImageDecoder (the app's PNG path)."""
+    letterbox): plain 8-bit gray through the app's own reader (core/png_gray.js), the rest
+    through the browser's ImageDecoder."""
     import base64
     import hashlib
     from hc_tf import preprocess
@@ -276,7 +277,8 @@ def test_png_layouts_decode_as_predict(page):  # noqa: F811
               return { sha: await sha256Hex(prep.input), by: prep.decoded_by };
             } finally { d.close(); }
         }""", [name, base64.b64encode(data).decode()])
-        assert got == {"sha": hashlib.sha256(want.tobytes()).hexdigest(), "by": "ImageDecoder"}, name
+        by = "png-gray" if name in ("gray.png", "gray_gamma.png") else "ImageDecoder"
+        assert got == {"sha": hashlib.sha256(want.tobytes()).hexdigest(), "by": by}, name
 
 
 def test_offline_ready_is_shown_and_every_build_is_stored(browser, golden):  # noqa: F811

@@ -2,6 +2,7 @@
 // Decodes as hc_tf.preprocess.read_gray_image: no colour management, RGB -> gray with OpenCV's
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
+import { decodeGrayPng } from './png_gray.js';
 
 /** An error whose message is meant for the user as it is. */
 export class UserError extends Error {}
@@ -144,7 +145,7 @@ async function canvasPixels(blob, name, limits) {
 
 /**
  * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by
- * ('ImageDecoder' or 'canvas')}; throws a
+ * ('png-gray', 'ImageDecoder' or 'canvas')}; throws a
  * UserError naming the file for anything predict would refuse or read differently.
  * `read`: what the caller has read of the file already ({head: its first HEAD_BYTES, bytes: all}).
  */
@@ -152,6 +153,12 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   const t0 = performance.now();
   const h = await checkFile(blob, name, limits, read.head);
   const tRead = performance.now();
+  const png = h?.format === 'PNG' && read.bytes ? await decodeGrayPng(read.bytes) : null; // gray as stored
+  if (png) {
+    const stages = { read_ms: tRead - t0, pixels_ms: performance.now() - tRead, inflate_ms: png.inflate_ms, unfilter_ms: png.unfilter_ms };
+    const r = prepareGray(png.gray, png.width, png.height, { H, W, previewMax }, t0, stages);
+    return { ...r, decoded_by: 'png-gray' };
+  }
   const px = (h?.format === 'PNG' && await pngPixels(blob, read.bytes)) || await canvasPixels(blob, name, limits);
   const { width, height } = px;
   checkSize(name, width, height, limits);
