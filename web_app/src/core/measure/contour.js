@@ -65,7 +65,7 @@ export function fillHoles(comp, h, w) {
   const H = h + 2, W = w + 2;
   // The padded array: 1 = background (the ring, and comp's zeros), flooded from a corner.
   const bg = new Uint8Array(H * W).fill(1);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (comp[y * w + x]) bg[(y + 1) * W + x + 1] = 0;
+  for (let y = 0, k = 0; y < h; y++) for (let x = 0, o = (y + 1) * W + 1; x < w; x++, k++, o++) if (comp[k]) bg[o] = 0;
   const outside = new Uint8Array(H * W);
   const stack = new Int32Array(H * W);
   let sp = 0;
@@ -79,7 +79,7 @@ export function fillHoles(comp, h, w) {
     if (x + 1 < W && bg[i + 1] && !outside[i + 1]) { outside[i + 1] = 1; stack[sp++] = i + 1; }
   }
   const out = new Uint8Array(h * w);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = outside[(y + 1) * W + (x + 1)] ? 0 : 1;
+  for (let y = 0, k = 0; y < h; y++) for (let x = 0, o = (y + 1) * W + 1; x < w; x++, k++, o++) out[k] = outside[o] ? 0 : 1;
   return out;
 }
 

@@ -58,11 +58,10 @@ export function measure(prob, H, W, box, pixelSizeMm, { threshold = 0.5, minArea
   const yHi = Math.min(bottom + 2, H), xHi = Math.min(right + 2, W);
   const ch = yHi - yLo, cw = xHi - xLo;
   const pc = new Float32Array(ch * cw), mc = new Uint8Array(ch * cw);
-  for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) {
-      pc[y * cw + x] = p[(y + yLo) * W + x + xLo];
-      mc[y * cw + x] = comp.mask[(y + yLo) * W + x + xLo];
-    }
+  for (let y = 0; y < ch; y++) { // row by row: the crop's rows are runs of the map's
+    const at = (y + yLo) * W + xLo;
+    pc.set(p.subarray(at, at + cw), y * cw);
+    mc.set(comp.mask.subarray(at, at + cw), y * cw);
   }
   const inside = fillHoles(mc, ch, cw);
   const cropRect = [Math.max(rect[0] - xLo, 0), Math.max(rect[1] - yLo, 0), rect[2] - xLo, rect[3] - yLo];
