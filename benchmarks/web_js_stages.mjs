@@ -2,7 +2,8 @@
 // letterbox, dequantize, measure (outline, fit, quality signals). Median ms per stage per image.
 //   node benchmarks/web_js_stages.mjs [--n 40]
 // Node has no image decoder: the PNG is decoded by the tests' helper (not timed). The browser's
-// own breakdown (decode, messages, model, ...): hcApp.benchmark()'s stages_ms.
+// own breakdown (read, inflate, row filters, letterbox, messages, model, measure, ...):
+// hcApp.benchmark()'s stages_ms (tests/web_app_test.py's benchmark writes it).
 import path from 'node:path';
 import { decodePng, loadJson, unz, BUNDLE } from '../web_app/test/helpers.js';
 import { toGray, letterboxImage } from '../web_app/src/core/preprocess.js';
