@@ -95,8 +95,8 @@ function maskSha256(q, qThr) {
 /**
  * Model, measurement, clinical read-out and mask checksum for a prepared image (imagefile.js's
  * prepareImage); timings in ms: the preparation's (decode, letterbox, messages, ...), model_ms,
- * measure_ms (dequantize, outline, fit, quality), clinical_ms, total_ms (what the page waited
- * for beyond the messages).
+ * measure_ms (dequantize, outline, fit, quality), clinical_ms (GA, flag, checksum), total_ms
+ * (decode + letterbox + model through checksum; the worker's read and the messages not in it).
  */
 export async function measurePrepared(m, prep, pixelSizeMm) {
   checkPixelSize(pixelSizeMm);
