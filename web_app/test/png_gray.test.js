@@ -104,3 +104,23 @@ test('files it must leave to the image decoder give null', async () => {
   };
   for (const [name, bytes] of Object.entries(cases)) assert.equal(await decodeGrayPng(bytes), null, name);
 });
+
+test('a stream that inflates past the image is not read to its end', async () => {
+  const Real = globalThis.DecompressionStream;
+  let pulled = 0; // bytes the reader took out of the inflater
+  globalThis.DecompressionStream = class {
+    constructor(format) {
+      const real = new Real(format);
+      this.writable = real.writable;
+      this.readable = real.readable.pipeThrough(new TransformStream({ transform(c, ctl) { pulled += c.length; ctl.enqueue(c); } }));
+    }
+  };
+  try {
+    const w = 4, h = 4; // 20 bytes of rows, in a stream of 64 MiB of zeros
+    const bomb = png({ w, h, gray: new Uint8Array(w * h), zlib: deflateSync(Buffer.alloc(64 * 1024 * 1024)) });
+    assert.equal(await decodeGrayPng(bomb), null);
+    assert.ok(pulled < 1024 * 1024, `inflated ${pulled} bytes for a 4x4 image`);
+  } finally {
+    globalThis.DecompressionStream = Real;
+  }
+});

@@ -76,13 +76,26 @@ export function unfilterGray(raw, width, height) {
   return gray;
 }
 
-/** The zlib stream inflated by the browser (one write, one read-back). */
-async function inflate(parts) {
+/**
+ * The zlib stream inflated by the browser into exactly `size` bytes; null when it holds more
+ * (read no further: a small file may inflate to gigabytes) or less.
+ */
+async function inflate(parts, size) {
   const ds = new DecompressionStream('deflate');
   const writer = ds.writable.getWriter();
-  const done = Promise.all(parts.map((p) => writer.write(p))).then(() => writer.close());
-  const [out] = await Promise.all([new Response(ds.readable).arrayBuffer(), done]);
-  return new Uint8Array(out);
+  const written = Promise.all(parts.map((p) => writer.write(p))).then(() => writer.close());
+  written.catch(() => {}); // a damaged stream rejects the reads below too
+  const reader = ds.readable.getReader(), out = new Uint8Array(size);
+  let n = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (n + value.length > size) { reader.cancel().catch(() => {}); return null; }
+    out.set(value, n);
+    n += value.length;
+  }
+  await written;
+  return n === size ? out : null;
 }
 
 /** {gray, width, height, inflate_ms, unfilter_ms} of a plain 8-bit gray PNG's bytes, or null (another decoder's file). */
@@ -93,11 +106,11 @@ export async function decodeGrayPng(bytes) {
   let raw;
   const t0 = performance.now();
   try {
-    raw = await inflate(png.idat);
+    raw = await inflate(png.idat, png.height * (png.width + 1));
   } catch {
     return null; // a damaged stream: the image decoder says so in words
   }
-  if (raw.length !== png.height * (png.width + 1)) return null;
+  if (!raw) return null;
   const t1 = performance.now();
   const gray = unfilterGray(raw, png.width, png.height);
   return gray && { gray, width: png.width, height: png.height, inflate_ms: t1 - t0, unfilter_ms: performance.now() - t1 };
