@@ -144,10 +144,10 @@ async function canvasPixels(blob, name, limits) {
 }
 
 /**
- * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by
- * ('png-gray', 'ImageDecoder' or 'canvas')}; throws a
- * UserError naming the file for anything predict would refuse or read differently.
- * `read`: what the caller has read of the file already ({head: its first HEAD_BYTES, bytes: all}).
+ * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by:
+ * 'png-gray', 'ImageDecoder' or 'canvas'}; throws a UserError naming the file for anything
+ * predict would refuse or read differently. `read`: what the caller has read of the file
+ * already ({head: its first HEAD_BYTES, bytes: all}).
  */
 export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600 }, read = {}) {
   const t0 = performance.now();
@@ -174,8 +174,8 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
 /**
  * A decoded 8-bit gray image -> the same record as prepareImage (letterboxed input, preview).
  * timings: decode_ms (from t0: reading, decoding, gray), letterbox_ms, and the caller's finer
- * `stages` of the decode. makePreview(): the preview, made on demand (the worker makes it after
- * sending the input, while the page runs the model).
+ * `stages` of the decode. makePreview(): the preview, made when the page asks for it (it draws
+ * after measuring: a preview made during the model slows it).
  */
 export function prepareGray(gray, width, height, { H, W, previewMax = 1600 }, t0, stages = {}) {
   const t1 = performance.now();
