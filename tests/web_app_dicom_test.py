@@ -44,7 +44,7 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert page.evaluate("document.querySelector('#px').readOnly") is True
     assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
     assert "dicom_us_region" in page.inner_text("#px-source")
-    _check_fhir(page, path, dcm_hc, golden)
+    _check_fhir(page, path, dcm_hc, golden, s)
     import json
     with page.expect_download() as d:
         page.click("#dl-json")
@@ -62,14 +62,17 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert "typed_override" in page.inner_text("#px-source")
 
 
-def _check_fhir(page, path, hc_mm, golden):  # noqa: F811
-    """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC."""
+def _check_fhir(page, path, hc_mm, golden, s):  # noqa: F811
+    """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC, its 95%
+    interval (quantity-confidenceInterval) and the interval's note included."""
+    import dataclasses
     import json
     try:
         from hc_tf.report import fhir
         from fhir.resources.R4B import observation  # noqa: F401
     except ImportError:
         return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
+    from hc_tf.clinical import intervals
     from hc_tf.io import dicom
     from hc_tf.report.dicom_sr import ModelInfo
     with page.expect_download() as d:
@@ -81,10 +84,16 @@ def _check_fhir(page, path, hc_mm, golden):  # noqa: F811
     reasons = [r for r in (page.get_attribute("#result", "data-review-reasons") or "").split("; ") if r]
     with open(os.path.join(BUNDLE, golden["metadata"]), encoding="utf-8") as f:
         version = json.load(f)["model_version"]
+    interval = dataclasses.asdict(intervals.hc_interval(hc_mm, s["quality"]))
     want = fhir.observation(hc_mm, dicom.uids(header), None,
                             ModelInfo(golden["model"], version, golden["model_sha256"]),
-                            review, reasons, fhir.study_datetime(header.dataset))
-    assert abs(float(got["valueQuantity"].pop("value")) - float(want["valueQuantity"].pop("value"))) <= 1e-9
+                            review, reasons, fhir.study_datetime(header.dataset), hc_interval=interval)
+    assert fhir.read_interval(got) == pytest.approx(fhir.read_interval(want), abs=1e-9)
+    for doc in (got, want):  # the numbers within 1e-9 mm (the app's signals agree to ~1e-14), the rest exact
+        doc["valueQuantity"].pop("value")
+        for ext in doc["valueQuantity"].get("extension", [{}])[0].get("extension", []):
+            for end in ext.get("valueRange", {}).values():
+                end.pop("value")
     assert got == want
 
 

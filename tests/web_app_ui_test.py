@@ -178,8 +178,11 @@ def test_big_image_keeps_the_page_responsive(page, golden, big_png):  # noqa: F8
     print(f"\nlongest task while the big image ran: {page.evaluate('window.longest'):.0f} ms")
     assert page.evaluate("window.longest") < 1000, page.evaluate("window.longest")
     assert any(b.startswith("Decoding big.png") for b in page.evaluate("window.busySeen"))
-    shown_ms = float(page.get_attribute("#result", "data-shown-ms"))
-    assert page.locator("#timing").inner_text().startswith(f"{shown_ms:.0f} ms from choosing the image")
+    shown_ms = float(page.get_attribute("#result", "data-shown-ms"))  # to 0.1 ms; the text to 1 ms
+    said = page.locator("#timing").inner_text().split(" ms from choosing the image")
+    assert len(said) == 2 and abs(int(said[0]) - shown_ms) <= 0.55, (said, shown_ms)
+    # Measured first, the image is drawn with its result (its preview asked for once measured).
+    page.wait_for_selector("#view[data-name='big.png'][data-state='image']", timeout=30_000)
 
 
 def test_latest_choice_wins(page, golden, big_png):  # noqa: F811
@@ -226,6 +229,58 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
         assert text in page.locator("#message").inner_text()
         assert page.get_attribute("#view", "data-state") == "empty" and _state(page) == "error"
         _open(page, s["filename"])
+
+
+def _png_chunk(png, kind, body):
+    """`png` with a chunk inserted after IHDR."""
+    chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return png[:33] + chunk + png[33:]
+
+
+def _png_variants():
+    """name -> PNG bytes: the layouts and colour chunks a PNG may come with."""
+    from PIL import Image
+    gray = cv2.imread(os.path.join(SAMPLES, "003_HC.png"), cv2.IMREAD_GRAYSCALE)[100:220, 200:360]
+    bgr = np.dstack([gray, 255 - gray, (gray // 3 + 80).astype(np.uint8)])
+
+    def pil(img, **kw):
+        out = io.BytesIO()
+        img.save(out, "PNG", **kw)
+        return out.getvalue()
+
+    rgb = Image.fromarray(bgr[:, :, ::-1].copy())
+    return {"gray.png": _png(gray), "rgb.png": _png(bgr),
+            "rgba_opaque.png": _png(np.dstack([bgr, np.full(gray.shape, 255, np.uint8)])),
+            "gray_alpha_opaque.png": pil(Image.fromarray(np.dstack([gray, np.full(gray.shape, 255, np.uint8)]), "LA")),
+            "palette.png": pil(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=200)),
+            "bilevel.png": pil(Image.fromarray(gray > 100)),
+            "gray_gamma.png": _png_chunk(_png(gray), b"gAMA", struct.pack(">I", 45455)),
+            "rgb_srgb_gamma.png": _png_chunk(_png_chunk(_png(bgr), b"gAMA", struct.pack(">I", 100000)), b"sRGB", b"\x00")}
+
+
+def test_png_layouts_decode_as_predict(page):  # noqa: F811
+    """Every PNG layout gives the model the bytes hc-tf predict gives it (cv2 decode, gray,
+    letterbox): plain 8-bit gray through the app's own reader (core/png_gray.js), the rest
+    through the browser's ImageDecoder."""
+    import base64
+    import hashlib
+    from hc_tf import preprocess
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    hw = (meta["input"]["height"], meta["input"]["width"])
+    for name, data in _png_variants().items():
+        want, _ = preprocess.letterbox_image(preprocess.decode_gray_image(data, name), hw)
+        got = page.evaluate("""async ([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const { Decoder } = await import('./core/decoder.js');
+            const { decodeOptions, sha256Hex } = await import('./core/pipeline.js');
+            const d = new Decoder();
+            try {
+              const prep = await d.decode(new Blob([bytes]), name, decodeOptions(hcApp.model));
+              return { sha: await sha256Hex(prep.input), by: prep.decoded_by };
+            } finally { d.close(); }
+        }""", [name, base64.b64encode(data).decode()])
+        by = "png-gray" if name in ("gray.png", "gray_gamma.png") else "ImageDecoder"
+        assert got == {"sha": hashlib.sha256(want.tobytes()).hexdigest(), "by": by}, name
 
 
 def test_offline_ready_is_shown_and_every_build_is_stored(browser, golden):  # noqa: F811

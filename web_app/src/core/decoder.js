@@ -18,17 +18,38 @@ export class Decoder {
   /** Cancels any job and lets the worker go. */
   close() { this.cancel(); this.worker?.terminate(); this.worker = null; }
 
-  /** prepareImage(blob, name, opts) in the worker. */
+  /**
+   * prepareImage(blob, name, opts) in the worker. The result's requestPreview() asks for its
+   * preview (a promise of it, also put in result.preview; null once a newer job has started).
+   */
   decode(blob, name, opts) {
     this.cancel();
     if (!this.worker) this.worker = new Worker(this.url, { type: 'module' });
     const id = ++this.seq;
+    const t0 = performance.now();
     return new Promise((resolve, reject) => {
       this.pending = { id, reject };
-      this.worker.onmessage = ({ data }) => {
+      const worker = this.worker;
+      let previewed = null;
+      worker.onmessage = ({ data }) => {
         if (data.id !== id) return;
+        if (data.preview) { previewed?.(data.preview); return; }
         this.pending = null;
-        if (data.ok) resolve(data.result);
+        if (data.ok) {
+          const r = data.result, t = r.timings; // the round trip beyond the worker's own work: posting, cloning, scheduling
+          t.messages_ms = performance.now() - t0 - t.worker_ms;
+          r.preview = null;
+          let asked = null;
+          r.requestPreview = () => {
+            if (this.worker !== worker || this.seq !== id) return Promise.resolve(null); // a newer job has its own
+            asked ??= new Promise((done) => {
+              previewed = (p) => { r.preview = p; done(p); };
+              worker.postMessage({ previewOf: id });
+            });
+            return asked;
+          };
+          resolve(r);
+        }
         else reject(data.user ? new UserError(data.message) : new Error(data.message));
       };
       this.worker.onerror = (ev) => {

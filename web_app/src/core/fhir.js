@@ -1,12 +1,25 @@
 // A measured head as a FHIR R4 Observation (JSON): a port of hc_tf/report/fhir.py (the
 // definition): LOINC 11984-2, valueQuantity in mm (UCUM), derivedFrom the source study and
 // instance by their DICOM UIDs, the method (model name, version, sha256), the review flag as an
-// interpretation. No patient data: the subject is left to the system that files it.
+// interpretation, the HC's 95% interval as the quantity-confidenceInterval extension on the value
+// (its method in a note). No patient data: the subject is left to the system that files it.
+
+import { fmtFixed } from './pyformat.js';
 
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 const DICOM_UID = 'urn:dicom:uid';
+const CONFIDENCE_INTERVAL = 'http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval';
 const IMAGING_CATEGORY = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' };
+
+const mm = (value) => ({ value, unit: 'mm', system: UCUM, code: 'mm' });
+
+/** fhir.confidence_interval: the extension of an HC interval (intervals.js hcInterval's record). */
+export function confidenceInterval(iv) {
+  return { url: CONFIDENCE_INTERVAL, extension: [
+    { url: 'confidence', valueDecimal: Number(fmtFixed(iv.level * 100, 6)) }, // Python round(x, 6)
+    { url: 'interval', valueRange: { low: mm(iv.lower_mm), high: mm(iv.upper_mm) } }] };
+}
 
 /** fhir.study_datetime: StudyDate "20260101" -> "2026-01-01", else null. */
 export function studyDate(date) {
@@ -19,15 +32,16 @@ export const missingUids = (uids) => ['study_instance_uid', 'sop_instance_uid', 
 
 /**
  * fhir.observation (without an SR beside it): `uids` as dicom.uids gives them, `frame` the 1-based
- * frame of a multi-frame file or null, `model` {name, version, sha256}, `effective` a FHIR date or null.
+ * frame of a multi-frame file or null, `model` {name, version, sha256}, `effective` a FHIR date or
+ * null, `hcInterval` the HC's interval record (intervals.js hcInterval) or null (none written).
  */
-export function observation(hcMm, uids, frame, model, review, reasons, effective = null) {
+export function observation(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null) {
   const at = frame !== null ? `, frame ${frame}` : '';
   const doc = {
     resourceType: 'Observation', status: 'preliminary',
     category: [{ coding: [IMAGING_CATEGORY] }],
     code: { coding: [{ system: LOINC, code: '11984-2', display: 'Fetal Head Circumference US' }] },
-    valueQuantity: { value: hcMm, unit: 'mm', system: UCUM, code: 'mm' },
+    valueQuantity: mm(hcMm),
     method: { text: `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})` },
     device: { display: `hc-tf ${model.name} ${model.version}` },
     derivedFrom: [
@@ -38,6 +52,10 @@ export function observation(hcMm, uids, frame, model, review, reasons, effective
     ],
     interpretation: [{ text: review ? `please review: ${reasons.join('; ')}` : 'no review flag' }],
   };
+  if (hcInterval && hcInterval.upper_mm !== null && hcInterval.upper_mm !== undefined) {
+    doc.valueQuantity.extension = [confidenceInterval(hcInterval)];
+    doc.note = [{ text: `${fmtFixed(hcInterval.level * 100, 0)}% interval of the HC (measurement uncertainty, not a normal range): ${hcInterval.method}` }];
+  }
   if (effective) doc.effectiveDateTime = effective;
   return doc;
 }

@@ -2,6 +2,7 @@
 // Decodes as hc_tf.preprocess.read_gray_image: no colour management, RGB -> gray with OpenCV's
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
+import { decodeGrayPng } from './png_gray.js';
 
 /** An error whose message is meant for the user as it is. */
 export class UserError extends Error {}
@@ -61,12 +62,14 @@ export function checkSize(name, width, height, limits) {
   }
 }
 
-/** Bytes and header size checked before decoding. */
-export async function checkFile(blob, name, limits) {
+export const HEAD_BYTES = 64 * 1024;
+
+/** Bytes and header size checked before decoding; `head`: the file's first HEAD_BYTES, if read already. */
+export async function checkFile(blob, name, limits, head = null) {
   if (blob.size > limits.max_input_bytes) {
     throw new UserError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
   }
-  const head = new Uint8Array(await blob.slice(0, 64 * 1024).arrayBuffer());
+  head ??= new Uint8Array(await blob.slice(0, HEAD_BYTES).arrayBuffer());
   const h = headerSize(head);
   if (h?.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
   if (h) checkSize(name, h.width, h.height, limits);
@@ -79,28 +82,53 @@ function hasTranslucency(rgba) {
   return false;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 /** Every other pixel dropped until the longer side is <= maxSide: a gray RGBA preview. */
 function preview(gray, width, height, maxSide) {
   const k = Math.max(1, Math.ceil(Math.max(width, height) / maxSide));
   const w = Math.ceil(width / k), h = Math.ceil(height / k);
   const out = new Uint8ClampedArray(w * h * 4);
+  const words = LITTLE_ENDIAN ? new Uint32Array(out.buffer) : null; // one store a pixel
   for (let y = 0, o = 0; y < h; y++) {
     const row = y * k * width;
     for (let x = 0; x < w; x++, o += 4) {
       const v = gray[row + x * k];
-      out[o] = v; out[o + 1] = v; out[o + 2] = v; out[o + 3] = 255;
+      if (words) words[o >> 2] = 0xff000000 | (v * 0x010101);
+      else { out[o] = v; out[o + 1] = v; out[o + 2] = v; out[o + 3] = 255; }
     }
   }
   return { rgba: out, width: w, height: h, step: k };
 }
 
+const VIDEO_FRAME_RGB = new Set(['RGBA', 'RGBX', 'BGRA', 'BGRX']);
+
 /**
- * The file -> {width, height, input (letterboxed uint8), box, preview, timings}; throws a
- * UserError naming the file for anything predict would refuse or read differently.
+ * A PNG's pixels through WebCodecs' ImageDecoder (the browser's own PNG decoder, as
+ * createImageBitmap's, without the canvas round trip): {data, width, height, bgr, alpha}, or
+ * null where it is missing or gives another layout (the canvas path then reads the file).
  */
-export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600 }) {
-  const t0 = performance.now();
-  await checkFile(blob, name, limits);
+async function pngPixels(blob, bytes) {
+  if (typeof ImageDecoder !== 'function') return null;
+  let dec, image;
+  try {
+    dec = new ImageDecoder({ data: bytes ?? await blob.arrayBuffer(), type: 'image/png', colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    ({ image } = await dec.decode({ frameIndex: 0 }));
+    if (!VIDEO_FRAME_RGB.has(image.format)) return null;
+    const data = new Uint8Array(image.allocationSize());
+    await image.copyTo(data); // tightly packed, 4 bytes a pixel
+    const { width, height } = image.visibleRect;
+    return { data, width, height, bgr: image.format.startsWith('BGR'), alpha: image.format.endsWith('A'), by: 'ImageDecoder' };
+  } catch {
+    return null; // unreadable here: the canvas path says so in words
+  } finally {
+    image?.close();
+    dec?.close();
+  }
+}
+
+/** The canvas path: createImageBitmap, drawn once, read back as RGBA. */
+async function canvasPixels(blob, name, limits) {
   let bmp;
   try {
     bmp = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
@@ -112,18 +140,47 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   const ctx = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
   ctx.drawImage(bmp, 0, 0);
   bmp.close();
-  const rgba = ctx.getImageData(0, 0, width, height).data;
-  if (hasTranslucency(rgba)) {
-    throw new UserError(`${name}: the image has transparent pixels; a browser cannot read them as hc-tf predict does (it ignores transparency). Save it without transparency, or measure it with hc-tf predict.`);
-  }
-  return prepareGray(toGray(rgba, width, height, 4), width, height, { H, W, previewMax }, t0);
+  return { data: ctx.getImageData(0, 0, width, height).data, width, height, bgr: false, alpha: true, by: 'canvas' };
 }
 
-/** A decoded 8-bit gray image -> the same record as prepareImage (letterboxed input, preview). */
-export function prepareGray(gray, width, height, { H, W, previewMax = 1600 }, t0) {
+/**
+ * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by:
+ * 'png-gray', 'ImageDecoder' or 'canvas'}; throws a UserError naming the file for anything
+ * predict would refuse or read differently. `read`: what the caller has read of the file
+ * already ({head: its first HEAD_BYTES, bytes: all}).
+ */
+export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600 }, read = {}) {
+  const t0 = performance.now();
+  const h = await checkFile(blob, name, limits, read.head);
+  const tRead = performance.now();
+  const png = h?.format === 'PNG' && read.bytes ? await decodeGrayPng(read.bytes) : null; // gray as stored
+  if (png) {
+    const stages = { read_ms: tRead - t0, pixels_ms: performance.now() - tRead, inflate_ms: png.inflate_ms, unfilter_ms: png.unfilter_ms };
+    const r = prepareGray(png.gray, png.width, png.height, { H, W, previewMax }, t0, stages);
+    return { ...r, decoded_by: 'png-gray' };
+  }
+  const px = (h?.format === 'PNG' && await pngPixels(blob, read.bytes)) || await canvasPixels(blob, name, limits);
+  const { width, height } = px;
+  checkSize(name, width, height, limits);
+  if (px.alpha && hasTranslucency(px.data)) {
+    throw new UserError(`${name}: the image has transparent pixels; a browser cannot read them as hc-tf predict does (it ignores transparency). Save it without transparency, or measure it with hc-tf predict.`);
+  }
+  const tPixels = performance.now();
+  const gray = toGray(px.data, width, height, 4, { bgr: px.bgr });
+  const r = prepareGray(gray, width, height, { H, W, previewMax }, t0, { read_ms: tRead - t0, pixels_ms: tPixels - tRead });
+  return { ...r, decoded_by: px.by };
+}
+
+/**
+ * A decoded 8-bit gray image -> the same record as prepareImage (letterboxed input, preview).
+ * timings: decode_ms (from t0: reading, decoding, gray), letterbox_ms, and the caller's finer
+ * `stages` of the decode. makePreview(): the preview, made when the page asks for it (it draws
+ * after measuring: a preview made during the model slows it).
+ */
+export function prepareGray(gray, width, height, { H, W, previewMax = 1600 }, t0, stages = {}) {
   const t1 = performance.now();
   const { input, box } = letterboxImage(gray, width, height, H, W);
   const t2 = performance.now();
-  return { width, height, input, box, preview: preview(gray, width, height, previewMax),
-    timings: { decode_ms: t1 - t0, letterbox_ms: t2 - t1 } };
+  return { width, height, input, box, makePreview: () => preview(gray, width, height, previewMax),
+    timings: { decode_ms: t1 - t0, letterbox_ms: t2 - t1, ...stages } };
 }

@@ -85,9 +85,18 @@ export function clinicalReadout(spec, res) {
   return { gestational_age: gaFromHcAll(spec, res.hc_mm), review, review_reasons: reasons };
 }
 
+/** The mask checksum golden.json has (q > the quantized threshold), hashed off the page's thread. */
+function maskSha256(q, qThr) {
+  const mask = new Uint8Array(q.length);
+  for (let i = 0; i < q.length; i++) mask[i] = q[i] > qThr ? 1 : 0;
+  return sha256Hex(mask);
+}
+
 /**
  * Model, measurement, clinical read-out and mask checksum for a prepared image (imagefile.js's
- * prepareImage); timings in ms (decode and letterbox as the preparation measured them).
+ * prepareImage); timings in ms: the preparation's (decode, letterbox, messages, ...), model_ms,
+ * measure_ms (dequantize, outline, fit, quality), clinical_ms (GA, flag, checksum), total_ms
+ * (decode + letterbox + model through checksum; the worker's read and the messages not in it).
  */
 export async function measurePrepared(m, prep, pixelSizeMm) {
   checkPixelSize(pixelSizeMm);
@@ -95,17 +104,18 @@ export async function measurePrepared(m, prep, pixelSizeMm) {
   const t2 = performance.now();
   const q = await runModel(m, input);
   const t3 = performance.now();
+  const maskSha = maskSha256(q, m.meta.output.quantized_threshold_exclusive); // runs while the fit does
   const prob = dequantize(q, m.meta.output.scale, m.meta.output.zero_point);
   const res = measure(prob, m.H, m.W, box, pixelSizeMm, { threshold: m.meta.postprocessing.threshold });
   const t4 = performance.now();
-  const qThr = m.meta.output.quantized_threshold_exclusive;
-  const mask = new Uint8Array(q.length);
-  for (let i = 0; i < q.length; i++) mask[i] = q[i] > qThr ? 1 : 0;
+  const clinical = clinicalReadout(m.meta.clinical, res);
+  const mask_sha256 = await maskSha;
+  const t5 = performance.now();
   const { decode_ms, letterbox_ms } = prep.timings;
   return {
-    ...res, ...clinicalReadout(m.meta.clinical, res), width, height, box, input,
-    mask_sha256: await sha256Hex(mask),
-    timings: { decode_ms, letterbox_ms, model_ms: t3 - t2, measure_ms: t4 - t3, total_ms: decode_ms + letterbox_ms + (t4 - t2) },
+    ...res, ...clinical, width, height, box, input, mask_sha256,
+    timings: { ...prep.timings, model_ms: t3 - t2, measure_ms: t4 - t3, clinical_ms: t5 - t4,
+      total_ms: decode_ms + letterbox_ms + (t5 - t2) },
   };
 }
 

@@ -16,13 +16,19 @@ export function saturateU8(v) {
  * OpenCV (5.0) RGB -> gray for 8-bit: (R*9798 + G*19235 + B*3735 + 16384) >> 15 (0.299, 0.587,
  * 0.114 in 15-bit fixed point). R = G = B = v gives v exactly. Alpha is ignored.
  * @param {Uint8Array|Uint8ClampedArray} rgba  width*height*channels bytes
- * @param {number} channels 1, 3 or 4 (RGB order)
+ * @param {number} channels 1, 3 or 4 (RGB order, or BGR with bgr: true)
  */
-export function toGray(data, width, height, channels) {
+export function toGray(data, width, height, channels, { bgr = false } = {}) {
   const n = width * height;
   const out = new Uint8Array(n);
   if (channels === 1) { out.set(data.subarray(0, n)); return out; }
   if (channels !== 3 && channels !== 4) throw new Error(`expected 1, 3 or 4 channels, got ${channels}`);
+  if (bgr) { // B, G, R(, X) order (a VideoFrame's BGRX): a loop of its own keeps the weights constants
+    for (let i = 0, j = 0; i < n; i++, j += channels) {
+      out[i] = (data[j + 2] * 9798 + data[j + 1] * 19235 + data[j] * 3735 + 16384) >> 15;
+    }
+    return out;
+  }
   for (let i = 0, j = 0; i < n; i++, j += channels) {
     out[i] = (data[j] * 9798 + data[j + 1] * 19235 + data[j + 2] * 3735 + 16384) >> 15;
   }
@@ -99,18 +105,26 @@ function flatTab(tab) {
  * are Float32Arrays, so each store rounds to float32 exactly as cv2's float buffers do.
  */
 function resizeAreaGeneral(src, sw, sh, dw, dh, scaleX, scaleY) {
-  const xt = flatTab(areaTab(sw, dw, scaleX));
-  const ytab = areaTab(sh, dh, scaleY);
+  const { src: xSrc, w: xW, n: nx, dst: xDst } = flatTab(areaTab(sw, dw, scaleX));
+  // The table lists each output column's entries together, in order: column dx owns
+  // [xStart[dx], xStart[dx + 1]), summed in a local float32 as cv2 sums them into its buffer.
+  const xStart = new Int32Array(dw + 1);
+  for (let k = 0; k < nx; k++) xStart[xDst[k] + 1]++;
+  for (let dx = 0; dx < dw; dx++) xStart[dx + 1] += xStart[dx];
+  const yt = flatTab(areaTab(sh, dh, scaleY));
   const out = new Uint8Array(dw * dh);
   const buf = new Float32Array(dw);
   const sum = new Float32Array(dw);
-  let prevDy = ytab[0][0], prevSy = -1;
-  for (let j = 0; j < ytab.length; j++) {
-    const [dy, sy, beta] = ytab[j];
+  let prevDy = yt.dst[0], prevSy = -1;
+  for (let j = 0; j < yt.n; j++) {
+    const dy = yt.dst[j], sy = yt.src[j], beta = yt.w[j];
     if (sy !== prevSy) { // a row split between two output rows comes twice in a row: sum it once
-      buf.fill(0);
       const row = sy * sw;
-      for (let k = 0; k < xt.n; k++) buf[xt.dst[k]] += f32(src[row + xt.src[k]] * xt.w[k]);
+      for (let dx = 0, k = 0; dx < dw; dx++) {
+        let acc = 0;
+        for (const end = xStart[dx + 1]; k < end; k++) acc = f32(acc + f32(src[row + xSrc[k]] * xW[k]));
+        buf[dx] = acc;
+      }
       prevSy = sy;
     }
     if (dy !== prevDy) {

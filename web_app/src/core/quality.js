@@ -57,6 +57,45 @@ export function visitEllipseOnModelGrid(e, box, H, W, visit) {
 }
 
 /**
+ * visitEllipseOnModelGrid's loop with the callback inlined (the hot loop of the measure step):
+ * the same f and d, d only where the band can count it (inside rect), as quality.signals counts.
+ */
+function gridCounts(prob, head, H, W, e, box, rect) {
+  const sx = box ? box.scale_x : 1.0, sy = box ? box.scale_y : 1.0;
+  const dxs = originalCoords(W, box, 'x').map((x) => x - e.cx);
+  const ys = originalCoords(H, box, 'y');
+  const c = Math.cos(e.angle), s = Math.sin(e.angle), ea = e.a, eb = e.b;
+  const [x0, y0, x1, y1] = rect;
+  // |grad f| <= 2 (|u|/a + |v|/b) sqrt(1/sx^2 + 1/sy^2): where |f| exceeds the band's half width
+  // times that bound (with a margin far above rounding), d is surely outside the band and its
+  // divisions and square root are skipped; elsewhere d is computed exactly as quality.py does.
+  const iea = 1 / ea, ieb = 1 / eb, gradBound = 2 * Math.sqrt(1 / (sx * sx) + 1 / (sy * sy)) * (1 + 1e-9);
+  const reach = BAND_HALF_WIDTH_MODEL_PX * (1 + 1e-6);
+  let filledPx = 0, both = 0, bandPx = 0, unsure = 0;
+  for (let i = 0; i < H; i++) {
+    const dy = ys[i] - e.cy, rowInRect = i >= y0 && i <= y1, row = i * W;
+    for (let j = 0; j < W; j++) {
+      const dx = dxs[j];
+      const u = (dx * c + dy * s) / ea;
+      const v = (-dx * s + dy * c) / eb;
+      const f = u * u + v * v - 1.0;
+      const k = row + j;
+      if (f <= 0.0) { filledPx++; if (head[k]) both++; }
+      if (!rowInRect || j < x0 || j > x1) continue;
+      if (Math.abs(f) > reach * Math.max((Math.abs(u) * iea + Math.abs(v) * ieb) * gradBound, MIN_GRADIENT)) continue;
+      const ua = u / ea, vb = v / eb;
+      const gx = 2.0 * (ua * c - vb * s) / sx;
+      const gy = 2.0 * (ua * s + vb * c) / sy;
+      if (Math.abs(f) / Math.max(Math.sqrt(gx * gx + gy * gy), MIN_GRADIENT) <= BAND_HALF_WIDTH_MODEL_PX) {
+        bandPx++;
+        if (prob[k] > UNCERTAIN_LO && prob[k] < UNCERTAIN_HI) unsure++;
+      }
+    }
+  }
+  return { filledPx, both, bandPx, unsure };
+}
+
+/**
  * hc_tf.measure.quality.signals for a found head.
  * @param {Float32Array} prob  H*W probabilities (clipped to 0..1), row-major
  * @param {Uint8Array} head  H*W head mask (largest component, holes filled)
@@ -67,17 +106,9 @@ export function visitEllipseOnModelGrid(e, box, H, W, visit) {
 export function qualitySignals({ prob, head, H, W, distances, ellipse: e, box, rect, modelPx, imageHW, hcMm }) {
   let sumSq = 0, inliers = 0;
   for (const d of distances) { sumSq += d * d; if (d <= modelPx) inliers++; }
-  let headPx = 0, filledPx = 0, both = 0, bandPx = 0, unsure = 0;
+  let headPx = 0;
   for (let k = 0; k < H * W; k++) if (head[k]) headPx++;
-  const [x0, y0, x1, y1] = rect;
-  visitEllipseOnModelGrid(e, box, H, W, (i, j, f, d) => {
-    const k = i * W + j;
-    if (f <= 0.0) { filledPx++; if (head[k]) both++; }
-    if (d <= BAND_HALF_WIDTH_MODEL_PX && j >= x0 && j <= x1 && i >= y0 && i <= y1) {
-      bandPx++;
-      if (prob[k] > UNCERTAIN_LO && prob[k] < UNCERTAIN_HI) unsure++;
-    }
-  });
+  const { filledPx, both, bandPx, unsure } = gridCounts(prob, head, H, W, e, box, rect);
   const total = headPx + filledPx;
   return {
     fit_rms_frac: Math.sqrt(sumSq / distances.length) / (0.5 * (e.a + e.b)),

@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 export function draw({ image, result, calib, trusted }) {
   const cv = $('view');
   const ctx = cv.getContext('2d');
-  if (!image) {
+  if (!image?.prep.preview) { // no image, or its preview still on its way (drawn when it comes)
     cv.width = 320; cv.height = 224; ctx.clearRect(0, 0, cv.width, cv.height);
     cv.dataset.state = 'empty'; delete cv.dataset.name;
     return;
@@ -37,7 +37,7 @@ export function draw({ image, result, calib, trusted }) {
 
 /** A click on the canvas in image pixels (centres at integers). */
 export function canvasPoint(ev, image) {
-  const cv = $('view'), r = cv.getBoundingClientRect(), step = image.prep.preview.step;
+  const cv = $('view'), r = cv.getBoundingClientRect(), step = image.prep.preview?.step ?? 1;
   return [((ev.clientX - r.left) * (cv.width / r.width)) * step - 0.5, ((ev.clientY - r.top) * (cv.height / r.height)) * step - 0.5];
 }
 

@@ -179,15 +179,16 @@ export function calibrationFields(h) {
 }
 
 /**
- * prepareImage for a DICOM file: bytes bounded, header checked, frame 1 decoded to gray and
+ * prepareImage for a DICOM file (`bytes`: the whole file, if read already): bytes bounded, header
+ * checked, frame 1 decoded to gray and
  * letterboxed; `dicom` carries what the page needs to choose the pixel size (plain data).
  */
-export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600 }) {
+export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600 }, bytes = null) {
   const t0 = performance.now();
   if (blob.size > limits.max_input_bytes) {
     throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
   }
-  const h = readHeader(parser, new Uint8Array(await blob.arrayBuffer()), name, limits);
+  const h = readHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
   checkSize(name, h.columns, h.rows, limits);
   const r = prepareGray(decodeFrame1(h), h.columns, h.rows, { H, W, previewMax }, t0);
   return { ...r, dicom: { fields: calibrationFields(h), frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };

@@ -17,63 +17,69 @@ export function largestComponent(fg, H, W) {
   const labels = new Int32Array(H * W);
   const comps = [];
   const stack = new Int32Array(H * W);
-  for (let y0 = 0; y0 < H; y0++) {
-    for (let x0 = 0; x0 < W; x0++) {
-      const i0 = y0 * W + x0;
-      if (!fg[i0] || labels[i0]) continue;
-      const id = comps.length + 1;
-      const c = { id, area: 0, left: x0, top: y0, right: x0, bottom: y0, key: Infinity };
-      let sp = 0;
-      stack[sp++] = i0; labels[i0] = id;
-      while (sp) {
-        const i = stack[--sp];
-        const y = (i / W) | 0, x = i - y * W;
-        c.area++;
-        if (x < c.left) c.left = x; if (x > c.right) c.right = x;
-        if (y < c.top) c.top = y; if (y > c.bottom) c.bottom = y;
-        const key = (y >> 1) * W + (x >> 1);
-        if (key < c.key) c.key = key;
-        for (let dy = -1; dy <= 1; dy++) {
-          const yy = y + dy;
-          if (yy < 0 || yy >= H) continue;
-          for (let dx = -1; dx <= 1; dx++) {
-            const xx = x + dx;
-            if (xx < 0 || xx >= W) continue;
-            const j = yy * W + xx;
-            if (fg[j] && !labels[j]) { labels[j] = id; stack[sp++] = j; }
-          }
-        }
-      }
-      comps.push(c);
-    }
+  for (let i0 = 0; i0 < H * W; i0++) {
+    if (fg[i0] && !labels[i0]) comps.push(labelComponent(fg, labels, H, W, i0, comps.length + 1, stack));
   }
   if (!comps.length) return { mask: new Uint8Array(H * W), area: 0 };
   let best = comps[0];
   for (const c of comps) if (c.area > best.area || (c.area === best.area && c.key < best.key)) best = c;
   const mask = new Uint8Array(H * W);
-  for (let i = 0; i < H * W; i++) if (labels[i] === best.id) mask[i] = 1;
+  for (let y = best.top; y <= best.bottom; y++) { // the component lies inside its bounding box
+    for (let i = y * W + best.left, end = y * W + best.right; i <= end; i++) if (labels[i] === best.id) mask[i] = 1;
+  }
   return { mask, area: best.area, left: best.left, top: best.top, width: best.right - best.left + 1, height: best.bottom - best.top + 1 };
+}
+
+/**
+ * Labels the 8-connected component of seed i0 with `id` by runs (a row's run at once, then the
+ * rows above and below it from one column before to one after); its area, bounding box and
+ * cv2 order key (the smallest (y >> 1) * W + (x >> 1)).
+ */
+function labelComponent(fg, labels, H, W, i0, id, stack) {
+  let sp = 0, area = 0, left = W, top = H, right = -1, bottom = -1, key = Infinity;
+  stack[sp++] = i0; labels[i0] = id;
+  while (sp) {
+    const i = stack[--sp];
+    const y = (i / W) | 0, row = y * W;
+    let l = i - row, r = l;
+    while (l > 0 && fg[row + l - 1] && !labels[row + l - 1]) labels[row + --l] = id;
+    while (r + 1 < W && fg[row + r + 1] && !labels[row + r + 1]) labels[row + ++r] = id;
+    area += r - l + 1; // pixels met here already labelled are counted where they were pushed
+    if (l < left) left = l; if (r > right) right = r;
+    if (y < top) top = y; if (y > bottom) bottom = y;
+    const k = (y >> 1) * W + (l >> 1);
+    if (k < key) key = k;
+    const xa = l > 0 ? l - 1 : 0, xb = r + 1 < W ? r + 1 : r;
+    for (let ny = y - 1; ny <= y + 1; ny += 2) {
+      if (ny < 0 || ny >= H) continue;
+      for (let j = ny * W + xa, end = ny * W + xb; j <= end; j++) {
+        if (fg[j] && !labels[j]) { labels[j] = id; stack[sp++] = j; }
+      }
+    }
+  }
+  return { id, area, left, top, right, bottom, key };
 }
 
 /** hc_tf.measure.contour.fill_holes: background not 4-connected to a ring around the array becomes foreground. */
 export function fillHoles(comp, h, w) {
   const H = h + 2, W = w + 2;
+  // The padded array: 1 = background (the ring, and comp's zeros), flooded from a corner.
+  const bg = new Uint8Array(H * W).fill(1);
+  for (let y = 0, k = 0; y < h; y++) for (let x = 0, o = (y + 1) * W + 1; x < w; x++, k++, o++) if (comp[k]) bg[o] = 0;
   const outside = new Uint8Array(H * W);
-  const isBg = (y, x) => y === 0 || x === 0 || y === H - 1 || x === W - 1 || !comp[(y - 1) * w + (x - 1)];
-  const stack = [0];
-  outside[0] = 1;
-  while (stack.length) {
-    const i = stack.pop();
-    const y = (i / W) | 0, x = i - y * W;
-    const nb = [[y - 1, x], [y + 1, x], [y, x - 1], [y, x + 1]];
-    for (const [yy, xx] of nb) {
-      if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-      const j = yy * W + xx;
-      if (!outside[j] && isBg(yy, xx)) { outside[j] = 1; stack.push(j); }
-    }
+  const stack = new Int32Array(H * W);
+  let sp = 0;
+  stack[sp++] = 0; outside[0] = 1;
+  while (sp) {
+    const i = stack[--sp];
+    const x = i % W;
+    if (i >= W && bg[i - W] && !outside[i - W]) { outside[i - W] = 1; stack[sp++] = i - W; }
+    if (i + W < H * W && bg[i + W] && !outside[i + W]) { outside[i + W] = 1; stack[sp++] = i + W; }
+    if (x > 0 && bg[i - 1] && !outside[i - 1]) { outside[i - 1] = 1; stack[sp++] = i - 1; }
+    if (x + 1 < W && bg[i + 1] && !outside[i + 1]) { outside[i + 1] = 1; stack[sp++] = i + 1; }
   }
   const out = new Uint8Array(h * w);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = outside[(y + 1) * W + (x + 1)] ? 0 : 1;
+  for (let y = 0, k = 0; y < h; y++) for (let x = 0, o = (y + 1) * W + 1; x < w; x++, k++, o++) out[k] = outside[o] ? 0 : 1;
   return out;
 }
 

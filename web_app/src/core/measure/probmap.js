@@ -29,16 +29,23 @@ export function measure(prob, H, W, box, pixelSizeMm, { threshold = 0.5, minArea
   if (Math.min(H, W) < 3) throw new Error(`prob must be at least 3x3 pixels, got shape (${H}, ${W})`);
   if (!(threshold > 0 && threshold < 1)) throw new Error(`threshold must be in (0, 1), got ${threshold}`);
   const rect = validRect(box, H, W);
+  // One pass: the range check, the clipped map and the foreground (used only once the range is
+  // known good). Plain loops: TypedArray.from with a map function is ~10x slower.
   let lo = Infinity, hi = -Infinity;
-  for (let i = 0; i < prob.length; i++) { const v = prob[i]; if (v < lo) lo = v; if (v > hi) hi = v; if (Number.isNaN(v)) { lo = NaN; break; } }
+  const p = new Float32Array(H * W), fg = new Uint8Array(H * W);
+  for (let i = 0; i < prob.length; i++) {
+    const v = prob[i];
+    if (Number.isNaN(v)) { lo = NaN; break; }
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+    const c = Math.min(Math.max(v, 0), 1);
+    p[i] = c;
+    fg[i] = p[i] > threshold ? 1 : 0;
+  }
   if (!Number.isFinite(lo) || !Number.isFinite(hi)) return notFound('probability map contains NaN or infinite values', px);
   if (lo < -PROB_SLACK || hi > 1.0 + PROB_SLACK) {
     return notFound(`probabilities out of range [${fmtG(lo, 3)}, ${fmtG(hi, 3)}]: expected 0..1 (a 0..255-scaled map must be passed as uint8)`, px);
   }
-  const p = new Float32Array(H * W); // a plain loop: TypedArray.from with a map function is ~10x slower
-  for (let i = 0; i < p.length; i++) p[i] = Math.min(Math.max(prob[i], 0), 1);
-  const fg = new Uint8Array(H * W);
-  for (let i = 0; i < H * W; i++) fg[i] = p[i] > threshold ? 1 : 0;
   const comp = largestComponent(fg, H, W);
   if (comp.area === 0) return notFound(`empty mask: no pixel above ${fmtG(threshold)}`, px);
   if (comp.area < Math.max(minAreaPx, 1)) return notFound(`largest region is a speck (${comp.area} px < ${minAreaPx} px)`, px);
@@ -51,11 +58,10 @@ export function measure(prob, H, W, box, pixelSizeMm, { threshold = 0.5, minArea
   const yHi = Math.min(bottom + 2, H), xHi = Math.min(right + 2, W);
   const ch = yHi - yLo, cw = xHi - xLo;
   const pc = new Float32Array(ch * cw), mc = new Uint8Array(ch * cw);
-  for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) {
-      pc[y * cw + x] = p[(y + yLo) * W + x + xLo];
-      mc[y * cw + x] = comp.mask[(y + yLo) * W + x + xLo];
-    }
+  for (let y = 0; y < ch; y++) { // row by row: the crop's rows are runs of the map's
+    const at = (y + yLo) * W + xLo;
+    pc.set(p.subarray(at, at + cw), y * cw);
+    mc.set(comp.mask.subarray(at, at + cw), y * cw);
   }
   const inside = fillHoles(mc, ch, cw);
   const cropRect = [Math.max(rect[0] - xLo, 0), Math.max(rect[1] - yLo, 0), rect[2] - xLo, rect[3] - yLo];
