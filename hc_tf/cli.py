@@ -15,7 +15,7 @@ from hc_tf.console import errors
 from hc_tf.console import inputs as cli_inputs
 from hc_tf import defaults
 from hc_tf.console import quiet
-from hc_tf.console import text
+from hc_tf.console import text, train_options
 from hc_tf.console import tfds_build
 from hc_tf.node import cli_lib as node_cli
 
@@ -99,10 +99,11 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
               help="Cross-validation: N folds by subject (0: the train/validation split).")
 @click.option("--fold", default=0, show_default=True,
               help="With --folds: train on the other folds, keep the last epoch; this fold is held out.")
+@train_options.lever_options
 @errors.clean_errors
 def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
-          decoder_filters, small, encoder_weights, init_from, distribute, folds, fold):
+          decoder_filters, small, encoder_weights, init_from, distribute, folds, fold, **levers):
     """Train the EfficientNet-UNet; keeps the best model by validation ADF."""
     from hc_tf.train import fit as train_lib
 
@@ -124,7 +125,7 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
                          else text.parse_filters(decoder_filters)),
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute,
-        folds=folds, fold=fold)
+        folds=folds, fold=fold, **levers)  # large_head_repeat, boundary_weight
     best = train_lib.train(config)
     if not best and distribute == "multi-worker":
         click.echo("worker done (the chief writes the run directory)")

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from hc_tf import defaults
 from hc_tf import preprocess
+from hc_tf.train import sampling
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -127,6 +128,30 @@ def augment(image: tf.Tensor, target: tf.Tensor, seed: tf.Tensor,
     # 10 drawn, 9 used: kept at 10 so that a seed gives the augmentation it always gave.
     u = tf.random.stateless_uniform((10,), seed=seed)
     return augment_uniforms(image, target, u, max_rotation_deg, max_scale, max_shift_px)
+
+
+def repeat_large_heads(examples: tf.data.Dataset, repeat: int,
+                       threshold_mm: float = defaults.LARGE_HEAD_MM) -> tf.data.Dataset:
+    """`examples` with every head over `threshold_mm` (reference HC) `repeat` times, in place
+    (`hc_tf.train.sampling`; `training_pipeline`'s shuffle mixes them). Repeat 1 returns
+    `examples` itself. Otherwise one pass reads the HCs, so that the result's cardinality is
+    the epoch's size (the step count and the schedule follow it).
+
+    Raises:
+      ValueError: for a repeat below 1.
+    """
+    sampling.check_repeat(repeat)
+    if repeat == 1:
+        return examples
+    hcs = list(examples.map(lambda ex: ex["hc_mm"]).as_numpy_iterator())
+    n_epoch = int(sampling.copies(hcs, repeat, threshold_mm).sum())
+
+    def copies(ex):
+        n = tf.where(ex["hc_mm"] > threshold_mm, tf.constant(repeat, tf.int64),
+                     tf.constant(1, tf.int64))
+        return tf.data.Dataset.from_tensors(ex).repeat(n)
+
+    return examples.flat_map(copies).apply(tf.data.experimental.assert_cardinality(n_epoch))
 
 
 def training_pipeline(examples: tf.data.Dataset, input_hw: Tuple[int, int], batch_size: int,

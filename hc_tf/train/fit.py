@@ -31,6 +31,7 @@ from hc_tf.modeling import keras_runner
 from hc_tf.modeling import model as model_lib
 from hc_tf.train import losses
 from hc_tf.train import run_dir as run_dir_lib
+from hc_tf.train import sampling
 from hc_tf.train import schedule
 from hc_tf.train import validation
 
@@ -61,6 +62,10 @@ class TrainConfig:
     # the LAST epoch; the fold's own images are measured each epoch, never used to choose.
     folds: int = 0
     fold: int = 0
+    # Accuracy levers (issue 28): heads over defaults.LARGE_HEAD_MM shown this many times an
+    # epoch (1: off); the weight of the outline-band BCE in the loss (0: off).
+    large_head_repeat: int = 1
+    boundary_weight: float = 0.0
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
@@ -243,7 +248,8 @@ def _build_compiled_model(config: TrainConfig, steps: int, synchronized_bn: bool
         load_initial_weights(model, config.init_from)
         print(f"initial weights: {config.init_from}")
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
-                  loss=losses.bce_dice_loss, metrics=[losses.dice_coefficient])
+                  loss=losses.bce_dice_boundary_loss(config.boundary_weight),
+                  metrics=[losses.dice_coefficient])
     return model
 
 
@@ -264,10 +270,16 @@ def train(config: TrainConfig) -> Dict:
 
     model_lib.check_input_size(config.input_hw)
     check_folds(config)
+    sampling.check_repeat(config.large_head_repeat)
     check_start_files(config)
     plan = distribute_lib.make_plan(config.distribute)  # before any other TF op
     train_examples, val_samples = _train_and_validation(config, data_lib, plan.is_chief)
+    n_images = int(train_examples.cardinality().numpy())
+    # The held-out part (val_samples) is never repeated: only the training examples.
+    train_examples = data_lib.repeat_large_heads(train_examples, config.large_head_repeat)
     n_train = int(train_examples.cardinality().numpy())
+    if config.large_head_repeat > 1:
+        print(sampling.describe(n_images, n_train, config.large_head_repeat))
     global_batch = config.batch_size * plan.replicas
     steps = steps_per_epoch(config, n_train, global_batch, plan.distributed)
 

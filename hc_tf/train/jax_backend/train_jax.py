@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import time
 import types
+from typing import Optional
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ["SM_FRAMEWORK"] = "keras"  # the tf.keras path imports TensorFlow
@@ -51,11 +52,13 @@ for _name in ("sigmoid", "shape"):  # efficientnet's swish; FixedDropout
     if not hasattr(keras.backend, _name):
         setattr(keras.backend, _name, getattr(keras.ops, _name))
 
+from hc_tf import defaults  # noqa: E402
 from hc_tf import measure as measure_lib  # noqa: E402
 from hc_tf.modeling import model as model_lib  # noqa: E402
 from hc_tf import preprocess  # noqa: E402
 from hc_tf.train import losses  # noqa: E402
 from hc_tf.train import run_dir as run_dir_lib  # noqa: E402
+from hc_tf.train import sampling  # noqa: E402
 from hc_tf.train import schedule  # noqa: E402
 from hc_tf.train import validation  # noqa: E402
 
@@ -72,31 +75,38 @@ class AugmentedBatches(keras.utils.PyDataset):
       seed: seeds the order and the augmentation (the same on every process).
       process_index, process_count: this process yields rows
         [index * B / count, (index + 1) * B / count) of each global batch of B.
+      index: the image of each position of an epoch (`hc_tf.train.sampling.epoch_index`:
+        large heads repeated); None: each image once (arange, as before the levers).
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                 process_index: int = 0, process_count: int = 1):
+                 process_index: int = 0, process_count: int = 1,
+                 index: Optional[np.ndarray] = None):
         super().__init__(workers=8, use_multiprocessing=False, max_queue_size=16)
         if batch_size % process_count:
             raise ValueError(f"global batch {batch_size} does not split over {process_count} processes")
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
         self.local = batch_size // process_count
         self.offset = process_index * self.local
+        self.index = np.arange(len(x)) if index is None else np.asarray(index)
         self.epoch = 0
         self._shuffle()
 
     def _shuffle(self):
-        self.order = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.x))
+        # A permutation of the epoch's positions (for index = arange: of the images, as before).
+        self.order = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.index))
 
     def __len__(self):
-        return len(self.x) // self.batch_size
+        return len(self.index) // self.batch_size
 
     def __getitem__(self, i):
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
         local = idx[self.offset:self.offset + self.local]
-        # One generator per image: its augmentation does not depend on which process draws it.
-        pairs = [augment_np(self.x[k], self.y[k], np.random.default_rng((self.seed, self.epoch, int(k))))
-                 for k in local]
+        # One generator per position (= per image without repeats): its augmentation does not
+        # depend on which process draws it, and a repeated image's copies differ.
+        pairs = [augment_np(self.x[self.index[p]], self.y[self.index[p]],
+                            np.random.default_rng((self.seed, self.epoch, int(p))))
+                 for p in local]
         return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
     def on_epoch_end(self):
@@ -148,6 +158,14 @@ def training_arrays(data: dict, train_on_all: bool):
         return data["train_x"], data["train_y"]
     return (np.concatenate([data["train_x"], data["validation_x"]]),
             np.concatenate([data["train_y"], data["validation_y"]]))
+
+
+def training_index(data: dict, train_on_all: bool, repeat: int) -> np.ndarray:
+    """The epoch's index into `training_arrays`: heads over defaults.LARGE_HEAD_MM `repeat`
+    times (`hc_tf.train.sampling`); the validation slot (a fold's held-out part) is never in it."""
+    hc = (np.concatenate([data["train_hc"], data["validation_hc"]]) if train_on_all
+          else data["train_hc"])
+    return sampling.epoch_index(hc, repeat)
 
 
 class Schedule(keras.callbacks.Callback):
@@ -264,6 +282,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--boundary-weight", type=float, default=0.0,
                         help="adds this x BCE over the outline's band to the loss (0: off)")
+    parser.add_argument("--large-head-repeat", type=int, default=1,
+                        help=f"each training head over {defaults.LARGE_HEAD_MM:g} mm this many times an "
+                             "epoch (1: off); the epoch's step count grows with it")
     parser.add_argument("--train-on-all", action="store_true",
                         help="train on train + validation for a fixed --epochs; keep the last epoch")
     parser.add_argument("--folds", type=int, default=0,
@@ -278,6 +299,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.train_on_all and not args.epochs:
         parser.error("--train-on-all needs a fixed --epochs (the count chosen on validation)")
+    if args.large_head_repeat < 1:
+        parser.error("--large-head-repeat needs a whole number >= 1 (1: off)")
     if args.folds and (not args.epochs or args.train_on_all or not 0 <= args.fold < args.folds):
         parser.error("--folds needs a fixed --epochs, 0 <= --fold < --folds, no --train-on-all")
     t_start = time.time()
@@ -303,6 +326,9 @@ def main() -> None:
               else f"folds other than {args.fold} of {args.folds}" if args.folds else "train")
     print(f"{len(x)} training images ({source}), "
           f"{len(data['validation_x'])} validation images", flush=True)
+    index = training_index(data, args.train_on_all, args.large_head_repeat)
+    if args.large_head_repeat > 1:
+        print(sampling.describe(len(x), len(index), args.large_head_repeat), flush=True)
     # Not prepare_run_dir's resume check: a sweep's run folder already holds its stdout.log,
     # and a JAX run is never resumed (it is one device call).
     run_dir_lib.write_config(args.run_dir, {**vars(args), "input_hw": list(hw)})
@@ -311,7 +337,7 @@ def main() -> None:
                   metrics=[losses.dice_coefficient])
     import jax
     batches = AugmentedBatches(x, y, global_batch, args.seed,
-                               jax.process_index(), jax.process_count())
+                               jax.process_index(), jax.process_count(), index)
     with pool:
         schedule = Schedule(args, data, pool, t_start)
         model.fit(batches, epochs=args.epochs or 10_000, callbacks=[schedule], verbose=2)

@@ -1,0 +1,21 @@
+"""`hc-tf train`'s accuracy levers (issue 28) as one click decorator: each is one flag, the
+same in the JAX trainer (hc_tf/train/jax_backend/train_jax.py), default off."""
+
+from __future__ import annotations
+
+import click
+
+from hc_tf import defaults
+
+
+def lever_options(command):
+    """Adds --large-head-repeat and --boundary-weight (passed as `large_head_repeat`,
+    `boundary_weight`)."""
+    command = click.option(
+        "--boundary-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
+        help="Add this x BCE over the band around the reference outline to the loss (0: off).")(command)
+    return click.option(
+        "--large-head-repeat", default=1, show_default=True, type=click.IntRange(min=1),
+        help=f"Show each training image whose reference HC is over {defaults.LARGE_HEAD_MM:g} mm "
+             "this many times an epoch (1: off); the epoch's step count grows with it. "
+             "Held-out images are never repeated.")(command)
