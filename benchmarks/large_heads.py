@@ -1,4 +1,4 @@
-"""Why large heads err (issue 28, lever 1), and a second pass on a crop, on the validation split.
+"""Why large heads err (the first accuracy lever), and a second pass on a crop, on the validation split.
 
 For every validation image: the released model's HC error, the model pixel's size in mm (pixel
 size / letterbox scale), the share of the reference outline outside the image (a head cut by

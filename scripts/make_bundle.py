@@ -89,7 +89,7 @@ def golden_entry(runner, image_path, filename, pixel_size_mm):
         "submission_row": dict(zip(measure_lib.SUBMISSION_HEADER, row)),
         "hc_mm": m.hc_mm,
         "mask_sha256": mask_sha256(prob), "mask_pixels": int((prob > defaults.THRESHOLD).sum()),
-        # Added for issue 14 (after every field above, which stay as they were).
+        # Added with the clinical fields (after every field above, which stay as they were).
         "gestational_age": report.image_record(filename, m)["gestational_age"],
         "quality": report.image_record(filename, m)["quality"],
         "review": m.review, "review_reasons": list(m.review_reasons),
@@ -296,7 +296,7 @@ def main(argv=None):
         "tolerance": {"hc_mm": 1e-3},
         "attribution": ATTRIBUTION,
         "samples": entries,
-        # Added for issue 14; the formulas and the flag rule are in the metadata's "clinical".
+        # Added with the clinical fields; the formulas and the flag rule are in the metadata's "clinical".
         "clinical_tolerance": {"ga_days": 1e-3, "quality": QUALITY_TOLERANCE},
         "flagged_samples": [e["filename"] for e in entries if e["review"]],
     }

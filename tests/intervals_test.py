@@ -152,7 +152,7 @@ def test_feature_floors_clip_and_a_table_without_them_still_loads():
     assert t.sigma_mm(150.0, {"model_pixel_mm": 3.0}) == pytest.approx(3.2)  # the cap 0.8
     assert t.sigma_mm(150.0, {}) == pytest.approx(3.2)  # unknown: the cap
     assert intervals.table_from_dict(t.to_dict()) == t
-    # the table before floors and model pixels (issue 26's first fit) loads and applies as before
+    # the table before floors and model pixels (the first fit) loads and applies as before
     old = {"format": intervals.TABLE_FORMAT, "method": "m", "feature_names": ["one", "hc_over_160mm"],
            "coefficients": [1.45, 0.5726], "feature_caps": [1.0, 1.7243], "min_sigma_mm": 0.2,
            "n_calibration": 185, "quantiles": {"0.95": 2.862}, "source": ""}

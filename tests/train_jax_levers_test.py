@@ -1,4 +1,4 @@
-"""The JAX trainer's --large-head-repeat (issue 28): its epoch index list repeats the heads
+"""The JAX trainer's --large-head-repeat: its epoch index list repeats the heads
 over defaults.LARGE_HEAD_MM, repeat 1 is today's order and augmentation, the held-out fold is
 never repeated, and the run's config.json records the levers.
 

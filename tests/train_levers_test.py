@@ -1,4 +1,4 @@
-"""The accuracy levers of `hc-tf train` (issue 28): --large-head-repeat (size-weighted
+"""The accuracy levers of `hc-tf train`: --large-head-repeat (size-weighted
 sampling, hc_tf/train/sampling.py) and --boundary-weight, wired through the Keras trainer and
 recorded in the run's config.json. The JAX trainer's twin is tested in train_jax_levers_test.py."""
 

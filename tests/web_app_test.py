@@ -1,4 +1,4 @@
-"""The offline web app (web_app/, issue 15): its Node unit tests, its goldens, and the
+"""The offline web app (web_app/): its Node unit tests, its goldens, and the
 built app in headless Chromium (Playwright driving Debian's /usr/bin/chromium).
 
 The browser tests serve web_app/dist (build it: cd web_app && npm ci && npm run build)

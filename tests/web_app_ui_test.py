@@ -1,4 +1,4 @@
-"""The web app between images (issue 25), in headless Chromium: no value carried over without
+"""The web app between images, in headless Chromium: no value carried over without
 the user saying so, no stale result, the latest choice wins, a responsive page with progress,
 the Python side's limits, offline readiness, the about panel, report downloads, several
 images as a table, the desktop layout. Skips as tests/web_app_test.py does.
@@ -70,7 +70,7 @@ def page(browser, server):  # noqa: F811
 
 
 def _wait_image(page, name):
-    """Until `name` is on screen (on builds before issue 25 too: its result, or a redrawn canvas)."""
+    """Until `name` is on screen (on older builds too: its result, or a redrawn canvas)."""
     page.wait_for_function("""(name) => { const v = document.querySelector('#view');
         return v.dataset.name === name || document.querySelector('#result').dataset.name === name
           || (v.dataset.state === undefined && v.width !== 320); }""", arg=name, timeout=60_000)
@@ -82,7 +82,7 @@ def _open(page, name):
 
 
 def _carry(page):
-    """Ticks "same patient, same settings" (builds before issue 25 carried values silently)."""
+    """Ticks "same patient, same settings" (older builds carried values silently)."""
     if page.locator("#carry").count():
         page.check("#carry")
 

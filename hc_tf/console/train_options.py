@@ -1,4 +1,4 @@
-"""`hc-tf train`'s accuracy levers (issue 28) as one click decorator: each is one flag, the
+"""`hc-tf train`'s accuracy levers as one click decorator: each is one flag, the
 same in the JAX trainer (hc_tf/train/jax_backend/train_jax.py), default off."""
 
 from __future__ import annotations

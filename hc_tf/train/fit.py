@@ -62,7 +62,7 @@ class TrainConfig:
     # the LAST epoch; the fold's own images are measured each epoch, never used to choose.
     folds: int = 0
     fold: int = 0
-    # Accuracy levers (issue 28): heads over defaults.LARGE_HEAD_MM shown this many times an
+    # Accuracy levers (large heads): heads over defaults.LARGE_HEAD_MM shown this many times an
     # epoch (1: off); the weight of the outline-band BCE in the loss (0: off).
     large_head_repeat: int = 1
     boundary_weight: float = 0.0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cross-validation device call's command (issue 28; prepared by prepare_cv5.sh, whose
+# The cross-validation device call's command (prepared by prepare_cv5.sh, whose
 # first call left .gpu/cv5a and .whl on the machine): joins the pack, checks it, and trains
 # the five folds side by side; the five float16 .npz and sweep.log come back in $OUT.
 #

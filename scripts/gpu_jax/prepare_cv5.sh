@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares the cross-validation device calls (issue 28) on the TensorFlow side: the packed data
+# Prepares the cross-validation device calls on the TensorFlow side: the packed data
 # with every image's fold, the float16-kernel encoder weights and the wheels the GPU machine
 # lacks, split over two carries, and prints what each call sends against the 64 MiB limit.
 #

@@ -1,5 +1,5 @@
 // The page: load + verify the model, self-test, then measure the images the user opens.
-// Safety rules (issue 25): a new image starts with no pixel size and no known GA unless they
+// Safety rules: a new image starts with no pixel size and no known GA unless they
 // come with it (a bundled sample) or "same patient, same settings" is ticked; nothing is
 // measured without a pixel size; a change of image or pixel size clears the result; the
 // latest choice wins (older work is cancelled or its result dropped).

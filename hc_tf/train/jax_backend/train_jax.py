@@ -26,7 +26,7 @@ regrouped by their stored fold; the run trains on every fold but K for the fixed
 keeps the last epoch; fold K's images take the validation slot, logged as out-of-fold
 figures and never used to choose (`scripts/gpu_jax/sweeps/cv5.txt`: all folds in one call).
 
-Levers (issue 28; the same flags as `hc-tf train`, recorded in config.json): `--boundary-weight W`
+Levers (the same flags as `hc-tf train`, recorded in config.json): `--boundary-weight W`
 adds W x BCE over the reference outline's band to the loss; `--large-head-repeat R` puts every
 training head over defaults.LARGE_HEAD_MM R times into each epoch's index list
 (`hc_tf.train.sampling`), never the validation slot (`scripts/gpu_jax/sweeps/cv5_levers.txt`).
