@@ -43,6 +43,7 @@ COLUMNS = ("filename", "subject", "reference_hc_mm", "predicted_hc_mm") + SIGNAL
     "soft_dice_conf",) + CONTEXT_COLUMNS
 LEVELS = (0.80, 0.90, 0.95)
 BANDS_MM = (120.0, 200.0, 260.0)  # head-size bands: <120, 120-200, 200-260, >260 mm
+BAND_LABELS = ("<120", "120-200", "200-260", ">260")
 FOLDS = 5
 SEED = 0
 
@@ -181,8 +182,7 @@ def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str
 
 def band_of(hc_mm: np.ndarray) -> List[str]:
     """Head-size band by the reference HC."""
-    labels = ("<120", "120-200", "200-260", ">260")
-    return [labels[int(np.searchsorted(BANDS_MM, h, side="right"))] for h in hc_mm]
+    return [BAND_LABELS[int(np.searchsorted(BANDS_MM, h, side="right"))] for h in hc_mm]
 
 
 def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray]) -> Dict[str, object]:
@@ -195,7 +195,7 @@ def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray]) -> Dict[s
         per_band = {b: {"n": int((bands == b).sum()),
                         "coverage": float(cover[bands == b].mean()),
                         "median_half_width_mm": float(np.median(half[lv][bands == b]))}
-                    for b in ("<120", "120-200", "200-260", ">260") if (bands == b).any()}
+                    for b in BAND_LABELS if (bands == b).any()}
         out["levels"][f"{lv:.2f}"] = {
             "coverage": float(cover.mean()),
             "median_half_width_mm": float(np.median(half[lv])),

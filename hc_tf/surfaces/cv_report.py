@@ -23,9 +23,8 @@ import numpy as np
 
 from hc_tf.io import atomic
 from hc_tf.io import tables
-from hc_tf.surfaces.calibrate_intervals import band_of
+from hc_tf.surfaces.calibrate_intervals import BAND_LABELS as BANDS, band_of
 
-BANDS = ("<120", "120-200", "200-260", ">260")
 TIERS = ("int8", "keras")  # the edge model, the full tier (Keras float)
 _FOLD_DIR = re.compile(r"^fold(\d+)$")
 
