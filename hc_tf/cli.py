@@ -68,8 +68,8 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
               help="HEIGHTxWIDTH, multiples of 32.")
 @click.option("--backbone", default=defaults.DEFAULT_BACKBONE, show_default=True,
               type=click.Choice(defaults.BACKBONES),
-              help=f"{defaults.LITE_BACKBONE}: B0 with ReLU6 and no squeeze-excitation "
-                   "(int8-friendly).")
+              help="efficientnetliteN: EfficientNet-Lite, ReLU6, no squeeze-excitation (int8-"
+                   f"friendly); {defaults.LITE_BACKBONE} is the edge model's, 1 and 2 wider.")
 @click.option("--precision", default=defaults.DEFAULT_PRECISION, show_default=True,
               type=click.Choice(defaults.PRECISIONS))
 @click.option("--lr", default=defaults.LEARNING_RATE, show_default=True, help="Peak learning rate.")
@@ -87,7 +87,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
               help=f"A tiny decoder, {text.filters_text(defaults.SMALL_DECODER_FILTERS)} "
                    "(quick demo runs).")
 @click.option("--encoder-weights", default=None,
-              help="Pretrained encoder weights (.npz from python -m hc_tf.modeling.lite0_pytorch_weights).")
+              help="Pretrained encoder weights (.npz from python -m hc_tf.modeling.lite_pytorch_weights).")
 @click.option("--init-from", default=None,
               help="Start from this .keras model's weights (fine-tune; same backbone and decoder).")
 @click.option("--distribute", default="none", show_default=True,

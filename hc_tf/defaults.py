@@ -7,7 +7,7 @@ default changes everywhere at once. Importing this module imports nothing.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 # --- Model input -------------------------------------------------------------
 # HC18 images are mostly 800x540 (W x H); 224x320 (H x W) keeps that 0.675 shape
@@ -22,11 +22,19 @@ THRESHOLD: float = 0.5
 MIN_AREA_PX: int = 50
 
 # --- Network -----------------------------------------------------------------
-# EfficientNet-Lite's recipe on segmentation-models' EfficientNetB0: no
-# squeeze-excitation and ReLU6 for swish (what post-training int8 handles badly).
-LITE_BACKBONE: str = "efficientnetlite0"
+# EfficientNet-Lite's recipe on segmentation-models' EfficientNet builder: no
+# squeeze-excitation and ReLU6 for swish (what post-training int8 handles badly), stem (32)
+# and head (1280) filters and the first and last stages' repeats never scaled. Per variant:
+# (width coefficient, blocks per stage), from tensorflow/tpu efficientnet_lite_builder.py
+# (Lite1: depth 1.1, Lite2: width 1.1, depth 1.2; ceil(depth x B0's repeats) inside).
+LITE_VARIANTS: Dict[str, Tuple[float, Tuple[int, ...]]] = {
+    "efficientnetlite0": (1.0, (1, 2, 2, 3, 3, 4, 1)),
+    "efficientnetlite1": (1.0, (1, 3, 3, 4, 4, 5, 1)),
+    "efficientnetlite2": (1.1, (1, 3, 3, 4, 4, 5, 1)),
+}
+LITE_BACKBONE: str = "efficientnetlite0"  # the edge model's encoder
 BACKBONES: Tuple[str, ...] = ("efficientnetb0", "efficientnetb1", "efficientnetb2",
-                              "efficientnetb3", LITE_BACKBONE)
+                              "efficientnetb3", *LITE_VARIANTS)
 # The released recipe (export/README.md): the Lite encoder kept int8 parity where B0
 # lost it, and the narrow decoder halves the MACs (edge latency) at the same ADF.
 DEFAULT_BACKBONE: str = LITE_BACKBONE

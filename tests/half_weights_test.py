@@ -22,8 +22,9 @@ def _run_dir(tmp_path, backbone="efficientnetlite0"):
     return model
 
 
-def test_pack_then_rebuild_gives_the_network_within_float16_rounding(tmp_path):
-    model = _run_dir(tmp_path)
+@pytest.mark.parametrize("backbone", ["efficientnetlite0", "efficientnetlite2"])
+def test_pack_then_rebuild_gives_the_network_within_float16_rounding(tmp_path, backbone):
+    model = _run_dir(tmp_path, backbone)
     half_weights.pack(str(tmp_path), str(tmp_path / "w.npz"))
     with np.load(tmp_path / "w.npz") as f:
         assert all(f[k].dtype == np.float16 for k in f.files if k != "config")

@@ -32,6 +32,8 @@ from hc_tf import defaults  # noqa: E402
 # every channel by a quantized scale); ReLU6 also bounds each activation to [0, 6].
 # The choices and defaults live in hc_tf.defaults (the CLI reads them without Keras).
 LITE_BACKBONE = defaults.LITE_BACKBONE
+LITE_VARIANTS = defaults.LITE_VARIANTS
+LITE_HEAD_FILTERS = 1280  # Lite keeps the head's width at every width coefficient
 BACKBONES = defaults.BACKBONES
 DEFAULT_BACKBONE = defaults.DEFAULT_BACKBONE
 DEFAULT_DECODER_FILTERS = defaults.DEFAULT_DECODER_FILTERS
@@ -102,7 +104,7 @@ def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DE
       precision: a resolved policy ("float32", "mixed_float16", "mixed_bfloat16");
         sets the global Keras dtype policy before building.
       encoder_weights: None (random init) or an `.npz` of encoder weights keyed by Keras
-        layer name (`hc_tf/modeling/lite0_pytorch_weights.py`: ImageNet EfficientNet-Lite0),
+        layer name (`hc_tf/modeling/lite_pytorch_weights.py`: ImageNet EfficientNet-Lite0/1/2),
         loaded by `load_encoder_weights` with the input normalization folded in.
       decoder_filters: UNet decoder widths (smaller for tiny test models).
       bn_momentum: BatchNormalization momentum.
@@ -122,10 +124,10 @@ def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DE
     keras.mixed_precision.set_global_policy(precision)
     sm = _import_sm()
     h, w = input_hw
-    lite = backbone == LITE_BACKBONE
+    lite = backbone in LITE_VARIANTS
     try:
         if lite:
-            _register_lite_backbone(sm)
+            _register_lite_backbone(sm, backbone)
         unet = sm.Unet(backbone, input_shape=(h, w, 3), classes=1, activation="linear",
                        encoder_weights=None, decoder_filters=decoder_filters)
     except Exception as err:
@@ -147,24 +149,47 @@ def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DE
     return keras.Model(gray, _sigmoid_head()(logits), name=f"hc_unet_{backbone}")
 
 
-def _register_lite_backbone(sm) -> None:
-    """Adds "efficientnetlite0" to segmentation-models' backbone factory: EfficientNetB0's
-    builder with blocks without squeeze-excitation, and B0's skip-connection layers (the
-    names are unchanged), so `sm.Unet` builds its decoder on it as on any backbone."""
+def _register_lite_backbone(sm, backbone: str) -> None:
+    """Adds an "efficientnetliteN" to segmentation-models' backbone factory: the efficientnet
+    package's builder with blocks without squeeze-excitation, Lite's repeats per stage and its
+    unscaled stem and head, and B0's skip-connection layers (the names are unchanged), so
+    `sm.Unet` builds its decoder on it as on any backbone."""
     from efficientnet import model as effnet
-    blocks = [block._replace(se_ratio=None) for block in effnet.DEFAULT_BLOCKS_ARGS]
+    width, repeats = LITE_VARIANTS[backbone]
+    blocks = [block._replace(se_ratio=None, num_repeat=n)
+              for block, n in zip(effnet.DEFAULT_BLOCKS_ARGS, repeats)]
 
-    def efficientnet_lite0(include_top=True, weights=None, input_tensor=None, input_shape=None,
-                           pooling=None, classes=1000, **kwargs):
-        return effnet.EfficientNet(1.0, 1.0, 224, 0.2, blocks_args=blocks,
-                                   model_name="efficientnet-lite0", include_top=include_top,
-                                   weights=weights, input_tensor=input_tensor,
-                                   input_shape=input_shape, pooling=pooling, classes=classes,
-                                   **kwargs)
+    def efficientnet_lite(include_top=True, weights=None, input_tensor=None, input_shape=None,
+                          pooling=None, classes=1000, **kwargs):
+        # depth 1.0: the repeats above are final. The builder rounds every width with
+        # `round_filters`; the stem's 32 stays 32 at width <= 1.1, the head's 1280 is pinned.
+        with _lite_head_width(effnet):
+            return effnet.EfficientNet(width, 1.0, 224, 0.2, blocks_args=blocks,
+                                       model_name=backbone.replace("efficientnet", "efficientnet-"),
+                                       include_top=include_top, weights=weights,
+                                       input_tensor=input_tensor, input_shape=input_shape,
+                                       pooling=pooling, classes=classes, **kwargs)
 
     factory = sm.Backbones
-    factory._models_update[LITE_BACKBONE] = [efficientnet_lite0, effnet.preprocess_input]
-    factory._default_feature_layers[LITE_BACKBONE] = factory._default_feature_layers["efficientnetb0"]
+    factory._models_update[backbone] = [efficientnet_lite, effnet.preprocess_input]
+    factory._default_feature_layers[backbone] = factory._default_feature_layers["efficientnetb0"]
+
+
+@contextlib.contextmanager
+def _lite_head_width(effnet):
+    """While building, `round_filters(1280, ...)` (only the head asks for 1280) returns 1280."""
+    round_filters = effnet.round_filters
+
+    def lite_round_filters(filters, width_coefficient, depth_divisor):
+        if filters == LITE_HEAD_FILTERS:
+            return LITE_HEAD_FILTERS
+        return round_filters(filters, width_coefficient, depth_divisor)
+
+    effnet.round_filters = lite_round_filters
+    try:
+        yield
+    finally:
+        effnet.round_filters = round_filters
 
 
 def _swish_to_relu6(unet: keras.Model) -> None:

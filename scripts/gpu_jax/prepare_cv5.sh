@@ -3,7 +3,11 @@
 # with every image's fold, the float16-kernel encoder weights and the wheels the GPU machine
 # lacks, split over two carries, and prints what each call sends against the 64 MiB limit.
 #
-#   scripts/gpu_jax/prepare_cv5.sh [TFDS_DATA_DIR] [LITE0_NPZ]
+#   scripts/gpu_jax/prepare_cv5.sh [TFDS_DATA_DIR] [ENCODER_NPZ]
+#
+# ENCODER_NPZ: the converted ImageNet encoder the sweep starts from (default Lite0, the edge
+# model's; ~/hc-runs/encoders/lite2_imagenet.npz for the full-tier call, sweeps/cv5_full_tier.txt).
+# Call 2 carries that one encoder only (each is 7-10 MiB at float16 kernels; two do not fit).
 #
 # Why two calls: the tracked tree alone is ~42 MiB (the 25 MB export/hc_effunet.keras), the
 # pack 23 MiB, the encoder 7 MiB, the wheels 3 MiB: 75 MiB in one call. A warm machine keeps
@@ -16,7 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${1:-$HOME/hc-runs/tfds}
-lite0=${2:-$HOME/hc-runs/lite0_imagenet.npz}
+encoder=${2:-$HOME/hc-runs/lite0_imagenet.npz}
+half=.gpu/cv5b/$(basename "$encoder" .npz)_k16.npz
 exclude=$(git rev-parse --git-path info/exclude)
 mkdir -p "$(dirname "$exclude")"
 for ignored in /.gpu/ /.whl/; do grep -qx "$ignored" "$exclude" 2>/dev/null || echo "$ignored" >> "$exclude"; done
@@ -24,8 +29,8 @@ mkdir -p .gpu/cv5a .gpu/cv5b .whl
 pack=.gpu/hc18_224x320_folds.npz
 [ -f "$pack" ] ||
     python -m hc_tf.train.jax_backend.pack_hc18 --data-dir "$data" --out "$pack" --folds 5
-[ -f .gpu/cv5b/lite0_imagenet_k16.npz ] ||
-    python -m hc_tf.modeling.lite0_pytorch_weights --half "$lite0" --out .gpu/cv5b/lite0_imagenet_k16.npz
+find .gpu/cv5b -name '*_k16.npz' ! -path "$half" -delete
+[ -f "$half" ] || python -m hc_tf.modeling.lite_pytorch_weights --half "$encoder" --out "$half"
 rm -f .gpu/cv5a/pack.part* .gpu/cv5b/pack.part*
 split -b 13M -d "$pack" .gpu/cv5a/pack.part   # part00 (13 MiB) -> call 1, part01 -> call 2
 mv .gpu/cv5a/pack.part01 .gpu/cv5b/
@@ -42,3 +47,6 @@ tree=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
 a=$(du -cb .gpu/cv5a .whl | tail -n 1 | cut -f1)
 b=$(du -cb .gpu/cv5b | tail -n 1 | cut -f1)
 echo "call 1 sends $(( (tree + a) >> 20 )) MiB, call 2 $(( (tree + b) >> 20 )) MiB (64 MiB at most each)"
+for sent in $((tree + a)) $((tree + b)); do
+  [ "$sent" -le $((64 << 20)) ] || { echo "a call is over 64 MiB: it would not be carried"; exit 1; }
+done

@@ -41,6 +41,20 @@ for name in "${names[@]}"; do
       > "$runs/$name/pack.log" 2>&1 || echo "no model to pack" >> "$runs/$name/pack.log" &
 done
 wait
+# A call returns at most 64 MB: packed runs past RETURN_MIB (default 58) wait in $runs/_rest
+# on the warm machine, and the next call, scripts/gpu_jax/return_rest.sh, brings them back.
+limit=$(( ${RETURN_MIB:-58} << 20 )) sent=0
+mkdir -p "$runs/_rest"
+for name in "${names[@]}"; do
+  [ -f "$out/$name.npz" ] || continue
+  size=$(stat -c %s "$out/$name.npz")
+  if [ $((sent + size)) -gt "$limit" ]; then
+    mv "$out/$name.npz" "$runs/_rest/"
+    echo "held back $name.npz (over ${RETURN_MIB:-58} MiB this call): send scripts/gpu_jax/return_rest.sh next" >> "$log"
+  else
+    sent=$((sent + size))
+  fi
+done
 for name in "${names[@]}"; do
   { echo "== $name"; grep -v "^Epoch\|step -" "$runs/$name/stdout.log" | tail -n 60
     grep -v "^Segmentation Models" "$runs/$name/pack.log"; } >> "$log"

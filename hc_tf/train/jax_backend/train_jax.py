@@ -280,7 +280,7 @@ def main() -> None:
     parser.add_argument("--decoder-filters",
                         default=",".join(map(str, model_lib.DEFAULT_DECODER_FILTERS)))
     parser.add_argument("--encoder-weights", default=None,
-                        help="converted encoder .npz (hc_tf/modeling/lite0_pytorch_weights.py)")
+                        help="converted encoder .npz (hc_tf/modeling/lite_pytorch_weights.py)")
     parser.add_argument("--val-every", type=int, default=3)
     parser.add_argument("--workers", type=int, default=6, help="measuring processes")
     parser.add_argument("--limit", type=int, default=0, help="use the first N images (tests)")

