@@ -211,3 +211,29 @@ def test_conformal_table_on_model_pixel_covers_noise_constant_in_model_pixels():
             assert cover[quarter].mean() == pytest.approx(level, abs=0.04), level
     assert table.half_width_mm(200.0, {"model_pixel_mm": 0.7}) > 3.0 * table.half_width_mm(
         200.0, {"model_pixel_mm": 0.2})
+
+
+def test_collect_over_cv_folds_predicts_each_image_with_its_own_folds_model(sample_data_dir, tmp_path):
+    # Folds 1 and 3 "trained" (the released model stands in for both): their held-out images
+    # come back once each, measured by that fold's model; the other folds' images do not.
+    import shutil
+
+    from hc_tf import models
+    from hc_tf.train import data as data_lib
+
+    script = _script()
+    work = tmp_path / "cv"
+    for k in (1, 3):
+        (work / f"fold{k}").mkdir(parents=True)
+        shutil.copy(models.released_edge_model(), work / f"fold{k}" / "model_int8.tflite")
+    out = str(tmp_path / "oof.csv")
+    script.collect("", sample_data_dir, out, cv_work=str(work))
+    cols = script.read_predictions(out)
+    folds = data_lib.fold_of_images(sample_data_dir, 5)
+    held_out = sorted(n for n, k in folds.items() if k in (1, 3))
+    assert sorted(cols["filename"]) == held_out
+    assert np.all(np.isfinite(cols["model_pixel_mm"]))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="empty: no fold\\*/model.keras"):
+        script.collect("", sample_data_dir, out, cv_work=str(empty), cv_tier="keras")

@@ -11,6 +11,15 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
     python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty2/val_predictions.csv \
         --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty2/calibration.json
 
+After cross-validation (`hc_tf.train.cross_validate`), every labelled image has an out-of-fold
+prediction: collected from each fold's model on its own held-out images, they calibrate the
+all-data model's table on 896 images instead of 185 (cross-conformal, as CV+ does):
+
+    python -m hc_tf.surfaces.calibrate_intervals collect --cv-work ~/hc-runs/cv5 \
+        --data-dir ~/hc-runs/tfds --out ~/hc-runs/cv5/oof_predictions.csv
+    python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/cv5/oof_predictions.csv \
+        --fitted-on "out-of-fold predictions of 5 folds" --table ... --report ...
+
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
     python -m hc_tf.surfaces.calibrate_intervals collect --hc18-folder FOLDER --out other.csv
@@ -18,7 +27,8 @@ On other labelled images (an independent check; the table is applied as it is, n
 
 Needs the `[calibrate]` extra (crepes, scikit-learn). The package applies the table with
 NumPy alone (`hc_tf.clinical.intervals`), so nothing here is needed at run time.
-Only the validation split is used: other labelled images stay for an independent check.
+Only the validation split (or the folds' held-out parts) is used: other labelled images
+stay for an independent check.
 """
 
 from __future__ import annotations
@@ -63,18 +73,52 @@ def soft_dice_confidence(prob: np.ndarray) -> float:
     return float(2.0 * (p * h).sum() / denom) if denom > 0 else 0.0
 
 
-def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "") -> None:
+CV_MODELS = {"int8": "model_int8.tflite", "keras": "model.keras"}  # cross_validate's names
+
+
+def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_work: str = "",
+            cv_tier: str = "int8", folds: int = 5) -> None:
     """Runs `model` over the TFDS validation split (or, for `check` only, every labelled image
-    of an HC18-layout folder) and writes one row per image."""
+    of an HC18-layout folder; or, with `cv_work`, each fold's model over its held-out images)
+    and writes one row per image.
+
+    Raises:
+      ValueError: when `cv_work` holds no fold's model of the tier.
+    """
     from hc_tf import inference
 
-    runner = inference.load_runner(model)
-    if hc18_folder:
-        from hc_tf.surfaces import evaluate
-        samples = evaluate.samples_from_hc18_folder(hc18_folder)
-    else:
+    if cv_work:
         from hc_tf.train import data as data_lib
-        samples = data_lib.load_samples(data_dir, "validation")
+        found = [(k, os.path.join(cv_work, f"fold{k}", CV_MODELS[cv_tier])) for k in range(folds)]
+        found = [(k, path) for k, path in found if os.path.isfile(path)]
+        if not found:
+            raise ValueError(f"{cv_work}: no fold*/{CV_MODELS[cv_tier]} (run hc_tf.train.cross_validate)")
+        rows = []
+        for k, path in found:
+            held_out = data_lib.load_fold(data_dir, folds, k, "test")
+            rows += _rows(inference.load_runner(path),
+                          data_lib.load_samples(data_dir, "", examples=held_out))
+        print(f"out-of-fold predictions of folds {[k for k, _ in found]} of {folds}")
+    else:
+        if hc18_folder:
+            from hc_tf.surfaces import evaluate
+            samples = evaluate.samples_from_hc18_folder(hc18_folder)
+        else:
+            from hc_tf.train import data as data_lib
+            samples = data_lib.load_samples(data_dir, "validation")
+        rows = _rows(inference.load_runner(model), samples)
+    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
+    with open(out_csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{len(rows)} images -> {out_csv}")
+
+
+def _rows(runner, samples) -> List[Dict[str, object]]:
+    """One row per labelled image whose head was found: reference, prediction, signals."""
+    from hc_tf import inference
+
     rows = []
     for pred in inference.predict_samples(runner, samples):
         m, s = pred.measurement, pred.sample
@@ -87,12 +131,7 @@ def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "") -> N
                      **{k: getattr(q, k) for k in SIGNAL_COLUMNS},
                      "soft_dice_conf": soft_dice_confidence(pred.prob),
                      "model_pixel_mm": m.model_pixel_mm})
-    os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
-    with open(out_csv, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    print(f"{len(rows)} validation images -> {out_csv}")
+    return rows
 
 
 def read_predictions(path: str) -> Dict[str, np.ndarray]:
@@ -229,7 +268,8 @@ CANDIDATES = {  # name -> difficulty features (intervals.FEATURES); the first is
 }
 
 
-def fit(predictions: str, table_path: str, report_path: str, choose: str) -> None:
+def fit(predictions: str, table_path: str, report_path: str, choose: str,
+        fitted_on: str = "val20 validation") -> None:
     """Cross-fitted report of every candidate; the chosen one fitted on all rows -> table."""
     cols = read_predictions(predictions)
     reports = {}
@@ -237,7 +277,7 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str) -> Non
         reports[name] = report(cols, cross_fit(cols, names, name))
         print_report(name, reports[name])
     table = fit_table(cols, np.arange(len(cols["filename"])), CANDIDATES[choose],
-                      f"crepes normalized split-conformal ({choose}), fitted on val20 validation")
+                      f"crepes normalized split-conformal ({choose}), fitted on {fitted_on}")
     intervals.write_table(table, table_path)
     with open(report_path, "w") as f:
         json.dump({"chosen": choose, "folds": FOLDS, "seed": SEED, "reports": reports,
@@ -264,6 +304,10 @@ def main(argv=None) -> None:
     c.add_argument("--data-dir", help="prepared TFDS data: its validation split")
     c.add_argument("--hc18-folder", default="",
                    help="instead: an HC18-layout folder (for `check` on other labelled images)")
+    c.add_argument("--cv-work", default="",
+                   help="instead: a cross_validate work dir: each fold's model on its held-out images")
+    c.add_argument("--cv-tier", default="int8", choices=sorted(CV_MODELS))
+    c.add_argument("--folds", type=int, default=5)
     c.add_argument("--out", required=True)
     k = sub.add_parser("check", help="coverage of the table as it is on another labelled set")
     k.add_argument("--predictions", required=True)
@@ -273,15 +317,19 @@ def main(argv=None) -> None:
     f.add_argument("--table", default=intervals.TABLE_PATH)
     f.add_argument("--report", required=True)
     f.add_argument("--choose", default="normalized: model pixel", choices=sorted(CANDIDATES))
+    f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
     a = p.parse_args(argv)
     if a.cmd == "collect":
-        if not (a.data_dir or a.hc18_folder):
-            p.error("collect needs --data-dir or --hc18-folder")
-        collect(a.model, a.data_dir, a.out, a.hc18_folder)
+        if not (a.data_dir or a.hc18_folder) or (a.cv_work and not a.data_dir):
+            p.error("collect needs --data-dir (with or without --cv-work) or --hc18-folder")
+        try:
+            collect(a.model, a.data_dir, a.out, a.hc18_folder, a.cv_work, a.cv_tier, a.folds)
+        except ValueError as err:
+            sys.exit(f"calibrate_intervals: {err}")
     elif a.cmd == "check":
         check(a.predictions, a.table)
     else:
-        fit(a.predictions, a.table, a.report, a.choose)
+        fit(a.predictions, a.table, a.report, a.choose, a.fitted_on)
 
 
 if __name__ == "__main__":
