@@ -146,7 +146,7 @@ def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DE
     x = keras.layers.Rescaling(INPUT_SCALE, name="normalize")(gray)
     x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
     logits = unet(x)
-    return keras.Model(gray, _sigmoid_head()(logits), name=f"hc_unet_{backbone}")
+    return keras.Model(gray, sigmoid_head()(logits), name=f"hc_unet_{backbone}")
 
 
 def _register_lite_backbone(sm, backbone: str) -> None:
@@ -300,7 +300,7 @@ def has_flip_tta(model: keras.Model) -> bool:
     return any(layer.name == FLIP_TTA_MEAN for layer in model.layers)
 
 
-def _sigmoid_head() -> keras.layers.Layer:
+def sigmoid_head() -> keras.layers.Layer:
     # The probability head stays float32 under any policy (sigmoid in fp16 saturates).
     return keras.layers.Activation("sigmoid", dtype="float32", name=HEAD_LAYER)
 
@@ -327,7 +327,7 @@ def with_flip_tta(model: keras.Model) -> keras.Model:
     logits = keras.Model(model.inputs, model.get_layer(HEAD_LAYER).input, name="logits")
     gray = keras.Input(tuple(model.input.shape[1:]), name="gray")
     z = FlipTTAMean(name=FLIP_TTA_MEAN)(logits(FlipTTABatch(name=FLIP_TTA_BATCH)(gray)))
-    return keras.Model(gray, _sigmoid_head()(z), name=model.name)
+    return keras.Model(gray, sigmoid_head()(z), name=model.name)
 
 
 def without_flip_tta(model: keras.Model) -> keras.Model:
@@ -337,7 +337,7 @@ def without_flip_tta(model: keras.Model) -> keras.Model:
         return model
     logits = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     gray = keras.Input(tuple(model.input.shape[1:]), name="gray")
-    return keras.Model(gray, _sigmoid_head()(logits(gray)), name=model.name)
+    return keras.Model(gray, sigmoid_head()(logits(gray)), name=model.name)
 
 
 def summary_line(model: keras.Model) -> str:
