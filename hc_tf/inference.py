@@ -18,6 +18,7 @@ import numpy as np
 
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
+from hc_tf.clinical import intervals as intervals_lib
 
 
 class Runner(Protocol):
@@ -74,7 +75,10 @@ def predict_batch(runner: Runner, samples: Sequence[Sample],
     t1 = time.perf_counter()
     probs = runner.predict(np.stack([b[0] for b in boxed]))
     t2 = time.perf_counter()
-    preds = [Prediction(s, box, p, measure_lib.measure(p, box, s.pixel_size_mm))
+    calibration = {"interval_table": getattr(runner, "interval_table", None),
+                   "interval_note": getattr(runner, "interval_note", "")}
+    preds = [Prediction(s, box, p, dataclasses.replace(
+                 measure_lib.measure(p, box, s.pixel_size_mm), **calibration))
              for s, (_, box), p in zip(samples, boxed, probs)]
     if timings is not None:
         timings.update(letterbox_ms=(t1 - t0) * 1e3, invoke_ms=(t2 - t1) * 1e3,
@@ -179,8 +183,40 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
             raise ValueError(f"{model_path}: --flip-tta is for a .keras model; a .tflite runs "
                              "as converted (flip TTA is inside it if its .keras had it)")
         from hc_tf import edge
-        return edge.LiteRunner(model_path, num_threads=num_threads)
-    if model_path.endswith(".keras"):
+        runner = edge.LiteRunner(model_path, num_threads=num_threads)
+    elif model_path.endswith(".keras"):
         from hc_tf.modeling import keras_runner
-        return keras_runner.KerasRunner(model_path, flip_tta=flip_tta)
-    raise ValueError(f"{model_path}: expected a .keras or .tflite model")
+        runner = keras_runner.KerasRunner(model_path, flip_tta=flip_tta)
+    else:
+        raise ValueError(f"{model_path}: expected a .keras or .tflite model")
+    runner.interval_table, runner.interval_note = interval_table_for(model_path, flip_tta)
+    return runner
+
+
+INTERVAL_TABLE_SUFFIX = ".interval_table.json"  # MODEL.tflite -> MODEL.interval_table.json
+
+
+def interval_table_for(model_path: str, flip_tta: bool = False
+                       ) -> Tuple[Optional[intervals_lib.IntervalTable], str]:
+    """The HC interval calibration that belongs to a model: (table, "") or (None, why none).
+
+    An interval's coverage holds only for the model whose errors calibrated it: the package's
+    table for the released model (its int8 file or the `.keras` it came from, by sha256, run as
+    released), a table beside any other model (`calibrate_intervals fit --table
+    MODEL.interval_table.json`), else none, said in words rather than borrowed.
+
+    Raises:
+      ValueError: naming the file, for a table beside the model that does not load.
+    """
+    from hc_tf import edge
+    from hc_tf import models
+
+    beside = os.path.splitext(model_path)[0] + INTERVAL_TABLE_SUFFIX
+    if os.path.isfile(beside):
+        return intervals_lib.load_table(beside), ""
+    if not flip_tta and edge.sha256_file(model_path) in models.released_sha256s():
+        return None, ""
+    return None, (f"no calibrated HC interval for {os.path.basename(model_path)}"
+                  f"{' with --flip-tta' if flip_tta else ''}: the package's interval is "
+                  "calibrated on the released model's errors; fit one for this model "
+                  f"(python -m hc_tf.surfaces.calibrate_intervals) as {os.path.basename(beside)}")

@@ -237,3 +237,50 @@ def test_collect_over_cv_folds_predicts_each_image_with_its_own_folds_model(samp
     empty.mkdir()
     with pytest.raises(ValueError, match="empty: no fold\\*/model.keras"):
         script.collect("", sample_data_dir, out, cv_work=str(empty), cv_tier="keras")
+
+
+def test_an_interval_belongs_to_the_model_it_was_calibrated_on(tmp_path):
+    # The package's table: the released int8 model and the .keras it came from (by sha256, as
+    # released); any other model gets no interval but a reason, unless a table lies beside it.
+    import shutil
+
+    from hc_tf import inference
+    from hc_tf import models
+
+    assert inference.interval_table_for(models.released_edge_model()) == (None, "")
+    keras_path = os.path.join(ROOT, "export", "hc_effunet.keras")
+    assert inference.interval_table_for(keras_path) == (None, "")
+    table, note = inference.interval_table_for(keras_path, flip_tta=True)
+    assert table is None and "with --flip-tta" in note
+    other = tmp_path / "mine.tflite"
+    other.write_bytes(open(models.released_edge_model(), "rb").read() + b"\0")
+    table, note = inference.interval_table_for(str(other))
+    assert table is None
+    assert note.startswith("no calibrated HC interval for mine.tflite") and "mine.interval_table.json" in note
+    shutil.copy(intervals.TABLE_PATH, tmp_path / "mine.interval_table.json")
+    table, note = inference.interval_table_for(str(other))
+    assert note == "" and table == intervals.load_table(intervals.TABLE_PATH)
+    (tmp_path / "mine.interval_table.json").write_text("{}")
+    with pytest.raises(ValueError, match="mine.interval_table.json"):
+        inference.interval_table_for(str(other))
+
+
+def test_a_measurement_without_calibration_says_so_everywhere_instead_of_a_number():
+    from hc_tf.measure import overlay
+    from hc_tf.measure.geometry import Ellipse
+    from hc_tf.measure.result import Measurement
+    from hc_tf.report import exams, records
+
+    note = "no calibrated HC interval for mine.tflite: ..."
+    m = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2, interval_note=note)
+    assert m.hc_interval() is None and m.to_dict()["interval_note"] == note
+    rec = records.image_record("x.png", m)
+    assert rec["hc_interval"] == {"note": note} and rec["ga_interval"] == {}
+    row = records.csv_row(rec)
+    assert row["hc_lower_95_mm"] is None and row["hc_interval_method"] is None
+    assert "no calibrated interval" in overlay.overlay_lines(m)[0][0]
+    exam = exams.exam_record("001", [rec, rec])
+    assert exam["hc_mean_mm"] == pytest.approx(m.hc_mm) and exam["hc_mean_lower_95_mm"] is None
+    assert exam["disagree"] is False and exam["disagree_reason"].startswith("not assessed")
+    calibrated = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2)
+    assert calibrated.hc_interval() is not None  # the package's table, as before

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 import tiny_models as T
 from hc_tf import cli
 from hc_tf import measure as measure_lib
+from hc_tf.clinical import intervals
 
 PIXEL_MM = {"000_HC.png": 0.2, "001_HC.png": 0.15}
 HEADS = {"000_HC.png": measure_lib.Ellipse(95, 62, 60, 40, 0.4),
@@ -60,10 +62,24 @@ def test_predict_writes_the_known_ellipses_in_mm(fixture_dir, tmp_path, float32_
     assert float(exams["000"]["hc_mean_mm"]) == pytest.approx(float(rows_hc(out)["000_HC.png"]))
     with open(out / "report.json") as f:
         images = {r["filename"]: r for r in json.load(f)["images"]}
+    # The blob model has no calibration of its own: no borrowed interval, the reason instead.
+    assert images["000_HC.png"]["hc_interval"]["note"].startswith("no calibrated HC interval for blob.keras")
+    assert images["000_HC.png"]["ga_interval"] == {}
+    assert images["000_HC.png"]["biometry"]["bpd_mm"] > 0
+    # With a table beside the model (here the package's, copied), the interval fields are there.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(fixture_dir / "blob.keras", mine / "blob.keras")
+    shutil.copy(intervals.TABLE_PATH, mine / "blob.interval_table.json")
+    result = CliRunner().invoke(cli.main, [
+        "predict", "--model", str(mine / "blob.keras"), str(fixture_dir / "images"),
+        "--pixel-csv", str(fixture_dir / "pixels.csv"), "--out", str(tmp_path / "out2")])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "out2" / "report.json") as f:
+        images = {r["filename"]: r for r in json.load(f)["images"]}
     iv = images["000_HC.png"]["hc_interval"]
     assert iv["level"] == 0.95 and iv["lower_mm"] < images["000_HC.png"]["hc_mm"] < iv["upper_mm"]
     assert images["000_HC.png"]["ga_interval"]["hadlock"]["measurement_part"].startswith("HC 95%")
-    assert images["000_HC.png"]["biometry"]["bpd_mm"] > 0
 
 
 def test_predict_names_images_without_a_pixel_size(fixture_dir, tmp_path):

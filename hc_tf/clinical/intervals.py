@@ -176,25 +176,28 @@ def write_table(table: IntervalTable, path: str) -> None:
         f.write("\n")
 
 
-_CACHE: Dict[str, IntervalTable] = {}
+_CACHE: Dict[Tuple[str, int, int], IntervalTable] = {}
 
 
 def load_table(path: str = TABLE_PATH) -> IntervalTable:
-    """The table at `path` (the package's by default), read once.
+    """The table at `path` (the package's by default), read once per version of the file (a
+    table refitted beside a model is read again).
 
     Raises:
         ValueError: naming the file, when it is missing, too large or malformed.
     """
-    if path not in _CACHE:
-        try:
-            if os.path.getsize(path) > 1 << 20:
+    try:
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        if key not in _CACHE:
+            if stat.st_size > 1 << 20:
                 raise ValueError(f"{path}: over 1 MiB, not an interval table")
             with open(path) as f:
                 d = json.load(f)
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path}: cannot read the interval table ({err})") from None
-        _CACHE[path] = table_from_dict(d, path)
-    return _CACHE[path]
+            _CACHE[key] = table_from_dict(d, path)
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the interval table ({err})") from None
+    return _CACHE[key]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,7 +42,8 @@ def overlay_lines(m: Measurement, label: Optional[str] = None
                    + (clinical.format_ga(g.ga_days) if g.ga_days is not None else "out of range")
                    for g in m.gestational_age())
     iv = m.hc_interval()
-    lines = [(f"{prefix}HC {m.hc_mm:.1f} mm ({iv.display()})", _OVERLAY_FOUND),
+    doubt = iv.display() if iv else "no calibrated interval"
+    lines = [(f"{prefix}HC {m.hc_mm:.1f} mm ({doubt})", _OVERLAY_FOUND),
              (f"GA {ga}", _OVERLAY_GA)]
     if m.review:
         lines.append((f"REVIEW: {'; '.join(m.review_reasons)}", _OVERLAY_REVIEW))

@@ -25,6 +25,10 @@ class Measurement:
       original_px_per_model_px: original-image pixels per model-input pixel (1 / the letterbox
         scale; 1.0 when the map is on the image's own grid; None when unknown), for
         `model_pixel_mm`.
+      interval_table: the HC interval's calibration for the model that measured (None: the
+        package's, fitted on the released model).
+      interval_note: why there is no HC interval although a head was found ("" when there is
+        one): the model has no calibration of its own (`hc_tf.inference.interval_table_for`).
     """
 
     found: bool
@@ -33,6 +37,9 @@ class Measurement:
     pixel_size_mm: float
     quality: Optional[clinical.QualitySignals] = None
     original_px_per_model_px: Optional[float] = None
+    interval_table: Optional[intervals_lib.IntervalTable] = dataclasses.field(
+        default=None, compare=False, repr=False)
+    interval_note: str = ""
 
     def __post_init__(self):
         if self.found and self.ellipse is None:
@@ -94,11 +101,12 @@ class Measurement:
 
     def hc_interval(self, level: float = intervals_lib.DEFAULT_LEVEL
                     ) -> Optional[intervals_lib.HcInterval]:
-        """The calibrated interval of the HC (`clinical.intervals`, the package's table, the
-        quality signals and the model-pixel size as the difficulty); None when not found."""
-        if not self.found:
+        """The calibrated interval of the HC (`clinical.intervals`, the measuring model's table,
+        the quality signals and the model-pixel size as the difficulty); None when not found
+        or when the model has no calibration (`interval_note` says so)."""
+        if not self.found or self.interval_note:
             return None
-        return intervals_lib.hc_interval(self.hc_mm, self.quality, level,
+        return intervals_lib.hc_interval(self.hc_mm, self.quality, level, self.interval_table,
                                          model_pixel_mm=self.model_pixel_mm)
 
     def gestational_age(self) -> Tuple[clinical.GaEstimate, ...]:
@@ -113,7 +121,8 @@ class Measurement:
                 "gestational_age": [dataclasses.asdict(g) for g in self.gestational_age()],
                 "pixel_size_mm": float(self.pixel_size_mm), "hc_mm": self.hc_mm,
                 "model_pixel_mm": self.model_pixel_mm,
-                "hc_interval": (dataclasses.asdict(self.hc_interval()) if self.found else None),
+                "hc_interval": (dataclasses.asdict(self.hc_interval()) if self.hc_interval() else None),
+                "interval_note": self.interval_note,
                 "biometry": (dataclasses.asdict(self.biometry()) if self.found else None),
                 "center_mm": (list(self.center_mm) if self.found else None),
                 "semi_axes_mm": (list(self.semi_axes_mm) if self.found else None),

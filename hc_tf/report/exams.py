@@ -80,16 +80,19 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
     if not found:
         return row
     hcs = [r["hc_mm"] for r in found]
-    ivs = [r["hc_interval"] for r in found]
     mean = statistics.fmean(hcs)
-    half = statistics.fmean(iv["half_width_mm"] for iv in ivs)
     row.update(hc_mean_mm=mean, hc_sd_mm=statistics.stdev(hcs) if len(hcs) > 1 else None,
-               hc_range_mm=max(hcs) - min(hcs), hc_mean_lower_95_mm=mean - half,
-               hc_mean_upper_95_mm=mean + half)
+               hc_range_mm=max(hcs) - min(hcs))
     for key, method in (("hadlock", clinical.GaMethod.HADLOCK_1984),
                         ("intergrowth", clinical.GaMethod.INTERGROWTH_2016)):
         g = _ga(mean, method)
         row[f"ga_{key}"], row[f"ga_{key}_days"] = g["ga"], g["ga_days"]
+    ivs = [r["hc_interval"] for r in found]
+    if any(iv.get("half_width_mm") is None for iv in ivs):  # a model without calibration
+        row["disagree_reason"] = "not assessed: no calibrated HC interval"
+        return row
+    half = statistics.fmean(iv["half_width_mm"] for iv in ivs)
+    row.update(hc_mean_lower_95_mm=mean - half, hc_mean_upper_95_mm=mean + half)
     lo, hi = max(iv["lower_mm"] for iv in ivs), min(iv["upper_mm"] for iv in ivs)
     if lo > hi:
         row.update(disagree=True, disagree_reason=(
