@@ -115,13 +115,14 @@ class Measurement:
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-serialisable dict (plain floats, None for missing values)."""
+        interval = self.hc_interval()
         return {"found": self.found, "reason": self.reason,
                 "quality": (dataclasses.asdict(self.quality) if self.quality else None),
                 "review": self.review, "review_reasons": self.review_reasons,
                 "gestational_age": [dataclasses.asdict(g) for g in self.gestational_age()],
                 "pixel_size_mm": float(self.pixel_size_mm), "hc_mm": self.hc_mm,
                 "model_pixel_mm": self.model_pixel_mm,
-                "hc_interval": (dataclasses.asdict(self.hc_interval()) if self.hc_interval() else None),
+                "hc_interval": dataclasses.asdict(interval) if interval else None,
                 "interval_note": self.interval_note,
                 "biometry": (dataclasses.asdict(self.biometry()) if self.found else None),
                 "center_mm": (list(self.center_mm) if self.found else None),
