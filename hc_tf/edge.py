@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -41,7 +41,7 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def check_model_checksum(tflite_path: str) -> None:
+def check_model_checksum(tflite_path: str) -> Optional[str]:
     """Refuses a `.tflite` whose bytes differ from what its metadata JSON records.
 
     A corrupted model can run and return plausible-looking numbers, so whenever
@@ -51,12 +51,15 @@ def check_model_checksum(tflite_path: str) -> None:
     Args:
       tflite_path: the model file.
 
+    Returns:
+      The model's sha256 when it was checked, else None.
+
     Raises:
       ValueError: naming both files, for unreadable metadata or a mismatch.
     """
     meta_path = metadata_path(tflite_path)
     if not os.path.isfile(meta_path):
-        return
+        return None
     try:
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
@@ -65,12 +68,13 @@ def check_model_checksum(tflite_path: str) -> None:
                          f"JSON ({err})") from None
     expected = meta.get("tflite_sha256") if isinstance(meta, dict) else None
     if not expected:
-        return
+        return None
     actual = sha256_file(tflite_path)
     if actual != expected:
         raise ValueError(f"{tflite_path}: sha256 {actual[:16]}... differs from tflite_sha256 "
                          f"{str(expected)[:16]}... in {meta_path}: the model file is corrupt or "
                          "not the one its metadata describes")
+    return actual
 
 
 class LiteRunner:
@@ -86,7 +90,8 @@ class LiteRunner:
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise ValueError(f"{path}: no such TFLite model file")
-        check_model_checksum(path)  # before the interpreter parses a possibly corrupt file
+        # Before the interpreter parses a possibly corrupt file; kept so nothing hashes it again.
+        self.sha256: Optional[str] = check_model_checksum(path)
         try:
             # LiteRT prints an INFO line for its default XNNPACK delegate on every load.
             with quiet.filtered_stderr():

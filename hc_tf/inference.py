@@ -189,21 +189,23 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
         runner = keras_runner.KerasRunner(model_path, flip_tta=flip_tta)
     else:
         raise ValueError(f"{model_path}: expected a .keras or .tflite model")
-    runner.interval_table, runner.interval_note = interval_table_for(model_path, flip_tta)
+    runner.interval_table, runner.interval_note = interval_table_for(
+        model_path, flip_tta, getattr(runner, "sha256", None))
     return runner
 
 
 INTERVAL_TABLE_SUFFIX = ".interval_table.json"  # MODEL.tflite -> MODEL.interval_table.json
 
 
-def interval_table_for(model_path: str, flip_tta: bool = False
+def interval_table_for(model_path: str, flip_tta: bool = False, sha256: Optional[str] = None
                        ) -> Tuple[Optional[intervals_lib.IntervalTable], str]:
     """The HC interval calibration that belongs to a model: (table, "") or (None, why none).
 
     An interval's coverage holds only for the model whose errors calibrated it: the package's
     table for the released model (its int8 file or the `.keras` it came from, by sha256, run as
     released), a table beside any other model (`calibrate_intervals fit --table
-    MODEL.interval_table.json`), else none, said in words rather than borrowed.
+    MODEL.interval_table.json`), else none, said in words rather than borrowed. `sha256`: the
+    model file's, when the caller has it already (`LiteRunner` checks it at load).
 
     Raises:
       ValueError: naming the file, for a table beside the model that does not load.
@@ -214,7 +216,7 @@ def interval_table_for(model_path: str, flip_tta: bool = False
     beside = os.path.splitext(model_path)[0] + INTERVAL_TABLE_SUFFIX
     if os.path.isfile(beside):
         return intervals_lib.load_table(beside), ""
-    if not flip_tta and edge.sha256_file(model_path) in models.released_sha256s():
+    if not flip_tta and (sha256 or edge.sha256_file(model_path)) in models.released_sha256s():
         return None, ""
     return None, (f"no calibrated HC interval for {os.path.basename(model_path)}"
                   f"{' with --flip-tta' if flip_tta else ''}: the package's interval is "

@@ -248,6 +248,9 @@ def test_an_interval_belongs_to_the_model_it_was_calibrated_on(tmp_path):
     from hc_tf import models
 
     assert inference.interval_table_for(models.released_edge_model()) == (None, "")
+    runner = inference.load_runner(models.released_edge_model())  # hashed once, at its check
+    assert runner.sha256 in models.released_sha256s()
+    assert (runner.interval_table, runner.interval_note) == (None, "")
     keras_path = os.path.join(ROOT, "export", "hc_effunet.keras")
     assert inference.interval_table_for(keras_path) == (None, "")
     table, note = inference.interval_table_for(keras_path, flip_tta=True)

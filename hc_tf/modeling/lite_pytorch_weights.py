@@ -207,7 +207,10 @@ def _torch_shapes(pth: str, out: str, variant: str) -> None:
     import torch
 
     sd = torch.load(pth, map_location="cpu")
-    shapes = json.load(open(out)) if os.path.isfile(out) else {}
+    shapes = {}
+    if os.path.isfile(out):
+        with open(out, encoding="utf-8") as f:
+            shapes = json.load(f)
     shapes[variant] = {"file": os.path.basename(pth),
                        "shapes": {k: list(v.shape) for k, v in sd.items()}}
     with io_utils.atomic_path(out) as tmp, open(tmp, "w") as f:
@@ -287,10 +290,10 @@ def main() -> None:
     if args.check:
         worst = check(args.check, args.reference)
         sys.exit(0 if worst < 1e-3 else f"features differ by {worst:.2e} (tolerance 1e-3)")
-    pth = args.pth or _default_pth(args.variant)
-    if args.fixture:
-        _torch_fixture(pth, args.fixture)
+    if args.fixture:  # Lite0's, whatever --variant says
+        _torch_fixture(args.pth or _default_pth("lite0"), args.fixture)
         return
+    pth = args.pth or _default_pth(args.variant)
     if args.shapes:
         _torch_shapes(pth, args.shapes, args.variant)
         return
