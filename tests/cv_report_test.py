@@ -83,3 +83,52 @@ def test_a_csv_that_is_not_an_evaluation_names_the_file(tmp_path):
     (folder / "per_image.csv").write_text("filename,hc\nx.png,1\n")
     with pytest.raises(ValueError, match="per_image.csv: not an evaluate per_image.csv"):
         cv_report.report(str(tmp_path))
+
+
+def test_a_lever_is_judged_image_by_image_against_its_baseline(tmp_path, capsys):
+    base, lever = str(tmp_path / "base"), str(tmp_path / "lever")
+    for k in (0, 1):
+        rows = _rows(k, 8, 2.0)
+        _write(base, "int8", k, rows)
+        # The lever halves every error over 260 mm and leaves the rest; fold 1's miss stays a miss.
+        _write(lever, "int8", k, [dict(r, adf_mm=r["adf_mm"] / 2) if r["reference_hc_mm"] > 260
+                                  else r for r in rows])
+    _write(base, "keras", 0, _rows(0, 8, 2.0))  # a tier only the baseline has is left out
+    assert cv_report.main([lever, "--baseline", base]) == 0
+    out = capsys.readouterr().out
+    cmp = json.load(open(os.path.join(lever, "cv_summary.json")))["against_baseline"]
+    assert list(cmp) == ["int8"]
+    both = cmp["int8"]
+    assert both["n"] == 16 and both["folds"] == [0, 1]
+    assert both["diff_mm"] == pytest.approx(-1.0 * 4 / 16)  # 4 heads over 260 mm, each -1 mm
+    assert both["better"] == 4 and both["worse"] == 0
+    big = both["bands"][">260"]
+    assert big["diff_mm"] == pytest.approx(-1.0) and big["ci95_mm"] == pytest.approx([-1.0, -1.0])
+    assert both["bands"]["<120"]["diff_mm"] == 0.0 and both["bands"]["<120"]["better"] == 0
+    lo, hi = both["ci95_mm"]
+    assert lo < both["diff_mm"] < hi <= 0.0  # subjects resampled: the interval has a width
+    assert "| int8, >260 mm | 4 | 2.00 | 1.00 | -1.00 (-1.00 to -1.00) | 4 / 0 |" in out
+
+
+def test_the_bootstrap_resamples_subjects_not_images():
+    # Two subjects: one with three images all -3 mm, one with a single image at +3 mm. Drawn by
+    # subject, a resample is 001 twice (-3), 002 twice (+3) or both (-1.5), each end with
+    # probability 1/4, so the 95% interval is exactly -3 to +3. Drawn by image, +3 needs all four
+    # draws on the one image (1/256): the upper end would stay below +3.
+    diff = np.array([-3.0, -3.0, -3.0, 3.0])
+    lo, hi = cv_report._boot_ci(diff, ["001", "001", "001", "002"], n_boot=400, seed=1)
+    assert lo == pytest.approx(-3.0) and hi == pytest.approx(3.0)
+    lo, hi = cv_report._boot_ci(diff, ["001", "002", "003", "004"], n_boot=400, seed=1)
+    assert hi < 3.0
+
+
+def test_a_baseline_with_other_folds_is_refused(tmp_path):
+    base, lever = str(tmp_path / "base"), str(tmp_path / "lever")
+    _write(base, "int8", 0, _rows(0, 4, 1.0))
+    _write(lever, "int8", 1, [dict(r, filename=r["filename"].replace("1", "0", 1))
+                               for r in _rows(1, 4, 1.0)])
+    with pytest.raises(ValueError, match="held out by fold 1 here and fold 0 in the baseline"):
+        cv_report.report(lever, base)
+    _write(str(tmp_path / "other"), "int8", 2, _rows(2, 4, 1.0))
+    with pytest.raises(ValueError, match="share no image"):
+        cv_report.report(lever, str(tmp_path / "other"))

@@ -7,6 +7,10 @@ Hausdorff distance is over found heads; bands by the reference HC (`band_of`).
 TF-free: `hc_tf.train.cross_validate` writes the CSVs (it needs the models), this reads them.
 
     python -m hc_tf.surfaces.cv_report WORK_DIR     # WORK_DIR/fold{K}/{int8,keras}/per_image.csv
+    python -m hc_tf.surfaces.cv_report LEVER_WORK --baseline BASE_WORK   # a lever, paired
+
+A lever is judged against its baseline image by image (`paired`): the same images, held out by
+the same fold in both, so the difference is free of which images a fold happened to hold.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 
 from hc_tf.io import atomic
 from hc_tf.io import tables
-from hc_tf.surfaces.calibrate_intervals import BAND_LABELS as BANDS, band_of
+from hc_tf.surfaces.calibrate_intervals import BAND_LABELS as BANDS, band_of, subject_of
 
 TIERS = ("int8", "keras")  # the edge model, the full tier (Keras float)
 _FOLD_DIR = re.compile(r"^fold(\d+)$")
@@ -109,6 +113,74 @@ def parity(full: Dict[int, Sequence[Dict[str, object]]], edge: Dict[int, Sequenc
             "adf_gap_mm": None if gap is None else float(gap)}
 
 
+def _fold_of(rows_by_fold: Dict[int, Sequence[Dict[str, object]]]) -> Dict[str, tuple]:
+    """filename -> (fold, row)."""
+    return {r["filename"]: (k, r) for k, rows in rows_by_fold.items() for r in rows}
+
+
+def _boot_ci(diff: np.ndarray, subjects: Sequence[str], n_boot: int, seed: int) -> List[float]:
+    """95% percentile interval of the mean difference, resampling subjects (HC18's images of
+    one head, NNN_HC and NNN_2HC, are not independent), each subject's images together."""
+    groups: Dict[str, List[int]] = {}
+    for i, subject in enumerate(subjects):
+        groups.setdefault(subject, []).append(i)
+    members = list(groups.values())
+    sums = np.array([diff[m].sum() for m in members])
+    counts = np.array([len(m) for m in members], float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(members), size=(n_boot, len(members)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def paired(lever: Dict[int, Sequence[Dict[str, object]]], base: Dict[int, Sequence[Dict[str, object]]],
+           n_boot: int = 2000, seed: int = 0) -> Dict[str, object]:
+    """The lever's ADF minus the baseline's over the images both measured: the mean difference
+    with its 95% bootstrap interval (by subject), images better and worse, overall and per band.
+
+    Raises:
+      ValueError: when no image is in both, or an image was held out by different folds.
+    """
+    mine, theirs = _fold_of(lever), _fold_of(base)
+    common = sorted(set(mine) & set(theirs))
+    if not common:
+        raise ValueError("the lever and the baseline share no image: nothing to compare")
+    moved = [f for f in common if mine[f][0] != theirs[f][0]]
+    if moved:
+        raise ValueError(f"{moved[0]}: held out by fold {mine[moved[0]][0]} here and fold "
+                         f"{theirs[moved[0]][0]} in the baseline; not the same folds")
+    ref = np.array([theirs[f][1]["reference_hc_mm"] for f in common], float)
+    a = np.array([mine[f][1]["adf_mm"] for f in common], float)
+    b = np.array([theirs[f][1]["adf_mm"] for f in common], float)
+    subjects = [subject_of(f) for f in common]
+    bands = np.array(band_of(ref))
+
+    def summary(sel: np.ndarray) -> Dict[str, object]:
+        d = a[sel] - b[sel]
+        return {"n": int(sel.sum()), "adf_mm": float(a[sel].mean()), "baseline_adf_mm": float(b[sel].mean()),
+                "diff_mm": float(d.mean()),
+                "ci95_mm": _boot_ci(d, [s for s, k in zip(subjects, sel) if k], n_boot, seed),
+                "better": int((d < 0).sum()), "worse": int((d > 0).sum())}
+
+    out = summary(np.ones(len(common), bool))
+    out["folds"] = sorted({mine[f][0] for f in common})
+    out["bands"] = {band: summary(bands == band) for band in BANDS if (bands == band).any()}
+    return out
+
+
+def paired_markdown(by_tier: Dict[str, Dict[str, object]]) -> str:
+    """One row per tier and band: baseline and lever ADF, the difference and its interval."""
+    lines = ["| tier | images | baseline ADF mm | this ADF mm | difference mm (95% CI, by subject) "
+             "| better / worse |", "|---|---|---|---|---|---|"]
+    for tier, cmp in by_tier.items():
+        for label, fig in [("all", cmp)] + [(f"{b} mm", f) for b, f in cmp["bands"].items()]:
+            lo, hi = fig["ci95_mm"]
+            lines.append(f"| {tier}, {label} | {fig['n']} | {fig['baseline_adf_mm']:.2f} | "
+                         f"{fig['adf_mm']:.2f} | {fig['diff_mm']:+.2f} ({lo:+.2f} to {hi:+.2f}) | "
+                         f"{fig['better']} / {fig['worse']} |")
+    return "\n".join(lines) + "\n"
+
+
 def _fmt(value: Optional[float], digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -153,11 +225,13 @@ def collect(work_dir: str) -> Dict[str, Dict[int, List[Dict[str, object]]]]:
     return out
 
 
-def report(work_dir: str) -> str:
-    """Writes cv_summary.json and cv_table.md into `work_dir`; returns the table.
+def report(work_dir: str, baseline: Optional[str] = None) -> str:
+    """Writes cv_summary.json and cv_table.md into `work_dir`; returns the table. With a
+    baseline work dir, adds the paired comparison (`paired`) for each tier both have.
 
     Raises:
-      ValueError: when no fold's evaluation is there, or the folds overlap.
+      ValueError: when no fold's evaluation is there, the folds overlap, or the baseline
+        shares no image or tier.
     """
     rows = collect(work_dir)
     by_tier = {t: aggregate(v) for t, v in rows.items()}
@@ -170,6 +244,14 @@ def report(work_dir: str) -> str:
         table += (f"\nint8 vs Keras over {gap['n']} images: median |dHC| "
                   f"{_fmt(gap['median_abs_dhc_mm'], 3)} mm, max {_fmt(gap['max_abs_dhc_mm'])} mm, "
                   f"{gap['over_1_5_mm']} over 1.5 mm, ADF gap {_fmt(gap['adf_gap_mm'], 3)} mm\n")
+    if baseline is not None:
+        base_rows = collect(baseline)
+        tiers = [t for t in rows if t in base_rows]
+        if not tiers:
+            raise ValueError(f"{baseline}: no tier evaluated in both (this: {', '.join(rows)})")
+        cmp = doc["against_baseline"] = {t: paired(rows[t], base_rows[t]) for t in tiers}
+        table += (f"\nAgainst the baseline {baseline} (lever - baseline, image by image; "
+                  "negative is better):\n\n" + paired_markdown(cmp))
     tables.write_json(os.path.join(work_dir, "cv_summary.json"), doc)
     atomic.atomic_write_text(os.path.join(work_dir, "cv_table.md"), table)
     return table
@@ -178,9 +260,11 @@ def report(work_dir: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("work_dir", help="the folder hc_tf.train.cross_validate wrote")
+    parser.add_argument("--baseline", default=None,
+                        help="another such folder (the recipe without the lever): paired differences")
     args = parser.parse_args(argv)
     try:
-        print(report(args.work_dir), end="")
+        print(report(args.work_dir, args.baseline), end="")
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
