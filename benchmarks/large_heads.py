@@ -24,7 +24,7 @@ from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import models
 from hc_tf.io import tables
-from hc_tf.surfaces.calibrate_intervals import band_of
+from hc_tf.surfaces.calibrate_intervals import band_of, subject_folds, subject_of
 
 BANDS = ("<120", "120-200", "200-260", ">260")
 
@@ -150,6 +150,9 @@ def rows_for(runner, samples, margin: float):
                      "outside_fan_share": outside_fan_share(s.reference, s.image),
                      "faint_share": faint_share(s.reference, s.image),
                      "ridge_offset_mm": ridge_offset_px(s.reference, s.image) * s.pixel_size_mm,
+                     # The same seen from the model's outline: all an inference-time correction has.
+                     "model_ridge_offset_mm": (ridge_offset_px(m.ellipse, s.image) * s.pixel_size_mm
+                                               if m.found else float("nan")),
                      **first, **{f"crop_{k}": v for k, v in two.items()}})
     return rows
 
@@ -207,9 +210,31 @@ def print_report(rows) -> None:
           f"corr(DF, 2 pi offset) {np.corrcoef(df, 2 * np.pi * off)[0, 1]:+.2f} all, "
           f"{np.corrcoef(df[big], 2 * np.pi * off[big])[0, 1]:+.2f} > 260 mm; "
           f"offset IQR > 260 mm {np.percentile(off[big], 25):+.2f} to {np.percentile(off[big], 75):+.2f}")
+    seen = [r for r in rows if np.isfinite(r["model_ridge_offset_mm"])]
+    moff, mdf = (np.array([r[k] for r in seen]) for k in ("model_ridge_offset_mm", "df_mm"))
+    mbig = np.array([r["reference_hc_mm"] > 260 for r in seen])
+    print(f"skull ridge vs the model's outline (what inference can see): offset {np.median(moff):+.2f} mm "
+          f"median (IQR {np.percentile(moff, 25):+.2f} to {np.percentile(moff, 75):+.2f}); "
+          f"corr(DF, 2 pi offset) {np.corrcoef(mdf, moff)[0, 1]:+.2f} all, "
+          f"{np.corrcoef(mdf[mbig], moff[mbig])[0, 1]:+.2f} > 260 mm")
+    fixed = mdf - cross_fitted_line(moff, mdf, np.array([subject_of(r["filename"]) for r in seen]))
+    print(f"  a correction DF ~ a + b x that offset, cross-fitted (5 folds by subject): ADF "
+          f"{np.abs(mdf).mean():.2f} -> {np.abs(fixed).mean():.2f} mm, > 260 mm "
+          f"{np.abs(mdf[mbig]).mean():.2f} -> {np.abs(fixed[mbig]).mean():.2f} mm")
     err, size = np.array([r["adf_mm"] for r in rows]), np.array([r["reference_hc_mm"] for r in rows])
     print(f"Spearman rho(|err|, HC) {_spearman(err, size):+.2f}; rho(|err| / mm-per-model-px, HC) "
           f"{_spearman(err / mmpx, size):+.2f}")
+
+
+def cross_fitted_line(x: np.ndarray, y: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """y predicted by a least-squares line in x fitted on the other four folds (by subject)."""
+    folds = subject_folds(subjects, 5, 0)
+    out = np.zeros(len(y))
+    for k in range(5):
+        fit, held = folds != k, folds == k
+        slope, intercept = np.polyfit(x[fit], y[fit], 1)
+        out[held] = intercept + slope * x[held]
+    return out
 
 
 def _spearman(x, y) -> float:
