@@ -125,7 +125,7 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
                          else text.parse_filters(decoder_filters)),
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute,
-        folds=folds, fold=fold, **levers)  # large_head_repeat, boundary_weight
+        folds=folds, fold=fold, **levers)  # large_head_repeat, boundary_weight, hc_weight
     best = train_lib.train(config)
     if not best and distribute == "multi-worker":
         click.echo("worker done (the chief writes the run directory)")

@@ -21,7 +21,8 @@ def _runs(name):
 
 
 @pytest.mark.parametrize("prefix, lever", [("cv5bw1_", ["--boundary-weight", "1"]),
-                                           ("cv5lhr2_", ["--large-head-repeat", "2"])])
+                                           ("cv5lhr2_", ["--large-head-repeat", "2"]),
+                                           ("cv5hc1_", ["--hc-weight", "1"])])
 def test_each_lever_is_the_cv5_recipe_plus_one_flag_over_the_five_folds(prefix, lever):
     base, levers = _runs("cv5.txt"), _runs("cv5_levers.txt")
     mine = {name: args for name, args in levers.items() if name.startswith(prefix)}

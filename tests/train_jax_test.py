@@ -43,19 +43,20 @@ def _train_jax(*args):
 
 @needs_jax
 def test_train_on_all_trains_on_both_splits_and_keeps_the_last_epoch(tmp_path):
-    # With the boundary loss term too: the next sweep's two new flags, compiled under JAX.
+    # With the boundary and HC loss terms too: the levers' flags, compiled under JAX.
     pack, run = str(tmp_path / "pack.npz"), str(tmp_path / "run")
     _tiny_pack(pack)
     out = _train_jax("--data", pack, "--run-dir", run, "--train-on-all", "--epochs", "2",
                      "--val-every", "1", "--batch-size", "4", "--workers", "1",
                      "--precision", "float32", "--decoder-filters", "16,8,8,8,8",
-                     "--boundary-weight", "1")
+                     "--boundary-weight", "1", "--hc-weight", "1")
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     assert "12 training images (train + validation), 4 validation images" in out.stdout
     best = json.load(open(os.path.join(run, "best.json")))
     assert best["epoch"] == 2 and best["train_on_all"] is True and "not held out" in best["note"]
     assert os.path.exists(os.path.join(run, "best.keras"))
-    assert json.load(open(os.path.join(run, "config.json")))["boundary_weight"] == 1.0
+    config = json.load(open(os.path.join(run, "config.json")))
+    assert config["boundary_weight"] == 1.0 and config["hc_weight"] == 1.0
 
 
 @needs_jax

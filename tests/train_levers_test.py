@@ -1,5 +1,5 @@
 """The accuracy levers of `hc-tf train`: --large-head-repeat (size-weighted
-sampling, hc_tf/train/sampling.py) and --boundary-weight, wired through the Keras trainer and
+sampling, hc_tf/train/sampling.py), --boundary-weight and --hc-weight, wired through the Keras trainer and
 recorded in the run's config.json. The JAX trainer's twin is tested in train_jax_levers_test.py."""
 
 import collections
@@ -73,7 +73,7 @@ def test_keras_fit_counts_the_repeats_in_its_steps_and_records_both_levers(
     config = train_lib.TrainConfig(
         data_dir=sample_data_dir, run_dir=str(run), epochs=1, batch_size=2, input_hw=TINY_HW,
         decoder_filters=TINY_DECODER, lr_schedule="constant", augmentation=False,
-        large_head_repeat=3, boundary_weight=1.0)
+        large_head_repeat=3, boundary_weight=1.0, hc_weight=0.5)
     train_lib.train(config)
     n_epoch = n_images + 2 * n_large
     out = capsys.readouterr().out
@@ -81,6 +81,15 @@ def test_keras_fit_counts_the_repeats_in_its_steps_and_records_both_levers(
     assert f"data: {n_epoch} train images" in out and f"{-(-n_epoch // 2)} steps/epoch" in out
     saved = json.loads((run / "config.json").read_text())
     assert saved["large_head_repeat"] == 3 and saved["boundary_weight"] == 1.0
+    assert saved["hc_weight"] == 0.5
+
+
+def test_the_keras_trainer_compiles_the_levers_loss_terms(float32_policy):
+    from hc_tf.train import fit as train_lib
+    config = train_lib.TrainConfig(data_dir="d", run_dir="r", input_hw=TINY_HW, decoder_filters=TINY_DECODER,
+                                   boundary_weight=1.0, hc_weight=0.5)
+    model = train_lib._build_compiled_model(config, steps=1, synchronized_bn=False)
+    assert model.loss.__name__ == "bce_dice_boundary1_hc0.5_loss"
 
 
 def test_a_run_from_before_the_levers_resumes_with_them_off(tmp_path):
@@ -89,7 +98,7 @@ def test_a_run_from_before_the_levers_resumes_with_them_off(tmp_path):
     assert not run_dir_lib.prepare_run_dir(config)
     path = tmp_path / "run" / "config.json"
     old = json.loads(path.read_text())
-    del old["large_head_repeat"], old["boundary_weight"]
+    del old["large_head_repeat"], old["boundary_weight"], old["hc_weight"]
     path.write_text(json.dumps(old))
     assert run_dir_lib.prepare_run_dir(config)  # resumes
     with pytest.raises(run_dir_lib.RunDirError, match="large_head_repeat"):
@@ -97,7 +106,8 @@ def test_a_run_from_before_the_levers_resumes_with_them_off(tmp_path):
             data_dir="d", run_dir=str(tmp_path / "run"), large_head_repeat=2))
 
 
-@pytest.mark.parametrize("option, value", [("--large-head-repeat", "0"), ("--boundary-weight", "-1")])
+@pytest.mark.parametrize("option, value", [("--large-head-repeat", "0"), ("--boundary-weight", "-1"),
+                                           ("--hc-weight", "-1")])
 def test_train_cli_refuses_a_lever_out_of_range_in_one_line(tmp_path, option, value):
     from click.testing import CliRunner
     from hc_tf import cli

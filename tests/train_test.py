@@ -65,11 +65,50 @@ def test_boundary_bce_weighs_the_outline_band_only():
     base = float(losses.boundary_bce(y, p)[0])
     assert float(losses.boundary_bce(y, far)[0]) == pytest.approx(base, abs=1e-6)
     assert float(losses.boundary_bce(y, near)[0]) > base + 0.03  # 4.6 nats over 128 band px
-    # The combined loss: weight 0 is the plain loss; a weight adds that much boundary BCE.
-    assert losses.bce_dice_boundary_loss(0.0) is losses.bce_dice_loss
+    # The combined loss: weights 0 is the plain loss; a weight adds that much of its term.
+    assert losses.training_loss(0.0, 0.0) is losses.bce_dice_loss
     plain = np.asarray(losses.bce_dice_loss(y, near))
-    np.testing.assert_allclose(np.asarray(losses.bce_dice_boundary_loss(2.0)(y, near)),
+    np.testing.assert_allclose(np.asarray(losses.training_loss(2.0)(y, near)),
                                plain + 2.0 * np.asarray(losses.boundary_bce(y, near)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(losses.training_loss(2.0, 0.5)(y, near)),
+                               plain + 2.0 * np.asarray(losses.boundary_bce(y, near))
+                               + 0.5 * np.asarray(losses.hc_log_error(y, near)), rtol=1e-6)
+
+
+def _filled_ellipse(h, w, cx, cy, a, b, angle):
+    import cv2
+    mask = np.zeros((h * 8, w * 8), np.uint8)  # drawn at 8x, then averaged: a soft edge
+    cv2.ellipse(mask, ((cx * 8 + 3.5, cy * 8 + 3.5), (2 * a * 8, 2 * b * 8), np.degrees(angle)), 1, -1)
+    return mask.reshape(h, 8, w, 8).mean(axis=(1, 3)).astype(np.float32)[None, :, :, None]
+
+
+# HC18's smallest heads span ~30 model pixels across (HC ~50 mm at 0.1 mm/px, letterbox 1/2.5).
+@pytest.mark.parametrize("a, b, angle", [(40.0, 30.0, 0.0), (90.0, 70.0, 0.6), (25.0, 18.0, 1.3),
+                                         (60.0, 60.0, 0.0)])
+def test_moment_ellipse_perimeter_is_the_ellipse_perimeter(a, b, angle):
+    from hc_tf.measure.geometry import ramanujan_perimeter
+    mask = _filled_ellipse(224, 320, 160.0, 112.0, a, b, angle)
+    got = float(np.asarray(losses.moment_ellipse_perimeter(mask))[0])
+    assert got == pytest.approx(ramanujan_perimeter(a, b), rel=0.003)
+
+
+def test_hc_log_error_is_the_relative_hc_error_and_has_a_gradient():
+    import tensorflow as tf
+    from hc_tf.measure.geometry import ramanujan_perimeter
+    ref = _filled_ellipse(224, 320, 160.0, 112.0, 80.0, 60.0, 0.3)
+    same_size = _filled_ellipse(224, 320, 150.0, 120.0, 80.0, 60.0, 0.9)  # moved and turned
+    bigger = _filled_ellipse(224, 320, 160.0, 112.0, 80.0 * 1.02, 60.0 * 1.02, 0.3)
+    assert float(np.asarray(losses.hc_log_error(ref, same_size))[0]) < 0.002
+    assert float(np.asarray(losses.hc_log_error(ref, bigger))[0]) == pytest.approx(np.log(1.02), abs=0.003)
+    # The outline one pixel further out all round: the relative HC error, in a single term.
+    grown = _filled_ellipse(224, 320, 160.0, 112.0, 81.0, 61.0, 0.3)
+    expected = np.log(ramanujan_perimeter(81.0, 61.0) / ramanujan_perimeter(80.0, 60.0))
+    assert float(np.asarray(losses.hc_log_error(ref, grown))[0]) == pytest.approx(expected, abs=0.001)
+    soft = tf.Variable(np.clip(bigger, 0.05, 0.95))
+    with tf.GradientTape() as tape:
+        value = tf.reduce_sum(losses.hc_log_error(ref, soft))
+    grad = tape.gradient(value, soft).numpy()
+    assert np.isfinite(grad).all() and np.abs(grad).max() > 0
 
 
 def test_a_mixed_precision_model_is_saved_as_float32(tmp_path, float32_policy):

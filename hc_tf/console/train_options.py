@@ -9,8 +9,12 @@ from hc_tf import defaults
 
 
 def lever_options(command):
-    """Adds --large-head-repeat and --boundary-weight (passed as `large_head_repeat`,
-    `boundary_weight`)."""
+    """Adds --large-head-repeat, --boundary-weight and --hc-weight (passed as
+    `large_head_repeat`, `boundary_weight`, `hc_weight`)."""
+    command = click.option(
+        "--hc-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
+        help="Add this x |log(HC of the prediction / HC of the reference)| to the loss, each HC "
+             "from the soft mask's moment ellipse (0: off).")(command)
     command = click.option(
         "--boundary-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
         help="Add this x BCE over the band around the reference outline to the loss (0: off).")(command)

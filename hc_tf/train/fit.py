@@ -63,9 +63,11 @@ class TrainConfig:
     folds: int = 0
     fold: int = 0
     # Accuracy levers (large heads): heads over defaults.LARGE_HEAD_MM shown this many times an
-    # epoch (1: off); the weight of the outline-band BCE in the loss (0: off).
+    # epoch (1: off); the weight of the outline-band BCE in the loss (0: off); the weight of
+    # the relative HC error of the masks' moment ellipses in the loss (0: off).
     large_head_repeat: int = 1
     boundary_weight: float = 0.0
+    hc_weight: float = 0.0
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
@@ -248,7 +250,7 @@ def _build_compiled_model(config: TrainConfig, steps: int, synchronized_bn: bool
         load_initial_weights(model, config.init_from)
         print(f"initial weights: {config.init_from}")
     model.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)),
-                  loss=losses.bce_dice_boundary_loss(config.boundary_weight),
+                  loss=losses.training_loss(config.boundary_weight, config.hc_weight),
                   metrics=[losses.dice_coefficient])
     return model
 

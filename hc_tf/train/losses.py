@@ -5,6 +5,8 @@ Backend-neutral `keras.ops` only, so the one definition runs under TensorFlow an
 
 from __future__ import annotations
 
+import math
+
 
 def per_image_dice(y_true, y_pred, smooth: float = 1.0):
     """Soft Dice of each image: shape (batch,)."""
@@ -57,14 +59,60 @@ def boundary_bce(y_true, y_pred, band_px: int = 5):
     return ops.sum(band * bce, axis=(1, 2)) / (ops.sum(band, axis=(1, 2)) + 1e-6)
 
 
-def bce_dice_boundary_loss(boundary_weight: float):
-    """`bce_dice_loss` + boundary_weight x `boundary_bce` (the boundary term); weight 0 is
-    `bce_dice_loss` itself."""
-    if boundary_weight == 0:
+def moment_ellipse_perimeter(mask):
+    """The perimeter (pixels) of the ellipse with each mask's first and second moments: (batch,).
+
+    A filled ellipse of semi-axes a >= b has covariance eigenvalues a^2/4 and b^2/4, so
+    a = 2 sqrt(l1), b = 2 sqrt(l2); the perimeter is Ramanujan's second approximation, as the
+    measurement's (`measure.geometry.ramanujan_perimeter`). Smooth in a soft mask; unlike
+    Dice it does not change when the head is moved or turned, only when its size does.
+    """
+    import keras
+    ops = keras.ops
+    p = ops.cast(mask, "float32")[..., 0]
+    h, w = p.shape[1], p.shape[2]
+    ys = ops.reshape(ops.arange(h, dtype="float32"), (1, h, 1))
+    xs = ops.reshape(ops.arange(w, dtype="float32"), (1, 1, w))
+    m0 = ops.sum(p, axis=(1, 2)) + 1e-6
+    mx = ops.sum(p * xs, axis=(1, 2)) / m0
+    my = ops.sum(p * ys, axis=(1, 2)) / m0
+    dx = xs - mx[:, None, None]
+    dy = ys - my[:, None, None]
+    cxx = ops.sum(p * dx * dx, axis=(1, 2)) / m0
+    cyy = ops.sum(p * dy * dy, axis=(1, 2)) / m0
+    cxy = ops.sum(p * dx * dy, axis=(1, 2)) / m0
+    mean = (cxx + cyy) / 2.0
+    root = ops.sqrt(((cxx - cyy) / 2.0) ** 2 + cxy ** 2 + 1e-12)
+    a = 2.0 * ops.sqrt(mean + root)
+    b = 2.0 * ops.sqrt(ops.maximum(mean - root, 1e-12))
+    hh = ((a - b) / (a + b)) ** 2
+    return math.pi * (a + b) * (1.0 + 3.0 * hh / (10.0 + ops.sqrt(4.0 - 3.0 * hh)))
+
+
+def hc_log_error(y_true, y_pred):
+    """|log(perimeter of the prediction / of the reference)| per image, each from its moments
+    (`moment_ellipse_perimeter`): the relative HC error, the challenge's measure up to the
+    pixel size, which the letterboxed masks share."""
+    import keras
+    ops = keras.ops
+    return ops.abs(ops.log(moment_ellipse_perimeter(y_pred) + 1e-6)
+                   - ops.log(moment_ellipse_perimeter(y_true) + 1e-6))
+
+
+def training_loss(boundary_weight: float = 0.0, hc_weight: float = 0.0):
+    """`bce_dice_loss` + boundary_weight x `boundary_bce` + hc_weight x `hc_log_error` (the
+    levers' terms); both weights 0 is `bce_dice_loss` itself."""
+    if boundary_weight == 0 and hc_weight == 0:
         return bce_dice_loss
 
     def loss(y_true, y_pred):
-        return bce_dice_loss(y_true, y_pred) + boundary_weight * boundary_bce(y_true, y_pred)
+        out = bce_dice_loss(y_true, y_pred)
+        if boundary_weight:
+            out = out + boundary_weight * boundary_bce(y_true, y_pred)
+        if hc_weight:
+            out = out + hc_weight * hc_log_error(y_true, y_pred)
+        return out
 
-    loss.__name__ = f"bce_dice_boundary{boundary_weight:g}_loss"
+    terms = (f"_boundary{boundary_weight:g}" if boundary_weight else "") + (f"_hc{hc_weight:g}" if hc_weight else "")
+    loss.__name__ = f"bce_dice{terms}_loss"
     return loss

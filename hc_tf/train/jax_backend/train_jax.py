@@ -27,7 +27,8 @@ keeps the last epoch; fold K's images take the validation slot, logged as out-of
 figures and never used to choose (`scripts/gpu_jax/sweeps/cv5.txt`: all folds in one call).
 
 Levers (the same flags as `hc-tf train`, recorded in config.json): `--boundary-weight W`
-adds W x BCE over the reference outline's band to the loss; `--large-head-repeat R` puts every
+adds W x BCE over the reference outline's band to the loss; `--hc-weight W` adds W x the
+relative HC error of the soft masks' moment ellipses; `--large-head-repeat R` puts every
 training head over defaults.LARGE_HEAD_MM R times into each epoch's index list
 (`hc_tf.train.sampling`), never the validation slot (`scripts/gpu_jax/sweeps/cv5_levers.txt`).
 """
@@ -287,6 +288,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--boundary-weight", type=float, default=0.0,
                         help="adds this x BCE over the outline's band to the loss (0: off)")
+    parser.add_argument("--hc-weight", type=float, default=0.0,
+                        help="adds this x the relative HC error of the masks' moment ellipses (0: off)")
     parser.add_argument("--large-head-repeat", type=int, default=1,
                         help=f"each training head over {defaults.LARGE_HEAD_MM:g} mm this many times an "
                              "epoch (1: off); the epoch's step count grows with it")
@@ -338,7 +341,7 @@ def main() -> None:
     # and a JAX run is never resumed (it is one device call).
     run_dir_lib.write_config(args.run_dir, {**vars(args), "input_hw": list(hw)})
     model.compile(optimizer=keras.optimizers.Adam(args.lr),
-                  loss=losses.bce_dice_boundary_loss(args.boundary_weight),
+                  loss=losses.training_loss(args.boundary_weight, args.hc_weight),
                   metrics=[losses.dice_coefficient])
     import jax
     batches = AugmentedBatches(x, y, global_batch, args.seed,
