@@ -268,8 +268,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                                                override_dicom_calibration=override_dicom_calibration,
                                                **common)
             listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
-            extra += "".join(f", {out_dir}/{d}/" for d in ("sr", "fhir")  # DICOM inputs' SR, FHIR
-                             if os.path.isdir(os.path.join(out_dir, d)))
+            extra += "".join(f", {out_dir}/{d}" for d in ("exams.csv", "sr/", "fhir/")  # DICOM: SR, FHIR
+                             if os.path.exists(os.path.join(out_dir, d)))
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:

@@ -161,6 +161,7 @@ def test_report_has_hc_ga_review_and_quality_beside_an_unchanged_submission(bund
                   "--out", out)
     assert res.exit_code == 0, res.output
     assert "1 flagged for review" in res.output and "report.json" in res.output
+    assert f"{out}/exams.csv" in res.output  # every file written is named
     assert set(os.listdir(out)) == predict_lib.OUTPUT_NAMES
     with open(out / "submission.csv", newline="") as f:
         assert next(csv.reader(f)) == ["filename", "center_x_mm", "center_y_mm",
