@@ -268,7 +268,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                                                override_dicom_calibration=override_dicom_calibration,
                                                **common)
             listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
-            extra += "".join(f", {out_dir}/{d}" for d in ("exams.csv", "sr/", "fhir/")  # DICOM: SR, FHIR
+            extra += "".join(f", {out_dir}/{d}" for d in ("exams.csv", "sr/", "fhir/")  # sr, fhir: DICOM inputs
                              if os.path.exists(os.path.join(out_dir, d)))
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
