@@ -155,6 +155,19 @@ def test_every_frame_is_a_row_with_its_frame_number(run):
         assert (run["out"] / "overlays" / f"cine.frame{frame}.png").is_file()
 
 
+def test_exams_group_dicom_images_by_study_and_series(run):
+    import csv
+    with open(run["out"] / "exams.csv", newline="") as f:
+        exams = {r["exam"]: r for r in csv.DictReader(f)}
+    cine = run["records"]["cine.dcm#1"]["dicom"]
+    row = exams[f"{cine['study_instance_uid']}/{cine['series_instance_uid']}"]
+    assert row["images"] == "2" and row["filenames"] == "cine.dcm#1; cine.dcm#2"
+    # every other file is its own series here (the same study): an exam of its own
+    mono = run["records"]["000_HC.mono.dcm"]["dicom"]
+    assert exams[f"{mono['study_instance_uid']}/{mono['series_instance_uid']}"]["filenames"] == "000_HC.mono.dcm"
+    assert exams["000"]["filenames"] == "000_HC.png"  # a PNG: HC18's name rule
+
+
 BAD = {"bad_no_regions.dcm": "no Sequence of Ultrasound Regions (0018,6011)",
        "bad_unit4.dcm": "are seconds/seconds, not cm (3)",
        "bad_aniso.dcm": "differ by more than 1%",

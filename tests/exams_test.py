@@ -1,6 +1,8 @@
 """Exams of several images (hc_tf.report.exams) on crafted cases."""
 
 import csv
+import json
+import os
 
 import pytest
 
@@ -81,3 +83,25 @@ def test_exams_csv_from_real_records_and_exam_column(tmp_path):
     pix.write_text("filename,pixel size(mm),exam\r\n020_HC.png,0.1,A\r\n020_2HC.png,0.1,\r\n")
     assert E.read_exam_column(str(pix)) == {"020_HC.png": "A"}
     assert E.read_exam_column(None) == {}
+
+
+def test_dicom_images_group_by_study_and_series():
+    a = dict(_rec("a.dcm#1", 250.0, 7.0), dicom={"study_instance_uid": "1.2", "series_instance_uid": "1.2.1"})
+    b = dict(_rec("b.dcm", 251.0, 7.0), dicom={"study_instance_uid": "1.2", "series_instance_uid": "1.2.1"})
+    c = dict(_rec("c.dcm", 252.0, 7.0), dicom={"study_instance_uid": "1.2", "series_instance_uid": "1.2.2"})
+    no_study = dict(_rec("010_HC.dcm", 200.0, 4.0), dicom={"study_instance_uid": "", "series_instance_uid": ""})
+    groups = E.group_exams([a, b, c, no_study])
+    assert list(groups) == ["1.2/1.2.1", "1.2/1.2.2", "010"]  # no study UID: the name's rule
+    assert [r["filename"] for r in groups["1.2/1.2.1"]] == ["a.dcm#1", "b.dcm"]
+    assert list(E.group_exams([a, c], {"c.dcm": "1.2/1.2.1"})) == ["1.2/1.2.1"]  # the column wins
+
+
+def test_the_cases_the_web_app_port_is_checked_on():
+    # tests/fixtures/exams_cases.json: web_app/test/exams.test.js holds the JS port to the same rows.
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "exams_cases.json")
+    with open(path, encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    assert len(cases) >= 7
+    for case in cases:
+        got = json.loads(json.dumps(E.exam_records(case["records"], case.get("exam_column"))))
+        assert got == case["expected"], case["what"]

@@ -61,7 +61,11 @@ def test_predict_writes_the_known_ellipses_in_mm(fixture_dir, tmp_path, float32_
     assert set(exams) == {"000", "001"} and exams["000"]["images"] == "1"
     assert float(exams["000"]["hc_mean_mm"]) == pytest.approx(float(rows_hc(out)["000_HC.png"]))
     with open(out / "report.json") as f:
-        images = {r["filename"]: r for r in json.load(f)["images"]}
+        doc = json.load(f)
+    images = {r["filename"]: r for r in doc["images"]}
+    # report.json holds the same exam rows as exams.csv
+    assert [e["exam"] for e in doc["exams"]] == list(exams) and doc["exams"][0]["images"] == 1
+    assert doc["exams"][0]["hc_mean_mm"] == pytest.approx(float(exams[doc["exams"][0]["exam"]]["hc_mean_mm"]))
     # The blob model has no calibration of its own: no borrowed interval, the reason instead.
     assert images["000_HC.png"]["hc_interval"]["note"].startswith("no calibrated HC interval for blob.keras")
     assert images["000_HC.png"]["ga_interval"] == {}

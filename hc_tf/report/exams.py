@@ -1,9 +1,14 @@
 """Exams of several images: the same head measured more than once, averaged (exams.csv).
 
-Images are grouped by an `exam` column of the --pixel-csv when it has one, else by HC18's
-file-name pattern (`NNN_HC`, `NNN_2HC`, `NNN_3HC` are one subject: exam `NNN`); any other name
-is an exam of its own. An exam row holds the mean HC of the images where a head was found, its
-spread (SD and range), the interval of the mean, the GA of the mean, and a disagreement flag.
+Images are grouped by an `exam` column of the --pixel-csv when it has one; else a DICOM image
+by its study and series (exam `STUDY_UID/SERIES_UID`: a multi-frame file's frames, and the
+files a scanner stored in one series, are one exam; the US image header carries no standard
+fetus number, so a series holding two fetuses' heads is one exam, and the disagreement flag is
+what shows it); else by HC18's file-name pattern (`NNN_HC`, `NNN_2HC`, `NNN_3HC` are one
+subject: exam `NNN`); any other name is an exam of its own. An exam row holds the mean HC of
+the images where a head was found, its spread (SD and range), the interval of the mean, the GA
+of the mean, and a disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
+computes the same, checked on the cases of tests/fixtures/exams_cases.json.
 
 Interval of the mean: the mean of the images' 95% half-widths. The calibration says nothing
 about how errors of images of the same head correlate (the same head, often the same sweep),
@@ -54,13 +59,22 @@ def read_exam_column(csv_path: Optional[str]) -> Dict[str, str]:
             if col < len(r.fields) and r.fields[col].strip()}
 
 
+def exam_of_dicom(record: Mapping[str, Any]) -> Optional[str]:
+    """`STUDY_UID/SERIES_UID` of a DICOM image's record (its "dicom" UIDs); None for another
+    image, or a file without a study UID."""
+    uids = record.get("dicom") or {}
+    study = uids.get("study_instance_uid")
+    return f"{study}/{uids.get('series_instance_uid') or ''}" if study else None
+
+
 def group_exams(records: Sequence[Mapping[str, Any]],
                 exam_column: Optional[Mapping[str, str]] = None) -> Dict[str, List[Mapping]]:
-    """Report records grouped by exam, exams in order of first appearance."""
+    """Report records grouped by exam (the module's rule), exams in order of first appearance."""
     col = exam_column or {}
     groups: Dict[str, List[Mapping]] = {}
     for r in records:
-        groups.setdefault(col.get(r["filename"]) or exam_of_name(r["filename"]), []).append(r)
+        exam = col.get(r["filename"]) or exam_of_dicom(r) or exam_of_name(r["filename"])
+        groups.setdefault(exam, []).append(r)
     return groups
 
 

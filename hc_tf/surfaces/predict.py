@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 
@@ -114,9 +114,11 @@ def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) ->
 
 
 def _write_report(folder: str, records: List[Dict[str, object]],
-                  unreadable: List[Tuple[str, str]], model_path: str) -> None:
+                  unreadable: List[Tuple[str, str]], model_path: str,
+                  exams: Optional[List[Dict[str, Any]]] = None) -> None:
     """report.csv (one flat row per measured image) and report.json (the same, nested, with
-    the formulas' sources, the review thresholds and the unreadable images)."""
+    the formulas' sources, the review thresholds, the exams when given and the unreadable
+    images)."""
     tables.write_rows_csv(os.path.join(folder, REPORT_CSV_NAME),
                           [report_lib.csv_row(r) for r in records],
                           fields=report_lib.REPORT_FIELDS, digits=6)
@@ -131,16 +133,17 @@ def _write_report(folder: str, records: List[Dict[str, object]],
            "review_thresholds": report_lib.thresholds_record(),
            "counts": {**report_lib.summary_counts(records), "unreadable": len(unreadable)},
            "images": records,
+           **({"exams": exams} if exams is not None else {}),
            "unreadable": [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable]}
     tables.write_json(os.path.join(folder, REPORT_JSON_NAME), doc)
 
 
 def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample],
                    unreadable: List[Tuple[str, str]], folder: str, model_path: str,
-                   known_ga: Callable[[str], Optional[float]]
+                   known_ga: Callable[[str], Optional[float]], exam_column: Mapping[str, str]
                    ) -> Tuple[List[measure_lib.Measurement], List[Dict[str, object]]]:
-    """Measures the samples; writes submission.csv, report.csv/.json, overlays/ and
-    unreadable.csv in `folder`.
+    """Measures the samples; writes submission.csv, report.csv/.json, exams.csv, overlays/
+    and unreadable.csv in `folder`.
 
     Args:
       runner: the model runner.
@@ -149,6 +152,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
       folder: the staging folder.
       model_path: recorded in report.json.
       known_ga: filename -> known GA in weeks, or None.
+      exam_column: filename -> exam, from the pixel CSV's `exam` column (`exams_lib`).
 
     Returns:
       (measurements, report records), in input order.
@@ -178,13 +182,16 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         _overlay_png(pred.sample.image, m, name,
                      os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
     # Written after measuring: `unreadable` is filled while the samples are read.
-    write_tables(folder, rows, records, unreadable, model_path)
+    exams = exams_lib.exam_records(records, exam_column)
+    exams_lib.write_exams_csv(os.path.join(folder, exams_lib.EXAMS_NAME), exams)
+    write_tables(folder, rows, records, unreadable, model_path, exams=exams)
     return measurements, records
 
 
 def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[str, Any]],
                  unreadable: List[Tuple[str, str]], model_path: str,
-                 unreadable_name: str = UNREADABLE_NAME) -> None:
+                 unreadable_name: str = UNREADABLE_NAME,
+                 exams: Optional[List[Dict[str, Any]]] = None) -> None:
     """Writes submission.csv, report.csv, report.json and the unreadable list in `folder`.
 
     Args:
@@ -194,9 +201,10 @@ def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[
       unreadable: (path, error) of the images that could not be measured.
       model_path: recorded in report.json.
       unreadable_name: the unreadable list's file name (Beam mode: its dead letters).
+      exams: the exam rows for report.json (`exams_lib.exam_records`), or None.
     """
     measure_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
-    _write_report(folder, records, unreadable, model_path)
+    _write_report(folder, records, unreadable, model_path, exams)
     tables.write_rows_csv(os.path.join(folder, unreadable_name),
                           [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable],
                           fields=UNREADABLE_FIELDS)
@@ -267,9 +275,5 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         measurements, records = _write_outputs(
             runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress,
                                   frame, override_dicom_calibration, allow_implausible_pixel_size),
-            unreadable, staging, model_path, job.known_ga)
-        # Exams of several images (an `exam` CSV column, else HC18's NNN_HC/NNN_2HC names).
-        exams_lib.write_exams_csv(os.path.join(staging, exams_lib.EXAMS_NAME),
-                                  exams_lib.exam_records(records,
-                                                         exams_lib.read_exam_column(pixel_csv)))
+            unreadable, staging, model_path, job.known_ga, exams_lib.read_exam_column(pixel_csv))
     return PredictResult(measurements, unreadable, records)
