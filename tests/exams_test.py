@@ -96,12 +96,15 @@ def test_dicom_images_group_by_study_and_series():
     assert list(E.group_exams([a, c], {"c.dcm": "1.2/1.2.1"})) == ["1.2/1.2.1"]  # the column wins
 
 
-def test_the_cases_the_web_app_port_is_checked_on():
+def test_the_cases_the_web_app_port_is_checked_on(tmp_path):
     # tests/fixtures/exams_cases.json: web_app/test/exams.test.js holds the JS port to the same rows.
     path = os.path.join(os.path.dirname(__file__), "fixtures", "exams_cases.json")
     with open(path, encoding="utf-8") as f:
         cases = json.load(f)["cases"]
     assert len(cases) >= 7
     for case in cases:
-        got = json.loads(json.dumps(E.exam_records(case["records"], case.get("exam_column"))))
-        assert got == case["expected"], case["what"]
+        rows = E.exam_records(case["records"], case.get("exam_column"))
+        assert json.loads(json.dumps(rows)) == case["expected"], case["what"]
+        E.write_exams_csv(str(tmp_path / "exams.csv"), rows)
+        with open(tmp_path / "exams.csv", newline="", encoding="utf-8") as f:
+            assert f.read() == case["expected_csv"], case["what"]

@@ -360,6 +360,17 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     doc = json.loads(_download(page, "#batch-dl-json"))
     assert doc["counts"] == {"images": 2, "found": 2, "flagged": 1, "unreadable": 1}
     assert doc["unreadable"][0]["filename"] == "001_HC.png"
+    # Exams (one head each here): the port's rows are the Python's from the same records.
+    from hc_tf.report import exams as exams_lib
+    want = exams_lib.exam_records(doc["images"])
+    assert [e["exam"] for e in doc["exams"]] == [e["exam"] for e in want] == ["000", "191"]
+    for got, exp in zip(doc["exams"], want):
+        assert got == {k: pytest.approx(v, rel=1e-12) if isinstance(v, float) else v for k, v in exp.items()}
+    assert page.locator("#exam-rows tr").count() == 2 and not page.is_hidden("#exams")
+    assert page.locator("#exam-rows tr").nth(0).locator(".e-hc").inner_text() == f"{want[0]['hc_mean_mm']:.1f} mm"
+    table = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-exams"))))
+    assert [r["hc_mean_mm"] for r in table] == [f"{e['hc_mean_mm']:.6f}" for e in want]
+    assert [r["hc_mean_lower_95_mm"] for r in table] == [f"{e['hc_mean_lower_95_mm']:.6f}" for e in want]
 
 
 def test_desktop_layout_uses_the_width(browser, server, golden):  # noqa: F811

@@ -19,16 +19,14 @@ single true HC is consistent with every image at the interval's level.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 import statistics
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from hc_tf import clinical
-from hc_tf.io import atomic
 from hc_tf.io import hc18_csv
+from hc_tf.io import tables
 
 EXAM_COLUMN = "exam"
 EXAMS_NAME = "exams.csv"
@@ -123,10 +121,4 @@ def exam_records(records: Sequence[Mapping[str, Any]],
 
 def write_exams_csv(path: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """exams.csv (None as empty, floats to 6 decimals), atomically."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=EXAM_FIELDS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else
-                        (f"{r[k]:.6f}" if isinstance(r[k], float) else r[k])) for k in EXAM_FIELDS})
-    atomic.atomic_write_text(path, buf.getvalue())
+    tables.write_rows_csv(path, rows, EXAM_FIELDS, digits=6)

@@ -10,7 +10,8 @@ import { draw, canvasPoint, clearResult, showCentile, showResult } from './ui/vi
 import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
 import { imageRecord, reportCsv, reportJson, download } from './ui/report.js';
-import { showBatch, measureBatch } from './ui/batch.js';
+import { showBatch, measureBatch, showExams } from './ui/batch.js';
+import { examsCsv } from './core/exams.js';
 import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
@@ -159,6 +160,7 @@ async function measureAll() {
   busy('');
   b.records = recs?.records ?? null;
   b.unreadable = recs?.unreadable ?? [];
+  b.exams = b.records ? showExams(state.model.meta.clinical, b.records) : [];
   $('batch-downloads').hidden = !b.records?.length;
 }
 
@@ -228,6 +230,9 @@ function wireUi(golden) {
   });
   $('measure-all').addEventListener('click', measureAll);
   $('dl-fhir').addEventListener('click', () => saveReport('fhir'));
+  $('batch-dl-exams').addEventListener('click', () => {
+    if (state.batch?.exams?.length) download(examsCsv(state.batch.exams), 'exams.csv', 'text/csv');
+  });
   for (const k of ['csv', 'json', 'copy']) {
     $(`dl-${k}`).addEventListener('click', () => saveReport(k));
     $(`batch-dl-${k}`).addEventListener('click', () => saveReport(k));

@@ -32,3 +32,18 @@ export function fmtG(x, prec = 6) {
   }
   return s;
 }
+
+/** Python's csv module, QUOTE_MINIMAL: None as empty, bools True/False, numbers to 6 decimals
+ * (Python's float; a field named in `ints` as an int). */
+export function csvCell(v, asInt = false) {
+  if (v === null || v === undefined) return '';
+  const s = typeof v === 'boolean' ? (v ? 'True' : 'False')
+    : typeof v === 'number' ? (asInt ? String(v) : fmtFixed(v, 6)) : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** A CSV as Python's csv.DictWriter writes it (\r\n line ends), header first. */
+export function csvText(fields, rows, ints = new Set()) {
+  const lines = [fields.join(','), ...rows.map((row) => fields.map((k) => csvCell(row[k], ints.has(k))).join(','))];
+  return lines.map((l) => `${l}\r\n`).join('');
+}

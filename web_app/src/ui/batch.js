@@ -4,6 +4,8 @@ import { measureBlob } from '../core/pipeline.js';
 import { parsePixelSize } from '../core/units.js';
 import { CancelledError } from '../core/decoder.js';
 import { imageRecord } from './report.js';
+import { examRecords } from '../core/exams.js';
+import { fmt1 } from '../core/pyformat.js';
 
 const $ = (id) => document.getElementById(id);
 const td = (text = '', cls = '') => Object.assign(document.createElement('td'), { textContent: text, className: cls });
@@ -21,6 +23,26 @@ export function showBatch(files) {
     return tr;
   }));
   $('batch-msg').textContent = `${files.length} images: type each one's pixel size (mm), then Measure all.`;
+  $('exams').hidden = true;
+  $('exam-rows').replaceChildren();
+}
+
+/** The exams of the measured records (hc_tf.report.exams), one row each; returns the rows. */
+export function showExams(spec, records) {
+  const rows = examRecords(spec, records);
+  $('exam-rows').replaceChildren(...rows.map((e) => {
+    const tr = document.createElement('tr');
+    tr.dataset.exam = e.exam; tr.dataset.disagree = String(e.disagree);
+    const mm = (v) => (v === null ? '' : `${fmt1(v)} mm`);
+    const interval = e.hc_mean_lower_95_mm === null ? '' : `${fmt1(e.hc_mean_lower_95_mm)}-${fmt1(e.hc_mean_upper_95_mm)} mm`;
+    const agree = e.found < 2 ? '' : e.disagree ? `no: ${e.disagree_reason}` : (e.disagree_reason || 'yes');
+    tr.append(td(e.exam), td(`${e.found} of ${e.images}`), td(mm(e.hc_mean_mm), 'e-hc'), td(mm(e.hc_sd_mm)),
+      td(interval, 'e-interval'), td(e.ga_hadlock ? `${e.ga_hadlock}${e.ga_hadlock_days === null ? '' : ' wk'}` : ''),
+      td(e.ga_intergrowth ? `${e.ga_intergrowth}${e.ga_intergrowth_days === null ? '' : ' wk'}` : ''), td(agree, 'e-agree'));
+    return tr;
+  }));
+  $('exams').hidden = !rows.length;
+  return rows;
 }
 
 function fillRow(tr, state, status, r = null) {

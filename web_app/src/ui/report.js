@@ -1,10 +1,11 @@
 // One image's read-out as hc_tf.report.records has it (image_record, csv_row, REPORT_FIELDS),
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
 import { hcCentile, parseGaWeeks, formatGa, weeksToDays } from '../core/clinical.js';
-import { fmtFixed } from '../core/pyformat.js';
+import { csvText } from '../core/pyformat.js';
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
 import { datingRecord } from '../core/dating.js';
+import { examRecords } from '../core/exams.js';
 
 const GA_KEYS = ['hadlock', 'intergrowth'];
 const SIGNALS = ['fit_rms_frac', 'inlier_fraction', 'mask_ellipse_dice', 'uncertain_band_fraction', 'outside_fraction'];
@@ -56,19 +57,11 @@ export function csvRow(rec) {
   return row;
 }
 
-/** Python's csv module, QUOTE_MINIMAL, \r\n; floats to 6 decimals, bools as True/False. */
-function cell(v) {
-  if (v === null || v === undefined) return '';
-  const s = typeof v === 'boolean' ? (v ? 'True' : 'False') : typeof v === 'number' ? fmtFixed(v, 6) : String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
-
 export function reportCsv(records) {
-  const lines = [REPORT_FIELDS.join(','), ...records.map((rec) => { const row = csvRow(rec); return REPORT_FIELDS.map((k) => cell(row[k])).join(','); })];
-  return lines.map((l) => `${l}\r\n`).join('');
+  return csvText(REPORT_FIELDS, records.map(csvRow));
 }
 
-/** report.json as `hc-tf predict` lays it out (counts, images, unreadable), plus the model's sha256. */
+/** report.json as `hc-tf predict` lays it out (counts, images, exams, unreadable), plus the model's sha256. */
 export function reportJson(records, model, unreadable = []) {
   const spec = model.meta.clinical;
   return `${JSON.stringify({ format: 'hc-tf web app report v1', model: model.meta.model_version,
@@ -76,7 +69,7 @@ export function reportJson(records, model, unreadable = []) {
     centile_source: spec.hc_centile.source, review_thresholds: spec.review_flag.thresholds,
     counts: { images: records.length, found: records.filter((r) => r.found).length,
       flagged: records.filter((r) => r.review).length, unreadable: unreadable.length },
-    images: records, unreadable }, null, 2)}\n`;
+    images: records, exams: examRecords(spec, records), unreadable }, null, 2)}\n`;
 }
 
 /** Saves text as a file (an <a download> click: nothing leaves the device). */

@@ -1,0 +1,90 @@
+// Exams of several images (hc_tf.report.exams): the same head measured more than once,
+// averaged. Grouped by an exam name given per image, else a DICOM image's study and series
+// ("STUDY_UID/SERIES_UID"), else HC18's NNN_HC / NNN_2HC / NNN_3HC subject "NNN", else the
+// image alone. Row: mean HC of the images with a head, SD and range, the interval of the mean
+// (the mean 95% half-width: no credit for averaging), GA of the mean, and a disagreement flag
+// when the images' intervals share no value. tests/fixtures/exams_cases.json holds both ports.
+import { formatGa, gaFromHc } from './clinical.js';
+import { csvText, fmtFixed } from './pyformat.js';
+
+export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm', 'hc_sd_mm', 'hc_range_mm',
+  'hc_mean_lower_95_mm', 'hc_mean_upper_95_mm', 'ga_hadlock', 'ga_hadlock_days',
+  'ga_intergrowth', 'ga_intergrowth_days', 'disagree', 'disagree_reason', 'review_any'];
+const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
+const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
+
+/** exams.exam_of_name: HC18's subject of NNN_HC / NNN_2HC; else the name without its extension. */
+export function examOfName(filename) {
+  const base = filename.split('/').pop();
+  const dot = base.lastIndexOf('.');
+  const stem = dot > 0 ? base.slice(0, dot) : base;  // os.path.splitext keeps a leading dot
+  const m = HC18_NAME.exec(stem);
+  return m ? m[1] : stem;
+}
+
+/** exams.exam_of_dicom: "STUDY/SERIES" of a record with DICOM UIDs and a study UID; else null. */
+export function examOfDicom(record) {
+  const study = record.dicom?.study_instance_uid;
+  return study ? `${study}/${record.dicom.series_instance_uid || ''}` : null;
+}
+
+/** Records grouped by exam, in order of first appearance: Map(exam -> records). */
+export function groupExams(records, examColumn = {}) {
+  const groups = new Map();
+  for (const r of records) {
+    const exam = examColumn[r.filename] || examOfDicom(r) || examOfName(r.filename);
+    if (!groups.has(exam)) groups.set(exam, []);
+    groups.get(exam).push(r);
+  }
+  return groups;
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** statistics.stdev: the sample SD (n - 1). */
+function sampleSd(xs) {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+}
+
+/** exams.exam_record: one exam's row (EXAM_FIELDS) from its images' report records. */
+export function examRecord(spec, exam, members) {
+  const found = members.filter((r) => r.found);
+  const row = Object.fromEntries(EXAM_FIELDS.map((k) => [k, null]));
+  Object.assign(row, { exam, images: members.length, found: found.length,
+    filenames: members.map((r) => r.filename).join('; '), review_any: members.some((r) => r.review),
+    disagree: false, disagree_reason: '' });
+  if (!found.length) return row;
+  const hcs = found.map((r) => r.hc_mm);
+  const m = mean(hcs);
+  Object.assign(row, { hc_mean_mm: m, hc_sd_mm: hcs.length > 1 ? sampleSd(hcs) : null,
+    hc_range_mm: Math.max(...hcs) - Math.min(...hcs) });
+  for (const [key, method] of GA_METHODS) {
+    const g = gaFromHc(spec, m, method);
+    row[`ga_${key}`] = g.ga_days === null ? 'out of range' : formatGa(g.ga_days);
+    row[`ga_${key}_days`] = g.ga_days;
+  }
+  const ivs = found.map((r) => r.hc_interval ?? {});
+  if (ivs.some((iv) => iv.half_width_mm === undefined || iv.half_width_mm === null)) {
+    row.disagree_reason = 'not assessed: no calibrated HC interval';
+    return row;
+  }
+  const half = mean(ivs.map((iv) => iv.half_width_mm));
+  Object.assign(row, { hc_mean_lower_95_mm: m - half, hc_mean_upper_95_mm: m + half });
+  const lo = Math.max(...ivs.map((iv) => iv.lower_mm)), hi = Math.min(...ivs.map((iv) => iv.upper_mm));
+  if (lo > hi) {
+    Object.assign(row, { disagree: true, disagree_reason: `the images' 95% intervals share no value (HC `
+      + `${fmtFixed(Math.min(...hcs), 1)} to ${fmtFixed(Math.max(...hcs), 1)} mm): remeasure or check which image is off` });
+  }
+  return row;
+}
+
+/** exams.exam_records: every exam's row, in order of first appearance. */
+export function examRecords(spec, records, examColumn = {}) {
+  return [...groupExams(records, examColumn)].map(([exam, members]) => examRecord(spec, exam, members));
+}
+
+/** exams.csv as `hc-tf predict` writes it (the counts as ints, every other number to 6 decimals). */
+export function examsCsv(rows) {
+  return csvText(EXAM_FIELDS, rows, new Set(['images', 'found']));
+}

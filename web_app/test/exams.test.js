@@ -1,0 +1,39 @@
+// The port's exams (web_app/src/core/exams.js) against hc_tf.report.exams on the shared cases
+// (tests/fixtures/exams_cases.json, which tests/exams_test.py holds the Python to).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { EXAM_FIELDS, examOfName, examRecords, examsCsv } from '../src/core/exams.js';
+import { REPO, loadJson } from './helpers.js';
+
+const spec = loadJson('hc_effunet_int8.json').clinical;
+const cases = JSON.parse(readFileSync(path.join(REPO, 'tests', 'fixtures', 'exams_cases.json'), 'utf8')).cases;
+const TOL = 1e-9;  // the mean and SD summed in another order than Python's fsum
+
+test('exam rows equal Python\'s on every shared case', () => {
+  assert.ok(cases.length >= 7);
+  for (const c of cases) {
+    const got = examRecords(spec, c.records, c.exam_column ?? {});
+    assert.equal(got.length, c.expected.length, c.what);
+    for (const [i, want] of c.expected.entries()) {
+      assert.deepEqual(Object.keys(got[i]), EXAM_FIELDS, c.what);
+      for (const k of EXAM_FIELDS) {
+        if (typeof want[k] === 'number') assert.ok(Math.abs(got[i][k] - want[k]) <= TOL * Math.max(1, Math.abs(want[k])), `${c.what}: ${k} ${got[i][k]} vs ${want[k]}`);
+        else assert.equal(got[i][k], want[k], `${c.what}: ${k}`);
+      }
+    }
+  }
+});
+
+test('exams.csv\'s text equals Python\'s, byte for byte', () => {
+  for (const c of cases) assert.equal(examsCsv(examRecords(spec, c.records, c.exam_column ?? {})), c.expected_csv, c.what);
+});
+
+test('HC18 names group by subject; any other name is an exam of its own', () => {
+  assert.equal(examOfName('010_HC.png'), '010');
+  assert.equal(examOfName('010_2HC.png'), '010');
+  assert.equal(examOfName('010_HC_Annotation.png'), '010_HC_Annotation');
+  assert.equal(examOfName('scan.dcm#2'), 'scan');
+  assert.equal(examOfName('.hidden'), '.hidden');
+});
