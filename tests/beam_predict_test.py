@@ -63,7 +63,7 @@ def _rows(path):
 
 
 def _assert_same_outputs(beam_out, plain_out):
-    for name in ("submission.csv", "report.csv"):
+    for name in ("submission.csv", "report.csv", "exams.csv"):
         assert _read(beam_out / name) == _read(plain_out / name), name
     assert (json.loads((beam_out / "report.json").read_text())
             == json.loads((plain_out / "report.json").read_text()))

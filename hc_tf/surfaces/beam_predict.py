@@ -35,6 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from hc_tf import inference
 from hc_tf.io import images
 from hc_tf.io import out_dir as out_dir_lib
+from hc_tf.report import exams as exams_lib
 from hc_tf.surfaces import predict as predict_lib
 from hc_tf.surfaces import predict_inputs
 
@@ -43,7 +44,8 @@ DEAD_LETTER_NAME = "dead_letter.csv"
 SHARDS_NAME = "shards"
 MEASURED_PREFIX = "measured"
 OUTPUT_NAMES = frozenset({predict_lib.SUBMISSION_NAME, predict_lib.REPORT_CSV_NAME,
-                          predict_lib.REPORT_JSON_NAME, DEAD_LETTER_NAME, SHARDS_NAME})
+                          predict_lib.REPORT_JSON_NAME, exams_lib.EXAMS_NAME, DEAD_LETTER_NAME,
+                          SHARDS_NAME})
 # What --overwrite may replace: the tables, and shards/ of Beam's WriteToText names.
 _SHARD_FILE = re.compile(rf"({MEASURED_PREFIX}|{DEAD_LETTER})-\d+-of-\d+\.jsonl")
 BEAM_OUTPUTS = out_dir_lib.Outputs(OUTPUT_NAMES - {SHARDS_NAME},
@@ -348,7 +350,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         dead = [(d["path"], d["error"]) for d in read_shards(shards, DEAD_LETTER)]
         records = [m["record"] for m in measured]
         predict_lib.write_tables(staging, [m["submission"] for m in measured], records, dead,
-                                 model_path, unreadable_name=DEAD_LETTER_NAME)
+                                 model_path, unreadable_name=DEAD_LETTER_NAME,
+                                 exam_column=exams_lib.read_exam_column(pixel_csv))
     if shards.startswith(staging):
         shards = os.path.join(out_dir, os.path.relpath(shards, staging))
     return BeamResult(records, dead, shards)

@@ -115,10 +115,9 @@ def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) ->
 
 def _write_report(folder: str, records: List[Dict[str, object]],
                   unreadable: List[Tuple[str, str]], model_path: str,
-                  exams: Optional[List[Dict[str, Any]]] = None) -> None:
+                  exams: List[Dict[str, Any]]) -> None:
     """report.csv (one flat row per measured image) and report.json (the same, nested, with
-    the formulas' sources, the review thresholds, the exams when given and the unreadable
-    images)."""
+    the formulas' sources, the review thresholds, the exam rows and the unreadable images)."""
     tables.write_rows_csv(os.path.join(folder, REPORT_CSV_NAME),
                           [report_lib.csv_row(r) for r in records],
                           fields=report_lib.REPORT_FIELDS, digits=6)
@@ -133,7 +132,7 @@ def _write_report(folder: str, records: List[Dict[str, object]],
            "review_thresholds": report_lib.thresholds_record(),
            "counts": {**report_lib.summary_counts(records), "unreadable": len(unreadable)},
            "images": records,
-           **({"exams": exams} if exams is not None else {}),
+           "exams": exams,
            "unreadable": [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable]}
     tables.write_json(os.path.join(folder, REPORT_JSON_NAME), doc)
 
@@ -182,17 +181,16 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         _overlay_png(pred.sample.image, m, name,
                      os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
     # Written after measuring: `unreadable` is filled while the samples are read.
-    exams = exams_lib.exam_records(records, exam_column)
-    exams_lib.write_exams_csv(os.path.join(folder, exams_lib.EXAMS_NAME), exams)
-    write_tables(folder, rows, records, unreadable, model_path, exams=exams)
+    write_tables(folder, rows, records, unreadable, model_path, exam_column=exam_column)
     return measurements, records
 
 
 def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[str, Any]],
                  unreadable: List[Tuple[str, str]], model_path: str,
                  unreadable_name: str = UNREADABLE_NAME,
-                 exams: Optional[List[Dict[str, Any]]] = None) -> None:
-    """Writes submission.csv, report.csv, report.json and the unreadable list in `folder`.
+                 exam_column: Optional[Mapping[str, str]] = None) -> None:
+    """Writes submission.csv, report.csv, report.json, exams.csv and the unreadable list in
+    `folder`.
 
     Args:
       folder: the staging folder.
@@ -201,10 +199,12 @@ def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[
       unreadable: (path, error) of the images that could not be measured.
       model_path: recorded in report.json.
       unreadable_name: the unreadable list's file name (Beam mode: its dead letters).
-      exams: the exam rows for report.json (`exams_lib.exam_records`), or None.
+      exam_column: filename -> exam, from the pixel CSV's `exam` column (`exams_lib`).
     """
+    exams = exams_lib.exam_records(records, exam_column)
     measure_lib.write_submission_csv(os.path.join(folder, SUBMISSION_NAME), rows)
     _write_report(folder, records, unreadable, model_path, exams)
+    exams_lib.write_exams_csv(os.path.join(folder, exams_lib.EXAMS_NAME), exams)
     tables.write_rows_csv(os.path.join(folder, unreadable_name),
                           [dict(zip(UNREADABLE_FIELDS, u)) for u in unreadable],
                           fields=UNREADABLE_FIELDS)
