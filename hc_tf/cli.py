@@ -268,8 +268,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                                                override_dicom_calibration=override_dicom_calibration,
                                                **common)
             listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
-            extra += "".join(f", {out_dir}/{d}" for d in ("exams.csv", "sr/", "fhir/")  # sr, fhir: DICOM inputs
-                             if os.path.exists(os.path.join(out_dir, d)))
+            extra += "".join(f", {out_dir}/{d}/" for d in ("sr", "fhir")  # DICOM inputs' SR, FHIR
+                             if os.path.isdir(os.path.join(out_dir, d)))
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
@@ -279,7 +279,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                   if result.unreadable else "")
     click.echo(f"{text.count(counts['images'], 'image')}, head found in {counts['found']}, "
                f"{counts['flagged']} flagged for review{unreadable} -> {out_dir}/submission.csv, "
-               f"{out_dir}/report.csv, {out_dir}/report.json, {extra}")
+               f"{out_dir}/report.csv, {out_dir}/report.json, {out_dir}/exams.csv, {extra}")
     if result.unreadable:
         click.get_current_context().exit(PREDICT_SOME_UNREADABLE)
 
