@@ -125,12 +125,12 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
                          else text.parse_filters(decoder_filters)),
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute,
-        folds=folds, fold=fold, **levers)  # large_head_repeat, boundary_weight, hc_weight
+        folds=folds, fold=fold, **levers)  # large_head_repeat, boundary_weight, hc_weight, train_on_all
     best = train_lib.train(config)
     if not best and distribute == "multi-worker":
         click.echo("worker done (the chief writes the run directory)")
         return
-    kept = "kept (last epoch), held-out fold" if folds else "best"
+    kept = f"kept (last epoch), {'held-out fold' if folds else 'trained-on'}" if config.fixed_schedule else "best"
     click.echo(f"{kept}: epoch {best.get('epoch')}, validation ADF {best.get('val_adf_mm', float('nan')):.2f} mm"
                f" -> {os.path.join(run_dir, 'best.keras')}")
 

@@ -56,6 +56,13 @@ def test_each_line_trains_evaluates_and_compares_its_fold(tmp_path):
     assert "queue done" in out.stdout
 
 
+def test_the_all_data_line_trains_on_everything_and_evaluates_nothing(tmp_path):
+    out, calls, runs = _run(tmp_path, "e50 all\n")
+    assert out.returncode == 0, out.stderr
+    assert len(calls) == 1 and f"--run-dir {runs}/all_e50 " in calls[0]
+    assert calls[0].endswith("--epochs 50 --batch-size 16 --train-on-all") and "--folds" not in calls[0]
+
+
 def test_a_bad_line_is_refused_naming_it_before_anything_runs_after_it(tmp_path):
     out, calls, _ = _run(tmp_path, "e50 1\nbw1 7 --boundary-weight 1\nhc1 1\n")
     assert out.returncode == 2 and "line 2: want LEVER FOLD" in out.stderr

@@ -84,6 +84,30 @@ def test_keras_fit_counts_the_repeats_in_its_steps_and_records_both_levers(
     assert saved["hc_weight"] == 0.5
 
 
+def test_train_on_all_trains_on_both_splits_and_keeps_the_last_epoch(
+        sample_data_dir, tmp_path, capsys, float32_policy):
+    from hc_tf.train import data as data_lib
+    from hc_tf.train import fit as train_lib
+
+    n_train = int(data_lib.load_split(sample_data_dir, "train").cardinality().numpy())
+    n_val = int(data_lib.load_split(sample_data_dir, "validation").cardinality().numpy())
+    run = tmp_path / "run"
+    config = train_lib.TrainConfig(
+        data_dir=sample_data_dir, run_dir=str(run), epochs=2, batch_size=4, input_hw=TINY_HW,
+        decoder_filters=TINY_DECODER, lr_schedule="constant", augmentation=False, train_on_all=True)
+    best = train_lib.train(config)
+    out = capsys.readouterr().out
+    assert f"all data: train + validation ({n_train + n_val} images)" in out
+    assert f"data: {n_train + n_val} train images, {n_val} validation images" in out
+    # The last epoch is kept whatever its (trained-on) validation ADF, and says so.
+    assert best["epoch"] == 2 and best["final"] is True and best["train_on_all"] is True
+    assert "not held out" in best["note"]
+    assert json.loads((run / "config.json").read_text())["train_on_all"] is True
+    with pytest.raises(ValueError, match="not with --folds"):
+        train_lib.train(train_lib.TrainConfig(data_dir=sample_data_dir, run_dir=str(tmp_path / "r2"),
+                                              folds=5, fold=1, train_on_all=True))
+
+
 def test_the_keras_trainer_compiles_the_levers_loss_terms(float32_policy):
     from hc_tf.train import fit as train_lib
     config = train_lib.TrainConfig(data_dir="d", run_dir="r", input_hw=TINY_HW, decoder_filters=TINY_DECODER,
@@ -98,7 +122,7 @@ def test_a_run_from_before_the_levers_resumes_with_them_off(tmp_path):
     assert not run_dir_lib.prepare_run_dir(config)
     path = tmp_path / "run" / "config.json"
     old = json.loads(path.read_text())
-    del old["large_head_repeat"], old["boundary_weight"], old["hc_weight"]
+    del old["large_head_repeat"], old["boundary_weight"], old["hc_weight"], old["train_on_all"]
     path.write_text(json.dumps(old))
     assert run_dir_lib.prepare_run_dir(config)  # resumes
     with pytest.raises(run_dir_lib.RunDirError, match="large_head_repeat"):

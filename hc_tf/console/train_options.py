@@ -9,8 +9,12 @@ from hc_tf import defaults
 
 
 def lever_options(command):
-    """Adds --large-head-repeat, --boundary-weight and --hc-weight (passed as
-    `large_head_repeat`, `boundary_weight`, `hc_weight`)."""
+    """Adds --large-head-repeat, --boundary-weight, --hc-weight and --train-on-all (passed as
+    `large_head_repeat`, `boundary_weight`, `hc_weight`, `train_on_all`)."""
+    command = click.option(
+        "--train-on-all", is_flag=True,
+        help="Train on train + validation for the fixed --epochs and keep the last epoch (the "
+             "release's last step, once cross-validation fixed the recipe); not with --folds.")(command)
     command = click.option(
         "--hc-weight", default=0.0, show_default=True, type=click.FloatRange(min=0),
         help="Add this x |log(HC of the prediction / HC of the reference)| to the loss, each HC "

@@ -12,6 +12,9 @@ The best checkpoint is picked by validation ADF (mm), measured through the
 shared measurement module: the number users care about, not a pixel loss.
 Cross-validation (`--folds N --fold K`): trains on the other folds' images of both splits
 for the fixed epoch count and keeps the last epoch; fold K's images are measured, never chosen on.
+All data (`--train-on-all`, the release's last step once cross-validation fixed the recipe):
+trains on train + validation for the fixed epoch count and keeps the last epoch; the validation
+images are still measured each epoch, marked as trained on.
 """
 
 from __future__ import annotations
@@ -68,6 +71,13 @@ class TrainConfig:
     large_head_repeat: int = 1
     boundary_weight: float = 0.0
     hc_weight: float = 0.0
+    # Train on train + validation for the fixed epochs and keep the last (no held-out images).
+    train_on_all: bool = False
+
+    @property
+    def fixed_schedule(self) -> bool:
+        """The last epoch is the model (a fold, or all data): nothing held out chooses it."""
+        return bool(self.folds) or self.train_on_all
 
     def to_json(self) -> Dict:
         d = dataclasses.asdict(self)
@@ -83,6 +93,8 @@ def check_folds(config: TrainConfig) -> None:
                          "and 0 <= fold < folds")
     if not config.folds and config.fold:
         raise ValueError(f"--fold {config.fold} needs --folds (e.g. --folds 5)")
+    if config.folds and config.train_on_all:
+        raise ValueError("--train-on-all trains on every fold: not with --folds")
 
 
 def check_start_files(config: TrainConfig) -> None:
@@ -126,17 +138,23 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
             logs["val_adf_mm"] = adf
             logs["val_dice_ellipse"] = summary["dice_mean"]
             logs["val_not_found"] = figures["val_not_found"]
-            # A fold keeps its last epoch: its test part must not choose the checkpoint.
+            # A fold keeps its last epoch: its test part must not choose the checkpoint; an
+            # all-data run too: its validation images are trained on.
             improved = validation.keeps(adf, run_dir_lib.best_adf(run),
                                         last_epoch=epoch + 1 == config.epochs,
-                                        trained_on_validation=bool(config.folds))
+                                        trained_on_validation=config.fixed_schedule)
             if improved:
                 doc = {"epoch": epoch + 1, "val_adf_mm": adf, "summary": summary}
+                if config.fixed_schedule:
+                    doc["final"] = epoch + 1 == config.epochs
                 if config.folds:
-                    doc.update(folds=config.folds, fold=config.fold,
-                               final=epoch + 1 == config.epochs, note=(
+                    doc.update(folds=config.folds, fold=config.fold, note=(
                         "last epoch of a fixed schedule; the figures are on this fold's "
                         "held-out images (out of fold), never used to choose"))
+                if config.train_on_all:
+                    doc.update(train_on_all=True, note=(
+                        "last epoch of a fixed schedule on train + validation: the "
+                        "validation figures are on trained-on images, not held out"))
                 run_dir_lib.keep_model(self.model, run, doc)
             print(f"\n  validation: ADF {adf:.2f} mm (median {summary['adf_mm_median']:.2f}; "
                   f"over found images {_fmt_mm(summary['adf_found_mm_mean'])}), "
@@ -218,9 +236,17 @@ def steps_per_epoch(config: TrainConfig, n_train: int, global_batch: int, distri
 
 
 def _train_and_validation(config: TrainConfig, data_lib, is_chief: bool):
-    """Training examples and the measured samples: the train / validation splits, or a
-    fold's training part / its held-out test part (`config.folds`)."""
+    """Training examples and the measured samples: the train / validation splits, train +
+    validation / validation (`config.train_on_all`), or a fold's training part / its held-out
+    test part (`config.folds`)."""
     vf = config.validation_fraction
+    if config.train_on_all:
+        both = (data_lib.load_split(config.data_dir, "train", vf)
+                .concatenate(data_lib.load_split(config.data_dir, "validation", vf)))
+        n = int(both.cardinality().numpy())
+        print(f"all data: train + validation ({n} images), the last of {config.epochs} epochs is "
+              "kept; the validation images are measured each epoch, trained on (not held out)")
+        return both, (data_lib.load_samples(config.data_dir, "validation", vf) if is_chief else [])
     if not config.folds:
         return (data_lib.load_split(config.data_dir, "train", vf),
                 data_lib.load_samples(config.data_dir, "validation", vf) if is_chief else [])

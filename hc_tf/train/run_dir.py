@@ -26,7 +26,8 @@ from hc_tf.io import atomic as io_utils
 _RESUMABLE_KEYS = ("epochs", "data_dir", "steps_per_epoch")
 # Keys added after runs were made: a config.json without one holds the default.
 _ADDED_KEY_DEFAULTS = {"distribute": "none", "folds": 0, "fold": 0,
-                       "large_head_repeat": 1, "boundary_weight": 0.0, "hc_weight": 0.0}
+                       "large_head_repeat": 1, "boundary_weight": 0.0, "hc_weight": 0.0,
+                       "train_on_all": False}
 
 
 class RunDirError(ValueError):

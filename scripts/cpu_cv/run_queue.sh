@@ -3,7 +3,9 @@
 # queue file (LEVER FOLD [OPTION...]) trains fold FOLD with `hc-tf train --folds 5` plus OPTIONs
 # into RUNS/fold{FOLD}_{LEVER}, then evaluates it into RUNS/table_{LEVER}
 # (`hc_tf.train.cross_validate --only FOLD`), and, for a lever, compares it image by image with
-# the plain recipe's same fold (`cv_report --baseline RUNS/table_e50`). Resumable: run it again
+# the plain recipe's same fold (`cv_report --baseline RUNS/table_e50`). FOLD `all` trains the
+# release's last step instead (`--train-on-all`: train + validation, the fixed 50 epochs, the
+# last kept) into RUNS/all_{LEVER}; nothing is held out, so nothing is evaluated. Resumable: run it again
 # after a kill or in the next session; a finished line costs seconds (training leaves a finished
 # run as it is, cross_validate keeps what it made).
 #
@@ -33,13 +35,21 @@ n=0
 while read -r lever fold options || [ -n "$lever" ]; do  # (a last line without a newline too)
     n=$((n + 1))
     case "$lever" in ""|"#"*) continue ;; esac
-    if ! [[ "$lever" =~ ^[A-Za-z0-9_]+$ && "$fold" =~ ^[0-4]$ ]]; then
-        echo "error: $queue line $n: want LEVER FOLD [OPTION...] (LEVER letters, digits, _; FOLD 0-4)" >&2
+    if ! [[ "$lever" =~ ^[A-Za-z0-9_]+$ && "$fold" =~ ^([0-4]|all)$ ]]; then
+        echo "error: $queue line $n: want LEVER FOLD [OPTION...] (LEVER letters, digits, _; FOLD 0-4 or all)" >&2
         exit 2
     fi
     if [ "$lever" = "$baseline" ] && [ -n "$options" ]; then
         echo "error: $queue line $n: $baseline is the plain recipe; give a lever its own name" >&2
         exit 2
+    fi
+    if [ "$fold" = all ]; then
+        run="$runs/all_${lever}"
+        echo "== $(date -u +%H:%M) line $n: all data, $lever ${options:-(plain recipe)} -> $run"
+        # shellcheck disable=SC2086
+        nice -n "$nice_level" "$python" -m hc_tf.cli train --data-dir "$data_dir" --run-dir "$run" \
+            --encoder-weights "$encoder" --epochs 50 --batch-size 16 --train-on-all $options </dev/null
+        continue
     fi
     run="$runs/fold${fold}_${lever}"
     echo "== $(date -u +%H:%M) line $n: fold $fold, $lever ${options:-(plain recipe)} -> $run"
