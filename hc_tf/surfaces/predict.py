@@ -1,6 +1,6 @@
 """`hc-tf predict`: image files -> HC18 submission CSV, a clinical report (HC, GA by
-both formulas, optional centile, review flag and quality signals; CSV and JSON), overlay
-PNGs and a list of the images that could not be read.
+both formulas, optional centile, review flag and quality signals; CSV and JSON), the exams
+(images of one head averaged), overlay PNGs and a list of the images that could not be read.
 
 No TensorFlow on a `.tflite` model: the runner comes from `inference.load_runner`.
 One run's outputs are staged inside `--out` and moved into place when complete
@@ -240,7 +240,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   frame: Optional[int] = None, override_dicom_calibration: bool = False
                   ) -> PredictResult:
     """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
-    `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all from this run.
+    `exams.csv`, `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all
+    from this run.
 
     Args:
       model_path: a `.keras` or `.tflite` model.
