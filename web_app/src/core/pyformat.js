@@ -33,8 +33,8 @@ export function fmtG(x, prec = 6) {
   return s;
 }
 
-/** Python's csv module, QUOTE_MINIMAL: None as empty, bools True/False, numbers to 6 decimals
- * (Python's float; a field named in `ints` as an int). */
+/** Python's csv module, QUOTE_MINIMAL: null as empty, bools True/False, a number to 6 decimals
+ * as Python writes a float, or as it is when `asInt` (Python's int). */
 export function csvCell(v, asInt = false) {
   if (v === null || v === undefined) return '';
   const s = typeof v === 'boolean' ? (v ? 'True' : 'False')
