@@ -99,7 +99,7 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
               help="Cross-validation: N folds by subject (0: the train/validation split).")
 @click.option("--fold", default=0, show_default=True,
               help="With --folds: train on the other folds, keep the last epoch; this fold is held out.")
-@train_options.lever_options
+@train_options.recipe_options
 @errors.clean_errors
 def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size, backbone, precision,
           lr, lr_schedule, seed, validation_fraction, steps_per_epoch, no_augmentation,
@@ -125,7 +125,7 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
                          else text.parse_filters(decoder_filters)),
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute,
-        folds=folds, fold=fold, **levers)  # large_head_repeat, boundary_weight, hc_weight, train_on_all
+        folds=folds, fold=fold, **levers)  # train_options.recipe_options
     best = train_lib.train(config)
     if not best and distribute == "multi-worker":
         click.echo("worker done (the chief writes the run directory)")

@@ -46,7 +46,7 @@ def test_each_line_trains_evaluates_and_compares_its_fold(tmp_path):
     assert len(calls) == 7  # e50: train + evaluate; bw1: + compare; hc1 (fold 2): no baseline yet
     train, evaluate = calls[0].split(), calls[1].split()
     assert train[:3] == ["-m", "hc_tf.cli", "train"] and train[-4:] == ["--folds", "5", "--fold", "1"]
-    assert f"--run-dir {runs}/fold1_e50 " in calls[0] and "--epochs 50 --batch-size 16" in calls[0]
+    assert f"--run-dir {runs}/fold1_e50 " in calls[0] and "--epochs 50 --batch-size 16 --val-every 5" in calls[0]
     assert evaluate[:2] == ["-m", "hc_tf.train.cross_validate"]
     assert f"--source {runs}/fold{{fold}}_e50/best.keras --only 1" in calls[1]
     assert calls[1].endswith(f"--work {runs}/table_e50")
@@ -60,7 +60,7 @@ def test_the_all_data_line_trains_on_everything_and_evaluates_nothing(tmp_path):
     out, calls, runs = _run(tmp_path, "e50 all\n")
     assert out.returncode == 0, out.stderr
     assert len(calls) == 1 and f"--run-dir {runs}/all_e50 " in calls[0]
-    assert calls[0].endswith("--epochs 50 --batch-size 16 --train-on-all") and "--folds" not in calls[0]
+    assert calls[0].endswith("--val-every 5 --train-on-all") and "--folds" not in calls[0]
 
 
 def test_a_bad_line_is_refused_naming_it_before_anything_runs_after_it(tmp_path):

@@ -3,6 +3,7 @@ sampling, hc_tf/train/sampling.py), --boundary-weight and --hc-weight, wired thr
 recorded in the run's config.json. The JAX trainer's twin is tested in train_jax_levers_test.py."""
 
 import collections
+import csv
 import json
 
 import numpy as np
@@ -93,14 +94,20 @@ def test_train_on_all_trains_on_both_splits_and_keeps_the_last_epoch(
     n_val = int(data_lib.load_split(sample_data_dir, "validation").cardinality().numpy())
     run = tmp_path / "run"
     config = train_lib.TrainConfig(
-        data_dir=sample_data_dir, run_dir=str(run), epochs=2, batch_size=4, input_hw=TINY_HW,
-        decoder_filters=TINY_DECODER, lr_schedule="constant", augmentation=False, train_on_all=True)
+        data_dir=sample_data_dir, run_dir=str(run), epochs=3, batch_size=4, input_hw=TINY_HW,
+        decoder_filters=TINY_DECODER, lr_schedule="constant", augmentation=False, train_on_all=True,
+        val_every=2)
     best = train_lib.train(config)
     out = capsys.readouterr().out
     assert f"all data: train + validation ({n_train + n_val} images)" in out
     assert f"data: {n_train + n_val} train images, {n_val} validation images" in out
+    # --val-every 2: measured at epochs 2 and 3 (the last) only; log.csv keeps the column.
+    assert out.count("validation: ADF") == 2
+    with open(run / "log.csv", newline="") as f:
+        adfs = [float(r["val_adf_mm"]) for r in csv.DictReader(f)]
+    assert np.isnan(adfs[0]) and np.isfinite(adfs[1:]).all()
     # The last epoch is kept whatever its (trained-on) validation ADF, and says so.
-    assert best["epoch"] == 2 and best["final"] is True and best["train_on_all"] is True
+    assert best["epoch"] == 3 and best["final"] is True and best["train_on_all"] is True
     assert "not held out" in best["note"]
     assert json.loads((run / "config.json").read_text())["train_on_all"] is True
     with pytest.raises(ValueError, match="not with --folds"):
@@ -123,6 +130,7 @@ def test_a_run_from_before_the_levers_resumes_with_them_off(tmp_path):
     path = tmp_path / "run" / "config.json"
     old = json.loads(path.read_text())
     del old["large_head_repeat"], old["boundary_weight"], old["hc_weight"], old["train_on_all"]
+    del old["val_every"]
     path.write_text(json.dumps(old))
     assert run_dir_lib.prepare_run_dir(config)  # resumes
     with pytest.raises(run_dir_lib.RunDirError, match="large_head_repeat"):
@@ -131,7 +139,7 @@ def test_a_run_from_before_the_levers_resumes_with_them_off(tmp_path):
 
 
 @pytest.mark.parametrize("option, value", [("--large-head-repeat", "0"), ("--boundary-weight", "-1"),
-                                           ("--hc-weight", "-1")])
+                                           ("--hc-weight", "-1"), ("--val-every", "0")])
 def test_train_cli_refuses_a_lever_out_of_range_in_one_line(tmp_path, option, value):
     from click.testing import CliRunner
     from hc_tf import cli

@@ -1,5 +1,5 @@
-"""`hc-tf train`'s accuracy levers as one click decorator: each is one flag, the
-same in the JAX trainer (hc_tf/train/jax_backend/train_jax.py), default off."""
+"""`hc-tf train`'s accuracy levers and schedule options as one click decorator: each is one
+flag, the same in the JAX trainer (hc_tf/train/jax_backend/train_jax.py), default off."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import click
 from hc_tf import defaults
 
 
-def lever_options(command):
-    """Adds --large-head-repeat, --boundary-weight, --hc-weight and --train-on-all (passed as
-    `large_head_repeat`, `boundary_weight`, `hc_weight`, `train_on_all`)."""
+def recipe_options(command):
+    """Adds --large-head-repeat, --boundary-weight, --hc-weight, --train-on-all and --val-every
+    (passed as `large_head_repeat`, `boundary_weight`, `hc_weight`, `train_on_all`,
+    `val_every`)."""
+    command = click.option(
+        "--val-every", default=1, show_default=True, type=click.IntRange(min=1),
+        help="Measure the validation images every N epochs and at the last (a fixed schedule "
+             "chooses nothing by them: fewer measurements, a faster CPU fold).")(command)
     command = click.option(
         "--train-on-all", is_flag=True,
         help="Train on train + validation for the fixed --epochs and keep the last epoch (the "

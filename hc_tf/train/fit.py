@@ -73,6 +73,8 @@ class TrainConfig:
     hc_weight: float = 0.0
     # Train on train + validation for the fixed epochs and keep the last (no held-out images).
     train_on_all: bool = False
+    # Measure the validation images every this many epochs, and at the last.
+    val_every: int = 1
 
     @property
     def fixed_schedule(self) -> bool:
@@ -127,6 +129,10 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
+            if (epoch + 1) % config.val_every and epoch + 1 != config.epochs:
+                # Not measured this epoch: NaN keeps log.csv's columns (the plot skips it).
+                logs.update(val_adf_mm=math.nan, val_dice_ellipse=math.nan, val_not_found=math.nan)
+                return
             t = time.time()
             runner = keras_runner.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
             rows = [evaluate_lib.score(p) for p in inference.predict_samples(runner, val_samples)]

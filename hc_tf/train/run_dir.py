@@ -22,12 +22,13 @@ import numpy as np
 
 from hc_tf.io import atomic as io_utils
 
-# Keys that may differ when a run is resumed (more epochs, new data location).
-_RESUMABLE_KEYS = ("epochs", "data_dir", "steps_per_epoch")
+# Keys that may differ when a run is resumed (more epochs, new data location, how often it
+# measures the validation images).
+_RESUMABLE_KEYS = ("epochs", "data_dir", "steps_per_epoch", "val_every")
 # Keys added after runs were made: a config.json without one holds the default.
 _ADDED_KEY_DEFAULTS = {"distribute": "none", "folds": 0, "fold": 0,
                        "large_head_repeat": 1, "boundary_weight": 0.0, "hc_weight": 0.0,
-                       "train_on_all": False}
+                       "train_on_all": False, "val_every": 1}
 
 
 class RunDirError(ValueError):
@@ -151,7 +152,8 @@ def plot_curves(log_csv: str, out_png: str) -> None:
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # an epoch not validated yet has no ADF line
+            ax.legend()
     fig.tight_layout()
     with io_utils.atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=100)
