@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hc_tf.io import atomic as io_utils
 from hc_tf.modeling import model as model_lib
 
 
@@ -33,8 +32,7 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"error: {args.model}: {err}", file=sys.stderr)
         return 1
-    with io_utils.atomic_path(args.out) as tmp:
-        tta.save(tmp)
+    model_lib.save_model(tta, args.out)
     print(f"{args.out}: {model_lib.summary_line(tta)}, flip TTA inside")
     return 0
 

@@ -19,7 +19,6 @@ from typing import Sequence
 
 import keras
 
-from hc_tf.io import atomic as io_utils
 from hc_tf.modeling import model as model_lib
 
 ENSEMBLE_MEAN = "ensemble_mean_logits"
@@ -71,8 +70,7 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    with io_utils.atomic_path(args.out) as tmp:
-        ensemble.save(tmp)
+    model_lib.save_model(ensemble, args.out)
     tta = "" if args.no_flip_tta else ", flip TTA around it"
     print(f"{args.out}: {len(nets)} members averaged in logits{tta}; {model_lib.summary_line(ensemble)}")
     return 0

@@ -347,6 +347,14 @@ def summary_line(model: keras.Model) -> str:
             f"policy {keras.mixed_precision.global_policy().name}")
 
 
+def save_model(model: keras.Model, path: str) -> None:
+    """Writes `model` as a .keras file through a temporary file and a rename: a reader (or a
+    rerun after a kill) never finds half a model."""
+    from hc_tf.io import atomic
+    with atomic.atomic_path(path) as tmp:
+        model.save(tmp)
+
+
 def load_model(path: str) -> keras.Model:
     """Loads a saved `.keras` model (for inference: not compiled).
 

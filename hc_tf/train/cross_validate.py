@@ -28,7 +28,6 @@ import numpy as np
 from hc_tf import defaults
 from hc_tf import inference
 from hc_tf import preprocess
-from hc_tf.io import atomic
 from hc_tf.surfaces import cv_report
 from hc_tf.surfaces import evaluate as evaluate_lib
 
@@ -65,8 +64,7 @@ def fold_model(source: str, folder: str, flip_tta: bool) -> str:
         shutil.copyfile(source, single + ".tmp")
         os.replace(single + ".tmp", single)
     net = model_lib.load_model(single)
-    with atomic.atomic_path(out) as tmp:
-        (model_lib.with_flip_tta(net) if flip_tta else net).save(tmp)
+    model_lib.save_model(model_lib.with_flip_tta(net) if flip_tta else net, out)
     return out
 
 
