@@ -563,7 +563,9 @@ def test_browser_dicom_upload_needs_no_pixel_size(server, runner, tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(server["url"], wait_until="networkidle", timeout=60_000)
             page.locator("#dicom input[type=file]").set_input_files(path)
-            page.get_by_text("head.dcm").first.wait_for(state="visible", timeout=60_000)  # as the waits around it
+            # The uploaded file's row (the name is split over two spans, so not a text match:
+            # get_by_text("head.dcm") found the row only some of the time).
+            page.locator('#dicom [aria-label="head.dcm"]').wait_for(state="visible", timeout=60_000)
             page.locator("#submit").click()
             page.wait_for_function(
                 "() => /^(HC|No head|Error)/.test(document.querySelector('#hc textarea').value)",
