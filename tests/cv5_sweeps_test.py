@@ -98,7 +98,7 @@ def test_the_device_call_refuses_a_sweep_whose_encoder_call_2_did_not_carry(tmp_
 def test_packs_over_one_calls_return_wait_for_the_next_call(tmp_path):
     # sweep.sh with a stand-in python3 (training does nothing, each pack is 0.4 MiB): with
     # RETURN_MIB=1 two packs go back in this call's OUT, the other three wait on the machine
-    # until return_rest.sh copies them out in the next call.
+    # until return_rest.sh copies them out, as many as one call returns, over the next calls.
     root = _fake_checkout(tmp_path)
     shutil.copy(os.path.join(REPO, "scripts", "gpu_jax", "sweep.sh"), root / "scripts" / "gpu_jax")
     shutil.copy(os.path.join(REPO, "scripts", "gpu_jax", "return_rest.sh"), root / "scripts" / "gpu_jax")
@@ -118,12 +118,51 @@ def test_packs_over_one_calls_return_wait_for_the_next_call(tmp_path):
     assert sorted(p.name for p in out1.glob("*.npz")) == ["cv5_f0.npz", "cv5_f1.npz"]
     log = (out1 / "sweep.log").read_text()
     assert "held back cv5_f4.npz (over 1 MiB this call): send scripts/gpu_jax/return_rest.sh next" in log
+    # One warm-up compile for the five folds (one setup: folds and seeds share the compiled step).
+    assert "warm-up: 1 setup(s) compiled" in log
     out2.mkdir()
     rest = subprocess.run(["bash", "scripts/gpu_jax/return_rest.sh"], capture_output=True, text=True,
                           cwd=str(root), env={**env, "OUT": str(out2)}, timeout=60)
     assert rest.returncode == 0, rest.stdout + rest.stderr
-    assert sorted(p.name for p in out2.glob("*.npz")) == [f"cv5_f{k}.npz" for k in (2, 3, 4)]
+    assert sorted(p.name for p in out2.glob("*.npz")) == ["cv5_f2.npz", "cv5_f3.npz"]
+    assert "1 more held back: send scripts/gpu_jax/return_rest.sh again" in rest.stdout
+    out3 = tmp_path / "out3"
+    out3.mkdir()
+    rest = subprocess.run(["bash", "scripts/gpu_jax/return_rest.sh"], capture_output=True, text=True,
+                          cwd=str(root), env={**env, "OUT": str(out3)}, timeout=60)
+    assert rest.returncode == 0 and "more held back" not in rest.stdout, rest.stdout + rest.stderr
+    assert [p.name for p in out3.glob("*.npz")] == ["cv5_f4.npz"]
     cold = subprocess.run(["bash", "scripts/gpu_jax/return_rest.sh"], capture_output=True, text=True,
                           cwd=str(root), env={**env, "OUT": str(out2), "RUNS_DIR": str(tmp_path / "cold")},
                           timeout=60)
     assert cold.returncode == 1 and "nothing held back" in cold.stdout
+
+
+def test_the_sweep_compiles_each_training_setup_once_before_its_runs(tmp_path):
+    # cv5_levers.txt: fifteen runs, three compiled setups (the loss terms; --large-head-repeat
+    # only lengthens an epoch, so it shares the plain step). A stand-in python3 logs each call.
+    root = _fake_checkout(tmp_path)
+    shutil.copy(os.path.join(REPO, "scripts", "gpu_jax", "sweep.sh"), root / "scripts" / "gpu_jax")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    fake = bin_dir / "python3"
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\nexit 0\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNS_DIR": str(tmp_path / "runs"),
+           "WHEELS": "none", "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache")}
+    sweep = subprocess.run(["bash", "scripts/gpu_jax/sweep.sh", "scripts/gpu_jax/sweeps/cv5_levers.txt",
+                            "300", str(tmp_path / "out")], capture_output=True, text=True,
+                           cwd=str(root), env=env, timeout=120)
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    lines = calls.read_text().splitlines()
+    warmups = [line for line in lines if "/_warmup" in line]
+    assert len(warmups) == 3
+    assert all(line.endswith("--epochs 1 --limit 48 --val-every 1") for line in warmups)
+    assert sorted("--hc-weight" in w for w in warmups) == [False, False, True]
+    assert sorted("--boundary-weight" in w for w in warmups) == [False, False, True]
+    trains = [line for line in lines if "train_jax" in line and "/_warmup" not in line]
+    assert len(trains) == 15
+    # Every run's time budget is what the warm-up left of the sweep's 300 s.
+    assert all(0 < int(t.split("--time-budget-s ")[1].split()[0]) <= 300 for t in trains)
+    assert "warm-up: 3 setup(s) compiled" in (tmp_path / "out" / "sweep.log").read_text()

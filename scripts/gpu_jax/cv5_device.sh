@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The cross-validation device call's command (prepared by prepare_cv5.sh, whose
-# first call left .gpu/cv5a and .whl on the machine): joins the pack, checks it, and trains
-# the five folds side by side; the five float16 .npz and sweep.log come back in $OUT.
+# The cross-validation device call's command (prepared by prepare_cv5.sh; the call carries
+# .gpu/cv5a, .gpu/cv5b and .whl): joins the pack, checks it, and trains the sweep's runs side
+# by side; the float16 .npz (as many as one call returns) and sweep.log come back in $OUT.
 #
 #   scripts/gpu_jax/cv5_device.sh [SWEEP_FILE [RUN_PREFIX]]
 #
@@ -20,10 +20,10 @@ if [ -n "$prefix" ]; then
   sweep=$picked
 fi
 [ -f .gpu/cv5a/pack.part00 ] && [ -d .whl ] ||
-    { echo "call 1's files are gone (the machine went cold): rerun call 1 (carry .gpu/cv5a .whl), then this at once"; exit 1; }
+    { echo "the call did not carry .gpu/cv5a and .whl: carry .gpu/cv5a, .gpu/cv5b and .whl (prepare_cv5.sh)"; exit 1; }
 cat .gpu/cv5a/pack.part* .gpu/cv5b/pack.part* > .gpu/hc18_224x320.npz
 [ "$(sha256sum .gpu/hc18_224x320.npz | cut -d' ' -f1)" = "$(cat .gpu/cv5b/pack.sha256)" ] ||
-    { echo "the joined pack does not match its sha256: rerun call 1 (carry .gpu/cv5a .whl)"; exit 1; }
+    { echo "the joined pack does not match its sha256: rerun prepare_cv5.sh and the call"; exit 1; }
 cp .gpu/cv5b/*_k16.npz .gpu/
 for weights in $(grep -o -- '--encoder-weights [^ ]*' "$sweep" | cut -d' ' -f2 | sort -u); do
   [ -f "$weights" ] || { echo "the sweep needs $weights, which call 2 did not carry: prepare it with prepare_cv5.sh TFDS_DIR ENCODER_NPZ"; exit 1; }
