@@ -1,6 +1,6 @@
 """The cross-validation device calls without a GPU: sweeps/cv5_levers.txt and cv5_full_tier.txt
 against cv5.txt (the same five folds and recipe, one change each), cv5_device.sh sending one
-prefix's runs with the encoder call 2 carried (a stub sweep.sh), and sweep.sh holding back what
+prefix's runs with the encoder the call carried (a stub sweep.sh), and sweep.sh holding back what
 exceeds one call's return for return_rest.sh (a stand-in python3: no training)."""
 
 import hashlib
@@ -33,7 +33,7 @@ def test_each_lever_is_the_cv5_recipe_plus_one_flag_over_the_five_folds(prefix, 
 
 def _fake_checkout(tmp_path):
     """The two scripts and the sweep files in a fake checkout, sweep.sh replaced by a stub
-    that prints its arguments and the sweep file it was given, and call 1's files present."""
+    that prints its arguments and the sweep file it was given, and the carried files present."""
     root = tmp_path / "repo"
     shutil.copytree(os.path.join(REPO, "scripts", "gpu_jax", "sweeps"),
                     root / "scripts" / "gpu_jax" / "sweeps")
@@ -84,11 +84,11 @@ def test_each_full_tier_encoder_is_the_cv5_recipe_with_its_own_encoder(prefix, b
         assert mine[f"{prefix}f{k}"] == expected
 
 
-def test_the_device_call_refuses_a_sweep_whose_encoder_call_2_did_not_carry(tmp_path):
-    root = _fake_checkout(tmp_path)  # call 2 carried Lite0's encoder only
+def test_the_device_call_refuses_a_sweep_whose_encoder_the_call_did_not_carry(tmp_path):
+    root = _fake_checkout(tmp_path)  # the call carried Lite0's encoder only
     out = _device(root, "scripts/gpu_jax/sweeps/cv5_full_tier.txt", "cv5l2_")
     assert out.returncode == 1
-    assert "the sweep needs .gpu/lite2_imagenet_k16.npz, which call 2 did not carry" in out.stdout
+    assert "the sweep needs .gpu/lite2_imagenet_k16.npz, which the call did not carry" in out.stdout
     (root / ".gpu" / "cv5b" / "lite2_imagenet_k16.npz").write_bytes(b"w")
     out = _device(root, "scripts/gpu_jax/sweeps/cv5_full_tier.txt", "cv5l2_")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -166,3 +166,11 @@ def test_the_sweep_compiles_each_training_setup_once_before_its_runs(tmp_path):
     # Every run's time budget is what the warm-up left of the sweep's 300 s.
     assert all(0 < int(t.split("--time-budget-s ")[1].split()[0]) <= 300 for t in trains)
     assert "warm-up: 3 setup(s) compiled" in (tmp_path / "out" / "sweep.log").read_text()
+
+
+def test_the_release_call_is_the_cv5_recipe_and_the_same_recipe_on_all_images():
+    base, release = _runs("cv5.txt"), _runs("cv5_release.txt")
+    assert list(release) == [f"cv5_f{k}" for k in range(5)] + ["all_e50"]
+    for k in range(5):  # measured every 5th epoch: the curve only, nothing is chosen by it
+        assert release[f"cv5_f{k}"] == base[f"cv5_f{k}"][:-4] + ["--val-every", "5"] + base[f"cv5_f{k}"][-4:]
+    assert release["all_e50"] == base["cv5_f0"][:-4] + ["--val-every", "5", "--train-on-all"]

@@ -7,7 +7,7 @@
 #
 # SWEEP_FILE defaults to sweeps/cv5.txt; RUN_PREFIX keeps only the runs whose name starts with
 # it (sweeps/cv5_levers.txt holds two levers' five folds each, cv5_full_tier.txt two encoders':
-# one call per prefix). The encoder the runs name must be the one call 2 carried.
+# one call per prefix). The encoder the runs name must be the one the call carried.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sweep=${1:-scripts/gpu_jax/sweeps/cv5.txt}
@@ -26,6 +26,6 @@ cat .gpu/cv5a/pack.part* .gpu/cv5b/pack.part* > .gpu/hc18_224x320.npz
     { echo "the joined pack does not match its sha256: rerun prepare_cv5.sh and the call"; exit 1; }
 cp .gpu/cv5b/*_k16.npz .gpu/
 for weights in $(grep -o -- '--encoder-weights [^ ]*' "$sweep" | cut -d' ' -f2 | sort -u); do
-  [ -f "$weights" ] || { echo "the sweep needs $weights, which call 2 did not carry: prepare it with prepare_cv5.sh TFDS_DIR ENCODER_NPZ"; exit 1; }
+  [ -f "$weights" ] || { echo "the sweep needs $weights, which the call did not carry: prepare it with prepare_cv5.sh TFDS_DIR ENCODER_NPZ"; exit 1; }
 done
 exec scripts/gpu_jax/sweep.sh "$sweep" "${BUDGET:-400}" "${OUT:-/tmp/sweep_out}"

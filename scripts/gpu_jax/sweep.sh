@@ -51,6 +51,7 @@ if [ "$warm" -gt 0 ]; then
   for ((k = 1; k <= i; k++)); do grep -v "cuda_timer" "$runs/_warmup$k.log" | tail -n 4 >> "$log"; done
 fi
 left=$(( budget - ($(date +%s) - t_sweep) ))  # the budget counts from the sweep's start
+[ "$left" -ge 30 ] || left=30  # a warm-up past the budget: still a bounded run (timeout 0 never stops)
 names=()
 while read -r name args; do
   case "$name" in ''|'#'*) continue ;; esac
