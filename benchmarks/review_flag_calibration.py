@@ -11,6 +11,13 @@ chosen rule's margin); writes the per-image CSV and the plot.
 
     python benchmarks/review_flag_calibration.py --model export/hc_effunet.keras \
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/review_flag
+
+A model trained on every labelled image (the release after cross-validation) has no held-out
+validation image: its flag is calibrated instead on the folds' out-of-fold predictions, the
+CSV `hc_tf/surfaces/calibrate_intervals.py collect --cv-work` writes (heads found only):
+
+    python benchmarks/review_flag_calibration.py --predictions ~/hc-runs/cv5/oof_predictions.csv \
+        --out ~/hc-runs/review_flag
 """
 
 from __future__ import annotations
@@ -53,6 +60,17 @@ def collect(model: str, data_dir: str, split: str):
                      "abs_error_mm": abs((m.hc_mm or 0.0) - ref), "found": m.found,
                      **{k: q[k] for k in SIGNALS}})
     return rows
+
+
+def rows_from_predictions(path: str):
+    """The same rows from a `calibrate_intervals collect` CSV (every head in it was found)."""
+    from hc_tf.surfaces import calibrate_intervals
+    cols = calibrate_intervals.read_predictions(path)
+    return [{"filename": str(name), "reference_hc_mm": float(ref), "hc_mm": float(hc),
+             "abs_error_mm": abs(float(hc) - float(ref)), "found": True,
+             **{k: float(cols[k][i]) for k in SIGNALS}}
+            for i, (name, ref, hc) in enumerate(zip(
+                cols["filename"], cols["reference_hc_mm"], cols["predicted_hc_mm"]))]
 
 
 def flags_for(rows, rule) -> np.ndarray:
@@ -105,13 +123,18 @@ def risk_coverage(rows, rule):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--model")
+    parser.add_argument("--data-dir")
     parser.add_argument("--split", default="validation")
+    parser.add_argument("--predictions", help="instead of --model/--data-dir: out-of-fold "
+                        "predictions (calibrate_intervals collect --cv-work)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    if not args.predictions and not (args.model and args.data_dir):
+        parser.error("give --model and --data-dir, or --predictions")
     os.makedirs(args.out, exist_ok=True)
-    rows = collect(args.model, args.data_dir, args.split)
+    rows = (rows_from_predictions(args.predictions) if args.predictions
+            else collect(args.model, args.data_dir, args.split))
     with open(os.path.join(args.out, "signals.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
