@@ -10,7 +10,8 @@ first as AURC does. Lower is better for both; "optimal" ranks every failure last
     python benchmarks/risk_coverage.py --predictions ~/hc-runs/uncertainty/val_predictions.csv \
         --plot export/risk_coverage_aurc.png --json ~/hc-runs/uncertainty/risk_coverage.json
 
-The predictions CSV comes from `hc_tf/surfaces/calibrate_intervals.py collect` (validation only).
+The predictions CSV comes from `hc_tf/surfaces/calibrate_intervals.py collect` (validation, or
+the out-of-fold predictions of a cross-validation with `--cv-work`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from hc_tf.surfaces import calibrate_intervals as cal  # the predictions CSV rea
 
 FAILURE_MM = 3.0
 RULE = {"inlier_fraction": ("min_inlier_fraction", -1),   # the shipped review rule's pair
-        "mask_ellipse_dice": ("min_mask_ellipse_dice", -1)}
+        "uncertain_band_fraction": ("max_uncertain_band_fraction", +1)}
 
 
 def flag_margin(cols: Dict[str, np.ndarray]) -> np.ndarray:

@@ -302,27 +302,44 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 @click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
 @click.option("--validation-summary", default=None, type=click.Path(exists=True, dir_okay=False),
               help="summary.json of `hc-tf evaluate` on the source model: recorded in the metadata.")
+@click.option("--cross-validation-summary", default=None,
+              type=click.Path(exists=True, dir_okay=False),
+              help="A model trained on all labelled images (no held-out image left): the "
+                   "cv_summary.json of its recipe's folds (hc_tf.surfaces.cv_report), recorded "
+                   "instead of --validation-summary.")
 @errors.clean_errors
 def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias_correction,
-           out_path, validation_summary):
+           out_path, validation_summary, cross_validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
     from hc_tf.export import export_lib as lite
+    from hc_tf.export import metadata as lite_metadata
     from hc_tf.export import op_report as lite_ops
 
-    validation = None
-    if validation_summary:
+    if validation_summary and cross_validation_summary:
+        raise click.UsageError("give --validation-summary or --cross-validation-summary, not both")
+    validation, training_data = None, lite_metadata.TRAINING_DATA
+    summary = validation_summary or cross_validation_summary
+    if summary:
         try:
-            with open(validation_summary, encoding="utf-8") as f:
-                validation = {"source_model_summary": json.load(f), "file": validation_summary}
+            with open(summary, encoding="utf-8") as f:
+                figures = json.load(f)
         except ValueError as err:
-            raise click.ClickException(f"{validation_summary}: not a JSON summary ({err})") from None
+            raise click.ClickException(f"{summary}: not a JSON summary ({err})") from None
+        validation = {"source_model_summary": figures, "file": summary}
+        if cross_validation_summary:
+            validation = {"cross_validated": figures, "file": summary,
+                          "note": "out-of-fold figures of this model's recipe (5 folds by "
+                                  "subject); this model was trained on every labelled image, "
+                                  "so none is held out for its own figures"}
+            training_data = lite_metadata.TRAINING_DATA_ALL
 
     suffix = "" if mode == "float32" else f"_{mode}"
     out_path = out_path or os.path.splitext(model_path)[0] + suffix + ".tflite"
     try:
         report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
                              n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype,
-                             validation=validation, bias_correction=bias_correction)
+                             validation=validation, bias_correction=bias_correction,
+                             training_data=training_data)
     except lite_ops.FloatOpsError as err:
         raise click.ClickException(str(err)) from None
     ops = ", ".join(f"{k} x{v}" for k, v in sorted(report["ops"].items()))

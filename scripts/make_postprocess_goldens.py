@@ -396,6 +396,9 @@ INTERVAL_CASES = ((0.5, {"model_pixel_mm": 0.14}), (45.0, {"model_pixel_mm": 0.0
                   (237.6, {"model_pixel_mm": 0.45}), (290.9, {"model_pixel_mm": 0.5}),
                   (333.3, {"mask_ellipse_dice": 0.9, "model_pixel_mm": 0.7}),
                   (357.7, {"model_pixel_mm": 1.5}), (420.0, {"model_pixel_mm": 0.6}),
+                  # a Mondrian table's bin edges (bin i: edges[i-1] <= HC < edges[i])
+                  (120.0, {"model_pixel_mm": 0.2}), (199.99, {"model_pixel_mm": 0.3}),
+                  (200.0, {"model_pixel_mm": 0.3}), (260.0, {"model_pixel_mm": 0.4}),
                   (900.0, {}))
 # semi-axes (mm): normal, dolicho-, brachycephalic, GA from BPD out of range both ways, each band
 BIOMETRY_AXES_MM = ((50.0, 40.0), (40.0, 50.0), (60.0, 40.0), (45.0, 41.0), (8.0, 6.0),

@@ -97,7 +97,10 @@ def test_report_record_says_ga_from_dating_and_not_a_redating():
 
 
 def test_report_record_and_csv_carry_interval_and_biometry():
-    m = _measurement(300, 240)
+    typical = clinical.QualitySignals(fit_rms_frac=0.012, inlier_fraction=0.9,
+                                      mask_ellipse_dice=0.992, uncertain_band_fraction=0.3,
+                                      outside_fraction=0.0)
+    m = _measurement(300, 240, quality=typical)
     rec = records.image_record("x.png", m)
     iv = m.hc_interval()
     assert rec["hc_interval"]["lower_mm"] == pytest.approx(iv.lower_mm)

@@ -110,11 +110,11 @@ def test_runtime_reproduces_golden_ga_quality_and_flag(golden):
 
 def test_a_sample_is_flagged_clear_of_its_threshold(golden, meta):
     """At least one sample a port must flag, by a margin no rounding detail can undo."""
-    limit = meta["clinical"]["review_flag"]["thresholds"]["min_mask_ellipse_dice"]
+    limit = meta["clinical"]["review_flag"]["thresholds"]["max_uncertain_band_fraction"]
     clear = [s for s in golden["samples"]
-             if s["review"] and s["quality"]["mask_ellipse_dice"] < limit - 0.002]
+             if s["review"] and s["quality"]["uncertain_band_fraction"] > limit + 0.02]
     assert clear, "no sample is clearly flagged"
-    assert all(s["review_reasons"] == [C.REASON_MASK_MISMATCH] for s in clear)
+    assert all(s["review_reasons"] == [C.REASON_UNCLEAR] for s in clear)
     assert set(golden["flagged_samples"]) == {s["filename"] for s in golden["samples"] if s["review"]}
     assert [s for s in golden["samples"] if not s["review"]], "every sample flagged"
 

@@ -71,21 +71,70 @@ def test_cross_fit_report_has_every_level_and_band():
 
 def test_package_table_loads_and_applies_by_hand_arithmetic():
     t = intervals.load_table()
-    assert t.n_calibration == 185 and set(t.quantiles) == {"0.80", "0.90", "0.95"}
+    assert t.n_calibration == 896 and set(t.quantiles) == {"0.80", "0.90", "0.95"}
     raw = json.load(open(intervals.TABLE_PATH))
     hc, mpx = 290.9, 0.5  # a model pixel of 0.5 mm: inside the calibration range
-    x = [intervals.FEATURES[n](hc, {"model_pixel_mm": mpx}) for n in raw["feature_names"]]
+    q95 = raw["quantiles"]["0.95"]
+    if "bin_edges_mm" in raw:  # Mondrian: the quantile of the measured HC's bin
+        q95 = raw["bin_quantiles"][sum(hc >= e for e in raw["bin_edges_mm"])]["0.95"]
+    signals = {"fit_rms_frac": 0.012, "inlier_fraction": 0.9, "mask_ellipse_dice": 0.992,
+               "uncertain_band_fraction": 0.3, "outside_fraction": 0.0}  # a typical head
+    x = [intervals.FEATURES[n](hc, {**signals, "model_pixel_mm": mpx}) for n in raw["feature_names"]]
     floors = raw.get("feature_floors") or [0.0] * len(x)
     x = [min(max(v, lo), c) for v, lo, c in zip(x, floors, raw["feature_caps"])]
     sigma = max(raw["min_sigma_mm"], sum(c * v for c, v in zip(raw["coefficients"], x)))
-    iv = intervals.hc_interval(hc, None, model_pixel_mm=mpx)
-    assert iv.half_width_mm == pytest.approx(raw["quantiles"]["0.95"] * sigma, rel=1e-12)
+    iv = intervals.hc_interval(hc, signals, model_pixel_mm=mpx)
+    assert iv.half_width_mm == pytest.approx(q95 * sigma, rel=1e-12)
     assert iv.lower_mm == pytest.approx(hc - iv.half_width_mm)
     assert iv.display() == f"95%: {hc - iv.half_width_mm:.1f}-{hc + iv.half_width_mm:.1f}"
     # wider at higher levels
-    assert (intervals.hc_interval(hc, None, 0.80, model_pixel_mm=mpx).half_width_mm
-            < intervals.hc_interval(hc, None, 0.90, model_pixel_mm=mpx).half_width_mm
+    assert (intervals.hc_interval(hc, signals, 0.80, model_pixel_mm=mpx).half_width_mm
+            < intervals.hc_interval(hc, signals, 0.90, model_pixel_mm=mpx).half_width_mm
             < iv.half_width_mm)
+
+
+def test_mondrian_table_covers_each_head_size_bin_where_one_quantile_does_not():
+    """Noise that jumps between bins and that no feature sees (difficulty constant): one pooled
+    quantile under-covers the noisy bin and over-covers the quiet one; per-bin quantiles fix it."""
+    pytest.importorskip("crepes")
+    script = _script()
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        hc = rng.uniform(60.0, 340.0, n)
+        sd = np.where(hc < 120.0, 0.7, np.where(hc >= 260.0, 3.0, 1.5))
+        return hc, hc + rng.normal(0.0, sd)
+
+    hc, ref = draw(1500)
+    edges = script.BANDS_MM
+    pooled = script.fit_table(_cols(hc, ref), np.arange(1500), ("one",), "pooled")
+    banded = script.fit_table(_cols(hc, ref), np.arange(1500), ("one",), "banded", edges)
+    assert banded.bin_edges_mm == edges and len(banded.bin_quantiles) == len(edges) + 1
+    hc2, ref2 = draw(40000)
+    for table, ok in ((pooled, False), (banded, True)):
+        half = np.array([table.half_width_mm(h, None) for h in hc2])
+        cover = np.abs(ref2 - hc2) <= half
+        per_bin = [cover[(hc2 >= lo) & (hc2 < hi)].mean()
+                   for lo, hi in zip((0.0,) + edges, edges + (1e9,))]
+        assert all(abs(c - 0.95) < 0.02 for c in per_bin) == ok, (table.method, per_bin)
+    # the JSON round trip keeps the bins; the bin of an HC on an edge is the upper one
+    again = intervals.table_from_dict(json.loads(json.dumps(banded.to_dict())))
+    assert again == banded
+    assert again.quantile(0.95, 200.0) == banded.bin_quantiles[2]["0.95"]
+    assert again.quantile(0.95, 199.99) == banded.bin_quantiles[1]["0.95"]
+    with pytest.raises(ValueError, match="needs the measured HC"):
+        again.quantile(0.95)
+
+
+def test_a_mondrian_table_with_inconsistent_bins_is_refused_in_words():
+    d = intervals.load_table().to_dict()
+    d.update(bin_edges_mm=[120.0, 200.0], bin_quantiles=[{"0.95": 2.0}] * 3)
+    with pytest.raises(ValueError, match="t.json: Mondrian bins need ascending edges"):
+        intervals.table_from_dict(d, "t.json")
+    d.update(bin_edges_mm=[200.0, 120.0],
+             bin_quantiles=[{"0.80": 1.0, "0.90": 1.5, "0.95": 2.0}] * 3)
+    with pytest.raises(ValueError, match="Mondrian bins"):
+        intervals.table_from_dict(d, "t.json")
 
 
 def test_missing_signal_counts_as_the_cap_and_unknown_level_is_refused():
@@ -110,7 +159,9 @@ def test_bad_table_file_is_one_clear_error(tmp_path):
 
 
 def test_ga_interval_combines_measurement_and_formula_spread():
-    iv = intervals.hc_interval(250.0, None)
+    typical = {"fit_rms_frac": 0.012, "inlier_fraction": 0.9, "mask_ellipse_dice": 0.992,
+               "uncertain_band_fraction": 0.3}
+    iv = intervals.hc_interval(250.0, typical, model_pixel_mm=0.4)
     g = intervals.ga_interval(iv, clinical.GaMethod.HADLOCK_1984)
     lo = clinical.ga_from_hc(iv.lower_mm).ga_days
     hi = clinical.ga_from_hc(iv.upper_mm).ga_days

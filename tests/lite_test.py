@@ -199,6 +199,26 @@ def test_cli_export_records_the_validation_summary(blob):
     assert result.exit_code != 0 and "summary.json: not a JSON summary" in result.output
 
 
+def test_cli_export_of_an_all_data_model_records_the_cross_validated_figures(blob):
+    from click.testing import CliRunner
+    from hc_tf import cli
+    summary = blob["dir"] / "cv_summary.json"
+    summary.write_text(json.dumps({"int8": {"all": {"n": 896, "adf_mm_mean": 1.9}}}))
+    out = blob["dir"] / "blob_all.tflite"
+    result = CliRunner().invoke(cli.main, ["export", "--model", blob["path"], "--out", str(out),
+                                           "--cross-validation-summary", str(summary)])
+    assert result.exit_code == 0, result.output
+    with open(lite_metadata.metadata_path(str(out))) as f:
+        meta = json.load(f)
+    assert meta["validation"]["cross_validated"]["int8"]["all"]["n"] == 896
+    assert "source_model_summary" not in meta["validation"]
+    assert "all labelled images" in meta["training_data"]
+    both = CliRunner().invoke(cli.main, ["export", "--model", blob["path"], "--out", str(out),
+                                         "--cross-validation-summary", str(summary),
+                                         "--validation-summary", str(summary)])
+    assert both.exit_code != 0 and "not both" in both.output
+
+
 def test_head_logit_gap_measures_a_known_shift(blob):
     """A float model whose head logits are shifted by +0.5 shows a gap of -0.5."""
     shifted = lite_bias.shift_head_logits(blob["model"], 0.5)

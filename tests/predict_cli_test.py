@@ -127,7 +127,7 @@ from hc_tf import clinical as C  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 
 BUNDLE = os.path.join(ROOT, "android_demo_assets")
-CLEAN, FLAGGED = "000_HC.png", "191_HC.png"  # 191: flagged by the committed model (bundle)
+CLEAN, FLAGGED = "000_HC.png", "213_HC.png"  # 213: flagged by the committed model (bundle)
 
 
 @pytest.fixture(scope="module")
@@ -230,9 +230,9 @@ def test_ga_column_in_the_pixel_csv_gives_each_image_its_centile(bundle_images, 
 
 
 @pytest.mark.parametrize("cell, message", [
-    ("abc", "px.csv row 3 (191_HC.png): GA 'abc' is not a number of weeks or 'weeks+days'"),
-    ("50", "px.csv row 3 (191_HC.png): GA 50.00 weeks is outside 10-45 weeks"),
-    ("27+8", "px.csv row 3 (191_HC.png): GA '27+8' is not a number")])
+    ("abc", "px.csv row 3 (213_HC.png): GA 'abc' is not a number of weeks or 'weeks+days'"),
+    ("50", "px.csv row 3 (213_HC.png): GA 50.00 weeks is outside 10-45 weeks"),
+    ("27+8", "px.csv row 3 (213_HC.png): GA '27+8' is not a number")])
 def test_bad_ga_in_the_csv_is_one_line_naming_file_and_row(bundle_images, tmp_path, cell,
                                                            message):
     folder, golden = bundle_images

@@ -33,7 +33,7 @@ def test_flag_margin_is_positive_exactly_when_the_shipped_rule_flags():
     t = clinical.DEFAULT_REVIEW_THRESHOLDS
     cols = {"filename": np.array(["a", "b", "c"]),
             "inlier_fraction": np.array([0.9, t.min_inlier_fraction - 0.01, 0.9]),
-            "mask_ellipse_dice": np.array([0.995, 0.995, t.min_mask_ellipse_dice - 0.001])}
+            "uncertain_band_fraction": np.array([0.3, 0.3, t.max_uncertain_band_fraction + 0.001])}
     assert list(rc.flag_margin(cols) > 0) == [False, True, True]
 
 

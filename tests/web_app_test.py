@@ -208,10 +208,10 @@ def test_browser_app(server, browser, golden, tmp_path):
         # The flagged sample (measured last), with a known GA typed: "please review" with its
         # reason, GA, centile.
         flagged = golden["samples"][-1]
-        assert flagged["filename"] == "191_HC.png"
-        assert flagged["review_reasons"] == ["mask does not match its ellipse"]
+        assert flagged["filename"] == "213_HC.png"
+        assert flagged["review_reasons"] == ["boundary unclear"]
         res = results[flagged["filename"]]
-        assert res["review_text"] == "please review: mask does not match its ellipse"
+        assert res["review_text"] == "please review: boundary unclear"
         assert res["ga"]["hadlock"] == ("ok", f"GA Hadlock 1984: {flagged['gestational_age']['hadlock']['ga']}"
                                               " weeks (±1.5 wk, 2 SD); in range (14+0 to 42+0 weeks)")
         page.fill("#known-ga", "20+0")

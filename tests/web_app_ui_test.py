@@ -320,7 +320,7 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert "Research software, not a medical device" in header
     assert "sha256" not in header and "thread" not in header and "checksum" not in header
     assert "sha256" in page.locator("#about").text_content()
-    s = _sample(golden, "191_HC.png")
+    s = _sample(golden, "213_HC.png")
     page.select_option("#sample", s["filename"])
     _found(page, s["filename"])
     page.fill("#known-ga", "20+0")
@@ -342,7 +342,7 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     page.wait_for_selector("#copied:has-text('copied')", timeout=10_000)
     assert page.evaluate("navigator.clipboard.readText()").startswith(",".join(records.REPORT_FIELDS))
     # Several images: one row each, each with its own pixel size; a missing one is said.
-    names = ["000_HC.png", "001_HC.png", "191_HC.png"]
+    names = ["000_HC.png", "001_HC.png", "213_HC.png"]
     page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
     page.wait_for_selector("#batch-rows tr >> nth=2", timeout=10_000)
     assert _state(page) == "none" and page.get_attribute("#view", "data-state") == "empty"
@@ -356,14 +356,14 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert trs.nth(1).get_attribute("data-state") == "error" and "Enter the pixel size" in trs.nth(1).inner_text()
     assert "please review" in trs.nth(2).inner_text()
     rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
-    assert [r["filename"] for r in rows] == ["000_HC.png", "191_HC.png"]
+    assert [r["filename"] for r in rows] == ["000_HC.png", "213_HC.png"]
     doc = json.loads(_download(page, "#batch-dl-json"))
     assert doc["counts"] == {"images": 2, "found": 2, "flagged": 1, "unreadable": 1}
     assert doc["unreadable"][0]["filename"] == "001_HC.png"
     # Exams (one head each here): the port's rows are the Python's from the same records.
     from hc_tf.report import exams as exams_lib
     want = exams_lib.exam_records(doc["images"])
-    assert [e["exam"] for e in doc["exams"]] == [e["exam"] for e in want] == ["000", "191"]
+    assert [e["exam"] for e in doc["exams"]] == [e["exam"] for e in want] == ["000", "213"]
     for got, exp in zip(doc["exams"], want):
         assert got == {k: pytest.approx(v, rel=1e-12) if isinstance(v, float) else v for k, v in exp.items()}
     assert page.locator("#exam-rows tr").count() == 2 and not page.is_hidden("#exams")
@@ -379,8 +379,8 @@ def test_desktop_layout_uses_the_width(browser, server, golden):  # noqa: F811
         page = context.new_page()
         page.goto(server["url"] + "?sw=0", wait_until="load", timeout=60_000)
         _wait_ready(page)
-        page.select_option("#sample", "191_HC.png")
-        _found(page, "191_HC.png")
+        page.select_option("#sample", "213_HC.png")
+        _found(page, "213_HC.png")
         page.fill("#known-ga", "20+0")
         canvas, result = page.locator("#view").bounding_box(), page.locator("#result").bounding_box()
         assert canvas["width"] > 800, canvas

@@ -9,6 +9,11 @@ feature names (defined in FEATURES below, each a one-line formula), coefficients
 caps and floors (the calibration range: no extrapolation to a narrower interval than any
 seen there), the sigma floor, and the quantile per level. Applying it is plain arithmetic, so the web
 app's port reproduces it exactly from the bundle metadata.
+
+A Mondrian table (`bin_edges_mm`) holds one quantile per level for each head-size bin of the
+*measured* HC (bin i: edges[i-1] <= HC < edges[i]): calibrated per bin, so small and large
+heads each get their own coverage rather than sharing one quantile that covers small heads too
+widely and large ones too narrowly.
 """
 
 from __future__ import annotations
@@ -102,6 +107,8 @@ class IntervalTable:
     feature_caps: Optional[Tuple[float, ...]] = None  # clip each feature to [floor, cap]
     source: str = ""
     feature_floors: Optional[Tuple[float, ...]] = None  # None: 0 (tables before floors)
+    bin_edges_mm: Optional[Tuple[float, ...]] = None  # Mondrian bins of the measured HC
+    bin_quantiles: Optional[Tuple[Dict[str, float], ...]] = None  # per bin, as `quantiles`
 
     def sigma_from_features(self, x: Sequence[float]) -> float:
         """Difficulty (mm) from a feature vector: clipped to [floor, cap], NaN -> cap, the
@@ -120,17 +127,22 @@ class IntervalTable:
         """Difficulty (mm) of one measurement."""
         return self.sigma_from_features(feature_vector(hc_mm, signals, self.feature_names))
 
-    def quantile(self, level: float) -> float:
-        """The conformal quantile for `level` (one of the fitted levels)."""
+    def quantile(self, level: float, hc_mm: Optional[float] = None) -> float:
+        """The conformal quantile for `level` (one of the fitted levels); in a Mondrian table,
+        that of the bin of the measured `hc_mm` (required there)."""
         key = f"{float(level):.2f}"
         if key not in self.quantiles:
             raise ValueError(f"no interval fitted at level {level}; fitted: "
                              f"{sorted(self.quantiles)}")
-        return self.quantiles[key]
+        if self.bin_edges_mm is None:
+            return self.quantiles[key]
+        if hc_mm is None:
+            raise ValueError("a Mondrian interval table needs the measured HC")
+        return self.bin_quantiles[sum(hc_mm >= e for e in self.bin_edges_mm)][key]  # bisect_right
 
     def half_width_mm(self, hc_mm: float, signals: Any, level: float = DEFAULT_LEVEL) -> float:
         """The interval's half-width (mm) at `level`."""
-        return self.quantile(level) * self.sigma_mm(hc_mm, signals)
+        return self.quantile(level, hc_mm) * self.sigma_mm(hc_mm, signals)
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready (the file format and the bundle metadata)."""
@@ -141,6 +153,11 @@ class IntervalTable:
         d["feature_floors"] = list(self.feature_floors) if self.feature_floors else None
         if d["feature_floors"] is None:
             del d["feature_floors"]  # an older table's JSON, unchanged
+        if self.bin_edges_mm is None:
+            del d["bin_edges_mm"], d["bin_quantiles"]  # not Mondrian: the JSON as before
+        else:
+            d["bin_edges_mm"] = list(self.bin_edges_mm)
+            d["bin_quantiles"] = [dict(q) for q in self.bin_quantiles]
         return {"format": TABLE_FORMAT, **d}
 
 
@@ -161,12 +178,21 @@ def table_from_dict(d: Mapping[str, Any], where: str = "interval table") -> Inte
     for n in names:
         if n not in FEATURES:
             raise ValueError(f"{where}: unknown feature {n!r}")
+    edges, bin_q = d.get("bin_edges_mm"), d.get("bin_quantiles")
+    if (edges is None) != (bin_q is None) or (edges is not None and (
+            len(bin_q) != len(edges) + 1 or list(edges) != sorted(edges)
+            or any(set(q) != set(d["quantiles"]) for q in bin_q))):
+        raise ValueError(f"{where}: Mondrian bins need ascending edges and, for each of the "
+                         "len(edges) + 1 bins, a quantile at every level")
     return IntervalTable(str(d["method"]), names, coef, float(d["min_sigma_mm"]),
                          {str(k): float(v) for k, v in d["quantiles"].items()},
                          int(d["n_calibration"]),
                          tuple(float(c) for c in caps) if caps is not None else None,
                          str(d.get("source", "")),
-                         tuple(float(c) for c in floors) if floors is not None else None)
+                         tuple(float(c) for c in floors) if floors is not None else None,
+                         tuple(float(e) for e in edges) if edges is not None else None,
+                         tuple({str(k): float(v) for k, v in q.items()} for q in bin_q)
+                         if bin_q is not None else None)
 
 
 def write_table(table: IntervalTable, path: str) -> None:

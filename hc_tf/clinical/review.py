@@ -40,19 +40,20 @@ class QualitySignals:
 class ReviewThresholds:
     """Limits beyond which a measurement is flagged for review.
 
-    Calibrated for the released model on the validation split only
-    (`benchmarks/review_flag_calibration.py`; figures in export/README.md, "Review flag"):
-    `min_inlier_fraction` and `min_mask_ellipse_dice` are the pair the search chose (flag
-    <= 10% of images, most images with |HC error| > 5 mm caught); the other limits are guards
-    against gross failures, set beyond every value seen on the 185 validation images (so they
-    flag none of them): a cut, blurred or ragged head that validation did not contain.
+    Calibrated for the released model (trained on every labelled image) on its recipe's
+    out-of-fold predictions: each of the 896 labelled images measured by the int8 model of the
+    fold that held it out (`benchmarks/review_flag_calibration.py --predictions`; figures in
+    export/README.md, "Review flag"). `min_inlier_fraction` and `max_uncertain_band_fraction`
+    are the pair the search chose (flag <= 10% of images, most images with |HC error| > 5 mm
+    caught); the other limits are guards against gross failures, set beyond every value the
+    pair leaves unflagged (so they add no flag there): a cut, blurred or ragged head.
     """
 
-    max_fit_rms_frac: float = 0.03       # guard (validation max 0.0289)
-    min_inlier_fraction: float = 0.4557  # calibrated (validation 7th centile)
-    min_mask_ellipse_dice: float = 0.9863  # calibrated (validation 7th centile)
-    max_uncertain_band_fraction: float = 0.55  # guard (validation max 0.491)
-    max_outside_fraction: float = 0.10   # guard (validation max 0: no head cut by the edge)
+    max_fit_rms_frac: float = 0.03       # guard (unflagged max 0.0256)
+    min_inlier_fraction: float = 0.5608  # calibrated (out-of-fold 5th centile)
+    min_mask_ellipse_dice: float = 0.98  # guard (unflagged min 0.9822)
+    max_uncertain_band_fraction: float = 0.4037  # calibrated (out-of-fold 95th centile)
+    max_outside_fraction: float = 0.10   # guard (out-of-fold max 0.12, on a flagged image)
     # Loose bounds for any fetal head on 2D ultrasound (HC18 spans ~45-350 mm), not clinical
     # limits: outside them the "head" is almost surely something else.
     min_hc_mm: float = 40.0

@@ -44,6 +44,7 @@ from hc_tf.export.convert import load_model
 from hc_tf.export.convert import model_input_hw
 from hc_tf.export.metadata import metadata
 from hc_tf.export.metadata import metadata_path
+from hc_tf.export.metadata import TRAINING_DATA
 from hc_tf.export.op_report import op_report
 
 DEFAULT_CALIBRATION_SAMPLES = defaults.CALIBRATION_SAMPLES  # why 256: see hc_tf.defaults
@@ -70,7 +71,8 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
            io_dtype: str = defaults.DEFAULT_IO_DTYPE,
            validation: Optional[Dict[str, Any]] = None,
            representative: Optional[np.ndarray] = None,
-           bias_correction: bool = True) -> Dict[str, Any]:
+           bias_correction: bool = True,
+           training_data: str = TRAINING_DATA) -> Dict[str, Any]:
     """Converts a saved Keras model and writes `out_path` (.tflite) and its metadata `<stem>.json`.
 
     Both files are written atomically (a temporary sibling, then rename).
@@ -88,6 +90,7 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
         drawing them from `data_dir` (tests, custom calibration sets).
       bias_correction: int8 only: correct the head's quantization bias (see
         `lite_bias.convert_int8_bias_corrected`; needs the model's `lite_bias.HEAD_LAYER`).
+      training_data: the metadata's line on the training data.
 
     Returns:
       The op report, plus tflite_path, metadata_path, size_bytes, size_mb, mode,
@@ -124,7 +127,8 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
         source = os.fspath(model_path)
         with open(source, "rb") as f:
             extra["source_model_sha256"] = hashlib.sha256(f.read()).hexdigest()
-    meta = metadata(tflite, mode, source_model=source, validation=validation, extra=extra)
+    meta = metadata(tflite, mode, source_model=source, validation=validation,
+                    training_data=training_data, extra=extra)
     io_utils.atomic_write_bytes(out_path, tflite)
     meta_path = metadata_path(out_path)
     io_utils.atomic_write_text(meta_path, json.dumps(meta, indent=2) + "\n")

@@ -39,7 +39,7 @@ import json
 import os
 import re
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -162,9 +162,11 @@ def features(cols: Dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
 
 
 def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str],
-              method: str) -> intervals.IntervalTable:
+              method: str, bin_edges_mm: Optional[Sequence[float]] = None
+              ) -> intervals.IntervalTable:
     """Difficulty model (non-negative least squares of |residual| on the features) and the
-    conformal quantiles (crepes, normalized) fitted on the rows `idx`.
+    conformal quantiles (crepes, normalized) fitted on the rows `idx`; with `bin_edges_mm`,
+    Mondrian: one set of quantiles per bin of the measured HC (crepes `bins`).
 
     Half the rows fit the difficulty and the other half the quantiles would waste a small
     split; instead the difficulty is fitted on all of `idx` by a 2-parameter-ish linear model
@@ -189,12 +191,26 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
                                     source="hc_tf/surfaces/calibrate_intervals.py (crepes "
                                            "ConformalRegressor, normalized)")
     sigmas = np.array([table.sigma_from_features(r) for r in x])
-    cr = ConformalRegressor().fit(resid, sigmas=sigmas)
-    quantiles = {}
-    for level in LEVELS:
-        iv = cr.predict_int(y_hat=np.zeros(1), sigmas=np.ones(1), confidence=level)
-        quantiles[f"{level:.2f}"] = float(iv[0, 1])  # y_hat 0, sigma 1: the score quantile
-    return intervals.IntervalTable(**{**table.__dict__, "quantiles": quantiles})
+    if bin_edges_mm is None:
+        cr = ConformalRegressor().fit(resid, sigmas=sigmas)
+        return intervals.IntervalTable(**{**table.__dict__, "quantiles": _score_quantiles(cr)})
+    edges = tuple(float(e) for e in bin_edges_mm)
+    bins = np.searchsorted(edges, cols["predicted_hc_mm"][idx], side="right")
+    cr = ConformalRegressor().fit(resid, sigmas=sigmas, bins=bins)
+    per_bin = tuple(_score_quantiles(cr, b) for b in range(len(edges) + 1))
+    # `quantiles` (the levels a table offers) holds the pooled ones, for reference only.
+    pooled = _score_quantiles(ConformalRegressor().fit(resid, sigmas=sigmas))
+    return intervals.IntervalTable(**{**table.__dict__, "quantiles": pooled,
+                                      "bin_edges_mm": edges, "bin_quantiles": per_bin})
+
+
+def _score_quantiles(cr, bin_index: Optional[int] = None) -> Dict[str, float]:
+    """The conformal quantile of |error| / sigma per level (y_hat 0, sigma 1: the upper end);
+    of one Mondrian bin when `bin_index` is given (inf where the bin is too small for it)."""
+    bins = None if bin_index is None else np.array([bin_index])
+    return {f"{level:.2f}": float(cr.predict_int(y_hat=np.zeros(1), sigmas=np.ones(1), bins=bins,
+                                                 confidence=level)[0, 1])
+            for level in LEVELS}
 
 
 def subject_folds(subjects: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -205,13 +221,13 @@ def subject_folds(subjects: np.ndarray, k: int, seed: int) -> np.ndarray:
     return np.array([fold_of[s] for s in subjects])
 
 
-def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str
-              ) -> Dict[str, np.ndarray]:
+def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str,
+              bin_edges_mm: Optional[Sequence[float]] = None) -> Dict[str, np.ndarray]:
     """Half-widths per level for every row from a table fitted on the other folds."""
     folds = subject_folds(cols["subject"], FOLDS, SEED)
     half = {lv: np.zeros(len(folds)) for lv in LEVELS}
     for k in range(FOLDS):
-        table = fit_table(cols, np.flatnonzero(folds != k), names, method)
+        table = fit_table(cols, np.flatnonzero(folds != k), names, method, bin_edges_mm)
         for i in np.flatnonzero(folds == k):
             sig = row_signals(cols, i)
             for lv in LEVELS:
@@ -266,6 +282,11 @@ CANDIDATES = {  # name -> difficulty features (intervals.FEATURES); the first is
     "normalized: model pixel + HC past 160 mm": ("one", "model_pixel_mm", "hc_over_160mm"),
     "normalized: model pixel + quality": ("one", "model_pixel_mm") + _QUALITY,
 }
+# Mondrian candidates: the same difficulty, quantiles per head-size bin of the measured HC
+# (the report's bands, by the reference HC, are what they should cover).
+BANDED = {"standard, by HC band": ("one",),
+          "normalized: model pixel, by HC band": ("model_pixel_mm",),
+          "normalized: model pixel + quality, by HC band": ("one", "model_pixel_mm") + _QUALITY}
 
 
 def fit(predictions: str, table_path: str, report_path: str, choose: str,
@@ -276,8 +297,14 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str,
     for name, names in CANDIDATES.items():
         reports[name] = report(cols, cross_fit(cols, names, name))
         print_report(name, reports[name])
-    table = fit_table(cols, np.arange(len(cols["filename"])), CANDIDATES[choose],
-                      f"crepes normalized split-conformal ({choose}), fitted on {fitted_on}")
+    for name, names in BANDED.items():
+        reports[name] = report(cols, cross_fit(cols, names, name, BANDS_MM))
+        print_report(name, reports[name])
+    banded = choose in BANDED
+    kind = "normalized Mondrian split-conformal" if banded else "normalized split-conformal"
+    table = fit_table(cols, np.arange(len(cols["filename"])), {**CANDIDATES, **BANDED}[choose],
+                      f"crepes {kind} ({choose}), fitted on {fitted_on}",
+                      BANDS_MM if banded else None)
     intervals.write_table(table, table_path)
     with open(report_path, "w") as f:
         json.dump({"chosen": choose, "folds": FOLDS, "seed": SEED, "reports": reports,
@@ -316,7 +343,7 @@ def main(argv=None) -> None:
     f.add_argument("--predictions", required=True)
     f.add_argument("--table", default=intervals.TABLE_PATH)
     f.add_argument("--report", required=True)
-    f.add_argument("--choose", default="normalized: model pixel", choices=sorted(CANDIDATES))
+    f.add_argument("--choose", default="normalized: model pixel", choices=sorted({**CANDIDATES, **BANDED}))
     f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
     a = p.parse_args(argv)
     if a.cmd == "collect":

@@ -79,7 +79,7 @@ test('the vectors exercise every review reason the edge can give, and a clean he
   const reasons = new Set([...golden.measure, ...golden.samples].flatMap((c) => c.review_reasons ?? []));
   for (const r of spec.review_flag.signals.map((x) => x.reason)) assert.ok(reasons.has(r), r);
   assert.ok(golden.measure.some((c) => c.found && !c.review));
-  assert.ok(golden.samples.some((c) => c.name === '191_HC.png' && c.review));
+  assert.ok(golden.samples.some((c) => c.name === '213_HC.png' && c.review));
 });
 
 test('Python number formatting: .1f ties to even, g', () => {

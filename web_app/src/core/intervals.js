@@ -53,13 +53,24 @@ export function sigmaMm(table, hcMm, signals) {
   return Math.max(table.min_sigma_mm, total);
 }
 
+/**
+ * IntervalTable.quantile: the level's conformal quantile; in a Mondrian table (bin_edges_mm), that
+ * of the measured HC's bin (bin i: edges[i-1] <= HC < edges[i], as Python's bisect_right).
+ */
+export function quantileFor(table, key, hcMm) {
+  if (!table.bin_edges_mm) return table.quantiles[key];
+  let bin = 0;
+  while (bin < table.bin_edges_mm.length && hcMm >= table.bin_edges_mm[bin]) bin++;
+  return table.bin_quantiles[bin][key];
+}
+
 /** records.interval_record: {hc_mm, level, lower_mm, upper_mm, half_width_mm, method, display}. */
 export function hcInterval(spec, hcMm, signals, level = spec.hc_interval.default_level) {
   if (!(Number.isFinite(hcMm) && hcMm > 0)) throw new Error(`HC (mm) must be a finite number > 0, got ${hcMm}`);
   const table = spec.hc_interval.table;
   const key = fmtFixed(level, 2);
   if (!(key in table.quantiles)) throw new Error(`no interval fitted at level ${level}; fitted: ${Object.keys(table.quantiles).sort()}`);
-  const half = table.quantiles[key] * sigmaMm(table, hcMm, signals);
+  const half = quantileFor(table, key, hcMm) * sigmaMm(table, hcMm, signals);
   const lower = Math.max(0.0, hcMm - half), upper = hcMm + half;
   return { hc_mm: hcMm, level, lower_mm: lower, upper_mm: upper, half_width_mm: half, method: table.method,
     display: `${fmtFixed(level * 100, 0)}%: ${fmtFixed(lower, 1)}-${fmtFixed(upper, 1)}` };
