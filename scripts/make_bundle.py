@@ -204,8 +204,10 @@ def interval_spec():
         "sigma_mm": "max(min_sigma_mm, sum_i coefficients[i] * clip(feature_i, "
                     "feature_floors[i] (0 when the table has none), feature_caps[i])); a missing "
                     "(None/NaN) signal counts as its cap",
-        "interval": "half = quantiles['%.2f' % level] * sigma; lower = max(0, HC - half), "
-                    "upper = HC + half; display '95%: <lower .1f>-<upper .1f>'",
+        "interval": "half = q * sigma, q = quantiles['%.2f' % level], or in a Mondrian table "
+                    "(bin_edges_mm present) bin_quantiles[i]['%.2f' % level] with i the number "
+                    "of edges <= HC (bin i: edges[i-1] <= HC < edges[i]); lower = max(0, HC - "
+                    "half), upper = HC + half; display '95%: <lower .1f>-<upper .1f>'",
         "ga_interval": "per formula: GA at HC, at max(lower, 1e-9) and at upper; measurement "
                        "half = (GA(upper) - GA(lower)) / 2; combined = GA -/+ hypot(measurement "
                        "half, the formula's published half-width); none when an end is out of "

@@ -212,8 +212,10 @@ def test_browser_app(server, browser, golden, tmp_path):
         assert flagged["review_reasons"] == ["boundary unclear"]
         res = results[flagged["filename"]]
         assert res["review_text"] == "please review: boundary unclear"
-        assert res["ga"]["hadlock"] == ("ok", f"GA Hadlock 1984: {flagged['gestational_age']['hadlock']['ga']}"
-                                              " weeks (±1.5 wk, 2 SD); in range (14+0 to 42+0 weeks)")
+        had = flagged["gestational_age"]["hadlock"]
+        spread = had["uncertainty_days"] / 7  # the 2 SD of its GA band, in weeks
+        assert res["ga"]["hadlock"] == ("ok", f"GA Hadlock 1984: {had['ga']} weeks (±{spread:.1f} wk, "
+                                              "2 SD); in range (14+0 to 42+0 weeks)")
         page.fill("#known-ga", "20+0")
         page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
         assert page.locator("#centile").inner_text().startswith("At 20+0 weeks (INTERGROWTH-21st): HC centile ")

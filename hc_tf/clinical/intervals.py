@@ -4,9 +4,10 @@ Normalized split-conformal regression: the half-width at level L is q_L * sigma,
 sigma = max(min_sigma_mm, sum_i c_i * f_i) is a difficulty estimate, linear in a few
 features of the measurement (head size, quality signals), and q_L the conformal quantile of
 |HC error| / sigma on calibration images. Everything a port needs is in the table JSON
-(`interval_table.json`, fitted by `hc_tf/surfaces/calibrate_intervals.py` on the validation split):
-feature names (defined in FEATURES below, each a one-line formula), coefficients, per-feature
-caps and floors (the calibration range: no extrapolation to a narrower interval than any
+(`interval_table.json`, fitted by `hc_tf/surfaces/calibrate_intervals.py` on held-out
+predictions: the validation split, or a cross-validation's out-of-fold predictions): feature
+names (defined in FEATURES below, each a one-line formula), coefficients, per-feature caps and
+floors (the calibration range: no extrapolation to a narrower interval than any
 seen there), the sigma floor, and the quantile per level. Applying it is plain arithmetic, so the web
 app's port reproduces it exactly from the bundle metadata.
 

@@ -1,4 +1,4 @@
-"""Fits the HC interval table (`hc_tf/clinical/interval_table.json`) on the validation split.
+"""Fits the HC interval table (`hc_tf/clinical/interval_table.json`) on held-out predictions.
 
 Two steps (the first needs the prepared TFDS data and the model; the second only its CSV):
 
@@ -7,7 +7,8 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty2/val_predictions.csv
     # 2. fit: normalized conformal regression (crepes) with a difficulty from the model-pixel
     #    size, head size and quality signals (CANDIDATES); cross-fitted report by subject folds;
-    #    the chosen one (--choose) fitted on all of it
+    #    the chosen one (--choose; BANDED candidates are Mondrian: quantiles per head-size bin)
+    #    fitted on all of it
     python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty2/val_predictions.csv \
         --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty2/calibration.json
 
@@ -18,7 +19,7 @@ all-data model's table on 896 images instead of 185 (cross-conformal, as CV+ doe
     python -m hc_tf.surfaces.calibrate_intervals collect --cv-work ~/hc-runs/cv5 \
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/cv5/oof_predictions.csv
     python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/cv5/oof_predictions.csv \
-        --fitted-on "out-of-fold predictions of 5 folds" --table ... --report ...
+        --fitted-on "out-of-fold predictions of 5 folds" --report ...
 
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
@@ -343,7 +344,8 @@ def main(argv=None) -> None:
     f.add_argument("--predictions", required=True)
     f.add_argument("--table", default=intervals.TABLE_PATH)
     f.add_argument("--report", required=True)
-    f.add_argument("--choose", default="normalized: model pixel", choices=sorted({**CANDIDATES, **BANDED}))
+    f.add_argument("--choose", default="normalized: model pixel + quality, by HC band",
+                   choices=sorted({**CANDIDATES, **BANDED}), help="default: the released table's")
     f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
     a = p.parse_args(argv)
     if a.cmd == "collect":
