@@ -325,13 +325,14 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
                 figures = json.load(f)
         except ValueError as err:
             raise click.ClickException(f"{summary}: not a JSON summary ({err})") from None
-        validation = {"source_model_summary": figures, "file": summary}
         if cross_validation_summary:
             validation = {"cross_validated": figures, "file": summary,
                           "note": "out-of-fold figures of this model's recipe (5 folds by "
                                   "subject); this model was trained on every labelled image, "
                                   "so none is held out for its own figures"}
             training_data = lite_metadata.TRAINING_DATA_ALL
+        else:
+            validation = {"source_model_summary": figures, "file": summary}
 
     suffix = "" if mode == "float32" else f"_{mode}"
     out_path = out_path or os.path.splitext(model_path)[0] + suffix + ".tflite"
