@@ -95,6 +95,12 @@ def feature_vector(hc_mm: float, signals: Any, names: Sequence[str]) -> Tuple[fl
     return tuple(out)
 
 
+def bin_of(edges_mm: Sequence[float], hc_mm: float) -> int:
+    """The Mondrian bin of a measured HC: the number of edges <= HC (bin i: edges[i-1] <= HC <
+    edges[i]), as the table is fitted (`calibrate_intervals.fit_table`) and applied."""
+    return sum(hc_mm >= e for e in edges_mm)
+
+
 @dataclasses.dataclass(frozen=True)
 class IntervalTable:
     """A fitted calibration table (see the module docstring for how it is applied)."""
@@ -139,7 +145,7 @@ class IntervalTable:
             return self.quantiles[key]
         if hc_mm is None:
             raise ValueError("a Mondrian interval table needs the measured HC")
-        return self.bin_quantiles[sum(hc_mm >= e for e in self.bin_edges_mm)][key]  # bisect_right
+        return self.bin_quantiles[bin_of(self.bin_edges_mm, hc_mm)][key]
 
     def half_width_mm(self, hc_mm: float, signals: Any, level: float = DEFAULT_LEVEL) -> float:
         """The interval's half-width (mm) at `level`."""

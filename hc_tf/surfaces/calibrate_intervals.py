@@ -196,7 +196,7 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
         cr = ConformalRegressor().fit(resid, sigmas=sigmas)
         return intervals.IntervalTable(**{**table.__dict__, "quantiles": _score_quantiles(cr)})
     edges = tuple(float(e) for e in bin_edges_mm)
-    bins = np.searchsorted(edges, cols["predicted_hc_mm"][idx], side="right")
+    bins = np.array([intervals.bin_of(edges, h) for h in cols["predicted_hc_mm"][idx]])
     cr = ConformalRegressor().fit(resid, sigmas=sigmas, bins=bins)
     per_bin = tuple(_score_quantiles(cr, b) for b in range(len(edges) + 1))
     # `quantiles` (the levels a table offers) holds the pooled ones, for reference only.
@@ -295,17 +295,13 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str,
     """Cross-fitted report of every candidate; the chosen one fitted on all rows -> table."""
     cols = read_predictions(predictions)
     reports = {}
-    for name, names in CANDIDATES.items():
-        reports[name] = report(cols, cross_fit(cols, names, name))
+    edges = {name: BANDS_MM if name in BANDED else None for name in {**CANDIDATES, **BANDED}}
+    for name, names in {**CANDIDATES, **BANDED}.items():
+        reports[name] = report(cols, cross_fit(cols, names, name, edges[name]))
         print_report(name, reports[name])
-    for name, names in BANDED.items():
-        reports[name] = report(cols, cross_fit(cols, names, name, BANDS_MM))
-        print_report(name, reports[name])
-    banded = choose in BANDED
-    kind = "normalized Mondrian split-conformal" if banded else "normalized split-conformal"
+    kind = "normalized Mondrian split-conformal" if edges[choose] else "normalized split-conformal"
     table = fit_table(cols, np.arange(len(cols["filename"])), {**CANDIDATES, **BANDED}[choose],
-                      f"crepes {kind} ({choose}), fitted on {fitted_on}",
-                      BANDS_MM if banded else None)
+                      f"crepes {kind} ({choose}), fitted on {fitted_on}", edges[choose])
     intervals.write_table(table, table_path)
     with open(report_path, "w") as f:
         json.dump({"chosen": choose, "folds": FOLDS, "seed": SEED, "reports": reports,
