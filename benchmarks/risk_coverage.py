@@ -23,11 +23,12 @@ from typing import Dict
 import numpy as np
 
 from hc_tf import clinical
+from hc_tf.clinical.review import CALIBRATED_SIGNALS
 from hc_tf.surfaces import calibrate_intervals as cal  # the predictions CSV reader
 
 FAILURE_MM = 3.0
-RULE = {"inlier_fraction": ("min_inlier_fraction", -1),   # the shipped review rule's pair
-        "uncertain_band_fraction": ("max_uncertain_band_fraction", +1)}
+RULE = {name: (field, direction)  # the shipped review rule's calibrated pair
+        for name, field, direction in CALIBRATED_SIGNALS}
 
 
 def flag_margin(cols: Dict[str, np.ndarray]) -> np.ndarray:

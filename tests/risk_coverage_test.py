@@ -30,11 +30,26 @@ def test_aurc_and_augrc_by_hand():
 def test_flag_margin_is_positive_exactly_when_the_shipped_rule_flags():
     rc = _load("benchmarks/risk_coverage.py", "risk_coverage")
     from hc_tf import clinical
+    from hc_tf.clinical.review import CALIBRATED_SIGNALS
     t = clinical.DEFAULT_REVIEW_THRESHOLDS
-    cols = {"filename": np.array(["a", "b", "c"]),
-            "inlier_fraction": np.array([0.9, t.min_inlier_fraction - 0.01, 0.9]),
-            "uncertain_band_fraction": np.array([0.3, 0.3, t.max_uncertain_band_fraction + 0.001])}
-    assert list(rc.flag_margin(cols) > 0) == [False, True, True]
+    # Every signal clear of its limit, then each calibrated one just past it in turn.
+    clear = dict(fit_rms_frac=0.005, inlier_fraction=0.95, mask_ellipse_dice=0.995,
+                 uncertain_band_fraction=0.2, outside_fraction=0.0, hc_mm=200.0)
+    rows = [clear] + [{**clear, name: getattr(t, field) + 0.001 * direction}
+                      for name, field, direction in CALIBRATED_SIGNALS]
+    cols = {"filename": np.array([str(i) for i in range(len(rows))])}
+    cols.update({name: np.array([r[name] for r in rows]) for name, _, _ in CALIBRATED_SIGNALS})
+    shipped = [clinical.review_flag(clinical.QualitySignals(**r))[0] for r in rows]
+    assert shipped == [False] + [True] * len(CALIBRATED_SIGNALS)
+    assert list(rc.flag_margin(cols) > 0) == shipped
+
+
+def test_the_calibrated_pair_is_one_the_calibration_search_can_choose():
+    cal = _load("benchmarks/review_flag_calibration.py", "review_flag_calibration")
+    from hc_tf.clinical.review import CALIBRATED_SIGNALS
+    assert 1 <= len(CALIBRATED_SIGNALS) <= 2  # the search's rules have at most two signals
+    for name, field, direction in CALIBRATED_SIGNALS:
+        assert cal.SIGNALS[name] == (field, direction)
 
 
 def test_soft_dice_confidence_is_one_for_a_crisp_map_and_lower_for_a_soft_one():

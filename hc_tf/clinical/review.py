@@ -44,8 +44,8 @@ class ReviewThresholds:
     out-of-fold predictions: each of the 896 labelled images measured by the int8 model of the
     fold that held it out (`benchmarks/review_flag_calibration.py --predictions`; figures in
     export/README.md, "Review flag"). `min_inlier_fraction` and `max_uncertain_band_fraction`
-    are the pair the search chose (flag <= 10% of images, most images with |HC error| > 5 mm
-    caught); the other limits are guards against gross failures, set beyond every value the
+    are the pair the search chose (`CALIBRATED_SIGNALS`; flag <= 10% of images, most images
+    with |HC error| > 5 mm caught); the other limits are guards against gross failures, set beyond every value the
     pair leaves unflagged (so they add no flag there): a cut, blurred or ragged head.
     """
 
@@ -62,6 +62,10 @@ class ReviewThresholds:
 
 
 DEFAULT_REVIEW_THRESHOLDS = ReviewThresholds()
+# The signals whose limits the calibration chose (the rest are guards), named once here for
+# the risk-coverage benchmark: (signal, ReviewThresholds field, +1 flags high values, -1 low).
+CALIBRATED_SIGNALS = (("inlier_fraction", "min_inlier_fraction", -1),
+                      ("uncertain_band_fraction", "max_uncertain_band_fraction", +1))
 
 # Short reasons, fixed wording (reports, overlays, the app's port match on them).
 REASON_RAGGED = "ragged outline (poor ellipse fit)"
