@@ -190,11 +190,8 @@ def test_metadata_carries_the_interval_table_biometry_and_dating(meta):
 
 def test_bundle_metadata_is_what_make_bundle_writes(meta):
     """hc_effunet_int8.json = the packaged model's metadata + make_bundle's sections, no drift."""
-    import importlib.util
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location("make_bundle", os.path.join(repo, "scripts", "make_bundle.py"))
-    make_bundle = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_bundle)
-    with open(os.path.join(repo, "hc_tf", "models", "hc_effunet_int8.json")) as f:
+    from tests.scripts import ROOT, load_script
+    make_bundle = load_script("scripts/make_bundle.py")
+    with open(os.path.join(ROOT, "hc_tf", "models", "hc_effunet_int8.json")) as f:
         exported = json.load(f)
     assert json.loads(json.dumps(make_bundle.bundle_metadata(exported))) == meta

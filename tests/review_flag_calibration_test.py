@@ -1,22 +1,16 @@
 """benchmarks/review_flag_calibration.py on out-of-fold predictions (a crafted collect CSV)."""
 
 import csv
-import importlib.util
-import os
 
 import numpy as np
 
 from hc_tf.surfaces import calibrate_intervals
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.scripts import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location(
-        "review_flag_calibration", os.path.join(ROOT, "benchmarks", "review_flag_calibration.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/review_flag_calibration.py")
 
 
 def _write_predictions(path, n=60, bad=(3, 17, 41)):

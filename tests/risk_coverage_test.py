@@ -1,23 +1,13 @@
 """AURC / AUGRC of benchmarks/risk_coverage.py and the soft-Dice confidence, on crafted cases."""
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load(rel, name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, rel))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.scripts import load_script
 
 
 def test_aurc_and_augrc_by_hand():
-    rc = _load("benchmarks/risk_coverage.py", "risk_coverage")
+    rc = load_script("benchmarks/risk_coverage.py")
     failure = np.array([0.0, 1.0, 0.0, 1.0])
     best = rc.areas(np.array([4.0, 1.0, 3.0, 2.0]), failure)  # failures ranked last
     # kept 1..4: risks 0, 0, 1/3, 2/4; generalized: 0, 0, 1/4, 2/4
@@ -28,7 +18,7 @@ def test_aurc_and_augrc_by_hand():
 
 
 def test_flag_margin_is_positive_exactly_when_the_shipped_rule_flags():
-    rc = _load("benchmarks/risk_coverage.py", "risk_coverage")
+    rc = load_script("benchmarks/risk_coverage.py")
     from hc_tf import clinical
     from hc_tf.clinical.review import CALIBRATED_SIGNALS
     t = clinical.DEFAULT_REVIEW_THRESHOLDS
@@ -45,7 +35,7 @@ def test_flag_margin_is_positive_exactly_when_the_shipped_rule_flags():
 
 
 def test_the_calibrated_pair_is_one_the_calibration_search_can_choose():
-    cal = _load("benchmarks/review_flag_calibration.py", "review_flag_calibration")
+    cal = load_script("benchmarks/review_flag_calibration.py")
     from hc_tf.clinical.review import CALIBRATED_SIGNALS
     assert 1 <= len(CALIBRATED_SIGNALS) <= 2  # the search's rules have at most two signals
     for name, field, direction in CALIBRATED_SIGNALS:
