@@ -151,7 +151,9 @@ def error_structure(rows: List[Dict[str, object]]) -> str:
         ok = np.isfinite(a) & np.isfinite(b)
         lines.append(f"two runs: correlation of signed errors {np.corrcoef(a[ok], b[ok])[0, 1]:.2f}; "
                      f"SD of the error {a[ok].std():.2f} mm, of its run-to-run part "
-                     f"{(a[ok] - b[ok]).std() / math.sqrt(2):.2f} mm")
+                     f"{(a[ok] - b[ok]).std() / math.sqrt(2):.2f} mm; median |error| "
+                     f"{np.median(np.abs(a[ok])):.2f} mm, median |run 1 - run 2| "
+                     f"{np.median(np.abs(a[ok] - b[ok])):.2f} mm")
     px = np.array([r["model_pixel_mm"] for r in rows], float)
     bands = np.array(cv_report.band_of(ref))
     for band in cv_report.BANDS:
