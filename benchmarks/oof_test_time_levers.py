@@ -63,7 +63,8 @@ def flip_logits(logits: LogitsFn, x: np.ndarray) -> Dict[str, np.ndarray]:
 
 def hc_of(z: np.ndarray, box: preprocess.Letterbox, pixel_size_mm: float) -> float:
     """HC (mm) of a logit map through the one measurement; NaN when no head is found."""
-    m = measure_lib.measure((1.0 / (1.0 + np.exp(-z))).astype(np.float32), box, pixel_size_mm)
+    prob = 0.5 * (1.0 + np.tanh(0.5 * z))  # the sigmoid, without overflow for large |z|
+    m = measure_lib.measure(prob.astype(np.float32), box, pixel_size_mm)
     return m.hc_mm if m.found else math.nan
 
 
@@ -79,7 +80,7 @@ def measure_views(runs: Sequence[Callable[[Tuple[int, int]], LogitsFn]], image: 
     at_one: Dict[str, List[np.ndarray]] = {"h": [], "hv": []}
     for scale in (1.0,) + tuple(s for s in scales if s != 1.0):
         box = view_box(image.shape, scale)
-        x = preprocess._resize_into(image, box, preprocess.PAD_VALUE)
+        x = preprocess.letterbox_image_into(image, box)[..., 0]
         for k, run in enumerate(runs if scale == 1.0 else runs[:1]):  # scales: the first run's
             for name, z in flip_logits(run((box.dst_height, box.dst_width)), x).items():
                 out[f"run{k}_s{scale:g}_{name}"] = hc_of(z, box, pixel_size_mm)
@@ -175,7 +176,7 @@ def main(argv=None) -> int:
     parser.add_argument("--scales", default="0.9,1.2", help="letterbox scales besides 1")
     parser.add_argument("--csv", required=True, help="per-image HC of every option (resumed)")
     args = parser.parse_args(argv)
-    from hc_tf.train.cross_validate import _fold_samples
+    from hc_tf.train.cross_validate import fold_samples
 
     scales = [float(s) for s in args.scales.split(",") if s]
     rows: List[Dict[str, object]] = []
@@ -188,7 +189,7 @@ def main(argv=None) -> int:
             continue  # resumable: a fold already in the CSV is kept
         dirs = [args.cv] + ([args.second_run] if args.second_run else [])
         runs = [keras_run(os.path.join(d, f"fold{fold}", "best.keras")) for d in dirs]
-        for s in _fold_samples(args.data_dir, args.folds, fold, "test"):
+        for s in fold_samples(args.data_dir, args.folds, fold, "test"):
             box = view_box(s.image.shape, 1.0)
             rows.append({"filename": s.filename, "fold": fold, "reference_hc_mm": s.reference_hc_mm,
                          "model_pixel_mm": intervals.model_pixel_mm(

@@ -149,7 +149,13 @@ def letterbox_image(image: np.ndarray,
     """
     gray = to_gray_uint8(image)
     box = letterbox_transform(gray.shape, dst_hw)
-    return _resize_into(gray, box, PAD_VALUE)[:, :, None], box
+    return letterbox_image_into(gray, box), box
+
+
+def letterbox_image_into(image: np.ndarray, box: Letterbox) -> np.ndarray:
+    """Draws a grayscale uint8 image through a given `box` (e.g. another scale than
+    `letterbox_transform`'s): (box.dst_height, box.dst_width, 1) uint8, padding black."""
+    return _resize_into(to_gray_uint8(image), box, PAD_VALUE)[:, :, None]
 
 
 def letterbox_mask(mask: np.ndarray, box: Letterbox) -> np.ndarray:

@@ -45,8 +45,9 @@ class ReviewThresholds:
     fold that held it out (`benchmarks/review_flag_calibration.py --predictions`; figures in
     export/README.md, "Review flag"). `min_inlier_fraction` and `max_uncertain_band_fraction`
     are the pair the search chose (`CALIBRATED_SIGNALS`; flag <= 10% of images, most images
-    with |HC error| > 5 mm caught); the other limits are guards against gross failures, set beyond every value the
-    pair leaves unflagged (so they add no flag there): a cut, blurred or ragged head.
+    with |HC error| > 5 mm caught); the other limits are guards against gross failures, set
+    beyond every value the pair leaves unflagged (so they add no flag there): a cut, blurred
+    or ragged head.
     """
 
     max_fit_rms_frac: float = 0.03       # guard (unflagged max 0.0256)

@@ -32,7 +32,8 @@ from hc_tf.surfaces import cv_report
 from hc_tf.surfaces import evaluate as evaluate_lib
 
 
-def _fold_samples(data_dir: str, folds: int, fold: int, part: str) -> List[inference.Sample]:
+def fold_samples(data_dir: str, folds: int, fold: int, part: str) -> List[inference.Sample]:
+    """Fold `fold`'s held-out images (part "test") or its training images ("train")."""
     from hc_tf.train import data as data_lib
     return data_lib.load_samples(data_dir, "", examples=data_lib.load_fold(data_dir, folds, fold, part))
 
@@ -41,7 +42,7 @@ def calibration_for_fold(data_dir: str, folds: int, fold: int, input_hw, n: int,
                          ) -> np.ndarray:
     """(n, H, W, 1) uint8 letterboxed images drawn (seeded) from the fold's training part:
     the held-out images never touch the model, not even its quantization ranges."""
-    train = _fold_samples(data_dir, folds, fold, "train")
+    train = fold_samples(data_dir, folds, fold, "train")
     idx = np.random.default_rng(seed).choice(len(train), size=min(n, len(train)), replace=False)
     return np.stack([preprocess.letterbox_image(train[i].image, input_hw)[0] for i in sorted(idx)])
 
@@ -105,7 +106,7 @@ def run_fold(source: str, work: str, data_dir: str, folds: int, fold: int, flip_
     t = time.time()
     model = fold_model(source, folder, flip_tta)
     int8 = fold_int8(model, folder, data_dir, folds, fold)
-    test = _fold_samples(data_dir, folds, fold, "test")
+    test = fold_samples(data_dir, folds, fold, "test")
     evaluate_once(model, test, os.path.join(folder, "keras"))
     evaluate_once(int8, test, os.path.join(folder, "int8"))
     print(f"fold {fold}: {len(test)} held-out images evaluated ({time.time() - t:.0f} s)", flush=True)
