@@ -288,6 +288,7 @@ CANDIDATES = {  # name -> difficulty features (intervals.FEATURES); the first is
 BANDED = {"standard, by HC band": ("one",),
           "normalized: model pixel, by HC band": ("model_pixel_mm",),
           "normalized: model pixel + quality, by HC band": ("one", "model_pixel_mm") + _QUALITY}
+ALL_CANDIDATES = {**CANDIDATES, **BANDED}
 
 
 def fit(predictions: str, table_path: str, report_path: str, choose: str,
@@ -295,12 +296,12 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str,
     """Cross-fitted report of every candidate; the chosen one fitted on all rows -> table."""
     cols = read_predictions(predictions)
     reports = {}
-    edges = {name: BANDS_MM if name in BANDED else None for name in {**CANDIDATES, **BANDED}}
-    for name, names in {**CANDIDATES, **BANDED}.items():
+    edges = {name: BANDS_MM if name in BANDED else None for name in ALL_CANDIDATES}
+    for name, names in ALL_CANDIDATES.items():
         reports[name] = report(cols, cross_fit(cols, names, name, edges[name]))
         print_report(name, reports[name])
     kind = "normalized Mondrian split-conformal" if edges[choose] else "normalized split-conformal"
-    table = fit_table(cols, np.arange(len(cols["filename"])), {**CANDIDATES, **BANDED}[choose],
+    table = fit_table(cols, np.arange(len(cols["filename"])), ALL_CANDIDATES[choose],
                       f"crepes {kind} ({choose}), fitted on {fitted_on}", edges[choose])
     intervals.write_table(table, table_path)
     with open(report_path, "w") as f:
@@ -341,7 +342,7 @@ def main(argv=None) -> None:
     f.add_argument("--table", default=intervals.TABLE_PATH)
     f.add_argument("--report", required=True)
     f.add_argument("--choose", default="normalized: model pixel + quality, by HC band",
-                   choices=sorted({**CANDIDATES, **BANDED}), help="default: the released table's")
+                   choices=sorted(ALL_CANDIDATES), help="default: the released table's")
     f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
     a = p.parse_args(argv)
     if a.cmd == "collect":
