@@ -150,11 +150,7 @@ def error_structure(rows: List[Dict[str, object]]) -> str:
     if "run1_s1_h" in rows[0]:
         b = np.array([r["run1_s1_h"] for r in rows], float) - ref
         ok = np.isfinite(a) & np.isfinite(b)
-        lines.append(f"two runs: correlation of signed errors {np.corrcoef(a[ok], b[ok])[0, 1]:.2f}; "
-                     f"SD of the error {a[ok].std():.2f} mm, of its run-to-run part "
-                     f"{(a[ok] - b[ok]).std() / math.sqrt(2):.2f} mm; median |error| "
-                     f"{np.median(np.abs(a[ok])):.2f} mm, median |run 1 - run 2| "
-                     f"{np.median(np.abs(a[ok] - b[ok])):.2f} mm")
+        lines.append("two runs: " + cv_report.agreement_line(cv_report.error_agreement(a[ok], b[ok])))
     px = np.array([r["model_pixel_mm"] for r in rows], float)
     bands = np.array(cv_report.band_of(ref))
     for band in cv_report.BANDS:

@@ -132,3 +132,27 @@ def test_a_baseline_with_other_folds_is_refused(tmp_path):
     _write(str(tmp_path / "other"), "int8", 2, _rows(2, 4, 1.0))
     with pytest.raises(ValueError, match="share no image"):
         cv_report.report(lever, str(tmp_path / "other"))
+
+
+def test_the_signed_errors_agreement_of_two_runs(tmp_path, capsys):
+    # The baseline errs by +-1 and +-3 mm in turn; the lever, a "rerun", errs the same plus
+    # +-0.5 mm uncorrelated with it, so its errors share most of the baseline's.
+    base, lever = str(tmp_path / "base"), str(tmp_path / "lever")
+    err = np.array([1.0, -1.0, 3.0, -3.0] * 4)
+    wobble = np.array([0.5, 0.5, -0.5, -0.5, -0.5, -0.5, 0.5, 0.5] * 2)
+    for work, e in ((base, err), (lever, err + wobble)):
+        rows = _rows(0, 16, 0.0)
+        _write(work, "keras", 0, [dict(r, predicted_hc_mm=r["reference_hc_mm"] + d, df_mm=d,
+                                       adf_mm=abs(d)) for r, d in zip(rows, e)])
+    assert cv_report.main([lever, "--baseline", base]) == 0
+    agree = json.load(open(os.path.join(lever, "cv_summary.json")))["against_baseline"]["keras"][
+        "signed_error_agreement"]
+    sd = np.sqrt(5.0)  # of +-1, +-3 in equal shares
+    assert agree["n"] == 16 and agree["sd_mm"] == pytest.approx(sd)
+    assert agree["r"] == pytest.approx(sd / np.sqrt(5.0 + 0.25))  # wobble uncorrelated with err
+    assert agree["run_to_run_sd_mm"] == pytest.approx(0.5 / np.sqrt(2))
+    assert agree["median_abs_mm"] == pytest.approx(2.0) and agree["median_abs_diff_mm"] == 0.5
+    assert "keras: correlation of signed errors 0.98 over 16 images" in capsys.readouterr().out
+    # Identical errors everywhere (no spread): no correlation is made up.
+    same = cv_report.paired({0: _rows(0, 8, 2.0)}, {0: _rows(0, 8, 2.0)})
+    assert "signed_error_agreement" not in same

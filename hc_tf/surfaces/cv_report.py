@@ -133,10 +133,31 @@ def _boot_ci(diff: np.ndarray, subjects: Sequence[str], n_boot: int, seed: int) 
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+def error_agreement(base_err: np.ndarray, other_err: np.ndarray) -> Dict[str, float]:
+    """How much two models' signed HC errors on the same images share: their correlation, the
+    SD of the baseline's error and of the run-to-run part (SD of the difference / sqrt 2: what
+    averaging the two could remove at most), and the median |error| and |difference|."""
+    base_err, other_err = np.asarray(base_err, float), np.asarray(other_err, float)
+    diff = other_err - base_err
+    return {"n": int(len(diff)), "r": float(np.corrcoef(base_err, other_err)[0, 1]),
+            "sd_mm": float(base_err.std()), "run_to_run_sd_mm": float(diff.std() / np.sqrt(2)),
+            "median_abs_mm": float(np.median(np.abs(base_err))),
+            "median_abs_diff_mm": float(np.median(np.abs(diff)))}
+
+
+def agreement_line(agree: Dict[str, float]) -> str:
+    return (f"correlation of signed errors {agree['r']:.2f} over {agree['n']} images; SD of the "
+            f"error {agree['sd_mm']:.2f} mm, of its run-to-run part {agree['run_to_run_sd_mm']:.2f} mm; "
+            f"median |error| {agree['median_abs_mm']:.2f} mm, median |difference| "
+            f"{agree['median_abs_diff_mm']:.2f} mm")
+
+
 def paired(lever: Dict[int, Sequence[Dict[str, object]]], base: Dict[int, Sequence[Dict[str, object]]],
            n_boot: int = 2000, seed: int = 0) -> Dict[str, object]:
     """The lever's ADF minus the baseline's over the images both measured: the mean difference
-    with its 95% bootstrap interval (by subject), images better and worse, overall and per band.
+    with its 95% bootstrap interval (by subject), images better and worse, overall and per band;
+    where both rows carry the predicted HC, how much the two models' signed errors agree over
+    the heads both found (`error_agreement`: a lever that changed nothing agrees like a rerun).
 
     Raises:
       ValueError: when no image is in both, or an image was held out by different folds.
@@ -164,6 +185,13 @@ def paired(lever: Dict[int, Sequence[Dict[str, object]]], base: Dict[int, Sequen
 
     out = summary(np.ones(len(common), bool))
     out["folds"] = sorted({mine[f][0] for f in common})
+    both_found = [f for f in common if all(
+        rows[f][1].get("found") and rows[f][1].get("predicted_hc_mm") is not None
+        for rows in (mine, theirs))]
+    err = {side: np.array([rows[f][1]["predicted_hc_mm"] - rows[f][1]["reference_hc_mm"]
+                           for f in both_found], float) for side, rows in (("a", mine), ("b", theirs))}
+    if len(both_found) > 2 and err["a"].std() > 0 and err["b"].std() > 0:  # else r is undefined
+        out["signed_error_agreement"] = error_agreement(err["b"], err["a"])
     out["bands"] = {band: summary(bands == band) for band in BANDS if (bands == band).any()}
     return out
 
@@ -178,6 +206,10 @@ def paired_markdown(by_tier: Dict[str, Dict[str, object]]) -> str:
             lines.append(f"| {tier}, {label} | {fig['n']} | {fig['baseline_adf_mm']:.2f} | "
                          f"{fig['adf_mm']:.2f} | {fig['diff_mm']:+.2f} ({lo:+.2f} to {hi:+.2f}) | "
                          f"{fig['better']} / {fig['worse']} |")
+    agreement = [f"{tier}: " + agreement_line(cmp["signed_error_agreement"])
+                 for tier, cmp in by_tier.items() if "signed_error_agreement" in cmp]
+    if agreement:
+        lines += [""] + agreement
     return "\n".join(lines) + "\n"
 
 
