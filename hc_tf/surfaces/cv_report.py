@@ -146,6 +146,7 @@ def error_agreement(base_err: np.ndarray, other_err: np.ndarray) -> Dict[str, fl
 
 
 def agreement_line(agree: Dict[str, float]) -> str:
+    """`error_agreement` in one line of words."""
     return (f"correlation of signed errors {agree['r']:.2f} over {agree['n']} images; SD of the "
             f"error {agree['sd_mm']:.2f} mm, of its run-to-run part {agree['run_to_run_sd_mm']:.2f} mm; "
             f"median |error| {agree['median_abs_mm']:.2f} mm, median |difference| "
@@ -188,10 +189,10 @@ def paired(lever: Dict[int, Sequence[Dict[str, object]]], base: Dict[int, Sequen
     both_found = [f for f in common if all(
         rows[f][1].get("found") and rows[f][1].get("predicted_hc_mm") is not None
         for rows in (mine, theirs))]
-    err = {side: np.array([rows[f][1]["predicted_hc_mm"] - rows[f][1]["reference_hc_mm"]
-                           for f in both_found], float) for side, rows in (("a", mine), ("b", theirs))}
-    if len(both_found) > 2 and err["a"].std() > 0 and err["b"].std() > 0:  # else r is undefined
-        out["signed_error_agreement"] = error_agreement(err["b"], err["a"])
+    lever_err, base_err = ([rows[f][1]["predicted_hc_mm"] - rows[f][1]["reference_hc_mm"]
+                            for f in both_found] for rows in (mine, theirs))
+    if len(both_found) > 2 and np.std(lever_err) > 0 and np.std(base_err) > 0:  # else no r
+        out["signed_error_agreement"] = error_agreement(base_err, lever_err)
     out["bands"] = {band: summary(bands == band) for band in BANDS if (bands == band).any()}
     return out
 
