@@ -134,12 +134,15 @@ def _boot_ci(diff: np.ndarray, subjects: Sequence[str], n_boot: int, seed: int) 
 
 
 def error_agreement(base_err: np.ndarray, other_err: np.ndarray) -> Dict[str, float]:
-    """How much two models' signed HC errors on the same images share: their correlation, the
-    SD of the baseline's error and of the run-to-run part (SD of the difference / sqrt 2: what
+    """How much two models' signed HC errors on the same images share: their correlation (r;
+    and rho, of the ranks, which one image that a model fails outright cannot sway), the SD of
+    the baseline's error and of the run-to-run part (SD of the difference / sqrt 2: what
     averaging the two could remove at most), and the median |error| and |difference|."""
     base_err, other_err = np.asarray(base_err, float), np.asarray(other_err, float)
     diff = other_err - base_err
+    rank = lambda x: np.argsort(np.argsort(x))  # noqa: E731  (continuous errors: no ties)
     return {"n": int(len(diff)), "r": float(np.corrcoef(base_err, other_err)[0, 1]),
+            "rho": float(np.corrcoef(rank(base_err), rank(other_err))[0, 1]),
             "sd_mm": float(base_err.std()), "run_to_run_sd_mm": float(diff.std() / np.sqrt(2)),
             "median_abs_mm": float(np.median(np.abs(base_err))),
             "median_abs_diff_mm": float(np.median(np.abs(diff)))}
@@ -147,7 +150,8 @@ def error_agreement(base_err: np.ndarray, other_err: np.ndarray) -> Dict[str, fl
 
 def agreement_line(agree: Dict[str, float]) -> str:
     """`error_agreement` in one line of words."""
-    return (f"correlation of signed errors {agree['r']:.2f} over {agree['n']} images; SD of the "
+    return (f"correlation of signed errors {agree['r']:.2f} (of their ranks {agree['rho']:.2f}) "
+            f"over {agree['n']} images; SD of the "
             f"error {agree['sd_mm']:.2f} mm, of its run-to-run part {agree['run_to_run_sd_mm']:.2f} mm; "
             f"median |error| {agree['median_abs_mm']:.2f} mm, median |difference| "
             f"{agree['median_abs_diff_mm']:.2f} mm")
