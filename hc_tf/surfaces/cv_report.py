@@ -151,10 +151,9 @@ def error_agreement(base_err: np.ndarray, other_err: np.ndarray) -> Dict[str, fl
 def agreement_line(agree: Dict[str, float]) -> str:
     """`error_agreement` in one line of words."""
     return (f"correlation of signed errors {agree['r']:.2f} (of their ranks {agree['rho']:.2f}) "
-            f"over {agree['n']} images; SD of the "
-            f"error {agree['sd_mm']:.2f} mm, of its run-to-run part {agree['run_to_run_sd_mm']:.2f} mm; "
-            f"median |error| {agree['median_abs_mm']:.2f} mm, median |difference| "
-            f"{agree['median_abs_diff_mm']:.2f} mm")
+            f"over {agree['n']} images; SD of the error {agree['sd_mm']:.2f} mm, of its "
+            f"run-to-run part {agree['run_to_run_sd_mm']:.2f} mm; median |error| "
+            f"{agree['median_abs_mm']:.2f} mm, median |difference| {agree['median_abs_diff_mm']:.2f} mm")
 
 
 def paired(lever: Dict[int, Sequence[Dict[str, object]]], base: Dict[int, Sequence[Dict[str, object]]],
