@@ -76,10 +76,11 @@ def test_lite_builders_match_the_published_networks_layer_by_layer(variant, tmp_
     sd = {k: np.zeros(v, np.float32) for k, v in shapes.items()}
     path = str(tmp_path / f"{variant}.npz")
     convert.save_npz(path, convert.state_dict_to_keras(sd, variant),
-                     {"mean_rgb": convert.MEAN_RGB, "stddev_rgb": convert.STDDEV_RGB})
+                     {"mean_rgb": convert.MEAN_RGB, "stddev_rgb": convert.STDDEV_RGB,
+                      "backbone": convert.backbone_of(variant)})
     net = model_lib.build_unet(HW, convert.backbone_of(variant))
     unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
-    loaded = model_lib.load_encoder_weights(unet, path)
+    loaded = model_lib.load_encoder_weights(unet, path, backbone=convert.backbone_of(variant))
     assert loaded == len(convert.state_dict_to_keras(sd, variant))
     assert sum(len(w) for w in convert.state_dict_to_keras(sd, variant).values()) == \
         _encoder_weight_count(unet)
@@ -122,3 +123,26 @@ def test_unknown_state_dict_entries_and_mismatched_shapes_are_refused(fixture, t
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="junk.npz: not an encoder weights file"):
         model_lib.load_encoder_weights(unet, str(tmp_path / "junk.npz"))
+
+
+def test_weights_of_another_variant_are_refused_naming_both(tmp_path):
+    # Lite0's layers all exist in Lite1 with the same shapes: only the file's own backbone
+    # tells a Lite0 encoder in a Lite1 network (five blocks left random) from the real thing.
+    with open(SHAPES) as f:
+        shapes = json.load(f)["lite0"]["shapes"]
+    sd = {k: np.zeros(v, np.float32) for k, v in shapes.items()}
+    meta = {"mean_rgb": convert.MEAN_RGB, "stddev_rgb": convert.STDDEV_RGB}
+    old = str(tmp_path / "lite0_no_backbone.npz")  # from before Lite1/2: Lite0
+    convert.save_npz(old, convert.state_dict_to_keras(sd), meta)
+    net = model_lib.build_unet(HW, "efficientnetlite1")
+    unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
+    assert model_lib.load_encoder_weights(unet, old) > 0  # no backbone named: shapes alone pass
+    with pytest.raises(ValueError, match="lite0_no_backbone.npz: encoder weights for efficientnetlite0, "
+                                         "but the network is efficientnetlite1"):
+        model_lib.load_encoder_weights(unet, old, backbone="efficientnetlite1")
+    with pytest.raises(ValueError, match="encoder weights for efficientnetlite0, but the network is "
+                                         "efficientnetlite1"):
+        model_lib.build_unet(HW, "efficientnetlite1", encoder_weights=old)
+    tagged = str(tmp_path / "lite0.npz")
+    convert.save_npz(tagged, convert.state_dict_to_keras(sd), dict(meta, backbone="efficientnetlite0"))
+    assert model_lib.build_unet(HW, "efficientnetlite0", encoder_weights=tagged) is not None

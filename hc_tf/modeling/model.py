@@ -137,7 +137,7 @@ def build_unet(input_hw: Tuple[int, int] = defaults.INPUT_HW, backbone: str = DE
     if lite:
         _swish_to_relu6(unet)
     if encoder_weights:
-        load_encoder_weights(unet, encoder_weights)
+        load_encoder_weights(unet, encoder_weights, backbone=backbone)
     for layer in unet.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = bn_momentum
@@ -211,7 +211,8 @@ def _swish_to_relu6(unet: keras.Model) -> None:
                                       "the Lite variant cannot be built on this version")
 
 
-def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool = True) -> int:
+def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool = True,
+                         backbone: Optional[str] = None) -> int:
     """Loads converted encoder weights (`{"layer/i": array}` + JSON `__meta__`) by layer name.
 
     The pretrained encoder expects (rgb - mean) / std; hc-tf feeds x / 255. With
@@ -224,13 +225,17 @@ def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool 
       unet: the segmentation-models network (3-channel input) whose encoder is loaded.
       path: the `.npz`.
       fold_normalization: False loads the weights as they are (for feature checks).
+      backbone: the network's backbone; the file's (its `__meta__`, Lite0 for files from
+        before Lite1/2) must be the same. Lite0's layers all exist in Lite1 with Lite1's
+        shapes, so without this check Lite0 weights load into a Lite1 network silently,
+        its five extra blocks left random.
 
     Returns:
       The number of layers loaded.
 
     Raises:
-      ValueError: naming the file, when it is unreadable, a layer is missing from the
-        network, or a shape differs.
+      ValueError: naming the file, when it is unreadable, made for another backbone, a
+        layer is missing from the network, or a shape differs.
     """
     try:
         with np.load(path) as f:
@@ -242,6 +247,10 @@ def load_encoder_weights(unet: keras.Model, path: str, fold_normalization: bool 
                     weights.setdefault(name, {})[int(i)] = f[key].astype(np.float32)
     except Exception as err:
         raise ValueError(f"{path}: not an encoder weights file ({type(err).__name__}: {err})") from err
+    made_for = meta.get("backbone", LITE_BACKBONE)
+    if backbone is not None and made_for != backbone:
+        raise ValueError(f"{path}: encoder weights for {made_for}, but the network is {backbone} "
+                         f"(convert that variant's: python -m hc_tf.modeling.lite_pytorch_weights)")
     weights = {name: [ws[i] for i in sorted(ws)] for name, ws in weights.items()}
     layers = {}
     for name, values in weights.items():
