@@ -22,8 +22,11 @@ case "$*" in *"{fail_on or '#none#'}"*) exit 1 ;; esac
     return stub, log
 
 
-def _run(tmp_path, queue_text, fail_on="", tables=()):
+def _run(tmp_path, queue_text, fail_on="", tables=(), encoders=()):
     stub, log = _stand_in(tmp_path, fail_on)
+    (tmp_path / "encoders").mkdir()
+    for name in encoders:  # converted full-tier encoders, e.g. lite2_imagenet.npz
+        (tmp_path / "encoders" / name).write_text("")
     runs = tmp_path / "runs"
     for name in tables:  # evaluations already made (e.g. the plain recipe's fold 1)
         (runs / name).mkdir(parents=True)
@@ -32,7 +35,8 @@ def _run(tmp_path, queue_text, fail_on="", tables=()):
     queue = tmp_path / "queue.txt"
     queue.write_text(queue_text)
     env = dict(os.environ, RUNS=str(runs), DATA_DIR=str(tmp_path / "tfds"),
-               ENCODER=str(tmp_path / "enc.npz"), PYTHON=str(stub), NICE="0")
+               ENCODER=str(tmp_path / "enc.npz"), ENCODERS=str(tmp_path / "encoders"),
+               PYTHON=str(stub), NICE="0")
     out = subprocess.run(["bash", SCRIPT, str(queue)], capture_output=True, text=True, env=env,
                          timeout=60)
     calls = log.read_text().splitlines() if log.exists() else []
@@ -61,6 +65,21 @@ def test_the_all_data_line_trains_on_everything_and_evaluates_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     assert len(calls) == 1 and f"--run-dir {runs}/all_e50 " in calls[0]
     assert calls[0].endswith("--val-every 5 --train-on-all") and "--folds" not in calls[0]
+
+
+def test_a_full_tier_line_starts_from_its_own_variants_encoder(tmp_path):
+    out, calls, _ = _run(tmp_path, "e50 0\nl2 0 --backbone efficientnetlite2\n",
+                         encoders=("lite2_imagenet.npz",))
+    assert out.returncode == 0, out.stderr
+    assert f"--encoder-weights {tmp_path}/enc.npz " in calls[0]
+    assert f"--encoder-weights {tmp_path}/encoders/lite2_imagenet.npz " in calls[2]
+    assert calls[2].endswith("--fold 0 --backbone efficientnetlite2")
+    other = tmp_path / "other"
+    other.mkdir()
+    out, calls, _ = _run(other, "l1 0 --backbone efficientnetlite1\n")
+    assert out.returncode == 2 and not calls
+    assert out.stderr.strip() == (f"error: {other}/queue.txt line 1: {other}/encoders/lite1_imagenet.npz: "
+                                  "missing (docs/reproducing.md, the full tier)")
 
 
 def test_a_bad_line_is_refused_naming_it_before_anything_runs_after_it(tmp_path):

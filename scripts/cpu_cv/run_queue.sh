@@ -14,14 +14,17 @@
 #   scripts/cpu_cv/run_queue.sh [QUEUE_FILE]      # default: scripts/cpu_cv/queue.txt
 #
 # Environment: RUNS (~/hc-runs/cv), DATA_DIR (~/hc-runs/tfds, from `hc-tf prepare`), ENCODER
-# (~/hc-runs/lite0_imagenet.npz, hc_tf/modeling/lite_pytorch_weights.py), PYTHON (python3 of the
-# venv with the [train] extra), NICE (19: the machine stays usable).
+# (~/hc-runs/lite0_imagenet.npz, hc_tf/modeling/lite_pytorch_weights.py), ENCODERS
+# (~/hc-runs/encoders: a line with `--backbone efficientnetliteN`, the full tier, starts from
+# ENCODERS/liteN_imagenet.npz), PYTHON (python3 of the venv with the [train] extra), NICE (19:
+# the machine stays usable).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 queue=${1:-$here/queue.txt}
 runs=${RUNS:-$HOME/hc-runs/cv}
 data_dir=${DATA_DIR:-$HOME/hc-runs/tfds}
 encoder=${ENCODER:-$HOME/hc-runs/lite0_imagenet.npz}
+encoders=${ENCODERS:-$HOME/hc-runs/encoders}
 python=${PYTHON:-python3}
 nice_level=${NICE:-19}
 baseline=e50   # the plain recipe's name: ImageNet Lite0, 224x320, batch 16, 50-epoch cosine
@@ -45,19 +48,25 @@ while read -r lever fold options || [ -n "$lever" ]; do  # (a last line without 
         echo "error: $queue line $n: $baseline is the plain recipe; give a lever its own name" >&2
         exit 2
     fi
+    line_encoder=$encoder
+    if [[ " $options " =~ \ --backbone\ efficientnetlite([1-9])\  ]]; then
+        line_encoder="$encoders/lite${BASH_REMATCH[1]}_imagenet.npz"
+        [ -e "$line_encoder" ] || {
+            echo "error: $queue line $n: $line_encoder: missing (docs/reproducing.md, the full tier)" >&2; exit 2; }
+    fi
     if [ "$fold" = all ]; then
         run="$runs/all_${lever}"
         echo "== $(date -u +%H:%M) line $n: all data, $lever ${options:-(plain recipe)} -> $run"
         # shellcheck disable=SC2086
         nice -n "$nice_level" "$python" -m hc_tf.cli train --data-dir "$data_dir" --run-dir "$run" \
-            --encoder-weights "$encoder" --epochs 50 --batch-size 16 --val-every 5 --train-on-all $options </dev/null
+            --encoder-weights "$line_encoder" --epochs 50 --batch-size 16 --val-every 5 --train-on-all $options </dev/null
         continue
     fi
     run="$runs/fold${fold}_${lever}"
     echo "== $(date -u +%H:%M) line $n: fold $fold, $lever ${options:-(plain recipe)} -> $run"
     # shellcheck disable=SC2086  # OPTIONS are words by design
     nice -n "$nice_level" "$python" -m hc_tf.cli train --data-dir "$data_dir" --run-dir "$run" \
-        --encoder-weights "$encoder" --epochs 50 --batch-size 16 --val-every 5 --folds 5 --fold "$fold" \
+        --encoder-weights "$line_encoder" --epochs 50 --batch-size 16 --val-every 5 --folds 5 --fold "$fold" \
         $options </dev/null
     nice -n "$nice_level" "$python" -m hc_tf.train.cross_validate \
         --source "$runs/fold{fold}_${lever}/best.keras" --only "$fold" --data-dir "$data_dir" \
