@@ -243,7 +243,7 @@ def check(npz_path: str, reference: str = None) -> float:
     print(f"{backbone}:")
     net = model_lib.build_unet(gray.shape, backbone)
     unet = next(layer for layer in net.layers if isinstance(layer, keras.Model))
-    model_lib.load_encoder_weights(unet, npz_path, fold_normalization=False, backbone=backbone)
+    model_lib.load_encoder_weights(unet, npz_path, fold_normalization=False)
     probe = keras.Model(unet.input, [unet.get_layer(k).output for k in ENDPOINTS])
     x = ((gray - MEAN_RGB) / STDDEV_RGB)[None, :, :, None].repeat(3, -1)
     worst = 0.0
