@@ -296,6 +296,17 @@ def test_signed_or_deep_monochrome_is_refused_not_wrapped(tmp_path):
         dicom.read_header(path)
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 1
     ds.PixelData = np.full((60, 80), -5, np.int8).tobytes()
-    path = dicom_files.save(ds, str(tmp_path / "signed.dcm"))
-    with pytest.raises(dicom.DicomError, match="signed.dcm: pixel values are not 8-bit"):
-        list(dicom.iter_frames(path))
+    for photometric in ("MONOCHROME2", "MONOCHROME1"):  # MONOCHROME1 once wrapped -5 to 4
+        ds.PhotometricInterpretation = photometric
+        path = dicom_files.save(ds, str(tmp_path / f"signed_{photometric}.dcm"))
+        with pytest.raises(dicom.DicomError,
+                           match=f"signed_{photometric}.dcm: pixel values are not 8-bit"):
+            list(dicom.iter_frames(path))
+
+
+def test_monochrome1_is_inverted(tmp_path):
+    gray = np.tile(np.arange(80, dtype=np.uint8), (60, 1))
+    path = dicom_files.save(dicom_files.dataset([gray], photometric="MONOCHROME1"),
+                            str(tmp_path / "mono1.dcm"))
+    [(_, _, decoded)] = dicom.iter_frames(path)
+    np.testing.assert_array_equal(decoded, 255 - gray)

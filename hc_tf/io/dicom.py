@@ -199,13 +199,15 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
             pixels = _palette_rgb(apply_color_lut(pixels, _palette_source(ds)), ds)
     except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
         raise DicomError(f"{where}: pixel data cannot be decoded ({_short(err)})") from None
-    if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
-        pixels = np.iinfo(np.uint8).max - pixels.astype(np.uint8)
+    # The range check comes before the MONOCHROME1 inversion: casting first would wrap signed
+    # or deep values into 0..255 (-5 -> 251 -> 4) and measure them silently.
     if pixels.dtype != np.uint8:
         if (pixels.dtype.kind not in "ui" or pixels.max(initial=0) > 255
                 or pixels.min(initial=0) < 0):
             raise DicomError(f"{where}: pixel values are not 8-bit ({pixels.dtype})")
         pixels = pixels.astype(np.uint8)
+    if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
+        pixels = np.iinfo(np.uint8).max - pixels
     return preprocess.to_gray_uint8(pixels, name=where)
 
 
