@@ -184,6 +184,52 @@ def test_crafted_calibration_refusals(tmp_path):
         dicom_files.region((0, 0, 39, 59), 0.2), dicom_files.region((40, 0, 79, 59), 0.2)]))
 
 
+
+def _with(setter, regions=True):
+    def make(ds):
+        setter(ds.SequenceOfUltrasoundRegions[0] if regions else ds)
+    return make
+
+
+def _per_frame_spacing(ds):
+    from pydicom.dataset import Dataset
+    measures, group = Dataset(), Dataset()
+    measures.PixelSpacing = 0.2  # one value
+    group.PixelMeasuresSequence = [measures]
+    ds.PerFrameFunctionalGroupsSequence = [group]
+
+
+# Empty or wrongly counted values: pydicom reads them as None or a bare number, which int(),
+# float() and unpacking turned into a TypeError traceback (or a ValueError naming no tag).
+MALFORMED_CALIBRATION = [
+    ("spatial_empty.dcm", _with(lambda r: setattr(r, "RegionSpatialFormat", None)),
+     "region 1 of (0018,6011): RegionSpatialFormat (0018,6012) is empty"),
+    ("type_two.dcm", _with(lambda r: setattr(r, "RegionDataType", [1, 1])),
+     "RegionDataType (0018,6014) is not one number"),
+    ("box_empty.dcm", _with(lambda r: setattr(r, "RegionLocationMaxX1", None)),
+     "RegionLocationMaxX1 (0018,601C) is empty"),
+    ("units_empty.dcm", _with(lambda r: setattr(r, "PhysicalUnitsXDirection", None)),
+     "PhysicalUnitsXDirection (0018,6024) is empty"),
+    ("delta_empty.dcm", _with(lambda r: setattr(r, "PhysicalDeltaY", None)),
+     "PhysicalDeltaY (0018,602E) is empty"),
+    ("ps_one.dcm", _with(lambda d: setattr(d, "PixelSpacing", 0.2), regions=False),
+     "PixelSpacing (0028,0030) has 1 value(s); must be 2"),
+    ("ps_three.dcm", _with(lambda d: setattr(d, "PixelSpacing", [0.2] * 3), regions=False),
+     "PixelSpacing (0028,0030) has 3 value(s); must be 2"),
+    ("ps_empty.dcm", _with(lambda d: setattr(d, "PixelSpacing", None), regions=False),
+     "PixelSpacing (0028,0030) is empty"),
+    ("ps_frame.dcm", _per_frame_spacing,
+     "Per-frame Functional Groups (5200,9230) item 1: PixelSpacing (0028,0030) has 1 value"),
+]
+
+
+@pytest.mark.parametrize("name,make,expected", MALFORMED_CALIBRATION)
+def test_empty_or_miscounted_calibration_values_are_one_line(tmp_path, name, make, expected):
+    regions = None if name.startswith("ps_") else [dicom_files.region((0, 0, 79, 59), 0.2)]
+    ds = dicom_files.dataset([np.full((60, 80), 50, np.uint8)], regions=regions)
+    make(ds)
+    assert expected in _refusal(dicom_files.save(ds, str(tmp_path / name)))
+
 def test_anisotropic_within_tolerance_is_accepted(tmp_path):
     path = _head_file(tmp_path, regions=[dicom_files.region((0, 0, 79, 59), 0.2,
                                                               delta_y_mm=0.2019)])

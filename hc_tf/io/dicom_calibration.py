@@ -11,7 +11,8 @@ the file is refused unless overridden. Each refusal is a `DicomError` naming the
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional, Sequence, Tuple
+import numbers
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -81,22 +82,84 @@ def _isotropic(dx: float, dy: float) -> bool:
     return abs(dx - dy) <= TOLERANCE * max(abs(dx), abs(dy))
 
 
+_REQUIRED = object()
+
+
+def _number(ds: Any, keyword: str, tag: str, where: str, kind: Callable[[Any], Any] = int,
+            default: Any = _REQUIRED) -> Any:
+    """`keyword` of `ds` as one number (`default` when the tag is absent).
+
+    pydicom gives None for an empty value and a MultiValue for several; int()/float() of those
+    raise TypeError, which callers (`hc-tf predict`, the node) do not expect from a bad file.
+
+    Raises:
+      DicomError: naming `where` and the tag, when it is absent (without a default), empty,
+        multi-valued or not a number.
+    """
+    if keyword not in ds:
+        if default is _REQUIRED:
+            raise DicomError(f"{where}: {keyword} {tag} is missing")
+        return default
+    value = ds[keyword].value
+    if value is None or value == "":
+        raise DicomError(f"{where}: {keyword} {tag} is empty")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise DicomError(f"{where}: {keyword} {tag} is not one number") from None
+
+
+def _number_pair(ds: Any, keyword: str, tag: str, where: str) -> Tuple[float, float]:
+    """`keyword` of `ds` as exactly two numbers (e.g. PixelSpacing row\\column).
+
+    Raises:
+      DicomError: naming `where` and the tag, when it is empty, has another number of values,
+        or they are not numbers.
+    """
+    value = ds[keyword].value
+    if value is None or value == "":
+        raise DicomError(f"{where}: {keyword} {tag} is empty")
+    try:  # one value reads as a number, several as a MultiValue
+        values = [float(v) for v in
+                  ([value] if isinstance(value, (str, bytes, numbers.Number)) else value)]
+    except (TypeError, ValueError):
+        raise DicomError(f"{where}: {keyword} {tag} is not numbers") from None
+    if len(values) != 2:
+        raise DicomError(f"{where}: {keyword} {tag} has {len(values)} value(s); must be 2 "
+                         "(row\\column)")
+    return values[0], values[1]
+
+
 def _region(item: int, r: Any, rows: int, columns: int, path: str) -> Optional[Region]:
-    """Item `item` of (0018,6011) as a Region when it is 2D tissue and overlaps the image."""
-    if int(r.get("RegionSpatialFormat", 0)) != 1 or int(r.get("RegionDataType", 0)) != 1:
+    """Item `item` of (0018,6011) as a Region when it is 2D tissue and overlaps the image.
+
+    Raises:
+      DicomError: naming the tag, when the region's type (0018,6012/6014) cannot be read (it
+        cannot be told whether the region is 2D tissue). Other unreadable fields make the
+        region's `problem`.
+    """
+    at = f"{path}: region {item} of (0018,6011)"
+    if (_number(r, "RegionSpatialFormat", "(0018,6012)", at, default=0) != 1
+            or _number(r, "RegionDataType", "(0018,6014)", at, default=0) != 1):
         return None
     try:
-        x0, y0 = int(r.RegionLocationMinX0), int(r.RegionLocationMinY0)
-        x1, y1 = int(r.RegionLocationMaxX1), int(r.RegionLocationMaxY1)
-    except AttributeError:
-        return Region(item, (0, 0, -1, -1), None, f"{path}: region {item} of (0018,6011) has no "
-                      "box (0018,6018/601A/601C/601E)")
+        x0 = _number(r, "RegionLocationMinX0", "(0018,6018)", at)
+        y0 = _number(r, "RegionLocationMinY0", "(0018,601A)", at)
+        x1 = _number(r, "RegionLocationMaxX1", "(0018,601C)", at)
+        y1 = _number(r, "RegionLocationMaxY1", "(0018,601E)", at)
+    except DicomError as err:
+        return Region(item, (0, 0, -1, -1), None, f"{err} (the region's box)")
     box = (max(x0, 0), max(y0, 0), min(x1, columns - 1), min(y1, rows - 1))
     if box[0] > box[2] or box[1] > box[3]:
         return None  # wholly outside the image: nothing of it is shown
-    ux, uy = int(r.get("PhysicalUnitsXDirection", 0)), int(r.get("PhysicalUnitsYDirection", 0))
-    dx, dy = float(r.get("PhysicalDeltaX", 0) or 0), float(r.get("PhysicalDeltaY", 0) or 0)
     where = f"{path}: 2D region {item} of (0018,6011)"
+    try:
+        ux = _number(r, "PhysicalUnitsXDirection", "(0018,6024)", where, default=0)
+        uy = _number(r, "PhysicalUnitsYDirection", "(0018,6026)", where, default=0)
+        dx = _number(r, "PhysicalDeltaX", "(0018,602C)", where, float, default=0.0)
+        dy = _number(r, "PhysicalDeltaY", "(0018,602E)", where, float, default=0.0)
+    except DicomError as err:
+        return Region(item, box, None, str(err))
     if ux != UNITS_CM or uy != UNITS_CM:
         return Region(item, box, None, f"{where}: PhysicalUnitsX/YDirection (0018,6024/6026) "
                       f"are {UNIT_NAMES.get(ux, ux)}/{UNIT_NAMES.get(uy, uy)}, not cm (3)")
@@ -110,28 +173,34 @@ def _region(item: int, r: Any, rows: int, columns: int, path: str) -> Optional[R
     return Region(item, box, (dx + dy) / 2 * MM_PER_CM)
 
 
-def _spacing(item: Any) -> Optional[Tuple[float, float]]:
-    """PixelSpacing of a functional group item (PixelMeasuresSequence), or None."""
+def _spacing(item: Any, where: str) -> Optional[Tuple[float, float]]:
+    """PixelSpacing of a functional group item (PixelMeasuresSequence), or None.
+
+    Raises:
+      DicomError: naming `where` and the tag, for a PixelSpacing that is not two numbers.
+    """
     measures = item.get("PixelMeasuresSequence") if item is not None else None
     if not measures or "PixelSpacing" not in measures[0]:
         return None
-    return tuple(float(v) for v in measures[0].PixelSpacing)
+    return _number_pair(measures[0], "PixelSpacing", "(0028,0030)", where)
 
 
-def _frame_spacings(ds: Any) -> Tuple[Optional[Tuple[float, float]], ...]:
+def _frame_spacings(ds: Any, path: str) -> Tuple[Optional[Tuple[float, float]], ...]:
     """Per-frame PixelSpacing (5200,9230), None where a frame's group has none."""
-    return tuple(_spacing(f) for f in ds.get("PerFrameFunctionalGroupsSequence") or ())
+    return tuple(_spacing(f, f"{path}: Per-frame Functional Groups (5200,9230) item {n}")
+                 for n, f in enumerate(ds.get("PerFrameFunctionalGroupsSequence") or (), 1))
 
 
-def _pixel_spacing(ds: Any, frame: int, per_frame: Sequence[Optional[Tuple[float, float]]]
-                   ) -> Optional[Tuple[float, float]]:
+def _pixel_spacing(ds: Any, frame: int, per_frame: Sequence[Optional[Tuple[float, float]]],
+                   path: str) -> Optional[Tuple[float, float]]:
     """The frame's own PixelSpacing, else the shared group's, else the top-level one."""
     if frame - 1 < len(per_frame) and per_frame[frame - 1] is not None:
         return per_frame[frame - 1]
     shared = ds.get("SharedFunctionalGroupsSequence")
-    found = _spacing(shared[0]) if shared else None
+    found = (_spacing(shared[0], f"{path}: Shared Functional Groups (5200,9229)") if shared
+             else None)
     if found is None and "PixelSpacing" in ds:
-        found = tuple(float(v) for v in ds.PixelSpacing)
+        found = _number_pair(ds, "PixelSpacing", "(0028,0030)", path)
     return found
 
 
@@ -149,7 +218,7 @@ def read_calibration(header: Header, frame: int) -> Calibration:
 def read_calibrations(header: Header, frames: Sequence[int]) -> Dict[int, Calibration]:
     """`read_calibration` of each of `frames`, the functional groups read once: frames that
     differ only by pixels share one Calibration."""
-    per_frame = _frame_spacings(header.dataset)
+    per_frame = _frame_spacings(header.dataset, header.path)
     found: Dict[Any, Calibration] = {}
     out = {}
     for n in frames:
@@ -182,7 +251,10 @@ def _calibration(header: Header, frame: int,
                 f"{path}: no calibrated 2D region in (0018,6011): "
                 + "; ".join(r.problem.split(": ", 1)[1] for r in regions))
         return Calibration(path, True, regions, problem=problem)
-    spacing = _pixel_spacing(ds, frame, per_frame)
+    try:
+        spacing = _pixel_spacing(ds, frame, per_frame, path)
+    except DicomError as err:  # a refusal: a typed size stands in only with the override
+        return Calibration(path, False, (), problem=str(err))
     if spacing is None:
         return Calibration(path, False, (), problem=(
             f"{path}: no calibration: no Sequence of Ultrasound Regions (0018,6011) and no "
