@@ -294,6 +294,16 @@ def test_too_many_frames_are_refused_before_decoding(tmp_path):
         dicom.read_header(path)
 
 
+
+def test_decoded_size_bound_follows_the_byte_limit_override(tmp_path, monkeypatch):
+    ds = dicom_files.dataset([np.zeros((100, 100), np.uint8)])
+    ds.NumberOfFrames = 50  # 500,000 samples claimed; the file itself stays 10 kB
+    path = dicom_files.save(ds, str(tmp_path / "claims.dcm"))
+    assert dicom.read_header(path).frames == 50
+    monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "100000")
+    with pytest.raises(dicom.DicomError, match=r"claims.dcm: 50 frames .* over the 100000 limit"):
+        dicom.read_header(path)
+
 def test_missing_pixel_data_is_one_line(tmp_path):
     ds = dicom_files.dataset([np.zeros((60, 80), np.uint8)],
                              regions=[dicom_files.region((0, 0, 79, 59), 0.2)])

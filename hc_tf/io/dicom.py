@@ -25,9 +25,6 @@ from hc_tf.io import images
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 PREAMBLE_BYTES = 128
 MAGIC = b"DICM"
-# Decoded samples (rows x columns x frames x samples) of one file: the byte limit applies to
-# what a compressed file expands to as well, so a small hostile file cannot fill the memory.
-MAX_DECODED_SAMPLES = defaults.MAX_INPUT_BYTES
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 _GRAY = ("MONOCHROME1", "MONOCHROME2")
 
@@ -86,6 +83,13 @@ def _check_size(path: str) -> None:
         raise DicomError(f"{path}: {size} bytes, over the {limit}-byte input limit")
 
 
+def max_decoded_samples() -> int:
+    """Decoded samples (rows x columns x frames x samples) of one file: the byte limit
+    (HC_TF_MAX_INPUT_BYTES, else the default) applies to what a compressed file expands to as
+    well, so a small hostile file cannot fill the memory."""
+    return images.max_input_bytes()
+
+
 def _int_tag(ds: Any, keyword: str, tag: str, path: str, default: Optional[int] = None) -> int:
     value = ds.get(keyword, default)
     try:
@@ -103,7 +107,7 @@ def read_header(path: str) -> Header:
     Raises:
       DicomError: naming the file (and tag), for a file over MAX_INPUT_BYTES, one that is not
         DICOM or is malformed, no image (Rows/Columns), Rows x Columns over MAX_INPUT_PIXELS,
-        decoded samples over MAX_DECODED_SAMPLES, or an unsupported photometric
+        decoded samples over `max_decoded_samples()`, or an unsupported photometric
         interpretation or bit depth.
     """
     pydicom = _pydicom()
@@ -125,10 +129,11 @@ def read_header(path: str) -> Header:
     if rows * columns > max_pixels:
         raise DicomError(f"{path}: Rows x Columns (0028,0010/0011) = {rows} x {columns} = "
                          f"{rows * columns} pixels, over the {max_pixels}-pixel input limit")
-    total = rows * columns * frames * samples
-    if total > MAX_DECODED_SAMPLES:
+    total, limit = rows * columns * frames * samples, max_decoded_samples()
+    if total > limit:
         raise DicomError(f"{path}: {frames} frames (0028,0008) of {rows} x {columns} x {samples} "
-                         f"would decode to {total} samples, over the {MAX_DECODED_SAMPLES} limit")
+                         f"would decode to {total} samples, over the {limit} limit "
+                         f"({images.BYTES_ENV})")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     _check_pixel_format(ds, path, photometric, samples)
     return Header(path, ds, rows, columns, frames, samples, photometric)
