@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -303,6 +304,47 @@ def test_decoded_size_bound_follows_the_byte_limit_override(tmp_path, monkeypatc
     monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "100000")
     with pytest.raises(dicom.DicomError, match=r"claims.dcm: 50 frames .* over the 100000 limit"):
         dicom.read_header(path)
+
+
+def _deflated(tmp_path, name, extra_zeros=0):
+    """A head file in Deflated Explicit VR Little Endian, with `extra_zeros` bytes of zeros in a
+    private element (they deflate about 1000:1)."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+    ds = dicom_files.dataset([np.tile(np.arange(80, dtype=np.uint8), (60, 1))],
+                             regions=[dicom_files.region((0, 0, 79, 59), 0.2)])
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    if extra_zeros:
+        ds.add_new(0x00090010, "LO", "HCTF TEST")
+        ds.add_new(0x00091010, "OB", bytes(extra_zeros))
+    return dicom_files.save(ds, str(tmp_path / name))
+
+
+def test_deflated_file_reads_as_its_explicit_twin(tmp_path):
+    path = _deflated(tmp_path, "deflated.dcm")
+    [(header, _, gray)] = dicom.iter_frames(path)
+    assert (header.rows, header.columns, header.photometric) == (60, 80, "MONOCHROME2")
+    np.testing.assert_array_equal(gray, np.tile(np.arange(80, dtype=np.uint8), (60, 1)))
+    assert calibration_of(path).regions[0].pixel_size_mm == pytest.approx(0.2)
+
+
+def test_deflate_bomb_is_refused_before_it_is_inflated(tmp_path, monkeypatch):
+    path = _deflated(tmp_path, "bomb.dcm", extra_zeros=4_000_000)
+    assert os.path.getsize(path) < 20_000
+    monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "1000000")  # pydicom inflated all 4 MB
+    with pytest.raises(dicom.DicomError, match=r"bomb.dcm: the deflated dataset .* inflates past "
+                                               r"the 1000000-byte input limit"):
+        dicom.read_header(path)
+
+
+def test_corrupt_deflate_stream_is_one_line(tmp_path):
+    path = Path(_deflated(tmp_path, "corrupt.dcm"))
+    data = bytearray(path.read_bytes())
+    start = 144 + pydicom.filereader.read_file_meta_info(path).FileMetaInformationGroupLength
+    data[start] = 0xFF  # the first deflate block: final, of the reserved type 3
+    path.write_bytes(bytes(data))
+    with pytest.raises(dicom.DicomError, match="corrupt.dcm: not a readable DICOM file "
+                                               r"\(deflated dataset: .*invalid block type"):
+        list(dicom.iter_frames(str(path)))
 
 def test_missing_pixel_data_is_one_line(tmp_path):
     ds = dicom_files.dataset([np.zeros((60, 80), np.uint8)],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+import zlib
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
@@ -25,6 +26,9 @@ from hc_tf.io import images
 DICOM_EXTENSIONS = (".dcm", ".dicom")
 PREAMBLE_BYTES = 128
 MAGIC = b"DICM"
+DEFLATED = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
+_PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # (Double) Float / Pixel Data
+_CHUNK = 1 << 20
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 _GRAY = ("MONOCHROME1", "MONOCHROME2")
 
@@ -90,6 +94,56 @@ def max_decoded_samples() -> int:
     return images.max_input_bytes()
 
 
+def _inflate(f: Any, out: Any, path: str, limit: int) -> None:
+    """Writes the raw deflate stream from `f`'s position on into `out`, at most `limit` bytes.
+
+    Raises:
+      DicomError: naming the file, when it inflates past `limit` or is not a deflate stream.
+    """
+    inflater, size = zlib.decompressobj(-zlib.MAX_WBITS), 0
+    try:
+        while not inflater.eof and (chunk := f.read(_CHUNK)):
+            # max_length caps each call's output: a 1000:1 stream never expands past the limit.
+            size += out.write(inflater.decompress(chunk, limit + 1 - size))
+            if size > limit:
+                raise DicomError(f"{path}: the deflated dataset (transfer syntax {DEFLATED}) "
+                                 f"inflates past the {limit}-byte input limit "
+                                 f"({images.BYTES_ENV})")
+    except zlib.error as err:
+        raise DicomError(f"{path}: not a readable DICOM file (deflated dataset: {err})") from None
+
+
+def _dcmread(path: str, stop_before_pixels: bool = False) -> Any:
+    """`pydicom.dcmread`, except that a deflated dataset is inflated here under the byte limit.
+
+    pydicom 3 inflates a Deflated Explicit VR Little Endian file whole (zlib.decompress) before
+    anything can be checked, and deflate reaches about 1000:1; the node accepts the syntax.
+    """
+    pydicom = _pydicom()
+    from pydicom import filereader
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+
+    with open(path, "rb") as f:
+        preamble = filereader.read_preamble(f, False)
+        # The file meta group is always explicit VR little endian (PS3.10 7.1), never deflated.
+        meta = FileMetaDataset(filereader.read_dataset(
+            f, is_implicit_VR=False, is_little_endian=True,
+            stop_when=lambda tag, vr, length: tag >> 16 != 2))
+        if meta.get("TransferSyntaxUID") != DEFLATED:
+            return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        body = DicomBytesIO()
+        _inflate(f, body, path, images.max_input_bytes())
+    body.seek(0)
+    # As pydicom's read_partial does with the inflated bytes (explicit VR little endian).
+    stop = (lambda tag, vr, length: tag in _PIXEL_DATA_TAGS) if stop_before_pixels else None
+    dataset = filereader.read_dataset(body, is_implicit_VR=False, is_little_endian=True,
+                                      stop_when=stop)
+    ds = FileDataset(path, dataset, preamble, meta, is_implicit_VR=False, is_little_endian=True)
+    ds.set_original_encoding(False, True, dataset.original_character_set)
+    return ds
+
+
 def _int_tag(ds: Any, keyword: str, tag: str, path: str, default: Optional[int] = None) -> int:
     value = ds.get(keyword, default)
     try:
@@ -110,11 +164,13 @@ def read_header(path: str) -> Header:
         decoded samples over `max_decoded_samples()`, or an unsupported photometric
         interpretation or bit depth.
     """
-    pydicom = _pydicom()
+    _pydicom()  # its ImportError (the install hint) before the except below
     _check_size(path)
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        ds = _dcmread(path, stop_before_pixels=True)
         ds.remove_private_tags()  # vendors' private fields are never needed, may identify
+    except DicomError:
+        raise
     except Exception as err:  # pydicom raises many kinds on malformed input  # noqa: BLE001
         raise DicomError(f"{path}: not a readable DICOM file ({type(err).__name__}: "
                          f"{_short(err)})") from None
@@ -173,14 +229,17 @@ def frame_numbers(header: Header, frame: Optional[int]) -> Tuple[int, ...]:
 
 
 def read_pixels(header: Header) -> Any:
-    """The whole dataset with its pixel data (bounded by MAX_INPUT_BYTES on disk).
+    """The whole dataset with its pixel data (bounded by MAX_INPUT_BYTES on disk and, when
+    deflated, inflated).
 
     Raises:
       DicomError: for a file with no Pixel Data (7FE0,0010) or that cannot be read.
     """
-    pydicom = _pydicom()
+    _pydicom()
     try:
-        ds = pydicom.dcmread(header.path)
+        ds = _dcmread(header.path)
+    except DicomError:
+        raise
     except Exception as err:  # noqa: BLE001
         raise DicomError(f"{header.path}: not a readable DICOM file ({_short(err)})") from None
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
