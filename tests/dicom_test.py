@@ -346,6 +346,95 @@ def test_corrupt_deflate_stream_is_one_line(tmp_path):
                                                r"\(deflated dataset: .*invalid block type"):
         list(dicom.iter_frames(str(path)))
 
+
+def _encapsulated(tmp_path, name, codestreams, syntax, rows=64, columns=64):
+    """A 64 x 64 MONOCHROME2 header over the given encoded frames."""
+    from pydicom.encaps import encapsulate
+    frames = [np.zeros((rows, columns), np.uint8)] * len(codestreams)
+    ds = dicom_files.dataset(frames, regions=[dicom_files.region((0, 0, columns - 1,
+                                                                   rows - 1), 0.2)])
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.PixelData = encapsulate(codestreams)
+    ds["PixelData"].VR = "OB"
+    return dicom_files.save(ds, str(tmp_path / name))
+
+
+def _encoded(ext, shape, value=128):
+    ok, data = cv2.imencode(ext, np.full(shape, value, np.uint8))
+    assert ok
+    return data.tobytes()
+
+
+def _j2k_codestream(shape):
+    """The raw codestream (what DICOM carries) out of OpenCV's JP2 file."""
+    jp2 = _encoded(".jp2", shape)
+    return jp2[jp2.index(b"\xff\x4f\xff\x51"):]
+
+
+OVERSIZE_FRAMES = [  # (file, frames, transfer syntax, what the message says)
+    ("jpeg_big.dcm", lambda: [_encoded(".jpg", (640, 640))], "1.2.840.10008.1.2.4.50",
+     "codestream is 640 x 640 x 1"),
+    ("jpeg_colour.dcm", lambda: [_encoded(".jpg", (64, 64, 3))], "1.2.840.10008.1.2.4.50",
+     "codestream is 64 x 64 x 3"),
+    ("jpeg_frame2.dcm", lambda: [_encoded(".jpg", (64, 64)), _encoded(".jpg", (64, 6400))],
+     "1.2.840.10008.1.2.4.50", "jpeg_frame2.dcm frame 2: the codestream is 64 x 6400 x 1"),
+    ("j2k_big.dcm", lambda: [_j2k_codestream((640, 480))], "1.2.840.10008.1.2.4.90",
+     "codestream is 640 x 480 x 1"),
+    ("jp2_big.dcm", lambda: [_encoded(".jp2", (480, 640))], "1.2.840.10008.1.2.4.91",
+     "codestream is 480 x 640 x 1"),
+    ("jpeg_garbage.dcm", lambda: [b"\xff\xd8garbage"], "1.2.840.10008.1.2.4.50",
+     "JPEG codestream has no readable frame size"),
+]
+
+
+@pytest.mark.parametrize("name,frames,syntax,expected", OVERSIZE_FRAMES)
+def test_a_frame_is_refused_when_its_codestream_is_not_rows_x_columns(
+        tmp_path, monkeypatch, name, frames, syntax, expected):
+    """Decoders allocate the codestream's size: a 64 x 64 header over an 8000 x 8000 JPEG
+    decoded 8000 x 8000 before pydicom refused it. Now it is refused before any decoder runs."""
+    import pydicom.pixels
+    codestreams = frames()
+    path = _encapsulated(tmp_path, name, codestreams, syntax)
+    decoded, decode = [], pydicom.pixels.pixel_array
+
+    def recorded(src, *, index, **kwargs):
+        decoded.append(index)
+        return decode(src, index=index, **kwargs)
+
+    monkeypatch.setattr(pydicom.pixels, "pixel_array", recorded)
+    with pytest.raises(dicom.DicomError) as err:
+        list(dicom.iter_frames(path))
+    assert expected in str(err.value) and name in str(err.value)
+    assert decoded == list(range(len(codestreams) - 1))  # the last frame is refused undecoded
+
+
+@pytest.mark.parametrize("syntax,encode", [
+    ("1.2.840.10008.1.2.4.50", lambda: _encoded(".jpg", (64, 64))),
+    ("1.2.840.10008.1.2.4.90", lambda: _j2k_codestream((64, 64))),
+    ("1.2.840.10008.1.2.4.91", lambda: _encoded(".jp2", (64, 64)))])
+def test_a_frame_of_the_headers_size_decodes(tmp_path, syntax, encode):
+    [(_, _, gray)] = dicom.iter_frames(_encapsulated(tmp_path, "fits.dcm", [encode()], syntax))
+    assert gray.shape == (64, 64) and abs(int(gray.mean()) - 128) <= 2
+
+
+def _segment(marker, payload):
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def test_jpeg_marker_walk_reads_every_frame_header_and_skips_scan_data():
+    sof55 = _segment(0xF7, bytes([8]) + (64).to_bytes(2, "big") * 2 + b"\x01\x01\x11\x00")
+    sos = _segment(0xDA, b"\x01\x01\x00\x00\x00\x00")
+    app_trap = _segment(0xE0, b"\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03")  # SOF0-like
+    scan = b"\x12\xff\x00\x34\xff\xd0\x56\xff\x7f"  # stuffing, RST0, a JPEG-LS bit stuff
+    codestream = b"\xff\xd8" + app_trap + sof55 + sos + scan + b"\xff\xd9"
+    assert dicom._jpeg_frame_sizes(codestream) == ((64, 64, 1),)
+    hostile = codestream[:-2] + _segment(0xC0, bytes([8]) + (8000).to_bytes(2, "big") * 2
+                                         + b"\x01\x01\x11\x00") + b"\xff\xd9"
+    assert dicom._jpeg_frame_sizes(hostile) == ((64, 64, 1), (8000, 8000, 1))
+    assert dicom._jpeg_frame_sizes(codestream[:-2] + _segment(0xDC, b"\x1f\x40")) is None
+    assert dicom._jpeg_frame_sizes(codestream[:-2] + _segment(0xF8, b"\x04\x04")) is None
+    assert dicom._jpeg_frame_sizes(b"\xff\xd8\xff\xd9") is None  # no frame header
+
 def test_missing_pixel_data_is_one_line(tmp_path):
     ds = dicom_files.dataset([np.zeros((60, 80), np.uint8)],
                              regions=[dicom_files.region((0, 0, 79, 59), 0.2)])
