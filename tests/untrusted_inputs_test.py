@@ -198,6 +198,17 @@ def test_names_starting_with_a_dash_after_double_dash(tmp_path):
     assert (tmp_path / "o2" / "overlays" / "-dash.png").is_file()
 
 
+def test_a_real_option_is_not_refused_for_a_file_of_its_name(tmp_path):
+    """A folder `--overwrite` (left by an earlier `--out --overwrite` typo) made `--overwrite`
+    itself refused as a file name; the command's own options, `--opt=value` too, are options."""
+    shutil.copy(SAMPLE, tmp_path / "a.png")
+    (tmp_path / "--overwrite").mkdir()
+    (tmp_path / "--out=o1").write_text("")
+    result = _predict("--pixel-size", "0.15", "--out=o1", "--overwrite", "a.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o1" / "overlays" / "a.png").is_file()
+
+
 def test_beam_names_starting_with_a_dash_after_double_dash(tmp_path):
     pytest.importorskip("apache_beam")
     shutil.copy(SAMPLE, tmp_path / "-x.png")
