@@ -197,7 +197,13 @@ def decode_gray_image(data: "bytes | np.ndarray", name: str) -> np.ndarray:
       ValueError: naming the file, when it can't be decoded or is not 8-bit.
     """
     buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    except cv2.error as err:  # OpenCV's size guard (hc_tf/__init__.py) raises, not returns None
+        if "MAX_IMAGE_PIXELS" in str(err):
+            raise ValueError(f"{name}: image too large for OpenCV's decoder (over "
+                             f"OPENCV_IO_MAX_IMAGE_PIXELS pixels)") from None
+        raise ValueError(f"{name}: not a readable image file") from None
     if image is None:
         raise ValueError(f"{name}: not a readable image file")
     if image.ndim == 3 and image.shape[2] in (3, 4):

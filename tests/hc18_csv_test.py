@@ -97,6 +97,24 @@ def test_a_header_only_file_has_no_rows_and_a_custom_reader_is_used(tmp_path):
     assert table.source == "mem://x.csv" and table.pixel_sizes() == {"a.png": 0.1}
 
 
+@pytest.mark.parametrize("first,with_hc", [
+    ("000_HC.png,0.0691,44.30", True),   # an HC18 training CSV without its header
+    ("000_HC.png,0.0691", False),
+    ("scan.DCM,pixel size", False),      # a data row with a bad pixel size: still not a header
+    ("frame 1,0.2", False),              # a name without an extension, a number beside it
+])
+def test_a_first_row_of_data_is_refused_as_a_header(tmp_path, first, with_hc):
+    """Taken as the header, its image was silently dropped: evaluate scored one fewer, predict
+    said it had no pixel size."""
+    path = _write(tmp_path, f"{first}\r\n001_HC.png,0.0896,56.81\r\n")
+    name = first.split(",")[0]
+    for skip_invalid in (False, True):
+        with pytest.raises(ValueError) as err:
+            hc18_csv.read_hc18_csv(path, with_hc=with_hc, skip_invalid=skip_invalid)
+        assert str(err.value) == (f"{path} row 1 ({name}): looks like data, not a header; the "
+                                  f"first row must be a header (filename, pixel size[, HC])")
+
+
 def test_the_embedded_sample_reads():
     import os
     folder = os.path.join(os.path.dirname(hc_tf.__file__), "sample_data")

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -155,6 +156,51 @@ def test_bad_table_file_is_one_clear_error(tmp_path):
         intervals.load_table(str(bad))
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="t.json: cannot read"):
+        intervals.load_table(str(bad))
+
+
+def _bad_tables():
+    good = intervals.load_table().to_dict()
+    nan = float("nan")
+    return {
+        "a list": ([1, 2, 3], "a JSON list, not an"),
+        "a key missing": ({k: v for k, v in good.items() if k != "min_sigma_mm"},
+                          "missing min_sigma_mm"),
+        "no 0.95 level": ({**good, "quantiles": {"0.80": 1.5}, "bin_quantiles": [{"0.80": 1.5}] * 4},
+                          r"quantiles has no level 0.95 \(has \['0.80'\]\)"),
+        "a NaN coefficient": ({**good, "coefficients": [nan] * 6}, r"coefficients\[0\] is nan"),
+        "a NaN quantile": ({**good, "quantiles": {**good["quantiles"], "0.95": nan}},
+                           r"quantiles\['0.95'\] is nan, not a finite positive number"),
+        "a text cap": ({**good, "feature_caps": ["1"] * 6}, r"feature_caps\[0\] is '1'"),
+        "a NaN bin quantile": ({**good, "bin_quantiles": [{**q, "0.95": nan}
+                                                          for q in good["bin_quantiles"]]},
+                               r"bin_quantiles\[0\]\['0.95'\] is nan"),
+        "a bin that is not an object": ({**good, "bin_quantiles": [1.0] * 4},
+                                        r"bin_quantiles\[0\] is float"),
+        "a zero sigma floor": ({**good, "min_sigma_mm": 0}, "min_sigma_mm is 0, not a finite positive"),
+        "names not a list": ({**good, "feature_names": "one"}, "feature_names is not a list"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_tables()))
+def test_a_bad_table_beside_a_model_is_one_value_error_naming_the_file(case, tmp_path):
+    """Not a KeyError or AttributeError traceback (through `hc-tf predict` too), not a table
+    that fails later without the file, not a NaN that silently gives the narrowest interval."""
+    from hc_tf import inference
+
+    body, problem = _bad_tables()[case]
+    model = tmp_path / "mine.tflite"
+    model.write_bytes(b"x")
+    table = tmp_path / "mine.interval_table.json"
+    table.write_text(json.dumps(body))
+    with pytest.raises(ValueError, match=f"^{re.escape(str(table))}: {problem}"):
+        inference.interval_table_for(str(model))
+
+
+def test_an_undecodable_table_names_the_file(tmp_path):
+    bad = tmp_path / "t.json"
+    bad.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(bad))}: cannot read the interval table"):
         intervals.load_table(str(bad))
 
 

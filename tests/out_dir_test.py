@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -44,6 +45,10 @@ def _rows(path):
 
 def _staging(out):
     return [n for n in os.listdir(out) if n.startswith(PREFIX)] if os.path.isdir(out) else []
+
+
+def _kept(out):
+    return sorted(n for n in os.listdir(out) if n.startswith(out_dir_lib.KEPT_PREFIX))
 
 
 def _wait_for_staging(out, proc, timeout=120):
@@ -96,9 +101,34 @@ def test_out_changed_under_the_run_is_never_replaced(many, tmp_path):
     assert run.returncode == 1, err
     assert "changed while this run was working" in err and "nothing was replaced" in err
     assert (out / "submission.csv").read_text() == "another program's file\n"
-    (kept,) = _staging(out)  # the results are kept where the message says
-    assert os.path.join(str(out), kept) in err
+    (kept,) = _kept(out)  # the results are kept where the message says, out of the staging prefix
+    assert os.path.join(str(out), kept) in err and not _staging(out)
     assert len(_rows(out / kept / "submission.csv")) == 120
+    # A later run, even with --overwrite, refuses naming them instead of deleting them.
+    later = _predict(many, "--pixel-size", "0.3", "--out", out, "--overwrite")
+    assert later.returncode == 1, later.stderr
+    (line,) = [text for text in later.stderr.splitlines() if text.startswith("Error:")]
+    assert os.path.join(str(out), kept) in line and "move them out" in line, line
+    assert "removed" not in later.stderr and "Traceback" not in later.stderr
+    assert _kept(out) == [kept] and len(_rows(out / kept / "submission.csv")) == 120
+
+
+def test_kept_results_survive_a_later_run_that_fails(tmp_path):
+    """In-process: the kept folder is not a killed run's staging, with or without --overwrite."""
+    out, outputs = str(tmp_path / "out"), out_dir_lib.Outputs(frozenset({"report.csv"}))
+    with pytest.raises(ValueError, match="changed while this run was working") as err:
+        with out_dir_lib.staged(out, False, outputs) as staging:
+            (tmp_path / "out" / "report.csv").write_text("another program's file\n")
+            with open(os.path.join(staging, "report.csv"), "w") as f:
+                f.write("hours of results\n")
+    (kept,) = _kept(out)
+    assert str(err.value).endswith(os.path.join(out, kept))
+    os.remove(os.path.join(out, "report.csv"))  # the user tidies up and reruns
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=re.escape(f"holds {os.path.join(out, kept)}, the results")):
+            with out_dir_lib.staged(out, overwrite, outputs):
+                raise AssertionError("refused before the block")
+    assert (tmp_path / "out" / kept / "report.csv").read_text() == "hours of results\n"
 
 
 def test_overwrite_never_deletes_nested_user_files(two, tmp_path):

@@ -148,6 +148,45 @@ def test_reader_checks_bytes_and_header_before_decoding(tmp_path):
             images.read_bounded(f, "grown.bin", 10)
 
 
+# A fresh interpreter: OpenCV reads OPENCV_IO_MAX_IMAGE_PIXELS once, when cv2 is imported.
+# hc_tf first (as every entry point does); argv[1]: the package the child must import.
+_BACKSTOP = """
+import os, sys
+import hc_tf
+from hc_tf import preprocess
+import cv2, numpy as np
+assert os.path.dirname(hc_tf.__file__) == sys.argv[1], hc_tf.__file__
+print(os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"])
+ok, png = cv2.imencode(".png", np.zeros((5000, 6000), np.uint8))  # 30 M pixels, a few kB
+try:
+    print(preprocess.decode_gray_image(png.tobytes(), "big.png").shape)
+except ValueError as err:
+    print(err)
+"""
+_TOO_LARGE = "big.png: image too large for OpenCV's decoder (over OPENCV_IO_MAX_IMAGE_PIXELS pixels)"
+
+
+@pytest.mark.parametrize("env,limit,outcome", [
+    ({}, "25000000", _TOO_LARGE),
+    ({images.PIXELS_ENV: "40000000"}, "40000000", "(5000, 6000)"),  # the project's limit raised
+    ({images.PIXELS_ENV: "1000"}, "25000000", _TOO_LARGE),  # lowered: the header check's job
+    ({images.PIXELS_ENV: "lots"}, "25000000", _TOO_LARGE),  # check_limits refuses it in words
+    ({"OPENCV_IO_MAX_IMAGE_PIXELS": "50000000"}, "50000000", "(5000, 6000)"),  # the user's own
+], ids=["default", "raised", "lowered", "invalid", "opencv_env_kept"])
+def test_opencvs_pixel_guard_is_set_before_cv2_is_imported(env, limit, outcome):
+    """Set in hc_tf.io.images, after cv2 was imported, it did nothing (OpenCV decoded 30 M
+    pixels); its refusal is one line naming the file, not a cv2.error traceback. A backstop:
+    the header check refuses such a file first."""
+    root = os.path.abspath(ROOT)
+    child_env = {k: v for k, v in os.environ.items()
+                 if k not in ("OPENCV_IO_MAX_IMAGE_PIXELS", images.PIXELS_ENV)}
+    result = subprocess.run([sys.executable, "-c", _BACKSTOP, os.path.join(root, "hc_tf")],
+                            capture_output=True, text=True, timeout=120, cwd=root,
+                            env={**child_env, **env})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [limit, outcome]
+
+
 def test_names_starting_with_a_dash_after_double_dash(tmp_path):
     shutil.copy(SAMPLE, tmp_path / "-dash.png")
     refused = _predict("--pixel-size", "0.15", "--out", "o1", "-dash.png", cwd=tmp_path)
@@ -157,6 +196,17 @@ def test_names_starting_with_a_dash_after_double_dash(tmp_path):
     ok = _predict("--pixel-size", "0.15", "--out", "o2", "--", "-dash.png", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "o2" / "overlays" / "-dash.png").is_file()
+
+
+def test_a_real_option_is_not_refused_for_a_file_of_its_name(tmp_path):
+    """A folder `--overwrite` (left by an earlier `--out --overwrite` typo) made `--overwrite`
+    itself refused as a file name; the command's own options, `--opt=value` too, are options."""
+    shutil.copy(SAMPLE, tmp_path / "a.png")
+    (tmp_path / "--overwrite").mkdir()
+    (tmp_path / "--out=o1").write_text("")
+    result = _predict("--pixel-size", "0.15", "--out=o1", "--overwrite", "a.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "o1" / "overlays" / "a.png").is_file()
 
 
 def test_beam_names_starting_with_a_dash_after_double_dash(tmp_path):

@@ -168,16 +168,60 @@ class IntervalTable:
         return {"format": TABLE_FORMAT, **d}
 
 
-def table_from_dict(d: Mapping[str, Any], where: str = "interval table") -> IntervalTable:
-    """An IntervalTable from its JSON form.
+_REQUIRED = ("method", "feature_names", "coefficients", "min_sigma_mm", "quantiles",
+             "n_calibration")
+
+
+def _number(where: str, field: str, v: Any, positive: bool = False) -> float:
+    """A finite number (> 0 when `positive`): a NaN coefficient would give the sigma floor,
+    the narrowest interval, without a word."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (
+            positive and v <= 0):
+        raise ValueError(f"{where}: {field} is {v!r}, not a finite "
+                         f"{'positive ' if positive else ''}number")
+    return float(v)
+
+
+def _numbers(where: str, field: str, v: Any) -> Tuple[float, ...]:
+    if not isinstance(v, list):
+        raise ValueError(f"{where}: {field} is {type(v).__name__}, not a list of numbers")
+    return tuple(_number(where, f"{field}[{i}]", x) for i, x in enumerate(v))
+
+
+def _quantiles(where: str, field: str, v: Any) -> Dict[str, float]:
+    """Level ("0.95") -> a positive quantile; the default level is required, since every
+    measurement asks for it (`hc_interval`)."""
+    if not isinstance(v, dict):
+        raise ValueError(f"{where}: {field} is {type(v).__name__}, not an object of levels")
+    out = {str(k): _number(where, f"{field}[{k!r}]", q, positive=True) for k, q in v.items()}
+    if f"{DEFAULT_LEVEL:.2f}" not in out:
+        raise ValueError(f"{where}: {field} has no level {DEFAULT_LEVEL:.2f} (has "
+                         f"{sorted(out) or 'none'})")
+    return out
+
+
+def table_from_dict(d: Any, where: str = "interval table") -> IntervalTable:
+    """An IntervalTable from its JSON form, checked whole: a bad table is refused here, in
+    words, not met later as a traceback or a silently narrow interval.
 
     Raises:
-        ValueError: naming `where`, for a wrong format or inconsistent lengths.
+        ValueError: naming `where` and the problem: not an object, a wrong format, a missing
+          key, a value that is not a finite number (positive for quantiles and the sigma
+          floor), no quantile at the default level, or inconsistent lengths or bins.
     """
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: a JSON {type(d).__name__}, not an {TABLE_FORMAT!r} object")
     if d.get("format") != TABLE_FORMAT:
         raise ValueError(f"{where}: not an {TABLE_FORMAT!r} file")
-    names, coef = tuple(d["feature_names"]), tuple(float(c) for c in d["coefficients"])
-    caps, floors = d.get("feature_caps"), d.get("feature_floors")
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        raise ValueError(f"{where}: missing {', '.join(missing)}")
+    names = d["feature_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{where}: feature_names is not a list of names")
+    names, coef = tuple(names), _numbers(where, "coefficients", d["coefficients"])
+    caps, floors = (None if d.get(k) is None else _numbers(where, k, d[k])
+                    for k in ("feature_caps", "feature_floors"))
     if len(names) != len(coef) or any(v is not None and len(v) != len(names)
                                        for v in (caps, floors)):
         raise ValueError(f"{where}: feature names, coefficients, caps and floors differ in "
@@ -185,21 +229,25 @@ def table_from_dict(d: Mapping[str, Any], where: str = "interval table") -> Inte
     for n in names:
         if n not in FEATURES:
             raise ValueError(f"{where}: unknown feature {n!r}")
+    quantiles = _quantiles(where, "quantiles", d["quantiles"])
+    n_cal = d["n_calibration"]
+    if isinstance(n_cal, bool) or not isinstance(n_cal, int) or n_cal < 0:
+        raise ValueError(f"{where}: n_calibration is {n_cal!r}, not a count")
     edges, bin_q = d.get("bin_edges_mm"), d.get("bin_quantiles")
+    if edges is not None:
+        edges = _numbers(where, "bin_edges_mm", edges)
+        if not isinstance(bin_q, list):
+            bin_q = None  # refused just below
+        else:
+            bin_q = tuple(_quantiles(where, f"bin_quantiles[{i}]", q) for i, q in enumerate(bin_q))
     if (edges is None) != (bin_q is None) or (edges is not None and (
             len(bin_q) != len(edges) + 1 or list(edges) != sorted(edges)
-            or any(set(q) != set(d["quantiles"]) for q in bin_q))):
+            or any(set(q) != set(quantiles) for q in bin_q))):
         raise ValueError(f"{where}: Mondrian bins need ascending edges and, for each of the "
                          "len(edges) + 1 bins, a quantile at every level")
-    return IntervalTable(str(d["method"]), names, coef, float(d["min_sigma_mm"]),
-                         {str(k): float(v) for k, v in d["quantiles"].items()},
-                         int(d["n_calibration"]),
-                         tuple(float(c) for c in caps) if caps is not None else None,
-                         str(d.get("source", "")),
-                         tuple(float(c) for c in floors) if floors is not None else None,
-                         tuple(float(e) for e in edges) if edges is not None else None,
-                         tuple({str(k): float(v) for k, v in q.items()} for q in bin_q)
-                         if bin_q is not None else None)
+    return IntervalTable(str(d["method"]), names, coef,
+                         _number(where, "min_sigma_mm", d["min_sigma_mm"], positive=True),
+                         quantiles, n_cal, caps, str(d.get("source", "")), floors, edges, bin_q)
 
 
 def write_table(table: IntervalTable, path: str) -> None:
@@ -225,10 +273,10 @@ def load_table(path: str = TABLE_PATH) -> IntervalTable:
         if key not in _CACHE:
             if stat.st_size > 1 << 20:
                 raise ValueError(f"{path}: over 1 MiB, not an interval table")
-            with open(path) as f:
+            with open(path, encoding="utf-8") as f:
                 d = json.load(f)
             _CACHE[key] = table_from_dict(d, path)
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"{path}: cannot read the interval table ({err})") from None
     return _CACHE[key]
 

@@ -22,6 +22,8 @@ from hc_tf.measure.pixel_size import check_pixel_size
 
 TRAINING_CSV = "training_set_pixel_size_and_HC.csv"
 TEST_CSV = "test_set_pixel_size.csv"
+# What a data row's first field ends with (predict's images and DICOM files); a header's doesn't.
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +144,27 @@ def parse_row(source: str, row_number: int, fields: List[str], with_hc: bool,
     return Hc18Row(row_number, name, pixel, hc, tuple(fields))
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_header(source: str, fields: List[str]) -> None:
+    """Refuses a first row that is data (its pixel size a number, or its first field an image
+    file): taken as the header, that image would be silently dropped.
+
+    Raises:
+      ValueError: "<source> row 1 (<name>): looks like data, not a header; ...".
+    """
+    name = fields[0].strip() if fields else ""
+    if (len(fields) > 1 and _is_number(fields[1].strip())) or name.lower().endswith(_IMAGE_SUFFIXES):
+        raise ValueError(f"{source} row 1 ({name}): looks like data, not a header; the first row "
+                         f"must be a header (filename, pixel size[, HC])")
+
+
 def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = False,
                   skip_invalid: bool = False,
                   read_bytes: Optional[Callable[[str], bytes]] = None) -> Hc18Csv:
@@ -162,13 +185,16 @@ def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = Fa
       The `Hc18Csv`.
 
     Raises:
-      ValueError: naming the file for one that is not UTF-8 text CSV (always), and,
+      ValueError: naming the file for one that is not UTF-8 text CSV or whose first row is
+        data, not a header (always), and,
         unless `skip_invalid`, naming the file, row and file name for a bad row or
         a name listed twice.
       OSError: when the file cannot be read.
     """
     source = os.fspath(path)
     all_rows = decode_rows((read_bytes or _read_file_bytes)(source), source)
+    if all_rows:
+        _check_header(source, all_rows[0])
     header = tuple(h.strip() for h in all_rows[0]) if all_rows else ()
     rows: List[Hc18Row] = []
     problems: List[Tuple[str, str]] = []

@@ -29,9 +29,7 @@ from hc_tf import defaults
 from hc_tf import preprocess
 
 BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
-PIXELS_ENV = "HC_TF_MAX_INPUT_PIXELS"
-# OpenCV's own decoder guard (read once, at its first decode): never looser than ours.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(defaults.MAX_INPUT_PIXELS))
+PIXELS_ENV = "HC_TF_MAX_INPUT_PIXELS"  # also read by hc_tf/__init__.py, for OpenCV's guard
 
 _EXIF_ORIENTATION = 0x0112
 

@@ -11,7 +11,9 @@
   OUT in a read-only parent all work; OUT itself is never renamed.
 - At the end, if OUT is as it was checked, each output is moved into place with a rename; the
   files of this run's kinds that it did not rewrite go. Anything else is never touched. If
-  OUT changed under the run, nothing is replaced and the error says where the results are.
+  OUT changed under the run, nothing is replaced: the staging folder is renamed
+  `hc-tf-kept-<id>/` (so no later run takes it for a killed run's staging) and the error names
+  it. A later run on that OUT refuses, naming it, until the user has moved it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ except ImportError:  # pragma: no cover  # not on Windows: no lock, the change c
     fcntl = None  # type: ignore[assignment]
 
 STAGING_PREFIX = ".hc-tf-tmp-"
+KEPT_PREFIX = "hc-tf-kept-"  # a run's results kept because OUT changed under it: never removed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,14 +155,27 @@ def remove_stale_staging(out_dir: str) -> List[str]:
     return removed
 
 
+def _refuse_kept(out_dir: str) -> None:
+    """Refuses an OUT holding an earlier run's kept results, naming them: the user was told
+    they are there, so they are neither deleted nor mixed with this run's outputs."""
+    kept = [n for n in _entries(out_dir) if n.startswith(KEPT_PREFIX)]
+    if kept:
+        raise ValueError(f"{out_dir}: holds {os.path.join(out_dir, kept[0])}, the results an earlier "
+                         f"run kept because {out_dir} changed under it"
+                         f"{f' (and {len(kept) - 1} more)' if len(kept) > 1 else ''}; "
+                         f"move them out of {out_dir} or choose another --out")
+
+
 def check_contents(out_dir: str, overwrite: bool, outputs: Outputs) -> None:
     """Refuses a non-empty OUT without `overwrite`, and with it anything this run would not write.
 
     Raises:
-      ValueError: one line naming OUT (and what it holds that the run does not write).
+      ValueError: one line naming OUT (and what it holds that the run does not write, or the
+        results an earlier run kept there).
     """
     if not _entries(out_dir):
         return
+    _refuse_kept(out_dir)
     if not overwrite:
         raise ValueError(f"{out_dir}: not empty; add --overwrite to replace an earlier run's "
                          f"outputs, or choose another --out")
@@ -179,6 +195,17 @@ def _make_staging(out_dir: str) -> str:
         raise ValueError(f"{out_dir}: cannot write there ({err.strerror or err}); "
                          f"choose another --out") from None
     return path
+
+
+def _keep(staging: str, out_dir: str) -> str:
+    """Renames the staging folder out of the staging prefix, so that the next run's
+    `remove_stale_staging` leaves it; returns where the results now are."""
+    kept = os.path.join(out_dir, KEPT_PREFIX + os.path.basename(staging)[len(STAGING_PREFIX):])
+    try:
+        os.rename(staging, kept)
+    except OSError:  # pragma: no cover  # a rename inside the folder just written to
+        return staging
+    return kept
 
 
 def _commit(staging: str, out_dir: str, outputs: Outputs) -> None:
@@ -237,7 +264,7 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
                 raise ValueError(str(err).replace(staging, out_dir)) from None
             raise
         if _snapshot(out_dir, outputs) != before:
-            kept, staging = staging, None  # keep this run's results: say where they are
+            kept, staging = _keep(staging, out_dir), None  # keep this run's results: say where
             raise ValueError(f"{out_dir}: changed while this run was working (another program "
                              f"wrote there); nothing was replaced; this run's outputs are in "
                              f"{kept}")
