@@ -138,7 +138,8 @@ def clinical_spec():
          clinical.REASON_MASK_MISMATCH,
          "Dice 2 |M & E| / (|M| + |E|) (0 if both are empty) of the head mask M (largest "
          "component of p > 0.5, holes filled; model size) and the filled ellipse E = the "
-         f"model pixels with f <= 0 over the whole model grid; {GRID_F}"),
+         "model pixels with f <= 0, both counted inside the letterboxed image area (the "
+         f"valid rect) only, never in the padding; {GRID_F}"),
         ("uncertain_band_fraction", "> max_uncertain_band_fraction",
          t.max_uncertain_band_fraction, clinical.REASON_UNCLEAR,
          "share of the band's model pixels whose probability is strictly between 0.1 and 0.9 "

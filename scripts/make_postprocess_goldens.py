@@ -254,6 +254,14 @@ def measure_cases():
         soft_map(hw, ellipse_sdf(31.0, 25.0, 16.0, 11.0, 2.0)), b_enlarge, 0.5)
     add("padding_left_right", "a tall image's letterbox: padding columns left and right",
         soft_map(hw, ellipse_sdf(32.0, 24.0, 9.0, 14.0, 0.05)), b_pad)
+    q = soft_map(hw, ellipse_sdf(21.0, 24.0, 8.0, 12.0, 0.1))
+    q[:, :16] = 0  # the image shows columns 18..44: the head spills 2 columns into the padding
+    q[:, 45:] = 0
+    add("head_cut_at_padded_edge",
+        "a head cut by the image's left edge, which the letterbox pads: the mask-vs-ellipse Dice "
+        "counts the image area only (not the filled ellipse running on into the padding, nor "
+        "the mask's 2 columns of spill there): 1.0, not flagged as a mismatch",
+        q, b_pad)
     q = np.zeros(hw, np.uint8)
     q[6:17, 20:28] = 230  # rows 6..16; the image starts at row 16
     add("too_few_points", "most of the region is in the padding: fewer than 20 outline points inside the image",

@@ -16,7 +16,8 @@ class QualitySignals:
     fit_rms_frac: RMS geometric distance of the boundary points to the fitted ellipse, divided
         by the ellipse's mean semi-axis (a + b) / 2. Ragged or non-elliptic outline -> high.
     inlier_fraction: share of boundary points the robust fit kept as inliers, 0..1.
-    mask_ellipse_dice: Dice between the predicted mask and the filled fitted ellipse, 0..1.
+    mask_ellipse_dice: Dice between the predicted mask and the filled fitted ellipse, 0..1,
+        counted inside the image only (never in letterbox padding).
     uncertain_band_fraction: share of pixels in a band around the fitted outline with
         probability in (0.1, 0.9), 0..1. A blurred, unclear boundary -> high.
     outside_fraction: share of the ellipse perimeter outside the image (or ultrasound fan),

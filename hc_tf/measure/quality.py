@@ -113,8 +113,9 @@ def signals(prob: np.ndarray, head_mask: np.ndarray, distances: np.ndarray, e,
     Returns:
       `clinical.QualitySignals` (every field but flip_rel_diff; see its definitions):
       fit_rms_frac over all boundary points; inlier_fraction = share of points within one
-      model pixel of the ellipse; Dice of head_mask and the model pixels whose centre is
-      inside the ellipse; uncertain_band_fraction = share of the model pixels inside the
+      model pixel of the ellipse; mask_ellipse_dice = Dice of head_mask and the model pixels
+      whose centre is inside the ellipse, both counted inside the image area (`rect`) only,
+      never in the letterbox padding; uncertain_band_fraction = share of the model pixels inside the
       image area whose centre is within 4.5 model pixels of the outline
       (`ellipse_on_model_grid`) with probability in (0.1, 0.9); outside_fraction = share of
       the outline outside the original image.
@@ -132,8 +133,13 @@ def signals(prob: np.ndarray, head_mask: np.ndarray, distances: np.ndarray, e,
     band = dist[window] <= BAND_HALF_WIDTH_MODEL_PX
     p = prob[window]
     unsure = (p > _UNCERTAIN[0]) & (p < _UNCERTAIN[1]) & band
-    inter = float(np.count_nonzero(head_mask & filled))
-    total = float(np.count_nonzero(head_mask) + np.count_nonzero(filled))
+    # Dice inside the image area only, as the band: past an image edge that is padded, the
+    # filled ellipse of a cut head runs on into the letterbox padding, where the mask is always
+    # 0, so counting the whole grid made the same cut head's Dice depend on which edges the
+    # letterbox pads (e.g. 0.9995 in a wide image, 0.856 in a tall one).
+    hm, fl = head_mask[window], filled[window]
+    inter = float(np.count_nonzero(hm & fl))
+    total = float(np.count_nonzero(hm) + np.count_nonzero(fl))
     n_band = np.count_nonzero(band)
     return clinical.QualitySignals(
         fit_rms_frac=float(np.sqrt(np.mean(d ** 2)) / mean_axis),

@@ -98,13 +98,12 @@ test('quality counts equal the per-pixel visit on 200 random ellipses and letter
     const head = Uint8Array.from({ length: H * W }, () => (rand() < 0.5 ? 1 : 0));
     const rect = [Math.floor(rand() * 5), Math.floor(rand() * 5), W - 1 - Math.floor(rand() * 5), H - 1 - Math.floor(rand() * 5)];
     let headPx = 0, filled = 0, both = 0, band = 0, unsure = 0;
-    for (let k = 0; k < H * W; k++) if (head[k]) headPx++;
     visitEllipseOnModelGrid(e, box, H, W, (i, j, f, d) => {
       const k = i * W + j;
+      if (j < rect[0] || j > rect[2] || i < rect[1] || i > rect[3]) return; // padding: never counted
+      if (head[k]) headPx++;
       if (f <= 0) { filled++; if (head[k]) both++; }
-      if (d <= BAND_HALF_WIDTH_MODEL_PX && j >= rect[0] && j <= rect[2] && i >= rect[1] && i <= rect[3]) {
-        band++; if (prob[k] > 0.1 && prob[k] < 0.9) unsure++;
-      }
+      if (d <= BAND_HALF_WIDTH_MODEL_PX) { band++; if (prob[k] > 0.1 && prob[k] < 0.9) unsure++; }
     });
     const q = qualitySignals({ prob, head, H, W, distances: [1, 2], ellipse: e, box, rect, modelPx: 1, imageHW: [60, 80], hcMm: 1 });
     assert.equal(q.mask_ellipse_dice, headPx + filled ? (2 * both) / (headPx + filled) : 0, `case ${n}: dice`);

@@ -57,8 +57,10 @@ export function visitEllipseOnModelGrid(e, box, H, W, visit) {
 }
 
 /**
- * visitEllipseOnModelGrid's loop with the callback inlined (the hot loop of the measure step):
- * the same f and d, d only where the band can count it (inside rect), as quality.signals counts.
+ * visitEllipseOnModelGrid's loop with the callback inlined (the hot loop of the measure step),
+ * over the image area (rect) only, as quality.signals counts both the Dice and the band: the
+ * same f, and d where the band can count it. The padding is never counted: a cut head's filled
+ * ellipse runs on into it, where the mask is always 0.
  */
 function gridCounts(prob, head, H, W, e, box, rect) {
   const sx = box ? box.scale_x : 1.0, sy = box ? box.scale_y : 1.0;
@@ -71,17 +73,17 @@ function gridCounts(prob, head, H, W, e, box, rect) {
   // divisions and square root are skipped; elsewhere d is computed exactly as quality.py does.
   const iea = 1 / ea, ieb = 1 / eb, gradBound = 2 * Math.sqrt(1 / (sx * sx) + 1 / (sy * sy)) * (1 + 1e-9);
   const reach = BAND_HALF_WIDTH_MODEL_PX * (1 + 1e-6);
-  let filledPx = 0, both = 0, bandPx = 0, unsure = 0;
-  for (let i = 0; i < H; i++) {
-    const dy = ys[i] - e.cy, rowInRect = i >= y0 && i <= y1, row = i * W;
-    for (let j = 0; j < W; j++) {
+  let headPx = 0, filledPx = 0, both = 0, bandPx = 0, unsure = 0;
+  for (let i = Math.max(y0, 0); i <= Math.min(y1, H - 1); i++) {
+    const dy = ys[i] - e.cy, row = i * W;
+    for (let j = Math.max(x0, 0); j <= Math.min(x1, W - 1); j++) {
       const dx = dxs[j];
       const u = (dx * c + dy * s) / ea;
       const v = (-dx * s + dy * c) / eb;
       const f = u * u + v * v - 1.0;
       const k = row + j;
+      if (head[k]) headPx++;
       if (f <= 0.0) { filledPx++; if (head[k]) both++; }
-      if (!rowInRect || j < x0 || j > x1) continue;
       if (Math.abs(f) > reach * Math.max((Math.abs(u) * iea + Math.abs(v) * ieb) * gradBound, MIN_GRADIENT)) continue;
       const ua = u / ea, vb = v / eb;
       const gx = 2.0 * (ua * c - vb * s) / sx;
@@ -92,7 +94,7 @@ function gridCounts(prob, head, H, W, e, box, rect) {
       }
     }
   }
-  return { filledPx, both, bandPx, unsure };
+  return { headPx, filledPx, both, bandPx, unsure };
 }
 
 /**
@@ -100,15 +102,14 @@ function gridCounts(prob, head, H, W, e, box, rect) {
  * @param {Float32Array} prob  H*W probabilities (clipped to 0..1), row-major
  * @param {Uint8Array} head  H*W head mask (largest component, holes filled)
  * @param {Float64Array} distances  first-order distances of the fit's boundary points (original px)
- * @param e  the fitted ellipse (original px); box: letterbox or null; rect [x0, y0, x1, y1] inclusive
+ * @param e  the fitted ellipse (original px); box: letterbox or null; rect [x0, y0, x1, y1] inclusive,
+ *   the model pixels showing the image: the Dice and the band count only these
  * @returns {{fit_rms_frac, inlier_fraction, mask_ellipse_dice, uncertain_band_fraction, outside_fraction, hc_mm}}
  */
 export function qualitySignals({ prob, head, H, W, distances, ellipse: e, box, rect, modelPx, imageHW, hcMm }) {
   let sumSq = 0, inliers = 0;
   for (const d of distances) { sumSq += d * d; if (d <= modelPx) inliers++; }
-  let headPx = 0;
-  for (let k = 0; k < H * W; k++) if (head[k]) headPx++;
-  const { filledPx, both, bandPx, unsure } = gridCounts(prob, head, H, W, e, box, rect);
+  const { headPx, filledPx, both, bandPx, unsure } = gridCounts(prob, head, H, W, e, box, rect);
   const total = headPx + filledPx;
   return {
     fit_rms_frac: Math.sqrt(sumSq / distances.length) / (0.5 * (e.a + e.b)),
