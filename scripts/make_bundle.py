@@ -30,6 +30,7 @@ from hc_tf import clinical
 from hc_tf.clinical import biometry as biometry_lib
 from hc_tf.clinical import dating as dating_lib
 from hc_tf.clinical import intervals as intervals_lib
+from hc_tf.clinical import review as review_lib
 from hc_tf import defaults
 from hc_tf import edge
 from hc_tf.io import hc18_csv
@@ -180,9 +181,11 @@ def clinical_spec():
             "signals": [{"signal": name, "fires_when": rule, "threshold": value,
                          "reason": reason, "definition": definition}
                         for name, rule, value, reason, definition in rules],
-            "calibration": "min_inlier_fraction and min_mask_ellipse_dice chosen on the HC18 "
-                           "validation split only; the other limits are guards beyond every "
-                           "validation value (export/README.md, 'Review flag')"},
+            "calibration": " and ".join(field for _, field, _ in review_lib.CALIBRATED_SIGNALS)
+                           + " chosen on the recipe's out-of-fold predictions (all labelled "
+                             "images, each by the fold model that held it out); the other "
+                             "limits are guards beyond every value that rule leaves unflagged "
+                             "(export/README.md, 'Review flag')"},
     }
 
 
