@@ -207,3 +207,26 @@ def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, 
     assert local.exit_code == 0 and "Warning" not in local.output
     assert wide.exit_code == 0 and "exposes the node beyond this machine" in wide.output
     assert [(c.host, c.port) for c in seen] == [("127.0.0.1", 2000), ("0.0.0.0", 11112)]
+
+
+def test_measure_copies_odd_patient_fields_as_dicom_and_the_note_names_the_tag(tmp_path, runner):
+    """A dashed birth date and "FEMALE" (highdicom raised: the node dead-lettered the head as
+    "internal error: ValueError") give an SR holding them in DICOM's form; the summary's notes
+    name the tags, not the values."""
+    import warnings
+    import pydicom
+    from hc_tf.report import dicom_sr
+    ds = dicom_files.gray_dataset("000_HC.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "JANE DOE", "1980-01-01", "FEMALE"
+    head = dicom_files.save(ds, str(tmp_path / "a.dcm"))
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    outputs, summary = measure_lib.measure_file(runner, head, str(tmp_path / "out"), run)
+    assert measure_lib.sr_files(outputs) == ["sr/a.sr.dcm"] and summary["found"] == 1
+    sr = pydicom.dcmread(str(tmp_path / "out" / "sr" / "a.sr.dcm"))
+    assert (sr.PatientBirthDate, sr.PatientSex) == ("19800101", "F")
+    notes = " ".join(summary["sr_notes"])
+    assert "(0010,0030)" in notes and "(0010,0040)" in notes
+    assert "1980" not in notes and "FEMALE" not in notes

@@ -109,7 +109,11 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
 def study_datetime(ds: Any) -> Optional[str]:
     """The study's StudyDate as a FHIR date ("2026-01-01"), or None (a time would need a zone,
     which ultrasound files rarely carry)."""
+    import datetime
     date = str(ds.get("StudyDate", "") or "")
     if len(date) != 8 or not date.isdigit():
         return None
-    return f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    try:  # not a real date ("20261399"): none, rather than an Observation that fails
+        return datetime.date(int(date[:4]), int(date[4:6]), int(date[6:])).isoformat()
+    except ValueError:
+        return None
