@@ -230,3 +230,80 @@ def test_measure_copies_odd_patient_fields_as_dicom_and_the_note_names_the_tag(t
     notes = " ".join(summary["sr_notes"])
     assert "(0010,0030)" in notes and "(0010,0040)" in notes
     assert "1980" not in notes and "FEMALE" not in notes
+
+
+def _stow_answer(code, body, content_type="application/dicom+json"):
+    """A one-request STOW-RS server answering `code` with DICOM JSON `body`; returns its URL
+    and a stop function."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            if "chunked" in self.headers.get("Transfer-Encoding", ""):
+                while True:
+                    size = int(self.rfile.readline().strip() or b"0", 16)
+                    self.rfile.read(size + 2)
+                    if not size:
+                        break
+            else:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            data = json.dumps(body).encode() if body is not None else b""
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", server.shutdown
+
+
+def _sop_item(uid, reason=None):
+    item = {"00081150": {"vr": "UI", "Value": [dest_lib.SR_CLASSES[0]]},
+            "00081155": {"vr": "UI", "Value": [uid]}}
+    if reason is not None:
+        item["00081197"] = {"vr": "US", "Value": [reason]}
+    return item
+
+
+@pytest.mark.parametrize("case, error", [
+    ("failed_out_of_resources", dest_lib.Retry), ("failed_cannot_understand", dest_lib.Refused),
+    ("stored", None), ("stored_charset", None), ("not_listed", dest_lib.Retry),
+    ("accepted_no_body", dest_lib.Retry)])
+def test_dicomweb_destination_reads_the_stow_response(tmp_path, case, error):
+    """A STOW-RS 202 listing the SR in Failed SOP Sequence (0008,1198) was taken as stored:
+    the delivery was marked sent and the SR deleted. The failure reason now decides Retry
+    (0xA7xx) or Refused; an SR the response does not show stored is retried."""
+    ds = dicom_files.gray_dataset("000_HC.png")
+    uid = str(ds.SOPInstanceUID)
+    sr = dicom_files.save(ds, str(tmp_path / "x.sr.dcm"))
+    failed = {"00081198": {"vr": "SQ", "Value": [_sop_item(uid, 0xA700)]}}
+    code, body, content_type = {
+        "failed_out_of_resources": (202, failed, "application/dicom+json"),
+        "failed_cannot_understand": (
+            202, {"00081198": {"vr": "SQ", "Value": [_sop_item(uid, 0xC000)]}},
+            "application/dicom+json"),
+        "stored": (200, {"00081199": {"vr": "SQ", "Value": [_sop_item(uid)]}},
+                   "application/dicom+json"),
+        "stored_charset": (200, {"00081199": {"vr": "SQ", "Value": [_sop_item(uid)]}},
+                           "application/dicom+json; charset=utf-8"),
+        "not_listed": (200, {"00081199": {"vr": "SQ", "Value": [_sop_item("1.2.3")]}},
+                       "application/dicom+json"),
+        "accepted_no_body": (202, None, "application/dicom+json")}[case]
+    if case == "failed_out_of_resources":  # with a charset: dicomweb-client does not parse it
+        content_type = "application/dicom+json; charset=utf-8"
+    url, stop = _stow_answer(code, body, content_type)
+    dest = dest_lib.make(config_lib.Destination("dicomweb", "web", (("url", url),)), "HCTF")
+    try:
+        if error is None:
+            dest.send([sr])
+        else:
+            with pytest.raises(error, match=f"web: STOW-RS HTTP {code}"):
+                dest.send([sr])
+    finally:
+        stop()
