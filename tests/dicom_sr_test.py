@@ -293,3 +293,15 @@ def test_an_sr_highdicom_still_refuses_names_the_tag_not_the_value(monkeypatch):
         dicom_sr.build_sr(_odd_patient(), None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3,
                           {}, False, [], dicom_sr.ModelInfo("m.tflite", "1", "0" * 64))
     assert "PatientID (0010,0020)" in str(err.value) and "SECRET" not in str(err.value)
+
+
+def test_fhir_names_dicom_uids_as_fhir_says_system_dicom_value_oid():
+    """FHIR R4 (ImagingStudy, Implementation Notes): a DICOM UID in an Identifier has system
+    "urn:dicom:uid" and the value "urn:oid:<uid>"; hc-tf wrote "urn:dicom:uid:<uid>", which a
+    server searching identifier=urn:dicom:uid|urn:oid:<uid> does not find."""
+    uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
+    obs = fhir.observation(175.3, uids, None, dicom_sr.ModelInfo("m.tflite", "1", "0" * 64),
+                           False, [], sr_sop_instance_uid="1.2.3.5")
+    assert [d["identifier"] for d in obs["derivedFrom"]] == [
+        {"system": "urn:dicom:uid", "value": f"urn:oid:{uid}"}
+        for uid in ("1.2.3", "1.2.3.4", "1.2.3.5")]
