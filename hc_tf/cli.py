@@ -274,6 +274,9 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)
+    for record in result.records:  # measured and in the report, but without its SR
+        if (record.get("dicom") or {}).get("sr_error"):
+            click.echo(record["dicom"]["sr_error"], err=True)
     counts = report_lib.summary_counts(result.records)
     unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/{listing})"
                   if result.unreadable else "")

@@ -267,3 +267,44 @@ def test_beam_mode_refuses_dicom_up_front(tmp_path):
     with pytest.raises(ValueError, match="h.dcm: DICOM inputs are measured by hc-tf predict "
                                          "without --beam"):
         predict_inputs.read_inputs([path], None, 0.2, dicom_ok=False)
+
+
+def test_patient_fields_and_a_refused_sr_keep_the_measurement_and_quote_no_value(
+        tmp_path, monkeypatch, capfd):
+    """Real exports' patient fields (a name without '^', a dashed birth date, "FEMALE") no longer
+    abort the batch, and an SR highdicom refuses all the same is one line naming the file and
+    the tag: the head stays measured in the report; no value reaches the output."""
+    import warnings
+    import highdicom as hd
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns, quoting them, as the test sets them
+        odd = dicom_files.gray_dataset(HEADS[0])
+        odd.PatientName, odd.PatientBirthDate, odd.PatientSex = "JANE DOE", "1980-01-01", "FEMALE"
+        dicom_files.save(odd, str(inputs / "odd.dcm"))
+        refused = dicom_files.gray_dataset(HEADS[1])
+        refused.PatientID = "SECRET-ID-42"
+        dicom_files.save(refused, str(inputs / "refused.dcm"))
+    real = hd.sr.ComprehensiveSR
+
+    def refuse_one(*args, evidence, **kwargs):
+        if str(evidence[0].PatientID) == "SECRET-ID-42":
+            raise ValueError("Invalid value 'SECRET-ID-42'")
+        return real(*args, evidence=evidence, **kwargs)
+    monkeypatch.setattr(hd.sr, "ComprehensiveSR", refuse_one)
+    capfd.readouterr()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["predict", "--model", MODEL, str(inputs),
+                                           "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    said = result.output + "".join(capfd.readouterr())
+    assert "refused.dcm: no SR or FHIR" in said and "PatientID (0010,0020)" in said, said
+    for value in ("JANE", "1980", "FEMALE", "SECRET"):
+        assert value not in said, said
+    records = {r["filename"]: r for r in json.loads((out / "report.json").read_text())["images"]}
+    assert records["odd.dcm"]["found"] and records["refused.dcm"]["found"]
+    assert (out / records["odd.dcm"]["dicom"]["sr"]).is_file()
+    assert "(0010,0030)" in " ".join(records["odd.dcm"]["dicom"]["sr_notes"])
+    assert "sr" not in records["refused.dcm"]["dicom"]
+    assert "SECRET" not in (out / "report.json").read_text()

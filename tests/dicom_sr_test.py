@@ -224,3 +224,84 @@ def test_no_interval_no_uncertainty_items(tmp_path):
         obs = fhir.observation(175.3, uids, None, model, False, [], hc_interval=interval)
         assert fhir.read_interval(obs) == (None if interval is None else pytest.approx(
             {"level": 0.95, "lower_mm": 170.1, "upper_mm": 181.0}))
+
+
+def _odd_patient(name="JANE DOE"):
+    """A head whose patient and study fields are as real exports have them, not as DICOM says."""
+    import warnings
+    ds = dicom_files.gray_dataset(HEADS[0])
+    with warnings.catch_warnings():  # pydicom warns (quoting them) as the test sets them
+        warnings.simplefilter("ignore")
+        ds.PatientName = name
+        ds.PatientBirthDate = "1980-01-01"
+        ds.PatientSex = "FEMALE"
+        ds.StudyDate = "2026-01-01"
+        ds.StudyTime = "25:99:00"
+        ds.ReferringPhysicianName = "DOE^JOHN\\ROE^RICHARD"
+        ds.PatientID = "SECRET-ID-42"
+    return ds
+
+
+VALUES = ("JANE", "1980", "FEMALE", "2026-01-01", "25:99", "ROE", "SECRET-ID-42")
+
+
+def test_patient_fields_real_exports_have_become_valid_dicom_and_nothing_quotes_them(
+        tmp_path, capfd, caplog):
+    """A name without '^' (highdicom warns quoting it), a dashed date or "FEMALE" (highdicom
+    raises quoting it), several names, an impossible time: the SR holds them in DICOM's form or
+    leaves them empty; the notes name the tags; no warning, log line or output has a value."""
+    import logging
+    import warnings
+    from hc_tf.io import dicom as dicom_io
+    from hc_tf.measure import Ellipse
+    path = dicom_files.save(_odd_patient(), str(tmp_path / "odd.dcm"))
+    capfd.readouterr()
+    caplog.clear()  # the test's own setting of the fields above (pydicom logs them)
+    caplog.set_level(logging.DEBUG)
+    header = dicom_io.read_header(path)
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    notes = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sr = dicom_sr.build_sr(header.dataset, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0),
+                               175.3, {}, False, [], model, notes=notes)
+    out = str(tmp_path / "odd.sr.dcm")
+    dicom_sr.write_sr(sr, out)
+    back = pydicom.dcmread(out)
+    assert str(back.PatientName) == "JANE DOE"  # valid DICOM (one component): kept as it is
+    assert (back.PatientBirthDate, back.PatientSex, back.StudyDate) == ("19800101", "F",
+                                                                        "20260101")
+    assert not back.StudyTime and str(back.ReferringPhysicianName) == "DOE^JOHN"
+    assert str(header.dataset.PatientBirthDate) == "1980-01-01"  # the source is not changed
+    text = "\n".join(notes)
+    for tag in ("(0010,0030)", "(0010,0040)", "(0008,0020)", "(0008,0030)", "(0008,0090)"):
+        assert tag in text, text
+    said = (text + capfd.readouterr().err + caplog.text
+            + "".join(str(w.message) for w in caught))
+    assert not [v for v in VALUES if v in said], said
+    assert dicom_sr.read_back(out)["hc_mm"] == pytest.approx(175.3)
+
+
+def test_an_sr_highdicom_still_refuses_names_the_tag_not_the_value(monkeypatch):
+    import highdicom as hd
+    from hc_tf.measure import Ellipse
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Unable to convert 'SECRET-ID-42' to 'LO' object")
+    monkeypatch.setattr(hd.sr, "ComprehensiveSR", refuse)
+    with pytest.raises(dicom_sr.SRError) as err:
+        dicom_sr.build_sr(_odd_patient(), None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3,
+                          {}, False, [], dicom_sr.ModelInfo("m.tflite", "1", "0" * 64))
+    assert "PatientID (0010,0020)" in str(err.value) and "SECRET" not in str(err.value)
+
+
+def test_fhir_names_dicom_uids_as_fhir_says_system_dicom_value_oid():
+    """FHIR R4 (ImagingStudy, Implementation Notes): a DICOM UID in an Identifier has system
+    "urn:dicom:uid" and the value "urn:oid:<uid>"; hc-tf wrote "urn:dicom:uid:<uid>", which a
+    server searching identifier=urn:dicom:uid|urn:oid:<uid> does not find."""
+    uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
+    obs = fhir.observation(175.3, uids, None, dicom_sr.ModelInfo("m.tflite", "1", "0" * 64),
+                           False, [], sr_sop_instance_uid="1.2.3.5")
+    assert [d["identifier"] for d in obs["derivedFrom"]] == [
+        {"system": "urn:dicom:uid", "value": f"urn:oid:{uid}"}
+        for uid in ("1.2.3", "1.2.3.4", "1.2.3.5")]

@@ -207,3 +207,226 @@ def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, 
     assert local.exit_code == 0 and "Warning" not in local.output
     assert wide.exit_code == 0 and "exposes the node beyond this machine" in wide.output
     assert [(c.host, c.port) for c in seen] == [("127.0.0.1", 2000), ("0.0.0.0", 11112)]
+
+
+def test_measure_copies_odd_patient_fields_as_dicom_and_the_note_names_the_tag(tmp_path, runner):
+    """A dashed birth date and "FEMALE" (highdicom raised: the node dead-lettered the head as
+    "internal error: ValueError") give an SR holding them in DICOM's form; the summary's notes
+    name the tags, not the values."""
+    import warnings
+    import pydicom
+    from hc_tf.report import dicom_sr
+    ds = dicom_files.gray_dataset("000_HC.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "JANE DOE", "1980-01-01", "FEMALE"
+    head = dicom_files.save(ds, str(tmp_path / "a.dcm"))
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    outputs, summary = measure_lib.measure_file(runner, head, str(tmp_path / "out"), run)
+    assert measure_lib.sr_files(outputs) == ["sr/a.sr.dcm"] and summary["found"] == 1
+    sr = pydicom.dcmread(str(tmp_path / "out" / "sr" / "a.sr.dcm"))
+    assert (sr.PatientBirthDate, sr.PatientSex) == ("19800101", "F")
+    notes = " ".join(summary["sr_notes"])
+    assert "(0010,0030)" in notes and "(0010,0040)" in notes
+    assert "1980" not in notes and "FEMALE" not in notes
+
+
+def _stow_answer(code, body, content_type="application/dicom+json"):
+    """A one-request STOW-RS server answering `code` with DICOM JSON `body`; returns its URL
+    and a stop function."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            if "chunked" in self.headers.get("Transfer-Encoding", ""):
+                while True:
+                    size = int(self.rfile.readline().strip() or b"0", 16)
+                    self.rfile.read(size + 2)
+                    if not size:
+                        break
+            else:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            data = json.dumps(body).encode() if body is not None else b""
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}", server.shutdown
+
+
+def _sop_item(uid, reason=None):
+    item = {"00081150": {"vr": "UI", "Value": [dest_lib.SR_CLASSES[0]]},
+            "00081155": {"vr": "UI", "Value": [uid]}}
+    if reason is not None:
+        item["00081197"] = {"vr": "US", "Value": [reason]}
+    return item
+
+
+@pytest.mark.parametrize("case, error", [
+    ("failed_out_of_resources", dest_lib.Retry), ("failed_cannot_understand", dest_lib.Refused),
+    ("stored", None), ("stored_charset", None), ("not_listed", dest_lib.Retry),
+    ("accepted_no_body", dest_lib.Retry)])
+def test_dicomweb_destination_reads_the_stow_response(tmp_path, case, error):
+    """A STOW-RS 202 listing the SR in Failed SOP Sequence (0008,1198) was taken as stored:
+    the delivery was marked sent and the SR deleted. The failure reason now decides Retry
+    (0xA7xx) or Refused; an SR the response does not show stored is retried."""
+    ds = dicom_files.gray_dataset("000_HC.png")
+    uid = str(ds.SOPInstanceUID)
+    sr = dicom_files.save(ds, str(tmp_path / "x.sr.dcm"))
+    failed = {"00081198": {"vr": "SQ", "Value": [_sop_item(uid, 0xA700)]}}
+    code, body, content_type = {
+        "failed_out_of_resources": (202, failed, "application/dicom+json"),
+        "failed_cannot_understand": (
+            202, {"00081198": {"vr": "SQ", "Value": [_sop_item(uid, 0xC000)]}},
+            "application/dicom+json"),
+        "stored": (200, {"00081199": {"vr": "SQ", "Value": [_sop_item(uid)]}},
+                   "application/dicom+json"),
+        "stored_charset": (200, {"00081199": {"vr": "SQ", "Value": [_sop_item(uid)]}},
+                           "application/dicom+json; charset=utf-8"),
+        "not_listed": (200, {"00081199": {"vr": "SQ", "Value": [_sop_item("1.2.3")]}},
+                       "application/dicom+json"),
+        "accepted_no_body": (202, None, "application/dicom+json")}[case]
+    if case == "failed_out_of_resources":  # with a charset: dicomweb-client does not parse it
+        content_type = "application/dicom+json; charset=utf-8"
+    url, stop = _stow_answer(code, body, content_type)
+    dest = dest_lib.make(config_lib.Destination("dicomweb", "web", (("url", url),)), "HCTF")
+    try:
+        if error is None:
+            dest.send([sr])
+        else:
+            with pytest.raises(error, match=f"web: STOW-RS HTTP {code}"):
+                dest.send([sr])
+    finally:
+        stop()
+
+
+class _Pacs:
+    """A mock Orthanc (/changes, /instances/<id>/...) and DICOMweb PACS (QIDO-RS /instances,
+    WADO-RS /studies/.../instances/<uid>) holding `files` {name: (path, uids)}; the name
+    "deleted" answers 404 everywhere. `fetched` lists the paths whose files were sent."""
+
+    def __init__(self, files, length=True):
+        import http.server
+        import threading
+        self.files, self.fetched = files, []
+        pacs = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, code, body, content_type="application/json"):
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                if length or code != 200:  # else HTTP/1.0 read to the close, no size told
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                path, _, query = self.path.partition("?")
+                if path == "/changes":
+                    since = int(query.split("since=")[1].split("&")[0])
+                    changes = [{"Seq": i + 1, "ChangeType": "NewInstance", "ID": name}
+                               for i, name in enumerate(pacs.files) if i + 1 > since]
+                    return self._send(200, json.dumps({"Changes": changes, "Done": True,
+                                                       "Last": len(pacs.files)}).encode())
+                if path == "/instances":  # QIDO-RS: one page, then none
+                    if "offset=0" not in query:
+                        return self._send(200, b"[]", "application/dicom+json")
+                    return self._send(200, json.dumps([{
+                        "0020000D": {"vr": "UI", "Value": [u["study"]]},
+                        "0020000E": {"vr": "UI", "Value": [u["series"]]},
+                        "00080018": {"vr": "UI", "Value": [u["sop"]]},
+                        "00080016": {"vr": "UI", "Value": [US]}}
+                        for _, u in pacs.files.values()]).encode(), "application/dicom+json")
+                name = next((n for n, (_, u) in pacs.files.items()
+                             if path.startswith(f"/instances/{n}") or path.endswith(u["sop"])),
+                            None)
+                if name is None or name == "deleted":
+                    return self._send(404, b'{"Message": "Unknown resource"}')
+                file, uids = pacs.files[name]
+                data = open(file, "rb").read()
+                if path.endswith("/simplified-tags"):
+                    return self._send(200, json.dumps({"SOPClassUID": US,
+                                                       "SOPInstanceUID": uids["sop"]}).encode())
+                if path == f"/instances/{name}":
+                    return self._send(200, json.dumps({"FileSize": len(data)}).encode())
+                pacs.fetched.append(file)
+                if path.endswith("/file"):
+                    return self._send(200, data, "application/dicom")
+                body = (b"--B0\r\nContent-Type: application/dicom\r\n\r\n" + data
+                        + b"\r\n--B0--\r\n")
+                return self._send(200, body, 'multipart/related; type="application/dicom"; '
+                                             'boundary=B0')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+def _pacs_files(tmp_path, names):
+    files = {}
+    for name in names:
+        ds = dicom_files.gray_dataset("000_HC.png")
+        path = dicom_files.save(ds, str(tmp_path / f"{name}.dcm"))
+        files[name] = (path, {"study": str(ds.StudyInstanceUID),
+                              "series": str(ds.SeriesInstanceUID), "sop": str(ds.SOPInstanceUID)})
+    return files
+
+
+@pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
+def test_pull_skips_an_instance_deleted_since_and_goes_on(tmp_path, kind, caplog):
+    """Orthanc's feed keeps a NewInstance change of an instance deleted since: its 404 raised,
+    the cursor never passed it, and no later instance was ever pulled."""
+    from hc_tf.node import pull as pull_lib
+    files = _pacs_files(tmp_path, ["deleted", "good"])
+    pacs = _Pacs(files)
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**9)
+    got = []
+    puller = pull_lib.make(config_lib.Destination(kind, "pacs", (("url", pacs.url),)), spool,
+                           got.append)
+    try:
+        puller.poll_once()
+    finally:
+        pacs.server.shutdown()
+    assert len(got) == 1 and spool.journal.known(files["good"][1]["sop"])
+    assert open(spool.image_path(spool.journal.row(got[0])["file"]), "rb").read() == \
+        open(files["good"][0], "rb").read()  # the file as the PACS has it
+    if kind == "orthanc":
+        assert spool.journal.cursor("pull:pacs") == 2
+        assert '"orthanc_id": "deleted"' in caplog.text
+    assert files["deleted"][1]["sop"] not in caplog.text
+
+
+@pytest.mark.parametrize("kind, length", [("orthanc", True), ("dicomweb", True),
+                                          ("dicomweb", False)])
+def test_pull_keeps_to_the_input_byte_limit_set_in_the_environment(tmp_path, kind, length,
+                                                                     monkeypatch):
+    """HC_TF_MAX_INPUT_BYTES bounds a pulled file as it bounds the reader: the Orthanc size
+    check used the built-in default, and the DICOMweb pull downloaded any size."""
+    from hc_tf.io import images
+    from hc_tf.node import pull as pull_lib
+    files = _pacs_files(tmp_path, ["big"])
+    monkeypatch.setenv(images.BYTES_ENV, "100000")  # the head's file is about 430 kB
+    pacs = _Pacs(files, length)
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**9)
+    got = []
+    puller = pull_lib.make(config_lib.Destination(kind, "pacs", (("url", pacs.url),)), spool,
+                           got.append)
+    try:
+        puller.poll_once()
+    finally:
+        pacs.server.shutdown()
+    assert got == [] and (kind == "dicomweb" or pacs.fetched == [])
+    dead = spool.journal.status()
+    assert dead["dead_letters"][0]["reason"].endswith("over the 100000-byte input limit"), dead

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import List
+from typing import Any, List
 
 from hc_tf.io import atomic
 from hc_tf.node import config as config_lib
@@ -100,10 +100,11 @@ class DicomWeb:
         from dicomweb_client.api import DICOMwebClient
         from pydicom import dcmread
         datasets = [dcmread(p) for p in _sr_paths(files)]
-        client = DICOMwebClient(url=self.url)
+        answers: List[Any] = []  # the HTTP response itself (its status; a body it did not parse)
+        client = DICOMwebClient(url=self.url, callback=lambda r, *a, **k: answers.append(r))
         client.set_http_retry_params(retry=False)  # its own waits (30 s) block the sender: ours
         try:
-            client.store_instances(datasets)
+            response = client.store_instances(datasets)
         except requests.exceptions.HTTPError as err:
             code = err.response.status_code if err.response is not None else 0
             if code in (408, 429) or code >= 500:
@@ -111,6 +112,50 @@ class DicomWeb:
             raise Refused(f"{self.name}: STOW-RS HTTP {code}") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
             raise Retry(f"{self.name}: STOW-RS: {type(err).__name__}") from None
+        self._check(response, answers[-1] if answers else None,
+                    [str(ds.SOPInstanceUID) for ds in datasets])
+
+    def _check(self, response: Any, http: Any, sent: List[str]) -> None:
+        """Raises unless the Store Instances Response says every instance sent was stored.
+
+        PS3.18 10.5.3: 200 all stored; 202 some failed (or stored with warnings), listed in
+        Failed SOP Sequence (0008,1198) with a Failure Reason (0008,1197), the stored ones in
+        Referenced SOP Sequence (0008,1199). A failure reason is classed as a C-STORE status
+        is (0xA7xx out of resources: Retry; others: Refused). An instance the response does
+        not show stored, or a 202 whose body cannot be read, is a Retry: resending the same
+        SOP Instance UID is harmless, dropping an SR the server did not store is not.
+        """
+        code = getattr(http, "status_code", 200)
+        if not len(response) and http is not None and http.content:
+            response = _json_dataset(http)  # dicomweb-client matches the content type exactly
+        failed = list(response.get("FailedSOPSequence") or [])
+        if failed:
+            reasons = sorted({int(item.get("FailureReason", 0) or 0) for item in failed})
+            text = (f"{self.name}: STOW-RS HTTP {code}: {len(failed)} of {len(sent)} instances "
+                    f"failed, FailureReason {', '.join(f'0x{r:04X}' for r in reasons)}")
+            if all(r in RETRY_STATUSES for r in reasons):
+                raise Retry(text)
+            raise Refused(text)
+        stored = {str(item.get("ReferencedSOPInstanceUID", ""))
+                  for item in response.get("ReferencedSOPSequence") or []}
+        if stored and set(sent) - stored:
+            raise Retry(f"{self.name}: STOW-RS HTTP {code}: {len(set(sent) - stored)} of "
+                        f"{len(sent)} instances not listed as stored")
+        if code == 202 and not stored:
+            raise Retry(f"{self.name}: STOW-RS HTTP 202 (some instances failed) without a "
+                        f"readable response: not known to be stored")
+
+
+def _json_dataset(http: Any) -> Any:
+    """The response body as a pydicom Dataset when it is DICOM JSON (any content type
+    parameters), else an empty one."""
+    from pydicom.dataset import Dataset
+    if "json" not in http.headers.get("Content-Type", ""):
+        return Dataset()
+    try:
+        return Dataset.from_json(http.json())
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return Dataset()
 
 
 class Folder:

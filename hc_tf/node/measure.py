@@ -59,7 +59,8 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
 
     Returns:
       (the written files relative to `folder`, SRs first; a summary: frames, found, hc_mm,
-      refused frames' reasons).
+      refused frames' reasons, sr_notes: the source's patient/study fields the SRs hold in
+      DICOM's form or leave out, by tag).
 
     Raises:
       Dead: the file cannot be read or calibrated, or no frame could be measured and some
@@ -73,7 +74,7 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
     except ValueError as err:  # dicom.DicomError and the calibration refusals
         raise Dead(_reason(path, err)) from None
     from hc_tf.surfaces import predict as predict_lib
-    files, refused, hcs = [], [], []
+    files, refused, hcs, notes = [], [], [], []
     for pred in preds:
         try:
             pred, extra = dicom_predict.finish(pred)
@@ -83,6 +84,9 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
         _, record = predict_lib.image_rows(pred.sample.filename, pred.measurement, None)
         record.update(extra)
         dicom_predict.write_results(folder, pred, record, run)
+        for note in record["dicom"].get("sr_notes", []):  # the same for every frame of a file
+            if note not in notes:
+                notes.append(note)
         if record["dicom"].get("sr_error"):
             refused.append(_reason(path, ValueError(record["dicom"]["sr_error"])))
         elif pred.measurement.found:
@@ -90,7 +94,8 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
             hcs.append(round(float(pred.measurement.hc_mm), 2))
     if refused and not files:
         raise Dead("; ".join(refused))
-    summary = {"frames": len(preds), "found": len(hcs), "hc_mm": hcs, "refused": refused}
+    summary = {"frames": len(preds), "found": len(hcs), "hc_mm": hcs, "refused": refused,
+               "sr_notes": notes}
     return sorted(files, key=lambda f: not f.endswith(".sr.dcm")), summary
 
 

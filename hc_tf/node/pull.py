@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Callable
 
-from hc_tf import defaults
+from hc_tf.io import images
 from hc_tf.node import config as config_lib
 from hc_tf.node import measure as measure_lib
 from hc_tf.node import spool as spool_lib
@@ -21,6 +21,14 @@ LOG = logging.getLogger("hc_tf.node")
 PAGE = 100
 TIMEOUT_S = 30
 MAX_WAIT_S = 60.0
+MULTIPART_SLACK = 64 * 1024  # a WADO-RS body's multipart framing, beyond the instance itself
+WADO_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+
+
+def _gone(err: Exception) -> bool:
+    """An HTTP 404: the instance was deleted since the feed or the query listed it."""
+    response = getattr(err, "response", None)
+    return getattr(response, "status_code", None) == 404
 
 
 class OrthancChanges:
@@ -66,7 +74,15 @@ class OrthancChanges:
         page = self._get(f"/changes?since={since}&limit={PAGE}").json()
         for change in page.get("Changes", []):
             if change.get("ChangeType") == "NewInstance":
-                self._take(str(change["ID"]))
+                try:
+                    self._take(str(change["ID"]))
+                except OSError as err:  # requests' HTTPError is one
+                    if not _gone(err):
+                        raise  # down or failing: run() waits, and polls from this change again
+                    # deleted since (recycled, or removed by a user): the feed goes on past it
+                    LOG.warning(json.dumps({"event": "pull_gone", "source": self.name,
+                                            "seq": int(change["Seq"]),
+                                            "orthanc_id": str(change["ID"])}))
             self.spool.journal.set_cursor(key, int(change["Seq"]))  # after it is spooled
         if not page.get("Changes"):
             self.spool.journal.set_cursor(key, int(page.get("Last", since)))
@@ -79,10 +95,11 @@ class OrthancChanges:
             return
         if self.spool.journal.known(sop_uid):
             return
-        size = int(self._get(f"/instances/{oid}").json().get("FileSize", 0))
-        if size > defaults.MAX_INPUT_BYTES:  # bounded before it is fetched
+        size, limit = int(self._get(f"/instances/{oid}").json().get("FileSize", 0)), \
+            images.max_input_bytes()  # HC_TF_MAX_INPUT_BYTES, as the reader
+        if size > limit:  # bounded before it is fetched
             self.spool.journal.add_dead(sop_uid, sop_class, f"{size} bytes, over the "
-                                        f"{defaults.MAX_INPUT_BYTES}-byte input limit")
+                                        f"{limit}-byte input limit")
             return
         instance_id = self.spool.store(self._get(f"/instances/{oid}/file").content, sop_uid,
                                        sop_class, f"pull:{self.name}")
@@ -105,7 +122,6 @@ class DicomWebQuery(OrthancChanges):
 
     def poll_once(self) -> bool:
         import datetime
-        import io
         first = (datetime.date.today() - datetime.timedelta(days=self.days)).strftime("%Y%m%d")
         found = self.client.search_for_instances(
             search_filters={"Modality": "US", "StudyDate": f"{first}-"},
@@ -116,14 +132,60 @@ class DicomWebQuery(OrthancChanges):
             if sop_class not in measure_lib.US_CLASSES or not sop_uid or \
                     self.spool.journal.known(sop_uid):
                 continue
-            ds = self.client.retrieve_instance(uid["0020000D"], uid["0020000E"], sop_uid)
-            buf = io.BytesIO()
-            ds.save_as(buf, enforce_file_format=True)
-            instance_id = self.spool.store(buf.getvalue(), sop_uid, sop_class,
-                                           f"pull:{self.name}")
+            try:
+                data = self._retrieve(uid["0020000D"], uid["0020000E"], sop_uid)
+            except OSError as err:
+                if not _gone(err):
+                    raise
+                LOG.warning(json.dumps({"event": "pull_gone", "source": self.name}))
+                continue  # deleted since the query: the next query no longer lists it
+            if isinstance(data, str):  # over the limit: refused before it was all read
+                self.spool.journal.add_dead(sop_uid, sop_class, data)
+                continue
+            instance_id = self.spool.store(data, sop_uid, sop_class, f"pull:{self.name}")
             if instance_id is not None:
                 self.on_received(instance_id)
         return False
+
+    def _retrieve(self, study: str, series: str, sop: str):
+        """The instance's file as the PACS sends it (WADO-RS), read no further than the input
+        byte limit; over it, the reason (a str). dicomweb-client's retrieve_instance reads the
+        whole body and parses it with pydicom, with no bound: the reader checks the file later,
+        under its limits, as it does a C-STORE's."""
+        limit = images.max_input_bytes()
+        over = f"over the {limit}-byte input limit"
+        url = f"{self.url}/studies/{study}/series/{series}/instances/{sop}"
+        with self.http.get(url, headers={"Accept": WADO_ACCEPT}, stream=True,
+                           timeout=TIMEOUT_S) as r:
+            r.raise_for_status()
+            declared = int(r.headers.get("Content-Length") or 0)
+            if declared > limit + MULTIPART_SLACK:
+                return f"{declared} bytes, {over}"
+            body = bytearray()
+            for chunk in r.iter_content(1 << 20):
+                body += chunk
+                if len(body) > limit + MULTIPART_SLACK:
+                    return f"more than {limit} bytes, {over}"
+            data = _first_part(bytes(body), r.headers.get("Content-Type", ""))
+        if len(data) > limit:
+            return f"{len(data)} bytes, {over}"
+        return data
+
+
+def _first_part(body: bytes, content_type: str) -> bytes:
+    """The first part of a multipart/related body (WADO-RS), or the body when it is not
+    multipart (a server answering application/dicom)."""
+    import re
+    m = re.search(r'boundary="?([^";]+)"?', content_type, re.IGNORECASE)
+    if not content_type.lower().startswith("multipart/") or not m:
+        return body
+    marker = b"--" + m.group(1).strip().encode("ascii", "replace")
+    start = body.find(marker)
+    head_end = body.find(b"\r\n\r\n", start)
+    if start < 0 or head_end < 0:
+        return b""  # no part: the reader refuses it as not DICOM, naming no value
+    end = body.find(b"\r\n" + marker, head_end + 4)
+    return body[head_end + 4:end if end >= 0 else len(body)]
 
 
 def make(source: config_lib.Destination, spool: spool_lib.Spool,

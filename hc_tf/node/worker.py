@@ -98,7 +98,8 @@ class Measurer:
             return
         ms = (time.perf_counter() - t0) * 1e3
         self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
-        note = "; ".join(summary["refused"]) or (None if outputs else "no head found: no SR")
+        note = ("; ".join(summary["refused"] + summary.get("sr_notes", []))
+                or (None if outputs else "no head found: no SR"))
         self.spool.journal.mark_measured(instance_id, outputs, self.dest_names, ms, note)
         self.spool.drop_image(row["file"])
         self.on_measured()

@@ -14,12 +14,18 @@ method (conformal, level) is an algorithm parameter of the HC measurement (TID 4
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
 import hashlib
 import json
+import logging
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence
+import re
+import threading
+import warnings
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,6 +56,17 @@ SINGLE_FRAME_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.
                                   "1.2.840.10008.5.1.4.1.1.7"})
 SERIES_NUMBER = 9801  # a new series beside the scanner's
 MANUFACTURER = "hc-tf"
+# The patient and study fields highdicom reads from the source itself (and parses: a value it
+# cannot parse raises, a name without '^' is quoted in a warning); each must be present.
+PARSED_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                 "AccessionNumber", "StudyID", "StudyDate", "StudyTime")
+SEX_WORDS = {"FEMALE": "F", "MALE": "M", "OTHER": "O"}
+# Sequences, UIDs (the reader checks the ones the SR needs) and binary values are copied as they are.
+NOT_CHECKED_VRS = frozenset({"SQ", "UI", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+
+class SRError(ValueError):
+    """An SR that cannot be built from this source; str() names the tags, never a value."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,8 +174,14 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
 def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
              ga: Dict[str, Dict[str, Any]], review: bool, reasons: Sequence[str],
              model: ModelInfo, series_instance_uid: Optional[str] = None,
-             instance_number: int = 1, hc_interval: Optional[Dict[str, Any]] = None) -> Any:
+             instance_number: int = 1, hc_interval: Optional[Dict[str, Any]] = None,
+             notes: Optional[List[str]] = None) -> Any:
     """The SR dataset of one measured head.
+
+    The source's patient and study fields are copied as DICOM allows them (`clean_evidence`):
+    a dashed date becomes YYYYMMDD, "FEMALE" F, a several-valued name its first value, and a
+    value that stays invalid is left empty; each change is a note naming the tag, never the
+    value. No warning or highdicom log line is let out while it is built (they quote values).
 
     Args:
       source: the source image's pydicom Dataset (header is enough: patient, study, UIDs).
@@ -172,9 +195,14 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       instance_number: the SR's number in its series.
       hc_interval: report.json's "hc_interval" ({"lower_mm", "upper_mm", "level", "method"});
         None: no uncertainty is written.
+      notes: a list the notes on changed patient/study fields are appended to.
 
     Returns:
       A highdicom ComprehensiveSR (a pydicom Dataset).
+
+    Raises:
+      SRError: highdicom refused the source all the same; it names the tags whose values the
+        refusal quoted, without the values.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -205,13 +233,178 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
                                      procedure_reported=_code(PROCEDURE_CODE),
                                      imaging_measurements=[roi])
     report[0].ContentSequence.append(_evaluations(review, reasons))
-    sr = hd.sr.ComprehensiveSR(
-        evidence=[source], content=report,
-        series_instance_uid=series_instance_uid or generate_uid(), series_number=SERIES_NUMBER,
-        sop_instance_uid=generate_uid(), instance_number=instance_number,
-        manufacturer=MANUFACTURER, is_complete=True)
+    with _quiet():  # highdicom and pydicom quote the values they warn about
+        evidence, changed = clean_evidence(source)
+        try:
+            sr = hd.sr.ComprehensiveSR(
+                evidence=[evidence], content=report,
+                series_instance_uid=series_instance_uid or generate_uid(),
+                series_number=SERIES_NUMBER, sop_instance_uid=generate_uid(),
+                instance_number=instance_number, manufacturer=MANUFACTURER, is_complete=True)
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
+            raise SRError(_failure(evidence, err)) from None
+        changed += _clean_copied(sr, evidence)
     _declare_scheme(sr)
+    if notes is not None:
+        notes.extend(changed)
     return sr
+
+
+# warnings.catch_warnings changes process-wide state: one SR at a time changes it.
+_QUIET_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No warning and no highdicom log line below ERROR while the SR is built: both quote
+    patient values (a name without '^', an invalid date), and stderr is the node's log."""
+    log = logging.getLogger("highdicom")
+    with _QUIET_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        level = log.level
+        log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            log.setLevel(level)
+
+
+def _tag(keyword_or_tag: Any) -> str:
+    from pydicom.tag import Tag
+    t = Tag(keyword_or_tag)
+    return f"({t.group:04X},{t.element:04X})"
+
+
+def _named(elem: Any) -> str:
+    return f"{elem.keyword or 'a field'} {_tag(elem.tag)}"
+
+
+def _values(value: Any) -> List[Any]:
+    from pydicom.multival import MultiValue
+    if value is None or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+
+
+def _valid(vr: str, value: Any) -> bool:
+    """Whether pydicom (and highdicom, which parses DA/TM/DT) accepts one value of `vr`."""
+    from pydicom import config
+    from pydicom import valuerep
+    try:
+        valuerep.validate_value(vr, value, config.RAISE)
+        parse = {"DA": valuerep.DA, "TM": valuerep.TM, "DT": valuerep.DT}.get(vr)
+        if parse is not None and isinstance(value, str):
+            parse(value)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+def _dashed_date(value: Any) -> Optional[str]:
+    """"1980-01-01" or "1980.01.01" (a real date) as DICOM's "19800101"; None otherwise."""
+    m = re.fullmatch(r"\s*(\d{4})[-.](\d{2})[-.](\d{2})\s*", str(value))
+    if not m:
+        return None
+    try:
+        datetime.date(*(int(g) for g in m.groups()))
+    except ValueError:
+        return None
+    return "".join(m.groups())
+
+
+def _fixed(elem: Any) -> Tuple[Any, Optional[str]]:
+    """(a value DICOM and highdicom accept, a note naming the tag) for an element; the note is
+    None when the value is kept as it is. The note never holds the value."""
+    from pydicom.datadict import dictionary_VM
+    vr, values = elem.VR, _values(elem.value)
+    if vr in NOT_CHECKED_VRS or not values:
+        return elem.value, None
+    if any(isinstance(v, bytes) for v in values):  # text pydicom could not decode
+        return "", f"{_named(elem)} is not text: left empty in the SR"
+    note = None
+    try:
+        single = dictionary_VM(elem.tag) == "1"
+    except KeyError:
+        single = False
+    if single and len(values) > 1:
+        values = values[:1]
+        note = f"{_named(elem)} has {len(_values(elem.value))} values: the SR keeps the first"
+    if elem.keyword == "PatientSex":
+        word = str(values[0]).strip().upper()
+        sex = SEX_WORDS.get(word, word)
+        if sex not in ("M", "F", "O"):
+            return "", f"{_named(elem)} is not M, F or O: left empty in the SR"
+        if sex != values[0]:
+            return sex, f"{_named(elem)} written as the DICOM code {sex}"
+        return (values[0], note) if note else (elem.value, None)
+    if vr == "DA":
+        dates = [_dashed_date(v) if not _valid(vr, v) else v for v in values]
+        if any(d is None for d in dates):
+            return "", f"{_named(elem)} is not a DICOM date: left empty in the SR"
+        if dates != values:
+            values = dates
+            note = "; ".join(filter(None, [note, f"{_named(elem)} written as YYYYMMDD (the "
+                                                 f"file has a dashed date)"]))
+    if not all(_valid(vr, v) for v in values):
+        return "", f"{_named(elem)} is not a valid DICOM {vr}: left empty in the SR"
+    if note is None:
+        return elem.value, None
+    return (values[0] if len(values) == 1 else values), note
+
+
+def clean_evidence(source: Any) -> Tuple[Any, List[str]]:
+    """A copy of the source header that highdicom accepts, and notes naming what changed.
+
+    The patient and study fields highdicom parses (PARSED_FIELDS) are there (empty when the
+    file lacks them), valid, and one-valued; a value that cannot be made valid is left empty.
+    The source itself is not changed. Call it inside `_quiet()`.
+    """
+    from pydicom.dataelem import DataElement
+    from pydicom.datadict import dictionary_VR
+    from pydicom.dataset import Dataset
+    from pydicom.tag import Tag
+    evidence, notes = Dataset(), []
+    for tag in list(source.keys()):  # shared elements: a changed one is replaced, not edited
+        try:
+            evidence.add(source[tag])
+        except Exception:  # pydicom cannot convert its value ("heavy" as a DS)  # noqa: BLE001
+            notes.append(f"{_tag(tag)} cannot be read: left out of the SR")
+    for keyword in PARSED_FIELDS:
+        tag = Tag(keyword)
+        if tag not in evidence:
+            evidence.add(DataElement(tag, dictionary_VR(tag), ""))
+            continue
+        value, note = _fixed(evidence[tag])
+        if note:
+            evidence.add(DataElement(tag, evidence[tag].VR, value))
+            notes.append(note)
+    return evidence, notes
+
+
+def _clean_copied(sr: Any, evidence: Any) -> List[str]:
+    """Makes valid every top-level field the SR copied from the source (highdicom copies the
+    Patient and Study modules as they are); returns the notes."""
+    from pydicom.dataelem import DataElement
+    notes = []
+    for tag in list(sr.keys()):
+        if tag not in evidence or sr[tag] is not evidence[tag]:
+            continue
+        value, note = _fixed(sr[tag])
+        if note:
+            sr.add(DataElement(tag, sr[tag].VR, value))
+            notes.append(note)
+    return notes
+
+
+def _failure(evidence: Any, err: Exception) -> str:
+    """Why the SR could not be built: the exception's kind and the source fields whose values
+    it quotes (by tag; the values are left out)."""
+    text = str(err)
+    tags = [_named(elem) for elem in evidence
+            if elem.VR not in NOT_CHECKED_VRS and len(str(elem.value or "")) >= 3
+            and str(elem.value) in text]
+    where = f" (check {', '.join(tags)})" if tags else ""
+    return f"the SR could not be built: {type(err).__name__} from highdicom{where}"
 
 
 def _declare_scheme(sr: Any) -> None:

@@ -19,7 +19,10 @@ from typing import Any, Dict, Optional
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
+# FHIR's rule for a DICOM UID in an Identifier (R4 ImagingStudy, Implementation Notes): system
+# "urn:dicom:uid", the UID as the value prefixed with "urn:oid:".
 DICOM_UID = "urn:dicom:uid"
+OID = "urn:oid:"
 IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                     "code": "imaging", "display": "Imaging"}
 REVIEW_SYSTEM = "urn:hc-tf:review"
@@ -71,10 +74,10 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
       pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
     """
     from fhir.resources.R4B.observation import Observation
-    instance = f"{DICOM_UID}:{uids['sop_instance_uid']}"
+    instance = f"{OID}{uids['sop_instance_uid']}"
     derived = [{"type": "ImagingStudy",
                 "identifier": {"system": DICOM_UID,
-                               "value": f"{DICOM_UID}:{uids['study_instance_uid']}"},
+                               "value": f"{OID}{uids['study_instance_uid']}"},
                 "display": f"study {uids['study_instance_uid']}, instance "
                            f"{uids['sop_instance_uid']}"
                            + (f", frame {frame}" if frame is not None else "")},
@@ -82,7 +85,7 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
                 "display": "source image" + (f", frame {frame}" if frame is not None else "")}]
     if sr_sop_instance_uid:
         derived.append({"identifier": {"system": DICOM_UID,
-                                       "value": f"{DICOM_UID}:{sr_sop_instance_uid}"},
+                                       "value": f"{OID}{sr_sop_instance_uid}"},
                         "display": "DICOM SR (TID 1500) of this measurement"})
     doc = {
         "resourceType": "Observation", "status": "preliminary",
@@ -109,7 +112,11 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
 def study_datetime(ds: Any) -> Optional[str]:
     """The study's StudyDate as a FHIR date ("2026-01-01"), or None (a time would need a zone,
     which ultrasound files rarely carry)."""
-    date = str(ds.get("StudyDate", "") or "")
+    import datetime
+    date = str(ds.get("StudyDate", "") or "").strip()
     if len(date) != 8 or not date.isdigit():
         return None
-    return f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    try:  # not a real date ("20261399"): none, rather than an Observation that fails
+        return datetime.date(int(date[:4]), int(date[4:6]), int(date[6:])).isoformat()
+    except ValueError:
+        return None

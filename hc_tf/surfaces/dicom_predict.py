@@ -178,9 +178,17 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
         return
     frame = s.frame if is_multi_frame(s) else None
     series_uid, number = run.next_in_series(record["dicom"]["study_instance_uid"])
-    sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
-                           record["gestational_age"], m.review, m.review_reasons, run.model,
-                           series_uid, number, hc_interval=record.get("hc_interval"))
+    notes = []
+    try:
+        sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
+                               record["gestational_age"], m.review, m.review_reasons, run.model,
+                               series_uid, number, hc_interval=record.get("hc_interval"),
+                               notes=notes)
+    except dicom_sr.SRError as err:  # the measurement stays in the report; this file has no SR
+        record["dicom"]["sr_error"] = f"{s.header.name}: no SR or FHIR: {err}"
+        return
+    if notes:  # patient/study fields copied in DICOM's form or left out (tags, no values)
+        record["dicom"]["sr_notes"] = notes
     name = stem(s)
     sr_rel = f"{SR_DIR}/{name}.sr.dcm"
     fhir_rel = f"{FHIR_DIR}/{name}.fhir.json"
@@ -188,7 +196,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     dicom_sr.write_sr(sr, os.path.join(folder, sr_rel))
     obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
-                           m.review_reasons, fhir.study_datetime(s.header.dataset),
+                           m.review_reasons, fhir.study_datetime(sr),
                            str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"))
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:

@@ -8,7 +8,10 @@ import { fmtFixed } from './pyformat.js';
 
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
+// FHIR's rule for a DICOM UID in an Identifier (R4 ImagingStudy, Implementation Notes): system
+// urn:dicom:uid, the UID as the value prefixed with urn:oid:.
 const DICOM_UID = 'urn:dicom:uid';
+const OID = 'urn:oid:';
 const CONFIDENCE_INTERVAL = 'http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval';
 const IMAGING_CATEGORY = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' };
 
@@ -24,7 +27,12 @@ export function confidenceInterval(iv) {
 /** fhir.study_datetime: StudyDate "20260101" -> "2026-01-01", else null. */
 export function studyDate(date) {
   const d = String(date ?? '').trim();
-  return /^\d{8}$/.test(d) ? `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}` : null;
+  if (!/^\d{8}$/.test(d)) return null;
+  const [y, m, day] = [Number(d.slice(0, 4)), Number(d.slice(4, 6)), Number(d.slice(6))];
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
+  // not a real date ("20261399"): none, as fhir.study_datetime
+  return y >= 1 && days && day >= 1 && day <= days ? `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}` : null;
 }
 
 /** dicom.missing_uids: which referencing UIDs the file lacks (no Observation without them). */
@@ -45,9 +53,9 @@ export function observation(hcMm, uids, frame, model, review, reasons, effective
     method: { text: `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})` },
     device: { display: `hc-tf ${model.name} ${model.version}` },
     derivedFrom: [
-      { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${DICOM_UID}:${uids.study_instance_uid}` },
+      { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${OID}${uids.study_instance_uid}` },
         display: `study ${uids.study_instance_uid}, instance ${uids.sop_instance_uid}${at}` },
-      { type: 'Media', identifier: { system: DICOM_UID, value: `${DICOM_UID}:${uids.sop_instance_uid}` },
+      { type: 'Media', identifier: { system: DICOM_UID, value: `${OID}${uids.sop_instance_uid}` },
         display: `source image${at}` },
     ],
     interpretation: [{ text: review ? `please review: ${reasons.join('; ')}` : 'no review flag' }],
