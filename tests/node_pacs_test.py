@@ -217,7 +217,7 @@ def test_spool_over_its_limit_refuses_and_keeps_what_it_has(tmp_path, orthanc):
         forgot = subprocess.run([ns.sys.executable, "-m", "hc_tf.cli", "node", "forget-dead",
                                  "--config", node.config], cwd=ns.REPO, capture_output=True,
                                 text=True, env={**os.environ, "PYTHONPATH": ns.REPO}, timeout=60)
-        assert "deleted 1 dead-letter image" in forgot.stdout, forgot.stderr
+        assert "deleted 1 dead letter(s)" in forgot.stdout, forgot.stderr
         assert orthanc.count_srs() == 0
         node.write_config([_dicom_dest(orthanc)], spool_limit_mb=size_mb * 1.5)
         node.start()  # room again

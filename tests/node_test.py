@@ -150,6 +150,31 @@ def test_sender_dead_letters_a_refused_delivery(tmp_path):
     assert status["destinations"]["pacs"]["last_error"] == "down"
 
 
+def test_a_refused_delivery_keeps_its_srs_until_forget_dead(tmp_path):
+    spool, i = _measured(tmp_path, ["pacs", "web"])
+    os.makedirs(os.path.join(spool.out_dir(i), "sr"))
+    with open(os.path.join(spool.out_dir(i), "sr", "a.sr.dcm"), "wb") as f:
+        f.write(b"sr")
+    sender = worker_lib.Sender(spool, {"pacs": _Flaky(1, dest_lib.Refused), "web": _Flaky(0)},
+                               1, 1)
+    sender.send_due()
+    assert spool.journal.row(i)["state"] == "done"
+    assert os.path.isfile(os.path.join(spool.out_dir(i), "sr", "a.sr.dcm"))  # not deleted
+    assert spool.journal.status()["undelivered"] == [{"id": i, "dest": "pacs", "error": "down"}]
+    path = _toml(tmp_path, f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n'
+                 + FOLDER)
+    shown = CliRunner().invoke(cli.main, ["node", "status", "--config", path])
+    assert f"#{i} -> pacs: down; SRs kept in {spool.out_dir(i)}" in shown.output, shown.output
+    forgot = CliRunner().invoke(cli.main, ["node", "forget-dead", "--config", path])
+    assert forgot.exit_code == 0 and "deleted 1 dead letter(s)" in forgot.output, forgot.output
+    assert not os.path.exists(spool.out_dir(i))
+    # a delivery every destination took leaves nothing behind
+    spool2, j = _measured(tmp_path / "b", ["pacs"])
+    os.makedirs(spool2.out_dir(j))
+    worker_lib.Sender(spool2, {"pacs": _Flaky(0)}, 1, 1).send_due()
+    assert not os.path.exists(spool2.out_dir(j))
+
+
 def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
     spool, _ = _measured(tmp_path, ["pacs"])
     path = _toml(tmp_path, f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n'

@@ -81,16 +81,22 @@ def status(config_path, spool, as_json):
     click.echo(f"dead letters: {len(doc['dead_letters'])}")
     for dl in doc["dead_letters"]:
         click.echo(f"  #{dl['id']}: {dl['reason']}")
+    click.echo(f"refused deliveries: {len(doc['undelivered'])}")
+    for u in doc["undelivered"]:
+        folder = os.path.join(cfg.spool, "out", str(u["id"]))
+        kept = f"SRs kept in {folder}" if os.path.isdir(folder) else "SRs deleted (forget-dead)"
+        click.echo(f"  #{u['id']} -> {u['dest']}: {u['error']}; {kept}")
 
 
 @node.command("forget-dead")
 @click.option("--config", "config_path", required=True, help="The node's TOML file.")
 @click.option("--spool", default=None, help="Spool folder (overrides the file).")
 def forget_dead(config_path, spool):
-    """Delete the dead letters' images from the spool (their reasons stay in `status`)."""
+    """Delete the dead letters' images, and the SRs kept for refused deliveries, from the
+    spool (their reasons stay in `status`)."""
     from hc_tf.node import spool as spool_lib
     cfg = _load(config_path, spool=spool)
     if not os.path.isdir(cfg.spool):
         raise click.ClickException(f"{cfg.spool}: no spool")
     n = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb).forget_dead()
-    click.echo(f"deleted {n} dead-letter image(s) from {cfg.spool}")
+    click.echo(f"deleted {n} dead letter(s) (images, SRs of refused deliveries) from {cfg.spool}")

@@ -157,6 +157,17 @@ class Journal:
                    "AND state = 'pending')", (now, instance_id, instance_id))])
         return self.row(instance_id)["state"] == "done"
 
+    def undelivered(self, instance_id: int) -> bool:
+        """Whether a delivery of the instance is dead: its SRs reached not every destination."""
+        return bool(self._query("SELECT 1 FROM deliveries WHERE instance_id = ? AND state = "
+                                "'dead' LIMIT 1", (instance_id,)))
+
+    def undelivered_done(self) -> List[int]:
+        """The finished instances with a dead delivery: their SRs were kept in the spool."""
+        return [r["instance_id"] for r in self._query(
+            "SELECT DISTINCT d.instance_id FROM deliveries d JOIN instances i ON i.id = "
+            "d.instance_id WHERE d.state = 'dead' AND i.state = 'done' ORDER BY d.instance_id")]
+
     def delivery_retry(self, instance_id: int, dest: str, next_try: float, error: str) -> None:
         self._tx([("UPDATE deliveries SET attempts = attempts + 1, next_try = ?, last_error = ? "
                    "WHERE instance_id = ? AND dest = ?", (next_try, error, instance_id, dest))])
@@ -173,6 +184,9 @@ class Journal:
         dead = [{"id": r["id"], "sop_class": r["sop_class"], "reason": r["reason"]}
                 for r in self._query("SELECT id, sop_class, reason FROM instances "
                                      "WHERE state = 'dead' ORDER BY id")]
+        undelivered = [{"id": r["instance_id"], "dest": r["dest"], "error": r["last_error"]}
+                       for r in self._query("SELECT instance_id, dest, last_error FROM deliveries "
+                                            "WHERE state = 'dead' ORDER BY instance_id, dest")]
         dests = {}
         for r in self._query("SELECT dest, state, COUNT(*) AS n, MAX(attempts) AS tries, "
                              "MIN(next_try) AS next_try FROM deliveries GROUP BY dest, state"):
@@ -184,4 +198,5 @@ class Journal:
                              "AND state != 'sent' ORDER BY rowid DESC"):
             dests.get(r["dest"], {}).setdefault("last_error", r["last_error"])
         return {"instances": states, "backlog": states.get("received", 0) +
-                states.get("measured", 0), "dead_letters": dead, "destinations": dests}
+                states.get("measured", 0), "dead_letters": dead, "undelivered": undelivered,
+                "destinations": dests}

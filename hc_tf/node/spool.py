@@ -128,11 +128,15 @@ class Spool:
             self._used += nbytes
 
     def forget_dead(self) -> int:
-        """Deletes the dead letters' images (the journal keeps their reasons); returns how many."""
+        """Deletes the dead letters' images and the SRs kept for dead deliveries (the journal
+        keeps their reasons); returns how many."""
         names = self.journal.forget_dead()
         for name in names:
             self.drop_image(name)
-        return len(names)
+        kept = [i for i in self.journal.undelivered_done() if os.path.isdir(self.out_dir(i))]
+        for instance_id in kept:
+            self.drop_outputs(instance_id)
+        return len(names) + len(kept)
 
     def recover(self) -> None:
         """After a crash: removes files the journal never recorded (never acknowledged)."""

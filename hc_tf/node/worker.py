@@ -197,6 +197,7 @@ class Sender:
                                   "error": error}))
         if last:
             row = self.spool.journal.row(instance_id)
-            self.spool.drop_outputs(instance_id)
+            if not self.spool.journal.undelivered(instance_id):  # else kept for a resend by hand
+                self.spool.drop_outputs(instance_id)
             log_instance("done", row, last_send_ms=round(send_ms, 1),
                          srs=len(measure_lib.sr_files(json.loads(row["outputs"] or "[]"))))
