@@ -371,6 +371,11 @@ def _j2k_codestream(shape):
     return jp2[jp2.index(b"\xff\x4f\xff\x51"):]
 
 
+def _rle_frame(segment):
+    """One RLE frame of one segment (PS3.5 G.5: the segment count, 15 offsets, the data)."""
+    return (1).to_bytes(4, "little") + (64).to_bytes(4, "little") + bytes(56) + segment
+
+
 OVERSIZE_FRAMES = [  # (file, frames, transfer syntax, what the message says)
     ("jpeg_big.dcm", lambda: [_encoded(".jpg", (640, 640))], "1.2.840.10008.1.2.4.50",
      "codestream is 640 x 640 x 1"),
@@ -384,6 +389,12 @@ OVERSIZE_FRAMES = [  # (file, frames, transfer syntax, what the message says)
      "codestream is 480 x 640 x 1"),
     ("jpeg_garbage.dcm", lambda: [b"\xff\xd8garbage"], "1.2.840.10008.1.2.4.50",
      "JPEG codestream has no readable frame size"),
+    ("rle_bomb.dcm", lambda: [_rle_frame(b"\x81\x00" * 1000)], "1.2.840.10008.1.2.5",
+     "RLE segment expands beyond Rows x Columns (4096 bytes)"),  # 128 000 bytes from 2 000
+    ("rle_frame2.dcm", lambda: [_rle_frame(b"\x81\x00" * 32), _rle_frame(b"\x81\x00" * 65)],
+     "1.2.840.10008.1.2.5", "rle_frame2.dcm frame 2: an RLE segment expands beyond"),
+    ("rle_no_table.dcm", lambda: [bytes(64)], "1.2.840.10008.1.2.5",
+     "RLE header has no readable segment table"),
 ]
 
 

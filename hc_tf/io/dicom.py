@@ -317,6 +317,35 @@ def _j2k_size(data: bytes) -> Optional[Tuple[int, int, int]]:
     return ysiz - y0, xsiz - x0, struct.unpack(">H", siz[40:42])[0]
 
 
+def _rle_segment_size(segment: bytes, limit: int) -> int:
+    """Bytes an RLE segment decodes to (PS3.5 G.3.1: a header byte n < 128 copies the next n + 1
+    bytes, n > 128 repeats the next byte 257 - n times, 128 is nothing), counted without
+    decoding; the count stops once past `limit`."""
+    size, pos = 0, 0
+    while pos < len(segment) and size <= limit:
+        n = segment[pos]
+        if n < 128:
+            size, pos = size + n + 1, pos + n + 2
+        else:
+            size, pos = size + (257 - n if n > 128 else 0), pos + (2 if n > 128 else 1)
+    return size
+
+
+def _check_rle_segments(data: bytes, plane: int, where: str) -> None:
+    """Refuses an RLE frame a segment of which decodes to more than twice a Rows x Columns
+    plane: RLE has no size of its own and pydicom decodes a whole segment before it compares
+    its length (a repeat run turns 2 bytes into 128, so a small file could fill the memory)."""
+    header = data[:64]
+    count = struct.unpack("<I", header[:4])[0] if len(header) == 64 else 0
+    offsets = list(struct.unpack("<15I", header[4:])[:count]) if 1 <= count <= 15 else []
+    if not offsets or offsets != sorted(offsets) or offsets[-1] > len(data):
+        raise DicomError(f"{where}: the RLE header has no readable segment table")
+    for start, end in zip(offsets, offsets[1:] + [len(data)]):
+        if _rle_segment_size(data[start:end], 2 * plane) > 2 * plane:
+            raise DicomError(f"{where}: an RLE segment expands beyond Rows x Columns "
+                             f"({plane} bytes); refused before decoding")
+
+
 def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
     """Refuses a compressed frame whose codestream declares another size than Rows x Columns x
     SamplesPerPixel, before decoding: decoders allocate what the codestream says (a 64 x 64
@@ -328,10 +357,11 @@ def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
     from pydicom import uid
     from pydicom.encaps import get_frame
     syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is None or syntax in uid.UncompressedTransferSyntaxes + uid.RLETransferSyntaxes:
-        return  # native frames are Rows x Columns; RLE has no size of its own
+    if syntax is None or syntax in uid.UncompressedTransferSyntaxes:
+        return  # native frames are Rows x Columns
+    rle = syntax in uid.RLETransferSyntaxes
     jpeg = syntax in uid.JPEGTransferSyntaxes + uid.JPEGLSTransferSyntaxes
-    if not jpeg and syntax not in uid.JPEG2000TransferSyntaxes:
+    if not (rle or jpeg) and syntax not in uid.JPEG2000TransferSyntaxes:
         raise DicomError(f"{where}: transfer syntax {syntax} is not supported (its frames' size "
                          "cannot be checked before decoding)")
     offsets = None
@@ -342,6 +372,9 @@ def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
                          extended_offsets=offsets)
     except Exception as err:  # malformed encapsulation raises many kinds  # noqa: BLE001
         raise DicomError(f"{where}: pixel data cannot be decoded ({_short(err)})") from None
+    if rle:
+        _check_rle_segments(data, header.rows * header.columns, where)
+        return
     sizes = _jpeg_frame_sizes(data) if jpeg else (_j2k_size(data),)
     if not sizes or None in sizes:
         raise DicomError(f"{where}: the {'JPEG' if jpeg else 'JPEG 2000'} codestream has no "
