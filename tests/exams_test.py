@@ -24,11 +24,11 @@ def _rec(name, hc_mm=None, half=None, review=False):
 
 
 def test_hc18_names_group_by_subject_and_others_stand_alone():
-    assert E.exam_of_name("010_HC.png") == "010"
-    assert E.exam_of_name("/x/010_2HC.png") == "010"
-    assert E.exam_of_name("010_3HC.jpg") == "010"
-    assert E.exam_of_name("010_HC_Annotation.png") == "010_HC_Annotation"
-    assert E.exam_of_name("scan.png") == "scan"
+    assert E.exam_of_name("010_HC.png") == "hc18:010"
+    assert E.exam_of_name("/x/010_2HC.png") == "hc18:010"
+    assert E.exam_of_name("010_3HC.jpg") == "hc18:010"
+    assert E.exam_of_name("010_HC_Annotation.png") == "file:010_HC_Annotation"
+    assert E.exam_of_name("scan.png") == "file:scan"
     recs = [_rec("010_HC.png", 200, 4), _rec("011_HC.png", 150, 4), _rec("010_2HC.png", 201, 4)]
     groups = E.group_exams(recs)
     assert list(groups) == ["010", "011"]
@@ -39,6 +39,21 @@ def test_exam_column_overrides_the_name_pattern():
     recs = [_rec("a.png", 200, 4), _rec("b.png", 201, 4), _rec("010_HC.png", 150, 4)]
     groups = E.group_exams(recs, {"a.png": "visit1", "b.png": "visit1"})
     assert list(groups) == ["visit1", "010"]
+
+
+def test_sources_never_share_an_exam_and_clashing_ids_show_their_source():
+    # a plain 000.png is not HC18's subject 000; a label "7" does not take in 7_HC.png
+    recs = [_rec("000_HC.png", 180, 4), _rec("000.png", 300, 4), _rec("a.png", 200, 4),
+            _rec("b.png", 202, 4), _rec("7_HC.png", 150, 4), _rec("011_HC.png", 160, 4)]
+    groups = E.group_exams(recs, {"a.png": "7", "b.png": "7"})
+    assert {k: [r["filename"] for r in v] for k, v in groups.items()} == {
+        "hc18:000": ["000_HC.png"], "file:000": ["000.png"], "exam:7": ["a.png", "b.png"],
+        "hc18:7": ["7_HC.png"], "011": ["011_HC.png"]}  # no clash: the bare id
+    # a label that reads like another exam's whole key: the shown ids stay unique
+    ids = E.exam_ids(["exam:hc18:7", "exam:7", "hc18:7"])
+    assert ids == {"exam:hc18:7": "exam:hc18:7", "exam:7": "exam:7", "hc18:7": "hc18:7"}
+    assert E.exam_ids(["exam:visit 1", "dicom:1.2/3"]) == {"exam:visit 1": "visit 1",
+                                                           "dicom:1.2/3": "1.2/3"}
 
 
 def test_exam_row_mean_spread_interval_and_ga():
@@ -93,7 +108,9 @@ def test_dicom_images_group_by_study_and_series():
     groups = E.group_exams([a, b, c, no_study])
     assert list(groups) == ["1.2/1.2.1", "1.2/1.2.2", "010"]  # no study UID: the name's rule
     assert [r["filename"] for r in groups["1.2/1.2.1"]] == ["a.dcm#1", "b.dcm"]
-    assert list(E.group_exams([a, c], {"c.dcm": "1.2/1.2.1"})) == ["1.2/1.2.1"]  # the column wins
+    assert list(E.group_exams([a, c], {"c.dcm": "visit"})) == ["1.2/1.2.1", "visit"]  # the column wins
+    # a label that reads like a series' UIDs is still a label: it does not take in the series
+    assert list(E.group_exams([a, c], {"c.dcm": "1.2/1.2.1"})) == ["dicom:1.2/1.2.1", "exam:1.2/1.2.1"]
 
 
 def test_the_cases_the_web_app_port_is_checked_on(tmp_path):

@@ -5,9 +5,13 @@ by its study and series (exam `STUDY_UID/SERIES_UID`: a multi-frame file's frame
 files a scanner stored in one series, are one exam; the US image header carries no standard
 fetus number, so a series holding two fetuses' heads is one exam, and the disagreement flag is
 what shows it); else by HC18's file-name pattern (`NNN_HC`, `NNN_2HC`, `NNN_3HC` are one
-subject: exam `NNN`); any other name is an exam of its own. An exam row holds the mean HC of
-the images where a head was found, its spread (SD and range), the interval of the mean, the GA
-of the mean, and a disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
+subject: exam `NNN`); any other name is an exam of its own. Each of these sources has its own
+name space (keys `exam:LABEL`, `dicom:STUDY/SERIES`, `hc18:NNN`, `file:STEM`), so a label `7`,
+HC18's `7_HC.png` and a plain `7.png` are three exams, never averaged together. The exam id
+shown is the key without its source, unless two exams would then read the same: those show the
+whole key (`hc18:007`, `file:007`). An exam row holds the mean HC of the images where a head
+was found, its spread (SD and range), the interval of the mean, the GA of the mean, and a
+disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
 computes the same, checked on the cases of tests/fixtures/exams_cases.json.
 
 Interval of the mean: the mean of the images' 95% half-widths. The calibration says nothing
@@ -19,6 +23,7 @@ single true HC is consistent with every image at the interval's level.
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import statistics
@@ -38,10 +43,11 @@ EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm",
 
 
 def exam_of_name(filename: str) -> str:
-    """HC18 subject of `NNN_HC`/`NNN_2HC`/...; else the file name without extension."""
+    """Exam key by name: `hc18:NNN` for HC18's `NNN_HC`/`NNN_2HC`/...; else `file:STEM`, the
+    file name without extension."""
     stem = os.path.splitext(os.path.basename(filename))[0]
     m = _HC18_NAME.match(stem)
-    return m.group(1) if m else stem
+    return f"hc18:{m.group(1)}" if m else f"file:{stem}"
 
 
 def read_exam_column(csv_path: Optional[str]) -> Dict[str, str]:
@@ -58,22 +64,43 @@ def read_exam_column(csv_path: Optional[str]) -> Dict[str, str]:
 
 
 def exam_of_dicom(record: Mapping[str, Any]) -> Optional[str]:
-    """`STUDY_UID/SERIES_UID` of a DICOM image's record (its "dicom" UIDs); None for another
-    image, or a file without a study UID."""
+    """Exam key `dicom:STUDY_UID/SERIES_UID` of a DICOM image's record (its "dicom" UIDs);
+    None for another image, or a file without a study UID."""
     uids = record.get("dicom") or {}
     study = uids.get("study_instance_uid")
-    return f"{study}/{uids.get('series_instance_uid') or ''}" if study else None
+    return f"dicom:{study}/{uids.get('series_instance_uid') or ''}" if study else None
+
+
+def exam_key(record: Mapping[str, Any], exam_column: Mapping[str, str]) -> str:
+    """The record's exam key, `SOURCE:VALUE`: its label in the exam column, else its DICOM
+    study and series, else its name (`exam_of_name`)."""
+    label = exam_column.get(record["filename"])
+    if label:
+        return f"exam:{label}"
+    return exam_of_dicom(record) or exam_of_name(record["filename"])
+
+
+def exam_ids(keys: Sequence[str]) -> Dict[str, str]:
+    """Key -> the exam id shown: the key without its source, or the whole key where two exams'
+    ids would otherwise read the same (a user could not tell their rows apart)."""
+    shown = {k: k.split(":", 1)[1] for k in keys}
+    while True:  # a whole key may equal another's bare id: repeat until every id is unique
+        counts = collections.Counter(shown.values())
+        clash = [k for k, s in shown.items() if counts[s] > 1 and s != k]
+        if not clash:
+            return shown
+        shown.update((k, k) for k in clash)
 
 
 def group_exams(records: Sequence[Mapping[str, Any]],
                 exam_column: Optional[Mapping[str, str]] = None) -> Dict[str, List[Mapping]]:
-    """Report records grouped by exam (the module's rule), exams in order of first appearance."""
-    col = exam_column or {}
+    """Report records grouped by exam (the module's rule), keyed by the exam id shown
+    (`exam_ids`), exams in order of first appearance."""
     groups: Dict[str, List[Mapping]] = {}
     for r in records:
-        exam = col.get(r["filename"]) or exam_of_dicom(r) or exam_of_name(r["filename"])
-        groups.setdefault(exam, []).append(r)
-    return groups
+        groups.setdefault(exam_key(r, exam_column or {}), []).append(r)
+    ids = exam_ids(list(groups))
+    return {ids[k]: members for k, members in groups.items()}
 
 
 def _ga(hc_mm: float, method: clinical.GaMethod) -> Dict[str, Any]:

@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { EXAM_FIELDS, examOfName, examRecords, examsCsv } from '../src/core/exams.js';
+import { EXAM_FIELDS, examIds, examOfName, examRecords, examsCsv } from '../src/core/exams.js';
 import { REPO, loadJson } from './helpers.js';
 
 const spec = loadJson('hc_effunet_int8.json').clinical;
@@ -31,9 +31,16 @@ test('exams.csv\'s text equals Python\'s, byte for byte', () => {
 });
 
 test('HC18 names group by subject; any other name is an exam of its own', () => {
-  assert.equal(examOfName('010_HC.png'), '010');
-  assert.equal(examOfName('010_2HC.png'), '010');
-  assert.equal(examOfName('010_HC_Annotation.png'), '010_HC_Annotation');
-  assert.equal(examOfName('scan.dcm#2'), 'scan');
-  assert.equal(examOfName('.hidden'), '.hidden');
+  assert.equal(examOfName('010_HC.png'), 'hc18:010');
+  assert.equal(examOfName('010_2HC.png'), 'hc18:010');
+  assert.equal(examOfName('010_HC_Annotation.png'), 'file:010_HC_Annotation');
+  assert.equal(examOfName('scan.dcm#2'), 'file:scan');
+  assert.equal(examOfName('.hidden'), 'file:.hidden');
+});
+
+test('ids shown stay unique when a label reads like another exam\'s whole key', () => {
+  assert.deepEqual(Object.fromEntries(examIds(['exam:hc18:7', 'exam:7', 'hc18:7'])),
+    { 'exam:hc18:7': 'exam:hc18:7', 'exam:7': 'exam:7', 'hc18:7': 'hc18:7' });
+  assert.deepEqual(Object.fromEntries(examIds(['exam:visit 1', 'dicom:1.2/3'])),
+    { 'exam:visit 1': 'visit 1', 'dicom:1.2/3': '1.2/3' });
 });

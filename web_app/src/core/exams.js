@@ -1,7 +1,8 @@
 // Exams of several images (hc_tf.report.exams): the same head measured more than once,
 // averaged. Grouped by an exam name given per image, else a DICOM image's study and series
 // ("STUDY_UID/SERIES_UID"), else HC18's NNN_HC / NNN_2HC / NNN_3HC subject "NNN", else the
-// image alone. Row: mean HC of the images with a head, SD and range, the interval of the mean
+// image alone; each source its own name space (keys "exam:", "dicom:", "hc18:", "file:"), the
+// id shown without it unless two exams would then read the same. Row: mean HC of the images with a head, SD and range, the interval of the mean
 // (the mean 95% half-width: no credit for averaging), GA of the mean, and a disagreement flag
 // when the images' intervals share no value. tests/fixtures/exams_cases.json holds both ports.
 import { formatGa, gaFromHc } from './clinical.js';
@@ -13,30 +14,49 @@ export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm'
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
 
-/** exams.exam_of_name: HC18's subject of NNN_HC / NNN_2HC; else the name without its extension. */
+/** exams.exam_of_name: "hc18:NNN" for HC18's NNN_HC / NNN_2HC; else "file:" and the name without its extension. */
 export function examOfName(filename) {
   const base = filename.split('/').pop();
   const dot = base.lastIndexOf('.');
   const stem = dot > 0 ? base.slice(0, dot) : base;  // os.path.splitext keeps a leading dot
   const m = HC18_NAME.exec(stem);
-  return m ? m[1] : stem;
+  return m ? `hc18:${m[1]}` : `file:${stem}`;
 }
 
-/** exams.exam_of_dicom: "STUDY/SERIES" of a record with DICOM UIDs and a study UID; else null. */
+/** exams.exam_of_dicom: "dicom:STUDY/SERIES" of a record with DICOM UIDs and a study UID; else null. */
 export function examOfDicom(record) {
   const study = record.dicom?.study_instance_uid;
-  return study ? `${study}/${record.dicom.series_instance_uid || ''}` : null;
+  return study ? `dicom:${study}/${record.dicom.series_instance_uid || ''}` : null;
 }
 
-/** Records grouped by exam, in order of first appearance: Map(exam -> records). */
+/** exams.exam_key: "exam:LABEL" from the exam names, else examOfDicom, else examOfName. */
+export function examKey(record, examColumn = {}) {
+  const label = examColumn[record.filename];
+  return label ? `exam:${label}` : (examOfDicom(record) ?? examOfName(record.filename));
+}
+
+/** exams.exam_ids: key -> id shown, the key without its source unless two ids would read the same. */
+export function examIds(keys) {
+  const shown = new Map(keys.map((k) => [k, k.slice(k.indexOf(':') + 1)]));
+  for (;;) {  // a whole key may equal another's bare id: repeat until every id is unique
+    const counts = new Map();
+    for (const s of shown.values()) counts.set(s, (counts.get(s) ?? 0) + 1);
+    const clash = [...shown].filter(([k, s]) => counts.get(s) > 1 && s !== k).map(([k]) => k);
+    if (!clash.length) return shown;
+    for (const k of clash) shown.set(k, k);
+  }
+}
+
+/** Records grouped by exam, keyed by the id shown, in order of first appearance: Map(exam -> records). */
 export function groupExams(records, examColumn = {}) {
   const groups = new Map();
   for (const r of records) {
-    const exam = examColumn[r.filename] || examOfDicom(r) || examOfName(r.filename);
-    if (!groups.has(exam)) groups.set(exam, []);
-    groups.get(exam).push(r);
+    const key = examKey(r, examColumn);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
   }
-  return groups;
+  const ids = examIds([...groups.keys()]);
+  return new Map([...groups].map(([k, members]) => [ids.get(k), members]));
 }
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
