@@ -168,6 +168,28 @@ def test_exams_group_dicom_images_by_study_and_series(run):
     assert exams["000"]["filenames"] == "000_HC.png"  # a PNG: HC18's name rule
 
 
+def test_exam_column_labels_every_frame_of_its_file(tmp_path):
+    # twins in one series: only the CSV's exam column tells their multi-frame files apart
+    from pydicom.uid import generate_uid
+    series, sizes, rows = generate_uid(), dicom_files.head_pixel_sizes(), []
+    for fname, head, label in (("twinA.dcm", HEADS[0], "fetus A"), ("twinB.dcm", HEADS[2], "fetus B")):
+        gray = cv2.imread(dicom_files.head_png(head), cv2.IMREAD_GRAYSCALE)
+        h, w = gray.shape
+        ds = dicom_files.dataset([gray, gray], regions=[dicom_files.region((0, 0, w - 1, h - 1),
+                                                                           sizes[head])])
+        ds.SeriesInstanceUID = series
+        dicom_files.save(ds, str(tmp_path / fname))
+        rows.append(f"{fname},{sizes[head]},{label},{20 if label == 'fetus A' else ''}")
+    csv = tmp_path / "sizes.csv"
+    csv.write_text("filename,pixel size(mm),exam,ga_weeks\n" + "\n".join(rows) + "\n")
+    result = predict_lib.predict_files(MODEL, [str(tmp_path / "twinA.dcm"), str(tmp_path / "twinB.dcm")],
+                                       str(tmp_path / "out"), pixel_csv=str(csv))
+    assert [r["known_ga_weeks"] for r in result.records] == [20, 20, None, None]
+    exams = json.loads((tmp_path / "out" / "report.json").read_text())["exams"]
+    assert [(e["exam"], e["filenames"]) for e in exams] == [
+        ("fetus A", "twinA.dcm#1; twinA.dcm#2"), ("fetus B", "twinB.dcm#1; twinB.dcm#2")]
+
+
 BAD = {"bad_no_regions.dcm": "no Sequence of Ultrasound Regions (0018,6011)",
        "bad_unit4.dcm": "are seconds/seconds, not cm (3)",
        "bad_aniso.dcm": "differ by more than 1%",

@@ -65,6 +65,14 @@ def frame_filename(name: str, frame: int, multi: bool) -> str:
     return f"{name}#{frame}" if multi else name
 
 
+def csv_name(sample: inference.Sample) -> str:
+    """The name --pixel-csv knows a sample by: a DICOM frame's file ("scan.dcm" for
+    "scan.dcm#3": the CSV has one row per file), else the sample's own name."""
+    if isinstance(sample, DicomSample):
+        return os.path.basename(sample.header.path)
+    return sample.filename
+
+
 def stem(sample: inference.Sample) -> str:
     """The output file stem of a sample: "scan", or "scan.frame3" for frame 3 of several."""
     if isinstance(sample, DicomSample):

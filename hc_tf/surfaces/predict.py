@@ -151,7 +151,8 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
       folder: the staging folder.
       model_path: recorded in report.json.
       known_ga: filename -> known GA in weeks, or None.
-      exam_column: filename -> exam, from the pixel CSV's `exam` column (`exams_lib`).
+      exam_column: file name -> exam, from the pixel CSV's `exam` column (`exams_lib`); a
+        DICOM file's label is its frames'.
 
     Returns:
       (measurements, report records), in input order.
@@ -159,6 +160,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
     overlays = os.path.join(folder, OVERLAYS_NAME)
     os.makedirs(overlays, exist_ok=True)
     rows, measurements, records = [], [], []
+    exams_of: Dict[str, str] = {}  # record filename -> exam label: a frame's is its file's
     sr_run = None  # the SRs' method and series, made at the first DICOM
     for pred in inference.predict_samples(runner, samples):
         extra = {}
@@ -170,8 +172,10 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
                 continue
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
-        ga_key = os.path.basename(pred.sample.header.path) if extra else name  # a file's frames
-        row, record = image_rows(name, m, known_ga(ga_key))
+        csv_name = dicom_predict.csv_name(pred.sample)
+        row, record = image_rows(name, m, known_ga(csv_name))
+        if csv_name in exam_column:
+            exams_of[name] = exam_column[csv_name]
         record.update(extra)
         rows.append(row)
         records.append(record)
@@ -181,7 +185,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         _overlay_png(pred.sample.image, m, name,
                      os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
     # Written after measuring: `unreadable` is filled while the samples are read.
-    write_tables(folder, rows, records, unreadable, model_path, exam_column=exam_column)
+    write_tables(folder, rows, records, unreadable, model_path, exam_column=exams_of)
     return measurements, records
 
 
