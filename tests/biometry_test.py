@@ -55,6 +55,22 @@ def test_cephalic_index_normal_range_hadlock_1981_and_words_when_abnormal():
     assert shape == "brachycephalic" and "HC is the preferred dating measurement" in text
 
 
+def test_text_never_rounds_onto_the_limit_its_flag_says_is_crossed():
+    # 73.96 printed "74.0 below 74" contradicted its own flag; within the range stays plain
+    assert B.head_shape(73.96) == ("dolichocephalic", B.head_shape(73.96)[1])
+    assert B.head_shape(73.96)[1].startswith("cephalic index <74.0 below 74 ")
+    assert B.head_shape(83.04)[1].startswith("cephalic index >83.0 above 83 ")
+    assert B.head_shape(73.94)[1].startswith("cephalic index 73.9 below 74 ")
+    assert B.head_shape(74.0)[1] == "cephalic index 74.0 within 74-83 (normal head shape)"
+    assert B.head_shape(83.0)[0] == "normal"
+    # BPD whose GA is 13.96 / 42.04 weeks: out of range, never "14.0 weeks, outside 14-42"
+    for weeks, shown in ((13.96, "<14.0"), (42.04, ">42.0"), (13.5, "13.5")):
+        bpd_cm = (-1.482 + (1.482 ** 2 - 4 * 0.1676 * (9.54 - weeks)) ** 0.5) / (2 * 0.1676)
+        g = B.ga_from_bpd(bpd_cm * 10)
+        assert g.status is clinical.Status.OUT_OF_RANGE
+        assert f"gives {shown} weeks, outside 14-42 weeks" in g.message
+
+
 def test_corrected_bpd_doubilet_greenes():
     # Doubilet & Greenes AJR 1984;142:797: cBPD = sqrt(BPD x OFD / 1.265); a head of average
     # shape (OFD = 1.265 BPD) keeps its BPD

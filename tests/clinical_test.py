@@ -175,6 +175,20 @@ def test_centile_flags_below_3rd_and_above_97th():
     assert mid.display() == f"centile {C.format_centile(mid.centile)} (z {C.format_z(mid.z)})"
 
 
+def test_flagged_centile_never_prints_as_the_limit():
+    # 2.96th printed "centile 3.0 ..., below the 3rd centile"; now "<3.0" (">97.0" above)
+    low = C.hc_centile(C.hc_at_centile(20, 2.96), 20)
+    assert low.flag == "below_3rd" and low.display().startswith("centile <3.0 (z ")
+    high = C.hc_centile(C.hc_at_centile(20, 97.04), 20)
+    assert high.flag == "above_97th" and high.display().startswith("centile >97.0 (z ")
+    inside = C.hc_centile(C.hc_at_centile(20, 2.96 + 0.08), 20)
+    assert inside.flag is None and inside.display().startswith("centile 3.0 (z ")
+    clear = C.hc_centile(C.hc_at_centile(20, 2.5), 20)
+    assert clear.display().startswith("centile 2.5 (z ")  # far from the limit: plain
+    assert C.format_centile(0.01, C.LOW_CENTILE) == "<0.1"  # the certainty guard first
+    assert C.format_beyond(73.96, 74.0, 1) == "<74.0" and C.format_beyond(74.04, 74.0, 1) == ">74.0"
+
+
 def test_centile_ga_as_weeks_plus_days():
     # "27+3" is 27 + 3/7 weeks; the standard is continuous in GA
     r = C.hc_centile(250.0, "27+3")

@@ -15,7 +15,8 @@ import dataclasses
 import math
 from typing import Optional, Tuple
 
-from hc_tf.clinical.units import Status, check_positive, days_to_weeks, weeks_to_days
+from hc_tf.clinical.units import (Status, check_positive, days_to_weeks, format_beyond,
+                                  weeks_to_days)
 
 BPD_CONVENTION = ("outer-to-outer along the fitted ellipse's axes (BPD = minor axis, "
                   "OFD = major axis); Hadlock's BPD formula assumes outer-to-inner")
@@ -67,13 +68,13 @@ def head_shape(ci: float) -> Tuple[str, str]:
     """("normal" | "dolichocephalic" | "brachycephalic", sentence for a report)."""
     lo, hi = CEPHALIC_INDEX_NORMAL
     if ci < lo:
-        return "dolichocephalic", (f"cephalic index {ci:.1f} below {lo:g} (dolichocephalic "
-                                   "head): BPD underestimates age; HC is the preferred "
-                                   "dating measurement")
+        return "dolichocephalic", (f"cephalic index {format_beyond(ci, lo, 1)} below {lo:g} "
+                                   "(dolichocephalic head): BPD underestimates age; HC is the "
+                                   "preferred dating measurement")
     if ci > hi:
-        return "brachycephalic", (f"cephalic index {ci:.1f} above {hi:g} (brachycephalic "
-                                  "head): BPD overestimates age; HC is the preferred "
-                                  "dating measurement")
+        return "brachycephalic", (f"cephalic index {format_beyond(ci, hi, 1)} above {hi:g} "
+                                  "(brachycephalic head): BPD overestimates age; HC is the "
+                                  "preferred dating measurement")
     return "normal", f"cephalic index {ci:.1f} within {lo:g}-{hi:g} (normal head shape)"
 
 
@@ -100,8 +101,9 @@ def ga_from_bpd(bpd_mm: float) -> BpdGa:
     weeks = hadlock_bpd_ga_weeks(bpd)
     lo, hi = HADLOCK_BPD_GA_WEEKS
     if not lo <= weeks <= hi:
+        shown = format_beyond(weeks, lo if weeks < lo else hi, 1)
         return BpdGa(bpd, Status.OUT_OF_RANGE, None, None, "",
-                     f"out of range: BPD {bpd:.1f} mm gives {weeks:.1f} weeks, outside "
+                     f"out of range: BPD {bpd:.1f} mm gives {shown} weeks, outside "
                      f"{lo:g}-{hi:g} weeks where Hadlock's BPD formula applies")
     b_lo, b_hi, sd2 = next((b for b in HADLOCK_BPD_2SD_WEEKS if weeks < b[1]),
                            HADLOCK_BPD_2SD_WEEKS[-1])

@@ -62,7 +62,8 @@ class HcCentile:
         out-of-range message."""
         if self.status is not Status.OK:
             return self.message
-        text = f"centile {format_centile(self.centile)} (z {format_z(self.z)})"
+        limit = {"below_3rd": LOW_CENTILE, "above_97th": HIGH_CENTILE}.get(self.flag)
+        text = f"centile {format_centile(self.centile, limit)} (z {format_z(self.z)})"
         if self.flag == "below_3rd":
             text += ", below the 3rd centile"
         elif self.flag == "above_97th":

@@ -11,7 +11,7 @@ import enum
 import math
 import numbers
 import re
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -75,14 +75,30 @@ def format_z(z: float) -> str:
     return f"{check_finite(z, 'z-score'):+.{Z_DECIMALS}f}"
 
 
-def format_centile(centile: float) -> str:
-    """Centile for display; never "0.0" or "100.0", which would read as certainty."""
+def format_beyond(value: float, limit: float, decimals: int) -> str:
+    """A value flagged as beyond `limit`, for display next to that flag: "<74.0" or ">83.0"
+    where rounding to `decimals` would print the limit itself (73.96 as "74.0" below 74), so
+    the number never reads as inside the range its flag says it is outside; else rounded."""
+    v = check_finite(value, "value")
+    text = f"{v:.{decimals}f}"
+    if v < limit <= float(text):
+        return f"<{limit:.{decimals}f}"
+    if v > limit >= float(text):
+        return f">{limit:.{decimals}f}"
+    return text
+
+
+def format_centile(centile: float, flag_limit: Optional[float] = None) -> str:
+    """Centile for display; never "0.0" or "100.0", which would read as certainty; one
+    flagged against `flag_limit` (3 or 97) as `format_beyond`."""
     c = check_finite(centile, "centile")
     lo = 10.0 ** -CENTILE_DECIMALS
     if c < lo:
         return f"<{lo:.{CENTILE_DECIMALS}f}"
     if c > 100.0 - lo:
         return f">{100.0 - lo:.{CENTILE_DECIMALS}f}"
+    if flag_limit is not None:
+        return format_beyond(c, flag_limit, CENTILE_DECIMALS)
     return f"{c:.{CENTILE_DECIMALS}f}"
 
 

@@ -3,7 +3,7 @@
 // constants, sources and convention come from the bundle metadata's clinical.biometry.
 
 import { fmtFixed, fmtG } from './pyformat.js';
-import { formatGa, weeksToDays } from './clinical.js';
+import { formatBeyond, formatGa, weeksToDays } from './clinical.js';
 
 function positive(v, what) {
   if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new Error(`${what} must be a finite number > 0, got ${v}`);
@@ -13,10 +13,10 @@ function positive(v, what) {
 /** biometry.head_shape: [shape, sentence]. */
 function headShape(ci, [lo, hi]) {
   if (ci < lo) {
-    return ['dolichocephalic', `cephalic index ${fmtFixed(ci, 1)} below ${fmtG(lo)} (dolichocephalic head): BPD underestimates age; HC is the preferred dating measurement`];
+    return ['dolichocephalic', `cephalic index ${formatBeyond(ci, lo, 1)} below ${fmtG(lo)} (dolichocephalic head): BPD underestimates age; HC is the preferred dating measurement`];
   }
   if (ci > hi) {
-    return ['brachycephalic', `cephalic index ${fmtFixed(ci, 1)} above ${fmtG(hi)} (brachycephalic head): BPD overestimates age; HC is the preferred dating measurement`];
+    return ['brachycephalic', `cephalic index ${formatBeyond(ci, hi, 1)} above ${fmtG(hi)} (brachycephalic head): BPD overestimates age; HC is the preferred dating measurement`];
   }
   return ['normal', `cephalic index ${fmtFixed(ci, 1)} within ${fmtG(lo)}-${fmtG(hi)} (normal head shape)`];
 }
@@ -31,7 +31,7 @@ export function gaFromBpd(bio, bpdMm) {
   const [lo, hi] = g.valid_ga_weeks;
   if (!(lo <= weeks && weeks <= hi)) {
     return { status: 'out_of_range', ga_days: null, ga: null, uncertainty_days: null, uncertainty: '',
-      message: `out of range: BPD ${fmtFixed(bpd, 1)} mm gives ${fmtFixed(weeks, 1)} weeks, outside ${fmtG(lo)}-${fmtG(hi)} weeks where Hadlock's BPD formula applies`,
+      message: `out of range: BPD ${fmtFixed(bpd, 1)} mm gives ${formatBeyond(weeks, weeks < lo ? lo : hi, 1)} weeks, outside ${fmtG(lo)}-${fmtG(hi)} weeks where Hadlock's BPD formula applies`,
       source: g.source };
   }
   const bands = g.intervals_weeks;

@@ -65,12 +65,22 @@ export function formatZ(z) {
   return `${negative ? '-' : '+'}${fmtFixed(Math.abs(z), Z_DECIMALS)}`;
 }
 
-/** Centile for display; never "0.0" or "100.0", which would read as certainty. */
-export function formatCentile(centile) {
+/** units.format_beyond: a value flagged as beyond `limit`, "<74.0" / ">83.0" where rounding would print the limit itself. */
+export function formatBeyond(value, limit, decimals) {
+  checkFinite(value, 'value');
+  const text = fmtFixed(value, decimals);
+  if (value < limit && limit <= Number(text)) return `<${fmtFixed(limit, decimals)}`;
+  if (value > limit && limit >= Number(text)) return `>${fmtFixed(limit, decimals)}`;
+  return text;
+}
+
+/** Centile for display; never "0.0" or "100.0", which would read as certainty; one flagged against `flagLimit` as formatBeyond. */
+export function formatCentile(centile, flagLimit = null) {
   checkFinite(centile, 'centile');
   const lo = 10 ** -CENTILE_DECIMALS;
   if (centile < lo) return `<${fmtFixed(lo, CENTILE_DECIMALS)}`;
   if (centile > 100.0 - lo) return `>${fmtFixed(100.0 - lo, CENTILE_DECIMALS)}`;
+  if (flagLimit !== null) return formatBeyond(centile, flagLimit, CENTILE_DECIMALS);
   return fmtFixed(centile, CENTILE_DECIMALS);
 }
 
@@ -224,7 +234,7 @@ export function hcCentile(spec, hcMm, gaInput) {
   const note = { below_3rd: ', below the 3rd centile', above_97th: ', above the 97th centile' }[flag] ?? '';
   return {
     ...common, status: 'ok', z, centile, mean_mm: mean, sd_mm: sd, flag,
-    display: `centile ${formatCentile(centile)} (z ${formatZ(z)})${note}`,
+    display: `centile ${formatCentile(centile, { below_3rd: LOW_CENTILE, above_97th: HIGH_CENTILE }[flag] ?? null)} (z ${formatZ(z)})${note}`,
   };
 }
 
