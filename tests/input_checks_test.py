@@ -4,6 +4,8 @@ Runs the committed int8 model through the TensorFlow-free edge runtime: fast.
 """
 
 
+import types
+
 import cv2
 import numpy as np
 import pytest
@@ -16,6 +18,10 @@ from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf import inference
 from hc_tf import measure as M
 from hc_tf import preprocess
+from hc_tf.surfaces import dicom_predict
+from hc_tf.surfaces import input_names
+from hc_tf.surfaces import predict as predict_lib
+from hc_tf.surfaces import predict_inputs
 
 MODEL = demo.DEFAULT_MODEL
 
@@ -160,3 +166,25 @@ def test_a_1x1_image_is_too_small_not_3d(tmp_path):
     result = _predict(png, "--pixel-size", "0.1", "--out", tmp_path / "o")
     assert result.exit_code == 3, result.output
     assert f"unreadable: {png}: image too small (1 x 1 pixels" in result.output
+
+
+# --- output names: only known extensions are stripped ---------------------------
+
+UIDS = ["exp/1.2.826.0.1.3680043.8.498.101", "exp/1.2.826.0.1.3680043.8.498.102"]
+
+
+def test_dicom_files_named_by_uid_are_not_the_same_file_name():
+    predict_inputs.check_unique_names(UIDS)  # ".101" is a UID's last part, not an extension
+    assert [input_names.file_stem(p) for p in UIDS + ["a/scan.DCM", "b/x.Tiff"]] == [
+        "1.2.826.0.1.3680043.8.498.101", "1.2.826.0.1.3680043.8.498.102", "scan", "x"]
+    with pytest.raises(ValueError, match="a/000_HC.png and b/000_HC.JPG"):
+        predict_inputs.check_unique_names(["a/000_HC.png", "b/000_HC.JPG"])
+
+
+def test_uid_named_dicom_outputs_keep_the_whole_name():
+    header = types.SimpleNamespace(path=UIDS[0], frames=2)
+    sample = dicom_predict.DicomSample("x", np.zeros((2, 2), np.uint8), 0.1, header=header, frame=2)
+    assert dicom_predict.stem(sample) == "1.2.826.0.1.3680043.8.498.101.frame2"
+    overlays = predict_lib.outputs_of(UIDS).folders[predict_lib.OVERLAYS_NAME]
+    assert overlays("1.2.826.0.1.3680043.8.498.102.png")  # --overwrite may replace it
+    assert not overlays("1.2.826.0.1.3680043.8.498.png")  # nor anything of another input

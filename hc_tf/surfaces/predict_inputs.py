@@ -13,12 +13,12 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import hc18_csv
 from hc_tf.io import images
 from hc_tf.surfaces import dicom_predict
+from hc_tf.surfaces import input_names
 
 # The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
 # header name, never by position: HC18's training CSV has the reference HC third.
 GA_COLUMN = "ga_weeks"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
+IMAGE_EXTENSIONS = input_names.IMAGE_EXTENSIONS
 
 
 def is_image_name(path: str) -> bool:
@@ -61,7 +61,7 @@ def list_images(inputs: Sequence[str],
 
 
 def check_unique_names(paths: Sequence[str]) -> None:
-    """Refuses inputs whose file names (without extension) repeat.
+    """Refuses inputs whose file names (without a known extension) repeat.
 
     The submission is keyed by file name and the overlay is `<name>.png`, so two
     such inputs (e.g. a/000_HC.png and b/000_HC.png, or 000_HC.png and 000_HC.jpg)
@@ -72,7 +72,7 @@ def check_unique_names(paths: Sequence[str]) -> None:
     """
     by_stem: Dict[str, List[str]] = collections.defaultdict(list)
     for path in paths:
-        by_stem[os.path.splitext(os.path.basename(path))[0]].append(path)
+        by_stem[input_names.file_stem(path)].append(path)
     clashes = [group for group in by_stem.values() if len(group) > 1]
     if clashes:
         listed = "; ".join(" and ".join(group) for group in clashes[:5])
