@@ -57,6 +57,16 @@ def is_dicom_input(path: str) -> bool:
     return dicom.is_dicom(path)
 
 
+def is_dicom_path(path: str) -> bool:
+    """A file predict and evaluate read as DICOM: by content, or by a .dcm/.dicom name.
+
+    The name counts too so that a truncated file, one without the Part 10 preamble (older
+    scanners) or one that cannot be opened is refused by the DICOM reader, naming it, rather
+    than left out of a folder's listing without a word.
+    """
+    return dicom.is_dicom_name(path) or is_dicom_input(path)
+
+
 def is_multi_frame(sample: DicomSample) -> bool:
     return sample.header.frames > 1
 

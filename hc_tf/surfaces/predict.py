@@ -67,13 +67,13 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
     """
     for path in progress.bar(paths, show_progress, desc="predict"):
         name = os.path.basename(path)
-        if dicom_predict.is_dicom_input(path):  # its frames; a refusal is one line, as below
+        if dicom_predict.is_dicom_path(path):  # its frames; a refusal is one line, as below
             try:
                 yield from dicom_predict.samples(
                     path, frame, sizes.get(name, pixel_size_mm), override_dicom_calibration,
                     "--pixel-csv's row" if name in sizes else "--pixel-size",
                     allow_implausible_pixel_size)
-            except ValueError as err:
+            except (OSError, ValueError) as err:
                 unreadable.append((path, unreadable_reason(path, err)))
             continue
         try:

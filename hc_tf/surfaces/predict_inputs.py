@@ -47,7 +47,7 @@ def list_images(inputs: Sequence[str],
     for item in inputs:
         if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
             paths += sorted(p for p in (os.path.join(item, n) for n in os.listdir(item))
-                            if is_image_name(p) or dicom_predict.is_dicom_input(p))
+                            if is_image_name(p) or dicom_predict.is_dicom_path(p))
         elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
@@ -187,7 +187,7 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     images.check_limits()
     paths = list_images(inputs, match)
     # A calibrated DICOM file carries its pixel size; every other image needs one given.
-    plain = [p for p in paths if not dicom_predict.is_dicom_input(p)]
+    plain = [p for p in paths if not dicom_predict.is_dicom_path(p)]
     if not dicom_ok and len(plain) < len(paths):
         raise ValueError(f"{next(p for p in paths if p not in plain)}: DICOM inputs are measured "
                          "by hc-tf predict without --beam")
