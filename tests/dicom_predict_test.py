@@ -332,3 +332,21 @@ def test_evaluate_names_frames_a_file_lacks():
         ("d/one.dcm", "d/one.dcm: ref.csv names frame 2, which the file does not have "
                       "(1 frame read)")]
     assert dicom_evaluate.reference_of(refs, "one.dcm") == 1.0  # a single frame is frame 1
+
+
+def test_a_frames_outputs_may_not_overwrite_another_inputs(tmp_path):
+    """Frame 1 of scan.dcm writes overlays/scan.frame1.png (and sr/, fhir/), as scan.frame1.png
+    or a single-frame scan.frame1.dcm does: refused up front, naming both."""
+    gray = cv2.imread(dicom_files.head_png(HEADS[0]), cv2.IMREAD_GRAYSCALE)
+    scan = dicom_files.save(dicom_files.dataset([gray, gray]), str(tmp_path / "scan.dcm"))
+    png = str(tmp_path / "scan.frame1.png")
+    cv2.imwrite(png, gray)
+    with pytest.raises(ValueError, match=f"{scan} frame 1 and {png} "
+                                         r"\(overlays/scan.frame1.png\); rename"):
+        predict_inputs.read_inputs([str(tmp_path)], None, 0.2)
+    predict_inputs.check_output_names([scan, png], frame=2)  # frame 1 is not measured
+    one = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "scan.frame2.dcm"))
+    with pytest.raises(ValueError, match=f"{scan} frame 2 and {one}"):
+        predict_inputs.check_output_names([scan, one])
+    two = dicom_files.save(dicom_files.dataset([gray, gray]), str(tmp_path / "scan.frame2.dcm"))
+    predict_inputs.check_output_names([scan, two])  # its outputs are scan.frame2.frameK

@@ -67,6 +67,15 @@ def is_dicom_path(path: str) -> bool:
     return dicom.is_dicom_name(path) or is_dicom_input(path)
 
 
+def frame_count(path: str) -> int:
+    """NumberOfFrames of a DICOM file from its header; 0 for a file the reader refuses (it
+    writes no output)."""
+    try:
+        return dicom.read_header(path).frames
+    except (OSError, ValueError):
+        return 0
+
+
 def is_multi_frame(sample: DicomSample) -> bool:
     return sample.header.frames > 1
 

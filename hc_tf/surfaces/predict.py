@@ -270,7 +270,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         both --ga-weeks and a GA column, duplicate names or CSV rows, a bad model or a
         `out_dir` that can't be used.
     """
-    job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks)
+    job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
+                                     ga_weeks, frame=frame)
     unreadable: List[Tuple[str, str]] = []
     with out_dir_lib.staged(out_dir, overwrite, outputs_of(job.paths)) as staging:
         runner = inference.load_runner(model_path, flip_tta=flip_tta)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from hc_tf import clinical
@@ -79,6 +80,52 @@ def check_unique_names(paths: Sequence[str]) -> None:
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
         raise ValueError(f"inputs with the same file name would overwrite each other's results: "
                          f"{listed}{more}; rename them or predict them separately")
+
+
+# An output stem a multi-frame DICOM file's frame gets: "<stem>.frame<N>" (`dicom_predict.stem`).
+_FRAME_STEM = re.compile(r"(.+)\.frame([1-9][0-9]*)")
+
+
+def check_output_names(paths: Sequence[str], frame: Optional[int] = None,
+                       frames_of: Callable[[str], int] = dicom_predict.frame_count) -> None:
+    """Refuses a multi-frame DICOM file whose frame N's outputs would overwrite another input's.
+
+    Frame N of scan.dcm writes overlays/scan.frameN.png (and sr/, fhir/ files of that stem), as
+    does an input named scan.frameN.png or a single-frame scan.frameN.dcm; `check_unique_names`
+    sees only the stems scan and scan.frameN. Headers are read only for such pairs.
+
+    Args:
+      paths: the inputs (`list_images`).
+      frame: --frame (None: every frame is measured).
+      frames_of: a DICOM file's frame count (0: refused, no outputs).
+
+    Raises:
+      ValueError: naming both inputs of every clash.
+    """
+    by_stem = {input_names.file_stem(p): p for p in paths}
+    clashes = []
+    for stem, other in by_stem.items():
+        m = _FRAME_STEM.fullmatch(stem)
+        scan = by_stem.get(m.group(1)) if m else None
+        if scan is None or not dicom_predict.is_dicom_path(scan):
+            continue
+        number = int(m.group(2))
+        if frame not in (None, number) or not _has_frame_outputs(frames_of(scan), number):
+            continue  # that frame is not measured, or its outputs are not named stem.frameN
+        if dicom_predict.is_dicom_path(other) and frames_of(other) != 1:
+            continue  # several frames: stem.frameK; refused: nothing written
+        clashes.append(f"{scan} frame {number} and {other} (overlays/{stem}.png)")
+    if clashes:
+        more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
+        raise ValueError(f"inputs whose outputs have the same name would overwrite each other's: "
+                         f"{'; '.join(clashes[:5])}{more}; rename them or predict them "
+                         f"separately")
+
+
+def _has_frame_outputs(frames: int, number: int) -> bool:
+    """Whether a file of `frames` frames writes outputs named <stem>.frame<number>: only a
+    multi-frame file does (one frame keeps the plain stem)."""
+    return 1 < frames and number <= frames
 
 
 def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str, float]:
@@ -164,7 +211,7 @@ class Inputs:
 def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: Optional[float],
                 allow_implausible_pixel_size: bool = False, ga_weeks: Optional[str] = None,
                 match: Optional[Callable[[str], List[str]]] = None,
-                dicom_ok: bool = True) -> Inputs:
+                dicom_ok: bool = True, frame: Optional[int] = None) -> Inputs:
     """Lists the images and reads their pixel sizes and GAs, refusing bad input up front.
 
     Args:
@@ -172,6 +219,7 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
         `predict_files`.
       match: expands globs and remote paths (`list_images`).
       dicom_ok: whether this mode measures DICOM files (Beam's does not).
+      frame: --frame, for the output names of multi-frame files (`check_output_names`).
 
     Returns:
       The checked inputs.
@@ -191,6 +239,7 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     if not dicom_ok and len(plain) < len(paths):
         raise ValueError(f"{next(p for p in paths if p not in plain)}: DICOM inputs are measured "
                          "by hc-tf predict without --beam")
+    check_output_names(paths, frame)
     if plain and pixel_csv is None and pixel_size_mm is None:
         raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
                          f"images that are not DICOM: {', '.join(plain[:3])}"
