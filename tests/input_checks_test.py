@@ -150,6 +150,24 @@ def test_evaluate_scores_the_rest_when_one_hc18_image_is_unreadable(tmp_path):
     assert len(rows) == 2 and rows[1].startswith(f"{bad},")
 
 
+def test_a_missing_hc18_image_or_annotation_is_named_and_the_rest_are_read(tmp_path):
+    folder = _hc18_folder(tmp_path / "hc18")
+    train = folder / "training_set"
+    for name in ("001_HC.png", "002_HC.png"):
+        (train / name).write_bytes((train / "000_HC.png").read_bytes())
+    (train / "002_HC_Annotation.png").write_bytes((train / "000_HC_Annotation.png").read_bytes())
+    (train / "000_HC_Annotation.png").unlink()
+    with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
+        f.write("001_HC.png,0.1,70.0\n003_HC.png,0.1,70.0\n002_HC.png,0.1,70.0\n")
+    unreadable = []
+    samples = list(evaluate_lib.samples_from_hc18_folder(str(folder), unreadable))
+    assert [s.filename for s in samples] == ["002_HC.png"]
+    assert unreadable == [
+        (str(train / "000_HC.png"), f"{train / '000_HC_Annotation.png'}: No such file or directory"),
+        (str(train / "001_HC.png"), f"{train / '001_HC_Annotation.png'}: No such file or directory"),
+        (str(train / "003_HC.png"), f"{train / '003_HC.png'}: No such file or directory")]
+
+
 def test_binary_pixel_csv_names_the_file(image_dir, tmp_path):
     csv_path = tmp_path / "pixels.csv"
     csv_path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
