@@ -4,6 +4,7 @@ Runs the committed int8 model through the TensorFlow-free edge runtime: fast.
 """
 
 
+import os
 import types
 
 import cv2
@@ -206,3 +207,21 @@ def test_uid_named_dicom_outputs_keep_the_whole_name():
     overlays = predict_lib.outputs_of(UIDS).folders[predict_lib.OVERLAYS_NAME]
     assert overlays("1.2.826.0.1.3680043.8.498.102.png")  # --overwrite may replace it
     assert not overlays("1.2.826.0.1.3680043.8.498.png")  # nor anything of another input
+
+
+# --- a file name that is not UTF-8 -----------------------------------------------
+
+def test_a_non_utf8_file_name_is_refused_by_name_and_the_rest_measured(image_dir, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = (image_dir / "000_HC.png").read_bytes()
+    (folder / "000_HC.png").write_bytes(good)
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.png"), "wb") as f:  # Latin-1 bytes
+        f.write(good)
+    printable = f"{folder}/caf\\xe9.png"
+    job = predict_inputs.read_inputs([str(folder)], None, 0.1)
+    assert job.paths == [str(folder / "000_HC.png")]
+    assert job.refused == [(printable, f"{printable}: the file name is not valid UTF-8; rename it")]
+    result = predict_lib.predict_files(MODEL, [str(folder)], str(tmp_path / "out"), pixel_size_mm=0.1)
+    assert len(result.records) == 1 and result.unreadable == job.refused
+    assert printable in (tmp_path / "out" / "unreadable.csv").read_text(encoding="utf-8")

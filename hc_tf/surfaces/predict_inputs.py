@@ -198,6 +198,8 @@ class Inputs:
     pixel_size_mm: Optional[float]  # --pixel-size, for every image
     gas: Dict[str, float]  # file name -> known GA (weeks), from --pixel-csv
     one_ga: Optional[float]  # --ga-weeks, for every image
+    # (printable path, error) of inputs refused before reading: names that are not UTF-8
+    refused: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def pixel_size(self, filename: str) -> float:
         """The image's pixel size (mm)."""
@@ -222,7 +224,7 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
       frame: --frame, for the output names of multi-frame files (`check_output_names`).
 
     Returns:
-      The checked inputs.
+      The checked inputs; a file whose name is not UTF-8 is in `refused`, not `paths`.
 
     Raises:
       ValueError: as `predict_files`, before anything is written.
@@ -233,7 +235,11 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
         measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
     one_ga = parse_ga_option(ga_weeks)
     images.check_limits()
-    paths = list_images(inputs, match)
+    # Refused here, not when the report is written: one such name failed the whole run.
+    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match))
+    if not paths:
+        raise ValueError(f"{refused[0][1]}"
+                         + (f" (and {len(refused) - 1} more such)" if len(refused) > 1 else ""))
     # A calibrated DICOM file carries its pixel size; every other image needs one given.
     plain = [p for p in paths if not dicom_predict.is_dicom_path(p)]
     if not dicom_ok and len(plain) < len(paths):
@@ -252,6 +258,6 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
-    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga)
+    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga, refused)
 
 
