@@ -190,6 +190,8 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     for _, error in unreadable:
         click.echo(f"unreadable: {error}", err=True)
     text.echo_evaluation(summary, t, out_dir, unreadable=len(unreadable))
+    if reference_csv:
+        text.echo_reference_rows(summary["reference_csv"])
 
 
 # `predict` exit codes (docs/commands.md): 0 every image measured; 1 an error, --out

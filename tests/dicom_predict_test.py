@@ -116,6 +116,9 @@ def _bad_files(folder, gray, px):
                              str(folder / "bad_trunc.dcm"))
     data = open(trunc, "rb").read()
     open(trunc, "wb").write(data[:len(data) // 2])
+    # Named .dcm but without the DICM marker: listed by name and refused, never skipped.
+    open(folder / "bad_short.dcm", "wb").write(data[:100])
+    open(folder / "bad_nopreamble.dcm", "wb").write(data[132:])  # as some older scanners save
 
 
 @pytest.mark.parametrize("name", HEADS)
@@ -196,7 +199,9 @@ BAD = {"bad_no_regions.dcm": "no Sequence of Ultrasound Regions (0018,6011)",
        "bad_panes.dcm": "across two 2D regions",
        "bad_huge.dcm": "over the 25000000-pixel input limit",
        "bad_nopix.dcm": "no Pixel Data (7FE0,0010)",
-       "bad_trunc.dcm": "bad_trunc.dcm"}
+       "bad_trunc.dcm": "bad_trunc.dcm",
+       "bad_short.dcm": "no 'DICM' marker at byte 128",
+       "bad_nopreamble.dcm": "no 'DICM' marker at byte 128"}
 
 
 def test_bad_files_are_one_line_each_and_the_batch_goes_on(run):
@@ -260,7 +265,8 @@ def test_implausible_file_calibration_is_refused_unless_allowed(tmp_path):
 def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
     import csv
     refs = {f"{HEADS[0][:-4]}.mono.dcm": 150.0, f"{HEADS[1][:-4]}.rle.dcm": 60.0,
-            "cine.dcm": 100.0, "bad_unit4.dcm": 70.0}
+            "cine.dcm": 100.0, "bad_unit4.dcm": 70.0, "bad_nopreamble.dcm": 80.0,
+            "gone.dcm": 90.0, f"{HEADS[2][:-4]}.mono.dcm#1": 95.0}
     ref_csv = tmp_path / "ref.csv"
     ref_csv.write_text("filename,head circumference (mm)\n"
                        + "".join(f"{k},{v}\n" for k, v in refs.items()))
@@ -270,18 +276,24 @@ def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
                                            "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert "unreadable: " in result.output and "bad_unit4.dcm" in result.output
+    # Every row is scored or named: a file not DICOM inside, a missing file.
+    assert f"{ref_csv}: 4 of 7 rows scored; not scored: bad_nopreamble.dcm, bad_unit4.dcm, " \
+           "gone.dcm" in result.output
+    assert f"unreadable: gone.dcm: named in {ref_csv} but not in {run['inputs']}" in result.output
     with open(out / "per_image.csv", newline="") as f:
         rows = {r["filename"]: r for r in csv.DictReader(f)}
     assert set(rows) == {f"{HEADS[0][:-4]}.mono.dcm", f"{HEADS[1][:-4]}.rle.dcm",
-                         "cine.dcm#1", "cine.dcm#2"}
+                         "cine.dcm#1", "cine.dcm#2", f"{HEADS[2][:-4]}.mono.dcm"}
     for name, row in rows.items():
         predicted = run["records"][name]["hc_mm"]  # what predict measured on the same frame
         assert float(row["predicted_hc_mm"]) == pytest.approx(predicted, abs=1e-3)  # CSV: 4 places
-        ref = refs[name.split("#")[0]]
+        ref = refs.get(name, refs.get(name.split("#")[0], refs.get(f"{name}#1")))
         assert float(row["adf_mm"]) == pytest.approx(abs(predicted - ref), abs=1e-3)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n"] == 4 and summary["dice_mean"] is None
-    assert len((out / "unreadable.csv").read_text().splitlines()) == 2  # header + bad_unit4
+    assert summary["n"] == 5 and summary["dice_mean"] is None
+    assert summary["reference_csv"]["not_scored"] == ["bad_nopreamble.dcm", "bad_unit4.dcm",
+                                                      "gone.dcm"]
+    assert len((out / "unreadable.csv").read_text().splitlines()) == 4  # header + 3
 
 
 def test_beam_mode_refuses_dicom_up_front(tmp_path):
@@ -330,3 +342,33 @@ def test_patient_fields_and_a_refused_sr_keep_the_measurement_and_quote_no_value
     assert "(0010,0030)" in " ".join(records["odd.dcm"]["dicom"]["sr_notes"])
     assert "sr" not in records["refused.dcm"]["dicom"]
     assert "SECRET" not in (out / "report.json").read_text()
+
+
+def test_evaluate_names_frames_a_file_lacks():
+    from hc_tf.surfaces import dicom_evaluate
+    refs = {"cine.dcm#3": 1.0, "cine.dcm#2": 1.0, "one.dcm#1": 1.0, "one.dcm#2": 1.0}
+    seen = {"cine.dcm#1": "d/cine.dcm", "cine.dcm#2": "d/cine.dcm", "one.dcm": "d/one.dcm"}
+    assert dicom_evaluate.missing_frames(refs, seen, "ref.csv") == [
+        ("d/cine.dcm", "d/cine.dcm: ref.csv names frame 3, which the file does not have "
+                       "(2 frames read)"),
+        ("d/one.dcm", "d/one.dcm: ref.csv names frame 2, which the file does not have "
+                      "(1 frame read)")]
+    assert dicom_evaluate.reference_of(refs, "one.dcm") == 1.0  # a single frame is frame 1
+
+
+def test_a_frames_outputs_may_not_overwrite_another_inputs(tmp_path):
+    """Frame 1 of scan.dcm writes overlays/scan.frame1.png (and sr/, fhir/), as scan.frame1.png
+    or a single-frame scan.frame1.dcm does: refused up front, naming both."""
+    gray = cv2.imread(dicom_files.head_png(HEADS[0]), cv2.IMREAD_GRAYSCALE)
+    scan = dicom_files.save(dicom_files.dataset([gray, gray]), str(tmp_path / "scan.dcm"))
+    png = str(tmp_path / "scan.frame1.png")
+    cv2.imwrite(png, gray)
+    with pytest.raises(ValueError, match=f"{scan} frame 1 and {png} "
+                                         r"\(overlays/scan.frame1.png\); rename"):
+        predict_inputs.read_inputs([str(tmp_path)], None, 0.2)
+    predict_inputs.check_output_names([scan, png], frame=2)  # frame 1 is not measured
+    one = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "scan.frame2.dcm"))
+    with pytest.raises(ValueError, match=f"{scan} frame 2 and {one}"):
+        predict_inputs.check_output_names([scan, one])
+    two = dicom_files.save(dicom_files.dataset([gray, gray]), str(tmp_path / "scan.frame2.dcm"))
+    predict_inputs.check_output_names([scan, two])  # its outputs are scan.frame2.frameK

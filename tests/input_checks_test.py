@@ -4,6 +4,9 @@ Runs the committed int8 model through the TensorFlow-free edge runtime: fast.
 """
 
 
+import os
+import types
+
 import cv2
 import numpy as np
 import pytest
@@ -16,6 +19,10 @@ from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf import inference
 from hc_tf import measure as M
 from hc_tf import preprocess
+from hc_tf.surfaces import dicom_predict
+from hc_tf.surfaces import input_names
+from hc_tf.surfaces import predict as predict_lib
+from hc_tf.surfaces import predict_inputs
 
 MODEL = demo.DEFAULT_MODEL
 
@@ -144,6 +151,24 @@ def test_evaluate_scores_the_rest_when_one_hc18_image_is_unreadable(tmp_path):
     assert len(rows) == 2 and rows[1].startswith(f"{bad},")
 
 
+def test_a_missing_hc18_image_or_annotation_is_named_and_the_rest_are_read(tmp_path):
+    folder = _hc18_folder(tmp_path / "hc18")
+    train = folder / "training_set"
+    for name in ("001_HC.png", "002_HC.png"):
+        (train / name).write_bytes((train / "000_HC.png").read_bytes())
+    (train / "002_HC_Annotation.png").write_bytes((train / "000_HC_Annotation.png").read_bytes())
+    (train / "000_HC_Annotation.png").unlink()
+    with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
+        f.write("001_HC.png,0.1,70.0\n003_HC.png,0.1,70.0\n002_HC.png,0.1,70.0\n")
+    unreadable = []
+    samples = list(evaluate_lib.samples_from_hc18_folder(str(folder), unreadable))
+    assert [s.filename for s in samples] == ["002_HC.png"]
+    assert unreadable == [
+        (str(train / "000_HC.png"), f"{train / '000_HC_Annotation.png'}: No such file or directory"),
+        (str(train / "001_HC.png"), f"{train / '001_HC_Annotation.png'}: No such file or directory"),
+        (str(train / "003_HC.png"), f"{train / '003_HC.png'}: No such file or directory")]
+
+
 def test_binary_pixel_csv_names_the_file(image_dir, tmp_path):
     csv_path = tmp_path / "pixels.csv"
     csv_path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
@@ -160,3 +185,43 @@ def test_a_1x1_image_is_too_small_not_3d(tmp_path):
     result = _predict(png, "--pixel-size", "0.1", "--out", tmp_path / "o")
     assert result.exit_code == 3, result.output
     assert f"unreadable: {png}: image too small (1 x 1 pixels" in result.output
+
+
+# --- output names: only known extensions are stripped ---------------------------
+
+UIDS = ["exp/1.2.826.0.1.3680043.8.498.101", "exp/1.2.826.0.1.3680043.8.498.102"]
+
+
+def test_dicom_files_named_by_uid_are_not_the_same_file_name():
+    predict_inputs.check_unique_names(UIDS)  # ".101" is a UID's last part, not an extension
+    assert [input_names.file_stem(p) for p in UIDS + ["a/scan.DCM", "b/x.Tiff"]] == [
+        "1.2.826.0.1.3680043.8.498.101", "1.2.826.0.1.3680043.8.498.102", "scan", "x"]
+    with pytest.raises(ValueError, match="a/000_HC.png and b/000_HC.JPG"):
+        predict_inputs.check_unique_names(["a/000_HC.png", "b/000_HC.JPG"])
+
+
+def test_uid_named_dicom_outputs_keep_the_whole_name():
+    header = types.SimpleNamespace(path=UIDS[0], frames=2)
+    sample = dicom_predict.DicomSample("x", np.zeros((2, 2), np.uint8), 0.1, header=header, frame=2)
+    assert dicom_predict.stem(sample) == "1.2.826.0.1.3680043.8.498.101.frame2"
+    overlays = predict_lib.outputs_of(UIDS).folders[predict_lib.OVERLAYS_NAME]
+    assert overlays("1.2.826.0.1.3680043.8.498.102.png")  # --overwrite may replace it
+    assert not overlays("1.2.826.0.1.3680043.8.498.png")  # nor anything of another input
+
+
+# --- a file name that is not UTF-8 -----------------------------------------------
+
+def test_a_non_utf8_file_name_is_refused_by_name_and_the_rest_measured(image_dir, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = (image_dir / "000_HC.png").read_bytes()
+    (folder / "000_HC.png").write_bytes(good)
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.png"), "wb") as f:  # Latin-1 bytes
+        f.write(good)
+    printable = f"{folder}/caf\\xe9.png"
+    job = predict_inputs.read_inputs([str(folder)], None, 0.1)
+    assert job.paths == [str(folder / "000_HC.png")]
+    assert job.refused == [(printable, f"{printable}: the file name is not valid UTF-8; rename it")]
+    result = predict_lib.predict_files(MODEL, [str(folder)], str(tmp_path / "out"), pixel_size_mm=0.1)
+    assert len(result.records) == 1 and result.unreadable == job.refused
+    assert printable in (tmp_path / "out" / "unreadable.csv").read_text(encoding="utf-8")

@@ -54,6 +54,14 @@ def echo_evaluation(summary, t, out_dir, unreadable=0):
                f"{flag['large_error_mm']:g} mm caught")
 
 
+def echo_reference_rows(ref):
+    """evaluate --reference-csv: how many of the CSV's rows were scored, and which were not."""
+    missed = ref["not_scored"]
+    names = ", ".join(missed[:10]) + (f" (and {len(missed) - 10} more)" if len(missed) > 10 else "")
+    click.echo(f"{ref['path']}: {ref['rows_scored']} of {count(ref['rows'], 'row')} scored"
+               + (f"; not scored: {names} (why: unreadable.csv)" if missed else ""))
+
+
 def count(n: int, noun: str) -> str:
     """"1 image", "3 images"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"

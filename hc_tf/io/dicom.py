@@ -45,6 +45,10 @@ _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL
 _GRAY = ("MONOCHROME1", "MONOCHROME2")
 
 
+NO_PREAMBLE = ("not a readable DICOM file (no 'DICM' marker at byte 128: truncated, or saved "
+               "without the DICOM Part 10 file preamble)")
+
+
 class DicomError(ValueError):
     """A DICOM file that cannot be measured; the message names the file and the problem."""
 
@@ -137,7 +141,10 @@ def _dcmread(path: str, stop_before_pixels: bool = False) -> Any:
     from pydicom.filebase import DicomBytesIO
 
     with open(path, "rb") as f:
-        preamble = filereader.read_preamble(f, False)
+        try:
+            preamble = filereader.read_preamble(f, False)
+        except pydicom.errors.InvalidDicomError:  # pydicom's own words advise force=True
+            raise DicomError(f"{path}: {NO_PREAMBLE}") from None
         # The file meta group is always explicit VR little endian (PS3.10 7.1), never deflated.
         meta = FileMetaDataset(filereader.read_dataset(
             f, is_implicit_VR=False, is_little_endian=True,

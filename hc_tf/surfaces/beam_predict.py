@@ -347,7 +347,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         shards = shards_location(options, staging)
         run_pipeline(tasks, model_path, shards, options)
         measured = read_shards(shards, MEASURED_PREFIX)
-        dead = [(d["path"], d["error"]) for d in read_shards(shards, DEAD_LETTER)]
+        dead = job.refused + [(d["path"], d["error"]) for d in read_shards(shards, DEAD_LETTER)]
         records = [m["record"] for m in measured]
         predict_lib.write_tables(staging, [m["submission"] for m in measured], records, dead,
                                  model_path, unreadable_name=DEAD_LETTER_NAME,

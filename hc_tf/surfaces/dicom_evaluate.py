@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from hc_tf.io import tables
 from hc_tf.surfaces import evaluate_plots
@@ -78,6 +78,10 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
     """Measures every DICOM frame with a reference HC; writes per_image.csv, summary.json,
     bland_altman.png and unreadable.csv into `out_dir`.
 
+    Every CSV row is scored or accounted for: a named file that is missing, not DICOM or
+    refused, and a named frame the file lacks, is a line in unreadable.csv; summary.json's
+    `reference_csv` says how many rows were scored and names the others.
+
     Returns:
       (summary, unreadable (path, error) pairs).
 
@@ -85,21 +89,24 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
       ValueError: for a bad CSV, no DICOM input, or no frame with a reference HC.
     """
     refs = read_reference_csv(reference_csv)
-    paths = [p for p in evaluate_paths(inputs) if dicom_predict.is_dicom_input(p)]
-    if not paths:
+    files = evaluate_paths(inputs)
+    if not any(dicom_predict.is_dicom_path(p) for p in files):
         raise ValueError(f"no DICOM file in {', '.join(inputs)}")
     named = {k.split("#")[0] for k in refs}
-    paths = [p for p in paths if os.path.basename(p) in named]  # the others are not read
-    unreadable: List[Tuple[str, str]] = []
+    paths = [p for p in files if os.path.basename(p) in named]  # the others are not read
+    unreadable = missing_files(named, paths, reference_csv, inputs)
+    seen: Dict[str, str] = {}  # frame name -> its file, for every frame read
+    scored = set()  # the CSV rows with a scored frame
 
     def frames():
         for path in progress.bar(paths, show_progress, desc="evaluate"):
-            try:
+            try:  # any named file goes to the DICOM reader, which refuses a non-DICOM one by name
                 for s in dicom_predict.samples(path, frame, None, False):
+                    seen[s.filename] = path
                     if reference_of(refs, s.filename) is not None:
                         yield s
-            except ValueError as err:
-                unreadable.append((path, str(err)))
+            except (OSError, ValueError) as err:
+                unreadable.append((path, str(err) if path in str(err) else f"{path}: {err}"))
 
     rows = []
     for pred in inference.predict_samples(runner, frames()):
@@ -108,13 +115,17 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
         except ValueError as err:
             unreadable.append((pred.sample.header.path, str(err)))
             continue
+        scored.add(reference_key(refs, pred.sample.filename))
         rows.append(_row(pred, reference_of(refs, pred.sample.filename)))
+    unreadable += missing_frames(refs, seen, reference_csv)
     if not rows:
         raise ValueError(f"no DICOM frame named in {reference_csv} could be measured"
                          + (f" ({len(unreadable)} refused: {unreadable[0][1]})" if unreadable
                             else ""))
     os.makedirs(out_dir, exist_ok=True)
     summary = evaluate_lib.summarize(rows)
+    summary["reference_csv"] = {"path": reference_csv, "rows": len(refs), "rows_scored": len(scored),
+                                "not_scored": sorted(set(refs) - scored)}
     tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, evaluate_lib.PER_IMAGE_FIELDS)
     tables.write_json(os.path.join(out_dir, "summary.json"), summary)
     evaluate_plots.plot_bland_altman(rows, summary["bland_altman"],
@@ -123,9 +134,46 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
     return summary, unreadable
 
 
+def missing_files(named: Set[str], paths: Sequence[str], reference_csv: str,
+                  inputs: Sequence[str]) -> List[Tuple[str, str]]:
+    """(name, error) for each file the CSV names that is not among the inputs' files."""
+    found = {os.path.basename(p) for p in paths}
+    return [(name, f"{name}: named in {reference_csv} but not in {', '.join(inputs)}")
+            for name in sorted(named - found)]
+
+
+def missing_frames(refs: Dict[str, float], seen: Dict[str, str], reference_csv: str
+                   ) -> List[Tuple[str, str]]:
+    """(path, error) for each "scan.dcm#N" row whose file was read but has no frame N.
+
+    Args:
+      seen: frame name ("scan.dcm#2", or "scan.dcm" for a single frame) -> its file's path.
+    """
+    files = {os.path.basename(p): p for p in seen.values()}
+    out = []
+    for key in refs:
+        name, _, number = key.partition("#")
+        if not number or name not in files or key in seen or (number == "1" and name in seen):
+            continue  # a whole-file row, a file not read (listed already), a frame read
+        path = files[name]
+        frames = sum(1 for p in seen.values() if p == path)
+        out.append((path, f"{path}: {reference_csv} names frame {number}, which the file does "
+                          f"not have ({frames} frame{'' if frames == 1 else 's'} read)"))
+    return out
+
+
+def reference_key(refs: Dict[str, float], filename: str) -> Optional[str]:
+    """The CSV row that gives a frame its reference HC: its own ("scan.dcm#2"), its file's
+    ("scan.dcm"), or for a single-frame file "scan.dcm#1" (its only frame)."""
+    base = filename.split("#")[0]
+    candidates = (filename, base) if "#" in filename else (filename, f"{filename}#1")
+    return next((k for k in candidates if k in refs), None)
+
+
 def reference_of(refs: Dict[str, float], filename: str) -> Optional[float]:
-    """A frame's reference HC: its own row ("scan.dcm#2") or its file's ("scan.dcm")."""
-    return refs.get(filename, refs.get(filename.split("#")[0]))
+    """A frame's reference HC (`reference_key`), or None."""
+    key = reference_key(refs, filename)
+    return None if key is None else refs[key]
 
 
 def evaluate_paths(inputs: Sequence[str]) -> List[str]:

@@ -17,6 +17,7 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import atomic
 from hc_tf.io import dicom
 from hc_tf.io import dicom_calibration as calibration
+from hc_tf.surfaces import input_names
 
 SR_DIR = "sr"
 FHIR_DIR = "fhir"
@@ -56,6 +57,25 @@ def is_dicom_input(path: str) -> bool:
     return dicom.is_dicom(path)
 
 
+def is_dicom_path(path: str) -> bool:
+    """A file predict and evaluate read as DICOM: by content, or by a .dcm/.dicom name.
+
+    The name counts too so that a truncated file, one without the Part 10 preamble (older
+    scanners) or one that cannot be opened is refused by the DICOM reader, naming it, rather
+    than left out of a folder's listing without a word.
+    """
+    return dicom.is_dicom_name(path) or is_dicom_input(path)
+
+
+def frame_count(path: str) -> int:
+    """NumberOfFrames of a DICOM file from its header; 0 for a file the reader refuses (it
+    writes no output)."""
+    try:
+        return dicom.read_header(path).frames
+    except (OSError, ValueError):
+        return 0
+
+
 def is_multi_frame(sample: DicomSample) -> bool:
     return sample.header.frames > 1
 
@@ -76,9 +96,9 @@ def csv_name(sample: inference.Sample) -> str:
 def stem(sample: inference.Sample) -> str:
     """The output file stem of a sample: "scan", or "scan.frame3" for frame 3 of several."""
     if isinstance(sample, DicomSample):
-        base = os.path.splitext(os.path.basename(sample.header.path))[0]
+        base = input_names.file_stem(sample.header.path)
         return f"{base}.frame{sample.frame}" if is_multi_frame(sample) else base
-    return os.path.splitext(sample.filename)[0]
+    return input_names.file_stem(sample.filename)
 
 
 def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override: bool,

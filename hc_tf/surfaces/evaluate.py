@@ -265,29 +265,38 @@ def samples_from_hc18_folder(folder: str, unreadable: Optional[List[Tuple[str, s
     ellipse is fitted to each annotation outline, the reference HC is the CSV's.
 
     Args:
-      unreadable: when given, an image or annotation that cannot be read is appended to it as
-        (path, error) and skipped, so one bad file does not stop an evaluation.
+      unreadable: when given, an image or annotation that cannot be read (missing, refused by
+        the reader) is appended to it as (path, error) and skipped, so one bad file does not
+        stop an evaluation.
 
     Raises:
-      ValueError: naming the file, for an unreadable image, annotation (when `unreadable` is
-        None) or CSV row.
+      ValueError: naming the file, for a bad CSV row, or an image or annotation the reader
+        refuses (when `unreadable` is None).
+      OSError: for a missing or unopenable image or annotation (when `unreadable` is None).
     """
     table = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV), with_hc=True)
     for row in table.rows:
         path = os.path.join(folder, "training_set", row.filename)
         try:
             sample = _hc18_sample(path, row.pixel_size_mm, row.hc_mm)
-        except ValueError as err:
+        except (OSError, ValueError) as err:  # a missing image or annotation is an OSError
             if unreadable is None:
                 raise
-            unreadable.append((path, str(err)))
+            unreadable.append((path, _file_error(err)))
             continue
         yield sample
 
 
+def _file_error(err: Exception) -> str:
+    """One line naming the file: "PATH: No such file or directory" for an OSError."""
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}"
+    return str(err)
+
+
 def _hc18_sample(path: str, pixel_size_mm: float, hc_mm: float) -> inference.Sample:
     image = preprocess.read_gray_image(path)
-    outline_path = path[:-len(".png")] + "_Annotation.png"
+    outline_path = os.path.splitext(path)[0] + "_Annotation.png"  # HC18's rule, any extension
     outline = preprocess.read_gray_image(outline_path)
     try:
         reference = measure_lib.fit_outline(outline)

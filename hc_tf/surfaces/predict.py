@@ -28,6 +28,7 @@ from hc_tf.surfaces import dicom_predict
 from hc_tf.console import progress
 from hc_tf.report import exams as exams_lib
 from hc_tf.report import records as report_lib
+from hc_tf.surfaces import input_names
 from hc_tf.surfaces import predict_inputs
 
 SUBMISSION_NAME = "submission.csv"
@@ -66,13 +67,13 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
     """
     for path in progress.bar(paths, show_progress, desc="predict"):
         name = os.path.basename(path)
-        if dicom_predict.is_dicom_input(path):  # its frames; a refusal is one line, as below
+        if dicom_predict.is_dicom_path(path):  # its frames; a refusal is one line, as below
             try:
                 yield from dicom_predict.samples(
                     path, frame, sizes.get(name, pixel_size_mm), override_dicom_calibration,
                     "--pixel-csv's row" if name in sizes else "--pixel-size",
                     allow_implausible_pixel_size)
-            except ValueError as err:
+            except (OSError, ValueError) as err:
                 unreadable.append((path, unreadable_reason(path, err)))
             continue
         try:
@@ -218,7 +219,7 @@ def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
     """What a run on `paths` writes in --out (all that `overwrite` may ever replace): the
     tables, overlays/<image>.png of these images, and for DICOM inputs sr/<image>.sr.dcm and
     fhir/<image>.fhir.json (a multi-frame file's as <image>.frameN.*)."""
-    stems = frozenset(os.path.splitext(os.path.basename(p))[0] for p in paths)
+    stems = frozenset(input_names.file_stem(p) for p in paths)
 
     def of_these_images(suffix: str):
         def accepts(name: str) -> bool:
@@ -273,8 +274,9 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         both --ga-weeks and a GA column, duplicate names or CSV rows, a bad model or a
         `out_dir` that can't be used.
     """
-    job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size, ga_weeks)
-    unreadable: List[Tuple[str, str]] = []
+    job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
+                                     ga_weeks, frame=frame)
+    unreadable: List[Tuple[str, str]] = list(job.refused)
     with out_dir_lib.staged(out_dir, overwrite, outputs_of(job.paths)) as staging:
         runner = inference.load_runner(model_path, flip_tta=flip_tta)
         measurements, records = _write_outputs(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from hc_tf import clinical
@@ -13,12 +14,12 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import hc18_csv
 from hc_tf.io import images
 from hc_tf.surfaces import dicom_predict
+from hc_tf.surfaces import input_names
 
 # The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
 # header name, never by position: HC18's training CSV has the reference HC third.
 GA_COLUMN = "ga_weeks"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
+IMAGE_EXTENSIONS = input_names.IMAGE_EXTENSIONS
 
 
 def is_image_name(path: str) -> bool:
@@ -47,7 +48,7 @@ def list_images(inputs: Sequence[str],
     for item in inputs:
         if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
             paths += sorted(p for p in (os.path.join(item, n) for n in os.listdir(item))
-                            if is_image_name(p) or dicom_predict.is_dicom_input(p))
+                            if is_image_name(p) or dicom_predict.is_dicom_path(p))
         elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
@@ -61,7 +62,7 @@ def list_images(inputs: Sequence[str],
 
 
 def check_unique_names(paths: Sequence[str]) -> None:
-    """Refuses inputs whose file names (without extension) repeat.
+    """Refuses inputs whose file names (without a known extension) repeat.
 
     The submission is keyed by file name and the overlay is `<name>.png`, so two
     such inputs (e.g. a/000_HC.png and b/000_HC.png, or 000_HC.png and 000_HC.jpg)
@@ -72,13 +73,59 @@ def check_unique_names(paths: Sequence[str]) -> None:
     """
     by_stem: Dict[str, List[str]] = collections.defaultdict(list)
     for path in paths:
-        by_stem[os.path.splitext(os.path.basename(path))[0]].append(path)
+        by_stem[input_names.file_stem(path)].append(path)
     clashes = [group for group in by_stem.values() if len(group) > 1]
     if clashes:
         listed = "; ".join(" and ".join(group) for group in clashes[:5])
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
         raise ValueError(f"inputs with the same file name would overwrite each other's results: "
                          f"{listed}{more}; rename them or predict them separately")
+
+
+# An output stem a multi-frame DICOM file's frame gets: "<stem>.frame<N>" (`dicom_predict.stem`).
+_FRAME_STEM = re.compile(r"(.+)\.frame([1-9][0-9]*)")
+
+
+def check_output_names(paths: Sequence[str], frame: Optional[int] = None,
+                       frames_of: Callable[[str], int] = dicom_predict.frame_count) -> None:
+    """Refuses a multi-frame DICOM file whose frame N's outputs would overwrite another input's.
+
+    Frame N of scan.dcm writes overlays/scan.frameN.png (and sr/, fhir/ files of that stem), as
+    does an input named scan.frameN.png or a single-frame scan.frameN.dcm; `check_unique_names`
+    sees only the stems scan and scan.frameN. Headers are read only for such pairs.
+
+    Args:
+      paths: the inputs (`list_images`).
+      frame: --frame (None: every frame is measured).
+      frames_of: a DICOM file's frame count (0: refused, no outputs).
+
+    Raises:
+      ValueError: naming both inputs of every clash.
+    """
+    by_stem = {input_names.file_stem(p): p for p in paths}
+    clashes = []
+    for stem, other in by_stem.items():
+        m = _FRAME_STEM.fullmatch(stem)
+        scan = by_stem.get(m.group(1)) if m else None
+        if scan is None or not dicom_predict.is_dicom_path(scan):
+            continue
+        number = int(m.group(2))
+        if frame not in (None, number) or not _has_frame_outputs(frames_of(scan), number):
+            continue  # that frame is not measured, or its outputs are not named stem.frameN
+        if dicom_predict.is_dicom_path(other) and frames_of(other) != 1:
+            continue  # several frames: stem.frameK; refused: nothing written
+        clashes.append(f"{scan} frame {number} and {other} (overlays/{stem}.png)")
+    if clashes:
+        more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
+        raise ValueError(f"inputs whose outputs have the same name would overwrite each other's: "
+                         f"{'; '.join(clashes[:5])}{more}; rename them or predict them "
+                         f"separately")
+
+
+def _has_frame_outputs(frames: int, number: int) -> bool:
+    """Whether a file of `frames` frames writes outputs named <stem>.frame<number>: only a
+    multi-frame file does (one frame keeps the plain stem)."""
+    return 1 < frames and number <= frames
 
 
 def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str, float]:
@@ -151,6 +198,8 @@ class Inputs:
     pixel_size_mm: Optional[float]  # --pixel-size, for every image
     gas: Dict[str, float]  # file name -> known GA (weeks), from --pixel-csv
     one_ga: Optional[float]  # --ga-weeks, for every image
+    # (printable path, error) of inputs refused before reading: names that are not UTF-8
+    refused: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def pixel_size(self, filename: str) -> float:
         """The image's pixel size (mm)."""
@@ -164,7 +213,7 @@ class Inputs:
 def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: Optional[float],
                 allow_implausible_pixel_size: bool = False, ga_weeks: Optional[str] = None,
                 match: Optional[Callable[[str], List[str]]] = None,
-                dicom_ok: bool = True) -> Inputs:
+                dicom_ok: bool = True, frame: Optional[int] = None) -> Inputs:
     """Lists the images and reads their pixel sizes and GAs, refusing bad input up front.
 
     Args:
@@ -172,9 +221,10 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
         `predict_files`.
       match: expands globs and remote paths (`list_images`).
       dicom_ok: whether this mode measures DICOM files (Beam's does not).
+      frame: --frame, for the output names of multi-frame files (`check_output_names`).
 
     Returns:
-      The checked inputs.
+      The checked inputs; a file whose name is not UTF-8 is in `refused`, not `paths`.
 
     Raises:
       ValueError: as `predict_files`, before anything is written.
@@ -185,12 +235,17 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
         measure_lib.check_pixel_size(pixel_size_mm, "--pixel-size", allow_implausible_pixel_size)
     one_ga = parse_ga_option(ga_weeks)
     images.check_limits()
-    paths = list_images(inputs, match)
+    # Refused here, not when the report is written: one such name failed the whole run.
+    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match))
+    if not paths:
+        raise ValueError(f"{refused[0][1]}"
+                         + (f" (and {len(refused) - 1} more such)" if len(refused) > 1 else ""))
     # A calibrated DICOM file carries its pixel size; every other image needs one given.
-    plain = [p for p in paths if not dicom_predict.is_dicom_input(p)]
+    plain = [p for p in paths if not dicom_predict.is_dicom_path(p)]
     if not dicom_ok and len(plain) < len(paths):
         raise ValueError(f"{next(p for p in paths if p not in plain)}: DICOM inputs are measured "
                          "by hc-tf predict without --beam")
+    check_output_names(paths, frame)
     if plain and pixel_csv is None and pixel_size_mm is None:
         raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
                          f"images that are not DICOM: {', '.join(plain[:3])}"
@@ -203,6 +258,6 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
-    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga)
+    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga, refused)
 
 

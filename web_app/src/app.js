@@ -125,7 +125,8 @@ function reportRecords() {
 async function saveReport(kind) {
   if (kind === 'fhir') {
     try {
-      const stem = state.image.name.replace(/\.[^.]*$/, '');
+      // As predict's input_names.file_stem: only a known extension goes (a UID name keeps its last part).
+      const stem = state.image.name.replace(/\.(png|jpe?g|bmp|tiff?|dcm|dicom)$/i, '');
       download(`${JSON.stringify(fhirObservation(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
     } catch (err) { message(err.message); }
     return;
