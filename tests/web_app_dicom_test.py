@@ -120,15 +120,16 @@ const parser = createRequire(import.meta.url)('dicom-parser');
 const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
 for (const f of process.argv.slice(1)) {
   try {
-    const g = decodeFrame1(readHeader(parser, new Uint8Array(readFileSync(f)), f, limits));
-    console.log(createHash('sha256').update(g).digest('hex'));
+    const h = readHeader(parser, new Uint8Array(readFileSync(f)), f, limits);
+    console.log(`${h.frames} ${createHash('sha256').update(decodeFrame1(h)).digest('hex')}`);
   } catch (err) { console.log(`error: ${err.message}`); }
 }
 """
 
 
 def _dicom_variants(tmp_path):
-    """name -> path: gray both ways, RGB interleaved and planar, big endian, the pydicom palette."""
+    """name -> path: gray both ways, RGB interleaved and planar, big endian, an implicit-VR cine,
+    the pydicom palette."""
     import numpy as np
     from pydicom import examples
     from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
@@ -145,6 +146,8 @@ def _dicom_variants(tmp_path):
     save("mono2.dcm", dicom_files.dataset([gray]))
     save("mono1.dcm", dicom_files.dataset([gray], photometric="MONOCHROME1"))
     save("implicit.dcm", dicom_files.dataset([gray]), ImplicitVRLittleEndian)
+    # NumberOfFrames (IS) "2 " in implicit VR: text, not the two bytes 0x2032.
+    save("implicit_cine.dcm", dicom_files.dataset([gray, 255 - gray]), ImplicitVRLittleEndian)
     save("bigendian.dcm", dicom_files.dataset([gray]), ExplicitVRBigEndian)
     save("rgb.dcm", dicom_files.dataset([rgb], photometric="RGB"))
     planar = dicom_files.dataset([rgb], photometric="RGB")
@@ -156,7 +159,8 @@ def _dicom_variants(tmp_path):
 
 
 def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
-    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte."""
+    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte, and its
+    frame count."""
     import hashlib
     import shutil
     import subprocess
@@ -171,4 +175,4 @@ def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
     got = dict(zip(files, res.stdout.split("\n")))
     for name, path in files.items():
         (header, _, gray), = dicom.iter_frames(path, frame=1)
-        assert got[name] == hashlib.sha256(gray.tobytes()).hexdigest(), (name, got[name])
+        assert got[name] == f"{header.frames} {hashlib.sha256(gray.tobytes()).hexdigest()}", (name, got[name])
