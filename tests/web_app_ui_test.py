@@ -391,3 +391,31 @@ def test_desktop_layout_uses_the_width(browser, server, golden):  # noqa: F811
             print(f"\nscreenshot: {shot}")
     finally:
         context.close()
+
+
+def test_copied_note_names_its_report_and_goes_with_it(page, golden):  # noqa: F811
+    """"Report copied" is said for the image copied, beside the button pressed, and goes when that
+    result goes: the next patient's result never shows it while the clipboard holds the last one's."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    page.click("#dl-copy")
+    page.wait_for_selector("#copied:has-text('Report of 000_HC.png copied')", timeout=10_000)
+    page.select_option("#sample", "002_HC.png")
+    _found(page, "002_HC.png")
+    assert page.locator("#copied").inner_text() == ""
+    page.click("#dl-copy")
+    page.wait_for_selector("#copied:has-text('Report of 002_HC.png copied')", timeout=10_000)
+    page.fill("#known-ga", "30+0")  # the report changed: the copy is not of it any more
+    assert page.locator("#copied").inner_text() == ""
+    # Several images: the note is beside the table's Copy button, where it can be seen.
+    names = ["000_HC.png", "001_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    for i, n in enumerate(names):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    page.click("#batch-dl-copy")
+    page.wait_for_selector("#batch-copied:has-text('Report of 2 images copied')", state="visible", timeout=10_000)
+    assert page.evaluate("navigator.clipboard.readText()").count("_HC.png") == 2

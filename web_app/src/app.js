@@ -136,9 +136,16 @@ async function saveReport(kind) {
   if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
   else if (kind === 'json') download(reportJson(recs, state.model, unreadable), 'report.json', 'application/json');
   else {
-    try { await navigator.clipboard.writeText(reportCsv(recs)); message(''); $('copied').textContent = 'Report copied (CSV).'; } catch (err) {
+    // The note names what was copied, beside the button pressed; it goes with the result.
+    const b = state.batch, result = state.result, note = $(b ? 'batch-copied' : 'copied');
+    const what = b ? `${recs.length} image${recs.length === 1 ? '' : 's'}` : state.image.name;
+    note.textContent = '';
+    try { await navigator.clipboard.writeText(reportCsv(recs)); } catch (err) {
       message(`Could not copy the report (${describeError(err)}): save it as CSV or JSON instead.`);
+      return;
     }
+    if (state.batch !== b || state.result !== result || (b && b.records !== recs)) return; // moved on meanwhile
+    message(''); note.textContent = `Report of ${what} copied (CSV).`;
   }
 }
 
@@ -154,6 +161,7 @@ async function openFiles(files, t0) {
 async function measureAll() {
   const b = state.batch;
   if (!b) return;
+  b.records = null; b.exams = []; $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
   busy(`Measuring ${b.files.length} images…`);
   const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
   if (state.batch !== b) return;
@@ -216,7 +224,10 @@ function wireUi(golden) {
       dropResult('stale', 'The pixel size changed: press Measure for a result with the new value.');
     }
   });
-  $('known-ga').addEventListener('input', () => showCentile(state.model.meta.clinical, state.result, state.trusted));
+  $('known-ga').addEventListener('input', () => {
+    $('copied').textContent = ''; // the report now has another known GA than the one copied
+    showCentile(state.model.meta.clinical, state.result, state.trusted);
+  });
   for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
   $('sample').addEventListener('change', async (ev) => {
     const t0 = performance.now();

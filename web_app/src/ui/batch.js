@@ -23,6 +23,7 @@ export function showBatch(files) {
     return tr;
   }));
   $('batch-msg').textContent = `${files.length} images: type each one's pixel size (mm), then Measure all.`;
+  $('batch-copied').textContent = '';
   $('exams').hidden = true;
   $('exam-rows').replaceChildren();
 }
