@@ -419,3 +419,20 @@ def test_copied_note_names_its_report_and_goes_with_it(page, golden):  # noqa: F
     page.click("#batch-dl-copy")
     page.wait_for_selector("#batch-copied:has-text('Report of 2 images copied')", state="visible", timeout=10_000)
     assert page.evaluate("navigator.clipboard.readText()").count("_HC.png") == 2
+
+
+def test_a_sample_that_cannot_be_read_leaves_nothing_of_the_previous_image(page, golden):  # noqa: F811
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    for how in ("abort", "404"):
+        page.route("**/assets/samples/003_HC.png",
+                   (lambda r: r.abort()) if how == "abort" else (lambda r: r.fulfill(status=404, body="not here")))
+        page.select_option("#sample", "003_HC.png")
+        page.wait_for_selector("#message:has-text('003_HC.png')", timeout=30_000)
+        assert _state(page) == "error", how
+        assert page.get_attribute("#result", "data-name") is None and page.locator("#hc").inner_text() == ""
+        assert page.get_attribute("#view", "data-state") == "empty" and page.is_hidden("#downloads")
+        assert page.input_value("#px") == ""
+        page.unroute("**/assets/samples/003_HC.png")
+        page.select_option("#sample", "000_HC.png")
+        _found(page, "000_HC.png")

@@ -61,10 +61,33 @@ function startChoice(bundledPx) {
   return state.gen;
 }
 
-/** Opens one image: decode (in the worker), show it, measure when a pixel size is known. */
+/** A bundled sample's bytes (throws in words when they cannot be read). */
+async function sampleBlob(name) {
+  const resp = await fetch(`./assets/samples/${name}`);
+  if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+  return resp.blob();
+}
+
+/**
+ * Opens one image (`blob`, or a function that reads it: the screen is cleared first, so a file
+ * that cannot be read leaves nothing of the previous one): decode (in the worker), show it,
+ * measure when a pixel size is known.
+ */
 async function openImage(blob, name, { bundledPx = null, t0 = performance.now() } = {}) {
   const gen = startChoice(bundledPx);
   if (!state.model) { message('The model is not loaded yet.'); return; }
+  if (typeof blob === 'function') {
+    busy(`Reading ${name}…`);
+    try { blob = await blob(); } catch (err) {
+      if (gen !== state.gen) return;
+      busy('');
+      message(`The bundled sample ${name} could not be read: ${describeError(err)}`);
+      if (bundledPx !== null) { $('px').value = ''; $('px-source').textContent = ''; } // its size, of no image
+      dropResult('error');
+      return;
+    }
+    if (gen !== state.gen) return;
+  }
   busy(`Decoding ${name}…`);
   let prep;
   try {
@@ -233,11 +256,7 @@ function wireUi(golden) {
     const t0 = performance.now();
     const s = golden.samples.find((x) => x.filename === ev.target.value);
     if (!s) return;
-    let blob;
-    try { blob = await (await fetch(`./assets/samples/${s.filename}`)).blob(); } catch (err) {
-      message(`The bundled sample ${s.filename} could not be read: ${describeError(err)}`); return;
-    }
-    await openImage(blob, s.filename, { bundledPx: s.pixel_size_mm, t0 });
+    await openImage(() => sampleBlob(s.filename), s.filename, { bundledPx: s.pixel_size_mm, t0 });
   });
   $('measure-all').addEventListener('click', measureAll);
   $('dl-fhir').addEventListener('click', () => saveReport('fhir'));
