@@ -255,20 +255,34 @@ def _png_variants():
             "palette.png": pil(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=200)),
             "bilevel.png": pil(Image.fromarray(gray > 100)),
             "gray_gamma.png": _png_chunk(_png(gray), b"gAMA", struct.pack(">I", 45455)),
-            "rgb_srgb_gamma.png": _png_chunk(_png_chunk(_png(bgr), b"gAMA", struct.pack(">I", 100000)), b"sRGB", b"\x00")}
+            "rgb_srgb_gamma.png": _png_chunk(_png_chunk(_png(bgr), b"gAMA", struct.pack(">I", 100000)), b"sRGB", b"\x00"),
+            # predict turns these upright (images.exif_orientation): an eXIf chunk, XMP text.
+            "gray_exif6.png": _png_chunk(_png(gray), b"eXIf", _exif_orientation(6)),
+            "gray_exif3_mm.png": _png_chunk(_png(gray), b"eXIf", _exif_orientation(3, "MM")),
+            "gray_xmp8.png": _png_chunk(_png(gray), b"tEXt",
+                                        b'XML:com.adobe.xmp\0<rdf:Description tiff:Orientation="8"/>')}
+
+
+def _exif_orientation(value, order="II"):
+    """A TIFF block whose IFD0 holds Orientation (0x0112, SHORT) = value."""
+    e = "<" if order == "II" else ">"
+    return (order.encode() + struct.pack(f"{e}HI", 42, 8) + struct.pack(f"{e}H", 1)
+            + struct.pack(f"{e}HHIHH", 0x0112, 3, 1, value, 0) + struct.pack(f"{e}I", 0))
 
 
 def test_png_layouts_decode_as_predict(page):  # noqa: F811
-    """Every PNG layout gives the model the bytes hc-tf predict gives it (cv2 decode, gray,
-    letterbox): plain 8-bit gray through the app's own reader (core/png_gray.js), the rest
-    through the browser's ImageDecoder."""
+    """Every PNG layout gives the model the bytes hc-tf predict gives it (cv2 decode, gray, EXIF
+    orientation, letterbox): plain 8-bit gray through the app's own reader (core/png_gray.js),
+    turned upright as predict turns it, the rest through the browser's ImageDecoder; an
+    oriented PNG that the app would not turn itself is refused in words."""
     import base64
     import hashlib
     from hc_tf import preprocess
+    from hc_tf.io import images
     meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
     hw = (meta["input"]["height"], meta["input"]["width"])
     for name, data in _png_variants().items():
-        want, _ = preprocess.letterbox_image(preprocess.decode_gray_image(data, name), hw)
+        want, _ = preprocess.letterbox_image(images.decode_gray(data, name), hw)
         got = page.evaluate("""async ([name, b64]) => {
             const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
             const { Decoder } = await import('./core/decoder.js');
@@ -279,8 +293,12 @@ def test_png_layouts_decode_as_predict(page):  # noqa: F811
               return { sha: await sha256Hex(prep.input), by: prep.decoded_by };
             } finally { d.close(); }
         }""", [name, base64.b64encode(data).decode()])
-        by = "png-gray" if name in ("gray.png", "gray_gamma.png") else "ImageDecoder"
+        by = "png-gray" if name.startswith("gray") and "alpha" not in name else "ImageDecoder"
         assert got == {"sha": hashlib.sha256(want.tobytes()).hexdigest(), "by": by}, name
+    rgb = cv2.imread(os.path.join(SAMPLES, "003_HC.png"))[100:220, 200:360]
+    page.set_input_files("#file", files=[_file("rgb_exif6.png", _png_chunk(_png(rgb), b"eXIf", _exif_orientation(6)))])
+    page.wait_for_selector("#message:has-text('rgb_exif6.png: ')", timeout=30_000)
+    assert "EXIF orientation (6)" in page.inner_text("#message") and _state(page) == "error"
 
 
 def test_offline_ready_is_shown_and_every_build_is_stored(browser, golden):  # noqa: F811

@@ -3,6 +3,7 @@
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng } from './png_gray.js';
+import { pngOrientation, applyOrientation } from './png_orientation.js';
 
 /** An error whose message is meant for the user as it is. */
 export class UserError extends Error {}
@@ -153,11 +154,21 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   const t0 = performance.now();
   const h = await checkFile(blob, name, limits, read.head);
   const tRead = performance.now();
+  // predict turns a PNG upright by its EXIF orientation (images.decode_gray): so does the gray
+  // path here; the browser's decoders may or may not, so an oriented PNG they would read is refused.
+  const orient = h?.format === 'PNG' ? pngOrientation(read.bytes ?? new Uint8Array(await blob.arrayBuffer())) : { orientation: 1 };
+  if (orient.unsure) {
+    throw new UserError(`${name}: its orientation metadata (${orient.unsure}) is not read here as hc-tf predict reads it; measure it with hc-tf predict`);
+  }
   const png = h?.format === 'PNG' && read.bytes ? await decodeGrayPng(read.bytes) : null; // gray as stored
   if (png) {
+    const up = applyOrientation(png.gray, png.width, png.height, orient.orientation);
     const stages = { read_ms: tRead - t0, pixels_ms: performance.now() - tRead, inflate_ms: png.inflate_ms, unfilter_ms: png.unfilter_ms };
-    const r = prepareGray(png.gray, png.width, png.height, { H, W, previewMax }, t0, stages);
-    return { ...r, decoded_by: 'png-gray' };
+    const r = prepareGray(up.gray, up.width, up.height, { H, W, previewMax }, t0, stages);
+    return { ...r, decoded_by: 'png-gray', ...(orient.orientation !== 1 && { orientation: orient.orientation }) };
+  }
+  if (orient.orientation !== 1) {
+    throw new UserError(`${name}: a PNG with an EXIF orientation (${orient.orientation}) is turned upright here only when it is plain 8-bit gray; measure it with hc-tf predict, or save it upright without the orientation`);
   }
   const px = (h?.format === 'PNG' && await pngPixels(blob, read.bytes)) || await canvasPixels(blob, name, limits);
   const { width, height } = px;
