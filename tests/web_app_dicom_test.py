@@ -62,6 +62,33 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert "typed_override" in page.inner_text("#px-source")
 
 
+def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, tmp_path):  # noqa: F811
+    """"Same patient" kept 0.2 mm, the DICOM file's region says otherwise: the note does not say
+    0.2 was kept; the known GA, still kept, is still said."""
+    s = _sample(golden, NAME)
+    page.select_option("#sample", NAME)
+    _found(page, NAME)
+    page.check("#carry")
+    page.fill("#px", "0.2")
+    page.fill("#known-ga", "30+0")
+    page.click("#measure")
+    page.wait_for_selector(f"#result[data-name='{NAME}'][data-pixel-size-mm='0.2']", timeout=60_000)
+    ds, path = _wrapped(tmp_path, s)
+    dicom_files.save(ds, path)
+    page.set_input_files("#file", path)
+    _found(page, "head.dcm")
+    assert abs(float(page.get_attribute("#result", "data-pixel-size-mm")) - s["pixel_size_mm"]) <= 1e-12
+    kept = page.inner_text("#carried")
+    assert "pixel size" not in kept and "known GA 30+0" in kept, kept
+    # An image with no size of its own keeps the last one, and says so until it is edited.
+    px = page.input_value("#px")
+    page.set_input_files("#file", os.path.join(BUNDLE, "samples", "002_HC.png"))
+    _found(page, "002_HC.png")
+    assert f"pixel size {px} mm" in page.inner_text("#carried")
+    page.fill("#px", "0.25")
+    assert "pixel size" not in page.inner_text("#carried")
+
+
 def _check_fhir(page, path, hc_mm, golden, s):  # noqa: F811
     """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC, its 95%
     interval (quantity-confidenceInterval) and the interval's note included."""

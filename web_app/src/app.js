@@ -19,7 +19,8 @@ const APP_VERSION = '__VERSION__';
 const params = new URLSearchParams(location.search);
 const decoder = new Decoder();
 // gen: bumped by every new choice (image, files); work started under an older gen is dropped.
-const state = { model: null, trusted: false, gen: 0, image: null, result: null, calib: null, batch: null, records: [] };
+// carried: the values "same patient, same settings" kept for this image ({px, ga}: text or null).
+const state = { model: null, trusted: false, gen: 0, image: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null } };
 
 function setStatus(el, stateName, text) { el.dataset.state = stateName; el.textContent = text; }
 function message(text) { $('message').textContent = text || ''; }
@@ -35,15 +36,15 @@ function dropResult(stateName = 'none', why = '') {
   redraw();
 }
 
-/** Says, where the user looks, which values a new image got from the one before. */
-function sayCarried(bundledPx) {
-  const kept = [];
-  if ($('carry').checked) {
-    if (bundledPx === null && $('px').value.trim()) kept.push(`pixel size ${$('px').value.trim()} mm`);
-    if ($('known-ga').value.trim()) kept.push(`known GA ${$('known-ga').value.trim()}`);
-  }
+/**
+ * Says, where the user looks, which values this image got from the one before: those kept
+ * (state.carried) and still in their fields (a value the file replaced, or the user edited, is not).
+ */
+function sayCarried() {
+  const c = state.carried, px = $('px').value.trim(), ga = $('known-ga').value.trim(), kept = [];
+  if (c.px !== null && px === c.px) kept.push(`pixel size ${px} mm`);
+  if (c.ga !== null && ga === c.ga) kept.push(`known GA ${ga}`);
   $('carried').textContent = kept.length ? `Kept from the previous image (same patient, same settings): ${kept.join(', ')}.` : '';
-  $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
 }
 
 /** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
@@ -57,7 +58,10 @@ function startChoice(bundledPx) {
   dropResult('pending');
   if (!$('carry').checked) { $('px').value = ''; $('known-ga').value = ''; }
   if (bundledPx !== null) $('px').value = String(bundledPx);
-  sayCarried(bundledPx);
+  const keep = (id) => ($('carry').checked && $(id).value.trim()) || null;
+  state.carried = { px: bundledPx === null ? keep('px') : null, ga: keep('known-ga') };
+  sayCarried();
+  $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
   return state.gen;
 }
 
@@ -104,6 +108,8 @@ async function openImage(blob, name, { bundledPx = null, t0 = performance.now() 
   state.image = { name, prep, t0 };
   $('calibrate').disabled = !!prep.dicom;
   const note = prep.dicom ? dicomOpened(prep, name) : null;
+  if (prep.dicom?.filePx != null) state.carried.px = null; // the file's own pixel size replaced it
+  sayCarried();
   const showImage = () => prep.requestPreview?.().then((p) => { if (p && state.image?.prep === prep) redraw(); });
   redraw();
   // With a pixel size, the image is drawn with its result (measured first: ~5 ms sooner), else now.
@@ -249,6 +255,7 @@ function wireUi(golden) {
   });
   $('known-ga').addEventListener('input', () => {
     $('copied').textContent = ''; // the report now has another known GA than the one copied
+    sayCarried();
     showCentile(state.model.meta.clinical, state.result, state.trusted);
   });
   for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
@@ -271,8 +278,8 @@ function wireUi(golden) {
     overrideChanged(state.image?.prep);
     if (state.result) dropResult('stale', 'The pixel size source changed: press Measure for a result with it.');
   });
-  $('carry').addEventListener('change', () => { if (!$('carry').checked) $('carried').textContent = ''; });
-  $('px').addEventListener('input', () => { $('px-source').textContent = ''; });
+  $('carry').addEventListener('change', () => { if (!$('carry').checked) { state.carried = { px: null, ga: null }; sayCarried(); } });
+  $('px').addEventListener('input', () => { $('px-source').textContent = ''; sayCarried(); });
   wireCalibration();
 }
 
