@@ -454,3 +454,26 @@ def test_a_sample_that_cannot_be_read_leaves_nothing_of_the_previous_image(page,
         page.unroute("**/assets/samples/003_HC.png")
         page.select_option("#sample", "000_HC.png")
         _found(page, "000_HC.png")
+
+
+def test_batch_row_edited_after_measuring_shows_no_old_hc(page, golden):  # noqa: F811
+    names = ["000_HC.png", "001_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    for i, n in enumerate(names):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    tr = page.locator("#batch-rows tr").nth(0)
+    assert tr.get_attribute("data-state") == "found" and tr.locator(".b-hc").inner_text()
+    page.locator("#batch-rows .batch-px").nth(0).fill("0.1")
+    # The row's HC and GA go; no report of the old sizes is offered; the other row stays.
+    assert tr.get_attribute("data-state") == "stale" and tr.get_attribute("data-hc-mm") is None
+    assert tr.locator(".b-hc").inner_text() == "" and "Measure all again" in tr.inner_text()
+    assert page.is_hidden("#batch-downloads") and page.is_hidden("#exams")
+    assert page.locator("#batch-rows tr").nth(1).get_attribute("data-state") == "found"
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
+    assert rows[0]["pixel_size_mm"] == "0.100000"
+    assert float(rows[0]["hc_mm"]) == pytest.approx(float(tr.get_attribute("data-hc-mm")), abs=1e-6)

@@ -183,8 +183,13 @@ async function openFiles(files, t0) {
   if (files.length === 1) { await openImage(files[0], files[0].name, { t0 }); return; }
   const gen = startChoice(null);
   clearResult('none');
-  state.batch = { files, gen, records: null };
-  showBatch(files);
+  const b = state.batch = { files, gen, records: null };
+  showBatch(files, () => { // a row's pixel size edited: no report of the old sizes is offered
+    if (state.batch !== b || !b.records) return;
+    b.records = null; b.exams = [];
+    $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
+    $('batch-msg').textContent = 'A pixel size changed: Measure all again for the results and the report.';
+  });
 }
 
 async function measureAll() {
