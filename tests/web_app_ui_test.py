@@ -49,6 +49,13 @@ def _png_header_only(width, height):
     return b"\x89PNG\r\n\x1a\n" + chunk
 
 
+def _jpeg_header_only(width, height):
+    """A JPEG whose SOF (claiming a size, no pixels) follows 130 KB of APP1/APP2 (EXIF, ICC)."""
+    app = b"".join(bytes([0xFF, m]) + struct.pack(">H", 65002) + bytes(65000) for m in (0xE1, 0xE2))
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app + sof + b"\xff\xd9"
+
+
 @pytest.fixture(scope="module")
 def big_png():
     """An upscaled sample just under the 25 MP limit: slow to decode (the race, the busy page)."""
@@ -220,7 +227,9 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
     rgba = np.dstack([cv2.imread(os.path.join(SAMPLES, s["filename"]))] + [np.full((540, 800), 128, np.uint8)])
     for name, data, text in (("half_alpha.png", _png(rgba), "transparent pixels"),
                              ("dot.png", _png(np.zeros((1, 1), np.uint8)), "image too small"),
-                             ("huge.png", _png_header_only(6000, 4200), "image too large")):
+                             ("huge.png", _png_header_only(6000, 4200), "image too large"),
+                             ("camera.jpg", _jpeg_header_only(6000, 4200), "image too large"),
+                             ("mystery.img", b"\0" * 4096, "size could not be read from its header")):
         page.fill("#px", repr(s["pixel_size_mm"]))
         page.click("#measure")
         _found(page, s["filename"])
