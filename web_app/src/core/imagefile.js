@@ -77,7 +77,7 @@ export async function checkFile(blob, name, limits, bytes = null) {
   bytes ??= new Uint8Array(await blob.arrayBuffer());
   const h = headerSize(bytes);
   if (!h) {
-    throw new UserError(`${name}: the image size could not be read from its header (open a PNG or JPEG ultrasound image; GIF, BMP and WebP are read too)`);
+    throw new UserError(`${name}: not a readable image file (its size could not be read from its header; open a PNG or JPEG ultrasound image)`);
   }
   if (h.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
   checkSize(name, h.width, h.height, limits);
