@@ -62,6 +62,33 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert "typed_override" in page.inner_text("#px-source")
 
 
+def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, tmp_path):  # noqa: F811
+    """"Same patient" kept 0.2 mm, the DICOM file's region says otherwise: the note does not say
+    0.2 was kept; the known GA, still kept, is still said."""
+    s = _sample(golden, NAME)
+    page.select_option("#sample", NAME)
+    _found(page, NAME)
+    page.check("#carry")
+    page.fill("#px", "0.2")
+    page.fill("#known-ga", "30+0")
+    page.click("#measure")
+    page.wait_for_selector(f"#result[data-name='{NAME}'][data-pixel-size-mm='0.2']", timeout=60_000)
+    ds, path = _wrapped(tmp_path, s)
+    dicom_files.save(ds, path)
+    page.set_input_files("#file", path)
+    _found(page, "head.dcm")
+    assert abs(float(page.get_attribute("#result", "data-pixel-size-mm")) - s["pixel_size_mm"]) <= 1e-12
+    kept = page.inner_text("#carried")
+    assert "pixel size" not in kept and "known GA 30+0" in kept, kept
+    # An image with no size of its own keeps the last one, and says so until it is edited.
+    px = page.input_value("#px")
+    page.set_input_files("#file", os.path.join(BUNDLE, "samples", "002_HC.png"))
+    _found(page, "002_HC.png")
+    assert f"pixel size {px} mm" in page.inner_text("#carried")
+    page.fill("#px", "0.25")
+    assert "pixel size" not in page.inner_text("#carried")
+
+
 def _check_fhir(page, path, hc_mm, golden, s):  # noqa: F811
     """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC, its 95%
     interval (quantity-confidenceInterval) and the interval's note included."""
@@ -120,15 +147,16 @@ const parser = createRequire(import.meta.url)('dicom-parser');
 const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
 for (const f of process.argv.slice(1)) {
   try {
-    const g = decodeFrame1(readHeader(parser, new Uint8Array(readFileSync(f)), f, limits));
-    console.log(createHash('sha256').update(g).digest('hex'));
+    const h = readHeader(parser, new Uint8Array(readFileSync(f)), f, limits);
+    console.log(`${h.frames} ${createHash('sha256').update(decodeFrame1(h)).digest('hex')}`);
   } catch (err) { console.log(`error: ${err.message}`); }
 }
 """
 
 
 def _dicom_variants(tmp_path):
-    """name -> path: gray both ways, RGB interleaved and planar, big endian, the pydicom palette."""
+    """name -> path: gray both ways, RGB interleaved and planar, big endian, an implicit-VR cine,
+    the pydicom palette."""
     import numpy as np
     from pydicom import examples
     from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
@@ -145,6 +173,8 @@ def _dicom_variants(tmp_path):
     save("mono2.dcm", dicom_files.dataset([gray]))
     save("mono1.dcm", dicom_files.dataset([gray], photometric="MONOCHROME1"))
     save("implicit.dcm", dicom_files.dataset([gray]), ImplicitVRLittleEndian)
+    # NumberOfFrames (IS) "2 " in implicit VR: text, not the two bytes 0x2032.
+    save("implicit_cine.dcm", dicom_files.dataset([gray, 255 - gray]), ImplicitVRLittleEndian)
     save("bigendian.dcm", dicom_files.dataset([gray]), ExplicitVRBigEndian)
     save("rgb.dcm", dicom_files.dataset([rgb], photometric="RGB"))
     planar = dicom_files.dataset([rgb], photometric="RGB")
@@ -156,7 +186,8 @@ def _dicom_variants(tmp_path):
 
 
 def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
-    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte."""
+    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte, and its
+    frame count."""
     import hashlib
     import shutil
     import subprocess
@@ -171,4 +202,4 @@ def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
     got = dict(zip(files, res.stdout.split("\n")))
     for name, path in files.items():
         (header, _, gray), = dicom.iter_frames(path, frame=1)
-        assert got[name] == hashlib.sha256(gray.tobytes()).hexdigest(), (name, got[name])
+        assert got[name] == f"{header.frames} {hashlib.sha256(gray.tobytes()).hexdigest()}", (name, got[name])

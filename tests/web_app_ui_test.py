@@ -49,6 +49,13 @@ def _png_header_only(width, height):
     return b"\x89PNG\r\n\x1a\n" + chunk
 
 
+def _jpeg_header_only(width, height):
+    """A JPEG whose SOF (claiming a size, no pixels) follows 130 KB of APP1/APP2 (EXIF, ICC)."""
+    app = b"".join(bytes([0xFF, m]) + struct.pack(">H", 65002) + bytes(65000) for m in (0xE1, 0xE2))
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app + sof + b"\xff\xd9"
+
+
 @pytest.fixture(scope="module")
 def big_png():
     """An upscaled sample just under the 25 MP limit: slow to decode (the race, the busy page)."""
@@ -220,7 +227,9 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
     rgba = np.dstack([cv2.imread(os.path.join(SAMPLES, s["filename"]))] + [np.full((540, 800), 128, np.uint8)])
     for name, data, text in (("half_alpha.png", _png(rgba), "transparent pixels"),
                              ("dot.png", _png(np.zeros((1, 1), np.uint8)), "image too small"),
-                             ("huge.png", _png_header_only(6000, 4200), "image too large")):
+                             ("huge.png", _png_header_only(6000, 4200), "image too large"),
+                             ("camera.jpg", _jpeg_header_only(6000, 4200), "image too large"),
+                             ("mystery.img", b"\0" * 4096, "not a readable image file (its size could not")):
         page.fill("#px", repr(s["pixel_size_mm"]))
         page.click("#measure")
         _found(page, s["filename"])
@@ -255,20 +264,34 @@ def _png_variants():
             "palette.png": pil(rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=200)),
             "bilevel.png": pil(Image.fromarray(gray > 100)),
             "gray_gamma.png": _png_chunk(_png(gray), b"gAMA", struct.pack(">I", 45455)),
-            "rgb_srgb_gamma.png": _png_chunk(_png_chunk(_png(bgr), b"gAMA", struct.pack(">I", 100000)), b"sRGB", b"\x00")}
+            "rgb_srgb_gamma.png": _png_chunk(_png_chunk(_png(bgr), b"gAMA", struct.pack(">I", 100000)), b"sRGB", b"\x00"),
+            # predict turns these upright (images.exif_orientation): an eXIf chunk, XMP text.
+            "gray_exif6.png": _png_chunk(_png(gray), b"eXIf", _exif_orientation(6)),
+            "gray_exif3_mm.png": _png_chunk(_png(gray), b"eXIf", _exif_orientation(3, "MM")),
+            "gray_xmp8.png": _png_chunk(_png(gray), b"tEXt",
+                                        b'XML:com.adobe.xmp\0<rdf:Description tiff:Orientation="8"/>')}
+
+
+def _exif_orientation(value, order="II"):
+    """A TIFF block whose IFD0 holds Orientation (0x0112, SHORT) = value."""
+    e = "<" if order == "II" else ">"
+    return (order.encode() + struct.pack(f"{e}HI", 42, 8) + struct.pack(f"{e}H", 1)
+            + struct.pack(f"{e}HHIHH", 0x0112, 3, 1, value, 0) + struct.pack(f"{e}I", 0))
 
 
 def test_png_layouts_decode_as_predict(page):  # noqa: F811
-    """Every PNG layout gives the model the bytes hc-tf predict gives it (cv2 decode, gray,
-    letterbox): plain 8-bit gray through the app's own reader (core/png_gray.js), the rest
-    through the browser's ImageDecoder."""
+    """Every PNG layout gives the model the bytes hc-tf predict gives it (cv2 decode, gray, EXIF
+    orientation, letterbox): plain 8-bit gray through the app's own reader (core/png_gray.js),
+    turned upright as predict turns it, the rest through the browser's ImageDecoder; an
+    oriented PNG that the app would not turn itself is refused in words."""
     import base64
     import hashlib
     from hc_tf import preprocess
+    from hc_tf.io import images
     meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
     hw = (meta["input"]["height"], meta["input"]["width"])
     for name, data in _png_variants().items():
-        want, _ = preprocess.letterbox_image(preprocess.decode_gray_image(data, name), hw)
+        want, _ = preprocess.letterbox_image(images.decode_gray(data, name), hw)
         got = page.evaluate("""async ([name, b64]) => {
             const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
             const { Decoder } = await import('./core/decoder.js');
@@ -279,8 +302,12 @@ def test_png_layouts_decode_as_predict(page):  # noqa: F811
               return { sha: await sha256Hex(prep.input), by: prep.decoded_by };
             } finally { d.close(); }
         }""", [name, base64.b64encode(data).decode()])
-        by = "png-gray" if name in ("gray.png", "gray_gamma.png") else "ImageDecoder"
+        by = "png-gray" if name.startswith("gray") and "alpha" not in name else "ImageDecoder"
         assert got == {"sha": hashlib.sha256(want.tobytes()).hexdigest(), "by": by}, name
+    rgb = cv2.imread(os.path.join(SAMPLES, "003_HC.png"))[100:220, 200:360]
+    page.set_input_files("#file", files=[_file("rgb_exif6.png", _png_chunk(_png(rgb), b"eXIf", _exif_orientation(6)))])
+    page.wait_for_selector("#message:has-text('rgb_exif6.png: ')", timeout=30_000)
+    assert "EXIF orientation (6)" in page.inner_text("#message") and _state(page) == "error"
 
 
 def test_offline_ready_is_shown_and_every_build_is_stored(browser, golden):  # noqa: F811
@@ -391,3 +418,71 @@ def test_desktop_layout_uses_the_width(browser, server, golden):  # noqa: F811
             print(f"\nscreenshot: {shot}")
     finally:
         context.close()
+
+
+def test_copied_note_names_its_report_and_goes_with_it(page, golden):  # noqa: F811
+    """"Report copied" is said for the image copied, beside the button pressed, and goes when that
+    result goes: the next patient's result never shows it while the clipboard holds the last one's."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    page.click("#dl-copy")
+    page.wait_for_selector("#copied:has-text('Report of 000_HC.png copied')", timeout=10_000)
+    page.select_option("#sample", "002_HC.png")
+    _found(page, "002_HC.png")
+    assert page.locator("#copied").inner_text() == ""
+    page.click("#dl-copy")
+    page.wait_for_selector("#copied:has-text('Report of 002_HC.png copied')", timeout=10_000)
+    page.fill("#known-ga", "30+0")  # the report changed: the copy is not of it any more
+    assert page.locator("#copied").inner_text() == ""
+    # Several images: the note is beside the table's Copy button, where it can be seen.
+    names = ["000_HC.png", "001_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    for i, n in enumerate(names):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    page.click("#batch-dl-copy")
+    page.wait_for_selector("#batch-copied:has-text('Report of 2 images copied')", state="visible", timeout=10_000)
+    assert page.evaluate("navigator.clipboard.readText()").count("_HC.png") == 2
+
+
+def test_a_sample_that_cannot_be_read_leaves_nothing_of_the_previous_image(page, golden):  # noqa: F811
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    for how in ("abort", "404"):
+        page.route("**/assets/samples/003_HC.png",
+                   (lambda r: r.abort()) if how == "abort" else (lambda r: r.fulfill(status=404, body="not here")))
+        page.select_option("#sample", "003_HC.png")
+        page.wait_for_selector("#message:has-text('003_HC.png')", timeout=30_000)
+        assert _state(page) == "error", how
+        assert page.get_attribute("#result", "data-name") is None and page.locator("#hc").inner_text() == ""
+        assert page.get_attribute("#view", "data-state") == "empty" and page.is_hidden("#downloads")
+        assert page.input_value("#px") == ""
+        page.unroute("**/assets/samples/003_HC.png")
+        page.select_option("#sample", "000_HC.png")
+        _found(page, "000_HC.png")
+
+
+def test_batch_row_edited_after_measuring_shows_no_old_hc(page, golden):  # noqa: F811
+    names = ["000_HC.png", "001_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    for i, n in enumerate(names):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    tr = page.locator("#batch-rows tr").nth(0)
+    assert tr.get_attribute("data-state") == "found" and tr.locator(".b-hc").inner_text()
+    page.locator("#batch-rows .batch-px").nth(0).fill("0.1")
+    # The row's HC and GA go; no report of the old sizes is offered; the other row stays.
+    assert tr.get_attribute("data-state") == "stale" and tr.get_attribute("data-hc-mm") is None
+    assert tr.locator(".b-hc").inner_text() == "" and "Measure all again" in tr.inner_text()
+    assert page.is_hidden("#batch-downloads") and page.is_hidden("#exams")
+    assert page.locator("#batch-rows tr").nth(1).get_attribute("data-state") == "found"
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
+    assert rows[0]["pixel_size_mm"] == "0.100000"
+    assert float(rows[0]["hc_mm"]) == pytest.approx(float(tr.get_attribute("data-hc-mm")), abs=1e-6)

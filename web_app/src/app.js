@@ -19,7 +19,8 @@ const APP_VERSION = '__VERSION__';
 const params = new URLSearchParams(location.search);
 const decoder = new Decoder();
 // gen: bumped by every new choice (image, files); work started under an older gen is dropped.
-const state = { model: null, trusted: false, gen: 0, image: null, result: null, calib: null, batch: null, records: [] };
+// carried: the values "same patient, same settings" kept for this image ({px, ga}: text or null).
+const state = { model: null, trusted: false, gen: 0, image: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null } };
 
 function setStatus(el, stateName, text) { el.dataset.state = stateName; el.textContent = text; }
 function message(text) { $('message').textContent = text || ''; }
@@ -35,15 +36,15 @@ function dropResult(stateName = 'none', why = '') {
   redraw();
 }
 
-/** Says, where the user looks, which values a new image got from the one before. */
-function sayCarried(bundledPx) {
-  const kept = [];
-  if ($('carry').checked) {
-    if (bundledPx === null && $('px').value.trim()) kept.push(`pixel size ${$('px').value.trim()} mm`);
-    if ($('known-ga').value.trim()) kept.push(`known GA ${$('known-ga').value.trim()}`);
-  }
+/**
+ * Says, where the user looks, which values this image got from the one before: those kept
+ * (state.carried) and still in their fields (a value the file replaced, or the user edited, is not).
+ */
+function sayCarried() {
+  const c = state.carried, px = $('px').value.trim(), ga = $('known-ga').value.trim(), kept = [];
+  if (c.px !== null && px === c.px) kept.push(`pixel size ${px} mm`);
+  if (c.ga !== null && ga === c.ga) kept.push(`known GA ${ga}`);
   $('carried').textContent = kept.length ? `Kept from the previous image (same patient, same settings): ${kept.join(', ')}.` : '';
-  $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
 }
 
 /** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
@@ -57,14 +58,40 @@ function startChoice(bundledPx) {
   dropResult('pending');
   if (!$('carry').checked) { $('px').value = ''; $('known-ga').value = ''; }
   if (bundledPx !== null) $('px').value = String(bundledPx);
-  sayCarried(bundledPx);
+  const keep = (id) => ($('carry').checked && $(id).value.trim()) || null;
+  state.carried = { px: bundledPx === null ? keep('px') : null, ga: keep('known-ga') };
+  sayCarried();
+  $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
   return state.gen;
 }
 
-/** Opens one image: decode (in the worker), show it, measure when a pixel size is known. */
+/** A bundled sample's bytes (throws in words when they cannot be read). */
+async function sampleBlob(name) {
+  const resp = await fetch(`./assets/samples/${name}`);
+  if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+  return resp.blob();
+}
+
+/**
+ * Opens one image (`blob`, or a function that reads it: the screen is cleared first, so a file
+ * that cannot be read leaves nothing of the previous one): decode (in the worker), show it,
+ * measure when a pixel size is known.
+ */
 async function openImage(blob, name, { bundledPx = null, t0 = performance.now() } = {}) {
   const gen = startChoice(bundledPx);
   if (!state.model) { message('The model is not loaded yet.'); return; }
+  if (typeof blob === 'function') {
+    busy(`Reading ${name}…`);
+    try { blob = await blob(); } catch (err) {
+      if (gen !== state.gen) return;
+      busy('');
+      message(`The bundled sample ${name} could not be read: ${describeError(err)}`);
+      if (bundledPx !== null) { $('px').value = ''; $('px-source').textContent = ''; } // its size, of no image
+      dropResult('error');
+      return;
+    }
+    if (gen !== state.gen) return;
+  }
   busy(`Decoding ${name}…`);
   let prep;
   try {
@@ -81,6 +108,8 @@ async function openImage(blob, name, { bundledPx = null, t0 = performance.now() 
   state.image = { name, prep, t0 };
   $('calibrate').disabled = !!prep.dicom;
   const note = prep.dicom ? dicomOpened(prep, name) : null;
+  if (prep.dicom?.filePx != null) state.carried.px = null; // the file's own pixel size replaced it
+  sayCarried();
   const showImage = () => prep.requestPreview?.().then((p) => { if (p && state.image?.prep === prep) redraw(); });
   redraw();
   // With a pixel size, the image is drawn with its result (measured first: ~5 ms sooner), else now.
@@ -137,9 +166,16 @@ async function saveReport(kind) {
   if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
   else if (kind === 'json') download(reportJson(recs, state.model, unreadable), 'report.json', 'application/json');
   else {
-    try { await navigator.clipboard.writeText(reportCsv(recs)); message(''); $('copied').textContent = 'Report copied (CSV).'; } catch (err) {
+    // The note names what was copied, beside the button pressed; it goes with the result.
+    const b = state.batch, result = state.result, note = $(b ? 'batch-copied' : 'copied');
+    const what = b ? `${recs.length} image${recs.length === 1 ? '' : 's'}` : state.image.name;
+    note.textContent = '';
+    try { await navigator.clipboard.writeText(reportCsv(recs)); } catch (err) {
       message(`Could not copy the report (${describeError(err)}): save it as CSV or JSON instead.`);
+      return;
     }
+    if (state.batch !== b || state.result !== result || (b && b.records !== recs)) return; // moved on meanwhile
+    message(''); note.textContent = `Report of ${what} copied (CSV).`;
   }
 }
 
@@ -148,13 +184,19 @@ async function openFiles(files, t0) {
   if (files.length === 1) { await openImage(files[0], files[0].name, { t0 }); return; }
   const gen = startChoice(null);
   clearResult('none');
-  state.batch = { files, gen, records: null };
-  showBatch(files);
+  const b = state.batch = { files, gen, records: null };
+  showBatch(files, () => { // a row's pixel size edited: no report of the old sizes is offered
+    if (state.batch !== b || !b.records) return;
+    b.records = null; b.exams = [];
+    $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
+    $('batch-msg').textContent = 'A pixel size changed: Measure all again for the results and the report.';
+  });
 }
 
 async function measureAll() {
   const b = state.batch;
   if (!b) return;
+  b.records = null; b.exams = []; $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
   busy(`Measuring ${b.files.length} images…`);
   const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
   if (state.batch !== b) return;
@@ -217,17 +259,17 @@ function wireUi(golden) {
       dropResult('stale', 'The pixel size changed: press Measure for a result with the new value.');
     }
   });
-  $('known-ga').addEventListener('input', () => showCentile(state.model.meta.clinical, state.result, state.trusted));
+  $('known-ga').addEventListener('input', () => {
+    $('copied').textContent = ''; // the report now has another known GA than the one copied
+    sayCarried();
+    showCentile(state.model.meta.clinical, state.result, state.trusted);
+  });
   for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
   $('sample').addEventListener('change', async (ev) => {
     const t0 = performance.now();
     const s = golden.samples.find((x) => x.filename === ev.target.value);
     if (!s) return;
-    let blob;
-    try { blob = await (await fetch(`./assets/samples/${s.filename}`)).blob(); } catch (err) {
-      message(`The bundled sample ${s.filename} could not be read: ${describeError(err)}`); return;
-    }
-    await openImage(blob, s.filename, { bundledPx: s.pixel_size_mm, t0 });
+    await openImage(() => sampleBlob(s.filename), s.filename, { bundledPx: s.pixel_size_mm, t0 });
   });
   $('measure-all').addEventListener('click', measureAll);
   $('dl-fhir').addEventListener('click', () => saveReport('fhir'));
@@ -242,8 +284,8 @@ function wireUi(golden) {
     overrideChanged(state.image?.prep);
     if (state.result) dropResult('stale', 'The pixel size source changed: press Measure for a result with it.');
   });
-  $('carry').addEventListener('change', () => { if (!$('carry').checked) $('carried').textContent = ''; });
-  $('px').addEventListener('input', () => { $('px-source').textContent = ''; });
+  $('carry').addEventListener('change', () => { if (!$('carry').checked) { state.carried = { px: null, ga: null }; sayCarried(); } });
+  $('px').addEventListener('input', () => { $('px-source').textContent = ''; sayCarried(); });
   wireCalibration();
 }
 

@@ -56,3 +56,36 @@ test('not DICOM, compressed, or over the limits: refused in words naming the fil
   const h = header('one_region.dcm');
   assert.throws(() => decodeFrame1({ ...h, transferSyntax: '1.2.840.10008.1.2.4.50' }), /one_region\.dcm: its pixel data is compressed .*1\.2\.840\.10008\.1\.2\.4\.50/);
 });
+
+/** A Part 10 file in Implicit VR Little Endian (the default syntax: no VR in the data set). */
+function implicitVrFile(elements) {
+  const le = (n, size) => { const b = Buffer.alloc(size); if (size === 2) b.writeUInt16LE(n); else b.writeUInt32LE(n); return b; };
+  const even = (b) => (b.length % 2 ? Buffer.concat([b, Buffer.from(' ')]) : b); // text values only are odd here
+  const ts = Buffer.from('1.2.840.10008.1.2\0');
+  const meta = Buffer.concat([le(0x0002, 2), le(0x0010, 2), Buffer.from('UI'), le(ts.length, 2), ts]);
+  const metaLen = Buffer.concat([le(0x0002, 2), le(0x0000, 2), Buffer.from('UL'), le(4, 2), le(meta.length, 4)]);
+  const body = elements.map(([group, elem, value]) => {
+    const v = even(value);
+    return Buffer.concat([le(group, 2), le(elem, 2), le(v.length, 4), v]);
+  });
+  return new Uint8Array(Buffer.concat([Buffer.alloc(128), Buffer.from('DICM'), metaLen, meta, ...body]));
+}
+
+test('implicit VR: NumberOfFrames (IS) is read as text, Rows and Columns (US) as numbers', () => {
+  const us = (n) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
+  const file = (frames, rows, columns) => implicitVrFile([
+    [0x0028, 0x0002, us(1)], [0x0028, 0x0004, Buffer.from('MONOCHROME2 ')],
+    ...(frames === null ? [] : [[0x0028, 0x0008, Buffer.from(frames)]]),
+    [0x0028, 0x0010, us(rows)], [0x0028, 0x0011, us(columns)], [0x0028, 0x0100, us(8)], [0x0028, 0x0101, us(8)],
+    [0x7fe0, 0x0010, Buffer.alloc(rows * columns * Math.max(1, Number(frames) || 1), 7)],
+  ]);
+  // pydicom reads these as 2, 12 and 1 frames; "2 " as two bytes would be 8242 (and an 800 x 540
+  // cine "over the limit").
+  for (const [text, want, rows, columns] of [['2 ', 2, 540, 800], ['12', 12, 12, 16], ['1 ', 1, 540, 800], [null, 1, 4, 4]]) {
+    const h = readHeader(parser, file(text, rows, columns), 'cine.dcm', limits);
+    assert.deepEqual([h.frames, h.rows, h.columns, h.samples], [want, rows, columns, 1], String(text));
+    assert.equal(decodeFrame1(h).length, rows * columns);
+  }
+  assert.throws(() => readHeader(parser, file('10001', 1, 1), 'many.dcm', limits),
+    /many\.dcm: NumberOfFrames \(0028,0008\) 10001, over the 10000-frame input limit/);
+});

@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { measure, dequantize, wrapPi } from '../src/core/measure/index.js';
-import { fmt1, fmtG } from '../src/core/pyformat.js';
+import { fmt1, fmtG, fmtFixed } from '../src/core/pyformat.js';
 import { gaFromHcAll, reviewFlag } from '../src/core/clinical.js';
 import { loadJson, unz, sha256, angleDiff } from './helpers.js';
 
@@ -91,6 +91,17 @@ test('Python number formatting: .1f ties to even, g', () => {
   assert.equal(fmtG(1e-7, 3), '1e-07');
   assert.equal(fmtG(255.0, 3), '255');
   assert.equal(fmtG(-0.0123, 3), '-0.0123');
+});
+
+test('Python number formatting decides ties on the exact value of the double', () => {
+  // Each value and what Python's f"{x:.Nf}" / f"{x:.Ng}" write (checked in Python 3).
+  const fixed = [[0.0100145, 6, '0.010015'], [0.0100135, 6, '0.010013'], [2.675, 2, '2.67'], [0.125, 2, '0.12'],
+    [0.375, 2, '0.38'], [1.5, 0, '2'], [2.5, 0, '2'], [0.15, 1, '0.1'], [0.35, 1, '0.3'], [-0.0, 6, '-0.000000'],
+    [-1e-9, 6, '-0.000000'], [1e21, 1, '1000000000000000000000.0'], [5e-324, 2, '0.00']];
+  for (const [x, d, want] of fixed) assert.equal(fmtFixed(x, d), want, `${x} .${d}f`);
+  const g = [[999999.5, 6, '1e+06'], [999999.7, 6, '1e+06'], [9.9999996, 6, '10'], [0.000099999996, 6, '0.0001'],
+    [0.00012345, 3, '0.000123'], [1234567.0, 6, '1.23457e+06'], [2.5, 1, '2'], [-0.0, 6, '-0'], [0.0100145, 5, '0.010015']];
+  for (const [x, p, want] of g) assert.equal(fmtG(x, p), want, `${x} .${p}g`);
 });
 
 test('angles wrap into [0, pi) like Python %', () => {

@@ -3,6 +3,7 @@
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng } from './png_gray.js';
+import { pngOrientation, applyOrientation } from './png_orientation.js';
 
 /** An error whose message is meant for the user as it is. */
 export class UserError extends Error {}
@@ -30,8 +31,8 @@ function jpegSize(b) {
 }
 
 /**
- * {format, width, height, bitDepth?} from the file's first bytes; null for a format not
- * recognised here (the decoded size is checked then).
+ * {format, width, height, bitDepth?} from the file's bytes (a JPEG's markers are walked as far as
+ * its SOF, past any EXIF or ICC segment); null for a format not recognised here.
  */
 export function headerSize(b) {
   if (b.length >= 26 && be32(b, 0) === 0x89504e47 && ascii(b, 12, 4) === 'IHDR') {
@@ -64,15 +65,22 @@ export function checkSize(name, width, height, limits) {
 
 export const HEAD_BYTES = 64 * 1024;
 
-/** Bytes and header size checked before decoding; `head`: the file's first HEAD_BYTES, if read already. */
-export async function checkFile(blob, name, limits, head = null) {
+/**
+ * Bytes and header size checked before decoding (hc_tf.io.images: image_size, then
+ * check_pixels): a file whose size its header does not say is refused, never decoded blind.
+ * `bytes`: the whole file, if read already.
+ */
+export async function checkFile(blob, name, limits, bytes = null) {
   if (blob.size > limits.max_input_bytes) {
     throw new UserError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
   }
-  head ??= new Uint8Array(await blob.slice(0, HEAD_BYTES).arrayBuffer());
-  const h = headerSize(head);
-  if (h?.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
-  if (h) checkSize(name, h.width, h.height, limits);
+  bytes ??= new Uint8Array(await blob.arrayBuffer());
+  const h = headerSize(bytes);
+  if (!h) {
+    throw new UserError(`${name}: not a readable image file (its size could not be read from its header; open a PNG or JPEG ultrasound image)`);
+  }
+  if (h.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
+  checkSize(name, h.width, h.height, limits);
   return h;
 }
 
@@ -147,19 +155,31 @@ async function canvasPixels(blob, name, limits) {
  * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by:
  * 'png-gray', 'ImageDecoder' or 'canvas'}; throws a UserError naming the file for anything
  * predict would refuse or read differently. `read`: what the caller has read of the file
- * already ({head: its first HEAD_BYTES, bytes: all}).
+ * already ({head: its first HEAD_BYTES, bytes: all}; the whole file is read here otherwise).
  */
 export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600 }, read = {}) {
   const t0 = performance.now();
-  const h = await checkFile(blob, name, limits, read.head);
+  const within = blob.size <= limits.max_input_bytes; // else checkFile refuses it unread
+  const bytes = within ? read.bytes ?? new Uint8Array(await blob.arrayBuffer()) : null;
+  const h = await checkFile(blob, name, limits, bytes);
   const tRead = performance.now();
-  const png = h?.format === 'PNG' && read.bytes ? await decodeGrayPng(read.bytes) : null; // gray as stored
-  if (png) {
-    const stages = { read_ms: tRead - t0, pixels_ms: performance.now() - tRead, inflate_ms: png.inflate_ms, unfilter_ms: png.unfilter_ms };
-    const r = prepareGray(png.gray, png.width, png.height, { H, W, previewMax }, t0, stages);
-    return { ...r, decoded_by: 'png-gray' };
+  // predict turns a PNG upright by its EXIF orientation (images.decode_gray): so does the gray
+  // path here; the browser's decoders may or may not, so an oriented PNG they would read is refused.
+  const orient = h.format === 'PNG' ? pngOrientation(bytes) : { orientation: 1 };
+  if (orient.unsure) {
+    throw new UserError(`${name}: its orientation metadata (${orient.unsure}) is not read here as hc-tf predict reads it; measure it with hc-tf predict`);
   }
-  const px = (h?.format === 'PNG' && await pngPixels(blob, read.bytes)) || await canvasPixels(blob, name, limits);
+  const png = h.format === 'PNG' ? await decodeGrayPng(bytes) : null; // gray as stored
+  if (png) {
+    const up = applyOrientation(png.gray, png.width, png.height, orient.orientation);
+    const stages = { read_ms: tRead - t0, pixels_ms: performance.now() - tRead, inflate_ms: png.inflate_ms, unfilter_ms: png.unfilter_ms };
+    const r = prepareGray(up.gray, up.width, up.height, { H, W, previewMax }, t0, stages);
+    return { ...r, decoded_by: 'png-gray', ...(orient.orientation !== 1 && { orientation: orient.orientation }) };
+  }
+  if (orient.orientation !== 1) {
+    throw new UserError(`${name}: a PNG with an EXIF orientation (${orient.orientation}) is turned upright here only when it is plain 8-bit gray; measure it with hc-tf predict, or save it upright without the orientation`);
+  }
+  const px = (h.format === 'PNG' && await pngPixels(blob, bytes)) || await canvasPixels(blob, name, limits);
   const { width, height } = px;
   checkSize(name, width, height, limits);
   if (px.alpha && hasTranslucency(px.data)) {

@@ -10,19 +10,30 @@ import { fmt1 } from '../core/pyformat.js';
 const $ = (id) => document.getElementById(id);
 const td = (text = '', cls = '') => Object.assign(document.createElement('td'), { textContent: text, className: cls });
 
-/** Fills the table with the chosen files (nothing measured yet). */
-export function showBatch(files) {
+const STALE = 'pixel size changed: Measure all again';
+
+/**
+ * Fills the table with the chosen files (nothing measured yet). onEdit(): a row's pixel size was
+ * edited after it was measured: its result is gone from the row, and the caller's report with it.
+ */
+export function showBatch(files, onEdit = () => {}) {
   $('batch').hidden = false;
   $('batch-rows').replaceChildren(...files.map((f, i) => {
     const tr = document.createElement('tr');
     tr.dataset.index = String(i); tr.dataset.name = f.name; tr.dataset.state = 'waiting';
     const px = Object.assign(document.createElement('input'), { type: 'text', inputMode: 'decimal', placeholder: 'mm', autocomplete: 'off', className: 'batch-px' });
     px.setAttribute('aria-label', `pixel size of ${f.name} (mm)`);
+    px.addEventListener('input', () => { // a result never stands beside another pixel size than its own
+      if (tr.dataset.state === 'waiting' || tr.dataset.state === 'running') return; // measureBatch checks a running row
+      fillRow(tr, 'stale', STALE);
+      onEdit();
+    });
     const pxCell = document.createElement('td'); pxCell.append(px);
     tr.append(td(f.name), pxCell, td('', 'b-status'), td('', 'b-hc'), td('', 'b-ga-hadlock'), td('', 'b-ga-intergrowth'), td('', 'b-review'));
     return tr;
   }));
   $('batch-msg').textContent = `${files.length} images: type each one's pixel size (mm), then Measure all.`;
+  $('batch-copied').textContent = '';
   $('exams').hidden = true;
   $('exam-rows').replaceChildren();
 }
@@ -68,15 +79,18 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
   const rows = [...$('batch-rows').children];
   const spec = model.meta.clinical, range = { min: model.meta.input_limits.pixel_size_mm.min, max: model.meta.input_limits.pixel_size_mm.max };
   const records = [], unreadable = [];
+  let stale = 0;
   for (const [i, tr] of rows.entries()) {
     let px;
-    try { px = parsePixelSize(tr.querySelector('.batch-px').value, range); } catch (err) {
+    const input = tr.querySelector('.batch-px'), text = input.value;
+    try { px = parsePixelSize(text, range); } catch (err) {
       fillRow(tr, 'error', err.message); unreadable.push({ filename: files[i].name, reason: err.message }); continue;
     }
     fillRow(tr, 'running', 'measuring…');
     try {
       const r = await measureBlob(model, decoder, files[i], px, files[i].name);
       if (!isCurrent()) return null;
+      if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; continue; } // edited while it ran
       if (r.dicom) throw new Error(`${files[i].name}: a DICOM file: open it on its own, so that its pixel size comes from the file`);
       if (!trusted) { fillRow(tr, 'untrusted', 'no measurement: the self-test did not pass'); continue; }
       fillRow(tr, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
@@ -86,6 +100,10 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
       fillRow(tr, 'error', err.message);
       unreadable.push({ filename: files[i].name, reason: err.message });
     }
+  }
+  if (stale || rows.some((tr) => tr.dataset.state === 'stale')) {
+    $('batch-msg').textContent = 'A pixel size changed while measuring: Measure all again for a report.';
+    return { records: null, unreadable };
   }
   $('batch-msg').textContent = `${records.length} of ${rows.length} images measured.`;
   return { records, unreadable };

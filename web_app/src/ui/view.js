@@ -51,6 +51,7 @@ export function clearResult(state = 'none', note = '') {
   for (const id of ['ga', 'ga-interval', 'biometry']) $(id).replaceChildren();
   $('stale').textContent = note;
   $('downloads').hidden = true;
+  $('copied').textContent = ''; // a copy of this result, not of the next
 }
 
 /** The HC centile for the known GA typed (nothing when empty; the entry's error when bad). */

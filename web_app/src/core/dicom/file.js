@@ -13,6 +13,8 @@ const UNCOMPRESSED = {
   '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
   '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
 };
+// hc_tf.defaults.MAX_INPUT_FRAMES (dicom.read_header refuses more frames).
+const MAX_INPUT_FRAMES = 10_000;
 const GRAY = ['MONOCHROME1', 'MONOCHROME2'];
 const COLOUR = ['RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420'];
 // Sequences whose VR an implicit-VR file does not say.
@@ -36,11 +38,16 @@ function parse(parser, bytes, name) {
   }
 }
 
-function intTag(ds, tag, keyword, name, fallback = null) {
+/**
+ * An integer tag read by its VR: the file's own in explicit VR, else the dictionary's (`vr`,
+ * 'US' or 'IS'), as pydicom does. An implicit-VR file says no VR, and an IS is text whatever
+ * its length: NumberOfFrames "2 " is 2, not the uint16 0x2032.
+ */
+function intTag(ds, tag, vr, keyword, name, fallback = null) {
   const el = ds.elements[tag];
   const code = `(${tag.slice(1, 5)},${tag.slice(5)})`.toUpperCase();
   let v = fallback;
-  if (el) v = el.vr === 'IS' || el.length > 4 ? ds.intString(tag) : ds.uint16(tag);
+  if (el) v = (el.vr ?? vr) === 'IS' ? ds.intString(tag) : ds.uint16(tag);
   if (v === null || v === undefined || !Number.isFinite(v)) throw new DicomFileError(`${name}: ${keyword} ${code} missing or not a number`);
   if (v < 1) throw new DicomFileError(`${name}: ${keyword} ${code} is ${v}; must be at least 1`);
   return v;
@@ -76,10 +83,13 @@ export function readHeader(parser, bytes, name, limits) {
   }
   const ds = parse(parser, bytes, name);
   const ts = (ds.string('x00020010') ?? '').replace(/\0/g, '').trim();
-  const rows = intTag(ds, 'x00280010', 'Rows', name);
-  const columns = intTag(ds, 'x00280011', 'Columns', name);
-  const frames = intTag(ds, 'x00280008', 'NumberOfFrames', name, 1);
-  const samples = intTag(ds, 'x00280002', 'SamplesPerPixel', name, 1);
+  const rows = intTag(ds, 'x00280010', 'US', 'Rows', name);
+  const columns = intTag(ds, 'x00280011', 'US', 'Columns', name);
+  const frames = intTag(ds, 'x00280008', 'IS', 'NumberOfFrames', name, 1);
+  const samples = intTag(ds, 'x00280002', 'US', 'SamplesPerPixel', name, 1);
+  if (frames > MAX_INPUT_FRAMES) {
+    throw new DicomFileError(`${name}: NumberOfFrames (0028,0008) ${frames}, over the ${MAX_INPUT_FRAMES}-frame input limit`);
+  }
   if (rows * columns > limits.max_input_pixels) {
     throw new DicomFileError(`${name}: Rows x Columns (0028,0010/0011) = ${rows} x ${columns} = ${rows * columns} pixels, over the ${limits.max_input_pixels}-pixel input limit`);
   }

@@ -1,0 +1,106 @@
+// A PNG's EXIF orientation as hc-tf predict finds it (images.exif_orientation, Pillow's
+// getexif) and apply_orientation's pixels. The expected orientations were checked against
+// Pillow on these very bytes (tests/web_app_ui_test.py measures such files against predict).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { deflateSync } from 'node:zlib';
+import { pngOrientation, applyOrientation } from '../src/core/png_orientation.js';
+import { prepareImage, UserError } from '../src/core/imagefile.js';
+import { loadJson } from './helpers.js';
+
+const CRC = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+const crc32 = (buf) => { let c = 0xffffffff; for (const v of buf) c = CRC[(c ^ v) & 255] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+function chunk(type, body) {
+  const out = Buffer.alloc(12 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.write(type, 4, 'ascii');
+  Buffer.from(body).copy(out, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
+  return out;
+}
+
+/** A gray PNG (w x h, pixels 0, 1, 2, ...) with `before` chunks before IDAT, `after` after it. */
+export function png(w, h, before = [], after = [], color = 0) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0); ihdr.writeUInt32BE(h, 4); ihdr[8] = 8; ihdr[9] = color;
+  const ch = color === 2 ? 3 : 1, raw = Buffer.alloc(h * (w * ch + 1));
+  for (let y = 0; y < h; y++) for (let x = 0; x < w * ch; x++) raw[y * (w * ch + 1) + 1 + x] = (y * w * ch + x) & 255;
+  return new Uint8Array(Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
+    ...before, chunk('IDAT', deflateSync(raw)), ...after, chunk('IEND', Buffer.alloc(0))]));
+}
+
+/** A TIFF block with IFD0's entries [tag, type, count, value (4 bytes, as stored)]. */
+function tiff(entries, { big = false, prefix = '' } = {}) {
+  const b = Buffer.alloc(8 + 2 + 12 * entries.length + 4);
+  const u16 = (v, i) => (big ? b.writeUInt16BE(v, i) : b.writeUInt16LE(v, i));
+  const u32 = (v, i) => (big ? b.writeUInt32BE(v, i) : b.writeUInt32LE(v, i));
+  b.write(big ? 'MM' : 'II', 0, 'ascii'); u16(42, 2); u32(8, 4); u16(entries.length, 8);
+  entries.forEach(([tag, typ, count, value], k) => {
+    const e = 10 + 12 * k;
+    u16(tag, e); u16(typ, e + 2); u32(count, e + 4);
+    if (typ === 3) u16(value, e + 8); else u32(value, e + 8);
+  });
+  return Buffer.concat([Buffer.from(prefix, 'latin1'), b]);
+}
+const exif = (o, opts) => chunk('eXIf', tiff([[0x010f, 2, 4, 0x00414141], [0x0112, 3, 1, o]], opts));
+const text = (type, key, value) => chunk(type, Buffer.concat([Buffer.from(`${key}\0`, 'latin1'), type === 'iTXt' ? Buffer.from([0, 0, 0, 0]) : Buffer.alloc(0), Buffer.from(value, 'latin1')]));
+const xmp = (o, type = 'tEXt') => text(type, 'XML:com.adobe.xmp', `<x:xmpmeta><rdf:Description tiff:Orientation="${o}"/></x:xmpmeta>`);
+
+/** name -> [bytes, expected]: Pillow's orientation, or 'unsure'. */
+export function cases() {
+  return {
+    plain: [png(3, 2), 1],
+    exif6: [png(3, 2, [exif(6)]), 6],
+    exif8_big_endian: [png(3, 2, [exif(8, { big: true })]), 8],
+    exif3_exif_prefix: [png(3, 2, [exif(3, { prefix: 'Exif\0\0' })]), 3],
+    exif5_after_idat: [png(3, 2, [], [exif(5)]), 5],
+    exif0: [png(3, 2, [exif(0)]), 1],
+    exif9: [png(3, 2, [exif(9)]), 1],
+    exif_not_tiff: [png(3, 2, [chunk('eXIf', Buffer.from('not a tiff block'))]), 1],
+    exif_long: [png(3, 2, [chunk('eXIf', tiff([[0x0112, 4, 1, 6]]))]), 'unsure'],
+    exif_last_wins: [png(3, 2, [exif(2), exif(7)]), 7],
+    exif_early_wins_over_late: [png(3, 2, [exif(2)], [exif(7)]), 2],
+    xmp6: [png(3, 2, [xmp(6)]), 6],
+    xmp6_itxt_after_idat: [png(3, 2, [], [xmp(6, 'iTXt')]), 6],
+    exif_without_orientation_then_xmp: [png(3, 2, [chunk('eXIf', tiff([[0x010f, 2, 4, 0x00414141]])), xmp(8)]), 8],
+    exif_orientation_over_xmp: [png(3, 2, [exif(3), xmp(8)]), 3],
+    exif_early_xmp_late_unread: [png(3, 2, [chunk('eXIf', tiff([[0x010f, 2, 4, 0x00414141]]))], [xmp(8)]), 1],
+    xmp_no_orientation: [png(3, 2, [text('tEXt', 'XML:com.adobe.xmp', '<x:xmpmeta/>')]), 1],
+    raw_profile: [png(3, 2, [text('tEXt', 'Raw profile type exif', '\nexif\n  10\n0011')]), 'unsure'],
+    compressed_xmp: [png(3, 2, [chunk('zTXt', Buffer.concat([Buffer.from('XML:com.adobe.xmp\0\0'), deflateSync('tiff:Orientation="6"')]))]), 'unsure'],
+    other_text: [png(3, 2, [text('tEXt', 'Comment', 'tiff:Orientation="6"')]), 1],
+  };
+}
+
+test('the orientation Pillow finds in a PNG, or unsure where this port does not follow it', () => {
+  for (const [name, [bytes, want]] of Object.entries(cases())) {
+    const got = pngOrientation(bytes);
+    assert.deepEqual(want === 'unsure' ? Object.keys(got) : got, want === 'unsure' ? ['unsure'] : { orientation: want }, name);
+  }
+});
+
+test('apply_orientation: numpy slicing of a 3 x 2 image', () => {
+  const a = Uint8Array.from([0, 1, 2, 3, 4, 5]); // 2 rows of 3
+  const want = { // np.ascontiguousarray(op(np.arange(6).reshape(2, 3))) for each orientation
+    1: [3, 2, [0, 1, 2, 3, 4, 5]], 2: [3, 2, [2, 1, 0, 5, 4, 3]], 3: [3, 2, [5, 4, 3, 2, 1, 0]], 4: [3, 2, [3, 4, 5, 0, 1, 2]],
+    5: [2, 3, [0, 3, 1, 4, 2, 5]], 6: [2, 3, [3, 0, 4, 1, 5, 2]], 7: [2, 3, [5, 2, 4, 1, 3, 0]], 8: [2, 3, [2, 5, 1, 4, 0, 3]],
+  };
+  for (const [o, [w, h, px]] of Object.entries(want)) {
+    const r = applyOrientation(a, 3, 2, Number(o));
+    assert.deepEqual([r.width, r.height, [...r.gray]], [w, h, px], `orientation ${o}`);
+  }
+});
+
+test('prepareImage turns an oriented gray PNG upright, and refuses what it cannot turn as predict does', async () => {
+  const meta = loadJson('hc_effunet_int8.json');
+  const opts = { limits: meta.input_limits, H: meta.input.height, W: meta.input.width };
+  const open = (bytes, name) => prepareImage(new Blob([bytes]), name, opts, { head: bytes.subarray(0, 65536), bytes });
+  const r = await open(png(3, 2, [exif(6)]), 'turned.png');
+  assert.deepEqual([r.width, r.height, r.decoded_by, r.orientation], [2, 3, 'png-gray', 6]);
+  await assert.rejects(open(cases().raw_profile[0], 'raw.png'), (e) => e instanceof UserError && /^raw\.png: its orientation metadata/.test(e.message));
+  await assert.rejects(open(png(3, 2, [exif(6)], [], 2), 'rgb.png'), (e) => e instanceof UserError && /^rgb\.png: a PNG with an EXIF orientation \(6\)/.test(e.message));
+});
