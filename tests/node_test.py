@@ -409,13 +409,9 @@ def _pacs_files(tmp_path, names):
     return files
 
 
-@pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
-def test_pull_skips_an_instance_deleted_since_and_goes_on(tmp_path, kind, caplog):
-    """Orthanc's feed keeps a NewInstance change of an instance deleted since: its 404 raised,
-    the cursor never passed it, and no later instance was ever pulled."""
+def _pull_once(tmp_path, kind, pacs):
+    """One poll of a `kind` puller on `pacs` into a new spool; the spool and what it queued."""
     from hc_tf.node import pull as pull_lib
-    files = _pacs_files(tmp_path, ["deleted", "good"])
-    pacs = _Pacs(files)
     spool = spool_lib.Spool(str(tmp_path / "spool"), 10**9)
     got = []
     puller = pull_lib.make(config_lib.Destination(kind, "pacs", (("url", pacs.url),)), spool,
@@ -424,6 +420,16 @@ def test_pull_skips_an_instance_deleted_since_and_goes_on(tmp_path, kind, caplog
         puller.poll_once()
     finally:
         pacs.server.shutdown()
+    return spool, got
+
+
+@pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
+def test_pull_skips_an_instance_deleted_since_and_goes_on(tmp_path, kind, caplog):
+    """Orthanc's feed keeps a NewInstance change of an instance deleted since: its 404 raised,
+    the cursor never passed it, and no later instance was ever pulled."""
+    files = _pacs_files(tmp_path, ["deleted", "good"])
+    pacs = _Pacs(files)
+    spool, got = _pull_once(tmp_path, kind, pacs)
     assert len(got) == 1 and spool.journal.known(files["good"][1]["sop"])
     assert open(spool.image_path(spool.journal.row(got[0])["file"]), "rb").read() == \
         open(files["good"][0], "rb").read()  # the file as the PACS has it
@@ -440,18 +446,10 @@ def test_pull_keeps_to_the_input_byte_limit_set_in_the_environment(tmp_path, kin
     """HC_TF_MAX_INPUT_BYTES bounds a pulled file as it bounds the reader: the Orthanc size
     check used the built-in default, and the DICOMweb pull downloaded any size."""
     from hc_tf.io import images
-    from hc_tf.node import pull as pull_lib
     files = _pacs_files(tmp_path, ["big"])
     monkeypatch.setenv(images.BYTES_ENV, "100000")  # the head's file is about 430 kB
     pacs = _Pacs(files, length)
-    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**9)
-    got = []
-    puller = pull_lib.make(config_lib.Destination(kind, "pacs", (("url", pacs.url),)), spool,
-                           got.append)
-    try:
-        puller.poll_once()
-    finally:
-        pacs.server.shutdown()
+    spool, got = _pull_once(tmp_path, kind, pacs)
     assert got == [] and (kind == "dicomweb" or pacs.fetched == [])
     dead = spool.journal.status()
     assert dead["dead_letters"][0]["reason"].endswith("over the 100000-byte input limit"), dead

@@ -437,15 +437,20 @@ def test_copied_note_names_its_report_and_goes_with_it(page, golden):  # noqa: F
     assert page.locator("#copied").inner_text() == ""
     # Several images: the note is beside the table's Copy button, where it can be seen.
     names = ["000_HC.png", "001_HC.png"]
+    _measure_batch(page, golden, names)
+    page.click("#batch-dl-copy")
+    page.wait_for_selector("#batch-copied:has-text('Report of 2 images copied')", state="visible", timeout=10_000)
+    assert page.evaluate("navigator.clipboard.readText()").count("_HC.png") == 2
+
+
+def _measure_batch(page, golden, names):  # noqa: F811
+    """Opens the samples `names` together, types each one's pixel size, measures them all."""
     page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
     page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
     for i, n in enumerate(names):
         page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
     page.click("#measure-all")
     page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
-    page.click("#batch-dl-copy")
-    page.wait_for_selector("#batch-copied:has-text('Report of 2 images copied')", state="visible", timeout=10_000)
-    assert page.evaluate("navigator.clipboard.readText()").count("_HC.png") == 2
 
 
 def test_a_sample_that_cannot_be_read_leaves_nothing_of_the_previous_image(page, golden):  # noqa: F811
@@ -467,12 +472,7 @@ def test_a_sample_that_cannot_be_read_leaves_nothing_of_the_previous_image(page,
 
 def test_batch_row_edited_after_measuring_shows_no_old_hc(page, golden):  # noqa: F811
     names = ["000_HC.png", "001_HC.png"]
-    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
-    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
-    for i, n in enumerate(names):
-        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
-    page.click("#measure-all")
-    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    _measure_batch(page, golden, names)
     tr = page.locator("#batch-rows tr").nth(0)
     assert tr.get_attribute("data-state") == "found" and tr.locator(".b-hc").inner_text()
     page.locator("#batch-rows .batch-px").nth(0).fill("0.1")

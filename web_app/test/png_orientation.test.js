@@ -6,22 +6,8 @@ import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import { pngOrientation, applyOrientation } from '../src/core/png_orientation.js';
 import { prepareImage, UserError } from '../src/core/imagefile.js';
-import { loadJson } from './helpers.js';
+import { loadJson, pngChunk as chunk } from './helpers.js';
 
-const CRC = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (buf) => { let c = 0xffffffff; for (const v of buf) c = CRC[(c ^ v) & 255] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
-function chunk(type, body) {
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.write(type, 4, 'ascii');
-  Buffer.from(body).copy(out, 8);
-  out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
-  return out;
-}
 
 /** A gray PNG (w x h, pixels 0, 1, 2, ...) with `before` chunks before IDAT, `after` after it. */
 export function png(w, h, before = [], after = [], color = 0) {
