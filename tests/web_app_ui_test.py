@@ -310,6 +310,70 @@ def test_png_layouts_decode_as_predict(page):  # noqa: F811
     assert "EXIF orientation (6)" in page.inner_text("#message") and _state(page) == "error"
 
 
+def _jpeg(gray, *segments):
+    """A gray JPEG (cv2) with APP1 `segments` (marker payloads) inserted right after SOI."""
+    ok, buf = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    app1 = b"".join(b"\xff\xe1" + struct.pack(">H", len(s) + 2) + s for s in segments)
+    return buf[:2].tobytes() + app1 + buf[2:].tobytes()
+
+
+def _jpeg_exif(value):
+    return b"Exif\0\0" + _exif_orientation(value)
+
+
+def _jpeg_xmp(value):
+    return b"http://ns.adobe.com/xap/1.0/\0" + f'<rdf:Description tiff:Orientation="{value}"/>'.encode()
+
+
+def _decode_in_app(page, name, data):
+    """The app's model input for `data` (base64 bytes, decoded_by), or its refusal's message."""
+    import base64
+    got = page.evaluate("""async ([name, b64]) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const { Decoder } = await import('./core/decoder.js');
+        const { decodeOptions } = await import('./core/pipeline.js');
+        const d = new Decoder();
+        try {
+          const prep = await d.decode(new Blob([bytes]), name, decodeOptions(hcApp.model));
+          let s = ''; for (const v of prep.input) s += String.fromCharCode(v);
+          return { input: btoa(s), by: prep.decoded_by };
+        } catch (err) { return { error: String(err.message) }; } finally { d.close(); }
+    }""", [name, base64.b64encode(data).decode()])
+    if "input" in got:
+        got["input"] = np.frombuffer(base64.b64decode(got["input"]), np.uint8)
+    return got
+
+
+def test_jpeg_orientations_decode_as_predict(page):  # noqa: F811
+    """A JPEG's orientation (APP1 EXIF; XMP tiff:Orientation, which Pillow reads only when EXIF
+    has none): the browser's decoder turns it by EXIF as predict does, so the model gets predict's
+    bytes; an orientation it would not apply as predict does (XMP) is refused in words."""
+    from hc_tf import preprocess
+    from hc_tf.io import images
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    hw = (meta["input"]["height"], meta["input"]["width"])
+    gray = cv2.imread(os.path.join(SAMPLES, "003_HC.png"), cv2.IMREAD_GRAYSCALE)[100:220, 200:360]
+    no_orientation = b"Exif\0\0II*\0" + struct.pack("<IHI", 8, 0, 0)
+    cases = {"plain.jpg": _jpeg(gray), "xmp1.jpg": _jpeg(gray, _jpeg_xmp(1)),
+             "exif6_mm.jpg": _jpeg(gray, b"Exif\0\0" + _exif_orientation(6, "MM")),
+             "exif1_xmp6.jpg": _jpeg(gray, _jpeg_exif(1), _jpeg_xmp(6)),
+             "exif_twice.jpg": _jpeg(gray, _jpeg_exif(6), _jpeg_exif(3)),
+             **{f"exif{v}.jpg": _jpeg(gray, _jpeg_exif(v)) for v in range(10)}}
+    refused = {"xmp6.jpg": _jpeg(gray, _jpeg_xmp(6)),
+               "exif_without_orientation_xmp8.jpg": _jpeg(gray, no_orientation, _jpeg_xmp(8))}
+    for name, data in {**cases, **refused}.items():
+        got = _decode_in_app(page, name, data)
+        if name in refused:
+            assert images.exif_orientation(data) != 1 and got.get("error", "").startswith(
+                f"{name}: its orientation metadata (an XMP orientation"), (name, got)
+            assert "measure it with hc-tf predict" in got["error"]
+            continue
+        want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]
+        assert got.get("by") == "canvas", (name, got)
+        assert np.array_equal(got["input"], want.ravel()), name
+
+
 def test_offline_ready_is_shown_and_every_build_is_stored(browser, golden):  # noqa: F811
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=DIST))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

@@ -4,8 +4,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
-import { pngOrientation, applyOrientation } from '../src/core/png_orientation.js';
-import { prepareImage, UserError } from '../src/core/imagefile.js';
+import { pngOrientation, jpegOrientation, applyOrientation } from '../src/core/png_orientation.js';
+import { prepareImage, jpegMarkers, UserError } from '../src/core/imagefile.js';
 import { loadJson, pngChunk as chunk } from './helpers.js';
 
 
@@ -89,4 +89,65 @@ test('prepareImage turns an oriented gray PNG upright, and refuses what it canno
   assert.deepEqual([r.width, r.height, r.decoded_by, r.orientation], [2, 3, 'png-gray', 6]);
   await assert.rejects(open(cases().raw_profile[0], 'raw.png'), (e) => e instanceof UserError && /^raw\.png: its orientation metadata/.test(e.message));
   await assert.rejects(open(png(3, 2, [exif(6)], [], 2), 'rgb.png'), (e) => e instanceof UserError && /^rgb\.png: a PNG with an EXIF orientation \(6\)/.test(e.message));
+});
+
+/** A JPEG's markers (no real scan): SOI, `segments` ([marker, body]), SOF (3 x 2), `after`, SOS, EOI. */
+export function jpeg(segments, after = []) {
+  const seg = ([m, body]) => Buffer.concat([Buffer.from([0xff, m, (body.length + 2) >> 8, (body.length + 2) & 255]), Buffer.from(body)]);
+  return new Uint8Array(Buffer.concat([Buffer.from([0xff, 0xd8]), ...segments.map(seg),
+    seg([0xc0, [8, 0, 2, 0, 3, 1, 1, 0x11, 0]]), ...after.map(seg), seg([0xda, [1, 1, 0, 0, 63, 0]]), Buffer.from([0xff, 0xd9])]));
+}
+const app1Exif = (o, opts) => [0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff([[0x010f, 2, 4, 0x00414141], [0x0112, 3, 1, o]], opts)])];
+const app1Xmp = (o) => [0xe1, Buffer.from(`http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><rdf:Description tiff:Orientation="${o}"/></x:xmpmeta>`, 'latin1')];
+
+/** name -> [bytes, expected]: Pillow's orientation and where it came from ('exif', 'xmp'), or 'unsure'. */
+export function jpegCases() {
+  const noOrientation = [0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff([[0x010f, 2, 4, 0x00414141]])])];
+  return {
+    plain: [jpeg([]), [1]],
+    exif6: [jpeg([app1Exif(6)]), [6, 'exif']],
+    exif8_big_endian: [jpeg([app1Exif(8, { big: true })]), [8, 'exif']],
+    exif9: [jpeg([app1Exif(9)]), [1, 'exif']],
+    exif_not_tiff: [jpeg([[0xe1, Buffer.from('Exif\0\0not a tiff block')], app1Xmp(6)]), [1]],
+    xmp6: [jpeg([app1Xmp(6)]), [6, 'xmp']],
+    xmp6_after_jfif: [jpeg([[0xe0, Buffer.from('JFIF\0\x01\x01\0\0\x01\0\x01\0\0', 'latin1')], app1Xmp(6)]), [6, 'xmp']],
+    exif3_between_sof_and_sos: [jpeg([], [app1Exif(3)]), [3, 'exif']],
+    xmp_last_wins: [jpeg([app1Xmp(6), app1Xmp(1)]), [1]],
+    exif1_over_xmp6: [jpeg([app1Exif(1), app1Xmp(6)]), [1, 'exif']],
+    exif_without_orientation_then_xmp: [jpeg([noOrientation, app1Xmp(8)]), [8, 'xmp']],
+    xmp_in_app2_unread: [jpeg([[0xe2, app1Xmp(6)[1]]]), [1]],
+    exif_long: [jpeg([[0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff([[0x0112, 4, 1, 6]])])]]), 'unsure'],
+    exif_tag_past_a_stop: [jpeg([[0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff([[0x010f, 2, 400, 8], [0x0112, 3, 1, 6]])])]]), 'unsure'],
+    exif_tag_of_unknown_type: [jpeg([[0xe1, Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff([[0x0112, 99, 1, 6]])])], app1Xmp(3)]), 'unsure'],
+    exif_twice: [jpeg([app1Exif(6), app1Exif(3)]), [6, 'exif']],
+  };
+}
+
+test('the orientation Pillow finds in a JPEG (EXIF, else XMP), or unsure where a browser may read it otherwise', () => {
+  for (const [name, [bytes, want]] of Object.entries(jpegCases())) {
+    const { segments, end } = jpegMarkers(bytes);
+    assert.equal(end, 'sos', name);
+    const got = jpegOrientation(segments);
+    assert.deepEqual(want === 'unsure' ? Object.keys(got) : got, want === 'unsure' ? ['unsure'] : { orientation: want[0], ...(want[1] && { from: want[1] }) }, name);
+  }
+});
+
+test('jpegMarkers walks to the scan: the segments, the first SOF, and where it stopped', () => {
+  const b = jpeg([app1Xmp(6)]);
+  const { segments, sof, end } = jpegMarkers(b);
+  assert.deepEqual([segments.map((s) => s.marker), sof, end], [[0xe1, 0xc0], { width: 3, height: 2 }, 'sos']);
+  assert.equal(jpegMarkers(b.subarray(0, 20)).end, 'short');
+  const junk = Uint8Array.from([...b.subarray(0, 2), 0x00, ...b.subarray(2)]);
+  assert.deepEqual([jpegMarkers(junk).end, jpegMarkers(junk).sof], ['junk', null]);
+});
+
+test('prepareImage refuses a JPEG whose orientation the browser would not apply as predict does', async () => {
+  const meta = loadJson('hc_effunet_int8.json');
+  const opts = { limits: meta.input_limits, H: meta.input.height, W: meta.input.width };
+  const open = (bytes, name) => prepareImage(new Blob([bytes]), name, opts, { head: bytes.subarray(0, 65536), bytes });
+  for (const [name, bytes] of [['xmp6.jpg', jpegCases().xmp6[0]], ['odd.jpg', jpegCases().exif_tag_past_a_stop[0]]]) {
+    await assert.rejects(open(bytes, name), (e) => e instanceof UserError && e.message.startsWith(`${name}: its orientation metadata (`) && /measure it with hc-tf predict$/.test(e.message), name);
+  }
+  // An EXIF orientation is left to the browser's decoder (none here: not refused for orientation).
+  await assert.rejects(open(jpegCases().exif6[0], 'exif6.jpg'), (e) => /^exif6\.jpg: not a readable image file/.test(e.message));
 });

@@ -3,7 +3,7 @@
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng } from './png_gray.js';
-import { pngOrientation, applyOrientation } from './png_orientation.js';
+import { pngOrientation, jpegOrientation, applyOrientation } from './png_orientation.js';
 
 /** An error whose message is meant for the user as it is. */
 export class UserError extends Error {}
@@ -15,19 +15,27 @@ const le24 = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
 const le32s = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
 const ascii = (b, i, n) => String.fromCharCode(...b.subarray(i, i + n));
 
-/** JPEG: the first SOFn segment's size (markers walked, not decoded). */
-function jpegSize(b) {
-  let i = 2;
-  while (i + 9 < b.length) {
-    if (b[i] !== 0xff) return null;
+/**
+ * A JPEG's marker segments from SOI to its first scan (SOS), walked by their lengths, not
+ * decoded: {segments: [{marker, body}], sof: the first SOFn's {width, height} or null, end: 'sos',
+ * 'eoi', 'short' (the bytes end first) or 'junk' (a byte that is no marker where one should be)}.
+ */
+export function jpegMarkers(b) {
+  const segments = [];
+  let i = 2, sof = null;
+  while (i + 4 <= b.length) {
+    if (b[i] !== 0xff) return { segments, sof, end: 'junk' };
     const marker = b[i + 1];
     if (marker === 0xff) { i += 1; continue; }
-    if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
-      return { width: be16(b, i + 7), height: be16(b, i + 5) };
+    if (marker === 0xda || marker === 0xd9) return { segments, sof, end: marker === 0xda ? 'sos' : 'eoi' };
+    if (!sof && i + 9 < b.length && marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+      sof = { width: be16(b, i + 7), height: be16(b, i + 5) };
     }
-    i += 2 + be16(b, i + 2);
+    const next = i + 2 + be16(b, i + 2);
+    segments.push({ marker, body: b.subarray(i + 4, Math.min(next, b.length)) });
+    i = next;
   }
-  return null;
+  return { segments, sof, end: 'short' };
 }
 
 /**
@@ -39,8 +47,8 @@ export function headerSize(b) {
     return { format: 'PNG', width: be32(b, 16), height: be32(b, 20), bitDepth: b[24] };
   }
   if (b.length >= 4 && b[0] === 0xff && b[1] === 0xd8) {
-    const s = jpegSize(b);
-    return s && { format: 'JPEG', ...s };
+    const { sof } = jpegMarkers(b);
+    return sof && { format: 'JPEG', ...sof };
   }
   if (b.length >= 10 && ascii(b, 0, 3) === 'GIF') return { format: 'GIF', width: le16(b, 6), height: le16(b, 8) };
   if (b.length >= 26 && ascii(b, 0, 2) === 'BM') return { format: 'BMP', width: Math.abs(le32s(b, 18)), height: Math.abs(le32s(b, 22)) };
@@ -152,6 +160,21 @@ async function canvasPixels(blob, name, limits) {
 }
 
 /**
+ * A JPEG's orientation as the browser's decoder leaves it to be turned here: {orientation: 1}
+ * where createImageBitmap turns it as predict does (it applies the EXIF orientation, as Pillow
+ * reads it: tests/web_app_ui_test.py measures that against predict), {unsure} where it would not
+ * (an XMP orientation that predict applies and the browser ignores, forms read differently).
+ */
+function browserJpegOrientation(bytes) {
+  const { segments, end } = jpegMarkers(bytes);
+  if (end === 'junk') return { unsure: 'stray bytes between its JPEG markers' };
+  const o = jpegOrientation(segments);
+  if (o.unsure) return o;
+  if (o.from === 'xmp') return { unsure: `an XMP orientation (${o.orientation}) with no EXIF one` };
+  return { orientation: 1 };
+}
+
+/**
  * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by:
  * 'png-gray', 'ImageDecoder' or 'canvas'}; throws a UserError naming the file for anything
  * predict would refuse or read differently. `read`: what the caller has read of the file
@@ -165,7 +188,9 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   const tRead = performance.now();
   // predict turns a PNG upright by its EXIF orientation (images.decode_gray): so does the gray
   // path here; the browser's decoders may or may not, so an oriented PNG they would read is refused.
-  const orient = h.format === 'PNG' ? pngOrientation(bytes) : { orientation: 1 };
+  // A JPEG is left to the browser, which turns it by EXIF as predict does; one it would not turn
+  // as predict does (an XMP orientation) is refused.
+  const orient = h.format === 'PNG' ? pngOrientation(bytes) : h.format === 'JPEG' ? browserJpegOrientation(bytes) : { orientation: 1 };
   if (orient.unsure) {
     throw new UserError(`${name}: its orientation metadata (${orient.unsure}) is not read here as hc-tf predict reads it; measure it with hc-tf predict`);
   }

@@ -4,7 +4,8 @@
 // are read here exactly; a form whose reading by Pillow this port does not follow step by step
 // (compressed XMP, "Raw profile type exif" or "exif" text, BigTIFF, a non-SHORT orientation tag,
 // several XMP chunks, APNG) gives {unsure}: the caller refuses the file in words rather than
-// measure it turned otherwise than predict would.
+// measure it turned otherwise than predict would. A JPEG's orientation is read the same way from
+// its APP1 segments (jpegOrientation; imagefile.js walks the markers).
 
 const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
 const typeOf = (b, i) => String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
@@ -15,9 +16,10 @@ const UNIT = { 1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 
 const ORIENTATION = 0x0112;
 
 /**
- * Pillow's Exif.load + get(0x0112) on an eXIf body: {value} (the tag's value), {absent} (no
- * orientation tag: Pillow then looks at XMP), {broken} (Pillow raises: predict takes 1), or
- * {unsure}.
+ * Pillow's Exif.load + get(0x0112) on an EXIF (TIFF) block: {value} (the tag's value), {absent}
+ * (no orientation tag: Pillow then looks at XMP), {broken} (Pillow raises: predict takes 1), or
+ * {unsure}. `unreached: true` with {value} or {absent}: IFD0 has an orientation entry that Pillow
+ * skips (a type it does not load, no count) or stops before (an earlier entry's data past the end).
  */
 function exifOrientation(body) {
   let d = body;
@@ -31,17 +33,20 @@ function exifOrientation(body) {
   const u32 = (i) => (little ? (d[i] | (d[i + 1] << 8) | (d[i + 2] << 16)) + d[i + 3] * 2 ** 24 : be32(d, i));
   const ifd = u32(4);
   if (ifd + 2 > d.length) return { absent: true }; // Pillow warns and reads no tag
-  let found = null;
-  for (let k = 0, n = u16(ifd); k < n; k++) {
-    const e = ifd + 2 + 12 * k;
+  let found = null, unreached = false, k = 0;
+  const n = u16(ifd), entry = (j) => ifd + 2 + 12 * j;
+  for (; k < n; k++) {
+    const e = entry(k);
     if (e + 12 > d.length) break; // a short read: Pillow keeps the tags before it
     const tag = u16(e), typ = u16(e + 2), count = u32(e + 4), unit = UNIT[typ];
-    if (!unit || !count) continue; // an unsupported type, or no data: skipped
+    if (!unit || !count) { unreached ||= tag === ORIENTATION; continue; } // an unsupported type, or no data: skipped
     const size = count * unit;
     if (size > 4 && u32(e + 8) + size > d.length) break; // its data past the end: Pillow stops here
     if (tag === ORIENTATION) found = typ === 3 && count === 1 ? { value: u16(e + 8) } : { unsure: `an orientation tag of type ${typ}, count ${count}` };
   }
-  return found ?? { absent: true };
+  for (; k < n && entry(k) + 12 <= d.length; k++) unreached ||= u16(entry(k)) === ORIENTATION;
+  if (found?.unsure) return found;
+  return { ...(found ?? { absent: true }), ...(unreached && { unreached }) };
 }
 
 /**
@@ -91,6 +96,38 @@ export function pngOrientation(b) {
   const m = /tiff:Orientation(="|>)([0-9])/.exec(latin1(value));
   const v = m ? Number(m[2]) : 1;
   return { orientation: v >= 1 && v <= 8 ? v : 1 };
+}
+
+const XMP_NS = 'http://ns.adobe.com/xap/1.0/\0';
+const startsWith = (b, prefix) => b.length >= prefix.length && [...prefix].every((c, i) => b[i] === c.charCodeAt(0));
+
+/**
+ * A JPEG's orientation as exif_orientation gives it (Pillow's JpegImagePlugin: every APP1
+ * "Exif\0\0" segment before the scan joined, the first whole and the rest without their
+ * prefix; the last APP1 XMP segment, read only when EXIF has no orientation tag), from the
+ * marker segments ([{marker, body}], SOI to SOS) that imagefile.js walks: {orientation, from:
+ * 'exif' | 'xmp'} ({orientation: 1} when neither has one), or {unsure: why} for a form that
+ * Pillow and a browser may read differently (an orientation tag Pillow does not reach, several
+ * EXIF segments that read otherwise than their first alone).
+ */
+export function jpegOrientation(segments) {
+  const app1 = segments.filter((s) => s.marker === 0xe1);
+  const exifs = app1.filter((s) => startsWith(s.body, 'Exif\0\0'));
+  if (exifs.length) {
+    const rest = exifs.slice(1).map((s) => s.body.subarray(6));
+    const joined = new Uint8Array(exifs[0].body.length + rest.reduce((m, r) => m + r.length, 0));
+    [exifs[0].body, ...rest].reduce((o, r) => { joined.set(r, o); return o + r.length; }, 0);
+    const o = exifOrientation(joined);
+    if (o.unsure) return o;
+    if (o.unreached) return { unsure: 'an EXIF orientation tag that Pillow does not reach' };
+    if (rest.length && JSON.stringify(exifOrientation(exifs[0].body)) !== JSON.stringify(o)) return { unsure: 'several EXIF segments' };
+    if (o.broken) return { orientation: 1 };
+    if (!o.absent) return { orientation: o.value >= 1 && o.value <= 8 ? o.value : 1, from: 'exif' };
+  }
+  const xmp = app1.filter((s) => startsWith(s.body, XMP_NS)).at(-1);
+  const m = xmp && /tiff:Orientation(="|>)([0-9])/.exec(latin1(xmp.body.subarray(XMP_NS.length)));
+  const v = m ? Number(m[2]) : 1;
+  return v >= 2 && v <= 8 ? { orientation: v, from: 'xmp' } : { orientation: 1 };
 }
 
 /**
