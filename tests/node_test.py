@@ -299,11 +299,13 @@ def _sop_item(uid, reason=None):
 @pytest.mark.parametrize("case, error", [
     ("failed_out_of_resources", dest_lib.Retry), ("failed_cannot_understand", dest_lib.Refused),
     ("stored", None), ("stored_charset", None), ("not_listed", dest_lib.Retry),
-    ("accepted_no_body", dest_lib.Retry)])
+    ("accepted_no_body", dest_lib.Retry), ("conflict_out_of_resources", dest_lib.Retry),
+    ("conflict_cannot_understand", dest_lib.Refused), ("conflict_no_body", dest_lib.Refused)])
 def test_dicomweb_destination_reads_the_stow_response(tmp_path, case, error):
     """A STOW-RS 202 listing the SR in Failed SOP Sequence (0008,1198) was taken as stored:
     the delivery was marked sent and the SR deleted. The failure reason now decides Retry
-    (0xA7xx) or Refused; an SR the response does not show stored is retried."""
+    (0xA7xx) or Refused, for a 409 (none stored) too; an SR the response does not show stored
+    is retried."""
     ds = dicom_files.gray_dataset("000_HC.png")
     uid = str(ds.SOPInstanceUID)
     sr = dicom_files.save(ds, str(tmp_path / "x.sr.dcm"))
@@ -319,7 +321,13 @@ def test_dicomweb_destination_reads_the_stow_response(tmp_path, case, error):
                            "application/dicom+json; charset=utf-8"),
         "not_listed": (200, {"00081199": {"vr": "SQ", "Value": [_sop_item("1.2.3")]}},
                        "application/dicom+json"),
-        "accepted_no_body": (202, None, "application/dicom+json")}[case]
+        "accepted_no_body": (202, None, "application/dicom+json"),
+        # 409: none stored; out of resources (0xA7xx) is retried as from a C-STORE
+        "conflict_out_of_resources": (409, failed, "application/dicom+json"),
+        "conflict_cannot_understand": (
+            409, {"00081198": {"vr": "SQ", "Value": [_sop_item(uid, 0xC000)]}},
+            "application/dicom+json"),
+        "conflict_no_body": (409, None, "application/dicom+json")}[case]
     if case == "failed_out_of_resources":  # with a charset: dicomweb-client does not parse it
         content_type = "application/dicom+json; charset=utf-8"
     url, stop = _stow_answer(code, body, content_type)

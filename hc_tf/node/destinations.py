@@ -109,6 +109,9 @@ class DicomWeb:
             code = err.response.status_code if err.response is not None else 0
             if code in (408, 429) or code >= 500:
                 raise Retry(f"{self.name}: STOW-RS HTTP {code}") from None
+            if code == 409 and err.response.content:  # none stored: the body may say why
+                self._check(_json_dataset(err.response), err.response,
+                            [str(ds.SOPInstanceUID) for ds in datasets])
             raise Refused(f"{self.name}: STOW-RS HTTP {code}") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
             raise Retry(f"{self.name}: STOW-RS: {type(err).__name__}") from None
