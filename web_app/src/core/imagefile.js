@@ -3,7 +3,7 @@
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng } from './png_gray.js';
-import { pngOrientation, jpegOrientation, applyOrientation } from './png_orientation.js';
+import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
 
 /** An error whose message is meant for the user as it is. */
 export class UserError extends Error {}

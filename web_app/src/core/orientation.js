@@ -1,4 +1,4 @@
-// A PNG's EXIF orientation as hc-tf predict finds it (hc_tf.io.images.exif_orientation: Pillow's
+// An image's EXIF orientation as hc-tf predict finds it (hc_tf.io.images.exif_orientation: Pillow's
 // getexif, then apply_orientation), and that orientation applied to gray pixels. Pillow reads it
 // from an eXIf chunk (IFD0 tag 0x0112), else from XMP text (tiff:Orientation). The common forms
 // are read here exactly; a form whose reading by Pillow this port does not follow step by step

@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
-import { pngOrientation, jpegOrientation, applyOrientation } from '../src/core/png_orientation.js';
+import { pngOrientation, jpegOrientation, applyOrientation } from '../src/core/orientation.js';
 import { prepareImage, jpegMarkers, UserError } from '../src/core/imagefile.js';
 import { loadJson, pngChunk as chunk } from './helpers.js';
 
