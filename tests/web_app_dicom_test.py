@@ -44,11 +44,11 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert page.evaluate("document.querySelector('#px').readOnly") is True
     assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
     assert "dicom_us_region" in page.inner_text("#px-source")
-    _check_fhir(page, path, dcm_hc, golden, s)
     import json
     with page.expect_download() as d:
         page.click("#dl-json")
     rec = json.loads(open(d.value.path(), encoding="utf-8").read())["images"][0]
+    _check_fhir(page, path, dcm_hc, golden, s, rec["hc_interval"])
     assert (rec["pixel_size_source"], rec["dicom"]["region"], rec["dicom"]["frames_in_file"]) == ("dicom_us_region", 1, 1)
     assert rec["dicom"]["sop_instance_uid"] == str(ds.SOPInstanceUID)
     # Override: the typed size is used, and said so.
@@ -89,9 +89,11 @@ def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, 
     assert "pixel size" not in page.inner_text("#carried")
 
 
-def _check_fhir(page, path, hc_mm, golden, s):  # noqa: F811
+def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
     """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC, its 95%
-    interval (quantity-confidenceInterval) and the interval's note included."""
+    interval (quantity-confidenceInterval) and the interval's note included; that interval is
+    report.json's (`report_interval`, the app's own) and Measurement.hc_interval's, the model
+    pixel's size among its features (read as unknown, the widest, it was ~8 mm wider)."""
     import dataclasses
     import json
     try:
@@ -111,7 +113,11 @@ def _check_fhir(page, path, hc_mm, golden, s):  # noqa: F811
     reasons = [r for r in (page.get_attribute("#result", "data-review-reasons") or "").split("; ") if r]
     with open(os.path.join(BUNDLE, golden["metadata"]), encoding="utf-8") as f:
         version = json.load(f)["model_version"]
-    interval = dataclasses.asdict(intervals.hc_interval(hc_mm, s["quality"]))
+    box = s["letterbox"]
+    model_pixel = intervals.model_pixel_mm(s["pixel_size_mm"], 1 / min(box["scale_x"], box["scale_y"]))
+    interval = dataclasses.asdict(intervals.hc_interval(hc_mm, s["quality"], model_pixel_mm=model_pixel))
+    assert (report_interval["lower_mm"], report_interval["upper_mm"]) == pytest.approx(
+        (interval["lower_mm"], interval["upper_mm"]), abs=1e-9)
     want = fhir.observation(hc_mm, dicom.uids(header), None,
                             ModelInfo(golden["model"], version, golden["model_sha256"]),
                             review, reasons, fhir.study_datetime(header.dataset), hc_interval=interval)

@@ -3,7 +3,7 @@
 // of hc_tf/io/dicom_calibration.py), with the choice said under the field.
 import { measurePrepared, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { observation, missingUids, studyDate } from '../core/fhir.js';
-import { hcInterval } from '../core/intervals.js';
+import { hcInterval, measurementSignals } from '../core/intervals.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize } from '../core/dicom/calibration.js';
 
 const $ = (id) => document.getElementById(id);
@@ -83,6 +83,6 @@ export function fhirObservation(model, image, r) {
   const missing = missingUids(d.uids);
   if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
-  const iv = hcInterval(model.meta.clinical, r.hc_mm, r.quality); // as report.json's hc_interval
+  const iv = hcInterval(model.meta.clinical, r.hc_mm, measurementSignals(r)); // report.json's hc_interval
   return observation(r.hc_mm, d.uids, d.frames > 1 ? 1 : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv);
 }
