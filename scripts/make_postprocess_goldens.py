@@ -405,6 +405,9 @@ INTERVAL_CASES = ((0.5, {"model_pixel_mm": 0.14}), (45.0, {"model_pixel_mm": 0.0
                   (237.6, {"model_pixel_mm": 0.45}), (290.9, {"model_pixel_mm": 0.5}),
                   (333.3, {"mask_ellipse_dice": 0.9, "model_pixel_mm": 0.7}),
                   (357.7, {"model_pixel_mm": 1.5}), (420.0, {"model_pixel_mm": 0.6}),
+                  # beyond the calibrated range: a note, no interval (one feature, then two)
+                  (250.0, {"mask_ellipse_dice": 0.5, "model_pixel_mm": 0.4}),
+                  (300.0, {"inlier_fraction": 0.1, "model_pixel_mm": 1.2}),
                   # a Mondrian table's bin edges (bin i: edges[i-1] <= HC < edges[i])
                   (120.0, {"model_pixel_mm": 0.2}), (199.99, {"model_pixel_mm": 0.3}),
                   (200.0, {"model_pixel_mm": 0.3}), (260.0, {"model_pixel_mm": 0.4}),
@@ -422,8 +425,9 @@ def interval_cases():
     out = []
     for hc, sig in INTERVAL_CASES:
         signals = {k: (math.nan if v == NAN else v) for k, v in sig.items()}
-        iv = intervals_lib.hc_interval(hc, signals)
-        m = types.SimpleNamespace(hc_interval=lambda iv=iv: iv)
+        note = intervals_lib.beyond_calibration(hc, signals)  # as Measurement.hc_interval
+        iv = None if note else intervals_lib.hc_interval(hc, signals)
+        m = types.SimpleNamespace(hc_interval=lambda iv=iv: iv, found=True, no_interval_reason=note)
         out.append({"hc_mm": hc, "signals": sig, "record": report.interval_record(m),
                     "ga_interval": report.ga_interval_records(m)})
     return out

@@ -1,5 +1,6 @@
 """Calibrated HC intervals (hc_tf.clinical.intervals) and their fitting script."""
 
+import dataclasses
 import json
 import math
 import os
@@ -384,3 +385,40 @@ def test_a_measurement_without_calibration_says_so_everywhere_instead_of_a_numbe
     assert exam["disagree"] is False and exam["disagree_reason"].startswith("not assessed")
     calibrated = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2)
     assert calibrated.hc_interval() is not None  # the package's table, as before
+
+
+def test_an_image_beyond_the_calibrated_range_gets_a_note_not_a_capped_interval():
+    """A model pixel coarser than any calibration image's (e.g. a 1024-wide frame at 0.3 mm)
+    was capped to the largest seen, giving an interval whose coverage nothing measured, without
+    a word: now no interval, and the note says which feature and the range, everywhere a record
+    goes. Just inside the range the interval is given as before."""
+    from hc_tf.measure.geometry import Ellipse
+    from hc_tf.measure.result import Measurement
+    from hc_tf.report import records
+
+    t = intervals.load_table()
+    if "model_pixel_mm" not in t.feature_names:
+        pytest.skip("the package's table does not use the model pixel")
+    cap = t.feature_caps[t.feature_names.index("model_pixel_mm")]
+    quality = clinical.QualitySignals(fit_rms_frac=0.01, inlier_fraction=0.98,
+                                      mask_ellipse_dice=0.99, uncertain_band_fraction=0.3)
+
+    def head(model_px_mm):
+        return Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.3, quality,
+                           original_px_per_model_px=model_px_mm / 0.3)
+
+    inside, beyond = head(cap * 0.99), head(cap * 1.05)
+    assert inside.hc_interval() is not None and inside.no_interval_reason == ""
+    assert beyond.hc_interval() is None
+    note = (f"no calibrated interval: model_pixel_mm {cap * 1.05:.3f} is above the calibrated "
+            f"range (up to {cap:.3f})")
+    assert beyond.no_interval_reason == note and beyond.to_dict()["interval_note"] == note
+    rec = records.image_record("x.png", beyond)
+    assert rec["hc_interval"] == {"note": note} and rec["ga_interval"] == {}
+    assert records.csv_row(rec)["hc_lower_95_mm"] is None
+    # the arithmetic alone still caps (the table's definition); the refusal is the measurement's
+    assert intervals.beyond_calibration(beyond.hc_mm, quality, model_pixel_mm=cap * 1.05) == note
+    # a quality signal beyond its range counts too; both named, in the table's order
+    worse = dict(dataclasses.asdict(quality), mask_ellipse_dice=0.5)
+    two = intervals.beyond_calibration(250.0, worse, model_pixel_mm=cap * 1.05)
+    assert two.startswith(note + "; one_minus_mask_ellipse_dice 0.500 is above"), two

@@ -130,6 +130,19 @@ class IntervalTable:
             total += c * v
         return max(self.min_sigma_mm, total)
 
+    def beyond_calibration(self, x: Sequence[float]) -> str:
+        """Why this calibration cannot speak for a feature vector: each weighted feature above
+        the largest value calibration saw, in words; "" when none is. `sigma_from_features` caps
+        such a feature, so an interval there would claim a coverage nothing measured (an image
+        drawn coarser than any calibration image, or a fit worse than any)."""
+        if not self.feature_caps:
+            return ""
+        beyond = [f"{n} {v:.3f} is above the calibrated range (up to {cap:.3f})"
+                  for n, c, v, cap in zip(self.feature_names, self.coefficients, x,
+                                          self.feature_caps)
+                  if c != 0.0 and not math.isnan(v) and v > cap]
+        return "no calibrated interval: " + "; ".join(beyond) if beyond else ""
+
     def sigma_mm(self, hc_mm: float, signals: Any) -> float:
         """Difficulty (mm) of one measurement."""
         return self.sigma_from_features(feature_vector(hc_mm, signals, self.feature_names))
@@ -315,11 +328,25 @@ def hc_interval(hc_mm: float, signals: Any = None, level: float = DEFAULT_LEVEL,
     """
     hc = check_positive(hc_mm, "HC (mm)")
     t = table or load_table()
+    half = t.half_width_mm(hc, _with_model_pixel(signals, model_pixel_mm), level)
+    return HcInterval(hc, float(level), max(0.0, hc - half), hc + half, half, t.method)
+
+
+def beyond_calibration(hc_mm: float, signals: Any = None, table: Optional[IntervalTable] = None,
+                       model_pixel_mm: Optional[float] = None) -> str:
+    """Why no calibrated interval can be given for this measurement ("" when one can): a
+    weighted feature above the table's calibrated range (`IntervalTable.beyond_calibration`).
+    Arguments as `hc_interval`'s."""
+    t = table or load_table()
+    s = _with_model_pixel(signals, model_pixel_mm)
+    return t.beyond_calibration(feature_vector(float(hc_mm), s, t.feature_names))
+
+
+def _with_model_pixel(signals: Any, model_pixel_mm: Optional[float]) -> Dict[str, Any]:
     s = _as_mapping(signals)
     if model_pixel_mm is not None:
         s["model_pixel_mm"] = model_pixel_mm
-    half = t.half_width_mm(hc, s, level)
-    return HcInterval(hc, float(level), max(0.0, hc - half), hc + half, half, t.method)
+    return s
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,8 +27,9 @@ class Measurement:
         `model_pixel_mm`.
       interval_table: the HC interval's calibration for the model that measured (None: the
         package's, fitted on the released model).
-      interval_note: why there is no HC interval although a head was found ("" when there is
-        one): the model has no calibration of its own (`hc_tf.inference.interval_table_for`).
+      interval_note: why the model gives no HC interval ("" when it does): it has no
+        calibration of its own (`hc_tf.inference.interval_table_for`). One image can lack one
+        too: `no_interval_reason`.
     """
 
     found: bool
@@ -99,12 +100,23 @@ class Measurement:
         outer-to-outer along the ellipse's axes); None when not found."""
         return biometry_lib.biometry_from_axes(*self.semi_axes_mm) if self.found else None
 
+    @property
+    def no_interval_reason(self) -> str:
+        """Why a found head has no HC interval ("" when it has one, or no head): the model has
+        no calibration (`interval_note`), or this image lies beyond it
+        (`clinical.intervals.beyond_calibration`: e.g. a model pixel coarser than any
+        calibration image's)."""
+        if not self.found:
+            return ""
+        return self.interval_note or intervals_lib.beyond_calibration(
+            self.hc_mm, self.quality, self.interval_table, self.model_pixel_mm)
+
     def hc_interval(self, level: float = intervals_lib.DEFAULT_LEVEL
                     ) -> Optional[intervals_lib.HcInterval]:
         """The calibrated interval of the HC (`clinical.intervals`, the measuring model's table,
         the quality signals and the model-pixel size as the difficulty); None when not found
-        or when the model has no calibration (`interval_note` says so)."""
-        if not self.found or self.interval_note:
+        or when there is none to give (`no_interval_reason` says why)."""
+        if not self.found or self.no_interval_reason:
             return None
         return intervals_lib.hc_interval(self.hc_mm, self.quality, level, self.interval_table,
                                          model_pixel_mm=self.model_pixel_mm)
@@ -123,7 +135,7 @@ class Measurement:
                 "pixel_size_mm": float(self.pixel_size_mm), "hc_mm": self.hc_mm,
                 "model_pixel_mm": self.model_pixel_mm,
                 "hc_interval": dataclasses.asdict(interval) if interval else None,
-                "interval_note": self.interval_note,
+                "interval_note": self.no_interval_reason,
                 "biometry": (dataclasses.asdict(self.biometry()) if self.found else None),
                 "center_mm": (list(self.center_mm) if self.found else None),
                 "semi_axes_mm": (list(self.semi_axes_mm) if self.found else None),

@@ -131,11 +131,11 @@ DATING_SOURCE = "LMP or earlier scan, as given"
 
 
 def interval_record(m: measure_lib.Measurement) -> Optional[Dict[str, Any]]:
-    """The HC's calibrated 95% interval as JSON-ready data; {"note": why} when the model has
-    no calibration; None when no head."""
+    """The HC's calibrated 95% interval as JSON-ready data; {"note": why} when there is none
+    to give (`Measurement.no_interval_reason`); None when no head."""
     iv = m.hc_interval()
     if iv is None:
-        return {"note": m.interval_note} if m.found and m.interval_note else None
+        return {"note": m.no_interval_reason} if m.found and m.no_interval_reason else None
     return {**dataclasses.asdict(iv), "display": iv.display()}
 
 

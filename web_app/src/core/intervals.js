@@ -64,10 +64,29 @@ export function quantileFor(table, key, hcMm) {
   return table.bin_quantiles[bin][key];
 }
 
-/** records.interval_record: {hc_mm, level, lower_mm, upper_mm, half_width_mm, method, display}. */
+/**
+ * IntervalTable.beyond_calibration: each weighted feature above the largest value calibration saw,
+ * in words; '' when none is (sigmaMm caps such a feature: an interval there is not calibrated).
+ */
+export function beyondCalibration(table, hcMm, signals) {
+  if (!table.feature_caps) return '';
+  const beyond = [];
+  table.feature_names.forEach((name, i) => {
+    const v = FEATURES[name] ? FEATURES[name](hcMm, signals) : NaN, cap = table.feature_caps[i];
+    if (table.coefficients[i] !== 0 && v > cap) beyond.push(`${name} ${fmtFixed(v, 3)} is above the calibrated range (up to ${fmtFixed(cap, 3)})`);
+  });
+  return beyond.length ? `no calibrated interval: ${beyond.join('; ')}` : '';
+}
+
+/**
+ * records.interval_record: {hc_mm, level, lower_mm, upper_mm, half_width_mm, method, display}, or
+ * {note} when the measurement lies beyond the calibration (Measurement.no_interval_reason).
+ */
 export function hcInterval(spec, hcMm, signals, level = spec.hc_interval.default_level) {
   if (!(Number.isFinite(hcMm) && hcMm > 0)) throw new Error(`HC (mm) must be a finite number > 0, got ${hcMm}`);
   const table = spec.hc_interval.table;
+  const note = beyondCalibration(table, hcMm, signals);
+  if (note) return { note };
   const key = fmtFixed(level, 2);
   if (!(key in table.quantiles)) throw new Error(`no interval fitted at level ${level}; fitted: ${Object.keys(table.quantiles).sort()}`);
   const half = quantileFor(table, key, hcMm) * sigmaMm(table, hcMm, signals);
@@ -99,8 +118,9 @@ function gaIntervalText(g) {
   return 'out of range';
 }
 
-/** records.ga_interval_records: per formula key, the GA interval with its parts named. */
+/** records.ga_interval_records: per formula key, the GA interval with its parts named ({} without an HC interval). */
 export function gaIntervalRecords(spec, iv) {
+  if (iv.note !== undefined) return {};
   return Object.fromEntries(spec.ga_from_hc.methods.map((m) => {
     const g = gaInterval(spec, iv, m.method);
     return [GA_KEYS[m.method], { ...g,

@@ -113,8 +113,8 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   box.dataset.review = String(r.review);
   box.dataset.reviewReasons = r.review_reasons.join('; ');
   const iv = hcInterval(spec, r.hc_mm, measurementSignals(r));
-  $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm (${iv.display})`;
-  box.dataset.hcLower = String(iv.lower_mm); box.dataset.hcUpper = String(iv.upper_mm);
+  $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm (${iv.note ?? iv.display})`;
+  if (iv.note === undefined) { box.dataset.hcLower = String(iv.lower_mm); box.dataset.hcUpper = String(iv.upper_mm); }
   $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
   $('ga').replaceChildren(...Object.entries(r.gestational_age).map(([key, g]) => {
     const li = document.createElement('li');
