@@ -82,6 +82,23 @@ def test_unreadable_images_are_named_and_a_rerun_never_mixes_runs(images, tmp_pa
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".out.")]  # no staging left
 
 
+def test_a_folder_file_without_extension_that_is_not_dicom_is_named_not_passed_over(images, tmp_path):
+    """Scanners name DICOM files IM0001: one that is not DICOM by content (no preamble, or
+    damaged) was left out of the folder without a word. Named files of other kinds (notes.txt)
+    and hidden ones are still passed over."""
+    (images / "IM0002").write_bytes(b"\0" * 64 + b"not a DICOM file")
+    (images / "notes.txt").write_text("scan notes")
+    (images / ".DS_Store").write_bytes(b"\0" * 10)
+    out = tmp_path / "out"
+    result = _predict(images, "--pixel-size", "0.3", "--out", out)
+    assert result.returncode == 3, result.stderr
+    assert [r["filename"] for r in _rows(out / "submission.csv")] == GOOD
+    listed = _rows(out / "unreadable.csv")
+    assert [os.path.basename(r["path"]) for r in listed] == ["IM0002"]
+    assert "not DICOM by content" in listed[0]["error"] and "named .dcm" in listed[0]["error"]
+    assert "IM0002" in result.stderr and "1 unreadable" in result.stdout
+
+
 def test_overwrite_never_deletes_files_predict_did_not_write(images, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -28,14 +28,31 @@ def is_image_name(path: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and "_Annotation" not in name
 
 
+def unmeasured_reason(path: str) -> Optional[str]:
+    """Why a folder's file with no extension is left out, in words; None for any other file
+    left out (hidden, or named as something else: notes.txt). Scanners write DICOM files
+    without an extension (IM0001), so one that is not DICOM by content may be a DICOM file
+    without the Part 10 preamble, or one that cannot be opened: it is said, not passed over."""
+    name = os.path.basename(path)
+    if name.startswith(".") or os.path.splitext(name)[1] or not os.path.isfile(path):
+        return None
+    why = ("cannot be opened" if not os.access(path, os.R_OK)
+           else "not DICOM by content (no 'DICM' at byte 128)")
+    return (f"{input_names.printable_name(path)}: not measured: no image extension and {why}; "
+            "a DICOM file without the Part 10 preamble is read when named .dcm")
+
+
 def list_images(inputs: Sequence[str],
-                match: Optional[Callable[[str], List[str]]] = None) -> List[str]:
+                match: Optional[Callable[[str], List[str]]] = None,
+                left_out: Optional[List[Tuple[str, str]]] = None) -> List[str]:
     """Expands folders to their image files (annotation PNGs excluded), sorted.
 
     Args:
       inputs: image files and folders of images.
       match: expands an input that is no local file or folder (a glob, a gs:// path)
         to the paths it names; None: such an input is an error.
+      left_out: when given, gets (path, why) for each folder file with no extension that is
+        not measured (`unmeasured_reason`).
 
     Returns:
       The image paths, in the order given (each folder's sorted).
@@ -47,8 +64,13 @@ def list_images(inputs: Sequence[str],
     paths = []
     for item in inputs:
         if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
-            paths += sorted(p for p in (os.path.join(item, n) for n in os.listdir(item))
-                            if is_image_name(p) or dicom_predict.is_dicom_path(p))
+            listed = sorted(os.path.join(item, n) for n in os.listdir(item))
+            kept = [p for p in listed if is_image_name(p) or dicom_predict.is_dicom_path(p)]
+            paths += kept
+            if left_out is not None:
+                left_out += [(input_names.printable_name(p), why)
+                             for p in sorted(set(listed) - set(kept))
+                             if (why := unmeasured_reason(p))]
         elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
@@ -198,7 +220,8 @@ class Inputs:
     pixel_size_mm: Optional[float]  # --pixel-size, for every image
     gas: Dict[str, float]  # file name -> known GA (weeks), from --pixel-csv
     one_ga: Optional[float]  # --ga-weeks, for every image
-    # (printable path, error) of inputs refused before reading: names that are not UTF-8
+    # (printable path, error) of inputs refused before reading: names that are not UTF-8, and
+    # a folder's files with no extension that are not DICOM by content (`unmeasured_reason`)
     refused: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def pixel_size(self, filename: str) -> float:
@@ -224,7 +247,8 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
       frame: --frame, for the output names of multi-frame files (`check_output_names`).
 
     Returns:
-      The checked inputs; a file whose name is not UTF-8 is in `refused`, not `paths`.
+      The checked inputs; a file whose name is not UTF-8, or a folder's file with no
+      extension that is not DICOM, is in `refused`, not `paths`.
 
     Raises:
       ValueError: as `predict_files`, before anything is written.
@@ -236,7 +260,9 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     one_ga = parse_ga_option(ga_weeks)
     images.check_limits()
     # Refused here, not when the report is written: one such name failed the whole run.
-    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match))
+    left_out: List[Tuple[str, str]] = []
+    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match, left_out))
+    refused += left_out
     if not paths:
         raise ValueError(f"{refused[0][1]}"
                          + (f" (and {len(refused) - 1} more such)" if len(refused) > 1 else ""))
