@@ -337,3 +337,15 @@ def test_imports_numpy_only():
     r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_an_hc_outside_a_formula_never_reads_as_inside_its_printed_range():
+    """At one decimal, 357.7 mm printed as outside "89.4-357.7" (Hadlock's bound is 357.66):
+    the HC and the bounds get a decimal more until the text agrees with the decision."""
+    msg = C.ga_from_hc(357.7, C.GaMethod.HADLOCK_1984).message
+    assert msg.startswith("out of range: HC 357.70 mm is outside 89.37-357.66 mm"), msg
+    msg = C.ga_from_hc(89.36, C.GaMethod.HADLOCK_1984).message
+    assert msg.startswith("out of range: HC 89.36 mm is outside 89.37-357.66 mm"), msg
+    msg = C.ga_from_hc(400.0, C.GaMethod.HADLOCK_1984).message  # plainly outside: as before
+    assert msg.startswith("out of range: HC 400.0 mm is outside 89.4-357.7 mm"), msg
+    assert C.format_outside(4.96, 5.0, 6.0, 1) == ("4.96", "5.00", "6.00")

@@ -36,14 +36,14 @@ from hc_tf.clinical.review import (DEFAULT_REVIEW_THRESHOLDS, REASON_CUT, REASON
 from hc_tf.clinical.units import (CENTILE_DECIMALS, DAYS_PER_WEEK, GA_INPUT_WEEKS, HC_DECIMALS,
                                   Z_DECIMALS, GaInput, Status, days_to_weeks, format_beyond,
                                   format_centile,
-                                  format_ga, format_hc_mm, format_z, parse_ga_weeks,
+                                  format_ga, format_hc_mm, format_outside, format_z, parse_ga_weeks,
                                   round_ga_days, weeks_to_days)
 
 __all__ = [
     # units
     "CENTILE_DECIMALS", "DAYS_PER_WEEK", "GA_INPUT_WEEKS", "HC_DECIMALS", "Z_DECIMALS",
     "GaInput", "Status", "days_to_weeks", "format_beyond", "format_centile", "format_ga", "format_hc_mm",
-    "format_z", "parse_ga_weeks", "round_ga_days", "weeks_to_days",
+    "format_outside", "format_z", "parse_ga_weeks", "round_ga_days", "weeks_to_days",
     # GA from HC
     "HADLOCK_2SD_WEEKS", "HADLOCK_GA_WEEKS", "HADLOCK_SOURCE", "INTERGROWTH_GA_DAYS",
     "INTERGROWTH_GA_SOURCE", "INTERGROWTH_PI_TEXT", "GaEstimate", "GaMethod", "GaUncertainty",

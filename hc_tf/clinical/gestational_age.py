@@ -9,7 +9,7 @@ import math
 from typing import Optional, Tuple, Union
 
 from hc_tf.clinical.units import (HC_DECIMALS, Status, check_positive, days_to_weeks, format_ga,
-                                  format_hc_mm, weeks_to_days)
+                                  format_outside, weeks_to_days)
 
 
 class GaMethod(str, enum.Enum):
@@ -197,8 +197,9 @@ def ga_from_hc(hc_mm: float, method: Union[GaMethod, str] = GaMethod.HADLOCK_198
     if not valid_ga[0] <= ga <= valid_ga[1]:
         return GaEstimate(
             m, hc, Status.OUT_OF_RANGE, None, None, (lo_hc, hi_hc), valid_ga, ga_source(m),
-            f"out of range: HC {format_hc_mm(hc)} is outside {lo_hc:.{HC_DECIMALS}f}-"
-            f"{hi_hc:.{HC_DECIMALS}f} mm, where {_short_name(m)} applies "
+            "out of range: HC {} mm is outside {}-{} mm".format(
+                *format_outside(hc, lo_hc, hi_hc, HC_DECIMALS))
+            + f", where {_short_name(m)} applies "
             f"({format_ga(valid_ga[0])} to {format_ga(valid_ga[1])} weeks)")
     return GaEstimate(m, hc, Status.OK, ga, _uncertainty(m, ga), (lo_hc, hi_hc), valid_ga,
                       ga_source(m))

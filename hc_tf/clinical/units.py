@@ -11,7 +11,7 @@ import enum
 import math
 import numbers
 import re
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -86,6 +86,18 @@ def format_beyond(value: float, limit: float, decimals: int) -> str:
     if v > limit >= float(text):
         return f">{limit:.{decimals}f}"
     return text
+
+
+def format_outside(value: float, lo: float, hi: float, decimals: int) -> Tuple[str, str, str]:
+    """(value, lo, hi) as text for "value is outside lo-hi", with a decimal more at a time (up
+    to two more) until the value's text lies outside the bounds' text: at `decimals` an HC
+    of 357.7 mm printed as outside "89.4-357.7" (its bound 357.66)."""
+    check_finite(value, "value")
+    for d in range(decimals, decimals + 3):
+        texts = tuple(f"{x:.{d}f}" for x in (value, lo, hi))
+        if not float(texts[1]) <= float(texts[0]) <= float(texts[2]):
+            break
+    return texts
 
 
 def format_centile(centile: float, flag_limit: Optional[float] = None) -> str:

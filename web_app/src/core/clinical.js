@@ -74,6 +74,17 @@ export function formatBeyond(value, limit, decimals) {
   return text;
 }
 
+/** units.format_outside: [value, lo, hi] as text for "value is outside lo-hi", a decimal more at a time (up to two) until the value's text is outside the bounds'. */
+export function formatOutside(value, lo, hi, decimals) {
+  checkFinite(value, 'value');
+  let texts;
+  for (let d = decimals; d < decimals + 3; d++) {
+    texts = [value, lo, hi].map((x) => fmtFixed(x, d));
+    if (!(Number(texts[1]) <= Number(texts[0]) && Number(texts[0]) <= Number(texts[2]))) break;
+  }
+  return texts;
+}
+
 /** Centile for display; never "0.0" or "100.0", which would read as certainty; one flagged against `flagLimit` as formatBeyond. */
 export function formatCentile(centile, flagLimit = null) {
   checkFinite(centile, 'centile');
@@ -149,11 +160,12 @@ export function gaFromHc(spec, hcMm, method) {
   const gaDays = insideHc ? GA_EQUATIONS[method](hcMm) : NaN;
   const common = { method, valid_ga: gaRangeText(validGa), source: m.source };
   if (!(validGa[0] <= gaDays && gaDays <= validGa[1])) {
+    const shown = formatOutside(hcMm, loHc, hiHc, HC_DECIMALS);
     return {
       ...common, status: 'out_of_range', ga: null, ga_days: null, ga_weeks: null,
       uncertainty: null, uncertainty_days: null, uncertainty_kind: null,
-      message: `out of range: HC ${formatHcMm(hcMm)} is outside ${fmtFixed(loHc, HC_DECIMALS)}-`
-        + `${fmtFixed(hiHc, HC_DECIMALS)} mm, where ${GA_SHORT_NAMES[method]} applies (${gaRangeText(validGa)})`,
+      message: `out of range: HC ${shown[0]} mm is outside ${shown[1]}-${shown[2]} mm, `
+        + `where ${GA_SHORT_NAMES[method]} applies (${gaRangeText(validGa)})`,
     };
   }
   const u = gaUncertainty(m, gaDays);
