@@ -90,8 +90,9 @@ def format_beyond(value: float, limit: float, decimals: int) -> str:
 
 def format_outside(value: float, lo: float, hi: float, decimals: int) -> Tuple[str, str, str]:
     """(value, lo, hi) as text for "value is outside lo-hi", with a decimal more at a time (up
-    to two more) until the value's text lies outside the bounds' text: at `decimals` an HC
-    of 357.7 mm printed as outside "89.4-357.7" (its bound 357.66)."""
+    to two more, the precision the app's bundle carries the bounds in) until the value's text lies
+    outside the bounds' text: at `decimals` an HC of 357.7 mm printed as outside
+    "89.4-357.7" (its bound 357.66)."""
     check_finite(value, "value")
     for d in range(decimals, decimals + 3):
         texts = tuple(f"{x:.{d}f}" for x in (value, lo, hi))

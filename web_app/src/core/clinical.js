@@ -74,7 +74,7 @@ export function formatBeyond(value, limit, decimals) {
   return text;
 }
 
-/** units.format_outside: [value, lo, hi] as text for "value is outside lo-hi", a decimal more at a time (up to two) until the value's text is outside the bounds'. */
+/** units.format_outside: [value, lo, hi] as text for "value is outside lo-hi", a decimal more at a time (up to two: the bundle's bounds have 3 decimals) until the value's text is outside the bounds'. */
 export function formatOutside(value, lo, hi, decimals) {
   checkFinite(value, 'value');
   let texts;
