@@ -74,7 +74,8 @@ def _pydicom():
     try:
         import pydicom
     except ImportError as err:  # the CLI turns this into an install hint
-        raise ImportError("reading DICOM needs pydicom: pip install 'hc-tf[dicom]'",
+        raise ImportError("reading DICOM needs pydicom: pip install 'hc-tf[dicom]' (or pip install "
+                          "-e '.[dicom]' in a checkout)",
                           name="pydicom") from err
     return pydicom
 
