@@ -52,7 +52,8 @@ def serve(config_path, ae_title, host, port, spool, workers):
     try:
         service.serve(cfg)
     except ImportError as err:
-        raise click.ClickException(f"{err}; pip install 'hc-tf[node]' (or pip install -e '.[node]' in a checkout)") from None
+        raise click.ClickException(f"{err}; pip install 'hc-tf[node]' (or pip install -e "
+                                   "'.[node]' in a checkout)") from None
     except OSError as err:
         raise click.ClickException(f"{cfg.host}:{cfg.port}: {err.strerror or err}") from None
 
