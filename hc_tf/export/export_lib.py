@@ -19,9 +19,9 @@ rescales x / 255 itself, so there is no normalization outside the model.
 Output: float32 probabilities for the float modes; for int8, a uint8 (or int8 /
 float32, per `io_dtype`) probability with the sigmoid's fixed scale 1/256.
 
-The work is split by job: `lite_convert` (the conversion; imports TensorFlow when it
-runs), `lite_bias` (int8 head bias correction), `lite_ops` (op report, int8 check) and
-`lite_metadata` (the model card); the last two are TF-free, as is the edge runtime
+The work is split by job: `convert` (the conversion; imports TensorFlow when it
+runs), `int8_bias` (int8 head bias correction), `op_report` (op report, int8 check) and
+`metadata` (the model card); the last two are TF-free, as is the edge runtime
 (`hc_tf.edge`). This module draws the calibration images and writes the files.
 """
 
@@ -84,12 +84,12 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
       data_dir: prepared TFDS data dir; int8 calibration draws from its train split.
       n_calibration: calibration images (int8).
       seed: seeds the draw of calibration images.
-      io_dtype: see `lite_convert.convert`.
+      io_dtype: see `convert.convert`.
       validation: figures to record in the metadata.
       representative: (N, H, W, 1) uint8 calibration inputs to use instead of
         drawing them from `data_dir` (tests, custom calibration sets).
       bias_correction: int8 only: correct the head's quantization bias (see
-        `lite_bias.convert_int8_bias_corrected`; needs the model's `lite_bias.HEAD_LAYER`).
+        `int8_bias.convert_int8_bias_corrected`; needs the model's `int8_bias.HEAD_LAYER`).
       training_data: the metadata's line on the training data.
 
     Returns:
@@ -98,7 +98,7 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
 
     Raises:
       ValueError: for int8 without data_dir, a missing model, bad mode/io_dtype.
-      lite_ops.FloatOpsError: see `lite_convert.convert`.
+      op_report.FloatOpsError: see `convert.convert`.
     """
     check_mode(mode, io_dtype)
     if mode == "int8" and data_dir is None and representative is None:

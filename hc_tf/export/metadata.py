@@ -1,5 +1,5 @@
 """The model card written next to the `.tflite`: I/O contract, pre- and postprocessing,
-provenance. TF-free (reads the converted model through `lite_ops.op_report`)."""
+provenance. TF-free (reads the converted model through `op_report.op_report`)."""
 
 from __future__ import annotations
 
