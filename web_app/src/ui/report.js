@@ -21,7 +21,10 @@ export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'h
 export function imageRecord(spec, filename, r, knownGa = '') {
   const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
   const centile = weeks !== null && r.found ? hcCentile(spec, r.hc_mm, knownGa) : null;
-  const q = r.quality && Object.fromEntries(Object.entries(r.quality).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
+  // QualitySignals' last field, flip_rel_diff, needs a second (flipped) run: predict leaves it
+  // null on the int8 model, so it is null here too rather than missing.
+  const signals = r.quality && { ...r.quality, flip_rel_diff: r.quality.flip_rel_diff ?? null };
+  const q = signals && Object.fromEntries(Object.entries(signals).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
   const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
