@@ -12,7 +12,7 @@ import { setUpOffline } from './ui/offline.js';
 import { imageRecord, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { examsCsv } from './core/exams.js';
-import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation, frameFilename } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -146,8 +146,10 @@ async function measure() {
 function reportRecords() {
   if (state.batch) return state.batch.records || [];
   if (!state.result || !state.trusted) return [];
-  try { return [imageRecord(state.model.meta.clinical, state.image.name, state.result, $('known-ga').value.trim())]; } catch {
-    return [imageRecord(state.model.meta.clinical, state.image.name, state.result)];
+  const { name, prep } = state.image;
+  const filename = prep.dicom ? frameFilename(name, prep.dicom.frames) : name; // predict's name of frame 1
+  try { return [imageRecord(state.model.meta.clinical, filename, state.result, $('known-ga').value.trim())]; } catch {
+    return [imageRecord(state.model.meta.clinical, filename, state.result)];
   }
 }
 

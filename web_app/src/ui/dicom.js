@@ -74,6 +74,9 @@ export async function measureDicom(model, prep, typedPx) {
   return { ...r, pixel_size_choice: choice, dicom_fields: dicomFields };
 }
 
+/** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#1" when the file has several. */
+export const frameFilename = (name, frames) => (frames > 1 ? `${name}#1` : name);
+
 /**
  * The FHIR Observation of a measured DICOM frame as `hc-tf predict` writes fhir/<stem>.fhir.json
  * (no SR beside it here), or throws an Error in words when the file lacks the UIDs it needs.
