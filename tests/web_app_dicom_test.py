@@ -132,7 +132,8 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
 
 def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_path):  # noqa: F811
     """Frame 1 of a two-frame file: report.json, report.csv and exams.csv name it as
-    `hc-tf predict --frame 1` does ("cine.dcm#1"), not as the whole file."""
+    `hc-tf predict --frame 1` does ("cine.dcm#1"), not as the whole file; its FHIR download is
+    named as predict's fhir/ file ("cine.frame1.fhir.json")."""
     import csv
     import io
     import json
@@ -159,6 +160,10 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert doc["images"][0]["filename"] == want["filename"]
     assert doc["exams"][0]["filenames"] == want["filename"]
     assert [r["filename"] for r in csv.DictReader(io.StringIO(download("#dl-csv")[1]))] == [want["filename"]]
+    assert os.listdir(out / "fhir") == ["cine.frame1.fhir.json"]
+    name, text = download("#dl-fhir")
+    assert name == "cine.frame1.fhir.json"
+    assert json.loads(text)["derivedFrom"][1]["display"] == "source image, frame 1"
 
 
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811

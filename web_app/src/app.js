@@ -12,7 +12,7 @@ import { setUpOffline } from './ui/offline.js';
 import { imageRecord, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { examsCsv } from './core/exams.js';
-import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation, frameFilename } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation, frameFilename, frameStem } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -156,8 +156,7 @@ function reportRecords() {
 async function saveReport(kind) {
   if (kind === 'fhir') {
     try {
-      // As predict's input_names.file_stem: only a known extension goes (a UID name keeps its last part).
-      const stem = state.image.name.replace(/\.(png|jpe?g|bmp|tiff?|dcm|dicom)$/i, '');
+      const stem = frameStem(state.image.name, state.image.prep.dicom.frames); // predict's fhir/<stem>.fhir.json
       download(`${JSON.stringify(fhirObservation(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
     } catch (err) { message(err.message); }
     return;
