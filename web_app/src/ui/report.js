@@ -17,10 +17,19 @@ export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'h
   'bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm', 'ga_bpd', 'ga_bpd_days',
   'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note'];
 
+/** image_record's known_ga_weeks, dating and centile for a GA typed (knownGa: the text, '' for none). */
+function knownGaFields(spec, found, hcMm, knownGa) {
+  const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
+  return { known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks),
+    centile: weeks !== null && found ? hcCentile(spec, hcMm, knownGa) : null };
+}
+
+/** A record with another known GA (as predict's --ga-weeks gives every image); its other fields as they were. */
+export const withKnownGa = (spec, rec, knownGa) => ({ ...rec, ...knownGaFields(spec, rec.found, rec.hc_mm, knownGa) });
+
 /** records.image_record for a measurement (knownGa: the typed text, '' for none). */
 export function imageRecord(spec, filename, r, knownGa = '') {
-  const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
-  const centile = weeks !== null && r.found ? hcCentile(spec, r.hc_mm, knownGa) : null;
+  const { known_ga_weeks: weeks, dating, centile } = knownGaFields(spec, r.found, r.hc_mm, knownGa);
   // QualitySignals' last field, flip_rel_diff, needs a second (flipped) run: predict leaves it
   // null on the int8 model, so it is null here too rather than missing.
   const signals = r.quality && { ...r.quality, flip_rel_diff: r.quality.flip_rel_diff ?? null };
@@ -29,7 +38,7 @@ export function imageRecord(spec, filename, r, knownGa = '') {
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
     biometry: r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null,
-    known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks), centile, review: r.review,
+    known_ga_weeks: weeks, dating, centile, review: r.review,
     review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256, ...(r.dicom_fields ?? {}) };
 }
 
