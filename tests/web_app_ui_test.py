@@ -571,3 +571,7 @@ def test_batch_report_has_the_known_ga_as_predict_ga_weeks(page, golden, tmp_pat
     doc = json.loads(_download(page, "#batch-dl-json"))
     assert [r["known_ga_weeks"] for r in doc["images"]] == [r["known_ga_weeks"] for r in want] == [20.0, 20.0]
     assert [r["centile"]["display"] for r in doc["images"]] == [r["centile"]["display"] for r in want]
+    # report.json's other keys as predict writes them (its own format name aside).
+    top = json.loads((out / "report.json").read_text())
+    assert {k: doc.get(k) for k in top if k not in ("format", "images", "exams")} == {
+        k: v for k, v in top.items() if k not in ("format", "images", "exams")}

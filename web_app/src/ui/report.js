@@ -1,6 +1,6 @@
 // One image's read-out as hc_tf.report.records has it (image_record, csv_row, REPORT_FIELDS),
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
-import { hcCentile, parseGaWeeks, formatGa, weeksToDays } from '../core/clinical.js';
+import { hcCentile, parseGaWeeks, formatGa, weeksToDays, GA_KEYS as KEY_OF_METHOD } from '../core/clinical.js';
 import { csvText } from '../core/pyformat.js';
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
@@ -73,11 +73,18 @@ export function reportCsv(records) {
   return csvText(REPORT_FIELDS, records.map(csvRow));
 }
 
-/** report.json as `hc-tf predict` lays it out (counts, images, exams, unreadable), plus the model's sha256. */
+/** report.json's ga_methods: per formula key, its method, title and source. */
+const gaMethods = (spec) => Object.fromEntries(spec.ga_from_hc.methods.map((m) => [KEY_OF_METHOD[m.method],
+  { method: m.method, title: m.title, source: m.source }]));
+
+/**
+ * report.json as `hc-tf predict` lays it out (model file, ga_methods, counts, images, exams, unreadable),
+ * plus the model's version and sha256.
+ */
 export function reportJson(records, model, unreadable = []) {
   const spec = model.meta.clinical;
-  return `${JSON.stringify({ format: 'hc-tf web app report v1', model: model.meta.model_version,
-    model_sha256: model.sha256, created_utc: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  return `${JSON.stringify({ format: 'hc-tf web app report v1', model: model.file, model_version: model.meta.model_version,
+    model_sha256: model.sha256, created_utc: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), ga_methods: gaMethods(spec),
     centile_source: spec.hc_centile.source, review_thresholds: spec.review_flag.thresholds,
     counts: { images: records.length, found: records.filter((r) => r.found).length,
       flagged: records.filter((r) => r.review).length, unreadable: unreadable.length },
