@@ -450,7 +450,11 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert [r["filename"] for r in rows] == ["000_HC.png", "213_HC.png"]
     doc = json.loads(_download(page, "#batch-dl-json"))
     assert doc["counts"] == {"images": 2, "found": 2, "flagged": 1, "unreadable": 1}
-    assert doc["unreadable"][0]["filename"] == "001_HC.png"
+    # Not measured: predict's unreadable entry, {path, error}, the error naming the file.
+    from hc_tf.surfaces import predict
+    assert list(doc["unreadable"][0]) == list(predict.UNREADABLE_FIELDS)
+    assert doc["unreadable"][0]["path"] == "001_HC.png"
+    assert doc["unreadable"][0]["error"].startswith("001_HC.png: Enter the pixel size"), doc["unreadable"]
     # Exams (one head each here): the port's rows are the Python's from the same records.
     from hc_tf.report import exams as exams_lib
     want = exams_lib.exam_records(doc["images"])
