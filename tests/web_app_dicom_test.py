@@ -130,6 +130,42 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
     assert got == want
 
 
+def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_path):  # noqa: F811
+    """Frame 1 of a two-frame file: report.json, report.csv and exams.csv name it as
+    `hc-tf predict --frame 1` does ("cine.dcm#1"), not as the whole file; its FHIR download is
+    named as predict's fhir/ file ("cine.frame1.fhir.json")."""
+    import csv
+    import io
+    import json
+    from hc_tf.surfaces import predict
+    s = _sample(golden, NAME)
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    ds = dicom_files.dataset([gray, gray[:, ::-1].copy()],
+                             regions=[dicom_files.region((0, 0, w - 1, h - 1), s["pixel_size_mm"])])
+    path = str(tmp_path / "cine.dcm")
+    dicom_files.save(ds, path)
+    out = tmp_path / "predict"
+    want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), [path], str(out), frame=1).records[0]
+    page.set_input_files("#file", path)
+    _found(page, "cine.dcm")
+
+    def download(button):
+        with page.expect_download() as d:
+            page.click(button)
+        return d.value.suggested_filename, open(d.value.path(), encoding="utf-8").read()
+
+    doc = json.loads(download("#dl-json")[1])
+    assert want["filename"] == "cine.dcm#1"
+    assert doc["images"][0]["filename"] == want["filename"]
+    assert doc["exams"][0]["filenames"] == want["filename"]
+    assert [r["filename"] for r in csv.DictReader(io.StringIO(download("#dl-csv")[1]))] == [want["filename"]]
+    assert os.listdir(out / "fhir") == ["cine.frame1.fhir.json"]
+    name, text = download("#dl-fhir")
+    assert name == "cine.frame1.fhir.json"
+    assert json.loads(text)["derivedFrom"][1]["display"] == "source image, frame 1"
+
+
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811
     from pydicom.encaps import encapsulate
     ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="jpeg.dcm")

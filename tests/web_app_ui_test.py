@@ -450,7 +450,11 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert [r["filename"] for r in rows] == ["000_HC.png", "213_HC.png"]
     doc = json.loads(_download(page, "#batch-dl-json"))
     assert doc["counts"] == {"images": 2, "found": 2, "flagged": 1, "unreadable": 1}
-    assert doc["unreadable"][0]["filename"] == "001_HC.png"
+    # Not measured: predict's unreadable entry, {path, error}, the error naming the file.
+    from hc_tf.surfaces import predict
+    assert list(doc["unreadable"][0]) == list(predict.UNREADABLE_FIELDS)
+    assert doc["unreadable"][0]["path"] == "001_HC.png"
+    assert doc["unreadable"][0]["error"].startswith("001_HC.png: Enter the pixel size"), doc["unreadable"]
     # Exams (one head each here): the port's rows are the Python's from the same records.
     from hc_tf.report import exams as exams_lib
     want = exams_lib.exam_records(doc["images"])
@@ -550,3 +554,28 @@ def test_batch_row_edited_after_measuring_shows_no_old_hc(page, golden):  # noqa
     rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
     assert rows[0]["pixel_size_mm"] == "0.100000"
     assert float(rows[0]["hc_mm"]) == pytest.approx(float(tr.get_attribute("data-hc-mm")), abs=1e-6)
+
+
+def test_batch_report_has_the_known_ga_as_predict_ga_weeks(page, golden, tmp_path):  # noqa: F811
+    """Several images with a known GA typed: report.csv is `hc-tf predict --ga-weeks`'s, byte
+    for byte (each row's centile, z and dating note), and report.json's records carry it."""
+    from hc_tf.surfaces import predict
+    names = ["000_HC.png", "213_HC.png"]
+    pixel_csv = tmp_path / "px.csv"
+    pixel_csv.write_text("filename,pixel size(mm)\n" + "".join(
+        f"{n},{_sample(golden, n)['pixel_size_mm']!r}\n" for n in names))
+    out = tmp_path / "predict"
+    want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), [os.path.join(SAMPLES, n) for n in names],
+                                 str(out), pixel_csv=str(pixel_csv), ga_weeks="20+0").records
+    _measure_batch(page, golden, names)
+    page.fill("#known-ga", "20+0")  # typed after measuring: the report is of the GA typed now, as for one image
+    with page.expect_download() as d:
+        page.click("#batch-dl-csv")
+    assert open(d.value.path(), encoding="utf-8", newline="").read() == open(out / "report.csv", encoding="utf-8", newline="").read()
+    doc = json.loads(_download(page, "#batch-dl-json"))
+    assert [r["known_ga_weeks"] for r in doc["images"]] == [r["known_ga_weeks"] for r in want] == [20.0, 20.0]
+    assert [r["centile"]["display"] for r in doc["images"]] == [r["centile"]["display"] for r in want]
+    # report.json's other keys as predict writes them (its own format name aside).
+    top = json.loads((out / "report.json").read_text())
+    assert {k: doc.get(k) for k in top if k not in ("format", "images", "exams")} == {
+        k: v for k, v in top.items() if k not in ("format", "images", "exams")}

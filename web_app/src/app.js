@@ -9,10 +9,10 @@ import { parsePixelSize, pixelSizeRange } from './core/units.js';
 import { draw, canvasPoint, clearResult, showCentile, showResult } from './ui/view.js';
 import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
-import { imageRecord, reportCsv, reportJson, download } from './ui/report.js';
+import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { examsCsv } from './core/exams.js';
-import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation, frameFilename, frameStem } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -143,24 +143,30 @@ async function measure() {
   img.t0 = performance.now(); // a later Measure counts from its click
 }
 
+/** make(knownGa) with the known GA typed now; without one when the entry is refused (its message is on screen). */
+function withTypedGa(make) {
+  try { return make($('known-ga').value.trim()); } catch { return make(''); }
+}
+
 function reportRecords() {
-  if (state.batch) return state.batch.records || [];
+  const spec = state.model.meta.clinical;
+  // Every image gets the GA typed, as predict's --ga-weeks gives it to every image.
+  if (state.batch) return (state.batch.records || []).map((rec) => withTypedGa((ga) => withKnownGa(spec, rec, ga)));
   if (!state.result || !state.trusted) return [];
-  try { return [imageRecord(state.model.meta.clinical, state.image.name, state.result, $('known-ga').value.trim())]; } catch {
-    return [imageRecord(state.model.meta.clinical, state.image.name, state.result)];
-  }
+  const { name, prep } = state.image;
+  const filename = prep.dicom ? frameFilename(name, prep.dicom.frames) : name; // predict's name of frame 1
+  return [withTypedGa((ga) => imageRecord(spec, filename, state.result, ga))];
 }
 
 async function saveReport(kind) {
   if (kind === 'fhir') {
     try {
-      // As predict's input_names.file_stem: only a known extension goes (a UID name keeps its last part).
-      const stem = state.image.name.replace(/\.(png|jpe?g|bmp|tiff?|dcm|dicom)$/i, '');
+      const stem = frameStem(state.image.name, state.image.prep.dicom.frames); // predict's fhir/<stem>.fhir.json
       download(`${JSON.stringify(fhirObservation(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
     } catch (err) { message(err.message); }
     return;
   }
-  const recs = reportRecords();
+  const measured = state.batch?.records, recs = reportRecords();
   if (!recs.length) { message('Nothing measured to save yet.'); return; }
   const unreadable = state.batch?.unreadable || [];
   if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
@@ -174,7 +180,7 @@ async function saveReport(kind) {
       message(`Could not copy the report (${describeError(err)}): save it as CSV or JSON instead.`);
       return;
     }
-    if (state.batch !== b || state.result !== result || (b && b.records !== recs)) return; // moved on meanwhile
+    if (state.batch !== b || state.result !== result || (b && b.records !== measured)) return; // moved on meanwhile
     message(''); note.textContent = `Report of ${what} copied (CSV).`;
   }
 }

@@ -87,6 +87,9 @@ test('every measured case: report.csv row as hc_tf.report.records.csv_row writes
     const row = csvRow(rec);
     assert.deepEqual(Object.keys(c.csv_row).sort(), [...REPORT_FIELDS].sort(), 'REPORT_FIELDS');
     close(row, c.csv_row, c.name);
+    // report.json's quality as predict writes it: every QualitySignals field in its order, null where not computed.
+    close(rec.quality, c.quality, `${c.name} quality`);
+    if (m.found) assert.deepEqual(Object.keys(rec.quality), Object.keys(c.quality), `${c.name} quality keys`);
     if (m.found) {
       close(rec.hc_interval, c.hc_interval, `${c.name} hc_interval`);
       close(rec.ga_interval, c.ga_interval, `${c.name} ga_interval`);

@@ -158,21 +158,18 @@ export function gaFromHc(spec, hcMm, method) {
   // from a bisection, so a relative slack leaves the GA range the definition at the edges.
   const insideHc = loHc * (1 - EDGE_SLACK) <= hcMm && hcMm <= hiHc * (1 + EDGE_SLACK);
   const gaDays = insideHc ? GA_EQUATIONS[method](hcMm) : NaN;
-  const common = { method, valid_ga: gaRangeText(validGa), source: m.source };
+  // In ga_record's key order, so that report.json reads as predict's.
+  const record = (fields, message) => ({ method, ...fields, valid_ga: gaRangeText(validGa), message, source: m.source });
   if (!(validGa[0] <= gaDays && gaDays <= validGa[1])) {
     const shown = formatOutside(hcMm, loHc, hiHc, HC_DECIMALS);
-    return {
-      ...common, status: 'out_of_range', ga: null, ga_days: null, ga_weeks: null,
-      uncertainty: null, uncertainty_days: null, uncertainty_kind: null,
-      message: `out of range: HC ${shown[0]} mm is outside ${shown[1]}-${shown[2]} mm, `
-        + `where ${GA_SHORT_NAMES[method]} applies (${gaRangeText(validGa)})`,
-    };
+    return record({ status: 'out_of_range', ga: null, ga_days: null, ga_weeks: null,
+      uncertainty: null, uncertainty_days: null, uncertainty_kind: null },
+    `out of range: HC ${shown[0]} mm is outside ${shown[1]}-${shown[2]} mm, `
+      + `where ${GA_SHORT_NAMES[method]} applies (${gaRangeText(validGa)})`);
   }
   const u = gaUncertainty(m, gaDays);
-  return {
-    ...common, status: 'ok', ga: formatGa(gaDays), ga_days: gaDays, ga_weeks: daysToWeeks(gaDays),
-    uncertainty: u.text, uncertainty_days: u.days, uncertainty_kind: u.kind, message: '',
-  };
+  return record({ status: 'ok', ga: formatGa(gaDays), ga_days: gaDays, ga_weeks: daysToWeeks(gaDays),
+    uncertainty: u.text, uncertainty_days: u.days, uncertainty_kind: u.kind }, '');
 }
 
 /** Every formula's record keyed as golden.json's gestational_age ({hadlock, intergrowth}). */
@@ -231,12 +228,13 @@ export function hcCentile(spec, hcMm, gaInput) {
   const weeks = parseGaWeeks(spec, gaInput);
   const standard = spec.hc_centile;
   const [lo, hi] = standard.valid_ga_weeks;
-  const common = { ga_weeks: weeks, ga: formatGa(weeksToDays(weeks)), source: standard.source };
+  const common = { ga_weeks: weeks, ga: formatGa(weeksToDays(weeks)) }; // centile_record's order: source last
   if (!(lo <= weeks && weeks <= hi)) {
     return {
       ...common, status: 'out_of_range', z: null, centile: null, mean_mm: null, sd_mm: null, flag: null,
       display: `out of range: GA ${formatGa(weeksToDays(weeks))} weeks is outside ${formatGa(weeksToDays(lo))} `
         + `to ${formatGa(weeksToDays(hi))} weeks, where the INTERGROWTH-21st fetal HC standard applies`,
+      source: standard.source,
     };
   }
   const [mean, sd] = intergrowthHcMeanSd(weeks);
@@ -247,6 +245,7 @@ export function hcCentile(spec, hcMm, gaInput) {
   return {
     ...common, status: 'ok', z, centile, mean_mm: mean, sd_mm: sd, flag,
     display: `centile ${formatCentile(centile, { below_3rd: LOW_CENTILE, above_97th: HIGH_CENTILE }[flag] ?? null)} (z ${formatZ(z)})${note}`,
+    source: standard.source,
   };
 }
 

@@ -54,7 +54,7 @@ export async function loadModel(base = './assets/', { threads = null } = {}) {
     throw new UserError(`the model could not be compiled by ${build}: ${describeError(err)}`);
   }
   const [H, W] = [meta.input.height, meta.input.width];
-  return { model, meta, H, W, threads: useThreads, numThreads, sha256: digest };
+  return { model, meta, H, W, threads: useThreads, numThreads, sha256: digest, file: MODEL_FILE };
 }
 
 let modelQueue = Promise.resolve(); // one inference at a time: runs never interleave

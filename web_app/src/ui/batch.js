@@ -12,6 +12,9 @@ const td = (text = '', cls = '') => Object.assign(document.createElement('td'), 
 
 const STALE = 'pixel size changed: Measure all again';
 
+/** predict's unreadable entry {path, error}, the error naming the file (predict.unreadable_reason). */
+const unreadableEntry = (name, err) => ({ path: name, error: err.message.includes(name) ? err.message : `${name}: ${err.message}` });
+
 /**
  * Fills the table with the chosen files (nothing measured yet). onEdit(): a row's pixel size was
  * edited after it was measured: its result is gone from the row, and the caller's report with it.
@@ -84,7 +87,7 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
     let px;
     const input = tr.querySelector('.batch-px'), text = input.value;
     try { px = parsePixelSize(text, range); } catch (err) {
-      fillRow(tr, 'error', err.message); unreadable.push({ filename: files[i].name, reason: err.message }); continue;
+      fillRow(tr, 'error', err.message); unreadable.push(unreadableEntry(files[i].name, err)); continue;
     }
     fillRow(tr, 'running', 'measuring…');
     try {
@@ -98,7 +101,7 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
     } catch (err) {
       if (err instanceof CancelledError || !isCurrent()) return null;
       fillRow(tr, 'error', err.message);
-      unreadable.push({ filename: files[i].name, reason: err.message });
+      unreadable.push(unreadableEntry(files[i].name, err));
     }
   }
   if (stale || rows.some((tr) => tr.dataset.state === 'stale')) {

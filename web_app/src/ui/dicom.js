@@ -74,6 +74,22 @@ export async function measureDicom(model, prep, typedPx) {
   return { ...r, pixel_size_choice: choice, dicom_fields: dicomFields };
 }
 
+/** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#1" when the file has several. */
+export const frameFilename = (name, frames) => (frames > 1 ? `${name}#1` : name);
+
+// input_names.KNOWN_EXTENSIONS: only these go (a DICOM file named by its UID keeps its last part).
+const KNOWN_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm', '.dicom'];
+
+/** input_names.file_stem: the name without a known extension (os.path.splitext's: leading dots are the name's). */
+export function fileStem(name) {
+  const dot = name.lastIndexOf('.');
+  const root = name.slice(0, Math.max(dot, 0));
+  return /[^.]/.test(root) && KNOWN_EXTENSIONS.includes(name.slice(dot).toLowerCase()) ? root : name;
+}
+
+/** dicom_predict.stem: the output stem of the measured frame, "scan.frame1" when the file has several. */
+export const frameStem = (name, frames) => (frames > 1 ? `${fileStem(name)}.frame1` : fileStem(name));
+
 /**
  * The FHIR Observation of a measured DICOM frame as `hc-tf predict` writes fhir/<stem>.fhir.json
  * (no SR beside it here), or throws an Error in words when the file lacks the UIDs it needs.

@@ -1,6 +1,6 @@
 // One image's read-out as hc_tf.report.records has it (image_record, csv_row, REPORT_FIELDS),
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
-import { hcCentile, parseGaWeeks, formatGa, weeksToDays } from '../core/clinical.js';
+import { hcCentile, parseGaWeeks, formatGa, weeksToDays, GA_KEYS as KEY_OF_METHOD } from '../core/clinical.js';
 import { csvText } from '../core/pyformat.js';
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
@@ -17,16 +17,28 @@ export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'h
   'bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm', 'ga_bpd', 'ga_bpd_days',
   'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note'];
 
+/** image_record's known_ga_weeks, dating and centile for a GA typed (knownGa: the text, '' for none). */
+function knownGaFields(spec, found, hcMm, knownGa) {
+  const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
+  return { known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks),
+    centile: weeks !== null && found ? hcCentile(spec, hcMm, knownGa) : null };
+}
+
+/** A record with another known GA (as predict's --ga-weeks gives every image); its other fields as they were. */
+export const withKnownGa = (spec, rec, knownGa) => ({ ...rec, ...knownGaFields(spec, rec.found, rec.hc_mm, knownGa) });
+
 /** records.image_record for a measurement (knownGa: the typed text, '' for none). */
 export function imageRecord(spec, filename, r, knownGa = '') {
-  const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
-  const centile = weeks !== null && r.found ? hcCentile(spec, r.hc_mm, knownGa) : null;
-  const q = r.quality && Object.fromEntries(Object.entries(r.quality).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
+  const { known_ga_weeks: weeks, dating, centile } = knownGaFields(spec, r.found, r.hc_mm, knownGa);
+  // QualitySignals' last field, flip_rel_diff, needs a second (flipped) run: predict leaves it
+  // null on the int8 model, so it is null here too rather than missing.
+  const signals = r.quality && { ...r.quality, flip_rel_diff: r.quality.flip_rel_diff ?? null };
+  const q = signals && Object.fromEntries(Object.entries(signals).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
   const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
     biometry: r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null,
-    known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks), centile, review: r.review,
+    known_ga_weeks: weeks, dating, centile, review: r.review,
     review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256, ...(r.dicom_fields ?? {}) };
 }
 
@@ -61,11 +73,18 @@ export function reportCsv(records) {
   return csvText(REPORT_FIELDS, records.map(csvRow));
 }
 
-/** report.json as `hc-tf predict` lays it out (counts, images, exams, unreadable), plus the model's sha256. */
+/** report.json's ga_methods: per formula key, its method, title and source. */
+const gaMethods = (spec) => Object.fromEntries(spec.ga_from_hc.methods.map((m) => [KEY_OF_METHOD[m.method],
+  { method: m.method, title: m.title, source: m.source }]));
+
+/**
+ * report.json as `hc-tf predict` lays it out (model file, ga_methods, counts, images, exams, unreadable),
+ * plus the model's version and sha256.
+ */
 export function reportJson(records, model, unreadable = []) {
   const spec = model.meta.clinical;
-  return `${JSON.stringify({ format: 'hc-tf web app report v1', model: model.meta.model_version,
-    model_sha256: model.sha256, created_utc: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  return `${JSON.stringify({ format: 'hc-tf web app report v1', model: model.file, model_version: model.meta.model_version,
+    model_sha256: model.sha256, created_utc: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), ga_methods: gaMethods(spec),
     centile_source: spec.hc_centile.source, review_thresholds: spec.review_flag.thresholds,
     counts: { images: records.length, found: records.filter((r) => r.found).length,
       flagged: records.filter((r) => r.review).length, unreadable: unreadable.length },
