@@ -82,6 +82,16 @@ def test_hadlock_equation(hc_cm, weeks):
     assert e.ga_weeks == pytest.approx(weeks, abs=1e-9)
 
 
+@pytest.mark.parametrize("hc_cm, weeks", [
+    # Rows of a vendor's tabulation of this equation ("GA by HC - Hadlock1984", Hologic
+    # SuperSonic MACH Obstetrical References PM.LAB.175-A, Oct 2020) as quoted in the public
+    # repository drmanojkurmana/StewardMD (tools/tokos-build-hc18.mjs and its node test):
+    # HC cm -> GA weeks, 4 decimals
+    (6.8, 12.7263), (15.1, 18.1469), (22.4, 24.4278), (30.1, 33.3953), (36.0, 42.3968)])
+def test_hadlock_equation_reproduces_a_published_tabulation(hc_cm, weeks):
+    assert C.hadlock_ga_weeks(hc_cm * 10.0) == pytest.approx(weeks, abs=6e-5)
+
+
 def test_hadlock_range_is_14_to_42_weeks():
     # Hadlock 1984 abstract: cross-sectional study of 361 fetuses between 14 and 42 menstrual
     # weeks. The 80.9 mm head (13.5 weeks by the formula) is therefore out of range.

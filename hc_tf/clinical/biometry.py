@@ -4,8 +4,9 @@ GA from BPD by Hadlock 1984 (NumPy + stdlib only). Sources and checks: docs/clin
 Convention (stated on every report): the ellipse is fitted to the OUTER skull outline (as
 HC18's annotations are drawn), so BPD = minor axis and OFD = major axis of that ellipse, both
 outer-to-outer along the fitted axes. Hadlock's BPD formula was derived on an outer-to-inner
-("leading edge") BPD; an outer-to-outer BPD is larger by one skull thickness (a few mm late in
-pregnancy), so the GA from it reads high by up to several days there -- the HC GA is the one
+("leading edge") BPD; an outer-to-outer BPD is larger by one skull thickness (2-3 mm: BPDoo =
+0.556 + 1.027 x BPDoi mm, Wong et al., Australas J Ultrasound Med 2018;21:161), so the GA from
+it reads high, by about 4 days at 21 weeks to about 10 days near term -- the HC GA is the one
 to date by.
 """
 
