@@ -186,6 +186,19 @@ def test_an_hc18_annotation_of_another_size_than_its_image_is_unreadable(tmp_pat
                            "annotation is 800 x 540 pixels, its image 400 x 270")]
 
 
+def test_a_reference_csv_is_bounded_as_every_untrusted_file(tmp_path, monkeypatch):
+    from hc_tf.surfaces import dicom_evaluate
+    big = tmp_path / "ref.csv"
+    big.write_text("filename,head circumference (mm)\n" + "a.dcm,150\n" * 20)
+    with monkeypatch.context() as env:
+        env.setenv("HC_TF_MAX_INPUT_BYTES", "100")
+        with pytest.raises(ValueError, match=f"{big}: file too large"):
+            dicom_evaluate.read_reference_csv(str(big))
+    # /dev/zero was read until memory ran out; a FIFO waited for a writer.
+    with pytest.raises(ValueError, match="/dev/zero: not a regular file"):
+        dicom_evaluate.read_reference_csv("/dev/zero")
+
+
 def test_binary_pixel_csv_names_the_file(image_dir, tmp_path):
     csv_path = tmp_path / "pixels.csv"
     csv_path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
