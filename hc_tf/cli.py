@@ -305,6 +305,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 @click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
               help="int8: correct the head's mean quantization bias on calibration images.")
 @click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out and its metadata JSON.")
 @click.option("--validation-summary", default=None, type=click.Path(exists=True, dir_okay=False),
               help="summary.json of `hc-tf evaluate` on the source model: recorded in the metadata.")
 @click.option("--cross-validation-summary", default=None,
@@ -314,7 +315,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                    "instead of --validation-summary.")
 @errors.clean_errors
 def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias_correction,
-           out_path, validation_summary, cross_validation_summary):
+           out_path, overwrite, validation_summary, cross_validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
     from hc_tf.export import export_lib as lite
     from hc_tf.export import metadata as lite_metadata
@@ -341,6 +342,15 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 
     suffix = "" if mode == "float32" else f"_{mode}"
     out_path = out_path or os.path.splitext(model_path)[0] + suffix + ".tflite"
+    # Before the model is loaded: `--out M.keras` wrote the TFLite over the source model.
+    if not out_path.endswith(".tflite"):
+        raise click.BadParameter(f"{out_path}: not a .tflite file name (the model and its "
+                                 "metadata are written as NAME.tflite and NAME.json)",
+                                 param_hint="--out")
+    existing = [p for p in (out_path, lite_metadata.metadata_path(out_path)) if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise click.ClickException(f"{existing[0]}: exists; pass --overwrite to replace "
+                                   f"{' and '.join(existing)}")
     try:
         report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
                              n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype,
