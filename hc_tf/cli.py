@@ -380,23 +380,29 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 @click.option("--data-dir", required=True, help="HC18-layout folder or prepared TFDS data dir.")
 @click.option("--split", default="validation", show_default=True)
 @click.option("--limit", default=None, type=int, help="Only the first N images.")
-@click.option("--out", "out_dir", required=True)
+@click.option("--out", "out_dir", required=True,
+              help="Folder for parity_per_image.csv and parity_summary.json (new or empty).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier parity run's outputs in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @errors.clean_errors
-def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
+def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, overwrite, quiet):
     """Full vs edge model on the same images, through the same measurement."""
     import itertools
     from hc_tf.surfaces import evaluate as evaluate_lib
     from hc_tf.export import parity as parity_lib
+    from hc_tf.io import out_dir as out_dir_lib
     from hc_tf.console import progress
 
-    if evaluate_lib.is_hc18_folder(data_dir):
-        samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
-    else:
-        from hc_tf.train import data as data_lib
-        samples = data_lib.load_samples(data_dir, split)[:limit]
-    summary = parity_lib.run_parity(keras_path, tflite_path, samples, out_dir,
-                                    show_progress=progress.wanted(quiet))
+    # --out as evaluate's: new or empty, or with --overwrite only parity's own outputs.
+    with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(parity_lib.OUTPUT_NAMES)
+                            ) as staging:
+        if evaluate_lib.is_hc18_folder(data_dir):
+            samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
+        else:
+            from hc_tf.train import data as data_lib
+            samples = data_lib.load_samples(data_dir, split)[:limit]
+        summary = parity_lib.run_parity(keras_path, tflite_path, samples, staging,
+                                        show_progress=progress.wanted(quiet), report_dir=out_dir)
     click.echo(json.dumps(summary, indent=2))
 
 
