@@ -34,6 +34,7 @@ _FILES = {
     "test_csv": hc18_csv.TEST_CSV,
 }
 _NAME = re.compile(r"^(\d+)_(\d*)HC\.png$")
+_NOT_A_NAME = "not an HC18 image name (NNN_HC.png or NNN_kHC.png): its subject is unknown"
 
 
 class InvalidSourceError(ValueError):
@@ -224,6 +225,9 @@ def scan_labelled(folder: str, csv_path: str) -> Tuple[List[_Labelled], List[Tup
     good = []
     for name in sorted(rows):
         pixel, hc = rows[name]
+        if not _NAME.match(name):  # the split is by subject, read from the name
+            problems.append((name, _NOT_A_NAME))
+            continue
         image_path = os.path.join(folder, name)
         ann_path = image_path[:-len(".png")] + "_Annotation.png"
         if not epath.Path(image_path).exists():
@@ -310,6 +314,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             test_rows, test_problems = _read_csv(src["test_csv"], want_hc=False)
             problems += [(f"test_set/{n}", why) for n, why in test_problems]
             for name in sorted(test_rows):
+                if not _NAME.match(name):
+                    problems.append((f"test_set/{name}", _NOT_A_NAME))
+                    del test_rows[name]
+                    continue
                 try:
                     _read_png(os.path.join(src["test_set"], name))
                 except (OSError, ValueError) as err:
