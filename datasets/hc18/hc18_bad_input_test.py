@@ -91,6 +91,23 @@ def test_a_row_that_is_not_an_hc18_image_name_is_an_invalid_file(tmp_path, capsy
     assert {k: v.num_examples for k, v in builder.info.splits.items()}["test"] == 1
 
 
+def test_an_image_over_the_pixel_limit_is_an_invalid_file_not_a_traceback(tmp_path, monkeypatch):
+    root = tmp_path / "hc18"
+    shutil.copytree(DUMMY, root)
+    # A few kB of PNG whose header says 6000 x 5000: OpenCV's guard raised cv2.error.
+    cv2.imwrite(str(root / "training_set" / "008_HC.png"), np.zeros((5000, 6000), np.uint8))
+    monkeypatch.setenv("HC_TF_MAX_INPUT_PIXELS", "1000000")
+    monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "1000000")
+    _, problems = hc18.scan_labelled(str(root / "training_set"),
+                                     str(root / "training_set_pixel_size_and_HC.csv"))
+    assert problems == [("008_HC.png", "image too large (6000 x 5000 pixels; at most 1,000,000 "
+                                       "pixels, see HC_TF_MAX_INPUT_PIXELS)")]
+    monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "100")
+    good, problems = hc18.scan_labelled(str(root / "training_set"),
+                                        str(root / "training_set_pixel_size_and_HC.csv"))
+    assert not good and all(why.startswith("file too large (") for _, why in problems)
+
+
 def test_a_skip_invalid_build_is_found_by_train_and_evaluate(tmp_path):
     import os
 

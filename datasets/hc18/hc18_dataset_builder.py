@@ -188,17 +188,32 @@ def _read_csv(path: str, want_hc: bool) -> Tuple[Dict[str, Tuple[float, float]],
 
 
 def _read_png(path: str) -> np.ndarray:
-    """Decodes an 8-bit single-channel PNG exactly as stored.
+    """Decodes an 8-bit single-channel PNG exactly as stored, within hc-tf's input limits
+    (bytes from the file's size, pixels from its header, both before decoding).
 
     Raises:
-      ValueError: for a missing, corrupt, non-PNG, colour or 16-bit file.
+      ValueError: for a missing, too large, corrupt, non-PNG, colour or 16-bit file.
     """
     import cv2
+    from hc_tf.io import images
 
-    data = epath.Path(path).read_bytes()
+    source = epath.Path(path)
+    size, max_bytes = source.stat().length, images.max_input_bytes()
+    if size > max_bytes:
+        raise ValueError(f"file too large ({size:,} bytes; at most {max_bytes:,}, see "
+                         f"{images.BYTES_ENV})")
+    data = source.read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("not a PNG file")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if data[12:16] == b"IHDR" and len(data) >= 24:  # width, height: the first chunk's start
+        width, height = (int.from_bytes(data[i:i + 4], "big") for i in (16, 20))
+        if width * height > images.max_input_pixels():  # OpenCV's own guard raises cv2.error
+            raise ValueError(f"image too large ({width} x {height} pixels; at most "
+                             f"{images.max_input_pixels():,} pixels, see {images.PIXELS_ENV})")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        image = None
     if image is None:
         raise ValueError("corrupt PNG (cannot be decoded)")
     if image.dtype != np.uint8:
