@@ -305,6 +305,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
 @click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
               help="int8: correct the head's mean quantization bias on calibration images.")
 @click.option("--out", "out_path", default=None, help="Output .tflite (default: next to the model).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out and its metadata JSON.")
 @click.option("--validation-summary", default=None, type=click.Path(exists=True, dir_okay=False),
               help="summary.json of `hc-tf evaluate` on the source model: recorded in the metadata.")
 @click.option("--cross-validation-summary", default=None,
@@ -314,7 +315,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
                    "instead of --validation-summary.")
 @errors.clean_errors
 def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias_correction,
-           out_path, validation_summary, cross_validation_summary):
+           out_path, overwrite, validation_summary, cross_validation_summary):
     """Convert the Keras model to TFLite (+ metadata JSON); report the op set."""
     from hc_tf.export import export_lib as lite
     from hc_tf.export import metadata as lite_metadata
@@ -341,6 +342,15 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 
     suffix = "" if mode == "float32" else f"_{mode}"
     out_path = out_path or os.path.splitext(model_path)[0] + suffix + ".tflite"
+    # Before the model is loaded: `--out M.keras` wrote the TFLite over the source model.
+    if not out_path.endswith(".tflite"):
+        raise click.BadParameter(f"{out_path}: not a .tflite file name (the model and its "
+                                 "metadata are written as NAME.tflite and NAME.json)",
+                                 param_hint="--out")
+    existing = [p for p in (out_path, lite_metadata.metadata_path(out_path)) if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise click.ClickException(f"{existing[0]}: exists; pass --overwrite to replace "
+                                   f"{' and '.join(existing)}")
     try:
         report = lite.export(model_path, out_path, mode, data_dir=data_dir if mode == "int8" else None,
                              n_calibration=calibration_samples, seed=seed, io_dtype=io_dtype,
@@ -370,23 +380,29 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 @click.option("--data-dir", required=True, help="HC18-layout folder or prepared TFDS data dir.")
 @click.option("--split", default="validation", show_default=True)
 @click.option("--limit", default=None, type=int, help="Only the first N images.")
-@click.option("--out", "out_dir", required=True)
+@click.option("--out", "out_dir", required=True,
+              help="Folder for parity_per_image.csv and parity_summary.json (new or empty).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier parity run's outputs in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @errors.clean_errors
-def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, quiet):
+def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, overwrite, quiet):
     """Full vs edge model on the same images, through the same measurement."""
     import itertools
     from hc_tf.surfaces import evaluate as evaluate_lib
     from hc_tf.export import parity as parity_lib
+    from hc_tf.io import out_dir as out_dir_lib
     from hc_tf.console import progress
 
-    if evaluate_lib.is_hc18_folder(data_dir):
-        samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
-    else:
-        from hc_tf.train import data as data_lib
-        samples = data_lib.load_samples(data_dir, split)[:limit]
-    summary = parity_lib.run_parity(keras_path, tflite_path, samples, out_dir,
-                                    show_progress=progress.wanted(quiet))
+    # --out as evaluate's: new or empty, or with --overwrite only parity's own outputs.
+    with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(parity_lib.OUTPUT_NAMES)
+                            ) as staging:
+        if evaluate_lib.is_hc18_folder(data_dir):
+            samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
+        else:
+            from hc_tf.train import data as data_lib
+            samples = data_lib.load_samples(data_dir, split)[:limit]
+        summary = parity_lib.run_parity(keras_path, tflite_path, samples, staging,
+                                        show_progress=progress.wanted(quiet), report_dir=out_dir)
     click.echo(json.dumps(summary, indent=2))
 
 

@@ -37,7 +37,7 @@ if [ "$all_data" = 1 ]; then
 else
   figures=(--validation-summary "$work/eval_keras/summary.json")
 fi
-hc-tf export --model export/hc_effunet.keras --int8 --data-dir "$data" \
+hc-tf export --model export/hc_effunet.keras --int8 --data-dir "$data" --overwrite \
     --out hc_tf/models/hc_effunet_int8.tflite "${figures[@]}"
 hc-tf parity --model export/hc_effunet.keras --tflite hc_tf/models/hc_effunet_int8.tflite \
     --data-dir "$data" --out "$work/parity_int8"

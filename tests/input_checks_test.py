@@ -169,6 +169,36 @@ def test_a_missing_hc18_image_or_annotation_is_named_and_the_rest_are_read(tmp_p
         (str(train / "003_HC.png"), f"{train / '003_HC.png'}: No such file or directory")]
 
 
+def test_an_hc18_annotation_of_another_size_than_its_image_is_unreadable(tmp_path):
+    folder = _hc18_folder(tmp_path / "hc18")
+    train = folder / "training_set"
+    (train / "001_HC.png").write_bytes((train / "000_HC.png").read_bytes())
+    outline = cv2.imread(str(train / "000_HC_Annotation.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(train / "001_HC_Annotation.png"),
+                cv2.resize(outline, (800, 540), interpolation=cv2.INTER_NEAREST))
+    with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
+        f.write("001_HC.png,0.1,80.79\n")
+    unreadable = []
+    samples = list(evaluate_lib.samples_from_hc18_folder(str(folder), unreadable))
+    # Scored, its reference ellipse was in the larger frame: Dice 0, HD tens of mm.
+    assert [s.filename for s in samples] == ["000_HC.png"]
+    assert unreadable == [(str(train / "001_HC.png"), f"{train / '001_HC_Annotation.png'}: "
+                           "annotation is 800 x 540 pixels, its image 400 x 270")]
+
+
+def test_a_reference_csv_is_bounded_as_every_untrusted_file(tmp_path, monkeypatch):
+    from hc_tf.surfaces import dicom_evaluate
+    big = tmp_path / "ref.csv"
+    big.write_text("filename,head circumference (mm)\n" + "a.dcm,150\n" * 20)
+    with monkeypatch.context() as env:
+        env.setenv("HC_TF_MAX_INPUT_BYTES", "100")
+        with pytest.raises(ValueError, match=f"{big}: file too large"):
+            dicom_evaluate.read_reference_csv(str(big))
+    # /dev/zero was read until memory ran out; a FIFO waited for a writer.
+    with pytest.raises(ValueError, match="/dev/zero: not a regular file"):
+        dicom_evaluate.read_reference_csv("/dev/zero")
+
+
 def test_binary_pixel_csv_names_the_file(image_dir, tmp_path):
     csv_path = tmp_path / "pixels.csv"
     csv_path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")

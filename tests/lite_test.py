@@ -219,6 +219,28 @@ def test_cli_export_of_an_all_data_model_records_the_cross_validated_figures(blo
     assert both.exit_code != 0 and "not both" in both.output
 
 
+def test_cli_export_keeps_the_source_model_and_an_existing_output(blob, tmp_path):
+    from click.testing import CliRunner
+    from hc_tf import cli
+    model = tmp_path / "m.keras"
+    model.write_bytes(open(blob["path"], "rb").read())
+    before = model.read_bytes()
+    # --out naming the model itself wrote the TFLite bytes over it.
+    result = CliRunner().invoke(cli.main, ["export", "--model", str(model), "--out", str(model)])
+    assert result.exit_code == 2 and "not a .tflite file name" in result.output
+    assert model.read_bytes() == before and not (tmp_path / "m.keras.json").exists()
+    out = tmp_path / "m.tflite"
+    assert CliRunner().invoke(cli.main, ["export", "--model", str(model)]).exit_code == 0
+    first = out.read_bytes()
+    out.write_bytes(b"the user's own file")
+    again = CliRunner().invoke(cli.main, ["export", "--model", str(model)])
+    assert again.exit_code == 1 and f"{out}: exists; pass --overwrite" in again.output
+    assert out.read_bytes() == b"the user's own file"
+    forced = CliRunner().invoke(cli.main, ["export", "--model", str(model), "--overwrite"])
+    assert forced.exit_code == 0, forced.output
+    assert out.read_bytes() == first
+
+
 def test_head_logit_gap_measures_a_known_shift(blob):
     """A float model whose head logits are shifted by +0.5 shows a gap of -0.5."""
     shifted = lite_bias.shift_head_logits(blob["model"], 0.5)

@@ -99,3 +99,27 @@ def test_a_miss_scores_the_challenge_adf_in_parity():
     assert (s["adf_full_mm_mean"], s["adf_edge_mm_mean"]) == pytest.approx((1.0, 101.0))
     assert s["n_adf_both_found"] == 1
     assert (s["adf_full_found_mm_mean"], s["adf_edge_found_mm_mean"]) == pytest.approx((1.0, 2.0))
+
+
+def test_cli_parity_keeps_what_out_holds_unless_overwrite(setup, tmp_path):
+    from click.testing import CliRunner
+    from hc_tf import cli
+    sample = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "sample_data")
+    out = tmp_path / "parity"
+
+    def run(*extra):
+        return CliRunner().invoke(cli.main, ["parity", "--model", setup["keras"], "--tflite",
+                                             setup["paths"]["int8"], "--data-dir", sample,
+                                             "--limit", "1", "--out", str(out), "-q", *extra])
+    first = run()
+    assert first.exit_code == 0, first.output
+    summary = json.loads((out / "parity_summary.json").read_text())
+    assert summary["summary_json"] == str(out / "parity_summary.json") and summary["n"] == 1
+    (out / "parity_summary.json").write_text("an earlier run's figures")
+    again = run()  # was rewritten in place, whatever OUT held
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    assert (out / "parity_summary.json").read_text() == "an earlier run's figures"
+    assert run("--overwrite").exit_code == 0
+    assert json.loads((out / "parity_summary.json").read_text())["n"] == 1
+    (out / "notes.txt").write_text("mine")
+    assert run("--overwrite").exit_code == 1 and (out / "notes.txt").read_text() == "mine"

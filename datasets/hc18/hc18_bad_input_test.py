@@ -68,6 +68,46 @@ def test_skip_invalid_builds_from_the_good_files_and_reports_the_count(tmp_path,
     assert names == {"003_2HC.png", "008_HC.png", "009_HC.png"}
 
 
+def test_a_row_that_is_not_an_hc18_image_name_is_an_invalid_file(tmp_path, capsys):
+    import tensorflow_datasets as tfds
+    root = tmp_path / "hc18"
+    shutil.copytree(DUMMY, root)
+    for folder, old, new in (("training_set", "008_HC", "scan8"), ("test_set", "101_HC", "x")):
+        for suffix in (".png", "_Annotation.png"):
+            if (root / folder / f"{old}{suffix}").exists():
+                (root / folder / f"{old}{suffix}").rename(root / folder / f"{new}{suffix}")
+        csv_path = root / ("training_set_pixel_size_and_HC.csv" if folder == "training_set"
+                           else "test_set_pixel_size.csv")
+        csv_path.write_text(csv_path.read_text().replace(f"{old}.png", f"{new}.png"))
+    _, problems = hc18.scan_labelled(str(root / "training_set"),
+                                     str(root / "training_set_pixel_size_and_HC.csv"))
+    assert problems == [("scan8.png", "not an HC18 image name (NNN_HC.png or NNN_kHC.png): "
+                                      "its subject is unknown")]
+    # --skip-invalid builds without them; it raised "scan8.png: not an HC18 image name"
+    # after the scan, whatever it skipped.
+    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2, skip_invalid=True)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+    assert "skipped 2 invalid file(s)" in capsys.readouterr().out
+    assert {k: v.num_examples for k, v in builder.info.splits.items()}["test"] == 1
+
+
+def test_an_image_over_the_pixel_limit_is_an_invalid_file_not_a_traceback(tmp_path, monkeypatch):
+    root = tmp_path / "hc18"
+    shutil.copytree(DUMMY, root)
+    # A few kB of PNG whose header says 6000 x 5000: OpenCV's guard raised cv2.error.
+    cv2.imwrite(str(root / "training_set" / "008_HC.png"), np.zeros((5000, 6000), np.uint8))
+    monkeypatch.setenv("HC_TF_MAX_INPUT_PIXELS", "1000000")
+    monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "1000000")
+    _, problems = hc18.scan_labelled(str(root / "training_set"),
+                                     str(root / "training_set_pixel_size_and_HC.csv"))
+    assert problems == [("008_HC.png", "image too large (6000 x 5000 pixels; at most 1,000,000 "
+                                       "pixels, see HC_TF_MAX_INPUT_PIXELS)")]
+    monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "100")
+    good, problems = hc18.scan_labelled(str(root / "training_set"),
+                                        str(root / "training_set_pixel_size_and_HC.csv"))
+    assert not good and all(why.startswith("file too large (") for _, why in problems)
+
+
 def test_a_skip_invalid_build_is_found_by_train_and_evaluate(tmp_path):
     import os
 

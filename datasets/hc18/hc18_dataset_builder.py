@@ -34,6 +34,7 @@ _FILES = {
     "test_csv": hc18_csv.TEST_CSV,
 }
 _NAME = re.compile(r"^(\d+)_(\d*)HC\.png$")
+_NOT_A_NAME = "not an HC18 image name (NNN_HC.png or NNN_kHC.png): its subject is unknown"
 
 
 class InvalidSourceError(ValueError):
@@ -187,17 +188,32 @@ def _read_csv(path: str, want_hc: bool) -> Tuple[Dict[str, Tuple[float, float]],
 
 
 def _read_png(path: str) -> np.ndarray:
-    """Decodes an 8-bit single-channel PNG exactly as stored.
+    """Decodes an 8-bit single-channel PNG exactly as stored, within hc-tf's input limits
+    (bytes from the file's size, pixels from its header, both before decoding).
 
     Raises:
-      ValueError: for a missing, corrupt, non-PNG, colour or 16-bit file.
+      ValueError: for a missing, too large, corrupt, non-PNG, colour or 16-bit file.
     """
     import cv2
+    from hc_tf.io import images
 
-    data = epath.Path(path).read_bytes()
+    source = epath.Path(path)
+    size, max_bytes = source.stat().length, images.max_input_bytes()
+    if size > max_bytes:
+        raise ValueError(f"file too large ({size:,} bytes; at most {max_bytes:,}, see "
+                         f"{images.BYTES_ENV})")
+    data = source.read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise ValueError("not a PNG file")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if data[12:16] == b"IHDR" and len(data) >= 24:  # width, height: the first chunk's start
+        width, height = (int.from_bytes(data[i:i + 4], "big") for i in (16, 20))
+        if width * height > images.max_input_pixels():  # OpenCV's own guard raises cv2.error
+            raise ValueError(f"image too large ({width} x {height} pixels; at most "
+                             f"{images.max_input_pixels():,} pixels, see {images.PIXELS_ENV})")
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        image = None
     if image is None:
         raise ValueError("corrupt PNG (cannot be decoded)")
     if image.dtype != np.uint8:
@@ -224,6 +240,9 @@ def scan_labelled(folder: str, csv_path: str) -> Tuple[List[_Labelled], List[Tup
     good = []
     for name in sorted(rows):
         pixel, hc = rows[name]
+        if not _NAME.match(name):  # the split is by subject, read from the name
+            problems.append((name, _NOT_A_NAME))
+            continue
         image_path = os.path.join(folder, name)
         ann_path = image_path[:-len(".png")] + "_Annotation.png"
         if not epath.Path(image_path).exists():
@@ -310,6 +329,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             test_rows, test_problems = _read_csv(src["test_csv"], want_hc=False)
             problems += [(f"test_set/{n}", why) for n, why in test_problems]
             for name in sorted(test_rows):
+                if not _NAME.match(name):
+                    problems.append((f"test_set/{name}", _NOT_A_NAME))
+                    del test_rows[name]
+                    continue
                 try:
                     _read_png(os.path.join(src["test_set"], name))
                 except (OSError, ValueError) as err:

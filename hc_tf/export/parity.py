@@ -25,6 +25,9 @@ from hc_tf.console import progress
 THRESHOLD = defaults.THRESHOLD
 PER_IMAGE_FIELDS = ("filename", "dice_edge_vs_full", "hc_full_mm", "hc_edge_mm", "abs_hc_diff_mm",
                     "adf_full_mm", "adf_edge_mm", "max_abs_prob_diff", "found_full", "found_edge")
+PER_IMAGE_NAME = "parity_per_image.csv"
+SUMMARY_NAME = "parity_summary.json"
+OUTPUT_NAMES = frozenset({PER_IMAGE_NAME, SUMMARY_NAME})
 
 
 def _adf(m: measure_lib.Measurement, sample: inference.Sample) -> Optional[float]:
@@ -115,7 +118,7 @@ def write_per_image_csv(path: str, rows: Sequence[Dict[str, Any]]) -> None:
 
 def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample],
                out_dir: str, num_threads: int = 2, batch_size: int = 8,
-               show_progress: bool = False) -> Dict[str, Any]:
+               show_progress: bool = False, report_dir: Optional[str] = None) -> Dict[str, Any]:
     """Runs the Keras and TFLite models on `samples` and writes the parity report.
 
     Args:
@@ -126,6 +129,8 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample]
       num_threads: TFLite interpreter threads.
       batch_size: Keras batch size.
       show_progress: a progress bar on stderr (see `hc_tf.console.progress.wanted`).
+      report_dir: the folder the summary names the two outputs in (default `out_dir`): the
+        final folder when `out_dir` is a staging folder moved there afterwards.
 
     Returns:
       The summary dict (also written), with `keras_model`, `tflite_model` and the
@@ -137,11 +142,12 @@ def run_parity(keras_path, tflite_path: str, samples: Sequence[inference.Sample]
     full_runner = keras_runner.KerasRunner(keras_path, batch_size=batch_size)
     rows = compare(full_runner, edge_runner, samples, batch_size, show_progress)
     summary = summarize(rows)
-    csv_path = os.path.join(out_dir, "parity_per_image.csv")
-    json_path = os.path.join(out_dir, "parity_summary.json")
+    named = report_dir if report_dir is not None else out_dir
     summary.update(
         keras_model=os.fspath(keras_path) if isinstance(keras_path, (str, os.PathLike)) else None,
-        tflite_model=os.fspath(tflite_path), per_image_csv=csv_path, summary_json=json_path)
-    write_per_image_csv(csv_path, rows)
-    io_utils.atomic_write_text(json_path, json.dumps(summary, indent=2) + "\n")
+        tflite_model=os.fspath(tflite_path), per_image_csv=os.path.join(named, PER_IMAGE_NAME),
+        summary_json=os.path.join(named, SUMMARY_NAME))
+    write_per_image_csv(os.path.join(out_dir, PER_IMAGE_NAME), rows)
+    io_utils.atomic_write_text(os.path.join(out_dir, SUMMARY_NAME),
+                               json.dumps(summary, indent=2) + "\n")
     return summary

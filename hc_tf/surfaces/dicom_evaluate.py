@@ -29,10 +29,12 @@ def read_reference_csv(path: str) -> Dict[str, float]:
 
     Raises:
       ValueError: naming the file (and row), for a missing column, a bad or non-positive HC,
-        or a file name listed twice.
+        a file name listed twice, or a file that is not a regular file or over the byte limit.
     """
-    with open(path, "rb") as f:
-        rows = hc18_csv.decode_rows(f.read(), path)
+    from hc_tf.io import images  # OpenCV, Pillow: lazily
+
+    # Bounded as every untrusted input (regular files only, the byte limit).
+    rows = hc18_csv.decode_rows(images.read_file_bytes(path), path)
     if not rows:
         raise ValueError(f"{path}: empty CSV")
     header = [h.strip().lower() for h in rows[0]]

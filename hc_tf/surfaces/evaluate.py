@@ -298,6 +298,10 @@ def _hc18_sample(path: str, pixel_size_mm: float, hc_mm: float) -> inference.Sam
     image = preprocess.read_gray_image(path)
     outline_path = os.path.splitext(path)[0] + "_Annotation.png"  # HC18's rule, any extension
     outline = preprocess.read_gray_image(outline_path)
+    if outline.shape[:2] != image.shape[:2]:
+        # Its ellipse would be in another frame: Dice 0 and a Hausdorff distance of the offset.
+        raise ValueError(f"{outline_path}: annotation is {outline.shape[1]} x {outline.shape[0]} "
+                         f"pixels, its image {image.shape[1]} x {image.shape[0]}")
     try:
         reference = measure_lib.fit_outline(outline)
     except measure_lib.AnnotationError as err:
