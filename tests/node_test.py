@@ -88,6 +88,28 @@ def test_spool_over_its_limit_refuses_and_recovery_drops_unacknowledged_files(tm
     assert os.listdir(again.incoming) == []
 
 
+def test_recovery_removes_the_srs_nothing_will_send_and_keeps_the_rest(tmp_path):
+    """SRs hold patient data: after a kill between a delivery's record and the folder's removal
+    they stayed in out/ for good (counted against the limit too), as did a dead letter's folder
+    and the part an interrupted measurement wrote. Kept: SRs still to send, and those of a
+    refused delivery, to be sent by hand."""
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    ids = [spool.store(b"x" * 10, f"1.2.{k}", US, "SCAN") for k in range(6)]
+    sent, pending, refused, dead, unmeasured, unknown = ids[:5] + [99]
+    for i in (sent, pending, refused):
+        spool.journal.mark_measured(i, ["a.sr.dcm"], ["pacs"], 1.0)
+    spool.journal.delivery_done(sent, "pacs", "sent")  # killed before drop_outputs
+    spool.journal.delivery_done(refused, "pacs", "dead", "0xC000")
+    spool.journal.mark_dead(dead, "not DICOM")
+    for i in (sent, pending, refused, dead, unmeasured, unknown):
+        os.makedirs(spool.out_dir(i))
+        open(os.path.join(spool.out_dir(i), "a.sr.dcm"), "wb").write(b"SR" * 50)
+    restarted = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    restarted.recover()
+    assert sorted(os.listdir(restarted.outgoing)) == sorted([str(pending), str(refused)])
+    assert restarted.used_bytes == 2 * 100 + 3 * 10  # two SR folders; dead + 2 unmeasured images
+
+
 @pytest.fixture(scope="module")
 def runner():
     from hc_tf import inference, models
@@ -111,6 +133,19 @@ def test_measure_writes_an_sr_and_dead_letters_say_why(tmp_path, runner):
     open(tmp_path / "c.dcm", "wb").write(b"\0" * 128 + b"DICM" + b"\1" * 50)
     with pytest.raises(measure_lib.Dead, match="(not a readable DICOM file|Rows)"):
         measure_lib.measure_file(runner, str(tmp_path / "c.dcm"), str(tmp_path / "o3"), run)
+
+
+def test_a_dead_letter_leaves_no_output_folder(tmp_path, runner):
+    from hc_tf.report import dicom_sr
+    gray = dicom_files.cv2.imread(dicom_files.head_png("000_HC.png"), 0)
+    nocal = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "b.dcm"))
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
+    i = spool.store(open(nocal, "rb").read(), "1.2.3", US, "SCAN")
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    worker_lib.Measurer(spool, runner, run, ["pacs"], 0).measure(i)
+    assert spool.journal.row(i)["state"] == "dead"
+    assert not os.path.exists(spool.out_dir(i)), os.listdir(spool.outgoing)
 
 
 class _Flaky:

@@ -168,6 +168,12 @@ class Journal:
             "SELECT DISTINCT d.instance_id FROM deliveries d JOIN instances i ON i.id = "
             "d.instance_id WHERE d.state = 'dead' AND i.state = 'done' ORDER BY d.instance_id")]
 
+    def outputs_to_keep(self) -> set:
+        """The instances whose SRs the spool keeps: deliveries pending, or one refused (sent
+        by hand)."""
+        rows = self._query("SELECT id FROM instances WHERE state = 'measured'")
+        return {r["id"] for r in rows} | set(self.undelivered_done())
+
     def delivery_retry(self, instance_id: int, dest: str, next_try: float, error: str) -> None:
         self._tx([("UPDATE deliveries SET attempts = attempts + 1, next_try = ?, last_error = ? "
                    "WHERE instance_id = ? AND dest = ?", (next_try, error, instance_id, dest))])

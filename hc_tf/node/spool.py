@@ -118,7 +118,12 @@ class Spool:
             self._used -= _remove(self.image_path(name))
 
     def drop_outputs(self, instance_id: int) -> None:
-        folder = self.out_dir(instance_id)
+        self._drop_folder(self.out_dir(instance_id))
+
+    def _drop_folder(self, folder: str) -> None:
+        if not os.path.isdir(folder):  # a stray file
+            self.account(-_remove(folder))
+            return
         size = _tree_bytes(folder)
         shutil.rmtree(folder, ignore_errors=True)
         self.account(-size)
@@ -139,12 +144,19 @@ class Spool:
         return len(names) + len(kept)
 
     def recover(self) -> None:
-        """After a crash: removes files the journal never recorded (never acknowledged)."""
+        """After a crash: removes the images the journal never recorded (never acknowledged),
+        and the SR folders nothing will send (they hold patient data): those of an instance
+        delivered everywhere (a kill before its folder went), dead, not yet measured (a part
+        written by an interrupted measurement: it is measured again), or unknown."""
         known = self.journal.files()
         for name in os.listdir(self.incoming):
             if name.startswith(".tmp") or name not in known:
                 with self._lock:
                     self._used -= _remove(os.path.join(self.incoming, name))
+        keep = {str(i) for i in self.journal.outputs_to_keep()}
+        for name in os.listdir(self.outgoing):
+            if name not in keep:
+                self._drop_folder(os.path.join(self.outgoing, name))
 
 
 def _size(path: str) -> int:

@@ -93,6 +93,7 @@ class Measurer:
                 raise measure_lib.Dead("the spooled file is missing")
             outputs, summary = measure_lib.measure_file(self.pool, path, folder, self.run)
         except measure_lib.Dead as err:
+            self.spool.drop_outputs(instance_id)  # the folder the reader made before refusing
             self.spool.journal.mark_dead(instance_id, str(err))
             log_instance("dead", self.spool.journal.row(instance_id), reason=str(err))
             return
