@@ -66,7 +66,7 @@ function fillRow(tr, state, status, r = null) {
   delete tr.dataset.hcMm;
   if (!r?.found) return;
   tr.dataset.hcMm = String(r.hc_mm);
-  tr.querySelector('.b-hc').textContent = `${r.hc_mm.toFixed(1)} mm`;
+  tr.querySelector('.b-hc').textContent = `${fmt1(r.hc_mm)} mm`;
   for (const k of ['hadlock', 'intergrowth']) {
     const g = r.gestational_age[k];
     tr.querySelector(`.b-ga-${k}`).textContent = g.status === 'ok' ? `${g.ga} wk` : 'out of range';

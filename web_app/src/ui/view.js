@@ -3,6 +3,7 @@ import { gaLine, hcCentile, reviewText, parseGaWeeks } from '../core/clinical.js
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
 import { datingDisplay } from '../core/dating.js';
+import { fmt1 } from '../core/pyformat.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -83,8 +84,8 @@ function item(text, data = {}) {
 function biometryLines(b) {
   const g = b.ga_bpd;
   return [
-    item(`BPD ${b.bpd_mm.toFixed(1)} mm, OFD ${b.ofd_mm.toFixed(1)} mm (${b.convention})`, { key: 'bpd' }),
-    item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}; corrected BPD ${b.corrected_bpd_mm.toFixed(1)} mm`, { key: 'cephalic_index', shape: b.head_shape }),
+    item(`BPD ${fmt1(b.bpd_mm)} mm, OFD ${fmt1(b.ofd_mm)} mm (${b.convention})`, { key: 'bpd' }),
+    item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}; corrected BPD ${fmt1(b.corrected_bpd_mm)} mm`, { key: 'cephalic_index', shape: b.head_shape }),
     item(g.status === 'ok' ? `GA from BPD (Hadlock 1984): ${g.ga} weeks (${g.uncertainty})` : `GA from BPD (Hadlock 1984): ${g.message}`,
       { key: 'ga_bpd', status: g.status }),
   ];
@@ -113,7 +114,7 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   box.dataset.review = String(r.review);
   box.dataset.reviewReasons = r.review_reasons.join('; ');
   const iv = hcInterval(spec, r.hc_mm, measurementSignals(r));
-  $('hc').textContent = `HC ${r.hc_mm.toFixed(1)} mm (${iv.note ?? iv.display})`;
+  $('hc').textContent = `HC ${fmt1(r.hc_mm)} mm (${iv.note ?? iv.display})`;
   if (iv.note === undefined) { box.dataset.hcLower = String(iv.lower_mm); box.dataset.hcUpper = String(iv.upper_mm); }
   $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
   $('ga').replaceChildren(...Object.entries(r.gestational_age).map(([key, g]) => {
@@ -127,6 +128,6 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
     item(`GA from the HC's ${iv.display.split(':')[0]} interval, ${spec.ga_from_hc.methods.find((m) => m.method === g.method).title}: ${g.display}`, { method: key })));
   $('biometry').replaceChildren(...biometryLines(biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm)));
   const e = r.ellipse;
-  $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${e.cx.toFixed(1)}, ${e.cy.toFixed(1)}; semi-axes ${e.a.toFixed(1)} x ${e.b.toFixed(1)}; angle ${(e.angle * 180 / Math.PI).toFixed(1)}°.`;
+  $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${fmt1(e.cx)}, ${fmt1(e.cy)}; semi-axes ${fmt1(e.a)} x ${fmt1(e.b)}; angle ${fmt1(e.angle * 180 / Math.PI)}°.`;
   showCentile(spec, r, trusted);
 }
