@@ -240,6 +240,28 @@ def test_peer_address_not_on_the_list_is_rejected(tmp_path):
     assert not os.path.exists(tmp_path / "out")
 
 
+def test_a_message_over_the_input_limit_ends_the_association_unstored(tmp_path, monkeypatch):
+    """pynetdicom holds a C-STORE's whole dataset in memory before the node sees it, so a peer
+    could make the node hold any size. Past the input limit (HC_TF_MAX_INPUT_BYTES, here 50 kB;
+    the head's file is ~109 kB) the connection is closed: nothing is stored or acknowledged, the
+    log says why (no traceback), and the node goes on serving."""
+    from hc_tf.io import images
+    monkeypatch.setenv(images.BYTES_ENV, "50000")
+    files = ns.heads(str(tmp_path / "in"), HEADS[:1])
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}]
+                   ).start()
+    try:
+        refused = node.storescu(list(files))
+        assert refused.returncode != 0, refused.stderr
+        log = node.log_text()
+        assert '"event": "aborted"' in log and "Traceback" not in log, log[-2000:]
+        assert node.proc.poll() is None
+        status = node.status()
+    finally:
+        node.kill(signal.SIGTERM)
+    assert status["instances"] == {} and not os.listdir(os.path.join(node.spool, "in"))
+
+
 @pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
 def test_pull_measures_each_new_us_instance_once(tmp_path, orthanc, kind):
     files = ns.heads(str(tmp_path / "in"), HEADS, STUDIES)

@@ -148,6 +148,40 @@ def test_a_dead_letter_leaves_no_output_folder(tmp_path, runner):
     assert not os.path.exists(spool.out_dir(i)), os.listdir(spool.outgoing)
 
 
+class _Peer:
+    """What inbound_bound's handlers see of an association: its socket, and the events."""
+
+    def __init__(self):
+        self.read = []
+        self.dul = type("Dul", (), {})()
+        self.dul.socket = type("Sock", (), {})()
+        self.dul.socket.recv = lambda n: self.read.append(n) or bytearray(b"x" * n)
+
+    def pdu(self, *fragments):
+        items = [type("Pdv", (), {"presentation_data_value": f})() for f in fragments]
+        return type("Event", (), {"assoc": self, "pdu": type("Pdu", (), {
+            "presentation_data_value_items": items})()})()
+
+
+def test_a_peer_cannot_make_the_node_hold_more_than_the_input_limit():
+    """A PDU is read at the length its header states, and a message's fragments are held
+    until it ends: a PDU over the limit is not read, nor anything after a command or dataset
+    whose fragments pass it; a message's last fragment starts the count again."""
+    from hc_tf.node import scp as scp_lib
+    (_, on_open), (_, on_pdu) = scp_lib.inbound_bound(1000)
+    big = _Peer()
+    on_open(type("Event", (), {"assoc": big})())
+    assert big.dul.socket.recv(6) == b"x" * 6
+    assert big.dul.socket.recv(1000 + scp_lib.PDU_SLACK + 1) == bytearray() and big.read == [6]
+    peer = _Peer()
+    on_open(type("Event", (), {"assoc": peer})())
+    on_pdu(peer.pdu(b"\x03" + b"c" * 900, b"\x00" + b"d" * 600, b"\x02" + b"d" * 300))
+    on_pdu(peer.pdu(b"\x00" + b"d" * 999))  # a whole message before: this one starts at 0
+    assert peer.dul.socket.recv(6) == b"x" * 6
+    on_pdu(peer.pdu(b"\x00" + b"d" * 2))  # 1001 dataset bytes of one message
+    assert peer.dul.socket.recv(6) == bytearray() and peer.read == [6]
+
+
 class _Flaky:
     def __init__(self, failures, error=dest_lib.Retry):
         self.failures, self.error, self.calls = failures, error, 0

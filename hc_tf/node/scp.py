@@ -54,6 +54,55 @@ def _reject(assoc, rsd) -> None:
     assoc.kill()
 
 
+PDU_SLACK = 1 << 16  # a PDU's headers beyond the dataset bytes it may carry
+
+
+def inbound_bound(max_bytes: int) -> List[tuple]:
+    """Handlers bounding what one peer can make the node hold in memory.
+
+    pynetdicom reads a PDU of whatever length its header states, and keeps a C-STORE's command
+    and dataset in memory until on_store: a PDU longer than `max_bytes` (the input limit) is
+    refused before it is read, and a message whose command or dataset fragments pass it when
+    the fragment arrives (so at most the limit and one PDU are held). Refusing reads as a closed
+    connection (pynetdicom's "transport closed": the association ends, nothing is stored or
+    acknowledged); the reader would refuse such a file anyway (over the input limit), so
+    nothing measurable is lost.
+    """
+    import weakref
+    from pynetdicom import evt
+    held = weakref.WeakKeyDictionary()  # association -> [command bytes, dataset bytes, over]
+
+    def on_open(event) -> None:
+        state = held[event.assoc] = [0, 0, False]
+        sock = event.assoc.dul.socket
+        recv = sock.recv
+
+        def bounded_recv(nbytes: int):
+            if nbytes > max_bytes + PDU_SLACK or state[2]:
+                if not state[2]:
+                    state[2] = True
+                    _log("aborted", reason="a message over the input limit", limit=max_bytes)
+                return bytearray()  # as a closed connection: pynetdicom ends the association
+            return recv(nbytes)
+        sock.recv = bounded_recv
+
+    def on_pdu(event) -> None:
+        state = held.get(event.assoc)
+        for item in getattr(event.pdu, "presentation_data_value_items", None) or ():
+            if state is None or state[2]:
+                return
+            data = item.presentation_data_value or b"\0"
+            part = 0 if data[0] & 1 else 1  # bit 0: command, else dataset; bit 1: last fragment
+            state[part] += len(data) - 1
+            if state[part] > max_bytes:
+                state[2] = True
+                _log("aborted", reason="a message over the input limit", limit=max_bytes)
+            elif data[0] & 2:
+                state[part] = 0
+
+    return [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
+
+
 def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
             on_received: Callable[[int], None]):
     """The configured AE and its handlers (not yet listening)."""
@@ -99,6 +148,8 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
         on_received(instance_id)
         return STATUS_OK
 
+    from hc_tf.io import images
     handlers = [(evt.EVT_C_STORE, on_store), (evt.EVT_REQUESTED, on_requested),
-                (evt.EVT_REJECTED, on_rejected), (evt.EVT_C_ECHO, lambda event: STATUS_OK)]
+                (evt.EVT_REJECTED, on_rejected), (evt.EVT_C_ECHO, lambda event: STATUS_OK),
+                *inbound_bound(images.max_input_bytes())]
     return ae, handlers
