@@ -61,7 +61,8 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, help="Prepared TFDS data dir.")
 @click.option("--manual-dir", default=None, help="Prepare from this HC18 release first (if not prepared).")
 @click.option("--sample", is_flag=True, help="Train on the embedded sample (prepared on the fly).")
-@click.option("--run-dir", required=True, help="Run directory (created; an existing one of this run resumes).")
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False),
+              help="Run directory (created; an existing one of this run resumes).")
 @click.option("--epochs", default=defaults.EPOCHS, show_default=True)
 @click.option("--batch-size", default=defaults.BATCH_SIZE, show_default=True)
 @click.option("--input-size", default=text.size_text(defaults.INPUT_HW), show_default=True,

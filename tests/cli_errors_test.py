@@ -55,3 +55,13 @@ def test_a_command_needing_the_train_extra_says_which_to_install(tmp_path, args)
     assert len(lines) == 1, result.stderr[-3000:]
     assert "[train] extra" in lines[0] and "pip install 'hc-tf[train]'" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_train_with_a_run_dir_that_is_a_file_is_refused_before_anything_loads(tmp_path):
+    """It failed after the data and the model had loaded: "rdfile/config.json: cannot write"."""
+    run_dir = tmp_path / "rdfile"
+    run_dir.write_text("mine")
+    result = CliRunner().invoke(cli.main, ["train", "--data-dir", str(tmp_path / "nowhere"),
+                                           "--run-dir", str(run_dir)])
+    assert result.exit_code == 2 and "is a file" in result.output, result.output
+    assert run_dir.read_text() == "mine"
