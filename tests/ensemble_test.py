@@ -46,5 +46,5 @@ def test_bad_members_are_refused_in_words(tmp_path, capsys):
     (tmp_path / "junk.keras").write_bytes(b"not a model")
     assert ensemble.main([str(tmp_path / "junk.keras"), str(tmp_path / "junk.keras"),
                           "--out", str(tmp_path / "x.keras")]) == 1
-    assert "junk.keras: not a loadable Keras model" in capsys.readouterr().err
+    assert "junk.keras: not a .keras file" in capsys.readouterr().err
     assert not (tmp_path / "x.keras").exists()

@@ -17,6 +17,7 @@ import contextlib
 import io
 import json
 import os
+import zipfile
 from typing import Optional, Tuple
 
 os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
@@ -372,6 +373,8 @@ def load_model(path: str) -> keras.Model:
     """
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of it
+        raise ValueError(f"{path}: not a .keras file (not a zip archive)")
     _import_sm()  # registers the encoder's custom objects (swish, FixedDropout)
     try:
         return keras.models.load_model(path, compile=False)
