@@ -148,6 +148,30 @@ def test_a_dead_letter_leaves_no_output_folder(tmp_path, runner):
     assert not os.path.exists(spool.out_dir(i)), os.listdir(spool.outgoing)
 
 
+def test_srs_are_on_disk_before_the_journal_says_measured(tmp_path, runner, monkeypatch):
+    """Once measured, the image is deleted: a power loss must not find the SRs unwritten (they
+    were renamed into place, not flushed)."""
+    from hc_tf.io import atomic
+    from hc_tf.report import dicom_sr
+    head = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "a.dcm"))
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
+    i = spool.store(open(head, "rb").read(), "1.2.3", US, "SCAN")
+    events = []
+    monkeypatch.setattr(atomic, "fsync_path", lambda p: events.append(("fsync", p)))
+    mark = spool.journal.mark_measured
+    monkeypatch.setattr(spool.journal, "mark_measured",
+                        lambda *a, **k: (events.append(("measured", None)), mark(*a, **k)))
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    worker_lib.Measurer(spool, runner, run, ["pacs"], 0).measure(i)
+    outputs = json.loads(spool.journal.row(i)["outputs"])
+    assert outputs and events[-1] == ("measured", None)
+    synced = {p for kind, p in events if kind == "fsync"}
+    folder = spool.out_dir(i)
+    assert {os.path.join(folder, f) for f in outputs} | {folder, spool.outgoing} <= synced
+    assert {os.path.dirname(os.path.join(folder, f)) for f in outputs} <= synced
+
+
 class _Peer:
     """What inbound_bound's handlers see of an association: its socket, and the events."""
 

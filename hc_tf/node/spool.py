@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from typing import Optional
+from typing import List, Optional
 
 from hc_tf.io import atomic
 from hc_tf.node import journal as journal_lib
@@ -116,6 +116,18 @@ class Spool:
     def drop_image(self, name: str) -> None:
         with self._lock:
             self._used -= _remove(self.image_path(name))
+
+    def sync_outputs(self, instance_id: int, outputs: List[str]) -> None:
+        """Flushes an instance's SRs and the folders naming them to disk: the journal then says
+        measured and the image goes, so a power loss must not find them unwritten."""
+        folder = self.out_dir(instance_id)
+        for rel in outputs:
+            atomic.fsync_path(os.path.join(folder, rel))
+        for d in sorted({os.path.dirname(os.path.join(folder, r)) for r in outputs}, reverse=True):
+            atomic.fsync_path(d)
+        for d in (folder, self.outgoing):
+            if os.path.isdir(d):
+                atomic.fsync_path(d)
 
     def drop_outputs(self, instance_id: int) -> None:
         self._drop_folder(self.out_dir(instance_id))

@@ -98,6 +98,7 @@ class Measurer:
             log_instance("dead", self.spool.journal.row(instance_id), reason=str(err))
             return
         ms = (time.perf_counter() - t0) * 1e3
+        self.spool.sync_outputs(instance_id, outputs)
         self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
         note = ("; ".join(summary["refused"] + summary.get("sr_notes", []))
                 or (None if outputs else "no head found: no SR"))
