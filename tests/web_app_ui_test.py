@@ -579,3 +579,14 @@ def test_batch_report_has_the_known_ga_as_predict_ga_weeks(page, golden, tmp_pat
     top = json.loads((out / "report.json").read_text())
     assert {k: doc.get(k) for k in top if k not in ("format", "images", "exams")} == {
         k: v for k, v in top.items() if k not in ("format", "images", "exams")}
+
+
+def test_batch_copied_note_goes_when_the_known_ga_changes(page, golden):  # noqa: F811
+    """As for one image: the table's "Report of 2 images copied" goes when a known GA typed
+    makes the report another than the one copied."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _measure_batch(page, golden, ["000_HC.png", "001_HC.png"])
+    page.click("#batch-dl-copy")
+    page.wait_for_selector("#batch-copied:has-text('Report of 2 images copied')", state="visible", timeout=10_000)
+    page.fill("#known-ga", "30+0")
+    assert page.locator("#batch-copied").inner_text() == ""

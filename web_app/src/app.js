@@ -266,7 +266,7 @@ function wireUi(golden) {
     }
   });
   $('known-ga').addEventListener('input', () => {
-    $('copied').textContent = ''; // the report now has another known GA than the one copied
+    $('copied').textContent = ''; $('batch-copied').textContent = ''; // the report now has another known GA than the one copied
     sayCarried();
     showCentile(state.model.meta.clinical, state.result, state.trusted);
   });
