@@ -581,6 +581,21 @@ def test_batch_report_has_the_known_ga_as_predict_ga_weeks(page, golden, tmp_pat
         k: v for k, v in top.items() if k not in ("format", "images", "exams")}
 
 
+def test_a_new_choice_leaves_no_busy_note_of_the_old_one(page, golden, big_png):  # noqa: F811
+    """An image still decoding, then several files chosen: the table is shown, and "Decoding
+    big.png…" (cancelled) is not left on screen as if it were still working."""
+    s = _sample(golden, "001_HC.png")
+    _carry(page)
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    page.set_input_files("#file", files=[_file("big.png", big_png)])
+    page.wait_for_selector("#busy-text:has-text('Decoding big.png')", timeout=10_000)
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in ("000_HC.png", "001_HC.png")])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    page.wait_for_timeout(1000)
+    assert page.is_hidden("#busy"), page.locator("#busy-text").inner_text()
+    assert page.get_attribute("body", "data-busy") == "0"
+
+
 def test_batch_copied_note_goes_when_the_known_ga_changes(page, golden):  # noqa: F811
     """As for one image: the table's "Report of 2 images copied" goes when a known GA typed
     makes the report another than the one copied."""

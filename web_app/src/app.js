@@ -54,7 +54,7 @@ function startChoice(bundledPx) {
   state.image = null; state.calib = null; state.batch = null;
   $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true;
   resetDicomUi();
-  message('');
+  message(''); busy(''); // the cancelled work's "Decoding…" or "Measuring…" is not this choice's
   dropResult('pending');
   if (!$('carry').checked) { $('px').value = ''; $('known-ga').value = ''; }
   if (bundledPx !== null) $('px').value = String(bundledPx);
