@@ -605,3 +605,19 @@ def test_batch_copied_note_goes_when_the_known_ga_changes(page, golden):  # noqa
     page.wait_for_selector("#batch-copied:has-text('Report of 2 images copied')", state="visible", timeout=10_000)
     page.fill("#known-ga", "30+0")
     assert page.locator("#batch-copied").inner_text() == ""
+
+
+def test_pixel_size_edited_while_measuring_leaves_no_busy_note(page, golden, big_png):  # noqa: F811
+    """Measure pressed, then the pixel size edited before the result came: that result is dropped,
+    and its "Measuring …" note goes with it (nothing is being measured any more)."""
+    page.set_input_files("#file", files=[_file("big.png", big_png)])
+    page.wait_for_selector("#result[data-state='needs-pixel-size']", state="attached", timeout=120_000)
+    page.fill("#px", "0.15")
+    _record_results(page)
+    page.evaluate("""() => { document.querySelector('#measure').click(); const px = document.querySelector('#px');
+        px.value = '0.16'; px.dispatchEvent(new Event('input')); }""")
+    page.wait_for_timeout(5000)
+    assert any(b.startswith("Measuring big.png") for b in page.evaluate("window.busySeen"))
+    assert page.evaluate("window.shown") == []
+    assert page.get_attribute("#result", "data-name") is None
+    assert page.is_hidden("#busy"), page.locator("#busy-text").inner_text()

@@ -133,7 +133,8 @@ async function measure() {
     if (gen === state.gen) { busy(''); message(err instanceof UserError ? err.message : `Measurement failed: ${describeError(err)}`); dropResult('error'); }
     return;
   }
-  if (gen !== state.gen || state.image !== img || $('px').value !== text) return; // the input moved on
+  if (gen !== state.gen || state.image !== img) return; // a newer choice (it cleared the busy note)
+  if ($('px').value !== text) { busy(''); return; } // the input moved on: nothing is being measured
   if (r.pixel_size_choice && $('px').readOnly) $('px').value = String(r.pixel_size_mm); // the head's region
   busy('');
   state.result = r;
