@@ -621,3 +621,22 @@ def test_pixel_size_edited_while_measuring_leaves_no_busy_note(page, golden, big
     assert page.evaluate("window.shown") == []
     assert page.get_attribute("#result", "data-name") is None
     assert page.is_hidden("#busy"), page.locator("#busy-text").inner_text()
+
+
+def test_carry_unticked_while_decoding_still_says_what_the_image_kept(page, golden, big_png):  # noqa: F811
+    """"Same patient" ticked when the image was chosen, unticked while it decodes: the image is
+    measured with the kept pixel size, so the note saying it was kept stays (unticking is for the
+    next image); it went, leaving a result measured with the last patient's size, unsaid."""
+    _carry(page)
+    page.fill("#px", "0.15")
+    page.set_input_files("#file", files=[_file("big.png", big_png)])
+    page.wait_for_selector("#busy-text:has-text('Decoding big.png')", timeout=10_000)
+    assert "pixel size 0.15 mm" in page.locator("#carried").inner_text()
+    page.uncheck("#carry")
+    page.wait_for_selector("#result[data-name='big.png'][data-state='found']", timeout=120_000)
+    assert page.get_attribute("#result", "data-pixel-size-mm") == "0.15"
+    assert "pixel size 0.15 mm" in page.locator("#carried").inner_text()
+    # The next image: nothing kept, nothing said.
+    page.set_input_files("#file", os.path.join(SAMPLES, "001_HC.png"))
+    page.wait_for_selector("#result[data-state='needs-pixel-size']", state="attached", timeout=60_000)
+    assert page.input_value("#px") == "" and page.locator("#carried").inner_text() == ""

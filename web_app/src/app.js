@@ -291,7 +291,7 @@ function wireUi(golden) {
     overrideChanged(state.image?.prep);
     if (state.result) dropResult('stale', 'The pixel size source changed: press Measure for a result with it.');
   });
-  $('carry').addEventListener('change', () => { if (!$('carry').checked) { state.carried = { px: null, ga: null }; sayCarried(); } });
+  // Unticked: nothing is kept for the next image; this image's kept values (still in use) are still said.
   $('px').addEventListener('input', () => { $('px-source').textContent = ''; sayCarried(); });
   wireCalibration();
 }
