@@ -640,3 +640,16 @@ def test_carry_unticked_while_decoding_still_says_what_the_image_kept(page, gold
     page.set_input_files("#file", os.path.join(SAMPLES, "001_HC.png"))
     page.wait_for_selector("#result[data-state='needs-pixel-size']", state="attached", timeout=60_000)
     assert page.input_value("#px") == "" and page.locator("#carried").inner_text() == ""
+
+
+def test_several_images_do_not_say_a_kept_pixel_size_their_rows_do_not_use(page, golden):  # noqa: F811
+    """"Same patient" ticked, then several images: each row takes its own pixel size, so the
+    note said "Kept ...: pixel size 0.15 mm" of a value no row used. The known GA, which the
+    batch report does use, is still said."""
+    _carry(page)
+    page.fill("#px", "0.15")
+    page.fill("#known-ga", "30+0")
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in ("000_HC.png", "001_HC.png")])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    kept = page.locator("#carried").inner_text()
+    assert "pixel size" not in kept and "known GA 30+0" in kept, kept

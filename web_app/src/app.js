@@ -190,6 +190,7 @@ async function openFiles(files, t0) {
   $('sample').value = '';
   if (files.length === 1) { await openImage(files[0], files[0].name, { t0 }); return; }
   const gen = startChoice(null);
+  state.carried.px = null; sayCarried(); // each row takes its own pixel size: none is kept for them
   clearResult('none');
   const b = state.batch = { files, gen, records: null };
   showBatch(files, () => { // a row's pixel size edited: no report of the old sizes is offered
