@@ -123,9 +123,8 @@ class Spool:
         folder = self.out_dir(instance_id)
         for rel in outputs:
             atomic.fsync_path(os.path.join(folder, rel))
-        for d in sorted({os.path.dirname(os.path.join(folder, r)) for r in outputs}, reverse=True):
-            atomic.fsync_path(d)
-        for d in (folder, self.outgoing):
+        dirs = {os.path.dirname(os.path.join(folder, r)) for r in outputs} | {folder}
+        for d in sorted(dirs, reverse=True) + [self.outgoing]:  # deepest first
             if os.path.isdir(d):
                 atomic.fsync_path(d)
 
