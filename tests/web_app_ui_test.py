@@ -653,3 +653,31 @@ def test_several_images_do_not_say_a_kept_pixel_size_their_rows_do_not_use(page,
     page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
     kept = page.locator("#carried").inner_text()
     assert "pixel size" not in kept and "known GA 30+0" in kept, kept
+
+
+def _file_input(page):
+    return page.eval_on_selector("#file", "e => [e.value, e.files.length]")
+
+
+def test_the_file_input_is_emptied_so_the_same_file_can_be_picked_again(page, golden):  # noqa: F811
+    """A browser fires no change event for the file the input already holds: the same file
+    picked again after a sample or an error did nothing. The input is emptied once its files
+    are taken (Playwright fires change either way, so its value is what is checked)."""
+    s = _sample(golden, "000_HC.png")
+    _open(page, s["filename"])
+    assert _file_input(page) == ["", 0]
+    page.select_option("#sample", "001_HC.png")
+    _found(page, "001_HC.png")
+    page.set_input_files("#file", os.path.join(SAMPLES, s["filename"]))  # the same file again
+    page.wait_for_selector(f"#view[data-name='{s['filename']}']", timeout=60_000)
+    page.fill("#px", repr(s["pixel_size_mm"]))
+    page.click("#measure")
+    assert abs(_found(page, s["filename"]) - s["hc_mm"]) <= TOL_MM
+    assert _file_input(page) == ["", 0]
+    page.set_input_files("#file", files=[_file("notes.png", b"not an image")])
+    page.wait_for_selector("#message:has-text('notes.png: ')", timeout=30_000)
+    assert _file_input(page) == ["", 0]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in ("000_HC.png", "001_HC.png")])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    assert _file_input(page) == ["", 0]
+

@@ -248,7 +248,11 @@ function wireCalibration() {
 }
 
 function wireUi(golden) {
-  $('file').addEventListener('change', (ev) => { const t0 = performance.now(); const fs = [...ev.target.files]; if (fs.length) openFiles(fs, t0); });
+  $('file').addEventListener('change', (ev) => {
+    const t0 = performance.now(), fs = [...ev.target.files];
+    ev.target.value = ''; // emptied (its files taken first): the same file picked again fires change
+    if (fs.length) openFiles(fs, t0);
+  });
   const drop = $('drop');
   drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
