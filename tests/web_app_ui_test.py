@@ -681,3 +681,33 @@ def test_the_file_input_is_emptied_so_the_same_file_can_be_picked_again(page, go
     page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
     assert _file_input(page) == ["", 0]
 
+
+def test_measure_all_pressed_twice_runs_one_pass(page, golden):  # noqa: F811
+    """Measure all pressed again while it ran started a second pass: its decodes cancelled the
+    first pass's, which then cleared the busy note and report while the second ran. The button
+    is disabled while a pass runs, and enabled again after it."""
+    names = ["000_HC.png", "001_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    for i, n in enumerate(names):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
+    # Counts the images sent to the decoder (one per row and pass).
+    disabled = page.evaluate("""() => { window.decodes = 0; const post = Worker.prototype.postMessage;
+        Worker.prototype.postMessage = function (msg, ...rest) { if (msg?.blob) window.decodes += 1; return post.call(this, msg, ...rest); };
+        const b = document.querySelector('#measure-all'); b.click(); b.click(); return b.disabled; }""")
+    assert disabled
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert page.evaluate("window.decodes") == len(names)
+    assert page.locator("#batch-msg").inner_text() == "2 of 2 images measured."
+    assert page.is_hidden("#busy") and page.is_enabled("#measure-all")
+    page.click("#measure-all")  # enabled again: a later pass runs
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    page.wait_for_function("window.decodes === 4 && !document.querySelector('#measure-all').disabled", timeout=60_000)
+    # New files chosen while a pass runs: their table's button is enabled (the old pass's end leaves it so).
+    assert page.evaluate("() => { const b = document.querySelector('#measure-all'); b.click(); return b.disabled; }")
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in ("002_HC.png", "003_HC.png")])
+    page.wait_for_selector("#batch-rows tr[data-name='003_HC.png']", timeout=10_000)
+    assert page.is_enabled("#measure-all")
+    page.wait_for_timeout(1000)
+    assert page.is_enabled("#measure-all") and page.is_hidden("#busy")

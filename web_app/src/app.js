@@ -52,7 +52,7 @@ function startChoice(bundledPx) {
   state.gen += 1;
   decoder.cancel();
   state.image = null; state.calib = null; state.batch = null;
-  $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true;
+  $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true; $('measure-all').disabled = false;
   resetDicomUi();
   message(''); busy(''); // the cancelled work's "Decoding…" or "Measuring…" is not this choice's
   dropResult('pending');
@@ -203,16 +203,23 @@ async function openFiles(files, t0) {
 
 async function measureAll() {
   const b = state.batch;
-  if (!b) return;
-  b.records = null; b.exams = []; $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
-  busy(`Measuring ${b.files.length} images…`);
-  const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
-  if (state.batch !== b) return;
-  busy('');
-  b.records = recs?.records ?? null;
-  b.unreadable = recs?.unreadable ?? [];
-  b.exams = b.records ? showExams(state.model.meta.clinical, b.records) : [];
-  $('batch-downloads').hidden = !b.records?.length;
+  // One pass at a time: a second one's decodes would cancel the first's, which then cleared the busy note and report.
+  if (!b || b.running) return;
+  b.running = true; $('measure-all').disabled = true;
+  try {
+    b.records = null; b.exams = []; $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
+    busy(`Measuring ${b.files.length} images…`);
+    const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
+    if (state.batch !== b) return;
+    busy('');
+    b.records = recs?.records ?? null;
+    b.unreadable = recs?.unreadable ?? [];
+    b.exams = b.records ? showExams(state.model.meta.clinical, b.records) : [];
+    $('batch-downloads').hidden = !b.records?.length;
+  } finally {
+    b.running = false;
+    if (state.batch === b) $('measure-all').disabled = false; // a newer choice enabled it for its own table
+  }
 }
 
 function wireCalibration() {
