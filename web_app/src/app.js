@@ -211,14 +211,13 @@ async function measureAll() {
     busy(`Measuring ${b.files.length} images…`);
     const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
     if (state.batch !== b) return;
-    busy('');
     b.records = recs?.records ?? null;
     b.unreadable = recs?.unreadable ?? [];
     b.exams = b.records ? showExams(state.model.meta.clinical, b.records) : [];
     $('batch-downloads').hidden = !b.records?.length;
   } finally {
     b.running = false;
-    if (state.batch === b) $('measure-all').disabled = false; // a newer choice enabled it for its own table
+    if (state.batch === b) { $('measure-all').disabled = false; busy(''); } // a newer choice has its own button and note
   }
 }
 
