@@ -438,13 +438,29 @@ def test_jpeg_marker_walk_reads_every_frame_header_and_skips_scan_data():
     app_trap = _segment(0xE0, b"\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03")  # SOF0-like
     scan = b"\x12\xff\x00\x34\xff\xd0\x56\xff\x7f"  # stuffing, RST0, a JPEG-LS bit stuff
     codestream = b"\xff\xd8" + app_trap + sof55 + sos + scan + b"\xff\xd9"
-    assert dicom._jpeg_frame_sizes(codestream) == ((64, 64, 1),)
-    hostile = codestream[:-2] + _segment(0xC0, bytes([8]) + (8000).to_bytes(2, "big") * 2
+    assert dicom._jpeg_frame_sizes(codestream) == ((64, 64, 1, 8),)
+    hostile = codestream[:-2] + _segment(0xC1, bytes([12]) + (8000).to_bytes(2, "big") * 2
                                          + b"\x01\x01\x11\x00") + b"\xff\xd9"
-    assert dicom._jpeg_frame_sizes(hostile) == ((64, 64, 1), (8000, 8000, 1))
+    assert dicom._jpeg_frame_sizes(hostile) == ((64, 64, 1, 8), (8000, 8000, 1, 12))
     assert dicom._jpeg_frame_sizes(codestream[:-2] + _segment(0xDC, b"\x1f\x40")) is None
     assert dicom._jpeg_frame_sizes(codestream[:-2] + _segment(0xF8, b"\x04\x04")) is None
     assert dicom._jpeg_frame_sizes(b"\xff\xd8\xff\xd9") is None  # no frame header
+
+def test_a_12_bit_jpeg_is_refused_whatever_bits_stored_says(tmp_path):
+    """JPEG Extended with 12-bit samples: pydicom clears the bits above BitsStored, so under a
+    header saying BitsStored 8 the file once decoded with 264 read as 8 (its low byte) and was
+    measured. Refused before decoding, naming the tag; the honest header (12) is refused too."""
+    path = real("JPGExtended.dcm")  # 1.2.840.10008.1.2.4.51, 12-bit samples, BitsStored 12
+    with pytest.raises(dicom.DicomError, match=r"BitsStored \(0028,0101\) 12; hc-tf measures 8"):
+        dicom.read_header(path)
+    ds = pydicom.dcmread(path)
+    for allocated in (16, 8):
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = allocated, 8, 7
+        out = dicom_files.save(ds, str(tmp_path / f"j12_{allocated}.dcm"))
+        with pytest.raises(dicom.DicomError, match=rf"j12_{allocated}.dcm: the codestream's "
+                           r"samples are 12-bit but BitsStored \(0028,0101\) says 8"):
+            list(dicom.iter_frames(out))
+
 
 def test_missing_pixel_data_is_one_line(tmp_path):
     ds = dicom_files.dataset([np.zeros((60, 80), np.uint8)],

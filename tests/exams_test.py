@@ -35,6 +35,20 @@ def test_hc18_names_group_by_subject_and_others_stand_alone():
     assert [r["filename"] for r in groups["010"]] == ["010_HC.png", "010_2HC.png"]
 
 
+def test_a_dicom_file_named_by_its_uid_is_an_exam_of_its_own():
+    # Without a study UID the name decides: ".101" is the UID's last part, not an extension
+    # (os.path.splitext made every instance of the series one exam); a file's frames stay one.
+    uids = ["exp/1.2.840.113619.2.498.101", "exp/1.2.840.113619.2.498.102"]
+    assert [E.exam_of_name(u) for u in uids] == ["file:1.2.840.113619.2.498.101",
+                                                 "file:1.2.840.113619.2.498.102"]
+    assert E.exam_of_name("1.2.840.113619.2.498.101#2") == "file:1.2.840.113619.2.498.101"
+    assert E.exam_of_name("scan.dcm#2") == E.exam_of_name("scan.DCM") == "file:scan"
+    assert E.exam_of_name("010_HC.dcm#3") == "hc18:010"
+    no_study = {"study_instance_uid": "", "series_instance_uid": ""}
+    recs = [dict(_rec(os.path.basename(u), 250.0, 7.0), dicom=no_study) for u in uids]
+    assert list(E.group_exams(recs)) == ["1.2.840.113619.2.498.101", "1.2.840.113619.2.498.102"]
+
+
 def test_exam_column_overrides_the_name_pattern():
     recs = [_rec("a.png", 200, 4), _rec("b.png", 201, 4), _rec("010_HC.png", 150, 4)]
     groups = E.group_exams(recs, {"a.png": "visit1", "b.png": "visit1"})

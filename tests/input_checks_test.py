@@ -17,10 +17,10 @@ from hc_tf.surfaces import demo
 from hc_tf import edge
 from hc_tf.surfaces import evaluate as evaluate_lib
 from hc_tf import inference
+from hc_tf.io import file_names
 from hc_tf import measure as M
 from hc_tf import preprocess
 from hc_tf.surfaces import dicom_predict
-from hc_tf.surfaces import input_names
 from hc_tf.surfaces import predict as predict_lib
 from hc_tf.surfaces import predict_inputs
 
@@ -224,7 +224,7 @@ UIDS = ["exp/1.2.826.0.1.3680043.8.498.101", "exp/1.2.826.0.1.3680043.8.498.102"
 
 def test_dicom_files_named_by_uid_are_not_the_same_file_name():
     predict_inputs.check_unique_names(UIDS)  # ".101" is a UID's last part, not an extension
-    assert [input_names.file_stem(p) for p in UIDS + ["a/scan.DCM", "b/x.Tiff"]] == [
+    assert [file_names.file_stem(p) for p in UIDS + ["a/scan.DCM", "b/x.Tiff"]] == [
         "1.2.826.0.1.3680043.8.498.101", "1.2.826.0.1.3680043.8.498.102", "scan", "x"]
     with pytest.raises(ValueError, match="a/000_HC.png and b/000_HC.JPG"):
         predict_inputs.check_unique_names(["a/000_HC.png", "b/000_HC.JPG"])

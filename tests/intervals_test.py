@@ -40,6 +40,13 @@ def _cols(hc, ref):
     return cols
 
 
+def test_subject_of_keeps_a_uid_named_file_whole():
+    ci = _script()
+    assert ci.subject_of("a/010_2HC.png") == "010"
+    assert ci.subject_of("scan.png") == "scan"
+    assert ci.subject_of("1.2.840.113619.2.498.101") != ci.subject_of("1.2.840.113619.2.498.102")
+
+
 def test_conformal_table_covers_a_synthetic_problem_with_known_noise():
     pytest.importorskip("crepes")
     pytest.importorskip("scipy")

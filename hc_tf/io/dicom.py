@@ -222,11 +222,15 @@ def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> N
     if (samples == 3) != (photometric in _COLOUR):
         raise DicomError(f"{path}: SamplesPerPixel (0028,0002) {samples} does not fit "
                          f"PhotometricInterpretation (0028,0004) {photometric}")
-    bits = int(ds.get("BitsStored", 8) or 8)
+    bits = _bits_stored(ds)
     if photometric != "PALETTE COLOR" and bits > 8:
         # As the PNG path: gray values are 8-bit; a windowing choice would be a guess.
         raise DicomError(f"{path}: BitsStored (0028,0101) {bits}; hc-tf measures 8-bit "
                          "ultrasound pixels")
+
+
+def _bits_stored(ds: Any) -> int:
+    return int(ds.get("BitsStored", 8) or 8)
 
 
 def _short(err: Exception, limit: int = 160) -> str:
@@ -267,9 +271,10 @@ def read_pixels(header: Header) -> Any:
     return ds
 
 
-def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int], ...]]:
-    """(rows, columns, components) of each frame header (SOFn, DHP, JPEG-LS SOF55) of a JPEG
-    or JPEG-LS codestream, read by walking its markers without decoding.
+def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int, int], ...]]:
+    """(rows, columns, components, sample precision in bits) of each frame header (SOFn, DHP,
+    JPEG-LS SOF55) of a JPEG or JPEG-LS codestream, read by walking its markers without
+    decoding.
 
     None when it does not start with SOI, has no frame header, a marker is not where one must
     be, or a DNL or an LSE oversize segment could set a size the frame header does not say.
@@ -296,7 +301,7 @@ def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int], ...]]
             if pos + 10 > len(data):
                 return None
             rows, columns = struct.unpack(">HH", data[pos + 5:pos + 9])
-            sizes.append((rows, columns, data[pos + 9]))
+            sizes.append((rows, columns, data[pos + 9], data[pos + 4]))
         pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
         if marker == _JPEG_SOS:  # entropy-coded data runs to the next marker
             found = _MARKER_AFTER_SCAN.search(data, pos)
@@ -388,12 +393,19 @@ def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
         raise DicomError(f"{where}: the {'JPEG' if jpeg else 'JPEG 2000'} codestream has no "
                          "readable frame size (or sets it where it cannot be checked)")
     expected = (header.rows, header.columns, header.samples)
-    for rows, columns, components in sizes:
+    for rows, columns, components in (s[:3] for s in sizes):
         if (rows, columns, components) != expected:
             raise DicomError(f"{where}: the codestream is {rows} x {columns} x {components} "
                              f"(rows x columns x components) but Rows x Columns x "
                              f"SamplesPerPixel (0028,0010/0011/0002) say {header.rows} x "
                              f"{header.columns} x {header.samples}; refused before decoding")
+    # pydicom clears a JPEG sample's bits above BitsStored (a 12-bit 264 under BitsStored 8
+    # reads 8), which the 8-bit check after decoding cannot see; JPEG-LS is held to the same.
+    # (JPEG 2000 decodes at its codestream's precision: values past 255 reach that check.)
+    deepest, bits = max(s[3] for s in sizes) if jpeg else 0, _bits_stored(ds)
+    if deepest > bits:
+        raise DicomError(f"{where}: the codestream's samples are {deepest}-bit but BitsStored "
+                         f"(0028,0101) says {bits}; refused before decoding")
 
 
 def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:

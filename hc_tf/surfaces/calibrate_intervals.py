@@ -45,6 +45,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from hc_tf.clinical import intervals
+from hc_tf.io import file_names
 
 SIGNAL_COLUMNS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
                   "uncertain_band_fraction", "outside_fraction")
@@ -62,7 +63,7 @@ SEED = 0
 def subject_of(filename: str) -> str:
     """HC18's subject: the numeric prefix of NNN_HC / NNN_2HC."""
     m = re.match(r"^(\d+)_", os.path.basename(filename))
-    return m.group(1) if m else os.path.splitext(os.path.basename(filename))[0]
+    return m.group(1) if m else file_names.file_stem(filename)
 
 
 def soft_dice_confidence(prob: np.ndarray) -> float:

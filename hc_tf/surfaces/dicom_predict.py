@@ -17,7 +17,7 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import atomic
 from hc_tf.io import dicom
 from hc_tf.io import dicom_calibration as calibration
-from hc_tf.surfaces import input_names
+from hc_tf.io import file_names
 
 SR_DIR = "sr"
 FHIR_DIR = "fhir"
@@ -96,9 +96,9 @@ def csv_name(sample: inference.Sample) -> str:
 def stem(sample: inference.Sample) -> str:
     """The output file stem of a sample: "scan", or "scan.frame3" for frame 3 of several."""
     if isinstance(sample, DicomSample):
-        base = input_names.file_stem(sample.header.path)
+        base = file_names.file_stem(sample.header.path)
         return f"{base}.frame{sample.frame}" if is_multi_frame(sample) else base
-    return input_names.file_stem(sample.filename)
+    return file_names.file_stem(sample.filename)
 
 
 def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override: bool,

@@ -1,24 +1,11 @@
-"""Input file names -> output names: the one rule predict's outputs (overlays, SRs, FHIR), its
-duplicate-name check and `--overwrite` share."""
+"""Input file names: which can be written to a report, and how to print those that cannot.
+The stem rule predict's outputs, its duplicate-name check and `--overwrite` share is
+`hc_tf.io.file_names.file_stem`."""
 
 from __future__ import annotations
 
 import os
 from typing import List, Sequence, Tuple
-
-from hc_tf.io import dicom
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-# Only these are stripped: a DICOM file named by its UID (1.2.840...498.101) has no extension,
-# and os.path.splitext would make every instance of a series the same name.
-KNOWN_EXTENSIONS = IMAGE_EXTENSIONS + dicom.DICOM_EXTENSIONS
-
-
-def file_stem(path: str) -> str:
-    """The file's name without a known image or DICOM extension (any case), else whole."""
-    name = os.path.basename(path)
-    root, ext = os.path.splitext(name)
-    return root if ext.lower() in KNOWN_EXTENSIONS else name
 
 
 def is_utf8_name(path: str) -> bool:

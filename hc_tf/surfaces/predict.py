@@ -20,6 +20,7 @@ import cv2
 from hc_tf.io import tables
 from hc_tf import clinical
 from hc_tf.io import atomic
+from hc_tf.io import file_names
 from hc_tf.io import out_dir as out_dir_lib
 from hc_tf import inference
 from hc_tf import measure as measure_lib
@@ -28,7 +29,6 @@ from hc_tf.surfaces import dicom_predict
 from hc_tf.console import progress
 from hc_tf.report import exams as exams_lib
 from hc_tf.report import records as report_lib
-from hc_tf.surfaces import input_names
 from hc_tf.surfaces import predict_inputs
 
 SUBMISSION_NAME = "submission.csv"
@@ -219,7 +219,7 @@ def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
     """What a run on `paths` writes in --out (all that `overwrite` may ever replace): the
     tables, overlays/<image>.png of these images, and for DICOM inputs sr/<image>.sr.dcm and
     fhir/<image>.fhir.json (a multi-frame file's as <image>.frameN.*)."""
-    stems = frozenset(input_names.file_stem(p) for p in paths)
+    stems = frozenset(file_names.file_stem(p) for p in paths)
 
     def of_these_images(suffix: str):
         def accepts(name: str) -> bool:

@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from hc_tf import clinical
 from hc_tf import measure as measure_lib
+from hc_tf.io import file_names
 from hc_tf.io import hc18_csv
 from hc_tf.io import images
 from hc_tf.surfaces import dicom_predict
@@ -19,7 +20,7 @@ from hc_tf.surfaces import input_names
 # The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
 # header name, never by position: HC18's training CSV has the reference HC third.
 GA_COLUMN = "ga_weeks"
-IMAGE_EXTENSIONS = input_names.IMAGE_EXTENSIONS
+IMAGE_EXTENSIONS = file_names.IMAGE_EXTENSIONS
 
 
 def is_image_name(path: str) -> bool:
@@ -95,7 +96,7 @@ def check_unique_names(paths: Sequence[str]) -> None:
     """
     by_stem: Dict[str, List[str]] = collections.defaultdict(list)
     for path in paths:
-        by_stem[input_names.file_stem(path)].append(path)
+        by_stem[file_names.file_stem(path)].append(path)
     clashes = [group for group in by_stem.values() if len(group) > 1]
     if clashes:
         listed = "; ".join(" and ".join(group) for group in clashes[:5])
@@ -124,7 +125,7 @@ def check_output_names(paths: Sequence[str], frame: Optional[int] = None,
     Raises:
       ValueError: naming both inputs of every clash.
     """
-    by_stem = {input_names.file_stem(p): p for p in paths}
+    by_stem = {file_names.file_stem(p): p for p in paths}
     clashes = []
     for stem, other in by_stem.items():
         m = _FRAME_STEM.fullmatch(stem)

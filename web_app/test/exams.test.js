@@ -36,6 +36,10 @@ test('HC18 names group by subject; any other name is an exam of its own', () => 
   assert.equal(examOfName('010_HC_Annotation.png'), 'file:010_HC_Annotation');
   assert.equal(examOfName('scan.dcm#2'), 'file:scan');
   assert.equal(examOfName('.hidden'), 'file:.hidden');
+  // a DICOM file named by its UID: ".101" is the UID's last part, not an extension
+  assert.equal(examOfName('1.2.840.113619.2.498.101'), 'file:1.2.840.113619.2.498.101');
+  assert.equal(examOfName('1.2.840.113619.2.498.101#2'), 'file:1.2.840.113619.2.498.101');
+  assert.equal(examOfName('010_HC.dcm#3'), 'hc18:010');
 });
 
 test('ids shown stay unique when a label reads like another exam\'s whole key', () => {

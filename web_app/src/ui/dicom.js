@@ -5,6 +5,7 @@ import { measurePrepared, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { observation, missingUids, studyDate } from '../core/fhir.js';
 import { hcInterval, measurementSignals } from '../core/intervals.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize } from '../core/dicom/calibration.js';
+import { fileStem } from '../core/file_names.js';
 
 const $ = (id) => document.getElementById(id);
 const LABELS = { label: 'the typed pixel size', overrideLabel: '"Override the file\'s pixel size"' };
@@ -76,16 +77,6 @@ export async function measureDicom(model, prep, typedPx) {
 
 /** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#1" when the file has several. */
 export const frameFilename = (name, frames) => (frames > 1 ? `${name}#1` : name);
-
-// input_names.KNOWN_EXTENSIONS: only these go (a DICOM file named by its UID keeps its last part).
-const KNOWN_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm', '.dicom'];
-
-/** input_names.file_stem: the name without a known extension (os.path.splitext's: leading dots are the name's). */
-export function fileStem(name) {
-  const dot = name.lastIndexOf('.');
-  const root = name.slice(0, Math.max(dot, 0));
-  return /[^.]/.test(root) && KNOWN_EXTENSIONS.includes(name.slice(dot).toLowerCase()) ? root : name;
-}
 
 /** dicom_predict.stem: the output stem of the measured frame, "scan.frame1" when the file has several. */
 export const frameStem = (name, frames) => (frames > 1 ? `${fileStem(name)}.frame1` : fileStem(name));

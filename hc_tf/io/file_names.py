@@ -1,0 +1,20 @@
+"""A file's name without its extension: the one rule for output names (predict) and for
+grouping by name (exams, calibration subjects)."""
+
+from __future__ import annotations
+
+import os
+
+from hc_tf.io import dicom
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# Only these are stripped: a DICOM file named by its UID (1.2.840...498.101) has no extension,
+# and os.path.splitext would make every instance of a series the same name.
+KNOWN_EXTENSIONS = IMAGE_EXTENSIONS + dicom.DICOM_EXTENSIONS
+
+
+def file_stem(path: str) -> str:
+    """The file's name without a known image or DICOM extension (any case), else whole."""
+    name = os.path.basename(path)
+    root, ext = os.path.splitext(name)
+    return root if ext.lower() in KNOWN_EXTENSIONS else name

@@ -1,0 +1,11 @@
+// A file's name without its extension: a port of hc_tf/io/file_names.py (output names, exams).
+
+// file_names.KNOWN_EXTENSIONS: only these go (a DICOM file named by its UID keeps its last part).
+const KNOWN_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm', '.dicom'];
+
+/** file_names.file_stem: the name without a known extension (os.path.splitext's: leading dots are the name's). */
+export function fileStem(name) {
+  const dot = name.lastIndexOf('.');
+  const root = name.slice(0, Math.max(dot, 0));
+  return /[^.]/.test(root) && KNOWN_EXTENSIONS.includes(name.slice(dot).toLowerCase()) ? root : name;
+}
