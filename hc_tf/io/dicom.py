@@ -402,7 +402,9 @@ def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
     # pydicom clears a JPEG sample's bits above BitsStored (a 12-bit 264 under BitsStored 8
     # reads 8), which the 8-bit check after decoding cannot see; JPEG-LS is held to the same.
     # (JPEG 2000 decodes at its codestream's precision: values past 255 reach that check.)
-    deepest, bits = max(s[3] for s in sizes) if jpeg else 0, _bits_stored(ds)
+    if not jpeg:
+        return
+    deepest, bits = max(s[3] for s in sizes), _bits_stored(ds)
     if deepest > bits:
         raise DicomError(f"{where}: the codestream's samples are {deepest}-bit but BitsStored "
                          f"(0028,0101) says {bits}; refused before decoding")
