@@ -262,6 +262,47 @@ def test_a_message_over_the_input_limit_ends_the_association_unstored(tmp_path, 
     assert status["instances"] == {} and not os.listdir(os.path.join(node.spool, "in"))
 
 
+def test_associations_past_max_associations_are_rejected_while_one_stores(tmp_path):
+    """Each association may hold up to the input limit in memory, so `max_associations` bounds
+    the node's total. With 1: while one association is open a second is rejected (A-ASSOCIATE-RJ
+    transient, local limit exceeded; the log says why, no traceback), the open one still stores,
+    and once it is released the next is accepted."""
+    from pynetdicom import AE
+    files = ns.heads(str(tmp_path / "in"), HEADS[:1])
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],
+                   max_associations=1).start()
+    scu = AE(ae_title=ns.SCANNER)
+    scu.add_requested_context(dicom_files.US_IMAGE, pydicom.uid.ExplicitVRLittleEndian)
+
+    def accepted() -> bool:
+        assoc = scu.associate("127.0.0.1", node.port, ae_title=ns.NODE_AE)
+        established = assoc.is_established
+        if established:
+            assoc.release()
+        return established
+
+    try:
+        first = scu.associate("127.0.0.1", node.port, ae_title=ns.NODE_AE)
+        assert first.is_established
+        second = scu.associate("127.0.0.1", node.port, ae_title=ns.NODE_AE)
+        assert second.is_rejected, "a second association was let in"
+        rj = second.acceptor.primitive
+        assert (rj.result, rj.result_source, rj.diagnostic) == (0x02, 0x03, 0x02)
+        stored = first.send_c_store(pydicom.dcmread(next(iter(files))))
+        assert stored.Status == 0x0000
+        first.release()
+        ns.wait_until("an association once the first is released", accepted, 30)
+        ns.wait_until("the stored instance", lambda: node.status()["instances"], 30)
+        log = node.log_text()
+        assert node.proc.poll() is None
+    finally:
+        for assoc in scu.active_associations:  # a failed check leaves them open
+            assoc.abort()
+        node.kill(signal.SIGTERM)
+    assert '"limit": 1, "reason": "too many associations"' in log, log[-2000:]
+    assert "Traceback" not in log, log[-2000:]
+
+
 @pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
 def test_pull_measures_each_new_us_instance_once(tmp_path, orthanc, kind):
     files = ns.heads(str(tmp_path / "in"), HEADS, STUDIES)

@@ -49,6 +49,12 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n',
      "lacks host, port, ae_title"),
     ('[node\n', "node.toml"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = 0\n' + FOLDER,
+     "max_associations 0: a whole number >= 1"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = "4"\n' + FOLDER,
+     "max_associations '4'"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = true\n' + FOLDER,
+     "max_associations True"),
 ])
 def test_config_refusals_name_the_file_and_key(tmp_path, text, words):
     path = _toml(tmp_path, text)
@@ -195,6 +201,7 @@ def test_a_peer_cannot_make_the_node_hold_more_than_the_input_limit():
     (_, on_open), (_, on_pdu) = scp_lib.inbound_bound(1000)
     big = _Peer()
     on_open(type("Event", (), {"assoc": big})())
+    on_pdu(big.pdu())  # the association request
     assert big.dul.socket.recv(6) == b"x" * 6
     assert big.dul.socket.recv(1000 + scp_lib.PDU_SLACK + 1) == bytearray() and big.read == [6]
     peer = _Peer()
@@ -204,6 +211,22 @@ def test_a_peer_cannot_make_the_node_hold_more_than_the_input_limit():
     assert peer.dul.socket.recv(6) == b"x" * 6
     on_pdu(peer.pdu(b"\x00" + b"d" * 2))  # 1001 dataset bytes of one message
     assert peer.dul.socket.recv(6) == bytearray() and peer.read == [6]
+
+
+def test_an_association_request_is_read_only_up_to_its_own_small_limit():
+    """The A-ASSOCIATE-RQ is read before the association is counted against max_associations:
+    over REQUEST_MAX_BYTES it is not read (a real one is a few kB), whatever the input limit;
+    once a PDU has been read, PDUs up to the input limit are."""
+    from hc_tf.node import scp as scp_lib
+    (_, on_open), (_, on_pdu) = scp_lib.inbound_bound(10 * scp_lib.REQUEST_MAX_BYTES)
+    peer = _Peer()
+    on_open(type("Event", (), {"assoc": peer})())
+    assert peer.dul.socket.recv(scp_lib.REQUEST_MAX_BYTES + 1) == bytearray() and not peer.read
+    ok = _Peer()
+    on_open(type("Event", (), {"assoc": ok})())
+    assert len(ok.dul.socket.recv(scp_lib.REQUEST_MAX_BYTES)) == scp_lib.REQUEST_MAX_BYTES
+    on_pdu(ok.pdu())  # the request was read: now a P-DATA PDU up to the input limit is
+    assert len(ok.dul.socket.recv(2 * scp_lib.REQUEST_MAX_BYTES)) == 2 * scp_lib.REQUEST_MAX_BYTES
 
 
 class _Flaky:
@@ -320,11 +343,16 @@ def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, 
     seen = []
     monkeypatch.setattr(service, "serve", seen.append)
     path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n' + FOLDER)
-    local = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--port", "2000"])
+    local = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--port", "2000",
+                                          "--max-associations", "2"])
     wide = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--host", "0.0.0.0"])
     assert local.exit_code == 0 and "Warning" not in local.output
     assert wide.exit_code == 0 and "exposes the node beyond this machine" in wide.output
-    assert [(c.host, c.port) for c in seen] == [("127.0.0.1", 2000), ("0.0.0.0", 11112)]
+    assert [(c.host, c.port, c.max_associations) for c in seen] == [
+        ("127.0.0.1", 2000, 2), ("0.0.0.0", 11112, 4)]
+    bad = CliRunner().invoke(cli.main, ["node", "serve", "--config", path,
+                                        "--max-associations", "0"])
+    assert bad.exit_code != 0 and "max_associations 0" in bad.output and len(seen) == 2
 
 
 def test_measure_copies_odd_patient_fields_as_dicom_and_the_note_names_the_tag(tmp_path, runner):

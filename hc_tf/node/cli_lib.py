@@ -39,9 +39,13 @@ def _log_lines() -> None:
 @click.option("--port", type=int, default=None, help="DICOM port.")
 @click.option("--spool", default=None, help="Spool folder (images, SRs, journal).")
 @click.option("--workers", type=int, default=None, help="Measuring pool size (0: one per core).")
-def serve(config_path, ae_title, host, port, spool, workers):
+@click.option("--max-associations", type=int, default=None,
+              help="Inbound associations at once (default 4); each may hold up to the input "
+                   "limit in memory.")
+def serve(config_path, ae_title, host, port, spool, workers, max_associations):
     """Listen for C-STORE/C-ECHO and deliver SRs until SIGTERM/SIGINT."""
-    cfg = _load(config_path, ae_title=ae_title, host=host, port=port, spool=spool, workers=workers)
+    cfg = _load(config_path, ae_title=ae_title, host=host, port=port, spool=spool, workers=workers,
+                max_associations=max_associations)
     from hc_tf.node import service
     from hc_tf.surfaces.demo.guard import is_loopback
     _log_lines()

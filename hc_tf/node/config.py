@@ -8,6 +8,8 @@
     spool_limit_mb = 2048               # over it, associations are refused (transient)
     min_free_mb = 64                    # and when the filesystem has less than this free
     workers = 0                         # measuring pool; 0 = one per core
+    max_associations = 4                # inbound associations at once; more are refused
+                                        # (transient): memory <= this x (input limit + a PDU)
     allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
     allowed_hosts = []                  # optional: peer addresses allowed
     model = ""                          # default: the released int8 model
@@ -82,6 +84,11 @@ class NodeConfig:
     spool_limit_mb: float = 2048.0
     min_free_mb: float = 64.0
     workers: int = 0
+    # Inbound associations at once (pynetdicom's default is 10). Each may hold up to the input
+    # limit (HC_TF_MAX_INPUT_BYTES, 512 MiB) and one PDU in memory before its store is spooled,
+    # so this times that is the node's worst case, for IT to size. 4 lets a few scanners send
+    # at once; more would not measure faster (the pool is bounded by the cores), only hold more.
+    max_associations: int = 4
     allowed_calling_aets: Tuple[str, ...] = ()
     allow_any_calling_aet: bool = False
     allowed_hosts: Tuple[str, ...] = ()
@@ -152,6 +159,11 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         raise ConfigError(f"{where}: destination names repeat: {names}")
     if bool(cfg.tls_cert) != bool(cfg.tls_key) or (cfg.tls_ca and not cfg.tls_cert):
         raise ConfigError(f"{where}: TLS needs tls_cert and tls_key (tls_ca only with them)")
+    if isinstance(cfg.max_associations, bool) or not isinstance(cfg.max_associations, int) \
+            or cfg.max_associations < 1:
+        raise ConfigError(f"{where}: [node] max_associations {cfg.max_associations!r}: a whole "
+                          "number >= 1 (associations at once, each up to the input limit in "
+                          "memory)")
     if cfg.spool_limit_mb <= 0 or cfg.workers < 0 or cfg.retry_base_s <= 0:
         raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
     return cfg

@@ -2,8 +2,9 @@
 
 Each C-STORE is spooled (written, fsynced, journalled) before it is acknowledged. A spool over its
 limit refuses new associations (A-ASSOCIATE-RJ transient, local limit exceeded) and answers a
-store in flight with 0xA700 (out of resources). Calling AE titles (and optionally peer
-addresses) outside the allow-list are rejected.
+store in flight with 0xA700 (out of resources). An association past `max_associations` is
+rejected the same way (each may hold up to the input limit in memory: the total is bounded).
+Calling AE titles (and optionally peer addresses) outside the allow-list are rejected.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def _reject(assoc, rsd) -> None:
 
 
 PDU_SLACK = 1 << 16  # a PDU's headers beyond the dataset bytes it may carry
+# The first PDU, the A-ASSOCIATE-RQ, is read before the association is counted or refused: a
+# real one is a few kB (128 presentation contexts of a few transfer syntaxes, a user identity).
+REQUEST_MAX_BYTES = 1 << 20
 
 
 def inbound_bound(max_bytes: int) -> List[tuple]:
@@ -63,31 +67,39 @@ def inbound_bound(max_bytes: int) -> List[tuple]:
     pynetdicom reads a PDU of whatever length its header states, and keeps a C-STORE's command
     and dataset in memory until on_store: a PDU longer than `max_bytes` (the input limit) is
     refused before it is read, and a message whose command or dataset fragments pass it when
-    the fragment arrives (so at most the limit and one PDU are held). Refusing reads as a closed
-    connection (pynetdicom's "transport closed": the association ends, nothing is stored or
-    acknowledged); the reader would refuse such a file anyway (over the input limit), so
-    nothing measurable is lost.
+    the fragment arrives (so at most the limit and one PDU are held). The association request
+    (the first PDU) is refused past REQUEST_MAX_BYTES, so a connection not yet counted against
+    `max_associations` holds little. Refusing reads as a closed connection (pynetdicom's
+    "transport closed": the association ends, nothing is stored or acknowledged); the reader
+    would refuse such a file anyway (over the input limit), so nothing measurable is lost.
     """
     import weakref
     from pynetdicom import evt
-    held = weakref.WeakKeyDictionary()  # association -> [command bytes, dataset bytes, over]
+    # association -> [command bytes, dataset bytes, over, a PDU was read]
+    held = weakref.WeakKeyDictionary()
 
     def on_open(event) -> None:
-        state = held[event.assoc] = [0, 0, False]
+        state = held[event.assoc] = [0, 0, False, False]
         sock = event.assoc.dul.socket
         recv = sock.recv
 
         def bounded_recv(nbytes: int):
-            if nbytes > max_bytes + PDU_SLACK or state[2]:
+            limit = max_bytes + PDU_SLACK
+            if not state[3]:
+                limit = min(limit, REQUEST_MAX_BYTES)
+            if nbytes > limit or state[2]:
                 if not state[2]:
                     state[2] = True
-                    _log("aborted", reason="a message over the input limit", limit=max_bytes)
+                    _log("aborted", limit=limit, reason="a message over the input limit"
+                         if state[3] else "an association request over its limit")
                 return bytearray()  # as a closed connection: pynetdicom ends the association
             return recv(nbytes)
         sock.recv = bounded_recv
 
-    def on_pdu(event) -> None:
+    def on_pdu(event) -> None:  # on the reading thread, before the next PDU is read
         state = held.get(event.assoc)
+        if state is not None:
+            state[3] = True
         for item in getattr(event.pdu, "presentation_data_value_items", None) or ():
             if state is None or state[2]:
                 return
@@ -103,11 +115,19 @@ def inbound_bound(max_bytes: int) -> List[tuple]:
     return [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
 
 
+def _too_many(assoc) -> bool:
+    """pynetdicom's own test (acse.py): the acceptors running, this one included, over the
+    AE's maximum_associations."""
+    return sum(1 for a in assoc.ae.active_associations if a.is_acceptor) \
+        > assoc.ae.maximum_associations
+
+
 def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
             on_received: Callable[[int], None]):
     """The configured AE and its handlers (not yet listening)."""
     from pynetdicom import AE, evt
     ae = AE(ae_title=cfg.ae_title)
+    ae.maximum_associations = cfg.max_associations
     ae.require_called_aet = True
     if not cfg.allow_any_calling_aet:
         ae.require_calling_aet = list(cfg.allowed_calling_aets)
@@ -123,6 +143,11 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
             _reject(event.assoc, REJECT_HOST)
         elif spool.full():
             _log("rejected", reason="spool full")
+            _reject(event.assoc, REJECT_FULL)
+        elif _too_many(event.assoc):
+            # pynetdicom would refuse it next with the same A-ASSOCIATE-RJ, but its EVT_REJECTED
+            # carries no reason: refused here, so the log says why.
+            _log("rejected", reason="too many associations", limit=ae.maximum_associations)
             _reject(event.assoc, REJECT_FULL)
 
     def on_rejected(event) -> None:

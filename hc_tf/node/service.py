@@ -62,7 +62,8 @@ class Node:
         LOG.info(json.dumps({"event": "listening" if self.cfg.listens else "pulling",
                              "ae_title": self.cfg.ae_title, "host": self.cfg.host,
                              "port": self.cfg.port, "tls": bool(self.cfg.tls_cert),
-                             "workers": self.cfg.pool_size(), "pulls": len(self.pullers)}))
+                             "workers": self.cfg.pool_size(), "pulls": len(self.pullers),
+                             "max_associations": self.cfg.max_associations}))
 
     def stop(self) -> None:
         if self.server is not None:
