@@ -303,6 +303,36 @@ def test_associations_past_max_associations_are_rejected_while_one_stores(tmp_pa
     assert "Traceback" not in log, log[-2000:]
 
 
+def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(tmp_path):
+    """Stopping the service must not wait for a scanner that keeps its association open:
+    pynetdicom's server joins each association's thread, which an idle peer holds until the
+    network timeout (60 s). The node aborts them (the peer sees an A-ABORT and re-sends what
+    was not acknowledged) and exits."""
+    from pynetdicom import AE
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}]
+                   ).start()
+    scu = AE(ae_title=ns.SCANNER)
+    scu.add_requested_context(dicom_files.US_IMAGE, pydicom.uid.ExplicitVRLittleEndian)
+    idle = scu.associate("127.0.0.1", node.port, ae_title=ns.NODE_AE)
+    try:
+        assert idle.is_established
+        start = time.monotonic()
+        node.proc.send_signal(signal.SIGTERM)
+        try:
+            code = node.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code == 0, f"the node was still running {time.monotonic() - start:.0f} s " \
+            "after SIGTERM"
+        ns.wait_until("the peer to see its association end", lambda: not idle.is_alive(), 10)
+        assert idle.is_aborted
+    finally:
+        for assoc in scu.active_associations:
+            assoc.abort()
+        node.kill(signal.SIGKILL)
+    assert "Traceback" not in node.log_text()
+
+
 @pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
 def test_pull_measures_each_new_us_instance_once(tmp_path, orthanc, kind):
     files = ns.heads(str(tmp_path / "in"), HEADS, STUDIES)

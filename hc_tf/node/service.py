@@ -67,7 +67,10 @@ class Node:
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
+            # pynetdicom's: aborts the associations, then closes the server. server.shutdown()
+            # alone joins each association's thread, which an idle peer holds until the network
+            # timeout; an aborted peer re-sends what was not acknowledged.
+            self.ae.shutdown()
         for p in self.pullers:
             p.stop()
         self.measurer.stop()
