@@ -181,9 +181,13 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
         raise DemoInputError(f"{str(err).replace(path, name)}.") from None
     try:
         width, height = images.image_size(data, name)
-    except ValueError:
+        images.check_pixels(width, height, name)
+    except ValueError as err:
+        # Too many pixels is the reader's line, naming the file (past Pillow's own bomb guard
+        # too, which image_size reports so); only a file with no image header is "not readable".
+        if "too large" in str(err):
+            raise DemoInputError(f"{err}.") from None
         raise DemoInputError(f"{name}: not a readable image (upload a PNG or JPEG).") from None
-    _check_pixel_count(height, width)
     try:
         return images.decode_gray(data, name)
     except ValueError as err:
