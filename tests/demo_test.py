@@ -292,6 +292,16 @@ def test_measure_upload_never_raises(runner, sample, tmp_path):
     assert out[0] is None and out[1].startswith("Error: GA '27+9'") and out[2:] == ("",) * 5
 
 
+def test_an_expired_upload_asks_for_the_file_again(runner, tmp_path):
+    # Uploads are deleted after defaults.DEMO_UPLOAD_RETENTION_S: measuring one again from the
+    # page still open says so, not "no such file".
+    gone = {"path": str(tmp_path / "0123abcd" / "scan.png"), "orig_name": "scan.png"}
+    out = demo.measure_upload(runner, gone, 0.1)
+    assert out[0] is None and out[2:] == ("",) * 5
+    assert out[1] == ("Error: scan.png: no longer on the server (uploads are deleted 10 minutes "
+                      "after they are sent): upload it again."), out[1]
+
+
 def test_load_examples(golden):
     examples = demo.load_examples()
     assert [(os.path.basename(p), px) for p, px in examples] == [

@@ -374,6 +374,10 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
             raise DemoInputError("No image: upload an ultrasound image (PNG, JPEG or DICOM) "
                                  "first.")
         name = os.path.basename(upload.get("orig_name") or upload["path"])
+        if not os.path.lexists(upload["path"]):  # deleted after the retention (guard)
+            minutes = defaults.DEMO_UPLOAD_RETENTION_S / 60
+            raise DemoInputError(f"{name}: no longer on the server (uploads are deleted "
+                                 f"{minutes:g} minutes after they are sent): upload it again.")
         r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga,
                          override=bool(override))
     except DemoInputError as err:
