@@ -85,6 +85,9 @@ EDGE_MODEL_NAME: str = "hc_effunet_int8.tflite"
 # --- The demo (hc-tf demo) --------------------------------------------------------
 DEMO_HOST: str = "127.0.0.1"  # loopback: not reachable from the network unless --host says so
 DEMO_PORT: int = 7860
+# Uploads (patient images, under their own names) and overlays are deleted this long after
+# they were written, not kept until the server stops; the page asks for the file again.
+DEMO_UPLOAD_RETENTION_S: int = 600
 
 # --- Input limits (every reader: predict, Beam, evaluate, the demo, DICOM) ------
 # Untrusted files are checked against these before they are decoded: bytes from the file

@@ -1,7 +1,8 @@
 """Issue 24 items 13, 14 and 17 (--host ""): `hc-tf demo` as a user runs it (a subprocess).
 
 Identical concurrent requests each get an overlay file of their own; uploads and overlays live
-in a private (0700) folder that is removed when the server stops; on loopback only loopback
+in a private (0700) folder that is removed when the server stops, and each of them (and what an
+upload cut off midway left) is deleted once it is older than the retention; on loopback only loopback
 Host names are answered (DNS rebinding), and every answer forbids framing by other sites.
 """
 
@@ -114,3 +115,41 @@ def test_empty_host_is_refused():
     result = subprocess.run([HC_TF, "demo", "--host", ""], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2 and "--host" in result.stderr and "empty" in result.stderr
+
+
+def _files(folder):
+    return {os.path.join(root, f) for root, _, names in os.walk(folder) for f in names}
+
+
+def test_uploads_overlays_and_dropped_uploads_are_deleted_after_the_retention(tmp_path, monkeypatch):
+    # They stayed until the server stopped: a demo left running kept every scan sent to it
+    # (under its own file name), every overlay, and what a dropped upload had written.
+    from gradio_client import Client, handle_file
+
+    from hc_tf import edge
+    from hc_tf.surfaces import demo
+    from hc_tf.surfaces.demo import guard
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    examples = demo.load_examples()
+    with guard.private_temp_dir(retention_s=1) as folder:
+        app = demo.build_app(edge.LiteRunner(demo.DEFAULT_MODEL), examples, retention_s=1)
+        url = demo.launch(app, port=_free_port(), block=False,
+                          allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
+        try:
+            kept = _files(folder)  # the examples, cached at start: the page needs them
+            assert len(kept) == len(examples)
+            dropped = os.path.join(folder, "tmpx1y2z3ab")  # Gradio's file for an upload cut off
+            with open(dropped, "wb") as f:
+                f.write(b"\x89PNG\r\n\x1a\n the first bytes of a scan")
+            client = Client(url, verbose=False, download_files=False)
+            overlay, hc, *_ = client.predict(handle_file(SAMPLE), 0.15, "", api_name="/measure")
+            assert hc.startswith("HC ")
+            sent = _files(folder) - kept
+            assert any(p.endswith("000_HC.png") for p in sent) and overlay["path"] in sent
+            deadline = time.time() + 30
+            while _files(folder) != kept and time.time() < deadline:
+                time.sleep(0.5)
+            assert _files(folder) == kept  # upload, overlay and the dropped upload gone
+        finally:
+            app.close()

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 import cv2
 import numpy as np
@@ -242,12 +244,31 @@ def test_bad_image_files(tmp_path):
     huge = tmp_path / "huge.png"
     cv2.imwrite(str(huge), np.zeros((5000, 6000), np.uint8))
     assert huge.stat().st_size < demo.MAX_UPLOAD_BYTES
-    with pytest.raises(demo.DemoInputError, match=r"too large: 6000 x 5000"):
+    with pytest.raises(demo.DemoInputError, match=r"huge.png: image too large \(6000 x 5000"):
         demo.read_image_file(str(huge))
     sixteen = tmp_path / "deep.png"
     cv2.imwrite(str(sixteen), np.zeros((32, 32), np.uint16))
     with pytest.raises(demo.DemoInputError, match="8-bit"):
         demo.read_image_file(str(sixteen))
+
+
+def test_a_png_header_past_pillows_own_bomb_guard_is_too_large_not_unreadable(tmp_path):
+    # 60000 x 60000 declared in a few bytes: Pillow refuses it itself (DecompressionBombError);
+    # the page said "not a readable image (upload a PNG or JPEG)" for a PNG.
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(60000, 60000))
+    with pytest.raises(demo.DemoInputError, match=r"^bomb.png: image too large \(3,600,000,000 "
+                                                  r"pixels; at most 25,000,000 pixels"):
+        demo.read_image_file(str(bomb))
+
+
+def _png_header(width, height):
+    """A PNG that declares width x height (8-bit gray) with one tiny IDAT: no real pixels."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
 
 
 def test_measure_upload_never_raises(runner, sample, tmp_path):
@@ -269,6 +290,16 @@ def test_measure_upload_never_raises(runner, sample, tmp_path):
         assert out[2:] == ("",) * 5
     out = demo.measure_upload(runner, {"path": path}, px, "27+9")
     assert out[0] is None and out[1].startswith("Error: GA '27+9'") and out[2:] == ("",) * 5
+
+
+def test_an_expired_upload_asks_for_the_file_again(runner, tmp_path):
+    # Uploads are deleted after defaults.DEMO_UPLOAD_RETENTION_S: measuring one again from the
+    # page still open says so, not "no such file".
+    gone = {"path": str(tmp_path / "0123abcd" / "scan.png"), "orig_name": "scan.png"}
+    out = demo.measure_upload(runner, gone, 0.1)
+    assert out[0] is None and out[2:] == ("",) * 5
+    assert out[1] == ("Error: scan.png: no longer on the server (uploads are deleted 10 minutes "
+                      "after they are sent): upload it again."), out[1]
 
 
 def test_load_examples(golden):

@@ -100,7 +100,7 @@ def _handle(runner: Any, image: Any, px: Any, ga: Any, override: Any = False,
 
 
 def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),
-              model_name: str = "") -> Any:
+              model_name: str = "", retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> Any:
     """The Gradio page around `measure_upload`.
 
     Args:
@@ -109,6 +109,8 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
         thread-safe).
       examples: [(image path, pixel size mm)] for the examples gallery.
       model_name: shown in the page's header.
+      retention_s: uploads and overlays are deleted this long after they were written
+        (the examples stay).
 
     Returns:
       A `gradio.Blocks` (not launched); its API endpoint is `/measure`.
@@ -117,7 +119,10 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
       ImportError: when Gradio is missing.
     """
     gr = _import_gradio()
-    with gr.Blocks(title="hc-tf: fetal head circumference", analytics_enabled=False) as app:
+    # delete_cache: Gradio deletes the uploads and the overlays it served (it keeps the
+    # examples) once they are retention_s old, so a demo left running does not keep every scan.
+    with gr.Blocks(title="hc-tf: fetal head circumference", analytics_enabled=False,
+                   delete_cache=(guard.sweep_every_s(retention_s), int(retention_s))) as app:
         gr.Markdown(f"## Fetal head circumference{f' — `{model_name}`' if model_name else ''}\n"
                     + DESCRIPTION)
         with gr.Row():

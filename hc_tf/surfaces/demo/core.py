@@ -181,9 +181,13 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
         raise DemoInputError(f"{str(err).replace(path, name)}.") from None
     try:
         width, height = images.image_size(data, name)
-    except ValueError:
+        images.check_pixels(width, height, name)
+    except ValueError as err:
+        # Too many pixels is the reader's line, naming the file (past Pillow's own bomb guard
+        # too, which image_size reports so); only a file with no image header is "not readable".
+        if "too large" in str(err):
+            raise DemoInputError(f"{err}.") from None
         raise DemoInputError(f"{name}: not a readable image (upload a PNG or JPEG).") from None
-    _check_pixel_count(height, width)
     try:
         return images.decode_gray(data, name)
     except ValueError as err:
@@ -370,6 +374,10 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
             raise DemoInputError("No image: upload an ultrasound image (PNG, JPEG or DICOM) "
                                  "first.")
         name = os.path.basename(upload.get("orig_name") or upload["path"])
+        if not os.path.lexists(upload["path"]):  # deleted after the retention (guard)
+            minutes = defaults.DEMO_UPLOAD_RETENTION_S / 60
+            raise DemoInputError(f"{name}: no longer on the server (uploads are deleted "
+                                 f"{minutes:g} minutes after they are sent): upload it again.")
         r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga,
                          override=bool(override))
     except DemoInputError as err:

@@ -5,7 +5,9 @@ private temporary folder for uploads and overlays, removed on exit.
   DNS name to 127.0.0.1 sends its own name as Host and gets a 400, so it cannot drive the demo.
 - Every answer says it may not be framed by another site (X-Frame-Options, CSP frame-ancestors).
 - Uploads and overlays go to a folder only this user can read (0700), removed when the server
-  stops (Ctrl-C or SIGTERM), never to the shared /tmp/gradio.
+  stops (Ctrl-C or SIGTERM), never to the shared /tmp/gradio. Within it they are deleted
+  `retention_s` after they were written (Gradio's `delete_cache`, see `app.build_app`), and so
+  is what an upload cut off midway left (`remove_dropped_uploads`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
+import time
 import uuid
 from typing import Any, Callable, FrozenSet, Iterator, Optional
+
+from hc_tf import defaults
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 FRAME_HEADERS = ((b"x-frame-options", b"SAMEORIGIN"),
                  (b"content-security-policy", b"frame-ancestors 'self'"))
 OVERLAYS_FOLDER = "hc-tf-overlays"
+# Gradio streams an upload into <folder>/tmpXXXXXXXX (tempfile's name) and renames it when
+# complete; a client that drops midway leaves it there, tracked by nothing.
+DROPPED_UPLOAD_PREFIX = "tmp"
 
 
 def is_loopback(host: str) -> bool:
@@ -85,11 +94,35 @@ class HostAndFrameGuard:
         return await self.app(scope, receive, send_with_headers)
 
 
+def sweep_every_s(retention_s: int) -> int:
+    """How often files older than `retention_s` are looked for: each goes within a minute
+    after it is due (sooner for a short retention)."""
+    return max(1, min(60, int(retention_s)))
+
+
+def remove_dropped_uploads(folder: str, age_s: float) -> None:
+    """Deletes the partial files of uploads cut off midway (`DROPPED_UPLOAD_PREFIX`, directly
+    in `folder`) not written to for `age_s`; an upload under way writes to its file, so it
+    stays."""
+    now = time.time()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if (entry.name.startswith(DROPPED_UPLOAD_PREFIX)
+                        and entry.is_file(follow_symlinks=False)
+                        and now - entry.stat(follow_symlinks=False).st_mtime > age_s):
+                    os.unlink(entry.path)
+            except FileNotFoundError:  # completed (renamed) or deleted meanwhile
+                pass
+
+
 @contextlib.contextmanager
-def private_temp_dir() -> Iterator[str]:
+def private_temp_dir(retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> Iterator[str]:
     """A 0700 folder for Gradio's uploads and caches (GRADIO_TEMP_DIR points to it while the
     block runs), removed at the end; SIGTERM stops the server like Ctrl-C, so it is removed
-    then too. Made inside a GRADIO_TEMP_DIR the user set, else in the system temp folder."""
+    then too. Made inside a GRADIO_TEMP_DIR the user set, else in the system temp folder.
+    While it is open, uploads cut off midway are deleted `retention_s` after their last byte
+    (`remove_dropped_uploads`, in a thread)."""
     parent = os.environ.get("GRADIO_TEMP_DIR") or None
     if parent:
         os.makedirs(parent, exist_ok=True)
@@ -97,9 +130,15 @@ def private_temp_dir() -> Iterator[str]:
     previous = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = folder
     old_term = _sigterm_as_interrupt()
+    stop = threading.Event()
+    sweeper = threading.Thread(target=_sweep_dropped_uploads, args=(folder, retention_s, stop),
+                               name="hc-tf-demo-sweeper", daemon=True)
+    sweeper.start()
     try:
         yield folder
     finally:
+        stop.set()
+        sweeper.join()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
         if previous is None:
@@ -107,6 +146,12 @@ def private_temp_dir() -> Iterator[str]:
         else:
             os.environ["GRADIO_TEMP_DIR"] = previous
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_dropped_uploads(folder: str, retention_s: int, stop: threading.Event) -> None:
+    while not stop.wait(sweep_every_s(retention_s)):
+        with contextlib.suppress(OSError):  # the folder going at exit, say: try again later
+            remove_dropped_uploads(folder, retention_s)
 
 
 def _sigterm_as_interrupt() -> Any:
