@@ -112,10 +112,16 @@ def read_file_bytes(path: str, max_bytes: Optional[int] = None) -> bytes:
         return read_bounded(f, path, limit)
 
 
+class TooLargeError(ValueError):
+    """An image of more pixels than the limit (its file named): unlike an unreadable file, a
+    caller may say so as it stands."""
+
+
 def image_size(data: bytes, name: str) -> Tuple[int, int]:
     """(width, height) from the header, without decoding the pixels.
 
     Raises:
+      TooLargeError: past Pillow's own bomb guard (far above ours).
       ValueError: naming the file, when no image header is recognised.
     """
     from PIL import Image  # Pillow: a base requirement
@@ -127,7 +133,7 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
                 return int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as err:  # Pillow's own guard, far above ours
         pixels = next((w for w in str(err).replace("(", " ").split() if w.isdigit()), "?")
-        raise ValueError(f"{name}: image too large ({int(pixels) if pixels != '?' else pixels:,} "
+        raise TooLargeError(f"{name}: image too large ({int(pixels) if pixels != '?' else pixels:,} "
                          f"pixels; at most {max_input_pixels():,} pixels, see {PIXELS_ENV})"
                          ) from None
     except Exception:  # Pillow raises many kinds on junk
@@ -138,11 +144,11 @@ def check_pixels(width: int, height: int, name: str, max_pixels: Optional[int] =
     """Refuses an image of more than the pixel limit (rows x columns).
 
     Raises:
-      ValueError: naming the file, its size and the limit.
+      TooLargeError: naming the file, its size and the limit.
     """
     limit = max_input_pixels() if max_pixels is None else max_pixels
     if width * height > limit:
-        raise ValueError(f"{name}: image too large ({width} x {height} pixels; at most "
+        raise TooLargeError(f"{name}: image too large ({width} x {height} pixels; at most "
                          f"{limit:,} pixels, see {PIXELS_ENV})")
 
 

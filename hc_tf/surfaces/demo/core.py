@@ -182,11 +182,9 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
     try:
         width, height = images.image_size(data, name)
         images.check_pixels(width, height, name)
-    except ValueError as err:
-        # Too many pixels is the reader's line, naming the file (past Pillow's own bomb guard
-        # too, which image_size reports so); only a file with no image header is "not readable".
-        if "too large" in str(err):
-            raise DemoInputError(f"{err}.") from None
+    except images.TooLargeError as err:  # the reader's line, past Pillow's bomb guard too
+        raise DemoInputError(f"{err}.") from None
+    except ValueError:
         raise DemoInputError(f"{name}: not a readable image (upload a PNG or JPEG).") from None
     try:
         return images.decode_gray(data, name)
