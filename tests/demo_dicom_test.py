@@ -88,6 +88,9 @@ def test_disagreeing_typed_pixel_size_is_refused_unless_overridden(runner, head)
     assert "Pixel size 0.3 mm from typed_override" in hc.splitlines()[1]
     _, hc, *_ = demo.measure_upload(runner, _upload(head), "", override=True)
     assert hc.startswith("Error: Override asked without a pixel size")
+    # An API caller's string is not a tick: bool("false") would have forced the typed size.
+    overlay, hc, *_ = demo.measure_upload(runner, _upload(head), 0.3, override="false")
+    assert overlay is None and hc == "Error: the override box takes true or false, not 'false'."
 
 
 def test_uncalibrated_file_is_refused_in_words(runner, tmp_path):

@@ -96,7 +96,7 @@ def _handle(runner: Any, image: Any, px: Any, ga: Any, override: Any = False,
     upload = _one_upload(image, dicom_file)
     if upload and upload.get("both"):
         return (None, "Error: two uploads: clear the image or the DICOM file.", "", "", "", "", "")
-    return _with_overlay_file(measure_upload(runner, upload, px, ga, bool(override)))
+    return _with_overlay_file(measure_upload(runner, upload, px, ga, override))
 
 
 def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),

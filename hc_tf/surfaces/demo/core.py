@@ -376,6 +376,8 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
             minutes = defaults.DEMO_UPLOAD_RETENTION_S / 60
             raise DemoInputError(f"{name}: no longer on the server (uploads are deleted "
                                  f"{minutes:g} minutes after they are sent): upload it again.")
+        if override is not None and not isinstance(override, bool):  # bool("false") is True
+            raise DemoInputError(f"the override box takes true or false, not {override!r:.40}.")
         r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga,
                          override=bool(override))
     except DemoInputError as err:
