@@ -289,6 +289,33 @@ def test_patient_fields_real_exports_have_become_valid_dicom_and_nothing_quotes_
     assert dicom_sr.read_back(out)["hc_mm"] == pytest.approx(175.3)
 
 
+def test_invalid_uids_are_not_quoted_reading_the_file_or_building_the_sr(tmp_path, capfd,
+                                                                          caplog):
+    """pydicom warns and logs "Invalid value for VR UI: '<the UID>'" as it reads a UID with a
+    leading-zero component (older scanners write them), and again as highdicom copies it into
+    the SR: the study's UID reached stderr (the node's log, predict's console)."""
+    import logging
+    import warnings
+    from hc_tf.io import dicom as dicom_io
+    from hc_tf.measure import Ellipse
+    ds = dicom_files.gray_dataset(HEADS[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns, quoting it, as the test sets it
+        ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.0424242"
+    path = dicom_files.save(ds, str(tmp_path / "uid.dcm"))
+    capfd.readouterr()
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        header = dicom_io.read_header(path)
+        sr = dicom_sr.build_sr(header.dataset, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0),
+                               175.3, {}, False, [], dicom_sr.ModelInfo("m.tflite", "1", "0" * 64))
+    assert str(sr.StudyInstanceUID) == "1.2.826.0.1.3680043.8.498.0424242"  # the same study
+    said = capfd.readouterr().err + caplog.text + "".join(str(w.message) for w in caught)
+    assert "0424242" not in said, said
+
+
 def test_an_sr_highdicom_still_refuses_names_the_tag_not_the_value(monkeypatch):
     import highdicom as hd
     from hc_tf.measure import Ellipse

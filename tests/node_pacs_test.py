@@ -228,6 +228,34 @@ def test_spool_over_its_limit_refuses_and_keeps_what_it_has(tmp_path, orthanc):
         node.kill(signal.SIGTERM)
 
 
+def test_the_log_quotes_no_uid_of_a_scanner_that_writes_non_conformant_ones(tmp_path, orthanc):
+    """UIDs with a leading-zero component (older scanners write them): pynetdicom warned
+    "Non-conformant 'Affected SOP Instance UID' value '<it>'" and pydicom "Invalid value for VR
+    UI: '<it>'", in its threads and the sender's, a dozen lines an instance in the node's log."""
+    import warnings
+    ds = dicom_files.gray_dataset(HEADS[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns, quoting them, as the test sets them
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = \
+            "1.2.826.0.1.3680043.8.498.0313131"
+        ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.0424242"
+        ds.PatientName, ds.PatientID = "Zzprivacy^Canary", "CANARY123"
+        path = dicom_files.save(ds, str(tmp_path / "odd_uids.dcm"))
+    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc),
+                                            {"kind": "folder", "path": str(tmp_path / "out")}]
+                   ).start()
+    try:
+        sent = node.storescu([path])
+        assert sent.returncode == 0, sent.stderr
+        _wait_srs(orthanc, 1)
+        ns.wait_until("the instance done", lambda: '"event": "done"' in node.log_text())
+    finally:
+        node.kill(signal.SIGTERM)
+    log = node.log_text()
+    for value in ("0313131", "0424242", "Canary", "CANARY"):
+        assert value not in log, log[-3000:]
+
+
 def test_peer_address_not_on_the_list_is_rejected(tmp_path):
     files = ns.heads(str(tmp_path / "in"), HEADS[:1])
     node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],

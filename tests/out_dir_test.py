@@ -214,6 +214,20 @@ def test_a_killed_runs_staging_is_removed_by_the_next_run(many, two, tmp_path):
     assert not _staging(out) and len(_rows(out / "submission.csv")) == 2
 
 
+def test_a_run_stopped_by_sigterm_leaves_no_staging(many, tmp_path):
+    """SIGTERM (systemd, docker stop, timeout) left OUT/.hc-tf-tmp-<id>/ with the SRs, FHIR
+    and reports written so far (patient data) until a next run on that OUT; Ctrl-C removed it."""
+    out = tmp_path / "out"
+    run = _start(many, "--pixel-size", "0.2", "--out", out)
+    _wait_for_staging(out, run)
+    time.sleep(0.5)  # some overlays written
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode != 0, err
+    assert not _staging(out), err
+    assert not os.path.exists(out)  # this run created it, and left nothing in it
+
+
 @pytest.fixture()
 def small_mount(tmp_path):
     """A 400 kB tmpfs mounted in tmp_path (root only; skipped elsewhere)."""

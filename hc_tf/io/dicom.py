@@ -11,11 +11,15 @@ colour-space conversion (`as_rgb`), then the same cv2 formula.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
 import re
 import stat
 import struct
+import threading
+import warnings
 import zlib
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
@@ -96,6 +100,28 @@ class Header:
     def name(self) -> str:
         """The file name as messages give it."""
         return os.path.basename(self.path)
+
+
+# warnings.catch_warnings changes process-wide state: one quiet block at a time changes it.
+_QUIET_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No warning and no pydicom or highdicom log line below ERROR inside the block: they quote
+    the values they find invalid (a UID with a leading zero, a name without '^', a date), and
+    stderr is a log (the node's, a batch job's)."""
+    logs = [logging.getLogger(name) for name in ("pydicom", "highdicom")]
+    with _QUIET_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        levels = [log.level for log in logs]
+        for log in logs:
+            log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for log, level in zip(logs, levels):
+                log.setLevel(level)
 
 
 def _check_size(path: str) -> None:
@@ -187,8 +213,11 @@ def read_header(path: str) -> Header:
     _pydicom()  # its ImportError (the install hint) before the except below
     _check_size(path)
     try:
-        ds = _dcmread(path, stop_before_pixels=True)
-        ds.remove_private_tags()  # vendors' private fields are never needed, may identify
+        with quiet():  # pydicom quotes a value it converts and finds invalid (a UID)
+            ds = _dcmread(path, stop_before_pixels=True)
+            # Vendors' private fields are never needed and may identify; the walk converts
+            # every element (sequences too), so later reads of the header warn no more.
+            ds.remove_private_tags()
     except DicomError:
         raise
     except Exception as err:  # pydicom raises many kinds on malformed input  # noqa: BLE001

@@ -8,7 +8,8 @@
   `overwrite` holding nothing but files of the kinds this run writes.
 - The run writes into a staging folder inside OUT (`.hc-tf-tmp-<id>/`): inside, not beside,
   so a mount point (a Docker or Kubernetes volume), a symlink to a folder, `.`, or a writable
-  OUT in a read-only parent all work; OUT itself is never renamed.
+  OUT in a read-only parent all work; OUT itself is never renamed. A run that fails, or is
+  stopped by Ctrl-C or SIGTERM, removes it (it holds patient data: SRs, reports).
 - At the end, if OUT is as it was checked, each output is moved into place with a rename; the
   files of this run's kinds that it did not rewrite go. Anything else is never touched. If
   OUT changed under the run, nothing is replaced: the staging folder is renamed
@@ -23,6 +24,7 @@ import dataclasses
 import errno
 import os
 import shutil
+import signal
 import stat
 import sys
 import uuid
@@ -231,6 +233,23 @@ def _commit(staging: str, out_dir: str, outputs: Outputs) -> None:
 
 
 @contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the block (main thread only), as Ctrl-C does, so the
+    staging folder (SRs, reports: patient data) is removed, not left for a next run on OUT."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: SIGTERM stays as it was
+        yield
+        return
+    try:
+        yield
+    finally:  # None: a handler set outside Python, which cannot be put back
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@contextlib.contextmanager
 def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
     """Prepares OUT, yields a staging folder inside it, and moves its outputs into OUT when
     the block succeeds (see the module docstring).
@@ -241,8 +260,8 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
       outputs: what this run writes.
 
     Yields:
-      The staging folder; removed if the block fails (and OUT too, when this run created it
-      and it is still empty).
+      The staging folder; removed if the block fails or is stopped by Ctrl-C or SIGTERM (and
+      OUT too, when this run created it and it is still empty).
 
     Raises:
       ValueError: before the block, for an OUT that cannot be used; after it, when OUT changed
@@ -258,7 +277,8 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
         before = _snapshot(out_dir, outputs)
         staging = _make_staging(out_dir)
         try:
-            yield staging
+            with _sigterm_as_interrupt():
+                yield staging
         except ValueError as err:  # name the file where it was to go, not the staging copy
             if staging in str(err):
                 raise ValueError(str(err).replace(staging, out_dir)) from None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
+import warnings
 
 import click
 
@@ -24,12 +26,44 @@ def node() -> None:
     """A DICOM node: receive ultrasound images, measure them, send the SR to the PACS."""
 
 
+# What another library's line may quote of an instance: a UID (five parts or more: an IPv4
+# address has four), or a value in quotes (pynetdicom: "Non-conformant 'Affected SOP Instance
+# UID' value '1.2.03...'", for a scanner's UID with a leading zero).
+_QUOTED = re.compile(r"\b\d+(?:\.\d+){4,}\b|(?<=value )'[^']*'")
+# Their warnings are about a file's values, which they quote (a UID, a name); the node says what
+# it refuses itself, by tag.
+_FILE_READERS = ("pydicom", "highdicom")
+
+
+class _NoInstanceData(logging.Filter):
+    """Other libraries' lines, in their threads too: none of pydicom's and highdicom's below
+    ERROR (a level set on their loggers is reset when pydicom is imported), the rest with what
+    they quote of an instance masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("hc_tf."):
+            return True
+        if record.name.split(".")[0] in _FILE_READERS and record.levelno < logging.ERROR:
+            return False
+        record.msg, record.args = _QUOTED.sub("<masked>", record.getMessage()), None
+        if record.exc_info and not record.exc_text:  # a traceback repeats the message
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _QUOTED.sub("<masked>", record.exc_text)
+        return True
+
+
 def _log_lines() -> None:
-    """The node's own JSON lines at INFO; other libraries' (pynetdicom's name patients) warnings
-    only."""
+    """The node's own JSON lines at INFO; of other libraries, warnings only (pynetdicom's INFO
+    lines name patients), as `_NoInstanceData` lets them through; no pydicom or highdicom
+    Python warning."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(message)s")
     logging.getLogger("hc_tf.node").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_NoInstanceData())
+    for name in _FILE_READERS:
+        warnings.filterwarnings("ignore", module=name + r"(\.|$)")
 
 
 @node.command()

@@ -162,7 +162,8 @@ def _json_dataset(http: Any) -> Any:
 
 
 class Folder:
-    """Copies the SRs (and FHIR Observations) into a folder, named by the instance's id."""
+    """Copies the SRs (and FHIR Observations) into the folder's sr/ (fhir/), named as in the
+    spool (a hash of the source's SOP Instance UID: no patient data in names)."""
 
     def __init__(self, dest: config_lib.Destination):
         self.name, self.path = dest.name, str(dest.get("path"))

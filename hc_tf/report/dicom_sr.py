@@ -14,18 +14,14 @@ method (conformal, level) is an algorithm parameter of the HC measurement (TID 4
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import hashlib
 import json
-import logging
 import math
 import os
 import re
-import threading
-import warnings
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -250,23 +246,12 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     return sr
 
 
-# warnings.catch_warnings changes process-wide state: one SR at a time changes it.
-_QUIET_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """No warning and no highdicom log line below ERROR while the SR is built: both quote
-    patient values (a name without '^', an invalid date), and stderr is the node's log."""
-    log = logging.getLogger("highdicom")
-    with _QUIET_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        level = log.level
-        log.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            log.setLevel(level)
+def _quiet():
+    """No warning and no highdicom or pydicom log line below ERROR while the SR is built: they
+    quote patient values (a name without '^', an invalid date or UID), and stderr is the node's
+    log (`dicom.quiet`, whose lock the reader shares)."""
+    from hc_tf.io import dicom
+    return dicom.quiet()
 
 
 def _tag(keyword_or_tag: Any) -> str:
