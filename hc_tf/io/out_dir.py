@@ -233,9 +233,10 @@ def _commit(staging: str, out_dir: str, outputs: Outputs) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt in the block (main thread only), as Ctrl-C does, so the
-    staging folder (SRs, reports: patient data) is removed, not left for a next run on OUT."""
+    cleanup a block's Ctrl-C runs (of the staging folder here, the demo's uploads) runs on a
+    service stop too: neither is left holding patient data."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
     try:
@@ -277,7 +278,7 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
         before = _snapshot(out_dir, outputs)
         staging = _make_staging(out_dir)
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 yield staging
         except ValueError as err:  # name the file where it was to go, not the staging copy
             if staging in str(err):

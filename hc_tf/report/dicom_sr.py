@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from hc_tf import __version__
+from hc_tf.io import dicom
 
 HC_CODE = ("11984-2", "LN", "Fetal Head Circumference US")
 GA_CODE = ("18185-9", "LN", "Gestational age")
@@ -229,7 +230,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
                                      procedure_reported=_code(PROCEDURE_CODE),
                                      imaging_measurements=[roi])
     report[0].ContentSequence.append(_evaluations(review, reasons))
-    with _quiet():  # highdicom and pydicom quote the values they warn about
+    with dicom.quiet():  # highdicom and pydicom quote the values they warn about
         evidence, changed = clean_evidence(source)
         try:
             sr = hd.sr.ComprehensiveSR(
@@ -244,14 +245,6 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     if notes is not None:
         notes.extend(changed)
     return sr
-
-
-def _quiet():
-    """No warning and no highdicom or pydicom log line below ERROR while the SR is built: they
-    quote patient values (a name without '^', an invalid date or UID), and stderr is the node's
-    log (`dicom.quiet`, whose lock the reader shares)."""
-    from hc_tf.io import dicom
-    return dicom.quiet()
 
 
 def _tag(keyword_or_tag: Any) -> str:
@@ -342,7 +335,7 @@ def clean_evidence(source: Any) -> Tuple[Any, List[str]]:
 
     The patient and study fields highdicom parses (PARSED_FIELDS) are there (empty when the
     file lacks them), valid, and one-valued; a value that cannot be made valid is left empty.
-    The source itself is not changed. Call it inside `_quiet()`.
+    The source itself is not changed. Call it inside `dicom.quiet()`.
     """
     from pydicom.dataelem import DataElement
     from pydicom.datadict import dictionary_VR

@@ -16,14 +16,14 @@ import contextlib
 import ipaddress
 import os
 import shutil
-import signal
 import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Callable, FrozenSet, Iterator, Optional
+from typing import Callable, FrozenSet, Iterator, Optional
 
 from hc_tf import defaults
+from hc_tf.io import out_dir
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 FRAME_HEADERS = ((b"x-frame-options", b"SAMEORIGIN"),
@@ -129,18 +129,16 @@ def private_temp_dir(retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> Ite
     folder = tempfile.mkdtemp(prefix="hc-tf-demo-", dir=parent)  # mode 0700
     previous = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = folder
-    old_term = _sigterm_as_interrupt()
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep_dropped_uploads, args=(folder, retention_s, stop),
                                name="hc-tf-demo-sweeper", daemon=True)
     sweeper.start()
     try:
-        yield folder
+        with out_dir.sigterm_as_interrupt():  # Gradio then closes the server and returns
+            yield folder
     finally:
         stop.set()
         sweeper.join()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
         if previous is None:
             os.environ.pop("GRADIO_TEMP_DIR", None)
         else:
@@ -152,17 +150,6 @@ def _sweep_dropped_uploads(folder: str, retention_s: int, stop: threading.Event)
     while not stop.wait(sweep_every_s(retention_s)):
         with contextlib.suppress(OSError):  # the folder going at exit, say: try again later
             remove_dropped_uploads(folder, retention_s)
-
-
-def _sigterm_as_interrupt() -> Any:
-    """SIGTERM raises KeyboardInterrupt (Gradio then closes the server and returns), in the
-    main thread only; returns the previous handler, or None when it could not be set."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    try:
-        return signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread
-        return None
 
 
 def overlay_file(png: bytes) -> str:
