@@ -118,7 +118,33 @@ def test_empty_host_is_refused():
 
 
 def _files(folder):
-    return {os.path.join(root, f) for root, _, names in os.walk(folder) for f in names}
+    """The files Gradio keeps in the folder (not the demo's own owner mark)."""
+    from hc_tf.surfaces.demo import guard
+    return {os.path.join(root, f) for root, _, names in os.walk(folder) for f in names
+            if f != guard.OWNER_FILE}
+
+
+def test_a_killed_demos_upload_folder_goes_at_the_next_start(tmp_path, monkeypatch):
+    # SIGKILL (or a crash) runs no cleanup: the folder kept every scan sent to that demo.
+    from hc_tf.surfaces.demo import guard
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    host = socket.gethostname()
+    marks = {"killed": f"{host} {dead.stdout.strip()}", "running": f"{host} {os.getpid()}",
+             "other-host": f"not-{host} {dead.stdout.strip()}", "unmarked": None}
+    for name, mark in marks.items():
+        folder = tmp_path / (guard.TEMP_PREFIX + name)
+        folder.mkdir()
+        (folder / "000_HC.png").write_bytes(b"a scan")
+        if mark:
+            (folder / guard.OWNER_FILE).write_text(mark)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    with guard.private_temp_dir() as mine:
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert (tmp_path / os.path.basename(mine) / guard.OWNER_FILE).read_text() \
+            == f"{host} {os.getpid()}"
+    assert left == sorted([os.path.basename(mine)] + [guard.TEMP_PREFIX + n for n in
+                                                       ("other-host", "running", "unmarked")])
 
 
 def test_uploads_overlays_and_dropped_uploads_are_deleted_after_the_retention(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -29,6 +30,8 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 FRAME_HEADERS = ((b"x-frame-options", b"SAMEORIGIN"),
                  (b"content-security-policy", b"frame-ancestors 'self'"))
 OVERLAYS_FOLDER = "hc-tf-overlays"
+TEMP_PREFIX = "hc-tf-demo-"
+OWNER_FILE = ".hc-tf-demo-owner"  # "HOST PID" of the demo using the folder
 # Gradio streams an upload into <folder>/tmpXXXXXXXX (tempfile's name) and renames it when
 # complete; a client that drops midway leaves it there, tracked by nothing.
 DROPPED_UPLOAD_PREFIX = "tmp"
@@ -116,17 +119,57 @@ def remove_dropped_uploads(folder: str, age_s: float) -> None:
                 pass
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def remove_abandoned(parent: str) -> None:
+    """Removes the upload folders of demos that died without cleaning up (SIGKILL, a crash):
+    this user's, marked by a process of this host that no longer runs. A folder of a live
+    process, of another host (a shared temp folder), or without the mark is left alone."""
+    host = socket.gethostname()
+    with contextlib.suppress(OSError), os.scandir(parent) as entries:
+        for entry in entries:
+            if not entry.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                if not entry.is_dir(follow_symlinks=False) or entry.stat(
+                        follow_symlinks=False).st_uid != os.getuid():
+                    continue
+                with open(os.path.join(entry.path, OWNER_FILE)) as f:
+                    owner_host, pid = f.read().split()
+                if owner_host != host or _running(int(pid)):
+                    continue
+            except (OSError, ValueError):  # no mark, or going meanwhile
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process holds the number now
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def private_temp_dir(retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> Iterator[str]:
     """A 0700 folder for Gradio's uploads and caches (GRADIO_TEMP_DIR points to it while the
     block runs), removed at the end; SIGTERM stops the server like Ctrl-C, so it is removed
-    then too. Made inside a GRADIO_TEMP_DIR the user set, else in the system temp folder.
+    then too; one a killed demo left is removed at the next start (`remove_abandoned`). Made
+    inside a GRADIO_TEMP_DIR the user set, else in the system temp folder.
     While it is open, uploads cut off midway are deleted `retention_s` after their last byte
     (`remove_dropped_uploads`, in a thread)."""
     parent = os.environ.get("GRADIO_TEMP_DIR") or None
     if parent:
         os.makedirs(parent, exist_ok=True)
-    folder = tempfile.mkdtemp(prefix="hc-tf-demo-", dir=parent)  # mode 0700
+    remove_abandoned(parent or tempfile.gettempdir())
+    folder = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent)  # mode 0700
+    with open(os.path.join(folder, OWNER_FILE), "w") as f:
+        f.write(_owner())
     previous = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = folder
     stop = threading.Event()
