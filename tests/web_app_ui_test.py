@@ -225,7 +225,9 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
         assert page.get_attribute("#result", "data-hc-mm") is None, bad
     # Refused images say why and clear the canvas (no previous image or ellipse left).
     rgba = np.dstack([cv2.imread(os.path.join(SAMPLES, s["filename"]))] + [np.full((540, 800), 128, np.uint8)])
-    for name, data, text in (("half_alpha.png", _png(rgba), "transparent pixels"),
+    for name, data, text in (("damaged.png", _bad_crc(_png(rgba[:, :, :3]), b"IDAT"),
+                              "not a readable image file (damaged: its IDAT chunk fails its CRC-32 check)"),
+                             ("half_alpha.png", _png(rgba), "transparent pixels"),
                              ("dot.png", _png(np.zeros((1, 1), np.uint8)), "image too small"),
                              ("huge.png", _png_header_only(6000, 4200), "image too large"),
                              ("camera.jpg", _jpeg_header_only(6000, 4200), "image too large"),
@@ -238,6 +240,75 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
         assert text in page.locator("#message").inner_text()
         assert page.get_attribute("#view", "data-state") == "empty" and _state(page) == "error"
         _open(page, s["filename"])
+
+
+def _chunks(png):
+    """[(type, offset of its length field, its length)] of a PNG's chunks."""
+    out, i = [], 8
+    while i < len(png):
+        n = struct.unpack(">I", png[i:i + 4])[0]
+        out.append((png[i + 4:i + 8], i, n))
+        i += 12 + n
+    return out
+
+
+def _bad_crc(png, kind, which=0):
+    """`png` with one bit of its `which`th `kind` chunk's CRC flipped (its data intact)."""
+    _, i, n = [c for c in _chunks(png) if c[0] == kind][which]
+    out = bytearray(png)
+    out[i + 8 + n + 3] ^= 1
+    return bytes(out)
+
+
+def _split_idat(png, parts):
+    """`png` with its image data cut into `parts` IDAT chunks."""
+    chunks = _chunks(png)
+    data = b"".join(png[i + 8:i + 8 + n] for t, i, n in chunks if t == b"IDAT")
+    cut = -(-len(data) // parts)
+    idats = b"".join(struct.pack(">I", len(d)) + b"IDAT" + d + struct.pack(">I", zlib.crc32(b"IDAT" + d))
+                     for d in (data[k:k + cut] for k in range(0, len(data), cut)))
+    first = next(i for t, i, _ in chunks if t == b"IDAT")
+    end = next(i for t, i, _ in chunks if t == b"IEND")
+    return png[:first] + idats + png[end:]
+
+
+def _insert_chunk(png, before, kind, body, crc_ok=True):
+    """`png` with a chunk inserted before its first `before` chunk (its CRC one bit off unless `crc_ok`)."""
+    at = next(i for t, i, _ in _chunks(png) if t == before)
+    crc = zlib.crc32(kind + body) ^ (0 if crc_ok else 1)
+    return png[:at] + struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc) + png[at:]
+
+
+def test_png_checksums_are_checked_where_predict_checks_them(page):  # noqa: F811
+    """A damaged PNG (a chunk's CRC-32 wrong) is refused where hc-tf predict refuses it: any chunk
+    up to the image data (IHDR, ancillary ones before the first IDAT: Pillow reads the header)
+    and every IDAT (libpng); a bad CRC after the image data (tEXt, IEND) is only a libpng warning,
+    and both measure the file the same. Chromium's decoders ignore CRCs, so the app checks them
+    (gray PNGs through its own reader, RGB through ImageDecoder)."""
+    from hc_tf import preprocess
+    from hc_tf.io import images
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    hw = (meta["input"]["height"], meta["input"]["width"])
+    gray = cv2.imread(os.path.join(SAMPLES, "003_HC.png"), cv2.IMREAD_GRAYSCALE)[100:220, 200:360]
+    text, gama = (b"tEXt", b"Comment\0hello"), (b"gAMA", struct.pack(">I", 45455))
+    for kind, png in (("gray", _split_idat(_png(gray), 3)), ("rgb", _split_idat(_png(cv2.merge([gray, 255 - gray, gray])), 3))):
+        refused = {"ihdr": (_bad_crc(png, b"IHDR"), "IHDR"), "idat": (_bad_crc(png, b"IDAT"), "IDAT"),
+                   "last_idat": (_bad_crc(png, b"IDAT", -1), "IDAT"),
+                   "text_before_idat": (_insert_chunk(png, b"IDAT", *text, crc_ok=False), "tEXt"),
+                   "gama_before_idat": (_insert_chunk(png, b"IDAT", *gama, crc_ok=False), "gAMA")}
+        measured = {"good": png, "text_after_idat": _insert_chunk(png, b"IEND", *text, crc_ok=False),
+                    "iend": _bad_crc(png, b"IEND")}
+        for case, (data, chunk) in refused.items():
+            name = f"{kind}_{case}.png"
+            with pytest.raises(ValueError, match="not a readable image file"):
+                images.decode_gray(data, name)
+            got = _decode_in_app(page, name, data)
+            assert got.get("error") == f"{name}: not a readable image file (damaged: its {chunk} chunk fails its CRC-32 check)", got
+        for case, data in measured.items():
+            name = f"{kind}_{case}.png"
+            want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]
+            got = _decode_in_app(page, name, data)
+            assert "input" in got and np.array_equal(got["input"], want.ravel()), (name, got.get("error"))
 
 
 def _png_chunk(png, kind, body):

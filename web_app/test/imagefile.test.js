@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { headerSize, checkSize, checkFile, UserError } from '../src/core/imagefile.js';
-import { BUNDLE, loadJson } from './helpers.js';
+import { BUNDLE, loadJson, pngChunk } from './helpers.js';
 
 const limits = loadJson('hc_effunet_int8.json').input_limits;
 
@@ -35,4 +35,34 @@ test('a JPEG whose SOF lies past a big EXIF or ICC segment is sized from its mar
   await assert.rejects(checkFile(new Blob([jpeg]), 'camera.jpg', limits), (e) => e instanceof UserError && /^camera\.jpg: image too large \(60000 x 60000/.test(e.message));
   await assert.rejects(checkFile(new Blob([new Uint8Array(64)]), 'mystery.avif', limits),
     (e) => e instanceof UserError && /^mystery\.avif: not a readable image file \(its size could not be read from its header/.test(e.message));
+});
+
+test('a PNG with a wrong chunk checksum where predict checks one is refused, naming the file and the chunk', async () => {
+  // predict reads the header with Pillow (which checks the CRC of every chunk before the first
+  // IDAT, ancillary ones too) and the pixels with libpng (an IDAT's bad CRC is an error; an
+  // ancillary chunk's or IEND's after the image data, a warning): the same chunks are checked here.
+  const good = readFileSync(path.join(BUNDLE, 'samples', '000_HC.png'));
+  const chunks = []; // [type, offset of its length field, its length]
+  for (let i = 8; i < good.length; i += 12 + good.readUInt32BE(i)) chunks.push([good.toString('ascii', i + 4, i + 8), i, good.readUInt32BE(i)]);
+  const insert = (before, c) => { const at = chunks.find(([t]) => t === before)[1]; return Buffer.concat([good.subarray(0, at), c, good.subarray(at)]); };
+  const crcFlipped = (b, at, len) => { const out = new Uint8Array(b); out[at + 8 + len + 3] ^= 1; return out; };
+  const chunkAt = (type, k = 0) => chunks.filter(([t]) => t === type).at(k);
+  const text = pngChunk('tEXt', Buffer.from('Comment\0hello'));
+  const badText = crcFlipped(text, 0, text.length - 12);
+  const idats = chunks.filter(([t]) => t === 'IDAT').length;
+  assert.ok(idats >= 2, 'the sample has several IDATs');
+  const refused = {
+    'ihdr.png': [crcFlipped(good, ...chunkAt('IHDR').slice(1)), 'IHDR'],
+    'idat.png': [crcFlipped(good, ...chunkAt('IDAT').slice(1)), 'IDAT'],
+    'last_idat.png': [crcFlipped(good, ...chunkAt('IDAT', -1).slice(1)), 'IDAT'],
+    'text_before.png': [new Uint8Array(insert('IDAT', badText)), 'tEXt'],
+  };
+  for (const [name, [bytes, type]] of Object.entries(refused)) {
+    await assert.rejects(checkFile(new Blob([bytes]), name, limits), (e) => e instanceof UserError
+      && e.message === `${name}: not a readable image file (damaged: its ${type} chunk fails its CRC-32 check)`, name);
+  }
+  // Checked by neither predict nor here: a bad CRC after the image data (libpng warns and measures).
+  for (const bytes of [good, insert('IEND', badText), crcFlipped(good, ...chunkAt('IEND').slice(1)), insert('IDAT', text)]) {
+    assert.equal((await checkFile(new Blob([bytes]), 'ok.png', limits)).format, 'PNG');
+  }
 });

@@ -16,7 +16,8 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-function crc32(b, start, end) {
+/** The CRC-32 of b[start, end) (PNG's, zlib's), one table lookup a byte. */
+export function crc32(b, start, end) {
   let c = -1;
   for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ b[i]) & 255] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
