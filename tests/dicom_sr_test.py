@@ -293,7 +293,8 @@ def test_invalid_uids_are_not_quoted_reading_the_file_or_building_the_sr(tmp_pat
                                                                           caplog):
     """pydicom warns and logs "Invalid value for VR UI: '<the UID>'" as it reads a UID with a
     leading-zero component (older scanners write them), and again as highdicom copies it into
-    the SR: the study's UID reached stderr (the node's log, predict's console)."""
+    the SR: the study's UID reached stderr (the node's log, predict's console); the image's
+    own UID did too, as highdicom referenced it in the SR's region."""
     import logging
     import warnings
     from hc_tf.io import dicom as dicom_io
@@ -302,7 +303,9 @@ def test_invalid_uids_are_not_quoted_reading_the_file_or_building_the_sr(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns, quoting it, as the test sets it
         ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.0424242"
-    path = dicom_files.save(ds, str(tmp_path / "uid.dcm"))
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = \
+            "1.2.826.0.1.3680043.8.498.0313131"
+        path = dicom_files.save(ds, str(tmp_path / "uid.dcm"))
     capfd.readouterr()
     caplog.clear()
     caplog.set_level(logging.DEBUG)
@@ -313,7 +316,7 @@ def test_invalid_uids_are_not_quoted_reading_the_file_or_building_the_sr(tmp_pat
                                175.3, {}, False, [], dicom_sr.ModelInfo("m.tflite", "1", "0" * 64))
     assert str(sr.StudyInstanceUID) == "1.2.826.0.1.3680043.8.498.0424242"  # the same study
     said = capfd.readouterr().err + caplog.text + "".join(str(w.message) for w in caught)
-    assert "0424242" not in said, said
+    assert "0424242" not in said and "0313131" not in said, said
 
 
 def test_an_sr_highdicom_still_refuses_names_the_tag_not_the_value(monkeypatch):

@@ -207,12 +207,13 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
 
     algorithm = hd.sr.AlgorithmIdentification(name=model.name, version=model.version,
                                               parameters=[f"sha256={model.sha256}"])
-    region = hd.sr.ImageRegion(
-        graphic_type=hd.sr.GraphicTypeValues.ELLIPSE, graphic_data=scoord_ellipse(ellipse),
-        source_image=hd.sr.SourceImageForRegion(
-            source.SOPClassUID, source.SOPInstanceUID,
-            referenced_frame_numbers=[frame] if frame is not None and str(source.SOPClassUID)
-            not in SINGLE_FRAME_CLASSES else None))
+    with dicom.quiet():  # pydicom quotes a source UID it finds invalid as the region copies it
+        region = hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.ELLIPSE, graphic_data=scoord_ellipse(ellipse),
+            source_image=hd.sr.SourceImageForRegion(
+                source.SOPClassUID, source.SOPInstanceUID,
+                referenced_frame_numbers=[frame] if frame is not None and str(source.SOPClassUID)
+                not in SINGLE_FRAME_CLASSES else None))
     roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
         referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
