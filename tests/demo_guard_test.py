@@ -129,8 +129,9 @@ def test_a_killed_demos_upload_folder_goes_at_the_next_start(tmp_path, monkeypat
     from hc_tf.surfaces.demo import guard
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     host = socket.gethostname()
-    marks = {"killed": f"{host} {dead.stdout.strip()}", "running": f"{host} {os.getpid()}",
+    marks = {"killed": f"{host} {dead.stdout.strip()}", "running": f"{host} {live.pid}",
              "other-host": f"not-{host} {dead.stdout.strip()}", "unmarked": None}
     for name, mark in marks.items():
         folder = tmp_path / (guard.TEMP_PREFIX + name)
@@ -139,12 +140,35 @@ def test_a_killed_demos_upload_folder_goes_at_the_next_start(tmp_path, monkeypat
         if mark:
             (folder / guard.OWNER_FILE).write_text(mark)
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
-    with guard.private_temp_dir() as mine:
-        left = sorted(p.name for p in tmp_path.iterdir())
-        assert (tmp_path / os.path.basename(mine) / guard.OWNER_FILE).read_text() \
-            == f"{host} {os.getpid()}"
+    try:
+        with guard.private_temp_dir() as mine:
+            left = sorted(p.name for p in tmp_path.iterdir())
+            assert (tmp_path / os.path.basename(mine) / guard.OWNER_FILE).read_text() \
+                == f"{host} {os.getpid()}"
+    finally:
+        live.kill()
+        live.wait()
     assert left == sorted([os.path.basename(mine)] + [guard.TEMP_PREFIX + n for n in
                                                        ("other-host", "running", "unmarked")])
+
+
+def test_a_killed_demo_of_this_pid_is_abandoned_but_a_folder_this_demo_holds_is_not(tmp_path,
+                                                                                     monkeypatch):
+    # A container restarted after an OOM kill runs the new demo under the same host name and
+    # the same PID (1, say) as the dead one, whose folder (on a volume, or kept by `docker
+    # restart`) bears that mark: it was taken for a live demo's and kept every scan forever.
+    from hc_tf.surfaces.demo import guard
+    old = tmp_path / (guard.TEMP_PREFIX + "before-the-restart")
+    old.mkdir()
+    (old / "000_HC.png").write_bytes(b"a scan")
+    (old / guard.OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    with guard.private_temp_dir() as outer:
+        assert not old.exists()
+        with guard.private_temp_dir() as inner:  # this process's own open folder stays
+            assert os.path.isdir(outer) and os.path.isdir(inner)
+        assert os.path.isdir(outer)
+    assert not os.path.exists(outer)
 
 
 def test_uploads_overlays_and_dropped_uploads_are_deleted_after_the_retention(tmp_path, monkeypatch):

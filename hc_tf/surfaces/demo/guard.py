@@ -119,14 +119,20 @@ def remove_dropped_uploads(folder: str, age_s: float) -> None:
                 pass
 
 
+# The folders this process has open: a mark with this process's PID on any other folder is
+# a dead demo's that ran under the same PID (a restarted container runs as PID 1 again).
+_HELD: set = set()
+
+
 def _owner() -> str:
     return f"{socket.gethostname()} {os.getpid()}"
 
 
 def remove_abandoned(parent: str) -> None:
     """Removes the upload folders of demos that died without cleaning up (SIGKILL, a crash):
-    this user's, marked by a process of this host that no longer runs. A folder of a live
-    process, of another host (a shared temp folder), or without the mark is left alone."""
+    this user's, marked by a process of this host that no longer runs (or by this process's PID
+    but not open here: a restarted container's earlier demo). A folder of a live process, of
+    another host (a shared temp folder), or without the mark is left alone."""
     host = socket.gethostname()
     with contextlib.suppress(OSError), os.scandir(parent) as entries:
         for entry in entries:
@@ -138,7 +144,8 @@ def remove_abandoned(parent: str) -> None:
                     continue
                 with open(os.path.join(entry.path, OWNER_FILE)) as f:
                     owner_host, pid = f.read().split()
-                if owner_host != host or _running(int(pid)):
+                if owner_host != host or os.path.realpath(entry.path) in _HELD or (
+                        int(pid) != os.getpid() and _running(int(pid))):
                     continue
             except (OSError, ValueError):  # no mark, or going meanwhile
                 continue
@@ -168,6 +175,8 @@ def private_temp_dir(retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> Ite
         os.makedirs(parent, exist_ok=True)
     remove_abandoned(parent or tempfile.gettempdir())
     folder = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent)  # mode 0700
+    held = os.path.realpath(folder)
+    _HELD.add(held)  # before the mark: another thread's start then never takes it for dead
     with open(os.path.join(folder, OWNER_FILE), "w") as f:
         f.write(_owner())
     previous = os.environ.get("GRADIO_TEMP_DIR")
@@ -187,6 +196,7 @@ def private_temp_dir(retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> Ite
         else:
             os.environ["GRADIO_TEMP_DIR"] = previous
         shutil.rmtree(folder, ignore_errors=True)
+        _HELD.discard(held)
 
 
 def _sweep_dropped_uploads(folder: str, retention_s: int, stop: threading.Event) -> None:
