@@ -131,6 +131,49 @@ def test_kept_results_survive_a_later_run_that_fails(tmp_path):
     assert (tmp_path / "out" / kept / "report.csv").read_text() == "hours of results\n"
 
 
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_outputs_are_moved_in_waits_for_them(signum, tmp_path, monkeypatch):
+    """In-process: Ctrl-C or SIGTERM once the block is done (the outputs being renamed into
+    OUT, the staging being removed) acted midway: OUT held this run's first outputs beside the
+    last run's others (report.csv new, report.json old), and the rest of this run's went with
+    the staging. They now wait for the step to end, then act as they would have."""
+    out = tmp_path / "out"
+    out.mkdir()
+    names = ("report.csv", "report.json", "submission.csv")
+    for name in names:
+        (out / name).write_text("the last run's\n")
+    outputs = out_dir_lib.Outputs(frozenset(names))
+    real_replace, moved = os.replace, []
+
+    def replace(src, dst):  # the stop arrives once the first output is in place
+        if len(moved) == 1:
+            os.kill(os.getpid(), signum)
+        moved.append(dst)
+        real_replace(src, dst)
+
+    def stop(*_):
+        raise _Stop
+
+    previous = signal.signal(signum, stop)
+    try:
+        with pytest.raises(_Stop):
+            with out_dir_lib.staged(str(out), True, outputs) as staging:
+                for name in names:
+                    with open(os.path.join(staging, name), "w") as f:
+                        f.write("this run's\n")
+                monkeypatch.setattr(out_dir_lib.os, "replace", replace)
+        monkeypatch.undo()
+        assert signal.getsignal(signum) is stop  # put back
+    finally:
+        signal.signal(signum, previous)
+    assert {n: (out / n).read_text() for n in names} == {n: "this run's\n" for n in names}
+    assert sorted(os.listdir(out)) == sorted(names)  # no staging left
+
+
 def test_overwrite_never_deletes_nested_user_files(two, tmp_path):
     out = tmp_path / "out"
     assert _predict(two, "--pixel-size", "0.2", "--out", out).returncode == 0

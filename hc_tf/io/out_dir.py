@@ -9,7 +9,8 @@
 - The run writes into a staging folder inside OUT (`.hc-tf-tmp-<id>/`): inside, not beside,
   so a mount point (a Docker or Kubernetes volume), a symlink to a folder, `.`, or a writable
   OUT in a read-only parent all work; OUT itself is never renamed. A run that fails, or is
-  stopped by Ctrl-C or SIGTERM, removes it (it holds patient data: SRs, reports).
+  stopped by Ctrl-C or SIGTERM, removes it (it holds patient data: SRs, reports); once the
+  block is done, Ctrl-C and SIGTERM wait for the final step and that removal to end.
 - At the end, if OUT is as it was checked, each output is moved into place with a rename; the
   files of this run's kinds that it did not rewrite go. Anything else is never touched. If
   OUT changed under the run, nothing is replaced: the staging folder is renamed
@@ -251,6 +252,29 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done (main thread only), then act as they
+    would have: stopped midway, moving the outputs into OUT would leave this run's first ones
+    beside the last run's others, and removing the staging would leave part of it."""
+    got: List[int] = []
+
+    def note(signum, frame):
+        got.append(signum)
+    try:
+        previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        for s in dict.fromkeys(got):
+            signal.raise_signal(s)
+
+
+@contextlib.contextmanager
 def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
     """Prepares OUT, yields a staging folder inside it, and moves its outputs into OUT when
     the block succeeds (see the module docstring).
@@ -271,6 +295,7 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
     out_dir = os.fspath(out_dir)
     created = _create(out_dir)
     fd, staging, done = None, None, False
+    held = contextlib.ExitStack()  # from the block's end: the final step and the cleanup
     try:
         fd = _lock(out_dir)
         remove_stale_staging(out_dir)
@@ -284,6 +309,8 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
             if staging in str(err):
                 raise ValueError(str(err).replace(staging, out_dir)) from None
             raise
+        finally:
+            held.enter_context(_stops_held())
         if _snapshot(out_dir, outputs) != before:
             kept, staging = _keep(staging, out_dir), None  # keep this run's results: say where
             raise ValueError(f"{out_dir}: changed while this run was working (another program "
@@ -292,10 +319,11 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
         _commit(staging, out_dir, outputs)
         done = True
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        if created and not done:
-            with contextlib.suppress(OSError):
-                os.rmdir(out_dir)  # only when still empty: the run failed before writing
-        if fd is not None:
-            os.close(fd)
+        with held:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if created and not done:
+                with contextlib.suppress(OSError):
+                    os.rmdir(out_dir)  # only when still empty: the run failed before writing
+            if fd is not None:
+                os.close(fd)
