@@ -331,6 +331,34 @@ def test_associations_past_max_associations_are_rejected_while_one_stores(tmp_pa
     assert "Traceback" not in log, log[-2000:]
 
 
+def test_connections_that_never_associate_do_not_keep_a_scanner_out(tmp_path):
+    """pynetdicom counts a TCP connection from its accept: with its own limit at
+    `max_associations`, two idle connections (a port scan, a load balancer's health check) kept
+    every scanner out until its ACSE timeout. The node counts associations past their request."""
+    import socket
+    from pynetdicom import AE
+    files = ns.heads(str(tmp_path / "in"), HEADS[:1])
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],
+                   max_associations=1).start()
+    idle = [socket.create_connection(("127.0.0.1", node.port), timeout=10) for _ in range(3)]
+    scu = AE(ae_title=ns.SCANNER)
+    scu.add_requested_context(dicom_files.US_IMAGE, pydicom.uid.ExplicitVRLittleEndian)
+    try:
+        time.sleep(0.5)  # the node has accepted them (each an acceptor thread of pynetdicom's)
+        first = scu.associate("127.0.0.1", node.port, ae_title=ns.NODE_AE)
+        assert first.is_established, "idle connections kept the scanner out"
+        assert first.send_c_store(pydicom.dcmread(next(iter(files)))).Status == 0x0000
+        second = scu.associate("127.0.0.1", node.port, ae_title=ns.NODE_AE)
+        assert second.is_rejected  # the limit still holds for associations
+        first.release()
+    finally:
+        for sock in idle:
+            sock.close()
+        for assoc in scu.active_associations:
+            assoc.abort()
+        node.kill(signal.SIGTERM)
+
+
 def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(tmp_path):
     """Stopping the service must not wait for a scanner that keeps its association open:
     pynetdicom's server joins each association's thread, which an idle peer holds until the

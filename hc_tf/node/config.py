@@ -9,7 +9,7 @@
     min_free_mb = 64                    # and when the filesystem has less than this free
     workers = 0                         # measuring pool; 0 = one per core
     max_associations = 4                # inbound associations at once; more are refused
-                                        # (transient): memory <= this x (input limit + a PDU)
+                                        # (transient): the memory bound (docs/node.md)
     allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
     allowed_hosts = []                  # optional: peer addresses allowed
     model = ""                          # default: the released int8 model
@@ -85,9 +85,10 @@ class NodeConfig:
     min_free_mb: float = 64.0
     workers: int = 0
     # Inbound associations at once (pynetdicom's default is 10). Each may hold up to the input
-    # limit (HC_TF_MAX_INPUT_BYTES, 512 MiB) and one PDU in memory before its store is spooled,
-    # so this times that is the node's worst case, for IT to size. 4 lets a few scanners send
-    # at once; more would not measure faster (the pool is bounded by the cores), only hold more.
+    # limit (HC_TF_MAX_INPUT_BYTES, 512 MiB) and one PDU in memory before its store is spooled
+    # (and a copy or two as it is taken), so this bounds the node's memory, for IT to size
+    # (docs/node.md). 4 lets a few scanners send at once; more would not measure faster (the
+    # pool is bounded by the cores), only hold more.
     max_associations: int = 4
     allowed_calling_aets: Tuple[str, ...] = ()
     allow_any_calling_aet: bool = False

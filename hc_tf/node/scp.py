@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import weakref
 from typing import Callable, List
 
 from hc_tf.node import config as config_lib
@@ -73,7 +75,6 @@ def inbound_bound(max_bytes: int) -> List[tuple]:
     "transport closed": the association ends, nothing is stored or acknowledged); the reader
     would refuse such a file anyway (over the input limit), so nothing measurable is lost.
     """
-    import weakref
     from pynetdicom import evt
     # association -> [command bytes, dataset bytes, over, a PDU was read]
     held = weakref.WeakKeyDictionary()
@@ -115,11 +116,30 @@ def inbound_bound(max_bytes: int) -> List[tuple]:
     return [(evt.EVT_CONN_OPEN, on_open), (evt.EVT_PDU_RECV, on_pdu)]
 
 
-def _too_many(assoc) -> bool:
-    """pynetdicom's own test (acse.py): the acceptors running, this one included, over the
-    AE's maximum_associations."""
-    return sum(1 for a in assoc.ae.active_associations if a.is_acceptor) \
-        > assoc.ae.maximum_associations
+# TCP connections not yet associated that pynetdicom lets wait beyond `max_associations`
+# before it refuses on its own (it counts every connection from its accept): each reads at
+# most REQUEST_MAX_BYTES, and its ACSE timeout closes an idle one.
+UNASSOCIATED_SLACK = 16
+
+
+class Admitted:
+    """The associations past their request, at most `limit` at once: they may hold received
+    data. A TCP connection that has not asked to associate (a port scan, a load balancer's
+    health check) is not one, so it cannot keep a scanner out."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._assocs: "weakref.WeakSet" = weakref.WeakSet()
+
+    def admit(self, assoc) -> bool:
+        with self._lock:  # two requests at once must not both take the last place
+            live = [a for a in self._assocs if a.is_alive()
+                    and not (a.is_released or a.is_aborted or a.is_rejected)]
+            if len(live) >= self.limit:
+                return False
+            self._assocs.add(assoc)
+            return True
 
 
 def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
@@ -127,7 +147,8 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
     """The configured AE and its handlers (not yet listening)."""
     from pynetdicom import AE, evt
     ae = AE(ae_title=cfg.ae_title)
-    ae.maximum_associations = cfg.max_associations
+    ae.maximum_associations = cfg.max_associations + UNASSOCIATED_SLACK
+    admitted = Admitted(cfg.max_associations)
     ae.require_called_aet = True
     if not cfg.allow_any_calling_aet:
         ae.require_calling_aet = list(cfg.allowed_calling_aets)
@@ -144,10 +165,8 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
         elif spool.full():
             _log("rejected", reason="spool full")
             _reject(event.assoc, REJECT_FULL)
-        elif _too_many(event.assoc):
-            # pynetdicom would refuse it next with the same A-ASSOCIATE-RJ, but its EVT_REJECTED
-            # carries no reason: refused here, so the log says why.
-            _log("rejected", reason="too many associations", limit=ae.maximum_associations)
+        elif not admitted.admit(event.assoc):
+            _log("rejected", reason="too many associations", limit=admitted.limit)
             _reject(event.assoc, REJECT_FULL)
 
     def on_rejected(event) -> None:
