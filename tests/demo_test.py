@@ -300,6 +300,8 @@ def test_an_expired_upload_asks_for_the_file_again(runner, tmp_path):
     assert out[0] is None and out[2:] == ("",) * 5
     assert out[1] == ("Error: scan.png: no longer on the server (uploads are deleted 10 minutes "
                       "after they are sent): upload it again."), out[1]
+    out = demo.measure_upload(runner, gone, 0.1, retention_s=90)  # the server's, not the default
+    assert "(uploads are deleted 1.5 minutes after they are sent)" in out[1], out[1]
 
 
 def test_load_examples(golden):

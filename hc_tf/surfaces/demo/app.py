@@ -91,12 +91,13 @@ def _one_upload(image: Any, dicom_file: Any) -> Any:
     return dicom_file or image
 
 
-def _handle(runner: Any, image: Any, px: Any, ga: Any, override: Any = False,
+def _handle(runner: Any, retention_s: int, image: Any, px: Any, ga: Any, override: Any = False,
             dicom_file: Any = None) -> Tuple[Any, ...]:
     upload = _one_upload(image, dicom_file)
     if upload and upload.get("both"):
         return (None, "Error: two uploads: clear the image or the DICOM file.", "", "", "", "", "")
-    return _with_overlay_file(measure_upload(runner, upload, px, ga, override))
+    return _with_overlay_file(measure_upload(runner, upload, px, ga, override,
+                                             retention_s=retention_s))
 
 
 def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = (),
@@ -161,7 +162,7 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
         # One request per runner: a TFLite interpreter is not thread-safe.
         # The override and DICOM inputs come last, with defaults: API callers may omit them.
         # Gradio reads the defaults from the handler's signature (a lambda *args has none).
-        submit.click(functools.partial(_handle, runner),
+        submit.click(functools.partial(_handle, runner, retention_s),
                      inputs=[image, pixel_size, ga, override, dicom_file],
                      outputs=[overlay, hc, ga_out, centile, review, row, elapsed],
                      api_name=API_NAME, preprocess=False,

@@ -349,7 +349,8 @@ PageOutputs = Tuple[Optional[np.ndarray], str, str, str, str, str, str]
 
 
 def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]],
-                   pixel_size_mm: Any, ga: Any = None, override: bool = False) -> PageOutputs:
+                   pixel_size_mm: Any, ga: Any = None, override: bool = False, *,
+                   retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> PageOutputs:
     """The page's handler: an uploaded file + pixel size (+ GA) -> the seven outputs, never
     an exception.
 
@@ -362,6 +363,7 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
       pixel_size_mm: the number box's value.
       ga: the GA box's value (optional).
       override: the DICOM override box (`predict_dicom`).
+      retention_s: how long the server keeps an upload (`app.build_app`), said when one is gone.
 
     Returns:
       (overlay RGB or None, HC text or message (a DICOM's adds the pixel size used and why),
@@ -373,9 +375,9 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
                                  "first.")
         name = os.path.basename(upload.get("orig_name") or upload["path"])
         if not os.path.lexists(upload["path"]):  # deleted after the retention (guard)
-            minutes = defaults.DEMO_UPLOAD_RETENTION_S / 60
             raise DemoInputError(f"{name}: no longer on the server (uploads are deleted "
-                                 f"{minutes:g} minutes after they are sent): upload it again.")
+                                 f"{retention_s / 60:g} minutes after they are sent): upload it "
+                                 "again.")
         if override is not None and not isinstance(override, bool):  # bool("false") is True
             raise DemoInputError(f"the override box takes true or false, not {override!r:.40}.")
         r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga,
