@@ -45,6 +45,9 @@ def test_subject_of_keeps_a_uid_named_file_whole():
     assert ci.subject_of("a/010_2HC.png") == "010"
     assert ci.subject_of("scan.png") == "scan"
     assert ci.subject_of("1.2.840.113619.2.498.101") != ci.subject_of("1.2.840.113619.2.498.102")
+    # A DICOM file's frames are one subject, as they are one exam (exams.exam_of_name).
+    assert ci.subject_of("scan.dcm#3") == ci.subject_of("scan.dcm#1") == "scan"
+    assert ci.subject_of("1.2.840.113619.2.498.101#2") == "1.2.840.113619.2.498.101"
 
 
 def test_conformal_table_covers_a_synthetic_problem_with_known_noise():

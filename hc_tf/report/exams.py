@@ -24,7 +24,6 @@ single true HC is consistent with every image at the interval's level.
 from __future__ import annotations
 
 import collections
-import os
 import re
 import statistics
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -37,7 +36,6 @@ from hc_tf.io import tables
 EXAM_COLUMN = "exam"
 EXAMS_NAME = "exams.csv"
 _HC18_NAME = re.compile(r"^(\d+)_(?:[2-9])?HC$")
-_FRAME_SUFFIX = re.compile(r"#[0-9]+\Z")  # a DICOM frame's rows: "scan.dcm#3"
 EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm", "hc_range_mm",
                "hc_mean_lower_95_mm", "hc_mean_upper_95_mm", "ga_hadlock", "ga_hadlock_days",
                "ga_intergrowth", "ga_intergrowth_days", "disagree", "disagree_reason",
@@ -48,7 +46,7 @@ def exam_of_name(filename: str) -> str:
     """Exam key by name: `hc18:NNN` for HC18's `NNN_HC`/`NNN_2HC`/...; else `file:STEM`, the
     file name without a known extension (`file_names.file_stem`: a DICOM file named by its UID
     keeps its last part), a file's frames one exam."""
-    stem = file_names.file_stem(_FRAME_SUFFIX.sub("", os.path.basename(filename)))
+    stem = file_names.source_stem(filename)
     m = _HC18_NAME.match(stem)
     return f"hc18:{m.group(1)}" if m else f"file:{stem}"
 

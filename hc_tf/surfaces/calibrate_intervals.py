@@ -61,9 +61,10 @@ SEED = 0
 
 
 def subject_of(filename: str) -> str:
-    """HC18's subject: the numeric prefix of NNN_HC / NNN_2HC."""
+    """HC18's subject: the numeric prefix of NNN_HC / NNN_2HC; else the source file's stem (a
+    DICOM file's frames one subject)."""
     m = re.match(r"^(\d+)_", os.path.basename(filename))
-    return m.group(1) if m else file_names.file_stem(filename)
+    return m.group(1) if m else file_names.source_stem(filename)
 
 
 def soft_dice_confidence(prob: np.ndarray) -> float:
