@@ -221,7 +221,7 @@ def test_pixel_size_accepts_numbers_and_numeric_strings():
 
 def test_bad_image_arrays(runner):
     side = int(demo.MAX_IMAGE_PIXELS ** 0.5) + 1
-    with pytest.raises(demo.DemoInputError, match="Image too large"):
+    with pytest.raises(demo.DemoInputError, match="The image: image too large"):
         demo.predict(runner, np.zeros((side, side), np.uint8), 0.1)
     with pytest.raises(demo.DemoInputError, match="8-bit"):
         demo.predict(runner, np.zeros((64, 64), np.uint16), 0.1)

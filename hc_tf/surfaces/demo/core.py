@@ -123,14 +123,6 @@ def check_ga(value: Any) -> Optional[float]:
         raise DemoInputError(f"{err}: {GA_HINT}.") from None
 
 
-def _check_pixel_count(height: int, width: int) -> None:
-    """Raises DemoInputError for an image over the pixel limit (`images.max_input_pixels`)."""
-    limit = images.max_input_pixels()
-    if height * width > limit:
-        raise DemoInputError(f"Image too large: {width} x {height} pixels "
-                             f"(at most {limit / 1e6:g} megapixels).")
-
-
 def to_gray(image: np.ndarray) -> np.ndarray:
     """An uploaded image array as 2-D uint8 gray (RGB/RGBA converted), size-checked.
 
@@ -146,7 +138,10 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim < 2:
         raise DemoInputError(f"Not an image: an array of shape {image.shape}.")
-    _check_pixel_count(int(image.shape[0]), int(image.shape[1]))
+    try:
+        images.check_pixels(int(image.shape[1]), int(image.shape[0]), "the image")
+    except images.TooLargeError as err:
+        raise DemoInputError(f"{str(err)[0].upper()}{str(err)[1:]}.") from None
     try:
         return preprocess.to_gray_uint8(image)
     except ValueError as err:
