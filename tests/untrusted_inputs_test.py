@@ -244,3 +244,21 @@ def test_exif_orientation_is_applied_as_viewers_show_it(orientation, tmp_path):
         want = np.asarray(ImageOps.exif_transpose(im).convert("L"))
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want.astype(int)).mean() < 3
+
+
+def test_the_readers_warning_filters_are_changed_by_one_thread_at_a_time():
+    # warnings.catch_warnings saves and restores the process's filters: a header read in one
+    # thread (the demo's, the node's) interleaved with another's restored the wrong filters.
+    import threading
+
+    import cv2
+
+    from hc_tf.io import dicom, images
+    png = cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes()
+    done = threading.Event()
+    with dicom.quiet():  # holds the readers' lock, as a DICOM header read does
+        reader = threading.Thread(target=lambda: (images.image_size(png, "x.png"), done.set()))
+        reader.start()
+        assert not done.wait(0.3), "image_size changed the filters inside another's block"
+    reader.join(10)
+    assert done.is_set()

@@ -18,7 +18,6 @@ import os
 import re
 import stat
 import struct
-import threading
 import warnings
 import zlib
 from typing import Any, Iterator, Optional, Sequence, Tuple
@@ -102,9 +101,6 @@ class Header:
         return os.path.basename(self.path)
 
 
-# warnings.catch_warnings changes process-wide state: one quiet block at a time changes it.
-_QUIET_LOCK = threading.RLock()
-
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
@@ -112,7 +108,7 @@ def quiet() -> Iterator[None]:
     the values they find invalid (a UID with a leading zero, a name without '^', a date), and
     stderr is a log (the node's, a batch job's)."""
     logs = [logging.getLogger(name) for name in ("pydicom", "highdicom")]
-    with _QUIET_LOCK, warnings.catch_warnings():
+    with images.WARNINGS_LOCK, warnings.catch_warnings():  # (process-wide state)
         warnings.simplefilter("ignore")
         levels = [log.level for log in logs]
         for log in logs:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import threading
 import warnings
 from typing import BinaryIO, Optional, Tuple
 
@@ -32,6 +33,10 @@ BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
 PIXELS_ENV = "HC_TF_MAX_INPUT_PIXELS"  # also read by hc_tf/__init__.py, for OpenCV's guard
 
 _EXIF_ORIENTATION = 0x0112
+# warnings.catch_warnings saves and restores process-wide filters: two threads' blocks
+# interleaved (the demo's, the node's) restore each other's, and warnings stay off for good or
+# come through. Every such block of the readers holds this one lock (dicom.quiet too).
+WARNINGS_LOCK = threading.RLock()
 
 
 def _env_limit(name: str, default: int) -> int:
@@ -127,8 +132,8 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
     from PIL import Image  # Pillow: a base requirement
 
     try:
-        with warnings.catch_warnings():  # Pillow warns above its own limit: ours decides
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with WARNINGS_LOCK, warnings.catch_warnings():  # Pillow warns above its own limit:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ours decides
             with Image.open(io.BytesIO(data)) as im:
                 return int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as err:  # Pillow's own guard, far above ours
@@ -157,7 +162,7 @@ def exif_orientation(data: bytes) -> int:
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
+        with WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
