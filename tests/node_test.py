@@ -564,7 +564,8 @@ def test_pull_skips_an_instance_deleted_since_and_goes_on(tmp_path, kind, caplog
         open(files["good"][0], "rb").read()  # the file as the PACS has it
     if kind == "orthanc":
         assert spool.journal.cursor("pull:pacs") == 2
-        assert '"orthanc_id": "deleted"' in caplog.text
+        assert '"event": "pull_gone"' in caplog.text and '"seq": 1' in caplog.text
+        assert "deleted" not in caplog.text  # Orthanc's id: a hash of the patient ID and UIDs
     assert files["deleted"][1]["sop"] not in caplog.text
 
 

@@ -80,9 +80,10 @@ class OrthancChanges:
                     if not _gone(err):
                         raise  # down or failing: run() waits, and polls from this change again
                     # deleted since (recycled, or removed by a user): the feed goes on past it
+                    # The change's number only: Orthanc's id of an instance is a hash of its
+                    # patient ID and UIDs, derived from identifiers.
                     LOG.warning(json.dumps({"event": "pull_gone", "source": self.name,
-                                            "seq": int(change["Seq"]),
-                                            "orthanc_id": str(change["ID"])}))
+                                            "seq": int(change["Seq"])}))
             self.spool.journal.set_cursor(key, int(change["Seq"]))  # after it is spooled
         if not page.get("Changes"):
             self.spool.journal.set_cursor(key, int(page.get("Last", since)))
