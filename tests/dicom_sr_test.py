@@ -342,3 +342,23 @@ def test_fhir_names_dicom_uids_as_fhir_says_system_dicom_value_oid():
     assert [d["identifier"] for d in obs["derivedFrom"]] == [
         {"system": "urn:dicom:uid", "value": f"urn:oid:{uid}"}
         for uid in ("1.2.3", "1.2.3.4", "1.2.3.5")]
+
+
+def _device_observer_uid(sr):
+    return next(str(item.UID) for item in sr.ContentSequence
+                if item.ConceptNameCodeSequence[0].CodeValue == "121012")
+
+
+def test_device_observer_uid_names_the_model_not_the_report():
+    """TID 1004's Device Observer UID identifies the device: every SR of one model (by its
+    sha256) names the same UID, in every run, so a PACS or reporting system can tell which
+    reports one algorithm made; another model has another."""
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    args = (src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False, [])
+    one, two = (dicom_sr.build_sr(*args, model) for _ in range(2))
+    assert one.SOPInstanceUID != two.SOPInstanceUID
+    assert _device_observer_uid(one) == _device_observer_uid(two)
+    other = dicom_sr.build_sr(*args, dicom_sr.ModelInfo("m.tflite", "1", "1" * 64))
+    assert _device_observer_uid(other) != _device_observer_uid(one)

@@ -92,6 +92,14 @@ def model_info(model_path: str) -> ModelInfo:
     return ModelInfo(os.path.basename(model_path), version, digest.hexdigest())
 
 
+def device_uid(model: ModelInfo) -> str:
+    """The Device Observer UID (TID 1004) of a model: derived from its sha256, so every SR the
+    same model writes names one device (a new UID per SR would make each report another
+    device's)."""
+    from pydicom.uid import generate_uid
+    return generate_uid(entropy_srcs=["hc-tf device observer", model.sha256])
+
+
 def _code(triple):
     import highdicom as hd
     return hd.sr.CodedConcept(*triple)
@@ -222,7 +230,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Device,
             observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-                uid=generate_uid(), name=model.name, manufacturer_name=MANUFACTURER,
+                uid=device_uid(model), name=model.name, manufacturer_name=MANUFACTURER,
                 model_name=f"{model.name} {model.version}")),
         subject_context=hd.sr.SubjectContext(
             subject_class=codes.DCM.Fetus,
