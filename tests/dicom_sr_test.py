@@ -79,8 +79,8 @@ def test_sr_reads_back_as_report_json_says(run):
         assert back["study_instance_uid"] == record["dicom"]["study_instance_uid"]
         hadlock = record["gestational_age"]["hadlock"]
         if hadlock["status"] == "ok":
-            assert back["ga_weeks"]["Hadlock 1984 (HC)"] == pytest.approx(hadlock["ga_weeks"],
-                                                                          abs=1e-4)
+            assert back["ga_weeks"]["HC, Hadlock 1984"] == pytest.approx(hadlock["ga_weeks"],
+                                                                         abs=1e-4)
         iv = record["hc_interval"]  # TID 310 uncertainty: HC -/+ offsets, as report.json says
         if "note" in iv:  # beyond the calibrated range (the flagged Philips frames): none
             assert iv["note"].startswith("no calibrated interval")
@@ -362,3 +362,24 @@ def test_device_observer_uid_names_the_model_not_the_report():
     assert _device_observer_uid(one) == _device_observer_uid(two)
     other = dicom_sr.build_sr(*args, dicom_sr.ModelInfo("m.tflite", "1", "1" * 64))
     assert _device_observer_uid(other) != _device_observer_uid(one)
+
+
+def test_hadlock_ga_names_dicom_s_own_equation_code(tmp_path):
+    """GA by Hadlock 1984's HC formula is coded as DICOM codes it (CID 12013 Gestational Age
+    Equations and Tables: LOINC 11932-1 "HC, Hadlock 1984"), so an OB reporting system knows
+    it; INTERGROWTH-21st, which CID 12013 lacks, keeps hc-tf's own scheme."""
+    import highdicom as hd
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    ga = {"hadlock": {"status": "ok", "ga_weeks": 20.5},
+          "intergrowth": {"status": "ok", "ga_weeks": 20.25}}
+    path = str(tmp_path / "ga.sr.dcm")
+    dicom_sr.write_sr(dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3,
+                                        ga, False, [], model), path)
+    group = hd.sr.srread(path).content.get_planar_roi_measurement_groups()[0]
+    methods = {(m.method.value, m.method.scheme_designator): m.value
+               for m in group.get_measurements() if m.name.value == "18185-9"}
+    assert methods == {("11932-1", "LN"): 20.5, ("IG21ST2016HC", "99HCTF"): 20.25}
+    assert dicom_sr.read_back(path)["ga_weeks"] == {"HC, Hadlock 1984": 20.5,
+                                                    "INTERGROWTH-21st 2016 (HC)": 20.25}

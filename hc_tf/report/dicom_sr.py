@@ -3,8 +3,9 @@
 One SR per measured frame: the fetus subject context (TID 1008), procedure reported SCT
 363679005 (CID 100), HC in mm (LOINC 11984-2), the ellipse as SCOORD ELLIPSE on the source
 instance and frame, the method (model name, version, sha256) as algorithm identification, GA
-by each formula with its equation, and the review flag and its reasons as qualitative
-evaluations. Same study as the source, a new series; every UID new per call.
+by each formula with its equation (Hadlock's as CID 12013 codes it, LOINC 11932-1), and the
+review flag and its reasons as qualitative evaluations. Same study as the source, a new series;
+every UID new per call but the Device Observer UID (one per model).
 
 The HC's calibrated 95% interval is a measurement uncertainty, not a normal range: it goes in
 TID 310 Measurement Properties as SCT 371886008 "+, range of upper measurement uncertainty" and
@@ -45,7 +46,9 @@ UPPER_UNCERTAINTY = "371886008"  # SCT, TID 310 row: offset above the value
 LOWER_UNCERTAINTY = "371885007"  # SCT, TID 310 row: offset below the value
 ALGORITHM_PARAMETERS = "111002"  # DCM "Algorithm Parameters" (TID 4019)
 INTERVAL_PARAMETER = "uncertainty="  # prefix of the HC algorithm's interval-method parameter
-EQUATIONS = {"hadlock": ("HADLOCK1984HC", SCHEME, "Hadlock 1984 (HC)"),
+# GA's measurement method: DICOM's own code where CID 12013 (Gestational Age Equations and
+# Tables) has the equation, else hc-tf's scheme.
+EQUATIONS = {"hadlock": ("11932-1", "LN", "HC, Hadlock 1984"),
              "intergrowth": ("IG21ST2016HC", SCHEME, "INTERGROWTH-21st 2016 (HC)")}
 # SOP classes of one frame each: a reference to them carries no frame number (dciodvfy
 # refuses one), even where the file holds several frames (OBXXXX1A_2frame.dcm does).
