@@ -383,3 +383,42 @@ def test_hadlock_ga_names_dicom_s_own_equation_code(tmp_path):
     assert methods == {("11932-1", "LN"): 20.5, ("IG21ST2016HC", "99HCTF"): 20.25}
     assert dicom_sr.read_back(path)["ga_weeks"] == {"HC, Hadlock 1984": 20.5,
                                                     "INTERGROWTH-21st 2016 (HC)": 20.25}
+
+
+STUDY_DATES = ("20260101", "20260101 ", "2026-01-01", "2026.01.01", "2026-01.01", "2024-02-29",
+               "2026-02-29", "20261399", "2026-1-1", "2026/01/01", "202601011", "")
+WEB_FHIR = os.path.join(os.path.dirname(__file__), "..", "web_app", "src", "core", "fhir.js")
+
+
+def test_observation_date_is_the_same_from_the_source_the_sr_and_the_web_app(tmp_path):
+    """effectiveDateTime is the study's date however it is reached: predict takes it from the
+    SR (which holds a dashed "2026-01-01" as 20260101), the web app (fhir.js studyDate) and the
+    parity test from the source header; a date the SR holds is the Observation's in all three."""
+    import warnings
+    from hc_tf.io import dicom as dicom_io
+    from hc_tf.measure import Ellipse
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    python = {}
+    for i, value in enumerate(STUDY_DATES):
+        ds = dicom_files.gray_dataset(HEADS[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.StudyDate = value
+        # as predict reads it (pydicom strips a DA's padding)
+        src = dicom_io.read_header(dicom_files.save(ds, str(tmp_path / f"{i}.dcm"))).dataset
+        sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {},
+                               False, [], model)
+        python[value] = fhir.study_datetime(src)
+        assert python[value] == fhir.study_datetime(sr), value
+    assert python["2026-01-01"] == python["2026.01.01"] == python["20260101 "] == "2026-01-01"
+    assert python["2026-02-29"] is None and python["2024-02-29"] == "2024-02-29"
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: fhir.js's studyDate is not compared")
+    script = (f"import {{ studyDate }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
+              f"const v = {json.dumps(list(STUDY_DATES))};\n"
+              "console.log(JSON.stringify(v.map((d) => studyDate(d))));\n")
+    (tmp_path / "dates.mjs").write_text(script)
+    res = subprocess.run([node, str(tmp_path / "dates.mjs")], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert dict(zip(STUDY_DATES, json.loads(res.stdout))) == python

@@ -15,6 +15,7 @@ standard deviation, which a distribution-free conformal interval does not give).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, Optional
 
 LOINC = "http://loinc.org"
@@ -109,14 +110,20 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
     return json.loads(Observation.model_validate(doc).model_dump_json(exclude_none=True))
 
 
+# StudyDate as DICOM writes it (YYYYMMDD) or as some exports do ("2026-01-01", "2026.01.01"),
+# which the SR holds as YYYYMMDD (dicom_sr._dashed_date): the same date from the source or the SR.
+STUDY_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})|([0-9]{4})[-.]([0-9]{2})[-.]([0-9]{2})")
+
+
 def study_datetime(ds: Any) -> Optional[str]:
     """The study's StudyDate as a FHIR date ("2026-01-01"), or None (a time would need a zone,
-    which ultrasound files rarely carry)."""
+    which ultrasound files rarely carry). fhir.js studyDate is its port."""
     import datetime
-    date = str(ds.get("StudyDate", "") or "").strip()
-    if len(date) != 8 or not date.isdigit():
+    m = STUDY_DATE.fullmatch(str(ds.get("StudyDate", "") or "").strip())
+    if not m:
         return None
+    y, mo, d = (int(g) for g in m.groups() if g is not None)
     try:  # not a real date ("20261399"): none, rather than an Observation that fails
-        return datetime.date(int(date[:4]), int(date[4:6]), int(date[6:])).isoformat()
+        return datetime.date(y, mo, d).isoformat()
     except ValueError:
         return None

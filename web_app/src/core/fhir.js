@@ -24,15 +24,19 @@ export function confidenceInterval(iv) {
     { url: 'interval', valueRange: { low: mm(iv.lower_mm), high: mm(iv.upper_mm) } }] };
 }
 
-/** fhir.study_datetime: StudyDate "20260101" -> "2026-01-01", else null. */
+/**
+ * fhir.study_datetime: StudyDate "20260101" (or an export's "2026-01-01" / "2026.01.01", which
+ * predict's SR holds as 20260101) -> "2026-01-01", else null.
+ */
 export function studyDate(date) {
-  const d = String(date ?? '').trim();
-  if (!/^\d{8}$/.test(d)) return null;
-  const [y, m, day] = [Number(d.slice(0, 4)), Number(d.slice(4, 6)), Number(d.slice(6))];
+  const d = /^(?:([0-9]{4})([0-9]{2})([0-9]{2})|([0-9]{4})[-.]([0-9]{2})[-.]([0-9]{2}))$/.exec(String(date ?? '').trim());
+  if (!d) return null;
+  const [ys, ms, ds] = d.slice(1).filter((g) => g !== undefined);
+  const [y, m, day] = [Number(ys), Number(ms), Number(ds)];
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1];
   // not a real date ("20261399"): none, as fhir.study_datetime
-  return y >= 1 && days && day >= 1 && day <= days ? `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6)}` : null;
+  return y >= 1 && days && day >= 1 && day <= days ? `${ys}-${ms}-${ds}` : null;
 }
 
 /** dicom.missing_uids: which referencing UIDs the file lacks (no Observation without them). */
