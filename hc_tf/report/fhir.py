@@ -26,7 +26,6 @@ DICOM_UID = "urn:dicom:uid"
 OID = "urn:oid:"
 IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                     "code": "imaging", "display": "Imaging"}
-REVIEW_SYSTEM = "urn:hc-tf:review"
 CONFIDENCE_INTERVAL = "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
 
 
