@@ -2,6 +2,7 @@
 wrote: dciodvfy (dicom3tools), dsrdump (dcmtk), PixelMed's DicomSRValidator, highdicom and
 fhir.resources. The Debian tools' tests skip, saying why, where they are absent."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -196,10 +197,17 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         assert record["dicom"]["sop_instance_uid"] in refs
         assert record["dicom"]["sr_sop_instance_uid"] in refs
         assert "sha256" in obs.method.text and obs.device.display.startswith("hc-tf")
+        # The review flag is a note, first, and never an interpretation (an EHR's abnormal-flag
+        # column: High/Low/Normal); an unflagged head has no review note.
+        assert "interpretation" not in doc
+        notes = [n["text"] for n in doc.get("note", [])]
+        review = ["please review: " + "; ".join(record["review_reasons"])] if record["review"] else []
+        assert [n for n in notes if "review" in n] == review and notes[:len(review)] == review
         # The interval rides on the value (quantity-confidenceInterval), not as a normal range.
         assert "referenceRange" not in doc
         if "note" in record["hc_interval"]:  # beyond the calibrated range: no interval at all
             assert "extension" not in doc["valueQuantity"] and fhir.read_interval(doc) is None
+            assert notes == review
             continue
         [ext] = doc["valueQuantity"]["extension"]
         assert ext["url"] == "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
@@ -207,7 +215,7 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         assert iv == pytest.approx({"level": record["hc_interval"]["level"],
                                     "lower_mm": record["hc_interval"]["lower_mm"],
                                     "upper_mm": record["hc_interval"]["upper_mm"]}, abs=1e-9)
-        assert record["hc_interval"]["method"] in doc["note"][0]["text"]
+        assert len(notes) == len(review) + 1 and record["hc_interval"]["method"] in notes[-1]
 
 
 def test_no_interval_no_uncertainty_items(tmp_path):
@@ -422,3 +430,38 @@ def test_observation_date_is_the_same_from_the_source_the_sr_and_the_web_app(tmp
     res = subprocess.run([node, str(tmp_path / "dates.mjs")], capture_output=True, text=True,
                          timeout=60, check=True)
     assert dict(zip(STUDY_DATES, json.loads(res.stdout))) == python
+
+
+def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the_web_app(tmp_path):
+    """Observation.interpretation is the abnormal-flag column of an EHR (HL7 v3
+    ObservationInterpretation: High, Low, Normal): hc-tf wrote "no review flag" and "please
+    review: ..." there, a remark on the measurement's quality read as a judgement of the HC. The
+    flag is the first note now (the interval's method after it), none when not flagged, and
+    fhir.js writes the same notes in the same order."""
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
+    interval = {"lower_mm": 170.1, "upper_mm": 181.0, "level": 0.95, "method": "test conformal"}
+    method = "95% interval of the HC (measurement uncertainty, not a normal range): test conformal"
+    cases = [(review, reasons, iv) for review, reasons in ((False, []), (True, ["a", "b c"]))
+             for iv in (None, interval)]
+    python = []
+    for review, reasons, iv in cases:
+        obs = fhir.observation(175.3, uids, None, model, review, reasons, hc_interval=iv)
+        assert "interpretation" not in obs and obs["status"] == "preliminary"
+        want = (["please review: a; b c"] if review else []) + ([method] if iv else [])
+        assert [n["text"] for n in obs.get("note", [])] == want
+        assert ("note" in obs) == bool(want)  # no empty note list
+        python.append(obs)
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: fhir.js's observation is not compared")
+    script = (f"import {{ observation }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
+              f"const cases = {json.dumps(cases)};\n"
+              f"const model = {json.dumps(dataclasses.asdict(model))};\n"
+              f"const uids = {json.dumps(uids)};\n"
+              "console.log(JSON.stringify(cases.map(([review, reasons, iv]) =>\n"
+              "  observation(175.3, uids, null, model, review, reasons, null, iv))));\n")
+    (tmp_path / "obs.mjs").write_text(script)
+    res = subprocess.run([node, str(tmp_path / "obs.mjs")], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert json.loads(res.stdout) == python

@@ -5,6 +5,13 @@ source study and instance (an ImagingStudy reference naming their UIDs), the met
 name, version, sha256) and the device. R4B's Observation is R4's (fhir.resources has no plain
 R4 package). No patient data: the subject is left to the system that files it.
 
+The review flag is about the measurement's quality, not the value's normality, so it is a note
+("please review: <reasons>", first in `note`), never `interpretation`: an EHR shows
+Observation.interpretation as the abnormal-flag column (HL7 v3 ObservationInterpretation:
+High, Low, Normal, ...), where a quality remark would read as a clinical judgement of the HC.
+An unflagged head has no review note (nothing is shown where nothing is to be reviewed, as the
+report and the web app show nothing); status stays `preliminary` either way.
+
 The HC's calibrated 95% interval is an uncertainty of this value, so it rides on the value: the
 FHIR Extensions Pack's `quantity-confidenceInterval` on valueQuantity (sub-extensions
 `confidence`, percent, and `interval`, a Range in mm), its method in a note. Not a
@@ -65,7 +72,8 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
       uids: the source's {"study_instance_uid", "sop_instance_uid", ...} (`dicom.uids`).
       frame: the 1-based frame measured, or None for a single-frame image.
       model: `dicom_sr.ModelInfo` (name, version, sha256).
-      review, reasons: the review flag and its reasons (an interpretation and a note).
+      review, reasons: the review flag and its reasons: when flagged, the first note
+        ("please review: <reasons joined by '; '>"); none when not.
       effective: the study's date-time (FHIR dateTime), when known.
       sr_sop_instance_uid: the SR written beside it, referenced as derivedFrom too.
       hc_interval: report.json's "hc_interval" (None: no interval is written).
@@ -96,14 +104,16 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
         "method": {"text": f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"},
         "device": {"display": f"hc-tf {model.name} {model.version}"},
         "derivedFrom": derived,
-        "interpretation": [{"text": "please review: " + "; ".join(reasons) if review
-                            else "no review flag"}],
     }
+    # Notes in this order (fhir.js keeps it): the review flag's, then the interval's method.
+    notes = [{"text": "please review: " + "; ".join(reasons)}] if review else []
     if hc_interval and hc_interval.get("upper_mm") is not None:
         doc["valueQuantity"]["extension"] = [confidence_interval(hc_interval)]
-        doc["note"] = [{"text": f"{float(hc_interval['level']) * 100:.0f}% interval of the HC "
-                                f"(measurement uncertainty, not a normal range): "
-                                f"{hc_interval['method']}"}]
+        notes.append({"text": f"{float(hc_interval['level']) * 100:.0f}% interval of the HC "
+                              f"(measurement uncertainty, not a normal range): "
+                              f"{hc_interval['method']}"})
+    if notes:
+        doc["note"] = notes
     if effective:
         doc["effectiveDateTime"] = effective
     return json.loads(Observation.model_validate(doc).model_dump_json(exclude_none=True))

@@ -1,8 +1,11 @@
 // A measured head as a FHIR R4 Observation (JSON): a port of hc_tf/report/fhir.py (the
 // definition): LOINC 11984-2, valueQuantity in mm (UCUM), derivedFrom the source study and
-// instance by their DICOM UIDs, the method (model name, version, sha256), the review flag as an
-// interpretation, the HC's 95% interval as the quantity-confidenceInterval extension on the value
-// (its method in a note). No patient data: the subject is left to the system that files it.
+// instance by their DICOM UIDs, the method (model name, version, sha256), the review flag as the
+// first note ("please review: <reasons>", none when not flagged; never `interpretation`, which an
+// EHR shows as the abnormal-flag column: the flag is about the measurement's quality, not the
+// value's normality), the HC's 95% interval as the quantity-confidenceInterval extension on the
+// value (its method in the next note). No patient data: the subject is left to the system that
+// files it.
 
 import { fmtFixed } from './pyformat.js';
 
@@ -62,12 +65,14 @@ export function observation(hcMm, uids, frame, model, review, reasons, effective
       { type: 'Media', identifier: { system: DICOM_UID, value: `${OID}${uids.sop_instance_uid}` },
         display: `source image${at}` },
     ],
-    interpretation: [{ text: review ? `please review: ${reasons.join('; ')}` : 'no review flag' }],
   };
+  // Notes in fhir.py's order: the review flag's, then the interval's method.
+  const notes = review ? [{ text: `please review: ${reasons.join('; ')}` }] : [];
   if (hcInterval && hcInterval.upper_mm !== null && hcInterval.upper_mm !== undefined) {
     doc.valueQuantity.extension = [confidenceInterval(hcInterval)];
-    doc.note = [{ text: `${fmtFixed(hcInterval.level * 100, 0)}% interval of the HC (measurement uncertainty, not a normal range): ${hcInterval.method}` }];
+    notes.push({ text: `${fmtFixed(hcInterval.level * 100, 0)}% interval of the HC (measurement uncertainty, not a normal range): ${hcInterval.method}` });
   }
+  if (notes.length) doc.note = notes;
   if (effective) doc.effectiveDateTime = effective;
   return doc;
 }
