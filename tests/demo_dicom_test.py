@@ -1,6 +1,7 @@
 """The demo's core on DICOM uploads (no browser, no Gradio): detected by content, the pixel size
 from the file by predict's rules, the same HC as `hc-tf predict`, refusals in words."""
 
+import functools
 import json
 import os
 
@@ -158,7 +159,8 @@ def test_png_uploads_still_need_a_typed_pixel_size(runner):
 def test_page_handler_takes_the_dicom_box_and_refuses_two_uploads(runner, head):
     from hc_tf.surfaces.demo import app
     png = {"path": dicom_files.head_png(HEAD), "orig_name": HEAD}
+    handle = functools.partial(app._handle, runner, 600)  # as build_app binds it
     want = demo.measure_upload(runner, _upload(head), None)
-    assert app._handle(runner, None, None, "", False, _upload(head))[1] == want[1]
-    overlay, hc, *_ = app._handle(runner, png, None, "", False, _upload(head))
+    assert handle(None, None, "", False, _upload(head))[1] == want[1]
+    overlay, hc, *_ = handle(png, None, "", False, _upload(head))
     assert overlay is None and hc == "Error: two uploads: clear the image or the DICOM file."
