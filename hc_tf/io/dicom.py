@@ -101,7 +101,6 @@ class Header:
         return os.path.basename(self.path)
 
 
-
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """No warning and no pydicom or highdicom log line below ERROR inside the block: they quote

@@ -138,9 +138,9 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
                 return int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as err:  # Pillow's own guard, far above ours
         pixels = next((w for w in str(err).replace("(", " ").split() if w.isdigit()), "?")
-        raise TooLargeError(f"{name}: image too large ({int(pixels) if pixels != '?' else pixels:,} "
-                         f"pixels; at most {max_input_pixels():,} pixels, see {PIXELS_ENV})"
-                         ) from None
+        shown = f"{int(pixels):,}" if pixels != "?" else pixels
+        raise TooLargeError(f"{name}: image too large ({shown} pixels; at most "
+                            f"{max_input_pixels():,} pixels, see {PIXELS_ENV})") from None
     except Exception:  # Pillow raises many kinds on junk
         raise ValueError(f"{name}: not a readable image file") from None
 
@@ -154,7 +154,7 @@ def check_pixels(width: int, height: int, name: str, max_pixels: Optional[int] =
     limit = max_input_pixels() if max_pixels is None else max_pixels
     if width * height > limit:
         raise TooLargeError(f"{name}: image too large ({width} x {height} pixels; at most "
-                         f"{limit:,} pixels, see {PIXELS_ENV})")
+                            f"{limit:,} pixels, see {PIXELS_ENV})")
 
 
 def exif_orientation(data: bytes) -> int:

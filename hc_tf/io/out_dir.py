@@ -29,7 +29,7 @@ import signal
 import stat
 import sys
 import uuid
-from typing import Callable, FrozenSet, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 try:
     import fcntl
@@ -234,21 +234,30 @@ def _commit(staging: str, out_dir: str, outputs: Outputs) -> None:
 
 
 @contextlib.contextmanager
+def _handling(signums: Sequence[int], handler: Any) -> Iterator[None]:
+    """`handler` for `signums` in the block, the previous handlers put back after; outside the
+    main thread (where Python cannot set one) nothing changes."""
+    try:
+        previous = {s: signal.signal(s, handler) for s in signums}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:  # None: a handler set outside Python, which cannot be put back
+        for s, old in previous.items():
+            signal.signal(s, signal.SIG_DFL if old is None else old)
+
+
+@contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt in the block (main thread only), as Ctrl-C does, so the
     cleanup a block's Ctrl-C runs (of the staging folder here, the demo's uploads) runs on a
     service stop too: neither is left holding patient data."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: SIGTERM stays as it was
+    with _handling((signal.SIGTERM,), interrupt):
         yield
-        return
-    try:
-        yield
-    finally:  # None: a handler set outside Python, which cannot be put back
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 @contextlib.contextmanager
@@ -257,19 +266,10 @@ def _stops_held() -> Iterator[None]:
     would have: stopped midway, moving the outputs into OUT would leave this run's first ones
     beside the last run's others, and removing the staging would leave part of it."""
     got: List[int] = []
-
-    def note(signum, frame):
-        got.append(signum)
     try:
-        previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
+        with _handling((signal.SIGINT, signal.SIGTERM), lambda signum, frame: got.append(signum)):
+            yield
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
         for s in dict.fromkeys(got):
             signal.raise_signal(s)
 
