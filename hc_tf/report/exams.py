@@ -44,8 +44,8 @@ EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm",
 
 def exam_of_name(filename: str) -> str:
     """Exam key by name: `hc18:NNN` for HC18's `NNN_HC`/`NNN_2HC`/...; else `file:STEM`, the
-    file name without a known extension (`file_names.file_stem`: a DICOM file named by its UID
-    keeps its last part), a file's frames one exam."""
+    source file's name without a known extension (`file_names.source_stem`: a DICOM file named
+    by its UID keeps its last part, a file's frames are one exam)."""
     stem = file_names.source_stem(filename)
     m = _HC18_NAME.match(stem)
     return f"hc18:{m.group(1)}" if m else f"file:{stem}"

@@ -6,7 +6,7 @@
 // (the mean 95% half-width: no credit for averaging), GA of the mean, and a disagreement flag
 // when the images' intervals share no value. tests/fixtures/exams_cases.json holds both ports.
 import { formatGa, gaFromHc } from './clinical.js';
-import { fileStem } from './file_names.js';
+import { sourceStem } from './file_names.js';
 import { csvText, fmtFixed } from './pyformat.js';
 
 export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm', 'hc_sd_mm', 'hc_range_mm',
@@ -15,9 +15,9 @@ export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm'
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
 
-/** exams.exam_of_name: "hc18:NNN" for HC18's NNN_HC / NNN_2HC; else "file:" and the name without a known extension (fileStem), a file's frames one exam. */
+/** exams.exam_of_name: "hc18:NNN" for HC18's NNN_HC / NNN_2HC; else "file:" and the source file's stem (sourceStem: a file's frames one exam). */
 export function examOfName(filename) {
-  const stem = fileStem(filename.split('/').pop().replace(/#[0-9]+$/, ''));  // "scan.dcm#3": a DICOM frame
+  const stem = sourceStem(filename);
   const m = HC18_NAME.exec(stem);
   return m ? `hc18:${m[1]}` : `file:${stem}`;
 }

@@ -9,3 +9,8 @@ export function fileStem(name) {
   const root = name.slice(0, Math.max(dot, 0));
   return /[^.]/.test(root) && KNOWN_EXTENSIONS.includes(name.slice(dot).toLowerCase()) ? root : name;
 }
+
+/** file_names.source_stem: the stem of the file a report row came from ("scan.dcm#3", a DICOM frame's row, is its file's). */
+export function sourceStem(name) {
+  return fileStem(name.split('/').pop().replace(/#[0-9]+$/, ''));
+}
