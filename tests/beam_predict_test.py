@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -105,6 +106,21 @@ def test_globs_and_a_rerun_with_overwrite(sample, tmp_path):
     assert refused.exit_code == 1 and "add --overwrite" in refused.output
     assert _invoke(*args, "--overwrite").exit_code == 0
     assert _rows(out / "dead_letter.csv") == []
+
+
+def test_no_temp_folder_is_left_behind(sample, tmp_path):
+    # Beam's runner leaves its job server's and its staging folders in the system temp
+    # folder; a whole process, exit included, is what has to leave nothing.
+    folder, pixels = sample
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    run = subprocess.run([sys.executable, "-m", "hc_tf.cli", "predict", "--model", MODEL,
+                          "--beam", str(folder), "--pixel-csv", str(pixels),
+                          "--out", str(tmp_path / "out"), *IN_PROCESS],
+                         env=dict(os.environ, TMPDIR=str(temp)), capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 3, run.stderr[-2000:]
+    assert os.listdir(temp) == []
 
 
 @pytest.mark.parametrize("args, message", [

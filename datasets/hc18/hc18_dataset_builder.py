@@ -281,7 +281,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        return self.dataset_info_from_configs(
+        info = self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image": tfds.features.Image(shape=(None, None, 1), dtype=np.uint8),
                 "mask": tfds.features.Image(shape=(None, None, 1), dtype=np.uint8),
@@ -296,6 +296,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             }),
             homepage="https://hc18.grand-challenge.org/",
         )
+        # HC18 is not on TFDS's GCS bucket: the lookup an unprepared builder makes there only
+        # leaves an empty temp folder behind (tensorflow-datasets 4.9: one a builder made).
+        info.initialize_from_bucket = lambda: None
+        return info
 
     def _source_dirs(self, dl_manager: tfds.download.DownloadManager) -> Dict[str, str]:
         """Paths of the sources: the manual dir when it holds anything (it must then

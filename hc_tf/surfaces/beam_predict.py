@@ -14,6 +14,7 @@ Needs the [beam] extra: importing this module imports apache_beam.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import difflib
@@ -295,6 +296,30 @@ def shards_location(options: PipelineOptions, staging: str) -> str:
     return os.path.join(staging, SHARDS_NAME)
 
 
+_beam_temp: Optional[str] = None  # this process's folder for Beam's temporary folders
+
+
+@contextlib.contextmanager
+def beam_temp_folder() -> Iterator[str]:
+    """Points the system temp folder at one private folder of this process while Beam runs.
+
+    Beam's runner (Prism, apache-beam 2.7x, the default and --runner=DirectRunner alike) makes
+    folders there and leaves them: its job server's, which lives until the process exits, and
+    the SDK's dependency staging, a few a run. They hold no image data, but a temp folder left
+    behind per run is litter on a shared machine. The folder is removed at exit, after the job
+    server's own cleanup (atexit calls the latest registered first).
+    """
+    global _beam_temp
+    if _beam_temp is None:
+        _beam_temp = tempfile.mkdtemp(prefix="hc-tf-beam-")
+        atexit.register(shutil.rmtree, _beam_temp, ignore_errors=True)
+    previous, tempfile.tempdir = tempfile.tempdir, _beam_temp
+    try:
+        yield _beam_temp
+    finally:
+        tempfile.tempdir = previous
+
+
 def run_pipeline(tasks: Sequence[ImageTask], model_path: str, shards: str,
                  options: PipelineOptions) -> None:
     """Runs the pipeline to completion.
@@ -304,7 +329,7 @@ def run_pipeline(tasks: Sequence[ImageTask], model_path: str, shards: str,
         cannot load the model); single bad files never make it fail.
     """
     try:
-        with beam.Pipeline(options=options) as pipeline:
+        with beam_temp_folder(), beam.Pipeline(options=options) as pipeline:
             build_pipeline(pipeline, tasks, model_path, shards)
     except Exception as err:  # runner errors have no common base
         first = (str(err).strip().splitlines() or [""])[0]
