@@ -5,7 +5,6 @@ MemoryError); evaluate refuses a non-empty --out as predict does."""
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from hc_tf import cli
+from tests.conftest import memory_capped
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 MODEL = os.path.abspath(os.path.join(ROOT, "hc_tf", "models", "hc_effunet_int8.tflite"))
@@ -21,10 +21,9 @@ HC_TF = os.path.join(os.path.dirname(sys.executable), "hc-tf")
 
 
 def _run(*args):
-    def cap():  # before the fix, /dev/zero was read until MemoryError: keep that bounded
-        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
-    return subprocess.run([HC_TF, *map(str, args)], capture_output=True, text=True, timeout=300,
-                          preexec_fn=cap)
+    # Before the fix, /dev/zero was read until MemoryError: keep that bounded.
+    return subprocess.run(memory_capped([HC_TF, *args]), capture_output=True, text=True,
+                          timeout=300)
 
 
 @pytest.mark.parametrize("typo, hint", [("--runnr=FlinkRunner", "did you mean --runner?"),

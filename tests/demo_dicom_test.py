@@ -19,6 +19,7 @@ from hc_tf.surfaces.demo import dicom_upload  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
 HEAD = "000_HC.png"
+pytestmark = pytest.mark.usefixtures("own_temp_folder")
 
 
 @pytest.fixture(scope="module")

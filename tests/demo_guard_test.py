@@ -86,13 +86,13 @@ def test_demo_answers_loopback_hosts_only_and_forbids_framing(demo):
         assert "frame-ancestors 'self'" in resp.getheader("Content-Security-Policy")
 
 
-def test_identical_concurrent_requests_and_a_private_temp_folder(demo):
+def test_identical_concurrent_requests_and_a_private_temp_folder(demo, own_temp_folder):
     from gradio_client import Client, handle_file
     url, _, tmp, proc = demo
     (private,) = [p for p in tmp.iterdir() if p.name.startswith("hc-tf-demo-")]
     assert private.stat().st_mode & 0o777 == 0o700
 
-    client = Client(url, verbose=False)
+    client = Client(url, verbose=False, download_files=str(own_temp_folder))
 
     def measure(_):
         overlay, hc, *_ = client.predict(handle_file(SAMPLE), 0.15, "", api_name="/measure")

@@ -469,11 +469,11 @@ def test_server_starts_offline_without_tensorflow(server):
     assert server["startup_s"] < STARTUP_LIMIT_S
 
 
-def test_gradio_client_sample_and_bad_upload(server, sample, tmp_path):
+def test_gradio_client_sample_and_bad_upload(server, sample, tmp_path, own_temp_folder):
     from gradio_client import Client, handle_file
 
     path, px, s = sample
-    client = Client(server["url"], verbose=False)
+    client = Client(server["url"], verbose=False, download_files=str(own_temp_folder))
     overlay, hc, ga, centile, review, row, took = client.predict(
         handle_file(path), px, "30+0", api_name="/measure")
     assert _hc_from_text(hc) == pytest.approx(s["hc_mm"], abs=0.005 + 1e-3)
@@ -497,14 +497,14 @@ def test_gradio_client_sample_and_bad_upload(server, sample, tmp_path):
     assert _hc_from_text(hc) == pytest.approx(s["hc_mm"], abs=0.005 + 1e-3)
 
 
-def test_gradio_client_dicom_upload(server, runner, tmp_path):
+def test_gradio_client_dicom_upload(server, runner, tmp_path, own_temp_folder):
     pytest.importorskip("pydicom")
     from gradio_client import Client, handle_file
 
     from tests import dicom_files
     path = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "head.dcm"))
     want = demo.predict_file(runner, path, None)
-    client = Client(server["url"], verbose=False)
+    client = Client(server["url"], verbose=False, download_files=str(own_temp_folder))
     # (image, pixel size, GA, override, DICOM file): no pixel size, the file's is used.
     overlay, hc, *_ = client.predict(None, None, "", False, handle_file(path), api_name="/measure")
     assert hc == f"{want.hc_text}\n{want.pixel_size_text}" and overlay

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import resource
 import shutil
 import struct
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 
 from hc_tf import preprocess
 from hc_tf.io import images
+from tests.conftest import memory_capped
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 MODEL = os.path.join(ROOT, "hc_tf", "models", "hc_effunet_int8.tflite")
@@ -26,15 +26,12 @@ SAMPLE = os.path.join(ROOT, "hc_tf", "sample_data", "test_set", "000_HC.png")
 HC_TF = os.path.join(os.path.dirname(sys.executable), "hc-tf")
 
 
-def _cap_memory():
-    # Before the fix /dev/zero was read until the kernel killed the run: fail fast instead.
-    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
-
-
 def _predict(*args, env=None, cwd=None, timeout=180):
-    return subprocess.run([HC_TF, "predict", "--model", os.path.abspath(MODEL), *map(str, args)],
+    # Memory capped: before the fix /dev/zero was read until the kernel killed the run.
+    return subprocess.run(memory_capped([HC_TF, "predict", "--model", os.path.abspath(MODEL),
+                                         *args]),
                           capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env={**os.environ, **(env or {})}, preexec_fn=_cap_memory)
+                          env={**os.environ, **(env or {})})
 
 
 def _unreadable_lines(result):

@@ -14,7 +14,8 @@ sweep=${1:-scripts/gpu_jax/sweeps/cv5.txt}
 prefix=${2:-}
 [ -f "$sweep" ] || { echo "no sweep file $sweep"; exit 1; }
 if [ -n "$prefix" ]; then
-  picked=$(mktemp --suffix=.txt)
+  mkdir -p .gpu
+  picked=.gpu/sweep_${prefix}.txt  # in the tree, not a temp file: exec below runs no cleanup
   awk -v p="$prefix" 'index($1, p) == 1' "$sweep" > "$picked"
   [ -s "$picked" ] || { echo "no run in $sweep starts with $prefix"; exit 1; }
   sweep=$picked
