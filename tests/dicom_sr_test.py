@@ -32,7 +32,9 @@ def _inputs(folder):
     two-frame file (its own patient and study modules; a US Image SOP class, so its SR names no
     frame; the model finds a flagged "head" in frame 2)."""
     from pydicom.data import get_testdata_file
-    dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(folder / "single.dcm"))
+    single = dicom_files.gray_dataset(HEADS[0])
+    single.TimezoneOffsetFromUTC = "+0530"  # the validators see an SR that declares a zone
+    dicom_files.save(single, str(folder / "single.dcm"))
     frames = [cv2.imread(dicom_files.head_png(n), cv2.IMREAD_GRAYSCALE) for n in HEADS]
     h, w = frames[0].shape
     px = dicom_files.head_pixel_sizes()[HEADS[0]]
@@ -295,6 +297,59 @@ def test_patient_fields_real_exports_have_become_valid_dicom_and_nothing_quotes_
             + "".join(str(w.message) for w in caught))
     assert not [v for v in VALUES if v in said], said
     assert dicom_sr.read_back(out)["hc_mm"] == pytest.approx(175.3)
+
+
+def _sr_times(sr):
+    """The SR's own date-times: creation, content, and highdicom's contribution."""
+    import datetime
+    own = [sr.InstanceCreationDate + sr.InstanceCreationTime, sr.ContentDate + sr.ContentTime]
+    own += [item.ContributionDateTime for item in sr.ContributingEquipmentSequence
+            if "ContributionDateTime" in item]
+    return [datetime.datetime.strptime(str(t), "%Y%m%d%H%M%S.%f") for t in own]
+
+
+@pytest.mark.parametrize("offset", ["+0530", "-0800", "+1400"])
+def test_sr_declares_the_source_zone_and_writes_its_own_times_in_it(tmp_path, offset):
+    """TimezoneOffsetFromUTC covers every time of an instance, the study's (copied) and the
+    SR's own: both are in the source's zone, whatever this computer's is."""
+    import datetime
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    src.TimezoneOffsetFromUTC = offset
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    path = str(tmp_path / "zone.sr.dcm")
+    dicom_sr.write_sr(dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3,
+                                        {}, False, [], model), path)
+    back = pydicom.dcmread(path)
+    assert back.TimezoneOffsetFromUTC == offset
+    zone = dicom_sr.utc_offset(offset)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for t in _sr_times(back):
+        assert abs((t.replace(tzinfo=zone) - now).total_seconds()) < 120, (t, offset)
+
+
+@pytest.mark.parametrize("offset", ["+5:30", "+2500", "-1300", "+0160", "GMT"])
+def test_an_invalid_source_zone_is_left_out_and_named_not_quoted(tmp_path, offset):
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    src.TimezoneOffsetFromUTC = offset
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    notes = []
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False,
+                           [], model, notes=notes)
+    assert "TimezoneOffsetFromUTC" not in sr
+    assert [n for n in notes if "(0008,0201)" in n and offset not in n], notes
+
+
+def test_a_source_without_a_zone_gives_an_sr_without_one():
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    assert "TimezoneOffsetFromUTC" not in src
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    notes = []
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False,
+                           [], model, notes=notes)
+    assert "TimezoneOffsetFromUTC" not in sr and not notes
 
 
 def test_invalid_uids_are_not_quoted_reading_the_file_or_building_the_sr(tmp_path, capfd,

@@ -63,6 +63,7 @@ PARSED_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
 SEX_WORDS = {"FEMALE": "F", "MALE": "M", "OTHER": "O"}
 # Sequences, UIDs (the reader checks the ones the SR needs) and binary values are copied as they are.
 NOT_CHECKED_VRS = frozenset({"SQ", "UI", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+UTC_OFFSET = re.compile(r"([+-])([0-9]{2})([0-9]{2})")  # TimezoneOffsetFromUTC, "&ZZXX"
 
 
 class SRError(ValueError):
@@ -253,6 +254,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
         except (ValueError, TypeError, AttributeError, KeyError) as err:
             raise SRError(_failure(evidence, err)) from None
         changed += _clean_copied(sr, evidence)
+    changed += _in_source_zone(sr, evidence)
     _declare_scheme(sr)
     if notes is not None:
         notes.extend(changed)
@@ -384,6 +386,45 @@ def _clean_copied(sr: Any, evidence: Any) -> List[str]:
             sr.add(DataElement(tag, sr[tag].VR, value))
             notes.append(note)
     return notes
+
+
+def utc_offset(value: Any) -> Optional[datetime.timezone]:
+    """TimezoneOffsetFromUTC ("+0530", "-0800") as a timezone; None for no value or one DICOM
+    does not allow ("+5:30", "+2500", an offset past -1200..+1400)."""
+    m = UTC_OFFSET.fullmatch(str(value or "").strip())
+    if not m:
+        return None
+    hours, minutes = int(m.group(2)), int(m.group(3))
+    offset = (hours * 60 + minutes) * (-1 if m.group(1) == "-" else 1)
+    if minutes >= 60 or not -12 * 60 <= offset <= 14 * 60:
+        return None
+    return datetime.timezone(datetime.timedelta(minutes=offset))
+
+
+def _in_source_zone(sr: Any, evidence: Any) -> List[str]:
+    """Declares the source's TimezoneOffsetFromUTC in the SR and writes the SR's own dates and
+    times (creation, content, highdicom's contribution) in that zone; returns the notes.
+
+    The offset covers every date and time of an instance: the study's, copied from the
+    source, and the SR's own, which highdicom writes in this machine's local time (a node in
+    UTC beside a scanner in +0100 was an hour off). A source that declares no offset leaves
+    the SR's undeclared too, as local time (DICOM's reading of an undeclared time).
+    """
+    raw = evidence["TimezoneOffsetFromUTC"] if "TimezoneOffsetFromUTC" in evidence else None
+    if raw is None or not str(raw.value or "").strip():
+        return []
+    zone = utc_offset(raw.value)
+    if zone is None:
+        return [f"{_named(raw)} is not a valid offset: left out of the SR; its own times are "
+                f"this computer's local time"]
+    now = datetime.datetime.now(zone)
+    sr.TimezoneOffsetFromUTC = str(raw.value).strip()
+    sr.InstanceCreationDate = sr.ContentDate = now.strftime("%Y%m%d")
+    sr.InstanceCreationTime = sr.ContentTime = now.strftime("%H%M%S.%f")
+    for item in sr.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = now.strftime("%Y%m%d%H%M%S.%f")
+    return []
 
 
 def _failure(evidence: Any, err: Exception) -> str:
