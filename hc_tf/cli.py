@@ -201,6 +201,28 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
 PREDICT_SOME_UNREADABLE = 3
 
 
+def _patient_system(ctx, param, value):
+    """--fhir-patient-system checked as it is parsed: a usage error before anything loads."""
+    if value is None:
+        return None
+    from hc_tf.report import fhir
+    try:
+        return fhir.check_system(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def _echo_dicom_notes(records) -> None:
+    """On stderr: heads measured but without their SR, or without the FHIR subject asked for
+    (tags, never values; the file name is the user's)."""
+    for record in records:
+        d = record.get("dicom") or {}
+        if d.get("sr_error"):
+            click.echo(d["sr_error"], err=True)
+        for note in d.get("fhir_notes", []):
+            click.echo(f"{record['filename']}: {note}", err=True)
+
+
 # Unknown options stay among INPUTS: with --beam they are Beam's pipeline options.
 @main.command(cls=cli_inputs.DashInputsCommand, context_settings={"ignore_unknown_options": True})
 @click.option("--model", "model_path", default=None, show_default="the released int8 model",
@@ -231,9 +253,14 @@ PREDICT_SOME_UNREADABLE = 3
 @click.option("--override-dicom-calibration", is_flag=True,
               help="DICOM: use --pixel-size/--pixel-csv even where the file's own calibration "
                    "differs or is refused (the report says so).")
+@click.option("--fhir-patient-system", default=None, metavar="URI", callback=_patient_system,
+              help="DICOM: the issuer of the files' PatientIDs, an absolute URI (urn:oid:<OID>, "
+                   "or an http(s) URL): each FHIR Observation's subject is its PatientID under "
+                   "it. Default: no subject (IssuerOfPatientID, free text, is never used).")
 @errors.clean_errors
 def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
-            allow_any_pixel_size, ga_weeks, quiet, beam, frame, override_dicom_calibration):
+            allow_any_pixel_size, ga_weeks, quiet, beam, frame, override_dicom_calibration,
+            fhir_patient_system):
     """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
     CSV and JSON) and overlay PNGs.
 
@@ -269,7 +296,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
             result = predict_lib.predict_files(model_path, inputs, out_dir, flip_tta=flip_tta,
                                                show_progress=progress.wanted(quiet), frame=frame,
                                                override_dicom_calibration=override_dicom_calibration,
-                                               **common)
+                                               fhir_patient_system=fhir_patient_system, **common)
             listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
             extra += "".join(f", {out_dir}/{d}/" for d in ("sr", "fhir")  # DICOM inputs' SR, FHIR
                              if os.path.isdir(os.path.join(out_dir, d)))
@@ -277,9 +304,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)
-    for record in result.records:  # measured and in the report, but without its SR
-        if (record.get("dicom") or {}).get("sr_error"):
-            click.echo(record["dicom"]["sr_error"], err=True)
+    _echo_dicom_notes(result.records)
     counts = report_lib.summary_counts(result.records)
     unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/{listing})"
                   if result.unreadable else "")

@@ -372,3 +372,51 @@ def test_a_frames_outputs_may_not_overwrite_another_inputs(tmp_path):
         predict_inputs.check_output_names([scan, one])
     two = dicom_files.save(dicom_files.dataset([gray, gray]), str(tmp_path / "scan.frame2.dcm"))
     predict_inputs.check_output_names([scan, two])  # its outputs are scan.frame2.frameK
+
+
+CANARY = "CANARY-PID-7f3a9c"
+
+
+def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, capfd):
+    """--fhir-patient-system: the FHIR subject is the PatientID under that system, in the FHIR
+    file and nowhere else (output, report.json, file names); a file without a PatientID gets no
+    subject, and the run says so without quoting anything of the patient."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    known = dicom_files.gray_dataset(HEADS[0])
+    known.PatientID = CANARY
+    known.IssuerOfPatientID = "HOSPITAL A"  # free text: never taken as the system
+    dicom_files.save(known, str(inputs / "known.dcm"))
+    anonymous = dicom_files.gray_dataset(HEADS[1])
+    del anonymous.PatientID
+    dicom_files.save(anonymous, str(inputs / "anonymous.dcm"))
+    system = "urn:oid:1.2.840.113619.6.1"
+    capfd.readouterr()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["predict", "--model", MODEL, str(inputs), "--out",
+                                           str(out), "--fhir-patient-system", system, "-q"])
+    assert result.exit_code == 0, result.output
+    records = {r["filename"]: r for r in json.loads((out / "report.json").read_text())["images"]}
+    obs = json.loads((out / records["known.dcm"]["dicom"]["fhir"]).read_text())
+    assert obs["subject"] == {"type": "Patient",
+                              "identifier": {"system": system, "value": CANARY}}
+    assert "fhir_notes" not in records["known.dcm"]["dicom"]
+    bare = json.loads((out / records["anonymous.dcm"]["dicom"]["fhir"]).read_text())
+    assert "subject" not in bare
+    [note] = records["anonymous.dcm"]["dicom"]["fhir_notes"]
+    assert "PatientID (0010,0020)" in note
+    said = result.output + "".join(capfd.readouterr())
+    assert f"anonymous.dcm: {note}" in said, said
+    assert CANARY not in said and CANARY not in (out / "report.json").read_text()
+    names = [n for _, dirs, files in os.walk(tmp_path) for n in dirs + files]
+    assert not any(CANARY in n for n in names), names
+
+
+def test_a_bad_fhir_patient_system_is_a_usage_error_before_anything_loads(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["predict", "--model", str(tmp_path / "none.tflite"),
+                                           str(tmp_path / "none.dcm"), "--out", str(out),
+                                           "--fhir-patient-system", "HOSPITAL A"])
+    assert result.exit_code == 2, result.output
+    assert "--fhir-patient-system" in result.output and "'HOSPITAL A'" in result.output
+    assert "none.tflite" not in result.output and not out.exists()

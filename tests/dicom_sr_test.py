@@ -199,6 +199,7 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         assert record["dicom"]["sop_instance_uid"] in refs
         assert record["dicom"]["sr_sop_instance_uid"] in refs
         assert "sha256" in obs.method.text and obs.device.display.startswith("hc-tf")
+        assert "subject" not in doc  # no --fhir-patient-system: no patient in the FHIR
         # The review flag is a note, first, and never an interpretation (an EHR's abnormal-flag
         # column: High/Low/Normal); an unflagged head has no review note.
         assert "interpretation" not in doc
@@ -520,3 +521,39 @@ def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the
     res = subprocess.run([node, str(tmp_path / "obs.mjs")], capture_output=True, text=True,
                          timeout=60, check=True)
     assert json.loads(res.stdout) == python
+
+
+@pytest.mark.parametrize("uri, good", [
+    ("urn:oid:1.2.840.113619.6.1", True), ("urn:oid:2.16.840.1", True),
+    ("https://hospital.example/patient-ids", True), ("http://h.example/mrn", True),
+    ("urn:uuid:8c7b3f2e-1d2a-4b5c-9e8f-0a1b2c3d4e5f", True),
+    ("urn:oid:1.2.03", False), ("urn:oid:3.1", False), ("urn:oid:1", False),
+    ("urn:oid:", False), ("1.2.840.113619", False), ("HOSPITAL A", False),
+    ("https://h.example/mrn ids", False), ("https://", False), ("ftp://h.example/x", False),
+    ("urn:", False), ("", False), ("urn:x", False)])
+def test_a_patient_system_is_an_absolute_uri(uri, good):
+    """Identifier.system is an absolute URI: DICOM's issuer is an OID (urn:oid:<OID>), or any
+    other URN or an http(s) URL; free text (IssuerOfPatientID's kind) is refused, naming it."""
+    if good:
+        assert fhir.check_system(uri) == uri
+    else:
+        with pytest.raises(ValueError, match="absolute URI|OID") as err:
+            fhir.check_system(uri)
+        assert repr(uri) in str(err.value)
+
+
+def test_subject_is_a_logical_reference_by_identifier_only_with_a_system_and_an_id():
+    """A PatientID means nothing without its issuer: the subject is written only when a system
+    is given and the ID is not blank; without either, the Observation is as before (no
+    subject)."""
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
+    plain = fhir.observation(175.3, uids, None, model, False, [])
+    system = "urn:oid:1.2.840.113619.6.1"
+    subject = fhir.patient_subject(system, " PID-7 ")
+    assert subject == {"type": "Patient", "identifier": {"system": system, "value": "PID-7"}}
+    obs = fhir.observation(175.3, uids, None, model, False, [], subject=subject)
+    assert obs["subject"] == subject  # validated as R4 by observation() itself
+    assert {k: v for k, v in obs.items() if k != "subject"} == plain and "subject" not in plain
+    for given, patient_id in ((None, "PID-7"), ("", "PID-7"), (system, "  "), (system, None)):
+        assert fhir.patient_subject(given, patient_id) is None

@@ -55,6 +55,12 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
      "max_associations '4'"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = true\n' + FOLDER,
      "max_associations True"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nfhir_patient_system = "HOSP A"\n'
+     + FOLDER, "[node] fhir_patient_system 'HOSP A' is not an absolute URI"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nfhir_patient_system = "urn:oid:1.02"\n'
+     + FOLDER, "[node] fhir_patient_system 'urn:oid:1.02'"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nfhir_patient_system = 7\n' + FOLDER,
+     "[node] fhir_patient_system 7"),
 ])
 def test_config_refusals_name_the_file_and_key(tmp_path, text, words):
     path = _toml(tmp_path, text)
@@ -583,3 +589,44 @@ def test_pull_keeps_to_the_input_byte_limit_set_in_the_environment(tmp_path, kin
     assert got == [] and (kind == "dicomweb" or pacs.fetched == [])
     dead = spool.journal.status()
     assert dead["dead_letters"][0]["reason"].endswith("over the 100000-byte input limit"), dead
+
+
+def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, runner, caplog):
+    """[node] fhir_patient_system: each Observation's subject is the PatientID under that
+    system, in the FHIR file only (not the journal, not the log); an image without a PatientID
+    gets no subject, and its journal note (and, with no destination, its done line) says so,
+    by tag."""
+    import logging
+    from hc_tf.report import dicom_sr
+    canary, system = "CANARY-PID-7f3a9c", "https://hospital.example/mrn"
+    path = _toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
+                 f'fhir_patient_system = "{system}"\n' + FOLDER)
+    cfg = config_lib.load(path)
+    assert cfg.fhir_patient_system == system
+    assert config_lib.load(_toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
+                                 + FOLDER)).fhir_patient_system == ""
+    known, anonymous = (dicom_files.gray_dataset("000_HC.png") for _ in range(2))
+    known.PatientID = canary
+    del anonymous.PatientID
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
+    ids = []
+    for name, ds in (("known", known), ("anonymous", anonymous)):
+        data = open(dicom_files.save(ds, str(tmp_path / f"{name}.dcm")), "rb").read()
+        ids.append(spool.store(data, str(ds.SOPInstanceUID), US, "SCAN"))
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF",
+                              patient_system=cfg.fhir_patient_system)
+    with caplog.at_level(logging.INFO, logger="hc_tf.node"):
+        for i in ids:
+            worker_lib.Measurer(spool, runner, run, [], 0).measure(i)
+    subjects = []
+    for i in ids:
+        row = spool.journal.row(i)
+        [fhir_file] = [f for f in json.loads(row["outputs"]) if f.endswith(".fhir.json")]
+        doc = json.loads(open(os.path.join(spool.out_dir(i), fhir_file)).read())
+        subjects.append((doc.get("subject"), row["reason"]))
+    assert subjects[0] == ({"type": "Patient", "identifier": {"system": system, "value": canary}},
+                           None)
+    assert subjects[1][0] is None and "PatientID (0010,0020)" in subjects[1][1]
+    assert "PatientID (0010,0020)" in caplog.text
+    assert canary not in caplog.text and canary not in json.dumps(spool.journal.status())

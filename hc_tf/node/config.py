@@ -13,6 +13,8 @@
     allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
     allowed_hosts = []                  # optional: peer addresses allowed
     model = ""                          # default: the released int8 model
+    fhir_patient_system = ""            # the PatientIDs' issuer (urn:oid:<OID> or a URL): the
+                                        # FHIR Observations' subject; default none
     retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
     retry_max_s = 300.0
 
@@ -54,6 +56,8 @@ import dataclasses
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from hc_tf.report import fhir
+
 KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
          "fhir": ("url",)}
 PULL_KINDS = {"orthanc": ("url",), "dicomweb": ("url",)}
@@ -94,6 +98,9 @@ class NodeConfig:
     allow_any_calling_aet: bool = False
     allowed_hosts: Tuple[str, ...] = ()
     model: str = ""
+    # Measuring, not sending: the Observation is written once, the same for a folder and a
+    # FHIR server, so the system is the node's, not a destination's.
+    fhir_patient_system: str = ""
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     destinations: Tuple[Destination, ...] = ()
@@ -167,6 +174,11 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
                           "memory)")
     if cfg.spool_limit_mb <= 0 or cfg.workers < 0 or cfg.retry_base_s <= 0:
         raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
+    if cfg.fhir_patient_system != "":
+        try:
+            fhir.check_system(cfg.fhir_patient_system)
+        except ValueError as err:
+            raise ConfigError(f"{where}: [node] fhir_patient_system {err}") from None
     return cfg
 
 

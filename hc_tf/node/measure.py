@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import threading
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from hc_tf import inference
 from hc_tf.surfaces import dicom_predict
@@ -30,8 +30,9 @@ class NodeRun(dicom_predict.RunContext):
     """SR series: one per study and node, the same across restarts (derived, not random);
     instance numbers go on from the journal's count, so a restart does not repeat them."""
 
-    def __init__(self, model: Any, node_ae: str, first_number: int = 1):
-        super().__init__(model)
+    def __init__(self, model: Any, node_ae: str, first_number: int = 1,
+                 patient_system: Optional[str] = None):
+        super().__init__(model, patient_system=patient_system)
         self.node_ae = node_ae
         self._numbers = itertools.count(first_number)
         self._lock = threading.Lock()
@@ -60,7 +61,7 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
     Returns:
       (the written files relative to `folder`, SRs first; a summary: frames, found, hc_mm,
       refused frames' reasons, sr_notes: the source's patient/study fields the SRs hold in
-      DICOM's form or leave out, by tag).
+      DICOM's form or leave out, by tag, and a FHIR subject asked for and not written).
 
     Raises:
       Dead: the file cannot be read or calibrated, or no frame could be measured and some
@@ -84,13 +85,14 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
         _, record = predict_lib.image_rows(pred.sample.filename, pred.measurement, None)
         record.update(extra)
         dicom_predict.write_results(folder, pred, record, run)
-        for note in record["dicom"].get("sr_notes", []):  # the same for every frame of a file
+        d = record["dicom"]
+        for note in d.get("sr_notes", []) + d.get("fhir_notes", []):  # the same for every frame
             if note not in notes:
                 notes.append(note)
-        if record["dicom"].get("sr_error"):
-            refused.append(_reason(path, ValueError(record["dicom"]["sr_error"])))
+        if d.get("sr_error"):
+            refused.append(_reason(path, ValueError(d["sr_error"])))
         elif pred.measurement.found:
-            files += [record["dicom"]["sr"], record["dicom"]["fhir"]]
+            files += [d["sr"], d["fhir"]]
             hcs.append(round(float(pred.measurement.hc_mm), 2))
     if refused and not files:
         raise Dead("; ".join(refused))

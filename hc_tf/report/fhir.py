@@ -3,7 +3,13 @@
 LOINC 11984-2 (Fetal Head Circumference US), valueQuantity in mm (UCUM), derivedFrom the
 source study and instance (an ImagingStudy reference naming their UIDs), the method (model
 name, version, sha256) and the device. R4B's Observation is R4's (fhir.resources has no plain
-R4 package). No patient data: the subject is left to the system that files it.
+R4 package).
+
+No patient data by default: a bare PatientID risks the wrong patient (an ID means nothing
+without its issuer), so the subject is left to the system that files it. Given the issuer's
+system (an absolute URI, `check_system`; DICOM's is `urn:oid:<OID>`), the subject is the
+PatientID under it, a logical reference by identifier (`patient_subject`). IssuerOfPatientID
+(0010,0021) is free text, not a URI: the system is always the one configured, never derived.
 
 The review flag is about the measurement's quality, not the value's normality, so it is a note
 ("please review: <reasons>", first in `note`), never `interpretation`: an EHR shows
@@ -34,6 +40,11 @@ OID = "urn:oid:"
 IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                     "code": "imaging", "display": "Imaging"}
 CONFIDENCE_INTERVAL = "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
+# Identifier.system is an absolute URI (R4 Identifier). FHIR's `oid` type: urn:oid: and an OID
+# (no leading zeros, first arc 0-2); another URN (RFC 8141: urn:<NID>:<NSS>); or an http(s) URL.
+_OID_URI = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
+_URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+")
+_URL = re.compile(r"https?://[^/?#\s]+\S*")
 
 
 def _mm(value: float) -> Dict[str, Any]:
@@ -61,10 +72,37 @@ def read_interval(doc: Dict[str, Any]) -> Optional[Dict[str, float]]:
     return None
 
 
+def check_system(uri: Any) -> str:
+    """`uri` if it can be an Identifier.system (an absolute URI, no spaces).
+
+    Raises:
+      ValueError: quoting it (configuration, not patient data) and saying what is accepted.
+    """
+    text = uri if isinstance(uri, str) else ""
+    if text.startswith(OID):
+        if not _OID_URI.fullmatch(text):
+            raise ValueError(f"{uri!r}: urn:oid: takes an OID, digits and dots without leading "
+                             "zeros, e.g. urn:oid:1.2.840.113619.6.1")
+    elif not (_URN.fullmatch(text) or _URL.fullmatch(text)):
+        raise ValueError(f"{uri!r} is not an absolute URI: give urn:oid:<OID> (DICOM's issuer "
+                         "form), another urn:..., or an http(s):// URL, without spaces")
+    return text
+
+
+def patient_subject(system: Optional[str], patient_id: Any) -> Optional[Dict[str, Any]]:
+    """Observation.subject: the patient by identifier (`system`, the ID stripped, as DICOM's LO
+    pads it), or None without a system or an ID."""
+    value = str(patient_id or "").strip()
+    if not system or not value:
+        return None
+    return {"type": "Patient", "identifier": {"system": system, "value": value}}
+
+
 def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
                 review: bool, reasons, effective: Optional[str] = None,
                 sr_sop_instance_uid: Optional[str] = None,
-                hc_interval: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                hc_interval: Optional[Dict[str, Any]] = None,
+                subject: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The Observation as a JSON-ready dict, validated by fhir.resources.
 
     Args:
@@ -77,6 +115,7 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
       effective: the study's date-time (FHIR dateTime), when known.
       sr_sop_instance_uid: the SR written beside it, referenced as derivedFrom too.
       hc_interval: report.json's "hc_interval" (None: no interval is written).
+      subject: `patient_subject`'s (None: no subject, the default).
 
     Raises:
       pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
@@ -116,6 +155,8 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
         doc["note"] = notes
     if effective:
         doc["effectiveDateTime"] = effective
+    if subject:
+        doc["subject"] = subject
     return json.loads(Observation.model_validate(doc).model_dump_json(exclude_none=True))
 
 

@@ -164,10 +164,12 @@ def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, 
 
 @dataclasses.dataclass
 class RunContext:
-    """What a run's SRs share: the method, and one new SR series per source study."""
+    """What a run's SRs share: the method, one new SR series per source study, and the system
+    of the patient IDs the FHIR subjects name (None: no subject)."""
 
     model: Any  # dicom_sr.ModelInfo
     series: Dict[str, Tuple[str, int]] = dataclasses.field(default_factory=dict)
+    patient_system: Optional[str] = None
 
     def next_in_series(self, study_uid: str) -> Tuple[str, int]:
         """(series UID, instance number) of the next SR of `study_uid` in this run."""
@@ -177,16 +179,33 @@ class RunContext:
         return uid, count + 1
 
 
-def run_context(model_path: str) -> RunContext:
+def run_context(model_path: str, patient_system: Optional[str] = None) -> RunContext:
     """A run's SR context: the model's name, version and sha256 (read once)."""
     from hc_tf.report import dicom_sr
-    return RunContext(dicom_sr.model_info(model_path))
+    return RunContext(dicom_sr.model_info(model_path), patient_system=patient_system)
+
+
+# The tag, never the value; the SR's PatientID is empty when the file's is missing or invalid.
+NO_SUBJECT = "no FHIR subject: the file has no PatientID (0010,0020) the SR could keep"
+
+
+def _subject(run: RunContext, sr: Any, record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The Observation's subject: the PatientID as the SR holds it (the source's, in the form
+    DICOM allows), so the SR and the FHIR name one patient; without one, a note in `record`."""
+    from hc_tf.report import fhir
+    if not run.patient_system:
+        return None
+    subject = fhir.patient_subject(run.patient_system, sr.get("PatientID"))
+    if subject is None:
+        record["dicom"]["fhir_notes"] = [NO_SUBJECT]
+    return subject
 
 
 def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any],
                   run: RunContext) -> None:
     """Writes sr/<stem>.sr.dcm and fhir/<stem>.fhir.json for a found head, and names them (and
-    the SR's UIDs) in `record["dicom"]`; a head not found gets neither.
+    the SR's UIDs) in `record["dicom"]`, with "fhir_notes" for a subject asked for and not
+    written; a head not found gets neither.
 
     Args:
       folder: the staging folder.
@@ -225,7 +244,8 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     dicom_sr.write_sr(sr, os.path.join(folder, sr_rel))
     obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
                            m.review_reasons, fhir.study_datetime(sr),
-                           str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"))
+                           str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"),
+                           subject=_subject(run, sr, record))
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obs, f, indent=2)

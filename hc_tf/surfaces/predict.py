@@ -140,7 +140,8 @@ def _write_report(folder: str, records: List[Dict[str, object]],
 
 def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample],
                    unreadable: List[Tuple[str, str]], folder: str, model_path: str,
-                   known_ga: Callable[[str], Optional[float]], exam_column: Mapping[str, str]
+                   known_ga: Callable[[str], Optional[float]], exam_column: Mapping[str, str],
+                   patient_system: Optional[str] = None
                    ) -> Tuple[List[measure_lib.Measurement], List[Dict[str, object]]]:
     """Measures the samples; writes submission.csv, report.csv/.json, exams.csv, overlays/
     and unreadable.csv in `folder`.
@@ -154,6 +155,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
       known_ga: filename -> known GA in weeks, or None.
       exam_column: file name -> exam, from the pixel CSV's `exam` column (`exams_lib`); a
         DICOM file's label is its frames'.
+      patient_system: the FHIR subjects' patient identifier system (None: no subject).
 
     Returns:
       (measurements, report records), in input order.
@@ -181,7 +183,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         rows.append(row)
         records.append(record)
         if extra:
-            sr_run = sr_run or dicom_predict.run_context(model_path)
+            sr_run = sr_run or dicom_predict.run_context(model_path, patient_system)
             dicom_predict.write_results(folder, pred, record, sr_run)
         _overlay_png(pred.sample.image, m, name,
                      os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
@@ -242,8 +244,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   flip_tta: bool = False, overwrite: bool = False,
                   allow_implausible_pixel_size: bool = False,
                   ga_weeks: Optional[str] = None, show_progress: bool = False,
-                  frame: Optional[int] = None, override_dicom_calibration: bool = False
-                  ) -> PredictResult:
+                  frame: Optional[int] = None, override_dicom_calibration: bool = False,
+                  fhir_patient_system: Optional[str] = None) -> PredictResult:
     """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
     `exams.csv`, `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all
     from this run.
@@ -263,6 +265,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       frame: the 1-based frame of each DICOM file to measure (None: every frame).
       override_dicom_calibration: use the typed pixel size on DICOM inputs whose own
         calibration differs or is refused (docs/dicom.md).
+      fhir_patient_system: the issuer of the DICOM inputs' PatientIDs, an absolute URI: each
+        FHIR Observation's subject is the PatientID under it (None: no subject).
 
     Returns:
       The measurements of the readable images, their report records, and the unreadable
@@ -272,8 +276,11 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
       ValueError: before anything is written, for missing or implausible pixel sizes (named),
         a GA that is not a number or outside 10-45 weeks (named by option or file and row),
         both --ga-weeks and a GA column, duplicate names or CSV rows, a bad model or a
-        `out_dir` that can't be used.
+        `out_dir` that can't be used, a patient system that is not an absolute URI.
     """
+    if fhir_patient_system is not None:
+        from hc_tf.report import fhir
+        fhir.check_system(fhir_patient_system)
     job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
                                      ga_weeks, frame=frame)
     unreadable: List[Tuple[str, str]] = list(job.refused)
@@ -282,5 +289,6 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         measurements, records = _write_outputs(
             runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress,
                                   frame, override_dicom_calibration, allow_implausible_pixel_size),
-            unreadable, staging, model_path, job.known_ga, exams_lib.read_exam_column(pixel_csv))
+            unreadable, staging, model_path, job.known_ga, exams_lib.read_exam_column(pixel_csv),
+            fhir_patient_system)
     return PredictResult(measurements, unreadable, records)
