@@ -429,6 +429,22 @@ def test_bad_submission_rows_raise(row):
         M.ellipse_from_submission_row(row, PX)
 
 
+# --- the perimeter ----------------------------------------------------------------
+
+def test_ramanujan_perimeter_matches_the_exact_perimeter_over_hc18s_range():
+    """HC is Ramanujan's second approximation (as HC18's reference); over HC18's heads
+    (semi-axes 20-250 px, aspect up to 1.7) it is the exact perimeter, 4 a E(e^2) with
+    scipy's complete elliptic integral, to 3.5e-11 relative (4e-8 px)."""
+    from scipy.special import ellipe
+    for a in np.linspace(20, 250, 24):
+        for ratio in np.linspace(1.0, 1.7, 15):
+            b = a / ratio
+            exact = 4 * a * ellipe(1 - (b / a) ** 2)
+            assert M.ramanujan_perimeter(a, b) == pytest.approx(exact, rel=1e-10)
+            # Either axis order, any angle: HC is the same.
+            assert M.Ellipse(0, 0, b, a, 1.0).perimeter() == pytest.approx(exact, rel=1e-10)
+
+
 # --- metrics -----------------------------------------------------------------
 
 def test_dice():
@@ -463,6 +479,23 @@ def test_distance_to_outline_is_exact():
     pts = rng.uniform(-200, 200, (300, 2))
     brute = np.min(np.linalg.norm(pts[:, None] - e.points(200_000)[None], axis=2), axis=1)
     assert np.allclose(M.distance_to_outline(e, pts), brute, atol=1e-4)
+
+
+def test_hausdorff_matches_scipy_on_dense_outlines():
+    """Against scipy's directed_hausdorff on 20,000-point outlines (HC18-sized ellipses)."""
+    from scipy.spatial.distance import directed_hausdorff
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        a = rng.uniform(20, 250)
+        ref = M.Ellipse(rng.uniform(0, 800), rng.uniform(0, 540), a, a / rng.uniform(1, 1.7),
+                        rng.uniform(0, math.pi))
+        pred = M.Ellipse(ref.cx + rng.normal(0, 3), ref.cy + rng.normal(0, 3),
+                         ref.a * rng.uniform(0.95, 1.05), ref.b * rng.uniform(0.95, 1.05),
+                         ref.angle + rng.normal(0, 0.1))
+        p, r = pred.points(20_000), ref.points(20_000)
+        theirs = max(directed_hausdorff(p, r)[0], directed_hausdorff(r, p)[0])
+        # Measured: ours is below by at most 2.6e-4 px (the sup over 720 samples).
+        assert M.hausdorff_mm(pred, ref, 1.0) == pytest.approx(theirs, abs=2e-3)
 
 
 def test_hc_difference():

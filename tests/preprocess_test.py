@@ -18,6 +18,24 @@ def test_letterbox_keeps_aspect_and_round_trips_points_exactly(src_hw):
     assert edges[1][0] <= 320 - 0.5 + 1e-9 and edges[1][1] <= 224 - 0.5 + 1e-9
 
 
+@pytest.mark.parametrize("src_hw", [(540, 800), (541, 738), (563, 799), (123, 457), (50, 60)])
+def test_the_point_map_is_cv2_resizes_pixel_centre_convention(src_hw):
+    """Resizing ramps (each pixel holding its own x or y) through the letterbox gives each model
+    pixel the original coordinate `to_original` assigns it: INTER_AREA's box averages oscillate
+    by up to 0.085 px around it (piecewise-constant pixels), INTER_LINEAR (upscale) is exact. A
+    half-pixel convention slip would move every point by 0.5 / scale - 0.5 px (0.75 at 0.4)."""
+    box = preprocess.letterbox_transform(src_hw, (224, 320))
+    ys, xs = np.mgrid[0:src_hw[0], 0:src_hw[1]].astype(np.float32)
+    x0, y0 = int(box.offset_x), int(box.offset_y)
+    nw, nh = round(box.scale_x * src_hw[1]), round(box.scale_y * src_hw[0])
+    my, mx = np.mgrid[y0 + 2:y0 + nh - 2, x0 + 2:x0 + nw - 2]  # away from the resize's edges
+    expected = box.to_original(np.stack([mx.ravel(), my.ravel()], axis=1).astype(np.float64))
+    for axis, ramp in ((0, xs), (1, ys)):
+        got = preprocess.letterbox_mask(ramp, box)[my.ravel(), mx.ravel(), 0]
+        err = got - expected[:, axis]
+        assert np.abs(err).max() < 0.1 and abs(err.mean()) < 0.005
+
+
 def test_letterbox_image_places_content_where_the_transform_says():
     image = np.zeros((540, 800), np.uint8)
     image[200:340, 300:500] = 255  # a bright block with centre (399.5, 269.5)
