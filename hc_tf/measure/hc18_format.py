@@ -31,7 +31,7 @@ from hc_tf.measure.result import Measurement
 #   semi_axes_a_mm = h / 2 * px, semi_axes_b_mm = w / 2 * px,
 #   angle_rad = (-deg * pi / 180) mod pi,
 # where cv2's h-axis, (-sin, cos)(deg) in (row, col), is (cos, -sin)(deg) in
-# (x, y): at -deg from +x towards +y, as written. tests/ellipse_test.py
+# (x, y): at -deg from +x towards +y, as written. tests/measure_test.py
 # re-implements that pipeline and compares rows. The grader's code is not public;
 # HC (and so the ranking's ADF) uses a and b symmetrically; we write a >= b.
 # Not-found images get a row of zeros (HC 0 mm: scored as a miss, as it should

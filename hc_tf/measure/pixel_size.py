@@ -8,7 +8,7 @@ from typing import Any, Tuple
 import numpy as np
 
 
-# HC18's pixel sizes are 0.052-0.326 mm; 2-D ultrasound in general is within about
+# HC18's pixel sizes are 0.049-0.393 mm; 2-D ultrasound in general is within about
 # 0.01-2 mm per pixel. Outside this range a value is a typo or a unit mix-up (um,
 # cm, pixels per mm), and would print an absurd HC; callers may allow it explicitly.
 PLAUSIBLE_PIXEL_SIZE_MM: Tuple[float, float] = (0.01, 2.0)
@@ -50,7 +50,7 @@ def check_pixel_size(value: Any, what: str = "pixel size", allow_implausible: bo
     lo, hi = PLAUSIBLE_PIXEL_SIZE_MM
     if not allow_implausible and not lo <= size <= hi:
         raise ImplausiblePixelSizeError(f"{what} {value!r} mm is outside the plausible range "
-                                        f"{lo:g}-{hi:g} mm per pixel (HC18: 0.052-0.326 mm)")
+                                        f"{lo:g}-{hi:g} mm per pixel (HC18: 0.049-0.393 mm)")
     return size
 
 

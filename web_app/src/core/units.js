@@ -36,7 +36,7 @@ export function parsePixelSize(text, range) {
   }
   if (!Number.isFinite(v)) throw new Error(`Pixel size "${s}" is not finite: enter it in mm, e.g. 0.1.`);
   if (!(v >= range.min && v <= range.max)) {
-    throw new Error(`Pixel size ${s} mm is implausible: outside the plausible range ${range.min}–${range.max} mm per pixel (HC18: 0.052–0.326 mm).`);
+    throw new Error(`Pixel size ${s} mm is implausible: outside the plausible range ${range.min}–${range.max} mm per pixel (HC18: 0.049–0.393 mm).`);
   }
   return v;
 }
