@@ -34,7 +34,8 @@ def _free_port() -> int:
 def _timed_request(client, path: str, px: float) -> float:
     from gradio_client import handle_file
     t0 = time.perf_counter()
-    _, hc, _, _ = client.predict(handle_file(path), px, api_name=f"/{demo.API_NAME}")
+    # The API's outputs: overlay, HC, GA, centile, review, submission row, time (docs/commands.md).
+    _, hc, *_ = client.predict(handle_file(path), px, "", api_name=f"/{demo.API_NAME}")
     if not hc.startswith(("HC ", "No head")):
         raise RuntimeError(f"unexpected answer: {hc}")
     return time.perf_counter() - t0
