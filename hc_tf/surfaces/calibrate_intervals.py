@@ -2,19 +2,25 @@
 
 Two steps (the first needs the prepared TFDS data and the model; the second only its CSV):
 
-    # 1. the model's validation predictions, with the quality signals (TF for TFDS reading)
-    python -m hc_tf.surfaces.calibrate_intervals collect --model hc_tf/models/hc_effunet_int8.tflite \
-        --data-dir ~/hc-runs/tfds --out ~/hc-runs/uncertainty2/val_predictions.csv
+    # 1. a model's predictions on the validation split, which it must not have trained on (a
+    #    model of `hc-tf train`; not the released one, trained on all), with the quality
+    #    signals (TF for TFDS reading)
+    python -m hc_tf.surfaces.calibrate_intervals collect --model RUN/best_int8.tflite \
+        --data-dir ~/hc-runs/tfds --out RUN/val_predictions.csv
     # 2. fit: normalized conformal regression (crepes) with a difficulty from the model-pixel
     #    size, head size and quality signals (CANDIDATES); cross-fitted report by subject folds;
     #    the chosen one (--choose; BANDED candidates are Mondrian: quantiles per head-size bin)
-    #    fitted on all of it
-    python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/uncertainty2/val_predictions.csv \
-        --table hc_tf/clinical/interval_table.json --report ~/hc-runs/uncertainty2/calibration.json
+    #    fitted on all of it, written beside the model (MODEL.interval_table.json), where every
+    #    path that loads that model finds it; the default --table is the package's, the
+    #    released model's own
+    python -m hc_tf.surfaces.calibrate_intervals fit --predictions RUN/val_predictions.csv \
+        --table RUN/best_int8.interval_table.json --fitted-on "validation split" \
+        --report RUN/calibration.json
 
 After cross-validation (`hc_tf.train.cross_validate`), every labelled image has an out-of-fold
 prediction: collected from each fold's model on its own held-out images, they calibrate the
-all-data model's table on 896 images instead of 185 (cross-conformal, as CV+ does):
+all-data model's table on 896 images instead of 185 (cross-conformal, as CV+ does); this is
+how the released model's table is made (`scripts/release_model.sh`):
 
     python -m hc_tf.surfaces.calibrate_intervals collect --cv-work ~/hc-runs/cv5 \
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/cv5/oof_predictions.csv
