@@ -47,6 +47,7 @@ if [ "$all_data" = 1 ]; then
   python -m hc_tf.surfaces.calibrate_intervals collect --cv-work "$cv" --data-dir "$data" \
       --out "$work/oof_predictions.csv"
   python -m hc_tf.surfaces.calibrate_intervals fit --predictions "$work/oof_predictions.csv" \
+      --table hc_tf/clinical/interval_table.json \
       --fitted-on "out-of-fold predictions of 5 folds" --report "$work/intervals.json"
   python benchmarks/review_flag_calibration.py --predictions "$work/oof_predictions.csv" \
       --out "$work/review_flag"

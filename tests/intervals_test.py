@@ -432,3 +432,19 @@ def test_an_image_beyond_the_calibrated_range_gets_a_note_not_a_capped_interval(
     worse = dict(dataclasses.asdict(quality), mask_ellipse_dice=0.5)
     two = intervals.beyond_calibration(250.0, worse, model_pixel_mm=cap * 1.05)
     assert two.startswith(note + "; one_minus_mask_ellipse_dice 0.500 is above"), two
+
+
+def test_the_released_model_is_not_calibrated_on_the_validation_split_it_trained_on(
+        sample_data_dir, tmp_path):
+    """The released model trained on every labelled image: `collect` on the validation split
+    with it (the --model default) is refused before anything runs, and `fit` writes only a
+    table it is told to, never the package's by default."""
+    from hc_tf import models
+    script = _script()
+    out = tmp_path / "val.csv"
+    with pytest.raises(ValueError, match="released model trained on the validation split"):
+        script.collect(models.released_edge_model(), sample_data_dir, str(out))
+    assert not out.exists()
+    with pytest.raises(SystemExit) as usage:
+        script.main(["fit", "--predictions", str(out), "--report", str(tmp_path / "r.json")])
+    assert usage.value.code == 2

@@ -25,6 +25,7 @@ how the released model's table is made (`scripts/release_model.sh`):
     python -m hc_tf.surfaces.calibrate_intervals collect --cv-work ~/hc-runs/cv5 \
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/cv5/oof_predictions.csv
     python -m hc_tf.surfaces.calibrate_intervals fit --predictions ~/hc-runs/cv5/oof_predictions.csv \
+        --table hc_tf/clinical/interval_table.json \
         --fitted-on "out-of-fold predictions of 5 folds" --report ...
 
 On other labelled images (an independent check; the table is applied as it is, never refitted):
@@ -85,6 +86,18 @@ def soft_dice_confidence(prob: np.ndarray) -> float:
 CV_MODELS = {"int8": "model_int8.tflite", "keras": "model.keras"}  # cross_validate's names
 
 
+def _refuse_a_model_trained_on_validation(model: str) -> None:
+    """The released model trained on all labelled images, the validation split's included: its
+    errors there are training errors, and a table fitted on them would be too narrow."""
+    from hc_tf import edge
+    from hc_tf import models
+    if os.path.isfile(model) and edge.sha256_file(model) in models.released_sha256s():
+        raise ValueError(f"{model}: the released model trained on the validation split too, so "
+                         "its predictions there are not held out; calibrate it with --cv-work "
+                         "(its recipe's out-of-fold predictions), check it on other images with "
+                         "--hc18-folder, or pass --model for a model trained on the train split")
+
+
 def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_work: str = "",
             cv_tier: str = "int8", folds: int = 5) -> None:
     """Runs `model` over the TFDS validation split (or, for `check` only, every labelled image
@@ -92,7 +105,8 @@ def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_w
     and writes one row per image.
 
     Raises:
-      ValueError: when `cv_work` holds no fold's model of the tier.
+      ValueError: when `cv_work` holds no fold's model of the tier, or when the validation
+        split would be measured by the released model, which trained on it.
     """
     from hc_tf import inference
 
@@ -113,6 +127,7 @@ def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_w
             from hc_tf.surfaces import evaluate
             samples = evaluate.samples_from_hc18_folder(hc18_folder)
         else:
+            _refuse_a_model_trained_on_validation(model)
             from hc_tf.train import data as data_lib
             samples = data_lib.load_samples(data_dir, "validation")
         rows = _rows(inference.load_runner(model), samples)
@@ -333,7 +348,8 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
-    c.add_argument("--model", default="hc_tf/models/hc_effunet_int8.tflite")
+    c.add_argument("--model", default="hc_tf/models/hc_effunet_int8.tflite",
+                   help="default: the released model (--hc18-folder only; see --cv-work)")
     c.add_argument("--data-dir", help="prepared TFDS data: its validation split")
     c.add_argument("--hc18-folder", default="",
                    help="instead: an HC18-layout folder (for `check` on other labelled images)")
@@ -347,7 +363,9 @@ def main(argv=None) -> None:
     k.add_argument("--table", default=intervals.TABLE_PATH)
     f = sub.add_parser("fit")
     f.add_argument("--predictions", required=True)
-    f.add_argument("--table", default=intervals.TABLE_PATH)
+    # No default: the package's table belongs to the released model only (a slip would replace it).
+    f.add_argument("--table", required=True, help="the table to write: MODEL.interval_table.json "
+                   "beside your model, or the package's (hc_tf/clinical/interval_table.json)")
     f.add_argument("--report", required=True)
     f.add_argument("--choose", default="normalized: model pixel + quality, by HC band",
                    choices=sorted(ALL_CANDIDATES), help="default: the released table's")
