@@ -309,7 +309,7 @@ def _sr_times(sr):
     return [datetime.datetime.strptime(str(t), "%Y%m%d%H%M%S.%f") for t in own]
 
 
-@pytest.mark.parametrize("offset", ["+0530", "-0800", "+1400"])
+@pytest.mark.parametrize("offset", ["+0530", "-0800", "+1400", "+0000"])
 def test_sr_declares_the_source_zone_and_writes_its_own_times_in_it(tmp_path, offset):
     """TimezoneOffsetFromUTC covers every time of an instance, the study's (copied) and the
     SR's own: both are in the source's zone, whatever this computer's is."""
@@ -329,7 +329,7 @@ def test_sr_declares_the_source_zone_and_writes_its_own_times_in_it(tmp_path, of
         assert abs((t.replace(tzinfo=zone) - now).total_seconds()) < 120, (t, offset)
 
 
-@pytest.mark.parametrize("offset", ["+5:30", "+2500", "-1300", "+0160", "GMT"])
+@pytest.mark.parametrize("offset", ["+5:30", "+2500", "-1300", "+0160", "GMT", "-0000"])
 def test_an_invalid_source_zone_is_left_out_and_named_not_quoted(tmp_path, offset):
     from hc_tf.measure import Ellipse
     src = dicom_files.gray_dataset(HEADS[0])

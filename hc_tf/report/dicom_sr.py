@@ -390,13 +390,13 @@ def _clean_copied(sr: Any, evidence: Any) -> List[str]:
 
 def utc_offset(value: Any) -> Optional[datetime.timezone]:
     """TimezoneOffsetFromUTC ("+0530", "-0800") as a timezone; None for no value or one DICOM
-    does not allow ("+5:30", "+2500", an offset past -1200..+1400)."""
+    does not allow ("+5:30", "+2500", an offset past -1200..+1400, "-0000": UTC is "+0000")."""
     m = UTC_OFFSET.fullmatch(str(value or "").strip())
     if not m:
         return None
     hours, minutes = int(m.group(2)), int(m.group(3))
     offset = (hours * 60 + minutes) * (-1 if m.group(1) == "-" else 1)
-    if minutes >= 60 or not -12 * 60 <= offset <= 14 * 60:
+    if minutes >= 60 or not -12 * 60 <= offset <= 14 * 60 or m.group(0) == "-0000":
         return None
     return datetime.timezone(datetime.timedelta(minutes=offset))
 
