@@ -557,3 +557,32 @@ def test_subject_is_a_logical_reference_by_identifier_only_with_a_system_and_an_
     assert {k: v for k, v in obs.items() if k != "subject"} == plain and "subject" not in plain
     for given, patient_id in ((None, "PID-7"), ("", "PID-7"), (system, "  "), (system, None)):
         assert fhir.patient_subject(given, patient_id) is None
+
+
+@pytest.mark.parametrize("vr_field, value, kept", [
+    ("PatientID", "PID\x017", False), ("PatientID", "PID\n7", False),
+    ("PatientID", "PID\t7", False), ("StudyDescription", "FETAL\x00HEAD", False),
+    ("PatientID", "PID 7", True), ("PatientComments", "line one\r\nline two\tthree", True)])
+def test_control_characters_a_text_vr_forbids_leave_the_field_empty(vr_field, value, kept):
+    """pydicom checks an LO's length, not its characters: a PatientID holding a control
+    character (LO allows none but ESC) was copied into the SR, which dciodvfy refuses ("Character
+    invalid for this VR"), and named the FHIR subject with it, which FHIR's string refuses too.
+    Such a field is left empty with a note by tag; LT/ST/UT keep CR, LF, FF, TAB and ESC."""
+    from hc_tf.measure import Ellipse
+    from hc_tf.surfaces import dicom_predict
+    src = dicom_files.gray_dataset(HEADS[0])
+    setattr(src, vr_field, value)
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    notes = []
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False,
+                           [], model, notes=notes)
+    if kept:
+        assert sr.get(vr_field) == value and not notes, notes
+        return
+    assert not sr.get(vr_field)
+    assert [n for n in notes if vr_field in n and value not in n], notes
+    record = {"dicom": {}}
+    run = dicom_predict.RunContext(model, patient_system="urn:oid:1.2.840.113619.6.1")
+    if vr_field == "PatientID":
+        assert dicom_predict._subject(run, sr, record) is None
+        assert record["dicom"]["fhir_notes"] == [dicom_predict.NO_SUBJECT]

@@ -63,6 +63,10 @@ PARSED_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
 SEX_WORDS = {"FEMALE": "F", "MALE": "M", "OTHER": "O"}
 # Sequences, UIDs (the reader checks the ones the SR needs) and binary values are copied as they are.
 NOT_CHECKED_VRS = frozenset({"SQ", "UI", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+# The control characters each text VR allows (PS3.5 6.1-6.2; pydicom checks lengths, not these):
+# LO, SH and UC none but ESC, PN not LF, FF or CR, ST, LT and UT also CR, LF, FF and TAB.
+TEXT_CONTROLS = {"SH": "\x1b", "LO": "\x1b", "UC": "\x1b", "PN": "\t\x1b",
+                 "ST": "\t\n\f\r\x1b", "LT": "\t\n\f\r\x1b", "UT": "\t\n\f\r\x1b"}
 UTC_OFFSET = re.compile(r"([+-])([0-9]{2})([0-9]{2})")  # TimezoneOffsetFromUTC, "&ZZXX"
 
 
@@ -279,11 +283,15 @@ def _values(value: Any) -> List[Any]:
 
 
 def _valid(vr: str, value: Any) -> bool:
-    """Whether pydicom (and highdicom, which parses DA/TM/DT) accepts one value of `vr`."""
+    """Whether pydicom (and highdicom, which parses DA/TM/DT) accepts one value of `vr`, and
+    it holds no control character `vr` forbids."""
     from pydicom import config
     from pydicom import valuerep
     try:
         valuerep.validate_value(vr, value, config.RAISE)
+        allowed = TEXT_CONTROLS.get(vr)
+        if allowed is not None and any(c < " " and c not in allowed for c in str(value)):
+            return False
         parse = {"DA": valuerep.DA, "TM": valuerep.TM, "DT": valuerep.DT}.get(vr)
         if parse is not None and isinstance(value, str):
             parse(value)
