@@ -448,3 +448,18 @@ def test_the_released_model_is_not_calibrated_on_the_validation_split_it_trained
     with pytest.raises(SystemExit) as usage:
         script.main(["fit", "--predictions", str(out), "--report", str(tmp_path / "r.json")])
     assert usage.value.code == 2
+
+
+def test_the_docs_claim_no_default_table_for_fit():
+    """fit's --table is required (9417cfb): the module's usage and the model card, written while
+    it defaulted to the package's table, said it still did."""
+    import os
+    import re
+    script = _script()
+    with pytest.raises(SystemExit):
+        script.main(["fit", "--predictions", "p.csv", "--report", "r.json"])
+    card = open(os.path.join(os.path.dirname(__file__), "..", "export", "README.md"),
+                encoding="utf-8").read()
+    for name, text in (("calibrate_intervals", script.__doc__), ("export/README.md", card)):
+        flat = re.sub(r"\s+", " ", text)
+        assert not re.search(r"default `?--table`?", flat), name

@@ -11,8 +11,8 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
     #    size, head size and quality signals (CANDIDATES); cross-fitted report by subject folds;
     #    the chosen one (--choose; BANDED candidates are Mondrian: quantiles per head-size bin)
     #    fitted on all of it, written beside the model (MODEL.interval_table.json), where every
-    #    path that loads that model finds it; the default --table is the package's, the
-    #    released model's own
+    #    path that loads that model finds it (--table has no default: the package's table,
+    #    hc_tf/clinical/interval_table.json, is the released model's own)
     python -m hc_tf.surfaces.calibrate_intervals fit --predictions RUN/val_predictions.csv \
         --table RUN/best_int8.interval_table.json --fitted-on "validation split" \
         --report RUN/calibration.json
