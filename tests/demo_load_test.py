@@ -1,6 +1,5 @@
 """benchmarks/demo_load.py calls the demo's `/measure` API as the demo defines it."""
 
-import functools
 import inspect
 
 import pytest
@@ -8,27 +7,36 @@ import pytest
 from tests.scripts import load_script
 
 
-class _FakeClient:
-    """Answers as the served `/measure` does: `_handle`'s inputs in, its seven outputs back."""
+class _DemoClient:
+    """Answers as the served `/measure` does: the demo's own handler (`app._handle`) on the
+    released model, so the benchmark reads the outputs the demo really returns, in its order."""
 
     def __init__(self):
+        from hc_tf import inference
+        from hc_tf import models
         from hc_tf.surfaces.demo import app
-        self.handler = inspect.signature(functools.partial(app._handle, None, 600))
-        self.calls = []
+        runner = inference.load_runner(models.released_edge_model())
+        self.handle = lambda *args: app._handle(runner, 600, *args)
+        self.signature = inspect.signature(app._handle)
+        self.calls, self.answers = [], []
 
     def predict(self, *args, api_name):
         assert api_name == "/measure"
-        self.handler.bind_partial(*args)  # no more inputs than the handler takes
+        self.signature.bind(None, 600, *args)  # no more inputs than the handler takes
         self.calls.append(args)
-        return (None, "HC 170.0 mm", "GA ...", "", "", "row", "0.1 s")
+        self.answers.append(self.handle(*args))
+        return self.answers[-1]
 
 
-def test_timed_request_reads_the_seven_outputs():
+def test_timed_request_reads_the_hc_the_demo_returns(tmp_path, monkeypatch):
     pytest.importorskip("gradio_client")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # the overlay the handler writes
     bench = load_script("benchmarks/demo_load.py")
-    client = _FakeClient()
+    client = _DemoClient()
     path, px = bench.demo.load_examples()[0]
     took = bench._timed_request(client, path, px)
     assert took >= 0.0
     (args,) = client.calls
     assert args[1] == px and args[2] == ""  # no known GA
+    (answer,) = client.answers
+    assert answer[1].startswith("HC ") and " mm" in answer[1], answer  # what it checked
