@@ -584,5 +584,28 @@ def test_control_characters_a_text_vr_forbids_leave_the_field_empty(vr_field, va
     record = {"dicom": {}}
     run = dicom_predict.RunContext(model, patient_system="urn:oid:1.2.840.113619.6.1")
     if vr_field == "PatientID":
-        assert dicom_predict._subject(run, sr, record) is None
+        assert dicom_predict._subject(run, src, sr, record) is None
         assert record["dicom"]["fhir_notes"] == [dicom_predict.NO_SUBJECT]
+
+
+@pytest.mark.parametrize("patient_id, value", [
+    ("PID-1\\PID-2", None), ("  PID-1 ", "PID-1"), ("PID-1", "PID-1")])
+def test_the_fhir_subject_is_the_files_patient_id_as_it_is_or_none(patient_id, value):
+    """A PatientID of several values (a backslash in the file; LO has one) is cut to its first
+    in the SR, with a note: another ID, perhaps another patient's, so the Observation names
+    no subject (and says so by tag) rather than the cut one; padding is not a change."""
+    from hc_tf.measure import Ellipse
+    from hc_tf.surfaces import dicom_predict
+    src = dicom_files.gray_dataset(HEADS[0])
+    src.PatientID = patient_id
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False,
+                           [], model)
+    run = dicom_predict.RunContext(model, patient_system="urn:oid:1.2.840.113619.6.1")
+    record = {"dicom": {}}
+    subject = dicom_predict._subject(run, src, sr, record)
+    if value is None:
+        assert subject is None and record["dicom"]["fhir_notes"] == [dicom_predict.NO_SUBJECT]
+        assert "PID" not in dicom_predict.NO_SUBJECT
+    else:
+        assert subject["identifier"]["value"] == value and "fhir_notes" not in record["dicom"]

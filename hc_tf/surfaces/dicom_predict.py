@@ -186,16 +186,21 @@ def run_context(model_path: str, patient_system: Optional[str] = None) -> RunCon
 
 
 # The tag, never the value; the SR's PatientID is empty when the file's is missing or invalid.
-NO_SUBJECT = "no FHIR subject: the file has no PatientID (0010,0020) the SR could keep"
+NO_SUBJECT = ("no FHIR subject: the file has no PatientID (0010,0020) the SR could keep as it "
+              "is")
 
 
-def _subject(run: RunContext, sr: Any, record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The Observation's subject: the PatientID as the SR holds it (the source's, in the form
-    DICOM allows), so the SR and the FHIR name one patient; without one, a note in `record`."""
+def _subject(run: RunContext, source: Any, sr: Any,
+             record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The Observation's subject: the PatientID as the SR holds it, so the SR and the FHIR name
+    one patient, and only when it is the source's (padding aside): one the SR had to change (a
+    file's several values cut to the first) may be another patient's. Else a note in `record`."""
     from hc_tf.report import fhir
     if not run.patient_system:
         return None
-    subject = fhir.patient_subject(run.patient_system, sr.get("PatientID"))
+    kept = sr.get("PatientID")
+    same = str(kept or "").strip() == str(source.get("PatientID") or "").strip()
+    subject = fhir.patient_subject(run.patient_system, kept) if same else None
     if subject is None:
         record["dicom"]["fhir_notes"] = [NO_SUBJECT]
     return subject
@@ -245,7 +250,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
                            m.review_reasons, fhir.study_datetime(sr),
                            str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"),
-                           subject=_subject(run, sr, record))
+                           subject=_subject(run, s.header.dataset, sr, record))
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obs, f, indent=2)
