@@ -9,8 +9,11 @@ signals first on ties. Prints the rule, its catch and flag rates, and the risk-c
 table (ADF of the unflagged images as the share flagged grows, images ranked by the
 chosen rule's margin); writes the per-image CSV and the plot.
 
-    python benchmarks/review_flag_calibration.py --model export/hc_effunet.keras \
+    python benchmarks/review_flag_calibration.py --model RUN/best.keras \
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/review_flag
+
+(a model trained on the train split: the released one trained on the validation split too, and
+is refused there)
 
 A model trained on every labelled image (the release after cross-validation) has no held-out
 validation image: its flag is calibrated instead on the folds' out-of-fold predictions, the
@@ -28,6 +31,7 @@ import dataclasses
 import itertools
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -132,6 +136,12 @@ def main() -> None:
     args = parser.parse_args()
     if not args.predictions and not (args.model and args.data_dir):
         parser.error("give --model and --data-dir, or --predictions")
+    if args.model and not args.predictions and args.split == "validation":
+        from hc_tf.surfaces import calibrate_intervals
+        try:
+            calibrate_intervals.refuse_a_model_trained_on_validation(args.model)
+        except ValueError as err:
+            sys.exit(f"review_flag_calibration: {err}")
     os.makedirs(args.out, exist_ok=True)
     rows = (rows_from_predictions(args.predictions) if args.predictions
             else collect(args.model, args.data_dir, args.split))

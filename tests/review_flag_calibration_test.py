@@ -46,3 +46,22 @@ def test_the_search_on_out_of_fold_rows_catches_the_crafted_errors(tmp_path):
     assert int(big.sum()) == 3
     assert int((flagged & big).sum()) == 3 and flagged.mean() <= flag.MAX_FLAGGED
     assert np.flatnonzero(flagged & big).tolist() == [3, 17, 41]
+
+
+def test_the_released_model_is_refused_on_the_validation_split_it_trained_on(
+        tmp_path, monkeypatch, sample_data_dir):
+    """Its errors there are training errors: the flag would be calibrated on them. Refused before
+    anything runs or is written; --predictions (out-of-fold) is the released model's route."""
+    import sys
+
+    import pytest
+
+    from hc_tf import models
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["review_flag_calibration.py", "--model",
+                                      models.released_edge_model(), "--data-dir",
+                                      sample_data_dir, "--out", str(out)])
+    with pytest.raises(SystemExit) as refused:
+        _load().main()
+    assert "released model trained on the validation split" in str(refused.value.code)
+    assert not out.exists()

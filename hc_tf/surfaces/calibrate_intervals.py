@@ -86,7 +86,7 @@ def soft_dice_confidence(prob: np.ndarray) -> float:
 CV_MODELS = {"int8": "model_int8.tflite", "keras": "model.keras"}  # cross_validate's names
 
 
-def _refuse_a_model_trained_on_validation(model: str) -> None:
+def refuse_a_model_trained_on_validation(model: str) -> None:
     """The released model trained on all labelled images, the validation split's included: its
     errors there are training errors, and a table fitted on them would be too narrow."""
     from hc_tf import edge
@@ -127,7 +127,7 @@ def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_w
             from hc_tf.surfaces import evaluate
             samples = evaluate.samples_from_hc18_folder(hc18_folder)
         else:
-            _refuse_a_model_trained_on_validation(model)
+            refuse_a_model_trained_on_validation(model)
             from hc_tf.train import data as data_lib
             samples = data_lib.load_samples(data_dir, "validation")
         rows = _rows(inference.load_runner(model), samples)
