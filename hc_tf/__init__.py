@@ -5,6 +5,9 @@ import os as _os
 from hc_tf import defaults as _defaults
 
 __version__ = "0.1.0"
+# The embedded HC18 sample (package data): `prepare`'s default, and images the released model
+# trained on.
+SAMPLE_DIR = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "sample_data")
 
 
 def _set_opencv_pixel_guard() -> None:

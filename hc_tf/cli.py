@@ -10,6 +10,7 @@ import time
 
 import click
 
+import hc_tf
 from hc_tf import __version__
 from hc_tf.console import errors
 from hc_tf.console import inputs as cli_inputs
@@ -20,7 +21,7 @@ from hc_tf.console import tfds_build
 from hc_tf.node import cli_lib as node_cli
 
 DEFAULT_DATA_DIR = os.path.expanduser("~/hc-runs/tfds")
-SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
+SAMPLE_DIR = hc_tf.SAMPLE_DIR
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -193,6 +194,11 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     text.echo_evaluation(summary, t, out_dir, unreadable=len(unreadable))
     if reference_csv:
         text.echo_reference_rows(summary["reference_csv"])
+    else:
+        note = evaluate_lib.in_sample_note(model_path or models.released_edge_model(), data_dir,
+                                           getattr(runner, "sha256", None))
+        if note:
+            click.echo(note, err=True)
 
 
 # `predict` exit codes (docs/commands.md): 0 every image measured; 1 an error, --out

@@ -174,3 +174,22 @@ def test_evaluate_writes_bland_altman_and_the_new_figures(tmp_path):
     for r, s in zip(rows, samples):
         assert r["review"] in ("True", "False")
         assert r["reference_trimester"] == evaluate_lib.reference_trimester(s.reference_hc_mm)
+
+
+def test_the_released_model_on_images_it_trained_on_gets_the_in_sample_note(tmp_path):
+    """The embedded sample and a prepared TFDS dir (HC18's only builder) are training images of
+    the released model: its figures there are not its accuracy, and evaluate says so. Labelled
+    images elsewhere in HC18's layout (a copy, someone's own) and other models get no note."""
+    import shutil
+
+    import hc_tf
+    from hc_tf import models
+    released = models.released_edge_model()
+    copy = tmp_path / "mine"
+    shutil.copytree(hc_tf.SAMPLE_DIR, copy)
+    tfds_dir = tmp_path / "tfds"
+    tfds_dir.mkdir()
+    assert evaluate_lib.in_sample_note(released, hc_tf.SAMPLE_DIR) == evaluate_lib.IN_SAMPLE_NOTE
+    assert evaluate_lib.in_sample_note(released, str(tfds_dir)) == evaluate_lib.IN_SAMPLE_NOTE
+    assert evaluate_lib.in_sample_note(released, str(copy)) is None
+    assert evaluate_lib.in_sample_note(released, str(tfds_dir), sha256="0" * 64) is None

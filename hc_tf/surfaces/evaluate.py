@@ -12,6 +12,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+import hc_tf
 from hc_tf import clinical
 from hc_tf.io import hc18_csv
 from hc_tf import inference
@@ -241,6 +242,26 @@ def review_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
             "adf_unflagged_mm_mean": adf(unflagged), "adf_flagged_mm_mean": adf(flagged),
             "reasons": reasons}
 
+
+
+IN_SAMPLE_NOTE = ("note: the released model was trained on all 896 labelled HC18 images of its "
+                  "copy (the embedded sample's, and a data dir prepared from that copy, splits "
+                  "included): on those, these figures are in-sample, not its accuracy; its "
+                  "recipe's out-of-fold figures are in the model card (export/README.md)")
+
+
+def in_sample_note(model_path: str, data_dir: str, sha256: Optional[str] = None
+                   ) -> Optional[str]:
+    """IN_SAMPLE_NOTE when the released model scores images it trained on: a prepared TFDS data
+    dir (HC18 is the only data its builder prepares) or the embedded sample; else None. A
+    folder of other labelled images in HC18's layout is not known to be HC18's, so no note."""
+    from hc_tf import edge
+    from hc_tf import models
+    if is_hc18_folder(data_dir) and not (os.path.isdir(hc_tf.SAMPLE_DIR)
+                                         and os.path.samefile(data_dir, hc_tf.SAMPLE_DIR)):
+        return None
+    released = (sha256 or edge.sha256_file(model_path)) in models.released_sha256s()
+    return IN_SAMPLE_NOTE if released else None
 
 
 def is_hc18_folder(folder: str) -> bool:
