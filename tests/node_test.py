@@ -597,6 +597,7 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
     gets no subject, and its journal note (and, with no destination, its done line) says so,
     by tag."""
     import logging
+    from hc_tf import models
     from hc_tf.report import dicom_sr
     canary, system = "CANARY-PID-7f3a9c", "https://hospital.example/mrn"
     path = _toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
@@ -613,8 +614,7 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
     for name, ds in (("known", known), ("anonymous", anonymous)):
         data = open(dicom_files.save(ds, str(tmp_path / f"{name}.dcm")), "rb").read()
         ids.append(spool.store(data, str(ds.SOPInstanceUID), US, "SCAN"))
-    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
-                                                  .released_edge_model()), "HCTF",
+    run = measure_lib.NodeRun(dicom_sr.model_info(models.released_edge_model()), "HCTF",
                               patient_system=cfg.fhir_patient_system)
     with caplog.at_level(logging.INFO, logger="hc_tf.node"):
         for i in ids:
