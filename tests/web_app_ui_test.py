@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import re
 import struct
 import threading
 import time
@@ -21,6 +22,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
 from web_app_test import (BUNDLE, DIST, TOL_MM, _Handler, _wait_ready, browser, golden,  # noqa: F401
                           server)
@@ -782,3 +784,17 @@ def test_measure_all_pressed_twice_runs_one_pass(page, golden):  # noqa: F811
     assert page.is_enabled("#measure-all")
     page.wait_for_timeout(1000)
     assert page.is_enabled("#measure-all") and page.is_hidden("#busy")
+
+
+# Accessibility: sonographers on a workstation, often keyboard-only or with a screen reader.
+_LIVE = "(el) => !!el.closest('[role=status], [role=alert], [aria-live]:not([aria-live=off])')"
+
+
+def test_the_hc_and_the_centile_are_announced(page, golden):  # noqa: F811
+    """A screen reader heard the review flag (a status) but not the HC, "No head found", the
+    self-test refusal, nor the centile or its refusal of the known GA: they were plain text."""
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    page.fill("#known-ga", "30+0")
+    for sel in ("#hc", "#review", "#centile", "#message", "#stale"):
+        assert page.locator(sel).evaluate(_LIVE), sel
