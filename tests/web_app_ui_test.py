@@ -798,3 +798,13 @@ def test_the_hc_and_the_centile_are_announced(page, golden):  # noqa: F811
     page.fill("#known-ga", "30+0")
     for sel in ("#hc", "#review", "#centile", "#message", "#stale"):
         assert page.locator(sel).evaluate(_LIVE), sel
+
+
+def test_the_image_has_a_text_alternative(page, golden):  # noqa: F811
+    """The canvas had an aria-label but no role: it was left out of the accessibility tree."""
+    view = page.locator("#view")
+    expect(view).to_have_role("img")
+    expect(view).to_have_accessible_name(re.compile("no image", re.I))
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    expect(view).to_have_accessible_name(re.compile(r"000_HC\.png.*ellipse"))

@@ -14,6 +14,7 @@ export function draw({ image, result, calib, trusted }) {
   if (!image?.prep.preview) { // no image, or its preview still on its way (drawn when it comes)
     cv.width = 320; cv.height = 224; ctx.clearRect(0, 0, cv.width, cv.height);
     cv.dataset.state = 'empty'; delete cv.dataset.name;
+    cv.setAttribute('aria-label', image ? `${image.name}: loading the image` : 'No image open');
     return;
   }
   const p = image.prep.preview, k = 1 / p.step; // preview pixel = image pixel * k
@@ -21,7 +22,9 @@ export function draw({ image, result, calib, trusted }) {
   ctx.putImageData(new ImageData(p.rgba, p.width, p.height), 0, 0);
   cv.dataset.state = 'image'; cv.dataset.name = image.name; cv.dataset.step = String(p.step);
   const lw = Math.max(2, Math.round(Math.max(p.width, p.height) / 300));
-  if (result?.found && trusted) {
+  const ellipse = result?.found && trusted;
+  cv.setAttribute('aria-label', `Ultrasound image ${image.name}${ellipse ? ', with the fitted head ellipse' : ''}${calib ? `; calibration: ${calib.points.length} of 2 points` : ''}`);
+  if (ellipse) {
     const e = result.ellipse;
     ctx.strokeStyle = '#00ff66'; ctx.lineWidth = lw;
     ctx.beginPath(); ctx.ellipse((e.cx + 0.5) * k, (e.cy + 0.5) * k, e.a * k, e.b * k, e.angle, 0, 2 * Math.PI); ctx.stroke();
