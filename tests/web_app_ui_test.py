@@ -808,3 +808,14 @@ def test_the_image_has_a_text_alternative(page, golden):  # noqa: F811
     page.select_option("#sample", "000_HC.png")
     _found(page, "000_HC.png")
     expect(view).to_have_accessible_name(re.compile(r"000_HC\.png.*ellipse"))
+
+
+def test_inputs_are_labelled_with_their_units(page, golden):  # noqa: F811
+    """The calibration distance had only a placeholder for a name; the known GA's label had no unit."""
+    expect(page.locator("#px")).to_have_accessible_name(re.compile(r"\(mm\)"))
+    expect(page.locator("#known-ga")).to_have_accessible_name(re.compile("weeks"))
+    _open(page, "000_HC.png")
+    page.click("#calibrate")
+    expect(page.locator("#calib-mm")).to_have_accessible_name(re.compile(r"distance.*\(mm\)", re.I))
+    for sel in ("#px", "#known-ga", "#calib-mm"):  # a placeholder is no label: it goes as soon as one types
+        assert page.locator(sel).evaluate("(el) => el.labels.length > 0 || !!el.getAttribute('aria-label')"), sel
