@@ -819,3 +819,14 @@ def test_inputs_are_labelled_with_their_units(page, golden):  # noqa: F811
     expect(page.locator("#calib-mm")).to_have_accessible_name(re.compile(r"distance.*\(mm\)", re.I))
     for sel in ("#px", "#known-ga", "#calib-mm"):  # a placeholder is no label: it goes as soon as one types
         assert page.locator(sel).evaluate("(el) => el.labels.length > 0 || !!el.getAttribute('aria-label')"), sel
+
+
+def test_report_buttons_say_what_they_do(page, golden):  # noqa: F811
+    """Tabbing to them, a screen reader said only "CSV", "JSON", "Copy", "Exams CSV"."""
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    for b in ("dl-csv", "dl-json", "dl-copy"):
+        expect(page.locator(f"#{b}")).to_have_accessible_name(re.compile("report", re.I))
+    for b in ("dl-csv", "dl-json", "dl-copy", "dl-fhir", "batch-dl-csv", "batch-dl-json", "batch-dl-copy", "batch-dl-exams"):
+        word, name = page.locator(f"#{b}").evaluate("(el) => [el.textContent, el.getAttribute('aria-label') || '']")
+        assert re.search("report|exams|observation", name, re.I) and word in name, (b, name)  # the visible word too
