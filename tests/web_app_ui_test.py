@@ -830,3 +830,31 @@ def test_report_buttons_say_what_they_do(page, golden):  # noqa: F811
     for b in ("dl-csv", "dl-json", "dl-copy", "dl-fhir", "batch-dl-csv", "batch-dl-json", "batch-dl-copy", "batch-dl-exams"):
         word, name = page.locator(f"#{b}").evaluate("(el) => [el.textContent, el.getAttribute('aria-label') || '']")
         assert re.search("report|exams|observation", name, re.I) and word in name, (b, name)  # the visible word too
+
+
+def test_calibration_by_keyboard_keeps_the_focus(page, golden):  # noqa: F811
+    """Cancel or Apply hid the row holding the focused button: the focus fell to the page's start.
+    Enter in the distance did nothing (Enter in the pixel size measures)."""
+    _open(page, "000_HC.png")
+    active = "() => document.activeElement.id"
+    page.focus("#calibrate")
+    page.keyboard.press("Enter")
+    assert page.is_visible("#calib")
+    page.keyboard.press("Tab")
+    assert page.evaluate(active) == "calib-mm"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate(active) == "calib-cancel"
+    page.keyboard.press("Space")
+    assert page.is_hidden("#calib") and page.evaluate(active) == "calibrate"
+    page.keyboard.press("Enter")
+    box = page.locator("#view").bounding_box()
+    k = box["width"] / page.evaluate("document.querySelector('#view').width")
+    for y in (50, 450):
+        page.mouse.click(box["x"] + 100.5 * k, box["y"] + (y + 0.5) * k)
+    assert page.evaluate(active) == "calib-mm"
+    page.keyboard.type("40")
+    page.keyboard.press("Enter")
+    _found(page, "000_HC.png")
+    assert abs(float(page.locator("#px").input_value()) - 0.1) < 1e-3
+    assert page.is_hidden("#calib") and page.evaluate(active) == "calibrate"

@@ -227,7 +227,9 @@ function wireCalibration() {
     $('calib-msg').textContent = 'Click two points of the depth scale, then type their distance in mm.';
     redraw();
   });
-  $('calib-cancel').addEventListener('click', () => { state.calib = null; $('calib').hidden = true; redraw(); });
+  // Closing the row hides the focused button: the focus goes back to Calibrate (not to the page's start).
+  const closeCalib = () => { state.calib = null; $('calib').hidden = true; if (!$('calibrate').disabled) $('calibrate').focus(); };
+  $('calib-cancel').addEventListener('click', () => { closeCalib(); redraw(); });
   $('view').addEventListener('click', (ev) => {
     if (!state.calib || !state.image) return;
     if (state.calib.points.length === 2) state.calib.points = [];
@@ -240,6 +242,8 @@ function wireCalibration() {
     }
     redraw();
   });
+  // (its default kept, the Enter would go on to the Calibrate button focused by Apply and reopen the row)
+  $('calib-mm').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); $('calib-apply').click(); } });
   $('calib-apply').addEventListener('click', () => {
     const c = state.calib, { min, max } = range();
     if (!c || c.points.length !== 2 || !(c.distPx >= 5)) { message('Click two points at least 5 pixels apart on the depth scale first.'); return; }
@@ -248,7 +252,7 @@ function wireCalibration() {
     const px = mm / c.distPx;
     if (px < min || px > max) { message(`That gives ${px.toPrecision(3)} mm per pixel, outside ${min}–${max} mm: check the points and the distance.`); return; }
     $('px').value = px.toPrecision(6);
-    state.calib = null; $('calib').hidden = true; message('');
+    closeCalib(); message('');
     measure();
   });
 }
