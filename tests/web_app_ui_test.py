@@ -858,3 +858,9 @@ def test_calibration_by_keyboard_keeps_the_focus(page, golden):  # noqa: F811
     _found(page, "000_HC.png")
     assert abs(float(page.locator("#px").input_value()) - 0.1) < 1e-3
     assert page.is_hidden("#calib") and page.evaluate(active) == "calibrate"
+
+
+def test_status_notes_are_announced(page, golden):  # noqa: F811
+    """"Ready", "N of M images measured" and "Report copied" were plain text: not heard."""
+    for sel in ("#summary", "#batch-msg", "#copied", "#batch-copied", "#carried", "#busy"):
+        assert page.locator(sel).evaluate(_LIVE), sel
