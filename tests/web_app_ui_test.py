@@ -821,6 +821,14 @@ def test_inputs_are_labelled_with_their_units(page, golden):  # noqa: F811
         assert page.locator(sel).evaluate("(el) => el.labels.length > 0 || !!el.getAttribute('aria-label')"), sel
 
 
+def test_the_pixel_size_says_where_it_came_from(page, golden):  # noqa: F811
+    """The note beside the pixel size ("from the bundled sample", "from the DICOM file") is its
+    description: a screen reader on the box heard the number but not whose it was."""
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    expect(page.locator("#px")).to_have_accessible_description(re.compile("bundled sample"))
+
+
 def test_report_buttons_say_what_they_do(page, golden):  # noqa: F811
     """Tabbing to them, a screen reader said only "CSV", "JSON", "Copy", "Exams CSV"."""
     page.select_option("#sample", "000_HC.png")
