@@ -800,6 +800,23 @@ def test_the_hc_and_the_centile_are_announced(page, golden):  # noqa: F811
         assert page.locator(sel).evaluate(_LIVE), sel
 
 
+def test_no_head_found_is_announced_with_its_reason(page, golden):  # noqa: F811
+    """The reason was in #details, which is not announced: a screen reader heard only "No head
+    found" (the demo says "No head found: <reason>" in one line)."""
+    import cv2
+    import numpy as np
+    noise = np.random.default_rng(0).integers(0, 255, (270, 400)).astype(np.uint8)
+    ok, png = cv2.imencode(".png", noise)  # no head in it
+    page.set_input_files("#file", files=[_file("noise.png", png.tobytes())])
+    _wait_image(page, "noise.png")
+    page.fill("#px", "0.2")  # a new image carries no pixel size
+    page.click("#measure")
+    page.wait_for_selector("#result[data-name='noise.png'][data-state='not-found']", timeout=60_000)
+    hc = page.locator("#hc")
+    assert hc.evaluate(_LIVE)
+    assert re.fullmatch(r"No head found: \S.*", hc.inner_text()), hc.inner_text()
+
+
 def test_the_image_has_a_text_alternative(page, golden):  # noqa: F811
     """The canvas had an aria-label but no role: it was left out of the accessibility tree."""
     view = page.locator("#view")

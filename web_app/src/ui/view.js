@@ -109,8 +109,8 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   }
   $('downloads').hidden = false;
   if (!r.found) {
-    $('hc').textContent = 'No head found';
-    $('details').textContent = r.reason;
+    // The reason in the announced line (#hc is a status), as the demo says it.
+    $('hc').textContent = `No head found: ${r.reason}`;
     return;
   }
   box.dataset.hcMm = String(r.hc_mm);
