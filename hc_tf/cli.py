@@ -167,7 +167,8 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     from hc_tf.console import progress
     from hc_tf import models
 
-    runner = inference.load_runner(model_path or models.released_edge_model(), flip_tta=flip_tta)
+    model_path = model_path or models.released_edge_model()
+    runner = inference.load_runner(model_path, flip_tta=flip_tta)
     total = None
     # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
     outputs = out_dir_lib.Outputs(evaluate_lib.OUTPUT_NAMES)
@@ -195,8 +196,7 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     if reference_csv:
         text.echo_reference_rows(summary["reference_csv"])
     else:
-        note = evaluate_lib.in_sample_note(model_path or models.released_edge_model(), data_dir,
-                                           getattr(runner, "sha256", None))
+        note = evaluate_lib.in_sample_note(model_path, data_dir, getattr(runner, "sha256", None))
         if note:
             click.echo(note, err=True)
 

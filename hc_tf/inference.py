@@ -210,13 +210,12 @@ def interval_table_for(model_path: str, flip_tta: bool = False, sha256: Optional
     Raises:
       ValueError: naming the file, for a table beside the model that does not load.
     """
-    from hc_tf import edge
     from hc_tf import models
 
     beside = os.path.splitext(model_path)[0] + INTERVAL_TABLE_SUFFIX
     if os.path.isfile(beside):
         return intervals_lib.load_table(beside), ""
-    if not flip_tta and (sha256 or edge.sha256_file(model_path)) in models.released_sha256s():
+    if not flip_tta and models.is_released(model_path, sha256):
         return None, ""
     return None, (f"no calibrated HC interval for {os.path.basename(model_path)}"
                   f"{' with --flip-tta' if flip_tta else ''}: the package's interval is "

@@ -8,6 +8,7 @@ metadata beside it, as for any `.tflite`).
 from __future__ import annotations
 
 import importlib.resources
+from typing import Optional
 
 from hc_tf import defaults
 
@@ -30,3 +31,10 @@ def released_sha256s() -> frozenset:
     with open(meta, encoding="utf-8") as f:
         doc = json.load(f)
     return frozenset(doc[k] for k in ("tflite_sha256", "source_model_sha256") if doc.get(k))
+
+
+def is_released(model_path: str, sha256: Optional[str] = None) -> bool:
+    """Whether `model_path` is the released int8 model or the `.keras` it came from, by sha256
+    (`sha256`: the file's, when the caller has it already)."""
+    from hc_tf import edge
+    return (sha256 or edge.sha256_file(model_path)) in released_sha256s()

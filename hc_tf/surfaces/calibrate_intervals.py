@@ -89,9 +89,8 @@ CV_MODELS = {"int8": "model_int8.tflite", "keras": "model.keras"}  # cross_valid
 def refuse_a_model_trained_on_validation(model: str) -> None:
     """The released model trained on all labelled images, the validation split's included: its
     errors there are training errors, and a table fitted on them would be too narrow."""
-    from hc_tf import edge
     from hc_tf import models
-    if os.path.isfile(model) and edge.sha256_file(model) in models.released_sha256s():
+    if os.path.isfile(model) and models.is_released(model):
         raise ValueError(f"{model}: the released model trained on the validation split too, so "
                          "its predictions there are not held out; calibrate it with --cv-work "
                          "(its recipe's out-of-fold predictions), check it on other images with "

@@ -255,13 +255,11 @@ def in_sample_note(model_path: str, data_dir: str, sha256: Optional[str] = None
     """IN_SAMPLE_NOTE when the released model scores images it trained on: a prepared TFDS data
     dir (HC18 is the only data its builder prepares) or the embedded sample; else None. A
     folder of other labelled images in HC18's layout is not known to be HC18's, so no note."""
-    from hc_tf import edge
     from hc_tf import models
     if is_hc18_folder(data_dir) and not (os.path.isdir(hc_tf.SAMPLE_DIR)
                                          and os.path.samefile(data_dir, hc_tf.SAMPLE_DIR)):
         return None
-    released = (sha256 or edge.sha256_file(model_path)) in models.released_sha256s()
-    return IN_SAMPLE_NOTE if released else None
+    return IN_SAMPLE_NOTE if models.is_released(model_path, sha256) else None
 
 
 def is_hc18_folder(folder: str) -> bool:
