@@ -20,6 +20,12 @@ INPUT_HW: Tuple[int, int] = (224, 320)
 THRESHOLD: float = 0.5
 # Smallest head, in model pixels: a smaller largest component is a speck.
 MIN_AREA_PX: int = 50
+# An image to measure has contrast: the gray levels between its 1st and 99th percentile (model
+# input, image area) must span MIN_CONTRAST_LEVELS. A blank frame (black, one gray, a frozen
+# screen) spans 0 and the model still answers with a "head"; HC18's flattest image spans 82, and
+# HC18 images scaled down to a span of 9-13 were measured up to 27 mm off (docs/limits.md).
+MIN_CONTRAST_LEVELS: int = 16
+CONTRAST_TAIL_PERCENT: int = 1
 
 # --- Network -----------------------------------------------------------------
 # EfficientNet-Lite's recipe on segmentation-models' EfficientNet builder: no

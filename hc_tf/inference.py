@@ -19,6 +19,9 @@ import numpy as np
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf.clinical import intervals as intervals_lib
+from hc_tf.measure import image_contrast
+from hc_tf.measure.pixel_size import positive_pixel_size
+from hc_tf.measure.result import not_found
 
 
 class Runner(Protocol):
@@ -55,6 +58,15 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
+def _measure_input(model_input: np.ndarray, box: preprocess.Letterbox, prob: np.ndarray,
+                   pixel_size_mm: float) -> measure_lib.Measurement:
+    """`measure`, unless the input has too little contrast to hold a head (a blank frame)."""
+    uniform = image_contrast.too_uniform_reason(model_input, box)
+    if uniform:
+        return not_found(uniform, positive_pixel_size(pixel_size_mm))
+    return measure_lib.measure(prob, box, pixel_size_mm)
+
+
 def predict_batch(runner: Runner, samples: Sequence[Sample],
                   timings: Optional[Dict[str, float]] = None) -> List[Prediction]:
     """Letterboxes, runs and measures one batch: the project's one inference glue.
@@ -78,8 +90,8 @@ def predict_batch(runner: Runner, samples: Sequence[Sample],
     calibration = {"interval_table": getattr(runner, "interval_table", None),
                    "interval_note": getattr(runner, "interval_note", "")}
     preds = [Prediction(s, box, p, dataclasses.replace(
-                 measure_lib.measure(p, box, s.pixel_size_mm), **calibration))
-             for s, (_, box), p in zip(samples, boxed, probs)]
+                 _measure_input(x, box, p, s.pixel_size_mm), **calibration))
+             for s, (x, box), p in zip(samples, boxed, probs)]
     if timings is not None:
         timings.update(letterbox_ms=(t1 - t0) * 1e3, invoke_ms=(t2 - t1) * 1e3,
                        measure_ms=_ms(t2))

@@ -7,10 +7,11 @@ hc_tf.edge): gray conversion, letterbox (every cv2.resize path the letterbox can
 take) and `measure` on small synthetic probability maps for the cases the four
 bundled samples do not exercise (holes, near-equal and tied blobs, heads cut by
 the image or array edge, unequal scales, enlarging letterbox, rejection rules,
-outliers near the rejection limit), plus the int8 model's output on the bundled
-samples; each found head with its quality signals, GA and review flag, and crafted heads
-at model size that the flag must catch (ragged, blurred, cut by the edge, a notch). A
-"clinical" section holds GA, centile, input-check and review-flag cases (hc_tf.clinical,
+outliers near the rejection limit), the contrast check on blank frames and its
+limits, plus the int8 model's output on the bundled samples; each found head with
+its quality signals, GA and review flag, and crafted heads at model size that the
+flag must catch (ragged, blurred, cut by the edge, a notch). A "clinical" section
+holds GA, centile, input-check and review-flag cases (hc_tf.clinical,
 hc_tf.report.records). Arrays are stored zlib-compressed, base64. Deterministic (fixed seeds).
 web_app/test/*.test.js runs the JavaScript port on every vector.
 """
@@ -113,6 +114,51 @@ def letterbox_cases(rng):
                     "image": b64z(img), "box": box_dict(box),
                     "interpolation": "area" if nw <= w0 else "linear",
                     "input": b64z(boxed[:, :, 0]), "input_sha256": sha(boxed[:, :, 0])})
+    return out
+
+
+# ---------------------------------------------------------------- contrast
+
+def _split_levels(n_low: int, low: int, high: int, hw=(224, 320)) -> np.ndarray:
+    """A model-size image: its first n_low pixels (row-major) at `low`, the rest at `high`."""
+    img = np.full(hw[0] * hw[1], high, np.uint8)
+    img[:n_low] = low
+    return img.reshape(hw)
+
+
+def _calipers(gray: np.ndarray) -> np.ndarray:
+    img = gray.copy()
+    img[100:104, 100:300] = 255  # a caliper line, under 1% of the pixels
+    return img
+
+
+CONTRAST = [
+    ("black_frame", lambda: np.zeros((270, 400), np.uint8), "all black: a span of 0"),
+    ("gray_frame", lambda: np.full((540, 800), 128, np.uint8), "one gray level"),
+    ("gray_frame_with_calipers", lambda: _calipers(np.full((540, 800), 60, np.uint8)),
+     "marks on under 1% of the pixels are not contrast"),
+    ("uniform_image_in_padding", lambda: np.full((300, 300), 200, np.uint8),
+     "the black padding is not the image: a span of 0, not 200"),
+    ("span_16_measured", lambda: _split_levels(224 * 160, 100, 116), "span 16: enough"),
+    ("span_15_refused", lambda: _split_levels(224 * 160, 100, 115), "span 15: one short"),
+    ("tail_716_of_71680_ignored", lambda: _split_levels(716, 0, 128),
+     "716 dark pixels: 100 x 716 <= 71680, not more than 1%: lo stays 128"),
+    ("tail_717_of_71680_counts", lambda: _split_levels(717, 0, 128),
+     "717 dark pixels: more than 1%: lo = 0, span 128"),
+]
+
+
+def contrast_cases(rng):
+    """hc_tf.measure.image_contrast on letterboxed inputs: blank frames and the limits' edges."""
+    from hc_tf.measure import image_contrast
+    noise = ("speckle", lambda: rng.integers(0, 256, (540, 800), dtype=np.uint8), "an image")
+    out = []
+    for name, make, what in CONTRAST + [noise]:
+        boxed, box = P.letterbox_image(make(), (224, 320))
+        lo, hi = image_contrast.contrast_levels(boxed, box)
+        out.append({"name": name, "what": what, "hw": [224, 320], "input": b64z(boxed[:, :, 0]),
+                    "box": box_dict(box), "lo": lo, "hi": hi,
+                    "reason": image_contrast.too_uniform_reason(boxed, box)})
     return out
 
 
@@ -501,13 +547,15 @@ def main(argv=None):
                          "quality": 1e-12, "ga_days": 1e-9, "centile": 1e-9,
                          "interval_mm": 1e-9, "biometry": 1e-9},
            "gray": gray_cases(rng), "letterbox": letterbox_cases(rng), "measure": measure_cases(),
+           "contrast": contrast_cases(rng),
            "samples": [] if args.no_samples else sample_cases(),
            "clinical": clinical_cases()}
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
     print(f"wrote {args.out}: {len(doc['gray'])} gray, {len(doc['letterbox'])} letterbox, "
-          f"{len(doc['measure'])} measure, {len(doc['samples'])} sample cases "
+          f"{len(doc['measure'])} measure, {len(doc['contrast'])} contrast, "
+          f"{len(doc['samples'])} sample cases "
           f"({os.path.getsize(args.out) // 1024} KiB)")
     for c in doc["measure"] + doc["samples"]:
         hc = f"{c['hc_mm']:.3f} mm" if c["found"] else c["reason"]

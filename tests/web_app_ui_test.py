@@ -817,6 +817,22 @@ def test_no_head_found_is_announced_with_its_reason(page, golden):  # noqa: F811
     assert re.fullmatch(r"No head found: \S.*", hc.inner_text()), hc.inner_text()
 
 
+def test_a_blank_frame_is_refused_with_the_python_reason(page, golden):  # noqa: F811
+    """A black frame got a "head" (flagged, but a number); now the reason predict gives."""
+    from hc_tf import inference
+    from hc_tf.edge import LiteRunner
+    black = np.zeros((270, 400), np.uint8)
+    runner = LiteRunner(os.path.join(BUNDLE, "hc_effunet_int8.tflite"), num_threads=1)
+    want = inference.predict_batch(runner, [inference.Sample("black.png", black, 0.2)])[0]
+    assert want.measurement.reason.startswith("image too uniform to measure")
+    page.set_input_files("#file", files=[_file("black.png", _png(black))])
+    _wait_image(page, "black.png")
+    page.fill("#px", "0.2")
+    page.click("#measure")
+    page.wait_for_selector("#result[data-name='black.png'][data-state='not-found']", timeout=60_000)
+    assert page.locator("#hc").inner_text() == f"No head found: {want.measurement.reason}"
+
+
 def test_the_image_has_a_text_alternative(page, golden):  # noqa: F811
     """The canvas had an aria-label but no role: it was left out of the accessibility tree."""
     view = page.locator("#view")

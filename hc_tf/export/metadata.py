@@ -37,6 +37,13 @@ def input_limits() -> Dict[str, Any]:
             "max_input_bytes": defaults.MAX_INPUT_BYTES,
             "max_input_pixels": defaults.MAX_INPUT_PIXELS,
             "min_image_side": preprocess.MIN_IMAGE_SIDE,
+            "contrast": {"min_levels": defaults.MIN_CONTRAST_LEVELS,
+                         "tail_percent": defaults.CONTRAST_TAIL_PERCENT,
+                         "rule": "over the letterboxed model input's image area (the valid rect, "
+                                 "not the padding), n pixels: lo = the smallest gray level with "
+                                 "100 * (pixels <= lo) > tail_percent * n, hi = the largest with "
+                                 "100 * (pixels >= hi) > tail_percent * n; hi - lo < min_levels: "
+                                 "not measured (hc_tf.measure.image_contrast)"},
             "alpha": "ignored: gray from R, G, B as stored (cv2 BGRA2GRAY), never premultiplied"}
 
 

@@ -13,6 +13,7 @@ One job per module; this file only names the public API:
   result       `Measurement`, what measuring an image returns
   contour      probability map -> sub-pixel outline points
   probmap      `measure`: the whole measurement, with its shape checks
+  image_contrast  whether the model input has the contrast a head needs (blank frames)
   annotation   `fit_outline`: the ellipse an expert's outline image draws
   hc18_format  the HC18 submission rows and CSV
   metrics      Dice, Hausdorff, HC18's DF/ADF

@@ -151,7 +151,9 @@ def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, 
                                ) from None
     _plausible(choice.pixel_size_mm, s.header.path, choice.source, s.allow_implausible)
     if choice.pixel_size_mm != m.pixel_size_mm:  # the head's region differs from the first
-        m = measure_lib.measure(pred.prob, pred.box, choice.pixel_size_mm)
+        # Re-measured only when found: a not-found stays so (a blank frame's map holds a "head").
+        m = (measure_lib.measure(pred.prob, pred.box, choice.pixel_size_mm) if m.found
+             else dataclasses.replace(m, pixel_size_mm=choice.pixel_size_mm))
         pred = dataclasses.replace(pred, measurement=m)
     refs = dicom.uids(s.header)
     fields = {"frame": s.frame, "pixel_size_source": choice.source,

@@ -1,7 +1,7 @@
 // The browser side of the pipeline: decode -> gray -> letterbox -> LiteRT.js model -> measure.
 import { loadLiteRt, loadAndCompile, Tensor } from '../vendor/litertjs-core/index.js';
 import { UserError } from './imagefile.js';
-import { measure, dequantize, checkPixelSize } from './measure/index.js';
+import { measure, notFound, tooUniformReason, dequantize, checkPixelSize } from './measure/index.js';
 import { gaFromHcAll, reviewFlag } from './clinical.js';
 
 export const MODEL_FILE = 'hc_effunet_int8.tflite';
@@ -106,7 +106,10 @@ export async function measurePrepared(m, prep, pixelSizeMm) {
   const t3 = performance.now();
   const maskSha = maskSha256(q, m.meta.output.quantized_threshold_exclusive); // runs while the fit does
   const prob = dequantize(q, m.meta.output.scale, m.meta.output.zero_point);
-  const res = measure(prob, m.H, m.W, box, pixelSizeMm, { threshold: m.meta.postprocessing.threshold });
+  // A blank frame is refused with its reason (hc_tf.inference._measure_input), never measured.
+  const uniform = tooUniformReason(input, m.H, m.W, box, m.meta.input_limits.contrast);
+  const res = uniform ? notFound(uniform, checkPixelSize(pixelSizeMm))
+    : measure(prob, m.H, m.W, box, pixelSizeMm, { threshold: m.meta.postprocessing.threshold });
   const t4 = performance.now();
   const clinical = clinicalReadout(m.meta.clinical, res);
   const mask_sha256 = await maskSha;

@@ -4,5 +4,6 @@ export { wrapPi, normalized, ramanujanPerimeter, ellipseDistance } from './geome
 export { solve, fitEllipse, robustFitEllipse, refineEllipse, OUTLIER_ROUNDS, OUTLIER_MADS } from './fit.js';
 export { largestComponent, fillHoles } from './contour.js';
 export { checkPixelSize } from './pixel_size.js';
-export { measure, MIN_SEMI_AXIS_MODEL_PX, MAX_ASPECT, MAX_AXIS_IMAGE_RATIO, MIN_BOUNDARY_POINTS } from './probmap.js';
+export { measure, notFound, MIN_SEMI_AXIS_MODEL_PX, MAX_ASPECT, MAX_AXIS_IMAGE_RATIO, MIN_BOUNDARY_POINTS } from './probmap.js';
+export { contrastLevels, tooUniformReason } from './image_contrast.js';
 export { dequantize } from '../edge.js';

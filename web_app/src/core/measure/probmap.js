@@ -16,7 +16,7 @@ export const MAX_ASPECT = 5.0;
 export const MAX_AXIS_IMAGE_RATIO = 2.0;
 export const MIN_BOUNDARY_POINTS = 20;
 
-function notFound(reason, px) { return { found: false, reason, ellipse: null, pixel_size_mm: px, hc_mm: null, quality: null }; }
+export function notFound(reason, px) { return { found: false, reason, ellipse: null, pixel_size_mm: px, hc_mm: null, quality: null }; }
 
 /**
  * hc_tf.measure.probmap.measure for a float probability map (Float32Array, H*W, row-major),
