@@ -13,6 +13,7 @@ pydicom = pytest.importorskip("pydicom")
 from hc_tf import defaults  # noqa: E402
 from hc_tf.io import dicom  # noqa: E402
 from hc_tf.io import dicom_calibration as cal  # noqa: E402
+from hc_tf.io import dicom_frames  # noqa: E402
 from hc_tf.measure import Ellipse  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
@@ -107,19 +108,19 @@ def test_every_real_file_decodes_to_8_bit_gray(name):
     path = real(name)
     header = dicom.read_header(path)
     frame = min(header.frames, 2)  # color3d has 120: two are enough to show the way
-    [(_, n, gray)] = list(dicom.iter_frames(path, frame=frame))
+    [(_, n, gray)] = list(dicom_frames.iter_frames(path, frame=frame))
     assert n == frame and gray.shape == (header.rows, header.columns) and gray.dtype == np.uint8
     assert gray.max() > gray.min()  # an image, not a blank
 
 
 def test_uncompressed_and_jpeg_2000_lossless_decode_alike():
-    a = next(dicom.iter_frames(real("US1_UNCR.dcm")))[2]
-    b = next(dicom.iter_frames(real("US1_J2KR.dcm")))[2]
+    a = next(dicom_frames.iter_frames(real("US1_UNCR.dcm")))[2]
+    b = next(dicom_frames.iter_frames(real("US1_J2KR.dcm")))[2]
     assert np.array_equal(a, b)
 
 
 def test_decoding_is_the_same_in_every_transfer_syntax():
-    frames = [next(dicom.iter_frames(real(n)))[2]
+    frames = [next(dicom_frames.iter_frames(real(n)))[2]
               for n in ("OBXXXX1A.dcm", "OBXXXX1A_expb.dcm", "OBXXXX1A_rle.dcm")]
     assert frames[0].dtype == np.uint8 and frames[0].mean() > 5  # not a blank image
     assert np.array_equal(frames[0], frames[1]) and np.array_equal(frames[0], frames[2])
@@ -131,17 +132,17 @@ def test_palette_colour_becomes_gray_by_the_png_rule():
     ds = pydicom.dcmread(path)
     rgb = (apply_color_lut(pixel_array(ds), ds) >> 8).astype(np.uint8)
     expected = cv2.cvtColor(rgb[:, :, ::-1].copy(), cv2.COLOR_BGR2GRAY)  # as a PNG is read
-    assert np.array_equal(next(dicom.iter_frames(path))[2], expected)
+    assert np.array_equal(next(dicom_frames.iter_frames(path))[2], expected)
 
 
 def test_multi_frame_jpeg_ybr_decodes_the_frame_asked_for():
     path = real("color3d_jpeg_baseline.dcm")
     header = dicom.read_header(path)
     assert (header.frames, header.photometric) == (120, "YBR_FULL_422")
-    [(_, n, gray)] = list(dicom.iter_frames(path, frame=60))
+    [(_, n, gray)] = list(dicom_frames.iter_frames(path, frame=60))
     assert n == 60 and gray.shape == (480, 640) and gray.dtype == np.uint8
     with pytest.raises(dicom.DicomError, match=r"no frame 121 \(NumberOfFrames \(0028,0008\)"):
-        list(dicom.iter_frames(path, frame=121))
+        list(dicom_frames.iter_frames(path, frame=121))
 
 
 def test_dicom_is_found_by_content_not_by_name(tmp_path):
@@ -163,7 +164,7 @@ def _head_file(tmp_path, name="bad.dcm", **kw):
 def _refusal(path, head=(40, 30)):
     with pytest.raises(dicom.DicomError) as err:
         c = calibration_of(path)
-        list(dicom.iter_frames(path))
+        list(dicom_frames.iter_frames(path))
         cal.choose_pixel_size(c, head_at(*head, a=10, b=8))
     message = str(err.value)
     assert "\n" not in message and os.path.basename(path) in message
@@ -321,7 +322,7 @@ def _deflated(tmp_path, name, extra_zeros=0):
 
 def test_deflated_file_reads_as_its_explicit_twin(tmp_path):
     path = _deflated(tmp_path, "deflated.dcm")
-    [(header, _, gray)] = dicom.iter_frames(path)
+    [(header, _, gray)] = dicom_frames.iter_frames(path)
     assert (header.rows, header.columns, header.photometric) == (60, 80, "MONOCHROME2")
     np.testing.assert_array_equal(gray, np.tile(np.arange(80, dtype=np.uint8), (60, 1)))
     assert calibration_of(path).regions[0].pixel_size_mm == pytest.approx(0.2)
@@ -344,7 +345,7 @@ def test_corrupt_deflate_stream_is_one_line(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(dicom.DicomError, match="corrupt.dcm: not a readable DICOM file "
                                                r"\(deflated dataset: .*invalid block type"):
-        list(dicom.iter_frames(str(path)))
+        list(dicom_frames.iter_frames(str(path)))
 
 
 def _encapsulated(tmp_path, name, codestreams, syntax, rows=64, columns=64):
@@ -414,7 +415,7 @@ def test_a_frame_is_refused_when_its_codestream_is_not_rows_x_columns(
 
     monkeypatch.setattr(pydicom.pixels, "pixel_array", recorded)
     with pytest.raises(dicom.DicomError) as err:
-        list(dicom.iter_frames(path))
+        list(dicom_frames.iter_frames(path))
     assert expected in str(err.value) and name in str(err.value)
     assert decoded == list(range(len(codestreams) - 1))  # the last frame is refused undecoded
 
@@ -424,7 +425,7 @@ def test_a_frame_is_refused_when_its_codestream_is_not_rows_x_columns(
     ("1.2.840.10008.1.2.4.90", lambda: _j2k_codestream((64, 64))),
     ("1.2.840.10008.1.2.4.91", lambda: _encoded(".jp2", (64, 64)))])
 def test_a_frame_of_the_headers_size_decodes(tmp_path, syntax, encode):
-    [(_, _, gray)] = dicom.iter_frames(_encapsulated(tmp_path, "fits.dcm", [encode()], syntax))
+    [(_, _, gray)] = dicom_frames.iter_frames(_encapsulated(tmp_path, "fits.dcm", [encode()], syntax))
     assert gray.shape == (64, 64) and abs(int(gray.mean()) - 128) <= 2
 
 
@@ -459,7 +460,7 @@ def test_a_12_bit_jpeg_is_refused_whatever_bits_stored_says(tmp_path):
         out = dicom_files.save(ds, str(tmp_path / f"j12_{allocated}.dcm"))
         with pytest.raises(dicom.DicomError, match=rf"j12_{allocated}.dcm: the codestream's "
                            r"samples are 12-bit but BitsStored \(0028,0101\) says 8"):
-            list(dicom.iter_frames(out))
+            list(dicom_frames.iter_frames(out))
 
 
 def test_missing_pixel_data_is_one_line(tmp_path):
@@ -468,7 +469,7 @@ def test_missing_pixel_data_is_one_line(tmp_path):
     del ds.PixelData
     path = dicom_files.save(ds, str(tmp_path / "nopix.dcm"))
     with pytest.raises(dicom.DicomError, match=r"nopix.dcm: no Pixel Data \(7FE0,0010\)"):
-        list(dicom.iter_frames(path))
+        list(dicom_frames.iter_frames(path))
 
 
 def test_not_dicom_inside_is_one_line(tmp_path):
@@ -515,12 +516,12 @@ def test_signed_or_deep_monochrome_is_refused_not_wrapped(tmp_path):
         path = dicom_files.save(ds, str(tmp_path / f"signed_{photometric}.dcm"))
         with pytest.raises(dicom.DicomError,
                            match=f"signed_{photometric}.dcm: pixel values are not 8-bit"):
-            list(dicom.iter_frames(path))
+            list(dicom_frames.iter_frames(path))
 
 
 def test_monochrome1_is_inverted(tmp_path):
     gray = np.tile(np.arange(80, dtype=np.uint8), (60, 1))
     path = dicom_files.save(dicom_files.dataset([gray], photometric="MONOCHROME1"),
                             str(tmp_path / "mono1.dcm"))
-    [(_, _, decoded)] = dicom.iter_frames(path)
+    [(_, _, decoded)] = dicom_frames.iter_frames(path)
     np.testing.assert_array_equal(decoded, 255 - gray)

@@ -228,12 +228,12 @@ def _dicom_variants(tmp_path):
 
 
 def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
-    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom) byte for byte, and its
-    frame count."""
+    """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom_frames) byte for byte,
+    and its frame count."""
     import hashlib
     import shutil
     import subprocess
-    from hc_tf.io import dicom
+    from hc_tf.io import dicom_frames
     node = shutil.which("node")
     web = os.path.join(os.path.dirname(BUNDLE), "web_app")
     if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):
@@ -243,5 +243,5 @@ def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
                          capture_output=True, text=True, timeout=120, check=True)
     got = dict(zip(files, res.stdout.split("\n")))
     for name, path in files.items():
-        (header, _, gray), = dicom.iter_frames(path, frame=1)
+        (header, _, gray), = dicom_frames.iter_frames(path, frame=1)
         assert got[name] == f"{header.frames} {hashlib.sha256(gray.tobytes()).hexdigest()}", (name, got[name])

@@ -1,12 +1,10 @@
-"""Reading DICOM ultrasound files: detection, limits before decoding, frames -> 8-bit gray.
+"""Reading DICOM ultrasound files: detection, the bounded read, the header checked against the
+input limits before any pixel is decoded, and the UIDs that reference the image.
 
 TF-free; pydicom (the [dicom] extra) is imported when a DICOM file is read, so the base
 install still imports this module. Every refusal is a `DicomError` whose message names the
-file and the tag at fault; patient fields are never put into a message.
-
-Colour becomes gray by the PNG path's one rule (`hc_tf.preprocess.to_gray_uint8`: OpenCV's
-RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut`, YBR through pydicom's
-colour-space conversion (`as_rgb`), then the same cv2 formula.
+file and the tag at fault; patient fields are never put into a message. Frames become 8-bit
+gray in `hc_tf.io.dicom_frames`.
 """
 
 from __future__ import annotations
@@ -22,10 +20,7 @@ import warnings
 import zlib
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
-import numpy as np
-
 from hc_tf import defaults
-from hc_tf import preprocess
 from hc_tf.io import images
 
 DICOM_EXTENSIONS = (".dcm", ".dicom")
@@ -217,7 +212,7 @@ def read_header(path: str) -> Header:
         raise
     except Exception as err:  # pydicom raises many kinds on malformed input  # noqa: BLE001
         raise DicomError(f"{path}: not a readable DICOM file ({type(err).__name__}: "
-                         f"{_short(err)})") from None
+                         f"{short(err)})") from None
     rows = _int_tag(ds, "Rows", "(0028,0010)", path)
     columns = _int_tag(ds, "Columns", "(0028,0011)", path)
     frames = _int_tag(ds, "NumberOfFrames", "(0028,0008)", path, default=1)
@@ -257,7 +252,8 @@ def _bits_stored(ds: Any) -> int:
     return int(ds.get("BitsStored", 8) or 8)
 
 
-def _short(err: Exception, limit: int = 160) -> str:
+def short(err: Exception, limit: int = 160) -> str:
+    """An exception's words on one line, cut to `limit` characters, for a refusal's message."""
     text = " ".join(str(err).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -289,7 +285,7 @@ def read_pixels(header: Header) -> Any:
     except DicomError:
         raise
     except Exception as err:  # noqa: BLE001
-        raise DicomError(f"{header.path}: not a readable DICOM file ({_short(err)})") from None
+        raise DicomError(f"{header.path}: not a readable DICOM file ({short(err)})") from None
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise DicomError(f"{header.path}: no Pixel Data (7FE0,0010)")
     return ds
@@ -383,7 +379,7 @@ def _check_rle_segments(data: bytes, plane: int, where: str) -> None:
                              f"({plane} bytes); refused before decoding")
 
 
-def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
+def check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
     """Refuses a compressed frame whose codestream declares another size than Rows x Columns x
     SamplesPerPixel, before decoding: decoders allocate what the codestream says (a 64 x 64
     header over an 8000 x 8000 JPEG decoded 8000 x 8000), and read_header bounded the header's.
@@ -408,7 +404,7 @@ def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
         data = get_frame(ds.PixelData, frame - 1, number_of_frames=header.frames,
                          extended_offsets=offsets)
     except Exception as err:  # malformed encapsulation raises many kinds  # noqa: BLE001
-        raise DicomError(f"{where}: pixel data cannot be decoded ({_short(err)})") from None
+        raise DicomError(f"{where}: pixel data cannot be decoded ({short(err)})") from None
     if rle:
         _check_rle_segments(data, header.rows * header.columns, where)
         return
@@ -432,79 +428,6 @@ def _check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
     if deepest > bits:
         raise DicomError(f"{where}: the codestream's samples are {deepest}-bit but BitsStored "
                          f"(0028,0101) says {bits}; refused before decoding")
-
-
-def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
-    """One frame (1-based) as (H, W) uint8 gray, by the PNG path's colour rule.
-
-    Raises:
-      DicomError: naming the file and frame, when the pixel data is truncated, corrupt or
-        needs a decoder that is not installed, or a compressed frame's own size is not the
-        header's.
-    """
-    from pydicom.pixels import apply_color_lut, pixel_array
-    where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
-    _check_codestream(header, ds, frame, where)
-    try:
-        # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
-        pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
-        if header.photometric == "PALETTE COLOR":
-            pixels = _palette_rgb(apply_color_lut(pixels, _palette_source(ds)), ds)
-    except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
-        raise DicomError(f"{where}: pixel data cannot be decoded ({_short(err)})") from None
-    # The range check comes before the MONOCHROME1 inversion: casting first would wrap signed
-    # or deep values into 0..255 (-5 -> 251 -> 4) and measure them silently.
-    if pixels.dtype != np.uint8:
-        if (pixels.dtype.kind not in "ui" or pixels.max(initial=0) > 255
-                or pixels.min(initial=0) < 0):
-            raise DicomError(f"{where}: pixel values are not 8-bit ({pixels.dtype})")
-        pixels = pixels.astype(np.uint8)
-    if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
-        pixels = np.iinfo(np.uint8).max - pixels
-    return preprocess.to_gray_uint8(pixels, name=where)
-
-
-def _palette_source(ds: Any) -> Any:
-    """`ds`, or for a big-endian file a copy of its palette with the 16-bit LUT data in little
-    endian: pydicom 3.0.2's apply_color_lut reads plain LUT data in the machine's byte order
-    (OBXXXX1A_expb.dcm decodes to a dark image without this)."""
-    if ds.file_meta.TransferSyntaxUID.is_little_endian:
-        return ds
-    from pydicom.dataset import Dataset
-    lut = Dataset()
-    for colour in ("Red", "Green", "Blue"):
-        desc = f"{colour}PaletteColorLookupTableDescriptor"
-        data = f"{colour}PaletteColorLookupTableData"
-        setattr(lut, desc, ds[desc].value)
-        if data in ds:
-            raw = np.frombuffer(ds[data].value, dtype=">u2")
-            setattr(lut, data, raw.astype("<u2").tobytes())
-        else:
-            return ds  # segmented LUTs: pydicom handles their byte order itself
-    return lut
-
-
-def _palette_rgb(rgb: np.ndarray, ds: Any) -> np.ndarray:
-    """A palette's RGB as uint8: 16-bit LUT entries (descriptor's third value) keep their high
-    byte, as a display shows them."""
-    bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-    if bits == 16:
-        return (rgb.astype(np.uint32) >> 8).astype(np.uint8)
-    return rgb.astype(np.uint8)
-
-
-def iter_frames(path: str, frame: Optional[int] = None,
-                header: Optional[Header] = None) -> Iterator[Tuple[Header, int, np.ndarray]]:
-    """(header, frame number, gray image) for each frame asked for, decoded one at a time.
-
-    Raises:
-      DicomError: as `read_header`, `frame_numbers`, `read_pixels` and `decode_frame`.
-    """
-    header = header or read_header(path)
-    numbers = frame_numbers(header, frame)
-    ds = read_pixels(header)
-    for n in numbers:
-        yield header, n, decode_frame(header, ds, n)
 
 
 def uids(header: Header) -> dict:

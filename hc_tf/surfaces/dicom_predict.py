@@ -17,6 +17,7 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import atomic
 from hc_tf.io import dicom
 from hc_tf.io import dicom_calibration as calibration
+from hc_tf.io import dicom_frames
 from hc_tf.io import file_names
 
 SR_DIR = "sr"
@@ -120,7 +121,7 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
     ds = dicom.read_pixels(header)
     name = os.path.basename(path)
     for n in numbers:
-        gray = dicom.decode_frame(header, ds, n)
+        gray = dicom_frames.decode_frame(header, ds, n)
         yield DicomSample(frame_filename(name, n, header.frames > 1), gray, provisional[n],
                           header=header, frame=n, calibration=cals[n], typed_mm=typed_mm,
                           override=override, typed_label=typed_label,

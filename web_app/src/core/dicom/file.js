@@ -1,6 +1,7 @@
 // A DICOM ultrasound file -> its header record and frame 1 as 8-bit gray: a port of the reading
-// rules of hc_tf/io/dicom.py (the definition): limits checked before any pixel is decoded,
-// the same refusals (photometric, bit depth, samples), colour to gray by the PNG path's rule.
+// rules of hc_tf/io/dicom.py and dicom_frames.py (the definition): limits checked before any
+// pixel is decoded, the same refusals (photometric, bit depth, samples), colour to gray by the
+// PNG path's rule.
 // Uncompressed transfer syntaxes only: a compressed one is refused in words. The parser is the
 // maintained `dicom-parser` (passed in, so Node tests and the browser's vendored copy share this).
 
@@ -123,7 +124,7 @@ function uidsOf(ds) {
     sop_instance_uid: get('x00080018'), sop_class_uid: get('x00080016') };
 }
 
-/** PALETTE COLOR -> RGB bytes: 16-bit LUT entries keep their high byte (dicom._palette_rgb). */
+/** PALETTE COLOR -> RGB bytes: 16-bit LUT entries keep their high byte (dicom_frames._palette_rgb). */
 function paletteRgb(ds, h, index, n) {
   const out = new Uint8Array(n * 3);
   ['x00281201', 'x00281202', 'x00281203'].forEach((dataTag, c) => {
@@ -140,7 +141,7 @@ function paletteRgb(ds, h, index, n) {
   return out;
 }
 
-/** Frame 1 of the file as 8-bit gray (dicom.decode_frame), bounded by the header's checks. */
+/** Frame 1 of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the header's checks. */
 export function decodeFrame1(h) {
   const ds = h.dataset;
   if (!(h.transferSyntax in UNCOMPRESSED)) {

@@ -1,0 +1,95 @@
+"""DICOM frames -> 8-bit gray, decoded one at a time from a header `dicom.read_header` checked.
+
+Apart from `hc_tf.io.dicom` (the file, the bounded read and the header's limits) because
+decoding is its own step: it runs only after every limit has passed, and a compressed frame's
+own size is checked first (`check_codestream`). Every refusal is a `DicomError` naming the
+file and the frame.
+
+Colour becomes gray by the PNG path's one rule (`hc_tf.preprocess.to_gray_uint8`: OpenCV's
+RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut`, YBR through pydicom's
+colour-space conversion (`as_rgb`), then the same cv2 formula.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Tuple
+
+import numpy as np
+
+from hc_tf import preprocess
+from hc_tf.io import dicom
+from hc_tf.io.dicom import DicomError
+from hc_tf.io.dicom import Header
+
+
+def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
+    """One frame (1-based) as (H, W) uint8 gray, by the PNG path's colour rule.
+
+    Raises:
+      DicomError: naming the file and frame, when the pixel data is truncated, corrupt or
+        needs a decoder that is not installed, or a compressed frame's own size is not the
+        header's.
+    """
+    from pydicom.pixels import apply_color_lut, pixel_array
+    where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
+    dicom.check_codestream(header, ds, frame, where)
+    try:
+        # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
+        pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
+        if header.photometric == "PALETTE COLOR":
+            pixels = _palette_rgb(apply_color_lut(pixels, _palette_source(ds)), ds)
+    except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
+        raise DicomError(f"{where}: pixel data cannot be decoded ({dicom.short(err)})") from None
+    # The range check comes before the MONOCHROME1 inversion: casting first would wrap signed
+    # or deep values into 0..255 (-5 -> 251 -> 4) and measure them silently.
+    if pixels.dtype != np.uint8:
+        if (pixels.dtype.kind not in "ui" or pixels.max(initial=0) > 255
+                or pixels.min(initial=0) < 0):
+            raise DicomError(f"{where}: pixel values are not 8-bit ({pixels.dtype})")
+        pixels = pixels.astype(np.uint8)
+    if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
+        pixels = np.iinfo(np.uint8).max - pixels
+    return preprocess.to_gray_uint8(pixels, name=where)
+
+
+def _palette_source(ds: Any) -> Any:
+    """`ds`, or for a big-endian file a copy of its palette with the 16-bit LUT data in little
+    endian: pydicom 3.0.2's apply_color_lut reads plain LUT data in the machine's byte order
+    (OBXXXX1A_expb.dcm decodes to a dark image without this)."""
+    if ds.file_meta.TransferSyntaxUID.is_little_endian:
+        return ds
+    from pydicom.dataset import Dataset
+    lut = Dataset()
+    for colour in ("Red", "Green", "Blue"):
+        desc = f"{colour}PaletteColorLookupTableDescriptor"
+        data = f"{colour}PaletteColorLookupTableData"
+        setattr(lut, desc, ds[desc].value)
+        if data in ds:
+            raw = np.frombuffer(ds[data].value, dtype=">u2")
+            setattr(lut, data, raw.astype("<u2").tobytes())
+        else:
+            return ds  # segmented LUTs: pydicom handles their byte order itself
+    return lut
+
+
+def _palette_rgb(rgb: np.ndarray, ds: Any) -> np.ndarray:
+    """A palette's RGB as uint8: 16-bit LUT entries (descriptor's third value) keep their high
+    byte, as a display shows them."""
+    bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    if bits == 16:
+        return (rgb.astype(np.uint32) >> 8).astype(np.uint8)
+    return rgb.astype(np.uint8)
+
+
+def iter_frames(path: str, frame: Optional[int] = None,
+                header: Optional[Header] = None) -> Iterator[Tuple[Header, int, np.ndarray]]:
+    """(header, frame number, gray image) for each frame asked for, decoded one at a time.
+
+    Raises:
+      DicomError: as `read_header`, `frame_numbers`, `read_pixels` and `decode_frame`.
+    """
+    header = header or dicom.read_header(path)
+    numbers = dicom.frame_numbers(header, frame)
+    ds = dicom.read_pixels(header)
+    for n in numbers:
+        yield header, n, decode_frame(header, ds, n)
