@@ -13,6 +13,7 @@ pydicom = pytest.importorskip("pydicom")
 from hc_tf import defaults  # noqa: E402
 from hc_tf.io import dicom  # noqa: E402
 from hc_tf.io import dicom_calibration as cal  # noqa: E402
+from hc_tf.io import dicom_codestream  # noqa: E402
 from hc_tf.io import dicom_frames  # noqa: E402
 from hc_tf.measure import Ellipse  # noqa: E402
 from tests import dicom_files  # noqa: E402
@@ -439,13 +440,13 @@ def test_jpeg_marker_walk_reads_every_frame_header_and_skips_scan_data():
     app_trap = _segment(0xE0, b"\xff\xc0\x00\x11\x08\xff\xff\xff\xff\x03")  # SOF0-like
     scan = b"\x12\xff\x00\x34\xff\xd0\x56\xff\x7f"  # stuffing, RST0, a JPEG-LS bit stuff
     codestream = b"\xff\xd8" + app_trap + sof55 + sos + scan + b"\xff\xd9"
-    assert dicom._jpeg_frame_sizes(codestream) == ((64, 64, 1, 8),)
+    assert dicom_codestream._jpeg_frame_sizes(codestream) == ((64, 64, 1, 8),)
     hostile = codestream[:-2] + _segment(0xC1, bytes([12]) + (8000).to_bytes(2, "big") * 2
                                          + b"\x01\x01\x11\x00") + b"\xff\xd9"
-    assert dicom._jpeg_frame_sizes(hostile) == ((64, 64, 1, 8), (8000, 8000, 1, 12))
-    assert dicom._jpeg_frame_sizes(codestream[:-2] + _segment(0xDC, b"\x1f\x40")) is None
-    assert dicom._jpeg_frame_sizes(codestream[:-2] + _segment(0xF8, b"\x04\x04")) is None
-    assert dicom._jpeg_frame_sizes(b"\xff\xd8\xff\xd9") is None  # no frame header
+    assert dicom_codestream._jpeg_frame_sizes(hostile) == ((64, 64, 1, 8), (8000, 8000, 1, 12))
+    assert dicom_codestream._jpeg_frame_sizes(codestream[:-2] + _segment(0xDC, b"\x1f\x40")) is None
+    assert dicom_codestream._jpeg_frame_sizes(codestream[:-2] + _segment(0xF8, b"\x04\x04")) is None
+    assert dicom_codestream._jpeg_frame_sizes(b"\xff\xd8\xff\xd9") is None  # no frame header
 
 def test_a_12_bit_jpeg_is_refused_whatever_bits_stored_says(tmp_path):
     """JPEG Extended with 12-bit samples: pydicom clears the bits above BitsStored, so under a

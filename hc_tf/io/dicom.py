@@ -13,9 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-import re
 import stat
-import struct
 import warnings
 import zlib
 from typing import Any, Iterator, Optional, Sequence, Tuple
@@ -29,16 +27,6 @@ MAGIC = b"DICM"
 DEFLATED = "1.2.840.10008.1.2.1.99"  # Deflated Explicit VR Little Endian
 _PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # (Double) Float / Pixel Data
 _CHUNK = 1 << 20
-# JPEG (ISO 10918-1 B.1.1.3) and JPEG-LS (ISO 14495-1) markers: frame headers SOF0-SOF15 (not
-# DHT C4, JPG C8, DAC CC), DHP (hierarchical image size) and JPEG-LS SOF55; markers without a
-# length (RSTn, TEM); DNL and JPEG-LS LSE, which may set the size after the frame header.
-_JPEG_FRAME_HEADERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xDE, 0xF7}
-_JPEG_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}
-_JPEG_SOS, _JPEG_EOI, _JPEG_DNL, _JPEG_LSE = 0xDA, 0xD9, 0xDC, 0xF8
-_LSE_OVERSIZE = 4  # LSE id 4: oversize image dimensions (wider or taller than 65535)
-# Inside entropy-coded data 0xFF is followed by 0x00 (JPEG) or a byte < 0x80 (JPEG-LS), or
-# starts a RSTn: anything else is the next marker.
-_MARKER_AFTER_SCAN = re.compile(rb"\xff[\xc0-\xcf\xd8-\xfe]")
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 _GRAY = ("MONOCHROME1", "MONOCHROME2")
 
@@ -241,14 +229,15 @@ def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> N
     if (samples == 3) != (photometric in _COLOUR):
         raise DicomError(f"{path}: SamplesPerPixel (0028,0002) {samples} does not fit "
                          f"PhotometricInterpretation (0028,0004) {photometric}")
-    bits = _bits_stored(ds)
+    bits = bits_stored(ds)
     if photometric != "PALETTE COLOR" and bits > 8:
         # As the PNG path: gray values are 8-bit; a windowing choice would be a guess.
         raise DicomError(f"{path}: BitsStored (0028,0101) {bits}; hc-tf measures 8-bit "
                          "ultrasound pixels")
 
 
-def _bits_stored(ds: Any) -> int:
+def bits_stored(ds: Any) -> int:
+    """BitsStored (0028,0101), 8 when the header leaves it out or empty."""
     return int(ds.get("BitsStored", 8) or 8)
 
 
@@ -289,145 +278,6 @@ def read_pixels(header: Header) -> Any:
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise DicomError(f"{header.path}: no Pixel Data (7FE0,0010)")
     return ds
-
-
-def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int, int], ...]]:
-    """(rows, columns, components, sample precision in bits) of each frame header (SOFn, DHP,
-    JPEG-LS SOF55) of a JPEG or JPEG-LS codestream, read by walking its markers without
-    decoding.
-
-    None when it does not start with SOI, has no frame header, a marker is not where one must
-    be, or a DNL or an LSE oversize segment could set a size the frame header does not say.
-    """
-    if not data.startswith(b"\xff\xd8"):
-        return None
-    pos, sizes = 2, []
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # a fill byte before a marker
-            pos += 1
-            continue
-        if marker == _JPEG_EOI:
-            break
-        if marker in _JPEG_NO_LENGTH:
-            pos += 2
-            continue
-        if marker == _JPEG_DNL or (marker == _JPEG_LSE and data[pos + 4:pos + 5] ==
-                                   bytes([_LSE_OVERSIZE])):
-            return None
-        if marker in _JPEG_FRAME_HEADERS:
-            if pos + 10 > len(data):
-                return None
-            rows, columns = struct.unpack(">HH", data[pos + 5:pos + 9])
-            sizes.append((rows, columns, data[pos + 9], data[pos + 4]))
-        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
-        if marker == _JPEG_SOS:  # entropy-coded data runs to the next marker
-            found = _MARKER_AFTER_SCAN.search(data, pos)
-            pos = found.start() if found else len(data)
-    return tuple(sizes) or None
-
-
-def _j2k_size(data: bytes) -> Optional[Tuple[int, int, int]]:
-    """(rows, columns, components) from a JPEG 2000 codestream's SIZ marker (ISO 15444-1
-    A.5.1: SOC, then SIZ), inside a JP2 file's jp2c box when wrapped; None when absent."""
-    start = 0
-    if data.startswith(b"\x00\x00\x00\x0cjP  "):  # JP2 signature box: walk to jp2c
-        start = 12
-        while start + 8 <= len(data) and data[start + 4:start + 8] != b"jp2c":
-            length = struct.unpack(">I", data[start:start + 4])[0]
-            if length == 1 and start + 16 <= len(data):  # XLBox: a 64-bit length
-                length = struct.unpack(">Q", data[start + 8:start + 16])[0]
-            if length < 8:  # 0 (to the end) or malformed: no jp2c after it
-                return None
-            start += length
-        start += 8
-    siz = data[start:start + 42]
-    if len(siz) < 42 or siz[:4] != b"\xff\x4f\xff\x51":
-        return None
-    xsiz, ysiz, x0, y0 = struct.unpack(">IIII", siz[8:24])
-    return ysiz - y0, xsiz - x0, struct.unpack(">H", siz[40:42])[0]
-
-
-def _rle_segment_size(segment: bytes, limit: int) -> int:
-    """Bytes an RLE segment decodes to (PS3.5 G.3.1: a header byte n < 128 copies the next n + 1
-    bytes, n > 128 repeats the next byte 257 - n times, 128 is nothing), counted without
-    decoding; the count stops once past `limit`."""
-    size, pos = 0, 0
-    while pos < len(segment) and size <= limit:
-        n = segment[pos]
-        if n < 128:
-            size, pos = size + n + 1, pos + n + 2
-        else:
-            size, pos = size + (257 - n if n > 128 else 0), pos + (2 if n > 128 else 1)
-    return size
-
-
-def _check_rle_segments(data: bytes, plane: int, where: str) -> None:
-    """Refuses an RLE frame a segment of which decodes to more than twice a Rows x Columns
-    plane: RLE has no size of its own and pydicom decodes a whole segment before it compares
-    its length (a repeat run turns 2 bytes into 128, so a small file could fill the memory)."""
-    header = data[:64]
-    count = struct.unpack("<I", header[:4])[0] if len(header) == 64 else 0
-    offsets = list(struct.unpack("<15I", header[4:])[:count]) if 1 <= count <= 15 else []
-    if not offsets or offsets != sorted(offsets) or offsets[-1] > len(data):
-        raise DicomError(f"{where}: the RLE header has no readable segment table")
-    for start, end in zip(offsets, offsets[1:] + [len(data)]):
-        if _rle_segment_size(data[start:end], 2 * plane) > 2 * plane:
-            raise DicomError(f"{where}: an RLE segment expands beyond Rows x Columns "
-                             f"({plane} bytes); refused before decoding")
-
-
-def check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
-    """Refuses a compressed frame whose codestream declares another size than Rows x Columns x
-    SamplesPerPixel, before decoding: decoders allocate what the codestream says (a 64 x 64
-    header over an 8000 x 8000 JPEG decoded 8000 x 8000), and read_header bounded the header's.
-
-    Raises:
-      DicomError: naming the file and frame.
-    """
-    from pydicom import uid
-    from pydicom.encaps import get_frame
-    syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is None or syntax in uid.UncompressedTransferSyntaxes:
-        return  # native frames are Rows x Columns
-    rle = syntax in uid.RLETransferSyntaxes
-    jpeg = syntax in uid.JPEGTransferSyntaxes + uid.JPEGLSTransferSyntaxes
-    if not (rle or jpeg) and syntax not in uid.JPEG2000TransferSyntaxes:
-        raise DicomError(f"{where}: transfer syntax {syntax} is not supported (its frames' size "
-                         "cannot be checked before decoding)")
-    offsets = None
-    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
-        offsets = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
-    try:  # the frame's bytes as pydicom's decoder takes them
-        data = get_frame(ds.PixelData, frame - 1, number_of_frames=header.frames,
-                         extended_offsets=offsets)
-    except Exception as err:  # malformed encapsulation raises many kinds  # noqa: BLE001
-        raise DicomError(f"{where}: pixel data cannot be decoded ({short(err)})") from None
-    if rle:
-        _check_rle_segments(data, header.rows * header.columns, where)
-        return
-    sizes = _jpeg_frame_sizes(data) if jpeg else (_j2k_size(data),)
-    if not sizes or None in sizes:
-        raise DicomError(f"{where}: the {'JPEG' if jpeg else 'JPEG 2000'} codestream has no "
-                         "readable frame size (or sets it where it cannot be checked)")
-    expected = (header.rows, header.columns, header.samples)
-    for rows, columns, components in (s[:3] for s in sizes):
-        if (rows, columns, components) != expected:
-            raise DicomError(f"{where}: the codestream is {rows} x {columns} x {components} "
-                             f"(rows x columns x components) but Rows x Columns x "
-                             f"SamplesPerPixel (0028,0010/0011/0002) say {header.rows} x "
-                             f"{header.columns} x {header.samples}; refused before decoding")
-    # pydicom clears a JPEG sample's bits above BitsStored (a 12-bit 264 under BitsStored 8
-    # reads 8), which the 8-bit check after decoding cannot see; JPEG-LS is held to the same.
-    # (JPEG 2000 decodes at its codestream's precision: values past 255 reach that check.)
-    if not jpeg:
-        return
-    deepest, bits = max(s[3] for s in sizes), _bits_stored(ds)
-    if deepest > bits:
-        raise DicomError(f"{where}: the codestream's samples are {deepest}-bit but BitsStored "
-                         f"(0028,0101) says {bits}; refused before decoding")
 
 
 def uids(header: Header) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 
 from hc_tf import preprocess
 from hc_tf.io import dicom
+from hc_tf.io import dicom_codestream
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
 
@@ -32,7 +33,7 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     """
     from pydicom.pixels import apply_color_lut, pixel_array
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
-    dicom.check_codestream(header, ds, frame, where)
+    dicom_codestream.check_codestream(header, ds, frame, where)
     try:
         # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
         pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
