@@ -17,6 +17,7 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("highdicom")
 
 from hc_tf.report import dicom_sr  # noqa: E402
+from hc_tf.report import dicom_sr_evidence  # noqa: E402
 from hc_tf.report import fhir  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
@@ -323,7 +324,7 @@ def test_sr_declares_the_source_zone_and_writes_its_own_times_in_it(tmp_path, of
                                         {}, False, [], model), path)
     back = pydicom.dcmread(path)
     assert back.TimezoneOffsetFromUTC == offset
-    zone = dicom_sr.utc_offset(offset)
+    zone = dicom_sr_evidence.utc_offset(offset)
     now = datetime.datetime.now(datetime.timezone.utc)
     for t in _sr_times(back):
         assert abs((t.replace(tzinfo=zone) - now).total_seconds()) < 120, (t, offset)

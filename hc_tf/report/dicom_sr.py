@@ -5,7 +5,9 @@ One SR per measured frame: the fetus subject context (TID 1008), procedure repor
 instance and frame, the method (model name, version, sha256) as algorithm identification, GA
 by each formula with its equation (Hadlock's as CID 12013 codes it, LOINC 11932-1), and the
 review flag and its reasons as qualitative evaluations. Same study as the source, a new series;
-every UID new per call but the Device Observer UID (one per model).
+every UID new per call but the Device Observer UID (one per model). The patient and study
+fields copied from the source are made valid, and the SR's times put in the source's time
+zone, by `dicom_sr_evidence`.
 
 The HC's calibrated 95% interval is a measurement uncertainty, not a normal range: it goes in
 TID 310 Measurement Properties as SCT 371886008 "+, range of upper measurement uncertainty" and
@@ -16,18 +18,17 @@ method (conformal, level) is an algorithm parameter of the HC measurement (TID 4
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import json
 import math
 import os
-import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from hc_tf import __version__
 from hc_tf.io import dicom
+from hc_tf.report import dicom_sr_evidence
 
 HC_CODE = ("11984-2", "LN", "Fetal Head Circumference US")
 GA_CODE = ("18185-9", "LN", "Gestational age")
@@ -56,18 +57,6 @@ SINGLE_FRAME_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.
                                   "1.2.840.10008.5.1.4.1.1.7"})
 SERIES_NUMBER = 9801  # a new series beside the scanner's
 MANUFACTURER = "hc-tf"
-# The patient and study fields highdicom reads from the source itself (and parses: a value it
-# cannot parse raises, a name without '^' is quoted in a warning); each must be present.
-PARSED_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-                 "AccessionNumber", "StudyID", "StudyDate", "StudyTime")
-SEX_WORDS = {"FEMALE": "F", "MALE": "M", "OTHER": "O"}
-# Sequences, UIDs (the reader checks the ones the SR needs) and binary values are copied as they are.
-NOT_CHECKED_VRS = frozenset({"SQ", "UI", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-# The control characters each text VR allows (PS3.5 6.1-6.2; pydicom checks lengths, not these):
-# LO, SH and UC none but ESC, PN not LF, FF or CR, ST, LT and UT also CR, LF, FF and TAB.
-TEXT_CONTROLS = {"SH": "\x1b", "LO": "\x1b", "UC": "\x1b", "PN": "\t\x1b",
-                 "ST": "\t\n\f\r\x1b", "LT": "\t\n\f\r\x1b", "UT": "\t\n\f\r\x1b"}
-UTC_OFFSET = re.compile(r"([+-])([0-9]{2})([0-9]{2})")  # TimezoneOffsetFromUTC, "&ZZXX"
 
 
 class SRError(ValueError):
@@ -191,10 +180,11 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
              notes: Optional[List[str]] = None) -> Any:
     """The SR dataset of one measured head.
 
-    The source's patient and study fields are copied as DICOM allows them (`clean_evidence`):
-    a dashed date becomes YYYYMMDD, "FEMALE" F, a several-valued name its first value, and a
-    value that stays invalid is left empty; each change is a note naming the tag, never the
-    value. No warning or highdicom log line is let out while it is built (they quote values).
+    The source's patient and study fields are copied as DICOM allows them
+    (`dicom_sr_evidence.clean_evidence`): a dashed date becomes YYYYMMDD, "FEMALE" F, a
+    several-valued name its first value, and a value that stays invalid is left empty; each
+    change is a note naming the tag, never the value. No warning or highdicom log line is let
+    out while it is built (they quote values).
 
     Args:
       source: the source image's pydicom Dataset (header is enough: patient, study, UIDs).
@@ -248,7 +238,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
                                      imaging_measurements=[roi])
     report[0].ContentSequence.append(_evaluations(review, reasons))
     with dicom.quiet():  # highdicom and pydicom quote the values they warn about
-        evidence, changed = clean_evidence(source)
+        evidence, changed = dicom_sr_evidence.clean_evidence(source)
         try:
             sr = hd.sr.ComprehensiveSR(
                 evidence=[evidence], content=report,
@@ -256,194 +246,13 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
                 series_number=SERIES_NUMBER, sop_instance_uid=generate_uid(),
                 instance_number=instance_number, manufacturer=MANUFACTURER, is_complete=True)
         except (ValueError, TypeError, AttributeError, KeyError) as err:
-            raise SRError(_failure(evidence, err)) from None
-        changed += _clean_copied(sr, evidence)
-    changed += _in_source_zone(sr, evidence)
+            raise SRError(dicom_sr_evidence.failure(evidence, err)) from None
+        changed += dicom_sr_evidence.clean_copied(sr, evidence)
+    changed += dicom_sr_evidence.in_source_zone(sr, evidence)
     _declare_scheme(sr)
     if notes is not None:
         notes.extend(changed)
     return sr
-
-
-def _tag(keyword_or_tag: Any) -> str:
-    from pydicom.tag import Tag
-    t = Tag(keyword_or_tag)
-    return f"({t.group:04X},{t.element:04X})"
-
-
-def _named(elem: Any) -> str:
-    return f"{elem.keyword or 'a field'} {_tag(elem.tag)}"
-
-
-def _values(value: Any) -> List[Any]:
-    from pydicom.multival import MultiValue
-    if value is None or value == "":
-        return []
-    return list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
-
-
-def _valid(vr: str, value: Any) -> bool:
-    """Whether pydicom (and highdicom, which parses DA/TM/DT) accepts one value of `vr`, and
-    it holds no control character `vr` forbids."""
-    from pydicom import config
-    from pydicom import valuerep
-    try:
-        valuerep.validate_value(vr, value, config.RAISE)
-        allowed = TEXT_CONTROLS.get(vr)
-        if allowed is not None and any(c < " " and c not in allowed for c in str(value)):
-            return False
-        parse = {"DA": valuerep.DA, "TM": valuerep.TM, "DT": valuerep.DT}.get(vr)
-        if parse is not None and isinstance(value, str):
-            parse(value)
-    except (ValueError, TypeError, OverflowError):
-        return False
-    return True
-
-
-def _dashed_date(value: Any) -> Optional[str]:
-    """"1980-01-01" or "1980.01.01" (a real date) as DICOM's "19800101"; None otherwise."""
-    m = re.fullmatch(r"\s*(\d{4})[-.](\d{2})[-.](\d{2})\s*", str(value))
-    if not m:
-        return None
-    try:
-        datetime.date(*(int(g) for g in m.groups()))
-    except ValueError:
-        return None
-    return "".join(m.groups())
-
-
-def _fixed(elem: Any) -> Tuple[Any, Optional[str]]:
-    """(a value DICOM and highdicom accept, a note naming the tag) for an element; the note is
-    None when the value is kept as it is. The note never holds the value."""
-    from pydicom.datadict import dictionary_VM
-    vr, values = elem.VR, _values(elem.value)
-    if vr in NOT_CHECKED_VRS or not values:
-        return elem.value, None
-    if any(isinstance(v, bytes) for v in values):  # text pydicom could not decode
-        return "", f"{_named(elem)} is not text: left empty in the SR"
-    note = None
-    try:
-        single = dictionary_VM(elem.tag) == "1"
-    except KeyError:
-        single = False
-    if single and len(values) > 1:
-        values = values[:1]
-        note = f"{_named(elem)} has {len(_values(elem.value))} values: the SR keeps the first"
-    if elem.keyword == "PatientSex":
-        word = str(values[0]).strip().upper()
-        sex = SEX_WORDS.get(word, word)
-        if sex not in ("M", "F", "O"):
-            return "", f"{_named(elem)} is not M, F or O: left empty in the SR"
-        if sex != values[0]:
-            return sex, f"{_named(elem)} written as the DICOM code {sex}"
-        return (values[0], note) if note else (elem.value, None)
-    if vr == "DA":
-        dates = [_dashed_date(v) if not _valid(vr, v) else v for v in values]
-        if any(d is None for d in dates):
-            return "", f"{_named(elem)} is not a DICOM date: left empty in the SR"
-        if dates != values:
-            values = dates
-            note = "; ".join(filter(None, [note, f"{_named(elem)} written as YYYYMMDD (the "
-                                                 f"file has a dashed date)"]))
-    if not all(_valid(vr, v) for v in values):
-        return "", f"{_named(elem)} is not a valid DICOM {vr}: left empty in the SR"
-    if note is None:
-        return elem.value, None
-    return (values[0] if len(values) == 1 else values), note
-
-
-def clean_evidence(source: Any) -> Tuple[Any, List[str]]:
-    """A copy of the source header that highdicom accepts, and notes naming what changed.
-
-    The patient and study fields highdicom parses (PARSED_FIELDS) are there (empty when the
-    file lacks them), valid, and one-valued; a value that cannot be made valid is left empty.
-    The source itself is not changed. Call it inside `dicom.quiet()`.
-    """
-    from pydicom.dataelem import DataElement
-    from pydicom.datadict import dictionary_VR
-    from pydicom.dataset import Dataset
-    from pydicom.tag import Tag
-    evidence, notes = Dataset(), []
-    for tag in list(source.keys()):  # shared elements: a changed one is replaced, not edited
-        try:
-            evidence.add(source[tag])
-        except Exception:  # pydicom cannot convert its value ("heavy" as a DS)  # noqa: BLE001
-            notes.append(f"{_tag(tag)} cannot be read: left out of the SR")
-    for keyword in PARSED_FIELDS:
-        tag = Tag(keyword)
-        if tag not in evidence:
-            evidence.add(DataElement(tag, dictionary_VR(tag), ""))
-            continue
-        value, note = _fixed(evidence[tag])
-        if note:
-            evidence.add(DataElement(tag, evidence[tag].VR, value))
-            notes.append(note)
-    return evidence, notes
-
-
-def _clean_copied(sr: Any, evidence: Any) -> List[str]:
-    """Makes valid every top-level field the SR copied from the source (highdicom copies the
-    Patient and Study modules as they are); returns the notes."""
-    from pydicom.dataelem import DataElement
-    notes = []
-    for tag in list(sr.keys()):
-        if tag not in evidence or sr[tag] is not evidence[tag]:
-            continue
-        value, note = _fixed(sr[tag])
-        if note:
-            sr.add(DataElement(tag, sr[tag].VR, value))
-            notes.append(note)
-    return notes
-
-
-def utc_offset(value: Any) -> Optional[datetime.timezone]:
-    """TimezoneOffsetFromUTC ("+0530", "-0800") as a timezone; None for no value or one DICOM
-    does not allow ("+5:30", "+2500", an offset past -1200..+1400, "-0000": UTC is "+0000")."""
-    m = UTC_OFFSET.fullmatch(str(value or "").strip())
-    if not m:
-        return None
-    hours, minutes = int(m.group(2)), int(m.group(3))
-    offset = (hours * 60 + minutes) * (-1 if m.group(1) == "-" else 1)
-    if minutes >= 60 or not -12 * 60 <= offset <= 14 * 60 or m.group(0) == "-0000":
-        return None
-    return datetime.timezone(datetime.timedelta(minutes=offset))
-
-
-def _in_source_zone(sr: Any, evidence: Any) -> List[str]:
-    """Declares the source's TimezoneOffsetFromUTC in the SR and writes the SR's own dates and
-    times (creation, content, highdicom's contribution) in that zone; returns the notes.
-
-    The offset covers every date and time of an instance: the study's, copied from the
-    source, and the SR's own, which highdicom writes in this machine's local time (a node in
-    UTC beside a scanner in +0100 was an hour off). A source that declares no offset leaves
-    the SR's undeclared too, as local time (DICOM's reading of an undeclared time).
-    """
-    raw = evidence["TimezoneOffsetFromUTC"] if "TimezoneOffsetFromUTC" in evidence else None
-    if raw is None or not str(raw.value or "").strip():
-        return []
-    zone = utc_offset(raw.value)
-    if zone is None:
-        return [f"{_named(raw)} is not a valid offset: left out of the SR; its own times are "
-                f"this computer's local time"]
-    now = datetime.datetime.now(zone)
-    sr.TimezoneOffsetFromUTC = str(raw.value).strip()
-    sr.InstanceCreationDate = sr.ContentDate = now.strftime("%Y%m%d")
-    sr.InstanceCreationTime = sr.ContentTime = now.strftime("%H%M%S.%f")
-    for item in sr.get("ContributingEquipmentSequence", []):
-        if "ContributionDateTime" in item:
-            item.ContributionDateTime = now.strftime("%Y%m%d%H%M%S.%f")
-    return []
-
-
-def _failure(evidence: Any, err: Exception) -> str:
-    """Why the SR could not be built: the exception's kind and the source fields whose values
-    it quotes (by tag; the values are left out)."""
-    text = str(err)
-    tags = [_named(elem) for elem in evidence
-            if elem.VR not in NOT_CHECKED_VRS and len(str(elem.value or "")) >= 3
-            and str(elem.value) in text]
-    where = f" (check {', '.join(tags)})" if tags else ""
-    return f"the SR could not be built: {type(err).__name__} from highdicom{where}"
 
 
 def _declare_scheme(sr: Any) -> None:

@@ -161,7 +161,8 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
 
 
 # StudyDate as DICOM writes it (YYYYMMDD) or as some exports do ("2026-01-01", "2026.01.01"),
-# which the SR holds as YYYYMMDD (dicom_sr._dashed_date): the same date from the source or the SR.
+# which the SR holds as YYYYMMDD (dicom_sr_evidence._dashed_date): the same date from the source
+# or the SR.
 STUDY_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})|([0-9]{4})[-.]([0-9]{2})[-.]([0-9]{2})")
 
 
