@@ -901,6 +901,64 @@ def test_calibration_by_keyboard_keeps_the_focus(page, golden):  # noqa: F811
     assert page.is_hidden("#calib") and page.evaluate(active) == "calibrate"
 
 
+def _cross_shown(page, x, y):
+    """Whether the keyboard's cross is drawn around image pixel (x, y): its colour on an arm."""
+    return page.evaluate("""([x, y]) => { const v = document.querySelector('#view'), s = Number(v.dataset.step);
+        const d = v.getContext('2d').getImageData(Math.floor((x + 0.5) / s) + 12, Math.floor((y + 0.5) / s), 1, 1).data;
+        return d[0] === 0 && d[1] === 229 && d[2] === 255; }""", [x, y])
+
+
+def test_calibration_points_by_keyboard_alone(page, golden):  # noqa: F811
+    """Placing the calibration points needed a mouse (WCAG 2.1.1): the canvas was no tab stop and
+    took no keys. Keyboard points are the same image pixels a click gives, and each step is said."""
+    _open(page, "000_HC.png")  # 800 x 540: the cross starts at (400, 270)
+    view, status, keys = page.locator("#view"), page.locator("#calib-status"), page.keyboard
+    active = "() => document.activeElement.id"
+    page.focus("#calibrate")
+    keys.press("Enter")
+    expect(view).to_have_accessible_description(re.compile("arrow keys.*Enter.*Backspace.*Escape"))
+    assert status.evaluate(_LIVE) and not _cross_shown(page, 400, 270)
+    for _ in range(12):  # Calibrate's row, the other controls, then the image
+        keys.press("Tab")
+        if page.evaluate(active) == "view":
+            break
+    assert page.evaluate(active) == "view" and _cross_shown(page, 400, 270)
+
+    def press(key, times):
+        for _ in range(times):
+            keys.press(key)
+
+    press("Enter", 1)
+    expect(status).to_have_text("Point 1 placed at x 400, y 270 (image pixels).")
+    press("Backspace", 1)
+    expect(status).to_have_text("Point 1 removed; 0 of 2 points.")
+    expect(view).to_have_accessible_name(re.compile("calibration: 0 of 2 points"))
+    press("Shift+ArrowLeft", 1), press("ArrowLeft", 3), press("ArrowUp", 8)
+    expect(status).to_have_text("Cross at x 387, y 262.")
+    assert _cross_shown(page, 387, 262)
+    press("Space", 1)
+    expect(status).to_have_text("Point 1 placed at x 387, y 262 (image pixels).")
+    expect(view).to_have_accessible_name(re.compile("calibration: 1 of 2 points"))
+    press("Shift+ArrowRight", 20), press("ArrowRight", 2), press("Shift+ArrowDown", 3), press("ArrowDown", 1)
+    press("Enter", 1)
+    dist = float(np.hypot(589 - 387, 293 - 262))
+    expect(status).to_have_text(f"Point 2 placed at x 589, y 293 (image pixels). Distance {dist:.1f} px: type its length in mm.")
+    assert page.evaluate(active) == "calib-mm"  # as after a second click
+    keys.type("30")
+    keys.press("Enter")
+    _found(page, "000_HC.png")
+    # The app's formula on the same two points: what clicks on those pixels give (their centres).
+    assert float(page.locator("#px").input_value()) == pytest.approx(30 / dist, rel=1e-5)
+    assert page.evaluate(active) == "calibrate"
+    # Escape closes as Cancel does; the canvas is an image again, no tab stop.
+    keys.press("Enter")
+    view.focus()
+    keys.press("Escape")
+    assert page.is_hidden("#calib") and page.evaluate(active) == "calibrate"
+    expect(view).to_have_role("img")
+    assert view.get_attribute("tabindex") is None
+
+
 def test_status_notes_are_announced(page, golden):  # noqa: F811
     """"Ready", "N of M images measured" and "Report copied" were plain text: not heard."""
     for sel in ("#summary", "#batch-msg", "#copied", "#batch-copied", "#carried", "#busy"):

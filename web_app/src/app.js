@@ -6,7 +6,8 @@
 import { loadModel, measurePrepared, decodeOptions, describeError, UserError } from './core/pipeline.js';
 import { Decoder, CancelledError } from './core/decoder.js';
 import { parsePixelSize, pixelSizeRange } from './core/units.js';
-import { draw, canvasPoint, clearResult, showCentile, showResult } from './ui/view.js';
+import { draw, clearResult, showCentile, showResult } from './ui/view.js';
+import { wireCalibration } from './ui/calibrate.js';
 import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
 import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
@@ -221,42 +222,6 @@ async function measureAll() {
   }
 }
 
-function wireCalibration() {
-  $('calibrate').addEventListener('click', () => {
-    state.calib = { points: [] }; $('calib').hidden = false; $('calib-mm').value = '';
-    $('calib-msg').textContent = 'Click two points of the depth scale, then type their distance in mm.';
-    redraw();
-  });
-  // Closing the row hides the focused button: the focus goes back to Calibrate (not to the page's start).
-  const closeCalib = () => { state.calib = null; $('calib').hidden = true; if (!$('calibrate').disabled) $('calibrate').focus(); };
-  $('calib-cancel').addEventListener('click', () => { closeCalib(); redraw(); });
-  $('view').addEventListener('click', (ev) => {
-    if (!state.calib || !state.image) return;
-    if (state.calib.points.length === 2) state.calib.points = [];
-    state.calib.points.push(canvasPoint(ev, state.image));
-    if (state.calib.points.length === 2) {
-      const [[x0, y0], [x1, y1]] = state.calib.points;
-      state.calib.distPx = Math.hypot(x1 - x0, y1 - y0);
-      $('calib-msg').textContent = `Distance ${state.calib.distPx.toFixed(1)} px. Its length in mm:`;
-      $('calib-mm').focus();
-    }
-    redraw();
-  });
-  // (its default kept, the Enter would go on to the Calibrate button focused by Apply and reopen the row)
-  $('calib-mm').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); $('calib-apply').click(); } });
-  $('calib-apply').addEventListener('click', () => {
-    const c = state.calib, { min, max } = range();
-    if (!c || c.points.length !== 2 || !(c.distPx >= 5)) { message('Click two points at least 5 pixels apart on the depth scale first.'); return; }
-    const mm = Number($('calib-mm').value.trim());
-    if (!Number.isFinite(mm) || mm <= 0) { message('Type the distance between the two points in mm (a positive number).'); return; }
-    const px = mm / c.distPx;
-    if (px < min || px > max) { message(`That gives ${px.toPrecision(3)} mm per pixel, outside ${min}–${max} mm: check the points and the distance.`); return; }
-    $('px').value = px.toPrecision(6);
-    closeCalib(); message('');
-    measure();
-  });
-}
-
 function wireUi(golden) {
   $('file').addEventListener('change', (ev) => {
     const t0 = performance.now(), fs = [...ev.target.files];
@@ -308,7 +273,7 @@ function wireUi(golden) {
   });
   // Unticked: nothing is kept for the next image; this image's kept values (still in use) are still said.
   $('px').addEventListener('input', () => { $('px-source').textContent = ''; sayCarried(); });
-  wireCalibration();
+  wireCalibration({ state, redraw, range, message, measure });
 }
 
 async function main() {

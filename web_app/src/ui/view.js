@@ -6,11 +6,17 @@ import { datingDisplay } from '../core/dating.js';
 import { fmt1 } from '../core/pyformat.js';
 
 const $ = (id) => document.getElementById(id);
+const CURSOR = '#00e5ff'; // the keyboard's cross in calibration
 
 /** Draws the image preview (or nothing), the ellipse of a trusted found result, the calibration. */
 export function draw({ image, result, calib, trusted }) {
   const cv = $('view');
   const ctx = cv.getContext('2d');
+  // Calibrating: a tab stop that takes its keys (ui/calibrate.js; the application role makes a
+  // screen reader pass them on), described by the keys' note shown under it.
+  if (calib) { cv.tabIndex = 0; cv.setAttribute('role', 'application'); cv.setAttribute('aria-describedby', 'calib-keys'); }
+  else { cv.removeAttribute('tabindex'); cv.setAttribute('role', 'img'); cv.removeAttribute('aria-describedby'); }
+  $('calib-help').hidden = !calib;
   if (!image?.prep.preview) { // no image, or its preview still on its way (drawn when it comes)
     cv.width = 320; cv.height = 224; ctx.clearRect(0, 0, cv.width, cv.height);
     cv.dataset.state = 'empty'; delete cv.dataset.name;
@@ -35,6 +41,13 @@ export function draw({ image, result, calib, trusted }) {
     if (calib.points.length === 2) {
       const [[x0, y0], [x1, y1]] = calib.points;
       ctx.beginPath(); ctx.moveTo((x0 + 0.5) * k, (y0 + 0.5) * k); ctx.lineTo((x1 + 0.5) * k, (y1 + 0.5) * k); ctx.stroke();
+    }
+    if (calib.showCursor) { // the keyboard's cross: four arms around the pixel, dark-edged to show on any gray
+      const x = (calib.cursor[0] + 0.5) * k, y = (calib.cursor[1] + 0.5) * k, g = 2 * lw, r = 8 * lw;
+      ctx.beginPath();
+      for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) { ctx.moveTo(x + dx * g, y + dy * g); ctx.lineTo(x + dx * r, y + dy * r); }
+      ctx.strokeStyle = '#000'; ctx.lineWidth = lw + 2; ctx.stroke();
+      ctx.strokeStyle = CURSOR; ctx.lineWidth = lw; ctx.stroke();
     }
   }
 }
