@@ -8,7 +8,7 @@
 import { canvasPoint } from './view.js';
 
 const $ = (id) => document.getElementById(id);
-const ASK = 'Click two points of the depth scale, then type their distance in mm.';
+const ASK = 'Place two points of the depth scale (click them, or the keys below), then type their distance in mm.';
 const MOVES = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 /** "x 120, y 85": a clicked point (fractional) to 0.1 pixel. */
