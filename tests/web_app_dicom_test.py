@@ -1,12 +1,13 @@
 """DICOM in the web app, in headless Chromium: an HC18 head wrapped as a DICOM file (its CSV pixel
 size as the region's calibration) gives the same HC as the PNG path with that pixel size typed;
-the field is filled from the file and locked unless overridden; a compressed file is refused in
-words. The calibration rules themselves: web_app/test/dicom_calibration.test.js against
+the field is filled from the file and locked unless overridden; RLE Lossless is read (as Python
+reads it, damaged frames refused alike); another compressed file is refused in words. The calibration rules themselves: web_app/test/dicom_calibration.test.js against
 tests/fixtures/dicom_calibration/cases.json. Skips as tests/web_app_test.py does, and without
 pydicom.
 """
 
 import os
+import struct
 
 import cv2
 import pytest
@@ -60,6 +61,20 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     hc = float(page.get_attribute("#result", "data-hc-mm"))
     assert abs(hc - s["hc_mm"] / s["pixel_size_mm"] * 0.3) <= 1e-6 * hc
     assert "typed_override" in page.inner_text("#px-source")
+
+
+def test_rle_compressed_head_measures_as_the_golden(page, golden, tmp_path):  # noqa: F811
+    """RLE Lossless, which scanners and PACS use, was refused as "compressed"; it is lossless, so
+    the head measures to the golden's HC and mask."""
+    from pydicom.uid import RLELossless
+    s = _sample(golden, NAME)
+    ds, path = _wrapped(tmp_path, s, name="head_rle.dcm")
+    ds.compress(RLELossless)
+    dicom_files.save(ds, path)
+    page.set_input_files("#file", path)
+    hc = _found(page, "head_rle.dcm")
+    assert abs(hc - s["hc_mm"]) <= TOL_MM
+    assert page.get_attribute("#result", "data-mask-sha256") == s["mask_sha256"]
 
 
 def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, tmp_path):  # noqa: F811
@@ -201,7 +216,7 @@ def _dicom_variants(tmp_path):
     the pydicom palette."""
     import numpy as np
     from pydicom import examples
-    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
+    from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, RLELossless
     gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:120, :160]
     rgb = np.stack([gray, 255 - gray, (gray // 2 + 60).astype(np.uint8)], axis=2)
     out = {}
@@ -224,7 +239,35 @@ def _dicom_variants(tmp_path):
     planar.PixelData = np.ascontiguousarray(rgb.transpose(2, 0, 1)).tobytes()
     save("rgb_planar.dcm", planar)
     out["palette.dcm"] = examples.get_path("palette_color")
+    # RLE Lossless (the app decodes it): gray, MONOCHROME1, RGB (one segment a colour), a cine
+    # (frame 1 is the first fragment), 16-bit samples (two segments each), the palette.
+    for name, ds in (("rle_mono2.dcm", dicom_files.dataset([gray])),
+                     ("rle_mono1.dcm", dicom_files.dataset([gray], photometric="MONOCHROME1")),
+                     ("rle_rgb.dcm", dicom_files.dataset([rgb], photometric="RGB")),
+                     ("rle_cine.dcm", dicom_files.dataset([255 - gray, gray])),
+                     ("rle_palette.dcm", examples.palette_color)):
+        ds.compress(RLELossless)
+        save(name, ds)
+    # 16-bit samples holding 8-bit values: two segments, the high bytes' first.
+    save("rle_16bit.dcm", _rle_frame(gray, [_literal(bytes(gray.size)), _literal(gray.tobytes())],
+                                     bits=16))
     return out
+
+
+def _rle_frame(gray, segments=None, header=None, bits=8):
+    """An RLE Lossless file of `gray` (in `bits`-bit samples) whose one fragment is `header` +
+    `segments` (bytes each), or the encoder's own fragment when they are None."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import RLELossless
+    ds = dicom_files.dataset([gray])
+    ds.compress(RLELossless)
+    ds.BitsAllocated = bits
+    if segments is not None:
+        table = [64 + sum(len(x) for x in segments[:i]) for i in range(len(segments))]
+        head = header if header is not None else struct.pack("<16I", len(segments), *table,
+                                                              *[0] * (15 - len(table)))
+        ds.PixelData = encapsulate([head + b"".join(segments)])
+    return ds
 
 
 def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
@@ -245,3 +288,47 @@ def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
     for name, path in files.items():
         (header, _, gray), = dicom_frames.iter_frames(path, frame=1)
         assert got[name] == f"{header.frames} {hashlib.sha256(gray.tobytes()).hexdigest()}", (name, got[name])
+
+
+def _literal(data):
+    """An RLE segment copying `data` literally (runs of at most 128 bytes)."""
+    return b"".join(bytes([len(data[i:i + 128]) - 1]) + data[i:i + 128] for i in range(0, len(data), 128))
+
+
+def test_js_reads_and_refuses_rle_frames_as_the_python(tmp_path):
+    """Damaged RLE: the app refuses what hc_tf.io.dicom_frames refuses (an unreadable segment
+    table, the wrong number of segments, a segment that would expand past twice a plane, one that
+    holds too few bytes) and reads what it reads (a padded segment) to the same gray."""
+    import hashlib
+    import shutil
+    import subprocess
+    import numpy as np
+    from hc_tf.io import dicom, dicom_frames
+    node = shutil.which("node")
+    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
+    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):
+        pytest.skip("node or web_app/node_modules (npm ci) missing")
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:60, :80].copy()
+    plane = gray.tobytes()
+    bomb = b"\x81\x00" * (2 * len(plane) // 128 + 2)  # 2 bytes a run of 128
+    cases = {"ok_padded": _rle_frame(gray, [_literal(plane + b"\x00")]),
+             "bad_no_table": _rle_frame(gray, [_literal(plane)], header=bytes(64)),
+             "bad_two_segments": _rle_frame(gray, [_literal(plane), _literal(plane)]),
+             "bad_bomb": _rle_frame(gray, [bomb]),
+             "bad_short": _rle_frame(gray, [_literal(plane[:-10])])}
+    files = {}
+    for name, ds in cases.items():
+        files[name] = str(tmp_path / f"{name}.dcm")
+        ds.save_as(files[name], enforce_file_format=True)
+    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
+                         capture_output=True, text=True, timeout=120, check=True)
+    got = dict(zip(files, res.stdout.split("\n")))
+    for name, path in files.items():
+        if name.startswith("ok"):
+            (_, _, py_gray), = dicom_frames.iter_frames(path, frame=1)
+            assert np.array_equal(py_gray, gray)
+            assert got[name] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}", (name, got[name])
+        else:
+            with pytest.raises(dicom.DicomError):
+                list(dicom_frames.iter_frames(path, frame=1))
+            assert got[name].startswith(f"error: {path}: "), (name, got[name])

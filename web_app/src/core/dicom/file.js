@@ -2,8 +2,9 @@
 // rules of hc_tf/io/dicom.py and dicom_frames.py (the definition): limits checked before any
 // pixel is decoded, the same refusals (photometric, bit depth, samples), colour to gray by the
 // PNG path's rule.
-// Uncompressed transfer syntaxes only: a compressed one is refused in words. The parser is the
-// maintained `dicom-parser` (passed in, so Node tests and the browser's vendored copy share this).
+// Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds it);
+// another compressed one is refused in words. The parser is the maintained `dicom-parser`
+// (passed in, so Node tests and the browser's vendored copy share this).
 
 import { toGray } from '../preprocess.js';
 import { UserError, checkSize, prepareGray } from '../imagefile.js';
@@ -14,6 +15,7 @@ const UNCOMPRESSED = {
   '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
   '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
 };
+const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
 // hc_tf.defaults.MAX_INPUT_FRAMES (dicom.read_header refuses more frames).
 const MAX_INPUT_FRAMES = 10_000;
 const GRAY = ['MONOCHROME1', 'MONOCHROME2'];
@@ -141,24 +143,86 @@ function paletteRgb(ds, h, index, n) {
   return out;
 }
 
+/**
+ * An RLE frame's segments (PS3.5 G.5: a 64-byte header, the segment count, 15 offsets), refused
+ * as dicom_codestream._check_rle_segments refuses them when the table cannot be read.
+ */
+function rleSegments(data, name) {
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const count = data.length >= 64 ? dv.getUint32(0, true) : 0;
+  const offsets = count >= 1 && count <= 15 ? Array.from({ length: count }, (_, i) => dv.getUint32(4 + 4 * i, true)) : [];
+  if (!offsets.length || offsets.some((o, i) => i > 0 && o < offsets[i - 1]) || offsets[offsets.length - 1] > data.length) {
+    throw new DicomFileError(`${name}: the RLE header has no readable segment table`);
+  }
+  return offsets.map((start, i) => data.subarray(start, i + 1 < count ? offsets[i + 1] : data.length));
+}
+
+/**
+ * One RLE segment (PS3.5 G.3.1: n < 128 copies the next n + 1 bytes, n > 128 repeats the next
+ * byte 257 - n times, 128 is nothing; a run cut by the end copies what is there, as pydicom's
+ * decoder does). Its size is counted first and refused past twice a plane, before any byte is
+ * written (dicom_codestream._rle_segment_size: a 2-byte run expands to 128).
+ */
+function rleSegment(seg, plane, name) {
+  let size = 0;
+  for (let pos = 0; pos < seg.length && size <= 2 * plane;) {
+    const n = seg[pos];
+    if (n < 128) { size += n + 1; pos += n + 2; } else { size += n > 128 ? 257 - n : 0; pos += n > 128 ? 2 : 1; }
+  }
+  if (size > 2 * plane) throw new DicomFileError(`${name}: an RLE segment expands beyond Rows x Columns (${plane} bytes); refused before decoding`);
+  const out = new Uint8Array(size);
+  let k = 0;
+  for (let pos = 0; pos < seg.length;) {
+    const n = seg[pos];
+    if (n < 128) { const run = seg.subarray(pos + 1, pos + n + 2); out.set(run, k); k += run.length; pos += n + 2; } else if (n > 128) {
+      if (pos + 1 >= seg.length) break;
+      out.fill(seg[pos + 1], k, k + 257 - n); k += 257 - n; pos += 2;
+    } else pos += 1;
+  }
+  if (k < plane) throw new DicomFileError(`${name}: pixel data cannot be decoded (an RLE segment holds ${k} of ${plane} bytes)`);
+  return out.subarray(0, plane); // padding past a plane is dropped, as pydicom drops it
+}
+
+/**
+ * Frame 1 of an RLE Lossless file (its first fragment: one fragment a frame, PS3.5 A.4.2) as
+ * pydicom's _rle_decode_frame lays it out: little-endian samples, one plane after another.
+ */
+function rleFrame1(h, bytesPer) {
+  const el = h.dataset.elements.x7fe00010, frag = el.fragments?.[0];
+  if (!el.encapsulatedPixelData || !frag) throw new DicomFileError(`${h.name}: RLE pixel data (7FE0,0010) without an encapsulated fragment`);
+  const data = h.dataset.byteArray.subarray(frag.position, frag.position + frag.length);
+  const plane = h.rows * h.columns, segments = rleSegments(data, h.name);
+  if (segments.length !== h.samples * bytesPer) {
+    throw new DicomFileError(`${h.name}: pixel data cannot be decoded (${segments.length} RLE segments for ${h.samples * bytesPer})`);
+  }
+  const out = new Uint8Array(plane * h.samples * bytesPer);
+  segments.forEach((seg, i) => { // segment i: sample floor(i / bytesPer), most significant byte first
+    const sample = Math.floor(i / bytesPer), byte = bytesPer - 1 - (i % bytesPer);
+    const bytes = rleSegment(seg, plane, h.name);
+    for (let p = 0; p < plane; p++) out[(sample * plane + p) * bytesPer + byte] = bytes[p];
+  });
+  return out;
+}
+
 /** Frame 1 of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the header's checks. */
 export function decodeFrame1(h) {
-  const ds = h.dataset;
-  if (!(h.transferSyntax in UNCOMPRESSED)) {
-    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${h.transferSyntax || 'missing'}); this app reads uncompressed DICOM only: export it uncompressed or measure it with hc-tf predict`);
+  const ds = h.dataset, rle = h.transferSyntax === RLE_LOSSLESS;
+  if (!(h.transferSyntax in UNCOMPRESSED) && !rle) {
+    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${h.transferSyntax || 'missing'}); this app reads uncompressed and RLE DICOM only: export it uncompressed or measure it with hc-tf predict`);
   }
   if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB') {
     throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
   }
   const el = ds.elements.x7fe00010;
   if (!el) throw new DicomFileError(`${h.name}: no Pixel Data (7FE0,0010)`);
-  if (el.encapsulatedPixelData) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed); this app reads uncompressed DICOM only`);
+  if (el.encapsulatedPixelData && !rle) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed); this app reads uncompressed and RLE DICOM only`);
   const bytesPer = h.bitsAllocated === 16 ? 2 : h.bitsAllocated === 8 ? 1 : 0;
   if (!bytesPer) throw new DicomFileError(`${h.name}: BitsAllocated (0028,0100) ${h.bitsAllocated}; this app reads 8- or 16-bit allocated pixels`);
   const n = h.rows * h.columns, count = n * h.samples;
-  if (el.length < count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${count * bytesPer})`);
-  const raw = ds.byteArray, off = el.dataOffset;
-  const big = h.transferSyntax === '1.2.840.10008.1.2.2';
+  if (!rle && el.length < count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${count * bytesPer})`);
+  // RLE: decoded to little-endian bytes, one sample plane after another (planar configuration 1).
+  const raw = rle ? rleFrame1(h, bytesPer) : ds.byteArray, off = rle ? 0 : el.dataOffset;
+  const big = h.transferSyntax === '1.2.840.10008.1.2.2', planar = rle ? 1 : h.planar;
   const values = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     if (bytesPer === 1) values[i] = h.signed ? (raw[off + i] << 24) >> 24 : raw[off + i];
@@ -175,7 +239,7 @@ export function decodeFrame1(h) {
   let pixels = Uint8Array.from(values);
   if (h.photometric === 'MONOCHROME1') pixels = pixels.map((v) => 255 - v);
   if (h.samples === 1) return pixels;
-  if (h.planar === 1) { // R plane, G plane, B plane -> interleaved
+  if (planar === 1) { // R plane, G plane, B plane -> interleaved
     const inter = new Uint8Array(count);
     for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) inter[i * 3 + c] = pixels[c * n + i];
     pixels = inter;
