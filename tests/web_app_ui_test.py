@@ -957,6 +957,11 @@ def test_calibration_points_by_keyboard_alone(page, golden):  # noqa: F811
     assert page.is_hidden("#calib") and page.evaluate(active) == "calibrate"
     expect(view).to_have_role("img")
     assert view.get_attribute("tabindex") is None
+    # ... and in the distance box (it did nothing there).
+    keys.press("Enter")
+    page.focus("#calib-mm")
+    keys.press("Escape")
+    assert page.is_hidden("#calib") and page.evaluate(active) == "calibrate"
 
 
 def test_status_notes_are_announced(page, golden):  # noqa: F811

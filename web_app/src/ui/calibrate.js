@@ -78,7 +78,9 @@ export function wireCalibration({ state, redraw, range, message, measure }) {
   view.addEventListener('blur', () => { if (state.calib?.showCursor) { state.calib.showCursor = false; redraw(); } });
 
   // (its default kept, the Enter would go on to the Calibrate button focused by Apply and reopen the row)
-  $('calib-mm').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); $('calib-apply').click(); } });
+  $('calib-mm').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') { ev.preventDefault(); $('calib-apply').click(); } else if (ev.key === 'Escape') { ev.preventDefault(); closeCalib(); }
+  });
   $('calib-apply').addEventListener('click', () => {
     const c = state.calib, { min, max } = range();
     if (!c || c.points.length !== 2 || !(c.distPx >= 5)) { message('Place two points at least 5 pixels apart on the depth scale first.'); return; }
