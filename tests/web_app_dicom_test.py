@@ -148,7 +148,8 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
 def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_path):  # noqa: F811
     """Frame 1 of a two-frame file: report.json, report.csv and exams.csv name it as
     `hc-tf predict --frame 1` does ("cine.dcm#1"), not as the whole file; its FHIR download is
-    named as predict's fhir/ file ("cine.frame1.fhir.json")."""
+    named as predict's fhir/ file ("cine.frame1.fhir.json"). Frame 2, picked on the page,
+    measures and is named as `--frame 2` (the app read frame 1 only)."""
     import csv
     import io
     import json
@@ -180,6 +181,27 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert name == "cine.frame1.fhir.json"
     assert json.loads(text)["derivedFrom"][1]["display"] == "source image, frame 1"
 
+    # Another frame, as `hc-tf predict --frame 2`: decoded, measured and named as predict's.
+    assert page.is_visible("#frame-row") and page.input_value("#frame") == "1"
+    assert page.inner_text("#frame-of") == "of 2"
+    want2 = predict.predict_files(os.path.join(BUNDLE, golden["model"]), [path], str(tmp_path / "p2"),
+                                  frame=2).records[0]
+    page.fill("#frame", "2")
+    page.dispatch_event("#frame", "change")
+    page.wait_for_selector("#result[data-name='cine.dcm'][data-state='found'][data-frame='2']", timeout=60_000)
+    assert abs(float(page.get_attribute("#result", "data-hc-mm")) - want2["hc_mm"]) <= TOL_MM
+    assert page.input_value("#frame") == "2"
+    doc = json.loads(download("#dl-json")[1])
+    assert doc["images"][0]["filename"] == want2["filename"] == "cine.dcm#2"
+    assert doc["images"][0]["dicom"]["frame"] == 2
+    name, text = download("#dl-fhir")
+    assert name == "cine.frame2.fhir.json"
+    assert json.loads(text)["derivedFrom"][1]["display"] == "source image, frame 2"
+    page.fill("#frame", "3")
+    page.dispatch_event("#frame", "change")
+    page.wait_for_selector("#message:has-text('no frame 3')", timeout=10_000)
+    assert page.get_attribute("#result", "data-state") == "error"
+
 
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811
     from pydicom.encaps import encapsulate
@@ -199,13 +221,14 @@ _DECODE_JS = """
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { readHeader, decodeFrame1 } from './src/core/dicom/file.js';
+import { readHeader, decodeFrame } from './src/core/dicom/file.js';
 const parser = createRequire(import.meta.url)('dicom-parser');
 const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
-for (const f of process.argv.slice(1)) {
+for (const arg of process.argv.slice(1)) {  // PATH, or PATH@FRAME
+  const [f, frame] = arg.includes('@') ? [arg.slice(0, arg.lastIndexOf('@')), Number(arg.slice(arg.lastIndexOf('@') + 1))] : [arg, 1];
   try {
     const h = readHeader(parser, new Uint8Array(readFileSync(f)), f, limits);
-    console.log(`${h.frames} ${createHash('sha256').update(decodeFrame1(h)).digest('hex')}`);
+    console.log(`${h.frames} ${createHash('sha256').update(decodeFrame(h, frame)).digest('hex')}`);
   } catch (err) { console.log(`error: ${err.message}`); }
 }
 """
@@ -285,12 +308,18 @@ def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
     web = os.path.join(os.path.dirname(BUNDLE), "web_app")
     if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):
         pytest.skip("node or web_app/node_modules (npm ci) missing")
-    files = _dicom_variants(tmp_path)
+    variants = {n: str(p) for n, p in _dicom_variants(tmp_path).items()}
+    # Frame 2 of each cine too (the app measures the frame the user picks), and a frame too many.
+    files = {**variants, **{f"{n}@2": f"{p}@2" for n, p in variants.items() if "cine" in n or "2frame" in n}}
+    files["rle_cine.dcm@3"] = f"{variants['rle_cine.dcm']}@3"
     res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
                          capture_output=True, text=True, timeout=120, check=True)
     got = dict(zip(files, res.stdout.split("\n")))
-    for name, path in files.items():
-        (header, _, gray), = dicom_frames.iter_frames(path, frame=1)
+    assert len(files) >= 17 and got["rle_cine.dcm@3"].endswith("no frame 3 (NumberOfFrames (0028,0008) is 2)")
+    del files["rle_cine.dcm@3"]
+    for name, arg in files.items():
+        path, _, frame = arg.partition("@")
+        (header, _, gray), = dicom_frames.iter_frames(path, frame=int(frame or 1))
         assert got[name] == f"{header.frames} {hashlib.sha256(gray.tobytes()).hexdigest()}", (name, got[name])
 
 

@@ -13,7 +13,7 @@ import { setUpOffline } from './ui/offline.js';
 import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { examsCsv } from './core/exams.js';
-import { resetDicomUi, dicomOpened, overrideChanged, measureDicom, fhirObservation, frameFilename, frameStem } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, fhirObservation, frameFilename, frameStem } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -106,16 +106,54 @@ async function openImage(blob, name, { bundledPx = null, t0 = performance.now() 
   }
   if (gen !== state.gen) return;
   busy('');
-  state.image = { name, prep, t0 };
+  state.image = { name, prep, t0, blob };
   $('calibrate').disabled = !!prep.dicom;
   const note = prep.dicom ? dicomOpened(prep, name) : null;
   if (prep.dicom?.filePx != null) state.carried.px = null; // the file's own pixel size replaced it
   sayCarried();
+  await showPrepared(prep, name, note);
+}
+
+/** Draws a decoded image and measures it when a pixel size is known (else asks for one). */
+async function showPrepared(prep, name, note) {
   const showImage = () => prep.requestPreview?.().then((p) => { if (p && state.image?.prep === prep) redraw(); });
   redraw();
   // With a pixel size, the image is drawn with its result (measured first: ~5 ms sooner), else now.
   if ($('px').value.trim()) { await measure(); showImage(); }
   else { showImage(); clearResult('needs-pixel-size'); message(note ?? `Enter the pixel size of ${name} in mm (or calibrate it on the depth scale), then Measure.`); }
+}
+
+/**
+ * Another frame of the open multi-frame DICOM file (as `hc-tf predict --frame N`): decoded and
+ * measured with its own calibration. The known GA stays (the same file); an override does not.
+ */
+async function openFrame() {
+  const img = state.image;
+  if (!img?.prep.dicom) return;
+  let frame;
+  try { frame = chosenFrame($('frame').value, img.prep, img.name); } catch (err) { message(err.message); dropResult('error'); return; }
+  if (frame === img.prep.dicom.frame) return;
+  state.gen += 1;
+  const gen = state.gen;
+  decoder.cancel();
+  state.image = null; state.calib = null; $('calib').hidden = true;
+  dropResult('none'); message('');
+  busy(`Decoding frame ${frame} of ${img.name}…`);
+  let prep;
+  try {
+    prep = await decoder.decode(img.blob, img.name, { ...decodeOptions(state.model), frame });
+  } catch (err) {
+    if (err instanceof CancelledError || gen !== state.gen) return;
+    busy('');
+    message(err instanceof UserError ? err.message : `Could not open frame ${frame} of ${img.name}: ${describeError(err)}`);
+    dropResult('error');
+    return;
+  }
+  if (gen !== state.gen) return;
+  busy('');
+  state.image = { ...img, prep, t0: performance.now() };
+  resetDicomUi();
+  await showPrepared(prep, img.name, dicomOpened(prep, img.name));
 }
 
 /** Measures the image on screen with the pixel size typed; shows it only if both are unchanged. */
@@ -156,14 +194,14 @@ function reportRecords() {
   if (state.batch) return (state.batch.records || []).map((rec) => withTypedGa((ga) => withKnownGa(spec, rec, ga)));
   if (!state.result || !state.trusted) return [];
   const { name, prep } = state.image;
-  const filename = prep.dicom ? frameFilename(name, prep.dicom.frames) : name; // predict's name of frame 1
+  const filename = prep.dicom ? frameFilename(name, prep.dicom) : name; // predict's name of the frame
   return [withTypedGa((ga) => imageRecord(spec, filename, state.result, ga))];
 }
 
 async function saveReport(kind) {
   if (kind === 'fhir') {
     try {
-      const stem = frameStem(state.image.name, state.image.prep.dicom.frames); // predict's fhir/<stem>.fhir.json
+      const stem = frameStem(state.image.name, state.image.prep.dicom); // predict's fhir/<stem>.fhir.json
       download(`${JSON.stringify(fhirObservation(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
     } catch (err) { message(err.message); }
     return;
@@ -271,6 +309,7 @@ function wireUi(golden) {
     overrideChanged(state.image?.prep);
     if (state.result) dropResult('stale', 'The pixel size source changed: press Measure for a result with it.');
   });
+  $('frame').addEventListener('change', openFrame);
   // Unticked: nothing is kept for the next image; this image's kept values (still in use) are still said.
   $('px').addEventListener('input', () => { $('px-source').textContent = ''; sayCarried(); });
   wireCalibration({ state, redraw, range, message, measure });

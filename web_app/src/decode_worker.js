@@ -1,5 +1,5 @@
 // Decodes and letterboxes one image off the page's thread (the page stays responsive); a DICOM
-// file (DICM magic or a .dcm/.dicom name) through dicom-parser, frame 1. The image's preview is
+// file (DICM magic or a .dcm/.dicom name) through dicom-parser, the frame asked for (1 first). The image's preview is
 // made when the page asks for it ({previewOf: id}, the latest job only): the page measures first
 // (a preview made meanwhile slows the model by ~5 ms on 2 cores) and a batch never draws.
 import { prepareImage, UserError, HEAD_BYTES } from './core/imagefile.js';

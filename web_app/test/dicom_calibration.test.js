@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { readHeader, decodeFrame1, calibrationFields } from '../src/core/dicom/file.js';
+import { readHeader, decodeFrame, calibrationFields } from '../src/core/dicom/file.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize } from '../src/core/dicom/calibration.js';
 import { REPO, loadJson } from './helpers.js';
 
@@ -44,7 +44,7 @@ test('every shared calibration case: same pixel size, source and region, or the 
 
 test('fixture pixels decode to the header size as 8-bit gray', () => {
   const h = header('one_region.dcm');
-  const gray = decodeFrame1(h);
+  const gray = decodeFrame(h);
   assert.equal(gray.length, h.rows * h.columns);
   assert.ok(gray instanceof Uint8Array);
 });
@@ -54,7 +54,7 @@ test('not DICOM, compressed, or over the limits: refused in words naming the fil
   const bytes = new Uint8Array(readFileSync(path.join(FIXTURES, 'one_region.dcm')));
   assert.throws(() => readHeader(parser, bytes, 'big.dcm', { ...limits, max_input_pixels: 100 }), /big\.dcm: Rows x Columns \(0028,0010\/0011\) = 64 x 96/);
   const h = header('one_region.dcm');
-  assert.throws(() => decodeFrame1({ ...h, transferSyntax: '1.2.840.10008.1.2.4.50' }), /one_region\.dcm: its pixel data is compressed .*1\.2\.840\.10008\.1\.2\.4\.50/);
+  assert.throws(() => decodeFrame({ ...h, transferSyntax: '1.2.840.10008.1.2.4.50' }), /one_region\.dcm: its pixel data is compressed .*1\.2\.840\.10008\.1\.2\.4\.50/);
 });
 
 /** A Part 10 file in Implicit VR Little Endian (the default syntax: no VR in the data set). */
@@ -84,7 +84,7 @@ test('implicit VR: NumberOfFrames (IS) is read as text, Rows and Columns (US) as
   for (const [text, want, rows, columns] of [['2 ', 2, 540, 800], ['12', 12, 12, 16], ['1 ', 1, 540, 800], [null, 1, 4, 4]]) {
     const h = readHeader(parser, file(text, rows, columns), 'cine.dcm', limits);
     assert.deepEqual([h.frames, h.rows, h.columns, h.samples], [want, rows, columns, 1], String(text));
-    assert.equal(decodeFrame1(h).length, rows * columns);
+    assert.equal(decodeFrame(h).length, rows * columns);
   }
   assert.throws(() => readHeader(parser, file('10001', 1, 1), 'many.dcm', limits),
     /many\.dcm: NumberOfFrames \(0028,0008\) 10001, over the 10000-frame input limit/);

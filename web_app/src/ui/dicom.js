@@ -11,19 +11,34 @@ const $ = (id) => document.getElementById(id);
 const LABELS = { label: 'the typed pixel size', overrideLabel: '"Override the file\'s pixel size"' };
 const inWords = (text) => text.replace('; give --pixel-size', '; type the pixel size');
 
-/** Back to an ordinary image's field (unlocked, no override box). */
+/** Back to an ordinary image's field (unlocked, no override box, no frame choice). */
 export function resetDicomUi() {
   $('px').readOnly = false;
   $('px-override-row').hidden = true;
   $('px-override').checked = false;
+  $('frame-row').hidden = true;
+}
+
+/**
+ * The frame the user picked for a multi-frame file (its row shows the one measured), checked as
+ * `hc-tf predict --frame` checks it; a UserError in words otherwise.
+ */
+export function chosenFrame(text, prep, name) {
+  const frames = prep.dicom.frames, n = Number(text.trim());
+  if (!Number.isInteger(n) || n < 1 || n > frames) throw new UserError(`${name}: no frame ${text.trim() || '(empty)'}: the file has frames 1 to ${frames}`);
+  return n;
 }
 
 /** The file's provisional pixel size in the field (locked); a message when it cannot give one. */
 export function dicomOpened(prep, name) {
-  const cal = readCalibration(prep.dicom.fields, 1);
+  const { frame, frames: count } = prep.dicom;
+  const cal = readCalibration(prep.dicom.fields, frame); // a frame's own: it may differ between frames
   prep.dicom.cal = cal;
   $('px-override-row').hidden = false;
-  const frames = prep.dicom.frames > 1 ? ` (frame 1 of ${prep.dicom.frames})` : '';
+  $('frame-row').hidden = count < 2;
+  $('frame').value = String(frame); $('frame').max = String(count);
+  $('frame-of').textContent = `of ${count}`;
+  const frames = count > 1 ? ` (frame ${frame} of ${count})` : '';
   try {
     const px = provisionalPixelSize(cal, null, false, LABELS);
     prep.dicom.filePx = px;
@@ -69,17 +84,17 @@ export async function measureDicom(model, prep, typedPx) {
   if (choice.pixel_size_mm !== first) r = await measurePrepared(model, prep, choice.pixel_size_mm);
   $('px-source').textContent = `${choice.source}: ${choice.note}`;
   // The fields hc-tf predict adds to a DICOM frame's report.json record (dicom_predict.finish).
-  const dicomFields = { frame: 1, pixel_size_source: choice.source, pixel_size_note: choice.note,
-    dicom: { ...prep.dicom.uids, frame: 1, frames_in_file: prep.dicom.frames, region: choice.region,
+  const dicomFields = { frame: prep.dicom.frame, pixel_size_source: choice.source, pixel_size_note: choice.note,
+    dicom: { ...prep.dicom.uids, frame: prep.dicom.frame, frames_in_file: prep.dicom.frames, region: choice.region,
       file_pixel_size_mm: choice.file_pixel_size_mm, ellipse_px: r.found ? { ...r.ellipse } : null } };
   return { ...r, pixel_size_choice: choice, dicom_fields: dicomFields };
 }
 
-/** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#1" when the file has several. */
-export const frameFilename = (name, frames) => (frames > 1 ? `${name}#1` : name);
+/** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#3" when the file has several. */
+export const frameFilename = (name, { frame, frames }) => (frames > 1 ? `${name}#${frame}` : name);
 
-/** dicom_predict.stem: the output stem of the measured frame, "scan.frame1" when the file has several. */
-export const frameStem = (name, frames) => (frames > 1 ? `${fileStem(name)}.frame1` : fileStem(name));
+/** dicom_predict.stem: the output stem of the measured frame, "scan.frame3" when the file has several. */
+export const frameStem = (name, { frame, frames }) => (frames > 1 ? `${fileStem(name)}.frame${frame}` : fileStem(name));
 
 /**
  * The FHIR Observation of a measured DICOM frame as `hc-tf predict` writes fhir/<stem>.fhir.json
@@ -91,5 +106,5 @@ export function fhirObservation(model, image, r) {
   if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
   const iv = hcInterval(model.meta.clinical, r.hc_mm, measurementSignals(r)); // report.json's hc_interval
-  return observation(r.hc_mm, d.uids, d.frames > 1 ? 1 : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv);
+  return observation(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv);
 }

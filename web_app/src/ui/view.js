@@ -61,7 +61,7 @@ export function canvasPoint(ev, image) {
 /** Empties the result block; `state` says why ('none', 'pending', 'stale', 'error', ...). */
 export function clearResult(state = 'none', note = '') {
   const box = $('result');
-  for (const k of ['hcMm', 'hcLower', 'hcUpper', 'maskSha256', 'name', 'pixelSizeMm', 'review', 'reviewReasons']) delete box.dataset[k];
+  for (const k of ['hcMm', 'hcLower', 'hcUpper', 'maskSha256', 'name', 'pixelSizeMm', 'review', 'reviewReasons', 'frame']) delete box.dataset[k];
   box.dataset.state = state;
   for (const id of ['hc', 'review', 'centile', 'dating', 'details', 'timing']) $(id).textContent = '';
   delete $('centile').dataset.state;
@@ -112,6 +112,7 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   clearResult(r.found ? 'found' : 'not-found');
   const box = $('result');
   Object.assign(box.dataset, { maskSha256: r.mask_sha256, name, pixelSizeMm: String(r.pixel_size_mm) });
+  if (r.dicom_fields) box.dataset.frame = String(r.dicom_fields.frame); // a DICOM file's measured frame
   const t = r.timings;
   $('timing').textContent = `${shownMs.toFixed(0)} ms from choosing the image to this result (decode ${t.decode_ms.toFixed(0)}, letterbox ${t.letterbox_ms.toFixed(0)}, model ${t.model_ms.toFixed(0)}, fit ${t.measure_ms.toFixed(0)} ms; ${threadsText}).`;
   box.dataset.shownMs = shownMs.toFixed(1);

@@ -1,4 +1,4 @@
-// A DICOM ultrasound file -> its header record and frame 1 as 8-bit gray: a port of the reading
+// A DICOM ultrasound file -> its header record and one frame as 8-bit gray: a port of the reading
 // rules of hc_tf/io/dicom.py and dicom_frames.py (the definition): limits checked before any
 // pixel is decoded, the same refusals (photometric, bit depth, samples), colour to gray by the
 // PNG path's rule.
@@ -184,12 +184,15 @@ function rleSegment(seg, plane, name) {
 }
 
 /**
- * Frame 1 of an RLE Lossless file (its first fragment: one fragment a frame, PS3.5 A.4.2) as
- * pydicom's _rle_decode_frame lays it out: little-endian samples, one plane after another.
+ * A frame of an RLE Lossless file (one fragment a frame, PS3.5 A.4.2) as pydicom's
+ * _rle_decode_frame lays it out: little-endian samples, one plane after another.
  */
-function rleFrame1(h, bytesPer) {
-  const el = h.dataset.elements.x7fe00010, frag = el.fragments?.[0];
-  if (!el.encapsulatedPixelData || !frag) throw new DicomFileError(`${h.name}: RLE pixel data (7FE0,0010) without an encapsulated fragment`);
+function rleFrame(h, frame, bytesPer) {
+  const el = h.dataset.elements.x7fe00010, frags = el.fragments ?? [];
+  if (!el.encapsulatedPixelData || frags.length !== h.frames) {
+    throw new DicomFileError(`${h.name}: RLE pixel data (7FE0,0010) in ${frags.length} fragments for ${h.frames} frames; this app reads one fragment a frame: measure it with hc-tf predict`);
+  }
+  const frag = frags[frame - 1];
   const data = h.dataset.byteArray.subarray(frag.position, frag.position + frag.length);
   const plane = h.rows * h.columns, segments = rleSegments(data, h.name);
   if (segments.length !== h.samples * bytesPer) {
@@ -204,9 +207,12 @@ function rleFrame1(h, bytesPer) {
   return out;
 }
 
-/** Frame 1 of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the header's checks. */
-export function decodeFrame1(h) {
+/** A frame (1-based) of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the header's checks. */
+export function decodeFrame(h, frame = 1) {
   const ds = h.dataset, rle = h.transferSyntax === RLE_LOSSLESS;
+  if (!(Number.isInteger(frame) && frame >= 1 && frame <= h.frames)) {
+    throw new DicomFileError(`${h.name}: no frame ${frame} (NumberOfFrames (0028,0008) is ${h.frames})`);
+  }
   if (!(h.transferSyntax in UNCOMPRESSED) && !rle) {
     throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${h.transferSyntax || 'missing'}); this app reads uncompressed and RLE DICOM only: export it uncompressed or measure it with hc-tf predict`);
   }
@@ -219,9 +225,10 @@ export function decodeFrame1(h) {
   const bytesPer = h.bitsAllocated === 16 ? 2 : h.bitsAllocated === 8 ? 1 : 0;
   if (!bytesPer) throw new DicomFileError(`${h.name}: BitsAllocated (0028,0100) ${h.bitsAllocated}; this app reads 8- or 16-bit allocated pixels`);
   const n = h.rows * h.columns, count = n * h.samples;
-  if (!rle && el.length < count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${count * bytesPer})`);
+  if (!rle && el.length < frame * count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${frame} frames of ${count * bytesPer})`);
   // RLE: decoded to little-endian bytes, one sample plane after another (planar configuration 1).
-  const raw = rle ? rleFrame1(h, bytesPer) : ds.byteArray, off = rle ? 0 : el.dataOffset;
+  const raw = rle ? rleFrame(h, frame, bytesPer) : ds.byteArray;
+  const off = rle ? 0 : el.dataOffset + (frame - 1) * count * bytesPer;
   const big = h.transferSyntax === '1.2.840.10008.1.2.2', planar = rle ? 1 : h.planar;
   const values = new Int32Array(count);
   for (let i = 0; i < count; i++) {
@@ -255,16 +262,16 @@ export function calibrationFields(h) {
 
 /**
  * prepareImage for a DICOM file (`bytes`: the whole file, if read already): bytes bounded, header
- * checked, frame 1 decoded to gray and
- * letterboxed; `dicom` carries what the page needs to choose the pixel size (plain data).
+ * checked, `frame` (1-based) decoded to gray and letterboxed; `dicom` carries what the page needs
+ * to choose the pixel size (plain data).
  */
-export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600 }, bytes = null) {
+export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600, frame = 1 }, bytes = null) {
   const t0 = performance.now();
   if (blob.size > limits.max_input_bytes) {
     throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
   }
   const h = readHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
   checkSize(name, h.columns, h.rows, limits);
-  const r = prepareGray(decodeFrame1(h), h.columns, h.rows, { H, W, previewMax }, t0);
-  return { ...r, dicom: { fields: calibrationFields(h), frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
+  const r = prepareGray(decodeFrame(h, frame), h.columns, h.rows, { H, W, previewMax }, t0);
+  return { ...r, dicom: { fields: calibrationFields(h), frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
 }
