@@ -34,7 +34,7 @@ def _run(argv, python=sys.executable, **env):
 
 @pytest.fixture(scope="module")
 def sample_data(tmp_path_factory):
-    from hc_tf.cli import SAMPLE_DIR
+    from hc_tf import SAMPLE_DIR
     from hc_tf.console import tfds_build
     data = str(tmp_path_factory.mktemp("cv") / "tfds")
     tfds_build.ensure_prepared(SAMPLE_DIR, data, 0.2)

@@ -36,11 +36,11 @@ TF_SIDE = ("hc_tf.modeling", "hc_tf.train", "hc_tf.export")
 LAZY_DOORS = {
     ("hc_tf.inference", "load_runner", "hc_tf.modeling"),  # a .keras model
     ("hc_tf.console.tfds_build", "build", "tensorflow_datasets"),  # hc-tf prepare (or train --sample)
-    ("hc_tf.cli", "train", "hc_tf.train"),
-    ("hc_tf.cli", "export", "hc_tf.export"),
-    ("hc_tf.cli", "parity", "hc_tf.export"),               # parity compares the Keras and int8 models
+    ("hc_tf.console.model_commands", "train", "hc_tf.train"),
+    ("hc_tf.console.model_commands", "export", "hc_tf.export"),
+    ("hc_tf.console.model_commands", "parity", "hc_tf.export"),  # parity compares the Keras and int8 models
     ("hc_tf.cli", "evaluate", "hc_tf.train"),              # a prepared TFDS data dir (tf.data)
-    ("hc_tf.cli", "parity", "hc_tf.train"),
+    ("hc_tf.console.model_commands", "parity", "hc_tf.train"),
     ("hc_tf.surfaces.calibrate_intervals", "collect", "hc_tf.train"),  # the validation split (TFDS)
 }
 

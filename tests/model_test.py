@@ -100,9 +100,9 @@ def test_load_model_names_bad_files(tmp_path):
 
 
 def test_cli_backbones_and_defaults_are_the_models():
-    from hc_tf import cli  # the CLI lists them itself: importing model_lib would import Keras
-    from hc_tf.console import text
-    options = {p.name: p for p in cli.train.params}
+    # the CLI lists them itself: importing model_lib would import Keras
+    from hc_tf.console import model_commands, text
+    options = {p.name: p for p in model_commands.train.params}
     assert tuple(options["backbone"].type.choices) == model_lib.BACKBONES
     assert options["backbone"].default == model_lib.DEFAULT_BACKBONE
     assert text.parse_filters(options["decoder_filters"].default) == model_lib.DEFAULT_DECODER_FILTERS
