@@ -3,7 +3,7 @@
 Picks labelled images from distinct subjects spread over the HC range plus a
 few test images, downscales them 2x (pixel size doubles, so HC in mm is kept)
 and re-draws each annotation outline from the ellipse fitted to the original,
-as a band centred on the ellipse like HC18's own (`draw_outline`).
+as a band centred on the ellipse like HC18's own (`hc_tf.measure.draw_outline`).
 
 Usage: python scripts/make_sample.py --hc18 ../shared/hc18 [--n-train 24 --n-test 4]
 """
@@ -29,27 +29,6 @@ def _rows(path, with_hc=False):
     """[filename, pixel size[, HC]] as written in the CSV, checked by `hc_tf.io.hc18_csv`."""
     return [list(r.fields[:3 if with_hc else 2])
             for r in hc18_csv.read_hc18_csv(path, with_hc=with_hc).rows]
-
-
-# HC18's outlines are bands centred on the expert's ellipse, about 2.5 pixels per pixel of
-# perimeter (pixel centres within ~1.25 px of the curve, mean signed distance under 0.003 px).
-OUTLINE_HALF_WIDTH_PX = 1.25
-
-
-def draw_outline(ellipse: measure_lib.Ellipse, shape) -> np.ndarray:
-    """The ellipse drawn as an HC18-style annotation outline: uint8, 255 on the pixels whose
-    centre is within OUTLINE_HALF_WIDTH_PX of the curve, so the outline straddles it and
-    `fit_outline` gives back its HC. (`rasterize_ellipse(filled=False)`, the inside pixels with
-    an outside neighbour, lies 0.45 px inside the curve: 0.4-1.6 mm of HC on this sample.)"""
-    h, w = int(shape[0]), int(shape[1])
-    ys, xs = np.mgrid[0:h, 0:w]
-    pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
-    # The first-order distance is within a pixel of the exact one this close to the curve.
-    near = np.flatnonzero(measure_lib.ellipse_distance(ellipse, pts) <= OUTLINE_HALF_WIDTH_PX + 2)
-    keep = near[measure_lib.distance_to_outline(ellipse, pts[near]) <= OUTLINE_HALF_WIDTH_PX]
-    outline = np.zeros(h * w, np.uint8)
-    outline[keep] = 255
-    return outline.reshape(h, w)
 
 
 def main() -> None:
@@ -81,7 +60,7 @@ def main() -> None:
                                interpolation=cv2.INTER_AREA)
             e_small = measure_lib.Ellipse((e.cx + 0.5) / FACTOR - 0.5, (e.cy + 0.5) / FACTOR - 0.5,
                                           e.a / FACTOR, e.b / FACTOR, e.angle)
-            outline = draw_outline(e_small, small.shape)
+            outline = measure_lib.draw_outline(e_small, small.shape)
             cv2.imwrite(os.path.join(OUT, "training_set", name), small)
             cv2.imwrite(os.path.join(OUT, "training_set", name[:-4] + "_Annotation.png"), outline)
             w.writerow([name, f"{float(pixel) * FACTOR:.10f}", hc])

@@ -1,4 +1,5 @@
-"""scripts/make_sample.py: the embedded sample's re-drawn annotations keep HC18's HC."""
+"""scripts/make_sample.py: the embedded sample's re-drawn annotations (`measure.draw_outline`)
+keep HC18's HC."""
 
 import math
 
@@ -6,7 +7,6 @@ import numpy as np
 import pytest
 
 from hc_tf import measure as M
-from tests.scripts import load_script
 
 
 def _signed_distance(e, pts):
@@ -22,14 +22,13 @@ def test_a_redrawn_outline_is_centred_on_the_ellipse_so_its_fit_keeps_the_hc(see
     ~2.5 px wide centred on the ellipse: over 896 images the fit gives the CSV's HC to 0.046 mm),
     so a re-drawn outline must straddle the ellipse too. An outline of the inside pixels with an
     outside neighbour lies 0.45 px inside it: the sample's HC came out 0.4-1.6 mm low."""
-    draw_outline = load_script("scripts/make_sample.py").draw_outline
     rng = np.random.default_rng(seed)
     shape = (270, 400)  # the sample's size: HC18's 540 x 800, halved
     for _ in range(5):
         a = rng.uniform(20, 125)  # HC18 heads at half size
         e = M.Ellipse(rng.uniform(100, 300), rng.uniform(70, 200), a, a / rng.uniform(1, 1.7),
                       rng.uniform(0, math.pi))
-        outline = draw_outline(e, shape)
+        outline = M.draw_outline(e, shape)
         assert outline.dtype == np.uint8 and set(np.unique(outline)) <= {0, 255}
         pts = np.argwhere(outline > 0)[:, ::-1].astype(np.float64)
         assert abs(_signed_distance(e, pts).mean()) < 0.1  # measured max 0.052

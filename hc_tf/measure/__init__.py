@@ -14,13 +14,15 @@ One job per module; this file only names the public API:
   contour      probability map -> sub-pixel outline points
   probmap      `measure`: the whole measurement, with its shape checks
   image_contrast  whether the model input has the contrast a head needs (blank frames)
-  annotation   `fit_outline`: the ellipse an expert's outline image draws
+  annotation   `fit_outline`: the ellipse an expert's outline image draws; `draw_outline`:
+               an ellipse drawn as such an outline
   hc18_format  the HC18 submission rows and CSV
   metrics      Dice, Hausdorff, HC18's DF/ADF
   overlay      drawing a measurement on its image
 """
 
 from hc_tf.measure.annotation import AnnotationError
+from hc_tf.measure.annotation import draw_outline
 from hc_tf.measure.annotation import fit_outline
 from hc_tf.measure.fit import fit_ellipse
 from hc_tf.measure.fit import refine_ellipse
@@ -47,7 +49,7 @@ from hc_tf.measure.probmap import measure
 from hc_tf.measure.result import Measurement
 
 __all__ = [
-    "AnnotationError", "fit_outline", "fit_ellipse", "refine_ellipse", "robust_fit_ellipse",
+    "AnnotationError", "draw_outline", "fit_outline", "fit_ellipse", "refine_ellipse", "robust_fit_ellipse",
     "Ellipse", "distance_to_outline", "ellipse_distance", "ramanujan_perimeter",
     "rasterize_ellipse", "SUBMISSION_HEADER", "ellipse_from_submission_row", "submission_row",
     "write_submission_csv", "challenge_difference_mm", "dice", "hausdorff_mm",

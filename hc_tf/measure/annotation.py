@@ -1,4 +1,5 @@
-"""Reading expert annotations: the ellipse an HC18 outline image draws.
+"""Expert annotations: the ellipse an HC18 outline image draws (`fit_outline`), and an ellipse
+drawn as HC18 draws its outlines (`draw_outline`, for the sample and the TFDS dummy data).
 
 NumPy only (through the fit); the annotation is never flood-filled (see `fit_outline`).
 """
@@ -11,6 +12,7 @@ import numpy as np
 
 from hc_tf.measure.fit import fit_ellipse
 from hc_tf.measure.geometry import Ellipse
+from hc_tf.measure.geometry import distance_to_outline
 from hc_tf.measure.geometry import ellipse_distance
 
 
@@ -67,6 +69,28 @@ def fit_outline(outline: np.ndarray, max_median_px: float = 1.0, max_gap_deg: fl
     if gap > max_gap_deg:
         raise AnnotationError(f"outline is not closed: a {gap} degree gap inside the image")
     return e
+
+
+# HC18's outlines are bands centred on the expert's ellipse, about 2.5 pixels per pixel of
+# perimeter (pixel centres within ~1.25 px of the curve, mean signed distance under 0.003 px).
+OUTLINE_HALF_WIDTH_PX = 1.25
+
+
+def draw_outline(ellipse: Ellipse, shape) -> np.ndarray:
+    """The ellipse drawn as an HC18-style annotation outline: uint8, 255 on the pixels whose
+    centre is within OUTLINE_HALF_WIDTH_PX of the curve, so the outline straddles it and
+    `fit_outline` gives back its HC. (`rasterize_ellipse(filled=False)`, the inside pixels with
+    an outside neighbour, lies 0.45 px inside the curve: 0.4-1.6 mm of HC on the embedded
+    sample.)"""
+    h, w = int(shape[0]), int(shape[1])
+    ys, xs = np.mgrid[0:h, 0:w]
+    pts = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float64)
+    # The first-order distance is within a pixel of the exact one this close to the curve.
+    near = np.flatnonzero(ellipse_distance(ellipse, pts) <= OUTLINE_HALF_WIDTH_PX + 2)
+    keep = near[distance_to_outline(ellipse, pts[near]) <= OUTLINE_HALF_WIDTH_PX]
+    outline = np.zeros(h * w, np.uint8)
+    outline[keep] = 255
+    return outline.reshape(h, w)
 
 
 def _longest_circular_run(flags: np.ndarray) -> int:
