@@ -1,7 +1,9 @@
 """Writes `dummy_data/`: a tiny HC18 release (same layout, synthetic images).
 
 Ten subjects (one with a second image, 003_2HC) of two image sizes, one head
-running off the image border, and two test images.
+running off the image border, and two test images. Each annotation is drawn as HC18 draws
+its outlines, a band centred on the ellipse (`hc_tf.measure.draw_outline`), so the ellipse
+fitted to it gives back the CSV's HC.
 Run: python datasets/hc18/dummy_data_generator.py
 """
 
@@ -11,6 +13,7 @@ import os
 import cv2
 import numpy as np
 
+from hc_tf.measure.annotation import draw_outline
 from hc_tf.measure.geometry import Ellipse
 from hc_tf.measure.geometry import rasterize_ellipse
 
@@ -38,7 +41,7 @@ def main():
             cx = 40 if name != "009_HC.png" else 62
             e = Ellipse(cx, 28, a, a * 0.75, 0.3 * k).normalized()
             cv2.imwrite(os.path.join(OUT, "training_set", name), _image(rng, shape, e))
-            outline = rasterize_ellipse(e, shape, filled=False) * 255
+            outline = draw_outline(e, shape)
             cv2.imwrite(os.path.join(OUT, "training_set", name[:-4] + "_Annotation.png"), outline)
             pixel = 0.1 + 0.01 * k
             w.writerow([name, f"{pixel:.6f}", f"{e.perimeter() * pixel:.2f}"])
