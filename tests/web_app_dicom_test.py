@@ -1,7 +1,9 @@
 """DICOM in the web app, in headless Chromium: an HC18 head wrapped as a DICOM file (its CSV pixel
 size as the region's calibration) gives the same HC as the PNG path with that pixel size typed;
-the field is filled from the file and locked unless overridden; RLE Lossless is read (as Python
-reads it, damaged frames refused alike); another compressed file is refused in words. The calibration rules themselves: web_app/test/dicom_calibration.test.js against
+the field is filled from the file and locked unless overridden; RLE Lossless is read as Python
+reads it (damaged frames refused alike), JPEG Baseline close to it (the browser's decoder, sizes
+checked first); another compressed file is refused in words; any frame of a multi-frame file.
+The calibration rules themselves: web_app/test/dicom_calibration.test.js against
 tests/fixtures/dicom_calibration/cases.json. Skips as tests/web_app_test.py does, and without
 pydicom.
 """
@@ -205,15 +207,68 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
 
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811
     from pydicom.encaps import encapsulate
-    ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="jpeg.dcm")
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.50"
+    ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="jpegls.dcm")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.80"  # JPEG-LS: predict's, not the app's
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
     ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
     page.set_input_files("#file", path)
     page.wait_for_selector("#message:has-text('compressed')", timeout=60_000)
     text = page.inner_text("#message")
-    assert text.startswith("jpeg.dcm:") and "1.2.840.10008.1.2.4.50" in text, text
+    assert text.startswith("jpegls.dcm:") and "1.2.840.10008.1.2.4.80" in text, text
+    assert page.get_attribute("#result", "data-state") == "error"
+
+
+def _jpeg_head(golden, tmp_path, name, colour):  # noqa: F811
+    """A bundled head as a JPEG Baseline DICOM (YBR_FULL_422 colour, or MONOCHROME2 gray) with
+    its pixel size as the region's, and what `hc-tf predict` measures on that file."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+    from hc_tf.surfaces import predict
+    s = _sample(golden, NAME)
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    if colour:
+        ds = dicom_files.jpeg_baseline_dataset(dicom_files.tinted(gray), (0, 0, w - 1, h - 1),
+                                               s["pixel_size_mm"])
+    else:
+        ok, jpg = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        ds = dicom_files.dataset([gray], regions=[dicom_files.region((0, 0, w - 1, h - 1), s["pixel_size_mm"])])
+        ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+        ds.PixelData = encapsulate([jpg.tobytes()])
+        ds["PixelData"].VR = "OB"
+    path = dicom_files.save(ds, str(tmp_path / name))
+    want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), [path], str(tmp_path / f"p_{name}"),
+                                 frame=1).records[0]
+    return path, want
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["gray", "ybr_422"])
+def test_jpeg_baseline_head_measures_close_to_predict(page, golden, tmp_path, colour):  # noqa: F811
+    """JPEG Baseline, what most scanners export, was refused; the browser's JPEG decoder is not
+    pydicom's (libjpeg-turbo vs libjpeg), so the HC is close to predict's on the same file, not equal."""
+    path, want = _jpeg_head(golden, tmp_path, "head_jpeg.dcm", colour)
+    page.set_input_files("#file", path)
+    hc = _found(page, "head_jpeg.dcm")
+    assert want["found"] and abs(hc - want["hc_mm"]) <= 0.2, (hc, want["hc_mm"])
+    print(f"JPEG {'YBR_422' if colour else 'gray'}: app {hc:.3f} mm, predict {want['hc_mm']:.3f} mm")
+
+
+def test_a_jpeg_frame_of_another_size_is_refused_before_decoding(page, golden, tmp_path):  # noqa: F811
+    """A JPEG frame header claiming another size than Rows x Columns (a decoder allocates what it
+    says) is refused before decoding, as hc_tf.io.dicom_codestream refuses it."""
+    import pydicom
+    from hc_tf.io import dicom, dicom_frames
+    path, _ = _jpeg_head(golden, tmp_path, "head_jpeg.dcm", False)
+    ds = pydicom.dcmread(path)
+    ds.Rows, ds.Columns = ds.Rows // 2, ds.Columns // 2
+    bad = str(tmp_path / "lying.dcm")
+    ds.save_as(bad, enforce_file_format=True)
+    with pytest.raises(dicom.DicomError, match="refused before decoding"):
+        list(dicom_frames.iter_frames(bad, frame=1))
+    page.set_input_files("#file", bad)
+    page.wait_for_selector("#message:has-text('refused before decoding')", timeout=60_000)
+    assert page.inner_text("#message").startswith("lying.dcm: the codestream is ")
     assert page.get_attribute("#result", "data-state") == "error"
 
 

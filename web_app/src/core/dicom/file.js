@@ -2,12 +2,15 @@
 // rules of hc_tf/io/dicom.py and dicom_frames.py (the definition): limits checked before any
 // pixel is decoded, the same refusals (photometric, bit depth, samples), colour to gray by the
 // PNG path's rule.
-// Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds it);
-// another compressed one is refused in words. The parser is the maintained `dicom-parser`
-// (passed in, so Node tests and the browser's vendored copy share this).
+// Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds it,
+// byte for byte pydicom's), and JPEG Baseline (the browser's JPEG decoder, after the same size
+// checks: close to pydicom's decode, not equal); another compressed one is refused in words. The
+// parser is the maintained `dicom-parser` (passed in, so Node tests and the browser's vendored
+// copy share this).
 
 import { toGray } from '../preprocess.js';
-import { UserError, checkSize, prepareGray } from '../imagefile.js';
+import { UserError, checkSize, prepareGray, jpegMarkers } from '../imagefile.js';
+import { jpegOrientation } from '../orientation.js';
 
 export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
 const UNCOMPRESSED = {
@@ -16,6 +19,7 @@ const UNCOMPRESSED = {
   '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
 };
 const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
+const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
 // hc_tf.defaults.MAX_INPUT_FRAMES (dicom.read_header refuses more frames).
 const MAX_INPUT_FRAMES = 10_000;
 const GRAY = ['MONOCHROME1', 'MONOCHROME2'];
@@ -207,14 +211,78 @@ function rleFrame(h, frame, bytesPer) {
   return out;
 }
 
-/** A frame (1-based) of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the header's checks. */
-export function decodeFrame(h, frame = 1) {
-  const ds = h.dataset, rle = h.transferSyntax === RLE_LOSSLESS;
+function checkFrameNumber(h, frame) {
   if (!(Number.isInteger(frame) && frame >= 1 && frame <= h.frames)) {
     throw new DicomFileError(`${h.name}: no frame ${frame} (NumberOfFrames (0028,0008) is ${h.frames})`);
   }
+}
+
+/** A frame's encapsulated bytes: one fragment a frame, or a single frame's fragments joined. */
+function frameFragment(h, frame) {
+  const el = h.dataset.elements.x7fe00010, frags = el?.fragments ?? [];
+  if (!el?.encapsulatedPixelData || !frags.length) throw new DicomFileError(`${h.name}: compressed pixel data (7FE0,0010) without encapsulated fragments`);
+  const bytes = (f) => h.dataset.byteArray.subarray(f.position, f.position + f.length);
+  if (frags.length === h.frames) return bytes(frags[frame - 1]);
+  if (h.frames > 1) throw new DicomFileError(`${h.name}: ${frags.length} fragments for ${h.frames} frames; this app reads one fragment a frame: measure it with hc-tf predict`);
+  const out = new Uint8Array(frags.reduce((n, f) => n + f.length, 0));
+  frags.reduce((o, f) => { out.set(bytes(f), o); return o + f.length; }, 0);
+  return out;
+}
+
+/**
+ * A JPEG Baseline frame, checked as dicom_codestream.check_codestream checks it before anything
+ * is decoded (its frame header's rows x columns x components and 8-bit samples are the file's;
+ * gray, or YBR_FULL(_422) that the decoder turns to RGB as pydicom's as_rgb does), then decoded
+ * by the browser (not pydicom's libjpeg: its samples need not be the same) and made gray by
+ * the PNG path's rule. Browser only (createImageBitmap, OffscreenCanvas).
+ */
+async function jpegFrame(h, frame) {
+  if (!(h.photometric === 'MONOCHROME2' || h.photometric.startsWith('YBR_FULL'))) {
+    throw new DicomFileError(`${h.name}: JPEG with PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (MONOCHROME2 and YBR_FULL(_422) are): measure it with hc-tf predict`);
+  }
+  const data = frameFragment(h, frame);
+  const { segments, end } = data[0] === 0xff && data[1] === 0xd8 ? jpegMarkers(data) : { segments: [], end: 'junk' };
+  const sof = segments.find((g) => g.marker >= 0xc0 && g.marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(g.marker));
+  if (end !== 'sos' || !sof || sof.body.length < 6) {
+    throw new DicomFileError(`${h.name}: the JPEG codestream has no readable frame size (or sets it where it cannot be checked)`);
+  }
+  const b = sof.body, rows = (b[1] << 8) | b[2], columns = (b[3] << 8) | b[4], comps = b[5];
+  if (rows !== h.rows || columns !== h.columns || comps !== h.samples) {
+    throw new DicomFileError(`${h.name}: the codestream is ${rows} x ${columns} x ${comps} (rows x columns x components) but Rows x Columns x SamplesPerPixel (0028,0010/0011/0002) say ${h.rows} x ${h.columns} x ${h.samples}; refused before decoding`);
+  }
+  if (sof.marker !== 0xc0 || b[0] !== 8 || h.bitsAllocated !== 8 || h.bitsStored !== 8) {
+    throw new DicomFileError(`${h.name}: not an 8-bit baseline JPEG (SOF ${sof.marker.toString(16)}, ${b[0]}-bit; BitsStored (0028,0101) ${h.bitsStored}): measure it with hc-tf predict`);
+  }
+  if ((jpegOrientation(segments).orientation ?? 0) !== 1) { // pydicom ignores EXIF; a browser applies it
+    throw new DicomFileError(`${h.name}: its JPEG carries an orientation (EXIF) that pydicom ignores and a browser applies: measure it with hc-tf predict`);
+  }
+  let bmp;
+  try {
+    bmp = await createImageBitmap(new Blob([data], { type: 'image/jpeg' }), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    throw new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG codestream is damaged)`);
+  }
+  try {
+    if (bmp.width !== h.columns || bmp.height !== h.rows) throw new DicomFileError(`${h.name}: the JPEG decoded to ${bmp.width} x ${bmp.height}, not Columns x Rows ${h.columns} x ${h.rows}`);
+    const ctx = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(bmp, 0, 0);
+    return toGray(ctx.getImageData(0, 0, bmp.width, bmp.height).data, bmp.width, bmp.height, 4);
+  } finally { bmp.close(); }
+}
+
+/** A frame of the file as 8-bit gray, JPEG Baseline included (browser only): see decodeFrame. */
+export async function decodeFrameAsync(h, frame = 1) {
+  checkFrameNumber(h, frame);
+  return h.transferSyntax === JPEG_BASELINE ? jpegFrame(h, frame) : decodeFrame(h, frame);
+}
+
+/** A frame (1-based) of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the header's checks. */
+export function decodeFrame(h, frame = 1) {
+  const ds = h.dataset, rle = h.transferSyntax === RLE_LOSSLESS;
+  checkFrameNumber(h, frame);
   if (!(h.transferSyntax in UNCOMPRESSED) && !rle) {
-    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${h.transferSyntax || 'missing'}); this app reads uncompressed and RLE DICOM only: export it uncompressed or measure it with hc-tf predict`);
+    const jpeg = h.transferSyntax === JPEG_BASELINE ? ' (JPEG Baseline is decoded in the browser only)' : '';
+    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${h.transferSyntax || 'missing'}); this app reads uncompressed, RLE and JPEG Baseline DICOM only${jpeg}: export it uncompressed or measure it with hc-tf predict`);
   }
   if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB') {
     throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
@@ -272,6 +340,6 @@ export async function prepareDicom(parser, blob, name, { limits, H, W, previewMa
   }
   const h = readHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
   checkSize(name, h.columns, h.rows, limits);
-  const r = prepareGray(decodeFrame(h, frame), h.columns, h.rows, { H, W, previewMax }, t0);
+  const r = prepareGray(await decodeFrameAsync(h, frame), h.columns, h.rows, { H, W, previewMax }, t0);
   return { ...r, dicom: { fields: calibrationFields(h), frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
 }
