@@ -24,12 +24,13 @@ from hc_tf.node import cli_lib as node_cli
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hc-tf")
 @click.option("--verbose", is_flag=True,
-              help="Show TensorFlow's C++ start-up log lines (hidden by default).")
+              help="Show TensorFlow's C++ start-up log lines and Beam's BigQuery notice (hidden by default).")
 def main(verbose: bool) -> None:
     """Fetal head circumference (HC18) with a Keras EfficientNet-UNet and its TFLite edge model."""
     if not verbose:
-        # Runs before any command imports TensorFlow (each imports it when it runs).
+        # Runs before any command imports TensorFlow or Beam (each imports them when it runs).
         quiet.quiet_tensorflow()
+        quiet.quiet_library_notices()
 
 
 _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without it inside, "

@@ -9,7 +9,8 @@ the variable is read. So `quiet_tensorflow` also sets the variables and, around 
 one import of `tensorflow`, sends file descriptor 2 to a temporary file and writes
 back every line that is not such a log line (a real import error still shows).
 
-`hc-tf` calls it unless `--verbose`; the user's own environment settings win.
+`hc-tf` calls it unless `--verbose`; the user's own environment settings win. Likewise
+`quiet_library_notices` drops Beam's import-time BigQuery notice.
 """
 
 from __future__ import annotations
@@ -163,3 +164,21 @@ def quiet_tensorflow() -> None:
     if "tensorflow" in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietFinder())
+
+
+class _BeamBigQueryNotice(logging.Filter):
+    """Drops the one line apache_beam's BigQuery client logs on the root logger when
+    `predict --beam` imports it ("apitools not found, and bigquery client libraries are not
+    available ..."): a note for BigQuery users, noise on every run here (the [beam] extra
+    installs no GCP clients). Anything else logged goes through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "root" and record.getMessage().startswith("apitools not found"))
+
+
+def quiet_library_notices() -> None:
+    """Drops known import-time notices of libraries hc-tf imports (`_BeamBigQueryNotice`) for
+    the rest of this process. Idempotent."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _BeamBigQueryNotice) for f in root.filters):
+        root.addFilter(_BeamBigQueryNotice())
