@@ -444,3 +444,53 @@ def test_a_scanners_jpeg_cine_opens_at_any_frame(page, golden, tmp_path):  # noq
             hc = float(page.get_attribute("#result", "data-hc-mm"))
             print(f"frame {frame}: app {hc:.2f} mm, predict {want['hc_mm']:.2f} mm")
             assert abs(hc - want["hc_mm"]) <= 0.01 * want["hc_mm"], (frame, hc, want["hc_mm"])
+
+
+def test_several_dicom_files_measure_as_predict_and_group_into_their_exam(page, golden, tmp_path):  # noqa: F811
+    """Several files at once refused a DICOM row ("open it on its own"); now a row takes its
+    pixel size from the file as predict does (a typed one must agree), and the study's series
+    is an exam: rows, HCs and the exams table as `hc-tf predict` gives them on the same files."""
+    import csv
+    import io
+    from pydicom.uid import generate_uid
+    from hc_tf.surfaces import predict
+    from web_app_ui_test import _download
+    names = ["000_HC.png", "001_HC.png"]
+    series = generate_uid()
+    paths = []
+    for n in names:
+        ds, path = _wrapped(tmp_path, _sample(golden, n), name=n.replace(".png", ".dcm"))
+        ds.SeriesInstanceUID = series  # two images of one series: one exam
+        paths.append(dicom_files.save(ds, path))
+    png = os.path.join(BUNDLE, "samples", "213_HC.png")
+    want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), paths, str(tmp_path / "p"))
+    page.set_input_files("#file", paths + [png])
+    page.wait_for_selector("#batch-rows tr >> nth=2", timeout=10_000)
+    assert page.locator("#batch-rows .batch-px").nth(0).get_attribute("placeholder") == "from the file"
+    page.locator("#batch-rows .batch-px").nth(2).fill(repr(_sample(golden, "213_HC.png")["pixel_size_mm"]))
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    trs = page.locator("#batch-rows tr")
+    for i, rec in enumerate(want.records):
+        assert trs.nth(i).get_attribute("data-state") == "found", trs.nth(i).inner_text()
+        assert abs(float(trs.nth(i).get_attribute("data-hc-mm")) - rec["hc_mm"]) <= TOL_MM
+    rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
+    assert [r["filename"] for r in rows] == [r["filename"] for r in want.records] + ["213_HC.png"]
+    import json
+    doc = json.loads(_download(page, "#batch-dl-json"))
+    assert [im.get("pixel_size_source") for im in doc["images"]] == ["dicom_us_region"] * 2 + [None]
+    exams = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-exams"))))
+    assert [(e["exam"], e["images"]) for e in exams] == [(f"{dicom_files.STUDY_UID}/{series}", "2"),
+                                                          ("213", "1")]
+    with open(tmp_path / "p" / "exams.csv", newline="", encoding="utf-8") as f:
+        (py_exam,) = csv.DictReader(f)  # predict's exams.csv of the two DICOM files
+    assert py_exam["exam"] == exams[0]["exam"]
+    assert abs(float(exams[0]["hc_mean_mm"]) - float(py_exam["hc_mean_mm"])) <= TOL_MM
+    # A typed size that disagrees with the file is refused, as predict refuses it.
+    page.set_input_files("#file", paths)
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    page.locator("#batch-rows .batch-px").nth(0).fill("0.5")
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    assert trs.nth(0).get_attribute("data-state") == "error" and "0.5" in trs.nth(0).inner_text()
+    assert trs.nth(1).get_attribute("data-state") == "found"

@@ -1,6 +1,10 @@
 // Several images in one go: a table, one row per image, each with its own pixel size and the
-// same checks as one image (limits, decode, self-test, review flag).
-import { measureBlob } from '../core/pipeline.js';
+// same checks as one image (limits, decode, self-test, review flag). A DICOM file's row takes its
+// pixel size from the file, as `hc-tf predict` does (a typed one must agree with it), measures
+// frame 1 and is named as predict names it; its study and series group it into an exam.
+import { measurePrepared, decodeOptions } from '../core/pipeline.js';
+import { DICOM_EXTENSIONS } from '../core/dicom/file.js';
+import { measureDicomFrame, frameFilename } from './dicom.js';
 import { parsePixelSize } from '../core/units.js';
 import { CancelledError } from '../core/decoder.js';
 import { imageRecord } from './report.js';
@@ -24,7 +28,8 @@ export function showBatch(files, onEdit = () => {}) {
   $('batch-rows').replaceChildren(...files.map((f, i) => {
     const tr = document.createElement('tr');
     tr.dataset.index = String(i); tr.dataset.name = f.name; tr.dataset.state = 'waiting';
-    const px = Object.assign(document.createElement('input'), { type: 'text', inputMode: 'decimal', placeholder: 'mm', autocomplete: 'off', className: 'batch-px' });
+    const dicomName = DICOM_EXTENSIONS.some((e) => f.name.toLowerCase().endsWith(e));
+    const px = Object.assign(document.createElement('input'), { type: 'text', inputMode: 'decimal', placeholder: dicomName ? 'from the file' : 'mm', autocomplete: 'off', className: 'batch-px' });
     px.setAttribute('aria-label', `pixel size of ${f.name} (mm)`);
     px.addEventListener('input', () => { // a result never stands beside another pixel size than its own
       if (tr.dataset.state === 'waiting' || tr.dataset.state === 'running') return; // measureBatch checks a running row
@@ -35,7 +40,7 @@ export function showBatch(files, onEdit = () => {}) {
     tr.append(td(f.name), pxCell, td('', 'b-status'), td('', 'b-hc'), td('', 'b-ga-hadlock'), td('', 'b-ga-intergrowth'), td('', 'b-review'));
     return tr;
   }));
-  $('batch-msg').textContent = `${files.length} images: type each one's pixel size (mm), then Measure all.`;
+  $('batch-msg').textContent = `${files.length} images: type each one's pixel size (mm; a DICOM file's comes from the file), then Measure all.`;
   $('batch-copied').textContent = '';
   $('exams').hidden = true;
   $('exam-rows').replaceChildren();
@@ -84,20 +89,21 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
   const records = [], unreadable = [];
   let stale = 0;
   for (const [i, tr] of rows.entries()) {
-    let px;
-    const input = tr.querySelector('.batch-px'), text = input.value;
-    try { px = parsePixelSize(text, range); } catch (err) {
-      fillRow(tr, 'error', err.message); unreadable.push(unreadableEntry(files[i].name, err)); continue;
-    }
+    const input = tr.querySelector('.batch-px'), text = input.value, name = files[i].name;
     fillRow(tr, 'running', 'measuring…');
     try {
-      const r = await measureBlob(model, decoder, files[i], px, files[i].name);
+      // Decoded first: a DICOM file (by its content, as predict finds it) needs no typed size.
+      const prep = await decoder.decode(files[i], name, decodeOptions(model));
+      if (!isCurrent()) return null;
+      const r = prep.dicom
+        ? await measureDicomFrame(model, prep, text.trim() ? parsePixelSize(text, range) : null, false)
+        : await measurePrepared(model, prep, parsePixelSize(text, range));
       if (!isCurrent()) return null;
       if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; continue; } // edited while it ran
-      if (r.dicom) throw new Error(`${files[i].name}: a DICOM file: open it on its own, so that its pixel size comes from the file`);
       if (!trusted) { fillRow(tr, 'untrusted', 'no measurement: the self-test did not pass'); continue; }
-      fillRow(tr, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
-      records.push(imageRecord(spec, files[i].name, r));
+      const frames = prep.dicom?.frames > 1 ? ` (frame 1 of ${prep.dicom.frames}: open the file on its own for another)` : '';
+      fillRow(tr, r.found ? 'found' : 'not-found', (r.found ? 'measured' : `no head found: ${r.reason}`) + frames, r);
+      records.push(imageRecord(spec, prep.dicom ? frameFilename(name, prep.dicom) : name, r));
     } catch (err) {
       if (err instanceof CancelledError || !isCurrent()) return null;
       fillRow(tr, 'error', err.message);

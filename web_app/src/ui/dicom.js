@@ -61,18 +61,28 @@ export function overrideChanged(prep) {
   if (!on && prep?.dicom?.filePx != null) $('px').value = String(prep.dicom.filePx);
 }
 
+/** The page's DICOM frame measured (measureDicomFrame): the typed size only when overriding or
+ * when the file has no calibration; the choice said under the field. */
+export async function measureDicom(model, prep, typedPx) {
+  const override = $('px-override').checked;
+  const r = await measureDicomFrame(model, prep, override || prep.dicom.cal.empty ? typedPx : null, override);
+  $('px-source').textContent = `${r.pixel_size_choice.source}: ${r.pixel_size_choice.note}`;
+  return r;
+}
+
 /**
  * Measures a DICOM frame as hc-tf predict does: with the provisional size, then with the size of
- * the region that holds the head if that differs. Throws a UserError in words for a refusal.
+ * the region that holds the head if that differs. `typed`: a pixel size a person gave (checked
+ * against the file's, used only where the file has none or with `override`), or null. Throws a
+ * UserError in words for a refusal.
  */
-export async function measureDicom(model, prep, typedPx) {
-  const cal = prep.dicom.cal, override = $('px-override').checked;
-  const typed = override || cal.empty ? typedPx : null;
-  const first = provisionalPixelSize(cal, typed, override, LABELS);
+export async function measureDicomFrame(model, prep, typed, override, labels = LABELS) {
+  const cal = prep.dicom.cal ?? (prep.dicom.cal = readCalibration(prep.dicom.fields, prep.dicom.frame));
+  const first = provisionalPixelSize(cal, typed, override, labels);
   let r = await measurePrepared(model, prep, first);
   let choice;
   try {
-    choice = choosePixelSize(cal, r.found ? r.ellipse : null, typed, override, LABELS);
+    choice = choosePixelSize(cal, r.found ? r.ellipse : null, typed, override, labels);
   } catch (err) {
     err.message = inWords(err.message);
     throw err;
@@ -82,7 +92,6 @@ export async function measureDicom(model, prep, typedPx) {
     throw new UserError(`${cal.path}: pixel size ${choice.pixel_size_mm} mm (${choice.source}) is outside the plausible ${min}-${max} mm`);
   }
   if (choice.pixel_size_mm !== first) r = await measurePrepared(model, prep, choice.pixel_size_mm);
-  $('px-source').textContent = `${choice.source}: ${choice.note}`;
   // The fields hc-tf predict adds to a DICOM frame's report.json record (dicom_predict.finish).
   const dicomFields = { frame: prep.dicom.frame, pixel_size_source: choice.source, pixel_size_note: choice.note,
     dicom: { ...prep.dicom.uids, frame: prep.dicom.frame, frames_in_file: prep.dicom.frames, region: choice.region,
