@@ -203,6 +203,11 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     page.dispatch_event("#frame", "change")
     page.wait_for_selector("#message:has-text('no frame 3')", timeout=10_000)
     assert page.get_attribute("#result", "data-state") == "error"
+    # Frames asked for while another still decodes: the latest choice wins.
+    page.evaluate("""() => { const f = document.querySelector('#frame');
+        for (const v of ['1', '2']) { f.value = v; f.dispatchEvent(new Event('change')); } }""")
+    page.wait_for_selector("#result[data-name='cine.dcm'][data-state='found'][data-frame='2']", timeout=60_000)
+    assert page.input_value("#frame") == "2"
 
 
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811

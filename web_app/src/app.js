@@ -21,7 +21,8 @@ const params = new URLSearchParams(location.search);
 const decoder = new Decoder();
 // gen: bumped by every new choice (image, files); work started under an older gen is dropped.
 // carried: the values "same patient, same settings" kept for this image ({px, ga}: text or null).
-const state = { model: null, trusted: false, gen: 0, image: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null } };
+// frameSource: the open DICOM file while another of its frames decodes (state.image is null then).
+const state = { model: null, trusted: false, gen: 0, image: null, frameSource: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null } };
 
 function setStatus(el, stateName, text) { el.dataset.state = stateName; el.textContent = text; }
 function message(text) { $('message').textContent = text || ''; }
@@ -52,7 +53,7 @@ function sayCarried() {
 function startChoice(bundledPx) {
   state.gen += 1;
   decoder.cancel();
-  state.image = null; state.calib = null; state.batch = null;
+  state.image = null; state.frameSource = null; state.calib = null; state.batch = null;
   $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true; $('measure-all').disabled = false;
   resetDicomUi();
   message(''); busy(''); // the cancelled work's "Decoding…" or "Measuring…" is not this choice's
@@ -128,15 +129,15 @@ async function showPrepared(prep, name, note) {
  * measured with its own calibration. The known GA stays (the same file); an override does not.
  */
 async function openFrame() {
-  const img = state.image;
+  const img = state.image ?? state.frameSource; // (null while another frame decodes: that one's file)
   if (!img?.prep.dicom) return;
   let frame;
   try { frame = chosenFrame($('frame').value, img.prep, img.name); } catch (err) { message(err.message); dropResult('error'); return; }
-  if (frame === img.prep.dicom.frame) return;
+  if (state.image && frame === img.prep.dicom.frame) return; // the frame on screen already
   state.gen += 1;
   const gen = state.gen;
   decoder.cancel();
-  state.image = null; state.calib = null; $('calib').hidden = true;
+  state.frameSource = img; state.image = null; state.calib = null; $('calib').hidden = true;
   dropResult('none'); message('');
   busy(`Decoding frame ${frame} of ${img.name}…`);
   let prep;
@@ -151,7 +152,7 @@ async function openFrame() {
   }
   if (gen !== state.gen) return;
   busy('');
-  state.image = { ...img, prep, t0: performance.now() };
+  state.image = { ...img, prep, t0: performance.now() }; state.frameSource = null;
   resetDicomUi();
   await showPrepared(prep, img.name, dicomOpened(prep, img.name));
 }
