@@ -165,3 +165,27 @@ def test_page_handler_takes_the_dicom_box_and_refuses_two_uploads(runner, head):
     assert handle(None, None, "", False, _upload(head))[1] == want[1]
     overlay, hc, *_ = handle(png, None, "", False, _upload(head))
     assert overlay is None and hc == "Error: two uploads: clear the image or the DICOM file."
+
+
+def test_the_page_measures_the_frame_asked_for(runner, tmp_path):
+    """The page measured a DICOM file's first frame only (no frame box); now the frame box's
+    frame, as `predict --frame N`, and a frame the file lacks, or a frame for a PNG, in words."""
+    from hc_tf.surfaces.demo import app
+    from hc_tf.surfaces import predict
+    frames = [cv2.imread(dicom_files.head_png(n), cv2.IMREAD_GRAYSCALE) for n in (HEAD, "019_HC.png")]
+    h, w = frames[0].shape
+    px = dicom_files.head_pixel_sizes()[HEAD]
+    path = dicom_files.save(dicom_files.dataset(frames, regions=[dicom_files.region(
+        (0, 0, w - 1, h - 1), px)]), str(tmp_path / "cine.dcm"))
+    want = predict.predict_files(demo.DEFAULT_MODEL, [path], str(tmp_path / "p"), frame=2).records[0]
+    handle = functools.partial(app._handle, runner, 600)  # as build_app binds it
+    _, hc, *_, row, _ = handle(None, None, "", False, _upload(path, "cine.dcm"), 2.0)  # Gradio's 2
+    assert hc.startswith(f"HC {want['hc_mm']:.2f} mm") and row.splitlines()[1].startswith("cine.dcm#2,")
+    assert handle(None, None, "", False, _upload(path, "cine.dcm"))[5] \
+        .splitlines()[1].startswith("cine.dcm#1,")  # no frame given: frame 1, as before
+    assert "no frame 3" in handle(None, None, "", False, _upload(path, "cine.dcm"), 3)[1]
+    for bad in (0, 1.5, "two", True):
+        assert handle(None, None, "", False, _upload(path, "cine.dcm"), bad)[1].startswith(
+            "Error: the frame takes a whole number from 1"), bad
+    png = {"path": dicom_files.head_png(HEAD), "orig_name": HEAD}
+    assert "an image file has one frame" in handle(png, px, "", False, None, 2)[1]

@@ -61,9 +61,9 @@ def _import_gradio():
 
 DESCRIPTION = """\
 Upload a 2D fetal head ultrasound image (PNG/JPEG) and enter its pixel size in mm, or pick a
-sample below (it fills in both). A DICOM file (any name; first frame) needs no pixel size: it is
-read from the file's calibration as `hc-tf predict` reads it, and the page says which was used
-and why; a typed size that disagrees with the file is refused unless you tick the override.
+sample below (it fills in both). A DICOM file (any name; frame 1, or the frame you pick) needs
+no pixel size: it is read from the file's calibration as `hc-tf predict` reads it, and the page
+says which was used and why; a typed size that disagrees with the file is refused unless you tick the override.
 The model segments the skull, an ellipse is fitted to its
 outline, and the head circumference (HC) is the ellipse's perimeter (HC18 conventions).
 The GA it implies is shown by Hadlock 1984 and INTERGROWTH-21st, each only within its range;
@@ -92,11 +92,11 @@ def _one_upload(image: Any, dicom_file: Any) -> Any:
 
 
 def _handle(runner: Any, retention_s: int, image: Any, px: Any, ga: Any, override: Any = False,
-            dicom_file: Any = None) -> Tuple[Any, ...]:
+            dicom_file: Any = None, frame: Any = 1) -> Tuple[Any, ...]:
     upload = _one_upload(image, dicom_file)
     if upload and upload.get("both"):
         return (None, "Error: two uploads: clear the image or the DICOM file.", "", "", "", "", "")
-    return _with_overlay_file(measure_upload(runner, upload, px, ga, override,
+    return _with_overlay_file(measure_upload(runner, upload, px, ga, override, frame,
                                              retention_s=retention_s))
 
 
@@ -138,6 +138,8 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
                                        minimum=0, step=0.001, elem_id="pixel-size")
                 override = gr.Checkbox(label="DICOM: use the typed pixel size over the file's "
                                        "calibration", value=False, elem_id="override")
+                frame = gr.Number(label="DICOM frame (of a multi-frame file)", value=1, minimum=1,
+                                  step=1, precision=0, elem_id="frame")
                 ga = gr.Textbox(label="Known GA (optional): weeks or weeks+days, e.g. 27+3",
                                 elem_id="ga", value="")
                 submit = gr.Button("Measure", variant="primary", elem_id="submit")
@@ -160,10 +162,10 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
         # preprocess=False: Gradio's own decoding would fail on a non-image with a
         # developer's traceback; `measure_upload` decodes and words the error itself.
         # One request per runner: a TFLite interpreter is not thread-safe.
-        # The override and DICOM inputs come last, with defaults: API callers may omit them.
+        # The override, DICOM and frame inputs come last, with defaults: API callers may omit them.
         # Gradio reads the defaults from the handler's signature (a lambda *args has none).
         submit.click(functools.partial(_handle, runner, retention_s),
-                     inputs=[image, pixel_size, ga, override, dicom_file],
+                     inputs=[image, pixel_size, ga, override, dicom_file, frame],
                      outputs=[overlay, hc, ga_out, centile, review, row, elapsed],
                      api_name=API_NAME, preprocess=False,
                      concurrency_limit=getattr(runner, "size", 1))

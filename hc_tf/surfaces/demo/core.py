@@ -25,7 +25,7 @@ from hc_tf import measure as measure_lib
 from hc_tf import models
 from hc_tf.report import records as report_lib
 from hc_tf.surfaces.demo import dicom_upload
-from hc_tf.surfaces.demo.inputs import (DemoInputError, check_ga, check_pixel_size,
+from hc_tf.surfaces.demo.inputs import (DemoInputError, check_frame, check_ga, check_pixel_size,
                                         read_image_file, to_gray)
 
 # hc_tf/surfaces/demo/core.py -> the repository root (the app bundle's samples live there).
@@ -188,8 +188,8 @@ def predict_dicom(runner: inference.Runner, path: str, pixel_size_mm: Any = None
 
 
 def predict_file(runner: inference.Runner, path: str, pixel_size_mm: Any,
-                 name: Optional[str] = None, ga: Any = None, override: bool = False
-                 ) -> DemoResult:
+                 name: Optional[str] = None, ga: Any = None, override: bool = False,
+                 frame: int = 1) -> DemoResult:
     """`predict` on an image file; the timings include decoding. A DICOM file (by content)
     goes to `predict_dicom`, where the pixel size may be blank.
 
@@ -200,16 +200,21 @@ def predict_file(runner: inference.Runner, path: str, pixel_size_mm: Any,
       name: the file's name to show (an upload's original name); default its basename.
       ga: the known GA (optional), as for `predict`.
       override: for a DICOM file, as `predict_dicom`.
+      frame: for a DICOM file, the 1-based frame (`predict_dicom`); an image file has frame 1 only.
 
     Returns:
       A `DemoResult`.
 
     Raises:
-      DemoInputError: for a bad file, pixel size or GA.
+      DemoInputError: for a bad file, pixel size, frame or GA.
     """
     name = name or os.path.basename(path)
     if dicom_upload.is_dicom(path):
-        return predict_dicom(runner, path, pixel_size_mm, name=name, ga=ga, override=override)
+        return predict_dicom(runner, path, pixel_size_mm, name=name, ga=ga, override=override,
+                             frame=frame)
+    if frame != 1:
+        raise DemoInputError(f"{name}: an image file has one frame; frame {frame} is for a "
+                             "multi-frame DICOM file.")
     check_pixel_size(pixel_size_mm)  # before decoding: the cheap checks first
     check_ga(ga)
     t0 = time.perf_counter()
@@ -226,7 +231,8 @@ PageOutputs = Tuple[Optional[np.ndarray], str, str, str, str, str, str]
 
 
 def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]],
-                   pixel_size_mm: Any, ga: Any = None, override: bool = False, *,
+                   pixel_size_mm: Any, ga: Any = None, override: bool = False,
+                   frame: Any = 1, *,
                    retention_s: int = defaults.DEMO_UPLOAD_RETENTION_S) -> PageOutputs:
     """The page's handler: an uploaded file + pixel size (+ GA) -> the seven outputs, never
     an exception.
@@ -240,6 +246,7 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
       pixel_size_mm: the number box's value.
       ga: the GA box's value (optional).
       override: the DICOM override box (`predict_dicom`).
+      frame: the frame box (a DICOM file's 1-based frame; blank is 1).
       retention_s: how long the server keeps an upload (`app.build_app`), said when one is gone.
 
     Returns:
@@ -258,7 +265,7 @@ def measure_upload(runner: inference.Runner, upload: Optional[Mapping[str, Any]]
         if override is not None and not isinstance(override, bool):  # bool("false") is True
             raise DemoInputError(f"the override box takes true or false, not {override!r:.40}.")
         r = predict_file(runner, upload["path"], pixel_size_mm, name=name, ga=ga,
-                         override=bool(override))
+                         override=bool(override), frame=check_frame(frame))
     except DemoInputError as err:
         return None, f"Error: {err}", "", "", "", "", ""
     hc_text = f"{r.hc_text}\n{r.pixel_size_text}" if r.pixel_size_text else r.hc_text

@@ -73,6 +73,23 @@ def check_ga(value: Any) -> Optional[float]:
         raise DemoInputError(f"{err}: {GA_HINT}.") from None
 
 
+def check_frame(value: Any) -> int:
+    """The frame box's value as a 1-based frame number (blank is frame 1).
+
+    Raises:
+      DemoInputError: for anything but a whole number from 1 (Gradio's number box sends 2.0).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 1
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not number.is_integer() or number < 1:
+        raise DemoInputError(f"the frame takes a whole number from 1, not {value!r:.40}.")
+    return int(number)
+
+
 def to_gray(image: np.ndarray) -> np.ndarray:
     """An uploaded image array as 2-D uint8 gray (RGB/RGBA converted), size-checked.
 
