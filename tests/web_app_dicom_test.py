@@ -409,6 +409,11 @@ def test_js_reads_and_refuses_rle_frames_as_the_python(tmp_path):
              "bad_two_segments": _rle_frame(gray, [_literal(plane), _literal(plane)]),
              "bad_bomb": _rle_frame(gray, [bomb]),
              "bad_short": _rle_frame(gray, [_literal(plane[:-10])])}
+    # One frame in two fragments (allowed for a single frame): joined, as pydicom's get_frame does.
+    from pydicom.encaps import encapsulate, get_frame
+    two = _rle_frame(gray)
+    two.PixelData = encapsulate([get_frame(two.PixelData, 0, number_of_frames=1)], fragments_per_frame=2)
+    cases["ok_two_fragments"] = two
     files = {}
     for name, ds in cases.items():
         files[name] = str(tmp_path / f"{name}.dcm")

@@ -15,6 +15,9 @@ const le24 = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
 const le32s = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
 const ascii = (b, i, n) => String.fromCharCode(...b.subarray(i, i + n));
 
+/** A JPEG frame header (SOFn): C0-CF but DHT (C4), JPG (C8) and DAC (CC). */
+export const isSofMarker = (marker) => marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
+
 /**
  * A JPEG's marker segments from SOI to its first scan (SOS), walked by their lengths, not
  * decoded: {segments: [{marker, body}], sof: the first SOFn's {width, height} or null, end: 'sos',
@@ -28,7 +31,7 @@ export function jpegMarkers(b) {
     const marker = b[i + 1];
     if (marker === 0xff) { i += 1; continue; }
     if (marker === 0xda || marker === 0xd9) return { segments, sof, end: marker === 0xda ? 'sos' : 'eoi' };
-    if (!sof && i + 9 < b.length && marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+    if (!sof && i + 9 < b.length && isSofMarker(marker)) {
       sof = { width: be16(b, i + 7), height: be16(b, i + 5) };
     }
     const next = i + 2 + be16(b, i + 2);

@@ -9,7 +9,7 @@
 // copy share this).
 
 import { toGray } from '../preprocess.js';
-import { UserError, checkSize, prepareGray, jpegMarkers } from '../imagefile.js';
+import { UserError, checkSize, prepareGray, jpegMarkers, isSofMarker } from '../imagefile.js';
 import { jpegOrientation } from '../orientation.js';
 
 export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
@@ -188,16 +188,11 @@ function rleSegment(seg, plane, name) {
 }
 
 /**
- * A frame of an RLE Lossless file (one fragment a frame, PS3.5 A.4.2) as pydicom's
+ * A frame of an RLE Lossless file (its fragment: frameFragment) as pydicom's
  * _rle_decode_frame lays it out: little-endian samples, one plane after another.
  */
 function rleFrame(h, frame, bytesPer) {
-  const el = h.dataset.elements.x7fe00010, frags = el.fragments ?? [];
-  if (!el.encapsulatedPixelData || frags.length !== h.frames) {
-    throw new DicomFileError(`${h.name}: RLE pixel data (7FE0,0010) in ${frags.length} fragments for ${h.frames} frames; this app reads one fragment a frame: measure it with hc-tf predict`);
-  }
-  const frag = frags[frame - 1];
-  const data = h.dataset.byteArray.subarray(frag.position, frag.position + frag.length);
+  const data = frameFragment(h, frame);
   const plane = h.rows * h.columns, segments = rleSegments(data, h.name);
   if (segments.length !== h.samples * bytesPer) {
     throw new DicomFileError(`${h.name}: pixel data cannot be decoded (${segments.length} RLE segments for ${h.samples * bytesPer})`);
@@ -242,7 +237,7 @@ async function jpegFrame(h, frame) {
   }
   const data = frameFragment(h, frame);
   const { segments, end } = data[0] === 0xff && data[1] === 0xd8 ? jpegMarkers(data) : { segments: [], end: 'junk' };
-  const sof = segments.find((g) => g.marker >= 0xc0 && g.marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(g.marker));
+  const sof = segments.find((g) => isSofMarker(g.marker));
   if (end !== 'sos' || !sof || sof.body.length < 6) {
     throw new DicomFileError(`${h.name}: the JPEG codestream has no readable frame size (or sets it where it cannot be checked)`);
   }
