@@ -42,6 +42,10 @@ class Sample:
     pixel_size_mm: float
     reference: Optional[measure_lib.Ellipse] = None
     reference_hc_mm: Optional[float] = None
+    # The part of `image` the model sees, (x0, y0, x1, y1) inclusive: a DICOM's one 2D tissue
+    # region, so the head gets the model pixels the scanner's text and bars would take.
+    # None: the whole image. Ellipses are in `image`'s pixels either way.
+    region: Optional[Tuple[int, int, int, int]] = None
 
 
 @dataclasses.dataclass
@@ -56,6 +60,24 @@ class Prediction:
 
 def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1e3
+
+
+def model_view(sample: Sample) -> np.ndarray:
+    """The pixels the model sees: `sample.region` of the image, or all of it."""
+    if sample.region is None:
+        return sample.image
+    x0, y0, x1, y1 = sample.region
+    return sample.image[y0:y1 + 1, x0:x1 + 1]
+
+
+def in_image_pixels(m: measure_lib.Measurement, sample: Sample) -> measure_lib.Measurement:
+    """`m`, measured on `model_view(sample)`, with its ellipse in the whole image's pixels (the
+    region's corner added: integers, so exact)."""
+    if sample.region is None or not m.found:
+        return m
+    x0, y0 = sample.region[:2]
+    return dataclasses.replace(m, ellipse=dataclasses.replace(
+        m.ellipse, cx=m.ellipse.cx + x0, cy=m.ellipse.cy + y0))
 
 
 def _measure_input(model_input: np.ndarray, box: preprocess.Letterbox, prob: np.ndarray,
@@ -83,19 +105,33 @@ def predict_batch(runner: Runner, samples: Sequence[Sample],
       ValueError: for an image or pixel size that `preprocess` or `measure` refuse.
     """
     t0 = time.perf_counter()
-    boxed = [preprocess.letterbox_image(s.image, runner.input_hw) for s in samples]
+    boxed = [preprocess.letterbox_image(model_view(s), runner.input_hw) for s in samples]
     t1 = time.perf_counter()
     probs = runner.predict(np.stack([b[0] for b in boxed]))
     t2 = time.perf_counter()
     calibration = {"interval_table": getattr(runner, "interval_table", None),
                    "interval_note": getattr(runner, "interval_note", "")}
     preds = [Prediction(s, box, p, dataclasses.replace(
-                 _measure_input(x, box, p, s.pixel_size_mm), **calibration))
+                 in_image_pixels(_measure_input(x, box, p, s.pixel_size_mm), s), **calibration))
              for s, (x, box), p in zip(samples, boxed, probs)]
     if timings is not None:
         timings.update(letterbox_ms=(t1 - t0) * 1e3, invoke_ms=(t2 - t1) * 1e3,
                        measure_ms=_ms(t2))
     return preds
+
+
+def remeasure(pred: Prediction, pixel_size_mm: float) -> Prediction:
+    """`pred` measured again at another pixel size (the same probability map; e.g. a DICOM
+    frame's head in another region than the first size assumed). A head not found stays so:
+    a blank frame's map may hold a "head". The model's interval calibration is kept."""
+    m = pred.measurement
+    if m.found:
+        new = in_image_pixels(measure_lib.measure(pred.prob, pred.box, pixel_size_mm), pred.sample)
+        m = dataclasses.replace(new, interval_table=m.interval_table,
+                                interval_note=m.interval_note)
+    else:
+        m = dataclasses.replace(m, pixel_size_mm=pixel_size_mm)
+    return dataclasses.replace(pred, measurement=m)
 
 
 def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int = 8

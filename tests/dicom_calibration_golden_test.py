@@ -14,11 +14,20 @@ from hc_tf.measure import Ellipse  # noqa: E402
 from tests import dicom_goldens  # noqa: E402
 
 with open(os.path.join(dicom_goldens.FOLDER, "cases.json"), encoding="utf-8") as _f:
-    CASES = json.load(_f)["cases"]
+    _GOLDEN = json.load(_f)
+CASES = _GOLDEN["cases"]
 
 
 def test_cases_json_is_what_the_generator_says():
     assert CASES == json.loads(json.dumps(dicom_goldens.cases()))
+    assert _GOLDEN["model_regions"] == dicom_goldens.MODEL_REGIONS
+
+
+@pytest.mark.parametrize("name", sorted(dicom_goldens.MODEL_REGIONS))
+def test_model_region(name):
+    header = dicom.read_header(os.path.join(dicom_goldens.FOLDER, name))
+    box = cal.model_region(cal.read_calibration(header, 1), header.rows, header.columns)
+    assert (list(box) if box else None) == dicom_goldens.MODEL_REGIONS[name]
 
 
 def test_committed_files_are_what_the_generator_writes(tmp_path):

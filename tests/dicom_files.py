@@ -82,6 +82,32 @@ def gray_dataset(name: str, **kw):
     return dataset([gray], regions=[region((0, 0, w - 1, h - 1), head_pixel_sizes()[name])], **kw)
 
 
+# Where `screen` puts the head: the scanner frame's 2D tissue region starts here.
+SCREEN_ORIGIN = (90, 60)
+
+
+def screen(gray: np.ndarray) -> np.ndarray:
+    """`gray` as a scanner's screen shows it: inside a larger black frame at SCREEN_ORIGIN, with
+    burnt-in text, a gray bar and depth ticks around it (the frame DICOM files carry)."""
+    h, w = gray.shape
+    x0, y0 = SCREEN_ORIGIN
+    frame = np.zeros((h + y0 + 50, w + x0 + 60), np.uint8)
+    frame[y0:y0 + h, x0:x0 + w] = gray
+    cv2.putText(frame, "HOSPITAL OB 12/03/2026", (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 230, 1)
+    frame[y0:y0 + h, w + x0 + 20:w + x0 + 30] = np.linspace(255, 0, h).astype(np.uint8)[:, None]
+    frame[y0:y0 + h:25, x0 - 12:x0 - 4] = 255
+    return frame
+
+
+def screen_dataset(gray: np.ndarray, pixel_size_mm: float):
+    """A head image on a scanner `screen`; its one 2D region is the head image, calibrated
+    at `pixel_size_mm`."""
+    h, w = gray.shape
+    x0, y0 = SCREEN_ORIGIN
+    return dataset([screen(gray)], regions=[region((x0, y0, x0 + w - 1, y0 + h - 1),
+                                                   pixel_size_mm)])
+
+
 def save(ds, path: str) -> str:
     ds.save_as(path, enforce_file_format=True)
     return path

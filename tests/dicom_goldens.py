@@ -6,7 +6,8 @@ The Python reader (tests/dicom_calibration_golden_test.py) and any port of the c
 rules (e.g. the web app's) are checked against the same files and cases.json: for each case, a
 file, the measured head ellipse (pixels, centres at integers), an optional typed pixel size and
 override, and either {"pixel_size_mm", "source", "region"} or {"refusal": words the message
-contains}. The files are deterministic (fixed UIDs), so rewriting them changes nothing.
+contains}; and per file the part of the frame the model sees ("model_regions"). The files are
+deterministic (fixed UIDs), so rewriting them changes nothing.
 """
 
 import json
@@ -36,6 +37,7 @@ def _files():
         "half_region.dcm": dict(regions=[r(left, 0.2)]),
         "waveform_only.dcm": dict(regions=[r(FULL, 0.2, spatial=4)]),
         "pixel_spacing_only.dcm": dict(pixel_spacing=[0.15, 0.15]),
+        "small_region.dcm": dict(regions=[r((10, 10, 40, 30), 0.2)]),
     }
     out = {}
     for i, (name, spec) in enumerate(sorted(specs.items()), 1):
@@ -87,6 +89,22 @@ CASES = [
 ]
 
 
+# file -> the part of its frame the model sees (dicom_calibration.model_region): the one 2D
+# tissue region's box, or None (the whole frame).
+MODEL_REGIONS = {
+    "anisotropic.dcm": None,  # its one region is the whole frame
+    "clipped_region.dcm": [10, 5, 95, 63],  # clipped to the image
+    "dual_pane.dcm": None,  # two 2D regions: the head decides which calibrates
+    "half_region.dcm": [0, 0, 47, 63],
+    "no_calibration.dcm": None,
+    "one_region.dcm": None,
+    "pixel_spacing_only.dcm": None,
+    "small_region.dcm": None,  # 31 x 21 pixels: too small to hold a head
+    "unit_seconds.dcm": None,
+    "waveform_only.dcm": None,  # no 2D tissue region
+}
+
+
 def cases():
     return [{"file": f, "head": h, "typed_mm": t, "override": o, "expect": e}
             for f, h, t, o, e in CASES]
@@ -99,7 +117,8 @@ def write(folder=FOLDER):
         dicom_files.save(ds, os.path.join(folder, name))
     with open(os.path.join(folder, "cases.json"), "w", encoding="utf-8") as f:
         json.dump({"about": "file -> expected pixel size or refusal (tests/dicom_goldens.py; "
-                            "rules in docs/dicom.md)", "cases": cases()}, f, indent=1)
+                            "rules in docs/dicom.md)", "cases": cases(),
+                   "model_regions": MODEL_REGIONS}, f, indent=1)
         f.write("\n")
 
 

@@ -1,6 +1,7 @@
 """`hc-tf predict` on DICOM: HC18 heads wrapped in DICOM measure as their PNG + CSV, in every
 transfer syntax and photometric interpretation; bad files are one line each, the batch goes on."""
 
+import dataclasses
 import json
 import os
 
@@ -13,6 +14,7 @@ pydicom = pytest.importorskip("pydicom")
 from click.testing import CliRunner  # noqa: E402
 
 from hc_tf import cli  # noqa: E402
+from hc_tf import inference  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from hc_tf.surfaces import predict_inputs  # noqa: E402
 from tests import dicom_files  # noqa: E402
@@ -235,6 +237,31 @@ def test_typed_pixel_size_disagreeing_is_refused_and_override_records_it(tmp_pat
     [record] = forced.records
     assert record["pixel_size_source"] == "typed_override" and record["pixel_size_mm"] == 0.3
     assert "--override-dicom-calibration" in record["pixel_size_note"]
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_a_scanner_screen_is_measured_in_its_2d_region(run, tmp_path, name):
+    """The model sees the file's one 2D tissue region, not the screen's text and margins: the
+    head measures as its PNG does, the ellipse (report, SR) in the frame's pixels."""
+    gray = cv2.imread(dicom_files.head_png(name), cv2.IMREAD_GRAYSCALE)
+    px = dicom_files.head_pixel_sizes()[name]
+    path = dicom_files.save(dicom_files.screen_dataset(gray, px), str(tmp_path / "screen.dcm"))
+    result = predict_lib.predict_files(MODEL, [path], str(tmp_path / "o"))
+    [record] = result.records
+    png, _ = inference.measure_image(inference.load_runner(MODEL), gray, px)
+    x0, y0 = dicom_files.SCREEN_ORIGIN
+    h, w = gray.shape
+    assert record["dicom"]["model_region"] == [x0, y0, x0 + w - 1, y0 + h - 1]
+    assert record["found"] and record["hc_mm"] == pytest.approx(png.hc_mm, abs=1e-9)
+    moved = dict(dataclasses.asdict(png.ellipse), cx=png.ellipse.cx + x0,
+                 cy=png.ellipse.cy + y0)
+    assert record["dicom"]["ellipse_px"] == pytest.approx(moved, abs=1e-9)
+    from hc_tf.report import dicom_sr
+    scoord = dicom_sr.read_back(str(tmp_path / "o" / record["dicom"]["sr"]))["ellipse"]
+    assert np.mean(scoord, axis=0) == pytest.approx([moved["cx"] + 0.5, moved["cy"] + 0.5],
+                                                    abs=1e-3)  # SCOORD: pixel corners, +0.5
+    overlay = cv2.imread(str(tmp_path / "o" / "overlays" / "screen.png"))
+    assert overlay.shape[:2] == dicom_files.screen(np.zeros((h, w), np.uint8)).shape
 
 
 def test_frame_option_measures_that_frame_only(run, tmp_path):

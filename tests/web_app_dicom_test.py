@@ -65,6 +65,28 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert "typed_override" in page.inner_text("#px-source")
 
 
+def test_a_scanner_screen_is_measured_in_its_2d_region_as_predict_does(page, golden, tmp_path):  # noqa: F811
+    """The model sees the file's one 2D tissue region (dicom_predict.samples): the head framed
+    by a scanner's text, bar and margins measures as the golden (the region alone), its ellipse
+    in the frame's pixels."""
+    import json
+    s = _sample(golden, NAME)
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
+    path = dicom_files.save(dicom_files.screen_dataset(gray, s["pixel_size_mm"]), str(tmp_path / "screen.dcm"))
+    page.set_input_files("#file", path)
+    hc = _found(page, "screen.dcm")
+    assert abs(hc - s["hc_mm"]) <= TOL_MM
+    assert page.get_attribute("#result", "data-mask-sha256") == s["mask_sha256"]
+    with page.expect_download() as d:
+        page.click("#dl-json")
+    rec = json.loads(open(d.value.path(), encoding="utf-8").read())["images"][0]
+    (x0, y0), (h, w) = dicom_files.SCREEN_ORIGIN, gray.shape
+    assert rec["dicom"]["model_region"] == [x0, y0, x0 + w - 1, y0 + h - 1]
+    e, want = rec["dicom"]["ellipse_px"], s["ellipse_px"]
+    assert abs(e["cx"] - (want["cx"] + x0)) <= 1e-6 and abs(e["cy"] - (want["cy"] + y0)) <= 1e-6
+    assert all(abs(e[k] - want[k]) <= 1e-6 for k in ("a", "b", "angle"))
+
+
 def test_rle_compressed_head_measures_as_the_golden(page, golden, tmp_path):  # noqa: F811
     """RLE Lossless, which scanners and PACS use, was refused as "compressed"; it is lossless, so
     the head measures to the golden's HC and mask."""

@@ -26,6 +26,9 @@ TOLERANCE = 0.01
 # across two panes (dual-pane images): its pixel size is ambiguous.
 MAX_OUTLINE_IN_OTHER_REGION = 0.02
 OUTLINE_POINTS = 360
+# The model sees a frame's one 2D tissue region when it has one this wide and high (pixels):
+# a smaller box holds no measurable head, so it is taken for a mistake and the frame kept.
+MIN_MODEL_REGION_SIDE = 32
 UNITS_CM = 3
 MM_PER_CM = 10.0
 UNIT_NAMES = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "seconds", 5: "hertz",
@@ -291,6 +294,21 @@ def provisional_pixel_size(cal: Calibration, typed_mm: Optional[float], override
                             "PixelSpacing (0028,0030)" if cal.pixel_spacing_mm is not None
                             else "PhysicalDeltaX/Y (0018,602C/602E)")
     return sizes[0]
+
+
+def model_region(cal: Calibration, rows: int, columns: int
+                 ) -> Optional[Tuple[int, int, int, int]]:
+    """The part of a frame the model sees (x0, y0, x1, y1, inclusive): the file's one 2D tissue
+    region, so the head gets the model pixels that the scanner's text, bars and margins would
+    take (docs/dicom.md). None, the whole frame: no region; several (a dual pane: the head
+    decides which calibrates); one under MIN_MODEL_REGION_SIDE or without a box; or one that
+    is the whole frame."""
+    if len(cal.regions) != 1:
+        return None
+    x0, y0, x1, y1 = box = cal.regions[0].box
+    if min(x1 - x0, y1 - y0) + 1 < MIN_MODEL_REGION_SIDE or box == (0, 0, columns - 1, rows - 1):
+        return None
+    return box
 
 
 def head_region(cal: Calibration, ellipse: Any) -> Region:

@@ -123,6 +123,7 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
     for n in numbers:
         gray = dicom_frames.decode_frame(header, ds, n)
         yield DicomSample(frame_filename(name, n, header.frames > 1), gray, provisional[n],
+                          region=calibration.model_region(cals[n], header.rows, header.columns),
                           header=header, frame=n, calibration=cals[n], typed_mm=typed_mm,
                           override=override, typed_label=typed_label,
                           allow_implausible=allow_implausible)
@@ -152,15 +153,14 @@ def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, 
                                ) from None
     _plausible(choice.pixel_size_mm, s.header.path, choice.source, s.allow_implausible)
     if choice.pixel_size_mm != m.pixel_size_mm:  # the head's region differs from the first
-        # Re-measured only when found: a not-found stays so (a blank frame's map holds a "head").
-        m = (measure_lib.measure(pred.prob, pred.box, choice.pixel_size_mm) if m.found
-             else dataclasses.replace(m, pixel_size_mm=choice.pixel_size_mm))
-        pred = dataclasses.replace(pred, measurement=m)
+        pred = inference.remeasure(pred, choice.pixel_size_mm)
+        m = pred.measurement
     refs = dicom.uids(s.header)
     fields = {"frame": s.frame, "pixel_size_source": choice.source,
               "pixel_size_note": choice.note,
               "dicom": {**refs, "frame": s.frame, "frames_in_file": s.header.frames,
                         "region": choice.region, "file_pixel_size_mm": choice.file_pixel_size_mm,
+                        "model_region": (list(s.region) if s.region is not None else None),
                         "ellipse_px": (dataclasses.asdict(m.ellipse) if m.found else None)}}
     return pred, fields
 

@@ -8,13 +8,14 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { readHeader, decodeFrame, calibrationFields } from '../src/core/dicom/file.js';
-import { readCalibration, provisionalPixelSize, choosePixelSize } from '../src/core/dicom/calibration.js';
+import { readCalibration, provisionalPixelSize, choosePixelSize, modelRegion } from '../src/core/dicom/calibration.js';
 import { REPO, loadJson } from './helpers.js';
 
 const parser = createRequire(import.meta.url)('dicom-parser');
 const FIXTURES = path.join(REPO, 'tests', 'fixtures', 'dicom_calibration');
 const limits = loadJson('hc_effunet_int8.json').input_limits;
-const cases = JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8')).cases;
+const golden = JSON.parse(readFileSync(path.join(FIXTURES, 'cases.json'), 'utf8'));
+const cases = golden.cases;
 
 function header(file) {
   return readHeader(parser, new Uint8Array(readFileSync(path.join(FIXTURES, file))), file, limits);
@@ -39,6 +40,15 @@ test('every shared calibration case: same pixel size, source and region, or the 
       assert.equal(got.source, c.expect.source, where);
       assert.equal(got.region, c.expect.region, where);
     }
+  }
+});
+
+test('every shared file: the model sees the same part of its frame (model_regions)', () => {
+  const files = Object.keys(golden.model_regions);
+  assert.ok(files.length >= 10 && files.some((f) => golden.model_regions[f] !== null));
+  for (const file of files) {
+    const h = header(file);
+    assert.deepEqual(modelRegion(readCalibration(calibrationFields(h), 1), h.rows, h.columns), golden.model_regions[file], file);
   }
 });
 

@@ -253,12 +253,21 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
  * A decoded 8-bit gray image -> the same record as prepareImage (letterboxed input, preview).
  * timings: decode_ms (from t0: reading, decoding, gray), letterbox_ms, and the caller's finer
  * `stages` of the decode. makePreview(): the preview, made when the page asks for it (it draws
- * after measuring: a preview made during the model slows it).
+ * after measuring: a preview made during the model slows it). `region`: the part the model sees
+ * ([x0, y0, x1, y1], a DICOM's one 2D region) or null for all; `box` is then the region's.
  */
-export function prepareGray(gray, width, height, { H, W, previewMax = 1600 }, t0, stages = {}) {
+export function prepareGray(gray, width, height, { H, W, previewMax = 1600 }, t0, stages = {}, region = null) {
   const t1 = performance.now();
-  const { input, box } = letterboxImage(gray, width, height, H, W);
+  const { input, box } = region ? letterboxImage(cropGray(gray, width, region), region[2] - region[0] + 1, region[3] - region[1] + 1, H, W)
+    : letterboxImage(gray, width, height, H, W);
   const t2 = performance.now();
-  return { width, height, input, box, makePreview: () => preview(gray, width, height, previewMax),
+  return { width, height, input, box, region, makePreview: () => preview(gray, width, height, previewMax),
     timings: { decode_ms: t1 - t0, letterbox_ms: t2 - t1, ...stages } };
+}
+
+/** The [x0, y0, x1, y1] (inclusive) part of a gray image `width` wide, as inference.model_view takes it. */
+function cropGray(gray, width, [x0, y0, x1, y1]) {
+  const w = x1 - x0 + 1, out = new Uint8Array(w * (y1 - y0 + 1));
+  for (let y = y0; y <= y1; y++) out.set(gray.subarray(y * width + x0, y * width + x0 + w), (y - y0) * w);
+  return out;
 }

@@ -85,6 +85,19 @@ export function clinicalReadout(spec, res) {
   return { gestational_age: gaFromHcAll(spec, res.hc_mm), review, review_reasons: reasons };
 }
 
+/**
+ * inference.in_image_pixels: a result measured on the prepared `region` ([x0, y0, x1, y1], or
+ * null: the whole image) with its ellipse and outline in the whole image's pixels (integers
+ * added: exact).
+ */
+export function inImagePixels(res, region) {
+  if (!region || !res.found) return res;
+  const [x0, y0] = region;
+  const moved = { ...res, ellipse: { ...res.ellipse, cx: res.ellipse.cx + x0, cy: res.ellipse.cy + y0 } };
+  if (res.points) moved.points = { xs: res.points.xs.map((x) => x + x0), ys: res.points.ys.map((y) => y + y0) };
+  return moved;
+}
+
 /** The mask checksum golden.json has (q > the quantized threshold), hashed off the page's thread. */
 function maskSha256(q, qThr) {
   const mask = new Uint8Array(q.length);
@@ -108,8 +121,8 @@ export async function measurePrepared(m, prep, pixelSizeMm) {
   const prob = dequantize(q, m.meta.output.scale, m.meta.output.zero_point);
   // A blank frame is refused with its reason (hc_tf.inference._measure_input), never measured.
   const uniform = tooUniformReason(input, m.H, m.W, box, m.meta.input_limits.contrast);
-  const res = uniform ? notFound(uniform, checkPixelSize(pixelSizeMm))
-    : measure(prob, m.H, m.W, box, pixelSizeMm, { threshold: m.meta.postprocessing.threshold });
+  const res = inImagePixels(uniform ? notFound(uniform, checkPixelSize(pixelSizeMm))
+    : measure(prob, m.H, m.W, box, pixelSizeMm, { threshold: m.meta.postprocessing.threshold }), prep.region);
   const t4 = performance.now();
   const clinical = clinicalReadout(m.meta.clinical, res);
   const mask_sha256 = await maskSha;

@@ -95,7 +95,7 @@ export async function measureDicomFrame(model, prep, typed, override, labels = L
   // The fields hc-tf predict adds to a DICOM frame's report.json record (dicom_predict.finish).
   const dicomFields = { frame: prep.dicom.frame, pixel_size_source: choice.source, pixel_size_note: choice.note,
     dicom: { ...prep.dicom.uids, frame: prep.dicom.frame, frames_in_file: prep.dicom.frames, region: choice.region,
-      file_pixel_size_mm: choice.file_pixel_size_mm, ellipse_px: r.found ? { ...r.ellipse } : null } };
+      file_pixel_size_mm: choice.file_pixel_size_mm, model_region: prep.region ?? null, ellipse_px: r.found ? { ...r.ellipse } : null } };
   return { ...r, pixel_size_choice: choice, dicom_fields: dicomFields };
 }
 

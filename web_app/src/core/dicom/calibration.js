@@ -8,6 +8,7 @@ import { UserError } from '../imagefile.js';
 export const TOLERANCE = 0.01;
 export const MAX_OUTLINE_IN_OTHER_REGION = 0.02;
 export const OUTLINE_POINTS = 360;
+export const MIN_MODEL_REGION_SIDE = 32;
 const UNITS_CM = 3;
 const MM_PER_CM = 10.0;
 const UNIT_NAMES = { 0: 'none', 1: 'percent', 2: 'dB', 3: 'cm', 4: 'seconds', 5: 'hertz', 6: 'dB/seconds', 7: 'cm/sec', 8: 'cm^2', 9: 'cm^2/sec', 12: 'degrees' };
@@ -98,6 +99,19 @@ export function provisionalPixelSize(cal, typedMm, override, { label = '--pixel-
     throw disagreement(cal, typedMm, sizes[0], label, cal.pixel_spacing_mm !== null ? 'PixelSpacing (0028,0030)' : 'PhysicalDeltaX/Y (0018,602C/602E)', overrideLabel);
   }
   return sizes[0];
+}
+
+/**
+ * dicom_calibration.model_region: the part of a frame the model sees, [x0, y0, x1, y1]
+ * (inclusive): the file's one 2D tissue region; null (the whole frame) for none, several, one
+ * under MIN_MODEL_REGION_SIDE or without a box, or one that is the whole frame.
+ */
+export function modelRegion(cal, rows, columns) {
+  if (cal.regions.length !== 1) return null;
+  const [x0, y0, x1, y1] = cal.regions[0].box;
+  if (Math.min(x1 - x0, y1 - y0) + 1 < MIN_MODEL_REGION_SIDE) return null;
+  if (x0 === 0 && y0 === 0 && x1 === columns - 1 && y1 === rows - 1) return null;
+  return [x0, y0, x1, y1];
 }
 
 /** Ellipse.points(n): n outline points evenly spaced in parameter. */

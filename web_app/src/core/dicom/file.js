@@ -11,6 +11,7 @@
 import { toGray } from '../preprocess.js';
 import { UserError, checkSize, prepareGray, jpegMarkers, isSofMarker } from '../imagefile.js';
 import { jpegOrientation } from '../orientation.js';
+import { readCalibration, modelRegion } from './calibration.js';
 
 export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
 const UNCOMPRESSED = {
@@ -325,7 +326,8 @@ export function calibrationFields(h) {
 
 /**
  * prepareImage for a DICOM file (`bytes`: the whole file, if read already): bytes bounded, header
- * checked, `frame` (1-based) decoded to gray and letterboxed; `dicom` carries what the page needs
+ * checked, `frame` (1-based) decoded to gray and letterboxed (its one 2D region, `region`, when it
+ * has one: modelRegion); `dicom` carries what the page needs
  * to choose the pixel size (plain data).
  */
 export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600, frame = 1 }, bytes = null) {
@@ -335,6 +337,9 @@ export async function prepareDicom(parser, blob, name, { limits, H, W, previewMa
   }
   const h = readHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
   checkSize(name, h.columns, h.rows, limits);
-  const r = prepareGray(await decodeFrameAsync(h, frame), h.columns, h.rows, { H, W, previewMax }, t0);
-  return { ...r, dicom: { fields: calibrationFields(h), frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
+  const fields = calibrationFields(h);
+  // The model sees the frame's one 2D tissue region, as dicom_predict.samples frames it.
+  const region = modelRegion(readCalibration(fields, frame), h.rows, h.columns);
+  const r = prepareGray(await decodeFrameAsync(h, frame), h.columns, h.rows, { H, W, previewMax }, t0, {}, region);
+  return { ...r, dicom: { fields, frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
 }
