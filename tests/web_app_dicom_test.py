@@ -101,6 +101,31 @@ def test_rle_compressed_head_measures_as_the_golden(page, golden, tmp_path):  # 
     assert page.get_attribute("#result", "data-mask-sha256") == s["mask_sha256"]
 
 
+@pytest.mark.parametrize("syntax", ["jpeg_lossless", "jpeg_ls", "jpeg_2000"])
+def test_lossless_compressed_head_measures_as_the_golden(page, golden, tmp_path, syntax):  # noqa: F811
+    """JPEG Lossless, JPEG-LS and JPEG 2000 (PACS archives use them) were refused as
+    "compressed"; lossless, so the head measures to the golden's HC and mask, through the
+    vendored decoders in the worker (the wasm ones loaded on first need)."""
+    import shutil
+    import subprocess
+    from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
+    s = _sample(golden, NAME)
+    ds, plain = _wrapped(tmp_path, s, name="plain.dcm")
+    path = str(tmp_path / f"head_{syntax}.dcm")
+    if syntax == "jpeg_lossless":  # pydicom cannot encode it: dcmtk can
+        if shutil.which("dcmcjpeg") is None:
+            pytest.skip("dcmtk's dcmcjpeg (the CI installs it) makes the JPEG Lossless file")
+        dicom_files.save(ds, plain)
+        subprocess.run(["dcmcjpeg", "+e1", plain, path], check=True, capture_output=True, timeout=60)
+    else:
+        ds.compress(JPEGLSLossless if syntax == "jpeg_ls" else JPEG2000Lossless)
+        dicom_files.save(ds, path)
+    page.set_input_files("#file", path)
+    hc = _found(page, f"head_{syntax}.dcm")
+    assert abs(hc - s["hc_mm"]) <= TOL_MM
+    assert page.get_attribute("#result", "data-mask-sha256") == s["mask_sha256"]
+
+
 def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, tmp_path):  # noqa: F811
     """"Same patient" kept 0.2 mm, the DICOM file's region says otherwise: the note does not say
     0.2 was kept; the known GA, still kept, is still said."""
@@ -234,15 +259,15 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
 
 def test_compressed_dicom_is_refused_in_words(page, golden, tmp_path):  # noqa: F811
     from pydicom.encaps import encapsulate
-    ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="jpegls.dcm")
-    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.80"  # JPEG-LS: predict's, not the app's
+    ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="h264.dcm")
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.102"  # MPEG-4 AVC/H.264: a video cine
     ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
     ds["PixelData"].VR = "OB"
     ds.save_as(path, enforce_file_format=True)
     page.set_input_files("#file", path)
     page.wait_for_selector("#message:has-text('compressed')", timeout=60_000)
     text = page.inner_text("#message")
-    assert text.startswith("jpegls.dcm:") and "1.2.840.10008.1.2.4.80" in text, text
+    assert text.startswith("h264.dcm:") and "1.2.840.10008.1.2.4.102" in text, text
     assert page.get_attribute("#result", "data-state") == "error"
 
 
@@ -303,14 +328,20 @@ _DECODE_JS = """
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { readHeader, decodeFrame } from './src/core/dicom/file.js';
+import { readHeader } from './src/core/dicom/file.js';
+import { decodeFrame } from './src/core/dicom/frames.js';
 const parser = createRequire(import.meta.url)('dicom-parser');
+const req = createRequire(import.meta.url);
+const quiet = { print: () => {}, printErr: () => {} };
+const codecs = { jpegLossless: req('jpeg-lossless-decoder-js'),
+  charls: await req('@cornerstonejs/codec-charls/decodewasmjs')(quiet),
+  openjpeg: await req('@cornerstonejs/codec-openjpeg/decodewasmjs')(quiet) };
 const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
 for (const arg of process.argv.slice(1)) {  // PATH, or PATH@FRAME
   const [f, frame] = arg.includes('@') ? [arg.slice(0, arg.lastIndexOf('@')), Number(arg.slice(arg.lastIndexOf('@') + 1))] : [arg, 1];
   try {
     const h = readHeader(parser, new Uint8Array(readFileSync(f)), f, limits);
-    console.log(`${h.frames} ${createHash('sha256').update(decodeFrame(h, frame)).digest('hex')}`);
+    console.log(`${h.frames} ${createHash('sha256').update(decodeFrame(h, frame, codecs)).digest('hex')}`);
   } catch (err) { console.log(`error: ${err.message}`); }
 }
 """
@@ -360,6 +391,44 @@ def _dicom_variants(tmp_path):
     # 16-bit samples holding 8-bit values: two segments, the high bytes' first.
     save("rle_16bit.dcm", _rle_frame(gray, [_literal(bytes(gray.size)), _literal(gray.tobytes())],
                                      bits=16))
+    # JPEG Lossless (the app decodes it with jpeg-lossless-decoder-js): a scanner's file from
+    # pydicom-data, and ours encoded by dcmtk (SV1 and Process 14 with predictor 6).
+    out["JPGLosslessP14SV1_1s_1f_8b.dcm"] = get_testdata_file("JPGLosslessP14SV1_1s_1f_8b.dcm")
+    out.update(_jpeg_lossless(tmp_path, out))
+    # JPEG-LS and JPEG 2000 (cornerstone's CharLS and OpenJPEG wasm builds): lossless and lossy,
+    # gray, RGB (sample- and plane-interleaved JPEG-LS), a cine.
+    from pydicom.uid import JPEG2000, JPEG2000Lossless, JPEGLSLossless, JPEGLSNearLossless
+    for name, ds, syntax, kw in (
+            ("ls_mono2.dcm", dicom_files.dataset([gray]), JPEGLSLossless, {}),
+            ("ls_mono1.dcm", dicom_files.dataset([gray], photometric="MONOCHROME1"), JPEGLSLossless, {}),
+            ("ls_rgb.dcm", dicom_files.dataset([rgb], photometric="RGB"), JPEGLSLossless, {}),
+            ("ls_rgb_planes.dcm", dicom_files.dataset([rgb], photometric="RGB"), JPEGLSLossless,
+             {"interleave_mode": 0}),
+            ("ls_cine.dcm", dicom_files.dataset([gray, 255 - gray]), JPEGLSLossless, {}),
+            ("ls_near.dcm", dicom_files.dataset([gray]), JPEGLSNearLossless, {"jls_error": 3}),
+            ("j2k_mono2.dcm", dicom_files.dataset([gray]), JPEG2000Lossless, {}),
+            ("j2k_rgb.dcm", dicom_files.dataset([rgb], photometric="RGB"), JPEG2000Lossless, {}),
+            ("j2k_cine.dcm", dicom_files.dataset([255 - gray, gray]), JPEG2000Lossless, {}),
+            ("j2k_lossy.dcm", dicom_files.dataset([gray]), JPEG2000, {"j2k_cr": [20]})):
+        ds.compress(syntax, **kw)
+        save(name, ds)
+    return out
+
+
+def _jpeg_lossless(tmp_path, plain):
+    """jl_<name> (SV1) and jl6_mono2.dcm (selection value 6) of the uncompressed variants, by
+    dcmtk's dcmcjpeg; none without it (the CI installs it)."""
+    import shutil
+    import subprocess
+    if shutil.which("dcmcjpeg") is None:
+        return {}
+    out = {}
+    for name, opts in (("mono2.dcm", ["+e1"]), ("mono1.dcm", ["+e1"]), ("rgb.dcm", ["+e1"]),
+                       ("implicit_cine.dcm", ["+e1"]), ("mono2.dcm", ["+el", "+sv", "6"])):
+        target = str(tmp_path / f"jl{'6' if '+el' in opts else ''}_{name}")
+        subprocess.run(["dcmcjpeg", *opts, plain[name], target], check=True, capture_output=True,
+                       timeout=60)
+        out[os.path.basename(target)] = target
     return out
 
 
@@ -397,7 +466,7 @@ def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
     res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
                          capture_output=True, text=True, timeout=120, check=True)
     got = dict(zip(files, res.stdout.split("\n")))
-    assert len(files) >= 17 and got["rle_cine.dcm@3"].endswith("no frame 3 (NumberOfFrames (0028,0008) is 2)")
+    assert len(files) >= 31 and got["rle_cine.dcm@3"].endswith("no frame 3 (NumberOfFrames (0028,0008) is 2)")
     del files["rle_cine.dcm@3"]
     for name, arg in files.items():
         path, _, frame = arg.partition("@")
@@ -452,6 +521,56 @@ def test_js_reads_and_refuses_rle_frames_as_the_python(tmp_path):
             with pytest.raises(dicom.DicomError):
                 list(dicom_frames.iter_frames(path, frame=1))
             assert got[name].startswith(f"error: {path}: "), (name, got[name])
+
+
+def test_js_refuses_jpeg_ls_and_jpeg_2000_frames_as_the_python(tmp_path):
+    """A JPEG-LS or JPEG 2000 frame whose codestream says another size than the header (or sets
+    it where it cannot be checked: an LSE oversize segment, no SIZ) is refused before decoding,
+    in the words hc_tf.io.dicom_codestream uses; damaged data is refused, never a crash."""
+    import shutil
+    import subprocess
+    from pydicom.encaps import encapsulate, get_frame
+    from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
+    from hc_tf.io import dicom, dicom_frames
+    node = shutil.which("node")
+    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
+    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "@cornerstonejs")):
+        pytest.skip("node or web_app/node_modules (npm ci) missing")
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:60, :80].copy()
+
+    def coded(syntax, change=None, rows=None):
+        ds = dicom_files.dataset([gray])
+        ds.compress(syntax)
+        if change:
+            ds.PixelData = encapsulate([change(get_frame(ds.PixelData, 0, number_of_frames=1))])
+        if rows:
+            ds.Rows = rows
+        return ds
+
+    lse_oversize = b"\xff\xf8\x00\x0d\x04\x02" + bytes(8)  # LSE id 4: a size set after the SOF
+    cases = {"ls_rows": coded(JPEGLSLossless, rows=30),
+             "ls_oversize": coded(JPEGLSLossless, lambda f: f[:2] + lse_oversize + f[2:]),
+             "ls_no_sof": coded(JPEGLSLossless, lambda f: b"\xff\xd8\xff\xd9"),
+             "j2k_rows": coded(JPEG2000Lossless, rows=30),
+             "j2k_no_siz": coded(JPEG2000Lossless, lambda f: f[:2] + b"\xff\x52" + f[4:])}
+    files = {}
+    for name, ds in cases.items():
+        files[name] = str(tmp_path / f"{name}.dcm")
+        ds.save_as(files[name], enforce_file_format=True)
+    damaged = {"ls_damaged": coded(JPEGLSLossless, lambda f: f[:60] + bytes(len(f) - 60)),
+               "j2k_damaged": coded(JPEG2000Lossless, lambda f: f[:len(f) // 3])}
+    for name, ds in damaged.items():
+        files[name] = str(tmp_path / f"{name}.dcm")
+        ds.save_as(files[name], enforce_file_format=True)
+    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
+                         capture_output=True, text=True, timeout=120, check=True)
+    got = dict(zip(files, res.stdout.split("\n")))
+    for name in cases:
+        with pytest.raises(dicom.DicomError) as err:
+            list(dicom_frames.iter_frames(files[name], frame=1))
+        assert got[name] == f"error: {err.value}", (name, got[name], str(err.value))
+    for name in damaged:  # a refusal naming the file, or pixels: never a crash or a hang
+        assert got[name].startswith(f"error: {files[name]}: ") or got[name].startswith("1 "), got[name]
 
 
 def test_a_scanners_jpeg_cine_opens_at_any_frame(page, golden, tmp_path):  # noqa: F811

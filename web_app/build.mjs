@@ -25,19 +25,35 @@ for (const f of ['LICENSE', 'README.md']) {
   const p = path.join(LITERT, 'core', f);
   if (existsSync(p)) cpSync(p, path.join(DIST, 'vendor', 'litertjs-core', f));
 }
-// dicom-parser ships UMD only: wrapped here as an ES module for the decode worker (its zlib
-// is for deflated files, which the app refuses as compressed).
-const DICOM_PARSER = path.join(HERE, 'node_modules', 'dicom-parser');
-if (!existsSync(path.join(DICOM_PARSER, 'dist', 'dicomParser.min.js'))) {
-  console.error('node_modules/dicom-parser missing: run `npm ci` first');
-  process.exit(1);
+/**
+ * A UMD package's file wrapped as an ES module in dist/vendor/<name>/index.js, with its LICENSE
+ * (or, for a package that ships none, its package.json's licence and repository) and `extra`
+ * files (a wasm build) beside it.
+ */
+function vendorUmd(name, file, extra = []) {
+  const dir = path.join(HERE, 'node_modules', name);
+  if (!existsSync(path.join(dir, file))) {
+    console.error(`node_modules/${name} missing: run \`npm ci\` first`);
+    process.exit(1);
+  }
+  const umd = readFileSync(path.join(dir, file), 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+  const version = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
+  mkdirSync(path.join(DIST, 'vendor', name), { recursive: true });
+  writeFileSync(path.join(DIST, 'vendor', name, 'index.js'), `// ${name} ${version}, wrapped by build.mjs\n`
+    + `const module = { exports: {} }; const exports = module.exports; const require = () => ({});\n${umd}\nexport default module.exports;\n`);
+  const meta = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  if (existsSync(path.join(dir, 'LICENSE'))) cpSync(path.join(dir, 'LICENSE'), path.join(DIST, 'vendor', name, 'LICENSE'));
+  else writeFileSync(path.join(DIST, 'vendor', name, 'LICENSE'), `${name} ${version}: ${meta.license} (package.json; no LICENSE file shipped); ${meta.repository?.url ?? meta.homepage ?? ''}\n`);
+  for (const f of extra) cpSync(path.join(dir, f), path.join(DIST, 'vendor', name, path.basename(f)));
 }
-const umd = readFileSync(path.join(DICOM_PARSER, 'dist', 'dicomParser.min.js'), 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
-mkdirSync(path.join(DIST, 'vendor', 'dicom-parser'), { recursive: true });
-writeFileSync(path.join(DIST, 'vendor', 'dicom-parser', 'index.js'),
-  `// dicom-parser ${JSON.parse(readFileSync(path.join(DICOM_PARSER, 'package.json'), 'utf8')).version} (MIT), wrapped by build.mjs\n`
-  + `const module = { exports: {} }; const exports = module.exports; const require = () => ({});\n${umd}\nexport default module.exports;\n`);
-cpSync(path.join(DICOM_PARSER, 'LICENSE'), path.join(DIST, 'vendor', 'dicom-parser', 'LICENSE'));
+// dicom-parser ships UMD only: wrapped as an ES module for the decode worker (its zlib is for
+// deflated files, which the app refuses as compressed).
+vendorUmd('dicom-parser', path.join('dist', 'dicomParser.min.js'));
+// The JPEG Lossless decoder (DICOM's 1.2.840.10008.1.2.4.57/.70), for the decode worker.
+vendorUmd('jpeg-lossless-decoder-js', path.join('release', 'current', 'lossless-min.js'));
+// JPEG-LS and JPEG 2000 (.4.80/.81, .4.90/.91): cornerstone's wasm builds of CharLS and OpenJPEG.
+vendorUmd('@cornerstonejs/codec-charls', path.join('dist', 'charlswasm_decode.js'), [path.join('dist', 'charlswasm_decode.wasm')]);
+vendorUmd('@cornerstonejs/codec-openjpeg', path.join('dist', 'openjpegwasm_decode.js'), [path.join('dist', 'openjpegwasm_decode.wasm')]);
 for (const w of WASM) for (const ext of ['.js', '.wasm']) {
   cpSync(path.join(LITERT, 'core', 'wasm', w + ext), path.join(DIST, 'wasm', w + ext));
 }

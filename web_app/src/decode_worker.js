@@ -3,10 +3,29 @@
 // made when the page asks for it ({previewOf: id}, the latest job only): the page measures first
 // (a preview made meanwhile slows the model by ~5 ms on 2 cores) and a batch never draws.
 import { prepareImage, UserError, HEAD_BYTES } from './core/imagefile.js';
-import { looksLikeDicom, prepareDicom } from './core/dicom/file.js';
+import { looksLikeDicom } from './core/dicom/file.js';
+import { prepareDicom } from './core/dicom/frames.js';
 import dicomParser from './vendor/dicom-parser/index.js';
+import jpegLossless from './vendor/jpeg-lossless-decoder-js/index.js';
 
 let latest = null; // {id, makePreview} of the latest job
+
+/**
+ * A wasm codec of vendor/@cornerstonejs/<dir>/ (its module and binary, cached for offline use like
+ * the rest), imported on the first file that needs it: an image or another DICOM never pays for it.
+ */
+async function wasmCodec(dir, wasm) {
+  const { default: factory } = await import(`./vendor/@cornerstonejs/${dir}/index.js`);
+  const resp = await fetch(new URL(`./vendor/@cornerstonejs/${dir}/${wasm}`, import.meta.url));
+  if (!resp.ok) throw new Error(`the decoder ${wasm} could not be fetched (HTTP ${resp.status})`);
+  return factory({ wasmBinary: await resp.arrayBuffer(), print: () => {}, printErr: () => {} });
+}
+let charls = null, openjpeg = null; // a failed load is tried again by the next file
+const codecs = {
+  jpegLossless,
+  loadCharls: () => (charls ??= wasmCodec('codec-charls', 'charlswasm_decode.wasm').catch((e) => { charls = null; throw e; })),
+  loadOpenjpeg: () => (openjpeg ??= wasmCodec('codec-openjpeg', 'openjpegwasm_decode.wasm').catch((e) => { openjpeg = null; throw e; })),
+};
 
 function sendPreview(id) {
   if (latest?.id !== id) return; // an older job's: the page has moved on
@@ -26,7 +45,7 @@ self.onmessage = async ({ data }) => {
     const whole = blob.size <= opts.limits.max_input_bytes;
     const bytes = new Uint8Array(await (whole ? blob : blob.slice(0, HEAD_BYTES)).arrayBuffer());
     const head = bytes.subarray(0, HEAD_BYTES), read = { head, bytes: whole ? bytes : null };
-    const r = looksLikeDicom(head, name) ? await prepareDicom(dicomParser, blob, name, opts, read.bytes) : await prepareImage(blob, name, opts, read);
+    const r = looksLikeDicom(head, name) ? await prepareDicom(dicomParser, blob, name, opts, read.bytes, codecs) : await prepareImage(blob, name, opts, read);
     const { makePreview, ...result } = r;
     result.timings.worker_ms = performance.now() - t0; // the page's round trip less this: the messages' cost
     latest = { id, makePreview };

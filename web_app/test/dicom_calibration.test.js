@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { readHeader, decodeFrame, calibrationFields } from '../src/core/dicom/file.js';
+import { readHeader, calibrationFields } from '../src/core/dicom/file.js';
+import { decodeFrame } from '../src/core/dicom/frames.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, modelRegion } from '../src/core/dicom/calibration.js';
 import { REPO, loadJson } from './helpers.js';
 

@@ -1,0 +1,321 @@
+// DICOM frames -> 8-bit gray, one at a time, from a header ./file.js checked: a port of
+// hc_tf/io/dicom_frames.py (the definition; the same refusals, colour to gray by the PNG path's
+// rule). Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds
+// it, byte for byte pydicom's); JPEG Lossless (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000
+// (cornerstone's CharLS and OpenJPEG wasm builds), each frame's codestream size checked first
+// (./codestream.js), byte for byte pydicom's on the lossless ones; and JPEG Baseline (the
+// browser's JPEG decoder, after the same size checks: close to pydicom's decode, not equal);
+// another compressed one is refused in words. prepareDicom: a file's frame, letterboxed.
+
+import { toGray } from '../preprocess.js';
+import { UserError, checkSize, prepareGray, jpegMarkers } from '../imagefile.js';
+import { jpegOrientation } from '../orientation.js';
+import { readCalibration, modelRegion } from './calibration.js';
+import { checkCodestream } from './codestream.js';
+import { DicomFileError, COLOUR, readHeader, calibrationFields } from './file.js';
+
+const UNCOMPRESSED = {
+  '1.2.840.10008.1.2': 'Implicit VR Little Endian',
+  '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
+  '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
+};
+const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
+const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
+// JPEG Lossless, Non-Hierarchical (Process 14) and its First-Order Prediction (SV1) form:
+// decoded exactly (jpeg-lossless-decoder-js), so the same pixels as pydicom's libjpeg.
+const JPEG_LOSSLESS = ['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70'];
+// JPEG-LS (lossless, near-lossless) and JPEG 2000 (lossless, lossy): cornerstone's wasm builds of
+// CharLS and OpenJPEG, loaded by the worker when a file needs them.
+const JPEG_LS = ['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81'];
+const J2K = ['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91'];
+const DECODED_HERE = [RLE_LOSSLESS, ...JPEG_LOSSLESS, ...JPEG_LS, ...J2K];
+
+/** PALETTE COLOR -> RGB bytes: 16-bit LUT entries keep their high byte (dicom_frames._palette_rgb). */
+function paletteRgb(ds, h, index, n) {
+  const out = new Uint8Array(n * 3);
+  ['x00281201', 'x00281202', 'x00281203'].forEach((dataTag, c) => {
+    const descTag = `x0028110${c + 1}`;
+    if (!ds.elements[descTag] || !ds.elements[dataTag]) {
+      throw new DicomFileError(`${h.name}: PALETTE COLOR without a plain lookup table (0028,110${c + 1}/120${c + 1}); segmented palettes are not read here: measure it with hc-tf predict`);
+    }
+    const entries = ds.uint16(descTag, 0) || 65536, first = ds.uint16(descTag, 1), bits = ds.uint16(descTag, 2);
+    if (bits !== 16) throw new DicomFileError(`${h.name}: ${bits}-bit palette entries (0028,110${c + 1}); this app reads 16-bit palettes: measure it with hc-tf predict`);
+    const lut = new Uint8Array(entries);
+    for (let k = 0; k < entries; k++) lut[k] = ds.uint16(dataTag, k) >> 8;
+    for (let i = 0; i < n; i++) out[i * 3 + c] = lut[Math.min(Math.max(index[i], first), first + entries - 1) - first];
+  });
+  return out;
+}
+
+/**
+ * An RLE frame's segments (PS3.5 G.5: a 64-byte header, the segment count, 15 offsets), refused
+ * as dicom_codestream._check_rle_segments refuses them when the table cannot be read.
+ */
+function rleSegments(data, name) {
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const count = data.length >= 64 ? dv.getUint32(0, true) : 0;
+  const offsets = count >= 1 && count <= 15 ? Array.from({ length: count }, (_, i) => dv.getUint32(4 + 4 * i, true)) : [];
+  if (!offsets.length || offsets.some((o, i) => i > 0 && o < offsets[i - 1]) || offsets[offsets.length - 1] > data.length) {
+    throw new DicomFileError(`${name}: the RLE header has no readable segment table`);
+  }
+  return offsets.map((start, i) => data.subarray(start, i + 1 < count ? offsets[i + 1] : data.length));
+}
+
+/**
+ * One RLE segment (PS3.5 G.3.1: n < 128 copies the next n + 1 bytes, n > 128 repeats the next
+ * byte 257 - n times, 128 is nothing; a run cut by the end copies what is there, as pydicom's
+ * decoder does). Its size is counted first and refused past twice a plane, before any byte is
+ * written (dicom_codestream._rle_segment_size: a 2-byte run expands to 128).
+ */
+function rleSegment(seg, plane, name) {
+  let size = 0;
+  for (let pos = 0; pos < seg.length && size <= 2 * plane;) {
+    const n = seg[pos];
+    if (n < 128) { size += n + 1; pos += n + 2; } else { size += n > 128 ? 257 - n : 0; pos += n > 128 ? 2 : 1; }
+  }
+  if (size > 2 * plane) throw new DicomFileError(`${name}: an RLE segment expands beyond Rows x Columns (${plane} bytes); refused before decoding`);
+  const out = new Uint8Array(size);
+  let k = 0;
+  for (let pos = 0; pos < seg.length;) {
+    const n = seg[pos];
+    if (n < 128) { const run = seg.subarray(pos + 1, pos + n + 2); out.set(run, k); k += run.length; pos += n + 2; } else if (n > 128) {
+      if (pos + 1 >= seg.length) break;
+      out.fill(seg[pos + 1], k, k + 257 - n); k += 257 - n; pos += 2;
+    } else pos += 1;
+  }
+  if (k < plane) throw new DicomFileError(`${name}: pixel data cannot be decoded (an RLE segment holds ${k} of ${plane} bytes)`);
+  return out.subarray(0, plane); // padding past a plane is dropped, as pydicom drops it
+}
+
+/**
+ * A frame of an RLE Lossless file (its fragment: frameFragment) as pydicom's
+ * _rle_decode_frame lays it out: little-endian samples, one plane after another.
+ */
+function rleFrame(h, frame, bytesPer) {
+  const data = frameFragment(h, frame);
+  const plane = h.rows * h.columns, segments = rleSegments(data, h.name);
+  if (segments.length !== h.samples * bytesPer) {
+    throw new DicomFileError(`${h.name}: pixel data cannot be decoded (${segments.length} RLE segments for ${h.samples * bytesPer})`);
+  }
+  const out = new Uint8Array(plane * h.samples * bytesPer);
+  segments.forEach((seg, i) => { // segment i: sample floor(i / bytesPer), most significant byte first
+    const sample = Math.floor(i / bytesPer), byte = bytesPer - 1 - (i % bytesPer);
+    const bytes = rleSegment(seg, plane, h.name);
+    for (let p = 0; p < plane; p++) out[(sample * plane + p) * bytesPer + byte] = bytes[p];
+  });
+  return out;
+}
+
+function checkFrameNumber(h, frame) {
+  if (!(Number.isInteger(frame) && frame >= 1 && frame <= h.frames)) {
+    throw new DicomFileError(`${h.name}: no frame ${frame} (NumberOfFrames (0028,0008) is ${h.frames})`);
+  }
+}
+
+/** A frame's encapsulated bytes: one fragment a frame, or a single frame's fragments joined. */
+function frameFragment(h, frame) {
+  const el = h.dataset.elements.x7fe00010, frags = el?.fragments ?? [];
+  if (!el?.encapsulatedPixelData || !frags.length) throw new DicomFileError(`${h.name}: compressed pixel data (7FE0,0010) without encapsulated fragments`);
+  const bytes = (f) => h.dataset.byteArray.subarray(f.position, f.position + f.length);
+  if (frags.length === h.frames) return bytes(frags[frame - 1]);
+  if (h.frames > 1) throw new DicomFileError(`${h.name}: ${frags.length} fragments for ${h.frames} frames; this app reads one fragment a frame: measure it with hc-tf predict`);
+  const out = new Uint8Array(frags.reduce((n, f) => n + f.length, 0));
+  frags.reduce((o, f) => { out.set(bytes(f), o); return o + f.length; }, 0);
+  return out;
+}
+
+/**
+ * A JPEG Lossless frame (Process 14, 8-bit samples), its size checked first, decoded by
+ * `codecs.jpegLossless` (jpeg-lossless-decoder-js; lossless, so pydicom's pixels exactly):
+ * the samples, interleaved.
+ */
+function jpegLosslessFrame(h, frame, codecs) {
+  if (!codecs.jpegLossless) throw new DicomFileError(`${h.name}: JPEG Lossless is decoded by the app's worker only`);
+  const data = frameFragment(h, frame);
+  const [sof] = checkCodestream(h, data, 'jpeg');
+  if (sof.marker !== 0xc3 || sof.precision !== 8) {
+    throw new DicomFileError(`${h.name}: not an 8-bit lossless JPEG (SOF ${sof.marker.toString(16)}, ${sof.precision}-bit): measure it with hc-tf predict`);
+  }
+  let out;
+  try {
+    out = new codecs.jpegLossless.lossless.Decoder().decode(data.buffer, data.byteOffset, data.length);
+  } catch {
+    throw new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG Lossless codestream is damaged)`);
+  }
+  if (!(out instanceof Uint8Array) || out.length !== h.rows * h.columns * h.samples) {
+    throw new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG Lossless codestream is damaged)`);
+  }
+  return out;
+}
+
+/**
+ * A JPEG Baseline frame, checked as dicom_codestream.check_codestream checks it before anything
+ * is decoded (its frame header's rows x columns x components and 8-bit samples are the file's;
+ * gray, or YBR_FULL(_422) that the decoder turns to RGB as pydicom's as_rgb does), then decoded
+ * by the browser (not pydicom's libjpeg: its samples need not be the same) and made gray by
+ * the PNG path's rule. Browser only (createImageBitmap, OffscreenCanvas).
+ */
+async function jpegFrame(h, frame) {
+  if (!(h.photometric === 'MONOCHROME2' || h.photometric.startsWith('YBR_FULL'))) {
+    throw new DicomFileError(`${h.name}: JPEG with PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (MONOCHROME2 and YBR_FULL(_422) are): measure it with hc-tf predict`);
+  }
+  const data = frameFragment(h, frame);
+  const [sof] = checkCodestream(h, data, 'jpeg'), { segments } = jpegMarkers(data);
+  if (sof.marker !== 0xc0 || sof.precision !== 8 || h.bitsAllocated !== 8 || h.bitsStored !== 8) {
+    throw new DicomFileError(`${h.name}: not an 8-bit baseline JPEG (SOF ${sof.marker.toString(16)}, ${sof.precision}-bit; BitsStored (0028,0101) ${h.bitsStored}): measure it with hc-tf predict`);
+  }
+  if ((jpegOrientation(segments).orientation ?? 0) !== 1) { // pydicom ignores EXIF; a browser applies it
+    throw new DicomFileError(`${h.name}: its JPEG carries an orientation (EXIF) that pydicom ignores and a browser applies: measure it with hc-tf predict`);
+  }
+  let bmp;
+  try {
+    bmp = await createImageBitmap(new Blob([data], { type: 'image/jpeg' }), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  } catch {
+    throw new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG codestream is damaged)`);
+  }
+  try {
+    if (bmp.width !== h.columns || bmp.height !== h.rows) throw new DicomFileError(`${h.name}: the JPEG decoded to ${bmp.width} x ${bmp.height}, not Columns x Rows ${h.columns} x ${h.rows}`);
+    const ctx = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(bmp, 0, 0);
+    return toGray(ctx.getImageData(0, 0, bmp.width, bmp.height).data, bmp.width, bmp.height, 4);
+  } finally { bmp.close(); }
+}
+
+/**
+ * A frame of the file as 8-bit gray, JPEG Baseline included (browser only): see decodeFrame.
+ * `codecs` may give loadCharls() and loadOpenjpeg(): promises of the wasm codecs, awaited here.
+ */
+export async function decodeFrameAsync(h, frame = 1, codecs = {}) {
+  checkFrameNumber(h, frame);
+  if (h.transferSyntax === JPEG_BASELINE) return jpegFrame(h, frame);
+  const ready = { ...codecs }; // the wasm codecs loaded on first need (loadCharls, loadOpenjpeg)
+  if (JPEG_LS.includes(h.transferSyntax) && codecs.loadCharls) ready.charls = await codecs.loadCharls();
+  if (J2K.includes(h.transferSyntax) && codecs.loadOpenjpeg) ready.openjpeg = await codecs.loadOpenjpeg();
+  return decodeFrame(h, frame, ready);
+}
+
+/**
+ * A frame (1-based) of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the
+ * header's checks. `codecs`: the decoders of compressed syntaxes, ready (decodeFrameAsync
+ * readies them): `jpegLossless` (jpeg-lossless-decoder-js), `charls` (JPEG-LS) and `openjpeg`
+ * (JPEG 2000), the last two cornerstone's wasm builds.
+ */
+export function decodeFrame(h, frame = 1, codecs = {}) {
+  checkFrameNumber(h, frame);
+  const ts = h.transferSyntax, compressed = !(ts in UNCOMPRESSED);
+  if (compressed && !DECODED_HERE.includes(ts)) {
+    const jpeg = ts === JPEG_BASELINE ? ' (JPEG Baseline is decoded in the browser only)' : '';
+    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${ts || 'missing'}); this app reads uncompressed, RLE, JPEG Lossless, JPEG-LS, JPEG 2000 and JPEG Baseline DICOM only${jpeg}: export it uncompressed or measure it with hc-tf predict`);
+  }
+  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB') {
+    throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
+  }
+  const el = h.dataset.elements.x7fe00010;
+  if (!el) throw new DicomFileError(`${h.name}: no Pixel Data (7FE0,0010)`);
+  if (el.encapsulatedPixelData && !compressed) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed); this app reads uncompressed and RLE DICOM only`);
+  const { raw, off, bytesPer, planar } = compressed ? compressedFrame(h, frame, codecs) : nativeFrame(h, frame, el);
+  const n = h.rows * h.columns, count = n * h.samples;
+  const big = ts === '1.2.840.10008.1.2.2';
+  const values = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    if (bytesPer === 1) values[i] = h.signed ? (raw[off + i] << 24) >> 24 : raw[off + i];
+    else {
+      const lo = raw[off + 2 * i + (big ? 1 : 0)], hi = raw[off + 2 * i + (big ? 0 : 1)];
+      const u = lo | (hi << 8);
+      values[i] = h.signed ? (u << 16) >> 16 : u;
+    }
+  }
+  if (h.photometric === 'PALETTE COLOR') return toGray(paletteRgb(h.dataset, h, values, n), h.columns, h.rows, 3);
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo < 0 || hi > 255) throw new DicomFileError(`${h.name}: pixel values are not 8-bit (${h.signed ? 'int' : 'uint'}${8 * bytesPer})`);
+  let pixels = Uint8Array.from(values);
+  if (h.photometric === 'MONOCHROME1') pixels = pixels.map((v) => 255 - v);
+  if (h.samples === 1) return pixels;
+  if (planar === 1) { // R plane, G plane, B plane -> interleaved
+    const inter = new Uint8Array(count);
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) inter[i * 3 + c] = pixels[c * n + i];
+    pixels = inter;
+  }
+  return toGray(pixels, h.columns, h.rows, 3);
+}
+
+/** An uncompressed frame: where its samples start in the file's bytes, as stored. */
+function nativeFrame(h, frame, el) {
+  const bytesPer = bytesPerSample(h), count = h.rows * h.columns * h.samples;
+  if (el.length < frame * count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${frame} frames of ${count * bytesPer})`);
+  return { raw: h.dataset.byteArray, off: el.dataOffset + (frame - 1) * count * bytesPer, bytesPer, planar: h.planar };
+}
+
+function bytesPerSample(h) {
+  const bytesPer = h.bitsAllocated === 16 ? 2 : h.bitsAllocated === 8 ? 1 : 0;
+  if (!bytesPer) throw new DicomFileError(`${h.name}: BitsAllocated (0028,0100) ${h.bitsAllocated}; this app reads 8- or 16-bit allocated pixels`);
+  return bytesPer;
+}
+
+/**
+ * A compressed frame decoded to little-endian samples: RLE one sample plane after another
+ * (planar configuration 1); JPEG Lossless at 8 bits (its precision, checked) and JPEG-LS and
+ * JPEG 2000 at their decoder's bit depth, samples interleaved (a JPEG-LS colour frame coded
+ * plane by plane, as planes).
+ */
+function compressedFrame(h, frame, codecs) {
+  const ts = h.transferSyntax;
+  if (ts === RLE_LOSSLESS) {
+    const bytesPer = bytesPerSample(h);
+    return { raw: rleFrame(h, frame, bytesPer), off: 0, bytesPer, planar: 1 };
+  }
+  if (JPEG_LOSSLESS.includes(ts)) return { raw: jpegLosslessFrame(h, frame, codecs), off: 0, bytesPer: 1, planar: 0 };
+  return wasmCodecFrame(h, frame, codecs, JPEG_LS.includes(ts));
+}
+
+/**
+ * A JPEG-LS (`ls`) or JPEG 2000 frame, its codestream's size checked first (checkCodestream),
+ * decoded by cornerstone's CharLS or OpenJPEG wasm build (lossless or not, the same pixels as
+ * pydicom's decoders: both are the reference codecs' own code).
+ */
+function wasmCodecFrame(h, frame, codecs, ls) {
+  const what = ls ? 'JPEG-LS' : 'JPEG 2000', codec = ls ? codecs.charls : codecs.openjpeg;
+  if (!codec) throw new DicomFileError(`${h.name}: ${what} is decoded by the app's worker only`);
+  const data = frameFragment(h, frame);
+  checkCodestream(h, data, ls ? 'jpeg' : 'j2k');
+  const damaged = () => new DicomFileError(`${h.name}: pixel data cannot be decoded (the ${what} codestream is damaged)`);
+  let dec;
+  try {
+    dec = ls ? new codec.JpegLSDecoder() : new codec.J2KDecoder();
+    dec.getEncodedBuffer(data.length).set(data);
+    dec.decode();
+    const info = dec.getFrameInfo(), bytesPer = info.bitsPerSample > 8 ? 2 : 1;
+    const out = dec.getDecodedBuffer();
+    if (info.width !== h.columns || info.height !== h.rows || info.componentCount !== h.samples
+        || out.length !== h.rows * h.columns * h.samples * bytesPer) throw damaged();
+    const planar = ls && h.samples > 1 && dec.getInterleaveMode() === 0 ? 1 : 0;
+    return { raw: new Uint8Array(out), off: 0, bytesPer, planar }; // copied out of the wasm heap
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw damaged();
+  } finally {
+    dec?.delete();
+  }
+}
+
+/**
+ * prepareImage for a DICOM file (`bytes`: the whole file, if read already; `codecs`: decodeFrame's):
+ * bytes bounded, header
+ * checked, `frame` (1-based) decoded to gray and letterboxed (its one 2D region, `region`, when it
+ * has one: modelRegion); `dicom` carries what the page needs
+ * to choose the pixel size (plain data).
+ */
+export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600, frame = 1 }, bytes = null, codecs = {}) {
+  const t0 = performance.now();
+  if (blob.size > limits.max_input_bytes) {
+    throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
+  }
+  const h = readHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
+  checkSize(name, h.columns, h.rows, limits);
+  const fields = calibrationFields(h);
+  // The model sees the frame's one 2D tissue region, as dicom_predict.samples frames it.
+  const region = modelRegion(readCalibration(fields, frame), h.rows, h.columns);
+  const r = prepareGray(await decodeFrameAsync(h, frame, codecs), h.columns, h.rows, { H, W, previewMax }, t0, {}, region);
+  return { ...r, dicom: { fields, frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
+}
