@@ -645,3 +645,48 @@ def test_several_dicom_files_measure_as_predict_and_group_into_their_exam(page, 
     page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
     assert trs.nth(0).get_attribute("data-state") == "error" and "0.5" in trs.nth(0).inner_text()
     assert trs.nth(1).get_attribute("data-state") == "found"
+
+
+def test_every_frame_of_a_cine_in_a_batch_measures_as_predict(page, golden, tmp_path):  # noqa: F811
+    """Several files at once measured frame 1 of a multi-frame file only ("open it on its own
+    for another"); predict measures every frame. Now each frame is a row named as predict names
+    it, with predict's HC, in the report and the exams; a size typed for the file stands for all
+    its frames, and editing it makes every frame's result stale."""
+    import csv
+    import io
+    from hc_tf.surfaces import predict
+    from web_app_ui_test import _download
+    s = _sample(golden, NAME)
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    frames = [gray, gray[:, ::-1].copy(), gray[::-1, :].copy()]
+    ds = dicom_files.dataset(frames, regions=[dicom_files.region((0, 0, w - 1, h - 1), s["pixel_size_mm"])])
+    cine = dicom_files.save(ds, str(tmp_path / "cine.dcm"))
+    single, _ = _wrapped(tmp_path, _sample(golden, "001_HC.png"), name="one.dcm")
+    one = dicom_files.save(single, str(tmp_path / "one.dcm"))
+    want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), [cine, one], str(tmp_path / "p"))
+    assert [r["filename"] for r in want.records] == ["cine.dcm#1", "cine.dcm#2", "cine.dcm#3", "one.dcm"]
+    page.set_input_files("#file", [cine, one])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=120_000)
+    trs = page.locator("#batch-rows tr")
+    assert trs.count() == 4
+    for i, rec in enumerate(want.records):
+        assert trs.nth(i).get_attribute("data-state") == "found", trs.nth(i).inner_text()
+        assert abs(float(trs.nth(i).get_attribute("data-hc-mm")) - rec["hc_mm"]) <= TOL_MM
+    rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
+    assert [r["filename"] for r in rows] == [r["filename"] for r in want.records]
+    exams = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-exams"))))
+    with open(tmp_path / "p" / "exams.csv", newline="", encoding="utf-8") as f:
+        py_exams = list(csv.DictReader(f))
+    assert [(e["exam"], e["images"]) for e in exams] == [(e["exam"], e["images"]) for e in py_exams]
+    # A typed size for the file: its frames take it too (here it agrees with the file's), and an
+    # edit makes all of them stale.
+    page.locator("#batch-rows .batch-px").nth(0).fill(repr(s["pixel_size_mm"]))
+    for i in range(3):
+        assert trs.nth(i).get_attribute("data-state") == "stale"
+    assert trs.nth(3).get_attribute("data-state") == "found"
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=120_000)
+    assert trs.count() == 4 and all(trs.nth(i).get_attribute("data-state") == "found" for i in range(4))

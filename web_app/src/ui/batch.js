@@ -1,7 +1,8 @@
 // Several images in one go: a table, one row per image, each with its own pixel size and the
 // same checks as one image (limits, decode, self-test, review flag). A DICOM file's row takes its
-// pixel size from the file, as `hc-tf predict` does (a typed one must agree with it), measures
-// frame 1 and is named as predict names it; its study and series group it into an exam.
+// pixel size from the file, as `hc-tf predict` does (a typed one must agree with it); every frame
+// of a multi-frame file is measured, each its own row named as predict names it ("scan.dcm#2");
+// their study and series group them into an exam.
 import { measurePrepared, decodeOptions } from '../core/pipeline.js';
 import { DICOM_EXTENSIONS } from '../core/dicom/file.js';
 import { measureDicomFrame, frameFilename } from './dicom.js';
@@ -34,10 +35,11 @@ export function showBatch(files, onEdit = () => {}) {
     px.addEventListener('input', () => { // a result never stands beside another pixel size than its own
       if (tr.dataset.state === 'waiting' || tr.dataset.state === 'running') return; // measureBatch checks a running row
       fillRow(tr, 'stale', STALE);
+      for (let row = tr.nextElementSibling; row?.dataset.frameOf === tr.dataset.index; row = row.nextElementSibling) fillRow(row, 'stale', STALE);
       onEdit();
     });
     const pxCell = document.createElement('td'); pxCell.append(px);
-    tr.append(td(f.name), pxCell, td('', 'b-status'), td('', 'b-hc'), td('', 'b-ga-hadlock'), td('', 'b-ga-intergrowth'), td('', 'b-review'));
+    tr.append(td(f.name), pxCell, ...resultCells());
     return tr;
   }));
   $('batch-msg').textContent = `${files.length} images: type each one's pixel size (mm; a DICOM file's comes from the file), then Measure all.`;
@@ -64,6 +66,29 @@ export function showExams(spec, records) {
   return rows;
 }
 
+const resultCells = () => [td('', 'b-status'), td('', 'b-hc'), td('', 'b-ga-hadlock'), td('', 'b-ga-intergrowth'), td('', 'b-review')];
+
+/**
+ * The rows of frames 2..`frames` of a multi-frame file, after its own row (made once: a second
+ * pass finds them): named as predict names the frames; the pixel size is the file row's.
+ */
+function frameRows(tr, name, frames) {
+  const rows = [];
+  let last = tr;
+  for (let k = 2; k <= frames; k++) {
+    let row = last.nextElementSibling;
+    if (row?.dataset.frameOf !== tr.dataset.index) {
+      row = document.createElement('tr');
+      Object.assign(row.dataset, { frameOf: tr.dataset.index, name: frameFilename(name, { frame: k, frames }), state: 'waiting' });
+      row.append(td(row.dataset.name), td('as above', 'b-frame-px'), ...resultCells());
+      last.after(row);
+    }
+    rows.push(row);
+    last = row;
+  }
+  return rows;
+}
+
 function fillRow(tr, state, status, r = null) {
   tr.dataset.state = state;
   tr.querySelector('.b-status').textContent = status;
@@ -84,7 +109,7 @@ function fillRow(tr, state, status, r = null) {
  * false when a newer choice replaced the table (then it stops and returns null).
  */
 export async function measureBatch(files, { model, decoder, trusted, isCurrent }) {
-  const rows = [...$('batch-rows').children];
+  const rows = [...$('batch-rows').children].filter((tr) => tr.dataset.frameOf === undefined);
   const spec = model.meta.clinical, range = { min: model.meta.input_limits.pixel_size_mm.min, max: model.meta.input_limits.pixel_size_mm.max };
   const records = [], unreadable = [];
   let stale = 0;
@@ -95,15 +120,20 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
       // Decoded first: a DICOM file (by its content, as predict finds it) needs no typed size.
       const prep = await decoder.decode(files[i], name, decodeOptions(model));
       if (!isCurrent()) return null;
-      const r = prep.dicom
-        ? await measureDicomFrame(model, prep, text.trim() ? parsePixelSize(text, range) : null, false)
+      const typed = prep.dicom && text.trim() ? parsePixelSize(text, range) : null;
+      const r = prep.dicom ? await measureDicomFrame(model, prep, typed, false)
         : await measurePrepared(model, prep, parsePixelSize(text, range));
       if (!isCurrent()) return null;
       if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; continue; } // edited while it ran
       if (!trusted) { fillRow(tr, 'untrusted', 'no measurement: the self-test did not pass'); continue; }
-      const frames = prep.dicom?.frames > 1 ? ` (frame 1 of ${prep.dicom.frames}: open the file on its own for another)` : '';
-      fillRow(tr, r.found ? 'found' : 'not-found', (r.found ? 'measured' : `no head found: ${r.reason}`) + frames, r);
+      fillRow(tr, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
       records.push(imageRecord(spec, prep.dicom ? frameFilename(name, prep.dicom) : name, r));
+      if (prep.dicom?.frames > 1) {
+        // predict measures every frame: so does the table, one row each, the file's typed size for all.
+        const done = await measureFrames(frameRows(tr, name, prep.dicom.frames), files[i], typed, { model, decoder, spec, records, unreadable, isCurrent });
+        if (!done) return null;
+        if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; }
+      }
     } catch (err) {
       if (err instanceof CancelledError || !isCurrent()) return null;
       fillRow(tr, 'error', err.message);
@@ -114,6 +144,32 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
     $('batch-msg').textContent = 'A pixel size changed while measuring: Measure all again for a report.';
     return { records: null, unreadable };
   }
-  $('batch-msg').textContent = `${records.length} of ${rows.length} images measured.`;
+  const shown = $('batch-rows').children.length;
+  $('batch-msg').textContent = `${records.length} of ${shown} images measured${shown > rows.length ? ` (${rows.length} files)` : ''}.`;
   return { records, unreadable };
+}
+
+/**
+ * Frames 2.. of a multi-frame file, each decoded and measured as predict measures it (its own
+ * calibration); a frame refused is its row's error and an unreadable entry naming the frame,
+ * the others go on. False when a newer choice replaced the table.
+ */
+async function measureFrames(rows, file, typed, { model, decoder, spec, records, unreadable, isCurrent }) {
+  for (const [k, row] of rows.entries()) {
+    const frame = k + 2;
+    fillRow(row, 'running', 'measuring…');
+    try {
+      const prep = await decoder.decode(file, file.name, { ...decodeOptions(model), frame });
+      if (!isCurrent()) return false;
+      const r = await measureDicomFrame(model, prep, typed, false);
+      if (!isCurrent()) return false;
+      fillRow(row, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
+      records.push(imageRecord(spec, row.dataset.name, r));
+    } catch (err) {
+      if (err instanceof CancelledError || !isCurrent()) return false;
+      fillRow(row, 'error', err.message);
+      unreadable.push(unreadableEntry(file.name, err));
+    }
+  }
+  return true;
 }

@@ -83,7 +83,8 @@ export async function measureDicomFrame(model, prep, typed, override, labels = L
   let choice;
   try {
     choice = choosePixelSize(cal, r.found ? r.ellipse : null, typed, override, labels);
-  } catch (err) {
+  } catch (err) { // a frame of several is named, as dicom_predict.finish names it
+    if (prep.dicom.frames > 1) err.message = err.message.replace(`${cal.path}: `, `${cal.path} frame ${prep.dicom.frame}: `);
     err.message = inWords(err.message);
     throw err;
   }
