@@ -262,6 +262,9 @@ def test_a_scanner_screen_is_measured_in_its_2d_region(run, tmp_path, name):
                                                     abs=1e-3)  # SCOORD: pixel corners, +0.5
     overlay = cv2.imread(str(tmp_path / "o" / "overlays" / "screen.png"))
     assert overlay.shape[:2] == dicom_files.screen(np.zeros((h, w), np.uint8)).shape
+    amber = (0, 200, 255)  # the region the model saw, outlined just outside its pixels
+    assert (overlay[y0 - 1, x0 + 10: x0 + w - 10] == amber).all()
+    assert (overlay[y0 + 10: y0 + h - 10, x0 + w] == amber).all()
 
 
 def test_frame_option_measures_that_frame_only(run, tmp_path):

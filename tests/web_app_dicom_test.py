@@ -85,6 +85,12 @@ def test_a_scanner_screen_is_measured_in_its_2d_region_as_predict_does(page, gol
     e, want = rec["dicom"]["ellipse_px"], s["ellipse_px"]
     assert abs(e["cx"] - (want["cx"] + x0)) <= 1e-6 and abs(e["cy"] - (want["cy"] + y0)) <= 1e-6
     assert all(abs(e[k] - want[k]) <= 1e-6 for k in ("a", "b", "angle"))
+    # The region the model saw is outlined on the image, just outside its pixels.
+    page.wait_for_selector("#view[data-name='screen.dcm']", state="attached", timeout=10_000)
+    edge = page.evaluate(f"""() => {{ const c = document.querySelector('#view'), k = 1 / Number(c.dataset.step);
+        const at = (x, y) => Array.from(c.getContext('2d').getImageData(Math.floor(x * k), Math.floor(y * k), 1, 1).data);
+        return [at({x0} + 40, {y0} - 1), at({x0} + 40, {y0} + 40)]; }}""")
+    assert edge[0][:3] == [255, 200, 0] and edge[1][:3] != [255, 200, 0], edge
 
 
 def test_rle_compressed_head_measures_as_the_golden(page, golden, tmp_path):  # noqa: F811

@@ -16,6 +16,7 @@ _OVERLAY_FOUND = (0, 255, 0)  # BGR green
 _OVERLAY_MISSING = (0, 0, 255)  # BGR red
 _OVERLAY_REVIEW = (0, 0, 255)  # BGR red: the review mark
 _OVERLAY_GA = (255, 255, 0)  # BGR cyan
+_OVERLAY_REGION = (0, 200, 255)  # BGR amber: the part of a DICOM frame the model saw
 _SHIFT = 4  # cv2 fixed-point bits: draws the ellipse at 1/16 px precision
 _GA_SHORT = {clinical.GaMethod.HADLOCK_1984: "Hadlock",
              clinical.GaMethod.INTERGROWTH_2016: "INTERGROWTH"}
@@ -50,8 +51,8 @@ def overlay_lines(m: Measurement, label: Optional[str] = None
     return lines
 
 
-def draw_overlay(gray_image: np.ndarray, m: Measurement, label: Optional[str] = None
-                 ) -> np.ndarray:
+def draw_overlay(gray_image: np.ndarray, m: Measurement, label: Optional[str] = None,
+                 region: Optional[Tuple[int, int, int, int]] = None) -> np.ndarray:
     """Draws the measured ellipse, its HC and GA on the original image; a measurement
     flagged for review gets a red frame and a red "REVIEW: <reasons>" line.
 
@@ -59,6 +60,8 @@ def draw_overlay(gray_image: np.ndarray, m: Measurement, label: Optional[str] = 
       gray_image: the original image, (H, W), (H, W, 1) gray or (H, W, 3) BGR, uint8.
       m: its measurement (ellipse in the image's pixels).
       label: optional text put before the HC, e.g. the file name.
+      region: the part of the image the model saw (x0, y0, x1, y1, inclusive: a DICOM's 2D
+        region, `inference.Sample.region`), outlined thin in amber; None: the whole image.
 
     Returns:
       (H, W, 3) uint8 BGR image (a new array).
@@ -74,6 +77,10 @@ def draw_overlay(gray_image: np.ndarray, m: Measurement, label: Optional[str] = 
                            cv2.COLOR_GRAY2BGR)
     h, w = out.shape[:2]
     thick = max(1, int(round(max(h, w) / 400)))
+    if region is not None:  # around the region's pixels, not over them
+        x0, y0, x1, y1 = region
+        cv2.rectangle(out, (max(x0 - 1, 0), max(y0 - 1, 0)),
+                      (min(x1 + 1, w - 1), min(y1 + 1, h - 1)), _OVERLAY_REGION, 1)
     if m.found:
         e = m.ellipse
         one = 1 << _SHIFT

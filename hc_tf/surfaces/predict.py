@@ -106,9 +106,10 @@ def image_rows(filename: str, m: measure_lib.Measurement, known_ga_weeks: Option
             report_lib.image_record(filename, m, known_ga_weeks))
 
 
-def _overlay_png(image, m: measure_lib.Measurement, filename: str, path: str) -> None:
-    """Writes the overlay (ellipse, HC, GA, REVIEW mark when flagged) of one image."""
-    ok, png = cv2.imencode(".png", measure_lib.draw_overlay(image, m))
+def _overlay_png(sample, m: measure_lib.Measurement, filename: str, path: str) -> None:
+    """Writes the overlay (ellipse, HC, GA, REVIEW mark when flagged, the DICOM region the model
+    saw) of one image."""
+    ok, png = cv2.imencode(".png", measure_lib.draw_overlay(sample.image, m, region=sample.region))
     if not ok:
         raise ValueError(f"{filename}: its overlay could not be encoded")
     atomic.write_bytes(path, png.tobytes())  # a full disk: one line naming the file
@@ -185,7 +186,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         if extra:
             sr_run = sr_run or dicom_predict.run_context(model_path, patient_system)
             dicom_predict.write_results(folder, pred, record, sr_run)
-        _overlay_png(pred.sample.image, m, name,
+        _overlay_png(pred.sample, m, name,
                      os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
     # Written after measuring: `unreadable` is filled while the samples are read.
     write_tables(folder, rows, records, unreadable, model_path, exam_column=exams_of)

@@ -140,9 +140,11 @@ def predict(runner: inference.Runner, image: np.ndarray, pixel_size_mm: Any,
 
 
 def _result(gray: np.ndarray, m: measure_lib.Measurement, filename: str,
-            timings: Dict[str, float], ga_weeks: Optional[float], **extra: Any) -> DemoResult:
-    """The page's texts and overlay for one measured image."""
-    overlay = cv2.cvtColor(measure_lib.draw_overlay(gray, m), cv2.COLOR_BGR2RGB)
+            timings: Dict[str, float], ga_weeks: Optional[float], region=None,
+            **extra: Any) -> DemoResult:
+    """The page's texts and overlay (with `region`, the part of a DICOM frame the model saw)
+    for one measured image."""
+    overlay = cv2.cvtColor(measure_lib.draw_overlay(gray, m, region=region), cv2.COLOR_BGR2RGB)
     return DemoResult(overlay_rgb=overlay, hc_text=format_hc(m),
                       submission_csv=format_submission(filename, m),
                       time_text=format_time(timings), measurement=m, timings_ms=timings,
@@ -184,6 +186,7 @@ def predict_dicom(runner: inference.Runner, path: str, pixel_size_mm: Any = None
         raise DemoInputError(str(err)) from None
     m = pred.measurement
     return _result(pred.sample.image, m, pred.sample.filename, timings, ga_weeks,
+                   region=pred.sample.region,
                    pixel_size_text=dicom_upload.pixel_size_text(m, fields), dicom_fields=fields)
 
 

@@ -30,6 +30,12 @@ export function draw({ image, result, calib, trusted }) {
   const lw = Math.max(2, Math.round(Math.max(p.width, p.height) / 300));
   const ellipse = result?.found && trusted;
   cv.setAttribute('aria-label', `Ultrasound image ${image.name}${ellipse ? ', with the fitted head ellipse' : ''}${calib ? `; calibration: ${calib.points.length} of 2 points` : ''}`);
+  const region = image.prep.region; // a DICOM's 2D region, the part the model saw: outlined thin
+  if (region) {
+    const [x0, y0, x1, y1] = region;
+    ctx.strokeStyle = '#ffc800'; ctx.lineWidth = 1;
+    ctx.strokeRect(x0 * k - 0.5, y0 * k - 0.5, (x1 + 1 - x0) * k + 1, (y1 + 1 - y0) * k + 1);
+  }
   if (ellipse) {
     const e = result.ellipse;
     ctx.strokeStyle = '#00ff66'; ctx.lineWidth = lw;
