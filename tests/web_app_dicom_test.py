@@ -353,6 +353,29 @@ for (const arg of process.argv.slice(1)) {  // PATH, or PATH@FRAME
 """
 
 
+def _js_decode(args):
+    """The app's DICOM reader in Node on each of `args` (PATH or PATH@FRAME): its output line
+    each ("FRAMES SHA256" of the gray, or "error: MESSAGE"). Skips without node or `npm ci`."""
+    import shutil
+    import subprocess
+    node = shutil.which("node")
+    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
+    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "@cornerstonejs")):
+        pytest.skip("node or web_app/node_modules (npm ci) missing")
+    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *args], cwd=web,
+                         capture_output=True, text=True, timeout=120, check=True)
+    return res.stdout.split("\n")[:len(args)]
+
+
+def _saved(tmp_path, datasets):
+    """name -> path of each dataset saved as tmp_path/<name>.dcm."""
+    files = {}
+    for name, ds in datasets.items():
+        files[name] = str(tmp_path / f"{name}.dcm")
+        ds.save_as(files[name], enforce_file_format=True)
+    return files
+
+
 def _dicom_variants(tmp_path):
     """name -> path: gray both ways, RGB interleaved and planar, big endian, an implicit-VR cine,
     the pydicom palette."""
@@ -458,20 +481,12 @@ def test_js_decodes_dicom_pixels_as_the_python(tmp_path):
     """Every pixel layout the app reads gives Python's gray (hc_tf.io.dicom_frames) byte for byte,
     and its frame count."""
     import hashlib
-    import shutil
-    import subprocess
     from hc_tf.io import dicom_frames
-    node = shutil.which("node")
-    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
-    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):
-        pytest.skip("node or web_app/node_modules (npm ci) missing")
     variants = {n: str(p) for n, p in _dicom_variants(tmp_path).items()}
     # Frame 2 of each cine too (the app measures the frame the user picks), and a frame too many.
     files = {**variants, **{f"{n}@2": f"{p}@2" for n, p in variants.items() if "cine" in n or "2frame" in n}}
     files["rle_cine.dcm@3"] = f"{variants['rle_cine.dcm']}@3"
-    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
-                         capture_output=True, text=True, timeout=120, check=True)
-    got = dict(zip(files, res.stdout.split("\n")))
+    got = dict(zip(files, _js_decode(list(files.values()))))
     assert len(files) >= 31 and got["rle_cine.dcm@3"].endswith("no frame 3 (NumberOfFrames (0028,0008) is 2)")
     del files["rle_cine.dcm@3"]
     for name, arg in files.items():
@@ -490,14 +505,8 @@ def test_js_reads_and_refuses_rle_frames_as_the_python(tmp_path):
     table, the wrong number of segments, a segment that would expand past twice a plane, one that
     holds too few bytes) and reads what it reads (a padded segment) to the same gray."""
     import hashlib
-    import shutil
-    import subprocess
     import numpy as np
     from hc_tf.io import dicom, dicom_frames
-    node = shutil.which("node")
-    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
-    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "dicom-parser")):
-        pytest.skip("node or web_app/node_modules (npm ci) missing")
     gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:60, :80].copy()
     plane = gray.tobytes()
     bomb = b"\x81\x00" * (2 * len(plane) // 128 + 2)  # 2 bytes a run of 128
@@ -511,13 +520,8 @@ def test_js_reads_and_refuses_rle_frames_as_the_python(tmp_path):
     two = _rle_frame(gray)
     two.PixelData = encapsulate([get_frame(two.PixelData, 0, number_of_frames=1)], fragments_per_frame=2)
     cases["ok_two_fragments"] = two
-    files = {}
-    for name, ds in cases.items():
-        files[name] = str(tmp_path / f"{name}.dcm")
-        ds.save_as(files[name], enforce_file_format=True)
-    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
-                         capture_output=True, text=True, timeout=120, check=True)
-    got = dict(zip(files, res.stdout.split("\n")))
+    files = _saved(tmp_path, cases)
+    got = dict(zip(files, _js_decode(list(files.values()))))
     for name, path in files.items():
         if name.startswith("ok"):
             (_, _, py_gray), = dicom_frames.iter_frames(path, frame=1)
@@ -533,15 +537,9 @@ def test_js_refuses_jpeg_ls_and_jpeg_2000_frames_as_the_python(tmp_path):
     """A JPEG-LS or JPEG 2000 frame whose codestream says another size than the header (or sets
     it where it cannot be checked: an LSE oversize segment, no SIZ) is refused before decoding,
     in the words hc_tf.io.dicom_codestream uses; damaged data is refused, never a crash."""
-    import shutil
-    import subprocess
     from pydicom.encaps import encapsulate, get_frame
     from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
     from hc_tf.io import dicom, dicom_frames
-    node = shutil.which("node")
-    web = os.path.join(os.path.dirname(BUNDLE), "web_app")
-    if node is None or not os.path.isdir(os.path.join(web, "node_modules", "@cornerstonejs")):
-        pytest.skip("node or web_app/node_modules (npm ci) missing")
     gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:60, :80].copy()
 
     def coded(syntax, change=None, rows=None):
@@ -559,18 +557,10 @@ def test_js_refuses_jpeg_ls_and_jpeg_2000_frames_as_the_python(tmp_path):
              "ls_no_sof": coded(JPEGLSLossless, lambda f: b"\xff\xd8\xff\xd9"),
              "j2k_rows": coded(JPEG2000Lossless, rows=30),
              "j2k_no_siz": coded(JPEG2000Lossless, lambda f: f[:2] + b"\xff\x52" + f[4:])}
-    files = {}
-    for name, ds in cases.items():
-        files[name] = str(tmp_path / f"{name}.dcm")
-        ds.save_as(files[name], enforce_file_format=True)
     damaged = {"ls_damaged": coded(JPEGLSLossless, lambda f: f[:60] + bytes(len(f) - 60)),
                "j2k_damaged": coded(JPEG2000Lossless, lambda f: f[:len(f) // 3])}
-    for name, ds in damaged.items():
-        files[name] = str(tmp_path / f"{name}.dcm")
-        ds.save_as(files[name], enforce_file_format=True)
-    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *files.values()], cwd=web,
-                         capture_output=True, text=True, timeout=120, check=True)
-    got = dict(zip(files, res.stdout.split("\n")))
+    files = _saved(tmp_path, {**cases, **damaged})
+    got = dict(zip(files, _js_decode(list(files.values()))))
     for name in cases:
         with pytest.raises(dicom.DicomError) as err:
             list(dicom_frames.iter_frames(files[name], frame=1))
