@@ -37,11 +37,10 @@ function vendorUmd(name, file, extra = []) {
     process.exit(1);
   }
   const umd = readFileSync(path.join(dir, file), 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
-  const version = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
+  const meta = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')), version = meta.version;
   mkdirSync(path.join(DIST, 'vendor', name), { recursive: true });
   writeFileSync(path.join(DIST, 'vendor', name, 'index.js'), `// ${name} ${version}, wrapped by build.mjs\n`
     + `const module = { exports: {} }; const exports = module.exports; const require = () => ({});\n${umd}\nexport default module.exports;\n`);
-  const meta = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
   if (existsSync(path.join(dir, 'LICENSE'))) cpSync(path.join(dir, 'LICENSE'), path.join(DIST, 'vendor', name, 'LICENSE'));
   else writeFileSync(path.join(DIST, 'vendor', name, 'LICENSE'), `${name} ${version}: ${meta.license} (package.json; no LICENSE file shipped); ${meta.repository?.url ?? meta.homepage ?? ''}\n`);
   for (const f of extra) cpSync(path.join(dir, f), path.join(DIST, 'vendor', name, path.basename(f)));

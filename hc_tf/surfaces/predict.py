@@ -106,7 +106,7 @@ def image_rows(filename: str, m: measure_lib.Measurement, known_ga_weeks: Option
             report_lib.image_record(filename, m, known_ga_weeks))
 
 
-def _overlay_png(sample, m: measure_lib.Measurement, filename: str, path: str) -> None:
+def _overlay_png(sample: inference.Sample, m: measure_lib.Measurement, filename: str, path: str) -> None:
     """Writes the overlay (ellipse, HC, GA, REVIEW mark when flagged, the DICOM region the model
     saw) of one image."""
     ok, png = cv2.imencode(".png", measure_lib.draw_overlay(sample.image, m, region=sample.region))

@@ -140,7 +140,8 @@ def predict(runner: inference.Runner, image: np.ndarray, pixel_size_mm: Any,
 
 
 def _result(gray: np.ndarray, m: measure_lib.Measurement, filename: str,
-            timings: Dict[str, float], ga_weeks: Optional[float], region=None,
+            timings: Dict[str, float], ga_weeks: Optional[float],
+            region: Optional[Tuple[int, int, int, int]] = None,
             **extra: Any) -> DemoResult:
     """The page's texts and overlay (with `region`, the part of a DICOM frame the model saw)
     for one measured image."""

@@ -130,7 +130,8 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
       records.push(imageRecord(spec, prep.dicom ? frameFilename(name, prep.dicom) : name, r));
       if (prep.dicom?.frames > 1) {
         // predict measures every frame: so does the table, one row each, the file's typed size for all.
-        const done = await measureFrames(frameRows(tr, name, prep.dicom.frames), files[i], typed, { model, decoder, spec, records, unreadable, isCurrent });
+        const edited = () => input.value !== text;
+        const done = await measureFrames(frameRows(tr, name, prep.dicom.frames), files[i], typed, { model, decoder, spec, records, unreadable, isCurrent, edited });
         if (!done) return null;
         if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; }
       }
@@ -152,9 +153,10 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
 /**
  * Frames 2.. of a multi-frame file, each decoded and measured as predict measures it (its own
  * calibration); a frame refused is its row's error and an unreadable entry naming the frame,
- * the others go on. False when a newer choice replaced the table.
+ * the others go on; once the file's typed size is `edited()`, stale. False when a newer choice
+ * replaced the table.
  */
-async function measureFrames(rows, file, typed, { model, decoder, spec, records, unreadable, isCurrent }) {
+async function measureFrames(rows, file, typed, { model, decoder, spec, records, unreadable, isCurrent, edited }) {
   for (const [k, row] of rows.entries()) {
     const frame = k + 2;
     fillRow(row, 'running', 'measuring…');
@@ -163,6 +165,7 @@ async function measureFrames(rows, file, typed, { model, decoder, spec, records,
       if (!isCurrent()) return false;
       const r = await measureDicomFrame(model, prep, typed, false);
       if (!isCurrent()) return false;
+      if (edited()) { fillRow(row, 'stale', STALE); continue; } // the file's size was edited meanwhile
       fillRow(row, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
       records.push(imageRecord(spec, row.dataset.name, r));
     } catch (err) {
