@@ -21,6 +21,7 @@ from hc_tf.node import worker as worker_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
 US = dicom_files.US_IMAGE
+US_MULTI = dicom_files.US_MULTIFRAME
 FOLDER = '[[destination]]\nkind = "folder"\npath = "out"\n'
 
 
@@ -61,6 +62,8 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
      + FOLDER, "[node] fhir_patient_system 'urn:oid:1.02'"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nfhir_patient_system = 7\n' + FOLDER,
      "[node] fhir_patient_system 7"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nframes = "first"\n' + FOLDER,
+     "[node] frames 'first': one of 'all', 'single'"),
 ])
 def test_config_refusals_name_the_file_and_key(tmp_path, text, words):
     path = _toml(tmp_path, text)
@@ -145,6 +148,36 @@ def test_measure_writes_an_sr_and_dead_letters_say_why(tmp_path, runner):
     open(tmp_path / "c.dcm", "wb").write(b"\0" * 128 + b"DICM" + b"\1" * 50)
     with pytest.raises(measure_lib.Dead, match="(not a readable DICOM file|Rows)"):
         measure_lib.measure_file(runner, str(tmp_path / "c.dcm"), str(tmp_path / "o3"), run)
+
+
+def test_frames_single_keeps_a_cine_loop_unmeasured_and_says_why(tmp_path, runner):
+    """Every frame of a cine gets an SR by default (120 frames: 120 SRs in the PACS); with
+    [node] frames = "single" a multi-frame file is measured to no SR, its journal note saying
+    why, while a single-frame image is measured as before."""
+    from hc_tf.report import dicom_sr
+    gray = dicom_files.cv2.imread(dicom_files.head_png("000_HC.png"), 0)
+    h, w = gray.shape
+    px = dicom_files.head_pixel_sizes()["000_HC.png"]
+    cine = dicom_files.save(dicom_files.dataset([gray, gray[:, ::-1].copy()], regions=[
+        dicom_files.region((0, 0, w - 1, h - 1), px)]), str(tmp_path / "cine.dcm"))
+    head = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "a.dcm"))
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    every, summary = measure_lib.measure_file(runner, cine, str(tmp_path / "o1"), run)
+    assert len(measure_lib.sr_files(every)) == 2 and summary["frames"] == 2
+    none, summary = measure_lib.measure_file(runner, cine, str(tmp_path / "o2"), run, "single")
+    assert none == [] and summary["found"] == 0 and "2 frames" in summary["skipped"]
+    assert not os.listdir(tmp_path / "o2")
+    one, _ = measure_lib.measure_file(runner, head, str(tmp_path / "o3"), run, "single")
+    assert measure_lib.sr_files(one) == ["sr/a.sr.dcm"]
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
+    i = spool.store(open(cine, "rb").read(), "1.2.3", US_MULTI, "SCAN")
+    worker_lib.Measurer(spool, runner, run, ["pacs"], 0, "single").measure(i)
+    row = spool.journal.row(i)
+    assert row["state"] == "done" and json.loads(row["outputs"]) == []
+    assert 'not measured: 2 frames (a cine loop) and [node] frames = "single"' in row["reason"]
+    assert config_lib.load(_toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
+                                 + FOLDER)).frames == "all"
 
 
 def test_a_dead_letter_leaves_no_output_folder(tmp_path, runner):

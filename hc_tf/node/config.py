@@ -15,6 +15,8 @@
     model = ""                          # default: the released int8 model
     fhir_patient_system = ""            # the PatientIDs' issuer (urn:oid:<OID> or a URL): the
                                         # FHIR Observations' subject; default none
+    frames = "all"                      # "single": a multi-frame file (a cine loop) is kept
+                                        # unmeasured, not an SR per frame
     retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
     retry_max_s = 300.0
 
@@ -61,6 +63,7 @@ from hc_tf.report import fhir
 KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
          "fhir": ("url",)}
 PULL_KINDS = {"orthanc": ("url",), "dicomweb": ("url",)}
+FRAMES = ("all", "single")
 DEFAULT_PORT = 11112
 DEFAULT_AE = "HCTF"
 
@@ -101,6 +104,9 @@ class NodeConfig:
     # Measuring, not sending: the Observation is written once, the same for a folder and a
     # FHIR server, so the system is the node's, not a destination's.
     fhir_patient_system: str = ""
+    # "all": every frame measured, an SR each (as predict); "single": only single-frame images,
+    # so a scanner sending cine loops does not put an SR per frame in the PACS.
+    frames: str = "all"
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     destinations: Tuple[Destination, ...] = ()
@@ -174,6 +180,9 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
                           "memory)")
     if cfg.spool_limit_mb <= 0 or cfg.workers < 0 or cfg.retry_base_s <= 0:
         raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
+    if cfg.frames not in FRAMES:
+        raise ConfigError(f"{where}: [node] frames {cfg.frames!r}: one of "
+                          f"{', '.join(repr(f) for f in FRAMES)}")
     if cfg.fhir_patient_system != "":
         try:
             fhir.check_system(cfg.fhir_patient_system)

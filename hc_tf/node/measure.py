@@ -54,14 +54,16 @@ def _reason(path: str, err: Exception) -> str:
     return _CLI_HINT.sub("", str(err).replace(f"{path}: ", "").replace(path, "the instance"))
 
 
-def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
-                 ) -> Tuple[List[str], Dict[str, Any]]:
-    """Measures every frame of `path`, writing sr/ and fhir/ under `folder` (emptied first).
+def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
+                 frames: str = "all") -> Tuple[List[str], Dict[str, Any]]:
+    """Measures every frame of `path`, writing sr/ and fhir/ under `folder` (emptied first);
+    with `frames` "single" ([node] frames), a file of several frames is not measured.
 
     Returns:
       (the written files relative to `folder`, SRs first; a summary: frames, found, hc_mm,
       refused frames' reasons, sr_notes: the source's patient/study fields the SRs hold in
-      DICOM's form or leave out, by tag, and a FHIR subject asked for and not written).
+      DICOM's form or leave out, by tag, and a FHIR subject asked for and not written;
+      "skipped": why the file was not measured, when it was not).
 
     Raises:
       Dead: the file cannot be read or calibrated, or no frame could be measured and some
@@ -69,6 +71,11 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun
     """
     shutil.rmtree(folder, ignore_errors=True)  # a re-measure after a crash starts clean
     os.makedirs(folder)
+    count = dicom_predict.frame_count(path) if frames == "single" else 0  # 0: refused later
+    if count > 1:
+        return [], {"frames": count, "found": 0, "hc_mm": [], "refused": [], "sr_notes": [],
+                    "skipped": f"not measured: {count} frames (a cine loop) and [node] frames "
+                               "= \"single\""}
     try:
         preds = list(inference.predict_samples(runner, dicom_predict.samples(path, None, None,
                                                                              False)))

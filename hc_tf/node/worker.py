@@ -42,8 +42,9 @@ class Measurer:
     """Threads that measure received instances, one runner from the pool each."""
 
     def __init__(self, spool: spool_lib.Spool, pool: Any, run: measure_lib.NodeRun,
-                 dest_names: List[str], threads: int):
+                 dest_names: List[str], threads: int, frames: str = "all"):
         self.spool, self.pool, self.run, self.dest_names = spool, pool, run, dest_names
+        self.frames = frames  # [node] frames: "all", or "single" (cine loops not measured)
         self.queue: "queue.Queue[int]" = queue.Queue()
         self.on_measured = lambda: None
         self._stop = threading.Event()
@@ -91,7 +92,8 @@ class Measurer:
                 raise measure_lib.Dead(f"SOP class {row['sop_class']} is not an ultrasound image")
             if not os.path.isfile(path):
                 raise measure_lib.Dead("the spooled file is missing")
-            outputs, summary = measure_lib.measure_file(self.pool, path, folder, self.run)
+            outputs, summary = measure_lib.measure_file(self.pool, path, folder, self.run,
+                                                        self.frames)
         except measure_lib.Dead as err:
             self.spool.drop_outputs(instance_id)  # the folder the reader made before refusing
             self.spool.journal.mark_dead(instance_id, str(err))
@@ -101,7 +103,7 @@ class Measurer:
         self.spool.sync_outputs(instance_id, outputs)
         self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
         note = ("; ".join(summary["refused"] + summary.get("sr_notes", []))
-                or (None if outputs else "no head found: no SR"))
+                or summary.get("skipped") or (None if outputs else "no head found: no SR"))
         self.spool.journal.mark_measured(instance_id, outputs, self.dest_names, ms, note)
         self.spool.drop_image(row["file"])
         self.on_measured()
