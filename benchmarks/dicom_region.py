@@ -5,7 +5,8 @@ a gray bar and a depth scale around it. HC18 images are that region alone. For e
 image this puts the image into a synthetic scanner frame (three framings: two of the sample files'
 region geometry, OBXXXX1A's and color3d_jpeg_baseline's, and a 1024x768 screen), then measures
 the frame twice through `inference.predict_batch`: whole (what predict did before) and as the
-DICOM path now does, the region alone (`Sample.region`, `dicom_calibration.model_region`).
+DICOM path now does, the region alone (`Sample.region`, `dicom_calibration.model_region`); and a
+dual-pane frame whole and on its head's pane (the second pass, `dicom_predict.region_pass`).
 The reference ellipse and pixel size follow the image into the frame. Prints ADF, Dice and HD
 by framing and head-size band.
 
@@ -108,6 +109,42 @@ def rows_for(runner, samples):
     return rows
 
 
+DUAL = ((1024, 400), (0, 20, 511, 379), (512, 20, 1023, 379))  # frame, left pane, right pane
+
+
+def dual_pane_rows(runner, samples):
+    """Each image in the left pane of a dual-pane frame, the next image in the right: measured
+    whole, then again on the pane that holds the head found (`dicom_predict.region_pass`).
+    Scored where that head is the left one."""
+    size, left, right = DUAL
+    rows = []
+    for s, other in zip(samples, samples[1:] + samples[:1]):
+        frame, scale, (dx, dy) = scanner_frame(s.image, size, left)
+        frame[:, right[0]:] = scanner_frame(other.image, size, right)[0][:, right[0]:]
+        e = s.reference
+        ref = dataclasses.replace(e, cx=e.cx * scale + dx, cy=e.cy * scale + dy, a=e.a * scale,
+                                  b=e.b * scale)
+        framed_sample = inference.Sample(s.filename, frame, s.pixel_size_mm / scale,
+                                         reference=ref, reference_hc_mm=s.reference_hc_mm)
+        whole = inference.predict_batch(runner, [framed_sample])[0].measurement
+        in_left = whole.found and whole.ellipse.cx <= left[2]
+        pane = inference.predict_batch(runner, [dataclasses.replace(framed_sample, region=left)]
+                                       )[0].measurement if in_left else None
+        pane = pane if pane is not None and pane.found else whole  # as region_pass keeps it
+        rows.append({"filename": s.filename, "in_left": in_left,
+                     "whole": score(framed_sample, whole) if in_left else None,
+                     "pane": score(framed_sample, pane) if in_left else None})
+    return rows
+
+
+def print_dual(rows) -> None:
+    left = [r for r in rows if r["in_left"]]
+    print(f"dual pane 1024x400 (two 512x360 panes, another head in the right one): the whole "
+          f"frame's head is the left one in {len(left)} of {len(rows)}; on those, ADF whole "
+          f"{np.mean([r['whole']['adf_mm'] for r in left]):.2f}, on its pane "
+          f"{np.mean([r['pane']['adf_mm'] for r in left]):.2f} mm")
+
+
 def test_set_samples(folder: str):
     """The HC18 test images (no reference) with their CSV pixel sizes."""
     from hc_tf.io import hc18_csv
@@ -178,6 +215,7 @@ def main(argv=None) -> int:
         tables.write_rows_csv(args.csv, rows, list(rows[0]))
     print(os.path.basename(model))
     print_report(rows)
+    print_dual(dual_pane_rows(runner, labelled))
     if args.test_dir:
         print_moves("labelled", moves(runner, labelled))
         print_moves("test set", moves(runner, test_set_samples(args.test_dir)))

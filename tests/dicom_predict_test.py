@@ -267,6 +267,27 @@ def test_a_scanner_screen_is_measured_in_its_2d_region(run, tmp_path, name):
     assert (overlay[y0 + 10: y0 + h - 10, x0 + w] == amber).all()
 
 
+def test_a_dual_pane_head_is_measured_again_on_its_pane(tmp_path):
+    """Two 2D regions side by side, a head in each: the whole frame's head picks its pane, then
+    the model sees that pane alone (as a frame's one region): the HC is that head's PNG's, the
+    ellipse in the frame's pixels, report.json names the pane."""
+    a = cv2.imread(dicom_files.head_png(HEADS[0]), cv2.IMREAD_GRAYSCALE)
+    h, w = a.shape
+    b = cv2.resize(cv2.imread(dicom_files.head_png(HEADS[1]), cv2.IMREAD_GRAYSCALE), (w, h))
+    px = dicom_files.head_pixel_sizes()[HEADS[0]]
+    panes = [(0, 0, w - 1, h - 1), (w, 0, 2 * w - 1, h - 1)]
+    ds = dicom_files.dataset([np.hstack([a, b])], regions=[dicom_files.region(p, px) for p in panes])
+    path = dicom_files.save(ds, str(tmp_path / "dual.dcm"))
+    [record] = predict_lib.predict_files(MODEL, [path], str(tmp_path / "o")).records
+    assert record["found"] and record["dicom"]["model_region"] in [list(p) for p in panes]
+    x0 = record["dicom"]["model_region"][0]
+    runner = inference.load_runner(MODEL)
+    alone, _ = inference.measure_image(runner, a if x0 == 0 else b, px)
+    assert record["hc_mm"] == pytest.approx(alone.hc_mm, abs=1e-9)
+    assert record["dicom"]["ellipse_px"]["cx"] == pytest.approx(alone.ellipse.cx + x0, abs=1e-9)
+    assert record["dicom"]["region"] == (1 if x0 == 0 else 2)
+
+
 def test_frame_option_measures_that_frame_only(run, tmp_path):
     result = predict_lib.predict_files(MODEL, [str(run["inputs"] / "cine.dcm")],
                                        str(tmp_path / "o"), frame=2)

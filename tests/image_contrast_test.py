@@ -115,6 +115,6 @@ def test_a_blank_dicom_frame_stays_not_found_when_its_pixel_size_is_chosen(tmp_p
         real(*a, **k), pixel_size_mm=0.2))  # as if the head's region differed from the first
     runner = inference.load_runner(MODEL, num_threads=1)
     (pred,) = inference.predict_samples(runner, dicom_predict.samples(path, None, None, False))
-    pred, _ = dicom_predict.finish(pred)
+    pred, _ = dicom_predict.finish(runner, pred)
     assert not pred.measurement.found and pred.measurement.reason.startswith(UNIFORM)
     assert pred.measurement.pixel_size_mm == 0.2

@@ -686,3 +686,35 @@ def test_every_frame_of_a_cine_in_a_batch_measures_as_predict(page, golden, tmp_
     page.click("#measure-all")
     page.wait_for_selector("#batch-downloads:not([hidden])", timeout=120_000)
     assert trs.count() == 4 and all(trs.nth(i).get_attribute("data-state") == "found" for i in range(4))
+
+
+def test_a_dual_pane_measures_on_its_heads_pane_as_predict(page, golden, tmp_path):  # noqa: F811
+    """Two 2D regions side by side: measured whole, then again on the head's pane (as
+    dicom_predict.region_pass), alone and in a batch; predict's HC and pane; the image drawn."""
+    import json
+    import numpy as np
+    from hc_tf.surfaces import predict
+    s = _sample(golden, NAME)
+    a = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
+    h, w = a.shape
+    b = cv2.resize(cv2.imread(os.path.join(BUNDLE, "samples", "001_HC.png"), cv2.IMREAD_GRAYSCALE), (w, h))
+    panes = [(0, 0, w - 1, h - 1), (w, 0, 2 * w - 1, h - 1)]
+    ds = dicom_files.dataset([np.hstack([a, b])], regions=[dicom_files.region(p, s["pixel_size_mm"]) for p in panes])
+    path = dicom_files.save(ds, str(tmp_path / "dual.dcm"))
+    [want] = predict.predict_files(os.path.join(BUNDLE, golden["model"]), [path], str(tmp_path / "p")).records
+    assert want["dicom"]["model_region"] in [list(p) for p in panes]
+    page.set_input_files("#file", path)
+    hc = _found(page, "dual.dcm")
+    assert abs(hc - want["hc_mm"]) <= TOL_MM
+    with page.expect_download() as d:
+        page.click("#dl-json")
+    rec = json.loads(open(d.value.path(), encoding="utf-8").read())["images"][0]
+    assert rec["dicom"]["model_region"] == want["dicom"]["model_region"]
+    assert rec["dicom"]["region"] == want["dicom"]["region"]
+    page.wait_for_selector("#view[data-state='image'][data-name='dual.dcm']", state="attached", timeout=10_000)
+    # Several files at once: the same.
+    page.set_input_files("#file", [path, path.replace("dual.dcm", "p/../dual.dcm")])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    assert abs(float(page.locator("#batch-rows tr").nth(0).get_attribute("data-hc-mm")) - want["hc_mm"]) <= TOL_MM

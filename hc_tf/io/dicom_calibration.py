@@ -311,6 +311,18 @@ def model_region(cal: Calibration, rows: int, columns: int
     return box
 
 
+def pane_region(cal: Calibration, ellipse: Any) -> Optional[Tuple[int, int, int, int]]:
+    """The box of the 2D region that holds a head measured on a frame of several (a dual pane),
+    for the model to see that pane alone; None when no single region holds it (`head_region`
+    refuses: the pixel size choice then says why) or the region is under
+    MIN_MODEL_REGION_SIDE."""
+    try:
+        x0, y0, x1, y1 = box = head_region(cal, ellipse).box
+    except DicomError:
+        return None
+    return box if min(x1 - x0, y1 - y0) + 1 >= MIN_MODEL_REGION_SIDE else None
+
+
 def head_region(cal: Calibration, ellipse: Any) -> Region:
     """The 2D region that holds the head: its centre's, with no share of the outline elsewhere.
 

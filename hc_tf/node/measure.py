@@ -85,7 +85,7 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
     files, refused, hcs, notes = [], [], [], []
     for pred in preds:
         try:
-            pred, extra = dicom_predict.finish(pred)
+            pred, extra = dicom_predict.finish(runner, pred)
         except ValueError as err:
             refused.append(_reason(path, err))
             continue

@@ -113,7 +113,7 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
     rows = []
     for pred in inference.predict_samples(runner, frames()):
         try:
-            pred, _ = dicom_predict.finish(pred)
+            pred, _ = dicom_predict.finish(runner, pred)
         except ValueError as err:
             unreadable.append((pred.sample.header.path, str(err)))
             continue

@@ -1,8 +1,9 @@
 """DICOM inputs of `hc-tf predict`: frames as samples, the pixel size chosen after measuring,
 and the SR + FHIR written beside the report (docs/dicom.md).
 
-predict.py calls four things: `samples` (read), `finish` (calibrate a prediction), `stem` (the
-output name of a frame) and `write_results` (sr/<stem>.sr.dcm, fhir/<stem>.fhir.json).
+predict.py calls four things: `samples` (read), `finish` (a dual pane's second pass on the
+head's pane, then calibrate a prediction), `stem` (the output name of a frame) and
+`write_results` (sr/<stem>.sr.dcm, fhir/<stem>.fhir.json).
 """
 
 from __future__ import annotations
@@ -129,8 +130,26 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
                           allow_implausible=allow_implausible)
 
 
-def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, Any]]:
-    """Chooses the frame's pixel size by where the head is, re-measuring if it differs.
+def region_pass(runner: inference.Runner, pred: inference.Prediction) -> inference.Prediction:
+    """A frame of several 2D regions (a dual pane), measured whole, measured again on the region
+    that holds its head (`dicom_calibration.pane_region`): the model then sees that pane as it
+    sees a frame's one region (docs/dicom.md). `pred` as it is for another frame, a head not
+    found, one no single pane holds, or a pane where the second pass finds none."""
+    s: DicomSample = pred.sample
+    m = pred.measurement
+    if s.region is not None or not m.found or len(s.calibration.regions) < 2:
+        return pred
+    box = calibration.pane_region(s.calibration, m.ellipse)
+    if box is None:
+        return pred
+    second = inference.predict_batch(runner, [dataclasses.replace(s, region=box)])[0]
+    return second if second.measurement.found else pred
+
+
+def finish(runner: inference.Runner, pred: inference.Prediction
+           ) -> Tuple[inference.Prediction, Dict[str, Any]]:
+    """Chooses the frame's pixel size by where the head is, re-measuring if it differs; a frame
+    of several 2D regions is first measured again on its head's (`region_pass`).
 
     Returns:
       (the prediction with its final measurement, the report.json fields this adds:
@@ -140,6 +159,7 @@ def finish(pred: inference.Prediction) -> Tuple[inference.Prediction, Dict[str, 
       ValueError: naming the file and tag, for a pixel size that cannot be chosen
         (`dicom.DicomError`) or is implausible.
     """
+    pred = region_pass(runner, pred)
     s: DicomSample = pred.sample
     m = pred.measurement
     try:

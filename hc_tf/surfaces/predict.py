@@ -170,7 +170,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         extra = {}
         if isinstance(pred.sample, dicom_predict.DicomSample):  # pixel size by the head's region
             try:
-                pred, extra = dicom_predict.finish(pred)
+                pred, extra = dicom_predict.finish(runner, pred)
             except ValueError as err:
                 unreadable.append((pred.sample.header.path, str(err)))
                 continue

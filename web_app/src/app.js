@@ -117,7 +117,12 @@ async function openImage(blob, name, { bundledPx = null, t0 = performance.now() 
 
 /** Draws a decoded image and measures it when a pixel size is known (else asks for one). */
 async function showPrepared(prep, name, note) {
-  const showImage = () => prep.requestPreview?.().then((p) => { if (p && state.image?.prep === prep) redraw(); });
+  // The image's prep when it is drawn: a dual pane's measurement may have replaced `prep`.
+  const showImage = () => {
+    const shown = state.image?.prep;
+    if (shown?.preview) { redraw(); return; }
+    shown?.requestPreview?.().then((p) => { if (p && state.image?.prep === shown) redraw(); });
+  };
   redraw();
   // With a pixel size, the image is drawn with its result (measured first: ~5 ms sooner), else now.
   if ($('px').value.trim()) { await measure(); showImage(); }
@@ -168,7 +173,9 @@ async function measure() {
   busy(`Measuring ${img.name}…`);
   let r;
   try {
-    r = await (img.prep.dicom ? measureDicom(state.model, img.prep, px) : measurePrepared(state.model, img.prep, px));
+    // A dual pane's second pass decodes the frame again, the model seeing the head's pane.
+    const reprepare = (region) => decoder.decode(img.blob, img.name, { ...decodeOptions(state.model), frame: img.prep.dicom.frame, region });
+    r = await (img.prep.dicom ? measureDicom(state.model, img.prep, px, reprepare) : measurePrepared(state.model, img.prep, px));
   } catch (err) {
     if (gen === state.gen) { busy(''); message(err instanceof UserError ? err.message : `Measurement failed: ${describeError(err)}`); dropResult('error'); }
     return;
@@ -176,6 +183,10 @@ async function measure() {
   if (gen !== state.gen || state.image !== img) return; // a newer choice (it cleared the busy note)
   if ($('px').value !== text) { busy(''); return; } // the input moved on: nothing is being measured
   if (r.pixel_size_choice && $('px').readOnly) $('px').value = String(r.pixel_size_mm); // the head's region
+  if (r.prep && r.prep !== img.prep) { // a dual pane's: the same frame, the pane the model saw
+    r.prep.preview ??= img.prep.preview; // the whole frame either way
+    img.prep = r.prep;
+  }
   busy('');
   state.result = r;
   redraw();

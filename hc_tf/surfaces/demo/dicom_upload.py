@@ -76,7 +76,7 @@ def measure(runner: inference.Runner, path: str, name: str, typed_mm: Optional[f
             name, sample.frame, dicom_predict.is_multi_frame(sample)))
         timings: Dict[str, float] = {}
         pred = inference.predict_batch(runner, [sample], timings)[0]
-        pred, fields = dicom_predict.finish(pred)
+        pred, fields = dicom_predict.finish(runner, pred)
     except ImportError as err:  # pydicom missing: the install hint
         raise DicomUploadError(f"{name}: {err}") from None
     except ValueError as err:

@@ -121,7 +121,8 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
       const prep = await decoder.decode(files[i], name, decodeOptions(model));
       if (!isCurrent()) return null;
       const typed = prep.dicom && text.trim() ? parsePixelSize(text, range) : null;
-      const r = prep.dicom ? await measureDicomFrame(model, prep, typed, false)
+      const reprepare = (region) => decoder.decode(files[i], name, { ...decodeOptions(model), region });
+      const r = prep.dicom ? await measureDicomFrame(model, prep, typed, false, undefined, reprepare)
         : await measurePrepared(model, prep, parsePixelSize(text, range));
       if (!isCurrent()) return null;
       if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; continue; } // edited while it ran
@@ -163,7 +164,8 @@ async function measureFrames(rows, file, typed, { model, decoder, spec, records,
     try {
       const prep = await decoder.decode(file, file.name, { ...decodeOptions(model), frame });
       if (!isCurrent()) return false;
-      const r = await measureDicomFrame(model, prep, typed, false);
+      const reprepare = (region) => decoder.decode(file, file.name, { ...decodeOptions(model), frame, region });
+      const r = await measureDicomFrame(model, prep, typed, false, undefined, reprepare);
       if (!isCurrent()) return false;
       if (edited()) { fillRow(row, 'stale', STALE); continue; } // the file's size was edited meanwhile
       fillRow(row, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);

@@ -4,7 +4,7 @@
 import { measurePrepared, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { observation, missingUids, studyDate } from '../core/fhir.js';
 import { hcInterval, measurementSignals } from '../core/intervals.js';
-import { readCalibration, provisionalPixelSize, choosePixelSize } from '../core/dicom/calibration.js';
+import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
 import { fileStem } from '../core/file_names.js';
 
 const $ = (id) => document.getElementById(id);
@@ -63,23 +63,33 @@ export function overrideChanged(prep) {
 
 /** The page's DICOM frame measured (measureDicomFrame): the typed size only when overriding or
  * when the file has no calibration; the choice said under the field. */
-export async function measureDicom(model, prep, typedPx) {
+export async function measureDicom(model, prep, typedPx, reprepare) {
   const override = $('px-override').checked;
-  const r = await measureDicomFrame(model, prep, override || prep.dicom.cal.empty ? typedPx : null, override);
+  const r = await measureDicomFrame(model, prep, override || prep.dicom.cal.empty ? typedPx : null, override, LABELS, reprepare);
   $('px-source').textContent = `${r.pixel_size_choice.source}: ${r.pixel_size_choice.note}`;
   return r;
 }
 
 /**
- * Measures a DICOM frame as hc-tf predict does: with the provisional size, then with the size of
- * the region that holds the head if that differs. `typed`: a pixel size a person gave (checked
- * against the file's, used only where the file has none or with `override`), or null. Throws a
- * UserError in words for a refusal.
+ * Measures a DICOM frame as hc-tf predict does: with the provisional size, a dual pane again on
+ * its head's pane, then with the size of the region that holds the head if that differs.
+ * `typed`: a pixel size a person gave (checked against the file's, used only where the file has
+ * none or with `override`), or null. `reprepare(region)`: the frame prepared again with the
+ * model seeing `region` (the decoder's; without it no second pass: predict's would differ).
+ * The result's `prep` is the one measured. Throws a UserError in words for a refusal.
  */
-export async function measureDicomFrame(model, prep, typed, override, labels = LABELS) {
+export async function measureDicomFrame(model, prep, typed, override, labels = LABELS, reprepare = null) {
   const cal = prep.dicom.cal ?? (prep.dicom.cal = readCalibration(prep.dicom.fields, prep.dicom.frame));
   const first = provisionalPixelSize(cal, typed, override, labels);
   let r = await measurePrepared(model, prep, first);
+  // A dual pane, measured whole: measured again on its head's pane (dicom_predict.region_pass).
+  const pane = !prep.region && r.found && cal.regions.length >= 2 && reprepare ? paneRegion(cal, r.ellipse) : null;
+  if (pane) {
+    const panePrep = await reprepare(pane);
+    panePrep.dicom = prep.dicom; // the same file and frame: its calibration as read
+    const second = await measurePrepared(model, panePrep, first);
+    if (second.found) { r = second; prep = panePrep; }
+  }
   let choice;
   try {
     choice = choosePixelSize(cal, r.found ? r.ellipse : null, typed, override, labels);
@@ -97,7 +107,7 @@ export async function measureDicomFrame(model, prep, typed, override, labels = L
   const dicomFields = { frame: prep.dicom.frame, pixel_size_source: choice.source, pixel_size_note: choice.note,
     dicom: { ...prep.dicom.uids, frame: prep.dicom.frame, frames_in_file: prep.dicom.frames, region: choice.region,
       file_pixel_size_mm: choice.file_pixel_size_mm, model_region: prep.region ?? null, ellipse_px: r.found ? { ...r.ellipse } : null } };
-  return { ...r, pixel_size_choice: choice, dicom_fields: dicomFields };
+  return { ...r, prep, pixel_size_choice: choice, dicom_fields: dicomFields };
 }
 
 /** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#3" when the file has several. */

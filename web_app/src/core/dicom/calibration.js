@@ -114,6 +114,17 @@ export function modelRegion(cal, rows, columns) {
   return [x0, y0, x1, y1];
 }
 
+/**
+ * dicom_calibration.pane_region: the box of the 2D region that holds a head measured on a frame
+ * of several (a dual pane), for a second pass on that pane; null when no single region holds it
+ * (headRegion refuses) or it is under MIN_MODEL_REGION_SIDE.
+ */
+export function paneRegion(cal, e) {
+  let box;
+  try { box = headRegion(cal, e).box; } catch (err) { if (err instanceof DicomError) return null; throw err; }
+  return Math.min(box[2] - box[0], box[3] - box[1]) + 1 >= MIN_MODEL_REGION_SIDE ? [...box] : null;
+}
+
 /** Ellipse.points(n): n outline points evenly spaced in parameter. */
 function outline(e, n) {
   const c = Math.cos(e.angle), s = Math.sin(e.angle), step = (2.0 * Math.PI) / n;

@@ -306,7 +306,7 @@ function wasmCodecFrame(h, frame, codecs, ls) {
  * has one: modelRegion); `dicom` carries what the page needs
  * to choose the pixel size (plain data).
  */
-export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600, frame = 1 }, bytes = null, codecs = {}) {
+export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600, frame = 1, region = undefined }, bytes = null, codecs = {}) {
   const t0 = performance.now();
   if (blob.size > limits.max_input_bytes) {
     throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
@@ -314,8 +314,9 @@ export async function prepareDicom(parser, blob, name, { limits, H, W, previewMa
   const h = readHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
   checkSize(name, h.columns, h.rows, limits);
   const fields = calibrationFields(h);
-  // The model sees the frame's one 2D tissue region, as dicom_predict.samples frames it.
-  const region = modelRegion(readCalibration(fields, frame), h.rows, h.columns);
-  const r = prepareGray(await decodeFrameAsync(h, frame, codecs), h.columns, h.rows, { H, W, previewMax }, t0, {}, region);
+  // The model sees the frame's one 2D tissue region, as dicom_predict.samples frames it, or the
+  // `region` asked for (a dual pane's second pass: dicom_predict.region_pass).
+  const seen = region !== undefined ? region : modelRegion(readCalibration(fields, frame), h.rows, h.columns);
+  const r = prepareGray(await decodeFrameAsync(h, frame, codecs), h.columns, h.rows, { H, W, previewMax }, t0, {}, seen);
   return { ...r, dicom: { fields, frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate } };
 }
