@@ -91,6 +91,7 @@ def test_a_scanner_screen_is_measured_in_its_2d_region_as_predict_does(page, gol
         const at = (x, y) => Array.from(c.getContext('2d').getImageData(Math.floor(x * k), Math.floor(y * k), 1, 1).data);
         return [at({x0} + 40, {y0} - 1), at({x0} + 40, {y0} + 40)]; }}""")
     assert edge[0][:3] == [255, 200, 0] and edge[1][:3] != [255, 200, 0], edge
+    assert "the 2D region the model saw outlined" in page.get_attribute("#view", "aria-label")
 
 
 def test_rle_compressed_head_measures_as_the_golden(page, golden, tmp_path):  # noqa: F811

@@ -29,8 +29,8 @@ export function draw({ image, result, calib, trusted }) {
   cv.dataset.state = 'image'; cv.dataset.name = image.name; cv.dataset.step = String(p.step);
   const lw = Math.max(2, Math.round(Math.max(p.width, p.height) / 300));
   const ellipse = result?.found && trusted;
-  cv.setAttribute('aria-label', `Ultrasound image ${image.name}${ellipse ? ', with the fitted head ellipse' : ''}${calib ? `; calibration: ${calib.points.length} of 2 points` : ''}`);
   const region = image.prep.region; // a DICOM's 2D region, the part the model saw: outlined thin
+  cv.setAttribute('aria-label', `Ultrasound image ${image.name}${ellipse ? ', with the fitted head ellipse' : ''}${region ? '; the 2D region the model saw outlined' : ''}${calib ? `; calibration: ${calib.points.length} of 2 points` : ''}`);
   if (region) {
     const [x0, y0, x1, y1] = region;
     ctx.strokeStyle = '#ffc800'; ctx.lineWidth = 1;
