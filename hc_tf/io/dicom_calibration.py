@@ -296,19 +296,23 @@ def provisional_pixel_size(cal: Calibration, typed_mm: Optional[float], override
     return sizes[0]
 
 
+def _holds_a_head(box: Tuple[int, int, int, int]) -> bool:
+    """A region box at least MIN_MODEL_REGION_SIDE wide and high (a box-less region's is not)."""
+    x0, y0, x1, y1 = box
+    return min(x1 - x0, y1 - y0) + 1 >= MIN_MODEL_REGION_SIDE
+
+
 def model_region(cal: Calibration, rows: int, columns: int
                  ) -> Optional[Tuple[int, int, int, int]]:
     """The part of a frame the model sees (x0, y0, x1, y1, inclusive): the file's one 2D tissue
     region, so the head gets the model pixels that the scanner's text, bars and margins would
-    take (docs/dicom.md). None, the whole frame: no region; several (a dual pane: the head
-    decides which calibrates); one under MIN_MODEL_REGION_SIDE or without a box; or one that
-    is the whole frame."""
+    take (docs/dicom.md). None, the whole frame: no region; several (a dual pane, measured whole,
+    then on its head's pane: `pane_region`); one under MIN_MODEL_REGION_SIDE or without a box;
+    or one that is the whole frame."""
     if len(cal.regions) != 1:
         return None
-    x0, y0, x1, y1 = box = cal.regions[0].box
-    if min(x1 - x0, y1 - y0) + 1 < MIN_MODEL_REGION_SIDE or box == (0, 0, columns - 1, rows - 1):
-        return None
-    return box
+    box = cal.regions[0].box
+    return box if _holds_a_head(box) and box != (0, 0, columns - 1, rows - 1) else None
 
 
 def pane_region(cal: Calibration, ellipse: Any) -> Optional[Tuple[int, int, int, int]]:
@@ -317,10 +321,10 @@ def pane_region(cal: Calibration, ellipse: Any) -> Optional[Tuple[int, int, int,
     refuses: the pixel size choice then says why) or the region is under
     MIN_MODEL_REGION_SIDE."""
     try:
-        x0, y0, x1, y1 = box = head_region(cal, ellipse).box
+        box = head_region(cal, ellipse).box
     except DicomError:
         return None
-    return box if min(x1 - x0, y1 - y0) + 1 >= MIN_MODEL_REGION_SIDE else None
+    return box if _holds_a_head(box) else None
 
 
 def head_region(cal: Calibration, ellipse: Any) -> Region:

@@ -101,17 +101,20 @@ export function provisionalPixelSize(cal, typedMm, override, { label = '--pixel-
   return sizes[0];
 }
 
+/** dicom_calibration._holds_a_head: a region box at least MIN_MODEL_REGION_SIDE wide and high. */
+const holdsAHead = ([x0, y0, x1, y1]) => Math.min(x1 - x0, y1 - y0) + 1 >= MIN_MODEL_REGION_SIDE;
+
 /**
  * dicom_calibration.model_region: the part of a frame the model sees, [x0, y0, x1, y1]
- * (inclusive): the file's one 2D tissue region; null (the whole frame) for none, several, one
- * under MIN_MODEL_REGION_SIDE or without a box, or one that is the whole frame.
+ * (inclusive): the file's one 2D tissue region; null (the whole frame) for none, several (a
+ * dual pane: paneRegion), one under MIN_MODEL_REGION_SIDE or without a box, or one that is the
+ * whole frame.
  */
 export function modelRegion(cal, rows, columns) {
   if (cal.regions.length !== 1) return null;
   const [x0, y0, x1, y1] = cal.regions[0].box;
-  if (Math.min(x1 - x0, y1 - y0) + 1 < MIN_MODEL_REGION_SIDE) return null;
-  if (x0 === 0 && y0 === 0 && x1 === columns - 1 && y1 === rows - 1) return null;
-  return [x0, y0, x1, y1];
+  const whole = x0 === 0 && y0 === 0 && x1 === columns - 1 && y1 === rows - 1;
+  return holdsAHead([x0, y0, x1, y1]) && !whole ? [x0, y0, x1, y1] : null;
 }
 
 /**
@@ -122,7 +125,7 @@ export function modelRegion(cal, rows, columns) {
 export function paneRegion(cal, e) {
   let box;
   try { box = headRegion(cal, e).box; } catch (err) { if (err instanceof DicomError) return null; throw err; }
-  return Math.min(box[2] - box[0], box[3] - box[1]) + 1 >= MIN_MODEL_REGION_SIDE ? [...box] : null;
+  return holdsAHead(box) ? [...box] : null;
 }
 
 /** Ellipse.points(n): n outline points evenly spaced in parameter. */
