@@ -131,9 +131,9 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
 
 
 def region_pass(runner: inference.Runner, pred: inference.Prediction) -> inference.Prediction:
-    """A frame of several 2D regions (a dual pane), measured whole, measured again on the region
-    that holds its head (`dicom_calibration.pane_region`): the model then sees that pane as it
-    sees a frame's one region (docs/dicom.md). `pred` as it is for another frame, a head not
+    """A frame of several 2D regions (a dual pane), measured whole, then measured again on the
+    region that holds its head (`dicom_calibration.pane_region`): the model sees that pane as it
+    sees a frame's one region (docs/dicom.md). `pred` as it is for any other frame, a head not
     found, one no single pane holds, or a pane where the second pass finds none."""
     s: DicomSample = pred.sample
     m = pred.measurement
