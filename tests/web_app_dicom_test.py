@@ -354,16 +354,17 @@ for (const arg of process.argv.slice(1)) {  // PATH, or PATH@FRAME
 """
 
 
-def _js_decode(args):
+def _js_decode(args, script=None):
     """The app's DICOM reader in Node on each of `args` (PATH or PATH@FRAME): its output line
-    each ("FRAMES SHA256" of the gray, or "error: MESSAGE"). Skips without node or `npm ci`."""
+    each ("FRAMES SHA256" of the gray, or "error: MESSAGE"; `script`: another reader's snippet).
+    Skips without node or `npm ci`."""
     import shutil
     import subprocess
     node = shutil.which("node")
     web = os.path.join(os.path.dirname(BUNDLE), "web_app")
     if node is None or not os.path.isdir(os.path.join(web, "node_modules", "@cornerstonejs")):
         pytest.skip("node or web_app/node_modules (npm ci) missing")
-    res = subprocess.run([node, "--input-type=module", "-e", _DECODE_JS, *args], cwd=web,
+    res = subprocess.run([node, "--input-type=module", "-e", script or _DECODE_JS, *args], cwd=web,
                          capture_output=True, text=True, timeout=120, check=True)
     return res.stdout.split("\n")[:len(args)]
 
@@ -568,6 +569,62 @@ def test_js_refuses_jpeg_ls_and_jpeg_2000_frames_as_the_python(tmp_path):
         assert got[name] == f"error: {err.value}", (name, got[name], str(err.value))
     for name in damaged:  # a refusal naming the file, or pixels: never a crash or a hang
         assert got[name].startswith(f"error: {files[name]}: ") or got[name].startswith("1 "), got[name]
+
+
+_CHECK_JS = """
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { readHeader } from './src/core/dicom/file.js';
+import { checkCodestream } from './src/core/dicom/codestream.js';
+const parser = createRequire(import.meta.url)('dicom-parser');
+const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
+for (const f of process.argv.slice(1)) {
+  try {
+    const h = readHeader(parser, new Uint8Array(readFileSync(f)), f, limits);
+    const frag = h.dataset.elements.x7fe00010.fragments[0];
+    const data = h.dataset.byteArray.subarray(frag.position, frag.position + frag.length);
+    checkCodestream(h, data, h.transferSyntax.startsWith('1.2.840.10008.1.2.4.9') ? 'j2k' : 'jpeg');
+    console.log('ok');
+  } catch (err) { console.log(`error: ${err.message}`); }
+}
+"""
+
+
+def test_js_checks_mutated_codestreams_as_the_python(tmp_path):
+    """The codestream size check is a port: on JPEG-LS and JPEG 2000 frames with one to three
+    header bytes changed at random (fixed seeds), the app accepts what
+    hc_tf.io.dicom_codestream accepts and refuses the rest in the same words."""
+    import random
+    from pydicom.encaps import encapsulate, get_frame
+    from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
+    from hc_tf.io import dicom, dicom_codestream
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:60, :80].copy()
+    files = {}
+    for syntax in (JPEGLSLossless, JPEG2000Lossless):
+        base = dicom_files.dataset([gray])
+        base.compress(syntax)
+        frame = get_frame(base.PixelData, 0, number_of_frames=1)
+        rng = random.Random(str(syntax))
+        for k in range(40):
+            data = bytearray(frame)
+            for _ in range(rng.randint(1, 3)):
+                data[rng.randrange(2, min(len(data), 64))] = rng.randrange(256)
+            ds = dicom_files.dataset([gray])
+            ds.compress(syntax)
+            ds.PixelData = encapsulate([bytes(data)])
+            files[f"{syntax.name}_{k}"] = ds
+    paths = _saved(tmp_path, files)
+    got = dict(zip(paths, _js_decode(list(paths.values()), _CHECK_JS)))
+    refused = 0
+    for name, path in paths.items():
+        header = dicom.read_header(path)
+        try:
+            dicom_codestream.check_codestream(header, dicom.read_pixels(header), 1, path)
+            want = "ok"
+        except dicom.DicomError as err:
+            want, refused = f"error: {err}", refused + 1
+        assert got[name] == want, (name, got[name], want)
+    assert 10 <= refused <= len(paths) - 10  # both verdicts were exercised
 
 
 def test_a_scanners_jpeg_cine_opens_at_any_frame(page, golden, tmp_path):  # noqa: F811
