@@ -13,7 +13,7 @@ from hc_tf import preprocess
 
 
 class DiskRunner:
-    """A "model" that answers a filled ellipse wherever the input is bright."""
+    """A "model" whose probability is 1 where the input is bright: the drawn head itself."""
 
     input_hw = (224, 320)
     interval_table = None
@@ -33,8 +33,6 @@ def _head_image(h=300, w=420, centre=(250, 170), axes=(90, 70)):
 def test_the_model_sees_the_region_and_the_ellipse_is_in_the_image():
     image = _head_image()
     region = (100, 60, 399, 279)
-    whole = np.zeros_like(image)
-    whole[60:280, 100:400] = image[60:280, 100:400]
     framed = inference.Sample("f.png", image, 0.2, region=region)
     crop = inference.Sample("c.png", np.ascontiguousarray(image[60:280, 100:400]), 0.2)
     [pf, pc] = inference.predict_batch(DiskRunner(), [framed, crop])
