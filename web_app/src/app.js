@@ -13,7 +13,7 @@ import { setUpOffline } from './ui/offline.js';
 import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { examsCsv } from './core/exams.js';
-import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, fhirObservation, frameFilename, frameStem } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirObservation, frameFilename, frameStem } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -174,8 +174,8 @@ async function measure() {
   let r;
   try {
     // A dual pane's second pass decodes the frame again, the model seeing the head's pane.
-    const reprepare = (region) => decoder.decode(img.blob, img.name, { ...decodeOptions(state.model), frame: img.prep.dicom.frame, region });
-    r = await (img.prep.dicom ? measureDicom(state.model, img.prep, px, reprepare) : measurePrepared(state.model, img.prep, px));
+    r = await (img.prep.dicom ? measureDicom(state.model, img.prep, px, repreparer(decoder, state.model, img.blob, img.name, img.prep.dicom.frame))
+      : measurePrepared(state.model, img.prep, px));
   } catch (err) {
     if (gen === state.gen) { busy(''); message(err instanceof UserError ? err.message : `Measurement failed: ${describeError(err)}`); dropResult('error'); }
     return;

@@ -5,7 +5,7 @@
 // their study and series group them into an exam.
 import { measurePrepared, decodeOptions } from '../core/pipeline.js';
 import { DICOM_EXTENSIONS } from '../core/dicom/file.js';
-import { measureDicomFrame, frameFilename } from './dicom.js';
+import { measureDicomFrame, frameFilename, repreparer } from './dicom.js';
 import { parsePixelSize } from '../core/units.js';
 import { CancelledError } from '../core/decoder.js';
 import { imageRecord } from './report.js';
@@ -121,8 +121,7 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
       const prep = await decoder.decode(files[i], name, decodeOptions(model));
       if (!isCurrent()) return null;
       const typed = prep.dicom && text.trim() ? parsePixelSize(text, range) : null;
-      const reprepare = (region) => decoder.decode(files[i], name, { ...decodeOptions(model), region });
-      const r = prep.dicom ? await measureDicomFrame(model, prep, typed, false, undefined, reprepare)
+      const r = prep.dicom ? await measureDicomFrame(model, prep, typed, false, undefined, repreparer(decoder, model, files[i], name, 1))
         : await measurePrepared(model, prep, parsePixelSize(text, range));
       if (!isCurrent()) return null;
       if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; continue; } // edited while it ran
@@ -164,8 +163,7 @@ async function measureFrames(rows, file, typed, { model, decoder, spec, records,
     try {
       const prep = await decoder.decode(file, file.name, { ...decodeOptions(model), frame });
       if (!isCurrent()) return false;
-      const reprepare = (region) => decoder.decode(file, file.name, { ...decodeOptions(model), frame, region });
-      const r = await measureDicomFrame(model, prep, typed, false, undefined, reprepare);
+      const r = await measureDicomFrame(model, prep, typed, false, undefined, repreparer(decoder, model, file, file.name, frame));
       if (!isCurrent()) return false;
       if (edited()) { fillRow(row, 'stale', STALE); continue; } // the file's size was edited meanwhile
       fillRow(row, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);

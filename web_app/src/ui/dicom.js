@@ -1,7 +1,7 @@
 // A DICOM frame's pixel size on the page: filled from the file and locked unless the user ticks
 // "Override"; chosen by the head's region after measuring (core/dicom/calibration.js, the rules
 // of hc_tf/io/dicom_calibration.py), with the choice said under the field.
-import { measurePrepared, MODEL_FILE, UserError } from '../core/pipeline.js';
+import { measurePrepared, decodeOptions, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { observation, missingUids, studyDate } from '../core/fhir.js';
 import { hcInterval, measurementSignals } from '../core/intervals.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
@@ -109,6 +109,9 @@ export async function measureDicomFrame(model, prep, typed, override, labels = L
       file_pixel_size_mm: choice.file_pixel_size_mm, model_region: prep.region ?? null, ellipse_px: r.found ? { ...r.ellipse } : null } };
   return { ...r, prep, pixel_size_choice: choice, dicom_fields: dicomFields };
 }
+
+/** measureDicomFrame's `reprepare`: frame `frame` of `blob` decoded again by `decoder`, the model seeing `region`. */
+export const repreparer = (decoder, model, blob, name, frame) => (region) => decoder.decode(blob, name, { ...decodeOptions(model), frame, region });
 
 /** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#3" when the file has several. */
 export const frameFilename = (name, { frame, frames }) => (frames > 1 ? `${name}#${frame}` : name);
