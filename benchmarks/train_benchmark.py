@@ -28,12 +28,12 @@ PIPELINE_TARGET_RATIO = 5.0
 def build_time(hc18_dir: str) -> float:
     """Seconds to build the HC18 TFDS dataset from `hc18_dir` into a temporary data dir."""
     import tensorflow_datasets as tfds
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+    from hc_tf_datasets.hc18 import prepared
 
     tmp = tempfile.mkdtemp(prefix="hc18_build_")
     try:
         t = time.perf_counter()
-        hc18.make_builder(tmp, 0.2).download_and_prepare(
+        prepared.make_builder(tmp, 0.2).download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=hc18_dir))
         return time.perf_counter() - t
     finally:

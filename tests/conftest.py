@@ -28,10 +28,10 @@ def memory_capped(argv, limit_bytes=8 << 30):
 def sample_data_dir(tmp_path_factory):
     """A TFDS data dir holding the embedded HC18 sample (val20 config)."""
     import tensorflow_datasets as tfds
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+    from hc_tf_datasets.hc18 import prepared
 
     data_dir = str(tmp_path_factory.mktemp("tfds"))
-    builder = hc18.make_builder(data_dir, 0.2)
+    builder = prepared.make_builder(data_dir, 0.2)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=SAMPLE_DIR))
     return data_dir
 

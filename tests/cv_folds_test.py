@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hc_tf_datasets.hc18 import folds
-from hc_tf_datasets.hc18.hc18_dataset_builder import split_subjects
+from hc_tf_datasets.hc18.subjects import split_subjects
 
 
 def _subjects(n: int, seed: int = 3) -> dict:

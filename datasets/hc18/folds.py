@@ -14,7 +14,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
-from hc_tf_datasets.hc18.hc18_dataset_builder import split_subjects, subject_id
+from hc_tf_datasets.hc18.subjects import mean_hc_by_subject, split_subjects, subject_id
 
 FOLD_SEED = 1  # the folds 1..K-1 draw; seed 0 is split_subjects' own
 
@@ -45,13 +45,9 @@ def folds_by_filename(filenames: Sequence[str], hc_mm: Sequence[float], n_folds:
                       ) -> Dict[str, int]:
     """filename -> fold for labelled images (all of them: the train and validation splits).
 
-    A subject's HC is the mean over its images, as the builder takes it (in filename order,
-    so the float sum, hence the HC order, is the builder's).
+    A subject's HC is the mean over its images, as the builder takes it (`mean_hc_by_subject`).
     """
-    per_subject: Dict[int, list] = {}
-    for name, hc in sorted(zip(filenames, hc_mm)):
-        per_subject.setdefault(subject_id(name), []).append(float(hc))
-    folds = assign_folds({s: float(np.mean(v)) for s, v in per_subject.items()}, n_folds)
+    folds = assign_folds(mean_hc_by_subject(dict(zip(filenames, hc_mm))), n_folds)
     return {name: folds[subject_id(name)] for name in filenames}
 
 

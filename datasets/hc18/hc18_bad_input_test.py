@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+from hc_tf_datasets.hc18 import prepared, sources
 
 DUMMY = __file__.rsplit("/", 1)[0] + "/dummy_data"
 
@@ -32,7 +32,7 @@ def _broken_copy(tmp_path):
 
 def test_every_bad_file_is_named_with_its_reason(tmp_path):
     root = _broken_copy(tmp_path)
-    good, problems = hc18.scan_labelled(str(root / "training_set"),
+    good, problems = sources.scan_labelled(str(root / "training_set"),
                                         str(root / "training_set_pixel_size_and_HC.csv"))
     reasons = dict(problems)
     assert "image without annotation" in reasons["000_HC.png"]
@@ -44,23 +44,23 @@ def test_every_bad_file_is_named_with_its_reason(tmp_path):
     assert "ellipse" in reasons["006_HC_Annotation.png"] or "outline" in reasons["006_HC_Annotation.png"]
     assert "pixel size" in reasons["007_HC.png"]
     assert {g.filename for g in good} == {"003_2HC.png", "008_HC.png", "009_HC.png"}
-    message = str(hc18.InvalidSourceError(problems))
+    message = str(sources.InvalidSourceError(problems))
     assert "8 invalid file(s)" in message and "005_HC.png: 16-bit" in message
 
 
 def test_build_fails_without_leaving_a_complete_dataset(tmp_path):
     import tensorflow_datasets as tfds
     root = _broken_copy(tmp_path)
-    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2)
-    with pytest.raises(hc18.InvalidSourceError):
+    builder = prepared.make_builder(str(tmp_path / "tfds"), 0.2)
+    with pytest.raises(sources.InvalidSourceError):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
-    assert not hc18.make_builder(str(tmp_path / "tfds"), 0.2).is_prepared()
+    assert not prepared.make_builder(str(tmp_path / "tfds"), 0.2).is_prepared()
 
 
 def test_skip_invalid_builds_from_the_good_files_and_reports_the_count(tmp_path, capsys):
     import tensorflow_datasets as tfds
     root = _broken_copy(tmp_path)
-    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2, skip_invalid=True)
+    builder = prepared.make_builder(str(tmp_path / "tfds"), 0.2, skip_invalid=True)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
     assert "skipped 8 invalid file(s)" in capsys.readouterr().out
     names = {ex["filename"].decode() for split in ("train", "validation")
@@ -79,13 +79,13 @@ def test_a_row_that_is_not_an_hc18_image_name_is_an_invalid_file(tmp_path, capsy
         csv_path = root / ("training_set_pixel_size_and_HC.csv" if folder == "training_set"
                            else "test_set_pixel_size.csv")
         csv_path.write_text(csv_path.read_text().replace(f"{old}.png", f"{new}.png"))
-    _, problems = hc18.scan_labelled(str(root / "training_set"),
+    _, problems = sources.scan_labelled(str(root / "training_set"),
                                      str(root / "training_set_pixel_size_and_HC.csv"))
     assert problems == [("scan8.png", "not an HC18 image name (NNN_HC.png or NNN_kHC.png): "
                                       "its subject is unknown")]
     # --skip-invalid builds without them; it raised "scan8.png: not an HC18 image name"
     # after the scan, whatever it skipped.
-    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2, skip_invalid=True)
+    builder = prepared.make_builder(str(tmp_path / "tfds"), 0.2, skip_invalid=True)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
     assert "skipped 2 invalid file(s)" in capsys.readouterr().out
     assert {k: v.num_examples for k, v in builder.info.splits.items()}["test"] == 1
@@ -98,12 +98,12 @@ def test_an_image_over_the_pixel_limit_is_an_invalid_file_not_a_traceback(tmp_pa
     cv2.imwrite(str(root / "training_set" / "008_HC.png"), np.zeros((5000, 6000), np.uint8))
     monkeypatch.setenv("HC_TF_MAX_INPUT_PIXELS", "1000000")
     monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "1000000")
-    _, problems = hc18.scan_labelled(str(root / "training_set"),
+    _, problems = sources.scan_labelled(str(root / "training_set"),
                                      str(root / "training_set_pixel_size_and_HC.csv"))
     assert problems == [("008_HC.png", "image too large (6000 x 5000 pixels; at most 1,000,000 "
                                        "pixels, see HC_TF_MAX_INPUT_PIXELS)")]
     monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "100")
-    good, problems = hc18.scan_labelled(str(root / "training_set"),
+    good, problems = sources.scan_labelled(str(root / "training_set"),
                                         str(root / "training_set_pixel_size_and_HC.csv"))
     assert not good and all(why.startswith("file too large (") for _, why in problems)
 
@@ -119,7 +119,7 @@ def test_a_skip_invalid_build_is_found_by_train_and_evaluate(tmp_path):
 
     root = _broken_copy(tmp_path)
     data_dir = str(tmp_path / "tfds")
-    builder = hc18.make_builder(data_dir, 0.2, skip_invalid=True)
+    builder = prepared.make_builder(data_dir, 0.2, skip_invalid=True)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
     train = {ex["filename"].decode() for ex in tfds.as_numpy(data_lib.load_split(data_dir, "train"))}
     assert train and train < {"003_2HC.png", "008_HC.png", "009_HC.png"}
@@ -158,8 +158,8 @@ def test_an_incomplete_manual_dir_names_what_is_missing_without_downloading(
     source = tmp_path / "copy"
     shutil.copytree(DUMMY, source)
     shutil.move(str(source / keep), str(manual / keep))
-    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2)
-    with pytest.raises(hc18.MissingSourceError, match=f"incomplete HC18 release, missing {missing}"):
+    builder = prepared.make_builder(str(tmp_path / "tfds"), 0.2)
+    with pytest.raises(sources.MissingSourceError, match=f"incomplete HC18 release, missing {missing}"):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
 
 
@@ -172,8 +172,8 @@ def test_an_offline_download_fails_within_seconds_with_advice(tmp_path, monkeypa
     def offline(*args, **kwargs):
         raise OSError("Network is unreachable")
     monkeypatch.setattr(socket, "create_connection", offline)
-    builder = hc18.make_builder(str(tmp_path / "tfds"), 0.2)  # no manual dir: download
+    builder = prepared.make_builder(str(tmp_path / "tfds"), 0.2)  # no manual dir: download
     t = time.time()
-    with pytest.raises(hc18.DownloadUnavailableError, match="cannot reach zenodo.org.*--manual-dir"):
+    with pytest.raises(sources.DownloadUnavailableError, match="cannot reach zenodo.org.*--manual-dir"):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig())
     assert time.time() - t < 10

@@ -28,14 +28,14 @@ SAMPLE_DIR = hc_tf.SAMPLE_DIR
 @errors.clean_errors
 def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
     """Build the HC18 TFDS dataset from a local copy of the release."""
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+    from hc_tf_datasets.hc18 import prepared, sources
 
-    hc18.locate_sources(manual_dir)  # missing, empty or incomplete: one line, before any work
-    builder = hc18.make_builder(data_dir, validation_fraction, skip_invalid)
+    sources.locate_sources(manual_dir)  # missing, empty or incomplete: one line, before any work
+    builder = prepared.make_builder(data_dir, validation_fraction, skip_invalid)
     t = time.time()
     try:
         tfds_build.build(builder, manual_dir)
-    except hc18.InvalidSourceError as err:
+    except sources.InvalidSourceError as err:
         raise click.ClickException(f"{err}\n(use --skip-invalid to build without them)") from None
     splits = {k: v.num_examples for k, v in builder.info.splits.items()}
     click.echo(f"HC18 prepared in {builder.data_dir} ({time.time() - t:.1f} s): {splits}")

@@ -25,12 +25,12 @@ def build(builder, manual_dir: str) -> None:
 
 
 def ensure_prepared(manual_dir: str, data_dir: str, validation_fraction: float) -> None:
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+    from hc_tf_datasets.hc18 import prepared, sources
 
-    if hc18.find_prepared(data_dir, validation_fraction) is None:
-        hc18.locate_sources(manual_dir)
-        builder = hc18.make_builder(data_dir, validation_fraction)
+    if prepared.find_prepared(data_dir, validation_fraction) is None:
+        sources.locate_sources(manual_dir)
+        builder = prepared.make_builder(data_dir, validation_fraction)
         try:
             build(builder, manual_dir)
-        except hc18.InvalidSourceError as err:
+        except sources.InvalidSourceError as err:
             raise click.ClickException(str(err)) from None

@@ -31,9 +31,9 @@ def load_split(data_dir: str, split: str, validation_fraction: float = defaults.
       FileNotFoundError: when `data_dir` holds no prepared HC18 of that validation
         fraction (the message names the configs present).
     """
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+    from hc_tf_datasets.hc18 import prepared
 
-    builder = hc18.load_prepared(data_dir, validation_fraction)
+    builder = prepared.load_prepared(data_dir, validation_fraction)
     return builder.as_dataset(split=split, shuffle_files=False)
 
 
@@ -194,9 +194,9 @@ def fold_of_images(data_dir: str, n_folds: int,
     """filename -> cross-validation fold of every labelled image (both splits; pixels unread)."""
     import tensorflow_datasets as tfds
     from hc_tf_datasets.hc18 import folds as folds_lib
-    from hc_tf_datasets.hc18 import hc18_dataset_builder as hc18
+    from hc_tf_datasets.hc18 import prepared
 
-    builder = hc18.load_prepared(data_dir, validation_fraction)
+    builder = prepared.load_prepared(data_dir, validation_fraction)
     skip = {"image": tfds.decode.SkipDecoding(), "mask": tfds.decode.SkipDecoding()}
     names, hcs = [], []
     for split in ("train", "validation"):
