@@ -1,8 +1,8 @@
 """The test tiers.
 
 `pytest` runs the fast tier; `pytest --large` (what .ci/run runs) adds the tests marked
-`large`: browsers, several processes, the TFDS command line, training in a subprocess, the
-wheel in a fresh venv. A module is large when every test in it is (LARGE_MODULES); a single
+`large`: browsers, several processes, the TFDS command line, training in a subprocess or for
+epochs, the wheel in a fresh venv. A module is large when every test in it is (LARGE_MODULES); a single
 test is marked `@pytest.mark.large` where it stands.
 """
 

@@ -53,6 +53,7 @@ def test_lite_encoder_has_relu6_and_no_squeeze_excitation_and_reloads(tmp_path):
                                   model_lib.load_model(path).predict(x, verbose=0))
 
 
+@pytest.mark.large  # a full-size network in float16 / bfloat16 on the CPU (~30 s each)
 @pytest.mark.parametrize("policy,compute", [("mixed_float16", "float16"),
                                             ("mixed_bfloat16", "bfloat16")])
 def test_mixed_precision_computes_low_and_outputs_float32(policy, compute, float32_policy):

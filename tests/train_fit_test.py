@@ -22,6 +22,7 @@ def _epochs_logged(run_dir):
         return [(int(r["epoch"]), float(r["loss"])) for r in csv.DictReader(f)]
 
 
+@pytest.mark.large  # two epochs of Keras training (~30 s on 2 cores)
 def test_two_epoch_fit_lowers_the_loss_and_fills_the_run_dir(sample_data_dir, tmp_path, float32_policy):
     run = tmp_path / "run"
     best = train_lib.train(_config(sample_data_dir, run))
@@ -36,6 +37,7 @@ def test_two_epoch_fit_lowers_the_loss_and_fills_the_run_dir(sample_data_dir, tm
     assert list((run / "tb").iterdir())
 
 
+@pytest.mark.large  # three epochs of Keras training in two runs (~50 s)
 def test_interrupted_run_resumes_at_the_next_epoch(sample_data_dir, tmp_path, monkeypatch,
                                                    float32_policy):
     import keras

@@ -63,6 +63,7 @@ def test_keras_repeat_one_is_todays_pipeline_unchanged(sample_data_dir):
         data_lib.repeat_large_heads(examples, 0)
 
 
+@pytest.mark.large  # an epoch of Keras training (~30 s)
 def test_keras_fit_counts_the_repeats_in_its_steps_and_records_both_levers(
         sample_data_dir, tmp_path, capsys, float32_policy):
     from hc_tf.train import fit as train_lib
@@ -85,6 +86,7 @@ def test_keras_fit_counts_the_repeats_in_its_steps_and_records_both_levers(
     assert saved["hc_weight"] == 0.5
 
 
+@pytest.mark.large  # two epochs of Keras training (~27 s)
 def test_train_on_all_trains_on_both_splits_and_keeps_the_last_epoch(
         sample_data_dir, tmp_path, capsys, float32_policy):
     from hc_tf.train import data as data_lib
