@@ -10,7 +10,7 @@ additionally:
     that changed nothing), logits averaged: the smallest ensemble with an out-of-fold figure.
 Also printed: how much two independent runs' signed errors agree (averaging removes only the
 part they do not share), and the error per band in % of HC and in model pixels (|HC error| /
-mm per model pixel, as export/README.md's "Large heads" table).
+mm per model pixel, as docs/model_experiments.md's "Large heads" table).
 
     python benchmarks/oof_test_time_levers.py --data-dir ~/hc-runs/tfds --cv ~/hc-runs/cv5 \
         --second-run ~/hc-runs/cv5hc1 --scales 0.9,1.2 --csv ~/hc-runs/tta/levers.csv

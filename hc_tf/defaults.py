@@ -70,7 +70,7 @@ WARMUP_EPOCHS: int = 2
 LR_FLOOR: float = 0.01
 DEFAULT_LR_SCHEDULE: str = "cosine"
 VALIDATION_FRACTION: float = 0.2  # share of subjects held out
-# Heads over this reference HC (mm) err most (export/README.md, "why large heads err": 123 of
+# Heads over this reference HC (mm) err most (docs/model_experiments.md, "why they err": 123 of
 # the 896 labelled images); `train --large-head-repeat R` shows each of them R times an epoch.
 LARGE_HEAD_MM: float = 260.0
 DISTRIBUTE_MODES: Tuple[str, ...] = ("none", "mirrored", "multi-worker")

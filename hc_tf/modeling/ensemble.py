@@ -7,7 +7,7 @@ the file is an ordinary hc-tf model: predict, evaluate, Beam and the DICOM node 
 default, put around the whole (one mirrored batch for all members). N members cost N times
 one network. An ensemble of the folds has no out-of-fold figure of its own (every image was
 trained on by all but one member): it is judged on labelled images none of them saw. (Two runs
-of each fold averaged, which have one, gained 0.03 mm: export/README.md, "Test-time levers".)
+of each fold averaged, which have one, gained 0.03 mm: docs/model_experiments.md, "Test-time levers".)
 
     python -m hc_tf.modeling.ensemble --out full_tier.keras CV/fold0/best.keras ... CV/fold4/best.keras
 """
