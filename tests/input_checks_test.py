@@ -255,3 +255,20 @@ def test_a_non_utf8_file_name_is_refused_by_name_and_the_rest_measured(image_dir
     result = predict_lib.predict_files(MODEL, [str(folder)], str(tmp_path / "out"), pixel_size_mm=0.1)
     assert len(result.records) == 1 and result.unreadable == job.refused
     assert printable in (tmp_path / "out" / "unreadable.csv").read_text(encoding="utf-8")
+
+
+def test_a_folder_measures_every_format_a_named_file_is_measured_in(tmp_path):
+    """The reader decodes WebP and GIF (the web app opens them too) when a file is named; a
+    folder holding them skipped them without a word, so "3 images" was said of 5."""
+    from PIL import Image
+    gray = (np.arange(64 * 96, dtype=np.uint32).reshape(64, 96) % 251).astype(np.uint8)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for name in ("a.png", "b.jpg", "c.webp", "d.gif", "e.tif"):
+        Image.fromarray(gray).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    listed = predict_inputs.list_images([str(folder)])
+    assert [os.path.basename(p) for p in listed] == ["a.png", "b.jpg", "c.webp", "d.gif", "e.tif"]
+    assert [file_names.file_stem(p) for p in listed] == ["a", "b", "c", "d", "e"]
+    with pytest.raises(ValueError, match="c.png and .*c.webp"):
+        predict_inputs.check_unique_names([str(folder / "c.png"), str(folder / "c.webp")])

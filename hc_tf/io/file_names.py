@@ -8,7 +8,9 @@ import re
 
 from hc_tf.io import dicom
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# The formats the image reader decodes (a file named on the command line is read by content):
+# a folder measures the files these name, so it measures what naming each file would.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 # Only these are stripped: a DICOM file named by its UID (1.2.840...498.101) has no extension,
 # and os.path.splitext would make every instance of a series the same name.
 KNOWN_EXTENSIONS = IMAGE_EXTENSIONS + dicom.DICOM_EXTENSIONS

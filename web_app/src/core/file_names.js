@@ -1,7 +1,7 @@
 // A file's name without its extension: a port of hc_tf/io/file_names.py (output names, exams).
 
 // file_names.KNOWN_EXTENSIONS: only these go (a DICOM file named by its UID keeps its last part).
-const KNOWN_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.dcm', '.dicom'];
+const KNOWN_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.dcm', '.dicom'];
 
 /** file_names.file_stem: the name without a known extension (os.path.splitext's: leading dots are the name's). */
 export function fileStem(name) {
