@@ -121,3 +121,18 @@ def test_the_embedded_sample_reads():
     train = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TRAINING_CSV), with_hc=True)
     test = hc18_csv.read_hc18_csv(os.path.join(folder, hc18_csv.TEST_CSV))
     assert len(train.rows) >= 10 and len(test.rows) >= 1
+
+
+@pytest.mark.parametrize("text,separator", [
+    ("filename;pixel size(mm);head circumference (mm)\r\n000_HC.png;0,0691;44,3\r\n", "';'"),
+    ("filename\tpixel size(mm)\thead circumference (mm)\n000_HC.png\t0.0691\t44.3\n", "tabs"),
+])
+def test_a_spreadsheet_export_with_another_separator_is_named_as_such(tmp_path, text, separator):
+    """A European spreadsheet saves CSV with ';' (and decimal commas): read with ',' its row 2
+    was "pixel size '0691;44' is not a number", which says nothing of the cause."""
+    path = _write(tmp_path, "\ufeff" + text)
+    with pytest.raises(ValueError) as err:
+        hc18_csv.read_hc18_csv(path, with_hc=True)
+    assert str(err.value) == (
+        f"{path}: its fields are separated by {separator}, not commas (a spreadsheet's export in "
+        "another locale?): save it as CSV with ',' between fields and '.' as the decimal point")

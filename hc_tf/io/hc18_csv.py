@@ -91,8 +91,9 @@ def decode_rows(data: bytes, source: str) -> List[List[str]]:
 
     Raises:
       ValueError: "<source>: not a UTF-8 text CSV (...)" for bytes that are not
-        UTF-8 text (a NUL byte included: some binaries decode as UTF-8), or
-        "<source>: not a readable CSV (...)".
+        UTF-8 text (a NUL byte included: some binaries decode as UTF-8),
+        "<source>: not a readable CSV (...)", or "<source>: its fields are separated by ';'
+        ..." for a header of one field holding ';' or tabs.
     """
     nul = data.find(b"\x00")
     if nul >= 0:
@@ -104,9 +105,25 @@ def decode_rows(data: bytes, source: str) -> List[List[str]]:
                          f"{err.start})") from None
     try:
         # splitlines(): CRLF or LF; csv still joins a quoted field's line breaks.
-        return list(csv.reader(text.splitlines()))
+        rows = list(csv.reader(text.splitlines()))
     except csv.Error as err:
         raise ValueError(f"{source}: not a readable CSV ({err})") from None
+    _check_separator(source, rows)
+    return rows
+
+
+def _check_separator(source: str, rows: List[List[str]]) -> None:
+    """Refuses a header that is one field holding ';' or tabs: a spreadsheet saved in a locale
+    whose list separator is not ',' (whose decimal point is then often ','), which read with
+    commas fails on a later row for a reason that does not name the cause."""
+    header = rows[0] if rows else []
+    if len(header) == 1:
+        separator = next((word for char, word in ((";", "';'"), ("\t", "tabs")) if char in header[0]),
+                         None)
+        if separator:
+            raise ValueError(f"{source}: its fields are separated by {separator}, not commas (a "
+                             "spreadsheet's export in another locale?): save it as CSV with ',' "
+                             "between fields and '.' as the decimal point")
 
 
 def parse_row(source: str, row_number: int, fields: List[str], with_hc: bool,
