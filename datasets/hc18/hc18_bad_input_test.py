@@ -33,7 +33,7 @@ def _broken_copy(tmp_path):
 def test_every_bad_file_is_named_with_its_reason(tmp_path):
     root = _broken_copy(tmp_path)
     good, problems = sources.scan_labelled(str(root / "training_set"),
-                                        str(root / "training_set_pixel_size_and_HC.csv"))
+                                           str(root / "training_set_pixel_size_and_HC.csv"))
     reasons = dict(problems)
     assert "image without annotation" in reasons["000_HC.png"]
     assert "without image" in reasons["001_HC.png"]
@@ -80,7 +80,7 @@ def test_a_row_that_is_not_an_hc18_image_name_is_an_invalid_file(tmp_path, capsy
                            else "test_set_pixel_size.csv")
         csv_path.write_text(csv_path.read_text().replace(f"{old}.png", f"{new}.png"))
     _, problems = sources.scan_labelled(str(root / "training_set"),
-                                     str(root / "training_set_pixel_size_and_HC.csv"))
+                                        str(root / "training_set_pixel_size_and_HC.csv"))
     assert problems == [("scan8.png", "not an HC18 image name (NNN_HC.png or NNN_kHC.png): "
                                       "its subject is unknown")]
     # --skip-invalid builds without them; it raised "scan8.png: not an HC18 image name"
@@ -99,12 +99,12 @@ def test_an_image_over_the_pixel_limit_is_an_invalid_file_not_a_traceback(tmp_pa
     monkeypatch.setenv("HC_TF_MAX_INPUT_PIXELS", "1000000")
     monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", "1000000")
     _, problems = sources.scan_labelled(str(root / "training_set"),
-                                     str(root / "training_set_pixel_size_and_HC.csv"))
+                                        str(root / "training_set_pixel_size_and_HC.csv"))
     assert problems == [("008_HC.png", "image too large (6000 x 5000 pixels; at most 1,000,000 "
                                        "pixels, see HC_TF_MAX_INPUT_PIXELS)")]
     monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "100")
     good, problems = sources.scan_labelled(str(root / "training_set"),
-                                        str(root / "training_set_pixel_size_and_HC.csv"))
+                                           str(root / "training_set_pixel_size_and_HC.csv"))
     assert not good and all(why.startswith("file too large (") for _, why in problems)
 
 
