@@ -193,3 +193,67 @@ def test_the_released_model_on_images_it_trained_on_gets_the_in_sample_note(tmp_
     assert evaluate_lib.in_sample_note(released, str(tfds_dir)) == evaluate_lib.IN_SAMPLE_NOTE
     assert evaluate_lib.in_sample_note(released, str(copy)) is None
     assert evaluate_lib.in_sample_note(released, str(tfds_dir), sha256="0" * 64) is None
+
+
+# --- by head size, and the HC interval's coverage on the images evaluated -----------------
+
+def _with_interval(row, low, high):
+    covers = None if low is None else low <= row["reference_hc_mm"] <= high
+    return {**row, "hc_low_mm": low, "hc_high_mm": high, "interval_covers": covers,
+            "band": measure_lib.head_size_band(row["reference_hc_mm"])}
+
+
+def test_head_size_bands_are_the_model_cards():
+    assert [measure_lib.head_size_band(h) for h in (44.3, 119.9, 120.0, 199.9, 200.0, 260.0,
+                                                   260.1, 346.4)] == [
+        "<120", "<120", "120-200", "120-200", "200-260", ">260", ">260", ">260"]
+
+
+def test_summary_gives_the_adf_per_band_and_the_intervals_coverage_on_these_images():
+    """The card says the interval's coverage on other data is unknown until measured there:
+    evaluate measures it on the images given, overall and per head-size band."""
+    rows = [_with_interval(_row(100.0, 101.0), 98.0, 104.0),    # covered
+            _with_interval(_row(110.0, 104.0), 101.0, 107.0),   # missed
+            _with_interval(_row(300.0, 303.0), 296.0, 310.0),   # covered
+            _with_interval(_row(150.0, 151.0), None, None),     # no interval: left out
+            _with_interval(_row(300.0, None), None, None)]      # no head: left out
+    s = evaluate_lib.summarize(rows)
+    assert s["bands"]["<120"] == {"n": 2, "not_found": 0, "adf_mm_mean": pytest.approx(3.5),
+                                  "dice_mean": None}
+    assert s["bands"][">260"]["n"] == 2 and s["bands"][">260"]["not_found"] == 1
+    assert "200-260" not in s["bands"]
+    iv = s["hc_interval"]
+    assert (iv["n"], iv["n_without"]) == (3, 2)
+    assert iv["coverage"] == pytest.approx(2 / 3)
+    assert iv["median_half_width_mm"] == pytest.approx(3.0)
+    assert iv["bands"]["<120"] == {"n": 2, "coverage": 0.5, "median_half_width_mm": 3.0}
+    assert iv["bands"][">260"] == {"n": 1, "coverage": 1.0, "median_half_width_mm": 7.0}
+
+
+def test_per_image_rows_carry_the_interval_or_say_why_not(tmp_path):
+    """A model without an interval calibration (`inference.interval_table_for`'s note): its
+    rows have no bounds, the summary no coverage, and says why."""
+    samples = _samples()
+    runner = OracleRunner(_oracle_masks(samples))
+    runner.interval_note = "no calibrated HC interval for x.tflite: fit one"
+    summary = evaluate_lib.evaluate(runner, samples, str(tmp_path))
+    rows = list(csv.DictReader(open(tmp_path / "per_image.csv")))
+    assert {"hc_low_mm", "hc_high_mm", "interval_covers", "band"} <= set(rows[0])
+    assert all(r["hc_low_mm"] == "" and r["interval_covers"] == "" for r in rows)
+    assert summary["hc_interval"]["n"] == 0 and summary["hc_interval"]["coverage"] is None
+    assert summary["hc_interval"]["n_without"] == 3
+    assert summary["hc_interval"]["note"] == runner.interval_note
+
+
+def test_the_released_model_gets_its_interval_and_a_coverage(tmp_path):
+    import hc_tf
+    from hc_tf import models
+    runner = inference.load_runner(models.released_edge_model())
+    samples = list(evaluate_lib.samples_from_hc18_folder(hc_tf.SAMPLE_DIR))[:4]
+    summary = evaluate_lib.evaluate(runner, samples, str(tmp_path))
+    rows = list(csv.DictReader(open(tmp_path / "per_image.csv")))
+    for r in rows:
+        low, high, ref = float(r["hc_low_mm"]), float(r["hc_high_mm"]), float(r["reference_hc_mm"])
+        assert low < float(r["predicted_hc_mm"]) < high
+        assert r["interval_covers"] == str(low <= ref <= high)
+    assert summary["hc_interval"]["n"] == 4 and summary["hc_interval"]["level"] == 0.95

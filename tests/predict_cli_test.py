@@ -4,6 +4,7 @@ mixed with another's, and clashing names or CSV rows are refused by name."""
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -332,3 +333,4 @@ def test_predict_report_and_evaluate_figures_need_no_tensorflow(bundle_images, t
     r = run("evaluate", "--model", MODEL, "--data-dir", data, "--out", tmp_path / "e")
     assert r.returncode == 0 and "Bland-Altman" in r.stdout, r.stdout + r.stderr
     assert (tmp_path / "e" / "bland_altman.png").is_file()
+    assert re.search(r"ADF by head size: .*; 95% HC interval: covers [01]\.\d\d of 3 images", r.stdout)

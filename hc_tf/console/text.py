@@ -52,6 +52,13 @@ def echo_evaluation(summary, t, out_dir, unreadable=0):
                f"review flag: {flag['n_flagged']}/{flag['n_found']} flagged, "
                f"{flag['n_large_error_caught']}/{flag['n_large_error']} errors > "
                f"{flag['large_error_mm']:g} mm caught")
+    bands = "; ".join(f"{band} mm {fmt(b['adf_mm_mean'])} ({b['n']})"
+                      for band, b in summary["bands"].items())
+    iv = summary["hc_interval"]
+    held = (f"covers {fmt(iv['coverage'])} of {count(iv['n'], 'image')} (median half-width "
+            f"{fmt(iv['median_half_width_mm'])} mm)" if iv["n"] else
+            f"none ({iv.get('note') or 'no image has one'})")
+    click.echo(f"ADF by head size: {bands}; {iv['level']:.0%} HC interval: {held}")
 
 
 def echo_reference_rows(ref):

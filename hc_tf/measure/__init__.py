@@ -17,7 +17,7 @@ One job per module; this file only names the public API:
   annotation   `fit_outline`: the ellipse an expert's outline image draws; `draw_outline`:
                an ellipse drawn as such an outline
   hc18_format  the HC18 submission rows and CSV
-  metrics      Dice, Hausdorff, HC18's DF/ADF
+  metrics      Dice, Hausdorff, HC18's DF/ADF, head-size bands
   overlay      drawing a measurement on its image
 """
 
@@ -39,7 +39,9 @@ from hc_tf.measure.hc18_format import write_submission_csv
 from hc_tf.measure.metrics import challenge_difference_mm
 from hc_tf.measure.metrics import dice
 from hc_tf.measure.metrics import hausdorff_mm
+from hc_tf.measure.metrics import HEAD_SIZE_BAND_LABELS
 from hc_tf.measure.metrics import hc_difference_mm
+from hc_tf.measure.metrics import head_size_band
 from hc_tf.measure.overlay import draw_overlay
 from hc_tf.measure.overlay import overlay_lines
 from hc_tf.measure.pixel_size import PLAUSIBLE_PIXEL_SIZE_MM
@@ -53,6 +55,7 @@ __all__ = [
     "Ellipse", "distance_to_outline", "ellipse_distance", "ramanujan_perimeter",
     "rasterize_ellipse", "SUBMISSION_HEADER", "ellipse_from_submission_row", "submission_row",
     "write_submission_csv", "challenge_difference_mm", "dice", "hausdorff_mm",
-    "hc_difference_mm", "draw_overlay", "overlay_lines", "PLAUSIBLE_PIXEL_SIZE_MM",
+    "hc_difference_mm", "HEAD_SIZE_BAND_LABELS", "head_size_band", "draw_overlay",
+    "overlay_lines", "PLAUSIBLE_PIXEL_SIZE_MM",
     "ImplausiblePixelSizeError", "check_pixel_size", "measure", "Measurement",
 ]

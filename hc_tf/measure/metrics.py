@@ -1,7 +1,9 @@
-"""Metrics: Dice, Hausdorff distance of ellipse outlines, and HC18's DF/ADF."""
+"""Metrics: Dice, Hausdorff distance of ellipse outlines, HC18's DF/ADF, and the head-size
+bands every accuracy and coverage table is split by."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Optional, Tuple
 
@@ -10,6 +12,17 @@ import numpy as np
 from hc_tf.measure.geometry import Ellipse
 from hc_tf.measure.geometry import distance_to_outline
 from hc_tf.measure.pixel_size import positive_pixel_size
+
+# Bands by the reference HC (mm): the model card's, evaluate's, cv_report's and the interval
+# calibration's tables. Large heads err most in mm (~1% of HC), so one mean hides them.
+HEAD_SIZE_BANDS_MM = (120.0, 200.0, 260.0)
+HEAD_SIZE_BAND_LABELS = ("<120", "120-200", "200-260", ">260")
+
+
+def head_size_band(hc_mm: float) -> str:
+    """The band of an HC: "<120", "120-200", "200-260" or ">260" (an edge opens the band
+    above it: 260.0 is ">260", as the interval calibration has always counted it)."""
+    return HEAD_SIZE_BAND_LABELS[bisect.bisect_right(HEAD_SIZE_BANDS_MM, float(hc_mm))]
 
 
 def dice(mask_a: np.ndarray, mask_b: np.ndarray) -> float:

@@ -53,6 +53,7 @@ import numpy as np
 
 from hc_tf.clinical import intervals
 from hc_tf.io import file_names
+from hc_tf.measure import metrics
 
 SIGNAL_COLUMNS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
                   "uncertain_band_fraction", "outside_fraction")
@@ -61,8 +62,8 @@ CONTEXT_COLUMNS = ("model_pixel_mm",)
 COLUMNS = ("filename", "subject", "reference_hc_mm", "predicted_hc_mm") + SIGNAL_COLUMNS + (
     "soft_dice_conf",) + CONTEXT_COLUMNS
 LEVELS = (0.80, 0.90, 0.95)
-BANDS_MM = (120.0, 200.0, 260.0)  # head-size bands: <120, 120-200, 200-260, >260 mm
-BAND_LABELS = ("<120", "120-200", "200-260", ">260")
+BANDS_MM = metrics.HEAD_SIZE_BANDS_MM  # head-size bands: <120, 120-200, 200-260, >260 mm
+BAND_LABELS = metrics.HEAD_SIZE_BAND_LABELS
 FOLDS = 5
 SEED = 0
 
@@ -260,7 +261,7 @@ def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str,
 
 def band_of(hc_mm: np.ndarray) -> List[str]:
     """Head-size band by the reference HC."""
-    return [BAND_LABELS[int(np.searchsorted(BANDS_MM, h, side="right"))] for h in hc_mm]
+    return [metrics.head_size_band(h) for h in hc_mm]
 
 
 def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray]) -> Dict[str, object]:

@@ -14,6 +14,7 @@ import numpy as np
 
 import hc_tf
 from hc_tf import clinical
+from hc_tf.clinical import intervals
 from hc_tf.io import hc18_csv
 from hc_tf import inference
 from hc_tf.io import tables
@@ -25,7 +26,8 @@ from hc_tf.surfaces import evaluate_plots
 
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
                     "dice", "hd_mm", "found", "reason", "review", "review_reasons",
-                    "reference_trimester", "ga_error_days")
+                    "reference_trimester", "ga_error_days", "band", "hc_low_mm", "hc_high_mm",
+                    "interval_covers")
 
 # GA error: Hadlock 1984 GA of the predicted HC minus that of the reference HC, per trimester
 # of the reference GA (by the reference HC's Hadlock GA). Hadlock applies from 14+0 to 42+0
@@ -85,12 +87,20 @@ def score(pred: inference.Prediction) -> Dict[str, object]:
                               # Not assessed (None) when no head was found.
                               "review": m.review if m.found else None,
                               "review_reasons": "; ".join(m.review_reasons),
-                              "reference_trimester": None, "ga_error_days": None}
+                              "reference_trimester": None, "ga_error_days": None,
+                              "band": None, "hc_low_mm": None, "hc_high_mm": None,
+                              "interval_covers": None}
+    interval = m.hc_interval()  # None: no head, no calibration for the model, or beyond it
+    if interval is not None:
+        row.update(hc_low_mm=interval.lower_mm, hc_high_mm=interval.upper_mm)
     if s.reference is None or s.reference_hc_mm is None:
         return row
     df, adf = measure_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
     row.update(df_mm=df, adf_mm=adf, reference_trimester=reference_trimester(s.reference_hc_mm),
-               ga_error_days=ga_error_days(m.hc_mm, s.reference_hc_mm))
+               ga_error_days=ga_error_days(m.hc_mm, s.reference_hc_mm),
+               band=measure_lib.head_size_band(s.reference_hc_mm))
+    if interval is not None:
+        row["interval_covers"] = interval.lower_mm <= s.reference_hc_mm <= interval.upper_mm
     if not m.found:
         row["dice"] = 0.0
         return row
@@ -107,8 +117,8 @@ def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, object]:
     ADF and DF are the challenge's (a not-found image scores ADF = reference
     HC); `adf_found_mm_*` are over the found images only, for reading a model's
     accuracy apart from its misses. Dice counts a not-found image as 0;
-    Hausdorff is over found images. `bland_altman`, `ga_error_days` and
-    `review_flag` are nested (see their functions).
+    Hausdorff is over found images. `bands`, `hc_interval`, `bland_altman`,
+    `ga_error_days` and `review_flag` are nested (see their functions).
     """
     labelled = [r for r in rows if r["reference_hc_mm"] is not None]
     found = [r for r in labelled if r["found"]]
@@ -126,10 +136,49 @@ def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, object]:
         "adf_found_mm_mean": stat("adf_mm", np.mean, found),
         "adf_found_mm_median": stat("adf_mm", np.median, found),
         "hd_mm_mean": stat("hd_mm", np.mean, found), "hd_mm_std": stat("hd_mm", np.std, found),
+        "bands": by_band(labelled),
+        "hc_interval": interval_figures(labelled),
         "bland_altman": bland_altman(found),
         "ga_error_days": ga_error_by_trimester(labelled),
         "review_flag": review_figures(labelled),
     }
+
+
+def by_band(labelled: Sequence[Dict[str, object]]) -> Dict[str, Dict[str, object]]:
+    """Per head-size band of the reference HC (`measure.head_size_band`), the bands that have
+    images: n, not found, the challenge's ADF mean and the Dice mean (None when not scored)."""
+    out: Dict[str, Dict[str, object]] = {}
+    for band in measure_lib.HEAD_SIZE_BAND_LABELS:
+        rows = [r for r in labelled if measure_lib.head_size_band(float(r["reference_hc_mm"])) == band]
+        if rows:
+            adf = [float(r["adf_mm"]) for r in rows]
+            dice = [float(r["dice"]) for r in rows if r.get("dice") is not None]
+            out[band] = {"n": len(rows), "not_found": sum(1 for r in rows if not r["found"]),
+                         "adf_mm_mean": float(np.mean(adf)),
+                         "dice_mean": float(np.mean(dice)) if dice else None}
+    return out
+
+
+def interval_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
+    """How often the 95% HC interval holds the reference on these images, overall and per
+    head-size band, with the median half-width: the calibration checked on the data at hand
+    (it was fitted on HC18's out-of-fold errors). Images without an interval (no head found,
+    no calibration for the model, or beyond it) are counted apart (`n_without`)."""
+    held = [r for r in labelled if r.get("interval_covers") is not None]
+
+    def figures(rows):
+        half = [(float(r["hc_high_mm"]) - float(r["hc_low_mm"])) / 2 for r in rows]
+        return {"n": len(rows),
+                "coverage": float(np.mean([bool(r["interval_covers"]) for r in rows])) if rows else None,
+                "median_half_width_mm": float(np.median(half)) if rows else None}
+
+    bands = {band: figures(rows) for band in measure_lib.HEAD_SIZE_BAND_LABELS
+             if (rows := [r for r in held
+                          if measure_lib.head_size_band(float(r["reference_hc_mm"])) == band])}
+    return {"level": intervals.DEFAULT_LEVEL, **figures(held), "n_without": len(labelled) - len(held),
+            "bands": bands,
+            "definition": "share of images whose reference HC lies within the measured HC's "
+                          "interval (ends included); bands by the reference HC"}
 
 
 def _mean_sd(values: Sequence[float]) -> Dict[str, Optional[float]]:
@@ -358,6 +407,8 @@ def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_
         raise ValueError("no images to evaluate" + (
             f" ({len(unreadable)} unreadable, the first: {unreadable[0][1]})" if unreadable else ""))
     summary = summarize(rows)
+    if getattr(runner, "interval_note", ""):  # the model has no interval calibration: say so
+        summary["hc_interval"]["note"] = runner.interval_note
     tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, PER_IMAGE_FIELDS)
     tables.write_json(os.path.join(out_dir, "summary.json"), summary)
     evaluate_plots.plot_distributions(rows, os.path.join(out_dir, "evaluation.png"))
