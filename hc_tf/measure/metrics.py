@@ -3,7 +3,6 @@ bands every accuracy and coverage table is split by."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from typing import Optional, Tuple
 
@@ -22,7 +21,7 @@ HEAD_SIZE_BAND_LABELS = ("<120", "120-200", "200-260", ">260")
 def head_size_band(hc_mm: float) -> str:
     """The band of an HC: "<120", "120-200", "200-260" or ">260" (an edge opens the band
     above it: 260.0 is ">260", as the interval calibration has always counted it)."""
-    return HEAD_SIZE_BAND_LABELS[bisect.bisect_right(HEAD_SIZE_BANDS_MM, float(hc_mm))]
+    return HEAD_SIZE_BAND_LABELS[sum(edge <= float(hc_mm) for edge in HEAD_SIZE_BANDS_MM)]
 
 
 def dice(mask_a: np.ndarray, mask_b: np.ndarray) -> float:
