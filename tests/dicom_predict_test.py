@@ -345,6 +345,14 @@ def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
     assert summary["reference_csv"]["not_scored"] == ["bad_nopreamble.dcm", "bad_unit4.dcm",
                                                       "gone.dcm"]
     assert len((out / "unreadable.csv").read_text().splitlines()) == 4  # header + 3
+    # The sonographers' HCs against the measured HC's 95% interval, as predict reports it.
+    for name, row in rows.items():
+        record = run["records"][name]
+        ref = refs.get(name, refs.get(name.split("#")[0], refs.get(f"{name}#1")))
+        low, high = record["hc_interval"]["lower_mm"], record["hc_interval"]["upper_mm"]
+        assert float(row["hc_low_mm"]) == pytest.approx(low, abs=1e-3)
+        assert row["interval_covers"] == str(low <= ref <= high)
+    assert summary["hc_interval"]["n"] == 5 and summary["hc_interval"]["n_without"] == 0
 
 
 def test_beam_mode_refuses_dicom_up_front(tmp_path):

@@ -16,7 +16,6 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from hc_tf.io import tables
 from hc_tf.surfaces import evaluate_plots
 from hc_tf import inference
-from hc_tf import measure as measure_lib
 from hc_tf.io import hc18_csv
 from hc_tf.surfaces import dicom_predict
 from hc_tf.surfaces import evaluate as evaluate_lib
@@ -59,19 +58,6 @@ def read_reference_csv(path: str) -> Dict[str, float]:
             raise ValueError(f"{path} row {number}: {name} is listed twice")
         refs[name] = hc
     return refs
-
-
-def _row(pred: inference.Prediction, reference_hc_mm: float) -> Dict[str, object]:
-    """evaluate's per-image row, HC-only: DF/ADF (a miss scores ADF = reference), GA error."""
-    m = pred.measurement
-    df, adf = measure_lib.challenge_difference_mm(m.hc_mm, reference_hc_mm)
-    return {"filename": pred.sample.filename, "reference_hc_mm": reference_hc_mm,
-            "predicted_hc_mm": m.hc_mm, "found": m.found, "reason": m.reason,
-            "df_mm": df, "adf_mm": adf, "dice": None, "hd_mm": None,
-            "review": m.review if m.found else None,
-            "review_reasons": "; ".join(m.review_reasons),
-            "reference_trimester": evaluate_lib.reference_trimester(reference_hc_mm),
-            "ga_error_days": evaluate_lib.ga_error_days(m.hc_mm, reference_hc_mm)}
 
 
 def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_csv: str,
@@ -118,14 +104,14 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
             unreadable.append((pred.sample.header.path, str(err)))
             continue
         scored.add(reference_key(refs, pred.sample.filename))
-        rows.append(_row(pred, reference_of(refs, pred.sample.filename)))
+        rows.append(evaluate_lib.hc_row(pred, reference_of(refs, pred.sample.filename)))
     unreadable += missing_frames(refs, seen, reference_csv)
     if not rows:
         raise ValueError(f"no DICOM frame named in {reference_csv} could be measured"
                          + (f" ({len(unreadable)} refused: {unreadable[0][1]})" if unreadable
                             else ""))
     os.makedirs(out_dir, exist_ok=True)
-    summary = evaluate_lib.summarize(rows)
+    summary = evaluate_lib.summarize(rows, getattr(runner, "interval_note", ""))
     summary["reference_csv"] = {"path": reference_csv, "rows": len(refs), "rows_scored": len(scored),
                                 "not_scored": sorted(set(refs) - scored)}
     tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, evaluate_lib.PER_IMAGE_FIELDS)

@@ -73,15 +73,14 @@ def ga_error_days(pred_hc_mm: Optional[float], ref_hc_mm: float) -> Optional[flo
     return pred.ga_days - ref.ga_days
 
 
-def score(pred: inference.Prediction) -> Dict[str, object]:
-    """The per-image row: reference vs predicted HC, Dice and Hausdorff of the ellipses.
-
-    DF and ADF follow the challenge (`measure.challenge_difference_mm`): a
-    not-found image scores ADF = reference HC; its Dice is 0 and it has no
-    Hausdorff distance.
-    """
-    s, m = pred.sample, pred.measurement
-    row: Dict[str, object] = {"filename": s.filename, "reference_hc_mm": s.reference_hc_mm,
+def hc_row(pred: inference.Prediction, reference_hc_mm: Optional[float]) -> Dict[str, object]:
+    """The per-image row of the HC against a reference HC (None: no reference, the row has
+    the measurement only): DF and ADF as the challenge scores them
+    (`measure.challenge_difference_mm`: a not-found image scores ADF = reference HC), the GA
+    error, the head-size band, and the measured HC's interval with whether it holds the
+    reference. Dice and Hausdorff need an outline (`score`)."""
+    m = pred.measurement
+    row: Dict[str, object] = {"filename": pred.sample.filename, "reference_hc_mm": reference_hc_mm,
                               "predicted_hc_mm": m.hc_mm, "found": m.found, "reason": m.reason,
                               "df_mm": None, "adf_mm": None, "dice": None, "hd_mm": None,
                               # Not assessed (None) when no head was found.
@@ -93,14 +92,25 @@ def score(pred: inference.Prediction) -> Dict[str, object]:
     interval = m.hc_interval()  # None: no head, no calibration for the model, or beyond it
     if interval is not None:
         row.update(hc_low_mm=interval.lower_mm, hc_high_mm=interval.upper_mm)
-    if s.reference is None or s.reference_hc_mm is None:
+    if reference_hc_mm is None:
         return row
-    df, adf = measure_lib.challenge_difference_mm(m.hc_mm, s.reference_hc_mm)
-    row.update(df_mm=df, adf_mm=adf, reference_trimester=reference_trimester(s.reference_hc_mm),
-               ga_error_days=ga_error_days(m.hc_mm, s.reference_hc_mm),
-               band=measure_lib.head_size_band(s.reference_hc_mm))
+    df, adf = measure_lib.challenge_difference_mm(m.hc_mm, reference_hc_mm)
+    row.update(df_mm=df, adf_mm=adf, reference_trimester=reference_trimester(reference_hc_mm),
+               ga_error_days=ga_error_days(m.hc_mm, reference_hc_mm),
+               band=measure_lib.head_size_band(reference_hc_mm))
     if interval is not None:
-        row["interval_covers"] = interval.lower_mm <= s.reference_hc_mm <= interval.upper_mm
+        row["interval_covers"] = interval.lower_mm <= reference_hc_mm <= interval.upper_mm
+    return row
+
+
+def score(pred: inference.Prediction) -> Dict[str, object]:
+    """The per-image row against the sample's reference ellipse: `hc_row`, and the Dice and
+    Hausdorff distance of the two ellipses (a not-found image: Dice 0, no Hausdorff)."""
+    s, m = pred.sample, pred.measurement
+    labelled = s.reference is not None and s.reference_hc_mm is not None
+    row = hc_row(pred, s.reference_hc_mm if labelled else None)
+    if not labelled:
+        return row
     if not m.found:
         row["dice"] = 0.0
         return row
@@ -111,14 +121,15 @@ def score(pred: inference.Prediction) -> Dict[str, object]:
     return row
 
 
-def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, object]:
+def summarize(rows: Sequence[Dict[str, object]], interval_note: str = "") -> Dict[str, object]:
     """Summary figures over labelled rows.
 
     ADF and DF are the challenge's (a not-found image scores ADF = reference
     HC); `adf_found_mm_*` are over the found images only, for reading a model's
     accuracy apart from its misses. Dice counts a not-found image as 0;
     Hausdorff is over found images. `bands`, `hc_interval`, `bland_altman`,
-    `ga_error_days` and `review_flag` are nested (see their functions).
+    `ga_error_days` and `review_flag` are nested (see their functions). `interval_note`: why
+    the model has no HC interval (the runner's), said in `hc_interval`.
     """
     labelled = [r for r in rows if r["reference_hc_mm"] is not None]
     found = [r for r in labelled if r["found"]]
@@ -137,7 +148,7 @@ def summarize(rows: Sequence[Dict[str, object]]) -> Dict[str, object]:
         "adf_found_mm_median": stat("adf_mm", np.median, found),
         "hd_mm_mean": stat("hd_mm", np.mean, found), "hd_mm_std": stat("hd_mm", np.std, found),
         "bands": by_band(labelled),
-        "hc_interval": interval_figures(labelled),
+        "hc_interval": interval_figures(labelled, interval_note),
         "bland_altman": bland_altman(found),
         "ga_error_days": ga_error_by_trimester(labelled),
         "review_flag": review_figures(labelled),
@@ -159,11 +170,12 @@ def by_band(labelled: Sequence[Dict[str, object]]) -> Dict[str, Dict[str, object
     return out
 
 
-def interval_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]:
+def interval_figures(labelled: Sequence[Dict[str, object]], note: str = "") -> Dict[str, object]:
     """How often the 95% HC interval holds the reference on these images, overall and per
     head-size band, with the median half-width: the calibration checked on the data at hand
     (it was fitted on HC18's out-of-fold errors). Images without an interval (no head found,
-    no calibration for the model, or beyond it) are counted apart (`n_without`)."""
+    no calibration for the model, or beyond it) are counted apart (`n_without`); `note`, when
+    given, says why the model has none."""
     held = [r for r in labelled if r.get("interval_covers") is not None]
 
     def figures(rows):
@@ -178,7 +190,8 @@ def interval_figures(labelled: Sequence[Dict[str, object]]) -> Dict[str, object]
     return {"level": intervals.DEFAULT_LEVEL, **figures(held), "n_without": len(labelled) - len(held),
             "bands": bands,
             "definition": "share of images whose reference HC lies within the measured HC's "
-                          "interval (ends included); bands by the reference HC"}
+                          "interval (ends included); bands by the reference HC",
+            **({"note": note} if note else {})}
 
 
 def _mean_sd(values: Sequence[float]) -> Dict[str, Optional[float]]:
@@ -406,9 +419,7 @@ def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_
     if not rows:
         raise ValueError("no images to evaluate" + (
             f" ({len(unreadable)} unreadable, the first: {unreadable[0][1]})" if unreadable else ""))
-    summary = summarize(rows)
-    if getattr(runner, "interval_note", ""):  # the model has no interval calibration: say so
-        summary["hc_interval"]["note"] = runner.interval_note
+    summary = summarize(rows, getattr(runner, "interval_note", ""))
     tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, PER_IMAGE_FIELDS)
     tables.write_json(os.path.join(out_dir, "summary.json"), summary)
     evaluate_plots.plot_distributions(rows, os.path.join(out_dir, "evaluation.png"))
