@@ -155,18 +155,23 @@ def summarize(rows: Sequence[Dict[str, object]], interval_note: str = "") -> Dic
     }
 
 
+def _band_groups(rows: Sequence[Dict[str, object]]) -> List[Tuple[str, List[Dict[str, object]]]]:
+    """(band, its rows) for the head-size bands of the reference HC that have rows, in order."""
+    groups: Dict[str, List[Dict[str, object]]] = {}
+    for r in rows:
+        groups.setdefault(measure_lib.head_size_band(float(r["reference_hc_mm"])), []).append(r)
+    return [(band, groups[band]) for band in measure_lib.HEAD_SIZE_BAND_LABELS if band in groups]
+
+
 def by_band(labelled: Sequence[Dict[str, object]]) -> Dict[str, Dict[str, object]]:
     """Per head-size band of the reference HC (`measure.head_size_band`), the bands that have
     images: n, not found, the challenge's ADF mean and the Dice mean (None when not scored)."""
     out: Dict[str, Dict[str, object]] = {}
-    for band in measure_lib.HEAD_SIZE_BAND_LABELS:
-        rows = [r for r in labelled if measure_lib.head_size_band(float(r["reference_hc_mm"])) == band]
-        if rows:
-            adf = [float(r["adf_mm"]) for r in rows]
-            dice = [float(r["dice"]) for r in rows if r.get("dice") is not None]
-            out[band] = {"n": len(rows), "not_found": sum(1 for r in rows if not r["found"]),
-                         "adf_mm_mean": float(np.mean(adf)),
-                         "dice_mean": float(np.mean(dice)) if dice else None}
+    for band, rows in _band_groups(labelled):
+        dice = [float(r["dice"]) for r in rows if r.get("dice") is not None]
+        out[band] = {"n": len(rows), "not_found": sum(1 for r in rows if not r["found"]),
+                     "adf_mm_mean": float(np.mean([float(r["adf_mm"]) for r in rows])),
+                     "dice_mean": float(np.mean(dice)) if dice else None}
     return out
 
 
@@ -179,16 +184,14 @@ def interval_figures(labelled: Sequence[Dict[str, object]], note: str = "") -> D
     held = [r for r in labelled if r.get("interval_covers") is not None]
 
     def figures(rows):
-        half = [(float(r["hc_high_mm"]) - float(r["hc_low_mm"])) / 2 for r in rows]
+        # The upper end is HC + half-width exactly (the lower one is clipped at 0).
+        half = [float(r["hc_high_mm"]) - float(r["predicted_hc_mm"]) for r in rows]
         return {"n": len(rows),
                 "coverage": float(np.mean([bool(r["interval_covers"]) for r in rows])) if rows else None,
                 "median_half_width_mm": float(np.median(half)) if rows else None}
 
-    bands = {band: figures(rows) for band in measure_lib.HEAD_SIZE_BAND_LABELS
-             if (rows := [r for r in held
-                          if measure_lib.head_size_band(float(r["reference_hc_mm"])) == band])}
     return {"level": intervals.DEFAULT_LEVEL, **figures(held), "n_without": len(labelled) - len(held),
-            "bands": bands,
+            "bands": {band: figures(rows) for band, rows in _band_groups(held)},
             "definition": "share of images whose reference HC lies within the measured HC's "
                           "interval (ends included); bands by the reference HC",
             **({"note": note} if note else {})}
