@@ -101,6 +101,7 @@ def test_a_header_only_file_has_no_rows_and_a_custom_reader_is_used(tmp_path):
     ("000_HC.png,0.0691,44.30", True),   # an HC18 training CSV without its header
     ("000_HC.png,0.0691", False),
     ("scan.DCM,pixel size", False),      # a data row with a bad pixel size: still not a header
+    ("scan.webp,pixel size", False),     # every image name predict reads (file_names)
     ("frame 1,0.2", False),              # a name without an extension, a number beside it
 ])
 def test_a_first_row_of_data_is_refused_as_a_header(tmp_path, first, with_hc):

@@ -18,12 +18,11 @@ import math
 import os
 from typing import Callable, Dict, List, Optional, Tuple
 
+from hc_tf.io import file_names
 from hc_tf.measure.pixel_size import check_pixel_size
 
 TRAINING_CSV = "training_set_pixel_size_and_HC.csv"
 TEST_CSV = "test_set_pixel_size.csv"
-# What a data row's first field ends with (predict's images and DICOM files); a header's doesn't.
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +176,7 @@ def _check_header(source: str, fields: List[str]) -> None:
       ValueError: "<source> row 1 (<name>): looks like data, not a header; ...".
     """
     name = fields[0].strip() if fields else ""
-    if (len(fields) > 1 and _is_number(fields[1].strip())) or name.lower().endswith(_IMAGE_SUFFIXES):
+    if (len(fields) > 1 and _is_number(fields[1].strip())) or name.lower().endswith(file_names.KNOWN_EXTENSIONS):
         raise ValueError(f"{source} row 1 ({name}): looks like data, not a header; the first row "
                          f"must be a header (filename, pixel size[, HC])")
 
