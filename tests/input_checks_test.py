@@ -272,3 +272,13 @@ def test_a_folder_measures_every_format_a_named_file_is_measured_in(tmp_path):
     assert [file_names.file_stem(p) for p in listed] == ["a", "b", "c", "d", "e"]
     with pytest.raises(ValueError, match="c.png and .*c.webp"):
         predict_inputs.check_unique_names([str(folder / "c.png"), str(folder / "c.webp")])
+
+
+def test_the_web_apps_known_extensions_are_pythons():
+    """Output names and exam grouping strip the same extensions in the app (its port of
+    file_names.py keeps its own list, which must not drift)."""
+    import re
+    js = open(os.path.join(os.path.dirname(__file__), "..", "web_app", "src", "core",
+                           "file_names.js"), encoding="utf-8").read()
+    listed = re.search(r"const KNOWN_EXTENSIONS = \[([^\]]*)\]", js).group(1)
+    assert tuple(re.findall(r"'([^']+)'", listed)) == file_names.KNOWN_EXTENSIONS
