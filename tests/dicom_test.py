@@ -408,13 +408,18 @@ def test_a_frame_is_refused_when_its_codestream_is_not_rows_x_columns(
     import pydicom.pixels
     codestreams = frames()
     path = _encapsulated(tmp_path, name, codestreams, syntax)
-    decoded, decode = [], pydicom.pixels.pixel_array
+    decoded, decode, turbo = [], pydicom.pixels.pixel_array, dicom_frames._libjpeg_turbo_pixels
 
     def recorded(src, *, index, **kwargs):
         decoded.append(index)
         return decode(src, index=index, **kwargs)
 
+    def recorded_turbo(codestream, header):  # JPEG Baseline's decoder (libjpeg-turbo)
+        decoded.append(codestreams.index(codestream))
+        return turbo(codestream, header)
+
     monkeypatch.setattr(pydicom.pixels, "pixel_array", recorded)
+    monkeypatch.setattr(dicom_frames, "_libjpeg_turbo_pixels", recorded_turbo)
     with pytest.raises(dicom.DicomError) as err:
         list(dicom_frames.iter_frames(path))
     assert expected in str(err.value) and name in str(err.value)

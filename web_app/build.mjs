@@ -53,6 +53,8 @@ vendorUmd('jpeg-lossless-decoder-js', path.join('release', 'current', 'lossless-
 // JPEG-LS and JPEG 2000 (.4.80/.81, .4.90/.91): cornerstone's wasm builds of CharLS and OpenJPEG.
 vendorUmd('@cornerstonejs/codec-charls', path.join('dist', 'charlswasm_decode.js'), [path.join('dist', 'charlswasm_decode.wasm')]);
 vendorUmd('@cornerstonejs/codec-openjpeg', path.join('dist', 'openjpegwasm_decode.js'), [path.join('dist', 'openjpegwasm_decode.wasm')]);
+// JPEG Baseline (.4.50): cornerstone's wasm build of libjpeg-turbo, the decoder predict uses (Pillow's).
+vendorUmd('@cornerstonejs/codec-libjpeg-turbo-8bit', path.join('dist', 'libjpegturbowasm_decode.js'), [path.join('dist', 'libjpegturbowasm_decode.wasm')]);
 for (const w of WASM) for (const ext of ['.js', '.wasm']) {
   cpSync(path.join(LITERT, 'core', 'wasm', w + ext), path.join(DIST, 'wasm', w + ext));
 }

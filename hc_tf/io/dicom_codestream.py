@@ -117,10 +117,11 @@ def _check_rle_segments(data: bytes, plane: int, where: str) -> None:
                              f"({plane} bytes); refused before decoding")
 
 
-def check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
+def check_codestream(header: Header, ds: Any, frame: int, where: str) -> Optional[bytes]:
     """Refuses a compressed frame whose codestream declares another size than Rows x Columns x
     SamplesPerPixel, before decoding: decoders allocate what the codestream says (a 64 x 64
     header over an 8000 x 8000 JPEG decoded 8000 x 8000), and read_header bounded the header's.
+    Returns the frame's codestream as checked (None for a native frame).
 
     Raises:
       DicomError: naming the file and frame.
@@ -129,7 +130,7 @@ def check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
     from pydicom.encaps import get_frame
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if syntax is None or syntax in uid.UncompressedTransferSyntaxes:
-        return  # native frames are Rows x Columns
+        return None  # native frames are Rows x Columns
     rle = syntax in uid.RLETransferSyntaxes
     jpeg = syntax in uid.JPEGTransferSyntaxes + uid.JPEGLSTransferSyntaxes
     if not (rle or jpeg) and syntax not in uid.JPEG2000TransferSyntaxes:
@@ -145,7 +146,7 @@ def check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
         raise DicomError(f"{where}: pixel data cannot be decoded ({dicom.short(err)})") from None
     if rle:
         _check_rle_segments(data, header.rows * header.columns, where)
-        return
+        return data
     sizes = _jpeg_frame_sizes(data) if jpeg else (_j2k_size(data),)
     if not sizes or None in sizes:
         raise DicomError(f"{where}: the {'JPEG' if jpeg else 'JPEG 2000'} codestream has no "
@@ -161,8 +162,9 @@ def check_codestream(header: Header, ds: Any, frame: int, where: str) -> None:
     # reads 8), which the 8-bit check after decoding cannot see; JPEG-LS is held to the same.
     # (JPEG 2000 decodes at its codestream's precision: values past 255 reach that check.)
     if not jpeg:
-        return
+        return data
     deepest, bits = max(s[3] for s in sizes), dicom.bits_stored(ds)
     if deepest > bits:
         raise DicomError(f"{where}: the codestream's samples are {deepest}-bit but BitsStored "
                          f"(0028,0101) says {bits}; refused before decoding")
+    return data

@@ -8,10 +8,17 @@ file and the frame.
 Colour becomes gray by the PNG path's one rule (`hc_tf.preprocess.to_gray_uint8`: OpenCV's
 RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut`, YBR through pydicom's
 colour-space conversion (`as_rgb`), then the same cv2 formula.
+
+A JPEG Baseline frame (what most scanners export) is decoded by libjpeg-turbo, through Pillow,
+which also turns its YCbCr into RGB: the web app decodes it with libjpeg-turbo as well (its
+wasm build), so both read the same pixels and measure the same HC. pydicom's first choice,
+libjpeg (pylibjpeg-libjpeg), upsamples 4:2:2 chroma and rounds YCbCr->RGB otherwise (up to
+5 levels apart on pydicom's own ultrasound cine).
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
@@ -21,6 +28,12 @@ from hc_tf.io import dicom
 from hc_tf.io import dicom_codestream
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
+
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+# The photometric interpretations whose JPEG Baseline frames libjpeg-turbo decodes here (and
+# the app): gray, and YCbCr that the decoder turns to RGB. An RGB-coded JPEG (no colour
+# transform) stays with pydicom, which knows the markers that tell it so.
+LIBJPEG_TURBO_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "YBR_FULL", "YBR_FULL_422")
 
 
 def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
@@ -33,10 +46,13 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     """
     from pydicom.pixels import apply_color_lut, pixel_array
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
-    dicom_codestream.check_codestream(header, ds, frame, where)
+    codestream = dicom_codestream.check_codestream(header, ds, frame, where)
     try:
-        # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
-        pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
+        if (ds.file_meta.get("TransferSyntaxUID") == JPEG_BASELINE
+                and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS):
+            pixels = _libjpeg_turbo_pixels(codestream, header)
+        else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
+            pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
         if header.photometric == "PALETTE COLOR":
             pixels = _palette_rgb(apply_color_lut(pixels, _palette_source(ds)), ds)
     except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
@@ -51,6 +67,19 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
         pixels = np.iinfo(np.uint8).max - pixels
     return preprocess.to_gray_uint8(pixels, name=where)
+
+
+def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
+    """A JPEG Baseline frame (its size checked by check_codestream) decoded by Pillow's
+    libjpeg-turbo: (H, W) gray or (H, W, 3) RGB. Pillow leaves EXIF orientation alone, as
+    pydicom does."""
+    from PIL import Image
+    with Image.open(io.BytesIO(codestream), formats=("JPEG",)) as image:
+        pixels = np.asarray(image)
+    expected = (header.rows, header.columns) + ((3,) if header.samples == 3 else ())
+    if pixels.shape != expected or pixels.dtype != np.uint8:
+        raise ValueError(f"decoded to {pixels.shape} {pixels.dtype}, not {expected} uint8")
+    return pixels
 
 
 def _palette_source(ds: Any) -> Any:

@@ -20,11 +20,12 @@ async function wasmCodec(dir, wasm) {
   if (!resp.ok) throw new Error(`the decoder ${wasm} could not be fetched (HTTP ${resp.status})`);
   return factory({ wasmBinary: await resp.arrayBuffer(), print: () => {}, printErr: () => {} });
 }
-let charls = null, openjpeg = null; // a failed load is tried again by the next file
+let charls = null, openjpeg = null, libjpegTurbo = null; // a failed load is tried again by the next file
 const codecs = {
   jpegLossless,
   loadCharls: () => (charls ??= wasmCodec('codec-charls', 'charlswasm_decode.wasm').catch((e) => { charls = null; throw e; })),
   loadOpenjpeg: () => (openjpeg ??= wasmCodec('codec-openjpeg', 'openjpegwasm_decode.wasm').catch((e) => { openjpeg = null; throw e; })),
+  loadLibjpegTurbo: () => (libjpegTurbo ??= wasmCodec('codec-libjpeg-turbo-8bit', 'libjpegturbowasm_decode.wasm').catch((e) => { libjpegTurbo = null; throw e; })),
 };
 
 function sendPreview(id) {

@@ -2,14 +2,13 @@
 // hc_tf/io/dicom_frames.py (the definition; the same refusals, colour to gray by the PNG path's
 // rule). Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds
 // it, byte for byte pydicom's); JPEG Lossless (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000
-// (cornerstone's CharLS and OpenJPEG wasm builds), each frame's codestream size checked first
-// (./codestream.js), byte for byte pydicom's on the lossless ones; and JPEG Baseline (the
-// browser's JPEG decoder, after the same size checks: close to pydicom's decode, not equal);
-// another compressed one is refused in words. prepareDicom: a file's frame, letterboxed.
+// (cornerstone's CharLS and OpenJPEG wasm builds) and JPEG Baseline (its libjpeg-turbo wasm
+// build: predict decodes it with libjpeg-turbo too, through Pillow), each frame's codestream
+// size checked first (./codestream.js), byte for byte Python's pixels; another compressed one
+// is refused in words. prepareDicom: a file's frame, letterboxed.
 
 import { toGray } from '../preprocess.js';
-import { UserError, checkSize, prepareGray, jpegMarkers } from '../imagefile.js';
-import { jpegOrientation } from '../orientation.js';
+import { UserError, checkSize, prepareGray } from '../imagefile.js';
 import { readCalibration, modelRegion } from './calibration.js';
 import { checkCodestream } from './codestream.js';
 import { DicomFileError, COLOUR, readHeader, calibrationFields } from './file.js';
@@ -20,7 +19,9 @@ const UNCOMPRESSED = {
   '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
 };
 const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
+// JPEG Baseline (8-bit lossy): libjpeg-turbo, as dicom_frames.LIBJPEG_TURBO_PHOTOMETRICS say.
 const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
+const JPEG_BASELINE_PHOTOMETRICS = ['MONOCHROME1', 'MONOCHROME2', 'YBR_FULL', 'YBR_FULL_422'];
 // JPEG Lossless, Non-Hierarchical (Process 14) and its First-Order Prediction (SV1) form:
 // decoded exactly (jpeg-lossless-decoder-js), so the same pixels as pydicom's libjpeg.
 const JPEG_LOSSLESS = ['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70'];
@@ -28,7 +29,7 @@ const JPEG_LOSSLESS = ['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70'];
 // CharLS and OpenJPEG, loaded by the worker when a file needs them.
 const JPEG_LS = ['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81'];
 const J2K = ['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91'];
-const DECODED_HERE = [RLE_LOSSLESS, ...JPEG_LOSSLESS, ...JPEG_LS, ...J2K];
+const DECODED_HERE = [RLE_LOSSLESS, JPEG_BASELINE, ...JPEG_LOSSLESS, ...JPEG_LS, ...J2K];
 
 /** PALETTE COLOR -> RGB bytes: 16-bit LUT entries keep their high byte (dicom_frames._palette_rgb). */
 function paletteRgb(ds, h, index, n) {
@@ -150,45 +151,47 @@ function jpegLosslessFrame(h, frame, codecs) {
 
 /**
  * A JPEG Baseline frame, checked as dicom_codestream.check_codestream checks it before anything
- * is decoded (its frame header's rows x columns x components and 8-bit samples are the file's;
- * gray, or YBR_FULL(_422) that the decoder turns to RGB as pydicom's as_rgb does), then decoded
- * by the browser (not pydicom's libjpeg: its samples need not be the same) and made gray by
- * the PNG path's rule. Browser only (createImageBitmap, OffscreenCanvas).
+ * is decoded (its frame header's rows x columns x components and 8-bit samples are the file's),
+ * decoded by `codecs.libjpegTurbo` (cornerstone's libjpeg-turbo wasm build: gray, or YCbCr it
+ * turns to RGB, as Pillow's libjpeg-turbo does for predict; neither applies an EXIF
+ * orientation, as pydicom does not): the samples, interleaved.
  */
-async function jpegFrame(h, frame) {
-  if (!(h.photometric === 'MONOCHROME2' || h.photometric.startsWith('YBR_FULL'))) {
-    throw new DicomFileError(`${h.name}: JPEG with PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (MONOCHROME2 and YBR_FULL(_422) are): measure it with hc-tf predict`);
+function jpegBaselineFrame(h, frame, codecs) {
+  if (!JPEG_BASELINE_PHOTOMETRICS.includes(h.photometric)) {
+    throw new DicomFileError(`${h.name}: JPEG with PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (MONOCHROME1/2 and YBR_FULL(_422) are): measure it with hc-tf predict`);
   }
+  if (!codecs.libjpegTurbo) throw new DicomFileError(`${h.name}: JPEG Baseline is decoded by the app's worker only`);
   const data = frameFragment(h, frame);
-  const [sof] = checkCodestream(h, data, 'jpeg'), { segments } = jpegMarkers(data);
+  const [sof] = checkCodestream(h, data, 'jpeg');
   if (sof.marker !== 0xc0 || sof.precision !== 8 || h.bitsAllocated !== 8 || h.bitsStored !== 8) {
     throw new DicomFileError(`${h.name}: not an 8-bit baseline JPEG (SOF ${sof.marker.toString(16)}, ${sof.precision}-bit; BitsStored (0028,0101) ${h.bitsStored}): measure it with hc-tf predict`);
   }
-  if ((jpegOrientation(segments).orientation ?? 0) !== 1) { // pydicom ignores EXIF; a browser applies it
-    throw new DicomFileError(`${h.name}: its JPEG carries an orientation (EXIF) that pydicom ignores and a browser applies: measure it with hc-tf predict`);
-  }
-  let bmp;
+  const damaged = () => new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG codestream is damaged)`);
+  let dec;
   try {
-    bmp = await createImageBitmap(new Blob([data], { type: 'image/jpeg' }), { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  } catch {
-    throw new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG codestream is damaged)`);
+    dec = new codecs.libjpegTurbo.JPEGDecoder();
+    dec.getEncodedBuffer(data.length).set(data);
+    dec.decode();
+    const info = dec.getFrameInfo(), out = dec.getDecodedBuffer();
+    if (info.width !== h.columns || info.height !== h.rows || info.componentCount !== h.samples
+        || out.length !== h.rows * h.columns * h.samples) throw damaged();
+    return new Uint8Array(out); // copied out of the wasm heap
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw damaged();
+  } finally {
+    dec?.delete();
   }
-  try {
-    if (bmp.width !== h.columns || bmp.height !== h.rows) throw new DicomFileError(`${h.name}: the JPEG decoded to ${bmp.width} x ${bmp.height}, not Columns x Rows ${h.columns} x ${h.rows}`);
-    const ctx = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d', { willReadFrequently: true });
-    ctx.drawImage(bmp, 0, 0);
-    return toGray(ctx.getImageData(0, 0, bmp.width, bmp.height).data, bmp.width, bmp.height, 4);
-  } finally { bmp.close(); }
 }
 
 /**
- * A frame of the file as 8-bit gray, JPEG Baseline included (browser only): see decodeFrame.
- * `codecs` may give loadCharls() and loadOpenjpeg(): promises of the wasm codecs, awaited here.
+ * A frame of the file as 8-bit gray: see decodeFrame. `codecs` may give loadCharls(),
+ * loadOpenjpeg() and loadLibjpegTurbo(): promises of the wasm codecs, awaited here.
  */
 export async function decodeFrameAsync(h, frame = 1, codecs = {}) {
   checkFrameNumber(h, frame);
-  if (h.transferSyntax === JPEG_BASELINE) return jpegFrame(h, frame);
-  const ready = { ...codecs }; // the wasm codecs loaded on first need (loadCharls, loadOpenjpeg)
+  const ready = { ...codecs }; // the wasm codecs loaded on first need
+  if (h.transferSyntax === JPEG_BASELINE && codecs.loadLibjpegTurbo) ready.libjpegTurbo = await codecs.loadLibjpegTurbo();
   if (JPEG_LS.includes(h.transferSyntax) && codecs.loadCharls) ready.charls = await codecs.loadCharls();
   if (J2K.includes(h.transferSyntax) && codecs.loadOpenjpeg) ready.openjpeg = await codecs.loadOpenjpeg();
   return decodeFrame(h, frame, ready);
@@ -197,17 +200,17 @@ export async function decodeFrameAsync(h, frame = 1, codecs = {}) {
 /**
  * A frame (1-based) of the file as 8-bit gray (dicom_frames.decode_frame), bounded by the
  * header's checks. `codecs`: the decoders of compressed syntaxes, ready (decodeFrameAsync
- * readies them): `jpegLossless` (jpeg-lossless-decoder-js), `charls` (JPEG-LS) and `openjpeg`
- * (JPEG 2000), the last two cornerstone's wasm builds.
+ * readies them): `jpegLossless` (jpeg-lossless-decoder-js), `charls` (JPEG-LS), `openjpeg`
+ * (JPEG 2000) and `libjpegTurbo` (JPEG Baseline), the last three cornerstone's wasm builds.
  */
 export function decodeFrame(h, frame = 1, codecs = {}) {
   checkFrameNumber(h, frame);
   const ts = h.transferSyntax, compressed = !(ts in UNCOMPRESSED);
   if (compressed && !DECODED_HERE.includes(ts)) {
-    const jpeg = ts === JPEG_BASELINE ? ' (JPEG Baseline is decoded in the browser only)' : '';
-    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${ts || 'missing'}); this app reads uncompressed, RLE, JPEG Lossless, JPEG-LS, JPEG 2000 and JPEG Baseline DICOM only${jpeg}: export it uncompressed or measure it with hc-tf predict`);
+    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${ts || 'missing'}); this app reads uncompressed, RLE, JPEG Lossless, JPEG-LS, JPEG 2000 and JPEG Baseline DICOM only: export it uncompressed or measure it with hc-tf predict`);
   }
-  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB') {
+  // A JPEG's YCbCr comes out of its decoder as RGB; other YBR pixel data is not read here.
+  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB' && ts !== JPEG_BASELINE) {
     throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
   }
   const el = h.dataset.elements.x7fe00010;
@@ -255,7 +258,7 @@ function bytesPerSample(h) {
 
 /**
  * A compressed frame decoded to little-endian samples: RLE one sample plane after another
- * (planar configuration 1); JPEG Lossless at 8 bits (its precision, checked) and JPEG-LS and
+ * (planar configuration 1); JPEG Lossless and JPEG Baseline at 8 bits (their precision, checked) and JPEG-LS and
  * JPEG 2000 at their decoder's bit depth, samples interleaved (a JPEG-LS colour frame coded
  * plane by plane, as planes).
  */
@@ -266,6 +269,7 @@ function compressedFrame(h, frame, codecs) {
     return { raw: rleFrame(h, frame, bytesPer), off: 0, bytesPer, planar: 1 };
   }
   if (JPEG_LOSSLESS.includes(ts)) return { raw: jpegLosslessFrame(h, frame, codecs), off: 0, bytesPer: 1, planar: 0 };
+  if (ts === JPEG_BASELINE) return { raw: jpegBaselineFrame(h, frame, codecs), off: 0, bytesPer: 1, planar: 0 };
   return wasmCodecFrame(h, frame, codecs, JPEG_LS.includes(ts));
 }
 
