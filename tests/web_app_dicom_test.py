@@ -596,6 +596,39 @@ def test_js_refuses_jpeg_ls_and_jpeg_2000_frames_as_the_python(tmp_path):
         assert got[name].startswith(f"error: {files[name]}: ") or got[name].startswith("1 "), got[name]
 
 
+def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
+    """A damaged JPEG Baseline frame: cut short (half of it, or only its EOI marker missing) both
+    sides refuse, never gray filler measured (pydicom's libjpeg, predict's decoder before
+    libjpeg-turbo, filled a half frame silently); a flipped byte in the coded data (a decoder reads
+    on) gives the same pixels on both sides; bytes after EOI are ignored alike."""
+    import hashlib
+    from pydicom.encaps import encapsulate, get_frame
+    from hc_tf.io import dicom, dicom_frames
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
+
+    def damaged(change, photometric="MONOCHROME2"):
+        frame = gray if photometric.startswith("MONO") else cv2.merge([gray, gray // 2, 255 - gray])
+        ds = _jpeg_baseline([frame], photometric)
+        ds.PixelData = encapsulate([change(get_frame(ds.PixelData, 0, number_of_frames=1))])
+        return ds
+
+    refused = {"cut_half": damaged(lambda f: f[:len(f) // 2]),
+               "cut_eoi": damaged(lambda f: f[:-2]),
+               "cut_ybr": damaged(lambda f: f[:len(f) // 3], "YBR_FULL_422")}
+    read = {"flipped": damaged(lambda f: f[:1000] + bytes([f[1000] ^ 0xFF]) + f[1001:]),
+            "flipped_ybr": damaged(lambda f: f[:3000] + bytes([f[3000] ^ 0x55]) + f[3001:], "YBR_FULL_422"),
+            "after_eoi": damaged(lambda f: f + b"\x12\x34")}
+    files = _saved(tmp_path, {**refused, **read})
+    got = dict(zip(files, _js_decode(list(files.values()))))
+    for name in refused:
+        with pytest.raises(dicom.DicomError, match="pixel data cannot be decoded"):
+            list(dicom_frames.iter_frames(files[name], frame=1))
+        assert got[name] == f"error: {files[name]}: pixel data cannot be decoded (the JPEG codestream is damaged)", got[name]
+    for name in read:
+        (_, _, py_gray), = dicom_frames.iter_frames(files[name], frame=1)
+        assert got[name] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}", (name, got[name])
+
+
 _CHECK_JS = """
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
