@@ -417,9 +417,11 @@ def _dicom_variants(tmp_path):
                      ("rle_palette.dcm", examples.palette_color)):
         ds.compress(RLELossless)
         save(name, ds)
-    # A Philips scanner's own RLE files (pydicom-data, the [test] extra): palette colour, 1 and 2 frames.
+    # A Philips scanner's own files (pydicom-data, the [test] extra): palette colour, 1 and 2
+    # frames, RLE, and big endian (8-bit samples in OW words, each word's bytes swapped).
     from pydicom.data import get_testdata_file
-    for name in ("OBXXXX1A_rle.dcm", "OBXXXX1A_rle_2frame.dcm"):
+    for name in ("OBXXXX1A_rle.dcm", "OBXXXX1A_rle_2frame.dcm", "OBXXXX1A_expb.dcm",
+                 "OBXXXX1A_expb_2frame.dcm"):
         out[name] = get_testdata_file(name)
     # 16-bit samples holding 8-bit values: two segments, the high bytes' first.
     save("rle_16bit.dcm", _rle_frame(gray, [_literal(bytes(gray.size)), _literal(gray.tobytes())],

@@ -13,10 +13,11 @@ import { readCalibration, modelRegion } from './calibration.js';
 import { checkCodestream } from './codestream.js';
 import { DicomFileError, COLOUR, readHeader, calibrationFields } from './file.js';
 
+const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 const UNCOMPRESSED = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
   '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
-  '1.2.840.10008.1.2.2': 'Explicit VR Big Endian',
+  [EXPLICIT_BIG_ENDIAN]: 'Explicit VR Big Endian',
 };
 const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
 // JPEG Baseline (8-bit lossy): libjpeg-turbo, as dicom_frames.LIBJPEG_TURBO_PHOTOMETRICS say.
@@ -218,7 +219,7 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
   if (el.encapsulatedPixelData && !compressed) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed); this app reads uncompressed and RLE DICOM only`);
   const { raw, off, bytesPer, planar } = compressed ? compressedFrame(h, frame, codecs) : nativeFrame(h, frame, el);
   const n = h.rows * h.columns, count = n * h.samples;
-  const big = ts === '1.2.840.10008.1.2.2';
+  const big = ts === EXPLICIT_BIG_ENDIAN;
   const values = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     if (bytesPer === 1) values[i] = h.signed ? (raw[off + i] << 24) >> 24 : raw[off + i];
@@ -243,11 +244,21 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
   return toGray(pixels, h.columns, h.rows, 3);
 }
 
-/** An uncompressed frame: where its samples start in the file's bytes, as stored. */
+/**
+ * An uncompressed frame: where its samples start in the file's bytes, as stored; or, for 8-bit
+ * samples in OW under Explicit VR Big Endian (16-bit words, each word's two bytes swapped), the
+ * frame's samples put back in order, as pydicom reads them.
+ */
 function nativeFrame(h, frame, el) {
   const bytesPer = bytesPerSample(h), count = h.rows * h.columns * h.samples;
   if (el.length < frame * count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${frame} frames of ${count * bytesPer})`);
-  return { raw: h.dataset.byteArray, off: el.dataOffset + (frame - 1) * count * bytesPer, bytesPer, planar: h.planar };
+  const start = (frame - 1) * count * bytesPer;
+  if (bytesPer === 1 && el.vr === 'OW' && h.transferSyntax === EXPLICIT_BIG_ENDIAN) {
+    const raw = new Uint8Array(count), bytes = h.dataset.byteArray;
+    for (let i = 0; i < count; i++) raw[i] = bytes[el.dataOffset + ((start + i) ^ 1)];
+    return { raw, off: 0, bytesPer, planar: h.planar };
+  }
+  return { raw: h.dataset.byteArray, off: el.dataOffset + start, bytesPer, planar: h.planar };
 }
 
 function bytesPerSample(h) {
