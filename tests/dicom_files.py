@@ -130,6 +130,44 @@ def palette_dataset(gray: np.ndarray, box, delta_mm: float):
     return ds, lut[gray]
 
 
+def segmented_palette_words(bits: int, big_endian: bool = False):
+    """Red, green and blue segment data of 256 entries each: discrete and linear segments
+    (rising, falling, flat), and green's indirect segment, which copies its last two segments
+    (an 8-bit table's 4-byte offset is ordered by the file's endianness, PS3.3 C.7.9.2.3)."""
+    if bits == 16:
+        return ([0, 5, 0, 1000, 2000, 3000, 4000, 1, 100, 30000, 1, 151, 65535],
+                [0, 2, 500, 600, 1, 50, 20000, 2, 2, 11, 0, 1, 50, 40000, 1, 52, 1000],
+                [0, 1, 7000, 1, 100, 7000, 1, 155, 0])
+    offset = [0, 13, 0, 0] if big_endian else [13, 0, 0, 0]
+    return ([0, 5, 0, 10, 20, 30, 40, 1, 100, 150, 1, 151, 255],
+            [0, 2, 5, 6, 1, 50, 200, 2, 2, *offset, 1, 50, 120, 1, 52, 250],
+            [0, 1, 70, 1, 100, 70, 1, 155, 0])
+
+
+SEGMENTED_BOMBS = {  # red segment data -> what the refusal says
+    # 12 KB of these expand to 131 million entries (a Python list of GBs)
+    "expands": ([0, 1, 5] + [1, 65535, 200] * 3, "expands past 65,536 entries"),
+    # an indirect segment that copies the table's first two segments, itself the second:
+    # pydicom recurses until Python's limit
+    "nests": ([0, 1, 5, 2, 2, 0, 0], "nests indirect segments deeper than 4"),
+}
+
+
+def segmented_palette_dataset(gray: np.ndarray, words: Sequence[Sequence[int]], bits: int = 16,
+                              big_endian: bool = False):
+    """PALETTE COLOR through segmented tables (PS3.3 C.7.9.2): `words` are the red, green and
+    blue segment data as words of `bits` (8 or 16), stored in the file's byte order."""
+    from pydicom.uid import ExplicitVRBigEndian
+    ds = dataset([gray], photometric="PALETTE COLOR")
+    if big_endian:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    for colour, data in zip(("Red", "Green", "Blue"), words):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, bits])
+        kind = np.uint8 if bits == 8 else (">u2" if big_endian else "<u2")
+        setattr(ds, f"Segmented{colour}PaletteColorLookupTableData", np.asarray(data, kind).tobytes())
+    return ds
+
+
 def jpeg_baseline_dataset(rgb: np.ndarray, box, delta_mm: float):
     """JPEG baseline, YBR_FULL_422 (4:2:2 chroma), encoded by OpenCV: lossy."""
     from pydicom.encaps import encapsulate

@@ -15,6 +15,7 @@ from hc_tf.io import dicom  # noqa: E402
 from hc_tf.io import dicom_calibration as cal  # noqa: E402
 from hc_tf.io import dicom_codestream  # noqa: E402
 from hc_tf.io import dicom_frames  # noqa: E402
+from hc_tf.io import dicom_palette  # noqa: E402
 from hc_tf.measure import Ellipse  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
@@ -134,6 +135,34 @@ def test_palette_colour_becomes_gray_by_the_png_rule():
     rgb = (apply_color_lut(pixel_array(ds), ds) >> 8).astype(np.uint8)
     expected = cv2.cvtColor(rgb[:, :, ::-1].copy(), cv2.COLOR_BGR2GRAY)  # as a PNG is read
     assert np.array_equal(next(dicom_frames.iter_frames(path))[2], expected)
+
+
+@pytest.mark.parametrize("bits,big_endian", [(16, False), (16, True), (8, False), (8, True)])
+def test_a_segmented_palette_is_counted_as_pydicom_expands_it(bits, big_endian):
+    """dicom_palette.check_segmented counts without expanding: its count is the length of pydicom's
+    expansion, indirect segments (and 8-bit offsets in either byte order) included."""
+    from pydicom.pixels.processing import _expand_segmented_lut
+    for words in dicom_files.segmented_palette_words(bits, big_endian):
+        fmt = f"{'>' if big_endian else '<'}{len(words)}{'B' if bits == 8 else 'H'}"
+        assert dicom_palette._segmented_size(list(words), bits == 8, not big_endian) == len(
+            _expand_segmented_lut(tuple(words), fmt)) == 256
+
+
+@pytest.mark.parametrize("name", dicom_files.SEGMENTED_BOMBS)
+def test_a_segmented_palette_bomb_is_refused_before_it_is_expanded(tmp_path, monkeypatch, name):
+    import pydicom.pixels.processing
+    red, expected = dicom_files.SEGMENTED_BOMBS[name]
+    _, green, blue = dicom_files.segmented_palette_words(16)
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    path = dicom_files.save(dicom_files.segmented_palette_dataset(gray, [red, green, blue]),
+                            str(tmp_path / f"{name}.dcm"))
+    expanded = []
+    monkeypatch.setattr(pydicom.pixels.processing, "_expand_segmented_lut",
+                        lambda *a, **k: expanded.append(a) or [])
+    with pytest.raises(dicom.DicomError, match=rf"{name}\.dcm: the segmented red palette "
+                                               rf"\(0028,122x\) {expected}; refused before decoding"):
+        list(dicom_frames.iter_frames(path))
+    assert expanded == []
 
 
 def test_multi_frame_jpeg_ybr_decodes_the_frame_asked_for():

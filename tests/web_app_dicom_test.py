@@ -444,9 +444,25 @@ def _dicom_variants(tmp_path):
             ("j2k_mono2.dcm", dicom_files.dataset([gray]), JPEG2000Lossless, {}),
             ("j2k_rgb.dcm", dicom_files.dataset([rgb], photometric="RGB"), JPEG2000Lossless, {}),
             ("j2k_cine.dcm", dicom_files.dataset([255 - gray, gray]), JPEG2000Lossless, {}),
-            ("j2k_lossy.dcm", dicom_files.dataset([gray]), JPEG2000, {"j2k_cr": [20]})):
+            ("j2k_lossy.dcm", dicom_files.dataset([gray]), JPEG2000, {"j2k_cr": [20]}),
+            # Colour JPEG 2000 as PACS store it: the component transform in the codestream and
+            # PhotometricInterpretation YBR_RCT (lossless) or YBR_ICT (lossy), decoded to RGB.
+            ("j2k_rct.dcm", dicom_files.dataset([rgb], photometric="RGB"), JPEG2000Lossless, {}),
+            ("j2k_ict.dcm", dicom_files.dataset([rgb], photometric="RGB"), JPEG2000, {"j2k_cr": [10]})):
         ds.compress(syntax, **kw)
+        if name in ("j2k_rct.dcm", "j2k_ict.dcm"):  # the encoder's component transform, named
+            ds.PhotometricInterpretation = "YBR_RCT" if syntax == JPEG2000Lossless else "YBR_ICT"
         save(name, ds)
+    for name in ("US1_J2KR.dcm", "US1_J2KI.dcm"):  # an ultrasound frame, both ways (pydicom-data)
+        out[name] = get_testdata_file(name)
+    # Segmented palettes (PS3.3 C.7.9): an Aloka scanner's, both byte orders, and ours with
+    # 8- and 16-bit words and an indirect segment.
+    for name in ("gdcm-US-ALOKA-16.dcm", "gdcm-US-ALOKA-16_big.dcm"):
+        out[name] = get_testdata_file(name)
+    for bits in (8, 16):
+        for big in (False, True):
+            save(f"segmented{bits}_{'be' if big else 'le'}.dcm", dicom_files.segmented_palette_dataset(
+                gray, dicom_files.segmented_palette_words(bits, big), bits, big))
     # JPEG Baseline (libjpeg-turbo on both sides): gray both ways, YBR_FULL_422 (OpenCV's 4:2:2)
     # and YBR_FULL (4:4:4), a cine, and scanner and dcmtk files from pydicom-data.
     save("jpeg_mono2.dcm", _jpeg_baseline([gray], "MONOCHROME2"))
@@ -629,6 +645,21 @@ def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
     for name in read:
         (_, _, py_gray), = dicom_frames.iter_frames(files[name], frame=1)
         assert got[name] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}", (name, got[name])
+
+
+@pytest.mark.parametrize("name", dicom_files.SEGMENTED_BOMBS)
+def test_js_refuses_segmented_palette_bombs_as_the_python(tmp_path, name):
+    """A segmented palette that would expand past 65,536 entries, or nests indirect segments
+    without end, is refused by the app in hc_tf.io.dicom_frames' words, before it grows."""
+    import numpy as np
+    from hc_tf.io import dicom, dicom_frames
+    red, _ = dicom_files.SEGMENTED_BOMBS[name]
+    _, green, blue = dicom_files.segmented_palette_words(16)
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    files = _saved(tmp_path, {name: dicom_files.segmented_palette_dataset(gray, [red, green, blue])})
+    with pytest.raises(dicom.DicomError) as err:
+        list(dicom_frames.iter_frames(files[name]))
+    assert _js_decode([files[name]]) == [f"error: {err.value}"]
 
 
 _CHECK_JS = """

@@ -6,7 +6,7 @@ own size is checked first (`check_codestream`). Every refusal is a `DicomError` 
 file and the frame.
 
 Colour becomes gray by the PNG path's one rule (`hc_tf.preprocess.to_gray_uint8`: OpenCV's
-RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut`, YBR through pydicom's
+RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut` (`dicom_palette`), YBR through pydicom's
 colour-space conversion (`as_rgb`), then the same cv2 formula.
 
 A JPEG Baseline frame (what most scanners export) is decoded by libjpeg-turbo, through Pillow,
@@ -26,6 +26,7 @@ import numpy as np
 from hc_tf import preprocess
 from hc_tf.io import dicom
 from hc_tf.io import dicom_codestream
+from hc_tf.io import dicom_palette
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
 
@@ -44,9 +45,11 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
         needs a decoder that is not installed, or a compressed frame's own size is not the
         header's.
     """
-    from pydicom.pixels import apply_color_lut, pixel_array
+    from pydicom.pixels import pixel_array
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
     codestream = dicom_codestream.check_codestream(header, ds, frame, where)
+    if header.photometric == "PALETTE COLOR":
+        dicom_palette.check_segmented(ds, where)
     try:
         if (ds.file_meta.get("TransferSyntaxUID") == JPEG_BASELINE
                 and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS):
@@ -54,7 +57,7 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
         else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
             pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
         if header.photometric == "PALETTE COLOR":
-            pixels = _palette_rgb(apply_color_lut(pixels, _palette_source(ds)), ds)
+            pixels = dicom_palette.palette_rgb(pixels, ds)
     except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
         raise DicomError(f"{where}: pixel data cannot be decoded ({dicom.short(err)})") from None
     # The range check comes before the MONOCHROME1 inversion: casting first would wrap signed
@@ -80,35 +83,6 @@ def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
     if pixels.shape != expected or pixels.dtype != np.uint8:
         raise ValueError(f"decoded to {pixels.shape} {pixels.dtype}, not {expected} uint8")
     return pixels
-
-
-def _palette_source(ds: Any) -> Any:
-    """`ds`, or for a big-endian file a copy of its palette with the 16-bit LUT data in little
-    endian: pydicom 3.0.2's apply_color_lut reads plain LUT data in the machine's byte order
-    (OBXXXX1A_expb.dcm decodes to a dark image without this)."""
-    if ds.file_meta.TransferSyntaxUID.is_little_endian:
-        return ds
-    from pydicom.dataset import Dataset
-    lut = Dataset()
-    for colour in ("Red", "Green", "Blue"):
-        desc = f"{colour}PaletteColorLookupTableDescriptor"
-        data = f"{colour}PaletteColorLookupTableData"
-        setattr(lut, desc, ds[desc].value)
-        if data in ds:
-            raw = np.frombuffer(ds[data].value, dtype=">u2")
-            setattr(lut, data, raw.astype("<u2").tobytes())
-        else:
-            return ds  # segmented LUTs: pydicom handles their byte order itself
-    return lut
-
-
-def _palette_rgb(rgb: np.ndarray, ds: Any) -> np.ndarray:
-    """A palette's RGB as uint8: 16-bit LUT entries (descriptor's third value) keep their high
-    byte, as a display shows them."""
-    bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-    if bits == 16:
-        return (rgb.astype(np.uint32) >> 8).astype(np.uint8)
-    return rgb.astype(np.uint8)
 
 
 def iter_frames(path: str, frame: Optional[int] = None,

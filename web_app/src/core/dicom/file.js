@@ -9,6 +9,7 @@ export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
 // hc_tf.defaults.MAX_INPUT_FRAMES (dicom.read_header refuses more frames).
 const MAX_INPUT_FRAMES = 10_000;
 const GRAY = ['MONOCHROME1', 'MONOCHROME2'];
+export const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 export const COLOUR = ['RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420'];
 // Sequences whose VR an implicit-VR file does not say.
 const SEQUENCES = new Set(['x00186011', 'x52009229', 'x52009230', 'x00289110']);

@@ -11,9 +11,9 @@ import { toGray } from '../preprocess.js';
 import { UserError, checkSize, prepareGray } from '../imagefile.js';
 import { readCalibration, modelRegion } from './calibration.js';
 import { checkCodestream } from './codestream.js';
-import { DicomFileError, COLOUR, readHeader, calibrationFields } from './file.js';
+import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN, readHeader, calibrationFields } from './file.js';
+import { paletteRgb } from './palette.js';
 
-const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 const UNCOMPRESSED = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
   '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
@@ -31,23 +31,6 @@ const JPEG_LOSSLESS = ['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70'];
 const JPEG_LS = ['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81'];
 const J2K = ['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91'];
 const DECODED_HERE = [RLE_LOSSLESS, JPEG_BASELINE, ...JPEG_LOSSLESS, ...JPEG_LS, ...J2K];
-
-/** PALETTE COLOR -> RGB bytes: 16-bit LUT entries keep their high byte (dicom_frames._palette_rgb). */
-function paletteRgb(ds, h, index, n) {
-  const out = new Uint8Array(n * 3);
-  ['x00281201', 'x00281202', 'x00281203'].forEach((dataTag, c) => {
-    const descTag = `x0028110${c + 1}`;
-    if (!ds.elements[descTag] || !ds.elements[dataTag]) {
-      throw new DicomFileError(`${h.name}: PALETTE COLOR without a plain lookup table (0028,110${c + 1}/120${c + 1}); segmented palettes are not read here: measure it with hc-tf predict`);
-    }
-    const entries = ds.uint16(descTag, 0) || 65536, first = ds.uint16(descTag, 1), bits = ds.uint16(descTag, 2);
-    if (bits !== 16) throw new DicomFileError(`${h.name}: ${bits}-bit palette entries (0028,110${c + 1}); this app reads 16-bit palettes: measure it with hc-tf predict`);
-    const lut = new Uint8Array(entries);
-    for (let k = 0; k < entries; k++) lut[k] = ds.uint16(dataTag, k) >> 8;
-    for (let i = 0; i < n; i++) out[i * 3 + c] = lut[Math.min(Math.max(index[i], first), first + entries - 1) - first];
-  });
-  return out;
-}
 
 /**
  * An RLE frame's segments (PS3.5 G.5: a 64-byte header, the segment count, 15 offsets), refused
@@ -210,8 +193,10 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
   if (compressed && !DECODED_HERE.includes(ts)) {
     throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${ts || 'missing'}); this app reads uncompressed, RLE, JPEG Lossless, JPEG-LS, JPEG 2000 and JPEG Baseline DICOM only: export it uncompressed or measure it with hc-tf predict`);
   }
-  // A JPEG's YCbCr comes out of its decoder as RGB; other YBR pixel data is not read here.
-  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB' && ts !== JPEG_BASELINE) {
+  // A JPEG's YCbCr comes out of its decoder as RGB, and so does JPEG 2000's YBR_ICT / YBR_RCT
+  // (OpenJPEG undoes the component transform, as for pydicom); other YBR pixel data is not read here.
+  const rgbFromDecoder = ts === JPEG_BASELINE || (J2K.includes(ts) && ['YBR_ICT', 'YBR_RCT'].includes(h.photometric));
+  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB' && !rgbFromDecoder) {
     throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
   }
   const el = h.dataset.elements.x7fe00010;
