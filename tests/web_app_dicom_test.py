@@ -662,6 +662,19 @@ def test_js_refuses_segmented_palette_bombs_as_the_python(tmp_path, name):
     assert _js_decode([files[name]]) == [f"error: {err.value}"]
 
 
+def test_js_names_why_it_cannot_read_a_file():
+    """A deflated data set (which predict reads) and a file dicom-parser cannot walk are refused
+    in words naming the file and the cause (they had read "i.copy is not a function" and
+    "[object Object]")."""
+    from pydicom.data import get_testdata_file
+    deflated, overrun = get_testdata_file("image_dfl.dcm"), get_testdata_file("SC_rgb_jpeg.dcm")
+    assert _js_decode([deflated, overrun]) == [
+        f"error: {deflated}: its data set is deflated (Transfer Syntax UID (0002,0010) "
+        "1.2.840.10008.1.2.1.99), which this app does not read: measure it with hc-tf predict",
+        f"error: {overrun}: not a readable DICOM file (dicomParser:parseDicomDataSetExplicit: "
+        "buffer overrun)"]
+
+
 _CHECK_JS = """
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -24,10 +24,16 @@ export function looksLikeDicom(head, name = '') {
 }
 
 function parse(parser, bytes, name) {
+  // A deflated data set (1.2.840.10008.1.2.1.99) needs an inflater: this app has none, and says so.
+  const inflater = () => {
+    throw new DicomFileError(`${name}: its data set is deflated (Transfer Syntax UID (0002,0010) 1.2.840.10008.1.2.1.99), which this app does not read: measure it with hc-tf predict`);
+  };
   try {
-    return parser.parseDicom(bytes, { vrCallback: (tag) => (SEQUENCES.has(tag) ? 'SQ' : undefined) });
+    return parser.parseDicom(bytes, { vrCallback: (tag) => (SEQUENCES.has(tag) ? 'SQ' : undefined), inflater });
   } catch (err) {
-    const text = String(err?.message ?? err).split('\n')[0].slice(0, 160);
+    if (err instanceof DicomFileError) throw err;
+    // dicom-parser throws Errors, strings, or {exception, dataSet} objects
+    const text = String(err?.message ?? err?.exception ?? err).split('\n')[0].slice(0, 160);
     throw new DicomFileError(`${name}: not a readable DICOM file (${text})`);
   }
 }
