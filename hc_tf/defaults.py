@@ -104,3 +104,7 @@ MAX_INPUT_PIXELS: int = 25_000_000
 # Frames of one multi-frame (DICOM cine) file: a few seconds of cine are hundreds; a header that
 # claims millions of tiny frames is refused before anything is listed or decoded.
 MAX_INPUT_FRAMES: int = 10_000
+# Sequences inside sequences in a DICOM header (public ones; private ones are dropped first): an
+# ultrasound image nests 2 or 3 deep. pydicom walks them recursively, and 1,000 levels (a 20 KB
+# file) took 17 GB as each level formatted the traceback of the one below it.
+MAX_SEQUENCE_DEPTH: int = 16

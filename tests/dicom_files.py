@@ -108,6 +108,33 @@ def screen_dataset(gray: np.ndarray, pixel_size_mm: float):
                                                    pixel_size_mm)])
 
 
+def nested_dataset(depth: int):
+    """A gray image whose header nests `depth` sequences, one in the other (saved with the
+    recursion limit raised: pydicom's writer recurses a few frames a level)."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    ds = dataset([np.zeros((16, 16), np.uint8)])
+    inner = Dataset()
+    inner.ReferencedSOPInstanceUID = "1.2.3"
+    for _ in range(depth):
+        outer = Dataset()
+        outer.ReferencedImageSequence = Sequence([inner])
+        inner = outer
+    ds.ReferencedImageSequence = inner.ReferencedImageSequence
+    return ds
+
+
+def save_deep(ds, path: str) -> str:
+    """`save` for a deeply nested dataset."""
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    try:
+        return save(ds, path)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
 def save(ds, path: str) -> str:
     ds.save_as(path, enforce_file_format=True)
     return path

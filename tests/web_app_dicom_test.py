@@ -675,6 +675,19 @@ def test_js_names_why_it_cannot_read_a_file():
         "buffer overrun)"]
 
 
+def test_js_refuses_sequences_nested_too_deep_as_the_python(tmp_path):
+    """Headers nesting 16, 17 and 1,000 sequences: read, and refused in dicom.read_header's words."""
+    from hc_tf.io import dicom
+    paths = [dicom_files.save_deep(dicom_files.nested_dataset(d), str(tmp_path / f"deep{d}.dcm"))
+             for d in (16, 17, 1000)]
+    got = _js_decode(paths)
+    assert got[0].startswith("1 ") and dicom.read_header(paths[0]).rows == 16
+    for path, line in zip(paths[1:], got[1:]):
+        with pytest.raises(dicom.DicomError) as err:
+            dicom.read_header(path)
+        assert line == f"error: {err.value}"
+
+
 _CHECK_JS = """
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

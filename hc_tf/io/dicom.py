@@ -193,9 +193,7 @@ def read_header(path: str) -> Header:
     try:
         with quiet():  # pydicom quotes a value it converts and finds invalid (a UID)
             ds = _dcmread(path, stop_before_pixels=True)
-            # Vendors' private fields are never needed and may identify; the walk converts
-            # every element (sequences too), so later reads of the header warn no more.
-            ds.remove_private_tags()
+            _remove_private_tags(ds, path)
     except DicomError:
         raise
     except Exception as err:  # pydicom raises many kinds on malformed input  # noqa: BLE001
@@ -220,6 +218,30 @@ def read_header(path: str) -> Header:
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     _check_pixel_format(ds, path, photometric, samples)
     return Header(path, ds, rows, columns, frames, samples, photometric)
+
+
+def _remove_private_tags(ds: Any, path: str) -> None:
+    """Drops the vendors' private fields at every level (never needed, and they may identify),
+    converting every other element (sequences too: later reads of the header warn no more). A
+    loop, not pydicom's recursive `walk`, so that sequences nested past MAX_SEQUENCE_DEPTH are
+    refused before they are converted.
+
+    Raises:
+      DicomError: naming the file, for sequences nested too deep.
+    """
+    limit = defaults.MAX_SEQUENCE_DEPTH
+    items = [(ds, 0)]
+    while items:
+        item, depth = items.pop()
+        for tag in [tag for tag in item.keys() if tag.is_private]:
+            del item[tag]
+        for element in item:  # converts it (a sequence: its items, one level)
+            if element.VR != "SQ" or not element.value:
+                continue
+            if depth == limit:
+                raise DicomError(f"{path}: sequences nested more than {limit} deep (an "
+                                 f"ultrasound image nests 2 or 3; {element.tag} goes deeper)")
+            items.extend((child, depth + 1) for child in element.value)
 
 
 def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> None:
