@@ -27,10 +27,11 @@ for (const f of ['LICENSE', 'README.md']) {
 }
 /**
  * A UMD package's file wrapped as an ES module in dist/vendor/<name>/index.js, with its LICENSE
- * (or, for a package that ships none, its package.json's licence and repository) and `extra`
- * files (a wasm build) beside it.
+ * (or, for a package that ships none, its package.json's licence and repository; `notice`, the
+ * licence of a library a wasm build compiles in, appended) and `extra` files (a wasm build)
+ * beside it.
  */
-function vendorUmd(name, file, extra = []) {
+function vendorUmd(name, file, extra = [], notice = '') {
   const dir = path.join(HERE, 'node_modules', name);
   if (!existsSync(path.join(dir, file))) {
     console.error(`node_modules/${name} missing: run \`npm ci\` first`);
@@ -43,6 +44,7 @@ function vendorUmd(name, file, extra = []) {
     + `const module = { exports: {} }; const exports = module.exports; const require = () => ({});\n${umd}\nexport default module.exports;\n`);
   if (existsSync(path.join(dir, 'LICENSE'))) cpSync(path.join(dir, 'LICENSE'), path.join(DIST, 'vendor', name, 'LICENSE'));
   else writeFileSync(path.join(DIST, 'vendor', name, 'LICENSE'), `${name} ${version}: ${meta.license} (package.json; no LICENSE file shipped); ${meta.repository?.url ?? meta.homepage ?? ''}\n`);
+  if (notice) writeFileSync(path.join(DIST, 'vendor', name, 'LICENSE'), `\n${notice}\n`, { flag: 'a' });
   for (const f of extra) cpSync(path.join(dir, f), path.join(DIST, 'vendor', name, path.basename(f)));
 }
 // dicom-parser ships UMD only: wrapped as an ES module for the decode worker (its zlib is for
@@ -51,10 +53,13 @@ vendorUmd('dicom-parser', path.join('dist', 'dicomParser.min.js'));
 // The JPEG Lossless decoder (DICOM's 1.2.840.10008.1.2.4.57/.70), for the decode worker.
 vendorUmd('jpeg-lossless-decoder-js', path.join('release', 'current', 'lossless-min.js'));
 // JPEG-LS and JPEG 2000 (.4.80/.81, .4.90/.91): cornerstone's wasm builds of CharLS and OpenJPEG.
-vendorUmd('@cornerstonejs/codec-charls', path.join('dist', 'charlswasm_decode.js'), [path.join('dist', 'charlswasm_decode.wasm')]);
-vendorUmd('@cornerstonejs/codec-openjpeg', path.join('dist', 'openjpegwasm_decode.js'), [path.join('dist', 'openjpegwasm_decode.wasm')]);
+vendorUmd('@cornerstonejs/codec-charls', path.join('dist', 'charlswasm_decode.js'), [path.join('dist', 'charlswasm_decode.wasm')],
+  'The wasm build contains CharLS (https://github.com/team-charls/charls), BSD-3-Clause.');
+vendorUmd('@cornerstonejs/codec-openjpeg', path.join('dist', 'openjpegwasm_decode.js'), [path.join('dist', 'openjpegwasm_decode.wasm')],
+  'The wasm build contains OpenJPEG (https://github.com/uclouvain/openjpeg), BSD-2-Clause.');
 // JPEG Baseline (.4.50): cornerstone's wasm build of libjpeg-turbo, the decoder predict uses (Pillow's).
-vendorUmd('@cornerstonejs/codec-libjpeg-turbo-8bit', path.join('dist', 'libjpegturbowasm_decode.js'), [path.join('dist', 'libjpegturbowasm_decode.wasm')]);
+vendorUmd('@cornerstonejs/codec-libjpeg-turbo-8bit', path.join('dist', 'libjpegturbowasm_decode.js'), [path.join('dist', 'libjpegturbowasm_decode.wasm')],
+  'The wasm build contains libjpeg-turbo (https://libjpeg-turbo.org), under the IJG License and the Modified (3-clause) BSD License (its LICENSE.md). This software is based in part on the work of the Independent JPEG Group.');
 for (const w of WASM) for (const ext of ['.js', '.wasm']) {
   cpSync(path.join(LITERT, 'core', 'wasm', w + ext), path.join(DIST, 'wasm', w + ext));
 }
