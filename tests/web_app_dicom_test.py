@@ -459,6 +459,11 @@ def _dicom_variants(tmp_path):
     # 8- and 16-bit words and an indirect segment.
     for name in ("gdcm-US-ALOKA-16.dcm", "gdcm-US-ALOKA-16_big.dcm"):
         out[name] = get_testdata_file(name)
+    plain8 = dicom_files.dataset([gray], photometric="PALETTE COLOR")  # a plain table of 8-bit entries
+    for i, colour in enumerate(("Red", "Green", "Blue")):
+        setattr(plain8, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 8])
+        setattr(plain8, f"{colour}PaletteColorLookupTableData", bytes((v * (i + 1)) % 256 for v in range(256)))
+    save("palette8.dcm", plain8)
     for bits in (8, 16):
         for big in (False, True):
             save(f"segmented{bits}_{'be' if big else 'le'}.dcm", dicom_files.segmented_palette_dataset(
