@@ -464,6 +464,7 @@ def _dicom_variants(tmp_path):
         setattr(plain8, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 8])
         setattr(plain8, f"{colour}PaletteColorLookupTableData", bytes((v * (i + 1)) % 256 for v in range(256)))
     save("palette8.dcm", plain8)
+    save("palette8_be.dcm", plain8, ExplicitVRBigEndian)  # 8-bit entries have no byte order
     for bits in (8, 16):
         for big in (False, True):
             save(f"segmented{bits}_{'be' if big else 'le'}.dcm", dicom_files.segmented_palette_dataset(

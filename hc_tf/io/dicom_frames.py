@@ -30,7 +30,6 @@ from hc_tf.io import dicom_palette
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
 
-JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
 # The photometric interpretations whose JPEG Baseline frames libjpeg-turbo decodes here (and
 # the app): gray, and YCbCr that the decoder turns to RGB. An RGB-coded JPEG (no colour
 # transform) stays with pydicom, which knows the markers that tell it so.
@@ -46,12 +45,13 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
         header's.
     """
     from pydicom.pixels import pixel_array
+    from pydicom.uid import JPEGBaseline8Bit
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
     codestream = dicom_codestream.check_codestream(header, ds, frame, where)
     if header.photometric == "PALETTE COLOR":
         dicom_palette.check_segmented(ds, where)
     try:
-        if (ds.file_meta.get("TransferSyntaxUID") == JPEG_BASELINE
+        if (ds.file_meta.get("TransferSyntaxUID") == JPEGBaseline8Bit
                 and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS):
             pixels = _libjpeg_turbo_pixels(codestream, header)
         else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.

@@ -57,6 +57,9 @@ def _segmented_size(words: list, eight_bit: bool, little: bool,
                     segments: Optional[int] = None, depth: int = 0) -> int:
     """How many entries `words` expand to (the first `segments` of them, for an indirect
     segment), raising ValueError past the limits."""
+    def word(i: int) -> int:
+        return words[i] if i < len(words) else 0
+
     size = offset = done = 0
     while offset + 1 < len(words):
         opcode, length = words[offset], words[offset + 1]
@@ -70,8 +73,6 @@ def _segmented_size(words: list, eight_bit: bool, little: bool,
         elif opcode == 2:  # indirect: `length` segments from a word offset
             if depth == MAX_INDIRECT_DEPTH:
                 raise ValueError(f"nests indirect segments deeper than {MAX_INDIRECT_DEPTH}")
-            def word(i: int) -> int:
-                return words[i] if i < len(words) else 0
             if eight_bit:  # four bytes, ordered by the file's endianness (as pydicom reads them)
                 b = [word(offset + i) for i in ([3, 2, 1, 0] if little else [2, 3, 0, 1])]
                 start = (b[0] << 8 | b[1]) << 16 | (b[2] << 8 | b[3])
@@ -92,7 +93,7 @@ def _segmented_size(words: list, eight_bit: bool, little: bool,
 def _palette_source(ds: Any) -> Any:
     """`ds`, or for a big-endian file a copy of its palette with the 16-bit LUT data in little
     endian: pydicom 3.0.2's apply_color_lut reads plain LUT data in the machine's byte order
-    (OBXXXX1A_expb.dcm decodes to a dark image without this)."""
+    (OBXXXX1A_expb.dcm decodes to a dark image without this). 8-bit entries have no byte order."""
     if ds.file_meta.TransferSyntaxUID.is_little_endian:
         return ds
     from pydicom.dataset import Dataset
@@ -101,11 +102,12 @@ def _palette_source(ds: Any) -> Any:
         desc = f"{colour}PaletteColorLookupTableDescriptor"
         data = f"{colour}PaletteColorLookupTableData"
         setattr(lut, desc, ds[desc].value)
-        if data in ds:
-            raw = np.frombuffer(ds[data].value, dtype=">u2")
-            setattr(lut, data, raw.astype("<u2").tobytes())
-        else:
+        if data not in ds:
             return ds  # segmented LUTs: pydicom handles their byte order itself
+        raw = ds[data].value
+        if len(raw) == 2 * (ds[desc].value[0] or 65536):  # 16-bit entries (pydicom's depth)
+            raw = np.frombuffer(raw, dtype=">u2").astype("<u2").tobytes()
+        setattr(lut, data, raw)
     return lut
 
 
