@@ -469,6 +469,8 @@ def _dicom_variants(tmp_path):
         for big in (False, True):
             save(f"segmented{bits}_{'be' if big else 'le'}.dcm", dicom_files.segmented_palette_dataset(
                 gray, dicom_files.segmented_palette_words(bits, big), bits, big))
+    from pydicom.encaps import encapsulate, get_frame
+    from pydicom.uid import JPEGExtended12Bit
     # JPEG Baseline (libjpeg-turbo on both sides): gray both ways, YBR_FULL_422 (OpenCV's 4:2:2)
     # and YBR_FULL (4:4:4), a cine, and scanner and dcmtk files from pydicom-data.
     save("jpeg_mono2.dcm", _jpeg_baseline([gray], "MONOCHROME2"))
@@ -476,6 +478,14 @@ def _dicom_variants(tmp_path):
     save("jpeg_ybr422.dcm", dicom_files.jpeg_baseline_dataset(rgb, (0, 0, 159, 119), 0.2))
     save("jpeg_ybr422_cine.dcm", _jpeg_baseline([rgb, rgb[::-1].copy()], "YBR_FULL_422"))
     save("jpeg_ybr444.dcm", _jpeg_baseline([rgb], "YBR_FULL", cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444))
+    # JPEG Extended (.4.51) at 8 bits: the same streams under an SOF1 frame header (a baseline
+    # stream is a valid extended sequential one).
+    for name, photometric, frame in (("jpeg_ext_mono2.dcm", "MONOCHROME2", gray),
+                                     ("jpeg_ext_ybr422.dcm", "YBR_FULL_422", rgb)):
+        ds = _jpeg_baseline([frame], photometric)
+        ds.file_meta.TransferSyntaxUID = JPEGExtended12Bit
+        ds.PixelData = encapsulate([get_frame(ds.PixelData, 0, number_of_frames=1).replace(b"\xff\xc0", b"\xff\xc1", 1)])
+        save(name, ds)
     for name in ("color3d_jpeg_baseline.dcm", "SC_rgb_jpeg_dcmtk.dcm", "SC_rgb_dcmtk_+eb+cy+np.dcm"):
         out[name.replace("color3d", "cine_color3d")] = get_testdata_file(name)
     return out

@@ -9,9 +9,9 @@ Colour becomes gray by the PNG path's one rule (`hc_tf.preprocess.to_gray_uint8`
 RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut` (`dicom_palette`), YBR through pydicom's
 colour-space conversion (`as_rgb`), then the same cv2 formula.
 
-A JPEG Baseline frame (what most scanners export) is decoded by libjpeg-turbo, through Pillow,
-which also turns its YCbCr into RGB: the web app decodes it with libjpeg-turbo as well (its
-wasm build), so both read the same pixels and measure the same HC. pydicom's first choice,
+A JPEG Baseline frame (what most scanners export; 8-bit JPEG Extended too) is decoded by
+libjpeg-turbo, through Pillow, which also turns its YCbCr into RGB: the web app decodes it with
+libjpeg-turbo as well (its wasm build), so both read the same pixels and measure the same HC. pydicom's first choice,
 libjpeg (pylibjpeg-libjpeg), upsamples 4:2:2 chroma and rounds YCbCr->RGB otherwise (up to
 5 levels apart on pydicom's own ultrasound cine).
 """
@@ -30,9 +30,11 @@ from hc_tf.io import dicom_palette
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
 
-# The photometric interpretations whose JPEG Baseline frames libjpeg-turbo decodes here (and
-# the app): gray, and YCbCr that the decoder turns to RGB. An RGB-coded JPEG (no colour
-# transform) stays with pydicom, which knows the markers that tell it so.
+# JPEG Baseline and JPEG Extended (8-bit here: read_header refuses deeper samples), decoded by
+# libjpeg-turbo here and in the app, in these photometric interpretations: gray, and YCbCr
+# that the decoder turns to RGB. An RGB-coded JPEG (no colour transform) stays with pydicom,
+# which knows the markers that tell it so.
+LIBJPEG_TURBO_SYNTAXES = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
 LIBJPEG_TURBO_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "YBR_FULL", "YBR_FULL_422")
 
 
@@ -45,13 +47,12 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
         header's.
     """
     from pydicom.pixels import pixel_array
-    from pydicom.uid import JPEGBaseline8Bit
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
     codestream = dicom_codestream.check_codestream(header, ds, frame, where)
     if header.photometric == "PALETTE COLOR":
         dicom_palette.check_segmented(ds, where)
     try:
-        if (ds.file_meta.get("TransferSyntaxUID") == JPEGBaseline8Bit
+        if (ds.file_meta.get("TransferSyntaxUID") in LIBJPEG_TURBO_SYNTAXES
                 and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS):
             pixels = _libjpeg_turbo_pixels(codestream, header)
         else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
@@ -73,7 +74,7 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
 
 
 def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
-    """A JPEG Baseline frame (its size checked by check_codestream) decoded by Pillow's
+    """A JPEG Baseline or Extended frame (its size checked by check_codestream) decoded by Pillow's
     libjpeg-turbo: (H, W) gray or (H, W, 3) RGB. Pillow leaves EXIF orientation alone, as
     pydicom does."""
     from PIL import Image

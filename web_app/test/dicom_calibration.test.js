@@ -65,7 +65,7 @@ test('not DICOM, compressed, or over the limits: refused in words naming the fil
   const bytes = new Uint8Array(readFileSync(path.join(FIXTURES, 'one_region.dcm')));
   assert.throws(() => readHeader(parser, bytes, 'big.dcm', { ...limits, max_input_pixels: 100 }), /big\.dcm: Rows x Columns \(0028,0010\/0011\) = 64 x 96/);
   const h = header('one_region.dcm');
-  assert.throws(() => decodeFrame({ ...h, transferSyntax: '1.2.840.10008.1.2.4.51' }), /one_region\.dcm: its pixel data is compressed .*1\.2\.840\.10008\.1\.2\.4\.51/);
+  assert.throws(() => decodeFrame({ ...h, transferSyntax: '1.2.840.10008.1.2.4.100' }), /one_region\.dcm: its pixel data is compressed .*1\.2\.840\.10008\.1\.2\.4\.100/);
 });
 
 /** A Part 10 file in Implicit VR Little Endian (the default syntax: no VR in the data set). */

@@ -2,8 +2,8 @@
 // hc_tf/io/dicom_frames.py (the definition; the same refusals, colour to gray by the PNG path's
 // rule). Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds
 // it, byte for byte pydicom's); JPEG Lossless (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000
-// (cornerstone's CharLS and OpenJPEG wasm builds) and JPEG Baseline (its libjpeg-turbo wasm
-// build: predict decodes it with libjpeg-turbo too, through Pillow), each frame's codestream
+// (cornerstone's CharLS and OpenJPEG wasm builds) and JPEG Baseline and 8-bit Extended (its
+// libjpeg-turbo wasm build: predict decodes them with libjpeg-turbo too, through Pillow), each frame's codestream
 // size checked first (./codestream.js), byte for byte Python's pixels; another compressed one
 // is refused in words. prepareDicom: a file's frame, letterboxed.
 
@@ -20,9 +20,10 @@ const UNCOMPRESSED = {
   [EXPLICIT_BIG_ENDIAN]: 'Explicit VR Big Endian',
 };
 const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
-// JPEG Baseline (8-bit lossy): libjpeg-turbo, as dicom_frames.LIBJPEG_TURBO_PHOTOMETRICS say.
-const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
-const JPEG_BASELINE_PHOTOMETRICS = ['MONOCHROME1', 'MONOCHROME2', 'YBR_FULL', 'YBR_FULL_422'];
+// JPEG Baseline and JPEG Extended at 8 bits (lossy): libjpeg-turbo, as
+// dicom_frames.LIBJPEG_TURBO_SYNTAXES and LIBJPEG_TURBO_PHOTOMETRICS say.
+const LIBJPEG_TURBO_SYNTAXES = ['1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.51'];
+const LIBJPEG_TURBO_PHOTOMETRICS = ['MONOCHROME1', 'MONOCHROME2', 'YBR_FULL', 'YBR_FULL_422'];
 // JPEG Lossless, Non-Hierarchical (Process 14) and its First-Order Prediction (SV1) form:
 // decoded exactly (jpeg-lossless-decoder-js), so the same pixels as pydicom's libjpeg.
 const JPEG_LOSSLESS = ['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70'];
@@ -30,7 +31,7 @@ const JPEG_LOSSLESS = ['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70'];
 // CharLS and OpenJPEG, loaded by the worker when a file needs them.
 const JPEG_LS = ['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81'];
 const J2K = ['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91'];
-const DECODED_HERE = [RLE_LOSSLESS, JPEG_BASELINE, ...JPEG_LOSSLESS, ...JPEG_LS, ...J2K];
+const DECODED_HERE = [RLE_LOSSLESS, ...LIBJPEG_TURBO_SYNTAXES, ...JPEG_LOSSLESS, ...JPEG_LS, ...J2K];
 
 /**
  * An RLE frame's segments (PS3.5 G.5: a 64-byte header, the segment count, 15 offsets), refused
@@ -134,21 +135,22 @@ function jpegLosslessFrame(h, frame, codecs) {
 }
 
 /**
- * A JPEG Baseline frame, checked as dicom_codestream.check_codestream checks it before anything
- * is decoded (its frame header's rows x columns x components and 8-bit samples are the file's),
+ * A JPEG Baseline or 8-bit Extended frame, checked as dicom_codestream.check_codestream checks
+ * it before anything is decoded (its frame header's rows x columns x components and 8-bit
+ * samples are the file's),
  * decoded by `codecs.libjpegTurbo` (cornerstone's libjpeg-turbo wasm build: gray, or YCbCr it
  * turns to RGB, as Pillow's libjpeg-turbo does for predict; neither applies an EXIF
  * orientation, as pydicom does not): the samples, interleaved.
  */
-function jpegBaselineFrame(h, frame, codecs) {
-  if (!JPEG_BASELINE_PHOTOMETRICS.includes(h.photometric)) {
+function lossyJpegFrame(h, frame, codecs) {
+  if (!LIBJPEG_TURBO_PHOTOMETRICS.includes(h.photometric)) {
     throw new DicomFileError(`${h.name}: JPEG with PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (MONOCHROME1/2 and YBR_FULL(_422) are): measure it with hc-tf predict`);
   }
-  if (!codecs.libjpegTurbo) throw new DicomFileError(`${h.name}: JPEG Baseline is decoded by the app's worker only`);
+  if (!codecs.libjpegTurbo) throw new DicomFileError(`${h.name}: JPEG Baseline and Extended are decoded by the app's worker only`);
   const data = frameFragment(h, frame);
   const [sof] = checkCodestream(h, data, 'jpeg');
-  if (sof.marker !== 0xc0 || sof.precision !== 8 || h.bitsAllocated !== 8 || h.bitsStored !== 8) {
-    throw new DicomFileError(`${h.name}: not an 8-bit baseline JPEG (SOF ${sof.marker.toString(16)}, ${sof.precision}-bit; BitsStored (0028,0101) ${h.bitsStored}): measure it with hc-tf predict`);
+  if (![0xc0, 0xc1].includes(sof.marker) || sof.precision !== 8 || h.bitsAllocated !== 8 || h.bitsStored !== 8) {
+    throw new DicomFileError(`${h.name}: not an 8-bit baseline or extended JPEG (SOF ${sof.marker.toString(16)}, ${sof.precision}-bit; BitsStored (0028,0101) ${h.bitsStored}): measure it with hc-tf predict`);
   }
   const damaged = () => new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG codestream is damaged)`);
   let dec;
@@ -175,7 +177,7 @@ function jpegBaselineFrame(h, frame, codecs) {
 export async function decodeFrameAsync(h, frame = 1, codecs = {}) {
   checkFrameNumber(h, frame);
   const ready = { ...codecs }; // the wasm codecs loaded on first need
-  if (h.transferSyntax === JPEG_BASELINE && codecs.loadLibjpegTurbo) ready.libjpegTurbo = await codecs.loadLibjpegTurbo();
+  if (LIBJPEG_TURBO_SYNTAXES.includes(h.transferSyntax) && codecs.loadLibjpegTurbo) ready.libjpegTurbo = await codecs.loadLibjpegTurbo();
   if (JPEG_LS.includes(h.transferSyntax) && codecs.loadCharls) ready.charls = await codecs.loadCharls();
   if (J2K.includes(h.transferSyntax) && codecs.loadOpenjpeg) ready.openjpeg = await codecs.loadOpenjpeg();
   return decodeFrame(h, frame, ready);
@@ -191,11 +193,11 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
   checkFrameNumber(h, frame);
   const ts = h.transferSyntax, compressed = !(ts in UNCOMPRESSED);
   if (compressed && !DECODED_HERE.includes(ts)) {
-    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${ts || 'missing'}); this app reads uncompressed, RLE, JPEG Lossless, JPEG-LS, JPEG 2000 and JPEG Baseline DICOM only: export it uncompressed or measure it with hc-tf predict`);
+    throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${ts || 'missing'}); this app reads uncompressed, RLE, JPEG Baseline, JPEG Extended (8-bit), JPEG Lossless, JPEG-LS and JPEG 2000 DICOM only: export it uncompressed or measure it with hc-tf predict`);
   }
   // A JPEG's YCbCr comes out of its decoder as RGB, and so does JPEG 2000's YBR_ICT / YBR_RCT
   // (OpenJPEG undoes the component transform, as for pydicom); other YBR pixel data is not read here.
-  const rgbFromDecoder = ts === JPEG_BASELINE || (J2K.includes(ts) && ['YBR_ICT', 'YBR_RCT'].includes(h.photometric));
+  const rgbFromDecoder = LIBJPEG_TURBO_SYNTAXES.includes(ts) || (J2K.includes(ts) && ['YBR_ICT', 'YBR_RCT'].includes(h.photometric));
   if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB' && !rgbFromDecoder) {
     throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
   }
@@ -265,7 +267,7 @@ function compressedFrame(h, frame, codecs) {
     return { raw: rleFrame(h, frame, bytesPer), off: 0, bytesPer, planar: 1 };
   }
   if (JPEG_LOSSLESS.includes(ts)) return { raw: jpegLosslessFrame(h, frame, codecs), off: 0, bytesPer: 1, planar: 0 };
-  if (ts === JPEG_BASELINE) return { raw: jpegBaselineFrame(h, frame, codecs), off: 0, bytesPer: 1, planar: 0 };
+  if (LIBJPEG_TURBO_SYNTAXES.includes(ts)) return { raw: lossyJpegFrame(h, frame, codecs), off: 0, bytesPer: 1, planar: 0 };
   return wasmCodecFrame(h, frame, codecs, JPEG_LS.includes(ts));
 }
 
