@@ -305,7 +305,7 @@ def _jpeg_head(golden, tmp_path, name, colour):  # noqa: F811
 @pytest.mark.parametrize("colour", [False, True], ids=["gray", "ybr_422"])
 def test_jpeg_baseline_head_measures_as_predict(page, golden, tmp_path, colour):  # noqa: F811
     """JPEG Baseline, what most scanners export: the app's worker decodes it with libjpeg-turbo's
-    wasm build, predict with Pillow's libjpeg-turbo, so the HC is predict's (it was only close
+    wasm build, predict with simplejpeg's libjpeg-turbo, so the HC is predict's (it was only close
     while the app used the browser's decoder and predict pydicom's libjpeg)."""
     path, want = _jpeg_head(golden, tmp_path, "head_jpeg.dcm", colour)
     page.set_input_files("#file", path)
@@ -631,9 +631,10 @@ def test_js_refuses_jpeg_ls_and_jpeg_2000_frames_as_the_python(tmp_path):
 
 
 def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
-    """A damaged JPEG Baseline frame: cut short (half of it, or only its EOI marker missing) both
-    sides refuse, never gray filler measured (pydicom's libjpeg, predict's decoder before
-    libjpeg-turbo, filled a half frame silently); a flipped byte in the coded data (a decoder reads
+    """A damaged JPEG Baseline frame: cut short (half of it, or only its EOI marker missing) or
+    with bytes where a marker should be, both sides refuse, never gray filler measured
+    (pydicom's libjpeg, predict's decoder before libjpeg-turbo, filled a half frame silently;
+    Pillow's libjpeg-turbo measured through libjpeg-turbo's warnings); a flipped byte in the coded data (a decoder reads
     on) gives the same pixels on both sides; bytes after EOI are ignored alike."""
     import hashlib
     from pydicom.encaps import encapsulate, get_frame
@@ -648,6 +649,8 @@ def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
 
     refused = {"cut_half": damaged(lambda f: f[:len(f) // 2]),
                "cut_eoi": damaged(lambda f: f[:-2]),
+               # libjpeg-turbo warns "3 extraneous bytes before marker 0xd9" (Pillow measured it)
+               "junk_before_eoi": damaged(lambda f: f[:-2] + bytes(3) + f[-2:]),
                "cut_ybr": damaged(lambda f: f[:len(f) // 3], "YBR_FULL_422")}
     read = {"flipped": damaged(lambda f: f[:1000] + bytes([f[1000] ^ 0xFF]) + f[1001:]),
             "flipped_ybr": damaged(lambda f: f[:3000] + bytes([f[3000] ^ 0x55]) + f[3001:], "YBR_FULL_422"),

@@ -57,7 +57,7 @@ vendorUmd('@cornerstonejs/codec-charls', path.join('dist', 'charlswasm_decode.js
   'The wasm build contains CharLS (https://github.com/team-charls/charls), BSD-3-Clause.');
 vendorUmd('@cornerstonejs/codec-openjpeg', path.join('dist', 'openjpegwasm_decode.js'), [path.join('dist', 'openjpegwasm_decode.wasm')],
   'The wasm build contains OpenJPEG (https://github.com/uclouvain/openjpeg), BSD-2-Clause.');
-// JPEG Baseline (.4.50): cornerstone's wasm build of libjpeg-turbo, the decoder predict uses (Pillow's).
+// JPEG Baseline (.4.50): cornerstone's wasm build of libjpeg-turbo, the decoder predict uses (simplejpeg's).
 vendorUmd('@cornerstonejs/codec-libjpeg-turbo-8bit', path.join('dist', 'libjpegturbowasm_decode.js'), [path.join('dist', 'libjpegturbowasm_decode.wasm')],
   'The wasm build contains libjpeg-turbo (https://libjpeg-turbo.org), under the IJG License and the Modified (3-clause) BSD License (its LICENSE.md). This software is based in part on the work of the Independent JPEG Group.');
 for (const w of WASM) for (const ext of ['.js', '.wasm']) {

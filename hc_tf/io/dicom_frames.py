@@ -10,15 +10,15 @@ RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut` (`dicom_palette`),
 colour-space conversion (`as_rgb`), then the same cv2 formula.
 
 A JPEG Baseline frame (what most scanners export; 8-bit JPEG Extended too) is decoded by
-libjpeg-turbo, through Pillow, which also turns its YCbCr into RGB: the web app decodes it with
-libjpeg-turbo as well (its wasm build), so both read the same pixels and measure the same HC. pydicom's first choice,
+libjpeg-turbo, through simplejpeg, which also turns its YCbCr into RGB: the web app decodes it
+with libjpeg-turbo as well (its wasm build), so both read the same pixels and measure the same
+HC, and both refuse a frame libjpeg-turbo finds corrupt. pydicom's first choice,
 libjpeg (pylibjpeg-libjpeg), upsamples 4:2:2 chroma and rounds YCbCr->RGB otherwise (up to
 5 levels apart on pydicom's own ultrasound cine).
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
@@ -74,13 +74,18 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
 
 
 def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
-    """A JPEG Baseline or Extended frame (its size checked by check_codestream) decoded by Pillow's
-    libjpeg-turbo: (H, W) gray or (H, W, 3) RGB. Pillow leaves EXIF orientation alone, as
-    pydicom does."""
-    from PIL import Image
-    with Image.open(io.BytesIO(codestream), formats=("JPEG",)) as image:
-        pixels = np.asarray(image)
-    expected = (header.rows, header.columns) + ((3,) if header.samples == 3 else ())
+    """A JPEG Baseline or Extended frame (its size checked by check_codestream) decoded by
+    libjpeg-turbo through simplejpeg: (H, W) gray or (H, W, 3) RGB, with libjpeg's default
+    (accurate) IDCT and upsampling, as the app's wasm build decodes it. Strict: a stream that
+    libjpeg-turbo warns about (corrupt data, bytes where a marker should be) is refused, as the
+    app refuses it, where Pillow would measure what was decoded. No EXIF orientation, as pydicom."""
+    import simplejpeg
+    gray = header.samples == 1
+    pixels = simplejpeg.decode_jpeg(codestream, colorspace="GRAY" if gray else "RGB",
+                                    fastdct=False, fastupsample=False, strict=True)
+    if gray:
+        pixels = pixels[:, :, 0]
+    expected = (header.rows, header.columns) + (() if gray else (3,))
     if pixels.shape != expected or pixels.dtype != np.uint8:
         raise ValueError(f"decoded to {pixels.shape} {pixels.dtype}, not {expected} uint8")
     return pixels

@@ -3,7 +3,7 @@
 // rule). Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds
 // it, byte for byte pydicom's); JPEG Lossless (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000
 // (cornerstone's CharLS and OpenJPEG wasm builds) and JPEG Baseline and 8-bit Extended (its
-// libjpeg-turbo wasm build: predict decodes them with libjpeg-turbo too, through Pillow), each frame's codestream
+// libjpeg-turbo wasm build: predict decodes them with libjpeg-turbo too, through simplejpeg), each frame's codestream
 // size checked first (./codestream.js), byte for byte Python's pixels; another compressed one
 // is refused in words. prepareDicom: a file's frame, letterboxed.
 
@@ -139,7 +139,7 @@ function jpegLosslessFrame(h, frame, codecs) {
  * it before anything is decoded (its frame header's rows x columns x components and 8-bit
  * samples are the file's),
  * decoded by `codecs.libjpegTurbo` (cornerstone's libjpeg-turbo wasm build: gray, or YCbCr it
- * turns to RGB, as Pillow's libjpeg-turbo does for predict; neither applies an EXIF
+ * turns to RGB, as simplejpeg's libjpeg-turbo does for predict; neither applies an EXIF
  * orientation, as pydicom does not): the samples, interleaved.
  */
 function lossyJpegFrame(h, frame, codecs) {
