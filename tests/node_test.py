@@ -193,6 +193,60 @@ def test_a_dead_letter_leaves_no_output_folder(tmp_path, runner):
     assert not os.path.exists(spool.out_dir(i)), os.listdir(spool.outgoing)
 
 
+class _Crash(BaseException):
+    """What a decoder's segfault or the out-of-memory killer does to the node, for a test."""
+
+
+def test_a_file_that_stops_the_node_twice_is_set_aside(tmp_path, runner, monkeypatch):
+    """A file whose measuring kills the node (a native decoder's crash, an out-of-memory kill)
+    would be measured again after every restart, and the node never get past it: its measuring
+    is counted before it begins, and after two that never ended it is a dead letter, the image
+    kept, so that the rest is measured."""
+    from hc_tf.report import dicom_sr
+    head = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "a.dcm"))
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
+    bad = spool.store(open(head, "rb").read(), "1.2.3", US, "SCAN")
+    good = spool.store(open(head, "rb").read(), "1.2.4", US, "SCAN")
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    measure_file = measure_lib.measure_file
+
+    def crashing(pool, path, *args):
+        if path == spool.image_path(spool.journal.row(bad)["file"]):
+            raise _Crash()
+        return measure_file(pool, path, *args)
+
+    monkeypatch.setattr(measure_lib, "measure_file", crashing)
+    for start in (1, 2):  # two starts of the node, each killed while measuring it
+        with pytest.raises(_Crash):
+            worker_lib.Measurer(spool, runner, run, ["pacs"], 0).measure(bad)
+        row = spool.journal.row(bad)
+        assert (row["state"], row["measure_starts"]) == ("received", start)
+    worker_lib.Measurer(spool, runner, run, ["pacs"], 0).measure(bad)  # the third start
+    row = spool.journal.row(bad)
+    assert row["state"] == "dead" and row["reason"] == (
+        "measuring it stopped the node 2 times (a crash or an out-of-memory kill): set aside")
+    assert os.path.isfile(spool.image_path(row["file"])) and not os.path.exists(spool.out_dir(bad))
+    worker_lib.Measurer(spool, runner, run, ["pacs"], 0).measure(good)
+    assert spool.journal.row(good)["state"] == "measured"
+
+
+def test_a_journal_from_before_the_measure_count_gets_it(tmp_path):
+    import sqlite3
+    from hc_tf.node import journal as journal_lib
+    path = str(tmp_path / "journal.sqlite")
+    old = sqlite3.connect(path)
+    old.executescript(journal_lib._SCHEMA.replace(",\n  measure_starts INTEGER NOT NULL DEFAULT 0", ""))
+    assert "measure_starts" not in {r[1] for r in old.execute("PRAGMA table_info(instances)")}
+    old.execute("INSERT INTO instances (sop_uid, state) VALUES ('1.2.3', 'received')")
+    old.commit()
+    old.close()
+    journal = journal_lib.Journal(path)
+    assert journal.row(1)["measure_starts"] == 0
+    journal.begin_measuring(1)
+    assert journal.row(1)["measure_starts"] == 1
+
+
 def test_srs_are_on_disk_before_the_journal_says_measured(tmp_path, runner, monkeypatch):
     """Once measured, the image is deleted: a power loss must not find the SRs unwritten (they
     were renamed into place, not flushed)."""

@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS instances (
   sop_uid TEXT UNIQUE NOT NULL,
   file TEXT, sop_class TEXT, calling_aet TEXT, bytes INTEGER,
   state TEXT NOT NULL, reason TEXT, outputs TEXT,
-  received_at REAL, measured_at REAL, done_at REAL, measure_ms REAL);
+  received_at REAL, measured_at REAL, done_at REAL, measure_ms REAL,
+  measure_starts INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS deliveries (
   instance_id INTEGER NOT NULL, dest TEXT NOT NULL,
   state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
@@ -46,6 +47,10 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
             self._db.executescript(_SCHEMA)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(instances)")}
+            if "measure_starts" not in columns:  # a spool made before the column existed
+                self._db.execute("ALTER TABLE instances ADD COLUMN measure_starts INTEGER NOT "
+                                 "NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -117,6 +122,12 @@ class Journal:
 
     def row(self, instance_id: int) -> sqlite3.Row:
         return self._query("SELECT * FROM instances WHERE id = ?", (instance_id,))[0]
+
+    def begin_measuring(self, instance_id: int) -> None:
+        """Counts a measurement begun, committed before any work: one that never ends (the
+        node killed by a decoder's crash or the kernel's out-of-memory killer) stays counted."""
+        self._tx([("UPDATE instances SET measure_starts = measure_starts + 1 WHERE id = ? "
+                   "AND state = 'received'", (instance_id,))])
 
     def mark_measured(self, instance_id: int, outputs: List[str], dests: Sequence[str],
                       measure_ms: float, note: Optional[str] = None) -> None:

@@ -24,6 +24,10 @@ IDLE_POLL_S = 0.5
 STOP_WAIT_S = 20.0
 DISK_RETRY_S = 5.0
 IDLE_RELEASE_S = 2.0  # a destination's association is kept this long after the last send
+# An instance whose measuring began this many times and never ended (each time the node died
+# in it: a decoder's crash, an out-of-memory kill) is a dead letter instead of a third try, so
+# that one bad file cannot keep the node from measuring the rest after every restart.
+MAX_INTERRUPTED_MEASUREMENTS = 2
 
 
 def log_instance(event: str, row: Any, **fields: Any) -> None:
@@ -88,6 +92,10 @@ class Measurer:
         path, folder = self.spool.image_path(row["file"]), self.spool.out_dir(instance_id)
         t0 = time.perf_counter()
         try:
+            if row["measure_starts"] >= MAX_INTERRUPTED_MEASUREMENTS:
+                raise measure_lib.Dead(f"measuring it stopped the node {row['measure_starts']} "
+                                       "times (a crash or an out-of-memory kill): set aside")
+            self.spool.journal.begin_measuring(instance_id)
             if str(row["sop_class"]) not in measure_lib.US_CLASSES:
                 raise measure_lib.Dead(f"SOP class {row['sop_class']} is not an ultrasound image")
             if not os.path.isfile(path):
