@@ -231,6 +231,38 @@ def test_a_file_that_stops_the_node_twice_is_set_aside(tmp_path, runner, monkeyp
     assert spool.journal.row(good)["state"] == "measured"
 
 
+def test_a_full_disk_retried_is_not_counted_as_a_crash(tmp_path, runner, monkeypatch):
+    """A measuring that fails on a full disk is tried again by the pool: however many times,
+    it is not an interrupted measuring, and the image is measured once the disk has room."""
+    from hc_tf.report import dicom_sr
+    head = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "a.dcm"))
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
+    i = spool.store(open(head, "rb").read(), "1.2.3", US, "SCAN")
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    measure_file, full = measure_lib.measure_file, [3]
+
+    def disk_full_thrice(*args):
+        if full[0]:
+            full[0] -= 1
+            raise OSError(28, "No space left on device")
+        return measure_file(*args)
+
+    monkeypatch.setattr(measure_lib, "measure_file", disk_full_thrice)
+    monkeypatch.setattr(worker_lib, "DISK_RETRY_S", 0.01)
+    measurer = worker_lib.Measurer(spool, runner, run, ["pacs"], 1)
+    measurer.start()
+    try:
+        for _ in range(400):
+            if spool.journal.row(i)["state"] != "received":
+                break
+            time.sleep(0.05)
+    finally:
+        measurer.stop()
+    row = spool.journal.row(i)
+    assert (row["state"], full[0]) == ("measured", 0), row["reason"]
+
+
 def test_a_journal_from_before_the_measure_count_gets_it(tmp_path):
     import sqlite3
     from hc_tf.node import journal as journal_lib

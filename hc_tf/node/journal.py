@@ -129,6 +129,12 @@ class Journal:
         self._tx([("UPDATE instances SET measure_starts = measure_starts + 1 WHERE id = ? "
                    "AND state = 'received'", (instance_id,))])
 
+    def measuring_failed(self, instance_id: int) -> None:
+        """Uncounts a measurement that ended in an error the node handles (a full disk: tried
+        again), which is no crash."""
+        self._tx([("UPDATE instances SET measure_starts = measure_starts - 1 WHERE id = ? "
+                   "AND measure_starts > 0", (instance_id,))])
+
     def mark_measured(self, instance_id: int, outputs: List[str], dests: Sequence[str],
                       measure_ms: float, note: Optional[str] = None) -> None:
         """The SRs are in the spool: one pending delivery per destination (none: done)."""

@@ -6,6 +6,7 @@ Both read their work from the journal, so a restart resumes where a SIGKILL left
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -79,6 +80,8 @@ class Measurer:
             except (OSError, sqlite3.Error) as err:  # a full disk: the image waits, retried
                 LOG.warning(json.dumps({"event": "measure_retry", "id": instance_id,
                                         "error": type(err).__name__}))
+                with contextlib.suppress(sqlite3.Error):  # not a crash: it counts no try
+                    self.spool.journal.measuring_failed(instance_id)
                 self._stop.wait(DISK_RETRY_S)
                 self.queue.put(instance_id)
             except Exception as err:  # noqa: BLE001  a bug must not stop the pool
