@@ -172,7 +172,7 @@ def segmented_palette_words(bits: int, big_endian: bool = False):
 
 
 SEGMENTED_BOMBS = {  # red segment data -> what the refusal says
-    # 12 KB of these expand to 131 million entries (a Python list of GBs)
+    # 2,000 of these (12 KB) expanded to 131 million entries in pydicom (2.9 s, a Python list)
     "expands": ([0, 1, 5] + [1, 65535, 200] * 3, "expands past 65,536 entries"),
     # an indirect segment that copies the table's first two segments, itself the second:
     # pydicom recurses until Python's limit

@@ -16,8 +16,8 @@ import numpy as np
 from hc_tf.io.dicom import DicomError
 
 # The most entries a palette has (its descriptor's 0 means 2^16): a segmented one that would
-# expand past it is refused before pydicom expands it (12 KB of linear segments expand to 131
-# million entries, a Python list of GBs). Indirect segments nest at most this deep.
+# expand past it is refused before pydicom expands it (12 KB of linear segments expanded to 131
+# million entries, a Python list). Indirect segments nest at most this deep.
 MAX_PALETTE_ENTRIES = 65536
 MAX_INDIRECT_DEPTH = 4
 
