@@ -217,6 +217,9 @@ def read_header(path: str) -> Header:
                          f"({images.BYTES_ENV})")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip()
     _check_pixel_format(ds, path, photometric, samples)
+    if photometric == "PALETTE COLOR":  # a header limit, checked once for every frame
+        from hc_tf.io import dicom_palette  # it imports DicomError from here
+        dicom_palette.check_segmented(ds, path)
     return Header(path, ds, rows, columns, frames, samples, photometric)
 
 

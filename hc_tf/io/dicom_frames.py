@@ -49,8 +49,6 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     from pydicom.pixels import pixel_array
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
     codestream = dicom_codestream.check_codestream(header, ds, frame, where)
-    if header.photometric == "PALETTE COLOR":
-        dicom_palette.check_segmented(ds, where)
     try:
         if (ds.file_meta.get("TransferSyntaxUID") in LIBJPEG_TURBO_SYNTAXES
                 and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS):

@@ -34,7 +34,7 @@ def check_segmented(ds: Any, where: str) -> None:
     pydicom's `_expand_segmented_lut` does, counting instead of expanding.
 
     Raises:
-      DicomError: naming the file (and frame) and the colour.
+      DicomError: naming the file and the colour (dicom.read_header calls it, once a file).
     """
     if "SegmentedRedPaletteColorLookupTableData" not in ds or "RedPaletteColorLookupTableData" in ds:
         return  # plain tables are bounded by their own length; pydicom reads plain ones first
