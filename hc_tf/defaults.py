@@ -104,7 +104,12 @@ MAX_INPUT_PIXELS: int = 25_000_000
 # Frames of one multi-frame (DICOM cine) file: a few seconds of cine are hundreds; a header that
 # claims millions of tiny frames is refused before anything is listed or decoded.
 MAX_INPUT_FRAMES: int = 10_000
-# Sequences inside sequences in a DICOM header (public ones; private ones are dropped first): an
+# Sequences inside sequences in a DICOM header, counted in its bytes (dicom_header_scan): an
 # ultrasound image nests 2 or 3 deep. pydicom walks them recursively, and 1,000 levels (a 20 KB
 # file) took 17 GB as each level formatted the traceback of the one below it.
 MAX_SEQUENCE_DEPTH: int = 16
+# Elements and sequence items of one DICOM header, counted in its bytes before pydicom reads it:
+# pydicom holds each as an object of 0.4-0.8 KB, though an empty one is 8 bytes of file (200,000
+# took 217 MB and 4 s). An ultrasound image has a few hundred; pydicom-data's files at most 1,484
+# (an ECG waveform).
+MAX_HEADER_ELEMENTS: int = 200_000

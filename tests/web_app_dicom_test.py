@@ -912,3 +912,47 @@ def test_a_dual_pane_measures_on_its_heads_pane_as_predict(page, golden, tmp_pat
     page.click("#measure-all")
     page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
     assert abs(float(page.locator("#batch-rows tr").nth(0).get_attribute("data-hc-mm")) - want["hc_mm"]) <= TOL_MM
+
+
+_SCAN_JS = """
+import { readFileSync } from 'node:fs';
+import { checkHeader } from './src/core/dicom/header_scan.js';
+for (const f of process.argv.slice(1)) {
+  try {
+    console.log(`${checkHeader(new Uint8Array(readFileSync(f)), f, (m) => new Error(m))}`);
+  } catch (err) { console.log(`error: ${err.message}`); }
+}
+"""
+
+
+def test_js_header_scan_counts_and_refuses_as_the_python(tmp_path, monkeypatch):
+    """The app's port of dicom_header_scan on pydicom-data's files in every encoding but deflated
+    (which the app does not read) and on crafted headers: the same count, element for element,
+    and a header of 200,001 empty items (a 1.6 MB file) refused in read_header's words."""
+    import struct
+
+    from hc_tf.io import dicom
+    from hc_tf.io.dicom_header_scan import HeaderScan
+    from tests import dicom_header_scan_test as scan_test
+    paths = [scan_test.real(name) for name in scan_test.REAL if name != "image_dfl.dcm"]
+    for encoding, what in [("explicit", "items"), ("implicit", "items"), ("big_endian", "items"),
+                           ("implicit", "elements"), ("explicit", "meta")]:
+        paths.append(scan_test.many(tmp_path / f"{encoding}_{what}.dcm", 50, encoding, what))
+    paths += [scan_test.crafted(tmp_path / f"{kind}.dcm", kind) for kind in ("fragments", "odd_items")]
+    counts = []
+    init = HeaderScan.__init__
+    monkeypatch.setattr(HeaderScan, "__init__", lambda self, path: init(self, path) or counts.append(self))
+    for path in paths:
+        dicom._dcmread(path, stop_before_pixels=True)
+    expected = [str(scan.count) for scan in counts]
+    bomb = scan_test.many(tmp_path / "bomb.dcm", 0, "explicit", "items")
+    data = open(bomb, "rb").read()
+    at = data.index(b"\xe0\x7f\x10\x00")
+    items = struct.pack("<HH2sHI", 0x0008, 0x1140, b"SQ", 0, 0xFFFFFFFF) + \
+        b"\xfe\xff\x00\xe0\x00\x00\x00\x00" * 200_001 + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    open(bomb, "wb").write(data[:at] + items + data[at:])
+    with pytest.raises(dicom.DicomError) as err:
+        dicom.read_header(bomb)
+    got = _js_decode([*paths, bomb], script=_SCAN_JS)
+    assert got == expected + [f"error: {err.value}"]
+    assert "over 200000 elements and sequence items" in str(err.value)

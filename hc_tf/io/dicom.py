@@ -135,7 +135,8 @@ def _inflate(f: Any, out: Any, path: str, limit: int) -> None:
 
 
 def _dcmread(path: str, stop_before_pixels: bool = False) -> Any:
-    """`pydicom.dcmread`, except that a deflated dataset is inflated here under the byte limit.
+    """`pydicom.dcmread`, except that a deflated dataset is inflated here under the byte limit
+    and that the header is first counted (`dicom_header_scan`).
 
     pydicom 3 inflates a Deflated Explicit VR Little Endian file whole (zlib.decompress) before
     anything can be checked, and deflate reaches about 1000:1; the node accepts the syntax.
@@ -145,19 +146,31 @@ def _dcmread(path: str, stop_before_pixels: bool = False) -> Any:
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.filebase import DicomBytesIO
 
+    from hc_tf.io.dicom_header_scan import HeaderScan, encoding  # it imports DicomError
+
+    # Elements and items counted before pydicom holds each one. read_header's read walks the
+    # whole file, past the pixel data too; read_pixels rereads the file read_header checked.
+    walk = HeaderScan(path).walk if stop_before_pixels else (lambda *args, **kwargs: None)
     with open(path, "rb") as f:
         try:
             preamble = filereader.read_preamble(f, False)
         except pydicom.errors.InvalidDicomError:  # pydicom's own words advise force=True
             raise DicomError(f"{path}: {NO_PREAMBLE}") from None
         # The file meta group is always explicit VR little endian (PS3.10 7.1), never deflated.
+        meta_start = f.tell()
+        walk(f, implicit=False, little_endian=True, meta_only=True)
+        f.seek(meta_start)
         meta = FileMetaDataset(filereader.read_dataset(
             f, is_implicit_VR=False, is_little_endian=True,
             stop_when=lambda tag, vr, length: tag >> 16 != 2))
-        if meta.get("TransferSyntaxUID") != DEFLATED:
+        syntax = meta.get("TransferSyntaxUID")
+        if syntax != DEFLATED:
+            walk(f, *encoding(syntax, f))
             return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
         body = DicomBytesIO()
         _inflate(f, body, path, images.max_input_bytes())
+    body.seek(0)
+    walk(body, implicit=False, little_endian=True)
     body.seek(0)
     # As pydicom's read_partial does with the inflated bytes (explicit VR little endian).
     stop = (lambda tag, vr, length: tag in _PIXEL_DATA_TAGS) if stop_before_pixels else None
@@ -193,7 +206,7 @@ def read_header(path: str) -> Header:
     try:
         with quiet():  # pydicom quotes a value it converts and finds invalid (a UID)
             ds = _dcmread(path, stop_before_pixels=True)
-            _remove_private_tags(ds, path)
+            _remove_private_tags(ds)
     except DicomError:
         raise
     except Exception as err:  # pydicom raises many kinds on malformed input  # noqa: BLE001
@@ -223,28 +236,19 @@ def read_header(path: str) -> Header:
     return Header(path, ds, rows, columns, frames, samples, photometric)
 
 
-def _remove_private_tags(ds: Any, path: str) -> None:
+def _remove_private_tags(ds: Any) -> None:
     """Drops the vendors' private fields at every level (never needed, and they may identify),
-    converting every other element (sequences too: later reads of the header warn no more). A
-    loop, not pydicom's recursive `walk`, so that sequences nested past MAX_SEQUENCE_DEPTH are
-    refused before they are converted.
-
-    Raises:
-      DicomError: naming the file, for sequences nested too deep.
-    """
-    limit = defaults.MAX_SEQUENCE_DEPTH
-    items = [(ds, 0)]
+    converting every other element (sequences too: later reads of the header warn no more).
+    A loop, not pydicom's recursive `walk` (the scan bounded the depth, but each recursion
+    level formats the traceback of the one below when something fails)."""
+    items = [ds]
     while items:
-        item, depth = items.pop()
+        item = items.pop()
         for tag in [tag for tag in item.keys() if tag.is_private]:
             del item[tag]
         for element in item:  # converts it (a sequence: its items, one level)
-            if element.VR != "SQ" or not element.value:
-                continue
-            if depth == limit:
-                raise DicomError(f"{path}: sequences nested more than {limit} deep (an "
-                                 f"ultrasound image nests 2 or 3; {element.tag} goes deeper)")
-            items.extend((child, depth + 1) for child in element.value)
+            if element.VR == "SQ" and element.value:
+                items.extend(element.value)
 
 
 def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> None:

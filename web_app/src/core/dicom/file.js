@@ -4,12 +4,11 @@
 // maintained `dicom-parser` (passed in, so Node tests and the browser's vendored copy share this).
 
 import { UserError } from '../imagefile.js';
+import { checkHeader } from './header_scan.js';
 
 export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
 // hc_tf.defaults.MAX_INPUT_FRAMES (dicom.read_header refuses more frames).
 const MAX_INPUT_FRAMES = 10_000;
-// hc_tf.defaults.MAX_SEQUENCE_DEPTH: sequences nested deeper are refused (checkNesting).
-const MAX_SEQUENCE_DEPTH = 16;
 const GRAY = ['MONOCHROME1', 'MONOCHROME2'];
 export const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 export const COLOUR = ['RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420'];
@@ -37,25 +36,6 @@ function parse(parser, bytes, name) {
     // dicom-parser throws Errors, strings, or {exception, dataSet} objects
     const text = String(err?.message ?? err?.exception ?? err).split('\n')[0].slice(0, 160);
     throw new DicomFileError(`${name}: not a readable DICOM file (${text})`);
-  }
-}
-
-/**
- * Refuses sequences nested past MAX_SEQUENCE_DEPTH, walked as dicom._remove_private_tags walks
- * them (private elements skipped, the same order), in its words.
- */
-function checkNesting(ds, name) {
-  const items = [[ds, 0]];
-  while (items.length) {
-    const [item, depth] = items.pop();
-    for (const [tag, el] of Object.entries(item.elements)) {
-      if (parseInt(tag.slice(1, 5), 16) % 2 === 1 || !el.items?.length) continue; // private, or no items
-      if (depth === MAX_SEQUENCE_DEPTH) {
-        const code = `(${tag.slice(1, 5)},${tag.slice(5)})`.toUpperCase();
-        throw new DicomFileError(`${name}: sequences nested more than ${MAX_SEQUENCE_DEPTH} deep (an ultrasound image nests 2 or 3; ${code} goes deeper)`);
-      }
-      for (const child of el.items) items.push([child.dataSet, depth + 1]);
-    }
   }
 }
 
@@ -102,8 +82,8 @@ export function readHeader(parser, bytes, name, limits) {
   if (bytes.length > limits.max_input_bytes) {
     throw new DicomFileError(`${name}: ${bytes.length} bytes, over the ${limits.max_input_bytes}-byte input limit`);
   }
+  checkHeader(bytes, name, (message) => new DicomFileError(message)); // before the parser holds it
   const ds = parse(parser, bytes, name);
-  checkNesting(ds, name);
   const ts = (ds.string('x00020010') ?? '').replace(/\0/g, '').trim();
   const rows = intTag(ds, 'x00280010', 'US', 'Rows', name);
   const columns = intTag(ds, 'x00280011', 'US', 'Columns', name);

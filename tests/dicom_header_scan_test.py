@@ -1,0 +1,165 @@
+"""The header scan (hc_tf/io/dicom_header_scan.py): it counts what pydicom would read, and a
+header of too many elements or items is refused before pydicom reads any of it."""
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from hc_tf import defaults  # noqa: E402
+from hc_tf.io import dicom  # noqa: E402
+from hc_tf.io.dicom_header_scan import HeaderScan  # noqa: E402
+from tests import dicom_files  # noqa: E402
+
+# pydicom-data's files in every encoding the scan follows: explicit and implicit VR, big endian,
+# deflated, a missing transfer syntax, undefined-length UN sequences, nested and per-frame
+# sequences, encapsulated pixel data, a cine of 120 JPEG frames, palettes, waveforms.
+REAL = ["CT_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "image_dfl.dcm",
+        "nested_priv_SQ.dcm", "rtplan.dcm", "emri_small.dcm", "US1_J2KR.dcm",
+        "color3d_jpeg_baseline.dcm", "ExplVR_BigEnd.dcm", "UN_sequence.dcm", "liver.dcm",
+        "waveform_ecg.dcm", "OBXXXX1A.dcm", "SC_rgb_rle_32bit.dcm", "gdcm-US-ALOKA-16.dcm",
+        "reportsi.dcm", "meta_missing_tsyntax.dcm"]
+
+
+def real(name):
+    from pydicom.data import get_testdata_file
+    path = get_testdata_file(name)
+    if path is None:
+        pytest.skip(f"{name}: pydicom-data is not installed (the [test] extra)")
+    return path
+
+
+def pydicom_count(ds) -> int:
+    """Elements and sequence items pydicom holds once every element is converted."""
+    count, datasets = 0, [ds.file_meta, ds]
+    while datasets:
+        for element in datasets.pop():
+            count += 1
+            if element.VR == "SQ":
+                count += len(element.value)
+                datasets.extend(element.value)
+    return count
+
+
+@pytest.fixture
+def scans(monkeypatch):
+    """The HeaderScans `dicom` makes, in order."""
+    made = []
+    init = HeaderScan.__init__
+    monkeypatch.setattr(HeaderScan, "__init__", lambda self, path: init(self, path) or made.append(self))
+    return made
+
+
+def crafted(path, kind: str) -> str:
+    """An implicit-VR 16 x 16 image where only pydicom's dictionary tells how to read on:
+    `fragments`, pixel data of undefined length (a known OB/OW, read to its delimiter) whose
+    fragments hold what reads as 100 elements; `odd_items`, a known SQ of undefined length
+    whose 100 items are not tagged as items (pydicom reads any tag there as an item)."""
+    import struct
+    from pydicom import uid
+    ds = dicom_files.dataset([np.zeros((16, 16), np.uint8)])
+    ds.file_meta.TransferSyntaxUID = uid.ImplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True, implicit_vr=True)
+    data = open(path, "rb").read()
+    at = data.index(b"\xe0\x7f\x10\x00")
+    if kind == "fragments":
+        elements = struct.pack("<HHI", 0x0009, 0x0010, 0) * 100
+        fragment = struct.pack("<HHI", 0xFFFE, 0xE000, len(elements)) + elements
+        tail = struct.pack("<HHI", 0x7FE0, 0x0010, 0xFFFFFFFF) + struct.pack("<HHI", 0xFFFE, 0xE000, 0) \
+            + fragment + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        data = data[:at] + tail
+    else:
+        items = struct.pack("<HHI", 0x0008, 0x0016, 0) * 100
+        data = data[:at] + struct.pack("<HHI", 0x0008, 0x1140, 0xFFFFFFFF) + items + \
+            struct.pack("<HHI", 0xFFFE, 0xE0DD, 0) + data[at:]
+    open(path, "wb").write(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("name", REAL + ["fragments", "odd_items"])
+def test_the_scan_counts_what_pydicom_reads(name, scans, tmp_path):
+    """Byte for byte by pydicom's own rules: the count is pydicom's, element for element, on
+    files in every encoding (a miscount would let a bomb through or refuse a real file)."""
+    path = real(name) if name in REAL else crafted(tmp_path / f"{name}.dcm", name)
+    dicom._dcmread(path, stop_before_pixels=True)
+    ds = pydicom.dcmread(path)
+    assert scans[-1].count == pydicom_count(ds) > 10
+
+
+def counted(generator, most: int):
+    """`generator` (pydicom's element reader), failing the test past `most` elements in all."""
+    read = [0]
+
+    def elements(*args, **kwargs):
+        for element in generator(*args, **kwargs):
+            read[0] += 1
+            if read[0] > most:
+                pytest.fail(f"pydicom read over {most} elements")
+            yield element
+    return elements
+
+
+SAVE = {"explicit": {}, "implicit": {"implicit_vr": True},
+        "big_endian": {"little_endian": False, "implicit_vr": False}, "deflated": {}}
+
+
+def many(path, n: int, encoding: str, what: str) -> str:
+    """A 16 x 16 image with `n` empty sequence items (ReferencedImageSequence) or `n` empty
+    private elements, or `n` elements of group 0002 added to its file meta."""
+    import struct
+    from pydicom import uid
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+    ds = dicom_files.dataset([np.zeros((16, 16), np.uint8)])
+    ds.file_meta.TransferSyntaxUID = {
+        "implicit": uid.ImplicitVRLittleEndian, "big_endian": uid.ExplicitVRBigEndian,
+        "explicit": uid.ExplicitVRLittleEndian, "deflated": uid.DeflatedExplicitVRLittleEndian,
+    }[encoding]
+    if what == "items":
+        ds.ReferencedImageSequence = Sequence([Dataset() for _ in range(n)])
+    elif what == "elements":
+        block = ds.private_block(0x0009, "hc-tf tests", create=True)
+        for i in range(n):
+            block.add_new(i % 256 if i < 256 else 0, "LO", "") if i < 256 else \
+                ds.add_new((0x0009 + 2 * (i // 256), 0x1000 + i % 256), "LO", "")
+    ds.save_as(path, enforce_file_format=True, **SAVE[encoding])
+    if what == "meta":  # before the transfer syntax (0002,0010): empty (0002,0004)...(0002,000F)
+        data = open(path, "rb").read()
+        at = data.index(b"\x02\x00\x10\x00UI")
+        extra = b"".join(struct.pack("<HH2sH", 2, 0x0004 + i % 12, b"LO", 0) for i in range(n))
+        open(path, "wb").write(data[:at] + extra + data[at:])
+    return str(path)
+
+
+@pytest.mark.parametrize("encoding,what", [
+    ("explicit", "items"), ("implicit", "items"), ("big_endian", "items"), ("deflated", "items"),
+    ("explicit", "elements"), ("implicit", "elements"), ("explicit", "meta")])
+def test_a_header_of_too_many_elements_is_refused_before_pydicom_reads_it(
+        tmp_path, monkeypatch, scans, encoding, what):
+    """200,000 empty items (a 1.6 MB file) had taken 217 MB and 4 s: at the limit a file is
+    read, one element or item past it is refused naming the file, before pydicom reads a
+    sequence or the data set."""
+    from pydicom import filereader
+    monkeypatch.setattr(defaults, "MAX_HEADER_ELEMENTS", 1000)
+    dicom.read_header(many(tmp_path / "ten.dcm", 10, encoding, what))
+    base = scans[-1].count - 10  # the file's other elements (and the sequence's)
+    assert 20 < base < 100
+    assert dicom.read_header(many(tmp_path / "at.dcm", 1000 - base, encoding, what)).rows == 16
+    # (the meta group is walked and read before the data set: there, a bomb is the meta alone)
+    over = many(tmp_path / "over.dcm", 1001 - (0 if what == "meta" else base), encoding, what)
+    monkeypatch.setattr(filereader, "read_sequence", lambda *a, **k: pytest.fail("read_sequence"))
+    monkeypatch.setattr(filereader, "data_element_generator", counted(
+        filereader.data_element_generator, most=base))
+    with pytest.raises(dicom.DicomError, match=r"over\.dcm: over 1000 elements and sequence "
+                                               r"items in its header \(an ultrasound image has a "
+                                               r"few hundred\)"):
+        dicom.read_header(over)
+
+
+def test_the_apps_dictionary_is_the_installed_pydicoms():
+    """web_app/src/core/dicom/dictionary_vr.js (the port's dictionary VRs) is what
+    scripts/make_dictionary_vr.py makes from this pydicom: regenerate it when pydicom changes."""
+    from tests import scripts
+    make = scripts.load_script("scripts/make_dictionary_vr.py")
+    with open(make.OUT, encoding="utf-8") as f:
+        assert f.read() == make.source(), "run: python scripts/make_dictionary_vr.py"

@@ -1,0 +1,165 @@
+// A DICOM file's header elements and sequence items counted in its bytes before dicom-parser
+// reads them: a port of hc_tf/io/dicom_header_scan.py (the definition), pydicom 3's reading
+// rules and all, so that the app refuses what predict refuses, in its words. A parser holds an
+// object for every element and item, though an empty item is 8 bytes of file.
+
+import { dictionaryVr } from './dictionary_vr.js';
+
+// hc_tf.defaults.MAX_HEADER_ELEMENTS and MAX_SEQUENCE_DEPTH.
+export const MAX_HEADER_ELEMENTS = 200_000;
+export const MAX_SEQUENCE_DEPTH = 16;
+const UNDEFINED = 0xffffffff;
+const ITEM = 0xfffee000, ITEM_END = 0xfffee00d, SEQUENCE_END = 0xfffee0dd;
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const IMPLICIT_LITTLE_ENDIAN = '1.2.840.10008.1.2';
+const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
+export const DEFLATED = '1.2.840.10008.1.2.1.99';
+const META_START = 132; // after the preamble and 'DICM'
+
+const isVr = (a, b) => a > 0x40 && a < 0x5b && b > 0x40 && b < 0x5b;
+const tagText = (tag) => `(${(tag >>> 16).toString(16).toUpperCase().padStart(4, '0')},${(tag & 0xffff).toString(16).toUpperCase().padStart(4, '0')})`;
+
+/** One file's walk (dicom_header_scan.HeaderScan): `count` across its meta group and data set. */
+class HeaderScan {
+  constructor(bytes, name, makeError) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.name = name;
+    this.makeError = makeError;
+    this.count = 0;
+    this.transferSyntax = null;
+  }
+
+  tagAt(at, little) {
+    return ((this.view.getUint16(at, little) << 16) | this.view.getUint16(at + 2, little)) >>> 0;
+  }
+
+  /** pydicom's `_is_implicit_vr` at a data set's first element. */
+  firstIsImplicit(at, implicit, nested) {
+    if (nested && implicit) return true;
+    if (at + 6 > this.bytes.length) return implicit;
+    return !isVr(this.bytes[at + 4], this.bytes[at + 5]);
+  }
+
+  /** HeaderScan.walk from `at`: returns where it stopped (`metaOnly`: the first element past group 0002). */
+  walk(at, implicit, little, metaOnly = false) {
+    const { bytes, view } = this;
+    implicit = this.firstIsImplicit(at, implicit, false);
+    const levels = []; // {end (null: undefined length), isSequence, implicit, tag}
+    for (;;) {
+      const start = at;
+      while (levels.length && levels.at(-1).end !== null && start >= levels.at(-1).end) levels.pop();
+      if (at + 8 > bytes.length) return bytes.length;
+      const tag = this.tagAt(at, little);
+      at += 8;
+      const top = levels.at(-1);
+      if (top?.isSequence) { // any tag but the delimiter opens an item
+        if (tag === SEQUENCE_END) { levels.pop(); continue; }
+        const length = view.getUint32(at - 4, little);
+        this.countOne();
+        this.checkDepth(levels);
+        levels.push({ end: length === UNDEFINED ? null : at + length, isSequence: false,
+          implicit: this.firstIsImplicit(at, top.implicit, true), tag: top.tag });
+        continue;
+      }
+      if (metaOnly && !levels.length && tag >>> 16 !== 2) return start;
+      const dataSetImplicit = top ? top.implicit : implicit;
+      let vr = null, length;
+      if (dataSetImplicit) {
+        length = view.getUint32(at - 4, little);
+      } else {
+        const vrText = String.fromCharCode(bytes[at - 4], bytes[at - 3]);
+        if (LONG_VRS.has(vrText)) {
+          vr = vrText;
+          length = at + 4 <= bytes.length ? view.getUint32(at, little) : 0;
+          at += 4;
+        } else if (vrText >= 'AA' && vrText <= 'ZZ') {
+          vr = vrText;
+          length = view.getUint16(at - 2, little);
+        } else {
+          length = view.getUint32(at - 4, little); // pydicom reads it as implicit VR
+        }
+      }
+      if (tag === ITEM_END) { // ends an item, or at the top the whole data set
+        if (!levels.length) return at;
+        levels.pop();
+        continue;
+      }
+      this.countOne();
+      if (metaOnly && !levels.length && tag === 0x00020010 && length !== UNDEFINED) {
+        this.transferSyntax = String.fromCharCode(...bytes.subarray(at, Math.min(at + length, bytes.length, at + 64)))
+          .replace(/[\0 ]+$/, '');
+      }
+      if (length === UNDEFINED) {
+        if (this.undefinedIsSequence(vr, tag, at, little)) {
+          levels.push({ end: null, isSequence: true, implicit: dataSetImplicit, tag });
+        } else {
+          const past = this.sequenceEnd(at, little);
+          if (past === null) return bytes.length;
+          at = past;
+        }
+      } else if (vr === 'SQ' || ((vr === null || vr === 'UN') && this.mayBeSequence(tag, at, length, little))) {
+        levels.push({ end: at + length, isSequence: true, implicit: dataSetImplicit, tag });
+      } else {
+        at += length;
+      }
+    }
+  }
+
+  countOne() {
+    this.count += 1;
+    if (this.count > MAX_HEADER_ELEMENTS) {
+      throw this.makeError(`${this.name}: over ${MAX_HEADER_ELEMENTS} elements and sequence items in its header (an ultrasound image has a few hundred)`);
+    }
+  }
+
+  checkDepth(levels) {
+    if (levels.filter((level) => level.isSequence).length > MAX_SEQUENCE_DEPTH) {
+      throw this.makeError(`${this.name}: sequences nested more than ${MAX_SEQUENCE_DEPTH} deep (an ultrasound image nests 2 or 3; ${tagText(levels.at(-1).tag)} goes deeper)`);
+    }
+  }
+
+  nextTag(at, little) {
+    return at + 4 <= this.bytes.length ? this.tagAt(at, little) : null;
+  }
+
+  undefinedIsSequence(vr, tag, at, little) {
+    if (vr === 'UN' || vr === 'SQ') return true;
+    if (vr !== null) return false;
+    const known = dictionaryVr(tag);
+    return known !== null ? known === 'SQ' : this.nextTag(at, little) === ITEM;
+  }
+
+  mayBeSequence(tag, at, length, little) {
+    return length >= 8 && (dictionaryVr(tag) === 'SQ' || this.nextTag(at, little) === ITEM);
+  }
+
+  /** Past the next sequence delimiter and its length, or null when the file ends first. */
+  sequenceEnd(at, little) {
+    const [a, b, c, d] = little ? [0xfe, 0xff, 0xdd, 0xe0] : [0xff, 0xfe, 0xe0, 0xdd];
+    for (let i = this.bytes.indexOf(a, at); i >= 0 && i + 4 <= this.bytes.length; i = this.bytes.indexOf(a, i + 1)) {
+      if (this.bytes[i + 1] === b && this.bytes[i + 2] === c && this.bytes[i + 3] === d) return i + 8;
+    }
+    return null;
+  }
+}
+
+/**
+ * Refuses a Part 10 file past MAX_HEADER_ELEMENTS or MAX_SEQUENCE_DEPTH (`makeError(message)`
+ * makes the error thrown); returns the count. A file without the preamble, or deflated, is left
+ * to the parser (null).
+ */
+export function checkHeader(bytes, name, makeError) {
+  if (bytes.length < META_START || String.fromCharCode(...bytes.subarray(128, 132)) !== 'DICM') return null;
+  const scan = new HeaderScan(bytes, name, makeError);
+  const at = scan.walk(META_START, false, true, true);
+  const ts = scan.transferSyntax;
+  if (ts === DEFLATED) return null;
+  let implicit = ts === IMPLICIT_LITTLE_ENDIAN, little = ts !== EXPLICIT_BIG_ENDIAN;
+  if (ts === null) { // judged by the first element, as pydicom does
+    implicit = !(at + 6 <= bytes.length && isVr(bytes[at + 4], bytes[at + 5]));
+    little = implicit || new DataView(bytes.buffer, bytes.byteOffset).getUint16(at, true) < 1024;
+  }
+  scan.walk(at, implicit, little);
+  return scan.count;
+}
