@@ -150,11 +150,15 @@ def test_measure_writes_an_sr_and_dead_letters_say_why(tmp_path, runner):
         measure_lib.measure_file(runner, str(tmp_path / "c.dcm"), str(tmp_path / "o3"), run)
 
 
-def test_frames_single_keeps_a_cine_loop_unmeasured_and_says_why(tmp_path, runner):
+def test_frames_single_keeps_a_cine_loop_unmeasured_and_says_why(tmp_path, runner, monkeypatch):
     """Every frame of a cine gets an SR by default (120 frames: 120 SRs in the PACS); with
     [node] frames = "single" a multi-frame file is measured to no SR, its journal note saying
-    why, while a single-frame image is measured as before."""
+    why, while a single-frame image is measured as before, its header read once."""
+    from hc_tf.io import dicom
     from hc_tf.report import dicom_sr
+    headers = []
+    read_header = dicom.read_header
+    monkeypatch.setattr(dicom, "read_header", lambda path: headers.append(path) or read_header(path))
     gray = dicom_files.cv2.imread(dicom_files.head_png("000_HC.png"), 0)
     h, w = gray.shape
     px = dicom_files.head_pixel_sizes()["000_HC.png"]
@@ -168,8 +172,9 @@ def test_frames_single_keeps_a_cine_loop_unmeasured_and_says_why(tmp_path, runne
     none, summary = measure_lib.measure_file(runner, cine, str(tmp_path / "o2"), run, "single")
     assert none == [] and summary["found"] == 0 and "2 frames" in summary["skipped"]
     assert not os.listdir(tmp_path / "o2")
+    headers.clear()
     one, _ = measure_lib.measure_file(runner, head, str(tmp_path / "o3"), run, "single")
-    assert measure_lib.sr_files(one) == ["sr/a.sr.dcm"]
+    assert measure_lib.sr_files(one) == ["sr/a.sr.dcm"] and headers == [head]
     spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
     i = spool.store(open(cine, "rb").read(), "1.2.3", US_MULTI, "SCAN")
     worker_lib.Measurer(spool, runner, run, ["pacs"], 0, "single").measure(i)

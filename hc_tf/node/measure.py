@@ -15,6 +15,7 @@ import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from hc_tf import inference
+from hc_tf.io import dicom
 from hc_tf.surfaces import dicom_predict
 
 SINGLE_FRAME_CLASSES = {"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.6"}
@@ -71,14 +72,14 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
     """
     shutil.rmtree(folder, ignore_errors=True)  # a re-measure after a crash starts clean
     os.makedirs(folder)
-    count = dicom_predict.frame_count(path) if frames == "single" else 0  # 0: refused later
-    if count > 1:
-        return [], {"frames": count, "found": 0, "hc_mm": [], "refused": [], "sr_notes": [],
-                    "skipped": f"not measured: {count} frames (a cine loop) and [node] frames "
-                               "= \"single\""}
     try:
-        preds = list(inference.predict_samples(runner, dicom_predict.samples(path, None, None,
-                                                                             False)))
+        header = dicom.read_header(path)
+        if frames == "single" and header.frames > 1:
+            return [], {"frames": header.frames, "found": 0, "hc_mm": [], "refused": [],
+                        "sr_notes": [], "skipped": f"not measured: {header.frames} frames (a "
+                                                   "cine loop) and [node] frames = \"single\""}
+        preds = list(inference.predict_samples(runner, dicom_predict.samples(
+            path, None, None, False, header=header)))
     except ValueError as err:  # dicom.DicomError and the calibration refusals
         raise Dead(_reason(path, err)) from None
     from hc_tf.surfaces import predict as predict_lib

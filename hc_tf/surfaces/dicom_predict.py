@@ -104,9 +104,10 @@ def stem(sample: inference.Sample) -> str:
 
 
 def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override: bool,
-            typed_label: str = "--pixel-size", allow_implausible: bool = False
-            ) -> Iterator[DicomSample]:
-    """The frames of one DICOM file, decoded one at a time.
+            typed_label: str = "--pixel-size", allow_implausible: bool = False,
+            header: Optional[dicom.Header] = None) -> Iterator[DicomSample]:
+    """The frames of one DICOM file, decoded one at a time (`header`: the file's, when the
+    caller has read it already).
 
     Every frame's calibration is checked before any pixel is decoded, so a file the head's
     position cannot save is refused whole, in one line.
@@ -114,7 +115,7 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
     Raises:
       dicom.DicomError: naming the file (and tag).
     """
-    header = dicom.read_header(path)
+    header = header or dicom.read_header(path)
     numbers = dicom.frame_numbers(header, frame)
     cals = calibration.read_calibrations(header, numbers)
     provisional = {n: calibration.provisional_pixel_size(c, typed_mm, override, typed_label)
