@@ -143,6 +143,27 @@ def test_train_cli_names_a_bad_decoder_width_list(tmp_path, value):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("start", [[], ["--encoder-weights", "w.npz"], ["--init-from", "m.keras"]])
+def test_train_cli_defaults_to_the_release_recipe_and_says_when_the_encoder_starts_random(
+        tmp_path, monkeypatch, start):
+    """`hc-tf train` alone trains the recipe's 50-epoch cosine at batch 16; with no start
+    weights it says that the encoder starts from random weights (the recipe's is ImageNet)."""
+    from click.testing import CliRunner
+
+    from hc_tf import cli
+    from hc_tf.train import fit
+    configs = []
+    monkeypatch.setattr(fit, "train", lambda config: configs.append(config) or {"epoch": 50})
+    result = CliRunner().invoke(
+        cli.main, ["train", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run"), *start])
+    assert result.exit_code == 0, result.output
+    [config] = configs
+    assert (config.epochs, config.batch_size, config.learning_rate, config.lr_schedule) == \
+        (50, 16, 1e-3, "cosine")
+    said = "note: the encoder starts from random weights; the released recipe starts from ImageNet"
+    assert (said in result.stderr) == (start == [])
+
+
 def test_a_fixed_schedule_keeps_every_validated_epoch_and_a_chosen_one_only_improvements():
     from hc_tf.train import validation
     # Last epoch kept (a fold, or validation trained on): every epoch replaces the model, so a

@@ -111,6 +111,9 @@ def train(data_dir, manual_dir, sample, run_dir, epochs, batch_size, input_size,
         encoder_weights=encoder_weights,
         init_from=os.path.abspath(init_from) if init_from else None, distribute=distribute,
         folds=folds, fold=fold, **levers)  # train_options.recipe_options
+    if not encoder_weights and not init_from:
+        click.echo("note: the encoder starts from random weights; the released recipe starts from "
+                   "ImageNet (--encoder-weights: docs/reproducing.md, section 3)", err=True)
     best = train_lib.train(config)
     if not best and distribute == "multi-worker":
         click.echo("worker done (the chief writes the run directory)")
