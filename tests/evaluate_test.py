@@ -257,3 +257,48 @@ def test_the_released_model_gets_its_interval_and_a_coverage(tmp_path):
         assert low < float(r["predicted_hc_mm"]) < high
         assert r["interval_covers"] == str(low <= ref <= high)
     assert summary["hc_interval"]["n"] == 4 and summary["hc_interval"]["level"] == 0.95
+
+
+def _scaled_masks(samples, scale):
+    """A model whose heads are the references with both axes times `scale`."""
+    masks = []
+    for s in samples:
+        e = s.reference
+        box = preprocess.letterbox_transform(s.image.shape, OracleRunner.input_hw)
+        full = measure_lib.rasterize_ellipse(
+            measure_lib.Ellipse(e.cx, e.cy, e.a * scale, e.b * scale, e.angle), s.image.shape)
+        masks.append(preprocess.letterbox_mask(full, box)[:, :, 0])
+    return masks
+
+
+def test_bpd_and_ofd_are_scored_against_the_reference_ellipses_axes(tmp_path):
+    """BPD and OFD (the minor and major axes, outer to outer, as reported) against the reference
+    ellipse's: heads 10% too large measure BPD and OFD 10% too large, whichever semi-axis is
+    the longer; a head not found has its reference but no error, and is left out."""
+    samples = _samples()
+    e = samples[2].reference  # its semi-axes given shorter first: BPD is still the minor axis
+    samples[2] = inference.Sample("002_HC.png", samples[2].image, 0.2,
+                                  measure_lib.Ellipse(e.cx, e.cy, e.b, e.a, e.angle + np.pi / 2),
+                                  samples[2].reference_hc_mm)
+    masks = _scaled_masks(samples, 1.1)
+    masks[1] = np.zeros(OracleRunner.input_hw, np.float32)
+    summary = evaluate_lib.evaluate(OracleRunner(masks), samples, str(tmp_path))
+    with open(tmp_path / "per_image.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row, (a, b) in zip(rows, [(90, 70), (80, 60), (70, 50)]):
+        assert float(row["reference_bpd_mm"]) == pytest.approx(2 * b * 0.2)
+        assert float(row["reference_ofd_mm"]) == pytest.approx(2 * a * 0.2)
+    found = [rows[0], rows[2]]
+    for row in found:
+        assert float(row["bpd_df_mm"]) == pytest.approx(0.1 * float(row["reference_bpd_mm"]), abs=0.4)
+        assert float(row["ofd_df_mm"]) == pytest.approx(0.1 * float(row["reference_ofd_mm"]), abs=0.4)
+        assert float(row["predicted_bpd_mm"]) - float(row["reference_bpd_mm"]) == \
+            pytest.approx(float(row["bpd_df_mm"]), abs=1e-3)  # the CSV's rounding
+    assert rows[1]["predicted_bpd_mm"] == "" and rows[1]["bpd_df_mm"] == ""
+    bio = summary["biometry"]
+    assert bio["bpd"]["n"] == bio["ofd"]["n"] == 2
+    assert bio["bpd"]["adf_mm_mean"] == pytest.approx(
+        np.mean([abs(float(r["bpd_df_mm"])) for r in found]), abs=1e-3)
+    assert bio["ofd"]["df_mm_mean"] == pytest.approx(
+        np.mean([float(r["ofd_df_mm"]) for r in found]), abs=1e-3)
+    assert bio["ofd"]["df_mm_mean"] > 2.0  # OFD 28-36 mm, 10% too long

@@ -334,3 +334,5 @@ def test_predict_report_and_evaluate_figures_need_no_tensorflow(bundle_images, t
     assert r.returncode == 0 and "Bland-Altman" in r.stdout, r.stdout + r.stderr
     assert (tmp_path / "e" / "bland_altman.png").is_file()
     assert re.search(r"ADF by head size: .*; 95% HC interval: covers [01]\.\d\d of 3 images", r.stdout)
+    assert re.search(r"BPD \(ellipse axis\): mean \|error\| \d+\.\d\d mm, mean error -?\d+\.\d\d mm; "
+                     r"OFD \(ellipse axis\): mean \|error\| \d+\.\d\d mm", r.stdout), r.stdout

@@ -59,6 +59,11 @@ def echo_evaluation(summary, t, out_dir, unreadable=0):
             f"{fmt(iv['median_half_width_mm'])} mm)" if iv["n"] else
             f"none ({iv.get('note') or 'no image has one'})")
     click.echo(f"ADF by head size: {bands}; {iv['level']:.0%} HC interval: {held}")
+    bio = summary.get("biometry")  # an outline's axes: none for a reference HC alone
+    if bio and bio["bpd"]["n"]:
+        click.echo("; ".join(f"{what.upper()} (ellipse axis): mean |error| "
+                             f"{fmt(bio[what]['adf_mm_mean'])} mm, mean error "
+                             f"{fmt(bio[what]['df_mm_mean'])} mm" for what in ("bpd", "ofd")))
 
 
 def echo_reference_rows(ref):

@@ -14,6 +14,7 @@ import numpy as np
 
 import hc_tf
 from hc_tf import clinical
+from hc_tf.clinical import biometry
 from hc_tf.clinical import intervals
 from hc_tf.io import hc18_csv
 from hc_tf import inference
@@ -27,7 +28,9 @@ from hc_tf.surfaces import evaluate_plots
 PER_IMAGE_FIELDS = ("filename", "reference_hc_mm", "predicted_hc_mm", "df_mm", "adf_mm",
                     "dice", "hd_mm", "found", "reason", "review", "review_reasons",
                     "reference_trimester", "ga_error_days", "band", "hc_low_mm", "hc_high_mm",
-                    "interval_covers")
+                    "interval_covers", "reference_bpd_mm", "predicted_bpd_mm", "bpd_df_mm",
+                    "reference_ofd_mm", "predicted_ofd_mm", "ofd_df_mm")
+BIOMETRY = ("bpd", "ofd")
 
 # GA error: Hadlock 1984 GA of the predicted HC minus that of the reference HC, per trimester
 # of the reference GA (by the reference HC's Hadlock GA). Hadlock applies from 14+0 to 42+0
@@ -88,7 +91,10 @@ def hc_row(pred: inference.Prediction, reference_hc_mm: Optional[float]) -> Dict
                               "review_reasons": "; ".join(m.review_reasons),
                               "reference_trimester": None, "ga_error_days": None,
                               "band": None, "hc_low_mm": None, "hc_high_mm": None,
-                              "interval_covers": None}
+                              "interval_covers": None,
+                              **{f"{kind}_{what}": None for what in BIOMETRY
+                                 for kind in ("reference", "predicted")},
+                              **{f"{what}_df_mm": None for what in BIOMETRY}}
     interval = m.hc_interval()  # None: no head, no calibration for the model, or beyond it
     if interval is not None:
         row.update(hc_low_mm=interval.lower_mm, hc_high_mm=interval.upper_mm)
@@ -104,20 +110,28 @@ def hc_row(pred: inference.Prediction, reference_hc_mm: Optional[float]) -> Dict
 
 
 def score(pred: inference.Prediction) -> Dict[str, object]:
-    """The per-image row against the sample's reference ellipse: `hc_row`, and the Dice and
-    Hausdorff distance of the two ellipses (a not-found image: Dice 0, no Hausdorff)."""
+    """The per-image row against the sample's reference ellipse: `hc_row`, the Dice and
+    Hausdorff distance of the two ellipses (a not-found image: Dice 0, no Hausdorff), and
+    BPD and OFD (the report's: the ellipses' axes, outer to outer) against the reference
+    ellipse's."""
     s, m = pred.sample, pred.measurement
     labelled = s.reference is not None and s.reference_hc_mm is not None
     row = hc_row(pred, s.reference_hc_mm if labelled else None)
     if not labelled:
         return row
+    row["reference_bpd_mm"], row["reference_ofd_mm"] = biometry.bpd_ofd_mm(
+        s.reference.a * s.pixel_size_mm, s.reference.b * s.pixel_size_mm)
     if not m.found:
         row["dice"] = 0.0
         return row
     shape = s.image.shape[:2]
+    measured = m.biometry()
     row.update(dice=measure_lib.dice(measure_lib.rasterize_ellipse(m.ellipse, shape),
                                      measure_lib.rasterize_ellipse(s.reference, shape)),
-               hd_mm=measure_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm))
+               hd_mm=measure_lib.hausdorff_mm(m.ellipse, s.reference, s.pixel_size_mm),
+               predicted_bpd_mm=measured.bpd_mm, predicted_ofd_mm=measured.ofd_mm,
+               bpd_df_mm=measured.bpd_mm - row["reference_bpd_mm"],
+               ofd_df_mm=measured.ofd_mm - row["reference_ofd_mm"])
     return row
 
 
@@ -152,6 +166,7 @@ def summarize(rows: Sequence[Dict[str, object]], interval_note: str = "") -> Dic
         "bland_altman": bland_altman(found),
         "ga_error_days": ga_error_by_trimester(labelled),
         "review_flag": review_figures(labelled),
+        "biometry": biometry_figures(found),
     }
 
 
@@ -173,6 +188,28 @@ def by_band(labelled: Sequence[Dict[str, object]]) -> Dict[str, Dict[str, object
                      "adf_mm_mean": float(np.mean([float(r["adf_mm"]) for r in rows])),
                      "dice_mean": float(np.mean(dice)) if dice else None}
     return out
+
+
+def biometry_figures(found: Sequence[Dict[str, object]]) -> Dict[str, object]:
+    """BPD and OFD against the reference ellipse's axes over the found images with one: the
+    absolute error (mean, median, max), the mean signed error and its SD, and the ADF per
+    head-size band of the reference HC; None figures without images."""
+    def figures(rows, what):
+        df = np.array([float(r[f"{what}_df_mm"]) for r in rows if r.get(f"{what}_df_mm") is not None])
+        if not len(df):
+            return {"n": 0, "adf_mm_mean": None, "adf_mm_median": None, "adf_mm_max": None,
+                    "df_mm_mean": None, "df_mm_sd": None}
+        return {"n": len(df), "adf_mm_mean": float(np.abs(df).mean()),
+                "adf_mm_median": float(np.median(np.abs(df))), "adf_mm_max": float(np.abs(df).max()),
+                **{f"df_mm_{k}": v for k, v in _mean_sd(df).items()}}
+
+    return {**{what: {**figures(found, what),
+                      "bands": {band: figures(rows, what)["adf_mm_mean"]
+                                for band, rows in _band_groups(found)}} for what in BIOMETRY},
+            "definition": "predicted - reference over images with a head found: BPD and OFD "
+                          "the minor and major axes of the fitted and of the reference "
+                          "ellipse (HC18's expert outline), outer to outer; SD with n - 1; "
+                          "bands: ADF mean by the reference HC"}
 
 
 def interval_figures(labelled: Sequence[Dict[str, object]], note: str = "") -> Dict[str, object]:
