@@ -163,3 +163,29 @@ def test_the_signed_errors_agreement_of_two_runs(tmp_path, capsys):
     # Identical errors everywhere (no spread): no correlation is made up.
     same = cv_report.paired({0: _rows(0, 8, 2.0)}, {0: _rows(0, 8, 2.0)})
     assert "signed_error_agreement" not in same
+
+
+def test_bpd_and_ofd_errors_are_pooled_when_the_evaluations_carry_them(tmp_path):
+    """Folds evaluated with BPD and OFD errors get their mean |error| pooled, by band and in
+    the table; an older per_image.csv without them still reads, with None."""
+    work = str(tmp_path)
+    for k in (0, 1):
+        rows = _rows(k, 4, 1.0)
+        for i, r in enumerate(rows):
+            r.update(bpd_df_mm=(-0.5 if i % 2 else 0.5) * (k + 1) if r["found"] else None,
+                     ofd_df_mm=1.0 * (k + 1) if r["found"] else None)
+        _write(work, "int8", k, rows)
+    table = cv_report.report(work)
+    int8 = json.load(open(os.path.join(work, "cv_summary.json")))["int8"]
+    # fold 0: |BPD| 0.5 x 4, OFD 1 x 4; fold 1: a miss, then |BPD| 1.0 x 3, OFD 2 x 3.
+    assert int8["all"]["bpd_adf_mm_mean"] == pytest.approx((4 * 0.5 + 3 * 1.0) / 7)
+    assert int8["all"]["ofd_adf_mm_mean"] == pytest.approx((4 * 1.0 + 3 * 2.0) / 7)
+    assert int8["bands"]["<120"]["bpd_adf_mm_mean"] == pytest.approx(0.5)  # fold 1's is the miss
+    assert "BPD / OFD mean |error|" in table and "int8 all 0.71 / 1.43" in table
+    old = tmp_path / "old" / "fold0" / "int8"  # written before evaluate had the columns
+    old.mkdir(parents=True)
+    tables.write_rows_csv(str(old / "per_image.csv"), _rows(0, 4, 1.0),
+                          [f for f in PER_IMAGE_FIELDS if "bpd" not in f and "ofd" not in f])
+    old = str(tmp_path / "old")
+    assert "BPD" not in cv_report.report(old)
+    assert json.load(open(os.path.join(old, "cv_summary.json")))["int8"]["all"]["bpd_adf_mm_mean"] is None

@@ -30,6 +30,7 @@ from hc_tf.io import tables
 from hc_tf.surfaces.calibrate_intervals import BAND_LABELS as BANDS, band_of, subject_of
 
 TIERS = ("int8", "keras")  # the edge model, the full tier (Keras float)
+BIOMETRY_ERRORS = ("bpd_df_mm", "ofd_df_mm")
 _FOLD_DIR = re.compile(r"^fold(\d+)$")
 
 
@@ -49,20 +50,30 @@ def read_rows(path: str) -> List[Dict[str, object]]:
     return [{"filename": r.get("filename", ""), "reference_hc_mm": num(r["reference_hc_mm"]),
              "predicted_hc_mm": num(r.get("predicted_hc_mm")),
              "adf_mm": num(r["adf_mm"]), "dice": num(r["dice"]), "hd_mm": num(r["hd_mm"]),
-             "found": r["found"] == "True"} for r in rows]
+             "found": r["found"] == "True",
+             # BPD and OFD errors (evaluate's, against the reference ellipse's axes): an
+             # older per_image.csv has none
+             **{key: num(r.get(key)) for key in BIOMETRY_ERRORS}} for r in rows]
 
 
 def figures(rows: Sequence[Dict[str, object]]) -> Dict[str, Optional[float]]:
-    """n, ADF mean/sd/median, Dice mean, HD mean (found heads), heads not found."""
+    """n, ADF mean/sd/median, Dice mean, HD mean (found heads), heads not found, and the BPD
+    and OFD mean |error| (found heads with one; None without)."""
     if not rows:
         return {"n": 0}
     adf = np.array([r["adf_mm"] for r in rows], float)
     hd = [r["hd_mm"] for r in rows if r["found"] and r["hd_mm"] is not None]
+
+    def mean_abs(key):
+        errors = [abs(r[key]) for r in rows if r.get(key) is not None]
+        return float(np.mean(errors)) if errors else None
+
     return {"n": len(rows), "adf_mm_mean": float(adf.mean()), "adf_mm_std": float(adf.std()),
             "adf_mm_median": float(np.median(adf)),
             "dice_mean": float(np.mean([r["dice"] for r in rows])),
             "hd_mm_mean": float(np.mean(hd)) if hd else None,
-            "not_found": int(sum(not r["found"] for r in rows))}
+            "not_found": int(sum(not r["found"] for r in rows)),
+            "bpd_adf_mm_mean": mean_abs("bpd_df_mm"), "ofd_adf_mm_mean": mean_abs("ofd_df_mm")}
 
 
 def spread(per_fold: Sequence[Dict[str, Optional[float]]], key: str) -> Dict[str, float]:
@@ -241,6 +252,15 @@ def markdown(by_tier: Dict[str, Dict[str, object]]) -> str:
                          f"({_fmt(sp.get('sd'))}) | {_fmt(fig['dice_mean'], 4)} | "
                          f"{_fmt(fig['hd_mm_mean'])}")
         lines.append(f"| {label} ({n}) | " + " | ".join(cells) + " |")
+    if first["all"]["bpd_adf_mm_mean"] is not None:
+        lines += ["", "BPD / OFD mean |error| (mm; found heads, against the reference ellipse's "
+                  "axes), pooled and by band: " + "; ".join(
+                      f"{t} " + ", ".join(f"{label} {_fmt(fig['bpd_adf_mm_mean'])} / "
+                                          f"{_fmt(fig['ofd_adf_mm_mean'])}"
+                                          for label, fig in [("all", by_tier[t]["all"])] + [
+                                              (f"{b} mm", by_tier[t]["bands"][b]) for b in BANDS
+                                              if by_tier[t]["bands"][b]["n"]])
+                      for t in tiers)]
     lines += ["", "| fold | images | " + " | ".join(f"{t} ADF mm | {t} Dice" for t in tiers) + " |",
               "|---|---|" + "---|---|" * len(tiers)]
     for k in first["folds"]:
