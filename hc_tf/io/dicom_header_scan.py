@@ -5,7 +5,8 @@ pydicom keeps a Python object for every element and sequence item it reads, abou
 217 MB and 4 s to read, and a file at the byte limit would take tens of GB. This walks the raw
 bytes by pydicom 3's own reading rules (its `data_element_generator`, `read_sequence_item` and
 `_is_implicit_vr`: each data set's encoding checked at its first element, undefined lengths,
-anything it may later convert to a sequence walked into), skipping every value, and refuses a
+a value it may later convert to a sequence walked alone, as its conversion reads it), skipping
+every other value, and refuses a
 file past MAX_HEADER_ELEMENTS, or nesting sequences past MAX_SEQUENCE_DEPTH, before pydicom
 is given it. Imported by `dicom` once pydicom (the [dicom] extra) is known to be there. The web
 app's port: web_app/src/core/dicom/header_scan.js.
@@ -13,6 +14,7 @@ app's port: web_app/src/core/dicom/header_scan.js.
 
 from __future__ import annotations
 
+import io
 import struct
 from typing import BinaryIO, List, Optional
 
@@ -68,14 +70,22 @@ class HeaderScan:
         Raises:
           DicomError: naming the file, past MAX_HEADER_ELEMENTS or MAX_SEQUENCE_DEPTH.
         """
+        self._walk(f, _first_is_implicit(f, implicit, nested=False), little_endian, meta_only, [], 0)
+
+    def _walk(self, f: BinaryIO, implicit: bool, little_endian: bool, meta_only: bool,
+              levels: List[_Level], outer: int) -> None:
+        """The data set's elements as pydicom reads them, sequences of undefined length and
+        their items in the stream; `levels` not empty: one defined-length sequence's value
+        alone (`outer` sequences around it), as pydicom converts it later, apart."""
         end = ">" if not little_endian else "<"
         tag_of, u16, u32 = struct.Struct(end + "HH"), struct.Struct(end + "H"), struct.Struct(end + "L")
-        implicit = _first_is_implicit(f, implicit, nested=False)
-        levels: List[_Level] = []
+        apart = bool(levels)
         while True:
             start = f.tell()
             while levels and levels[-1].end is not None and start >= levels[-1].end:
                 levels.pop()
+            if apart and not levels:
+                return  # pydicom reads the sequence alone, nothing after it
             head = f.read(8)
             if len(head) < 8:
                 return  # the end, or a truncated file pydicom will refuse
@@ -87,7 +97,7 @@ class HeaderScan:
                     continue
                 length = u32.unpack_from(head, 4)[0]
                 self._count()
-                self._check_depth(levels)
+                self._check_depth(levels, outer)
                 item_implicit = _first_is_implicit(f, levels[-1].implicit, nested=True)
                 levels.append(_Level(None if length == UNDEFINED else f.tell() + length,
                                      False, item_implicit, levels[-1].tag))
@@ -109,7 +119,10 @@ class HeaderScan:
                 elif not _skip_to_sequence_end(f, little_endian):
                     return
             elif vr == b"SQ" or (vr in (None, b"UN") and _may_be_sequence(tag, f, length, tag_of)):
-                levels.append(_Level(f.tell() + length, True, data_set_implicit, tag))
+                value = f.read(length)  # read past here; converted to a sequence later, alone
+                self._walk(io.BytesIO(value), data_set_implicit, little_endian, False,
+                           [_Level(len(value), True, data_set_implicit, tag)],
+                           outer + sum(level.is_sequence for level in levels))
             else:
                 f.seek(length, 1)
 
@@ -120,9 +133,9 @@ class HeaderScan:
                              f"sequence items in its header (an ultrasound image has a few "
                              f"hundred)")
 
-    def _check_depth(self, levels: List[_Level]) -> None:
+    def _check_depth(self, levels: List[_Level], outer: int) -> None:
         limit = defaults.MAX_SEQUENCE_DEPTH
-        if sum(level.is_sequence for level in levels) > limit:
+        if outer + sum(level.is_sequence for level in levels) > limit:
             tag = levels[-1].tag
             raise DicomError(f"{self.path}: sequences nested more than {limit} deep (an "
                              f"ultrasound image nests 2 or 3; ({tag >> 16:04X},{tag & 0xFFFF:04X}) "

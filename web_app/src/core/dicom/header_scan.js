@@ -23,43 +23,46 @@ const tagText = (tag) => `(${(tag >>> 16).toString(16).toUpperCase().padStart(4,
 class HeaderScan {
   constructor(bytes, name, makeError) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.name = name;
     this.makeError = makeError;
     this.count = 0;
     this.transferSyntax = null;
   }
 
-  tagAt(at, little) {
-    return ((this.view.getUint16(at, little) << 16) | this.view.getUint16(at + 2, little)) >>> 0;
-  }
-
   /** pydicom's `_is_implicit_vr` at a data set's first element. */
-  firstIsImplicit(at, implicit, nested) {
+  firstIsImplicit(bytes, at, implicit, nested) {
     if (nested && implicit) return true;
-    if (at + 6 > this.bytes.length) return implicit;
-    return !isVr(this.bytes[at + 4], this.bytes[at + 5]);
+    if (at + 6 > bytes.length) return implicit;
+    return !isVr(bytes[at + 4], bytes[at + 5]);
   }
 
   /** HeaderScan.walk from `at`: returns where it stopped (`metaOnly`: the first element past group 0002). */
   walk(at, implicit, little, metaOnly = false) {
-    const { bytes, view } = this;
-    implicit = this.firstIsImplicit(at, implicit, false);
-    const levels = []; // {end (null: undefined length), isSequence, implicit, tag}
+    return this.walkIn(this.bytes, at, this.firstIsImplicit(this.bytes, at, implicit, false), little, metaOnly, [], 0);
+  }
+
+  /**
+   * HeaderScan._walk: the elements of `bytes` from `at` as pydicom reads them; `levels` not
+   * empty: one defined-length sequence's value alone (`outer` sequences around it).
+   */
+  walkIn(bytes, at, implicit, little, metaOnly, levels, outer) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const apart = levels.length > 0;
     for (;;) {
       const start = at;
       while (levels.length && levels.at(-1).end !== null && start >= levels.at(-1).end) levels.pop();
+      if (apart && !levels.length) return at; // pydicom reads the sequence alone, nothing after it
       if (at + 8 > bytes.length) return bytes.length;
-      const tag = this.tagAt(at, little);
+      const tag = ((view.getUint16(at, little) << 16) | view.getUint16(at + 2, little)) >>> 0;
       at += 8;
       const top = levels.at(-1);
       if (top?.isSequence) { // any tag but the delimiter opens an item
         if (tag === SEQUENCE_END) { levels.pop(); continue; }
         const length = view.getUint32(at - 4, little);
         this.countOne();
-        this.checkDepth(levels);
+        this.checkDepth(levels, outer);
         levels.push({ end: length === UNDEFINED ? null : at + length, isSequence: false,
-          implicit: this.firstIsImplicit(at, top.implicit, true), tag: top.tag });
+          implicit: this.firstIsImplicit(bytes, at, top.implicit, true), tag: top.tag });
         continue;
       }
       if (metaOnly && !levels.length && tag >>> 16 !== 2) return start;
@@ -91,15 +94,19 @@ class HeaderScan {
           .replace(/[\0 ]+$/, '');
       }
       if (length === UNDEFINED) {
-        if (this.undefinedIsSequence(vr, tag, at, little)) {
+        if (this.undefinedIsSequence(bytes, vr, tag, at, little)) {
           levels.push({ end: null, isSequence: true, implicit: dataSetImplicit, tag });
         } else {
-          const past = this.sequenceEnd(at, little);
+          const past = sequenceEnd(bytes, at, little);
           if (past === null) return bytes.length;
           at = past;
         }
-      } else if (vr === 'SQ' || ((vr === null || vr === 'UN') && this.mayBeSequence(tag, at, length, little))) {
-        levels.push({ end: at + length, isSequence: true, implicit: dataSetImplicit, tag });
+      } else if (vr === 'SQ' || ((vr === null || vr === 'UN') && this.mayBeSequence(bytes, tag, at, length, little))) {
+        // read past here; pydicom converts it to a sequence later, from these bytes alone
+        const value = bytes.subarray(at, Math.min(at + length, bytes.length));
+        this.walkIn(value, 0, dataSetImplicit, little, false, [{ end: value.length, isSequence: true, implicit: dataSetImplicit, tag }],
+          outer + levels.filter((level) => level.isSequence).length);
+        at += length;
       } else {
         at += length;
       }
@@ -113,35 +120,37 @@ class HeaderScan {
     }
   }
 
-  checkDepth(levels) {
-    if (levels.filter((level) => level.isSequence).length > MAX_SEQUENCE_DEPTH) {
+  checkDepth(levels, outer) {
+    if (outer + levels.filter((level) => level.isSequence).length > MAX_SEQUENCE_DEPTH) {
       throw this.makeError(`${this.name}: sequences nested more than ${MAX_SEQUENCE_DEPTH} deep (an ultrasound image nests 2 or 3; ${tagText(levels.at(-1).tag)} goes deeper)`);
     }
   }
 
-  nextTag(at, little) {
-    return at + 4 <= this.bytes.length ? this.tagAt(at, little) : null;
-  }
-
-  undefinedIsSequence(vr, tag, at, little) {
+  undefinedIsSequence(bytes, vr, tag, at, little) {
     if (vr === 'UN' || vr === 'SQ') return true;
     if (vr !== null) return false;
     const known = dictionaryVr(tag);
-    return known !== null ? known === 'SQ' : this.nextTag(at, little) === ITEM;
+    return known !== null ? known === 'SQ' : nextTag(bytes, at, little) === ITEM;
   }
 
-  mayBeSequence(tag, at, length, little) {
-    return length >= 8 && (dictionaryVr(tag) === 'SQ' || this.nextTag(at, little) === ITEM);
+  mayBeSequence(bytes, tag, at, length, little) {
+    return length >= 8 && (dictionaryVr(tag) === 'SQ' || nextTag(bytes, at, little) === ITEM);
   }
+}
 
-  /** Past the next sequence delimiter and its length, or null when the file ends first. */
-  sequenceEnd(at, little) {
-    const [a, b, c, d] = little ? [0xfe, 0xff, 0xdd, 0xe0] : [0xff, 0xfe, 0xe0, 0xdd];
-    for (let i = this.bytes.indexOf(a, at); i >= 0 && i + 4 <= this.bytes.length; i = this.bytes.indexOf(a, i + 1)) {
-      if (this.bytes[i + 1] === b && this.bytes[i + 2] === c && this.bytes[i + 3] === d) return i + 8;
-    }
-    return null;
+function nextTag(bytes, at, little) {
+  if (at + 4 > bytes.length) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return ((view.getUint16(at, little) << 16) | view.getUint16(at + 2, little)) >>> 0;
+}
+
+/** Past the next sequence delimiter and its length, or null when the bytes end first. */
+function sequenceEnd(bytes, at, little) {
+  const [a, b, c, d] = little ? [0xfe, 0xff, 0xdd, 0xe0] : [0xff, 0xfe, 0xe0, 0xdd];
+  for (let i = bytes.indexOf(a, at); i >= 0 && i + 4 <= bytes.length; i = bytes.indexOf(a, i + 1)) {
+    if (bytes[i + 1] === b && bytes[i + 2] === c && bytes[i + 3] === d) return i + 8;
   }
+  return null;
 }
 
 /**
