@@ -139,7 +139,7 @@ def test_palette_colour_becomes_gray_by_the_png_rule():
 
 @pytest.mark.parametrize("bits,big_endian", [(16, False), (16, True), (8, False), (8, True)])
 def test_a_segmented_palette_is_counted_as_pydicom_expands_it(bits, big_endian):
-    """dicom_palette.check_segmented counts without expanding: its count is the length of pydicom's
+    """dicom_palette.check_palette counts without expanding: its count is the length of pydicom's
     expansion, indirect segments (and 8-bit offsets in either byte order) included."""
     from pydicom.pixels.processing import _expand_segmented_lut
     for words in dicom_files.segmented_palette_words(bits, big_endian):

@@ -970,3 +970,61 @@ def test_js_header_scan_counts_and_refuses_as_the_python(tmp_path, monkeypatch):
     got = _js_decode([*paths, bomb], script=_SCAN_JS)
     assert got == expected + [f"error: {err.value}"]
     assert "over 200000 elements and sequence items" in str(err.value)
+
+
+def _malformed_headers(tmp_path):
+    """name -> path: files whose pixel-module integers or palette descriptor are damaged (two
+    values where one belongs, or none), as a broken export writes them."""
+    import pydicom
+    from pydicom import examples
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:60, :80]
+    cases = {"rows_twice": ("Rows", [60, 60]), "samples_twice": ("SamplesPerPixel", [1, 1]),
+             "frames_twice": ("NumberOfFrames", "1\\1"), "bits_twice": ("BitsStored", [8, 8]),
+             "bits_empty": ("BitsStored", None), "bits_zero": ("BitsStored", 0),
+             "allocated_empty": ("BitsAllocated", 8), "signed_twice": ("PixelRepresentation", [0, 0]),
+             "signed_two": ("PixelRepresentation", 2), "signed_none": ("PixelRepresentation", None)}
+    out = {}
+    for name, (keyword, value) in cases.items():
+        ds = dicom_files.dataset([gray])
+        if keyword == "NumberOfFrames":
+            ds.NumberOfFrames = 1
+        ds[keyword].value = value
+        out[name] = str(tmp_path / f"{name}.dcm")
+        ds.save_as(out[name], enforce_file_format=True)
+    # An empty BitsAllocated (pydicom will not write one: it picks the pixels' VR by it)
+    data = open(out["allocated_empty"], "rb").read()
+    at = data.index(b"\x28\x00\x00\x01US\x02\x00\x08\x00")
+    open(out["allocated_empty"], "wb").write(data[:at + 6] + b"\x00\x00" + data[at + 10:])
+    for name, value in {"descriptor_empty": None, "descriptor_twice": [256, 0, 8, 256, 0, 8],
+                        "descriptor_two": [256, 0]}.items():
+        ds = pydicom.dcmread(examples.get_path("palette_color"))
+        ds.RedPaletteColorLookupTableDescriptor = value
+        out[name] = str(tmp_path / f"{name}.dcm")
+        ds.save_as(out[name], enforce_file_format=True)
+    return out
+
+
+def test_js_refuses_damaged_pixel_module_integers_as_the_python(tmp_path):
+    """Two values where the pixel module holds one (Rows, SamplesPerPixel, NumberOfFrames,
+    BitsStored, PixelRepresentation), none (BitsStored, BitsAllocated, PixelRepresentation), a
+    BitsStored of 0, a PixelRepresentation of 2, and a palette descriptor that is not three
+    numbers: refused in read_header's words on both sides. The app had measured the first value
+    or a default where predict refused in pydicom's words, or, on a doubled BitsStored or a
+    damaged descriptor, failed with a traceback."""
+    import hashlib
+    from hc_tf.io import dicom_frames
+    files = _malformed_headers(tmp_path)
+    got = dict(zip(files, _js_decode(list(files.values()))))
+    for name, path in files.items():
+        try:
+            (header, _, gray), = dicom_frames.iter_frames(path)
+            want = f"{header.frames} {hashlib.sha256(gray.tobytes()).hexdigest()}"
+        except ValueError as err:
+            want = f"error: {err}"
+        assert got[name] == want, name
+        assert want.startswith("error: "), (name, want)
+    assert got["bits_twice"].endswith("BitsStored (0028,0101) missing or not a number")
+    assert got["bits_zero"].endswith("BitsStored (0028,0101) is 0; must be at least 1")
+    assert got["signed_two"].endswith("PixelRepresentation (0028,0103) missing or not 0 or 1")
+    assert got["descriptor_two"].endswith("RedPaletteColorLookupTableDescriptor (0028,1101) is not 3 "
+                                          "numbers (entries, first index, bits)")

@@ -232,7 +232,7 @@ def read_header(path: str) -> Header:
     _check_pixel_format(ds, path, photometric, samples)
     if photometric == "PALETTE COLOR":  # a header limit, checked once for every frame
         from hc_tf.io import dicom_palette  # it imports DicomError from here
-        dicom_palette.check_segmented(ds, path)
+        dicom_palette.check_palette(ds, path)
     return Header(path, ds, rows, columns, frames, samples, photometric)
 
 
@@ -258,16 +258,33 @@ def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> N
     if (samples == 3) != (photometric in _COLOUR):
         raise DicomError(f"{path}: SamplesPerPixel (0028,0002) {samples} does not fit "
                          f"PhotometricInterpretation (0028,0004) {photometric}")
-    bits = bits_stored(ds)
+    # The Image Pixel module's own integers (PS3.3 C.7.6.3, Type 1), one number each: pydicom
+    # needs them to decode, and a damaged one (two values, none) is named here, before it.
+    _int_tag(ds, "BitsAllocated", "(0028,0100)", path)
+    bits = bits_stored(ds, path)
+    _flag_tag(ds, "PixelRepresentation", "(0028,0103)", path)
+    if samples > 1:
+        _flag_tag(ds, "PlanarConfiguration", "(0028,0006)", path)
     if photometric != "PALETTE COLOR" and bits > 8:
         # As the PNG path: gray values are 8-bit; a windowing choice would be a guess.
         raise DicomError(f"{path}: BitsStored (0028,0101) {bits}; hc-tf measures 8-bit "
                          "ultrasound pixels")
 
 
-def bits_stored(ds: Any) -> int:
-    """BitsStored (0028,0101), 8 when the header leaves it out or empty."""
-    return int(ds.get("BitsStored", 8) or 8)
+def _flag_tag(ds: Any, keyword: str, tag: str, path: str) -> int:
+    value = ds.get(keyword)
+    if isinstance(value, int) and value in (0, 1):
+        return value
+    raise DicomError(f"{path}: {keyword} {tag} missing or not 0 or 1")
+
+
+def bits_stored(ds: Any, path: str) -> int:
+    """BitsStored (0028,0101), one number of at least 1.
+
+    Raises:
+      DicomError: naming the file, for a value missing, not one number or 0.
+    """
+    return _int_tag(ds, "BitsStored", "(0028,0101)", path)
 
 
 def short(err: Exception, limit: int = 160) -> str:

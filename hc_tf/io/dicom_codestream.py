@@ -163,7 +163,7 @@ def check_codestream(header: Header, ds: Any, frame: int, where: str) -> Optiona
     # (JPEG 2000 decodes at its codestream's precision: values past 255 reach that check.)
     if not jpeg:
         return data
-    deepest, bits = max(s[3] for s in sizes), dicom.bits_stored(ds)
+    deepest, bits = max(s[3] for s in sizes), dicom.bits_stored(ds, where)
     if deepest > bits:
         raise DicomError(f"{where}: the codestream's samples are {deepest}-bit but BitsStored "
                          f"(0028,0101) says {bits}; refused before decoding")

@@ -7,8 +7,8 @@ bytes by pydicom 3's own reading rules (its `data_element_generator`, `read_sequ
 `_is_implicit_vr`: each data set's encoding checked at its first element, undefined lengths,
 a value it may later convert to a sequence walked alone, as its conversion reads it), skipping
 every other value, and refuses a file past MAX_HEADER_ELEMENTS, or nesting sequences past
-MAX_SEQUENCE_DEPTH, before pydicom is given it. Imported by `dicom` once pydicom (the [dicom] extra) is known to be there. The web
-app's port: web_app/src/core/dicom/header_scan.js.
+MAX_SEQUENCE_DEPTH, before pydicom is given it. Imported by `dicom` once pydicom (the [dicom]
+extra) is known to be there. The web app's port: web_app/src/core/dicom/header_scan.js.
 """
 
 from __future__ import annotations

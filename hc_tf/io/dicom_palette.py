@@ -28,17 +28,26 @@ def palette_rgb(indices: np.ndarray, ds: Any) -> np.ndarray:
     return _rgb_bytes(apply_color_lut(indices, _palette_source(ds)), ds)
 
 
-def check_segmented(ds: Any, where: str) -> None:
-    """Refuses a segmented palette (PS3.3 C.7.9) whose segments would expand past
+def check_palette(ds: Any, where: str) -> None:
+    """Refuses a red descriptor that is not three numbers (pydicom reads every colour by it),
+    and a segmented palette (PS3.3 C.7.9) whose segments would expand past
     MAX_PALETTE_ENTRIES or nest indirect segments past MAX_INDIRECT_DEPTH, by walking them as
     pydicom's `_expand_segmented_lut` does, counting instead of expanding.
 
     Raises:
-      DicomError: naming the file and the colour (dicom.read_header calls it, once a file).
+      DicomError: naming the file (and the colour) (dicom.read_header calls it, once a file).
     """
+    descriptor = ds.get("RedPaletteColorLookupTableDescriptor")
+    present = "RedPaletteColorLookupTableDescriptor" in ds  # (an empty one reads None)
+    if present and (descriptor is None or isinstance(descriptor, (bytes, str, int, float))
+                    or len(descriptor) != 3):
+        raise DicomError(f"{where}: RedPaletteColorLookupTableDescriptor (0028,1101) is not 3 "
+                         "numbers (entries, first index, bits)")
     if "SegmentedRedPaletteColorLookupTableData" not in ds or "RedPaletteColorLookupTableData" in ds:
         return  # plain tables are bounded by their own length; pydicom reads plain ones first
-    eight_bit = int(ds.RedPaletteColorLookupTableDescriptor[2]) // 8 == 1  # as pydicom's fmt
+    if descriptor is None:
+        return  # decoding says what is missing
+    eight_bit = int(descriptor[2]) // 8 == 1  # as pydicom's fmt
     little = ds.file_meta.TransferSyntaxUID.is_little_endian
     for colour in ("Red", "Green", "Blue", "Alpha"):
         raw = ds.get(f"Segmented{colour}PaletteColorLookupTableData")

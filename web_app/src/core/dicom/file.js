@@ -48,10 +48,25 @@ function intTag(ds, tag, vr, keyword, name, fallback = null) {
   const el = ds.elements[tag];
   const code = `(${tag.slice(1, 5)},${tag.slice(5)})`.toUpperCase();
   let v = fallback;
-  if (el) v = (el.vr ?? vr) === 'IS' ? ds.intString(tag) : ds.uint16(tag);
+  if (el) v = oneInteger(ds, tag, vr);
   if (v === null || v === undefined || !Number.isFinite(v)) throw new DicomFileError(`${name}: ${keyword} ${code} missing or not a number`);
   if (v < 1) throw new DicomFileError(`${name}: ${keyword} ${code} is ${v}; must be at least 1`);
   return v;
+}
+
+/** A 0-or-1 tag (dicom._flag_tag): PixelRepresentation, PlanarConfiguration. */
+function flagTag(ds, tag, keyword, name) {
+  const v = ds.elements[tag] ? oneInteger(ds, tag, 'US') : NaN;
+  const code = `(${tag.slice(1, 5)},${tag.slice(5)})`.toUpperCase();
+  if (v !== 0 && v !== 1) throw new DicomFileError(`${name}: ${keyword} ${code} missing or not 0 or 1`);
+  return v;
+}
+
+/** A present integer tag's one value (NaN for several: pydicom's list is not a number either). */
+function oneInteger(ds, tag, vr) {
+  const el = ds.elements[tag];
+  if ((el.vr ?? vr) === 'IS') return (ds.string(tag) ?? '').includes('\\') ? NaN : ds.intString(tag);
+  return el.length === 2 ? ds.uint16(tag) : NaN;
 }
 
 const spacingOf = (ds) => {
@@ -105,15 +120,21 @@ export function readHeader(parser, bytes, name, limits) {
   if ((samples === 3) !== COLOUR.includes(photometric)) {
     throw new DicomFileError(`${name}: SamplesPerPixel (0028,0002) ${samples} does not fit PhotometricInterpretation (0028,0004) ${photometric}`);
   }
-  const bitsStored = ds.elements.x00280101 ? ds.uint16('x00280101') || 8 : 8;
+  // The Image Pixel module's own integers, one number each (dicom._check_pixel_format).
+  const bitsAllocated = intTag(ds, 'x00280100', 'US', 'BitsAllocated', name);
+  const bitsStored = intTag(ds, 'x00280101', 'US', 'BitsStored', name);
+  const signed = flagTag(ds, 'x00280103', 'PixelRepresentation', name) === 1;
+  const planar = samples > 1 ? flagTag(ds, 'x00280006', 'PlanarConfiguration', name) : 0;
   if (photometric !== 'PALETTE COLOR' && bitsStored > 8) {
     throw new DicomFileError(`${name}: BitsStored (0028,0101) ${bitsStored}; hc-tf measures 8-bit ultrasound pixels`);
   }
+  const descriptor = ds.elements.x00281101; // dicom_palette.check_palette
+  if (photometric === 'PALETTE COLOR' && descriptor && (descriptor.length !== 6 || ['OB', 'OW'].includes(descriptor.vr))) {
+    throw new DicomFileError(`${name}: RedPaletteColorLookupTableDescriptor (0028,1101) is not 3 numbers (entries, first index, bits)`);
+  }
   const perFrame = (ds.elements.x52009230?.items ?? []).map(measuresSpacing);
   return { name, rows, columns, frames, samples, photometric, transferSyntax: ts,
-    bitsAllocated: ds.elements.x00280100 ? ds.uint16('x00280100') : 8, bitsStored,
-    signed: ds.elements.x00280103 ? ds.uint16('x00280103') === 1 : false,
-    planar: ds.elements.x00280006 ? ds.uint16('x00280006') : 0,
+    bitsAllocated, bitsStored, signed, planar,
     regions: regionFields(ds), perFrameSpacing: perFrame, uids: uidsOf(ds), studyDate: ds.string('x00080020') ?? '',
     sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0]), pixelSpacing: spacingOf(ds), dataset: ds };
 }

@@ -46,7 +46,7 @@ function plainLut(ds, h, tag, entries) {
 /**
  * A segmented palette table expanded (pydicom's _expand_segmented_lut: discrete, linear and
  * indirect segments of 8- or 16-bit words by the descriptor's bits), refused as
- * dicom_palette.check_segmented refuses it before anything is expanded.
+ * dicom_palette.check_palette refuses it before anything is expanded.
  */
 function segmentedLut(ds, h, tag, bits, c) {
   const el = ds.elements[tag];
