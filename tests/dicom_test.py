@@ -578,3 +578,25 @@ def test_monochrome1_is_inverted(tmp_path):
                             str(tmp_path / "mono1.dcm"))
     [(_, _, decoded)] = dicom_frames.iter_frames(path)
     np.testing.assert_array_equal(decoded, 255 - gray)
+
+
+@pytest.mark.parametrize("keyword,value,words", [
+    ("BitsStored", [8, 8], r"BitsStored \(0028,0101\) missing or not a number"),
+    ("BitsStored", 0, r"BitsStored \(0028,0101\) is 0; must be at least 1"),
+    ("Rows", [16, 16], r"Rows \(0028,0010\) missing or not a number"),
+    ("PixelRepresentation", 2, r"PixelRepresentation \(0028,0103\) missing or not 0 or 1"),
+    ("RedPaletteColorLookupTableDescriptor", None, r"RedPaletteColorLookupTableDescriptor "
+                                                   r"\(0028,1101\) is not 3 numbers"),
+])
+def test_a_damaged_pixel_module_integer_is_refused_in_words(tmp_path, keyword, value, words):
+    """Two values where one belongs, none, or one out of range: refused by read_header naming
+    the file and the tag (a doubled BitsStored and an empty palette descriptor had stopped
+    predict with a TypeError's traceback)."""
+    from pydicom import examples
+    ds = (pydicom.dcmread(examples.get_path("palette_color")) if keyword.startswith("Red") else
+          dicom_files.dataset([np.zeros((16, 16), np.uint8)]))
+    ds[keyword].value = value
+    path = str(tmp_path / "damaged.dcm")
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(dicom.DicomError, match=rf"damaged\.dcm: {words}"):
+        list(dicom_frames.iter_frames(path))
