@@ -88,7 +88,7 @@ test('implicit VR: NumberOfFrames (IS) is read as text, Rows and Columns (US) as
     [0x0028, 0x0002, us(1)], [0x0028, 0x0004, Buffer.from('MONOCHROME2 ')],
     ...(frames === null ? [] : [[0x0028, 0x0008, Buffer.from(frames)]]),
     [0x0028, 0x0010, us(rows)], [0x0028, 0x0011, us(columns)], [0x0028, 0x0100, us(8)], [0x0028, 0x0101, us(8)],
-    [0x7fe0, 0x0010, Buffer.alloc(rows * columns * Math.max(1, Number(frames) || 1), 7)],
+    [0x0028, 0x0103, us(0)], [0x7fe0, 0x0010, Buffer.alloc(rows * columns * Math.max(1, Number(frames) || 1), 7)],
   ]);
   // pydicom reads these as 2, 12 and 1 frames; "2 " as two bytes would be 8242 (and an 800 x 540
   // cine "over the limit").
