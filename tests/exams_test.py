@@ -139,3 +139,15 @@ def test_the_cases_the_web_app_port_is_checked_on(tmp_path):
         E.write_exams_csv(str(tmp_path / "exams.csv"), rows)
         with open(tmp_path / "exams.csv", newline="", encoding="utf-8") as f:
             assert f.read() == case["expected_csv"], case["what"]
+
+
+def test_an_exam_averages_its_heads_bpd_and_ofd():
+    """The exam row's mean BPD and OFD: over the images with a head (and its biometry), as the
+    HC; none without a head."""
+    a = dict(_rec("010_HC.png", 200.0, 4.0), biometry={"bpd_mm": 50.0, "ofd_mm": 62.0})
+    b = dict(_rec("010_2HC.png", 204.0, 4.0), biometry={"bpd_mm": 52.0, "ofd_mm": 66.0})
+    missed = dict(_rec("010_3HC.png", None, None), found=False, biometry=None)
+    [row] = E.exam_records([a, b, missed])
+    assert (row["bpd_mean_mm"], row["ofd_mean_mm"], row["found"]) == (51.0, 64.0, 2)
+    [alone] = E.exam_records([missed])
+    assert alone["bpd_mean_mm"] is None and alone["ofd_mean_mm"] is None

@@ -10,8 +10,8 @@ name space (keys `exam:LABEL`, `dicom:STUDY/SERIES`, `hc18:NNN`, `file:STEM`), s
 HC18's `7_HC.png` and a plain `7.png` are three exams, never averaged together. The exam id
 shown is the key without its source, unless two exams would then read the same: those show the
 whole key (`hc18:007`, `file:007`). An exam row holds the mean HC of the images where a head
-was found, its spread (SD and range), the interval of the mean, the GA of the mean, and a
-disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
+was found, its spread (SD and range), the interval of the mean, the mean BPD and OFD, the GA of
+the mean, and a disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
 computes the same, checked on the cases of tests/fixtures/exams_cases.json.
 
 Interval of the mean: the mean of the images' 95% half-widths. The calibration says nothing
@@ -37,7 +37,8 @@ EXAM_COLUMN = "exam"
 EXAMS_NAME = "exams.csv"
 _HC18_NAME = re.compile(r"^(\d+)_(?:[2-9])?HC$")
 EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm", "hc_range_mm",
-               "hc_mean_lower_95_mm", "hc_mean_upper_95_mm", "ga_hadlock", "ga_hadlock_days",
+               "hc_mean_lower_95_mm", "hc_mean_upper_95_mm", "bpd_mean_mm", "ofd_mean_mm",
+               "ga_hadlock", "ga_hadlock_days",
                "ga_intergrowth", "ga_intergrowth_days", "disagree", "disagree_reason",
                "review_any")
 
@@ -123,6 +124,10 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
     mean = statistics.fmean(hcs)
     row.update(hc_mean_mm=mean, hc_sd_mm=statistics.stdev(hcs) if len(hcs) > 1 else None,
                hc_range_mm=max(hcs) - min(hcs))
+    axes = [r["biometry"] for r in found if r.get("biometry")]
+    if axes:  # the same heads' BPD and OFD (the fitted ellipses' axes), averaged alike
+        row.update(bpd_mean_mm=statistics.fmean(b["bpd_mm"] for b in axes),
+                   ofd_mean_mm=statistics.fmean(b["ofd_mm"] for b in axes))
     for key, method in (("hadlock", clinical.GaMethod.HADLOCK_1984),
                         ("intergrowth", clinical.GaMethod.INTERGROWTH_2016)):
         g = _ga(mean, method)

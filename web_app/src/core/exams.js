@@ -3,14 +3,14 @@
 // ("STUDY_UID/SERIES_UID"), else HC18's NNN_HC / NNN_2HC / NNN_3HC subject "NNN", else the
 // image alone; each source its own name space (keys "exam:", "dicom:", "hc18:", "file:"), the
 // id shown without it unless two exams would then read the same. Row: mean HC of the images with a head, SD and range, the interval of the mean
-// (the mean 95% half-width: no credit for averaging), GA of the mean, and a disagreement flag
+// (the mean 95% half-width: no credit for averaging), mean BPD and OFD, GA of the mean, and a disagreement flag
 // when the images' intervals share no value. tests/fixtures/exams_cases.json holds both ports.
 import { formatGa, gaFromHc } from './clinical.js';
 import { sourceStem } from './file_names.js';
 import { csvText, fmtFixed } from './pyformat.js';
 
 export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm', 'hc_sd_mm', 'hc_range_mm',
-  'hc_mean_lower_95_mm', 'hc_mean_upper_95_mm', 'ga_hadlock', 'ga_hadlock_days',
+  'hc_mean_lower_95_mm', 'hc_mean_upper_95_mm', 'bpd_mean_mm', 'ofd_mean_mm', 'ga_hadlock', 'ga_hadlock_days',
   'ga_intergrowth', 'ga_intergrowth_days', 'disagree', 'disagree_reason', 'review_any'];
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
@@ -78,6 +78,8 @@ export function examRecord(spec, exam, members) {
   const m = mean(hcs);
   Object.assign(row, { hc_mean_mm: m, hc_sd_mm: hcs.length > 1 ? sampleSd(hcs) : null,
     hc_range_mm: Math.max(...hcs) - Math.min(...hcs) });
+  const axes = found.map((r) => r.biometry).filter(Boolean);
+  if (axes.length) Object.assign(row, { bpd_mean_mm: mean(axes.map((b) => b.bpd_mm)), ofd_mean_mm: mean(axes.map((b) => b.ofd_mm)) });
   for (const [key, method] of GA_METHODS) {
     const g = gaFromHc(spec, m, method);
     row[`ga_${key}`] = g.ga_days === null ? 'out of range' : formatGa(g.ga_days);
