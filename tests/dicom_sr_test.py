@@ -77,6 +77,10 @@ def test_sr_reads_back_as_report_json_says(run):
     for record in run["records"].values():
         back = dicom_sr.read_back(str(run["out"] / record["dicom"]["sr"]))
         assert back["hc_mm"] == pytest.approx(record["hc_mm"], abs=1e-9)
+        # BPD and OFD beside it, as report.json gives them (the ellipse's axes, outer to outer)
+        assert back["bpd_mm"] == pytest.approx(record["biometry"]["bpd_mm"], abs=1e-9)
+        assert back["ofd_mm"] == pytest.approx(record["biometry"]["ofd_mm"], abs=1e-9)
+        assert back["bpd_mm"] < back["ofd_mm"] < back["hc_mm"] / 2.5
         np.testing.assert_allclose(back["ellipse"], record["dicom"]["ellipse_scoord"], atol=1e-3)
         assert back["review"] == record["review"] and back["reasons"] == record["review_reasons"]
         assert back["referenced_sop_instance_uid"] == record["dicom"]["sop_instance_uid"]

@@ -41,6 +41,11 @@ SCHEME_NAME = "hc-tf measurement concepts"
 QUALITATIVE = ("C0034375", "UMLS", "Qualitative Evaluations")
 REVIEW_NAME = ("REVIEW", SCHEME, "Review needed")
 REVIEW_REASON_NAME = ("REVIEWREASON", SCHEME, "Review reason")
+# CID 12005 (Fetal Biometry Measurements), the ellipse's axes; how they were measured is said
+# by hc-tf's own method concept (Hadlock's BPD is outer-to-inner, these are outer-to-outer).
+BPD_CODE = ("11820-8", "LN", "Biparietal Diameter")
+OFD_CODE = ("11851-3", "LN", "Occipital-Frontal Diameter")
+AXES_METHOD = ("ELLIPSEAXES", SCHEME, "Outer to outer along the fitted ellipse's axes")
 YES = ("373066001", "SCT", "Yes")
 NO = ("373067005", "SCT", "No")
 UPPER_UNCERTAINTY = "371886008"  # SCT, TID 310 row: offset above the value
@@ -152,7 +157,8 @@ def interval_method_text(interval: Dict[str, Any]) -> str:
 
 
 def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
-                  interval: Optional[Dict[str, Any]] = None, model: Any = None) -> List[Any]:
+                  interval: Optional[Dict[str, Any]] = None, model: Any = None,
+                  biometry: Optional[Dict[str, Any]] = None) -> List[Any]:
     import highdicom as hd
     from pydicom.sr.codedict import codes
     props = _uncertainty(hc_mm, interval)
@@ -164,6 +170,11 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
     out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
                              unit=codes.UCUM.Millimeter, algorithm_id=hc_algorithm,
                              properties=props)]
+    for code, key in ((BPD_CODE, "bpd_mm"), (OFD_CODE, "ofd_mm")):
+        if biometry and biometry.get(key) is not None:
+            out.append(hd.sr.Measurement(name=_code(code), value=float(biometry[key]),
+                                         unit=codes.UCUM.Millimeter, method=_code(AXES_METHOD),
+                                         algorithm_id=algorithm))
     for key, g in ga.items():
         if g.get("status") == "ok" and g.get("ga_weeks") is not None:
             out.append(hd.sr.Measurement(
@@ -177,7 +188,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
              ga: Dict[str, Dict[str, Any]], review: bool, reasons: Sequence[str],
              model: ModelInfo, series_instance_uid: Optional[str] = None,
              instance_number: int = 1, hc_interval: Optional[Dict[str, Any]] = None,
-             notes: Optional[List[str]] = None) -> Any:
+             notes: Optional[List[str]] = None, biometry: Optional[Dict[str, Any]] = None
+             ) -> Any:
     """The SR dataset of one measured head.
 
     The source's patient and study fields are copied as DICOM allows them
@@ -199,6 +211,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       hc_interval: report.json's "hc_interval" ({"lower_mm", "upper_mm", "level", "method"});
         None: no uncertainty is written.
       notes: a list the notes on changed patient/study fields are appended to.
+      biometry: report.json's "biometry" ({"bpd_mm", "ofd_mm", ...}): BPD and OFD are
+        written beside the HC (None: not written).
 
     Returns:
       A highdicom ComprehensiveSR (a pydicom Dataset).
@@ -223,7 +237,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
         referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
-        measurements=_measurements(hc_mm, ga, algorithm, hc_interval, model))
+        measurements=_measurements(hc_mm, ga, algorithm, hc_interval, model, biometry))
     context = hd.sr.ObservationContext(
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Device,
@@ -287,7 +301,8 @@ def read_back(path: str) -> Dict[str, Any]:
       {"hc_mm", "ellipse" ((4, 2) SCOORD points), "review", "reasons", "frames",
       "referenced_sop_instance_uid", "study_instance_uid", "ga_weeks" ({equation: weeks}),
       "hc_lower_95_mm", "hc_upper_95_mm" (HC -/+ the TID 310 uncertainties; None when absent),
-      "hc_interval_method" (the HC algorithm's interval parameter, or None)}.
+      "hc_interval_method" (the HC algorithm's interval parameter, or None), "bpd_mm",
+      "ofd_mm" (None when absent)}.
     """
     import highdicom as hd
     sr = hd.sr.srread(path)
@@ -304,7 +319,10 @@ def read_back(path: str) -> Dict[str, Any]:
     region = group.roi
     image = region.ContentSequence[0].ReferencedSOPSequence[0]
     lower, upper, method = _read_interval(hc)
-    return {"hc_mm": float(hc.value), "ellipse": np.asarray(region.value, dtype=np.float64),
+    axes = {m.name.value: float(m.value) for m in group.get_measurements()
+            if m.name.value in (BPD_CODE[0], OFD_CODE[0])}
+    return {"bpd_mm": axes.get(BPD_CODE[0]), "ofd_mm": axes.get(OFD_CODE[0]),
+            "hc_mm": float(hc.value), "ellipse": np.asarray(region.value, dtype=np.float64),
             "review": review, "reasons": reasons, "ga_weeks": gas,
             "frames": _frames(image.get("ReferencedFrameNumber")),
             "referenced_sop_instance_uid": str(image.ReferencedSOPInstanceUID),

@@ -259,7 +259,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
         sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
                                record["gestational_age"], m.review, m.review_reasons, run.model,
                                series_uid, number, hc_interval=record.get("hc_interval"),
-                               notes=notes)
+                               notes=notes, biometry=record.get("biometry"))
     except dicom_sr.SRError as err:  # the measurement stays in the report; this file has no SR
         record["dicom"]["sr_error"] = f"{s.header.name}: no SR or FHIR: {err}"
         return
