@@ -13,7 +13,6 @@ extra) is known to be there. The web app's port: web_app/src/core/dicom/header_s
 
 from __future__ import annotations
 
-import io
 import struct
 from typing import BinaryIO, List, Optional
 
@@ -38,6 +37,33 @@ class _Level:
 
     def __init__(self, end: Optional[int], is_sequence: bool, implicit: bool, tag: int):
         self.end, self.is_sequence, self.implicit, self.tag = end, is_sequence, implicit, tag
+
+
+class _Bytes:
+    """Bytes read as a file, and sliced without a copy (`view`)."""
+
+    def __init__(self, data):
+        self.data, self.pos = memoryview(data), 0
+        self.size = len(self.data)
+
+    def read(self, n: int = -1) -> bytes:
+        end = self.size if n < 0 else min(self.size, self.pos + n)
+        out = self.data[self.pos:end].tobytes()
+        self.pos = max(self.pos, end)
+        return out
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else self.size + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def view(self, n: int) -> "_Bytes":
+        """The next `n` bytes (fewer at the end) as a `_Bytes` of their own, read past."""
+        part = _Bytes(self.data[self.pos:self.pos + n])
+        self.pos += n
+        return part
 
 
 def encoding(transfer_syntax: Optional[str], f: BinaryIO) -> tuple:
@@ -118,9 +144,12 @@ class HeaderScan:
                 elif not _skip_to_sequence_end(f, little_endian):
                     return
             elif vr == b"SQ" or (vr in (None, b"UN") and _may_be_sequence(tag, f, length, tag_of)):
-                value = f.read(length)  # read past here; converted to a sequence later, alone
-                self._walk(io.BytesIO(value), data_set_implicit, little_endian, False,
-                           [_Level(len(value), True, data_set_implicit, tag)],
+                # read past here; converted to a sequence later, alone. Read once: a sequence
+                # inside it is a view of these bytes, not a copy (16 nested copies of a 512 MiB
+                # value would be 8 GiB).
+                value = f.view(length) if isinstance(f, _Bytes) else _Bytes(f.read(length))
+                self._walk(value, data_set_implicit, little_endian, False,
+                           [_Level(value.size, True, data_set_implicit, tag)],
                            outer + sum(level.is_sequence for level in levels))
             else:
                 f.seek(length, 1)
