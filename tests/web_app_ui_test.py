@@ -536,6 +536,8 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
         assert got == {k: pytest.approx(v, rel=1e-12) if isinstance(v, float) else v for k, v in exp.items()}
     assert page.locator("#exam-rows tr").count() == 2 and not page.is_hidden("#exams")
     assert page.locator("#exam-rows tr").nth(0).locator(".e-hc").inner_text() == f"{want[0]['hc_mean_mm']:.1f} mm"
+    assert page.locator("#exam-rows tr").nth(0).locator(".e-axes").inner_text() == (
+        f"{want[0]['bpd_mean_mm']:.1f} / {want[0]['ofd_mean_mm']:.1f} mm")
     table = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-exams"))))
     assert [r["hc_mean_mm"] for r in table] == [f"{e['hc_mean_mm']:.6f}" for e in want]
     assert [r["hc_mean_lower_95_mm"] for r in table] == [f"{e['hc_mean_lower_95_mm']:.6f}" for e in want]

@@ -58,7 +58,8 @@ export function showExams(spec, records) {
     const interval = e.hc_mean_lower_95_mm === null ? '' : `${fmt1(e.hc_mean_lower_95_mm)}-${fmt1(e.hc_mean_upper_95_mm)} mm`;
     const agree = e.found < 2 ? '' : e.disagree ? `no: ${e.disagree_reason}` : (e.disagree_reason || 'yes');
     tr.append(td(e.exam), td(`${e.found} of ${e.images}`), td(mm(e.hc_mean_mm), 'e-hc'), td(mm(e.hc_sd_mm)),
-      td(interval, 'e-interval'), td(e.ga_hadlock ? `${e.ga_hadlock}${e.ga_hadlock_days === null ? '' : ' wk'}` : ''),
+      td(interval, 'e-interval'), td(e.bpd_mean_mm === null ? '' : `${fmt1(e.bpd_mean_mm)} / ${fmt1(e.ofd_mean_mm)} mm`, 'e-axes'),
+      td(e.ga_hadlock ? `${e.ga_hadlock}${e.ga_hadlock_days === null ? '' : ' wk'}` : ''),
       td(e.ga_intergrowth ? `${e.ga_intergrowth}${e.ga_intergrowth_days === null ? '' : ' wk'}` : ''), td(agree, 'e-agree'));
     return tr;
   }));
