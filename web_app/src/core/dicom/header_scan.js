@@ -53,7 +53,7 @@ class HeaderScan {
       while (levels.length && levels.at(-1).end !== null && start >= levels.at(-1).end) levels.pop();
       if (apart && !levels.length) return at; // pydicom reads the sequence alone, nothing after it
       if (at + 8 > bytes.length) return bytes.length;
-      const tag = ((view.getUint16(at, little) << 16) | view.getUint16(at + 2, little)) >>> 0;
+      const tag = nextTag(bytes, at, little);
       at += 8;
       const top = levels.at(-1);
       if (top?.isSequence) { // any tag but the delimiter opens an item
