@@ -76,16 +76,18 @@ def dicom_path(runner, path, run, folder):
     t0 = time.perf_counter()
     [sample] = list(dicom_predict.samples(path, None, None, False))
     t1 = time.perf_counter()
-    pred, fields = dicom_predict.finish(inference.predict_batch(runner, [sample])[0])
+    pred, fields = dicom_predict.finish(runner, inference.predict_batch(runner, [sample])[0])
     t2 = time.perf_counter()
     m = pred.measurement
-    ga = report_lib.image_record(sample.filename, m)["gestational_age"]
-    sr = dicom_sr.build_sr(sample.header.dataset, None, m.ellipse, m.hc_mm, ga, m.review,
-                           m.review_reasons,
-                           run.model, *run.next_in_series(fields["dicom"]["study_instance_uid"]))
+    record = report_lib.image_record(sample.filename, m)
+    sr = dicom_sr.build_sr(sample.header.dataset, None, m.ellipse, m.hc_mm,
+                           record["gestational_age"], m.review, m.review_reasons,
+                           run.model, *run.next_in_series(fields["dicom"]["study_instance_uid"]),
+                           biometry=record["biometry"])
     dicom_sr.write_sr(sr, os.path.join(folder, "out.sr.dcm"))
     t3 = time.perf_counter()
-    fhir.observation(m.hc_mm, fields["dicom"], None, run.model, m.review, m.review_reasons)
+    fhir.head_bundle(m.hc_mm, fields["dicom"], None, run.model, m.review, m.review_reasons,
+                     biometry=record["biometry"])
     t4 = time.perf_counter()
     return m, [(b - a) * 1e3 for a, b in ((t0, t1), (t1, t2), (t2, t3), (t3, t4))]
 

@@ -456,12 +456,14 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, c
                                            str(out), "--fhir-patient-system", system, "-q"])
     assert result.exit_code == 0, result.output
     records = {r["filename"]: r for r in json.loads((out / "report.json").read_text())["images"]}
-    obs = json.loads((out / records["known.dcm"]["dicom"]["fhir"]).read_text())
-    assert obs["subject"] == {"type": "Patient",
-                              "identifier": {"system": system, "value": CANARY}}
+    from hc_tf.report import fhir
+    obs = fhir.bundle_observations(
+        json.loads((out / records["known.dcm"]["dicom"]["fhir"]).read_text()))
+    assert [o["subject"] for o in obs.values()] == 3 * [  # HC, BPD, OFD alike
+        {"type": "Patient", "identifier": {"system": system, "value": CANARY}}]
     assert "fhir_notes" not in records["known.dcm"]["dicom"]
     bare = json.loads((out / records["anonymous.dcm"]["dicom"]["fhir"]).read_text())
-    assert "subject" not in bare
+    assert len(bare["entry"]) == 3 and "subject" not in json.dumps(bare)
     [note] = records["anonymous.dcm"]["dicom"]["fhir_notes"]
     assert "PatientID (0010,0020)" in note
     said = result.output + "".join(capfd.readouterr())

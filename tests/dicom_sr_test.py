@@ -190,10 +190,29 @@ def _pixelmed_tid300_false_positive(line):
 
 
 def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
+    from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.observation import Observation
     for record in run["records"].values():
-        doc = json.loads((run["out"] / record["dicom"]["fhir"]).read_text())
+        bundle = json.loads((run["out"] / record["dicom"]["fhir"]).read_text())
+        assert Bundle.model_validate(bundle).type == "collection"
+        found = fhir.bundle_observations(bundle)
+        assert list(found) == ["hc", "bpd", "ofd"] and len(bundle["entry"]) == 3
+        doc = found["hc"]
         obs = Observation.model_validate(doc)
+        # BPD and OFD: their own Observations, the report's values in mm, the HC's source, time
+        # and review note, the axes' convention in the method, no interval (none calibrated).
+        for name in ("bpd", "ofd"):
+            axis = found[name]
+            assert axis["valueQuantity"] == {"value": pytest.approx(
+                record["biometry"][f"{name}_mm"], abs=1e-9), "unit": "mm",
+                "system": "http://unitsofmeasure.org", "code": "mm"}
+            assert axis["derivedFrom"] == doc["derivedFrom"] and "subject" not in axis
+            assert axis.get("effectiveDateTime") == doc.get("effectiveDateTime")
+            assert axis["method"]["text"] == (doc["method"]["text"] + ": "
+                                              + record["biometry"]["convention"])
+            review = ["please review: " + "; ".join(record["review_reasons"])]
+            assert [n["text"] for n in axis.get("note", [])] == (review if record["review"]
+                                                                 else [])
         assert obs.code.coding[0].system == "http://loinc.org"
         assert obs.code.coding[0].code == "11984-2"
         assert (obs.valueQuantity.code, obs.valueQuantity.system) == ("mm",
@@ -505,6 +524,7 @@ def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the
     method = "95% interval of the HC (measurement uncertainty, not a normal range): test conformal"
     cases = [(review, reasons, iv) for review, reasons in ((False, []), (True, ["a", "b c"]))
              for iv in (None, interval)]
+    biometry = {"bpd_mm": 45.25, "ofd_mm": 60.5, "convention": "outer to outer (test)"}
     python = []
     for review, reasons, iv in cases:
         obs = fhir.observation(175.3, uids, None, model, review, reasons, hc_interval=iv)
@@ -512,16 +532,22 @@ def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the
         want = (["please review: a; b c"] if review else []) + ([method] if iv else [])
         assert [n["text"] for n in obs.get("note", [])] == want
         assert ("note" in obs) == bool(want)  # no empty note list
-        python.append(obs)
+        bundle = fhir.head_bundle(175.3, uids, 2, model, review, reasons, "2026-01-01",
+                                  hc_interval=iv, biometry=biometry)
+        axes = fhir.bundle_observations(bundle)
+        assert [n["text"] for n in axes["bpd"].get("note", [])] == want[:int(review)]
+        python.append([obs, bundle])
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: fhir.js's observation is not compared")
-    script = (f"import {{ observation }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
+    script = (f"import {{ observation, headBundle }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
               f"const cases = {json.dumps(cases)};\n"
               f"const model = {json.dumps(dataclasses.asdict(model))};\n"
               f"const uids = {json.dumps(uids)};\n"
-              "console.log(JSON.stringify(cases.map(([review, reasons, iv]) =>\n"
-              "  observation(175.3, uids, null, model, review, reasons, null, iv))));\n")
+              f"const biometry = {json.dumps(biometry)};\n"
+              "console.log(JSON.stringify(cases.map(([review, reasons, iv]) => [\n"
+              "  observation(175.3, uids, null, model, review, reasons, null, iv),\n"
+              "  headBundle(175.3, uids, 2, model, review, reasons, '2026-01-01', iv, biometry)])));\n")
     (tmp_path / "obs.mjs").write_text(script)
     res = subprocess.run([node, str(tmp_path / "obs.mjs")], capture_output=True, text=True,
                          timeout=60, check=True)

@@ -435,28 +435,67 @@ def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
     assert missing.exit_code != 0 and "no journal" in missing.output
 
 
-def test_fhir_destination_puts_each_observation_idempotently_and_retries_5xx(tmp_path):
+def _fhir_server(answers):
+    """A stub FHIR server answering `answers` in turn; it records (method, path, body)."""
     import http.server
     import threading
-    got, answers = [], [503, 201, 200]
+    got = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self):  # noqa: N802
+        def _answer(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append((self.path, json.loads(body)))
+            got.append((self.command, self.path, json.loads(body)))
             self.send_response(answers.pop(0))
             self.end_headers()
+
+        do_PUT = do_POST = _answer  # noqa: N815
 
         def log_message(self, *args):
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    dest = dest_lib.make(config_lib.Destination("fhir", "ehr", (
+        ("url", f"http://127.0.0.1:{server.server_port}/r4"),)), "HCTF")
+    return server, dest, got
+
+
+def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path):
+    """A head's file (HC, BPD, OFD) is one transaction: all filed or none, each a PUT of an id
+    derived from the file and the quantity (a resend updates), a 5xx retried; the HC keeps the
+    id a lone Observation had."""
+    from hc_tf.report import dicom_sr, fhir
+    from fhir.resources.R4B.bundle import Bundle
+    bundle = fhir.head_bundle(175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"},
+                              2, dicom_sr.ModelInfo("m.tflite", "1", "0" * 64), False, [],
+                              biometry={"bpd_mm": 45.0, "ofd_mm": 60.0, "convention": "test"})
+    path = tmp_path / "fhir" / "abc.frame2.fhir.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(bundle))
+    server, dest, got = _fhir_server([503, 200, 200])
+    try:
+        with pytest.raises(dest_lib.Retry, match="503"):
+            dest.send([str(path)])
+        dest.send([str(path)])
+        dest.send([str(path)])  # a resend: the same ids, updates
+    finally:
+        server.shutdown()
+    assert [(m, p) for m, p, _ in got] == [("POST", "/r4")] * 3
+    sent = got[-1][2]
+    assert Bundle.model_validate(sent).type == "transaction"
+    ids = ["hctf-abc.frame2", "hctf-abc.frame2.bpd", "hctf-abc.frame2.ofd"]
+    assert [e["request"] for e in sent["entry"]] == [
+        {"method": "PUT", "url": f"Observation/{i}"} for i in ids]
+    assert [e["resource"]["id"] for e in sent["entry"]] == ids
+    assert [e["resource"]["valueQuantity"]["value"] for e in sent["entry"]] == [175.3, 45.0, 60.0]
+
+
+def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(tmp_path):
+    """A file spooled before the Bundle (one Observation) is still filed, as a PUT."""
     obs = tmp_path / "fhir" / "abc.frame2.fhir.json"
     obs.parent.mkdir()
     obs.write_text(json.dumps({"resourceType": "Observation", "status": "preliminary"}))
-    dest = dest_lib.make(config_lib.Destination("fhir", "ehr", (
-        ("url", f"http://127.0.0.1:{server.server_port}/r4"),)), "HCTF")
+    server, dest, got = _fhir_server([503, 201, 200])
     try:
         with pytest.raises(dest_lib.Retry, match="503"):
             dest.send([str(obs)])
@@ -464,8 +503,8 @@ def test_fhir_destination_puts_each_observation_idempotently_and_retries_5xx(tmp
         dest.send([str(obs)])  # a resend: the same id, an update
     finally:
         server.shutdown()
-    assert [p for p, _ in got] == ["/r4/Observation/hctf-abc.frame2"] * 3
-    assert got[-1][1]["id"] == "hctf-abc.frame2"
+    assert [(m, p) for m, p, _ in got] == [("PUT", "/r4/Observation/hctf-abc.frame2")] * 3
+    assert got[-1][2]["id"] == "hctf-abc.frame2"
 
 
 def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch):
@@ -722,7 +761,7 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
     by tag."""
     import logging
     from hc_tf import models
-    from hc_tf.report import dicom_sr
+    from hc_tf.report import dicom_sr, fhir
     canary, system = "CANARY-PID-7f3a9c", "https://hospital.example/mrn"
     path = _toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
                  f'fhir_patient_system = "{system}"\n' + FOLDER)
@@ -747,7 +786,9 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
     for i in ids:
         row = spool.journal.row(i)
         [fhir_file] = [f for f in json.loads(row["outputs"]) if f.endswith(".fhir.json")]
-        doc = json.loads(open(os.path.join(spool.out_dir(i), fhir_file)).read())
+        bundle = json.loads(open(os.path.join(spool.out_dir(i), fhir_file)).read())
+        [doc, *axes] = fhir.bundle_observations(bundle).values()
+        assert len(axes) == 2 and all(a.get("subject") == doc.get("subject") for a in axes)
         subjects.append((doc.get("subject"), row["reason"]))
     assert subjects[0] == ({"type": "Patient", "identifier": {"system": system, "value": canary}},
                            None)

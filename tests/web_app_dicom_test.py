@@ -161,8 +161,9 @@ def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, 
 
 
 def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
-    """The FHIR download is hc_tf.report.fhir.observation's for the same file and HC, its 95%
-    interval (quantity-confidenceInterval) and the interval's note included; that interval is
+    """The FHIR download is hc_tf.report.fhir.head_bundle's for the same file and HC (BPD and OFD
+    the golden ellipse's), its 95% interval (quantity-confidenceInterval) and the interval's note
+    included; that interval is
     report.json's (`report_interval`, the app's own) and Measurement.hc_interval's, the model
     pixel's size among its features (read as unknown, the widest, it was ~8 mm wider)."""
     import dataclasses
@@ -172,8 +173,9 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
         from fhir.resources.R4B import observation  # noqa: F401
     except ImportError:
         return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
-    from hc_tf.clinical import intervals
+    from hc_tf.clinical import biometry, intervals
     from hc_tf.io import dicom
+    from hc_tf.report import records
     from hc_tf.report.dicom_sr import ModelInfo
     with page.expect_download() as d:
         page.click("#dl-fhir")
@@ -189,12 +191,18 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
     interval = dataclasses.asdict(intervals.hc_interval(hc_mm, s["quality"], model_pixel_mm=model_pixel))
     assert (report_interval["lower_mm"], report_interval["upper_mm"]) == pytest.approx(
         (interval["lower_mm"], interval["upper_mm"]), abs=1e-9)
-    want = fhir.observation(hc_mm, dicom.uids(header), None,
+    px, e = s["pixel_size_mm"], s["ellipse_px"]  # BPD and OFD from the golden's ellipse
+    axes = records.biometry_record(biometry.biometry_from_axes(e["a"] * px, e["b"] * px))
+    want = fhir.head_bundle(hc_mm, dicom.uids(header), None,
                             ModelInfo(golden["model"], version, golden["model_sha256"]),
-                            review, reasons, fhir.study_datetime(header.dataset), hc_interval=interval)
-    assert fhir.read_interval(got) == pytest.approx(fhir.read_interval(want), abs=1e-9)
-    for doc in (got, want):  # the numbers within 1e-9 mm (the app's signals agree to ~1e-14), the rest exact
-        doc["valueQuantity"].pop("value")
+                            review, reasons, fhir.study_datetime(header.dataset), hc_interval=interval,
+                            biometry=axes)
+    got_obs, want_obs = fhir.bundle_observations(got), fhir.bundle_observations(want)
+    assert list(got_obs) == ["hc", "bpd", "ofd"]
+    assert fhir.read_interval(got_obs["hc"]) == pytest.approx(fhir.read_interval(want_obs["hc"]), abs=1e-9)
+    for name, doc in got_obs.items():  # the numbers within 1e-6 mm (the golden's ellipse), the rest exact
+        assert doc["valueQuantity"].pop("value") == pytest.approx(want_obs[name]["valueQuantity"].pop("value"), abs=1e-6)
+    for doc in got_obs["hc"], want_obs["hc"]:
         for ext in doc["valueQuantity"].get("extension", [{}])[0].get("extension", []):
             for end in ext.get("valueRange", {}).values():
                 end.pop("value")
@@ -235,7 +243,7 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert os.listdir(out / "fhir") == ["cine.frame1.fhir.json"]
     name, text = download("#dl-fhir")
     assert name == "cine.frame1.fhir.json"
-    assert json.loads(text)["derivedFrom"][1]["display"] == "source image, frame 1"
+    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 3 * ["source image, frame 1"]
 
     # Another frame, as `hc-tf predict --frame 2`: decoded, measured and named as predict's.
     assert page.is_visible("#frame-row") and page.input_value("#frame") == "1"
@@ -252,7 +260,7 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert doc["images"][0]["dicom"]["frame"] == 2
     name, text = download("#dl-fhir")
     assert name == "cine.frame2.fhir.json"
-    assert json.loads(text)["derivedFrom"][1]["display"] == "source image, frame 2"
+    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 3 * ["source image, frame 2"]
     page.fill("#frame", "3")
     page.dispatch_event("#frame", "change")
     page.wait_for_selector("#message:has-text('no frame 3')", timeout=10_000)

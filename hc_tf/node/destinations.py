@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import Any, List
+from typing import Any, Dict, List
 
 from hc_tf.io import atomic
 from hc_tf.node import config as config_lib
@@ -180,27 +180,48 @@ class Folder:
 
 
 class Fhir:
-    """The FHIR Observations to a FHIR R4 server: PUT Observation/<id>, the id derived from the
-    source instance (and frame), so a resend updates rather than adds."""
+    """The FHIR Observations to a FHIR R4 server. A head's file (`fhir.head_bundle`'s collection:
+    HC, BPD, OFD) goes as one transaction (POST <url>: all its Observations filed or none), each
+    entry a PUT Observation/<id>, the id derived from the source instance (and frame) and the
+    quantity, so a resend updates rather than adds; a lone Observation (a file spooled by a
+    version before the Bundle) as PUT Observation/<id>."""
 
     def __init__(self, dest: config_lib.Destination):
         self.name, self.url = dest.name, str(dest.get("url")).rstrip("/")
 
     def send(self, files: List[str]) -> None:
-        import requests
         for path in (f for f in files if f.endswith(".fhir.json")):
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
-            doc["id"] = "hctf-" + os.path.basename(path)[:-len(".fhir.json")]
-            try:
-                r = requests.put(f"{self.url}/Observation/{doc['id']}", json=doc, timeout=30,
+            base_id = "hctf-" + os.path.basename(path)[:-len(".fhir.json")]
+            if doc.get("resourceType") == "Bundle":
+                self._request("post", self.url, self.transaction(doc, base_id))
+            else:
+                doc["id"] = base_id
+                self._request("put", f"{self.url}/Observation/{base_id}", doc)
+
+    def transaction(self, bundle: Dict[str, Any], base_id: str) -> Dict[str, Any]:
+        """The head's collection as a transaction: the HC's id `base_id` (as a lone
+        Observation had it), BPD's and OFD's `base_id`.bpd and .ofd."""
+        from hc_tf.report import fhir
+        entries = []
+        for name, doc in fhir.bundle_observations(bundle).items():
+            doc = dict(doc, id=base_id if name == "hc" else f"{base_id}.{name}")
+            entries.append({"fullUrl": f"{self.url}/Observation/{doc['id']}", "resource": doc,
+                            "request": {"method": "PUT", "url": f"Observation/{doc['id']}"}})
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    def _request(self, method: str, url: str, doc: Dict[str, Any]) -> None:
+        import requests
+        try:
+            r = requests.request(method, url, json=doc, timeout=30,
                                  headers={"Content-Type": "application/fhir+json"})
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-                raise Retry(f"{self.name}: FHIR: {type(err).__name__}") from None
-            if r.status_code in (408, 429) or r.status_code >= 500:
-                raise Retry(f"{self.name}: FHIR HTTP {r.status_code}")
-            if r.status_code >= 400:
-                raise Refused(f"{self.name}: FHIR HTTP {r.status_code}")
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+            raise Retry(f"{self.name}: FHIR: {type(err).__name__}") from None
+        if r.status_code in (408, 429) or r.status_code >= 500:
+            raise Retry(f"{self.name}: FHIR HTTP {r.status_code}")
+        if r.status_code >= 400:
+            raise Refused(f"{self.name}: FHIR HTTP {r.status_code}")
 
 
 def make(dest: config_lib.Destination, calling_ae: str):

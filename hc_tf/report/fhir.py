@@ -1,9 +1,12 @@
-"""A measured head as a FHIR R4 Observation (JSON), checked by fhir.resources' R4B models.
+"""A measured head as FHIR R4 Observations (JSON), checked by fhir.resources' R4B models.
 
-LOINC 11984-2 (Fetal Head Circumference US), valueQuantity in mm (UCUM), derivedFrom the
-source study and instance (an ImagingStudy reference naming their UIDs), the method (model
-name, version, sha256) and the device. R4B's Observation is R4's (fhir.resources has no plain
-R4 package).
+The HC: LOINC 11984-2 (Fetal Head Circumference US), valueQuantity in mm (UCUM), derivedFrom
+the source study and instance (an ImagingStudy reference naming their UIDs), the method (model
+name, version, sha256) and the device. BPD (LOINC 11820-8) and OFD (11851-3) are Observations of
+their own beside it, as HL7's fetal-records guide (IBCM) has each biometry measurement, so an
+EHR finds each by its code; `head_bundle` gathers the three in one Bundle (type collection), a
+file a system files as it likes (the node's `fhir` destination as one transaction). R4B's
+Observation is R4's (fhir.resources has no plain R4 package).
 
 No patient data by default: a bare PatientID risks the wrong patient (an ID means nothing
 without its issuer), so the subject is left to the system that files it. Given the issuer's
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -37,6 +40,13 @@ UCUM = "http://unitsofmeasure.org"
 # "urn:dicom:uid", the UID as the value prefixed with "urn:oid:".
 DICOM_UID = "urn:dicom:uid"
 OID = "urn:oid:"
+HC_CODING = {"system": LOINC, "code": "11984-2", "display": "Fetal Head Circumference US"}
+# BPD and OFD by their LOINC codes (as the SR's CID 12005 codes them) with a plain-words text,
+# no display (a display must be LOINC's own name, which this project does not ship).
+AXES = (("bpd_mm", {"coding": [{"system": LOINC, "code": "11820-8"}],
+                    "text": "Fetal head biparietal diameter (BPD), ultrasound"}),
+        ("ofd_mm", {"coding": [{"system": LOINC, "code": "11851-3"}],
+                    "text": "Fetal head occipitofrontal diameter (OFD), ultrasound"}))
 IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                     "code": "imaging", "display": "Imaging"}
 CONFIDENCE_INTERVAL = "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
@@ -98,12 +108,84 @@ def patient_subject(system: Optional[str], patient_id: Any) -> Optional[Dict[str
     return {"type": "Patient", "identifier": {"system": system, "value": value}}
 
 
+def _source(uids: Dict[str, str], frame: Optional[int],
+            sr_sop_instance_uid: Optional[str]) -> List[Dict[str, Any]]:
+    """derivedFrom: the study and instance (and frame) measured, and the SR written beside it."""
+    at = f", frame {frame}" if frame is not None else ""
+    derived = [{"type": "ImagingStudy",
+                "identifier": {"system": DICOM_UID,
+                               "value": f"{OID}{uids['study_instance_uid']}"},
+                "display": f"study {uids['study_instance_uid']}, instance "
+                           f"{uids['sop_instance_uid']}{at}"},
+               {"type": "Media", "identifier": {"system": DICOM_UID,
+                                                "value": f"{OID}{uids['sop_instance_uid']}"},
+                "display": f"source image{at}"}]
+    if sr_sop_instance_uid:
+        derived.append({"identifier": {"system": DICOM_UID,
+                                       "value": f"{OID}{sr_sop_instance_uid}"},
+                        "display": "DICOM SR (TID 1500) of this measurement"})
+    return derived
+
+
+def _head_observation(code: Dict[str, Any], value_mm: float, method: str, model: Any,
+                      derived: List[Dict[str, Any]], notes: List[Dict[str, str]],
+                      effective: Optional[str], subject: Optional[Dict[str, Any]]
+                      ) -> Dict[str, Any]:
+    doc = {
+        "resourceType": "Observation", "status": "preliminary",
+        "category": [{"coding": [IMAGING_CATEGORY]}],
+        "code": code, "valueQuantity": _mm(value_mm),
+        "method": {"text": method},
+        "device": {"display": f"hc-tf {model.name} {model.version}"},
+        "derivedFrom": derived,
+    }
+    if notes:
+        doc["note"] = notes
+    if effective:
+        doc["effectiveDateTime"] = effective
+    if subject:
+        doc["subject"] = subject
+    return doc
+
+
+def _validated(doc: Dict[str, Any]) -> Dict[str, Any]:
+    from fhir.resources.R4B.bundle import Bundle
+    from fhir.resources.R4B.observation import Observation
+    model = Bundle if doc["resourceType"] == "Bundle" else Observation
+    return json.loads(model.model_validate(doc).model_dump_json(exclude_none=True))
+
+
+def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
+                  review: bool, reasons, effective: Optional[str],
+                  sr_sop_instance_uid: Optional[str], hc_interval: Optional[Dict[str, Any]],
+                  subject: Optional[Dict[str, Any]], biometry: Optional[Dict[str, Any]]
+                  ) -> List[Dict[str, Any]]:
+    derived = _source(uids, frame, sr_sop_instance_uid)
+    model_text = f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"
+    review_note = [{"text": "please review: " + "; ".join(reasons)}] if review else []
+    # Notes in this order (fhir.js keeps it): the review flag's, then the interval's method.
+    hc = _head_observation({"coding": [HC_CODING]}, hc_mm, model_text, model, derived,
+                           list(review_note), effective, subject)
+    if hc_interval and hc_interval.get("upper_mm") is not None:
+        hc["valueQuantity"]["extension"] = [confidence_interval(hc_interval)]
+        hc.setdefault("note", []).append(
+            {"text": f"{float(hc_interval['level']) * 100:.0f}% interval of the HC "
+                     f"(measurement uncertainty, not a normal range): {hc_interval['method']}"})
+    out = [hc]
+    for key, code in AXES:
+        if biometry and biometry.get(key) is not None:
+            method = f"{model_text}: {biometry['convention']}"
+            out.append(_head_observation(code, biometry[key], method, model, derived,
+                                         list(review_note), effective, subject))
+    return out
+
+
 def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
                 review: bool, reasons, effective: Optional[str] = None,
                 sr_sop_instance_uid: Optional[str] = None,
                 hc_interval: Optional[Dict[str, Any]] = None,
                 subject: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The Observation as a JSON-ready dict, validated by fhir.resources.
+    """The HC's Observation as a JSON-ready dict, validated by fhir.resources.
 
     Args:
       hc_mm: the HC.
@@ -120,44 +202,41 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
     Raises:
       pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
     """
-    from fhir.resources.R4B.observation import Observation
-    instance = f"{OID}{uids['sop_instance_uid']}"
-    derived = [{"type": "ImagingStudy",
-                "identifier": {"system": DICOM_UID,
-                               "value": f"{OID}{uids['study_instance_uid']}"},
-                "display": f"study {uids['study_instance_uid']}, instance "
-                           f"{uids['sop_instance_uid']}"
-                           + (f", frame {frame}" if frame is not None else "")},
-               {"type": "Media", "identifier": {"system": DICOM_UID, "value": instance},
-                "display": "source image" + (f", frame {frame}" if frame is not None else "")}]
-    if sr_sop_instance_uid:
-        derived.append({"identifier": {"system": DICOM_UID,
-                                       "value": f"{OID}{sr_sop_instance_uid}"},
-                        "display": "DICOM SR (TID 1500) of this measurement"})
-    doc = {
-        "resourceType": "Observation", "status": "preliminary",
-        "category": [{"coding": [IMAGING_CATEGORY]}],
-        "code": {"coding": [{"system": LOINC, "code": "11984-2",
-                             "display": "Fetal Head Circumference US"}]},
-        "valueQuantity": _mm(hc_mm),
-        "method": {"text": f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"},
-        "device": {"display": f"hc-tf {model.name} {model.version}"},
-        "derivedFrom": derived,
-    }
-    # Notes in this order (fhir.js keeps it): the review flag's, then the interval's method.
-    notes = [{"text": "please review: " + "; ".join(reasons)}] if review else []
-    if hc_interval and hc_interval.get("upper_mm") is not None:
-        doc["valueQuantity"]["extension"] = [confidence_interval(hc_interval)]
-        notes.append({"text": f"{float(hc_interval['level']) * 100:.0f}% interval of the HC "
-                              f"(measurement uncertainty, not a normal range): "
-                              f"{hc_interval['method']}"})
-    if notes:
-        doc["note"] = notes
-    if effective:
-        doc["effectiveDateTime"] = effective
-    if subject:
-        doc["subject"] = subject
-    return json.loads(Observation.model_validate(doc).model_dump_json(exclude_none=True))
+    return _validated(_observations(hc_mm, uids, frame, model, review, reasons, effective,
+                                    sr_sop_instance_uid, hc_interval, subject, None)[0])
+
+
+def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
+                review: bool, reasons, effective: Optional[str] = None,
+                sr_sop_instance_uid: Optional[str] = None,
+                hc_interval: Optional[Dict[str, Any]] = None,
+                subject: Optional[Dict[str, Any]] = None,
+                biometry: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The measured head as a FHIR Bundle (type collection) of its Observations: the HC's
+    (`observation`'s), then BPD's and OFD's from report.json's "biometry" (none without it),
+    each its own Observation with the HC's source, time, subject and review note (one fitted
+    ellipse gives all three), its method naming the axes' convention (the record's
+    "convention"), no interval (none is calibrated for them). Arguments as `observation`'s.
+
+    Raises:
+      pydantic.ValidationError: for a Bundle FHIR R4 does not accept (a bug).
+    """
+    entries = _observations(hc_mm, uids, frame, model, review, reasons, effective,
+                            sr_sop_instance_uid, hc_interval, subject, biometry)
+    return _validated({"resourceType": "Bundle", "type": "collection",
+                       "entry": [{"resource": doc} for doc in entries]})
+
+
+def bundle_observations(bundle: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """{"hc" | "bpd" | "ofd": Observation} of a `head_bundle`, by their LOINC codes."""
+    names = {HC_CODING["code"]: "hc", **{c["coding"][0]["code"]: k[:-3] for k, c in AXES}}
+    out = {}
+    for entry in bundle.get("entry", []):
+        doc = entry.get("resource", {})
+        for coding in doc.get("code", {}).get("coding", []):
+            if coding.get("system") == LOINC and coding.get("code") in names:
+                out[names[coding["code"]]] = doc
+    return out
 
 
 # StudyDate as DICOM writes it (YYYYMMDD) or as some exports do ("2026-01-01", "2026.01.01"),

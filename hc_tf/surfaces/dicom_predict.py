@@ -271,10 +271,11 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     for sub in (SR_DIR, FHIR_DIR):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
     dicom_sr.write_sr(sr, os.path.join(folder, sr_rel))
-    obs = fhir.observation(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
+    obs = fhir.head_bundle(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
                            m.review_reasons, fhir.study_datetime(sr),
                            str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"),
-                           subject=_subject(run, s.header.dataset, sr, record))
+                           subject=_subject(run, s.header.dataset, sr, record),
+                           biometry=record.get("biometry"))
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obs, f, indent=2)

@@ -13,7 +13,7 @@ import { setUpOffline } from './ui/offline.js';
 import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { examsCsv } from './core/exams.js';
-import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirObservation, frameFilename, frameStem } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirBundle, frameFilename, frameStem } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -214,7 +214,7 @@ async function saveReport(kind) {
   if (kind === 'fhir') {
     try {
       const stem = frameStem(state.image.name, state.image.prep.dicom); // predict's fhir/<stem>.fhir.json
-      download(`${JSON.stringify(fhirObservation(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
+      download(`${JSON.stringify(fhirBundle(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
     } catch (err) { message(err.message); }
     return;
   }

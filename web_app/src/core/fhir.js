@@ -1,11 +1,11 @@
-// A measured head as a FHIR R4 Observation (JSON): a port of hc_tf/report/fhir.py (the
-// definition): LOINC 11984-2, valueQuantity in mm (UCUM), derivedFrom the source study and
+// A measured head as FHIR R4 Observations (JSON): a port of hc_tf/report/fhir.py (the
+// definition): the HC's, LOINC 11984-2, valueQuantity in mm (UCUM), derivedFrom the source study and
 // instance by their DICOM UIDs, the method (model name, version, sha256), the review flag as the
 // first note ("please review: <reasons>", none when not flagged; never `interpretation`, which an
 // EHR shows as the abnormal-flag column: the flag is about the measurement's quality, not the
 // value's normality), the HC's 95% interval as the quantity-confidenceInterval extension on the
-// value (its method in the next note). No patient data: the subject is left to the system that
-// files it.
+// value (its method in the next note); BPD's and OFD's beside it, in one Bundle (type collection).
+// No patient data: the subject is left to the system that files it.
 
 import { fmtFixed } from './pyformat.js';
 
@@ -45,34 +45,70 @@ export function studyDate(date) {
 /** dicom.missing_uids: which referencing UIDs the file lacks (no Observation without them). */
 export const missingUids = (uids) => ['study_instance_uid', 'sop_instance_uid', 'sop_class_uid'].filter((k) => !uids[k]);
 
+const HC_CODING = { system: LOINC, code: '11984-2', display: 'Fetal Head Circumference US' };
+// fhir.AXES: BPD and OFD by their LOINC codes with a plain-words text (no display).
+const AXES = [
+  ['bpd_mm', { coding: [{ system: LOINC, code: '11820-8' }], text: 'Fetal head biparietal diameter (BPD), ultrasound' }],
+  ['ofd_mm', { coding: [{ system: LOINC, code: '11851-3' }], text: 'Fetal head occipitofrontal diameter (OFD), ultrasound' }],
+];
+
+function headObservation(code, valueMm, method, model, derived, notes, effective) {
+  const doc = {
+    resourceType: 'Observation', status: 'preliminary',
+    category: [{ coding: [IMAGING_CATEGORY] }],
+    code: structuredClone(code), valueQuantity: mm(valueMm),
+    method: { text: method },
+    device: { display: `hc-tf ${model.name} ${model.version}` },
+    derivedFrom: structuredClone(derived),
+  };
+  if (notes.length) doc.note = notes;
+  if (effective) doc.effectiveDateTime = effective;
+  return doc;
+}
+
+/** fhir._observations (without an SR beside it): the HC's Observation, then BPD's and OFD's. */
+function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry) {
+  const at = frame !== null ? `, frame ${frame}` : '';
+  const derived = [
+    { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${OID}${uids.study_instance_uid}` },
+      display: `study ${uids.study_instance_uid}, instance ${uids.sop_instance_uid}${at}` },
+    { type: 'Media', identifier: { system: DICOM_UID, value: `${OID}${uids.sop_instance_uid}` },
+      display: `source image${at}` },
+  ];
+  const modelText = `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})`;
+  const reviewNote = () => (review ? [{ text: `please review: ${reasons.join('; ')}` }] : []);
+  // Notes in fhir.py's order: the review flag's, then the interval's method.
+  const notes = reviewNote();
+  const withInterval = hcInterval && hcInterval.upper_mm !== null && hcInterval.upper_mm !== undefined;
+  if (withInterval) {
+    notes.push({ text: `${fmtFixed(hcInterval.level * 100, 0)}% interval of the HC (measurement uncertainty, not a normal range): ${hcInterval.method}` });
+  }
+  const hc = headObservation({ coding: [HC_CODING] }, hcMm, modelText, model, derived, notes, effective);
+  if (withInterval) hc.valueQuantity.extension = [confidenceInterval(hcInterval)];
+  const out = [hc];
+  for (const [key, code] of AXES) {
+    if (biometry && biometry[key] !== null && biometry[key] !== undefined) {
+      out.push(headObservation(code, biometry[key], `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective));
+    }
+  }
+  return out;
+}
+
 /**
  * fhir.observation (without an SR beside it): `uids` as dicom.uids gives them, `frame` the 1-based
  * frame of a multi-frame file or null, `model` {name, version, sha256}, `effective` a FHIR date or
  * null, `hcInterval` the HC's interval record (intervals.js hcInterval) or null (none written).
  */
 export function observation(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null) {
-  const at = frame !== null ? `, frame ${frame}` : '';
-  const doc = {
-    resourceType: 'Observation', status: 'preliminary',
-    category: [{ coding: [IMAGING_CATEGORY] }],
-    code: { coding: [{ system: LOINC, code: '11984-2', display: 'Fetal Head Circumference US' }] },
-    valueQuantity: mm(hcMm),
-    method: { text: `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})` },
-    device: { display: `hc-tf ${model.name} ${model.version}` },
-    derivedFrom: [
-      { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${OID}${uids.study_instance_uid}` },
-        display: `study ${uids.study_instance_uid}, instance ${uids.sop_instance_uid}${at}` },
-      { type: 'Media', identifier: { system: DICOM_UID, value: `${OID}${uids.sop_instance_uid}` },
-        display: `source image${at}` },
-    ],
-  };
-  // Notes in fhir.py's order: the review flag's, then the interval's method.
-  const notes = review ? [{ text: `please review: ${reasons.join('; ')}` }] : [];
-  if (hcInterval && hcInterval.upper_mm !== null && hcInterval.upper_mm !== undefined) {
-    doc.valueQuantity.extension = [confidenceInterval(hcInterval)];
-    notes.push({ text: `${fmtFixed(hcInterval.level * 100, 0)}% interval of the HC (measurement uncertainty, not a normal range): ${hcInterval.method}` });
-  }
-  if (notes.length) doc.note = notes;
-  if (effective) doc.effectiveDateTime = effective;
-  return doc;
+  return observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, null)[0];
+}
+
+/**
+ * fhir.head_bundle (without an SR beside it): the HC's Observation and, from `biometry` (the
+ * record's, biometry.js biometryRecord), BPD's and OFD's, as one Bundle (type collection).
+ */
+export function headBundle(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null, biometry = null) {
+  const entry = observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry)
+    .map((resource) => ({ resource }));
+  return { resourceType: 'Bundle', type: 'collection', entry };
 }

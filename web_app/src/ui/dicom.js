@@ -2,8 +2,9 @@
 // "Override"; chosen by the head's region after measuring (core/dicom/calibration.js, the rules
 // of hc_tf/io/dicom_calibration.py), with the choice said under the field.
 import { measurePrepared, decodeOptions, MODEL_FILE, UserError } from '../core/pipeline.js';
-import { observation, missingUids, studyDate } from '../core/fhir.js';
+import { headBundle, missingUids, studyDate } from '../core/fhir.js';
 import { hcInterval, measurementSignals } from '../core/intervals.js';
+import { biometryRecord } from '../core/biometry.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
 import { fileStem } from '../core/file_names.js';
 
@@ -120,14 +121,16 @@ export const frameFilename = (name, { frame, frames }) => (frames > 1 ? `${name}
 export const frameStem = (name, { frame, frames }) => (frames > 1 ? `${fileStem(name)}.frame${frame}` : fileStem(name));
 
 /**
- * The FHIR Observation of a measured DICOM frame as `hc-tf predict` writes fhir/<stem>.fhir.json
- * (no SR beside it here), or throws an Error in words when the file lacks the UIDs it needs.
+ * The FHIR Bundle of a measured DICOM frame's Observations (HC, BPD, OFD) as `hc-tf predict`
+ * writes fhir/<stem>.fhir.json (no SR beside it here), or throws an Error in words when the file lacks the UIDs it needs.
  */
-export function fhirObservation(model, image, r) {
+export function fhirBundle(model, image, r) {
   const d = image.prep.dicom;
   const missing = missingUids(d.uids);
   if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
-  const iv = hcInterval(model.meta.clinical, r.hc_mm, measurementSignals(r)); // report.json's hc_interval
-  return observation(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv);
+  const spec = model.meta.clinical;
+  const iv = hcInterval(spec, r.hc_mm, measurementSignals(r)); // report.json's hc_interval
+  const biometry = biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm); // its biometry
+  return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv, biometry);
 }
