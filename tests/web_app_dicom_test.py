@@ -322,6 +322,27 @@ def test_jpeg_baseline_head_measures_as_predict(page, golden, tmp_path, colour):
     print(f"JPEG {'YBR_422' if colour else 'gray'}: app {hc:.3f} mm, predict {want['hc_mm']:.3f} mm")
 
 
+@pytest.mark.parametrize("photometric", ["YBR_FULL", "YBR_FULL_422"])
+def test_stored_ybr_head_measures_as_predict(page, golden, tmp_path, photometric):  # noqa: F811
+    """A head stored as uncompressed YBR (the app refused it: "measure it with hc-tf predict") is
+    measured as predict measures it, both converting by DICOM's equations."""
+    from pydicom.pixels import convert_color_space
+    from hc_tf.surfaces import predict
+    s = _sample(golden, NAME)
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
+    h, w = gray.shape
+    ybr = convert_color_space(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB), "RGB", "YBR_FULL")
+    ds = dicom_files.dataset([ybr], photometric=photometric,
+                             regions=[dicom_files.region((0, 0, w - 1, h - 1), s["pixel_size_mm"])])
+    if photometric == "YBR_FULL_422":
+        ds.PixelData = _ybr422(ybr)
+    path = dicom_files.save(ds, str(tmp_path / "head_ybr.dcm"))
+    want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), [path], str(tmp_path / "p")).records[0]
+    page.set_input_files("#file", path)
+    hc = _found(page, "head_ybr.dcm")
+    assert want["found"] and abs(hc - want["hc_mm"]) <= 1e-9, (hc, want["hc_mm"])
+
+
 def test_a_jpeg_frame_of_another_size_is_refused_before_decoding(page, golden, tmp_path):  # noqa: F811
     """A JPEG frame header claiming another size than Rows x Columns (a decoder allocates what it
     says) is refused before decoding, as hc_tf.io.dicom_codestream refuses it."""
@@ -388,6 +409,15 @@ def _saved(tmp_path, datasets):
     return files
 
 
+def _ybr422(ybr):
+    """A YBR_FULL frame stored as YBR_FULL_422: each pair of pixels (in row order, across rows
+    when the width is odd) as Y1 Y2 and the first pixel's Cb Cr."""
+    import numpy as np
+    flat = ybr.reshape(-1, 3)
+    first, second = flat[0::2], flat[1::2]
+    return np.stack([first[:, 0], second[:, 0], first[:, 1], first[:, 2]], 1).tobytes()
+
+
 def _dicom_variants(tmp_path):
     """name -> path: gray both ways, RGB interleaved and planar, big endian, an implicit-VR cine,
     the pydicom palette."""
@@ -416,6 +446,23 @@ def _dicom_variants(tmp_path):
     planar.PixelData = np.ascontiguousarray(rgb.transpose(2, 0, 1)).tobytes()
     save("rgb_planar.dcm", planar)
     out["palette.dcm"] = examples.get_path("palette_color")
+    # Stored YBR samples (both sides convert them by DICOM's equations, dicom_frames.ybr_full_to_rgb):
+    # YBR_FULL, YBR_FULL_422 (Y1 Y2 Cb Cr for two pixels) in one and two frames and at an odd width,
+    # RLE YBR_FULL, and pydicom-data's two uncompressed files.
+    from pydicom.data import get_testdata_file
+    from pydicom.pixels import convert_color_space
+    ybr = convert_color_space(rgb, "RGB", "YBR_FULL")
+    save("ybr_full.dcm", dicom_files.dataset([ybr], photometric="YBR_FULL"))
+    for name, frames in (("ybr_422.dcm", [ybr]), ("ybr_422_cine.dcm", [ybr, ybr[::-1].copy()]),
+                         ("ybr_422_odd.dcm", [ybr[:, :-1].copy()])):
+        ds = dicom_files.dataset(frames, photometric="YBR_FULL_422")
+        ds.PixelData = b"".join(_ybr422(f) for f in frames)
+        save(name, ds)
+    rle_ybr = dicom_files.dataset([ybr], photometric="YBR_FULL")
+    rle_ybr.compress(RLELossless)
+    save("rle_ybr_full.dcm", rle_ybr)
+    for name in ("SC_ybr_full_uncompressed.dcm", "SC_ybr_full_422_uncompressed.dcm"):
+        out[name] = get_testdata_file(name)
     # RLE Lossless (the app decodes it): gray, MONOCHROME1, RGB (one segment a colour), a cine
     # (frame 1 is the first fragment), 16-bit samples (two segments each), the palette.
     for name, ds in (("rle_mono2.dcm", dicom_files.dataset([gray])),
@@ -544,6 +591,27 @@ def _rle_frame(gray, segments=None, header=None, bits=8):
                                                               *[0] * (15 - len(table)))
         ds.PixelData = encapsulate([head + b"".join(segments)])
     return ds
+
+
+def test_js_converts_every_ybr_colour_as_the_python():
+    """All 2^24 YBR_FULL colours to RGB: the app's ybrFullToRgb gives dicom_frames.ybr_full_to_rgb's
+    bytes (IEEE float64, the same operations in the same order); pydicom's own conversion (float32
+    through BLAS) differs from both in a few dozen."""
+    import hashlib
+    import numpy as np
+    from pydicom.pixels import convert_color_space
+    from hc_tf.io import dicom_frames
+    every = np.stack(np.meshgrid(*[np.arange(256, dtype=np.uint8)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    rgb = dicom_frames.ybr_full_to_rgb(every)
+    differ = int((rgb != convert_color_space(every.reshape(4096, 4096, 3), "YBR_FULL", "RGB").reshape(-1, 3)).any(1).sum())
+    assert differ < 1000, differ  # one level apart at most, where BLAS rounds otherwise
+    script = ("import { createHash } from 'node:crypto';\n"
+              "import { ybrFullToRgb } from './src/core/dicom/frames.js';\n"
+              "const every = new Uint8Array(3 * 2 ** 24);\n"
+              "for (let i = 0; i < 2 ** 24; i++) { every[3 * i] = i >> 16; every[3 * i + 1] = i >> 8; every[3 * i + 2] = i; }\n"
+              "console.log(createHash('sha256').update(ybrFullToRgb(every)).digest('hex'));\n")
+    [got] = _js_decode(["all"], script)
+    assert got == hashlib.sha256(rgb.tobytes()).hexdigest()
 
 
 def test_js_decodes_dicom_pixels_as_the_python(tmp_path):

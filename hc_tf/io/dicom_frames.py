@@ -6,8 +6,9 @@ own size is checked first (`check_codestream`). Every refusal is a `DicomError` 
 file and the frame.
 
 Colour becomes gray by the PNG path's one rule (`hc_tf.preprocess.to_gray_uint8`: OpenCV's
-RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut` (`dicom_palette`), YBR through pydicom's
-colour-space conversion (`as_rgb`), then the same cv2 formula.
+RGB->gray): PALETTE COLOR through pydicom's `apply_color_lut` (`dicom_palette`), stored YBR
+samples (uncompressed, RLE) by DICOM's equations (`ybr_full_to_rgb`), other YBR through
+pydicom's colour-space conversion (`as_rgb`), then the same cv2 formula.
 
 A JPEG Baseline frame (what most scanners export; 8-bit JPEG Extended too) is decoded by
 libjpeg-turbo, through simplejpeg, which also turns its YCbCr into RGB: the web app decodes it
@@ -36,6 +37,11 @@ from hc_tf.io.dicom import Header
 # which knows the markers that tell it so.
 LIBJPEG_TURBO_SYNTAXES = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
 LIBJPEG_TURBO_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "YBR_FULL", "YBR_FULL_422")
+# Stored YBR samples (uncompressed or RLE) -> RGB (`ybr_full_to_rgb`): PS3.3 C.7.6.3.1.2.
+YBR_FULL = ("YBR_FULL", "YBR_FULL_422")
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+YBR_R_CR, YBR_B_CB = 1.402, 1.772
+YBR_G_CB, YBR_G_CR = -0.114 * 1.772 / 0.587, -0.299 * 1.402 / 0.587
 
 
 def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
@@ -47,14 +53,18 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
         header's.
     """
     from pydicom.pixels import pixel_array
+    from pydicom.uid import UID
     where = f"{header.path} frame {frame}" if header.frames > 1 else header.path
     codestream = dicom_codestream.check_codestream(header, ds, frame, where)
+    syntax = UID(str(ds.file_meta.get("TransferSyntaxUID") or ""))
+    ybr_samples = header.photometric in YBR_FULL and (
+        syntax == RLE_LOSSLESS or not syntax.is_compressed)
     try:
-        if (ds.file_meta.get("TransferSyntaxUID") in LIBJPEG_TURBO_SYNTAXES
-                and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS):
+        if syntax in LIBJPEG_TURBO_SYNTAXES and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS:
             pixels = _libjpeg_turbo_pixels(codestream, header)
-        else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space.
-            pixels = pixel_array(ds, index=frame - 1, as_rgb=True)
+        else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space, but
+            # stored YBR samples (YBR_FULL_422's chroma repeated by pydicom), converted below.
+            pixels = pixel_array(ds, index=frame - 1, as_rgb=not ybr_samples)
         if header.photometric == "PALETTE COLOR":
             pixels = dicom_palette.palette_rgb(pixels, ds)
     except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
@@ -66,9 +76,24 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
                 or pixels.min(initial=0) < 0):
             raise DicomError(f"{where}: pixel values are not 8-bit ({pixels.dtype})")
         pixels = pixels.astype(np.uint8)
+    if ybr_samples:
+        pixels = ybr_full_to_rgb(pixels)
     if header.photometric == "MONOCHROME1":  # 0 is white: invert to the usual display
         pixels = np.iinfo(np.uint8).max - pixels
     return preprocess.to_gray_uint8(pixels, name=where)
+
+
+def ybr_full_to_rgb(ybr: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 YBR_FULL -> RGB by PS3.3 C.7.6.3.1.2's equations (pydicom's coefficients),
+    rounded half up and clipped. In float64, one operation at a time, where pydicom's
+    convert_color_space multiplies float32 matrices through BLAS, whose fused multiply-adds
+    round ~1 in 400,000 colours one level apart from this: IEEE arithmetic in this order gives
+    the web app's port (frames.js ybrFullToRgb) the same bytes on every machine."""
+    y = ybr[..., 0].astype(np.float64)
+    cb = ybr[..., 1].astype(np.float64) - 128.0
+    cr = ybr[..., 2].astype(np.float64) - 128.0
+    rgb = (y + YBR_R_CR * cr, y + YBR_G_CB * cb + YBR_G_CR * cr, y + YBR_B_CB * cb)
+    return np.stack([np.clip(np.floor(c + 0.5), 0, 255) for c in rgb], -1).astype(np.uint8)
 
 
 def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:

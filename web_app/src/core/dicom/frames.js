@@ -1,6 +1,6 @@
 // DICOM frames -> 8-bit gray, one at a time, from a header ./file.js checked: a port of
 // hc_tf/io/dicom_frames.py (the definition; the same refusals, colour to gray by the PNG path's
-// rule). Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds
+// rule, stored YBR samples to RGB by its equations). Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds
 // it, byte for byte pydicom's); JPEG Lossless (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000
 // (cornerstone's CharLS and OpenJPEG wasm builds) and JPEG Baseline and 8-bit Extended (its
 // libjpeg-turbo wasm build: predict decodes them with libjpeg-turbo too, through simplejpeg), each frame's codestream
@@ -32,6 +32,36 @@ const JPEG_LOSSLESS = ['1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.70'];
 const JPEG_LS = ['1.2.840.10008.1.2.4.80', '1.2.840.10008.1.2.4.81'];
 const J2K = ['1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.4.91'];
 const DECODED_HERE = [RLE_LOSSLESS, ...LIBJPEG_TURBO_SYNTAXES, ...JPEG_LOSSLESS, ...JPEG_LS, ...J2K];
+// Stored YBR samples (uncompressed, RLE) -> RGB by dicom_frames.ybr_full_to_rgb's equations.
+const YBR_FULL = ['YBR_FULL', 'YBR_FULL_422'];
+const [YBR_R_CR, YBR_B_CB] = [1.402, 1.772];
+const [YBR_G_CB, YBR_G_CR] = [-0.114 * 1.772 / 0.587, -0.299 * 1.402 / 0.587];
+
+/**
+ * dicom_frames.ybr_full_to_rgb: interleaved YBR_FULL bytes -> RGB, in float64 one operation at a
+ * time in the Python's order (IEEE arithmetic: the same bytes), rounded half up, clipped.
+ */
+export function ybrFullToRgb(ybr) {
+  const rgb = new Uint8Array(ybr.length);
+  const level = (x) => Math.min(255, Math.max(0, Math.floor(x + 0.5)));
+  for (let i = 0; i < ybr.length; i += 3) {
+    const y = ybr[i], cb = ybr[i + 1] - 128, cr = ybr[i + 2] - 128;
+    rgb[i] = level(y + YBR_R_CR * cr);
+    rgb[i + 1] = level(y + YBR_G_CB * cb + YBR_G_CR * cr);
+    rgb[i + 2] = level(y + YBR_B_CB * cb);
+  }
+  return rgb;
+}
+
+/** Uncompressed YBR_FULL_422 (Y1 Y2 Cb Cr for two pixels) -> YBR_FULL, as pydicom's expand_ybr422. */
+function expandYbr422(values) {
+  const out = new Int32Array(values.length / 2 * 3);
+  for (let i = 0, o = 0; i + 3 < values.length; i += 4, o += 6) {
+    const [cb, cr] = [values[i + 2], values[i + 3]];
+    out.set([values[i], cb, cr, values[i + 1], cb, cr], o);
+  }
+  return out;
+}
 
 /**
  * An RLE frame's segments (PS3.5 G.5: a 64-byte header, the segment count, 15 offsets), refused
@@ -196,16 +226,21 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
     throw new DicomFileError(`${h.name}: its pixel data is compressed (Transfer Syntax UID (0002,0010) ${ts || 'missing'}); this app reads uncompressed, RLE, JPEG Baseline, JPEG Extended (8-bit), JPEG Lossless, JPEG-LS and JPEG 2000 DICOM only: export it uncompressed or measure it with hc-tf predict`);
   }
   // A JPEG's YCbCr comes out of its decoder as RGB, and so does JPEG 2000's YBR_ICT / YBR_RCT
-  // (OpenJPEG undoes the component transform, as for pydicom); other YBR pixel data is not read here.
+  // (OpenJPEG undoes the component transform, as for pydicom); stored YBR samples (uncompressed,
+  // RLE) are converted here; other YBR pixel data is not read here.
   const rgbFromDecoder = LIBJPEG_TURBO_SYNTAXES.includes(ts) || (J2K.includes(ts) && ['YBR_ICT', 'YBR_RCT'].includes(h.photometric));
-  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB' && !rgbFromDecoder) {
+  const ybrSamples = YBR_FULL.includes(h.photometric) && (!compressed || ts === RLE_LOSSLESS);
+  // Uncompressed YBR_FULL_422 holds two samples a pixel (RLE's, as pydicom reads it, three).
+  const half = ybrSamples && !compressed && h.photometric === 'YBR_FULL_422';
+  if (COLOUR.includes(h.photometric) && h.photometric !== 'RGB' && !rgbFromDecoder && !ybrSamples) {
     throw new DicomFileError(`${h.name}: PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (gray, RGB and palette colour are): measure it with hc-tf predict`);
   }
   const el = h.dataset.elements.x7fe00010;
   if (!el) throw new DicomFileError(`${h.name}: no Pixel Data (7FE0,0010)`);
   if (el.encapsulatedPixelData && !compressed) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed); this app reads uncompressed and RLE DICOM only`);
-  const { raw, off, bytesPer, planar } = compressed ? compressedFrame(h, frame, codecs) : nativeFrame(h, frame, el);
-  const n = h.rows * h.columns, count = n * h.samples;
+  const perPixel = half ? 2 : h.samples;
+  const { raw, off, bytesPer, planar } = compressed ? compressedFrame(h, frame, codecs) : nativeFrame(h, frame, el, perPixel);
+  const n = h.rows * h.columns, count = n * perPixel;
   const big = ts === EXPLICIT_BIG_ENDIAN;
   const values = new Int32Array(count);
   for (let i = 0; i < count; i++) {
@@ -217,10 +252,11 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
     }
   }
   if (h.photometric === 'PALETTE COLOR') return toGray(paletteRgb(h.dataset, h, values, n), h.columns, h.rows, 3);
+  const samples = half ? expandYbr422(values) : values;
   let lo = Infinity, hi = -Infinity;
-  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  for (const v of samples) { if (v < lo) lo = v; if (v > hi) hi = v; }
   if (lo < 0 || hi > 255) throw new DicomFileError(`${h.name}: pixel values are not 8-bit (${h.signed ? 'int' : 'uint'}${8 * bytesPer})`);
-  let pixels = Uint8Array.from(values);
+  let pixels = Uint8Array.from(samples);
   if (h.photometric === 'MONOCHROME1') pixels = pixels.map((v) => 255 - v);
   if (h.samples === 1) return pixels;
   if (planar === 1) { // R plane, G plane, B plane -> interleaved
@@ -228,7 +264,7 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
     for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) inter[i * 3 + c] = pixels[c * n + i];
     pixels = inter;
   }
-  return toGray(pixels, h.columns, h.rows, 3);
+  return toGray(ybrSamples ? ybrFullToRgb(pixels) : pixels, h.columns, h.rows, 3);
 }
 
 /**
@@ -236,8 +272,8 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
  * samples in OW under Explicit VR Big Endian (16-bit words, each word's two bytes swapped), the
  * frame's samples put back in order, as pydicom reads them.
  */
-function nativeFrame(h, frame, el) {
-  const bytesPer = bytesPerSample(h), count = h.rows * h.columns * h.samples;
+function nativeFrame(h, frame, el, perPixel) {
+  const bytesPer = bytesPerSample(h), count = h.rows * h.columns * perPixel;
   if (el.length < frame * count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${frame} frames of ${count * bytesPer})`);
   const start = (frame - 1) * count * bytesPer;
   if (bytesPer === 1 && el.vr === 'OW' && h.transferSyntax === EXPLICIT_BIG_ENDIAN) {
