@@ -68,6 +68,26 @@ def test_conformal_table_covers_a_synthetic_problem_with_known_noise():
     assert table.half_width_mm(300.0, None) > 1.8 * table.half_width_mm(100.0, None)
 
 
+def test_a_bpd_table_is_fitted_on_the_bpds_errors_binned_by_the_measured_hc():
+    """`fit --quantity bpd`: the BPD's residuals, whatever the HC's (exact here), with the HC's
+    features and bins; a CSV without BPD columns is refused in words."""
+    pytest.importorskip("crepes")
+    script = _script()
+    rng = np.random.default_rng(2)
+    hc, _, _ = _synthetic(600, rng)
+    cols = _cols(hc, hc.copy())  # the HC without error
+    bpd = hc / 3.4
+    cols["predicted_bpd_mm"] = bpd
+    cols["reference_bpd_mm"] = bpd + rng.normal(0.0, np.where(hc > 260, 1.5, 0.5))
+    table = script.fit_table(cols, np.arange(600), ("one",), "test", script.BANDS_MM, "bpd")
+    assert table.half_width_mm(300.0, None) > 2 * table.half_width_mm(150.0, None)
+    assert table.half_width_mm(150.0, None) == pytest.approx(1.96 * 0.5, rel=0.3)
+    rep = script.report(cols, script.cross_fit(cols, ("one",), "test", script.BANDS_MM, "bpd"), "bpd")
+    assert 0.9 <= rep["levels"]["0.95"]["coverage"] <= 0.99
+    with pytest.raises(ValueError, match="reference_ofd_mm"):
+        script.fit_table(cols, np.arange(600), ("one",), "test", None, "ofd")
+
+
 def test_cross_fit_report_has_every_level_and_band():
     pytest.importorskip("crepes")
     script = _script()
@@ -341,6 +361,10 @@ def test_collect_over_cv_folds_predicts_each_image_with_its_own_folds_model(samp
     held_out = sorted(n for n, k in folds.items() if k in (1, 3))
     assert sorted(cols["filename"]) == held_out
     assert np.all(np.isfinite(cols["model_pixel_mm"]))
+    # BPD and OFD against the annotation ellipse's axes: each head's, the OFD the longer.
+    for axis in ("bpd", "ofd"):
+        assert np.all(np.abs(script.residuals(cols, axis)) < 10.0), axis
+    assert np.all(cols["reference_ofd_mm"] > cols["reference_bpd_mm"])
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="empty: no fold\\*/model.keras"):

@@ -28,6 +28,10 @@ how the released model's table is made (`scripts/release_model.sh`):
         --table hc_tf/clinical/interval_table.json \
         --fitted-on "out-of-fold predictions of 5 folds" --report ...
 
+The same predictions carry BPD and OFD (the fitted ellipse's axes) and the annotation
+ellipse's: `fit --quantity bpd` (or `ofd`) fits a table of their errors, with the HC's
+difficulty features and head-size bins.
+
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
     python -m hc_tf.surfaces.calibrate_intervals collect --hc18-folder FOLDER --out other.csv
@@ -51,6 +55,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hc_tf.clinical import biometry
 from hc_tf.clinical import intervals
 from hc_tf.io import file_names
 from hc_tf.measure import metrics
@@ -59,8 +64,12 @@ SIGNAL_COLUMNS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
                   "uncertain_band_fraction", "outside_fraction")
 # Not quality signals, but features a table may use (intervals.FEATURES), fed beside them.
 CONTEXT_COLUMNS = ("model_pixel_mm",)
+# BPD and OFD (the fitted ellipse's axes, outer to outer) beside the HC: the reference's from the
+# annotation's ellipse, as `evaluate` scores them; a table per quantity (`fit --quantity`).
+AXIS_COLUMNS = ("reference_bpd_mm", "predicted_bpd_mm", "reference_ofd_mm", "predicted_ofd_mm")
 COLUMNS = ("filename", "subject", "reference_hc_mm", "predicted_hc_mm") + SIGNAL_COLUMNS + (
-    "soft_dice_conf",) + CONTEXT_COLUMNS
+    "soft_dice_conf",) + CONTEXT_COLUMNS + AXIS_COLUMNS
+QUANTITIES = ("hc", "bpd", "ofd")
 LEVELS = (0.80, 0.90, 0.95)
 BANDS_MM = metrics.HEAD_SIZE_BANDS_MM  # head-size bands: <120, 120-200, 200-260, >260 mm
 BAND_LABELS = metrics.HEAD_SIZE_BAND_LABELS
@@ -149,18 +158,24 @@ def _rows(runner, samples) -> List[Dict[str, object]]:
         if not m.found or s.reference_hc_mm is None:
             print(f"{s.filename}: skipped ({m.reason or 'no reference'})", file=sys.stderr)
             continue
-        q = m.quality
+        q, b = m.quality, m.biometry()
+        axes = {}
+        if s.reference is not None:  # an HC18-layout folder's images and TFDS's alike
+            ref_bpd, ref_ofd = biometry.bpd_ofd_mm(s.reference.a * s.pixel_size_mm,
+                                                   s.reference.b * s.pixel_size_mm)
+            axes = {"reference_bpd_mm": ref_bpd, "predicted_bpd_mm": b.bpd_mm,
+                    "reference_ofd_mm": ref_ofd, "predicted_ofd_mm": b.ofd_mm}
         rows.append({"filename": s.filename, "subject": subject_of(s.filename),
                      "reference_hc_mm": s.reference_hc_mm, "predicted_hc_mm": m.hc_mm,
                      **{k: getattr(q, k) for k in SIGNAL_COLUMNS},
                      "soft_dice_conf": soft_dice_confidence(pred.prob),
-                     "model_pixel_mm": m.model_pixel_mm})
+                     "model_pixel_mm": m.model_pixel_mm, **axes})
     return rows
 
 
 def read_predictions(path: str) -> Dict[str, np.ndarray]:
     """The collect CSV as columns (floats, except filename/subject); a column an older CSV
-    lacks (e.g. model_pixel_mm) reads as missing (NaN)."""
+    lacks (e.g. model_pixel_mm, the BPD/OFD ones) reads as missing (NaN)."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
@@ -185,9 +200,22 @@ def features(cols: Dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
                      for h, s in zip(cols["predicted_hc_mm"], signals)])
 
 
+def residuals(cols: Dict[str, np.ndarray], quantity: str = "hc") -> np.ndarray:
+    """Reference minus prediction of the quantity ("hc", "bpd" or "ofd"), per row.
+
+    Raises:
+      ValueError: when the CSV has none of that quantity (an older collect).
+    """
+    ref, pred = cols.get(f"reference_{quantity}_mm"), cols.get(f"predicted_{quantity}_mm")
+    if ref is None or pred is None or not np.isfinite(ref - pred).all():
+        raise ValueError(f"the predictions lack reference_{quantity}_mm / predicted_{quantity}_mm"
+                         " on some rows: collect them again")
+    return ref - pred
+
+
 def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str],
-              method: str, bin_edges_mm: Optional[Sequence[float]] = None
-              ) -> intervals.IntervalTable:
+              method: str, bin_edges_mm: Optional[Sequence[float]] = None,
+              quantity: str = "hc") -> intervals.IntervalTable:
     """Difficulty model (non-negative least squares of |residual| on the features) and the
     conformal quantiles (crepes, normalized) fitted on the rows `idx`; with `bin_edges_mm`,
     Mondrian: one set of quantiles per bin of the measured HC (crepes `bins`).
@@ -204,7 +232,7 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
     caps = np.nanmax(np.where(np.isfinite(x), x, -np.inf), axis=0)
     floors = np.maximum(np.nanmin(np.where(np.isfinite(x), x, np.inf), axis=0), 0.0)
     x = np.clip(np.where(np.isnan(x), caps, x), floors, caps)
-    resid = cols["reference_hc_mm"][idx] - cols["predicted_hc_mm"][idx]
+    resid = residuals(cols, quantity)[idx]  # the features and bins stay the measured HC's
     coef, _ = nnls(x, np.abs(resid))
     table = intervals.IntervalTable(method=method, feature_names=tuple(names),
                                     coefficients=tuple(float(c) for c in coef),
@@ -246,12 +274,14 @@ def subject_folds(subjects: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str,
-              bin_edges_mm: Optional[Sequence[float]] = None) -> Dict[str, np.ndarray]:
+              bin_edges_mm: Optional[Sequence[float]] = None,
+              quantity: str = "hc") -> Dict[str, np.ndarray]:
     """Half-widths per level for every row from a table fitted on the other folds."""
     folds = subject_folds(cols["subject"], FOLDS, SEED)
     half = {lv: np.zeros(len(folds)) for lv in LEVELS}
     for k in range(FOLDS):
-        table = fit_table(cols, np.flatnonzero(folds != k), names, method, bin_edges_mm)
+        table = fit_table(cols, np.flatnonzero(folds != k), names, method, bin_edges_mm,
+                          quantity)
         for i in np.flatnonzero(folds == k):
             sig = row_signals(cols, i)
             for lv in LEVELS:
@@ -264,9 +294,11 @@ def band_of(hc_mm: np.ndarray) -> List[str]:
     return [metrics.head_size_band(h) for h in hc_mm]
 
 
-def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray]) -> Dict[str, object]:
-    """Coverage and widths per level, and per head-size band at every level."""
-    err = np.abs(cols["reference_hc_mm"] - cols["predicted_hc_mm"])
+def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray],
+           quantity: str = "hc") -> Dict[str, object]:
+    """Coverage and widths per level, and per head-size band (of the reference HC) at every
+    level, of the quantity's errors."""
+    err = np.abs(residuals(cols, quantity))
     bands = np.array(band_of(cols["reference_hc_mm"]))
     out: Dict[str, object] = {"n": int(len(err)), "levels": {}}
     for lv in LEVELS:
@@ -315,21 +347,25 @@ ALL_CANDIDATES = {**CANDIDATES, **BANDED}
 
 
 def fit(predictions: str, table_path: str, report_path: str, choose: str,
-        fitted_on: str = "val20 validation") -> None:
-    """Cross-fitted report of every candidate; the chosen one fitted on all rows -> table."""
+        fitted_on: str = "val20 validation", quantity: str = "hc") -> None:
+    """Cross-fitted report of every candidate; the chosen one fitted on all rows -> table (of
+    the HC's errors, or BPD's or OFD's: `quantity`)."""
     cols = read_predictions(predictions)
     reports = {}
     edges = {name: BANDS_MM if name in BANDED else None for name in ALL_CANDIDATES}
     for name, names in ALL_CANDIDATES.items():
-        reports[name] = report(cols, cross_fit(cols, names, name, edges[name]))
-        print_report(name, reports[name])
+        reports[name] = report(cols, cross_fit(cols, names, name, edges[name], quantity),
+                               quantity)
+        print_report(f"{quantity.upper()}: {name}", reports[name])
     kind = "normalized Mondrian split-conformal" if edges[choose] else "normalized split-conformal"
+    of = "" if quantity == "hc" else f" of the {quantity.upper()}"
     table = fit_table(cols, np.arange(len(cols["filename"])), ALL_CANDIDATES[choose],
-                      f"crepes {kind} ({choose}), fitted on {fitted_on}", edges[choose])
+                      f"crepes {kind}{of} ({choose}), fitted on {fitted_on}", edges[choose],
+                      quantity)
     intervals.write_table(table, table_path)
     with open(report_path, "w") as f:
-        json.dump({"chosen": choose, "folds": FOLDS, "seed": SEED, "reports": reports,
-                   "table": table.to_dict()}, f, indent=1)
+        json.dump({"quantity": quantity, "chosen": choose, "folds": FOLDS, "seed": SEED,
+                   "reports": reports, "table": table.to_dict()}, f, indent=1)
     print(f"\nchosen: {choose} -> {table_path}; report -> {report_path}")
 
 
@@ -370,6 +406,8 @@ def main(argv=None) -> None:
     f.add_argument("--choose", default="normalized: model pixel + quality, by HC band",
                    choices=sorted(ALL_CANDIDATES), help="default: the released table's")
     f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
+    f.add_argument("--quantity", default="hc", choices=QUANTITIES,
+                   help="whose errors: the HC's, or BPD's or OFD's (the head ellipse's axes)")
     a = p.parse_args(argv)
     if a.cmd == "collect":
         if not (a.data_dir or a.hc18_folder) or (a.cv_work and not a.data_dir):
@@ -381,7 +419,10 @@ def main(argv=None) -> None:
     elif a.cmd == "check":
         check(a.predictions, a.table)
     else:
-        fit(a.predictions, a.table, a.report, a.choose, a.fitted_on)
+        try:
+            fit(a.predictions, a.table, a.report, a.choose, a.fitted_on, a.quantity)
+        except ValueError as err:
+            sys.exit(f"calibrate_intervals: {a.predictions}: {err}")
 
 
 if __name__ == "__main__":
