@@ -114,7 +114,7 @@ def _plot(cols, failure, path: str) -> None:
     ax.axhline(failure.mean(), color="gray", ls=":", lw=1, label="keep all")
     ax.set_xlabel("coverage (share of images kept)")
     ax.set_ylabel(f"risk: share of kept with |HC error| > {FAILURE_MM:g} mm")
-    ax.set_title("Risk-coverage on validation (185 images, int8 model)", fontsize=10)
+    ax.set_title(f"Risk-coverage ({len(failure)} images of the predictions CSV)", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     ax.set_ylim(0, max(0.2, failure.mean() * 1.6))
     fig.tight_layout()

@@ -74,6 +74,7 @@ def _tool(name):
 def test_sr_reads_back_as_report_json_says(run):
     if "philips.dcm#2" in run["records"]:  # the review reasons are read back, not just []
         assert run["records"]["philips.dcm#2"]["review_reasons"]
+    assert any("note" not in r["bpd_interval"] for r in run["records"].values())
     for record in run["records"].values():
         back = dicom_sr.read_back(str(run["out"] / record["dicom"]["sr"]))
         assert back["hc_mm"] == pytest.approx(record["hc_mm"], abs=1e-9)
@@ -81,6 +82,11 @@ def test_sr_reads_back_as_report_json_says(run):
         assert back["bpd_mm"] == pytest.approx(record["biometry"]["bpd_mm"], abs=1e-9)
         assert back["ofd_mm"] == pytest.approx(record["biometry"]["ofd_mm"], abs=1e-9)
         assert back["bpd_mm"] < back["ofd_mm"] < back["hc_mm"] / 2.5
+        for axis in ("bpd", "ofd"):  # each with its own interval (TID 310), or none beyond it
+            iv = record[f"{axis}_interval"]
+            want = (None, None) if "note" in iv else (iv["lower_mm"], iv["upper_mm"])
+            got = (back[f"{axis}_lower_95_mm"], back[f"{axis}_upper_95_mm"])
+            assert got == (want if "note" in iv else pytest.approx(want, abs=1e-6)), axis
         np.testing.assert_allclose(back["ellipse"], record["dicom"]["ellipse_scoord"], atol=1e-3)
         assert back["review"] == record["review"] and back["reasons"] == record["review_reasons"]
         assert back["referenced_sop_instance_uid"] == record["dicom"]["sop_instance_uid"]
@@ -180,13 +186,15 @@ def _pixelmed_tid300_false_positive(line):
     """PixelMed (Debian's 2022 jar) matches TID 300 rows 9/10 and TID 1419 rows 13/14 (INFERRED
     FROM NUM, any concept) against every NUM child of a measurement and then faults the
     relationship, so the TID 310 uncertainty NUMs (HAS PROPERTIES, CID 225, which its own TID
-    310 row 5 accepts) are reported. Only those lines, for those two codes, are excused."""
+    310 row 5 accepts) are reported. Only those lines, for those two codes, on the HC, BPD and
+    OFD (each with its interval), are excused."""
     return (line.startswith("Error: Template ")
             and "Incorrect relationship - expected INFERRED FROM - found HAS PROPERTIES" in line
             and line.rstrip().split("/")[-1].startswith(
                 tuple(f"NUM ({c},SCT," for c in (dicom_sr.UPPER_UNCERTAINTY,
                                                   dicom_sr.LOWER_UNCERTAINTY)))
-            and "Fetal Head Circumference US" in line)
+            and any(f"NUM ({code[0]},LN,\"{code[2]}\")/NUM" in line
+                    for code in (dicom_sr.HC_CODE, dicom_sr.BPD_CODE, dicom_sr.OFD_CODE)))
 
 
 def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
@@ -200,19 +208,26 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         doc = found["hc"]
         obs = Observation.model_validate(doc)
         # BPD and OFD: their own Observations, the report's values in mm, the HC's source, time
-        # and review note, the axes' convention in the method, no interval (none calibrated).
+        # and review note, the axes' convention in the method, each its report's interval.
         for name in ("bpd", "ofd"):
-            axis = found[name]
-            assert axis["valueQuantity"] == {"value": pytest.approx(
-                record["biometry"][f"{name}_mm"], abs=1e-9), "unit": "mm",
-                "system": "http://unitsofmeasure.org", "code": "mm"}
+            axis, iv = found[name], record[f"{name}_interval"]
+            quantity = {k: v for k, v in axis["valueQuantity"].items() if k != "extension"}
+            assert quantity == {"value": pytest.approx(record["biometry"][f"{name}_mm"], abs=1e-9),
+                                "unit": "mm", "system": "http://unitsofmeasure.org", "code": "mm"}
             assert axis["derivedFrom"] == doc["derivedFrom"] and "subject" not in axis
             assert axis.get("effectiveDateTime") == doc.get("effectiveDateTime")
             assert axis["method"]["text"] == (doc["method"]["text"] + ": "
                                               + record["biometry"]["convention"])
             review = ["please review: " + "; ".join(record["review_reasons"])]
-            assert [n["text"] for n in axis.get("note", [])] == (review if record["review"]
-                                                                 else [])
+            notes = [n["text"] for n in axis.get("note", [])]
+            if "note" in iv:  # beyond its calibration: no interval
+                assert fhir.read_interval(axis) is None and notes == (review if record["review"] else [])
+                continue
+            assert fhir.read_interval(axis) == pytest.approx(
+                {k: iv[k] for k in ("level", "lower_mm", "upper_mm")}, abs=1e-9)
+            assert notes == (review if record["review"] else []) + [
+                f"95% interval of the {name.upper()} (measurement uncertainty, not a normal "
+                f"range): {iv['method']}"]
         assert obs.code.coding[0].system == "http://loinc.org"
         assert obs.code.coding[0].code == "11984-2"
         assert (obs.valueQuantity.code, obs.valueQuantity.system) == ("mm",

@@ -421,6 +421,37 @@ def test_a_measurement_without_calibration_says_so_everywhere_instead_of_a_numbe
     assert calibrated.hc_interval() is not None  # the package's table, as before
 
 
+def test_bpd_and_ofd_intervals_are_the_released_models_by_their_own_tables():
+    """BPD's and OFD's intervals: their own tables' half-widths at the head's HC and signals,
+    centred on the axis, by hand arithmetic; a model with its own HC table (or none) gets none
+    but a note, and a head beyond a table's calibration a note naming the feature."""
+    from hc_tf.measure.geometry import Ellipse
+    from hc_tf.measure.result import Measurement
+    from hc_tf.report import records
+
+    quality = clinical.QualitySignals(fit_rms_frac=0.01, inlier_fraction=0.98,
+                                      mask_ellipse_dice=0.99, uncertain_band_fraction=0.3)
+    m = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2, quality,
+                    original_px_per_model_px=2.5)
+    rec = records.image_record("x.png", m)
+    for q in ("bpd", "ofd"):
+        t = intervals.load_table(intervals.AXIS_TABLE_PATHS[q])
+        x = intervals.feature_vector(m.hc_mm, {**dataclasses.asdict(quality),
+                                               "model_pixel_mm": 0.5}, t.feature_names)
+        half = t.quantile(0.95, m.hc_mm) * t.sigma_from_features(x)
+        value = rec["biometry"][f"{q}_mm"]
+        iv = rec[f"{q}_interval"]
+        assert (iv["lower_mm"], iv["upper_mm"]) == pytest.approx((value - half, value + half))
+        assert iv["display"] == f"95%: {value - half:.1f}-{value + half:.1f}" and iv["method"] == t.method
+    other = Measurement(True, "", m.ellipse, 0.2, quality, 2.5, interval_table=intervals.load_table())
+    assert records.image_record("x.png", other)["bpd_interval"] == {
+        "note": "no calibrated BPD interval: the package's is calibrated on the released model's errors"}
+    coarse = Measurement(True, "", m.ellipse, 0.2, quality, 100.0)  # a 20 mm model pixel
+    assert records.image_record("x.png", coarse)["ofd_interval"]["note"].startswith(
+        "no calibrated interval: model_pixel_mm 20.000 is above the calibrated range")
+    assert records.image_record("x.png", Measurement(False, "no head", None, 0.2))["bpd_interval"] is None
+
+
 def test_an_image_beyond_the_calibrated_range_gets_a_note_not_a_capped_interval():
     """A model pixel coarser than any calibration image's (e.g. a 1024-wide frame at 0.3 mm)
     was capped to the largest seen, giving an interval whose coverage nothing measured, without

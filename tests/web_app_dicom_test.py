@@ -193,19 +193,21 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
         (interval["lower_mm"], interval["upper_mm"]), abs=1e-9)
     px, e = s["pixel_size_mm"], s["ellipse_px"]  # BPD and OFD from the golden's ellipse
     axes = records.biometry_record(biometry.biometry_from_axes(e["a"] * px, e["b"] * px))
+    axis_intervals = {q: dataclasses.asdict(intervals.axis_interval(
+        q, axes[f"{q}_mm"], hc_mm, s["quality"], model_pixel_mm=model_pixel)) for q in ("bpd", "ofd")}
     want = fhir.head_bundle(hc_mm, dicom.uids(header), None,
                             ModelInfo(golden["model"], version, golden["model_sha256"]),
                             review, reasons, fhir.study_datetime(header.dataset), hc_interval=interval,
-                            biometry=axes)
+                            biometry=axes, axis_intervals=axis_intervals)
     got_obs, want_obs = fhir.bundle_observations(got), fhir.bundle_observations(want)
     assert list(got_obs) == ["hc", "bpd", "ofd"]
-    assert fhir.read_interval(got_obs["hc"]) == pytest.approx(fhir.read_interval(want_obs["hc"]), abs=1e-9)
     for name, doc in got_obs.items():  # the numbers within 1e-6 mm (the golden's ellipse), the rest exact
+        assert fhir.read_interval(doc) == pytest.approx(fhir.read_interval(want_obs[name]), abs=1e-6)
         assert doc["valueQuantity"].pop("value") == pytest.approx(want_obs[name]["valueQuantity"].pop("value"), abs=1e-6)
-    for doc in got_obs["hc"], want_obs["hc"]:
-        for ext in doc["valueQuantity"].get("extension", [{}])[0].get("extension", []):
-            for end in ext.get("valueRange", {}).values():
-                end.pop("value")
+        for one in doc, want_obs[name]:
+            for ext in one["valueQuantity"].get("extension", [{}])[0].get("extension", []):
+                for end in ext.get("valueRange", {}).values():
+                    end.pop("value")
     assert got == want
 
 

@@ -172,7 +172,16 @@ def _assert_matches_golden(res, s):
         assert res["text"] == f"HC {s['hc_mm']:.1f} mm ({interval})"
         row = s["submission_row"]
         b = biometry.biometry_from_axes(row["semi_axes_a_mm"], row["semi_axes_b_mm"])
-        assert res["biometry"][0].startswith(f"BPD {b.bpd_mm:.1f} mm, OFD {b.ofd_mm:.1f} mm"), res["biometry"]
+        # Each axis with its own 95% interval (its table, at the head's HC and signals), none
+        # beyond that table's calibration.
+        axes = {}
+        for q in ("bpd", "ofd"):
+            value, table = getattr(b, f"{q}_mm"), intervals.load_table(intervals.AXIS_TABLE_PATHS[q])
+            axes[q] = f"{value:.1f} mm"
+            if not intervals.beyond_calibration(s["hc_mm"], s["quality"], table, mpx):
+                iv = intervals.axis_interval(q, value, s["hc_mm"], s["quality"], model_pixel_mm=mpx)
+                axes[q] += f" ({iv.display()})"
+        assert res["biometry"][0].startswith(f"BPD {axes['bpd']}, OFD {axes['ofd']}"), res["biometry"]
         assert b.head_shape_text[1:] in res["biometry"][1], res["biometry"]
         assert f"{b.ga_bpd.uncertainty_text}" in res["biometry"][2] or b.ga_bpd.message in res["biometry"][2]
         assert res["review"] == str(s["review"]).lower(), s["filename"]

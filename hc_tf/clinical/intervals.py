@@ -342,6 +342,44 @@ def beyond_calibration(hc_mm: float, signals: Any = None, table: Optional[Interv
     return t.beyond_calibration(feature_vector(float(hc_mm), s, t.feature_names))
 
 
+# BPD's and OFD's tables (the released model's, as TABLE_PATH is the HC's): fitted on their
+# errors (`calibrate_intervals fit --quantity bpd|ofd`) with the HC's features and bins.
+AXIS_TABLE_PATHS = {q: os.path.join(os.path.dirname(TABLE_PATH), f"{q}_interval_table.json")
+                    for q in ("bpd", "ofd")}
+
+
+@dataclasses.dataclass(frozen=True)
+class AxisInterval:
+    """A measured BPD or OFD with its calibrated interval."""
+
+    value_mm: float
+    level: float
+    lower_mm: float
+    upper_mm: float
+    half_width_mm: float
+    method: str
+
+    def display(self) -> str:
+        """e.g. "95%: 44.6-47.2"."""
+        return f"{self.level * 100:.0f}%: {self.lower_mm:.1f}-{self.upper_mm:.1f}"
+
+
+def axis_interval(quantity: str, value_mm: float, hc_mm: float, signals: Any = None,
+                  level: float = DEFAULT_LEVEL, model_pixel_mm: Optional[float] = None
+                  ) -> AxisInterval:
+    """The calibrated interval of a measured BPD or OFD (`quantity` "bpd" or "ofd"), by the
+    package's table of its errors: the difficulty and bin are the head's (its measured HC and
+    signals), the interval centred on `value_mm`. Arguments as `hc_interval`'s.
+
+    Raises:
+        ValueError: a value not finite and positive, or a level the table has not fitted.
+    """
+    value = check_positive(value_mm, f"{quantity.upper()} (mm)")
+    t = load_table(AXIS_TABLE_PATHS[quantity])
+    half = t.half_width_mm(float(hc_mm), _with_model_pixel(signals, model_pixel_mm), level)
+    return AxisInterval(value, float(level), max(0.0, value - half), value + half, half, t.method)
+
+
 def _with_model_pixel(signals: Any, model_pixel_mm: Optional[float]) -> Dict[str, Any]:
     s = _as_mapping(signals)
     if model_pixel_mm is not None:

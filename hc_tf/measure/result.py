@@ -121,6 +121,26 @@ class Measurement:
         return intervals_lib.hc_interval(self.hc_mm, self.quality, level, self.interval_table,
                                          model_pixel_mm=self.model_pixel_mm)
 
+    def axis_interval(self, quantity: str, level: float = intervals_lib.DEFAULT_LEVEL
+                      ) -> Tuple[Optional[intervals_lib.AxisInterval], str]:
+        """BPD's or OFD's calibrated interval (`quantity` "bpd" or "ofd"), or (None, why not):
+        the package's tables are the released model's (a model with a table of its own, or
+        none, gets none), and an image beyond their calibration gets none either; (None, "")
+        when no head."""
+        if not self.found:
+            return None, ""
+        if self.interval_table is not None or self.interval_note:
+            return None, (f"no calibrated {quantity.upper()} interval: the package's is "
+                          "calibrated on the released model's errors")
+        table = intervals_lib.load_table(intervals_lib.AXIS_TABLE_PATHS[quantity])
+        beyond = intervals_lib.beyond_calibration(self.hc_mm, self.quality, table,
+                                                  self.model_pixel_mm)
+        if beyond:
+            return None, beyond
+        value = getattr(self.biometry(), f"{quantity}_mm")
+        return intervals_lib.axis_interval(quantity, value, self.hc_mm, self.quality, level,
+                                           self.model_pixel_mm), ""
+
     def gestational_age(self) -> Tuple[clinical.GaEstimate, ...]:
         """GA by each formula (`clinical.ga_from_hc_all`); () when not found."""
         return clinical.ga_from_hc_all(self.hc_mm) if self.found else ()

@@ -22,7 +22,7 @@ import hashlib
 import json
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -156,25 +156,37 @@ def interval_method_text(interval: Dict[str, Any]) -> str:
             f"(measurement uncertainty, not a normal range): {interval['method']}")
 
 
+def _with_interval(value_mm: float, interval: Optional[Dict[str, Any]], algorithm: Any,
+                   model: Any) -> Tuple[Any, Any]:
+    """(algorithm, TID 310 properties) of a measurement: with an interval, its offsets, and its
+    method named among the algorithm's parameters; without, the plain algorithm and none."""
+    import highdicom as hd
+    props = _uncertainty(value_mm, interval)
+    if props is None:
+        return algorithm, None
+    return hd.sr.AlgorithmIdentification(
+        name=model.name, version=model.version,
+        parameters=[f"sha256={model.sha256}", interval_method_text(interval)]), props
+
+
 def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
                   interval: Optional[Dict[str, Any]] = None, model: Any = None,
-                  biometry: Optional[Dict[str, Any]] = None) -> List[Any]:
+                  biometry: Optional[Dict[str, Any]] = None,
+                  axis_intervals: Optional[Dict[str, Any]] = None) -> List[Any]:
     import highdicom as hd
     from pydicom.sr.codedict import codes
-    props = _uncertainty(hc_mm, interval)
-    hc_algorithm = algorithm
-    if props is not None:  # the HC's own algorithm names the interval's method too
-        hc_algorithm = hd.sr.AlgorithmIdentification(
-            name=model.name, version=model.version,
-            parameters=[f"sha256={model.sha256}", interval_method_text(interval)])
+    hc_algorithm, props = _with_interval(hc_mm, interval, algorithm, model)
     out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
                              unit=codes.UCUM.Millimeter, algorithm_id=hc_algorithm,
                              properties=props)]
-    for code, key in ((BPD_CODE, "bpd_mm"), (OFD_CODE, "ofd_mm")):
-        if biometry and biometry.get(key) is not None:
-            out.append(hd.sr.Measurement(name=_code(code), value=float(biometry[key]),
+    for code, key in ((BPD_CODE, "bpd"), (OFD_CODE, "ofd")):
+        if biometry and biometry.get(f"{key}_mm") is not None:
+            value = float(biometry[f"{key}_mm"])
+            axis_algorithm, props = _with_interval(value, (axis_intervals or {}).get(key),
+                                                   algorithm, model)
+            out.append(hd.sr.Measurement(name=_code(code), value=value,
                                          unit=codes.UCUM.Millimeter, method=_code(AXES_METHOD),
-                                         algorithm_id=algorithm))
+                                         algorithm_id=axis_algorithm, properties=props))
     for key, g in ga.items():
         if g.get("status") == "ok" and g.get("ga_weeks") is not None:
             out.append(hd.sr.Measurement(
@@ -188,8 +200,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
              ga: Dict[str, Dict[str, Any]], review: bool, reasons: Sequence[str],
              model: ModelInfo, series_instance_uid: Optional[str] = None,
              instance_number: int = 1, hc_interval: Optional[Dict[str, Any]] = None,
-             notes: Optional[List[str]] = None, biometry: Optional[Dict[str, Any]] = None
-             ) -> Any:
+             notes: Optional[List[str]] = None, biometry: Optional[Dict[str, Any]] = None,
+             axis_intervals: Optional[Dict[str, Any]] = None) -> Any:
     """The SR dataset of one measured head.
 
     The source's patient and study fields are copied as DICOM allows them
@@ -213,6 +225,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       notes: a list the notes on changed patient/study fields are appended to.
       biometry: report.json's "biometry" ({"bpd_mm", "ofd_mm", ...}): BPD and OFD are
         written beside the HC (None: not written).
+      axis_intervals: {"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval"}: each
+        written as its measurement's uncertainty, as the HC's (None or a note: none).
 
     Returns:
       A highdicom ComprehensiveSR (a pydicom Dataset).
@@ -237,7 +251,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
     roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
         referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
-        measurements=_measurements(hc_mm, ga, algorithm, hc_interval, model, biometry))
+        measurements=_measurements(hc_mm, ga, algorithm, hc_interval, model, biometry,
+                                   axis_intervals))
     context = hd.sr.ObservationContext(
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Device,
@@ -302,7 +317,8 @@ def read_back(path: str) -> Dict[str, Any]:
       "referenced_sop_instance_uid", "study_instance_uid", "ga_weeks" ({equation: weeks}),
       "hc_lower_95_mm", "hc_upper_95_mm" (HC -/+ the TID 310 uncertainties; None when absent),
       "hc_interval_method" (the HC algorithm's interval parameter, or None), "bpd_mm",
-      "ofd_mm" (None when absent)}.
+      "ofd_mm", "bpd_lower_95_mm", "bpd_upper_95_mm", "ofd_lower_95_mm", "ofd_upper_95_mm"
+      (None when absent)}.
     """
     import highdicom as hd
     sr = hd.sr.srread(path)
@@ -319,9 +335,15 @@ def read_back(path: str) -> Dict[str, Any]:
     region = group.roi
     image = region.ContentSequence[0].ReferencedSOPSequence[0]
     lower, upper, method = _read_interval(hc)
-    axes = {m.name.value: float(m.value) for m in group.get_measurements()
+    axes = {m.name.value: m for m in group.get_measurements()
             if m.name.value in (BPD_CODE[0], OFD_CODE[0])}
-    return {"bpd_mm": axes.get(BPD_CODE[0]), "ofd_mm": axes.get(OFD_CODE[0]),
+    axis = {}
+    for key, code in (("bpd", BPD_CODE[0]), ("ofd", OFD_CODE[0])):
+        m = axes.get(code)
+        axis[f"{key}_mm"] = None if m is None else float(m.value)
+        low, high, _ = _read_interval(m) if m is not None else (None, None, None)
+        axis.update({f"{key}_lower_95_mm": low, f"{key}_upper_95_mm": high})
+    return {**axis,
             "hc_mm": float(hc.value), "ellipse": np.asarray(region.value, dtype=np.float64),
             "review": review, "reasons": reasons, "ga_weeks": gas,
             "frames": _frames(image.get("ReferencedFrameNumber")),
@@ -331,7 +353,8 @@ def read_back(path: str) -> Dict[str, Any]:
 
 
 def _read_interval(hc: Any):
-    """(lower, upper, method) of the HC measurement's interval; Nones when it has none."""
+    """(lower, upper, method) of a measurement's interval (the HC's, BPD's, OFD's); Nones when
+    it has none."""
     offsets, method = {}, None
     for item in hc[0].get("ContentSequence", []):  # the NUM item of the Measurement
         code = item.ConceptNameCodeSequence[0].CodeValue

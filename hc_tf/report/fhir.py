@@ -21,7 +21,7 @@ High, Low, Normal, ...), where a quality remark would read as a clinical judgeme
 An unflagged head has no review note (nothing is shown where nothing is to be reviewed, as the
 report and the web app show nothing); status stays `preliminary` either way.
 
-The HC's calibrated 95% interval is an uncertainty of this value, so it rides on the value: the
+Each value's calibrated 95% interval (the HC's, BPD's, OFD's) is an uncertainty of it, so it rides on the value: the
 FHIR Extensions Pack's `quantity-confidenceInterval` on valueQuantity (sub-extensions
 `confidence`, percent, and `interval`, a Range in mm), its method in a note. Not a
 referenceRange (that is a normal range of a population), nor `iso21090-uncertainty` (a
@@ -158,26 +158,35 @@ def _validated(doc: Dict[str, Any]) -> Dict[str, Any]:
 def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
                   review: bool, reasons, effective: Optional[str],
                   sr_sop_instance_uid: Optional[str], hc_interval: Optional[Dict[str, Any]],
-                  subject: Optional[Dict[str, Any]], biometry: Optional[Dict[str, Any]]
-                  ) -> List[Dict[str, Any]]:
+                  subject: Optional[Dict[str, Any]], biometry: Optional[Dict[str, Any]],
+                  axis_intervals: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     derived = _source(uids, frame, sr_sop_instance_uid)
     model_text = f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"
     review_note = [{"text": "please review: " + "; ".join(reasons)}] if review else []
     # Notes in this order (fhir.js keeps it): the review flag's, then the interval's method.
     hc = _head_observation({"coding": [HC_CODING]}, hc_mm, model_text, model, derived,
                            list(review_note), effective, subject)
-    if hc_interval and hc_interval.get("upper_mm") is not None:
-        hc["valueQuantity"]["extension"] = [confidence_interval(hc_interval)]
-        hc.setdefault("note", []).append(
-            {"text": f"{float(hc_interval['level']) * 100:.0f}% interval of the HC "
-                     f"(measurement uncertainty, not a normal range): {hc_interval['method']}"})
-    out = [hc]
+    out = [_with_interval(hc, "HC", hc_interval)]
     for key, code in AXES:
         if biometry and biometry.get(key) is not None:
             method = f"{model_text}: {biometry['convention']}"
-            out.append(_head_observation(code, biometry[key], method, model, derived,
-                                         list(review_note), effective, subject))
+            doc = _head_observation(code, biometry[key], method, model, derived,
+                                    list(review_note), effective, subject)
+            name = key[:-3]
+            out.append(_with_interval(doc, name.upper(), (axis_intervals or {}).get(name)))
     return out
+
+
+def _with_interval(doc: Dict[str, Any], name: str, interval: Optional[Dict[str, Any]]
+                   ) -> Dict[str, Any]:
+    """The Observation with its value's calibrated interval (the extension) and the interval's
+    method as its last note; as it is without one (None, or a record's {"note"})."""
+    if interval and interval.get("upper_mm") is not None:
+        doc["valueQuantity"]["extension"] = [confidence_interval(interval)]
+        doc.setdefault("note", []).append(
+            {"text": f"{float(interval['level']) * 100:.0f}% interval of the {name} "
+                     f"(measurement uncertainty, not a normal range): {interval['method']}"})
+    return doc
 
 
 def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
@@ -211,18 +220,21 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
                 sr_sop_instance_uid: Optional[str] = None,
                 hc_interval: Optional[Dict[str, Any]] = None,
                 subject: Optional[Dict[str, Any]] = None,
-                biometry: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                biometry: Optional[Dict[str, Any]] = None,
+                axis_intervals: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The measured head as a FHIR Bundle (type collection) of its Observations: the HC's
     (`observation`'s), then BPD's and OFD's from report.json's "biometry" (none without it),
     each its own Observation with the HC's source, time, subject and review note (one fitted
     ellipse gives all three), its method naming the axes' convention (the record's
-    "convention"), no interval (none is calibrated for them). Arguments as `observation`'s.
+    "convention"), and its interval from `axis_intervals` ({"bpd": report.json's
+    "bpd_interval", "ofd": its "ofd_interval"}), as the HC's. Other arguments as
+    `observation`'s.
 
     Raises:
       pydantic.ValidationError: for a Bundle FHIR R4 does not accept (a bug).
     """
     entries = _observations(hc_mm, uids, frame, model, review, reasons, effective,
-                            sr_sop_instance_uid, hc_interval, subject, biometry)
+                            sr_sop_instance_uid, hc_interval, subject, biometry, axis_intervals)
     return _validated({"resourceType": "Bundle", "type": "collection",
                        "entry": [{"resource": doc} for doc in entries]})
 

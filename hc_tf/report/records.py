@@ -122,6 +122,8 @@ def image_record(filename: str, m: measure_lib.Measurement,
             "gestational_age": {GA_KEYS[g.method]: ga_record(g) for g in m.gestational_age()},
             "ga_interval": ga_interval_records(m),
             "biometry": biometry_record(m.biometry()) if m.found else None,
+            "bpd_interval": axis_interval_record(m, "bpd"),
+            "ofd_interval": axis_interval_record(m, "ofd"),
             "known_ga_weeks": known_ga_weeks, "dating": dating, "centile": centile,
             "review": m.review, "review_reasons": list(m.review_reasons),
             "quality": _quality_dict(m.quality)}
@@ -136,6 +138,15 @@ def interval_record(m: measure_lib.Measurement) -> Optional[Dict[str, Any]]:
     iv = m.hc_interval()
     if iv is None:
         return {"note": m.no_interval_reason} if m.found and m.no_interval_reason else None
+    return {**dataclasses.asdict(iv), "display": iv.display()}
+
+
+def axis_interval_record(m: measure_lib.Measurement, quantity: str) -> Optional[Dict[str, Any]]:
+    """BPD's or OFD's calibrated 95% interval as JSON-ready data, as `interval_record`'s:
+    {"note": why} when there is none to give, None when no head."""
+    iv, why = m.axis_interval(quantity)
+    if iv is None:
+        return {"note": why} if why else None
     return {**dataclasses.asdict(iv), "display": iv.display()}
 
 

@@ -35,7 +35,7 @@ difficulty features and head-size bins.
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
     python -m hc_tf.surfaces.calibrate_intervals collect --hc18-folder FOLDER --out other.csv
-    python -m hc_tf.surfaces.calibrate_intervals check --predictions other.csv
+    python -m hc_tf.surfaces.calibrate_intervals check --predictions other.csv [--quantity bpd]
 
 Needs the `[calibrate]` extra (crepes, scikit-learn). The package applies the table with
 NumPy alone (`hc_tf.clinical.intervals`), so nothing here is needed at run time.
@@ -369,13 +369,14 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str,
     print(f"\nchosen: {choose} -> {table_path}; report -> {report_path}")
 
 
-def check(predictions: str, table_path: str) -> Dict[str, object]:
-    """Coverage of the package's table, as it is (no refit), on another labelled set."""
+def check(predictions: str, table_path: str, quantity: str = "hc") -> Dict[str, object]:
+    """Coverage of the package's table (the HC's, or BPD's or OFD's: `quantity`), as it is (no
+    refit), on another labelled set."""
     cols = read_predictions(predictions)
     table = intervals.load_table(table_path)
     half = {lv: np.array([table.half_width_mm(h, row_signals(cols, i), lv)
                           for i, h in enumerate(cols["predicted_hc_mm"])]) for lv in LEVELS}
-    rep = report(cols, half)
+    rep = report(cols, half, quantity)
     print_report(f"table {table_path} applied as is to {predictions}", rep, "no refit")
     return rep
 
@@ -396,7 +397,8 @@ def main(argv=None) -> None:
     c.add_argument("--out", required=True)
     k = sub.add_parser("check", help="coverage of the table as it is on another labelled set")
     k.add_argument("--predictions", required=True)
-    k.add_argument("--table", default=intervals.TABLE_PATH)
+    k.add_argument("--table", default=None, help="default: the package's table of --quantity")
+    k.add_argument("--quantity", default="hc", choices=QUANTITIES)
     f = sub.add_parser("fit")
     f.add_argument("--predictions", required=True)
     # No default: the package's table belongs to the released model only (a slip would replace it).
@@ -417,7 +419,12 @@ def main(argv=None) -> None:
         except ValueError as err:
             sys.exit(f"calibrate_intervals: {err}")
     elif a.cmd == "check":
-        check(a.predictions, a.table)
+        table = a.table or (intervals.TABLE_PATH if a.quantity == "hc"
+                            else intervals.AXIS_TABLE_PATHS[a.quantity])
+        try:
+            check(a.predictions, table, a.quantity)
+        except ValueError as err:
+            sys.exit(f"calibrate_intervals: {a.predictions}: {err}")
     else:
         try:
             fit(a.predictions, a.table, a.report, a.choose, a.fitted_on, a.quantity)

@@ -255,11 +255,13 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     frame = s.frame if is_multi_frame(s) else None
     series_uid, number = run.next_in_series(record["dicom"]["study_instance_uid"])
     notes = []
+    axis_intervals = {q: record.get(f"{q}_interval") for q in ("bpd", "ofd")}
     try:
         sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
                                record["gestational_age"], m.review, m.review_reasons, run.model,
                                series_uid, number, hc_interval=record.get("hc_interval"),
-                               notes=notes, biometry=record.get("biometry"))
+                               notes=notes, biometry=record.get("biometry"),
+                               axis_intervals=axis_intervals)
     except dicom_sr.SRError as err:  # the measurement stays in the report; this file has no SR
         record["dicom"]["sr_error"] = f"{s.header.name}: no SR or FHIR: {err}"
         return
@@ -275,7 +277,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                            m.review_reasons, fhir.study_datetime(sr),
                            str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"),
                            subject=_subject(run, s.header.dataset, sr, record),
-                           biometry=record.get("biometry"))
+                           biometry=record.get("biometry"), axis_intervals=axis_intervals)
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obs, f, indent=2)

@@ -66,8 +66,17 @@ function headObservation(code, valueMm, method, model, derived, notes, effective
   return doc;
 }
 
+/** fhir._with_interval: the value's interval as the extension, its method as the last note. */
+function withInterval(doc, name, iv) {
+  if (iv && iv.upper_mm !== null && iv.upper_mm !== undefined) {
+    doc.valueQuantity.extension = [confidenceInterval(iv)];
+    doc.note = [...(doc.note ?? []), { text: `${fmtFixed(iv.level * 100, 0)}% interval of the ${name} (measurement uncertainty, not a normal range): ${iv.method}` }];
+  }
+  return doc;
+}
+
 /** fhir._observations (without an SR beside it): the HC's Observation, then BPD's and OFD's. */
-function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry) {
+function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}) {
   const at = frame !== null ? `, frame ${frame}` : '';
   const derived = [
     { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${OID}${uids.study_instance_uid}` },
@@ -78,17 +87,13 @@ function observations(hcMm, uids, frame, model, review, reasons, effective, hcIn
   const modelText = `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})`;
   const reviewNote = () => (review ? [{ text: `please review: ${reasons.join('; ')}` }] : []);
   // Notes in fhir.py's order: the review flag's, then the interval's method.
-  const notes = reviewNote();
-  const withInterval = hcInterval && hcInterval.upper_mm !== null && hcInterval.upper_mm !== undefined;
-  if (withInterval) {
-    notes.push({ text: `${fmtFixed(hcInterval.level * 100, 0)}% interval of the HC (measurement uncertainty, not a normal range): ${hcInterval.method}` });
-  }
-  const hc = headObservation({ coding: [HC_CODING] }, hcMm, modelText, model, derived, notes, effective);
-  if (withInterval) hc.valueQuantity.extension = [confidenceInterval(hcInterval)];
-  const out = [hc];
+  const hc = headObservation({ coding: [HC_CODING] }, hcMm, modelText, model, derived, reviewNote(), effective);
+  const out = [withInterval(hc, 'HC', hcInterval)];
   for (const [key, code] of AXES) {
     if (biometry && biometry[key] !== null && biometry[key] !== undefined) {
-      out.push(headObservation(code, biometry[key], `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective));
+      const q = key.slice(0, -3);
+      const doc = headObservation(code, biometry[key], `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective);
+      out.push(withInterval(doc, q.toUpperCase(), axisIntervals?.[q]));
     }
   }
   return out;
@@ -105,10 +110,11 @@ export function observation(hcMm, uids, frame, model, review, reasons, effective
 
 /**
  * fhir.head_bundle (without an SR beside it): the HC's Observation and, from `biometry` (the
- * record's, biometry.js biometryRecord), BPD's and OFD's, as one Bundle (type collection).
+ * record's, biometry.js biometryRecord), BPD's and OFD's with their intervals (`axisIntervals`:
+ * {bpd, ofd}, the record's bpd_interval and ofd_interval), as one Bundle (type collection).
  */
-export function headBundle(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null, biometry = null) {
-  const entry = observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry)
+export function headBundle(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null, biometry = null, axisIntervals = {}) {
+  const entry = observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals)
     .map((resource) => ({ resource }));
   return { resourceType: 'Bundle', type: 'collection', entry };
 }

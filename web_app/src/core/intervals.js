@@ -1,4 +1,4 @@
-// Calibrated intervals of a measured HC and the GA it implies: a port of
+// Calibrated intervals of a measured HC, BPD and OFD and the GA the HC implies: a port of
 // hc_tf/clinical/intervals.py (the definition). The whole calibration table comes from the
 // bundle metadata's clinical.hc_interval.table (hc_tf/clinical/interval_table.json, written
 // once by scripts/make_bundle.py); only the feature formulas are code here, by name.
@@ -92,6 +92,21 @@ export function hcInterval(spec, hcMm, signals, level = spec.hc_interval.default
   const half = quantileFor(table, key, hcMm) * sigmaMm(table, hcMm, signals);
   const lower = Math.max(0.0, hcMm - half), upper = hcMm + half;
   return { hc_mm: hcMm, level, lower_mm: lower, upper_mm: upper, half_width_mm: half, method: table.method,
+    display: `${fmtFixed(level * 100, 0)}%: ${fmtFixed(lower, 1)}-${fmtFixed(upper, 1)}` };
+}
+
+/**
+ * records.axis_interval_record: BPD's or OFD's interval ({value_mm, level, lower_mm, upper_mm,
+ * half_width_mm, method, display}) by its own table (clinical.hc_interval.axis_tables[quantity]) at
+ * the head's HC and signals, or {note} beyond that table's calibration (Measurement.axis_interval).
+ */
+export function axisInterval(spec, quantity, valueMm, hcMm, signals, level = spec.hc_interval.default_level) {
+  const table = spec.hc_interval.axis_tables[quantity];
+  const note = beyondCalibration(table, hcMm, signals);
+  if (note) return { note };
+  const half = quantileFor(table, fmtFixed(level, 2), hcMm) * sigmaMm(table, hcMm, signals);
+  const lower = Math.max(0.0, valueMm - half), upper = valueMm + half;
+  return { value_mm: valueMm, level, lower_mm: lower, upper_mm: upper, half_width_mm: half, method: table.method,
     display: `${fmtFixed(level * 100, 0)}%: ${fmtFixed(lower, 1)}-${fmtFixed(upper, 1)}` };
 }
 

@@ -2,7 +2,7 @@
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
 import { hcCentile, parseGaWeeks, formatGa, weeksToDays, GA_KEYS as KEY_OF_METHOD } from '../core/clinical.js';
 import { csvText } from '../core/pyformat.js';
-import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
+import { hcInterval, axisInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
 import { datingRecord } from '../core/dating.js';
 import { examRecords } from '../core/exams.js';
@@ -35,11 +35,19 @@ export function imageRecord(spec, filename, r, knownGa = '') {
   const signals = r.quality && { ...r.quality, flip_rel_diff: r.quality.flip_rel_diff ?? null };
   const q = signals && Object.fromEntries(Object.entries(signals).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
   const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
+  const bio = r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null;
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
-    biometry: r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null,
+    biometry: bio, ...axisIntervals(spec, r, bio),
     known_ga_weeks: weeks, dating, centile, review: r.review,
     review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256, ...(r.dicom_fields ?? {}) };
+}
+
+/** records.axis_interval_record of BPD and OFD: {bpd_interval, ofd_interval}, null when no head. */
+export function axisIntervals(spec, r, bio) {
+  const signals = r.found ? measurementSignals(r) : null;
+  return Object.fromEntries(['bpd', 'ofd'].map((q) => [`${q}_interval`,
+    bio ? axisInterval(spec, q, bio[`${q}_mm`], r.hc_mm, signals) : null]));
 }
 
 /** records.csv_row: the record flattened to REPORT_FIELDS (null = empty cell). */

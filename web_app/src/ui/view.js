@@ -3,6 +3,7 @@ import { gaLine, hcCentile, reviewText, parseGaWeeks } from '../core/clinical.js
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
 import { datingDisplay } from '../core/dating.js';
+import { axisIntervals } from './report.js';
 import { fmt1 } from '../core/pyformat.js';
 
 const $ = (id) => document.getElementById(id);
@@ -102,11 +103,15 @@ function item(text, data = {}) {
   return li;
 }
 
-/** BPD/OFD, cephalic index and GA from BPD as lines (records.biometry_record's words). */
-function biometryLines(b) {
+/**
+ * BPD/OFD (each with its 95% interval when it has one), cephalic index and GA from BPD as lines
+ * (records.biometry_record's words; ivs: axisIntervals').
+ */
+function biometryLines(b, ivs) {
   const g = b.ga_bpd;
+  const mm = (q) => `${fmt1(b[`${q}_mm`])} mm${ivs[`${q}_interval`]?.display ? ` (${ivs[`${q}_interval`].display})` : ''}`;
   return [
-    item(`BPD ${fmt1(b.bpd_mm)} mm, OFD ${fmt1(b.ofd_mm)} mm (${b.convention})`, { key: 'bpd' }),
+    item(`BPD ${mm('bpd')}, OFD ${mm('ofd')} (${b.convention})`, { key: 'bpd' }),
     item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}; corrected BPD ${fmt1(b.corrected_bpd_mm)} mm`, { key: 'cephalic_index', shape: b.head_shape }),
     item(g.status === 'ok' ? `GA from BPD (Hadlock 1984): ${g.ga} weeks (${g.uncertainty})` : `GA from BPD (Hadlock 1984): ${g.message}`,
       { key: 'ga_bpd', status: g.status }),
@@ -149,7 +154,8 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   }));
   $('ga-interval').replaceChildren(...Object.entries(gaIntervalRecords(spec, iv)).map(([key, g]) =>
     item(`GA from the HC's ${iv.display.split(':')[0]} interval, ${spec.ga_from_hc.methods.find((m) => m.method === g.method).title}: ${g.display}`, { method: key })));
-  $('biometry').replaceChildren(...biometryLines(biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm)));
+  const bio = biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm);
+  $('biometry').replaceChildren(...biometryLines(bio, axisIntervals(spec, r, bio)));
   const e = r.ellipse;
   $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${fmt1(e.cx)}, ${fmt1(e.cy)}; semi-axes ${fmt1(e.a)} x ${fmt1(e.b)}; angle ${fmt1(e.angle * 180 / Math.PI)}°.`;
   showCentile(spec, r, trusted);
