@@ -234,7 +234,8 @@ def clinical_fields(name, m):
     GA from dating of KNOWN_GA_WEEKS."""
     rec = report.image_record(name, m)
     return {**{k: rec[k] for k in ("quality", "gestational_age", "review", "review_reasons",
-                                   "hc_interval", "ga_interval", "biometry")},
+                                   "hc_interval", "ga_interval", "biometry", "bpd_interval",
+                                   "ofd_interval")},
             "csv_row": report.csv_row(report.image_record(name, m, KNOWN_GA_WEEKS))}
 
 

@@ -37,7 +37,8 @@ REPORT_FIELDS = (
     + ("hc_lower_95_mm", "hc_upper_95_mm", "hc_interval_method")
     + tuple(f"ga_{k}_{s}_days" for k in GA_KEYS.values() for s in ("lower", "upper"))
     + ("bpd_mm", "ofd_mm", "cephalic_index", "head_shape", "corrected_bpd_mm", "ga_bpd",
-       "ga_bpd_days", "ga_bpd_status", "ga_bpd_uncertainty", "dating_note"))
+       "ga_bpd_days", "ga_bpd_status", "ga_bpd_uncertainty", "dating_note")
+    + tuple(f"{q}_{end}_95_mm" for q in ("bpd", "ofd") for end in ("lower", "upper")))
 
 
 def ga_range_text(est: clinical.GaEstimate) -> str:
@@ -236,6 +237,9 @@ def csv_row(record: Dict[str, Any]) -> Dict[str, Any]:
     row.update(ga_bpd=gb.get("ga"), ga_bpd_days=gb.get("ga_days"), ga_bpd_status=gb.get("status"),
                ga_bpd_uncertainty=gb.get("uncertainty"),
                dating_note=(record.get("dating") or {}).get("note"))
+    for q in ("bpd", "ofd"):
+        iv = record.get(f"{q}_interval") or {}
+        row.update({f"{q}_lower_95_mm": iv.get("lower_mm"), f"{q}_upper_95_mm": iv.get("upper_mm")})
     return row
 
 

@@ -94,6 +94,8 @@ test('every measured case: report.csv row as hc_tf.report.records.csv_row writes
       close(rec.hc_interval, c.hc_interval, `${c.name} hc_interval`);
       close(rec.ga_interval, c.ga_interval, `${c.name} ga_interval`);
       close(rec.biometry, c.biometry, `${c.name} biometry`);
+      close(rec.bpd_interval, c.bpd_interval, `${c.name} bpd_interval`); // each axis's own table
+      close(rec.ofd_interval, c.ofd_interval, `${c.name} ofd_interval`);
     }
   }
 });

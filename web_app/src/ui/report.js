@@ -15,7 +15,8 @@ export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'h
   'review', 'review_reasons', ...SIGNALS, 'hc_lower_95_mm', 'hc_upper_95_mm', 'hc_interval_method',
   ...GA_KEYS.flatMap((k) => [`ga_${k}_lower_days`, `ga_${k}_upper_days`]),
   'bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm', 'ga_bpd', 'ga_bpd_days',
-  'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note'];
+  'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note',
+  ...['bpd', 'ofd'].flatMap((q) => [`${q}_lower_95_mm`, `${q}_upper_95_mm`])];
 
 /** image_record's known_ga_weeks, dating and centile for a GA typed (knownGa: the text, '' for none). */
 function knownGaFields(spec, found, hcMm, knownGa) {
@@ -74,6 +75,10 @@ export function csvRow(rec) {
   for (const k of ['bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm']) row[k] = b[k] ?? null;
   Object.assign(row, { ga_bpd: gb.ga ?? null, ga_bpd_days: gb.ga_days ?? null, ga_bpd_status: gb.status ?? null,
     ga_bpd_uncertainty: gb.uncertainty ?? null, dating_note: rec.dating?.note ?? null });
+  for (const q of ['bpd', 'ofd']) {
+    const a = rec[`${q}_interval`] ?? {};
+    Object.assign(row, { [`${q}_lower_95_mm`]: a.lower_mm ?? null, [`${q}_upper_95_mm`]: a.upper_mm ?? null });
+  }
   return row;
 }
 
