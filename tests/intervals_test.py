@@ -452,6 +452,21 @@ def test_bpd_and_ofd_intervals_are_the_released_models_by_their_own_tables():
     assert records.image_record("x.png", Measurement(False, "no head", None, 0.2))["bpd_interval"] is None
 
 
+def test_a_note_just_past_the_cap_reads_two_different_numbers():
+    """3 of HC18's test images read "model_pixel_mm 0.871 is above the calibrated range (up to
+    0.871)": the note now takes the decimals it needs to tell the two apart."""
+    t = intervals.load_table(intervals.AXIS_TABLE_PATHS["bpd"])
+    i = t.feature_names.index("model_pixel_mm")
+    cap = t.feature_caps[i]
+    x = [math.nan] * len(t.feature_names)
+    x[i] = cap + 2e-5
+    note = t.beyond_calibration(x)
+    got = re.search(r"model_pixel_mm (\S+) is above the calibrated range \(up to (\S+)\)", note)
+    assert got and got.group(1) != got.group(2) and len(got.group(1)) == len(got.group(2)) > 5, note
+    x[i] = cap * 2
+    assert f"{cap * 2:.3f} is above the calibrated range (up to {cap:.3f})" in t.beyond_calibration(x)
+
+
 def test_an_image_beyond_the_calibrated_range_gets_a_note_not_a_capped_interval():
     """A model pixel coarser than any calibration image's (e.g. a 1024-wide frame at 0.3 mm)
     was capped to the largest seen, giving an interval whose coverage nothing measured, without

@@ -101,6 +101,15 @@ def bin_of(edges_mm: Sequence[float], hc_mm: float) -> int:
     return sum(hc_mm >= e for e in edges_mm)
 
 
+def _apart(value: float, cap: float) -> Tuple[str, str]:
+    """The two numbers to 3 decimals, or to as many more (up to 9) as it takes for them to read
+    apart: "0.871 is above ... (up to 0.871)" said nothing."""
+    digits = 3
+    while f"{value:.{digits}f}" == f"{cap:.{digits}f}" and digits < 9:
+        digits += 1
+    return f"{value:.{digits}f}", f"{cap:.{digits}f}"
+
+
 @dataclasses.dataclass(frozen=True)
 class IntervalTable:
     """A fitted calibration table (see the module docstring for how it is applied)."""
@@ -137,7 +146,8 @@ class IntervalTable:
         drawn coarser than any calibration image, or a fit worse than any)."""
         if not self.feature_caps:
             return ""
-        beyond = [f"{n} {v:.3f} is above the calibrated range (up to {cap:.3f})"
+        beyond = [f"{n} {_apart(v, cap)[0]} is above the calibrated range (up to "
+                  f"{_apart(v, cap)[1]})"
                   for n, c, v, cap in zip(self.feature_names, self.coefficients, x,
                                           self.feature_caps)
                   if c != 0.0 and not math.isnan(v) and v > cap]

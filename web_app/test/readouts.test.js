@@ -6,7 +6,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { measure, dequantize } from '../src/core/measure/index.js';
 import { gaFromHcAll, reviewFlag, parseGaWeeks } from '../src/core/clinical.js';
-import { hcInterval, gaIntervalRecords, modelPixelMm, measurementSignals } from '../src/core/intervals.js';
+import { hcInterval, gaIntervalRecords, modelPixelMm, measurementSignals, beyondCalibration } from '../src/core/intervals.js';
 import { biometryRecord } from '../src/core/biometry.js';
 import { datingDisplay } from '../src/core/dating.js';
 import { imageRecord, csvRow, REPORT_FIELDS } from '../src/ui/report.js';
@@ -55,6 +55,16 @@ test('the model-pixel size: pixel size / min letterbox scale; unknown is the wid
   if (spec.hc_interval.table.feature_names.includes('model_pixel_mm')) {
     assert.ok(hcInterval(spec, 200, {}).half_width_mm > hcInterval(spec, 200, measurementSignals(r)).half_width_mm);
   }
+});
+
+test('a note just past a cap takes the decimals it needs to read two numbers (intervals._apart)', () => {
+  const table = spec.hc_interval.axis_tables.bpd;
+  const cap = table.feature_caps[table.feature_names.indexOf('model_pixel_mm')];
+  const note = beyondCalibration(table, 150, { model_pixel_mm: cap + 2e-5 });
+  const [, v, c] = /model_pixel_mm (\S+) is above the calibrated range \(up to (\S+)\)/.exec(note);
+  assert.notEqual(v, c);
+  assert.equal(v.length, c.length);
+  assert.ok(v.length > 5, note);
 });
 
 test('an interval table naming an unknown feature is refused in words', () => {

@@ -73,7 +73,11 @@ export function beyondCalibration(table, hcMm, signals) {
   const beyond = [];
   table.feature_names.forEach((name, i) => {
     const v = FEATURES[name] ? FEATURES[name](hcMm, signals) : NaN, cap = table.feature_caps[i];
-    if (table.coefficients[i] !== 0 && v > cap) beyond.push(`${name} ${fmtFixed(v, 3)} is above the calibrated range (up to ${fmtFixed(cap, 3)})`);
+    if (table.coefficients[i] !== 0 && v > cap) {
+      let d = 3; // intervals._apart: as many more decimals (up to 9) as it takes to read apart
+      while (fmtFixed(v, d) === fmtFixed(cap, d) && d < 9) d++;
+      beyond.push(`${name} ${fmtFixed(v, d)} is above the calibrated range (up to ${fmtFixed(cap, d)})`);
+    }
   });
   return beyond.length ? `no calibrated interval: ${beyond.join('; ')}` : '';
 }
