@@ -151,3 +151,32 @@ def test_an_exam_averages_its_heads_bpd_and_ofd():
     assert (row["bpd_mean_mm"], row["ofd_mean_mm"], row["found"]) == (51.0, 64.0, 2)
     [alone] = E.exam_records([missed])
     assert alone["bpd_mean_mm"] is None and alone["ofd_mean_mm"] is None
+
+
+def test_the_apps_sum_is_math_fsum_to_the_bit():
+    """The app's exam means divide exams.js fsum (CPython's msum port) as statistics.fmean
+    divides math.fsum: on sums a plain loop rounds otherwise (cancellation, tiny terms, HCs),
+    the two agree to the bit, so an exam's mean is predict's."""
+    import math
+    import random
+    import shutil
+    import subprocess
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: exams.js's fsum is not compared")
+    rng = random.Random(0)
+    cases = [[1e16, 1.0, -1e16], [0.1] * 10, [1.0, 2 ** -53, 2 ** -106], [1.0, 2 ** -53, -2 ** -106]]
+    for _ in range(2000):
+        cases.append([rng.choice([rng.uniform(50, 350), rng.uniform(-1, 1) * 10 ** rng.randint(-20, 20),
+                                  2.0 ** rng.randint(-60, 60)]) for _ in range(rng.randint(1, 12))])
+    assert sum(sum(c) != math.fsum(c) for c in cases) > 200  # a plain sum would not do
+    exams_js = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "web_app", "src", "core", "exams.js")
+    script = (f"import {{ fsum }} from {json.dumps(exams_js)};\n"
+              "let s = ''; process.stdin.on('data', (d) => { s += d; });\n"
+              "process.stdin.on('end', () => console.log(JSON.stringify(\n"
+              "  JSON.parse(s).map((xs) => String(fsum(xs))))));\n")
+    res = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(cases),
+                         capture_output=True, text=True, timeout=60, check=True)
+    got = [float(v) for v in json.loads(res.stdout)]
+    assert got == [math.fsum(c) for c in cases]

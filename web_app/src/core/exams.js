@@ -58,7 +58,43 @@ export function groupExams(records, examColumn = {}) {
   return new Map([...groups].map(([k, members]) => [ids.get(k), members]));
 }
 
-const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/**
+ * Python's math.fsum (CPython's msum: exact partial sums, then the correctly rounded total, ties
+ * to even), so statistics.fmean's mean is predict's to the bit, not only to 1e-9.
+ */
+export function fsum(xs) {
+  const partials = [];
+  for (let x of xs) {
+    let i = 0;
+    for (let j = 0; j < partials.length; j++) {
+      let y = partials[j];
+      if (Math.abs(x) < Math.abs(y)) [x, y] = [y, x];
+      const hi = x + y, lo = y - (hi - x);
+      if (lo) partials[i++] = lo;
+      x = hi;
+    }
+    partials.length = i;
+    partials.push(x);
+  }
+  let n = partials.length, hi = 0, lo = 0;
+  if (n > 0) {
+    hi = partials[--n];
+    while (n > 0) { // sum from the top until a rounding error is made
+      const x = hi, y = partials[--n];
+      hi = x + y;
+      lo = y - (hi - x);
+      if (lo) break;
+    }
+    // Round half to even when the rest of the partials lie the same way as the error.
+    if (n > 0 && ((lo < 0 && partials[n - 1] < 0) || (lo > 0 && partials[n - 1] > 0))) {
+      const y = lo * 2, x = hi + y;
+      if (y === x - hi) hi = x;
+    }
+  }
+  return hi;
+}
+
+const mean = (xs) => fsum(xs) / xs.length; // statistics.fmean
 
 /** statistics.stdev: the sample SD (n - 1). */
 function sampleSd(xs) {
