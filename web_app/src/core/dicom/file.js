@@ -4,7 +4,7 @@
 // maintained `dicom-parser` (passed in, so Node tests and the browser's vendored copy share this).
 
 import { UserError } from '../imagefile.js';
-import { checkHeader } from './header_scan.js';
+import { checkHeader, DEFLATED } from './header_scan.js';
 
 export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
 // hc_tf.defaults.MAX_INPUT_FRAMES (dicom.read_header refuses more frames).
@@ -25,9 +25,9 @@ export function looksLikeDicom(head, name = '') {
 }
 
 function parse(parser, bytes, name) {
-  // A deflated data set (1.2.840.10008.1.2.1.99) needs an inflater: this app has none, and says so.
+  // A deflated data set needs an inflater: this app has none, and says so.
   const inflater = () => {
-    throw new DicomFileError(`${name}: its data set is deflated (Transfer Syntax UID (0002,0010) 1.2.840.10008.1.2.1.99), which this app does not read: measure it with hc-tf predict`);
+    throw new DicomFileError(`${name}: its data set is deflated (Transfer Syntax UID (0002,0010) ${DEFLATED}), which this app does not read: measure it with hc-tf predict`);
   };
   try {
     return parser.parseDicom(bytes, { vrCallback: (tag) => (SEQUENCES.has(tag) ? 'SQ' : undefined), inflater });
