@@ -1,11 +1,12 @@
 // DICOM frames -> 8-bit gray, one at a time, from a header ./file.js checked: a port of
 // hc_tf/io/dicom_frames.py (the definition; the same refusals, colour to gray by the PNG path's
-// rule, stored YBR samples to RGB by its equations). Uncompressed transfer syntaxes and RLE Lossless (decoded here, bounded as Python bounds
-// it, byte for byte pydicom's); JPEG Lossless (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000
-// (cornerstone's CharLS and OpenJPEG wasm builds) and JPEG Baseline and 8-bit Extended (its
-// libjpeg-turbo wasm build: predict decodes them with libjpeg-turbo too, through simplejpeg), each frame's codestream
-// size checked first (./codestream.js), byte for byte Python's pixels; another compressed one
-// is refused in words. prepareDicom: a file's frame, letterboxed.
+// rule, stored YBR samples to RGB by its equations). Uncompressed transfer syntaxes and RLE
+// Lossless (decoded here, bounded as Python bounds it, byte for byte pydicom's); JPEG Lossless
+// (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000 (cornerstone's CharLS and OpenJPEG wasm
+// builds) and JPEG Baseline and 8-bit Extended (its libjpeg-turbo wasm build: predict decodes
+// them with libjpeg-turbo too, through simplejpeg), each frame's codestream size checked first
+// (./codestream.js), byte for byte Python's pixels; another compressed one is refused in words.
+// prepareDicom: a file's frame, letterboxed.
 
 import { toGray } from '../preprocess.js';
 import { UserError, checkSize, prepareGray } from '../imagefile.js';
