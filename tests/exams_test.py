@@ -153,6 +153,21 @@ def test_an_exam_averages_its_heads_bpd_and_ofd():
     assert alone["bpd_mean_mm"] is None and alone["ofd_mean_mm"] is None
 
 
+def test_an_exams_mean_bpd_and_ofd_get_the_mean_half_width_when_every_image_has_one():
+    """As the HC's: mean -/+ the mean of the images' 95% half-widths (no credit for averaging);
+    none when one image has no interval (a note: beyond the calibration)."""
+    def head(name, bpd, half, ofd_note=False):
+        iv = {"half_width_mm": half, "lower_mm": bpd - half, "upper_mm": bpd + half}
+        return dict(_rec(name, 200.0, 4.0), biometry={"bpd_mm": bpd, "ofd_mm": bpd * 1.25},
+                    bpd_interval=iv, ofd_interval={"note": "beyond"} if ofd_note else
+                    {"half_width_mm": 2 * half})
+    [row] = E.exam_records([head("010_HC.png", 50.0, 1.0), head("010_2HC.png", 52.0, 2.0)])
+    assert (row["bpd_mean_lower_95_mm"], row["bpd_mean_upper_95_mm"]) == (49.5, 52.5)
+    assert (row["ofd_mean_lower_95_mm"], row["ofd_mean_upper_95_mm"]) == (60.75, 66.75)
+    [row] = E.exam_records([head("010_HC.png", 50.0, 1.0), head("010_2HC.png", 52.0, 2.0, True)])
+    assert row["bpd_mean_lower_95_mm"] == 49.5 and row["ofd_mean_lower_95_mm"] is None
+
+
 def test_the_apps_sum_is_math_fsum_to_the_bit():
     """The app's exam means divide exams.js fsum (CPython's msum port) as statistics.fmean
     divides math.fsum: on sums a plain loop rounds otherwise (cancellation, tiny terms, HCs),

@@ -14,7 +14,8 @@ was found, its spread (SD and range), the interval of the mean, the mean BPD and
 the mean, and a disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
 computes the same, checked on the cases of tests/fixtures/exams_cases.json.
 
-Interval of the mean: the mean of the images' 95% half-widths. The calibration says nothing
+Interval of the mean (the HC's, and BPD's and OFD's when every image has one): the mean of the
+images' 95% half-widths. The calibration says nothing
 about how errors of images of the same head correlate (the same head, often the same sweep),
 so the mean is given no credit for averaging: that is the fully correlated, conservative case.
 Disagreement: the images' 95% intervals share no common value (max lower > min upper), i.e. no
@@ -40,7 +41,8 @@ EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm",
                "hc_mean_lower_95_mm", "hc_mean_upper_95_mm", "bpd_mean_mm", "ofd_mean_mm",
                "ga_hadlock", "ga_hadlock_days",
                "ga_intergrowth", "ga_intergrowth_days", "disagree", "disagree_reason",
-               "review_any")
+               "review_any", "bpd_mean_lower_95_mm", "bpd_mean_upper_95_mm",
+               "ofd_mean_lower_95_mm", "ofd_mean_upper_95_mm")
 
 
 def exam_of_name(filename: str) -> str:
@@ -128,6 +130,13 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
     if axes:  # the same heads' BPD and OFD (the fitted ellipses' axes), averaged alike
         row.update(bpd_mean_mm=statistics.fmean(b["bpd_mm"] for b in axes),
                    ofd_mean_mm=statistics.fmean(b["ofd_mm"] for b in axes))
+    for q in ("bpd", "ofd"):  # the mean's interval as the HC's, when every image has one
+        ivs = [r.get(f"{q}_interval") or {} for r in found]
+        if row[f"{q}_mean_mm"] is not None and all(iv.get("half_width_mm") is not None
+                                                   for iv in ivs):
+            half = statistics.fmean(iv["half_width_mm"] for iv in ivs)
+            row.update({f"{q}_mean_lower_95_mm": row[f"{q}_mean_mm"] - half,
+                        f"{q}_mean_upper_95_mm": row[f"{q}_mean_mm"] + half})
     for key, method in (("hadlock", clinical.GaMethod.HADLOCK_1984),
                         ("intergrowth", clinical.GaMethod.INTERGROWTH_2016)):
         g = _ga(mean, method)

@@ -11,7 +11,8 @@ import { csvText, fmtFixed } from './pyformat.js';
 
 export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm', 'hc_sd_mm', 'hc_range_mm',
   'hc_mean_lower_95_mm', 'hc_mean_upper_95_mm', 'bpd_mean_mm', 'ofd_mean_mm', 'ga_hadlock', 'ga_hadlock_days',
-  'ga_intergrowth', 'ga_intergrowth_days', 'disagree', 'disagree_reason', 'review_any'];
+  'ga_intergrowth', 'ga_intergrowth_days', 'disagree', 'disagree_reason', 'review_any',
+  'bpd_mean_lower_95_mm', 'bpd_mean_upper_95_mm', 'ofd_mean_lower_95_mm', 'ofd_mean_upper_95_mm'];
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
 
@@ -116,6 +117,13 @@ export function examRecord(spec, exam, members) {
     hc_range_mm: Math.max(...hcs) - Math.min(...hcs) });
   const axes = found.map((r) => r.biometry).filter(Boolean);
   if (axes.length) Object.assign(row, { bpd_mean_mm: mean(axes.map((b) => b.bpd_mm)), ofd_mean_mm: mean(axes.map((b) => b.ofd_mm)) });
+  for (const q of ['bpd', 'ofd']) { // the mean's interval as the HC's, when every image has one
+    const halves = found.map((r) => r[`${q}_interval`]?.half_width_mm);
+    if (row[`${q}_mean_mm`] !== null && halves.every((h) => h !== undefined && h !== null)) {
+      const half = mean(halves);
+      Object.assign(row, { [`${q}_mean_lower_95_mm`]: row[`${q}_mean_mm`] - half, [`${q}_mean_upper_95_mm`]: row[`${q}_mean_mm`] + half });
+    }
+  }
   for (const [key, method] of GA_METHODS) {
     const g = gaFromHc(spec, m, method);
     row[`ga_${key}`] = g.ga_days === null ? 'out of range' : formatGa(g.ga_days);
