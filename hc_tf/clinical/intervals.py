@@ -146,8 +146,7 @@ class IntervalTable:
         drawn coarser than any calibration image, or a fit worse than any)."""
         if not self.feature_caps:
             return ""
-        beyond = [f"{n} {_apart(v, cap)[0]} is above the calibrated range (up to "
-                  f"{_apart(v, cap)[1]})"
+        beyond = ["{} {} is above the calibrated range (up to {})".format(n, *_apart(v, cap))
                   for n, c, v, cap in zip(self.feature_names, self.coefficients, x,
                                           self.feature_caps)
                   if c != 0.0 and not math.isnan(v) and v > cap]
