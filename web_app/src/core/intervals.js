@@ -93,9 +93,14 @@ export function hcInterval(spec, hcMm, signals, level = spec.hc_interval.default
   if (note) return { note };
   const key = fmtFixed(level, 2);
   if (!(key in table.quantiles)) throw new Error(`no interval fitted at level ${level}; fitted: ${Object.keys(table.quantiles).sort()}`);
-  const half = quantileFor(table, key, hcMm) * sigmaMm(table, hcMm, signals);
-  const lower = Math.max(0.0, hcMm - half), upper = hcMm + half;
-  return { hc_mm: hcMm, level, lower_mm: lower, upper_mm: upper, half_width_mm: half, method: table.method,
+  return { hc_mm: hcMm, ...centred(table, hcMm, hcMm, signals, level) };
+}
+
+/** The table's interval at the head (HC, signals), centred on `valueMm`: HcInterval's fields but the value. */
+function centred(table, valueMm, hcMm, signals, level) {
+  const half = quantileFor(table, fmtFixed(level, 2), hcMm) * sigmaMm(table, hcMm, signals);
+  const lower = Math.max(0.0, valueMm - half), upper = valueMm + half;
+  return { level, lower_mm: lower, upper_mm: upper, half_width_mm: half, method: table.method,
     display: `${fmtFixed(level * 100, 0)}%: ${fmtFixed(lower, 1)}-${fmtFixed(upper, 1)}` };
 }
 
@@ -107,11 +112,7 @@ export function hcInterval(spec, hcMm, signals, level = spec.hc_interval.default
 export function axisInterval(spec, quantity, valueMm, hcMm, signals, level = spec.hc_interval.default_level) {
   const table = spec.hc_interval.axis_tables[quantity];
   const note = beyondCalibration(table, hcMm, signals);
-  if (note) return { note };
-  const half = quantileFor(table, fmtFixed(level, 2), hcMm) * sigmaMm(table, hcMm, signals);
-  const lower = Math.max(0.0, valueMm - half), upper = valueMm + half;
-  return { value_mm: valueMm, level, lower_mm: lower, upper_mm: upper, half_width_mm: half, method: table.method,
-    display: `${fmtFixed(level * 100, 0)}%: ${fmtFixed(lower, 1)}-${fmtFixed(upper, 1)}` };
+  return note ? { note } : { value_mm: valueMm, ...centred(table, valueMm, hcMm, signals, level) };
 }
 
 /** intervals.ga_interval for one formula (a GaInterval's fields). */

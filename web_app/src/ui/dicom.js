@@ -4,8 +4,7 @@
 import { measurePrepared, decodeOptions, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { headBundle, missingUids, studyDate } from '../core/fhir.js';
 import { hcInterval, measurementSignals } from '../core/intervals.js';
-import { biometryRecord } from '../core/biometry.js';
-import { axisIntervals } from './report.js';
+import { headBiometry } from './report.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
 import { fileStem } from '../core/file_names.js';
 
@@ -132,8 +131,7 @@ export function fhirBundle(model, image, r) {
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
   const spec = model.meta.clinical;
   const iv = hcInterval(spec, r.hc_mm, measurementSignals(r)); // report.json's hc_interval
-  const biometry = biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm); // its biometry
-  const axes = axisIntervals(spec, r, biometry); // its bpd_interval and ofd_interval
-  return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv, biometry,
-    { bpd: axes.bpd_interval, ofd: axes.ofd_interval });
+  const head = headBiometry(spec, r); // report.json's biometry, bpd_interval and ofd_interval
+  return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv,
+    head.biometry, { bpd: head.bpd_interval, ofd: head.ofd_interval });
 }

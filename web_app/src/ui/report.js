@@ -36,19 +36,23 @@ export function imageRecord(spec, filename, r, knownGa = '') {
   const signals = r.quality && { ...r.quality, flip_rel_diff: r.quality.flip_rel_diff ?? null };
   const q = signals && Object.fromEntries(Object.entries(signals).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
   const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
-  const bio = r.found ? biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm) : null;
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
-    biometry: bio, ...axisIntervals(spec, r, bio),
+    ...headBiometry(spec, r),
     known_ga_weeks: weeks, dating, centile, review: r.review,
     review_reasons: [...r.review_reasons], quality: q, mask_sha256: r.mask_sha256, ...(r.dicom_fields ?? {}) };
 }
 
-/** records.axis_interval_record of BPD and OFD: {bpd_interval, ofd_interval}, null when no head. */
-export function axisIntervals(spec, r, bio) {
-  const signals = r.found ? measurementSignals(r) : null;
-  return Object.fromEntries(['bpd', 'ofd'].map((q) => [`${q}_interval`,
-    bio ? axisInterval(spec, q, bio[`${q}_mm`], r.hc_mm, signals) : null]));
+/**
+ * records.image_record's biometry and BPD's and OFD's intervals (records.axis_interval_record):
+ * {biometry, bpd_interval, ofd_interval}, each null when no head.
+ */
+export function headBiometry(spec, r) {
+  if (!r.found) return { biometry: null, bpd_interval: null, ofd_interval: null };
+  const biometry = biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm);
+  const signals = measurementSignals(r);
+  return { biometry, ...Object.fromEntries(['bpd', 'ofd'].map((q) => [`${q}_interval`,
+    axisInterval(spec, q, biometry[`${q}_mm`], r.hc_mm, signals)])) };
 }
 
 /** records.csv_row: the record flattened to REPORT_FIELDS (null = empty cell). */

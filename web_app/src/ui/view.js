@@ -1,9 +1,8 @@
 // The canvas (the image's preview, the fitted ellipse, calibration points) and the result block.
 import { gaLine, hcCentile, reviewText, parseGaWeeks } from '../core/clinical.js';
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
-import { biometryRecord } from '../core/biometry.js';
 import { datingDisplay } from '../core/dating.js';
-import { axisIntervals } from './report.js';
+import { headBiometry } from './report.js';
 import { fmt1 } from '../core/pyformat.js';
 
 const $ = (id) => document.getElementById(id);
@@ -105,7 +104,7 @@ function item(text, data = {}) {
 
 /**
  * BPD/OFD (each with its 95% interval when it has one), cephalic index and GA from BPD as lines
- * (records.biometry_record's words; ivs: axisIntervals').
+ * (records.biometry_record's words; ivs: headBiometry's).
  */
 function biometryLines(b, ivs) {
   const g = b.ga_bpd;
@@ -154,8 +153,8 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   }));
   $('ga-interval').replaceChildren(...Object.entries(gaIntervalRecords(spec, iv)).map(([key, g]) =>
     item(`GA from the HC's ${iv.display.split(':')[0]} interval, ${spec.ga_from_hc.methods.find((m) => m.method === g.method).title}: ${g.display}`, { method: key })));
-  const bio = biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm);
-  $('biometry').replaceChildren(...biometryLines(bio, axisIntervals(spec, r, bio)));
+  const head = headBiometry(spec, r);
+  $('biometry').replaceChildren(...biometryLines(head.biometry, head));
   const e = r.ellipse;
   $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${fmt1(e.cx)}, ${fmt1(e.cy)}; semi-axes ${fmt1(e.a)} x ${fmt1(e.b)}; angle ${fmt1(e.angle * 180 / Math.PI)}°.`;
   showCentile(spec, r, trusted);
