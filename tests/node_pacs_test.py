@@ -391,14 +391,18 @@ def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(t
 
 @pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])
 def test_pull_measures_each_new_us_instance_once(tmp_path, orthanc, kind):
+    """A pulling node follows every US image the PACS gets: [node.measure_only] keeps it to
+    the heads (an image whose series says abdomen is journalled, not measured)."""
     files = ns.heads(str(tmp_path / "in"), HEADS, STUDIES)
-    first, last = list(files)[:2], list(files)[2:]
+    other = ns.heads(str(tmp_path / "abdomen"), HEADS[:1], STUDIES, "Abdomen AC")
+    first, last = list(files)[:2] + list(other), list(files)[2:]
     assert ns.storescu(orthanc.dicom_port, "ORTHANC", first).returncode == 0  # the scanner
     node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], allowed_calling_aets=[])
     with open(node.config, "a") as f:
         url = orthanc.url + ("/dicom-web" if kind == "dicomweb" else "")
         f.write(f'\n[[pull]]\nkind = "{kind}"\nname = "pacs"\nurl = "{url}"\npoll_s = 0.5\n'
-                + ('days = 3650\n' if kind == "dicomweb" else ""))
+                + ('days = 3650\n' if kind == "dicomweb" else "")
+                + '\n[node.measure_only]\nSeriesDescription = "(?i)head"\n')
     node.start()
     try:
         _wait_srs(orthanc, 2)
@@ -410,7 +414,7 @@ def test_pull_measures_each_new_us_instance_once(tmp_path, orthanc, kind):
         status = node.status()
     finally:
         node.kill(signal.SIGTERM)
-    assert status["instances"] == {"done": 3}
+    assert status["instances"] == {"done": 4}
     got = _srs_by_source(orthanc, str(tmp_path / "pulled"))
     assert {uid: len(v) for uid, v in got.items()} == {uid: 1 for uid in files.values()}
 

@@ -203,13 +203,15 @@ def storescu(port: int, called: str, files: List[str], aet: str = SCANNER
                           capture_output=True, text=True, timeout=TIMEOUT_S)
 
 
-def heads(folder: str, names, study_uids: Optional[List[str]] = None) -> Dict[str, str]:
+def heads(folder: str, names, study_uids: Optional[List[str]] = None,
+          series_description: str = "Fetal head") -> Dict[str, str]:
     """Wrapped HC18 heads ({file: SOP Instance UID}), each in the given study (one by default)."""
     from tests import dicom_files
     os.makedirs(folder, exist_ok=True)
     out = {}
     for i, name in enumerate(names):
         ds = dicom_files.gray_dataset(name)
+        ds.SeriesDescription = series_description
         if study_uids:
             ds.StudyInstanceUID = study_uids[i % len(study_uids)]
         path = dicom_files.save(ds, os.path.join(folder, f"{name[:-4]}.dcm"))

@@ -16,6 +16,7 @@ from hc_tf import cli  # noqa: E402
 from hc_tf.node import config as config_lib  # noqa: E402
 from hc_tf.node import destinations as dest_lib  # noqa: E402
 from hc_tf.node import measure as measure_lib  # noqa: E402
+from hc_tf.node import selection as selection_lib  # noqa: E402
 from hc_tf.node import spool as spool_lib  # noqa: E402
 from hc_tf.node import worker as worker_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
@@ -64,6 +65,20 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
      "[node] fhir_patient_system 7"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nframes = "first"\n' + FOLDER,
      "[node] frames 'first': one of 'all', 'single'"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmeasure_only = "head"\n' + FOLDER,
+     "[node] measure_only 'head': a table of DICOM keyword"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n' + FOLDER
+     + '[node.measure_only]\nSeriesDescriptoin = "head"\n',
+     "[node] measure_only 'SeriesDescriptoin' is not a DICOM keyword"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n' + FOLDER
+     + '[node.measure_only]\nReferencedImageSequence = "x"\n',
+     "ReferencedImageSequence is a sequence"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n' + FOLDER
+     + '[node.measure_only]\nSeriesDescription = "(head"\n',
+     "SeriesDescription = '(head' is not a regular expression"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n' + FOLDER
+     + '[node.measure_only]\nSeriesDescription = 3\n',
+     "SeriesDescription = 3: a regular expression in quotes"),
 ])
 def test_config_refusals_name_the_file_and_key(tmp_path, text, words):
     path = _toml(tmp_path, text)
@@ -169,20 +184,87 @@ def test_frames_single_keeps_a_cine_loop_unmeasured_and_says_why(tmp_path, runne
                                                   .released_edge_model()), "HCTF")
     every, summary = measure_lib.measure_file(runner, cine, str(tmp_path / "o1"), run)
     assert len(measure_lib.sr_files(every)) == 2 and summary["frames"] == 2
-    none, summary = measure_lib.measure_file(runner, cine, str(tmp_path / "o2"), run, "single")
+    single = selection_lib.Selection(frames="single")
+    none, summary = measure_lib.measure_file(runner, cine, str(tmp_path / "o2"), run, single)
     assert none == [] and summary["found"] == 0 and "2 frames" in summary["skipped"]
     assert not os.listdir(tmp_path / "o2")
     headers.clear()
-    one, _ = measure_lib.measure_file(runner, head, str(tmp_path / "o3"), run, "single")
+    one, _ = measure_lib.measure_file(runner, head, str(tmp_path / "o3"), run, single)
     assert measure_lib.sr_files(one) == ["sr/a.sr.dcm"] and headers == [head]
     spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
     i = spool.store(open(cine, "rb").read(), "1.2.3", US_MULTI, "SCAN")
-    worker_lib.Measurer(spool, runner, run, ["pacs"], 0, "single").measure(i)
+    worker_lib.Measurer(spool, runner, run, ["pacs"], 0, single).measure(i)
     row = spool.journal.row(i)
     assert row["state"] == "done" and json.loads(row["outputs"]) == []
     assert 'not measured: 2 frames (a cine loop) and [node] frames = "single"' in row["reason"]
     assert config_lib.load(_toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
                                  + FOLDER)).frames == "all"
+
+
+def test_measure_only_leaves_out_images_whose_attributes_do_not_match(tmp_path, runner):
+    """[node.measure_only] from the TOML: a head labelled so is measured; an abdomen, an image
+    without the attribute, or one failing the second rule is journalled unmeasured, the note
+    naming the keyword and never the value; a multi-valued attribute is matched as DICOM
+    writes it (backslashes)."""
+    from hc_tf.report import dicom_sr
+    cfg = config_lib.load(_toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
+                                + FOLDER + '[node.measure_only]\n'
+                                'SeriesDescription = "(?i)\\\\bhead\\\\b"\n'
+                                'ImageType = "^ORIGINAL\\\\\\\\PRIMARY"\n'))
+    assert cfg.measure_only == (("SeriesDescription", r"(?i)\bhead\b"),
+                                ("ImageType", r"^ORIGINAL\\PRIMARY"))
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    files = {}
+    for name, description, image_type in [("head", "Fetal HEAD biometry", ["ORIGINAL", "PRIMARY"]),
+                                          ("abdomen", "Abdomen AC", ["ORIGINAL", "PRIMARY"]),
+                                          ("unlabelled", None, ["ORIGINAL", "PRIMARY"]),
+                                          ("derived", "head", ["DERIVED", "PRIMARY"])]:
+        ds = dicom_files.gray_dataset("000_HC.png")
+        if description is not None:
+            ds.SeriesDescription = description
+        ds.ImageType = image_type
+        files[name] = dicom_files.save(ds, str(tmp_path / f"{name}.dcm"))
+    measured, summary = measure_lib.measure_file(runner, files["head"], str(tmp_path / "o1"), run,
+                                                 cfg.selection)
+    assert measure_lib.sr_files(measured) == ["sr/head.sr.dcm"] and "skipped" not in summary
+    for name, keyword in [("abdomen", "SeriesDescription"), ("unlabelled", "SeriesDescription"),
+                          ("derived", "ImageType")]:
+        out = tmp_path / f"o_{name}"
+        none, summary = measure_lib.measure_file(runner, files[name], str(out), run, cfg.selection)
+        assert none == [] and not os.listdir(out)
+        assert summary["skipped"] == f"not measured: {keyword} does not match [node] measure_only"
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**8)
+    i = spool.store(open(files["abdomen"], "rb").read(), "1.2.3", US, "SCAN")
+    worker_lib.Measurer(spool, runner, run, ["pacs"], 0, cfg.selection).measure(i)
+    row = spool.journal.row(i)
+    assert row["state"] == "done" and json.loads(row["outputs"]) == []
+    assert "SeriesDescription does not match" in row["reason"] and "Abdomen" not in row["reason"]
+
+
+def test_the_measure_only_example_in_docs_node_md_runs_as_it_says(tmp_path):
+    import re
+    from pydicom.dataset import Dataset
+    docs = open(os.path.join(os.path.dirname(__file__), "..", "docs", "node.md")).read()
+    block = re.search(r"```toml\n(\[node\.measure_only\].*?)```", docs, re.S).group(1)
+    cfg = config_lib.load(_toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\n'
+                                + FOLDER + block))
+    header = lambda text: type("Header", (), {"frames": 1, "dataset": Dataset()})()  # noqa: E731
+    said = {}
+    for text in ["Fetal HEAD", "HC plane", "BPD/OFD", "Abdomen AC", "Headless", "Femur"]:
+        h = header(text)
+        h.dataset.SeriesDescription = text
+        said[text] = cfg.selection.why_not(h) is None
+    assert said == {"Fetal HEAD": True, "HC plane": True, "BPD/OFD": True, "Abdomen AC": False,
+                    "Headless": False, "Femur": False}
+
+
+def test_a_rule_reads_a_bounded_part_of_an_untrusted_value():
+    from pydicom.dataset import Dataset
+    ds = Dataset()
+    ds.ImageComments = "x" * 10_000 + "head"
+    assert selection_lib.attribute_text(ds, "ImageComments") == "x" * selection_lib.MAX_VALUE_CHARS
+    assert selection_lib.attribute_text(ds, "SeriesDescription") == ""
 
 
 def test_a_dead_letter_leaves_no_output_folder(tmp_path, runner):

@@ -17,6 +17,8 @@
                                         # FHIR Observations' subject; default none
     frames = "all"                      # "single": a multi-frame file (a cine loop) is kept
                                         # unmeasured, not an SR per frame
+    measure_only = {}                   # e.g. { SeriesDescription = '(?i)head' }: only images
+                                        # whose attributes all match are measured (selection.py)
     retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
     retry_max_s = 300.0
 
@@ -58,6 +60,7 @@ import dataclasses
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from hc_tf.node import selection as selection_lib
 from hc_tf.report import fhir
 
 KINDS = {"dicom": ("host", "port", "ae_title"), "dicomweb": ("url",), "folder": ("path",),
@@ -107,6 +110,8 @@ class NodeConfig:
     # "all": every frame measured, an SR each (as predict); "single": only single-frame images,
     # so a scanner sending cine loops does not put an SR per frame in the PACS.
     frames: str = "all"
+    # (DICOM keyword, regular expression) pairs, all to match for an image to be measured.
+    measure_only: selection_lib.Rules = ()
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     destinations: Tuple[Destination, ...] = ()
@@ -123,6 +128,10 @@ class NodeConfig:
     @property
     def spool_limit_bytes(self) -> int:
         return int(self.spool_limit_mb * 1024 * 1024)
+
+    @property
+    def selection(self) -> selection_lib.Selection:
+        return selection_lib.Selection(self.frames, self.measure_only)
 
     def pool_size(self) -> int:
         return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
@@ -215,6 +224,11 @@ def load(path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> Nod
     for key in ("allowed_calling_aets", "allowed_hosts"):
         if key in node:
             node[key] = tuple(str(v) for v in node[key])
+    if "measure_only" in node:
+        try:
+            node["measure_only"] = selection_lib.check_rules(node["measure_only"])
+        except ValueError as err:
+            raise ConfigError(f"{where}: [node] measure_only {err}") from None
     dests: List[Destination] = [_destination(d, i, where)
                                 for i, d in enumerate(doc.get("destination", []))]
     try:

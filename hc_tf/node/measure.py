@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from hc_tf import inference
 from hc_tf.io import dicom
+from hc_tf.node import selection as selection_lib
 from hc_tf.surfaces import dicom_predict
 
 SINGLE_FRAME_CLASSES = {"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.6"}
@@ -56,9 +57,10 @@ def _reason(path: str, err: Exception) -> str:
 
 
 def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
-                 frames: str = "all") -> Tuple[List[str], Dict[str, Any]]:
-    """Measures every frame of `path`, writing sr/ and fhir/ under `folder` (emptied first);
-    with `frames` "single" ([node] frames), a file of several frames is not measured.
+                 select: selection_lib.Selection = selection_lib.EVERY_IMAGE,
+                 ) -> Tuple[List[str], Dict[str, Any]]:
+    """Measures every frame of `path`, writing sr/ and fhir/ under `folder` (emptied first),
+    unless `select` ([node] frames and measure_only) leaves the file out.
 
     Returns:
       (the written files relative to `folder`, SRs first; a summary: frames, found, hc_mm,
@@ -74,10 +76,10 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
     os.makedirs(folder)
     try:
         header = dicom.read_header(path)
-        if frames == "single" and header.frames > 1:
+        skipped = select.why_not(header)
+        if skipped:
             return [], {"frames": header.frames, "found": 0, "hc_mm": [], "refused": [],
-                        "sr_notes": [], "skipped": f"not measured: {header.frames} frames (a "
-                                                   "cine loop) and [node] frames = \"single\""}
+                        "sr_notes": [], "skipped": skipped}
         preds = list(inference.predict_samples(runner, dicom_predict.samples(
             path, None, None, False, header=header)))
     except ValueError as err:  # dicom.DicomError and the calibration refusals

@@ -45,7 +45,7 @@ class Node:
                                   cfg.fhir_patient_system or None)
         dests = {d.name: dest_lib.make(d, cfg.ae_title) for d in cfg.destinations}
         self.measurer = worker_lib.Measurer(self.spool, self.pool, run, list(dests), size,
-                                            cfg.frames)
+                                            cfg.selection)
         self.sender = worker_lib.Sender(self.spool, dests, cfg.retry_base_s, cfg.retry_max_s)
         self.measurer.on_measured = self.sender.wake
         self.ae, self.handlers = scp_lib.make_ae(cfg, self.spool, self.measurer.queue.put)

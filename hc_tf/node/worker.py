@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from hc_tf.node import destinations as dest_lib
 from hc_tf.node import measure as measure_lib
+from hc_tf.node import selection as selection_lib
 from hc_tf.node import spool as spool_lib
 
 LOG = logging.getLogger("hc_tf.node")
@@ -47,9 +48,10 @@ class Measurer:
     """Threads that measure received instances, one runner from the pool each."""
 
     def __init__(self, spool: spool_lib.Spool, pool: Any, run: measure_lib.NodeRun,
-                 dest_names: List[str], threads: int, frames: str = "all"):
+                 dest_names: List[str], threads: int,
+                 selection: selection_lib.Selection = selection_lib.EVERY_IMAGE):
         self.spool, self.pool, self.run, self.dest_names = spool, pool, run, dest_names
-        self.frames = frames  # [node] frames: "all", or "single" (cine loops not measured)
+        self.selection = selection  # [node] frames and measure_only: what is not measured
         self.queue: "queue.Queue[int]" = queue.Queue()
         self.on_measured = lambda: None
         self._stop = threading.Event()
@@ -104,7 +106,7 @@ class Measurer:
             if not os.path.isfile(path):
                 raise measure_lib.Dead("the spooled file is missing")
             outputs, summary = measure_lib.measure_file(self.pool, path, folder, self.run,
-                                                        self.frames)
+                                                        self.selection)
         except measure_lib.Dead as err:
             self.spool.drop_outputs(instance_id)  # the folder the reader made before refusing
             self.spool.journal.mark_dead(instance_id, str(err))
