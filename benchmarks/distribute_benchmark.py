@@ -57,6 +57,11 @@ def child(devices: int, hw, per_replica: int, steps: int, decoder) -> dict:
             "images_per_s": batch / step}
 
 
+# A child builds TensorFlow, the model and a few steps (under a minute on 2 cores); one that
+# hangs (a collective waiting on a device) is stopped rather than waited on forever.
+CHILD_TIMEOUT_S = 900
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-size", default="64x96")
@@ -74,8 +79,14 @@ def main() -> int:
     print(f"EfficientNet-UNet {hw[0]}x{hw[1]}, decoder {args.decoder_filters}, {args.batch_size} "
           f"images per replica, {os.cpu_count()} CPU cores shared by the logical devices")
     for devices in (1, 2):
-        out = subprocess.run([sys.executable, __file__, "--child", str(devices)] + sys.argv[1:],
-                             capture_output=True, text=True, env=env, check=False)
+        try:
+            out = subprocess.run([sys.executable, __file__, "--child", str(devices)]
+                                 + sys.argv[1:], capture_output=True, text=True, env=env,
+                                 check=False, timeout=CHILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            print(f"{devices} logical device(s): no result within {CHILD_TIMEOUT_S} s (a hung "
+                  "collective?): stopped")
+            return 1
         lines = [text for text in out.stdout.splitlines() if text.startswith("RESULT ")]
         if out.returncode or not lines:
             print(out.stderr[-2000:])

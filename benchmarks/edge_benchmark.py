@@ -30,7 +30,6 @@ from hc_tf.io import hc18_csv
 from hc_tf import inference
 from hc_tf import preprocess
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 MODES = ("float32", "float16", "dynamic", "int8")
 
@@ -77,7 +76,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="the .keras model")
     p.add_argument("--data-dir", default=None, help="prepared TFDS dir (int8 calibration)")
-    p.add_argument("--hc18", default=os.path.join(REPO, "..", "shared", "hc18"))
+    p.add_argument("--hc18", required=True, help="the HC18 release folder (its test_set/ and "
+                   "CSV for end to end, training_set/ for int8 calibration)")
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=20)
@@ -87,6 +87,8 @@ def main(argv=None):
                    help="keep the .tflite files here (and reuse those already there)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
+    if not os.path.isfile(os.path.join(args.hc18, hc18_csv.TEST_CSV)):
+        p.error(f"--hc18 {args.hc18}: not an HC18 release folder (no {hc18_csv.TEST_CSV})")
     runs = max(args.runs, 20)
 
     import tensorflow as tf

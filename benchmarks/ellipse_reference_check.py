@@ -4,7 +4,7 @@ For every labelled training image: fit the expert's outline, take HC18's HC
 (Ramanujan perimeter x pixel size) and compare with the CSV. Exits 1 when any
 image is off by more than --max-error-mm (default 0.1), 2 when an outline fails.
 
-    python benchmarks/ellipse_reference_check.py [--hc18 ../shared/hc18]
+    python benchmarks/ellipse_reference_check.py --hc18 ../shared/hc18
 """
 
 import argparse
@@ -26,9 +26,12 @@ def read_reference(csv_path: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hc18", default=os.path.join("..", "shared", "hc18"))
+    parser.add_argument("--hc18", required=True, help="the HC18 release folder")
     parser.add_argument("--max-error-mm", type=float, default=0.1)
     args = parser.parse_args()
+    if not os.path.isfile(os.path.join(args.hc18, hc18_csv.TRAINING_CSV)):
+        parser.error(f"--hc18 {args.hc18}: not an HC18 release folder (no "
+                     f"{hc18_csv.TRAINING_CSV})")
     folder = os.path.join(args.hc18, "training_set")
     reference = read_reference(os.path.join(args.hc18, hc18_csv.TRAINING_CSV))
     errors, failures = [], []

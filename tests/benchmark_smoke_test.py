@@ -46,3 +46,13 @@ def test_the_apps_js_stage_benchmark_runs_every_stage():
     stages = json.loads(res.stdout[res.stdout.index("{"):])["median_ms"]
     assert set(stages) >= {"letterbox", "dequantize", "measure (with quality)"}, stages
     assert all(v > 0 for v in stages.values()), stages
+
+
+@pytest.mark.parametrize("script, extra", [("ellipse_reference_check.py", []),
+                                           ("edge_benchmark.py", ["--model", "m.keras"])])
+def test_a_benchmark_without_the_hc18_folder_says_so_in_one_line(tmp_path, script, extra):
+    """Their default was ../shared/hc18, absent from a clone or a worktree: a traceback."""
+    res = subprocess.run([sys.executable, f"benchmarks/{script}", "--hc18", str(tmp_path)] + extra,
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert f"--hc18 {tmp_path}: not an HC18 release folder" in res.stderr
