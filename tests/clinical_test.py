@@ -221,6 +221,22 @@ def test_centile_out_of_standard_range():
         C.hc_at_centile(41, 50)
 
 
+def test_centile_interval_holds_the_centile_of_every_hc_in_the_hc_interval():
+    """At a fixed GA the centile rises with the HC, so the centiles of an HC interval's ends
+    bound the centile of every HC inside it (the HC interval's coverage carries over)."""
+    ci = C.centile_interval(288.0, 303.0, "30+1", 0.95)
+    assert (ci.lower_centile, ci.upper_centile) == (C.hc_centile(288.0, "30+1").centile,
+                                                    C.hc_centile(303.0, "30+1").centile)
+    assert (ci.z_lower, ci.z_upper) == (C.hc_centile(288.0, "30+1").z,
+                                        C.hc_centile(303.0, "30+1").z)
+    for hc in np.linspace(288.0, 303.0, 31):
+        assert ci.lower_centile <= C.hc_centile(hc, "30+1").centile <= ci.upper_centile
+    assert ci.display() == f"95%: {ci.lower_centile:.1f} to {ci.upper_centile:.1f}"
+    assert C.centile_interval(100.0, 104.0, "30+1", 0.95).display() == "95%: <0.1"
+    assert C.centile_interval(288.0, 303.0, "41+0", 0.95) is None  # beyond the standard
+    assert C.centile_interval(0.0, 2.0, "14+0", 0.95).lower_centile == 0.0  # an interval's floor
+
+
 def test_normal_cdf_ppf():
     # standard normal quantiles (any statistics table): 3rd/97th centile at z = -/+1.8808
     assert C.normal_ppf(0.03) == pytest.approx(-1.880794, abs=1e-6)

@@ -156,6 +156,9 @@ def test_known_ga_gives_centile_and_z(runner, sample):
         r = demo.predict(runner, gray, px, ga=ga)
         assert r.centile_text.startswith("At 32+5 weeks: centile "), r.centile_text
         assert f"(z {C.format_z(want.z)})" in r.centile_text
+        iv = r.measurement.hc_interval()  # and the centiles the HC's interval spans
+        spans = C.centile_interval(iv.lower_mm, iv.upper_mm, 32 + 5 / 7, iv.level).display()
+        assert r.centile_text.endswith(f"; {spans} (INTERGROWTH-21st fetal HC standard)"), r.centile_text
     assert demo.predict(runner, gray, px).centile_text == ""
     assert demo.predict(runner, gray, px, ga=" ").centile_text == ""
     early = demo.predict(runner, gray, px, ga="12+0").centile_text  # accepted, outside the standard

@@ -452,6 +452,32 @@ def test_bpd_and_ofd_intervals_are_the_released_models_by_their_own_tables():
     assert records.image_record("x.png", Measurement(False, "no head", None, 0.2))["bpd_interval"] is None
 
 
+def test_a_centile_carries_the_centiles_of_its_hc_intervals_ends():
+    """report.json's centile gets the interval the HC's calibrated interval spans at the GA
+    from dating, report.csv its two ends; none where the HC has no interval."""
+    from hc_tf.measure.geometry import Ellipse
+    from hc_tf.measure.result import Measurement
+    from hc_tf.report import records
+
+    quality = clinical.QualitySignals(fit_rms_frac=0.01, inlier_fraction=0.98,
+                                      mask_ellipse_dice=0.99, uncertain_band_fraction=0.3)
+    m = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2, quality,
+                    original_px_per_model_px=2.5)  # HC 221 mm
+    rec = records.image_record("x.png", m, known_ga_weeks=24.0)
+    iv, c = rec["hc_interval"], rec["centile"]
+    lo, hi = clinical.hc_centile(iv["lower_mm"], 24.0), clinical.hc_centile(iv["upper_mm"], 24.0)
+    assert c["interval"] == {"level": 0.95, "lower_centile": lo.centile, "upper_centile": hi.centile,
+                             "z_lower": lo.z, "z_upper": hi.z,
+                             "display": f"95%: {lo.centile:.1f} to {hi.centile:.1f}"}
+    assert lo.centile < c["centile"] < hi.centile
+    row = records.csv_row(rec)
+    assert (row["hc_centile_lower_95"], row["hc_centile_upper_95"]) == (lo.centile, hi.centile)
+    assert set(row) == set(records.REPORT_FIELDS)
+    uncalibrated = Measurement(True, "", m.ellipse, 0.2, quality, 2.5, interval_note="no table")
+    assert records.image_record("x.png", uncalibrated, 24.0)["centile"]["interval"] is None
+    assert records.image_record("x.png", m, 41.0)["centile"]["interval"] is None
+
+
 def test_a_note_just_past_the_cap_reads_two_different_numbers():
     """3 of HC18's test images read "model_pixel_mm 0.871 is above the calibrated range (up to
     0.871)": the note now takes the decimals it needs to tell the two apart."""

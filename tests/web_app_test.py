@@ -29,6 +29,7 @@ import threading
 
 import pytest
 
+from hc_tf import clinical
 from hc_tf.clinical import biometry
 from hc_tf.clinical import intervals
 
@@ -227,7 +228,13 @@ def test_browser_app(server, browser, golden, tmp_path):
                                               "2 SD); in range (14+0 to 42+0 weeks)")
         page.fill("#known-ga", "20+0")
         page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
-        assert page.locator("#centile").inner_text().startswith("At 20+0 weeks (INTERGROWTH-21st): HC centile ")
+        centile_line = page.locator("#centile").inner_text()
+        assert centile_line.startswith("At 20+0 weeks (INTERGROWTH-21st): HC centile ")
+        lb = flagged["letterbox"]  # and the centiles its HC interval spans
+        iv = intervals.hc_interval(flagged["hc_mm"], flagged["quality"], model_pixel_mm=intervals.model_pixel_mm(
+            flagged["pixel_size_mm"], 1.0 / min(lb["scale_x"], lb["scale_y"])))
+        ci = clinical.centile_interval(iv.lower_mm, iv.upper_mm, 20.0, iv.level)
+        assert centile_line.endswith(f"; {ci.display()}"), centile_line
         for bad, text in (("abc", "is not a number of weeks"), ("50", "outside 10-45 weeks")):
             page.fill("#known-ga", bad)
             page.wait_for_selector(f"#centile[data-state='error']:has-text('{text}')", timeout=10_000)

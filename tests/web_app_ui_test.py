@@ -650,6 +650,11 @@ def test_batch_report_has_the_known_ga_as_predict_ga_weeks(page, golden, tmp_pat
     doc = json.loads(_download(page, "#batch-dl-json"))
     assert [r["known_ga_weeks"] for r in doc["images"]] == [r["known_ga_weeks"] for r in want] == [20.0, 20.0]
     assert [r["centile"]["display"] for r in doc["images"]] == [r["centile"]["display"] for r in want]
+    # and the centiles each HC interval spans (records.centile_interval_record), as predict's
+    for got, predicted in zip(doc["images"], want):
+        mine, theirs = got["centile"]["interval"], predicted["centile"]["interval"]
+        assert mine.pop("display") == theirs.pop("display")
+        assert mine == pytest.approx(theirs, rel=1e-12, abs=1e-12)
     # report.json's other keys as predict writes them (its own format name aside).
     top = json.loads((out / "report.json").read_text())
     assert {k: doc.get(k) for k in top if k not in ("format", "images", "exams")} == {

@@ -21,8 +21,9 @@ Units live in `units` and nowhere else:
 """
 
 from hc_tf.clinical.centiles import (HIGH_CENTILE, INTERGROWTH_HC_SOURCE, INTERGROWTH_HC_WEEKS,
-                                     LOW_CENTILE, HcCentile, hc_at_centile, hc_centile,
-                                     intergrowth_hc_mean_sd, normal_cdf, normal_ppf)
+                                     LOW_CENTILE, CentileInterval, HcCentile, centile_interval,
+                                     hc_at_centile, hc_centile, intergrowth_hc_mean_sd,
+                                     normal_cdf, normal_ppf)
 from hc_tf.clinical.gestational_age import (HADLOCK_2SD_WEEKS, HADLOCK_GA_WEEKS, HADLOCK_SOURCE,
                                             INTERGROWTH_GA_DAYS, INTERGROWTH_GA_SOURCE,
                                             INTERGROWTH_PI_TEXT, GaEstimate, GaMethod,
@@ -51,7 +52,8 @@ __all__ = [
     "intergrowth_ga_days", "valid_ga_days", "valid_hc_range_mm",
     # HC centiles
     "HIGH_CENTILE", "INTERGROWTH_HC_SOURCE", "INTERGROWTH_HC_WEEKS", "LOW_CENTILE", "HcCentile",
-    "hc_at_centile", "hc_centile", "intergrowth_hc_mean_sd", "normal_cdf", "normal_ppf",
+    "CentileInterval", "centile_interval", "hc_at_centile", "hc_centile",
+    "intergrowth_hc_mean_sd", "normal_cdf", "normal_ppf",
     # review flag
     "DEFAULT_REVIEW_THRESHOLDS", "REASON_CUT", "REASON_FEW_INLIERS", "REASON_FLIP",
     "REASON_HC_RANGE", "REASON_MASK_MISMATCH", "REASON_MISSING", "REASON_RAGGED",

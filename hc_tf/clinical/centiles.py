@@ -135,6 +135,38 @@ def hc_centile(hc_mm: float, ga: GaInput) -> HcCentile:
     return HcCentile(hc, weeks, Status.OK, z, centile, mean, sd, flag, INTERGROWTH_HC_SOURCE)
 
 
+@dataclasses.dataclass(frozen=True)
+class CentileInterval:
+    """The centiles (and z) at the two ends of an HC interval, at the same GA. The centile
+    rises with the HC at a fixed GA, so this interval holds the true HC's centile exactly when
+    the HC interval holds the true HC: it inherits the HC interval's level and coverage."""
+
+    level: float
+    lower_centile: float
+    upper_centile: float
+    z_lower: float
+    z_upper: float
+
+    def display(self) -> str:
+        """e.g. "95%: 83.2 to 99.5", or "95%: <0.1" when both ends read the same."""
+        lo, hi = format_centile(self.lower_centile), format_centile(self.upper_centile)
+        return f"{round(self.level * 100)}%: {lo}" + ("" if lo == hi else f" to {hi}")
+
+
+def centile_interval(lower_mm: float, upper_mm: float, ga: GaInput,
+                     level: float) -> Optional[CentileInterval]:
+    """The centile interval an HC interval (lower_mm to upper_mm, at `level`) spans at a known
+    GA, by `hc_centile`'s arithmetic (an interval's lower end may be 0 mm, which an HC may
+    not); None where the standard does not cover the GA."""
+    weeks, inside = _ga_in_standard(ga)
+    if not inside:
+        return None
+    mean, sd = intergrowth_hc_mean_sd(weeks)
+    z_lower, z_upper = (float(lower_mm) - mean) / sd, (float(upper_mm) - mean) / sd
+    return CentileInterval(level, 100.0 * normal_cdf(z_lower), 100.0 * normal_cdf(z_upper),
+                           z_lower, z_upper)
+
+
 def hc_at_centile(ga: GaInput, centile: float) -> float:
     """HC (mm) at a centile of the INTERGROWTH-21st standard (for charts and checks).
 

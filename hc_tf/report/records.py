@@ -38,7 +38,8 @@ REPORT_FIELDS = (
     + tuple(f"ga_{k}_{s}_days" for k in GA_KEYS.values() for s in ("lower", "upper"))
     + ("bpd_mm", "ofd_mm", "cephalic_index", "head_shape", "corrected_bpd_mm", "ga_bpd",
        "ga_bpd_days", "ga_bpd_status", "ga_bpd_uncertainty", "dating_note")
-    + tuple(f"{q}_{end}_95_mm" for q in ("bpd", "ofd") for end in ("lower", "upper")))
+    + tuple(f"{q}_{end}_95_mm" for q in ("bpd", "ofd") for end in ("lower", "upper"))
+    + ("hc_centile_lower_95", "hc_centile_upper_95"))
 
 
 def ga_range_text(est: clinical.GaEstimate) -> str:
@@ -87,6 +88,16 @@ def centile_record(c: clinical.HcCentile) -> Dict[str, Any]:
             "sd_mm": c.sd_mm, "flag": c.flag, "display": c.display(), "source": c.source}
 
 
+def centile_interval_record(m: measure_lib.Measurement,
+                            ga_weeks: float) -> Optional[Dict[str, Any]]:
+    """The centiles the HC's calibrated interval spans at a GA from dating
+    (`clinical.centile_interval`: the HC interval's coverage carries over); None when the HC
+    has no interval or the standard does not cover the GA."""
+    iv = m.hc_interval()
+    ci = iv and clinical.centile_interval(iv.lower_mm, iv.upper_mm, ga_weeks, iv.level)
+    return {**dataclasses.asdict(ci), "display": ci.display()} if ci else None
+
+
 def review_text(m: measure_lib.Measurement) -> str:
     """"please review: <reasons>" for a flagged measurement, "" otherwise."""
     return f"please review: {REVIEW_SEPARATOR.join(m.review_reasons)}" if m.review else ""
@@ -105,7 +116,7 @@ def image_record(filename: str, m: measure_lib.Measurement,
     Returns:
       {"filename", "found", "reason", "pixel_size_mm", "hc_mm", "gestational_age"
       ({"hadlock": ga_record, "intergrowth": ga_record}, {} when no head), "known_ga_weeks",
-      "centile" (centile_record or None), "review", "review_reasons", "quality"
+      "centile" (centile_record with its "interval", or None), "review", "review_reasons", "quality"
       (QualitySignals as a dict, or None)}.
     """
     centile, dating = None, None
@@ -116,7 +127,8 @@ def image_record(filename: str, m: measure_lib.Measurement,
         dating = {"label": dating_lib.DATING_LABEL, "display": ga.display(),
                   "source": ga.source, "note": dating_lib.NOT_A_REDATING}
         if m.found:
-            centile = centile_record(dating_lib.size_for_dates(m.hc_mm, ga))
+            centile = {**centile_record(dating_lib.size_for_dates(m.hc_mm, ga)),
+                       "interval": centile_interval_record(m, ga.weeks)}
     return {"filename": filename, "found": m.found, "reason": m.reason,
             "pixel_size_mm": float(m.pixel_size_mm), "hc_mm": m.hc_mm,
             "hc_interval": interval_record(m),
@@ -219,8 +231,10 @@ def csv_row(record: Dict[str, Any]) -> Dict[str, Any]:
     row["known_ga_weeks"] = weeks
     row["known_ga"] = clinical.format_ga(clinical.weeks_to_days(weeks)) if weeks is not None else None
     c = record["centile"] or {}
+    ci = c.get("interval") or {}
     row.update(hc_z=c.get("z"), hc_centile=c.get("centile"), centile_status=c.get("status"),
-               centile_flag=c.get("flag"))
+               centile_flag=c.get("flag"), hc_centile_lower_95=ci.get("lower_centile"),
+               hc_centile_upper_95=ci.get("upper_centile"))
     q = record["quality"] or {}
     row.update({k: q.get(k) for k in SIGNAL_FIELDS})
     iv = record.get("hc_interval") or {}

@@ -81,15 +81,18 @@ def format_ga_text(m: measure_lib.Measurement) -> str:
 
 
 def format_centile_text(m: measure_lib.Measurement, ga_weeks: Optional[float]) -> str:
-    """"At 27+3 weeks: centile 12.3 (z -1.16) (INTERGROWTH-21st fetal HC standard)", the
-    out-of-range message, or "" without a GA or a head."""
+    """"At 27+3 weeks: centile 12.3 (z -1.16); 95%: 5.1 to 24.6 (INTERGROWTH-21st fetal HC
+    standard)" (the centiles the HC's interval spans, when it has one), the out-of-range
+    message, or "" without a GA or a head."""
     if ga_weeks is None or not m.found:
         return ""
     c = clinical.hc_centile(m.hc_mm, ga_weeks)
     at = f"At {clinical.format_ga(clinical.weeks_to_days(ga_weeks))} weeks: "
     if c.status is not clinical.Status.OK:
         return at + c.message
-    return at + f"{c.display()} (INTERGROWTH-21st fetal HC standard)"
+    ci = report_lib.centile_interval_record(m, ga_weeks)
+    spans = f"; {ci['display']}" if ci else ""
+    return at + f"{c.display()}{spans} (INTERGROWTH-21st fetal HC standard)"
 
 
 def format_review(m: measure_lib.Measurement) -> str:

@@ -249,6 +249,22 @@ export function hcCentile(spec, hcMm, gaInput) {
   };
 }
 
+/**
+ * The centiles an HC interval spans at a GA from dating (centiles.centile_interval, as
+ * records.centile_interval_record: {level, lower_centile, upper_centile, z_lower, z_upper,
+ * display}), by hcCentile's arithmetic; null where the standard does not cover the GA.
+ */
+export function centileInterval(spec, lowerMm, upperMm, gaWeeks, level) {
+  const [lo, hi] = spec.hc_centile.valid_ga_weeks;
+  if (!(lo <= gaWeeks && gaWeeks <= hi)) return null;
+  const [mean, sd] = intergrowthHcMeanSd(gaWeeks);
+  const zLower = (lowerMm - mean) / sd, zUpper = (upperMm - mean) / sd;
+  const lower = 100.0 * normalCdf(zLower), upper = 100.0 * normalCdf(zUpper);
+  const a = formatCentile(lower), b = formatCentile(upper);
+  return { level, lower_centile: lower, upper_centile: upper, z_lower: zLower, z_upper: zUpper,
+    display: `${fmtFixed(level * 100, 0)}%: ${a}${a === b ? '' : ` to ${b}`}` };
+}
+
 // ---------------------------------------------------------------- review flag
 
 /** Does a rule's `fires_when` ("> max_x", "< min_x", "outside [lo_x, hi_x]") hold for x? */

@@ -1,6 +1,6 @@
 // One image's read-out as hc_tf.report.records has it (image_record, csv_row, REPORT_FIELDS),
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
-import { hcCentile, parseGaWeeks, formatGa, weeksToDays, GA_KEYS as KEY_OF_METHOD } from '../core/clinical.js';
+import { hcCentile, centileInterval, parseGaWeeks, formatGa, weeksToDays, GA_KEYS as KEY_OF_METHOD } from '../core/clinical.js';
 import { csvText } from '../core/pyformat.js';
 import { hcInterval, axisInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
@@ -16,26 +16,38 @@ export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'h
   ...GA_KEYS.flatMap((k) => [`ga_${k}_lower_days`, `ga_${k}_upper_days`]),
   'bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm', 'ga_bpd', 'ga_bpd_days',
   'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note',
-  ...['bpd', 'ofd'].flatMap((q) => [`${q}_lower_95_mm`, `${q}_upper_95_mm`])];
+  ...['bpd', 'ofd'].flatMap((q) => [`${q}_lower_95_mm`, `${q}_upper_95_mm`]),
+  'hc_centile_lower_95', 'hc_centile_upper_95'];
+
+/**
+ * image_record's centile at a GA typed, with the centiles the HC's interval `iv` spans
+ * (records.centile_interval_record; null when `iv` is a note). Throws on a bad GA entry.
+ */
+export function centileRecord(spec, hcMm, iv, knownGa) {
+  const c = hcCentile(spec, hcMm, knownGa);
+  return { ...c, interval: iv?.lower_mm === undefined ? null
+    : centileInterval(spec, iv.lower_mm, iv.upper_mm, c.ga_weeks, iv.level) };
+}
 
 /** image_record's known_ga_weeks, dating and centile for a GA typed (knownGa: the text, '' for none). */
-function knownGaFields(spec, found, hcMm, knownGa) {
+function knownGaFields(spec, found, hcMm, iv, knownGa) {
   const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
   return { known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks),
-    centile: weeks !== null && found ? hcCentile(spec, hcMm, knownGa) : null };
+    centile: weeks !== null && found ? centileRecord(spec, hcMm, iv, knownGa) : null };
 }
 
 /** A record with another known GA (as predict's --ga-weeks gives every image); its other fields as they were. */
-export const withKnownGa = (spec, rec, knownGa) => ({ ...rec, ...knownGaFields(spec, rec.found, rec.hc_mm, knownGa) });
+export const withKnownGa = (spec, rec, knownGa) => ({ ...rec,
+  ...knownGaFields(spec, rec.found, rec.hc_mm, rec.hc_interval, knownGa) });
 
 /** records.image_record for a measurement (knownGa: the typed text, '' for none). */
 export function imageRecord(spec, filename, r, knownGa = '') {
-  const { known_ga_weeks: weeks, dating, centile } = knownGaFields(spec, r.found, r.hc_mm, knownGa);
+  const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
+  const { known_ga_weeks: weeks, dating, centile } = knownGaFields(spec, r.found, r.hc_mm, iv, knownGa);
   // QualitySignals' last field, flip_rel_diff, needs a second (flipped) run: predict leaves it
   // null on the int8 model, so it is null here too rather than missing.
   const signals = r.quality && { ...r.quality, flip_rel_diff: r.quality.flip_rel_diff ?? null };
   const q = signals && Object.fromEntries(Object.entries(signals).map(([k, v]) => [k, Number.isNaN(v) ? null : v]));
-  const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
   return { filename, found: r.found, reason: r.reason, pixel_size_mm: r.pixel_size_mm, hc_mm: r.hc_mm,
     hc_interval: iv, gestational_age: r.gestational_age, ga_interval: iv ? gaIntervalRecords(spec, iv) : {},
     ...headBiometry(spec, r),
@@ -66,8 +78,9 @@ export function csvRow(rec) {
   }
   row.known_ga_weeks = rec.known_ga_weeks;
   row.known_ga = rec.known_ga_weeks === null ? null : formatGa(weeksToDays(rec.known_ga_weeks));
-  const c = rec.centile ?? {};
-  Object.assign(row, { hc_z: c.z ?? null, hc_centile: c.centile ?? null, centile_status: c.status ?? null, centile_flag: c.flag ?? null });
+  const c = rec.centile ?? {}, ci = c.interval ?? {};
+  Object.assign(row, { hc_z: c.z ?? null, hc_centile: c.centile ?? null, centile_status: c.status ?? null, centile_flag: c.flag ?? null,
+    hc_centile_lower_95: ci.lower_centile ?? null, hc_centile_upper_95: ci.upper_centile ?? null });
   for (const k of SIGNALS) row[k] = rec.quality?.[k] ?? null;
   const iv = rec.hc_interval ?? {};
   Object.assign(row, { hc_lower_95_mm: iv.lower_mm ?? null, hc_upper_95_mm: iv.upper_mm ?? null, hc_interval_method: iv.method ?? null });

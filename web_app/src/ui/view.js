@@ -1,8 +1,8 @@
 // The canvas (the image's preview, the fitted ellipse, calibration points) and the result block.
-import { gaLine, hcCentile, reviewText, parseGaWeeks } from '../core/clinical.js';
+import { gaLine, reviewText, parseGaWeeks } from '../core/clinical.js';
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { datingDisplay } from '../core/dating.js';
-import { headBiometry } from './report.js';
+import { centileRecord, headBiometry } from './report.js';
 import { fmt1 } from '../core/pyformat.js';
 
 const $ = (id) => document.getElementById(id);
@@ -85,10 +85,10 @@ export function showCentile(spec, result, trusted) {
   $('dating').textContent = '';
   if (!text || !result?.found || !trusted) return;
   try {
-    const c = hcCentile(spec, result.hc_mm, text);
+    const c = centileRecord(spec, result.hc_mm, hcInterval(spec, result.hc_mm, measurementSignals(result)), text);
     $('dating').textContent = `${datingDisplay(spec, parseGaWeeks(spec, text))}; ${spec.dating.note}.`;
     out.dataset.state = c.status;
-    out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}`;
+    out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}${c.interval ? `; ${c.interval.display}` : ''}`;
   } catch (err) {
     out.dataset.state = 'error';
     out.textContent = err.message;
