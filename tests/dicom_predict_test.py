@@ -481,3 +481,38 @@ def test_a_bad_fhir_patient_system_is_a_usage_error_before_anything_loads(tmp_pa
     assert result.exit_code == 2, result.output
     assert "--fhir-patient-system" in result.output and "'HOSPITAL A'" in result.output
     assert "none.tflite" not in result.output and not out.exists()
+
+
+def test_a_files_last_menstrual_date_dates_it_unless_a_ga_is_typed(tmp_path, capfd, caplog):
+    """The centile's GA from the file (Last Menstrual Date at StudyDate), as its pixel size is;
+    a GA typed for the image wins (a clinician's dating); a date that cannot date it gives a
+    note naming the tags, never the date, and no centile."""
+    from hc_tf import clinical
+    from hc_tf.io import dicom_dating
+    cases = {"lmp": ("20250701", "20260101"), "bad": ("20251399", "20260101"),
+             "nostudy": ("20250701", ""), "late": ("20240101", "20260101")}
+    paths = {}
+    for stem, (lmp, study) in cases.items():
+        ds = dicom_files.gray_dataset(HEADS[0])
+        with pydicom.config.disable_value_validation():  # a scanner's bad date, as written
+            ds.LastMenstrualDate, ds.StudyDate = lmp, study
+        paths[stem] = dicom_files.save(ds, str(tmp_path / f"{stem}.dcm"))
+    paths["none"] = dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(tmp_path / "none.dcm"))
+    capfd.readouterr()
+    run = predict_lib.predict_files(MODEL, list(paths.values()), str(tmp_path / "out"))
+    assert "1399" not in "".join(capfd.readouterr()) + caplog.text  # no patient date in a log
+    got = {r["filename"][:-4]: r for r in run.records}
+    weeks = (184 / 7.0)  # 2025-07-01 to 2026-01-01
+    lmp = got["lmp"]
+    assert lmp["known_ga_weeks"] == weeks and lmp["dating"]["source"] == dicom_dating.LMP_SOURCE
+    assert lmp["centile"]["centile"] == clinical.hc_centile(lmp["hc_mm"], weeks).centile
+    assert "dating_note" not in lmp["dicom"]
+    for stem, words in [("bad", "Last Menstrual Date (0010,21D0) is not a date"),
+                        ("nostudy", "without a StudyDate (0008,0020)"),
+                        ("late", "gives 104.4 weeks at StudyDate (0008,0020), outside 10-45 weeks")]:
+        assert got[stem]["centile"] is None and got[stem]["known_ga_weeks"] is None
+        assert words in got[stem]["dicom"]["dating_note"] and "2024" not in got[stem]["dicom"]["dating_note"]
+    assert got["none"]["centile"] is None and "dating_note" not in got["none"]["dicom"]
+    typed = predict_lib.predict_files(MODEL, [paths["lmp"]], str(tmp_path / "typed"), ga_weeks="30+0")
+    [record] = typed.records
+    assert record["known_ga_weeks"] == 30.0 and record["dating"]["source"] != dicom_dating.LMP_SOURCE

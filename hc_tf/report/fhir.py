@@ -251,21 +251,12 @@ def bundle_observations(bundle: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-# StudyDate as DICOM writes it (YYYYMMDD) or as some exports do ("2026-01-01", "2026.01.01"),
-# which the SR holds as YYYYMMDD (dicom_sr_evidence._dashed_date): the same date from the source
-# or the SR.
-STUDY_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})|([0-9]{4})[-.]([0-9]{2})[-.]([0-9]{2})")
-
-
 def study_datetime(ds: Any) -> Optional[str]:
     """The study's StudyDate as a FHIR date ("2026-01-01"), or None (a time would need a zone,
-    which ultrasound files rarely carry). fhir.js studyDate is its port."""
-    import datetime
-    m = STUDY_DATE.fullmatch(str(ds.get("StudyDate", "") or "").strip())
-    if not m:
-        return None
-    y, mo, d = (int(g) for g in m.groups() if g is not None)
-    try:  # not a real date ("20261399"): none, rather than an Observation that fails
-        return datetime.date(y, mo, d).isoformat()
-    except ValueError:
-        return None
+    which ultrasound files rarely carry; not a real date: none, rather than an Observation that
+    fails). As DICOM writes it or as some exports do (dicom_dating.DATE), which the SR holds as
+    YYYYMMDD (dicom_sr_evidence._dashed_date): the same date from the source or the SR. fhir.js
+    studyDate is its port."""
+    from hc_tf.io import dicom_dating
+    date = dicom_dating.dicom_date(ds.get("StudyDate", None))
+    return date.isoformat() if date else None

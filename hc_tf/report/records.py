@@ -26,6 +26,7 @@ GA_TITLES = {clinical.GaMethod.HADLOCK_1984: "Hadlock 1984",
 SIGNAL_FIELDS = ("fit_rms_frac", "inlier_fraction", "mask_ellipse_dice",
                  "uncertain_band_fraction", "outside_fraction")
 REVIEW_SEPARATOR = "; "
+DATING_SOURCE = "LMP or earlier scan, as given"  # a GA typed for the image
 
 REPORT_FIELDS = (
     ("filename", "found", "reason", "pixel_size_mm", "hc_mm")
@@ -104,7 +105,8 @@ def review_text(m: measure_lib.Measurement) -> str:
 
 
 def image_record(filename: str, m: measure_lib.Measurement,
-                 known_ga_weeks: Optional[float] = None) -> Dict[str, Any]:
+                 known_ga_weeks: Optional[float] = None,
+                 dating_source: str = DATING_SOURCE) -> Dict[str, Any]:
     """Everything one image's report holds, JSON-ready (report.json's per-image entry).
 
     Args:
@@ -112,6 +114,7 @@ def image_record(filename: str, m: measure_lib.Measurement,
       m: its measurement.
       known_ga_weeks: the GA from an LMP or dating scan, in weeks, already checked by
         `clinical.parse_ga_weeks` (None: no centile).
+      dating_source: where that GA came from (typed, or a DICOM file's LMP).
 
     Returns:
       {"filename", "found", "reason", "pixel_size_mm", "hc_mm", "gestational_age"
@@ -122,7 +125,7 @@ def image_record(filename: str, m: measure_lib.Measurement,
     centile, dating = None, None
     if known_ga_weeks is not None:
         # Refuses an HC-derived GaEstimate: a centile is size for a GA from dating only.
-        ga = dating_lib.dating_ga(known_ga_weeks, DATING_SOURCE)
+        ga = dating_lib.dating_ga(known_ga_weeks, dating_source)
         known_ga_weeks = ga.weeks
         dating = {"label": dating_lib.DATING_LABEL, "display": ga.display(),
                   "source": ga.source, "note": dating_lib.NOT_A_REDATING}
@@ -140,9 +143,6 @@ def image_record(filename: str, m: measure_lib.Measurement,
             "known_ga_weeks": known_ga_weeks, "dating": dating, "centile": centile,
             "review": m.review, "review_reasons": list(m.review_reasons),
             "quality": _quality_dict(m.quality)}
-
-
-DATING_SOURCE = "LMP or earlier scan, as given"
 
 
 def interval_record(m: measure_lib.Measurement) -> Optional[Dict[str, Any]]:

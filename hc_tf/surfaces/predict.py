@@ -20,6 +20,7 @@ import cv2
 from hc_tf.io import tables
 from hc_tf import clinical
 from hc_tf.io import atomic
+from hc_tf.io import dicom_dating
 from hc_tf.io import file_names
 from hc_tf.io import out_dir as out_dir_lib
 from hc_tf import inference
@@ -90,7 +91,8 @@ def unreadable_reason(path: str, err: Exception) -> str:
     return message if path in message else f"{path}: {message}"
 
 
-def image_rows(filename: str, m: measure_lib.Measurement, known_ga_weeks: Optional[float]
+def image_rows(filename: str, m: measure_lib.Measurement, known_ga_weeks: Optional[float],
+               dating_source: str = report_lib.DATING_SOURCE
                ) -> Tuple[List[Any], Dict[str, Any]]:
     """One measured image's submission.csv row and report record (`report.image_record`).
 
@@ -98,12 +100,13 @@ def image_rows(filename: str, m: measure_lib.Measurement, known_ga_weeks: Option
       filename: the image's file name.
       m: its measurement.
       known_ga_weeks: its known GA in weeks, or None.
+      dating_source: where that GA came from, for the report.
 
     Returns:
       (submission row, report record): what predict and its Beam mode both write.
     """
     return (measure_lib.submission_row(filename, m),
-            report_lib.image_record(filename, m, known_ga_weeks))
+            report_lib.image_record(filename, m, known_ga_weeks, dating_source))
 
 
 def _overlay_png(sample: inference.Sample, m: measure_lib.Measurement, filename: str, path: str) -> None:
@@ -177,7 +180,13 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         m, name = pred.measurement, pred.sample.filename
         measurements.append(m)
         csv_name = dicom_predict.csv_name(pred.sample)
-        row, record = image_rows(name, m, known_ga(csv_name))
+        ga, source = known_ga(csv_name), report_lib.DATING_SOURCE
+        if ga is None and extra:  # a DICOM frame with no GA typed for it: the file's own dating
+            ga, why = dicom_dating.lmp_ga_weeks(pred.sample.header.dataset)
+            source = dicom_dating.LMP_SOURCE
+            if why:
+                extra["dicom"]["dating_note"] = why
+        row, record = image_rows(name, m, ga, source)
         if csv_name in exam_column:
             exams_of[name] = exam_column[csv_name]
         record.update(extra)
