@@ -33,6 +33,7 @@ from hc_tf.clinical import intervals as intervals_lib
 from hc_tf.clinical import review as review_lib
 from hc_tf import defaults
 from hc_tf import edge
+from hc_tf.io import dicom_dating
 from hc_tf.io import hc18_csv
 from hc_tf import inference
 from hc_tf.io import atomic as io_utils
@@ -249,7 +250,8 @@ def biometry_spec():
                             "source": b.HADLOCK_BPD_SOURCE}},
         "dating": {"implementation": "hc_tf/clinical/dating.py (reference)",
                    "label": dating_lib.DATING_LABEL, "note": dating_lib.NOT_A_REDATING,
-                   "refusal": dating_lib.REFUSAL, "source": report.DATING_SOURCE},
+                   "refusal": dating_lib.REFUSAL, "source": report.DATING_SOURCE,
+                   "file_source": dicom_dating.LMP_SOURCE},
     }
 
 

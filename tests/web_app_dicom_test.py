@@ -1106,3 +1106,44 @@ def test_js_refuses_damaged_pixel_module_integers_as_the_python(tmp_path):
     assert got["signed_two"].endswith("PixelRepresentation (0028,0103) missing or not 0 or 1")
     assert got["descriptor_two"].endswith("RedPaletteColorLookupTableDescriptor (0028,1101) is not 3 "
                                           "numbers (entries, first index, bits)")
+
+
+def test_a_files_last_menstrual_date_dates_its_centile_as_predict_does(page, golden, tmp_path):  # noqa: F811
+    """A DICOM file's Last Menstrual Date at its StudyDate gives the centile when no GA is
+    typed (dicom_dating.lmp_ga_weeks): the app's report.json as predict's (GA, dating source,
+    centile with its interval, a bad date's note); the view says where the GA came from; a GA
+    typed wins."""
+    import json
+    import pydicom
+    from hc_tf.io import dicom_dating
+    from hc_tf.surfaces import predict
+    from web_app_ui_test import _download
+    paths = []
+    for n, lmp in [("000_HC.png", "20250701"), ("001_HC.png", "20251399")]:
+        ds, path = _wrapped(tmp_path, _sample(golden, n), name=n.replace(".png", ".dcm"))
+        with pydicom.config.disable_value_validation():  # a scanner's bad date, as written
+            ds.LastMenstrualDate = lmp
+        paths.append(dicom_files.save(ds, path))
+    want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), paths, str(tmp_path / "p")).records
+    assert want[0]["dating"]["source"] == dicom_dating.LMP_SOURCE and "dating_note" in want[1]["dicom"]
+    page.set_input_files("#file", paths)
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-downloads:not([hidden])", timeout=60_000)
+    doc = json.loads(_download(page, "#batch-dl-json"))
+    for got, predicted in zip(doc["images"], want):
+        assert (got["known_ga_weeks"], got["dating"]) == (predicted["known_ga_weeks"], predicted["dating"])
+        assert got["dicom"].get("dating_note") == predicted["dicom"].get("dating_note")
+        assert (got["centile"] or {}).get("display") == (predicted["centile"] or {}).get("display")
+        assert ((got["centile"] or {}).get("interval") or {}).get("display") == \
+            ((predicted["centile"] or {}).get("interval") or {}).get("display")
+    assert doc["images"][0]["centile"]["z"] == pytest.approx(want[0]["centile"]["z"], rel=1e-12)
+    page.fill("#known-ga", "30+0")  # a GA typed wins over the file's
+    doc = json.loads(_download(page, "#batch-dl-json"))
+    assert [im["known_ga_weeks"] for im in doc["images"]] == [30.0, 30.0]
+    page.fill("#known-ga", "")
+    page.set_input_files("#file", paths[0])  # one file: the view dates it by the file
+    _found(page, "000_HC.dcm")
+    page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
+    assert page.inner_text("#centile").startswith("At 26+2 weeks (INTERGROWTH-21st): HC centile ")
+    assert dicom_dating.LMP_SOURCE in page.inner_text("#dating")

@@ -181,11 +181,12 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         measurements.append(m)
         csv_name = dicom_predict.csv_name(pred.sample)
         ga, source = known_ga(csv_name), report_lib.DATING_SOURCE
-        if ga is None and extra:  # a DICOM frame with no GA typed for it: the file's own dating
-            ga, why = dicom_dating.lmp_ga_weeks(pred.sample.header.dataset)
-            source = dicom_dating.LMP_SOURCE
+        if extra:  # a DICOM frame: the file's own dating, used when no GA is typed for it
+            file_ga, why = dicom_dating.lmp_ga_weeks(pred.sample.header.dataset)
             if why:
                 extra["dicom"]["dating_note"] = why
+            if ga is None and file_ga is not None:
+                ga, source = file_ga, dicom_dating.LMP_SOURCE
         row, record = image_rows(name, m, ga, source)
         if csv_name in exam_column:
             exams_of[name] = exam_column[csv_name]

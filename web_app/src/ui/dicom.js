@@ -5,6 +5,7 @@ import { measurePrepared, decodeOptions, MODEL_FILE, UserError } from '../core/p
 import { headBundle, missingUids, studyDate } from '../core/fhir.js';
 import { hcInterval, measurementSignals } from '../core/intervals.js';
 import { headBiometry } from './report.js';
+import { lmpGaWeeks } from '../core/dating.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
 import { fileStem } from '../core/file_names.js';
 
@@ -108,7 +109,10 @@ export async function measureDicomFrame(model, prep, typed, override, labels = L
   const dicomFields = { frame: prep.dicom.frame, pixel_size_source: choice.source, pixel_size_note: choice.note,
     dicom: { ...prep.dicom.uids, frame: prep.dicom.frame, frames_in_file: prep.dicom.frames, region: choice.region,
       file_pixel_size_mm: choice.file_pixel_size_mm, model_region: prep.region ?? null, ellipse_px: r.found ? { ...r.ellipse } : null } };
-  return { ...r, prep, pixel_size_choice: choice, dicom_fields: dicomFields };
+  // The file's own GA from dating (dicom_dating.lmp_ga_weeks), for the centile when none is typed.
+  const fileGa = lmpGaWeeks(model.meta.clinical, prep.dicom.lastMenstrualDate, prep.dicom.studyDate);
+  if (fileGa.note) dicomFields.dicom.dating_note = fileGa.note;
+  return { ...r, prep, pixel_size_choice: choice, dicom_fields: dicomFields, file_ga_weeks: fileGa.weeks };
 }
 
 /** measureDicomFrame's `reprepare`: frame `frame` of `blob` decoded again by `decoder`, the model seeing `region`. */

@@ -29,21 +29,29 @@ export function centileRecord(spec, hcMm, iv, knownGa) {
     : centileInterval(spec, iv.lower_mm, iv.upper_mm, c.ga_weeks, iv.level) };
 }
 
-/** image_record's known_ga_weeks, dating and centile for a GA typed (knownGa: the text, '' for none). */
-function knownGaFields(spec, found, hcMm, iv, knownGa) {
-  const weeks = knownGa ? parseGaWeeks(spec, knownGa) : null;
-  return { known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks),
-    centile: weeks !== null && found ? centileRecord(spec, hcMm, iv, knownGa) : null };
+/**
+ * image_record's known_ga_weeks, dating and centile for a GA typed (knownGa: the text, '' for
+ * none), else the DICOM file's own (fileWeeks: dicom_dating.lmp_ga_weeks's, null for none).
+ */
+function knownGaFields(spec, found, hcMm, iv, knownGa, fileWeeks = null) {
+  const fromFile = !knownGa && fileWeeks !== null;
+  const weeks = knownGa ? parseGaWeeks(spec, knownGa) : fileWeeks;
+  const source = fromFile ? spec.dating.file_source : spec.dating.source;
+  return { known_ga_weeks: weeks, dating: weeks === null ? null : datingRecord(spec, weeks, source),
+    centile: weeks !== null && found ? centileRecord(spec, hcMm, iv, knownGa || weeks) : null };
 }
 
-/** A record with another known GA (as predict's --ga-weeks gives every image); its other fields as they were. */
-export const withKnownGa = (spec, rec, knownGa) => ({ ...rec,
-  ...knownGaFields(spec, rec.found, rec.hc_mm, rec.hc_interval, knownGa) });
+/**
+ * A record with another known GA (as predict's --ga-weeks gives every image); its other fields
+ * as they were. None typed: the record as made (a DICOM file's own dating, or none).
+ */
+export const withKnownGa = (spec, rec, knownGa) => (knownGa ? { ...rec,
+  ...knownGaFields(spec, rec.found, rec.hc_mm, rec.hc_interval, knownGa) } : rec);
 
 /** records.image_record for a measurement (knownGa: the typed text, '' for none). */
 export function imageRecord(spec, filename, r, knownGa = '') {
   const iv = r.found ? hcInterval(spec, r.hc_mm, measurementSignals(r)) : null;
-  const { known_ga_weeks: weeks, dating, centile } = knownGaFields(spec, r.found, r.hc_mm, iv, knownGa);
+  const { known_ga_weeks: weeks, dating, centile } = knownGaFields(spec, r.found, r.hc_mm, iv, knownGa, r.file_ga_weeks ?? null);
   // QualitySignals' last field, flip_rel_diff, needs a second (flipped) run: predict leaves it
   // null on the int8 model, so it is null here too rather than missing.
   const signals = r.quality && { ...r.quality, flip_rel_diff: r.quality.flip_rel_diff ?? null };

@@ -77,16 +77,21 @@ export function clearResult(state = 'none', note = '') {
   $('copied').textContent = ''; // a copy of this result, not of the next
 }
 
-/** The HC centile for the known GA typed (nothing when empty; the entry's error when bad). */
+/**
+ * The HC centile for the known GA typed, else a DICOM file's own (its Last Menstrual Date);
+ * nothing when neither; the entry's error when bad.
+ */
 export function showCentile(spec, result, trusted) {
   const out = $('centile'), text = $('known-ga').value.trim();
   delete out.dataset.state;
   out.textContent = '';
   $('dating').textContent = '';
-  if (!text || !result?.found || !trusted) return;
+  const fileWeeks = result?.file_ga_weeks ?? null;
+  if ((!text && fileWeeks === null) || !result?.found || !trusted) return;
   try {
-    const c = centileRecord(spec, result.hc_mm, hcInterval(spec, result.hc_mm, measurementSignals(result)), text);
-    $('dating').textContent = `${datingDisplay(spec, parseGaWeeks(spec, text))}; ${spec.dating.note}.`;
+    const c = centileRecord(spec, result.hc_mm, hcInterval(spec, result.hc_mm, measurementSignals(result)), text || fileWeeks);
+    const dated = text ? datingDisplay(spec, parseGaWeeks(spec, text)) : datingDisplay(spec, fileWeeks, spec.dating.file_source);
+    $('dating').textContent = `${dated}; ${spec.dating.note}.`;
     out.dataset.state = c.status;
     out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}${c.interval ? `; ${c.interval.display}` : ''}`;
   } catch (err) {

@@ -136,6 +136,7 @@ export function readHeader(parser, bytes, name, limits) {
   return { name, rows, columns, frames, samples, photometric, transferSyntax: ts,
     bitsAllocated, bitsStored, signed, planar,
     regions: regionFields(ds), perFrameSpacing: perFrame, uids: uidsOf(ds), studyDate: ds.string('x00080020') ?? '',
+    lastMenstrualDate: ds.string('x001021d0') ?? '',
     sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0]), pixelSpacing: spacingOf(ds), dataset: ds };
 }
 
