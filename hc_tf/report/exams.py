@@ -11,7 +11,8 @@ HC18's `7_HC.png` and a plain `7.png` are three exams, never averaged together. 
 shown is the key without its source, unless two exams would then read the same: those show the
 whole key (`hc18:007`, `file:007`). An exam row holds the mean HC of the images where a head
 was found, its spread (SD and range), the interval of the mean, the mean BPD and OFD, the GA of
-the mean, and a disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
+the mean, the mean's centile when its heads share one GA from dating (with the centiles the
+mean's interval spans), and a disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
 computes the same, checked on the cases of tests/fixtures/exams_cases.json.
 
 Interval of the mean (the HC's, and BPD's and OFD's when every image has one): the mean of the
@@ -42,7 +43,9 @@ EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm",
                "ga_hadlock", "ga_hadlock_days",
                "ga_intergrowth", "ga_intergrowth_days", "disagree", "disagree_reason",
                "review_any", "bpd_mean_lower_95_mm", "bpd_mean_upper_95_mm",
-               "ofd_mean_lower_95_mm", "ofd_mean_upper_95_mm")
+               "ofd_mean_lower_95_mm", "ofd_mean_upper_95_mm", "known_ga_weeks",
+               "hc_mean_centile", "hc_mean_z", "hc_mean_centile_lower_95",
+               "hc_mean_centile_upper_95")
 
 
 def exam_of_name(filename: str) -> str:
@@ -141,12 +144,21 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
                         ("intergrowth", clinical.GaMethod.INTERGROWTH_2016)):
         g = _ga(mean, method)
         row[f"ga_{key}"], row[f"ga_{key}_days"] = g["ga"], g["ga_days"]
+    dates = {r.get("known_ga_weeks") for r in found}
+    ga = dates.pop() if len(dates) == 1 else None  # one GA from dating for all its heads
+    if ga is not None:  # the mean's centile (none beyond the standard's weeks)
+        c = clinical.hc_centile(mean, ga)
+        row.update(known_ga_weeks=ga, hc_mean_centile=c.centile, hc_mean_z=c.z)
     ivs = [r["hc_interval"] for r in found]
     if any(iv.get("half_width_mm") is None for iv in ivs):  # a model without calibration
         row["disagree_reason"] = "not assessed: no calibrated HC interval"
         return row
     half = statistics.fmean(iv["half_width_mm"] for iv in ivs)
     row.update(hc_mean_lower_95_mm=mean - half, hc_mean_upper_95_mm=mean + half)
+    ci = ga is not None and clinical.centile_interval(mean - half, mean + half, ga, 0.95)
+    if ci:  # the centiles the mean's interval spans
+        row.update(hc_mean_centile_lower_95=ci.lower_centile,
+                   hc_mean_centile_upper_95=ci.upper_centile)
     lo, hi = max(iv["lower_mm"] for iv in ivs), min(iv["upper_mm"] for iv in ivs)
     if lo > hi:
         row.update(disagree=True, disagree_reason=(

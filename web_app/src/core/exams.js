@@ -3,16 +3,18 @@
 // ("STUDY_UID/SERIES_UID"), else HC18's NNN_HC / NNN_2HC / NNN_3HC subject "NNN", else the
 // image alone; each source its own name space (keys "exam:", "dicom:", "hc18:", "file:"), the
 // id shown without it unless two exams would then read the same. Row: mean HC of the images with a head, SD and range, the interval of the mean
-// (the mean 95% half-width: no credit for averaging), mean BPD and OFD, GA of the mean, and a disagreement flag
+// (the mean 95% half-width: no credit for averaging), mean BPD and OFD, GA of the mean, the mean's centile
+// (and the centiles its interval spans) when its heads share one GA from dating, and a disagreement flag
 // when the images' intervals share no value. tests/fixtures/exams_cases.json holds both ports.
-import { formatGa, gaFromHc } from './clinical.js';
+import { centileInterval, formatGa, gaFromHc, hcCentile } from './clinical.js';
 import { sourceStem } from './file_names.js';
 import { csvText, fmtFixed } from './pyformat.js';
 
 export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm', 'hc_sd_mm', 'hc_range_mm',
   'hc_mean_lower_95_mm', 'hc_mean_upper_95_mm', 'bpd_mean_mm', 'ofd_mean_mm', 'ga_hadlock', 'ga_hadlock_days',
   'ga_intergrowth', 'ga_intergrowth_days', 'disagree', 'disagree_reason', 'review_any',
-  'bpd_mean_lower_95_mm', 'bpd_mean_upper_95_mm', 'ofd_mean_lower_95_mm', 'ofd_mean_upper_95_mm'];
+  'bpd_mean_lower_95_mm', 'bpd_mean_upper_95_mm', 'ofd_mean_lower_95_mm', 'ofd_mean_upper_95_mm', 'known_ga_weeks',
+  'hc_mean_centile', 'hc_mean_z', 'hc_mean_centile_lower_95', 'hc_mean_centile_upper_95'];
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
 
@@ -129,6 +131,12 @@ export function examRecord(spec, exam, members) {
     row[`ga_${key}`] = g.ga_days === null ? 'out of range' : formatGa(g.ga_days);
     row[`ga_${key}_days`] = g.ga_days;
   }
+  const dates = new Set(found.map((r) => r.known_ga_weeks ?? null));
+  const ga = dates.size === 1 ? [...dates][0] : null; // one GA from dating for all its heads
+  if (ga !== null) { // the mean's centile (none beyond the standard's weeks)
+    const c = hcCentile(spec, m, ga);
+    Object.assign(row, { known_ga_weeks: ga, hc_mean_centile: c.centile, hc_mean_z: c.z });
+  }
   const ivs = found.map((r) => r.hc_interval ?? {});
   if (ivs.some((iv) => iv.half_width_mm === undefined || iv.half_width_mm === null)) {
     row.disagree_reason = 'not assessed: no calibrated HC interval';
@@ -136,6 +144,8 @@ export function examRecord(spec, exam, members) {
   }
   const half = mean(ivs.map((iv) => iv.half_width_mm));
   Object.assign(row, { hc_mean_lower_95_mm: m - half, hc_mean_upper_95_mm: m + half });
+  const ci = ga !== null ? centileInterval(spec, m - half, m + half, ga, 0.95) : null;
+  if (ci) Object.assign(row, { hc_mean_centile_lower_95: ci.lower_centile, hc_mean_centile_upper_95: ci.upper_centile });
   const lo = Math.max(...ivs.map((iv) => iv.lower_mm)), hi = Math.min(...ivs.map((iv) => iv.upper_mm));
   if (lo > hi) {
     Object.assign(row, { disagree: true, disagree_reason: `the images' 95% intervals share no value (HC `
