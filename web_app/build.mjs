@@ -48,7 +48,7 @@ function vendorUmd(name, file, extra = [], notice = '') {
   for (const f of extra) cpSync(path.join(dir, f), path.join(DIST, 'vendor', name, path.basename(f)));
 }
 // dicom-parser ships UMD only: wrapped as an ES module for the decode worker (its zlib is for
-// deflated files, which the app refuses as compressed).
+// deflated files, which the app inflates itself, bounded: src/core/dicom/deflated.js).
 vendorUmd('dicom-parser', path.join('dist', 'dicomParser.min.js'));
 // The JPEG Lossless decoder (DICOM's 1.2.840.10008.1.2.4.57/.70), for the decode worker.
 vendorUmd('jpeg-lossless-decoder-js', path.join('release', 'current', 'lossless-min.js'));

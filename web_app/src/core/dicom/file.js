@@ -24,10 +24,12 @@ export function looksLikeDicom(head, name = '') {
   return magic || DICOM_EXTENSIONS.some((e) => name.toLowerCase().endsWith(e));
 }
 
-function parse(parser, bytes, name) {
-  // A deflated data set needs an inflater: this app has none, and says so.
+function parse(parser, bytes, name, inflated) {
+  // A deflated data set is inflated first (./deflated.js, async): dicom-parser's inflater, which
+  // is synchronous, is handed the file's bytes with it (those it would return itself).
   const inflater = () => {
-    throw new DicomFileError(`${name}: its data set is deflated (Transfer Syntax UID (0002,0010) ${DEFLATED}), which this app does not read: measure it with hc-tf predict`);
+    if (!inflated) throw new Error(`its data set is deflated (Transfer Syntax UID (0002,0010) ${DEFLATED}) and was not inflated first (deflated.js readDicomHeader)`);
+    return inflated;
   };
   try {
     return parser.parseDicom(bytes, { vrCallback: (tag) => (SEQUENCES.has(tag) ? 'SQ' : undefined), inflater });
@@ -92,13 +94,15 @@ function regionFields(ds) {
  * dicom.read_header: the checked header record (no patient fields): {name, rows, columns, frames,
  * samples, photometric, bitsAllocated, bitsStored, signed, planar, transferSyntax, regions,
  * perFrameSpacing, sharedSpacing, pixelSpacing}. `limits`: the bundle metadata's input_limits.
+ * `inflated`: a deflated file's bytes with its data set inflated (./deflated.js readDicomHeader
+ * reads any file: this, after inflating a deflated one).
  */
-export function readHeader(parser, bytes, name, limits) {
+export function readHeader(parser, bytes, name, limits, inflated = null) {
   if (bytes.length > limits.max_input_bytes) {
     throw new DicomFileError(`${name}: ${bytes.length} bytes, over the ${limits.max_input_bytes}-byte input limit`);
   }
-  checkHeader(bytes, name, (message) => new DicomFileError(message)); // before the parser holds it
-  const ds = parse(parser, bytes, name);
+  checkHeader(bytes, name, (message) => new DicomFileError(message), inflated); // before the parser holds it
+  const ds = parse(parser, bytes, name, inflated);
   const ts = (ds.string('x00020010') ?? '').replace(/\0/g, '').trim();
   const rows = intTag(ds, 'x00280010', 'US', 'Rows', name);
   const columns = intTag(ds, 'x00280011', 'US', 'Columns', name);

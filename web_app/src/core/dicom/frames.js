@@ -1,6 +1,7 @@
 // DICOM frames -> 8-bit gray, one at a time, from a header ./file.js checked: a port of
 // hc_tf/io/dicom_frames.py (the definition; the same refusals, colour to gray by the PNG path's
-// rule, stored YBR samples to RGB by its equations). Uncompressed transfer syntaxes and RLE
+// rule, stored YBR samples to RGB by its equations). Uncompressed transfer syntaxes (a deflated
+// data set inflated under the byte limit first, ./deflated.js) and RLE
 // Lossless (decoded here, bounded as Python bounds it, byte for byte pydicom's); JPEG Lossless
 // (jpeg-lossless-decoder-js), JPEG-LS and JPEG 2000 (cornerstone's CharLS and OpenJPEG wasm
 // builds) and JPEG Baseline and 8-bit Extended (its libjpeg-turbo wasm build: predict decodes
@@ -12,13 +13,16 @@ import { toGray } from '../preprocess.js';
 import { UserError, checkSize, prepareGray } from '../imagefile.js';
 import { readCalibration, modelRegion } from './calibration.js';
 import { checkCodestream } from './codestream.js';
-import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN, readHeader, calibrationFields } from './file.js';
+import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN, calibrationFields } from './file.js';
+import { readDicomHeader } from './deflated.js';
+import { DEFLATED } from './header_scan.js';
 import { paletteRgb } from './palette.js';
 
 const UNCOMPRESSED = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
   '1.2.840.10008.1.2.1': 'Explicit VR Little Endian',
   [EXPLICIT_BIG_ENDIAN]: 'Explicit VR Big Endian',
+  [DEFLATED]: 'Deflated Explicit VR Little Endian', // its data set inflated when read (./deflated.js)
 };
 const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
 // JPEG Baseline and JPEG Extended at 8 bits (lossy): libjpeg-turbo, as
@@ -340,7 +344,7 @@ function wasmCodecFrame(h, frame, codecs, ls) {
 
 /**
  * prepareImage for a DICOM file (`bytes`: the whole file, if read already; `codecs`: decodeFrame's):
- * bytes bounded, header
+ * bytes bounded (a deflated data set inflated within them), header
  * checked, `frame` (1-based) decoded to gray and letterboxed (its one 2D region, `region`, when it
  * has one: modelRegion); `dicom` carries what the page needs
  * to choose the pixel size (plain data).
@@ -350,7 +354,7 @@ export async function prepareDicom(parser, blob, name, { limits, H, W, previewMa
   if (blob.size > limits.max_input_bytes) {
     throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
   }
-  const h = readHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
+  const h = await readDicomHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
   checkSize(name, h.columns, h.rows, limits);
   const fields = calibrationFields(h);
   // The model sees the frame's one 2D tissue region, as dicom_predict.samples frames it, or the

@@ -154,16 +154,33 @@ function sequenceEnd(bytes, at, little) {
 }
 
 /**
- * Refuses a Part 10 file past MAX_HEADER_ELEMENTS or MAX_SEQUENCE_DEPTH (`makeError(message)`
- * makes the error thrown); returns the count. A file without the preamble, or deflated, is left
- * to the parser (null).
+ * A Part 10 file's meta group walked (counted, refused as checkHeader refuses): {scan, end (the
+ * first element past group 0002), transferSyntax}; null without the preamble.
  */
-export function checkHeader(bytes, name, makeError) {
+export function metaGroup(bytes, name, makeError) {
   if (bytes.length < META_START || String.fromCharCode(...bytes.subarray(128, 132)) !== 'DICM') return null;
   const scan = new HeaderScan(bytes, name, makeError);
-  const at = scan.walk(META_START, false, true, true);
-  const ts = scan.transferSyntax;
-  if (ts === DEFLATED) return null;
+  const end = scan.walk(META_START, false, true, true);
+  return { scan, end, transferSyntax: scan.transferSyntax };
+}
+
+/**
+ * Refuses a Part 10 file past MAX_HEADER_ELEMENTS or MAX_SEQUENCE_DEPTH (`makeError(message)`
+ * makes the error thrown); returns the count. A deflated file's data set is walked in `inflated`
+ * (./deflated.js inflateDataSet: the file's bytes to its meta group's end, then the data set
+ * inflated), as explicit VR little endian; a file without the preamble, or deflated and not
+ * inflated, is left to the parser (null).
+ */
+export function checkHeader(bytes, name, makeError, inflated = null) {
+  const meta = metaGroup(bytes, name, makeError);
+  if (!meta) return null;
+  const { scan, end: at, transferSyntax: ts } = meta;
+  if (ts === DEFLATED) {
+    if (!inflated) return null;
+    scan.bytes = inflated;
+    scan.walk(at, false, true);
+    return scan.count;
+  }
   let implicit = ts === IMPLICIT_LITTLE_ENDIAN, little = ts !== EXPLICIT_BIG_ENDIAN;
   if (ts === null) { // judged by the first element, as pydicom does
     implicit = !(at + 6 <= bytes.length && isVr(bytes[at + 4], bytes[at + 5]));
