@@ -242,7 +242,7 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
   }
   const el = h.dataset.elements.x7fe00010;
   if (!el) throw new DicomFileError(`${h.name}: no Pixel Data (7FE0,0010)`);
-  if (el.encapsulatedPixelData && !compressed) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed); this app reads uncompressed and RLE DICOM only`);
+  if (el.encapsulatedPixelData && !compressed) throw new DicomFileError(`${h.name}: its pixel data is encapsulated (compressed) but Transfer Syntax UID (0002,0010) ${ts} is not a compressed one`);
   const perPixel = half ? 2 : h.samples;
   const { raw, off, bytesPer, planar } = compressed ? compressedFrame(h, frame, codecs) : nativeFrame(h, frame, el, perPixel);
   const n = h.rows * h.columns, count = n * perPixel;
