@@ -5,7 +5,7 @@ a gray bar and a depth scale around it. HC18 images are that region alone. For e
 image this puts the image into a synthetic scanner frame (three framings: two of the sample files'
 region geometry, OBXXXX1A's and color3d_jpeg_baseline's, and a 1024x768 screen), then measures
 the frame twice through `inference.predict_batch`: whole (what predict did before) and as the
-DICOM path now does, the region alone (`Sample.region`, `dicom_calibration.model_region`); and a
+DICOM path now does, the region alone (`Sample.region`, `dicom_pixel_size.model_region`); and a
 dual-pane frame whole and on its head's pane (the second pass, `dicom_predict.region_pass`).
 The reference ellipse and pixel size follow the image into the frame. Prints ADF, Dice and HD
 by framing and head-size band.
@@ -33,7 +33,7 @@ from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import models
 from hc_tf.io import tables
-from hc_tf.surfaces.calibrate_intervals import band_of
+from hc_tf.surfaces.interval_fitting import band_of
 
 BANDS = ("<120", "120-200", "200-260", ">260")
 # name -> (frame width, height), region (x0, y0, x1, y1) inclusive.

@@ -24,7 +24,8 @@ from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import models
 from hc_tf.io import tables
-from hc_tf.surfaces.calibrate_intervals import band_of, subject_folds, subject_of
+from hc_tf.surfaces.interval_fitting import band_of, subject_folds
+from hc_tf.surfaces.interval_predictions import subject_of
 
 BANDS = ("<120", "120-200", "200-260", ">260")
 

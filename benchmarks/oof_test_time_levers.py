@@ -31,7 +31,7 @@ import numpy as np
 
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
-from hc_tf.clinical import intervals
+from hc_tf.clinical import interval_table
 from hc_tf.surfaces import cv_report
 
 # (N, H, W, 1) float32 gray of one input size -> (N, H, W) logits
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         for s in fold_samples(args.data_dir, args.folds, fold, "test"):
             box = view_box(s.image.shape, 1.0)
             rows.append({"filename": s.filename, "fold": fold, "reference_hc_mm": s.reference_hc_mm,
-                         "model_pixel_mm": intervals.model_pixel_mm(
+                         "model_pixel_mm": interval_table.model_pixel_mm(
                              s.pixel_size_mm, 1.0 / min(box.scale_x, box.scale_y)),
                          **measure_views(runs, s.image, s.pixel_size_mm, scales)})
         with open(args.csv + ".tmp", "w", newline="") as f:

@@ -37,10 +37,10 @@ import numpy as np
 
 
 from hc_tf import clinical
-from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.surfaces import evaluate_summary
 from hc_tf import inference
 
-BIG_ERROR_MM = evaluate_lib.LARGE_ERROR_MM  # the errors the flag should catch
+BIG_ERROR_MM = evaluate_summary.LARGE_ERROR_MM  # the errors the flag should catch
 MAX_FLAGGED = 0.10
 QUANTILES = (0.80, 0.85, 0.90, 0.93, 0.95, 0.97, 0.98, 0.99)
 # signal -> (ReviewThresholds field, direction: +1 flags high values, -1 low ones)
@@ -68,8 +68,8 @@ def collect(model: str, data_dir: str, split: str):
 
 def rows_from_predictions(path: str):
     """The same rows from a `calibrate_intervals collect` CSV (every head in it was found)."""
-    from hc_tf.surfaces import calibrate_intervals
-    cols = calibrate_intervals.read_predictions(path)
+    from hc_tf.surfaces import interval_predictions
+    cols = interval_predictions.read_predictions(path)
     return [{"filename": str(name), "reference_hc_mm": float(ref), "hc_mm": float(hc),
              "abs_error_mm": abs(float(hc) - float(ref)), "found": True,
              **{k: float(cols[k][i]) for k in SIGNALS}}
@@ -137,9 +137,9 @@ def main() -> None:
     if not args.predictions and not (args.model and args.data_dir):
         parser.error("give --model and --data-dir, or --predictions")
     if args.model and not args.predictions and args.split == "validation":
-        from hc_tf.surfaces import calibrate_intervals
+        from hc_tf.surfaces import interval_predictions
         try:
-            calibrate_intervals.refuse_a_model_trained_on_validation(args.model)
+            interval_predictions.refuse_a_model_trained_on_validation(args.model)
         except ValueError as err:
             sys.exit(f"review_flag_calibration: {err}")
     os.makedirs(args.out, exist_ok=True)

@@ -24,7 +24,7 @@ import numpy as np
 
 from hc_tf import clinical
 from hc_tf.clinical.review import CALIBRATED_SIGNALS
-from hc_tf.surfaces import calibrate_intervals as cal  # the predictions CSV reader
+from hc_tf.surfaces import interval_predictions as cal  # the predictions CSV reader
 
 FAILURE_MM = 3.0
 RULE = {name: (field, direction)  # the shipped review rule's calibrated pair

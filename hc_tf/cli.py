@@ -58,6 +58,7 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
              reference_csv):
     """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
     from hc_tf.surfaces import evaluate as evaluate_lib
+    from hc_tf.surfaces import hc18_folder
     from hc_tf import inference
     from hc_tf.io import out_dir as out_dir_lib
     from hc_tf.console import progress
@@ -76,9 +77,9 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
                 runner, [data_dir], reference_csv, staging, show_progress=progress.wanted(quiet))
     else:
         unreadable = []
-        if evaluate_lib.is_hc18_folder(data_dir):
-            samples = evaluate_lib.samples_from_hc18_folder(data_dir, unreadable)
-            total = evaluate_lib.hc18_folder_size(data_dir)
+        if hc18_folder.is_hc18_folder(data_dir):
+            samples = hc18_folder.samples_from_hc18_folder(data_dir, unreadable)
+            total = hc18_folder.hc18_folder_size(data_dir)
         else:
             from hc_tf.train import data as data_lib
             samples = data_lib.load_samples(data_dir, split, validation_fraction)

@@ -18,7 +18,7 @@ import numpy as np
 
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
-from hc_tf.clinical import intervals as intervals_lib
+from hc_tf.clinical import interval_table as interval_table_lib
 from hc_tf.measure import image_contrast
 from hc_tf.measure.pixel_size import positive_pixel_size
 from hc_tf.measure.result import not_found
@@ -246,7 +246,7 @@ INTERVAL_TABLE_SUFFIX = ".interval_table.json"  # MODEL.tflite -> MODEL.interval
 
 
 def interval_table_for(model_path: str, flip_tta: bool = False, sha256: Optional[str] = None
-                       ) -> Tuple[Optional[intervals_lib.IntervalTable], str]:
+                       ) -> Tuple[Optional[interval_table_lib.IntervalTable], str]:
     """The HC interval calibration that belongs to a model: (table, "") or (None, why none).
 
     An interval's coverage holds only for the model whose errors calibrated it: the package's
@@ -262,7 +262,7 @@ def interval_table_for(model_path: str, flip_tta: bool = False, sha256: Optional
 
     beside = os.path.splitext(model_path)[0] + INTERVAL_TABLE_SUFFIX
     if os.path.isfile(beside):
-        return intervals_lib.load_table(beside), ""
+        return interval_table_lib.load_table(beside), ""
     if not flip_tta and models.is_released(model_path, sha256):
         return None, ""
     return None, (f"no calibrated HC interval for {os.path.basename(model_path)}"

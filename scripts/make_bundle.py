@@ -29,6 +29,7 @@ from hc_tf import __version__
 from hc_tf import clinical
 from hc_tf.clinical import biometry as biometry_lib
 from hc_tf.clinical import dating as dating_lib
+from hc_tf.clinical import interval_table as interval_table_lib
 from hc_tf.clinical import intervals as intervals_lib
 from hc_tf.clinical import review as review_lib
 from hc_tf import defaults
@@ -192,11 +193,11 @@ def clinical_spec():
 
 def interval_spec():
     """The "hc_interval" section: the whole calibration table (hc_tf/clinical/interval_table.json,
-    as `intervals.load_table` reads it) and how it is applied (hc_tf.clinical.intervals)."""
+    as `interval_table.load_table` reads it) and how it is applied (hc_tf.clinical.intervals)."""
     return {
         "implementation": "hc_tf/clinical/intervals.py (reference)",
-        "table": intervals_lib.load_table().to_dict(),
-        "default_level": intervals_lib.DEFAULT_LEVEL,
+        "table": interval_table_lib.load_table().to_dict(),
+        "default_level": interval_table_lib.DEFAULT_LEVEL,
         "features": {"one": "1", "hc_mm": "HC_mm / 100", "hc_mm_sq_100": "(HC_mm / 100)^2",
                      "hc_over_160mm": "max(0, HC_mm - 160) / 100",
                      "hc_over_200mm": "max(0, HC_mm - 200) / 100",
@@ -219,8 +220,8 @@ def interval_spec():
                        "range or the formula publishes no half-width",
         "combination": intervals_lib.GaInterval.combination,
         # BPD's and OFD's own tables (their errors), applied at the head's HC and signals.
-        "axis_tables": {q: intervals_lib.load_table(path).to_dict()
-                        for q, path in intervals_lib.AXIS_TABLE_PATHS.items()},
+        "axis_tables": {q: interval_table_lib.load_table(path).to_dict()
+                        for q, path in interval_table_lib.AXIS_TABLE_PATHS.items()},
         "axis_interval": "BPD and OFD: half = q * sigma by axis_tables[quantity] as above, at the "
                          "head's HC and signals (bin and features); lower = max(0, value - half), "
                          "upper = value + half; the released model's only (a model with another "

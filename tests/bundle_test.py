@@ -170,7 +170,7 @@ def test_metadata_carries_the_interval_table_biometry_and_dating(meta):
     (written once, by scripts/make_bundle.py from hc_tf.clinical): they equal the package's."""
     from hc_tf.clinical import biometry as B
     from hc_tf.clinical import dating as D
-    from hc_tf.clinical import intervals as I
+    from hc_tf.clinical import interval_table as I
     spec = meta["clinical"]
     with open(I.TABLE_PATH) as f:
         assert spec["hc_interval"]["table"] == json.load(f)

@@ -10,6 +10,7 @@ pydicom = pytest.importorskip("pydicom")
 
 from hc_tf.io import dicom  # noqa: E402
 from hc_tf.io import dicom_calibration as cal  # noqa: E402
+from hc_tf.io import dicom_pixel_size as pix  # noqa: E402
 from hc_tf.measure import Ellipse  # noqa: E402
 from tests import dicom_goldens  # noqa: E402
 
@@ -26,7 +27,7 @@ def test_cases_json_is_what_the_generator_says():
 @pytest.mark.parametrize("name", sorted(dicom_goldens.MODEL_REGIONS))
 def test_model_region(name):
     header = dicom.read_header(os.path.join(dicom_goldens.FOLDER, name))
-    box = cal.model_region(cal.read_calibration(header, 1), header.rows, header.columns)
+    box = pix.model_region(cal.read_calibration(header, 1), header.rows, header.columns)
     assert (list(box) if box else None) == dicom_goldens.MODEL_REGIONS[name]
 
 
@@ -45,7 +46,7 @@ def test_golden_case(case):
     expect = case["expect"]
     try:
         c = cal.read_calibration(dicom.read_header(path), 1)
-        choice = cal.choose_pixel_size(c, Ellipse(**case["head"]), case["typed_mm"],
+        choice = pix.choose_pixel_size(c, Ellipse(**case["head"]), case["typed_mm"],
                                        case["override"])
     except dicom.DicomError as err:
         assert "refusal" in expect, f"refused: {err}"

@@ -89,7 +89,7 @@ CASES = [
 ]
 
 
-# file -> the part of its frame the model sees (dicom_calibration.model_region): the one 2D
+# file -> the part of its frame the model sees (dicom_pixel_size.model_region): the one 2D
 # tissue region's box, or None (the whole frame).
 MODEL_REGIONS = {
     "anisotropic.dcm": None,  # its one region is the whole frame

@@ -13,6 +13,7 @@ pydicom = pytest.importorskip("pydicom")
 from hc_tf import defaults  # noqa: E402
 from hc_tf.io import dicom  # noqa: E402
 from hc_tf.io import dicom_calibration as cal  # noqa: E402
+from hc_tf.io import dicom_pixel_size as pix  # noqa: E402
 from hc_tf.io import dicom_codestream  # noqa: E402
 from hc_tf.io import dicom_frames  # noqa: E402
 from hc_tf.io import dicom_palette  # noqa: E402
@@ -53,8 +54,8 @@ CALIBRATED = [
 @pytest.mark.parametrize("name,centre,expected", CALIBRATED)
 def test_real_files_give_the_scanners_pixel_size(name, centre, expected):
     c = calibration_of(real(name))
-    choice = cal.choose_pixel_size(c, head_at(*centre))
-    assert choice.source == cal.SOURCE_REGION
+    choice = pix.choose_pixel_size(c, head_at(*centre))
+    assert choice.source == pix.SOURCE_REGION
     assert choice.pixel_size_mm == pytest.approx(expected, rel=1e-12)
     assert "(0018,6011)" in choice.note
 
@@ -63,14 +64,14 @@ def test_a_region_past_the_image_is_clipped_and_a_waveform_region_is_no_candidat
     c = calibration_of(real("examples_palette.dcm"))  # 350 rows; the 2D region says 518
     assert [r.box for r in c.regions] == [(120, 60, 799, 349)]
     with pytest.raises(dicom.DicomError, match=r"lies in no 2D region of \(0018,6011\)"):
-        cal.choose_pixel_size(c, head_at(60, 200))  # left of the 2D region
+        pix.choose_pixel_size(c, head_at(60, 200))  # left of the 2D region
 
 
 def test_dual_pane_head_across_both_panes_is_refused():
     c = calibration_of(real("gdcm-US-ALOKA-16.dcm"))
     assert len(c.regions) == 2  # the gray bar region (type 13) is no candidate
     with pytest.raises(dicom.DicomError, match="across two 2D regions") as err:
-        cal.choose_pixel_size(c, head_at(330, 220, 60, 50))
+        pix.choose_pixel_size(c, head_at(330, 220, 60, 50))
     assert "gdcm-US-ALOKA-16.dcm" in str(err.value)
 
 
@@ -82,9 +83,9 @@ def test_files_without_calibration_are_refused_unless_typed(name):
     c = calibration_of(path)
     with pytest.raises(dicom.DicomError, match=r"no Sequence of Ultrasound Regions \(0018,6011\) "
                                                r"and no PixelSpacing \(0028,0030\)"):
-        cal.choose_pixel_size(c, head_at(200, 150))
-    choice = cal.choose_pixel_size(c, head_at(200, 150), typed_mm=0.2)
-    assert (choice.source, choice.pixel_size_mm) == (cal.SOURCE_TYPED, 0.2)
+        pix.choose_pixel_size(c, head_at(200, 150))
+    choice = pix.choose_pixel_size(c, head_at(200, 150), typed_mm=0.2)
+    assert (choice.source, choice.pixel_size_mm) == (pix.SOURCE_TYPED, 0.2)
 
 
 def test_typed_pixel_size_that_disagrees_is_refused_unless_overridden():
@@ -92,11 +93,11 @@ def test_typed_pixel_size_that_disagrees_is_refused_unless_overridden():
     head = head_at(450, 300)
     with pytest.raises(dicom.DicomError, match="disagrees with the file's calibration .*"
                                                "--override-dicom-calibration"):
-        cal.choose_pixel_size(c, head, typed_mm=0.3)
-    agreed = cal.choose_pixel_size(c, head, typed_mm=0.2623)
-    assert agreed.source == cal.SOURCE_REGION and "agrees" in agreed.note
-    forced = cal.choose_pixel_size(c, head, typed_mm=0.3, override=True)
-    assert (forced.source, forced.pixel_size_mm) == (cal.SOURCE_OVERRIDE, 0.3)
+        pix.choose_pixel_size(c, head, typed_mm=0.3)
+    agreed = pix.choose_pixel_size(c, head, typed_mm=0.2623)
+    assert agreed.source == pix.SOURCE_REGION and "agrees" in agreed.note
+    forced = pix.choose_pixel_size(c, head, typed_mm=0.3, override=True)
+    assert (forced.source, forced.pixel_size_mm) == (pix.SOURCE_OVERRIDE, 0.3)
     assert forced.file_pixel_size_mm == pytest.approx(0.26228787661969977)
 
 
@@ -239,7 +240,7 @@ def _refusal(path, head=(40, 30)):
     with pytest.raises(dicom.DicomError) as err:
         c = calibration_of(path)
         list(dicom_frames.iter_frames(path))
-        cal.choose_pixel_size(c, head_at(*head, a=10, b=8))
+        pix.choose_pixel_size(c, head_at(*head, a=10, b=8))
     message = str(err.value)
     assert "\n" not in message and os.path.basename(path) in message
     return message
@@ -309,21 +310,21 @@ def test_empty_or_miscounted_calibration_values_are_one_line(tmp_path, name, mak
 def test_anisotropic_within_tolerance_is_accepted(tmp_path):
     path = _head_file(tmp_path, regions=[dicom_files.region((0, 0, 79, 59), 0.2,
                                                               delta_y_mm=0.2019)])
-    assert cal.choose_pixel_size(calibration_of(path), head_at(40, 30, 10, 8)).pixel_size_mm == \
+    assert pix.choose_pixel_size(calibration_of(path), head_at(40, 30, 10, 8)).pixel_size_mm == \
         pytest.approx(0.20095)
 
 
 def test_pixel_spacing_is_used_only_without_regions_and_says_so(tmp_path):
     ds = dicom_files.dataset([np.full((60, 80), 50, np.uint8)])
     ds.PixelSpacing = [0.15, 0.15]
-    choice = cal.choose_pixel_size(calibration_of(dicom_files.save(ds, str(tmp_path / "ps.dcm"))),
+    choice = pix.choose_pixel_size(calibration_of(dicom_files.save(ds, str(tmp_path / "ps.dcm"))),
                                    head_at(40, 30, 10, 8))
-    assert (choice.source, choice.pixel_size_mm) == (cal.SOURCE_PIXEL_SPACING, 0.15)
+    assert (choice.source, choice.pixel_size_mm) == (pix.SOURCE_PIXEL_SPACING, 0.15)
     assert "not ultrasound calibration" in choice.note
     ds.SequenceOfUltrasoundRegions = [dicom_files.region((0, 0, 79, 59), 0.2)]
-    choice = cal.choose_pixel_size(calibration_of(dicom_files.save(ds, str(tmp_path / "b.dcm"))),
+    choice = pix.choose_pixel_size(calibration_of(dicom_files.save(ds, str(tmp_path / "b.dcm"))),
                                    head_at(40, 30, 10, 8))
-    assert (choice.source, choice.pixel_size_mm) == (cal.SOURCE_REGION, pytest.approx(0.2))
+    assert (choice.source, choice.pixel_size_mm) == (pix.SOURCE_REGION, pytest.approx(0.2))
 
 
 def test_per_frame_calibration_that_differs_is_refused(tmp_path):
@@ -339,7 +340,7 @@ def test_per_frame_calibration_that_differs_is_refused(tmp_path):
     ds.PerFrameFunctionalGroupsSequence = groups
     path = dicom_files.save(ds, str(tmp_path / "perframe.dcm"))
     with pytest.raises(dicom.DicomError, match="calibration differs between frames"):
-        cal.provisional_pixel_size(calibration_of(path, 2), None, False)
+        pix.provisional_pixel_size(calibration_of(path, 2), None, False)
     del ds.SequenceOfUltrasoundRegions  # no regions: each frame's own PixelSpacing is known
     path = dicom_files.save(ds, str(tmp_path / "perframe_ps.dcm"))
     assert calibration_of(path, 2).pixel_spacing_mm == pytest.approx(0.3)

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.surfaces import evaluate_summary
+from hc_tf.surfaces import hc18_folder
 from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
@@ -97,14 +99,14 @@ def _row(ref, pred, review=False, reasons=""):
     return {"filename": f"{ref}.png", "reference_hc_mm": ref, "predicted_hc_mm": pred,
             "found": found, "df_mm": df, "adf_mm": adf, "dice": None, "hd_mm": None,
             "review": review if found else None, "review_reasons": reasons,
-            "reference_trimester": evaluate_lib.reference_trimester(ref),
-            "ga_error_days": evaluate_lib.ga_error_days(pred, ref)}
+            "reference_trimester": evaluate_summary.reference_trimester(ref),
+            "ga_error_days": evaluate_summary.ga_error_days(pred, ref)}
 
 
 def test_bland_altman_mean_difference_and_limits_in_mm_and_percent():
     rows = [_row(100.0, 101.0), _row(100.0, 99.0), _row(200.0, 203.0), _row(200.0, 197.0),
             _row(150.0, None)]  # a miss has no pair: left out
-    ba = evaluate_lib.bland_altman([r for r in rows if r["found"]])
+    ba = evaluate_summary.bland_altman([r for r in rows if r["found"]])
     sd = np.sqrt((1 + 1 + 9 + 9) / 3)  # sample SD of [1, -1, 3, -3]
     assert ba["n"] == 4 and ba["mean_diff_mm"] == pytest.approx(0.0)
     assert ba["sd_diff_mm"] == pytest.approx(sd)
@@ -112,7 +114,7 @@ def test_bland_altman_mean_difference_and_limits_in_mm_and_percent():
     pct = [100 * 1 / 100.5, -100 * 1 / 99.5, 100 * 3 / 201.5, -100 * 3 / 198.5]
     assert ba["mean_diff_pct"] == pytest.approx(np.mean(pct))
     assert ba["loa_high_pct"] == pytest.approx(np.mean(pct) + 1.96 * np.std(pct, ddof=1))
-    assert evaluate_lib.bland_altman([])["mean_diff_mm"] is None
+    assert evaluate_summary.bland_altman([])["mean_diff_mm"] is None
 
 
 def _hadlock_days(hc_mm):
@@ -129,7 +131,7 @@ def test_ga_error_per_trimester_with_out_of_range_handled_explicitly():
             _row(365.0, 360.0)]                      # reference beyond 42 weeks
     assert [r["reference_trimester"] for r in rows] == [
         "first", "second", "second", "second", "third", "third", "third", "beyond_range"]
-    ga = evaluate_lib.ga_error_by_trimester(rows)
+    ga = evaluate_summary.ga_error_by_trimester(rows)
     t1, t2, t3 = (ga["trimesters"][k] for k in ("first", "second", "third"))
     assert t1["n"] == 1 and t1["n_used"] == 0 and t1["mean_days"] is None and t1["note"]
     second = [_hadlock_days(178) - _hadlock_days(175), _hadlock_days(176) - _hadlock_days(180)]
@@ -142,15 +144,15 @@ def test_ga_error_per_trimester_with_out_of_range_handled_explicitly():
     assert ga["reference_beyond_range"] == 1 and ga["method"] == "hadlock_1984"
     # 28 weeks is the boundary: the HC whose Hadlock GA is exactly 28+0 is third trimester.
     hc28 = C.hc_at_ga_days(C.GaMethod.HADLOCK_1984, 28 * 7)
-    assert evaluate_lib.reference_trimester(hc28 + 1e-6) == "third"
-    assert evaluate_lib.reference_trimester(hc28 - 1e-3) == "second"
+    assert evaluate_summary.reference_trimester(hc28 + 1e-6) == "third"
+    assert evaluate_summary.reference_trimester(hc28 - 1e-3) == "second"
 
 
 def test_review_figures_share_flagged_large_errors_caught_and_adf_unflagged():
     rows = [_row(200.0, 201.0), _row(200.0, 206.0, True, C.REASON_RAGGED),
             _row(200.0, 193.0), _row(200.0, 200.5, True, f"{C.REASON_RAGGED}; {C.REASON_CUT}"),
             _row(200.0, None)]  # a miss: not assessed
-    f = evaluate_lib.review_figures(rows)
+    f = evaluate_summary.review_figures(rows)
     assert (f["n_found"], f["n_flagged"], f["share_flagged"]) == (4, 2, 0.5)
     assert (f["n_large_error"], f["n_large_error_caught"]) == (2, 1)
     assert f["share_large_error_caught"] == 0.5
@@ -173,7 +175,7 @@ def test_evaluate_writes_bland_altman_and_the_new_figures(tmp_path):
     assert {"review", "review_reasons", "reference_trimester", "ga_error_days"} <= set(rows[0])
     for r, s in zip(rows, samples):
         assert r["review"] in ("True", "False")
-        assert r["reference_trimester"] == evaluate_lib.reference_trimester(s.reference_hc_mm)
+        assert r["reference_trimester"] == evaluate_summary.reference_trimester(s.reference_hc_mm)
 
 
 def test_the_released_model_on_images_it_trained_on_gets_the_in_sample_note(tmp_path):
@@ -217,7 +219,7 @@ def test_summary_gives_the_adf_per_band_and_the_intervals_coverage_on_these_imag
             _with_interval(_row(300.0, 303.0), 296.0, 310.0),   # covered
             _with_interval(_row(150.0, 151.0), None, None),     # no interval: left out
             _with_interval(_row(300.0, None), None, None)]      # no head: left out
-    s = evaluate_lib.summarize(rows)
+    s = evaluate_summary.summarize(rows)
     assert s["bands"]["<120"] == {"n": 2, "not_found": 0, "adf_mm_mean": pytest.approx(3.5),
                                   "dice_mean": None}
     assert s["bands"][">260"]["n"] == 2 and s["bands"][">260"]["not_found"] == 1
@@ -249,7 +251,7 @@ def test_the_released_model_gets_its_interval_and_a_coverage(tmp_path):
     import hc_tf
     from hc_tf import models
     runner = inference.load_runner(models.released_edge_model())
-    samples = list(evaluate_lib.samples_from_hc18_folder(hc_tf.SAMPLE_DIR))[:4]
+    samples = list(hc18_folder.samples_from_hc18_folder(hc_tf.SAMPLE_DIR))[:4]
     summary = evaluate_lib.evaluate(runner, samples, str(tmp_path))
     rows = list(csv.DictReader(open(tmp_path / "per_image.csv")))
     for r in rows:

@@ -104,14 +104,14 @@ def test_a_blank_dicom_frame_stays_not_found_when_its_pixel_size_is_chosen(tmp_p
     """dicom_predict re-measures a frame when the head's region gives another pixel size; a
     refused blank frame must not come back as a "head" from its probability map."""
     pytest.importorskip("pydicom")
-    from hc_tf.io import dicom_calibration
+    from hc_tf.io import dicom_pixel_size
     from hc_tf.surfaces import dicom_predict
     from tests import dicom_files
     gray = np.full((540, 800), 128, np.uint8)
     path = dicom_files.save(dicom_files.dataset(
         [gray], regions=[dicom_files.region((0, 0, 799, 539), 0.15)]), str(tmp_path / "blank.dcm"))
-    real = dicom_calibration.choose_pixel_size
-    monkeypatch.setattr(dicom_calibration, "choose_pixel_size", lambda *a, **k: dataclasses.replace(
+    real = dicom_pixel_size.choose_pixel_size
+    monkeypatch.setattr(dicom_pixel_size, "choose_pixel_size", lambda *a, **k: dataclasses.replace(
         real(*a, **k), pixel_size_mm=0.2))  # as if the head's region differed from the first
     runner = inference.load_runner(MODEL, num_threads=1)
     (pred,) = inference.predict_samples(runner, dicom_predict.samples(path, None, None, False))

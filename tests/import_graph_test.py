@@ -41,7 +41,7 @@ LAZY_DOORS = {
     ("hc_tf.console.model_commands", "parity", "hc_tf.export"),  # parity compares the Keras and int8 models
     ("hc_tf.cli", "evaluate", "hc_tf.train"),              # a prepared TFDS data dir (tf.data)
     ("hc_tf.console.model_commands", "parity", "hc_tf.train"),
-    ("hc_tf.surfaces.calibrate_intervals", "collect", "hc_tf.train"),  # the validation split (TFDS)
+    ("hc_tf.surfaces.interval_predictions", "collect", "hc_tf.train"),  # the validation split (TFDS)
 }
 
 
@@ -163,7 +163,7 @@ def test_every_clinical_module_is_numpy_and_stdlib_only():
     for module in (m for m in MODULES if m == "hc_tf.clinical" or m.startswith("hc_tf.clinical.")):
         seen = _closure(module)
         third_party = {m.split(".")[0] for m in seen if not m.startswith(PACKAGE)}
-        # json, os: clinical.intervals reads its calibration table (package data)
+        # json, os: clinical.interval_table reads its calibration table (package data)
         assert third_party <= {"__future__", "numpy", "dataclasses", "enum", "math", "numbers",
                                "re", "typing", "json", "os"}, (module, sorted(third_party))
 

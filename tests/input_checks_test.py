@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hc_tf import cli
 from hc_tf.surfaces import demo
 from hc_tf import edge
-from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.surfaces import hc18_folder
 from hc_tf import inference
 from hc_tf.io import file_names
 from hc_tf import measure as M
@@ -128,7 +128,7 @@ def test_evaluate_names_the_csv_row_with_a_bad_hc(tmp_path, hc, problem):
 
 
 def test_a_good_hc18_folder_still_evaluates(tmp_path):
-    samples = list(evaluate_lib.samples_from_hc18_folder(str(_hc18_folder(tmp_path))))
+    samples = list(hc18_folder.samples_from_hc18_folder(str(_hc18_folder(tmp_path))))
     assert [(s.filename, s.pixel_size_mm, s.reference_hc_mm) for s in samples] == [
         ("000_HC.png", 0.1, 80.79)]
 
@@ -161,7 +161,7 @@ def test_a_missing_hc18_image_or_annotation_is_named_and_the_rest_are_read(tmp_p
     with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
         f.write("001_HC.png,0.1,70.0\n003_HC.png,0.1,70.0\n002_HC.png,0.1,70.0\n")
     unreadable = []
-    samples = list(evaluate_lib.samples_from_hc18_folder(str(folder), unreadable))
+    samples = list(hc18_folder.samples_from_hc18_folder(str(folder), unreadable))
     assert [s.filename for s in samples] == ["002_HC.png"]
     assert unreadable == [
         (str(train / "000_HC.png"), f"{train / '000_HC_Annotation.png'}: No such file or directory"),
@@ -179,7 +179,7 @@ def test_an_hc18_annotation_of_another_size_than_its_image_is_unreadable(tmp_pat
     with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
         f.write("001_HC.png,0.1,80.79\n")
     unreadable = []
-    samples = list(evaluate_lib.samples_from_hc18_folder(str(folder), unreadable))
+    samples = list(hc18_folder.samples_from_hc18_folder(str(folder), unreadable))
     # Scored, its reference ellipse was in the larger frame: Dice 0, HD tens of mm.
     assert [s.filename for s in samples] == ["000_HC.png"]
     assert unreadable == [(str(train / "001_HC.png"), f"{train / '001_HC_Annotation.png'}: "

@@ -1,4 +1,5 @@
-"""Calibrated HC intervals (hc_tf.clinical.intervals) and their fitting script."""
+"""Calibrated HC intervals (hc_tf.clinical.intervals, interval_table) and their fitting
+(hc_tf.surfaces.calibrate_intervals, interval_predictions, interval_fitting)."""
 
 import dataclasses
 import json
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from hc_tf import clinical
+from hc_tf.clinical import interval_table
 from hc_tf.clinical import intervals
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,6 +20,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _script():
     from hc_tf.surfaces import calibrate_intervals
     return calibrate_intervals
+
+
+def _fitting():
+    from hc_tf.surfaces import interval_fitting
+    return interval_fitting
+
+
+def _predictions():
+    from hc_tf.surfaces import interval_predictions
+    return interval_predictions
 
 
 def _synthetic(n, rng):
@@ -41,7 +53,7 @@ def _cols(hc, ref):
 
 
 def test_subject_of_keeps_a_uid_named_file_whole():
-    ci = _script()
+    ci = _predictions()
     assert ci.subject_of("a/010_2HC.png") == "010"
     assert ci.subject_of("scan.png") == "scan"
     assert ci.subject_of("1.2.840.113619.2.498.101") != ci.subject_of("1.2.840.113619.2.498.102")
@@ -53,10 +65,10 @@ def test_subject_of_keeps_a_uid_named_file_whole():
 def test_conformal_table_covers_a_synthetic_problem_with_known_noise():
     pytest.importorskip("crepes")
     pytest.importorskip("scipy")
-    script = _script()
+    fitting = _fitting()
     rng = np.random.default_rng(0)
     hc, ref, _ = _synthetic(400, rng)
-    table = script.fit_table(_cols(hc, ref), np.arange(400), ("one", "hc_over_160mm"), "test")
+    table = fitting.fit_table(_cols(hc, ref), np.arange(400), ("one", "hc_over_160mm"), "test")
     # fresh data from the same problem: coverage near nominal, overall and for large heads
     hc2, ref2, sd2 = _synthetic(20000, rng)
     for level in (0.80, 0.90, 0.95):
@@ -72,29 +84,29 @@ def test_a_bpd_table_is_fitted_on_the_bpds_errors_binned_by_the_measured_hc():
     """`fit --quantity bpd`: the BPD's residuals, whatever the HC's (exact here), with the HC's
     features and bins; a CSV without BPD columns is refused in words."""
     pytest.importorskip("crepes")
-    script = _script()
+    fitting = _fitting()
     rng = np.random.default_rng(2)
     hc, _, _ = _synthetic(600, rng)
     cols = _cols(hc, hc.copy())  # the HC without error
     bpd = hc / 3.4
     cols["predicted_bpd_mm"] = bpd
     cols["reference_bpd_mm"] = bpd + rng.normal(0.0, np.where(hc > 260, 1.5, 0.5))
-    table = script.fit_table(cols, np.arange(600), ("one",), "test", script.BANDS_MM, "bpd")
+    table = fitting.fit_table(cols, np.arange(600), ("one",), "test", fitting.BANDS_MM, "bpd")
     assert table.half_width_mm(300.0, None) > 2 * table.half_width_mm(150.0, None)
     assert table.half_width_mm(150.0, None) == pytest.approx(1.96 * 0.5, rel=0.3)
-    rep = script.report(cols, script.cross_fit(cols, ("one",), "test", script.BANDS_MM, "bpd"), "bpd")
+    rep = fitting.report(cols, fitting.cross_fit(cols, ("one",), "test", fitting.BANDS_MM, "bpd"), "bpd")
     assert 0.9 <= rep["levels"]["0.95"]["coverage"] <= 0.99
     with pytest.raises(ValueError, match="reference_ofd_mm"):
-        script.fit_table(cols, np.arange(600), ("one",), "test", None, "ofd")
+        fitting.fit_table(cols, np.arange(600), ("one",), "test", None, "ofd")
 
 
 def test_cross_fit_report_has_every_level_and_band():
     pytest.importorskip("crepes")
-    script = _script()
+    fitting = _fitting()
     rng = np.random.default_rng(1)
     hc, ref, _ = _synthetic(300, rng)
     cols = _cols(hc, ref)
-    rep = script.report(cols, script.cross_fit(cols, ("one", "hc_over_160mm"), "test"))
+    rep = fitting.report(cols, fitting.cross_fit(cols, ("one", "hc_over_160mm"), "test"))
     assert set(rep["levels"]) == {"0.80", "0.90", "0.95"}
     r95 = rep["levels"]["0.95"]
     assert set(r95["bands"]) == {"<120", "120-200", "200-260", ">260"}
@@ -102,16 +114,16 @@ def test_cross_fit_report_has_every_level_and_band():
 
 
 def test_package_table_loads_and_applies_by_hand_arithmetic():
-    t = intervals.load_table()
+    t = interval_table.load_table()
     assert t.n_calibration == 896 and set(t.quantiles) == {"0.80", "0.90", "0.95"}
-    raw = json.load(open(intervals.TABLE_PATH))
+    raw = json.load(open(interval_table.TABLE_PATH))
     hc, mpx = 290.9, 0.5  # a model pixel of 0.5 mm: inside the calibration range
     q95 = raw["quantiles"]["0.95"]
     if "bin_edges_mm" in raw:  # Mondrian: the quantile of the measured HC's bin
         q95 = raw["bin_quantiles"][sum(hc >= e for e in raw["bin_edges_mm"])]["0.95"]
     signals = {"fit_rms_frac": 0.012, "inlier_fraction": 0.9, "mask_ellipse_dice": 0.992,
                "uncertain_band_fraction": 0.3, "outside_fraction": 0.0}  # a typical head
-    x = [intervals.FEATURES[n](hc, {**signals, "model_pixel_mm": mpx}) for n in raw["feature_names"]]
+    x = [interval_table.FEATURES[n](hc, {**signals, "model_pixel_mm": mpx}) for n in raw["feature_names"]]
     floors = raw.get("feature_floors") or [0.0] * len(x)
     x = [min(max(v, lo), c) for v, lo, c in zip(x, floors, raw["feature_caps"])]
     sigma = max(raw["min_sigma_mm"], sum(c * v for c, v in zip(raw["coefficients"], x)))
@@ -129,7 +141,7 @@ def test_mondrian_table_covers_each_head_size_bin_where_one_quantile_does_not():
     """Noise that jumps between bins and that no feature sees (difficulty constant): one pooled
     quantile under-covers the noisy bin and over-covers the quiet one; per-bin quantiles fix it."""
     pytest.importorskip("crepes")
-    script = _script()
+    fitting = _fitting()
     rng = np.random.default_rng(3)
 
     def draw(n):
@@ -138,9 +150,9 @@ def test_mondrian_table_covers_each_head_size_bin_where_one_quantile_does_not():
         return hc, hc + rng.normal(0.0, sd)
 
     hc, ref = draw(1500)
-    edges = script.BANDS_MM
-    pooled = script.fit_table(_cols(hc, ref), np.arange(1500), ("one",), "pooled")
-    banded = script.fit_table(_cols(hc, ref), np.arange(1500), ("one",), "banded", edges)
+    edges = fitting.BANDS_MM
+    pooled = fitting.fit_table(_cols(hc, ref), np.arange(1500), ("one",), "pooled")
+    banded = fitting.fit_table(_cols(hc, ref), np.arange(1500), ("one",), "banded", edges)
     assert banded.bin_edges_mm == edges and len(banded.bin_quantiles) == len(edges) + 1
     hc2, ref2 = draw(40000)
     for table, ok in ((pooled, False), (banded, True)):
@@ -150,7 +162,7 @@ def test_mondrian_table_covers_each_head_size_bin_where_one_quantile_does_not():
                    for lo, hi in zip((0.0,) + edges, edges + (1e9,))]
         assert all(abs(c - 0.95) < 0.02 for c in per_bin) == ok, (table.method, per_bin)
     # the JSON round trip keeps the bins; the bin of an HC on an edge is the upper one
-    again = intervals.table_from_dict(json.loads(json.dumps(banded.to_dict())))
+    again = interval_table.table_from_dict(json.loads(json.dumps(banded.to_dict())))
     assert again == banded
     assert again.quantile(0.95, 200.0) == banded.bin_quantiles[2]["0.95"]
     assert again.quantile(0.95, 199.99) == banded.bin_quantiles[1]["0.95"]
@@ -159,19 +171,19 @@ def test_mondrian_table_covers_each_head_size_bin_where_one_quantile_does_not():
 
 
 def test_a_mondrian_table_with_inconsistent_bins_is_refused_in_words():
-    d = intervals.load_table().to_dict()
+    d = interval_table.load_table().to_dict()
     d.update(bin_edges_mm=[120.0, 200.0], bin_quantiles=[{"0.95": 2.0}] * 3)
     with pytest.raises(ValueError, match="t.json: Mondrian bins need ascending edges"):
-        intervals.table_from_dict(d, "t.json")
+        interval_table.table_from_dict(d, "t.json")
     d.update(bin_edges_mm=[200.0, 120.0],
              bin_quantiles=[{"0.80": 1.0, "0.90": 1.5, "0.95": 2.0}] * 3)
     with pytest.raises(ValueError, match="Mondrian bins"):
-        intervals.table_from_dict(d, "t.json")
+        interval_table.table_from_dict(d, "t.json")
 
 
 def test_missing_signal_counts_as_the_cap_and_unknown_level_is_refused():
-    t = intervals.IntervalTable("t", ("one", "fit_rms_frac"), (1.0, 10.0), 0.2,
-                                {"0.95": 2.0}, 10, (1.0, 0.05))
+    t = interval_table.IntervalTable("t", ("one", "fit_rms_frac"), (1.0, 10.0), 0.2,
+                                     {"0.95": 2.0}, 10, (1.0, 0.05))
     assert t.sigma_mm(150.0, {"fit_rms_frac": 0.01}) == pytest.approx(1.1)
     assert t.sigma_mm(150.0, {"fit_rms_frac": None}) == pytest.approx(1.5)  # the cap
     assert t.sigma_mm(150.0, {"fit_rms_frac": float("nan")}) == pytest.approx(1.5)
@@ -184,14 +196,14 @@ def test_bad_table_file_is_one_clear_error(tmp_path):
     bad = tmp_path / "t.json"
     bad.write_text('{"format": "other"}')
     with pytest.raises(ValueError, match="t.json: not an"):
-        intervals.load_table(str(bad))
+        interval_table.load_table(str(bad))
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="t.json: cannot read"):
-        intervals.load_table(str(bad))
+        interval_table.load_table(str(bad))
 
 
 def _bad_tables():
-    good = intervals.load_table().to_dict()
+    good = interval_table.load_table().to_dict()
     nan = float("nan")
     return {
         "a list": ([1, 2, 3], "a JSON list, not an"),
@@ -232,7 +244,7 @@ def test_an_undecodable_table_names_the_file(tmp_path):
     bad = tmp_path / "t.json"
     bad.write_bytes(b"\xff\xfe{}")
     with pytest.raises(ValueError, match=f"^{re.escape(str(bad))}: cannot read the interval table"):
-        intervals.load_table(str(bad))
+        interval_table.load_table(str(bad))
 
 
 def test_ga_interval_combines_measurement_and_formula_spread():
@@ -255,40 +267,40 @@ def test_ga_interval_combines_measurement_and_formula_spread():
 
 
 def test_check_applies_the_package_table_without_refitting(tmp_path, capsys):
-    script = _script()
+    fitting, predictions = _fitting(), _predictions()
     rng = np.random.default_rng(2)
     hc, ref, _ = _synthetic(50, rng)
     cols = _cols(hc, ref)
     path = tmp_path / "p.csv"
     with open(path, "w") as f:
-        f.write(",".join(script.COLUMNS) + "\n")
+        f.write(",".join(predictions.COLUMNS) + "\n")
         for i in range(50):
-            f.write(",".join(str(cols[k][i]) if k in cols else "" for k in script.COLUMNS) + "\n")
-    rep = script.check(str(path), intervals.TABLE_PATH)
-    t = intervals.load_table()
-    half = np.array([t.half_width_mm(h, {k: cols[k][i] for k in script.SIGNAL_COLUMNS})
+            f.write(",".join(str(cols[k][i]) if k in cols else "" for k in predictions.COLUMNS) + "\n")
+    rep = fitting.check(str(path), interval_table.TABLE_PATH)
+    t = interval_table.load_table()
+    half = np.array([t.half_width_mm(h, {k: cols[k][i] for k in predictions.SIGNAL_COLUMNS})
                      for i, h in enumerate(hc)])
     assert rep["levels"]["0.95"]["coverage"] == pytest.approx(np.mean(np.abs(ref - hc) <= half))
     assert "no refit" in capsys.readouterr().out
 
 
 def test_feature_floors_clip_and_a_table_without_them_still_loads():
-    t = intervals.IntervalTable("t", ("model_pixel_mm",), (4.0,), 0.2, {"0.95": 2.0}, 10,
-                                (0.8,), feature_floors=(0.15,))
+    t = interval_table.IntervalTable("t", ("model_pixel_mm",), (4.0,), 0.2, {"0.95": 2.0}, 10,
+                                     (0.8,), feature_floors=(0.15,))
     assert t.sigma_mm(150.0, {"model_pixel_mm": 0.5}) == pytest.approx(2.0)
     assert t.sigma_mm(150.0, {"model_pixel_mm": 0.05}) == pytest.approx(0.6)  # the floor 0.15
     assert t.sigma_mm(150.0, {"model_pixel_mm": 3.0}) == pytest.approx(3.2)  # the cap 0.8
     assert t.sigma_mm(150.0, {}) == pytest.approx(3.2)  # unknown: the cap
-    assert intervals.table_from_dict(t.to_dict()) == t
+    assert interval_table.table_from_dict(t.to_dict()) == t
     # the table before floors and model pixels (the first fit) loads and applies as before
-    old = {"format": intervals.TABLE_FORMAT, "method": "m", "feature_names": ["one", "hc_over_160mm"],
+    old = {"format": interval_table.TABLE_FORMAT, "method": "m", "feature_names": ["one", "hc_over_160mm"],
            "coefficients": [1.45, 0.5726], "feature_caps": [1.0, 1.7243], "min_sigma_mm": 0.2,
            "n_calibration": 185, "quantiles": {"0.95": 2.862}, "source": ""}
-    t_old = intervals.table_from_dict(old)
+    t_old = interval_table.table_from_dict(old)
     assert t_old.feature_floors is None and "feature_floors" not in t_old.to_dict()
     assert t_old.sigma_mm(260.0, {}) == pytest.approx(1.45 + 0.5726 * 1.0)
     with pytest.raises(ValueError, match="differ in length"):
-        intervals.table_from_dict({**old, "feature_floors": [0.0]})
+        interval_table.table_from_dict({**old, "feature_floors": [0.0]})
 
 
 def test_model_pixel_mm_is_pixel_size_times_letterbox_ratio_and_feeds_the_interval():
@@ -305,7 +317,7 @@ def test_model_pixel_mm_is_pixel_size_times_letterbox_ratio_and_feeds_the_interv
     assert m.to_dict()["model_pixel_mm"] == m.model_pixel_mm
     want = intervals.hc_interval(m.hc_mm, m.quality, model_pixel_mm=m.model_pixel_mm)
     assert m.hc_interval() == want
-    t = intervals.load_table()
+    t = interval_table.load_table()
     if "model_pixel_mm" in t.feature_names:  # the package's table uses it: unknown is wider
         assert intervals.hc_interval(m.hc_mm, m.quality).half_width_mm > want.half_width_mm
     # a measurement made without its letterbox known has no model pixel size
@@ -318,7 +330,7 @@ def test_conformal_table_on_model_pixel_covers_noise_constant_in_model_pixels():
     `model_pixel_mm` alone covers at each level, in the finest and the coarsest quarter."""
     pytest.importorskip("crepes")
     pytest.importorskip("scipy")
-    script = _script()
+    fitting = _fitting()
     rng = np.random.default_rng(3)
 
     def draw(n):
@@ -328,7 +340,7 @@ def test_conformal_table_on_model_pixel_covers_noise_constant_in_model_pixels():
 
     hc, ref, mpx = draw(400)
     cols = {**_cols(hc, ref), "model_pixel_mm": mpx}
-    table = script.fit_table(cols, np.arange(400), ("model_pixel_mm",), "test")
+    table = fitting.fit_table(cols, np.arange(400), ("model_pixel_mm",), "test")
     hc2, ref2, mpx2 = draw(20000)
     for level in (0.80, 0.90, 0.95):
         half = np.array([table.half_width_mm(h, {"model_pixel_mm": v}, level)
@@ -349,26 +361,26 @@ def test_collect_over_cv_folds_predicts_each_image_with_its_own_folds_model(samp
     from hc_tf import models
     from hc_tf.train import data as data_lib
 
-    script = _script()
+    fitting, predictions = _fitting(), _predictions()
     work = tmp_path / "cv"
     for k in (1, 3):
         (work / f"fold{k}").mkdir(parents=True)
         shutil.copy(models.released_edge_model(), work / f"fold{k}" / "model_int8.tflite")
     out = str(tmp_path / "oof.csv")
-    script.collect("", sample_data_dir, out, cv_work=str(work))
-    cols = script.read_predictions(out)
+    predictions.collect("", sample_data_dir, out, cv_work=str(work))
+    cols = predictions.read_predictions(out)
     folds = data_lib.fold_of_images(sample_data_dir, 5)
     held_out = sorted(n for n, k in folds.items() if k in (1, 3))
     assert sorted(cols["filename"]) == held_out
     assert np.all(np.isfinite(cols["model_pixel_mm"]))
     # BPD and OFD against the annotation ellipse's axes: each head's, the OFD the longer.
     for axis in ("bpd", "ofd"):
-        assert np.all(np.abs(script.residuals(cols, axis)) < 10.0), axis
+        assert np.all(np.abs(fitting.residuals(cols, axis)) < 10.0), axis
     assert np.all(cols["reference_ofd_mm"] > cols["reference_bpd_mm"])
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="empty: no fold\\*/model.keras"):
-        script.collect("", sample_data_dir, out, cv_work=str(empty), cv_tier="keras")
+        predictions.collect("", sample_data_dir, out, cv_work=str(empty), cv_tier="keras")
 
 
 def test_an_interval_belongs_to_the_model_it_was_calibrated_on(tmp_path):
@@ -392,9 +404,9 @@ def test_an_interval_belongs_to_the_model_it_was_calibrated_on(tmp_path):
     table, note = inference.interval_table_for(str(other))
     assert table is None
     assert note.startswith("no calibrated HC interval for mine.tflite") and "mine.interval_table.json" in note
-    shutil.copy(intervals.TABLE_PATH, tmp_path / "mine.interval_table.json")
+    shutil.copy(interval_table.TABLE_PATH, tmp_path / "mine.interval_table.json")
     table, note = inference.interval_table_for(str(other))
-    assert note == "" and table == intervals.load_table(intervals.TABLE_PATH)
+    assert note == "" and table == interval_table.load_table(interval_table.TABLE_PATH)
     (tmp_path / "mine.interval_table.json").write_text("{}")
     with pytest.raises(ValueError, match="mine.interval_table.json"):
         inference.interval_table_for(str(other))
@@ -435,15 +447,15 @@ def test_bpd_and_ofd_intervals_are_the_released_models_by_their_own_tables():
                     original_px_per_model_px=2.5)
     rec = records.image_record("x.png", m)
     for q in ("bpd", "ofd"):
-        t = intervals.load_table(intervals.AXIS_TABLE_PATHS[q])
-        x = intervals.feature_vector(m.hc_mm, {**dataclasses.asdict(quality),
-                                               "model_pixel_mm": 0.5}, t.feature_names)
+        t = interval_table.load_table(interval_table.AXIS_TABLE_PATHS[q])
+        x = interval_table.feature_vector(m.hc_mm, {**dataclasses.asdict(quality),
+                                                    "model_pixel_mm": 0.5}, t.feature_names)
         half = t.quantile(0.95, m.hc_mm) * t.sigma_from_features(x)
         value = rec["biometry"][f"{q}_mm"]
         iv = rec[f"{q}_interval"]
         assert (iv["lower_mm"], iv["upper_mm"]) == pytest.approx((value - half, value + half))
         assert iv["display"] == f"95%: {value - half:.1f}-{value + half:.1f}" and iv["method"] == t.method
-    other = Measurement(True, "", m.ellipse, 0.2, quality, 2.5, interval_table=intervals.load_table())
+    other = Measurement(True, "", m.ellipse, 0.2, quality, 2.5, interval_table=interval_table.load_table())
     assert records.image_record("x.png", other)["bpd_interval"] == {
         "note": "no calibrated BPD interval: the package's is calibrated on the released model's errors"}
     coarse = Measurement(True, "", m.ellipse, 0.2, quality, 100.0)  # a 20 mm model pixel
@@ -481,7 +493,7 @@ def test_a_centile_carries_the_centiles_of_its_hc_intervals_ends():
 def test_a_note_just_past_the_cap_reads_two_different_numbers():
     """3 of HC18's test images read "model_pixel_mm 0.871 is above the calibrated range (up to
     0.871)": the note now takes the decimals it needs to tell the two apart."""
-    t = intervals.load_table(intervals.AXIS_TABLE_PATHS["bpd"])
+    t = interval_table.load_table(interval_table.AXIS_TABLE_PATHS["bpd"])
     i = t.feature_names.index("model_pixel_mm")
     cap = t.feature_caps[i]
     x = [math.nan] * len(t.feature_names)
@@ -502,7 +514,7 @@ def test_an_image_beyond_the_calibrated_range_gets_a_note_not_a_capped_interval(
     from hc_tf.measure.result import Measurement
     from hc_tf.report import records
 
-    t = intervals.load_table()
+    t = interval_table.load_table()
     if "model_pixel_mm" not in t.feature_names:
         pytest.skip("the package's table does not use the model pixel")
     cap = t.feature_caps[t.feature_names.index("model_pixel_mm")]
@@ -536,10 +548,10 @@ def test_the_released_model_is_not_calibrated_on_the_validation_split_it_trained
     with it (the --model default) is refused before anything runs, and `fit` writes only a
     table it is told to, never the package's by default."""
     from hc_tf import models
-    script = _script()
+    predictions, script = _predictions(), _script()
     out = tmp_path / "val.csv"
     with pytest.raises(ValueError, match="released model trained on the validation split"):
-        script.collect(models.released_edge_model(), sample_data_dir, str(out))
+        predictions.collect(models.released_edge_model(), sample_data_dir, str(out))
     assert not out.exists()
     with pytest.raises(SystemExit) as usage:
         script.main(["fit", "--predictions", str(out), "--report", str(tmp_path / "r.json")])

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import tiny_models as T
 from hc_tf import cli
 from hc_tf import measure as measure_lib
-from hc_tf.clinical import intervals
+from hc_tf.clinical import interval_table
 
 PIXEL_MM = {"000_HC.png": 0.2, "001_HC.png": 0.15}
 HEADS = {"000_HC.png": measure_lib.Ellipse(95, 62, 60, 40, 0.4),
@@ -74,7 +74,7 @@ def test_predict_writes_the_known_ellipses_in_mm(fixture_dir, tmp_path, float32_
     mine = tmp_path / "mine"
     mine.mkdir()
     shutil.copy(fixture_dir / "blob.keras", mine / "blob.keras")
-    shutil.copy(intervals.TABLE_PATH, mine / "blob.interval_table.json")
+    shutil.copy(interval_table.TABLE_PATH, mine / "blob.interval_table.json")
     result = CliRunner().invoke(cli.main, [
         "predict", "--model", str(mine / "blob.keras"), str(fixture_dir / "images"),
         "--pixel-csv", str(fixture_dir / "pixels.csv"), "--out", str(tmp_path / "out2")])

@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 
-from hc_tf.surfaces import calibrate_intervals
+from hc_tf.surfaces import interval_predictions
 
 from tests.scripts import load_script
 
@@ -16,7 +16,7 @@ def _load():
 def _write_predictions(path, n=60, bad=(3, 17, 41)):
     """n heads, the `bad` ones 8 mm off with a low inlier fraction; the rest 1 mm off."""
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=calibrate_intervals.COLUMNS)
+        w = csv.DictWriter(f, fieldnames=interval_predictions.COLUMNS)
         w.writeheader()
         for i in range(n):
             w.writerow({"filename": f"{i:03d}_HC.png", "subject": f"{i:03d}",

@@ -43,7 +43,7 @@ def test_the_calibrated_pair_is_one_the_calibration_search_can_choose():
 
 
 def test_soft_dice_confidence_is_one_for_a_crisp_map_and_lower_for_a_soft_one():
-    from hc_tf.surfaces import calibrate_intervals as cal
+    from hc_tf.surfaces import interval_predictions as cal
     crisp = np.zeros((20, 20))
     crisp[5:15, 5:15] = 1.0
     assert cal.soft_dice_confidence(crisp) == pytest.approx(1.0)

@@ -173,7 +173,7 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
         from fhir.resources.R4B import observation  # noqa: F401
     except ImportError:
         return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
-    from hc_tf.clinical import biometry, intervals
+    from hc_tf.clinical import biometry, interval_table, intervals
     from hc_tf.io import dicom
     from hc_tf.report import records
     from hc_tf.report.dicom_sr import ModelInfo
@@ -187,7 +187,7 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
     with open(os.path.join(BUNDLE, golden["metadata"]), encoding="utf-8") as f:
         version = json.load(f)["model_version"]
     box = s["letterbox"]
-    model_pixel = intervals.model_pixel_mm(s["pixel_size_mm"], 1 / min(box["scale_x"], box["scale_y"]))
+    model_pixel = interval_table.model_pixel_mm(s["pixel_size_mm"], 1 / min(box["scale_x"], box["scale_y"]))
     interval = dataclasses.asdict(intervals.hc_interval(hc_mm, s["quality"], model_pixel_mm=model_pixel))
     assert (report_interval["lower_mm"], report_interval["upper_mm"]) == pytest.approx(
         (interval["lower_mm"], interval["upper_mm"]), abs=1e-9)

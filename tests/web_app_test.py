@@ -31,6 +31,7 @@ import pytest
 
 from hc_tf import clinical
 from hc_tf.clinical import biometry
+from hc_tf.clinical import interval_table
 from hc_tf.clinical import intervals
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -168,7 +169,7 @@ def _assert_matches_golden(res, s):
     if s["found"]:
         assert abs(res["hc_mm"] - s["hc_mm"]) <= TOL_MM, (s["filename"], res["hc_mm"], s["hc_mm"])
         lb = s["letterbox"]  # the model-pixel size, as Measurement.model_pixel_mm has it
-        mpx = intervals.model_pixel_mm(s["pixel_size_mm"], 1.0 / min(lb["scale_x"], lb["scale_y"]))
+        mpx = interval_table.model_pixel_mm(s["pixel_size_mm"], 1.0 / min(lb["scale_x"], lb["scale_y"]))
         interval = intervals.hc_interval(s["hc_mm"], s["quality"], model_pixel_mm=mpx).display()
         assert res["text"] == f"HC {s['hc_mm']:.1f} mm ({interval})"
         row = s["submission_row"]
@@ -177,7 +178,7 @@ def _assert_matches_golden(res, s):
         # beyond that table's calibration.
         axes = {}
         for q in ("bpd", "ofd"):
-            value, table = getattr(b, f"{q}_mm"), intervals.load_table(intervals.AXIS_TABLE_PATHS[q])
+            value, table = getattr(b, f"{q}_mm"), interval_table.load_table(interval_table.AXIS_TABLE_PATHS[q])
             axes[q] = f"{value:.1f} mm"
             if not intervals.beyond_calibration(s["hc_mm"], s["quality"], table, mpx):
                 iv = intervals.axis_interval(q, value, s["hc_mm"], s["quality"], model_pixel_mm=mpx)

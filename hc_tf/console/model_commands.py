@@ -223,7 +223,7 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
 def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, overwrite, quiet):
     """Full vs edge model on the same images, through the same measurement."""
     import itertools
-    from hc_tf.surfaces import evaluate as evaluate_lib
+    from hc_tf.surfaces import hc18_folder
     from hc_tf.export import parity as parity_lib
     from hc_tf.io import out_dir as out_dir_lib
     from hc_tf.console import progress
@@ -231,8 +231,8 @@ def parity(keras_path, tflite_path, data_dir, split, limit, out_dir, overwrite, 
     # --out as evaluate's: new or empty, or with --overwrite only parity's own outputs.
     with out_dir_lib.staged(out_dir, overwrite, out_dir_lib.Outputs(parity_lib.OUTPUT_NAMES)
                             ) as staging:
-        if evaluate_lib.is_hc18_folder(data_dir):
-            samples = list(itertools.islice(evaluate_lib.samples_from_hc18_folder(data_dir), limit))
+        if hc18_folder.is_hc18_folder(data_dir):
+            samples = list(itertools.islice(hc18_folder.samples_from_hc18_folder(data_dir), limit))
         else:
             from hc_tf.train import data as data_lib
             samples = data_lib.load_samples(data_dir, split)[:limit]

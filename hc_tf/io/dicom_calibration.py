@@ -1,11 +1,11 @@
-"""Pixel size of a DICOM ultrasound frame: the Sequence of Ultrasound Regions, chosen by the head.
+"""A DICOM ultrasound frame's calibration as its file states it: the 2D tissue regions of the
+Sequence of Ultrasound Regions (0018,6011), or PixelSpacing (0028,0030) when it has none.
 
-The scanner's calibration is per region (PS3.3 C.8.5.5): the 2D tissue region that holds the
-head gives the pixel size. The head's centre (from the measured ellipse) decides the region,
-so `read_calibration` returns the candidate regions and `choose_pixel_size` picks one after
-measuring. PixelSpacing (0028,0030) is not ultrasound calibration: it is used only when the file
-has no region sequence at all, and the choice says so. A typed pixel size that disagrees with
-the file is refused unless overridden. Each refusal is a `DicomError` naming the file and tag.
+The scanner's calibration is per region (PS3.3 C.8.5.5), so `read_calibration` returns the
+candidate regions, each with its pixel size or the reason it has none; which one holds the head,
+and so the pixel size a measurement uses, is chosen after measuring (`dicom_pixel_size`).
+PixelSpacing is not ultrasound calibration: it is read only when the file has no region sequence
+at all. Each refusal is a `DicomError` (or a `problem`) naming the file and tag.
 """
 
 from __future__ import annotations
@@ -22,23 +22,10 @@ from hc_tf.io.dicom import Header
 # X and Y deltas (or a typed and a file pixel size) that differ by more than this fraction
 # are not one pixel size: an HC needs square pixels, and 1% is 2 mm on a 200 mm head.
 TOLERANCE = 0.01
-# A head whose outline has more than this share of its points in another 2D region lies
-# across two panes (dual-pane images): its pixel size is ambiguous.
-MAX_OUTLINE_IN_OTHER_REGION = 0.02
-OUTLINE_POINTS = 360
-# The model sees a frame's one 2D tissue region when it has one this wide and high (pixels):
-# a smaller box holds no measurable head, so it is taken for a mistake and the frame kept.
-MIN_MODEL_REGION_SIDE = 32
 UNITS_CM = 3
 MM_PER_CM = 10.0
 UNIT_NAMES = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "seconds", 5: "hertz",
               6: "dB/seconds", 7: "cm/sec", 8: "cm^2", 9: "cm^2/sec", 0xC: "degrees"}
-
-SOURCE_REGION = "dicom_us_region"
-SOURCE_PIXEL_SPACING = "dicom_pixel_spacing"
-SOURCE_TYPED = "typed"
-SOURCE_OVERRIDE = "typed_override"
-OVERRIDE_FLAG = "--override-dicom-calibration"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,18 +57,8 @@ class Calibration:
     empty: bool = False  # the file carries no calibration at all: a typed size may stand in
 
 
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """The pixel size used for a measurement, where it came from and why (for the report)."""
-
-    pixel_size_mm: float
-    source: str  # SOURCE_*
-    note: str
-    region: Optional[int] = None  # the (0018,6011) item used
-    file_pixel_size_mm: Optional[float] = None
-
-
-def _isotropic(dx: float, dy: float) -> bool:
+def isotropic(dx: float, dy: float) -> bool:
+    """Two pixel sizes (or X and Y deltas) within TOLERANCE of each other: one square pixel."""
     return abs(dx - dy) <= TOLERANCE * max(abs(dx), abs(dy))
 
 
@@ -169,7 +146,7 @@ def _region(item: int, r: Any, rows: int, columns: int, path: str) -> Optional[R
     if not (dx > 0 and dy > 0):
         return Region(item, box, None, f"{where}: PhysicalDeltaX/Y (0018,602C/602E) "
                       f"{dx:g}/{dy:g} cm are not positive")
-    if not _isotropic(dx, dy):
+    if not isotropic(dx, dy):
         return Region(item, box, None, f"{where}: PhysicalDeltaX (0018,602C) {dx:g} cm and "
                       f"PhysicalDeltaY (0018,602E) {dy:g} cm differ by more than "
                       f"{TOLERANCE:.0%} (pixels not square)")
@@ -263,172 +240,11 @@ def _calibration(header: Header, frame: int,
             f"{path}: no calibration: no Sequence of Ultrasound Regions (0018,6011) and no "
             "PixelSpacing (0028,0030); give --pixel-size"), empty=True)
     rows_mm, cols_mm = spacing
-    if not (rows_mm > 0 and cols_mm > 0) or not _isotropic(rows_mm, cols_mm):
+    if not (rows_mm > 0 and cols_mm > 0) or not isotropic(rows_mm, cols_mm):
         return Calibration(path, False, (), problem=(
             f"{path}: PixelSpacing (0028,0030) {rows_mm:g}\\{cols_mm:g} mm is not one positive "
             f"square pixel (within {TOLERANCE:.0%})"))
     return Calibration(path, False, (), pixel_spacing_mm=(rows_mm + cols_mm) / 2)
-
-
-def provisional_pixel_size(cal: Calibration, typed_mm: Optional[float], override: bool,
-                           typed_label: str = "--pixel-size") -> float:
-    """The pixel size to measure with before the head's region is known.
-
-    The HC is rescaled (re-measured) by `choose_pixel_size` when the head's region says
-    otherwise. Raises the file's `problem` when nothing can calibrate it.
-
-    Raises:
-      DicomError: naming the file and tag, unless a typed size may stand in for it; or for a
-        typed size that disagrees with every region of the file (without `override`).
-    """
-    if typed_mm is not None and (override or cal.empty):
-        return typed_mm
-    if cal.problem:
-        raise DicomError(cal.problem + (f" (a typed --pixel-size is used only with "
-                                        f"{OVERRIDE_FLAG})" if typed_mm is not None else ""))
-    sizes = ([cal.pixel_spacing_mm] if cal.pixel_spacing_mm is not None
-             else [r.pixel_size_mm for r in cal.regions if r.problem is None])
-    if typed_mm is not None and not any(_isotropic(size, typed_mm) for size in sizes):
-        # Wherever the head lies, the typed size disagrees: refuse before decoding.
-        raise _disagreement(cal, typed_mm, sizes[0], typed_label,
-                            "PixelSpacing (0028,0030)" if cal.pixel_spacing_mm is not None
-                            else "PhysicalDeltaX/Y (0018,602C/602E)")
-    return sizes[0]
-
-
-def _holds_a_head(box: Tuple[int, int, int, int]) -> bool:
-    """A region box at least MIN_MODEL_REGION_SIDE wide and high (a box-less region's is not)."""
-    x0, y0, x1, y1 = box
-    return min(x1 - x0, y1 - y0) + 1 >= MIN_MODEL_REGION_SIDE
-
-
-def model_region(cal: Calibration, rows: int, columns: int
-                 ) -> Optional[Tuple[int, int, int, int]]:
-    """The part of a frame the model sees (x0, y0, x1, y1, inclusive): the file's one 2D tissue
-    region, so the head gets the model pixels that the scanner's text, bars and margins would
-    take (docs/dicom.md). None, the whole frame: no region; several (a dual pane, measured whole,
-    then on its head's pane: `pane_region`); one under MIN_MODEL_REGION_SIDE or without a box;
-    or one that is the whole frame."""
-    if len(cal.regions) != 1:
-        return None
-    box = cal.regions[0].box
-    return box if _holds_a_head(box) and box != (0, 0, columns - 1, rows - 1) else None
-
-
-def pane_region(cal: Calibration, ellipse: Any) -> Optional[Tuple[int, int, int, int]]:
-    """The box of the 2D region that holds a head measured on a frame of several (a dual pane),
-    for the model to see that pane alone; None when no single region holds it (`head_region`
-    refuses: the pixel size choice then says why) or the region is under
-    MIN_MODEL_REGION_SIDE."""
-    try:
-        box = head_region(cal, ellipse).box
-    except DicomError:
-        return None
-    return box if _holds_a_head(box) else None
-
-
-def head_region(cal: Calibration, ellipse: Any) -> Region:
-    """The 2D region that holds the head: its centre's, with no share of the outline elsewhere.
-
-    Raises:
-      DicomError: when the centre lies in no 2D region, in regions of different calibration,
-        or the outline runs into another 2D region (across two panes), or the head's region
-        itself cannot calibrate.
-    """
-    centre = np.array([[ellipse.cx, ellipse.cy]])
-    home = [r for r in cal.regions if r.contains(centre)[0]]
-    at = f"head centre ({ellipse.cx:.0f}, {ellipse.cy:.0f})"
-    if not home:
-        boxes = ", ".join(f"{r.item}: {r.box}" for r in cal.regions)
-        raise DicomError(f"{cal.path}: {at} lies in no 2D region of (0018,6011) "
-                         f"(regions x0,y0,x1,y1: {boxes})")
-    sizes = {r.pixel_size_mm for r in home}
-    if len(home) > 1 and (None in sizes or not _isotropic(min(sizes), max(sizes))):
-        raise DicomError(f"{cal.path}: {at} lies in overlapping 2D regions "
-                         f"{', '.join(str(r.item) for r in home)} of (0018,6011) with "
-                         "different calibration")
-    region = home[0]
-    outline = ellipse.points(OUTLINE_POINTS)
-    inside_home = np.any([r.contains(outline) for r in home], axis=0)
-    for other in cal.regions:
-        share = float(np.mean(other.contains(outline) & ~inside_home))
-        if share > MAX_OUTLINE_IN_OTHER_REGION:
-            raise DicomError(f"{cal.path}: the head lies across two 2D regions of (0018,6011) "
-                             f"({region.item} and {other.item}: {share:.0%} of its outline in "
-                             f"region {other.item}); its pixel size is ambiguous")
-    if region.problem:
-        raise DicomError(region.problem)
-    return region
-
-
-def _file_choice(cal: Calibration, ellipse: Any) -> Optional[Choice]:
-    """The file's own pixel size for this head, or None when the file has none usable."""
-    if cal.problem:
-        return None
-    if cal.pixel_spacing_mm is not None:
-        return Choice(cal.pixel_spacing_mm, SOURCE_PIXEL_SPACING,
-                      "PixelSpacing (0028,0030): the file has no Sequence of Ultrasound Regions; "
-                      "PixelSpacing is not ultrasound calibration, check the HC",
-                      file_pixel_size_mm=cal.pixel_spacing_mm)
-    if ellipse is None:  # no head: the region cannot be chosen; report the first one's
-        r = next(r for r in cal.regions if r.problem is None)
-        return Choice(r.pixel_size_mm, SOURCE_REGION, f"region {r.item} of (0018,6011) "
-                      "(no head found, so no region chosen)", r.item, r.pixel_size_mm)
-    r = head_region(cal, ellipse)
-    return Choice(r.pixel_size_mm, SOURCE_REGION, f"2D tissue region {r.item} of (0018,6011) "
-                  f"(box {r.box}) holds the head", r.item, r.pixel_size_mm)
-
-
-def choose_pixel_size(cal: Calibration, ellipse: Any, typed_mm: Optional[float] = None,
-                      override: bool = False, typed_label: str = "--pixel-size") -> Choice:
-    """The pixel size of a measured frame and why (`Choice.source`).
-
-    Args:
-      cal: from `read_calibration`.
-      ellipse: the measured head (`measure.Ellipse`, original pixels), or None if not found.
-      typed_mm: a pixel size a person gave (--pixel-size or a CSV row), or None.
-      override: force `typed_mm` where the file's calibration differs or is refused.
-      typed_label: how messages name the typed value.
-
-    Raises:
-      DicomError: naming the file and tag, for the refusals of `head_region` and
-        `read_calibration`, or a typed pixel size that disagrees with the file's (unless
-        `override`).
-    """
-    try:
-        found = _file_choice(cal, ellipse)
-    except DicomError:
-        if not (override and typed_mm is not None):
-            raise
-        found = None
-    if typed_mm is None:
-        if found is None:
-            raise DicomError(cal.problem)
-        return found
-    if found is not None and _isotropic(found.pixel_size_mm, typed_mm):
-        return dataclasses.replace(found, note=found.note + f"; {typed_label} {typed_mm:g} mm "
-                                   "agrees")
-    if cal.empty:
-        return Choice(typed_mm, SOURCE_TYPED, f"{typed_label}: the file has no calibration")
-    if override:
-        file_text = (f"the file's {found.pixel_size_mm:g} mm" if found else
-                     "the file's calibration, which was refused")
-        return Choice(typed_mm, SOURCE_OVERRIDE, f"{typed_label} {typed_mm:g} mm forced by "
-                      f"{OVERRIDE_FLAG} over {file_text}", None,
-                      found.pixel_size_mm if found else None)
-    if found is None:
-        raise DicomError(f"{cal.problem} (a typed {typed_label} is used only with "
-                         f"{OVERRIDE_FLAG})")
-    raise _disagreement(cal, typed_mm, found.pixel_size_mm, typed_label,
-                        "PhysicalDeltaX/Y (0018,602C/602E)" if found.source == SOURCE_REGION
-                        else "PixelSpacing (0028,0030)")
-
-
-def _disagreement(cal: Calibration, typed_mm: float, file_mm: float, typed_label: str,
-                  tag: str) -> DicomError:
-    return DicomError(f"{cal.path}: {typed_label} {typed_mm:g} mm disagrees with the file's "
-                      f"calibration {file_mm:g} mm ({tag}); drop it, or force it with "
-                      f"{OVERRIDE_FLAG}")
 
 
 def region_summary(regions: Sequence[Region]) -> str:

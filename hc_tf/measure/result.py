@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from hc_tf import clinical
 from hc_tf.clinical import biometry as biometry_lib
+from hc_tf.clinical import interval_table as interval_table_lib
 from hc_tf.clinical import intervals as intervals_lib
 from hc_tf.measure.geometry import Ellipse
 
@@ -38,7 +39,7 @@ class Measurement:
     pixel_size_mm: float
     quality: Optional[clinical.QualitySignals] = None
     original_px_per_model_px: Optional[float] = None
-    interval_table: Optional[intervals_lib.IntervalTable] = dataclasses.field(
+    interval_table: Optional[interval_table_lib.IntervalTable] = dataclasses.field(
         default=None, compare=False, repr=False)
     interval_note: str = ""
 
@@ -57,11 +58,11 @@ class Measurement:
 
     @property
     def model_pixel_mm(self) -> Optional[float]:
-        """The size in mm of one model-input pixel (`clinical.intervals.model_pixel_mm`), the
+        """The size in mm of one model-input pixel (`clinical.interval_table.model_pixel_mm`), the
         scale the model's error is roughly constant in; None when the letterbox is unknown."""
         if self.original_px_per_model_px is None:
             return None
-        return intervals_lib.model_pixel_mm(self.pixel_size_mm, self.original_px_per_model_px)
+        return interval_table_lib.model_pixel_mm(self.pixel_size_mm, self.original_px_per_model_px)
 
     @property
     def center_mm(self) -> Optional[Tuple[float, float]]:
@@ -111,7 +112,7 @@ class Measurement:
         return self.interval_note or intervals_lib.beyond_calibration(
             self.hc_mm, self.quality, self.interval_table, self.model_pixel_mm)
 
-    def hc_interval(self, level: float = intervals_lib.DEFAULT_LEVEL
+    def hc_interval(self, level: float = interval_table_lib.DEFAULT_LEVEL
                     ) -> Optional[intervals_lib.HcInterval]:
         """The calibrated interval of the HC (`clinical.intervals`, the measuring model's table,
         the quality signals and the model-pixel size as the difficulty); None when not found
@@ -121,7 +122,7 @@ class Measurement:
         return intervals_lib.hc_interval(self.hc_mm, self.quality, level, self.interval_table,
                                          model_pixel_mm=self.model_pixel_mm)
 
-    def axis_interval(self, quantity: str, level: float = intervals_lib.DEFAULT_LEVEL
+    def axis_interval(self, quantity: str, level: float = interval_table_lib.DEFAULT_LEVEL
                       ) -> Tuple[Optional[intervals_lib.AxisInterval], str]:
         """BPD's or OFD's calibrated interval (`quantity` "bpd" or "ofd"), or (None, why not):
         the package's tables are the released model's (a model with a table of its own, or
@@ -132,7 +133,7 @@ class Measurement:
         if self.interval_table is not None or self.interval_note:
             return None, (f"no calibrated {quantity.upper()} interval: the package's is "
                           "calibrated on the released model's errors")
-        table = intervals_lib.load_table(intervals_lib.AXIS_TABLE_PATHS[quantity])
+        table = interval_table_lib.load_table(interval_table_lib.AXIS_TABLE_PATHS[quantity])
         beyond = intervals_lib.beyond_calibration(self.hc_mm, self.quality, table,
                                                   self.model_pixel_mm)
         if beyond:

@@ -27,7 +27,8 @@ import numpy as np
 
 from hc_tf.io import atomic
 from hc_tf.io import tables
-from hc_tf.surfaces.calibrate_intervals import BAND_LABELS as BANDS, band_of, subject_of
+from hc_tf.surfaces.interval_fitting import BAND_LABELS as BANDS, band_of
+from hc_tf.surfaces.interval_predictions import subject_of
 
 TIERS = ("int8", "keras")  # the edge model, the full tier (Keras float)
 BIOMETRY_ERRORS = ("bpd_df_mm", "ofd_df_mm")

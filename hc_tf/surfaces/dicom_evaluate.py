@@ -2,8 +2,8 @@
 
 Each DICOM frame is measured as `hc-tf predict` measures it (its pixel size from the file,
 chosen by the head's region: `dicom_predict`), then scored against the CSV's HC with the
-challenge's DF/ADF, GA error and review figures (`evaluate.summarize`); there is no reference
-outline, so no Dice or Hausdorff. A file that cannot be measured is one line in
+challenge's DF/ADF, GA error and review figures (`evaluate_summary.summarize`); there is no
+reference outline, so no Dice or Hausdorff. A file that cannot be measured is one line in
 unreadable.csv and the rest are scored.
 """
 
@@ -19,6 +19,7 @@ from hc_tf import inference
 from hc_tf.io import hc18_csv
 from hc_tf.surfaces import dicom_predict
 from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.surfaces import evaluate_summary
 from hc_tf.console import progress
 
 def read_reference_csv(path: str) -> Dict[str, float]:
@@ -111,7 +112,7 @@ def evaluate_dicom(runner: inference.Runner, inputs: Sequence[str], reference_cs
                          + (f" ({len(unreadable)} refused: {unreadable[0][1]})" if unreadable
                             else ""))
     os.makedirs(out_dir, exist_ok=True)
-    summary = evaluate_lib.summarize(rows, getattr(runner, "interval_note", ""))
+    summary = evaluate_summary.summarize(rows, getattr(runner, "interval_note", ""))
     summary["reference_csv"] = {"path": reference_csv, "rows": len(refs), "rows_scored": len(scored),
                                 "not_scored": sorted(set(refs) - scored)}
     tables.write_rows_csv(os.path.join(out_dir, "per_image.csv"), rows, evaluate_lib.PER_IMAGE_FIELDS)

@@ -18,6 +18,7 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import atomic
 from hc_tf.io import dicom
 from hc_tf.io import dicom_calibration as calibration
+from hc_tf.io import dicom_pixel_size
 from hc_tf.io import dicom_frames
 from hc_tf.io import file_names
 
@@ -118,14 +119,14 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
     header = header or dicom.read_header(path)
     numbers = dicom.frame_numbers(header, frame)
     cals = calibration.read_calibrations(header, numbers)
-    provisional = {n: calibration.provisional_pixel_size(c, typed_mm, override, typed_label)
+    provisional = {n: dicom_pixel_size.provisional_pixel_size(c, typed_mm, override, typed_label)
                    for n, c in cals.items()}
     ds = dicom.read_pixels(header)
     name = os.path.basename(path)
     for n in numbers:
         gray = dicom_frames.decode_frame(header, ds, n)
         yield DicomSample(frame_filename(name, n, header.frames > 1), gray, provisional[n],
-                          region=calibration.model_region(cals[n], header.rows, header.columns),
+                          region=dicom_pixel_size.model_region(cals[n], header.rows, header.columns),
                           header=header, frame=n, calibration=cals[n], typed_mm=typed_mm,
                           override=override, typed_label=typed_label,
                           allow_implausible=allow_implausible)
@@ -133,14 +134,14 @@ def samples(path: str, frame: Optional[int], typed_mm: Optional[float], override
 
 def region_pass(runner: inference.Runner, pred: inference.Prediction) -> inference.Prediction:
     """A frame of several 2D regions (a dual pane), measured whole, then measured again on the
-    region that holds its head (`dicom_calibration.pane_region`): the model sees that pane as it
+    region that holds its head (`dicom_pixel_size.pane_region`): the model sees that pane as it
     sees a frame's one region (docs/dicom.md). `pred` as it is for any other frame, a head not
     found, one no single pane holds, or a pane where the second pass finds none."""
     s: DicomSample = pred.sample
     m = pred.measurement
     if s.region is not None or not m.found or len(s.calibration.regions) < 2:
         return pred
-    box = calibration.pane_region(s.calibration, m.ellipse)
+    box = dicom_pixel_size.pane_region(s.calibration, m.ellipse)
     if box is None:
         return pred
     second = inference.predict_batch(runner, [dataclasses.replace(s, region=box)])[0]
@@ -164,8 +165,8 @@ def finish(runner: inference.Runner, pred: inference.Prediction
     s: DicomSample = pred.sample
     m = pred.measurement
     try:
-        choice = calibration.choose_pixel_size(s.calibration, m.ellipse if m.found else None,
-                                               s.typed_mm, s.override, s.typed_label)
+        choice = dicom_pixel_size.choose_pixel_size(s.calibration, m.ellipse if m.found else None,
+                                                    s.typed_mm, s.override, s.typed_label)
     except dicom.DicomError as err:  # name the frame: each frame is refused on its own
         if not is_multi_frame(s):
             raise

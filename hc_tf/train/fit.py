@@ -29,6 +29,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from hc_tf import defaults
 from hc_tf.surfaces import evaluate as evaluate_lib
+from hc_tf.surfaces import evaluate_summary
 from hc_tf import inference
 from hc_tf.modeling import keras_runner
 from hc_tf.modeling import model as model_lib
@@ -136,7 +137,7 @@ def _callbacks(config: TrainConfig, val_samples: Sequence[inference.Sample],
             t = time.time()
             runner = keras_runner.KerasRunner(self.model, flip_tta=config.flip_tta_validation)
             rows = [evaluate_lib.score(p) for p in inference.predict_samples(runner, val_samples)]
-            summary = evaluate_lib.summarize(rows)
+            summary = evaluate_summary.summarize(rows)
             figures = validation.adf_figures(
                 [r["predicted_hc_mm"] if r["found"] else None for r in rows],
                 [r["reference_hc_mm"] for r in rows])

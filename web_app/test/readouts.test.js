@@ -57,7 +57,7 @@ test('the model-pixel size: pixel size / min letterbox scale; unknown is the wid
   }
 });
 
-test('a note just past a cap takes the decimals it needs to read two numbers (intervals._apart)', () => {
+test('a note just past a cap takes the decimals it needs to read two numbers (interval_table._apart)', () => {
   const table = spec.hc_interval.axis_tables.bpd;
   const cap = table.feature_caps[table.feature_names.indexOf('model_pixel_mm')];
   const note = beyondCalibration(table, 150, { model_pixel_mm: cap + 2e-5 });

@@ -14,13 +14,13 @@ from typing import Any, Dict, Optional, Tuple
 
 from hc_tf import inference
 from hc_tf import measure as measure_lib
-from hc_tf.io import dicom_calibration as calibration
+from hc_tf.io import dicom_pixel_size
 from hc_tf.surfaces import dicom_predict
 
 TYPED_LABEL = "the typed pixel size"
 OVERRIDE_LABEL = "the page's 'use the typed pixel size over the file's calibration' box"
 # The CLI's words in the calibration's messages, and the page's for them.
-_PAGE_WORDS = ((calibration.OVERRIDE_FLAG, OVERRIDE_LABEL),
+_PAGE_WORDS = ((dicom_pixel_size.OVERRIDE_FLAG, OVERRIDE_LABEL),
                ("a typed --pixel-size", "a typed pixel size"),
                ("--pixel-size", "a typed pixel size"),
                ("; pass --allow-any-pixel-size to use it", ""))  # the page has no such option

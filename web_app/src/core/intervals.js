@@ -1,7 +1,8 @@
 // Calibrated intervals of a measured HC, BPD and OFD and the GA the HC implies: a port of
-// hc_tf/clinical/intervals.py (the definition). The whole calibration table comes from the
-// bundle metadata's clinical.hc_interval.table (hc_tf/clinical/interval_table.json, written
-// once by scripts/make_bundle.py); only the feature formulas are code here, by name.
+// hc_tf/clinical/intervals.py and hc_tf/clinical/interval_table.py (the definition). The whole
+// calibration table comes from the bundle metadata's clinical.hc_interval.table
+// (hc_tf/clinical/interval_table.json, written once by scripts/make_bundle.py); only the feature
+// formulas are code here, by name.
 
 import { fmtFixed } from './pyformat.js';
 import { gaFromHc, formatGa, GA_KEYS } from './clinical.js';
@@ -9,7 +10,7 @@ import { gaFromHc, formatGa, GA_KEYS } from './clinical.js';
 const signal = (name) => (hc, s) => (s?.[name] ?? NaN);
 const oneMinus = (name) => (hc, s) => (s?.[name] === null || s?.[name] === undefined ? NaN : 1.0 - s[name]);
 
-/** intervals.FEATURES: name -> f(HC mm, quality signals); NaN where a signal is missing. */
+/** interval_table.FEATURES: name -> f(HC mm, quality signals); NaN where a signal is missing. */
 export const FEATURES = {
   one: () => 1.0,
   hc_mm: (hc) => hc / 100.0,
@@ -74,7 +75,7 @@ export function beyondCalibration(table, hcMm, signals) {
   table.feature_names.forEach((name, i) => {
     const v = FEATURES[name] ? FEATURES[name](hcMm, signals) : NaN, cap = table.feature_caps[i];
     if (table.coefficients[i] !== 0 && v > cap) {
-      let d = 3; // intervals._apart: as many more decimals (up to 9) as it takes to read apart
+      let d = 3; // interval_table._apart: as many more decimals (up to 9) as it takes to read apart
       while (fmtFixed(v, d) === fmtFixed(cap, d) && d < 9) d++;
       beyond.push(`${name} ${fmtFixed(v, d)} is above the calibrated range (up to ${fmtFixed(cap, d)})`);
     }

@@ -1,6 +1,7 @@
 // A DICOM frame's pixel size on the page: filled from the file and locked unless the user ticks
 // "Override"; chosen by the head's region after measuring (core/dicom/calibration.js, the rules
-// of hc_tf/io/dicom_calibration.py), with the choice said under the field.
+// of hc_tf/io/dicom_calibration.py and hc_tf/io/dicom_pixel_size.py), with the choice said under
+// the field.
 import { measurePrepared, decodeOptions, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { headBundle, missingUids, studyDate } from '../core/fhir.js';
 import { hcInterval, measurementSignals } from '../core/intervals.js';

@@ -1,6 +1,7 @@
-// Pixel size of a DICOM ultrasound frame: a port of hc_tf/io/dicom_calibration.py (the
-// definition; rules in docs/dicom.md), same choices and the same refusal words. Works on the
-// plain header record of ./file.js (`calibrationFields`), so the worker can hand it to the page.
+// Pixel size of a DICOM ultrasound frame: a port of hc_tf/io/dicom_calibration.py (the file's
+// calibration) and hc_tf/io/dicom_pixel_size.py (the choice by the head), the definition (rules
+// in docs/dicom.md), same choices and the same refusal words. Works on the plain header record
+// of ./file.js (`calibrationFields`), so the worker can hand it to the page.
 
 import { fmtFixed, fmtG } from '../pyformat.js';
 import { UserError } from '../imagefile.js';
@@ -90,7 +91,7 @@ function disagreement(cal, typedMm, fileMm, label, tag, overrideLabel) {
   return new DicomError(`${cal.path}: ${label} ${fmtG(typedMm)} mm disagrees with the file's calibration ${fmtG(fileMm)} mm (${tag}); drop it, or force it with ${overrideLabel}`);
 }
 
-/** dicom_calibration.provisional_pixel_size: the size to measure with before the head is known. */
+/** dicom_pixel_size.provisional_pixel_size: the size to measure with before the head is known. */
 export function provisionalPixelSize(cal, typedMm, override, { label = '--pixel-size', overrideLabel = '--override-dicom-calibration' } = {}) {
   if (typedMm !== null && (override || cal.empty)) return typedMm;
   if (cal.problem) throw new DicomError(cal.problem + (typedMm !== null ? ` (a typed ${label} is used only with ${overrideLabel})` : ''));
@@ -101,11 +102,11 @@ export function provisionalPixelSize(cal, typedMm, override, { label = '--pixel-
   return sizes[0];
 }
 
-/** dicom_calibration._holds_a_head: a region box at least MIN_MODEL_REGION_SIDE wide and high. */
+/** dicom_pixel_size._holds_a_head: a region box at least MIN_MODEL_REGION_SIDE wide and high. */
 const holdsAHead = ([x0, y0, x1, y1]) => Math.min(x1 - x0, y1 - y0) + 1 >= MIN_MODEL_REGION_SIDE;
 
 /**
- * dicom_calibration.model_region: the part of a frame the model sees, [x0, y0, x1, y1]
+ * dicom_pixel_size.model_region: the part of a frame the model sees, [x0, y0, x1, y1]
  * (inclusive): the file's one 2D tissue region; null (the whole frame) for none, several (a
  * dual pane: paneRegion), one under MIN_MODEL_REGION_SIDE or without a box, or one that is the
  * whole frame.
@@ -118,7 +119,7 @@ export function modelRegion(cal, rows, columns) {
 }
 
 /**
- * dicom_calibration.pane_region: the box of the 2D region that holds a head measured on a frame
+ * dicom_pixel_size.pane_region: the box of the 2D region that holds a head measured on a frame
  * of several (a dual pane), for a second pass on that pane; null when no single region holds it
  * (headRegion refuses) or it is under MIN_MODEL_REGION_SIDE.
  */
@@ -137,7 +138,7 @@ function outline(e, n) {
   });
 }
 
-/** dicom_calibration.head_region: the 2D region that holds the head (its centre's, the outline not elsewhere). */
+/** dicom_pixel_size.head_region: the 2D region that holds the head (its centre's, the outline not elsewhere). */
 export function headRegion(cal, e) {
   const home = cal.regions.filter((r) => contains(r, e.cx, e.cy));
   const at = `head centre (${fmtFixed(e.cx, 0)}, ${fmtFixed(e.cy, 0)})`;
@@ -178,7 +179,7 @@ function fileChoice(cal, e) {
 }
 
 /**
- * dicom_calibration.choose_pixel_size: {pixel_size_mm, source, note, region, file_pixel_size_mm}
+ * dicom_pixel_size.choose_pixel_size: {pixel_size_mm, source, note, region, file_pixel_size_mm}
  * for a measured frame (`e` the head ellipse in pixels, or null). Throws a DicomError in words.
  */
 export function choosePixelSize(cal, e, typedMm = null, override = false, { label = '--pixel-size', overrideLabel = '--override-dicom-calibration' } = {}) {
