@@ -232,7 +232,7 @@ def test_browser_app(server, browser, golden, tmp_path):
         centile_line = page.locator("#centile").inner_text()
         assert centile_line.startswith("At 20+0 weeks (INTERGROWTH-21st): HC centile ")
         lb = flagged["letterbox"]  # and the centiles its HC interval spans
-        iv = intervals.hc_interval(flagged["hc_mm"], flagged["quality"], model_pixel_mm=intervals.model_pixel_mm(
+        iv = intervals.hc_interval(flagged["hc_mm"], flagged["quality"], model_pixel_mm=interval_table.model_pixel_mm(
             flagged["pixel_size_mm"], 1.0 / min(lb["scale_x"], lb["scale_y"])))
         ci = clinical.centile_interval(iv.lower_mm, iv.upper_mm, 20.0, iv.level)
         assert centile_line.endswith(f"; {ci.display()}"), centile_line
