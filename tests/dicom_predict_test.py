@@ -527,22 +527,15 @@ LMP_CASES = [("20250701", "20260101"), ("2025-07-01", "2026.01.01"), ("20251399"
 def test_the_web_apps_lmp_dating_is_the_pythons(tmp_path):
     """dating.js lmpGaWeeks against dicom_dating.lmp_ga_weeks: weeks and notes, at the 10-week
     edge (70 days: in, 69: out), a leap day, an LMP after the study, bad and empty dates."""
-    import shutil
-    import subprocess
     from hc_tf.io import dicom_dating
+    from tests.scripts import node_json
     python = [list(dicom_dating.lmp_ga_weeks({"LastMenstrualDate": lmp, "StudyDate": study}))
               for lmp, study in LMP_CASES]
     assert python[7][0] == 10.0 and python[8][0] is None  # exactly 10 weeks in, a day less out
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
     dating = os.path.abspath(os.path.join(REPO, "web_app", "src", "core", "dating.js"))
     script = (f"import {{ lmpGaWeeks }} from {json.dumps(dating)};\n"
               "const spec = { hc_centile: { ga_input_weeks: [10, 45] } };\n"
               f"const cases = {json.dumps(LMP_CASES)};\n"
               "console.log(JSON.stringify(cases.map(([l, s]) => { const r = lmpGaWeeks(spec, l, s);"
               " return [r.weeks, r.note]; })));\n")
-    (tmp_path / "lmp.mjs").write_text(script)
-    res = subprocess.run([node, str(tmp_path / "lmp.mjs")], capture_output=True, text=True,
-                         timeout=60, check=True)
-    assert json.loads(res.stdout) == python
+    assert node_json(tmp_path, script) == python

@@ -21,6 +21,7 @@ from hc_tf.report import dicom_sr_evidence  # noqa: E402
 from hc_tf.report import fhir  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
+from tests.scripts import node_json  # noqa: E402
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "models", "hc_effunet_int8.tflite")
 HEADS = ("000_HC.png", "019_HC.png")
@@ -515,16 +516,10 @@ def test_observation_date_is_the_same_from_the_source_the_sr_and_the_web_app(tmp
         assert python[value] == fhir.study_datetime(sr), value
     assert python["2026-01-01"] == python["2026.01.01"] == python["20260101 "] == "2026-01-01"
     assert python["2026-02-29"] is None and python["2024-02-29"] == "2024-02-29"
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: fhir.js's studyDate is not compared")
     script = (f"import {{ studyDate }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
               f"const v = {json.dumps(list(STUDY_DATES))};\n"
               "console.log(JSON.stringify(v.map((d) => studyDate(d))));\n")
-    (tmp_path / "dates.mjs").write_text(script)
-    res = subprocess.run([node, str(tmp_path / "dates.mjs")], capture_output=True, text=True,
-                         timeout=60, check=True)
-    assert dict(zip(STUDY_DATES, json.loads(res.stdout))) == python
+    assert dict(zip(STUDY_DATES, node_json(tmp_path, script))) == python
 
 
 def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the_web_app(tmp_path):
@@ -552,9 +547,6 @@ def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the
         axes = fhir.bundle_observations(bundle)
         assert [n["text"] for n in axes["bpd"].get("note", [])] == want[:int(review)]
         python.append([obs, bundle])
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: fhir.js's observation is not compared")
     script = (f"import {{ observation, headBundle }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
               f"const cases = {json.dumps(cases)};\n"
               f"const model = {json.dumps(dataclasses.asdict(model))};\n"
@@ -563,10 +555,7 @@ def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the
               "console.log(JSON.stringify(cases.map(([review, reasons, iv]) => [\n"
               "  observation(175.3, uids, null, model, review, reasons, null, iv),\n"
               "  headBundle(175.3, uids, 2, model, review, reasons, '2026-01-01', iv, biometry)])));\n")
-    (tmp_path / "obs.mjs").write_text(script)
-    res = subprocess.run([node, str(tmp_path / "obs.mjs")], capture_output=True, text=True,
-                         timeout=60, check=True)
-    assert json.loads(res.stdout) == python
+    assert node_json(tmp_path, script) == python
 
 
 @pytest.mark.parametrize("uri, good", [

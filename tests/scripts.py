@@ -13,3 +13,20 @@ def load_script(relative_path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def node_json(tmp_path, script: str):
+    """What a Node ES module printing one JSON line outputs, parsed; the test skips without
+    Node (the web app's port is then not compared)."""
+    import json
+    import shutil
+    import subprocess
+    import pytest
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the web app's port is not compared")
+    path = os.path.join(str(tmp_path), "script.mjs")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(script)
+    res = subprocess.run([node, path], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(res.stdout)
