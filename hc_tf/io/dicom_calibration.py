@@ -245,9 +245,3 @@ def _calibration(header: Header, frame: int,
             f"{path}: PixelSpacing (0028,0030) {rows_mm:g}\\{cols_mm:g} mm is not one positive "
             f"square pixel (within {TOLERANCE:.0%})"))
     return Calibration(path, False, (), pixel_spacing_mm=(rows_mm + cols_mm) / 2)
-
-
-def region_summary(regions: Sequence[Region]) -> str:
-    """"1: (120, 60, 799, 349) 0.2623 mm" per region, for messages and tests."""
-    return "; ".join(f"{r.item}: {r.box} " + (f"{r.pixel_size_mm:.4g} mm" if r.pixel_size_mm
-                                              else "uncalibrated") for r in regions)

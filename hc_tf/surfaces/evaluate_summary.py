@@ -23,7 +23,6 @@ BIOMETRY = ("bpd", "ofd")
 GA_ERROR_METHOD = clinical.GaMethod.HADLOCK_1984
 TRIMESTERS = ("first", "second", "third")
 TRIMESTER_WEEKS = {"first": "<14", "second": "14-28", "third": ">=28"}
-_SECOND_TRIMESTER_START_WEEKS = 14.0
 _THIRD_TRIMESTER_START_WEEKS = 28.0
 REFERENCE_BEYOND_RANGE = "beyond_range"  # reference HC above Hadlock's 42 weeks
 LARGE_ERROR_MM = 5.0  # "|HC error| > 5 mm": the errors the review flag should catch
