@@ -248,7 +248,8 @@ def biometry_spec():
                             "valid_ga_weeks": list(b.HADLOCK_BPD_GA_WEEKS),
                             "intervals_weeks": [{"from": lo, "to": hi, "plus_minus_weeks": sd2}
                                                 for lo, hi, sd2 in b.HADLOCK_BPD_2SD_WEEKS],
-                            "source": b.HADLOCK_BPD_SOURCE}},
+                            "source": b.HADLOCK_BPD_SOURCE,
+                            "interval_method": intervals_lib.BPD_GA_METHOD}},
         "dating": {"implementation": "hc_tf/clinical/dating.py (reference)",
                    "label": dating_lib.DATING_LABEL, "note": dating_lib.NOT_A_REDATING,
                    "refusal": dating_lib.REFUSAL, "source": report.DATING_SOURCE,

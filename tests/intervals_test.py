@@ -490,6 +490,42 @@ def test_a_centile_carries_the_centiles_of_its_hc_intervals_ends():
     assert records.image_record("x.png", m, 41.0)["centile"]["interval"] is None
 
 
+def test_the_ga_from_bpd_carries_its_bpd_intervals_spread_and_the_formulas():
+    """GA from BPD, as GA from HC: its GA at the BPD interval's ends (Hadlock 1984, BPD) and the
+    formula's 2 SD, combined by root sum of squares; report.json ga_bpd_interval, report.csv its
+    two ends; none when the BPD has no interval, measurement only beyond the formula's range."""
+    from hc_tf.clinical import biometry
+    from hc_tf.measure.geometry import Ellipse
+    from hc_tf.measure.result import Measurement
+    from hc_tf.report import records
+
+    g = intervals.bpd_ga_interval(80.0, 78.3, 81.7)
+    mid, lo, hi = (biometry.ga_from_bpd(b) for b in (80.0, 78.3, 81.7))
+    half = math.hypot((hi.ga_days - lo.ga_days) / 2, mid.plus_minus_days)
+    assert (g.method, g.measurement_lower_days, g.measurement_upper_days, g.formula_kind) == (
+        "hadlock_1984_bpd", lo.ga_days, hi.ga_days, "2 SD")
+    assert (g.combined_lower_days, g.combined_upper_days) == (mid.ga_days - half, mid.ga_days + half)
+    edge = intervals.bpd_ga_interval(20.0, 18.0, 22.0)  # below 14 weeks at its lower end
+    assert edge.combined_lower_days is None and edge.measurement_lower_days is None
+    quality = clinical.QualitySignals(fit_rms_frac=0.01, inlier_fraction=0.98,
+                                      mask_ellipse_dice=0.99, uncertain_band_fraction=0.3)
+    m = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2, quality,
+                    original_px_per_model_px=2.5)
+    rec = records.image_record("x.png", m)
+    b = rec["bpd_interval"]
+    want = intervals.bpd_ga_interval(b["value_mm"], b["lower_mm"], b["upper_mm"])
+    got = rec["ga_bpd_interval"]
+    assert got["combined_lower_days"] == want.combined_lower_days and got["formula_kind"] == "2 SD"
+    assert got["measurement_part"] == f"BPD {b['display']} through Hadlock 1984 (BPD)"
+    assert got["display"].endswith("weeks (measurement and formula)")
+    row = records.csv_row(rec)
+    assert (row["ga_bpd_lower_days"], row["ga_bpd_upper_days"]) == (want.combined_lower_days,
+                                                                    want.combined_upper_days)
+    other = Measurement(True, "", m.ellipse, 0.2, quality, 2.5,
+                        interval_table=interval_table.load_table())
+    assert records.image_record("x.png", other)["ga_bpd_interval"] is None  # no BPD interval
+
+
 def test_a_note_just_past_the_cap_reads_two_different_numbers():
     """3 of HC18's test images read "model_pixel_mm 0.871 is above the calibrated range (up to
     0.871)": the note now takes the decimals it needs to tell the two apart."""

@@ -17,6 +17,7 @@ next to the native LiteRT runtime's at 2 threads (the issue's goal) and at 1 thr
 comparison for the single-thread build), median of 20 per image.
 """
 
+import dataclasses
 import functools
 import http.server
 import json
@@ -33,6 +34,7 @@ from hc_tf import clinical
 from hc_tf.clinical import biometry
 from hc_tf.clinical import interval_table
 from hc_tf.clinical import intervals
+from hc_tf.report import records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB = os.path.join(REPO, "web_app")
@@ -176,16 +178,20 @@ def _assert_matches_golden(res, s):
         b = biometry.biometry_from_axes(row["semi_axes_a_mm"], row["semi_axes_b_mm"])
         # Each axis with its own 95% interval (its table, at the head's HC and signals), none
         # beyond that table's calibration.
-        axes = {}
+        axes, ga_bpd_line = {}, []
         for q in ("bpd", "ofd"):
             value, table = getattr(b, f"{q}_mm"), interval_table.load_table(interval_table.AXIS_TABLE_PATHS[q])
             axes[q] = f"{value:.1f} mm"
             if not intervals.beyond_calibration(s["hc_mm"], s["quality"], table, mpx):
                 iv = intervals.axis_interval(q, value, s["hc_mm"], s["quality"], model_pixel_mm=mpx)
                 axes[q] += f" ({iv.display()})"
+                if q == "bpd":  # and the GA its interval spans (records.ga_bpd_interval_record)
+                    g = records.ga_bpd_interval_record({**dataclasses.asdict(iv), "display": iv.display()})
+                    ga_bpd_line = [f"GA from the BPD's 95% interval, Hadlock 1984 (BPD): {g['display']}"]
         assert res["biometry"][0].startswith(f"BPD {axes['bpd']}, OFD {axes['ofd']}"), res["biometry"]
         assert b.head_shape_text[1:] in res["biometry"][1], res["biometry"]
         assert f"{b.ga_bpd.uncertainty_text}" in res["biometry"][2] or b.ga_bpd.message in res["biometry"][2]
+        assert res["biometry"][3:] == ga_bpd_line, res["biometry"]
         assert res["review"] == str(s["review"]).lower(), s["filename"]
         want_review = f"please review: {'; '.join(s['review_reasons'])}" if s["review"] else ""
         assert res["review_text"] == want_review, s["filename"]

@@ -1,5 +1,5 @@
-"""Calibrated intervals of a measured HC, BPD and OFD, and the GA interval the HC's implies
-(NumPy + stdlib only): the calibration table (`hc_tf.clinical.interval_table`, which says how it
+"""Calibrated intervals of a measured HC, BPD and OFD, and the GA intervals the HC's and the
+BPD's imply (NumPy + stdlib only): the calibration table (`hc_tf.clinical.interval_table`, which says how it
 is fitted) applied to one measurement, a half-width of q * sigma around the measured value.
 """
 
@@ -9,6 +9,7 @@ import dataclasses
 import math
 from typing import Any, Dict, Optional
 
+from hc_tf.clinical.biometry import ga_from_bpd
 from hc_tf.clinical.gestational_age import GaMethod, ga_from_hc
 from hc_tf.clinical.interval_table import (AXIS_TABLE_PATHS, DEFAULT_LEVEL, IntervalTable,
                                            as_mapping, feature_vector, load_table)
@@ -123,19 +124,36 @@ class GaInterval:
     combination: str = "root sum of squares of the two half-widths (independent errors)"
 
 
+BPD_GA_METHOD = "hadlock_1984_bpd"  # GaInterval.method of the GA from BPD
+
+
 def ga_interval(interval: HcInterval, method: GaMethod = GaMethod.HADLOCK_1984) -> GaInterval:
     """The GA interval implied by an HC interval, by one formula (see GaInterval)."""
     m = GaMethod(method)
     mid, lo, hi = (ga_from_hc(h, m) for h in (interval.hc_mm, interval.lower_mm or 1e-9,
                                                interval.upper_mm))
     u = mid.uncertainty
-    f_half = u.plus_minus_days if u is not None else None
-    kind = u.kind if u is not None else "out of range"
-    if mid.ga_days is None or lo.ga_days is None or hi.ga_days is None:
-        return GaInterval(m.value, mid.ga_days, lo.ga_days, hi.ga_days, f_half, kind, None, None)
-    m_half = 0.5 * (hi.ga_days - lo.ga_days)
-    if f_half is None:
-        return GaInterval(m.value, mid.ga_days, lo.ga_days, hi.ga_days, None, kind, None, None)
-    half = math.hypot(m_half, f_half)
-    return GaInterval(m.value, mid.ga_days, lo.ga_days, hi.ga_days, f_half, kind,
-                      mid.ga_days - half, mid.ga_days + half)
+    return _combined(m.value, mid.ga_days, lo.ga_days, hi.ga_days,
+                     u.plus_minus_days if u is not None else None,
+                     u.kind if u is not None else "out of range")
+
+
+def bpd_ga_interval(bpd_mm: float, lower_mm: float, upper_mm: float) -> GaInterval:
+    """The GA interval a BPD interval (lower_mm to upper_mm around bpd_mm) implies by Hadlock
+    1984's BPD formula, with that formula's 2 SD, combined as `ga_interval`'s."""
+    mid, lo, hi = (ga_from_bpd(b) for b in (bpd_mm, lower_mm or 1e-9, upper_mm))
+    return _combined(BPD_GA_METHOD, mid.ga_days, lo.ga_days, hi.ga_days, mid.plus_minus_days,
+                     "2 SD" if mid.plus_minus_days is not None else "out of range")
+
+
+def _combined(method: str, ga_days: Optional[float], lower_days: Optional[float],
+              upper_days: Optional[float], formula_half_days: Optional[float],
+              formula_kind: str) -> GaInterval:
+    """The GaInterval of a GA, its GA at the measurement interval's ends and the formula's
+    half-width: combined when all are known."""
+    if ga_days is None or lower_days is None or upper_days is None or formula_half_days is None:
+        return GaInterval(method, ga_days, lower_days, upper_days, formula_half_days,
+                          formula_kind, None, None)
+    half = math.hypot(0.5 * (upper_days - lower_days), formula_half_days)
+    return GaInterval(method, ga_days, lower_days, upper_days, formula_half_days, formula_kind,
+                      ga_days - half, ga_days + half)

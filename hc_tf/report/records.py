@@ -40,7 +40,7 @@ REPORT_FIELDS = (
     + ("bpd_mm", "ofd_mm", "cephalic_index", "head_shape", "corrected_bpd_mm", "ga_bpd",
        "ga_bpd_days", "ga_bpd_status", "ga_bpd_uncertainty", "dating_note")
     + tuple(f"{q}_{end}_95_mm" for q in ("bpd", "ofd") for end in ("lower", "upper"))
-    + ("hc_centile_lower_95", "hc_centile_upper_95"))
+    + ("hc_centile_lower_95", "hc_centile_upper_95", "ga_bpd_lower_days", "ga_bpd_upper_days"))
 
 
 def ga_range_text(est: clinical.GaEstimate) -> str:
@@ -122,7 +122,7 @@ def image_record(filename: str, m: measure_lib.Measurement,
       "centile" (centile_record with its "interval", or None), "review", "review_reasons", "quality"
       (QualitySignals as a dict, or None)}.
     """
-    centile, dating = None, None
+    centile, dating, bpd_iv = None, None, axis_interval_record(m, "bpd")
     if known_ga_weeks is not None:
         # Refuses an HC-derived GaEstimate: a centile is size for a GA from dating only.
         ga = dating_lib.dating_ga(known_ga_weeks, dating_source)
@@ -138,8 +138,9 @@ def image_record(filename: str, m: measure_lib.Measurement,
             "gestational_age": {GA_KEYS[g.method]: ga_record(g) for g in m.gestational_age()},
             "ga_interval": ga_interval_records(m),
             "biometry": biometry_record(m.biometry()) if m.found else None,
-            "bpd_interval": axis_interval_record(m, "bpd"),
+            "bpd_interval": bpd_iv,
             "ofd_interval": axis_interval_record(m, "ofd"),
+            "ga_bpd_interval": ga_bpd_interval_record(bpd_iv),
             "known_ga_weeks": known_ga_weeks, "dating": dating, "centile": centile,
             "review": m.review, "review_reasons": list(m.review_reasons),
             "quality": _quality_dict(m.quality)}
@@ -179,6 +180,21 @@ def ga_interval_records(m: measure_lib.Measurement) -> Dict[str, Dict[str, Any]]
                                      else f"{GA_TITLES[method]}: none published per estimate"),
                     "display": _ga_interval_text(g)}
     return out
+
+
+def ga_bpd_interval_record(bpd_interval: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The GA interval BPD's calibrated interval (`axis_interval_record`) implies by Hadlock
+    1984's BPD formula, its 2 SD combined as the HC's; None when the BPD has no interval."""
+    if not bpd_interval or bpd_interval.get("lower_mm") is None:
+        return None
+    g = intervals_lib.bpd_ga_interval(bpd_interval["value_mm"], bpd_interval["lower_mm"],
+                                      bpd_interval["upper_mm"])
+    title = "Hadlock 1984 (BPD)"
+    return {**dataclasses.asdict(g),
+            "measurement_part": f"BPD {bpd_interval['display']} through {title}",
+            "formula_part": (f"{title} {g.formula_kind}" if g.formula_half_days is not None
+                             else f"{title}: out of range"),
+            "display": _ga_interval_text(g)}
 
 
 def _ga_interval_text(g: intervals_lib.GaInterval) -> str:
@@ -251,6 +267,9 @@ def csv_row(record: Dict[str, Any]) -> Dict[str, Any]:
     row.update(ga_bpd=gb.get("ga"), ga_bpd_days=gb.get("ga_days"), ga_bpd_status=gb.get("status"),
                ga_bpd_uncertainty=gb.get("uncertainty"),
                dating_note=(record.get("dating") or {}).get("note"))
+    gb_iv = record.get("ga_bpd_interval") or {}
+    row.update(ga_bpd_lower_days=gb_iv.get("combined_lower_days"),
+               ga_bpd_upper_days=gb_iv.get("combined_upper_days"))
     for q in ("bpd", "ofd"):
         iv = record.get(f"{q}_interval") or {}
         row.update({f"{q}_lower_95_mm": iv.get("lower_mm"), f"{q}_upper_95_mm": iv.get("upper_mm")})

@@ -6,6 +6,7 @@
 
 import { fmtFixed } from './pyformat.js';
 import { gaFromHc, formatGa, GA_KEYS } from './clinical.js';
+import { gaFromBpd } from './biometry.js';
 
 const signal = (name) => (hc, s) => (s?.[name] ?? NaN);
 const oneMinus = (name) => (hc, s) => (s?.[name] === null || s?.[name] === undefined ? NaN : 1.0 - s[name]);
@@ -120,13 +121,33 @@ export function axisInterval(spec, quantity, valueMm, hcMm, signals, level = spe
 export function gaInterval(spec, iv, method) {
   const [mid, lo, hi] = [iv.hc_mm, iv.lower_mm || 1e-9, iv.upper_mm].map((h) => gaFromHc(spec, h, method));
   const fHalf = mid.uncertainty_kind === null ? null : mid.uncertainty_days;
-  const kind = mid.uncertainty_kind ?? 'out of range';
-  const out = { method, ga_days: mid.ga_days, measurement_lower_days: lo.ga_days, measurement_upper_days: hi.ga_days,
+  return combined(spec, method, mid.ga_days, lo.ga_days, hi.ga_days, fHalf, mid.uncertainty_kind ?? 'out of range');
+}
+
+/** intervals._combined: a GaInterval's fields, combined when every part is known. */
+function combined(spec, method, gaDays, lowerDays, upperDays, fHalf, kind) {
+  const out = { method, ga_days: gaDays, measurement_lower_days: lowerDays, measurement_upper_days: upperDays,
     formula_half_days: fHalf, formula_kind: kind, combined_lower_days: null, combined_upper_days: null,
     combination: spec.hc_interval.combination };
-  if (mid.ga_days === null || lo.ga_days === null || hi.ga_days === null || fHalf === null) return out;
-  const half = Math.hypot(0.5 * (hi.ga_days - lo.ga_days), fHalf);
-  return { ...out, combined_lower_days: mid.ga_days - half, combined_upper_days: mid.ga_days + half };
+  if (gaDays === null || lowerDays === null || upperDays === null || fHalf === null) return out;
+  const half = Math.hypot(0.5 * (upperDays - lowerDays), fHalf);
+  return { ...out, combined_lower_days: gaDays - half, combined_upper_days: gaDays + half };
+}
+
+/**
+ * records.ga_bpd_interval_record: the GA interval BPD's interval (axisInterval's) implies by
+ * Hadlock 1984's BPD formula, its 2 SD combined as the HC's; null when the BPD has none.
+ */
+export function bpdGaIntervalRecord(spec, bpdIv) {
+  if (!bpdIv || bpdIv.lower_mm === undefined) return null;
+  const bio = spec.biometry;
+  const [mid, lo, hi] = [bpdIv.value_mm, bpdIv.lower_mm || 1e-9, bpdIv.upper_mm].map((b) => gaFromBpd(bio, b));
+  const g = combined(spec, bio.ga_from_bpd.interval_method, mid.ga_days, lo.ga_days, hi.ga_days, mid.uncertainty_days,
+    mid.uncertainty_days !== null ? '2 SD' : 'out of range');
+  const title = 'Hadlock 1984 (BPD)';
+  return { ...g, measurement_part: `BPD ${bpdIv.display} through ${title}`,
+    formula_part: g.formula_half_days !== null ? `${title} ${g.formula_kind}` : `${title}: out of range`,
+    display: gaIntervalText(g) };
 }
 
 function gaIntervalText(g) {

@@ -108,7 +108,8 @@ function item(text, data = {}) {
 }
 
 /**
- * BPD/OFD (each with its 95% interval when it has one), cephalic index and GA from BPD as lines
+ * BPD/OFD (each with its 95% interval when it has one), cephalic index, GA from BPD and the GA
+ * its interval spans as lines
  * (records.biometry_record's words; ivs: headBiometry's).
  */
 function biometryLines(b, ivs) {
@@ -119,6 +120,9 @@ function biometryLines(b, ivs) {
     item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}; corrected BPD ${fmt1(b.corrected_bpd_mm)} mm`, { key: 'cephalic_index', shape: b.head_shape }),
     item(g.status === 'ok' ? `GA from BPD (Hadlock 1984): ${g.ga} weeks (${g.uncertainty})` : `GA from BPD (Hadlock 1984): ${g.message}`,
       { key: 'ga_bpd', status: g.status }),
+    // the GA the BPD's interval spans with the formula's spread (records.ga_bpd_interval_record)
+    ...(ivs.ga_bpd_interval ? [item(`GA from the BPD's ${ivs.bpd_interval.display.split(':')[0]} interval, `
+      + `Hadlock 1984 (BPD): ${ivs.ga_bpd_interval.display}`, { key: 'ga_bpd_interval' })] : []),
   ];
 }
 
