@@ -1,5 +1,5 @@
 // The canvas (the image's preview, the fitted ellipse, calibration points) and the result block.
-import { gaLine, reviewText, parseGaWeeks } from '../core/clinical.js';
+import { gaLine, reviewText } from '../core/clinical.js';
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { datingDisplay } from '../core/dating.js';
 import { centileRecord, headBiometry } from './report.js';
@@ -90,7 +90,7 @@ export function showCentile(spec, result, trusted) {
   if ((!text && fileWeeks === null) || !result?.found || !trusted) return;
   try {
     const c = centileRecord(spec, result.hc_mm, hcInterval(spec, result.hc_mm, measurementSignals(result)), text || fileWeeks);
-    const dated = text ? datingDisplay(spec, parseGaWeeks(spec, text)) : datingDisplay(spec, fileWeeks, spec.dating.file_source);
+    const dated = datingDisplay(spec, c.ga_weeks, text ? spec.dating.source : spec.dating.file_source);
     $('dating').textContent = `${dated}; ${spec.dating.note}.`;
     out.dataset.state = c.status;
     out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}${c.interval ? `; ${c.interval.display}` : ''}`;
