@@ -256,8 +256,8 @@ def test_a_scanner_screen_is_measured_in_its_2d_region(run, tmp_path, name):
     moved = dict(dataclasses.asdict(png.ellipse), cx=png.ellipse.cx + x0,
                  cy=png.ellipse.cy + y0)
     assert record["dicom"]["ellipse_px"] == pytest.approx(moved, abs=1e-9)
-    from hc_tf.report import dicom_sr
-    scoord = dicom_sr.read_back(str(tmp_path / "o" / record["dicom"]["sr"]))["ellipse"]
+    from hc_tf.report import dicom_sr_read
+    scoord = dicom_sr_read.read_back(str(tmp_path / "o" / record["dicom"]["sr"]))["ellipse"]
     assert np.mean(scoord, axis=0) == pytest.approx([moved["cx"] + 0.5, moved["cy"] + 0.5],
                                                     abs=1e-3)  # SCOORD: pixel corners, +0.5
     overlay = cv2.imread(str(tmp_path / "o" / "overlays" / "screen.png"))

@@ -18,6 +18,7 @@ pytest.importorskip("highdicom")
 
 from hc_tf.report import dicom_sr  # noqa: E402
 from hc_tf.report import dicom_sr_evidence  # noqa: E402
+from hc_tf.report import dicom_sr_read  # noqa: E402
 from hc_tf.report import fhir  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
@@ -25,12 +26,14 @@ from tests.scripts import node_json  # noqa: E402
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "models", "hc_effunet_int8.tflite")
 HEADS = ("000_HC.png", "019_HC.png")
+DATED_HEAD = "207_HC.png"  # within the INTERGROWTH-21st standard's weeks, unlike HEADS
 PIXELMED_JAR = ("/usr/share/java/pixelmed.jar" if os.path.isfile("/usr/share/java/pixelmed.jar")
                 else (sorted(glob.glob("/usr/share/java/pixelmed*.jar")) or [None])[-1])
 
 
 def _inputs(folder):
-    """A single-frame head, a two-frame cine of two heads (US Multi-frame), and a real Philips
+    """A single-frame head, one dated by its Last Menstrual Date (a centile in the SR), a
+    two-frame cine of two heads (US Multi-frame), and a real Philips
     two-frame file (its own patient and study modules; a US Image SOP class, so its SR names no
     frame; the model finds a flagged "head" in frame 2)."""
     from pydicom.data import get_testdata_file
@@ -42,6 +45,9 @@ def _inputs(folder):
     px = dicom_files.head_pixel_sizes()[HEADS[0]]
     dicom_files.save(dicom_files.dataset(frames, regions=[
         dicom_files.region((0, 0, w - 1, h - 1), px)]), str(folder / "cine.dcm"))
+    dated = dicom_files.gray_dataset(DATED_HEAD)  # 155.8 mm, its LMP 18+4 weeks before
+    dated.StudyDate, dated.LastMenstrualDate = "20260601", "20260122"
+    dicom_files.save(dated, str(folder / "dated.dcm"))
     philips = get_testdata_file("OBXXXX1A_2frame.dcm")  # frame 2: a flagged non-head
     if philips:
         shutil.copy(philips, folder / "philips.dcm")
@@ -77,7 +83,7 @@ def test_sr_reads_back_as_report_json_says(run):
         assert run["records"]["philips.dcm#2"]["review_reasons"]
     assert any("note" not in r["bpd_interval"] for r in run["records"].values())
     for record in run["records"].values():
-        back = dicom_sr.read_back(str(run["out"] / record["dicom"]["sr"]))
+        back = dicom_sr_read.read_back(str(run["out"] / record["dicom"]["sr"]))
         assert back["hc_mm"] == pytest.approx(record["hc_mm"], abs=1e-9)
         # BPD and OFD beside it, as report.json gives them (the ellipse's axes, outer to outer)
         assert back["bpd_mm"] == pytest.approx(record["biometry"]["bpd_mm"], abs=1e-9)
@@ -105,9 +111,34 @@ def test_sr_reads_back_as_report_json_says(run):
         assert back["hc_lower_95_mm"] == pytest.approx(iv["lower_mm"], abs=1e-6)
         assert back["hc_upper_95_mm"] == pytest.approx(iv["upper_mm"], abs=1e-6)
         assert iv["method"] in back["hc_interval_method"] and "95%" in back["hc_interval_method"]
+        _check_centile(back, record)
         multi_class = record["dicom"]["sop_class_uid"] not in dicom_sr.SINGLE_FRAME_CLASSES
         frame = record["dicom"]["frame"] if record["dicom"]["frames_in_file"] > 1 else None
         assert back["frames"] == ([frame] if frame and multi_class else None)
+
+
+def _check_centile(back, record):
+    """The SR's TID 311 percentile rank and z-score are report.json's centile at the GA from
+    dating, the population named with that GA and its source; none without a centile."""
+    from hc_tf.io import dicom_dating
+    c = record["centile"]
+    if not c or c["status"] != "ok":
+        assert (back["hc_centile"], back["hc_z"], back["hc_population"]) == (None,) * 3
+        return
+    assert back["hc_centile"] == pytest.approx(c["centile"], abs=1e-4)
+    assert back["hc_z"] == pytest.approx(c["z"], abs=1e-4)
+    assert back["hc_population"] == (f"{dicom_sr.POPULATION} at {c['ga']} weeks, dated by "
+                                     f"{dicom_dating.LMP_SOURCE}")
+
+
+def test_a_dated_head_carries_its_centile_in_the_sr(run):
+    """The dated head's SR holds its centile (_check_centile, above); the others, whose heads
+    are below the standard's weeks or undated, hold none."""
+    dated = run["records"]["dated.dcm"]
+    assert dated["centile"]["status"] == "ok" and 10 < dated["centile"]["centile"] < 90
+    assert dicom_sr_read.read_back(str(run["out"] / dated["dicom"]["sr"]))["hc_centile"] > 0
+    others = [r for n, r in run["records"].items() if n != "dated.dcm"]
+    assert others and not any(r["centile"] for r in others)
 
 
 def test_scoord_ellipse_is_the_measured_ellipse():
@@ -168,7 +199,8 @@ def test_pixelmed_sr_validator_passes(run):
         pytest.skip("PixelMed's DicomSRValidator needs java and libpixelmed-java (Debian)")
     # The JVM takes seconds per file: one of each kind (the flagged one has reason TEXT items).
     kind = "philips.dcm#2" if "philips.dcm#2" in run["records"] else "single.dcm"
-    for record in (run["records"][kind], run["records"]["cine.dcm#2"]):
+    for record in (run["records"][kind], run["records"]["cine.dcm#2"],
+                   run["records"]["dated.dcm"]):  # the last: a centile (TID 311)
         path = str(run["out"] / record["dicom"]["sr"])
         out = subprocess.run(
             [java, "-Djdk.xml.xpathExprOpLimit=0", "-Djdk.xml.xpathExprGrpLimit=0",
@@ -187,15 +219,20 @@ def _pixelmed_tid300_false_positive(line):
     """PixelMed (Debian's 2022 jar) matches TID 300 rows 9/10 and TID 1419 rows 13/14 (INFERRED
     FROM NUM, any concept) against every NUM child of a measurement and then faults the
     relationship, so the TID 310 uncertainty NUMs (HAS PROPERTIES, CID 225, which its own TID
-    310 row 5 accepts) are reported. Only those lines, for those two codes, on the HC, BPD and
-    OFD (each with its interval), are excused."""
+    310 row 5 accepts) and the HC's TID 311 percentile rank and z-score (HAS PROPERTIES, CID
+    227) are reported. Only those lines, for those codes, on the HC, BPD and OFD (each with its
+    interval; the centile on the HC only), are excused."""
+    child = line.rstrip().split("/")[-1]
+    uncertainty = child.startswith(tuple(f"NUM ({c},SCT," for c in (dicom_sr.UPPER_UNCERTAINTY,
+                                                                     dicom_sr.LOWER_UNCERTAINTY)))
+    centile = child.startswith(tuple(f"NUM ({c[0]},DCM," for c in (dicom_sr.PERCENTILE_CODE,
+                                                                    dicom_sr.Z_SCORE_CODE)))
+    hc = f"NUM ({dicom_sr.HC_CODE[0]},LN,\"{dicom_sr.HC_CODE[2]}\")/NUM" in line
     return (line.startswith("Error: Template ")
             and "Incorrect relationship - expected INFERRED FROM - found HAS PROPERTIES" in line
-            and line.rstrip().split("/")[-1].startswith(
-                tuple(f"NUM ({c},SCT," for c in (dicom_sr.UPPER_UNCERTAINTY,
-                                                  dicom_sr.LOWER_UNCERTAINTY)))
-            and any(f"NUM ({code[0]},LN,\"{code[2]}\")/NUM" in line
-                    for code in (dicom_sr.HC_CODE, dicom_sr.BPD_CODE, dicom_sr.OFD_CODE)))
+            and ((uncertainty and (hc or any(f"NUM ({code[0]},LN,\"{code[2]}\")/NUM" in line
+                                             for code in (dicom_sr.BPD_CODE, dicom_sr.OFD_CODE))))
+                 or (centile and hc)))
 
 
 def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
@@ -241,13 +278,14 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         assert "sha256" in obs.method.text and obs.device.display.startswith("hc-tf")
         assert "subject" not in doc  # no --fhir-patient-system: no patient in the FHIR
         # The review flag is a note, first, and never an interpretation (an EHR's abnormal-flag
-        # column: High/Low/Normal); an unflagged head has no review note.
-        assert "interpretation" not in doc
+        # column: High/Low/Normal, which only a centile at a GA from dating fills); an
+        # unflagged head has no review note.
         notes = [n["text"] for n in doc.get("note", [])]
         review = ["please review: " + "; ".join(record["review_reasons"])] if record["review"] else []
         assert [n for n in notes if "review" in n] == review and notes[:len(review)] == review
-        # The interval rides on the value (quantity-confidenceInterval), not as a normal range.
-        assert "referenceRange" not in doc
+        # The interval rides on the value (quantity-confidenceInterval), not as a normal range:
+        # a referenceRange is the standard's, at a GA from dating only.
+        _check_fhir_centile(doc, record)
         if "note" in record["hc_interval"]:  # beyond the calibrated range: no interval at all
             assert "extension" not in doc["valueQuantity"] and fhir.read_interval(doc) is None
             assert notes == review
@@ -261,6 +299,47 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         assert len(notes) == len(review) + 1 and record["hc_interval"]["method"] in notes[-1]
 
 
+def _check_fhir_centile(doc, record):
+    """The HC Observation of a head with a centile: the standard's 3rd-97th centile HCs at its
+    GA as the normal range, interpretation by the centile flag, centile and z as components
+    (the SR's codes); none of them without one."""
+    from hc_tf import clinical
+    c = record["centile"]
+    if not c or c["status"] != "ok":
+        assert not {"referenceRange", "interpretation", "component"} & set(doc)
+        return
+    [rng] = doc["referenceRange"]
+    assert (rng["low"]["value"], rng["high"]["value"]) == pytest.approx(
+        (clinical.hc_at_centile(c["ga_weeks"], 3), clinical.hc_at_centile(c["ga_weeks"], 97)))
+    assert rng["low"]["value"] < record["hc_mm"] < rng["high"]["value"]  # the dated head: normal
+    assert rng["type"]["coding"][0]["code"] == "normal" and f"at {c['ga']} weeks" in rng["text"]
+    [interp] = doc["interpretation"]
+    assert interp["coding"][0]["code"] == "N" and interp["text"] == c["display"]
+    parts = {p["code"]["coding"][0]["code"]: p["valueQuantity"] for p in doc["component"]}
+    assert parts[dicom_sr.PERCENTILE_CODE[0]]["value"] == pytest.approx(c["centile"])
+    assert parts[dicom_sr.Z_SCORE_CODE[0]]["value"] == pytest.approx(c["z"])
+    assert parts[dicom_sr.PERCENTILE_CODE[0]]["code"] == "%"
+
+
+@pytest.mark.parametrize("hc_mm,code", [(130.0, "L"), (155.8, "N"), (185.0, "H")])
+def test_the_fhir_interpretation_is_the_centile_flag_read_by_hl7s_codes(hc_mm, code):
+    """Below the 3rd centile Low, above the 97th High, between Normal: the flag the report
+    shows, at the same GA; the normal range the same at every HC."""
+    from hc_tf import clinical
+    from hc_tf.report import records
+    c = records.centile_record(clinical.hc_centile(hc_mm, 18.5))
+    assert c["flag"] == {"L": "below_3rd", "N": None, "H": "above_97th"}[code]
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
+    obs = fhir.observation(hc_mm, uids, None, model, False, [], centile=c,
+                           dating={"source": "LMP or earlier scan, as given"})
+    assert obs["interpretation"][0]["coding"][0]["code"] == code
+    assert obs["referenceRange"][0]["low"]["value"] == pytest.approx(
+        clinical.hc_at_centile(18.5, 3.0))
+    assert obs["referenceRange"][0]["text"].endswith(
+        "at 18+4 weeks (GA from dating: LMP or earlier scan, as given)")
+
+
 def test_no_interval_no_uncertainty_items(tmp_path):
     """Without an interval the SR and the Observation carry none (and read back None)."""
     from hc_tf.measure import Ellipse
@@ -271,7 +350,7 @@ def test_no_interval_no_uncertainty_items(tmp_path):
                             "method": "test conformal"}):
         path = str(tmp_path / "x.sr.dcm")
         dicom_sr.write_sr(dicom_sr.build_sr(*args, hc_interval=interval), path)
-        back = dicom_sr.read_back(path)
+        back = dicom_sr_read.read_back(path)
         if interval is None:
             assert back["hc_lower_95_mm"] is None and back["hc_interval_method"] is None
         else:  # asymmetric on purpose: each offset goes to its own side
@@ -337,7 +416,7 @@ def test_patient_fields_real_exports_have_become_valid_dicom_and_nothing_quotes_
     said = (text + capfd.readouterr().err + caplog.text
             + "".join(str(w.message) for w in caught))
     assert not [v for v in VALUES if v in said], said
-    assert dicom_sr.read_back(out)["hc_mm"] == pytest.approx(175.3)
+    assert dicom_sr_read.read_back(out)["hc_mm"] == pytest.approx(175.3)
 
 
 def _sr_times(sr):
@@ -485,7 +564,7 @@ def test_hadlock_ga_names_dicom_s_own_equation_code(tmp_path):
     methods = {(m.method.value, m.method.scheme_designator): m.value
                for m in group.get_measurements() if m.name.value == "18185-9"}
     assert methods == {("11932-1", "LN"): 20.5, ("IG21ST2016HC", "99HCTF"): 20.25}
-    assert dicom_sr.read_back(path)["ga_weeks"] == {"HC, Hadlock 1984": 20.5,
+    assert dicom_sr_read.read_back(path)["ga_weeks"] == {"HC, Hadlock 1984": 20.5,
                                                     "INTERGROWTH-21st 2016 (HC)": 20.25}
 
 

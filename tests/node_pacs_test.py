@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("pynetdicom")
 pydicom = pytest.importorskip("pydicom")
 
-from hc_tf.report import dicom_sr  # noqa: E402
+from hc_tf.report import dicom_sr_read  # noqa: E402
 from tests import dicom_files  # noqa: E402
 from tests import node_support as ns  # noqa: E402
 
@@ -51,7 +51,7 @@ def _srs_by_source(pacs, folder):
     """{referenced SOP Instance UID: [read_back of each SR referencing it]} from Orthanc."""
     out = {}
     for path in pacs.srs(folder):
-        back = dicom_sr.read_back(path)
+        back = dicom_sr_read.read_back(path)
         back["path"] = path
         out.setdefault(back["referenced_sop_instance_uid"], []).append(back)
     return out

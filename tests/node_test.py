@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-pytest.importorskip("pydicom")
+pydicom = pytest.importorskip("pydicom")
 
 from click.testing import CliRunner  # noqa: E402
 
@@ -147,13 +147,13 @@ def runner():
 
 
 def test_measure_writes_an_sr_and_dead_letters_say_why(tmp_path, runner):
-    from hc_tf.report import dicom_sr
+    from hc_tf.report import dicom_sr, dicom_sr_read
     head = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "a.dcm"))
     run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
                                                   .released_edge_model()), "HCTF")
     outputs, summary = measure_lib.measure_file(runner, head, str(tmp_path / "out"), run)
     assert measure_lib.sr_files(outputs) == ["sr/a.sr.dcm"] and summary["found"] == 1
-    back = dicom_sr.read_back(str(tmp_path / "out" / "sr" / "a.sr.dcm"))
+    back = dicom_sr_read.read_back(str(tmp_path / "out" / "sr" / "a.sr.dcm"))
     assert back["hc_mm"] == pytest.approx(summary["hc_mm"][0], abs=0.01)
     gray = dicom_files.cv2.imread(dicom_files.head_png("000_HC.png"), 0)
     nocal = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "b.dcm"))
@@ -163,6 +163,35 @@ def test_measure_writes_an_sr_and_dead_letters_say_why(tmp_path, runner):
     open(tmp_path / "c.dcm", "wb").write(b"\0" * 128 + b"DICM" + b"\1" * 50)
     with pytest.raises(measure_lib.Dead, match="(not a readable DICOM file|Rows)"):
         measure_lib.measure_file(runner, str(tmp_path / "c.dcm"), str(tmp_path / "o3"), run)
+
+
+def test_the_node_dates_a_centile_by_the_files_last_menstrual_date(tmp_path, runner):
+    """A node has no GA typed: a file's Last Menstrual Date at its StudyDate gives the SR and
+    the FHIR Observation the HC's centile, as `hc-tf predict` gives it; a date that cannot
+    date it is a note naming the tags (never the date) and no centile."""
+    from hc_tf.report import dicom_sr, dicom_sr_read, fhir
+    from hc_tf.surfaces import predict as predict_lib
+    run = measure_lib.NodeRun(dicom_sr.model_info(__import__("hc_tf.models").models
+                                                  .released_edge_model()), "HCTF")
+    paths = {}
+    for stem, lmp in (("dated", "20260122"), ("bad", "20261399")):
+        ds = dicom_files.gray_dataset("207_HC.png")
+        with pydicom.config.disable_value_validation():  # a scanner's bad date
+            ds.StudyDate, ds.LastMenstrualDate = "20260601", lmp
+        paths[stem] = dicom_files.save(ds, str(tmp_path / f"{stem}.dcm"))
+    outputs, summary = measure_lib.measure_file(runner, paths["dated"], str(tmp_path / "d"), run)
+    [want] = predict_lib.predict_files(__import__("hc_tf.models").models.released_edge_model(),
+                                       [paths["dated"]], str(tmp_path / "p")).records
+    back = dicom_sr_read.read_back(str(tmp_path / "d" / outputs[0]))
+    assert back["hc_centile"] == pytest.approx(want["centile"]["centile"], abs=1e-4)
+    bundle = json.loads((tmp_path / "d" / outputs[1]).read_text())
+    assert fhir.bundle_observations(bundle)["hc"]["interpretation"][0]["text"] == \
+        want["centile"]["display"]
+    assert not summary["sr_notes"]
+    outputs, summary = measure_lib.measure_file(runner, paths["bad"], str(tmp_path / "b"), run)
+    assert dicom_sr_read.read_back(str(tmp_path / "b" / outputs[0]))["hc_centile"] is None
+    assert "Last Menstrual Date (0010,21D0) is not a date: no GA from dating" in summary["sr_notes"]
+    assert "1399" not in json.dumps(summary)  # (the SR's own note says it is left empty there)
 
 
 def test_frames_single_keeps_a_cine_loop_unmeasured_and_says_why(tmp_path, runner, monkeypatch):

@@ -1352,3 +1352,33 @@ def test_a_files_last_menstrual_date_dates_its_centile_as_predict_does(page, gol
     page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
     assert page.inner_text("#centile").startswith("At 26+2 weeks (INTERGROWTH-21st): HC centile ")
     assert dicom_dating.LMP_SOURCE in page.inner_text("#dating")
+    _check_fhir_centile(page, tmp_path / "p" / "fhir" / "000_HC.fhir.json")
+
+
+def _check_fhir_centile(page, predicted_path):  # noqa: F811
+    """The FHIR download's HC read at the file's GA as predict's fhir/ file reads it (normal
+    range, interpretation, centile and z components); a GA typed reads it at that GA."""
+    import json
+    from hc_tf.report import fhir
+    from hc_tf.report import records
+
+    def downloaded_hc():
+        with page.expect_download() as d:
+            page.click("#dl-fhir")
+        return fhir.bundle_observations(json.loads(open(d.value.path(), encoding="utf-8").read()))["hc"]
+
+    got = downloaded_hc()
+    want = fhir.bundle_observations(json.loads(predicted_path.read_text()))["hc"]
+    assert got["interpretation"] == want["interpretation"]
+    assert got["interpretation"][0]["coding"][0]["code"] == "H"  # this head: above the 97th
+    [g], [w] = got["referenceRange"], want["referenceRange"]
+    for end in ("low", "high"):
+        assert g[end].pop("value") == pytest.approx(w[end].pop("value"), rel=1e-12)
+    assert g == w
+    for g, w in zip(got["component"], want["component"], strict=True):
+        assert g["valueQuantity"].pop("value") == pytest.approx(w["valueQuantity"].pop("value"), rel=1e-9)
+        assert g == w
+    page.fill("#known-ga", "30+0")  # a GA typed wins, in the FHIR too
+    typed = downloaded_hc()
+    assert typed["referenceRange"][0]["text"].endswith(f"at 30+0 weeks (GA from dating: {records.DATING_SOURCE})")
+    page.fill("#known-ga", "")

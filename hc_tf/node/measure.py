@@ -1,7 +1,8 @@
 """One spooled instance -> its SRs (and FHIR Observations), by `hc-tf predict`'s own steps.
 
-The same functions `predict` calls (dicom_predict.samples/finish/write_results,
-predict.image_rows): a node and `hc-tf predict` on the same file give the same HC. What can never
+The same functions `predict` calls (dicom_predict.samples/finish/dating/write_results,
+predict.image_rows): a node and `hc-tf predict` on the same file give the same HC, and the same
+centile where the file's Last Menstrual Date dates it (a node has no typed GA). What can never
 succeed (the reader's refusals, no calibration, no SR possible) raises `Dead` with its reason.
 """
 
@@ -65,8 +66,9 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
     Returns:
       (the written files relative to `folder`, SRs first; a summary: frames, found, hc_mm,
       refused frames' reasons, sr_notes: the source's patient/study fields the SRs hold in
-      DICOM's form or leave out, by tag, and a FHIR subject asked for and not written;
-      "skipped": why the file was not measured, when it was not).
+      DICOM's form or leave out, by tag, a FHIR subject asked for and not written, and why
+      the file's Last Menstrual Date dates no centile; "skipped": why the file was not
+      measured, when it was not).
 
     Raises:
       Dead: the file cannot be read or calibrated, or no frame could be measured and some
@@ -92,11 +94,14 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
         except ValueError as err:
             refused.append(_reason(path, err))
             continue
-        _, record = predict_lib.image_rows(pred.sample.filename, pred.measurement, None)
+        ga, source = dicom_predict.dating(pred.sample, None, extra, "")  # the file's LMP
+        _, record = predict_lib.image_rows(pred.sample.filename, pred.measurement, ga, source)
         record.update(extra)
         dicom_predict.write_results(folder, pred, record, run)
         d = record["dicom"]
-        for note in d.get("sr_notes", []) + d.get("fhir_notes", []):  # the same for every frame
+        file_notes = d.get("sr_notes", []) + d.get("fhir_notes", []) + (
+            [d["dating_note"]] if d.get("dating_note") else [])
+        for note in file_notes:  # the same for every frame
             if note not in notes:
                 notes.append(note)
         if d.get("sr_error"):

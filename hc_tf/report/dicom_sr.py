@@ -4,15 +4,19 @@ One SR per measured frame: the fetus subject context (TID 1008), procedure repor
 363679005 (CID 100), HC in mm (LOINC 11984-2), the ellipse as SCOORD ELLIPSE on the source
 instance and frame, the method (model name, version, sha256) as algorithm identification, GA
 by each formula with its equation (Hadlock's as CID 12013 codes it, LOINC 11932-1), and the
-review flag and its reasons as qualitative evaluations. Same study as the source, a new series;
-every UID new per call but the Device Observer UID (one per model). The patient and study
+review flag and its reasons as qualitative evaluations; with a GA from dating, the HC's
+centile and z-score (below). Same study as the source, a new series; every UID new per call
+but the Device Observer UID (one per model). The patient and study
 fields copied from the source are made valid, and the SR's times put in the source's time
 zone, by `dicom_sr_evidence`.
 
 The HC's calibrated 95% interval is a measurement uncertainty, not a normal range: it goes in
 TID 310 Measurement Properties as SCT 371886008 "+, range of upper measurement uncertainty" and
 371885007 "-, range of lower measurement uncertainty" (offsets from the HC, in mm), and its
-method (conformal, level) is an algorithm parameter of the HC measurement (TID 4019).
+method (conformal, level) is an algorithm parameter of the HC measurement (TID 4019). The
+centile is a property of the HC too: TID 311 Measurement Statistical Properties, DCM 121415
+"Percentile Ranking of measurement" (%) and 121416 "Z-Score of measurement", the population
+described in words (standard, GA, its dating) with the standard's paper as the authority.
 """
 
 from __future__ import annotations
@@ -50,6 +54,14 @@ YES = ("373066001", "SCT", "Yes")
 NO = ("373067005", "SCT", "No")
 UPPER_UNCERTAINTY = "371886008"  # SCT, TID 310 row: offset above the value
 LOWER_UNCERTAINTY = "371885007"  # SCT, TID 310 row: offset below the value
+# TID 311 (Measurement Statistical Properties, under TID 310), CID 227: the HC's rank on the
+# fetal HC standard at the GA from dating (OB-GYN's own CID 12017 codes belong to TID 5000).
+PERCENTILE_CODE = ("121415", "DCM", "Percentile Ranking of measurement")
+Z_SCORE_CODE = ("121416", "DCM", "Z-Score of measurement")
+PERCENT = ("%", "UCUM", "Percent")
+NO_UNITS = ("1", "UCUM", "no units")
+POPULATION = "INTERGROWTH-21st fetal head circumference standard"
+POPULATION_DESCRIPTION = ("121405", "DCM", "Population description")
 ALGORITHM_PARAMETERS = "111002"  # DCM "Algorithm Parameters" (TID 4019)
 INTERVAL_PARAMETER = "uncertainty="  # prefix of the HC algorithm's interval-method parameter
 # GA's measurement method: DICOM's own code where CID 12013 (Gestational Age Equations and
@@ -134,19 +146,49 @@ def _evaluations(review: bool, reasons: Sequence[str]) -> Any:
     return container
 
 
-def _uncertainty(hc_mm: float, interval: Optional[Dict[str, Any]]) -> Any:
-    """TID 310 properties holding the interval as +/- offsets from the HC, in mm (highdicom
-    writes them with unit "1"; the offsets are lengths, so the unit is set to mm)."""
-    if not interval or interval.get("lower_mm") is None or interval.get("upper_mm") is None:
+def _population(centile: Optional[Dict[str, Any]], dating: Optional[Dict[str, Any]]) -> Any:
+    """TID 311 Measurement Statistical Properties of the HC at the GA from dating: its
+    percentile rank and z-score on the fetal HC standard (report.json's "centile"), the
+    standard, GA and dating as the population description, the standard's paper as the
+    authority; None without a centile."""
+    if not centile or centile.get("status") != "ok" or centile.get("centile") is None:
+        return None
+    import highdicom as hd
+    has = hd.sr.RelationshipTypeValues.HAS_PROPERTIES
+    values = [hd.sr.NumContentItem(name=_code(code), value=round(float(centile[key]), 4),
+                                   unit=_code(unit), relationship_type=has)
+              for code, key, unit in ((PERCENTILE_CODE, "centile", PERCENT),
+                                      (Z_SCORE_CODE, "z", NO_UNITS))]
+    source = f", dated by {dating['source']}" if dating and dating.get("source") else ""
+    props = hd.sr.MeasurementStatisticalProperties(
+        values, description=f"{POPULATION} at {centile['ga']} weeks{source}",
+        authority=centile["source"])
+    for item in props:  # PS3.16's meaning (highdicom's code dictionary capitalises it)
+        if item.ConceptNameCodeSequence[0].CodeValue == POPULATION_DESCRIPTION[0]:
+            item.ConceptNameCodeSequence[0].CodeMeaning = POPULATION_DESCRIPTION[2]
+    return props
+
+
+def _properties(value_mm: float, interval: Optional[Dict[str, Any]],
+                population: Any = None) -> Any:
+    """TID 310 properties: the interval as +/- offsets from the value, in mm (highdicom writes
+    them with unit "1"; the offsets are lengths, so the unit is set to mm), and the HC's
+    `_population`; None when there is neither."""
+    has_interval = (interval and interval.get("lower_mm") is not None
+                    and interval.get("upper_mm") is not None)
+    if not has_interval and population is None:
         return None
     import highdicom as hd
     from pydicom.sr.codedict import codes
-    props = hd.sr.MeasurementProperties(
-        upper_measurement_uncertainty=float(interval["upper_mm"]) - float(hc_mm),
-        lower_measurement_uncertainty=float(hc_mm) - float(interval["lower_mm"]))
+    offsets = {}
+    if has_interval:
+        offsets = {"upper_measurement_uncertainty": float(interval["upper_mm"]) - float(value_mm),
+                   "lower_measurement_uncertainty": float(value_mm) - float(interval["lower_mm"])}
+    props = hd.sr.MeasurementProperties(measurement_statistical_properties=population, **offsets)
     mm = _code((codes.UCUM.Millimeter.value, "UCUM", codes.UCUM.Millimeter.meaning))
     for item in props:
-        item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence = [mm]
+        if item.ConceptNameCodeSequence[0].CodeValue in (UPPER_UNCERTAINTY, LOWER_UNCERTAINTY):
+            item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence = [mm]
     return props
 
 
@@ -157,13 +199,14 @@ def interval_method_text(interval: Dict[str, Any]) -> str:
 
 
 def _with_interval(value_mm: float, interval: Optional[Dict[str, Any]], algorithm: Any,
-                   model: Any) -> Tuple[Any, Any]:
+                   model: Any, population: Any = None) -> Tuple[Any, Any]:
     """(algorithm, TID 310 properties) of a measurement: with an interval, its offsets, and its
-    method named among the algorithm's parameters; without, the plain algorithm and none."""
+    method named among the algorithm's parameters; without, the plain algorithm (and only the
+    `population`'s properties, if any)."""
     import highdicom as hd
-    props = _uncertainty(value_mm, interval)
-    if props is None:
-        return algorithm, None
+    props = _properties(value_mm, interval, population)
+    if props is None or not interval or interval.get("upper_mm") is None:
+        return algorithm, props
     return hd.sr.AlgorithmIdentification(
         name=model.name, version=model.version,
         parameters=[f"sha256={model.sha256}", interval_method_text(interval)]), props
@@ -172,10 +215,11 @@ def _with_interval(value_mm: float, interval: Optional[Dict[str, Any]], algorith
 def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
                   interval: Optional[Dict[str, Any]] = None, model: Any = None,
                   biometry: Optional[Dict[str, Any]] = None,
-                  axis_intervals: Optional[Dict[str, Any]] = None) -> List[Any]:
+                  axis_intervals: Optional[Dict[str, Any]] = None,
+                  population: Any = None) -> List[Any]:
     import highdicom as hd
     from pydicom.sr.codedict import codes
-    hc_algorithm, props = _with_interval(hc_mm, interval, algorithm, model)
+    hc_algorithm, props = _with_interval(hc_mm, interval, algorithm, model, population)
     out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
                              unit=codes.UCUM.Millimeter, algorithm_id=hc_algorithm,
                              properties=props)]
@@ -201,7 +245,9 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
              model: ModelInfo, series_instance_uid: Optional[str] = None,
              instance_number: int = 1, hc_interval: Optional[Dict[str, Any]] = None,
              notes: Optional[List[str]] = None, biometry: Optional[Dict[str, Any]] = None,
-             axis_intervals: Optional[Dict[str, Any]] = None) -> Any:
+             axis_intervals: Optional[Dict[str, Any]] = None,
+             centile: Optional[Dict[str, Any]] = None,
+             dating: Optional[Dict[str, Any]] = None) -> Any:
     """The SR dataset of one measured head.
 
     The source's patient and study fields are copied as DICOM allows them
@@ -227,6 +273,9 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
         written beside the HC (None: not written).
       axis_intervals: {"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval"}: each
         written as its measurement's uncertainty, as the HC's (None or a note: none).
+      centile, dating: report.json's "centile" and "dating": the HC's percentile rank and
+        z-score at the GA from dating, with the standard and the GA's source (`_population`;
+        None, or a centile outside the standard: none written).
 
     Returns:
       A highdicom ComprehensiveSR (a pydicom Dataset).
@@ -252,7 +301,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
         referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
         measurements=_measurements(hc_mm, ga, algorithm, hc_interval, model, biometry,
-                                   axis_intervals))
+                                   axis_intervals, _population(centile, dating)))
     context = hd.sr.ObservationContext(
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.DCM.Device,
@@ -299,70 +348,3 @@ def write_sr(sr: Any, path: str) -> None:
     from hc_tf.io import atomic
     with atomic.atomic_path(path) as tmp:
         sr.save_as(tmp, enforce_file_format=True)
-
-
-def _frames(value: Any) -> Optional[List[int]]:
-    """ReferencedFrameNumber (IS, one value or several) as a list, None when absent."""
-    if value is None:
-        return None
-    from pydicom.multival import MultiValue
-    return [int(f) for f in (value if isinstance(value, (list, MultiValue)) else [value])]
-
-
-def read_back(path: str) -> Dict[str, Any]:
-    """The SR's HC, ellipse points, review flag and reasons, read through highdicom.
-
-    Returns:
-      {"hc_mm", "ellipse" ((4, 2) SCOORD points), "review", "reasons", "frames",
-      "referenced_sop_instance_uid", "study_instance_uid", "ga_weeks" ({equation: weeks}),
-      "hc_lower_95_mm", "hc_upper_95_mm" (HC -/+ the TID 310 uncertainties; None when absent),
-      "hc_interval_method" (the HC algorithm's interval parameter, or None), "bpd_mm",
-      "ofd_mm", "bpd_lower_95_mm", "bpd_upper_95_mm", "ofd_lower_95_mm", "ofd_upper_95_mm"
-      (None when absent)}.
-    """
-    import highdicom as hd
-    sr = hd.sr.srread(path)
-    group = sr.content.get_planar_roi_measurement_groups()[0]
-    hc = next(m for m in group.get_measurements() if m.name.value == HC_CODE[0])
-    gas = {m.method.meaning: m.value for m in group.get_measurements()
-           if m.name.value == GA_CODE[0]}
-    evals = next(item.ContentSequence for item in sr.ContentSequence
-                 if item.ConceptNameCodeSequence[0].CodeValue == QUALITATIVE[0])
-    named = [(e.ConceptNameCodeSequence[0].CodeValue, e) for e in evals]
-    review = next(e.ConceptCodeSequence[0].CodeValue == YES[0] for n, e in named
-                  if n == REVIEW_NAME[0])
-    reasons = [str(e.TextValue) for n, e in named if n == REVIEW_REASON_NAME[0]]
-    region = group.roi
-    image = region.ContentSequence[0].ReferencedSOPSequence[0]
-    lower, upper, method = _read_interval(hc)
-    axes = {m.name.value: m for m in group.get_measurements()
-            if m.name.value in (BPD_CODE[0], OFD_CODE[0])}
-    axis = {}
-    for key, code in (("bpd", BPD_CODE[0]), ("ofd", OFD_CODE[0])):
-        m = axes.get(code)
-        axis[f"{key}_mm"] = None if m is None else float(m.value)
-        low, high, _ = _read_interval(m) if m is not None else (None, None, None)
-        axis.update({f"{key}_lower_95_mm": low, f"{key}_upper_95_mm": high})
-    return {**axis,
-            "hc_mm": float(hc.value), "ellipse": np.asarray(region.value, dtype=np.float64),
-            "review": review, "reasons": reasons, "ga_weeks": gas,
-            "frames": _frames(image.get("ReferencedFrameNumber")),
-            "referenced_sop_instance_uid": str(image.ReferencedSOPInstanceUID),
-            "study_instance_uid": str(sr.StudyInstanceUID),
-            "hc_lower_95_mm": lower, "hc_upper_95_mm": upper, "hc_interval_method": method}
-
-
-def _read_interval(hc: Any):
-    """(lower, upper, method) of a measurement's interval (the HC's, BPD's, OFD's); Nones when
-    it has none."""
-    offsets, method = {}, None
-    for item in hc[0].get("ContentSequence", []):  # the NUM item of the Measurement
-        code = item.ConceptNameCodeSequence[0].CodeValue
-        if code in (UPPER_UNCERTAINTY, LOWER_UNCERTAINTY):
-            offsets[code] = float(item.MeasuredValueSequence[0].NumericValue)
-        elif code == ALGORITHM_PARAMETERS and str(item.TextValue).startswith(INTERVAL_PARAMETER):
-            method = str(item.TextValue)[len(INTERVAL_PARAMETER):]
-    if len(offsets) != 2:
-        return None, None, method
-    value = float(hc.value)
-    return value - offsets[LOWER_UNCERTAINTY], value + offsets[UPPER_UNCERTAINTY], method

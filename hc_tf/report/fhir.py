@@ -26,6 +26,13 @@ FHIR Extensions Pack's `quantity-confidenceInterval` on valueQuantity (sub-exten
 `confidence`, percent, and `interval`, a Range in mm), its method in a note. Not a
 referenceRange (that is a normal range of a population), nor `iso21090-uncertainty` (a
 standard deviation, which a distribution-free conformal interval does not give).
+
+With a GA from dating (typed, or the file's Last Menstrual Date), the HC is also read as size
+for that age, on the INTERGROWTH-21st standard, as the SR's TID 311 reads it: the normal range
+the centile flag uses (3rd to 97th centile at that GA) as `referenceRange` (meaning "normal"),
+`interpretation` Low / Normal / High against it (the value's normality: what the column is
+for), and its centile and z-score as components, coded as the SR codes them (DCM 121415,
+121416).
 """
 
 from __future__ import annotations
@@ -50,6 +57,13 @@ AXES = (("bpd_mm", {"coding": [{"system": LOINC, "code": "11820-8"}],
 IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                     "code": "imaging", "display": "Imaging"}
 CONFIDENCE_INTERVAL = "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+# the centile flag -> HL7 v3 ObservationInterpretation (no flag: Normal)
+INTERPRETATIONS = {"below_3rd": ("L", "Low"), None: ("N", "Normal"),
+                   "above_97th": ("H", "High")}
+NORMAL_RANGE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                            "referencerange-meaning", "code": "normal", "display": "Normal Range"}]}
 # Identifier.system is an absolute URI (R4 Identifier). FHIR's `oid` type: urn:oid: and an OID
 # (no leading zeros, first arc 0-2); another URN (RFC 8141: urn:<NID>:<NSS>); or an http(s) URL.
 _OID_URI = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
@@ -148,6 +162,34 @@ def _head_observation(code: Dict[str, Any], value_mm: float, method: str, model:
     return doc
 
 
+def _with_centile(doc: Dict[str, Any], centile: Optional[Dict[str, Any]],
+                  dating: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The HC's Observation read as size for the GA from dating (report.json's "centile" and
+    "dating"): its normal range, interpretation and centile components; as it is without a
+    centile the standard gives (none, or a GA outside it)."""
+    if not centile or centile.get("status") != "ok":
+        return doc
+    from hc_tf import clinical
+    from hc_tf.report import dicom_sr
+    low, high = (clinical.hc_at_centile(centile["ga_weeks"], c)
+                 for c in (clinical.LOW_CENTILE, clinical.HIGH_CENTILE))
+    dated = f" (GA from dating: {dating['source']})" if dating and dating.get("source") else ""
+    doc["referenceRange"] = [{
+        "low": _mm(low), "high": _mm(high), "type": NORMAL_RANGE,
+        "text": f"{clinical.LOW_CENTILE:g}rd to {clinical.HIGH_CENTILE:g}th centile of the "
+                f"{dicom_sr.POPULATION} at {centile['ga']} weeks{dated}"}]
+    code, display = INTERPRETATIONS[centile.get("flag")]
+    doc["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": code,
+                                          "display": display}], "text": centile["display"]}]
+    doc["component"] = [
+        {"code": {"coding": [{"system": DCM, "code": name[0], "display": name[2]}]},
+         "valueQuantity": {"value": float(centile[key]), "unit": unit, "system": UCUM,
+                           "code": unit}}
+        for name, key, unit in ((dicom_sr.PERCENTILE_CODE, "centile", "%"),
+                                (dicom_sr.Z_SCORE_CODE, "z", "1"))]
+    return doc
+
+
 def _validated(doc: Dict[str, Any]) -> Dict[str, Any]:
     from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.observation import Observation
@@ -159,14 +201,16 @@ def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], mode
                   review: bool, reasons, effective: Optional[str],
                   sr_sop_instance_uid: Optional[str], hc_interval: Optional[Dict[str, Any]],
                   subject: Optional[Dict[str, Any]], biometry: Optional[Dict[str, Any]],
-                  axis_intervals: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+                  axis_intervals: Optional[Dict[str, Any]] = None,
+                  centile: Optional[Dict[str, Any]] = None,
+                  dating: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     derived = _source(uids, frame, sr_sop_instance_uid)
     model_text = f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"
     review_note = [{"text": "please review: " + "; ".join(reasons)}] if review else []
     # Notes in this order (fhir.js keeps it): the review flag's, then the interval's method.
     hc = _head_observation({"coding": [HC_CODING]}, hc_mm, model_text, model, derived,
                            list(review_note), effective, subject)
-    out = [_with_interval(hc, "HC", hc_interval)]
+    out = [_with_centile(_with_interval(hc, "HC", hc_interval), centile, dating)]
     for key, code in AXES:
         if biometry and biometry.get(key) is not None:
             method = f"{model_text}: {biometry['convention']}"
@@ -193,7 +237,9 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
                 review: bool, reasons, effective: Optional[str] = None,
                 sr_sop_instance_uid: Optional[str] = None,
                 hc_interval: Optional[Dict[str, Any]] = None,
-                subject: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                subject: Optional[Dict[str, Any]] = None,
+                centile: Optional[Dict[str, Any]] = None,
+                dating: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The HC's Observation as a JSON-ready dict, validated by fhir.resources.
 
     Args:
@@ -207,12 +253,15 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
       sr_sop_instance_uid: the SR written beside it, referenced as derivedFrom too.
       hc_interval: report.json's "hc_interval" (None: no interval is written).
       subject: `patient_subject`'s (None: no subject, the default).
+      centile, dating: report.json's "centile" and "dating" (`_with_centile`; None: the HC
+        is not read against a GA).
 
     Raises:
       pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
     """
     return _validated(_observations(hc_mm, uids, frame, model, review, reasons, effective,
-                                    sr_sop_instance_uid, hc_interval, subject, None)[0])
+                                    sr_sop_instance_uid, hc_interval, subject, None, None,
+                                    centile, dating)[0])
 
 
 def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
@@ -221,7 +270,9 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
                 hc_interval: Optional[Dict[str, Any]] = None,
                 subject: Optional[Dict[str, Any]] = None,
                 biometry: Optional[Dict[str, Any]] = None,
-                axis_intervals: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                axis_intervals: Optional[Dict[str, Any]] = None,
+                centile: Optional[Dict[str, Any]] = None,
+                dating: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The measured head as a FHIR Bundle (type collection) of its Observations: the HC's
     (`observation`'s), then BPD's and OFD's from report.json's "biometry" (none without it),
     each its own Observation with the HC's source, time, subject and review note (one fitted
@@ -234,7 +285,8 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
       pydantic.ValidationError: for a Bundle FHIR R4 does not accept (a bug).
     """
     entries = _observations(hc_mm, uids, frame, model, review, reasons, effective,
-                            sr_sop_instance_uid, hc_interval, subject, biometry, axis_intervals)
+                            sr_sop_instance_uid, hc_interval, subject, biometry, axis_intervals,
+                            centile, dating)
     return _validated({"resourceType": "Bundle", "type": "collection",
                        "entry": [{"resource": doc} for doc in entries]})
 

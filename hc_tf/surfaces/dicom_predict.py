@@ -1,9 +1,10 @@
 """DICOM inputs of `hc-tf predict`: frames as samples, the pixel size chosen after measuring,
 and the SR + FHIR written beside the report (docs/dicom.md).
 
-predict.py calls four things: `samples` (read), `finish` (a dual pane's second pass on the
-head's pane, then calibrate a prediction), `stem` (the output name of a frame) and
-`write_results` (sr/<stem>.sr.dcm, fhir/<stem>.fhir.json).
+predict.py and the DICOM node call five things: `samples` (read), `finish` (a dual pane's
+second pass on the head's pane, then calibrate a prediction), `dating` (the GA a centile is
+read at), `stem` (the output name of a frame) and `write_results` (sr/<stem>.sr.dcm,
+fhir/<stem>.fhir.json).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import atomic
 from hc_tf.io import dicom
 from hc_tf.io import dicom_calibration as calibration
+from hc_tf.io import dicom_dating
 from hc_tf.io import dicom_pixel_size
 from hc_tf.io import dicom_frames
 from hc_tf.io import file_names
@@ -187,6 +189,24 @@ def finish(runner: inference.Runner, pred: inference.Prediction
     return pred, fields
 
 
+def dating(sample: DicomSample, typed_ga_weeks: Optional[float], fields: Dict[str, Any],
+           typed_source: str) -> Tuple[Optional[float], str]:
+    """The GA from dating a frame's centile is read at, and where it came from: one typed for
+    it wins (a clinician's dating), else the file's Last Menstrual Date at its StudyDate. Why the
+    file's date cannot date it goes in `fields["dicom"]["dating_note"]` (`finish`'s fields),
+    naming the tags, never the dates.
+
+    Returns:
+      (GA in weeks or None, its source: `typed_source` or dicom_dating.LMP_SOURCE).
+    """
+    file_ga, why = dicom_dating.lmp_ga_weeks(sample.header.dataset)
+    if why:
+        fields["dicom"]["dating_note"] = why
+    if typed_ga_weeks is None and file_ga is not None:
+        return file_ga, dicom_dating.LMP_SOURCE
+    return typed_ga_weeks, typed_source
+
+
 @dataclasses.dataclass
 class RunContext:
     """What a run's SRs share: the method, one new SR series per source study, and the system
@@ -262,7 +282,8 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                                record["gestational_age"], m.review, m.review_reasons, run.model,
                                series_uid, number, hc_interval=record.get("hc_interval"),
                                notes=notes, biometry=record.get("biometry"),
-                               axis_intervals=axis_intervals)
+                               axis_intervals=axis_intervals, centile=record.get("centile"),
+                               dating=record.get("dating"))
     except dicom_sr.SRError as err:  # the measurement stays in the report; this file has no SR
         record["dicom"]["sr_error"] = f"{s.header.name}: no SR or FHIR: {err}"
         return
@@ -278,7 +299,8 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                            m.review_reasons, fhir.study_datetime(sr),
                            str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"),
                            subject=_subject(run, s.header.dataset, sr, record),
-                           biometry=record.get("biometry"), axis_intervals=axis_intervals)
+                           biometry=record.get("biometry"), axis_intervals=axis_intervals,
+                           centile=record.get("centile"), dating=record.get("dating"))
     with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obs, f, indent=2)

@@ -20,7 +20,6 @@ import cv2
 from hc_tf.io import tables
 from hc_tf import clinical
 from hc_tf.io import atomic
-from hc_tf.io import dicom_dating
 from hc_tf.io import file_names
 from hc_tf.io import out_dir as out_dir_lib
 from hc_tf import inference
@@ -182,11 +181,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         csv_name = dicom_predict.csv_name(pred.sample)
         ga, source = known_ga(csv_name), report_lib.DATING_SOURCE
         if extra:  # a DICOM frame: the file's own dating, used when no GA is typed for it
-            file_ga, why = dicom_dating.lmp_ga_weeks(pred.sample.header.dataset)
-            if why:
-                extra["dicom"]["dating_note"] = why
-            if ga is None and file_ga is not None:
-                ga, source = file_ga, dicom_dating.LMP_SOURCE
+            ga, source = dicom_predict.dating(pred.sample, ga, extra, source)
         row, record = image_rows(name, m, ga, source)
         if csv_name in exam_column:
             exams_of[name] = exam_column[csv_name]

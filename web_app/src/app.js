@@ -214,7 +214,8 @@ async function saveReport(kind) {
   if (kind === 'fhir') {
     try {
       const stem = frameStem(state.image.name, state.image.prep.dicom); // predict's fhir/<stem>.fhir.json
-      download(`${JSON.stringify(fhirBundle(state.model, state.image, state.result), null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
+      const bundle = withTypedGa((ga) => fhirBundle(state.model, state.image, state.result, ga));
+      download(`${JSON.stringify(bundle, null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
     } catch (err) { message(err.message); }
     return;
   }

@@ -218,6 +218,25 @@ export function erf(x) {
 
 export const normalCdf = (z) => 0.5 * (1.0 + erf(z / Math.sqrt(2.0)));
 
+/** centiles.normal_ppf: the inverse normal CDF by the same bisection on normalCdf, p in (0, 1). */
+function normalPpf(p) {
+  let lo = -40.0, hi = 40.0;
+  for (let i = 0; i < 100; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (normalCdf(mid) < p) lo = mid; else hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+/**
+ * The HCs at the 3rd and 97th centiles at a GA within the standard (centiles.hc_at_centile at
+ * the flags' limits): the normal range an HC there is flagged outside of.
+ */
+export function hcNormalRange(gaWeeks) {
+  const [mean, sd] = intergrowthHcMeanSd(gaWeeks);
+  return [LOW_CENTILE, HIGH_CENTILE].map((c) => mean + normalPpf(c / 100.0) * sd);
+}
+
 /**
  * z-score and centile of an HC at a known GA (centiles.hc_centile), as report.centile_record:
  * {ga_weeks, ga, status, z, centile, mean_mm, sd_mm, flag ("below_3rd"/"above_97th"/null),

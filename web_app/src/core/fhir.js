@@ -5,9 +5,12 @@
 // EHR shows as the abnormal-flag column: the flag is about the measurement's quality, not the
 // value's normality), the HC's 95% interval as the quantity-confidenceInterval extension on the
 // value (its method in the next note); BPD's and OFD's beside it, in one Bundle (type collection).
+// With a GA from dating, the HC read as size for that age: its normal range (3rd to 97th centile),
+// interpretation Low / Normal / High and centile and z-score components.
 // No patient data: the subject is left to the system that files it.
 
 import { fmtFixed } from './pyformat.js';
+import { hcNormalRange } from './clinical.js';
 
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
@@ -17,6 +20,15 @@ const DICOM_UID = 'urn:dicom:uid';
 const OID = 'urn:oid:';
 const CONFIDENCE_INTERVAL = 'http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval';
 const IMAGING_CATEGORY = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' };
+
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
+// fhir.INTERPRETATIONS: the centile flag -> HL7 v3 ObservationInterpretation (no flag: Normal)
+const INTERPRETATIONS = { below_3rd: ['L', 'Low'], null: ['N', 'Normal'], above_97th: ['H', 'High'] };
+const NORMAL_RANGE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/referencerange-meaning', code: 'normal', display: 'Normal Range' }] };
+// dicom_sr.PERCENTILE_CODE, Z_SCORE_CODE and POPULATION
+const CENTILE_COMPONENTS = [['121415', 'Percentile Ranking of measurement', 'centile', '%'], ['121416', 'Z-Score of measurement', 'z', '1']];
+const POPULATION = 'INTERGROWTH-21st fetal head circumference standard';
 
 const mm = (value) => ({ value, unit: 'mm', system: UCUM, code: 'mm' });
 
@@ -75,8 +87,25 @@ function withInterval(doc, name, iv) {
   return doc;
 }
 
+/**
+ * fhir._with_centile: the HC's Observation read as size for the GA from dating (the record's
+ * centile and dating): normal range, interpretation, centile components; as it is without a centile.
+ */
+function withCentile(doc, centile, dating) {
+  if (!centile || centile.status !== 'ok') return doc;
+  const [low, high] = hcNormalRange(centile.ga_weeks);
+  const dated = dating?.source ? ` (GA from dating: ${dating.source})` : '';
+  doc.referenceRange = [{ low: mm(low), high: mm(high), type: structuredClone(NORMAL_RANGE),
+    text: `3rd to 97th centile of the ${POPULATION} at ${centile.ga} weeks${dated}` }];
+  const [code, display] = INTERPRETATIONS[centile.flag ?? null];
+  doc.interpretation = [{ coding: [{ system: INTERPRETATION, code, display }], text: centile.display }];
+  doc.component = CENTILE_COMPONENTS.map(([c, name, key, unit]) => ({ code: { coding: [{ system: DCM, code: c, display: name }] },
+    valueQuantity: { value: centile[key], unit, system: UCUM, code: unit } }));
+  return doc;
+}
+
 /** fhir._observations (without an SR beside it): the HC's Observation, then BPD's and OFD's. */
-function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}) {
+function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}, centile = null, dating = null) {
   const at = frame !== null ? `, frame ${frame}` : '';
   const derived = [
     { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${OID}${uids.study_instance_uid}` },
@@ -88,7 +117,7 @@ function observations(hcMm, uids, frame, model, review, reasons, effective, hcIn
   const reviewNote = () => (review ? [{ text: `please review: ${reasons.join('; ')}` }] : []);
   // Notes in fhir.py's order: the review flag's, then the interval's method.
   const hc = headObservation({ coding: [HC_CODING] }, hcMm, modelText, model, derived, reviewNote(), effective);
-  const out = [withInterval(hc, 'HC', hcInterval)];
+  const out = [withCentile(withInterval(hc, 'HC', hcInterval), centile, dating)];
   for (const [key, code] of AXES) {
     if (biometry && biometry[key] !== null && biometry[key] !== undefined) {
       const q = key.slice(0, -3);
@@ -111,10 +140,11 @@ export function observation(hcMm, uids, frame, model, review, reasons, effective
 /**
  * fhir.head_bundle (without an SR beside it): the HC's Observation and, from `biometry` (the
  * record's, biometry.js biometryRecord), BPD's and OFD's with their intervals (`axisIntervals`:
- * {bpd, ofd}, the record's bpd_interval and ofd_interval), as one Bundle (type collection).
+ * {bpd, ofd}, the record's bpd_interval and ofd_interval), as one Bundle (type collection); the
+ * HC's read against the record's `centile` and `dating` where it has them.
  */
-export function headBundle(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null, biometry = null, axisIntervals = {}) {
-  const entry = observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals)
+export function headBundle(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null, biometry = null, axisIntervals = {}, centile = null, dating = null) {
+  const entry = observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals, centile, dating)
     .map((resource) => ({ resource }));
   return { resourceType: 'Bundle', type: 'collection', entry };
 }

@@ -4,8 +4,7 @@
 // the field.
 import { measurePrepared, decodeOptions, MODEL_FILE, UserError } from '../core/pipeline.js';
 import { headBundle, missingUids, studyDate } from '../core/fhir.js';
-import { hcInterval, measurementSignals } from '../core/intervals.js';
-import { headBiometry } from './report.js';
+import { imageRecord } from './report.js';
 import { lmpGaWeeks } from '../core/dating.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
 import { fileStem } from '../core/file_names.js';
@@ -127,16 +126,16 @@ export const frameStem = (name, { frame, frames }) => (frames > 1 ? `${fileStem(
 
 /**
  * The FHIR Bundle of a measured DICOM frame's Observations (HC, BPD, OFD) as `hc-tf predict`
- * writes fhir/<stem>.fhir.json (no SR beside it here), or throws an Error in words when the file lacks the UIDs it needs.
+ * writes fhir/<stem>.fhir.json (no SR beside it here), the HC read at the GA typed (knownGa, ''
+ * for none) or the file's own; throws an Error in words when the file lacks the UIDs it needs
+ * or the GA typed is refused.
  */
-export function fhirBundle(model, image, r) {
+export function fhirBundle(model, image, r, knownGa = '') {
   const d = image.prep.dicom;
   const missing = missingUids(d.uids);
   if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
-  const spec = model.meta.clinical;
-  const iv = hcInterval(spec, r.hc_mm, measurementSignals(r)); // report.json's hc_interval
-  const head = headBiometry(spec, r); // report.json's biometry, bpd_interval and ofd_interval
-  return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate), iv,
-    head.biometry, { bpd: head.bpd_interval, ofd: head.ofd_interval });
+  const rec = imageRecord(model.meta.clinical, image.name, r, knownGa); // report.json's record
+  return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate),
+    rec.hc_interval, rec.biometry, { bpd: rec.bpd_interval, ofd: rec.ofd_interval }, rec.centile, rec.dating);
 }
