@@ -219,13 +219,14 @@ def interval_spec():
                        "half, the formula's published half-width); none when an end is out of "
                        "range or the formula publishes no half-width",
         "combination": intervals_lib.GaInterval.combination,
-        # BPD's and OFD's own tables (their errors), applied at the head's HC and signals.
+        # BPD's, OFD's and the cephalic index's own tables (their errors), applied at the head's
+        # HC and signals.
         "axis_tables": {q: interval_table_lib.load_table(path).to_dict()
                         for q, path in interval_table_lib.AXIS_TABLE_PATHS.items()},
-        "axis_interval": "BPD and OFD: half = q * sigma by axis_tables[quantity] as above, at the "
-                         "head's HC and signals (bin and features); lower = max(0, value - half), "
-                         "upper = value + half; the released model's only (a model with another "
-                         "table gets none)",
+        "axis_interval": "BPD, OFD and the cephalic index (ci, in index points): half = q * sigma "
+                         "by axis_tables[quantity] as above, at the head's HC and signals (bin "
+                         "and features); lower = max(0, value - half), upper = value + half; "
+                         "the released model's only (a model with another table gets none)",
     }
 
 

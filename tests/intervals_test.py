@@ -100,6 +100,44 @@ def test_a_bpd_table_is_fitted_on_the_bpds_errors_binned_by_the_measured_hc():
         fitting.fit_table(cols, np.arange(600), ("one",), "test", None, "ofd")
 
 
+def test_the_cephalic_index_table_is_fitted_on_the_ratios_errors():
+    """`fit --quantity ci`: the residual is the reference's 100 BPD / OFD minus the
+    prediction's (no column of its own), with the HC's features and bins; a CSV without the
+    axes is refused naming them."""
+    pytest.importorskip("crepes")
+    fitting = _fitting()
+    rng = np.random.default_rng(3)
+    hc, _, _ = _synthetic(600, rng)
+    cols = _cols(hc, hc.copy())
+    cols["predicted_bpd_mm"], cols["predicted_ofd_mm"] = hc / 3.4, hc / 2.6
+    cols["reference_bpd_mm"] = cols["predicted_bpd_mm"] * (1 + rng.normal(0.0, 0.02, 600))
+    cols["reference_ofd_mm"] = cols["predicted_ofd_mm"].copy()
+    want = 100 * cols["reference_bpd_mm"] / cols["reference_ofd_mm"] - 100 * 2.6 / 3.4
+    np.testing.assert_allclose(fitting.residuals(cols, "ci"), want)
+    table = fitting.fit_table(cols, np.arange(600), ("one",), "test", None, "ci")
+    # |error| of a 2% BPD error on an index of 76.5: 95% within about 1.96 x 1.53 points
+    assert table.half_width_mm(150.0, None) == pytest.approx(1.96 * 0.02 * 100 * 2.6 / 3.4, rel=0.2)
+    del cols["reference_ofd_mm"]
+    with pytest.raises(ValueError, match="reference_ofd_mm"):
+        fitting.residuals(cols, "ci")
+
+
+def test_the_rule_picks_the_narrowest_candidate_covering_every_band():
+    """`--choose rule`: candidates with a band under 0.93 at 95% are out, then the smallest
+    median half-width; none covering is refused in words."""
+    fitting = _fitting()
+
+    def rep(median, *bands):
+        return {"levels": {"0.95": {"median_half_width_mm": median, "bands": {
+            str(i): {"coverage": c} for i, c in enumerate(bands)}}}}
+
+    reports = {"narrow, a band short": rep(1.0, 0.95, 0.92), "wide": rep(3.0, 0.96, 0.97),
+               "middle": rep(2.0, 0.93, 0.99)}
+    assert fitting.by_rule(reports) == "middle"
+    with pytest.raises(ValueError, match="choose one by name"):
+        fitting.by_rule({"short": rep(1.0, 0.5)})
+
+
 def test_cross_fit_report_has_every_level_and_band():
     pytest.importorskip("crepes")
     fitting = _fitting()
@@ -462,6 +500,43 @@ def test_bpd_and_ofd_intervals_are_the_released_models_by_their_own_tables():
     assert records.image_record("x.png", coarse)["ofd_interval"]["note"].startswith(
         "no calibrated interval: model_pixel_mm 20.000 is above the calibrated range")
     assert records.image_record("x.png", Measurement(False, "no head", None, 0.2))["bpd_interval"] is None
+
+
+def test_the_cephalic_index_has_its_own_interval_in_index_points():
+    """The cephalic index's interval: its own table's half-width at the head's HC and signals,
+    centred on the index (fields without "_mm": index points), by hand arithmetic; report.csv's
+    two ends; a note beyond its calibration or with a model's own table; none without a head."""
+    from hc_tf.measure.geometry import Ellipse
+    from hc_tf.measure.result import Measurement
+    from hc_tf.report import records
+
+    quality = clinical.QualitySignals(fit_rms_frac=0.01, inlier_fraction=0.98,
+                                      mask_ellipse_dice=0.99, uncertain_band_fraction=0.3)
+    m = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2, quality,
+                    original_px_per_model_px=2.5)
+    rec = records.image_record("x.png", m)
+    t = interval_table.load_table(interval_table.AXIS_TABLE_PATHS["ci"])
+    x = interval_table.feature_vector(m.hc_mm, {**dataclasses.asdict(quality),
+                                                "model_pixel_mm": 0.5}, t.feature_names)
+    half = t.quantile(0.95, m.hc_mm) * t.sigma_from_features(x)
+    ci = rec["biometry"]["cephalic_index"]
+    assert ci == pytest.approx(75.0)  # 100 x 150 / 200
+    iv = rec["cephalic_index_interval"]
+    assert list(iv) == ["value", "level", "lower", "upper", "half_width", "method", "display"]
+    assert (iv["value"], iv["lower"], iv["upper"]) == pytest.approx((ci, ci - half, ci + half))
+    assert iv["display"] == f"95%: {ci - half:.1f}-{ci + half:.1f}" and "cephalic index" in iv["method"]
+    row = records.csv_row(rec)
+    assert (row["cephalic_index_lower_95"], row["cephalic_index_upper_95"]) == (iv["lower"], iv["upper"])
+    other = Measurement(True, "", m.ellipse, 0.2, quality, 2.5, interval_table=interval_table.load_table())
+    assert records.image_record("x.png", other)["cephalic_index_interval"] == {
+        "note": "no calibrated cephalic index interval: the package's is calibrated on the "
+                "released model's errors"}
+    coarse = Measurement(True, "", m.ellipse, 0.2, quality, 100.0)
+    assert records.image_record("x.png", coarse)["cephalic_index_interval"]["note"].startswith(
+        "no calibrated interval: model_pixel_mm 20.000 is above the calibrated range")
+    none = records.image_record("x.png", Measurement(False, "no head", None, 0.2))
+    assert none["cephalic_index_interval"] is None
+    assert records.csv_row(none)["cephalic_index_lower_95"] is None
 
 
 def test_a_centile_carries_the_centiles_of_its_hc_intervals_ends():

@@ -21,7 +21,13 @@ def test_every_hc_tf_package_is_listed():
     assert on_disk - listed == set(), "add these to [options] packages in setup.cfg"
 
 
-def test_the_released_model_and_the_interval_table_are_package_data():
+def test_the_released_model_and_the_interval_tables_are_package_data():
+    """The model and every interval table (HC, BPD, OFD, cephalic index) match a pattern the
+    package data lists."""
+    import fnmatch
     data = _setup_cfg()["options.package_data"]
     assert "*.tflite" in data["hc_tf.models"] and "*.json" in data["hc_tf.models"]
-    assert "interval_table.json" in data["hc_tf.clinical"]
+    patterns = [p.strip() for p in data["hc_tf.clinical"].split(",")]
+    tables = [f for f in os.listdir(os.path.join(REPO, "hc_tf", "clinical")) if f.endswith(".json")]
+    assert {"interval_table.json", "ci_interval_table.json"} <= set(tables)
+    assert [t for t in tables if not any(fnmatch.fnmatch(t, p) for p in patterns)] == []

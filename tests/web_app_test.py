@@ -189,7 +189,12 @@ def _assert_matches_golden(res, s):
                     g = records.ga_bpd_interval_record({**dataclasses.asdict(iv), "display": iv.display()})
                     ga_bpd_line = [f"GA from the BPD's 95% interval, Hadlock 1984 (BPD): {g['display']}"]
         assert res["biometry"][0].startswith(f"BPD {axes['bpd']}, OFD {axes['ofd']}"), res["biometry"]
-        assert b.head_shape_text[1:] in res["biometry"][1], res["biometry"]
+        shape = b.head_shape_text[1:]  # and the cephalic index's own interval, within its table
+        ci_table = interval_table.load_table(interval_table.AXIS_TABLE_PATHS["ci"])
+        if not intervals.beyond_calibration(s["hc_mm"], s["quality"], ci_table, mpx):
+            shape += ", " + intervals.cephalic_index_interval(
+                b.cephalic_index, s["hc_mm"], s["quality"], model_pixel_mm=mpx).display()
+        assert f"{shape}; corrected BPD" in res["biometry"][1], res["biometry"]
         assert f"{b.ga_bpd.uncertainty_text}" in res["biometry"][2] or b.ga_bpd.message in res["biometry"][2]
         assert res["biometry"][3:] == ga_bpd_line, res["biometry"]
         assert res["review"] == str(s["review"]).lower(), s["filename"]

@@ -1,4 +1,4 @@
-"""Calibrated intervals of a measured HC, BPD and OFD, and the GA intervals the HC's and the
+"""Calibrated intervals of a measured HC, BPD, OFD and cephalic index, and the GA intervals the HC's and the
 BPD's imply (NumPy + stdlib only): the calibration table (`hc_tf.clinical.interval_table`, which says how it
 is fitted) applied to one measurement, a half-width of q * sigma around the measured value.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from hc_tf.clinical.biometry import ga_from_bpd
 from hc_tf.clinical.gestational_age import GaMethod, ga_from_hc
@@ -64,6 +64,9 @@ def beyond_calibration(hc_mm: float, signals: Any = None, table: Optional[Interv
     return t.beyond_calibration(feature_vector(float(hc_mm), s, t.feature_names))
 
 
+AXIS_NAMES = {"bpd": "BPD", "ofd": "OFD", "ci": "cephalic index"}  # the tables' quantities
+
+
 @dataclasses.dataclass(frozen=True)
 class AxisInterval:
     """A measured BPD or OFD with its calibrated interval."""
@@ -91,9 +94,48 @@ def axis_interval(quantity: str, value_mm: float, hc_mm: float, signals: Any = N
         ValueError: a value not finite and positive, or a level the table has not fitted.
     """
     value = check_positive(value_mm, f"{quantity.upper()} (mm)")
+    half, method = _axis_half(quantity, hc_mm, signals, level, model_pixel_mm)
+    return AxisInterval(value, float(level), max(0.0, value - half), value + half, half, method)
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexInterval:
+    """A measured cephalic index (100 BPD / OFD) with its calibrated interval, in index
+    points."""
+
+    value: float
+    level: float
+    lower: float
+    upper: float
+    half_width: float
+    method: str
+
+    def display(self) -> str:
+        """e.g. "95%: 73.3-83.1"."""
+        return f"{self.level * 100:.0f}%: {self.lower:.1f}-{self.upper:.1f}"
+
+
+def cephalic_index_interval(ci: float, hc_mm: float, signals: Any = None,
+                            level: float = DEFAULT_LEVEL,
+                            model_pixel_mm: Optional[float] = None) -> IndexInterval:
+    """The calibrated interval of a measured cephalic index, by the package's table of its
+    errors (a ratio's: the two axes' errors are not independent, so it is fitted, not derived
+    from theirs), at the head's HC and signals, centred on `ci`. Arguments as `hc_interval`'s.
+
+    Raises:
+        ValueError: an index not finite and positive, or a level the table has not fitted.
+    """
+    value = check_positive(ci, "cephalic index")
+    half, method = _axis_half("ci", hc_mm, signals, level, model_pixel_mm)
+    return IndexInterval(value, float(level), max(0.0, value - half), value + half, half, method)
+
+
+def _axis_half(quantity: str, hc_mm: float, signals: Any, level: float,
+               model_pixel_mm: Optional[float]) -> Tuple[float, str]:
+    """(half-width, method) of `quantity`'s table at the head (its measured HC and signals)."""
     t = load_table(AXIS_TABLE_PATHS[quantity])
-    half = t.half_width_mm(float(hc_mm), _with_model_pixel(signals, model_pixel_mm), level)
-    return AxisInterval(value, float(level), max(0.0, value - half), value + half, half, t.method)
+    return (t.half_width_mm(float(hc_mm), _with_model_pixel(signals, model_pixel_mm), level),
+            t.method)
 
 
 def _with_model_pixel(signals: Any, model_pixel_mm: Optional[float]) -> Dict[str, Any]:

@@ -123,21 +123,25 @@ class Measurement:
                                          model_pixel_mm=self.model_pixel_mm)
 
     def axis_interval(self, quantity: str, level: float = interval_table_lib.DEFAULT_LEVEL
-                      ) -> Tuple[Optional[intervals_lib.AxisInterval], str]:
-        """BPD's or OFD's calibrated interval (`quantity` "bpd" or "ofd"), or (None, why not):
-        the package's tables are the released model's (a model with a table of its own, or
-        none, gets none), and an image beyond their calibration gets none either; (None, "")
-        when no head."""
+                      ) -> Tuple[Any, str]:
+        """BPD's, OFD's or the cephalic index's calibrated interval (`quantity` "bpd", "ofd":
+        an AxisInterval; "ci": an IndexInterval), or (None, why not): the package's tables are
+        the released model's (a model with a table of its own, or none, gets none), and an
+        image beyond their calibration gets none either; (None, "") when no head."""
         if not self.found:
             return None, ""
         if self.interval_table is not None or self.interval_note:
-            return None, (f"no calibrated {quantity.upper()} interval: the package's is "
-                          "calibrated on the released model's errors")
+            return None, (f"no calibrated {intervals_lib.AXIS_NAMES[quantity]} interval: the "
+                          "package's is calibrated on the released model's errors")
         table = interval_table_lib.load_table(interval_table_lib.AXIS_TABLE_PATHS[quantity])
         beyond = intervals_lib.beyond_calibration(self.hc_mm, self.quality, table,
                                                   self.model_pixel_mm)
         if beyond:
             return None, beyond
+        if quantity == "ci":
+            return intervals_lib.cephalic_index_interval(
+                self.biometry().cephalic_index, self.hc_mm, self.quality, level,
+                self.model_pixel_mm), ""
         value = getattr(self.biometry(), f"{quantity}_mm")
         return intervals_lib.axis_interval(quantity, value, self.hc_mm, self.quality, level,
                                            self.model_pixel_mm), ""

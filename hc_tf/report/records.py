@@ -40,7 +40,8 @@ REPORT_FIELDS = (
     + ("bpd_mm", "ofd_mm", "cephalic_index", "head_shape", "corrected_bpd_mm", "ga_bpd",
        "ga_bpd_days", "ga_bpd_status", "ga_bpd_uncertainty", "dating_note")
     + tuple(f"{q}_{end}_95_mm" for q in ("bpd", "ofd") for end in ("lower", "upper"))
-    + ("hc_centile_lower_95", "hc_centile_upper_95", "ga_bpd_lower_days", "ga_bpd_upper_days"))
+    + ("hc_centile_lower_95", "hc_centile_upper_95", "ga_bpd_lower_days", "ga_bpd_upper_days",
+       "cephalic_index_lower_95", "cephalic_index_upper_95"))
 
 
 def ga_range_text(est: clinical.GaEstimate) -> str:
@@ -141,6 +142,7 @@ def image_record(filename: str, m: measure_lib.Measurement,
             "bpd_interval": bpd_iv,
             "ofd_interval": axis_interval_record(m, "ofd"),
             "ga_bpd_interval": ga_bpd_interval_record(bpd_iv),
+            "cephalic_index_interval": axis_interval_record(m, "ci"),
             "known_ga_weeks": known_ga_weeks, "dating": dating, "centile": centile,
             "review": m.review, "review_reasons": list(m.review_reasons),
             "quality": _quality_dict(m.quality)}
@@ -156,8 +158,9 @@ def interval_record(m: measure_lib.Measurement) -> Optional[Dict[str, Any]]:
 
 
 def axis_interval_record(m: measure_lib.Measurement, quantity: str) -> Optional[Dict[str, Any]]:
-    """BPD's or OFD's calibrated 95% interval as JSON-ready data, as `interval_record`'s:
-    {"note": why} when there is none to give, None when no head."""
+    """BPD's, OFD's or the cephalic index's ("ci": its fields unit-free, in index points)
+    calibrated 95% interval as JSON-ready data, as `interval_record`'s: {"note": why} when
+    there is none to give, None when no head."""
     iv, why = m.axis_interval(quantity)
     if iv is None:
         return {"note": why} if why else None
@@ -273,6 +276,8 @@ def csv_row(record: Dict[str, Any]) -> Dict[str, Any]:
     for q in ("bpd", "ofd"):
         iv = record.get(f"{q}_interval") or {}
         row.update({f"{q}_lower_95_mm": iv.get("lower_mm"), f"{q}_upper_95_mm": iv.get("upper_mm")})
+    ci_iv = record.get("cephalic_index_interval") or {}
+    row.update(cephalic_index_lower_95=ci_iv.get("lower"), cephalic_index_upper_95=ci_iv.get("upper"))
     return row
 
 

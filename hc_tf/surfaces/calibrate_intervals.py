@@ -29,8 +29,9 @@ how the released model's table is made (`scripts/release_model.sh`):
         --fitted-on "out-of-fold predictions of 5 folds" --report ...
 
 The same predictions carry BPD and OFD (the fitted ellipse's axes) and the annotation
-ellipse's: `fit --quantity bpd` (or `ofd`) fits a table of their errors, with the HC's
-difficulty features and head-size bins.
+ellipse's: `fit --quantity bpd` (or `ofd`, or `ci`: the cephalic index, 100 BPD / OFD) fits a
+table of their errors, with the HC's difficulty features and head-size bins; `--choose rule`
+picks the candidate as the released tables were picked.
 
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
@@ -52,7 +53,8 @@ import argparse
 import sys
 
 from hc_tf.clinical import interval_table
-from hc_tf.surfaces.interval_fitting import ALL_CANDIDATES, QUANTITIES, check, fit
+from hc_tf.surfaces.interval_fitting import (ALL_CANDIDATES, MIN_BAND_COVERAGE, QUANTITIES, RULE,
+                                             check, fit)
 from hc_tf.surfaces.interval_predictions import CV_MODELS, collect
 
 
@@ -81,10 +83,13 @@ def main(argv=None) -> None:
                    "beside your model, or the package's (hc_tf/clinical/interval_table.json)")
     f.add_argument("--report", required=True)
     f.add_argument("--choose", default="normalized: model pixel + quality, by HC band",
-                   choices=sorted(ALL_CANDIDATES), help="default: the released table's")
+                   choices=sorted(ALL_CANDIDATES) + [RULE],
+                   help="default: the released HC table's; 'rule': every head-size band "
+                        f"covered >= {MIN_BAND_COVERAGE} at 95%%, then the narrowest")
     f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
     f.add_argument("--quantity", default="hc", choices=QUANTITIES,
-                   help="whose errors: the HC's, or BPD's or OFD's (the head ellipse's axes)")
+                   help="whose errors: the HC's, BPD's or OFD's (the head ellipse's axes) or "
+                        "the cephalic index's (100 BPD / OFD)")
     a = p.parse_args(argv)
     if a.cmd == "collect":
         if not (a.data_dir or a.hc18_folder) or (a.cv_work and not a.data_dir):

@@ -14,10 +14,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from hc_tf.clinical import interval_table
+from hc_tf.clinical import intervals
 from hc_tf.measure import metrics
 from hc_tf.surfaces.interval_predictions import read_predictions, row_signals
 
-QUANTITIES = ("hc", "bpd", "ofd")
+QUANTITIES = ("hc", "bpd", "ofd", "ci")
+# the cephalic index is no column of its own: 100 BPD / OFD, of the reference and the prediction
+DERIVED = {"ci": lambda cols, who: 100.0 * cols[f"{who}_bpd_mm"] / cols[f"{who}_ofd_mm"]}
+NAMES = {"hc": "HC", **intervals.AXIS_NAMES}
 LEVELS = (0.80, 0.90, 0.95)
 BANDS_MM = metrics.HEAD_SIZE_BANDS_MM  # head-size bands: <120, 120-200, 200-260, >260 mm
 BAND_LABELS = metrics.HEAD_SIZE_BAND_LABELS
@@ -33,16 +37,20 @@ def features(cols: Dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
 
 
 def residuals(cols: Dict[str, np.ndarray], quantity: str = "hc") -> np.ndarray:
-    """Reference minus prediction of the quantity ("hc", "bpd" or "ofd"), per row.
+    """Reference minus prediction of the quantity ("hc", "bpd", "ofd" in mm, or "ci", the
+    cephalic index in index points), per row.
 
     Raises:
       ValueError: when the CSV has none of that quantity (an older collect).
     """
-    ref, pred = cols.get(f"reference_{quantity}_mm"), cols.get(f"predicted_{quantity}_mm")
-    if ref is None or pred is None or not np.isfinite(ref - pred).all():
-        raise ValueError(f"the predictions lack reference_{quantity}_mm / predicted_{quantity}_mm"
-                         " on some rows: collect them again")
-    return ref - pred
+    columns = ("bpd", "ofd") if quantity in DERIVED else (quantity,)
+    wanted = [f"{who}_{q}_mm" for q in columns for who in ("reference", "predicted")]
+    if any(cols.get(c) is None or not np.isfinite(cols[c]).all() for c in wanted):
+        raise ValueError(f"the predictions lack {' / '.join(wanted)} on some rows: collect "
+                         "them again")
+    if quantity in DERIVED:
+        return DERIVED[quantity](cols, "reference") - DERIVED[quantity](cols, "predicted")
+    return cols[f"reference_{quantity}_mm"] - cols[f"predicted_{quantity}_mm"]
 
 
 def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str],
@@ -176,21 +184,43 @@ BANDED = {"standard, by HC band": ("one",),
           "normalized: model pixel, by HC band": ("model_pixel_mm",),
           "normalized: model pixel + quality, by HC band": ("one", "model_pixel_mm") + _QUALITY}
 ALL_CANDIDATES = {**CANDIDATES, **BANDED}
+# `fit`'s choice by rule, as the released tables were chosen: every head-size band covered at
+# least MIN_BAND_COVERAGE at 95% (cross-fitted), then the smallest median half-width.
+RULE = "rule"
+MIN_BAND_COVERAGE = 0.93
+
+
+def by_rule(reports: Dict[str, Dict[str, object]]) -> str:
+    """The candidate RULE picks from `fit`'s cross-fitted reports.
+
+    Raises:
+      ValueError: no candidate covers every band.
+    """
+    at95 = {name: rep["levels"]["0.95"] for name, rep in reports.items()}
+    covering = [name for name, r in at95.items()
+                if all(b["coverage"] >= MIN_BAND_COVERAGE for b in r["bands"].values())]
+    if not covering:
+        raise ValueError(f"no candidate covers every head-size band >= {MIN_BAND_COVERAGE} at "
+                         "95%: choose one by name (--choose)")
+    return min(covering, key=lambda name: at95[name]["median_half_width_mm"])
 
 
 def fit(predictions: str, table_path: str, report_path: str, choose: str,
         fitted_on: str = "val20 validation", quantity: str = "hc") -> None:
-    """Cross-fitted report of every candidate; the chosen one fitted on all rows -> table (of
-    the HC's errors, or BPD's or OFD's: `quantity`)."""
+    """Cross-fitted report of every candidate; the chosen one (by name, or RULE's) fitted on
+    all rows -> table (of the HC's errors, or BPD's, OFD's or the cephalic index's:
+    `quantity`)."""
     cols = read_predictions(predictions)
     reports = {}
     edges = {name: BANDS_MM if name in BANDED else None for name in ALL_CANDIDATES}
     for name, names in ALL_CANDIDATES.items():
         reports[name] = report(cols, cross_fit(cols, names, name, edges[name], quantity),
                                quantity)
-        print_report(f"{quantity.upper()}: {name}", reports[name])
+        print_report(f"{NAMES[quantity]}: {name}", reports[name])
+    if choose == RULE:
+        choose = by_rule(reports)
     kind = "normalized Mondrian split-conformal" if edges[choose] else "normalized split-conformal"
-    of = "" if quantity == "hc" else f" of the {quantity.upper()}"
+    of = "" if quantity == "hc" else f" of the {NAMES[quantity]}"
     table = fit_table(cols, np.arange(len(cols["filename"])), ALL_CANDIDATES[choose],
                       f"crepes {kind}{of} ({choose}), fitted on {fitted_on}", edges[choose],
                       quantity)

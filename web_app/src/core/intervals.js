@@ -117,6 +117,18 @@ export function axisInterval(spec, quantity, valueMm, hcMm, signals, level = spe
   return note ? { note } : { value_mm: valueMm, ...centred(table, valueMm, hcMm, signals, level) };
 }
 
+/**
+ * records.axis_interval_record of the cephalic index: {value, level, lower, upper, half_width,
+ * method, display} in index points (intervals.IndexInterval) by its own table (axis_tables.ci),
+ * or {note} beyond that table's calibration.
+ */
+export function cephalicIndexInterval(spec, ci, hcMm, signals, level = spec.hc_interval.default_level) {
+  const iv = axisInterval(spec, 'ci', ci, hcMm, signals, level);
+  if (iv.note) return iv;
+  return { value: ci, level: iv.level, lower: iv.lower_mm, upper: iv.upper_mm, half_width: iv.half_width_mm,
+    method: iv.method, display: iv.display };
+}
+
 /** intervals.ga_interval for one formula (a GaInterval's fields). */
 export function gaInterval(spec, iv, method) {
   const [mid, lo, hi] = [iv.hc_mm, iv.lower_mm || 1e-9, iv.upper_mm].map((h) => gaFromHc(spec, h, method));

@@ -2,7 +2,7 @@
 // and the downloads: report.csv as `hc-tf predict` writes it, report.json.
 import { hcCentile, centileInterval, parseGaWeeks, formatGa, weeksToDays, GA_KEYS as KEY_OF_METHOD } from '../core/clinical.js';
 import { csvText } from '../core/pyformat.js';
-import { hcInterval, axisInterval, bpdGaIntervalRecord, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
+import { hcInterval, axisInterval, cephalicIndexInterval, bpdGaIntervalRecord, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { biometryRecord } from '../core/biometry.js';
 import { datingRecord } from '../core/dating.js';
 import { examRecords } from '../core/exams.js';
@@ -17,7 +17,8 @@ export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'h
   'bpd_mm', 'ofd_mm', 'cephalic_index', 'head_shape', 'corrected_bpd_mm', 'ga_bpd', 'ga_bpd_days',
   'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note',
   ...['bpd', 'ofd'].flatMap((q) => [`${q}_lower_95_mm`, `${q}_upper_95_mm`]),
-  'hc_centile_lower_95', 'hc_centile_upper_95', 'ga_bpd_lower_days', 'ga_bpd_upper_days'];
+  'hc_centile_lower_95', 'hc_centile_upper_95', 'ga_bpd_lower_days', 'ga_bpd_upper_days',
+  'cephalic_index_lower_95', 'cephalic_index_upper_95'];
 
 /**
  * image_record's centile at a GA typed, with the centiles the HC's interval `iv` spans
@@ -64,16 +65,17 @@ export function imageRecord(spec, filename, r, knownGa = '') {
 }
 
 /**
- * records.image_record's biometry, BPD's and OFD's intervals (records.axis_interval_record) and
- * the GA interval BPD's implies (records.ga_bpd_interval_record): {biometry, bpd_interval,
- * ofd_interval, ga_bpd_interval}, each null when no head.
+ * records.image_record's biometry, BPD's and OFD's intervals (records.axis_interval_record), the
+ * GA interval BPD's implies (records.ga_bpd_interval_record) and the cephalic index's interval:
+ * {biometry, bpd_interval, ofd_interval, ga_bpd_interval, cephalic_index_interval}, each null when no head.
  */
 export function headBiometry(spec, r) {
-  if (!r.found) return { biometry: null, bpd_interval: null, ofd_interval: null, ga_bpd_interval: null };
+  if (!r.found) return { biometry: null, bpd_interval: null, ofd_interval: null, ga_bpd_interval: null, cephalic_index_interval: null };
   const biometry = biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm);
   const signals = measurementSignals(r);
   const [bpd, ofd] = ['bpd', 'ofd'].map((q) => axisInterval(spec, q, biometry[`${q}_mm`], r.hc_mm, signals));
-  return { biometry, bpd_interval: bpd, ofd_interval: ofd, ga_bpd_interval: bpdGaIntervalRecord(spec, bpd) };
+  return { biometry, bpd_interval: bpd, ofd_interval: ofd, ga_bpd_interval: bpdGaIntervalRecord(spec, bpd),
+    cephalic_index_interval: cephalicIndexInterval(spec, biometry.cephalic_index, r.hc_mm, signals) };
 }
 
 /** records.csv_row: the record flattened to REPORT_FIELDS (null = empty cell). */
@@ -107,6 +109,8 @@ export function csvRow(rec) {
     const a = rec[`${q}_interval`] ?? {};
     Object.assign(row, { [`${q}_lower_95_mm`]: a.lower_mm ?? null, [`${q}_upper_95_mm`]: a.upper_mm ?? null });
   }
+  const ciIv = rec.cephalic_index_interval ?? {};
+  Object.assign(row, { cephalic_index_lower_95: ciIv.lower ?? null, cephalic_index_upper_95: ciIv.upper ?? null });
   return row;
 }
 

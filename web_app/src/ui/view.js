@@ -108,7 +108,7 @@ function item(text, data = {}) {
 }
 
 /**
- * BPD/OFD (each with its 95% interval when it has one), cephalic index, GA from BPD and the GA
+ * BPD/OFD (each with its 95% interval when it has one), cephalic index (and its), GA from BPD and the GA
  * its interval spans as lines
  * (records.biometry_record's words; ivs: headBiometry's).
  */
@@ -117,7 +117,8 @@ function biometryLines(b, ivs) {
   const mm = (q) => `${fmt1(b[`${q}_mm`])} mm${ivs[`${q}_interval`]?.display ? ` (${ivs[`${q}_interval`].display})` : ''}`;
   return [
     item(`BPD ${mm('bpd')}, OFD ${mm('ofd')} (${b.convention})`, { key: 'bpd' }),
-    item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}; corrected BPD ${fmt1(b.corrected_bpd_mm)} mm`, { key: 'cephalic_index', shape: b.head_shape }),
+    item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}${ivs.cephalic_index_interval?.display ? `, ${ivs.cephalic_index_interval.display}` : ''}`
+      + `; corrected BPD ${fmt1(b.corrected_bpd_mm)} mm`, { key: 'cephalic_index', shape: b.head_shape }),
     item(g.status === 'ok' ? `GA from BPD (Hadlock 1984): ${g.ga} weeks (${g.uncertainty})` : `GA from BPD (Hadlock 1984): ${g.message}`,
       { key: 'ga_bpd', status: g.status }),
     // the GA the BPD's interval spans with the formula's spread (records.ga_bpd_interval_record)
