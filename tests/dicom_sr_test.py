@@ -94,6 +94,11 @@ def test_sr_reads_back_as_report_json_says(run):
             want = (None, None) if "note" in iv else (iv["lower_mm"], iv["upper_mm"])
             got = (back[f"{axis}_lower_95_mm"], back[f"{axis}_upper_95_mm"])
             assert got == (want if "note" in iv else pytest.approx(want, abs=1e-6)), axis
+        # the cephalic index (LOINC 11823-2, in %) and its interval, as report.json gives them
+        assert back["cephalic_index"] == pytest.approx(record["biometry"]["cephalic_index"], abs=1e-9)
+        iv = record["cephalic_index_interval"]
+        got = (back["cephalic_index_lower_95"], back["cephalic_index_upper_95"])
+        assert got == ((None, None) if "note" in iv else pytest.approx((iv["lower"], iv["upper"]), abs=1e-6))
         np.testing.assert_allclose(back["ellipse"], record["dicom"]["ellipse_scoord"], atol=1e-3)
         assert back["review"] == record["review"] and back["reasons"] == record["review_reasons"]
         assert back["referenced_sop_instance_uid"] == record["dicom"]["sop_instance_uid"]
@@ -220,18 +225,19 @@ def _pixelmed_tid300_false_positive(line):
     FROM NUM, any concept) against every NUM child of a measurement and then faults the
     relationship, so the TID 310 uncertainty NUMs (HAS PROPERTIES, CID 225, which its own TID
     310 row 5 accepts) and the HC's TID 311 percentile rank and z-score (HAS PROPERTIES, CID
-    227) are reported. Only those lines, for those codes, on the HC, BPD and OFD (each with its
-    interval; the centile on the HC only), are excused."""
+    227) are reported. Only those lines, for those codes, on the HC, BPD, OFD and cephalic index
+    (each with its interval; the centile on the HC only), are excused."""
     child = line.rstrip().split("/")[-1]
     uncertainty = child.startswith(tuple(f"NUM ({c},SCT," for c in (dicom_sr.UPPER_UNCERTAINTY,
                                                                      dicom_sr.LOWER_UNCERTAINTY)))
     centile = child.startswith(tuple(f"NUM ({c[0]},DCM," for c in (dicom_sr.PERCENTILE_CODE,
                                                                     dicom_sr.Z_SCORE_CODE)))
     hc = f"NUM ({dicom_sr.HC_CODE[0]},LN,\"{dicom_sr.HC_CODE[2]}\")/NUM" in line
+    axes = (dicom_sr.BPD_CODE, dicom_sr.OFD_CODE, dicom_sr.CI_CODE)
     return (line.startswith("Error: Template ")
             and "Incorrect relationship - expected INFERRED FROM - found HAS PROPERTIES" in line
             and ((uncertainty and (hc or any(f"NUM ({code[0]},LN,\"{code[2]}\")/NUM" in line
-                                             for code in (dicom_sr.BPD_CODE, dicom_sr.OFD_CODE))))
+                                             for code in axes)))
                  or (centile and hc)))
 
 
@@ -242,7 +248,8 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         bundle = json.loads((run["out"] / record["dicom"]["fhir"]).read_text())
         assert Bundle.model_validate(bundle).type == "collection"
         found = fhir.bundle_observations(bundle)
-        assert list(found) == ["hc", "bpd", "ofd"] and len(bundle["entry"]) == 3
+        assert list(found) == ["hc", "bpd", "ofd", "ci"] and len(bundle["entry"]) == 4
+        _check_fhir_cephalic_index(found, record)
         doc = found["hc"]
         obs = Observation.model_validate(doc)
         # BPD and OFD: their own Observations, the report's values in mm, the HC's source, time
@@ -297,6 +304,26 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
                                     "lower_mm": record["hc_interval"]["lower_mm"],
                                     "upper_mm": record["hc_interval"]["upper_mm"]}, abs=1e-9)
         assert len(notes) == len(review) + 1 and record["hc_interval"]["method"] in notes[-1]
+
+
+def _check_fhir_cephalic_index(found, record):
+    """The cephalic index's Observation: the report's index in % with its interval, beside the
+    HC's source and review note, its normal range and the head shape as interpretation."""
+    doc, b, iv = found["ci"], record["biometry"], record["cephalic_index_interval"]
+    assert doc["code"]["coding"][0]["code"] == "11823-2"
+    assert doc["valueQuantity"]["value"] == pytest.approx(b["cephalic_index"], abs=1e-9)
+    assert doc["valueQuantity"]["code"] == "%" and doc["derivedFrom"] == found["hc"]["derivedFrom"]
+    want = None if "note" in iv else pytest.approx(
+        {"level": iv["level"], "lower_mm": iv["lower"], "upper_mm": iv["upper"]}, abs=1e-9)
+    assert fhir.read_interval(doc) == want
+    [rng] = doc["referenceRange"]
+    assert [rng["low"]["value"], rng["high"]["value"]] == b["cephalic_index_normal"]
+    [interp] = doc["interpretation"]
+    assert interp["coding"][0]["code"] == {"dolichocephalic": "L", "normal": "N",
+                                           "brachycephalic": "H"}[b["head_shape"]]
+    assert interp["text"] == b["head_shape_text"]
+    review = [n["text"] for n in doc.get("note", []) if n["text"].startswith("please review")]
+    assert review == (["please review: " + "; ".join(record["review_reasons"])] if record["review"] else [])
 
 
 def _check_fhir_centile(doc, record):

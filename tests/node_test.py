@@ -572,14 +572,15 @@ def _fhir_server(answers):
 
 
 def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path):
-    """A head's file (HC, BPD, OFD) is one transaction: all filed or none, each a PUT of an id
+    """A head's file (HC, BPD, OFD, cephalic index) is one transaction: all filed or none, each a PUT of an id
     derived from the file and the quantity (a resend updates), a 5xx retried; the HC keeps the
     id a lone Observation had."""
-    from hc_tf.report import dicom_sr, fhir
+    from hc_tf.clinical import biometry
+    from hc_tf.report import dicom_sr, fhir, records
     from fhir.resources.R4B.bundle import Bundle
     bundle = fhir.head_bundle(175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"},
                               2, dicom_sr.ModelInfo("m.tflite", "1", "0" * 64), False, [],
-                              biometry={"bpd_mm": 45.0, "ofd_mm": 60.0, "convention": "test"})
+                              biometry=records.biometry_record(biometry.biometry_from_axes(22.5, 30.0)))
     path = tmp_path / "fhir" / "abc.frame2.fhir.json"
     path.parent.mkdir()
     path.write_text(json.dumps(bundle))
@@ -594,11 +595,11 @@ def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path
     assert [(m, p) for m, p, _ in got] == [("POST", "/r4")] * 3
     sent = got[-1][2]
     assert Bundle.model_validate(sent).type == "transaction"
-    ids = ["hctf-abc.frame2", "hctf-abc.frame2.bpd", "hctf-abc.frame2.ofd"]
+    ids = ["hctf-abc.frame2", "hctf-abc.frame2.bpd", "hctf-abc.frame2.ofd", "hctf-abc.frame2.ci"]
     assert [e["request"] for e in sent["entry"]] == [
         {"method": "PUT", "url": f"Observation/{i}"} for i in ids]
     assert [e["resource"]["id"] for e in sent["entry"]] == ids
-    assert [e["resource"]["valueQuantity"]["value"] for e in sent["entry"]] == [175.3, 45.0, 60.0]
+    assert [e["resource"]["valueQuantity"]["value"] for e in sent["entry"]] == [175.3, 45.0, 60.0, 75.0]
 
 
 def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(tmp_path):
@@ -899,7 +900,7 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
         [fhir_file] = [f for f in json.loads(row["outputs"]) if f.endswith(".fhir.json")]
         bundle = json.loads(open(os.path.join(spool.out_dir(i), fhir_file)).read())
         [doc, *axes] = fhir.bundle_observations(bundle).values()
-        assert len(axes) == 2 and all(a.get("subject") == doc.get("subject") for a in axes)
+        assert len(axes) == 3 and all(a.get("subject") == doc.get("subject") for a in axes)
         subjects.append((doc.get("subject"), row["reason"]))
     assert subjects[0] == ({"type": "Patient", "identifier": {"system": system, "value": canary}},
                            None)

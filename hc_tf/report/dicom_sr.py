@@ -2,7 +2,8 @@
 
 One SR per measured frame: the fetus subject context (TID 1008), procedure reported SCT
 363679005 (CID 100), HC in mm (LOINC 11984-2), the ellipse as SCOORD ELLIPSE on the source
-instance and frame, the method (model name, version, sha256) as algorithm identification, GA
+instance and frame, BPD, OFD and the cephalic index, the method (model name, version, sha256)
+as algorithm identification, GA
 by each formula with its equation (Hadlock's as CID 12013 codes it, LOINC 11932-1), and the
 review flag and its reasons as qualitative evaluations; with a GA from dating, the HC's
 centile and z-score (below). Same study as the source, a new series; every UID new per call
@@ -33,6 +34,7 @@ import numpy as np
 from hc_tf import __version__
 from hc_tf.io import dicom
 from hc_tf.report import dicom_sr_evidence
+from hc_tf.report import records
 
 HC_CODE = ("11984-2", "LN", "Fetal Head Circumference US")
 GA_CODE = ("18185-9", "LN", "Gestational age")
@@ -49,6 +51,7 @@ REVIEW_REASON_NAME = ("REVIEWREASON", SCHEME, "Review reason")
 # by hc-tf's own method concept (Hadlock's BPD is outer-to-inner, these are outer-to-outer).
 BPD_CODE = ("11820-8", "LN", "Biparietal Diameter")
 OFD_CODE = ("11851-3", "LN", "Occipital-Frontal Diameter")
+CI_CODE = ("11823-2", "LN", "Cephalic Index")  # CID 12004 (Fetal Biometry Ratios), in %
 AXES_METHOD = ("ELLIPSEAXES", SCHEME, "Outer to outer along the fitted ellipse's axes")
 YES = ("373066001", "SCT", "Yes")
 NO = ("373067005", "SCT", "No")
@@ -59,6 +62,7 @@ LOWER_UNCERTAINTY = "371885007"  # SCT, TID 310 row: offset below the value
 PERCENTILE_CODE = ("121415", "DCM", "Percentile Ranking of measurement")
 Z_SCORE_CODE = ("121416", "DCM", "Z-Score of measurement")
 PERCENT = ("%", "UCUM", "Percent")
+MM = ("mm", "UCUM", "millimeter")
 NO_UNITS = ("1", "UCUM", "no units")
 POPULATION = "INTERGROWTH-21st fetal head circumference standard"
 POPULATION_DESCRIPTION = ("121405", "DCM", "Population description")
@@ -169,26 +173,23 @@ def _population(centile: Optional[Dict[str, Any]], dating: Optional[Dict[str, An
     return props
 
 
-def _properties(value_mm: float, interval: Optional[Dict[str, Any]],
-                population: Any = None) -> Any:
-    """TID 310 properties: the interval as +/- offsets from the value, in mm (highdicom writes
-    them with unit "1"; the offsets are lengths, so the unit is set to mm), and the HC's
-    `_population`; None when there is neither."""
-    has_interval = (interval and interval.get("lower_mm") is not None
-                    and interval.get("upper_mm") is not None)
-    if not has_interval and population is None:
+def _properties(value: float, interval: Optional[Dict[str, Any]], population: Any = None,
+                unit: Tuple[str, str, str] = MM) -> Any:
+    """TID 310 properties: the interval as +/- offsets from the value, in the value's `unit`
+    (highdicom writes them with unit "1"), and the HC's `_population`; None when there is
+    neither."""
+    bounds = records.interval_bounds(interval)
+    if bounds is None and population is None:
         return None
     import highdicom as hd
-    from pydicom.sr.codedict import codes
     offsets = {}
-    if has_interval:
-        offsets = {"upper_measurement_uncertainty": float(interval["upper_mm"]) - float(value_mm),
-                   "lower_measurement_uncertainty": float(value_mm) - float(interval["lower_mm"])}
+    if bounds is not None:
+        offsets = {"upper_measurement_uncertainty": bounds[1] - float(value),
+                   "lower_measurement_uncertainty": float(value) - bounds[0]}
     props = hd.sr.MeasurementProperties(measurement_statistical_properties=population, **offsets)
-    mm = _code((codes.UCUM.Millimeter.value, "UCUM", codes.UCUM.Millimeter.meaning))
     for item in props:
         if item.ConceptNameCodeSequence[0].CodeValue in (UPPER_UNCERTAINTY, LOWER_UNCERTAINTY):
-            item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence = [mm]
+            item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence = [_code(unit)]
     return props
 
 
@@ -198,14 +199,15 @@ def interval_method_text(interval: Dict[str, Any]) -> str:
             f"(measurement uncertainty, not a normal range): {interval['method']}")
 
 
-def _with_interval(value_mm: float, interval: Optional[Dict[str, Any]], algorithm: Any,
-                   model: Any, population: Any = None) -> Tuple[Any, Any]:
+def _with_interval(value: float, interval: Optional[Dict[str, Any]], algorithm: Any,
+                   model: Any, population: Any = None,
+                   unit: Tuple[str, str, str] = MM) -> Tuple[Any, Any]:
     """(algorithm, TID 310 properties) of a measurement: with an interval, its offsets, and its
     method named among the algorithm's parameters; without, the plain algorithm (and only the
     `population`'s properties, if any)."""
     import highdicom as hd
-    props = _properties(value_mm, interval, population)
-    if props is None or not interval or interval.get("upper_mm") is None:
+    props = _properties(value, interval, population, unit)
+    if props is None or records.interval_bounds(interval) is None:
         return algorithm, props
     return hd.sr.AlgorithmIdentification(
         name=model.name, version=model.version,
@@ -231,6 +233,13 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
             out.append(hd.sr.Measurement(name=_code(code), value=value,
                                          unit=codes.UCUM.Millimeter, method=_code(AXES_METHOD),
                                          algorithm_id=axis_algorithm, properties=props))
+    if biometry and biometry.get("cephalic_index") is not None:  # 100 BPD / OFD, in %
+        value = float(biometry["cephalic_index"])
+        ci_algorithm, props = _with_interval(value, (axis_intervals or {}).get("ci"), algorithm,
+                                             model, unit=PERCENT)
+        out.append(hd.sr.Measurement(name=_code(CI_CODE), value=value, unit=_code(PERCENT),
+                                     method=_code(AXES_METHOD), algorithm_id=ci_algorithm,
+                                     properties=props))
     for key, g in ga.items():
         if g.get("status") == "ok" and g.get("ga_weeks") is not None:
             out.append(hd.sr.Measurement(
@@ -269,10 +278,12 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       hc_interval: report.json's "hc_interval" ({"lower_mm", "upper_mm", "level", "method"});
         None: no uncertainty is written.
       notes: a list the notes on changed patient/study fields are appended to.
-      biometry: report.json's "biometry" ({"bpd_mm", "ofd_mm", ...}): BPD and OFD are
-        written beside the HC (None: not written).
-      axis_intervals: {"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval"}: each
-        written as its measurement's uncertainty, as the HC's (None or a note: none).
+      biometry: report.json's "biometry" ({"bpd_mm", "ofd_mm", "cephalic_index", ...}): BPD,
+        OFD and the cephalic index (LOINC 11823-2, in %) are written beside the HC (None: not
+        written).
+      axis_intervals: {"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval", "ci":
+        its "cephalic_index_interval"}: each written as its measurement's uncertainty, as the
+        HC's (None or a note: none).
       centile, dating: report.json's "centile" and "dating": the HC's percentile rank and
         z-score at the GA from dating, with the standard and the GA's source (`_population`;
         None, or a centile outside the standard: none written).

@@ -2,9 +2,10 @@
 
 The HC: LOINC 11984-2 (Fetal Head Circumference US), valueQuantity in mm (UCUM), derivedFrom
 the source study and instance (an ImagingStudy reference naming their UIDs), the method (model
-name, version, sha256) and the device. BPD (LOINC 11820-8) and OFD (11851-3) are Observations of
+name, version, sha256) and the device. BPD (LOINC 11820-8), OFD (11851-3) and the cephalic index
+(11823-2, in %, with its normal range and the head shape as interpretation) are Observations of
 their own beside it, as HL7's fetal-records guide (IBCM) has each biometry measurement, so an
-EHR finds each by its code; `head_bundle` gathers the three in one Bundle (type collection), a
+EHR finds each by its code; `head_bundle` gathers the four in one Bundle (type collection), a
 file a system files as it likes (the node's `fhir` destination as one transaction). R4B's
 Observation is R4's (fhir.resources has no plain R4 package).
 
@@ -54,6 +55,12 @@ AXES = (("bpd_mm", {"coding": [{"system": LOINC, "code": "11820-8"}],
                     "text": "Fetal head biparietal diameter (BPD), ultrasound"}),
         ("ofd_mm", {"coding": [{"system": LOINC, "code": "11851-3"}],
                     "text": "Fetal head occipitofrontal diameter (OFD), ultrasound"}))
+# The cephalic index (100 BPD / OFD, in %), as the SR's CID 12004 codes it, with its normal
+# range and the head shape read against it (as the report's words).
+CI_CODE = {"coding": [{"system": LOINC, "code": "11823-2"}],
+           "text": "Fetal head cephalic index (100 BPD / OFD), ultrasound"}
+HEAD_SHAPES = {"dolichocephalic": ("L", "Low"), "normal": ("N", "Normal"),
+               "brachycephalic": ("H", "High")}
 IMAGING_CATEGORY = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                     "code": "imaging", "display": "Imaging"}
 CONFIDENCE_INTERVAL = "http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval"
@@ -71,21 +78,28 @@ _URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+")
 _URL = re.compile(r"https?://[^/?#\s]+\S*")
 
 
+def _quantity(value: float, unit: str = "mm") -> Dict[str, Any]:
+    return {"value": float(value), "unit": unit, "system": UCUM, "code": unit}
+
+
 def _mm(value: float) -> Dict[str, Any]:
-    return {"value": float(value), "unit": "mm", "system": UCUM, "code": "mm"}
+    return _quantity(value, "mm")
 
 
-def confidence_interval(interval: Dict[str, Any]) -> Dict[str, Any]:
-    """The `quantity-confidenceInterval` extension of an HC interval (report.json's
-    "hc_interval": {"lower_mm", "upper_mm", "level", ...})."""
+def confidence_interval(interval: Dict[str, Any], unit: str = "mm") -> Dict[str, Any]:
+    """The `quantity-confidenceInterval` extension of an interval record (report.json's
+    "hc_interval": {"lower_mm", "upper_mm", "level", ...}, or the cephalic index's in %)."""
+    from hc_tf.report import records
+    lower, upper = records.interval_bounds(interval)
     return {"url": CONFIDENCE_INTERVAL, "extension": [
         {"url": "confidence", "valueDecimal": round(float(interval["level"]) * 100, 6)},
-        {"url": "interval", "valueRange": {"low": _mm(interval["lower_mm"]),
-                                           "high": _mm(interval["upper_mm"])}}]}
+        {"url": "interval", "valueRange": {"low": _quantity(lower, unit),
+                                           "high": _quantity(upper, unit)}}]}
 
 
 def read_interval(doc: Dict[str, Any]) -> Optional[Dict[str, float]]:
-    """{"level", "lower_mm", "upper_mm"} from an Observation's valueQuantity, or None."""
+    """{"level", "lower_mm", "upper_mm"} from an Observation's valueQuantity (the cephalic
+    index's ends in %), or None."""
     for ext in doc.get("valueQuantity", {}).get("extension", []):
         if ext.get("url") == CONFIDENCE_INTERVAL:
             parts = {e["url"]: e for e in ext["extension"]}
@@ -141,14 +155,14 @@ def _source(uids: Dict[str, str], frame: Optional[int],
     return derived
 
 
-def _head_observation(code: Dict[str, Any], value_mm: float, method: str, model: Any,
+def _head_observation(code: Dict[str, Any], value: float, method: str, model: Any,
                       derived: List[Dict[str, Any]], notes: List[Dict[str, str]],
-                      effective: Optional[str], subject: Optional[Dict[str, Any]]
-                      ) -> Dict[str, Any]:
+                      effective: Optional[str], subject: Optional[Dict[str, Any]],
+                      unit: str = "mm") -> Dict[str, Any]:
     doc = {
         "resourceType": "Observation", "status": "preliminary",
         "category": [{"coding": [IMAGING_CATEGORY]}],
-        "code": code, "valueQuantity": _mm(value_mm),
+        "code": code, "valueQuantity": _quantity(value, unit),
         "method": {"text": method},
         "device": {"display": f"hc-tf {model.name} {model.version}"},
         "derivedFrom": derived,
@@ -218,15 +232,37 @@ def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], mode
                                     list(review_note), effective, subject)
             name = key[:-3]
             out.append(_with_interval(doc, name.upper(), (axis_intervals or {}).get(name)))
+    if biometry and biometry.get("cephalic_index") is not None:
+        doc = _head_observation(CI_CODE, biometry["cephalic_index"],
+                                f"{model_text}: {biometry['convention']}", model, derived,
+                                list(review_note), effective, subject, unit="%")
+        out.append(_with_head_shape(_with_interval(doc, "cephalic index",
+                                                   (axis_intervals or {}).get("ci"), "%"),
+                                    biometry))
     return out
 
 
-def _with_interval(doc: Dict[str, Any], name: str, interval: Optional[Dict[str, Any]]
-                   ) -> Dict[str, Any]:
+def _with_head_shape(doc: Dict[str, Any], biometry: Dict[str, Any]) -> Dict[str, Any]:
+    """The cephalic index's Observation with its normal range (report.json's
+    "cephalic_index_normal", in %) and the head shape read against it as interpretation."""
+    low, high = biometry["cephalic_index_normal"]
+    doc["referenceRange"] = [{"low": _quantity(low, "%"), "high": _quantity(high, "%"),
+                              "type": NORMAL_RANGE,
+                              "text": f"normal head shape: {biometry['cephalic_index_source']}"}]
+    code, display = HEAD_SHAPES[biometry["head_shape"]]
+    doc["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": code,
+                                          "display": display}],
+                              "text": biometry["head_shape_text"]}]
+    return doc
+
+
+def _with_interval(doc: Dict[str, Any], name: str, interval: Optional[Dict[str, Any]],
+                   unit: str = "mm") -> Dict[str, Any]:
     """The Observation with its value's calibrated interval (the extension) and the interval's
     method as its last note; as it is without one (None, or a record's {"note"})."""
-    if interval and interval.get("upper_mm") is not None:
-        doc["valueQuantity"]["extension"] = [confidence_interval(interval)]
+    from hc_tf.report import records
+    if records.interval_bounds(interval) is not None:
+        doc["valueQuantity"]["extension"] = [confidence_interval(interval, unit)]
         doc.setdefault("note", []).append(
             {"text": f"{float(interval['level']) * 100:.0f}% interval of the {name} "
                      f"(measurement uncertainty, not a normal range): {interval['method']}"})
@@ -274,12 +310,12 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
                 centile: Optional[Dict[str, Any]] = None,
                 dating: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The measured head as a FHIR Bundle (type collection) of its Observations: the HC's
-    (`observation`'s), then BPD's and OFD's from report.json's "biometry" (none without it),
-    each its own Observation with the HC's source, time, subject and review note (one fitted
-    ellipse gives all three), its method naming the axes' convention (the record's
-    "convention"), and its interval from `axis_intervals` ({"bpd": report.json's
-    "bpd_interval", "ofd": its "ofd_interval"}), as the HC's. Other arguments as
-    `observation`'s.
+    (`observation`'s), then BPD's, OFD's and the cephalic index's (`_with_head_shape`) from
+    report.json's "biometry" (none without it), each its own Observation with the HC's source,
+    time, subject and review note (one fitted ellipse gives them all), its method naming the
+    axes' convention (the record's "convention"), and its interval from `axis_intervals`
+    ({"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval", "ci": its
+    "cephalic_index_interval"}), as the HC's. Other arguments as `observation`'s.
 
     Raises:
       pydantic.ValidationError: for a Bundle FHIR R4 does not accept (a bug).
@@ -292,8 +328,9 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
 
 
 def bundle_observations(bundle: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """{"hc" | "bpd" | "ofd": Observation} of a `head_bundle`, by their LOINC codes."""
-    names = {HC_CODING["code"]: "hc", **{c["coding"][0]["code"]: k[:-3] for k, c in AXES}}
+    """{"hc" | "bpd" | "ofd" | "ci": Observation} of a `head_bundle`, by their LOINC codes."""
+    names = {HC_CODING["code"]: "hc", **{c["coding"][0]["code"]: k[:-3] for k, c in AXES},
+             CI_CODE["coding"][0]["code"]: "ci"}
     out = {}
     for entry in bundle.get("entry", []):
         doc = entry.get("resource", {})

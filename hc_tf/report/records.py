@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from hc_tf import clinical
 from hc_tf import measure as measure_lib
@@ -165,6 +165,16 @@ def axis_interval_record(m: measure_lib.Measurement, quantity: str) -> Optional[
     if iv is None:
         return {"note": why} if why else None
     return {**dataclasses.asdict(iv), "display": iv.display()}
+
+
+def interval_bounds(interval: Optional[Dict[str, Any]]) -> Optional[Tuple[float, float]]:
+    """(lower, upper) of an interval record: a length's (lower_mm, upper_mm) or the cephalic
+    index's (lower, upper); None for none or a note."""
+    if not interval:
+        return None
+    lower = interval.get("lower_mm", interval.get("lower"))
+    upper = interval.get("upper_mm", interval.get("upper"))
+    return None if lower is None or upper is None else (float(lower), float(upper))
 
 
 def ga_interval_records(m: measure_lib.Measurement) -> Dict[str, Dict[str, Any]]:

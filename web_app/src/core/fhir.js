@@ -30,13 +30,20 @@ const NORMAL_RANGE = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem
 const CENTILE_COMPONENTS = [['121415', 'Percentile Ranking of measurement', 'centile', '%'], ['121416', 'Z-Score of measurement', 'z', '1']];
 const POPULATION = 'INTERGROWTH-21st fetal head circumference standard';
 
-const mm = (value) => ({ value, unit: 'mm', system: UCUM, code: 'mm' });
+const quantity = (value, unit = 'mm') => ({ value, unit, system: UCUM, code: unit });
+const mm = (value) => quantity(value, 'mm');
+// records.interval_bounds: [lower, upper] of a length's interval (lower_mm) or the cephalic index's (lower); null without
+const bounds = (iv) => {
+  const lower = iv?.lower_mm ?? iv?.lower, upper = iv?.upper_mm ?? iv?.upper;
+  return lower === undefined || lower === null || upper === undefined || upper === null ? null : [lower, upper];
+};
 
-/** fhir.confidence_interval: the extension of an HC interval (intervals.js hcInterval's record). */
-export function confidenceInterval(iv) {
+/** fhir.confidence_interval: the extension of an interval record (intervals.js hcInterval's; the cephalic index's in %). */
+export function confidenceInterval(iv, unit = 'mm') {
+  const [lower, upper] = bounds(iv);
   return { url: CONFIDENCE_INTERVAL, extension: [
     { url: 'confidence', valueDecimal: Number(fmtFixed(iv.level * 100, 6)) }, // Python round(x, 6)
-    { url: 'interval', valueRange: { low: mm(iv.lower_mm), high: mm(iv.upper_mm) } }] };
+    { url: 'interval', valueRange: { low: quantity(lower, unit), high: quantity(upper, unit) } }] };
 }
 
 /**
@@ -63,12 +70,15 @@ const AXES = [
   ['bpd_mm', { coding: [{ system: LOINC, code: '11820-8' }], text: 'Fetal head biparietal diameter (BPD), ultrasound' }],
   ['ofd_mm', { coding: [{ system: LOINC, code: '11851-3' }], text: 'Fetal head occipitofrontal diameter (OFD), ultrasound' }],
 ];
+// fhir.CI_CODE and HEAD_SHAPES: the cephalic index (in %) and its head shape as interpretation
+const CI_CODE = { coding: [{ system: LOINC, code: '11823-2' }], text: 'Fetal head cephalic index (100 BPD / OFD), ultrasound' };
+const HEAD_SHAPES = { dolichocephalic: ['L', 'Low'], normal: ['N', 'Normal'], brachycephalic: ['H', 'High'] };
 
-function headObservation(code, valueMm, method, model, derived, notes, effective) {
+function headObservation(code, value, method, model, derived, notes, effective, unit = 'mm') {
   const doc = {
     resourceType: 'Observation', status: 'preliminary',
     category: [{ coding: [IMAGING_CATEGORY] }],
-    code: structuredClone(code), valueQuantity: mm(valueMm),
+    code: structuredClone(code), valueQuantity: quantity(value, unit),
     method: { text: method },
     device: { display: `hc-tf ${model.name} ${model.version}` },
     derivedFrom: structuredClone(derived),
@@ -79,11 +89,21 @@ function headObservation(code, valueMm, method, model, derived, notes, effective
 }
 
 /** fhir._with_interval: the value's interval as the extension, its method as the last note. */
-function withInterval(doc, name, iv) {
-  if (iv && iv.upper_mm !== null && iv.upper_mm !== undefined) {
-    doc.valueQuantity.extension = [confidenceInterval(iv)];
+function withInterval(doc, name, iv, unit = 'mm') {
+  if (bounds(iv)) {
+    doc.valueQuantity.extension = [confidenceInterval(iv, unit)];
     doc.note = [...(doc.note ?? []), { text: `${fmtFixed(iv.level * 100, 0)}% interval of the ${name} (measurement uncertainty, not a normal range): ${iv.method}` }];
   }
+  return doc;
+}
+
+/** fhir._with_head_shape: the cephalic index's normal range and the head shape read against it. */
+function withHeadShape(doc, b) {
+  const [low, high] = b.cephalic_index_normal;
+  doc.referenceRange = [{ low: quantity(low, '%'), high: quantity(high, '%'), type: structuredClone(NORMAL_RANGE),
+    text: `normal head shape: ${b.cephalic_index_source}` }];
+  const [code, display] = HEAD_SHAPES[b.head_shape];
+  doc.interpretation = [{ coding: [{ system: INTERPRETATION, code, display }], text: b.head_shape_text }];
   return doc;
 }
 
@@ -104,7 +124,7 @@ function withCentile(doc, centile, dating) {
   return doc;
 }
 
-/** fhir._observations (without an SR beside it): the HC's Observation, then BPD's and OFD's. */
+/** fhir._observations (without an SR beside it): the HC's Observation, then BPD's, OFD's and the cephalic index's. */
 function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}, centile = null, dating = null) {
   const at = frame !== null ? `, frame ${frame}` : '';
   const derived = [
@@ -124,6 +144,10 @@ function observations(hcMm, uids, frame, model, review, reasons, effective, hcIn
       const doc = headObservation(code, biometry[key], `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective);
       out.push(withInterval(doc, q.toUpperCase(), axisIntervals?.[q]));
     }
+  }
+  if (biometry && biometry.cephalic_index !== null && biometry.cephalic_index !== undefined) {
+    const doc = headObservation(CI_CODE, biometry.cephalic_index, `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective, '%');
+    out.push(withHeadShape(withInterval(doc, 'cephalic index', axisIntervals?.ci, '%'), biometry));
   }
   return out;
 }
