@@ -3,11 +3,10 @@
 One SR per measured frame: the fetus subject context (TID 1008), procedure reported SCT
 363679005 (CID 100), HC in mm (LOINC 11984-2), the ellipse as SCOORD ELLIPSE on the source
 instance and frame, BPD, OFD and the cephalic index, the method (model name, version, sha256)
-as algorithm identification, GA
-by each formula with its equation (Hadlock's as CID 12013 codes it, LOINC 11932-1), and the
-review flag and its reasons as qualitative evaluations; with a GA from dating, the HC's
-centile and z-score (below). Same study as the source, a new series; every UID new per call
-but the Device Observer UID (one per model). The patient and study
+as algorithm identification, GA by each formula with its equation (Hadlock's as CID 12013 codes
+it, LOINC 11932-1), and the review flag and its reasons as qualitative evaluations; with a GA
+from dating, the HC's centile and z-score (below). Same study as the source, a new series;
+every UID new per call but the Device Observer UID (one per model). The patient and study
 fields copied from the source are made valid, and the SR's times put in the source's time
 zone, by `dicom_sr_evidence`.
 

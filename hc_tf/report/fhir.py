@@ -190,15 +190,14 @@ def _with_centile(doc: Dict[str, Any], centile: Optional[Dict[str, Any]],
     dated = f" (GA from dating: {dating['source']})" if dating and dating.get("source") else ""
     doc["referenceRange"] = [{
         "low": _mm(low), "high": _mm(high), "type": NORMAL_RANGE,
-        "text": f"{clinical.LOW_CENTILE:g}rd to {clinical.HIGH_CENTILE:g}th centile of the "
-                f"{dicom_sr.POPULATION} at {centile['ga']} weeks{dated}"}]
+        "text": f"3rd to 97th centile of the {dicom_sr.POPULATION} at {centile['ga']} "
+                f"weeks{dated}"}]
     code, display = INTERPRETATIONS[centile.get("flag")]
     doc["interpretation"] = [{"coding": [{"system": INTERPRETATION, "code": code,
                                           "display": display}], "text": centile["display"]}]
     doc["component"] = [
         {"code": {"coding": [{"system": DCM, "code": name[0], "display": name[2]}]},
-         "valueQuantity": {"value": float(centile[key]), "unit": unit, "system": UCUM,
-                           "code": unit}}
+         "valueQuantity": _quantity(centile[key], unit)}
         for name, key, unit in ((dicom_sr.PERCENTILE_CODE, "centile", "%"),
                                 (dicom_sr.Z_SCORE_CODE, "z", "1"))]
     return doc
