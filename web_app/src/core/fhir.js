@@ -4,7 +4,8 @@
 // first note ("please review: <reasons>", none when not flagged; never `interpretation`, which an
 // EHR shows as the abnormal-flag column: the flag is about the measurement's quality, not the
 // value's normality), the HC's 95% interval as the quantity-confidenceInterval extension on the
-// value (its method in the next note); BPD's and OFD's beside it, in one Bundle (type collection).
+// value (its method in the next note); BPD's, OFD's and the cephalic index's (its normal range and
+// the head shape as interpretation) beside it, in one Bundle (type collection).
 // With a GA from dating, the HC read as size for that age: its normal range (3rd to 97th centile),
 // interpretation Low / Normal / High and centile and z-score components.
 // No patient data: the subject is left to the system that files it.
