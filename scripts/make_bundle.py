@@ -223,7 +223,8 @@ def interval_spec():
         # HC and signals.
         "axis_tables": {q: interval_table_lib.load_table(path).to_dict()
                         for q, path in interval_table_lib.AXIS_TABLE_PATHS.items()},
-        "axis_interval": "BPD, OFD and the cephalic index (ci, in index points): half = q * sigma "
+        "axis_interval": "BPD, OFD, the corrected BPD (cbpd) and the cephalic index (ci, in index "
+                         "points): half = q * sigma "
                          "by axis_tables[quantity] as above, at the head's HC and signals (bin "
                          "and features); lower = max(0, value - half), upper = value + half; "
                          "the released model's only (a model with another table gets none)",

@@ -235,7 +235,8 @@ def clinical_fields(name, m):
     rec = report.image_record(name, m)
     return {**{k: rec[k] for k in ("quality", "gestational_age", "review", "review_reasons",
                                    "hc_interval", "ga_interval", "biometry", "bpd_interval",
-                                   "ofd_interval", "cephalic_index_interval")},
+                                   "ofd_interval", "cephalic_index_interval",
+                                   "corrected_bpd_interval")},
             "csv_row": report.csv_row(report.image_record(name, m, KNOWN_GA_WEEKS))}
 
 

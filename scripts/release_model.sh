@@ -49,7 +49,7 @@ if [ "$all_data" = 1 ]; then
   python -m hc_tf.surfaces.calibrate_intervals fit --predictions "$work/oof_predictions.csv" \
       --table hc_tf/clinical/interval_table.json \
       --fitted-on "out-of-fold predictions of 5 folds" --report "$work/intervals.json"
-  for axis in bpd ofd ci; do  # BPD's, OFD's and the cephalic index's tables, same predictions
+  for axis in bpd ofd ci cbpd; do  # BPD, OFD, cephalic index, corrected BPD: same predictions
     python -m hc_tf.surfaces.calibrate_intervals fit --predictions "$work/oof_predictions.csv" \
         --table "hc_tf/clinical/${axis}_interval_table.json" --quantity "$axis" --choose rule \
         --fitted-on "out-of-fold predictions of 5 folds" --report "$work/intervals_${axis}.json"

@@ -89,7 +89,8 @@ def test_sr_reads_back_as_report_json_says(run):
         assert back["bpd_mm"] == pytest.approx(record["biometry"]["bpd_mm"], abs=1e-9)
         assert back["ofd_mm"] == pytest.approx(record["biometry"]["ofd_mm"], abs=1e-9)
         assert back["bpd_mm"] < back["ofd_mm"] < back["hc_mm"] / 2.5
-        for axis in ("bpd", "ofd"):  # each with its own interval (TID 310), or none beyond it
+        assert back["corrected_bpd_mm"] == pytest.approx(record["biometry"]["corrected_bpd_mm"], abs=1e-9)
+        for axis in ("bpd", "ofd", "corrected_bpd"):  # each with its own interval (TID 310)
             iv = record[f"{axis}_interval"]
             want = (None, None) if "note" in iv else (iv["lower_mm"], iv["upper_mm"])
             got = (back[f"{axis}_lower_95_mm"], back[f"{axis}_upper_95_mm"])
@@ -225,15 +226,15 @@ def _pixelmed_tid300_false_positive(line):
     FROM NUM, any concept) against every NUM child of a measurement and then faults the
     relationship, so the TID 310 uncertainty NUMs (HAS PROPERTIES, CID 225, which its own TID
     310 row 5 accepts) and the HC's TID 311 percentile rank and z-score (HAS PROPERTIES, CID
-    227) are reported. Only those lines, for those codes, on the HC, BPD, OFD and cephalic index
-    (each with its interval; the centile on the HC only), are excused."""
+    227) are reported. Only those lines, for those codes, on the HC, BPD, OFD, corrected BPD and
+    cephalic index (each with its interval; the centile on the HC only), are excused."""
     child = line.rstrip().split("/")[-1]
     uncertainty = child.startswith(tuple(f"NUM ({c},SCT," for c in (dicom_sr.UPPER_UNCERTAINTY,
                                                                      dicom_sr.LOWER_UNCERTAINTY)))
     centile = child.startswith(tuple(f"NUM ({c[0]},DCM," for c in (dicom_sr.PERCENTILE_CODE,
                                                                     dicom_sr.Z_SCORE_CODE)))
     hc = f"NUM ({dicom_sr.HC_CODE[0]},LN,\"{dicom_sr.HC_CODE[2]}\")/NUM" in line
-    axes = (dicom_sr.BPD_CODE, dicom_sr.OFD_CODE, dicom_sr.CI_CODE)
+    axes = (dicom_sr.BPD_CODE, dicom_sr.OFD_CODE, dicom_sr.CBPD_CODE, dicom_sr.CI_CODE)
     return (line.startswith("Error: Template ")
             and "Incorrect relationship - expected INFERRED FROM - found HAS PROPERTIES" in line
             and ((uncertainty and (hc or any(f"NUM ({code[0]},LN,\"{code[2]}\")/NUM" in line
@@ -248,16 +249,16 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
         bundle = json.loads((run["out"] / record["dicom"]["fhir"]).read_text())
         assert Bundle.model_validate(bundle).type == "collection"
         found = fhir.bundle_observations(bundle)
-        assert list(found) == ["hc", "bpd", "ofd", "ci"] and len(bundle["entry"]) == 4
+        assert list(found) == ["hc", "bpd", "ofd", "cbpd", "ci"] and len(bundle["entry"]) == 5
         _check_fhir_cephalic_index(found, record)
         doc = found["hc"]
         obs = Observation.model_validate(doc)
         # BPD and OFD: their own Observations, the report's values in mm, the HC's source, time
         # and review note, the axes' convention in the method, each its report's interval.
-        for name in ("bpd", "ofd"):
-            axis, iv = found[name], record[f"{name}_interval"]
+        for name, field in (("bpd", "bpd"), ("ofd", "ofd"), ("cbpd", "corrected_bpd")):
+            axis, iv = found[name], record[f"{field}_interval"]
             quantity = {k: v for k, v in axis["valueQuantity"].items() if k != "extension"}
-            assert quantity == {"value": pytest.approx(record["biometry"][f"{name}_mm"], abs=1e-9),
+            assert quantity == {"value": pytest.approx(record["biometry"][f"{field}_mm"], abs=1e-9),
                                 "unit": "mm", "system": "http://unitsofmeasure.org", "code": "mm"}
             assert axis["derivedFrom"] == doc["derivedFrom"] and "subject" not in axis
             assert axis.get("effectiveDateTime") == doc.get("effectiveDateTime")
@@ -271,8 +272,8 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
             assert fhir.read_interval(axis) == pytest.approx(
                 {k: iv[k] for k in ("level", "lower_mm", "upper_mm")}, abs=1e-9)
             assert notes == (review if record["review"] else []) + [
-                f"95% interval of the {name.upper()} (measurement uncertainty, not a normal "
-                f"range): {iv['method']}"]
+                f"95% interval of the {fhir.AXIS_TITLES[name]} (measurement uncertainty, not a "
+                f"normal range): {iv['method']}"]
         assert obs.code.coding[0].system == "http://loinc.org"
         assert obs.code.coding[0].code == "11984-2"
         assert (obs.valueQuantity.code, obs.valueQuantity.system) == ("mm",

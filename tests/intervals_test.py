@@ -117,6 +117,10 @@ def test_the_cephalic_index_table_is_fitted_on_the_ratios_errors():
     table = fitting.fit_table(cols, np.arange(600), ("one",), "test", None, "ci")
     # |error| of a 2% BPD error on an index of 76.5: 95% within about 1.96 x 1.53 points
     assert table.half_width_mm(150.0, None) == pytest.approx(1.96 * 0.02 * 100 * 2.6 / 3.4, rel=0.2)
+    # the corrected BPD likewise: sqrt(BPD x OFD / 1.265) of each
+    np.testing.assert_allclose(fitting.residuals(cols, "cbpd"), np.sqrt(
+        cols["reference_bpd_mm"] * cols["reference_ofd_mm"] / 1.265) - np.sqrt(
+        cols["predicted_bpd_mm"] * cols["predicted_ofd_mm"] / 1.265))
     del cols["reference_ofd_mm"]
     with pytest.raises(ValueError, match="reference_ofd_mm"):
         fitting.residuals(cols, "ci")
@@ -472,8 +476,9 @@ def test_a_measurement_without_calibration_says_so_everywhere_instead_of_a_numbe
 
 
 def test_bpd_and_ofd_intervals_are_the_released_models_by_their_own_tables():
-    """BPD's and OFD's intervals: their own tables' half-widths at the head's HC and signals,
-    centred on the axis, by hand arithmetic; a model with its own HC table (or none) gets none
+    """BPD's, OFD's and the corrected BPD's intervals: their own tables' half-widths at the
+    head's HC and signals, centred on the value, by hand arithmetic, and report.csv's ends; a
+    model with its own HC table (or none) gets none
     but a note, and a head beyond a table's calibration a note naming the feature."""
     from hc_tf.measure.geometry import Ellipse
     from hc_tf.measure.result import Measurement
@@ -484,15 +489,19 @@ def test_bpd_and_ofd_intervals_are_the_released_models_by_their_own_tables():
     m = Measurement(True, "", Ellipse(400.0, 270.0, 200.0, 150.0, 0.3), 0.2, quality,
                     original_px_per_model_px=2.5)
     rec = records.image_record("x.png", m)
-    for q in ("bpd", "ofd"):
+    row = records.csv_row(rec)
+    for q, name in (("bpd", "bpd"), ("ofd", "ofd"), ("cbpd", "corrected_bpd")):
         t = interval_table.load_table(interval_table.AXIS_TABLE_PATHS[q])
         x = interval_table.feature_vector(m.hc_mm, {**dataclasses.asdict(quality),
                                                     "model_pixel_mm": 0.5}, t.feature_names)
         half = t.quantile(0.95, m.hc_mm) * t.sigma_from_features(x)
-        value = rec["biometry"][f"{q}_mm"]
-        iv = rec[f"{q}_interval"]
+        value = rec["biometry"][f"{name}_mm"]
+        iv = rec[f"{name}_interval"]
         assert (iv["lower_mm"], iv["upper_mm"]) == pytest.approx((value - half, value + half))
         assert iv["display"] == f"95%: {value - half:.1f}-{value + half:.1f}" and iv["method"] == t.method
+        assert (row[f"{name}_lower_95_mm"], row[f"{name}_upper_95_mm"]) == (iv["lower_mm"], iv["upper_mm"])
+    assert rec["biometry"]["corrected_bpd_mm"] == pytest.approx((300.0 * 400.0 / 1.265) ** 0.5 * 0.2)
+    assert "corrected BPD" in rec["corrected_bpd_interval"]["method"]
     other = Measurement(True, "", m.ellipse, 0.2, quality, 2.5, interval_table=interval_table.load_table())
     assert records.image_record("x.png", other)["bpd_interval"] == {
         "note": "no calibrated BPD interval: the package's is calibrated on the released model's errors"}

@@ -572,7 +572,8 @@ def _fhir_server(answers):
 
 
 def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path):
-    """A head's file (HC, BPD, OFD, cephalic index) is one transaction: all filed or none, each a PUT of an id
+    """A head's file (HC, BPD, OFD, corrected BPD, cephalic index) is one transaction: all
+    filed or none, each a PUT of an id
     derived from the file and the quantity (a resend updates), a 5xx retried; the HC keeps the
     id a lone Observation had."""
     from hc_tf.clinical import biometry
@@ -595,11 +596,13 @@ def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path
     assert [(m, p) for m, p, _ in got] == [("POST", "/r4")] * 3
     sent = got[-1][2]
     assert Bundle.model_validate(sent).type == "transaction"
-    ids = ["hctf-abc.frame2", "hctf-abc.frame2.bpd", "hctf-abc.frame2.ofd", "hctf-abc.frame2.ci"]
+    ids = ["hctf-abc.frame2", "hctf-abc.frame2.bpd", "hctf-abc.frame2.ofd",
+           "hctf-abc.frame2.cbpd", "hctf-abc.frame2.ci"]
     assert [e["request"] for e in sent["entry"]] == [
         {"method": "PUT", "url": f"Observation/{i}"} for i in ids]
     assert [e["resource"]["id"] for e in sent["entry"]] == ids
-    assert [e["resource"]["valueQuantity"]["value"] for e in sent["entry"]] == [175.3, 45.0, 60.0, 75.0]
+    assert [e["resource"]["valueQuantity"]["value"] for e in sent["entry"]] == pytest.approx(
+        [175.3, 45.0, 60.0, (45.0 * 60.0 / 1.265) ** 0.5, 75.0])
 
 
 def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(tmp_path):
@@ -900,7 +903,7 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
         [fhir_file] = [f for f in json.loads(row["outputs"]) if f.endswith(".fhir.json")]
         bundle = json.loads(open(os.path.join(spool.out_dir(i), fhir_file)).read())
         [doc, *axes] = fhir.bundle_observations(bundle).values()
-        assert len(axes) == 3 and all(a.get("subject") == doc.get("subject") for a in axes)
+        assert len(axes) == 4 and all(a.get("subject") == doc.get("subject") for a in axes)
         subjects.append((doc.get("subject"), row["reason"]))
     assert subjects[0] == ({"type": "Patient", "identifier": {"system": system, "value": canary}},
                            None)

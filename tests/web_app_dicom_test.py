@@ -197,12 +197,14 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
         q, axes[f"{q}_mm"], hc_mm, s["quality"], model_pixel_mm=model_pixel)) for q in ("bpd", "ofd")}
     axis_intervals["ci"] = dataclasses.asdict(intervals.cephalic_index_interval(
         axes["cephalic_index"], hc_mm, s["quality"], model_pixel_mm=model_pixel))
+    axis_intervals["cbpd"] = dataclasses.asdict(intervals.axis_interval(
+        "cbpd", axes["corrected_bpd_mm"], hc_mm, s["quality"], model_pixel_mm=model_pixel))
     want = fhir.head_bundle(hc_mm, dicom.uids(header), None,
                             ModelInfo(golden["model"], version, golden["model_sha256"]),
                             review, reasons, fhir.study_datetime(header.dataset), hc_interval=interval,
                             biometry=axes, axis_intervals=axis_intervals)
     got_obs, want_obs = fhir.bundle_observations(got), fhir.bundle_observations(want)
-    assert list(got_obs) == ["hc", "bpd", "ofd", "ci"]
+    assert list(got_obs) == ["hc", "bpd", "ofd", "cbpd", "ci"]
     for name, doc in got_obs.items():  # the numbers within 1e-6 mm (the golden's ellipse), the rest exact
         assert fhir.read_interval(doc) == pytest.approx(fhir.read_interval(want_obs[name]), abs=1e-6)
         assert doc["valueQuantity"].pop("value") == pytest.approx(want_obs[name]["valueQuantity"].pop("value"), abs=1e-6)
@@ -247,7 +249,7 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert os.listdir(out / "fhir") == ["cine.frame1.fhir.json"]
     name, text = download("#dl-fhir")
     assert name == "cine.frame1.fhir.json"
-    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 4 * ["source image, frame 1"]
+    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 5 * ["source image, frame 1"]
 
     # Another frame, as `hc-tf predict --frame 2`: decoded, measured and named as predict's.
     assert page.is_visible("#frame-row") and page.input_value("#frame") == "1"
@@ -264,7 +266,7 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert doc["images"][0]["dicom"]["frame"] == 2
     name, text = download("#dl-fhir")
     assert name == "cine.frame2.fhir.json"
-    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 4 * ["source image, frame 2"]
+    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 5 * ["source image, frame 2"]
     page.fill("#frame", "3")
     page.dispatch_event("#frame", "change")
     page.wait_for_selector("#message:has-text('no frame 3')", timeout=10_000)

@@ -194,7 +194,11 @@ def _assert_matches_golden(res, s):
         if not intervals.beyond_calibration(s["hc_mm"], s["quality"], ci_table, mpx):
             shape += ", " + intervals.cephalic_index_interval(
                 b.cephalic_index, s["hc_mm"], s["quality"], model_pixel_mm=mpx).display()
-        assert f"{shape}; corrected BPD" in res["biometry"][1], res["biometry"]
+        cbpd = f"corrected BPD {b.corrected_bpd_mm:.1f} mm"
+        cbpd_table = interval_table.load_table(interval_table.AXIS_TABLE_PATHS["cbpd"])
+        if not intervals.beyond_calibration(s["hc_mm"], s["quality"], cbpd_table, mpx):
+            cbpd += f" ({intervals.axis_interval('cbpd', b.corrected_bpd_mm, s['hc_mm'], s['quality'], model_pixel_mm=mpx).display()})"
+        assert f"{shape}; {cbpd}" in res["biometry"][1], res["biometry"]
         assert f"{b.ga_bpd.uncertainty_text}" in res["biometry"][2] or b.ga_bpd.message in res["biometry"][2]
         assert res["biometry"][3:] == ga_bpd_line, res["biometry"]
         assert res["review"] == str(s["review"]).lower(), s["filename"]

@@ -29,11 +29,12 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 TABLE_FORMAT = "hc-tf interval table v1"
 TABLE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "interval_table.json")
-# BPD's, OFD's and the cephalic index's tables (the released model's, as TABLE_PATH is the
-# HC's): fitted on their errors (`calibrate_intervals fit --quantity bpd|ofd|ci`) with the HC's
-# features and bins; the cephalic index's half-widths are in index points, not mm.
+# BPD's, OFD's, the cephalic index's and the corrected BPD's tables (the released model's, as
+# TABLE_PATH is the HC's): fitted on their errors (`calibrate_intervals fit --quantity
+# bpd|ofd|ci|cbpd`) with the HC's features and bins; the cephalic index's half-widths are in
+# index points, not mm.
 AXIS_TABLE_PATHS = {q: os.path.join(os.path.dirname(TABLE_PATH), f"{q}_interval_table.json")
-                    for q in ("bpd", "ofd", "ci")}
+                    for q in ("bpd", "ofd", "ci", "cbpd")}
 DEFAULT_LEVEL = 0.95
 MIN_SIGMA_MM = 0.2  # floor of the difficulty: no interval narrower than q * 0.2 mm
 

@@ -64,7 +64,8 @@ def beyond_calibration(hc_mm: float, signals: Any = None, table: Optional[Interv
     return t.beyond_calibration(feature_vector(float(hc_mm), s, t.feature_names))
 
 
-AXIS_NAMES = {"bpd": "BPD", "ofd": "OFD", "ci": "cephalic index"}  # the tables' quantities
+AXIS_NAMES = {"bpd": "BPD", "ofd": "OFD", "ci": "cephalic index",  # the tables' quantities
+              "cbpd": "corrected BPD"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,14 +87,15 @@ class AxisInterval:
 def axis_interval(quantity: str, value_mm: float, hc_mm: float, signals: Any = None,
                   level: float = DEFAULT_LEVEL, model_pixel_mm: Optional[float] = None
                   ) -> AxisInterval:
-    """The calibrated interval of a measured BPD or OFD (`quantity` "bpd" or "ofd"), by the
+    """The calibrated interval of a measured BPD, OFD or corrected BPD (`quantity` "bpd",
+    "ofd" or "cbpd"), by the
     package's table of its errors: the difficulty and bin are the head's (its measured HC and
     signals), the interval centred on `value_mm`. Arguments as `hc_interval`'s.
 
     Raises:
         ValueError: a value not finite and positive, or a level the table has not fitted.
     """
-    value = check_positive(value_mm, f"{quantity.upper()} (mm)")
+    value = check_positive(value_mm, f"{AXIS_NAMES[quantity]} (mm)")
     half, method = _axis_half(quantity, hc_mm, signals, level, model_pixel_mm)
     return AxisInterval(value, float(level), max(0.0, value - half), value + half, half, method)
 

@@ -124,8 +124,9 @@ class Measurement:
 
     def axis_interval(self, quantity: str, level: float = interval_table_lib.DEFAULT_LEVEL
                       ) -> Tuple[Any, str]:
-        """BPD's, OFD's or the cephalic index's calibrated interval (`quantity` "bpd", "ofd":
-        an AxisInterval; "ci": an IndexInterval), or (None, why not): the package's tables are
+        """BPD's, OFD's, the corrected BPD's or the cephalic index's calibrated interval
+        (`quantity` "bpd", "ofd", "cbpd": an AxisInterval; "ci": an IndexInterval), or (None,
+        why not): the package's tables are
         the released model's (a model with a table of its own, or none, gets none), and an
         image beyond their calibration gets none either; (None, "") when no head."""
         if not self.found:
@@ -142,7 +143,8 @@ class Measurement:
             return intervals_lib.cephalic_index_interval(
                 self.biometry().cephalic_index, self.hc_mm, self.quality, level,
                 self.model_pixel_mm), ""
-        value = getattr(self.biometry(), f"{quantity}_mm")
+        value = getattr(self.biometry(), {"cbpd": "corrected_bpd_mm"}.get(quantity,
+                                                                          f"{quantity}_mm"))
         return intervals_lib.axis_interval(quantity, value, self.hc_mm, self.quality, level,
                                            self.model_pixel_mm), ""
 

@@ -2,10 +2,10 @@
 
 One SR per measured frame: the fetus subject context (TID 1008), procedure reported SCT
 363679005 (CID 100), HC in mm (LOINC 11984-2), the ellipse as SCOORD ELLIPSE on the source
-instance and frame, BPD, OFD and the cephalic index, the method (model name, version, sha256)
-as algorithm identification, GA by each formula with its equation (Hadlock's as CID 12013 codes
-it, LOINC 11932-1), and the review flag and its reasons as qualitative evaluations; with a GA
-from dating, the HC's centile and z-score (below). Same study as the source, a new series;
+instance and frame, BPD, OFD, the corrected BPD and the cephalic index, the method (model name,
+version, sha256) as algorithm identification, GA by each formula with its equation (Hadlock's
+as CID 12013 codes it, LOINC 11932-1), and the review flag and its reasons as qualitative
+evaluations; with a GA from dating, the HC's centile and z-score (below). Same study as the source, a new series;
 every UID new per call but the Device Observer UID (one per model). The patient and study
 fields copied from the source are made valid, and the SR's times put in the source's time
 zone, by `dicom_sr_evidence`.
@@ -50,6 +50,7 @@ REVIEW_REASON_NAME = ("REVIEWREASON", SCHEME, "Review reason")
 # by hc-tf's own method concept (Hadlock's BPD is outer-to-inner, these are outer-to-outer).
 BPD_CODE = ("11820-8", "LN", "Biparietal Diameter")
 OFD_CODE = ("11851-3", "LN", "Occipital-Frontal Diameter")
+CBPD_CODE = ("11824-0", "LN", "BPD area corrected")  # CID 12005: Doubilet & Greenes'
 CI_CODE = ("11823-2", "LN", "Cephalic Index")  # CID 12004 (Fetal Biometry Ratios), in %
 AXES_METHOD = ("ELLIPSEAXES", SCHEME, "Outer to outer along the fitted ellipse's axes")
 YES = ("373066001", "SCT", "Yes")
@@ -224,9 +225,10 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
     out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
                              unit=codes.UCUM.Millimeter, algorithm_id=hc_algorithm,
                              properties=props)]
-    for code, key in ((BPD_CODE, "bpd"), (OFD_CODE, "ofd")):
-        if biometry and biometry.get(f"{key}_mm") is not None:
-            value = float(biometry[f"{key}_mm"])
+    for code, field, key in ((BPD_CODE, "bpd_mm", "bpd"), (OFD_CODE, "ofd_mm", "ofd"),
+                             (CBPD_CODE, "corrected_bpd_mm", "cbpd")):
+        if biometry and biometry.get(field) is not None:
+            value = float(biometry[field])
             axis_algorithm, props = _with_interval(value, (axis_intervals or {}).get(key),
                                                    algorithm, model)
             out.append(hd.sr.Measurement(name=_code(code), value=value,
@@ -277,12 +279,12 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       hc_interval: report.json's "hc_interval" ({"lower_mm", "upper_mm", "level", "method"});
         None: no uncertainty is written.
       notes: a list the notes on changed patient/study fields are appended to.
-      biometry: report.json's "biometry" ({"bpd_mm", "ofd_mm", "cephalic_index", ...}): BPD,
-        OFD and the cephalic index (LOINC 11823-2, in %) are written beside the HC (None: not
-        written).
-      axis_intervals: {"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval", "ci":
-        its "cephalic_index_interval"}: each written as its measurement's uncertainty, as the
-        HC's (None or a note: none).
+      biometry: report.json's "biometry" ({"bpd_mm", "ofd_mm", "corrected_bpd_mm",
+        "cephalic_index", ...}): BPD, OFD, the corrected BPD (LOINC 11824-0) and the cephalic
+        index (LOINC 11823-2, in %) are written beside the HC (None: not written).
+      axis_intervals: {"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval",
+        "cbpd": its "corrected_bpd_interval", "ci": its "cephalic_index_interval"}:
+        each written as its measurement's uncertainty, as the HC's (None or a note: none).
       centile, dating: report.json's "centile" and "dating": the HC's percentile rank and
         z-score at the GA from dating, with the standard and the GA's source (`_population`;
         None, or a centile outside the standard: none written).

@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from hc_tf.report.dicom_sr import (ALGORITHM_PARAMETERS, BPD_CODE, CI_CODE, GA_CODE, HC_CODE,
+from hc_tf.report.dicom_sr import (ALGORITHM_PARAMETERS, BPD_CODE, CBPD_CODE, CI_CODE, GA_CODE,
+                                   HC_CODE,
                                    INTERVAL_PARAMETER, LOWER_UNCERTAINTY, OFD_CODE,
                                    PERCENTILE_CODE, POPULATION_DESCRIPTION, QUALITATIVE,
                                    REVIEW_NAME, REVIEW_REASON_NAME, UPPER_UNCERTAINTY, YES,
@@ -31,6 +32,7 @@ def read_back(path: str) -> Dict[str, Any]:
       "hc_lower_95_mm", "hc_upper_95_mm" (HC -/+ the TID 310 uncertainties; None when absent),
       "hc_interval_method" (the HC algorithm's interval parameter, or None), "bpd_mm",
       "ofd_mm", "bpd_lower_95_mm", "bpd_upper_95_mm", "ofd_lower_95_mm", "ofd_upper_95_mm",
+      "corrected_bpd_mm", "corrected_bpd_lower_95_mm", "corrected_bpd_upper_95_mm",
       "cephalic_index", "cephalic_index_lower_95", "cephalic_index_upper_95" (None when
       absent), "hc_centile", "hc_z" (the TID 311 percentile rank and z-score) and
       "hc_population" (its description), None without a centile}.
@@ -51,9 +53,10 @@ def read_back(path: str) -> Dict[str, Any]:
     image = region.ContentSequence[0].ReferencedSOPSequence[0]
     lower, upper, method = _read_interval(hc)
     axes = {m.name.value: m for m in group.get_measurements()
-            if m.name.value in (BPD_CODE[0], OFD_CODE[0], CI_CODE[0])}
+            if m.name.value in (BPD_CODE[0], OFD_CODE[0], CBPD_CODE[0], CI_CODE[0])}
     axis = {}
-    for key, code in (("bpd", BPD_CODE[0]), ("ofd", OFD_CODE[0])):
+    for key, code in (("bpd", BPD_CODE[0]), ("ofd", OFD_CODE[0]),
+                      ("corrected_bpd", CBPD_CODE[0])):
         m = axes.get(code)
         axis[f"{key}_mm"] = None if m is None else float(m.value)
         low, high, _ = _read_interval(m) if m is not None else (None, None, None)

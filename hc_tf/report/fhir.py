@@ -2,10 +2,11 @@
 
 The HC: LOINC 11984-2 (Fetal Head Circumference US), valueQuantity in mm (UCUM), derivedFrom
 the source study and instance (an ImagingStudy reference naming their UIDs), the method (model
-name, version, sha256) and the device. BPD (LOINC 11820-8), OFD (11851-3) and the cephalic index
-(11823-2, in %, with its normal range and the head shape as interpretation) are Observations of
-their own beside it, as HL7's fetal-records guide (IBCM) has each biometry measurement, so an
-EHR finds each by its code; `head_bundle` gathers the four in one Bundle (type collection), a
+name, version, sha256) and the device. BPD (LOINC 11820-8), OFD (11851-3), the corrected BPD
+(11824-0) and the cephalic index (11823-2, in %, with its normal range and the head shape as
+interpretation) are Observations of their own beside it, as HL7's fetal-records guide (IBCM)
+has each biometry measurement, so an EHR finds each by its code; `head_bundle` gathers the five
+in one Bundle (type collection), a
 file a system files as it likes (the node's `fhir` destination as one transaction). R4B's
 Observation is R4's (fhir.resources has no plain R4 package).
 
@@ -51,10 +52,14 @@ OID = "urn:oid:"
 HC_CODING = {"system": LOINC, "code": "11984-2", "display": "Fetal Head Circumference US"}
 # BPD and OFD by their LOINC codes (as the SR's CID 12005 codes them) with a plain-words text,
 # no display (a display must be LOINC's own name, which this project does not ship).
-AXES = (("bpd_mm", {"coding": [{"system": LOINC, "code": "11820-8"}],
+AXES = (("bpd_mm", "bpd", {"coding": [{"system": LOINC, "code": "11820-8"}],
                     "text": "Fetal head biparietal diameter (BPD), ultrasound"}),
-        ("ofd_mm", {"coding": [{"system": LOINC, "code": "11851-3"}],
-                    "text": "Fetal head occipitofrontal diameter (OFD), ultrasound"}))
+        ("ofd_mm", "ofd", {"coding": [{"system": LOINC, "code": "11851-3"}],
+                    "text": "Fetal head occipitofrontal diameter (OFD), ultrasound"}),
+        ("corrected_bpd_mm", "cbpd", {"coding": [{"system": LOINC, "code": "11824-0"}],
+                                      "text": "Fetal head corrected BPD (area corrected, "
+                                              "Doubilet & Greenes), ultrasound"}))
+AXIS_TITLES = {"bpd": "BPD", "ofd": "OFD", "cbpd": "corrected BPD"}  # in the notes
 # The cephalic index (100 BPD / OFD, in %), as the SR's CID 12004 codes it, with its normal
 # range and the head shape read against it (as the report's words).
 CI_CODE = {"coding": [{"system": LOINC, "code": "11823-2"}],
@@ -224,13 +229,12 @@ def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], mode
     hc = _head_observation({"coding": [HC_CODING]}, hc_mm, model_text, model, derived,
                            list(review_note), effective, subject)
     out = [_with_centile(_with_interval(hc, "HC", hc_interval), centile, dating)]
-    for key, code in AXES:
-        if biometry and biometry.get(key) is not None:
+    for field, name, code in AXES:
+        if biometry and biometry.get(field) is not None:
             method = f"{model_text}: {biometry['convention']}"
-            doc = _head_observation(code, biometry[key], method, model, derived,
+            doc = _head_observation(code, biometry[field], method, model, derived,
                                     list(review_note), effective, subject)
-            name = key[:-3]
-            out.append(_with_interval(doc, name.upper(), (axis_intervals or {}).get(name)))
+            out.append(_with_interval(doc, AXIS_TITLES[name], (axis_intervals or {}).get(name)))
     if biometry and biometry.get("cephalic_index") is not None:
         doc = _head_observation(CI_CODE, biometry["cephalic_index"],
                                 f"{model_text}: {biometry['convention']}", model, derived,
@@ -309,12 +313,14 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
                 centile: Optional[Dict[str, Any]] = None,
                 dating: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The measured head as a FHIR Bundle (type collection) of its Observations: the HC's
-    (`observation`'s), then BPD's, OFD's and the cephalic index's (`_with_head_shape`) from
+    (`observation`'s), then BPD's, OFD's, the corrected BPD's and the cephalic index's
+    (`_with_head_shape`) from
     report.json's "biometry" (none without it), each its own Observation with the HC's source,
     time, subject and review note (one fitted ellipse gives them all), its method naming the
     axes' convention (the record's "convention"), and its interval from `axis_intervals`
-    ({"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval", "ci": its
-    "cephalic_index_interval"}), as the HC's. Other arguments as `observation`'s.
+    ({"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval", "cbpd": its
+    "corrected_bpd_interval", "ci": its "cephalic_index_interval"}), as the HC's. Other
+    arguments as `observation`'s.
 
     Raises:
       pydantic.ValidationError: for a Bundle FHIR R4 does not accept (a bug).
@@ -327,8 +333,9 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
 
 
 def bundle_observations(bundle: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """{"hc" | "bpd" | "ofd" | "ci": Observation} of a `head_bundle`, by their LOINC codes."""
-    names = {HC_CODING["code"]: "hc", **{c["coding"][0]["code"]: k[:-3] for k, c in AXES},
+    """{"hc" | "bpd" | "ofd" | "cbpd" | "ci": Observation} of a `head_bundle`, by their LOINC
+    codes (the names the node's FHIR ids end in: no underscore, which an id may not hold)."""
+    names = {HC_CODING["code"]: "hc", **{c["coding"][0]["code"]: name for _, name, c in AXES},
              CI_CODE["coding"][0]["code"]: "ci"}
     out = {}
     for entry in bundle.get("entry", []):

@@ -41,7 +41,8 @@ REPORT_FIELDS = (
        "ga_bpd_days", "ga_bpd_status", "ga_bpd_uncertainty", "dating_note")
     + tuple(f"{q}_{end}_95_mm" for q in ("bpd", "ofd") for end in ("lower", "upper"))
     + ("hc_centile_lower_95", "hc_centile_upper_95", "ga_bpd_lower_days", "ga_bpd_upper_days",
-       "cephalic_index_lower_95", "cephalic_index_upper_95"))
+       "cephalic_index_lower_95", "cephalic_index_upper_95", "corrected_bpd_lower_95_mm",
+       "corrected_bpd_upper_95_mm"))
 
 
 def ga_range_text(est: clinical.GaEstimate) -> str:
@@ -143,6 +144,7 @@ def image_record(filename: str, m: measure_lib.Measurement,
             "ofd_interval": axis_interval_record(m, "ofd"),
             "ga_bpd_interval": ga_bpd_interval_record(bpd_iv),
             "cephalic_index_interval": axis_interval_record(m, "ci"),
+            "corrected_bpd_interval": axis_interval_record(m, "cbpd"),
             "known_ga_weeks": known_ga_weeks, "dating": dating, "centile": centile,
             "review": m.review, "review_reasons": list(m.review_reasons),
             "quality": _quality_dict(m.quality)}
@@ -158,7 +160,8 @@ def interval_record(m: measure_lib.Measurement) -> Optional[Dict[str, Any]]:
 
 
 def axis_interval_record(m: measure_lib.Measurement, quantity: str) -> Optional[Dict[str, Any]]:
-    """BPD's, OFD's or the cephalic index's ("ci": its fields unit-free, in index points)
+    """BPD's, OFD's, the corrected BPD's ("cbpd") or the cephalic index's ("ci": its fields
+    unit-free, in index points)
     calibrated 95% interval as JSON-ready data, as `interval_record`'s: {"note": why} when
     there is none to give, None when no head."""
     iv, why = m.axis_interval(quantity)
@@ -288,6 +291,9 @@ def csv_row(record: Dict[str, Any]) -> Dict[str, Any]:
         row.update({f"{q}_lower_95_mm": iv.get("lower_mm"), f"{q}_upper_95_mm": iv.get("upper_mm")})
     ci_iv = record.get("cephalic_index_interval") or {}
     row.update(cephalic_index_lower_95=ci_iv.get("lower"), cephalic_index_upper_95=ci_iv.get("upper"))
+    cbpd_iv = record.get("corrected_bpd_interval") or {}
+    row.update(corrected_bpd_lower_95_mm=cbpd_iv.get("lower_mm"),
+               corrected_bpd_upper_95_mm=cbpd_iv.get("upper_mm"))
     return row
 
 

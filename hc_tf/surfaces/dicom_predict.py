@@ -277,7 +277,8 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     series_uid, number = run.next_in_series(record["dicom"]["study_instance_uid"])
     notes = []
     axis_intervals = {q: record.get(f"{q}_interval") for q in ("bpd", "ofd")}
-    axis_intervals["ci"] = record.get("cephalic_index_interval")
+    axis_intervals.update(ci=record.get("cephalic_index_interval"),
+                          cbpd=record.get("corrected_bpd_interval"))
     try:
         sr = dicom_sr.build_sr(s.header.dataset, frame, m.ellipse, m.hc_mm,
                                record["gestational_age"], m.review, m.review_reasons, run.model,

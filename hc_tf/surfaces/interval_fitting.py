@@ -13,14 +13,16 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hc_tf.clinical import biometry
 from hc_tf.clinical import interval_table
 from hc_tf.clinical import intervals
 from hc_tf.measure import metrics
 from hc_tf.surfaces.interval_predictions import read_predictions, row_signals
 
-QUANTITIES = ("hc", "bpd", "ofd", "ci")
-# the cephalic index is no column of its own: 100 BPD / OFD, of the reference and the prediction
-DERIVED = {"ci": lambda cols, who: 100.0 * cols[f"{who}_bpd_mm"] / cols[f"{who}_ofd_mm"]}
+QUANTITIES = ("hc", "bpd", "ofd", "ci", "cbpd")
+# the cephalic index and the corrected BPD are no columns of their own: computed from BPD and
+# OFD (clinical.biometry's definitions), of the reference and of the prediction
+DERIVED = {"ci": biometry.cephalic_index, "cbpd": biometry.corrected_bpd_mm}
 NAMES = {"hc": "HC", **intervals.AXIS_NAMES}
 LEVELS = (0.80, 0.90, 0.95)
 BANDS_MM = metrics.HEAD_SIZE_BANDS_MM  # head-size bands: <120, 120-200, 200-260, >260 mm
@@ -49,7 +51,10 @@ def residuals(cols: Dict[str, np.ndarray], quantity: str = "hc") -> np.ndarray:
         raise ValueError(f"the predictions lack {' / '.join(wanted)} on some rows: collect "
                          "them again")
     if quantity in DERIVED:
-        return DERIVED[quantity](cols, "reference") - DERIVED[quantity](cols, "predicted")
+        of = {who: np.array([DERIVED[quantity](b, o) for b, o in
+                             zip(cols[f"{who}_bpd_mm"], cols[f"{who}_ofd_mm"])])
+              for who in ("reference", "predicted")}
+        return of["reference"] - of["predicted"]
     return cols[f"reference_{quantity}_mm"] - cols[f"predicted_{quantity}_mm"]
 
 

@@ -107,6 +107,7 @@ test('every measured case: report.csv row as hc_tf.report.records.csv_row writes
       close(rec.bpd_interval, c.bpd_interval, `${c.name} bpd_interval`); // each axis's own table
       close(rec.ofd_interval, c.ofd_interval, `${c.name} ofd_interval`);
       close(rec.cephalic_index_interval, c.cephalic_index_interval, `${c.name} cephalic_index_interval`);
+      close(rec.corrected_bpd_interval, c.corrected_bpd_interval, `${c.name} corrected_bpd_interval`);
     }
   }
 });

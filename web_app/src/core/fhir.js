@@ -4,8 +4,8 @@
 // first note ("please review: <reasons>", none when not flagged; never `interpretation`, which an
 // EHR shows as the abnormal-flag column: the flag is about the measurement's quality, not the
 // value's normality), the HC's 95% interval as the quantity-confidenceInterval extension on the
-// value (its method in the next note); BPD's, OFD's and the cephalic index's (its normal range and
-// the head shape as interpretation) beside it, in one Bundle (type collection).
+// value (its method in the next note); BPD's, OFD's, the corrected BPD's and the cephalic index's
+// (its normal range and the head shape as interpretation) beside it, in one Bundle (type collection).
 // With a GA from dating, the HC read as size for that age: its normal range (3rd to 97th centile),
 // interpretation Low / Normal / High and centile and z-score components.
 // No patient data: the subject is left to the system that files it.
@@ -66,11 +66,13 @@ export function studyDate(date) {
 export const missingUids = (uids) => ['study_instance_uid', 'sop_instance_uid', 'sop_class_uid'].filter((k) => !uids[k]);
 
 const HC_CODING = { system: LOINC, code: '11984-2', display: 'Fetal Head Circumference US' };
-// fhir.AXES: BPD and OFD by their LOINC codes with a plain-words text (no display).
+// fhir.AXES: BPD, OFD and the corrected BPD by their LOINC codes with a plain-words text (no display).
 const AXES = [
-  ['bpd_mm', { coding: [{ system: LOINC, code: '11820-8' }], text: 'Fetal head biparietal diameter (BPD), ultrasound' }],
-  ['ofd_mm', { coding: [{ system: LOINC, code: '11851-3' }], text: 'Fetal head occipitofrontal diameter (OFD), ultrasound' }],
+  ['bpd_mm', 'bpd', { coding: [{ system: LOINC, code: '11820-8' }], text: 'Fetal head biparietal diameter (BPD), ultrasound' }],
+  ['ofd_mm', 'ofd', { coding: [{ system: LOINC, code: '11851-3' }], text: 'Fetal head occipitofrontal diameter (OFD), ultrasound' }],
+  ['corrected_bpd_mm', 'cbpd', { coding: [{ system: LOINC, code: '11824-0' }], text: 'Fetal head corrected BPD (area corrected, Doubilet & Greenes), ultrasound' }],
 ];
+const AXIS_TITLES = { bpd: 'BPD', ofd: 'OFD', cbpd: 'corrected BPD' }; // fhir.AXIS_TITLES
 // fhir.CI_CODE and HEAD_SHAPES: the cephalic index (in %) and its head shape as interpretation
 const CI_CODE = { coding: [{ system: LOINC, code: '11823-2' }], text: 'Fetal head cephalic index (100 BPD / OFD), ultrasound' };
 const HEAD_SHAPES = { dolichocephalic: ['L', 'Low'], normal: ['N', 'Normal'], brachycephalic: ['H', 'High'] };
@@ -139,11 +141,10 @@ function observations(hcMm, uids, frame, model, review, reasons, effective, hcIn
   // Notes in fhir.py's order: the review flag's, then the interval's method.
   const hc = headObservation({ coding: [HC_CODING] }, hcMm, modelText, model, derived, reviewNote(), effective);
   const out = [withCentile(withInterval(hc, 'HC', hcInterval), centile, dating)];
-  for (const [key, code] of AXES) {
-    if (biometry && biometry[key] !== null && biometry[key] !== undefined) {
-      const q = key.slice(0, -3);
-      const doc = headObservation(code, biometry[key], `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective);
-      out.push(withInterval(doc, q.toUpperCase(), axisIntervals?.[q]));
+  for (const [field, q, code] of AXES) {
+    if (biometry && biometry[field] !== null && biometry[field] !== undefined) {
+      const doc = headObservation(code, biometry[field], `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective);
+      out.push(withInterval(doc, AXIS_TITLES[q], axisIntervals?.[q]));
     }
   }
   if (biometry && biometry.cephalic_index !== null && biometry.cephalic_index !== undefined) {

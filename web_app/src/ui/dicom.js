@@ -137,5 +137,5 @@ export function fhirBundle(model, image, r, knownGa = '') {
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
   const rec = imageRecord(model.meta.clinical, image.name, r, knownGa); // report.json's record
   return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate),
-    rec.hc_interval, rec.biometry, { bpd: rec.bpd_interval, ofd: rec.ofd_interval, ci: rec.cephalic_index_interval }, rec.centile, rec.dating);
+    rec.hc_interval, rec.biometry, { bpd: rec.bpd_interval, ofd: rec.ofd_interval, cbpd: rec.corrected_bpd_interval, ci: rec.cephalic_index_interval }, rec.centile, rec.dating);
 }

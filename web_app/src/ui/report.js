@@ -18,7 +18,7 @@ export const REPORT_FIELDS = ['filename', 'found', 'reason', 'pixel_size_mm', 'h
   'ga_bpd_status', 'ga_bpd_uncertainty', 'dating_note',
   ...['bpd', 'ofd'].flatMap((q) => [`${q}_lower_95_mm`, `${q}_upper_95_mm`]),
   'hc_centile_lower_95', 'hc_centile_upper_95', 'ga_bpd_lower_days', 'ga_bpd_upper_days',
-  'cephalic_index_lower_95', 'cephalic_index_upper_95'];
+  'cephalic_index_lower_95', 'cephalic_index_upper_95', 'corrected_bpd_lower_95_mm', 'corrected_bpd_upper_95_mm'];
 
 /**
  * image_record's centile at a GA typed, with the centiles the HC's interval `iv` spans
@@ -66,16 +66,21 @@ export function imageRecord(spec, filename, r, knownGa = '') {
 
 /**
  * records.image_record's biometry, BPD's and OFD's intervals (records.axis_interval_record), the
- * GA interval BPD's implies (records.ga_bpd_interval_record) and the cephalic index's interval:
- * {biometry, bpd_interval, ofd_interval, ga_bpd_interval, cephalic_index_interval}, each null when no head.
+ * GA interval BPD's implies (records.ga_bpd_interval_record), the cephalic index's and the corrected
+ * BPD's intervals: {biometry, bpd_interval, ofd_interval, ga_bpd_interval, cephalic_index_interval,
+ * corrected_bpd_interval}, each null when no head.
  */
 export function headBiometry(spec, r) {
-  if (!r.found) return { biometry: null, bpd_interval: null, ofd_interval: null, ga_bpd_interval: null, cephalic_index_interval: null };
+  if (!r.found) {
+    return { biometry: null, bpd_interval: null, ofd_interval: null, ga_bpd_interval: null, cephalic_index_interval: null,
+      corrected_bpd_interval: null };
+  }
   const biometry = biometryRecord(spec, r.ellipse.a * r.pixel_size_mm, r.ellipse.b * r.pixel_size_mm);
   const signals = measurementSignals(r);
   const [bpd, ofd] = ['bpd', 'ofd'].map((q) => axisInterval(spec, q, biometry[`${q}_mm`], r.hc_mm, signals));
   return { biometry, bpd_interval: bpd, ofd_interval: ofd, ga_bpd_interval: bpdGaIntervalRecord(spec, bpd),
-    cephalic_index_interval: cephalicIndexInterval(spec, biometry.cephalic_index, r.hc_mm, signals) };
+    cephalic_index_interval: cephalicIndexInterval(spec, biometry.cephalic_index, r.hc_mm, signals),
+    corrected_bpd_interval: axisInterval(spec, 'cbpd', biometry.corrected_bpd_mm, r.hc_mm, signals) };
 }
 
 /** records.csv_row: the record flattened to REPORT_FIELDS (null = empty cell). */
@@ -111,6 +116,8 @@ export function csvRow(rec) {
   }
   const ciIv = rec.cephalic_index_interval ?? {};
   Object.assign(row, { cephalic_index_lower_95: ciIv.lower ?? null, cephalic_index_upper_95: ciIv.upper ?? null });
+  const cbpdIv = rec.corrected_bpd_interval ?? {};
+  Object.assign(row, { corrected_bpd_lower_95_mm: cbpdIv.lower_mm ?? null, corrected_bpd_upper_95_mm: cbpdIv.upper_mm ?? null });
   return row;
 }
 
