@@ -1,6 +1,7 @@
-"""Calibrated intervals of a measured HC, BPD, OFD and cephalic index, and the GA intervals the HC's and the
-BPD's imply (NumPy + stdlib only): the calibration table (`hc_tf.clinical.interval_table`, which says how it
-is fitted) applied to one measurement, a half-width of q * sigma around the measured value.
+"""Calibrated intervals of a measured HC, BPD, OFD, corrected BPD and cephalic index, and the
+GA intervals the HC's and the BPD's imply (NumPy + stdlib only): the calibration tables
+(`hc_tf.clinical.interval_table`, which says how they are fitted) applied to one measurement, a
+half-width of q * sigma around the measured value.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ AXIS_NAMES = {"bpd": "BPD", "ofd": "OFD", "ci": "cephalic index",  # the tables'
 
 @dataclasses.dataclass(frozen=True)
 class AxisInterval:
-    """A measured BPD or OFD with its calibrated interval."""
+    """A measured BPD, OFD or corrected BPD with its calibrated interval."""
 
     value_mm: float
     level: float
@@ -88,9 +89,9 @@ def axis_interval(quantity: str, value_mm: float, hc_mm: float, signals: Any = N
                   level: float = DEFAULT_LEVEL, model_pixel_mm: Optional[float] = None
                   ) -> AxisInterval:
     """The calibrated interval of a measured BPD, OFD or corrected BPD (`quantity` "bpd",
-    "ofd" or "cbpd"), by the
-    package's table of its errors: the difficulty and bin are the head's (its measured HC and
-    signals), the interval centred on `value_mm`. Arguments as `hc_interval`'s.
+    "ofd" or "cbpd"), by the package's table of its errors: the difficulty and bin are the
+    head's (its measured HC and signals), the interval centred on `value_mm`. Arguments as
+    `hc_interval`'s.
 
     Raises:
         ValueError: a value not finite and positive, or a level the table has not fitted.

@@ -126,9 +126,9 @@ class Measurement:
                       ) -> Tuple[Any, str]:
         """BPD's, OFD's, the corrected BPD's or the cephalic index's calibrated interval
         (`quantity` "bpd", "ofd", "cbpd": an AxisInterval; "ci": an IndexInterval), or (None,
-        why not): the package's tables are
-        the released model's (a model with a table of its own, or none, gets none), and an
-        image beyond their calibration gets none either; (None, "") when no head."""
+        why not): the package's tables are the released model's (a model with a table of its
+        own, or none, gets none), and an image beyond their calibration gets none either;
+        (None, "") when no head."""
         if not self.found:
             return None, ""
         if self.interval_table is not None or self.interval_note:

@@ -161,9 +161,8 @@ def interval_record(m: measure_lib.Measurement) -> Optional[Dict[str, Any]]:
 
 def axis_interval_record(m: measure_lib.Measurement, quantity: str) -> Optional[Dict[str, Any]]:
     """BPD's, OFD's, the corrected BPD's ("cbpd") or the cephalic index's ("ci": its fields
-    unit-free, in index points)
-    calibrated 95% interval as JSON-ready data, as `interval_record`'s: {"note": why} when
-    there is none to give, None when no head."""
+    unit-free, in index points) calibrated 95% interval as JSON-ready data, as
+    `interval_record`'s: {"note": why} when there is none to give, None when no head."""
     iv, why = m.axis_interval(quantity)
     if iv is None:
         return {"note": why} if why else None

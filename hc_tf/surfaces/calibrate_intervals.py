@@ -29,9 +29,9 @@ how the released model's table is made (`scripts/release_model.sh`):
         --fitted-on "out-of-fold predictions of 5 folds" --report ...
 
 The same predictions carry BPD and OFD (the fitted ellipse's axes) and the annotation
-ellipse's: `fit --quantity bpd` (or `ofd`, or `ci`: the cephalic index, 100 BPD / OFD) fits a
-table of their errors, with the HC's difficulty features and head-size bins; `--choose rule`
-picks the candidate as the released tables were picked.
+ellipse's: `fit --quantity bpd` (or `ofd`; `ci`, the cephalic index, 100 BPD / OFD; `cbpd`,
+the corrected BPD) fits a table of their errors, with the HC's difficulty features and
+head-size bins; `--choose rule` picks the candidate as the released tables were picked.
 
 On other labelled images (an independent check; the table is applied as it is, never refitted):
 
@@ -88,8 +88,8 @@ def main(argv=None) -> None:
                         f"covered >= {MIN_BAND_COVERAGE} at 95%%, then the narrowest")
     f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
     f.add_argument("--quantity", default="hc", choices=QUANTITIES,
-                   help="whose errors: the HC's, BPD's or OFD's (the head ellipse's axes) or "
-                        "the cephalic index's (100 BPD / OFD)")
+                   help="whose errors: the HC's, BPD's or OFD's (the head ellipse's axes), "
+                        "the cephalic index's (ci) or the corrected BPD's (cbpd)")
     a = p.parse_args(argv)
     if a.cmd == "collect":
         if not (a.data_dir or a.hc18_folder) or (a.cv_work and not a.data_dir):

@@ -39,8 +39,8 @@ def features(cols: Dict[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
 
 
 def residuals(cols: Dict[str, np.ndarray], quantity: str = "hc") -> np.ndarray:
-    """Reference minus prediction of the quantity ("hc", "bpd", "ofd" in mm, or "ci", the
-    cephalic index in index points), per row.
+    """Reference minus prediction of the quantity ("hc", "bpd", "ofd", "cbpd" in mm, or "ci",
+    the cephalic index in index points), per row.
 
     Raises:
       ValueError: when the CSV has none of that quantity (an older collect).
