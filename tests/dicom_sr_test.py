@@ -629,6 +629,44 @@ def test_observation_date_is_the_same_from_the_source_the_sr_and_the_web_app(tmp
     assert dict(zip(STUDY_DATES, node_json(tmp_path, script))) == python
 
 
+STUDY_TIMES = [("102030", "+0530"), ("102030.123456", "-0800"), ("10", "+0000"), ("1020", "+1400"),
+               ("102030", ""), ("", "+0100"), ("102030", "-0000"), ("102030", "+1401"),
+               ("102030", "+0160"), ("2500", "+0100"), ("102060", "+0100"), ("10:20:30", "+0100"),
+               ("1020301", "+0100"), ("102030", "+5:30")]
+
+
+def test_observation_time_is_the_studys_in_its_zone_from_the_source_the_sr_and_the_web_app(
+        tmp_path):
+    """effectiveDateTime carries StudyTime with the file's TimezoneOffsetFromUTC when both are
+    valid ("2026-01-01T10:20:30+05:30"), else the date alone: the same from the source, the SR
+    (which copies the time and declares the zone) and the web app (fhir.js studyDateTime)."""
+    import warnings
+    from hc_tf.io import dicom as dicom_io
+    from hc_tf.measure import Ellipse
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    python = []
+    for i, (time, zone) in enumerate(STUDY_TIMES):
+        ds = dicom_files.gray_dataset(HEADS[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds.StudyDate, ds.StudyTime, ds.TimezoneOffsetFromUTC = "20260101", time, zone
+        src = dicom_io.read_header(dicom_files.save(ds, str(tmp_path / f"{i}.dcm"))).dataset
+        sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {},
+                               False, [], model)
+        python.append(fhir.study_datetime(src))
+        assert python[-1] == fhir.study_datetime(sr), (time, zone)
+    assert python[:4] == ["2026-01-01T10:20:30+05:30", "2026-01-01T10:20:30-08:00",
+                          "2026-01-01T10:00:00+00:00", "2026-01-01T10:20:00+14:00"]
+    assert python[4:] == ["2026-01-01"] * (len(STUDY_TIMES) - 4)
+    obs = fhir.observation(175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"},
+                           None, model, False, [], python[0])
+    assert obs["effectiveDateTime"] == python[0]  # FHIR R4 takes it (validated)
+    script = (f"import {{ studyDateTime }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
+              f"const v = {json.dumps(STUDY_TIMES)};\n"
+              "console.log(JSON.stringify(v.map(([t, z]) => studyDateTime('20260101', t, z))));\n")
+    assert node_json(tmp_path, script) == python
+
+
 def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the_web_app(tmp_path):
     """Observation.interpretation is the abnormal-flag column of an EHR (HL7 v3
     ObservationInterpretation: High, Low, Normal): hc-tf wrote "no review flag" and "please

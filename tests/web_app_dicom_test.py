@@ -1332,6 +1332,7 @@ def test_a_files_last_menstrual_date_dates_its_centile_as_predict_does(page, gol
         ds, path = _wrapped(tmp_path, _sample(golden, n), name=n.replace(".png", ".dcm"))
         with pydicom.config.disable_value_validation():  # a scanner's bad date, as written
             ds.LastMenstrualDate = lmp
+        ds.StudyTime, ds.TimezoneOffsetFromUTC = "102030", "+0530"  # the FHIR's time, zoned
         paths.append(dicom_files.save(ds, path))
     want = predict.predict_files(os.path.join(BUNDLE, golden["model"]), paths, str(tmp_path / "p")).records
     assert want[0]["dating"]["source"] == dicom_dating.LMP_SOURCE and "dating_note" in want[1]["dicom"]
@@ -1361,7 +1362,8 @@ def test_a_files_last_menstrual_date_dates_its_centile_as_predict_does(page, gol
 
 def _check_fhir_centile(page, predicted_path):  # noqa: F811
     """The FHIR download's HC read at the file's GA as predict's fhir/ file reads it (normal
-    range, interpretation, centile and z components); a GA typed reads it at that GA."""
+    range, interpretation, centile and z components), at the study's time in its zone; a GA
+    typed reads it at that GA."""
     import json
     from hc_tf.report import fhir
     from hc_tf.report import records
@@ -1373,6 +1375,7 @@ def _check_fhir_centile(page, predicted_path):  # noqa: F811
 
     got = downloaded_hc()
     want = fhir.bundle_observations(json.loads(predicted_path.read_text()))["hc"]
+    assert got["effectiveDateTime"] == want["effectiveDateTime"] == "2026-01-01T10:20:30+05:30"
     assert got["interpretation"] == want["interpretation"]
     assert got["interpretation"][0]["coding"][0]["code"] == "H"  # this head: above the 97th
     [g], [w] = got["referenceRange"], want["referenceRange"]

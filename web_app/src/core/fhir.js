@@ -62,6 +62,26 @@ export function studyDate(date) {
   return y >= 1 && days && day >= 1 && day <= days ? `${ys}-${ms}-${ds}` : null;
 }
 
+/**
+ * fhir.study_datetime: the study's date and time, "2026-01-01T10:20:30+05:30", when the file
+ * declares its zone (TimezoneOffsetFromUTC as dicom_sr_evidence.utc_offset accepts it: +-HHMM,
+ * minutes < 60, -1200 to +1400, not -0000) and has a StudyTime (TM: HH, HHMM, HHMMSS[.F],
+ * the fraction dropped); else studyDate's date alone; null without a real date.
+ */
+export function studyDateTime(date, time, zone) {
+  const day = studyDate(date);
+  if (day === null) return null;
+  const z = /^([+-])([0-9]{2})([0-9]{2})$/.exec(String(zone ?? '').trim());
+  const t = /^([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.[0-9]{1,6})?)?)?$/.exec(String(time ?? '').trim());
+  if (!z || !t) return day;
+  const offset = (Number(z[2]) * 60 + Number(z[3])) * (z[1] === '-' ? -1 : 1);
+  if (Number(z[3]) >= 60 || offset < -12 * 60 || offset > 14 * 60 || z[0] === '-0000') return day;
+  const [h, m, s] = t.slice(1).map((g) => Number(g ?? 0));
+  if (h > 23 || m > 59 || s > 59) return day;
+  const two = (n) => String(n).padStart(2, '0');
+  return `${day}T${two(h)}:${two(m)}:${two(s)}${z[1]}${z[2]}:${z[3]}`;
+}
+
 /** dicom.missing_uids: which referencing UIDs the file lacks (no Observation without them). */
 export const missingUids = (uids) => ['study_instance_uid', 'sop_instance_uid', 'sop_class_uid'].filter((k) => !uids[k]);
 

@@ -3,7 +3,7 @@
 // of hc_tf/io/dicom_calibration.py and hc_tf/io/dicom_pixel_size.py), with the choice said under
 // the field.
 import { measurePrepared, decodeOptions, MODEL_FILE, UserError } from '../core/pipeline.js';
-import { headBundle, missingUids, studyDate } from '../core/fhir.js';
+import { headBundle, missingUids, studyDateTime } from '../core/fhir.js';
 import { imageRecord } from './report.js';
 import { lmpGaWeeks } from '../core/dating.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
@@ -136,6 +136,7 @@ export function fhirBundle(model, image, r, knownGa = '') {
   if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
   const rec = imageRecord(model.meta.clinical, image.name, r, knownGa); // report.json's record
-  return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons, studyDate(d.studyDate),
+  return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons,
+    studyDateTime(d.studyDate, d.studyTime, d.timezoneOffset),
     rec.hc_interval, rec.biometry, { bpd: rec.bpd_interval, ofd: rec.ofd_interval, cbpd: rec.corrected_bpd_interval, ci: rec.cephalic_index_interval }, rec.centile, rec.dating);
 }

@@ -140,7 +140,8 @@ export function readHeader(parser, bytes, name, limits, inflated = null) {
   return { name, rows, columns, frames, samples, photometric, transferSyntax: ts,
     bitsAllocated, bitsStored, signed, planar,
     regions: regionFields(ds), perFrameSpacing: perFrame, uids: uidsOf(ds), studyDate: ds.string('x00080020') ?? '',
-    lastMenstrualDate: ds.string('x001021d0') ?? '',
+    lastMenstrualDate: ds.string('x001021d0') ?? '', studyTime: ds.string('x00080030') ?? '',
+    timezoneOffset: ds.string('x00080201') ?? '',
     sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0]), pixelSpacing: spacingOf(ds), dataset: ds };
 }
 

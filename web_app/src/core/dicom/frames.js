@@ -362,5 +362,5 @@ export async function prepareDicom(parser, blob, name, { limits, H, W, previewMa
   const seen = region !== undefined ? region : modelRegion(readCalibration(fields, frame), h.rows, h.columns);
   const r = prepareGray(await decodeFrameAsync(h, frame, codecs), h.columns, h.rows, { H, W, previewMax }, t0, {}, seen);
   return { ...r, dicom: { fields, frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate,
-    lastMenstrualDate: h.lastMenstrualDate } };
+    lastMenstrualDate: h.lastMenstrualDate, studyTime: h.studyTime, timezoneOffset: h.timezoneOffset } };
 }
