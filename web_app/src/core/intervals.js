@@ -107,8 +107,8 @@ function centred(table, valueMm, hcMm, signals, level) {
 }
 
 /**
- * records.axis_interval_record: BPD's, OFD's or the corrected BPD's (cbpd) interval ({value_mm, level, lower_mm, upper_mm,
- * half_width_mm, method, display}) by its own table (clinical.hc_interval.axis_tables[quantity]) at
+ * records.axis_interval_record: BPD's, OFD's or the corrected BPD's (cbpd) interval ({value_mm,
+ * level, lower_mm, upper_mm, half_width_mm, method, display}) by its own table (clinical.hc_interval.axis_tables[quantity]) at
  * the head's HC and signals, or {note} beyond that table's calibration (Measurement.axis_interval).
  */
 export function axisInterval(spec, quantity, valueMm, hcMm, signals, level = spec.hc_interval.default_level) {

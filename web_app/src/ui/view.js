@@ -108,8 +108,8 @@ function item(text, data = {}) {
 }
 
 /**
- * BPD/OFD (each with its 95% interval when it has one), cephalic index (and its), GA from BPD and the GA
- * its interval spans as lines
+ * BPD/OFD, the cephalic index and the corrected BPD (each with its 95% interval when it has one),
+ * GA from BPD and the GA its interval spans as lines
  * (records.biometry_record's words; ivs: headBiometry's).
  */
 function biometryLines(b, ivs) {
