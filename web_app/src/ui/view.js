@@ -118,8 +118,7 @@ function biometryLines(b, ivs) {
   return [
     item(`BPD ${mm('bpd')}, OFD ${mm('ofd')} (${b.convention})`, { key: 'bpd' }),
     item(`${b.head_shape_text[0].toUpperCase()}${b.head_shape_text.slice(1)}${ivs.cephalic_index_interval?.display ? `, ${ivs.cephalic_index_interval.display}` : ''}`
-      + `; corrected BPD ${fmt1(b.corrected_bpd_mm)} mm${ivs.corrected_bpd_interval?.display ? ` (${ivs.corrected_bpd_interval.display})` : ''}`,
-    { key: 'cephalic_index', shape: b.head_shape }),
+      + `; corrected BPD ${mm('corrected_bpd')}`, { key: 'cephalic_index', shape: b.head_shape }),
     item(g.status === 'ok' ? `GA from BPD (Hadlock 1984): ${g.ga} weeks (${g.uncertainty})` : `GA from BPD (Hadlock 1984): ${g.message}`,
       { key: 'ga_bpd', status: g.status }),
     // the GA the BPD's interval spans with the formula's spread (records.ga_bpd_interval_record)
