@@ -195,7 +195,7 @@ def interval_spec():
     """The "hc_interval" section: the whole calibration table (hc_tf/clinical/interval_table.json,
     as `interval_table.load_table` reads it) and how it is applied (hc_tf.clinical.intervals)."""
     return {
-        "implementation": "hc_tf/clinical/intervals.py (reference)",
+        "implementation": "hc_tf/clinical/interval_table.py, intervals.py (reference)",
         "table": interval_table_lib.load_table().to_dict(),
         "default_level": interval_table_lib.DEFAULT_LEVEL,
         "features": {"one": "1", "hc_mm": "HC_mm / 100", "hc_mm_sq_100": "(HC_mm / 100)^2",

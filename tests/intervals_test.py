@@ -126,18 +126,25 @@ def test_the_cephalic_index_table_is_fitted_on_the_ratios_errors():
         fitting.residuals(cols, "ci")
 
 
-def test_the_rule_picks_the_narrowest_candidate_covering_every_band():
-    """`--choose rule`: candidates with a band under 0.93 at 95% are out, then the smallest
-    median half-width; none covering is refused in words."""
+def test_the_rule_picks_the_narrowest_candidate_covering_every_band_at_every_level():
+    """`--choose rule`: candidates with a band under a level less 0.02 (0.93 at 95%, 0.78 at
+    80%) are out, then the smallest median half-width at 95%; none covering is refused in
+    words."""
     fitting = _fitting()
 
-    def rep(median, *bands):
-        return {"levels": {"0.95": {"median_half_width_mm": median, "bands": {
-            str(i): {"coverage": c} for i, c in enumerate(bands)}}}}
+    def rep(median, *bands, at80=(0.80, 0.80)):
+        return {"levels": {
+            "0.95": {"median_half_width_mm": median, "bands": {
+                str(i): {"coverage": c} for i, c in enumerate(bands)}},
+            "0.80": {"median_half_width_mm": median / 2, "bands": {
+                str(i): {"coverage": c} for i, c in enumerate(at80)}}}}
 
     reports = {"narrow, a band short": rep(1.0, 0.95, 0.92), "wide": rep(3.0, 0.96, 0.97),
-               "middle": rep(2.0, 0.93, 0.99)}
+               "middle": rep(2.0, 0.93, 0.99),
+               "narrower, short at 80%": rep(1.5, 0.95, 0.95, at80=(0.85, 0.759))}
     assert fitting.by_rule(reports) == "middle"
+    reports["narrower, short at 80%"] = rep(1.5, 0.95, 0.95, at80=(0.85, 0.78))
+    assert fitting.by_rule(reports) == "narrower, short at 80%"
     with pytest.raises(ValueError, match="choose one by name"):
         fitting.by_rule({"short": rep(1.0, 0.5)})
 
@@ -614,15 +621,56 @@ def test_a_note_just_past_the_cap_reads_two_different_numbers():
     """3 of HC18's test images read "model_pixel_mm 0.871 is above the calibrated range (up to
     0.871)": the note now takes the decimals it needs to tell the two apart."""
     t = interval_table.load_table(interval_table.AXIS_TABLE_PATHS["bpd"])
-    i = t.feature_names.index("model_pixel_mm")
-    cap = t.feature_caps[i]
-    x = [math.nan] * len(t.feature_names)
-    x[i] = cap + 2e-5
-    note = t.beyond_calibration(x)
+    cap = t.domain_caps["model_pixel_mm"]
+    note = intervals.beyond_calibration(150.0, {}, t, model_pixel_mm=cap + 2e-5)
     got = re.search(r"model_pixel_mm (\S+) is above the calibrated range \(up to (\S+)\)", note)
     assert got and got.group(1) != got.group(2) and len(got.group(1)) == len(got.group(2)) > 5, note
-    x[i] = cap * 2
-    assert f"{cap * 2:.3f} is above the calibrated range (up to {cap:.3f})" in t.beyond_calibration(x)
+    note = intervals.beyond_calibration(150.0, {}, t, model_pixel_mm=cap * 2)
+    assert f"{cap * 2:.3f} is above the calibrated range (up to {cap:.3f})" in note
+
+
+@pytest.mark.parametrize("quantity", sorted(interval_table.AXIS_TABLE_PATHS))
+def test_every_axis_table_bounds_its_signals_whether_or_not_it_weighs_them(quantity):
+    """Refitted on 546 images, the BPD's, the cephalic index's and the corrected BPD's tables
+    chose difficulties without the model pixel or the quality signals, and an image drawn twice
+    as coarse as any calibration image, or fitted worse, got a 95% interval nothing measured:
+    each table now keeps the largest model pixel and signals its calibration saw (`domain_caps`,
+    of the collected rows) and gives a note beyond them, as the HC's does for those it weighs."""
+    t = interval_table.load_table(interval_table.AXIS_TABLE_PATHS[quantity])
+    cap = t.domain_caps["model_pixel_mm"]
+    assert 0.3 < cap < 2.0, cap
+    quality = {"fit_rms_frac": 0.01, "inlier_fraction": 0.98, "mask_ellipse_dice": 0.99,
+               "uncertain_band_fraction": 0.3}
+    assert intervals.beyond_calibration(180.0, quality, t, model_pixel_mm=cap * 0.99) == ""
+    # said once, also where the table weighs the model pixel too (OFD's)
+    assert intervals.beyond_calibration(180.0, quality, t, model_pixel_mm=cap * 1.5) == (
+        f"no calibrated interval: model_pixel_mm {cap * 1.5:.3f} is above the calibrated range "
+        f"(up to {cap:.3f})")
+    # and a fit worse than any calibration image's, whether or not the difficulty weighs it
+    worse = intervals.beyond_calibration(180.0, {**quality, "mask_ellipse_dice": 0.5}, t,
+                                         model_pixel_mm=cap * 0.99)
+    assert worse.startswith("no calibrated interval: one_minus_mask_ellipse_dice 0.500 is above")
+
+
+def test_domain_caps_are_the_largest_model_pixel_fitted_on_and_checked_when_read(tmp_path):
+    """fit_table records the largest model pixel (and signal) of the rows it fits (a missing
+    one is no value); a table file whose
+    domain_caps names another feature or holds no number is refused in words."""
+    from hc_tf.surfaces import interval_fitting
+
+    rows = {"filename": np.array(["a", "b", "c"]), "predicted_hc_mm": np.full(3, 150.0),
+            "model_pixel_mm": np.array([0.2, 0.6, np.nan])}
+    caps = interval_fitting.domain_caps(rows)
+    assert caps == {"model_pixel_mm": 0.6}
+    assert interval_fitting.domain_caps({**rows, "model_pixel_mm": np.full(3, np.nan)}) is None
+    d = interval_table.load_table(interval_table.AXIS_TABLE_PATHS["ci"]).to_dict()
+    for bad, words in (({"skull_mm": 1.0}, "not an object of model_pixel_mm"),
+                       ({"model_pixel_mm": "wide"}, "domain_caps['model_pixel_mm'] is 'wide'")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            interval_table.table_from_dict({**d, "domain_caps": bad}, "t.json")
+    old = dict(d)
+    del old["domain_caps"]  # an older table: read, and bounded by its weighted caps only
+    assert interval_table.table_from_dict(old).to_dict() == old
 
 
 def test_an_image_beyond_the_calibrated_range_gets_a_note_not_a_capped_interval():

@@ -9,9 +9,10 @@ features of the measurement (head size, quality signals), and q_L the conformal 
 (`interval_table.json`, fitted by `hc_tf/surfaces/calibrate_intervals.py` on held-out
 predictions: the validation split, or a cross-validation's out-of-fold predictions): feature
 names (defined in FEATURES below, each a one-line formula), coefficients, per-feature caps and
-floors (the calibration range: no extrapolation to a narrower interval than any
-seen there), the sigma floor, and the quantile per level. Applying it is plain arithmetic, so the web
-app's port reproduces it exactly from the bundle metadata.
+floors (the calibration range: no extrapolation to a narrower interval than any seen there),
+the domain's caps (the model pixel and quality signals calibration saw at most, weighted or
+not: no interval for an image beyond them), the sigma floor, and the quantile per level. Applying it is plain
+arithmetic, so the web app's port reproduces it exactly from the bundle metadata.
 
 A Mondrian table (`bin_edges_mm`) holds one quantile per level for each head-size bin of the
 *measured* HC (bin i: edges[i-1] <= HC < edges[i]): calibrated per bin, so small and large
@@ -37,6 +38,12 @@ AXIS_TABLE_PATHS = {q: os.path.join(os.path.dirname(TABLE_PATH), f"{q}_interval_
                     for q in ("bpd", "ofd", "ci", "cbpd")}
 DEFAULT_LEVEL = 0.95
 MIN_SIGMA_MM = 0.2  # floor of the difficulty: no interval narrower than q * 0.2 mm
+# Features whose calibrated range bounds a table even where its difficulty does not weigh them:
+# conformal coverage is measured on images like the calibration's, and one drawn coarser, or
+# fitted worse, than any of them is not one, whichever features the fit happened to choose.
+QUALITY_FEATURES = ("fit_rms_frac", "one_minus_inlier_fraction", "one_minus_mask_ellipse_dice",
+                    "uncertain_band_fraction")
+DOMAIN_FEATURES = ("model_pixel_mm",) + QUALITY_FEATURES
 
 Signals = Mapping[str, Optional[float]]
 
@@ -131,6 +138,7 @@ class IntervalTable:
     feature_floors: Optional[Tuple[float, ...]] = None  # None: 0 (tables before floors)
     bin_edges_mm: Optional[Tuple[float, ...]] = None  # Mondrian bins of the measured HC
     bin_quantiles: Optional[Tuple[Dict[str, float], ...]] = None  # per bin, as `quantiles`
+    domain_caps: Optional[Dict[str, float]] = None  # DOMAIN_FEATURES' largest calibration values
 
     def sigma_from_features(self, x: Sequence[float]) -> float:
         """Difficulty (mm) from a feature vector: clipped to [floor, cap], NaN -> cap, the
@@ -145,17 +153,20 @@ class IntervalTable:
             total += c * v
         return max(self.min_sigma_mm, total)
 
-    def beyond_calibration(self, x: Sequence[float]) -> str:
-        """Why this calibration cannot speak for a feature vector: each weighted feature above
-        the largest value calibration saw, in words; "" when none is. `sigma_from_features` caps
+    def beyond_calibration(self, x: Sequence[float], domain: Sequence[float] = ()) -> str:
+        """Why this calibration cannot speak for a measurement: each weighted feature of `x` above
+        the largest value calibration saw, and each value of `domain` (the features `domain_caps`
+        names, in its order) above its cap, in words; "" when none is. `sigma_from_features` caps
         such a feature, so an interval there would claim a coverage nothing measured (an image
         drawn coarser than any calibration image, or a fit worse than any)."""
-        if not self.feature_caps:
-            return ""
+        weighted = [(n, v, cap) for n, c, v, cap in zip(self.feature_names, self.coefficients, x,
+                                                         self.feature_caps or ())
+                    if c != 0.0]
+        named = {n for n, _, _ in weighted}
+        unweighted = [(n, v, cap) for (n, cap), v in zip((self.domain_caps or {}).items(), domain)
+                      if n not in named]
         beyond = ["{} {} is above the calibrated range (up to {})".format(n, *_apart(v, cap))
-                  for n, c, v, cap in zip(self.feature_names, self.coefficients, x,
-                                          self.feature_caps)
-                  if c != 0.0 and not math.isnan(v) and v > cap]
+                  for n, v, cap in weighted + unweighted if not math.isnan(v) and v > cap]
         return "no calibrated interval: " + "; ".join(beyond) if beyond else ""
 
     def sigma_mm(self, hc_mm: float, signals: Any) -> float:
@@ -188,6 +199,10 @@ class IntervalTable:
         d["feature_floors"] = list(self.feature_floors) if self.feature_floors else None
         if d["feature_floors"] is None:
             del d["feature_floors"]  # an older table's JSON, unchanged
+        if self.domain_caps is None:
+            del d["domain_caps"]
+        else:
+            d["domain_caps"] = dict(self.domain_caps)
         if self.bin_edges_mm is None:
             del d["bin_edges_mm"], d["bin_quantiles"]  # not Mondrian: the JSON as before
         else:
@@ -275,7 +290,17 @@ def table_from_dict(d: Any, where: str = "interval table") -> IntervalTable:
                          "len(edges) + 1 bins, a quantile at every level")
     return IntervalTable(str(d["method"]), names, coef,
                          _number(where, "min_sigma_mm", d["min_sigma_mm"], positive=True),
-                         quantiles, n_cal, caps, str(d.get("source", "")), floors, edges, bin_q)
+                         quantiles, n_cal, caps, str(d.get("source", "")), floors, edges, bin_q,
+                         _domain_caps(where, d.get("domain_caps")))
+
+
+def _domain_caps(where: str, v: Any) -> Optional[Dict[str, float]]:
+    """The table's `domain_caps` (absent in older tables): DOMAIN_FEATURES names -> a number."""
+    if v is None:
+        return None
+    if not isinstance(v, dict) or any(k not in DOMAIN_FEATURES for k in v):
+        raise ValueError(f"{where}: domain_caps is not an object of {', '.join(DOMAIN_FEATURES)}")
+    return {k: _number(where, f"domain_caps[{k!r}]", c) for k, c in v.items()}
 
 
 def write_table(table: IntervalTable, path: str) -> None:

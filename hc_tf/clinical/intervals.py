@@ -58,11 +58,12 @@ def hc_interval(hc_mm: float, signals: Any = None, level: float = DEFAULT_LEVEL,
 def beyond_calibration(hc_mm: float, signals: Any = None, table: Optional[IntervalTable] = None,
                        model_pixel_mm: Optional[float] = None) -> str:
     """Why no calibrated interval can be given for this measurement ("" when one can): a
-    weighted feature above the table's calibrated range (`IntervalTable.beyond_calibration`).
-    Arguments as `hc_interval`'s."""
+    weighted feature, or a domain feature such as the model pixel, above the table's calibrated
+    range (`IntervalTable.beyond_calibration`). Arguments as `hc_interval`'s."""
     t = table or load_table()
     s = _with_model_pixel(signals, model_pixel_mm)
-    return t.beyond_calibration(feature_vector(float(hc_mm), s, t.feature_names))
+    return t.beyond_calibration(feature_vector(float(hc_mm), s, t.feature_names),
+                                feature_vector(float(hc_mm), s, tuple(t.domain_caps or ())))
 
 
 AXIS_NAMES = {"bpd": "BPD", "ofd": "OFD", "ci": "cephalic index",  # the tables' quantities

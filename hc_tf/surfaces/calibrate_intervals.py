@@ -53,8 +53,8 @@ import argparse
 import sys
 
 from hc_tf.clinical import interval_table
-from hc_tf.surfaces.interval_fitting import (ALL_CANDIDATES, MIN_BAND_COVERAGE, QUANTITIES, RULE,
-                                             check, fit)
+from hc_tf.surfaces.interval_fitting import (ALL_CANDIDATES, BAND_SLACK, QUANTITIES, RULE, check,
+                                             fit)
 from hc_tf.surfaces.interval_predictions import CV_MODELS, collect
 
 
@@ -85,7 +85,7 @@ def main(argv=None) -> None:
     f.add_argument("--choose", default="normalized: model pixel + quality, by HC band",
                    choices=sorted(ALL_CANDIDATES) + [RULE],
                    help="default: the released HC table's; 'rule': every head-size band "
-                        f"covered >= {MIN_BAND_COVERAGE} at 95%%, then the narrowest")
+                        f"covered within {BAND_SLACK} of every level, then the narrowest at 95%%")
     f.add_argument("--fitted-on", default="val20 validation", help="said in the table's method")
     f.add_argument("--quantity", default="hc", choices=QUANTITIES,
                    help="whose errors: the HC's, BPD's or OFD's (the head ellipse's axes), "

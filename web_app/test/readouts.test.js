@@ -59,12 +59,23 @@ test('the model-pixel size: pixel size / min letterbox scale; unknown is the wid
 
 test('a note just past a cap takes the decimals it needs to read two numbers (interval_table._apart)', () => {
   const table = spec.hc_interval.axis_tables.bpd;
-  const cap = table.feature_caps[table.feature_names.indexOf('model_pixel_mm')];
+  const cap = table.domain_caps.model_pixel_mm;
   const note = beyondCalibration(table, 150, { model_pixel_mm: cap + 2e-5 });
   const [, v, c] = /model_pixel_mm (\S+) is above the calibrated range \(up to (\S+)\)/.exec(note);
   assert.notEqual(v, c);
   assert.equal(v.length, c.length);
   assert.ok(v.length > 5, note);
+});
+
+test('every axis table bounds the model pixel and the signals, weighted or not, and says so once (domain_caps)', () => {
+  for (const [quantity, table] of Object.entries(spec.hc_interval.axis_tables)) {
+    const cap = table.domain_caps.model_pixel_mm;
+    assert.equal(beyondCalibration(table, 180, { model_pixel_mm: cap * 0.99 }), '', quantity);
+    assert.equal(beyondCalibration(table, 180, { model_pixel_mm: cap * 1.5 }),
+      `no calibrated interval: model_pixel_mm ${(cap * 1.5).toFixed(3)} is above the calibrated range (up to ${cap.toFixed(3)})`, quantity);
+    assert.match(beyondCalibration(table, 180, { model_pixel_mm: cap * 0.99, mask_ellipse_dice: 0.5 }),
+      /^no calibrated interval: one_minus_mask_ellipse_dice 0\.500 is above/, quantity);
+  }
 });
 
 test('an interval table naming an unknown feature is refused in words', () => {

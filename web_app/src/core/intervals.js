@@ -67,20 +67,24 @@ export function quantileFor(table, key, hcMm) {
 }
 
 /**
- * IntervalTable.beyond_calibration: each weighted feature above the largest value calibration saw,
- * in words; '' when none is (sigmaMm caps such a feature: an interval there is not calibrated).
+ * IntervalTable.beyond_calibration: each weighted feature, and each domain feature (domain_caps:
+ * the model pixel, weighted or not), above the largest value calibration saw, in words; '' when
+ * none is (sigmaMm caps such a feature: an interval there is not calibrated).
  */
 export function beyondCalibration(table, hcMm, signals) {
-  if (!table.feature_caps) return '';
+  const value = (name) => (FEATURES[name] ? FEATURES[name](hcMm, signals) : NaN);
+  const weighted = (table.feature_caps || []).map((cap, i) => [table.feature_names[i], cap])
+    .filter((_, i) => table.coefficients[i] !== 0);
+  const named = new Set(weighted.map(([name]) => name));
+  const domain = Object.entries(table.domain_caps || {}).filter(([name]) => !named.has(name));
   const beyond = [];
-  table.feature_names.forEach((name, i) => {
-    const v = FEATURES[name] ? FEATURES[name](hcMm, signals) : NaN, cap = table.feature_caps[i];
-    if (table.coefficients[i] !== 0 && v > cap) {
-      let d = 3; // interval_table._apart: as many more decimals (up to 9) as it takes to read apart
-      while (fmtFixed(v, d) === fmtFixed(cap, d) && d < 9) d++;
-      beyond.push(`${name} ${fmtFixed(v, d)} is above the calibrated range (up to ${fmtFixed(cap, d)})`);
-    }
-  });
+  for (const [name, cap] of [...weighted, ...domain]) {
+    const v = value(name);
+    if (!(v > cap)) continue;
+    let d = 3; // interval_table._apart: as many more decimals (up to 9) as it takes to read apart
+    while (fmtFixed(v, d) === fmtFixed(cap, d) && d < 9) d++;
+    beyond.push(`${name} ${fmtFixed(v, d)} is above the calibrated range (up to ${fmtFixed(cap, d)})`);
+  }
   return beyond.length ? `no calibrated interval: ${beyond.join('; ')}` : '';
 }
 
