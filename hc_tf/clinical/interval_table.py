@@ -154,19 +154,20 @@ class IntervalTable:
         return max(self.min_sigma_mm, total)
 
     def beyond_calibration(self, x: Sequence[float], domain: Sequence[float] = ()) -> str:
-        """Why this calibration cannot speak for a measurement: each weighted feature of `x` above
-        the largest value calibration saw, and each value of `domain` (the features `domain_caps`
-        names, in its order) above its cap, in words; "" when none is. `sigma_from_features` caps
-        such a feature, so an interval there would claim a coverage nothing measured (an image
-        drawn coarser than any calibration image, or a fit worse than any)."""
-        weighted = [(n, v, cap) for n, c, v, cap in zip(self.feature_names, self.coefficients, x,
-                                                         self.feature_caps or ())
-                    if c != 0.0]
-        named = {n for n, _, _ in weighted}
-        unweighted = [(n, v, cap) for (n, cap), v in zip((self.domain_caps or {}).items(), domain)
-                      if n not in named]
+        """Why this calibration cannot speak for a measurement, in words ("" when it can): each
+        feature of `x` above the largest value calibration saw, if weighted (`sigma_from_features`
+        caps it: the interval would claim a coverage nothing measured) or one of DOMAIN_FEATURES
+        (weighted or not, an image drawn coarser or fitted worse than any calibration image is not
+        like them); then each value of `domain` (the features `domain_caps` names, in its order,
+        for a table that does not list them) above its cap. Each feature named once."""
+        listed = [(n, v, cap) for n, c, v, cap in zip(self.feature_names, self.coefficients, x,
+                                                       self.feature_caps or ())
+                  if c != 0.0 or n in DOMAIN_FEATURES]
+        named = set(self.feature_names if self.feature_caps else ())
+        unlisted = [(n, v, cap) for (n, cap), v in zip((self.domain_caps or {}).items(), domain)
+                    if n not in named]
         beyond = ["{} {} is above the calibrated range (up to {})".format(n, *_apart(v, cap))
-                  for n, v, cap in weighted + unweighted if not math.isnan(v) and v > cap]
+                  for n, v, cap in listed + unlisted if not math.isnan(v) and v > cap]
         return "no calibrated interval: " + "; ".join(beyond) if beyond else ""
 
     def sigma_mm(self, hc_mm: float, signals: Any) -> float:

@@ -66,19 +66,24 @@ export function quantileFor(table, key, hcMm) {
   return table.bin_quantiles[bin][key];
 }
 
+/** interval_table.DOMAIN_FEATURES: bounded by calibration whether or not a table weighs them. */
+const DOMAIN_FEATURES = new Set(['model_pixel_mm', 'fit_rms_frac', 'one_minus_inlier_fraction',
+  'one_minus_mask_ellipse_dice', 'uncertain_band_fraction']);
+
 /**
- * IntervalTable.beyond_calibration: each weighted feature, and each domain feature (domain_caps:
- * the model pixel, weighted or not), above the largest value calibration saw, in words; '' when
- * none is (sigmaMm caps such a feature: an interval there is not calibrated).
+ * IntervalTable.beyond_calibration: each listed feature above the largest value calibration saw,
+ * if weighted or a domain feature, then each domain_caps feature the table does not list, in
+ * words; '' when none is (an interval there is not calibrated). Each feature named once.
  */
 export function beyondCalibration(table, hcMm, signals) {
   const value = (name) => (FEATURES[name] ? FEATURES[name](hcMm, signals) : NaN);
-  const weighted = (table.feature_caps || []).map((cap, i) => [table.feature_names[i], cap])
-    .filter((_, i) => table.coefficients[i] !== 0);
-  const named = new Set(weighted.map(([name]) => name));
-  const domain = Object.entries(table.domain_caps || {}).filter(([name]) => !named.has(name));
+  const caps = table.feature_caps || [];
+  const listed = caps.map((cap, i) => [table.feature_names[i], cap])
+    .filter(([name], i) => table.coefficients[i] !== 0 || DOMAIN_FEATURES.has(name));
+  const named = new Set(caps.length ? table.feature_names : []);
+  const unlisted = Object.entries(table.domain_caps || {}).filter(([name]) => !named.has(name));
   const beyond = [];
-  for (const [name, cap] of [...weighted, ...domain]) {
+  for (const [name, cap] of [...listed, ...unlisted]) {
     const v = value(name);
     if (!(v > cap)) continue;
     let d = 3; // interval_table._apart: as many more decimals (up to 9) as it takes to read apart
