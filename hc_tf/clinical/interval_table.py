@@ -11,8 +11,9 @@ predictions: the validation split, or a cross-validation's out-of-fold predictio
 names (defined in FEATURES below, each a one-line formula), coefficients, per-feature caps and
 floors (the calibration range: no extrapolation to a narrower interval than any seen there),
 the domain's caps (the model pixel and quality signals calibration saw at most, weighted or
-not: no interval for an image beyond them), the sigma floor, and the quantile per level. Applying it is plain
-arithmetic, so the web app's port reproduces it exactly from the bundle metadata.
+not: no interval for an image beyond them), the sigma floor, and the quantile per level.
+Applying it is plain arithmetic, so the web app's port reproduces it exactly from the bundle
+metadata.
 
 A Mondrian table (`bin_edges_mm`) holds one quantile per level for each head-size bin of the
 *measured* HC (bin i: edges[i-1] <= HC < edges[i]): calibrated per bin, so small and large
