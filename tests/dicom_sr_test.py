@@ -637,9 +637,10 @@ STUDY_TIMES = [("102030", "+0530"), ("102030.123456", "-0800"), ("10", "+0000"),
 
 def test_observation_time_is_the_studys_in_its_zone_from_the_source_the_sr_and_the_web_app(
         tmp_path):
-    """effectiveDateTime carries StudyTime with the file's TimezoneOffsetFromUTC when both are
-    valid ("2026-01-01T10:20:30+05:30"), else the date alone: the same from the source, the SR
-    (which copies the time and declares the zone) and the web app (fhir.js studyDateTime)."""
+    """effectiveDateTime carries StudyTime, its fraction as written, with the file's
+    TimezoneOffsetFromUTC when both are valid ("2026-01-01T10:20:30+05:30"), else the date
+    alone: the same from the source, the SR (which copies the time and declares the zone) and
+    the web app (fhir.js studyDateTime)."""
     import warnings
     from hc_tf.io import dicom as dicom_io
     from hc_tf.measure import Ellipse
@@ -655,12 +656,14 @@ def test_observation_time_is_the_studys_in_its_zone_from_the_source_the_sr_and_t
                                False, [], model)
         python.append(fhir.study_datetime(src))
         assert python[-1] == fhir.study_datetime(sr), (time, zone)
-    assert python[:4] == ["2026-01-01T10:20:30+05:30", "2026-01-01T10:20:30-08:00",
+    assert python[:4] == ["2026-01-01T10:20:30+05:30", "2026-01-01T10:20:30.123456-08:00",
                           "2026-01-01T10:00:00+00:00", "2026-01-01T10:20:00+14:00"]
     assert python[4:] == ["2026-01-01"] * (len(STUDY_TIMES) - 4)
-    obs = fhir.observation(175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"},
-                           None, model, False, [], python[0])
-    assert obs["effectiveDateTime"] == python[0]  # FHIR R4 takes it (validated)
+    for value in python[:2]:  # FHIR R4 takes it, the fraction too (validated)
+        obs = fhir.observation(175.3, {"study_instance_uid": "1.2.3",
+                                       "sop_instance_uid": "1.2.3.4"},
+                               None, model, False, [], value)
+        assert obs["effectiveDateTime"] == value
     script = (f"import {{ studyDateTime }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
               f"const v = {json.dumps(STUDY_TIMES)};\n"
               "console.log(JSON.stringify(v.map(([t, z]) => studyDateTime('20260101', t, z))));\n")

@@ -82,7 +82,7 @@ _OID_URI = re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+")
 _URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+")
 _URL = re.compile(r"https?://[^/?#\s]+\S*")
 # A TM value: HH, HHMM or HHMMSS, and a fraction of up to 6 digits after HHMMSS.
-STUDY_TIME = re.compile(r"([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.[0-9]{1,6})?)?)?")
+STUDY_TIME = re.compile(r"([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,6}))?)?)?")
 
 
 def _quantity(value: float, unit: str = "mm") -> Dict[str, Any]:
@@ -351,9 +351,9 @@ def bundle_observations(bundle: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 def study_datetime(ds: Any) -> Optional[str]:
     """The study's date and time as a FHIR dateTime: "2026-01-01T10:20:30+05:30" when the file
     declares its zone (TimezoneOffsetFromUTC, as dicom_sr_evidence.utc_offset accepts it) and
-    has a StudyTime (TM: HH, HHMM, HHMMSS, fractions dropped); else the date alone, "2026-01-01"
-    (a FHIR time needs a zone, which ultrasound files rarely carry); None without a real date
-    (rather than an Observation that fails). The date as DICOM writes it or as some exports do
+    has a StudyTime (TM: HH, HHMM, HHMMSS, HHMMSS.FFFFFF, its fraction kept); else the date
+    alone, "2026-01-01" (a FHIR time needs a zone, which ultrasound files rarely carry); None
+    without a real date (rather than an Observation that fails). The date as DICOM writes it or as some exports do
     (dicom_dating.DATE), which the SR holds as YYYYMMDD, with the source's time and zone: the
     same from the source or the SR. fhir.js studyDateTime is its port."""
     from hc_tf.io import dicom_dating
@@ -365,7 +365,8 @@ def study_datetime(ds: Any) -> Optional[str]:
     time = STUDY_TIME.fullmatch(str(ds.get("StudyTime", None) or "").strip())
     if dicom_sr_evidence.utc_offset(zone) is None or time is None:
         return date.isoformat()
-    h, m, s = (int(g or 0) for g in time.groups())
+    h, m, s = (int(g or 0) for g in time.groups()[:3])
     if h > 23 or m > 59 or s > 59:  # (a leap second's 60 too: no dateTime holds it)
         return date.isoformat()
-    return f"{date.isoformat()}T{h:02d}:{m:02d}:{s:02d}{zone[:3]}:{zone[3:]}"
+    fraction = f".{time.group(4)}" if time.group(4) else ""  # as written: FHIR takes any digits
+    return f"{date.isoformat()}T{h:02d}:{m:02d}:{s:02d}{fraction}{zone[:3]}:{zone[3:]}"

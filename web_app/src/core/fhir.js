@@ -72,14 +72,15 @@ export function studyDateTime(date, time, zone) {
   const day = studyDate(date);
   if (day === null) return null;
   const z = /^([+-])([0-9]{2})([0-9]{2})$/.exec(String(zone ?? '').trim());
-  const t = /^([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.[0-9]{1,6})?)?)?$/.exec(String(time ?? '').trim());
+  const t = /^([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,6}))?)?)?$/.exec(String(time ?? '').trim());
   if (!z || !t) return day;
   const offset = (Number(z[2]) * 60 + Number(z[3])) * (z[1] === '-' ? -1 : 1);
   if (Number(z[3]) >= 60 || offset < -12 * 60 || offset > 14 * 60 || z[0] === '-0000') return day;
-  const [h, m, s] = t.slice(1).map((g) => Number(g ?? 0));
+  const [h, m, s] = t.slice(1, 4).map((g) => Number(g ?? 0));
   if (h > 23 || m > 59 || s > 59) return day;
   const two = (n) => String(n).padStart(2, '0');
-  return `${day}T${two(h)}:${two(m)}:${two(s)}${z[1]}${z[2]}:${z[3]}`;
+  const fraction = t[4] ? `.${t[4]}` : ''; // as written: FHIR takes any digits
+  return `${day}T${two(h)}:${two(m)}:${two(s)}${fraction}${z[1]}${z[2]}:${z[3]}`;
 }
 
 /** dicom.missing_uids: which referencing UIDs the file lacks (no Observation without them). */
