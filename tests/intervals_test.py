@@ -655,8 +655,7 @@ def test_every_axis_table_bounds_its_signals_whether_or_not_it_weighs_them(quant
 def test_a_signal_the_hc_table_lists_but_does_not_weigh_still_bounds_it():
     """The HC table lists every quality signal and weighs some (fit_rms_frac and the uncertain
     band at 0): one above the largest its 896 calibration images showed gives a note too, as
-    the axis tables' `domain_caps` do, while a weighed-nothing feature outside DOMAIN_FEATURES
-    ("one") never does."""
+    the axis tables' `domain_caps` do."""
     t = interval_table.load_table()
     unweighted = [n for n, c in zip(t.feature_names, t.coefficients)
                   if c == 0.0 and n in interval_table.DOMAIN_FEATURES]
@@ -664,21 +663,20 @@ def test_a_signal_the_hc_table_lists_but_does_not_weigh_still_bounds_it():
         pytest.skip("the package's HC table weighs every signal it lists")
     quality = {"fit_rms_frac": 0.01, "inlier_fraction": 0.98, "mask_ellipse_dice": 0.99,
                "uncertain_band_fraction": 0.3}
-    mpx = 0.5
-    assert intervals.beyond_calibration(180.0, quality, t, model_pixel_mm=mpx) == ""
+    assert intervals.beyond_calibration(180.0, quality, t, model_pixel_mm=0.5) == ""
     raw = [n for n in unweighted if n in quality]  # not a one_minus_* feature
     assert raw, unweighted
     for name in raw:
         cap = t.feature_caps[t.feature_names.index(name)]
         beyond = {**quality, name: (cap + 1.0) / 2}  # past the cap, still a fraction
-        note = intervals.beyond_calibration(180.0, beyond, t, model_pixel_mm=mpx)
+        note = intervals.beyond_calibration(180.0, beyond, t, model_pixel_mm=0.5)
         assert note.startswith(f"no calibrated interval: {name} "), (name, note)
 
 
-def test_domain_caps_are_the_largest_model_pixel_fitted_on_and_checked_when_read(tmp_path):
+def test_domain_caps_are_the_largest_model_pixel_fitted_on_and_checked_when_read():
     """fit_table records the largest model pixel (and signal) of the rows it fits (a missing
-    one is no value); a table file whose
-    domain_caps names another feature or holds no number is refused in words."""
+    one is no value); a table file whose domain_caps names another feature or holds no number
+    is refused in words."""
     from hc_tf.surfaces import interval_fitting
 
     rows = {"filename": np.array(["a", "b", "c"]), "predicted_hc_mm": np.full(3, 150.0),
@@ -692,7 +690,7 @@ def test_domain_caps_are_the_largest_model_pixel_fitted_on_and_checked_when_read
         with pytest.raises(ValueError, match=re.escape(words)):
             interval_table.table_from_dict({**d, "domain_caps": bad}, "t.json")
     old = dict(d)
-    del old["domain_caps"]  # an older table: read, and bounded by its weighted caps only
+    del old["domain_caps"]  # an older table: read, bounded by the caps of the features it lists
     assert interval_table.table_from_dict(old).to_dict() == old
 
 
