@@ -117,13 +117,18 @@ def _patient_system(ctx, param, value):
 
 def _echo_dicom_notes(records) -> None:
     """On stderr: heads measured but without their SR, or without the FHIR subject asked for
-    (tags, never values; the file name is the user's)."""
+    (tags, never values; the file name is the user's), and exams without their OB-GYN report
+    (once an exam)."""
+    exams_said = set()
     for record in records:
         d = record.get("dicom") or {}
         if d.get("sr_error"):
             click.echo(d["sr_error"], err=True)
         for note in d.get("fhir_notes", []):
             click.echo(f"{record['filename']}: {note}", err=True)
+        if d.get("obgyn_sr_error") and d["obgyn_sr_error"] not in exams_said:
+            exams_said.add(d["obgyn_sr_error"])
+            click.echo(d["obgyn_sr_error"], err=True)
 
 
 # Unknown options stay among INPUTS: with --beam they are Beam's pipeline options.

@@ -118,9 +118,21 @@ def device_uid(model: ModelInfo) -> str:
     return generate_uid(entropy_srcs=["hc-tf device observer", model.sha256])
 
 
-def _code(triple):
+def device_observer(model: ModelInfo) -> Any:
+    """The model as the SR's observer device (TID 1004)."""
     import highdicom as hd
-    return hd.sr.CodedConcept(*triple)
+    from pydicom.sr.codedict import codes
+    return hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=device_uid(model), name=model.name, manufacturer_name=MANUFACTURER,
+            model_name=f"{model.name} {model.version}"))
+
+
+def concept(code):
+    """A (value, scheme, meaning) triple as highdicom's CodedConcept; a pydicom Code as it is."""
+    import highdicom as hd
+    return hd.sr.CodedConcept(*code) if isinstance(code, tuple) else code
 
 
 def scoord_ellipse(ellipse: Any) -> np.ndarray:
@@ -141,11 +153,11 @@ def _evaluations(review: bool, reasons: Sequence[str]) -> Any:
     Evaluations container (row 12), where validators expect them."""
     import highdicom as hd
     contains = hd.sr.RelationshipTypeValues.CONTAINS
-    container = hd.sr.ContainerContentItem(name=_code(QUALITATIVE), relationship_type=contains)
+    container = hd.sr.ContainerContentItem(name=concept(QUALITATIVE), relationship_type=contains)
     container.ContentSequence = (
-        [hd.sr.CodeContentItem(name=_code(REVIEW_NAME), value=_code(YES if review else NO),
+        [hd.sr.CodeContentItem(name=concept(REVIEW_NAME), value=concept(YES if review else NO),
                                relationship_type=contains)]
-        + [hd.sr.TextContentItem(name=_code(REVIEW_REASON_NAME), value=r,
+        + [hd.sr.TextContentItem(name=concept(REVIEW_REASON_NAME), value=r,
                                  relationship_type=contains) for r in reasons])
     return container
 
@@ -159,8 +171,8 @@ def _population(centile: Optional[Dict[str, Any]], dating: Optional[Dict[str, An
         return None
     import highdicom as hd
     has = hd.sr.RelationshipTypeValues.HAS_PROPERTIES
-    values = [hd.sr.NumContentItem(name=_code(code), value=round(float(centile[key]), 4),
-                                   unit=_code(unit), relationship_type=has)
+    values = [hd.sr.NumContentItem(name=concept(code), value=round(float(centile[key]), 4),
+                                   unit=concept(unit), relationship_type=has)
               for code, key, unit in ((PERCENTILE_CODE, "centile", PERCENT),
                                       (Z_SCORE_CODE, "z", NO_UNITS))]
     source = f", dated by {dating['source']}" if dating and dating.get("source") else ""
@@ -173,8 +185,8 @@ def _population(centile: Optional[Dict[str, Any]], dating: Optional[Dict[str, An
     return props
 
 
-def _properties(value: float, interval: Optional[Dict[str, Any]], population: Any = None,
-                unit: Tuple[str, str, str] = MM) -> Any:
+def measurement_properties(value: float, interval: Optional[Dict[str, Any]],
+                           population: Any = None, unit: Tuple[str, str, str] = MM) -> Any:
     """TID 310 properties: the interval as +/- offsets from the value, in the value's `unit`
     (highdicom writes them with unit "1"), and the HC's `_population`; None when there is
     neither."""
@@ -189,7 +201,7 @@ def _properties(value: float, interval: Optional[Dict[str, Any]], population: An
     props = hd.sr.MeasurementProperties(measurement_statistical_properties=population, **offsets)
     for item in props:
         if item.ConceptNameCodeSequence[0].CodeValue in (UPPER_UNCERTAINTY, LOWER_UNCERTAINTY):
-            item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence = [_code(unit)]
+            item.MeasuredValueSequence[0].MeasurementUnitsCodeSequence = [concept(unit)]
     return props
 
 
@@ -206,7 +218,7 @@ def _with_interval(value: float, interval: Optional[Dict[str, Any]], algorithm: 
     method named among the algorithm's parameters; without, the plain algorithm (and only the
     `population`'s properties, if any)."""
     import highdicom as hd
-    props = _properties(value, interval, population, unit)
+    props = measurement_properties(value, interval, population, unit)
     if props is None or records.interval_bounds(interval) is None:
         return algorithm, props
     return hd.sr.AlgorithmIdentification(
@@ -222,7 +234,7 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
     import highdicom as hd
     from pydicom.sr.codedict import codes
     hc_algorithm, props = _with_interval(hc_mm, interval, algorithm, model, population)
-    out = [hd.sr.Measurement(name=_code(HC_CODE), value=float(hc_mm),
+    out = [hd.sr.Measurement(name=concept(HC_CODE), value=float(hc_mm),
                              unit=codes.UCUM.Millimeter, algorithm_id=hc_algorithm,
                              properties=props)]
     for code, field, key in ((BPD_CODE, "bpd_mm", "bpd"), (OFD_CODE, "ofd_mm", "ofd"),
@@ -231,21 +243,21 @@ def _measurements(hc_mm: float, ga: Dict[str, Dict[str, Any]], algorithm: Any,
             value = float(biometry[field])
             axis_algorithm, props = _with_interval(value, (axis_intervals or {}).get(key),
                                                    algorithm, model)
-            out.append(hd.sr.Measurement(name=_code(code), value=value,
-                                         unit=codes.UCUM.Millimeter, method=_code(AXES_METHOD),
+            out.append(hd.sr.Measurement(name=concept(code), value=value,
+                                         unit=codes.UCUM.Millimeter, method=concept(AXES_METHOD),
                                          algorithm_id=axis_algorithm, properties=props))
     if biometry and biometry.get("cephalic_index") is not None:  # 100 BPD / OFD, in %
         value = float(biometry["cephalic_index"])
         ci_algorithm, props = _with_interval(value, (axis_intervals or {}).get("ci"), algorithm,
                                              model, unit=PERCENT)
-        out.append(hd.sr.Measurement(name=_code(CI_CODE), value=value, unit=_code(PERCENT),
-                                     method=_code(AXES_METHOD), algorithm_id=ci_algorithm,
+        out.append(hd.sr.Measurement(name=concept(CI_CODE), value=value, unit=concept(PERCENT),
+                                     method=concept(AXES_METHOD), algorithm_id=ci_algorithm,
                                      properties=props))
     for key, g in ga.items():
         if g.get("status") == "ok" and g.get("ga_weeks") is not None:
             out.append(hd.sr.Measurement(
-                name=_code(GA_CODE), value=round(float(g["ga_weeks"]), 4),
-                unit=hd.sr.CodedConcept("wk", "UCUM", "week"), method=_code(EQUATIONS[key]),
+                name=concept(GA_CODE), value=round(float(g["ga_weeks"]), 4),
+                unit=hd.sr.CodedConcept("wk", "UCUM", "week"), method=concept(EQUATIONS[key]),
                 algorithm_id=algorithm))
     return out
 
@@ -311,20 +323,16 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
                 not in SINGLE_FRAME_CLASSES else None))
     roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
-        referenced_region=region, finding_type=_code(FETAL_HEAD_CODE), algorithm_id=algorithm,
+        referenced_region=region, finding_type=concept(FETAL_HEAD_CODE), algorithm_id=algorithm,
         measurements=_measurements(hc_mm, ga, algorithm, hc_interval, model, biometry,
                                    axis_intervals, _population(centile, dating)))
     context = hd.sr.ObservationContext(
-        observer_device_context=hd.sr.ObserverContext(
-            observer_type=codes.DCM.Device,
-            observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-                uid=device_uid(model), name=model.name, manufacturer_name=MANUFACTURER,
-                model_name=f"{model.name} {model.version}")),
+        observer_device_context=device_observer(model),
         subject_context=hd.sr.SubjectContext(
             subject_class=codes.DCM.Fetus,
             subject_class_specific_context=hd.sr.SubjectContextFetus(subject_id="1")))
     report = hd.sr.MeasurementReport(observation_context=context,
-                                     procedure_reported=_code(PROCEDURE_CODE),
+                                     procedure_reported=concept(PROCEDURE_CODE),
                                      imaging_measurements=[roi])
     report[0].ContentSequence.append(_evaluations(review, reasons))
     with dicom.quiet():  # highdicom and pydicom quote the values they warn about
@@ -339,13 +347,13 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
             raise SRError(dicom_sr_evidence.failure(evidence, err)) from None
         changed += dicom_sr_evidence.clean_copied(sr, evidence)
     changed += dicom_sr_evidence.in_source_zone(sr, evidence)
-    _declare_scheme(sr)
+    declare_scheme(sr)
     if notes is not None:
         notes.extend(changed)
     return sr
 
 
-def _declare_scheme(sr: Any) -> None:
+def declare_scheme(sr: Any) -> None:
     """Coding Scheme Identification (0008,0110) for the private scheme the SR uses."""
     from pydicom.dataset import Dataset
     item = Dataset()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 from hc_tf import inference
 from hc_tf import measure as measure_lib
@@ -310,3 +310,49 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                            sr_series_instance_uid=str(sr.SeriesInstanceUID),
                            sr_sop_instance_uid=str(sr.SOPInstanceUID),
                            ellipse_scoord=dicom_sr.scoord_ellipse(m.ellipse).tolist())
+
+
+def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
+                       exam_column: Mapping[str, str], headers: Mapping[str, Any],
+                       run: Optional[RunContext]) -> None:
+    """Writes sr/<stem>.obgyn.sr.dcm, the OB-GYN report (TID 5000, `dicom_sr_obgyn`) of each
+    exam (`exams`' grouping) whose heads have their SRs, named by its first image's file; each
+    of its images' records names it ("dicom": "obgyn_sr"), or says why there is none
+    ("obgyn_sr_error", naming the exam's first image: an exam whose images are in several
+    studies, or highdicom's refusal).
+
+    Args:
+      folder: the staging folder.
+      records: the run's report.json records, in input order.
+      exam_column: filename -> exam, from the pixel CSV's `exam` column.
+      headers: filename -> the pydicom header of each record with an SR.
+      run: this run's `RunContext` (None: no DICOM head, nothing to write).
+    """
+    from hc_tf.report import dicom_sr
+    from hc_tf.report import dicom_sr_obgyn
+    from hc_tf.report import exams as exams_lib
+    if run is None:
+        return
+    for exam, members in exams_lib.group_exams(records, exam_column).items():
+        heads = [r for r in members if (r.get("dicom") or {}).get("sr")]
+        studies = {r["dicom"]["study_instance_uid"] for r in heads}
+        error, exam_of = None, f"{heads[0]['filename']} (an exam of {len(heads)})" if heads else ""
+        if len(studies) > 1:
+            error = f"{exam_of}: no OB-GYN report: the exam's images are in {len(studies)} studies"
+        elif heads:
+            series_uid, number = run.next_in_series(studies.pop())
+            try:
+                sr = dicom_sr_obgyn.build_exam_sr(
+                    headers[heads[0]["filename"]], heads, exams_lib.exam_record(exam, heads),
+                    run.model, series_uid, number)
+            except dicom_sr.SRError as err:
+                error = f"{exam_of}: no OB-GYN report: {err}"
+        for r in heads:
+            r["dicom"].update({"obgyn_sr_error": error} if error else {})
+        if error or not heads:
+            continue
+        rel = f"{SR_DIR}/{file_names.source_stem(heads[0]['filename'])}" \
+              f"{dicom_sr_obgyn.REPORT_SUFFIX}"
+        dicom_sr.write_sr(sr, os.path.join(folder, rel))
+        for r in heads:
+            r["dicom"]["obgyn_sr"] = rel

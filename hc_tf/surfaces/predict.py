@@ -168,6 +168,7 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
     rows, measurements, records = [], [], []
     exams_of: Dict[str, str] = {}  # record filename -> exam label: a frame's is its file's
     sr_run = None  # the SRs' method and series, made at the first DICOM
+    headers: Dict[str, Any] = {}  # record filename -> DICOM header, for the exams' reports
     for pred in inference.predict_samples(runner, samples):
         extra = {}
         if isinstance(pred.sample, dicom_predict.DicomSample):  # pixel size by the head's region
@@ -191,8 +192,10 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
         if extra:
             sr_run = sr_run or dicom_predict.run_context(model_path, patient_system)
             dicom_predict.write_results(folder, pred, record, sr_run)
+            headers[name] = pred.sample.header.dataset
         _overlay_png(pred.sample, m, name,
                      os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
+    dicom_predict.write_exam_reports(folder, records, exams_of, headers, sr_run)
     # Written after measuring: `unreadable` is filled while the samples are read.
     write_tables(folder, rows, records, unreadable, model_path, exam_column=exams_of)
     return measurements, records
@@ -225,8 +228,9 @@ def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[
 
 def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
     """What a run on `paths` writes in --out (all that `overwrite` may ever replace): the
-    tables, overlays/<image>.png of these images, and for DICOM inputs sr/<image>.sr.dcm and
-    fhir/<image>.fhir.json (a multi-frame file's as <image>.frameN.*)."""
+    tables, overlays/<image>.png of these images, and for DICOM inputs sr/<image>.sr.dcm,
+    sr/<image>.obgyn.sr.dcm and fhir/<image>.fhir.json (a multi-frame file's as
+    <image>.frameN.*)."""
     stems = frozenset(file_names.file_stem(p) for p in paths)
 
     def of_these_images(suffix: str):
@@ -234,6 +238,7 @@ def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
             if not name.endswith(suffix):
                 return False
             base = name[:-len(suffix)]
+            base = base[:-len(".obgyn")] if base.endswith(".obgyn") else base  # an exam's SR
             return base in stems or base.rsplit(".frame", 1)[0] in stems
         return accepts
 

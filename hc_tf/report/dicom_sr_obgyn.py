@@ -1,0 +1,256 @@
+"""An exam's heads as a DICOM OB-GYN Ultrasound Procedure Report (TID 5000, highdicom's content
+items): the template OB reporting systems read from scanners.
+
+One SR per DICOM exam (`exams` groups a study's series) whose heads have their TID 1500 SRs
+(`dicom_sr`), in the same new series. TID 5005's Fetal Biometry section holds one TID 5008
+Biometry Group per measurement (HC, BPD, OFD, corrected BPD): each image's value (TID 300)
+inferred from its ellipse on its frame (TID 320), with its 95% interval as the measurement's
+uncertainty (TID 310); with several images, their mean (Derivation: Mean) and the mean's
+interval, as exams.csv has them. The HC group adds the GA of the (mean) HC by each equation
+(Hadlock's by its CID 12013 code) and, with a GA from dating, the HC's growth percentile rank
+and z-score (CID 12017) on the INTERGROWTH-21st standard. The cephalic index goes in TID
+5004's Fetal Biometry Ratios, alike. The Fetus Summary (TID 5003) carries the GA from dating
+and, as comments, the review flag, its reasons and the images' disagreement.
+
+No fetus subject context (TID 1008): DICOM asks for one where a report covers several fetuses,
+and an image header does not say which fetus it shows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from hc_tf.io import dicom
+from hc_tf.io import dicom_dating
+from hc_tf.report import dicom_sr
+from hc_tf.report import dicom_sr_evidence
+from hc_tf.report import records as records_lib
+from hc_tf.report.dicom_sr import concept
+
+# CID 12005 (Fetal Biometry Measurement) and 12004 (Fetal Biometry Ratio), their meanings.
+HC_CODE = ("11984-2", "LN", "Head Circumference")
+GA_CODE = ("18185-9", "LN", "Gestational Age")
+GA_LMP_CODE = ("11885-1", "LN", "Gestational Age by LMP")  # CID 12019, the fetus summary
+COMMENT_CODE = ("121106", "DCM", "Comment")
+DAY = ("d", "UCUM", "day")
+# The centile's standard: CID 12015 (Fetal Growth Equations and Tables) has no INTERGROWTH-21st.
+IG21_HC_TABLE = ("IG21STHCBYGA", dicom_sr.SCHEME, "HC by GA, INTERGROWTH-21st 2014")
+MEASUREMENTS = (  # (concept, report field, interval field, unit)
+    (HC_CODE, "hc_mm", "hc_interval", dicom_sr.MM),
+    (dicom_sr.BPD_CODE, "bpd_mm", "bpd_interval", dicom_sr.MM),
+    (dicom_sr.OFD_CODE, "ofd_mm", "ofd_interval", dicom_sr.MM),
+    (dicom_sr.CBPD_CODE, "corrected_bpd_mm", "corrected_bpd_interval", dicom_sr.MM))
+RATIO = (dicom_sr.CI_CODE, "cephalic_index", "cephalic_index_interval", dicom_sr.PERCENT)
+REPORT_SUFFIX = ".obgyn.sr.dcm"
+
+
+def _value(record: Mapping[str, Any], field: str) -> Optional[float]:
+    """A record's measurement: the HC at its top level, the rest in its "biometry"."""
+    value = record.get(field) if field == "hc_mm" else (record.get("biometry") or {}).get(field)
+    return None if value is None else float(value)
+
+
+def _container(code, template: str) -> Any:
+    import highdicom as hd
+    return hd.sr.ContainerContentItem(name=concept(code), template_id=template,
+                                      relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+
+
+def _region(record: Mapping[str, Any]) -> Any:
+    """INFERRED FROM the image's ellipse (SCOORD) SELECTED FROM its frame (TID 320)."""
+    import highdicom as hd
+    import numpy as np
+    refs = record["dicom"]
+    multi = refs["sop_class_uid"] not in dicom_sr.SINGLE_FRAME_CLASSES and (
+        refs.get("frames_in_file") or 1) > 1
+    with dicom.quiet():  # pydicom quotes a source UID it finds invalid
+        region = hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.ELLIPSE,
+            graphic_data=np.asarray(refs["ellipse_scoord"], dtype=float),
+            source_image=hd.sr.SourceImageForRegion(
+                refs["sop_class_uid"], refs["sop_instance_uid"],
+                referenced_frame_numbers=[int(refs["frame"])] if multi else None))
+    region.RelationshipType = "INFERRED FROM"
+    return region
+
+
+def _num(code, value: float, unit, interval: Optional[Dict[str, Any]] = None,
+         children: Sequence[Any] = ()) -> Any:
+    """A TID 300 measurement: the NUM, then `children`, then its interval as TID 310 offsets."""
+    import highdicom as hd
+    item = hd.sr.NumContentItem(name=concept(code), value=float(value), unit=concept(unit),
+                                relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+    props = dicom_sr.measurement_properties(value, interval, unit=unit)
+    content = list(children) + list(props or [])
+    if content:
+        item.ContentSequence = content
+    return item
+
+
+def _mean(values: Sequence[float], intervals: Sequence[Optional[Dict[str, Any]]]
+          ) -> Tuple[float, Optional[Dict[str, Any]]]:
+    """The values' mean and its interval: the mean of the images' half-widths when every image
+    has one (exams' rule: no credit for averaging)."""
+    mean = statistics.fmean(values)
+    bounds = [records_lib.interval_bounds(iv) for iv in intervals]
+    if any(b is None for b in bounds):
+        return mean, None
+    half = statistics.fmean((hi - lo) / 2 for lo, hi in bounds)
+    return mean, {"lower": mean - half, "upper": mean + half}
+
+
+def _measured(members: Sequence[Mapping[str, Any]], spec) -> List[Any]:
+    """Each image's value of one measurement and, with several, their mean ([] if none has it)."""
+    from pydicom.sr.codedict import codes
+    import highdicom as hd
+    code, field, interval_field, unit = spec
+    have = [r for r in members if _value(r, field) is not None]
+    method = ([hd.sr.CodeContentItem(name=codes.SCT.MeasurementMethod,
+                                     value=concept(dicom_sr.AXES_METHOD),
+                                     relationship_type=hd.sr.RelationshipTypeValues
+                                     .HAS_CONCEPT_MOD)] if field != "hc_mm" else [])
+    items = [_num(code, _value(r, field), unit, r.get(interval_field), method + [_region(r)])
+             for r in have]
+    if len(have) > 1:
+        mean, interval = _mean([_value(r, field) for r in have],
+                               [r.get(interval_field) for r in have])
+        derivation = hd.sr.CodeContentItem(
+            name=codes.DCM.Derivation, value=codes.SCT.Mean,
+            relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD)
+        items.append(_num(code, mean, unit, interval, method + [derivation]))
+    return items
+
+
+def _inferred_from(name, value) -> Any:
+    import highdicom as hd
+    return hd.sr.CodeContentItem(name=concept(name), value=concept(value),
+                                 relationship_type=hd.sr.RelationshipTypeValues.INFERRED_FROM)
+
+
+def _hc_derived(exam: Mapping[str, Any]) -> List[Any]:
+    """The GA of the (mean) HC by each equation, in days, and its growth percentile rank and
+    z-score at the GA from dating."""
+    from pydicom.sr.codedict import codes
+    out = []
+    for key in ("hadlock", "intergrowth"):
+        days = exam.get(f"ga_{key}_days")
+        if days is not None:
+            out.append(_num(GA_CODE, round(float(days), 2), DAY, children=[
+                _inferred_from(codes.DCM.Equation, dicom_sr.EQUATIONS[key])]))
+    if exam.get("hc_mean_centile") is not None:
+        table = [_inferred_from(codes.DCM.Equation, IG21_HC_TABLE)]
+        out.append(_num(codes.DCM.GrowthPercentileRank, round(float(exam["hc_mean_centile"]), 4),
+                        dicom_sr.PERCENT, children=table))
+        out.append(_num(codes.DCM.GrowthZScore, round(float(exam["hc_mean_z"]), 4),
+                        dicom_sr.NO_UNITS, children=table))
+    return out
+
+
+def _comments(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> List[str]:
+    """The review flag and its reasons (image k of n: reason), and the images' disagreement."""
+    flagged = [(i, r) for i, r in enumerate(members, 1) if r.get("review")]
+    lines = [f"hc-tf review: {'needed' if flagged or exam.get('disagree') else 'not needed'}"]
+    lines += [f"image {i} of {len(members)}: {reason}" for i, r in flagged
+              for reason in r.get("review_reasons") or ["flagged"]]
+    if exam.get("disagree"):
+        lines.append(exam["disagree_reason"])
+    return lines
+
+
+def _summary(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> Any:
+    """TID 5002's Summary holding the Fetus Summary (TID 5003): the GA from dating, comments."""
+    from pydicom.sr.codedict import codes
+    import highdicom as hd
+    fetus = _container(codes.DCM.FetusSummary, "5003")
+    content = []
+    if exam.get("known_ga_weeks") is not None:
+        by_lmp = (members[0].get("dating") or {}).get("source") == dicom_dating.LMP_SOURCE
+        code = GA_LMP_CODE if by_lmp else GA_CODE
+        content.append(_num(code, round(float(exam["known_ga_weeks"]) * 7, 2), DAY))
+    content += [hd.sr.TextContentItem(name=concept(COMMENT_CODE), value=line,
+                                      relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+                for line in _comments(members, exam)]
+    fetus.ContentSequence = content
+    summary = _container(codes.DCM.Summary, "5002")
+    summary.ContentSequence = [fetus]
+    return summary
+
+
+def _sections(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> List[Any]:
+    """The Summary, the Fetal Biometry Ratios (if any) and the Fetal Biometry sections."""
+    from pydicom.sr.codedict import codes
+    out = [_summary(members, exam)]
+    ratios = _measured(members, RATIO)
+    if ratios:
+        section = _container(codes.DCM.FetalBiometryRatios, "5004")
+        section.ContentSequence = ratios
+        out.append(section)
+    biometry = _container(codes.DCM.FetalBiometry, "5005")
+    groups = []
+    for spec in MEASUREMENTS:
+        items = _measured(members, spec)
+        if items:
+            group = _container(codes.DCM.BiometryGroup, "5008")
+            group.ContentSequence = items + (_hc_derived(exam) if spec[1] == "hc_mm" else [])
+            groups.append(group)
+    biometry.ContentSequence = groups
+    return out + [biometry]
+
+
+def _reference(record: Mapping[str, Any]) -> Any:
+    """The evidence entry of an image after the first: its UIDs alone."""
+    from pydicom.dataset import Dataset
+    refs, ds = record["dicom"], Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = refs["study_instance_uid"], refs[
+        "series_instance_uid"]
+    ds.SOPClassUID, ds.SOPInstanceUID = refs["sop_class_uid"], refs["sop_instance_uid"]
+    return ds
+
+
+def build_exam_sr(source: Any, members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any],
+                  model: dicom_sr.ModelInfo, series_instance_uid: str, instance_number: int,
+                  notes: Optional[List[str]] = None) -> Any:
+    """The OB-GYN SR of one exam.
+
+    Args:
+      source: the first member's pydicom header (its patient and study fields are copied, made
+        valid as `dicom_sr.build_sr` makes them).
+      members: the exam's report.json records with a head and a TID 1500 SR ("dicom" UIDs,
+        frame and "ellipse_scoord"), all of one study, in input order.
+      exam: the exam's exams.csv row (`exams.exam_record`).
+      model: the method (the device observer).
+      series_instance_uid, instance_number: where the SR goes (the run's SR series).
+      notes: a list the notes on changed patient/study fields are appended to.
+
+    Returns:
+      A highdicom ComprehensiveSR.
+
+    Raises:
+      dicom_sr.SRError: highdicom refused the source; it names tags, never values.
+    """
+    from pydicom.sr.codedict import codes
+    import highdicom as hd
+    from pydicom.uid import generate_uid
+    root = hd.sr.ContainerContentItem(name=codes.DCM.OBGYNUltrasoundProcedureReport,
+                                      template_id="5000")
+    language = hd.sr.LanguageOfContentItemAndDescendants(
+        language=hd.sr.CodedConcept("en-US", "RFC5646", "English (United States)"))
+    context = hd.sr.ObservationContext(observer_device_context=dicom_sr.device_observer(model))
+    root.ContentSequence = list(language) + list(context) + _sections(members, exam)
+    with dicom.quiet():  # highdicom and pydicom quote the values they warn about
+        evidence, changed = dicom_sr_evidence.clean_evidence(source)
+        try:
+            sr = hd.sr.ComprehensiveSR(
+                evidence=[evidence] + [_reference(r) for r in members[1:]], content=root,
+                series_instance_uid=series_instance_uid, series_number=dicom_sr.SERIES_NUMBER,
+                sop_instance_uid=generate_uid(), instance_number=instance_number,
+                manufacturer=dicom_sr.MANUFACTURER, is_complete=True)
+        except (ValueError, TypeError, AttributeError, KeyError) as err:
+            raise dicom_sr.SRError(dicom_sr_evidence.failure(evidence, err)) from None
+        changed += dicom_sr_evidence.clean_copied(sr, evidence)
+    changed += dicom_sr_evidence.in_source_zone(sr, evidence)
+    dicom_sr.declare_scheme(sr)
+    if notes is not None:
+        notes.extend(changed)
+    return sr
