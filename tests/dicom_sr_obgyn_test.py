@@ -108,6 +108,10 @@ def test_report_is_tid_5000_in_the_images_study_and_sr_series(run):
     sr = _read(run, records)
     assert sr.ConceptNameCodeSequence[0].CodeValue == "125000"
     assert sr.ContentTemplateSequence[0].TemplateIdentifier == "5000"
+    sections = [(i.ConceptNameCodeSequence[0].CodeValue, i.ContentTemplateSequence[0]
+                 .TemplateIdentifier) for i in sr.ContentSequence if i.ValueType == "CONTAINER"]
+    # TID 5000's order; the Summary by LOINC's code (DICOM retired its own, DCM 121111)
+    assert sections == [("55112-7", "5002"), ("125001", "5004"), ("125002", "5005")]
     assert sr.StudyInstanceUID == records[0]["dicom"]["study_instance_uid"]
     assert sr.SeriesInstanceUID == records[0]["dicom"]["sr_series_instance_uid"]
     assert sr.SOPInstanceUID not in {r["dicom"]["sr_sop_instance_uid"] for r in records}

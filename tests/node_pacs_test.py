@@ -6,6 +6,7 @@ a non-US instance, an instance that cannot be calibrated, a calling AE not on th
 over its limit. Each test skips, naming the Debian package, where orthanc or dcmtk is absent.
 """
 
+import csv
 import json
 import os
 import signal
@@ -113,6 +114,46 @@ def test_end_to_end_srs_land_in_the_right_study_with_predicts_hc(tmp_path, ortha
     assert sorted(len(v) for v in got.values()) == [1, 1, 1, 2]
     assert len(os.listdir(tmp_path / "copy" / "sr")) == 5
     assert '"event": "done"' in node.log_text() and "Test^Fetus" not in node.log_text()
+
+
+def test_with_obgyn_report_a_cines_report_lands_beside_its_srs_with_predicts_mean(tmp_path,
+                                                                                 orthanc):
+    frames = [dicom_files.cv2.imread(dicom_files.head_png(n), 0) for n in HEADS[:2]]
+    cine = dicom_files.dataset(frames, regions=[dicom_files.region(
+        (0, 0, frames[0].shape[1] - 1, frames[0].shape[0] - 1),
+        dicom_files.head_pixel_sizes()[HEADS[0]])])
+    os.makedirs(tmp_path / "in")
+    path = dicom_files.save(cine, str(tmp_path / "in" / "cine.dcm"))
+    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], obgyn_report=True).start()
+    try:
+        assert node.storescu([path]).returncode == 0
+        _wait_srs(orthanc, 3)  # a TID 1500 SR a frame, and the file's OB-GYN report
+        ns.wait_until("the node's backlog to drain", lambda: node.status()["backlog"] == 0)
+    finally:
+        node.kill(signal.SIGTERM)
+    srs = {p: pydicom.dcmread(p) for p in orthanc.srs(str(tmp_path / "pulled"))}
+    reports = [p for p, sr in srs.items() if sr.ConceptNameCodeSequence[0].CodeValue == "125000"]
+    assert len(srs) == 3 and len(reports) == 1
+    report = srs[reports[0]]
+    assert not ns.dciodvfy_errors(reports[0])
+    srs = list(srs.values())
+    assert report.StudyInstanceUID == cine.StudyInstanceUID
+    assert {sr.SeriesInstanceUID for sr in srs} == {report.SeriesInstanceUID}
+    _predict_hcs([path], tmp_path / "predict")
+    with open(tmp_path / "predict" / "exams.csv", newline="") as f:
+        mean = float(next(csv.DictReader(f))["hc_mean_mm"])
+    means = [float(i.MeasuredValueSequence[0].NumericValue) for i in _walk(report)
+             if i.get("ConceptNameCodeSequence") and i.ConceptNameCodeSequence[0].CodeValue
+             == "11984-2" and any(c.get("ConceptCodeSequence") and
+                                  c.ConceptCodeSequence[0].CodeValue == "373098007"
+                                  for c in i.get("ContentSequence", []))]
+    assert means == [pytest.approx(mean, abs=1e-6)]
+
+
+def _walk(node):
+    for item in node.get("ContentSequence", []):
+        yield item
+        yield from _walk(item)
 
 
 def test_duplicate_non_us_uncalibrated_and_unknown_caller(tmp_path, orthanc):

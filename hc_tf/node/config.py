@@ -19,6 +19,8 @@
                                         # unmeasured, not an SR per frame
     measure_only = {}                   # e.g. { SeriesDescription = '(?i)head' }: only images
                                         # whose attributes all match are measured (selection.py)
+    obgyn_report = false                # true: each received file's measured frames also as
+                                        # one OB-GYN report (TID 5000), sent after its SRs
     retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
     retry_max_s = 300.0
 
@@ -112,6 +114,8 @@ class NodeConfig:
     frames: str = "all"
     # (DICOM keyword, regular expression) pairs, all to match for an image to be measured.
     measure_only: selection_lib.Rules = ()
+    # Off by default: a PACS routing the node's SRs would meet a new kind of instance unasked.
+    obgyn_report: bool = False
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     destinations: Tuple[Destination, ...] = ()
@@ -189,6 +193,8 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
                           "memory)")
     if cfg.spool_limit_mb <= 0 or cfg.workers < 0 or cfg.retry_base_s <= 0:
         raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
+    if not isinstance(cfg.obgyn_report, bool):
+        raise ConfigError(f"{where}: [node] obgyn_report {cfg.obgyn_report!r}: true or false")
     if cfg.frames not in FRAMES:
         raise ConfigError(f"{where}: [node] frames {cfg.frames!r}: one of "
                           f"{', '.join(repr(f) for f in FRAMES)}")

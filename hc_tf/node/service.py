@@ -42,7 +42,7 @@ class Node:
         self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's
         run = measure_lib.NodeRun(dicom_sr.model_info(model), cfg.ae_title,
                                   self.spool.journal.sr_count() + 1,
-                                  cfg.fhir_patient_system or None)
+                                  cfg.fhir_patient_system or None, cfg.obgyn_report)
         dests = {d.name: dest_lib.make(d, cfg.ae_title) for d in cfg.destinations}
         self.measurer = worker_lib.Measurer(self.spool, self.pool, run, list(dests), size,
                                             cfg.selection)

@@ -172,7 +172,7 @@ def _summary(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> A
                                       relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
                 for line in _comments(members, exam)]
     fetus.ContentSequence = content
-    summary = _container(codes.DCM.Summary, "5002")
+    summary = _container(codes.LN.Summary, "5002")  # DCM 121111 is retired for LOINC's
     summary.ContentSequence = [fetus]
     return summary
 
