@@ -13,13 +13,12 @@ import pytest
 pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("highdicom")
 
-from hc_tf.report import dicom_sr_obgyn  # noqa: E402
 from hc_tf.surfaces import dicom_predict  # noqa: E402
 from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
 from tests import dicom_sr_test  # noqa: E402
 
-HC_CODE, GA_CODE = dicom_sr_obgyn.HC_CODE[0], dicom_sr_obgyn.GA_CODE[0]
+HC_CODE, GA_CODE, COMMENT = "11984-2", "18185-9", "121106"  # LOINC, LOINC, DCM
 PERCENTILE, Z_SCORE, MEAN = "125012", "125013", "373098007"
 
 
@@ -175,7 +174,7 @@ def test_axes_and_cephalic_index_are_reported_per_image_and_as_mean(run):
 
 
 def _comments(sr):
-    return [i.TextValue for i in _items(sr, dicom_sr_obgyn.COMMENT_CODE[0])]
+    return [i.TextValue for i in _items(sr, COMMENT)]
 
 
 def test_review_and_disagreement_are_the_fetus_summary_comments(run):

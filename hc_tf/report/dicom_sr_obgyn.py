@@ -28,20 +28,17 @@ from hc_tf.report import dicom_sr_evidence
 from hc_tf.report import records as records_lib
 from hc_tf.report.dicom_sr import concept
 
-# CID 12005 (Fetal Biometry Measurement) and 12004 (Fetal Biometry Ratio), their meanings.
-HC_CODE = ("11984-2", "LN", "Head Circumference")
-GA_CODE = ("18185-9", "LN", "Gestational Age")
-GA_LMP_CODE = ("11885-1", "LN", "Gestational Age by LMP")  # CID 12019, the fetus summary
-COMMENT_CODE = ("121106", "DCM", "Comment")
 DAY = ("d", "UCUM", "day")
 # The centile's standard: CID 12015 (Fetal Growth Equations and Tables) has no INTERGROWTH-21st.
 IG21_HC_TABLE = ("IG21STHCBYGA", dicom_sr.SCHEME, "HC by GA, INTERGROWTH-21st 2014")
-MEASUREMENTS = (  # (concept, report field, interval field, unit)
-    (HC_CODE, "hc_mm", "hc_interval", dicom_sr.MM),
-    (dicom_sr.BPD_CODE, "bpd_mm", "bpd_interval", dicom_sr.MM),
-    (dicom_sr.OFD_CODE, "ofd_mm", "ofd_interval", dicom_sr.MM),
-    (dicom_sr.CBPD_CODE, "corrected_bpd_mm", "corrected_bpd_interval", dicom_sr.MM))
-RATIO = (dicom_sr.CI_CODE, "cephalic_index", "cephalic_index_interval", dicom_sr.PERCENT)
+# (pydicom's LOINC keyword, report field, interval field, unit): CID 12005 (Fetal Biometry
+# Measurement) and CID 12004 (Fetal Biometry Ratio), as pydicom's code dictionary holds them.
+MEASUREMENTS = (
+    ("HeadCircumference", "hc_mm", "hc_interval", dicom_sr.MM),
+    ("BiparietalDiameter", "bpd_mm", "bpd_interval", dicom_sr.MM),
+    ("OccipitalFrontalDiameter", "ofd_mm", "ofd_interval", dicom_sr.MM),
+    ("BPDAreaCorrected", "corrected_bpd_mm", "corrected_bpd_interval", dicom_sr.MM))
+RATIO = ("CephalicIndex", "cephalic_index", "cephalic_index_interval", dicom_sr.PERCENT)
 REPORT_SUFFIX = ".obgyn.sr.dcm"
 
 
@@ -104,7 +101,8 @@ def _measured(members: Sequence[Mapping[str, Any]], spec) -> List[Any]:
     """Each image's value of one measurement and, with several, their mean ([] if none has it)."""
     from pydicom.sr.codedict import codes
     import highdicom as hd
-    code, field, interval_field, unit = spec
+    keyword, field, interval_field, unit = spec
+    code = getattr(codes.LN, keyword)
     have = [r for r in members if _value(r, field) is not None]
     method = ([hd.sr.CodeContentItem(name=codes.SCT.MeasurementMethod,
                                      value=concept(dicom_sr.AXES_METHOD),
@@ -136,7 +134,7 @@ def _hc_derived(exam: Mapping[str, Any]) -> List[Any]:
     for key in ("hadlock", "intergrowth"):
         days = exam.get(f"ga_{key}_days")
         if days is not None:
-            out.append(_num(GA_CODE, round(float(days), 2), DAY, children=[
+            out.append(_num(codes.LN.GestationalAge, round(float(days), 2), DAY, children=[
                 _inferred_from(codes.DCM.Equation, dicom_sr.EQUATIONS[key])]))
     if exam.get("hc_mean_centile") is not None:
         table = [_inferred_from(codes.DCM.Equation, IG21_HC_TABLE)]
@@ -166,9 +164,9 @@ def _summary(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> A
     content = []
     if exam.get("known_ga_weeks") is not None:
         by_lmp = (members[0].get("dating") or {}).get("source") == dicom_dating.LMP_SOURCE
-        code = GA_LMP_CODE if by_lmp else GA_CODE
+        code = codes.LN.GestationalAgeByLMP if by_lmp else codes.LN.GestationalAge  # CID 12019
         content.append(_num(code, round(float(exam["known_ga_weeks"]) * 7, 2), DAY))
-    content += [hd.sr.TextContentItem(name=concept(COMMENT_CODE), value=line,
+    content += [hd.sr.TextContentItem(name=codes.DCM.Comment, value=line,
                                       relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
                 for line in _comments(members, exam)]
     fetus.ContentSequence = content

@@ -328,11 +328,11 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
       headers: filename -> the pydicom header of each record with an SR.
       run: this run's `RunContext` (None: no DICOM head, nothing to write).
     """
+    if run is None:
+        return
     from hc_tf.report import dicom_sr
     from hc_tf.report import dicom_sr_obgyn
     from hc_tf.report import exams as exams_lib
-    if run is None:
-        return
     for exam, members in exams_lib.group_exams(records, exam_column).items():
         heads = [r for r in members if (r.get("dicom") or {}).get("sr")]
         studies = {r["dicom"]["study_instance_uid"] for r in heads}
