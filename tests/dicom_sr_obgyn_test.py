@@ -281,3 +281,18 @@ def test_a_typed_ga_is_the_fetus_summarys_gestational_age_not_one_by_lmp(tmp_pat
     fetus = next(_items(pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")), "125008"))
     assert [(i.ConceptNameCodeSequence[0].CodeValue, _num(i)) for i in _items(fetus)
             if i.ValueType == "NUM"] == [(GA_CODE, 130.0)]
+
+
+def test_a_dicom_inputs_sr_may_not_take_an_exam_reports_name(tmp_path):
+    """scan.dcm's exam writes sr/scan.obgyn.sr.dcm, the SR a DICOM scan.obgyn.dcm writes:
+    refused up front, naming both; a PNG scan.obgyn.png writes no SR and passes."""
+    from hc_tf.surfaces import predict_inputs
+    gray = cv2.imread(dicom_files.head_png("000_HC.png"), cv2.IMREAD_GRAYSCALE)
+    scan = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "scan.dcm"))
+    other = dicom_files.save(dicom_files.dataset([gray]), str(tmp_path / "scan.obgyn.dcm"))
+    with pytest.raises(ValueError, match=f"{scan} and {other} "
+                                         r"\(sr/scan.obgyn.sr.dcm\); rename"):
+        predict_inputs.read_inputs([str(tmp_path)], None, 0.2)
+    png = str(tmp_path / "scan.obgyn.png")
+    cv2.imwrite(png, gray)
+    predict_inputs.check_output_names([scan, png])

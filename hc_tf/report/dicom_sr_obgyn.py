@@ -39,7 +39,6 @@ MEASUREMENTS = (
     ("OccipitalFrontalDiameter", "ofd_mm", "ofd_interval", dicom_sr.MM),
     ("BPDAreaCorrected", "corrected_bpd_mm", "corrected_bpd_interval", dicom_sr.MM))
 RATIO = ("CephalicIndex", "cephalic_index", "cephalic_index_interval", dicom_sr.PERCENT)
-REPORT_SUFFIX = ".obgyn.sr.dcm"
 
 
 def _value(record: Mapping[str, Any], field: str) -> Optional[float]:

@@ -25,6 +25,7 @@ from hc_tf.io import dicom_frames
 from hc_tf.io import file_names
 
 SR_DIR = "sr"
+EXAM_REPORT = ".obgyn"  # sr/<first file's stem>.obgyn.sr.dcm: an exam's OB-GYN report
 FHIR_DIR = "fhir"
 OUTPUT_NAMES = frozenset({SR_DIR, FHIR_DIR})
 
@@ -351,8 +352,7 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
             r["dicom"].update({"obgyn_sr_error": error} if error else {})
         if error or not heads:
             continue
-        rel = f"{SR_DIR}/{file_names.source_stem(heads[0]['filename'])}" \
-              f"{dicom_sr_obgyn.REPORT_SUFFIX}"
+        rel = f"{SR_DIR}/{file_names.source_stem(heads[0]['filename'])}{EXAM_REPORT}.sr.dcm"
         dicom_sr.write_sr(sr, os.path.join(folder, rel))
         for r in heads:
             r["dicom"]["obgyn_sr"] = rel

@@ -238,7 +238,8 @@ def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
             if not name.endswith(suffix):
                 return False
             base = name[:-len(suffix)]
-            base = base[:-len(".obgyn")] if base.endswith(".obgyn") else base  # an exam's SR
+            exam = dicom_predict.EXAM_REPORT  # an exam's report: <first file's stem>.obgyn
+            base = base[:-len(exam)] if base.endswith(exam) else base
             return base in stems or base.rsplit(".frame", 1)[0] in stems
         return accepts
 

@@ -111,11 +111,13 @@ _FRAME_STEM = re.compile(r"(.+)\.frame([1-9][0-9]*)")
 
 def check_output_names(paths: Sequence[str], frame: Optional[int] = None,
                        frames_of: Callable[[str], int] = dicom_predict.frame_count) -> None:
-    """Refuses a multi-frame DICOM file whose frame N's outputs would overwrite another input's.
+    """Refuses a multi-frame DICOM file whose frame N's outputs would overwrite another input's,
+    and a DICOM file whose exam report would be another's SR.
 
     Frame N of scan.dcm writes overlays/scan.frameN.png (and sr/, fhir/ files of that stem), as
     does an input named scan.frameN.png or a single-frame scan.frameN.dcm; `check_unique_names`
-    sees only the stems scan and scan.frameN. Headers are read only for such pairs.
+    sees only the stems scan and scan.frameN. Headers are read only for such pairs. An exam
+    whose first file is scan.dcm writes sr/scan.obgyn.sr.dcm, the SR of a DICOM scan.obgyn.dcm.
 
     Args:
       paths: the inputs (`list_images`).
@@ -138,6 +140,12 @@ def check_output_names(paths: Sequence[str], frame: Optional[int] = None,
         if dicom_predict.is_dicom_path(other) and frames_of(other) != 1:
             continue  # several frames: stem.frameK; refused: nothing written
         clashes.append(f"{scan} frame {number} and {other} (overlays/{stem}.png)")
+    suffix = dicom_predict.EXAM_REPORT  # scan.obgyn.dcm's SR is named as scan.dcm's exam report
+    for stem, other in by_stem.items():
+        scan = by_stem.get(stem[:-len(suffix)]) if stem.endswith(suffix) else None
+        if scan is not None and dicom_predict.is_dicom_path(scan) \
+                and dicom_predict.is_dicom_path(other):
+            clashes.append(f"{scan} and {other} (sr/{stem}.sr.dcm)")
     if clashes:
         more = f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""
         raise ValueError(f"inputs whose outputs have the same name would overwrite each other's: "
