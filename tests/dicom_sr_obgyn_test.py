@@ -202,7 +202,7 @@ def test_an_exam_across_studies_gets_no_report_and_says_why(tmp_path):
     dicom_predict.write_exam_reports(str(tmp_path), records, {"a.dcm": "X", "b.dcm": "X"}, {},
                                      run)
     assert [r["dicom"]["obgyn_sr_error"] for r in records] == [
-        "a.dcm (an exam of 2): no OB-GYN report: the exam's images are in 2 studies"] * 2
+        "a.dcm (an exam of 2 images): no OB-GYN report: the exam's images are in 2 studies"] * 2
     assert not list(tmp_path.rglob("*.obgyn.sr.dcm")) and run.series == {}
 
 
@@ -265,7 +265,7 @@ def test_a_cine_frame_is_referenced_by_its_number_a_single_frame_image_by_none(r
 
 def test_predict_says_an_exams_missing_report_once_on_stderr(capsys):
     from hc_tf import cli
-    error = "a.dcm (an exam of 2): no OB-GYN report: the exam's images are in 2 studies"
+    error = "a.dcm (an exam of 2 images): no OB-GYN report: the exam's images are in 2 studies"
     cli._echo_dicom_notes([{"filename": n, "dicom": {"obgyn_sr_error": error}}
                            for n in ("a.dcm", "b.dcm")])
     assert capsys.readouterr().err == error + "\n"

@@ -337,7 +337,8 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
     for exam, members in exams_lib.group_exams(records, exam_column).items():
         heads = [r for r in members if (r.get("dicom") or {}).get("sr")]
         studies = {r["dicom"]["study_instance_uid"] for r in heads}
-        error, exam_of = None, f"{heads[0]['filename']} (an exam of {len(heads)})" if heads else ""
+        error = None
+        exam_of = f"{heads[0]['filename']} (an exam of {len(heads)} images)" if heads else ""
         if len(studies) > 1:
             error = f"{exam_of}: no OB-GYN report: the exam's images are in {len(studies)} studies"
         elif heads:
