@@ -21,6 +21,7 @@ pydicom = pytest.importorskip("pydicom")
 from hc_tf.report import dicom_sr_read  # noqa: E402
 from tests import dicom_files  # noqa: E402
 from tests import node_support as ns  # noqa: E402
+from tests import sr_validators  # noqa: E402
 
 HEADS = ("000_HC.png", "019_HC.png", "105_HC.png")
 STUDIES = ["1.2.826.0.1.3680043.8.498.2001", "1.2.826.0.1.3680043.8.498.2002"]
@@ -110,7 +111,7 @@ def test_end_to_end_srs_land_in_the_right_study_with_predicts_hc(tmp_path, ortha
             assert back["study_instance_uid"] == studies[uid]
             frame = back["frames"][0] if back["frames"] else 1
             assert back["hc_mm"] == pytest.approx(expected[(uid, frame)], abs=1e-6)
-            assert not ns.dciodvfy_errors(back["path"]), back["path"]
+            assert not sr_validators.dciodvfy_errors(back["path"]), back["path"]
     assert sorted(len(v) for v in got.values()) == [1, 1, 1, 2]
     assert len(os.listdir(tmp_path / "copy" / "sr")) == 5
     assert '"event": "done"' in node.log_text() and "Test^Fetus" not in node.log_text()
@@ -135,7 +136,7 @@ def test_with_obgyn_report_a_cines_report_lands_beside_its_srs_with_predicts_mea
     reports = [p for p, sr in srs.items() if sr.ConceptNameCodeSequence[0].CodeValue == "125000"]
     assert len(srs) == 3 and len(reports) == 1
     report = srs[reports[0]]
-    assert not ns.dciodvfy_errors(reports[0])
+    assert not sr_validators.dciodvfy_errors(reports[0])
     srs = list(srs.values())
     assert report.StudyInstanceUID == cine.StudyInstanceUID
     assert {sr.SeriesInstanceUID for sr in srs} == {report.SeriesInstanceUID}

@@ -219,7 +219,3 @@ def heads(folder: str, names, study_uids: Optional[List[str]] = None,
     return out
 
 
-def dciodvfy_errors(path: str) -> List[str]:
-    tool = need("dciodvfy", "dicom3tools")
-    out = subprocess.run([tool, path], capture_output=True, text=True, timeout=120)
-    return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
