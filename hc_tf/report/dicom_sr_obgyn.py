@@ -103,11 +103,13 @@ def _measured(members: Sequence[Mapping[str, Any]], spec) -> List[Any]:
     keyword, field, interval_field, unit = spec
     code = getattr(codes.LN, keyword)
     have = [r for r in members if _value(r, field) is not None]
-    method = ([hd.sr.CodeContentItem(name=codes.SCT.MeasurementMethod,
-                                     value=concept(dicom_sr.AXES_METHOD),
-                                     relationship_type=hd.sr.RelationshipTypeValues
-                                     .HAS_CONCEPT_MOD)] if field != "hc_mm" else [])
-    items = [_num(code, _value(r, field), unit, r.get(interval_field), method + [_region(r)])
+
+    def method() -> List[Any]:  # a new item each time: one dataset is one content item
+        return [hd.sr.CodeContentItem(
+            name=codes.SCT.MeasurementMethod, value=concept(dicom_sr.AXES_METHOD),
+            relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD)
+        ] if field != "hc_mm" else []
+    items = [_num(code, _value(r, field), unit, r.get(interval_field), method() + [_region(r)])
              for r in have]
     if len(have) > 1:
         mean, interval = _mean([_value(r, field) for r in have],
@@ -115,7 +117,7 @@ def _measured(members: Sequence[Mapping[str, Any]], spec) -> List[Any]:
         derivation = hd.sr.CodeContentItem(
             name=codes.DCM.Derivation, value=codes.SCT.Mean,
             relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD)
-        items.append(_num(code, mean, unit, interval, method + [derivation]))
+        items.append(_num(code, mean, unit, interval, method() + [derivation]))
     return items
 
 
@@ -136,11 +138,11 @@ def _hc_derived(exam: Mapping[str, Any]) -> List[Any]:
             out.append(_num(codes.LN.GestationalAge, round(float(days), 2), DAY, children=[
                 _inferred_from(codes.DCM.Equation, dicom_sr.EQUATIONS[key])]))
     if exam.get("hc_mean_centile") is not None:
-        table = [_inferred_from(codes.DCM.Equation, IG21_HC_TABLE)]
-        out.append(_num(codes.DCM.GrowthPercentileRank, round(float(exam["hc_mean_centile"]), 4),
-                        dicom_sr.PERCENT, children=table))
-        out.append(_num(codes.DCM.GrowthZScore, round(float(exam["hc_mean_z"]), 4),
-                        dicom_sr.NO_UNITS, children=table))
+        for code, key, unit in ((codes.DCM.GrowthPercentileRank, "hc_mean_centile",
+                                 dicom_sr.PERCENT),
+                                (codes.DCM.GrowthZScore, "hc_mean_z", dicom_sr.NO_UNITS)):
+            out.append(_num(code, round(float(exam[key]), 4), unit, children=[
+                _inferred_from(codes.DCM.Equation, IG21_HC_TABLE)]))
     return out
 
 
