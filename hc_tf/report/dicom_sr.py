@@ -314,13 +314,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
 
     algorithm = hd.sr.AlgorithmIdentification(name=model.name, version=model.version,
                                               parameters=[f"sha256={model.sha256}"])
-    with dicom.quiet():  # pydicom quotes a source UID it finds invalid as the region copies it
-        region = hd.sr.ImageRegion(
-            graphic_type=hd.sr.GraphicTypeValues.ELLIPSE, graphic_data=scoord_ellipse(ellipse),
-            source_image=hd.sr.SourceImageForRegion(
-                source.SOPClassUID, source.SOPInstanceUID,
-                referenced_frame_numbers=[frame] if frame is not None and str(source.SOPClassUID)
-                not in SINGLE_FRAME_CLASSES else None))
+    region = ellipse_region(source.SOPClassUID, source.SOPInstanceUID, frame,
+                            scoord_ellipse(ellipse))
     roi = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="fetal head"),
         referenced_region=region, finding_type=concept(FETAL_HEAD_CODE), algorithm_id=algorithm,
@@ -335,14 +330,44 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
                                      procedure_reported=concept(PROCEDURE_CODE),
                                      imaging_measurements=[roi])
     report[0].ContentSequence.append(_evaluations(review, reasons))
+    return comprehensive_sr(source, report, series_instance_uid or generate_uid(),
+                            instance_number, notes)
+
+
+def ellipse_region(sop_class_uid: str, sop_instance_uid: str, frame: Optional[int],
+                   points: np.ndarray) -> Any:
+    """The head's ellipse (`scoord_ellipse` points) on its instance, naming the 1-based `frame`
+    of a multi-frame file (None: a single-frame one) unless its SOP class has one frame each."""
+    import highdicom as hd
+    frames = [frame] if frame is not None and str(sop_class_uid) not in SINGLE_FRAME_CLASSES \
+        else None
+    with dicom.quiet():  # pydicom quotes a source UID it finds invalid as the region copies it
+        return hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.ELLIPSE, graphic_data=points,
+            source_image=hd.sr.SourceImageForRegion(sop_class_uid, sop_instance_uid,
+                                                    referenced_frame_numbers=frames))
+
+
+def comprehensive_sr(source: Any, content: Any, series_instance_uid: str,
+                     instance_number: int, notes: Optional[List[str]] = None,
+                     references: Sequence[Any] = ()) -> Any:
+    """The Comprehensive SR of `content`, with the source's patient and study fields made valid
+    (`dicom_sr_evidence`), its zone, hc-tf's coding scheme declared, and `references` (datasets
+    of UIDs alone) as evidence beside the source; the changes' notes go to `notes`.
+
+    Raises:
+      SRError: highdicom refused the source; it names tags, never values.
+    """
+    import highdicom as hd
+    from pydicom.uid import generate_uid
     with dicom.quiet():  # highdicom and pydicom quote the values they warn about
         evidence, changed = dicom_sr_evidence.clean_evidence(source)
         try:
             sr = hd.sr.ComprehensiveSR(
-                evidence=[evidence], content=report,
-                series_instance_uid=series_instance_uid or generate_uid(),
-                series_number=SERIES_NUMBER, sop_instance_uid=generate_uid(),
-                instance_number=instance_number, manufacturer=MANUFACTURER, is_complete=True)
+                evidence=[evidence, *references], content=content,
+                series_instance_uid=series_instance_uid, series_number=SERIES_NUMBER,
+                sop_instance_uid=generate_uid(), instance_number=instance_number,
+                manufacturer=MANUFACTURER, is_complete=True)
         except (ValueError, TypeError, AttributeError, KeyError) as err:
             raise SRError(dicom_sr_evidence.failure(evidence, err)) from None
         changed += dicom_sr_evidence.clean_copied(sr, evidence)

@@ -21,10 +21,8 @@ from __future__ import annotations
 import statistics
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from hc_tf.io import dicom
 from hc_tf.io import dicom_dating
 from hc_tf.report import dicom_sr
-from hc_tf.report import dicom_sr_evidence
 from hc_tf.report import records as records_lib
 from hc_tf.report.dicom_sr import concept
 
@@ -55,18 +53,11 @@ def _container(code, template: str) -> Any:
 
 def _region(record: Mapping[str, Any]) -> Any:
     """INFERRED FROM the image's ellipse (SCOORD) SELECTED FROM its frame (TID 320)."""
-    import highdicom as hd
     import numpy as np
     refs = record["dicom"]
-    multi = refs["sop_class_uid"] not in dicom_sr.SINGLE_FRAME_CLASSES and (
-        refs.get("frames_in_file") or 1) > 1
-    with dicom.quiet():  # pydicom quotes a source UID it finds invalid
-        region = hd.sr.ImageRegion(
-            graphic_type=hd.sr.GraphicTypeValues.ELLIPSE,
-            graphic_data=np.asarray(refs["ellipse_scoord"], dtype=float),
-            source_image=hd.sr.SourceImageForRegion(
-                refs["sop_class_uid"], refs["sop_instance_uid"],
-                referenced_frame_numbers=[int(refs["frame"])] if multi else None))
+    frame = int(refs["frame"]) if (refs.get("frames_in_file") or 1) > 1 else None
+    region = dicom_sr.ellipse_region(refs["sop_class_uid"], refs["sop_instance_uid"], frame,
+                                     np.asarray(refs["ellipse_scoord"], dtype=float))
     region.RelationshipType = "INFERRED FROM"
     return region
 
@@ -208,19 +199,18 @@ def _reference(record: Mapping[str, Any]) -> Any:
 
 
 def build_exam_sr(source: Any, members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any],
-                  model: dicom_sr.ModelInfo, series_instance_uid: str, instance_number: int,
-                  notes: Optional[List[str]] = None) -> Any:
+                  model: dicom_sr.ModelInfo, series_instance_uid: str,
+                  instance_number: int) -> Any:
     """The OB-GYN SR of one exam.
 
     Args:
       source: the first member's pydicom header (its patient and study fields are copied, made
-        valid as `dicom_sr.build_sr` makes them).
+        valid as `dicom_sr.build_sr` makes them, which notes the changes).
       members: the exam's report.json records with a head and a TID 1500 SR ("dicom" UIDs,
         frame and "ellipse_scoord"), all of one study, in input order.
       exam: the exam's exams.csv row (`exams.exam_record`).
       model: the method (the device observer).
       series_instance_uid, instance_number: where the SR goes (the run's SR series).
-      notes: a list the notes on changed patient/study fields are appended to.
 
     Returns:
       A highdicom ComprehensiveSR.
@@ -230,26 +220,11 @@ def build_exam_sr(source: Any, members: Sequence[Mapping[str, Any]], exam: Mappi
     """
     from pydicom.sr.codedict import codes
     import highdicom as hd
-    from pydicom.uid import generate_uid
     root = hd.sr.ContainerContentItem(name=codes.DCM.OBGYNUltrasoundProcedureReport,
                                       template_id="5000")
     language = hd.sr.LanguageOfContentItemAndDescendants(
         language=hd.sr.CodedConcept("en-US", "RFC5646", "English (United States)"))
     context = hd.sr.ObservationContext(observer_device_context=dicom_sr.device_observer(model))
     root.ContentSequence = list(language) + list(context) + _sections(members, exam)
-    with dicom.quiet():  # highdicom and pydicom quote the values they warn about
-        evidence, changed = dicom_sr_evidence.clean_evidence(source)
-        try:
-            sr = hd.sr.ComprehensiveSR(
-                evidence=[evidence] + [_reference(r) for r in members[1:]], content=root,
-                series_instance_uid=series_instance_uid, series_number=dicom_sr.SERIES_NUMBER,
-                sop_instance_uid=generate_uid(), instance_number=instance_number,
-                manufacturer=dicom_sr.MANUFACTURER, is_complete=True)
-        except (ValueError, TypeError, AttributeError, KeyError) as err:
-            raise dicom_sr.SRError(dicom_sr_evidence.failure(evidence, err)) from None
-        changed += dicom_sr_evidence.clean_copied(sr, evidence)
-    changed += dicom_sr_evidence.in_source_zone(sr, evidence)
-    dicom_sr.declare_scheme(sr)
-    if notes is not None:
-        notes.extend(changed)
-    return sr
+    return dicom_sr.comprehensive_sr(source, root, series_instance_uid, instance_number,
+                                     references=[_reference(r) for r in members[1:]])
