@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Optional, Sequence, Tuple
 
 import cv2
@@ -208,3 +209,29 @@ def jpeg_baseline_dataset(rgb: np.ndarray, box, delta_mm: float):
     ds.PixelData = encapsulate([jpg.tobytes()])
     ds["PixelData"].VR = "OB"
     return ds
+
+
+EXAM_DATED_HEAD = "207_HC.png"  # within the INTERGROWTH-21st standard's weeks
+
+
+def write_exam_inputs(folder) -> None:
+    """Exam "twice": one dated head, stored twice in one series (the second image flipped);
+    exam "cine": two different heads in one file, which disagree; the Philips two-frame file,
+    its frame 2 a flagged non-head."""
+    from pydicom.data import get_testdata_file
+    first = gray_dataset(EXAM_DATED_HEAD)
+    second = gray_dataset(EXAM_DATED_HEAD)
+    second.PixelData = cv2.flip(second.pixel_array, 1).tobytes()
+    second.SeriesInstanceUID = first.SeriesInstanceUID
+    for ds in (first, second):
+        ds.StudyDate, ds.LastMenstrualDate = "20260601", "20260122"
+    save(first, str(folder / "twice1.dcm"))
+    save(second, str(folder / "twice2.dcm"))
+    frames = [cv2.imread(head_png(n), cv2.IMREAD_GRAYSCALE)
+              for n in ("000_HC.png", EXAM_DATED_HEAD)]
+    h, w = frames[0].shape
+    px = head_pixel_sizes()["000_HC.png"]
+    save(dataset(frames, regions=[region((0, 0, w - 1, h - 1), px)]), str(folder / "cine.dcm"))
+    philips = get_testdata_file("OBXXXX1A_2frame.dcm")
+    if philips:
+        shutil.copy(philips, folder / "philips.dcm")

@@ -5,8 +5,6 @@ and PixelMed (IOD checks: it knows no TID 5000). The Debian tools' checks skip w
 import csv
 import json
 import os
-import shutil
-
 import cv2
 import pytest
 
@@ -19,40 +17,15 @@ from tests import dicom_files  # noqa: E402
 from tests import sr_validators  # noqa: E402
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "models", "hc_effunet_int8.tflite")
-DATED_HEAD = "207_HC.png"  # within the INTERGROWTH-21st standard's weeks
 HC_CODE, GA_CODE, COMMENT = "11984-2", "18185-9", "121106"  # LOINC, LOINC, DCM
 PERCENTILE, Z_SCORE, MEAN = "125012", "125013", "373098007"
-
-
-def _inputs(folder):
-    """Exam "twice": one dated head, stored twice in one series (the second image flipped);
-    exam "cine": two different heads in one file, which disagree; the Philips two-frame file,
-    its frame 2 a flagged non-head."""
-    from pydicom.data import get_testdata_file
-    first = dicom_files.gray_dataset(DATED_HEAD)
-    second = dicom_files.gray_dataset(DATED_HEAD)
-    second.PixelData = cv2.flip(second.pixel_array, 1).tobytes()
-    second.SeriesInstanceUID = first.SeriesInstanceUID
-    for ds in (first, second):
-        ds.StudyDate, ds.LastMenstrualDate = "20260601", "20260122"
-    dicom_files.save(first, str(folder / "twice1.dcm"))
-    dicom_files.save(second, str(folder / "twice2.dcm"))
-    frames = [cv2.imread(dicom_files.head_png(n), cv2.IMREAD_GRAYSCALE)
-              for n in ("000_HC.png", DATED_HEAD)]
-    h, w = frames[0].shape
-    px = dicom_files.head_pixel_sizes()["000_HC.png"]
-    dicom_files.save(dicom_files.dataset(frames, regions=[
-        dicom_files.region((0, 0, w - 1, h - 1), px)]), str(folder / "cine.dcm"))
-    philips = get_testdata_file("OBXXXX1A_2frame.dcm")
-    if philips:
-        shutil.copy(philips, folder / "philips.dcm")
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("obgyn")
     (root / "in").mkdir()
-    _inputs(root / "in")
+    dicom_files.write_exam_inputs(root / "in")
     out = root / "out"
     predict_lib.predict_files(MODEL, [str(root / "in")], str(out))
     report = json.loads((out / "report.json").read_text())
@@ -211,13 +184,16 @@ def test_an_exam_across_studies_gets_no_report_and_says_why(tmp_path):
 def test_a_rerun_with_overwrite_replaces_the_reports(run, tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    _inputs(inputs)
+    dicom_files.write_exam_inputs(inputs)
     out = tmp_path / "out"
     predict_lib.predict_files(MODEL, [str(inputs / "cine.dcm")], str(out))
     before = pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")).SOPInstanceUID
     predict_lib.predict_files(MODEL, [str(inputs / "cine.dcm")], str(out),
                               overwrite=True)
-    assert pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")).SOPInstanceUID != before
+    after = pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")).SOPInstanceUID
+    assert after != before
+    fhir_report = json.loads((out / "fhir" / "cine.obgyn.fhir.json").read_text())  # its twin
+    assert fhir_report["entry"][0]["resource"]["identifier"][0]["value"] == f"urn:oid:{after}"
 
 
 def _paths(run):
@@ -262,7 +238,7 @@ def test_predict_says_an_exams_missing_report_once_on_stderr(capsys):
 def test_a_typed_ga_is_the_fetus_summarys_gestational_age_not_one_by_lmp(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
-    _inputs(inputs)
+    dicom_files.write_exam_inputs(inputs)
     out = tmp_path / "out"
     predict_lib.predict_files(MODEL, [str(inputs / "cine.dcm")], str(out),
                               ga_weeks="18+4")

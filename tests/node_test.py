@@ -633,6 +633,45 @@ def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path
         [175.3, 45.0, 60.0, (45.0 * 60.0 / 1.265) ** 0.5, 75.0])
 
 
+def test_fhir_destination_files_an_exams_report_with_its_links_as_one_transaction(tmp_path):
+    """An exam's report (a DiagnosticReport and Observations linked by urn:uuid fullUrls): each
+    a PUT of hctf-<uuid>, every link rewritten to the id it gets, other references kept."""
+    from fhir.resources.R4B.bundle import Bundle
+    report, hc, ga = (f"urn:uuid:{u}" for u in ("1" * 8 + "-1111-5111-8111-" + "1" * 12,
+                                               "2" * 8 + "-2222-5222-8222-" + "2" * 12,
+                                               "3" * 8 + "-3333-5333-8333-" + "3" * 12))
+    study = {"type": "ImagingStudy", "identifier": {"system": "urn:dicom:uid",
+                                                    "value": "urn:oid:1.2.3"}}
+    obs = {"resourceType": "Observation", "status": "preliminary", "code": {"text": "x"}}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": report, "resource": {
+            "resourceType": "DiagnosticReport", "status": "preliminary", "code": {"text": "r"},
+            "imagingStudy": [study], "result": [{"reference": hc}, {"reference": ga}]}},
+        {"fullUrl": hc, "resource": dict(obs, derivedFrom=[study])},
+        {"fullUrl": ga, "resource": dict(obs, derivedFrom=[{"reference": hc}])}]}
+    path = tmp_path / "fhir" / "abc.obgyn.fhir.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(bundle))
+    server, dest, got = _fhir_server([200, 200])
+    try:
+        dest.send([str(path)])
+        dest.send([str(path)])  # a resend: the same ids, updates
+    finally:
+        server.shutdown()
+    assert got[0] == got[1] and got[0][:2] == ("POST", "/r4")
+    sent = got[0][2]
+    Bundle.model_validate(sent)
+    ids = [f"{t}/hctf-{u[9:]}" for t, u in (("DiagnosticReport", report), ("Observation", hc),
+                                             ("Observation", ga))]
+    assert [e["request"] for e in sent["entry"]] == [{"method": "PUT", "url": i} for i in ids]
+    assert [e["resource"]["id"] for e in sent["entry"]] == [i.split("/")[1] for i in ids]
+    resources = [e["resource"] for e in sent["entry"]]
+    assert resources[0]["result"] == [{"reference": ids[1]}, {"reference": ids[2]}]
+    assert resources[0]["imagingStudy"] == [study] and resources[1]["derivedFrom"] == [study]
+    assert resources[2]["derivedFrom"] == [{"reference": ids[1]}]
+    assert "urn:uuid:" not in json.dumps(sent)
+
+
 def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(tmp_path):
     """A file spooled before the Bundle (one Observation) is still filed, as a PUT."""
     obs = tmp_path / "fhir" / "abc.frame2.fhir.json"

@@ -183,8 +183,10 @@ class Fhir:
     """The FHIR Observations to a FHIR R4 server. A head's file (`fhir.head_bundle`'s collection:
     HC, BPD, OFD) goes as one transaction (POST <url>: all its Observations filed or none), each
     entry a PUT Observation/<id>, the id derived from the source instance (and frame) and the
-    quantity, so a resend updates rather than adds; a lone Observation (a file spooled by a
-    version before the Bundle) as PUT Observation/<id>."""
+    quantity, so a resend updates rather than adds; an exam's report (`fhir_exam`'s collection,
+    whose entries refer to each other by `urn:uuid:` fullUrls derived from its SR) likewise, each
+    resource PUT as <type>/hctf-<its uuid> and the references rewritten to those; a lone
+    Observation (a file spooled by a version before the Bundle) as PUT Observation/<id>."""
 
     def __init__(self, dest: config_lib.Destination):
         self.name, self.url = dest.name, str(dest.get("url")).rstrip("/")
@@ -194,7 +196,9 @@ class Fhir:
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
             base_id = "hctf-" + os.path.basename(path)[:-len(".fhir.json")]
-            if doc.get("resourceType") == "Bundle":
+            if doc.get("resourceType") == "Bundle" and _linked(doc):
+                self._request("post", self.url, self.linked_transaction(doc))
+            elif doc.get("resourceType") == "Bundle":
                 self._request("post", self.url, self.transaction(doc, base_id))
             else:
                 doc["id"] = base_id
@@ -211,6 +215,25 @@ class Fhir:
                             "request": {"method": "PUT", "url": f"Observation/{doc['id']}"}})
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
+    def linked_transaction(self, bundle: Dict[str, Any]) -> Dict[str, Any]:
+        """A collection whose entries link by `urn:uuid:` fullUrls as a transaction of PUTs, each
+        id hctf-<uuid> (a resend updates), every reference to an entry made <type>/<id>."""
+        where = {e["fullUrl"]: f"{e['resource']['resourceType']}/hctf-{e['fullUrl'][9:]}"
+                 for e in bundle["entry"]}
+
+        def resolve(node: Any) -> Any:
+            if isinstance(node, dict):
+                if node.get("reference") in where:
+                    return {**node, "reference": where[node["reference"]]}
+                return {k: resolve(v) for k, v in node.items()}
+            return [resolve(v) for v in node] if isinstance(node, list) else node
+        entries = [{"fullUrl": f"{self.url}/{where[e['fullUrl']]}",
+                    "resource": dict(resolve(e["resource"]),
+                                     id=where[e["fullUrl"]].split("/", 1)[1]),
+                    "request": {"method": "PUT", "url": where[e["fullUrl"]]}}
+                   for e in bundle["entry"]]
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
     def _request(self, method: str, url: str, doc: Dict[str, Any]) -> None:
         import requests
         try:
@@ -222,6 +245,13 @@ class Fhir:
             raise Retry(f"{self.name}: FHIR HTTP {r.status_code}")
         if r.status_code >= 400:
             raise Refused(f"{self.name}: FHIR HTTP {r.status_code}")
+
+
+def _linked(bundle: Dict[str, Any]) -> bool:
+    """Whether every entry has a `urn:uuid:` fullUrl (an exam's report; a head's has none)."""
+    entries = bundle.get("entry") or []
+    return bool(entries) and all(str(e.get("fullUrl", "")).startswith("urn:uuid:")
+                                 for e in entries)
 
 
 def make(dest: config_lib.Destination, calling_ae: str):

@@ -39,7 +39,7 @@ MEASUREMENTS = (
 RATIO = ("CephalicIndex", "cephalic_index", "cephalic_index_interval", dicom_sr.PERCENT)
 
 
-def _value(record: Mapping[str, Any], field: str) -> Optional[float]:
+def value_of(record: Mapping[str, Any], field: str) -> Optional[float]:
     """A record's measurement: the HC at its top level, the rest in its "biometry"."""
     value = record.get(field) if field == "hc_mm" else (record.get("biometry") or {}).get(field)
     return None if value is None else float(value)
@@ -75,7 +75,7 @@ def _num(code, value: float, unit, interval: Optional[Dict[str, Any]] = None,
     return item
 
 
-def _mean(values: Sequence[float], intervals: Sequence[Optional[Dict[str, Any]]]
+def mean_with_interval(values: Sequence[float], intervals: Sequence[Optional[Dict[str, Any]]]
           ) -> Tuple[float, Optional[Dict[str, Any]]]:
     """The values' mean and its interval: the mean of the images' half-widths when every image
     has one (exams' rule: no credit for averaging)."""
@@ -93,17 +93,17 @@ def _measured(members: Sequence[Mapping[str, Any]], spec) -> List[Any]:
     import highdicom as hd
     keyword, field, interval_field, unit = spec
     code = getattr(codes.LN, keyword)
-    have = [r for r in members if _value(r, field) is not None]
+    have = [r for r in members if value_of(r, field) is not None]
 
     def method() -> List[Any]:  # a new item each time: one dataset is one content item
         return [hd.sr.CodeContentItem(
             name=codes.SCT.MeasurementMethod, value=concept(dicom_sr.AXES_METHOD),
             relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD)
         ] if field != "hc_mm" else []
-    items = [_num(code, _value(r, field), unit, r.get(interval_field), method() + [_region(r)])
+    items = [_num(code, value_of(r, field), unit, r.get(interval_field), method() + [_region(r)])
              for r in have]
     if len(have) > 1:
-        mean, interval = _mean([_value(r, field) for r in have],
+        mean, interval = mean_with_interval([value_of(r, field) for r in have],
                                [r.get(interval_field) for r in have])
         derivation = hd.sr.CodeContentItem(
             name=codes.DCM.Derivation, value=codes.SCT.Mean,
@@ -137,7 +137,7 @@ def _hc_derived(exam: Mapping[str, Any]) -> List[Any]:
     return out
 
 
-def _comments(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> List[str]:
+def comments(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> List[str]:
     """The review flag and its reasons (image k of n: reason), and the images' disagreement."""
     flagged = [(i, r) for i, r in enumerate(members, 1) if r.get("review")]
     lines = [f"hc-tf review: {'needed' if flagged or exam.get('disagree') else 'not needed'}"]
@@ -160,7 +160,7 @@ def _summary(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> A
         content.append(_num(code, round(float(exam["known_ga_weeks"]) * 7, 2), DAY))
     content += [hd.sr.TextContentItem(name=codes.DCM.Comment, value=line,
                                       relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
-                for line in _comments(members, exam)]
+                for line in comments(members, exam)]
     fetus.ContentSequence = content
     summary = _container(codes.LN.Summary, "5002")  # DCM 121111 is retired for LOINC's
     summary.ContentSequence = [fetus]

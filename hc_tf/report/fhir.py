@@ -143,8 +143,8 @@ def patient_subject(system: Optional[str], patient_id: Any) -> Optional[Dict[str
     return {"type": "Patient", "identifier": {"system": system, "value": value}}
 
 
-def _source(uids: Dict[str, str], frame: Optional[int],
-            sr_sop_instance_uid: Optional[str]) -> List[Dict[str, Any]]:
+def source_references(uids: Dict[str, str], frame: Optional[int],
+                      sr_sop_instance_uid: Optional[str]) -> List[Dict[str, Any]]:
     """derivedFrom: the study and instance (and frame) measured, and the SR written beside it."""
     at = f", frame {frame}" if frame is not None else ""
     derived = [{"type": "ImagingStudy",
@@ -162,10 +162,10 @@ def _source(uids: Dict[str, str], frame: Optional[int],
     return derived
 
 
-def _head_observation(code: Dict[str, Any], value: float, method: str, model: Any,
-                      derived: List[Dict[str, Any]], notes: List[Dict[str, str]],
-                      effective: Optional[str], subject: Optional[Dict[str, Any]],
-                      unit: str = "mm") -> Dict[str, Any]:
+def head_observation(code: Dict[str, Any], value: float, method: str, model: Any,
+                     derived: List[Dict[str, Any]], notes: List[Dict[str, str]],
+                     effective: Optional[str], subject: Optional[Dict[str, Any]],
+                     unit: str = "mm") -> Dict[str, Any]:
     doc = {
         "resourceType": "Observation", "status": "preliminary",
         "category": [{"coding": [IMAGING_CATEGORY]}],
@@ -183,8 +183,8 @@ def _head_observation(code: Dict[str, Any], value: float, method: str, model: An
     return doc
 
 
-def _with_centile(doc: Dict[str, Any], centile: Optional[Dict[str, Any]],
-                  dating: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def with_centile(doc: Dict[str, Any], centile: Optional[Dict[str, Any]],
+                 dating: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The HC's Observation read as size for the GA from dating (report.json's "centile" and
     "dating"): its normal range, interpretation and centile components; as it is without a
     centile the standard gives (none, or a GA outside it)."""
@@ -210,7 +210,7 @@ def _with_centile(doc: Dict[str, Any], centile: Optional[Dict[str, Any]],
     return doc
 
 
-def _validated(doc: Dict[str, Any]) -> Dict[str, Any]:
+def validated(doc: Dict[str, Any]) -> Dict[str, Any]:
     from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.observation import Observation
     model = Bundle if doc["resourceType"] == "Bundle" else Observation
@@ -224,25 +224,25 @@ def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], mode
                   axis_intervals: Optional[Dict[str, Any]] = None,
                   centile: Optional[Dict[str, Any]] = None,
                   dating: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-    derived = _source(uids, frame, sr_sop_instance_uid)
+    derived = source_references(uids, frame, sr_sop_instance_uid)
     model_text = f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"
     review_note = [{"text": "please review: " + "; ".join(reasons)}] if review else []
     # Notes in this order (fhir.js keeps it): the review flag's, then the interval's method.
-    hc = _head_observation({"coding": [HC_CODING]}, hc_mm, model_text, model, derived,
-                           list(review_note), effective, subject)
-    out = [_with_centile(_with_interval(hc, "HC", hc_interval), centile, dating)]
+    hc = head_observation({"coding": [HC_CODING]}, hc_mm, model_text, model, derived,
+                          list(review_note), effective, subject)
+    out = [with_centile(with_interval(hc, "HC", hc_interval), centile, dating)]
     for field, name, code in AXES:
         if biometry and biometry.get(field) is not None:
             method = f"{model_text}: {biometry['convention']}"
-            doc = _head_observation(code, biometry[field], method, model, derived,
-                                    list(review_note), effective, subject)
-            out.append(_with_interval(doc, AXIS_TITLES[name], (axis_intervals or {}).get(name)))
+            doc = head_observation(code, biometry[field], method, model, derived,
+                                   list(review_note), effective, subject)
+            out.append(with_interval(doc, AXIS_TITLES[name], (axis_intervals or {}).get(name)))
     if biometry and biometry.get("cephalic_index") is not None:
-        doc = _head_observation(CI_CODE, biometry["cephalic_index"],
-                                f"{model_text}: {biometry['convention']}", model, derived,
-                                list(review_note), effective, subject, unit="%")
-        out.append(_with_head_shape(_with_interval(doc, "cephalic index",
-                                                   (axis_intervals or {}).get("ci"), "%"),
+        doc = head_observation(CI_CODE, biometry["cephalic_index"],
+                               f"{model_text}: {biometry['convention']}", model, derived,
+                               list(review_note), effective, subject, unit="%")
+        out.append(_with_head_shape(with_interval(doc, "cephalic index",
+                                                  (axis_intervals or {}).get("ci"), "%"),
                                     biometry))
     return out
 
@@ -261,8 +261,8 @@ def _with_head_shape(doc: Dict[str, Any], biometry: Dict[str, Any]) -> Dict[str,
     return doc
 
 
-def _with_interval(doc: Dict[str, Any], name: str, interval: Optional[Dict[str, Any]],
-                   unit: str = "mm") -> Dict[str, Any]:
+def with_interval(doc: Dict[str, Any], name: str, interval: Optional[Dict[str, Any]],
+                  unit: str = "mm") -> Dict[str, Any]:
     """The Observation with its value's calibrated interval (the extension) and the interval's
     method as its last note; as it is without one (None, or a record's {"note"})."""
     from hc_tf.report import records
@@ -294,15 +294,15 @@ def observation(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
       sr_sop_instance_uid: the SR written beside it, referenced as derivedFrom too.
       hc_interval: report.json's "hc_interval" (None: no interval is written).
       subject: `patient_subject`'s (None: no subject, the default).
-      centile, dating: report.json's "centile" and "dating" (`_with_centile`; None: the HC
+      centile, dating: report.json's "centile" and "dating" (`with_centile`; None: the HC
         is not read against a GA).
 
     Raises:
       pydantic.ValidationError: for an Observation FHIR R4 does not accept (a bug).
     """
-    return _validated(_observations(hc_mm, uids, frame, model, review, reasons, effective,
-                                    sr_sop_instance_uid, hc_interval, subject, None, None,
-                                    centile, dating)[0])
+    return validated(_observations(hc_mm, uids, frame, model, review, reasons, effective,
+                                   sr_sop_instance_uid, hc_interval, subject, None, None,
+                                   centile, dating)[0])
 
 
 def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model: Any,
@@ -330,8 +330,8 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
     entries = _observations(hc_mm, uids, frame, model, review, reasons, effective,
                             sr_sop_instance_uid, hc_interval, subject, biometry, axis_intervals,
                             centile, dating)
-    return _validated({"resourceType": "Bundle", "type": "collection",
-                       "entry": [{"resource": doc} for doc in entries]})
+    return validated({"resourceType": "Bundle", "type": "collection",
+                     "entry": [{"resource": doc} for doc in entries]})
 
 
 def bundle_observations(bundle: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:

@@ -304,21 +304,27 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                            subject=_subject(run, s.header.dataset, sr, record),
                            biometry=record.get("biometry"), axis_intervals=axis_intervals,
                            centile=record.get("centile"), dating=record.get("dating"))
-    with atomic.atomic_path(os.path.join(folder, fhir_rel)) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obs, f, indent=2)
+    _write_json(os.path.join(folder, fhir_rel), obs)
     record["dicom"].update(sr=sr_rel, fhir=fhir_rel,
                            sr_series_instance_uid=str(sr.SeriesInstanceUID),
                            sr_sop_instance_uid=str(sr.SOPInstanceUID),
                            ellipse_scoord=dicom_sr.scoord_ellipse(m.ellipse).tolist())
 
 
+def _write_json(path: str, doc: Dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic.atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2)
+
+
 def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
                        exam_column: Mapping[str, str], headers: Mapping[str, Any],
                        run: Optional[RunContext]) -> None:
     """Writes sr/<stem>.obgyn.sr.dcm, the OB-GYN report (TID 5000, `dicom_sr_obgyn`) of each
-    exam (`exams`' grouping) whose heads have their SRs, named by its first image's file; each
-    of its images' records names it ("dicom": "obgyn_sr"), or says why there is none
+    exam (`exams`' grouping) whose heads have their SRs, named by its first image's file, and
+    its FHIR twin fhir/<stem>.obgyn.fhir.json (`fhir_exam`); each of its images' records names
+    them ("dicom": "obgyn_sr", "obgyn_fhir"), or says why there are none
     ("obgyn_sr_error", naming the exam's first image: an exam whose images are in several
     studies, or highdicom's refusal).
 
@@ -334,6 +340,8 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
     from hc_tf.report import dicom_sr
     from hc_tf.report import dicom_sr_obgyn
     from hc_tf.report import exams as exams_lib
+    from hc_tf.report import fhir
+    from hc_tf.report import fhir_exam
     for exam, members in exams_lib.group_exams(records, exam_column).items():
         heads = [r for r in members if (r.get("dicom") or {}).get("sr")]
         studies = {r["dicom"]["study_instance_uid"] for r in heads}
@@ -344,16 +352,20 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
         elif heads:
             series_uid, number = run.next_in_series(studies.pop())
             try:
-                sr = dicom_sr_obgyn.build_exam_sr(
-                    headers[heads[0]["filename"]], heads, exams_lib.exam_record(exam, heads),
-                    run.model, series_uid, number)
+                exam_row = exams_lib.exam_record(exam, heads)
+                sr = dicom_sr_obgyn.build_exam_sr(headers[heads[0]["filename"]], heads, exam_row,
+                                                  run.model, series_uid, number)
             except dicom_sr.SRError as err:
                 error = f"{exam_of}: no OB-GYN report: {err}"
         for r in heads:
             r["dicom"].update({"obgyn_sr_error": error} if error else {})
         if error or not heads:
             continue
-        rel = f"{SR_DIR}/{file_names.source_stem(heads[0]['filename'])}{EXAM_REPORT}.sr.dcm"
+        name = file_names.source_stem(heads[0]["filename"]) + EXAM_REPORT
+        rel, fhir_rel = f"{SR_DIR}/{name}.sr.dcm", f"{FHIR_DIR}/{name}.fhir.json"
         dicom_sr.write_sr(sr, os.path.join(folder, rel))
+        subject = _subject(run, headers[heads[0]["filename"]], sr, {"dicom": {}})
+        _write_json(os.path.join(folder, fhir_rel), fhir_exam.exam_bundle(
+            heads, exam_row, run.model, str(sr.SOPInstanceUID), fhir.study_datetime(sr), subject))
         for r in heads:
-            r["dicom"]["obgyn_sr"] = rel
+            r["dicom"].update(obgyn_sr=rel, obgyn_fhir=fhir_rel)

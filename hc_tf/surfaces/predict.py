@@ -229,8 +229,8 @@ def write_tables(folder: str, rows: Sequence[Sequence[Any]], records: List[Dict[
 def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
     """What a run on `paths` writes in --out (all that `overwrite` may ever replace): the
     tables, overlays/<image>.png of these images, and for DICOM inputs sr/<image>.sr.dcm,
-    sr/<image>.obgyn.sr.dcm and fhir/<image>.fhir.json (a multi-frame file's as
-    <image>.frameN.*)."""
+    sr/<image>.obgyn.sr.dcm, fhir/<image>.fhir.json and fhir/<image>.obgyn.fhir.json (a
+    multi-frame file's as <image>.frameN.*)."""
     stems = frozenset(file_names.file_stem(p) for p in paths)
 
     def of_these_images(suffix: str):

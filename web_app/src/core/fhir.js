@@ -112,7 +112,7 @@ function headObservation(code, value, method, model, derived, notes, effective, 
   return doc;
 }
 
-/** fhir._with_interval: the value's interval as the extension, its method as the last note. */
+/** fhir.with_interval: the value's interval as the extension, its method as the last note. */
 function withInterval(doc, name, iv, unit = 'mm') {
   if (bounds(iv)) {
     doc.valueQuantity.extension = [confidenceInterval(iv, unit)];
@@ -132,7 +132,7 @@ function withHeadShape(doc, b) {
 }
 
 /**
- * fhir._with_centile: the HC's Observation read as size for the GA from dating (the record's
+ * fhir.with_centile: the HC's Observation read as size for the GA from dating (the record's
  * centile and dating): normal range, interpretation, centile components; as it is without a centile.
  */
 function withCentile(doc, centile, dating) {
