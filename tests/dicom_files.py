@@ -235,3 +235,19 @@ def write_exam_inputs(folder) -> None:
     philips = get_testdata_file("OBXXXX1A_2frame.dcm")
     if philips:
         shutil.copy(philips, folder / "philips.dcm")
+
+
+def predict_exam_inputs(root, model: str, **options) -> dict:
+    """`hc-tf predict` on `write_exam_inputs` in root/in, out to root/out: {"out", "records"
+    (report.json's images), "exams" (exams.csv's rows by their filenames)}."""
+    import csv
+    import json
+    from hc_tf.surfaces import predict as predict_lib
+    (root / "in").mkdir()
+    write_exam_inputs(root / "in")
+    out = root / "out"
+    predict_lib.predict_files(model, [str(root / "in")], str(out), **options)
+    report = json.loads((out / "report.json").read_text())
+    with open(out / "exams.csv", newline="") as f:
+        exams = {row["filenames"]: row for row in csv.DictReader(f)}
+    return {"out": out, "records": report["images"], "exams": exams}

@@ -2,7 +2,6 @@
 compared with report.json and exams.csv, and checked by dciodvfy (dicom3tools), dsrdump (dcmtk)
 and PixelMed (IOD checks: it knows no TID 5000). The Debian tools' checks skip where absent."""
 
-import csv
 import json
 import os
 import cv2
@@ -23,15 +22,7 @@ PERCENTILE, Z_SCORE, MEAN = "125012", "125013", "373098007"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("obgyn")
-    (root / "in").mkdir()
-    dicom_files.write_exam_inputs(root / "in")
-    out = root / "out"
-    predict_lib.predict_files(MODEL, [str(root / "in")], str(out))
-    report = json.loads((out / "report.json").read_text())
-    with open(out / "exams.csv", newline="") as f:
-        exams = {row["filenames"]: row for row in csv.DictReader(f)}
-    return {"out": out, "records": report["images"], "exams": exams}
+    return dicom_files.predict_exam_inputs(tmp_path_factory.mktemp("obgyn"), MODEL)
 
 
 def _exam(run, *names):

@@ -1,7 +1,6 @@
 """The FHIR DiagnosticReport `hc-tf predict` writes beside each DICOM exam's OB-GYN SR: read
 back and compared with exams.csv, report.json and the SR, and parsed by fhir.resources."""
 
-import csv
 import json
 import os
 
@@ -13,7 +12,6 @@ pytest.importorskip("fhir.resources")
 
 from hc_tf.report import fhir  # noqa: E402
 from hc_tf.report import fhir_exam  # noqa: E402
-from hc_tf.surfaces import predict as predict_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "hc_tf", "models", "hc_effunet_int8.tflite")
@@ -23,16 +21,8 @@ CODES = {"hc": "11984-2", "bpd": "11820-8", "ofd": "11851-3", "cbpd": "11824-0",
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fhir_exam")
-    (root / "in").mkdir()
-    dicom_files.write_exam_inputs(root / "in")
-    out = root / "out"
-    predict_lib.predict_files(MODEL, [str(root / "in")], str(out),
-                              fhir_patient_system="urn:oid:1.2.3.4")
-    report = json.loads((out / "report.json").read_text())
-    with open(out / "exams.csv", newline="") as f:
-        exams = {row["filenames"]: row for row in csv.DictReader(f)}
-    return {"out": out, "records": report["images"], "exams": exams}
+    return dicom_files.predict_exam_inputs(tmp_path_factory.mktemp("fhir_exam"), MODEL,
+                                           fhir_patient_system="urn:oid:1.2.3.4")
 
 
 def _exam(run, *names):
