@@ -210,6 +210,11 @@ def with_centile(doc: Dict[str, Any], centile: Optional[Dict[str, Any]],
     return doc
 
 
+def model_method(model: Any) -> str:
+    """An Observation's method: the model that measured, by name, version and sha256."""
+    return f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"
+
+
 def validated(doc: Dict[str, Any]) -> Dict[str, Any]:
     from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.observation import Observation
@@ -225,7 +230,7 @@ def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], mode
                   centile: Optional[Dict[str, Any]] = None,
                   dating: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     derived = source_references(uids, frame, sr_sop_instance_uid)
-    model_text = f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"
+    model_text = model_method(model)
     review_note = [{"text": "please review: " + "; ".join(reasons)}] if review else []
     # Notes in this order (fhir.js keeps it): the review flag's, then the interval's method.
     hc = head_observation({"coding": [HC_CODING]}, hc_mm, model_text, model, derived,

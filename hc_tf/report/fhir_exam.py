@@ -86,7 +86,7 @@ def _observation(spec, members, model, derived, review_note, effective, subject)
     if got is None:
         return None
     value, interval, n = got
-    method = f"hc-tf model {model.name} {model.version} (sha256 {model.sha256})"
+    method = fhir.model_method(model)
     if field != "hc_mm":
         method += f": {members[0]['biometry']['convention']}"
     notes = list(review_note) + ([{"text": f"mean of the {title} of {n} images of the exam"}]
