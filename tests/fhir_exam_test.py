@@ -102,6 +102,14 @@ def test_hc_is_read_against_the_exams_ga_from_dating_and_dated_by_each_equation(
     assert [o["valueQuantity"]["value"] for o in ga] == pytest.approx(
         [float(row["ga_hadlock_days"]), float(row["ga_intergrowth_days"])], abs=0.005)
     assert all(o["derivedFrom"] == [{"reference": hc_url}] for o in ga)
+    for obs, key in zip(ga, ("hadlock", "intergrowth")):
+        interval = fhir.read_interval(obs)  # days, though the reader names its keys _mm
+        assert (interval["lower_mm"], interval["upper_mm"]) == pytest.approx(
+            (float(row[f"ga_{key}_lower_95_days"]), float(row[f"ga_{key}_upper_95_days"])))
+        assert obs["valueQuantity"]["extension"][0]["extension"][1]["valueRange"]["low"][
+            "unit"] == "d"
+    assert "combined with the formula's 2 SD" in ga[0]["note"][-1]["text"]
+    assert "the measurement's part alone" in ga[1]["note"][-1]["text"]
 
 
 def test_values_equal_the_ob_sr_means(run):

@@ -119,15 +119,17 @@ def _inferred_from(name, value) -> Any:
 
 
 def _hc_derived(exam: Mapping[str, Any]) -> List[Any]:
-    """The GA of the (mean) HC by each equation, in days, and its growth percentile rank and
-    z-score at the GA from dating."""
+    """The GA of the (mean) HC by each equation, in days, with exams.csv's 95% interval of it as
+    TID 310 offsets, and the HC's growth percentile rank and z-score at the GA from dating."""
     from pydicom.sr.codedict import codes
+    from hc_tf.report import exams
     out = []
     for key in ("hadlock", "intergrowth"):
         days = exam.get(f"ga_{key}_days")
         if days is not None:
-            out.append(_num(codes.LN.GestationalAge, round(float(days), 2), DAY, children=[
-                _inferred_from(codes.DCM.Equation, dicom_sr.EQUATIONS[key])]))
+            out.append(_num(codes.LN.GestationalAge, round(float(days), 2), DAY,
+                            exams.ga_interval_record(exam, key), children=[
+                                _inferred_from(codes.DCM.Equation, dicom_sr.EQUATIONS[key])]))
     if exam.get("hc_mean_centile") is not None:
         for code, key, unit in ((codes.DCM.GrowthPercentileRank, "hc_mean_centile",
                                  dicom_sr.PERCENT),

@@ -11,9 +11,11 @@ HC18's `7_HC.png` and a plain `7.png` are three exams, never averaged together. 
 shown is the key without its source, unless two exams would then read the same: those show the
 whole key (`hc18:007`, `file:007`). An exam row holds the mean HC of the images where a head
 was found, its spread (SD and range), the interval of the mean, the mean BPD and OFD, the GA of
-the mean, the mean's centile when its heads share one GA from dating (with the centiles the
-mean's interval spans), and a disagreement flag. The web app's port (web_app/src/core/exams.js) groups and
-computes the same, checked on the cases of tests/fixtures/exams_cases.json.
+the mean (with its 95% interval by each formula, as an image's: the mean's interval through
+the formula, combined with the formula's spread where it publishes one), the mean's centile
+when its heads share one GA from dating (with the centiles the mean's interval spans), and a
+disagreement flag. The web app's port (web_app/src/core/exams.js) groups and computes the
+same, checked on the cases of tests/fixtures/exams_cases.json.
 
 Interval of the mean (the HC's, and BPD's and OFD's when every image has one): the mean of the
 images' 95% half-widths. The calibration says nothing
@@ -45,7 +47,11 @@ EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm",
                "review_any", "bpd_mean_lower_95_mm", "bpd_mean_upper_95_mm",
                "ofd_mean_lower_95_mm", "ofd_mean_upper_95_mm", "known_ga_weeks",
                "hc_mean_centile", "hc_mean_z", "hc_mean_centile_lower_95",
-               "hc_mean_centile_upper_95")
+               "hc_mean_centile_upper_95", "ga_hadlock_lower_95_days",
+               "ga_hadlock_upper_95_days", "ga_intergrowth_lower_95_days",
+               "ga_intergrowth_upper_95_days")
+GA_METHODS = (("hadlock", clinical.GaMethod.HADLOCK_1984),
+              ("intergrowth", clinical.GaMethod.INTERGROWTH_2016))
 
 
 def exam_of_name(filename: str) -> str:
@@ -116,6 +122,41 @@ def _ga(hc_mm: float, method: clinical.GaMethod) -> Dict[str, Any]:
             "ga_days": g.ga_days}
 
 
+def _ga_intervals(mean: float, half: float) -> Dict[str, Optional[float]]:
+    """The 95% interval of the GA of the mean HC by each formula, as an image's GA interval
+    shows it (`intervals.ga_interval`): the mean's interval through the formula combined with
+    the formula's own spread (Hadlock's 2 SD), or the measurement's part alone where the formula
+    publishes no spread (INTERGROWTH-21st); None where the formula does not reach."""
+    from hc_tf.clinical import intervals
+    iv = intervals.HcInterval(mean, 0.95, mean - half, mean + half, half, "the exam's mean")
+    out = {}
+    for key, method in GA_METHODS:
+        g = intervals.ga_interval(iv, method)
+        bounds = ((g.combined_lower_days, g.combined_upper_days)
+                  if g.combined_lower_days is not None
+                  else (g.measurement_lower_days, g.measurement_upper_days))
+        if None in bounds:  # an end beyond the formula's range: no interval
+            bounds = (None, None)
+        out.update({f"ga_{key}_lower_95_days": bounds[0], f"ga_{key}_upper_95_days": bounds[1]})
+    return out
+
+
+def ga_interval_record(row: Mapping[str, Any], key: str) -> Optional[Dict[str, Any]]:
+    """An exam row's GA interval by formula `key` ("hadlock", "intergrowth") as an interval
+    record {"lower", "upper", "level", "method"} (days) for the reports; None without one."""
+    from hc_tf.report import records
+    lower, upper = row.get(f"ga_{key}_lower_95_days"), row.get(f"ga_{key}_upper_95_days")
+    if lower is None or upper is None:
+        return None
+    method = dict(GA_METHODS)[key]
+    spread = clinical.ga_from_hc(float(row["hc_mean_mm"]), method).uncertainty
+    part = (f"combined with the formula's {spread.kind}"
+            if spread is not None and spread.plus_minus_days is not None
+            else "the measurement's part alone (the formula publishes no spread)")
+    return {"lower": float(lower), "upper": float(upper), "level": 0.95,
+            "method": f"the exam's mean HC interval through {records.GA_TITLES[method]}, {part}"}
+
+
 def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     """One exam's row (EXAM_FIELDS) from its images' report records."""
     found = [r for r in members if r["found"]]
@@ -140,8 +181,7 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
             half = statistics.fmean(iv["half_width_mm"] for iv in ivs)
             row.update({f"{q}_mean_lower_95_mm": row[f"{q}_mean_mm"] - half,
                         f"{q}_mean_upper_95_mm": row[f"{q}_mean_mm"] + half})
-    for key, method in (("hadlock", clinical.GaMethod.HADLOCK_1984),
-                        ("intergrowth", clinical.GaMethod.INTERGROWTH_2016)):
+    for key, method in GA_METHODS:
         g = _ga(mean, method)
         row[f"ga_{key}"], row[f"ga_{key}_days"] = g["ga"], g["ga_days"]
     dates = {r.get("known_ga_weeks") for r in found}
@@ -155,6 +195,7 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
         return row
     half = statistics.fmean(iv["half_width_mm"] for iv in ivs)
     row.update(hc_mean_lower_95_mm=mean - half, hc_mean_upper_95_mm=mean + half)
+    row.update(_ga_intervals(mean, half))
     ci = ga is not None and clinical.centile_interval(mean - half, mean + half, ga, 0.95)
     if ci:  # the centiles the mean's interval spans
         row.update(hc_mean_centile_lower_95=ci.lower_centile,

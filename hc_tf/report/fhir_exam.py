@@ -9,7 +9,7 @@ Observations, which it lists as `result`:
   the study, every image (and frame) and its TID 1500 SR. The HC's is read as size for the GA
   from dating (normal range, interpretation, centile) as an image's is, when its images share one.
 - The GA of the exam's HC by each equation (LOINC 18185-9, in days, the equation as method),
-  derivedFrom the HC's Observation.
+  with exams.csv's 95% interval of it, derivedFrom the HC's Observation.
 
 The report: status preliminary (a model's measurement, for a clinician to confirm), category
 OB Ultrasound (HL7 v2 table 0074), code LOINC 11525-3 with DICOM's 125000 (the SR's root), the
@@ -105,18 +105,21 @@ def _hc_centile(value: float, members: Sequence[Mapping[str, Any]]):
     return records_lib.centile_record(clinical.hc_centile(value, dates.pop()))
 
 
-def _ga_observation(key: str, days: float, hc_url: str, model, effective, subject):
-    return {"resourceType": "Observation", "status": "preliminary",
+def _ga_observation(key: str, exam: Mapping[str, Any], hc_url: str, model, effective,
+                    subject):
+    from hc_tf.report import exams
+    doc = {"resourceType": "Observation", "status": "preliminary",
             "category": [{"coding": [fhir.IMAGING_CATEGORY]}],
             "code": {"coding": [{"system": fhir.LOINC, "code": "18185-9"}],
                      "text": f"Gestational age by fetal head circumference, {GA_TEXT[key]}"},
-            "valueQuantity": {"value": round(float(days), 2), "unit": "d",
+            "valueQuantity": {"value": round(float(exam[f"ga_{key}_days"]), 2), "unit": "d",
                               "system": fhir.UCUM, "code": "d"},
             "method": {"text": f"{GA_TEXT[key]} from the exam's HC"},
             "device": {"display": f"hc-tf {model.name} {model.version}"},
             "derivedFrom": [{"reference": hc_url}],
             **({"effectiveDateTime": effective} if effective else {}),
             **({"subject": subject} if subject else {})}
+    return fhir.with_interval(doc, "GA", exams.ga_interval_record(exam, key), "d")
 
 
 def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], model: Any,
@@ -152,8 +155,8 @@ def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], m
     hc_url = entries[0][0]
     for key in ("hadlock", "intergrowth"):
         if exam.get(f"ga_{key}_days") is not None:
-            entries.append((next(ids), _ga_observation(key, exam[f"ga_{key}_days"], hc_url,
-                                                       model, effective, subject)))
+            entries.append((next(ids), _ga_observation(key, exam, hc_url, model, effective,
+                                                       subject)))
     report = {"resourceType": "DiagnosticReport", "status": "preliminary",
               "identifier": [{"system": fhir.DICOM_UID, "value": f"{fhir.OID}{report_uid}"}],
               "category": [{"coding": [OB_ULTRASOUND]}], "code": REPORT_CODE,

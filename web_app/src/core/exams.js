@@ -3,18 +3,21 @@
 // ("STUDY_UID/SERIES_UID"), else HC18's NNN_HC / NNN_2HC / NNN_3HC subject "NNN", else the
 // image alone; each source its own name space (keys "exam:", "dicom:", "hc18:", "file:"), the
 // id shown without it unless two exams would then read the same. Row: mean HC of the images with a head, SD and range, the interval of the mean
-// (the mean 95% half-width: no credit for averaging), mean BPD and OFD, GA of the mean, the mean's centile
+// (the mean 95% half-width: no credit for averaging), mean BPD and OFD, GA of the mean (and its 95% interval
+// per formula, as an image's), the mean's centile
 // (and the centiles its interval spans) when its heads share one GA from dating, and a disagreement flag
 // when the images' intervals share no value. tests/fixtures/exams_cases.json holds both ports.
 import { centileInterval, formatGa, gaFromHc, hcCentile } from './clinical.js';
 import { sourceStem } from './file_names.js';
+import { gaInterval } from './intervals.js';
 import { csvText, fmtFixed } from './pyformat.js';
 
 export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm', 'hc_sd_mm', 'hc_range_mm',
   'hc_mean_lower_95_mm', 'hc_mean_upper_95_mm', 'bpd_mean_mm', 'ofd_mean_mm', 'ga_hadlock', 'ga_hadlock_days',
   'ga_intergrowth', 'ga_intergrowth_days', 'disagree', 'disagree_reason', 'review_any',
   'bpd_mean_lower_95_mm', 'bpd_mean_upper_95_mm', 'ofd_mean_lower_95_mm', 'ofd_mean_upper_95_mm', 'known_ga_weeks',
-  'hc_mean_centile', 'hc_mean_z', 'hc_mean_centile_lower_95', 'hc_mean_centile_upper_95'];
+  'hc_mean_centile', 'hc_mean_z', 'hc_mean_centile_lower_95', 'hc_mean_centile_upper_95',
+  'ga_hadlock_lower_95_days', 'ga_hadlock_upper_95_days', 'ga_intergrowth_lower_95_days', 'ga_intergrowth_upper_95_days'];
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
 
@@ -105,6 +108,22 @@ function sampleSd(xs) {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
+/**
+ * exams._ga_intervals: the GA of the mean's 95% interval per formula, as an image's shows it: combined with the
+ * formula's spread where it publishes one, else the measurement's part alone; null where an end is out of range.
+ */
+function gaIntervals(spec, m, half) {
+  const out = {};
+  for (const [key, method] of GA_METHODS) {
+    const g = gaInterval(spec, { hc_mm: m, lower_mm: m - half, upper_mm: m + half }, method);
+    let bounds = g.combined_lower_days !== null ? [g.combined_lower_days, g.combined_upper_days]
+      : [g.measurement_lower_days, g.measurement_upper_days];
+    if (bounds.includes(null)) bounds = [null, null];
+    Object.assign(out, { [`ga_${key}_lower_95_days`]: bounds[0], [`ga_${key}_upper_95_days`]: bounds[1] });
+  }
+  return out;
+}
+
 /** exams.exam_record: one exam's row (EXAM_FIELDS) from its images' report records. */
 export function examRecord(spec, exam, members) {
   const found = members.filter((r) => r.found);
@@ -143,7 +162,7 @@ export function examRecord(spec, exam, members) {
     return row;
   }
   const half = mean(ivs.map((iv) => iv.half_width_mm));
-  Object.assign(row, { hc_mean_lower_95_mm: m - half, hc_mean_upper_95_mm: m + half });
+  Object.assign(row, { hc_mean_lower_95_mm: m - half, hc_mean_upper_95_mm: m + half }, gaIntervals(spec, m, half));
   const ci = ga !== null ? centileInterval(spec, m - half, m + half, ga, 0.95) : null;
   if (ci) Object.assign(row, { hc_mean_centile_lower_95: ci.lower_centile, hc_mean_centile_upper_95: ci.upper_centile });
   const lo = Math.max(...ivs.map((iv) => iv.lower_mm)), hi = Math.min(...ivs.map((iv) => iv.upper_mm));
