@@ -218,6 +218,32 @@ def test_no_series_report_without_obgyn_report(tmp_path, runner, model):
         node.measurer.measure(node.receive(path))
     assert node.reporter.report_due(time.time() + LATER) == 0 and node.reports() == []
     assert os.listdir(node.spool.headers) == []
+    # turned off while a series waits: the next start keeps none of its headers
+    on = _Node(tmp_path / "on", runner, model)
+    on.measurer.measure(on.receive(_heads(str(tmp_path / "b"), ["000_HC.png"])[0]))
+    assert len(os.listdir(on.spool.headers)) == 1
+    spool_lib.Spool(on.spool.root, 10**9).recover(keep_headers=False)
+    assert os.listdir(on.spool.headers) == []
+
+
+def test_a_full_disk_while_building_leaves_no_half_report_and_retries(tmp_path, runner, model,
+                                                                      monkeypatch):
+    node = _Node(tmp_path / "spool", runner, model)
+    for path in _heads(str(tmp_path / "in"), ["000_HC.png", "019_HC.png"]):
+        node.measurer.measure(node.receive(path))
+    real = series_lib.dicom_predict.write_exam_reports
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(series_lib.dicom_predict, "write_exam_reports", full)
+    node.reporter.idle_s = 0
+    assert node.reporter.tick() == 0 and node.reports() == []
+    assert sorted(os.listdir(node.spool.outgoing)) == ["1", "2"]  # the images' SRs only
+    monkeypatch.setattr(series_lib.dicom_predict, "write_exam_reports", real)
+    assert node.reporter.tick() == 0  # not before the retry delay
+    node.reporter._checked -= series_lib.RETRY_S + series_lib.POLL_S
+    assert node.reporter.tick() == 1 and len(node.reports()) == 1
 
 
 def test_the_sender_builds_a_complete_series_report_and_sends_it_last(tmp_path, runner, model):

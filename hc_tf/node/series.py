@@ -11,6 +11,7 @@ new one covering all its images (a new SOP instance; the first stays where it wa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from hc_tf.surfaces import dicom_predict
 
 LOG = logging.getLogger("hc_tf.node")
 POLL_S = 0.5  # the journal is asked for complete series at most this often
+RETRY_S = 5.0  # and after a full disk or a busy journal, this much later
 
 
 class _Headers(dict):
@@ -74,6 +76,7 @@ class SeriesReporter:
             return self.report_due(time.time())
         except (OSError, sqlite3.Error) as err:
             LOG.warning(json.dumps({"event": "series_report_retry", "error": type(err).__name__}))
+            self._checked += RETRY_S
             return 0
 
     def report_due(self, now: float) -> int:
@@ -96,8 +99,9 @@ class SeriesReporter:
         try:
             dicom_predict.write_exam_reports(folder, records, {}, _Headers(self.spool, members),
                                              self.run)
-        except (OSError, sqlite3.Error):
-            raise  # the disk: retried on the next tick (the half-built row goes on restart)
+        except (OSError, sqlite3.Error):  # the disk: built again on a later tick
+            self._forget(report_id)
+            raise
         except Exception as err:  # noqa: BLE001  a bug must not stop the sender
             LOG.error("series report %d failed: %s", report_id, type(err).__name__)
             records = [{"dicom": {"obgyn_sr_error": f"internal error: {type(err).__name__}"}}]
@@ -105,11 +109,15 @@ class SeriesReporter:
         reason = "; ".join(sorted({r["dicom"]["obgyn_sr_error"] for r in records
                                    if r["dicom"].get("obgyn_sr_error")})) or (
             None if outputs else "no OB-GYN report written")
-        self.spool.sync_outputs(report_id, outputs)
-        self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
-        if not outputs:
-            self.spool.drop_outputs(report_id)
-        journal.finish_report(report_id, ids, outputs, self.dest_names, reason)
+        try:
+            self.spool.sync_outputs(report_id, outputs)
+            self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
+            if not outputs:
+                self.spool.drop_outputs(report_id)
+            journal.finish_report(report_id, ids, outputs, self.dest_names, reason)
+        except (OSError, sqlite3.Error):
+            self._forget(report_id)
+            raise
         for i in ids:
             self.spool.drop_header(i)
         fields: Dict[str, Optional[Any]] = {"images": len(ids), "heads": len(records),
@@ -119,3 +127,10 @@ class SeriesReporter:
         LOG.info(json.dumps({"event": "series_report", "id": report_id, **fields},
                             sort_keys=True))
         return report_id
+
+    def _forget(self, report_id: int) -> None:
+        """A report not finished (a full disk): its row and folder go, not one a tick; what
+        cannot go now, the next start removes."""
+        self.spool.drop_outputs(report_id)
+        with contextlib.suppress(sqlite3.Error):
+            self.spool.journal.drop_building()

@@ -36,7 +36,7 @@ class Node:
         from hc_tf.surfaces.demo.pool import runner_pool
         self.cfg = cfg
         self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
-        self.spool.recover()
+        self.spool.recover(keep_headers=cfg.obgyn_report)
         model = model_path(cfg)
         size = cfg.pool_size()
         self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's

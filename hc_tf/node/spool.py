@@ -203,12 +203,13 @@ class Spool:
             self.drop_outputs(instance_id)
         return len(names) + len(kept)
 
-    def recover(self) -> None:
+    def recover(self, keep_headers: bool = True) -> None:
         """After a crash: removes the images the journal never recorded (never acknowledged),
         and the SR folders nothing will send (they hold patient data): those of an instance
         delivered everywhere (a kill before its folder went), dead, not yet measured (a part
         written by an interrupted measurement: it is measured again), or unknown; and the
-        headers no series report needs, and a half-built report (built again)."""
+        headers no series report needs (none without `keep_headers`: no [node] obgyn_report),
+        and a half-built report (built again)."""
         self.journal.drop_building()
         known = self.journal.files()
         for name in os.listdir(self.incoming):
@@ -219,7 +220,7 @@ class Spool:
         for name in os.listdir(self.outgoing):
             if name not in keep:
                 self._drop_folder(os.path.join(self.outgoing, name))
-        keep = {f"{i}.dcm" for i in self.journal.headers_to_keep()}
+        keep = {f"{i}.dcm" for i in self.journal.headers_to_keep()} if keep_headers else set()
         for name in os.listdir(self.headers):
             if name not in keep:
                 with self._lock:
