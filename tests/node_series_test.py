@@ -288,3 +288,49 @@ def test_series_idle_s_is_checked(tmp_path, value, ok):
                        r"seconds > 0"):
         config_lib.load(str(path))
     assert config_lib.NodeConfig(spool="s").series_idle_s == 60.0
+
+
+def test_a_journal_from_before_series_reports_gets_their_columns(tmp_path):
+    """A spool of an older node: `status` (read-only) says so in a line; the node's start adds
+    the columns, its images waiting for no report."""
+    import sqlite3
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    old = sqlite3.connect(str(spool / journal_lib.NAME))
+    old.executescript(journal_lib._SCHEMA)  # the columns of _ADDED came later
+    old.execute("INSERT INTO instances (sop_uid, state, outputs) VALUES ('1.2.3', 'done', '[]')")
+    old.commit()
+    old.close()
+    config = tmp_path / "node.toml"
+    config.write_text(f'[node]\nspool = "{spool}"\nallowed_calling_aets = ["S"]\n'
+                      '[[destination]]\nkind = "folder"\npath = "o"\n')
+    shown = CliRunner().invoke(cli.main, ["node", "status", "--config", str(config)])
+    assert shown.exit_code != 0 and "older hc-tf" in shown.output
+    assert "Traceback" not in shown.output
+    journal = journal_lib.Journal(str(spool / journal_lib.NAME))
+    assert journal.row(1)["kind"] == "image" and journal.series_due(time.time()) == []
+    journal.close()
+    shown = CliRunner().invoke(cli.main, ["node", "status", "--config", str(config), "--json"])
+    assert json.loads(shown.output)["series_reports"] == {"waiting": 0}
+
+
+def test_a_report_that_cannot_be_built_is_a_dead_letter_once(tmp_path, runner, model,
+                                                            monkeypatch):
+    node = _Node(tmp_path / "spool", runner, model)
+    for path in _heads(str(tmp_path / "in"), ["000_HC.png", "019_HC.png"]):
+        node.measurer.measure(node.receive(path))
+
+    def bug(*args):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(series_lib.dicom_predict, "write_exam_reports", bug)
+    assert node.reporter.report_due(time.time() + LATER) == 1
+    assert node.reporter.report_due(time.time() + LATER) == 0  # not again and again
+    (report,) = node.reports()
+    status = node.spool.journal.status()
+    assert status["dead_letters"] == [{"id": report["id"], "sop_class": journal_lib.SR_CLASS,
+                                       "reason": "internal error: ValueError",
+                                       "kind": journal_lib.REPORT}]
+    assert status["series_reports"] == {"dead": 1, "waiting": 0} and status["backlog"] == 2
+    assert os.listdir(node.spool.headers) == [] and not os.path.exists(
+        node.spool.out_dir(report["id"]))

@@ -44,7 +44,13 @@ _ADDED = (("measure_starts", "INTEGER NOT NULL DEFAULT 0"), ("kind", "TEXT NOT N
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS by_series ON instances(series);
 CREATE INDEX IF NOT EXISTS by_report ON instances(report);
+CREATE INDEX IF NOT EXISTS by_waiting ON instances(series) WHERE kind = 'image' AND records IS
+  NOT NULL AND report IS NULL;
 """
+# The images waiting for their series' report, by the index of them alone (a journal keeps
+# every image for as long as the spool lives; these are a few).
+_WAITING = ("instances INDEXED BY by_waiting WHERE kind = 'image' AND records IS NOT NULL AND "
+            "report IS NULL")
 REPORT = "series_report"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
 
@@ -173,8 +179,7 @@ class Journal:
         `idle_since`, and none is still to measure; oldest first."""
         return [r["series"] for r in self._query(
             "SELECT series FROM instances WHERE kind = 'image' AND series IN (SELECT series FROM "
-            "instances WHERE kind = 'image' AND records IS NOT NULL AND report IS NULL) GROUP BY "
-            "series HAVING MAX(received_at) <= ? AND SUM(state = 'received') = 0 "
+            f"{_WAITING}) GROUP BY series HAVING MAX(received_at) <= ? AND SUM(state = 'received') = 0 "
             "ORDER BY MIN(id)", (idle_since,))]
 
     def series_members(self, series: str) -> List[sqlite3.Row]:
@@ -281,8 +286,7 @@ class Journal:
         reports = {r["state"]: r["n"] for r in self._query(
             "SELECT state, COUNT(*) AS n FROM instances WHERE kind = ? GROUP BY state", (REPORT,))}
         reports["waiting"] = self._query(
-            "SELECT COUNT(DISTINCT series) AS n FROM instances WHERE kind = 'image' AND records "
-            "IS NOT NULL AND report IS NULL")[0]["n"]
+            f"SELECT COUNT(DISTINCT series) AS n FROM {_WAITING}")[0]["n"]
         dead = [{"id": r["id"], "sop_class": r["sop_class"], "reason": r["reason"],
                  "kind": r["kind"]}
                 for r in self._query("SELECT id, sop_class, reason, kind FROM instances "

@@ -15,10 +15,9 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hc_tf.node import measure as measure_lib
 from hc_tf.node import spool as spool_lib
@@ -67,8 +66,8 @@ class SeriesReporter:
         self._checked = 0.0
 
     def tick(self) -> int:
-        """Reports the series complete now (at most every POLL_S); returns how many. A full
-        disk or a busy journal waits for the next tick."""
+        """Reports the series complete now (at most every POLL_S); returns how many. After a
+        full disk, a busy journal or a bug, the next try is RETRY_S later."""
         if time.monotonic() - self._checked < POLL_S:
             return 0
         self._checked = time.monotonic()
@@ -76,8 +75,10 @@ class SeriesReporter:
             return self.report_due(time.time())
         except (OSError, sqlite3.Error) as err:
             LOG.warning(json.dumps({"event": "series_report_retry", "error": type(err).__name__}))
-            self._checked += RETRY_S
-            return 0
+        except Exception as err:  # noqa: BLE001  a bug must not stop the sender
+            LOG.error("series reports failed: %s", type(err).__name__)
+        self._checked += RETRY_S
+        return 0
 
     def report_due(self, now: float) -> int:
         due = self.spool.journal.series_due(now - self.idle_s)
@@ -87,50 +88,56 @@ class SeriesReporter:
 
     def report(self, series: str) -> int:
         """Builds and journals one series' report; returns its row's id (dead, with the
-        reason, when there is none: highdicom refused it, or a bug)."""
+        reason, when highdicom refused it or building it met a bug). Whatever stops it before
+        the journal has it leaves neither row nor folder: it is built on a later try."""
         journal = self.spool.journal
         members = journal.series_members(series)
         ids = [m["id"] for m in members]
         report_id = journal.begin_report(series)
-        folder = self.spool.out_dir(report_id)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
-        records = [r for m in members for r in json.loads(m["records"])]
         try:
-            dicom_predict.write_exam_reports(folder, records, {}, _Headers(self.spool, members),
-                                             self.run)
-        except (OSError, sqlite3.Error):  # the disk: built again on a later tick
-            self._forget(report_id)
-            raise
-        except Exception as err:  # noqa: BLE001  a bug must not stop the sender
-            LOG.error("series report %d failed: %s", report_id, type(err).__name__)
-            records = [{"dicom": {"obgyn_sr_error": f"internal error: {type(err).__name__}"}}]
-        outputs = sorted({r["dicom"]["obgyn_sr"] for r in records if r["dicom"].get("obgyn_sr")})
-        reason = "; ".join(sorted({r["dicom"]["obgyn_sr_error"] for r in records
-                                   if r["dicom"].get("obgyn_sr_error")})) or (
-            None if outputs else "no OB-GYN report written")
-        try:
-            self.spool.sync_outputs(report_id, outputs)
-            self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
-            if not outputs:
-                self.spool.drop_outputs(report_id)
+            outputs, reason, heads = self._build(report_id, members)
             journal.finish_report(report_id, ids, outputs, self.dest_names, reason)
-        except (OSError, sqlite3.Error):
+        except BaseException:
             self._forget(report_id)
             raise
         for i in ids:
             self.spool.drop_header(i)
-        fields: Dict[str, Optional[Any]] = {"images": len(ids), "heads": len(records),
-                                            "srs": len(outputs)}
+        fields: Dict[str, Any] = {"images": len(ids), "heads": heads, "srs": len(outputs)}
         if reason:
             fields["reason"] = reason
         LOG.info(json.dumps({"event": "series_report", "id": report_id, **fields},
                             sort_keys=True))
         return report_id
 
+    def _build(self, report_id: int, members: Sequence[Any]) -> Tuple[List[str], Optional[str],
+                                                                      int]:
+        """Writes the report into out/<report_id>/, durably; returns (its files, why there is
+        none or not all, the heads it covers)."""
+        folder = self.spool.out_dir(report_id)
+        os.makedirs(folder, exist_ok=True)
+        records = [r for m in members for r in json.loads(m["records"])]
+        heads = len(records)
+        try:
+            dicom_predict.write_exam_reports(folder, records, {}, _Headers(self.spool, members),
+                                             self.run)
+        except (OSError, sqlite3.Error):  # the disk: built again on a later tick
+            raise
+        except Exception as err:  # noqa: BLE001  a bug: a dead letter, not a loop
+            LOG.error("series report %d failed: %s", report_id, type(err).__name__)
+            records = [{"dicom": {"obgyn_sr_error": f"internal error: {type(err).__name__}"}}]
+        outputs = sorted({r["dicom"]["obgyn_sr"] for r in records if r["dicom"].get("obgyn_sr")})
+        reason = "; ".join(sorted({r["dicom"]["obgyn_sr_error"] for r in records
+                                   if r["dicom"].get("obgyn_sr_error")})) or (
+            None if outputs else "no OB-GYN report written")
+        self.spool.sync_outputs(report_id, outputs)
+        self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
+        if not outputs:
+            self.spool.drop_outputs(report_id)
+        return outputs, reason, heads
+
     def _forget(self, report_id: int) -> None:
-        """A report not finished (a full disk): its row and folder go, not one a tick; what
-        cannot go now, the next start removes."""
+        """A report not finished (a full disk): its row and folder go, not one more a try;
+        what cannot go now, the next start removes."""
         self.spool.drop_outputs(report_id)
         with contextlib.suppress(sqlite3.Error):
             self.spool.journal.drop_building()
