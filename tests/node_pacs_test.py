@@ -117,19 +117,20 @@ def test_end_to_end_srs_land_in_the_right_study_with_predicts_hc(tmp_path, ortha
     assert '"event": "done"' in node.log_text() and "Test^Fetus" not in node.log_text()
 
 
-def test_with_obgyn_report_a_cines_report_lands_beside_its_srs_with_predicts_mean(tmp_path,
-                                                                                 orthanc):
-    frames = [dicom_files.cv2.imread(dicom_files.head_png(n), 0) for n in HEADS[:2]]
-    cine = dicom_files.dataset(frames, regions=[dicom_files.region(
-        (0, 0, frames[0].shape[1] - 1, frames[0].shape[0] - 1),
-        dicom_files.head_pixel_sizes()[HEADS[0]])])
-    os.makedirs(tmp_path / "in")
-    path = dicom_files.save(cine, str(tmp_path / "in" / "cine.dcm"))
-    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], obgyn_report=True).start()
+def test_with_obgyn_report_a_series_sent_image_by_image_gets_one_report_with_predicts_mean(
+        tmp_path, orthanc):
+    """A scanner sending a series' frozen frames one association each: once the series is idle,
+    one OB-GYN report for it beside the images' SRs, with the mean `hc-tf predict` gives the
+    series' files (one exam)."""
+    files = ns.heads(str(tmp_path / "in"), HEADS[:2], series_uid=pydicom.uid.generate_uid())
+    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], obgyn_report=True,
+                   series_idle_s=1.0).start()
     try:
-        assert node.storescu([path]).returncode == 0
-        _wait_srs(orthanc, 3)  # a TID 1500 SR a frame, and the file's OB-GYN report
+        for path in files:  # one association each, as many scanners send
+            assert node.storescu([path]).returncode == 0
+        _wait_srs(orthanc, 3)  # a TID 1500 SR an image, and the series' OB-GYN report
         ns.wait_until("the node's backlog to drain", lambda: node.status()["backlog"] == 0)
+        assert node.status()["series_reports"] == {"done": 1, "waiting": 0}
     finally:
         node.kill(signal.SIGTERM)
     srs = {p: pydicom.dcmread(p) for p in orthanc.srs(str(tmp_path / "pulled"))}
@@ -137,18 +138,21 @@ def test_with_obgyn_report_a_cines_report_lands_beside_its_srs_with_predicts_mea
     assert len(srs) == 3 and len(reports) == 1
     report = srs[reports[0]]
     assert not sr_validators.dciodvfy_errors(reports[0])
-    srs = list(srs.values())
-    assert report.StudyInstanceUID == cine.StudyInstanceUID
-    assert {sr.SeriesInstanceUID for sr in srs} == {report.SeriesInstanceUID}
-    _predict_hcs([path], tmp_path / "predict")
+    first = pydicom.dcmread(next(iter(files)), stop_before_pixels=True)
+    assert report.StudyInstanceUID == first.StudyInstanceUID
+    assert {sr.SeriesInstanceUID for sr in srs.values()} == {report.SeriesInstanceUID}
+    evidence = report.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+    assert {str(r.ReferencedSOPInstanceUID) for r in evidence.ReferencedSOPSequence} == set(
+        files.values())
+    _predict_hcs(list(files), tmp_path / "predict")
     with open(tmp_path / "predict" / "exams.csv", newline="") as f:
-        mean = float(next(csv.DictReader(f))["hc_mean_mm"])
+        (exam,) = list(csv.DictReader(f))
     means = [float(i.MeasuredValueSequence[0].NumericValue) for i in _walk(report)
              if i.get("ConceptNameCodeSequence") and i.ConceptNameCodeSequence[0].CodeValue
              == "11984-2" and any(c.get("ConceptCodeSequence") and
                                   c.ConceptCodeSequence[0].CodeValue == "373098007"
                                   for c in i.get("ContentSequence", []))]
-    assert means == [pytest.approx(mean, abs=1e-6)]
+    assert exam["found"] == "2" and means == [pytest.approx(float(exam["hc_mean_mm"]), abs=1e-6)]
 
 
 def _walk(node):

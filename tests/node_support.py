@@ -204,8 +204,10 @@ def storescu(port: int, called: str, files: List[str], aet: str = SCANNER
 
 
 def heads(folder: str, names, study_uids: Optional[List[str]] = None,
-          series_description: str = "Fetal head") -> Dict[str, str]:
-    """Wrapped HC18 heads ({file: SOP Instance UID}), each in the given study (one by default)."""
+          series_description: str = "Fetal head", series_uid: Optional[str] = None
+          ) -> Dict[str, str]:
+    """Wrapped HC18 heads ({file: SOP Instance UID}), each in the given study (one by default)
+    and a series of its own, or all in `series_uid`."""
     from tests import dicom_files
     os.makedirs(folder, exist_ok=True)
     out = {}
@@ -214,6 +216,8 @@ def heads(folder: str, names, study_uids: Optional[List[str]] = None,
         ds.SeriesDescription = series_description
         if study_uids:
             ds.StudyInstanceUID = study_uids[i % len(study_uids)]
+        if series_uid:
+            ds.SeriesInstanceUID = series_uid
         path = dicom_files.save(ds, os.path.join(folder, f"{name[:-4]}.dcm"))
         out[path] = str(ds.SOPInstanceUID)
     return out

@@ -167,32 +167,6 @@ def test_measure_writes_an_sr_and_dead_letters_say_why(tmp_path, runner):
         measure_lib.measure_file(runner, str(tmp_path / "c.dcm"), str(tmp_path / "o3"), run)
 
 
-def test_obgyn_report_makes_a_files_frames_one_exam_sent_after_its_srs(tmp_path, runner):
-    import pydicom
-    from hc_tf.report import dicom_sr, dicom_sr_read
-    frames = [dicom_files.cv2.imread(dicom_files.head_png(n), 0) for n in ("000_HC.png",
-                                                                          "019_HC.png")]
-    cine = dicom_files.save(dicom_files.dataset(frames, regions=[dicom_files.region(
-        (0, 0, frames[0].shape[1] - 1, frames[0].shape[0] - 1), 0.15)]),
-        str(tmp_path / "a.dcm"))
-    model = dicom_sr.model_info(__import__("hc_tf.models").models.released_edge_model())
-    plain, _ = measure_lib.measure_file(runner, cine, str(tmp_path / "plain"),
-                                        measure_lib.NodeRun(model, "HCTF"))
-    outputs, summary = measure_lib.measure_file(
-        runner, cine, str(tmp_path / "out"), measure_lib.NodeRun(model, "HCTF",
-                                                                obgyn_report=True))
-    assert measure_lib.sr_files(plain) == ["sr/a.frame1.sr.dcm", "sr/a.frame2.sr.dcm"]
-    assert outputs == ["sr/a.frame1.sr.dcm", "sr/a.frame2.sr.dcm", "sr/a.obgyn.sr.dcm",
-                       "fhir/a.frame1.fhir.json", "fhir/a.frame2.fhir.json"]
-    report = pydicom.dcmread(str(tmp_path / "out" / "sr" / "a.obgyn.sr.dcm"))
-    hcs = [float(i.MeasuredValueSequence[0].NumericValue)
-           for i in report.ContentSequence[-1].ContentSequence[0].ContentSequence
-           if i.ConceptNameCodeSequence[0].CodeValue == "11984-2"]
-    each = [dicom_sr_read.read_back(str(tmp_path / "out" / f))["hc_mm"] for f in outputs[:2]]
-    assert hcs == pytest.approx(each + [sum(each) / 2])
-    assert summary["found"] == 2
-
-
 def test_the_node_dates_a_centile_by_the_files_last_menstrual_date(tmp_path, runner):
     """A node has no GA typed: a file's Last Menstrual Date at its StudyDate gives the SR and
     the FHIR Observation the HC's centile, as `hc-tf predict` gives it; a date that cannot

@@ -107,7 +107,12 @@ def status(config_path, spool, as_json):
     path = os.path.join(cfg.spool, journal_lib.NAME)
     if not os.path.isfile(path):
         raise click.ClickException(f"{path}: no journal (has the node run with this spool?)")
-    doc = journal_lib.Journal(path, readonly=True).status()
+    import sqlite3
+    try:
+        doc = journal_lib.Journal(path, readonly=True).status()
+    except sqlite3.OperationalError as err:  # read-only: an older journal is not updated here
+        raise click.ClickException(f"{path}: {err} (a journal of an older hc-tf: the node's "
+                                   "next start updates it)") from None
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
@@ -117,9 +122,13 @@ def status(config_path, spool, as_json):
         extra = f"  last error: {d['last_error']}" if d.get("last_error") else ""
         click.echo(f"destination {name}: pending {d['pending']}, sent {d['sent']}, "
                    f"dead {d['dead']}{extra}")
+    reports = doc["series_reports"]
+    if any(reports.values()):  # [node] obgyn_report: series waiting for, or sending, theirs
+        click.echo("series reports: " + ", ".join(f"{k} {v}" for k, v in sorted(reports.items())))
     click.echo(f"dead letters: {len(doc['dead_letters'])}")
     for dl in doc["dead_letters"]:
-        click.echo(f"  #{dl['id']}: {dl['reason']}")
+        kind = " (a series' OB-GYN report)" if dl["kind"] != "image" else ""
+        click.echo(f"  #{dl['id']}{kind}: {dl['reason']}")
     click.echo(f"refused deliveries: {len(doc['undelivered'])}")
     for u in doc["undelivered"]:
         folder = os.path.join(cfg.spool, "out", str(u["id"]))

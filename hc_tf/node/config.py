@@ -19,8 +19,10 @@
                                         # unmeasured, not an SR per frame
     measure_only = {}                   # e.g. { SeriesDescription = '(?i)head' }: only images
                                         # whose attributes all match are measured (selection.py)
-    obgyn_report = false                # true: each received file's measured frames also as
-                                        # one OB-GYN report (TID 5000), sent after its SRs
+    obgyn_report = false                # true: each series' measured images also as one
+                                        # OB-GYN report (TID 5000), sent after their SRs
+    series_idle_s = 60.0                # a series is complete (reported) when no image of it
+                                        # came for this long and all are measured
     retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
     retry_max_s = 300.0
 
@@ -116,6 +118,9 @@ class NodeConfig:
     measure_only: selection_lib.Rules = ()
     # Off by default: a PACS routing the node's SRs would meet a new kind of instance unasked.
     obgyn_report: bool = False
+    # A series is complete (its OB-GYN report built) once none of its images came for this long
+    # and all are measured: a scanner's association release says nothing (often one per image).
+    series_idle_s: float = 60.0
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
     destinations: Tuple[Destination, ...] = ()
@@ -195,6 +200,10 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
     if not isinstance(cfg.obgyn_report, bool):
         raise ConfigError(f"{where}: [node] obgyn_report {cfg.obgyn_report!r}: true or false")
+    if isinstance(cfg.series_idle_s, bool) or not isinstance(cfg.series_idle_s, (int, float)) \
+            or not 0 < cfg.series_idle_s < float("inf"):
+        raise ConfigError(f"{where}: [node] series_idle_s {cfg.series_idle_s!r}: seconds > 0 (a "
+                          "series is reported once no image of it came for this long)")
     if cfg.frames not in FRAMES:
         raise ConfigError(f"{where}: [node] frames {cfg.frames!r}: one of "
                           f"{', '.join(repr(f) for f in FRAMES)}")

@@ -4,6 +4,12 @@ States: `received` (on disk, acknowledged) -> `measured` (SRs in the spool, one 
 destination) -> `done` (every delivery sent, or no head found: no SR); or `dead` (can never
 succeed: the reason says why). A delivery is `pending` (with its next try), `sent` or `dead`.
 Every change is one committed transaction, so a SIGKILL leaves a state to resume from.
+
+A series' OB-GYN report is a row of kind `series_report` (`building` while its file is written,
+then `measured`/`done`/`dead` as an image's), delivered as an image's SRs are but only once its
+images' SRs are sent to that destination. Its images keep their report records (`records`,
+JSON) and the report that covered them (`report`); `series` is a hash of the study and series
+UIDs, set on receipt.
 """
 
 from __future__ import annotations
@@ -32,6 +38,21 @@ CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NUL
 CREATE INDEX IF NOT EXISTS by_state ON instances(state);
 CREATE INDEX IF NOT EXISTS by_due ON deliveries(state, next_try);
 """
+# Columns added since the first spools: (name, declaration), added to an older journal on open.
+_ADDED = (("measure_starts", "INTEGER NOT NULL DEFAULT 0"), ("kind", "TEXT NOT NULL DEFAULT "
+          "'image'"), ("series", "TEXT"), ("records", "TEXT"), ("report", "INTEGER"))
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS by_series ON instances(series);
+CREATE INDEX IF NOT EXISTS by_report ON instances(report);
+CREATE INDEX IF NOT EXISTS by_waiting ON instances(series) WHERE kind = 'image' AND records IS
+  NOT NULL AND report IS NULL;
+"""
+# The images waiting for their series' report, by the index of them alone (a journal keeps
+# every image for as long as the spool lives; these are a few).
+_WAITING = ("instances INDEXED BY by_waiting WHERE kind = 'image' AND records IS NOT NULL AND "
+            "report IS NULL")
+REPORT = "series_report"
+SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
 
 
 class Journal:
@@ -48,9 +69,10 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
             self._db.executescript(_SCHEMA)
             columns = {r["name"] for r in self._db.execute("PRAGMA table_info(instances)")}
-            if "measure_starts" not in columns:  # a spool made before the column existed
-                self._db.execute("ALTER TABLE instances ADD COLUMN measure_starts INTEGER NOT "
-                                 "NULL DEFAULT 0")
+            for name, declaration in _ADDED:  # a spool made before the column existed
+                if name not in columns:
+                    self._db.execute(f"ALTER TABLE instances ADD COLUMN {name} {declaration}")
+            self._db.executescript(_INDEXES)
 
     def close(self) -> None:
         self._db.close()
@@ -73,13 +95,13 @@ class Journal:
     def known(self, sop_uid: str) -> bool:
         return bool(self._query("SELECT 1 FROM instances WHERE sop_uid = ?", (sop_uid,)))
 
-    def add_received(self, sop_uid: str, file: str, sop_class: str, calling_aet: str, size: int
-                     ) -> Optional[int]:
+    def add_received(self, sop_uid: str, file: str, sop_class: str, calling_aet: str, size: int,
+                     series: Optional[str] = None) -> Optional[int]:
         """Records an instance on disk; returns its id, or None when the UID is known already."""
         try:
             cur = self._tx([("INSERT INTO instances (sop_uid, file, sop_class, calling_aet, bytes, "
-                             "state, received_at) VALUES (?, ?, ?, ?, ?, 'received', ?)",
-                             (sop_uid, file, sop_class, calling_aet, size, time.time()))])[0]
+                             "state, received_at, series) VALUES (?, ?, ?, ?, ?, 'received', ?, ?)",
+                             (sop_uid, file, sop_class, calling_aet, size, time.time(), series))])[0]
         except sqlite3.IntegrityError:
             return None
         return cur.lastrowid
@@ -136,28 +158,85 @@ class Journal:
                    "AND measure_starts > 0", (instance_id,))])
 
     def mark_measured(self, instance_id: int, outputs: List[str], dests: Sequence[str],
-                      measure_ms: float, note: Optional[str] = None) -> None:
-        """The SRs are in the spool: one pending delivery per destination (none: done)."""
+                      measure_ms: float, note: Optional[str] = None,
+                      records: Optional[List[Dict[str, Any]]] = None) -> None:
+        """The SRs are in the spool: one pending delivery per destination (none: done);
+        `records`, the heads' report records, wait for their series' report."""
         now = time.time()
         state = "measured" if outputs and dests else "done"
         stmts = [("UPDATE instances SET state = ?, outputs = ?, measured_at = ?, measure_ms = ?, "
-                  "reason = ?, done_at = ? WHERE id = ? AND state = 'received'",
+                  "reason = ?, done_at = ?, records = ? WHERE id = ? AND state = 'received'",
                   (state, json.dumps(outputs), now, measure_ms, note,
-                   now if state == "done" else None, instance_id))]
+                   now if state == "done" else None,
+                   json.dumps(records) if records else None, instance_id))]
         if outputs:
             stmts += [("INSERT OR IGNORE INTO deliveries (instance_id, dest, state) "
                        "VALUES (?, ?, 'pending')", (instance_id, d)) for d in dests]
         self._tx(stmts)
+
+    def series_due(self, idle_since: float) -> List[str]:
+        """The series to report: an image of it waits for a report, none came after
+        `idle_since`, and none is still to measure; oldest first."""
+        return [r["series"] for r in self._query(
+            "SELECT series FROM instances WHERE kind = 'image' AND series IN (SELECT series FROM "
+            f"{_WAITING}) GROUP BY series HAVING MAX(received_at) <= ? AND SUM(state = 'received') = 0 "
+            "ORDER BY MIN(id)", (idle_since,))]
+
+    def series_members(self, series: str) -> List[sqlite3.Row]:
+        """A series' images with report records, in arrival order (every one: a series that
+        grew after its report gets a new one covering all)."""
+        return self._query("SELECT id, records, report FROM instances WHERE kind = 'image' AND "
+                           "series = ? AND records IS NOT NULL ORDER BY id", (series,))
+
+    def begin_report(self, series: str) -> int:
+        """A series report's row while its file is written (`drop_building` after a crash)."""
+        import uuid
+        now = time.time()
+        return self._tx([("INSERT INTO instances (sop_uid, kind, series, sop_class, state, "
+                          "received_at) VALUES (?, ?, ?, ?, 'building', ?)",
+                          (f"{REPORT}:{uuid.uuid4().hex}", REPORT, series, SR_CLASS, now))])[0] \
+            .lastrowid
+
+    def finish_report(self, report_id: int, members: Sequence[int], outputs: List[str],
+                      dests: Sequence[str], reason: Optional[str]) -> None:
+        """The report is in the spool (or `reason` says why there is none: dead); its images
+        are covered by it, in the same transaction."""
+        now = time.time()
+        state = "dead" if not outputs else "measured" if dests else "done"
+        stmts = [("UPDATE instances SET state = ?, outputs = ?, measured_at = ?, reason = ?, "
+                  "done_at = ? WHERE id = ?", (state, json.dumps(outputs), now, reason,
+                                               None if state == "measured" else now, report_id))]
+        stmts += [("UPDATE instances SET report = ? WHERE id = ?", (report_id, m))
+                  for m in members]
+        if outputs:
+            stmts += [("INSERT OR IGNORE INTO deliveries (instance_id, dest, state) "
+                       "VALUES (?, ?, 'pending')", (report_id, d)) for d in dests]
+        self._tx(stmts)
+
+    def drop_building(self) -> int:
+        """Forgets the reports a crash left half-written (built again); returns how many."""
+        return self._tx([("DELETE FROM instances WHERE kind = ? AND state = 'building'",
+                          (REPORT,))])[0].rowcount
+
+    def headers_to_keep(self) -> set:
+        """The images whose headers the spool keeps: measured, their series not yet reported."""
+        return {r["id"] for r in self._query(
+            "SELECT id FROM instances WHERE kind = 'image' AND records IS NOT NULL AND "
+            "report IS NULL AND state != 'received'")}
 
     def mark_dead(self, instance_id: int, reason: str) -> None:
         self._tx([("UPDATE instances SET state = 'dead', reason = ?, done_at = ? WHERE id = ?",
                    (reason, time.time(), instance_id))])
 
     def due(self, now: float, limit: int = 32) -> List[sqlite3.Row]:
-        """Pending deliveries whose next try has come, oldest first."""
+        """Pending deliveries whose next try has come, oldest first; a series report's only
+        once its images' SRs have left for that destination."""
         return self._query("SELECT d.*, i.outputs FROM deliveries d JOIN instances i "
                            "ON i.id = d.instance_id WHERE d.state = 'pending' AND d.next_try "
-                           "<= ? ORDER BY d.next_try, d.instance_id LIMIT ?", (now, limit))
+                           "<= ? AND NOT EXISTS (SELECT 1 FROM instances m JOIN deliveries md "
+                           "ON md.instance_id = m.id WHERE m.report = d.instance_id AND md.dest "
+                           "= d.dest AND md.state = 'pending') ORDER BY d.next_try, "
+                           "d.instance_id LIMIT ?", (now, limit))
 
     def next_due(self) -> Optional[float]:
         rows = self._query("SELECT MIN(next_try) AS t FROM deliveries WHERE state = 'pending'")
@@ -203,9 +282,14 @@ class Journal:
     def status(self) -> Dict[str, Any]:
         """Counts by state, dead letters (id, reason) and each destination's backlog."""
         states = {r["state"]: r["n"] for r in self._query(
-            "SELECT state, COUNT(*) AS n FROM instances GROUP BY state")}
-        dead = [{"id": r["id"], "sop_class": r["sop_class"], "reason": r["reason"]}
-                for r in self._query("SELECT id, sop_class, reason FROM instances "
+            "SELECT state, COUNT(*) AS n FROM instances WHERE kind = 'image' GROUP BY state")}
+        reports = {r["state"]: r["n"] for r in self._query(
+            "SELECT state, COUNT(*) AS n FROM instances WHERE kind = ? GROUP BY state", (REPORT,))}
+        reports["waiting"] = self._query(
+            f"SELECT COUNT(DISTINCT series) AS n FROM {_WAITING}")[0]["n"]
+        dead = [{"id": r["id"], "sop_class": r["sop_class"], "reason": r["reason"],
+                 "kind": r["kind"]}
+                for r in self._query("SELECT id, sop_class, reason, kind FROM instances "
                                      "WHERE state = 'dead' ORDER BY id")]
         undelivered = [{"id": r["instance_id"], "dest": r["dest"], "error": r["last_error"]}
                        for r in self._query("SELECT instance_id, dest, last_error FROM deliveries "
@@ -221,5 +305,6 @@ class Journal:
                              "AND state != 'sent' ORDER BY rowid DESC"):
             dests.get(r["dest"], {}).setdefault("last_error", r["last_error"])
         return {"instances": states, "backlog": states.get("received", 0) +
-                states.get("measured", 0), "dead_letters": dead, "undelivered": undelivered,
+                states.get("measured", 0) + reports.get("measured", 0), "dead_letters": dead,
+                "series_reports": reports, "undelivered": undelivered,
                 "destinations": dests}

@@ -32,7 +32,7 @@ class Dead(Exception):
 class NodeRun(dicom_predict.RunContext):
     """SR series: one per study and node, the same across restarts (derived, not random);
     instance numbers go on from the journal's count, so a restart does not repeat them. With
-    `obgyn_report`, a file's measured frames get their OB-GYN report too."""
+    `obgyn_report`, each series' measured images get their OB-GYN report too (series.py)."""
 
     def __init__(self, model: Any, node_ae: str, first_number: int = 1,
                  patient_system: Optional[str] = None, obgyn_report: bool = False):
@@ -66,11 +66,11 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
     unless `select` ([node] frames and measure_only) leaves the file out.
 
     Returns:
-      (the written files relative to `folder`, SRs first (the frames', then with
-      `run.obgyn_report` the file's OB-GYN report); a summary: frames, found, hc_mm,
+      (the written files relative to `folder`, SRs first; a summary: frames, found, hc_mm,
       refused frames' reasons, sr_notes: the source's patient/study fields the SRs hold in
       DICOM's form or leave out, by tag, a FHIR subject asked for and not written, and why
-      the file's Last Menstrual Date dates no centile; "skipped": why the file was not
+      the file's Last Menstrual Date dates no centile; "records": the report records (JSON) of
+      the frames with an SR, for the series' OB-GYN report; "skipped": why the file was not
       measured, when it was not).
 
     Raises:
@@ -113,25 +113,11 @@ def measure_file(runner: inference.Runner, path: str, folder: str, run: NodeRun,
             files += [d["sr"], d["fhir"]]
             hcs.append(round(float(pred.measurement.hc_mm), 2))
             records.append(record)
-    if run.obgyn_report:
-        files += _exam_report(folder, records, header, run, notes)
     if refused and not files:
         raise Dead("; ".join(refused))
     summary = {"frames": len(preds), "found": len(hcs), "hc_mm": hcs, "refused": refused,
-               "sr_notes": notes}
+               "sr_notes": notes, "records": records}
     return sorted(files, key=lambda f: not f.endswith(".sr.dcm")), summary
-
-
-def _exam_report(folder: str, records: List[Dict[str, Any]], header: Any, run: NodeRun,
-                 notes: List[str]) -> List[str]:
-    """The file's measured frames as one exam: its OB-GYN report (TID 5000), as predict writes
-    an exam's (a node cannot know which files of a series are still to come); [] without a
-    head. Why there is none, when highdicom refused it, goes in `notes`."""
-    dicom_predict.write_exam_reports(folder, records, {},
-                                     {r["filename"]: header.dataset for r in records}, run)
-    errors = {r["dicom"]["obgyn_sr_error"] for r in records if r["dicom"].get("obgyn_sr_error")}
-    notes += sorted(errors)
-    return sorted({r["dicom"]["obgyn_sr"] for r in records if r["dicom"].get("obgyn_sr")})
 
 
 def sr_files(outputs: List[str]) -> List[str]:

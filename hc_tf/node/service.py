@@ -36,7 +36,7 @@ class Node:
         from hc_tf.surfaces.demo.pool import runner_pool
         self.cfg = cfg
         self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
-        self.spool.recover()
+        self.spool.recover(keep_headers=cfg.obgyn_report)
         model = model_path(cfg)
         size = cfg.pool_size()
         self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's
@@ -48,6 +48,10 @@ class Node:
                                             cfg.selection)
         self.sender = worker_lib.Sender(self.spool, dests, cfg.retry_base_s, cfg.retry_max_s)
         self.measurer.on_measured = self.sender.wake
+        if cfg.obgyn_report:
+            from hc_tf.node import series as series_lib
+            self.sender.tick = series_lib.SeriesReporter(self.spool, run, list(dests),
+                                                         cfg.series_idle_s).tick
         self.ae, self.handlers = scp_lib.make_ae(cfg, self.spool, self.measurer.queue.put)
         self.pullers = [pull_lib.make(p, self.spool, self.measurer.queue.put) for p in cfg.pulls]
         self.server = None

@@ -1,4 +1,5 @@
-"""The spool on disk: received images under `in/`, SRs under `out/<id>/`, the journal beside.
+"""The spool on disk: received images under `in/`, SRs under `out/<id>/`, the headers (no
+pixels) a series' OB-GYN report still needs under `hdr/<id>.dcm`, the journal beside.
 
 Images are named by a hash of their SOP Instance UID, SR folders by the journal's counter (never
 by patient data). An image is written, fsynced and renamed into place before the journal records
@@ -10,13 +11,14 @@ The size is tracked so a full spool is refused, not filled.
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import os
 import shutil
 import sqlite3
 import threading
 import time
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from hc_tf.io import atomic
 from hc_tf.node import journal as journal_lib
@@ -49,13 +51,17 @@ class Spool:
         self.min_free_bytes = int(min_free_mb * 1024 * 1024)
         self.incoming = os.path.join(self.root, "in")
         self.outgoing = os.path.join(self.root, "out")
-        for d in (self.root, self.incoming, self.outgoing):
+        self.headers = os.path.join(self.root, "hdr")
+        for d in (self.root, self.incoming, self.outgoing, self.headers):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self.journal = journal_lib.Journal(os.path.join(self.root, journal_lib.NAME))
         self._lock = threading.Lock()
         self._tmp = itertools.count()
-        self._used = _tree_bytes(self.incoming) + _tree_bytes(self.outgoing)
+        self._used = self._count()
         self._counted = time.monotonic()
+
+    def _count(self) -> int:
+        return sum(_tree_bytes(d) for d in (self.incoming, self.outgoing, self.headers))
 
     @property
     def used_bytes(self) -> int:
@@ -65,7 +71,7 @@ class Spool:
         """Over the limit (with `extra` more bytes), or the filesystem nearly full."""
         if time.monotonic() - self._counted > RECOUNT_S:  # files purged from outside
             with self._lock:
-                self._used = _tree_bytes(self.incoming) + _tree_bytes(self.outgoing)
+                self._used = self._count()
                 self._counted = time.monotonic()
         try:
             free = shutil.disk_usage(self.root).free
@@ -76,6 +82,20 @@ class Spool:
     @staticmethod
     def image_name(sop_uid: str) -> str:
         return hashlib.sha256(sop_uid.encode()).hexdigest()[:40] + ".dcm"
+
+    @staticmethod
+    def series_key(data: bytes) -> Optional[str]:
+        """A hash of the instance's study and series UIDs (`exams`' DICOM exam, never a UID in
+        the journal); None when they cannot be read (the reader refuses such a file later)."""
+        import pydicom
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True,
+                                 specific_tags=["StudyInstanceUID", "SeriesInstanceUID"])
+            study, series = str(ds.get("StudyInstanceUID") or ""), str(
+                ds.get("SeriesInstanceUID") or "")
+        except Exception:  # noqa: BLE001  whatever a malformed file raises
+            return None
+        return hashlib.sha256(f"{study}/{series}".encode()).hexdigest()[:40] if study else None
 
     def image_path(self, name: str) -> str:
         return os.path.join(self.incoming, name)
@@ -108,7 +128,8 @@ class Spool:
             os.replace(tmp, self.image_path(name))
         try:
             atomic.fsync_path(self.incoming)
-            return self.journal.add_received(sop_uid, name, sop_class, calling_aet, len(data))
+            return self.journal.add_received(sop_uid, name, sop_class, calling_aet, len(data),
+                                             self.series_key(data))
         except (OSError, sqlite3.Error) as err:  # a full disk: the journal cannot grow
             self.drop_image(name)
             raise SpoolFull(f"recording in the journal failed: {err}") from None
@@ -127,6 +148,34 @@ class Spool:
         for d in sorted(dirs, reverse=True) + [self.outgoing]:  # deepest first
             if os.path.isdir(d):
                 atomic.fsync_path(d)
+
+    def header_path(self, instance_id: int) -> str:
+        return os.path.join(self.headers, f"{instance_id}.dcm")
+
+    def keep_header(self, instance_id: int, dataset: Any) -> None:
+        """Writes an image's header without its pixels, durably, for its series' report (the
+        image itself goes once measured)."""
+        from hc_tf.io import atomic
+        ds = dataset.copy()
+        for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+            if keyword in ds:
+                del ds[keyword]
+        path = self.header_path(instance_id)
+        with atomic.atomic_path(path) as tmp:
+            ds.save_as(tmp)
+        atomic.fsync_path(path)
+        atomic.fsync_path(self.headers)
+        self.account(_size(path))
+
+    def read_header(self, instance_id: int) -> Optional[Any]:
+        """A kept header, or None when it is gone (its series was reported before)."""
+        import pydicom
+        path = self.header_path(instance_id)
+        return pydicom.dcmread(path) if os.path.isfile(path) else None
+
+    def drop_header(self, instance_id: int) -> None:
+        with self._lock:
+            self._used -= _remove(self.header_path(instance_id))
 
     def drop_outputs(self, instance_id: int) -> None:
         self._drop_folder(self.out_dir(instance_id))
@@ -154,11 +203,14 @@ class Spool:
             self.drop_outputs(instance_id)
         return len(names) + len(kept)
 
-    def recover(self) -> None:
+    def recover(self, keep_headers: bool = True) -> None:
         """After a crash: removes the images the journal never recorded (never acknowledged),
         and the SR folders nothing will send (they hold patient data): those of an instance
         delivered everywhere (a kill before its folder went), dead, not yet measured (a part
-        written by an interrupted measurement: it is measured again), or unknown."""
+        written by an interrupted measurement: it is measured again), or unknown; and the
+        headers no series report needs (none without `keep_headers`: no [node] obgyn_report),
+        and a half-built report (built again)."""
+        self.journal.drop_building()
         known = self.journal.files()
         for name in os.listdir(self.incoming):
             if name.startswith(".tmp") or name not in known:
@@ -168,6 +220,11 @@ class Spool:
         for name in os.listdir(self.outgoing):
             if name not in keep:
                 self._drop_folder(os.path.join(self.outgoing, name))
+        keep = {f"{i}.dcm" for i in self.journal.headers_to_keep()} if keep_headers else set()
+        for name in os.listdir(self.headers):
+            if name not in keep:
+                with self._lock:
+                    self._used -= _remove(os.path.join(self.headers, name))
 
 
 def _size(path: str) -> int:

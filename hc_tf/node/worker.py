@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from hc_tf.io import dicom
 from hc_tf.node import destinations as dest_lib
 from hc_tf.node import measure as measure_lib
 from hc_tf.node import selection as selection_lib
@@ -41,6 +42,8 @@ def log_instance(event: str, row: Any, **fields: Any) -> None:
         times["received_to_measured_s"] = round(row["measured_at"] - row["received_at"], 3)
     if row["measure_ms"] is not None:
         times["measure_ms"] = round(row["measure_ms"], 1)
+    if row["kind"] != "image":  # a series' OB-GYN report (series.py)
+        times["kind"] = row["kind"]
     LOG.info(json.dumps({"event": event, "id": row["id"], **times, **fields}, sort_keys=True))
 
 
@@ -117,7 +120,11 @@ class Measurer:
         self.spool.account(sum(os.path.getsize(os.path.join(folder, f)) for f in outputs))
         note = ("; ".join(summary["refused"] + summary.get("sr_notes", []))
                 or summary.get("skipped") or (None if outputs else "no head found: no SR"))
-        self.spool.journal.mark_measured(instance_id, outputs, self.dest_names, ms, note)
+        records = summary.get("records") if self.run.obgyn_report else None
+        if records:  # the series' report is built later, when the image is gone
+            self.spool.keep_header(instance_id, dicom.read_header(path).dataset)
+        self.spool.journal.mark_measured(instance_id, outputs, self.dest_names, ms, note,
+                                         records)
         self.spool.drop_image(row["file"])
         self.on_measured()
         if not outputs or not self.dest_names:
@@ -130,7 +137,8 @@ def _summary(summary: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class Sender:
-    """Delivers pending SRs; a destination that fails waits base * 2^attempts (capped)."""
+    """Delivers pending SRs; a destination that fails waits base * 2^attempts (capped).
+    `tick`, called on each turn of its loop, builds the complete series' reports (series.py)."""
 
     def __init__(self, spool: spool_lib.Spool, dests: Dict[str, Any], base_s: float,
                  max_s: float):
@@ -139,6 +147,7 @@ class Sender:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sender", daemon=True)
         self.down: Dict[str, float] = {}  # destination -> until when it is not tried
+        self.tick = lambda: 0
 
     def start(self) -> None:
         self._thread.start()
@@ -157,6 +166,7 @@ class Sender:
         last_work = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()
+            self.tick()
             sent_any = self.send_due()
             if sent_any:
                 last_work = time.monotonic()
