@@ -20,6 +20,7 @@ from hc_tf.node import series as series_lib  # noqa: E402
 from hc_tf.node import spool as spool_lib  # noqa: E402
 from hc_tf.node import worker as worker_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
+from tests import node_support  # noqa: E402
 from tests import sr_validators  # noqa: E402
 
 US = dicom_files.US_IMAGE
@@ -92,7 +93,8 @@ def _srs_hc(node, ids):
 
 
 def _report_file(node, report):
-    (rel,) = json.loads(report["outputs"])
+    rel, fhir_rel = json.loads(report["outputs"])  # the SR, then its FHIR twin
+    assert fhir_rel == rel.replace("sr/", "fhir/").replace(".sr.dcm", ".fhir.json")
     return pydicom.dcmread(os.path.join(node.spool.out_dir(report["id"]), rel))
 
 
@@ -272,6 +274,34 @@ def test_the_sender_builds_a_complete_series_report_and_sends_it_last(tmp_path, 
     assert len(sent) == 3 and sent[-1][0].endswith(".obgyn.sr.dcm"), sent
     assert node.spool.journal.status()["series_reports"] == {"done": 1, "waiting": 0}
     assert not os.path.exists(node.spool.out_dir(node.reports()[0]["id"]))
+
+
+def test_a_series_report_reaches_a_fhir_server_as_one_diagnostic_report(tmp_path, runner,
+                                                                        model):
+    """The report's FHIR twin goes to a FHIR destination as one transaction: the
+    DiagnosticReport and the exam's Observations, the HC the mean of the images' SRs."""
+    node = _Node(tmp_path / "spool", runner, model)
+    ids = []
+    for path in _heads(str(tmp_path / "in"), ["000_HC.png", "019_HC.png"]):
+        ids.append(node.receive(path))
+        node.measurer.measure(ids[-1])
+    node.reporter.report_due(time.time() + LATER)
+    (report,) = node.reports()
+    files = [os.path.join(node.spool.out_dir(report["id"]), f)
+             for f in json.loads(report["outputs"])]
+    server, dest, got = node_support.fhir_server([200])
+    try:
+        dest.send(files)
+    finally:
+        server.shutdown()
+    ((method, _, sent),) = got
+    resources = [e["resource"] for e in sent["entry"]]
+    assert method == "POST" and sent["type"] == "transaction"
+    assert resources[0]["resourceType"] == "DiagnosticReport"
+    results = {r["reference"] for r in resources[0]["result"]}
+    assert results == {f"Observation/{r['id']}" for r in resources[1:]}
+    hc = next(r for r in resources[1:] if r["code"]["coding"][0]["code"] == "11984-2")
+    assert hc["valueQuantity"]["value"] == pytest.approx(sum(_srs_hc(node, ids)) / 2, abs=1e-6)
 
 
 @pytest.mark.parametrize("value,ok", [("0.5", True), ("0", False), ("-1", False),

@@ -223,3 +223,28 @@ def heads(folder: str, names, study_uids: Optional[List[str]] = None,
     return out
 
 
+def fhir_server(answers):
+    """A stub FHIR server answering `answers` in turn; it records (method, path, body)."""
+    import http.server
+    import threading
+    got = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((self.command, self.path, json.loads(body)))
+            self.send_response(answers.pop(0))
+            self.end_headers()
+
+        do_PUT = do_POST = _answer  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    from hc_tf.node import config as config_lib
+    from hc_tf.node import destinations as dest_lib
+    dest = dest_lib.make(config_lib.Destination("fhir", "ehr", (
+        ("url", f"http://127.0.0.1:{server.server_port}/r4"),)), "HCTF")
+    return server, dest, got

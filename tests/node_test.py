@@ -20,6 +20,7 @@ from hc_tf.node import selection as selection_lib  # noqa: E402
 from hc_tf.node import spool as spool_lib  # noqa: E402
 from hc_tf.node import worker as worker_lib  # noqa: E402
 from tests import dicom_files  # noqa: E402
+from tests import node_support  # noqa: E402
 
 US = dicom_files.US_IMAGE
 US_MULTI = dicom_files.US_MULTIFRAME
@@ -548,31 +549,6 @@ def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
     assert missing.exit_code != 0 and "no journal" in missing.output
 
 
-def _fhir_server(answers):
-    """A stub FHIR server answering `answers` in turn; it records (method, path, body)."""
-    import http.server
-    import threading
-    got = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append((self.command, self.path, json.loads(body)))
-            self.send_response(answers.pop(0))
-            self.end_headers()
-
-        do_PUT = do_POST = _answer  # noqa: N815
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    dest = dest_lib.make(config_lib.Destination("fhir", "ehr", (
-        ("url", f"http://127.0.0.1:{server.server_port}/r4"),)), "HCTF")
-    return server, dest, got
-
-
 def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path):
     """A head's file (HC, BPD, OFD, corrected BPD, cephalic index) is one transaction: all
     filed or none, each a PUT of an id
@@ -587,7 +563,7 @@ def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path
     path = tmp_path / "fhir" / "abc.frame2.fhir.json"
     path.parent.mkdir()
     path.write_text(json.dumps(bundle))
-    server, dest, got = _fhir_server([503, 200, 200])
+    server, dest, got = node_support.fhir_server([503, 200, 200])
     try:
         with pytest.raises(dest_lib.Retry, match="503"):
             dest.send([str(path)])
@@ -626,7 +602,7 @@ def test_fhir_destination_files_an_exams_report_with_its_links_as_one_transactio
     path = tmp_path / "fhir" / "abc.obgyn.fhir.json"
     path.parent.mkdir()
     path.write_text(json.dumps(bundle))
-    server, dest, got = _fhir_server([200, 200])
+    server, dest, got = node_support.fhir_server([200, 200])
     try:
         dest.send([str(path)])
         dest.send([str(path)])  # a resend: the same ids, updates
@@ -651,7 +627,7 @@ def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(t
     obs = tmp_path / "fhir" / "abc.frame2.fhir.json"
     obs.parent.mkdir()
     obs.write_text(json.dumps({"resourceType": "Observation", "status": "preliminary"}))
-    server, dest, got = _fhir_server([503, 201, 200])
+    server, dest, got = node_support.fhir_server([503, 201, 200])
     try:
         with pytest.raises(dest_lib.Retry, match="503"):
             dest.send([str(obs)])

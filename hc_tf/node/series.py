@@ -102,7 +102,8 @@ class SeriesReporter:
             raise
         for i in ids:
             self.spool.drop_header(i)
-        fields: Dict[str, Any] = {"images": len(ids), "heads": heads, "srs": len(outputs)}
+        fields: Dict[str, Any] = {"images": len(ids), "heads": heads,
+                                  "srs": len(measure_lib.sr_files(outputs))}
         if reason:
             fields["reason"] = reason
         LOG.info(json.dumps({"event": "series_report", "id": report_id, **fields},
@@ -111,8 +112,8 @@ class SeriesReporter:
 
     def _build(self, report_id: int, members: Sequence[Any]) -> Tuple[List[str], Optional[str],
                                                                       int]:
-        """Writes the report into out/<report_id>/, durably; returns (its files, why there is
-        none or not all, the heads it covers)."""
+        """Writes the report and its FHIR twin into out/<report_id>/, durably; returns (its
+        files, the SR first; why there is none or not all; the heads it covers)."""
         folder = self.spool.out_dir(report_id)
         os.makedirs(folder, exist_ok=True)
         records = [r for m in members for r in json.loads(m["records"])]
@@ -125,7 +126,8 @@ class SeriesReporter:
         except Exception as err:  # noqa: BLE001  a bug: a dead letter, not a loop
             LOG.error("series report %d failed: %s", report_id, type(err).__name__)
             records = [{"dicom": {"obgyn_sr_error": f"internal error: {type(err).__name__}"}}]
-        outputs = sorted({r["dicom"]["obgyn_sr"] for r in records if r["dicom"].get("obgyn_sr")})
+        outputs = sorted({r["dicom"][k] for r in records for k in ("obgyn_sr", "obgyn_fhir")
+                          if r["dicom"].get(k)}, key=lambda f: not f.endswith(".sr.dcm"))
         reason = "; ".join(sorted({r["dicom"]["obgyn_sr_error"] for r in records
                                    if r["dicom"].get("obgyn_sr_error")})) or (
             None if outputs else "no OB-GYN report written")
