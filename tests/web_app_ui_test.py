@@ -538,6 +538,10 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     assert page.locator("#exam-rows tr").nth(0).locator(".e-hc").inner_text() == f"{want[0]['hc_mean_mm']:.1f} mm"
     assert page.locator("#exam-rows tr").nth(0).locator(".e-axes").inner_text() == (
         f"{want[0]['bpd_mean_mm']:.1f} / {want[0]['ofd_mean_mm']:.1f} mm")
+    from hc_tf import clinical
+    hadlock = page.locator("#exam-rows tr").nth(0).locator(".e-ga-hadlock").inner_text()
+    assert hadlock == (f"{want[0]['ga_hadlock']} wk ({clinical.format_ga(want[0]['ga_hadlock_lower_95_days'])}"
+                       f" to {clinical.format_ga(want[0]['ga_hadlock_upper_95_days'])})")
     table = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-exams"))))
     assert [r["hc_mean_mm"] for r in table] == [f"{e['hc_mean_mm']:.6f}" for e in want]
     assert [r["hc_mean_lower_95_mm"] for r in table] == [f"{e['hc_mean_lower_95_mm']:.6f}" for e in want]

@@ -11,6 +11,7 @@ import { CancelledError } from '../core/decoder.js';
 import { imageRecord } from './report.js';
 import { examRecords } from '../core/exams.js';
 import { fmt1 } from '../core/pyformat.js';
+import { formatGa } from '../core/clinical.js';
 
 const $ = (id) => document.getElementById(id);
 const td = (text = '', cls = '') => Object.assign(document.createElement('td'), { textContent: text, className: cls });
@@ -48,6 +49,13 @@ export function showBatch(files, onEdit = () => {}) {
   $('exam-rows').replaceChildren();
 }
 
+/** An exam's GA by one formula with its 95% interval: "18+5 wk (17+1 to 20+1)"; "out of range" as it is. */
+function gaText(e, key) {
+  const ga = e[`ga_${key}`], lower = e[`ga_${key}_lower_95_days`];
+  if (!ga || e[`ga_${key}_days`] === null) return ga ?? '';
+  return `${ga} wk${lower === null ? '' : ` (${formatGa(lower)} to ${formatGa(e[`ga_${key}_upper_95_days`])})`}`;
+}
+
 /** The exams of the measured records (hc_tf.report.exams), one row each; returns the rows. */
 export function showExams(spec, records) {
   const rows = examRecords(spec, records);
@@ -59,8 +67,7 @@ export function showExams(spec, records) {
     const agree = e.found < 2 ? '' : e.disagree ? `no: ${e.disagree_reason}` : (e.disagree_reason || 'yes');
     tr.append(td(e.exam), td(`${e.found} of ${e.images}`), td(mm(e.hc_mean_mm), 'e-hc'), td(mm(e.hc_sd_mm)),
       td(interval, 'e-interval'), td(e.bpd_mean_mm === null ? '' : `${fmt1(e.bpd_mean_mm)} / ${fmt1(e.ofd_mean_mm)} mm`, 'e-axes'),
-      td(e.ga_hadlock ? `${e.ga_hadlock}${e.ga_hadlock_days === null ? '' : ' wk'}` : ''),
-      td(e.ga_intergrowth ? `${e.ga_intergrowth}${e.ga_intergrowth_days === null ? '' : ' wk'}` : ''), td(agree, 'e-agree'));
+      td(gaText(e, 'hadlock'), 'e-ga-hadlock'), td(gaText(e, 'intergrowth'), 'e-ga-intergrowth'), td(agree, 'e-agree'));
     return tr;
   }));
   $('exams').hidden = !rows.length;
