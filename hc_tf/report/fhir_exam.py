@@ -96,29 +96,23 @@ def _observation(spec, members, model, derived, review_note, effective, subject)
     return fhir.with_interval(doc, title, interval, unit)
 
 
-def _hc_centile(value: float, members: Sequence[Mapping[str, Any]]):
+def _hc_centile(value: float, exam: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """The exam HC's centile record at its images' one GA from dating (None without one)."""
     from hc_tf import clinical
-    dates = {r.get("known_ga_weeks") for r in members}
-    if len(dates) != 1 or None in dates:
+    if exam.get("known_ga_weeks") is None:
         return None
-    return records_lib.centile_record(clinical.hc_centile(value, dates.pop()))
+    return records_lib.centile_record(clinical.hc_centile(value, float(exam["known_ga_weeks"])))
 
 
 def _ga_observation(key: str, exam: Mapping[str, Any], hc_url: str, model, effective,
-                    subject):
+                    subject) -> Dict[str, Any]:
+    """The GA of the exam's HC by one equation, in days, with its interval, from the HC's."""
     from hc_tf.report import exams
-    doc = {"resourceType": "Observation", "status": "preliminary",
-            "category": [{"coding": [fhir.IMAGING_CATEGORY]}],
-            "code": {"coding": [{"system": fhir.LOINC, "code": "18185-9"}],
-                     "text": f"Gestational age by fetal head circumference, {GA_TEXT[key]}"},
-            "valueQuantity": {"value": round(float(exam[f"ga_{key}_days"]), 2), "unit": "d",
-                              "system": fhir.UCUM, "code": "d"},
-            "method": {"text": f"{GA_TEXT[key]} from the exam's HC"},
-            "device": {"display": f"hc-tf {model.name} {model.version}"},
-            "derivedFrom": [{"reference": hc_url}],
-            **({"effectiveDateTime": effective} if effective else {}),
-            **({"subject": subject} if subject else {})}
+    code = {"coding": [{"system": fhir.LOINC, "code": "18185-9"}],
+            "text": f"Gestational age by fetal head circumference, {GA_TEXT[key]}"}
+    doc = fhir.head_observation(code, round(float(exam[f"ga_{key}_days"]), 2),
+                                f"{GA_TEXT[key]} from the exam's HC", model,
+                                [{"reference": hc_url}], [], effective, subject, unit="d")
     return fhir.with_interval(doc, "GA", exams.ga_interval_record(exam, key), "d")
 
 
@@ -149,7 +143,7 @@ def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], m
         doc = _observation(spec, members, model, derived, review_note, effective, subject)
         if doc is not None:
             if spec[0] == "hc_mm":
-                doc = fhir.with_centile(doc, _hc_centile(doc["valueQuantity"]["value"], members),
+                doc = fhir.with_centile(doc, _hc_centile(doc["valueQuantity"]["value"], exam),
                                         members[0].get("dating"))
             entries.append((next(ids), doc))
     hc_url = entries[0][0]
