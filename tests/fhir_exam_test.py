@@ -166,3 +166,36 @@ def test_a_report_fhir_refuses_is_not_written(run):
     del bundle["entry"][0]["resource"]["status"]  # required
     with pytest.raises(pydantic.ValidationError, match="status"):
         fhir.validated(bundle)
+
+
+def test_the_narrative_shows_each_value_with_its_interval_and_the_comments(run):
+    """The report's XHTML text (what an EHR shows): well-formed, one row per Observation with
+    the value and interval they hold, the HC's centile, the conclusion's lines; text escaped."""
+    import xml.etree.ElementTree as ET
+    from hc_tf import clinical
+    from hc_tf.report import dicom_sr
+    _, _, bundle = _exam(run, "twice1.dcm", "twice2.dcm")
+    report, observations = _resources(bundle)
+    assert report["text"]["status"] == "generated"
+    div = ET.fromstring(report["text"]["div"])
+    ns = "{http://www.w3.org/1999/xhtml}"
+    assert div.tag == f"{ns}div"
+    rows = [[td.text for td in tr.iter(f"{ns}td")] for tr in div.iter(f"{ns}tr")][1:]
+    assert len(rows) == len(observations) == 7
+    for (name, value, interval), obs in zip(rows, observations.values()):
+        v, iv = obs["valueQuantity"]["value"], fhir.read_interval(obs)
+        if obs["valueQuantity"]["unit"] == "d":
+            assert name.startswith("GA by") and value == f"{clinical.format_ga(v)} weeks"
+            assert interval == (f"{clinical.format_ga(iv['lower_mm'])} weeks to "
+                                f"{clinical.format_ga(iv['upper_mm'])} weeks")
+        else:
+            assert name.endswith("(mean of 2 images)") and value.startswith(f"{v:.1f} ")
+            assert interval.startswith(f"{iv['lower_mm']:.1f} ")
+    paragraphs = [p.text for p in div.iter(f"{ns}p")]
+    (hc,) = _by_code(observations, "hc")
+    assert f"HC {hc['interpretation'][0]['text']}: normal range" in paragraphs[-2]
+    assert paragraphs[-1] == report["conclusion"] == "hc-tf review: not needed"
+    unsafe = fhir_exam.narrative([], ["<script>alert(1)</script> & more"],
+                                 dicom_sr.ModelInfo("m<x>", "1", "0" * 64))
+    assert "<script>" not in unsafe
+    assert ET.fromstring(unsafe).findall(f"{ns}p")[-1].text == "<script>alert(1)</script> & more"

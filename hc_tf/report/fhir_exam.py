@@ -14,16 +14,19 @@ Observations, which it lists as `result`:
 The report: status preliminary (a model's measurement, for a clinician to confirm), category
 OB Ultrasound (HL7 v2 table 0074), code LOINC 11525-3 with DICOM's 125000 (the SR's root), the
 OB SR's SOP Instance UID as identifier (the HL7 DICOM SR to FHIR mapping's rule: one report,
-two forms), the study as imagingStudy, and as conclusion the SR's comments: the review flag,
-each flagged image's reasons and the images' disagreement. Its resources' ids (`urn:uuid:`)
-derive from the SR's UID, so writing the same report again gives the same ids.
+two forms), the study as imagingStudy, as conclusion the SR's comments: the review flag,
+each flagged image's reasons and the images' disagreement, and as its narrative (`text`, what
+an EHR shows a reader) a table of the Observations' values and intervals with those comments.
+Its resources' ids (`urn:uuid:`) derive from the SR's UID, so writing the same report again
+gives the same ids.
 """
 
 from __future__ import annotations
 
+import html
 import itertools
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hc_tf.report import dicom_sr_obgyn
 from hc_tf.report import fhir
@@ -81,6 +84,7 @@ def exam_value(members: Sequence[Mapping[str, Any]], field: str, interval_field:
 
 
 def _observation(spec, members, model, derived, review_note, effective, subject):
+    """(the Observation of one quantity of the exam, how many images it averages), or None."""
     field, interval_field, code, title, unit = spec
     got = exam_value(members, field, interval_field)
     if got is None:
@@ -93,7 +97,7 @@ def _observation(spec, members, model, derived, review_note, effective, subject)
                                  if n > 1 else [])
     doc = fhir.head_observation(code, value, method, model, derived, notes, effective, subject,
                                 unit=unit)
-    return fhir.with_interval(doc, title, interval, unit)
+    return fhir.with_interval(doc, title, interval, unit), n
 
 
 def _hc_centile(value: float, exam: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
@@ -114,6 +118,35 @@ def _ga_observation(key: str, exam: Mapping[str, Any], hc_url: str, model, effec
                                 f"{GA_TEXT[key]} from the exam's HC", model,
                                 [{"reference": hc_url}], [], effective, subject, unit="d")
     return fhir.with_interval(doc, "GA", exams.ga_interval_record(exam, key), "d")
+
+
+def _shown(value: float, unit: str) -> str:
+    from hc_tf import clinical
+    return f"{clinical.format_ga(value)} weeks" if unit == "d" else f"{value:.1f} {unit}"
+
+
+def narrative(rows: Sequence[Tuple[str, Mapping[str, Any]]], comments: Sequence[str],
+              model: Any) -> str:
+    """The report's human-readable text (FHIR narrative, XHTML), from its Observations: a
+    table of each quantity with its 95% interval, the HC's centile when read against a GA from
+    dating, then the comments; every text escaped."""
+    cells = []
+    for name, doc in rows:
+        quantity, interval = doc["valueQuantity"], fhir.read_interval(doc)
+        unit = quantity["unit"]
+        bounds = (f"{_shown(interval['lower_mm'], unit)} to {_shown(interval['upper_mm'], unit)}"
+                  if interval else "none")
+        cells.append(f"<tr><td>{html.escape(name)}</td><td>{_shown(quantity['value'], unit)}"
+                     f"</td><td>{html.escape(bounds)}</td></tr>")
+    hc = rows[0][1] if rows else {}  # the HC first
+    centile = [f"<p>HC {html.escape(i['text'])}: normal range {r['low']['value']:.1f} to "
+               f"{r['high']['value']:.1f} mm, the {html.escape(r['text'])}</p>"
+               for i, r in zip(hc.get("interpretation", []), hc.get("referenceRange", []))]
+    notes = "".join(f"<p>{html.escape(line)}</p>" for line in comments)
+    return ('<div xmlns="http://www.w3.org/1999/xhtml"><p><b>Fetal head biometry</b> by '
+            f"{html.escape(f'hc-tf {model.name} {model.version}')} (preliminary: for a "
+            "clinician to review)</p><table><tr><th>Measurement</th><th>Value</th><th>95% "
+            f"interval</th></tr>{''.join(cells)}</table>{''.join(centile)}{notes}</div>")
 
 
 def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], model: Any,
@@ -138,25 +171,29 @@ def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], m
     review_note = ([{"text": "please review: " + "; ".join(comments[1:])}]
                    if comments[0].endswith(": needed") else [])
     derived = _derived(members)
-    report_url, entries = next(ids), []
+    report_url, entries, rows = next(ids), [], []
     for spec in QUANTITIES:
-        doc = _observation(spec, members, model, derived, review_note, effective, subject)
-        if doc is not None:
+        got = _observation(spec, members, model, derived, review_note, effective, subject)
+        if got is not None:
+            doc, n = got
             if spec[0] == "hc_mm":
                 doc = fhir.with_centile(doc, _hc_centile(doc["valueQuantity"]["value"], exam),
                                         members[0].get("dating"))
             entries.append((next(ids), doc))
+            rows.append((spec[3] + (f" (mean of {n} images)" if n > 1 else ""), doc))
     hc_url = entries[0][0]
     for key in ("hadlock", "intergrowth"):
         if exam.get(f"ga_{key}_days") is not None:
-            entries.append((next(ids), _ga_observation(key, exam, hc_url, model, effective,
-                                                       subject)))
+            doc = _ga_observation(key, exam, hc_url, model, effective, subject)
+            entries.append((next(ids), doc))
+            rows.append((f"GA by {GA_TEXT[key]}", doc))
     report = {"resourceType": "DiagnosticReport", "status": "preliminary",
               "identifier": [{"system": fhir.DICOM_UID, "value": f"{fhir.OID}{report_uid}"}],
               "category": [{"coding": [OB_ULTRASOUND]}], "code": REPORT_CODE,
               "imagingStudy": [derived[0]],
               "result": [{"reference": url} for url, _ in entries],
               "conclusion": "\n".join(comments),
+              "text": {"status": "generated", "div": narrative(rows, comments, model)},
               **({"effectiveDateTime": effective} if effective else {}),
               **({"subject": subject} if subject else {})}
     return fhir.validated({"resourceType": "Bundle", "type": "collection", "entry": [
