@@ -76,7 +76,7 @@ def _num(code, value: float, unit, interval: Optional[Dict[str, Any]] = None,
 
 
 def mean_with_interval(values: Sequence[float], intervals: Sequence[Optional[Dict[str, Any]]]
-          ) -> Tuple[float, Optional[Dict[str, Any]]]:
+                       ) -> Tuple[float, Optional[Dict[str, Any]]]:
     """The values' mean and its interval: the mean of the images' half-widths when every image
     has one (exams' rule: no credit for averaging)."""
     mean = statistics.fmean(values)
@@ -104,7 +104,7 @@ def _measured(members: Sequence[Mapping[str, Any]], spec) -> List[Any]:
              for r in have]
     if len(have) > 1:
         mean, interval = mean_with_interval([value_of(r, field) for r in have],
-                               [r.get(interval_field) for r in have])
+                                            [r.get(interval_field) for r in have])
         derivation = hd.sr.CodeContentItem(
             name=codes.DCM.Derivation, value=codes.SCT.Mean,
             relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD)
