@@ -155,7 +155,6 @@ class Spool:
     def keep_header(self, instance_id: int, dataset: Any) -> None:
         """Writes an image's header without its pixels, durably, for its series' report (the
         image itself goes once measured)."""
-        from hc_tf.io import atomic
         ds = dataset.copy()
         for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
             if keyword in ds:
