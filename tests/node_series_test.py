@@ -224,8 +224,14 @@ def test_no_series_report_without_obgyn_report(tmp_path, runner, model):
     on = _Node(tmp_path / "on", runner, model)
     on.measurer.measure(on.receive(_heads(str(tmp_path / "b"), ["000_HC.png"])[0]))
     assert len(os.listdir(on.spool.headers)) == 1
-    spool_lib.Spool(on.spool.root, 10**9).recover(keep_headers=False)
+    assert on.spool.journal.status()["series_reports"] == {"waiting": 1}
+    off = spool_lib.Spool(on.spool.root, 10**9)
+    off.recover(keep_headers=False)
     assert os.listdir(on.spool.headers) == []
+    # and its series waits no more: nothing shows as waiting, nothing is built if turned on
+    assert off.journal.status()["series_reports"] == {"waiting": 0}
+    again = _Node(on.spool.root, runner, model)
+    assert again.reporter.report_due(time.time() + LATER) == 0 and again.reports() == []
 
 
 def test_a_full_disk_while_building_leaves_no_half_report_and_retries(tmp_path, runner, model,

@@ -218,6 +218,12 @@ class Journal:
         return self._tx([("DELETE FROM instances WHERE kind = ? AND state = 'building'",
                           (REPORT,))])[0].rowcount
 
+    def forget_waiting(self) -> int:
+        """Drops the records of the images waiting for their series' report ([node]
+        obgyn_report turned off: none is built, none waits); returns how many."""
+        return self._tx([(f"UPDATE instances SET records = NULL WHERE id IN (SELECT id FROM "
+                          f"{_WAITING})", ())])[0].rowcount
+
     def headers_to_keep(self) -> set:
         """The images whose headers the spool keeps: measured, their series not yet reported."""
         return {r["id"] for r in self._query(

@@ -207,9 +207,11 @@ class Spool:
         and the SR folders nothing will send (they hold patient data): those of an instance
         delivered everywhere (a kill before its folder went), dead, not yet measured (a part
         written by an interrupted measurement: it is measured again), or unknown; and the
-        headers no series report needs (none without `keep_headers`: no [node] obgyn_report),
-        and a half-built report (built again)."""
+        headers no series report needs (none without `keep_headers`: no [node] obgyn_report,
+        whose waiting series then wait no more), and a half-built report (built again)."""
         self.journal.drop_building()
+        if not keep_headers:
+            self.journal.forget_waiting()
         known = self.journal.files()
         for name in os.listdir(self.incoming):
             if name.startswith(".tmp") or name not in known:
