@@ -622,6 +622,55 @@ def test_fhir_destination_files_an_exams_report_with_its_links_as_one_transactio
     assert "urn:uuid:" not in json.dumps(sent)
 
 
+def test_send_fhir_files_predicts_files_under_hashed_ids_and_names_each_it_could_not(tmp_path,
+                                                                                    monkeypatch):
+    """`hc-tf node send-fhir OUT`: each *.fhir.json one transaction as the node sends it, a
+    head's ids a hash of the file's name (never the name: it may be a patient's); a file that
+    is not JSON, not a Bundle, or refused is named with why, the others still filed; exit 1."""
+    import hashlib
+    from hc_tf.clinical import biometry
+    from hc_tf.report import dicom_sr, fhir, records
+    bundle = fhir.head_bundle(175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"},
+                              None, dicom_sr.ModelInfo("m.tflite", "1", "0" * 64), False, [],
+                              biometry=records.biometry_record(biometry.biometry_from_axes(22.5, 30.0)))
+    folder = tmp_path / "out" / "fhir"
+    folder.mkdir(parents=True)
+    (folder / "Doe_Jane.fhir.json").write_text(json.dumps(bundle))
+    (folder / "again.fhir.json").write_text(json.dumps(bundle))
+    (folder / "broken.fhir.json").write_text("{not json")
+    (folder / "list.fhir.json").write_text("[1]")
+    (folder / "other.fhir.json").write_text('{"resourceType": "Bundle", "entry": [{}]}')
+    (folder / "odd.fhir.json").write_text('{"resourceType": "Bundle", "entry": [{"fullUrl": '
+                                          '"urn:uuid:1"}]}')
+    (folder / "notes.txt").write_text("not sent")
+    server, dest, got = node_support.fhir_server([200, 503])
+    try:
+        result = CliRunner().invoke(cli.main, ["node", "send-fhir", str(tmp_path / "out"),
+                                               "--url", dest.url])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = result.output.splitlines()
+    assert f"{folder / 'Doe_Jane.fhir.json'}: filed" in lines
+    for name, why in (("again", "FHIR HTTP 503"), ("broken", "Expecting property name"),
+                      ("list", "not a FHIR resource"), ("other", "no Observation of a head's"),
+                      ("odd", "not a FHIR file hc-tf wrote")):
+        assert any(line.startswith(f"{folder / name}.fhir.json: not filed") and why in line
+                   for line in lines), (name, result.output)
+    assert lines[-1] == "Error: 5 file(s) not filed"
+    (_, _, sent), _ = got
+    base = "hctf-" + hashlib.sha256(b"Doe_Jane").hexdigest()[:40]
+    assert [e["resource"]["id"] for e in sent["entry"]][:2] == [base, f"{base}.bpd"]
+    assert "Doe" not in json.dumps(sent)
+    bad = CliRunner().invoke(cli.main, ["node", "send-fhir", str(folder), "--url", "ftp://x"])
+    assert bad.exit_code == 2 and "http(s)://" in bad.output
+    from hc_tf.node import cli_lib
+    monkeypatch.setattr(cli_lib, "MAX_FHIR_FILE_BYTES", 100)  # bounded before it is read
+    big = CliRunner().invoke(cli.main, ["node", "send-fhir", str(folder / "Doe_Jane.fhir.json"),
+                                        "--url", "http://127.0.0.1:9"])
+    assert big.exit_code == 1 and "not filed: over 0 MiB" in big.output
+
+
 def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(tmp_path):
     """A file spooled before the Bundle (one Observation) is still filed, as a PUT."""
     obs = tmp_path / "fhir" / "abc.frame2.fhir.json"

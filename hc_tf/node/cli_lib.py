@@ -136,6 +136,57 @@ def status(config_path, spool, as_json):
         click.echo(f"  #{u['id']} -> {u['dest']}: {u['error']}; {kept}")
 
 
+# A FHIR file hc-tf writes is a few hundred kB (a 120-frame cine's exam report: 0.5 MB).
+MAX_FHIR_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _fhir_files(paths) -> list:
+    """The *.fhir.json files given, folders searched recursively, in name order."""
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            out += sorted(os.path.join(d, f) for d, _, names in os.walk(p) for f in names
+                          if f.endswith(".fhir.json"))
+        else:
+            out.append(p)
+    return out
+
+
+@node.command("send-fhir")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--url", required=True, help="The FHIR R4 server's base URL.")
+def send_fhir(paths, url):
+    """Files `hc-tf predict`'s FHIR files (PATHS: files, or folders such as OUT/fhir) on a FHIR
+    server, as the node's `fhir` destination does: each file one transaction of PUTs, so
+    sending the same files again updates. A head's ids are hctf-<a hash of its file's name>
+    (a file name may carry a patient's name; an id on a server should not)."""
+    import hashlib
+    from hc_tf.node import destinations as dest_lib
+    if not re.match(r"https?://[^/?#\s]+", url):
+        raise click.BadParameter(f"{url!r}: an http(s):// URL", param_hint="--url")
+    dest = dest_lib.Fhir(config_lib.Destination("fhir", url, (("url", url),)))
+    failed = 0
+    for path in _fhir_files(paths):
+        try:
+            if os.path.getsize(path) > MAX_FHIR_FILE_BYTES:
+                raise ValueError(f"over {MAX_FHIR_FILE_BYTES // 2**20} MiB: not an hc-tf FHIR file")
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            if not isinstance(doc, dict):
+                raise ValueError("not a FHIR resource (a JSON object)")
+            stem = os.path.basename(path).removesuffix(".fhir.json")
+            dest.send_doc(doc, "hctf-" + hashlib.sha256(stem.encode()).hexdigest()[:40])
+            click.echo(f"{path}: filed")
+        except (OSError, UnicodeDecodeError, ValueError, dest_lib.Retry, dest_lib.Refused) as err:
+            failed += 1
+            click.echo(f"{path}: not filed: {err}", err=True)
+        except (KeyError, TypeError, AttributeError):  # JSON, not a Bundle hc-tf writes
+            failed += 1
+            click.echo(f"{path}: not filed: not a FHIR file hc-tf wrote", err=True)
+    if failed:
+        raise click.ClickException(f"{failed} file(s) not filed")
+
+
 @node.command("forget-dead")
 @click.option("--config", "config_path", required=True, help="The node's TOML file.")
 @click.option("--spool", default=None, help="Spool folder (overrides the file).")

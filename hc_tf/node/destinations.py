@@ -195,14 +195,18 @@ class Fhir:
         for path in (f for f in files if f.endswith(".fhir.json")):
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
-            base_id = "hctf-" + os.path.basename(path)[:-len(".fhir.json")]
-            if doc.get("resourceType") == "Bundle" and _linked(doc):
-                self._request("post", self.url, self.linked_transaction(doc))
-            elif doc.get("resourceType") == "Bundle":
-                self._request("post", self.url, self.transaction(doc, base_id))
-            else:
-                doc["id"] = base_id
-                self._request("put", f"{self.url}/Observation/{base_id}", doc)
+            self.send_doc(doc, "hctf-" + os.path.basename(path)[:-len(".fhir.json")])
+
+    def send_doc(self, doc: Dict[str, Any], base_id: str) -> None:
+        """One file's content; `base_id` names a head's Observations (a linked bundle's ids
+        come from its own uuids)."""
+        if doc.get("resourceType") == "Bundle" and _linked(doc):
+            self._request("post", self.url, self.linked_transaction(doc))
+        elif doc.get("resourceType") == "Bundle":
+            self._request("post", self.url, self.transaction(doc, base_id))
+        else:
+            doc["id"] = base_id
+            self._request("put", f"{self.url}/Observation/{base_id}", doc)
 
     def transaction(self, bundle: Dict[str, Any], base_id: str) -> Dict[str, Any]:
         """The head's collection as a transaction: the HC's id `base_id` (as a lone
@@ -213,6 +217,8 @@ class Fhir:
             doc = dict(doc, id=base_id if name == "hc" else f"{base_id}.{name}")
             entries.append({"fullUrl": f"{self.url}/Observation/{doc['id']}", "resource": doc,
                             "request": {"method": "PUT", "url": f"Observation/{doc['id']}"}})
+        if not entries:  # nothing to file: not a head's bundle (a file hc-tf did not write)
+            raise Refused(f"{self.name}: no Observation of a head's in the Bundle")
         return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
     def linked_transaction(self, bundle: Dict[str, Any]) -> Dict[str, Any]:
