@@ -184,12 +184,15 @@ def test_a_rerun_with_overwrite_replaces_the_reports(run, tmp_path):
     out = tmp_path / "out"
     predict_lib.predict_files(MODEL, [str(inputs / "cine.dcm")], str(out))
     before = pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")).SOPInstanceUID
+    urls = [e["fullUrl"] for e in json.loads((out / "fhir" / "cine.obgyn.fhir.json").read_text())[
+        "entry"]]
     predict_lib.predict_files(MODEL, [str(inputs / "cine.dcm")], str(out),
                               overwrite=True)
     after = pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")).SOPInstanceUID
     assert after != before
     fhir_report = json.loads((out / "fhir" / "cine.obgyn.fhir.json").read_text())  # its twin
     assert fhir_report["entry"][0]["resource"]["identifier"][0]["value"] == f"urn:oid:{after}"
+    assert [e["fullUrl"] for e in fhir_report["entry"]] == urls  # the same images, the same ids
 
 
 def _paths(run):

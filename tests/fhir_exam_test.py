@@ -145,18 +145,21 @@ def test_disagreeing_images_are_said_in_the_conclusion_and_each_value(run):
     assert "component" not in hc  # no GA from dating: no centile
 
 
-def test_ids_derive_from_the_report_uid(run):
+def test_ids_derive_from_the_exams_images_not_the_sr(run):
+    """A report of the same images has the same ids whatever its SR's UID (a rerun's report
+    updates the last one filed); another set of images, other ids."""
     records, row, _ = _exam(run, "twice1.dcm", "twice2.dcm")
     from hc_tf.report import dicom_sr
     model = dicom_sr.model_info(MODEL)
     heads = [r for r in run["records"] if r["filename"] in ("twice1.dcm", "twice2.dcm")]
     exam = {k: (float(v) if k.startswith("ga_") and k.endswith("_days") else v)
             for k, v in row.items()}
-    first, again, other = (fhir_exam.exam_bundle(heads, exam, model, uid)
-                           for uid in ("1.2.3", "1.2.3", "1.2.4"))
-    urls = [[e["fullUrl"] for e in b["entry"]] for b in (first, again, other)]
+    first, rerun, fewer = (fhir_exam.exam_bundle(images, exam, model, uid) for images, uid in
+                           ((heads, "1.2.3"), (heads, "1.2.4"), (heads[:1], "1.2.3")))
+    urls = [[e["fullUrl"] for e in b["entry"]] for b in (first, rerun, fewer)]
     assert urls[0] == urls[1] and not set(urls[0]) & set(urls[2])
     assert len(set(urls[0])) == len(urls[0])
+    assert rerun["entry"][0]["resource"]["identifier"][0]["value"] == "urn:oid:1.2.4"
 
 
 def test_a_report_fhir_refuses_is_not_written(run):

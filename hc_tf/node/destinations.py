@@ -184,7 +184,7 @@ class Fhir:
     HC, BPD, OFD) goes as one transaction (POST <url>: all its Observations filed or none), each
     entry a PUT Observation/<id>, the id derived from the source instance (and frame) and the
     quantity, so a resend updates rather than adds; an exam's report (`fhir_exam`'s collection,
-    whose entries refer to each other by `urn:uuid:` fullUrls derived from its SR) likewise, each
+    whose entries refer to each other by `urn:uuid:` fullUrls derived from its images) likewise, each
     resource PUT as <type>/hctf-<its uuid> and the references rewritten to those; a lone
     Observation (a file spooled by a version before the Bundle) as PUT Observation/<id>."""
 

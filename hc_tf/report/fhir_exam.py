@@ -17,8 +17,9 @@ OB SR's SOP Instance UID as identifier (the HL7 DICOM SR to FHIR mapping's rule:
 two forms), the study as imagingStudy, as conclusion the SR's comments: the review flag,
 each flagged image's reasons and the images' disagreement, and as its narrative (`text`, what
 an EHR shows a reader) a table of the Observations' values and intervals with those comments.
-Its resources' ids (`urn:uuid:`) derive from the SR's UID, so writing the same report again
-gives the same ids.
+Its resources' ids (`urn:uuid:`) derive from the exam's images (each instance and frame), not
+from the SR's new UID: a report of the same images, written again or by a rerun, has the same
+ids, so filing it updates what the last one filed instead of adding a second report.
 """
 
 from __future__ import annotations
@@ -159,13 +160,15 @@ def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], m
         in input order (as `dicom_sr_obgyn.build_exam_sr` takes them).
       exam: the exam's exams.csv row (`exams.exam_record` of `members`).
       model: `dicom_sr.ModelInfo`.
-      report_uid: the exam's OB-GYN SR's SOP Instance UID (its identifier; the ids' seed).
+      report_uid: the exam's OB-GYN SR's SOP Instance UID (its identifier).
       effective, subject: as the images' Observations have them (`fhir.observation`).
 
     Raises:
       pydantic.ValidationError: for a Bundle FHIR R4 does not accept (a bug).
     """
-    ids = (f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_OID, f'{report_uid}.{i}')}"
+    images = " ".join(f"{r['dicom']['sop_instance_uid']}/{r['dicom'].get('frame') or 1}"
+                      for r in members)
+    ids = (f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_OID, f'hc-tf exam {images} {i}')}"
            for i in itertools.count())
     comments = dicom_sr_obgyn.comments(members, exam)
     review_note = ([{"text": "please review: " + "; ".join(comments[1:])}]
