@@ -622,28 +622,33 @@ def test_fhir_destination_files_an_exams_report_with_its_links_as_one_transactio
     assert "urn:uuid:" not in json.dumps(sent)
 
 
-def test_send_fhir_files_predicts_files_under_hashed_ids_and_names_each_it_could_not(tmp_path,
-                                                                                    monkeypatch):
+def test_send_fhir_files_predicts_files_under_their_images_ids_and_names_each_it_could_not(
+        tmp_path, monkeypatch):
     """`hc-tf node send-fhir OUT`: each *.fhir.json one transaction as the node sends it, a
-    head's ids a hash of the file's name (never the name: it may be a patient's); a file that
-    is not JSON, not a Bundle, or refused is named with why, the others still filed; exit 1."""
-    import hashlib
+    head's ids the node's (a hash of its image's UID and frame), whatever the file is called (a
+    name may be a patient's); a file that is not JSON, not a Bundle, not a head's, or refused is
+    named with why, the others still filed; exit 1."""
     from hc_tf.clinical import biometry
+    from hc_tf.node import spool
     from hc_tf.report import dicom_sr, fhir, records
-    bundle = fhir.head_bundle(175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"},
-                              None, dicom_sr.ModelInfo("m.tflite", "1", "0" * 64), False, [],
-                              biometry=records.biometry_record(biometry.biometry_from_axes(22.5, 30.0)))
+
+    def head(sop, frame):
+        return fhir.head_bundle(
+            175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": sop}, frame,
+            dicom_sr.ModelInfo("m.tflite", "1", "0" * 64), False, [],
+            biometry=records.biometry_record(biometry.biometry_from_axes(22.5, 30.0)))
     folder = tmp_path / "out" / "fhir"
     folder.mkdir(parents=True)
-    (folder / "Doe_Jane.fhir.json").write_text(json.dumps(bundle))
-    (folder / "again.fhir.json").write_text(json.dumps(bundle))
+    (folder / "Doe_Jane.fhir.json").write_text(json.dumps(head("1.2.3.4", None)))
+    (folder / "again.fhir.json").write_text(json.dumps(head("1.2.3.4", None)))  # renamed
+    (folder / "third.fhir.json").write_text(json.dumps(head("1.2.3.5", 3)))
     (folder / "broken.fhir.json").write_text("{not json")
     (folder / "list.fhir.json").write_text("[1]")
     (folder / "other.fhir.json").write_text('{"resourceType": "Bundle", "entry": [{}]}')
     (folder / "odd.fhir.json").write_text('{"resourceType": "Bundle", "entry": [{"fullUrl": '
                                           '"urn:uuid:1"}]}')
     (folder / "notes.txt").write_text("not sent")
-    server, dest, got = node_support.fhir_server([200, 503])
+    server, dest, got = node_support.fhir_server([200, 200, 503])
     try:
         result = CliRunner().invoke(cli.main, ["node", "send-fhir", str(tmp_path / "out"),
                                                "--url", dest.url])
@@ -652,16 +657,21 @@ def test_send_fhir_files_predicts_files_under_hashed_ids_and_names_each_it_could
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     lines = result.output.splitlines()
     assert f"{folder / 'Doe_Jane.fhir.json'}: filed" in lines
-    for name, why in (("again", "FHIR HTTP 503"), ("broken", "Expecting property name"),
-                      ("list", "not a FHIR resource"), ("other", "no Observation of a head's"),
+    assert f"{folder / 'again.fhir.json'}: filed" in lines
+    for name, why in (("third", "FHIR HTTP 503"), ("broken", "Expecting property name"),
+                      ("list", "not a FHIR resource"), ("other", "no source image"),
                       ("odd", "not a FHIR file hc-tf wrote")):
         assert any(line.startswith(f"{folder / name}.fhir.json: not filed") and why in line
                    for line in lines), (name, result.output)
     assert lines[-1] == "Error: 5 file(s) not filed"
-    (_, _, sent), _ = got
-    base = "hctf-" + hashlib.sha256(b"Doe_Jane").hexdigest()[:40]
-    assert [e["resource"]["id"] for e in sent["entry"]][:2] == [base, f"{base}.bpd"]
-    assert "Doe" not in json.dumps(sent)
+    (_, _, first), (_, _, again), (_, _, third) = got
+    base = "hctf-" + spool.short_hash("1.2.3.4")
+    assert [e["resource"]["id"] for e in first["entry"]][:2] == [base, f"{base}.bpd"]
+    assert again == first  # renamed, the same image: the same ids, an update
+    # as the node files a frame's head: its spool names the image by the UID's hash
+    frame = spool.Spool.image_name("1.2.3.5").removesuffix(".dcm") + ".frame3"
+    assert third["entry"][0]["resource"]["id"] == f"hctf-{frame}"
+    assert "Doe" not in json.dumps(got)
     bad = CliRunner().invoke(cli.main, ["node", "send-fhir", str(folder), "--url", "ftp://x"])
     assert bad.exit_code == 2 and "http(s)://" in bad.output
     from hc_tf.node import cli_lib

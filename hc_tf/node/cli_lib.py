@@ -158,9 +158,9 @@ def _fhir_files(paths) -> list:
 def send_fhir(paths, url):
     """Files `hc-tf predict`'s FHIR files (PATHS: files, or folders such as OUT/fhir) on a FHIR
     server, as the node's `fhir` destination does: each file one transaction of PUTs, so
-    sending the same files again updates. A head's ids are hctf-<a hash of its file's name>
-    (a file name may carry a patient's name; an id on a server should not)."""
-    import hashlib
+    sending the same files again updates. A head's ids are hctf-<a hash of its image's SOP
+    Instance UID> (the node's: never the file's name, which may carry a patient's, and the same
+    however the file was named)."""
     from hc_tf.node import destinations as dest_lib
     if not re.match(r"https?://[^/?#\s]+", url):
         raise click.BadParameter(f"{url!r}: an http(s):// URL", param_hint="--url")
@@ -174,8 +174,7 @@ def send_fhir(paths, url):
                 doc = json.load(f)
             if not isinstance(doc, dict):
                 raise ValueError("not a FHIR resource (a JSON object)")
-            stem = os.path.basename(path).removesuffix(".fhir.json")
-            dest.send_doc(doc, "hctf-" + hashlib.sha256(stem.encode()).hexdigest()[:40])
+            dest.send_doc(doc)
             click.echo(f"{path}: filed")
         except (OSError, UnicodeDecodeError, ValueError, dest_lib.Retry, dest_lib.Refused) as err:
             failed += 1

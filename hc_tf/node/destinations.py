@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from hc_tf.io import atomic
 from hc_tf.node import config as config_lib
@@ -195,14 +196,17 @@ class Fhir:
         for path in (f for f in files if f.endswith(".fhir.json")):
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
+            # The spool names an image by its UID's hash, so the file's name is head_id's.
             self.send_doc(doc, "hctf-" + os.path.basename(path)[:-len(".fhir.json")])
 
-    def send_doc(self, doc: Dict[str, Any], base_id: str) -> None:
-        """One file's content; `base_id` names a head's Observations (a linked bundle's ids
-        come from its own uuids)."""
+    def send_doc(self, doc: Dict[str, Any], base_id: Optional[str] = None) -> None:
+        """One file's content; `base_id` names a head's Observations (`head_id`'s when None;
+        a linked bundle's ids come from its own uuids)."""
         if doc.get("resourceType") == "Bundle" and _linked(doc):
             self._request("post", self.url, self.linked_transaction(doc))
-        elif doc.get("resourceType") == "Bundle":
+            return
+        base_id = base_id or head_id(doc)
+        if doc.get("resourceType") == "Bundle":
             self._request("post", self.url, self.transaction(doc, base_id))
         else:
             doc["id"] = base_id
@@ -251,6 +255,29 @@ class Fhir:
             raise Retry(f"{self.name}: FHIR HTTP {r.status_code}")
         if r.status_code >= 400:
             raise Refused(f"{self.name}: FHIR HTTP {r.status_code}")
+
+
+def head_id(doc: Dict[str, Any]) -> str:
+    """The id of a head's HC Observation (a `head_bundle` or a lone Observation):
+    hctf-<short_hash of its image's SOP Instance UID>, .frame<k> added for a frame of several,
+    as the node's spool names the image, so a head filed by the node and by `send-fhir` gets one
+    id whatever its file was called.
+
+    Raises:
+      Refused: for a document with no source image in its HC's derivedFrom.
+    """
+    from hc_tf.node import spool
+    from hc_tf.report import fhir
+    obs = fhir.bundle_observations(doc).get("hc", {}) if doc.get("resourceType") == "Bundle" \
+        else doc
+    for ref in obs.get("derivedFrom") or []:
+        uid = str((ref.get("identifier") or {}).get("value", ""))
+        if ref.get("type") == "Media" and uid.startswith(fhir.OID):
+            frame = re.search(r", frame ([0-9]+)$", str(ref.get("display", "")))
+            return (f"hctf-{spool.short_hash(uid[len(fhir.OID):])}"
+                    + (f".frame{frame.group(1)}" if frame else ""))
+    raise Refused("no source image (a Media reference) in the HC Observation's derivedFrom: "
+                  "not a head's FHIR file hc-tf wrote")
 
 
 def _linked(bundle: Dict[str, Any]) -> bool:

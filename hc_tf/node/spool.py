@@ -27,6 +27,12 @@ RECOUNT_S = 30.0  # the size is counted from the files again this often
 DEFAULT_MIN_FREE_MB = 64.0  # the filesystem's own floor, whatever the limit says
 
 
+def short_hash(text: str) -> str:
+    """What the node names a UID by in file names, the journal and FHIR ids: 40 hex digits of
+    its SHA-256 (a UID can be traced to a patient; its hash cannot be read back)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
 class SpoolFull(Exception):
     """No room for an instance: the node answers 'out of resources'."""
 
@@ -81,7 +87,7 @@ class Spool:
 
     @staticmethod
     def image_name(sop_uid: str) -> str:
-        return hashlib.sha256(sop_uid.encode()).hexdigest()[:40] + ".dcm"
+        return short_hash(sop_uid) + ".dcm"
 
     @staticmethod
     def series_key(data: bytes) -> Optional[str]:
@@ -95,7 +101,7 @@ class Spool:
                 ds.get("SeriesInstanceUID") or "")
         except Exception:  # noqa: BLE001  whatever a malformed file raises
             return None
-        return hashlib.sha256(f"{study}/{series}".encode()).hexdigest()[:40] if study else None
+        return short_hash(f"{study}/{series}") if study else None
 
     def image_path(self, name: str) -> str:
         return os.path.join(self.incoming, name)
