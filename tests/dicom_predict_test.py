@@ -403,6 +403,33 @@ def test_patient_fields_and_a_refused_sr_keep_the_measurement_and_quote_no_value
     assert "SECRET" not in (out / "report.json").read_text()
 
 
+def test_a_sop_class_dicom_does_not_define_gets_no_sr_and_the_batch_goes_on(tmp_path):
+    """A private or damaged SOP Class UID (one byte of a class changed, as a fuzzed copy of a
+    pydicom file had it, stopped the whole run with highdicom's KeyError): the image is
+    measured, its SR and FHIR are not written and report.json says why; the others are."""
+    import warnings
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, sop_class in (("private.dcm", "1.2.3.4"), ("damaged.dcm", "1.2.840.10008.5.1.4.\x1e.1.7"),
+                            ("plain.dcm", None)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pydicom warns of the damaged UID as it is set
+            ds = dicom_files.gray_dataset(HEADS[0])
+            if sop_class:
+                ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
+            dicom_files.save(ds, str(inputs / name))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["predict", "--model", MODEL, str(inputs),
+                                           "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    records = {r["filename"]: r for r in json.loads((out / "report.json").read_text())["images"]}
+    for name in ("private.dcm", "damaged.dcm"):
+        assert records[name]["found"] and "sr" not in records[name]["dicom"]
+        assert records[name]["dicom"]["sr_error"] == (
+            f"{name}: no SR or FHIR: SOPClassUID (0008,0016) is not an image class DICOM defines")
+    assert (out / records["plain.dcm"]["dicom"]["sr"]).is_file()
+
+
 def test_evaluate_names_frames_a_file_lacks():
     from hc_tf.surfaces import dicom_evaluate
     refs = {"cine.dcm#3": 1.0, "cine.dcm#2": 1.0, "one.dcm#1": 1.0, "one.dcm#2": 1.0}

@@ -305,8 +305,8 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
       A highdicom ComprehensiveSR (a pydicom Dataset).
 
     Raises:
-      SRError: highdicom refused the source all the same; it names the tags whose values the
-        refusal quoted, without the values.
+      SRError: highdicom refused the source all the same, or knows no IOD of its SOP class;
+        it names the tags whose values the refusal quoted, without the values.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -341,11 +341,14 @@ def ellipse_region(sop_class_uid: str, sop_instance_uid: str, frame: Optional[in
     import highdicom as hd
     frames = [frame] if frame is not None and str(sop_class_uid) not in SINGLE_FRAME_CLASSES \
         else None
-    with dicom.quiet():  # pydicom quotes a source UID it finds invalid as the region copies it
-        return hd.sr.ImageRegion(
-            graphic_type=hd.sr.GraphicTypeValues.ELLIPSE, graphic_data=points,
-            source_image=hd.sr.SourceImageForRegion(sop_class_uid, sop_instance_uid,
-                                                    referenced_frame_numbers=frames))
+    try:
+        with dicom.quiet():  # pydicom quotes a source UID it finds invalid as the region copies it
+            return hd.sr.ImageRegion(
+                graphic_type=hd.sr.GraphicTypeValues.ELLIPSE, graphic_data=points,
+                source_image=hd.sr.SourceImageForRegion(sop_class_uid, sop_instance_uid,
+                                                        referenced_frame_numbers=frames))
+    except KeyError:  # highdicom knows no IOD of the class: a private or damaged one
+        raise SRError("SOPClassUID (0008,0016) is not an image class DICOM defines") from None
 
 
 def comprehensive_sr(source: Any, content: Any, series_instance_uid: str,
