@@ -1097,6 +1097,21 @@ def test_several_dicom_files_measure_as_predict_and_group_into_their_exam(page, 
         (py_exam,) = csv.DictReader(f)  # predict's exams.csv of the two DICOM files
     assert py_exam["exam"] == exams[0]["exam"]
     assert abs(float(exams[0]["hc_mean_mm"]) - float(py_exam["hc_mean_mm"])) <= TOL_MM
+    # The exam's FHIR report: predict's fhir/<first stem>.obgyn.fhir.json less its SR (no
+    # identifier, no SR in derivedFrom), with its ids (they derive from the images); the PNG's
+    # exam has none.
+    with page.expect_download() as d:
+        page.click("#batch-dl-exam-fhir")
+    assert d.value.suggested_filename == "000_HC.obgyn.fhir.json"
+    app = json.loads(open(d.value.path(), encoding="utf-8").read())
+    py = json.loads((tmp_path / "p" / want.records[0]["dicom"]["obgyn_fhir"]).read_text())
+    assert [e["fullUrl"] for e in app["entry"]] == [e["fullUrl"] for e in py["entry"]]
+    report, py_report = app["entry"][0]["resource"], py["entry"][0]["resource"]
+    assert "identifier" not in report and "identifier" in py_report
+    assert report.get("effectiveDateTime") == py_report.get("effectiveDateTime")
+    hc, py_hc = app["entry"][1]["resource"], py["entry"][1]["resource"]
+    assert abs(hc["valueQuantity"]["value"] - py_hc["valueQuantity"]["value"]) <= TOL_MM
+    assert hc["derivedFrom"] == [ref for ref in py_hc["derivedFrom"] if ref.get("type")]
     # A typed size that disagrees with the file is refused, as predict refuses it.
     page.set_input_files("#file", paths)
     page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)

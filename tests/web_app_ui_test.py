@@ -879,7 +879,8 @@ def test_report_buttons_say_what_they_do(page, golden):  # noqa: F811
     _found(page, "000_HC.png")
     for b in ("dl-csv", "dl-json", "dl-copy"):
         expect(page.locator(f"#{b}")).to_have_accessible_name(re.compile("report", re.I))
-    for b in ("dl-csv", "dl-json", "dl-copy", "dl-fhir", "batch-dl-csv", "batch-dl-json", "batch-dl-copy", "batch-dl-exams"):
+    for b in ("dl-csv", "dl-json", "dl-copy", "dl-fhir", "batch-dl-csv", "batch-dl-json", "batch-dl-copy", "batch-dl-exams",
+              "batch-dl-exam-fhir"):
         word, name = page.locator(f"#{b}").evaluate("(el) => [el.textContent, el.getAttribute('aria-label') || '']")
         assert re.search("report|exams|observation", name, re.I) and word in name, (b, name)  # the visible word too
 

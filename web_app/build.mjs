@@ -60,6 +60,16 @@ vendorUmd('@cornerstonejs/codec-openjpeg', path.join('dist', 'openjpegwasm_decod
 // JPEG Baseline (.4.50): cornerstone's wasm build of libjpeg-turbo, the decoder predict uses (simplejpeg's).
 vendorUmd('@cornerstonejs/codec-libjpeg-turbo-8bit', path.join('dist', 'libjpegturbowasm_decode.js'), [path.join('dist', 'libjpegturbowasm_decode.wasm')],
   'The wasm build contains libjpeg-turbo (https://libjpeg-turbo.org), under the IJG License and the Modified (3-clause) BSD License (its LICENSE.md). This software is based in part on the work of the Independent JPEG Group.');
+// uuid (the exam report's ids, uuid5): its browser ES modules as they are, named by the page's import map.
+const UUID = path.join(HERE, 'node_modules', 'uuid');
+if (!existsSync(path.join(UUID, 'dist', 'index.js'))) {
+  console.error('node_modules/uuid missing: run `npm ci` first');
+  process.exit(1);
+}
+for (const f of readdirSync(path.join(UUID, 'dist')).filter((n) => n.endsWith('.js') && n !== 'uuid-bin.js')) {
+  cpSync(path.join(UUID, 'dist', f), path.join(DIST, 'vendor', 'uuid', f));
+}
+cpSync(path.join(UUID, 'LICENSE.md'), path.join(DIST, 'vendor', 'uuid', 'LICENSE.md'));
 for (const w of WASM) for (const ext of ['.js', '.wasm']) {
   cpSync(path.join(LITERT, 'core', 'wasm', w + ext), path.join(DIST, 'wasm', w + ext));
 }

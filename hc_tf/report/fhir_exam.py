@@ -14,12 +14,14 @@ Observations, which it lists as `result`:
 The report: status preliminary (a model's measurement, for a clinician to confirm), category
 OB Ultrasound (HL7 v2 table 0074), code LOINC 11525-3 with DICOM's 125000 (the SR's root), the
 OB SR's SOP Instance UID as identifier (the HL7 DICOM SR to FHIR mapping's rule: one report,
-two forms), the study as imagingStudy, as conclusion the SR's comments: the review flag,
-each flagged image's reasons and the images' disagreement, and as its narrative (`text`, what
-an EHR shows a reader) a table of the Observations' values and intervals with those comments.
+two forms; none where no SR is written beside it, as in the web app), the study as
+imagingStudy, as conclusion the SR's comments: the review flag, each flagged image's reasons
+and the images' disagreement, and as its narrative (`text`, what an EHR shows a reader) a
+table of the Observations' values and intervals with those comments.
 Its resources' ids (`urn:uuid:`) derive from the exam's images (each instance and frame), not
 from the SR's new UID: a report of the same images, written again or by a rerun, has the same
 ids, so filing it updates what the last one filed instead of adding a second report.
+The web app's port (web_app/src/core/fhir_exam.js) writes the same Bundle without an SR.
 """
 
 from __future__ import annotations
@@ -151,16 +153,18 @@ def narrative(rows: Sequence[Tuple[str, Mapping[str, Any]]], comments: Sequence[
 
 
 def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], model: Any,
-                report_uid: str, effective: Optional[str] = None,
+                report_uid: Optional[str], effective: Optional[str] = None,
                 subject: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The exam's DiagnosticReport and Observations as a Bundle, validated by fhir.resources.
 
     Args:
-      members: the exam's report.json records with a head and a TID 1500 SR, all of one study,
-        in input order (as `dicom_sr_obgyn.build_exam_sr` takes them).
+      members: the exam's report.json records with a head (and a TID 1500 SR, referenced
+        where they name it: "sr_sop_instance_uid"), all of one study, in input order (as
+        `dicom_sr_obgyn.build_exam_sr` takes them).
       exam: the exam's exams.csv row (`exams.exam_record` of `members`).
       model: `dicom_sr.ModelInfo`.
-      report_uid: the exam's OB-GYN SR's SOP Instance UID (its identifier).
+      report_uid: the exam's OB-GYN SR's SOP Instance UID (its identifier); None for a
+        report with no SR beside it (the web app's): no identifier then.
       effective, subject: as the images' Observations have them (`fhir.observation`).
 
     Raises:
@@ -191,7 +195,8 @@ def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], m
             entries.append((next(ids), doc))
             rows.append((f"GA by {GA_TEXT[key]}", doc))
     report = {"resourceType": "DiagnosticReport", "status": "preliminary",
-              "identifier": [{"system": fhir.DICOM_UID, "value": f"{fhir.OID}{report_uid}"}],
+              **({"identifier": [{"system": fhir.DICOM_UID, "value": f"{fhir.OID}{report_uid}"}]}
+                 if report_uid else {}),
               "category": [{"coding": [OB_ULTRASOUND]}], "code": REPORT_CODE,
               "imagingStudy": [derived[0]],
               "result": [{"reference": url} for url, _ in entries],

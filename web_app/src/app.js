@@ -12,7 +12,7 @@ import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
 import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
-import { examsCsv } from './core/exams.js';
+import { wireExamDownloads, showExamReportsButton } from './ui/exam_reports.js';
 import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirBundle, frameFilename, frameStem } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
@@ -264,8 +264,9 @@ async function measureAll() {
     const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
     if (state.batch !== b) return;
     b.records = recs?.records ?? null;
-    b.unreadable = recs?.unreadable ?? [];
+    b.unreadable = recs?.unreadable ?? []; b.studyTimes = recs?.studyTimes ?? new Map();
     b.exams = b.records ? showExams(state.model.meta.clinical, b.records) : [];
+    showExamReportsButton(b.records, state.trusted);
     $('batch-downloads').hidden = !b.records?.length;
   } finally {
     b.running = false;
@@ -311,9 +312,7 @@ function wireUi(golden) {
   });
   $('measure-all').addEventListener('click', measureAll);
   $('dl-fhir').addEventListener('click', () => saveReport('fhir'));
-  $('batch-dl-exams').addEventListener('click', () => {
-    if (state.batch?.exams?.length) download(examsCsv(state.batch.exams), 'exams.csv', 'text/csv');
-  });
+  wireExamDownloads(() => state, reportRecords);
   for (const k of ['csv', 'json', 'copy']) {
     $(`dl-${k}`).addEventListener('click', () => saveReport(k));
     $(`batch-dl-${k}`).addEventListener('click', () => saveReport(k));

@@ -13,16 +13,16 @@
 import { fmtFixed } from './pyformat.js';
 import { hcNormalRange } from './clinical.js';
 
-const LOINC = 'http://loinc.org';
+export const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
 // FHIR's rule for a DICOM UID in an Identifier (R4 ImagingStudy, Implementation Notes): system
 // urn:dicom:uid, the UID as the value prefixed with urn:oid:.
-const DICOM_UID = 'urn:dicom:uid';
-const OID = 'urn:oid:';
+export const DICOM_UID = 'urn:dicom:uid';
+export const OID = 'urn:oid:';
 const CONFIDENCE_INTERVAL = 'http://hl7.org/fhir/StructureDefinition/quantity-confidenceInterval';
 const IMAGING_CATEGORY = { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'imaging', display: 'Imaging' };
 
-const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+export const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const INTERPRETATION = 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation';
 // fhir.INTERPRETATIONS: the centile flag -> HL7 v3 ObservationInterpretation (no flag: Normal)
 const INTERPRETATIONS = { below_3rd: ['L', 'Low'], null: ['N', 'Normal'], above_97th: ['H', 'High'] };
@@ -34,14 +34,14 @@ const POPULATION = 'INTERGROWTH-21st fetal head circumference standard';
 const quantity = (value, unit = 'mm') => ({ value, unit, system: UCUM, code: unit });
 const mm = (value) => quantity(value, 'mm');
 // records.interval_bounds: [lower, upper] of a length's interval (lower_mm) or the cephalic index's (lower); null without
-const bounds = (iv) => {
+export const intervalBounds = (iv) => {
   const lower = iv?.lower_mm ?? iv?.lower, upper = iv?.upper_mm ?? iv?.upper;
   return lower === undefined || lower === null || upper === undefined || upper === null ? null : [lower, upper];
 };
 
 /** fhir.confidence_interval: the extension of an interval record (intervals.js hcInterval's; the cephalic index's in %). */
 export function confidenceInterval(iv, unit = 'mm') {
-  const [lower, upper] = bounds(iv);
+  const [lower, upper] = intervalBounds(iv);
   return { url: CONFIDENCE_INTERVAL, extension: [
     { url: 'confidence', valueDecimal: Number(fmtFixed(iv.level * 100, 6)) }, // Python round(x, 6)
     { url: 'interval', valueRange: { low: quantity(lower, unit), high: quantity(upper, unit) } }] };
@@ -86,19 +86,20 @@ export function studyDateTime(date, time, zone) {
 /** dicom.missing_uids: which referencing UIDs the file lacks (no Observation without them). */
 export const missingUids = (uids) => ['study_instance_uid', 'sop_instance_uid', 'sop_class_uid'].filter((k) => !uids[k]);
 
-const HC_CODING = { system: LOINC, code: '11984-2', display: 'Fetal Head Circumference US' };
+export const HC_CODING = { system: LOINC, code: '11984-2', display: 'Fetal Head Circumference US' };
 // fhir.AXES: BPD, OFD and the corrected BPD by their LOINC codes with a plain-words text (no display).
-const AXES = [
+export const AXES = [
   ['bpd_mm', 'bpd', { coding: [{ system: LOINC, code: '11820-8' }], text: 'Fetal head biparietal diameter (BPD), ultrasound' }],
   ['ofd_mm', 'ofd', { coding: [{ system: LOINC, code: '11851-3' }], text: 'Fetal head occipitofrontal diameter (OFD), ultrasound' }],
   ['corrected_bpd_mm', 'cbpd', { coding: [{ system: LOINC, code: '11824-0' }], text: 'Fetal head corrected BPD (area corrected, Doubilet & Greenes), ultrasound' }],
 ];
-const AXIS_TITLES = { bpd: 'BPD', ofd: 'OFD', cbpd: 'corrected BPD' }; // fhir.AXIS_TITLES
+export const AXIS_TITLES = { bpd: 'BPD', ofd: 'OFD', cbpd: 'corrected BPD' }; // fhir.AXIS_TITLES
 // fhir.CI_CODE and HEAD_SHAPES: the cephalic index (in %) and its head shape as interpretation
-const CI_CODE = { coding: [{ system: LOINC, code: '11823-2' }], text: 'Fetal head cephalic index (100 BPD / OFD), ultrasound' };
+export const CI_CODE = { coding: [{ system: LOINC, code: '11823-2' }], text: 'Fetal head cephalic index (100 BPD / OFD), ultrasound' };
 const HEAD_SHAPES = { dolichocephalic: ['L', 'Low'], normal: ['N', 'Normal'], brachycephalic: ['H', 'High'] };
 
-function headObservation(code, value, method, model, derived, notes, effective, unit = 'mm') {
+/** fhir.head_observation: one value's Observation (a measurement of the model's, preliminary). */
+export function headObservation(code, value, method, model, derived, notes, effective, subject = null, unit = 'mm') {
   const doc = {
     resourceType: 'Observation', status: 'preliminary',
     category: [{ coding: [IMAGING_CATEGORY] }],
@@ -109,12 +110,13 @@ function headObservation(code, value, method, model, derived, notes, effective, 
   };
   if (notes.length) doc.note = notes;
   if (effective) doc.effectiveDateTime = effective;
+  if (subject) doc.subject = structuredClone(subject);
   return doc;
 }
 
 /** fhir.with_interval: the value's interval as the extension, its method as the last note. */
-function withInterval(doc, name, iv, unit = 'mm') {
-  if (bounds(iv)) {
+export function withInterval(doc, name, iv, unit = 'mm') {
+  if (intervalBounds(iv)) {
     doc.valueQuantity.extension = [confidenceInterval(iv, unit)];
     doc.note = [...(doc.note ?? []), { text: `${fmtFixed(iv.level * 100, 0)}% interval of the ${name} (measurement uncertainty, not a normal range): ${iv.method}` }];
   }
@@ -135,7 +137,7 @@ function withHeadShape(doc, b) {
  * fhir.with_centile: the HC's Observation read as size for the GA from dating (the record's
  * centile and dating): normal range, interpretation, centile components; as it is without a centile.
  */
-function withCentile(doc, centile, dating) {
+export function withCentile(doc, centile, dating) {
   if (!centile || centile.status !== 'ok') return doc;
   const [low, high] = hcNormalRange(centile.ga_weeks);
   const dated = dating?.source ? ` (GA from dating: ${dating.source})` : '';
@@ -148,8 +150,17 @@ function withCentile(doc, centile, dating) {
   return doc;
 }
 
-/** fhir._observations (without an SR beside it): the HC's Observation, then BPD's, OFD's and the cephalic index's. */
-function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}, centile = null, dating = null) {
+/** fhir.read_interval: {level, lower_mm, upper_mm} from an Observation's valueQuantity (the cephalic index's in %), or null. */
+export function readInterval(doc) {
+  const ext = (doc.valueQuantity?.extension ?? []).find((e) => e.url === CONFIDENCE_INTERVAL);
+  if (!ext) return null;
+  const parts = Object.fromEntries(ext.extension.map((e) => [e.url, e]));
+  const range = parts.interval.valueRange;
+  return { level: parts.confidence.valueDecimal / 100, lower_mm: range.low.value, upper_mm: range.high.value };
+}
+
+/** fhir.source_references: derivedFrom the study and instance (and frame) measured, and the SR beside it when there is one. */
+export function sourceReferences(uids, frame, srSopInstanceUid = null) {
   const at = frame !== null ? `, frame ${frame}` : '';
   const derived = [
     { type: 'ImagingStudy', identifier: { system: DICOM_UID, value: `${OID}${uids.study_instance_uid}` },
@@ -157,7 +168,20 @@ function observations(hcMm, uids, frame, model, review, reasons, effective, hcIn
     { type: 'Media', identifier: { system: DICOM_UID, value: `${OID}${uids.sop_instance_uid}` },
       display: `source image${at}` },
   ];
-  const modelText = `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})`;
+  if (srSopInstanceUid) {
+    derived.push({ identifier: { system: DICOM_UID, value: `${OID}${srSopInstanceUid}` },
+      display: 'DICOM SR (TID 1500) of this measurement' });
+  }
+  return derived;
+}
+
+/** fhir.model_method: an Observation's method, the model that measured by name, version and sha256. */
+export const modelMethod = (model) => `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})`;
+
+/** fhir._observations (without an SR beside it): the HC's Observation, then BPD's, OFD's and the cephalic index's. */
+function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}, centile = null, dating = null) {
+  const derived = sourceReferences(uids, frame);
+  const modelText = modelMethod(model);
   const reviewNote = () => (review ? [{ text: `please review: ${reasons.join('; ')}` }] : []);
   // Notes in fhir.py's order: the review flag's, then the interval's method.
   const hc = headObservation({ coding: [HC_CODING] }, hcMm, modelText, model, derived, reviewNote(), effective);
@@ -169,7 +193,7 @@ function observations(hcMm, uids, frame, model, review, reasons, effective, hcIn
     }
   }
   if (biometry && biometry.cephalic_index !== null && biometry.cephalic_index !== undefined) {
-    const doc = headObservation(CI_CODE, biometry.cephalic_index, `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective, '%');
+    const doc = headObservation(CI_CODE, biometry.cephalic_index, `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective, null, '%');
     out.push(withHeadShape(withInterval(doc, 'cephalic index', axisIntervals?.ci, '%'), biometry));
   }
   return out;

@@ -10,6 +10,7 @@ import { parsePixelSize } from '../core/units.js';
 import { CancelledError } from '../core/decoder.js';
 import { imageRecord } from './report.js';
 import { examRecords } from '../core/exams.js';
+import { studyTimeOf } from './exam_reports.js';
 import { fmt1 } from '../core/pyformat.js';
 import { formatGa } from '../core/clinical.js';
 
@@ -113,13 +114,14 @@ function fillRow(tr, state, status, r = null) {
 }
 
 /**
- * Measures every row; returns {records, unreadable} (the measured ones; the not measured, with why). `isCurrent()` turns
+ * Measures every row; returns {records, unreadable, studyTimes} (the measured ones; the not measured,
+ * with why; a DICOM record's filename -> its study's FHIR dateTime, for its exam's report). `isCurrent()` turns
  * false when a newer choice replaced the table (then it stops and returns null).
  */
 export async function measureBatch(files, { model, decoder, trusted, isCurrent }) {
   const rows = [...$('batch-rows').children].filter((tr) => tr.dataset.frameOf === undefined);
   const spec = model.meta.clinical, range = { min: model.meta.input_limits.pixel_size_mm.min, max: model.meta.input_limits.pixel_size_mm.max };
-  const records = [], unreadable = [];
+  const records = [], unreadable = [], studyTimes = new Map();
   let stale = 0;
   for (const [i, tr] of rows.entries()) {
     const input = tr.querySelector('.batch-px'), text = input.value, name = files[i].name;
@@ -136,10 +138,11 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
       if (!trusted) { fillRow(tr, 'untrusted', 'no measurement: the self-test did not pass'); continue; }
       fillRow(tr, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
       records.push(imageRecord(spec, prep.dicom ? frameFilename(name, prep.dicom) : name, r));
+      if (prep.dicom) studyTimes.set(frameFilename(name, prep.dicom), studyTimeOf(prep));
       if (prep.dicom?.frames > 1) {
         // predict measures every frame: so does the table, one row each, the file's typed size for all.
         const edited = () => input.value !== text;
-        const done = await measureFrames(frameRows(tr, name, prep.dicom.frames), files[i], typed, { model, decoder, spec, records, unreadable, isCurrent, edited });
+        const done = await measureFrames(frameRows(tr, name, prep.dicom.frames), files[i], typed, { model, decoder, spec, records, unreadable, studyTimes, isCurrent, edited });
         if (!done) return null;
         if (input.value !== text) { fillRow(tr, 'stale', STALE); stale += 1; }
       }
@@ -151,11 +154,11 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
   }
   if (stale || rows.some((tr) => tr.dataset.state === 'stale')) {
     $('batch-msg').textContent = 'A pixel size changed while measuring: Measure all again for a report.';
-    return { records: null, unreadable };
+    return { records: null, unreadable, studyTimes };
   }
   const shown = $('batch-rows').children.length;
   $('batch-msg').textContent = `${records.length} of ${shown} images measured${shown > rows.length ? ` (${rows.length} files)` : ''}.`;
-  return { records, unreadable };
+  return { records, unreadable, studyTimes };
 }
 
 /**
@@ -164,7 +167,7 @@ export async function measureBatch(files, { model, decoder, trusted, isCurrent }
  * the others go on; once the file's typed size is `edited()`, stale. False when a newer choice
  * replaced the table.
  */
-async function measureFrames(rows, file, typed, { model, decoder, spec, records, unreadable, isCurrent, edited }) {
+async function measureFrames(rows, file, typed, { model, decoder, spec, records, unreadable, studyTimes, isCurrent, edited }) {
   for (const [k, row] of rows.entries()) {
     const frame = k + 2;
     fillRow(row, 'running', 'measuring…');
@@ -176,6 +179,7 @@ async function measureFrames(rows, file, typed, { model, decoder, spec, records,
       if (edited()) { fillRow(row, 'stale', STALE); continue; } // the file's size was edited meanwhile
       fillRow(row, r.found ? 'found' : 'not-found', r.found ? 'measured' : `no head found: ${r.reason}`, r);
       records.push(imageRecord(spec, row.dataset.name, r));
+      studyTimes.set(row.dataset.name, studyTimeOf(prep));
     } catch (err) {
       if (err instanceof CancelledError || !isCurrent()) return false;
       fillRow(row, 'error', err.message);
