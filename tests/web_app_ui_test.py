@@ -262,10 +262,11 @@ def _bad_crc(png, kind, which=0):
     return bytes(out)
 
 
-def _split_idat(png, parts):
-    """`png` with its image data cut into `parts` IDAT chunks."""
+def _split_idat(png, parts, edit=lambda data: data):
+    """`png` with its image data (`edit`ed: the zlib stream changed) cut into `parts` IDAT
+    chunks, each with its right CRC."""
     chunks = _chunks(png)
-    data = b"".join(png[i + 8:i + 8 + n] for t, i, n in chunks if t == b"IDAT")
+    data = edit(b"".join(png[i + 8:i + 8 + n] for t, i, n in chunks if t == b"IDAT"))
     cut = -(-len(data) // parts)
     idats = b"".join(struct.pack(">I", len(d)) + b"IDAT" + d + struct.pack(">I", zlib.crc32(b"IDAT" + d))
                      for d in (data[k:k + cut] for k in range(0, len(data), cut)))
@@ -311,6 +312,58 @@ def test_png_checksums_are_checked_where_predict_checks_them(page):  # noqa: F81
             want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]
             got = _decode_in_app(page, name, data)
             assert "input" in got and np.array_equal(got["input"], want.ravel()), (name, got.get("error"))
+
+
+def test_png_zlib_streams_are_checked_as_predicts_libpng_checks_them(page):  # noqa: F811
+    """A PNG whose chunk CRCs are right but whose zlib stream is not (its Adler-32 wrong, or the
+    stream broken off: fuzzed copies were measured here and refused by predict, Chromium's
+    decoder skipping the checksum) is refused as predict's libpng refuses it; bytes after a whole
+    stream are a libpng warning, and both measure that file the same."""
+    from hc_tf import preprocess
+    from hc_tf.io import images
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    hw = (meta["input"]["height"], meta["input"]["width"])
+    gray = cv2.imread(os.path.join(SAMPLES, "003_HC.png"), cv2.IMREAD_GRAYSCALE)[100:220, 200:360]
+    why = "not a readable image file (damaged: its image data fails its zlib check"
+    for kind, png in (("gray", _png(gray)), ("rgb", _png(cv2.merge([gray, 255 - gray, gray])))):
+        refused = {"adler": lambda d: d[:-1] + bytes([d[-1] ^ 1]), "cut": lambda d: d[:-40]}
+        for case, edit in refused.items():
+            name, data = f"{kind}_{case}.png", _split_idat(png, 2, edit)
+            with pytest.raises(ValueError, match="not a readable image file"):
+                images.decode_gray(data, name)
+            got = _decode_in_app(page, name, data)
+            assert got.get("error", "").startswith(f"{name}: {why}"), got
+        name, data = f"{kind}_junk.png", _split_idat(png, 2, lambda d: d + b"\x00\x01\x02\x03")
+        want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]
+        got = _decode_in_app(page, name, data)
+        assert "input" in got and np.array_equal(got["input"], want.ravel()), (name, got.get("error"))
+
+
+def test_fuzzed_pngs_are_refused_and_measured_as_predict_does(page, tmp_path):  # noqa: F811
+    """Damaged copies of the sample PNGs (scripts/fuzz_predict.py's, half with right chunk CRCs:
+    such copies were measured here and refused by predict before the zlib check): the app
+    refuses each one predict refuses and gives the model predict's input for the others (with
+    the zlib check predict refuses them all: their bytes past 128 are image data, IEND or CRCs)."""
+    import sys
+    from hc_tf import preprocess
+    from hc_tf.io import images
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+    import fuzz_predict
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    hw = (meta["input"]["height"], meta["input"]["width"])
+    verdicts = {"measured": 0, "refused": 0}
+    for path in fuzz_predict.write_copies(str(tmp_path), "png", 60, seed=2):
+        name, data = os.path.basename(path), open(path, "rb").read()
+        got = _decode_in_app(page, name, data)
+        try:
+            want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]
+        except ValueError:
+            assert "error" in got, (name, "measured here, refused by predict")
+            verdicts["refused"] += 1
+            continue
+        assert "input" in got and np.array_equal(got["input"], want.ravel()), (name, got.get("error"))
+        verdicts["measured"] += 1
+    assert verdicts["refused"], verdicts
 
 
 def _png_chunk(png, kind, body):

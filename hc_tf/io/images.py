@@ -28,6 +28,7 @@ import numpy as np
 
 from hc_tf import defaults
 from hc_tf import preprocess
+from hc_tf.io import png_zlib
 
 BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
 PIXELS_ENV = "HC_TF_MAX_INPUT_PIXELS"  # also read by hc_tf/__init__.py, for OpenCV's guard
@@ -191,10 +192,14 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
     """Encoded image bytes -> (H, W) uint8 gray, upright: header checked, then decoded.
 
     Raises:
-      ValueError: naming the file: not an image, too many pixels, not 8-bit, too small.
+      ValueError: naming the file: not an image, too many pixels, a PNG's damaged image data
+        (`png_zlib`), not 8-bit, too small.
     """
     width, height = image_size(data, name)
     check_pixels(width, height, name, max_pixels)
+    damage = png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
+    if damage:
+        raise ValueError(f"{name}: not a readable image file (damaged: {damage})")
     gray = preprocess.decode_gray_image(data, name)
     return apply_orientation(gray, exif_orientation(data))
 

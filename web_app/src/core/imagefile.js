@@ -3,6 +3,7 @@
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng, crc32 } from './png_gray.js';
+import { idatParts, zlibDamage } from './png_zlib.js';
 import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
 
 /** An error whose message is meant for the user as it is. */
@@ -236,6 +237,10 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   }
   if (orient.orientation !== 1) {
     throw new UserError(`${name}: a PNG with an EXIF orientation (${orient.orientation}) is turned upright here only when it is plain 8-bit gray; measure it with hc-tf predict, or save it upright without the orientation`);
+  }
+  if (h.format === 'PNG') { // the browser's decoders skip the zlib checksum predict's libpng checks
+    const damage = await zlibDamage(idatParts(bytes), 8 * h.width * h.height + 8 * h.height + 1024);
+    if (damage) throw new UserError(`${name}: not a readable image file (damaged: ${damage})`);
   }
   const px = (h.format === 'PNG' && await pngPixels(blob, bytes)) || await canvasPixels(blob, name, limits);
   const { width, height } = px;
