@@ -796,6 +796,29 @@ def test_js_reads_and_refuses_rle_frames_as_the_python(tmp_path):
             assert got[name].startswith(f"error: {path}: "), (name, got[name])
 
 
+def test_js_refuses_pixel_data_the_file_cuts_short_as_the_python(tmp_path):
+    """A file cut short inside its pixel data (uncompressed, or inside an RLE or JPEG fragment):
+    the app read what was missing as zeros and measured it (a fuzzed copy of pydicom's
+    SC_rgb_jpeg_dcmd.dcm, cut at 63%); now it refuses, as hc_tf.io.dicom_frames does."""
+    from hc_tf.io import dicom_frames
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:120, :160].copy()
+    from pydicom.uid import ImplicitVRLittleEndian
+    implicit = dicom_files.dataset([gray])
+    implicit.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    whole = _saved(tmp_path, {"native": dicom_files.dataset([gray]), "native_implicit": implicit,
+                              "rle": _rle_frame(gray), "jpeg": _jpeg_baseline([gray], "MONOCHROME2")})
+    files = {}
+    for name, path in whole.items():
+        data = open(path, "rb").read()
+        files[name] = str(tmp_path / f"cut_{name}.dcm")
+        open(files[name], "wb").write(data[:len(data) - 400])  # the pixel data's last 400 bytes
+    got = dict(zip(files, _js_decode(list(files.values()))))
+    for name, path in files.items():
+        with pytest.raises(ValueError):
+            list(dicom_frames.iter_frames(path, frame=1))
+        assert got[name].startswith(f"error: {path}: "), (name, got[name])
+
+
 def test_js_refuses_jpeg_ls_and_jpeg_2000_frames_as_the_python(tmp_path):
     """A JPEG-LS or JPEG 2000 frame whose codestream says another size than the header (or sets
     it where it cannot be checked: an LSE oversize segment, no SIZ) is refused before decoding,

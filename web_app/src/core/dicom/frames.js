@@ -137,7 +137,10 @@ function checkFrameNumber(h, frame) {
 function frameFragment(h, frame) {
   const el = h.dataset.elements.x7fe00010, frags = el?.fragments ?? [];
   if (!el?.encapsulatedPixelData || !frags.length) throw new DicomFileError(`${h.name}: compressed pixel data (7FE0,0010) without encapsulated fragments`);
-  const bytes = (f) => h.dataset.byteArray.subarray(f.position, f.position + f.length);
+  const bytes = (f) => { // a fragment the file cuts short would be read short: refused, as predict does
+    if (f.position + f.length > h.dataset.byteArray.length) throw new DicomFileError(`${h.name}: pixel data truncated (a fragment of ${f.length} bytes runs past the end of the file)`);
+    return h.dataset.byteArray.subarray(f.position, f.position + f.length);
+  };
   if (frags.length === h.frames) return bytes(frags[frame - 1]);
   if (h.frames > 1) throw new DicomFileError(`${h.name}: ${frags.length} fragments for ${h.frames} frames; this app reads one fragment a frame: measure it with hc-tf predict`);
   const out = new Uint8Array(frags.reduce((n, f) => n + f.length, 0));
@@ -279,7 +282,9 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
  */
 function nativeFrame(h, frame, el, perPixel) {
   const bytesPer = bytesPerSample(h), count = h.rows * h.columns * perPixel;
-  if (el.length < frame * count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${el.length} bytes for ${frame} frames of ${count * bytesPer})`);
+  // The element's own length, and what the file holds of it: a file cut short is read as zeros else.
+  const held = Math.min(el.length, h.dataset.byteArray.length - el.dataOffset);
+  if (held < frame * count * bytesPer) throw new DicomFileError(`${h.name}: pixel data truncated (${held} bytes for ${frame} frames of ${count * bytesPer})`);
   const start = (frame - 1) * count * bytesPer;
   if (bytesPer === 1 && el.vr === 'OW' && h.transferSyntax === EXPLICIT_BIG_ENDIAN) {
     const raw = new Uint8Array(count), bytes = h.dataset.byteArray;
