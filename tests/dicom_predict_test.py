@@ -486,11 +486,11 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, c
     from hc_tf.report import fhir
     obs = fhir.bundle_observations(
         json.loads((out / records["known.dcm"]["dicom"]["fhir"]).read_text()))
-    assert [o["subject"] for o in obs.values()] == 5 * [  # HC, BPD, OFD, cBPD, cephalic index
-        {"type": "Patient", "identifier": {"system": system, "value": CANARY}}]
+    assert len(obs) >= 5 and [o["subject"] for o in obs.values()] == len(obs) * [  # HC, BPD,
+        {"type": "Patient", "identifier": {"system": system, "value": CANARY}}]  # ... (GAs)
     assert "fhir_notes" not in records["known.dcm"]["dicom"]
     bare = json.loads((out / records["anonymous.dcm"]["dicom"]["fhir"]).read_text())
-    assert len(bare["entry"]) == 5 and "subject" not in json.dumps(bare)
+    assert len(bare["entry"]) >= 5 and "subject" not in json.dumps(bare)
     [note] = records["anonymous.dcm"]["dicom"]["fhir_notes"]
     assert "PatientID (0010,0020)" in note
     said = result.output + "".join(capfd.readouterr())

@@ -222,12 +222,17 @@ def _pixelmed_tid300_false_positive(line):
 def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
     from fhir.resources.R4B.bundle import Bundle
     from fhir.resources.R4B.observation import Observation
+    ga_seen = set()
     for record in run["records"].values():
         bundle = json.loads((run["out"] / record["dicom"]["fhir"]).read_text())
         assert Bundle.model_validate(bundle).type == "collection"
         found = fhir.bundle_observations(bundle)
-        assert list(found) == ["hc", "bpd", "ofd", "cbpd", "ci"] and len(bundle["entry"]) == 5
+        in_range = [name for key, name in (("hadlock", "gahl"), ("intergrowth", "gaig"))
+                    if record["gestational_age"][key]["status"] == "ok"]
+        assert list(found) == ["hc", "bpd", "ofd", "cbpd", "ci"] + in_range
+        assert len(bundle["entry"]) == len(found)
         _check_fhir_cephalic_index(found, record)
+        ga_seen |= _check_fhir_ga(found, record)
         doc = found["hc"]
         obs = Observation.model_validate(doc)
         # BPD and OFD: their own Observations, the report's values in mm, the HC's source, time
@@ -282,6 +287,49 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
                                     "lower_mm": record["hc_interval"]["lower_mm"],
                                     "upper_mm": record["hc_interval"]["upper_mm"]}, abs=1e-9)
         assert len(notes) == len(review) + 1 and record["hc_interval"]["method"] in notes[-1]
+    # each GA case met: combined with Hadlock's 2 SD, INTERGROWTH-21st's measurement part alone,
+    # and an equation whose range the HC is outside (no Observation)
+    assert {"combined", "measurement", "out of range"} <= ga_seen, ga_seen
+
+
+def _check_fhir_ga(found, record):
+    """The GA by each equation in range (report.json's "gestational_age"), as the SR has it: its
+    days (to 2 decimals) with report.json's "ga_interval" by exams.csv's rule (combined with the
+    equation's spread, else the measurement's part alone, the note saying which), the HC's
+    source, time and review note, the equation in its code's text and method; no Observation for
+    an equation out of range. Returns the cases met."""
+    seen, hc = set(), found["hc"]
+    review = ["please review: " + "; ".join(record["review_reasons"])] if record["review"] else []
+    for key, name, title in (("hadlock", "gahl", "Hadlock 1984 (HC)"),
+                             ("intergrowth", "gaig", "INTERGROWTH-21st 2016 (HC)")):
+        ga = record["gestational_age"][key]
+        if ga["status"] != "ok":
+            assert name not in found
+            seen.add("out of range")
+            continue
+        doc = found[name]
+        assert doc["code"] == {"coding": [{"system": "http://loinc.org", "code": "18185-9"}],
+                               "text": f"Gestational age by fetal head circumference, {title}"}
+        assert doc["method"]["text"] == f"{title} from this image's HC"
+        quantity = {k: v for k, v in doc["valueQuantity"].items() if k != "extension"}
+        assert quantity == {"value": round(ga["ga_days"], 2), "unit": "d",
+                            "system": "http://unitsofmeasure.org", "code": "d"}
+        assert doc["derivedFrom"] == hc["derivedFrom"] and doc["status"] == "preliminary"
+        assert doc.get("effectiveDateTime") == hc.get("effectiveDateTime")
+        notes = [n["text"] for n in doc.get("note", [])]
+        g = record["ga_interval"].get(key) or {}
+        part = "combined" if g.get("combined_lower_days") is not None else "measurement"
+        ends = [g.get(f"{part}_{end}_days") for end in ("lower", "upper")]
+        if None in ends:  # an end beyond the equation's range, or no HC interval: none
+            assert fhir.read_interval(doc) is None and notes == review
+            continue
+        seen.add(part)
+        assert fhir.read_interval(doc) == pytest.approx(
+            {"level": 0.95, "lower_mm": ends[0], "upper_mm": ends[1]}, abs=1e-9)
+        said = {"combined": "combined with the formula's 2 SD",
+                "measurement": "the measurement's part alone"}[part]
+        assert notes[:-1] == review and said in notes[-1] and "this image's HC" in notes[-1]
+    return seen
 
 
 def _check_fhir_cephalic_index(found, record):
@@ -681,6 +729,57 @@ def test_review_flag_is_the_first_note_never_an_interpretation_in_python_and_the
               "  observation(175.3, uids, null, model, review, reasons, null, iv),\n"
               "  headBundle(175.3, uids, 2, model, review, reasons, '2026-01-01', iv, biometry)])));\n")
     assert node_json(tmp_path, script) == python
+
+
+def _ga_fields(hc_mm, interval):
+    """report.json's "gestational_age" and "ga_interval" of an HC with `interval` (an
+    interval record, or None: no interval) as records.image_record gives them."""
+    from types import SimpleNamespace
+    from hc_tf import clinical
+    from hc_tf.clinical import intervals
+    from hc_tf.report import records
+    iv = interval and intervals.HcInterval(
+        hc_mm, interval["level"], interval["lower_mm"], interval["upper_mm"],
+        (interval["upper_mm"] - interval["lower_mm"]) / 2, interval["method"])
+    return ({records.GA_KEYS[g.method]: records.ga_record(g) for g in clinical.ga_from_hc_all(hc_mm)},
+            records.ga_interval_records(SimpleNamespace(hc_interval=lambda: iv)))
+
+
+def test_the_ga_observations_are_the_same_in_python_and_the_web_app(tmp_path):
+    """fhir.js headBundle writes an image's GA Observations as head_bundle does: one per equation
+    in range, after the cephalic index, each with its interval (Hadlock's combined with its 2 SD,
+    INTERGROWTH-21st's the measurement's part alone) or none without an HC interval, the review
+    note first; an HC beyond INTERGROWTH-21st's range has Hadlock's alone."""
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
+    biometry = {"bpd_mm": 45.25, "ofd_mm": 60.5, "convention": "outer to outer (test)"}
+
+    def interval(lower, upper):
+        return {"lower_mm": lower, "upper_mm": upper, "level": 0.95, "method": "test conformal"}
+    cases = [(175.3, interval(170.1, 181.0), False), (175.3, None, True),
+             (260.0, interval(253.0, 267.0), False)]
+    python, names = [], []
+    for hc_mm, iv, review in cases:
+        ga, ga_interval = _ga_fields(hc_mm, iv)
+        bundle = fhir.head_bundle(hc_mm, uids, 2, model, review, ["a"] if review else [],
+                                  "2026-01-01", hc_interval=iv, biometry=biometry,
+                                  gestational_age=ga, ga_interval=ga_interval)
+        found = fhir.bundle_observations(bundle)
+        names.append([n for n in found if n.startswith("ga")])
+        assert [n for n in found][-len(names[-1]):] == names[-1]  # after the others
+        assert [fhir.read_interval(found[n]) is not None for n in names[-1]] == [iv is not None] * len(
+            names[-1])
+        python.append([hc_mm, iv, review, ga, ga_interval, bundle])
+    assert names == [["gahl", "gaig"], ["gahl", "gaig"], ["gahl"]]
+    script = (f"import {{ headBundle }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"
+              f"const cases = {json.dumps([c[:5] for c in python])};\n"
+              f"const model = {json.dumps(dataclasses.asdict(model))};\n"
+              f"const uids = {json.dumps(uids)};\n"
+              f"const biometry = {json.dumps(biometry)};\n"
+              "console.log(JSON.stringify(cases.map(([hc, iv, review, ga, gaIv]) => headBundle(\n"
+              "  hc, uids, 2, model, review, review ? ['a'] : [], '2026-01-01', iv, biometry, {},\n"
+              "  null, null, ga, gaIv))));\n")
+    assert node_json(tmp_path, script) == [c[5] for c in python]
 
 
 @pytest.mark.parametrize("uri, good", [

@@ -4,6 +4,7 @@ backoff, and the CLI's one-line errors. The node against a real PACS: tests/node
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -550,16 +551,20 @@ def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
 
 
 def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path):
-    """A head's file (HC, BPD, OFD, corrected BPD, cephalic index) is one transaction: all
-    filed or none, each a PUT of an id
+    """A head's file (HC, BPD, OFD, corrected BPD, cephalic index, the GA by each equation) is
+    one transaction: all filed or none, each a PUT of an id
     derived from the file and the quantity (a resend updates), a 5xx retried; the HC keeps the
-    id a lone Observation had."""
+    id a lone Observation had; the GAs, of one LOINC code, each an id of its equation's, short
+    enough for the longest id the node gives a head."""
+    from hc_tf import clinical
     from hc_tf.clinical import biometry
-    from hc_tf.report import dicom_sr, fhir, records
+    from hc_tf.report import dicom_sr, fhir, fhir_ga, records
     from fhir.resources.R4B.bundle import Bundle
+    ga = {records.GA_KEYS[g.method]: records.ga_record(g) for g in clinical.ga_from_hc_all(175.3)}
     bundle = fhir.head_bundle(175.3, {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"},
                               2, dicom_sr.ModelInfo("m.tflite", "1", "0" * 64), False, [],
-                              biometry=records.biometry_record(biometry.biometry_from_axes(22.5, 30.0)))
+                              biometry=records.biometry_record(biometry.biometry_from_axes(22.5, 30.0)),
+                              gestational_age=ga)
     path = tmp_path / "fhir" / "abc.frame2.fhir.json"
     path.parent.mkdir()
     path.write_text(json.dumps(bundle))
@@ -575,12 +580,17 @@ def test_fhir_destination_files_a_heads_observations_as_one_transaction(tmp_path
     sent = got[-1][2]
     assert Bundle.model_validate(sent).type == "transaction"
     ids = ["hctf-abc.frame2", "hctf-abc.frame2.bpd", "hctf-abc.frame2.ofd",
-           "hctf-abc.frame2.cbpd", "hctf-abc.frame2.ci"]
+           "hctf-abc.frame2.cbpd", "hctf-abc.frame2.ci", "hctf-abc.frame2.gahl",
+           "hctf-abc.frame2.gaig"]
     assert [e["request"] for e in sent["entry"]] == [
         {"method": "PUT", "url": f"Observation/{i}"} for i in ids]
     assert [e["resource"]["id"] for e in sent["entry"]] == ids
     assert [e["resource"]["valueQuantity"]["value"] for e in sent["entry"]] == pytest.approx(
-        [175.3, 45.0, 60.0, (45.0 * 60.0 / 1.265) ** 0.5, 75.0])
+        [175.3, 45.0, 60.0, (45.0 * 60.0 / 1.265) ** 0.5, 75.0,
+         round(ga["hadlock"]["ga_days"], 2), round(ga["intergrowth"]["ga_days"], 2)])
+    longest = "hctf-" + "f" * 40 + ".frame1000"  # spool.short_hash's 40 hex, a cine's frame
+    for name in fhir_ga.SHORT_NAMES.values():  # a FHIR id: [A-Za-z0-9.-]{1,64}
+        assert re.fullmatch(r"[A-Za-z0-9.-]{1,64}", f"{longest}.{name}")
 
 
 def test_fhir_destination_files_an_exams_report_with_its_links_as_one_transaction(tmp_path):
@@ -978,8 +988,10 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
         row = spool.journal.row(i)
         [fhir_file] = [f for f in json.loads(row["outputs"]) if f.endswith(".fhir.json")]
         bundle = json.loads(open(os.path.join(spool.out_dir(i), fhir_file)).read())
-        [doc, *axes] = fhir.bundle_observations(bundle).values()
-        assert len(axes) == 4 and all(a.get("subject") == doc.get("subject") for a in axes)
+        found = fhir.bundle_observations(bundle)
+        [doc, *others] = found.values()  # the HC's, then BPD's ... (and the GA's in range)
+        assert list(found)[:5] == ["hc", "bpd", "ofd", "cbpd", "ci"]
+        assert all(o.get("subject") == doc.get("subject") for o in others)
         subjects.append((doc.get("subject"), row["reason"]))
     assert subjects[0] == ({"type": "Patient", "identifier": {"system": system, "value": canary}},
                            None)

@@ -162,17 +162,19 @@ def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, 
 
 def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
     """The FHIR download is hc_tf.report.fhir.head_bundle's for the same file and HC (BPD and OFD
-    the golden ellipse's), its 95% interval (quantity-confidenceInterval) and the interval's note
-    included; that interval is
+    the golden ellipse's, the GA by each equation in range with its interval), its 95% interval
+    (quantity-confidenceInterval) and the interval's note included; that interval is
     report.json's (`report_interval`, the app's own) and Measurement.hc_interval's, the model
     pixel's size among its features (read as unknown, the widest, it was ~8 mm wider)."""
     import dataclasses
     import json
+    from types import SimpleNamespace
     try:
         from hc_tf.report import fhir
         from fhir.resources.R4B import observation  # noqa: F401
     except ImportError:
         return  # fhir.resources (the [dicom] extra) missing: the Python side cannot say
+    from hc_tf import clinical
     from hc_tf.clinical import biometry, interval_table, intervals
     from hc_tf.io import dicom
     from hc_tf.report import records
@@ -188,7 +190,10 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
         version = json.load(f)["model_version"]
     box = s["letterbox"]
     model_pixel = interval_table.model_pixel_mm(s["pixel_size_mm"], 1 / min(box["scale_x"], box["scale_y"]))
-    interval = dataclasses.asdict(intervals.hc_interval(hc_mm, s["quality"], model_pixel_mm=model_pixel))
+    hc_iv = intervals.hc_interval(hc_mm, s["quality"], model_pixel_mm=model_pixel)
+    interval = dataclasses.asdict(hc_iv)
+    ga = {records.GA_KEYS[g.method]: records.ga_record(g) for g in clinical.ga_from_hc_all(hc_mm)}
+    ga_interval = records.ga_interval_records(SimpleNamespace(hc_interval=lambda: hc_iv))
     assert (report_interval["lower_mm"], report_interval["upper_mm"]) == pytest.approx(
         (interval["lower_mm"], interval["upper_mm"]), abs=1e-9)
     px, e = s["pixel_size_mm"], s["ellipse_px"]  # BPD and OFD from the golden's ellipse
@@ -202,9 +207,11 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
     want = fhir.head_bundle(hc_mm, dicom.uids(header), None,
                             ModelInfo(golden["model"], version, golden["model_sha256"]),
                             review, reasons, fhir.study_datetime(header.dataset), hc_interval=interval,
-                            biometry=axes, axis_intervals=axis_intervals)
+                            biometry=axes, axis_intervals=axis_intervals, gestational_age=ga,
+                            ga_interval=ga_interval)
     got_obs, want_obs = fhir.bundle_observations(got), fhir.bundle_observations(want)
-    assert list(got_obs) == ["hc", "bpd", "ofd", "cbpd", "ci"]
+    in_range = [n for k, n in (("hadlock", "gahl"), ("intergrowth", "gaig")) if ga[k]["status"] == "ok"]
+    assert list(got_obs) == ["hc", "bpd", "ofd", "cbpd", "ci"] + in_range and "gahl" in in_range
     for name, doc in got_obs.items():  # the numbers within 1e-6 mm (the golden's ellipse), the rest exact
         assert fhir.read_interval(doc) == pytest.approx(fhir.read_interval(want_obs[name]), abs=1e-6)
         assert doc["valueQuantity"].pop("value") == pytest.approx(want_obs[name]["valueQuantity"].pop("value"), abs=1e-6)
@@ -213,6 +220,17 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
                 for end in ext.get("valueRange", {}).values():
                     end.pop("value")
     assert got == want
+
+
+def _check_frame_fhir(got, predicted_path, frame):
+    """A frame's FHIR download: predict's Observations (the GA's by each equation in range among
+    them), each from that frame of the file."""
+    import json
+    from hc_tf.report import fhir
+    want = json.loads(predicted_path.read_text())
+    assert list(fhir.bundle_observations(got)) == list(fhir.bundle_observations(want))
+    assert [e["resource"]["derivedFrom"][1]["display"] for e in got["entry"]] == len(want["entry"]) * [
+        f"source image, frame {frame}"]
 
 
 def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_path):  # noqa: F811
@@ -250,7 +268,7 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert sorted(os.listdir(out / "fhir")) == ["cine.frame1.fhir.json", "cine.obgyn.fhir.json"]
     name, text = download("#dl-fhir")
     assert name == "cine.frame1.fhir.json"
-    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 5 * ["source image, frame 1"]
+    _check_frame_fhir(json.loads(text), out / "fhir" / name, 1)
 
     # Another frame, as `hc-tf predict --frame 2`: decoded, measured and named as predict's.
     assert page.is_visible("#frame-row") and page.input_value("#frame") == "1"
@@ -267,7 +285,7 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert doc["images"][0]["dicom"]["frame"] == 2
     name, text = download("#dl-fhir")
     assert name == "cine.frame2.fhir.json"
-    assert [e["resource"]["derivedFrom"][1]["display"] for e in json.loads(text)["entry"]] == 5 * ["source image, frame 2"]
+    _check_frame_fhir(json.loads(text), tmp_path / "p2" / "fhir" / name, 2)
     page.fill("#frame", "3")
     page.dispatch_event("#frame", "change")
     page.wait_for_selector("#message:has-text('no frame 3')", timeout=10_000)

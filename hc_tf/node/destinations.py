@@ -182,8 +182,8 @@ class Folder:
 
 class Fhir:
     """The FHIR Observations to a FHIR R4 server. A head's file (`fhir.head_bundle`'s collection:
-    HC, BPD, OFD) goes as one transaction (POST <url>: all its Observations filed or none), each
-    entry a PUT Observation/<id>, the id derived from the source instance (and frame) and the
+    HC, BPD, OFD, ..., the GAs) goes as one transaction (POST <url>: all its Observations filed
+    or none), each entry a PUT Observation/<id>, the id derived from the source instance (and frame) and the
     quantity, so a resend updates rather than adds; an exam's report (`fhir_exam`'s collection,
     whose entries refer to each other by `urn:uuid:` fullUrls derived from its images) likewise, each
     resource PUT as <type>/hctf-<its uuid> and the references rewritten to those; a lone
@@ -214,7 +214,8 @@ class Fhir:
 
     def transaction(self, bundle: Dict[str, Any], base_id: str) -> Dict[str, Any]:
         """The head's collection as a transaction: the HC's id `base_id` (as a lone
-        Observation had it), BPD's and OFD's `base_id`.bpd and .ofd."""
+        Observation had it), each other's `base_id`.<its `fhir.bundle_observations` name>
+        (.bpd, .ofd, .cbpd, .ci, and the GA's by equation .gahl and .gaig)."""
         from hc_tf.report import fhir
         entries = []
         for name, doc in fhir.bundle_observations(bundle).items():

@@ -28,9 +28,10 @@ single true HC is consistent with every image at the interval's level.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import re
 import statistics
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hc_tf import clinical
 from hc_tf.io import file_names
@@ -124,37 +125,62 @@ def _ga(hc_mm: float, method: clinical.GaMethod) -> Dict[str, Any]:
 
 def _ga_intervals(mean: float, half: float) -> Dict[str, Optional[float]]:
     """The 95% interval of the GA of the mean HC by each formula, as an image's GA interval
-    shows it (`intervals.ga_interval`): the mean's interval through the formula combined with
-    the formula's own spread (Hadlock's 2 SD), or the measurement's part alone where the formula
-    publishes no spread (INTERGROWTH-21st); None where the formula does not reach."""
+    shows it (`intervals.ga_interval`, read by `ga_interval_bounds`); None where the formula
+    does not reach."""
     from hc_tf.clinical import intervals
     iv = intervals.HcInterval(mean, 0.95, mean - half, mean + half, half, "the exam's mean")
     out = {}
     for key, method in GA_METHODS:
-        g = intervals.ga_interval(iv, method)
-        bounds = ((g.combined_lower_days, g.combined_upper_days)
-                  if g.combined_lower_days is not None
-                  else (g.measurement_lower_days, g.measurement_upper_days))
-        if None in bounds:  # an end beyond the formula's range: no interval
-            bounds = (None, None)
-        out.update({f"ga_{key}_lower_95_days": bounds[0], f"ga_{key}_upper_95_days": bounds[1]})
+        bounds = ga_interval_bounds(dataclasses.asdict(intervals.ga_interval(iv, method)))
+        lower, upper = bounds or (None, None)
+        out.update({f"ga_{key}_lower_95_days": lower, f"ga_{key}_upper_95_days": upper})
     return out
+
+
+def ga_interval_bounds(g: Mapping[str, Any]) -> Optional[Tuple[float, float]]:
+    """(lower, upper) days of a GA interval's fields (`intervals.GaInterval`'s, as report.json's
+    "ga_interval"[key] holds them): the HC interval through the formula combined with the
+    formula's own spread (Hadlock's 2 SD), or the measurement's part alone where the formula
+    publishes no spread (INTERGROWTH-21st); None where an end is beyond the formula's range."""
+    combined = g.get("combined_lower_days") is not None
+    bounds = ((g.get("combined_lower_days"), g.get("combined_upper_days")) if combined
+              else (g.get("measurement_lower_days"), g.get("measurement_upper_days")))
+    return None if None in bounds else (float(bounds[0]), float(bounds[1]))
+
+
+def ga_interval_method(whose: str, method: clinical.GaMethod, spread_kind: Optional[str]) -> str:
+    """A GA interval record's method: `whose` HC interval through the formula, combined with
+    its spread (`spread_kind`, "2 SD"), or without one the measurement's part alone."""
+    from hc_tf.report import records
+    part = (f"combined with the formula's {spread_kind}" if spread_kind is not None
+            else "the measurement's part alone (the formula publishes no spread)")
+    return f"{whose} HC interval through {records.GA_TITLES[method]}, {part}"
 
 
 def ga_interval_record(row: Mapping[str, Any], key: str) -> Optional[Dict[str, Any]]:
     """An exam row's GA interval by formula `key` ("hadlock", "intergrowth") as an interval
     record {"lower", "upper", "level", "method"} (days) for the reports; None without one."""
-    from hc_tf.report import records
     lower, upper = row.get(f"ga_{key}_lower_95_days"), row.get(f"ga_{key}_upper_95_days")
     if lower is None or upper is None:
         return None
     method = dict(GA_METHODS)[key]
     spread = clinical.ga_from_hc(float(row["hc_mean_mm"]), method).uncertainty
-    part = (f"combined with the formula's {spread.kind}"
-            if spread is not None and spread.plus_minus_days is not None
-            else "the measurement's part alone (the formula publishes no spread)")
+    kind = spread.kind if spread is not None and spread.plus_minus_days is not None else None
     return {"lower": float(lower), "upper": float(upper), "level": 0.95,
-            "method": f"the exam's mean HC interval through {records.GA_TITLES[method]}, {part}"}
+            "method": ga_interval_method("the exam's mean", method, kind)}
+
+
+def image_ga_interval_record(g: Optional[Mapping[str, Any]],
+                             key: str) -> Optional[Dict[str, Any]]:
+    """An image's GA interval by formula `key` (report.json's "ga_interval"[key]) as
+    `ga_interval_record` gives an exam's, by the same rule (`ga_interval_bounds`); None
+    without one."""
+    bounds = ga_interval_bounds(g) if g else None
+    if bounds is None:
+        return None
+    kind = g["formula_kind"] if g.get("combined_lower_days") is not None else None
+    return {"lower": bounds[0], "upper": bounds[1], "level": 0.95,
+            "method": ga_interval_method("this image's", dict(GA_METHODS)[key], kind)}
 
 
 def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

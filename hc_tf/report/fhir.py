@@ -5,10 +5,11 @@ the source study and instance (an ImagingStudy reference naming their UIDs), the
 name, version, sha256) and the device. BPD (LOINC 11820-8), OFD (11851-3), the corrected BPD
 (11824-0) and the cephalic index (11823-2, in %, with its normal range and the head shape as
 interpretation) are Observations of their own beside it, as HL7's fetal-records guide (IBCM)
-has each biometry measurement, so an EHR finds each by its code; `head_bundle` gathers the five
-in one Bundle (type collection), a
-file a system files as it likes (the node's `fhir` destination as one transaction). R4B's
-Observation is R4's (fhir.resources has no plain R4 package).
+has each biometry measurement, so an EHR finds each by its code, and so is the GA the HC gives by
+each equation in range (`fhir_ga`: LOINC 18185-9, in days, with its 95% interval), as the SR
+has it; `head_bundle` gathers them in one Bundle (type collection), a file a system files as it
+likes (the node's `fhir` destination as one transaction). R4B's Observation is R4's
+(fhir.resources has no plain R4 package).
 
 No patient data by default: a bare PatientID risks the wrong patient (an ID means nothing
 without its issuer), so the subject is left to the system that files it. Given the issuer's
@@ -228,7 +229,10 @@ def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], mode
                   subject: Optional[Dict[str, Any]], biometry: Optional[Dict[str, Any]],
                   axis_intervals: Optional[Dict[str, Any]] = None,
                   centile: Optional[Dict[str, Any]] = None,
-                  dating: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+                  dating: Optional[Dict[str, Any]] = None,
+                  gestational_age: Optional[Dict[str, Any]] = None,
+                  ga_interval: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    from hc_tf.report import fhir_ga
     derived = source_references(uids, frame, sr_sop_instance_uid)
     model_text = model_method(model)
     review_note = [{"text": "please review: " + "; ".join(reasons)}] if review else []
@@ -249,7 +253,8 @@ def _observations(hc_mm: float, uids: Dict[str, str], frame: Optional[int], mode
         out.append(_with_head_shape(with_interval(doc, "cephalic index",
                                                   (axis_intervals or {}).get("ci"), "%"),
                                     biometry))
-    return out
+    return out + fhir_ga.image_ga_observations(gestational_age, ga_interval, model, derived,
+                                               review_note, effective, subject)
 
 
 def _with_head_shape(doc: Dict[str, Any], biometry: Dict[str, Any]) -> Dict[str, Any]:
@@ -318,7 +323,9 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
                 biometry: Optional[Dict[str, Any]] = None,
                 axis_intervals: Optional[Dict[str, Any]] = None,
                 centile: Optional[Dict[str, Any]] = None,
-                dating: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                dating: Optional[Dict[str, Any]] = None,
+                gestational_age: Optional[Dict[str, Any]] = None,
+                ga_interval: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The measured head as a FHIR Bundle (type collection) of its Observations: the HC's
     (`observation`'s), then BPD's, OFD's, the corrected BPD's and the cephalic index's
     (`_with_head_shape`) from
@@ -326,27 +333,34 @@ def head_bundle(hc_mm: float, uids: Dict[str, str], frame: Optional[int], model:
     time, subject and review note (one fitted ellipse gives them all), its method naming the
     axes' convention (the record's "convention"), and its interval from `axis_intervals`
     ({"bpd": report.json's "bpd_interval", "ofd": its "ofd_interval", "cbpd": its
-    "corrected_bpd_interval", "ci": its "cephalic_index_interval"}), as the HC's. Other
-    arguments as `observation`'s.
+    "corrected_bpd_interval", "ci": its "cephalic_index_interval"}), as the HC's; then the GA
+    by each equation in range of report.json's "gestational_age" with its interval from its
+    "ga_interval" (`fhir_ga.image_ga_observations`; none without them). Other arguments as
+    `observation`'s.
 
     Raises:
       pydantic.ValidationError: for a Bundle FHIR R4 does not accept (a bug).
     """
     entries = _observations(hc_mm, uids, frame, model, review, reasons, effective,
                             sr_sop_instance_uid, hc_interval, subject, biometry, axis_intervals,
-                            centile, dating)
+                            centile, dating, gestational_age, ga_interval)
     return validated({"resourceType": "Bundle", "type": "collection",
                      "entry": [{"resource": doc} for doc in entries]})
 
 
 def bundle_observations(bundle: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-    """{"hc" | "bpd" | "ofd" | "cbpd" | "ci": Observation} of a `head_bundle`, by their LOINC
-    codes (the names the node's FHIR ids end in: no underscore, which an id may not hold)."""
+    """{"hc" | "bpd" | "ofd" | "cbpd" | "ci" | "gahl" | "gaig": Observation} of a `head_bundle`,
+    by their LOINC codes, the GA's by equation (`fhir_ga.short_name`): the names the node's
+    FHIR ids end in (no underscore, which an id may not hold; short, as an id holds 64)."""
+    from hc_tf.report import fhir_ga
     names = {HC_CODING["code"]: "hc", **{c["coding"][0]["code"]: name for _, name, c in AXES},
              CI_CODE["coding"][0]["code"]: "ci"}
     out = {}
     for entry in bundle.get("entry", []):
         doc = entry.get("resource", {})
+        ga_name = fhir_ga.short_name(doc)  # the GA's by equation: one LOINC code for both
+        if ga_name:
+            out[ga_name] = doc
         for coding in doc.get("code", {}).get("coding", []):
             if coding.get("system") == LOINC and coding.get("code") in names:
                 out[names[coding["code"]]] = doc

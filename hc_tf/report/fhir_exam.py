@@ -8,8 +8,8 @@ Observations, which it lists as `result`:
   rule: the mean of the images' half-widths), with one image its value and interval; derivedFrom
   the study, every image (and frame) and its TID 1500 SR. The HC's is read as size for the GA
   from dating (normal range, interpretation, centile) as an image's is, when its images share one.
-- The GA of the exam's HC by each equation (LOINC 18185-9, in days, the equation as method),
-  with exams.csv's 95% interval of it, derivedFrom the HC's Observation.
+- The GA of the exam's HC by each equation (`fhir_ga`: LOINC 18185-9, in days, the equation
+  as method), with exams.csv's 95% interval of it, derivedFrom the HC's Observation.
 
 The report: status preliminary (a model's measurement, for a clinician to confirm), category
 OB Ultrasound (HL7 v2 table 0074), code LOINC 11525-3 with DICOM's 125000 (the SR's root), the
@@ -33,6 +33,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hc_tf.report import dicom_sr_obgyn
 from hc_tf.report import fhir
+from hc_tf.report import fhir_ga
 from hc_tf.report import records as records_lib
 
 OB_ULTRASOUND = {"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "OUS",
@@ -43,7 +44,7 @@ REPORT_CODE = {"coding": [{"system": fhir.LOINC, "code": "11525-3",
                           {"system": fhir.DCM, "code": "125000",
                            "display": "OB-GYN Ultrasound Procedure Report"}],
                "text": "OB-GYN ultrasound report: fetal head biometry (hc-tf)"}
-GA_TEXT = {"hadlock": "Hadlock 1984 (HC)", "intergrowth": "INTERGROWTH-21st 2016 (HC)"}
+GA_TEXT = fhir_ga.GA_TEXT
 # (report field, interval field, FHIR code, interval's name in the notes, unit)
 QUANTITIES = ((("hc_mm", "hc_interval", {"coding": [fhir.HC_CODING]}, "HC", "mm"),)
               + tuple((field, "corrected_bpd_interval" if name == "cbpd" else f"{name}_interval",
@@ -115,12 +116,9 @@ def _ga_observation(key: str, exam: Mapping[str, Any], hc_url: str, model, effec
                     subject) -> Dict[str, Any]:
     """The GA of the exam's HC by one equation, in days, with its interval, from the HC's."""
     from hc_tf.report import exams
-    code = {"coding": [{"system": fhir.LOINC, "code": "18185-9"}],
-            "text": f"Gestational age by fetal head circumference, {GA_TEXT[key]}"}
-    doc = fhir.head_observation(code, round(float(exam[f"ga_{key}_days"]), 2),
-                                f"{GA_TEXT[key]} from the exam's HC", model,
-                                [{"reference": hc_url}], [], effective, subject, unit="d")
-    return fhir.with_interval(doc, "GA", exams.ga_interval_record(exam, key), "d")
+    return fhir_ga.ga_observation(key, exam[f"ga_{key}_days"], "the exam's",
+                                  exams.ga_interval_record(exam, key), model,
+                                  [{"reference": hc_url}], [], effective, subject)
 
 
 def _shown(value: float, unit: str) -> str:
@@ -189,7 +187,7 @@ def exam_bundle(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any], m
             entries.append((next(ids), doc))
             rows.append((spec[3] + (f" (mean of {n} images)" if n > 1 else ""), doc))
     hc_url = entries[0][0]
-    for key in ("hadlock", "intergrowth"):
+    for key in fhir_ga.GA_KEYS:
         if exam.get(f"ga_{key}_days") is not None:
             doc = _ga_observation(key, exam, hc_url, model, effective, subject)
             entries.append((next(ids), doc))

@@ -303,7 +303,9 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                            str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"),
                            subject=_subject(run, s.header.dataset, sr, record),
                            biometry=record.get("biometry"), axis_intervals=axis_intervals,
-                           centile=record.get("centile"), dating=record.get("dating"))
+                           centile=record.get("centile"), dating=record.get("dating"),
+                           gestational_age=record["gestational_age"],
+                           ga_interval=record.get("ga_interval"))
     _write_json(os.path.join(folder, fhir_rel), obs)
     record["dicom"].update(sr=sr_rel, fhir=fhir_rel,
                            sr_series_instance_uid=str(sr.SeriesInstanceUID),

@@ -20,6 +20,8 @@ export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm'
   'ga_hadlock_lower_95_days', 'ga_hadlock_upper_95_days', 'ga_intergrowth_lower_95_days', 'ga_intergrowth_upper_95_days'];
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
+// records.GA_TITLES by formula key: the formula a GA interval's method names
+const GA_TITLES = { hadlock: 'Hadlock 1984', intergrowth: 'INTERGROWTH-21st (HC only)' };
 
 /** exams.exam_of_name: "hc18:NNN" for HC18's NNN_HC / NNN_2HC; else "file:" and the source file's stem (sourceStem: a file's frames one exam). */
 export function examOfName(filename) {
@@ -108,20 +110,42 @@ function sampleSd(xs) {
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }
 
-/**
- * exams._ga_intervals: the GA of the mean's 95% interval per formula, as an image's shows it: combined with the
- * formula's spread where it publishes one, else the measurement's part alone; null where an end is out of range.
- */
+/** exams._ga_intervals: the GA of the mean's 95% interval per formula, as an image's shows it (gaIntervalBounds). */
 function gaIntervals(spec, m, half) {
   const out = {};
   for (const [key, method] of GA_METHODS) {
     const g = gaInterval(spec, { hc_mm: m, lower_mm: m - half, upper_mm: m + half }, method);
-    let bounds = g.combined_lower_days !== null ? [g.combined_lower_days, g.combined_upper_days]
-      : [g.measurement_lower_days, g.measurement_upper_days];
-    if (bounds.includes(null)) bounds = [null, null];
-    Object.assign(out, { [`ga_${key}_lower_95_days`]: bounds[0], [`ga_${key}_upper_95_days`]: bounds[1] });
+    const [lower, upper] = gaIntervalBounds(g) ?? [null, null];
+    Object.assign(out, { [`ga_${key}_lower_95_days`]: lower, [`ga_${key}_upper_95_days`]: upper });
   }
   return out;
+}
+
+/**
+ * exams.ga_interval_bounds: [lower, upper] days of a GA interval's fields (intervals.js gaInterval's, a record's
+ * ga_interval[key]): combined with the formula's spread where it publishes one, else the measurement's part alone;
+ * null where an end is out of range.
+ */
+export function gaIntervalBounds(g) {
+  const known = (x) => x !== null && x !== undefined;
+  const bounds = known(g.combined_lower_days) ? [g.combined_lower_days, g.combined_upper_days]
+    : [g.measurement_lower_days, g.measurement_upper_days];
+  return bounds.every(known) ? bounds : null;
+}
+
+/** exams.ga_interval_method: `whose` HC interval through formula `key`, combined with its spread (`spreadKind`) or not. */
+export function gaIntervalMethod(whose, key, spreadKind) {
+  const part = spreadKind !== null ? `combined with the formula's ${spreadKind}`
+    : "the measurement's part alone (the formula publishes no spread)";
+  return `${whose} HC interval through ${GA_TITLES[key]}, ${part}`;
+}
+
+/** exams.image_ga_interval_record: an image's GA interval by formula `key` (its record's ga_interval[key]) as an interval record (days), or null. */
+export function imageGaIntervalRecord(g, key) {
+  const bounds = g ? gaIntervalBounds(g) : null;
+  if (!bounds) return null;
+  const kind = g.combined_lower_days !== null && g.combined_lower_days !== undefined ? g.formula_kind : null;
+  return { lower: bounds[0], upper: bounds[1], level: 0.95, method: gaIntervalMethod("this image's", key, kind) };
 }
 
 /** exams.exam_record: one exam's row (EXAM_FIELDS) from its images' report records. */

@@ -5,13 +5,15 @@
 // EHR shows as the abnormal-flag column: the flag is about the measurement's quality, not the
 // value's normality), the HC's 95% interval as the quantity-confidenceInterval extension on the
 // value (its method in the next note); BPD's, OFD's, the corrected BPD's and the cephalic index's
-// (its normal range and the head shape as interpretation) beside it, in one Bundle (type collection).
+// (its normal range and the head shape as interpretation) and the GA the HC gives by each equation in range
+// (fhir_ga: LOINC 18185-9, in days, with its 95% interval) beside it, in one Bundle (type collection).
 // With a GA from dating, the HC read as size for that age: its normal range (3rd to 97th centile),
 // interpretation Low / Normal / High and centile and z-score components.
 // No patient data: the subject is left to the system that files it.
 
 import { fmtFixed } from './pyformat.js';
 import { hcNormalRange } from './clinical.js';
+import { imageGaIntervalRecord } from './exams.js';
 
 export const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
@@ -98,6 +100,11 @@ export const AXIS_TITLES = { bpd: 'BPD', ofd: 'OFD', cbpd: 'corrected BPD' }; //
 export const CI_CODE = { coding: [{ system: LOINC, code: '11823-2' }], text: 'Fetal head cephalic index (100 BPD / OFD), ultrasound' };
 const HEAD_SHAPES = { dolichocephalic: ['L', 'Low'], normal: ['N', 'Normal'], brachycephalic: ['H', 'High'] };
 
+// fhir_ga.GA_KEYS and GA_TEXT: the GA an HC gives by each equation, one code (LOINC 18185-9) for both
+export const GA_KEYS = ['hadlock', 'intergrowth'];
+export const GA_TEXT = { hadlock: 'Hadlock 1984 (HC)', intergrowth: 'INTERGROWTH-21st 2016 (HC)' };
+const gaCode = (key) => ({ coding: [{ system: LOINC, code: '18185-9' }], text: `Gestational age by fetal head circumference, ${GA_TEXT[key]}` });
+
 /** fhir.head_observation: one value's Observation (a measurement of the model's, preliminary). */
 export function headObservation(code, value, method, model, derived, notes, effective, subject = null, unit = 'mm') {
   const doc = {
@@ -121,6 +128,20 @@ export function withInterval(doc, name, iv, unit = 'mm') {
     doc.note = [...(doc.note ?? []), { text: `${fmtFixed(iv.level * 100, 0)}% interval of the ${name} (measurement uncertainty, not a normal range): ${iv.method}` }];
   }
   return doc;
+}
+
+/** fhir_ga.ga_observation: the GA by equation `key` of `whose` HC ("the exam's", "this image's"), in days, with its interval (days). */
+export function gaObservation(key, days, whose, interval, model, derived, notes, effective, subject = null) {
+  const doc = headObservation(gaCode(key), Number(fmtFixed(days, 2)), `${GA_TEXT[key]} from ${whose} HC`, model, derived, notes, // round(x, 2)
+    effective, subject, 'd');
+  return withInterval(doc, 'GA', interval, 'd');
+}
+
+/** fhir_ga.image_ga_observations: the GA by each equation in range (the record's gestational_age), its interval from ga_interval. */
+function imageGaObservations(gestationalAge, gaInterval, model, derived, notes, effective) {
+  return GA_KEYS.filter((key) => gestationalAge?.[key]?.status === 'ok')
+    .map((key) => gaObservation(key, gestationalAge[key].ga_days, "this image's", imageGaIntervalRecord(gaInterval?.[key], key), model,
+      derived, structuredClone(notes), effective));
 }
 
 /** fhir._with_head_shape: the cephalic index's normal range and the head shape read against it. */
@@ -178,8 +199,9 @@ export function sourceReferences(uids, frame, srSopInstanceUid = null) {
 /** fhir.model_method: an Observation's method, the model that measured by name, version and sha256. */
 export const modelMethod = (model) => `hc-tf model ${model.name} ${model.version} (sha256 ${model.sha256})`;
 
-/** fhir._observations (without an SR beside it): the HC's Observation, then BPD's, OFD's and the cephalic index's. */
-function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}, centile = null, dating = null) {
+/** fhir._observations (without an SR beside it): the HC's Observation, then BPD's, OFD's, the cephalic index's and the GA's. */
+function observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals = {}, centile = null, dating = null,
+  gestationalAge = null, gaInterval = null) {
   const derived = sourceReferences(uids, frame);
   const modelText = modelMethod(model);
   const reviewNote = () => (review ? [{ text: `please review: ${reasons.join('; ')}` }] : []);
@@ -196,7 +218,7 @@ function observations(hcMm, uids, frame, model, review, reasons, effective, hcIn
     const doc = headObservation(CI_CODE, biometry.cephalic_index, `${modelText}: ${biometry.convention}`, model, derived, reviewNote(), effective, null, '%');
     out.push(withHeadShape(withInterval(doc, 'cephalic index', axisIntervals?.ci, '%'), biometry));
   }
-  return out;
+  return [...out, ...imageGaObservations(gestationalAge, gaInterval, model, derived, reviewNote(), effective)];
 }
 
 /**
@@ -211,11 +233,13 @@ export function observation(hcMm, uids, frame, model, review, reasons, effective
 /**
  * fhir.head_bundle (without an SR beside it): the HC's Observation and, from `biometry` (the
  * record's, biometry.js biometryRecord), BPD's and OFD's with their intervals (`axisIntervals`:
- * {bpd, ofd}, the record's bpd_interval and ofd_interval), as one Bundle (type collection); the
+ * {bpd, ofd}, the record's bpd_interval and ofd_interval), then the GA by each equation in range
+ * (the record's `gestationalAge` and `gaInterval`), as one Bundle (type collection); the
  * HC's read against the record's `centile` and `dating` where it has them.
  */
-export function headBundle(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null, biometry = null, axisIntervals = {}, centile = null, dating = null) {
-  const entry = observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals, centile, dating)
-    .map((resource) => ({ resource }));
+export function headBundle(hcMm, uids, frame, model, review, reasons, effective = null, hcInterval = null, biometry = null, axisIntervals = {},
+  centile = null, dating = null, gestationalAge = null, gaInterval = null) {
+  const entry = observations(hcMm, uids, frame, model, review, reasons, effective, hcInterval, biometry, axisIntervals, centile, dating,
+    gestationalAge, gaInterval).map((resource) => ({ resource }));
   return { resourceType: 'Bundle', type: 'collection', entry };
 }

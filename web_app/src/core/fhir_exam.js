@@ -12,9 +12,9 @@
 
 import { v5 as uuidV5 } from 'uuid';
 import { formatGa, gaFromHc, hcCentile } from './clinical.js';
-import { fsum } from './exams.js';
-import { AXES, AXIS_TITLES, CI_CODE, DCM, DICOM_UID, HC_CODING, LOINC, OID, headObservation, intervalBounds, modelMethod,
-  readInterval, sourceReferences, withCentile, withInterval } from './fhir.js';
+import { fsum, gaIntervalMethod } from './exams.js';
+import { AXES, AXIS_TITLES, CI_CODE, DCM, DICOM_UID, GA_KEYS, GA_TEXT, HC_CODING, LOINC, OID, gaObservation, headObservation, intervalBounds,
+  modelMethod, readInterval, sourceReferences, withCentile, withInterval } from './fhir.js';
 import { fmtFixed } from './pyformat.js';
 
 const NAMESPACE_OID = '6ba7b812-9dad-11d1-80b4-00c04fd430c8'; // Python's uuid.NAMESPACE_OID (RFC 9562)
@@ -25,7 +25,6 @@ const REPORT_CODE = {
     { system: DCM, code: '125000', display: 'OB-GYN Ultrasound Procedure Report' }],
   text: 'OB-GYN ultrasound report: fetal head biometry (hc-tf)',
 };
-const GA_TEXT = { hadlock: 'Hadlock 1984 (HC)', intergrowth: 'INTERGROWTH-21st 2016 (HC)' };
 const GA_METHODS = { hadlock: 'hadlock_1984', intergrowth: 'intergrowth21_hc_2016' }; // exams.GA_METHODS
 // [report field, interval field, FHIR code, interval's name in the notes, unit] (fhir_exam.QUANTITIES)
 const QUANTITIES = [['hc_mm', 'hc_interval', { coding: [HC_CODING] }, 'HC', 'mm'],
@@ -100,17 +99,14 @@ function gaIntervalRecord(spec, exam, key) {
   if (lower === undefined || lower === null || upper === undefined || upper === null) return null;
   const method = spec.ga_from_hc.methods.find((m) => m.method === GA_METHODS[key]);
   const g = gaFromHc(spec, exam.hc_mean_mm, method.method); // its spread at the exam's mean HC
-  const part = g.uncertainty_days !== null ? `combined with the formula's ${g.uncertainty_kind}`
-    : "the measurement's part alone (the formula publishes no spread)";
-  return { lower, upper, level: 0.95, method: `the exam's mean HC interval through ${method.title}, ${part}` };
+  const kind = g.uncertainty_days !== null ? g.uncertainty_kind : null;
+  return { lower, upper, level: 0.95, method: gaIntervalMethod("the exam's mean", key, kind) };
 }
 
 /** fhir_exam._ga_observation: the GA of the exam's HC by one equation, in days, with its interval, from the HC's. */
-function gaObservation(spec, key, exam, hcUrl, model, effective, subject) {
-  const code = { coding: [{ system: LOINC, code: '18185-9' }], text: `Gestational age by fetal head circumference, ${GA_TEXT[key]}` };
-  const days = Number(fmtFixed(exam[`ga_${key}_days`], 2)); // Python's round(x, 2)
-  const doc = headObservation(code, days, `${GA_TEXT[key]} from the exam's HC`, model, [{ reference: hcUrl }], [], effective, subject, 'd');
-  return withInterval(doc, 'GA', gaIntervalRecord(spec, exam, key), 'd');
+function examGaObservation(spec, key, exam, hcUrl, model, effective, subject) {
+  return gaObservation(key, exam[`ga_${key}_days`], "the exam's", gaIntervalRecord(spec, exam, key), model, [{ reference: hcUrl }], [],
+    effective, subject);
 }
 
 /** fhir_exam._shown: a value as the narrative shows it, a GA in days as weeks+days. */
@@ -160,9 +156,9 @@ export function examBundle(spec, members, exam, model, effective = null, subject
     rows.push([quantity[3] + (got.n > 1 ? ` (mean of ${got.n} images)` : ''), doc]);
   }
   const hcUrl = entries[0][0];
-  for (const key of ['hadlock', 'intergrowth']) {
+  for (const key of GA_KEYS) {
     if (exam[`ga_${key}_days`] === undefined || exam[`ga_${key}_days`] === null) continue;
-    entries.push([nextId(), gaObservation(spec, key, exam, hcUrl, model, effective, subject)]);
+    entries.push([nextId(), examGaObservation(spec, key, exam, hcUrl, model, effective, subject)]);
     rows.push([`GA by ${GA_TEXT[key]}`, entries[entries.length - 1][1]]);
   }
   const report = { resourceType: 'DiagnosticReport', status: 'preliminary', category: [{ coding: [OB_ULTRASOUND] }],

@@ -125,7 +125,7 @@ export const frameFilename = (name, { frame, frames }) => (frames > 1 ? `${name}
 export const frameStem = (name, { frame, frames }) => (frames > 1 ? `${fileStem(name)}.frame${frame}` : fileStem(name));
 
 /**
- * The FHIR Bundle of a measured DICOM frame's Observations (HC, BPD, OFD) as `hc-tf predict`
+ * The FHIR Bundle of a measured DICOM frame's Observations (HC, BPD, OFD, ..., the GA by each equation) as `hc-tf predict`
  * writes fhir/<stem>.fhir.json (no SR beside it here), the HC read at the GA typed (knownGa, ''
  * for none) or the file's own; throws an Error in words when the file lacks the UIDs it needs
  * or the GA typed is refused.
@@ -138,5 +138,6 @@ export function fhirBundle(model, image, r, knownGa = '') {
   const rec = imageRecord(model.meta.clinical, image.name, r, knownGa); // report.json's record
   return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons,
     studyDateTime(d.studyDate, d.studyTime, d.timezoneOffset),
-    rec.hc_interval, rec.biometry, { bpd: rec.bpd_interval, ofd: rec.ofd_interval, cbpd: rec.corrected_bpd_interval, ci: rec.cephalic_index_interval }, rec.centile, rec.dating);
+    rec.hc_interval, rec.biometry, { bpd: rec.bpd_interval, ofd: rec.ofd_interval, cbpd: rec.corrected_bpd_interval, ci: rec.cephalic_index_interval }, rec.centile, rec.dating,
+    rec.gestational_age, rec.ga_interval);
 }
