@@ -909,6 +909,66 @@ def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
         assert got[name] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}", (name, got[name])
 
 
+_CALIBRATION_JS = """
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { readDicomHeader } from './src/core/dicom/deflated.js';
+import { calibrationFields } from './src/core/dicom/file.js';
+import { readCalibration } from './src/core/dicom/calibration.js';
+const parser = createRequire(import.meta.url)('dicom-parser');
+const limits = JSON.parse(readFileSync('../android_demo_assets/hc_effunet_int8.json', 'utf8')).input_limits;
+for (const f of process.argv.slice(1)) {
+  try {
+    const cal = readCalibration(calibrationFields(await readDicomHeader(parser, new Uint8Array(readFileSync(f)), f, limits)), 1);
+    console.log(`problem: ${cal.problem} mm: ${cal.pixel_spacing_mm}`);
+  } catch (err) { console.log(`error: ${err.message}`); }
+}
+"""
+
+
+def test_js_reads_a_pixel_spacing_that_is_not_two_numbers_as_the_python(tmp_path):
+    """A PixelSpacing (0028,0030) of one value or three (top level, shared or per
+    frame) is read as dicom_calibration._number_pair reads it: the frame decodes, and the
+    calibration is refused in the Python's words (the app threw dicom-parser's "Cannot read
+    properties of undefined (reading 'trim')" reading the header of a fuzzed copy of pydicom's
+    SC_rgb_dcmtk_+eb+cy+n2.dcm whose PixelSpacing had lost its second value)."""
+    import hashlib
+    import numpy as np
+    from pydicom.dataset import Dataset
+    from hc_tf.io import dicom, dicom_calibration, dicom_frames
+    gray = np.arange(64 * 48, dtype=np.uint32).reshape(48, 64).astype(np.uint8)
+
+    def spaced(value, where="top"):
+        ds = dicom_files.dataset([gray])
+        if where == "top":
+            ds.PixelSpacing = value
+            return ds
+        item = Dataset()
+        item.PixelMeasuresSequence = [Dataset()]
+        item.PixelMeasuresSequence[0].PixelSpacing = value
+        if where == "shared":
+            ds.SharedFunctionalGroupsSequence = [item]
+        else:
+            ds.PerFrameFunctionalGroupsSequence = [item]
+        return ds
+
+    files = _saved(tmp_path, {"one": spaced("0.5"), "three": spaced("0.5\\0.5\\0.5"),
+                              "two": spaced("0.5\\0.5"),
+                              "shared_one": spaced("0.5", "shared"), "frame_one": spaced("0.5", "frame")})
+    decoded = dict(zip(files, _js_decode(list(files.values()))))
+    calibrated = dict(zip(files, _js_decode(list(files.values()), script=_CALIBRATION_JS)))
+    for name, path in files.items():
+        (header, _, py_gray), = dicom_frames.iter_frames(path, frame=1)
+        assert decoded[name] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}", (name, decoded[name])
+        try:
+            cal = dicom_calibration.read_calibration(header, 1)
+            expected = f"problem: {cal.problem} mm: {cal.pixel_spacing_mm}".replace("None", "null")
+        except dicom.DicomError as err:
+            expected = f"error: {err}"
+        assert calibrated[name] == expected, (name, calibrated[name])
+    assert "has 1 value(s); must be 2" in calibrated["one"]
+
+
 @pytest.mark.parametrize("name", dicom_files.SEGMENTED_BOMBS)
 def test_js_refuses_segmented_palette_bombs_as_the_python(tmp_path, name):
     """A segmented palette that would expand past 65,536 entries, or nests indirect segments

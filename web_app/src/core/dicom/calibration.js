@@ -61,6 +61,8 @@ const spacingKey = (s) => (s ? `${s[0]}\\${s[1]}` : null);
 export function readCalibration(f, frame = 1) {
   const path = f.name;
   const base = { path, has_regions: false, regions: [], pixel_spacing_mm: null, problem: null, empty: false };
+  const unreadable = f.perFrameSpacing.find((s) => s?.problem); // _frame_spacings raises
+  if (unreadable) throw new DicomError(unreadable.problem);
   if (f.regions && f.regions.length) {
     const regions = f.regions.map((r, i) => region(i + 1, r, f.rows, f.columns, path)).filter((r) => r !== null);
     let problem = null;
@@ -77,6 +79,7 @@ export function readCalibration(f, frame = 1) {
   }
   const own = f.perFrameSpacing[frame - 1] ?? null;
   const spacing = own ?? f.sharedSpacing ?? f.pixelSpacing ?? null;
+  if (spacing?.problem) return { ...base, problem: spacing.problem }; // _pixel_spacing raised
   if (spacing === null) {
     return { ...base, empty: true, problem: `${path}: no calibration: no Sequence of Ultrasound Regions (0018,6011) and no PixelSpacing (0028,0030); give --pixel-size` };
   }

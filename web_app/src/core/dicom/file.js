@@ -71,11 +71,24 @@ function oneInteger(ds, tag, vr) {
   return el.length === 2 ? ds.uint16(tag) : NaN;
 }
 
-const spacingOf = (ds) => {
+// A value Python's float() reads (dicom_calibration._number_pair's test of each value).
+const PY_FLOAT = /^\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)\s*$/i;
+
+/**
+ * dicom_calibration._number_pair of a PixelSpacing (0028,0030): [row, column] mm, null when
+ * absent, or {problem} in the Python's words (`where`: what it names) when it is empty, not
+ * numbers or not two of them: readCalibration refuses with it where the Python raises.
+ */
+function spacingOf(ds, where) {
   if (!ds || !ds.elements.x00280030) return null;
-  return [ds.floatString('x00280030', 0), ds.floatString('x00280030', 1)];
-};
-const measuresSpacing = (item) => spacingOf(item?.dataSet?.elements.x00289110?.items?.[0]?.dataSet);
+  const text = ds.string('x00280030') ?? '';
+  if (text === '') return { problem: `${where}: PixelSpacing (0028,0030) is empty` };
+  const values = text.split('\\');
+  if (!values.every((v) => PY_FLOAT.test(v))) return { problem: `${where}: PixelSpacing (0028,0030) is not numbers` };
+  if (values.length !== 2) return { problem: `${where}: PixelSpacing (0028,0030) has ${values.length} value(s); must be 2 (row\\column)` };
+  return values.map((v) => Number(v.trim().replace(/^([+-]?)inf(inity)?$/i, '$1Infinity')));
+}
+const measuresSpacing = (item, where) => spacingOf(item?.dataSet?.elements.x00289110?.items?.[0]?.dataSet, where);
 
 /** The (0018,6011) items as plain records (dicom_calibration reads these fields). */
 function regionFields(ds) {
@@ -136,13 +149,14 @@ export function readHeader(parser, bytes, name, limits, inflated = null) {
   if (photometric === 'PALETTE COLOR' && descriptor && (descriptor.length !== 6 || ['OB', 'OW'].includes(descriptor.vr))) {
     throw new DicomFileError(`${name}: RedPaletteColorLookupTableDescriptor (0028,1101) is not 3 numbers (entries, first index, bits)`);
   }
-  const perFrame = (ds.elements.x52009230?.items ?? []).map(measuresSpacing);
+  const perFrame = (ds.elements.x52009230?.items ?? []).map((item, i) => measuresSpacing(item, `${name}: Per-frame Functional Groups (5200,9230) item ${i + 1}`));
   return { name, rows, columns, frames, samples, photometric, transferSyntax: ts,
     bitsAllocated, bitsStored, signed, planar,
     regions: regionFields(ds), perFrameSpacing: perFrame, uids: uidsOf(ds), studyDate: ds.string('x00080020') ?? '',
     lastMenstrualDate: ds.string('x001021d0') ?? '', studyTime: ds.string('x00080030') ?? '',
     timezoneOffset: ds.string('x00080201') ?? '',
-    sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0]), pixelSpacing: spacingOf(ds), dataset: ds };
+    sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0], `${name}: Shared Functional Groups (5200,9229)`),
+    pixelSpacing: spacingOf(ds, name), dataset: ds };
 }
 
 /** dicom.uids: the UIDs that reference the image (no patient data). */
