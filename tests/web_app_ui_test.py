@@ -366,6 +366,54 @@ def test_fuzzed_pngs_are_refused_and_measured_as_predict_does(page, tmp_path):  
     assert verdicts["refused"], verdicts
 
 
+def _fuzz_jpegs(count, seed):
+    """name -> bytes: the first 10 sample PNGs as JPEGs (every other one in colour, every third
+    progressive), undamaged, then `count` damaged copies (scripts/fuzz_predict.py's `damaged`)."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+    import fuzz_predict
+    jpegs = {}
+    for k, path in enumerate(fuzz_predict.sources("png")[:10]):
+        gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        image = np.dstack([gray, 255 - gray, gray // 2 + 60]) if k % 2 else gray
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, int(k % 3 == 0)])
+        assert ok
+        jpegs[f"{k}_{'colour' if k % 2 else 'gray'}{'_progressive' if k % 3 == 0 else ''}.jpg"] = buf.tobytes()
+    rng, sources = np.random.default_rng(seed), list(jpegs.items())
+    damaged = {}
+    for k in range(count):
+        name, data = sources[int(rng.integers(len(sources)))]
+        damaged[f"{k:03d}_damaged_{name}"] = fuzz_predict.damaged(data, rng)
+    return {**jpegs, **damaged}
+
+
+def test_fuzzed_jpegs_are_refused_and_measured_as_predict_does(page):  # noqa: F811
+    """Damaged JPEG copies of the sample images, gray and colour, baseline and progressive: the
+    app (libjpeg-turbo's wasm build checks, the browser decodes) refuses each one predict
+    (libjpeg-turbo through simplejpeg, strict, then OpenCV) refuses, and gives the model
+    predict's input for the others. Before the check, predict measured copies the app refused
+    and both measured copies libjpeg-turbo finds corrupt."""
+    from hc_tf import preprocess
+    from hc_tf.io import images
+    meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
+    hw = (meta["input"]["height"], meta["input"]["width"])
+    verdicts = {"measured": 0, "refused": 0, "damaged": 0}
+    for name, data in _fuzz_jpegs(60, seed=7).items():
+        got = _decode_in_app(page, name, data)
+        try:
+            want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]
+        except ValueError as err:
+            assert "error" in got, (name, "measured here, refused by predict", str(err))
+            if "(damaged: the JPEG data is corrupt: " in str(err):  # the app's wasm gives no reason
+                verdicts["damaged"] += 1
+                assert got["error"] == f"{name}: not a readable image file (damaged: the JPEG data is corrupt)", got
+            verdicts["refused"] += 1
+            continue
+        assert "input" in got and np.array_equal(got["input"], want.ravel()), (name, got.get("error"))
+        verdicts["measured"] += 1
+    assert verdicts["measured"] >= 10 and verdicts["damaged"] >= 20, verdicts
+
+
 def _png_chunk(png, kind, body):
     """`png` with a chunk inserted after IHDR."""
     chunk = struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

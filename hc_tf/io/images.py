@@ -28,6 +28,7 @@ import numpy as np
 
 from hc_tf import defaults
 from hc_tf import preprocess
+from hc_tf.io import jpeg_check
 from hc_tf.io import png_zlib
 
 BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
@@ -193,11 +194,12 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
 
     Raises:
       ValueError: naming the file: not an image, too many pixels, a PNG's damaged image data
-        (`png_zlib`), not 8-bit, too small.
+        (`png_zlib`), a JPEG libjpeg-turbo finds corrupt (`jpeg_check`), not 8-bit, too small.
     """
     width, height = image_size(data, name)
     check_pixels(width, height, name, max_pixels)
-    damage = png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
+    damage = (png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
+              or jpeg_check.jpeg_damage(data))
     if damage:
         raise ValueError(f"{name}: not a readable image file (damaged: {damage})")
     gray = preprocess.decode_gray_image(data, name)

@@ -12,7 +12,8 @@ let latest = null; // {id, makePreview} of the latest job
 
 /**
  * A wasm codec of vendor/@cornerstonejs/<dir>/ (its module and binary, cached for offline use like
- * the rest), imported on the first file that needs it: an image or another DICOM never pays for it.
+ * the rest), imported on the first file that needs it (libjpeg-turbo: a JPEG DICOM frame, or a
+ * plain JPEG file, which it checks): a PNG or another DICOM never pays for it.
  */
 async function wasmCodec(dir, wasm) {
   const { default: factory } = await import(`./vendor/@cornerstonejs/${dir}/index.js`);
@@ -46,7 +47,7 @@ self.onmessage = async ({ data }) => {
     const whole = blob.size <= opts.limits.max_input_bytes;
     const bytes = new Uint8Array(await (whole ? blob : blob.slice(0, HEAD_BYTES)).arrayBuffer());
     const head = bytes.subarray(0, HEAD_BYTES), read = { head, bytes: whole ? bytes : null };
-    const r = looksLikeDicom(head, name) ? await prepareDicom(dicomParser, blob, name, opts, read.bytes, codecs) : await prepareImage(blob, name, opts, read);
+    const r = looksLikeDicom(head, name) ? await prepareDicom(dicomParser, blob, name, opts, read.bytes, codecs) : await prepareImage(blob, name, opts, read, codecs);
     const { makePreview, ...result } = r;
     result.timings.worker_ms = performance.now() - t0; // the page's round trip less this: the messages' cost
     latest = { id, makePreview };

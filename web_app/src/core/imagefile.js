@@ -4,6 +4,7 @@
 import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng, crc32 } from './png_gray.js';
 import { idatParts, zlibDamage } from './png_zlib.js';
+import { jpegDamage } from './jpeg_check.js';
 import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
 
 /** An error whose message is meant for the user as it is. */
@@ -209,12 +210,29 @@ function browserJpegOrientation(bytes) {
 }
 
 /**
+ * Refuses a JPEG libjpeg-turbo finds corrupt, in predict's words (jpeg_check.js). The checker
+ * comes from `codecs.loadLibjpegTurbo()` (the worker's lazy loader, shared with DICOM); without
+ * it (prepareImage outside the worker) the file is refused, as it cannot be checked as predict
+ * checks it. A CMYK JPEG (4 components) is refused in words: the wasm build decodes no CMYK.
+ */
+async function checkJpeg(name, bytes, codecs) {
+  const sof = jpegMarkers(bytes).segments.find((s) => isSofMarker(s.marker));
+  if (sof?.body[5] === 4) {
+    throw new UserError(`${name}: a CMYK JPEG is not checked here as hc-tf predict checks it; measure it with hc-tf predict, or save it as RGB or gray`);
+  }
+  if (!codecs.loadLibjpegTurbo) throw new UserError(`${name}: JPEG files are checked by the app's worker only`);
+  const damage = jpegDamage(await codecs.loadLibjpegTurbo(), bytes);
+  if (damage) throw new UserError(`${name}: not a readable image file (damaged: ${damage})`);
+}
+
+/**
  * The file -> {width, height, input (letterboxed uint8), box, makePreview, timings, decoded_by:
  * 'png-gray', 'ImageDecoder' or 'canvas'}; throws a UserError naming the file for anything
  * predict would refuse or read differently. `read`: what the caller has read of the file
  * already ({head: its first HEAD_BYTES, bytes: all}; the whole file is read here otherwise).
+ * `codecs`: the worker's, for loadLibjpegTurbo() (checkJpeg).
  */
-export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600 }, read = {}) {
+export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600 }, read = {}, codecs = {}) {
   const t0 = performance.now();
   const within = blob.size <= limits.max_input_bytes; // else checkFile refuses it unread
   const bytes = within ? read.bytes ?? new Uint8Array(await blob.arrayBuffer()) : null;
@@ -242,6 +260,9 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
     const damage = await zlibDamage(idatParts(bytes), 8 * h.width * h.height + 8 * h.height + 1024);
     if (damage) throw new UserError(`${name}: not a readable image file (damaged: ${damage})`);
   }
+  const tCheck = performance.now(); // the browser's JPEG decoder is lenient in its own way: libjpeg-turbo checks first
+  if (h.format === 'JPEG') await checkJpeg(name, bytes, codecs);
+  const check = h.format === 'JPEG' ? { jpeg_check_ms: performance.now() - tCheck } : {};
   const px = (h.format === 'PNG' && await pngPixels(blob, bytes)) || await canvasPixels(blob, name, limits);
   const { width, height } = px;
   checkSize(name, width, height, limits);
@@ -250,7 +271,7 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   }
   const tPixels = performance.now();
   const gray = toGray(px.data, width, height, 4, { bgr: px.bgr });
-  const r = prepareGray(gray, width, height, { H, W, previewMax }, t0, { read_ms: tRead - t0, pixels_ms: tPixels - tRead });
+  const r = prepareGray(gray, width, height, { H, W, previewMax }, t0, { read_ms: tRead - t0, pixels_ms: tPixels - tRead, ...check });
   return { ...r, decoded_by: px.by };
 }
 

@@ -1,0 +1,91 @@
+"""hc_tf.io.jpeg_check: a JPEG file checked by libjpeg-turbo, strictly, before OpenCV decodes
+it (the web app's jpeg_check.js keeps the same rule: tests/web_app_ui_test.py compares both on
+damaged files)."""
+
+import io
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from hc_tf.io import images, jpeg_check
+
+REFUSED = r"^{}: not a readable image file \(damaged: the JPEG data is corrupt: {}\)$"
+
+
+def _image(colour=False):
+    """A 96 x 64 test picture with edges (gray, or BGR)."""
+    gray = ((np.arange(96 * 64).reshape(64, 96) * 7) % 251).astype(np.uint8)
+    return np.dstack([gray, 255 - gray, gray // 2]) if colour else gray
+
+
+def _jpeg(colour=False, progressive=False):
+    ok, enc = cv2.imencode(".jpg", _image(colour), [cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive)])
+    assert ok
+    return enc.tobytes()
+
+
+def _in_scan(data, insert):
+    """`data` with bytes inserted half way through its scan's entropy-coded data."""
+    sos = data.index(b"\xff\xda")
+    at = sos + (len(data) - sos) // 2
+    return data[:at] + insert + data[at:]
+
+
+def _opencv_decodes(data):
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is not None
+
+
+@pytest.mark.parametrize("colour,progressive", [(False, False), (True, False), (False, True), (True, True)])
+def test_valid_jpegs_pass_and_decode_as_before(colour, progressive):
+    data = _jpeg(colour, progressive)
+    assert jpeg_check.jpeg_damage(data) is None
+    want = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert np.array_equal(images.decode_gray(data, "ok.jpg"), want)  # OpenCV's pixels, unchanged
+
+
+def test_a_cmyk_jpeg_passes():
+    """libjpeg-turbo turns CMYK to gray too (the web app refuses CMYK in words: its wasm
+    build decodes none)."""
+    from PIL import Image
+    out = io.BytesIO()
+    Image.fromarray(np.dstack([_image()] * 4), "CMYK").save(out, "JPEG")
+    assert jpeg_check.jpeg_damage(out.getvalue()) is None
+
+
+def test_not_a_jpeg_is_not_judged():
+    ok, png = cv2.imencode(".png", _image())
+    assert jpeg_check.jpeg_damage(png.tobytes()) is None
+
+
+def test_a_jpeg_cut_in_the_middle_is_refused():
+    data = _jpeg()
+    cut = data[:len(data) // 2]
+    with pytest.raises(ValueError, match=REFUSED.format("cut.jpg", "Premature end of JPEG file")):
+        images.decode_gray(cut, "cut.jpg")
+
+
+def test_a_bogus_marker_length_is_refused():
+    """A restart-interval marker (DRI, always 4 bytes long) of length 1 within the scan: OpenCV
+    decodes the file (the fuzz campaign's case), libjpeg-turbo strict refuses it."""
+    data = _in_scan(_jpeg(), b"\xff\xdd" + struct.pack(">H", 1))
+    assert _opencv_decodes(data)
+    with pytest.raises(ValueError, match=REFUSED.format("bogus.jpg", "Bogus marker length")):
+        images.decode_gray(data, "bogus.jpg")
+
+
+def test_extraneous_bytes_before_a_marker_are_refused():
+    data = _jpeg()
+    eoi = len(data) - 2
+    junk = data[:eoi] + b"\x00\x01\x02" + data[eoi:]  # after the scan, before EOI
+    assert _opencv_decodes(junk)  # only a warning
+    with pytest.raises(ValueError, match=REFUSED.format(
+            "junk.jpg", r"Corrupt JPEG data: \d+ extraneous bytes before marker 0xd9")):
+        images.decode_gray(junk, "junk.jpg")
+
+
+def test_the_message_is_short_and_one_line():
+    assert jpeg_check._said(ValueError("tjDecompressHeader3(): Could not determine\nsubsampling")) \
+        == "Could not determine subsampling"
+    assert len(jpeg_check._said(ValueError("x" * 500))) == jpeg_check._MAX_SAID
