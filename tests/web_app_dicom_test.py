@@ -909,6 +909,39 @@ def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
         assert got[name] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}", (name, got[name])
 
 
+def test_js_refuses_damaged_jpeg_lossless_scans_as_the_python(tmp_path):
+    """A JPEG Lossless frame whose coded data holds a Huffman code its table does not, or whose
+    scan runs into its EOI marker before its last sample (one byte changed in each), is refused
+    by predict's libjpeg and by the app alike (jpeg-lossless-decoder-js read on through both and
+    the app measured what predict refuses: fuzzed copies); the frame undamaged reads the same
+    pixels."""
+    import hashlib
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.encaps import encapsulate, get_frame
+    from hc_tf.io import dicom, dicom_frames
+    source = get_testdata_file("SC_rgb_jpeg_gdcm.dcm")  # JPEG Lossless SV1, 100 x 100 RGB
+
+    def damaged(at, value):
+        ds = pydicom.dcmread(source)
+        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+        ds.PixelData = encapsulate([frame[:at] + bytes([value]) + frame[at + 1:]])
+        return ds
+
+    refused = {"invalid_code": (damaged(1448, 0x0F), "a Huffman code its table does not hold"),
+               "runs_into_eoi": (damaged(1025, 0x71), "a marker stands where a sample is still to come")}
+    files = _saved(tmp_path, {**{k: ds for k, (ds, _) in refused.items()},
+                              "undamaged": pydicom.dcmread(source)})
+    got = dict(zip(files, _js_decode(list(files.values()))))
+    for name, (_, words) in refused.items():
+        with pytest.raises(dicom.DicomError, match="pixel data cannot be decoded"):
+            list(dicom_frames.iter_frames(files[name], frame=1))
+        assert got[name] == (f"error: {files[name]}: pixel data cannot be decoded (the JPEG "
+                             f"Lossless codestream is damaged: {words})"), got[name]
+    (_, _, py_gray), = dicom_frames.iter_frames(files["undamaged"], frame=1)
+    assert got["undamaged"] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}"
+
+
 _CALIBRATION_JS = """
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
