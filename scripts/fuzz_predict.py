@@ -1,8 +1,9 @@
 """Damaged copies of real DICOM and PNG files through `hc-tf predict`: every one must end as a
 measured row or a named refusal, never a traceback, a hang or a lost file.
 
-Each copy is one of pydicom's bundled image files (every transfer syntax it ships) or an
-embedded HC18 sample PNG, cut short or with 1-8 bytes or 4-byte words changed anywhere past the
+Each copy is one of pydicom's bundled image files (every transfer syntax it ships), an
+embedded HC18 sample PNG, or one of those PNGs as a JPEG (gray or colour, baseline or
+progressive), cut short or with 1-8 bytes or 4-byte words changed anywhere past the
 preamble (headers, lengths, item tags, pixel data); every other PNG has its chunks' CRCs made
 right again, so that the damage reaches the decoder rather than the checksum check. Campaigns
 of 300-500 DICOM and 300 PNG copies found one bug (a SOP class DICOM does not define stopped
@@ -31,7 +32,8 @@ MAX_SOURCE_BYTES = 400_000  # small files: many copies a minute
 
 
 def sources(kind: str) -> List[str]:
-    """The files to damage: pydicom's bundled images, or the embedded sample's PNGs."""
+    """The files to damage: pydicom's bundled images, or the embedded sample's PNGs (JPEGs are
+    made from those: `source_bytes`)."""
     if kind == "dicom":
         import pydicom.data
         folder = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files")
@@ -41,6 +43,19 @@ def sources(kind: str) -> List[str]:
         paths = [p for p in glob.glob(os.path.join(root, "**", "*.png"), recursive=True)
                  if not p.endswith("_Annotation.png")]  # HC18's outlines: predict skips them
     return sorted(p for p in paths if 1000 < os.path.getsize(p) < MAX_SOURCE_BYTES)
+
+
+def source_bytes(path: str, kind: str, k: int) -> bytes:
+    """A source file's bytes; for "jpeg" the PNG encoded as JPEG, colour for odd `k`, every
+    third one progressive."""
+    if kind != "jpeg":
+        with open(path, "rb") as f:
+            return f.read()
+    import cv2
+    gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    image = np.dstack([gray, 255 - gray, gray // 2 + 60]) if k % 2 else gray
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, int(k % 3 == 0)])
+    return buf.tobytes()
 
 
 def damaged(data: bytes, rng: np.random.Generator) -> bytes:
@@ -76,13 +91,15 @@ def with_png_crcs(data: bytes) -> bytes:
 def write_copies(folder: str, kind: str, count: int, seed: int) -> List[str]:
     """`count` damaged copies in `folder`, named <k>_<source name> (no source is overwritten)."""
     rng = np.random.default_rng(seed)
-    paths, names = [], sources(kind)
+    paths, names = [], sources("png" if kind == "jpeg" else kind)
     os.makedirs(folder, exist_ok=True)
     for k in range(count):
         src = names[int(rng.integers(len(names)))]
-        path = os.path.join(folder, f"{k:04d}_{os.path.basename(src)}")
-        with open(src, "rb") as f, open(path, "wb") as out:
-            data = damaged(f.read(), rng)
+        name = os.path.basename(src).replace(".png", ".jpg") if kind == "jpeg" else \
+            os.path.basename(src)
+        path = os.path.join(folder, f"{k:04d}_{name}")
+        with open(path, "wb") as out:
+            data = damaged(source_bytes(src, kind, k), rng)
             # half the PNGs with their checksums right: damage the decoder sees, not the CRC
             out.write(with_png_crcs(data) if kind == "png" and k % 2 else data)
         paths.append(path)
@@ -93,14 +110,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int, default=500)
-    parser.add_argument("--kind", choices=("dicom", "png"), default="dicom")
+    parser.add_argument("--kind", choices=("dicom", "png", "jpeg"), default="dicom")
     parser.add_argument("--work", required=True, help="an empty folder for the copies and OUT")
     parser.add_argument("--timeout-s", type=float, default=1800)
     args = parser.parse_args()
     inputs = write_copies(os.path.join(args.work, "in"), args.kind, args.count, args.seed)
     out = os.path.join(args.work, "out")
     cmd = [sys.executable, "-m", "hc_tf.cli", "predict", os.path.dirname(inputs[0]),
-           "--out", out] + (["--pixel-size", "0.1"] if args.kind == "png" else [])
+           "--out", out] + (["--pixel-size", "0.1"] if args.kind != "dicom" else [])
     try:
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout_s)
     except subprocess.TimeoutExpired:
