@@ -2,7 +2,7 @@
 // Decodes as hc_tf.preprocess.read_gray_image: no colour management, RGB -> gray with OpenCV's
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
-import { decodeGrayPng, crc32 } from './png_gray.js';
+import { decodeGrayPng, crc32, be32 } from './png_gray.js';
 import { idatParts, zlibDamage } from './png_zlib.js';
 import { jpegDamage } from './jpeg_check.js';
 import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
@@ -11,7 +11,6 @@ import { pngOrientation, jpegOrientation, applyOrientation } from './orientation
 export class UserError extends Error {}
 
 const be16 = (b, i) => (b[i] << 8) | b[i + 1];
-const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
 const le16 = (b, i) => b[i] | (b[i + 1] << 8);
 const le24 = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16);
 const le32s = (b, i) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
@@ -23,7 +22,8 @@ export const isSofMarker = (marker) => marker >= 0xc0 && marker <= 0xcf && ![0xc
 /**
  * A JPEG's marker segments from SOI to its first scan (SOS), walked by their lengths, not
  * decoded: {segments: [{marker, body}], sof: the first SOFn's {width, height} or null, end: 'sos',
- * 'eoi', 'short' (the bytes end first) or 'junk' (a byte that is no marker where one should be)}.
+ * 'eoi', 'short' (the bytes end first) or 'junk' (a byte that is no marker where one should be),
+ * at: where the SOS or EOI marker stands}.
  */
 export function jpegMarkers(b) {
   const segments = [];
@@ -32,7 +32,7 @@ export function jpegMarkers(b) {
     if (b[i] !== 0xff) return { segments, sof, end: 'junk' };
     const marker = b[i + 1];
     if (marker === 0xff) { i += 1; continue; }
-    if (marker === 0xda || marker === 0xd9) return { segments, sof, end: marker === 0xda ? 'sos' : 'eoi' };
+    if (marker === 0xda || marker === 0xd9) return { segments, sof, end: marker === 0xda ? 'sos' : 'eoi', at: i };
     if (!sof && i + 9 < b.length && isSofMarker(marker)) {
       sof = { width: be16(b, i + 7), height: be16(b, i + 5) };
     }

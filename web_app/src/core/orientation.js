@@ -7,7 +7,8 @@
 // measure it turned otherwise than predict would. A JPEG's orientation is read the same way from
 // its APP1 segments (jpegOrientation; imagefile.js walks the markers).
 
-const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
+import { be32 } from './png_gray.js';
+
 const typeOf = (b, i) => String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
 const latin1 = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
 const EXIF_PREFIX = [0x45, 0x78, 0x69, 0x66, 0, 0]; // "Exif\0\0"

@@ -23,7 +23,8 @@ export function crc32(b, start, end) {
   return (c ^ -1) >>> 0;
 }
 
-const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
+/** A big-endian unsigned 32-bit integer at b[i] (PNG chunk lengths and CRCs). */
+export const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
 const typeOf = (b, i) => String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
 
 /** IHDR and the IDAT payloads of a plain 8-bit gray PNG (checksums verified), else null. */

@@ -5,6 +5,8 @@
 // here and refused by predict). Bytes after a stream whose checksum is right are only a libpng
 // warning ("extra compressed data"), and predict measures such a file: so is it here.
 
+import { be32 } from './png_gray.js';
+
 const ADLER_MOD = 65521;
 const ADLER_RUN = 5552; // bytes summed before s2 can pass 2^53 (zlib's NMAX)
 
@@ -19,7 +21,6 @@ export function adler32(bytes, adler = 1) {
   return ((s2 << 16) | s1) >>> 0;
 }
 
-const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
 
 /** The IDAT chunks' data of a PNG, in order (a chunk cut short ends the walk). */
 export function idatParts(b) {

@@ -8,7 +8,9 @@
 // pydicom's SC_rgb_jpeg_gdcm.dcm). Nothing is decoded here. Judged: one scan, every component
 // sampled 1x1 (what ultrasound's lossless frames are); other layouts are left to the decoder.
 
-const SOF3 = 0xc3, DHT = 0xc4, SOS = 0xda, DRI = 0xdd, EOI = 0xd9, SOI = 0xd8;
+import { jpegMarkers } from '../imagefile.js';
+
+const SOF3 = 0xc3, DHT = 0xc4, DRI = 0xdd, SOI = 0xd8;
 
 class ScanDamage extends Error {}
 
@@ -68,38 +70,35 @@ class BitReader {
   }
 }
 
-/** The segments before the first scan: {tables, frame: {rows, columns, components}, restart, scan: {tables, start}} or null (not judged). */
+/** Annex B's DHT segment body -> its tables by id into `tables`; false when it overruns. */
+function readTables(body, tables) {
+  for (let at = 0; at < body.length;) {
+    const bits = body.subarray(at + 1, at + 17), n = bits.reduce((s, v) => s + v, 0);
+    if (at + 17 + n > body.length) return false;
+    tables.set(body[at] & 0x0f, decoderTable(bits, body.subarray(at + 17, at + 17 + n)));
+    at += 17 + n;
+  }
+  return true;
+}
+
+/** The segments before the first scan (jpegMarkers' walk): {tables, frame: {rows, columns, components}, restart, scan: {ids, start}} or null (not judged). */
 function header(b) {
   if (b[0] !== 0xff || b[1] !== SOI) return null;
+  const { segments, end, at } = jpegMarkers(b);
+  if (end !== 'sos' || at + 5 > b.length) return null;
   const tables = new Map();
   let frame = null, restart = 0;
-  for (let pos = 2; pos + 4 <= b.length;) {
-    if (b[pos] !== 0xff) return null;
-    const marker = b[pos + 1];
-    if (marker === 0xff) { pos += 1; continue; } // fill
-    const length = (b[pos + 2] << 8) | b[pos + 3], body = pos + 4, end = pos + 2 + length;
-    if (length < 2 || end > b.length) return null;
-    if (marker === DHT) {
-      for (let at = body; at + 17 <= end;) {
-        const bits = b.subarray(at + 1, at + 17), n = bits.reduce((s, v) => s + v, 0);
-        if (at + 17 + n > end) return null;
-        tables.set(b[at] & 0x0f, decoderTable(bits, b.subarray(at + 17, at + 17 + n)));
-        at += 17 + n;
-      }
-    } else if (marker === SOF3) {
-      const count = b[body + 5], sampled = Array.from({ length: count }, (_, i) => b[body + 7 + 3 * i]);
+  for (const { marker, body } of segments) {
+    if (marker === DHT && !readTables(body, tables)) return null;
+    if (marker === SOF3) {
+      const count = body[5], sampled = Array.from({ length: count }, (_, i) => body[7 + 3 * i]);
       if (sampled.some((hv) => hv !== 0x11)) return null;
-      frame = { rows: (b[body + 1] << 8) | b[body + 2], columns: (b[body + 3] << 8) | b[body + 4], components: count };
-    } else if (marker === DRI) {
-      restart = (b[body] << 8) | b[body + 1];
-    } else if (marker === SOS) {
-      const count = b[body];
-      const ids = Array.from({ length: count }, (_, i) => b[body + 2 + 2 * i] >> 4);
-      return frame && frame.rows ? { tables, frame, restart, scan: { ids, start: end } } : null;
-    } else if (marker === EOI) return null;
-    pos = end;
+      frame = { rows: (body[1] << 8) | body[2], columns: (body[3] << 8) | body[4], components: count };
+    }
+    if (marker === DRI) restart = (body[0] << 8) | body[1];
   }
-  return null;
+  const count = b[at + 4], ids = Array.from({ length: count }, (_, i) => b[at + 6 + 2 * i] >> 4);
+  return frame && frame.rows ? { tables, frame, restart, scan: { ids, start: at + 2 + ((b[at + 2] << 8) | b[at + 3]) } } : null;
 }
 
 /**
