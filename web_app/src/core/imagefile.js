@@ -2,8 +2,8 @@
 // Decodes as hc_tf.preprocess.read_gray_image: no colour management, RGB -> gray with OpenCV's
 // rule; limits from the bundle metadata's input_limits (hc_tf.defaults, hc_tf.preprocess).
 import { toGray, letterboxImage } from './preprocess.js';
-import { decodeGrayPng, crc32, be32 } from './png_gray.js';
-import { idatParts, zlibDamage } from './png_zlib.js';
+import { decodeGrayPng, crc32 } from './png_gray.js';
+import { be32, idatParts, zlibDamage } from './png_zlib.js';
 import { jpegDamage } from './jpeg_check.js';
 import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
 

@@ -7,7 +7,7 @@
 // measure it turned otherwise than predict would. A JPEG's orientation is read the same way from
 // its APP1 segments (jpegOrientation; imagefile.js walks the markers).
 
-import { be32 } from './png_gray.js';
+import { be32 } from './png_zlib.js';
 
 const typeOf = (b, i) => String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
 const latin1 = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };

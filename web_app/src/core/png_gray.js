@@ -5,6 +5,8 @@
 // transparency, a bad checksum, short or trailing data) returns null: the caller's image
 // decoder reads the file then, as before.
 
+import { be32, inflateEach } from './png_zlib.js';
+
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const CRC_TABLE = (() => {
   const t = new Int32Array(256);
@@ -23,8 +25,6 @@ export function crc32(b, start, end) {
   return (c ^ -1) >>> 0;
 }
 
-/** A big-endian unsigned 32-bit integer at b[i] (PNG chunk lengths and CRCs). */
-export const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
 const typeOf = (b, i) => String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
 
 /** IHDR and the IDAT payloads of a plain 8-bit gray PNG (checksums verified), else null. */
@@ -83,21 +83,15 @@ export function unfilterGray(raw, width, height) {
  * (read no further: a small file may inflate to gigabytes) or less.
  */
 async function inflate(parts, size) {
-  const ds = new DecompressionStream('deflate');
-  const writer = ds.writable.getWriter();
-  const written = Promise.all(parts.map((p) => writer.write(p))).then(() => writer.close());
-  written.catch(() => {}); // a damaged stream rejects the reads below too
-  const reader = ds.readable.getReader(), out = new Uint8Array(size);
-  let n = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    if (n + value.length > size) { reader.cancel().catch(() => {}); return null; }
+  const out = new Uint8Array(size);
+  let n = 0, over = false;
+  await inflateEach(parts, (value) => {
+    if (n + value.length > size) { over = true; return false; }
     out.set(value, n);
     n += value.length;
-  }
-  await written;
-  return n === size ? out : null;
+    return true;
+  });
+  return !over && n === size ? out : null;
 }
 
 /** {gray, width, height, inflate_ms, unfilter_ms} of a plain 8-bit gray PNG's bytes, or null (another decoder's file). */

@@ -5,7 +5,8 @@
 // here and refused by predict). Bytes after a stream whose checksum is right are only a libpng
 // warning ("extra compressed data"), and predict measures such a file: so is it here.
 
-import { be32 } from './png_gray.js';
+/** A big-endian unsigned 32-bit integer at b[i] (PNG chunk lengths and CRCs). */
+export const be32 = (b, i) => ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
 
 const ADLER_MOD = 65521;
 const ADLER_RUN = 5552; // bytes summed before s2 can pass 2^53 (zlib's NMAX)
@@ -46,6 +47,25 @@ function holds(parts, value) {
 }
 
 /**
+ * The zlib stream of `parts` inflated by the browser (DecompressionStream), each piece of output
+ * handed to `each` as it comes; `each` returning false stops the inflate there (read no further:
+ * a small file may inflate to gigabytes). Rejects when the stream ends in error.
+ */
+export async function inflateEach(parts, each) {
+  const ds = new DecompressionStream('deflate');
+  const writer = ds.writable.getWriter();
+  const written = Promise.all(parts.map((p) => writer.write(p))).then(() => writer.close());
+  written.catch(() => {}); // a damaged stream rejects the reads below too
+  const reader = ds.readable.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (!each(value)) { reader.cancel().catch(() => {}); return; }
+  }
+  await written;
+}
+
+/**
  * Null when the IDATs' zlib stream inflates whole with its Adler-32 right (bytes after it
  * allowed), else why not, in words. The browser's inflate (DecompressionStream) streams the
  * output through the checksum and keeps none of it; past `maxBytes` of output it stops and says
@@ -53,21 +73,14 @@ function holds(parts, value) {
  */
 export async function zlibDamage(parts, maxBytes) {
   if (typeof DecompressionStream !== 'function' || !parts.length) return null;
-  const ds = new DecompressionStream('deflate');
-  const writer = ds.writable.getWriter();
-  const written = Promise.all(parts.map((p) => writer.write(p))).then(() => writer.close());
-  written.catch(() => {}); // a damaged stream rejects the reads below too
-  const reader = ds.readable.getReader();
   let adler = 1, n = 0;
   try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
+    await inflateEach(parts, (value) => {
       n += value.length;
-      if (n > maxBytes) { reader.cancel().catch(() => {}); return null; }
+      if (n > maxBytes) return false;
       adler = adler32(value, adler);
-    }
-    await written;
+      return true;
+    });
     return null;
   } catch {
     // The stream ended in error: a wrong checksum, data that is not deflate, or bytes after a
