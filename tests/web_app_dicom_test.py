@@ -911,10 +911,10 @@ def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
 
 def test_js_refuses_damaged_jpeg_lossless_scans_as_the_python(tmp_path):
     """A JPEG Lossless frame whose coded data holds a Huffman code its table does not, or whose
-    scan runs into its EOI marker before its last sample (one byte changed in each), is refused
-    by predict's libjpeg and by the app alike (jpeg-lossless-decoder-js read on through both and
-    the app measured what predict refuses: fuzzed copies); the frame undamaged reads the same
-    pixels."""
+    scan runs into its EOI marker before its last sample (one byte changed in each, or the scan
+    cut short), is refused by predict and by the app alike in the same words
+    (jpeg-lossless-decoder-js read on through each, and predict's libjpeg through the scan cut
+    short, filling the rest: fuzzed copies); the frame undamaged reads the same pixels."""
     import hashlib
     import pydicom
     from pydicom.data import get_testdata_file
@@ -922,24 +922,51 @@ def test_js_refuses_damaged_jpeg_lossless_scans_as_the_python(tmp_path):
     from hc_tf.io import dicom, dicom_frames
     source = get_testdata_file("SC_rgb_jpeg_gdcm.dcm")  # JPEG Lossless SV1, 100 x 100 RGB
 
-    def damaged(at, value):
+    def damaged(change):
         ds = pydicom.dcmread(source)
-        frame = get_frame(ds.PixelData, 0, number_of_frames=1)
-        ds.PixelData = encapsulate([frame[:at] + bytes([value]) + frame[at + 1:]])
+        ds.PixelData = encapsulate([change(get_frame(ds.PixelData, 0, number_of_frames=1))])
         return ds
 
-    refused = {"invalid_code": (damaged(1448, 0x0F), "a Huffman code its table does not hold"),
-               "runs_into_eoi": (damaged(1025, 0x71), "a marker stands where a sample is still to come")}
+    def byte(at, value):
+        return damaged(lambda frame: frame[:at] + bytes([value]) + frame[at + 1:])
+
+    marker = "a marker stands where a sample is still to come"
+    refused = {"invalid_code": (byte(1448, 0x0F), "a Huffman code its table does not hold"),
+               "runs_into_eoi": (byte(1025, 0x71), marker),
+               "cut_short": (damaged(lambda frame: frame[:len(frame) * 6 // 10] + b"\xff\xd9"),
+                             marker)}
     files = _saved(tmp_path, {**{k: ds for k, (ds, _) in refused.items()},
                               "undamaged": pydicom.dcmread(source)})
     got = dict(zip(files, _js_decode(list(files.values()))))
     for name, (_, words) in refused.items():
-        with pytest.raises(dicom.DicomError, match="pixel data cannot be decoded"):
+        with pytest.raises(dicom.DicomError, match="pixel data cannot be decoded") as python:
             list(dicom_frames.iter_frames(files[name], frame=1))
         assert got[name] == (f"error: {files[name]}: pixel data cannot be decoded (the JPEG "
                              f"Lossless codestream is damaged: {words})"), got[name]
+        if name == "cut_short":  # libjpeg's own words for the others
+            assert got[name] == f"error: {python.value}"
     (_, _, py_gray), = dicom_frames.iter_frames(files["undamaged"], frame=1)
     assert got["undamaged"] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}"
+
+
+def test_js_refuses_a_point_transformed_jpeg_lossless_frame_as_the_python(tmp_path):
+    """Both decoders read a JPEG Lossless scan with a point transform wrong (each its own way:
+    dcmtk's Pt 1 frame read shifted or white), so both refuse it, in the same words."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLossless
+    from hc_tf.io import dicom, dicom_frames
+    from tests.lossless_jpeg import image, lossless_jpeg
+    gray = image()
+    ds = dicom_files.dataset([gray])
+    ds.file_meta.TransferSyntaxUID = JPEGLossless
+    ds.PixelData = encapsulate([lossless_jpeg(gray, predictor=1, pt=1)])
+    ds["PixelData"].VR = "OB"
+    files = _saved(tmp_path, {"pt1": ds})
+    (got,) = _js_decode([files["pt1"]])
+    with pytest.raises(dicom.DicomError) as python:
+        list(dicom_frames.iter_frames(files["pt1"]))
+    assert got == f"error: {python.value}"
+    assert "JPEG Lossless with a point transform (Pt 1) is not supported" in got
 
 
 _CALIBRATION_JS = """

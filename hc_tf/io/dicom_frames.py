@@ -28,6 +28,7 @@ from hc_tf import preprocess
 from hc_tf.io import dicom
 from hc_tf.io import dicom_codestream
 from hc_tf.io import dicom_palette
+from hc_tf.io import jpeg_lossless_check
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
 
@@ -40,6 +41,9 @@ LIBJPEG_TURBO_PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "YBR_FULL", "YBR_FUL
 # Stored YBR samples (uncompressed or RLE) -> RGB (`ybr_full_to_rgb`): PS3.3 C.7.6.3.1.2.
 YBR_FULL = ("YBR_FULL", "YBR_FULL_422")
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+# JPEG Lossless (Process 14, and its SV1 form): libjpeg's samples checked against the scan
+# (`jpeg_lossless_check`), where they are its own (as_rgb converts only YBR).
+JPEG_LOSSLESS_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
 YBR_R_CR, YBR_B_CB = 1.402, 1.772
 YBR_G_CB, YBR_G_CR = -0.114 * 1.772 / 0.587, -0.299 * 1.402 / 0.587
 
@@ -59,12 +63,19 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     syntax = UID(str(ds.file_meta.get("TransferSyntaxUID") or ""))
     ybr_samples = header.photometric in YBR_FULL and (
         syntax == RLE_LOSSLESS or not syntax.is_compressed)
+    point_transform = (jpeg_lossless_check.point_transform(codestream)
+                       if syntax in JPEG_LOSSLESS_SYNTAXES else 0)
+    if point_transform:
+        raise DicomError(f"{where}: JPEG Lossless with a point transform (Pt {point_transform}) "
+                         "is not supported (its decoders read it wrong, not as ITU-T T.81 says)")
     try:
         if syntax in LIBJPEG_TURBO_SYNTAXES and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS:
             pixels = _libjpeg_turbo_pixels(codestream, header)
         else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space, but
             # stored YBR samples (YBR_FULL_422's chroma repeated by pydicom), converted below.
             pixels = pixel_array(ds, index=frame - 1, as_rgb=not ybr_samples)
+            if syntax in JPEG_LOSSLESS_SYNTAXES and not header.photometric.startswith("YBR"):
+                _check_lossless_scan(codestream, pixels)
         if header.photometric == "PALETTE COLOR":
             pixels = dicom_palette.palette_rgb(pixels, ds)
     except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
@@ -112,6 +123,13 @@ def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
     if pixels.shape != expected or pixels.dtype != np.uint8:
         raise ValueError(f"decoded to {pixels.shape} {pixels.dtype}, not {expected} uint8")
     return pixels
+
+
+def _check_lossless_scan(codestream: bytes, pixels: np.ndarray) -> None:
+    """Refuses samples libjpeg made up past the end of a JPEG Lossless scan, in the app's words."""
+    damage = jpeg_lossless_check.lossless_scan_damage(codestream, pixels)
+    if damage:
+        raise ValueError(f"the JPEG Lossless codestream is damaged: {damage}")
 
 
 def iter_frames(path: str, frame: Optional[int] = None,

@@ -2,7 +2,7 @@
 // here bit by bit (tests/web_app_dicom_test.py compares it with predict's libjpeg on real files).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { losslessScanDamage } from '../src/core/dicom/lossless_scan.js';
+import { losslessScanDamage, pointTransform } from '../src/core/dicom/lossless_scan.js';
 
 const segment = (marker, body) => [0xff, marker, (body.length + 2) >> 8, (body.length + 2) & 255, ...body];
 // One table (id 0): code '0' -> category 0, '10' -> category `second`.
@@ -36,4 +36,13 @@ test('layouts it does not judge are left to the decoder', () => {
   subsampled[subsampled.indexOf(0x11)] = 0x21; // 2x1 sampling
   assert.equal(losslessScanDamage(subsampled), null);
   assert.equal(losslessScanDamage(new Uint8Array([0x00, 0x01])), null); // not a JPEG
+});
+
+test('the point transform is read from the first scan (Al), 0 when it cannot be', () => {
+  assert.equal(pointTransform(stream([0x15])), 0);
+  const transformed = stream([0x15]), al = transformed.indexOf(0xda) + 8; // SOS: length, Ns, Cs, Td|Ta, Ss, Se, Ah|Al
+  transformed[al] = 0x02;
+  assert.equal(pointTransform(transformed), 2);
+  assert.equal(pointTransform(transformed.subarray(0, al)), 0); // cut inside the scan header
+  assert.equal(pointTransform(new Uint8Array([0x00, 0x01])), 0);
 });

@@ -9,7 +9,7 @@
 // (./codestream.js), byte for byte Python's pixels; another compressed one is refused in words.
 // prepareDicom: a file's frame, letterboxed.
 
-import { losslessScanDamage } from './lossless_scan.js';
+import { losslessScanDamage, pointTransform } from './lossless_scan.js';
 import { toGray } from '../preprocess.js';
 import { UserError, checkSize, prepareGray } from '../imagefile.js';
 import { readCalibration, modelRegion } from './calibration.js';
@@ -161,6 +161,8 @@ function jpegLosslessFrame(h, frame, codecs) {
   if (sof.marker !== 0xc3 || sof.precision !== 8) {
     throw new DicomFileError(`${h.name}: not an 8-bit lossless JPEG (SOF ${sof.marker.toString(16)}, ${sof.precision}-bit): measure it with hc-tf predict`);
   }
+  const pt = pointTransform(data);
+  if (pt) throw new DicomFileError(`${h.name}: JPEG Lossless with a point transform (Pt ${pt}) is not supported (its decoders read it wrong, not as ITU-T T.81 says)`);
   const damage = losslessScanDamage(data); // the decoder reads on through what predict's refuses
   if (damage) throw new DicomFileError(`${h.name}: pixel data cannot be decoded (the JPEG Lossless codestream is damaged: ${damage})`);
   let out;

@@ -102,6 +102,17 @@ function header(b) {
 }
 
 /**
+ * The first scan's point transform (Al, T.81 H.1.2.1), 0 when it cannot be read: both decoders
+ * read a scan with one wrong (jpeg_lossless_check.point_transform), so both sides refuse it.
+ */
+export function pointTransform(b) {
+  if (b[0] !== 0xff || b[1] !== SOI) return 0;
+  const { end, at } = jpegMarkers(b);
+  const al = end === 'sos' && at + 4 < b.length ? at + 7 + 2 * b[at + 4] : b.length;
+  return al < b.length ? b[al] & 0x0f : 0;
+}
+
+/**
  * Why a JPEG Lossless codestream's first scan cannot be read through (T.81's rules), or null
  * when it can or is not judged here (not one scan of all 1x1 components, its height left to a
  * DNL marker).
