@@ -269,7 +269,7 @@ def test_the_sender_builds_a_complete_series_report_and_sends_it_last(tmp_path, 
             sent.append([os.path.basename(f) for f in files])
 
     sender = worker_lib.Sender(node.spool, {"pacs": Dest()}, 1, 1)
-    sender.tick = node.reporter.tick
+    sender.ticks.append(node.reporter.tick)
     sender.start()
     try:
         t0 = time.time()

@@ -125,6 +125,7 @@ def status(config_path, spool, as_json):
     reports = doc["series_reports"]
     if any(reports.values()):  # [node] obgyn_report: series waiting for, or sending, theirs
         click.echo("series reports: " + ", ".join(f"{k} {v}" for k, v in sorted(reports.items())))
+    click.echo(_journal_line(doc["journal"], cfg.journal_keep_days))
     click.echo(f"dead letters: {len(doc['dead_letters'])}")
     for dl in doc["dead_letters"]:
         kind = " (a series' OB-GYN report)" if dl["kind"] != "image" else ""
@@ -134,6 +135,14 @@ def status(config_path, spool, as_json):
         folder = os.path.join(cfg.spool, "out", str(u["id"]))
         kept = f"SRs kept in {folder}" if os.path.isdir(folder) else "SRs deleted (forget-dead)"
         click.echo(f"  #{u['id']} -> {u['dest']}: {u['error']}; {kept}")
+
+
+def _journal_line(journal: dict, keep_days: float) -> str:
+    """The journal's records and the oldest one's age: what the retention keeps."""
+    age = journal["oldest_age_s"]
+    oldest = "" if age is None else f", the oldest {age / 86400:.1f} days old"
+    return (f"journal: {journal['records']} record(s){oldest}; finished ones are deleted "
+            f"after {keep_days:g} days (journal_keep_days)")
 
 
 # A FHIR file hc-tf writes is a few hundred kB (a 120-frame cine's exam report: 0.5 MB).

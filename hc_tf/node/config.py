@@ -25,6 +25,9 @@
                                         # came for this long and all are measured
     retry_base_s = 2.0                  # a destination that is down: 2, 4, 8 ... seconds
     retry_max_s = 300.0
+    journal_keep_days = 30.0            # a finished instance's record is deleted this long
+                                        # after its last change (a resend then is measured
+                                        # again); one with work left is kept (retention.py)
 
     [[destination]]
     kind = "dicom"                      # C-STORE SCU
@@ -123,6 +126,12 @@ class NodeConfig:
     series_idle_s: float = 60.0
     retry_base_s: float = 2.0
     retry_max_s: float = 300.0
+    # Storage limitation: a finished instance's record (its UID, and with obgyn_report its
+    # values and UIDs) is deleted this long after its last change. The record recognises a
+    # resend, which comes within hours or days (a scanner's retry queue, a study sent again the
+    # next day, a PACS re-routing after maintenance), and keeps a series' report records until
+    # its report is sent (minutes; unsent ones are never purged); a month covers both widely.
+    journal_keep_days: float = 30.0
     destinations: Tuple[Destination, ...] = ()
     pulls: Tuple[Destination, ...] = ()
     tls_cert: str = ""                  # TLS on request: server certificate and key (PEM)
@@ -174,6 +183,29 @@ def _destination(item: Dict[str, Any], index: int, where: str, kinds=None,
     return Destination(kind, name, options)
 
 
+def _positive(value: Any) -> bool:
+    """A finite number > 0 (TOML's true is no number here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) \
+        and 0 < value < float("inf")
+
+
+def _check_keep_days(cfg: NodeConfig, where: str) -> None:
+    """journal_keep_days: days > 0, and longer than a DICOMweb pull's window, whose query
+    lists an instance for up to `days` + 1 days: one purged within it would be fetched and
+    measured again."""
+    keep = cfg.journal_keep_days
+    if not _positive(keep):
+        raise ConfigError(f"{where}: [node] journal_keep_days {keep!r}: days > 0 (a finished "
+                          "instance's record is kept this long; a resend within it is "
+                          "recognised)")
+    for pull in cfg.pulls:
+        days = pull.get("days", 2) if pull.kind == "dicomweb" else None
+        if _positive(days) and keep < days + 1:
+            raise ConfigError(f"{where}: [node] journal_keep_days {keep!r}: at least {days + 1} "
+                              f"(pull {pull.name!r} asks for the last {days} days: an instance "
+                              "purged sooner would be fetched and measured again)")
+
+
 def _check(cfg: NodeConfig, where: str) -> NodeConfig:
     if not cfg.spool:
         raise ConfigError(f"{where}: [node] spool is required (a folder for images and journal)")
@@ -200,10 +232,10 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         raise ConfigError(f"{where}: spool_limit_mb and retry_base_s must be > 0, workers >= 0")
     if not isinstance(cfg.obgyn_report, bool):
         raise ConfigError(f"{where}: [node] obgyn_report {cfg.obgyn_report!r}: true or false")
-    if isinstance(cfg.series_idle_s, bool) or not isinstance(cfg.series_idle_s, (int, float)) \
-            or not 0 < cfg.series_idle_s < float("inf"):
+    if not _positive(cfg.series_idle_s):
         raise ConfigError(f"{where}: [node] series_idle_s {cfg.series_idle_s!r}: seconds > 0 (a "
                           "series is reported once no image of it came for this long)")
+    _check_keep_days(cfg, where)
     if cfg.frames not in FRAMES:
         raise ConfigError(f"{where}: [node] frames {cfg.frames!r}: one of "
                           f"{', '.join(repr(f) for f in FRAMES)}")

@@ -10,17 +10,21 @@ then `measured`/`done`/`dead` as an image's), delivered as an image's SRs are bu
 images' SRs are sent to that destination. Its images keep their report records (`records`,
 JSON) and the report that covered them (`report`); `series` is a hash of the study and series
 UIDs, set on receipt.
+
+A finished record is deleted once `[node] journal_keep_days` old (retention.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 NAME = "journal.sqlite"
+BUSY_MS = 30000  # how long a write waits for another process's lock
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,10 +52,12 @@ CREATE INDEX IF NOT EXISTS by_waiting ON instances(series) WHERE kind = 'image' 
   NOT NULL AND report IS NULL;
 """
 # The images waiting for their series' report, by the index of them alone (a journal keeps
-# every image for as long as the spool lives; these are a few).
+# every image for `journal_keep_days`; these are a few).
 _WAITING = ("instances INDEXED BY by_waiting WHERE kind = 'image' AND records IS NOT NULL AND "
             "report IS NULL")
 REPORT = "series_report"
+# The SRs of the records purged (retention.py), a cursor: the SR instance numbers go on.
+SRS_PURGED = "srs_purged"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
 
 
@@ -61,12 +67,14 @@ class Journal:
     def __init__(self, path: str, readonly: bool = False):
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None,
-                                   timeout=30)
+                                   timeout=BUSY_MS / 1000)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         if not readonly:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
+            # A purged record's bytes are overwritten with zeros, not left in free pages.
+            self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(_SCHEMA)
             columns = {r["name"] for r in self._db.execute("PRAGMA table_info(instances)")}
             for name, declaration in _ADDED:  # a spool made before the column existed
@@ -77,16 +85,33 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
-    def _tx(self, statements: Sequence[Tuple[str, Sequence[Any]]]) -> List[sqlite3.Cursor]:
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for one transaction: committed when the block ends, rolled back
+        when it raises."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                out = [self._db.execute(sql, args) for sql, args in statements]
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return out
+
+    def _tx(self, statements: Sequence[Tuple[str, Sequence[Any]]]) -> List[sqlite3.Cursor]:
+        with self.transaction() as db:
+            return [db.execute(sql, args) for sql, args in statements]
+
+    def truncate_wal(self, busy_ms: int = 1000) -> None:
+        """Copies the WAL into the database and empties it (what a purge deleted is then in
+        neither file); waits for another process's reader `busy_ms` at most, not the 30 s
+        the node's writes wait, since the node's threads wait for the lock meanwhile."""
+        with self._lock:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> List[sqlite3.Row]:
         with self._lock:
@@ -133,9 +158,9 @@ class Journal:
                    "DO UPDATE SET value = excluded.value", (name, value))])
 
     def sr_count(self) -> int:
-        """SRs made so far (their instance numbers go on from here)."""
+        """SRs made so far, purged records' included (their instance numbers go on from here)."""
         rows = self._query("SELECT outputs FROM instances WHERE outputs IS NOT NULL")
-        return sum(sum(1 for f in json.loads(r["outputs"]) if f.endswith(".sr.dcm")) for r in rows)
+        return self.cursor(SRS_PURGED) + sum(srs_in(r["outputs"]) for r in rows)
 
     def received(self) -> List[int]:
         """Ids waiting to be measured, oldest first."""
@@ -286,7 +311,8 @@ class Journal:
         return rows[0]["attempts"] if rows else 0
 
     def status(self) -> Dict[str, Any]:
-        """Counts by state, dead letters (id, reason) and each destination's backlog."""
+        """Counts by state, dead letters (id, reason), each destination's backlog, and the
+        journal's records and the oldest one's age."""
         states = {r["state"]: r["n"] for r in self._query(
             "SELECT state, COUNT(*) AS n FROM instances WHERE kind = 'image' GROUP BY state")}
         reports = {r["state"]: r["n"] for r in self._query(
@@ -313,4 +339,16 @@ class Journal:
         return {"instances": states, "backlog": states.get("received", 0) +
                 states.get("measured", 0) + reports.get("measured", 0), "dead_letters": dead,
                 "series_reports": reports, "undelivered": undelivered,
-                "destinations": dests}
+                "destinations": dests, "journal": self._size()}
+
+    def _size(self) -> Dict[str, Any]:
+        """The records kept (images and reports, any state) and the oldest one's age."""
+        row = self._query("SELECT COUNT(*) AS n, MIN(COALESCE(received_at, done_at)) AS first "
+                          "FROM instances")[0]
+        age = None if row["first"] is None else max(0.0, time.time() - row["first"])
+        return {"records": row["n"], "oldest_age_s": age}
+
+
+def srs_in(outputs: Optional[str]) -> int:
+    """The SRs among a record's `outputs` (JSON)."""
+    return sum(1 for f in json.loads(outputs or "[]") if f.endswith(".sr.dcm"))

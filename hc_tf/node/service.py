@@ -14,6 +14,7 @@ from hc_tf.node import config as config_lib
 from hc_tf.node import destinations as dest_lib
 from hc_tf.node import measure as measure_lib
 from hc_tf.node import pull as pull_lib
+from hc_tf.node import retention as retention_lib
 from hc_tf.node import scp as scp_lib
 from hc_tf.node import spool as spool_lib
 from hc_tf.node import worker as worker_lib
@@ -37,6 +38,8 @@ class Node:
         self.cfg = cfg
         self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
         self.spool.recover(keep_headers=cfg.obgyn_report)
+        self.retention = retention_lib.Retention(self.spool.journal, cfg.journal_keep_days)
+        self.retention.purge()  # at the start, then hourly from the sender's loop
         model = model_path(cfg)
         size = cfg.pool_size()
         self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's
@@ -50,8 +53,9 @@ class Node:
         self.measurer.on_measured = self.sender.wake
         if cfg.obgyn_report:
             from hc_tf.node import series as series_lib
-            self.sender.tick = series_lib.SeriesReporter(self.spool, run, list(dests),
-                                                         cfg.series_idle_s).tick
+            self.sender.ticks.append(series_lib.SeriesReporter(self.spool, run, list(dests),
+                                                               cfg.series_idle_s).tick)
+        self.sender.ticks.append(self.retention.tick)
         self.ae, self.handlers = scp_lib.make_ae(cfg, self.spool, self.measurer.queue.put)
         self.pullers = [pull_lib.make(p, self.spool, self.measurer.queue.put) for p in cfg.pulls]
         self.server = None

@@ -14,7 +14,7 @@ import queue
 import sqlite3
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from hc_tf.io import dicom
 from hc_tf.node import destinations as dest_lib
@@ -138,7 +138,8 @@ def _summary(summary: Dict[str, Any]) -> Dict[str, Any]:
 
 class Sender:
     """Delivers pending SRs; a destination that fails waits base * 2^attempts (capped).
-    `tick`, called on each turn of its loop, builds the complete series' reports (series.py)."""
+    `ticks`, called on each turn of its loop, do the node's periodic work: build the complete
+    series' reports (series.py), purge the journal's old records (retention.py)."""
 
     def __init__(self, spool: spool_lib.Spool, dests: Dict[str, Any], base_s: float,
                  max_s: float):
@@ -147,7 +148,7 @@ class Sender:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sender", daemon=True)
         self.down: Dict[str, float] = {}  # destination -> until when it is not tried
-        self.tick = lambda: 0
+        self.ticks: List[Callable[[], int]] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -166,7 +167,8 @@ class Sender:
         last_work = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()
-            self.tick()
+            for tick in self.ticks:
+                tick()
             sent_any = self.send_due()
             if sent_any:
                 last_work = time.monotonic()
