@@ -1,6 +1,7 @@
 """DICOM reading and calibration (hc_tf/io/dicom*.py) on real files and crafted bad ones."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -627,3 +628,29 @@ def test_a_damaged_pixel_module_integer_is_refused_in_words(tmp_path, keyword, v
     ds.save_as(path, enforce_file_format=True)
     with pytest.raises(dicom.DicomError, match=rf"damaged\.dcm: {words}"):
         list(dicom_frames.iter_frames(path))
+
+
+def test_damaged_pixel_data_is_refused_without_a_librarys_warning_or_log_line(tmp_path, caplog):
+    """pydicom warned on stderr of damage it read past (naming the file) and its decoders logged
+    each failure with a traceback at ERROR: the node's log (a root handler) carried 26 of them
+    for 200 damaged copies sent to it. The refusal in hc-tf's words is all that is said."""
+    import logging
+    import warnings
+    from pydicom.encaps import encapsulate, get_frame
+    from pydicom.uid import RLELossless
+    ds = dicom_files.gray_dataset(sorted(dicom_files.head_pixel_sizes())[0])
+    ds.compress(RLELossless)
+    ds.PixelData = encapsulate([get_frame(ds.PixelData, 0, number_of_frames=1)[:-60]])
+    short_segment = dicom_files.save(ds, str(tmp_path / "short_segment.dcm"))
+    no_delimiter = str(tmp_path / "no_delimiter.dcm")  # the encapsulated sequence's end cut off
+    Path(no_delimiter).write_bytes(Path(short_segment).read_bytes()[:-8])
+    for path, words in ((short_segment, "pixel data cannot be decoded (Unable to decode"),
+                        (no_delimiter, "no Pixel Data (7FE0,0010)")):
+        with warnings.catch_warnings(record=True) as said, \
+                caplog.at_level(logging.DEBUG, logger="pydicom"):
+            warnings.simplefilter("always")
+            with pytest.raises(dicom.DicomError, match=re.escape(f"{path}: {words}")):
+                list(dicom_frames.iter_frames(path))
+        assert [str(w.message) for w in said] == []
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("pydicom")] == []
+        caplog.clear()

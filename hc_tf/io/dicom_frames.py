@@ -68,16 +68,17 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     if point_transform:
         raise DicomError(f"{where}: JPEG Lossless with a point transform (Pt {point_transform}) "
                          "is not supported (its decoders read it wrong, not as ITU-T T.81 says)")
-    try:
-        if syntax in LIBJPEG_TURBO_SYNTAXES and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS:
-            pixels = _libjpeg_turbo_pixels(codestream, header)
-        else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space, but
-            # stored YBR samples (YBR_FULL_422's chroma repeated by pydicom), converted below.
-            pixels = pixel_array(ds, index=frame - 1, as_rgb=not ybr_samples)
-            if syntax in JPEG_LOSSLESS_SYNTAXES and not header.photometric.startswith("YBR"):
-                _check_lossless_scan(codestream, pixels)
-        if header.photometric == "PALETTE COLOR":
-            pixels = dicom_palette.palette_rgb(pixels, ds)
+    try:  # quiet: pydicom's decoders log each failure with its traceback, and warn
+        with dicom.quiet():
+            if syntax in LIBJPEG_TURBO_SYNTAXES and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS:
+                pixels = _libjpeg_turbo_pixels(codestream, header)
+            else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space, but
+                # stored YBR samples (YBR_FULL_422's chroma repeated by pydicom), converted below.
+                pixels = pixel_array(ds, index=frame - 1, as_rgb=not ybr_samples)
+                if syntax in JPEG_LOSSLESS_SYNTAXES and not header.photometric.startswith("YBR"):
+                    _check_lossless_scan(codestream, pixels)
+            if header.photometric == "PALETTE COLOR":
+                pixels = dicom_palette.palette_rgb(pixels, ds)
     except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
         raise DicomError(f"{where}: pixel data cannot be decoded ({dicom.short(err)})") from None
     # The range check comes before the MONOCHROME1 inversion: casting first would wrap signed
