@@ -287,7 +287,9 @@ def test_png_checksums_are_checked_where_predict_checks_them(page):  # noqa: F81
     up to the image data (IHDR, ancillary ones before the first IDAT: Pillow reads the header)
     and every IDAT (libpng); a bad CRC after the image data (tEXt, IEND) is only a libpng warning,
     and both measure the file the same. Chromium's decoders ignore CRCs, so the app checks them
-    (gray PNGs through its own reader, RGB through ImageDecoder)."""
+    (gray PNGs through its own reader, RGB through ImageDecoder). A file cut before the end of
+    its IEND chunk is refused too (Chromium read one cut inside it; libpng refuses it). Both say
+    why in the same words."""
     from hc_tf import preprocess
     from hc_tf.io import images
     meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
@@ -301,12 +303,15 @@ def test_png_checksums_are_checked_where_predict_checks_them(page):  # noqa: F81
                    "gama_before_idat": (_insert_chunk(png, b"IDAT", *gama, crc_ok=False), "gAMA")}
         measured = {"good": png, "text_after_idat": _insert_chunk(png, b"IEND", *text, crc_ok=False),
                     "iend": _bad_crc(png, b"IEND")}
-        for case, (data, chunk) in refused.items():
+        why = {case: f"its {chunk} chunk fails its CRC-32 check" for case, (_, chunk) in refused.items()}
+        for cut in (1, 4, 12):  # inside IEND (Chromium read these), or all of it
+            refused[f"cut{cut}"], why[f"cut{cut}"] = (png[:-cut], None), "the file ends before its IEND chunk (cut short?)"
+        for case, (data, _) in refused.items():
             name = f"{kind}_{case}.png"
-            with pytest.raises(ValueError, match="not a readable image file"):
+            with pytest.raises(ValueError) as python:
                 images.decode_gray(data, name)
             got = _decode_in_app(page, name, data)
-            assert got.get("error") == f"{name}: not a readable image file (damaged: its {chunk} chunk fails its CRC-32 check)", got
+            assert got.get("error") == str(python.value) == f"{name}: not a readable image file (damaged: {why[case]})", got
         for case, data in measured.items():
             name = f"{kind}_{case}.png"
             want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]

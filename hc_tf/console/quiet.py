@@ -30,8 +30,10 @@ from typing import Any, Dict, Iterator, Optional, Sequence
 
 # Set only where the user has not: 3 leaves only FATAL (cuInit's "CUDA error" is an
 # ERROR line); gRPC and glog-based libraries read their own.
+# OpenCV's own warnings (a PNG cut short: "readFromStreamOrBuffer PNG input buffer is
+# incomplete") come with a file hc-tf refuses in its own words.
 QUIET_ENV: Dict[str, str] = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR",
-                             "GLOG_minloglevel": "3"}
+                             "GLOG_minloglevel": "3", "OPENCV_LOG_LEVEL": "ERROR"}
 
 # absl/glog-formatted lines ("I0000 00:00:1795794265.98 31865 port.cc:153] ...") and
 # the banner and continuation line that come with them at start-up.

@@ -29,6 +29,7 @@ import numpy as np
 from hc_tf import defaults
 from hc_tf import preprocess
 from hc_tf.io import jpeg_check
+from hc_tf.io import png_chunks
 from hc_tf.io import png_zlib
 
 BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
@@ -189,19 +190,30 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return image if op is None else np.ascontiguousarray(op(image))
 
 
+def _refuse_damage(damage: Optional[str], name: str) -> None:
+    if damage:
+        raise ValueError(f"{name}: not a readable image file (damaged: {damage})") from None
+
+
 def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.ndarray:
     """Encoded image bytes -> (H, W) uint8 gray, upright: header checked, then decoded.
 
     Raises:
-      ValueError: naming the file: not an image, too many pixels, a PNG's damaged image data
-        (`png_zlib`), a JPEG libjpeg-turbo finds corrupt (`jpeg_check`), not 8-bit, too small.
+      ValueError: naming the file: not an image, too many pixels, a PNG's damaged chunks
+        (`png_chunks`) or image data (`png_zlib`), a JPEG libjpeg-turbo finds corrupt
+        (`jpeg_check`), not 8-bit, too small.
     """
-    width, height = image_size(data, name)
+    try:
+        width, height = image_size(data, name)
+    except TooLargeError:
+        raise
+    except ValueError:  # Pillow refuses a header chunk's bad CRC: say which, as the app does
+        _refuse_damage(png_chunks.chunk_damage(data), name)
+        raise
     check_pixels(width, height, name, max_pixels)
-    damage = (png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
-              or jpeg_check.jpeg_damage(data))
-    if damage:
-        raise ValueError(f"{name}: not a readable image file (damaged: {damage})")
+    _refuse_damage(png_chunks.chunk_damage(data)
+                   or png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
+                   or jpeg_check.jpeg_damage(data), name)
     gray = preprocess.decode_gray_image(data, name)
     return apply_orientation(gray, exif_orientation(data))
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { headerSize, checkSize, checkFile, UserError } from '../src/core/imagefile.js';
+import { headerSize, checkSize, checkFile, pngChunkDamage, UserError } from '../src/core/imagefile.js';
 import { BUNDLE, loadJson, pngChunk } from './helpers.js';
 
 const limits = loadJson('hc_effunet_int8.json').input_limits;
@@ -65,4 +65,13 @@ test('a PNG with a wrong chunk checksum where predict checks one is refused, nam
   for (const bytes of [good, insert('IEND', badText), crcFlipped(good, ...chunkAt('IEND').slice(1)), insert('IDAT', text)]) {
     assert.equal((await checkFile(new Blob([bytes]), 'ok.png', limits)).format, 'PNG');
   }
+});
+
+test('pngChunkDamage: a CRC libpng refuses, or no whole IEND chunk, in hc_tf/io/png_chunks.py\'s words', () => {
+  const png = new Uint8Array(readFileSync(path.join(BUNDLE, 'samples', '000_HC.png')));
+  assert.equal(pngChunkDamage(png), null);
+  const flipped = (at) => { const b = png.slice(); b[at] ^= 1; return b; };
+  assert.equal(pngChunkDamage(flipped(29)), 'its IHDR chunk fails its CRC-32 check'); // IHDR's CRC: bytes 29-32
+  assert.equal(pngChunkDamage(flipped(png.length - 1)), null); // IEND's CRC: a libpng warning
+  for (const cut of [1, 4, 12]) assert.equal(pngChunkDamage(png.subarray(0, png.length - cut)), 'the file ends before its IEND chunk (cut short?)');
 });

@@ -67,27 +67,31 @@ export function headerSize(b) {
 }
 
 /**
- * The type of a PNG's first chunk whose CRC-32 (over its type and data) is wrong, among the
- * chunks hc-tf predict checks, else null: every chunk before the first IDAT (Pillow reads them
- * for the header and refuses a bad CRC, ancillary ones included) and every IDAT (libpng: an
- * error). After the image data a bad CRC (an ancillary chunk's, IEND's) is a libpng warning:
- * predict measures the file, so it is not checked here either. A browser's decoder need not
- * check (Chromium's ignores an ancillary chunk's), so a damaged file is refused here by rule.
- * Chunks are walked by their lengths; one cut short ends the walk (the decoders refuse that).
+ * Why a PNG's chunks are refused, in hc-tf predict's words (hc_tf/io/png_chunks.py), else null:
+ * a wrong CRC-32 (over a chunk's type and data) in any chunk before the first IDAT (Pillow reads
+ * them for the header and refuses a bad CRC, ancillary ones included) or in an IDAT (libpng: an
+ * error), or no whole IEND chunk (libpng refuses a file cut short before its end; Chromium read
+ * one cut inside its IEND). After the image data a bad CRC (an ancillary chunk's, IEND's) is a
+ * libpng warning: predict measures the file, so it is not checked here either. A browser's
+ * decoder need not check, so a damaged file is refused here by rule. Chunks are walked by their
+ * lengths; one cut short ends the CRC walk (the zlib check or the IEND rule refuses the file).
  * Cost: one table-driven pass over the chunks' bytes (~2 ms a MB; decoding them costs more),
  * after the size checks, so an oversized file is refused without it.
  */
-export function pngCrcError(b) {
-  let i = 8, idat = false;
-  while (i + 12 <= b.length) {
+export function pngChunkDamage(b) {
+  let i = 8, idat = false, crcs = true, iend = false;
+  while (i + 12 <= b.length && !iend) {
     const len = be32(b, i), type = ascii(b, i + 4, 4), end = i + 8 + len;
-    if (end + 4 > b.length) return null;
+    if (end + 4 > b.length) break;
     if (type === 'IDAT') idat = true;
-    else if (idat || type === 'IEND') return null; // past the image data
-    if (crc32(b, i + 4, end) !== be32(b, end)) return type;
+    else if (idat || type === 'IEND') crcs = false; // past the image data
+    if (crcs && crc32(b, i + 4, end) !== be32(b, end)) {
+      return `${/^[A-Za-z]{4}$/.test(type) ? `its ${type} chunk` : 'one of its chunks'} fails its CRC-32 check`;
+    }
+    iend = type === 'IEND';
     i = end + 4;
   }
-  return null;
+  return iend ? null : 'the file ends before its IEND chunk (cut short?)';
 }
 
 /** Refuses a size beyond the limits (pixels per frame, smallest side), naming the file. */
@@ -105,7 +109,7 @@ export const HEAD_BYTES = 64 * 1024;
 /**
  * Bytes and header size checked before decoding (hc_tf.io.images: image_size, then
  * check_pixels): a file whose size its header does not say is refused, never decoded blind;
- * a PNG whose chunk checksums predict would find wrong (pngCrcError) is refused too.
+ * a PNG whose chunks predict would refuse (pngChunkDamage) is refused too.
  * `bytes`: the whole file, if read already.
  */
 export async function checkFile(blob, name, limits, bytes = null) {
@@ -119,11 +123,8 @@ export async function checkFile(blob, name, limits, bytes = null) {
   }
   if (h.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
   checkSize(name, h.width, h.height, limits);
-  const damaged = h.format === 'PNG' ? pngCrcError(bytes) : null;
-  if (damaged) {
-    const chunk = /^[A-Za-z]{4}$/.test(damaged) ? `its ${damaged} chunk` : 'one of its chunks';
-    throw new UserError(`${name}: not a readable image file (damaged: ${chunk} fails its CRC-32 check)`);
-  }
+  const damaged = h.format === 'PNG' ? pngChunkDamage(bytes) : null;
+  if (damaged) throw new UserError(`${name}: not a readable image file (damaged: ${damaged})`);
   return h;
 }
 

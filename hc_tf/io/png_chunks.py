@@ -1,0 +1,65 @@
+"""A PNG's chunks checked before it is decoded: their CRC-32s where libpng refuses a wrong one,
+and a whole IEND chunk at the end.
+
+libpng (OpenCV's PNG decoder) refuses a wrong CRC in every chunk before the image data (Pillow,
+reading the header, refuses those too) and in every IDAT, and refuses a file that ends before
+its IEND chunk; it says so only on stderr, in its own words ("libpng error: IDAT: CRC error"),
+and the reader then said "not a readable image file". A browser's decoder need not check
+either: Chromium measured a PNG cut inside its IEND chunk that predict refused. So the rule is
+this module's, said in the same words here and in the web app (imagefile.js pngChunkDamage):
+a CRC after the image data (an ancillary chunk's, IEND's) is a libpng warning, and both read
+that file. Chunks are walked by their lengths; one cut short ends the CRC walk (the zlib check,
+`png_zlib`, or the IEND rule refuses the file then).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Iterator, Optional, Tuple
+
+from hc_tf.io.png_zlib import PNG_SIGNATURE
+
+NO_IEND = "the file ends before its IEND chunk (cut short?)"
+
+
+def _chunks(data: bytes) -> Iterator[Tuple[bytes, int, int]]:
+    """(type, start of its data, end of its data) of each whole chunk, in order: the CRC's four
+    bytes follow the data; the walk stops at a chunk cut short."""
+    at = len(PNG_SIGNATURE)
+    while at + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        end = at + 8 + length
+        if end + 4 > len(data):
+            return
+        yield data[at + 4:at + 8], at + 8, end
+        at = end + 4
+
+
+def _crc_error(data: bytes) -> Optional[bytes]:
+    """The type of the first chunk whose CRC-32 libpng would refuse: any before the first IDAT,
+    and every IDAT; None when there is none."""
+    seen_idat = False
+    for kind, start, end in _chunks(data):
+        if kind == b"IDAT":
+            seen_idat = True
+        elif seen_idat or kind == b"IEND":
+            return None  # past the image data: a warning
+        if zlib.crc32(data[start - 4:end]) != struct.unpack(">I", data[end:end + 4])[0]:
+            return kind
+    return None
+
+
+def chunk_damage(data: bytes) -> Optional[str]:
+    """None when `data` is not a PNG or its chunks pass (above); else why not, in the app's
+    words: "its IDAT chunk fails its CRC-32 check", or NO_IEND."""
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    kind = _crc_error(data)
+    if kind is not None:
+        named = kind.decode("latin-1")
+        chunk = f"its {named} chunk" if named.isascii() and named.isalpha() else "one of its chunks"
+        return f"{chunk} fails its CRC-32 check"
+    if not any(kind == b"IEND" for kind, _, _ in _chunks(data)):
+        return NO_IEND
+    return None
