@@ -24,6 +24,7 @@ LARGE_MODULES = {
     "web_app_test.py",          # the built app in headless Chromium
     "web_app_ui_test.py",
     "web_app_dicom_test.py",
+    "web_app_decode_cache_test.py",
     "wheel_test.py",            # python -m build + a fresh venv + pip install
 }
 

@@ -52,7 +52,7 @@ function sayCarried() {
 /** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
 function startChoice(bundledPx) {
   state.gen += 1;
-  decoder.cancel();
+  decoder.forget(); // the worker keeps nothing of the last file
   state.image = null; state.frameSource = null; state.calib = null; state.batch = null;
   $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true; $('measure-all').disabled = false;
   resetDicomUi();
@@ -173,7 +173,7 @@ async function measure() {
   busy(`Measuring ${img.name}…`);
   let r;
   try {
-    // A dual pane's second pass decodes the frame again, the model seeing the head's pane.
+    // A dual pane's second pass letterboxes the frame again (the worker kept its pixels), the model seeing the head's pane.
     r = await (img.prep.dicom ? measureDicom(state.model, img.prep, px, repreparer(decoder, state.model, img.blob, img.name, img.prep.dicom.frame))
       : measurePrepared(state.model, img.prep, px));
   } catch (err) {

@@ -12,22 +12,11 @@ import { readDicomHeader, inflateRaw } from '../src/core/dicom/deflated.js';
 import { readHeader } from '../src/core/dicom/file.js';
 import { decodeFrame } from '../src/core/dicom/frames.js';
 import { loadJson } from './helpers.js';
+import { element, part10 } from './dicom_bytes.js';
 
 const parser = createRequire(import.meta.url)('dicom-parser');
 const limits = loadJson('hc_effunet_int8.json').input_limits;
 const DEFLATED = '1.2.840.10008.1.2.1.99', EXPLICIT = '1.2.840.10008.1.2.1';
-const LONG = new Set(['OB', 'OW', 'SQ', 'UN', 'UT']);
-
-/** One explicit VR little endian element (`value`: bytes, a string, or US numbers). */
-function element(group, el, vr, value) {
-  let v = typeof value === 'string' ? Buffer.from(value, 'latin1')
-    : Array.isArray(value) ? Buffer.from(new Uint16Array(value).buffer) : Buffer.from(value);
-  if (v.length % 2) v = Buffer.concat([v, Buffer.from(vr === 'UI' || vr === 'OB' ? [0] : [0x20])]);
-  const head = Buffer.alloc(LONG.has(vr) ? 12 : 8);
-  head.writeUInt16LE(group, 0); head.writeUInt16LE(el, 2); head.write(vr, 4, 'latin1');
-  if (LONG.has(vr)) head.writeUInt32LE(v.length, 8); else head.writeUInt16LE(v.length, 6);
-  return Buffer.concat([head, v]);
-}
 
 /** A rows x columns MONOCHROME2 data set (`zeros`: that many bytes of zeros in a private element first). */
 function dataSet(rows, columns, zeros = 0) {
@@ -39,13 +28,6 @@ function dataSet(rows, columns, zeros = 0) {
     element(0x0028, 0x0010, 'US', [rows]), element(0x0028, 0x0011, 'US', [columns]),
     element(0x0028, 0x0100, 'US', [8]), element(0x0028, 0x0101, 'US', [8]), element(0x0028, 0x0102, 'US', [7]),
     element(0x0028, 0x0103, 'US', [0]), element(0x7fe0, 0x0010, 'OB', pixels)]);
-}
-
-/** A Part 10 file: preamble, meta group (transfer syntax `ts`), then `body` as stored. */
-function part10(ts, body) {
-  const meta = Buffer.concat([element(0x0002, 0x0001, 'OB', [0, 1]), element(0x0002, 0x0010, 'UI', ts)]);
-  const preamble = Buffer.alloc(128, 0x5a); // not zeros: the parser must never read it as elements
-  return new Uint8Array(Buffer.concat([preamble, Buffer.from('DICM'), element(0x0002, 0x0000, 'UL', Buffer.from(new Uint32Array([meta.length]).buffer)), meta, body]));
 }
 
 /** `set` deflated as pydicom writes it (an odd stream padded with one 0x00), `tail` bytes after. */

@@ -2,6 +2,20 @@
 // old one's worker, so a slow earlier image never finishes after a newer choice.
 import { UserError } from './imagefile.js';
 
+const fileKeys = new WeakMap();
+let lastKey = 0;
+
+/**
+ * The key the worker keeps a file's decoded state under: a counter given to each Blob or File
+ * object the first time it is decoded. Never its name or size (two files can share both); a
+ * file chosen again (a new File object) is read again.
+ */
+export function fileKey(blob) {
+  let key = fileKeys.get(blob);
+  if (key === undefined) fileKeys.set(blob, (key = ++lastKey));
+  return key;
+}
+
 export class Decoder {
   constructor(url = new URL('../decode_worker.js', import.meta.url)) { this.url = url; this.worker = null; this.pending = null; this.seq = 0; }
 
@@ -15,11 +29,18 @@ export class Decoder {
     reject(new CancelledError('a newer image was chosen'));
   }
 
+  /**
+   * A new choice: cancels any job, and the worker drops what it kept of the last file (its
+   * preview's pixels too: an older result's requestPreview() now answers null).
+   */
+  forget() { this.cancel(); this.seq += 1; this.worker?.postMessage({ forget: true }); }
+
   /** Cancels any job and lets the worker go. */
   close() { this.cancel(); this.worker?.terminate(); this.worker = null; }
 
   /**
-   * prepareImage(blob, name, opts) in the worker. The result's requestPreview() asks for its
+   * prepareImage(blob, name, opts) in the worker (a DICOM file decoded last, the same `blob`
+   * object, is not read and parsed again: fileKey). The result's requestPreview() asks for its
    * preview (a promise of it, also put in result.preview; null once a newer job has started).
    */
   decode(blob, name, opts) {
@@ -58,7 +79,7 @@ export class Decoder {
         this.worker?.terminate(); this.worker = null;
         reject(new Error(`the image decoder could not run (${ev.message || 'worker failed to start'})`));
       };
-      this.worker.postMessage({ id, blob, name, opts });
+      this.worker.postMessage({ id, key: fileKey(blob), blob, name, opts });
     });
   }
 }

@@ -115,7 +115,7 @@ export async function measureDicomFrame(model, prep, typed, override, labels = L
   return { ...r, prep, pixel_size_choice: choice, dicom_fields: dicomFields, file_ga_weeks: fileGa.weeks };
 }
 
-/** measureDicomFrame's `reprepare`: frame `frame` of `blob` decoded again by `decoder`, the model seeing `region`. */
+/** measureDicomFrame's `reprepare`: frame `frame` of `blob` prepared again by `decoder` (its worker kept the frame's pixels), the model seeing `region`. */
 export const repreparer = (decoder, model, blob, name, frame) => (region) => decoder.decode(blob, name, { ...decodeOptions(model), frame, region });
 
 /** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#3" when the file has several. */

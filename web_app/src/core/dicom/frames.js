@@ -7,15 +7,12 @@
 // builds) and JPEG Baseline and 8-bit Extended (its libjpeg-turbo wasm build: predict decodes
 // them with libjpeg-turbo too, through simplejpeg), each frame's codestream size checked first
 // (./codestream.js), byte for byte Python's pixels; another compressed one is refused in words.
-// prepareDicom: a file's frame, letterboxed.
 
 import { losslessScanDamage, pointTransform } from './lossless_scan.js';
 import { toGray } from '../preprocess.js';
-import { UserError, checkSize, prepareGray } from '../imagefile.js';
-import { readCalibration, modelRegion } from './calibration.js';
+import { UserError } from '../imagefile.js';
 import { checkCodestream } from './codestream.js';
-import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN, calibrationFields } from './file.js';
-import { readDicomHeader } from './deflated.js';
+import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN } from './file.js';
 import { DEFLATED } from './header_scan.js';
 import { paletteRgb } from './palette.js';
 
@@ -350,27 +347,4 @@ function wasmCodecFrame(h, frame, codecs, ls) {
   } finally {
     dec?.delete();
   }
-}
-
-/**
- * prepareImage for a DICOM file (`bytes`: the whole file, if read already; `codecs`: decodeFrame's):
- * bytes bounded (a deflated data set inflated within them), header
- * checked, `frame` (1-based) decoded to gray and letterboxed (its one 2D region, `region`, when it
- * has one: modelRegion); `dicom` carries what the page needs
- * to choose the pixel size (plain data).
- */
-export async function prepareDicom(parser, blob, name, { limits, H, W, previewMax = 1600, frame = 1, region = undefined }, bytes = null, codecs = {}) {
-  const t0 = performance.now();
-  if (blob.size > limits.max_input_bytes) {
-    throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
-  }
-  const h = await readDicomHeader(parser, bytes ?? new Uint8Array(await blob.arrayBuffer()), name, limits);
-  checkSize(name, h.columns, h.rows, limits);
-  const fields = calibrationFields(h);
-  // The model sees the frame's one 2D tissue region, as dicom_predict.samples frames it, or the
-  // `region` asked for (a dual pane's second pass: dicom_predict.region_pass).
-  const seen = region !== undefined ? region : modelRegion(readCalibration(fields, frame), h.rows, h.columns);
-  const r = prepareGray(await decodeFrameAsync(h, frame, codecs), h.columns, h.rows, { H, W, previewMax }, t0, {}, seen);
-  return { ...r, dicom: { fields, frame, frames: h.frames, photometric: h.photometric, uids: h.uids, studyDate: h.studyDate,
-    lastMenstrualDate: h.lastMenstrualDate, studyTime: h.studyTime, timezoneOffset: h.timezoneOffset } };
 }
