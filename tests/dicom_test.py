@@ -654,3 +654,42 @@ def test_damaged_pixel_data_is_refused_without_a_librarys_warning_or_log_line(tm
         assert [str(w.message) for w in said] == []
         assert [r.getMessage() for r in caplog.records if r.name.startswith("pydicom")] == []
         caplog.clear()
+
+
+@pytest.mark.parametrize("name,words", [
+    ("SC_rgb_jls_lossy_sample.dcm", "Invalid JPEG-LS stream"),  # CharLS's
+    ("SC_rgb_jpeg.dcm", "the JPEG data is corrupt: "),  # RGB-coded: libjpeg-turbo's, strictly
+])
+def test_a_damaged_frame_is_refused_not_decoded_by_a_laxer_decoder(tmp_path, name, words):
+    """pydicom falls back to its next plugin when one refuses: a JPEG-LS frame with one byte of
+    its scan changed, which CharLS refuses, was decoded by pylibjpeg's libjpeg to garbage (every
+    such copy of this file), and Pillow decodes an RGB-coded JPEG frame libjpeg-turbo finds
+    corrupt. Each syntax now has one decoder (dicom_frames.DECODING_PLUGINS) and the RGB-coded
+    JPEG the strict check a JPEG file gets; the undamaged file still reads."""
+    from pydicom.data import get_testdata_file
+    from pydicom.encaps import encapsulate, get_frame
+    from pydicom.pixels import pixel_array
+    ds = pydicom.dcmread(get_testdata_file(name))
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    at = frame.index(b"\xff\xda") + (20 if "jls" in name else 57)  # inside the scan
+    damaged = frame[:at] + bytes([frame[at] ^ 0x5A]) + frame[at + 1:]
+    ds.PixelData = encapsulate([damaged])
+    lax = "pylibjpeg" if "jls" in name else "pillow"
+    size = (ds.Rows, ds.Columns)
+    assert pixel_array(ds, decoding_plugin=lax).shape == size + (3,)  # why: it reads on
+    path, data = str(tmp_path / name), Path(get_testdata_file(name)).read_bytes()
+    Path(path).write_bytes(data.replace(frame, damaged))  # (pydicom cannot write this file)
+    with pytest.raises(dicom.DicomError, match=re.escape(f"{path}: pixel data cannot be decoded (")
+                       + f".*{re.escape(words)}"):
+        list(dicom_frames.iter_frames(path))
+    (_, _, gray), = dicom_frames.iter_frames(get_testdata_file(name))
+    assert gray.shape == size
+
+
+def test_jpeg_2000_is_openjpegs_as_in_the_app():
+    """Pillow's JPEG 2000 decoder refuses pydicom's valid GDCMJ2K_TextGBR.dcm (YBR_RCT), which
+    OpenJPEG (pylibjpeg-openjpeg, and the app's wasm build) reads: the syntax's one decoder."""
+    from pydicom.data import get_testdata_file
+    (_, _, gray), = dicom_frames.iter_frames(get_testdata_file("GDCMJ2K_TextGBR.dcm"))
+    assert gray.ndim == 2 and gray.std() > 0
+    assert dicom_frames.DECODING_PLUGINS["1.2.840.10008.1.2.4.90"] == "pylibjpeg"

@@ -28,6 +28,7 @@ from hc_tf import preprocess
 from hc_tf.io import dicom
 from hc_tf.io import dicom_codestream
 from hc_tf.io import dicom_palette
+from hc_tf.io import jpeg_check
 from hc_tf.io import jpeg_lossless_check
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
@@ -44,6 +45,17 @@ RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 # JPEG Lossless (Process 14, and its SV1 form): libjpeg's samples checked against the scan
 # (`jpeg_lossless_check`), where they are its own (as_rgb converts only YBR).
 JPEG_LOSSLESS_SYNTAXES = ("1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70")
+# One decoder a transfer syntax, never a fallback: pydicom tries its plugins in turn, and a
+# laxer second one read what the first refused as damaged (pylibjpeg's libjpeg decoded JPEG-LS
+# frames CharLS refuses to garbage, 90% of their pixels wrong). JPEG-LS: CharLS, and JPEG 2000:
+# OpenJPEG (pylibjpeg-openjpeg; Pillow's refuses pydicom's valid GDCMJ2K_TextGBR.dcm), the app's
+# decoders too; an RGB-coded JPEG: Pillow, pydicom's first choice so far. RLE, JPEG Lossless and
+# HTJ2K have one plugin here.
+DECODING_PLUGINS = {
+    "1.2.840.10008.1.2.4.80": "pyjpegls", "1.2.840.10008.1.2.4.81": "pyjpegls",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg", "1.2.840.10008.1.2.4.91": "pylibjpeg",
+    "1.2.840.10008.1.2.4.50": "pillow", "1.2.840.10008.1.2.4.51": "pillow",
+}
 YBR_R_CR, YBR_B_CB = 1.402, 1.772
 YBR_G_CB, YBR_G_CR = -0.114 * 1.772 / 0.587, -0.299 * 1.402 / 0.587
 
@@ -74,7 +86,10 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
                 pixels = _libjpeg_turbo_pixels(codestream, header)
             else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space, but
                 # stored YBR samples (YBR_FULL_422's chroma repeated by pydicom), converted below.
-                pixels = pixel_array(ds, index=frame - 1, as_rgb=not ybr_samples)
+                if syntax in LIBJPEG_TURBO_SYNTAXES:  # RGB-coded: Pillow fills damage with gray
+                    _check_jpeg(codestream)
+                pixels = pixel_array(ds, index=frame - 1, as_rgb=not ybr_samples,
+                                     decoding_plugin=DECODING_PLUGINS.get(syntax, ""))
                 if syntax in JPEG_LOSSLESS_SYNTAXES and not header.photometric.startswith("YBR"):
                     _check_lossless_scan(codestream, pixels)
             if header.photometric == "PALETTE COLOR":
@@ -124,6 +139,14 @@ def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
     if pixels.shape != expected or pixels.dtype != np.uint8:
         raise ValueError(f"decoded to {pixels.shape} {pixels.dtype}, not {expected} uint8")
     return pixels
+
+
+def _check_jpeg(codestream: bytes) -> None:
+    """Refuses a JPEG frame libjpeg-turbo finds corrupt, strictly, as a JPEG file is refused
+    (`jpeg_check`): the frame's other decoder, Pillow's, decodes it with a warning at most."""
+    damage = jpeg_check.jpeg_damage(codestream)
+    if damage:
+        raise ValueError(damage)
 
 
 def _check_lossless_scan(codestream: bytes, pixels: np.ndarray) -> None:
