@@ -177,3 +177,18 @@ def test_an_offline_download_fails_within_seconds_with_advice(tmp_path, monkeypa
     with pytest.raises(sources.DownloadUnavailableError, match="cannot reach zenodo.org.*--manual-dir"):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig())
     assert time.time() - t < 10
+
+
+def test_a_png_predict_refuses_as_damaged_is_an_invalid_file(tmp_path):
+    """The builder decodes with OpenCV as predict does, and checks first as predict does
+    (hc_tf.io.png_chunks, png_zlib): a PNG cut inside its IEND chunk was built into the dataset,
+    libpng reading it, where predict refuses it."""
+    root = tmp_path / "hc18"
+    shutil.copytree(DUMMY, root)
+    image = root / "training_set" / "008_HC.png"
+    image.write_bytes(image.read_bytes()[:-6])
+    good, problems = sources.scan_labelled(str(root / "training_set"),
+                                           str(root / "training_set_pixel_size_and_HC.csv"))
+    assert dict(problems)["008_HC.png"] == ("corrupt PNG (the file ends before its IEND chunk "
+                                            "(cut short?))")
+    assert "008_HC.png" not in {g.filename for g in good}

@@ -137,7 +137,7 @@ def read_png(path: str) -> np.ndarray:
       ValueError: for a missing, too large, corrupt, non-PNG, colour or 16-bit file.
     """
     import cv2
-    from hc_tf.io import images
+    from hc_tf.io import images, png_chunks, png_zlib
 
     source = epath.Path(path)
     size, max_bytes = source.stat().length, images.max_input_bytes()
@@ -152,6 +152,11 @@ def read_png(path: str) -> np.ndarray:
         if width * height > images.max_input_pixels():  # OpenCV's own guard raises cv2.error
             raise ValueError(f"image too large ({width} x {height} pixels; at most "
                              f"{images.max_input_pixels():,} pixels, see {images.PIXELS_ENV})")
+    # predict's checks (hc_tf.io.images.decode_gray): libpng decodes some damaged streams
+    damage = png_chunks.chunk_damage(data) or png_zlib.stream_damage(
+        data, 8 * images.max_input_pixels() + 1024)
+    if damage:
+        raise ValueError(f"corrupt PNG ({damage})")
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
