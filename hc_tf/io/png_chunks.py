@@ -18,12 +18,11 @@ import struct
 import zlib
 from typing import Iterator, Optional, Tuple
 
-from hc_tf.io.png_zlib import PNG_SIGNATURE
-
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NO_IEND = "the file ends before its IEND chunk (cut short?)"
 
 
-def _chunks(data: bytes) -> Iterator[Tuple[bytes, int, int]]:
+def chunks(data: bytes) -> Iterator[Tuple[bytes, int, int]]:
     """(type, start of its data, end of its data) of each whole chunk, in order: the CRC's four
     bytes follow the data; the walk stops at a chunk cut short."""
     at = len(PNG_SIGNATURE)
@@ -40,12 +39,12 @@ def _crc_error(data: bytes) -> Optional[bytes]:
     """The type of the first chunk whose CRC-32 libpng would refuse: any before the first IDAT,
     and every IDAT; None when there is none."""
     seen_idat = False
-    for kind, start, end in _chunks(data):
+    for kind, start, end in chunks(data):
         if kind == b"IDAT":
             seen_idat = True
         elif seen_idat or kind == b"IEND":
             return None  # past the image data: a warning
-        if zlib.crc32(data[start - 4:end]) != struct.unpack(">I", data[end:end + 4])[0]:
+        if zlib.crc32(memoryview(data)[start - 4:end]) != struct.unpack(">I", data[end:end + 4])[0]:
             return kind
     return None
 
@@ -60,6 +59,6 @@ def chunk_damage(data: bytes) -> Optional[str]:
         named = kind.decode("latin-1")
         chunk = f"its {named} chunk" if named.isascii() and named.isalpha() else "one of its chunks"
         return f"{chunk} fails its CRC-32 check"
-    if not any(kind == b"IEND" for kind, _, _ in _chunks(data)):
+    if not any(kind == b"IEND" for kind, _, _ in chunks(data)):
         return NO_IEND
     return None

@@ -11,27 +11,19 @@ them and reads the image as it is).
 
 from __future__ import annotations
 
-import struct
 import zlib
 from typing import List, Optional
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from hc_tf.io import png_chunks
+from hc_tf.io.png_chunks import PNG_SIGNATURE
+
 DAMAGE = "its image data fails its zlib check (the stream breaks off or its Adler-32 is wrong)"
 _STEP = 1 << 20  # output inflated (and dropped) at a time
 
 
 def idat_parts(data: bytes) -> List[bytes]:
     """The IDAT chunks' data of a PNG, in order (a chunk cut short ends the walk)."""
-    parts, at = [], 8
-    while at + 12 <= len(data):
-        (length,) = struct.unpack(">I", data[at:at + 4])
-        end = at + 8 + length
-        if end + 4 > len(data):
-            break
-        if data[at + 4:at + 8] == b"IDAT":
-            parts.append(data[at + 8:end])
-        at = end + 4
-    return parts
+    return [data[start:end] for kind, start, end in png_chunks.chunks(data) if kind == b"IDAT"]
 
 
 def stream_damage(data: bytes, max_bytes: int) -> Optional[str]:
