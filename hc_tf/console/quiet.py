@@ -26,14 +26,15 @@ import sys
 import tempfile
 import threading
 import types
-from typing import Any, Dict, Iterator, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 # Set only where the user has not: 3 leaves only FATAL (cuInit's "CUDA error" is an
 # ERROR line); gRPC and glog-based libraries read their own.
-# OpenCV's own warnings (a PNG cut short: "readFromStreamOrBuffer PNG input buffer is
-# incomplete") come with a file hc-tf refuses in its own words.
+# OpenCV's own warnings and errors (a PNG cut short: "readFromStreamOrBuffer PNG input buffer
+# is incomplete"; a damaged GIF's "can't read data" and its assertion) come with a file hc-tf
+# refuses in its own words.
 QUIET_ENV: Dict[str, str] = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR",
-                             "GLOG_minloglevel": "3", "OPENCV_LOG_LEVEL": "ERROR"}
+                             "GLOG_minloglevel": "3", "OPENCV_LOG_LEVEL": "FATAL"}
 
 # absl/glog-formatted lines ("I0000 00:00:1795794265.98 31865 port.cc:153] ...") and
 # the banner and continuation line that come with them at start-up.
@@ -51,22 +52,24 @@ def is_noise(line: str) -> bool:
 
 
 @contextlib.contextmanager
-def filtered_stderr() -> Iterator[None]:
+def filtered_stderr(noise: Callable[[str], bool] = is_noise,
+                    held: Optional[List[str]] = None) -> Iterator[None]:
     """Within the block, lines written to file descriptor 2 (C++ included) are held
-    back; at the end those that are not `is_noise` are written to stderr."""
+    back; at the end those that are not `noise` are written to stderr, and those that are
+    go to `held` when given (a C library's own error lines, to be said in other words)."""
     with _FD2_LOCK:
-        yield from _filtered_fd2()
+        yield from _filtered_fd2(noise, held)
 
 
-def _filtered_fd2() -> Iterator[None]:
+def _filtered_fd2(noise: Callable[[str], bool], held: Optional[List[str]]) -> Iterator[None]:
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): nothing to filter
         yield
         return
-    with tempfile.TemporaryFile(mode="w+b") as held:
-        os.dup2(held.fileno(), 2)
+    with tempfile.TemporaryFile(mode="w+b") as written:
+        os.dup2(written.fileno(), 2)
         try:
             yield
         finally:
@@ -74,9 +77,11 @@ def _filtered_fd2() -> Iterator[None]:
                 sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-            held.seek(0)
-            kept = [line for line in held.read().decode("utf-8", "replace").splitlines(True)
-                    if not is_noise(line)]
+            written.seek(0)
+            lines = written.read().decode("utf-8", "replace").splitlines(True)
+            kept = [line for line in lines if not noise(line)]
+            if held is not None:
+                held.extend(line.rstrip("\n") for line in lines if noise(line))
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

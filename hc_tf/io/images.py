@@ -31,6 +31,7 @@ from hc_tf import preprocess
 from hc_tf.io import jpeg_check
 from hc_tf.io import png_chunks
 from hc_tf.io import png_zlib
+from hc_tf.io import tiff_check
 
 BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
 PIXELS_ENV = "HC_TF_MAX_INPUT_PIXELS"  # also read by hc_tf/__init__.py, for OpenCV's guard
@@ -135,8 +136,8 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
     from PIL import Image  # Pillow: a base requirement
 
     try:
-        with WARNINGS_LOCK, warnings.catch_warnings():  # Pillow warns above its own limit:
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # ours decides
+        with WARNINGS_LOCK, warnings.catch_warnings():  # Pillow warns above its own limit
+            warnings.simplefilter("ignore")  # (ours decides) and of a TIFF's corrupt EXIF
             with Image.open(io.BytesIO(data)) as im:
                 return int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as err:  # Pillow's own guard, far above ours
@@ -201,7 +202,8 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
     Raises:
       ValueError: naming the file: not an image, too many pixels, a PNG's damaged chunks
         (`png_chunks`) or image data (`png_zlib`), a JPEG libjpeg-turbo finds corrupt
-        (`jpeg_check`), not 8-bit, too small.
+        (`jpeg_check`), a TIFF Pillow's libtiff cannot decode (`tiff_check`), not 8-bit, too
+        small.
     """
     try:
         width, height = image_size(data, name)
@@ -213,7 +215,7 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
     check_pixels(width, height, name, max_pixels)
     _refuse_damage(png_chunks.chunk_damage(data)
                    or png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
-                   or jpeg_check.jpeg_damage(data), name)
+                   or jpeg_check.jpeg_damage(data) or tiff_check.tiff_damage(data), name)
     gray = preprocess.decode_gray_image(data, name)
     return apply_orientation(gray, exif_orientation(data))
 
