@@ -280,3 +280,23 @@ def test_status_shows_the_journals_records_and_the_oldest_ones_age(tmp_path):
                                                    "--json"]).output)
     assert doc["journal"]["records"] == 2
     assert doc["journal"]["oldest_age_s"] == pytest.approx(3 * retention_lib.DAY_S, abs=60)
+
+
+def test_a_dead_letter_goes_once_forget_dead_has_deleted_its_image_and_it_is_old(tmp_path):
+    """A dead letter stays for `status` until a person has seen to it (`forget-dead`); after
+    that its record is purged like a finished one, once old, so the journal does not keep
+    every dead letter's UID for as long as the spool lives."""
+    spool = _spool(tmp_path)
+
+    def dead_letter(uid):
+        i = spool.store(b"x", uid, US, "SCAN")
+        spool.journal.mark_dead(i, "not DICOM")
+        return i
+    seen, unseen_old, seen_recent = (dead_letter(uid) for uid in ("2.7", "2.8", "2.9"))
+    _age(spool.journal, unseen_old, OLD)
+    spool.forget_dead()  # all three images deleted
+    _age(spool.journal, seen, OLD)
+    with spool.journal.transaction() as db:  # the unseen one: its image never forgotten
+        db.execute("UPDATE instances SET file = 'kept.dcm' WHERE id = ?", (unseen_old,))
+    assert _purge(spool.journal) == 1
+    assert _ids(spool.journal) == [unseen_old, seen_recent]

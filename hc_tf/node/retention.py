@@ -8,8 +8,10 @@ ago, and has no work left:
   - an image with report records ([node] obgyn_report) only once its series' report covers it
     and that report is itself finished (sent everywhere): until then the report, or a new one
     after a resend, needs the records.
-Every other record stays however old: `received` and `measured` ones (work in hand), dead
-letters (for a person to read in `status`), a series report being built or sent.
+A dead letter goes as well once `forget-dead` has deleted its image (a person has seen to it)
+and it died more than the limit ago. Every other record stays however old: `received` and
+`measured` ones (work in hand), dead letters not yet seen to (for a person to read in
+`status`), a series report being built or sent.
 
 A purged instance is unknown again: a resend of it is measured and delivered again (docs/node.md
 says what a PACS and a FHIR server then see). The SRs it had are counted on (`SRS_PURGED`), so
@@ -41,11 +43,14 @@ _UNSENT = ("EXISTS (SELECT 1 FROM deliveries d WHERE d.instance_id = {row}.id "
 _REPORT_UNFINISHED = ("EXISTS (SELECT 1 FROM instances r WHERE r.id = i.report AND "
                       "(r.state != 'done' OR " + _UNSENT.format(row="r") + "))")
 _PURGEABLE = (
-    "SELECT i.id FROM instances i WHERE i.state = 'done' "
-    "AND COALESCE(i.done_at, i.measured_at, i.received_at) < :cutoff "
-    "AND NOT " + _UNSENT.format(row="i") + " "
-    # report records (an image's, obgyn_report) go only with a finished report covering them
-    "AND (i.records IS NULL OR (i.report IS NOT NULL AND NOT " + _REPORT_UNFINISHED + "))")
+    "SELECT i.id FROM instances i WHERE COALESCE(i.done_at, i.measured_at, i.received_at) "
+    "< :cutoff AND NOT " + _UNSENT.format(row="i") + " AND ("
+    # finished; report records (an image's, obgyn_report) go only with a finished report
+    # covering them
+    "(i.state = 'done' AND (i.records IS NULL OR (i.report IS NOT NULL AND NOT "
+    + _REPORT_UNFINISHED + "))) "
+    # or a dead letter a person has seen to (`forget-dead` deleted its image)
+    "OR (i.state = 'dead' AND i.kind = 'image' AND i.file IS NULL))")
 
 
 def purge(journal: journal_lib.Journal, cutoff: float) -> int:
