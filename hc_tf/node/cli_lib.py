@@ -200,7 +200,8 @@ def send_fhir(paths, url):
 @click.option("--spool", default=None, help="Spool folder (overrides the file).")
 def forget_dead(config_path, spool):
     """Delete the dead letters' images, and the SRs kept for refused deliveries, from the
-    spool (their reasons stay in `status`)."""
+    spool (their reasons stay in `status`, a dead letter's until journal_keep_days after it
+    died)."""
     from hc_tf.node import spool as spool_lib
     cfg = _load(config_path, spool=spool)
     if not os.path.isdir(cfg.spool):
