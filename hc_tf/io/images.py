@@ -28,6 +28,7 @@ import numpy as np
 
 from hc_tf import defaults
 from hc_tf import preprocess
+from hc_tf.io import gif_check
 from hc_tf.io import jpeg_check
 from hc_tf.io import png_chunks
 from hc_tf.io import png_zlib
@@ -202,8 +203,8 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
     Raises:
       ValueError: naming the file: not an image, too many pixels, a PNG's damaged chunks
         (`png_chunks`) or image data (`png_zlib`), a JPEG libjpeg-turbo finds corrupt
-        (`jpeg_check`), a TIFF Pillow's libtiff cannot decode (`tiff_check`), not 8-bit, too
-        small.
+        (`jpeg_check`), a TIFF Pillow's libtiff cannot decode (`tiff_check`), a GIF whose
+        first image's LZW data is not whole (`gif_check`), not 8-bit, too small.
     """
     try:
         width, height = image_size(data, name)
@@ -215,7 +216,8 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
     check_pixels(width, height, name, max_pixels)
     _refuse_damage(png_chunks.chunk_damage(data)
                    or png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
-                   or jpeg_check.jpeg_damage(data) or tiff_check.tiff_damage(data), name)
+                   or jpeg_check.jpeg_damage(data) or tiff_check.tiff_damage(data)
+                   or gif_check.gif_damage(data), name)
     gray = preprocess.decode_gray_image(data, name)
     return apply_orientation(gray, exif_orientation(data))
 

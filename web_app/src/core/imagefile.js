@@ -5,6 +5,7 @@ import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng, crc32 } from './png_gray.js';
 import { be32, idatParts, zlibDamage } from './png_zlib.js';
 import { jpegDamage } from './jpeg_check.js';
+import { gifDamage } from './gif_check.js';
 import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
 
 /** An error whose message is meant for the user as it is. */
@@ -261,6 +262,8 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
     const damage = await zlibDamage(idatParts(bytes), 8 * h.width * h.height + 8 * h.height + 1024);
     if (damage) throw new UserError(`${name}: not a readable image file (damaged: ${damage})`);
   }
+  const gif = h.format === 'GIF' ? gifDamage(bytes) : null; // Chromium reads through damaged LZW data
+  if (gif) throw new UserError(`${name}: not a readable image file (damaged: ${gif})`);
   const tCheck = performance.now(); // the browser's JPEG decoder is lenient in its own way: libjpeg-turbo checks first
   if (h.format === 'JPEG') await checkJpeg(name, bytes, codecs);
   const check = h.format === 'JPEG' ? { jpeg_check_ms: performance.now() - tCheck } : {};
