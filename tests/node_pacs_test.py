@@ -443,7 +443,9 @@ def test_pull_measures_each_new_us_instance_once(tmp_path, orthanc, kind):
     other = ns.heads(str(tmp_path / "abdomen"), HEADS[:1], STUDIES, "Abdomen AC")
     first, last = list(files)[:2] + list(other), list(files)[2:]
     assert ns.storescu(orthanc.dicom_port, "ORTHANC", first).returncode == 0  # the scanner
-    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], allowed_calling_aets=[])
+    # A DICOMweb pull's window (days) must not outlast the journal's records (journal_keep_days)
+    keep = {"journal_keep_days": 3651} if kind == "dicomweb" else {}
+    node = ns.Node(str(tmp_path / "node"), [_dicom_dest(orthanc)], allowed_calling_aets=[], **keep)
     with open(node.config, "a") as f:
         url = orthanc.url + ("/dicom-web" if kind == "dicomweb" else "")
         f.write(f'\n[[pull]]\nkind = "{kind}"\nname = "pacs"\nurl = "{url}"\npoll_s = 0.5\n'
