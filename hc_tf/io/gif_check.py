@@ -39,10 +39,14 @@ def _sub_blocks(data: bytes, at: int) -> Tuple[bytes, int]:
         at += 1 + size
 
 
+def _colour_table(flags: int) -> int:
+    """The bytes of the colour table a screen or image descriptor's flags announce."""
+    return 3 << ((flags & 7) + 1) if flags & 0x80 else 0
+
+
 def _first_image(data: bytes) -> Tuple[int, int, int, bytes]:
     """(width, height, LZW minimum code size, LZW data) of the first image."""
-    flags = data[10]
-    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # the global colour table
+    at = 13 + _colour_table(data[10])  # past the global colour table
     while at < len(data):
         block = data[at]
         if block == _EXTENSION:
@@ -51,8 +55,7 @@ def _first_image(data: bytes) -> Tuple[int, int, int, bytes]:
             if at + 11 > len(data):
                 break
             width, height = struct.unpack("<HH", data[at + 5:at + 9])
-            flags = data[at + 9]
-            at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # a local colour table
+            at += 10 + _colour_table(data[at + 9])  # past a local colour table
             if at >= len(data):
                 break
             lzw, _ = _sub_blocks(data, at + 1)
