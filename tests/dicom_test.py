@@ -355,6 +355,24 @@ def test_truncated_file_is_one_line(tmp_path):
     assert "trunc.dcm" in message and ("pixel data" in message or "not a readable" in message)
 
 
+def test_a_file_without_a_transfer_syntax_is_refused_in_words(tmp_path):
+    """A file meta group that lost its TransferSyntaxUID: pydicom reads the header by its first
+    element's look, but the pixels' encoding is not known; refused naming the tag (pydicom's
+    "UID is not a transfer syntax." came through as a bare ValueError)."""
+    import struct
+    path = _head_file(tmp_path, "nots.dcm")
+    data = open(path, "rb").read()
+    at = data.index(b"\x02\x00\x10\x00UI")
+    length = struct.unpack_from("<H", data, at + 6)[0]
+    group_length = struct.unpack_from("<I", data, 140)[0] - 8 - length
+    stripped = data[:140] + struct.pack("<I", group_length) + data[144:at] + data[at + 8 + length:]
+    open(path, "wb").write(stripped)
+    with pytest.raises(dicom.DicomError) as err:
+        list(dicom_frames.iter_frames(path))
+    assert str(err.value) == (f"{path}: no TransferSyntaxUID (0002,0010) in its file meta "
+                              "information: how its pixel data is encoded is not known")
+
+
 def test_huge_dimensions_are_refused_before_decoding(tmp_path):
     ds = dicom_files.dataset([np.zeros((4, 4), np.uint8)],
                              regions=[dicom_files.region((0, 0, 3, 3), 0.2)])

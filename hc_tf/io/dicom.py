@@ -104,6 +104,10 @@ def quiet() -> Iterator[None]:
                 log.setLevel(level)
 
 
+# The app's deflated.js says it in the same words.
+CUT_STREAM = "the deflate stream ends before its last block (cut short?)"
+
+
 def _check_size(path: str) -> None:
     size, limit = os.path.getsize(path), images.max_input_bytes()  # HC_TF_MAX_INPUT_BYTES
     if size > limit:
@@ -121,7 +125,8 @@ def _inflate(f: Any, out: Any, path: str, limit: int) -> None:
     """Writes the raw deflate stream from `f`'s position on into `out`, at most `limit` bytes.
 
     Raises:
-      DicomError: naming the file, when it inflates past `limit` or is not a deflate stream.
+      DicomError: naming the file, when it inflates past `limit`, is not a deflate stream or
+        ends before its last block.
     """
     inflater, size = zlib.decompressobj(-zlib.MAX_WBITS), 0
     try:
@@ -134,6 +139,8 @@ def _inflate(f: Any, out: Any, path: str, limit: int) -> None:
                                  f"({images.BYTES_ENV})")
     except zlib.error as err:
         raise DicomError(f"{path}: not a readable DICOM file (deflated dataset: {err})") from None
+    if not inflater.eof:  # zlib hands back what a stream cut short holds, without a word
+        raise DicomError(f"{path}: not a readable DICOM file (deflated dataset: {CUT_STREAM})")
 
 
 def _dcmread(path: str, stop_before_pixels: bool = False) -> Any:

@@ -129,7 +129,10 @@ def check_codestream(header: Header, ds: Any, frame: int, where: str) -> Optiona
     from pydicom import uid
     from pydicom.encaps import get_frame
     syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is None or syntax in uid.UncompressedTransferSyntaxes:
+    if not syntax:  # pydicom reads the header by its first element's look, but not the pixels
+        raise DicomError(f"{where}: no TransferSyntaxUID (0002,0010) in its file meta "
+                         "information: how its pixel data is encoded is not known")
+    if syntax in uid.UncompressedTransferSyntaxes:
         return None  # native frames are Rows x Columns
     rle = syntax in uid.RLETransferSyntaxes
     jpeg = syntax in uid.JPEGTransferSyntaxes + uid.JPEGLSTransferSyntaxes

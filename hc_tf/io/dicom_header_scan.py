@@ -7,7 +7,10 @@ bytes by pydicom 3's own reading rules (its `data_element_generator`, `read_sequ
 `_is_implicit_vr`: each data set's encoding checked at its first element, undefined lengths,
 a value it may later convert to a sequence walked alone, as its conversion reads it), skipping
 every other value, and refuses a file past MAX_HEADER_ELEMENTS, or nesting sequences past
-MAX_SEQUENCE_DEPTH, before pydicom is given it. Imported by `dicom` once pydicom (the [dicom]
+MAX_SEQUENCE_DEPTH, before pydicom is given it. It also refuses a value or item whose length runs
+past the end of the file (or of the item or sequence holding it): pydicom reads what is there,
+so damage that inflates a deflated data set to other bytes, or a length changed, was read on
+(dicom-parser, in the app, calls it a buffer overrun). Imported by `dicom` once pydicom (the [dicom]
 extra) is known to be there. The web app's port: web_app/src/core/dicom/header_scan.js.
 """
 
@@ -28,6 +31,9 @@ UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = int(ItemTag), int(ItemDelimiterTag), int(SequenceDelimiterTag)
 LONG_VRS = frozenset(vr.encode("ascii") for vr in EXPLICIT_VR_LENGTH_32)  # 4-byte lengths
 _CHUNK = 1 << 20
+# The app's header_scan.js says it in the same words.
+OVERRUN = ("not a readable DICOM file ({what} of {length} bytes runs {past} bytes past the end "
+           "of what holds it: cut short or damaged)")
 
 
 class _Level:
@@ -85,7 +91,7 @@ class HeaderScan:
     """One file's count of header elements and items, across its meta group and data set."""
 
     def __init__(self, path: str):
-        self.path, self.count = path, 0
+        self.path, self.count, self.size = path, 0, 0
 
     def walk(self, f: BinaryIO, implicit: bool, little_endian: bool,
              meta_only: bool = False) -> None:
@@ -93,8 +99,12 @@ class HeaderScan:
         first element past group 0002, left at its start).
 
         Raises:
-          DicomError: naming the file, past MAX_HEADER_ELEMENTS or MAX_SEQUENCE_DEPTH.
+          DicomError: naming the file, past MAX_HEADER_ELEMENTS or MAX_SEQUENCE_DEPTH, or for a
+            value or item that runs past the end of what holds it.
         """
+        at = f.tell()
+        self.size = f.seek(0, 2)
+        f.seek(at)
         self._walk(f, _first_is_implicit(f, implicit, nested=False), little_endian, meta_only, [], 0)
 
     def _walk(self, f: BinaryIO, implicit: bool, little_endian: bool, meta_only: bool,
@@ -123,6 +133,8 @@ class HeaderScan:
                 length = u32.unpack_from(head, 4)[0]
                 self._count()
                 self._check_depth(levels, outer)
+                if length != UNDEFINED:
+                    self._check_fits(levels, f.tell(), length, "an item")
                 item_implicit = _first_is_implicit(f, levels[-1].implicit, nested=True)
                 levels.append(_Level(None if length == UNDEFINED else f.tell() + length,
                                      False, item_implicit, levels[-1].tag))
@@ -138,6 +150,9 @@ class HeaderScan:
                 levels.pop()
                 continue
             self._count()
+            if length != UNDEFINED:
+                self._check_fits(levels, f.tell(), length,
+                                 f"element ({group:04X},{element:04X})")
             if length == UNDEFINED:
                 if _undefined_is_sequence(vr, tag, f, tag_of):
                     levels.append(_Level(None, True, data_set_implicit, tag))
@@ -160,6 +175,14 @@ class HeaderScan:
             raise DicomError(f"{self.path}: over {defaults.MAX_HEADER_ELEMENTS} elements and "
                              f"sequence items in its header (an ultrasound image has a few "
                              f"hundred)")
+
+    def _check_fits(self, levels: List[_Level], at: int, length: int, what: str) -> None:
+        """Refuses a value (or item) of `length` bytes from `at` that runs past the end of the
+        innermost item or sequence of defined length holding it, else of the data."""
+        ends = [level.end for level in levels if level.end is not None]
+        end = min(ends) if ends else self.size
+        if at + length > end:
+            raise DicomError(f"{self.path}: {OVERRUN.format(what=what, length=length, past=at + length - end)}")
 
     def _check_depth(self, levels: List[_Level], outer: int) -> None:
         limit = defaults.MAX_SEQUENCE_DEPTH
@@ -236,8 +259,14 @@ def _may_be_sequence(tag: int, f: BinaryIO, length: int, tag_of) -> bool:
 
 
 def _skip_to_sequence_end(f: BinaryIO, little_endian: bool) -> bool:
-    """Past the next sequence delimiter and its length, as pydicom reads an undefined-length
-    value (encapsulated pixel data); False when the file ends first."""
+    """Past the value's sequence delimiter and its length, as pydicom's
+    `read_undefined_length_value` reads an undefined-length value (encapsulated pixel data):
+    item by item by their lengths, else, when that walk meets another tag or the end, by looking
+    for the delimiter's bytes; False when the file ends first."""
+    start = f.tell()
+    if _skip_items(f, little_endian):
+        return True
+    f.seek(start)
     delimiter = struct.pack("<HH" if little_endian else ">HH", 0xFFFE, 0xE0DD)
     tail = b""
     while chunk := f.read(_CHUNK):
@@ -248,3 +277,22 @@ def _skip_to_sequence_end(f: BinaryIO, little_endian: bool) -> bool:
             return True
         tail = data[-3:]
     return False
+
+
+def _skip_items(f: BinaryIO, little_endian: bool) -> bool:
+    """pydicom's `_try_read_encapsulated_pixel_data`: items skipped by their lengths up to the
+    sequence delimiter, and past its length (whatever it holds); False at another tag or the
+    end. A fragment may hold the delimiter's bytes: the search alone would stop there."""
+    end = "<" if little_endian else ">"
+    delimiter, item = struct.pack(end + "HH", 0xFFFE, 0xE0DD), struct.pack(end + "HH", 0xFFFE, 0xE000)
+    while True:
+        tag = f.read(4)
+        if tag == delimiter:
+            f.seek(4, 1)
+            return True
+        if tag != item:
+            return False
+        length = f.read(4)
+        if len(length) < 4:
+            return False
+        f.seek(struct.unpack(end + "L", length)[0], 1)

@@ -11,6 +11,8 @@ import { DEFLATED, metaGroup } from './header_scan.js';
 // and the bytes held stay within the limit plus that.
 const CHUNK = 16 * 1024;
 const PREAMBLE = 132; // the preamble and 'DICM'
+// hc_tf.io.dicom.CUT_STREAM
+const CUT_STREAM = 'the deflate stream ends before its last block (cut short?)';
 
 class OverLimit extends Error {}
 /** A deflate stream the platform cannot inflate (`cause`: its error). */
@@ -70,8 +72,8 @@ async function pass(data, end, singlesFrom, limit) {
  * stream's end are ignored, as zlib (predict) ignores them: pydicom pads an odd stream with one
  * 0x00, which Chromium's inflater refuses ("Junk found after end of compressed data") where
  * Node's reads on; so a write refused is retried up to the byte refused alone, and accepted when
- * the stream ends there. Throws OverLimit, or DeflateError for a stream that cannot be read (a
- * truncated one too, where predict reads what it holds and then refuses the data set cut short).
+ * the stream ends there. Throws OverLimit, or DeflateError for a stream that cannot be read (one
+ * cut short in predict's words).
  */
 export async function inflateRaw(data, limit) {
   const first = await pass(data, data.length, data.length - 1, limit);
@@ -83,8 +85,12 @@ export async function inflateRaw(data, limit) {
     const whole = end > 0 ? await pass(data, end, end, limit) : null;
     if (whole && !whole.failed) return whole;
   }
-  // Chromium's words, less its "Failed to execute 'close' on 'WritableStreamDefaultWriter': "
-  const why = String(error?.message ?? error).replace(/^Failed to execute '\w+' on '\w+': /, '');
+  // The input ended inside the stream (Chromium: "Compressed input was truncated."; Node, as in
+  // the tests: Z_BUF_ERROR) in predict's words; else the platform's, less Chromium's
+  // "Failed to execute 'close' on 'WritableStreamDefaultWriter': "
+  const message = String(error?.message ?? error);
+  const cut = closing && (error?.code === 'Z_BUF_ERROR' || /truncated/.test(message));
+  const why = cut ? CUT_STREAM : message.replace(/^Failed to execute '\w+' on '\w+': /, '');
   throw new DeflateError(why, { cause: error });
 }
 

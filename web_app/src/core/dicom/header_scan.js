@@ -61,6 +61,7 @@ class HeaderScan {
         const length = view.getUint32(at - 4, little);
         this.countOne();
         this.checkDepth(levels, outer);
+        if (length !== UNDEFINED) this.checkFits(levels, bytes, at, length, 'an item');
         levels.push({ end: length === UNDEFINED ? null : at + length, isSequence: false,
           implicit: this.firstIsImplicit(bytes, at, top.implicit, true), tag: top.tag });
         continue;
@@ -89,6 +90,7 @@ class HeaderScan {
         continue;
       }
       this.countOne();
+      if (length !== UNDEFINED) this.checkFits(levels, bytes, at, length, `element ${tagText(tag)}`);
       if (metaOnly && !levels.length && tag === 0x00020010 && length !== UNDEFINED) {
         this.transferSyntax = String.fromCharCode(...bytes.subarray(at, Math.min(at + length, bytes.length, at + 64)))
           .replace(/[\0 ]+$/, '');
@@ -120,6 +122,14 @@ class HeaderScan {
     }
   }
 
+  /** HeaderScan._check_fits: a value (or item) past the end of the innermost defined-length level holding it, else of `bytes`. */
+  checkFits(levels, bytes, at, length, what) {
+    const end = Math.min(bytes.length, ...levels.filter((level) => level.end !== null).map((level) => level.end));
+    if (at + length > end) {
+      throw this.makeError(`${this.name}: not a readable DICOM file (${what} of ${length} bytes runs ${at + length - end} bytes past the end of what holds it: cut short or damaged)`);
+    }
+  }
+
   checkDepth(levels, outer) {
     if (outer + levels.filter((level) => level.isSequence).length > MAX_SEQUENCE_DEPTH) {
       throw this.makeError(`${this.name}: sequences nested more than ${MAX_SEQUENCE_DEPTH} deep (an ultrasound image nests 2 or 3; ${tagText(levels.at(-1).tag)} goes deeper)`);
@@ -144,13 +154,30 @@ function nextTag(bytes, at, little) {
   return ((view.getUint16(at, little) << 16) | view.getUint16(at + 2, little)) >>> 0;
 }
 
-/** Past the next sequence delimiter and its length, or null when the bytes end first. */
+/**
+ * Past the value's sequence delimiter and its length (dicom_header_scan._skip_to_sequence_end):
+ * item by item by their lengths, else by looking for the delimiter's bytes; null when the bytes
+ * end first.
+ */
 function sequenceEnd(bytes, at, little) {
+  const past = itemsEnd(bytes, at, little);
+  if (past !== null) return past;
   const [a, b, c, d] = little ? [0xfe, 0xff, 0xdd, 0xe0] : [0xff, 0xfe, 0xe0, 0xdd];
   for (let i = bytes.indexOf(a, at); i >= 0 && i + 4 <= bytes.length; i = bytes.indexOf(a, i + 1)) {
     if (bytes[i + 1] === b && bytes[i + 2] === c && bytes[i + 3] === d) return i + 8;
   }
   return null;
+}
+
+/** dicom_header_scan._skip_items: past the delimiter after items skipped by their lengths; null at another tag or the end. */
+function itemsEnd(bytes, at, little) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (;;) {
+    const tag = nextTag(bytes, at, little);
+    if (tag === SEQUENCE_END) return at + 8;
+    if (tag !== ITEM || at + 8 > bytes.length) return null;
+    at += 8 + view.getUint32(at + 4, little);
+  }
 }
 
 /**
