@@ -3,6 +3,7 @@ it (the web app's jpeg_check.js keeps the same rule: tests/web_app_ui_test.py co
 damaged files)."""
 
 import io
+import re
 import struct
 
 import cv2
@@ -83,6 +84,40 @@ def test_extraneous_bytes_before_a_marker_are_refused():
     with pytest.raises(ValueError, match=REFUSED.format(
             "junk.jpg", r"Corrupt JPEG data: \d+ extraneous bytes before marker 0xd9")):
         images.decode_gray(junk, "junk.jpg")
+
+
+@pytest.mark.parametrize("progressive,junk", [(False, b"\x12"), (True, b"\x55" * 6)])
+def test_coded_data_that_ends_before_the_data_does_is_refused(progressive, junk):
+    """Bytes before the EOI that the decoding never reaches, as damage to the coefficients
+    leaves them: libjpeg-turbo warns of them only when it finishes, which simplejpeg does not
+    hear (it passes these), and the app's wasm build refused them. Decoded again without the
+    last coded byte, a whole file needs more than is there; this one decodes as well."""
+    import simplejpeg
+    data = _jpeg(progressive=progressive)
+    junk_at_end = data[:-2] + junk + data[-2:]
+    simplejpeg.decode_jpeg(junk_at_end, colorspace="GRAY", strict=True)  # no warning heard
+    assert jpeg_check.jpeg_damage(junk_at_end) == f"{jpeg_check.DAMAGE}: {jpeg_check.UNREAD_END}"
+    with pytest.raises(ValueError, match=REFUSED.format("junk.jpg", re.escape(jpeg_check.UNREAD_END))):
+        images.decode_gray(junk_at_end, "junk.jpg")
+
+
+def test_files_read_to_their_end_pass_the_unread_end_check():
+    """Whole files of other encoders and layouts: restart markers, Pillow's optimized Huffman
+    tables and 4:2:2 chroma, fill bytes (0xFF) before the EOI marker, a coded byte stuffed as
+    0xFF 0x00 last (a 16 x 16 noise image, found by search)."""
+    from PIL import Image
+    image = _image(colour=True)
+    ok, restarts = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_RST_INTERVAL, 2])
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, "JPEG", quality=80, optimize=True, subsampling=1)
+    plain = _jpeg()
+    files = {"restarts": restarts.tobytes(), "pillow": out.getvalue(),
+             "fill": plain[:-2] + b"\xff\xff" + plain[-2:]}
+    noise = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
+    files["stuffed"] = cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    assert files["stuffed"][-4:-2] == b"\xff\x00"
+    for name, data in files.items():
+        assert jpeg_check.unread_end(data) is None, name
 
 
 def test_the_message_is_short_and_one_line():

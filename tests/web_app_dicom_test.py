@@ -877,11 +877,13 @@ def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
     """A damaged JPEG Baseline frame: cut short (half of it, or only its EOI marker missing) or
     with bytes where a marker should be, both sides refuse, never gray filler measured
     (pydicom's libjpeg, predict's decoder before libjpeg-turbo, filled a half frame silently;
-    Pillow's libjpeg-turbo measured through libjpeg-turbo's warnings); a flipped byte in the coded data (a decoder reads
-    on) gives the same pixels on both sides; bytes after EOI are ignored alike."""
+    Pillow's libjpeg-turbo measured through libjpeg-turbo's warnings); a byte before EOI left
+    unread, or a flipped byte after which the decoding ends that early, refused in the same
+    words; another flipped byte (a decoder reads on) gives the same pixels on both sides; bytes
+    after EOI are ignored alike."""
     import hashlib
     from pydicom.encaps import encapsulate, get_frame
-    from hc_tf.io import dicom, dicom_frames
+    from hc_tf.io import dicom, dicom_frames, jpeg_check
     gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)
 
     def damaged(change, photometric="MONOCHROME2"):
@@ -895,15 +897,28 @@ def test_js_reads_damaged_jpeg_baseline_frames_as_the_python(tmp_path):
                # libjpeg-turbo warns "3 extraneous bytes before marker 0xd9" (Pillow measured it)
                "junk_before_eoi": damaged(lambda f: f[:-2] + bytes(3) + f[-2:]),
                "cut_ybr": damaged(lambda f: f[:len(f) // 3], "YBR_FULL_422")}
-    read = {"flipped": damaged(lambda f: f[:1000] + bytes([f[1000] ^ 0xFF]) + f[1001:]),
-            "flipped_ybr": damaged(lambda f: f[:3000] + bytes([f[3000] ^ 0x55]) + f[3001:], "YBR_FULL_422"),
+    # a byte before EOI that decoding never reaches: libjpeg-turbo warns only as it finishes,
+    # which simplejpeg does not hear; both decode it again without it (jpeg_check.unread_end)
+    def before_eoi(f):  # a fragment is padded to even length after its EOI
+        eoi = f.rindex(b"\xff\xd9")
+        return f[:eoi] + b"\x12" + f[eoi:]
+    # (this flipped byte makes the decoding end that early: both had read it on, alike)
+    unread = {"unread_end": damaged(before_eoi), "unread_end_ybr": damaged(before_eoi, "YBR_FULL_422"),
+              "flipped": damaged(lambda f: f[:1000] + bytes([f[1000] ^ 0xFF]) + f[1001:])}
+    read = {"flipped_ybr": damaged(lambda f: f[:3000] + bytes([f[3000] ^ 0x55]) + f[3001:], "YBR_FULL_422"),
             "after_eoi": damaged(lambda f: f + b"\x12\x34")}
-    files = _saved(tmp_path, {**refused, **read})
+    files = _saved(tmp_path, {**refused, **unread, **read})
     got = dict(zip(files, _js_decode(list(files.values()))))
     for name in refused:
         with pytest.raises(dicom.DicomError, match="pixel data cannot be decoded"):
             list(dicom_frames.iter_frames(files[name], frame=1))
         assert got[name] == f"error: {files[name]}: pixel data cannot be decoded (the JPEG codestream is damaged)", got[name]
+    for name in unread:
+        with pytest.raises(dicom.DicomError) as python:
+            list(dicom_frames.iter_frames(files[name], frame=1))
+        assert str(python.value) == (f"{files[name]}: pixel data cannot be decoded "
+                                     f"(the JPEG data is corrupt: {jpeg_check.UNREAD_END})")
+        assert got[name] == f"error: {python.value}", got[name]
     for name in read:
         (_, _, py_gray), = dicom_frames.iter_frames(files[name], frame=1)
         assert got[name] == f"1 {hashlib.sha256(py_gray.tobytes()).hexdigest()}", (name, got[name])

@@ -397,26 +397,33 @@ def test_fuzzed_jpegs_are_refused_and_measured_as_predict_does(page):  # noqa: F
     app (libjpeg-turbo's wasm build checks, the browser decodes) refuses each one predict
     (libjpeg-turbo through simplejpeg, strict, then OpenCV) refuses, and gives the model
     predict's input for the others. Before the check, predict measured copies the app refused
-    and both measured copies libjpeg-turbo finds corrupt."""
+    and both measured copies libjpeg-turbo finds corrupt; then both measured copies whose coded
+    data ends before the data does (seed 1: 3 of 100), which libjpeg-turbo warns of only when
+    it finishes (jpeg_check.unread_end)."""
     from hc_tf import preprocess
-    from hc_tf.io import images
+    from hc_tf.io import images, jpeg_check
     meta = json.load(open(os.path.join(BUNDLE, "hc_effunet_int8.json")))
     hw = (meta["input"]["height"], meta["input"]["width"])
-    verdicts = {"measured": 0, "refused": 0, "damaged": 0}
-    for name, data in _fuzz_jpegs(60, seed=7).items():
+    verdicts = {"measured": 0, "refused": 0, "damaged": 0, "unread end": 0}
+    for name, data in _fuzz_jpegs(120, seed=1).items():
         got = _decode_in_app(page, name, data)
         try:
             want = preprocess.letterbox_image(images.decode_gray(data, name), hw)[0]
         except ValueError as err:
             assert "error" in got, (name, "measured here, refused by predict", str(err))
-            if "(damaged: the JPEG data is corrupt: " in str(err):  # the app's wasm gives no reason
+            generic = f"{name}: not a readable image file (damaged: the JPEG data is corrupt)"
+            if jpeg_check.UNREAD_END in str(err):  # the one reason the app's check can give
+                # (unless its wasm build refused the file already, where simplejpeg heard nothing)
+                assert got["error"] in (str(err), generic), got
+                verdicts["unread end"] += got["error"] == str(err)
+            elif "(damaged: the JPEG data is corrupt: " in str(err):  # the app's wasm gives no reason
                 verdicts["damaged"] += 1
-                assert got["error"] == f"{name}: not a readable image file (damaged: the JPEG data is corrupt)", got
+                assert got["error"] == generic, got
             verdicts["refused"] += 1
             continue
         assert "input" in got and np.array_equal(got["input"], want.ravel()), (name, got.get("error"))
         verdicts["measured"] += 1
-    assert verdicts["measured"] >= 10 and verdicts["damaged"] >= 20, verdicts
+    assert verdicts["measured"] >= 10 and verdicts["damaged"] >= 20 and verdicts["unread end"] >= 2, verdicts
 
 
 def _png_chunk(png, kind, body):

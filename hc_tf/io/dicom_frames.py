@@ -133,6 +133,9 @@ def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
     gray = header.samples == 1
     pixels = simplejpeg.decode_jpeg(codestream, colorspace="GRAY" if gray else "RGB",
                                     fastdct=False, fastupsample=False, strict=True)
+    damage = jpeg_check.unread_end(codestream)  # the app's wasm build refuses those bytes
+    if damage:
+        raise ValueError(damage)
     if gray:
         pixels = pixels[:, :, 0]
     expected = (header.rows, header.columns) + (() if gray else (3,))

@@ -28,8 +28,8 @@ def _said(err: Exception) -> str:
 
 
 def jpeg_damage(data: bytes) -> Optional[str]:
-    """None when `data` is not a JPEG or libjpeg-turbo decodes it without a warning, else why
-    not ("the JPEG data is corrupt: <libjpeg's message>").
+    """None when `data` is not a JPEG or libjpeg-turbo decodes it without a warning and reads it
+    to its end (`unread_end`), else why not ("the JPEG data is corrupt: <libjpeg's message>").
 
     Gray output, whatever the file's colour space (libjpeg-turbo turns YCbCr, RGB and CMYK to
     gray): every component is still entropy-decoded, where the damage shows (gray and RGB
@@ -39,10 +39,57 @@ def jpeg_damage(data: bytes) -> Optional[str]:
     """
     if not data.startswith(JPEG_MAGIC):
         return None
-    import simplejpeg  # a base requirement (setup.cfg): the rule is libjpeg-turbo's
-
     try:
-        simplejpeg.decode_jpeg(data, colorspace="GRAY", fastdct=True, fastupsample=True, strict=True)
+        _decode_gray(data)
     except (ValueError, RuntimeError) as err:  # simplejpeg's refusals
         return f"{DAMAGE}: {_said(err)}"
-    return None
+    return unread_end(data)
+
+
+def _decode_gray(data: bytes) -> None:
+    import simplejpeg  # a base requirement (setup.cfg): the rule is libjpeg-turbo's
+    simplejpeg.decode_jpeg(data, colorspace="GRAY", fastdct=True, fastupsample=True, strict=True)
+
+
+def unread_end(data: bytes) -> Optional[str]:
+    """Why `data` (a JPEG libjpeg-turbo decodes without a warning) is damaged all the same: its
+    last scan's coded data decodes in full before the data ends, the bytes before EOI unread;
+    else None.
+
+    Damaged coefficients decode to other ones of other lengths, so the decoding ends early or
+    late; late runs into the EOI ("premature end", refused), early leaves bytes that libjpeg
+    warns of only in jpeg_finish_decompress, which simplejpeg (TurboJPEG) does not hear, where
+    the app's wasm build refuses them. So the coded data is decoded once more without its last
+    byte: every byte an encoder writes carries bits of a code, so a whole file then needs more
+    than is there and libjpeg-turbo warns; a damaged one decodes as well as before. (0 of 900
+    files written by OpenCV, Pillow and simplejpeg, of every quality, progressive, with restart
+    markers, gray and colour, and pydicom's JPEG frames, were refused.)
+    """
+    shorter = _without_last_coded_byte(data)
+    if shorter is None:
+        return None
+    try:
+        _decode_gray(shorter)
+    except (ValueError, RuntimeError):  # the byte was needed: the whole stream was read
+        return None
+    return f"{DAMAGE}: {UNREAD_END}"
+
+
+UNREAD_END = "its coded data decodes in full before the data ends (bytes before EOI left unread)"
+
+
+def _without_last_coded_byte(data: bytes) -> Optional[bytes]:
+    """`data` less the last byte of its last scan's coded data (a stuffed 0xFF 0x00 pair as one;
+    0xFF fill bytes before the EOI marker kept); None without an EOI after a scan's header."""
+    eoi = data.rfind(b"\xff\xd9")
+    end = eoi
+    while end > 0 and data[end - 1] == 0xFF:  # fill bytes before a marker
+        end -= 1
+    sos = data.rfind(b"\xff\xda", 0, end)  # 0xFF 0xDA cannot stand inside coded data
+    if eoi < 0 or sos < 0 or sos + 4 > end:
+        return None
+    start = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")
+    cut = 2 if data[end - 2:end] == b"\xff\x00" else 1
+    if end - cut < start:
+        return None
+    return data[:end - cut] + data[eoi:]

@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { jpegDamage, JPEG_DAMAGE } from '../src/core/jpeg_check.js';
+import { jpegDamage, JPEG_DAMAGE, UNREAD_END } from '../src/core/jpeg_check.js';
 import { prepareImage, UserError } from '../src/core/imagefile.js';
 import { loadJson } from './helpers.js';
 
@@ -59,4 +59,12 @@ test('prepareImage refuses a damaged JPEG in predict\'s words, a CMYK one in wor
   const cmyk = Uint8Array.from([0xff, 0xd8, ...sof, 0xff, 0xd9]);
   await assert.rejects(open(cmyk, 'cmyk.jpg', { loadLibjpegTurbo: () => codec }),
     (e) => e instanceof UserError && /^cmyk\.jpg: a CMYK JPEG is not checked here as hc-tf predict checks it; measure it with hc-tf predict/.test(e.message));
+});
+
+test('coded data that ends before the data does is refused, in predict\'s words (jpeg_check.unread_end)', async () => {
+  const eoi = gray.length - 2;
+  const junk = Uint8Array.from([...gray.subarray(0, eoi), 0x12, ...gray.subarray(eoi)]);
+  const fill = Uint8Array.from([...gray.subarray(0, eoi), 0xff, 0xff, ...gray.subarray(eoi)]);
+  assert.equal(jpegDamage(await codec, junk), `${JPEG_DAMAGE}: ${UNREAD_END}`);
+  assert.equal(jpegDamage(await codec, fill), null); // fill bytes before the marker are no damage
 });

@@ -11,6 +11,7 @@
 import { losslessScanDamage, pointTransform } from './lossless_scan.js';
 import { toGray } from '../preprocess.js';
 import { UserError } from '../imagefile.js';
+import { unreadEnd } from '../jpeg_check.js';
 import { checkCodestream } from './codestream.js';
 import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN } from './file.js';
 import { DEFLATED } from './header_scan.js';
@@ -201,7 +202,10 @@ function lossyJpegFrame(h, frame, codecs) {
     const info = dec.getFrameInfo(), out = dec.getDecodedBuffer();
     if (info.width !== h.columns || info.height !== h.rows || info.componentCount !== h.samples
         || out.length !== h.rows * h.columns * h.samples) throw damaged();
-    return new Uint8Array(out); // copied out of the wasm heap
+    const pixels = new Uint8Array(out); // copied out of the wasm heap
+    const unread = unreadEnd(codecs.libjpegTurbo, data); // as dicom_frames refuses it
+    if (unread) throw new DicomFileError(`${h.name}: pixel data cannot be decoded (${unread})`);
+    return pixels;
   } catch (err) {
     if (err instanceof UserError) throw err;
     throw damaged();
