@@ -1582,3 +1582,21 @@ def _check_fhir_centile(page, predicted_path):  # noqa: F811
     typed = downloaded_hc()
     assert typed["referenceRange"][0]["text"].endswith(f"at 30+0 weeks (GA from dating: {records.DATING_SOURCE})")
     page.fill("#known-ga", "")
+
+
+def test_js_refuses_bits_allocated_other_than_8_or_16_as_the_python(tmp_path):
+    """1-bit packed pixels (pydicom-data's liver segmentation, which predict had measured as an
+    image of 0s and 1s) and 32-bit allocated ones: refused on both sides in the same words."""
+    import numpy as np
+    from pydicom.data import get_testdata_file
+    from hc_tf.io import dicom, dicom_frames
+    ds = dicom_files.dataset([np.zeros((8, 8), np.uint32)])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 8, 7
+    files = {"one_bit": get_testdata_file("liver_1frame.dcm"), **_saved(tmp_path, {"thirty_two": ds})}
+    got = dict(zip(files, _js_decode(list(files.values()))))
+    for name, bits in (("one_bit", 1), ("thirty_two", 32)):
+        with pytest.raises(dicom.DicomError) as python:
+            list(dicom_frames.iter_frames(files[name]))
+        assert str(python.value) == (f"{files[name]}: BitsAllocated (0028,0100) {bits}; "
+                                     f"{dicom.ALLOCATED_8_OR_16}")
+        assert got[name] == f"error: {python.value}", got[name]

@@ -104,7 +104,8 @@ def quiet() -> Iterator[None]:
                 log.setLevel(level)
 
 
-# The app's deflated.js says it in the same words.
+# The app says these in the same words (frames.js, deflated.js).
+ALLOCATED_8_OR_16 = "hc-tf reads 8- or 16-bit allocated pixels"
 CUT_STREAM = "the deflate stream ends before its last block (cut short?)"
 
 
@@ -269,7 +270,9 @@ def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> N
                          f"PhotometricInterpretation (0028,0004) {photometric}")
     # The Image Pixel module's own integers (PS3.3 C.7.6.3, Type 1), one number each: pydicom
     # needs them to decode, and a damaged one (two values, none) is named here, before it.
-    _int_tag(ds, "BitsAllocated", "(0028,0100)", path)
+    allocated = _int_tag(ds, "BitsAllocated", "(0028,0100)", path)
+    if allocated not in (8, 16):  # 1-bit packed is a segmentation or overlay, never an image
+        raise DicomError(f"{path}: BitsAllocated (0028,0100) {allocated}; {ALLOCATED_8_OR_16}")
     bits = bits_stored(ds, path)
     _flag_tag(ds, "PixelRepresentation", "(0028,0103)", path)
     if samples > 1:

@@ -302,7 +302,7 @@ function nativeFrame(h, frame, el, perPixel) {
 
 function bytesPerSample(h) {
   const bytesPer = h.bitsAllocated === 16 ? 2 : h.bitsAllocated === 8 ? 1 : 0;
-  if (!bytesPer) throw new DicomFileError(`${h.name}: BitsAllocated (0028,0100) ${h.bitsAllocated}; this app reads 8- or 16-bit allocated pixels`);
+  if (!bytesPer) throw new DicomFileError(`${h.name}: BitsAllocated (0028,0100) ${h.bitsAllocated}; hc-tf reads 8- or 16-bit allocated pixels`); // dicom.ALLOCATED_8_OR_16
   return bytesPer;
 }
 
