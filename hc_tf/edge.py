@@ -17,7 +17,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from hc_tf.console import quiet
+from hc_tf.io import held_stderr
 
 
 
@@ -94,7 +94,7 @@ class LiteRunner:
         self.sha256: Optional[str] = check_model_checksum(path)
         try:
             # LiteRT prints an INFO line for its default XNNPACK delegate on every load.
-            with quiet.filtered_stderr():
+            with held_stderr.filtered_stderr():
                 self.interpreter = _interpreter_class()(model_path=path, num_threads=int(num_threads))
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:

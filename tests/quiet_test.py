@@ -8,6 +8,7 @@ import pytest
 
 import tiny_models
 from hc_tf.console import quiet
+from hc_tf.io import held_stderr
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What TensorFlow 2.21 prints at start-up on a CPU machine (and cuInit's error later).
@@ -33,7 +34,7 @@ def test_export_prints_no_tensorflow_start_up_lines(saved_model, tmp_path):
     assert os.path.exists(out)
     text = r.stdout + r.stderr
     assert not [m for m in MARKERS if m in text], text
-    assert not [line for line in text.splitlines() if quiet.is_noise(line)], text
+    assert not [line for line in text.splitlines() if held_stderr.is_noise(line)], text
     assert f"{out}:" in r.stdout  # the command's own report is there
     # Nor the chatter of our own calls: segmentation-models' banner, the converter's advice.
     assert "Segmentation Models" not in text and "trackable_obj" not in text, text
@@ -41,13 +42,13 @@ def test_export_prints_no_tensorflow_start_up_lines(saved_model, tmp_path):
     verbose = _run_cli(["--verbose", "export", "--model", saved_model, "--float32",
                         "--out", str(tmp_path / "v.tflite")], tmp_path)
     assert verbose.returncode == 0, verbose.stderr
-    if not any(quiet.is_noise(line) for line in verbose.stderr.splitlines()):
+    if not any(held_stderr.is_noise(line) for line in verbose.stderr.splitlines()):
         pytest.skip("TensorFlow printed no start-up lines on this machine")
     assert any(m in verbose.stderr for m in MARKERS), verbose.stderr
 
 
 def test_the_filter_keeps_what_is_not_a_log_line(capfd):
-    with quiet.filtered_stderr():
+    with held_stderr.filtered_stderr():
         os.write(2, b"I0000 00:00:1795794265.982439   31865 port.cc:153] oneDNN custom ops\n"
                     b"WARNING: All log messages before absl::InitializeLog() is called are "
                     b"written to STDERR\n"
@@ -87,4 +88,4 @@ def test_a_find_spec_probe_does_not_use_up_the_quiet_import():
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert not [line for line in r.stderr.splitlines() if quiet.is_noise(line)], r.stderr
+    assert not [line for line in r.stderr.splitlines() if held_stderr.is_noise(line)], r.stderr

@@ -21,12 +21,11 @@ import importlib.machinery
 import importlib.util
 import logging
 import os
-import re
 import sys
-import tempfile
-import threading
 import types
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
+
+from hc_tf.io import held_stderr
 
 # Set only where the user has not: 3 leaves only FATAL (cuInit's "CUDA error" is an
 # ERROR line); gRPC and glog-based libraries read their own.
@@ -35,56 +34,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 # refuses in its own words.
 QUIET_ENV: Dict[str, str] = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR",
                              "GLOG_minloglevel": "3", "OPENCV_LOG_LEVEL": "FATAL"}
-
-# absl/glog-formatted lines ("I0000 00:00:1795794265.98 31865 port.cc:153] ...") and
-# the banner and continuation line that come with them at start-up.
-_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.-]+:\d+\]"
-                    r"|WARNING: All log messages before absl::InitializeLog\(\)"
-                    r"|To enable the following instructions: "
-                    r"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$)")
-# fd 2 is one per process: two threads filtering at once would restore each other's.
-_FD2_LOCK = threading.RLock()
-
-
-def is_noise(line: str) -> bool:
-    """Whether `line` is one of TensorFlow's C++ log lines (or their banner)."""
-    return bool(_NOISE.match(line))
-
-
-@contextlib.contextmanager
-def filtered_stderr(noise: Callable[[str], bool] = is_noise,
-                    held: Optional[List[str]] = None) -> Iterator[None]:
-    """Within the block, lines written to file descriptor 2 (C++ included) are held
-    back; at the end those that are not `noise` are written to stderr, and those that are
-    go to `held` when given (a C library's own error lines, to be said in other words)."""
-    with _FD2_LOCK:
-        yield from _filtered_fd2(noise, held)
-
-
-def _filtered_fd2(noise: Callable[[str], bool], held: Optional[List[str]]) -> Iterator[None]:
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): nothing to filter
-        yield
-        return
-    with tempfile.TemporaryFile(mode="w+b") as written:
-        os.dup2(written.fileno(), 2)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            written.seek(0)
-            lines = written.read().decode("utf-8", "replace").splitlines(True)
-            kept = [line for line in lines if not noise(line)]
-            if held is not None:
-                held.extend(line.rstrip("\n") for line in lines if noise(line))
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
 
 
 class _DropMessages(logging.Filter):
@@ -111,7 +60,7 @@ def dropped_log_messages(logger: str, *fragments: str) -> Iterator[None]:
 
 
 class _QuietLoader(importlib.abc.Loader):
-    """Runs the wrapped loader's module with `filtered_stderr`."""
+    """Runs the wrapped loader's module with `held_stderr.filtered_stderr`."""
 
     def __init__(self, inner: importlib.abc.Loader, finder: "_QuietFinder") -> None:
         self._inner = inner
@@ -128,7 +77,7 @@ class _QuietLoader(importlib.abc.Loader):
         module.__loader__ = self._inner
         if module.__spec__ is not None:
             module.__spec__.loader = self._inner
-        with filtered_stderr():
+        with held_stderr.filtered_stderr():
             self._inner.exec_module(module)
 
     def __getattr__(self, name: str) -> Any:

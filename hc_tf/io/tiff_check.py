@@ -37,12 +37,11 @@ def tiff_damage(data: bytes) -> Optional[str]:
         return None
     from PIL import Image
 
-    from hc_tf.console import quiet
-    from hc_tf.io import images
+    from hc_tf.io import held_stderr, images
 
     held: List[str] = []
     failed = None
-    with quiet.filtered_stderr(lambda line: bool(_LIBTIFF_LINE.match(line)), held):
+    with held_stderr.filtered_stderr(lambda line: bool(_LIBTIFF_LINE.match(line)), held):
         try:
             with images.WARNINGS_LOCK, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data": its tags
