@@ -71,6 +71,15 @@ def test_a_png_cut_before_the_end_of_its_iend_chunk_is_refused(cut):
         images.decode_gray(data, "x.png")
 
 
+@pytest.mark.parametrize("cut", [10, 20, 30])
+def test_a_png_cut_inside_its_header_is_refused_in_the_apps_words(cut):
+    """Cut inside its IHDR chunk: Pillow reads no size; the IEND rule says why, as the app
+    now says (web_app/test/imagefile.test.js; it had said its size could not be read)."""
+    with pytest.raises(ValueError) as refused:
+        images.decode_gray(_png()[:cut], "x.png")
+    assert str(refused.value) == f"x.png: not a readable image file (damaged: {png_chunks.NO_IEND})"
+
+
 def test_predict_says_why_in_its_words_and_nothing_of_libpngs_or_opencvs(tmp_path):
     """libpng's "libpng error: PNG input buffer is incomplete" and OpenCV's "[ WARN:0@0.2] global
     grfmt_png.cpp ... PNG input buffer is incomplete" reached predict's stderr for such files."""

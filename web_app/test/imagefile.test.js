@@ -37,6 +37,14 @@ test('a JPEG whose SOF lies past a big EXIF or ICC segment is sized from its mar
     (e) => e instanceof UserError && /^mystery\.avif: not a readable image file \(its size could not be read from its header/.test(e.message));
 });
 
+test('a PNG cut inside its header is refused in predict\'s words (png_chunks_test.py: the IEND rule)', async () => {
+  const good = new Uint8Array(readFileSync(path.join(BUNDLE, 'samples', '000_HC.png')));
+  for (const cut of [10, 20, 30]) {
+    await assert.rejects(checkFile(new Blob([good.subarray(0, cut)]), 'x.png', limits), (e) => e instanceof UserError
+      && e.message === 'x.png: not a readable image file (damaged: the file ends before its IEND chunk (cut short?))');
+  }
+});
+
 test('a PNG with a wrong chunk checksum where predict checks one is refused, naming the file and the chunk', async () => {
   // predict reads the header with Pillow (which checks the CRC of every chunk before the first
   // IDAT, ancillary ones too) and the pixels with libpng (an IDAT's bad CRC is an error; an

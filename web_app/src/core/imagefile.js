@@ -120,6 +120,10 @@ export async function checkFile(blob, name, limits, bytes = null) {
   bytes ??= new Uint8Array(await blob.arrayBuffer());
   const h = headerSize(bytes);
   if (!h) {
+    // A PNG's header chunk cut short or failing its CRC: said as predict says it (decode_gray).
+    const png = bytes.length >= 8 && be32(bytes, 0) === 0x89504e47 && be32(bytes, 4) === 0x0d0a1a0a;
+    const damaged = png ? pngChunkDamage(bytes) : null;
+    if (damaged) throw new UserError(`${name}: not a readable image file (damaged: ${damaged})`);
     throw new UserError(`${name}: not a readable image file (its size could not be read from its header; open a PNG or JPEG ultrasound image)`);
   }
   if (h.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
