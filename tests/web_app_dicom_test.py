@@ -1600,3 +1600,37 @@ def test_js_refuses_bits_allocated_other_than_8_or_16_as_the_python(tmp_path):
         assert str(python.value) == (f"{files[name]}: BitsAllocated (0028,0100) {bits}; "
                                      f"{dicom.ALLOCATED_8_OR_16}")
         assert got[name] == f"error: {python.value}", got[name]
+
+
+def test_js_reads_rgb_coded_jpeg_frames_as_the_python_where_their_markers_say_rgb(tmp_path):
+    """An RGB-coded JPEG frame (PhotometricInterpretation RGB) whose markers say RGB (an Adobe
+    APP14 marker: pydicom-data's dcmtk and dcmd files; components named R, G, B without it,
+    crafted): both decode it by libjpeg-turbo, alike (predict's Pillow had failed on the
+    crafted one); one whose samples libjpeg would take for YCbCr is read as stored by predict
+    and refused in words by the app (which had refused all of them)."""
+    import hashlib
+    from pydicom.data import get_testdata_file
+    from pydicom.encaps import encapsulate, get_frame
+    from hc_tf.io import dicom_frames
+    read = {name: get_testdata_file(f"{name}.dcm") for name in
+            ("SC_rgb_dcmtk_+eb+cr", "SC_rgb_jpeg_app14_dcmd", "SC_jpeg_no_color_transform_2")}
+    ds = pydicom.dcmread(read["SC_rgb_jpeg_app14_dcmd"])
+    frame = get_frame(ds.PixelData, 0, number_of_frames=1)
+    at = frame.index(b"\xff\xee")
+    without_app14 = frame[:at] + frame[at + 2 + int.from_bytes(frame[at + 2:at + 4], "big"):]
+    named = bytearray(without_app14)  # component ids R, G, B in the frame and scan headers
+    sof, sos = named.index(b"\xff\xc0"), named.index(b"\xff\xda")
+    ids = {named[sof + 10 + 3 * c]: rgb for c, rgb in enumerate(b"RGB")}
+    for c in range(3):
+        named[sof + 10 + 3 * c] = ids[named[sof + 10 + 3 * c]]
+        named[sos + 5 + 2 * c] = ids[named[sos + 5 + 2 * c]]
+    ds.PixelData = encapsulate([bytes(named)])
+    read.update(_saved(tmp_path, {"named_rgb": ds}))
+    refused = get_testdata_file("SC_jpeg_no_color_transform.dcm")
+    got = _js_decode(list(read.values()) + [refused])
+    for (name, path), line in zip(read.items(), got):
+        (header, _, gray), = dicom_frames.iter_frames(path)
+        assert line == f"1 {hashlib.sha256(gray.tobytes()).hexdigest()}", (name, line)
+    assert got[-1] == (f"error: {refused}: an RGB JPEG frame whose markers do not say it is RGB (no "
+                       "Adobe APP14 marker, components not named R, G, B) is not read here: "
+                       "measure it with hc-tf predict")

@@ -82,7 +82,9 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
                          "is not supported (its decoders read it wrong, not as ITU-T T.81 says)")
     try:  # quiet: pydicom's decoders log each failure with its traceback, and warn
         with dicom.quiet():
-            if syntax in LIBJPEG_TURBO_SYNTAXES and header.photometric in LIBJPEG_TURBO_PHOTOMETRICS:
+            if syntax in LIBJPEG_TURBO_SYNTAXES and (
+                    header.photometric in LIBJPEG_TURBO_PHOTOMETRICS
+                    or header.photometric == "RGB" and _libjpeg_reads_rgb(codestream)):
                 pixels = _libjpeg_turbo_pixels(codestream, header)
             else:  # as_rgb: YBR (incl. JPEG's) -> RGB by pydicom's convert_color_space, but
                 # stored YBR samples (YBR_FULL_422's chroma repeated by pydicom), converted below.
@@ -142,6 +144,30 @@ def _libjpeg_turbo_pixels(codestream: bytes, header: Header) -> np.ndarray:
     if pixels.shape != expected or pixels.dtype != np.uint8:
         raise ValueError(f"decoded to {pixels.shape} {pixels.dtype}, not {expected} uint8")
     return pixels
+
+
+def _libjpeg_reads_rgb(codestream: bytes) -> bool:
+    """Whether libjpeg takes an RGB-coded JPEG frame's samples for RGB as its markers say: an
+    Adobe APP14 marker (12 bytes or more: its transform flag decides), or no JFIF APP0 marker
+    (14 or more) and components named R, G, B. pydicom's Pillow reads a frame without APP14 as
+    stored, so those are decoded by libjpeg-turbo, as the app's build decodes them (Pillow
+    failed on the R, G, B ones: "broken data stream"); the rest stay with pydicom's Pillow."""
+    pos, adobe, jfif, names = 2, False, False, b""
+    while pos + 4 <= len(codestream) and codestream[pos] == 0xFF:
+        marker = codestream[pos + 1]
+        if marker == 0xFF:  # a fill byte
+            pos += 1
+            continue
+        if marker in (0xDA, 0xD9):  # the scan: every header segment is behind
+            break
+        end = pos + 2 + int.from_bytes(codestream[pos + 2:pos + 4], "big")
+        body = codestream[pos + 4:end]
+        adobe |= marker == 0xEE and len(body) >= 12 and body.startswith(b"Adobe")
+        jfif |= marker == 0xE0 and len(body) >= 14 and body.startswith(b"JFIF\0")
+        if marker in (0xC0, 0xC1) and len(body) >= 15 and body[5] == 3:
+            names = bytes(body[6:15:3])
+        pos = end
+    return adobe or (not jfif and names == b"RGB")
 
 
 def _check_jpeg(codestream: bytes) -> None:

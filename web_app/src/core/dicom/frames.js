@@ -10,7 +10,7 @@
 
 import { losslessScanDamage, pointTransform } from './lossless_scan.js';
 import { toGray } from '../preprocess.js';
-import { UserError } from '../imagefile.js';
+import { UserError, jpegMarkers } from '../imagefile.js';
 import { unreadEnd } from '../jpeg_check.js';
 import { checkCodestream } from './codestream.js';
 import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN } from './file.js';
@@ -184,11 +184,15 @@ function jpegLosslessFrame(h, frame, codecs) {
  * orientation, as pydicom does not): the samples, interleaved.
  */
 function lossyJpegFrame(h, frame, codecs) {
-  if (!LIBJPEG_TURBO_PHOTOMETRICS.includes(h.photometric)) {
-    throw new DicomFileError(`${h.name}: JPEG with PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (MONOCHROME1/2 and YBR_FULL(_422) are): measure it with hc-tf predict`);
+  const rgb = h.photometric === 'RGB';
+  if (!LIBJPEG_TURBO_PHOTOMETRICS.includes(h.photometric) && !rgb) {
+    throw new DicomFileError(`${h.name}: JPEG with PhotometricInterpretation (0028,0004) ${h.photometric} is not read here (MONOCHROME1/2, YBR_FULL(_422) and RGB are): measure it with hc-tf predict`);
   }
   if (!codecs.libjpegTurbo) throw new DicomFileError(`${h.name}: JPEG Baseline and Extended are decoded by the app's worker only`);
   const data = frameFragment(h, frame);
+  if (rgb && !rgbAsPydicomReadsIt(data)) {
+    throw new DicomFileError(`${h.name}: an RGB JPEG frame whose markers do not say it is RGB (no Adobe APP14 marker, components not named R, G, B) is not read here: measure it with hc-tf predict`);
+  }
   const [sof] = checkCodestream(h, data, 'jpeg');
   if (![0xc0, 0xc1].includes(sof.marker) || sof.precision !== 8 || h.bitsAllocated !== 8 || h.bitsStored !== 8) {
     throw new DicomFileError(`${h.name}: not an 8-bit baseline or extended JPEG (SOF ${sof.marker.toString(16)}, ${sof.precision}-bit; BitsStored (0028,0101) ${h.bitsStored}): measure it with hc-tf predict`);
@@ -212,6 +216,23 @@ function lossyJpegFrame(h, frame, codecs) {
   } finally {
     dec?.delete();
   }
+}
+
+/**
+ * dicom_frames._libjpeg_reads_rgb: whether libjpeg takes an RGB-coded JPEG frame's samples for
+ * RGB as its markers say (an Adobe APP14 marker, or no JFIF one and components named R, G, B),
+ * where predict decodes it with libjpeg-turbo too; predict reads the others as stored (pydicom's
+ * Pillow), which libjpeg would convert as YCbCr.
+ */
+function rgbAsPydicomReadsIt(data) {
+  const { segments } = jpegMarkers(data);
+  // As libjpeg (and Pillow) see them: an APP14 of 12 bytes or more, an APP0 of 14 or more.
+  const app = (marker, tag, least) => segments.some((s) => s.marker === marker && s.body.length >= least
+    && String.fromCharCode(...s.body.subarray(0, tag.length)) === tag);
+  if (app(0xee, 'Adobe', 12)) return true;
+  const sof = segments.find((s) => [0xc0, 0xc1].includes(s.marker));
+  const ids = sof && sof.body[5] === 3 ? [sof.body[6], sof.body[9], sof.body[12]] : [];
+  return !app(0xe0, 'JFIF\0', 14) && ids.join() === '82,71,66';
 }
 
 /**
