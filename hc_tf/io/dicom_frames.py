@@ -152,22 +152,14 @@ def _libjpeg_reads_rgb(codestream: bytes) -> bool:
     (14 or more) and components named R, G, B. pydicom's Pillow reads a frame without APP14 as
     stored, so those are decoded by libjpeg-turbo, as the app's build decodes them (Pillow
     failed on the R, G, B ones: "broken data stream"); the rest stay with pydicom's Pillow."""
-    pos, adobe, jfif, names = 2, False, False, b""
-    while pos + 4 <= len(codestream) and codestream[pos] == 0xFF:
-        marker = codestream[pos + 1]
-        if marker == 0xFF:  # a fill byte
-            pos += 1
-            continue
-        if marker in (0xDA, 0xD9):  # the scan: every header segment is behind
-            break
-        end = pos + 2 + int.from_bytes(codestream[pos + 2:pos + 4], "big")
-        body = codestream[pos + 4:end]
-        adobe |= marker == 0xEE and len(body) >= 12 and body.startswith(b"Adobe")
-        jfif |= marker == 0xE0 and len(body) >= 14 and body.startswith(b"JFIF\0")
-        if marker in (0xC0, 0xC1) and len(body) >= 15 and body[5] == 3:
-            names = bytes(body[6:15:3])
-        pos = end
-    return adobe or (not jfif and names == b"RGB")
+    found = jpeg_check.header_segments(codestream)
+    segments = found[0] if found else []
+    if any(m == 0xEE and len(body) >= 12 and body.startswith(b"Adobe") for m, body in segments):
+        return True
+    jfif = any(m == 0xE0 and len(body) >= 14 and body.startswith(b"JFIF\0") for m, body in segments)
+    names = [bytes(body[6:15:3]) for m, body in segments if m in (0xC0, 0xC1) and len(body) >= 15
+             and body[5] == 3]
+    return not jfif and names[:1] == [b"RGB"]
 
 
 def _check_jpeg(codestream: bytes) -> None:

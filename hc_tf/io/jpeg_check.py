@@ -14,9 +14,12 @@ here: Pillow's header read refuses them first.
 from __future__ import annotations
 
 import re
-from typing import Optional
+import struct
+from typing import List, Optional, Tuple
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+_SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
+_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM stand alone
 DAMAGE = "the JPEG data is corrupt"
 _MAX_SAID = 80  # characters of libjpeg's message kept
 
@@ -93,3 +96,30 @@ def _without_last_coded_byte(data: bytes) -> Optional[bytes]:
     if end - cut < start:
         return None
     return data[:end - cut] + data[eoi:]
+
+
+def header_segments(data: bytes) -> Optional[Tuple[List[Tuple[int, bytes]], int]]:
+    """(marker, body) of each segment of a JPEG codestream up to and with its first SOS, and
+    where its coded data starts; None when the codestream is not that (no SOI, junk between
+    segments, a segment cut short, no scan)."""
+    if data[:2] != bytes([0xFF, _SOI]):
+        return None
+    pos, segments = 2, []
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF or marker in _NO_LENGTH:  # a fill byte; RSTn and TEM stand alone
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if marker == _EOI:
+            return None
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        body = data[pos + 4:pos + 2 + length]
+        if len(body) != length - 2:
+            return None
+        segments.append((marker, body))
+        pos += 2 + length
+        if marker == _SOS:
+            return segments, pos
+    return None

@@ -22,9 +22,10 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-_SOI, _EOI, _SOF3, _DHT, _DRI, _SOS = 0xD8, 0xD9, 0xC3, 0xC4, 0xDD, 0xDA
+from hc_tf.io import jpeg_check
+
+_EOI, _SOF3, _DHT, _DRI = 0xD9, 0xC3, 0xC4, 0xDD
 _OTHER_FRAMES = frozenset(range(0xC0, 0xD0)) - {_SOF3, _DHT, 0xC8, 0xCC}
-_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}
 _RST0 = 0xD0
 _MARKER = re.compile(rb"\xff[^\x00]")  # in coded data 0xFF is followed by a stuffed 0x00
 _NO_CODE = -1
@@ -71,37 +72,11 @@ def _dht_tables(body: bytes, tables: Dict[int, np.ndarray]) -> bool:
     return True
 
 
-def _header_segments(data: bytes) -> Optional[Tuple[List[Tuple[int, bytes]], int]]:
-    """(marker, body) of each segment up to and with the first SOS, and where its coded data
-    starts; None when the codestream is not that (no SOI, junk between segments, no scan)."""
-    if data[:2] != bytes([0xFF, _SOI]):
-        return None
-    pos, segments = 2, []
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF or marker in _NO_LENGTH:  # a fill byte; RSTn and TEM stand alone
-            pos += 1 if marker == 0xFF else 2
-            continue
-        if marker == _EOI:
-            return None
-        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
-        body = data[pos + 4:pos + 2 + length]
-        if len(body) != length - 2:
-            return None
-        segments.append((marker, body))
-        pos += 2 + length
-        if marker == _SOS:
-            return segments, pos
-    return None
-
-
 def point_transform(codestream: bytes) -> int:
     """The first scan's point transform (Al, H.1.2.1), 0 when it cannot be read. Both decoders
     read a scan with one wrong (libjpeg starts its prediction at 2^(P-1) where T.81 says
     2^(P-Pt-1): a frame of dcmtk's with Pt 2 decoded white), so it is refused on both sides."""
-    found = _header_segments(codestream)
+    found = jpeg_check.header_segments(codestream)
     body = found[0][-1][1] if found else b""
     at = 3 + 2 * body[0] if body else len(body)
     return body[at] & 0x0F if at < len(body) else 0
@@ -109,7 +84,7 @@ def point_transform(codestream: bytes) -> int:
 
 def _scan_header(data: bytes) -> Optional[_Scan]:
     """The first scan's settings, when it is one judged here (module docstring)."""
-    found = _header_segments(data)
+    found = jpeg_check.header_segments(data)
     if found is None:
         return None
     tables, frame, restart = {}, None, 0
