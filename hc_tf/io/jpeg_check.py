@@ -21,6 +21,7 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM stand alone
 DAMAGE = "the JPEG data is corrupt"
+UNREAD_END = "its coded data decodes in full before the data ends (bytes before EOI left unread)"
 _MAX_SAID = 80  # characters of libjpeg's message kept
 
 
@@ -76,9 +77,6 @@ def unread_end(data: bytes) -> Optional[str]:
     except (ValueError, RuntimeError):  # the byte was needed: the whole stream was read
         return None
     return f"{DAMAGE}: {UNREAD_END}"
-
-
-UNREAD_END = "its coded data decodes in full before the data ends (bytes before EOI left unread)"
 
 
 def _without_last_coded_byte(data: bytes) -> Optional[bytes]:

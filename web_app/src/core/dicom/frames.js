@@ -190,7 +190,7 @@ function lossyJpegFrame(h, frame, codecs) {
   }
   if (!codecs.libjpegTurbo) throw new DicomFileError(`${h.name}: JPEG Baseline and Extended are decoded by the app's worker only`);
   const data = frameFragment(h, frame);
-  if (rgb && !rgbAsPydicomReadsIt(data)) {
+  if (rgb && !libjpegReadsRgb(data)) {
     throw new DicomFileError(`${h.name}: an RGB JPEG frame whose markers do not say it is RGB (no Adobe APP14 marker, components not named R, G, B) is not read here: measure it with hc-tf predict`);
   }
   const [sof] = checkCodestream(h, data, 'jpeg');
@@ -224,7 +224,7 @@ function lossyJpegFrame(h, frame, codecs) {
  * where predict decodes it with libjpeg-turbo too; predict reads the others as stored (pydicom's
  * Pillow), which libjpeg would convert as YCbCr.
  */
-function rgbAsPydicomReadsIt(data) {
+function libjpegReadsRgb(data) {
   const { segments } = jpegMarkers(data);
   // As libjpeg (and Pillow) see them: an APP14 of 12 bytes or more, an APP0 of 14 or more.
   const app = (marker, tag, least) => segments.some((s) => s.marker === marker && s.body.length >= least
