@@ -503,6 +503,24 @@ def test_sender_backs_off_then_delivers(tmp_path):
     assert spool.journal.attempts(i, "pacs") == 2
 
 
+def test_an_idle_sender_waits_and_turns_twice_a_second(tmp_path):
+    """Nothing due, a retry a minute off: the sender's loop waits between turns (it had turned
+    without a pause for 2 s after its start and after every send, 200,000 journal queries and
+    a core) and turns every IDLE_POLL_S (it had waited up to 5 s, so a series' report, built on
+    a turn, came that late)."""
+    spool, _ = _measured(tmp_path, ["pacs"])
+    spool.journal.next_due = lambda: time.time() + 60
+    turns = []
+    sender = worker_lib.Sender(spool, {"pacs": _Flaky(0)}, 1, 1)
+    sender.ticks.append(lambda: turns.append(time.monotonic()) or 0)
+    spool.journal.due = lambda now: []
+    sender.start()
+    time.sleep(2.6)
+    sender.stop()
+    assert 4 <= len(turns) <= 8, len(turns)
+    assert max(b - a for a, b in zip(turns, turns[1:])) < 2 * worker_lib.IDLE_POLL_S
+
+
 def test_sender_dead_letters_a_refused_delivery(tmp_path):
     spool, i = _measured(tmp_path, ["pacs"])
     worker_lib.Sender(spool, {"pacs": _Flaky(1, dest_lib.Refused)}, 1, 1).send_due()
