@@ -398,7 +398,7 @@ def test_fuzzed_jpegs_are_refused_and_measured_as_predict_does(page):  # noqa: F
     (libjpeg-turbo through simplejpeg, strict, then OpenCV) refuses, and gives the model
     predict's input for the others. Before the check, predict measured copies the app refused
     and both measured copies libjpeg-turbo finds corrupt; then both measured copies whose coded
-    data ends before the data does (seed 1: 3 of 100), which libjpeg-turbo warns of only when
+    data ends before the data does (seed 1: 3 of its first 100), which libjpeg-turbo warns of only when
     it finishes (jpeg_check.unread_end)."""
     from hc_tf import preprocess
     from hc_tf.io import images, jpeg_check
