@@ -14,14 +14,14 @@ import struct
 from typing import Any, Optional, Tuple
 
 from hc_tf.io import dicom
+from hc_tf.io import jpeg_check
 from hc_tf.io.dicom import DicomError
 from hc_tf.io.dicom import Header
 
 # JPEG (ISO 10918-1 B.1.1.3) and JPEG-LS (ISO 14495-1) markers: frame headers SOF0-SOF15 (not
-# DHT C4, JPG C8, DAC CC), DHP (hierarchical image size) and JPEG-LS SOF55; markers without a
-# length (RSTn, TEM); DNL and JPEG-LS LSE, which may set the size after the frame header.
+# DHT C4, JPG C8, DAC CC), DHP (hierarchical image size) and JPEG-LS SOF55; DNL and JPEG-LS
+# LSE, which may set the size after the frame header (markers without a length: jpeg_check's).
 _JPEG_FRAME_HEADERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xDE, 0xF7}
-_JPEG_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}
 _JPEG_SOS, _JPEG_EOI, _JPEG_DNL, _JPEG_LSE = 0xDA, 0xD9, 0xDC, 0xF8
 _LSE_OVERSIZE = 4  # LSE id 4: oversize image dimensions (wider or taller than 65535)
 # Inside entropy-coded data 0xFF is followed by 0x00 (JPEG) or a byte < 0x80 (JPEG-LS), or
@@ -49,7 +49,7 @@ def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int, int], 
             continue
         if marker == _JPEG_EOI:
             break
-        if marker in _JPEG_NO_LENGTH:
+        if marker in jpeg_check.NO_LENGTH:
             pos += 2
             continue
         if marker == _JPEG_DNL or (marker == _JPEG_LSE and data[pos + 4:pos + 5] ==

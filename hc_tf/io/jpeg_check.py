@@ -19,7 +19,7 @@ from typing import List, Optional, Tuple
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
-_NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM stand alone
+NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM: markers without a length
 DAMAGE = "the JPEG data is corrupt"
 UNREAD_END = "its coded data decodes in full before the data ends (bytes before EOI left unread)"
 _MAX_SAID = 80  # characters of libjpeg's message kept
@@ -107,7 +107,7 @@ def header_segments(data: bytes) -> Optional[Tuple[List[Tuple[int, bytes]], int]
         if data[pos] != 0xFF:
             return None
         marker = data[pos + 1]
-        if marker == 0xFF or marker in _NO_LENGTH:  # a fill byte; RSTn and TEM stand alone
+        if marker == 0xFF or marker in NO_LENGTH:  # a fill byte; RSTn and TEM stand alone
             pos += 1 if marker == 0xFF else 2
             continue
         if marker == _EOI:
