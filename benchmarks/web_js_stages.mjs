@@ -1,6 +1,8 @@
 // The web app's non-model JS stages on the bundled samples, in Node (V8, as Chromium's): gray,
 // letterbox, dequantize, measure (outline, fit, quality signals). Median ms per stage per image.
-//   node benchmarks/web_js_stages.mjs [--n 40]
+//   node --single-threaded benchmarks/web_js_stages.mjs [--n 40]
+// (--single-threaded: Node 20 can hang as it exits, nodejs/node#54918; medians within 5% of
+// those without it, Intel Xeon)
 // Node has no image decoder: the PNG is decoded by the tests' helper (not timed). The browser's
 // own breakdown (read, inflate, row filters, letterbox, messages, model, measure, ...):
 // hcApp.benchmark()'s stages_ms (tests/web_app_test.py's benchmark writes it).

@@ -4,13 +4,12 @@ Their speed targets are for a person to read (README), never asserted here."""
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.scripts import ROOT
+from tests.scripts import ROOT, node_command
 
 
 @pytest.mark.parametrize("syntax", ["explicit", "rle"])
@@ -37,10 +36,9 @@ def test_measure_speed_runs_and_measures_the_true_hc():
 
 
 def test_the_apps_js_stage_benchmark_runs_every_stage():
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    res = subprocess.run([node, "benchmarks/web_js_stages.mjs", "--n", "1"], cwd=ROOT,
+    command = node_command("benchmarks/web_js_stages.mjs", "--n", "1",
+                           skip_reason="node is not installed")
+    res = subprocess.run(command, cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     stages = json.loads(res.stdout[res.stdout.index("{"):])["median_ms"]

@@ -174,11 +174,8 @@ def test_the_apps_sum_is_math_fsum_to_the_bit():
     the two agree to the bit, so an exam's mean is predict's."""
     import math
     import random
-    import shutil
     import subprocess
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed: exams.js's fsum is not compared")
+    from tests.scripts import node_command
     rng = random.Random(0)
     cases = [[1e16, 1.0, -1e16], [0.1] * 10, [1.0, 2 ** -53, 2 ** -106], [1.0, 2 ** -53, -2 ** -106]]
     for _ in range(2000):
@@ -191,7 +188,9 @@ def test_the_apps_sum_is_math_fsum_to_the_bit():
               "let s = ''; process.stdin.on('data', (d) => { s += d; });\n"
               "process.stdin.on('end', () => console.log(JSON.stringify(\n"
               "  JSON.parse(s).map((xs) => String(fsum(xs))))));\n")
-    res = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(cases),
+    command = node_command("--input-type=module", "-e", script,
+                           skip_reason="node is not installed: exams.js's fsum is not compared")
+    res = subprocess.run(command, input=json.dumps(cases),
                          capture_output=True, text=True, timeout=60, check=True)
     got = [float(v) for v in json.loads(res.stdout)]
     assert got == [math.fsum(c) for c in cases]

@@ -19,6 +19,7 @@ from web_app_ui_test import _found, _sample, page  # noqa: F401
 
 pydicom = pytest.importorskip("pydicom", reason="the DICOM fixtures need pydicom (hc-tf[dicom])")
 from tests import dicom_files  # noqa: E402
+from tests.scripts import NODE_FLAGS  # noqa: E402
 
 NAME = "000_HC.png"
 
@@ -528,7 +529,8 @@ def _js_decode(args, script=None, max_input_bytes=None):
     if node is None or not os.path.isdir(os.path.join(web, "node_modules", "@cornerstonejs")):
         pytest.skip("node or web_app/node_modules (npm ci) missing")
     env = {**os.environ, **({"MAX_INPUT_BYTES": str(max_input_bytes)} if max_input_bytes else {})}
-    res = subprocess.run([node, "--input-type=module", "-e", script or _DECODE_JS, *args], cwd=web,
+    res = subprocess.run([node, *NODE_FLAGS, "--input-type=module", "-e", script or _DECODE_JS, *args],
+                         cwd=web,
                          capture_output=True, text=True, timeout=120, check=True, env=env)
     return res.stdout.split("\n")[:len(args)]
 

@@ -35,6 +35,7 @@ from hc_tf.clinical import biometry
 from hc_tf.clinical import interval_table
 from hc_tf.clinical import intervals
 from hc_tf.report import records
+from tests.scripts import NODE_FLAGS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEB = os.path.join(REPO, "web_app")
@@ -71,7 +72,7 @@ def golden():
 
 def test_node_unit_tests():
     """node --test: the JS port reproduces postprocess_golden.json (and gray/letterbox exactly)."""
-    res = subprocess.run([_node(), "--test", "test/"], cwd=WEB, capture_output=True, text=True, timeout=600)
+    res = subprocess.run([_node(), *NODE_FLAGS, "--test", "test/"], cwd=WEB, capture_output=True, text=True, timeout=600)
     summary = [text for text in res.stdout.splitlines() if text.startswith(("# pass", "# fail", "not ok"))]
     print("\n" + "\n".join(summary))
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
