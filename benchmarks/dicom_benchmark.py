@@ -25,6 +25,7 @@ from hc_tf import inference
 from hc_tf import preprocess
 from hc_tf.io import hc18_csv
 from hc_tf.report import dicom_sr
+from hc_tf.report import dicom_sr_document
 from hc_tf.report import fhir
 from hc_tf.report import records as report_lib
 from hc_tf.surfaces import dicom_predict
@@ -84,7 +85,7 @@ def dicom_path(runner, path, run, folder):
                            record["gestational_age"], m.review, m.review_reasons,
                            run.model, *run.next_in_series(fields["dicom"]["study_instance_uid"]),
                            biometry=record["biometry"])
-    dicom_sr.write_sr(sr, os.path.join(folder, "out.sr.dcm"))
+    dicom_sr_document.write_sr(sr, os.path.join(folder, "out.sr.dcm"))
     t3 = time.perf_counter()
     fhir.head_bundle(m.hc_mm, fields["dicom"], None, run.model, m.review, m.review_reasons,
                      biometry=record["biometry"])

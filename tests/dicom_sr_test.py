@@ -15,6 +15,7 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("highdicom")
 
 from hc_tf.report import dicom_sr  # noqa: E402
+from hc_tf.report import dicom_sr_document  # noqa: E402
 from hc_tf.report import dicom_sr_evidence  # noqa: E402
 from hc_tf.report import dicom_sr_read  # noqa: E402
 from hc_tf.report import fhir  # noqa: E402
@@ -402,7 +403,7 @@ def test_no_interval_no_uncertainty_items(tmp_path):
     for interval in (None, {"lower_mm": 170.1, "upper_mm": 181.0, "level": 0.95,
                             "method": "test conformal"}):
         path = str(tmp_path / "x.sr.dcm")
-        dicom_sr.write_sr(dicom_sr.build_sr(*args, hc_interval=interval), path)
+        dicom_sr_document.write_sr(dicom_sr.build_sr(*args, hc_interval=interval), path)
         back = dicom_sr_read.read_back(path)
         if interval is None:
             assert back["hc_lower_95_mm"] is None and back["hc_interval_method"] is None
@@ -456,7 +457,7 @@ def test_patient_fields_real_exports_have_become_valid_dicom_and_nothing_quotes_
         sr = dicom_sr.build_sr(header.dataset, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0),
                                175.3, {}, False, [], model, notes=notes)
     out = str(tmp_path / "odd.sr.dcm")
-    dicom_sr.write_sr(sr, out)
+    dicom_sr_document.write_sr(sr, out)
     back = pydicom.dcmread(out)
     assert str(back.PatientName) == "JANE DOE"  # valid DICOM (one component): kept as it is
     assert (back.PatientBirthDate, back.PatientSex, back.StudyDate) == ("19800101", "F",
@@ -491,8 +492,9 @@ def test_sr_declares_the_source_zone_and_writes_its_own_times_in_it(tmp_path, of
     src.TimezoneOffsetFromUTC = offset
     model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
     path = str(tmp_path / "zone.sr.dcm")
-    dicom_sr.write_sr(dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3,
-                                        {}, False, [], model), path)
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False, [],
+                           model)
+    dicom_sr_document.write_sr(sr, path)
     back = pydicom.dcmread(path)
     assert back.TimezoneOffsetFromUTC == offset
     zone = dicom_sr_evidence.utc_offset(offset)
@@ -562,7 +564,7 @@ def test_an_sr_highdicom_still_refuses_names_the_tag_not_the_value(monkeypatch):
     def refuse(*args, **kwargs):
         raise ValueError("Unable to convert 'SECRET-ID-42' to 'LO' object")
     monkeypatch.setattr(hd.sr, "ComprehensiveSR", refuse)
-    with pytest.raises(dicom_sr.SRError) as err:
+    with pytest.raises(dicom_sr_document.SRError) as err:
         dicom_sr.build_sr(_odd_patient(), None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3,
                           {}, False, [], dicom_sr.ModelInfo("m.tflite", "1", "0" * 64))
     assert "PatientID (0010,0020)" in str(err.value) and "SECRET" not in str(err.value)
@@ -611,8 +613,9 @@ def test_hadlock_ga_names_dicom_s_own_equation_code(tmp_path):
     ga = {"hadlock": {"status": "ok", "ga_weeks": 20.5},
           "intergrowth": {"status": "ok", "ga_weeks": 20.25}}
     path = str(tmp_path / "ga.sr.dcm")
-    dicom_sr.write_sr(dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3,
-                                        ga, False, [], model), path)
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, ga, False, [],
+                           model)
+    dicom_sr_document.write_sr(sr, path)
     group = hd.sr.srread(path).content.get_planar_roi_measurement_groups()[0]
     methods = {(m.method.value, m.method.scheme_designator): m.value
                for m in group.get_measurements() if m.name.value == "18185-9"}

@@ -49,8 +49,8 @@ class _Headers(dict):
             ds = next((h for h in map(self._spool.read_header, self._unreported)
                        if h is not None), None)
             if ds is None:  # write_exam_reports' refusal: the report's reason
-                from hc_tf.report import dicom_sr
-                raise dicom_sr.SRError("the series' image headers are gone from the spool")
+                from hc_tf.report import dicom_sr_document
+                raise dicom_sr_document.SRError("the series' image headers are gone from the spool")
             ds.SOPClassUID = record["dicom"]["sop_class_uid"]
             ds.SOPInstanceUID = record["dicom"]["sop_instance_uid"]
         self[filename] = ds

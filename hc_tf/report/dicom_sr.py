@@ -8,7 +8,7 @@ as CID 12013 codes it, LOINC 11932-1), and the review flag and its reasons as qu
 evaluations; with a GA from dating, the HC's centile and z-score (below). Same study as the source, a new series;
 every UID new per call but the Device Observer UID (one per model). The patient and study
 fields copied from the source are made valid, and the SR's times put in the source's time
-zone, by `dicom_sr_evidence`.
+zone, by `dicom_sr_evidence` (through `dicom_sr_document`, which builds the document).
 
 The HC's calibrated 95% interval is a measurement uncertainty, not a normal range: it goes in
 TID 310 Measurement Properties as SCT 371886008 "+, range of upper measurement uncertainty" and
@@ -32,16 +32,13 @@ import numpy as np
 
 from hc_tf import __version__
 from hc_tf.io import dicom
-from hc_tf.report import dicom_sr_evidence
 from hc_tf.report import records
+from hc_tf.report.dicom_sr_document import MANUFACTURER, SCHEME, SRError, comprehensive_sr
 
 HC_CODE = ("11984-2", "LN", "Fetal Head Circumference US")
 GA_CODE = ("18185-9", "LN", "Gestational age")
 PROCEDURE_CODE = ("363679005", "SCT", "Imaging procedure")
 FETAL_HEAD_CODE = ("1279005", "SCT", "Fetal head")  # finding type of the planar ROI
-# hc-tf's own concepts (review flag, equations): a private coding scheme, declared in the SR.
-SCHEME = "99HCTF"
-SCHEME_NAME = "hc-tf measurement concepts"
 # TID 1500 row 12: the report's Qualitative Evaluations container (CODE and TEXT items).
 QUALITATIVE = ("C0034375", "UMLS", "Qualitative Evaluations")
 REVIEW_NAME = ("REVIEW", SCHEME, "Review needed")
@@ -76,13 +73,6 @@ EQUATIONS = {"hadlock": ("11932-1", "LN", "HC, Hadlock 1984"),
 # refuses one), even where the file holds several frames (OBXXXX1A_2frame.dcm does).
 SINGLE_FRAME_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.6",
                                   "1.2.840.10008.5.1.4.1.1.7"})
-SERIES_NUMBER = 9801  # a new series beside the scanner's
-MANUFACTURER = "hc-tf"
-
-
-class SRError(ValueError):
-    """An SR that cannot be built from this source; str() names the tags, never a value."""
-
 
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
@@ -349,50 +339,3 @@ def ellipse_region(sop_class_uid: str, sop_instance_uid: str, frame: Optional[in
                                                         referenced_frame_numbers=frames))
     except KeyError:  # highdicom knows no IOD of the class: a private or damaged one
         raise SRError("SOPClassUID (0008,0016) is not an image class DICOM defines") from None
-
-
-def comprehensive_sr(source: Any, content: Any, series_instance_uid: str,
-                     instance_number: int, notes: Optional[List[str]] = None,
-                     references: Sequence[Any] = ()) -> Any:
-    """The Comprehensive SR of `content`, with the source's patient and study fields made valid
-    (`dicom_sr_evidence`), its zone, hc-tf's coding scheme declared, and `references` (datasets
-    of UIDs alone) as evidence beside the source; the changes' notes go to `notes`.
-
-    Raises:
-      SRError: highdicom refused the source; it names tags, never values.
-    """
-    import highdicom as hd
-    from pydicom.uid import generate_uid
-    with dicom.quiet():  # highdicom and pydicom quote the values they warn about
-        evidence, changed = dicom_sr_evidence.clean_evidence(source)
-        try:
-            sr = hd.sr.ComprehensiveSR(
-                evidence=[evidence, *references], content=content,
-                series_instance_uid=series_instance_uid, series_number=SERIES_NUMBER,
-                sop_instance_uid=generate_uid(), instance_number=instance_number,
-                manufacturer=MANUFACTURER, is_complete=True)
-        except (ValueError, TypeError, AttributeError, KeyError) as err:
-            raise SRError(dicom_sr_evidence.failure(evidence, err)) from None
-        changed += dicom_sr_evidence.clean_copied(sr, evidence)
-    changed += dicom_sr_evidence.in_source_zone(sr, evidence)
-    declare_scheme(sr)
-    if notes is not None:
-        notes.extend(changed)
-    return sr
-
-
-def declare_scheme(sr: Any) -> None:
-    """Coding Scheme Identification (0008,0110) for the private scheme the SR uses."""
-    from pydicom.dataset import Dataset
-    item = Dataset()
-    item.CodingSchemeDesignator = SCHEME
-    item.CodingSchemeName = SCHEME_NAME
-    item.CodingSchemeResponsibleOrganization = MANUFACTURER
-    sr.CodingSchemeIdentificationSequence = [item]
-
-
-def write_sr(sr: Any, path: str) -> None:
-    """Writes the SR (atomically: a half-written SR never lands)."""
-    from hc_tf.io import atomic
-    with atomic.atomic_path(path) as tmp:
-        sr.save_as(tmp, enforce_file_format=True)

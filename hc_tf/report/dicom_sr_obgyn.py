@@ -23,12 +23,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from hc_tf.io import dicom_dating
 from hc_tf.report import dicom_sr
+from hc_tf.report import dicom_sr_document
 from hc_tf.report import records as records_lib
 from hc_tf.report.dicom_sr import concept
 
 DAY = ("d", "UCUM", "day")
 # The centile's standard: CID 12015 (Fetal Growth Equations and Tables) has no INTERGROWTH-21st.
-IG21_HC_TABLE = ("IG21STHCBYGA", dicom_sr.SCHEME, "HC by GA, INTERGROWTH-21st 2014")
+IG21_HC_TABLE = ("IG21STHCBYGA", dicom_sr_document.SCHEME, "HC by GA, INTERGROWTH-21st 2014")
 # (pydicom's LOINC keyword, report field, interval field, unit): CID 12005 (Fetal Biometry
 # Measurement) and CID 12004 (Fetal Biometry Ratio), as pydicom's code dictionary holds them.
 MEASUREMENTS = (
@@ -218,7 +219,7 @@ def build_exam_sr(source: Any, members: Sequence[Mapping[str, Any]], exam: Mappi
       A highdicom ComprehensiveSR.
 
     Raises:
-      dicom_sr.SRError: highdicom refused the source; it names tags, never values.
+      dicom_sr_document.SRError: highdicom refused the source; it names tags, never values.
     """
     from pydicom.sr.codedict import codes
     import highdicom as hd
@@ -228,5 +229,5 @@ def build_exam_sr(source: Any, members: Sequence[Mapping[str, Any]], exam: Mappi
         language=hd.sr.CodedConcept("en-US", "RFC5646", "English (United States)"))
     context = hd.sr.ObservationContext(observer_device_context=dicom_sr.device_observer(model))
     root.ContentSequence = list(language) + list(context) + _sections(members, exam)
-    return dicom_sr.comprehensive_sr(source, root, series_instance_uid, instance_number,
+    return dicom_sr_document.comprehensive_sr(source, root, series_instance_uid, instance_number,
                                      references=[_reference(r) for r in members[1:]])

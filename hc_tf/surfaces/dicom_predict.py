@@ -265,6 +265,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
       run: this run's `RunContext`.
     """
     from hc_tf.report import dicom_sr
+    from hc_tf.report import dicom_sr_document
     from hc_tf.report import fhir
     m, s = pred.measurement, pred.sample
     if not m.found:
@@ -287,7 +288,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                                notes=notes, biometry=record.get("biometry"),
                                axis_intervals=axis_intervals, centile=record.get("centile"),
                                dating=record.get("dating"))
-    except dicom_sr.SRError as err:  # the measurement stays in the report; this file has no SR
+    except dicom_sr_document.SRError as err:  # the measurement stays in the report; this file has no SR
         record["dicom"]["sr_error"] = f"{s.header.name}: no SR or FHIR: {err}"
         return
     if notes:  # patient/study fields copied in DICOM's form or left out (tags, no values)
@@ -297,7 +298,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
     fhir_rel = f"{FHIR_DIR}/{name}.fhir.json"
     for sub in (SR_DIR, FHIR_DIR):
         os.makedirs(os.path.join(folder, sub), exist_ok=True)
-    dicom_sr.write_sr(sr, os.path.join(folder, sr_rel))
+    dicom_sr_document.write_sr(sr, os.path.join(folder, sr_rel))
     obs = fhir.head_bundle(m.hc_mm, dicom.uids(s.header), frame, run.model, m.review,
                            m.review_reasons, fhir.study_datetime(sr),
                            str(sr.SOPInstanceUID), hc_interval=record.get("hc_interval"),
@@ -339,7 +340,7 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
     """
     if run is None:
         return
-    from hc_tf.report import dicom_sr
+    from hc_tf.report import dicom_sr_document
     from hc_tf.report import dicom_sr_obgyn
     from hc_tf.report import exams as exams_lib
     from hc_tf.report import fhir
@@ -357,7 +358,7 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
                 exam_row = exams_lib.exam_record(exam, heads)
                 sr = dicom_sr_obgyn.build_exam_sr(headers[heads[0]["filename"]], heads, exam_row,
                                                   run.model, series_uid, number)
-            except dicom_sr.SRError as err:
+            except dicom_sr_document.SRError as err:
                 error = f"{exam_of}: no OB-GYN report: {err}"
         for r in heads:
             r["dicom"].update({"obgyn_sr_error": error} if error else {})
@@ -365,7 +366,7 @@ def write_exam_reports(folder: str, records: Sequence[Dict[str, Any]],
             continue
         name = file_names.source_stem(heads[0]["filename"]) + EXAM_REPORT
         rel, fhir_rel = f"{SR_DIR}/{name}.sr.dcm", f"{FHIR_DIR}/{name}.fhir.json"
-        dicom_sr.write_sr(sr, os.path.join(folder, rel))
+        dicom_sr_document.write_sr(sr, os.path.join(folder, rel))
         subject = _subject(run, headers[heads[0]["filename"]], sr, {"dicom": {}})
         _write_json(os.path.join(folder, fhir_rel), fhir_exam.exam_bundle(
             heads, exam_row, run.model, str(sr.SOPInstanceUID), fhir.study_datetime(sr), subject))
