@@ -230,4 +230,4 @@ def build_exam_sr(source: Any, members: Sequence[Mapping[str, Any]], exam: Mappi
     context = hd.sr.ObservationContext(observer_device_context=dicom_sr.device_observer(model))
     root.ContentSequence = list(language) + list(context) + _sections(members, exam)
     return dicom_sr_document.comprehensive_sr(source, root, series_instance_uid, instance_number,
-                                     references=[_reference(r) for r in members[1:]])
+                                              references=[_reference(r) for r in members[1:]])

@@ -288,7 +288,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
                                notes=notes, biometry=record.get("biometry"),
                                axis_intervals=axis_intervals, centile=record.get("centile"),
                                dating=record.get("dating"))
-    except dicom_sr_document.SRError as err:  # the measurement stays in the report; this file has no SR
+    except dicom_sr_document.SRError as err:  # the measurement stays; this file has no SR
         record["dicom"]["sr_error"] = f"{s.header.name}: no SR or FHIR: {err}"
         return
     if notes:  # patient/study fields copied in DICOM's form or left out (tags, no values)
