@@ -38,8 +38,7 @@ def test_measure_speed_runs_and_measures_the_true_hc():
 def test_the_apps_js_stage_benchmark_runs_every_stage():
     command = node_command("benchmarks/web_js_stages.mjs", "--n", "1",
                            skip_reason="node is not installed")
-    res = subprocess.run(command, cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     stages = json.loads(res.stdout[res.stdout.index("{"):])["median_ms"]
     assert set(stages) >= {"letterbox", "dequantize", "measure (with quality)"}, stages

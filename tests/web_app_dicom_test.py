@@ -530,8 +530,7 @@ def _js_decode(args, script=None, max_input_bytes=None):
         pytest.skip("node or web_app/node_modules (npm ci) missing")
     env = {**os.environ, **({"MAX_INPUT_BYTES": str(max_input_bytes)} if max_input_bytes else {})}
     res = subprocess.run([node, *NODE_FLAGS, "--input-type=module", "-e", script or _DECODE_JS, *args],
-                         cwd=web,
-                         capture_output=True, text=True, timeout=120, check=True, env=env)
+                         cwd=web, capture_output=True, text=True, timeout=120, check=True, env=env)
     return res.stdout.split("\n")[:len(args)]
 
 
