@@ -32,11 +32,12 @@ import numpy as np
 
 from hc_tf import __version__
 from hc_tf.io import dicom
+from hc_tf.report import loinc
 from hc_tf.report import records
 from hc_tf.report.dicom_sr_document import MANUFACTURER, SCHEME, SRError, comprehensive_sr
 
-HC_CODE = ("11984-2", "LN", "Fetal Head Circumference US")
-GA_CODE = ("18185-9", "LN", "Gestational age")
+HC_CODE = (loinc.HC, "LN", "Fetal Head Circumference US")
+GA_CODE = (loinc.GESTATIONAL_AGE, "LN", "Gestational age")
 PROCEDURE_CODE = ("363679005", "SCT", "Imaging procedure")
 FETAL_HEAD_CODE = ("1279005", "SCT", "Fetal head")  # finding type of the planar ROI
 # TID 1500 row 12: the report's Qualitative Evaluations container (CODE and TEXT items).
@@ -45,10 +46,10 @@ REVIEW_NAME = ("REVIEW", SCHEME, "Review needed")
 REVIEW_REASON_NAME = ("REVIEWREASON", SCHEME, "Review reason")
 # CID 12005 (Fetal Biometry Measurements), the ellipse's axes; how they were measured is said
 # by hc-tf's own method concept (Hadlock's BPD is outer-to-inner, these are outer-to-outer).
-BPD_CODE = ("11820-8", "LN", "Biparietal Diameter")
-OFD_CODE = ("11851-3", "LN", "Occipital-Frontal Diameter")
-CBPD_CODE = ("11824-0", "LN", "BPD area corrected")  # CID 12005: Doubilet & Greenes'
-CI_CODE = ("11823-2", "LN", "Cephalic Index")  # CID 12004 (Fetal Biometry Ratios), in %
+BPD_CODE = (loinc.BPD, "LN", "Biparietal Diameter")
+OFD_CODE = (loinc.OFD, "LN", "Occipital-Frontal Diameter")
+CBPD_CODE = (loinc.CORRECTED_BPD, "LN", "BPD area corrected")  # CID 12005: Doubilet & Greenes'
+CI_CODE = (loinc.CEPHALIC_INDEX, "LN", "Cephalic Index")  # CID 12004 (Fetal Biometry Ratios), in %
 AXES_METHOD = ("ELLIPSEAXES", SCHEME, "Outer to outer along the fitted ellipse's axes")
 YES = ("373066001", "SCT", "Yes")
 NO = ("373067005", "SCT", "No")

@@ -44,26 +44,28 @@ import json
 import re
 from typing import Any, Dict, List, Optional
 
+from hc_tf.report import loinc
+
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 # FHIR's rule for a DICOM UID in an Identifier (R4 ImagingStudy, Implementation Notes): system
 # "urn:dicom:uid", the UID as the value prefixed with "urn:oid:".
 DICOM_UID = "urn:dicom:uid"
 OID = "urn:oid:"
-HC_CODING = {"system": LOINC, "code": "11984-2", "display": "Fetal Head Circumference US"}
+HC_CODING = {"system": LOINC, "code": loinc.HC, "display": "Fetal Head Circumference US"}
 # BPD and OFD by their LOINC codes (as the SR's CID 12005 codes them) with a plain-words text,
 # no display (a display must be LOINC's own name, which this project does not ship).
-AXES = (("bpd_mm", "bpd", {"coding": [{"system": LOINC, "code": "11820-8"}],
+AXES = (("bpd_mm", "bpd", {"coding": [{"system": LOINC, "code": loinc.BPD}],
                     "text": "Fetal head biparietal diameter (BPD), ultrasound"}),
-        ("ofd_mm", "ofd", {"coding": [{"system": LOINC, "code": "11851-3"}],
+        ("ofd_mm", "ofd", {"coding": [{"system": LOINC, "code": loinc.OFD}],
                     "text": "Fetal head occipitofrontal diameter (OFD), ultrasound"}),
-        ("corrected_bpd_mm", "cbpd", {"coding": [{"system": LOINC, "code": "11824-0"}],
+        ("corrected_bpd_mm", "cbpd", {"coding": [{"system": LOINC, "code": loinc.CORRECTED_BPD}],
                                       "text": "Fetal head corrected BPD (area corrected, "
                                               "Doubilet & Greenes), ultrasound"}))
 AXIS_TITLES = {"bpd": "BPD", "ofd": "OFD", "cbpd": "corrected BPD"}  # in the notes
 # The cephalic index (100 BPD / OFD, in %), as the SR's CID 12004 codes it, with its normal
 # range and the head shape read against it (as the report's words).
-CI_CODE = {"coding": [{"system": LOINC, "code": "11823-2"}],
+CI_CODE = {"coding": [{"system": LOINC, "code": loinc.CEPHALIC_INDEX}],
            "text": "Fetal head cephalic index (100 BPD / OFD), ultrasound"}
 HEAD_SHAPES = {"dolichocephalic": ("L", "Low"), "normal": ("N", "Normal"),
                "brachycephalic": ("H", "High")}

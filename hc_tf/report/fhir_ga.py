@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional
 
 from hc_tf.report import fhir
+from hc_tf.report import loinc
 
-GA_CODE = "18185-9"
 GA_KEYS = ("hadlock", "intergrowth")  # in this order, in a bundle as in the SR
 GA_TEXT = {"hadlock": "Hadlock 1984 (HC)", "intergrowth": "INTERGROWTH-21st 2016 (HC)"}
 # The node's id suffixes: short, as a FHIR id holds 64 of [A-Za-z0-9.-] and the base id ~55.
@@ -28,7 +28,7 @@ SHORT_NAMES = {"hadlock": "gahl", "intergrowth": "gaig"}
 
 def ga_code(key: str) -> Dict[str, Any]:
     """The GA's code by equation `key`: LOINC 18185-9, the equation in its text."""
-    return {"coding": [{"system": fhir.LOINC, "code": GA_CODE}],
+    return {"coding": [{"system": fhir.LOINC, "code": loinc.GESTATIONAL_AGE}],
             "text": f"Gestational age by fetal head circumference, {GA_TEXT[key]}"}
 
 
