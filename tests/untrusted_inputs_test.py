@@ -243,6 +243,69 @@ def test_exif_orientation_is_applied_as_viewers_show_it(orientation, tmp_path):
     assert np.abs(got.astype(int) - want.astype(int)).mean() < 3
 
 
+def _png_chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_with(before=b"", after=b"", cut=0):
+    """A gray PNG with chunks put in before its image data and after it (before IEND)."""
+    import cv2
+    png = cv2.imencode(".png", np.arange(60 * 40, dtype=np.uint8).reshape(40, 60))[1].tobytes()
+    idat, iend = png.index(b"IDAT") - 4, png.index(b"IEND") - 4
+    data = png[:idat] + before + png[idat:iend] + after + png[iend:]
+    return data[:len(data) - cut]
+
+
+def _exif_tiff(orientation):
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()[6:]  # without "Exif\0\0", as an eXIf chunk holds it
+
+
+def _xmp(orientation):
+    return (b"XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta><rdf:Description tiff:Orientation=\""
+            + str(orientation).encode() + b"\"/></x:xmpmeta>")
+
+
+@pytest.mark.parametrize("case, want, asks_pillow", [
+    ("plain", 1, False),
+    ("other text", 1, False),
+    ("eXIf before the image data", 6, True),
+    ("eXIf after it", 3, True),
+    ("XMP text", 8, True),
+    ("EXIF as tEXt", 1, True),
+    ("cut short", 1, True),
+])
+def test_a_png_is_decoded_for_its_orientation_only_when_a_chunk_can_hold_one(
+        case, want, asks_pillow, monkeypatch):
+    # Pillow's getexif decodes every pixel of a PNG to look past its image data (half of a
+    # read's time on HC18's images), so a PNG whose chunks hold no orientation is not given to
+    # it; one that may hold one is, and the answer is Pillow's either way.
+    from PIL import Image
+    data = _png_with(**{
+        "plain": {},
+        "other text": {"before": _png_chunk(b"tEXt", b"Software\0hc-tf")
+                       + _png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"x")),
+                       "after": _png_chunk(b"iTXt", b"Title\0\0\0en\0\0head")},
+        "eXIf before the image data": {"before": _png_chunk(b"eXIf", _exif_tiff(6))},
+        "eXIf after it": {"after": _png_chunk(b"eXIf", _exif_tiff(3))},
+        "XMP text": {"after": _png_chunk(b"iTXt", _xmp(8))},
+        "EXIF as tEXt": {"before": _png_chunk(b"tEXt", b"exif\0not hex")},
+        "cut short": {"cut": 5},
+    }[case])
+    with Image.open(io.BytesIO(data)) as im:
+        try:
+            pillow = int(im.getexif().get(0x0112, 1))
+        except Exception:  # what exif_orientation reads as "as stored"
+            pillow = 1
+    opened = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(1) or real_open(*a, **k))
+    assert images.exif_orientation(data) == pillow == want
+    assert bool(opened) == asks_pillow
+
+
 def test_the_readers_warning_filters_are_changed_by_one_thread_at_a_time():
     # warnings.catch_warnings saves and restores the process's filters: a header read in one
     # thread (the demo's, the node's) interleaved with another's restored the wrong filters.

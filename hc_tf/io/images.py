@@ -164,6 +164,8 @@ def check_pixels(width: int, height: int, name: str, max_pixels: Optional[int] =
 
 def exif_orientation(data: bytes) -> int:
     """The EXIF orientation (1-8) of an encoded image; 1 (as stored) when it has none."""
+    if png_chunks.no_orientation_chunk(data):
+        return 1  # spares Pillow's decoding the whole image to look for one
     from PIL import Image
 
     try:

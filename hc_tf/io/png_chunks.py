@@ -10,6 +10,9 @@ this module's, said in the same words here and in the web app (imagefile.js pngC
 a CRC after the image data (an ancillary chunk's, IEND's) is a libpng warning, and both read
 that file. Chunks are walked by their lengths; one cut short ends the CRC walk (the zlib check,
 `png_zlib`, or the IEND rule refuses the file then).
+
+The same walk tells when a PNG holds no EXIF orientation (`no_orientation_chunk`): Pillow, asked
+for one, decodes the whole image to look past the image data when none came before it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from typing import Iterator, Optional, Tuple
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NO_IEND = "the file ends before its IEND chunk (cut short?)"
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+# The text keywords whose values Pillow's getexif reads an orientation from (EXIF as text, XMP).
+ORIENTATION_KEYWORDS = (b"exif", b"Raw profile type exif", b"XML:com.adobe.xmp", b"xmp")
 
 
 def chunks(data: bytes) -> Iterator[Tuple[bytes, int, int]]:
@@ -62,3 +68,21 @@ def chunk_damage(data: bytes) -> Optional[str]:
     if not any(kind == b"IEND" for kind, _, _ in chunks(data)):
         return NO_IEND
     return None
+
+
+def no_orientation_chunk(data: bytes) -> bool:
+    """True only for a PNG walked whole to its IEND without an eXIf chunk or a text chunk of an
+    ORIENTATION_KEYWORDS keyword: Pillow's getexif has nothing to read an orientation from (it
+    would say 1, after decoding every pixel to look). False for anything else: ask Pillow."""
+    if not data.startswith(PNG_SIGNATURE):
+        return False
+    for kind, start, end in chunks(data):
+        if kind == b"IEND":
+            return True
+        if kind == b"eXIf":
+            return False
+        if kind in TEXT_CHUNKS:
+            nul = data.find(b"\0", start, end)  # a keyword without its NUL is the whole chunk
+            if data[start:nul if nul >= 0 else end] in ORIENTATION_KEYWORDS:
+                return False
+    return False  # cut short: what followed is unknown
