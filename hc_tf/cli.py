@@ -143,6 +143,9 @@ def _echo_dicom_notes(records) -> None:
               help="Folder for submission.csv, report.csv/.json, overlays/ and unreadable.csv "
                    "(new or empty).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier predict run's outputs in --out.")
+@click.option("--no-overlays", is_flag=True,
+              help="Write no overlay PNGs (a batch's largest output and a quarter of its time "
+                   "on HC18's images); the tables, SRs and FHIR are written as ever.")
 @click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--allow-any-pixel-size", is_flag=True,
               help="Accept pixel sizes outside the plausible 0.01-2 mm.")
@@ -166,7 +169,7 @@ def _echo_dicom_notes(records) -> None:
                    "or an http(s) URL): each FHIR Observation's subject is its PatientID under "
                    "it. Default: no subject (IssuerOfPatientID, free text, is never used).")
 @errors.clean_errors
-def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_tta,
+def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_overlays, flip_tta,
             allow_any_pixel_size, ga_weeks, quiet, beam, frame, override_dicom_calibration,
             fhir_patient_system):
     """Images (files or folders) -> HC18 submission CSV, a report (HC, GA, review flag;
@@ -204,10 +207,12 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
             result = predict_lib.predict_files(model_path, inputs, out_dir, flip_tta=flip_tta,
                                                show_progress=progress.wanted(quiet), frame=frame,
                                                override_dicom_calibration=override_dicom_calibration,
-                                               fhir_patient_system=fhir_patient_system, **common)
-            listing, extra = predict_lib.UNREADABLE_NAME, f"{out_dir}/overlays/"
-            extra += "".join(f", {out_dir}/{d}/" for d in ("sr", "fhir")  # DICOM inputs' SR, FHIR
-                             if os.path.isdir(os.path.join(out_dir, d)))
+                                               fhir_patient_system=fhir_patient_system,
+                                               overlays=not no_overlays, **common)
+            listing = predict_lib.UNREADABLE_NAME
+            extra = ", ".join(f"{out_dir}/{d}/" for d in ("overlays", "sr", "fhir")  # as written
+                              if os.path.isdir(os.path.join(out_dir, d))
+                              and (d != "overlays" or not no_overlays))
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
@@ -216,9 +221,11 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, flip_
     counts = report_lib.summary_counts(result.records)
     unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/{listing})"
                   if result.unreadable else "")
+    written = ", ".join([f"{out_dir}/{name}" for name in ("submission.csv", "report.csv",
+                                                          "report.json", "exams.csv")]
+                        + ([extra] if extra else []))
     click.echo(f"{text.count(counts['images'], 'image')}, head found in {counts['found']}, "
-               f"{counts['flagged']} flagged for review{unreadable} -> {out_dir}/submission.csv, "
-               f"{out_dir}/report.csv, {out_dir}/report.json, {out_dir}/exams.csv, {extra}")
+               f"{counts['flagged']} flagged for review{unreadable} -> {written}")
     if result.unreadable:
         click.get_current_context().exit(PREDICT_SOME_UNREADABLE)
 

@@ -83,6 +83,21 @@ def test_unreadable_images_are_named_and_a_rerun_never_mixes_runs(images, tmp_pa
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".out.")]  # no staging left
 
 
+def test_no_overlays_writes_the_same_tables_without_them_and_replaces_earlier_ones(images, tmp_path):
+    with_them, without = tmp_path / "with", tmp_path / "without"
+    assert _predict(images, "--pixel-size", "0.3", "--out", with_them).returncode == 0
+    run = _predict(images, "--pixel-size", "0.3", "--out", without, "--no-overlays")
+    assert run.returncode == 0, run.stderr
+    assert "/overlays/" not in run.stdout and run.stdout.rstrip().endswith("exams.csv")
+    assert sorted(os.listdir(without)) == sorted(n for n in os.listdir(with_them) if n != "overlays")
+    for name in ("submission.csv", "report.csv", "exams.csv"):
+        assert _rows(without / name) == _rows(with_them / name), name
+    # Over a run that wrote them, --overwrite --no-overlays leaves none of that run's behind.
+    again = _predict(images, "--pixel-size", "0.3", "--out", with_them, "--overwrite", "--no-overlays")
+    assert again.returncode == 0, again.stderr
+    assert not (with_them / "overlays").exists()
+
+
 def test_a_folder_file_without_extension_that_is_not_dicom_is_named_not_passed_over(images, tmp_path):
     """Scanners name DICOM files IM0001: one that is not DICOM by content (no preamble, or
     damaged) was left out of the folder without a word. Named files of other kinds (notes.txt)

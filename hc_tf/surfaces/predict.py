@@ -144,10 +144,10 @@ def _write_report(folder: str, records: List[Dict[str, object]],
 def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample],
                    unreadable: List[Tuple[str, str]], folder: str, model_path: str,
                    known_ga: Callable[[str], Optional[float]], exam_column: Mapping[str, str],
-                   patient_system: Optional[str] = None
+                   patient_system: Optional[str] = None, overlays: bool = True
                    ) -> Tuple[List[measure_lib.Measurement], List[Dict[str, object]]]:
     """Measures the samples; writes submission.csv, report.csv/.json, exams.csv, overlays/
-    and unreadable.csv in `folder`.
+    (unless `overlays` is False) and unreadable.csv in `folder`.
 
     Args:
       runner: the model runner.
@@ -159,12 +159,14 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
       exam_column: file name -> exam, from the pixel CSV's `exam` column (`exams_lib`); a
         DICOM file's label is its frames'.
       patient_system: the FHIR subjects' patient identifier system (None: no subject).
+      overlays: write overlays/<image>.png.
 
     Returns:
       (measurements, report records), in input order.
     """
-    overlays = os.path.join(folder, OVERLAYS_NAME)
-    os.makedirs(overlays, exist_ok=True)
+    overlay_dir = os.path.join(folder, OVERLAYS_NAME)
+    if overlays:
+        os.makedirs(overlay_dir, exist_ok=True)
     rows, measurements, records = [], [], []
     exams_of: Dict[str, str] = {}  # record filename -> exam label: a frame's is its file's
     sr_run = None  # the SRs' method and series, made at the first DICOM
@@ -193,8 +195,9 @@ def _write_outputs(runner: inference.Runner, samples: Iterator[inference.Sample]
             sr_run = sr_run or dicom_predict.run_context(model_path, patient_system)
             dicom_predict.write_results(folder, pred, record, sr_run)
             headers[name] = pred.sample.header.dataset
-        _overlay_png(pred.sample, m, name,
-                     os.path.join(overlays, dicom_predict.stem(pred.sample) + ".png"))
+        if overlays:
+            _overlay_png(pred.sample, m, name,
+                         os.path.join(overlay_dir, dicom_predict.stem(pred.sample) + ".png"))
     dicom_predict.write_exam_reports(folder, records, exams_of, headers, sr_run)
     # Written after measuring: `unreadable` is filled while the samples are read.
     write_tables(folder, rows, records, unreadable, model_path, exam_column=exams_of)
@@ -257,10 +260,11 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   allow_implausible_pixel_size: bool = False,
                   ga_weeks: Optional[str] = None, show_progress: bool = False,
                   frame: Optional[int] = None, override_dicom_calibration: bool = False,
-                  fhir_patient_system: Optional[str] = None) -> PredictResult:
+                  fhir_patient_system: Optional[str] = None,
+                  overlays: bool = True) -> PredictResult:
     """Measures every readable image; writes `submission.csv`, `report.csv`, `report.json`,
-    `exams.csv`, `overlays/<name>.png` and `unreadable.csv` (path, error) into `out_dir`, all
-    from this run.
+    `exams.csv`, `overlays/<name>.png` (unless `overlays` is False) and `unreadable.csv` (path,
+    error) into `out_dir`, all from this run.
 
     Args:
       model_path: a `.keras` or `.tflite` model.
@@ -279,6 +283,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         calibration differs or is refused (docs/dicom.md).
       fhir_patient_system: the issuer of the DICOM inputs' PatientIDs, an absolute URI: each
         FHIR Observation's subject is the PatientID under it (None: no subject).
+      overlays: write the overlay PNGs (False: none, and with `overwrite` an earlier run's
+        overlays of these images go, as every earlier output of this run's kinds does).
 
     Returns:
       The measurements of the readable images, their report records, and the unreadable
@@ -302,5 +308,5 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
             runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress,
                                   frame, override_dicom_calibration, allow_implausible_pixel_size),
             unreadable, staging, model_path, job.known_ga, exams_lib.read_exam_column(pixel_csv),
-            fhir_patient_system)
+            fhir_patient_system, overlays)
     return PredictResult(measurements, unreadable, records)
