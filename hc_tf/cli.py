@@ -210,9 +210,9 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_ov
                                                fhir_patient_system=fhir_patient_system,
                                                overlays=not no_overlays, **common)
             listing = predict_lib.UNREADABLE_NAME
-            extra = ", ".join(f"{out_dir}/{d}/" for d in ("overlays", "sr", "fhir")  # as written
-                              if os.path.isdir(os.path.join(out_dir, d))
-                              and (d != "overlays" or not no_overlays))
+            folders = ([] if no_overlays else ["overlays"]) + [
+                d for d in ("sr", "fhir") if os.path.isdir(os.path.join(out_dir, d))]  # DICOM's
+            extra = ", ".join(f"{out_dir}/{d}/" for d in folders)
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     for _, error in result.unreadable:
