@@ -6,7 +6,9 @@ For each --workers value, serves `hc-tf demo` in this process (committed int8
 model, loopback, free port), measures one bundled sample through the `/measure`
 API: `--alone` requests one after another, then `--requests` at once (one
 gradio_client per request, released together). Prints one JSON line per setting.
-Needs the [demo] extra.
+Needs the [demo] extra. The clients' downloads (the overlays) go to a private folder, this
+process's temp folder while it runs (gradio_client leaves an empty folder there per file it
+fetches), removed at the end.
 """
 
 import argparse
@@ -14,6 +16,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
 
@@ -41,16 +44,18 @@ def _timed_request(client, path: str, px: float) -> float:
     return time.perf_counter() - t0
 
 
-def measure(workers: int, n_requests: int, n_alone: int) -> dict:
-    """Serves the demo with `workers` and returns its latencies in seconds."""
+def measure(workers: int, n_requests: int, n_alone: int, downloads: str) -> dict:
+    """Serves the demo with `workers` and returns its latencies in seconds; the clients
+    download into `downloads`."""
     from gradio_client import Client
     path, px = demo.load_examples()[0]
     app, url = demo.serve(port=_free_port(), block=False, workers=workers)
     try:
-        alone_client = Client(url, verbose=False)
+        alone_client = Client(url, verbose=False, download_files=downloads)
         _timed_request(alone_client, path, px)  # warm-up
         alone = [_timed_request(alone_client, path, px) for _ in range(n_alone)]
-        clients = [Client(url, verbose=False) for _ in range(n_requests)]
+        clients = [Client(url, verbose=False, download_files=downloads)
+                   for _ in range(n_requests)]
         barrier = threading.Barrier(n_requests)
         loaded = [0.0] * n_requests
 
@@ -80,8 +85,13 @@ def main(argv=None) -> int:
     p.add_argument("--alone", type=int, default=10)
     p.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     args = p.parse_args(argv)
-    for w in args.workers:
-        print(json.dumps(measure(w, args.requests, args.alone)), flush=True)
+    with tempfile.TemporaryDirectory(prefix="hc-tf-demo-load-") as downloads:
+        tempfile.tempdir = downloads
+        try:
+            for w in args.workers:
+                print(json.dumps(measure(w, args.requests, args.alone, downloads)), flush=True)
+        finally:
+            tempfile.tempdir = None
     return 0
 
 
