@@ -3,7 +3,8 @@
 `pytest` runs the fast tier; `pytest --large` (what .ci/run runs) adds the tests marked
 `large`: browsers, several processes, the TFDS command line, training in a subprocess or for
 epochs, the wheel in a fresh venv. A module is large when every test in it is (LARGE_MODULES); a single
-test is marked `@pytest.mark.large` where it stands.
+test is marked `@pytest.mark.large` where it stands. `-n 2` (pytest-xdist, README's command)
+runs either tier in two worker processes, a test file to a worker (setup.cfg's addopts).
 """
 
 import os
