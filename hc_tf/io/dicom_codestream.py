@@ -9,7 +9,6 @@ PS3.5 G.3), not the DICOM file; `dicom_frames.decode_frame` calls `check_codestr
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Any, Optional, Tuple
 
@@ -20,13 +19,10 @@ from hc_tf.io.dicom import Header
 
 # JPEG (ISO 10918-1 B.1.1.3) and JPEG-LS (ISO 14495-1) markers: frame headers SOF0-SOF15 (not
 # DHT C4, JPG C8, DAC CC), DHP (hierarchical image size) and JPEG-LS SOF55; DNL and JPEG-LS
-# LSE, which may set the size after the frame header (markers without a length: jpeg_check's).
+# LSE, which may set the size after the frame header (the walk: jpeg_check.marker_segments).
 _JPEG_FRAME_HEADERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xDE, 0xF7}
-_JPEG_SOS, _JPEG_EOI, _JPEG_DNL, _JPEG_LSE = 0xDA, 0xD9, 0xDC, 0xF8
+_JPEG_DNL, _JPEG_LSE = 0xDC, 0xF8
 _LSE_OVERSIZE = 4  # LSE id 4: oversize image dimensions (wider or taller than 65535)
-# Inside entropy-coded data 0xFF is followed by 0x00 (JPEG) or a byte < 0x80 (JPEG-LS), or
-# starts a RSTn: anything else is the next marker.
-_MARKER_AFTER_SCAN = re.compile(rb"\xff[\xc0-\xcf\xd8-\xfe]")
 
 
 def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int, int], ...]]:
@@ -39,19 +35,10 @@ def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int, int], 
     """
     if not data.startswith(b"\xff\xd8"):
         return None
-    pos, sizes = 2, []
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
+    sizes = []
+    for marker, pos in jpeg_check.marker_segments(data):
+        if marker is None:
             return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # a fill byte before a marker
-            pos += 1
-            continue
-        if marker == _JPEG_EOI:
-            break
-        if marker in jpeg_check.NO_LENGTH:
-            pos += 2
-            continue
         if marker == _JPEG_DNL or (marker == _JPEG_LSE and data[pos + 4:pos + 5] ==
                                    bytes([_LSE_OVERSIZE])):
             return None
@@ -60,10 +47,6 @@ def _jpeg_frame_sizes(data: bytes) -> Optional[Tuple[Tuple[int, int, int, int], 
                 return None
             rows, columns = struct.unpack(">HH", data[pos + 5:pos + 9])
             sizes.append((rows, columns, data[pos + 9], data[pos + 4]))
-        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
-        if marker == _JPEG_SOS:  # entropy-coded data runs to the next marker
-            found = _MARKER_AFTER_SCAN.search(data, pos)
-            pos = found.start() if found else len(data)
     return tuple(sizes) or None
 
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 NO_LENGTH = frozenset(range(0xD0, 0xD8)) | {0x01}  # RSTn and TEM: markers without a length
+# Inside entropy-coded data 0xFF is followed by 0x00 (JPEG) or a byte < 0x80 (JPEG-LS), or
+# starts a RSTn: anything else is the next marker.
+_MARKER_AFTER_SCAN = re.compile(rb"\xff[\xc0-\xcf\xd8-\xfe]")
 DAMAGE = "the JPEG data is corrupt"
 UNREAD_END = "its coded data decodes in full before the data ends (bytes before EOI left unread)"
 _MAX_SAID = 80  # characters of libjpeg's message kept
@@ -96,28 +99,45 @@ def _without_last_coded_byte(data: bytes) -> Optional[bytes]:
     return data[:end - cut] + data[eoi:]
 
 
+def marker_segments(data: bytes) -> Iterator[Tuple[Optional[int], int]]:
+    """(marker, where its segment starts) of each marker segment of a JPEG or JPEG-LS codestream
+    after its SOI, read by their lengths without decoding, up to and with EOI; past an SOS the
+    walk goes on at the marker after the entropy-coded data. Fill bytes, RSTn and TEM (markers
+    without a length) are passed over; (None, where) ends the walk where something other than a
+    marker stands where one must be. The caller checks the SOI and what a segment holds."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            yield None, pos
+            return
+        marker = data[pos + 1]
+        if marker == 0xFF or marker in NO_LENGTH:  # a fill byte; RSTn and TEM stand alone
+            pos += 1 if marker == 0xFF else 2
+            continue
+        yield marker, pos
+        if marker == _EOI:
+            return
+        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if marker == _SOS:  # entropy-coded data runs to the next marker
+            found = _MARKER_AFTER_SCAN.search(data, pos)
+            pos = found.start() if found else len(data)
+
+
 def header_segments(data: bytes) -> Optional[Tuple[List[Tuple[int, bytes]], int]]:
     """(marker, body) of each segment of a JPEG codestream up to and with its first SOS, and
     where its coded data starts; None when the codestream is not that (no SOI, junk between
     segments, a segment cut short, no scan)."""
     if data[:2] != bytes([0xFF, _SOI]):
         return None
-    pos, segments = 2, []
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF or marker in NO_LENGTH:  # a fill byte; RSTn and TEM stand alone
-            pos += 1 if marker == 0xFF else 2
-            continue
-        if marker == _EOI:
+    segments = []
+    for marker, pos in marker_segments(data):
+        if marker is None or marker == _EOI:
             return None
         length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
         body = data[pos + 4:pos + 2 + length]
         if len(body) != length - 2:
             return None
         segments.append((marker, body))
-        pos += 2 + length
         if marker == _SOS:
-            return segments, pos
+            return segments, pos + 2 + length
     return None

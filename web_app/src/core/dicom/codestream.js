@@ -13,7 +13,7 @@ const SOS = 0xda, EOI = 0xd9, DNL = 0xdc, LSE = 0xf8, LSE_OVERSIZE = 4;
 const be16 = (b, i) => (b[i] << 8) | b[i + 1];
 const be32 = (b, i) => ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
 
-/** The next marker after entropy-coded data: 0xFF then C0-CF or D8-FE (dicom_codestream._MARKER_AFTER_SCAN). */
+/** The next marker after entropy-coded data: 0xFF then C0-CF or D8-FE (jpeg_check._MARKER_AFTER_SCAN). */
 function markerAfterScan(b, from) {
   for (let i = from; i + 1 < b.length; i++) {
     if (b[i] === 0xff && ((b[i + 1] >= 0xc0 && b[i + 1] <= 0xcf) || (b[i + 1] >= 0xd8 && b[i + 1] <= 0xfe))) return i;
