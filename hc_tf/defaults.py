@@ -115,3 +115,9 @@ MAX_SEQUENCE_DEPTH: int = 16
 # took 217 MB and 4 s). An ultrasound image has a few hundred; pydicom-data's files at most 1,484
 # (an ECG waveform).
 MAX_HEADER_ELEMENTS: int = 200_000
+# Scans of one JPEG codestream (a file or a DICOM frame), counted by walking its markers: libjpeg
+# passes over every block of a scan's components once per scan, so a progressive file of many
+# tiny scans is a time bomb that the byte and pixel limits let through (a 64-byte scan repeated
+# 1,000 times over 25 MP: 113 kB, 2.2 s in OpenCV and 4.6 s in jpeg_check). Encoders write 1-4
+# scans (sequential) or 6-10 (libjpeg's progressive script); cjpeg's own scan scripts stop at 100.
+MAX_JPEG_SCANS: int = 100

@@ -162,6 +162,7 @@ def test_metadata_carries_the_input_limits(meta):
     assert (lim["pixel_size_mm"]["min"], lim["pixel_size_mm"]["max"]) == PLAUSIBLE_PIXEL_SIZE_MM
     assert lim["max_input_bytes"] == defaults.MAX_INPUT_BYTES
     assert lim["max_input_pixels"] == defaults.MAX_INPUT_PIXELS
+    assert lim["max_jpeg_scans"] == defaults.MAX_JPEG_SCANS
     assert lim["min_image_side"] == preprocess.MIN_IMAGE_SIDE
 
 

@@ -20,6 +20,7 @@ from hc_tf.io import dicom_frames  # noqa: E402
 from hc_tf.io import dicom_palette  # noqa: E402
 from hc_tf.measure import Ellipse  # noqa: E402
 from tests import dicom_files  # noqa: E402
+from tests.jpeg_check_test import with_scans  # noqa: E402
 
 
 def real(name):
@@ -460,6 +461,12 @@ def _encoded(ext, shape, value=128):
     return data.tobytes()
 
 
+def _progressive_jpeg(shape):
+    ok, data = cv2.imencode(".jpg", np.full(shape, 128, np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
+    return data.tobytes()
+
+
 def _j2k_codestream(shape):
     """The raw codestream (what DICOM carries) out of OpenCV's JP2 file."""
     jp2 = _encoded(".jp2", shape)
@@ -482,6 +489,8 @@ OVERSIZE_FRAMES = [  # (file, frames, transfer syntax, what the message says)
      "codestream is 640 x 480 x 1"),
     ("jp2_big.dcm", lambda: [_encoded(".jp2", (480, 640))], "1.2.840.10008.1.2.4.91",
      "codestream is 480 x 640 x 1"),
+    ("jpeg_scans.dcm", lambda: [with_scans(_progressive_jpeg((64, 64)), 101)],
+     "1.2.840.10008.1.2.4.50", "101 JPEG scans, over the 100-scan input limit"),
     ("jpeg_garbage.dcm", lambda: [b"\xff\xd8garbage"], "1.2.840.10008.1.2.4.50",
      "JPEG codestream has no readable frame size"),
     ("rle_bomb.dcm", lambda: [_rle_frame(b"\x81\x00" * 1000)], "1.2.840.10008.1.2.5",

@@ -120,6 +120,36 @@ def test_files_read_to_their_end_pass_the_unread_end_check():
         assert jpeg_check.unread_end(data) is None, name
 
 
+def with_scans(data, scans):
+    """`data` (a progressive JPEG) with its last scan repeated until it has `scans` scans: each
+    one costs libjpeg a pass over the image, a few bytes each (the copies' refinement bits are
+    bogus, which only a decoder would notice)."""
+    sos = data.rindex(b"\xff\xda")
+    eoi = data.rindex(b"\xff\xd9")
+    return data[:eoi] + data[sos:eoi] * (scans - data.count(b"\xff\xda")) + data[eoi:]
+
+
+def test_scans_are_counted_before_decoding_and_over_100_refused(monkeypatch):
+    """A progressive JPEG of many tiny scans is a time bomb (docs/limits.md): counted from its
+    markers and refused before libjpeg or OpenCV sees it, predict's words the app's."""
+    assert jpeg_check.too_many_scans(_jpeg(progressive=False), 100) is None
+    progressive = _jpeg(colour=True, progressive=True)
+    assert jpeg_check.too_many_scans(progressive, 100) is None
+    assert jpeg_check.too_many_scans(with_scans(progressive, 100), 100) is None
+    bomb = with_scans(progressive, 1001)
+    assert jpeg_check.too_many_scans(bomb, 100) == (
+        "1001 JPEG scans, over the 100-scan input limit (each scan is a pass over the image); "
+        "refused before decoding")
+    assert jpeg_check.too_many_scans(b"\x89PNG\r\n\x1a\n", 100) is None  # not a JPEG
+
+    def decoder(*args, **kwargs):
+        raise AssertionError("decoded")
+    monkeypatch.setattr(jpeg_check, "_decode_gray", decoder)
+    monkeypatch.setattr(images.preprocess, "decode_gray_image", decoder)
+    with pytest.raises(ValueError, match=r"^bomb\.jpg: 1001 JPEG scans, over the 100-scan "):
+        images.decode_gray(bomb, "bomb.jpg")
+
+
 def test_the_message_is_short_and_one_line():
     assert jpeg_check._said(ValueError("tjDecompressHeader3(): Could not determine\nsubsampling")) \
         == "Could not determine subsampling"

@@ -1142,6 +1142,26 @@ def test_js_inflates_and_refuses_deflated_files_as_the_python(tmp_path, monkeypa
     assert got["cut.dcm"] == f"error: {err.value}"
 
 
+def test_js_refuses_a_jpeg_frame_of_too_many_scans_as_the_python(tmp_path):
+    """A progressive JPEG frame of 101 scans (a time bomb for libjpeg: docs/limits.md) is
+    refused by the app before decoding, in dicom_codestream's words, its limit the bundle
+    metadata's max_jpeg_scans."""
+    from pydicom.encaps import encapsulate
+    from hc_tf.io import dicom, dicom_frames
+    from tests.jpeg_check_test import with_scans
+    gray = cv2.imread(os.path.join(BUNDLE, "samples", NAME), cv2.IMREAD_GRAYSCALE)[:64, :64].copy()
+    ok, data = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    ds = dicom_files.dataset([gray])
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.50"
+    ds.PixelData = encapsulate([with_scans(data.tobytes(), 101)])
+    ds["PixelData"].VR = "OB"
+    path = _saved(tmp_path, {"scans": ds})["scans"]
+    with pytest.raises(dicom.DicomError) as err:
+        list(dicom_frames.iter_frames(path))
+    assert "101 JPEG scans, over the 100-scan input limit" in str(err.value)
+    assert _js_decode([path]) == [f"error: {err.value}"]
+
+
 def test_js_refuses_sequences_nested_too_deep_as_the_python(tmp_path):
     """Headers nesting 16, 17 and 1,000 sequences: read, and refused in dicom.read_header's words."""
     from hc_tf.io import dicom

@@ -36,6 +36,7 @@ def input_limits() -> Dict[str, Any]:
                                         "(no hex, no decimal comma), finite, positive"},
             "max_input_bytes": defaults.MAX_INPUT_BYTES,
             "max_input_pixels": defaults.MAX_INPUT_PIXELS,
+            "max_jpeg_scans": defaults.MAX_JPEG_SCANS,
             "min_image_side": preprocess.MIN_IMAGE_SIDE,
             "contrast": {"min_levels": defaults.MIN_CONTRAST_LEVELS,
                          "tail_percent": defaults.CONTRAST_TAIL_PERCENT,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Optional, Tuple
 
+from hc_tf import defaults
 from hc_tf.io import dicom
 from hc_tf.io import jpeg_check
 from hc_tf.io.dicom import DicomError
@@ -103,7 +104,8 @@ def _check_rle_segments(data: bytes, plane: int, where: str) -> None:
 def check_codestream(header: Header, ds: Any, frame: int, where: str) -> Optional[bytes]:
     """Refuses a compressed frame whose codestream declares another size than Rows x Columns x
     SamplesPerPixel, before decoding: decoders allocate what the codestream says (a 64 x 64
-    header over an 8000 x 8000 JPEG decoded 8000 x 8000), and read_header bounded the header's.
+    header over an 8000 x 8000 JPEG decoded 8000 x 8000), and read_header bounded the header's;
+    and a JPEG-family codestream of more scans than `defaults.MAX_JPEG_SCANS` (decoding time).
     Returns the frame's codestream as checked (None for a native frame).
 
     Raises:
@@ -149,6 +151,9 @@ def check_codestream(header: Header, ds: Any, frame: int, where: str) -> Optiona
     # (JPEG 2000 decodes at its codestream's precision: values past 255 reach that check.)
     if not jpeg:
         return data
+    scans = jpeg_check.too_many_scans(data, defaults.MAX_JPEG_SCANS)
+    if scans:
+        raise DicomError(f"{where}: {scans}")
     deepest, bits = max(s[3] for s in sizes), dicom.bits_stored(ds, where)
     if deepest > bits:
         raise DicomError(f"{where}: the codestream's samples are {deepest}-bit but BitsStored "

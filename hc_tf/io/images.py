@@ -203,8 +203,8 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
     """Encoded image bytes -> (H, W) uint8 gray, upright: header checked, then decoded.
 
     Raises:
-      ValueError: naming the file: not an image, too many pixels, a PNG's damaged chunks
-        (`png_chunks`) or image data (`png_zlib`), a JPEG libjpeg-turbo finds corrupt
+      ValueError: naming the file: not an image, too many pixels or JPEG scans, a PNG's
+        damaged chunks (`png_chunks`) or image data (`png_zlib`), a JPEG libjpeg-turbo finds corrupt
         (`jpeg_check`), a TIFF Pillow's libtiff cannot decode (`tiff_check`), a GIF whose
         first image's LZW data is not whole (`gif_check`), not 8-bit, too small.
     """
@@ -216,6 +216,9 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
         _refuse_damage(png_chunks.chunk_damage(data), name)
         raise
     check_pixels(width, height, name, max_pixels)
+    scans = jpeg_check.too_many_scans(data, defaults.MAX_JPEG_SCANS)
+    if scans:
+        raise ValueError(f"{name}: {scans}")
     _refuse_damage(png_chunks.chunk_damage(data)
                    or png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
                    or jpeg_check.jpeg_damage(data) or tiff_check.tiff_damage(data)

@@ -123,6 +123,19 @@ def marker_segments(data: bytes) -> Iterator[Tuple[Optional[int], int]]:
             pos = found.start() if found else len(data)
 
 
+def too_many_scans(data: bytes, limit: int) -> Optional[str]:
+    """Why a JPEG or JPEG-LS codestream of more than `limit` scans (SOS segments, counted by
+    `marker_segments` without decoding) is refused before decoding (`defaults.MAX_JPEG_SCANS`:
+    each scan is a pass over the image), else None; None for what is not a JPEG codestream."""
+    if data[:2] != bytes([0xFF, _SOI]):
+        return None
+    scans = sum(1 for marker, _ in marker_segments(data) if marker == _SOS)
+    if scans <= limit:
+        return None
+    return (f"{scans} JPEG scans, over the {limit}-scan input limit (each scan is a pass over "
+            "the image); refused before decoding")
+
+
 def header_segments(data: bytes) -> Optional[Tuple[List[Tuple[int, bytes]], int]]:
     """(marker, body) of each segment of a JPEG codestream up to and with its first SOS, and
     where its coded data starts; None when the codestream is not that (no SOI, junk between

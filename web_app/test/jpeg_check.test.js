@@ -5,7 +5,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { jpegDamage, JPEG_DAMAGE, UNREAD_END } from '../src/core/jpeg_check.js';
+import { jpegDamage, tooManyScans, JPEG_DAMAGE, UNREAD_END } from '../src/core/jpeg_check.js';
 import { prepareImage, UserError } from '../src/core/imagefile.js';
 import { loadJson } from './helpers.js';
 
@@ -67,4 +67,18 @@ test('coded data that ends before the data does is refused, in predict\'s words 
   const fill = Uint8Array.from([...gray.subarray(0, eoi), 0xff, 0xff, ...gray.subarray(eoi)]);
   assert.equal(jpegDamage(await codec, junk), `${JPEG_DAMAGE}: ${UNREAD_END}`);
   assert.equal(jpegDamage(await codec, fill), null); // fill bytes before the marker are no damage
+});
+
+test('a JPEG of more scans than the metadata\'s max_jpeg_scans is refused before any decoder, in predict\'s words', async () => {
+  const meta = loadJson('hc_effunet_int8.json');
+  const opts = { limits: meta.input_limits, H: meta.input.height, W: meta.input.width };
+  // COLOUR's last scan repeated (jpeg_check_test.with_scans): 1001 scans in all.
+  const sos = colour.findLastIndex((v, i) => v === 0xff && colour[i + 1] === 0xda);
+  const eoi = colour.length - 2, last = colour.subarray(sos, eoi);
+  const scans = colour.filter((v, i) => v === 0xff && colour[i + 1] === 0xda).length;
+  const bomb = Uint8Array.from([...colour.subarray(0, eoi), ...Array(1001 - scans).fill([...last]).flat(), 0xff, 0xd9]);
+  assert.equal(tooManyScans(colour, meta.input_limits.max_jpeg_scans), null);
+  const never = { loadLibjpegTurbo: () => { throw new Error('decoded'); } };
+  await assert.rejects(prepareImage(new Blob([bomb]), 'bomb.jpg', opts, { bytes: bomb }, never),
+    (e) => e instanceof UserError && e.message === 'bomb.jpg: 1001 JPEG scans, over the 100-scan input limit (each scan is a pass over the image); refused before decoding');
 });

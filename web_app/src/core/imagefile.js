@@ -4,7 +4,7 @@
 import { toGray, letterboxImage } from './preprocess.js';
 import { decodeGrayPng, crc32 } from './png_gray.js';
 import { be32, idatParts, zlibDamage } from './png_zlib.js';
-import { jpegDamage } from './jpeg_check.js';
+import { jpegDamage, tooManyScans } from './jpeg_check.js';
 import { gifDamage } from './gif_check.js';
 import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
 
@@ -216,12 +216,15 @@ function browserJpegOrientation(bytes) {
 }
 
 /**
- * Refuses a JPEG libjpeg-turbo finds corrupt, in predict's words (jpeg_check.js). The checker
+ * Refuses a JPEG of more scans than `limits.max_jpeg_scans` or one libjpeg-turbo finds corrupt,
+ * in predict's words (jpeg_check.js). The checker
  * comes from `codecs.loadLibjpegTurbo()` (the worker's lazy loader, shared with DICOM); without
  * it (prepareImage outside the worker) the file is refused, as it cannot be checked as predict
  * checks it. A CMYK JPEG (4 components) is refused in words: the wasm build decodes no CMYK.
  */
-async function checkJpeg(name, bytes, codecs) {
+async function checkJpeg(name, bytes, codecs, limits) {
+  const scans = tooManyScans(bytes, limits.max_jpeg_scans); // before any decoder sees it
+  if (scans) throw new UserError(`${name}: ${scans}`);
   const sof = jpegMarkers(bytes).segments.find((s) => isSofMarker(s.marker));
   if (sof?.body[5] === 4) {
     throw new UserError(`${name}: a CMYK JPEG is not checked here as hc-tf predict checks it; measure it with hc-tf predict, or save it as RGB or gray`);
@@ -269,7 +272,7 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   const gif = h.format === 'GIF' ? gifDamage(bytes) : null; // Chromium reads through damaged LZW data
   if (gif) throw new UserError(`${name}: not a readable image file (damaged: ${gif})`);
   const tCheck = performance.now(); // the browser's JPEG decoder is lenient in its own way: libjpeg-turbo checks first
-  if (h.format === 'JPEG') await checkJpeg(name, bytes, codecs);
+  if (h.format === 'JPEG') await checkJpeg(name, bytes, codecs, limits);
   const check = h.format === 'JPEG' ? { jpeg_check_ms: performance.now() - tCheck } : {};
   const px = (h.format === 'PNG' && await pngPixels(blob, bytes)) || await canvasPixels(blob, name, limits);
   const { width, height } = px;

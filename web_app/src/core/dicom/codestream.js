@@ -3,23 +3,15 @@
 // Decoders allocate what the codestream declares, whatever the header says.
 
 import { UserError } from '../imagefile.js';
+import { markerSegments, tooManyScans } from '../jpeg_check.js';
 
 // JPEG (ISO 10918-1 B.1.1.3) and JPEG-LS (ISO 14495-1) frame headers: SOF0-SOF15 (not DHT C4,
-// JPG C8, DAC CC), DHP and JPEG-LS SOF55; markers without a length (RSTn, TEM); DNL and LSE.
+// JPG C8, DAC CC), DHP and JPEG-LS SOF55; DNL and LSE (the walk: ../jpeg_check.js markerSegments).
 const FRAME_HEADERS = new Set([...Array.from({ length: 16 }, (_, i) => 0xc0 + i).filter((m) => ![0xc4, 0xc8, 0xcc].includes(m)), 0xde, 0xf7]);
-const NO_LENGTH = new Set([0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0x01]);
-const SOS = 0xda, EOI = 0xd9, DNL = 0xdc, LSE = 0xf8, LSE_OVERSIZE = 4;
+const DNL = 0xdc, LSE = 0xf8, LSE_OVERSIZE = 4;
 
 const be16 = (b, i) => (b[i] << 8) | b[i + 1];
 const be32 = (b, i) => ((b[i] << 24) >>> 0) + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]);
-
-/** The next marker after entropy-coded data: 0xFF then C0-CF or D8-FE (jpeg_check._MARKER_AFTER_SCAN). */
-function markerAfterScan(b, from) {
-  for (let i = from; i + 1 < b.length; i++) {
-    if (b[i] === 0xff && ((b[i + 1] >= 0xc0 && b[i + 1] <= 0xcf) || (b[i + 1] >= 0xd8 && b[i + 1] <= 0xfe))) return i;
-  }
-  return b.length;
-}
 
 /**
  * dicom_codestream._jpeg_frame_sizes: [{rows, columns, components, precision, marker}] of each
@@ -30,20 +22,13 @@ function markerAfterScan(b, from) {
 export function jpegFrameSizes(b) {
   if (!(b.length >= 2 && b[0] === 0xff && b[1] === 0xd8)) return null;
   const sizes = [];
-  let pos = 2;
-  while (pos + 4 <= b.length) {
-    if (b[pos] !== 0xff) return null;
-    const marker = b[pos + 1];
-    if (marker === 0xff) { pos += 1; continue; }
-    if (marker === EOI) break;
-    if (NO_LENGTH.has(marker)) { pos += 2; continue; }
+  for (const [marker, pos] of markerSegments(b)) {
+    if (marker === null) return null;
     if (marker === DNL || (marker === LSE && b[pos + 4] === LSE_OVERSIZE)) return null;
     if (FRAME_HEADERS.has(marker)) {
       if (pos + 10 > b.length) return null;
       sizes.push({ rows: be16(b, pos + 5), columns: be16(b, pos + 7), components: b[pos + 9], precision: b[pos + 4], marker });
     }
-    pos += 2 + be16(b, pos + 2);
-    if (marker === SOS) pos = markerAfterScan(b, pos);
   }
   return sizes.length ? sizes : null;
 }
@@ -73,7 +58,8 @@ export function j2kSize(b) {
 /**
  * dicom_codestream.check_codestream for a JPEG-family (`kind` 'jpeg': JPEG and JPEG-LS) or
  * 'j2k' frame of header `h`: throws a UserError naming the file when the codestream's size is
- * unreadable or not Rows x Columns x SamplesPerPixel, or (JPEG) deeper than BitsStored.
+ * unreadable or not Rows x Columns x SamplesPerPixel, or (JPEG) of more scans than the header's
+ * maxJpegScans or deeper than BitsStored.
  * Returns the JPEG frame headers (null for J2K).
  */
 export function checkCodestream(h, data, kind) {
@@ -88,6 +74,8 @@ export function checkCodestream(h, data, kind) {
     }
   }
   if (!jpeg) return null;
+  const scans = tooManyScans(data, h.maxJpegScans);
+  if (scans) throw new UserError(`${h.name}: ${scans}`);
   const deepest = Math.max(...sizes.map((s) => s.precision));
   if (deepest > h.bitsStored) {
     throw new UserError(`${h.name}: the codestream's samples are ${deepest}-bit but BitsStored (0028,0101) says ${h.bitsStored}; refused before decoding`);

@@ -106,7 +106,8 @@ function regionFields(ds) {
 /**
  * dicom.read_header: the checked header record (no patient fields): {name, rows, columns, frames,
  * samples, photometric, bitsAllocated, bitsStored, signed, planar, transferSyntax, regions,
- * perFrameSpacing, sharedSpacing, pixelSpacing}. `limits`: the bundle metadata's input_limits.
+ * perFrameSpacing, sharedSpacing, pixelSpacing, maxJpegScans (the limit its JPEG frames are held
+ * to)}. `limits`: the bundle metadata's input_limits.
  * `inflated`: a deflated file's bytes with its data set inflated (./deflated.js readDicomHeader
  * reads any file: this, after inflating a deflated one).
  */
@@ -156,7 +157,7 @@ export function readHeader(parser, bytes, name, limits, inflated = null) {
     lastMenstrualDate: ds.string('x001021d0') ?? '', studyTime: ds.string('x00080030') ?? '',
     timezoneOffset: ds.string('x00080201') ?? '',
     sharedSpacing: measuresSpacing(ds.elements.x52009229?.items?.[0], `${name}: Shared Functional Groups (5200,9229)`),
-    pixelSpacing: spacingOf(ds, name), dataset: ds };
+    pixelSpacing: spacingOf(ds, name), maxJpegScans: limits.max_jpeg_scans, dataset: ds };
 }
 
 /** dicom.uids: the UIDs that reference the image (no patient data). */
