@@ -37,6 +37,13 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
                   "e.g. a run's best.keras: the released model has it inside).")
 
 
+# `predict` and `evaluate` exit codes (docs/commands.md): 0 every image measured; 1 an error
+# (for predict, none could be measured included), --out untouched; 2 a usage error (Click's);
+# 3 some images unreadable, the others measured and written, the unreadable ones named on
+# stderr and in unreadable.csv.
+SOME_UNREADABLE = 3
+
+
 @main.command()
 @click.option("--model", "model_path", default=None, show_default="the released int8 model",
               help="A .keras or .tflite model.")
@@ -56,7 +63,11 @@ _FLIP_TTA_HELP = ("Average with the horizontally flipped input (a .keras without
 @errors.clean_errors
 def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta, quiet, overwrite,
              reference_csv):
-    """Per-image HC, Dice and Hausdorff against the reference; summary and plots."""
+    """Per-image HC, Dice and Hausdorff against the reference; summary and plots.
+
+    Exit code 0: every image scored; 3: some unreadable or absent (listed in unreadable.csv),
+    the others scored; 1: an error, --out left as it was.
+    """
     from hc_tf.surfaces import evaluate as evaluate_lib
     from hc_tf.surfaces import hc18_folder
     from hc_tf import inference
@@ -65,6 +76,8 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     from hc_tf import models
 
     model_path = model_path or models.released_edge_model()
+    if not reference_csv:
+        hc18_folder.check_data_dir(data_dir)
     runner = inference.load_runner(model_path, flip_tta=flip_tta)
     total = None
     # --out as predict's: new or empty, or with --overwrite only evaluate's own outputs.
@@ -87,8 +100,14 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         with out_dir_lib.staged(out_dir, overwrite, outputs) as staging:
             summary = evaluate_lib.evaluate(runner, samples, staging, show_progress=progress.wanted(quiet),
                                             total=total, unreadable=unreadable)
-    for _, error in unreadable:
-        click.echo(f"unreadable: {error}", err=True)
+    missing = [] if reference_csv else hc18_folder.missing_images(unreadable)
+    for entry in unreadable:
+        if entry not in missing:
+            click.echo(f"unreadable: {entry[1]}", err=True)
+    if missing:  # a folder holding part of HC18: one line, not one per absent image
+        click.echo(f"not found: {text.count(len(missing), 'image')} the CSV lists "
+                   f"({os.path.basename(missing[0][0])} first) are not in "
+                   f"{os.path.dirname(missing[0][0])}", err=True)
     text.echo_evaluation(summary, t, out_dir, unreadable=len(unreadable))
     if reference_csv:
         text.echo_reference_rows(summary["reference_csv"])
@@ -96,12 +115,10 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
         note = evaluate_lib.in_sample_note(model_path, data_dir, getattr(runner, "sha256", None))
         if note:
             click.echo(note, err=True)
+    if unreadable:  # predict's exit code 3: scored what it could, the rest listed
+        click.get_current_context().exit(SOME_UNREADABLE)
 
 
-# `predict` exit codes (docs/commands.md): 0 every image measured; 1 an error, --out
-# untouched; 2 a usage error (Click's); 3 some images unreadable, the others measured
-# and written, the unreadable ones named on stderr and in unreadable.csv.
-PREDICT_SOME_UNREADABLE = 3
 
 
 def _patient_system(ctx, param, value):
@@ -176,7 +193,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_ov
     CSV and JSON) and overlay PNGs.
 
     Exit code 0: every image measured; 3: some unreadable (named, and listed in
-    unreadable.csv), the others measured; 1: an error, --out left as it was.
+    unreadable.csv), the others measured; 1: an error (no image measured included), --out
+    left as it was.
     Put -- before the inputs when a name starts with '-' (options go before it).
     """
     from hc_tf import measure as measure_lib
@@ -215,6 +233,10 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_ov
             extra = ", ".join(f"{out_dir}/{d}/" for d in folders)
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
+    except predict_lib.NothingMeasuredError as err:
+        for _, error in err.unreadable:
+            click.echo(f"unreadable: {error}", err=True)
+        raise click.ClickException(str(err)) from None
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)
     _echo_dicom_notes(result.records)
@@ -227,7 +249,7 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_ov
     click.echo(f"{text.count(counts['images'], 'image')}, head found in {counts['found']}, "
                f"{counts['flagged']} flagged for review{unreadable} -> {written}")
     if result.unreadable:
-        click.get_current_context().exit(PREDICT_SOME_UNREADABLE)
+        click.get_current_context().exit(SOME_UNREADABLE)
 
 @main.command()
 @click.option("--model", "model_path", default=None, show_default="the released int8 model",

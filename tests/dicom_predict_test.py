@@ -207,7 +207,7 @@ BAD = {"bad_no_regions.dcm": "no Sequence of Ultrasound Regions (0018,6011)",
 
 
 def test_bad_files_are_one_line_each_and_the_batch_goes_on(run):
-    assert run["result"].exit_code == cli.PREDICT_SOME_UNREADABLE, run["result"].output
+    assert run["result"].exit_code == cli.SOME_UNREADABLE, run["result"].output
     assert set(run["unreadable"]) == set(BAD)
     stderr = [line for line in run["result"].output.splitlines() if line.startswith("unreadable:")]
     assert len(stderr) == len(BAD)
@@ -229,9 +229,9 @@ def test_sr_and_fhir_for_every_measured_dicom(run):
 
 def test_typed_pixel_size_disagreeing_is_refused_and_override_records_it(tmp_path):
     path = dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(tmp_path / "h.dcm"))
-    refused = predict_lib.predict_files(MODEL, [path], str(tmp_path / "a"), pixel_size_mm=0.3)
-    assert not refused.records and "disagrees with the file's calibration" in \
-        refused.unreadable[0][1]
+    with pytest.raises(predict_lib.NothingMeasuredError) as refused:
+        predict_lib.predict_files(MODEL, [path], str(tmp_path / "a"), pixel_size_mm=0.3)
+    assert "disagrees with the file's calibration" in refused.value.unreadable[0][1]
     forced = predict_lib.predict_files(MODEL, [path], str(tmp_path / "b"), pixel_size_mm=0.3,
                                        override_dicom_calibration=True)
     [record] = forced.records
@@ -305,9 +305,11 @@ def test_implausible_file_calibration_is_refused_unless_allowed(tmp_path):
     h, w = gray.shape
     path = dicom_files.save(dicom_files.dataset([gray], regions=[
         dicom_files.region((0, 0, w - 1, h - 1), 5.0)]), str(tmp_path / "coarse.dcm"))
-    refused = predict_lib.predict_files(MODEL, [path], str(tmp_path / "a"))
-    assert "coarse.dcm: pixel size from dicom_us_region 5.0 mm is outside the plausible" in \
-        refused.unreadable[0][1] and "--allow-any-pixel-size" in refused.unreadable[0][1]
+    with pytest.raises(predict_lib.NothingMeasuredError) as refused:
+        predict_lib.predict_files(MODEL, [path], str(tmp_path / "a"))
+    [(_, why)] = refused.value.unreadable
+    assert "coarse.dcm: pixel size from dicom_us_region 5.0 mm is outside the plausible" in why \
+        and "--allow-any-pixel-size" in why
     allowed = predict_lib.predict_files(MODEL, [path], str(tmp_path / "b"),
                                         allow_implausible_pixel_size=True)
     assert allowed.records[0]["pixel_size_mm"] == pytest.approx(5.0)
@@ -325,7 +327,7 @@ def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
     result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir",
                                            str(run["inputs"]), "--reference-csv", str(ref_csv),
                                            "--out", str(out), "-q"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == cli.SOME_UNREADABLE, result.output
     assert "unreadable: " in result.output and "bad_unit4.dcm" in result.output
     # Every row is scored or named: a file not DICOM inside, a missing file.
     assert f"{ref_csv}: 4 of 7 rows scored; not scored: bad_nopreamble.dcm, bad_unit4.dcm, " \
@@ -566,3 +568,21 @@ def test_the_web_apps_lmp_dating_is_the_pythons(tmp_path):
               "console.log(JSON.stringify(cases.map(([l, s]) => { const r = lmpGaWeeks(spec, l, s);"
               " return [r.weeks, r.note]; })));\n")
     assert node_json(tmp_path, script) == python
+
+
+def test_the_same_image_under_two_names_is_measured_once(tmp_path):
+    """One DICOM image copied under two names (one SOPInstanceUID): the second is refused
+    naming the first, so an exam counts it once and it gets one SR and one FHIR file."""
+    import shutil
+    first = dicom_files.save(dicom_files.gray_dataset(HEADS[0]), str(tmp_path / "a.dcm"))
+    shutil.copy(first, tmp_path / "b.dcm")
+    other = dicom_files.save(dicom_files.gray_dataset(HEADS[1]), str(tmp_path / "c.dcm"))
+    result = predict_lib.predict_files(MODEL, [first, str(tmp_path / "b.dcm"), other],
+                                       str(tmp_path / "out"))
+    assert [r["filename"] for r in result.records] == ["a.dcm", "c.dcm"]
+    [(path, why)] = result.unreadable
+    assert path.endswith("b.dcm") and why == (
+        f"{tmp_path / 'b.dcm'}: the same DICOM image as {first} (the same SOPInstanceUID "
+        "(0008,0018)); measured once, as that file")
+    heads = [n for n in os.listdir(tmp_path / "out" / "fhir") if ".obgyn." not in n]
+    assert sorted(heads) == ["a.fhir.json", "c.fhir.json"]

@@ -95,7 +95,9 @@ def test_disagreement_flag_when_intervals_share_no_value():
 
 def test_exam_of_no_heads_and_review_any():
     row = E.exam_record("9", [_rec("9_HC.png"), _rec("9_2HC.png")])
-    assert row["found"] == 0 and row["hc_mean_mm"] is None and row["disagree"] is False
+    # not assessed: empty in exams.csv, not "False" (which would read as "the images agree")
+    assert row["found"] == 0 and row["hc_mean_mm"] is None and row["disagree"] is None
+    assert row["disagree_reason"] == "not assessed: no head found" and row["ga_hadlock"] is None
     row = E.exam_record("9", [_rec("9_HC.png", 100.0, 3.0, review=True)])
     assert row["review_any"] is True and row["hc_sd_mm"] is None
 
@@ -194,3 +196,13 @@ def test_the_apps_sum_is_math_fsum_to_the_bit():
                          capture_output=True, text=True, timeout=60, check=True)
     got = [float(v) for v in json.loads(res.stdout)]
     assert got == [math.fsum(c) for c in cases]
+
+
+def test_a_ga_beyond_a_formula_is_empty_with_its_status_as_in_report_csv():
+    """exams.csv as report.csv: no GA text in a GA column; `ga_<formula>_status` says why."""
+    [row] = E.exam_records([_rec("4_HC.png", 60.0, 2.0)])  # below both formulas' HC ranges
+    assert (row["ga_hadlock"], row["ga_hadlock_days"], row["ga_hadlock_status"]) \
+        == (None, None, "out_of_range")
+    [row] = E.exam_records([_rec("5_HC.png", 200.0, 4.0)])
+    assert row["ga_hadlock_status"] == "ok" \
+        and row["ga_hadlock"] == clinical.format_ga(row["ga_hadlock_days"])

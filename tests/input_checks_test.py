@@ -141,7 +141,7 @@ def test_evaluate_scores_the_rest_when_one_hc18_image_is_unreadable(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir", str(folder),
                                            "--out", str(out), "-q"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == cli.SOME_UNREADABLE, result.output  # as predict's
     assert "Traceback" not in result.output
     bad = folder / "training_set" / "001_HC.png"
     assert f"unreadable: {bad}: " in result.output
@@ -149,6 +149,47 @@ def test_evaluate_scores_the_rest_when_one_hc18_image_is_unreadable(tmp_path):
     assert (out / "per_image.csv").read_text().splitlines()[1].startswith("000_HC.png,")
     rows = (out / "unreadable.csv").read_text().splitlines()
     assert len(rows) == 2 and rows[1].startswith(f"{bad},")
+
+
+def test_evaluate_on_part_of_hc18_says_in_one_line_which_images_are_absent(tmp_path):
+    """A folder holding some of the CSV's images (HC18's 896-row CSV beside 10 images): one
+    line for the absent ones, each still in unreadable.csv; a damaged one named as before."""
+    folder = _hc18_folder(tmp_path / "hc18")
+    with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
+        f.write("".join(f"{k:03d}_HC.png,0.1,70.0\n" for k in range(1, 31)))
+    (folder / "training_set" / "031_HC.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
+        f.write("031_HC.png,0.1,70.0\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir", str(folder),
+                                           "--out", str(out), "-q"])
+    assert result.exit_code == cli.SOME_UNREADABLE, result.output
+    train = folder / "training_set"
+    assert f"not found: 30 images the CSV lists (001_HC.png first) are not in {train}\n" \
+        in result.output
+    assert [line for line in result.output.splitlines() if line.startswith("unreadable: ")] \
+        == [f"unreadable: {train / '031_HC.png'}: not a readable image file (damaged: the file "
+            "ends before its IEND chunk (cut short?))"]
+    assert len((out / "unreadable.csv").read_text().splitlines()) == 1 + 31
+
+
+def test_evaluate_refuses_a_data_dir_it_cannot_read_before_loading_anything(tmp_path, monkeypatch):
+    """A missing folder, HC18's training_set/ itself, or another folder: one line saying what
+    to give, before TensorFlow (or any model) loads."""
+    from hc_tf import inference
+    monkeypatch.setattr(inference, "load_runner", lambda *a, **k: pytest.fail("model loaded"))
+    folder = _hc18_folder(tmp_path / "hc18")
+    cases = {tmp_path / "nope": "no such folder",
+             folder / "training_set": "holds HC18 images itself; give the folder that holds "
+                                      "training_set/ and training_set_pixel_size_and_HC.csv",
+             tmp_path: "neither an HC18 folder (training_set/ and training_set_pixel_size_and_"
+                       f"HC.csv) nor a prepared TFDS data dir (hc-tf prepare --manual-dir "
+                       f"HC18_FOLDER --data-dir {tmp_path} makes one)"}
+    for data_dir, why in cases.items():
+        result = CliRunner().invoke(cli.main, ["evaluate", "--data-dir", str(data_dir),
+                                               "--out", str(tmp_path / "out")])
+        assert result.exit_code == 1 and result.output == f"Error: {data_dir}: {why}\n", result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_missing_hc18_image_or_annotation_is_named_and_the_rest_are_read(tmp_path):
@@ -206,15 +247,21 @@ def test_binary_pixel_csv_names_the_file(image_dir, tmp_path):
                     f"{csv_path}: not a UTF-8 text CSV")
 
 
-def test_a_1x1_image_is_too_small_not_3d(tmp_path):
+def test_a_1x1_image_is_too_small_not_3d(tmp_path, image_dir):
     png = tmp_path / "tiny.png"
     cv2.imwrite(str(png), np.zeros((1, 1), np.uint8))
     with pytest.raises(ValueError, match=r"tiny.png: image too small \(1 x 1 pixels"):
         preprocess.read_gray_image(str(png))
-    # predict measures what it can and names each unreadable image (exit code 3).
+    # predict measures what it can and names each unreadable image (exit code 3); with no other
+    # image, nothing is measured: an error (exit code 1), --out left as it was.
     result = _predict(png, "--pixel-size", "0.1", "--out", tmp_path / "o")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 1, result.output
     assert f"unreadable: {png}: image too small (1 x 1 pixels" in result.output
+    assert result.output.rstrip().endswith("Error: no image could be measured (1 unreadable, "
+                                           "each named above); nothing was written")
+    assert not (tmp_path / "o").exists()
+    both = _predict(png, image_dir / "000_HC.png", "--pixel-size", "0.1", "--out", tmp_path / "p")
+    assert both.exit_code == 3 and (tmp_path / "p" / "unreadable.csv").exists(), both.output
 
 
 # --- output names: only known extensions are stripped ---------------------------

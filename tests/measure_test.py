@@ -559,6 +559,25 @@ def test_flagged_overlay_has_a_red_frame_and_a_clean_one_none():
     assert red(marked[30:80, :400]).sum() > red(clean[30:80, :400]).sum() + 50  # REVIEW text
 
 
+def test_overlay_text_sits_on_a_dark_box_and_wraps_within_the_image():
+    """Legible over a scanner's burnt-in header (bright text there): a dark box under the
+    lines; a REVIEW line longer than a narrow image is broken after "; " and stays inside."""
+    from hc_tf.measure import overlay
+    bright = np.full((270, 300), 230, np.uint8)
+    m = M.measure(GOOD, BOX, PX)
+    flagged = dataclasses.replace(m, quality=dataclasses.replace(
+        m.quality, fit_rms_frac=0.05, outside_fraction=0.3))
+    assert len(flagged.review_reasons) >= 2
+    out = M.draw_overlay(bright, flagged, label="a_long_file_name.png")
+    box = out[4:7, 12:40]  # inside the box, under the red frame and above the letters
+    assert (box.max(axis=2) < 30).all()
+    reasons = "; ".join(flagged.review_reasons)
+    lines = overlay._wrapped(f"REVIEW: {reasons}", 280, 0.4, 1)
+    assert len(lines) >= 2 and lines[0].endswith(";") and lines[1].startswith("  ")
+    assert all(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0] <= 280 for t in lines)
+    assert " ".join(t.strip() for t in lines) == f"REVIEW: {reasons}"
+
+
 # --- no TensorFlow -----------------------------------------------------------
 
 def test_import_without_tensorflow():

@@ -113,12 +113,13 @@ def test_the_limits_are_configurable_by_environment(tmp_path):
     shutil.copy(SAMPLE, d / "good.png")
     pixels = _predict(d, "--pixel-size", "0.15", "--out", tmp_path / "a",
                       env={images.PIXELS_ENV: "100000"})  # the sample image is 400 x 270
-    assert pixels.returncode == 3, pixels.stderr
+    assert pixels.returncode == 1, pixels.stderr  # its only image refused: nothing written
     assert "good.png: image too large (400 x 270 pixels; at most 100,000" in pixels.stderr
+    assert not (tmp_path / "a").exists()
     size = (d / "good.png").stat().st_size
     nbytes = _predict(d, "--pixel-size", "0.15", "--out", tmp_path / "b",
                       env={images.BYTES_ENV: str(size - 1)})
-    assert nbytes.returncode == 3 and "good.png: file too large" in nbytes.stderr
+    assert nbytes.returncode == 1 and "good.png: file too large" in nbytes.stderr
     bad = _predict(d, "--pixel-size", "0.15", "--out", tmp_path / "c",
                    env={images.BYTES_ENV: "lots"})
     assert bad.returncode == 1 and f"{images.BYTES_ENV}='lots': expected a positive" in bad.stderr

@@ -93,10 +93,39 @@ def draw_overlay(gray_image: np.ndarray, m: Measurement, label: Optional[str] = 
         cv2.rectangle(out, (0, 0), (w - 1, h - 1), _OVERLAY_REVIEW, 2 * frame)
     scale = max(0.4, max(h, w) / 1600)
     step = int(30 * scale) + thick
-    for k, (text, color) in enumerate(overlay_lines(m, label)):
-        org = (8 + (3 * thick if m.review else 0), 8 + int(24 * scale) + k * step
-               + (3 * thick if m.review else 0))
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2,
-                    cv2.LINE_AA)
+    inset = 3 * thick if m.review else 0
+    lines = [(part, color) for text, color in overlay_lines(m, label)
+             for part in _wrapped(text, w - 2 * (8 + inset), scale, thick)]
+    # A dark box under the text: legible over a scanner's burnt-in header or bright tissue.
+    widths = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for t, _ in lines]
+    bottom = 8 + inset + int(24 * scale) + (len(lines) - 1) * step + int(8 * scale) + thick
+    cv2.rectangle(out, (inset, inset), (min(w - 1 - inset, 16 + inset + max(widths)), bottom),
+                  (0, 0, 0), cv2.FILLED)
+    for k, (text, color) in enumerate(lines):
+        org = (8 + inset, 8 + int(24 * scale) + k * step + inset)
         cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
     return out
+
+
+def _wrapped(text: str, width: int, scale: float, thick: int) -> List[str]:
+    """`text` in lines that fit `width` pixels, each continuation indented (a single word
+    wider than that stays whole)."""
+    def fits(t: str) -> bool:
+        return cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] <= width
+    lines: List[str] = []
+    while not fits(text):
+        cut = _last_break(text, fits)
+        if cut is None:
+            break
+        lines.append(text[:cut].rstrip())
+        text = "  " + text[cut:]
+    return lines + [text]
+
+
+def _last_break(text: str, fits) -> Optional[int]:
+    """Where to break `text`: after the last "; " (else ", ", else " ") whose head fits."""
+    for sep in ("; ", ", ", " "):
+        for i in range(len(text) - len(sep), 0, -1):
+            if text.startswith(sep, i) and fits(text[:i + len(sep)].rstrip()):
+                return i + len(sep)
+    return None

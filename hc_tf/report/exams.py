@@ -50,7 +50,7 @@ EXAM_FIELDS = ("exam", "images", "found", "filenames", "hc_mean_mm", "hc_sd_mm",
                "hc_mean_centile", "hc_mean_z", "hc_mean_centile_lower_95",
                "hc_mean_centile_upper_95", "ga_hadlock_lower_95_days",
                "ga_hadlock_upper_95_days", "ga_intergrowth_lower_95_days",
-               "ga_intergrowth_upper_95_days")
+               "ga_intergrowth_upper_95_days", "ga_hadlock_status", "ga_intergrowth_status")
 GA_METHODS = (("hadlock", clinical.GaMethod.HADLOCK_1984),
               ("intergrowth", clinical.GaMethod.INTERGROWTH_2016))
 
@@ -118,9 +118,10 @@ def group_exams(records: Sequence[Mapping[str, Any]],
 
 
 def _ga(hc_mm: float, method: clinical.GaMethod) -> Dict[str, Any]:
+    """report.csv's GA columns: "20+1", its days and "ok", or no GA and "out_of_range"."""
     g = clinical.ga_from_hc(hc_mm, method)
-    return {"ga": clinical.format_ga(g.ga_days) if g.ga_days is not None else "out of range",
-            "ga_days": g.ga_days}
+    return {"ga": clinical.format_ga(g.ga_days) if g.ga_days is not None else None,
+            "ga_days": g.ga_days, "status": g.status.value}
 
 
 def _ga_intervals(mean: float, half: float) -> Dict[str, Optional[float]]:
@@ -189,7 +190,8 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
     row: Dict[str, Any] = {k: None for k in EXAM_FIELDS}
     row.update(exam=exam, images=len(members), found=len(found),
                filenames="; ".join(r["filename"] for r in members),
-               review_any=any(r["review"] for r in members), disagree=False, disagree_reason="")
+               review_any=any(r["review"] for r in members), disagree=None,
+               disagree_reason="not assessed: no head found")  # None: not assessed, not "agree"
     if not found:
         return row
     hcs = [r["hc_mm"] for r in found]
@@ -209,7 +211,8 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
                         f"{q}_mean_upper_95_mm": row[f"{q}_mean_mm"] + half})
     for key, method in GA_METHODS:
         g = _ga(mean, method)
-        row[f"ga_{key}"], row[f"ga_{key}_days"] = g["ga"], g["ga_days"]
+        row[f"ga_{key}"], row[f"ga_{key}_days"], row[f"ga_{key}_status"] = \
+            g["ga"], g["ga_days"], g["status"]
     dates = {r.get("known_ga_weeks") for r in found}
     ga = dates.pop() if len(dates) == 1 else None  # one GA from dating for all its heads
     if ga is not None:  # the mean's centile (none beyond the standard's weeks)
@@ -227,6 +230,7 @@ def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, An
         row.update(hc_mean_centile_lower_95=ci.lower_centile,
                    hc_mean_centile_upper_95=ci.upper_centile)
     lo, hi = max(iv["lower_mm"] for iv in ivs), min(iv["upper_mm"] for iv in ivs)
+    row.update(disagree=False, disagree_reason="")
     if lo > hi:
         row.update(disagree=True, disagree_reason=(
             f"the images' 95% intervals share no value (HC {min(hcs):.1f} to {max(hcs):.1f} mm):"

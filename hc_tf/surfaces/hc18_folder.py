@@ -5,6 +5,8 @@ HC the CSV's.
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
 from typing import Iterator, List, Optional, Tuple
 
@@ -18,6 +20,33 @@ def is_hc18_folder(folder: str) -> bool:
     """True for a folder in the HC18 release layout (training_set/ + its CSV)."""
     return (os.path.isdir(os.path.join(folder, "training_set"))
             and os.path.isfile(os.path.join(folder, hc18_csv.TRAINING_CSV)))
+
+
+def check_data_dir(data_dir: str) -> None:
+    """Refuses an evaluate --data-dir that is neither an HC18 folder nor a TFDS data dir with an
+    hc18 dataset in it, before TensorFlow loads (seconds, and its log lines) to say so.
+
+    Raises:
+      ValueError: naming the folder and what to give instead.
+    """
+    if is_hc18_folder(data_dir) or glob.glob(os.path.join(glob.escape(data_dir), "hc18", "*",
+                                                           "*", "dataset_info.json")):
+        return  # TFDS's layout: hc18/<config>/<version>/
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"{data_dir}: no such folder")
+    if any(name.endswith("_Annotation.png") for name in os.listdir(data_dir)):
+        raise ValueError(f"{data_dir}: holds HC18 images itself; give the folder that holds "
+                         f"training_set/ and {hc18_csv.TRAINING_CSV}")
+    raise ValueError(f"{data_dir}: neither an HC18 folder (training_set/ and "
+                     f"{hc18_csv.TRAINING_CSV}) nor a prepared TFDS data dir (hc-tf prepare "
+                     f"--manual-dir HC18_FOLDER --data-dir {data_dir} makes one)")
+
+
+def missing_images(unreadable: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    """The entries of `unreadable` that are images the CSV lists but the folder lacks (an
+    annotation missing beside its image, or a file refused, is not one)."""
+    return [(path, error) for path, error in unreadable
+            if error == f"{path}: {os.strerror(errno.ENOENT)}"]
 
 
 def hc18_folder_size(folder: str) -> int:

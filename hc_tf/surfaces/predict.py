@@ -20,6 +20,7 @@ import cv2
 from hc_tf.io import tables
 from hc_tf import clinical
 from hc_tf.io import atomic
+from hc_tf.io import dicom
 from hc_tf.io import file_names
 from hc_tf.io import out_dir as out_dir_lib
 from hc_tf import inference
@@ -65,14 +66,20 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
     The progress bar counts paths as they are read, unreadable ones included, so it
     ends at the number of inputs (it runs at most one batch ahead of the measuring).
     """
+    first_of: Dict[str, str] = {}  # SOP Instance UID -> the input that had it first
     for path in progress.bar(paths, show_progress, desc="predict"):
         name = os.path.basename(path)
         if dicom_predict.is_dicom_path(path):  # its frames; a refusal is one line, as below
             try:
+                header = dicom.read_header(path)
+                uid = dicom.uids(header)["sop_instance_uid"]
+                if uid and first_of.setdefault(uid, path) != path:  # one image, two files:
+                    raise ValueError(f"the same DICOM image as {first_of[uid]} (the same "  # once
+                                     f"SOPInstanceUID (0008,0018)); measured once, as that file")
                 yield from dicom_predict.samples(
                     path, frame, sizes.get(name, pixel_size_mm), override_dicom_calibration,
                     "--pixel-csv's row" if name in sizes else "--pixel-size",
-                    allow_implausible_pixel_size)
+                    allow_implausible_pixel_size, header=header)
             except (OSError, ValueError) as err:
                 unreadable.append((path, unreadable_reason(path, err)))
             continue
@@ -254,6 +261,15 @@ def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
                                 dicom_predict.FHIR_DIR: "<image>.fhir.json"})
 
 
+class NothingMeasuredError(ValueError):
+    """No input could be read or measured: each is in `unreadable` with why, nothing written."""
+
+    def __init__(self, unreadable: List[Tuple[str, str]]):
+        super().__init__(f"no image could be measured ({len(unreadable)} unreadable, each "
+                         "named above); nothing was written")
+        self.unreadable = unreadable
+
+
 def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                   pixel_csv: Optional[str] = None, pixel_size_mm: Optional[float] = None,
                   flip_tta: bool = False, overwrite: bool = False,
@@ -295,6 +311,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
         a GA that is not a number or outside 10-45 weeks (named by option or file and row),
         both --ga-weeks and a GA column, duplicate names or CSV rows, a bad model or a
         `out_dir` that can't be used, a patient system that is not an absolute URI.
+      NothingMeasuredError: after reading, when no input could be read or measured.
     """
     if fhir_patient_system is not None:
         from hc_tf.report import fhir
@@ -309,4 +326,6 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                                   frame, override_dicom_calibration, allow_implausible_pixel_size),
             unreadable, staging, model_path, job.known_ga, exams_lib.read_exam_column(pixel_csv),
             fhir_patient_system, overlays)
+        if not records:  # every input refused: an error, OUT left as it was
+            raise NothingMeasuredError(unreadable)
     return PredictResult(measurements, unreadable, records)

@@ -144,8 +144,9 @@ def build_app(runner: inference.Runner, examples: Sequence[Tuple[str, float]] = 
                                 elem_id="ga", value="")
                 submit = gr.Button("Measure", variant="primary", elem_id="submit")
             with gr.Column():
-                overlay = gr.Image(label="Fitted ellipse", type="numpy", format="png",
-                                   interactive=False, elem_id="overlay", height=360)
+                # No label chip: it would sit over the overlay's own HC and GA lines.
+                overlay = gr.Image(label="Fitted ellipse", show_label=False, type="numpy",
+                                   format="png", interactive=False, elem_id="overlay", height=360)
                 hc = gr.Textbox(label="Head circumference (DICOM: and the pixel size used)",
                                 elem_id="hc", lines=2, interactive=False)
                 review = gr.Textbox(label="Review flag", elem_id="review", interactive=False)

@@ -17,7 +17,8 @@ export const EXAM_FIELDS = ['exam', 'images', 'found', 'filenames', 'hc_mean_mm'
   'ga_intergrowth', 'ga_intergrowth_days', 'disagree', 'disagree_reason', 'review_any',
   'bpd_mean_lower_95_mm', 'bpd_mean_upper_95_mm', 'ofd_mean_lower_95_mm', 'ofd_mean_upper_95_mm', 'known_ga_weeks',
   'hc_mean_centile', 'hc_mean_z', 'hc_mean_centile_lower_95', 'hc_mean_centile_upper_95',
-  'ga_hadlock_lower_95_days', 'ga_hadlock_upper_95_days', 'ga_intergrowth_lower_95_days', 'ga_intergrowth_upper_95_days'];
+  'ga_hadlock_lower_95_days', 'ga_hadlock_upper_95_days', 'ga_intergrowth_lower_95_days', 'ga_intergrowth_upper_95_days',
+  'ga_hadlock_status', 'ga_intergrowth_status'];
 const HC18_NAME = /^(\d+)_(?:[2-9])?HC$/;
 const GA_METHODS = [['hadlock', 'hadlock_1984'], ['intergrowth', 'intergrowth21_hc_2016']];
 // records.GA_TITLES by formula key: the formula a GA interval's method names
@@ -154,7 +155,7 @@ export function examRecord(spec, exam, members) {
   const row = Object.fromEntries(EXAM_FIELDS.map((k) => [k, null]));
   Object.assign(row, { exam, images: members.length, found: found.length,
     filenames: members.map((r) => r.filename).join('; '), review_any: members.some((r) => r.review),
-    disagree: false, disagree_reason: '' });
+    disagree: null, disagree_reason: 'not assessed: no head found' }); // null: not assessed, not "agree"
   if (!found.length) return row;
   const hcs = found.map((r) => r.hc_mm);
   const m = mean(hcs);
@@ -171,8 +172,9 @@ export function examRecord(spec, exam, members) {
   }
   for (const [key, method] of GA_METHODS) {
     const g = gaFromHc(spec, m, method);
-    row[`ga_${key}`] = g.ga_days === null ? 'out of range' : formatGa(g.ga_days);
+    row[`ga_${key}`] = g.ga_days === null ? null : formatGa(g.ga_days);
     row[`ga_${key}_days`] = g.ga_days;
+    row[`ga_${key}_status`] = g.status;
   }
   const dates = new Set(found.map((r) => r.known_ga_weeks ?? null));
   const ga = dates.size === 1 ? [...dates][0] : null; // one GA from dating for all its heads
@@ -190,6 +192,7 @@ export function examRecord(spec, exam, members) {
   const ci = ga !== null ? centileInterval(spec, m - half, m + half, ga, 0.95) : null;
   if (ci) Object.assign(row, { hc_mean_centile_lower_95: ci.lower_centile, hc_mean_centile_upper_95: ci.upper_centile });
   const lo = Math.max(...ivs.map((iv) => iv.lower_mm)), hi = Math.min(...ivs.map((iv) => iv.upper_mm));
+  Object.assign(row, { disagree: false, disagree_reason: '' });
   if (lo > hi) {
     Object.assign(row, { disagree: true, disagree_reason: `the images' 95% intervals share no value (HC `
       + `${fmtFixed(Math.min(...hcs), 1)} to ${fmtFixed(Math.max(...hcs), 1)} mm): remeasure or check which image is off` });
