@@ -184,10 +184,10 @@ def check_contents(out_dir: str, overwrite: bool, outputs: Outputs) -> None:
                          f"outputs, or choose another --out")
     foreign = foreign_entries(out_dir, outputs)
     if foreign:
-        raise ValueError(f"{out_dir}: holds files this run does not write "
+        raise ValueError(f"{out_dir}: holds files that are not this run's outputs "
                          f"({', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}); "
-                         f"--overwrite replaces only files of the kinds this run writes "
-                         f"({outputs.describe()}): move them or choose another --out")
+                         f"--overwrite replaces only this run's own ({outputs.describe()}, "
+                         f"for this run's inputs): move them or choose another --out")
 
 
 def _make_staging(out_dir: str) -> str:
