@@ -50,7 +50,8 @@ SOME_UNREADABLE = 3
 @click.option("--data-dir", required=True,
               help="A folder in the HC18 layout (training_set/ + its CSV) or a prepared TFDS data dir.")
 @click.option("--out", "out_dir", required=True,
-              help="Folder for per_image.csv, summary.json, evaluation.png (new or empty).")
+              help="Folder for per_image.csv, summary.json, evaluation.png, bland_altman.png "
+                   "and unreadable.csv (new or empty).")
 @click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
 @click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
               type=float)
@@ -157,8 +158,8 @@ def _echo_dicom_notes(records) -> None:
 @click.option("--pixel-size", default=None, type=float,
               help="One pixel size (mm) for every image (not needed for calibrated DICOM).")
 @click.option("--out", "out_dir", required=True,
-              help="Folder for submission.csv, report.csv/.json, overlays/ and unreadable.csv "
-                   "(new or empty).")
+              help="Folder for submission.csv, report.csv/.json, exams.csv, overlays/, "
+                   "unreadable.csv and, for DICOM inputs, sr/ and fhir/ (new or empty).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier predict run's outputs in --out.")
 @click.option("--no-overlays", is_flag=True,
               help="Write no overlay PNGs (a batch's largest output and a quarter of its time "
