@@ -215,6 +215,8 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_ov
             extra = ", ".join(f"{out_dir}/{d}/" for d in folders)
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)
     _echo_dicom_notes(result.records)

@@ -49,6 +49,7 @@ class PredictResult:
     measurements: List[measure_lib.Measurement]
     unreadable: List[Tuple[str, str]]  # (path, error naming the path)
     records: List[Dict[str, object]] = dataclasses.field(default_factory=list)  # report.json's
+    notes: List[str] = dataclasses.field(default_factory=list)  # about the inputs (`Inputs.notes`)
 
     @property
     def flagged(self) -> int:
@@ -309,4 +310,4 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                                   frame, override_dicom_calibration, allow_implausible_pixel_size),
             unreadable, staging, model_path, job.known_ga, exams_lib.read_exam_column(pixel_csv),
             fhir_patient_system, overlays)
-    return PredictResult(measurements, unreadable, records)
+    return PredictResult(measurements, unreadable, records, job.notes)

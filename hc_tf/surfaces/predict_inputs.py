@@ -23,10 +23,33 @@ GA_COLUMN = "ga_weeks"
 IMAGE_EXTENSIONS = file_names.IMAGE_EXTENSIONS
 
 
+# HC18 ships each training image's outline mask as NNN_HC_Annotation.png beside NNN_HC.png.
+ANNOTATION_SUFFIX = "_Annotation"
+
+
 def is_image_name(path: str) -> bool:
-    """An image file by extension, and not an HC18 annotation."""
-    name = os.path.basename(path)
-    return name.lower().endswith(IMAGE_EXTENSIONS) and "_Annotation" not in name
+    """An image file by extension."""
+    return os.path.basename(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def annotation_masks(paths: Sequence[str]) -> List[str]:
+    """The annotation masks among a folder's (or a glob's) images: `STEM_Annotation.EXT` beside an
+    image `STEM.<image ext>` in the same folder, as HC18's. Any other name holding "_Annotation"
+    (my_Annotation_scan.png, or a mask without its image) is an image like any other: it was once
+    left out silently."""
+    stems = {os.path.splitext(p)[0] for p in paths if is_image_name(p)}  # folder/STEM
+    return [p for p in paths if is_image_name(p)
+            and (stem := os.path.splitext(p)[0]).endswith(ANNOTATION_SUFFIX)
+            and stem[:-len(ANNOTATION_SUFFIX)] in stems]
+
+
+def masks_note(masks: Sequence[str]) -> str:
+    """One line saying which annotation masks a folder's listing left out."""
+    more = f" and {len(masks) - 3} more" if len(masks) > 3 else ""
+    return (f"left out {len(masks)} annotation mask{'s' if len(masks) > 1 else ''} (NAME"
+            f"{ANNOTATION_SUFFIX}.png beside the image NAME.png, as HC18's): "
+            f"{', '.join(input_names.printable_name(p) for p in masks[:3])}{more}; "
+            "give one as a file to measure it")
 
 
 def unmeasured_reason(path: str) -> Optional[str]:
@@ -45,8 +68,10 @@ def unmeasured_reason(path: str) -> Optional[str]:
 
 def list_images(inputs: Sequence[str],
                 match: Optional[Callable[[str], List[str]]] = None,
-                left_out: Optional[List[Tuple[str, str]]] = None) -> List[str]:
-    """Expands folders to their image files (annotation PNGs excluded), sorted.
+                left_out: Optional[List[Tuple[str, str]]] = None,
+                masks: Optional[List[str]] = None) -> List[str]:
+    """Expands folders to their image files (annotation masks beside their images excluded),
+    sorted.
 
     Args:
       inputs: image files and folders of images.
@@ -54,6 +79,8 @@ def list_images(inputs: Sequence[str],
         to the paths it names; None: such an input is an error.
       left_out: when given, gets (path, why) for each folder file with no extension that is
         not measured (`unmeasured_reason`).
+      masks: when given, gets the annotation masks left out (`annotation_masks`); a file
+        named as an input is measured whatever its name.
 
     Returns:
       The image paths, in the order given (each folder's sorted).
@@ -62,12 +89,15 @@ def list_images(inputs: Sequence[str],
       ValueError: for a path that doesn't exist, no image at all, or two images
         with the same file name (see `check_unique_names`).
     """
-    paths = []
+    paths: List[str] = []
+    dropped: List[str] = []
     for item in inputs:
         if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
             listed = sorted(os.path.join(item, n) for n in os.listdir(item))
             kept = [p for p in listed if is_image_name(p) or dicom_predict.is_dicom_path(p)]
-            paths += kept
+            found = set(annotation_masks(kept))
+            paths += [p for p in kept if p not in found]
+            dropped += sorted(found)
             if left_out is not None:
                 left_out += [(input_names.printable_name(p), why)
                              for p in sorted(set(listed) - set(kept))
@@ -75,12 +105,16 @@ def list_images(inputs: Sequence[str],
         elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
-            paths += matched
+            found = set(annotation_masks(matched))
+            paths += [p for p in matched if p not in found]
+            dropped += sorted(found)
         else:
             raise ValueError(f"{item}: no such file or folder")
     if not paths:
         raise ValueError(f"no images found in {', '.join(inputs)}")
     check_unique_names(paths)
+    if masks is not None:
+        masks += dropped
     return paths
 
 
@@ -232,6 +266,8 @@ class Inputs:
     # (printable path, error) of inputs refused before reading: names that are not UTF-8, and
     # a folder's files with no extension that are not DICOM by content (`unmeasured_reason`)
     refused: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+    # What was read as asked but may surprise: masks left out (`masks_note`); said on stderr
+    notes: List[str] = dataclasses.field(default_factory=list)
 
     def pixel_size(self, filename: str) -> float:
         """The image's pixel size (mm)."""
@@ -270,8 +306,10 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     images.check_limits()
     # Refused here, not when the report is written: one such name failed the whole run.
     left_out: List[Tuple[str, str]] = []
-    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match, left_out))
+    masks: List[str] = []
+    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match, left_out, masks))
     refused += left_out
+    notes = [masks_note(masks)] if masks else []
     if not paths:
         raise ValueError(f"{refused[0][1]}"
                          + (f" (and {len(refused) - 1} more such)" if len(refused) > 1 else ""))
@@ -293,6 +331,6 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
-    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga, refused)
+    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga, refused, notes)
 
 

@@ -1,0 +1,86 @@
+"""`hc-tf predict`'s inputs: what a folder's listing leaves out and says, the --pixel-csv columns
+it reads, and the words of a missing, empty or 16-bit file."""
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hc_tf import cli
+from hc_tf.surfaces import demo
+from hc_tf.surfaces import predict_inputs
+
+MODEL = demo.DEFAULT_MODEL
+
+
+@pytest.fixture(scope="module")
+def png(tmp_path_factory):
+    """A 270x400 8-bit PNG of a bright filled ellipse."""
+    gray = np.full((270, 400), 20, np.uint8)
+    cv2.ellipse(gray, (200, 135), (120, 90), 17, 0, 360, 200, -1)
+    return cv2.imencode(".png", gray)[1].tobytes()
+
+
+def _folder(tmp_path, png, names):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes(png)
+    return folder
+
+
+def _predict(*args):
+    return CliRunner().invoke(cli.main, ["predict", "--model", MODEL, *map(str, args)])
+
+
+# --- annotation masks ----------------------------------------------------------------
+
+def test_only_a_mask_beside_its_image_is_left_out_and_said(tmp_path, png):
+    """"_Annotation" anywhere in a name left the file out without a word (my_Annotation_scan.png);
+    only HC18's layout, NAME_Annotation.EXT beside the image NAME.EXT, is left out now."""
+    folder = _folder(tmp_path, png, ["000_HC.png", "000_HC_Annotation.png", "001_HC.jpg",
+                                     "001_HC_Annotation.PNG", "my_Annotation_scan.png",
+                                     "lone_Annotation.png", "x_annotation.png", "x.png"])
+    masks = []
+    listed = predict_inputs.list_images([str(folder)], masks=masks)
+    assert [os.path.basename(p) for p in listed] == [
+        "000_HC.png", "001_HC.jpg", "lone_Annotation.png", "my_Annotation_scan.png", "x.png",
+        "x_annotation.png"]
+    assert masks == [str(folder / "000_HC_Annotation.png"), str(folder / "001_HC_Annotation.PNG")]
+    job = predict_inputs.read_inputs([str(folder)], None, 0.1)
+    assert job.paths == listed and job.refused == []
+    assert job.notes == [f"left out 2 annotation masks (NAME_Annotation.png beside the image "
+                         f"NAME.png, as HC18's): {masks[0]}, {masks[1]}; give one as a file to "
+                         "measure it"]
+
+
+def test_a_mask_named_as_a_file_or_in_another_folder_is_measured(tmp_path, png):
+    folder = _folder(tmp_path, png, ["000_HC_Annotation.png"])
+    (tmp_path / "000_HC.png").write_bytes(png)  # beside the folder, not in it
+    masks = []
+    assert predict_inputs.list_images([str(folder)], masks=masks) == [
+        str(folder / "000_HC_Annotation.png")] and masks == []
+    named = [str(tmp_path / "000_HC.png"), str(folder / "000_HC_Annotation.png")]
+    assert predict_inputs.list_images(named, masks=masks) == named and masks == []
+
+
+def test_a_globs_masks_are_left_out_as_a_folders(tmp_path, png):
+    folder = _folder(tmp_path, png, ["000_HC.png", "000_HC_Annotation.png", "a_Annotation_b.png"])
+    masks = []
+    listed = predict_inputs.list_images(["in/*"], match=lambda _: [str(p) for p in folder.iterdir()],
+                                        masks=masks)
+    assert listed == [str(folder / "000_HC.png"), str(folder / "a_Annotation_b.png")]
+    assert masks == [str(folder / "000_HC_Annotation.png")]
+
+
+def test_predict_says_the_masks_it_left_out_on_stderr(tmp_path, png):
+    folder = _folder(tmp_path, png, [f"{n:03d}_HC{s}.png" for n in range(5) for s in ("", "_Annotation")])
+    result = _predict(folder, "--pixel-size", "0.1", "--out", tmp_path / "out", "--no-overlays", "-q")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: left out 5 annotation masks (NAME_Annotation.png beside the image NAME.png, "
+                     f"as HC18's): {folder}/000_HC_Annotation.png, {folder}/001_HC_Annotation.png, "
+                     f"{folder}/002_HC_Annotation.png and 2 more; give one as a file to measure it"]
+    assert "5 images" in result.output
