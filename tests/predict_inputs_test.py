@@ -84,3 +84,44 @@ def test_predict_says_the_masks_it_left_out_on_stderr(tmp_path, png):
                      f"as HC18's): {folder}/000_HC_Annotation.png, {folder}/001_HC_Annotation.png, "
                      f"{folder}/002_HC_Annotation.png and 2 more; give one as a file to measure it"]
     assert "5 images" in result.output
+
+
+# --- --pixel-csv columns not read -------------------------------------------------------
+
+READS = ("predict reads the file name and pixel size (the first two columns) and, by header name, "
+         "ga_weeks (a known GA) and exam (an exam's label)")
+
+
+@pytest.mark.parametrize("header,row,unread", [
+    ("filename,pixel size(mm),ga", "000_HC.png,0.1,27", "column not read: 'ga'"),  # gave no centile, no word
+    ("filename,pixel size(mm),GA (weeks),Exam,notes", "000_HC.png,0.1,27,e,x",
+     "columns not read: 'GA (weeks)', 'notes'"),
+    ("filename,pixel size(mm),,", "000_HC.png,0.1,,27", "column not read: column 4 (no name)"),
+    ("filename,pixel size(mm)", "000_HC.png,0.1", None),
+    ("filename,pixel size(mm),", "000_HC.png,0.1,", None),  # a trailing ',' is no column
+    ("filename,pixel size(mm),GA_Weeks,exam", "000_HC.png,0.1,27,e", None),
+    ("filename,pixel size(mm),head circumference (mm)", "000_HC.png,0.1,150", None),  # HC18's training CSV
+])
+def test_the_columns_predict_does_not_read_are_named_once(tmp_path, png, header, row, unread):
+    folder = _folder(tmp_path, png, ["000_HC.png"])
+    csv_path = tmp_path / "sizes.csv"
+    csv_path.write_text(f"{header}\r\n{row}\r\n")
+    job = predict_inputs.read_inputs([str(folder)], str(csv_path), None)
+    assert job.notes == ([f"{csv_path}: {unread}; {READS}"] if unread else [])
+
+
+def test_hc18s_own_csvs_read_without_a_note():
+    root = os.path.join(os.path.dirname(predict_inputs.__file__), "..", "sample_data")
+    for name in ("test_set_pixel_size.csv", "training_set_pixel_size_and_HC.csv"):
+        notes = []
+        assert predict_inputs.read_pixel_csv(os.path.join(root, name), notes=notes)[0]
+        assert notes == []
+
+
+def test_predict_says_the_columns_it_does_not_read(tmp_path, png):
+    folder = _folder(tmp_path, png, ["000_HC.png"])
+    csv_path = tmp_path / "sizes.csv"
+    csv_path.write_text("filename,pixel size(mm),ga\n000_HC.png,0.1,27\n")
+    result = _predict(folder, "--pixel-csv", csv_path, "--out", tmp_path / "out", "--no-overlays", "-q")
+    assert result.exit_code == 0, result.output
+    assert f"note: {csv_path}: column not read: 'ga'; {READS}\n" in result.output

@@ -14,12 +14,15 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import file_names
 from hc_tf.io import hc18_csv
 from hc_tf.io import images
+from hc_tf.report import exams
 from hc_tf.surfaces import dicom_predict
 from hc_tf.surfaces import input_names
 
 # The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
 # header name, never by position: HC18's training CSV has the reference HC third.
 GA_COLUMN = "ga_weeks"
+# HC18's training CSV's third column, "head circumference (mm)": evaluate's reference, not predict's
+HC18_HC_COLUMN = "head circumference"
 IMAGE_EXTENSIONS = file_names.IMAGE_EXTENSIONS
 
 
@@ -224,14 +227,33 @@ def parse_ga_option(value: Optional[str]) -> Optional[float]:
         raise ValueError(f"--ga-weeks: {err}") from None
 
 
-def read_pixel_csv(csv_path: str, allow_implausible: bool = False
-                   ) -> Tuple[Dict[str, float], Dict[str, float]]:
+def unread_columns_note(table: hc18_csv.Hc18Csv) -> Optional[str]:
+    """A line naming the --pixel-csv columns predict does not read, or None. `ga` or `GA (weeks)`
+    gave no centile without a word. HC18's reference HC column (its training CSV's third) is for
+    evaluate, not a mistake: not named. An unnamed column is named only when a row fills it (a
+    header's trailing ',' is not)."""
+    unread = []
+    for i, name in enumerate(table.header[2:], start=2):
+        if name.lower() in (GA_COLUMN, exams.EXAM_COLUMN) or name.lower().startswith(HC18_HC_COLUMN):
+            continue
+        if name or any(i < len(r.fields) and r.fields[i].strip() for r in table.rows):
+            unread.append(repr(name) if name else f"column {i + 1} (no name)")
+    if not unread:
+        return None
+    return (f"{table.source}: column{'s' if len(unread) > 1 else ''} not read: {', '.join(unread)}; "
+            f"predict reads the file name and pixel size (the first two columns) and, by header "
+            f"name, {GA_COLUMN} (a known GA) and {exams.EXAM_COLUMN} (an exam's label)")
+
+
+def read_pixel_csv(csv_path: str, allow_implausible: bool = False,
+                   notes: Optional[List[str]] = None) -> Tuple[Dict[str, float], Dict[str, float]]:
     """Pixel sizes and, when the header names a `ga_weeks` column, known GAs.
 
     Args:
       csv_path: HC18-style CSV: filename, pixel size (mm)[, ..., ga_weeks]; a GA cell may be
         weeks (27.4) or "weeks+days" (27+3), or empty (no centile for that image).
       allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
+      notes: when given, gets the line naming the columns not read (`unread_columns_note`).
 
     Returns:
       (filename -> pixel size mm, filename -> GA weeks for the rows that give one).
@@ -242,6 +264,8 @@ def read_pixel_csv(csv_path: str, allow_implausible: bool = False
         not a number or outside 10-45 weeks.
     """
     table = hc18_csv.read_hc18_csv(csv_path, allow_implausible=allow_implausible)
+    if notes is not None and (note := unread_columns_note(table)):
+        notes.append(note)
     ga_col = table.column(GA_COLUMN)
     gas: Dict[str, float] = {}
     for row in table.rows:
@@ -266,7 +290,8 @@ class Inputs:
     # (printable path, error) of inputs refused before reading: names that are not UTF-8, and
     # a folder's files with no extension that are not DICOM by content (`unmeasured_reason`)
     refused: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
-    # What was read as asked but may surprise: masks left out (`masks_note`); said on stderr
+    # What was read as asked but may surprise, said on stderr: masks left out (`masks_note`),
+    # --pixel-csv columns not read (`unread_columns_note`)
     notes: List[str] = dataclasses.field(default_factory=list)
 
     def pixel_size(self, filename: str) -> float:
@@ -323,7 +348,7 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
         raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
                          f"images that are not DICOM: {', '.join(plain[:3])}"
                          f"{' ...' if len(plain) > 3 else ''})")
-    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
+    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size, notes) if pixel_csv
                   else ({}, {}))
     if one_ga is not None and gas:
         raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
