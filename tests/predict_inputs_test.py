@@ -125,3 +125,34 @@ def test_predict_says_the_columns_it_does_not_read(tmp_path, png):
     result = _predict(folder, "--pixel-csv", csv_path, "--out", tmp_path / "out", "--no-overlays", "-q")
     assert result.exit_code == 0, result.output
     assert f"note: {csv_path}: column not read: 'ga'; {READS}\n" in result.output
+
+
+# --- the words of an empty or 16-bit file ------------------------------------------------
+
+def test_an_empty_file_is_said_to_be_empty(tmp_path, png):
+    from hc_tf.io import images
+    with pytest.raises(ValueError, match=r"^e\.png: empty file$"):
+        images.decode_gray(b"", "e.png")
+    folder = _folder(tmp_path, png, ["000_HC.png"])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "void.dcm").write_bytes(b"")
+    result = _predict(folder, "--pixel-size", "0.1", "--out", tmp_path / "out", "--no-overlays", "-q")
+    assert [line for line in result.output.splitlines() if line.startswith("unreadable: ")] == [
+        f"unreadable: {folder}/empty.png: empty file", f"unreadable: {folder}/void.dcm: empty file"]
+
+
+SIXTEEN_BITS = "a 16-bit image; hc-tf measures 8-bit images (save it as 8-bit)"
+
+
+@pytest.mark.parametrize("ext,dtype,words", [
+    (".png", np.uint16, SIXTEEN_BITS),  # the web app says the same (web_app/test/imagefile.test.js)
+    (".tif", np.uint16, SIXTEEN_BITS),
+    (".tif", np.float32, "a 32-bit floating-point image; hc-tf measures 8-bit images (save it as 8-bit)"),
+])
+def test_an_image_deeper_than_8_bits_is_said_to_be_so(tmp_path, ext, dtype, words):
+    """It was "expected 8-bit pixels, got dtype uint16", numpy's words."""
+    from hc_tf.io import images
+    data = cv2.imencode(ext, np.full((40, 60), 300, dtype))[1].tobytes()
+    with pytest.raises(ValueError) as err:
+        images.decode_gray(data, f"deep{ext}")
+    assert str(err.value) == f"deep{ext}: {words}"

@@ -111,6 +111,8 @@ CUT_STREAM = "the deflate stream ends before its last block (cut short?)"
 
 def _check_size(path: str) -> None:
     size, limit = os.path.getsize(path), images.max_input_bytes()  # HC_TF_MAX_INPUT_BYTES
+    if size == 0:  # not "no 'DICM' marker ... truncated, or saved without the preamble"
+        raise DicomError(f"{path}: empty file")
     if size > limit:
         raise DicomError(f"{path}: {size} bytes, over the {limit}-byte input limit")
 

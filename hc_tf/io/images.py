@@ -132,9 +132,12 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
 
     Raises:
       TooLargeError: past Pillow's own bomb guard (far above ours).
-      ValueError: naming the file, when no image header is recognised.
+      ValueError: naming the file, when it is empty or no image header is recognised.
     """
     from PIL import Image  # Pillow: a base requirement
+
+    if not data:  # "not a readable image file" sent people looking for damage in it
+        raise ValueError(f"{name}: empty file")
 
     try:
         with WARNINGS_LOCK, warnings.catch_warnings():  # Pillow warns above its own limit
