@@ -43,36 +43,36 @@ def test_only_a_mask_beside_its_image_is_left_out_and_said(tmp_path, png):
     folder = _folder(tmp_path, png, ["000_HC.png", "000_HC_Annotation.png", "001_HC.jpg",
                                      "001_HC_Annotation.PNG", "my_Annotation_scan.png",
                                      "lone_Annotation.png", "x_annotation.png", "x.png"])
-    masks = []
-    listed = predict_inputs.list_images([str(folder)], masks=masks)
+    listed = predict_inputs.list_images([str(folder)])
     assert [os.path.basename(p) for p in listed] == [
         "000_HC.png", "001_HC.jpg", "lone_Annotation.png", "my_Annotation_scan.png", "x.png",
         "x_annotation.png"]
-    assert masks == [str(folder / "000_HC_Annotation.png"), str(folder / "001_HC_Annotation.PNG")]
     job = predict_inputs.read_inputs([str(folder)], None, 0.1)
     assert job.paths == listed and job.refused == []
     assert job.notes == [f"left out 2 annotation masks (NAME_Annotation.png beside the image "
-                         f"NAME.png, as HC18's): {masks[0]}, {masks[1]}; give one as a file to "
-                         "measure it"]
+                         f"NAME.png, as HC18's): {folder}/000_HC_Annotation.png, "
+                         f"{folder}/001_HC_Annotation.PNG; give one as a file to measure it"]
 
 
 def test_a_mask_named_as_a_file_or_in_another_folder_is_measured(tmp_path, png):
     folder = _folder(tmp_path, png, ["000_HC_Annotation.png"])
     (tmp_path / "000_HC.png").write_bytes(png)  # beside the folder, not in it
-    masks = []
-    assert predict_inputs.list_images([str(folder)], masks=masks) == [
-        str(folder / "000_HC_Annotation.png")] and masks == []
+    notes = []
+    assert predict_inputs.list_images([str(folder)], notes=notes) == [
+        str(folder / "000_HC_Annotation.png")] and notes == []
     named = [str(tmp_path / "000_HC.png"), str(folder / "000_HC_Annotation.png")]
-    assert predict_inputs.list_images(named, masks=masks) == named and masks == []
+    assert predict_inputs.list_images(named, notes=notes) == named and notes == []
 
 
 def test_a_globs_masks_are_left_out_as_a_folders(tmp_path, png):
     folder = _folder(tmp_path, png, ["000_HC.png", "000_HC_Annotation.png", "a_Annotation_b.png"])
-    masks = []
+    notes = []
     listed = predict_inputs.list_images(["in/*"], match=lambda _: [str(p) for p in folder.iterdir()],
-                                        masks=masks)
+                                        notes=notes)
     assert listed == [str(folder / "000_HC.png"), str(folder / "a_Annotation_b.png")]
-    assert masks == [str(folder / "000_HC_Annotation.png")]
+    assert len(notes) == 1 and notes[0].startswith(f"left out 1 annotation mask (NAME_Annotation.png "
+                                                   f"beside the image NAME.png, as HC18's): "
+                                                   f"{folder}/000_HC_Annotation.png; ")
 
 
 def test_predict_says_the_masks_it_left_out_on_stderr(tmp_path, png):
@@ -127,7 +127,34 @@ def test_predict_says_the_columns_it_does_not_read(tmp_path, png):
     assert f"note: {csv_path}: column not read: 'ga'; {READS}\n" in result.output
 
 
-# --- the words of an empty or 16-bit file ------------------------------------------------
+# --- the words of a missing, empty or 16-bit file, and of subfolders -------------------------
+
+def test_a_missing_pixel_csv_is_named_in_one_line(tmp_path, png):
+    folder = _folder(tmp_path, png, ["000_HC.png"])
+    missing = tmp_path / "nonexist.csv"
+    result = _predict(folder, "--pixel-csv", missing, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and result.output == f"Error: {missing}: no such file\n"
+
+
+def test_a_dangling_link_is_said_to_be_one(tmp_path, png):
+    """"[Errno 2] No such file or directory: '...'" was unreadable.csv's line for a link whose
+    target is gone, and an extension-less one (a scanner export's IM0001) was passed over."""
+    folder = _folder(tmp_path, png, ["000_HC.png"])
+    for name in ("gone.png", "lost.dcm", "IM0001"):
+        os.symlink(tmp_path / "moved" / name, folder / name)
+    job = predict_inputs.read_inputs([str(folder)], None, 0.1)
+    assert job.refused == [(f"{folder}/IM0001", f"{folder}/IM0001: not measured: a link to a missing "
+                                                f"file ({tmp_path}/moved/IM0001)")]
+    result = _predict(folder, "--pixel-size", "0.1", "--out", tmp_path / "out", "--no-overlays", "-q")
+    assert result.exit_code == 3, result.output
+    unreadable = [line for line in result.output.splitlines() if line.startswith("unreadable: ")]
+    assert unreadable == [f"unreadable: {folder}/IM0001: not measured: a link to a missing file "
+                          f"({tmp_path}/moved/IM0001)"] + [
+        f"unreadable: {folder}/{name}: a link to a missing file ({tmp_path}/moved/{name})"
+        for name in ("gone.png", "lost.dcm")]
+    named = _predict(folder / "gone.png", "--pixel-size", "0.1", "--out", tmp_path / "o2")
+    assert named.output == f"Error: {folder}/gone.png: a link to a missing file ({tmp_path}/moved/gone.png)\n"
+
 
 def test_an_empty_file_is_said_to_be_empty(tmp_path, png):
     from hc_tf.io import images
@@ -156,3 +183,20 @@ def test_an_image_deeper_than_8_bits_is_said_to_be_so(tmp_path, ext, dtype, word
     with pytest.raises(ValueError) as err:
         images.decode_gray(data, f"deep{ext}")
     assert str(err.value) == f"deep{ext}: {words}"
+
+
+def test_a_folder_whose_images_are_in_subfolders_says_they_are_not_searched(tmp_path, png):
+    root = tmp_path / "export"
+    for sub in ("day1", "day2", ".hidden"):
+        (root / sub).mkdir(parents=True)
+        (root / sub / "000_HC.png").write_bytes(png)
+    result = _predict(root, "--pixel-size", "0.1", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and result.output == (
+        f"Error: no images found in {root}; subfolders are not searched: give them as inputs "
+        f"({root}/day1, {root}/day2)\n")
+    (root / "day1" / "000_HC.png").rename(root / "000_HC.png")
+    (root / "empty").mkdir()
+    notes = []
+    assert predict_inputs.list_images([str(root)], notes=notes) == [str(root / "000_HC.png")]
+    assert notes == [f"subfolders are not searched: 1 with images left out ({root}/day2); give "
+                     "them as inputs to measure theirs"]

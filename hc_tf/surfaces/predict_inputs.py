@@ -16,6 +16,7 @@ from hc_tf.io import hc18_csv
 from hc_tf.io import images
 from hc_tf.report import exams
 from hc_tf.surfaces import dicom_predict
+from hc_tf.surfaces import folder_listing
 from hc_tf.surfaces import input_names
 
 # The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
@@ -23,58 +24,16 @@ from hc_tf.surfaces import input_names
 GA_COLUMN = "ga_weeks"
 # HC18's training CSV's third column, "head circumference (mm)": evaluate's reference, not predict's
 HC18_HC_COLUMN = "head circumference"
-IMAGE_EXTENSIONS = file_names.IMAGE_EXTENSIONS
-
-
-# HC18 ships each training image's outline mask as NNN_HC_Annotation.png beside NNN_HC.png.
-ANNOTATION_SUFFIX = "_Annotation"
-
-
-def is_image_name(path: str) -> bool:
-    """An image file by extension."""
-    return os.path.basename(path).lower().endswith(IMAGE_EXTENSIONS)
-
-
-def annotation_masks(paths: Sequence[str]) -> List[str]:
-    """The annotation masks among a folder's (or a glob's) images: `STEM_Annotation.EXT` beside an
-    image `STEM.<image ext>` in the same folder, as HC18's. Any other name holding "_Annotation"
-    (my_Annotation_scan.png, or a mask without its image) is an image like any other: it was once
-    left out silently."""
-    stems = {os.path.splitext(p)[0] for p in paths if is_image_name(p)}  # folder/STEM
-    return [p for p in paths if is_image_name(p)
-            and (stem := os.path.splitext(p)[0]).endswith(ANNOTATION_SUFFIX)
-            and stem[:-len(ANNOTATION_SUFFIX)] in stems]
-
-
-def masks_note(masks: Sequence[str]) -> str:
-    """One line saying which annotation masks a folder's listing left out."""
-    more = f" and {len(masks) - 3} more" if len(masks) > 3 else ""
-    return (f"left out {len(masks)} annotation mask{'s' if len(masks) > 1 else ''} (NAME"
-            f"{ANNOTATION_SUFFIX}.png beside the image NAME.png, as HC18's): "
-            f"{', '.join(input_names.printable_name(p) for p in masks[:3])}{more}; "
-            "give one as a file to measure it")
-
-
-def unmeasured_reason(path: str) -> Optional[str]:
-    """Why a folder's file with no extension is left out, in words; None for any other file
-    left out (hidden, or named as something else: notes.txt). Scanners write DICOM files
-    without an extension (IM0001), so one that is not DICOM by content may be a DICOM file
-    without the Part 10 preamble, or one that cannot be opened: it is said, not passed over."""
-    name = os.path.basename(path)
-    if name.startswith(".") or os.path.splitext(name)[1] or not os.path.isfile(path):
-        return None
-    why = ("cannot be opened" if not os.access(path, os.R_OK)
-           else "not DICOM by content (no 'DICM' at byte 128)")
-    return (f"{input_names.printable_name(path)}: not measured: no image extension and {why}; "
-            "a DICOM file without the Part 10 preamble is read when named .dcm")
+IMAGE_EXTENSIONS = folder_listing.IMAGE_EXTENSIONS
+is_image_name = folder_listing.is_image_name
 
 
 def list_images(inputs: Sequence[str],
                 match: Optional[Callable[[str], List[str]]] = None,
                 left_out: Optional[List[Tuple[str, str]]] = None,
-                masks: Optional[List[str]] = None) -> List[str]:
-    """Expands folders to their image files (annotation masks beside their images excluded),
-    sorted.
+                notes: Optional[List[str]] = None) -> List[str]:
+    """Expands folders to their image files (not their subfolders'; annotation masks beside
+    their images excluded), sorted.
 
     Args:
       inputs: image files and folders of images.
@@ -82,8 +41,9 @@ def list_images(inputs: Sequence[str],
         to the paths it names; None: such an input is an error.
       left_out: when given, gets (path, why) for each folder file with no extension that is
         not measured (`unmeasured_reason`).
-      masks: when given, gets the annotation masks left out (`annotation_masks`); a file
-        named as an input is measured whatever its name.
+      notes: when given, gets a line naming the annotation masks left out
+        (`folder_listing.annotation_masks`; a file named as an input is measured whatever its
+        name), and one naming the subfolders holding images (not searched).
 
     Returns:
       The image paths, in the order given (each folder's sorted).
@@ -93,31 +53,37 @@ def list_images(inputs: Sequence[str],
         with the same file name (see `check_unique_names`).
     """
     paths: List[str] = []
-    dropped: List[str] = []
+    masks: List[str] = []
+    subfolders: List[str] = []
     for item in inputs:
         if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
             listed = sorted(os.path.join(item, n) for n in os.listdir(item))
             kept = [p for p in listed if is_image_name(p) or dicom_predict.is_dicom_path(p)]
-            found = set(annotation_masks(kept))
+            found = set(folder_listing.annotation_masks(kept))
             paths += [p for p in kept if p not in found]
-            dropped += sorted(found)
+            masks += sorted(found)
             if left_out is not None:
                 left_out += [(input_names.printable_name(p), why)
                              for p in sorted(set(listed) - set(kept))
-                             if (why := unmeasured_reason(p))]
+                             if (why := folder_listing.unmeasured_reason(p))]
+            if notes is not None:
+                subfolders += folder_listing.subfolders(listed, with_images=True)
         elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
-            found = set(annotation_masks(matched))
+            found = set(folder_listing.annotation_masks(matched))
             paths += [p for p in matched if p not in found]
-            dropped += sorted(found)
+            masks += sorted(found)
+        elif os.path.islink(item):
+            raise images.missing_file_error(item)
         else:
             raise ValueError(f"{item}: no such file or folder")
     if not paths:
-        raise ValueError(f"no images found in {', '.join(inputs)}")
+        raise ValueError(folder_listing.no_images_message(inputs))
     check_unique_names(paths)
-    if masks is not None:
-        masks += dropped
+    if notes is not None:
+        notes += ([folder_listing.masks_note(masks)] if masks else []) + (
+            [folder_listing.subfolders_note(subfolders)] if subfolders else [])
     return paths
 
 
@@ -290,8 +256,8 @@ class Inputs:
     # (printable path, error) of inputs refused before reading: names that are not UTF-8, and
     # a folder's files with no extension that are not DICOM by content (`unmeasured_reason`)
     refused: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
-    # What was read as asked but may surprise, said on stderr: masks left out (`masks_note`),
-    # --pixel-csv columns not read (`unread_columns_note`)
+    # What was read as asked but may surprise, said on stderr: masks and subfolders left out
+    # (`list_images`), --pixel-csv columns not read (`unread_columns_note`)
     notes: List[str] = dataclasses.field(default_factory=list)
 
     def pixel_size(self, filename: str) -> float:
@@ -331,10 +297,9 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     images.check_limits()
     # Refused here, not when the report is written: one such name failed the whole run.
     left_out: List[Tuple[str, str]] = []
-    masks: List[str] = []
-    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match, left_out, masks))
+    notes: List[str] = []
+    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match, left_out, notes))
     refused += left_out
-    notes = [masks_note(masks)] if masks else []
     if not paths:
         raise ValueError(f"{refused[0][1]}"
                          + (f" (and {len(refused) - 1} more such)" if len(refused) > 1 else ""))
