@@ -235,9 +235,13 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_ov
     except measure_lib.ImplausiblePixelSizeError as err:
         raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
     except predict_lib.NothingMeasuredError as err:
+        for note in err.notes:
+            click.echo(f"note: {note}", err=True)
         for _, error in err.unreadable:
             click.echo(f"unreadable: {error}", err=True)
         raise click.ClickException(str(err)) from None
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     for _, error in result.unreadable:
         click.echo(f"unreadable: {error}", err=True)
     _echo_dicom_notes(result.records)

@@ -183,6 +183,14 @@ def read_gray_image(path: str) -> np.ndarray:
     return images.read_gray_image(path)
 
 
+def deeper_than_8_bits(dtype: np.dtype) -> str:
+    """The words for a decoded image of more than 8 bits a sample (web_app/src/core/imagefile.js
+    checkFile says a 16-bit PNG's the same)."""
+    dtype = np.dtype(dtype)
+    bits = f"{8 * dtype.itemsize}-bit" + (" floating-point" if dtype.kind == "f" else "")
+    return f"a {bits} image; hc-tf measures 8-bit images (save it as 8-bit)"
+
+
 def decode_gray_image(data: "bytes | np.ndarray", name: str) -> np.ndarray:
     """`read_gray_image` of a file's bytes (e.g. read through Beam's FileSystems).
 
@@ -206,6 +214,8 @@ def decode_gray_image(data: "bytes | np.ndarray", name: str) -> np.ndarray:
         raise ValueError(f"{name}: not a readable image file") from None
     if image is None:
         raise ValueError(f"{name}: not a readable image file")
+    if image.dtype != np.uint8:  # a 16-bit PNG or TIFF: said as the web app says it
+        raise ValueError(f"{name}: {deeper_than_8_bits(image.dtype)}")
     if image.ndim == 3 and image.shape[2] in (3, 4):
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3
                              else cv2.COLOR_BGRA2GRAY)

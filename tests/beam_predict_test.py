@@ -80,7 +80,8 @@ def test_direct_runner_writes_predicts_rows_and_dead_letters(sample, predicted, 
     assert "4 images, head found in 4" in result.output and "2 unreadable" in result.output
     _assert_same_outputs(out, predicted)
     dead = {os.path.basename(r["path"]): r["error"] for r in _rows(out / "dead_letter.csv")}
-    assert set(dead) == set(BAD) and all("not a readable image file" in e for e in dead.values())
+    assert set(dead) == set(BAD) and "bad.png: not a readable image file" in dead["bad.png"]
+    assert dead["empty.png"].endswith("empty.png: empty file")
     assert sorted(os.listdir(out)) == sorted(beam_predict.OUTPUT_NAMES)
     assert [n for n in os.listdir(out / "shards") if n.startswith("measured-")]
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".out.")]  # no staging left

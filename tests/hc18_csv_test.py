@@ -137,3 +137,38 @@ def test_a_spreadsheet_export_with_another_separator_is_named_as_such(tmp_path, 
     assert str(err.value) == (
         f"{path}: its fields are separated by {separator}, not commas (a spreadsheet's export in "
         "another locale?): save it as CSV with ',' between fields and '.' as the decimal point")
+
+
+@pytest.mark.parametrize("header,line,with_hc", [
+    ("filename,pixel size(mm)", "011_HC.png,1,15", False),   # 1.15 read as 1.0: HC 1287 mm
+    ("filename,pixel size(mm)", "011_HC.png,0,1", False),    # was "pixel size '0' is not positive"
+    (TRAIN_HEADER, "011_HC.png,0,069,44.3", True),
+    (TRAIN_HEADER, "011_HC.png,0.069,44,3", True),            # the HC split in two
+    (TRAIN_HEADER, "011_HC.png,0,069,44.3", False),           # predict with HC18's training CSV
+])
+def test_a_row_with_more_fields_than_its_header_is_refused_as_a_decimal_comma(tmp_path, header, line,
+                                                                               with_hc):
+    """A decimal comma splits a number in two fields; the first half was read as the whole."""
+    path = _write(tmp_path, f"{header}\r\n{line}\r\n")
+    fields, wanted = len(line.split(",")), len(header.split(","))
+    message = (f"{path} row 2 (011_HC.png): {fields} fields, but the header has {wanted}; a decimal "
+               "comma? the CSV takes ',' between fields and '.' as the decimal point")
+    with pytest.raises(ValueError) as err:
+        hc18_csv.read_hc18_csv(path, with_hc=with_hc)
+    assert str(err.value) == message
+    table = hc18_csv.read_hc18_csv(path, with_hc=with_hc, skip_invalid=True)
+    assert table.rows == [] and table.problems == [("011_HC.png", message)]
+
+
+def test_empty_fields_past_the_header_are_allowed(tmp_path):
+    """A trailing ',' holds nothing to misread."""
+    path = _write(tmp_path, "filename,pixel size(mm)\n000_HC.png,0.1,\n001_HC.png,0.2, ,\n")
+    assert hc18_csv.read_hc18_csv(path).pixel_sizes() == {"000_HC.png": 0.1, "001_HC.png": 0.2}
+
+
+def test_the_dicom_reference_csv_refuses_a_decimal_comma_too(tmp_path):
+    from hc_tf.surfaces import dicom_evaluate
+    path = _write(tmp_path, "filename,head circumference (mm)\nscan.dcm,250,5\n")
+    with pytest.raises(ValueError, match=r"row 2 \(scan.dcm\): 3 fields, but the header has 2; a "
+                                         r"decimal comma\?"):
+        dicom_evaluate.read_reference_csv(path)

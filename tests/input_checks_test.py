@@ -205,9 +205,9 @@ def test_a_missing_hc18_image_or_annotation_is_named_and_the_rest_are_read(tmp_p
     samples = list(hc18_folder.samples_from_hc18_folder(str(folder), unreadable))
     assert [s.filename for s in samples] == ["002_HC.png"]
     assert unreadable == [
-        (str(train / "000_HC.png"), f"{train / '000_HC_Annotation.png'}: No such file or directory"),
-        (str(train / "001_HC.png"), f"{train / '001_HC_Annotation.png'}: No such file or directory"),
-        (str(train / "003_HC.png"), f"{train / '003_HC.png'}: No such file or directory")]
+        (str(train / "000_HC.png"), f"{train / '000_HC_Annotation.png'}: no such file"),
+        (str(train / "001_HC.png"), f"{train / '001_HC_Annotation.png'}: no such file"),
+        (str(train / "003_HC.png"), f"{train / '003_HC.png'}: no such file")]
 
 
 def test_an_hc18_annotation_of_another_size_than_its_image_is_unreadable(tmp_path):

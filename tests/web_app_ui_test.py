@@ -319,6 +319,23 @@ def test_png_checksums_are_checked_where_predict_checks_them(page):  # noqa: F81
             assert "input" in got and np.array_equal(got["input"], want.ravel()), (name, got.get("error"))
 
 
+def test_an_empty_file_and_a_16_bit_png_are_refused_in_predicts_words(page, tmp_path):  # noqa: F811
+    """predict said "not a readable image file" of an empty file and "expected 8-bit pixels, got
+    dtype uint16" of a 16-bit PNG (the app: "got a 16-bit PNG"); both now say the same."""
+    from hc_tf.io import dicom, images
+    gray = cv2.imread(os.path.join(SAMPLES, "003_HC.png"), cv2.IMREAD_GRAYSCALE)[100:220, 200:360]
+    deep = cv2.imencode(".png", gray.astype(np.uint16) * 257)[1].tobytes()
+    for name, data in (("empty.png", b""), ("deep.png", deep)):
+        with pytest.raises(ValueError) as python:
+            images.decode_gray(data, name)
+        assert _decode_in_app(page, name, data).get("error") == str(python.value)
+    (tmp_path / "void.dcm").write_bytes(b"")  # the DICOM reader's words (by name: no content)
+    with pytest.raises(dicom.DicomError) as python:
+        dicom.read_header(str(tmp_path / "void.dcm"))
+    assert _decode_in_app(page, "void.dcm", b"").get("error") == str(python.value).replace(
+        str(tmp_path / "void.dcm"), "void.dcm") == "void.dcm: empty file"
+
+
 def test_png_zlib_streams_are_checked_as_predicts_libpng_checks_them(page):  # noqa: F811
     """A PNG whose chunk CRCs are right but whose zlib stream is not (its Adler-32 wrong, or the
     stream broken off: fuzzed copies were measured here and refused by predict, Chromium's

@@ -110,7 +110,12 @@ CUT_STREAM = "the deflate stream ends before its last block (cut short?)"
 
 
 def _check_size(path: str) -> None:
-    size, limit = os.path.getsize(path), images.max_input_bytes()  # HC_TF_MAX_INPUT_BYTES
+    try:
+        size, limit = os.path.getsize(path), images.max_input_bytes()  # HC_TF_MAX_INPUT_BYTES
+    except FileNotFoundError:  # "[Errno 2] ..." named neither the problem nor a link's
+        raise images.missing_file_error(path) from None
+    if size == 0:  # not "no 'DICM' marker ... truncated, or saved without the preamble"
+        raise DicomError(f"{path}: empty file")
     if size > limit:
         raise DicomError(f"{path}: {size} bytes, over the {limit}-byte input limit")
 

@@ -2,7 +2,8 @@
 
 HC18 ships `training_set_pixel_size_and_HC.csv` (filename, pixel size, HC) and
 `test_set_pixel_size.csv` (filename, pixel size), with a header row and CRLF line
-endings; `hc-tf predict --pixel-csv` takes the same shape, extra columns allowed.
+endings; `hc-tf predict --pixel-csv` takes the same shape, extra columns allowed (named in
+the header: a row with more fields than its header is refused, a decimal comma being likely).
 Every reader of these files (evaluate, predict, the TFDS builder, the scripts and
 benchmarks) goes through `read_hc18_csv`, so a bad file gets the same message
 everywhere: the file, the row (the header is row 1) and the file name in it. Pixel
@@ -160,6 +161,21 @@ def parse_row(source: str, row_number: int, fields: List[str], with_hc: bool,
     return Hc18Row(row_number, name, pixel, hc, tuple(fields))
 
 
+def check_field_count(source: str, row_number: int, name: str, fields: List[str],
+                      header_fields: int) -> None:
+    """Refuses a row with more fields than its header: a decimal comma (`011_HC.png,1,15`)
+    splits a number in two, and the first half read as the whole gave a wrong number silently.
+    Empty fields past the header's (a trailing ',') hold nothing to misread and are allowed.
+
+    Raises:
+      ValueError: "<source> row N (<filename>): K fields, but the header has M; ...".
+    """
+    if len(fields) > header_fields and any(f.strip() for f in fields[header_fields:]):
+        raise ValueError(f"{source} row {row_number} ({name}): {len(fields)} fields, "
+                         f"but the header has {header_fields}; a decimal comma? the CSV takes "
+                         "',' between fields and '.' as the decimal point")
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -203,8 +219,8 @@ def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = Fa
     Raises:
       ValueError: naming the file for one that is not UTF-8 text CSV or whose first row is
         data, not a header (always), and,
-        unless `skip_invalid`, naming the file, row and file name for a bad row or
-        a name listed twice.
+        unless `skip_invalid`, naming the file, row and file name for a bad row (more
+        fields than the header, a bad pixel size or HC) or a name listed twice.
       OSError: when the file cannot be read.
     """
     source = os.fspath(path)
@@ -226,6 +242,7 @@ def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = Fa
                 raise ValueError(f"{source} rows {first_row[name]} and {number}: "
                                  f"{name} is listed twice")
             first_row[name] = number
+            check_field_count(source, number, name, fields, len(header))
             rows.append(parse_row(source, number, fields, with_hc, allow_implausible))
         except ValueError as err:
             if not skip_invalid:
@@ -235,5 +252,5 @@ def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = Fa
     return Hc18Csv(source, header, rows, problems)
 
 
-__all__ = ["TRAINING_CSV", "TEST_CSV", "Hc18Row", "Hc18Csv", "decode_rows", "parse_row",
-           "read_hc18_csv"]
+__all__ = ["TRAINING_CSV", "TEST_CSV", "Hc18Row", "Hc18Csv", "check_field_count", "decode_rows",
+           "parse_row", "read_hc18_csv"]

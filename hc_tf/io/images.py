@@ -105,15 +105,35 @@ def read_bounded(f: BinaryIO, name: str, max_bytes: int) -> bytes:
     return data
 
 
+def missing_reason(path: str) -> str:
+    """Why a path os.stat cannot find is missing: "no such file", or, for a symlink whose target
+    is gone, "a link to a missing file (TARGET)": os.stat said "[Errno 2] No such file or
+    directory: 'PATH'" of both, and a folder's listing shows the link as a file."""
+    if os.path.islink(path):
+        target = os.fsencode(os.readlink(path)).decode("utf-8", "backslashreplace")
+        return f"a link to a missing file ({target})"
+    return "no such file"
+
+
+def missing_file_error(path: str) -> FileNotFoundError:
+    """"PATH: `missing_reason`", one line (str() of it, as the commands print errors)."""
+    return FileNotFoundError(f"{path}: {missing_reason(path)}")
+
+
 def read_file_bytes(path: str, max_bytes: Optional[int] = None) -> bytes:
     """The bytes of a local regular file, bounded.
 
     Raises:
       ValueError: not a regular file, too large (both named).
-      OSError: missing or unreadable (the error names the file).
+      FileNotFoundError: "PATH: no such file", or "PATH: a link to a missing file (TARGET)".
+      OSError: unreadable (the error names the file).
     """
     limit = max_input_bytes() if max_bytes is None else max_bytes
-    check_regular(os.stat(path), path, limit)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise missing_file_error(path) from None
+    check_regular(st, path, limit)
     # O_NONBLOCK: should a FIFO replace the file after the stat, open() does not wait for
     # a writer; the fstat below then refuses it.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -132,10 +152,12 @@ def image_size(data: bytes, name: str) -> Tuple[int, int]:
 
     Raises:
       TooLargeError: past Pillow's own bomb guard (far above ours).
-      ValueError: naming the file, when no image header is recognised.
+      ValueError: naming the file, when it is empty or no image header is recognised.
     """
     from PIL import Image  # Pillow: a base requirement
 
+    if not data:  # "not a readable image file" sent people looking for damage in it
+        raise ValueError(f"{name}: empty file")
     try:
         with WARNINGS_LOCK, warnings.catch_warnings():  # Pillow warns above its own limit
             warnings.simplefilter("ignore")  # (ours decides) and of a TIFF's corrupt EXIF

@@ -70,6 +70,7 @@ class BeamResult:
     records: List[Dict[str, Any]]
     unreadable: List[Tuple[str, str]]  # (path, error), as predict's unreadable list
     shards: str  # where the sharded results are
+    notes: List[str] = dataclasses.field(default_factory=list)  # about the inputs, as predict's
 
 
 def split_pipeline_args(args: Sequence[str]) -> Tuple[List[str], List[str]]:
@@ -379,4 +380,4 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
                                  exam_column=exams_lib.read_exam_column(pixel_csv))
     if shards.startswith(staging):
         shards = os.path.join(out_dir, os.path.relpath(shards, staging))
-    return BeamResult(records, dead, shards)
+    return BeamResult(records, dead, shards, job.notes)

@@ -28,8 +28,9 @@ def read_reference_csv(path: str) -> Dict[str, float]:
     multi-frame file is named "scan.dcm#N"; a plain "scan.dcm" row serves every frame.
 
     Raises:
-      ValueError: naming the file (and row), for a missing column, a bad or non-positive HC,
-        a file name listed twice, or a file that is not a regular file or over the byte limit.
+      ValueError: naming the file (and row), for a missing column, a row with more fields
+        than the header, a bad or non-positive HC, a file name listed twice, or a file that is
+        not a regular file or over the byte limit.
     """
     from hc_tf.io import images  # OpenCV, Pillow: lazily
 
@@ -47,6 +48,7 @@ def read_reference_csv(path: str) -> Dict[str, float]:
         if not any(f.strip() for f in fields):
             continue
         name = fields[name_col].strip() if name_col < len(fields) else ""
+        hc18_csv.check_field_count(path, number, name, fields, len(header))  # a decimal comma
         cell = fields[hc_col].strip() if hc_col < len(fields) else ""
         try:
             hc = float(cell)

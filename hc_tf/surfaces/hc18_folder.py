@@ -88,7 +88,8 @@ def samples_from_hc18_folder(folder: str, unreadable: Optional[List[Tuple[str, s
 
 
 def _file_error(err: Exception) -> str:
-    """One line naming the file: "PATH: No such file or directory" for an OSError."""
+    """One line naming the file: "PATH: Permission denied" for an OSError (a missing file's
+    FileNotFoundError says "PATH: no such file" already)."""
     if isinstance(err, OSError) and err.filename is not None:
         return f"{err.filename}: {err.strerror or err}"
     return str(err)

@@ -50,6 +50,7 @@ class PredictResult:
     measurements: List[measure_lib.Measurement]
     unreadable: List[Tuple[str, str]]  # (path, error naming the path)
     records: List[Dict[str, object]] = dataclasses.field(default_factory=list)  # report.json's
+    notes: List[str] = dataclasses.field(default_factory=list)  # about the inputs (`Inputs.notes`)
 
     @property
     def flagged(self) -> int:
@@ -264,10 +265,10 @@ def outputs_of(paths: Sequence[str]) -> out_dir_lib.Outputs:
 class NothingMeasuredError(ValueError):
     """No input could be read or measured: each is in `unreadable` with why, nothing written."""
 
-    def __init__(self, unreadable: List[Tuple[str, str]]):
+    def __init__(self, unreadable: List[Tuple[str, str]], notes: Sequence[str] = ()):
         super().__init__(f"no image could be measured ({len(unreadable)} unreadable, each "
                          "named above); nothing was written")
-        self.unreadable = unreadable
+        self.unreadable, self.notes = unreadable, list(notes)
 
 
 def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
@@ -327,5 +328,5 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
             unreadable, staging, model_path, job.known_ga, exams_lib.read_exam_column(pixel_csv),
             fhir_patient_system, overlays)
         if not records:  # every input refused: an error, OUT left as it was
-            raise NothingMeasuredError(unreadable)
-    return PredictResult(measurements, unreadable, records)
+            raise NothingMeasuredError(unreadable, job.notes)
+    return PredictResult(measurements, unreadable, records, job.notes)

@@ -14,39 +14,26 @@ from hc_tf import measure as measure_lib
 from hc_tf.io import file_names
 from hc_tf.io import hc18_csv
 from hc_tf.io import images
+from hc_tf.report import exams
 from hc_tf.surfaces import dicom_predict
+from hc_tf.surfaces import folder_listing
 from hc_tf.surfaces import input_names
 
 # The optional --pixel-csv column with each image's known GA (weeks, or "27+3"); found by its
 # header name, never by position: HC18's training CSV has the reference HC third.
 GA_COLUMN = "ga_weeks"
-IMAGE_EXTENSIONS = file_names.IMAGE_EXTENSIONS
-
-
-def is_image_name(path: str) -> bool:
-    """An image file by extension, and not an HC18 annotation."""
-    name = os.path.basename(path)
-    return name.lower().endswith(IMAGE_EXTENSIONS) and "_Annotation" not in name
-
-
-def unmeasured_reason(path: str) -> Optional[str]:
-    """Why a folder's file with no extension is left out, in words; None for any other file
-    left out (hidden, or named as something else: notes.txt). Scanners write DICOM files
-    without an extension (IM0001), so one that is not DICOM by content may be a DICOM file
-    without the Part 10 preamble, or one that cannot be opened: it is said, not passed over."""
-    name = os.path.basename(path)
-    if name.startswith(".") or os.path.splitext(name)[1] or not os.path.isfile(path):
-        return None
-    why = ("cannot be opened" if not os.access(path, os.R_OK)
-           else "not DICOM by content (no 'DICM' at byte 128)")
-    return (f"{input_names.printable_name(path)}: not measured: no image extension and {why}; "
-            "a DICOM file without the Part 10 preamble is read when named .dcm")
+# HC18's training CSV's third column, "head circumference (mm)": evaluate's reference, not predict's
+HC18_HC_COLUMN = "head circumference"
+IMAGE_EXTENSIONS = folder_listing.IMAGE_EXTENSIONS
+is_image_name = folder_listing.is_image_name
 
 
 def list_images(inputs: Sequence[str],
                 match: Optional[Callable[[str], List[str]]] = None,
-                left_out: Optional[List[Tuple[str, str]]] = None) -> List[str]:
-    """Expands folders to their image files (annotation PNGs excluded), sorted.
+                left_out: Optional[List[Tuple[str, str]]] = None,
+                notes: Optional[List[str]] = None) -> List[str]:
+    """Expands folders to their image files (not their subfolders'; annotation masks beside
+    their images excluded), sorted.
 
     Args:
       inputs: image files and folders of images.
@@ -54,6 +41,9 @@ def list_images(inputs: Sequence[str],
         to the paths it names; None: such an input is an error.
       left_out: when given, gets (path, why) for each folder file with no extension that is
         not measured (`unmeasured_reason`).
+      notes: when given, gets a line naming the annotation masks left out
+        (`folder_listing.annotation_masks`; a file named as an input is measured whatever its
+        name), and one naming the subfolders holding images (not searched).
 
     Returns:
       The image paths, in the order given (each folder's sorted).
@@ -62,25 +52,38 @@ def list_images(inputs: Sequence[str],
       ValueError: for a path that doesn't exist, no image at all, or two images
         with the same file name (see `check_unique_names`).
     """
-    paths = []
+    paths: List[str] = []
+    masks: List[str] = []
+    subfolders: List[str] = []
     for item in inputs:
         if os.path.isdir(item):  # DICOM files by content too: scanners write names like IM0001
             listed = sorted(os.path.join(item, n) for n in os.listdir(item))
             kept = [p for p in listed if is_image_name(p) or dicom_predict.is_dicom_path(p)]
-            paths += kept
+            found = set(folder_listing.annotation_masks(kept))
+            paths += [p for p in kept if p not in found]
+            masks += sorted(found)
             if left_out is not None:
                 left_out += [(input_names.printable_name(p), why)
                              for p in sorted(set(listed) - set(kept))
-                             if (why := unmeasured_reason(p))]
+                             if (why := folder_listing.unmeasured_reason(p))]
+            if notes is not None:
+                subfolders += folder_listing.subfolders(listed, with_images=True)
         elif os.path.exists(item):  # a FIFO or device too: the reader refuses it in one line
             paths.append(item)
         elif match is not None and (matched := sorted(p for p in match(item) if is_image_name(p))):
-            paths += matched
+            found = set(folder_listing.annotation_masks(matched))
+            paths += [p for p in matched if p not in found]
+            masks += sorted(found)
+        elif os.path.islink(item):
+            raise images.missing_file_error(item)
         else:
             raise ValueError(f"{item}: no such file or folder")
     if not paths:
-        raise ValueError(f"no images found in {', '.join(inputs)}")
+        raise ValueError(folder_listing.no_images_message(inputs))
     check_unique_names(paths)
+    if notes is not None:
+        notes += ([folder_listing.masks_note(masks)] if masks else []) + (
+            [folder_listing.subfolders_note(subfolders)] if subfolders else [])
     return paths
 
 
@@ -190,14 +193,33 @@ def parse_ga_option(value: Optional[str]) -> Optional[float]:
         raise ValueError(f"--ga-weeks: {err}") from None
 
 
-def read_pixel_csv(csv_path: str, allow_implausible: bool = False
-                   ) -> Tuple[Dict[str, float], Dict[str, float]]:
+def unread_columns_note(table: hc18_csv.Hc18Csv) -> Optional[str]:
+    """A line naming the --pixel-csv columns predict does not read, or None. `ga` or `GA (weeks)`
+    gave no centile without a word. HC18's reference HC column (its training CSV's third) is for
+    evaluate, not a mistake: not named. An unnamed column is named only when a row fills it (a
+    header's trailing ',' is not)."""
+    unread = []
+    for i, name in enumerate(table.header[2:], start=2):
+        if name.lower() in (GA_COLUMN, exams.EXAM_COLUMN) or name.lower().startswith(HC18_HC_COLUMN):
+            continue
+        if name or any(i < len(r.fields) and r.fields[i].strip() for r in table.rows):
+            unread.append(repr(name) if name else f"column {i + 1} (no name)")
+    if not unread:
+        return None
+    return (f"{table.source}: column{'s' if len(unread) > 1 else ''} not read: {', '.join(unread)}; "
+            f"predict reads the file name and pixel size (the first two columns) and, by header "
+            f"name, {GA_COLUMN} (a known GA) and {exams.EXAM_COLUMN} (an exam's label)")
+
+
+def read_pixel_csv(csv_path: str, allow_implausible: bool = False,
+                   notes: Optional[List[str]] = None) -> Tuple[Dict[str, float], Dict[str, float]]:
     """Pixel sizes and, when the header names a `ga_weeks` column, known GAs.
 
     Args:
       csv_path: HC18-style CSV: filename, pixel size (mm)[, ..., ga_weeks]; a GA cell may be
         weeks (27.4) or "weeks+days" (27+3), or empty (no centile for that image).
       allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
+      notes: when given, gets the line naming the columns not read (`unread_columns_note`).
 
     Returns:
       (filename -> pixel size mm, filename -> GA weeks for the rows that give one).
@@ -208,6 +230,8 @@ def read_pixel_csv(csv_path: str, allow_implausible: bool = False
         not a number or outside 10-45 weeks.
     """
     table = hc18_csv.read_hc18_csv(csv_path, allow_implausible=allow_implausible)
+    if notes is not None and (note := unread_columns_note(table)):
+        notes.append(note)
     ga_col = table.column(GA_COLUMN)
     gas: Dict[str, float] = {}
     for row in table.rows:
@@ -232,6 +256,9 @@ class Inputs:
     # (printable path, error) of inputs refused before reading: names that are not UTF-8, and
     # a folder's files with no extension that are not DICOM by content (`unmeasured_reason`)
     refused: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+    # What was read as asked but may surprise, said on stderr: masks and subfolders left out
+    # (`list_images`), --pixel-csv columns not read (`unread_columns_note`)
+    notes: List[str] = dataclasses.field(default_factory=list)
 
     def pixel_size(self, filename: str) -> float:
         """The image's pixel size (mm)."""
@@ -270,7 +297,8 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     images.check_limits()
     # Refused here, not when the report is written: one such name failed the whole run.
     left_out: List[Tuple[str, str]] = []
-    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match, left_out))
+    notes: List[str] = []
+    paths, refused = input_names.refuse_non_utf8(list_images(inputs, match, left_out, notes))
     refused += left_out
     if not paths:
         raise ValueError(f"{refused[0][1]}"
@@ -285,7 +313,7 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
         raise ValueError(f"give exactly one of --pixel-csv and --pixel-size (needed for the "
                          f"images that are not DICOM: {', '.join(plain[:3])}"
                          f"{' ...' if len(plain) > 3 else ''})")
-    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size) if pixel_csv
+    sizes, gas = (read_pixel_csv(pixel_csv, allow_implausible_pixel_size, notes) if pixel_csv
                   else ({}, {}))
     if one_ga is not None and gas:
         raise ValueError(f"give --ga-weeks or a {GA_COLUMN} column in {pixel_csv}, not both")
@@ -293,6 +321,6 @@ def read_inputs(inputs: Sequence[str], pixel_csv: Optional[str], pixel_size_mm: 
     if missing:
         raise ValueError(f"{pixel_csv}: no pixel size for {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''}")
-    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga, refused)
+    return Inputs(paths, sizes, pixel_size_mm, gas, one_ga, refused, notes)
 
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { headerSize, checkSize, checkFile, pngChunkDamage, UserError } from '../src/core/imagefile.js';
+import { crc32 } from '../src/core/png_gray.js';
 import { BUNDLE, loadJson, pngChunk } from './helpers.js';
 
 const limits = loadJson('hc_effunet_int8.json').input_limits;
@@ -35,6 +36,16 @@ test('a JPEG whose SOF lies past a big EXIF or ICC segment is sized from its mar
   await assert.rejects(checkFile(new Blob([jpeg]), 'camera.jpg', limits), (e) => e instanceof UserError && /^camera\.jpg: image too large \(60000 x 60000/.test(e.message));
   await assert.rejects(checkFile(new Blob([new Uint8Array(64)]), 'mystery.avif', limits),
     (e) => e instanceof UserError && /^mystery\.avif: not a readable image file \(its size could not be read from its header/.test(e.message));
+});
+
+test('an empty file and a 16-bit PNG are refused in predict\'s words (predict_inputs_test.py)', async () => {
+  await assert.rejects(checkFile(new Blob([]), 'empty.png', limits), (e) => e instanceof UserError && e.message === 'empty.png: empty file');
+  const png = new Uint8Array(readFileSync(path.join(BUNDLE, 'samples', '000_HC.png')));
+  png[24] = 16; // IHDR's bit depth, its CRC made right again
+  const crc = crc32(png, 12, 29);
+  png.set([crc >>> 24, (crc >>> 16) & 255, (crc >>> 8) & 255, crc & 255], 29);
+  await assert.rejects(checkFile(new Blob([png]), 'deep.png', limits), (e) => e instanceof UserError
+    && e.message === 'deep.png: a 16-bit image; hc-tf measures 8-bit images (save it as 8-bit)');
 });
 
 test('a PNG cut inside its header is refused in predict\'s words (png_chunks_test.py: the IEND rule)', async () => {

@@ -114,6 +114,7 @@ export const HEAD_BYTES = 64 * 1024;
  * `bytes`: the whole file, if read already.
  */
 export async function checkFile(blob, name, limits, bytes = null) {
+  if (blob.size === 0) throw new UserError(`${name}: empty file`); // images.image_size's words
   if (blob.size > limits.max_input_bytes) {
     throw new UserError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
   }
@@ -126,7 +127,8 @@ export async function checkFile(blob, name, limits, bytes = null) {
     if (damaged) throw new UserError(`${name}: not a readable image file (damaged: ${damaged})`);
     throw new UserError(`${name}: not a readable image file (its size could not be read from its header; open a PNG or JPEG ultrasound image)`);
   }
-  if (h.bitDepth > 8) throw new UserError(`${name}: expected 8-bit pixels, got a ${h.bitDepth}-bit PNG`);
+  // preprocess.deeper_than_8_bits's words (a 16-bit PNG decodes to uint16 there)
+  if (h.bitDepth > 8) throw new UserError(`${name}: a ${h.bitDepth}-bit image; hc-tf measures 8-bit images (save it as 8-bit)`);
   checkSize(name, h.width, h.height, limits);
   const damaged = h.format === 'PNG' ? pngChunkDamage(bytes) : null;
   if (damaged) throw new UserError(`${name}: not a readable image file (damaged: ${damaged})`);

@@ -16,6 +16,7 @@ import { decodeFrameAsync } from './frames.js';
  * frame)}. `bytes`: the whole file, if read already. Throws a DicomFileError in words.
  */
 export async function openDicom(parser, blob, name, limits, bytes = null) {
+  if (blob.size === 0) throw new DicomFileError(`${name}: empty file`); // dicom._check_size's words
   if (blob.size > limits.max_input_bytes) {
     throw new DicomFileError(`${name}: file too large (${blob.size} bytes; at most ${limits.max_input_bytes})`);
   }
