@@ -5,7 +5,6 @@ HC the CSV's.
 
 from __future__ import annotations
 
-import errno
 import glob
 import os
 from typing import Iterator, List, Optional, Tuple
@@ -45,8 +44,7 @@ def check_data_dir(data_dir: str) -> None:
 def missing_images(unreadable: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
     """The entries of `unreadable` that are images the CSV lists but the folder lacks (an
     annotation missing beside its image, or a file refused, is not one)."""
-    return [(path, error) for path, error in unreadable
-            if error == f"{path}: {os.strerror(errno.ENOENT)}"]
+    return [(path, error) for path, error in unreadable if error == f"{path}: no such file"]
 
 
 def hc18_folder_size(folder: str) -> int:
