@@ -26,6 +26,22 @@ def _interpreter_class():
     return Interpreter
 
 
+# Which CPU kernels LiteRT runs the model with. "xnnpack": its default (the XNNPACK delegate),
+# what every golden was made with and reproduces exactly; "builtin": its built-in optimized
+# kernels without default delegates (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES), a
+# different int8 arithmetic: benchmarks/kernel_spread.py measures how far it moves the HC.
+KERNELS = ("xnnpack", "builtin")
+
+
+def _resolver_kwargs(kernels: str) -> dict:
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {', '.join(KERNELS)}, got {kernels!r}")
+    if kernels == "xnnpack":
+        return {}  # LiteRT's default, passed as nothing
+    from ai_edge_litert.interpreter import OpResolverType
+    return {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+
+
 def metadata_path(tflite_path: str) -> str:
     """`model.tflite` -> `model.json` (the metadata sits next to the model)."""
     root, ext = os.path.splitext(tflite_path)
@@ -83,11 +99,12 @@ class LiteRunner:
     The same interface as `hc_tf.modeling.keras_runner.KerasRunner` (`input_hw`, `predict`), so
     evaluation and parity measure both models with the same code. Batches run as
     batch-1 invokes (the model's input is static (1, H, W, 1)). The model's sha256
-    is checked against its metadata JSON when that is beside it.
+    is checked against its metadata JSON when that is beside it. `kernels`: see `KERNELS`.
     """
 
-    def __init__(self, path, num_threads: int = 2):
+    def __init__(self, path, num_threads: int = 2, kernels: str = "xnnpack"):
         path = os.fspath(path)
+        resolver = _resolver_kwargs(kernels)
         if not os.path.isfile(path):
             raise ValueError(f"{path}: no such TFLite model file")
         # Before the interpreter parses a possibly corrupt file; kept so nothing hashes it again.
@@ -95,11 +112,12 @@ class LiteRunner:
         try:
             # LiteRT prints an INFO line for its default XNNPACK delegate on every load.
             with held_stderr.filtered_stderr():
-                self.interpreter = _interpreter_class()(model_path=path, num_threads=int(num_threads))
+                self.interpreter = _interpreter_class()(model_path=path, num_threads=int(num_threads),
+                                                        **resolver)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as err:
             raise ValueError(f"{path}: not a loadable TFLite model ({err})") from err
-        self.path = path
+        self.path, self.kernels, self.num_threads = path, kernels, int(num_threads)
         ins, outs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ValueError(f"{path}: expected 1 input and 1 output, got {len(ins)} and {len(outs)}")

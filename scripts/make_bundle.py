@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import platform
 import shutil
 import sys
 
@@ -60,6 +61,17 @@ ATTRIBUTION = ("HC18 grand challenge test images: T. L. A. van den Heuvel, D. de
 
 
 sha256_file = edge.sha256_file
+
+# hc_tf.clinical.units.format_centile / format_beyond / format_z, in words.
+CENTILE_DISPLAY = (
+    "one decimal (Python's '.1f' of the float64 centile), with three exceptions in this order: "
+    "below 0.1 -> '<0.1', above 99.9 -> '>99.9' (never '0.0' or '100.0'); a flagged centile whose "
+    "one-decimal text would not lie beyond its limit shows the limit instead: below_3rd '<3.0' "
+    "(2.96 would print '3.0'), above_97th '>97.0' (97.04 would print '97.0'); the flag is taken "
+    "on the unrounded centile. Line: 'centile <c> (z <z>)' with z signed, 2 decimals ('+1.75'), "
+    "then ', below the 3rd centile' / ', above the 97th centile' when flagged. Its interval: "
+    "'95%: <lower> to <upper>' by the same rule without the flag limits, once ('95%: <0.1') "
+    "when both ends read the same")
 
 # The fitted ellipse at each model pixel (hc_tf.measure.quality.ellipse_on_model_grid), in words.
 GRID_F = ("for the model pixel in column j, row i: x = (j - offset_x + 0.5) / scale_x - 0.5, "
@@ -105,16 +117,18 @@ def ga_method_spec(method):
     lo_d, hi_d = clinical.valid_ga_days(method)
     if method is clinical.GaMethod.HADLOCK_1984:
         equation = "GA_weeks = 8.96 + 0.540 * HC_cm + 0.0003 * HC_cm^3; HC_cm = HC_mm / 10"
+        output = "GA in weeks by the equation; as GA in days (every result): GA_days = GA_weeks * 7"
         uncertainty = {"kind": "2 SD, weeks, by GA interval (first interval whose upper end "
                                "is above the GA; 42+0 itself takes the last)",
                        "intervals_weeks": [{"from": lo, "to": hi, "plus_minus_weeks": sd2}
                                            for lo, hi, sd2 in clinical.HADLOCK_2SD_WEEKS]}
     else:
         equation = ("GA_days = exp(0.05970 * ln(HC_mm)^2 + 6.409e-9 * HC_mm^3 + 3.3258)")
+        output = "GA in days by the equation (weeks = days / 7)"
         uncertainty = {"kind": "none published per estimate",
                        "text": clinical.INTERGROWTH_PI_TEXT}
     return {"method": method.value, "title": report.GA_TITLES[method], "equation": equation,
-            "input": "HC in mm (the measured HC)", "output": "GA in days (weeks = days / 7)",
+            "input": "HC in mm (the measured HC)", "output": output,
             "valid_ga_days": [lo_d, hi_d],
             "valid_hc_mm": [round(lo_hc, 3), round(hi_hc, 3)],
             "out_of_range": "outside valid_ga_days (inclusive): status out_of_range, no number",
@@ -171,6 +185,7 @@ def clinical_spec():
             "valid_ga_weeks": list(clinical.INTERGROWTH_HC_WEEKS),
             "flags": {"below_3rd": f"centile < {clinical.LOW_CENTILE:g}",
                       "above_97th": f"centile > {clinical.HIGH_CENTILE:g}"},
+            "display": CENTILE_DISPLAY,
             "ga_input_weeks": list(clinical.GA_INPUT_WEEKS),
             "ga_input": "weeks (27.4) or 'W+D' with D in 0..6 (27+3); outside ga_input_weeks "
                         "is an entry error", "source": clinical.INTERGROWTH_HC_SOURCE},
@@ -260,11 +275,23 @@ def biometry_spec():
 
 
 def bundle_metadata(meta):
-    """The exported metadata (its fields unchanged) plus "clinical" and the input limits
-    (`metadata.input_limits`: the web app reads them, never a copy of its own)."""
-    from hc_tf.export.metadata import input_limits
-    return {**meta, "clinical": {**clinical_spec(), "hc_interval": interval_spec(), **biometry_spec()},
-            "input_limits": input_limits()}
+    """The exported metadata (its fields unchanged, the input limits the web app reads among
+    them: tests/model_metadata_test.py keeps the packaged JSON current) plus "clinical"."""
+    return {**meta, "clinical": {**clinical_spec(), "hc_interval": interval_spec(), **biometry_spec()}}
+
+
+def runtime_record(runner):
+    """Which runtime and kernels made the goldens: they hold exactly on these (README.md,
+    'Conformance')."""
+    from importlib import metadata
+    return {"ai_edge_litert": metadata.version("ai-edge-litert"),
+            "kernels": "LiteRT's default CPU path: the XNNPACK delegate (ai_edge_litert.interpreter."
+                       "Interpreter with its default op resolver; hc_tf.edge kernels='xnnpack')",
+            "num_threads": runner.num_threads, "machine": platform.machine(),
+            "other_kernels": "mask_sha256 and the tolerances hold on this path: LiteRT's built-in "
+                             "kernels give other uint8 outputs (measured on x86: README.md, "
+                             "'Conformance'); a phone's ARM kernels and GPU or NNAPI delegates "
+                             "were not measured"}
 
 
 def main(argv=None):
@@ -312,12 +339,15 @@ def main(argv=None):
         "input_hw": list(runner.input_hw), "threshold": defaults.THRESHOLD,
         "mask_checksum": "sha256 of (probability > 0.5) as uint8 0/1 bytes, model input size, "
                          "row-major (H*W bytes); for the uint8 output: q > 128",
-        "tolerance": {"hc_mm": 1e-3},
+        # hc_mm kept as it was (a pass mark); ellipse_px and submission_row added: a faithful port
+        # reaches 1e-6 on the same uint8 output (README.md, 'Conformance').
+        "tolerance": {"hc_mm": 1e-3, "ellipse_px": 1e-6, "submission_row": 1e-6},
         "attribution": ATTRIBUTION,
         "samples": entries,
         # Added with the clinical fields; the formulas and the flag rule are in the metadata's "clinical".
         "clinical_tolerance": {"ga_days": 1e-3, "quality": QUALITY_TOLERANCE},
         "flagged_samples": [e["filename"] for e in entries if e["review"]],
+        "runtime": runtime_record(runner),
     }
     io_utils.atomic_write_text(os.path.join(args.out, "golden.json"),
                                json.dumps(golden, indent=2) + "\n")

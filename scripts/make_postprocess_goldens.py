@@ -225,6 +225,41 @@ def measure_traced(q, box, px):
     return m, seen.get("points"), rounds
 
 
+# The file's format in words (also android_demo_assets/README.md, "postprocess_golden.json").
+FIELDS = {
+    "gray": "data: the image, height x width x channels uint8, channels in R, G, B(, A) order (not "
+            "OpenCV's BGR); gray: the 8-bit gray a port must compute; gray_sha256: its sha256",
+    "letterbox": "image: the src_hw gray image; input: the dst_hw model input a port must compute "
+                 "(input_sha256 its sha256); box: the letterbox (scale_x, scale_y, offset_x, "
+                 "offset_y, src_width, src_height, dst_width, dst_height); interpolation: area or linear",
+    "contrast": "input: a letterboxed model input (hw) and its box; lo, hi: the contrast levels; "
+                "reason: the refusal, null when the image is measured",
+    "measure": "q: a model output (hw, p = q / 256); box: its letterbox, null = none (the map is "
+               "the image: x = column, y = row, scales 1, one model pixel = one original pixel, "
+               "the whole array is the valid rect); pixel_size_mm; found, reason, ellipse_px "
+               "(original pixels: cx, cy, a >= b, angle in [0, pi)), hc_mm; mask_sha256: of (q > "
+               "128) as 0/1 bytes; n_points: the contour points (Contract 4.4); points_sha256: "
+               "sha256 of those points as float64 little-endian, x and y interleaved (x0 y0 x1 y1 "
+               "...), in original pixels (after 4.5's mapping), in contour order (4.4: horizontal "
+               "pairs row-major, then vertical pairs), before outlier rejection; points_first: the "
+               "first 3 [x, y]; outlier_rounds: each rejection round the fit evaluated (4.7, at most "
+               "2), replayed: n points in, kept (d <= limit), limit (px), closest_margin = min "
+               "|d - limit| over its points (how near a point came to the other side); a round "
+               "with kept == n or kept < max(5, floor(n / 2)) dropped nothing and ended them; "
+               "quality ... csv_row: the clinical read-outs as golden.json and "
+               "report.csv have them (csv_row with a GA from dating of 20.0 weeks)",
+    "samples": "as measure, for the bundled samples: q is the int8 model's output on LiteRT's "
+               "default XNNPACK path (golden.json's runtime); gray_sha256: the decoded sample; "
+               "input_sha256: its letterboxed model input (check a port's input bytes here)",
+    "clinical": "GA, centile, GA-entry, interval, biometry, dating and review-flag cases: inputs and "
+                "the records hc_tf.report.records writes",
+}
+TOLERANCE_NOTE = ("for the post-processing of a given q, the arithmetic a faithful float64 port "
+                  "repeats (the JavaScript port: within 3e-14 px); golden.json's looser hc_mm 1e-3 "
+                  "and quality 1e-9 are pass marks for its end-to-end check, which reaches these "
+                  "too when its input bytes and q are exact; angle: compare |d angle| x a with "
+                  "ellipse_px, modulo pi")
+
 KNOWN_GA_WEEKS = 20.0  # the GA from dating every case's csv_row is written with
 
 
@@ -350,10 +385,15 @@ def measure_cases():
                "n_points": None if pts is None else int(len(pts)), "outlier_rounds": rounds,
                **clinical_fields(name, m)}
         if pts is not None:
-            rec["points_sha256"] = hashlib.sha256(np.ascontiguousarray(pts).tobytes()).hexdigest()
-            rec["points_first"] = pts[:3].tolist()
+            rec.update(points_fields(pts))
         out.append(rec)
     return out
+
+
+def points_fields(pts):
+    """The contour points the fit saw (original pixels, contour order) as FIELDS describes them."""
+    xy = np.ascontiguousarray(pts, dtype="<f8")  # (N, 2): x0, y0, x1, y1, ... little-endian
+    return {"points_sha256": hashlib.sha256(xy.tobytes()).hexdigest(), "points_first": xy[:3].tolist()}
 
 
 def ragged_sdf(e, amplitude, lobes):
@@ -530,7 +570,9 @@ def sample_cases():
                     "pixel_size_mm": s["pixel_size_mm"], "found": m.found, "reason": m.reason,
                     "ellipse_px": dataclasses.asdict(m.ellipse) if m.found else None,
                     "hc_mm": m.hc_mm, "mask_sha256": sha(q > 128), "n_points": int(len(pts)),
-                    "outlier_rounds": rounds, **clinical_fields(s["filename"], m)})
+                    "outlier_rounds": rounds, **clinical_fields(s["filename"], m),
+                    # Added after the fields above: the contour points, as the measure cases have them.
+                    **points_fields(pts)})
     return out
 
 
@@ -548,6 +590,7 @@ def main(argv=None):
            "tolerance": {"ellipse_px": 1e-6, "hc_mm": 1e-6, "gray_and_letterbox": "exact",
                          "quality": 1e-12, "ga_days": 1e-9, "centile": 1e-9,
                          "interval_mm": 1e-9, "biometry": 1e-9},
+           "tolerance_note": TOLERANCE_NOTE, "fields": FIELDS,
            "gray": gray_cases(rng), "letterbox": letterbox_cases(rng), "measure": measure_cases(),
            "contrast": contrast_cases(rng),
            "samples": [] if args.no_samples else sample_cases(),

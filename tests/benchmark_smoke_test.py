@@ -45,8 +45,32 @@ def test_the_apps_js_stage_benchmark_runs_every_stage():
     assert all(v > 0 for v in stages.values()), stages
 
 
+def test_the_kernel_spread_benchmark_runs_and_finds_the_kernels_differ(tmp_path):
+    """Two bundled samples as a tiny HC18 release: XNNPACK vs the built-in kernels."""
+    import shutil
+    bundle = tmp_path / "hc18"
+    (bundle / "test_set").mkdir(parents=True)
+    with open(f"{ROOT}/android_demo_assets/golden.json") as f:
+        samples = json.load(f)["samples"][:2]
+    lines = ["filename,pixel size(mm)"]
+    for s in samples:
+        shutil.copy(f"{ROOT}/android_demo_assets/samples/{s['filename']}", bundle / "test_set")
+        lines.append(f"{s['filename']},{s['pixel_size_mm']!r}")
+    (bundle / "test_set_pixel_size.csv").write_text("\n".join(lines) + "\n")
+    res = subprocess.run([sys.executable, "benchmarks/kernel_spread.py", "--hc18", str(bundle),
+                          "--csv", str(tmp_path / "spread.csv")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "on 2 HC18 test images" in res.stdout and "review flag changes: 0" in res.stdout
+    assert "images with identical output: 0 of 2" in res.stdout, res.stdout
+    dhc = float(re.search(r"\|dHC\| mm: median \S+, max (\S+)", res.stdout).group(1))
+    assert 0 < dhc < 0.4, res.stdout
+    assert len((tmp_path / "spread.csv").read_text().splitlines()) == 3
+
+
 @pytest.mark.parametrize("script, extra", [("ellipse_reference_check.py", []),
-                                           ("edge_benchmark.py", ["--model", "m.keras"])])
+                                           ("edge_benchmark.py", ["--model", "m.keras"]),
+                                           ("kernel_spread.py", [])])
 def test_a_benchmark_without_the_hc18_folder_says_so_in_one_line(tmp_path, script, extra):
     """Their default was ../shared/hc18, absent from a clone or a worktree: a traceback."""
     res = subprocess.run([sys.executable, f"benchmarks/{script}", "--hc18", str(tmp_path)] + extra,

