@@ -42,6 +42,11 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
     assert cfg.port == 11112 and cfg.host == "127.0.0.1" and cfg.allowed_calling_aets == ("SCAN",)
     assert [(d.kind, d.name) for d in cfg.destinations] == [("dicom", "dicom1"), ("folder", "copy")]
     assert cfg.destinations[0].get("ae_title") == "PACS"
+    hosts = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["US_ROOM1", "US 2"]\n'
+                  'allowed_hosts = ["10.1.2.3", "fd00::1"]\n' + FOLDER)
+    cfg = config_lib.load(hosts)
+    assert cfg.allowed_calling_aets == ("US_ROOM1", "US 2")
+    assert cfg.allowed_hosts == ("10.1.2.3", "fd00::1")
 
 
 @pytest.mark.parametrize("text, words", [
@@ -53,6 +58,23 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n',
      "lacks host, port, ae_title"),
     ('[node\n', "node.toml"),
+    # a bare string was taken letter by letter: "U", "S", "_" ... allowed, US_ROOM1 refused
+    ('[node]\nspool = "s"\nallowed_calling_aets = "US_ROOM1"\n' + FOLDER,
+     "[node] allowed_calling_aets 'US_ROOM1': a list in brackets"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["US_ROOM1", 7]\n' + FOLDER,
+     "[node] allowed_calling_aets ['US_ROOM1', 7]: a list in brackets"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["US_ROOM1", "ULTRASOUND_ROOM_17"]\n' + FOLDER,
+     "[node] allowed_calling_aets: 'ULTRASOUND_ROOM_17': 1 to 16 characters"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["  "]\n' + FOLDER,
+     "[node] allowed_calling_aets: '  ': 1 to 16 characters"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["US\\\\1"]\n' + FOLDER,
+     "no backslash"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nallowed_hosts = "10.1.2.3"\n' + FOLDER,
+     "[node] allowed_hosts '10.1.2.3': a list in brackets"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nallowed_hosts = ["scanner1.local"]\n'
+     + FOLDER, "[node] allowed_hosts: 'scanner1.local' is not an IP address"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nae_title = 7\n' + FOLDER,
+     "[node] ae_title 7: an AE title in quotes"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = 0\n' + FOLDER,
      "max_associations 0: a whole number >= 1"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = "4"\n' + FOLDER,

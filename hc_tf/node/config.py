@@ -11,7 +11,7 @@
     max_associations = 4                # inbound associations at once; more are refused
                                         # (transient): the memory bound (docs/node.md)
     allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
-    allowed_hosts = []                  # optional: peer addresses allowed
+    allowed_hosts = []                  # optional: peer IP addresses allowed
     model = ""                          # default: the released int8 model
     fhir_patient_system = ""            # the PatientIDs' issuer (urn:oid:<OID> or a URL): the
                                         # FHIR Observations' subject; default none
@@ -64,6 +64,7 @@ With [[pull]] sources and no allowed_calling_aets, the node does not listen at a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -183,6 +184,37 @@ def _destination(item: Dict[str, Any], index: int, where: str, kinds=None,
     return Destination(kind, name, options)
 
 
+def ae_problem(value: Any) -> Optional[str]:
+    """What is wrong with an AE title (DICOM's AE: 1 to 16 characters of the default repertoire,
+    no backslash; spaces around it are not significant), or None."""
+    if not isinstance(value, str):
+        return "an AE title in quotes"
+    if not 1 <= len(value.strip()) <= 16:
+        return "1 to 16 characters"
+    if not value.isascii() or "\\" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "ASCII letters, digits, spaces and punctuation, no backslash"
+    return None
+
+
+def _string_list(value: Any, key: str, where: str) -> Tuple[str, ...]:
+    """An allow-list: a TOML list of strings. A bare string was taken letter by letter (the real
+    scanner refused, AE titles such as "U" admitted), so anything else is refused."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        example = '"US_ROOM1"' if key == "allowed_calling_aets" else '"10.1.2.3"'
+        raise ConfigError(f"{where}: [node] {key} {value!r}: a list in brackets, e.g. "
+                          f"{key} = [{example}]")
+    for v in value:
+        if key == "allowed_calling_aets" and ae_problem(v):
+            raise ConfigError(f"{where}: [node] {key}: {v!r}: {ae_problem(v)}")
+        if key == "allowed_hosts":
+            try:  # the peer's address is compared: a host name would never match
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ConfigError(f"{where}: [node] {key}: {v!r} is not an IP address (the "
+                                  "peer's address is compared, not a name)") from None
+    return tuple(value)
+
+
 def _positive(value: Any) -> bool:
     """A finite number > 0 (TOML's true is no number here)."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) \
@@ -214,8 +246,8 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
                           "titles (or set allow_any_calling_aet = true on a trusted network)")
     if not 0 < int(cfg.port) < 65536:
         raise ConfigError(f"{where}: [node] port {cfg.port} is not a TCP port")
-    if not 1 <= len(cfg.ae_title.strip()) <= 16:
-        raise ConfigError(f"{where}: [node] ae_title {cfg.ae_title!r}: 1 to 16 characters")
+    if ae_problem(cfg.ae_title):
+        raise ConfigError(f"{where}: [node] ae_title {cfg.ae_title!r}: {ae_problem(cfg.ae_title)}")
     if not cfg.destinations:
         raise ConfigError(f"{where}: no [[destination]]: the SRs would go nowhere")
     names = [d.name for d in cfg.destinations]
@@ -270,7 +302,7 @@ def load(path: Optional[str], overrides: Optional[Dict[str, Any]] = None) -> Nod
     node.update({k: v for k, v in (overrides or {}).items() if v is not None})
     for key in ("allowed_calling_aets", "allowed_hosts"):
         if key in node:
-            node[key] = tuple(str(v) for v in node[key])
+            node[key] = _string_list(node[key], key, where)
     if "measure_only" in node:
         try:
             node["measure_only"] = selection_lib.check_rules(node["measure_only"])
