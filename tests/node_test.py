@@ -47,6 +47,10 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
     cfg = config_lib.load(hosts)
     assert cfg.allowed_calling_aets == ("US_ROOM1", "US 2")
     assert cfg.allowed_hosts == ("10.1.2.3", "fd00::1")
+    edges = _toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\nmin_free_mb = 0\n'
+                  'retry_base_s = 5\nretry_max_s = 5\n' + FOLDER)
+    cfg = config_lib.load(edges)
+    assert (cfg.min_free_mb, cfg.retry_base_s, cfg.retry_max_s) == (0, 5, 5)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -74,7 +78,50 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
     ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nallowed_hosts = ["scanner1.local"]\n'
      + FOLDER, "[node] allowed_hosts: 'scanner1.local' is not an IP address"),
     ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nae_title = 7\n' + FOLDER,
-     "[node] ae_title 7: an AE title in quotes"),
+     "[node] ae_title 7: text in quotes"),
+    # wrongly typed values: a traceback each (ValueError, TypeError), or, for a port of
+    # 11112.7, one from socket.bind once the node had started
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nport = "abc"\n' + FOLDER,
+     "[node] port 'abc': a whole number"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nport = 11112.7\n' + FOLDER,
+     "[node] port 11112.7: a whole number"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nworkers = "2"\n' + FOLDER,
+     "[node] workers '2': a whole number"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nspool_limit_mb = "big"\n' + FOLDER,
+     "[node] spool_limit_mb 'big': MiB > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nspool_limit_mb = inf\n' + FOLDER,
+     "[node] spool_limit_mb inf: MiB > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_base_s = true\n' + FOLDER,
+     "[node] retry_base_s True: seconds > 0"),
+    # retry_max_s = 0 retried a PACS that was down 35 times in 6 s
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_max_s = 0\n' + FOLDER,
+     "[node] retry_max_s 0: seconds > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_base_s = 0\n' + FOLDER,
+     "[node] retry_base_s 0: seconds > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_max_s = 1.5\n' + FOLDER,
+     "[node] retry_max_s 1.5: at least retry_base_s (2.0)"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmin_free_mb = -5\n' + FOLDER,
+     "[node] min_free_mb -5: MiB >= 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nworkers = -1\n' + FOLDER,
+     "[node] workers -1: 0 (one per core) or more"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = "yes"\n' + FOLDER,
+     "[node] allow_any_calling_aet 'yes': true or false"),
+    ('[node]\nspool = 5\nallow_any_calling_aet = true\n' + FOLDER,
+     "[node] spool 5: text in quotes"),
+    ('node = 5\n', "node 5: a [node] table"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\ndestination = "pacs"\n',
+     "unknown key(s) destination"),
+    ('destination = "pacs"\n[node]\nspool = "s"\nallow_any_calling_aet = true\n',
+     "destination 'pacs': a [[destination]] table"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n'
+     'host = "h"\nport = "4242"\nae_title = "PACS"\n',
+     "destination 1 (dicom) port '4242': a TCP port"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n'
+     'host = "h"\nport = 4242\nae_title = "PACS\\\\1"\n', "destination 1 (dicom) ae_title"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicomweb"\n'
+     'url = "pacs/dicom-web"\n', "destination 1 (dicomweb) url 'pacs/dicom-web': an http://"),
+    ('[node]\nspool = "s"\n' + FOLDER + '[[pull]]\nkind = "orthanc"\nurl = "http://p"\n'
+     'poll_s = 0\n', "pull 1 (orthanc) poll_s 0: seconds > 0"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = 0\n' + FOLDER,
      "max_associations 0: a whole number >= 1"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = "4"\n' + FOLDER,
@@ -746,6 +793,20 @@ def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(t
         server.shutdown()
     assert [(m, p) for m, p, _ in got] == [("PUT", "/r4/Observation/hctf-abc.frame2")] * 3
     assert got[-1][2]["id"] == "hctf-abc.frame2"
+
+
+def test_serve_refuses_a_bad_input_limit_in_the_environment_in_one_line(tmp_path, monkeypatch):
+    """HC_TF_MAX_INPUT_BYTES=abc: a traceback ending in the ValueError, raised as the listener
+    was made; now one line before any work."""
+    from hc_tf.node import service
+    seen = []
+    monkeypatch.setattr(service, "serve", seen.append)
+    monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "abc")
+    path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n' + FOLDER)
+    result = CliRunner().invoke(cli.main, ["node", "serve", "--config", path])
+    assert result.exit_code == 1 and not seen, result.output
+    assert result.output.strip() == ("Error: HC_TF_MAX_INPUT_BYTES='abc': expected a positive "
+                                     "whole number"), result.output
 
 
 def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch):

@@ -80,6 +80,11 @@ def serve(config_path, ae_title, host, port, spool, workers, max_associations):
     """Listen for C-STORE/C-ECHO and deliver SRs until SIGTERM/SIGINT."""
     cfg = _load(config_path, ae_title=ae_title, host=host, port=port, spool=spool, workers=workers,
                 max_associations=max_associations)
+    from hc_tf.io import images
+    try:  # read now: a bad value is one line before any work, not a traceback in the listener
+        images.check_limits()
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
     from hc_tf.node import service
     from hc_tf.surfaces.demo.guard import is_loopback
     _log_lines()
