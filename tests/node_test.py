@@ -809,6 +809,45 @@ def test_serve_refuses_a_bad_input_limit_in_the_environment_in_one_line(tmp_path
                                      "whole number"), result.output
 
 
+def test_serve_names_the_key_and_file_that_keep_the_node_from_starting(tmp_path):
+    """A missing TLS file said "Error: 127.0.0.1:56335: No such file or directory" (every
+    OSError was put down to the address); a missing model was a traceback."""
+    import socket
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    (tmp_path / "a_file").write_text("")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    base = '[node]\nallowed_calling_aets = ["S"]\nworkers = 1\n'
+    cases = [
+        (f'spool = "{tmp_path / "s1"}"\ntls_cert = "/nonexistent.pem"\ntls_key = "k.pem"\n',
+         "[node] tls_cert '/nonexistent.pem': No such file or directory"),
+        (f'spool = "{tmp_path / "s2"}"\ntls_cert = "{tmp_path / "junk.pem"}"\n'
+         f'tls_key = "{tmp_path / "nokey.pem"}"\n',
+         f"[node] tls_key '{tmp_path / 'nokey.pem'}': No such file or directory"),
+        (f'spool = "{tmp_path / "s3"}"\ntls_cert = "{tmp_path / "junk.pem"}"\n'
+         f'tls_key = "{tmp_path / "junk.pem"}"\n',
+         f"[node] tls_cert '{tmp_path / 'junk.pem'}', tls_key '{tmp_path / 'junk.pem'}': not a "
+         "PEM certificate and its matching key"),
+        (f'spool = "{tmp_path / "a_file" / "spool"}"\n',
+         f"[node] spool '{tmp_path / 'a_file' / 'spool'}': Not a directory"),
+        (f'spool = "{tmp_path / "s4"}"\nmodel = "/nonexistent.tflite"\n',
+         "[node] model '/nonexistent.tflite': /nonexistent.tflite: no such model file"),
+        (f'spool = "{tmp_path / "s5"}"\nport = {port}\n',
+         f"[node] host, port 127.0.0.1:{port}: Address already in use"),
+    ]
+    try:
+        for text, words in cases:
+            path = _toml(tmp_path, base + text + FOLDER)
+            result = CliRunner().invoke(cli.main, ["node", "serve", "--config", path])
+            assert result.exit_code == 1 and result.exception.__class__ is SystemExit, (
+                words, result.output, result.exception)
+            assert result.output.strip() == f"Error: {path}: {words}", result.output
+    finally:
+        taken.close()
+
+
 def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch):
     from hc_tf.node import service
     seen = []

@@ -97,8 +97,11 @@ def serve(config_path, ae_title, host, port, spool, workers, max_associations):
     except ImportError as err:
         raise click.ClickException(f"{err}; pip install 'hc-tf[node]' (or pip install -e "
                                    "'.[node]' in a checkout)") from None
-    except OSError as err:
-        raise click.ClickException(f"{cfg.host}:{cfg.port}: {err.strerror or err}") from None
+    except config_lib.ConfigError as err:  # a TLS file, the spool, the model, the port
+        raise click.ClickException(f"{config_path}: {err}") from None
+    except OSError as err:  # not one a key names: the file, if any, and why
+        where = f"{err.filename}: " if err.filename else ""
+        raise click.ClickException(f"{where}{err.strerror or err}") from None
 
 
 @node.command()
