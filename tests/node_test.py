@@ -973,6 +973,68 @@ def test_dicomweb_destination_reads_the_stow_response(tmp_path, case, error):
         stop()
 
 
+@pytest.mark.parametrize("code, error", [
+    (401, dest_lib.Retry), (403, dest_lib.Retry), (404, dest_lib.Retry), (405, dest_lib.Retry),
+    (407, dest_lib.Retry), (400, dest_lib.Refused), (413, dest_lib.Refused),
+    (415, dest_lib.Refused)])
+def test_a_wrong_url_or_credentials_is_retried_and_other_4xx_refused(tmp_path, code, error):
+    """401/403/404/405/407 say the destination is wrong (its URL, credentials, a proxy's), not
+    the SR: they had dead-lettered every delivery for good, a corrected URL delivering none."""
+    sr = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "x.sr.dcm"))
+    url, stop = _stow_answer(code, None)
+    web = dest_lib.make(config_lib.Destination("dicomweb", "web", (("url", url),)), "HCTF")
+    try:
+        with pytest.raises(error, match=f"^web: STOW-RS HTTP {code}"):
+            web.send([sr])
+    finally:
+        stop()
+    obs = tmp_path / "fhir" / "abc.fhir.json"
+    obs.parent.mkdir()
+    obs.write_text(json.dumps({"resourceType": "Observation", "status": "preliminary"}))
+    server, ehr, _ = node_support.fhir_server([code])
+    try:
+        with pytest.raises(error, match=f"^ehr: FHIR HTTP {code}"):
+            ehr.send([str(obs)])
+    finally:
+        server.shutdown()
+
+
+def test_a_wrong_dicomweb_url_is_retried_and_the_corrected_one_gets_the_backlog(tmp_path,
+                                                                                caplog):
+    """The retry's log line and `status` say the HTTP status; at the next start the backlog is
+    due at once (a corrected config need not wait out the backoff)."""
+    import logging
+    ds = dicom_files.gray_dataset("000_HC.png")
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**9)
+    i = spool.store(b"x", "1.2.3", US, "SCAN")
+    os.makedirs(os.path.join(spool.out_dir(i), "sr"))
+    dicom_files.save(ds, os.path.join(spool.out_dir(i), "sr", "a.sr.dcm"))
+    spool.journal.mark_measured(i, ["sr/a.sr.dcm"], ["web"], 1.0)
+
+    def web(url):
+        return dest_lib.make(config_lib.Destination("dicomweb", "web", (("url", url),)), "HCTF")
+
+    url, stop = _stow_answer(404, None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hc_tf.node"):
+            worker_lib.Sender(spool, {"web": web(url)}, 60, 300).send_due()
+    finally:
+        stop()
+    retry = [json.loads(r.getMessage()) for r in caplog.records if '"retry"' in r.getMessage()]
+    assert retry and "HTTP 404 (not found: the url?" in retry[0]["error"], retry
+    status = spool.journal.status()["destinations"]["web"]
+    assert status["pending"] == 1 and "HTTP 404" in status["last_error"]
+    assert spool.journal.due(time.time()) == []  # waiting out its backoff (60 s)
+    assert spool.journal.retry_now() == 1  # the node's next start
+    url, stop = _stow_answer(200, {"00081199": {"vr": "SQ", "Value": [
+        _sop_item(str(ds.SOPInstanceUID))]}})
+    try:
+        worker_lib.Sender(spool, {"web": web(url)}, 60, 300).send_due()
+    finally:
+        stop()
+    assert spool.journal.row(i)["state"] == "done"
+
+
 class _Pacs:
     """A mock Orthanc (/changes, /instances/<id>/...) and DICOMweb PACS (QIDO-RS /instances,
     WADO-RS /studies/.../instances/<uid>) holding `files` {name: (path, uids)}; the name

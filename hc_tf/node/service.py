@@ -49,6 +49,7 @@ class Node:
             raise config_lib.ConfigError(f"[node] spool {cfg.spool!r}: "
                                          f"{getattr(err, 'strerror', None) or err}") from None
         self.spool.recover(keep_headers=cfg.obgyn_report)
+        self.spool.journal.retry_now()
         self.retention = retention_lib.Retention(self.spool.journal, cfg.journal_keep_days)
         self.retention.purge()  # at the start, then hourly from the sender's loop
         model = model_path(cfg)
