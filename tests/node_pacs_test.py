@@ -187,6 +187,10 @@ def test_duplicate_non_us_uncalibrated_and_unknown_caller(tmp_path, orthanc):
         node.kill(signal.SIGTERM)
     assert orthanc.count_srs() == 1
     assert status["instances"] == {"done": 1, "dead": 2}
+    log = node.log_text()
+    assert '"calling_aet": "INTRUDER", "event": "rejected"' in log, log[-3000:]
+    refused = [line for line in log.splitlines() if '"event": "contexts_refused"' in line]
+    assert len(refused) == 1 and '"1.2.840.10008.5.1.4.1.1.2"' in refused[0]  # CT, said once
     reasons = [d["reason"] for d in status["dead_letters"]]
     assert "(0018,6011)" in reasons[0] and "Pixel Data (7FE0,0010)" in reasons[1], reasons
     assert "--pixel-size" not in reasons[0]
@@ -312,6 +316,7 @@ def test_peer_address_not_on_the_list_is_rejected(tmp_path):
         node.kill(signal.SIGTERM)
     assert refused.returncode != 0 and "Association Rejected" in refused.stderr
     assert not os.path.exists(tmp_path / "out")
+    assert '"peer": "127.0.0.1", "reason": "peer address not allowed"' in node.log_text()
 
 
 def test_a_message_over_the_input_limit_ends_the_association_unstored(tmp_path, monkeypatch):
@@ -373,7 +378,8 @@ def test_associations_past_max_associations_are_rejected_while_one_stores(tmp_pa
         for assoc in scu.active_associations:  # a failed check leaves them open
             assoc.abort()
         node.kill(signal.SIGTERM)
-    assert '"limit": 1, "reason": "too many associations"' in log, log[-2000:]
+    assert ('"calling_aet": "SCANNER1", "event": "rejected", "limit": 1, "peer": "127.0.0.1", '
+            '"reason": "too many associations"') in log, log[-2000:]
     assert "Traceback" not in log, log[-2000:]
 
 

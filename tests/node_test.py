@@ -543,6 +543,69 @@ def test_an_association_request_is_read_only_up_to_its_own_small_limit():
     assert len(ok.dul.socket.recv(2 * scp_lib.REQUEST_MAX_BYTES)) == 2 * scp_lib.REQUEST_MAX_BYTES
 
 
+def test_the_log_says_why_an_association_or_a_sop_class_was_refused(tmp_path, caplog):
+    """A wrong called AE title logged only {"calling_aet_allowed": true}, an unknown calling
+    one and a refused address not who; an SR sent to the node (a class it does not take) left
+    no line at all. Each now names the reason, the AE titles and the peer's address."""
+    import logging
+    pytest.importorskip("pynetdicom")
+    from pynetdicom import AE
+    from hc_tf.node import scp as scp_lib
+    sr_class = dest_lib.SR_CLASSES[0]
+
+    def serve(**node):
+        cfg = config_lib.NodeConfig(spool=str(tmp_path / "spool"), ae_title="HCTF",
+                                    allowed_calling_aets=("US_ROOM1",), **node)
+        ae, handlers = scp_lib.make_ae(cfg, spool_lib.Spool(cfg.spool, 10**9), lambda i: None)
+        return ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+
+    def ask(server, calling, called="HCTF", sop_classes=(US,)):
+        scu = AE(ae_title=calling)
+        for sop_class in sop_classes:
+            scu.add_requested_context(sop_class, pydicom.uid.ExplicitVRLittleEndian)
+        assoc = scu.associate("127.0.0.1", server.server_address[1], ae_title=called)
+        if assoc.is_established:
+            assoc.release()
+        return assoc
+
+    def lines(event):
+        for _ in range(50):  # the server's thread logs after it has answered
+            found = [json.loads(r.getMessage()) for r in caplog.records
+                     if f'"event": "{event}"' in r.getMessage()]
+            if found:
+                return found
+            time.sleep(0.05)
+        return []
+
+    caplog.set_level(logging.INFO, logger="hc_tf.node")
+    server = serve()
+    try:
+        assert ask(server, "US_ROOM1", called="PACS").is_rejected
+        assert ask(server, "INTRUDER").is_rejected
+        assert not ask(server, "US_ROOM1", sop_classes=(sr_class, US)).is_rejected
+        assert not ask(server, "US_ROOM1", sop_classes=(sr_class,)).is_established
+        assert not ask(server, "US_ROOM1", sop_classes=(sr_class,)).is_established  # said once
+    finally:
+        server.shutdown()
+    who = {"peer": "127.0.0.1", "called_aet": "HCTF"}
+    assert lines("rejected") == [
+        {"event": "rejected", "reason": "called AE title is not this node's (HCTF)",
+         **who, "calling_aet": "US_ROOM1", "called_aet": "PACS"},
+        {"event": "rejected", "reason": "calling AE title not allowed", **who,
+         "calling_aet": "INTRUDER"}]
+    assert lines("contexts_refused") == [
+        {"event": "contexts_refused", "sop_classes": [sr_class], **who,
+         "calling_aet": "US_ROOM1"}]
+    caplog.clear()
+    server = serve(allowed_hosts=("192.0.2.1",))
+    try:
+        assert ask(server, "US_ROOM1").is_rejected
+    finally:
+        server.shutdown()
+    assert lines("rejected") == [{"event": "rejected", "reason": "peer address not allowed",
+                                  **who, "calling_aet": "US_ROOM1"}]
+
+
 class _Flaky:
     def __init__(self, failures, error=dest_lib.Retry):
         self.failures, self.error, self.calls = failures, error, 0
