@@ -411,6 +411,26 @@ def test_connections_that_never_associate_do_not_keep_a_scanner_out(tmp_path):
         node.kill(signal.SIGTERM)
 
 
+def test_an_http_health_check_leaves_json_lines_only(tmp_path):
+    """A load balancer's HTTP probe on the DICOM port: pynetdicom said "Unknown PDU type
+    received '0x48'" (the H of HEAD) in plain text, in a log documented as JSON lines."""
+    import re
+    import socket
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}]
+                   ).start()
+    try:
+        with socket.create_connection(("127.0.0.1", node.port), timeout=10) as probe:
+            probe.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            probe.recv(100)  # the node closes it
+        ns.wait_until("pynetdicom's line", lambda: "0x48" in node.log_text(), 30)
+    finally:
+        node.kill(signal.SIGTERM)
+    lines = node.log_text().splitlines()
+    assert not [line for line in lines if not re.match(r"^[-0-9]+ [0-9:,]+ {.*}$", line)], lines
+    said = [json.loads(line.split(" ", 2)[2]) for line in lines if "0x48" in line]
+    assert said[0]["event"] == "pynetdicom" and said[0]["level"] == "ERROR", said
+
+
 def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(tmp_path):
     """Stopping the service must not wait for a scanner that keeps its association open:
     pynetdicom's server joins each association's thread, which an idle peer holds until the
@@ -438,7 +458,10 @@ def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(t
         for assoc in scu.active_associations:
             assoc.abort()
         node.kill(signal.SIGKILL)
-    assert "Traceback" not in node.log_text()
+    log = node.log_text()
+    assert "Traceback" not in log
+    assert '{"event": "stopping", "signal": "SIGTERM", "backlog": 0}' in log, log[-2000:]
+    assert '{"event": "stopped", "backlog": 0}' in log, log[-2000:]
 
 
 @pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])

@@ -606,6 +606,73 @@ def test_the_log_says_why_an_association_or_a_sop_class_was_refused(tmp_path, ca
                                   **who, "calling_aet": "US_ROOM1"}]
 
 
+def test_other_libraries_log_lines_are_json_without_instance_data():
+    """pynetdicom's lines were plain text in a log documented as JSON lines ("Network timeout
+    reached", "Association Rejected" over three lines, an exception's traceback)."""
+    import io
+    import logging
+    from hc_tf.node import cli_lib
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(cli_lib._NoInstanceData())
+    loggers = [logging.getLogger(n) for n in ("pynetdicom.dul", "hc_tf.node", "pydicom")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        loggers[0].error("Unknown PDU type received '0x48'")
+        loggers[0].warning("Non-conformant 'Affected SOP Instance UID' value "
+                           "'1.2.826.0.1.3680043.8.498.0313131'")
+        try:
+            raise ValueError("Invalid value for VR PN: 'Zzprivacy^Canary'")
+        except ValueError as err:
+            loggers[0].exception(err)
+        loggers[1].warning(json.dumps({"event": "done", "id": 1}))
+        loggers[1].error("a line of the node's not yet JSON: %s", "x")
+        loggers[2].warning("Invalid value for VR DA: '19800101x'")  # pydicom: not at all
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+            logger.propagate = True
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0] == {"event": "pynetdicom", "level": "ERROR", "logger": "pynetdicom.dul",
+                        "message": "Unknown PDU type received '0x48'"}
+    assert lines[1]["message"] == ("Non-conformant 'Affected SOP Instance UID' value "
+                                   "<masked>")
+    assert lines[2]["message"] == lines[2]["exception"] == "ValueError"
+    assert lines[2]["where"][-1].startswith("node_test.py:")
+    assert lines[3] == {"event": "done", "id": 1}
+    assert lines[4]["event"] == "hc_tf" and lines[4]["message"].startswith("a line of the")
+    assert len(lines) == 5 and "Canary" not in out.getvalue() and "1980" not in out.getvalue()
+
+
+def test_serve_logs_the_signal_it_stops_on_and_the_backlog_it_leaves(tmp_path, caplog):
+    """SIGTERM and SIGINT left no line in the log."""
+    import logging
+    import signal
+    import threading
+    from hc_tf.node import service
+    cfg = config_lib.NodeConfig(spool=str(tmp_path / "spool"), port=0, workers=1,
+                                allowed_calling_aets=("S",), destinations=(
+                                    config_lib.Destination("folder", "f", (("path", "o"),)),))
+    caplog.set_level(logging.INFO, logger="hc_tf.node")
+    before = signal.getsignal(signal.SIGTERM)
+    started = threading.Event()
+    start = service.Node.start
+    service.Node.start = lambda node: (start(node), started.set())[0]
+    try:
+        threading.Thread(target=lambda: started.wait(60) and os.kill(os.getpid(),
+                                                                     signal.SIGTERM)).start()
+        service.serve(cfg)
+    finally:
+        service.Node.start = start
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler again
+    events = [json.loads(r.getMessage()) for r in caplog.records
+              if r.getMessage().startswith("{")]
+    assert {"event": "stopping", "signal": "SIGTERM", "backlog": 0} in events, events
+    assert events[-1] == {"event": "stopped", "backlog": 0}
+
+
 class _Flaky:
     def __init__(self, failures, error=dest_lib.Retry):
         self.failures, self.error, self.calls = failures, error, 0

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 import warnings
 
 import click
@@ -36,27 +37,37 @@ _FILE_READERS = ("pydicom", "highdicom")
 
 
 class _NoInstanceData(logging.Filter):
-    """Other libraries' lines, in their threads too: none of pydicom's and highdicom's below
-    ERROR (a level set on their loggers is reset when pydicom is imported), the rest with what
-    they quote of an instance masked."""
+    """Every line a JSON object, in every thread: the node's own as they are; another
+    library's (pynetdicom's "Network timeout reached", "Unknown PDU type received '0x48'", its
+    "Association Rejected" over three lines: plain text in a log read as JSON lines) as
+    {"event": <the library>, "level", "logger", "message"}, with what it quotes of an instance
+    masked, an exception by its type and where it was raised (its text may quote a value);
+    none of pydicom's and highdicom's below ERROR (a level set on their loggers is reset when
+    pydicom is imported)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("hc_tf."):
-            return True
         if record.name.split(".")[0] in _FILE_READERS and record.levelno < logging.ERROR:
             return False
-        record.msg, record.args = _QUOTED.sub("<masked>", record.getMessage()), None
-        if record.exc_info and not record.exc_text:  # a traceback repeats the message
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _QUOTED.sub("<masked>", record.exc_text)
+        if record.name.startswith("hc_tf.node") and record.getMessage().startswith("{"):
+            return True
+        exc = record.msg if isinstance(record.msg, BaseException) else None
+        fields = {"event": record.name.split(".")[0], "level": record.levelname,
+                  "logger": record.name,
+                  "message": type(exc).__name__ if exc else _QUOTED.sub("<masked>",
+                                                                        record.getMessage())}
+        if record.exc_info and record.exc_info[0]:
+            fields["exception"] = record.exc_info[0].__name__
+            fields["where"] = [f"{os.path.basename(f.filename)}:{f.lineno} {f.name}"
+                               for f in traceback.extract_tb(record.exc_info[2])[-3:]]
+        record.msg, record.args = json.dumps(fields, sort_keys=True), None
+        record.exc_info = record.exc_text = None
         return True
 
 
 def _log_lines() -> None:
     """The node's own JSON lines at INFO; of other libraries, warnings only (pynetdicom's INFO
-    lines name patients), as `_NoInstanceData` lets them through; no pydicom or highdicom
-    Python warning."""
+    lines name patients), as `_NoInstanceData` lets them through, Python warnings among them;
+    no pydicom or highdicom Python warning."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(message)s")
     logging.getLogger("hc_tf.node").setLevel(logging.INFO)
@@ -64,6 +75,7 @@ def _log_lines() -> None:
         handler.addFilter(_NoInstanceData())
     for name in _FILE_READERS:
         warnings.filterwarnings("ignore", module=name + r"(\.|$)")
+    logging.captureWarnings(True)  # another library's warning: a JSON line, not stderr text
 
 
 @node.command()

@@ -79,8 +79,11 @@ class DicomAE:
             ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         assoc = ae.associate(self.host, self.port, ae_title=self.called_ae)
         if not assoc.is_established:
+            why = "failed"
+            if assoc.is_rejected:  # pynetdicom logs it over three lines: the reason in one
+                why = f"rejected: {getattr(assoc.acceptor.primitive, 'reason_str', '?')}"
             raise Retry(f"{self.name}: association with {self.called_ae}@{self.host}:{self.port} "
-                        f"{'rejected' if assoc.is_rejected else 'failed'}")
+                        f"{why}")
         self._assoc = assoc
         return assoc
 
