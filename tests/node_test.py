@@ -361,6 +361,18 @@ def test_the_measure_only_example_in_docs_node_md_runs_as_it_says(tmp_path):
                     "Headless": False, "Femur": False}
 
 
+def test_the_push_example_in_docs_node_md_loads_with_every_key_uncommented(tmp_path):
+    """Its TLS line held three keys on one line: invalid TOML once uncommented."""
+    import re
+    docs = open(os.path.join(os.path.dirname(__file__), "..", "docs", "node.md")).read()
+    block = re.search(r"\(push\)\.\*\*.*?```toml\n(.*?)```", docs, re.S).group(1)
+    text = re.sub(r"^# (\w+ = )", r"\1", block, flags=re.M)  # "# key = value  # why"
+    cfg = config_lib.load(_toml(tmp_path, text))
+    assert (cfg.tls_cert, cfg.tls_key, cfg.tls_ca) == ("node.pem", "node.key", "scanners-ca.pem")
+    assert cfg.allowed_hosts == ("10.1.2.3",) and cfg.network_timeout_s == 60.0
+    assert [d.kind for d in cfg.destinations] == ["dicom", "dicomweb", "folder", "fhir"]
+
+
 def test_a_rule_reads_a_bounded_part_of_an_untrusted_value():
     from pydicom.dataset import Dataset
     ds = Dataset()
@@ -671,6 +683,38 @@ def test_serve_logs_the_signal_it_stops_on_and_the_backlog_it_leaves(tmp_path, c
               if r.getMessage().startswith("{")]
     assert {"event": "stopping", "signal": "SIGTERM", "backlog": 0} in events, events
     assert events[-1] == {"event": "stopped", "backlog": 0}
+
+
+def test_an_idle_association_is_ended_after_network_timeout_s(tmp_path):
+    """An associated peer that sends nothing held one of max_associations for pynetdicom's
+    60 s, a scanner locked out meanwhile; [node] network_timeout_s sets how long."""
+    pytest.importorskip("pynetdicom")
+    from pynetdicom import AE
+    from hc_tf.node import scp as scp_lib
+    path = _toml(tmp_path, f'[node]\nspool = "{tmp_path / "spool"}"\nallowed_calling_aets = '
+                 '["US_ROOM1"]\nmax_associations = 1\nnetwork_timeout_s = 0.5\n' + FOLDER)
+    cfg = config_lib.load(path)
+    assert cfg.network_timeout_s == 0.5 and config_lib.NodeConfig(spool="s").network_timeout_s \
+        == 60.0
+    ae, handlers = scp_lib.make_ae(cfg, spool_lib.Spool(cfg.spool, 10**9), lambda i: None)
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+    scu = AE(ae_title="US_ROOM1")
+    scu.add_requested_context(US, pydicom.uid.ExplicitVRLittleEndian)
+    try:
+        idle = scu.associate("127.0.0.1", server.server_address[1], ae_title="HCTF")
+        assert idle.is_established
+        assert scu.associate("127.0.0.1", server.server_address[1], ae_title="HCTF").is_rejected
+        t0 = time.monotonic()
+        while idle.is_alive() and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert idle.is_aborted and time.monotonic() - t0 < 5
+        scanner = scu.associate("127.0.0.1", server.server_address[1], ae_title="HCTF")
+        assert scanner.is_established  # the place is free again
+        scanner.release()
+    finally:
+        for assoc in scu.active_associations:
+            assoc.abort()
+        server.shutdown()
 
 
 class _Flaky:

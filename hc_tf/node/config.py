@@ -10,6 +10,8 @@
     workers = 0                         # measuring pool; 0 = one per core
     max_associations = 4                # inbound associations at once; more are refused
                                         # (transient): the memory bound (docs/node.md)
+    network_timeout_s = 60.0            # an association idle this long is aborted (it holds
+                                        # one of max_associations meanwhile)
     allowed_calling_aets = ["SCANNER1"] # required unless allow_any_calling_aet = true
     allowed_hosts = []                  # optional: peer IP addresses allowed
     model = ""                          # default: the released int8 model
@@ -110,6 +112,10 @@ class NodeConfig:
     # (docs/node.md). 4 lets a few scanners send at once; more would not measure faster (the
     # pool is bounded by the cores), only hold more.
     max_associations: int = 4
+    # An associated peer that sends nothing holds one of them until this (pynetdicom's network
+    # timeout, its default): any device knowing an allowed AE title can keep scanners out a
+    # minute at a time; allowed_hosts narrows who can, a shorter timeout how long.
+    network_timeout_s: float = 60.0
     allowed_calling_aets: Tuple[str, ...] = ()
     allow_any_calling_aet: bool = False
     allowed_hosts: Tuple[str, ...] = ()
@@ -227,7 +233,7 @@ def _string_list(value: Any, key: str, where: str) -> Tuple[str, ...]:
 # 0 for the rest (a retry_max_s of 0 retried a PACS that was down 6 times a second).
 _NUMBERS = {"spool_limit_mb": "MiB > 0", "min_free_mb": "MiB >= 0", "series_idle_s": "seconds > 0",
             "retry_base_s": "seconds > 0", "retry_max_s": "seconds > 0",
-            "journal_keep_days": "days > 0"}
+            "journal_keep_days": "days > 0", "network_timeout_s": "seconds > 0"}
 
 
 def _type_problem(key: str, value: Any, like: Any) -> Optional[str]:

@@ -162,6 +162,7 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
     from pynetdicom import AE, evt
     ae = AE(ae_title=cfg.ae_title)
     ae.maximum_associations = cfg.max_associations + UNASSOCIATED_SLACK
+    ae.network_timeout = cfg.network_timeout_s  # an idle association's end (config.py)
     admitted = Admitted(cfg.max_associations)
     ae.require_called_aet = True
     allowed = {a.strip() for a in cfg.allowed_calling_aets}  # as pynetdicom compares them
