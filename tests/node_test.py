@@ -175,6 +175,56 @@ def test_spool_stores_once_per_sop_uid_and_journal_walks_the_states(tmp_path):
     assert status["destinations"]["pacs"]["sent"] == 1
 
 
+def test_the_spool_is_private_whatever_the_umask_a_spool_made_before_included(tmp_path):
+    """Images and the journal (patient data) were written 0644, and a spool folder made
+    before kept its mode (makedirs(mode=0o700, exist_ok=True) changes none)."""
+    import stat
+    root = tmp_path / "spool"
+    for d in ("", "in", "out", "hdr"):
+        os.makedirs(root / d, mode=0o755, exist_ok=True)
+        os.chmod(root / d, 0o755)
+    (root / "journal.sqlite").write_bytes(b"")  # an empty file is an empty SQLite database
+    os.chmod(root / "journal.sqlite", 0o644)
+    mask = os.umask(0o022)
+    try:
+        spool = spool_lib.Spool(str(root), 10**9)
+        i = spool.store(b"x" * 10, "1.2.3", US, "SCAN")
+        os.makedirs(os.path.join(spool.out_dir(i), "sr"))
+        with open(os.path.join(spool.out_dir(i), "sr", "a.sr.dcm"), "wb") as f:
+            f.write(b"sr")
+        spool.sync_outputs(i, ["sr/a.sr.dcm"])
+        spool.keep_header(i, dicom_files.gray_dataset("000_HC.png"))
+    finally:
+        os.umask(mask)
+    modes = {os.path.relpath(os.path.join(d, n), root): stat.S_IMODE(os.stat(os.path.join(d, n))
+                                                                      .st_mode)
+             for d, dirs, files in os.walk(root) for n in dirs + files}
+    assert modes and all(m == (0o700 if os.path.isdir(root / p) else 0o600)
+                         for p, m in modes.items()), {p: oct(m) for p, m in modes.items()}
+    assert {"journal.sqlite", "journal.sqlite-wal", f"hdr/{i}.dcm", "out/1/sr/a.sr.dcm"} <= \
+        set(modes)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+
+
+def test_a_second_node_on_a_spool_is_refused_before_it_touches_it(tmp_path):
+    """A second `serve` on the same config recovered the spool (deleting files of the first
+    node's work it did not know of) and purged its journal for ~10 s, then failed to bind."""
+    root = tmp_path / "spool"
+    held = spool_lib.lock(str(root))
+    os.makedirs(root / "in")
+    (root / "in" / ".tmp999-0").write_bytes(b"the first node's image, being written")
+    path = _toml(tmp_path, f'[node]\nspool = "{root}"\nallowed_calling_aets = ["S"]\n' + FOLDER)
+    try:
+        result = CliRunner().invoke(cli.main, ["node", "serve", "--config", path])
+    finally:
+        os.close(held)
+    assert result.exit_code == 1 and result.output == (
+        f"Error: {path}: [node] spool '{root}': in use by another hc-tf node (pid "
+        f"{os.getpid()}): one node per spool\n"), result.output
+    assert (root / "in" / ".tmp999-0").exists() and not (root / "journal.sqlite").exists()
+    os.close(spool_lib.lock(str(root)))  # free again once the first has gone
+
+
 def test_spool_over_its_limit_refuses_and_recovery_drops_unacknowledged_files(tmp_path):
     spool = spool_lib.Spool(str(tmp_path / "spool"), 150)
     spool.store(b"x" * 100, "1.2.3", US, "SCAN")
@@ -679,6 +729,7 @@ def test_serve_logs_the_signal_it_stops_on_and_the_backlog_it_leaves(tmp_path, c
     finally:
         service.Node.start = start
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler again
+    os.close(spool_lib.lock(cfg.spool))  # and the spool free for the next node
     events = [json.loads(r.getMessage()) for r in caplog.records
               if r.getMessage().startswith("{")]
     assert {"event": "stopping", "signal": "SIGTERM", "backlog": 0} in events, events

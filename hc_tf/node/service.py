@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sqlite3
 import ssl
@@ -40,10 +41,27 @@ class Node:
     """
 
     def __init__(self, cfg: config_lib.NodeConfig):
-        from hc_tf.report import dicom_sr
-        from hc_tf.surfaces.demo.pool import runner_pool
         self.cfg = cfg
         self.tls = tls_context(cfg)  # first: a missing file is named before any work
+        try:
+            self.lock: Optional[int] = spool_lib.lock(cfg.spool)  # before the spool is touched
+        except (OSError, spool_lib.SpoolInUse) as err:
+            raise config_lib.ConfigError(f"[node] spool {cfg.spool!r}: "
+                                         f"{getattr(err, 'strerror', None) or err}") from None
+        try:
+            self._setup(cfg)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            os.close(self.lock)  # another node may take the spool now
+            self.lock = None
+
+    def _setup(self, cfg: config_lib.NodeConfig) -> None:
+        from hc_tf.report import dicom_sr
+        from hc_tf.surfaces.demo.pool import runner_pool
         try:
             self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
         except (OSError, sqlite3.Error) as err:
@@ -107,6 +125,7 @@ class Node:
             p.stop()
         self.measurer.stop()
         self.sender.stop()
+        self._unlock()
 
 
 def tls_context(cfg: config_lib.NodeConfig) -> Optional[ssl.SSLContext]:
