@@ -677,7 +677,8 @@ def test_other_libraries_log_lines_are_json_without_instance_data():
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.addFilter(cli_lib._NoInstanceData())
-    loggers = [logging.getLogger(n) for n in ("pynetdicom.dul", "hc_tf.node", "pydicom")]
+    loggers = [logging.getLogger(n) for n in ("pynetdicom.dul", "hc_tf.node", "pydicom",
+                                              "py.warnings")]
     for logger in loggers:
         logger.addHandler(handler)
         logger.propagate = False
@@ -692,6 +693,7 @@ def test_other_libraries_log_lines_are_json_without_instance_data():
         loggers[1].warning(json.dumps({"event": "done", "id": 1}))
         loggers[1].error("a line of the node's not yet JSON: %s", "x")
         loggers[2].warning("Invalid value for VR DA: '19800101x'")  # pydicom: not at all
+        loggers[3].warning("x.py:1: UserWarning: a library's\n  warnings.warn(...)\n")
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
@@ -705,7 +707,8 @@ def test_other_libraries_log_lines_are_json_without_instance_data():
     assert lines[2]["where"][-1].startswith("node_test.py:")
     assert lines[3] == {"event": "done", "id": 1}
     assert lines[4]["event"] == "hc_tf" and lines[4]["message"].startswith("a line of the")
-    assert len(lines) == 5 and "Canary" not in out.getvalue() and "1980" not in out.getvalue()
+    assert lines[5]["event"] == "python_warning" and lines[5]["logger"] == "py.warnings"
+    assert len(lines) == 6 and "Canary" not in out.getvalue() and "1980" not in out.getvalue()
 
 
 def test_serve_logs_the_signal_it_stops_on_and_the_backlog_it_leaves(tmp_path, caplog):

@@ -51,7 +51,8 @@ class _NoInstanceData(logging.Filter):
         if record.name.startswith("hc_tf.node") and record.getMessage().startswith("{"):
             return True
         exc = record.msg if isinstance(record.msg, BaseException) else None
-        fields = {"event": record.name.split(".")[0], "level": record.levelname,
+        library = "python_warning" if record.name == "py.warnings" else record.name.split(".")[0]
+        fields = {"event": library, "level": record.levelname,
                   "logger": record.name,
                   "message": type(exc).__name__ if exc else _QUOTED.sub("<masked>",
                                                                         record.getMessage())}
