@@ -187,6 +187,10 @@ def test_duplicate_non_us_uncalibrated_and_unknown_caller(tmp_path, orthanc):
         node.kill(signal.SIGTERM)
     assert orthanc.count_srs() == 1
     assert status["instances"] == {"done": 1, "dead": 2}
+    log = node.log_text()
+    assert '"calling_aet": "INTRUDER", "event": "rejected"' in log, log[-3000:]
+    refused = [line for line in log.splitlines() if '"event": "contexts_refused"' in line]
+    assert len(refused) == 1 and '"1.2.840.10008.5.1.4.1.1.2"' in refused[0]  # CT, said once
     reasons = [d["reason"] for d in status["dead_letters"]]
     assert "(0018,6011)" in reasons[0] and "Pixel Data (7FE0,0010)" in reasons[1], reasons
     assert "--pixel-size" not in reasons[0]
@@ -312,6 +316,7 @@ def test_peer_address_not_on_the_list_is_rejected(tmp_path):
         node.kill(signal.SIGTERM)
     assert refused.returncode != 0 and "Association Rejected" in refused.stderr
     assert not os.path.exists(tmp_path / "out")
+    assert '"peer": "127.0.0.1", "reason": "peer address not allowed"' in node.log_text()
 
 
 def test_a_message_over_the_input_limit_ends_the_association_unstored(tmp_path, monkeypatch):
@@ -373,7 +378,8 @@ def test_associations_past_max_associations_are_rejected_while_one_stores(tmp_pa
         for assoc in scu.active_associations:  # a failed check leaves them open
             assoc.abort()
         node.kill(signal.SIGTERM)
-    assert '"limit": 1, "reason": "too many associations"' in log, log[-2000:]
+    assert ('"calling_aet": "SCANNER1", "event": "rejected", "limit": 1, "peer": "127.0.0.1", '
+            '"reason": "too many associations"') in log, log[-2000:]
     assert "Traceback" not in log, log[-2000:]
 
 
@@ -405,6 +411,26 @@ def test_connections_that_never_associate_do_not_keep_a_scanner_out(tmp_path):
         node.kill(signal.SIGTERM)
 
 
+def test_an_http_health_check_leaves_json_lines_only(tmp_path):
+    """A load balancer's HTTP probe on the DICOM port: pynetdicom said "Unknown PDU type
+    received '0x48'" (the H of HEAD) in plain text, in a log documented as JSON lines."""
+    import re
+    import socket
+    node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}]
+                   ).start()
+    try:
+        with socket.create_connection(("127.0.0.1", node.port), timeout=10) as probe:
+            probe.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            probe.recv(100)  # the node closes it
+        ns.wait_until("pynetdicom's line", lambda: "0x48" in node.log_text(), 30)
+    finally:
+        node.kill(signal.SIGTERM)
+    lines = node.log_text().splitlines()
+    assert not [line for line in lines if not re.match(r"^[-0-9]+ [0-9:,]+ {.*}$", line)], lines
+    said = [json.loads(line.split(" ", 2)[2]) for line in lines if "0x48" in line]
+    assert said[0]["event"] == "pynetdicom" and said[0]["level"] == "ERROR", said
+
+
 def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(tmp_path):
     """Stopping the service must not wait for a scanner that keeps its association open:
     pynetdicom's server joins each association's thread, which an idle peer holds until the
@@ -432,7 +458,10 @@ def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(t
         for assoc in scu.active_associations:
             assoc.abort()
         node.kill(signal.SIGKILL)
-    assert "Traceback" not in node.log_text()
+    log = node.log_text()
+    assert "Traceback" not in log
+    assert '{"event": "stopping", "signal": "SIGTERM", "backlog": 0}' in log, log[-2000:]
+    assert '{"event": "stopped", "backlog": 0}' in log, log[-2000:]
 
 
 @pytest.mark.parametrize("kind", ["orthanc", "dicomweb"])

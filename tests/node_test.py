@@ -42,6 +42,15 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
     assert cfg.port == 11112 and cfg.host == "127.0.0.1" and cfg.allowed_calling_aets == ("SCAN",)
     assert [(d.kind, d.name) for d in cfg.destinations] == [("dicom", "dicom1"), ("folder", "copy")]
     assert cfg.destinations[0].get("ae_title") == "PACS"
+    hosts = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["US_ROOM1", "US 2"]\n'
+                  'allowed_hosts = ["10.1.2.3", "fd00::1"]\n' + FOLDER)
+    cfg = config_lib.load(hosts)
+    assert cfg.allowed_calling_aets == ("US_ROOM1", "US 2")
+    assert cfg.allowed_hosts == ("10.1.2.3", "fd00::1")
+    edges = _toml(tmp_path, '[node]\nspool = "s"\nallow_any_calling_aet = true\nmin_free_mb = 0\n'
+                  'retry_base_s = 5\nretry_max_s = 5\n' + FOLDER)
+    cfg = config_lib.load(edges)
+    assert (cfg.min_free_mb, cfg.retry_base_s, cfg.retry_max_s) == (0, 5, 5)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -53,6 +62,66 @@ def test_config_reads_destinations_and_cli_overrides(tmp_path):
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n',
      "lacks host, port, ae_title"),
     ('[node\n', "node.toml"),
+    # a bare string was taken letter by letter: "U", "S", "_" ... allowed, US_ROOM1 refused
+    ('[node]\nspool = "s"\nallowed_calling_aets = "US_ROOM1"\n' + FOLDER,
+     "[node] allowed_calling_aets 'US_ROOM1': a list in brackets"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["US_ROOM1", 7]\n' + FOLDER,
+     "[node] allowed_calling_aets ['US_ROOM1', 7]: a list in brackets"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["US_ROOM1", "ULTRASOUND_ROOM_17"]\n' + FOLDER,
+     "[node] allowed_calling_aets: 'ULTRASOUND_ROOM_17': 1 to 16 characters"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["  "]\n' + FOLDER,
+     "[node] allowed_calling_aets: '  ': 1 to 16 characters"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["US\\\\1"]\n' + FOLDER,
+     "no backslash"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nallowed_hosts = "10.1.2.3"\n' + FOLDER,
+     "[node] allowed_hosts '10.1.2.3': a list in brackets"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nallowed_hosts = ["scanner1.local"]\n'
+     + FOLDER, "[node] allowed_hosts: 'scanner1.local' is not an IP address"),
+    ('[node]\nspool = "s"\nallowed_calling_aets = ["S"]\nae_title = 7\n' + FOLDER,
+     "[node] ae_title 7: text in quotes"),
+    # wrongly typed values: a traceback each (ValueError, TypeError), or, for a port of
+    # 11112.7, one from socket.bind once the node had started
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nport = "abc"\n' + FOLDER,
+     "[node] port 'abc': a whole number"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nport = 11112.7\n' + FOLDER,
+     "[node] port 11112.7: a whole number"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nworkers = "2"\n' + FOLDER,
+     "[node] workers '2': a whole number"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nspool_limit_mb = "big"\n' + FOLDER,
+     "[node] spool_limit_mb 'big': MiB > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nspool_limit_mb = inf\n' + FOLDER,
+     "[node] spool_limit_mb inf: MiB > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_base_s = true\n' + FOLDER,
+     "[node] retry_base_s True: seconds > 0"),
+    # retry_max_s = 0 retried a PACS that was down 35 times in 6 s
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_max_s = 0\n' + FOLDER,
+     "[node] retry_max_s 0: seconds > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_base_s = 0\n' + FOLDER,
+     "[node] retry_base_s 0: seconds > 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nretry_max_s = 1.5\n' + FOLDER,
+     "[node] retry_max_s 1.5: at least retry_base_s (2.0)"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmin_free_mb = -5\n' + FOLDER,
+     "[node] min_free_mb -5: MiB >= 0"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\nworkers = -1\n' + FOLDER,
+     "[node] workers -1: 0 (one per core) or more"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = "yes"\n' + FOLDER,
+     "[node] allow_any_calling_aet 'yes': true or false"),
+    ('[node]\nspool = 5\nallow_any_calling_aet = true\n' + FOLDER,
+     "[node] spool 5: text in quotes"),
+    ('node = 5\n', "node 5: a [node] table"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\ndestination = "pacs"\n',
+     "unknown key(s) destination"),
+    ('destination = "pacs"\n[node]\nspool = "s"\nallow_any_calling_aet = true\n',
+     "destination 'pacs': a [[destination]] table"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n'
+     'host = "h"\nport = "4242"\nae_title = "PACS"\n',
+     "destination 1 (dicom) port '4242': a TCP port"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicom"\n'
+     'host = "h"\nport = 4242\nae_title = "PACS\\\\1"\n', "destination 1 (dicom) ae_title"),
+    ('[node]\nspool = "s"\nallow_any_calling_aet = true\n[[destination]]\nkind = "dicomweb"\n'
+     'url = "pacs/dicom-web"\n', "destination 1 (dicomweb) url 'pacs/dicom-web': an http://"),
+    ('[node]\nspool = "s"\n' + FOLDER + '[[pull]]\nkind = "orthanc"\nurl = "http://p"\n'
+     'poll_s = 0\n', "pull 1 (orthanc) poll_s 0: seconds > 0"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = 0\n' + FOLDER,
      "max_associations 0: a whole number >= 1"),
     ('[node]\nspool = "s"\nallow_any_calling_aet = true\nmax_associations = "4"\n' + FOLDER,
@@ -104,6 +173,56 @@ def test_spool_stores_once_per_sop_uid_and_journal_walks_the_states(tmp_path):
     status = spool.journal.status()
     assert status["instances"] == {"done": 1} and status["backlog"] == 0
     assert status["destinations"]["pacs"]["sent"] == 1
+
+
+def test_the_spool_is_private_whatever_the_umask_a_spool_made_before_included(tmp_path):
+    """Images and the journal (patient data) were written 0644, and a spool folder made
+    before kept its mode (makedirs(mode=0o700, exist_ok=True) changes none)."""
+    import stat
+    root = tmp_path / "spool"
+    for d in ("", "in", "out", "hdr"):
+        os.makedirs(root / d, mode=0o755, exist_ok=True)
+        os.chmod(root / d, 0o755)
+    (root / "journal.sqlite").write_bytes(b"")  # an empty file is an empty SQLite database
+    os.chmod(root / "journal.sqlite", 0o644)
+    mask = os.umask(0o022)
+    try:
+        spool = spool_lib.Spool(str(root), 10**9)
+        i = spool.store(b"x" * 10, "1.2.3", US, "SCAN")
+        os.makedirs(os.path.join(spool.out_dir(i), "sr"))
+        with open(os.path.join(spool.out_dir(i), "sr", "a.sr.dcm"), "wb") as f:
+            f.write(b"sr")
+        spool.sync_outputs(i, ["sr/a.sr.dcm"])
+        spool.keep_header(i, dicom_files.gray_dataset("000_HC.png"))
+    finally:
+        os.umask(mask)
+    modes = {os.path.relpath(os.path.join(d, n), root): stat.S_IMODE(os.stat(os.path.join(d, n))
+                                                                      .st_mode)
+             for d, dirs, files in os.walk(root) for n in dirs + files}
+    assert modes and all(m == (0o700 if os.path.isdir(root / p) else 0o600)
+                         for p, m in modes.items()), {p: oct(m) for p, m in modes.items()}
+    assert {"journal.sqlite", "journal.sqlite-wal", f"hdr/{i}.dcm", "out/1/sr/a.sr.dcm"} <= \
+        set(modes)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+
+
+def test_a_second_node_on_a_spool_is_refused_before_it_touches_it(tmp_path):
+    """A second `serve` on the same config recovered the spool (deleting files of the first
+    node's work it did not know of) and purged its journal for ~10 s, then failed to bind."""
+    root = tmp_path / "spool"
+    held = spool_lib.lock(str(root))
+    os.makedirs(root / "in")
+    (root / "in" / ".tmp999-0").write_bytes(b"the first node's image, being written")
+    path = _toml(tmp_path, f'[node]\nspool = "{root}"\nallowed_calling_aets = ["S"]\n' + FOLDER)
+    try:
+        result = CliRunner().invoke(cli.main, ["node", "serve", "--config", path])
+    finally:
+        os.close(held)
+    assert result.exit_code == 1 and result.output == (
+        f"Error: {path}: [node] spool '{root}': in use by another hc-tf node (pid "
+        f"{os.getpid()}): one node per spool\n"), result.output
+    assert (root / "in" / ".tmp999-0").exists() and not (root / "journal.sqlite").exists()
+    os.close(spool_lib.lock(str(root)))  # free again once the first has gone
 
 
 def test_spool_over_its_limit_refuses_and_recovery_drops_unacknowledged_files(tmp_path):
@@ -292,6 +411,18 @@ def test_the_measure_only_example_in_docs_node_md_runs_as_it_says(tmp_path):
                     "Headless": False, "Femur": False}
 
 
+def test_the_push_example_in_docs_node_md_loads_with_every_key_uncommented(tmp_path):
+    """Its TLS line held three keys on one line: invalid TOML once uncommented."""
+    import re
+    docs = open(os.path.join(os.path.dirname(__file__), "..", "docs", "node.md")).read()
+    block = re.search(r"\(push\)\.\*\*.*?```toml\n(.*?)```", docs, re.S).group(1)
+    text = re.sub(r"^# (\w+ = )", r"\1", block, flags=re.M)  # "# key = value  # why"
+    cfg = config_lib.load(_toml(tmp_path, text))
+    assert (cfg.tls_cert, cfg.tls_key, cfg.tls_ca) == ("node.pem", "node.key", "scanners-ca.pem")
+    assert cfg.allowed_hosts == ("10.1.2.3",) and cfg.network_timeout_s == 60.0
+    assert [d.kind for d in cfg.destinations] == ["dicom", "dicomweb", "folder", "fhir"]
+
+
 def test_a_rule_reads_a_bounded_part_of_an_untrusted_value():
     from pydicom.dataset import Dataset
     ds = Dataset()
@@ -472,6 +603,172 @@ def test_an_association_request_is_read_only_up_to_its_own_small_limit():
     assert len(ok.dul.socket.recv(scp_lib.REQUEST_MAX_BYTES)) == scp_lib.REQUEST_MAX_BYTES
     on_pdu(ok.pdu())  # the request was read: now a P-DATA PDU up to the input limit is
     assert len(ok.dul.socket.recv(2 * scp_lib.REQUEST_MAX_BYTES)) == 2 * scp_lib.REQUEST_MAX_BYTES
+
+
+def test_the_log_says_why_an_association_or_a_sop_class_was_refused(tmp_path, caplog):
+    """A wrong called AE title logged only {"calling_aet_allowed": true}, an unknown calling
+    one and a refused address not who; an SR sent to the node (a class it does not take) left
+    no line at all. Each now names the reason, the AE titles and the peer's address."""
+    import logging
+    pytest.importorskip("pynetdicom")
+    from pynetdicom import AE
+    from hc_tf.node import scp as scp_lib
+    sr_class = dest_lib.SR_CLASSES[0]
+
+    def serve(**node):
+        cfg = config_lib.NodeConfig(spool=str(tmp_path / "spool"), ae_title="HCTF",
+                                    allowed_calling_aets=("US_ROOM1",), **node)
+        ae, handlers = scp_lib.make_ae(cfg, spool_lib.Spool(cfg.spool, 10**9), lambda i: None)
+        return ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+
+    def ask(server, calling, called="HCTF", sop_classes=(US,)):
+        scu = AE(ae_title=calling)
+        for sop_class in sop_classes:
+            scu.add_requested_context(sop_class, pydicom.uid.ExplicitVRLittleEndian)
+        assoc = scu.associate("127.0.0.1", server.server_address[1], ae_title=called)
+        if assoc.is_established:
+            assoc.release()
+        return assoc
+
+    def lines(event):
+        for _ in range(50):  # the server's thread logs after it has answered
+            found = [json.loads(r.getMessage()) for r in caplog.records
+                     if f'"event": "{event}"' in r.getMessage()]
+            if found:
+                return found
+            time.sleep(0.05)
+        return []
+
+    caplog.set_level(logging.INFO, logger="hc_tf.node")
+    server = serve()
+    try:
+        assert ask(server, "US_ROOM1", called="PACS").is_rejected
+        assert ask(server, "INTRUDER").is_rejected
+        assert not ask(server, "US_ROOM1", sop_classes=(sr_class, US)).is_rejected
+        assert not ask(server, "US_ROOM1", sop_classes=(sr_class,)).is_established
+        assert not ask(server, "US_ROOM1", sop_classes=(sr_class,)).is_established  # said once
+    finally:
+        server.shutdown()
+    who = {"peer": "127.0.0.1", "called_aet": "HCTF"}
+    assert lines("rejected") == [
+        {"event": "rejected", "reason": "called AE title is not this node's (HCTF)",
+         **who, "calling_aet": "US_ROOM1", "called_aet": "PACS"},
+        {"event": "rejected", "reason": "calling AE title not allowed", **who,
+         "calling_aet": "INTRUDER"}]
+    assert lines("contexts_refused") == [
+        {"event": "contexts_refused", "sop_classes": [sr_class], **who,
+         "calling_aet": "US_ROOM1"}]
+    caplog.clear()
+    server = serve(allowed_hosts=("192.0.2.1",))
+    try:
+        assert ask(server, "US_ROOM1").is_rejected
+    finally:
+        server.shutdown()
+    assert lines("rejected") == [{"event": "rejected", "reason": "peer address not allowed",
+                                  **who, "calling_aet": "US_ROOM1"}]
+
+
+def test_other_libraries_log_lines_are_json_without_instance_data():
+    """pynetdicom's lines were plain text in a log documented as JSON lines ("Network timeout
+    reached", "Association Rejected" over three lines, an exception's traceback)."""
+    import io
+    import logging
+    from hc_tf.node import cli_lib
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(cli_lib._NoInstanceData())
+    loggers = [logging.getLogger(n) for n in ("pynetdicom.dul", "hc_tf.node", "pydicom",
+                                              "py.warnings")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        loggers[0].error("Unknown PDU type received '0x48'")
+        loggers[0].warning("Non-conformant 'Affected SOP Instance UID' value "
+                           "'1.2.826.0.1.3680043.8.498.0313131'")
+        try:
+            raise ValueError("Invalid value for VR PN: 'Zzprivacy^Canary'")
+        except ValueError as err:
+            loggers[0].exception(err)
+        loggers[1].warning(json.dumps({"event": "done", "id": 1}))
+        loggers[1].error("a line of the node's not yet JSON: %s", "x")
+        loggers[2].warning("Invalid value for VR DA: '19800101x'")  # pydicom: not at all
+        loggers[3].warning("x.py:1: UserWarning: a library's\n  warnings.warn(...)\n")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+            logger.propagate = True
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0] == {"event": "pynetdicom", "level": "ERROR", "logger": "pynetdicom.dul",
+                        "message": "Unknown PDU type received '0x48'"}
+    assert lines[1]["message"] == ("Non-conformant 'Affected SOP Instance UID' value "
+                                   "<masked>")
+    assert lines[2]["message"] == lines[2]["exception"] == "ValueError"
+    assert lines[2]["where"][-1].startswith("node_test.py:")
+    assert lines[3] == {"event": "done", "id": 1}
+    assert lines[4]["event"] == "hc_tf" and lines[4]["message"].startswith("a line of the")
+    assert lines[5]["event"] == "python_warning" and lines[5]["logger"] == "py.warnings"
+    assert len(lines) == 6 and "Canary" not in out.getvalue() and "1980" not in out.getvalue()
+
+
+def test_serve_logs_the_signal_it_stops_on_and_the_backlog_it_leaves(tmp_path, caplog):
+    """SIGTERM and SIGINT left no line in the log."""
+    import logging
+    import signal
+    import threading
+    from hc_tf.node import service
+    cfg = config_lib.NodeConfig(spool=str(tmp_path / "spool"), port=0, workers=1,
+                                allowed_calling_aets=("S",), destinations=(
+                                    config_lib.Destination("folder", "f", (("path", "o"),)),))
+    caplog.set_level(logging.INFO, logger="hc_tf.node")
+    before = signal.getsignal(signal.SIGTERM)
+    started = threading.Event()
+    start = service.Node.start
+    service.Node.start = lambda node: (start(node), started.set())[0]
+    try:
+        threading.Thread(target=lambda: started.wait(60) and os.kill(os.getpid(),
+                                                                     signal.SIGTERM)).start()
+        service.serve(cfg)
+    finally:
+        service.Node.start = start
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler again
+    os.close(spool_lib.lock(cfg.spool))  # and the spool free for the next node
+    events = [json.loads(r.getMessage()) for r in caplog.records
+              if r.getMessage().startswith("{")]
+    assert {"event": "stopping", "signal": "SIGTERM", "backlog": 0} in events, events
+    assert events[-1] == {"event": "stopped", "backlog": 0}
+
+
+def test_an_idle_association_is_ended_after_network_timeout_s(tmp_path):
+    """An associated peer that sends nothing held one of max_associations for pynetdicom's
+    60 s, a scanner locked out meanwhile; [node] network_timeout_s sets how long."""
+    pytest.importorskip("pynetdicom")
+    from pynetdicom import AE
+    from hc_tf.node import scp as scp_lib
+    path = _toml(tmp_path, f'[node]\nspool = "{tmp_path / "spool"}"\nallowed_calling_aets = '
+                 '["US_ROOM1"]\nmax_associations = 1\nnetwork_timeout_s = 0.5\n' + FOLDER)
+    cfg = config_lib.load(path)
+    assert cfg.network_timeout_s == 0.5 and config_lib.NodeConfig(spool="s").network_timeout_s \
+        == 60.0
+    ae, handlers = scp_lib.make_ae(cfg, spool_lib.Spool(cfg.spool, 10**9), lambda i: None)
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+    scu = AE(ae_title="US_ROOM1")
+    scu.add_requested_context(US, pydicom.uid.ExplicitVRLittleEndian)
+    try:
+        idle = scu.associate("127.0.0.1", server.server_address[1], ae_title="HCTF")
+        assert idle.is_established
+        assert scu.associate("127.0.0.1", server.server_address[1], ae_title="HCTF").is_rejected
+        t0 = time.monotonic()
+        while idle.is_alive() and time.monotonic() - t0 < 10:
+            time.sleep(0.05)
+        assert idle.is_aborted and time.monotonic() - t0 < 5
+        scanner = scu.associate("127.0.0.1", server.server_address[1], ae_title="HCTF")
+        assert scanner.is_established  # the place is free again
+        scanner.release()
+    finally:
+        for assoc in scu.active_associations:
+            assoc.abort()
+        server.shutdown()
 
 
 class _Flaky:
@@ -726,6 +1023,59 @@ def test_fhir_destination_puts_a_lone_observation_idempotently_and_retries_5xx(t
     assert got[-1][2]["id"] == "hctf-abc.frame2"
 
 
+def test_serve_refuses_a_bad_input_limit_in_the_environment_in_one_line(tmp_path, monkeypatch):
+    """HC_TF_MAX_INPUT_BYTES=abc: a traceback ending in the ValueError, raised as the listener
+    was made; now one line before any work."""
+    from hc_tf.node import service
+    seen = []
+    monkeypatch.setattr(service, "serve", seen.append)
+    monkeypatch.setenv("HC_TF_MAX_INPUT_BYTES", "abc")
+    path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n' + FOLDER)
+    result = CliRunner().invoke(cli.main, ["node", "serve", "--config", path])
+    assert result.exit_code == 1 and not seen, result.output
+    assert result.output.strip() == ("Error: HC_TF_MAX_INPUT_BYTES='abc': expected a positive "
+                                     "whole number"), result.output
+
+
+def test_serve_names_the_key_and_file_that_keep_the_node_from_starting(tmp_path):
+    """A missing TLS file said "Error: 127.0.0.1:56335: No such file or directory" (every
+    OSError was put down to the address); a missing model was a traceback."""
+    import socket
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    (tmp_path / "a_file").write_text("")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    base = '[node]\nallowed_calling_aets = ["S"]\nworkers = 1\n'
+    cases = [
+        (f'spool = "{tmp_path / "s1"}"\ntls_cert = "/nonexistent.pem"\ntls_key = "k.pem"\n',
+         "[node] tls_cert '/nonexistent.pem': No such file or directory"),
+        (f'spool = "{tmp_path / "s2"}"\ntls_cert = "{tmp_path / "junk.pem"}"\n'
+         f'tls_key = "{tmp_path / "nokey.pem"}"\n',
+         f"[node] tls_key '{tmp_path / 'nokey.pem'}': No such file or directory"),
+        (f'spool = "{tmp_path / "s3"}"\ntls_cert = "{tmp_path / "junk.pem"}"\n'
+         f'tls_key = "{tmp_path / "junk.pem"}"\n',
+         f"[node] tls_cert '{tmp_path / 'junk.pem'}', tls_key '{tmp_path / 'junk.pem'}': not a "
+         "PEM certificate and its matching key"),
+        (f'spool = "{tmp_path / "a_file" / "spool"}"\n',
+         f"[node] spool '{tmp_path / 'a_file' / 'spool'}': Not a directory"),
+        (f'spool = "{tmp_path / "s4"}"\nmodel = "/nonexistent.tflite"\n',
+         "[node] model '/nonexistent.tflite': /nonexistent.tflite: no such model file"),
+        (f'spool = "{tmp_path / "s5"}"\nport = {port}\n',
+         f"[node] host, port 127.0.0.1:{port}: Address already in use"),
+    ]
+    try:
+        for text, words in cases:
+            path = _toml(tmp_path, base + text + FOLDER)
+            result = CliRunner().invoke(cli.main, ["node", "serve", "--config", path])
+            assert result.exit_code == 1 and result.exception.__class__ is SystemExit, (
+                words, result.output, result.exception)
+            assert result.output.strip() == f"Error: {path}: {words}", result.output
+    finally:
+        taken.close()
+
+
 def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch):
     from hc_tf.node import service
     seen = []
@@ -849,6 +1199,68 @@ def test_dicomweb_destination_reads_the_stow_response(tmp_path, case, error):
                 dest.send([sr])
     finally:
         stop()
+
+
+@pytest.mark.parametrize("code, error", [
+    (401, dest_lib.Retry), (403, dest_lib.Retry), (404, dest_lib.Retry), (405, dest_lib.Retry),
+    (407, dest_lib.Retry), (400, dest_lib.Refused), (413, dest_lib.Refused),
+    (415, dest_lib.Refused)])
+def test_a_wrong_url_or_credentials_is_retried_and_other_4xx_refused(tmp_path, code, error):
+    """401/403/404/405/407 say the destination is wrong (its URL, credentials, a proxy's), not
+    the SR: they had dead-lettered every delivery for good, a corrected URL delivering none."""
+    sr = dicom_files.save(dicom_files.gray_dataset("000_HC.png"), str(tmp_path / "x.sr.dcm"))
+    url, stop = _stow_answer(code, None)
+    web = dest_lib.make(config_lib.Destination("dicomweb", "web", (("url", url),)), "HCTF")
+    try:
+        with pytest.raises(error, match=f"^web: STOW-RS HTTP {code}"):
+            web.send([sr])
+    finally:
+        stop()
+    obs = tmp_path / "fhir" / "abc.fhir.json"
+    obs.parent.mkdir()
+    obs.write_text(json.dumps({"resourceType": "Observation", "status": "preliminary"}))
+    server, ehr, _ = node_support.fhir_server([code])
+    try:
+        with pytest.raises(error, match=f"^ehr: FHIR HTTP {code}"):
+            ehr.send([str(obs)])
+    finally:
+        server.shutdown()
+
+
+def test_a_wrong_dicomweb_url_is_retried_and_the_corrected_one_gets_the_backlog(tmp_path,
+                                                                                caplog):
+    """The retry's log line and `status` say the HTTP status; at the next start the backlog is
+    due at once (a corrected config need not wait out the backoff)."""
+    import logging
+    ds = dicom_files.gray_dataset("000_HC.png")
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**9)
+    i = spool.store(b"x", "1.2.3", US, "SCAN")
+    os.makedirs(os.path.join(spool.out_dir(i), "sr"))
+    dicom_files.save(ds, os.path.join(spool.out_dir(i), "sr", "a.sr.dcm"))
+    spool.journal.mark_measured(i, ["sr/a.sr.dcm"], ["web"], 1.0)
+
+    def web(url):
+        return dest_lib.make(config_lib.Destination("dicomweb", "web", (("url", url),)), "HCTF")
+
+    url, stop = _stow_answer(404, None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hc_tf.node"):
+            worker_lib.Sender(spool, {"web": web(url)}, 60, 300).send_due()
+    finally:
+        stop()
+    retry = [json.loads(r.getMessage()) for r in caplog.records if '"retry"' in r.getMessage()]
+    assert retry and "HTTP 404 (not found: the url?" in retry[0]["error"], retry
+    status = spool.journal.status()["destinations"]["web"]
+    assert status["pending"] == 1 and "HTTP 404" in status["last_error"]
+    assert spool.journal.due(time.time()) == []  # waiting out its backoff (60 s)
+    assert spool.journal.retry_now() == 1  # the node's next start
+    url, stop = _stow_answer(200, {"00081199": {"vr": "SQ", "Value": [
+        _sop_item(str(ds.SOPInstanceUID))]}})
+    try:
+        worker_lib.Sender(spool, {"web": web(url)}, 60, 300).send_due()
+    finally:
+        stop()
+    assert spool.journal.row(i)["state"] == "done"
 
 
 class _Pacs:

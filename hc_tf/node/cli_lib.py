@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import traceback
 import warnings
 
 import click
@@ -36,27 +37,38 @@ _FILE_READERS = ("pydicom", "highdicom")
 
 
 class _NoInstanceData(logging.Filter):
-    """Other libraries' lines, in their threads too: none of pydicom's and highdicom's below
-    ERROR (a level set on their loggers is reset when pydicom is imported), the rest with what
-    they quote of an instance masked."""
+    """Every line a JSON object, in every thread: the node's own as they are; another
+    library's (pynetdicom's "Network timeout reached", "Unknown PDU type received '0x48'", its
+    "Association Rejected" over three lines: plain text in a log read as JSON lines) as
+    {"event": <the library>, "level", "logger", "message"}, with what it quotes of an instance
+    masked, an exception by its type and where it was raised (its text may quote a value);
+    none of pydicom's and highdicom's below ERROR (a level set on their loggers is reset when
+    pydicom is imported)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("hc_tf."):
-            return True
         if record.name.split(".")[0] in _FILE_READERS and record.levelno < logging.ERROR:
             return False
-        record.msg, record.args = _QUOTED.sub("<masked>", record.getMessage()), None
-        if record.exc_info and not record.exc_text:  # a traceback repeats the message
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _QUOTED.sub("<masked>", record.exc_text)
+        if record.name.startswith("hc_tf.node") and record.getMessage().startswith("{"):
+            return True
+        exc = record.msg if isinstance(record.msg, BaseException) else None
+        library = "python_warning" if record.name == "py.warnings" else record.name.split(".")[0]
+        fields = {"event": library, "level": record.levelname,
+                  "logger": record.name,
+                  "message": type(exc).__name__ if exc else _QUOTED.sub("<masked>",
+                                                                        record.getMessage())}
+        if record.exc_info and record.exc_info[0]:
+            fields["exception"] = record.exc_info[0].__name__
+            fields["where"] = [f"{os.path.basename(f.filename)}:{f.lineno} {f.name}"
+                               for f in traceback.extract_tb(record.exc_info[2])[-3:]]
+        record.msg, record.args = json.dumps(fields, sort_keys=True), None
+        record.exc_info = record.exc_text = None
         return True
 
 
 def _log_lines() -> None:
     """The node's own JSON lines at INFO; of other libraries, warnings only (pynetdicom's INFO
-    lines name patients), as `_NoInstanceData` lets them through; no pydicom or highdicom
-    Python warning."""
+    lines name patients), as `_NoInstanceData` lets them through, Python warnings among them;
+    no pydicom or highdicom Python warning."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(message)s")
     logging.getLogger("hc_tf.node").setLevel(logging.INFO)
@@ -64,6 +76,7 @@ def _log_lines() -> None:
         handler.addFilter(_NoInstanceData())
     for name in _FILE_READERS:
         warnings.filterwarnings("ignore", module=name + r"(\.|$)")
+    logging.captureWarnings(True)  # another library's warning: a JSON line, not stderr text
 
 
 @node.command()
@@ -80,6 +93,11 @@ def serve(config_path, ae_title, host, port, spool, workers, max_associations):
     """Listen for C-STORE/C-ECHO and deliver SRs until SIGTERM/SIGINT."""
     cfg = _load(config_path, ae_title=ae_title, host=host, port=port, spool=spool, workers=workers,
                 max_associations=max_associations)
+    from hc_tf.io import images
+    try:  # read now: a bad value is one line before any work, not a traceback in the listener
+        images.check_limits()
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
     from hc_tf.node import service
     from hc_tf.surfaces.demo.guard import is_loopback
     _log_lines()
@@ -92,8 +110,11 @@ def serve(config_path, ae_title, host, port, spool, workers, max_associations):
     except ImportError as err:
         raise click.ClickException(f"{err}; pip install 'hc-tf[node]' (or pip install -e "
                                    "'.[node]' in a checkout)") from None
-    except OSError as err:
-        raise click.ClickException(f"{cfg.host}:{cfg.port}: {err.strerror or err}") from None
+    except config_lib.ConfigError as err:  # a TLS file, the spool, the model, the port
+        raise click.ClickException(f"{config_path}: {err}") from None
+    except OSError as err:  # not one a key names: the file, if any, and why
+        where = f"{err.filename}: " if err.filename else ""
+        raise click.ClickException(f"{where}{err.strerror or err}") from None
 
 
 @node.command()

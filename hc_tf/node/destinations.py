@@ -2,9 +2,10 @@
 Observations to a folder or a FHIR server.
 
 `send(files)` takes an instance's outputs (absolute paths: SRs, then FHIR JSON); it raises
-`Retry` when the destination may take them later (down, busy, out of resources) and `Refused`
-when it never will (the node then dead-letters that delivery). Sending the same SR twice is
-harmless: the SOP Instance UID is the same, and a PACS keeps one.
+`Retry` when the destination may take them later (down, busy, out of resources, or its URL or
+credentials wrong in the config) and `Refused` when it never will (the node then dead-letters
+that delivery). Sending the same SR twice is harmless: the SOP Instance UID is the same, and a
+PACS keeps one.
 """
 
 from __future__ import annotations
@@ -33,6 +34,25 @@ class Refused(Exception):
     """The destination will never accept this."""
 
 
+# HTTP statuses that say the destination is wrong (its URL, the credentials, a proxy's), not the
+# SR: retried with backoff as a server that is down, so a corrected config and a restart
+# deliver the backlog (they had dead-lettered every delivery until then, for good).
+WRONG_DESTINATION = {401: "unauthorised: the credentials?", 403: "forbidden: the credentials?",
+                     404: "not found: the url?", 405: "method not allowed: the url?",
+                     407: "proxy authentication required: the proxy's credentials?"}
+
+
+def http_failure(text: str, code: int) -> Exception:
+    """`Retry` or `Refused` for a failed HTTP request (`text` says which request): down or busy
+    (5xx, 408, 429) and a wrong destination (WRONG_DESTINATION) are retried, the other 4xx
+    refused (the request itself cannot succeed)."""
+    if code in WRONG_DESTINATION:
+        return Retry(f"{text} HTTP {code} ({WRONG_DESTINATION[code]} retried until fixed)")
+    if code in (408, 429) or code >= 500:
+        return Retry(f"{text} HTTP {code}")
+    return Refused(f"{text} HTTP {code}")
+
+
 def _sr_paths(files: List[str]) -> List[str]:
     return [f for f in files if f.endswith(".sr.dcm")]
 
@@ -59,8 +79,11 @@ class DicomAE:
             ae.add_requested_context(uid, [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         assoc = ae.associate(self.host, self.port, ae_title=self.called_ae)
         if not assoc.is_established:
+            why = "failed"
+            if assoc.is_rejected:  # pynetdicom logs it over three lines: the reason in one
+                why = f"rejected: {getattr(assoc.acceptor.primitive, 'reason_str', '?')}"
             raise Retry(f"{self.name}: association with {self.called_ae}@{self.host}:{self.port} "
-                        f"{'rejected' if assoc.is_rejected else 'failed'}")
+                        f"{why}")
         self._assoc = assoc
         return assoc
 
@@ -108,12 +131,10 @@ class DicomWeb:
             response = client.store_instances(datasets)
         except requests.exceptions.HTTPError as err:
             code = err.response.status_code if err.response is not None else 0
-            if code in (408, 429) or code >= 500:
-                raise Retry(f"{self.name}: STOW-RS HTTP {code}") from None
             if code == 409 and err.response.content:  # none stored: the body may say why
                 self._check(_json_dataset(err.response), err.response,
                             [str(ds.SOPInstanceUID) for ds in datasets])
-            raise Refused(f"{self.name}: STOW-RS HTTP {code}") from None
+            raise http_failure(f"{self.name}: STOW-RS", code) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
             raise Retry(f"{self.name}: STOW-RS: {type(err).__name__}") from None
         self._check(response, answers[-1] if answers else None,
@@ -252,10 +273,8 @@ class Fhir:
                                  headers={"Content-Type": "application/fhir+json"})
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
             raise Retry(f"{self.name}: FHIR: {type(err).__name__}") from None
-        if r.status_code in (408, 429) or r.status_code >= 500:
-            raise Retry(f"{self.name}: FHIR HTTP {r.status_code}")
         if r.status_code >= 400:
-            raise Refused(f"{self.name}: FHIR HTTP {r.status_code}")
+            raise http_failure(f"{self.name}: FHIR", r.status_code)
 
 
 def head_id(doc: Dict[str, Any]) -> str:

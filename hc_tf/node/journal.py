@@ -305,6 +305,12 @@ class Journal:
         self._tx([("UPDATE deliveries SET attempts = attempts + 1, next_try = ?, last_error = ? "
                    "WHERE instance_id = ? AND dest = ?", (next_try, error, instance_id, dest))])
 
+    def retry_now(self) -> int:
+        """Makes every pending delivery due (at a start: the config may have been corrected,
+        so the backlog need not wait out its backoff); returns how many."""
+        return self._tx([("UPDATE deliveries SET next_try = 0 WHERE state = 'pending'",
+                          ())])[0].rowcount
+
     def attempts(self, instance_id: int, dest: str) -> int:
         rows = self._query("SELECT attempts FROM deliveries WHERE instance_id = ? AND dest = ?",
                            (instance_id, dest))

@@ -97,7 +97,8 @@ class Retention:
             LOG.warning(json.dumps({"event": "journal_purge_retry", "error": type(err).__name__}))
             return 0
         except Exception as err:  # noqa: BLE001  a bug must not stop the sender
-            LOG.error("purging the journal failed: %s", type(err).__name__)
+            LOG.error(json.dumps({"event": "internal_error", "while": "journal purge",
+                                  "error": type(err).__name__}))
             return 0
         if count:  # the count only: no UID, no patient data
             LOG.info(json.dumps({"event": "journal_purged", "records": count}))

@@ -51,6 +51,20 @@ def _log(event: str, **fields) -> None:
     LOG.info(json.dumps({"event": event, **fields}, sort_keys=True))
 
 
+# pynetdicom's A-ASSOCIATE-RJ (result, source, diagnostic) beyond the AE titles' (logged by name)
+PYNETDICOM_REJECTS = {(0x02, 0x03, 0x02): "too many connections (pynetdicom's limit)",
+                      (0x02, 0x02, 0x01): "user identity not verified"}
+
+
+def requestor(assoc) -> dict:
+    """Who asked, for a log line: the peer's address and the AE titles in its request (names
+    of devices, never of patients)."""
+    rq = assoc.requestor.primitive
+    return {"peer": assoc.requestor.address,
+            "calling_aet": str(getattr(rq, "calling_ae_title", "") or "").strip(),
+            "called_aet": str(getattr(rq, "called_ae_title", "") or "").strip()}
+
+
 def _reject(assoc, rsd) -> None:
     """Rejects as pynetdicom's own checks do (EVT_REQUESTED may send the A-ASSOCIATE-RJ)."""
     assoc.acse.send_reject(*rsd)
@@ -148,8 +162,10 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
     from pynetdicom import AE, evt
     ae = AE(ae_title=cfg.ae_title)
     ae.maximum_associations = cfg.max_associations + UNASSOCIATED_SLACK
+    ae.network_timeout = cfg.network_timeout_s  # an idle association's end (config.py)
     admitted = Admitted(cfg.max_associations)
     ae.require_called_aet = True
+    allowed = {a.strip() for a in cfg.allowed_calling_aets}  # as pynetdicom compares them
     if not cfg.allow_any_calling_aet:
         ae.require_calling_aet = list(cfg.allowed_calling_aets)
     syntaxes = transfer_syntaxes()
@@ -158,20 +174,48 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
     ae.add_supported_context(VERIFICATION)
 
     def on_requested(event) -> None:
-        peer = event.assoc.requestor.address
-        if cfg.allowed_hosts and peer not in cfg.allowed_hosts:
-            _log("rejected", reason="peer address not allowed")
+        who = requestor(event.assoc)
+        if cfg.allowed_hosts and who["peer"] not in cfg.allowed_hosts:
+            _log("rejected", reason="peer address not allowed", **who)
             _reject(event.assoc, REJECT_HOST)
         elif spool.full():
-            _log("rejected", reason="spool full")
+            _log("rejected", reason="spool full", **who)
             _reject(event.assoc, REJECT_FULL)
         elif not admitted.admit(event.assoc):
-            _log("rejected", reason="too many associations", limit=admitted.limit)
+            _log("rejected", reason="too many associations", limit=admitted.limit, **who)
             _reject(event.assoc, REJECT_FULL)
 
-    def on_rejected(event) -> None:
-        _log("association_rejected", calling_aet_allowed=event.assoc.requestor.ae_title in
-             cfg.allowed_calling_aets or cfg.allow_any_calling_aet)
+    def on_rejected(event) -> None:  # pynetdicom's own checks: the AE titles, its own limit
+        who = requestor(event.assoc)
+        reasons = []
+        if not cfg.allow_any_calling_aet and who["calling_aet"] not in allowed:
+            reasons.append("calling AE title not allowed")
+        if who["called_aet"] != cfg.ae_title.strip():
+            reasons.append(f"called AE title is not this node's ({cfg.ae_title.strip()})")
+        rj = event.assoc.acceptor.primitive
+        _log("rejected", reason="; ".join(reasons) or PYNETDICOM_REJECTS.get(
+            (rj.result, rj.result_source, rj.diagnostic), "by pynetdicom"), **who)
+
+    said = set()  # (peer, calling AE, refused): logged once while the node runs
+
+    def on_accepted(event) -> None:
+        """The SOP classes the peer proposed and the node refused (not an ultrasound image, or
+        none of its transfer syntaxes decodable here): the peer then sends none of them. Once
+        per peer, AE title and classes: many scanners (dcmtk's storescu too) propose every
+        storage class on every association."""
+        accepted = {cx.abstract_syntax for cx in event.assoc.accepted_contexts}
+        refused = {}
+        for cx in event.assoc.rejected_contexts:
+            if cx.abstract_syntax not in accepted:
+                reason = "transfer_syntaxes" if cx.result == 0x04 else "sop_classes"
+                refused.setdefault(reason, set()).add(str(cx.abstract_syntax))
+        who = requestor(event.assoc)
+        key = (who["peer"], who["calling_aet"], repr(sorted(refused.items())))
+        if refused and key not in said:
+            if len(said) > 1000:  # bounded, whatever peers propose
+                said.clear()
+            said.add(key)
+            _log("contexts_refused", **who, **{k: sorted(v) for k, v in refused.items()})
 
     def on_store(event) -> int:
         req = event.request
@@ -194,6 +238,7 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
 
     from hc_tf.io import images
     handlers = [(evt.EVT_C_STORE, on_store), (evt.EVT_REQUESTED, on_requested),
-                (evt.EVT_REJECTED, on_rejected), (evt.EVT_C_ECHO, lambda event: STATUS_OK),
+                (evt.EVT_REJECTED, on_rejected), (evt.EVT_ACCEPTED, on_accepted),
+                (evt.EVT_C_ECHO, lambda event: STATUS_OK),
                 *inbound_bound(images.max_input_bytes())]
     return ae, handlers

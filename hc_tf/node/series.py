@@ -76,7 +76,8 @@ class SeriesReporter:
         except (OSError, sqlite3.Error) as err:
             LOG.warning(json.dumps({"event": "series_report_retry", "error": type(err).__name__}))
         except Exception as err:  # noqa: BLE001  a bug must not stop the sender
-            LOG.error("series reports failed: %s", type(err).__name__)
+            LOG.error(json.dumps({"event": "internal_error", "while": "series reports",
+                                  "error": type(err).__name__}))
         self._checked += RETRY_S
         return 0
 
@@ -124,7 +125,8 @@ class SeriesReporter:
         except (OSError, sqlite3.Error):  # the disk: built again on a later tick
             raise
         except Exception as err:  # noqa: BLE001  a bug: a dead letter, not a loop
-            LOG.error("series report %d failed: %s", report_id, type(err).__name__)
+            LOG.error(json.dumps({"event": "internal_error", "id": report_id,
+                                  "while": "series report", "error": type(err).__name__}))
             records = [{"dicom": {"obgyn_sr_error": f"internal error: {type(err).__name__}"}}]
         outputs = sorted({r["dicom"][k] for r in records for k in ("obgyn_sr", "obgyn_fhir")
                           if r["dicom"].get(k)}, key=lambda f: not f.endswith(".sr.dcm"))

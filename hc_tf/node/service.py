@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import sqlite3
 import ssl
 import threading
 from typing import Optional
@@ -20,6 +22,7 @@ from hc_tf.node import spool as spool_lib
 from hc_tf.node import worker as worker_lib
 
 LOG = logging.getLogger("hc_tf.node")
+STOP_POLL_S = 0.2  # how soon a SIGTERM/SIGINT is acted on
 
 
 def model_path(cfg: config_lib.NodeConfig) -> str:
@@ -30,19 +33,51 @@ def model_path(cfg: config_lib.NodeConfig) -> str:
 
 
 class Node:
-    """One node: `start()` listens and works in background threads, `stop()` ends them."""
+    """One node: `start()` listens and works in background threads, `stop()` ends them.
+
+    Raises (from __init__ and start):
+      config_lib.ConfigError: naming the key, for a file, folder or address that does not
+        serve (a TLS file, the spool, the model, the port).
+    """
 
     def __init__(self, cfg: config_lib.NodeConfig):
+        self.cfg = cfg
+        self.tls = tls_context(cfg)  # first: a missing file is named before any work
+        try:
+            self.lock: Optional[int] = spool_lib.lock(cfg.spool)  # before the spool is touched
+        except (OSError, spool_lib.SpoolInUse) as err:
+            raise config_lib.ConfigError(f"[node] spool {cfg.spool!r}: "
+                                         f"{getattr(err, 'strerror', None) or err}") from None
+        try:
+            self._setup(cfg)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            os.close(self.lock)  # another node may take the spool now
+            self.lock = None
+
+    def _setup(self, cfg: config_lib.NodeConfig) -> None:
         from hc_tf.report import dicom_sr
         from hc_tf.surfaces.demo.pool import runner_pool
-        self.cfg = cfg
-        self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
+        try:
+            self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
+        except (OSError, sqlite3.Error) as err:
+            raise config_lib.ConfigError(f"[node] spool {cfg.spool!r}: "
+                                         f"{getattr(err, 'strerror', None) or err}") from None
         self.spool.recover(keep_headers=cfg.obgyn_report)
+        self.spool.journal.retry_now()
         self.retention = retention_lib.Retention(self.spool.journal, cfg.journal_keep_days)
         self.retention.purge()  # at the start, then hourly from the sender's loop
         model = model_path(cfg)
         size = cfg.pool_size()
-        self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's
+        try:
+            self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's
+        except (OSError, ValueError) as err:
+            raise config_lib.ConfigError(f"[node] model {model!r}: "
+                                         f"{getattr(err, 'strerror', None) or err}") from None
         run = measure_lib.NodeRun(dicom_sr.model_info(model), cfg.ae_title,
                                   self.spool.journal.sr_count() + 1,
                                   cfg.fhir_patient_system or None, cfg.obgyn_report)
@@ -66,9 +101,14 @@ class Node:
         for p in self.pullers:
             p.start()
         if self.cfg.listens:
-            self.server = self.ae.start_server((self.cfg.host, self.cfg.port), block=False,
-                                               evt_handlers=self.handlers,
-                                               ssl_context=tls_context(self.cfg))
+            try:
+                self.server = self.ae.start_server((self.cfg.host, self.cfg.port), block=False,
+                                                   evt_handlers=self.handlers,
+                                                   ssl_context=self.tls)
+            except OSError as err:  # in use, or not this host's address
+                raise config_lib.ConfigError(
+                    f"[node] host, port {self.cfg.host}:{self.cfg.port}: "
+                    f"{err.strerror or err}") from None
         LOG.info(json.dumps({"event": "listening" if self.cfg.listens else "pulling",
                              "ae_title": self.cfg.ae_title, "host": self.cfg.host,
                              "port": self.cfg.port, "tls": bool(self.cfg.tls_cert),
@@ -85,29 +125,70 @@ class Node:
             p.stop()
         self.measurer.stop()
         self.sender.stop()
+        self._unlock()
 
 
 def tls_context(cfg: config_lib.NodeConfig) -> Optional[ssl.SSLContext]:
-    """TLS on request: the server's certificate, and client certificates when tls_ca is set."""
+    """TLS on request: the server's certificate, and client certificates when tls_ca is set.
+
+    Raises:
+      config_lib.ConfigError: naming the key and file that cannot be read or used (ssl's own
+        errors name neither).
+    """
     if not cfg.tls_cert:
         return None
+    keys = (("tls_cert", cfg.tls_cert), ("tls_key", cfg.tls_key), ("tls_ca", cfg.tls_ca))
+    for key, path in keys:
+        try:
+            if path:
+                open(path, "rb").close()
+        except OSError as err:
+            raise config_lib.ConfigError(f"[node] {key} {path!r}: {err.strerror}") from None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    try:
+        ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    except ssl.SSLError as err:
+        why = f" ({err.reason})" if err.reason else ""
+        raise config_lib.ConfigError(f"[node] tls_cert {cfg.tls_cert!r}, tls_key "
+                                     f"{cfg.tls_key!r}: not a PEM certificate and its "
+                                     f"matching key{why}") from None
     if cfg.tls_ca:
         ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(cfg.tls_ca)
+        try:
+            ctx.load_verify_locations(cfg.tls_ca)
+        except ssl.SSLError as err:
+            why = f" ({err.reason})" if err.reason else ""
+            raise config_lib.ConfigError(f"[node] tls_ca {cfg.tls_ca!r}: not PEM CA "
+                                         f"certificates{why}") from None
     return ctx
 
 
 def serve(cfg: config_lib.NodeConfig, stop: Optional[threading.Event] = None) -> None:
-    """Runs the node until SIGTERM/SIGINT (or `stop` is set)."""
+    """Runs the node until SIGTERM/SIGINT (or `stop` is set); the log says when it stops and
+    the backlog it leaves for the next start."""
     stop = stop or threading.Event()
     node = Node(cfg)
+    signals: list = []
+
+    def on_signal(signum, _frame) -> None:
+        # Python runs this in the main thread, and only once that thread wakes: a SIGTERM sent
+        # just after the start left stop.wait() (no timeout) asleep and the node running (3 of
+        # 8 tries in a test; a signal the kernel gives another thread does not wake it). So
+        # the main thread wakes every STOP_POLL_S to look, and the handler takes no lock
+        # (stop.set() would wait for the one stop.wait() may hold here).
+        signals.append(signal.Signals(signum).name)
+    before = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-    node.start()
+        before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        stop.wait()
+        node.start()
+        while not signals and not stop.wait(STOP_POLL_S):
+            pass
+        LOG.info(json.dumps({"event": "stopping", "signal": signals[0] if signals else None,
+                             "backlog": node.spool.journal.status()["backlog"]}))
     finally:
         node.stop()
+        for sig, handler in before.items():  # a caller's own (a test's) again
+            signal.signal(sig, handler)
+    LOG.info(json.dumps({"event": "stopped",
+                         "backlog": node.spool.journal.status()["backlog"]}))

@@ -5,7 +5,8 @@ Images are named by a hash of their SOP Instance UID, SR folders by the journal'
 by patient data). An image is written, fsynced and renamed into place before the journal records
 it, and the journal commits before the C-STORE is acknowledged: an image the scanner saw
 acknowledged is on disk and in the journal; one it did not is sent again and overwrites its file.
-The size is tracked so a full spool is refused, not filled.
+The size is tracked so a full spool is refused, not filled. Folders 0700, files 0600 (patient
+data); a node locks its spool (`lock`) before touching it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,38 @@ def short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
+LOCK_NAME = "node.lock"
+
+
+class SpoolInUse(Exception):
+    """Another node runs on this spool."""
+
+
+def lock(root: str) -> int:
+    """Takes the spool for this process (an exclusive flock on <root>/node.lock, released when
+    the returned descriptor is closed or the process ends); returns the descriptor. Taken
+    before anything else: a second node had recovered the spool (deleting what it did not
+    know of the first's work) and purged its journal before failing to bind the port.
+
+    Raises:
+      SpoolInUse: naming the pid of the node that holds it.
+      OSError: the folder or its lock file cannot be made.
+    """
+    import fcntl
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise SpoolInUse(f"in use by another hc-tf node (pid {holder}): one node per "
+                         "spool") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 class SpoolFull(Exception):
     """No room for an instance: the node answers 'out of resources'."""
 
@@ -49,7 +82,8 @@ def _tree_bytes(path: str) -> int:
 
 
 class Spool:
-    """The spool folder of one node (one node per spool)."""
+    """The spool folder of one node (one node per spool: `lock`). It holds patient data: its
+    folders are 0700 and its files 0600, whatever the umask, a spool made before included."""
 
     def __init__(self, root: str, limit_bytes: int, min_free_mb: float = DEFAULT_MIN_FREE_MB):
         self.root = os.path.abspath(root)
@@ -60,7 +94,13 @@ class Spool:
         self.headers = os.path.join(self.root, "hdr")
         for d in (self.root, self.incoming, self.outgoing, self.headers):
             os.makedirs(d, mode=0o700, exist_ok=True)
-        self.journal = journal_lib.Journal(os.path.join(self.root, journal_lib.NAME))
+            os.chmod(d, 0o700)  # makedirs leaves a folder made before as it was
+        journal = os.path.join(self.root, journal_lib.NAME)
+        os.close(os.open(journal, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite's WAL gets its mode
+        for path in (journal, journal + "-wal", journal + "-shm"):
+            if os.path.exists(path):
+                os.chmod(path, 0o600)
+        self.journal = journal_lib.Journal(journal)
         self._lock = threading.Lock()
         self._tmp = itertools.count()
         self._used = self._count()
@@ -121,7 +161,7 @@ class Spool:
             raise SpoolFull(f"spool {self.used_bytes} bytes, limit {self.limit_bytes}")
         tmp = os.path.join(self.incoming, f".tmp{os.getpid()}-{next(self._tmp)}")
         try:
-            with open(tmp, "wb") as f:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
@@ -149,10 +189,12 @@ class Spool:
         measured and the image goes, so a power loss must not find them unwritten."""
         folder = self.out_dir(instance_id)
         for rel in outputs:
+            os.chmod(os.path.join(folder, rel), 0o600)  # written with the umask's mode
             atomic.fsync_path(os.path.join(folder, rel))
         dirs = {os.path.dirname(os.path.join(folder, r)) for r in outputs} | {folder}
         for d in sorted(dirs, reverse=True) + [self.outgoing]:  # deepest first
             if os.path.isdir(d):
+                os.chmod(d, 0o700)
                 atomic.fsync_path(d)
 
     def header_path(self, instance_id: int) -> str:
@@ -167,6 +209,7 @@ class Spool:
                 del ds[keyword]
         path = self.header_path(instance_id)
         with atomic.atomic_path(path) as tmp:
+            os.chmod(tmp, 0o600)
             ds.save_as(tmp)
         atomic.fsync_path(path)
         atomic.fsync_path(self.headers)

@@ -90,7 +90,8 @@ class Measurer:
                 self._stop.wait(DISK_RETRY_S)
                 self.queue.put(instance_id)
             except Exception as err:  # noqa: BLE001  a bug must not stop the pool
-                LOG.error("measuring instance %d failed: %s", instance_id, type(err).__name__)
+                LOG.error(json.dumps({"event": "internal_error", "id": instance_id, "while": "measuring",
+                                      "error": type(err).__name__}))
                 self.spool.journal.mark_dead(instance_id, f"internal error: {type(err).__name__}")
 
     def measure(self, instance_id: int) -> None:
