@@ -576,6 +576,22 @@ def test_overlay_text_sits_on_a_dark_box_and_wraps_within_the_image():
     assert len(lines) >= 2 and lines[0].endswith(";") and lines[1].startswith("  ")
     assert all(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0] <= 280 for t in lines)
     assert " ".join(t.strip() for t in lines) == f"REVIEW: {reasons}"
+    # Narrower than a word and its indent (a tiny image): it ends. A break inside a
+    # continuation's indent left the text as it was, and looped forever on a fuzzed DICOM frame.
+    import signal
+
+    def hung(*_):
+        raise TimeoutError("the wrapping does not end")
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        narrow = cv2.getTextSize("aa", cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0]
+        assert overlay._wrapped("aa bb cc", narrow, 0.4, 1) == ["aa", "  bb cc"]
+        assert overlay._wrapped("a bb ccc", 1, 0.4, 1) == ["a bb ccc"]
+        assert M.draw_overlay(np.full((8, 8), 90, np.uint8), flagged, label="x.png").shape == (8, 8, 3)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 # --- no TensorFlow -----------------------------------------------------------

@@ -123,9 +123,10 @@ def _wrapped(text: str, width: int, scale: float, thick: int) -> List[str]:
 
 
 def _last_break(text: str, fits) -> Optional[int]:
-    """Where to break `text`: after the last "; " (else ", ", else " ") whose head fits."""
+    """Where to break `text`: after the last "; " (else ", ", else " ") whose head fits and holds
+    more than a continuation's indent (so every break shortens what is left: no endless loop)."""
     for sep in ("; ", ", ", " "):
         for i in range(len(text) - len(sep), 0, -1):
-            if text.startswith(sep, i) and fits(text[:i + len(sep)].rstrip()):
+            if text.startswith(sep, i) and text[:i].strip() and fits(text[:i + len(sep)].rstrip()):
                 return i + len(sep)
     return None
