@@ -133,14 +133,18 @@ def test_a_good_hc18_folder_still_evaluates(tmp_path):
         ("000_HC.png", 0.1, 80.79)]
 
 
+def _evaluate(folder, out):
+    return CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir", str(folder),
+                                         "--out", str(out), "-q"])
+
+
 def test_evaluate_scores_the_rest_when_one_hc18_image_is_unreadable(tmp_path):
     folder = _hc18_folder(tmp_path / "hc18")
     (folder / "training_set" / "001_HC.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
         f.write("001_HC.png,0.1,70.0\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir", str(folder),
-                                           "--out", str(out), "-q"])
+    result = _evaluate(folder, out)
     assert result.exit_code == cli.SOME_UNREADABLE, result.output  # as predict's
     assert "Traceback" not in result.output
     bad = folder / "training_set" / "001_HC.png"
@@ -155,14 +159,11 @@ def test_evaluate_on_part_of_hc18_says_in_one_line_which_images_are_absent(tmp_p
     """A folder holding some of the CSV's images (HC18's 896-row CSV beside 10 images): one
     line for the absent ones, each still in unreadable.csv; a damaged one named as before."""
     folder = _hc18_folder(tmp_path / "hc18")
-    with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
-        f.write("".join(f"{k:03d}_HC.png,0.1,70.0\n" for k in range(1, 31)))
     (folder / "training_set" / "031_HC.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with open(folder / "training_set_pixel_size_and_HC.csv", "a") as f:
-        f.write("031_HC.png,0.1,70.0\n")
+        f.write("".join(f"{k:03d}_HC.png,0.1,70.0\n" for k in range(1, 32)))
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli.main, ["evaluate", "--model", MODEL, "--data-dir", str(folder),
-                                           "--out", str(out), "-q"])
+    result = _evaluate(folder, out)
     assert result.exit_code == cli.SOME_UNREADABLE, result.output
     train = folder / "training_set"
     assert f"not found: 30 images the CSV lists (001_HC.png first) are not in {train}\n" \
