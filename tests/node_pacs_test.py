@@ -346,11 +346,10 @@ def test_associations_past_max_associations_are_rejected_while_one_stores(tmp_pa
     the node's total. With 1: while one association is open a second is rejected (A-ASSOCIATE-RJ
     transient, local limit exceeded; the log says why, no traceback), the open one still stores,
     and once it is released the next is accepted."""
-    from pynetdicom import AE
     files = ns.heads(str(tmp_path / "in"), HEADS[:1])
     node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],
                    max_associations=1).start()
-    scu = AE(ae_title=ns.SCANNER)
+    scu = ns.scu()
     scu.add_requested_context(dicom_files.US_IMAGE, pydicom.uid.ExplicitVRLittleEndian)
 
     def accepted() -> bool:
@@ -388,12 +387,11 @@ def test_connections_that_never_associate_do_not_keep_a_scanner_out(tmp_path):
     `max_associations`, two idle connections (a port scan, a load balancer's health check) kept
     every scanner out until its ACSE timeout. The node counts associations past their request."""
     import socket
-    from pynetdicom import AE
     files = ns.heads(str(tmp_path / "in"), HEADS[:1])
     node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],
                    max_associations=1).start()
     idle = [socket.create_connection(("127.0.0.1", node.port), timeout=10) for _ in range(3)]
-    scu = AE(ae_title=ns.SCANNER)
+    scu = ns.scu()
     scu.add_requested_context(dicom_files.US_IMAGE, pydicom.uid.ExplicitVRLittleEndian)
     try:
         time.sleep(0.5)  # the node has accepted them (each an acceptor thread of pynetdicom's)
@@ -436,10 +434,9 @@ def test_sigterm_ends_the_node_promptly_while_a_peer_holds_an_idle_association(t
     pynetdicom's server joins each association's thread, which an idle peer holds until the
     network timeout (60 s). The node aborts them (the peer sees an A-ABORT and re-sends what
     was not acknowledged) and exits."""
-    from pynetdicom import AE
     node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}]
                    ).start()
-    scu = AE(ae_title=ns.SCANNER)
+    scu = ns.scu()
     scu.add_requested_context(dicom_files.US_IMAGE, pydicom.uid.ExplicitVRLittleEndian)
     idle = scu.associate("127.0.0.1", node.port, ae_title=ns.NODE_AE)
     try:

@@ -196,6 +196,17 @@ class Node:
         return storescu(self.port, NODE_AE, files, aet)
 
 
+def scu(aet: str = SCANNER):
+    """A pynetdicom SCU whose waits end: pynetdicom's defaults wait forever on a DIMSE reply and
+    a silent network. On a CI run a test's C-STORE on an established association never reached
+    the node (its network timeout ended the association a minute later) and the test's process
+    grew to 21 GB over five more minutes until the kernel killed it, and pytest-xdist hung."""
+    from pynetdicom import AE
+    ae = AE(ae_title=aet)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    return ae
+
+
 def storescu(port: int, called: str, files: List[str], aet: str = SCANNER
              ) -> subprocess.CompletedProcess:
     tool = need("storescu", "dcmtk")
