@@ -197,10 +197,8 @@ class Node:
 
 
 def scu(aet: str = SCANNER):
-    """A pynetdicom SCU whose waits end: pynetdicom's defaults wait forever on a DIMSE reply and
-    a silent network. On a CI run a test's C-STORE on an established association never reached
-    the node (its network timeout ended the association a minute later) and the test's process
-    grew to 21 GB over five more minutes until the kernel killed it, and pytest-xdist hung."""
+    """A pynetdicom SCU whose waits end (pynetdicom's defaults wait forever on a DIMSE reply and
+    a silent network): a stuck association fails its test instead of holding a worker."""
     from pynetdicom import AE
     ae = AE(ae_title=aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30

@@ -668,6 +668,32 @@ def test_the_log_says_why_an_association_or_a_sop_class_was_refused(tmp_path, ca
                                   **who, "calling_aet": "US_ROOM1"}]
 
 
+def test_a_line_is_made_json_once_however_often_serve_set_up_the_log(monkeypatch):
+    """`serve` run in one process again and again (the CLI tests) added a filter to every root
+    handler each time, and each filter wrapped the JSON line of the one before, doubling its
+    escapes: a CI worker grew to 21 GB on one pynetdicom error."""
+    import io
+    import logging
+    import warnings
+    from hc_tf.node import cli_lib
+    out = io.StringIO()
+    handlers = [logging.StreamHandler(out), logging.StreamHandler(io.StringIO())]
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", handlers)
+    monkeypatch.setattr(warnings, "filters", list(warnings.filters))
+    try:
+        for _ in range(12):
+            cli_lib._log_lines()
+        assert [sum(isinstance(f, cli_lib._NoInstanceData) for f in h.filters)
+                for h in handlers] == [1, 1]
+        handlers[0].addFilter(cli_lib._NoInstanceData())  # a second filter on one handler too
+        logging.getLogger("pynetdicom.acse").error('Association "Rejected"')
+    finally:
+        logging.captureWarnings(False)
+    [line] = out.getvalue().splitlines()
+    assert json.loads(line)["message"] == 'Association "Rejected"'
+
+
 def test_other_libraries_log_lines_are_json_without_instance_data():
     """pynetdicom's lines were plain text in a log documented as JSON lines ("Network timeout
     reached", "Association Rejected" over three lines, an exception's traceback)."""

@@ -46,6 +46,8 @@ class _NoInstanceData(logging.Filter):
     pydicom is imported)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "hc_tf_json", False):  # made a JSON line by another handler's filter
+            return True
         if record.name.split(".")[0] in _FILE_READERS and record.levelno < logging.ERROR:
             return False
         if record.name.startswith("hc_tf.node") and record.getMessage().startswith("{"):
@@ -62,6 +64,9 @@ class _NoInstanceData(logging.Filter):
                                for f in traceback.extract_tb(record.exc_info[2])[-3:]]
         record.msg, record.args = json.dumps(fields, sort_keys=True), None
         record.exc_info = record.exc_text = None
+        # Once: a record goes through every handler's filters, and a JSON line wrapped again
+        # doubles its escapes (a test process that ran `serve` a dozen times grew to 21 GB).
+        record.hc_tf_json = True
         return True
 
 
@@ -73,7 +78,8 @@ def _log_lines() -> None:
                         format="%(asctime)s %(message)s")
     logging.getLogger("hc_tf.node").setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_NoInstanceData())
+        if not any(isinstance(f, _NoInstanceData) for f in handler.filters):  # serve run again
+            handler.addFilter(_NoInstanceData())
     for name in _FILE_READERS:
         warnings.filterwarnings("ignore", module=name + r"(\.|$)")
     logging.captureWarnings(True)  # another library's warning: a JSON line, not stderr text
