@@ -32,6 +32,11 @@ def model_path(cfg: config_lib.NodeConfig) -> str:
     return models.released_edge_model()
 
 
+def _refused(key: str, value: str, err: Exception) -> config_lib.ConfigError:
+    """"[node] KEY 'VALUE': why", the OS's words (strerror) where it has them."""
+    return config_lib.ConfigError(f"[node] {key} {value!r}: {getattr(err, 'strerror', None) or err}")
+
+
 class Node:
     """One node: `start()` listens and works in background threads, `stop()` ends them.
 
@@ -46,8 +51,7 @@ class Node:
         try:
             self.lock: Optional[int] = spool_lib.lock(cfg.spool)  # before the spool is touched
         except (OSError, spool_lib.SpoolInUse) as err:
-            raise config_lib.ConfigError(f"[node] spool {cfg.spool!r}: "
-                                         f"{getattr(err, 'strerror', None) or err}") from None
+            raise _refused("spool", cfg.spool, err) from None
         try:
             self._setup(cfg)
         except BaseException:
@@ -65,8 +69,7 @@ class Node:
         try:
             self.spool = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
         except (OSError, sqlite3.Error) as err:
-            raise config_lib.ConfigError(f"[node] spool {cfg.spool!r}: "
-                                         f"{getattr(err, 'strerror', None) or err}") from None
+            raise _refused("spool", cfg.spool, err) from None
         self.spool.recover(keep_headers=cfg.obgyn_report)
         self.spool.journal.retry_now()
         self.retention = retention_lib.Retention(self.spool.journal, cfg.journal_keep_days)
@@ -76,8 +79,7 @@ class Node:
         try:
             self.pool = runner_pool(model, size)  # one interpreter per worker, as the demo's
         except (OSError, ValueError) as err:
-            raise config_lib.ConfigError(f"[node] model {model!r}: "
-                                         f"{getattr(err, 'strerror', None) or err}") from None
+            raise _refused("model", model, err) from None
         run = measure_lib.NodeRun(dicom_sr.model_info(model), cfg.ae_title,
                                   self.spool.journal.sr_count() + 1,
                                   cfg.fhir_patient_system or None, cfg.obgyn_report)
@@ -128,6 +130,10 @@ class Node:
         self._unlock()
 
 
+def _ssl_reason(err: ssl.SSLError) -> str:
+    return f" ({err.reason})" if err.reason else ""
+
+
 def tls_context(cfg: config_lib.NodeConfig) -> Optional[ssl.SSLContext]:
     """TLS on request: the server's certificate, and client certificates when tls_ca is set.
 
@@ -148,18 +154,16 @@ def tls_context(cfg: config_lib.NodeConfig) -> Optional[ssl.SSLContext]:
     try:
         ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
     except ssl.SSLError as err:
-        why = f" ({err.reason})" if err.reason else ""
         raise config_lib.ConfigError(f"[node] tls_cert {cfg.tls_cert!r}, tls_key "
                                      f"{cfg.tls_key!r}: not a PEM certificate and its "
-                                     f"matching key{why}") from None
+                                     f"matching key{_ssl_reason(err)}") from None
     if cfg.tls_ca:
         ctx.verify_mode = ssl.CERT_REQUIRED
         try:
             ctx.load_verify_locations(cfg.tls_ca)
         except ssl.SSLError as err:
-            why = f" ({err.reason})" if err.reason else ""
             raise config_lib.ConfigError(f"[node] tls_ca {cfg.tls_ca!r}: not PEM CA "
-                                         f"certificates{why}") from None
+                                         f"certificates{_ssl_reason(err)}") from None
     return ctx
 
 

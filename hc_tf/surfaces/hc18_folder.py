@@ -13,6 +13,7 @@ from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import preprocess
 from hc_tf.io import hc18_csv
+from hc_tf.io import images
 
 
 def is_hc18_folder(folder: str) -> bool:
@@ -44,7 +45,8 @@ def check_data_dir(data_dir: str) -> None:
 def missing_images(unreadable: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
     """The entries of `unreadable` that are images the CSV lists but the folder lacks (an
     annotation missing beside its image, or a file refused, is not one)."""
-    return [(path, error) for path, error in unreadable if error == f"{path}: no such file"]
+    return [(path, error) for path, error in unreadable
+            if error == str(images.missing_file_error(path))]
 
 
 def hc18_folder_size(folder: str) -> int:
