@@ -877,6 +877,36 @@ def test_a_refused_delivery_keeps_its_srs_until_forget_dead(tmp_path):
     assert not os.path.exists(spool2.out_dir(j))
 
 
+def test_resend_queues_refused_deliveries_again_where_their_srs_are_kept(tmp_path):
+    """A PACS that refused SRs (too large, say) and is then put right: `resend` makes those
+    deliveries due again, the running sender sends them and the SRs go; one whose SRs
+    forget-dead deleted is not queued, and the command says so."""
+    spool, i = _measured(tmp_path, ["pacs", "web"])
+    sr = os.path.join(spool.out_dir(i), "sr", "a.sr.dcm")
+    os.makedirs(os.path.dirname(sr))
+    open(sr, "wb").close()
+    j = spool.store(b"y", "1.2.4", US, "SCAN")
+    spool.journal.mark_measured(j, ["sr/b.sr.dcm"], ["pacs"], 1.0)
+    pacs = _Flaky(2, dest_lib.Refused)
+    worker_lib.Sender(spool, {"pacs": pacs, "web": _Flaky(0)}, 1, 1).send_due()
+    assert spool.journal.row(i)["state"] == "done" and spool.journal.row(j)["state"] == "done"
+    path = _toml(tmp_path, f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n'
+                 '[[destination]]\nname = "pacs"\nkind = "folder"\npath = "a"\n'
+                 '[[destination]]\nname = "web"\nkind = "folder"\npath = "b"\n')
+    wrong = CliRunner().invoke(cli.main, ["node", "resend", "--config", path, "--dest", "pacz"])
+    assert wrong.exit_code == 2 and "'pacz': not a destination of" in wrong.output, wrong.output
+    resent = CliRunner().invoke(cli.main, ["node", "resend", "--config", path])
+    assert resent.exit_code == 0, resent.output
+    assert "queued 1 refused delivery again; 1 not: their SRs were deleted" in resent.output
+    assert spool.journal.row(i)["state"] == "measured" and spool.journal.attempts(i, "pacs") == 0
+    worker_lib.Sender(spool, {"pacs": pacs, "web": _Flaky(0)}, 1, 1).send_due()
+    assert pacs.calls == 3 and spool.journal.row(i)["state"] == "done"
+    assert spool.journal.status()["undelivered"] == [{"id": j, "dest": "pacs", "error": "down"}]
+    assert not os.path.exists(spool.out_dir(i))  # delivered everywhere: the SRs went
+    again = CliRunner().invoke(cli.main, ["node", "resend", "--config", path, "--dest", "web"])
+    assert "queued 0 refused deliveries again" in again.output, again.output
+
+
 def test_status_cli_prints_backlog_and_bad_configs_are_one_line(tmp_path):
     spool, _ = _measured(tmp_path, ["pacs"])
     path = _toml(tmp_path, f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n'

@@ -235,3 +235,26 @@ def forget_dead(config_path, spool):
         raise click.ClickException(f"{cfg.spool}: no spool")
     n = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb).forget_dead()
     click.echo(f"deleted {n} dead letter(s) (images, SRs of refused deliveries) from {cfg.spool}")
+
+
+@node.command()
+@click.option("--config", "config_path", required=True, help="The node's TOML file.")
+@click.option("--spool", default=None, help="Spool folder (overrides the file).")
+@click.option("--dest", default=None,
+              help="Only the deliveries to this destination (default: every configured one).")
+def resend(config_path, spool, dest):
+    """Queue the refused deliveries again (`status`' "refused deliveries"), once the
+    destination has been put right: a PACS that now takes the SR, a corrected config. A
+    running node sends them within a second; a stopped one at its start."""
+    from hc_tf.node import spool as spool_lib
+    cfg = _load(config_path, spool=spool)
+    names = [d.name for d in cfg.destinations]
+    if dest is not None and dest not in names:
+        raise click.BadParameter(f"{dest!r}: not a destination of {config_path} "
+                                 f"({', '.join(names)})", param_hint="--dest")
+    if not os.path.isdir(cfg.spool):
+        raise click.ClickException(f"{cfg.spool}: no spool")
+    queued, gone = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes,
+                                   cfg.min_free_mb).resend_refused([dest] if dest else names)
+    deleted = f"; {gone} not: their SRs were deleted (forget-dead)" if gone else ""
+    click.echo(f"queued {queued} refused deliver{'y' if queued == 1 else 'ies'} again{deleted}")

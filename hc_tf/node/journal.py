@@ -295,6 +295,22 @@ class Journal:
             "SELECT DISTINCT d.instance_id FROM deliveries d JOIN instances i ON i.id = "
             "d.instance_id WHERE d.state = 'dead' AND i.state = 'done' ORDER BY d.instance_id")]
 
+    def refused(self) -> List[sqlite3.Row]:
+        """The dead deliveries, by instance."""
+        return self._query("SELECT instance_id, dest FROM deliveries WHERE state = 'dead' "
+                           "ORDER BY instance_id, dest")
+
+    def resend(self, deliveries: Sequence[Tuple[int, str]]) -> int:
+        """Makes dead deliveries pending and due, their tries counted afresh (a destination
+        corrected by hand: a PACS that now takes the SR); their instances are `measured`
+        again, so their SRs are kept until sent. Returns how many."""
+        stmts = [("UPDATE deliveries SET state = 'pending', attempts = 0, next_try = 0, "
+                  "sent_at = NULL WHERE instance_id = ? AND dest = ? AND state = 'dead'",
+                  (i, d)) for i, d in deliveries]
+        stmts += [("UPDATE instances SET state = 'measured', done_at = NULL WHERE id = ? AND "
+                   "state = 'done'", (i,)) for i in sorted({i for i, _ in deliveries})]
+        return sum(c.rowcount for c in self._tx(stmts)[:len(deliveries)])
+
     def outputs_to_keep(self) -> set:
         """The instances whose SRs the spool keeps: deliveries pending, or one refused (sent
         by hand)."""

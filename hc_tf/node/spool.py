@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence, Tuple
 
 from hc_tf.io import atomic
 from hc_tf.node import journal as journal_lib
@@ -250,6 +250,14 @@ class Spool:
         for instance_id in kept:
             self.drop_outputs(instance_id)
         return len(names) + len(kept)
+
+    def resend_refused(self, dests: Sequence[str]) -> Tuple[int, int]:
+        """Queues the refused deliveries to `dests` again where their SRs are still kept;
+        returns (queued, not queued: their SRs deleted by `forget_dead`)."""
+        refused = [(r["instance_id"], r["dest"]) for r in self.journal.refused()
+                   if r["dest"] in dests]
+        kept = [(i, d) for i, d in refused if os.path.isdir(self.out_dir(i))]
+        return self.journal.resend(kept), len(refused) - len(kept)
 
     def recover(self, keep_headers: bool = True) -> None:
         """After a crash: removes the images the journal never recorded (never acknowledged),
