@@ -1132,16 +1132,20 @@ def test_serve_names_the_key_and_file_that_keep_the_node_from_starting(tmp_path)
         taken.close()
 
 
-def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch):
+def test_serve_warns_beyond_loopback_and_cli_overrides_reach_the_node(tmp_path, monkeypatch,
+                                                                      caplog):
+    """The warning is a JSON line as every other line of the node's log (it was plain text)."""
     from hc_tf.node import service
     seen = []
     monkeypatch.setattr(service, "serve", seen.append)
     path = _toml(tmp_path, '[node]\nspool = "s"\nallowed_calling_aets = ["S"]\n' + FOLDER)
     local = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--port", "2000",
                                           "--max-associations", "2"])
+    assert local.exit_code == 0 and "exposed" not in caplog.text
     wide = CliRunner().invoke(cli.main, ["node", "serve", "--config", path, "--host", "0.0.0.0"])
-    assert local.exit_code == 0 and "Warning" not in local.output
-    assert wide.exit_code == 0 and "exposes the node beyond this machine" in wide.output
+    lines = [json.loads(r.getMessage()) for r in caplog.records if "exposed" in r.getMessage()]
+    assert wide.exit_code == 0 and [(d["event"], d["host"]) for d in lines] == [
+        ("exposed", "0.0.0.0")] and "no password" in lines[0]["why"]
     assert [(c.host, c.port, c.max_associations) for c in seen] == [
         ("127.0.0.1", 2000, 2), ("0.0.0.0", 11112, 4)]
     bad = CliRunner().invoke(cli.main, ["node", "serve", "--config", path,

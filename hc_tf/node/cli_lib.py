@@ -108,9 +108,10 @@ def serve(config_path, ae_title, host, port, spool, workers, max_associations):
     from hc_tf.surfaces.demo.guard import is_loopback
     _log_lines()
     if not is_loopback(cfg.host):
-        click.echo(f"Warning: listening on {cfg.host} exposes the node beyond this machine. "
-                   "Only the allow-listed AE titles are accepted, but DICOM has no password: "
-                   "expose it only on a trusted network.", err=True)
+        logging.getLogger("hc_tf.node").warning(json.dumps({
+            "event": "exposed", "host": cfg.host,
+            "why": "listening beyond this machine: only the allow-listed AE titles are "
+                   "accepted, but DICOM has no password; expose it only on a trusted network"}))
     try:
         service.serve(cfg)
     except ImportError as err:
