@@ -668,6 +668,54 @@ def test_the_log_says_why_an_association_or_a_sop_class_was_refused(tmp_path, ca
                                   **who, "calling_aet": "US_ROOM1"}]
 
 
+def test_a_store_whose_command_names_another_instance_than_its_data_set_is_refused(tmp_path,
+                                                                                  caplog):
+    """The spool keys an instance on the command's Affected SOP Instance UID: a peer that sent
+    two heads under one such UID had the second acknowledged (0x0000) as a resend and dropped
+    unmeasured. A command that names another instance (or class) than its data set is refused
+    now, and said in the log; an honest store still goes in."""
+    import logging
+    pytest.importorskip("pynetdicom")
+    from pynetdicom import AE
+    from pynetdicom.dimse_primitives import C_STORE
+    from hc_tf.node import scp as scp_lib
+    caplog.set_level(logging.INFO, logger="hc_tf.node")
+    cfg = config_lib.NodeConfig(spool=str(tmp_path / "spool"), ae_title="HCTF",
+                                allowed_calling_aets=("US_ROOM1",))
+    spool = spool_lib.Spool(cfg.spool, 10**9)
+    received = []
+    ae, handlers = scp_lib.make_ae(cfg, spool, received.append)
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=handlers)
+    ds = dicom_files.gray_dataset("000_HC.png")
+    scu = AE(ae_title="US_ROOM1")
+    scu.add_requested_context(US, ds.file_meta.TransferSyntaxUID)
+    try:
+        assoc = scu.associate("127.0.0.1", server.server_address[1], ae_title="HCTF")
+        send = assoc.dimse.send_msg
+        forged = {}
+
+        def send_msg(msg, context_id):
+            if isinstance(msg, C_STORE):
+                msg.AffectedSOPInstanceUID = forged.get("uid", msg.AffectedSOPInstanceUID)
+                msg.AffectedSOPClassUID = forged.get("class", msg.AffectedSOPClassUID)
+            send(msg, context_id)
+
+        assoc.dimse.send_msg = send_msg
+        forged["uid"] = "1.2.3.4.5.999"
+        assert assoc.send_c_store(ds).Status == scp_lib.STATUS_CANNOT_UNDERSTAND
+        forged.clear()
+        assert assoc.send_c_store(ds).Status == 0x0000
+        assoc.release()
+    finally:
+        server.shutdown()
+    assert len(received) == 1 and spool.journal.known(str(ds.SOPInstanceUID))
+    assert not spool.journal.known("1.2.3.4.5.999")
+    refused = [json.loads(r.getMessage()) for r in caplog.records if "store_refused" in
+               r.getMessage()]
+    assert refused == [{"event": "store_refused", "reason": "the data set's SOP Instance UID "
+                        "is not the command's Affected SOP Instance UID"}]
+
+
 def test_a_line_is_made_json_once_however_often_serve_set_up_the_log(monkeypatch):
     """`serve` run in one process again and again (the CLI tests) added a filter to every root
     handler each time, and each filter wrapped the JSON line of the one before, doubling its

@@ -22,6 +22,7 @@ from hc_tf.node import spool as spool_lib
 LOG = logging.getLogger("hc_tf.node")
 STATUS_OK = 0x0000
 STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_NOT_THE_SOP_CLASS = 0xA900  # "Data Set does not match SOP Class" (PS3.4 B.2.3)
 STATUS_CANNOT_UNDERSTAND = 0xC000
 REJECT_FULL = (0x02, 0x03, 0x02)      # transient, provider (presentation), local limit exceeded
 REJECT_HOST = (0x01, 0x01, 0x03)      # permanent, user, calling AE / peer not recognised
@@ -224,6 +225,17 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
             data = event.encoded_dataset()
         except Exception:  # noqa: BLE001  malformed meta: nothing can be made of it
             return STATUS_CANNOT_UNDERSTAND
+        held = spool_lib.Spool.header_uids(data)
+        if held.get("SOPInstanceUID") and held["SOPInstanceUID"] != sop_uid:
+            # stored under the command's UID, a second instance sent so would be taken for
+            # a resend of the first: acknowledged and dropped
+            _log("store_refused", reason="the data set's SOP Instance UID is not the "
+                 "command's Affected SOP Instance UID")
+            return STATUS_CANNOT_UNDERSTAND
+        if held.get("SOPClassUID") and held["SOPClassUID"] != sop_class:
+            _log("store_refused", reason="the data set's SOP Class UID is not the command's "
+                 "Affected SOP Class UID")
+            return STATUS_NOT_THE_SOP_CLASS
         try:
             instance_id = spool.store(data, sop_uid, sop_class, event.assoc.requestor.ae_title)
         except spool_lib.SpoolFull as err:

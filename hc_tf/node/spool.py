@@ -130,18 +130,26 @@ class Spool:
         return short_hash(sop_uid) + ".dcm"
 
     @staticmethod
-    def series_key(data: bytes) -> Optional[str]:
-        """A hash of the instance's study and series UIDs (`exams`' DICOM exam, never a UID in
-        the journal); None when they cannot be read (the reader refuses such a file later)."""
+    def header_uids(data: bytes) -> dict:
+        """The instance's SOP Instance, SOP Class, Study and Series UIDs as its data set holds
+        them ("" for one absent); {} when the header cannot be read (the reader refuses such a
+        file later)."""
         import pydicom
+        names = ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID")
         try:
             ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True,
-                                 specific_tags=["StudyInstanceUID", "SeriesInstanceUID"])
-            study, series = str(ds.get("StudyInstanceUID") or ""), str(
-                ds.get("SeriesInstanceUID") or "")
+                                 specific_tags=list(names))
+            return {n: str(ds.get(n) or "") for n in names}
         except Exception:  # noqa: BLE001  whatever a malformed file raises
-            return None
-        return short_hash(f"{study}/{series}") if study else None
+            return {}
+
+    @classmethod
+    def series_key(cls, data: bytes) -> Optional[str]:
+        """A hash of the instance's study and series UIDs (`exams`' DICOM exam, never a UID in
+        the journal); None when they cannot be read."""
+        uids = cls.header_uids(data)
+        study = uids.get("StudyInstanceUID")
+        return short_hash(f"{study}/{uids['SeriesInstanceUID']}") if study else None
 
     def image_path(self, name: str) -> str:
         return os.path.join(self.incoming, name)
