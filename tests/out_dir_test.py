@@ -207,6 +207,19 @@ def test_overwrite_replaces_the_runs_own_files_only(two, tmp_path):
     assert not _staging(out)
 
 
+def test_an_input_inside_out_is_refused_not_overwritten(two, tmp_path):
+    """Measuring OUT/overlays/000_HC.png into OUT with --overwrite replaced that very file with
+    its new overlay: the user's input was lost."""
+    out = tmp_path / "out"
+    assert _predict(two, "--pixel-size", "0.2", "--out", out).returncode == 0
+    overlay = out / "overlays" / "000_HC.png"
+    before = overlay.read_bytes()
+    result = _predict(overlay, "--pixel-size", "0.2", "--out", out, "--overwrite")
+    assert result.returncode == 1, result.stderr
+    assert f"{overlay}: an input inside --out {out}" in result.stderr, result.stderr
+    assert overlay.read_bytes() == before and not _staging(out)
+
+
 def test_a_symlink_to_a_folder_and_dot_work_as_out(two, tmp_path):
     target = tmp_path / "volume"
     target.mkdir()

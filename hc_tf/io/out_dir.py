@@ -190,6 +190,22 @@ def check_contents(out_dir: str, overwrite: bool, outputs: Outputs) -> None:
                          f"for this run's inputs): move them or choose another --out")
 
 
+def check_inputs_outside(out_dir: str, inputs: Sequence[str]) -> None:
+    """Refuses an input inside OUT: --overwrite would replace it with this run's output of the
+    same name (an overlay measured again from OUT/overlays/a.png took its place).
+
+    Raises:
+      ValueError: naming the first such input.
+    """
+    root = os.path.join(os.path.realpath(out_dir), "")
+    inside = [p for p in inputs if os.path.realpath(p).startswith(root)]
+    if inside:
+        raise ValueError(f"{inside[0]}: an input inside --out {out_dir}"
+                         f"{f' (and {len(inside) - 1} more)' if len(inside) > 1 else ''}, "
+                         "where this run's outputs replace files; copy it out of "
+                         f"{out_dir} or choose another --out")
+
+
 def _make_staging(out_dir: str) -> str:
     path = os.path.join(out_dir, STAGING_PREFIX + uuid.uuid4().hex[:12])
     try:
@@ -275,7 +291,8 @@ def _stops_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
+def staged(out_dir: str, overwrite: bool, outputs: Outputs,
+           inputs: Sequence[str] = ()) -> Iterator[str]:
     """Prepares OUT, yields a staging folder inside it, and moves its outputs into OUT when
     the block succeeds (see the module docstring).
 
@@ -283,6 +300,7 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
       out_dir: the --out folder (created when absent).
       overwrite: whether an earlier run's outputs there may be replaced.
       outputs: what this run writes.
+      inputs: the files this run reads (none may lie inside OUT).
 
     Yields:
       The staging folder; removed if the block fails or is stopped by Ctrl-C or SIGTERM (and
@@ -299,6 +317,7 @@ def staged(out_dir: str, overwrite: bool, outputs: Outputs) -> Iterator[str]:
     try:
         fd = _lock(out_dir)
         remove_stale_staging(out_dir)
+        check_inputs_outside(out_dir, inputs)
         check_contents(out_dir, overwrite, outputs)
         before = _snapshot(out_dir, outputs)
         staging = _make_staging(out_dir)

@@ -369,7 +369,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     tasks = [ImageTask(i, path, job.pixel_size(os.path.basename(path)),
                        job.known_ga(os.path.basename(path)))
              for i, path in enumerate(job.paths)]
-    with out_dir_lib.staged(out_dir, overwrite, BEAM_OUTPUTS) as staging:
+    read = [*job.paths, *([pixel_csv] if pixel_csv else [])]
+    with out_dir_lib.staged(out_dir, overwrite, BEAM_OUTPUTS, read) as staging:
         shards = shards_location(options, staging)
         run_pipeline(tasks, model_path, shards, options)
         measured = read_shards(shards, MEASURED_PREFIX)

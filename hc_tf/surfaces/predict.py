@@ -320,7 +320,8 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
                                      ga_weeks, frame=frame)
     unreadable: List[Tuple[str, str]] = list(job.refused)
-    with out_dir_lib.staged(out_dir, overwrite, outputs_of(job.paths)) as staging:
+    read = [*job.paths, *([pixel_csv] if pixel_csv else [])]
+    with out_dir_lib.staged(out_dir, overwrite, outputs_of(job.paths), read) as staging:
         runner = inference.load_runner(model_path, flip_tta=flip_tta)
         measurements, records = _write_outputs(
             runner, _read_samples(job.paths, job.sizes, pixel_size_mm, unreadable, show_progress,
