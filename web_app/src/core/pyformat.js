@@ -57,11 +57,13 @@ export function fmtG(x, prec = 6) {
 }
 
 /** Python's csv module, QUOTE_MINIMAL: null as empty, bools True/False, a number to 6 decimals
- * as Python writes a float, or as it is when `asInt` (Python's int). */
+ * as Python writes a float, or as it is when `asInt` (Python's int); text that a spreadsheet
+ * would run as a formula with a leading "'" (hc_tf.io.tables.text_cell). */
 export function csvCell(v, asInt = false) {
   if (v === null || v === undefined) return '';
   const s = typeof v === 'boolean' ? (v ? 'True' : 'False')
-    : typeof v === 'number' ? (asInt ? String(v) : fmtFixed(v, 6)) : String(v);
+    : typeof v === 'number' ? (asInt ? String(v) : fmtFixed(v, 6))
+      : String(v).replace(/^[=+\-@\t\r]/, "'$&");
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
