@@ -78,6 +78,14 @@ def test_prepare_prints_no_tensorflow_start_up_lines(tmp_path):
     assert "HC18 prepared in" in r.stdout
     text = r.stdout + r.stderr
     assert not [m for m in MARKERS if m in text], text
+    # again from the same folder: nothing built, said so; from another: refused, not ignored
+    again = _run_cli(["prepare", "--manual-dir", os.path.join(REPO, "datasets", "hc18",
+                                                              "dummy_data"),
+                      "--data-dir", str(tmp_path / "tfds")], tmp_path)
+    assert again.returncode == 0 and "HC18 already prepared in" in again.stdout, again.stderr
+    other = _run_cli(["prepare", "--data-dir", str(tmp_path / "tfds")], tmp_path)
+    assert other.returncode == 1, other.stderr
+    assert "already prepared from" in other.stderr and "dummy_data" in other.stderr
 
 
 def test_a_find_spec_probe_does_not_use_up_the_quiet_import():

@@ -32,6 +32,11 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 
     sources.locate_sources(manual_dir)  # missing, empty or incomplete: one line, before any work
     builder = prepared.make_builder(data_dir, validation_fraction, skip_invalid)
+    if builder.is_prepared():  # TFDS would build nothing: say so, and from what
+        tfds_build.check_source(builder, manual_dir)
+        splits = {k: v.num_examples for k, v in builder.info.splits.items()}
+        click.echo(f"HC18 already prepared in {builder.data_dir}: {splits}")
+        return
     t = time.time()
     try:
         tfds_build.build(builder, manual_dir)
