@@ -18,6 +18,7 @@ from hc_tf import defaults
 from hc_tf.console import model_commands
 from hc_tf.console import quiet
 from hc_tf.console import text
+from hc_tf.surfaces import input_names
 from hc_tf.node import cli_lib as node_cli
 
 
@@ -104,18 +105,18 @@ def evaluate(model_path, data_dir, out_dir, split, validation_fraction, flip_tta
     missing = [] if reference_csv else hc18_folder.missing_images(unreadable)
     for entry in unreadable:
         if entry not in missing:
-            click.echo(f"unreadable: {entry[1]}", err=True)
+            text.echo_err(f"unreadable: {entry[1]}")
     if missing:  # a folder holding part of HC18: one line, not one per absent image
-        click.echo(f"not found: {text.count(len(missing), 'image')} the CSV lists "
-                   f"({os.path.basename(missing[0][0])} first) are not in "
-                   f"{os.path.dirname(missing[0][0])}", err=True)
+        text.echo_err(f"not found: {text.count(len(missing), 'image')} the CSV lists "
+                      f"({os.path.basename(missing[0][0])} first) are not in "
+                      f"{os.path.dirname(missing[0][0])}")
     text.echo_evaluation(summary, t, out_dir, unreadable=len(unreadable))
     if reference_csv:
         text.echo_reference_rows(summary["reference_csv"])
     else:
         note = evaluate_lib.in_sample_note(model_path, data_dir, getattr(runner, "sha256", None))
         if note:
-            click.echo(note, err=True)
+            text.echo_err(note)
     if unreadable:  # predict's exit code 3: scored what it could, the rest listed
         click.get_current_context().exit(SOME_UNREADABLE)
 
@@ -141,12 +142,12 @@ def _echo_dicom_notes(records) -> None:
     for record in records:
         d = record.get("dicom") or {}
         if d.get("sr_error"):
-            click.echo(d["sr_error"], err=True)
+            text.echo_err(d["sr_error"])
         for note in d.get("fhir_notes", []):
-            click.echo(f"{record['filename']}: {note}", err=True)
+            text.echo_err(f"{record['filename']}: {note}")
         if d.get("obgyn_sr_error") and d["obgyn_sr_error"] not in exams_said:
             exams_said.add(d["obgyn_sr_error"])
-            click.echo(d["obgyn_sr_error"], err=True)
+            text.echo_err(d["obgyn_sr_error"])
 
 
 # Unknown options stay among INPUTS: with --beam they are Beam's pipeline options.
@@ -233,17 +234,18 @@ def predict(model_path, inputs, pixel_csv, pixel_size, out_dir, overwrite, no_ov
                 d for d in ("sr", "fhir") if os.path.isdir(os.path.join(out_dir, d))]  # DICOM's
             extra = ", ".join(f"{out_dir}/{d}/" for d in folders)
     except measure_lib.ImplausiblePixelSizeError as err:
-        raise click.ClickException(f"{err}; pass --allow-any-pixel-size to use it") from None
+        raise click.ClickException(input_names.printable_name(
+            f"{err}; pass --allow-any-pixel-size to use it")) from None
     except predict_lib.NothingMeasuredError as err:
         for note in err.notes:
-            click.echo(f"note: {note}", err=True)
+            text.echo_err(f"note: {note}")
         for _, error in err.unreadable:
-            click.echo(f"unreadable: {error}", err=True)
-        raise click.ClickException(str(err)) from None
+            text.echo_err(f"unreadable: {error}")
+        raise click.ClickException(input_names.printable_name(str(err))) from None
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        text.echo_err(f"note: {note}")
     for _, error in result.unreadable:
-        click.echo(f"unreadable: {error}", err=True)
+        text.echo_err(f"unreadable: {error}")
     _echo_dicom_notes(result.records)
     counts = report_lib.summary_counts(result.records)
     unreadable = (f", {len(result.unreadable)} unreadable (listed in {out_dir}/{listing})"
@@ -274,11 +276,11 @@ def demo(model_path, host, port, workers):
                                  param_hint="--host")
     warning = demo_lib.exposure_warning(host)
     if warning:
-        click.echo(warning, err=True)
+        text.echo_err(warning)
     try:
         demo_lib.serve(model_path, host=host, port=port, workers=workers)
     except ImportError as err:  # Gradio missing: say which extra to install
-        raise click.ClickException(str(err)) from None
+        raise click.ClickException(input_names.printable_name(str(err))) from None
 
 
 # `hc-tf prepare|train|export|parity` (hc_tf/console/model_commands.py; TensorFlow is imported

@@ -38,11 +38,11 @@ def test_test_csv_has_no_hc_and_extra_columns_are_kept(tmp_path):
     ("000_HC.png", False, "row 2 (000_HC.png): expected filename, pixel size; got 1 field(s)"),
     ("000_HC.png,0.1", True, "row 2 (000_HC.png): expected filename, pixel size, HC; got 2"),
     ("000_HC.png,abc", False, "row 2 (000_HC.png): pixel size 'abc' is not a number"),
-    ("000_HC.png,nan", False, "row 2 (000_HC.png): pixel size 'nan' is not finite"),
+    ("000_HC.png,nan", False, "row 2 (000_HC.png): pixel size 'nan' is not a number (a plain"),
     ("000_HC.png,-1", False, "row 2 (000_HC.png): pixel size '-1' is not positive"),
     ("000_HC.png,1e300", False, "row 2 (000_HC.png): pixel size '1e300' mm is outside the "
                                 "plausible range"),
-    ("000_HC.png,0.1,NaN", True, "row 2 (000_HC.png): HC 'NaN' is not a finite positive number"),
+    ("000_HC.png,0.1,NaN", True, "row 2 (000_HC.png): HC 'NaN' is not a number (a plain"),
     ("000_HC.png,0.1,0", True, "row 2 (000_HC.png): HC '0' is not a finite positive number"),
     ("000_HC.png,0.1,x", True, "row 2 (000_HC.png): HC 'x' is not a number"),
 ])
@@ -172,3 +172,57 @@ def test_the_dicom_reference_csv_refuses_a_decimal_comma_too(tmp_path):
     with pytest.raises(ValueError, match=r"row 2 \(scan.dcm\): 3 fields, but the header has 2; a "
                                          r"decimal comma\?"):
         dicom_evaluate.read_reference_csv(path)
+
+
+@pytest.mark.parametrize("cell", ["0.1_5", "infinity", "inf", "nan", "0x1p-3", "\u0660.\u0661\u0665",
+                                  "1e", ".", "+", "0.1.5", "1e-1_0"])
+def test_a_number_float_reads_but_a_person_would_not_write_is_refused(tmp_path, cell):
+    # float("0.1_5") is 0.15: read as that pixel size without a word
+    path = _write(tmp_path, f"filename,pixel size(mm),head circumference (mm)\n"
+                            f"000_HC.png,{cell},44.3\n001_HC.png,0.1,{cell}\n")
+    with pytest.raises(ValueError) as err:
+        hc18_csv.read_hc18_csv(path, with_hc=True, skip_invalid=False)
+    assert str(err.value) == (f"{path} row 2 (000_HC.png): pixel size {cell!r} is not a number (a "
+                              "plain decimal one: digits, one '.', an optional exponent such as e-3)")
+    table = hc18_csv.read_hc18_csv(path, with_hc=True, skip_invalid=True)
+    assert [p[1].split(": ", 1)[1].split(" is ")[0] for p in table.problems] == [
+        f"pixel size {cell!r}", f"HC {cell!r}"]
+
+
+@pytest.mark.parametrize("cell,value", [(" 1e-1 ", 0.1), ("0.15", 0.15), (".2", 0.2), ("2.", 2.0),
+                                        ("+0.3", 0.3), ("15E-2", 0.15)])
+def test_plain_decimal_numbers_are_read(tmp_path, cell, value):
+    path = _write(tmp_path, f"filename,pixel size(mm)\n000_HC.png,{cell}\n")
+    assert hc18_csv.read_hc18_csv(path).pixel_sizes() == {"000_HC.png": value}
+
+
+def test_a_ga_cell_float_reads_but_a_person_would_not_write_is_refused(tmp_path):
+    from hc_tf.surfaces import predict_inputs
+    path = _write(tmp_path, "filename,pixel size(mm),ga_weeks\n000_HC.png,0.1,2_7\n")
+    with pytest.raises(ValueError, match=r"row 2 \(000_HC.png\): GA '2_7' is not a number"):
+        predict_inputs.read_pixel_csv(path)  # was 27 weeks
+
+
+@pytest.mark.parametrize("header,columns", [
+    ("filename,pixel size(mm),exam,exam", "'exam' 2 times (columns 3 and 4)"),
+    ("filename,pixel size(mm),GA_weeks,ga_weeks ", "'GA_weeks' 2 times (columns 3 and 4)"),
+    ("filename,pixel size(mm),filename", "'filename' 2 times (columns 1 and 3)")])
+def test_a_header_naming_a_column_twice_is_refused(tmp_path, header, columns):
+    path = _write(tmp_path, f"{header}\n000_HC.png,0.1,a,b\n")
+    with pytest.raises(ValueError) as err:
+        hc18_csv.read_hc18_csv(path)
+    assert str(err.value) == (f"{path}: the header names column {columns}; which to read can't "
+                              "be guessed: rename or remove all but one")
+    ok = _write(tmp_path, "filename,pixel size(mm),,\n000_HC.png,0.1,,\n", "ok.csv")
+    assert hc18_csv.read_hc18_csv(ok).pixel_sizes() == {"000_HC.png": 0.1}  # unnamed: fine
+
+
+def test_the_dicom_reference_csv_refuses_odd_numbers_and_a_column_named_twice(tmp_path):
+    from hc_tf.surfaces import dicom_evaluate
+    odd = _write(tmp_path, "filename,hc\nscan.dcm,1_80\n")
+    with pytest.raises(ValueError, match=r"row 2: needs a file name and a positive HC, got "
+                                         r"'scan.dcm', '1_80'"):
+        dicom_evaluate.read_reference_csv(odd)
+    twice = _write(tmp_path, "filename,hc,HC\nscan.dcm,180,190\n", "twice.csv")
+    with pytest.raises(ValueError, match="the header names column 'hc' 2 times"):
+        dicom_evaluate.read_reference_csv(twice)

@@ -116,7 +116,7 @@ def _hc18_folder(root, hc="80.79"):
     return root
 
 
-@pytest.mark.parametrize("hc,problem", [("nan", "HC 'nan' is not a finite positive number"),
+@pytest.mark.parametrize("hc,problem", [("nan", "HC 'nan' is not a number (a plain decimal one"),
                                         ("-3", "HC '-3' is not a finite positive number"),
                                         ("abc", "HC 'abc' is not a number")])
 def test_evaluate_names_the_csv_row_with_a_bad_hc(tmp_path, hc, problem):

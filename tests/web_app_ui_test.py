@@ -229,7 +229,9 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
     rgba = np.dstack([cv2.imread(os.path.join(SAMPLES, s["filename"]))] + [np.full((540, 800), 128, np.uint8)])
     for name, data, text in (("damaged.png", _bad_crc(_png(rgba[:, :, :3]), b"IDAT"),
                               "not a readable image file (damaged: its IDAT chunk fails its CRC-32 check)"),
-                             ("half_alpha.png", _png(rgba), "transparent pixels"),
+                             ("half_alpha.png", _png(rgba), "pixels that are not fully opaque"),
+                             *((f"anim.{fmt.lower()}", _animated(fmt), f"an animated {said} (3 frames)")
+                               for fmt, said in (("PNG", "PNG"), ("GIF", "GIF"), ("WEBP", "WebP"))),
                              ("dot.png", _png(np.zeros((1, 1), np.uint8)), "image too small"),
                              ("huge.png", _png_header_only(6000, 4200), "image too large"),
                              ("camera.jpg", _jpeg_header_only(6000, 4200), "image too large"),
@@ -242,6 +244,18 @@ def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
         assert text in page.locator("#message").inner_text()
         assert page.get_attribute("#view", "data-state") == "empty" and _state(page) == "error"
         _open(page, s["filename"])
+
+
+def _animated(fmt):
+    """Three frames of a gray ramp as an animated PNG, GIF or WebP (predict's refusal:
+    tests/image_refusals_test.py)."""
+    from PIL import Image
+    ramp = (np.add.outer(np.arange(270), np.arange(400)) % 251).astype(np.uint8)
+    frames = [Image.fromarray(np.roll(ramp, 9 * i, axis=1)) for i in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, format=fmt, save_all=True, append_images=frames[1:],
+                   **({"lossless": True} if fmt == "WEBP" else {}))
+    return out.getvalue()
 
 
 def _chunks(png):

@@ -115,7 +115,10 @@ def format_centile(centile: float, flag_limit: Optional[float] = None) -> str:
     return f"{c:.{CENTILE_DECIMALS}f}"
 
 
-_WEEKS_DAYS = re.compile(r"^\s*(\d{1,2})\s*\+\s*([0-6])\s*$")
+_WEEKS_DAYS = re.compile(r"^\s*(\d{1,2})\s*\+\s*([0-6])\s*$", re.ASCII)
+# A plain decimal number, as the web app's clinical.js DECIMAL: float() also reads "2_7" (27),
+# "nan", "infinity" and non-ASCII digits, which a GA cell or field holds by mistake only.
+_DECIMAL = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$", re.ASCII)
 
 
 def parse_ga_weeks(value: GaInput) -> float:
@@ -135,12 +138,10 @@ def parse_ga_weeks(value: GaInput) -> float:
         m = _WEEKS_DAYS.match(value)
         if m:
             weeks = int(m.group(1)) + int(m.group(2)) / DAYS_PER_WEEK
+        elif _DECIMAL.match(value):
+            weeks = float(value)
         else:
-            try:
-                weeks = float(value)
-            except ValueError:
-                raise ValueError(
-                    f"GA {value!r} is not a number of weeks or 'weeks+days' (e.g. 27+3)") from None
+            raise ValueError(f"GA {value!r} is not a number of weeks or 'weeks+days' (e.g. 27+3)")
     else:
         weeks = check_finite(value, "GA (weeks)")
     if not math.isfinite(weeks):

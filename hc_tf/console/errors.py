@@ -7,6 +7,8 @@ from typing import Optional
 
 import click
 
+from hc_tf.surfaces import input_names
+
 # Modules of the optional extras (setup.cfg), by top-level import name.
 _EXTRA_OF_MODULE = {**{name: "train" for name in (
     "tensorflow", "keras", "tensorflow_datasets", "segmentation_models", "tensorboard", "etils")},
@@ -40,7 +42,8 @@ def clean_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (ValueError, FileNotFoundError, OSError) as err:
-            raise click.ClickException(str(err)) from None
+            # One line whatever the file names in it hold (a name's LF or ESC escaped)
+            raise click.ClickException(input_names.printable_name(str(err))) from None
         except ImportError as err:
             message = missing_extra_message(err)
             if message is None:

@@ -7,6 +7,7 @@ import time
 import click
 
 from hc_tf import defaults
+from hc_tf.surfaces import input_names
 
 
 def size_text(hw) -> str:
@@ -66,12 +67,19 @@ def echo_evaluation(summary, t, out_dir, unreadable=0):
                              f"{fmt(bio[what]['df_mm_mean'])} mm" for what in ("bpd", "ofd")))
 
 
+def echo_err(line: str) -> None:
+    """One line on stderr, its control characters escaped (`input_names.printable_name`): the
+    lines naming inputs, whose names may hold a line break or a terminal's escape."""
+    click.echo(input_names.printable_name(line), err=True)
+
+
 def echo_reference_rows(ref):
     """evaluate --reference-csv: how many of the CSV's rows were scored, and which were not."""
     missed = ref["not_scored"]
     names = ", ".join(missed[:10]) + (f" (and {len(missed) - 10} more)" if len(missed) > 10 else "")
-    click.echo(f"{ref['path']}: {ref['rows_scored']} of {count(ref['rows'], 'row')} scored"
-               + (f"; not scored: {names} (why: unreadable.csv)" if missed else ""))
+    click.echo(input_names.printable_name(
+        f"{ref['path']}: {ref['rows_scored']} of {count(ref['rows'], 'row')} scored"
+        + (f"; not scored: {names} (why: unreadable.csv)" if missed else "")))
 
 
 def count(n: int, noun: str) -> str:

@@ -112,3 +112,34 @@ def gif_damage(data: bytes) -> Optional[str]:
         more = "more" if pixels > width * height else "fewer"
         return f"the GIF data is corrupt: its LZW data gives {more} pixels than its {width} x {height}"
     return None
+
+
+def _past_sub_blocks(data: bytes, at: int) -> int:
+    """Where the sub-blocks from `at` end (past their terminator), not joining them."""
+    while at < len(data) and data[at]:
+        at += 1 + data[at]
+    if at >= len(data):
+        raise _Damage("the file ends inside a block")
+    return at + 1
+
+
+def frame_count(data: bytes) -> int:
+    """The images (frames) a GIF holds, its blocks walked from the start to the trailer (a walk
+    that meets a block cut short or one the format does not have counts the images before it);
+    0 for a file that is not a GIF. OpenCV and a browser's canvas read the first frame of an
+    animated GIF and say nothing of the others."""
+    if not data.startswith(GIF_MAGIC) or len(data) < 13:
+        return 0
+    count, at = 0, 13 + _colour_table(data[10])
+    try:
+        while at < len(data):
+            if data[at] == _EXTENSION:
+                at = _past_sub_blocks(data, at + 2)
+            elif data[at] == _IMAGE and at + 11 <= len(data):
+                count += 1
+                at = _past_sub_blocks(data, at + 11 + _colour_table(data[at + 9]))  # past the
+            else:  # the trailer, or what no GIF holds             # LZW code size's byte
+                break
+    except _Damage:
+        pass
+    return count

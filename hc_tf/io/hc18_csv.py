@@ -13,10 +13,12 @@ sizes go through `hc_tf.measure.check_pixel_size`. TF-free, standard library onl
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import math
 import os
+import re
 from typing import Callable, Dict, List, Optional, Tuple
 
 from hc_tf.io import file_names
@@ -24,6 +26,15 @@ from hc_tf.measure.pixel_size import check_pixel_size
 
 TRAINING_CSV = "training_set_pixel_size_and_HC.csv"
 TEST_CSV = "test_set_pixel_size.csv"
+# The numbers a CSV cell may hold: plain decimal, an optional exponent, spaces around. float()
+# takes more: "0.1_5" (read as 0.15), "nan", "infinity", non-ASCII digits ("٠.١").
+PLAIN_NUMBER = re.compile(r"[ \t]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?[ \t]*")
+NOT_PLAIN = "is not a number (a plain decimal one: digits, one '.', an optional exponent such as e-3)"
+
+
+def plain_number(text: str) -> Optional[float]:
+    """`text` as a float when it is a PLAIN_NUMBER, else None."""
+    return float(text) if PLAIN_NUMBER.fullmatch(text) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,13 +160,14 @@ def parse_row(source: str, row_number: int, fields: List[str], with_hc: bool,
     wanted = ("filename", "pixel size", "HC") if with_hc else ("filename", "pixel size")
     if len(fields) < len(wanted):
         raise ValueError(f"{where}: expected {', '.join(wanted)}; got {len(fields)} field(s)")
+    if plain_number(fields[1]) is None:
+        raise ValueError(f"{where}: pixel size {fields[1]!r} {NOT_PLAIN}")
     pixel = check_pixel_size(fields[1], f"{where}: pixel size", allow_implausible)
     hc = None
     if with_hc:
-        try:
-            hc = float(fields[2])
-        except ValueError:
-            raise ValueError(f"{where}: HC {fields[2]!r} is not a number") from None
+        hc = plain_number(fields[2])
+        if hc is None:
+            raise ValueError(f"{where}: HC {fields[2]!r} {NOT_PLAIN}")
         if not (math.isfinite(hc) and hc > 0):
             raise ValueError(f"{where}: HC {fields[2]!r} is not a finite positive number of mm")
     return Hc18Row(row_number, name, pixel, hc, tuple(fields))
@@ -177,11 +189,26 @@ def check_field_count(source: str, row_number: int, name: str, fields: List[str]
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return plain_number(text) is not None
+
+
+def check_unique_columns(source: str, header: List[str]) -> None:
+    """Refuses a header naming one column twice (case and spaces aside, as columns are looked
+    up): which of the two a reader would take can't be guessed. Unnamed columns may repeat.
+
+    Raises:
+      ValueError: "<source>: the header names column 'exam' twice (columns 3 and 4); ...".
+    """
+    where = collections.defaultdict(list)
+    for i, name in enumerate(header, start=1):
+        if name.strip():
+            where[name.strip().lower()].append(i)
+    for columns in where.values():
+        if len(columns) > 1:
+            name, numbers = header[columns[0] - 1].strip(), [str(c) for c in columns]
+            raise ValueError(f"{source}: the header names column {name!r} {len(columns)} times "
+                             f"(columns {', '.join(numbers[:-1])} and {numbers[-1]}); which to "
+                             "read can't be guessed: rename or remove all but one")
 
 
 def _check_header(source: str, fields: List[str]) -> None:
@@ -217,8 +244,8 @@ def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = Fa
       The `Hc18Csv`.
 
     Raises:
-      ValueError: naming the file for one that is not UTF-8 text CSV or whose first row is
-        data, not a header (always), and,
+      ValueError: naming the file for one that is not UTF-8 text CSV, whose first row is
+        data, not a header, or whose header names a column twice (always), and,
         unless `skip_invalid`, naming the file, row and file name for a bad row (more
         fields than the header, a bad pixel size or HC) or a name listed twice.
       OSError: when the file cannot be read.
@@ -227,6 +254,7 @@ def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = Fa
     all_rows = decode_rows((read_bytes or _read_file_bytes)(source), source)
     if all_rows:
         _check_header(source, all_rows[0])
+        check_unique_columns(source, all_rows[0])
     header = tuple(h.strip() for h in all_rows[0]) if all_rows else ()
     rows: List[Hc18Row] = []
     problems: List[Tuple[str, str]] = []
@@ -252,5 +280,5 @@ def read_hc18_csv(path: str, with_hc: bool = False, allow_implausible: bool = Fa
     return Hc18Csv(source, header, rows, problems)
 
 
-__all__ = ["TRAINING_CSV", "TEST_CSV", "Hc18Row", "Hc18Csv", "check_field_count", "decode_rows",
-           "parse_row", "read_hc18_csv"]
+__all__ = ["TRAINING_CSV", "TEST_CSV", "Hc18Row", "Hc18Csv", "check_field_count",
+           "check_unique_columns", "decode_rows", "parse_row", "plain_number", "read_hc18_csv"]

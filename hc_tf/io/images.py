@@ -33,6 +33,7 @@ from hc_tf.io import jpeg_check
 from hc_tf.io import png_chunks
 from hc_tf.io import png_zlib
 from hc_tf.io import tiff_check
+from hc_tf.io import webp_check
 
 BYTES_ENV = "HC_TF_MAX_INPUT_BYTES"
 PIXELS_ENV = "HC_TF_MAX_INPUT_PIXELS"  # also read by hc_tf/__init__.py, for OpenCV's guard
@@ -42,6 +43,9 @@ _EXIF_ORIENTATION = 0x0112
 # interleaved (the demo's, the node's) restore each other's, and warnings stay off for good or
 # come through. Every such block of the readers holds this one lock (dicom.quiet too).
 WARNINGS_LOCK = threading.RLock()
+# Pillow's PngImagePlugin.MAX_TEXT_CHUNK: a zTXt, iTXt or iCCP chunk inflating beyond it fails
+# Pillow's header read (`png_chunks.inflates_too_far` says why).
+_PILLOW_TEXT_LIMIT = 1 << 20
 
 
 def _env_limit(name: str, default: int) -> int:
@@ -221,6 +225,28 @@ def _refuse_damage(damage: Optional[str], name: str) -> None:
         raise ValueError(f"{name}: not a readable image file (damaged: {damage})") from None
 
 
+def multi_frame(data: bytes) -> Optional[str]:
+    """Why a file of several images (an animated PNG, GIF or WebP, a multi-page TIFF) is
+    refused, from its header walk, else None: OpenCV (and a browser) measured its first frame
+    without a word. A DICOM file's frames are each measured (`dicom_frames`). The web app says
+    the same of the formats it reads (frames_check.js)."""
+    for kind, what, frames in (("an animated PNG", "frame", png_chunks.animation_frames(data)),
+                               ("an animated GIF", "frame", gif_check.frame_count(data)),
+                               ("an animated WebP", "frame", webp_check.frame_count(data)),
+                               ("a multi-page TIFF", "page", tiff_check.page_count(data))):
+        if frames > 1:
+            return (f"{kind} ({frames} {what}s); hc-tf measures one image a file: save the "
+                    f"{what} to measure as its own image")
+    return None
+
+
+def _refuse_gray_transparency(data: bytes, gray: np.ndarray, name: str) -> None:
+    """Refuses a gray PNG whose tRNS level some pixel has: OpenCV decodes no alpha for it."""
+    level = png_chunks.gray_transparent_value(data)
+    if level is not None and bool((gray == level).any()):
+        raise ValueError(f"{name}: {preprocess.TRANSLUCENT}")
+
+
 def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.ndarray:
     """Encoded image bytes -> (H, W) uint8 gray, upright: header checked, then decoded.
 
@@ -228,7 +254,8 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
       ValueError: naming the file: not an image, too many pixels or JPEG scans, a PNG's
         damaged chunks (`png_chunks`) or image data (`png_zlib`), a JPEG libjpeg-turbo finds corrupt
         (`jpeg_check`), a TIFF Pillow's libtiff cannot decode (`tiff_check`), a GIF whose
-        first image's LZW data is not whole (`gif_check`), not 8-bit, too small.
+        first image's LZW data is not whole (`gif_check`), several frames (`multi_frame`), a
+        pixel not fully opaque (`preprocess.TRANSLUCENT`), not 8-bit, too small.
     """
     try:
         width, height = image_size(data, name)
@@ -236,16 +263,23 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
         raise
     except ValueError:  # Pillow refuses a header chunk's bad CRC: say which, as the app does
         _refuse_damage(png_chunks.chunk_damage(data), name)
+        bomb = png_chunks.inflates_too_far(data, _PILLOW_TEXT_LIMIT)  # and a zTXt bomb
+        if bomb:
+            raise ValueError(f"{name}: not a readable image file ({bomb})") from None
         raise
     check_pixels(width, height, name, max_pixels)
     scans = jpeg_check.too_many_scans(data, defaults.MAX_JPEG_SCANS)
     if scans:
         raise ValueError(f"{name}: {scans}")
-    _refuse_damage(png_chunks.chunk_damage(data)
-                   or png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
+    _refuse_damage(png_chunks.chunk_damage(data), name)
+    frames = multi_frame(data)
+    if frames:
+        raise ValueError(f"{name}: {frames}")
+    _refuse_damage(png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
                    or jpeg_check.jpeg_damage(data) or tiff_check.tiff_damage(data)
                    or gif_check.gif_damage(data), name)
     gray = preprocess.decode_gray_image(data, name)
+    _refuse_gray_transparency(data, gray, name)
     return apply_orientation(gray, exif_orientation(data))
 
 

@@ -86,3 +86,81 @@ def no_orientation_chunk(data: bytes) -> bool:
             if data[start:nul if nul >= 0 else end] in ORIENTATION_KEYWORDS:
                 return False
     return False  # cut short: what followed is unknown
+
+
+def animation_frames(data: bytes) -> int:
+    """The frames an animated PNG (APNG) announces in its acTL chunk before the image data;
+    0 for a PNG without one (or not a PNG). OpenCV and a browser's decoder alike read the first
+    frame of such a file and say nothing of the others."""
+    if not data.startswith(PNG_SIGNATURE):
+        return 0
+    for kind, start, end in chunks(data):
+        if kind == b"IDAT":
+            return 0
+        if kind == b"acTL" and end - start >= 4:
+            return struct.unpack(">I", data[start:start + 4])[0]
+    return 0
+
+
+def gray_transparent_value(data: bytes) -> Optional[int]:
+    """The gray level a gray PNG's tRNS chunk makes transparent, as the 8-bit value OpenCV
+    decodes it to (a 1-, 2- or 4-bit level scaled up), or None: OpenCV drops a gray PNG's tRNS
+    (it decodes no alpha for it) where a browser shows those pixels transparent."""
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    depth = 0
+    for kind, start, end in chunks(data):
+        if kind == b"IHDR" and end - start >= 13:
+            depth, colour = data[start + 8], data[start + 9]
+            if colour != 0 or depth not in (1, 2, 4, 8):
+                return None
+        elif kind == b"tRNS" and depth and end - start >= 2:
+            level = struct.unpack(">H", data[start:start + 2])[0]
+            return level * (255 // ((1 << depth) - 1)) if level < 1 << depth else None
+        elif kind in (b"IDAT", b"IEND"):
+            return None
+    return None
+
+
+# Chunks whose data Pillow inflates as it reads the header (before the image data): a zTXt or
+# iTXt text, an iCCP colour profile. Pillow refuses one that inflates beyond its
+# PngImagePlugin.MAX_TEXT_CHUNK (1 MiB), a decompression bomb, with a bare ValueError.
+COMPRESSED_CHUNKS = (b"zTXt", b"iTXt", b"iCCP")
+
+
+def _compressed_start(kind: bytes, data: bytes, start: int, end: int) -> Optional[int]:
+    """Where a compressed chunk's zlib stream starts (after its keyword or name, its NUL and
+    its flags), or None: an iTXt that is not compressed, or a chunk without its NUL."""
+    nul = data.find(b"\0", start, end)
+    if nul < 0:
+        return None
+    if kind == b"iTXt":  # keyword NUL, compressed (1), method, language NUL, translated NUL
+        if nul + 2 >= end or data[nul + 1] != 1:
+            return None
+        language = data.find(b"\0", nul + 3, end)
+        translated = data.find(b"\0", language + 1, end) if language >= 0 else -1
+        return translated + 1 if translated >= 0 else None
+    return nul + 2  # zTXt, iCCP: name NUL, method
+
+
+def inflates_too_far(data: bytes, limit: int) -> Optional[str]:
+    """Why a PNG is refused for a COMPRESSED_CHUNKS chunk before its image data that inflates
+    to more than `limit` bytes ("its zTXt chunk inflates beyond 1 MiB ..."), else None. At most
+    `limit` bytes of each are inflated (as Pillow's _safe_zlib_decompress)."""
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    for kind, start, end in chunks(data):
+        if kind == b"IDAT":
+            return None
+        at = _compressed_start(kind, data, start, end) if kind in COMPRESSED_CHUNKS else None
+        if at is None:
+            continue
+        inflater = zlib.decompressobj()
+        try:
+            inflater.decompress(data[at:end], limit)
+        except zlib.error:
+            continue  # damaged: Pillow's own words, as before
+        if inflater.unconsumed_tail:
+            return (f"its {kind.decode()} chunk inflates beyond {limit / 2**20:g} MiB, Pillow's "
+                    f"limit for a compressed text or colour-profile chunk: a decompression bomb?")
+    return None

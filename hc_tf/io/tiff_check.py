@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import warnings
 from typing import List, Optional
 
@@ -50,3 +51,33 @@ def tiff_damage(data: bytes) -> Optional[str]:
         except Exception as err:  # Pillow raises many kinds on damaged data  # noqa: BLE001
             failed = err
     return None if failed is None else f"{DAMAGE}: {_reason(held, failed)}"
+
+
+BIGTIFF_MAGIC = (b"II+\x00", b"MM\x00+")
+_MAX_PAGES = 10_000  # pages counted at most
+
+
+def page_count(data: bytes) -> int:
+    """The pages (image directories, IFDs) of a TIFF, by their next-IFD offsets from the first
+    (BigTIFF too): a next offset that is not 0 is one more page, one outside the file or seen
+    before ends the count; 0 for a file that is not a TIFF. OpenCV reads the first page of a
+    multi-page TIFF and says nothing of the others."""
+    big = data[:4] in BIGTIFF_MAGIC
+    if not (big or data[:4] in TIFF_MAGIC) or len(data) < (16 if big else 8):
+        return 0
+    order = "<" if data[:2] == b"II" else ">"
+    count_fmt, count_size, entry, offset_fmt = ("Q", 8, 20, "Q") if big else ("H", 2, 12, "I")
+    offset_size = struct.calcsize(offset_fmt)
+    offset = struct.unpack(order + offset_fmt, data[8 if big else 4:][:offset_size])[0]
+    pages, seen = 0, set()
+    while offset and pages < _MAX_PAGES:
+        pages += 1
+        if offset in seen or offset + count_size > len(data):
+            break
+        seen.add(offset)
+        (entries,) = struct.unpack(order + count_fmt, data[offset:offset + count_size])
+        at = offset + count_size + entries * entry
+        if at + offset_size > len(data):
+            break
+        (offset,) = struct.unpack(order + offset_fmt, data[at:at + offset_size])
+    return pages

@@ -12,6 +12,7 @@ import warnings
 
 import click
 
+from hc_tf.console import text
 from hc_tf.node import config as config_lib
 
 
@@ -215,10 +216,10 @@ def send_fhir(paths, url):
             click.echo(f"{path}: filed")
         except (OSError, UnicodeDecodeError, ValueError, dest_lib.Retry, dest_lib.Refused) as err:
             failed += 1
-            click.echo(f"{path}: not filed: {err}", err=True)
+            text.echo_err(f"{path}: not filed: {err}")
         except (KeyError, TypeError, AttributeError):  # JSON, not a Bundle hc-tf writes
             failed += 1
-            click.echo(f"{path}: not filed: not a FHIR file hc-tf wrote", err=True)
+            text.echo_err(f"{path}: not filed: not a FHIR file hc-tf wrote")
     if failed:
         raise click.ClickException(f"{failed} file(s) not filed")
 

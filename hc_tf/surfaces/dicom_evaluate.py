@@ -28,7 +28,8 @@ def read_reference_csv(path: str) -> Dict[str, float]:
     multi-frame file is named "scan.dcm#N"; a plain "scan.dcm" row serves every frame.
 
     Raises:
-      ValueError: naming the file (and row), for a missing column, a row with more fields
+      ValueError: naming the file (and row), for a missing column, a column named twice, an
+        HC that is not a plain decimal number (`hc18_csv.PLAIN_NUMBER`), a row with more fields
         than the header, a bad or non-positive HC, a file name listed twice, or a file that is
         not a regular file or over the byte limit.
     """
@@ -38,6 +39,7 @@ def read_reference_csv(path: str) -> Dict[str, float]:
     rows = hc18_csv.decode_rows(images.read_file_bytes(path), path)
     if not rows:
         raise ValueError(f"{path}: empty CSV")
+    hc18_csv.check_unique_columns(path, rows[0])
     header = [h.strip().lower() for h in rows[0]]
     hc_col = next((i for i, h in enumerate(header)
                    if h.startswith("head circumference") or h in ("hc", "hc_mm", "hc (mm)")), None)
@@ -50,9 +52,8 @@ def read_reference_csv(path: str) -> Dict[str, float]:
         name = fields[name_col].strip() if name_col < len(fields) else ""
         hc18_csv.check_field_count(path, number, name, fields, len(header))  # a decimal comma
         cell = fields[hc_col].strip() if hc_col < len(fields) else ""
-        try:
-            hc = float(cell)
-        except ValueError:
+        hc = hc18_csv.plain_number(cell)  # "0.1_5", "nan": float() reads them, not a person
+        if hc is None:
             hc = math.nan
         if not name or not (math.isfinite(hc) and hc > 0):
             raise ValueError(f"{path} row {number}: needs a file name and a positive HC, "

@@ -89,3 +89,27 @@ export function gifDamage(b) {
   const want = image.width * image.height;
   return pixels === want ? null : `the GIF data is corrupt: its LZW data gives ${pixels > want ? 'more' : 'fewer'} pixels than its ${image.width} x ${image.height}`;
 }
+
+/** Where the sub-blocks from `at` end (past their terminator), not joining them; -1 cut short. */
+function pastSubBlocks(b, at) {
+  while (at < b.length && b[at]) at += 1 + b[at];
+  return at >= b.length ? -1 : at + 1;
+}
+
+/**
+ * gif_check.frame_count: the images (frames) of a GIF, its blocks walked from the start to the
+ * trailer (a block cut short or one no GIF holds ends the count); 0 for another format.
+ */
+export function gifFrameCount(b) {
+  const magic = String.fromCharCode(...b.subarray(0, 6));
+  if ((magic !== 'GIF87a' && magic !== 'GIF89a') || b.length < 13) return 0;
+  let count = 0, at = 13 + colourTable(b[10]);
+  while (at >= 0 && at < b.length) {
+    if (b[at] === EXTENSION) at = pastSubBlocks(b, at + 2);
+    else if (b[at] === IMAGE && at + 11 <= b.length) {
+      count += 1;
+      at = pastSubBlocks(b, at + 11 + colourTable(b[at + 9])); // past the LZW code size's byte
+    } else break; // the trailer, or what no GIF holds
+  }
+  return count;
+}

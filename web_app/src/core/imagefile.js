@@ -6,6 +6,7 @@ import { decodeGrayPng, crc32 } from './png_gray.js';
 import { be32, idatParts, zlibDamage } from './png_zlib.js';
 import { jpegDamage, tooManyScans } from './jpeg_check.js';
 import { gifDamage } from './gif_check.js';
+import { multiFrame } from './frames_check.js';
 import { pngOrientation, jpegOrientation, applyOrientation } from './orientation.js';
 
 /** An error whose message is meant for the user as it is. */
@@ -132,10 +133,18 @@ export async function checkFile(blob, name, limits, bytes = null) {
   checkSize(name, h.width, h.height, limits);
   const damaged = h.format === 'PNG' ? pngChunkDamage(bytes) : null;
   if (damaged) throw new UserError(`${name}: not a readable image file (damaged: ${damaged})`);
+  const frames = multiFrame(bytes); // predict's order: chunk damage, frames, then the rest
+  if (frames) throw new UserError(`${name}: ${frames}`);
   return h;
 }
 
-/** True when some pixel is not opaque: the canvas premultiplies those, so their gray would differ. */
+/**
+ * preprocess.TRANSLUCENT: a pixel not fully opaque is shown blank or blended, not as the values
+ * measured; predict refuses such an image in these words (the canvas premultiplies it too).
+ */
+export const TRANSLUCENT = 'the image has pixels that are not fully opaque (transparency); hc-tf measures opaque images only: save it without transparency';
+
+/** True when some pixel is not opaque. */
 function hasTranslucency(rgba) {
   for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) return true;
   return false;
@@ -280,7 +289,7 @@ export async function prepareImage(blob, name, { limits, H, W, previewMax = 1600
   const { width, height } = px;
   checkSize(name, width, height, limits);
   if (px.alpha && hasTranslucency(px.data)) {
-    throw new UserError(`${name}: the image has transparent pixels; a browser cannot read them as hc-tf predict does (it ignores transparency). Save it without transparency, or measure it with hc-tf predict.`);
+    throw new UserError(`${name}: ${TRANSLUCENT}`);
   }
   const tPixels = performance.now();
   const gray = toGray(px.data, width, height, 4, { bgr: px.bgr });
