@@ -45,6 +45,11 @@ def test_test_csv_has_no_hc_and_extra_columns_are_kept(tmp_path):
     ("000_HC.png,0.1,NaN", True, "row 2 (000_HC.png): HC 'NaN' is not a number (a plain"),
     ("000_HC.png,0.1,0", True, "row 2 (000_HC.png): HC '0' is not a finite positive number"),
     ("000_HC.png,0.1,x", True, "row 2 (000_HC.png): HC 'x' is not a number"),
+    # 1e308 overflowed the ADF (NaN and Infinity in summary.json); 700 mm is an adult's head
+    ("000_HC.png,0.1,1e308", True, "row 2 (000_HC.png): reference HC 1e308 mm is outside "
+                                   "10-600 mm"),
+    ("000_HC.png,0.1,700", True, "row 2 (000_HC.png): reference HC 700 mm is outside"),
+    ("000_HC.png,0.1,5", True, "row 2 (000_HC.png): reference HC 5 mm is outside"),
 ])
 def test_a_bad_row_is_named_by_file_row_and_filename(tmp_path, line, with_hc, message):
     path = _write(tmp_path, f"{TRAIN_HEADER}\n{line}\n")
@@ -226,3 +231,11 @@ def test_the_dicom_reference_csv_refuses_odd_numbers_and_a_column_named_twice(tm
     twice = _write(tmp_path, "filename,hc,HC\nscan.dcm,180,190\n", "twice.csv")
     with pytest.raises(ValueError, match="the header names column 'hc' 2 times"):
         dicom_evaluate.read_reference_csv(twice)
+
+
+def test_the_dicom_reference_csv_refuses_a_reference_hc_no_fetal_head_has(tmp_path):
+    from hc_tf.surfaces import dicom_evaluate
+    huge = _write(tmp_path, "filename,hc\nscan.dcm,1e308\n")
+    with pytest.raises(ValueError, match=r"row 2 \(scan.dcm\): reference HC 1e308 mm is outside "
+                                         r"10-600 mm"):
+        dicom_evaluate.read_reference_csv(huge)
