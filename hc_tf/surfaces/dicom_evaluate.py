@@ -58,10 +58,10 @@ def read_reference_csv(path: str) -> Dict[str, float]:
         if not name or not (math.isfinite(hc) and hc > 0):
             raise ValueError(f"{path} row {number}: needs a file name and a positive HC, "
                              f"got {name!r}, {cell!r}")
-        lo, hi = hc18_csv.PLAUSIBLE_REFERENCE_HC_MM
-        if not lo <= hc <= hi:
-            raise ValueError(f"{path} row {number} ({name}): reference HC {cell} mm is outside "
-                             f"{lo:g}-{hi:g} mm, no fetal head's (a value in another unit?)")
+        if hc > hc18_csv.MAX_REFERENCE_HC_MM:
+            raise ValueError(f"{path} row {number} ({name}): reference HC {cell} mm is over "
+                             f"{hc18_csv.MAX_REFERENCE_HC_MM:g} mm, no fetal head's (a value in "
+                             "another unit?)")
         if name in refs:
             raise ValueError(f"{path} row {number}: {name} is listed twice")
         refs[name] = hc
