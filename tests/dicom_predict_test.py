@@ -425,11 +425,39 @@ def test_a_sop_class_dicom_does_not_define_gets_no_sr_and_the_batch_goes_on(tmp_
                                            "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     records = {r["filename"]: r for r in json.loads((out / "report.json").read_text())["images"]}
-    for name in ("private.dcm", "damaged.dcm"):
-        assert records[name]["found"] and "sr" not in records[name]["dicom"]
-        assert records[name]["dicom"]["sr_error"] == (
-            f"{name}: no SR or FHIR: SOPClassUID (0008,0016) is not an image class DICOM defines")
+    assert records["private.dcm"]["found"] and "sr" not in records["private.dcm"]["dicom"]
+    assert records["private.dcm"]["dicom"]["sr_error"] == (
+        "private.dcm: no SR or FHIR: SOPClassUID (0008,0016) is not an image class DICOM defines")
+    assert records["damaged.dcm"]["found"] and "sr" not in records["damaged.dcm"]["dicom"]
+    assert records["damaged.dcm"]["dicom"]["sr_error"] == (  # not a UID at all
+        "damaged.dcm: no SR or FHIR: the file lacks a valid sop_class_uid")
     assert (out / records["plain.dcm"]["dicom"]["sr"]).is_file()
+
+
+def test_a_study_or_series_uid_that_is_no_uid_is_no_reference(tmp_path):
+    """A sender's text in the UIDs (`../../../tmp/x`, `=cmd|calc!A1`) was taken as is: an SR
+    and a FHIR urn:oid referenced it, and exams.csv's exam id was built of it. Now such a
+    value is no UID: no SR or FHIR for the image, and its exam is the file alone."""
+    import csv
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    import warnings
+    ds = dicom_files.gray_dataset(HEADS[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns of the values as they are set
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = "../../../tmp/x", "=cmd|calc!A1"
+        dicom_files.save(ds, str(inputs / "odd.dcm"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["predict", "--model", MODEL, str(inputs),
+                                           "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    [record] = json.loads((out / "report.json").read_text())["images"]
+    assert record["found"] and record["dicom"]["sr_error"] == (
+        "odd.dcm: no SR or FHIR: the file lacks a valid study_instance_uid")
+    assert not (out / "sr").exists() and not (out / "fhir").exists()
+    with open(out / "exams.csv", newline="", encoding="utf-8") as f:
+        [exam] = list(csv.DictReader(f))
+    assert "tmp" not in exam["exam"] and "cmd" not in exam["exam"], exam["exam"]
 
 
 def test_evaluate_names_frames_a_file_lacks():

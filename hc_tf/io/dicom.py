@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import stat
 import warnings
 import zlib
@@ -344,18 +345,31 @@ def read_pixels(header: Header) -> Any:
     return ds
 
 
+# A UID as PS3.5 9.1 has it: dotted numbers without leading zeros, at most 64 characters.
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+
+
+def valid_uid(value: str) -> str:
+    """`value` when it is a UID, else "": a sender's text such as `../../x` or `=cmd|...` is
+    no reference (an SR, a FHIR urn:oid, an exam's id would carry it as one)."""
+    return value if len(value) <= 64 and _UID.fullmatch(value) else ""
+
+
 def uids(header: Header) -> dict:
-    """The UIDs that reference the image (study, series, instance, SOP class); no patient data."""
+    """The UIDs that reference the image (study, series, instance, SOP class); no patient data.
+    One that is absent or not a UID (`valid_uid`) is ""."""
     ds = header.dataset
-    return {"study_instance_uid": str(ds.get("StudyInstanceUID", "")),
-            "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
-            "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
-            "sop_class_uid": str(ds.get("SOPClassUID", ""))}
+    return {key: valid_uid(str(ds.get(keyword, "")).strip("\0 "))
+            for key, keyword in (("study_instance_uid", "StudyInstanceUID"),
+                                 ("series_instance_uid", "SeriesInstanceUID"),
+                                 ("sop_instance_uid", "SOPInstanceUID"),
+                                 ("sop_class_uid", "SOPClassUID"))}
 
 
 def missing_uids(header: Header, keys: Sequence[str] = ("study_instance_uid",
                                                         "sop_instance_uid",
                                                         "sop_class_uid")) -> Tuple[str, ...]:
-    """Which referencing UIDs the file lacks (an SR cannot point at it without them)."""
+    """Which referencing UIDs the file lacks, or holds as no UID (an SR cannot point at it
+    without them)."""
     found = uids(header)
     return tuple(k for k in keys if not found[k])

@@ -272,7 +272,7 @@ def write_results(folder: str, pred: inference.Prediction, record: Dict[str, Any
         return
     missing = dicom.missing_uids(s.header)
     if missing:
-        record["dicom"]["sr_error"] = (f"{s.header.name}: no SR or FHIR: the file lacks "
+        record["dicom"]["sr_error"] = (f"{s.header.name}: no SR or FHIR: the file lacks a valid "
                                        f"{', '.join(missing)}")
         return
     frame = s.frame if is_multi_frame(s) else None

@@ -133,7 +133,7 @@ export const frameStem = (name, { frame, frames }) => (frames > 1 ? `${fileStem(
 export function fhirBundle(model, image, r, knownGa = '') {
   const d = image.prep.dicom;
   const missing = missingUids(d.uids);
-  if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks ${missing.join(', ')}`);
+  if (missing.length) throw new Error(`${image.name}: no FHIR Observation: the file lacks a valid ${missing.join(', ')}`);
   const info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
   const rec = imageRecord(model.meta.clinical, image.name, r, knownGa); // report.json's record
   return headBundle(r.hc_mm, d.uids, d.frames > 1 ? d.frame : null, info, r.review, r.review_reasons,

@@ -160,9 +160,15 @@ export function readHeader(parser, bytes, name, limits, inflated = null) {
     pixelSpacing: spacingOf(ds, name), maxJpegScans: limits.max_jpeg_scans, dataset: ds };
 }
 
-/** dicom.uids: the UIDs that reference the image (no patient data). */
+// dicom.valid_uid: dotted numbers without leading zeros, at most 64 characters.
+const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
+
+/** dicom.uids: the UIDs that reference the image (no patient data); one that is not a UID is ''. */
 function uidsOf(ds) {
-  const get = (t) => (ds.string(t) ?? '').replace(/\0/g, '').trim();
+  const get = (t) => {
+    const v = (ds.string(t) ?? '').replace(/^[\0 ]+|[\0 ]+$/g, '');  // as Python's strip('\0 ')
+    return v.length <= 64 && UID.test(v) ? v : '';
+  };
   return { study_instance_uid: get('x0020000d'), series_instance_uid: get('x0020000e'),
     sop_instance_uid: get('x00080018'), sop_class_uid: get('x00080016') };
 }
