@@ -1655,3 +1655,31 @@ def test_js_reads_rgb_coded_jpeg_frames_as_the_python_where_their_markers_say_rg
     assert got[-1] == (f"error: {refused}: an RGB JPEG frame whose markers do not say it is RGB (no "
                        "Adobe APP14 marker, components not named R, G, B) is not read here: "
                        "measure it with hc-tf predict")
+
+
+def test_js_checks_offset_tables_bits_stored_and_modality_as_the_python(tmp_path):
+    """The files of tests/dicom_tables_test.py: a Basic Offset Table that does not point at the
+    fragments (the app took frame k from fragment k and measured what predict, splitting by the
+    table, measured as another frame), pixel values past BitsStored (pydicom cleared the bits the
+    app read) and a modality transform that is not the identity: refused on both sides in the same
+    words, the valid ones read to the same gray. A file with an Extended Offset Table is refused
+    by the app whatever its table (dicom-parser does not know VR OV)."""
+    import hashlib
+    from hc_tf.io import dicom_frames
+    from tests import dicom_tables_test as tables
+    cases = {**tables.tables_cases(), **tables.bits_cases(), **tables.modality_cases()}
+    files = _saved(tmp_path, cases)
+    args = {**files, **{f"{n}@2": f"{p}@2" for n, p in files.items() if n.endswith("bot")}}
+    got = dict(zip(args, _js_decode(list(args.values()))))
+    for name, arg in args.items():
+        path, _, frame = arg.partition("@")
+        if name.endswith("eot"):
+            assert got[name].startswith(f"error: {path}: not a readable DICOM file"), (name, got[name])
+            continue
+        try:
+            [(header, _, gray)] = dicom_frames.iter_frames(path, frame=int(frame or 1))
+            want = f"{header.frames} {hashlib.sha256(gray.tobytes()).hexdigest()}"
+        except ValueError as err:
+            want = f"error: {err}"
+        assert name.startswith("ok") == (not want.startswith("error")), (name, want)
+        assert got[name] == want, (name, got[name], want)

@@ -280,13 +280,15 @@ def _check_pixel_format(ds: Any, path: str, photometric: str, samples: int) -> N
     if allocated not in (8, 16):  # 1-bit packed is a segmentation or overlay, never an image
         raise DicomError(f"{path}: BitsAllocated (0028,0100) {allocated}; {ALLOCATED_8_OR_16}")
     bits = bits_stored(ds, path)
-    _flag_tag(ds, "PixelRepresentation", "(0028,0103)", path)
+    signed = _flag_tag(ds, "PixelRepresentation", "(0028,0103)", path) == 1
     if samples > 1:
         _flag_tag(ds, "PlanarConfiguration", "(0028,0006)", path)
     if photometric != "PALETTE COLOR" and bits > 8:
         # As the PNG path: gray values are 8-bit; a windowing choice would be a guess.
         raise DicomError(f"{path}: BitsStored (0028,0101) {bits}; hc-tf measures 8-bit "
                          "ultrasound pixels")
+    from hc_tf.io import dicom_pixel_values  # it imports DicomError from here
+    dicom_pixel_values.check_modality(ds, path, bits, signed)  # pixels are measured as stored
 
 
 def _flag_tag(ds: Any, keyword: str, tag: str, path: str) -> int:
@@ -330,7 +332,8 @@ def read_pixels(header: Header) -> Any:
     deflated, inflated).
 
     Raises:
-      DicomError: for a file with no Pixel Data (7FE0,0010) or that cannot be read.
+      DicomError: for a file with no Pixel Data (7FE0,0010) or that cannot be read, or whose
+        offset tables do not point at its fragments (`dicom_offsets`).
     """
     _pydicom()
     try:
@@ -342,6 +345,8 @@ def read_pixels(header: Header) -> Any:
         raise DicomError(f"{header.path}: not a readable DICOM file ({short(err)})") from None
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise DicomError(f"{header.path}: no Pixel Data (7FE0,0010)")
+    from hc_tf.io import dicom_offsets  # it imports DicomError from here
+    dicom_offsets.check_offset_tables(ds, header.frames, header.path)  # before a frame is split
     return ds
 
 

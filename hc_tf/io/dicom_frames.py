@@ -28,6 +28,7 @@ from hc_tf import preprocess
 from hc_tf.io import dicom
 from hc_tf.io import dicom_codestream
 from hc_tf.io import dicom_palette
+from hc_tf.io import dicom_pixel_values
 from hc_tf.io import jpeg_check
 from hc_tf.io import jpeg_lossless_check
 from hc_tf.io.dicom import DicomError
@@ -80,6 +81,7 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
     if point_transform:
         raise DicomError(f"{where}: JPEG Lossless with a point transform (Pt {point_transform}) "
                          "is not supported (its decoders read it wrong, not as ITU-T T.81 says)")
+    bits, signed = dicom.bits_stored(ds, where), ds.get("PixelRepresentation") == 1
     try:  # quiet: pydicom's decoders log each failure with its traceback, and warn
         with dicom.quiet():
             if syntax in LIBJPEG_TURBO_SYNTAXES and (
@@ -90,12 +92,18 @@ def decode_frame(header: Header, ds: Any, frame: int) -> np.ndarray:
                 # stored YBR samples (YBR_FULL_422's chroma repeated by pydicom), converted below.
                 if syntax in LIBJPEG_TURBO_SYNTAXES:  # RGB-coded: Pillow fills damage with gray
                     _check_jpeg(codestream)
+                # The bits above BitsStored as stored (pydicom clears them), as the app reads
+                # them: a value past BitsStored is refused below, not measured with bits gone.
                 pixels = pixel_array(ds, index=frame - 1, as_rgb=not ybr_samples,
-                                     decoding_plugin=DECODING_PLUGINS.get(syntax, ""))
+                                     decoding_plugin=DECODING_PLUGINS.get(syntax, ""),
+                                     correct_unused_bits=False)
                 if syntax in JPEG_LOSSLESS_SYNTAXES and not header.photometric.startswith("YBR"):
                     _check_lossless_scan(codestream, pixels)
+            dicom_pixel_values.check_bits_stored(pixels, bits, signed, where)
             if header.photometric == "PALETTE COLOR":
                 pixels = dicom_palette.palette_rgb(pixels, ds)
+    except DicomError:
+        raise
     except Exception as err:  # decoders raise many kinds on corrupt data  # noqa: BLE001
         raise DicomError(f"{where}: pixel data cannot be decoded ({dicom.short(err)})") from None
     # The range check comes before the MONOCHROME1 inversion: casting first would wrap signed

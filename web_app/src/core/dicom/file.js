@@ -5,6 +5,7 @@
 
 import { UserError } from '../imagefile.js';
 import { checkHeader, DEFLATED } from './header_scan.js';
+import { checkModality, PY_FLOAT, pyFloat } from './pixel_values.js';
 
 export const DICOM_EXTENSIONS = ['.dcm', '.dicom'];
 // hc_tf.defaults.MAX_INPUT_FRAMES (dicom.read_header refuses more frames).
@@ -13,7 +14,7 @@ const GRAY = ['MONOCHROME1', 'MONOCHROME2'];
 export const EXPLICIT_BIG_ENDIAN = '1.2.840.10008.1.2.2';
 export const COLOUR = ['RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420'];
 // Sequences whose VR an implicit-VR file does not say.
-const SEQUENCES = new Set(['x00186011', 'x52009229', 'x52009230', 'x00289110']);
+const SEQUENCES = new Set(['x00186011', 'x52009229', 'x52009230', 'x00289110', 'x00283000']);
 
 /** A file that cannot be measured; the message names the file and the tag (dicom.DicomError). */
 export class DicomFileError extends UserError {}
@@ -71,9 +72,6 @@ function oneInteger(ds, tag, vr) {
   return el.length === 2 ? ds.uint16(tag) : NaN;
 }
 
-// A value Python's float() reads (dicom_calibration._number_pair's test of each value).
-const PY_FLOAT = /^\s*[+-]?(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?|inf(inity)?|nan)\s*$/i;
-
 /**
  * dicom_calibration._number_pair of a PixelSpacing (0028,0030): [row, column] mm, null when
  * absent, or {problem} in the Python's words (`where`: what it names) when it is empty, not
@@ -86,7 +84,7 @@ function spacingOf(ds, where) {
   const values = text.split('\\');
   if (!values.every((v) => PY_FLOAT.test(v))) return { problem: `${where}: PixelSpacing (0028,0030) is not numbers` };
   if (values.length !== 2) return { problem: `${where}: PixelSpacing (0028,0030) has ${values.length} value(s); must be 2 (row\\column)` };
-  return values.map((v) => Number(v.trim().replace(/^([+-]?)inf(inity)?$/i, '$1Infinity')));
+  return values.map(pyFloat);
 }
 const measuresSpacing = (item, where) => spacingOf(item?.dataSet?.elements.x00289110?.items?.[0]?.dataSet, where);
 
@@ -146,6 +144,7 @@ export function readHeader(parser, bytes, name, limits, inflated = null) {
   if (photometric !== 'PALETTE COLOR' && bitsStored > 8) {
     throw new DicomFileError(`${name}: BitsStored (0028,0101) ${bitsStored}; hc-tf measures 8-bit ultrasound pixels`);
   }
+  checkModality(ds, name, bitsStored, signed, (message) => new DicomFileError(message)); // measured as stored
   const descriptor = ds.elements.x00281101; // dicom_palette.check_palette
   if (photometric === 'PALETTE COLOR' && descriptor && (descriptor.length !== 6 || ['OB', 'OW'].includes(descriptor.vr))) {
     throw new DicomFileError(`${name}: RedPaletteColorLookupTableDescriptor (0028,1101) is not 3 numbers (entries, first index, bits)`);

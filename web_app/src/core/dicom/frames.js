@@ -16,6 +16,8 @@ import { checkCodestream } from './codestream.js';
 import { DicomFileError, COLOUR, EXPLICIT_BIG_ENDIAN } from './file.js';
 import { DEFLATED } from './header_scan.js';
 import { paletteRgb } from './palette.js';
+import { checkOffsetTable } from './offsets.js';
+import { checkBitsStored } from './pixel_values.js';
 
 const UNCOMPRESSED = {
   '1.2.840.10008.1.2': 'Implicit VR Little Endian',
@@ -136,6 +138,7 @@ function checkFrameNumber(h, frame) {
 function frameFragment(h, frame) {
   const el = h.dataset.elements.x7fe00010, frags = el?.fragments ?? [];
   if (!el?.encapsulatedPixelData || !frags.length) throw new DicomFileError(`${h.name}: compressed pixel data (7FE0,0010) without encapsulated fragments`);
+  checkOffsetTable(h, el); // predict splits frames by it: one it cannot trust is refused on both sides
   const bytes = (f) => { // a fragment the file cuts short would be read short: refused, as predict does
     if (f.position + f.length > h.dataset.byteArray.length) throw new DicomFileError(`${h.name}: pixel data truncated (a fragment of ${f.length} bytes runs past the end of the file)`);
     return h.dataset.byteArray.subarray(f.position, f.position + f.length);
@@ -286,6 +289,7 @@ export function decodeFrame(h, frame = 1, codecs = {}) {
       values[i] = h.signed ? (u << 16) >> 16 : u;
     }
   }
+  checkBitsStored(values, h.bitsStored, h.signed, h.name, (message) => new DicomFileError(message)); // as stored: none masked
   if (h.photometric === 'PALETTE COLOR') return toGray(paletteRgb(h.dataset, h, values, n), h.columns, h.rows, 3);
   const samples = half ? expandYbr422(values) : values;
   let lo = Infinity, hi = -Infinity;
