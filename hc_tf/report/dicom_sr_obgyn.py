@@ -7,7 +7,9 @@ Biometry Group per measurement (HC, BPD, OFD, corrected BPD): each image's value
 inferred from its ellipse on its frame (TID 320), with its 95% interval as the measurement's
 uncertainty (TID 310); with several images, their mean (Derivation: Mean) and the mean's
 interval, as exams.csv has them. The HC group adds the GA of the (mean) HC by each equation
-(Hadlock's by its CID 12013 code) and, with a GA from dating, the HC's growth percentile rank
+(Hadlock's by its CID 12013 code), with exams.csv's 95% interval of it as TID 310 offsets
+(Hadlock's, with its 2 SD; none by INTERGROWTH-21st, which publishes no per-estimate spread)
+and, with a GA from dating, the HC's growth percentile rank
 and z-score (CID 12017) on the INTERGROWTH-21st standard. The cephalic index goes in TID
 5004's Fetal Biometry Ratios, alike. The Fetus Summary (TID 5003) carries the GA from dating
 and, as comments, the review flag, its reasons and the images' disagreement.
@@ -121,7 +123,8 @@ def _inferred_from(name, value) -> Any:
 
 def _hc_derived(exam: Mapping[str, Any]) -> List[Any]:
     """The GA of the (mean) HC by each equation, in days, with exams.csv's 95% interval of it as
-    TID 310 offsets, and the HC's growth percentile rank and z-score at the GA from dating."""
+    TID 310 offsets (none by INTERGROWTH-21st), and the HC's growth percentile rank and z-score
+    at the GA from dating."""
     from pydicom.sr.codedict import codes
     from hc_tf.report import exams
     out = []
