@@ -236,16 +236,21 @@ def test_predict_says_an_exams_missing_report_once_on_stderr(capsys):
     assert capsys.readouterr().err == error + "\n"
 
 
-def test_a_typed_ga_is_the_fetus_summarys_gestational_age_not_one_by_lmp(tmp_path):
+def test_a_typed_ga_is_the_fetus_summarys_estimated_gestational_age_not_one_by_lmp(tmp_path):
+    """A typed GA from dating: LOINC 11884-4 "Gestational age Estimated", neither 11885-1 (by
+    LMP) nor the HC-derived GAs' 18185-9 in the Biometry Group, so a search by code tells them
+    apart."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     dicom_files.write_exam_inputs(inputs)
     out = tmp_path / "out"
     predict_lib.predict_files(MODEL, [str(inputs / "cine.dcm")], str(out),
                               ga_weeks="18+4")
-    fetus = next(_items(pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")), "125008"))
-    assert [(i.ConceptNameCodeSequence[0].CodeValue, _num(i)) for i in _items(fetus)
-            if i.ValueType == "NUM"] == [(GA_CODE, 130.0)]
+    sr = pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm"))
+    fetus = next(_items(sr, "125008"))
+    assert [(i.ConceptNameCodeSequence[0].CodeValue, i.ConceptNameCodeSequence[0].CodeMeaning,
+             _num(i)) for i in _items(fetus) if i.ValueType == "NUM"] == [
+        ("11884-4", "Gestational age Estimated", 130.0)]
 
 
 def test_a_dicom_inputs_sr_may_not_take_an_exam_reports_name(tmp_path):
