@@ -629,6 +629,35 @@ def test_hadlock_ga_names_dicom_s_own_equation_code(tmp_path):
                                                     "INTERGROWTH-21st 2016 (HC)": 20.25}
 
 
+def test_the_fetus_is_unknown_and_the_finding_is_dicoms_skull(tmp_path):
+    """TID 1008 needs a Subject ID (or a Fetus ID): the SR's says the fetus is unknown, as an
+    image header does not say which fetus (twins split by an exam column must not both read as
+    fetus "1"); the planar ROI's finding type is SCT 89546000 "Skull", as DICOM's CID 12020
+    Fetal Biometry Anatomic Site lists it (SCT 1279005 was in no DICOM context group)."""
+    import highdicom as hd
+    from pydicom.sr import _cid_dict
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    path = str(tmp_path / "fetus.sr.dcm")
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False,
+                           [], model)
+    dicom_sr_document.write_sr(sr, path)
+    doc = hd.sr.srread(path)
+
+    def items(node):
+        for item in node.get("ContentSequence", []):
+            yield item
+            yield from items(item)
+    ids = [i.TextValue for i in items(doc)
+           if i.ConceptNameCodeSequence[0].CodeValue == "121030"]  # Subject ID
+    assert ids == ["unknown: the image does not say which fetus"]
+    group = doc.content.get_planar_roi_measurement_groups()[0]
+    assert (group.finding_type.value, group.finding_type.scheme_designator,
+            group.finding_type.meaning) == ("89546000", "SCT", "Skull")
+    assert "Skull" in _cid_dict.cid_concepts[12020]["SCT"]
+
+
 STUDY_DATES = ("20260101", "20260101 ", "2026-01-01", "2026.01.01", "2026-01.01", "2024-02-29",
                "2026-02-29", "20261399", "2026-1-1", "2026/01/01", "202601011", "")
 WEB_FHIR = os.path.join(os.path.dirname(__file__), "..", "web_app", "src", "core", "fhir.js")
