@@ -115,14 +115,19 @@ def format_centile(centile: float, flag_limit: Optional[float] = None) -> str:
     return f"{c:.{CENTILE_DECIMALS}f}"
 
 
-_WEEKS_DAYS = re.compile(r"^\s*(\d{1,2})\s*\+\s*([0-6])\s*$")
+# The GA forms a person types: "weeks+days" or a plain decimal number of weeks, ASCII digits
+# only (float() would also take "1e1", "nan", "2_7" and other scripts' digits; the web app's
+# parseGaWeeks has the same two patterns).
+_WEEKS_DAYS = re.compile(r"^\s*([0-9]{1,2})\s*\+\s*([0-6])\s*$")
+_DECIMAL = re.compile(r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*$")
 
 
 def parse_ga_weeks(value: GaInput) -> float:
     """A GA as entered (LMP or dating scan) -> weeks (float).
 
     Args:
-        value: weeks as a number (27.5) or text ("27.5"), or "weeks+days" text ("27+3").
+        value: weeks as a number (27.5) or decimal text ("27.5"), or "weeks+days" text
+            ("27+3"); no other text ("1e1", "nan", "2_7": refused).
 
     Returns:
         GA in weeks.
@@ -135,12 +140,11 @@ def parse_ga_weeks(value: GaInput) -> float:
         m = _WEEKS_DAYS.match(value)
         if m:
             weeks = int(m.group(1)) + int(m.group(2)) / DAYS_PER_WEEK
+        elif _DECIMAL.match(value):
+            weeks = float(value)
         else:
-            try:
-                weeks = float(value)
-            except ValueError:
-                raise ValueError(
-                    f"GA {value!r} is not a number of weeks or 'weeks+days' (e.g. 27+3)") from None
+            raise ValueError(
+                f"GA {value!r} is not a number of weeks or 'weeks+days' (e.g. 27+3)")
     else:
         weeks = check_finite(value, "GA (weeks)")
     if not math.isfinite(weeks):
