@@ -50,9 +50,19 @@ def test_cephalic_index_normal_range_hadlock_1981_and_words_when_abnormal():
     assert B.cephalic_index(78.3, 100.0) == pytest.approx(78.3)
     assert B.head_shape(78.3)[0] == "normal"
     shape, text = B.head_shape(70.0)
-    assert shape == "dolichocephalic" and "HC is the preferred dating measurement" in text
+    assert shape == "dolichocephalic" and text.endswith("prefer the HC for dating, where it gives a GA")
     shape, text = B.head_shape(88.0)
-    assert shape == "brachycephalic" and "HC is the preferred dating measurement" in text
+    assert shape == "brachycephalic" and text.endswith("prefer the HC for dating, where it gives a GA")
+
+
+def test_head_shape_never_calls_an_hc_beyond_every_ga_formula_the_dating_measurement():
+    """000_HC (HC ~46 mm, brachycephalic): no formula dates it, so its head-shape text must not
+    say "HC is the preferred dating measurement"; the advice holds only where the HC gives a GA."""
+    assert all(g.ga_days is None for g in clinical.ga_from_hc_all(46.0))
+    b = B.biometry_from_axes(8.0, 7.0)  # a small brachycephalic head, HC ~47 mm
+    assert b.head_shape == "brachycephalic"
+    assert "preferred dating" not in b.head_shape_text
+    assert b.head_shape_text.endswith("; prefer the HC for dating, where it gives a GA")
 
 
 def test_text_never_rounds_onto_the_limit_its_flag_says_is_crossed():

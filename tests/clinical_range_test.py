@@ -81,3 +81,21 @@ def test_range_edges_unchanged():
         assert clinical.ga_from_hc(hi - 1e-6, m).status is clinical.Status.OK
         assert clinical.ga_from_hc(lo - 1e-3, m).status is clinical.Status.OUT_OF_RANGE
         assert clinical.ga_from_hc(hi + 1e-3, m).status is clinical.Status.OUT_OF_RANGE
+
+
+def test_the_docs_hc_ranges_hold_only_values_in_range():
+    """docs/clinical.md's GA table names each formula's HC range; every HC in it, its ends
+    included, gives a GA (357.7 mm, written before, is beyond Hadlock's 357.66)."""
+    import os
+    import re
+    from hc_tf import clinical
+    path = os.path.join(os.path.dirname(__file__), "..", "docs", "clinical.md")
+    with open(path, encoding="utf-8") as f:
+        rows = [line for line in f if line.startswith("| `hadlock_1984`")
+                or line.startswith("| `intergrowth21_hc_2016`")]
+    assert len(rows) == 2
+    for row in rows:
+        method = row.split("`")[1]
+        lo, hi = (float(x) for x in re.search(r"HC (\d+\.\d+)-(\d+\.\d+) mm", row).groups())
+        for hc in (lo, hi, (lo + hi) / 2):
+            assert clinical.ga_from_hc(hc, method).status is clinical.Status.OK, (method, hc)

@@ -287,7 +287,11 @@ def test_bad_hc_raises(hc):
 @pytest.mark.parametrize("ga, match", [
     (9.0, "outside 10-45 weeks"), (46, "outside 10-45 weeks"), ("9+6", "outside 10-45 weeks"),
     ("abc", "not a number of weeks"), ("27+7", "not a number of weeks"),
-    (float("nan"), "finite"), ("nan", "not a number of weeks"), (None, "number"), (False, "number")])
+    (float("nan"), "finite"), ("nan", "not a number of weeks"), (None, "number"), (False, "number"),
+    # only the documented forms: "W+D" or a decimal number of weeks (float() took these)
+    ("1e1", "not a number of weeks"), ("2.5E1", "not a number of weeks"),
+    ("inf", "not a number of weeks"), ("2_7", "not a number of weeks"),
+    ("\u0662\u0667", "not a number of weeks"), ("\u0662\u0667+3", "not a number of weeks")])
 def test_bad_ga_raises(ga, match):
     with pytest.raises(ValueError, match=match):
         C.hc_centile(200.0, ga)

@@ -115,11 +115,13 @@ def test_ga_by_each_equation_and_the_centile_are_the_exam_rows(run):
            for i in _items(group, GA_CODE)}
     assert gas == pytest.approx({"11932-1": round(float(row["ga_hadlock_days"]), 2),
                                  "IG21ST2016HC": round(float(row["ga_intergrowth_days"]), 2)})
-    for item, key in zip(_items(group, GA_CODE), ("hadlock", "intergrowth")):  # their intervals
-        value = _num(item)
-        assert _offsets(item) == pytest.approx(
-            [float(row[f"ga_{key}_upper_95_days"]) - value,
-             value - float(row[f"ga_{key}_lower_95_days"])], abs=1e-6)
+    hadlock, intergrowth = _items(group, GA_CODE)  # Hadlock's interval, with its 2 SD
+    value = _num(hadlock)
+    assert _offsets(hadlock) == pytest.approx(
+        [float(row["ga_hadlock_upper_95_days"]) - value,
+         value - float(row["ga_hadlock_lower_95_days"])], abs=1e-6)
+    # INTERGROWTH-21st publishes no per-estimate spread: no offsets, as exams.csv has none
+    assert _offsets(intergrowth) == [] and row["ga_intergrowth_lower_95_days"] == ""
     assert _num(next(_items(group, PERCENTILE))) == pytest.approx(
         float(row["hc_mean_centile"]), abs=1e-4)
     assert _num(next(_items(group, Z_SCORE))) == pytest.approx(float(row["hc_mean_z"]), abs=1e-4)
@@ -234,16 +236,21 @@ def test_predict_says_an_exams_missing_report_once_on_stderr(capsys):
     assert capsys.readouterr().err == error + "\n"
 
 
-def test_a_typed_ga_is_the_fetus_summarys_gestational_age_not_one_by_lmp(tmp_path):
+def test_a_typed_ga_is_the_fetus_summarys_estimated_gestational_age_not_one_by_lmp(tmp_path):
+    """A typed GA from dating: LOINC 11884-4 "Gestational age Estimated", neither 11885-1 (by
+    LMP) nor the HC-derived GAs' 18185-9 in the Biometry Group, so a search by code tells them
+    apart."""
     inputs = tmp_path / "in"
     inputs.mkdir()
     dicom_files.write_exam_inputs(inputs)
     out = tmp_path / "out"
     predict_lib.predict_files(MODEL, [str(inputs / "cine.dcm")], str(out),
                               ga_weeks="18+4")
-    fetus = next(_items(pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm")), "125008"))
-    assert [(i.ConceptNameCodeSequence[0].CodeValue, _num(i)) for i in _items(fetus)
-            if i.ValueType == "NUM"] == [(GA_CODE, 130.0)]
+    sr = pydicom.dcmread(str(out / "sr" / "cine.obgyn.sr.dcm"))
+    fetus = next(_items(sr, "125008"))
+    assert [(i.ConceptNameCodeSequence[0].CodeValue, i.ConceptNameCodeSequence[0].CodeMeaning,
+             _num(i)) for i in _items(fetus) if i.ValueType == "NUM"] == [
+        ("11884-4", "Gestational age Estimated", 130.0)]
 
 
 def test_a_dicom_inputs_sr_may_not_take_an_exam_reports_name(tmp_path):

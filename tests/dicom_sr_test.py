@@ -288,15 +288,16 @@ def test_fhir_observation_is_valid_r4_and_matches_the_report(run):
                                     "lower_mm": record["hc_interval"]["lower_mm"],
                                     "upper_mm": record["hc_interval"]["upper_mm"]}, abs=1e-9)
         assert len(notes) == len(review) + 1 and record["hc_interval"]["method"] in notes[-1]
-    # each GA case met: combined with Hadlock's 2 SD, INTERGROWTH-21st's measurement part alone,
-    # and an equation whose range the HC is outside (no Observation)
-    assert {"combined", "measurement", "out of range"} <= ga_seen, ga_seen
+    # each GA case met: combined with Hadlock's 2 SD, INTERGROWTH-21st's none (no per-estimate
+    # spread published: a note instead), and an equation whose range the HC is outside
+    assert {"combined", "no spread", "out of range"} <= ga_seen, ga_seen
 
 
 def _check_fhir_ga(found, record):
     """The GA by each equation in range (report.json's "gestational_age"), as the SR has it: its
     days (to 2 decimals) with report.json's "ga_interval" by exams.csv's rule (combined with the
-    equation's spread, else the measurement's part alone, the note saying which), the HC's
+    equation's spread, the note saying so; none by INTERGROWTH-21st, a note quoting its paper's
+    prediction interval instead), the HC's
     source, time and review note, the equation in its code's text and method; no Observation for
     an equation out of range. Returns the cases met."""
     seen, hc = set(), found["hc"]
@@ -319,17 +320,21 @@ def _check_fhir_ga(found, record):
         assert doc.get("effectiveDateTime") == hc.get("effectiveDateTime")
         notes = [n["text"] for n in doc.get("note", [])]
         g = record["ga_interval"].get(key) or {}
-        part = "combined" if g.get("combined_lower_days") is not None else "measurement"
-        ends = [g.get(f"{part}_{end}_days") for end in ("lower", "upper")]
+        if key == "intergrowth":  # no per-estimate spread: no interval, the paper's text
+            assert fhir.read_interval(doc) is None and notes[:-1] == review
+            assert notes[-1] == f"no 95% interval of the GA (the equation's own spread: " \
+                                f"{ga['uncertainty']})"
+            seen.add("no spread")
+            continue
+        ends = [g.get(f"combined_{end}_days") for end in ("lower", "upper")]
         if None in ends:  # an end beyond the equation's range, or no HC interval: none
             assert fhir.read_interval(doc) is None and notes == review
             continue
-        seen.add(part)
+        seen.add("combined")
         assert fhir.read_interval(doc) == pytest.approx(
             {"level": 0.95, "lower_mm": ends[0], "upper_mm": ends[1]}, abs=1e-9)
-        said = {"combined": "combined with the formula's 2 SD",
-                "measurement": "the measurement's part alone"}[part]
-        assert notes[:-1] == review and said in notes[-1] and "this image's HC" in notes[-1]
+        assert notes[:-1] == review and "combined with the formula's 2 SD" in notes[-1]
+        assert "this image's HC" in notes[-1]
     return seen
 
 
@@ -624,6 +629,35 @@ def test_hadlock_ga_names_dicom_s_own_equation_code(tmp_path):
                                                     "INTERGROWTH-21st 2016 (HC)": 20.25}
 
 
+def test_the_fetus_is_unknown_and_the_finding_is_dicoms_skull(tmp_path):
+    """TID 1008 needs a Subject ID (or a Fetus ID): the SR's says the fetus is unknown, as an
+    image header does not say which fetus (twins split by an exam column must not both read as
+    fetus "1"); the planar ROI's finding type is SCT 89546000 "Skull", as DICOM's CID 12020
+    Fetal Biometry Anatomic Site lists it (SCT 1279005 was in no DICOM context group)."""
+    import highdicom as hd
+    from pydicom.sr import _cid_dict
+    from hc_tf.measure import Ellipse
+    src = dicom_files.gray_dataset(HEADS[0])
+    model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
+    path = str(tmp_path / "fetus.sr.dcm")
+    sr = dicom_sr.build_sr(src, None, Ellipse(100.0, 50.0, 30.0, 20.0, 0.0), 175.3, {}, False,
+                           [], model)
+    dicom_sr_document.write_sr(sr, path)
+    doc = hd.sr.srread(path)
+
+    def items(node):
+        for item in node.get("ContentSequence", []):
+            yield item
+            yield from items(item)
+    ids = [i.TextValue for i in items(doc)
+           if i.ConceptNameCodeSequence[0].CodeValue == "121030"]  # Subject ID
+    assert ids == ["unknown: the image does not say which fetus"]
+    group = doc.content.get_planar_roi_measurement_groups()[0]
+    assert (group.finding_type.value, group.finding_type.scheme_designator,
+            group.finding_type.meaning) == ("89546000", "SCT", "Skull")
+    assert "Skull" in _cid_dict.cid_concepts[12020]["SCT"]
+
+
 STUDY_DATES = ("20260101", "20260101 ", "2026-01-01", "2026.01.01", "2026-01.01", "2024-02-29",
                "2026-02-29", "20261399", "2026-1-1", "2026/01/01", "202601011", "")
 WEB_FHIR = os.path.join(os.path.dirname(__file__), "..", "web_app", "src", "core", "fhir.js")
@@ -750,8 +784,8 @@ def _ga_fields(hc_mm, interval):
 
 def test_the_ga_observations_are_the_same_in_python_and_the_web_app(tmp_path):
     """fhir.js headBundle writes an image's GA Observations as head_bundle does: one per equation
-    in range, after the cephalic index, each with its interval (Hadlock's combined with its 2 SD,
-    INTERGROWTH-21st's the measurement's part alone) or none without an HC interval, the review
+    in range, after the cephalic index, each with its interval (Hadlock's combined with its 2 SD;
+    none by INTERGROWTH-21st, a note instead) or none without an HC interval, the review
     note first; an HC beyond INTERGROWTH-21st's range has Hadlock's alone."""
     model = dicom_sr.ModelInfo("m.tflite", "1", "0" * 64)
     uids = {"study_instance_uid": "1.2.3", "sop_instance_uid": "1.2.3.4"}
@@ -770,8 +804,8 @@ def test_the_ga_observations_are_the_same_in_python_and_the_web_app(tmp_path):
         found = fhir.bundle_observations(bundle)
         names.append([n for n in found if n.startswith("ga")])
         assert [n for n in found][-len(names[-1]):] == names[-1]  # after the others
-        assert [fhir.read_interval(found[n]) is not None for n in names[-1]] == [iv is not None] * len(
-            names[-1])
+        assert [fhir.read_interval(found[n]) is not None for n in names[-1]] == [
+            iv is not None and n == "gahl" for n in names[-1]]
         python.append([hc_mm, iv, review, ga, ga_interval, bundle])
     assert names == [["gahl", "gaig"], ["gahl", "gaig"], ["gahl"]]
     script = (f"import {{ headBundle }} from {json.dumps(os.path.abspath(WEB_FHIR))};\n"

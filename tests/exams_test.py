@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -206,3 +207,25 @@ def test_a_ga_beyond_a_formula_is_empty_with_its_status_as_in_report_csv():
     [row] = E.exam_records([_rec("5_HC.png", 200.0, 4.0)])
     assert row["ga_hadlock_status"] == "ok" \
         and row["ga_hadlock"] == clinical.format_ga(row["ga_hadlock_days"])
+
+
+def test_a_ga_interval_only_where_the_equation_publishes_its_spread():
+    """Hadlock's GA interval combines the measurement's part with its 2 SD (over a week each
+    side at 19 weeks); INTERGROWTH-21st publishes no per-estimate spread, so no interval at all
+    (its measurement's part alone, about 2 days, would read five times too precise), as
+    report.csv's ga_intergrowth_lower/upper_days are empty: for an exam and for an image."""
+    from hc_tf.clinical import intervals
+    [row] = E.exam_records([_rec("050_HC.png", 180.0, 4.0), _rec("050_2HC.png", 182.0, 4.0)])
+    assert row["ga_intergrowth_days"] is not None and row["ga_hadlock_days"] is not None
+    assert row["ga_hadlock_lower_95_days"] < row["ga_hadlock_days"] - 7
+    assert row["ga_intergrowth_lower_95_days"] is None and row["ga_intergrowth_upper_95_days"] is None
+    assert E.ga_interval_record(row, "intergrowth") is None
+    assert "combined with the formula's 2 SD" in E.ga_interval_record(row, "hadlock")["method"]
+    iv = intervals.HcInterval(181.0, 0.95, 177.0, 185.0, 4.0, "test")
+    image = {key: records.ga_interval_records(SimpleNamespace(hc_interval=lambda: iv))[key]
+             for key in ("hadlock", "intergrowth")}
+    assert image["intergrowth"]["measurement_lower_days"] is not None  # report.json keeps the part
+    assert E.ga_interval_bounds(image["intergrowth"]) is None
+    assert E.image_ga_interval_record(image["intergrowth"], "intergrowth") is None
+    assert E.image_ga_interval_record(image["hadlock"], "hadlock")["lower"] == \
+        image["hadlock"]["combined_lower_days"]

@@ -10,6 +10,7 @@ pydicom = pytest.importorskip("pydicom")
 pytest.importorskip("highdicom")
 pytest.importorskip("fhir.resources")
 
+from hc_tf import clinical  # noqa: E402
 from hc_tf.report import fhir  # noqa: E402
 from hc_tf.report import fhir_exam  # noqa: E402
 from tests import dicom_files  # noqa: E402
@@ -102,14 +103,19 @@ def test_hc_is_read_against_the_exams_ga_from_dating_and_dated_by_each_equation(
     assert [o["valueQuantity"]["value"] for o in ga] == pytest.approx(
         [float(row["ga_hadlock_days"]), float(row["ga_intergrowth_days"])], abs=0.005)
     assert all(o["derivedFrom"] == [{"reference": hc_url}] for o in ga)
-    for obs, key in zip(ga, ("hadlock", "intergrowth")):
-        interval = fhir.read_interval(obs)  # days, though the reader names its keys _mm
-        assert (interval["lower_mm"], interval["upper_mm"]) == pytest.approx(
-            (float(row[f"ga_{key}_lower_95_days"]), float(row[f"ga_{key}_upper_95_days"])))
-        assert obs["valueQuantity"]["extension"][0]["extension"][1]["valueRange"]["low"][
-            "unit"] == "d"
+    interval = fhir.read_interval(ga[0])  # days, though the reader names its keys _mm
+    assert (interval["lower_mm"], interval["upper_mm"]) == pytest.approx(
+        (float(row["ga_hadlock_lower_95_days"]), float(row["ga_hadlock_upper_95_days"])))
+    assert ga[0]["valueQuantity"]["extension"][0]["extension"][1]["valueRange"]["low"][
+        "unit"] == "d"
     assert "combined with the formula's 2 SD" in ga[0]["note"][-1]["text"]
-    assert "the measurement's part alone" in ga[1]["note"][-1]["text"]
+    # INTERGROWTH-21st publishes no per-estimate spread: no interval (exams.csv's empty too),
+    # its note quoting the paper's prediction interval instead
+    assert fhir.read_interval(ga[1]) is None and "extension" not in ga[1]["valueQuantity"]
+    assert row["ga_intergrowth_lower_95_days"] == row["ga_intergrowth_upper_95_days"] == ""
+    assert ga[1]["note"][-1]["text"] == (
+        f"no 95% interval of the GA (the equation's own spread: {clinical.INTERGROWTH_PI_TEXT})")
+    assert "95% interval of the GA (measurement" not in json.dumps(ga[1])
 
 
 def test_values_equal_the_ob_sr_means(run):
@@ -152,8 +158,8 @@ def test_ids_derive_from_the_exams_images_not_the_sr(run):
     from hc_tf.report import dicom_sr
     model = dicom_sr.model_info(MODEL)
     heads = [r for r in run["records"] if r["filename"] in ("twice1.dcm", "twice2.dcm")]
-    exam = {k: (float(v) if k.startswith("ga_") and k.endswith("_days") else v)
-            for k, v in row.items()}
+    exam = {k: ((float(v) if v != "" else None) if k.startswith("ga_") and k.endswith("_days")
+                else v) for k, v in row.items()}
     first, rerun, fewer = (fhir_exam.exam_bundle(images, exam, model, uid) for images, uid in
                            ((heads, "1.2.3"), (heads, "1.2.4"), (heads[:1], "1.2.3")))
     urls = [[e["fullUrl"] for e in b["entry"]] for b in (first, rerun, fewer)]
@@ -187,7 +193,9 @@ def test_the_narrative_shows_each_value_with_its_interval_and_the_comments(run):
     assert len(rows) == len(observations) == 7
     for (name, value, interval), obs in zip(rows, observations.values()):
         v, iv = obs["valueQuantity"]["value"], fhir.read_interval(obs)
-        if obs["valueQuantity"]["unit"] == "d":
+        if name == "GA by INTERGROWTH-21st 2016 (HC)":  # no per-estimate spread: no interval
+            assert value == f"{clinical.format_ga(v)} weeks" and interval == "none"
+        elif obs["valueQuantity"]["unit"] == "d":
             assert name.startswith("GA by") and value == f"{clinical.format_ga(v)} weeks"
             assert interval == (f"{clinical.format_ga(iv['lower_mm'])} weeks to "
                                 f"{clinical.format_ga(iv['upper_mm'])} weeks")

@@ -723,6 +723,12 @@ def test_about_panel_reports_and_several_images(page, golden):  # noqa: F811
     hadlock = page.locator("#exam-rows tr").nth(0).locator(".e-ga-hadlock").inner_text()
     assert hadlock == (f"{want[0]['ga_hadlock']} wk ({clinical.format_ga(want[0]['ga_hadlock_lower_95_days'])}"
                        f" to {clinical.format_ga(want[0]['ga_hadlock_upper_95_days'])})")
+    # INTERGROWTH-21st's GA has no interval (its equation publishes no per-estimate spread)
+    dated = [i for i, e in enumerate(want) if e["ga_intergrowth"]]
+    assert dated and all(want[i]["ga_intergrowth_lower_95_days"] is None for i in dated)
+    for i in dated:
+        assert page.locator("#exam-rows tr").nth(i).locator(".e-ga-intergrowth").inner_text() == (
+            f"{want[i]['ga_intergrowth']} wk")
     table = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-exams"))))
     assert [r["hc_mean_mm"] for r in table] == [f"{e['hc_mean_mm']:.6f}" for e in want]
     assert [r["hc_mean_lower_95_mm"] for r in table] == [f"{e['hc_mean_lower_95_mm']:.6f}" for e in want]

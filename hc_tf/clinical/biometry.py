@@ -65,17 +65,22 @@ def corrected_bpd_mm(bpd_mm: float, ofd_mm: float) -> float:
                      / CORRECTED_BPD_RATIO)
 
 
+# True whether or not the HC gives a GA (an HC of 46 mm is beyond every GA formula): the advice,
+# not a claim that this head's HC dates it.
+PREFER_HC = "prefer the HC for dating, where it gives a GA"
+
+
 def head_shape(ci: float) -> Tuple[str, str]:
     """("normal" | "dolichocephalic" | "brachycephalic", sentence for a report)."""
     lo, hi = CEPHALIC_INDEX_NORMAL
     if ci < lo:
         return "dolichocephalic", (f"cephalic index {format_beyond(ci, lo, 1)} below {lo:g} "
-                                   "(dolichocephalic head): BPD underestimates age; HC is the "
-                                   "preferred dating measurement")
+                                   "(dolichocephalic head): BPD underestimates age; "
+                                   f"{PREFER_HC}")
     if ci > hi:
         return "brachycephalic", (f"cephalic index {format_beyond(ci, hi, 1)} above {hi:g} "
-                                  "(brachycephalic head): BPD overestimates age; HC is the "
-                                  "preferred dating measurement")
+                                  "(brachycephalic head): BPD overestimates age; "
+                                  f"{PREFER_HC}")
     return "normal", f"cephalic index {ci:.1f} within {lo:g}-{hi:g} (normal head shape)"
 
 

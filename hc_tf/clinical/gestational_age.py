@@ -137,8 +137,8 @@ def hc_at_ga_days(method: GaMethod, ga_days: float) -> float:
     return 0.5 * (lo + hi)
 
 
-# HC spans equivalent to each GA range (monotone formulas): Hadlock ~89.4-357.7 mm,
-# INTERGROWTH ~97.7-237.6 mm.
+# HC spans equivalent to each GA range (monotone formulas): Hadlock 89.37-357.66 mm,
+# INTERGROWTH 97.68-237.62 mm (docs/clinical.md rounds inwards: every HC it names is in range).
 _VALID_HC_MM = {m: (hc_at_ga_days(m, valid_ga_days(m)[0]), hc_at_ga_days(m, valid_ga_days(m)[1]))
                 for m in GaMethod}
 

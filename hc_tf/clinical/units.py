@@ -115,17 +115,19 @@ def format_centile(centile: float, flag_limit: Optional[float] = None) -> str:
     return f"{c:.{CENTILE_DECIMALS}f}"
 
 
-_WEEKS_DAYS = re.compile(r"^\s*(\d{1,2})\s*\+\s*([0-6])\s*$", re.ASCII)
-# A plain decimal number, as the web app's clinical.js DECIMAL: float() also reads "2_7" (27),
-# "nan", "infinity" and non-ASCII digits, which a GA cell or field holds by mistake only.
-_DECIMAL = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$", re.ASCII)
+# The GA forms a person types: "weeks+days" or a plain decimal number of weeks, ASCII digits
+# only (float() would also take "1e1", "nan", "2_7" and other scripts' digits; the web app's
+# parseGaWeeks has the same two patterns).
+_WEEKS_DAYS = re.compile(r"^\s*([0-9]{1,2})\s*\+\s*([0-6])\s*$")
+_DECIMAL = re.compile(r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*$")
 
 
 def parse_ga_weeks(value: GaInput) -> float:
     """A GA as entered (LMP or dating scan) -> weeks (float).
 
     Args:
-        value: weeks as a number (27.5) or text ("27.5"), or "weeks+days" text ("27+3").
+        value: weeks as a number (27.5) or decimal text ("27.5"), or "weeks+days" text
+            ("27+3"); no other text ("1e1", "nan", "2_7": refused).
 
     Returns:
         GA in weeks.
@@ -141,7 +143,8 @@ def parse_ga_weeks(value: GaInput) -> float:
         elif _DECIMAL.match(value):
             weeks = float(value)
         else:
-            raise ValueError(f"GA {value!r} is not a number of weeks or 'weeks+days' (e.g. 27+3)")
+            raise ValueError(
+                f"GA {value!r} is not a number of weeks or 'weeks+days' (e.g. 27+3)")
     else:
         weeks = check_finite(value, "GA (weeks)")
     if not math.isfinite(weeks):

@@ -1,14 +1,16 @@
 """A measured head as a DICOM Structured Report (TID 1500 Measurement Report, highdicom).
 
-One SR per measured frame: the fetus subject context (TID 1008), procedure reported SCT
-363679005 (CID 100), HC in mm (LOINC 11984-2), the ellipse as SCOORD ELLIPSE on the source
-instance and frame, BPD, OFD, the corrected BPD and the cephalic index, the method (model name,
-version, sha256) as algorithm identification, GA by each formula with its equation (Hadlock's
-as CID 12013 codes it, LOINC 11932-1), and the review flag and its reasons as qualitative
-evaluations; with a GA from dating, the HC's centile and z-score (below). Same study as the source, a new series;
-every UID new per call but the Device Observer UID (one per model). The patient and study
-fields copied from the source are made valid, and the SR's times put in the source's time
-zone, by `dicom_sr_evidence` (through `dicom_sr_document`, which builds the document).
+One SR per measured frame: the fetus subject context (TID 1008, its mandatory Subject ID saying
+the fetus is unknown: `FETUS_SUBJECT_ID`), the skull (SCT 89546000, CID 12020) as the planar
+ROI's finding type, procedure reported SCT 363679005 (CID 100), HC in mm (LOINC 11984-2), the
+ellipse as SCOORD ELLIPSE on the source instance and frame, BPD, OFD, the corrected BPD and the
+cephalic index, the method (model name, version, sha256) as algorithm identification, GA by each
+formula with its equation (Hadlock's as CID 12013 codes it, LOINC 11932-1), and the review flag
+and its reasons as qualitative evaluations; with a GA from dating, the HC's centile and z-score
+(below). Same study as the source, a new series; every UID new per call but the Device Observer
+UID (one per model). The patient and study fields copied from the source are made valid, and the
+SR's times put in the source's time zone, by `dicom_sr_evidence` (through `dicom_sr_document`,
+which builds the document).
 
 The HC's calibrated 95% interval is a measurement uncertainty, not a normal range: it goes in
 TID 310 Measurement Properties as SCT 371886008 "+, range of upper measurement uncertainty" and
@@ -39,7 +41,13 @@ from hc_tf.report.dicom_sr_document import MANUFACTURER, SCHEME, SRError, compre
 HC_CODE = (loinc.HC, "LN", "Fetal Head Circumference US")
 GA_CODE = (loinc.GESTATIONAL_AGE, "LN", "Gestational age")
 PROCEDURE_CODE = ("363679005", "SCT", "Imaging procedure")
-FETAL_HEAD_CODE = ("1279005", "SCT", "Fetal head")  # finding type of the planar ROI
+# The planar ROI's finding type: the skull outline the HC is measured on, as DICOM's CID 12020
+# Fetal Biometry Anatomic Site codes it (SCT 1279005 "Fetal head" was in no DICOM context group).
+FETAL_HEAD_CODE = ("89546000", "SCT", "Skull")
+# TID 1008's Subject ID (121030): it or a Fetus ID is mandatory (row 3/row 4, MC each on the
+# other; highdicom writes the Subject ID). An image header does not say which fetus it shows, so
+# the value says so rather than naming fetus "1": twins' SRs must not read as one fetus tracked.
+FETUS_SUBJECT_ID = "unknown: the image does not say which fetus"
 # TID 1500 row 12: the report's Qualitative Evaluations container (CODE and TEXT items).
 QUALITATIVE = ("C0034375", "UMLS", "Qualitative Evaluations")
 REVIEW_NAME = ("REVIEW", SCHEME, "Review needed")
@@ -316,7 +324,7 @@ def build_sr(source: Any, frame: Optional[int], ellipse: Any, hc_mm: float,
         observer_device_context=device_observer(model),
         subject_context=hd.sr.SubjectContext(
             subject_class=codes.DCM.Fetus,
-            subject_class_specific_context=hd.sr.SubjectContextFetus(subject_id="1")))
+            subject_class_specific_context=hd.sr.SubjectContextFetus(subject_id=FETUS_SUBJECT_ID)))
     report = hd.sr.MeasurementReport(observation_context=context,
                                      procedure_reported=concept(PROCEDURE_CODE),
                                      imaging_measurements=[roi])

@@ -7,10 +7,13 @@ Biometry Group per measurement (HC, BPD, OFD, corrected BPD): each image's value
 inferred from its ellipse on its frame (TID 320), with its 95% interval as the measurement's
 uncertainty (TID 310); with several images, their mean (Derivation: Mean) and the mean's
 interval, as exams.csv has them. The HC group adds the GA of the (mean) HC by each equation
-(Hadlock's by its CID 12013 code) and, with a GA from dating, the HC's growth percentile rank
+(Hadlock's by its CID 12013 code), with exams.csv's 95% interval of it as TID 310 offsets
+(Hadlock's, with its 2 SD; none by INTERGROWTH-21st, which publishes no per-estimate spread)
+and, with a GA from dating, the HC's growth percentile rank
 and z-score (CID 12017) on the INTERGROWTH-21st standard. The cephalic index goes in TID
 5004's Fetal Biometry Ratios, alike. The Fetus Summary (TID 5003) carries the GA from dating
-and, as comments, the review flag, its reasons and the images' disagreement.
+(LOINC 11885-1 "by LMP" from the file's LMP, 11884-4 "Gestational age Estimated" when typed:
+never the HC-derived GAs' 18185-9) and, as comments, the review flag, its reasons and the images' disagreement.
 
 No fetus subject context (TID 1008): DICOM asks for one where a report covers several fetuses,
 and an image header does not say which fetus it shows.
@@ -24,10 +27,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from hc_tf.io import dicom_dating
 from hc_tf.report import dicom_sr
 from hc_tf.report import dicom_sr_document
+from hc_tf.report import loinc
 from hc_tf.report import records as records_lib
 from hc_tf.report.dicom_sr import concept
 
 DAY = ("d", "UCUM", "day")
+# The Fetus Summary's GA from dating when typed: not 18185-9, the Biometry Group's HC-derived GAs'
+# code (`loinc.GESTATIONAL_AGE_ESTIMATED`); one from the file's LMP is 11885-1 "by LMP".
+TYPED_GA_CODE = (loinc.GESTATIONAL_AGE_ESTIMATED, "LN", "Gestational age Estimated")
 # The centile's standard: CID 12015 (Fetal Growth Equations and Tables) has no INTERGROWTH-21st.
 IG21_HC_TABLE = ("IG21STHCBYGA", dicom_sr_document.SCHEME, "HC by GA, INTERGROWTH-21st 2014")
 # (pydicom's LOINC keyword, report field, interval field, unit): CID 12005 (Fetal Biometry
@@ -121,7 +128,8 @@ def _inferred_from(name, value) -> Any:
 
 def _hc_derived(exam: Mapping[str, Any]) -> List[Any]:
     """The GA of the (mean) HC by each equation, in days, with exams.csv's 95% interval of it as
-    TID 310 offsets, and the HC's growth percentile rank and z-score at the GA from dating."""
+    TID 310 offsets (none by INTERGROWTH-21st), and the HC's growth percentile rank and z-score
+    at the GA from dating."""
     from pydicom.sr.codedict import codes
     from hc_tf.report import exams
     out = []
@@ -159,7 +167,7 @@ def _summary(members: Sequence[Mapping[str, Any]], exam: Mapping[str, Any]) -> A
     content = []
     if exam.get("known_ga_weeks") is not None:
         by_lmp = (members[0].get("dating") or {}).get("source") == dicom_dating.LMP_SOURCE
-        code = codes.LN.GestationalAgeByLMP if by_lmp else codes.LN.GestationalAge  # CID 12019
+        code = codes.LN.GestationalAgeByLMP if by_lmp else concept(TYPED_GA_CODE)
         content.append(_num(code, round(float(exam["known_ga_weeks"]) * 7, 2), DAY))
     content += [hd.sr.TextContentItem(name=codes.DCM.Comment, value=line,
                                       relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)

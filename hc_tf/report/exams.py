@@ -12,7 +12,8 @@ shown is the key without its source, unless two exams would then read the same: 
 whole key (`hc18:007`, `file:007`). An exam row holds the mean HC of the images where a head
 was found, its spread (SD and range), the interval of the mean, the mean BPD and OFD, the GA of
 the mean (with its 95% interval by each formula, as an image's: the mean's interval through
-the formula, combined with the formula's spread where it publishes one), the mean's centile
+the formula, combined with the formula's spread: Hadlock's 2 SD; none by INTERGROWTH-21st,
+which publishes no per-estimate spread), the mean's centile
 when its heads share one GA from dating (with the centiles the mean's interval spans), and a
 disagreement flag. The web app's port (web_app/src/core/exams.js) groups and computes the
 same, checked on the cases of tests/fixtures/exams_cases.json.
@@ -127,7 +128,7 @@ def _ga(hc_mm: float, method: clinical.GaMethod) -> Dict[str, Any]:
 def _ga_intervals(mean: float, half: float) -> Dict[str, Optional[float]]:
     """The 95% interval of the GA of the mean HC by each formula, as an image's GA interval
     shows it (`intervals.ga_interval`, read by `ga_interval_bounds`); None where the formula
-    does not reach."""
+    does not reach or publishes no spread (INTERGROWTH-21st)."""
     from hc_tf.clinical import intervals
     iv = intervals.HcInterval(mean, 0.95, mean - half, mean + half, half, "the exam's mean")
     out = {}
@@ -141,21 +142,19 @@ def _ga_intervals(mean: float, half: float) -> Dict[str, Optional[float]]:
 def ga_interval_bounds(g: Mapping[str, Any]) -> Optional[Tuple[float, float]]:
     """(lower, upper) days of a GA interval's fields (`intervals.GaInterval`'s, as report.json's
     "ga_interval"[key] holds them): the HC interval through the formula combined with the
-    formula's own spread (Hadlock's 2 SD), or the measurement's part alone where the formula
-    publishes no spread (INTERGROWTH-21st); None where an end is beyond the formula's range."""
-    combined = g.get("combined_lower_days") is not None
-    bounds = ((g.get("combined_lower_days"), g.get("combined_upper_days")) if combined
-              else (g.get("measurement_lower_days"), g.get("measurement_upper_days")))
+    formula's own spread (Hadlock's 2 SD). None where the formula publishes no spread
+    (INTERGROWTH-21st: its measurement's part alone would leave out the equation's own, several
+    times wider) or an end is beyond the formula's range: one rule for every output."""
+    bounds = (g.get("combined_lower_days"), g.get("combined_upper_days"))
     return None if None in bounds else (float(bounds[0]), float(bounds[1]))
 
 
-def ga_interval_method(whose: str, method: clinical.GaMethod, spread_kind: Optional[str]) -> str:
+def ga_interval_method(whose: str, method: clinical.GaMethod, spread_kind: str) -> str:
     """A GA interval record's method: `whose` HC interval through the formula, combined with
-    its spread (`spread_kind`, "2 SD"), or without one the measurement's part alone."""
+    its spread (`spread_kind`, "2 SD")."""
     from hc_tf.report import records
-    part = (f"combined with the formula's {spread_kind}" if spread_kind is not None
-            else "the measurement's part alone (the formula publishes no spread)")
-    return f"{whose} HC interval through {records.GA_TITLES[method]}, {part}"
+    return (f"{whose} HC interval through {records.GA_TITLES[method]}, combined with the "
+            f"formula's {spread_kind}")
 
 
 def ga_interval_record(row: Mapping[str, Any], key: str) -> Optional[Dict[str, Any]]:
@@ -166,9 +165,8 @@ def ga_interval_record(row: Mapping[str, Any], key: str) -> Optional[Dict[str, A
         return None
     method = dict(GA_METHODS)[key]
     spread = clinical.ga_from_hc(float(row["hc_mean_mm"]), method).uncertainty
-    kind = spread.kind if spread is not None and spread.plus_minus_days is not None else None
     return {"lower": float(lower), "upper": float(upper), "level": 0.95,
-            "method": ga_interval_method("the exam's mean", method, kind)}
+            "method": ga_interval_method("the exam's mean", method, spread.kind)}
 
 
 def image_ga_interval_record(g: Optional[Mapping[str, Any]],
@@ -179,9 +177,9 @@ def image_ga_interval_record(g: Optional[Mapping[str, Any]],
     bounds = ga_interval_bounds(g) if g else None
     if bounds is None:
         return None
-    kind = g["formula_kind"] if g.get("combined_lower_days") is not None else None
     return {"lower": bounds[0], "upper": bounds[1], "level": 0.95,
-            "method": ga_interval_method("this image's", dict(GA_METHODS)[key], kind)}
+            "method": ga_interval_method("this image's", dict(GA_METHODS)[key],
+                                         g["formula_kind"])}
 
 
 def exam_record(exam: str, members: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

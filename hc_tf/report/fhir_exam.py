@@ -9,7 +9,9 @@ Observations, which it lists as `result`:
   the study, every image (and frame) and its TID 1500 SR. The HC's is read as size for the GA
   from dating (normal range, interpretation, centile) as an image's is, when its images share one.
 - The GA of the exam's HC by each equation (`fhir_ga`: LOINC 18185-9, in days, the equation
-  as method), with exams.csv's 95% interval of it, derivedFrom the HC's Observation.
+  as method), with exams.csv's 95% interval of it (Hadlock's, with its 2 SD; none by
+  INTERGROWTH-21st, which publishes no per-estimate spread: a note quoting the paper's
+  prediction interval), derivedFrom the HC's Observation.
 
 The report: status preliminary (a model's measurement, for a clinician to confirm), category
 OB Ultrasound (HL7 v2 table 0074), code LOINC 11525-3 with DICOM's 125000 (the SR's root), the
@@ -114,11 +116,16 @@ def _hc_centile(value: float, exam: Mapping[str, Any]) -> Optional[Dict[str, Any
 
 def _ga_observation(key: str, exam: Mapping[str, Any], hc_url: str, model, effective,
                     subject) -> Dict[str, Any]:
-    """The GA of the exam's HC by one equation, in days, with its interval, from the HC's."""
+    """The GA of the exam's HC by one equation, in days, with its interval (none by
+    INTERGROWTH-21st: a note quoting its paper's prediction interval), from the HC's."""
+    from hc_tf import clinical
     from hc_tf.report import exams
+    ga = records_lib.ga_record(clinical.ga_from_hc(float(exam["hc_mean_mm"]),
+                                                   dict(exams.GA_METHODS)[key]))
     return fhir_ga.ga_observation(key, exam[f"ga_{key}_days"], "the exam's",
                                   exams.ga_interval_record(exam, key), model,
-                                  [{"reference": hc_url}], [], effective, subject)
+                                  [{"reference": hc_url}], fhir_ga.spread_note(ga), effective,
+                                  subject)
 
 
 def _shown(value: float, unit: str) -> str:

@@ -6,8 +6,10 @@ equation: LOINC 18185-9, the equation in the code's text and in the method ("Had
 from this image's HC"), the value in days (UCUM "d", to 2 decimals), and its 95% interval
 riding on the value as the HC's does (`fhir.with_interval`), by exams.csv's rule
 (`exams.ga_interval_bounds`): the HC interval through the equation combined with the
-equation's own spread where it publishes one, else the measurement's part alone, its method
-saying which. An equation whose range the HC is outside gives no Observation.
+equation's own spread (Hadlock's 2 SD), its method saying so. INTERGROWTH-21st publishes no
+per-estimate spread, so its GA has no interval (the measurement's part alone would make it look
+several times more precise than it is), and a note quoting the paper's prediction interval
+instead. An equation whose range the HC is outside gives no Observation.
 
 Both share code 18185-9, so `short_name` tells them apart by the code's text: the node files
 each under an id of its own (`fhir.bundle_observations`).
@@ -40,6 +42,15 @@ def short_name(doc: Mapping[str, Any]) -> Optional[str]:
     return None
 
 
+def spread_note(ga: Mapping[str, Any]) -> List[Dict[str, str]]:
+    """The note of a GA whose equation publishes no per-estimate spread (a GA record's
+    "uncertainty_days" None: INTERGROWTH-21st), quoting its "uncertainty" text; [] else."""
+    if ga.get("uncertainty_days") is not None or not ga.get("uncertainty"):
+        return []
+    return [{"text": f"no 95% interval of the GA (the equation's own spread: "
+                     f"{ga['uncertainty']})"}]
+
+
 def ga_observation(key: str, days: float, whose: str, interval: Optional[Dict[str, Any]],
                    model: Any, derived: List[Dict[str, Any]], notes: List[Dict[str, str]],
                    effective: Optional[str], subject: Optional[Dict[str, Any]]
@@ -68,5 +79,6 @@ def image_ga_observations(gestational_age: Optional[Mapping[str, Any]],
         if ga.get("status") == "ok":
             interval = exams.image_ga_interval_record((ga_interval or {}).get(key), key)
             out.append(ga_observation(key, ga["ga_days"], "this image's", interval, model,
-                                      derived, list(notes), effective, subject))
+                                      derived, list(notes) + spread_note(ga), effective,
+                                      subject))
     return out

@@ -4,7 +4,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { EXAM_FIELDS, examIds, examOfName, examRecords, examsCsv } from '../src/core/exams.js';
+import { EXAM_FIELDS, examIds, examOfName, examRecords, examsCsv, gaIntervalBounds, imageGaIntervalRecord } from '../src/core/exams.js';
 import { REPO, loadJson } from './helpers.js';
 
 const spec = loadJson('hc_effunet_int8.json').clinical;
@@ -47,4 +47,21 @@ test('ids shown stay unique when a label reads like another exam\'s whole key', 
     { 'exam:hc18:7': 'exam:hc18:7', 'exam:7': 'exam:7', 'hc18:7': 'hc18:7' });
   assert.deepEqual(Object.fromEntries(examIds(['exam:visit 1', 'dicom:1.2/3'])),
     { 'exam:visit 1': 'visit 1', 'dicom:1.2/3': '1.2/3' });
+});
+
+test('a GA interval only where the equation publishes its spread: Hadlock\'s with its 2 SD, none by INTERGROWTH-21st', () => {
+  const iv = (hc) => ({ level: 0.95, lower_mm: hc - 4, upper_mm: hc + 4, half_width_mm: 4, method: 'test' });
+  const head = (name, hc) => ({ filename: name, found: true, hc_mm: hc, review: false, review_reasons: [], hc_interval: iv(hc),
+    biometry: null, known_ga_weeks: null, dating: null });
+  const [row] = examRecords(spec, [head('050_HC.png', 180), head('050_2HC.png', 182)]);
+  assert.ok(row.ga_intergrowth_days !== null && row.ga_hadlock_lower_95_days < row.ga_hadlock_days - 7); // ±2 SD: over a week
+  assert.equal(row.ga_intergrowth_lower_95_days, null);
+  assert.equal(row.ga_intergrowth_upper_95_days, null);
+  // an image's: the measurement's part alone is no interval
+  const measurementOnly = { measurement_lower_days: 140, measurement_upper_days: 144, combined_lower_days: null, combined_upper_days: null };
+  assert.equal(gaIntervalBounds(measurementOnly), null);
+  assert.equal(imageGaIntervalRecord(measurementOnly, 'intergrowth'), null);
+  const combined = { ...measurementOnly, combined_lower_days: 130, combined_upper_days: 154, formula_kind: '2 SD' };
+  assert.deepEqual(imageGaIntervalRecord(combined, 'hadlock'), { lower: 130, upper: 154, level: 0.95,
+    method: "this image's HC interval through Hadlock 1984, combined with the formula's 2 SD" });
 });

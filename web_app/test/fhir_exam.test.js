@@ -42,3 +42,18 @@ test('no SR beside it: no identifier, derivedFrom the study and each frame only'
   const hc = examBundle(spec, members, examRecord(spec, 'x', members), MODEL).entry[1].resource;
   assert.deepEqual(hc.derivedFrom.map((d) => d.display), ['study 1.2.3', 'source image, frame 1', 'source image, frame 2']);
 });
+
+test('the GA by INTERGROWTH-21st has no interval, a note quoting its paper\'s prediction interval; Hadlock\'s has its 2 SD', () => {
+  const members = [head(1, 180), head(2, 182)];
+  const obs = examBundle(spec, members, examRecord(spec, 'x', members), MODEL).entry.map((e) => e.resource)
+    .filter((r) => r.valueQuantity?.unit === 'd');
+  assert.equal(obs.length, 2);
+  const [hadlock, intergrowth] = obs;
+  assert.ok(hadlock.valueQuantity.extension);
+  assert.match(hadlock.note.at(-1).text, /combined with the formula's 2 SD$/);
+  assert.equal(intergrowth.valueQuantity.extension, undefined);
+  assert.equal(intergrowth.note.length, 1);
+  assert.match(intergrowth.note[0].text, /^no 95% interval of the GA \(the equation's own spread: no per-estimate value published; the paper reports a 95% prediction interval of about 6-7 days at 14 weeks/);
+  const report = examBundle(spec, members, examRecord(spec, 'x', members), MODEL).entry[0].resource;
+  assert.match(report.text.div, /<td>GA by INTERGROWTH-21st 2016 \(HC\)<\/td><td>[^<]*<\/td><td>none<\/td>/);
+});

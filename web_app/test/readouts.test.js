@@ -92,6 +92,14 @@ test('biometry and GA from BPD, every case', () => {
   for (const c of cases) close(biometryRecord(spec, ...c.semi_axes_mm), c.record, `biometry ${c.semi_axes_mm}`);
 });
 
+test('head shape: an HC beyond every GA formula (000_HC, ~46 mm) is never called the preferred dating measurement', () => {
+  const r = biometryRecord(spec, 8.0, 7.0); // brachycephalic, HC ~47 mm
+  assert.ok(Object.values(gaFromHcAll(spec, 47.0)).every((g) => g.ga_days === null));
+  assert.equal(r.head_shape, 'brachycephalic');
+  assert.ok(!r.head_shape_text.includes('preferred dating'), r.head_shape_text);
+  assert.ok(r.head_shape_text.endsWith('; prefer the HC for dating, where it gives a GA'), r.head_shape_text);
+});
+
 test('"GA from dating" wording', () => {
   for (const c of golden.clinical.dating) assert.equal(datingDisplay(spec, parseGaWeeks(spec, c.ga_input)), c.display);
 });

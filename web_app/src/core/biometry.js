@@ -10,13 +10,16 @@ function positive(v, what) {
   return v;
 }
 
+// biometry.PREFER_HC: true whether or not the HC gives a GA (the advice, not a claim that this head's HC dates it).
+const PREFER_HC = 'prefer the HC for dating, where it gives a GA';
+
 /** biometry.head_shape: [shape, sentence]. */
 function headShape(ci, [lo, hi]) {
   if (ci < lo) {
-    return ['dolichocephalic', `cephalic index ${formatBeyond(ci, lo, 1)} below ${fmtG(lo)} (dolichocephalic head): BPD underestimates age; HC is the preferred dating measurement`];
+    return ['dolichocephalic', `cephalic index ${formatBeyond(ci, lo, 1)} below ${fmtG(lo)} (dolichocephalic head): BPD underestimates age; ${PREFER_HC}`];
   }
   if (ci > hi) {
-    return ['brachycephalic', `cephalic index ${formatBeyond(ci, hi, 1)} above ${fmtG(hi)} (brachycephalic head): BPD overestimates age; HC is the preferred dating measurement`];
+    return ['brachycephalic', `cephalic index ${formatBeyond(ci, hi, 1)} above ${fmtG(hi)} (brachycephalic head): BPD overestimates age; ${PREFER_HC}`];
   }
   return ['normal', `cephalic index ${fmtFixed(ci, 1)} within ${fmtG(lo)}-${fmtG(hi)} (normal head shape)`];
 }

@@ -96,7 +96,7 @@ export function formatCentile(centile, flagLimit = null) {
 }
 
 const WEEKS_DAYS = /^\s*(\d{1,2})\s*\+\s*([0-6])\s*$/;
-const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/; // units._DECIMAL: no exponent ("1e1" is refused)
 
 /**
  * A GA as entered (LMP or dating scan) -> weeks (units.parse_ga_weeks): weeks ("27.5") or

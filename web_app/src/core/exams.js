@@ -124,29 +124,25 @@ function gaIntervals(spec, m, half) {
 
 /**
  * exams.ga_interval_bounds: [lower, upper] days of a GA interval's fields (intervals.js gaInterval's, a record's
- * ga_interval[key]): combined with the formula's spread where it publishes one, else the measurement's part alone;
- * null where an end is out of range.
+ * ga_interval[key]): combined with the formula's own spread (Hadlock's 2 SD); null where the formula publishes no
+ * spread (INTERGROWTH-21st: the measurement's part would leave out the equation's own) or an end is out of range.
  */
 export function gaIntervalBounds(g) {
   const known = (x) => x !== null && x !== undefined;
-  const bounds = known(g.combined_lower_days) ? [g.combined_lower_days, g.combined_upper_days]
-    : [g.measurement_lower_days, g.measurement_upper_days];
+  const bounds = [g.combined_lower_days, g.combined_upper_days];
   return bounds.every(known) ? bounds : null;
 }
 
-/** exams.ga_interval_method: `whose` HC interval through formula `key`, combined with its spread (`spreadKind`) or not. */
+/** exams.ga_interval_method: `whose` HC interval through formula `key`, combined with its spread (`spreadKind`). */
 export function gaIntervalMethod(whose, key, spreadKind) {
-  const part = spreadKind !== null ? `combined with the formula's ${spreadKind}`
-    : "the measurement's part alone (the formula publishes no spread)";
-  return `${whose} HC interval through ${GA_TITLES[key]}, ${part}`;
+  return `${whose} HC interval through ${GA_TITLES[key]}, combined with the formula's ${spreadKind}`;
 }
 
 /** exams.image_ga_interval_record: an image's GA interval by formula `key` (its record's ga_interval[key]) as an interval record (days), or null. */
 export function imageGaIntervalRecord(g, key) {
   const bounds = g ? gaIntervalBounds(g) : null;
   if (!bounds) return null;
-  const kind = g.combined_lower_days !== null && g.combined_lower_days !== undefined ? g.formula_kind : null;
-  return { lower: bounds[0], upper: bounds[1], level: 0.95, method: gaIntervalMethod("this image's", key, kind) };
+  return { lower: bounds[0], upper: bounds[1], level: 0.95, method: gaIntervalMethod("this image's", key, g.formula_kind) };
 }
 
 /** exams.exam_record: one exam's row (EXAM_FIELDS) from its images' report records. */

@@ -130,6 +130,12 @@ export function withInterval(doc, name, iv, unit = 'mm') {
   return doc;
 }
 
+/** fhir_ga.spread_note: the note of a GA whose equation publishes no per-estimate spread (INTERGROWTH-21st), quoting its text; [] else. */
+export function spreadNote(ga) {
+  if ((ga.uncertainty_days !== null && ga.uncertainty_days !== undefined) || !ga.uncertainty) return [];
+  return [{ text: `no 95% interval of the GA (the equation's own spread: ${ga.uncertainty})` }];
+}
+
 /** fhir_ga.ga_observation: the GA by equation `key` of `whose` HC ("the exam's", "this image's"), in days, with its interval (days). */
 export function gaObservation(key, days, whose, interval, model, derived, notes, effective, subject = null) {
   const doc = headObservation(gaCode(key), Number(fmtFixed(days, 2)), `${GA_TEXT[key]} from ${whose} HC`, model, derived, notes, // round(x, 2)
@@ -141,7 +147,7 @@ export function gaObservation(key, days, whose, interval, model, derived, notes,
 function imageGaObservations(gestationalAge, gaInterval, model, derived, notes, effective) {
   return GA_KEYS.filter((key) => gestationalAge?.[key]?.status === 'ok')
     .map((key) => gaObservation(key, gestationalAge[key].ga_days, "this image's", imageGaIntervalRecord(gaInterval?.[key], key), model,
-      derived, structuredClone(notes), effective));
+      derived, [...structuredClone(notes), ...spreadNote(gestationalAge[key])], effective));
 }
 
 /** fhir._with_head_shape: the cephalic index's normal range and the head shape read against it. */

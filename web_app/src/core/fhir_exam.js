@@ -14,7 +14,7 @@ import { v5 as uuidV5 } from 'uuid';
 import { formatGa, gaFromHc, hcCentile } from './clinical.js';
 import { fsum, gaIntervalMethod } from './exams.js';
 import { AXES, AXIS_TITLES, CI_CODE, DCM, DICOM_UID, GA_KEYS, GA_TEXT, HC_CODING, LOINC, OID, gaObservation, headObservation, intervalBounds,
-  modelMethod, readInterval, sourceReferences, withCentile, withInterval } from './fhir.js';
+  modelMethod, readInterval, sourceReferences, spreadNote, withCentile, withInterval } from './fhir.js';
 import { fmtFixed } from './pyformat.js';
 
 const NAMESPACE_OID = '6ba7b812-9dad-11d1-80b4-00c04fd430c8'; // Python's uuid.NAMESPACE_OID (RFC 9562)
@@ -99,14 +99,14 @@ function gaIntervalRecord(spec, exam, key) {
   if (lower === undefined || lower === null || upper === undefined || upper === null) return null;
   const method = spec.ga_from_hc.methods.find((m) => m.method === GA_METHODS[key]);
   const g = gaFromHc(spec, exam.hc_mean_mm, method.method); // its spread at the exam's mean HC
-  const kind = g.uncertainty_days !== null ? g.uncertainty_kind : null;
-  return { lower, upper, level: 0.95, method: gaIntervalMethod("the exam's mean", key, kind) };
+  return { lower, upper, level: 0.95, method: gaIntervalMethod("the exam's mean", key, g.uncertainty_kind) };
 }
 
-/** fhir_exam._ga_observation: the GA of the exam's HC by one equation, in days, with its interval, from the HC's. */
+/** fhir_exam._ga_observation: the GA of the exam's HC by one equation, in days, with its interval (none by INTERGROWTH-21st: a note quoting its paper's prediction interval), from the HC's. */
 function examGaObservation(spec, key, exam, hcUrl, model, effective, subject) {
-  return gaObservation(key, exam[`ga_${key}_days`], "the exam's", gaIntervalRecord(spec, exam, key), model, [{ reference: hcUrl }], [],
-    effective, subject);
+  const method = spec.ga_from_hc.methods.find((m) => m.method === GA_METHODS[key]);
+  return gaObservation(key, exam[`ga_${key}_days`], "the exam's", gaIntervalRecord(spec, exam, key), model, [{ reference: hcUrl }],
+    spreadNote(gaFromHc(spec, exam.hc_mean_mm, method.method)), effective, subject);
 }
 
 /** fhir_exam._shown: a value as the narrative shows it, a GA in days as weeks+days. */
