@@ -15,6 +15,7 @@ import argparse
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -29,7 +30,13 @@ from hc_tf.report import dicom_sr_document
 from hc_tf.report import fhir
 from hc_tf.report import records as report_lib
 from hc_tf.surfaces import dicom_predict
-from tests import dicom_files
+try:  # the tests' fixtures: importable from the repository root, as `python -m benchmarks.X`
+    from tests import dicom_files
+except ModuleNotFoundError as err:
+    if err.name != "tests":
+        raise
+    sys.exit("run it from the repository root as: python -m benchmarks.dicom_benchmark "
+             "(it uses the tests' fixtures, which `python benchmarks/dicom_benchmark.py` cannot import)")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

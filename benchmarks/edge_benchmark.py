@@ -6,7 +6,7 @@
 Converts each mode into a temporary folder (int8 calibrated on the TFDS train
 split, or, without --data-dir, on seeded HC18 training_set images), then prints
 per model: file size (MB), single-image latency (the invoke / model call alone,
-median of --runs after warm-up) and end-to-end time per image (decode PNG ->
+median of --runs, at least 20, after warm-up) and end-to-end time per image (decode PNG ->
 letterbox -> model -> HC, median over --images HC18 test images), and the
 int8/float32 ratios. Keras runs with TensorFlow limited to --threads threads.
 With --keep-dir, a `model_<mode>.tflite` already there is reused, not converted
@@ -32,6 +32,7 @@ from hc_tf import preprocess
 
 
 MODES = ("float32", "float16", "dynamic", "int8")
+MIN_RUNS = 20  # fewer invokes: the median moves with whatever else the machine does
 
 
 def hc18_calibration(hc18, input_hw, n, seed):
@@ -89,7 +90,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     if not os.path.isfile(os.path.join(args.hc18, hc18_csv.TEST_CSV)):
         p.error(f"--hc18 {args.hc18}: not an HC18 release folder (no {hc18_csv.TEST_CSV})")
-    runs = max(args.runs, 20)
+    runs = max(args.runs, MIN_RUNS)
+    if runs != args.runs:
+        print(f"note: --runs {args.runs} raised to {runs}, the fewest for a steady median",
+              file=sys.stderr)
 
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)

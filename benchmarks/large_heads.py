@@ -1,11 +1,13 @@
 """Why large heads err (the first accuracy lever), and a second pass on a crop, on the validation split.
 
-For every validation image: the released model's HC error, the model pixel's size in mm (pixel
-size / letterbox scale), the share of the reference outline outside the image (a head cut by
-the image edge), then a second pass: the same model on a crop around the first pass's ellipse
-(the ellipse's box plus a margin, widened to the model's aspect, shifted to stay inside the
-image), letterboxed as usual; HC is the crop's (same pixel size), Dice and HD after shifting
-the ellipse back. Prints the figures by head-size band and by mm per model pixel.
+For every validation image: the model's HC error (by default the released int8 model's, which
+trained on these images too: in-sample, and the script says so as `hc-tf evaluate` does), the
+model pixel's size in mm (pixel size / letterbox scale), the share of the reference outline
+outside the image (a head cut by the image edge), then a second pass: the same model on a crop
+around the first pass's ellipse (the ellipse's box plus a margin, widened to the model's aspect,
+shifted to stay inside the image), letterboxed as usual; HC is the crop's (same pixel size),
+Dice and HD after shifting the ellipse back. Prints the figures by head-size band and by mm per
+model pixel.
 
     python -m benchmarks.large_heads --data-dir ~/hc-runs/tfds [--model M] [--margin 1.3] [--csv OUT]
 """
@@ -24,6 +26,7 @@ from hc_tf import inference
 from hc_tf import measure as measure_lib
 from hc_tf import models
 from hc_tf.io import tables
+from hc_tf.surfaces.evaluate import in_sample_note
 from hc_tf.surfaces.interval_fitting import band_of, subject_folds
 from hc_tf.surfaces.interval_predictions import subject_of
 
@@ -252,12 +255,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from hc_tf.train import data as data_lib  # TFDS: the one TF-side import
 
-    runner = inference.load_runner(args.model or models.released_edge_model())
+    model = args.model or models.released_edge_model()
+    runner = inference.load_runner(model)
     rows = rows_for(runner, data_lib.load_samples(args.data_dir, "validation"), args.margin)
     if args.csv:
         tables.write_rows_csv(args.csv, rows, list(rows[0]))
-    print(f"{os.path.basename(args.model or models.released_edge_model())}, margin {args.margin}")
+    print(f"{os.path.basename(model)}, margin {args.margin}")
     print_report(rows)
+    # The released model trained on these images too: `hc-tf evaluate`'s note, on the same test.
+    note = in_sample_note(model, args.data_dir, getattr(runner, "sha256", None))
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 

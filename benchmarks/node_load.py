@@ -16,12 +16,19 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 
-from tests import dicom_files
-from tests import node_support as ns
+try:  # the tests' fixtures: importable from the repository root, as `python -m benchmarks.X`
+    from tests import dicom_files
+    from tests import node_support as ns
+except ModuleNotFoundError as err:
+    if err.name != "tests":
+        raise
+    sys.exit("run it from the repository root as: python -m benchmarks.node_load "
+             "(it uses the tests' fixtures, which `python benchmarks/node_load.py` cannot import)")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

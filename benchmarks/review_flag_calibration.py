@@ -125,6 +125,13 @@ def risk_coverage(rows, rule):
     return table, err
 
 
+# The refusal's way out here: this script's --predictions, and the command that writes them.
+PREDICTIONS_ROUTE = ("calibrate its flag with --predictions OOF.csv, its recipe's out-of-fold "
+                     "predictions (python -m hc_tf.surfaces.calibrate_intervals collect --cv-work "
+                     "CV_WORK --data-dir DATA_DIR --out OOF.csv writes them), or pass --model for "
+                     "a model trained on the train split")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
@@ -139,7 +146,7 @@ def main() -> None:
     if args.model and not args.predictions and args.split == "validation":
         from hc_tf.surfaces import interval_predictions
         try:
-            interval_predictions.refuse_a_model_trained_on_validation(args.model)
+            interval_predictions.refuse_a_model_trained_on_validation(args.model, PREDICTIONS_ROUTE)
         except ValueError as err:
             sys.exit(f"review_flag_calibration: {err}")
     os.makedirs(args.out, exist_ok=True)

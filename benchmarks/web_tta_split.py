@@ -16,6 +16,7 @@ import argparse
 import copy
 import functools
 import http.server
+import importlib.util
 import json
 import os
 import shutil
@@ -206,6 +207,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=15, help="runs per figure (median)")
     args = ap.parse_args()
+    if importlib.util.find_spec("tests") is None:  # the browser half uses the tests' server
+        sys.exit("run it from the repository root as: python -m benchmarks.web_tta_split "
+                 "(it uses the tests' fixtures, which `python benchmarks/web_tta_split.py` "
+                 "cannot import)")
     body, tail = split_model(MODEL)
     with tempfile.TemporaryDirectory() as tmp:
         paths = [os.path.join(tmp, n) for n in ("body.tflite", "tail.tflite")]

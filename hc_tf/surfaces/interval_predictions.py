@@ -49,15 +49,20 @@ def soft_dice_confidence(prob: np.ndarray) -> float:
 CV_MODELS = {"int8": "model_int8.tflite", "keras": "model.keras"}  # cross_validate's names
 
 
-def refuse_a_model_trained_on_validation(model: str) -> None:
+# What `calibrate_intervals collect` offers instead of the released model's validation split.
+COLLECT_ROUTES = ("calibrate it with --cv-work (its recipe's out-of-fold predictions), check it "
+                  "on other images with --hc18-folder, or pass --model for a model trained on "
+                  "the train split")
+
+
+def refuse_a_model_trained_on_validation(model: str, routes: str = COLLECT_ROUTES) -> None:
     """The released model trained on all labelled images, the validation split's included: its
-    errors there are training errors, and a table fitted on them would be too narrow."""
+    errors there are training errors, and a table fitted on them would be too narrow.
+    `routes`: what the caller's own command line offers instead (default: `collect`'s)."""
     from hc_tf import models
     if os.path.isfile(model) and models.is_released(model):
         raise ValueError(f"{model}: the released model trained on the validation split too, so "
-                         "its predictions there are not held out; calibrate it with --cv-work "
-                         "(its recipe's out-of-fold predictions), check it on other images with "
-                         "--hc18-folder, or pass --model for a model trained on the train split")
+                         f"its predictions there are not held out; {routes}")
 
 
 def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_work: str = "",
