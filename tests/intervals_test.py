@@ -313,6 +313,11 @@ def test_ga_interval_combines_measurement_and_formula_spread():
     gi = intervals.ga_interval(intervals.hc_interval(180.0, None), "intergrowth21_hc_2016")
     assert gi.formula_half_days is None and gi.combined_lower_days is None
     assert gi.measurement_lower_days is not None
+    # ... which is shown as no interval: alone it claimed a precision the dating has not
+    # (about +-2 days beside Hadlock's +-10)
+    from hc_tf.report import records
+    assert records._ga_interval_text(gi) == "none: the formula publishes no spread"
+    assert records._ga_interval_text(g).endswith("weeks (measurement and formula)")
 
 
 def test_check_applies_the_package_table_without_refitting(tmp_path, capsys):
@@ -584,7 +589,7 @@ def test_a_centile_carries_the_centiles_of_its_hc_intervals_ends():
 def test_the_ga_from_bpd_carries_its_bpd_intervals_spread_and_the_formulas():
     """GA from BPD, as GA from HC: its GA at the BPD interval's ends (Hadlock 1984, BPD) and the
     formula's 2 SD, combined by root sum of squares; report.json ga_bpd_interval, report.csv its
-    two ends; none when the BPD has no interval, measurement only beyond the formula's range."""
+    two ends; none when the BPD has no interval or an end is beyond the formula's range."""
     from hc_tf.clinical import biometry
     from hc_tf.measure.geometry import Ellipse
     from hc_tf.measure.result import Measurement

@@ -216,9 +216,9 @@ def _ga_interval_text(g: intervals_lib.GaInterval) -> str:
     if g.combined_lower_days is not None:
         return (f"{clinical.format_ga(g.combined_lower_days)} to "
                 f"{clinical.format_ga(g.combined_upper_days)} weeks (measurement and formula)")
-    if g.measurement_lower_days is not None and g.measurement_upper_days is not None:
-        return (f"{clinical.format_ga(g.measurement_lower_days)} to "
-                f"{clinical.format_ga(g.measurement_upper_days)} weeks (measurement only)")
+    if g.ga_days is not None and g.formula_half_days is None:
+        # the measurement's part alone would claim a precision the dating does not have
+        return "none: the formula publishes no spread"
     return "out of range"
 
 

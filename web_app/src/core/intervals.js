@@ -175,9 +175,8 @@ function gaIntervalText(g) {
   if (g.combined_lower_days !== null) {
     return `${formatGa(g.combined_lower_days)} to ${formatGa(g.combined_upper_days)} weeks (measurement and formula)`;
   }
-  if (g.measurement_lower_days !== null && g.measurement_upper_days !== null) {
-    return `${formatGa(g.measurement_lower_days)} to ${formatGa(g.measurement_upper_days)} weeks (measurement only)`;
-  }
+  // records._ga_interval_text: the measurement's part alone would claim a precision the dating does not have
+  if (g.ga_days !== null && g.formula_half_days === null) return 'none: the formula publishes no spread';
   return 'out of range';
 }
 
