@@ -148,3 +148,33 @@ def test_a_file_name_cannot_forge_or_overwrite_a_line_on_stderr(tmp_path):
         f"unreadable: {d}/r\\rok.png: not a readable image file",
         f"unreadable: {d}/z\\nunreadable: all good.png: not a readable image file"]
     assert "\r" not in result.stderr
+
+
+def test_a_file_this_user_may_not_read_is_said_so_in_words(tmp_path, monkeypatch):
+    """`[Errno 13] Permission denied: '...'` was the message (the tests run as root, who may
+    read anything: the denial is made here)."""
+    import builtins
+    pydicom = pytest.importorskip("pydicom")
+    from hc_tf.io import dicom
+    png = tmp_path / "a.png"
+    cv2.imwrite(str(png), np.zeros((8, 8), np.uint8))
+    dcm = tmp_path / "b.dcm"
+    ds = pydicom.Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = "1.2.3"
+    ds.save_as(str(dcm), enforce_file_format=True)
+    real_os_open, real_open = os.open, builtins.open
+
+    def denied(path):
+        if str(path) in (str(png), str(dcm)):
+            raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(os, "open", lambda p, *a, **k: denied(p) or real_os_open(p, *a, **k))
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: denied(p) or real_open(p, *a, **k))
+    monkeypatch.setattr(io, "open", builtins.open)
+    with pytest.raises(PermissionError, match=r"a\.png: permission denied \(this user may not "):
+        images.read_file_bytes(str(png))
+    with pytest.raises(dicom.DicomError, match=r"b\.dcm: permission denied \(this user may not"):
+        dicom.read_header(str(dcm))

@@ -225,6 +225,8 @@ def read_header(path: str) -> Header:
             _remove_private_tags(ds)
     except DicomError:
         raise
+    except PermissionError:  # not the file's fault: as an image file's (images.read_file_bytes)
+        raise DicomError(f"{path}: permission denied (this user may not read it)") from None
     except Exception as err:  # pydicom raises many kinds on malformed input  # noqa: BLE001
         raise DicomError(f"{path}: not a readable DICOM file ({type(err).__name__}: "
                          f"{short(err)})") from None

@@ -140,7 +140,10 @@ def read_file_bytes(path: str, max_bytes: Optional[int] = None) -> bytes:
     check_regular(st, path, limit)
     # O_NONBLOCK: should a FIFO replace the file after the stat, open() does not wait for
     # a writer; the fstat below then refuses it.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except PermissionError:  # str() was "[Errno 13] Permission denied: '...'"
+        raise PermissionError(f"{path}: permission denied (this user may not read it)") from None
     with os.fdopen(fd, "rb") as f:
         check_regular(os.fstat(fd), path, limit)
         return read_bounded(f, path, limit)
