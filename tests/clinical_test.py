@@ -291,6 +291,9 @@ def test_bad_hc_raises(hc):
     # only the documented forms: "W+D" or a decimal number of weeks (float() took these)
     ("1e1", "not a number of weeks"), ("2.5E1", "not a number of weeks"),
     ("inf", "not a number of weeks"), ("2_7", "not a number of weeks"),
+    # blanks are spaces and tabs, as the app's (a BOM, a no-break space, a final newline: not)
+    ("\ufeff27.5", "not a number of weeks"), ("27.5\u00a0", "not a number of weeks"),
+    ("27.5\n", "not a number of weeks"),
     ("\u0662\u0667", "not a number of weeks"), ("\u0662\u0667+3", "not a number of weeks")])
 def test_bad_ga_raises(ga, match):
     with pytest.raises(ValueError, match=match):

@@ -60,8 +60,11 @@ def test_the_frame_walks_are_bounded_and_count_what_they_can():
     assert tiff_check.page_count(bytes(tiff)) == 2
     first = struct.unpack("<I", tiff[4:8])[0]
     entries = struct.unpack("<H", tiff[first:first + 2])[0]
-    tiff[first + 2 + 12 * entries:first + 6 + 12 * entries] = struct.pack("<I", first)  # a loop
-    assert tiff_check.page_count(bytes(tiff)) == 2  # the first IFD twice: counted, then stopped
+    link = slice(first + 2 + 12 * entries, first + 6 + 12 * entries)  # IFD0's next-IFD offset
+    tiff[link] = struct.pack("<I", first)  # a loop back to itself: one page, not two
+    assert tiff_check.page_count(bytes(tiff)) == 1
+    tiff[link] = struct.pack("<I", 0x7FFFFFFF)  # past the end: one page
+    assert tiff_check.page_count(bytes(tiff)) == 1
     gif = _saved(_frames(3), "GIF")
     assert gif_check.frame_count(gif[:len(gif) // 2]) >= 1  # cut short: the images before it
     assert webp_check.frame_count(b"RIFF\x04\x00\x00\x00WEBP") == 0

@@ -117,9 +117,10 @@ def format_centile(centile: float, flag_limit: Optional[float] = None) -> str:
 
 # The GA forms a person types: "weeks+days" or a plain decimal number of weeks, ASCII digits
 # only (float() would also take "1e1", "nan", "2_7" and other scripts' digits; the web app's
-# parseGaWeeks has the same two patterns).
-_WEEKS_DAYS = re.compile(r"^\s*([0-9]{1,2})\s*\+\s*([0-6])\s*$")
-_DECIMAL = re.compile(r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*$")
+# parseGaWeeks has the same two patterns). Blanks are spaces and tabs only: each language's \s
+# has its own set (JavaScript's takes a BOM), and Python's $ a final newline.
+_WEEKS_DAYS = re.compile(r"[ \t]*([0-9]{1,2})[ \t]*\+[ \t]*([0-6])[ \t]*\Z")
+_DECIMAL = re.compile(r"[ \t]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[ \t]*\Z")
 
 
 def parse_ga_weeks(value: GaInput) -> float:

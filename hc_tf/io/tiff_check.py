@@ -71,10 +71,10 @@ def page_count(data: bytes) -> int:
     offset = struct.unpack(order + offset_fmt, data[8 if big else 4:][:offset_size])[0]
     pages, seen = 0, set()
     while offset and pages < _MAX_PAGES:
-        pages += 1
         if offset in seen or offset + count_size > len(data):
-            break
+            break  # a damaged link, not a page: OpenCV and Pillow read one page of such a file
         seen.add(offset)
+        pages += 1
         (entries,) = struct.unpack(order + count_fmt, data[offset:offset + count_size])
         at = offset + count_size + entries * entry
         if at + offset_size > len(data):

@@ -9,6 +9,7 @@ import os
 from typing import Any, Iterable, List, Mapping, Sequence, Tuple, Union
 
 from hc_tf.io import atomic as io_utils
+from hc_tf.io import tables
 from hc_tf.measure.geometry import Ellipse
 from hc_tf.measure.geometry import wrap_pi
 from hc_tf.measure.pixel_size import positive_pixel_size
@@ -118,6 +119,7 @@ def write_submission_csv(path: Union[str, os.PathLike],
         values = [float(v) for v in row[1:]]
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"submission row has non-finite values: {row!r}")
-        writer.writerow([str(row[0])] + [repr(v) for v in values])  # repr: exact round trip
+        # repr: exact round trip; the name as every CSV's text cell (a spreadsheet's formula)
+        writer.writerow([tables.text_cell(str(row[0]))] + [repr(v) for v in values])
     io_utils.atomic_write_text(os.fspath(path), buf.getvalue())
 

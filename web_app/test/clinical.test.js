@@ -98,7 +98,7 @@ test('erf: known values to 1e-15', () => {
 
 test('GA entry: only "weeks+days" or a decimal number of weeks; "1e1" is refused, not read as 10+0', () => {
   assert.throws(() => hcCentile(spec, 175, '1e1'), (err) => err.message === "GA '1e1' is not a number of weeks or 'weeks+days' (e.g. 27+3)");
-  for (const bad of ['2.5E1', 'nan', 'inf', '2_7', '0x14', '\u0662\u0667']) assert.throws(() => parseGaWeeks(spec, bad), /is not a number of weeks/, bad);
+  for (const bad of ['2.5E1', 'nan', 'inf', '2_7', '0x14', '\u0662\u0667', '\ufeff27.5', '27.5\u00a0']) assert.throws(() => parseGaWeeks(spec, bad), /is not a number of weeks/, bad);
   assert.equal(parseGaWeeks(spec, ' 27.5 '), 27.5);
   assert.equal(parseGaWeeks(spec, '10.0'), 10);
 });

@@ -33,3 +33,16 @@ test('a study or series UID that is no UID is no reference', () => {
   assert.equal(uidsOf('1.02.3', `1.${'2'.repeat(63)}`).study_instance_uid, '');  // a leading zero
   assert.equal(uidsOf('1.2', `1.${'2'.repeat(63)}`).series_instance_uid, '');  // 65 characters
 });
+
+test('a file with an Extended Offset Table is refused in words: the parser cannot read it', () => {
+  const us = (n) => [n];
+  const ov = Buffer.concat([Buffer.from([0xe0, 0x7f, 0x01, 0x00]), Buffer.from('OV', 'latin1'), Buffer.alloc(2),
+    Buffer.from(new Uint32Array([8]).buffer), Buffer.alloc(8)]);
+  const body = Buffer.concat([
+    element(0x0028, 0x0002, 'US', us(1)), element(0x0028, 0x0004, 'CS', 'MONOCHROME2 '),
+    element(0x0028, 0x0010, 'US', us(4)), element(0x0028, 0x0011, 'US', us(4)),
+    element(0x0028, 0x0100, 'US', us(8)), element(0x0028, 0x0101, 'US', us(8)),
+    element(0x0028, 0x0103, 'US', us(0)), ov, element(0x7fe0, 0x0010, 'OB', Buffer.alloc(16, 7))]);
+  assert.throws(() => readHeader(parser, part10('1.2.840.10008.1.2.4.50', body), 'eot.dcm', limits),
+    /eot\.dcm: an Extended Offset Table \(7FE0,0001\), which this app cannot read; measure the file with hc-tf predict/);
+});

@@ -95,8 +95,9 @@ export function formatCentile(centile, flagLimit = null) {
   return fmtFixed(centile, CENTILE_DECIMALS);
 }
 
-const WEEKS_DAYS = /^\s*(\d{1,2})\s*\+\s*([0-6])\s*$/;
-const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/; // units._DECIMAL: no exponent ("1e1" is refused)
+// units._WEEKS_DAYS and _DECIMAL: blanks are spaces and tabs only (\s takes a BOM here, not there)
+const WEEKS_DAYS = /^[ \t]*(\d{1,2})[ \t]*\+[ \t]*([0-6])[ \t]*$/;
+const DECIMAL = /^[ \t]*[+-]?(\d+\.?\d*|\.\d+)[ \t]*$/; // no exponent ("1e1" is refused)
 
 /**
  * A GA as entered (LMP or dating scan) -> weeks (units.parse_ga_weeks): weeks ("27.5") or

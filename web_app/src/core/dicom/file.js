@@ -36,10 +36,22 @@ function parse(parser, bytes, name, inflated) {
     return parser.parseDicom(bytes, { vrCallback: (tag) => (SEQUENCES.has(tag) ? 'SQ' : undefined), inflater });
   } catch (err) {
     if (err instanceof DicomFileError) throw err;
+    if (hasExtendedOffsetTable(bytes)) { // dicom-parser 1.8 does not know its OV value type
+      throw new DicomFileError(`${name}: an Extended Offset Table (7FE0,0001), which this app cannot read; measure the file with hc-tf predict`);
+    }
     // dicom-parser throws Errors, strings, or {exception, dataSet} objects
     const text = String(err?.message ?? err?.exception ?? err).split('\n')[0].slice(0, 160);
     throw new DicomFileError(`${name}: not a readable DICOM file (${text})`);
   }
+}
+
+/** Whether the bytes hold (7FE0,0001) with explicit VR OV, little endian: a parse failure's cause. */
+function hasExtendedOffsetTable(bytes) {
+  const tag = [0xe0, 0x7f, 0x01, 0x00, 0x4f, 0x56];
+  for (let i = bytes.indexOf(0xe0); i >= 0; i = bytes.indexOf(0xe0, i + 1)) {
+    if (tag.every((b, k) => bytes[i + k] === b)) return true;
+  }
+  return false;
 }
 
 /**
