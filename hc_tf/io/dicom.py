@@ -352,13 +352,14 @@ def read_pixels(header: Header) -> Any:
     return ds
 
 
-# A UID as PS3.5 9.1 has it: dotted numbers without leading zeros, at most 64 characters.
-_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+# A UID as PS3.5 9.1 has it, dotted numbers of at most 64 characters, but for the leading
+# zeros older scanners write in a component (their SRs are made, as PACS take them).
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
 def valid_uid(value: str) -> str:
-    """`value` when it is a UID, else "": a sender's text such as `../../x` or `=cmd|...` is
-    no reference (an SR, a FHIR urn:oid, an exam's id would carry it as one)."""
+    """`value` when it is a UID (`_UID`), else "": a sender's text such as `../../x` or
+    `=cmd|...` is no reference (an SR, a FHIR urn:oid, an exam's id would carry it as one)."""
     return value if len(value) <= 64 and _UID.fullmatch(value) else ""
 
 

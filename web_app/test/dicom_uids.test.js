@@ -30,7 +30,8 @@ test('a study or series UID that is no UID is no reference', () => {
   const ok = uidsOf('1.2.840.113619.2.55', '1.2.0.3');
   assert.equal(ok.study_instance_uid, '1.2.840.113619.2.55');
   assert.equal(ok.series_instance_uid, '1.2.0.3');
-  assert.equal(uidsOf('1.02.3', `1.${'2'.repeat(63)}`).study_instance_uid, '');  // a leading zero
+  assert.equal(uidsOf('1.02.3', '1..2').study_instance_uid, '1.02.3');  // a leading zero: older scanners'
+  assert.equal(uidsOf('1.2', '1..2').series_instance_uid, '');  // an empty component
   assert.equal(uidsOf('1.2', `1.${'2'.repeat(63)}`).series_instance_uid, '');  // 65 characters
 });
 

@@ -171,8 +171,9 @@ export function readHeader(parser, bytes, name, limits, inflated = null) {
     pixelSpacing: spacingOf(ds, name), maxJpegScans: limits.max_jpeg_scans, dataset: ds };
 }
 
-// dicom.valid_uid: dotted numbers without leading zeros, at most 64 characters.
-const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
+// dicom.valid_uid: dotted numbers, at most 64 characters (a component's leading zeros allowed:
+// older scanners write them).
+const UID = /^[0-9]+(\.[0-9]+)*$/;
 
 /** dicom.uids: the UIDs that reference the image (no patient data); one that is not a UID is ''. */
 function uidsOf(ds) {
