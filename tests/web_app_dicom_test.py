@@ -47,13 +47,16 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     assert page.get_attribute("#result", "data-mask-sha256") == png_mask == s["mask_sha256"]
     assert page.evaluate("document.querySelector('#px').readOnly") is True
     assert abs(float(page.input_value("#px")) - s["pixel_size_mm"]) <= 1e-12
-    assert "dicom_us_region" in page.inner_text("#px-source")
+    # Where the size came from, in words (report.json keeps predict's source and note).
+    assert page.inner_text("#px-source") == "from the file's ultrasound region 1", page.inner_text("#px-source")
+    assert page.get_attribute("#px-source", "data-source") == "dicom_us_region"
     import json
     with page.expect_download() as d:
         page.click("#dl-json")
     rec = json.loads(open(d.value.path(), encoding="utf-8").read())["images"][0]
     _check_fhir(page, path, dcm_hc, golden, s, rec["hc_interval"])
     assert (rec["pixel_size_source"], rec["dicom"]["region"], rec["dicom"]["frames_in_file"]) == ("dicom_us_region", 1, 1)
+    assert rec["pixel_size_note"].startswith("2D tissue region 1 of (0018,6011) (box ")
     assert rec["dicom"]["sop_instance_uid"] == str(ds.SOPInstanceUID)
     # Override: the typed size is used, and said so.
     page.check("#px-override")
@@ -63,7 +66,9 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     page.wait_for_selector("#result[data-name='head.dcm'][data-state='found'][data-pixel-size-mm='0.3']", timeout=60_000)
     hc = float(page.get_attribute("#result", "data-hc-mm"))
     assert abs(hc - s["hc_mm"] / s["pixel_size_mm"] * 0.3) <= 1e-6 * hc
-    assert "typed_override" in page.inner_text("#px-source")
+    text = page.inner_text("#px-source")
+    assert text.startswith("typed, overriding the file's ") and "typed_override" not in text, text
+    assert page.get_attribute("#px-source", "data-source") == "typed_override"
 
 
 def test_a_scanner_screen_is_measured_in_its_2d_region_as_predict_does(page, golden, tmp_path):  # noqa: F811
@@ -136,7 +141,8 @@ def test_lossless_compressed_head_measures_as_the_golden(page, golden, tmp_path,
 
 def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, tmp_path):  # noqa: F811
     """"Same patient" kept 0.2 mm, the DICOM file's region says otherwise: the note does not say
-    0.2 was kept; the known GA, still kept, is still said."""
+    0.2 was kept; the known GA, still kept, is still said (and the file waits for Measure). The
+    file's own calibration is never carried to another file: only a typed size is."""
     s = _sample(golden, NAME)
     page.select_option("#sample", NAME)
     _found(page, NAME)
@@ -148,15 +154,24 @@ def test_carried_pixel_size_note_goes_when_the_file_gives_its_own(page, golden, 
     ds, path = _wrapped(tmp_path, s)
     dicom_files.save(ds, path)
     page.set_input_files("#file", path)
+    page.wait_for_selector("#result[data-state='needs-measure']", state="attached", timeout=60_000)
+    page.click("#measure")
     _found(page, "head.dcm")
     assert abs(float(page.get_attribute("#result", "data-pixel-size-mm")) - s["pixel_size_mm"]) <= 1e-12
     kept = page.inner_text("#carried")
     assert "pixel size" not in kept and "known GA 30+0" in kept, kept
-    # An image with no size of its own keeps the last one, and says so until it is edited.
-    px = page.input_value("#px")
+    # Ticked again: a plain image after it gets the known GA, not the file's calibration.
+    page.check("#carry")
     page.set_input_files("#file", os.path.join(BUNDLE, "samples", "002_HC.png"))
-    _found(page, "002_HC.png")
-    assert f"pixel size {px} mm" in page.inner_text("#carried")
+    page.wait_for_selector("#result[data-state='needs-pixel-size']", state="attached", timeout=60_000)
+    assert page.input_value("#px") == "" and page.input_value("#known-ga") == "30+0"
+    assert "pixel size" not in page.inner_text("#carried") and page.get_attribute("#result", "data-hc-mm") is None
+    # A size typed over the image is kept for the next one (ticked), and said until it is edited.
+    page.fill("#px", "0.2")
+    page.check("#carry")
+    page.set_input_files("#file", os.path.join(BUNDLE, "samples", "003_HC.png"))
+    page.wait_for_selector("#result[data-state='needs-measure']", state="attached", timeout=60_000)
+    assert "pixel size 0.2 mm" in page.inner_text("#carried")
     page.fill("#px", "0.25")
     assert "pixel size" not in page.inner_text("#carried")
 
@@ -355,7 +370,7 @@ def test_deflated_head_measures_as_predict(page, golden, tmp_path):  # noqa: F81
         hc = _found(page, name)
         assert rec["found"] and abs(hc - rec["hc_mm"]) <= 1e-9 and abs(hc - s["hc_mm"]) <= TOL_MM, (name, hc, rec["hc_mm"])
         assert page.get_attribute("#result", "data-mask-sha256") == s["mask_sha256"], name
-        assert "dicom_us_region" in page.inner_text("#px-source")
+        assert page.get_attribute("#px-source", "data-source") == "dicom_us_region"
 
 
 def test_deflated_files_past_the_bundles_byte_limit_are_refused_as_predict_refuses_them(

@@ -298,8 +298,8 @@ def test_browser_app(server, browser, golden, tmp_path):
                                               "buffer": b"not an image"}])
         page.wait_for_selector("#message:has-text('notes.png: not a readable image file')", timeout=30_000)
 
-        # Drag and drop: a file dropped on the page is opened and measured with the pixel size
-        # kept by "same patient, same settings" (typed before the drop).
+        # Drag and drop: a file dropped on the page is opened with the pixel size kept by "same
+        # patient, same settings" (typed before the drop), and measured when Measure is pressed.
         s = golden["samples"][3]
         page.check("#carry")
         page.fill("#px", repr(s["pixel_size_mm"]))
@@ -309,9 +309,12 @@ def test_browser_app(server, browser, golden, tmp_path):
             dt.items.add(new File([blob], name, {type: 'image/png'}));
             document.querySelector('#drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
         }""", s["filename"])
+        page.wait_for_selector(f"#view[data-name='{s['filename']}']", timeout=60_000)
+        page.wait_for_selector("#result[data-state='needs-measure']", state="attached", timeout=60_000)
+        assert not page.is_checked("#carry")  # used up: one image
+        page.click("#measure")
         page.wait_for_selector(f"#result[data-name='{s['filename']}'][data-state='found']", timeout=60_000)
         assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
-        page.uncheck("#carry")
 
         # Threads off (a new page load: LiteRT.js loads once per page).
         page.goto(base + "?threads=0", wait_until="load", timeout=60_000)

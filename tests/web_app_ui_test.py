@@ -96,6 +96,15 @@ def _carry(page):
         page.check("#carry")
 
 
+def _measure_kept(page, name):
+    """An image given values kept by "same patient, same settings": shown, not measured until
+    Measure is pressed (it was measured at once); presses it."""
+    page.wait_for_selector(f"#view[data-name='{name}'][data-state='image']", timeout=120_000)
+    page.wait_for_selector("#result[data-state='needs-measure']", state="attached", timeout=30_000)
+    assert page.get_attribute("#result", "data-hc-mm") is None
+    page.click("#measure")
+
+
 def _found(page, name):
     page.wait_for_selector(f"#result[data-name='{name}'][data-state='found']", timeout=60_000)
     return float(page.get_attribute("#result", "data-hc-mm"))
@@ -128,13 +137,29 @@ def test_next_image_never_gets_the_previous_pixel_size_or_ga(page, golden):  # n
     page.click("#measure")
     assert abs(_found(page, b["filename"]) - b["hc_mm"]) <= TOL_MM
     _open(page, c["filename"])
-    _found(page, c["filename"])
-    assert float(page.get_attribute("#result", "data-pixel-size-mm")) == b["pixel_size_mm"]
+    # The next image keeps them, says so, and is not measured until Measure is pressed; the tick
+    # is used up (it stayed ticked and measured every later image with them: HC 109.8 mm, true 180.7).
+    page.wait_for_selector("#result[data-state='needs-measure']", state="attached", timeout=30_000)
+    page.wait_for_timeout(500)
+    assert page.get_attribute("#result", "data-hc-mm") is None and page.locator("#hc").inner_text() == ""
+    assert not page.is_checked("#carry")
     kept = page.locator("#carried").inner_text()
     assert "same patient, same settings" in kept and f"pixel size {b['pixel_size_mm']!r} mm" in kept, kept
-    assert "known GA 20+0" in kept
-    assert page.input_value("#known-ga") == "20+0"
+    assert "known GA 20+0" in kept and "press Measure" in kept and "now unticked" in kept, kept
+    assert page.input_value("#known-ga") == "20+0" and page.input_value("#px") == repr(b["pixel_size_mm"])
+    page.click("#measure")
+    _found(page, c["filename"])
+    assert float(page.get_attribute("#result", "data-pixel-size-mm")) == b["pixel_size_mm"]
     page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
+    assert "press Measure" not in page.locator("#carried").inner_text()
+    # A third image (another patient): nothing kept, nothing measured.
+    d = _sample(golden, "003_HC.png")
+    _open(page, d["filename"])
+    page.wait_for_selector("#result[data-state='needs-pixel-size']", state="attached", timeout=30_000)
+    page.wait_for_timeout(500)
+    assert _state(page) == "needs-pixel-size" and page.get_attribute("#result", "data-hc-mm") is None
+    assert page.input_value("#px") == "" and page.input_value("#known-ga") == ""
+    assert page.locator("#carried").inner_text() == ""
 
 
 def test_a_result_never_outlives_its_input(page, golden):  # noqa: F811
@@ -182,6 +207,7 @@ def test_big_image_keeps_the_page_responsive(page, golden, big_png):  # noqa: F8
     page.fill("#px", repr(s["pixel_size_mm"]))
     _record_results(page)
     page.set_input_files("#file", files=[_file("big.png", big_png)])
+    _measure_kept(page, "big.png")
     page.wait_for_selector("#result[data-name='big.png'][data-state='found']", timeout=120_000)
     # No single task held the page for long (decoding is in a worker); busy was shown.
     print(f"\nlongest task while the big image ran: {page.evaluate('window.longest'):.0f} ms")
@@ -190,28 +216,27 @@ def test_big_image_keeps_the_page_responsive(page, golden, big_png):  # noqa: F8
     shown_ms = float(page.get_attribute("#result", "data-shown-ms"))  # to 0.1 ms; the text to 1 ms
     said = page.locator("#timing").inner_text().split(" ms from choosing the image")
     assert len(said) == 2 and abs(int(said[0]) - shown_ms) <= 0.55, (said, shown_ms)
-    # Measured first, the image is drawn with its result (its preview asked for once measured).
     page.wait_for_selector("#view[data-name='big.png'][data-state='image']", timeout=30_000)
 
 
 def test_latest_choice_wins(page, golden, big_png):  # noqa: F811
     s = _sample(golden, "001_HC.png")
-    _carry(page)
-    page.fill("#px", repr(s["pixel_size_mm"]))
     t = time.monotonic()
     page.set_input_files("#file", files=[_file("big.png", big_png)])
-    page.wait_for_selector("#result[data-name='big.png'][data-state='found']", timeout=120_000)
+    page.wait_for_selector("#view[data-name='big.png'][data-state='image']", timeout=120_000)
     alone_s = time.monotonic() - t
-    # The slow image, then at once a quick one: the quick one's result is shown and stays.
+    # The slow image, then at once a quick one (a sample: measured with its own size): the
+    # quick one's result is shown and stays, and so does its image.
     _record_results(page)
     page.set_input_files("#file", files=[_file("big.png", big_png)])
-    page.set_input_files("#file", os.path.join(SAMPLES, s["filename"]))
+    page.select_option("#sample", s["filename"])
     _wait_image(page, s["filename"])
     page.wait_for_timeout(int(1500 * alone_s) + 2000)  # longer than the big image takes alone
     shown = page.evaluate("window.shown")
     assert shown and all(n == s["filename"] for n, _ in shown), shown
     assert page.get_attribute("#result", "data-name") == s["filename"]
     assert abs(float(page.get_attribute("#result", "data-hc-mm")) - s["hc_mm"]) <= TOL_MM
+    assert page.get_attribute("#view", "data-name") == s["filename"]
 
 
 def test_limits_and_refusals_are_the_python_sides(page, golden):  # noqa: F811
@@ -850,6 +875,86 @@ def test_batch_report_has_the_known_ga_as_predict_ga_weeks(page, golden, tmp_pat
     top = json.loads((out / "report.json").read_text())
     assert {k: doc.get(k) for k in top if k not in ("format", "images", "exams")} == {
         k: v for k, v in top.items() if k not in ("format", "images", "exams")}
+    # The exams too: exams.csv is predict's byte for byte, the GA's centile and z included (they
+    # were empty: the exams were built from the records measured without the GA typed).
+    with page.expect_download() as d:
+        page.click("#batch-dl-exams")
+    got = open(d.value.path(), encoding="utf-8", newline="").read()
+    assert got == open(out / "exams.csv", encoding="utf-8", newline="").read()
+    rows = list(csv.DictReader(io.StringIO(got)))
+    assert [r["known_ga_weeks"] for r in rows] == ["20.000000", "20.000000"] and all(r["hc_mean_centile"] and r["hc_mean_z"] for r in rows)
+    assert [e["known_ga_weeks"] for e in doc["exams"]] == [20.0, 20.0]
+
+
+def test_a_refused_known_ga_offers_no_report(page, golden):  # noqa: F811
+    """A mistyped known GA ("27+9") was said, yet CSV/JSON/Copy stayed offered and saved a report
+    with empty known_ga and centile columns (predict refuses the run): while the GA is refused, no
+    report is offered, for one image and for several; corrected, it is offered again."""
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    assert page.is_visible("#dl-csv")
+    page.fill("#known-ga", "27+9")
+    page.wait_for_selector("#centile[data-state='error']", timeout=10_000)
+    assert page.is_hidden("#downloads") and page.is_hidden("#dl-copy")
+    assert "No report is offered" in page.locator("#message").inner_text()
+    page.fill("#known-ga", "27+6")
+    assert page.is_visible("#dl-csv") and page.locator("#message").inner_text() == ""
+    page.fill("#known-ga", "27+9")
+    page.click("#measure")  # measured again: still none offered
+    page.wait_for_selector("#result[data-state='found']", timeout=60_000)
+    assert page.is_hidden("#downloads")
+    names = ["000_HC.png", "001_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    for i, n in enumerate(names):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
+    page.fill("#known-ga", "27+9")
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-msg:has-text('2 of 2 images measured')", timeout=60_000)
+    assert page.is_hidden("#batch-downloads") and "No report is offered" in page.locator("#message").inner_text()
+    page.fill("#known-ga", "")
+    assert page.is_visible("#batch-dl-csv") and page.locator("#message").inner_text() == ""
+    page.fill("#known-ga", "abc")
+    assert page.is_hidden("#batch-downloads")
+
+
+def test_several_images_show_only_the_controls_that_apply(page, golden):  # noqa: F811
+    """Batch mode: the one image's pixel size, Calibrate and Measure stayed active (Measure said a
+    red "Open an image first." that stayed after "3 of 3 images measured.") above an empty black
+    canvas. They are hidden while the table is shown, and back for the next single image."""
+    names = ["000_HC.png", "001_HC.png", "002_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=2", timeout=10_000)
+    for sel in ("#px", "#calibrate", "#measure", "#view"):
+        assert page.is_hidden(sel), sel
+    assert page.is_visible("#known-ga") and page.is_visible("#measure-all") and page.is_visible("#sample")
+    for i, n in enumerate(names):
+        page.locator("#batch-rows .batch-px").nth(i).fill(repr(_sample(golden, n)["pixel_size_mm"]))
+    page.click("#measure-all")
+    page.wait_for_selector("#batch-msg:has-text('3 of 3 images measured')", timeout=60_000)
+    assert page.locator("#message").inner_text() == ""
+    _open(page, "003_HC.png")
+    for sel in ("#px", "#measure", "#view"):
+        assert page.is_visible(sel), sel
+    assert page.is_hidden("#batch")
+
+
+def test_a_head_beyond_the_interval_calibration_is_said_in_plain_words(page, golden):  # noqa: F811
+    """The HC line read "HC ... mm (no calibrated interval: model_pixel_mm 1.562 is above the
+    calibrated range (up to 0.983))": it says "(no calibrated interval)", the reason in words in
+    the details; report.json keeps the technical note."""
+    s = _sample(golden, "000_HC.png")
+    _open(page, s["filename"])
+    page.fill("#px", "0.5")  # a coarse pixel: mm per model pixel beyond the calibration
+    page.click("#measure")
+    _found(page, s["filename"])
+    hc = page.locator("#hc").inner_text()
+    assert re.fullmatch(r"HC \d+\.\d mm \(no calibrated interval\)", hc), hc
+    details = page.locator("#details").inner_text()
+    assert "No 95% interval" in details and "coarser than any the interval was calibrated on" in details, details
+    assert "model_pixel_mm" not in details + hc
+    doc = json.loads(_download(page, "#dl-json"))
+    assert doc["images"][0]["hc_interval"]["note"].startswith("no calibrated interval: model_pixel_mm ")
 
 
 def test_a_new_choice_leaves_no_busy_note_of_the_old_one(page, golden, big_png):  # noqa: F811
@@ -895,15 +1000,16 @@ def test_pixel_size_edited_while_measuring_leaves_no_busy_note(page, golden, big
 
 
 def test_carry_unticked_while_decoding_still_says_what_the_image_kept(page, golden, big_png):  # noqa: F811
-    """"Same patient" ticked when the image was chosen, unticked while it decodes: the image is
-    measured with the kept pixel size, so the note saying it was kept stays (unticking is for the
-    next image); it went, leaving a result measured with the last patient's size, unsaid."""
+    """"Same patient" ticked when the image was chosen (it unticks itself then: one image only):
+    the image is measured with the kept pixel size once Measure is pressed, so the note saying it
+    was kept stays; it went, leaving a result measured with the last patient's size, unsaid."""
     _carry(page)
     page.fill("#px", "0.15")
     page.set_input_files("#file", files=[_file("big.png", big_png)])
     page.wait_for_selector("#busy-text:has-text('Decoding big.png')", timeout=10_000)
     assert "pixel size 0.15 mm" in page.locator("#carried").inner_text()
-    page.uncheck("#carry")
+    assert not page.is_checked("#carry")
+    _measure_kept(page, "big.png")
     page.wait_for_selector("#result[data-name='big.png'][data-state='found']", timeout=120_000)
     assert page.get_attribute("#result", "data-pixel-size-mm") == "0.15"
     assert "pixel size 0.15 mm" in page.locator("#carried").inner_text()

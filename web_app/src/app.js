@@ -1,8 +1,10 @@
 // The page: load + verify the model, self-test, then measure the images the user opens.
 // Safety rules: a new image starts with no pixel size and no known GA unless they
-// come with it (a bundled sample) or "same patient, same settings" is ticked; nothing is
-// measured without a pixel size; a change of image or pixel size clears the result; the
-// latest choice wins (older work is cancelled or its result dropped).
+// come with it (a bundled sample, a DICOM file's calibration) or "same patient, same settings"
+// is ticked (for the next image only: ui/carry.js), and an image given kept values is measured
+// only when the user presses Measure; nothing is measured without a pixel size; a change of
+// image or pixel size clears the result; no report is offered while the known GA typed is
+// refused; the latest choice wins (older work is cancelled or its result dropped).
 import { loadModel, measurePrepared, decodeOptions, describeError, UserError } from './core/pipeline.js';
 import { Decoder, CancelledError } from './core/decoder.js';
 import { parsePixelSize, pixelSizeRange } from './core/units.js';
@@ -13,6 +15,8 @@ import { setUpOffline } from './ui/offline.js';
 import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { wireExamDownloads, showExamReportsButton } from './ui/exam_reports.js';
+import { takeCarried, sayCarried as sayKept, setPxSource } from './ui/carry.js';
+import { gaProblem as gaRefused, offerReports as offer, batchMode } from './ui/offers.js';
 import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirBundle, frameFilename, frameStem } from './ui/dicom.js';
 
 const $ = (id) => document.getElementById(id);
@@ -20,12 +24,13 @@ const APP_VERSION = '__VERSION__';
 const params = new URLSearchParams(location.search);
 const decoder = new Decoder();
 // gen: bumped by every new choice (image, files); work started under an older gen is dropped.
-// carried: the values "same patient, same settings" kept for this image ({px, ga}: text or null).
+// carried: the values "same patient, same settings" kept for this image ({px, ga}: text or null);
+// pending: kept values not yet confirmed by a press of Measure (the image is not measured until then).
 // frameSource: the open DICOM file while another of its frames decodes (state.image is null then).
-const state = { model: null, trusted: false, gen: 0, image: null, frameSource: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null } };
+const state = { model: null, trusted: false, gen: 0, image: null, frameSource: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null }, pending: false };
 
 function setStatus(el, stateName, text) { el.dataset.state = stateName; el.textContent = text; }
-function message(text) { $('message').textContent = text || ''; }
+function message(text) { $('message').textContent = text || ''; delete $('message').dataset.ga; } // (a GA note too: ui/offers.js)
 function busy(text) { $('busy').hidden = !text; $('busy-text').textContent = text || ''; document.body.dataset.busy = text ? '1' : '0'; }
 const redraw = () => draw(state);
 const threadsText = () => (state.model.threads ? `${state.model.numThreads} threads` : '1 thread');
@@ -38,16 +43,10 @@ function dropResult(stateName = 'none', why = '') {
   redraw();
 }
 
-/**
- * Says, where the user looks, which values this image got from the one before: those kept
- * (state.carried) and still in their fields (a value the file replaced, or the user edited, is not).
- */
-function sayCarried() {
-  const c = state.carried, px = $('px').value.trim(), ga = $('known-ga').value.trim(), kept = [];
-  if (c.px !== null && px === c.px) kept.push(`pixel size ${px} mm`);
-  if (c.ga !== null && ga === c.ga) kept.push(`known GA ${ga}`);
-  $('carried').textContent = kept.length ? `Kept from the previous image (same patient, same settings): ${kept.join(', ')}.` : '';
-}
+/** Says which values this image kept from the one before (ui/carry.js). */
+const sayCarried = () => sayKept(state.carried, { pending: state.pending, batch: !!state.batch });
+const gaProblem = () => (state.model ? gaRefused(state.model.meta.clinical) : '');
+const offerReports = () => offer(state, gaProblem());
 
 /** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
 function startChoice(bundledPx) {
@@ -55,13 +54,12 @@ function startChoice(bundledPx) {
   decoder.forget(); // the worker keeps nothing of the last file
   state.image = null; state.frameSource = null; state.calib = null; state.batch = null;
   $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true; $('measure-all').disabled = false;
+  batchMode(false);
   resetDicomUi();
   message(''); busy(''); // the cancelled work's "Decoding…" or "Measuring…" is not this choice's
   dropResult('pending');
-  if (!$('carry').checked) { $('px').value = ''; $('known-ga').value = ''; }
-  if (bundledPx !== null) $('px').value = String(bundledPx);
-  const keep = (id) => ($('carry').checked && $(id).value.trim()) || null;
-  state.carried = { px: bundledPx === null ? keep('px') : null, ga: keep('known-ga') };
+  state.carried = takeCarried(bundledPx); // the tick is used up
+  state.pending = state.carried.px !== null || state.carried.ga !== null;
   sayCarried();
   $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
   return state.gen;
@@ -110,7 +108,8 @@ async function openImage(blob, name, { bundledPx = null, t0 = performance.now() 
   state.image = { name, prep, t0, blob };
   $('calibrate').disabled = !!prep.dicom;
   const note = prep.dicom ? dicomOpened(prep, name) : null;
-  if (prep.dicom?.filePx != null) state.carried.px = null; // the file's own pixel size replaced it
+  if (prep.dicom?.filePx != null) { state.carried.px = null; setPxSource('file'); } // the file's own pixel size replaced it
+  else if (!$('px').value.trim()) setPxSource('');
   sayCarried();
   await showPrepared(prep, name, note);
 }
@@ -125,7 +124,9 @@ async function showPrepared(prep, name, note) {
   };
   redraw();
   // With a pixel size, the image is drawn with its result (measured first: ~5 ms sooner), else now.
-  if ($('px').value.trim()) { await measure(); showImage(); }
+  // Kept values (same patient) wait for the user's Measure: never measured unasked.
+  if ($('px').value.trim() && !state.pending) { await measure(); showImage(); }
+  else if ($('px').value.trim()) { showImage(); clearResult('needs-measure'); sayCarried(); if (note) message(note); }
   else { showImage(); clearResult('needs-pixel-size'); message(note ?? `Enter the pixel size of ${name} in mm (or calibrate it on the depth scale), then Measure.`); }
 }
 
@@ -192,7 +193,17 @@ async function measure() {
   redraw();
   showResult(state.model.meta.clinical, r, { name: img.name, trusted: state.trusted, shownMs: performance.now() - img.t0, threadsText: threadsText() });
   $('dl-fhir').hidden = !(img.prep.dicom && r.found && state.trusted);
+  offerReports();
   img.t0 = performance.now(); // a later Measure counts from its click
+}
+
+/** Measure pressed (or Enter, or a calibration applied): the kept values are confirmed; timed from now. */
+function measureAsked() {
+  if (state.batch) return; // (hidden in batch mode: each row has its own pixel size)
+  if (state.image) state.image.t0 = performance.now();
+  state.pending = false;
+  sayCarried();
+  measure();
 }
 
 /** make(knownGa) with the known GA typed now; without one when the entry is refused (its message is on screen). */
@@ -212,6 +223,7 @@ function reportRecords() {
 
 async function saveReport(kind) {
   if (kind === 'fhir') {
+    if (gaProblem()) { offerReports(); return; }
     try {
       const stem = frameStem(state.image.name, state.image.prep.dicom); // predict's fhir/<stem>.fhir.json
       const bundle = withTypedGa((ga) => fhirBundle(state.model, state.image, state.result, ga));
@@ -220,6 +232,7 @@ async function saveReport(kind) {
     return;
   }
   const measured = state.batch?.records, recs = reportRecords();
+  if (gaProblem()) { offerReports(); return; } // (not offered: the GA would be left out)
   if (!recs.length) { message('Nothing measured to save yet.'); return; }
   const unreadable = state.batch?.unreadable || [];
   if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
@@ -242,15 +255,22 @@ async function openFiles(files, t0) {
   $('sample').value = '';
   if (files.length === 1) { await openImage(files[0], files[0].name, { t0 }); return; }
   const gen = startChoice(null);
-  state.carried.px = null; sayCarried(); // each row takes its own pixel size: none is kept for them
-  clearResult('none');
   const b = state.batch = { files, gen, records: null };
+  state.carried.px = null; state.pending = false; sayCarried(); // each row takes its own pixel size: none is kept for them
+  batchMode(true);
+  clearResult('none'); message('');
   showBatch(files, () => { // a row's pixel size edited: no report of the old sizes is offered
     if (state.batch !== b || !b.records) return;
     b.records = null; b.exams = [];
     $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
     $('batch-msg').textContent = 'A pixel size changed: Measure all again for the results and the report.';
   });
+}
+
+/** The batch's exams (the table and exams.csv) of its records with the known GA typed, as predict's --ga-weeks. */
+function examsOf(b) {
+  if (state.batch !== b || !b.records) return [];
+  return showExams(state.model.meta.clinical, reportRecords());
 }
 
 async function measureAll() {
@@ -265,9 +285,9 @@ async function measureAll() {
     if (state.batch !== b) return;
     b.records = recs?.records ?? null;
     b.unreadable = recs?.unreadable ?? []; b.studyTimes = recs?.studyTimes ?? new Map();
-    b.exams = b.records ? showExams(state.model.meta.clinical, b.records) : [];
+    b.exams = b.records ? examsOf(b) : [];
     showExamReportsButton(b.records, state.trusted);
-    $('batch-downloads').hidden = !b.records?.length;
+    offerReports();
   } finally {
     b.running = false;
     if (state.batch === b) { $('measure-all').disabled = false; busy(''); } // a newer choice has its own button and note
@@ -290,8 +310,8 @@ function wireUi(golden) {
     const fs = [...(ev.dataTransfer?.files || [])];
     if (fs.length) openFiles(fs, t0);
   });
-  $('measure').addEventListener('click', () => { if (state.image) state.image.t0 = performance.now(); measure(); });
-  $('px').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { if (state.image) state.image.t0 = performance.now(); measure(); } });
+  $('measure').addEventListener('click', measureAsked);
+  $('px').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') measureAsked(); });
   // An edited pixel size makes the result on screen not this input's: it goes.
   $('px').addEventListener('input', () => {
     if (state.result && $('px').value.trim() !== String(state.result.pixel_size_mm)) {
@@ -302,6 +322,8 @@ function wireUi(golden) {
     $('copied').textContent = ''; $('batch-copied').textContent = ''; // the report now has another known GA than the one copied
     sayCarried();
     showCentile(state.model.meta.clinical, state.result, state.trusted);
+    if (state.batch?.records) state.batch.exams = examsOf(state.batch); // the exams' centile is of the GA typed now
+    offerReports();
   });
   for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
   $('sample').addEventListener('change', async (ev) => {
@@ -319,12 +341,13 @@ function wireUi(golden) {
   }
   $('px-override').addEventListener('change', () => {
     overrideChanged(state.image?.prep);
+    if ($('px').readOnly) setPxSource('file'); // the file's value back
     if (state.result) dropResult('stale', 'The pixel size source changed: press Measure for a result with it.');
   });
   $('frame').addEventListener('change', openFrame);
   // Unticked: nothing is kept for the next image; this image's kept values (still in use) are still said.
-  $('px').addEventListener('input', () => { $('px-source').textContent = ''; sayCarried(); });
-  wireCalibration({ state, redraw, range, message, measure });
+  $('px').addEventListener('input', () => { $('px-source').textContent = ''; delete $('px-source').dataset.source; setPxSource('typed'); sayCarried(); });
+  wireCalibration({ state, redraw, range, message, measure: () => { setPxSource('typed'); measureAsked(); } });
 }
 
 async function main() {
@@ -365,33 +388,7 @@ async function main() {
 window.hcApp = {
   get model() { return state.model; },
   get trusted() { return state.trusted; },
-  async benchmark(n = 20) {
-    const { runModel, measureBlob } = await import('./core/pipeline.js');
-    const golden = await (await fetch('./assets/golden.json')).json();
-    const med = (v) => { const s = [...v].sort((a, b) => a - b), k = s.length >> 1; return s.length % 2 ? s[k] : (s[k - 1] + s[k]) / 2; };
-    const out = { threads: state.model.threads, numThreads: state.model.numThreads, samples: {} };
-    const benchDecoder = new Decoder();
-    const stages = {}; // per stage (the result's timings: decode, letterbox, messages, model, measure, ...)
-    for (const s of golden.samples) {
-      const blob = await (await fetch(`./assets/samples/${s.filename}`)).blob();
-      const model = [], e2e = [];
-      for (let i = 0; i < n; i++) {
-        const t = performance.now();
-        const r = await measureBlob(state.model, benchDecoder, blob, s.pixel_size_mm, s.filename);
-        e2e.push(performance.now() - t);
-        for (const [k, v] of Object.entries(r.timings)) (stages[k] ||= []).push(v);
-        const t0 = performance.now();
-        await runModel(state.model, r.input);
-        model.push(performance.now() - t0);
-      }
-      out.samples[s.filename] = { model_ms: med(model), end_to_end_ms: med(e2e), model_runs: model, end_to_end_runs: e2e };
-    }
-    benchDecoder.close();
-    out.model_ms = med(Object.values(out.samples).map((v) => v.model_ms));
-    out.end_to_end_ms = med(Object.values(out.samples).map((v) => v.end_to_end_ms));
-    out.stages_ms = Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, med(v)])); // over all runs
-    return out;
-  },
+  benchmark: async (n = 20) => (await import('./ui/bench.js')).benchmark(state.model, n),
 };
 
 main();

@@ -7,6 +7,7 @@ import { headBundle, missingUids, studyDateTime } from '../core/fhir.js';
 import { imageRecord } from './report.js';
 import { lmpGaWeeks } from '../core/dating.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
+import { choiceInWords } from './words.js';
 import { fileStem } from '../core/file_names.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +20,7 @@ export function resetDicomUi() {
   $('px-override-row').hidden = true;
   $('px-override').checked = false;
   $('frame-row').hidden = true;
+  delete $('px-source').dataset.source;
 }
 
 /**
@@ -68,7 +70,8 @@ export function overrideChanged(prep) {
 export async function measureDicom(model, prep, typedPx, reprepare) {
   const override = $('px-override').checked;
   const r = await measureDicomFrame(model, prep, override || prep.dicom.cal.empty ? typedPx : null, override, LABELS, reprepare);
-  $('px-source').textContent = `${r.pixel_size_choice.source}: ${r.pixel_size_choice.note}`;
+  $('px-source').textContent = choiceInWords(r.pixel_size_choice);
+  $('px-source').dataset.source = r.pixel_size_choice.source; // report.json's pixel_size_source (its note there too)
   return r;
 }
 

@@ -4,6 +4,7 @@ import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/inter
 import { datingDisplay } from '../core/dating.js';
 import { centileRecord, headBiometry } from './report.js';
 import { fmt1 } from '../core/pyformat.js';
+import { beyondInWords } from './words.js';
 
 const $ = (id) => document.getElementById(id);
 const CURSOR = '#00e5ff'; // the keyboard's cross in calibration
@@ -151,7 +152,8 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   box.dataset.review = String(r.review);
   box.dataset.reviewReasons = r.review_reasons.join('; ');
   const iv = hcInterval(spec, r.hc_mm, measurementSignals(r));
-  $('hc').textContent = `HC ${fmt1(r.hc_mm)} mm (${iv.note ?? iv.display})`;
+  // A note's technical words (report.json keeps them) are said in plain words in the details.
+  $('hc').textContent = `HC ${fmt1(r.hc_mm)} mm (${iv.note === undefined ? iv.display : 'no calibrated interval'})`;
   if (iv.note === undefined) { box.dataset.hcLower = String(iv.lower_mm); box.dataset.hcUpper = String(iv.upper_mm); }
   $('review').textContent = reviewText({ review: r.review, reasons: r.review_reasons });
   $('ga').replaceChildren(...Object.entries(r.gestational_age).map(([key, g]) => {
@@ -166,6 +168,6 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   const head = headBiometry(spec, r);
   $('biometry').replaceChildren(...biometryLines(head.biometry, head));
   const e = r.ellipse;
-  $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${fmt1(e.cx)}, ${fmt1(e.cy)}; semi-axes ${fmt1(e.a)} x ${fmt1(e.b)}; angle ${fmt1(e.angle * 180 / Math.PI)}°.`;
+  $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${fmt1(e.cx)}, ${fmt1(e.cy)}; semi-axes ${fmt1(e.a)} x ${fmt1(e.b)}; angle ${fmt1(e.angle * 180 / Math.PI)}°.${iv.note === undefined ? '' : ` ${beyondInWords(iv.note)}`}`;
   showCentile(spec, r, trusted);
 }
