@@ -237,7 +237,8 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
                  "Affected SOP Class UID")
             return STATUS_NOT_THE_SOP_CLASS
         try:
-            instance_id = spool.store(data, sop_uid, sop_class, event.assoc.requestor.ae_title)
+            instance_id = spool.store(data, sop_uid, sop_class, event.assoc.requestor.ae_title,
+                                      held)  # its header read once
         except spool_lib.SpoolFull as err:
             _log("store_refused", reason=str(err))
             return STATUS_OUT_OF_RESOURCES

@@ -143,11 +143,10 @@ class Spool:
         except Exception:  # noqa: BLE001  whatever a malformed file raises
             return {}
 
-    @classmethod
-    def series_key(cls, data: bytes) -> Optional[str]:
-        """A hash of the instance's study and series UIDs (`exams`' DICOM exam, never a UID in
-        the journal); None when they cannot be read."""
-        uids = cls.header_uids(data)
+    @staticmethod
+    def series_key(uids: dict) -> Optional[str]:
+        """A hash of the instance's study and series UIDs (`header_uids`': `exams`' DICOM exam,
+        never a UID in the journal); None when they cannot be read."""
         study = uids.get("StudyInstanceUID")
         return short_hash(f"{study}/{uids['SeriesInstanceUID']}") if study else None
 
@@ -157,8 +156,10 @@ class Spool:
     def out_dir(self, instance_id: int) -> str:
         return os.path.join(self.outgoing, str(instance_id))
 
-    def store(self, data: bytes, sop_uid: str, sop_class: str, calling_aet: str) -> Optional[int]:
+    def store(self, data: bytes, sop_uid: str, sop_class: str, calling_aet: str,
+              uids: Optional[dict] = None) -> Optional[int]:
         """Writes one received instance durably and records it; None for a known SOP UID.
+        `uids`: its `header_uids` when the caller has read them (read here otherwise).
 
         Raises:
           SpoolFull: over the limit, or the disk refused the write (nothing is recorded).
@@ -183,7 +184,8 @@ class Spool:
         try:
             atomic.fsync_path(self.incoming)
             return self.journal.add_received(sop_uid, name, sop_class, calling_aet, len(data),
-                                             self.series_key(data))
+                                             self.series_key(self.header_uids(data) if uids is None
+                                                             else uids))
         except (OSError, sqlite3.Error) as err:  # a full disk: the journal cannot grow
             self.drop_image(name)
             raise SpoolFull(f"recording in the journal failed: {err}") from None
