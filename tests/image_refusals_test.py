@@ -49,6 +49,16 @@ def test_a_file_of_several_frames_is_refused_from_its_header_walk(fmt, save, sai
                               f"{said.split()[-1][:-2]} to measure as its own image")
 
 
+def test_an_apng_whose_image_data_is_outside_its_animation_is_two_images():
+    # acTL says 1 frame, but the image data before the first fcTL is a default image outside the
+    # animation: OpenCV decodes it (black), a browser shows the animation's frame (the ramp).
+    data = _saved([Image.fromarray(np.zeros_like(GRAY)), Image.fromarray(GRAY)], "PNG",
+                  default_image=True)
+    assert png_chunks.animation_frames(data) == 2
+    with pytest.raises(ValueError, match="^scan: an animated PNG \\(2 frames\\); "):
+        images.decode_gray(data, "scan")
+
+
 @pytest.mark.parametrize("fmt,save,said", FORMATS)
 def test_one_frame_of_each_format_is_still_read(fmt, save, said):
     gray = images.decode_gray(_saved(_frames(1), fmt, **save), "scan")

@@ -89,16 +89,20 @@ def no_orientation_chunk(data: bytes) -> bool:
 
 
 def animation_frames(data: bytes) -> int:
-    """The frames an animated PNG (APNG) announces in its acTL chunk before the image data;
-    0 for a PNG without one (or not a PNG). OpenCV and a browser's decoder alike read the first
-    frame of such a file and say nothing of the others."""
+    """The images an animated PNG (APNG) holds: the frames its acTL chunk before the image data
+    announces, plus the image data itself when no fcTL precedes it (a default image outside the
+    animation: OpenCV decodes it, a browser shows the animation's first frame); 0 for a PNG
+    without acTL (or not a PNG). OpenCV and a browser's decoder alike read one image of such a
+    file and say nothing of the others."""
     if not data.startswith(PNG_SIGNATURE):
         return 0
+    frames, framed = 0, False
     for kind, start, end in chunks(data):
         if kind == b"IDAT":
-            return 0
+            return frames + (0 if framed or not frames else 1)
         if kind == b"acTL" and end - start >= 4:
-            return struct.unpack(">I", data[start:start + 4])[0]
+            frames = struct.unpack(">I", data[start:start + 4])[0]
+        framed = framed or kind == b"fcTL"
     return 0
 
 

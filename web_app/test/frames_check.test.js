@@ -13,6 +13,7 @@ const le32 = (n) => u32(n).match(/../g).reverse().join('');
 const chunk = (type, body) => u32(body.length / 2) + Buffer.from(type).toString('hex') + body + '00000000'; // CRC not read
 const PNG = '89504e470d0a1a0a' + chunk('IHDR', '00000002' + '00000002' + '0800000000');
 const IDAT = chunk('IDAT', '789c') + chunk('IEND', '');
+const FCTL = chunk('fcTL', '00'.repeat(26)); // a frame's control: the IDAT after it is frame 1
 // gif_check.test.js's 2 x 2 black GIF: its image descriptor and LZW data, then the trailer.
 const GIF_HEAD = '474946383961' + '0200' + '0200' + '800000' + '000000ffffff';
 const GIF_IMAGE = '2c' + '00000000' + '0200' + '0200' + '00' + '02' + '03' + '040005' + '00';
@@ -20,7 +21,7 @@ const riff = (body) => '52494646' + le32(4 + body.length / 2) + '57454250' + bod
 const webpChunk = (kind, body) => Buffer.from(kind).toString('hex') + le32(body.length / 2) + body + (body.length / 2 % 2 ? '00' : '');
 
 test('an animated PNG, GIF or WebP is refused in predict\'s words', () => {
-  const apng = hex(PNG + chunk('acTL', u32(3) + u32(0)) + IDAT);
+  const apng = hex(PNG + chunk('acTL', u32(3) + u32(0)) + FCTL + IDAT);
   assert.equal(pngFrameCount(apng), 3);
   assert.equal(multiFrame(apng), 'an animated PNG (3 frames); hc-tf measures one image a file: save the frame to measure as its own image');
   const gif = hex(GIF_HEAD + GIF_IMAGE + '21f9040400000000' + GIF_IMAGE + '3b');
@@ -32,9 +33,16 @@ test('an animated PNG, GIF or WebP is refused in predict\'s words', () => {
   assert.match(multiFrame(webp), /^an animated WebP \(3 frames\); /);
 });
 
+test('an APNG whose image data is outside its one-frame animation is two images, refused', () => {
+  // A browser shows the animation's frame (an fdAT), OpenCV the image data (the default image).
+  const apng = hex(PNG + chunk('acTL', u32(1) + u32(0)) + chunk('IDAT', '789c') + FCTL + chunk('fdAT', '00000001') + chunk('IEND', ''));
+  assert.equal(pngFrameCount(apng), 2);
+  assert.match(multiFrame(apng), /^an animated PNG \(2 frames\); /);
+});
+
 test('one frame, an acTL after the image data, and a walk cut short are not refused', () => {
   assert.equal(multiFrame(hex(PNG + IDAT)), null);
-  assert.equal(pngFrameCount(hex(PNG + chunk('acTL', u32(1) + u32(0)) + IDAT)), 1);
+  assert.equal(pngFrameCount(hex(PNG + chunk('acTL', u32(1) + u32(0)) + FCTL + IDAT)), 1);
   assert.equal(pngFrameCount(hex(PNG + IDAT.slice(0, -24) + chunk('acTL', u32(3) + u32(0)))), 0);
   assert.equal(multiFrame(hex(GIF_HEAD + GIF_IMAGE + '3b')), null);
   assert.equal(gifFrameCount(hex(GIF_HEAD + GIF_IMAGE + GIF_IMAGE.slice(0, 16))), 1); // the second's descriptor cut short

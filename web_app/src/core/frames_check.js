@@ -11,13 +11,17 @@ const le32 = (b, i) => (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] <<
 const ascii = (b, i, n) => String.fromCharCode(...b.subarray(i, i + n));
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-/** png_chunks.animation_frames: the frames an acTL chunk before the first IDAT announces, else 0. */
+/** png_chunks.animation_frames: the frames an acTL chunk before the first IDAT announces, plus
+ * the IDAT when no fcTL precedes it (a default image outside the animation), else 0. */
 export function pngFrameCount(b) {
   if (b.length < 8 || PNG_SIGNATURE.some((v, i) => b[i] !== v)) return 0;
+  let frames = 0, framed = false;
   for (let i = 8; i + 12 <= b.length;) {
     const len = be32(b, i), type = ascii(b, i + 4, 4), end = i + 8 + len;
-    if (end + 4 > b.length || type === 'IDAT') return 0;
-    if (type === 'acTL' && len >= 4) return be32(b, i + 8);
+    if (end + 4 > b.length) return 0;
+    if (type === 'IDAT') return frames + (framed || !frames ? 0 : 1);
+    if (type === 'acTL' && len >= 4) frames = be32(b, i + 8);
+    framed = framed || type === 'fcTL';
     i = end + 4;
   }
   return 0;
