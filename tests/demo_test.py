@@ -29,6 +29,7 @@ from hc_tf import cli
 from hc_tf import clinical as C
 from hc_tf.surfaces import demo
 from hc_tf import edge
+from hc_tf import inference
 from hc_tf import measure as M
 from hc_tf import preprocess
 from hc_tf.report import records as report
@@ -394,6 +395,22 @@ def test_pool_of_interpreters_measures_like_one(runner, sample):
     a = demo.predict_file(pool, path, px)
     b = demo.predict_file(runner, path, px)
     assert a.measurement.hc_mm == b.measurement.hc_mm
+    assert a.measurement.hc_interval() == b.measurement.hc_interval() is not None
+
+
+def test_pool_of_a_custom_model_gives_no_released_interval(sample, tmp_path):
+    # A model of one's own (here the released bytes plus a tail, so another sha256) has no
+    # interval calibration: one runner says so, and the demo's and the node's pool must too
+    # (it read none from its runners, and the released table filled the gap).
+    path, px, s = sample
+    mine = tmp_path / "mine.tflite"
+    mine.write_bytes(open(demo.DEFAULT_MODEL, "rb").read() + bytes(64))
+    pool = demo.runner_pool(str(mine), workers=2)
+    alone = demo.predict_file(inference.load_runner(str(mine)), path, px).measurement
+    pooled = demo.predict_file(pool, path, px).measurement
+    assert alone.hc_interval() is None and alone.no_interval_reason
+    assert pooled.hc_interval() is None and pooled.no_interval_reason == alone.no_interval_reason
+    assert pool.sha256 is None and pool.interval_table is None
 
 
 # ---------------------------------------------------------------------------

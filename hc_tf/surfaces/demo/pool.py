@@ -7,7 +7,7 @@ import contextlib
 import os
 import queue
 import threading
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -20,8 +20,10 @@ class RunnerPool:
     A TFLite interpreter must not be invoked from two threads at once, so each
     request borrows a runner of its own for its invoke (letterbox and ellipse fit
     run outside, in parallel). Runners are made on first need, so an idle demo
-    holds one. Has the runner interface (`input_hw`, `predict`), so the page's
-    code takes a pool where it takes a runner.
+    holds one. Has the runner interface (`input_hw`, `predict`) and the loaded
+    model's calibration and identity (`interval_table`, `interval_note`, `sha256`:
+    without them a custom model's measurements took the released model's
+    intervals), so the page's and the node's code take a pool where they take a runner.
     """
 
     def __init__(self, factory: Callable[[], inference.Runner], size: int):
@@ -43,6 +45,10 @@ class RunnerPool:
         first = factory()
         self._made = 1
         self.input_hw: Tuple[int, int] = tuple(first.input_hw)
+        # Every runner loads the same model: the first one's calibration speaks for all.
+        self.interval_table = getattr(first, "interval_table", None)
+        self.interval_note: str = getattr(first, "interval_note", "")
+        self.sha256: Optional[str] = getattr(first, "sha256", None)
         self._idle.put(first)
 
     @property
