@@ -158,7 +158,39 @@ def contrast_cases(rng):
         lo, hi = image_contrast.contrast_levels(boxed, box)
         out.append({"name": name, "what": what, "hw": [224, 320], "input": b64z(boxed[:, :, 0]),
                     "box": box_dict(box), "lo": lo, "hi": hi,
-                    "reason": image_contrast.too_uniform_reason(boxed, box)})
+                    "reason": image_contrast.too_uniform_reason(boxed, box) or None})
+    return out
+
+
+# ---------------------------------------------------------------- EXIF orientation
+
+def orientation_cases():
+    """PNG files carrying an orientation, and the upright gray predict's reader makes of them
+    (hc_tf.io.images.decode_gray): eXIf 1-8, and one XMP tiff:Orientation with no EXIF."""
+    import io
+    from PIL import Image
+    from hc_tf.io import images
+    stored = (np.arange(4 * 7).reshape(4, 7) * 9).astype(np.uint8)  # 7 wide, 4 high, no symmetry
+    files = []
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        buf = io.BytesIO()
+        Image.fromarray(stored).save(buf, format="PNG", exif=exif.tobytes())
+        files.append((f"png_exif_{o}", o, "eXIf", buf.getvalue()))
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, format="PNG")
+    xmp = b'<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    body = b"iTXt" + b"XML:com.adobe.xmp\0\0\0\0\0" + xmp
+    chunk = len(body[4:]).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    data = buf.getvalue()
+    files.append(("png_xmp_6", 6, "XMP tiff:Orientation", data[:33] + chunk + data[33:]))
+    out = []
+    for name, o, source, data in files:
+        gray = images.decode_gray(data, name)
+        out.append({"name": name, "orientation": o, "source": source,
+                    "file": base64.b64encode(data).decode("ascii"), "stored_hw": list(stored.shape),
+                    "hw": list(gray.shape), "gray": b64z(gray), "gray_sha256": sha(gray)})
     return out
 
 
@@ -234,6 +266,10 @@ FIELDS = {
                  "offset_y, src_width, src_height, dst_width, dst_height); interpolation: area or linear",
     "contrast": "input: a letterboxed model input (hw) and its box; lo, hi: the contrast levels; "
                 "reason: the refusal, null when the image is measured",
+    "orientation": "file: a PNG file's bytes (base64, not zlib) whose orientation (eXIf tag 0x0112, or "
+                   "XMP tiff:Orientation with no EXIF) is `orientation`; stored_hw: the stored "
+                   "pixels' height x width; gray (hw), gray_sha256: the upright gray image predict "
+                   "decodes (hc_tf.io.images.decode_gray), which the letterbox then takes",
     "measure": "q: a model output (hw, p = q / 256); box: its letterbox, null = none (the map is "
                "the image: x = column, y = row, scales 1, one model pixel = one original pixel, "
                "the whole array is the valid rect); pixel_size_mm; found, reason, ellipse_px "
@@ -594,6 +630,7 @@ def main(argv=None):
            "tolerance_note": TOLERANCE_NOTE, "fields": FIELDS,
            "gray": gray_cases(rng), "letterbox": letterbox_cases(rng), "measure": measure_cases(),
            "contrast": contrast_cases(rng),
+           "orientation": orientation_cases(),
            "samples": [] if args.no_samples else sample_cases(),
            "clinical": clinical_cases()}
     with open(args.out, "w") as f:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -25,9 +25,11 @@ from hc_tf import edge
 from hc_tf import preprocess
 from hc_tf.measure.pixel_size import PLAUSIBLE_PIXEL_SIZE_MM
 from hc_tf.export.op_report import FLOAT_KINDS
+from hc_tf.export.op_report import conversion_metadata
 from hc_tf.export.op_report import op_report
 from hc_tf.export.op_report import runtime_requirements
 from hc_tf.io import atomic as io_utils
+from hc_tf.io import images
 
 THRESHOLD = defaults.THRESHOLD
 metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by the runtime
@@ -51,8 +53,24 @@ LICENCE = {
 }
 # What `metadata` derives from today's code and the .tflite bytes alone; every other field is a
 # recorded fact of the export (time, checksums, validation figures, calibration, source model).
-CODE_DERIVED = ("format", "input", "output", "preprocessing", "runtime_requirements",
-                "postprocessing", "ops", "input_limits", "licence")
+CODE_DERIVED = ("format", "model_identity", "input", "output", "preprocessing",
+                "runtime_requirements", "converter", "postprocessing", "ops", "input_limits",
+                "licence")
+MODEL_IDENTITY = ("tflite_sha256 identifies the weights; model_version is the version of the hc-tf "
+                  "package that exported them, so two different .tflite files can carry the same "
+                  "model_version")
+# hc_tf.io.images.apply_orientation, in words (EXIF orientation -> what makes the image upright).
+ORIENTATION_OPS = {"1": "as stored", "2": "mirror left-right", "3": "rotate 180 degrees",
+                   "4": "mirror top-bottom", "5": "transpose (swap x and y)",
+                   "6": "rotate 90 degrees clockwise", "7": "rotate 180 degrees, then transpose",
+                   "8": "rotate 90 degrees counter-clockwise"}
+ORIENTATION_SOURCES = (
+    "tag 0x0112 as Pillow's Image.getexif reads it (hc_tf.io.images.exif_orientation): a JPEG's "
+    "APP1 Exif segment, a PNG's eXIf chunk (before or after the image data) or its 'exif' or "
+    "'Raw profile type exif' text chunk, a WebP's EXIF chunk, a TIFF's IFD0; with no such tag, an "
+    "XMP packet's tiff:Orientation (first match of tiff:Orientation=\"D or tiff:Orientation>D, "
+    "one digit D: JPEG APP1 XMP, PNG iTXt/tEXt/zTXt 'XML:com.adobe.xmp', WebP XMP chunk); no "
+    "tag, a value outside 1-8 or an EXIF block Pillow cannot read: 1. No orientation is refused")
 
 
 def input_limits() -> Dict[str, Any]:
@@ -72,7 +90,54 @@ def input_limits() -> Dict[str, Any]:
                                  "100 * (pixels <= lo) > tail_percent * n, hi = the largest with "
                                  "100 * (pixels >= hi) > tail_percent * n; hi - lo < min_levels: "
                                  "not measured (hc_tf.measure.image_contrast)"},
-            "alpha": "ignored: gray from R, G, B as stored (cv2 BGRA2GRAY), never premultiplied"}
+            "alpha": f"an image with any pixel not fully opaque (alpha < 255; in a gray PNG, a pixel "
+                     f"at its tRNS level) is refused: '<file>: {preprocess.TRANSLUCENT}'; an opaque "
+                     f"image's gray is from R, G, B as stored (cv2 BGRA2GRAY)",
+            "refusals": refusals()}
+
+
+def refusals() -> List[Dict[str, str]]:
+    """What `hc-tf predict` refuses before measuring an image file, in the order it checks, with
+    its message (<...>: a value filled in; tests/refusal_contract_test.py produces each one)."""
+    lo, hi = PLAUSIBLE_PIXEL_SIZE_MM
+    side = preprocess.MIN_IMAGE_SIDE
+    frames = "hc-tf measures one image a file: save the frame to measure as its own image"
+    rules = [
+        ("more bytes than max_input_bytes",
+         f"<file>: file too large (<size> MB; at most {defaults.MAX_INPUT_BYTES / 2**20:.1f} MB, "
+         f"see {images.BYTES_ENV})"),
+        ("an empty (0-byte) file", "<file>: empty file"),
+        ("no image header Pillow recognises", "<file>: not a readable image file"),
+        ("a PNG chunk before the image data whose zTXt, iTXt or iCCP text inflates beyond 1 MiB",
+         "<file>: not a readable image file (its <chunk> chunk inflates beyond 1 MiB, Pillow's "
+         "limit for a compressed text or colour-profile chunk: a decompression bomb?)"),
+        ("more pixels (width x height, from the header, before decoding) than max_input_pixels",
+         f"<file>: image too large (<w> x <h> pixels; at most {defaults.MAX_INPUT_PIXELS:,} "
+         f"pixels, see {images.PIXELS_ENV})"),
+        ("a JPEG of more than max_jpeg_scans scans (its markers walked before decoding)",
+         f"<file>: <n> JPEG scans, over the {defaults.MAX_JPEG_SCANS}-scan input limit (each scan "
+         "is a pass over the image); refused before decoding"),
+        ("damage: a PNG chunk failing its CRC-32 (any before the image data, any IDAT), a PNG cut "
+         "before a whole IEND, PNG image data failing zlib's checks, a JPEG libjpeg-turbo finds "
+         "corrupt, a TIFF Pillow's libtiff cannot decode, a GIF whose first image's LZW data is "
+         "not whole", "<file>: not a readable image file (damaged: <why>)"),
+        ("several images in one file: an animated PNG, GIF or WebP (GIF and WebP in the same "
+         "words), a multi-page TIFF ('a multi-page TIFF (<n> pages)', 'save the page')",
+         f"<file>: an animated PNG (<n> frames); {frames}"),
+        ("OpenCV cannot decode it", "<file>: not a readable image file"),
+        ("more than 8 bits a sample (a 16-bit PNG or TIFF)",
+         f"<file>: {preprocess.deeper_than_8_bits(np.dtype(np.uint16))}"),
+        ("a pixel not fully opaque: alpha < 255 in the alpha channel OpenCV decodes (PNG, WebP, "
+         "TIFF, a GIF's transparent index)", f"<file>: {preprocess.TRANSLUCENT}"),
+        (f"a side under {side} pixels",
+         f"<file>: image too small (<w> x <h> pixels; at least {side} x {side})"),
+        ("a gray PNG whose tRNS level some pixel has", f"<file>: {preprocess.TRANSLUCENT}"),
+        ("a pixel size outside input_limits.pixel_size_mm (the stable part; predict names where "
+         "the value came from and adds '; pass --allow-any-pixel-size to use it')",
+         f"pixel size <value> mm is outside the plausible range {lo:g}-{hi:g} mm per pixel "
+         "(HC18: 0.049-0.393 mm)"),
+    ]
+    return [{"rule": rule, "message": message} for rule, message in rules]
 
 
 def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
@@ -109,6 +174,7 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
     meta = {
         "format": "hc-tf edge model metadata v1",
         "model_version": __version__,
+        "model_identity": MODEL_IDENTITY,
         "created_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "mode": mode,
         "source_model": os.path.basename(source_model) if source_model else None,
@@ -124,11 +190,16 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
                    "dequantize": out_rule, "threshold": THRESHOLD,
                    "quantized_threshold_exclusive": q_threshold},
         "preprocessing": {
-            "decode": "decode the image to 8-bit gray; RGB(A) -> gray by OpenCV's integer rule "
-                      "gray = (9798 R + 19235 G + 3735 B + 16384) >> 15, alpha ignored (R = G "
+            "decode": "decode the image to 8-bit gray; refuse what input_limits.refusals lists "
+                      "(a pixel not fully opaque among them: alpha is never blended or dropped); "
+                      "RGB(A) -> gray by OpenCV's integer rule "
+                      "gray = (9798 R + 19235 G + 3735 B + 16384) >> 15 (R = G "
                       "= B = v gives v); not a float 0.299 R + 0.587 G + 0.114 B, which rounded "
-                      "or truncated gives other gray levels (android_demo_assets/README.md, "
-                      "'Contract', 1)",
+                      "or truncated gives other gray levels; then turn the gray image upright by "
+                      "its EXIF orientation (preprocessing.orientation) before the letterbox: "
+                      "every coordinate (ellipse, submission row) is in the upright image. "
+                      "Android's BitmapFactory does not apply the orientation: read it with "
+                      "androidx ExifInterface (android_demo_assets/README.md, 'Contract', 1)",
             "letterbox": {
                 "rule": "scale to fit, keep aspect ratio: s = min(W / w0, H / h0); "
                         "new size nw = min(W, max(1, round(w0 * s))), nh = min(H, max(1, round(h0 * s))); "
@@ -143,10 +214,12 @@ def metadata(tflite_bytes: bytes, mode: str, source_model: Optional[str] = None,
                                      "y = (y_model - offset_y + 0.5) / scale_y - 0.5",
                 "coordinates": "x is the column, y the row, pixel centres at integers",
             },
+            "orientation": {"sources": ORIENTATION_SOURCES, "ops": ORIENTATION_OPS},
             "normalization": "none outside the model: the model rescales gray / 255 "
                              "internally; feed raw gray pixels",
         },
         "runtime_requirements": _runtime_requirements(tflite_bytes),
+        "converter": conversion_metadata(tflite_bytes),
         "postprocessing": {
             "threshold": THRESHOLD,
             "steps": [f"probability > {THRESHOLD:g}, keep the largest 8-connected component, fill holes",

@@ -5,7 +5,7 @@ TF-free: reads the flatbuffer with the LiteRT interpreter (the base install).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -127,3 +127,56 @@ def runtime_requirements(tflite_bytes: bytes) -> Dict[str, Any]:
     signatures = [model.SignatureDefs(i).SignatureKey().decode()
                   for i in range(model.SignatureDefsLength())]
     return {"min_runtime_version": version, "signature_defs": signatures}
+
+
+# tensorflow/compiler/mlir/lite/schema/conversion_metadata.fbs: the enums' names.
+_MODEL_TYPES = {0: "NONE", 1: "TF_SAVED_MODEL", 2: "KERAS_MODEL", 3: "TF_CONCRETE_FUNCTIONS",
+                4: "TF_GRAPH_DEF", 5: "TF_MLIR", 6: "JAX", 7: "PYTORCH"}
+_OPTIMIZATION_MODES = {1001: "PTQ_FLOAT16", 1002: "PTQ_DYNAMIC_RANGE", 1003: "PTQ_FULL_INTEGER",
+                       1004: "PTQ_INT16", 2000: "QUANTIZATION_AWARE_TRAINING",
+                       3001: "RANDOM_SPARSITY", 3002: "BLOCK_SPARSITY",
+                       3003: "STRUCTURED_SPARSITY"}
+
+
+def conversion_metadata(tflite_bytes: bytes) -> Optional[Dict[str, Any]]:
+    """The converter's own record in the model (its CONVERSION_METADATA entry, TensorFlow 2.9 on):
+    the TensorFlow version that converted it, the API, the input kind and the optimization modes;
+    None when the model has no such entry."""
+    import flatbuffers
+    from flatbuffers import number_types as N
+    from flatbuffers import table
+    from ai_edge_litert import schema_py_generated as schema
+    buf = bytes(tflite_bytes)
+    model = schema.Model.GetRootAsModel(buf, 0)
+    raw = None
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() == b"CONVERSION_METADATA":
+            data = model.Buffers(entry.Buffer())
+            arr = data.DataAsNumpy()
+            raw = arr.tobytes() if not isinstance(arr, int) else buf[data.Offset():data.Offset() + data.Size()]
+    if not raw:
+        return None
+    raw = bytearray(raw)
+    root = table.Table(raw, flatbuffers.encode.Get(flatbuffers.packer.uoffset, raw, 0))
+
+    def sub(t: table.Table, field: int) -> Optional[table.Table]:
+        o = t.Offset(4 + 2 * field)
+        return table.Table(t.Bytes, t.Indirect(t.Pos + o)) if o else None
+
+    def scalar(t: Optional[table.Table], field: int, flags) -> Optional[int]:
+        o = t.Offset(4 + 2 * field) if t else 0
+        return int(t.Get(flags, t.Pos + o)) if o else None
+
+    env, opts = sub(root, 0), sub(root, 1)
+    version = None
+    if env is not None and env.Offset(4):
+        version = env.String(env.Pos + env.Offset(4)).decode("utf-8", "replace")
+    modes = []
+    if opts is not None and opts.Offset(4):
+        vec, n = opts.Vector(opts.Offset(4)), opts.VectorLen(opts.Offset(4))
+        modes = [int(opts.Get(N.Int32Flags, vec + 4 * k)) for k in range(n)]
+    model_type = scalar(env, 2, N.Int32Flags)
+    return {"tensorflow_version": version, "api_version": scalar(env, 1, N.Uint32Flags),
+            "model_type": _MODEL_TYPES.get(model_type, model_type),
+            "optimization_modes": [_OPTIMIZATION_MODES.get(m, m) for m in modes]}
