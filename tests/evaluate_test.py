@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -195,6 +196,38 @@ def test_the_released_model_on_images_it_trained_on_gets_the_in_sample_note(tmp_
     assert evaluate_lib.in_sample_note(released, str(tfds_dir)) == evaluate_lib.IN_SAMPLE_NOTE
     assert evaluate_lib.in_sample_note(released, str(copy)) is None
     assert evaluate_lib.in_sample_note(released, str(tfds_dir), sha256="0" * 64) is None
+
+
+def test_an_hc18_folder_holding_files_the_released_model_trained_on_gets_a_counted_note(
+        tmp_path, monkeypatch):
+    """The HC18 release's own files are known by their bytes (the shipped digests): a folder in
+    HC18's layout holding some of them is in-sample for those, and evaluate counts them."""
+    import shutil
+
+    import hc_tf
+    from hc_tf import models
+    from hc_tf.models import training_images
+    released = models.released_edge_model()
+    copy = tmp_path / "hc18"
+    shutil.copytree(hc_tf.SAMPLE_DIR, copy)
+    labelled = sorted(p for p in (copy / "training_set").glob("*.png")
+                      if not p.name.endswith("_Annotation.png"))
+    trained = {training_images.digest(str(p)) for p in labelled[:3]}
+    monkeypatch.setattr(training_images, "released_digests", lambda: frozenset(trained))
+    note = evaluate_lib.in_sample_note(released, str(copy))
+    assert note.startswith(f"note: the released model was trained on 3 of the {len(labelled)} "
+                           f"labelled images in {copy} (the same files as HC18's)")
+    assert evaluate_lib.in_sample_note(released, str(copy), sha256="0" * 64) is None
+
+
+def test_the_shipped_training_image_digests_belong_to_the_shipped_model():
+    """A release that changes the model must list its own training images (else no note)."""
+    from hc_tf.models import training_images
+    assert training_images.released_digests() is not None
+    path = os.path.join(os.path.dirname(training_images.__file__), training_images.FILE_NAME)
+    images = json.load(open(path, encoding="utf-8"))["images"]
+    assert len(images) == 895 and len(set(images)) == 895  # HC18's 896, two files alike
+    assert all(len(d) == training_images.DIGITS and int(d, 16) >= 0 for d in images)
 
 
 # --- by head size, and the HC interval's coverage on the images evaluated -----------------

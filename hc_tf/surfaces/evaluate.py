@@ -9,6 +9,7 @@ from `hc_tf.inference.load_runner`, which alone imports the TF side.
 
 from __future__ import annotations
 
+import glob
 import os
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -101,14 +102,24 @@ IN_SAMPLE_NOTE = ("note: the released model was trained on all 896 labelled HC18
 
 def in_sample_note(model_path: str, data_dir: str, sha256: Optional[str] = None
                    ) -> Optional[str]:
-    """IN_SAMPLE_NOTE when the released model scores images it trained on: a prepared TFDS data
-    dir (HC18 is the only data its builder prepares) or the embedded sample; else None. A
-    folder of other labelled images in HC18's layout is not known to be HC18's, so no note."""
+    """A note when the released model scores images it trained on, else None: IN_SAMPLE_NOTE
+    for a prepared TFDS data dir (HC18 is the only data its builder prepares) or the embedded
+    sample; for another folder in HC18's layout, how many of its labelled images are, byte for
+    byte, ones the model trained on (`models.training_images`: the HC18 release's own files)."""
     from hc_tf import models
-    if is_hc18_folder(data_dir) and not (os.path.isdir(hc_tf.SAMPLE_DIR)
-                                         and os.path.samefile(data_dir, hc_tf.SAMPLE_DIR)):
+    if not models.is_released(model_path, sha256):
         return None
-    return IN_SAMPLE_NOTE if models.is_released(model_path, sha256) else None
+    if not is_hc18_folder(data_dir) or (os.path.isdir(hc_tf.SAMPLE_DIR)
+                                        and os.path.samefile(data_dir, hc_tf.SAMPLE_DIR)):
+        return IN_SAMPLE_NOTE
+    from hc_tf.models import training_images
+    labelled = [p for p in glob.glob(os.path.join(glob.escape(data_dir), "training_set", "*.png"))
+                if not p.endswith("_Annotation.png")]
+    seen = training_images.count_trained_on(labelled)
+    return (f"note: the released model was trained on {seen} of the {len(labelled)} labelled "
+            f"images in {data_dir} (the same files as HC18's): on those, these figures are "
+            "in-sample, not its accuracy; its recipe's out-of-fold figures are in the model card "
+            "(export/README.md)") if seen else None
 
 
 def evaluate(runner: inference.Runner, samples: Iterable[inference.Sample], out_dir: str,
