@@ -1,5 +1,5 @@
 """HC centile and z-score for a known GA on the INTERGROWTH-21st fetal HC standard (14-40 weeks),
-and the normal CDF/inverse it needs (math.erf and bisection: no SciPy)."""
+and the normal CDF/inverse it needs (math.erfc and bisection: no SciPy)."""
 
 from __future__ import annotations
 
@@ -72,8 +72,10 @@ class HcCentile:
 
 
 def normal_cdf(z: float) -> float:
-    """Standard normal CDF via math.erf (no SciPy)."""
-    return 0.5 * (1.0 + math.erf(float(z) / math.sqrt(2.0)))
+    """Standard normal CDF as 0.5 erfc(-z/sqrt 2) (no SciPy): to ~1 ulp in both tails, where
+    0.5 (1 + erf(z/sqrt 2)) cancels (-1.8% at z = -8). The app's clinical.js does the same
+    with a port of the libm erfc that math.erfc calls (web_app/src/core/erf.js)."""
+    return 0.5 * math.erfc(-float(z) / math.sqrt(2.0))
 
 
 def normal_ppf(p: float) -> float:

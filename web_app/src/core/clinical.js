@@ -4,6 +4,9 @@
 // bundle metadata's "clinical" section (`spec` below); only the equations are code here.
 
 import { fmtFixed, fmtG } from './pyformat.js';
+import { erfc } from './erf.js';
+
+export { erf, erfc } from './erf.js';
 
 export const DAYS_PER_WEEK = 7;
 export const REVIEW_SEPARATOR = '; ';
@@ -200,24 +203,8 @@ export function intergrowthHcMeanSd(w) {
   return [mean, sd];
 }
 
-/**
- * erf(x) for the normal CDF (JavaScript has none): erf x = 2/sqrt(pi) exp(-x^2) sum_n
- * 2^n x^(2n+1) / (1 3 5 ... (2n+1)), a series of positive terms (no cancellation), ~1e-15
- * absolute; |x| >= 6 is +-1 to double precision.
- */
-export function erf(x) {
-  if (Number.isNaN(x)) return NaN;
-  if (Math.abs(x) >= 6) return Math.sign(x);
-  const x2 = x * x;
-  let term = x, sum = x;
-  for (let n = 1; n < 500 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-    term *= (2 * x2) / (2 * n + 1);
-    sum += term;
-  }
-  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
-}
-
-export const normalCdf = (z) => 0.5 * (1.0 + erf(z / Math.sqrt(2.0)));
+/** centiles.normal_cdf: 0.5 erfc(-z/sqrt 2), to ~1 ulp in both tails (erf.js: libm's erfc, as math.erfc). */
+export const normalCdf = (z) => 0.5 * erfc(-z / Math.sqrt(2.0));
 
 /** centiles.normal_ppf: the inverse normal CDF by the same bisection on normalCdf, p in (0, 1). */
 function normalPpf(p) {
