@@ -87,3 +87,37 @@ if __name__ == "__main__":
     with open(NORMAL_CDF_CASES, "w", encoding="utf-8") as out:
         json.dump(normal_cdf_cases(), out, separators=(",", ":"))
         out.write("\n")
+
+
+# --- out-of-range messages that must not read as in range -----------------------------------
+
+GA_EDGES = {13.95: "GA 13.95 weeks is outside 14+0 to 40+0 weeks",
+            13.9999: "GA 13.9999 weeks is outside 14+0 to 40+0 weeks",
+            40.05: "GA 40.05 weeks is outside 14+0 to 40+0 weeks",
+            13.5: "GA 13+4 weeks is outside 14+0 to 40+0 weeks"}
+HC_EDGES = [  # (HC, method, status, the message's start): the published bounds and a double beyond
+    (89.3680490682454, "hadlock_1984", "ok", ""),
+    (357.6643005351153, "hadlock_1984", "ok", ""),
+    (97.67569671072883, "intergrowth21_hc_2016", "ok", ""),
+    (237.61781103564286, "intergrowth21_hc_2016", "ok", ""),
+    (357.66430053511533, "hadlock_1984", "out_of_range",
+     "out of range: HC 357.66430053511533 mm is outside 89.36804906824540-357.66430053511527 mm"),
+    (97.67569671072881, "intergrowth21_hc_2016", "out_of_range",
+     "out of range: HC 97.67569671072881 mm is outside 97.67569671072883-237.61781103564286 mm"),
+]
+
+
+def test_a_ga_just_outside_the_standard_is_not_shown_as_its_bound():
+    for weeks, want in GA_EDGES.items():
+        assert want in C.hc_centile(170.0, weeks).message
+
+
+def test_the_published_hc_range_is_the_one_accepted():
+    for m in C.GaMethod:
+        lo, hi = C.valid_hc_range_mm(m)
+        assert C.ga_from_hc(lo, m).status is C.Status.OK and C.ga_from_hc(hi, m).status is C.Status.OK
+        for beyond in (math.nextafter(lo, 0.0), math.nextafter(hi, 1e9)):
+            assert C.ga_from_hc(beyond, m).status is C.Status.OUT_OF_RANGE
+    for hc, method, status, message in HC_EDGES:
+        est = C.ga_from_hc(hc, method)
+        assert est.status.value == status and est.message.startswith(message), est.message

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { measure } from '../src/core/measure/index.js';
-import { hcCentile, normalCdf } from '../src/core/clinical.js';
+import { gaFromHc, hcCentile, normalCdf } from '../src/core/clinical.js';
 import { erfc, exp } from '../src/core/erf.js';
 import { loadJson, REPO } from './helpers.js';
 
@@ -75,4 +75,24 @@ test('exp (for erfc) is e^x rounded once: no Math.exp ulp errors', () => {
   assert.equal(exp(-745), 5e-324);
   assert.equal(exp(709.7), 1.6549840276802644e+308);
   assert.equal(exp(710), Infinity);
+});
+
+// ---------------------------------------------------------------- out-of-range messages
+
+test('a GA just outside the standard is not shown as its bound (as centiles._standard_range_message)', () => {
+  const want = { 13.95: 'GA 13.95 weeks is outside 14+0 to 40+0 weeks', 13.9999: 'GA 13.9999 weeks is outside 14+0 to 40+0 weeks',
+    40.05: 'GA 40.05 weeks is outside 14+0 to 40+0 weeks', 13.5: 'GA 13+4 weeks is outside 14+0 to 40+0 weeks' };
+  for (const [weeks, text] of Object.entries(want)) assert.ok(hcCentile(spec, 170, Number(weeks)).display.includes(text), weeks);
+});
+
+test('the HC range is inclusive at its exact bounds and the message prints digits enough to differ', () => {
+  const cases = [[89.3680490682454, 'hadlock_1984', 'ok', ''], [357.6643005351153, 'hadlock_1984', 'ok', ''],
+    [97.67569671072883, 'intergrowth21_hc_2016', 'ok', ''], [237.61781103564286, 'intergrowth21_hc_2016', 'ok', ''],
+    [357.66430053511533, 'hadlock_1984', 'out_of_range', 'out of range: HC 357.66430053511533 mm is outside 89.36804906824540-357.66430053511527 mm'],
+    [97.67569671072881, 'intergrowth21_hc_2016', 'out_of_range', 'out of range: HC 97.67569671072881 mm is outside 97.67569671072883-237.61781103564286 mm']];
+  for (const [hc, method, status, message] of cases) {
+    const r = gaFromHc(spec, hc, method);
+    assert.equal(r.status, status, `${hc}`);
+    assert.ok(r.message.startsWith(message), r.message);
+  }
 });

@@ -13,7 +13,7 @@ export const REVIEW_SEPARATOR = '; ';
 const HC_DECIMALS = 1;
 const Z_DECIMALS = 2;
 const CENTILE_DECIMALS = 1;
-const EDGE_SLACK = 1e-3; // gestational_age._EDGE_SLACK: covers the metadata's 3-decimal HC bounds
+const EDGE_SLACK = 1e-3; // gestational_age._EDGE_SLACK
 const LOW_CENTILE = 3.0; // "below_3rd"
 const HIGH_CENTILE = 97.0; // "above_97th"
 const REASON_MISSING = (name) => `${name.replaceAll('_', ' ')} could not be computed`;
@@ -77,11 +77,11 @@ export function formatBeyond(value, limit, decimals) {
   return text;
 }
 
-/** units.format_outside: [value, lo, hi] as text for "value is outside lo-hi", a decimal more at a time (up to two: the bundle's bounds have 3 decimals) until the value's text is outside the bounds'. */
+/** units.format_outside: [value, lo, hi] as text for "value is outside lo-hi", a decimal more at a time (at most 20) until the value's text is outside the bounds'. */
 export function formatOutside(value, lo, hi, decimals) {
   checkFinite(value, 'value');
   let texts;
-  for (let d = decimals; d < decimals + 3; d++) {
+  for (let d = decimals; d <= Math.max(decimals, 20); d++) {
     texts = [value, lo, hi].map((x) => fmtFixed(x, d));
     if (!(Number(texts[1]) <= Number(texts[0]) && Number(texts[0]) <= Number(texts[2]))) break;
   }
@@ -133,6 +133,26 @@ function gaMethod(spec, method) {
   return m;
 }
 
+/** gestational_age._bracket: neighbouring HCs [lo, hi] with GA(lo) < gaDays <= GA(hi), by bisection on 1-1000 mm. */
+function bracket(method, gaDays) {
+  let lo = 1.0, hi = 1000.0;
+  for (let i = 0; i < 100; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (GA_EQUATIONS[method](mid) < gaDays) lo = mid; else hi = mid;
+  }
+  return [lo, hi];
+}
+
+const VALID_HC = new Map();
+/** gestational_age._valid_hc: the first and the last HC whose GA is in range (the metadata's valid_hc_mm rounds them to 3 decimals). */
+function validHcMm(method, [loGa, hiGa]) {
+  if (!VALID_HC.has(method)) {
+    const [below, above] = bracket(method, hiGa);
+    VALID_HC.set(method, [bracket(method, loGa)[1], GA_EQUATIONS[method](above) <= hiGa ? above : below]);
+  }
+  return VALID_HC.get(method);
+}
+
 const gaRangeText = ([lo, hi]) => `${formatGa(lo)} to ${formatGa(hi)} weeks`;
 
 /** The source's uncertainty of one estimate: {days, kind, text} (gestational_age._uncertainty). */
@@ -157,7 +177,7 @@ export function gaFromHc(spec, hcMm, method) {
   checkPositive(hcMm, 'HC (mm)');
   const m = gaMethod(spec, method);
   const validGa = m.valid_ga_days;
-  const [loHc, hiHc] = m.valid_hc_mm;
+  const [loHc, hiHc] = validHcMm(method, validGa);
   // The HC range first, before any formula (as gestational_age.ga_from_hc): the bounds come
   // from a bisection, so a relative slack leaves the GA range the definition at the edges.
   const insideHc = loHc * (1 - EDGE_SLACK) <= hcMm && hcMm <= hiHc * (1 + EDGE_SLACK);
@@ -237,9 +257,12 @@ export function hcCentile(spec, hcMm, gaInput) {
   const [lo, hi] = standard.valid_ga_weeks;
   const common = { ga_weeks: weeks, ga: formatGa(weeksToDays(weeks)) }; // centile_record's order: source last
   if (!(lo <= weeks && weeks <= hi)) {
+    let ga = formatGa(weeksToDays(weeks));
+    // centiles._standard_range_message: 13.95 weeks rounds to 14+0, which would read as inside.
+    if (ga === formatGa(weeksToDays(lo)) || ga === formatGa(weeksToDays(hi))) ga = formatOutside(weeks, lo, hi, 2)[0];
     return {
       ...common, status: 'out_of_range', z: null, centile: null, mean_mm: null, sd_mm: null, flag: null,
-      display: `out of range: GA ${formatGa(weeksToDays(weeks))} weeks is outside ${formatGa(weeksToDays(lo))} `
+      display: `out of range: GA ${ga} weeks is outside ${formatGa(weeksToDays(lo))} `
         + `to ${formatGa(weeksToDays(hi))} weeks, where the INTERGROWTH-21st fetal HC standard applies`,
       source: standard.source,
     };
