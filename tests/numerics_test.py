@@ -25,6 +25,7 @@ def test_threshold_compares_in_float64_like_the_port():
 
 # --- the normal CDF: 0.5 erfc(-z/sqrt 2), as the port computes it --------------------------
 
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
@@ -121,3 +122,24 @@ def test_the_published_hc_range_is_the_one_accepted():
     for hc, method, status, message in HC_EDGES:
         est = C.ga_from_hc(hc, method)
         assert est.status.value == status and est.message.startswith(message), est.message
+
+
+# --- odd arguments: a clear ValueError naming the argument; plain floats out ----------------
+
+def test_odd_measure_arguments_raise_value_errors_naming_them():
+    import pytest
+    for kwargs, name in [({"threshold": "0.5"}, "threshold"), ({"threshold": None}, "threshold"),
+                         ({"threshold": True}, "threshold"), ({"threshold": math.nan}, "threshold"),
+                         ({"min_area_px": math.nan}, "min_area_px"), ({"min_area_px": math.inf}, "min_area_px"),
+                         ({"min_area_px": "50"}, "min_area_px"), ({"min_area_px": -1}, "min_area_px")]:
+        with pytest.raises(ValueError, match=name):
+            M.measure(_tie_map(), None, 0.1, **kwargs)
+    for a, b in [(-1, 2), (1, math.nan), (math.inf, 1), ("1", 2)]:
+        with pytest.raises(ValueError, match="semi-axis"):
+            M.ramanujan_perimeter(a, b)
+
+
+def test_a_measurement_holds_plain_floats():
+    m = M.measure(_tie_map(), None, 0.1)
+    assert type(m.hc_mm) is float and repr(m.hc_mm).startswith("7.")
+    assert all(type(v) is float for v in dataclasses.astuple(m.ellipse))

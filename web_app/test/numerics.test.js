@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { measure } from '../src/core/measure/index.js';
+import { ramanujanPerimeter } from '../src/core/measure/geometry.js';
 import { gaFromHc, hcCentile, normalCdf } from '../src/core/clinical.js';
 import { erfc, exp } from '../src/core/erf.js';
 import { loadJson, REPO } from './helpers.js';
@@ -95,4 +96,12 @@ test('the HC range is inclusive at its exact bounds and the message prints digit
     assert.equal(r.status, status, `${hc}`);
     assert.ok(r.message.startsWith(message), r.message);
   }
+});
+
+test('odd measure arguments throw errors naming them (as Python\'s ValueErrors)', () => {
+  for (const [opts, name] of [[{ threshold: '0.5' }, /threshold/], [{ threshold: NaN }, /threshold/],
+    [{ minAreaPx: NaN }, /min_area_px/], [{ minAreaPx: Infinity }, /min_area_px/], [{ minAreaPx: '50' }, /min_area_px/], [{ minAreaPx: -1 }, /min_area_px/]]) {
+    assert.throws(() => measure(tieMap(), 64, 64, null, 0.1, opts), name, JSON.stringify(opts));
+  }
+  for (const [a, b] of [[-1, 2], [1, NaN], [Infinity, 1], ['1', 2]]) assert.throws(() => ramanujanPerimeter(a, b), /semi-axis/);
 });
