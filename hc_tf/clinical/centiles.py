@@ -1,5 +1,5 @@
 """HC centile and z-score for a known GA on the INTERGROWTH-21st fetal HC standard (14-40 weeks),
-and the normal CDF/inverse it needs (math.erf and bisection: no SciPy)."""
+and the normal CDF/inverse it needs (math.erfc and bisection: no SciPy)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 from typing import Optional, Tuple
 
 from hc_tf.clinical.units import (GaInput, Status, check_finite, check_positive, format_centile,
-                                  format_ga, format_z, parse_ga_weeks, weeks_to_days)
+                                  format_ga, format_outside, format_z, parse_ga_weeks,
+                                  weeks_to_days)
 
 INTERGROWTH_HC_SOURCE = ("Papageorghiou AT et al. International standards for fetal growth based "
                          "on serial ultrasound measurements: the Fetal Growth Longitudinal Study "
@@ -72,8 +73,10 @@ class HcCentile:
 
 
 def normal_cdf(z: float) -> float:
-    """Standard normal CDF via math.erf (no SciPy)."""
-    return 0.5 * (1.0 + math.erf(float(z) / math.sqrt(2.0)))
+    """Standard normal CDF as 0.5 erfc(-z/sqrt 2) (no SciPy): to ~1 ulp in both tails, where
+    0.5 (1 + erf(z/sqrt 2)) cancels (-1.8% at z = -8). The app's clinical.js does the same
+    with a port of the libm erfc that math.erfc calls (web_app/src/core/erf.js)."""
+    return 0.5 * math.erfc(-float(z) / math.sqrt(2.0))
 
 
 def normal_ppf(p: float) -> float:
@@ -103,7 +106,11 @@ def _ga_in_standard(ga: GaInput) -> Tuple[float, bool]:
 
 def _standard_range_message(weeks: float) -> str:
     lo, hi = INTERGROWTH_HC_WEEKS
-    return (f"out of range: GA {format_ga(weeks_to_days(weeks))} weeks is outside "
+    ga = format_ga(weeks_to_days(weeks))
+    if ga in (format_ga(weeks_to_days(lo)), format_ga(weeks_to_days(hi))):
+        # 13.95 weeks rounds to 14+0 days, which would read as inside "14+0 to 40+0".
+        ga = format_outside(weeks, lo, hi, 2)[0]
+    return (f"out of range: GA {ga} weeks is outside "
             f"{format_ga(weeks_to_days(lo))} to {format_ga(weeks_to_days(hi))} weeks, "
             f"where the INTERGROWTH-21st fetal HC standard applies")
 

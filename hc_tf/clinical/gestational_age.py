@@ -125,8 +125,9 @@ def valid_ga_days(method: GaMethod) -> Tuple[float, float]:
     return INTERGROWTH_GA_DAYS
 
 
-def hc_at_ga_days(method: GaMethod, ga_days: float) -> float:
-    """HC (mm) giving `ga_days`, by bisection: both formulas increase with HC on 1-1000 mm."""
+def _bracket(method: GaMethod, ga_days: float) -> Tuple[float, float]:
+    """(lo, hi), neighbouring HCs with GA(lo) < ga_days <= GA(hi), by bisection: both formulas
+    increase with HC on 1-1000 mm."""
     lo, hi = 1.0, 1000.0
     for _ in range(100):
         mid = 0.5 * (lo + hi)
@@ -134,13 +135,26 @@ def hc_at_ga_days(method: GaMethod, ga_days: float) -> float:
             lo = mid
         else:
             hi = mid
+    return lo, hi
+
+
+def hc_at_ga_days(method: GaMethod, ga_days: float) -> float:
+    """HC (mm) giving `ga_days`, by bisection: both formulas increase with HC on 1-1000 mm."""
+    lo, hi = _bracket(method, ga_days)
     return 0.5 * (lo + hi)
+
+
+def _valid_hc(method: GaMethod) -> Tuple[float, float]:
+    """The first and the last HC whose GA is in the formula's GA range (inclusive bounds that
+    `ga_from_hc` accepts: a bisection's midpoint could lie a bit outside)."""
+    lo_ga, hi_ga = valid_ga_days(method)
+    below, above = _bracket(method, hi_ga)
+    return _bracket(method, lo_ga)[1], above if _ga_days(method, above) <= hi_ga else below
 
 
 # HC spans equivalent to each GA range (monotone formulas): Hadlock 89.37-357.66 mm,
 # INTERGROWTH 97.68-237.62 mm (docs/clinical.md rounds inwards: every HC it names is in range).
-_VALID_HC_MM = {m: (hc_at_ga_days(m, valid_ga_days(m)[0]), hc_at_ga_days(m, valid_ga_days(m)[1]))
-                for m in GaMethod}
+_VALID_HC_MM = {m: _valid_hc(m) for m in GaMethod}
 
 
 # Relative; the GA range decides at the edges. Covers the bundle metadata's 3-decimal HC bounds

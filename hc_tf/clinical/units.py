@@ -89,12 +89,11 @@ def format_beyond(value: float, limit: float, decimals: int) -> str:
 
 
 def format_outside(value: float, lo: float, hi: float, decimals: int) -> Tuple[str, str, str]:
-    """(value, lo, hi) as text for "value is outside lo-hi", with a decimal more at a time (up
-    to two more, the precision the app's bundle carries the bounds in) until the value's text lies
-    outside the bounds' text: at `decimals` an HC of 357.7 mm printed as outside
-    "89.4-357.7" (its bound 357.66)."""
+    """(value, lo, hi) as text for "value is outside lo-hi", with a decimal more at a time
+    until the value's text lies outside the bounds' text (at most 20 decimals): at `decimals`
+    an HC of 357.7 mm printed as outside "89.4-357.7" (its bound 357.66)."""
     check_finite(value, "value")
-    for d in range(decimals, decimals + 3):
+    for d in range(decimals, max(decimals, 20) + 1):
         texts = tuple(f"{x:.{d}f}" for x in (value, lo, hi))
         if not float(texts[1]) <= float(texts[0]) <= float(texts[2]):
             break

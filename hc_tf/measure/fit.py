@@ -183,8 +183,8 @@ def refine_ellipse(ellipse: Ellipse, points: np.ndarray, iterations: int = 8) ->
             delta = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-9), -jtr)
         except np.linalg.LinAlgError:
             break
-        cand = Ellipse(e.cx + delta[0], e.cy + delta[1], e.a + delta[2], e.b + delta[3],
-                       e.angle + delta[4])
+        cand = Ellipse(float(e.cx + delta[0]), float(e.cy + delta[1]), float(e.a + delta[2]),
+                       float(e.b + delta[3]), float(e.angle + delta[4]))  # floats, not np.float64
         if not (cand.a > 0 and cand.b > 0 and np.all(np.isfinite(delta))):
             lam *= 10.0
             continue

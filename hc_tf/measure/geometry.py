@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Tuple
 
 import numpy as np
@@ -61,7 +62,15 @@ def ramanujan_perimeter(a: float, b: float) -> float:
     """Ramanujan's second approximation of the perimeter of semi-axes a, b.
 
     This is the formula HC18's reference head circumferences were computed with.
+
+    Raises:
+      ValueError: a or b not a finite number >= 0.
     """
+    for name, v in (("a", a), ("b", b)):
+        if not (isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                and 0.0 <= v < math.inf):
+            raise ValueError(f"semi-axis {name} must be a finite number >= 0, got {v!r}")
+    a, b = float(a), float(b)
     h = ((a - b) / (a + b)) ** 2 if a + b > 0 else 0.0
     return math.pi * (a + b) * (1.0 + 3.0 * h / (10.0 + math.sqrt(4.0 - 3.0 * h)))
 

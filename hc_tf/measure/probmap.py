@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from typing import Optional, Tuple
 
 import cv2
@@ -58,20 +59,23 @@ def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm
 
     Raises:
       ValueError: for a wrong shape or dtype, a pixel size that is not finite
-        and positive, a threshold outside (0, 1), a negative `min_area_px`, or
+        and positive, a threshold that is not a number in (0, 1), a `min_area_px`
+        that is not a finite number >= 0, or
         a `box` whose model size differs from `prob`'s.
     """
     px = positive_pixel_size(pixel_size_mm)
     p2 = contour.as_2d(prob)
-    if not 0.0 < float(threshold) < 1.0:
+    if not 0.0 < _number(threshold, "threshold") < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-    if int(min_area_px) < 0:
-        raise ValueError(f"min_area_px must be >= 0, got {min_area_px!r}")
+    if not 0.0 <= _number(min_area_px, "min_area_px") < math.inf:
+        raise ValueError(f"min_area_px must be a finite number >= 0, got {min_area_px!r}")
     rect = contour.valid_rect(box, p2.shape)
     p, reason = contour.to_probability(p2)
     if p is None:
         return not_found(reason, px)
-    comp, stats = contour.largest_component(p > threshold)
+    # In float64, as the port compares: against a Python float NumPy would compare in
+    # float32 (NEP 50), and a pixel equal to float32(0.3) > 0.3 would fall outside.
+    comp, stats = contour.largest_component(p > np.float64(threshold))
     area = int(stats[cv2.CC_STAT_AREA])
     if area == 0:
         return not_found(f"empty mask: no pixel above {threshold:g}", px)
@@ -104,6 +108,13 @@ def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm
     signals = quality.signals(p, head, ellipse_distance(e, pts), e, box, rect, model_px,
                               image_hw, m.hc_mm)
     return dataclasses.replace(m, quality=signals)
+
+
+def _number(value, name: str) -> float:
+    """float(value) for a real number; a string, bool or None is refused, as the app does."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def _checked(e: Optional[Ellipse], model_px: float, box: Optional[preprocess.Letterbox],

@@ -4,13 +4,16 @@
 // bundle metadata's "clinical" section (`spec` below); only the equations are code here.
 
 import { fmtFixed, fmtG } from './pyformat.js';
+import { erfc } from './erf.js';
+
+export { erf, erfc } from './erf.js';
 
 export const DAYS_PER_WEEK = 7;
 export const REVIEW_SEPARATOR = '; ';
 const HC_DECIMALS = 1;
 const Z_DECIMALS = 2;
 const CENTILE_DECIMALS = 1;
-const EDGE_SLACK = 1e-3; // gestational_age._EDGE_SLACK: covers the metadata's 3-decimal HC bounds
+const EDGE_SLACK = 1e-3; // gestational_age._EDGE_SLACK
 const LOW_CENTILE = 3.0; // "below_3rd"
 const HIGH_CENTILE = 97.0; // "above_97th"
 const REASON_MISSING = (name) => `${name.replaceAll('_', ' ')} could not be computed`;
@@ -74,11 +77,11 @@ export function formatBeyond(value, limit, decimals) {
   return text;
 }
 
-/** units.format_outside: [value, lo, hi] as text for "value is outside lo-hi", a decimal more at a time (up to two: the bundle's bounds have 3 decimals) until the value's text is outside the bounds'. */
+/** units.format_outside: [value, lo, hi] as text for "value is outside lo-hi", a decimal more at a time (at most 20) until the value's text is outside the bounds'. */
 export function formatOutside(value, lo, hi, decimals) {
   checkFinite(value, 'value');
   let texts;
-  for (let d = decimals; d < decimals + 3; d++) {
+  for (let d = decimals; d <= Math.max(decimals, 20); d++) {
     texts = [value, lo, hi].map((x) => fmtFixed(x, d));
     if (!(Number(texts[1]) <= Number(texts[0]) && Number(texts[0]) <= Number(texts[2]))) break;
   }
@@ -130,6 +133,26 @@ function gaMethod(spec, method) {
   return m;
 }
 
+/** gestational_age._bracket: neighbouring HCs [lo, hi] with GA(lo) < gaDays <= GA(hi), by bisection on 1-1000 mm. */
+function bracket(method, gaDays) {
+  let lo = 1.0, hi = 1000.0;
+  for (let i = 0; i < 100; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (GA_EQUATIONS[method](mid) < gaDays) lo = mid; else hi = mid;
+  }
+  return [lo, hi];
+}
+
+const VALID_HC = new Map();
+/** gestational_age._valid_hc: the first and the last HC whose GA is in range (the metadata's valid_hc_mm rounds them to 3 decimals). */
+function validHcMm(method, [loGa, hiGa]) {
+  if (!VALID_HC.has(method)) {
+    const [below, above] = bracket(method, hiGa);
+    VALID_HC.set(method, [bracket(method, loGa)[1], GA_EQUATIONS[method](above) <= hiGa ? above : below]);
+  }
+  return VALID_HC.get(method);
+}
+
 const gaRangeText = ([lo, hi]) => `${formatGa(lo)} to ${formatGa(hi)} weeks`;
 
 /** The source's uncertainty of one estimate: {days, kind, text} (gestational_age._uncertainty). */
@@ -154,7 +177,7 @@ export function gaFromHc(spec, hcMm, method) {
   checkPositive(hcMm, 'HC (mm)');
   const m = gaMethod(spec, method);
   const validGa = m.valid_ga_days;
-  const [loHc, hiHc] = m.valid_hc_mm;
+  const [loHc, hiHc] = validHcMm(method, validGa);
   // The HC range first, before any formula (as gestational_age.ga_from_hc): the bounds come
   // from a bisection, so a relative slack leaves the GA range the definition at the edges.
   const insideHc = loHc * (1 - EDGE_SLACK) <= hcMm && hcMm <= hiHc * (1 + EDGE_SLACK);
@@ -200,24 +223,8 @@ export function intergrowthHcMeanSd(w) {
   return [mean, sd];
 }
 
-/**
- * erf(x) for the normal CDF (JavaScript has none): erf x = 2/sqrt(pi) exp(-x^2) sum_n
- * 2^n x^(2n+1) / (1 3 5 ... (2n+1)), a series of positive terms (no cancellation), ~1e-15
- * absolute; |x| >= 6 is +-1 to double precision.
- */
-export function erf(x) {
-  if (Number.isNaN(x)) return NaN;
-  if (Math.abs(x) >= 6) return Math.sign(x);
-  const x2 = x * x;
-  let term = x, sum = x;
-  for (let n = 1; n < 500 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
-    term *= (2 * x2) / (2 * n + 1);
-    sum += term;
-  }
-  return (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
-}
-
-export const normalCdf = (z) => 0.5 * (1.0 + erf(z / Math.sqrt(2.0)));
+/** centiles.normal_cdf: 0.5 erfc(-z/sqrt 2), to ~1 ulp in both tails (erf.js: libm's erfc, as math.erfc). */
+export const normalCdf = (z) => 0.5 * erfc(-z / Math.sqrt(2.0));
 
 /** centiles.normal_ppf: the inverse normal CDF by the same bisection on normalCdf, p in (0, 1). */
 function normalPpf(p) {
@@ -250,9 +257,12 @@ export function hcCentile(spec, hcMm, gaInput) {
   const [lo, hi] = standard.valid_ga_weeks;
   const common = { ga_weeks: weeks, ga: formatGa(weeksToDays(weeks)) }; // centile_record's order: source last
   if (!(lo <= weeks && weeks <= hi)) {
+    let ga = formatGa(weeksToDays(weeks));
+    // centiles._standard_range_message: 13.95 weeks rounds to 14+0, which would read as inside.
+    if (ga === formatGa(weeksToDays(lo)) || ga === formatGa(weeksToDays(hi))) ga = formatOutside(weeks, lo, hi, 2)[0];
     return {
       ...common, status: 'out_of_range', z: null, centile: null, mean_mm: null, sd_mm: null, flag: null,
-      display: `out of range: GA ${formatGa(weeksToDays(weeks))} weeks is outside ${formatGa(weeksToDays(lo))} `
+      display: `out of range: GA ${ga} weeks is outside ${formatGa(weeksToDays(lo))} `
         + `to ${formatGa(weeksToDays(hi))} weeks, where the INTERGROWTH-21st fetal HC standard applies`,
       source: standard.source,
     };

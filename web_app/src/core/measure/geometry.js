@@ -22,6 +22,9 @@ export function normalized(e) {
 }
 
 export function ramanujanPerimeter(a, b) {
+  for (const [name, v] of [['a', a], ['b', b]]) {
+    if (!(typeof v === 'number' && v >= 0 && v < Infinity)) throw new Error(`semi-axis ${name} must be a finite number >= 0, got ${String(v)}`);
+  }
   const h = a + b > 0 ? ((a - b) / (a + b)) ** 2 : 0.0;
   return PI * (a + b) * (1.0 + 3.0 * h / (10.0 + Math.sqrt(4.0 - 3.0 * h)));
 }

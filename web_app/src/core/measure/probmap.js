@@ -27,7 +27,11 @@ export function measure(prob, H, W, box, pixelSizeMm, { threshold = 0.5, minArea
   const px = checkPixelSize(pixelSizeMm);
   if (prob.length !== H * W) throw new Error(`prob has ${prob.length} values, expected ${H}x${W}`);
   if (Math.min(H, W) < 3) throw new Error(`prob must be at least 3x3 pixels, got shape (${H}, ${W})`);
+  for (const [name, v] of [['threshold', threshold], ['min_area_px', minAreaPx]]) {
+    if (typeof v !== 'number') throw new Error(`${name} must be a number, got ${String(v)}`);
+  }
   if (!(threshold > 0 && threshold < 1)) throw new Error(`threshold must be in (0, 1), got ${threshold}`);
+  if (!(minAreaPx >= 0 && minAreaPx < Infinity)) throw new Error(`min_area_px must be a finite number >= 0, got ${minAreaPx}`);
   const rect = validRect(box, H, W);
   // One pass: the range check, the clipped map and the foreground (used only once the range is
   // known good). Plain loops: TypedArray.from with a map function is ~10x slower.
