@@ -537,7 +537,9 @@ INTERVAL_CASES = ((0.5, {"model_pixel_mm": 0.14}), (45.0, {"model_pixel_mm": 0.0
                   # a Mondrian table's bin edges (bin i: edges[i-1] <= HC < edges[i])
                   (120.0, {"model_pixel_mm": 0.2}), (199.99, {"model_pixel_mm": 0.3}),
                   (200.0, {"model_pixel_mm": 0.3}), (260.0, {"model_pixel_mm": 0.4}),
-                  (900.0, {}))
+                  (900.0, {}),
+                  # a GA in range whose HC interval reaches past Hadlock's span (at either end)
+                  (352.0, {"model_pixel_mm": 0.6}), (92.0, {"model_pixel_mm": 0.2}))
 # semi-axes (mm): normal, dolicho-, brachycephalic, GA from BPD out of range both ways, each band
 BIOMETRY_AXES_MM = ((50.0, 40.0), (40.0, 50.0), (60.0, 40.0), (45.0, 41.0), (8.0, 6.0),
                     (80.0, 60.0), (20.0, 16.0), (30.0, 24.5), (40.0, 33.0), (48.0, 39.0),

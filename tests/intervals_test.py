@@ -318,6 +318,12 @@ def test_ga_interval_combines_measurement_and_formula_spread():
     from hc_tf.report import records
     assert records._ga_interval_text(gi) == "none: the formula publishes no spread"
     assert records._ga_interval_text(g).endswith("weeks (measurement and formula)")
+    # A GA in range whose HC interval reaches past the formula's span has no interval: said so,
+    # not "out of range" beside a GA shown in range
+    past = intervals.ga_interval(intervals.hc_interval(352.0, {"model_pixel_mm": 0.6}),
+                                 clinical.GaMethod.HADLOCK_1984)
+    assert past.ga_days is not None and past.measurement_upper_days is None
+    assert records._ga_interval_text(past) == records.BEYOND_FORMULA
 
 
 def test_check_applies_the_package_table_without_refitting(tmp_path, capsys):

@@ -212,6 +212,10 @@ def ga_bpd_interval_record(bpd_interval: Optional[Dict[str, Any]]) -> Optional[D
             "display": _ga_interval_text(g)}
 
 
+# The app says it in the same words (intervals.js gaIntervalText).
+BEYOND_FORMULA = "none: the measurement's interval reaches beyond the formula's range"
+
+
 def _ga_interval_text(g: intervals_lib.GaInterval) -> str:
     if g.combined_lower_days is not None:
         return (f"{clinical.format_ga(g.combined_lower_days)} to "
@@ -219,6 +223,8 @@ def _ga_interval_text(g: intervals_lib.GaInterval) -> str:
     if g.ga_days is not None and g.formula_half_days is None:
         # the measurement's part alone would claim a precision the dating does not have
         return "none: the formula publishes no spread"
+    if g.ga_days is not None:  # the GA is in range, an end of the measurement's interval is not
+        return BEYOND_FORMULA
     return "out of range"
 
 

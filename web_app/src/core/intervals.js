@@ -177,6 +177,7 @@ function gaIntervalText(g) {
   }
   // records._ga_interval_text: the measurement's part alone would claim a precision the dating does not have
   if (g.ga_days !== null && g.formula_half_days === null) return 'none: the formula publishes no spread';
+  if (g.ga_days !== null) return "none: the measurement's interval reaches beyond the formula's range";
   return 'out of range';
 }
 
