@@ -197,37 +197,3 @@ def deeper_than_8_bits(dtype: np.dtype) -> str:
 # (imagefile.js TRANSLUCENT).
 TRANSLUCENT = ("the image has pixels that are not fully opaque (transparency); hc-tf measures "
                "opaque images only: save it without transparency")
-
-
-def decode_gray_image(data: "bytes | np.ndarray", name: str) -> np.ndarray:
-    """`read_gray_image` of a file's bytes (e.g. read through Beam's FileSystems).
-
-    Args:
-      data: the encoded file (bytes or a uint8 array).
-      name: the file, as messages name it.
-
-    Returns:
-      (H, W) uint8.
-
-    Raises:
-      ValueError: naming the file, when it can't be decoded, is not 8-bit or has a pixel that
-        is not fully opaque (`TRANSLUCENT`).
-    """
-    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
-    try:
-        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    except cv2.error as err:  # OpenCV's size guard (hc_tf/__init__.py) raises, not returns None
-        if "MAX_IMAGE_PIXELS" in str(err):
-            raise ValueError(f"{name}: image too large for OpenCV's decoder (over "
-                             f"OPENCV_IO_MAX_IMAGE_PIXELS pixels)") from None
-        raise ValueError(f"{name}: not a readable image file") from None
-    if image is None:
-        raise ValueError(f"{name}: not a readable image file")
-    if image.dtype != np.uint8:  # a 16-bit PNG or TIFF: said as the web app says it
-        raise ValueError(f"{name}: {deeper_than_8_bits(image.dtype)}")
-    if image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < 255:
-        raise ValueError(f"{name}: {TRANSLUCENT}")  # the alpha channel a view: no copy
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3
-                             else cv2.COLOR_BGRA2GRAY)
-    return to_gray_uint8(image, name=name)

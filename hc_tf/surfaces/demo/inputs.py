@@ -121,7 +121,7 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
     Read by `hc_tf.io.images`, every reader's: a regular file within the byte limit, its
     size checked from the header (Pillow reads it without decoding the pixels), so a small
     file that decodes to a huge image is refused cheaply; the pixels are then decoded by
-    `preprocess.decode_gray_image`, the project's one decoder, and turned upright (EXIF).
+    `images.decode_gray` (the project's one decoder) and turned upright (EXIF).
 
     Args:
       path: the file.
