@@ -159,11 +159,14 @@ def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int =
 def measure_image(runner: Runner, gray: np.ndarray, pixel_size_mm: float,
                   allow_implausible_pixel_size: bool = False
                   ) -> Tuple[measure_lib.Measurement, Dict[str, float]]:
-    """Letterbox, invoke and measure one decoded gray image, timed.
+    """Letterbox, invoke and measure one decoded image (a NumPy array), timed.
 
     Args:
       runner: a model runner.
-      gray: (H, W) uint8.
+      gray: the pixels, as `preprocess.to_gray_uint8` takes them: (H, W) or (H, W, 1) uint8
+        gray, or (H, W, 3) RGB / (H, W, 4) fully opaque RGBA uint8 in RGB order (a
+        `cv2.imread` array is BGR: convert it with `cv2.COLOR_BGR2RGB`). Upright as shown: an
+        array carries no EXIF orientation (`measure_file` applies a file's).
       pixel_size_mm: its pixel size, within `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
       allow_implausible_pixel_size: accept any finite positive pixel size.
 
@@ -171,7 +174,8 @@ def measure_image(runner: Runner, gray: np.ndarray, pixel_size_mm: float,
       (measurement, timings): timings in ms for letterbox, invoke, measure and total.
 
     Raises:
-      ValueError: for a bad pixel size or image.
+      ValueError: for a bad pixel size or image (another shape or dtype, a translucent RGBA
+        array: `preprocess.TRANSLUCENT`, as for a file).
     """
     pixel_size_mm = measure_lib.check_pixel_size(
         pixel_size_mm, allow_implausible=allow_implausible_pixel_size)

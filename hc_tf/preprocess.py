@@ -111,13 +111,20 @@ def _resize_into(array: np.ndarray, box: Letterbox, fill: float) -> np.ndarray:
 
 
 def to_gray_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Returns a 2-D uint8 grayscale view of `image`.
+    """Returns a 2-D uint8 grayscale view of `image`: the rules for an image given as an array.
 
-    Accepts (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8 arrays.
+    Accepts (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8 arrays, channels in
+    RGB order (Pillow's, matplotlib's, imageio's), made gray by OpenCV's RGB weights, the
+    numbers a file of those pixels gives. An array from `cv2.imread` is in BGR order:
+    convert it (`cv2.cvtColor(a, cv2.COLOR_BGR2RGB)` or `COLOR_BGR2GRAY`) or read the file
+    with `read_gray_image` (predict's reader); taken as RGB, its red and blue swap weights
+    and a tinted image measures differently (`cv2.IMREAD_GRAYSCALE` is libpng's or libjpeg's
+    own conversion, which may differ by a gray level). An RGBA array with a pixel
+    not fully opaque is refused (`TRANSLUCENT`), as such a file is.
 
     Raises:
-      ValueError: naming `name`, for any other shape or dtype, or an image
-        smaller than MIN_IMAGE_SIDE in either dimension.
+      ValueError: naming `name`, for any other shape or dtype, a translucent RGBA array, or an
+        image smaller than MIN_IMAGE_SIDE in either dimension.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -125,6 +132,8 @@ def to_gray_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     elif image.ndim == 3 and image.shape[2] in (3, 4):
+        if image.shape[2] == 4 and image[:, :, 3].min() < 255:  # a file's rule (io.images)
+            raise ValueError(f"{name}: {TRANSLUCENT}")
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if image.shape[2] == 3
                              else cv2.COLOR_RGBA2GRAY)
     if image.ndim != 2:

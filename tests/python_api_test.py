@@ -41,3 +41,45 @@ def test_one_lite_runner_is_safe_from_several_threads(runner):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def _tinted(tmp_path):
+    """A sample head tinted (red and blue differ): its RGB array and the PNG of those pixels."""
+    import cv2
+    gray = cv2.imread(os.path.join(SAMPLES, "000_HC.png"), cv2.IMREAD_GRAYSCALE)
+    rgb = np.stack([gray, (gray * 0.8).astype(np.uint8), (gray * 0.5).astype(np.uint8)], axis=2)
+    path = str(tmp_path / "tinted.png")
+    assert cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return rgb, path
+
+
+def test_an_array_in_rgb_order_measures_as_its_file(runner, tmp_path):
+    import cv2
+    rgb, path = _tinted(tmp_path)
+    by_file = inference.measure_file(runner, path, 0.4717)[0].hc_mm
+    assert inference.measure_image(runner, rgb, 0.4717)[0].hc_mm == by_file
+    bgr = cv2.imread(path)  # BGR: converted as the docstring says, the file's numbers again
+    assert inference.measure_image(runner, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
+                                   0.4717)[0].hc_mm == by_file
+    assert inference.measure_image(runner, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
+                                   0.4717)[0].hc_mm == by_file
+    assert inference.measure_image(runner, bgr, 0.4717)[0].hc_mm != by_file  # why it's said
+
+
+def test_a_translucent_rgba_array_is_refused_as_its_file_is(runner, tmp_path):
+    """An RGBA array with alpha < 255 was measured where the same pixels as a file were refused."""
+    import cv2
+    from hc_tf import preprocess
+    rgb, _ = _tinted(tmp_path)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    opaque = inference.measure_image(runner, rgba, 0.4717)[0]
+    assert opaque.hc_mm == inference.measure_image(runner, rgb, 0.4717)[0].hc_mm
+    rgba[0, 0, 3] = 128
+    path = str(tmp_path / "translucent.png")
+    assert cv2.imwrite(path, cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA))
+    with pytest.raises(ValueError) as by_file:
+        inference.measure_file(runner, path, 0.4717)
+    with pytest.raises(ValueError) as by_array:
+        inference.measure_image(runner, rgba, 0.4717)
+    assert str(by_file.value) == f"{path}: {preprocess.TRANSLUCENT}"
+    assert str(by_array.value) == f"image: {preprocess.TRANSLUCENT}"

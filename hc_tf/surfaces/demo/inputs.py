@@ -94,7 +94,8 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     """An uploaded image array as 2-D uint8 gray (RGB/RGBA converted), size-checked.
 
     Args:
-      image: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8.
+      image: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) fully opaque RGBA uint8 (RGB
+        order: `preprocess.to_gray_uint8`).
 
     Returns:
       (H, W) uint8.
