@@ -201,7 +201,9 @@ def measure_file(runner: Runner, image_path: "str | os.PathLike[str]", pixel_siz
       (measurement, timings) as `measure_image`, with decode_ms first.
 
     Raises:
-      ValueError: for a bad pixel size or image file.
+      ValueError: naming the file, for a bad pixel size or a file refused (not an 8-bit
+        image, too large, damaged, translucent, several frames; `hc_tf.io.images`).
+      OSError: naming the file, when it cannot be read (FileNotFoundError when missing).
     """
     measure_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t0 = time.perf_counter()
@@ -213,11 +215,12 @@ def measure_file(runner: Runner, image_path: "str | os.PathLike[str]", pixel_siz
     return m, t
 
 
-def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -> Runner:
+def load_runner(model_path: "str | os.PathLike[str]", flip_tta: bool = False,
+                num_threads: int = 2) -> Runner:
     """A runner for a `.tflite` (edge runtime, no TensorFlow) or a `.keras` model.
 
     Args:
-      model_path: the model file.
+      model_path: the model file (a str or any os.PathLike, e.g. a pathlib.Path).
       flip_tta: average with the horizontally flipped input (`.keras` only).
       num_threads: interpreter threads (`.tflite` only).
 
@@ -227,6 +230,7 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
     Raises:
       ValueError: for a missing file, another extension, or flip_tta with a `.tflite`.
     """
+    model_path = os.fspath(model_path)
     if not os.path.isfile(model_path):
         raise ValueError(f"{model_path}: no such model file")
     # Imported here so that loading one kind never imports the other's runtime.

@@ -187,6 +187,7 @@ def read_gray_image(path: str) -> np.ndarray:
 
     Raises:
       ValueError: naming the file, when it is refused, can't be decoded or is not 8-bit.
+      OSError: naming the file, when it cannot be read (FileNotFoundError when missing).
     """
     from hc_tf.io import images  # it imports this module
     return images.read_gray_image(path)

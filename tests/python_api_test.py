@@ -83,3 +83,20 @@ def test_a_translucent_rgba_array_is_refused_as_its_file_is(runner, tmp_path):
         inference.measure_image(runner, rgba, 0.4717)
     assert str(by_file.value) == f"{path}: {preprocess.TRANSLUCENT}"
     assert str(by_array.value) == f"image: {preprocess.TRANSLUCENT}"
+
+
+def test_a_missing_image_is_an_oserror_naming_it_as_documented(runner, tmp_path):
+    """measure_file's docstring promised ValueError; a missing file raises FileNotFoundError."""
+    missing = str(tmp_path / "missing.png")
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        inference.measure_file(runner, missing, 0.2)
+    assert "OSError" in inference.measure_file.__doc__
+
+
+def test_load_runner_takes_a_pathlib_path():
+    """load_runner(pathlib.Path(...)) raised AttributeError ('endswith')."""
+    import pathlib
+    r = inference.load_runner(pathlib.Path(models.released_edge_model()), num_threads=1)
+    assert r.input_hw == (224, 320) and r.interval_table is None and r.interval_note == ""
+    with pytest.raises(ValueError, match="no such model file"):
+        inference.load_runner(pathlib.Path("nope.tflite"))
