@@ -46,6 +46,10 @@ class Sample:
     # region, so the head gets the model pixels the scanner's text and bars would take.
     # None: the whole image. Ellipses are in `image`'s pixels either way.
     region: Optional[Tuple[int, int, int, int]] = None
+    # Accept any finite positive `pixel_size_mm`, not only measure.PLAUSIBLE_PIXEL_SIZE_MM: the
+    # user's explicit choice (--allow-any-pixel-size), or a size checked later (a DICOM frame's
+    # provisional size, dicom_predict.finish checks the one it chooses).
+    allow_implausible_pixel_size: bool = False
 
 
 @dataclasses.dataclass
@@ -95,15 +99,20 @@ def predict_batch(runner: Runner, samples: Sequence[Sample],
 
     Args:
       runner: a model runner.
-      samples: the images; their pixel sizes are used as they are (check them first).
+      samples: the images; each pixel size is checked as `measure_image` checks one
+        (`measure.check_pixel_size`; any finite positive one if the sample allows it).
       timings: when given, gets letterbox_ms, invoke_ms and measure_ms for the batch.
 
     Returns:
       One `Prediction` per sample, in order.
 
     Raises:
-      ValueError: for an image or pixel size that `preprocess` or `measure` refuse.
+      ValueError: for an image or pixel size that `preprocess` or `measure` refuse (a pixel
+        size before anything runs, naming the sample).
     """
+    for s in samples:  # unchecked, Sample(..., 50.0) gave HC 31358 mm
+        measure_lib.check_pixel_size(s.pixel_size_mm, f"{s.filename}: pixel size",
+                                     allow_implausible=s.allow_implausible_pixel_size)
     t0 = time.perf_counter()
     boxed = [preprocess.letterbox_image(model_view(s), runner.input_hw) for s in samples]
     t1 = time.perf_counter()
@@ -145,6 +154,9 @@ def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int =
 
     Yields:
       One `Prediction` per sample, in order.
+
+    Raises:
+      ValueError: as `predict_batch`, when the batch holding the sample is reached.
     """
     batch: List[Sample] = []
     for sample in samples:
@@ -181,7 +193,8 @@ def measure_image(runner: Runner, gray: np.ndarray, pixel_size_mm: float,
         pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t: Dict[str, float] = {}
     t0 = time.perf_counter()
-    pred = predict_batch(runner, [Sample("image", gray, pixel_size_mm)], t)[0]
+    pred = predict_batch(runner, [Sample("image", gray, pixel_size_mm, allow_implausible_pixel_size=
+                                         allow_implausible_pixel_size)], t)[0]
     t["total_ms"] = _ms(t0)
     return pred.measurement, t
 

@@ -100,3 +100,24 @@ def test_load_runner_takes_a_pathlib_path():
     assert r.input_hw == (224, 320) and r.interval_table is None and r.interval_note == ""
     with pytest.raises(ValueError, match="no such model file"):
         inference.load_runner(pathlib.Path("nope.tflite"))
+
+
+def test_the_batch_entry_points_refuse_an_implausible_pixel_size(runner):
+    """predict_batch/predict_samples used a pixel size unchecked: Sample(..., 50.0) gave HC
+    31358 mm, where measure_image and the CLI refuse it."""
+    from hc_tf import measure
+    from hc_tf import preprocess
+    gray = preprocess.read_gray_image(os.path.join(SAMPLES, "000_HC.png"))
+    with pytest.raises(measure.ImplausiblePixelSizeError, match="^x.png: pixel size 50.0 "):
+        inference.predict_batch(runner, [inference.Sample("x.png", gray, 50.0)])
+    with pytest.raises(measure.ImplausiblePixelSizeError, match="^x.png: pixel size 50.0 "):
+        list(inference.predict_samples(runner, [inference.Sample("x.png", gray, 50.0)]))
+    with pytest.raises(ValueError, match="not positive"):
+        inference.predict_batch(runner, [inference.Sample("x.png", gray, 0.0,
+                                                          allow_implausible_pixel_size=True)])
+    allowed = inference.Sample("x.png", gray, 2.5, allow_implausible_pixel_size=True)
+    (pred,) = inference.predict_batch(runner, [allowed])  # the user's explicit choice
+    m, _ = inference.measure_image(runner, gray, 2.5, allow_implausible_pixel_size=True)
+    assert pred.measurement.hc_mm == m.hc_mm
+    with pytest.raises(measure.ImplausiblePixelSizeError):
+        inference.measure_image(runner, gray, 2.5)
