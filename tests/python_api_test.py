@@ -121,3 +121,23 @@ def test_the_batch_entry_points_refuse_an_implausible_pixel_size(runner):
     assert pred.measurement.hc_mm == m.hc_mm
     with pytest.raises(measure.ImplausiblePixelSizeError):
         inference.measure_image(runner, gray, 2.5)
+
+
+def test_a_models_metadata_is_found_by_one_rule(tmp_path):
+    """dicom_sr.model_info read `splitext(path) + .json`: a .keras took the model_version of
+    the .tflite's model.json exported beside it; every reader now uses edge.metadata_path."""
+    import json
+    from hc_tf import __version__
+    from hc_tf.report import dicom_sr
+    (tmp_path / "model.tflite").write_bytes(b"tflite bytes")
+    (tmp_path / "model.keras").write_bytes(b"keras bytes")
+    (tmp_path / "model.json").write_text(json.dumps({"model_version": "9.9"}))
+    lite = dicom_sr.model_info(str(tmp_path / "model.tflite"))
+    assert lite.version == "9.9"
+    assert lite.sha256 == edge.sha256_file(str(tmp_path / "model.tflite"))
+    keras = dicom_sr.model_info(str(tmp_path / "model.keras"))
+    assert edge.metadata_path(str(tmp_path / "model.keras")).endswith("model.keras.json")
+    assert keras.version == __version__
+    assert models.released_sha256s() == {
+        json.load(open(edge.metadata_path(models.released_edge_model())))[k]
+        for k in ("tflite_sha256", "source_model_sha256")}

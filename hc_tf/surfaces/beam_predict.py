@@ -33,6 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as pipeline_options_module
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from hc_tf import edge
 from hc_tf import inference
 from hc_tf.io import images
 from hc_tf.io import out_dir as out_dir_lib
@@ -145,7 +146,7 @@ def local_model(model_path: str) -> str:
     folder = tempfile.mkdtemp(prefix="hc-tf-model-")
     copy = os.path.join(folder, "model.tflite")
     sources = [(model_path, copy)]
-    meta = model_path[: -len(".tflite")] + ".json"
+    meta = edge.metadata_path(model_path)  # as the runtime finds it
     if FileSystems.exists(meta):
         sources.append((meta, os.path.join(folder, "model.json")))
     for source, dest in sources:
