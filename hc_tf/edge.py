@@ -3,9 +3,14 @@
 Needs only NumPy, OpenCV and `ai-edge-litert` (the base install): importing
 TensorFlow here, even indirectly, is a bug (tests/edge_test.py enforces it).
 
-    runner = LiteRunner("hc_effunet_int8.tflite")
-    m, ms = inference.measure_file(runner, "000_HC.png", pixel_size_mm=0.235)
+    import os, hc_tf
+    from hc_tf import edge, inference, models
+    runner = edge.LiteRunner(models.released_edge_model())  # the released int8 model
+    image = os.path.join(os.path.dirname(hc_tf.__file__), "sample_data", "test_set", "000_HC.png")
+    m, ms = inference.measure_file(runner, image, pixel_size_mm=0.4717142809)
     print(m.hc_mm, ms)
+
+More: docs/python_api.md.
 """
 
 from __future__ import annotations
