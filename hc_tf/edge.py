@@ -3,9 +3,14 @@
 Needs only NumPy, OpenCV and `ai-edge-litert` (the base install): importing
 TensorFlow here, even indirectly, is a bug (tests/edge_test.py enforces it).
 
-    runner = LiteRunner("hc_effunet_int8.tflite")
-    m, ms = inference.measure_file(runner, "000_HC.png", pixel_size_mm=0.235)
+    import os, hc_tf
+    from hc_tf import edge, inference, models
+    runner = edge.LiteRunner(models.released_edge_model())  # the released int8 model
+    image = os.path.join(os.path.dirname(hc_tf.__file__), "sample_data", "test_set", "000_HC.png")
+    m, ms = inference.measure_file(runner, image, pixel_size_mm=0.4717142809)
     print(m.hc_mm, ms)
+
+More: docs/python_api.md.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from typing import Optional, Tuple
 
 import numpy as np
@@ -100,6 +106,10 @@ class LiteRunner:
     evaluation and parity measure both models with the same code. Batches run as
     batch-1 invokes (the model's input is static (1, H, W, 1)). The model's sha256
     is checked against its metadata JSON when that is beside it. `kernels`: see `KERNELS`.
+
+    Thread-safe: `predict` may be called from several threads on one runner; one LiteRT
+    interpreter runs one invoke at a time, so calls take turns (a lock around set_tensor,
+    invoke and get_tensor). For parallel throughput, give each thread its own runner.
     """
 
     def __init__(self, path, num_threads: int = 2, kernels: str = "xnnpack"):
@@ -118,6 +128,7 @@ class LiteRunner:
         except (ValueError, RuntimeError) as err:
             raise ValueError(f"{path}: not a loadable TFLite model ({err})") from err
         self.path, self.kernels, self.num_threads = path, kernels, int(num_threads)
+        self._lock = threading.Lock()  # one invoke at a time: LiteRT's tensors are shared
         ins, outs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
             raise ValueError(f"{path}: expected 1 input and 1 output, got {len(ins)} and {len(outs)}")
@@ -157,7 +168,9 @@ class LiteRunner:
         return ((raw.astype(np.float32) - float(self.output_zero_point)) * scale).astype(np.float32)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """(B, H, W, 1) or (B, H, W) uint8 letterboxed pixels -> (B, H, W) float32."""
+        """(B, H, W, 1) or (B, H, W) uint8 letterboxed pixels -> (B, H, W) float32.
+
+        Safe to call from several threads at once: the invokes take turns (see the class)."""
         x = np.asarray(inputs)
         if x.ndim == 3:
             x = x[..., None]
@@ -166,7 +179,10 @@ class LiteRunner:
                              f"inputs, got {x.shape}")
         out = np.empty((x.shape[0],) + self.input_hw, dtype=np.float32)
         for i in range(x.shape[0]):
-            self.interpreter.set_tensor(self._in["index"], self.quantize_input(x[i]))
-            self.interpreter.invoke()
-            out[i] = self.dequantize_output(self.interpreter.get_tensor(self._out["index"]))
+            tensor = self.quantize_input(x[i])
+            with self._lock:  # unlocked, a concurrent invoke raised LiteRT's RuntimeError
+                self.interpreter.set_tensor(self._in["index"], tensor)
+                self.interpreter.invoke()
+                raw = self.interpreter.get_tensor(self._out["index"])  # a copy
+            out[i] = self.dequantize_output(raw)
         return out

@@ -46,6 +46,10 @@ class Sample:
     # region, so the head gets the model pixels the scanner's text and bars would take.
     # None: the whole image. Ellipses are in `image`'s pixels either way.
     region: Optional[Tuple[int, int, int, int]] = None
+    # Accept any finite positive `pixel_size_mm`, not only measure.PLAUSIBLE_PIXEL_SIZE_MM: the
+    # user's explicit choice (--allow-any-pixel-size), or a size checked later (a DICOM frame's
+    # provisional size, dicom_predict.finish checks the one it chooses).
+    allow_implausible_pixel_size: bool = False
 
 
 @dataclasses.dataclass
@@ -95,15 +99,20 @@ def predict_batch(runner: Runner, samples: Sequence[Sample],
 
     Args:
       runner: a model runner.
-      samples: the images; their pixel sizes are used as they are (check them first).
+      samples: the images; each pixel size is checked as `measure_image` checks one
+        (`measure.check_pixel_size`; any finite positive one if the sample allows it).
       timings: when given, gets letterbox_ms, invoke_ms and measure_ms for the batch.
 
     Returns:
       One `Prediction` per sample, in order.
 
     Raises:
-      ValueError: for an image or pixel size that `preprocess` or `measure` refuse.
+      ValueError: for an image or pixel size that `preprocess` or `measure` refuse (a pixel
+        size before anything runs, naming the sample).
     """
+    for s in samples:  # unchecked, Sample(..., 50.0) gave HC 31358 mm
+        measure_lib.check_pixel_size(s.pixel_size_mm, f"{s.filename}: pixel size",
+                                     allow_implausible=s.allow_implausible_pixel_size)
     t0 = time.perf_counter()
     boxed = [preprocess.letterbox_image(model_view(s), runner.input_hw) for s in samples]
     t1 = time.perf_counter()
@@ -145,6 +154,9 @@ def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int =
 
     Yields:
       One `Prediction` per sample, in order.
+
+    Raises:
+      ValueError: as `predict_batch`, when the batch holding the sample is reached.
     """
     batch: List[Sample] = []
     for sample in samples:
@@ -159,11 +171,14 @@ def predict_samples(runner: Runner, samples: Iterable[Sample], batch_size: int =
 def measure_image(runner: Runner, gray: np.ndarray, pixel_size_mm: float,
                   allow_implausible_pixel_size: bool = False
                   ) -> Tuple[measure_lib.Measurement, Dict[str, float]]:
-    """Letterbox, invoke and measure one decoded gray image, timed.
+    """Letterbox, invoke and measure one decoded image (a NumPy array), timed.
 
     Args:
       runner: a model runner.
-      gray: (H, W) uint8.
+      gray: the pixels, as `preprocess.to_gray_uint8` takes them: (H, W) or (H, W, 1) uint8
+        gray, or (H, W, 3) RGB / (H, W, 4) fully opaque RGBA uint8 in RGB order (a
+        `cv2.imread` array is BGR: convert it with `cv2.COLOR_BGR2RGB`). Upright as shown: an
+        array carries no EXIF orientation (`measure_file` applies a file's).
       pixel_size_mm: its pixel size, within `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
       allow_implausible_pixel_size: accept any finite positive pixel size.
 
@@ -171,13 +186,15 @@ def measure_image(runner: Runner, gray: np.ndarray, pixel_size_mm: float,
       (measurement, timings): timings in ms for letterbox, invoke, measure and total.
 
     Raises:
-      ValueError: for a bad pixel size or image.
+      ValueError: for a bad pixel size or image (another shape or dtype, a translucent RGBA
+        array: `preprocess.TRANSLUCENT`, as for a file).
     """
     pixel_size_mm = measure_lib.check_pixel_size(
         pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t: Dict[str, float] = {}
     t0 = time.perf_counter()
-    pred = predict_batch(runner, [Sample("image", gray, pixel_size_mm)], t)[0]
+    pred = predict_batch(runner, [Sample("image", gray, pixel_size_mm, allow_implausible_pixel_size=
+                                         allow_implausible_pixel_size)], t)[0]
     t["total_ms"] = _ms(t0)
     return pred.measurement, t
 
@@ -197,7 +214,9 @@ def measure_file(runner: Runner, image_path: "str | os.PathLike[str]", pixel_siz
       (measurement, timings) as `measure_image`, with decode_ms first.
 
     Raises:
-      ValueError: for a bad pixel size or image file.
+      ValueError: naming the file, for a bad pixel size or a file refused (not an 8-bit
+        image, too large, damaged, translucent, several frames; `hc_tf.io.images`).
+      OSError: naming the file, when it cannot be read (FileNotFoundError when missing).
     """
     measure_lib.check_pixel_size(pixel_size_mm, allow_implausible=allow_implausible_pixel_size)
     t0 = time.perf_counter()
@@ -209,11 +228,12 @@ def measure_file(runner: Runner, image_path: "str | os.PathLike[str]", pixel_siz
     return m, t
 
 
-def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -> Runner:
+def load_runner(model_path: "str | os.PathLike[str]", flip_tta: bool = False,
+                num_threads: int = 2) -> Runner:
     """A runner for a `.tflite` (edge runtime, no TensorFlow) or a `.keras` model.
 
     Args:
-      model_path: the model file.
+      model_path: the model file (a str or any os.PathLike, e.g. a pathlib.Path).
       flip_tta: average with the horizontally flipped input (`.keras` only).
       num_threads: interpreter threads (`.tflite` only).
 
@@ -223,6 +243,7 @@ def load_runner(model_path: str, flip_tta: bool = False, num_threads: int = 2) -
     Raises:
       ValueError: for a missing file, another extension, or flip_tta with a `.tflite`.
     """
+    model_path = os.fspath(model_path)
     if not os.path.isfile(model_path):
         raise ValueError(f"{model_path}: no such model file")
     # Imported here so that loading one kind never imports the other's runtime.

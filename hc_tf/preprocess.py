@@ -111,13 +111,20 @@ def _resize_into(array: np.ndarray, box: Letterbox, fill: float) -> np.ndarray:
 
 
 def to_gray_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Returns a 2-D uint8 grayscale view of `image`.
+    """Returns a 2-D uint8 grayscale view of `image`: the rules for an image given as an array.
 
-    Accepts (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8 arrays.
+    Accepts (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8 arrays, channels in
+    RGB order (Pillow's, matplotlib's, imageio's), made gray by OpenCV's RGB weights, the
+    numbers a file of those pixels gives. An array from `cv2.imread` is in BGR order:
+    convert it (`cv2.cvtColor(a, cv2.COLOR_BGR2RGB)` or `COLOR_BGR2GRAY`) or read the file
+    with `read_gray_image` (predict's reader); taken as RGB, its red and blue swap weights
+    and a tinted image measures differently (`cv2.IMREAD_GRAYSCALE` is libpng's or libjpeg's
+    own conversion, which may differ by a gray level). An RGBA array with a pixel
+    not fully opaque is refused (`TRANSLUCENT`), as such a file is.
 
     Raises:
-      ValueError: naming `name`, for any other shape or dtype, or an image
-        smaller than MIN_IMAGE_SIDE in either dimension.
+      ValueError: naming `name`, for any other shape or dtype, a translucent RGBA array, or an
+        image smaller than MIN_IMAGE_SIDE in either dimension.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8:
@@ -125,6 +132,8 @@ def to_gray_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     elif image.ndim == 3 and image.shape[2] in (3, 4):
+        if image.shape[2] == 4 and image[:, :, 3].min() < 255:  # a file's rule (io.images)
+            raise ValueError(f"{name}: {TRANSLUCENT}")
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY if image.shape[2] == 3
                              else cv2.COLOR_RGBA2GRAY)
     if image.ndim != 2:
@@ -178,6 +187,7 @@ def read_gray_image(path: str) -> np.ndarray:
 
     Raises:
       ValueError: naming the file, when it is refused, can't be decoded or is not 8-bit.
+      OSError: naming the file, when it cannot be read (FileNotFoundError when missing).
     """
     from hc_tf.io import images  # it imports this module
     return images.read_gray_image(path)
@@ -197,37 +207,3 @@ def deeper_than_8_bits(dtype: np.dtype) -> str:
 # (imagefile.js TRANSLUCENT).
 TRANSLUCENT = ("the image has pixels that are not fully opaque (transparency); hc-tf measures "
                "opaque images only: save it without transparency")
-
-
-def decode_gray_image(data: "bytes | np.ndarray", name: str) -> np.ndarray:
-    """`read_gray_image` of a file's bytes (e.g. read through Beam's FileSystems).
-
-    Args:
-      data: the encoded file (bytes or a uint8 array).
-      name: the file, as messages name it.
-
-    Returns:
-      (H, W) uint8.
-
-    Raises:
-      ValueError: naming the file, when it can't be decoded, is not 8-bit or has a pixel that
-        is not fully opaque (`TRANSLUCENT`).
-    """
-    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
-    try:
-        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    except cv2.error as err:  # OpenCV's size guard (hc_tf/__init__.py) raises, not returns None
-        if "MAX_IMAGE_PIXELS" in str(err):
-            raise ValueError(f"{name}: image too large for OpenCV's decoder (over "
-                             f"OPENCV_IO_MAX_IMAGE_PIXELS pixels)") from None
-        raise ValueError(f"{name}: not a readable image file") from None
-    if image is None:
-        raise ValueError(f"{name}: not a readable image file")
-    if image.dtype != np.uint8:  # a 16-bit PNG or TIFF: said as the web app says it
-        raise ValueError(f"{name}: {deeper_than_8_bits(image.dtype)}")
-    if image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < 255:
-        raise ValueError(f"{name}: {TRANSLUCENT}")  # the alpha channel a view: no copy
-    if image.ndim == 3 and image.shape[2] in (3, 4):
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3
-                             else cv2.COLOR_BGRA2GRAY)
-    return to_gray_uint8(image, name=name)

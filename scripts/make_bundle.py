@@ -304,7 +304,7 @@ def main(argv=None):
     p.add_argument("--num-threads", type=int, default=2)
     args = p.parse_args(argv)
 
-    meta_src = os.path.splitext(args.tflite)[0] + ".json"
+    meta_src = edge.metadata_path(args.tflite)
     for path in (args.tflite, meta_src):
         if not os.path.isfile(path):
             p.error(f"{path}: not found (run hc-tf export --model M.keras --int8 --data-dir DIR first)")

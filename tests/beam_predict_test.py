@@ -167,3 +167,15 @@ def test_one_bad_file_never_raises_from_the_dofn(tmp_path):
     (out,) = list(fn.process(task))
     assert out.tag == beam_predict.DEAD_LETTER
     assert out.value["index"] == 7 and "missing.png" in out.value["error"]
+
+
+def test_a_worker_measures_an_allowed_pixel_size_and_refuses_another():
+    """The pixel size is checked where the image is measured (inference.predict_batch): a task
+    carries --allow-any-pixel-size to the worker, so an allowed 3 mm pixel is still measured."""
+    from hc_tf import inference
+    runner = inference.load_runner(MODEL)
+    path = os.path.join(SAMPLE, "test_set", "000_HC.png")
+    out = beam_predict.measure_task(runner, beam_predict.ImageTask(0, path, 3.0, None, True))
+    assert out["index"] == 0 and out["record"]["pixel_size_mm"] == 3.0
+    with pytest.raises(ValueError, match="pixel size 3.0 "):
+        beam_predict.measure_task(runner, beam_predict.ImageTask(0, path, 3.0, None))

@@ -145,7 +145,7 @@ def test_scans_are_counted_before_decoding_and_over_100_refused(monkeypatch):
     def decoder(*args, **kwargs):
         raise AssertionError("decoded")
     monkeypatch.setattr(jpeg_check, "_decode_gray", decoder)
-    monkeypatch.setattr(images.preprocess, "decode_gray_image", decoder)
+    monkeypatch.setattr(images, "_decode_unchecked", decoder)
     with pytest.raises(ValueError, match=r"^bomb\.jpg: 1001 JPEG scans, over the 100-scan "):
         images.decode_gray(bomb, "bomb.jpg")
 

@@ -151,13 +151,13 @@ def test_reader_checks_bytes_and_header_before_decoding(tmp_path):
 _BACKSTOP = """
 import os, sys
 import hc_tf
-from hc_tf import preprocess
+from hc_tf.io import images
 import cv2, numpy as np
 assert os.path.dirname(hc_tf.__file__) == sys.argv[1], hc_tf.__file__
 print(os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"])
 ok, png = cv2.imencode(".png", np.zeros((5000, 6000), np.uint8))  # 30 M pixels, a few kB
 try:
-    print(preprocess.decode_gray_image(png.tobytes(), "big.png").shape)
+    print(images._decode_unchecked(png.tobytes(), "big.png").shape)
 except ValueError as err:
     print(err)
 """
@@ -242,6 +242,18 @@ def test_exif_orientation_is_applied_as_viewers_show_it(orientation, tmp_path):
         want = np.asarray(ImageOps.exif_transpose(im).convert("L"))
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want.astype(int)).mean() < 3
+
+
+def test_no_public_decoder_skips_the_orientation_or_the_checks():
+    """preprocess.decode_gray_image, public and documented as read_gray_image of a file's
+    bytes, skipped EXIF orientation and every header check: an EXIF-6 JPEG came out sideways
+    (and measured 295.09 mm where predict gave 299.37). Bytes decode through images.decode_gray."""
+    data = _oriented_jpeg(6)
+    assert not hasattr(preprocess, "decode_gray_image")
+    public = [getattr(m, n) for m in (preprocess, images) for n in dir(m)
+              if "decode" in n and not n.startswith("_") and callable(getattr(m, n))]
+    assert public == [images.decode_gray]
+    assert images.decode_gray(data, "o6.jpg").shape == (100, 60)  # upright, as predict reads it
 
 
 def _png_chunk(kind, body):

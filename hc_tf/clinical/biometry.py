@@ -16,7 +16,7 @@ import dataclasses
 import math
 from typing import Optional, Tuple
 
-from hc_tf.clinical.units import (Status, check_positive, days_to_weeks, format_beyond,
+from hc_tf.clinical.units import (Status, check_positive, format_beyond,
                                   weeks_to_days)
 
 BPD_CONVENTION = ("outer-to-outer along the fitted ellipse's axes (BPD = minor axis, "
@@ -129,11 +129,6 @@ class Biometry:
     corrected_bpd_mm: float
     ga_bpd: BpdGa
     convention: str = BPD_CONVENTION
-
-    @property
-    def ga_bpd_weeks(self) -> Optional[float]:
-        """GA from BPD in weeks, None when out of range."""
-        return None if self.ga_bpd.ga_days is None else days_to_weeks(self.ga_bpd.ga_days)
 
 
 def biometry_from_axes(semi_a_mm: float, semi_b_mm: float) -> Biometry:

@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from hc_tf import defaults
+from hc_tf import edge
 from hc_tf.io import atomic as io_utils
 from hc_tf import preprocess
 from hc_tf.export.int8_bias import convert_int8_bias_corrected
@@ -125,8 +126,7 @@ def export(model_path: str, out_path: str, mode: str = "int8", data_dir: Optiona
                            "flip_tta_in_model": model_lib.has_flip_tta(model)}
     if isinstance(model_path, (str, os.PathLike)):
         source = os.fspath(model_path)
-        with open(source, "rb") as f:
-            extra["source_model_sha256"] = hashlib.sha256(f.read()).hexdigest()
+        extra["source_model_sha256"] = edge.sha256_file(source)
     meta = metadata(tflite, mode, source_model=source, validation=validation,
                     training_data=training_data, extra=extra)
     io_utils.atomic_write_bytes(out_path, tflite)

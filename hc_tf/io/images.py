@@ -6,7 +6,7 @@ Every file is bounded before it is decoded:
 - bytes: at most `max_input_bytes()`, read with a bounded read (a file that grows is caught);
 - pixels: rows x columns from the header (Pillow reads it without decoding the pixels) at most
   `max_input_pixels()`, so a decompression bomb is refused before it is decoded.
-Then `preprocess.decode_gray_image` (the project's one decoder) decodes, and the EXIF
+Then `_decode_unchecked` (the project's one decoder, private: on its own it skips all this) decodes, and the EXIF
 orientation is applied, so pixels and coordinates are the image as viewers show it.
 
 The limits are `hc_tf.defaults.MAX_INPUT_BYTES` / `MAX_INPUT_PIXELS`, overridden by the
@@ -24,6 +24,7 @@ import threading
 import warnings
 from typing import BinaryIO, Optional, Tuple
 
+import cv2
 import numpy as np
 
 from hc_tf import defaults
@@ -250,6 +251,44 @@ def _refuse_gray_transparency(data: bytes, gray: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}: {preprocess.TRANSLUCENT}")
 
 
+def _decode_unchecked(data: "bytes | np.ndarray", name: str) -> np.ndarray:
+    """OpenCV's decode of a file's bytes to gray, and nothing more: `decode_gray`'s last step.
+
+    Private on purpose: it checks no header, limit or stream and applies no EXIF orientation,
+    so on its own it can give other pixels than `decode_gray` (a rotated JPEG comes out
+    sideways). Everything outside this module decodes with `decode_gray`/`read_gray_image`.
+
+    Args:
+      data: the encoded file (bytes or a uint8 array).
+      name: the file, as messages name it.
+
+    Returns:
+      (H, W) uint8.
+
+    Raises:
+      ValueError: naming the file, when it can't be decoded, is not 8-bit or has a pixel that
+        is not fully opaque (`preprocess.TRANSLUCENT`).
+    """
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else data
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    except cv2.error as err:  # OpenCV's size guard (hc_tf/__init__.py) raises, not returns None
+        if "MAX_IMAGE_PIXELS" in str(err):
+            raise ValueError(f"{name}: image too large for OpenCV's decoder (over "
+                             f"OPENCV_IO_MAX_IMAGE_PIXELS pixels)") from None
+        raise ValueError(f"{name}: not a readable image file") from None
+    if image is None:
+        raise ValueError(f"{name}: not a readable image file")
+    if image.dtype != np.uint8:  # a 16-bit PNG or TIFF: said as the web app says it
+        raise ValueError(f"{name}: {preprocess.deeper_than_8_bits(image.dtype)}")
+    if image.ndim == 3 and image.shape[2] == 4 and image[:, :, 3].min() < 255:
+        raise ValueError(f"{name}: {preprocess.TRANSLUCENT}")  # the alpha channel a view: no copy
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3
+                             else cv2.COLOR_BGRA2GRAY)
+    return preprocess.to_gray_uint8(image, name=name)
+
+
 def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.ndarray:
     """Encoded image bytes -> (H, W) uint8 gray, upright: header checked, then decoded.
 
@@ -281,7 +320,7 @@ def decode_gray(data: bytes, name: str, max_pixels: Optional[int] = None) -> np.
     _refuse_damage(png_zlib.stream_damage(data, 8 * width * height + 8 * height + 1024)
                    or jpeg_check.jpeg_damage(data) or tiff_check.tiff_damage(data)
                    or gif_check.gif_damage(data), name)
-    gray = preprocess.decode_gray_image(data, name)
+    gray = _decode_unchecked(data, name)
     _refuse_gray_transparency(data, gray, name)
     return apply_orientation(gray, exif_orientation(data))
 

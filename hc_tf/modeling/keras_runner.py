@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Tuple, Union
 
 import numpy as np
 
 
 class KerasRunner:
-    """Runs a Keras model (object or `.keras` path); optional flip test-time augmentation."""
+    """Runs a Keras model (object or `.keras` path); optional flip test-time augmentation.
+
+    Thread-safe: `predict` may be called from several threads on one runner; the model calls
+    take turns (a lock), as `hc_tf.edge.LiteRunner`'s invokes do.
+    """
 
     def __init__(self, model: Union[Any, str, "os.PathLike[str]"], flip_tta: bool = False,
                  batch_size: int = 8):
@@ -30,10 +35,15 @@ class KerasRunner:
         self.flip_tta = flip_tta
         self.batch_size = batch_size
         self.input_hw: Tuple[int, int] = (int(model.input.shape[1]), int(model.input.shape[2]))
+        self._lock = threading.Lock()
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """(B, H, W, 1) uint8 -> (B, H, W) float32 probabilities."""
+        """(B, H, W, 1) uint8 -> (B, H, W) float32 probabilities; safe from several threads."""
         x = np.asarray(inputs, dtype=np.float32)
+        with self._lock:
+            return self._predict(x)
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         probs = []
         for start in range(0, len(x), self.batch_size):
             chunk = x[start:start + self.batch_size]

@@ -25,9 +25,9 @@ def released_sha256s() -> frozenset:
     """The sha256 of the released int8 model and of the `.keras` it was exported from (its
     metadata records both): the models the package's interval table was calibrated on."""
     import json
-    import os
 
-    meta = os.path.splitext(released_edge_model())[0] + ".json"
+    from hc_tf import edge
+    meta = edge.metadata_path(released_edge_model())
     with open(meta, encoding="utf-8") as f:
         doc = json.load(f)
     return frozenset(doc[k] for k in ("tflite_sha256", "source_model_sha256") if doc.get(k))

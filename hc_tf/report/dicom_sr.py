@@ -24,7 +24,6 @@ described in words (standard, GA, its dating) with the standard's paper as the a
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -33,6 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from hc_tf import __version__
+from hc_tf import edge
 from hc_tf.io import dicom
 from hc_tf.report import loinc
 from hc_tf.report import records
@@ -93,20 +93,21 @@ class ModelInfo:
 
 
 def model_info(model_path: str) -> ModelInfo:
-    """The model's name, version (its metadata JSON's model_version, else hc-tf's) and sha256."""
-    digest = hashlib.sha256()
-    with open(model_path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    """The model's name, version (its metadata JSON's model_version, else hc-tf's) and sha256.
+
+    The metadata is `edge.metadata_path`'s, the file `hc-tf export` writes and the runtime
+    checks (`model.tflite` -> `model.json`); a `.keras` has none (`model.keras.json`), so the
+    `model.json` of the `.tflite` exported beside it is not read as the `.keras`'s.
+    """
     version = __version__
-    sidecar = os.path.splitext(model_path)[0] + ".json"
+    sidecar = edge.metadata_path(model_path)
     if os.path.isfile(sidecar):
         try:
             with open(sidecar, encoding="utf-8") as f:
                 version = str(json.load(f).get("model_version", version))
         except (OSError, ValueError, AttributeError):
             pass  # the version is descriptive; the sha256 identifies the model
-    return ModelInfo(os.path.basename(model_path), version, digest.hexdigest())
+    return ModelInfo(os.path.basename(model_path), version, edge.sha256_file(model_path))
 
 
 def device_uid(model: ModelInfo) -> str:

@@ -33,6 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options import pipeline_options as pipeline_options_module
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from hc_tf import edge
 from hc_tf import inference
 from hc_tf.io import images
 from hc_tf.io import out_dir as out_dir_lib
@@ -61,6 +62,7 @@ class ImageTask(NamedTuple):
     path: str
     pixel_size_mm: float
     known_ga_weeks: Optional[float]
+    allow_implausible_pixel_size: bool = False  # --allow-any-pixel-size
 
 
 @dataclasses.dataclass
@@ -144,7 +146,7 @@ def local_model(model_path: str) -> str:
     folder = tempfile.mkdtemp(prefix="hc-tf-model-")
     copy = os.path.join(folder, "model.tflite")
     sources = [(model_path, copy)]
-    meta = model_path[: -len(".tflite")] + ".json"
+    meta = edge.metadata_path(model_path)  # as the runtime finds it
     if FileSystems.exists(meta):
         sources.append((meta, os.path.join(folder, "model.json")))
     for source, dest in sources:
@@ -190,7 +192,9 @@ def measure_task(runner: inference.Runner, task: ImageTask) -> Dict[str, Any]:
     """
     image = read_image(task.path)
     name = os.path.basename(task.path)
-    (pred,) = inference.predict_batch(runner, [inference.Sample(name, image, task.pixel_size_mm)])
+    (pred,) = inference.predict_batch(runner, [inference.Sample(
+        name, image, task.pixel_size_mm,
+        allow_implausible_pixel_size=task.allow_implausible_pixel_size)])
     row, record = predict_lib.image_rows(name, pred.measurement, task.known_ga_weeks)
     return {"index": task.index, "submission": row, "record": record}
 
@@ -367,7 +371,7 @@ def predict_files(model_path: str, inputs: Sequence[str], out_dir: str,
     job = predict_inputs.read_inputs(inputs, pixel_csv, pixel_size_mm, allow_implausible_pixel_size,
                                   ga_weeks, match=match_paths, dicom_ok=False)
     tasks = [ImageTask(i, path, job.pixel_size(os.path.basename(path)),
-                       job.known_ga(os.path.basename(path)))
+                       job.known_ga(os.path.basename(path)), allow_implausible_pixel_size)
              for i, path in enumerate(job.paths)]
     read = [*job.paths, *([pixel_csv] if pixel_csv else [])]
     with out_dir_lib.staged(out_dir, overwrite, BEAM_OUTPUTS, read) as staging:

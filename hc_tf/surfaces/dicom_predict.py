@@ -40,7 +40,8 @@ class DicomSample(inference.Sample):
     typed_mm: Optional[float] = None
     override: bool = False
     typed_label: str = "--pixel-size"
-    allow_implausible: bool = False
+    allow_implausible: bool = False  # the user's --allow-any-pixel-size, checked by `finish`
+    allow_implausible_pixel_size: bool = True  # the provisional size: `finish` checks the chosen
 
 
 def _plausible(pixel_size_mm: float, path: str, source: str, allow: bool) -> float:

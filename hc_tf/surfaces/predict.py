@@ -89,7 +89,8 @@ def _read_samples(paths: Sequence[str], sizes: Dict[str, float], pixel_size_mm: 
         except (OSError, ValueError) as err:
             unreadable.append((path, unreadable_reason(path, err)))
             continue
-        yield inference.Sample(name, image, sizes.get(name, pixel_size_mm))
+        yield inference.Sample(name, image, sizes.get(name, pixel_size_mm),
+                               allow_implausible_pixel_size=allow_implausible_pixel_size)
 
 
 def unreadable_reason(path: str, err: Exception) -> str:

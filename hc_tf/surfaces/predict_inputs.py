@@ -162,20 +162,6 @@ def _has_frame_outputs(frames: int, number: int) -> bool:
     return 1 < frames and number <= frames
 
 
-def read_pixel_sizes(csv_path: str, allow_implausible: bool = False) -> Dict[str, float]:
-    """filename -> pixel size (mm) from an HC18-style CSV (header row, CRLF ok).
-
-    Args:
-      csv_path: the CSV.
-      allow_implausible: accept pixel sizes outside `measure.PLAUSIBLE_PIXEL_SIZE_MM`.
-
-    Raises:
-      ValueError: naming the file and row, for a bad, non-positive or implausible
-        pixel size, or a file name listed twice.
-    """
-    return read_pixel_csv(csv_path, allow_implausible)[0]
-
-
 def parse_ga_option(value: Optional[str]) -> Optional[float]:
     """--ga-weeks as weeks (float), or None when not given.
 

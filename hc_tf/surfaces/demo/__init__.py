@@ -1,6 +1,7 @@
 """`hc-tf demo`: a local web page: upload an ultrasound image, get the head ellipse and its HC.
 
-One module per job; import this package (`from hc_tf import demo`) and use the names below.
+One module per job; import this package (`from hc_tf.surfaces import demo`) and use the names
+below.
 
 - `inputs`: what the page sends, checked: pixel size, GA, the image array or file (decoded by
   every reader's rules); bad input is a `DemoInputError`.

@@ -94,7 +94,8 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     """An uploaded image array as 2-D uint8 gray (RGB/RGBA converted), size-checked.
 
     Args:
-      image: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA uint8.
+      image: (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) fully opaque RGBA uint8 (RGB
+        order: `preprocess.to_gray_uint8`).
 
     Returns:
       (H, W) uint8.
@@ -121,7 +122,7 @@ def read_image_file(path: str, name: Optional[str] = None) -> np.ndarray:
     Read by `hc_tf.io.images`, every reader's: a regular file within the byte limit, its
     size checked from the header (Pillow reads it without decoding the pixels), so a small
     file that decodes to a huge image is refused cheaply; the pixels are then decoded by
-    `preprocess.decode_gray_image`, the project's one decoder, and turned upright (EXIF).
+    `images.decode_gray` (the project's one decoder) and turned upright (EXIF).
 
     Args:
       path: the file.
