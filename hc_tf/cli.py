@@ -55,7 +55,8 @@ SOME_UNREADABLE = 3
                    "and unreadable.csv (new or empty).")
 @click.option("--split", default="validation", show_default=True, help="TFDS split (TFDS data dirs only).")
 @click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
-              type=float)
+              type=float, help="The share of examinations the TFDS data dir was prepared to hold "
+                               "out for validation (TFDS data dirs only; as given to prepare).")
 @click.option("--flip-tta", is_flag=True, help=_FLIP_TTA_HELP)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (shown only when stderr is a terminal).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier evaluate run's outputs in --out.")

@@ -344,6 +344,7 @@ def test_evaluate_scores_dicom_frames_against_reference_hcs(run, tmp_path):
         assert float(row["adf_mm"]) == pytest.approx(abs(predicted - ref), abs=1e-3)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n"] == 5 and summary["dice_mean"] is None
+    assert "no Dice or HD (no reference outline)" in result.output and "n/a" not in result.output
     assert summary["reference_csv"]["not_scored"] == ["bad_nopreamble.dcm", "bad_unit4.dcm",
                                                       "gone.dcm"]
     assert len((out / "unreadable.csv").read_text().splitlines()) == 4  # header + 3

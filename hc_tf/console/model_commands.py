@@ -65,9 +65,10 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
 @click.option("--lr", default=defaults.LEARNING_RATE, show_default=True, help="Peak learning rate.")
 @click.option("--lr-schedule", default=defaults.DEFAULT_LR_SCHEDULE, show_default=True,
               type=click.Choice(defaults.LR_SCHEDULES))
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True,
+              help="Seeds the decoder's initial weights, the augmentation and the data order.")
 @click.option("--validation-fraction", default=defaults.VALIDATION_FRACTION, show_default=True,
-              type=float)
+              type=float, help="Share of examinations held out for validation (as prepared).")
 @click.option("--steps-per-epoch", default=None, type=int, help="Cap steps per epoch (quick runs).")
 @click.option("--no-augmentation", is_flag=True)
 @click.option("--decoder-filters", default=text.filters_text(defaults.DEFAULT_DECODER_FILTERS),

@@ -45,8 +45,9 @@ def echo_evaluation(summary, t, out_dir, unreadable=0):
     click.echo(f"{count(summary['n'], 'image')}{skipped} in {time.time() - t:.1f} s: "
                f"ADF {fmt(summary['adf_mm_mean'])} +- {fmt(summary['adf_mm_std'])} mm "
                f"(over found images {fmt(summary['adf_found_mm_mean'])} mm), "
-               f"Dice {fmt(summary['dice_mean'], 4)}, HD {fmt(summary['hd_mm_mean'])} mm, "
-               f"not found {summary['not_found']} -> {out_dir}")
+               + (f"Dice {fmt(summary['dice_mean'], 4)}, HD {fmt(summary['hd_mm_mean'])} mm, "
+                  if summary["dice_mean"] is not None else "no Dice or HD (no reference outline), ")
+               + f"not found {summary['not_found']} -> {out_dir}")
     ba, flag = summary["bland_altman"], summary["review_flag"]
     click.echo(f"Bland-Altman (found images): mean difference {fmt(ba['mean_diff_mm'])} mm, "
                f"95% limits {fmt(ba['loa_low_mm'])} to {fmt(ba['loa_high_mm'])} mm; "
