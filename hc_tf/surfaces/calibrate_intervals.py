@@ -8,7 +8,7 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
     python -m hc_tf.surfaces.calibrate_intervals collect --model RUN/best_int8.tflite \
         --data-dir ~/hc-runs/tfds --out RUN/val_predictions.csv
     # 2. fit: normalized conformal regression (crepes) with a difficulty from the model-pixel
-    #    size, head size and quality signals (CANDIDATES); cross-fitted report by subject folds;
+    #    size, head size and quality signals (CANDIDATES); cross-fitted report by examination folds;
     #    the chosen one (--choose; BANDED candidates are Mondrian: quantiles per head-size bin)
     #    fitted on all of it, written beside the model (MODEL.interval_table.json), where every
     #    path that loads that model finds it (--table has no default: the package's table,
