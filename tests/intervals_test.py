@@ -771,3 +771,107 @@ def test_the_docs_claim_no_default_table_for_fit():
     for name, text in (("calibrate_intervals", script.__doc__), ("export/README.md", card)):
         flat = re.sub(r"\s+", " ", text)
         assert not re.search(r"default `?--table`?", flat), name
+
+
+def _banded_cols(per_bin, rng):
+    """Predictions with `per_bin` rows in each head-size bin (<120, 120-200, 200-260, >260)."""
+    spans = ((60.0, 119.0), (121.0, 199.0), (201.0, 259.0), (261.0, 340.0))
+    hc = np.concatenate([rng.uniform(lo, hi, n) for (lo, hi), n in zip(spans, per_bin)])
+    return _cols(hc, hc + rng.normal(0.0, 1.5, len(hc)))
+
+
+@pytest.mark.parametrize("per_bin, short", [((35, 104, 17, 29), r"bin 2 \(200 <= HC < 260 mm\): 17 rows"),
+                                            ((35, 104, 0, 29), r"bin 2 \(200 <= HC < 260 mm\): 0 rows")])
+def test_a_mondrian_bin_too_small_for_95_percent_is_refused_at_fit_time(per_bin, short, tmp_path):
+    """A validation-sized set (bins 35/104/17/29): crepes gives the 17-row bin an infinite 95%
+    quantile (an empty bin: 0, zero-width intervals); `fit` refuses it, naming the bin, its
+    count and the minimum, before writing a table a model would refuse only when loaded."""
+    pytest.importorskip("crepes")
+    fitting, predictions = _fitting(), _predictions()
+    assert [fitting.min_bin_rows(lv) for lv in (0.80, 0.90, 0.95)] == [5, 10, 19]
+    cols = _banded_cols(per_bin, np.random.default_rng(5))
+    name = "standard, by HC band"
+    with pytest.raises(ValueError, match=short + ".*at least 19|at least 19.*" + short):
+        fitting.fit_table(cols, np.arange(sum(per_bin)), ("one",), name, fitting.BANDS_MM)
+    path, table = tmp_path / "p.csv", tmp_path / "t.json"
+    with open(path, "w") as f:
+        f.write(",".join(predictions.COLUMNS) + "\n")
+        for i in range(sum(per_bin)):
+            f.write(",".join(str(cols[k][i]) if k in cols else "" for k in predictions.COLUMNS)
+                    + "\n")
+    with pytest.raises(SystemExit, match="--choose"):
+        _script().main(["fit", "--predictions", str(path), "--table", str(table), "--report",
+                        str(tmp_path / "r.json"), "--choose", name])
+    assert not table.exists()
+
+
+def test_the_cross_fit_report_counts_an_infinite_or_zero_width_interval_uncovered():
+    """A cross-fit whose training folds leave a bin under 19 rows gives its rows an infinite 95%
+    half-width (was: counted covered); an empty bin a zero one. Both count uncovered, and how
+    many is said."""
+    fitting = _fitting()
+    rng = np.random.default_rng(6)
+    hc, ref, _ = _synthetic(40, rng)
+    cols = _cols(hc, ref)
+    half = {lv: np.full(40, 100.0) for lv in fitting.LEVELS}
+    half[0.95][:10] = np.inf
+    half[0.95][10:15] = 0.0
+    rep = fitting.report(cols, half)
+    assert rep["levels"]["0.95"]["coverage"] == pytest.approx(25 / 40)
+    assert rep["levels"]["0.95"]["n_no_interval"] == 15
+    assert rep["levels"]["0.80"]["coverage"] == 1.0 and rep["levels"]["0.80"]["n_no_interval"] == 0
+
+
+def test_band_coverage_carries_its_clopper_pearson_interval(capsys):
+    """Each band's coverage is printed and reported with its exact binomial 95% interval (the
+    card's 200-260 mm band, 65 of 67: 0.896-0.996), appended after the figures that were there."""
+    fitting = _fitting()
+    stats = pytest.importorskip("scipy.stats")
+    for x, n in ((65, 67), (850, 896), (0, 12), (12, 12), (3, 7)):
+        want = (stats.beta.ppf(0.025, x, n - x + 1) if x else 0.0,
+                stats.beta.ppf(0.975, x + 1, n - x) if x < n else 1.0)
+        assert fitting.clopper_pearson(x, n) == pytest.approx(want, abs=1e-9)
+    rng = np.random.default_rng(7)
+    hc, ref, _ = _synthetic(60, rng)
+    cols = _cols(hc, ref)
+    half = {lv: np.where(np.arange(60) % 10 == 0, 0.0, 100.0) for lv in fitting.LEVELS}
+    rep = fitting.report(cols, half)
+    fitting.print_report("t", rep)
+    out = capsys.readouterr().out
+    for b, v in rep["levels"]["0.95"]["bands"].items():
+        covered = round(v["coverage"] * v["n"])
+        assert v["coverage_ci95"] == pytest.approx(list(fitting.clopper_pearson(covered, v["n"])))
+        lo, hi = v["coverage_ci95"]
+        assert (f"{b}: {v['coverage']:.3f} (n={v['n']}, med {v['median_half_width_mm']:.2f}, "
+                f"95% CI {lo:.3f}-{hi:.3f})") in out
+    assert "rows without a finite, non-zero interval" in out
+
+
+def test_collect_from_an_hc18_folder_with_the_released_model_notes_in_sample_images(
+        tmp_path, monkeypatch, capsys):
+    """`collect --hc18-folder` with the released model on HC18's own files says, as `hc-tf
+    evaluate` does, how many it trained on: a `check` of those is in-sample."""
+    import shutil
+
+    import hc_tf
+    from hc_tf import models
+    from hc_tf.models import training_images
+    predictions = _predictions()
+    copy = tmp_path / "hc18"
+    shutil.copytree(hc_tf.SAMPLE_DIR, copy)
+    labelled = sorted(p for p in (copy / "training_set").glob("*.png")
+                      if not p.name.endswith("_Annotation.png"))
+    trained = {training_images.digest(str(p)) for p in labelled[:2]}
+    monkeypatch.setattr(training_images, "released_digests", lambda: frozenset(trained))
+    monkeypatch.setattr(predictions, "_rows", lambda runner, samples: [])
+    from hc_tf import inference
+    monkeypatch.setattr(inference, "load_runner", lambda path: None)
+    predictions.collect(models.released_edge_model(), "", str(tmp_path / "o.csv"),
+                        hc18_folder=str(copy))
+    err = capsys.readouterr().err
+    assert (f"trained on 2 of the {len(labelled)} labelled images in {copy}" in err
+            and "the coverage figures `check` reports on these predictions are in-sample" in err)
+    monkeypatch.setattr(training_images, "released_digests", lambda: frozenset())
+    predictions.collect(models.released_edge_model(), "", str(tmp_path / "o.csv"),
+                        hc18_folder=str(copy))
+    assert "in-sample" not in capsys.readouterr().err

@@ -8,7 +8,7 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
     python -m hc_tf.surfaces.calibrate_intervals collect --model RUN/best_int8.tflite \
         --data-dir ~/hc-runs/tfds --out RUN/val_predictions.csv
     # 2. fit: normalized conformal regression (crepes) with a difficulty from the model-pixel
-    #    size, head size and quality signals (CANDIDATES); cross-fitted report by subject folds;
+    #    size, head size and quality signals (CANDIDATES); cross-fitted report by examination folds;
     #    the chosen one (--choose; BANDED candidates are Mondrian: quantiles per head-size bin)
     #    fitted on all of it, written beside the model (MODEL.interval_table.json), where every
     #    path that loads that model finds it (--table has no default: the package's table,
@@ -19,8 +19,11 @@ Two steps (the first needs the prepared TFDS data and the model; the second only
 
 After cross-validation (`hc_tf.train.cross_validate`), every labelled image has an out-of-fold
 prediction: collected from each fold's model on its own held-out images, they calibrate the
-all-data model's table on 896 images instead of 185 (cross-conformal, as CV+ does); this is
-how the released model's table is made (`scripts/release_model.sh`):
+all-data model's table on 896 images instead of 185; this is how the released model's table is
+made (`scripts/release_model.sh`). The fold models' quantiles applied to the all-data model are
+the naive cross-validation approach, not CV+ (which builds an interval from the fold models' own
+predictions): no coverage guarantee for the all-data model, whose coverage is then to be checked
+on labelled images it did not train on (`hc-tf evaluate`, or `collect --hc18-folder` + `check`):
 
     python -m hc_tf.surfaces.calibrate_intervals collect --cv-work ~/hc-runs/cv5 \
         --data-dir ~/hc-runs/tfds --out ~/hc-runs/cv5/oof_predictions.csv

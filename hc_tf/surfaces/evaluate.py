@@ -100,24 +100,26 @@ IN_SAMPLE_NOTE = ("note: the released model was trained on all 896 labelled HC18
                   "recipe's out-of-fold figures are in the model card (export/README.md)")
 
 
-def in_sample_note(model_path: str, data_dir: str, sha256: Optional[str] = None
-                   ) -> Optional[str]:
+def in_sample_note(model_path: str, data_dir: str, sha256: Optional[str] = None,
+                   figures: str = "these figures") -> Optional[str]:
     """A note when the released model scores images it trained on, else None: IN_SAMPLE_NOTE
     for a prepared TFDS data dir (HC18 is the only data its builder prepares) or the embedded
     sample; for another folder in HC18's layout, how many of its labelled images are, byte for
-    byte, ones the model trained on (`models.training_images`: the HC18 release's own files)."""
+    byte, ones the model trained on (`models.training_images`: the HC18 release's own files).
+    `figures`: what the note says is in-sample (`calibrate_intervals collect`: the coverage
+    `check` will report)."""
     from hc_tf import models
     if not models.is_released(model_path, sha256):
         return None
     if not is_hc18_folder(data_dir) or (os.path.isdir(hc_tf.SAMPLE_DIR)
                                         and os.path.samefile(data_dir, hc_tf.SAMPLE_DIR)):
-        return IN_SAMPLE_NOTE
+        return IN_SAMPLE_NOTE.replace("these figures", figures)
     from hc_tf.models import training_images
     labelled = [p for p in glob.glob(os.path.join(glob.escape(data_dir), "training_set", "*.png"))
                 if not p.endswith("_Annotation.png")]
     seen = training_images.count_trained_on(labelled)
     return (f"note: the released model was trained on {seen} of the {len(labelled)} labelled "
-            f"images in {data_dir} (the same files as HC18's): on those, these figures are "
+            f"images in {data_dir} (the same files as HC18's): on those, {figures} are "
             "in-sample, not its accuracy; its recipe's out-of-fold figures are in the model card "
             "(export/README.md)") if seen else None
 

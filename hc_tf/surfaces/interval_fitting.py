@@ -9,7 +9,8 @@ Its command line is `python -m hc_tf.surfaces.calibrate_intervals fit|check`; fi
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Optional, Sequence
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -60,10 +61,15 @@ def residuals(cols: Dict[str, np.ndarray], quantity: str = "hc") -> np.ndarray:
 
 def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str],
               method: str, bin_edges_mm: Optional[Sequence[float]] = None,
-              quantity: str = "hc") -> interval_table.IntervalTable:
+              quantity: str = "hc", small_bins_ok: bool = False) -> interval_table.IntervalTable:
     """Difficulty model (non-negative least squares of |residual| on the features) and the
     conformal quantiles (crepes, normalized) fitted on the rows `idx`; with `bin_edges_mm`,
     Mondrian: one set of quantiles per bin of the measured HC (crepes `bins`).
+
+    A bin with fewer rows than `min_bin_rows` of the highest level is refused (ValueError, by
+    `refuse_small_bins`): crepes would give it an infinite quantile (an empty bin: 0, a
+    zero-width interval). `small_bins_ok` lets the cross-fit through, whose report counts
+    such rows uncovered (`report`).
 
     Half the rows fit the difficulty and the other half the quantiles would waste a small
     split; instead the difficulty is fitted on all of `idx` by a 2-parameter-ish linear model
@@ -95,12 +101,46 @@ def fit_table(cols: Dict[str, np.ndarray], idx: np.ndarray, names: Sequence[str]
         return interval_table.IntervalTable(**{**table.__dict__, "quantiles": _score_quantiles(cr)})
     edges = tuple(float(e) for e in bin_edges_mm)
     bins = np.array([interval_table.bin_of(edges, h) for h in cols["predicted_hc_mm"][idx]])
+    if not small_bins_ok:
+        refuse_small_bins(bins, edges)
     cr = ConformalRegressor().fit(resid, sigmas=sigmas, bins=bins)
     per_bin = tuple(_score_quantiles(cr, b) for b in range(len(edges) + 1))
     # `quantiles` (the levels a table offers) holds the pooled ones, for reference only.
     pooled = _score_quantiles(ConformalRegressor().fit(resid, sigmas=sigmas))
     return interval_table.IntervalTable(**{**table.__dict__, "quantiles": pooled,
                                            "bin_edges_mm": edges, "bin_quantiles": per_bin})
+
+
+def min_bin_rows(level: float) -> int:
+    """The fewest calibration rows for which crepes gives a finite quantile at `level`: the
+    smallest n with int((1 - level) (n + 1)) >= 1, in crepes' own float arithmetic
+    (ceil(1 / (1 - level)) - 1 in exact arithmetic: 19 at 95%; the floats make it 10 at 90%
+    and 5 at 80%)."""
+    n = 1
+    while int((1.0 - level) * (n + 1)) < 1:
+        n += 1
+    return n
+
+
+def refuse_small_bins(bins: np.ndarray, edges: Sequence[float]) -> None:
+    """Raises ValueError naming each head-size bin with fewer rows than `min_bin_rows` of the
+    highest fitted level, its count and the minimum."""
+    need = max(min_bin_rows(lv) for lv in LEVELS)
+    lows, highs = (None,) + tuple(edges), tuple(edges) + (None,)
+    short = []
+    for b, (lo, hi) in enumerate(zip(lows, highs)):
+        n = int(np.sum(bins == b))
+        if n < need:
+            span = (f"HC < {hi:g} mm" if lo is None else f"HC >= {lo:g} mm" if hi is None
+                    else f"{lo:g} <= HC < {hi:g} mm")
+            short.append(f"bin {b} ({span}): {n} rows")
+    if short:
+        raise ValueError(
+            f"a Mondrian (by HC band) table needs at least {need} calibration rows in every "
+            f"head-size bin for a finite {max(LEVELS):.0%} quantile (crepes gives an empty bin a "
+            f"zero-width interval and a smaller one an infinite one); " + "; ".join(short) +
+            ": choose a candidate not by HC band (--choose), or collect more predictions "
+            "(e.g. cross-validation's out-of-fold ones, --cv-work)")
 
 
 def domain_caps(rows: Dict[str, np.ndarray]) -> Optional[Dict[str, float]]:
@@ -137,7 +177,7 @@ def cross_fit(cols: Dict[str, np.ndarray], names: Sequence[str], method: str,
     half = {lv: np.zeros(len(folds)) for lv in LEVELS}
     for k in range(FOLDS):
         table = fit_table(cols, np.flatnonzero(folds != k), names, method, bin_edges_mm,
-                          quantity)
+                          quantity, small_bins_ok=True)
         for i in np.flatnonzero(folds == k):
             sig = row_signals(cols, i)
             for lv in LEVELS:
@@ -150,23 +190,70 @@ def band_of(hc_mm: np.ndarray) -> List[str]:
     return [metrics.head_size_band(h) for h in hc_mm]
 
 
+def clopper_pearson(covered: int, n: int, confidence: float = 0.95) -> Tuple[float, float]:
+    """The exact (Clopper-Pearson) two-sided interval of a binomial proportion, covered of n:
+    the p whose binomial tails P(X >= covered) and P(X <= covered) are (1 - confidence) / 2,
+    found by bisection on the exact tail sums (NumPy alone: `check` needs no SciPy); (0, 1)
+    for n = 0."""
+    if n <= 0:
+        return 0.0, 1.0
+    alpha = (1.0 - confidence) / 2.0
+    k = np.arange(n + 1)
+    log_comb = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+                         for i in k])
+
+    def pmf(p: float) -> np.ndarray:  # P(X = k) for every k, 0 < p < 1
+        return np.exp(log_comb + k * np.log(p) + (n - k) * np.log1p(-p))
+
+    def solve(tail, increasing: bool) -> float:  # the p in (0, 1) where tail(p) = alpha
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2.0
+            if (tail(mid) < alpha) == increasing:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2.0
+
+    lower = 0.0 if covered == 0 else solve(lambda p: float(pmf(p)[covered:].sum()), True)
+    upper = 1.0 if covered == n else solve(lambda p: float(pmf(p)[:covered + 1].sum()), False)
+    return lower, upper
+
+
+def _coverage(cover: np.ndarray) -> Dict[str, object]:
+    """Coverage of a boolean array with its exact 95% interval."""
+    lo, hi = clopper_pearson(int(cover.sum()), int(len(cover)))
+    return {"coverage": float(cover.mean()), "coverage_ci95": [lo, hi]}
+
+
+def _p90(half: np.ndarray) -> float:
+    """The 90th percentile of half-widths, inf (not NaN) where it falls among infinite ones."""
+    with np.errstate(invalid="ignore"):
+        p = float(np.percentile(half, 90))
+    return math.inf if math.isnan(p) and np.isinf(half).any() else p
+
+
 def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray],
            quantity: str = "hc") -> Dict[str, object]:
-    """Coverage and widths per level, and per head-size band (of the reference HC) at every
-    level, of the quantity's errors."""
+    """Coverage (with its Clopper-Pearson 95% interval) and widths per level, and per head-size
+    band (of the reference HC) at every level, of the quantity's errors. A row without a finite,
+    positive half-width (a Mondrian bin too small for the level: infinite; an empty one: zero
+    width) counts as not covered, and is counted (`n_no_interval`)."""
     err = np.abs(residuals(cols, quantity))
     bands = np.array(band_of(cols["reference_hc_mm"]))
     out: Dict[str, object] = {"n": int(len(err)), "levels": {}}
     for lv in LEVELS:
-        cover = err <= half[lv]
-        per_band = {b: {"n": int((bands == b).sum()),
-                        "coverage": float(cover[bands == b].mean()),
-                        "median_half_width_mm": float(np.median(half[lv][bands == b]))}
+        usable = np.isfinite(half[lv]) & (half[lv] > 0)
+        cover = usable & (err <= half[lv])
+        per_band = {b: {"n": int((bands == b).sum()), **_coverage(cover[bands == b]),
+                        "median_half_width_mm": float(np.median(half[lv][bands == b])),
+                        "n_no_interval": int((~usable[bands == b]).sum())}
                     for b in BAND_LABELS if (bands == b).any()}
         out["levels"][f"{lv:.2f}"] = {
-            "coverage": float(cover.mean()),
+            **_coverage(cover),
             "median_half_width_mm": float(np.median(half[lv])),
-            "p90_half_width_mm": float(np.percentile(half[lv], 90)), "bands": per_band}
+            "p90_half_width_mm": _p90(half[lv]), "bands": per_band,
+            "n_no_interval": int((~usable).sum())}
     return out
 
 
@@ -174,10 +261,14 @@ def print_report(name: str, rep: Dict[str, object],
                  how: str = f"cross-fitted over {FOLDS} subject folds") -> None:
     print(f"\n== {name} (n={rep['n']}, {how})")
     for lv, r in rep["levels"].items():
-        bands = "  ".join(f"{b}: {v['coverage']:.3f} (n={v['n']}, med {v['median_half_width_mm']:.2f})"
+        bands = "  ".join(f"{b}: {v['coverage']:.3f} (n={v['n']}, med {v['median_half_width_mm']:.2f}"
+                          f", 95% CI {v['coverage_ci95'][0]:.3f}-{v['coverage_ci95'][1]:.3f})"
                           for b, v in r["bands"].items())
+        none = (f" | {r['n_no_interval']} rows without a finite, non-zero interval (a head-size "
+                "bin too small for this level), counted uncovered" if r["n_no_interval"] else "")
         print(f"  {lv}: coverage {r['coverage']:.3f}, median half-width "
-              f"{r['median_half_width_mm']:.2f} mm, p90 {r['p90_half_width_mm']:.2f} mm | {bands}")
+              f"{r['median_half_width_mm']:.2f} mm, p90 {r['p90_half_width_mm']:.2f} mm | {bands}"
+              f"{none}")
 
 
 _QUALITY = interval_table.QUALITY_FEATURES
@@ -233,6 +324,9 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str,
     cols = read_predictions(predictions)
     reports = {}
     edges = {name: BANDS_MM if name in BANDED else None for name in ALL_CANDIDATES}
+    if edges.get(choose):  # refused before the cross-fit, not after it
+        refuse_small_bins(np.array([interval_table.bin_of(BANDS_MM, h)
+                                    for h in cols["predicted_hc_mm"]]), BANDS_MM)
     for name, names in ALL_CANDIDATES.items():
         reports[name] = report(cols, cross_fit(cols, names, name, edges[name], quantity),
                                quantity)

@@ -12,7 +12,7 @@ import csv
 import os
 import re
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -65,6 +65,14 @@ def refuse_a_model_trained_on_validation(model: str, routes: str = COLLECT_ROUTE
                          f"its predictions there are not held out; {routes}")
 
 
+def in_sample_note(model: str, hc18_folder: str) -> Optional[str]:
+    """`hc-tf evaluate`'s note when the released model would be checked on images it trained on
+    (HC18's own files, by their bytes: `models.training_images`), else None."""
+    from hc_tf.surfaces import evaluate
+    return evaluate.in_sample_note(model, hc18_folder,
+                                   figures="the coverage figures `check` reports on these predictions")
+
+
 def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_work: str = "",
             cv_tier: str = "int8", folds: int = 5) -> None:
     """Runs `model` over the TFDS validation split (or, for `check` only, every labelled image
@@ -93,6 +101,9 @@ def collect(model: str, data_dir: str, out_csv: str, hc18_folder: str = "", cv_w
         if hc18_folder:
             from hc_tf.surfaces import hc18_folder as hc18_folder_lib
             samples = hc18_folder_lib.samples_from_hc18_folder(hc18_folder)
+            note = in_sample_note(model, hc18_folder)
+            if note:  # as `hc-tf evaluate` says it: a check there is no check
+                print(note, file=sys.stderr)
         else:
             refuse_a_model_trained_on_validation(model)
             from hc_tf.train import data as data_lib
