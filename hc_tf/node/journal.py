@@ -275,14 +275,25 @@ class Journal:
 
     def delivery_done(self, instance_id: int, dest: str, state: str,
                       error: Optional[str] = None) -> bool:
-        """Marks a delivery sent or dead; returns True when it was the instance's last one."""
+        """Marks a delivery sent or dead; returns True when it was the instance's last one:
+        to exactly one caller, whose transaction made the instance `done` (each destination
+        has its own sender thread, and two finishing an instance at once had both seen it
+        done afterwards: two `done` lines, two deletions of its SRs)."""
         now = time.time()
-        self._tx([("UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? "
-                   "WHERE instance_id = ? AND dest = ?", (state, now, error, instance_id, dest)),
-                  ("UPDATE instances SET state = 'done', done_at = ? WHERE id = ? AND state = "
-                   "'measured' AND NOT EXISTS (SELECT 1 FROM deliveries WHERE instance_id = ? "
-                   "AND state = 'pending')", (now, instance_id, instance_id))])
-        return self.row(instance_id)["state"] == "done"
+        return self._tx([
+            ("UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? "
+             "WHERE instance_id = ? AND dest = ?", (state, now, error, instance_id, dest)),
+            ("UPDATE instances SET state = 'done', done_at = ? WHERE id = ? AND state = "
+             "'measured' AND NOT EXISTS (SELECT 1 FROM deliveries WHERE instance_id = ? "
+             "AND state = 'pending')", (now, instance_id, instance_id))])[1].rowcount == 1
+
+    def delivery_counts(self, instance_id: int) -> Dict[str, int]:
+        """The instance's deliveries by state: {"sent": n, "dead": m, "pending": k}."""
+        counts = {"sent": 0, "dead": 0, "pending": 0}
+        for r in self._query("SELECT state, COUNT(*) AS n FROM deliveries WHERE instance_id = ? "
+                             "GROUP BY state", (instance_id,)):
+            counts[r["state"]] = r["n"]
+        return counts
 
     def undelivered(self, instance_id: int) -> bool:
         """Whether a delivery of the instance is dead: its SRs reached not every destination."""

@@ -33,7 +33,7 @@ IDLE_RELEASE_S = 2.0  # a destination's association is kept this long after the 
 MAX_INTERRUPTED_MEASUREMENTS = 2
 
 
-def log_instance(event: str, row: Any, **fields: Any) -> None:
+def log_instance(event: str, row: Any, level: int = logging.INFO, **fields: Any) -> None:
     """The instance's one structured (JSON) line, when it is done or dead: its id, size and
     timings (received -> measured -> sent), never patient data."""
     now = time.time()
@@ -44,7 +44,8 @@ def log_instance(event: str, row: Any, **fields: Any) -> None:
         times["measure_ms"] = round(row["measure_ms"], 1)
     if row["kind"] != "image":  # a series' OB-GYN report (series.py)
         times["kind"] = row["kind"]
-    LOG.info(json.dumps({"event": event, "id": row["id"], **times, **fields}, sort_keys=True))
+    LOG.log(level, json.dumps({"event": event, "id": row["id"], **times, **fields},
+                              sort_keys=True))
 
 
 class Measurer:
@@ -130,7 +131,8 @@ class Measurer:
         self.on_measured()
         if not outputs or not self.dest_names:
             log_instance("done", self.spool.journal.row(instance_id), note=note,
-                         srs=len(measure_lib.sr_files(outputs)), **_summary(summary))
+                         srs=len(measure_lib.sr_files(outputs)), delivered=0, undelivered=0,
+                         **_summary(summary))
 
 
 def _summary(summary: Dict[str, Any]) -> Dict[str, Any]:
@@ -224,13 +226,20 @@ class Sender:
 
     def _finish(self, instance_id: int, name: str, state: str, error: Optional[str],
                 send_ms: float = 0.0) -> None:
+        """Records the delivery; the instance's `done` line once its last delivery has ended,
+        saying how many destinations got its SRs (`delivered`) and how many refused them or
+        were no longer configured (`undelivered`: then a warning, its SRs kept)."""
         last = self.spool.journal.delivery_done(instance_id, name, state, error)
         if state == "dead":
             LOG.error(json.dumps({"event": "delivery_dead", "id": instance_id, "dest": name,
                                   "error": error}))
         if last:
             row = self.spool.journal.row(instance_id)
-            if not self.spool.journal.undelivered(instance_id):  # else kept for a resend by hand
+            counts = self.spool.journal.delivery_counts(instance_id)
+            if not counts["dead"]:  # else kept for a resend by hand
                 self.spool.drop_outputs(instance_id)
-            log_instance("done", row, last_send_ms=round(send_ms, 1),
+            log_instance("done", row, logging.WARNING if counts["dead"] else logging.INFO,
+                         last_send_ms=round(send_ms, 1), delivered=counts["sent"],
+                         undelivered=counts["dead"],
                          srs=len(measure_lib.sr_files(json.loads(row["outputs"] or "[]"))))
+
