@@ -90,3 +90,48 @@ def test_the_last_delivery_is_reported_done_once(tmp_path):
     assert spool.journal.delivery_done(i, "web", "sent")
     assert not spool.journal.delivery_done(i, "pacs", "sent")  # read after the other's commit
     assert spool.journal.delivery_counts(i) == {"sent": 2, "dead": 0, "pending": 0}
+
+
+def test_a_destination_that_hangs_holds_up_no_other(tmp_path):
+    """A PACS that accepts the association and never answers: a folder destination gets each
+    SR at once (it had waited for the hung one's timeout and retries, one sender loop serving
+    every destination), the hung one's deliveries wait for it, in order, each sent once."""
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    first = _with_srs(spool, "1.2.3", ["pacs"])
+    second = _with_srs(spool, "1.2.4", ["pacs", "archive"])
+    hangs = _Hangs()
+    folder = dest_lib.Folder(config_lib.Destination("folder", "archive",
+                                                    (("path", str(tmp_path / "archive")),)))
+    sender = worker_lib.Sender(spool, {"pacs": hangs, "archive": folder}, 60, 60)
+    sender.start()
+    try:
+        assert hangs.entered.wait(10)
+        copied = tmp_path / "archive" / "sr" / f"{second}.sr.dcm"
+        end = time.monotonic() + 5
+        while not copied.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        assert copied.exists(), "the folder waited for the hung PACS"
+        status = spool.journal.status()["destinations"]
+        assert status["archive"] == {"pending": 0, "sent": 1, "dead": 0}
+        assert status["pacs"]["pending"] == 2
+        assert spool.journal.row(first)["state"] == "measured"
+    finally:
+        hangs.release.set()
+        sender.stop(5)
+    assert spool.journal.attempts(first, "pacs") == 1  # retried later, with backoff
+    assert spool.journal.attempts(second, "pacs") == 0  # after the first, not beside it
+
+
+def test_deliveries_to_a_destination_no_longer_configured_die_while_others_send(tmp_path):
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    i = _with_srs(spool, "1.2.3", ["old", "pacs"])
+    sender = worker_lib.Sender(spool, {"pacs": _Dest()}, 1, 1)
+    sender.start()
+    try:
+        end = time.monotonic() + 10
+        while spool.journal.row(i)["state"] != "done" and time.monotonic() < end:
+            time.sleep(0.05)
+    finally:
+        sender.stop(5)
+    assert spool.journal.status()["undelivered"] == [
+        {"id": i, "dest": "old", "error": "old: no longer configured"}]

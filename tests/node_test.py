@@ -880,11 +880,11 @@ def test_an_idle_sender_waits_and_turns_twice_a_second(tmp_path):
     a core) and turns every IDLE_POLL_S (it had waited up to 5 s, so a series' report, built on
     a turn, came that late)."""
     spool, _ = _measured(tmp_path, ["pacs"])
-    spool.journal.next_due = lambda: time.time() + 60
+    spool.journal.next_due = lambda *dest: time.time() + 60
     turns = []
     sender = worker_lib.Sender(spool, {"pacs": _Flaky(0)}, 1, 1)
     sender.ticks.append(lambda: turns.append(time.monotonic()) or 0)
-    spool.journal.due = lambda now: []
+    spool.journal.due = lambda now, **dest: []
     sender.start()
     time.sleep(2.6)
     sender.stop()

@@ -259,19 +259,27 @@ class Journal:
         self._tx([("UPDATE instances SET state = 'dead', reason = ?, done_at = ? WHERE id = ?",
                    (reason, time.time(), instance_id))])
 
-    def due(self, now: float, limit: int = 32) -> List[sqlite3.Row]:
-        """Pending deliveries whose next try has come, oldest first; a series report's only
-        once its images' SRs have left for that destination."""
+    def due(self, now: float, limit: int = 32, dest: Optional[str] = None) -> List[sqlite3.Row]:
+        """Pending deliveries (to `dest`, or any) whose next try has come, oldest first; a
+        series report's only once its images' SRs have left for that destination."""
         return self._query("SELECT d.*, i.outputs FROM deliveries d JOIN instances i "
                            "ON i.id = d.instance_id WHERE d.state = 'pending' AND d.next_try "
-                           "<= ? AND NOT EXISTS (SELECT 1 FROM instances m JOIN deliveries md "
-                           "ON md.instance_id = m.id WHERE m.report = d.instance_id AND md.dest "
-                           "= d.dest AND md.state = 'pending') ORDER BY d.next_try, "
-                           "d.instance_id LIMIT ?", (now, limit))
+                           "<= ? AND (? IS NULL OR d.dest = ?) AND NOT EXISTS (SELECT 1 FROM "
+                           "instances m JOIN deliveries md ON md.instance_id = m.id WHERE "
+                           "m.report = d.instance_id AND md.dest = d.dest AND md.state = "
+                           "'pending') ORDER BY d.next_try, d.instance_id LIMIT ?",
+                           (now, dest, dest, limit))
 
-    def next_due(self) -> Optional[float]:
-        rows = self._query("SELECT MIN(next_try) AS t FROM deliveries WHERE state = 'pending'")
+    def next_due(self, dest: Optional[str] = None) -> Optional[float]:
+        """When the next pending delivery (to `dest`, or any) is due; None when none waits."""
+        rows = self._query("SELECT MIN(next_try) AS t FROM deliveries WHERE state = 'pending' "
+                           "AND (? IS NULL OR dest = ?)", (dest, dest))
         return rows[0]["t"] if rows and rows[0]["t"] is not None else None
+
+    def pending_dests(self) -> set:
+        """The destinations with a delivery pending."""
+        return {r["dest"] for r in self._query(
+            "SELECT DISTINCT dest FROM deliveries WHERE state = 'pending'")}
 
     def delivery_done(self, instance_id: int, dest: str, state: str,
                       error: Optional[str] = None) -> bool:
