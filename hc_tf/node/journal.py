@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from hc_tf.node import journal_status
+
 NAME = "journal.sqlite"
 BUSY_MS = 30000  # how long a write waits for another process's lock
 _SCHEMA = """
@@ -51,17 +53,13 @@ CREATE INDEX IF NOT EXISTS by_report ON instances(report);
 CREATE INDEX IF NOT EXISTS by_waiting ON instances(series) WHERE kind = 'image' AND records IS
   NOT NULL AND report IS NULL;
 """
-# The images waiting for their series' report, by the index of them alone (a journal keeps
-# every image for `journal_keep_days`; these are a few).
-_WAITING = ("instances INDEXED BY by_waiting WHERE kind = 'image' AND records IS NOT NULL AND "
-            "report IS NULL")
-REPORT = "series_report"
+_WAITING, REPORT = journal_status.WAITING, journal_status.REPORT
 # The SRs of the records purged (retention.py), a cursor: the SR instance numbers go on.
 SRS_PURGED = "srs_purged"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
 
 
-class Journal:
+class Journal(journal_status.StatusQueries):
     """One connection shared by the node's threads, serialised by a lock."""
 
     def __init__(self, path: str, readonly: bool = False):
@@ -350,44 +348,6 @@ class Journal:
         rows = self._query("SELECT attempts FROM deliveries WHERE instance_id = ? AND dest = ?",
                            (instance_id, dest))
         return rows[0]["attempts"] if rows else 0
-
-    def status(self) -> Dict[str, Any]:
-        """Counts by state, dead letters (id, reason), each destination's backlog, and the
-        journal's records and the oldest one's age."""
-        states = {r["state"]: r["n"] for r in self._query(
-            "SELECT state, COUNT(*) AS n FROM instances WHERE kind = 'image' GROUP BY state")}
-        reports = {r["state"]: r["n"] for r in self._query(
-            "SELECT state, COUNT(*) AS n FROM instances WHERE kind = ? GROUP BY state", (REPORT,))}
-        reports["waiting"] = self._query(
-            f"SELECT COUNT(DISTINCT series) AS n FROM {_WAITING}")[0]["n"]
-        dead = [{"id": r["id"], "sop_class": r["sop_class"], "reason": r["reason"],
-                 "kind": r["kind"]}
-                for r in self._query("SELECT id, sop_class, reason, kind FROM instances "
-                                     "WHERE state = 'dead' ORDER BY id")]
-        undelivered = [{"id": r["instance_id"], "dest": r["dest"], "error": r["last_error"]}
-                       for r in self._query("SELECT instance_id, dest, last_error FROM deliveries "
-                                            "WHERE state = 'dead' ORDER BY instance_id, dest")]
-        dests = {}
-        for r in self._query("SELECT dest, state, COUNT(*) AS n, MAX(attempts) AS tries, "
-                             "MIN(next_try) AS next_try FROM deliveries GROUP BY dest, state"):
-            d = dests.setdefault(r["dest"], {"pending": 0, "sent": 0, "dead": 0})
-            d[r["state"]] = r["n"]
-            if r["state"] == "pending":
-                d.update(max_attempts=r["tries"], next_try_in_s=max(0.0, r["next_try"] - time.time()))
-        for r in self._query("SELECT dest, last_error FROM deliveries WHERE last_error IS NOT NULL "
-                             "AND state != 'sent' ORDER BY rowid DESC"):
-            dests.get(r["dest"], {}).setdefault("last_error", r["last_error"])
-        return {"instances": states, "backlog": states.get("received", 0) +
-                states.get("measured", 0) + reports.get("measured", 0), "dead_letters": dead,
-                "series_reports": reports, "undelivered": undelivered,
-                "destinations": dests, "journal": self._size()}
-
-    def _size(self) -> Dict[str, Any]:
-        """The records kept (images and reports, any state) and the oldest one's age."""
-        row = self._query("SELECT COUNT(*) AS n, MIN(COALESCE(received_at, done_at)) AS first "
-                          "FROM instances")[0]
-        age = None if row["first"] is None else max(0.0, time.time() - row["first"])
-        return {"records": row["n"], "oldest_age_s": age}
 
 
 def srs_in(outputs: Optional[str]) -> int:
