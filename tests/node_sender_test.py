@@ -135,3 +135,59 @@ def test_deliveries_to_a_destination_no_longer_configured_die_while_others_send(
         sender.stop(5)
     assert spool.journal.status()["undelivered"] == [
         {"id": i, "dest": "old", "error": "old: no longer configured"}]
+
+
+def _config(tmp_path, spool, names):
+    path = tmp_path / "node.toml"
+    path.write_text(f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n' + "".join(
+        f'[[destination]]\nname = "{n}"\nkind = "folder"\npath = "{tmp_path / n}"\n'
+        for n in names))
+    return str(path)
+
+
+def test_a_renamed_destinations_stranded_deliveries_go_to_its_new_name(tmp_path):
+    """A destination renamed in the config (pacs -> pacs2): its waiting deliveries had died
+    "no longer configured", `resend --dest pacs` failed ("not a destination") and a plain
+    resend queued 0. `resend --from pacs --dest pacs2` sends them to pacs2; one pacs2 already
+    has stands for its pacs delivery (no second SR), one it refused is queued again."""
+    from click.testing import CliRunner
+
+    from hc_tf import cli
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    waiting = _with_srs(spool, "1.2.3", ["pacs"])
+    also_new = _with_srs(spool, "1.2.4", ["pacs", "pacs2"])
+    refused_new = _with_srs(spool, "1.2.5", ["pacs", "pacs2"])
+    dests = {"pacs2": _Dest()}
+    sender = worker_lib.Sender(spool, dests, 1, 1)
+    spool.journal.delivery_done(refused_new, "pacs2", "dead", "pacs2: C-STORE status 0xC000")
+    sender.send_due()  # the node restarted with the renamed destination
+    assert {(u["id"], u["dest"]) for u in spool.journal.status()["undelivered"]} == {
+        (waiting, "pacs"), (also_new, "pacs"), (refused_new, "pacs"), (refused_new, "pacs2")}
+    path = _config(tmp_path, spool, ["pacs2"])
+    run = CliRunner().invoke
+    old = run(cli.main, ["node", "resend", "--config", path, "--dest", "pacs"])
+    assert old.exit_code == 2 and "--from pacs --dest NEW" in old.output, old.output
+    plain = run(cli.main, ["node", "resend", "--config", path])
+    assert plain.exit_code == 0, plain.output
+    assert "queued 1 refused delivery again" in plain.output  # pacs2's own refusal
+    assert "3 refused deliveries to 'pacs', no longer a destination" in plain.output
+    assert "--from pacs --dest NEW" in plain.output
+    alone = run(cli.main, ["node", "resend", "--config", path, "--from", "pacs"])
+    assert alone.exit_code == 2 and "--from OLD needs --dest NEW" in alone.output
+    moved = run(cli.main, ["node", "resend", "--config", path, "--from", "pacs", "--dest",
+                           "pacs2"])
+    assert moved.exit_code == 0, moved.output
+    assert "queued 1 refused delivery again" in moved.output, moved.output  # `waiting`; pacs2 stands for the others
+    assert "no longer a destination" not in moved.output
+    assert not os.path.isdir(spool.out_dir(also_new))  # pacs2 has it: nothing left to send
+    assert spool.journal.row(also_new)["state"] == "done"
+    assert spool.journal.status()["undelivered"] == []
+    dests["pacs2"].calls = 0
+    sender.send_due()
+    assert dests["pacs2"].calls == 2
+    for i in (waiting, also_new, refused_new):
+        assert spool.journal.row(i)["state"] == "done"
+        assert {r["dest"] for r in spool.journal._query(
+            "SELECT dest FROM deliveries WHERE instance_id = ?", (i,))} == {"pacs2"}
+    assert spool.journal.status()["destinations"]["pacs2"] == {"pending": 0, "sent": 3,
+                                                               "dead": 0}

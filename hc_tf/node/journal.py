@@ -328,6 +328,34 @@ class Journal(journal_status.StatusQueries):
                    "state = 'done'", (i,)) for i in sorted({i for i, _ in deliveries})]
         return sum(c.rowcount for c in self._tx(stmts)[:len(deliveries)])
 
+    def redirect(self, instance_ids: Sequence[int], old: str, new: str) -> int:
+        """Moves the instances' dead deliveries to `old` (a destination renamed or removed:
+        "no longer configured") to `new`, pending and due, their tries counted afresh; where
+        the instance has a delivery to `new` already, that one stands for it (made pending
+        again if dead) and the one to `old` goes. Their instances are `measured` again while a
+        delivery is pending. Returns how many deliveries were queued."""
+        queued: List[sqlite3.Cursor] = []
+        with self.transaction() as db:
+            for i in instance_ids:
+                if not db.execute("SELECT 1 FROM deliveries WHERE instance_id = ? AND dest = ? "
+                                  "AND state = 'dead'", (i, old)).fetchall():
+                    continue
+                queued.append(db.execute(
+                    "UPDATE deliveries SET state = 'pending', attempts = 0, next_try = 0, "
+                    "sent_at = NULL WHERE instance_id = ? AND dest = ? AND state = 'dead'",
+                    (i, new)))
+                db.execute("DELETE FROM deliveries WHERE instance_id = ? AND dest = ? AND "
+                           "EXISTS (SELECT 1 FROM deliveries WHERE instance_id = ? AND dest = ?)",
+                           (i, old, i, new))
+                queued.append(db.execute(
+                    "UPDATE deliveries SET dest = ?, state = 'pending', attempts = 0, "
+                    "next_try = 0, sent_at = NULL WHERE instance_id = ? AND dest = ? AND "
+                    "state = 'dead'", (new, i, old)))
+                db.execute("UPDATE instances SET state = 'measured', done_at = NULL WHERE id = ? "
+                           "AND state = 'done' AND EXISTS (SELECT 1 FROM deliveries WHERE "
+                           "instance_id = ? AND state = 'pending')", (i, i))
+            return sum(c.rowcount for c in queued)
+
     def outputs_to_keep(self) -> set:
         """The instances whose SRs the spool keeps: deliveries pending, or one refused (sent
         by hand)."""

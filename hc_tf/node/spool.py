@@ -269,6 +269,19 @@ class Spool:
         kept = [(i, d) for i, d in refused if os.path.isdir(self.out_dir(i))]
         return self.journal.resend(kept), len(refused) - len(kept)
 
+    def redirect_refused(self, old: str, new: str) -> Tuple[int, int]:
+        """Queues the refused deliveries to `old` (a destination renamed or removed) for `new`
+        where their SRs are still kept; returns (queued, not queued: their SRs deleted by
+        `forget_dead`). An instance `new` has had its SRs from already keeps them no longer."""
+        refused = sorted({r["instance_id"] for r in self.journal.refused() if r["dest"] == old})
+        kept = [i for i in refused if os.path.isdir(self.out_dir(i))]
+        queued = self.journal.redirect(kept, old, new)
+        needed = self.journal.outputs_to_keep()
+        for i in kept:
+            if i not in needed:  # delivered to `new` before: nothing left to send
+                self.drop_outputs(i)
+        return queued, len(refused) - len(kept)
+
     def recover(self, keep_headers: bool = True) -> None:
         """After a crash: removes the images the journal never recorded (never acknowledged),
         and the SR folders nothing will send (they hold patient data): those of an instance
