@@ -241,6 +241,24 @@ def test_spool_over_its_limit_refuses_and_recovery_drops_unacknowledged_files(tm
     assert os.listdir(again.incoming) == []
 
 
+def test_a_refusal_names_the_limit_it_hit_the_spools_size_or_the_free_disk(tmp_path):
+    """The free-disk floor had been reported in the size limit's words ("spool 109024 bytes,
+    limit 2147483648"), which sent an operator to spool_limit_mb."""
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 150)
+    spool.store(b"x" * 100, "1.2.3", US, "SCAN")
+    with pytest.raises(spool_lib.SpoolFull, match=r"spool 100 bytes \+ 100, over its limit of "
+                                                  r"150 \(spool_limit_mb\)"):
+        spool.store(b"y" * 100, "1.2.4", US, "SCAN")
+    free = spool_lib.shutil.disk_usage(spool.root).free
+    disk = spool_lib.Spool(str(tmp_path / "spool2"), 2 << 30, min_free_mb=free * 2 / 2**20)
+    with pytest.raises(spool_lib.SpoolFull) as err:
+        disk.store(b"y" * 100, "1.2.4", US, "SCAN")
+    assert "below the" in str(err.value) and "kept free (min_free_mb)" in str(err.value)
+    assert "limit" not in str(err.value)
+    assert "(min_free_mb)" in disk.why_full() and disk.full()
+    assert spool.why_full() is None and "(spool_limit_mb)" in spool.why_full(60)
+
+
 def test_recovery_removes_the_srs_nothing_will_send_and_keeps_the_rest(tmp_path):
     """SRs hold patient data: after a kill between a delivery's record and the folder's removal
     they stayed in out/ for good (counted against the limit too), as did a dead letter's folder

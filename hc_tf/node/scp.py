@@ -179,8 +179,8 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
         if cfg.allowed_hosts and who["peer"] not in cfg.allowed_hosts:
             _log("rejected", reason="peer address not allowed", **who)
             _reject(event.assoc, REJECT_HOST)
-        elif spool.full():
-            _log("rejected", reason="spool full", **who)
+        elif full := spool.why_full():
+            _log("rejected", reason="spool full", detail=full, **who)
             _reject(event.assoc, REJECT_FULL)
         elif not admitted.admit(event.assoc):
             _log("rejected", reason="too many associations", limit=admitted.limit, **who)
