@@ -150,7 +150,7 @@ def tls_context(cfg: config_lib.NodeConfig) -> Optional[ssl.SSLContext]:
                 open(path, "rb").close()
         except OSError as err:
             raise config_lib.ConfigError(f"[node] {key} {path!r}: {err.strerror}") from None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx = scp_lib.HandshakeInThread(ssl.PROTOCOL_TLS_SERVER)  # each handshake logged (scp.py)
     try:
         ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
     except ssl.SSLError as err:
