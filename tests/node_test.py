@@ -1554,3 +1554,17 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
     assert subjects[1][0] is None and "PatientID (0010,0020)" in subjects[1][1]
     assert "PatientID (0010,0020)" in caplog.text
     assert canary not in caplog.text and canary not in json.dumps(spool.journal.status())
+
+
+def test_a_pulling_nodes_start_line_names_no_port(tmp_path):
+    """A pull-only node opens no port, yet its line said "host": "127.0.0.1", "port": 11112."""
+    import types
+
+    from hc_tf.node import service
+    pulling = config_lib.NodeConfig(spool=str(tmp_path / "s"))
+    line = service.Node.started_line(types.SimpleNamespace(cfg=pulling, pullers=[object()]))
+    assert line["event"] == "pulling" and line["pulls"] == 1
+    assert not {"host", "port", "ae_title", "tls", "max_associations"} & set(line)
+    listening = config_lib.NodeConfig(spool=str(tmp_path / "s"), allowed_calling_aets=("S",))
+    line = service.Node.started_line(types.SimpleNamespace(cfg=listening, pullers=[]))
+    assert (line["event"], line["host"], line["port"]) == ("listening", "127.0.0.1", 11112)
