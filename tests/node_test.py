@@ -241,6 +241,24 @@ def test_spool_over_its_limit_refuses_and_recovery_drops_unacknowledged_files(tm
     assert os.listdir(again.incoming) == []
 
 
+def test_a_refusal_names_the_limit_it_hit_the_spools_size_or_the_free_disk(tmp_path):
+    """The free-disk floor had been reported in the size limit's words ("spool 109024 bytes,
+    limit 2147483648"), which sent an operator to spool_limit_mb."""
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 150)
+    spool.store(b"x" * 100, "1.2.3", US, "SCAN")
+    with pytest.raises(spool_lib.SpoolFull, match=r"spool 100 bytes \+ 100, over its limit of "
+                                                  r"150 \(spool_limit_mb\)"):
+        spool.store(b"y" * 100, "1.2.4", US, "SCAN")
+    free = spool_lib.shutil.disk_usage(spool.root).free
+    disk = spool_lib.Spool(str(tmp_path / "spool2"), 2 << 30, min_free_mb=free * 2 / 2**20)
+    with pytest.raises(spool_lib.SpoolFull) as err:
+        disk.store(b"y" * 100, "1.2.4", US, "SCAN")
+    assert "below the" in str(err.value) and "kept free (min_free_mb)" in str(err.value)
+    assert "limit" not in str(err.value)
+    assert "(min_free_mb)" in disk.why_full() and disk.full()
+    assert spool.why_full() is None and "(spool_limit_mb)" in spool.why_full(60)
+
+
 def test_recovery_removes_the_srs_nothing_will_send_and_keeps_the_rest(tmp_path):
     """SRs hold patient data: after a kill between a delivery's record and the folder's removal
     they stayed in out/ for good (counted against the limit too), as did a dead letter's folder
@@ -880,11 +898,11 @@ def test_an_idle_sender_waits_and_turns_twice_a_second(tmp_path):
     a core) and turns every IDLE_POLL_S (it had waited up to 5 s, so a series' report, built on
     a turn, came that late)."""
     spool, _ = _measured(tmp_path, ["pacs"])
-    spool.journal.next_due = lambda: time.time() + 60
+    spool.journal.next_due = lambda *dest: time.time() + 60
     turns = []
     sender = worker_lib.Sender(spool, {"pacs": _Flaky(0)}, 1, 1)
     sender.ticks.append(lambda: turns.append(time.monotonic()) or 0)
-    spool.journal.due = lambda now: []
+    spool.journal.due = lambda now, **dest: []
     sender.start()
     time.sleep(2.6)
     sender.stop()
@@ -1536,3 +1554,17 @@ def test_fhir_patient_system_names_the_subject_in_the_fhir_file_only(tmp_path, r
     assert subjects[1][0] is None and "PatientID (0010,0020)" in subjects[1][1]
     assert "PatientID (0010,0020)" in caplog.text
     assert canary not in caplog.text and canary not in json.dumps(spool.journal.status())
+
+
+def test_a_pulling_nodes_start_line_names_no_port(tmp_path):
+    """A pull-only node opens no port, yet its line said "host": "127.0.0.1", "port": 11112."""
+    import types
+
+    from hc_tf.node import service
+    pulling = config_lib.NodeConfig(spool=str(tmp_path / "s"))
+    line = service.Node.started_line(types.SimpleNamespace(cfg=pulling, pullers=[object()]))
+    assert line["event"] == "pulling" and line["pulls"] == 1
+    assert not {"host", "port", "ae_title", "tls", "max_associations"} & set(line)
+    listening = config_lib.NodeConfig(spool=str(tmp_path / "s"), allowed_calling_aets=("S",))
+    line = service.Node.started_line(types.SimpleNamespace(cfg=listening, pullers=[]))
+    assert (line["event"], line["host"], line["port"]) == ("listening", "127.0.0.1", 11112)

@@ -244,19 +244,40 @@ def forget_dead(config_path, spool):
 @click.option("--spool", default=None, help="Spool folder (overrides the file).")
 @click.option("--dest", default=None,
               help="Only the deliveries to this destination (default: every configured one).")
-def resend(config_path, spool, dest):
+@click.option("--from", "from_", default=None, metavar="OLD",
+              help="The refused deliveries to OLD, a destination renamed or removed (\"no "
+                   "longer configured\"), sent to --dest instead.")
+def resend(config_path, spool, dest, from_):
     """Queue the refused deliveries again (`status`' "refused deliveries"), once the
     destination has been put right: a PACS that now takes the SR, a corrected config. A
-    running node sends them within a second; a stopped one at its start."""
+    running node sends them within a second; a stopped one at its start. A destination
+    renamed or removed strands its deliveries ("no longer configured"): `--from OLD --dest
+    NEW` sends them to NEW."""
     from hc_tf.node import spool as spool_lib
     cfg = _load(config_path, spool=spool)
     names = [d.name for d in cfg.destinations]
+    if from_ is not None and dest is None:
+        raise click.BadParameter("--from OLD needs --dest NEW, a destination of "
+                                 f"{config_path} ({', '.join(names)})", param_hint="--from")
     if dest is not None and dest not in names:
+        hint = (f"; its refused deliveries go to a configured one with --from {dest} --dest "
+                "NEW") if from_ is None else ""
         raise click.BadParameter(f"{dest!r}: not a destination of {config_path} "
-                                 f"({', '.join(names)})", param_hint="--dest")
+                                 f"({', '.join(names)}){hint}", param_hint="--dest")
     if not os.path.isdir(cfg.spool):
         raise click.ClickException(f"{cfg.spool}: no spool")
-    queued, gone = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes,
-                                   cfg.min_free_mb).resend_refused([dest] if dest else names)
+    store = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
+    if from_ is not None and from_ != dest:
+        queued, gone = store.redirect_refused(from_, dest)
+    else:
+        queued, gone = store.resend_refused([dest] if dest else names)
     deleted = f"; {gone} not: their SRs were deleted (forget-dead)" if gone else ""
     click.echo(f"queued {queued} refused deliver{'y' if queued == 1 else 'ies'} again{deleted}")
+    stranded: dict = {}  # refused deliveries to destinations gone from the config, SRs kept
+    for r in store.journal.refused():
+        if r["dest"] not in names and os.path.isdir(store.out_dir(r["instance_id"])):
+            stranded[r["dest"]] = stranded.get(r["dest"], 0) + 1
+    for old, n in sorted(stranded.items()):
+        click.echo(f"{n} refused deliver{'y' if n == 1 else 'ies'} to {old!r}, no longer a "
+                   f"destination of {config_path}: `hc-tf node resend --config {config_path} "
+                   f"--from {old} --dest NEW` sends them to NEW")

@@ -23,6 +23,8 @@ import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from hc_tf.node import journal_status
+
 NAME = "journal.sqlite"
 BUSY_MS = 30000  # how long a write waits for another process's lock
 _SCHEMA = """
@@ -51,17 +53,13 @@ CREATE INDEX IF NOT EXISTS by_report ON instances(report);
 CREATE INDEX IF NOT EXISTS by_waiting ON instances(series) WHERE kind = 'image' AND records IS
   NOT NULL AND report IS NULL;
 """
-# The images waiting for their series' report, by the index of them alone (a journal keeps
-# every image for `journal_keep_days`; these are a few).
-_WAITING = ("instances INDEXED BY by_waiting WHERE kind = 'image' AND records IS NOT NULL AND "
-            "report IS NULL")
-REPORT = "series_report"
+_WAITING, REPORT = journal_status.WAITING, journal_status.REPORT
 # The SRs of the records purged (retention.py), a cursor: the SR instance numbers go on.
 SRS_PURGED = "srs_purged"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"  # Comprehensive SR
 
 
-class Journal:
+class Journal(journal_status.StatusQueries):
     """One connection shared by the node's threads, serialised by a lock."""
 
     def __init__(self, path: str, readonly: bool = False):
@@ -259,30 +257,49 @@ class Journal:
         self._tx([("UPDATE instances SET state = 'dead', reason = ?, done_at = ? WHERE id = ?",
                    (reason, time.time(), instance_id))])
 
-    def due(self, now: float, limit: int = 32) -> List[sqlite3.Row]:
-        """Pending deliveries whose next try has come, oldest first; a series report's only
-        once its images' SRs have left for that destination."""
+    def due(self, now: float, limit: int = 32, dest: Optional[str] = None) -> List[sqlite3.Row]:
+        """Pending deliveries (to `dest`, or any) whose next try has come, oldest first; a
+        series report's only once its images' SRs have left for that destination."""
         return self._query("SELECT d.*, i.outputs FROM deliveries d JOIN instances i "
                            "ON i.id = d.instance_id WHERE d.state = 'pending' AND d.next_try "
-                           "<= ? AND NOT EXISTS (SELECT 1 FROM instances m JOIN deliveries md "
-                           "ON md.instance_id = m.id WHERE m.report = d.instance_id AND md.dest "
-                           "= d.dest AND md.state = 'pending') ORDER BY d.next_try, "
-                           "d.instance_id LIMIT ?", (now, limit))
+                           "<= ? AND (? IS NULL OR d.dest = ?) AND NOT EXISTS (SELECT 1 FROM "
+                           "instances m JOIN deliveries md ON md.instance_id = m.id WHERE "
+                           "m.report = d.instance_id AND md.dest = d.dest AND md.state = "
+                           "'pending') ORDER BY d.next_try, d.instance_id LIMIT ?",
+                           (now, dest, dest, limit))
 
-    def next_due(self) -> Optional[float]:
-        rows = self._query("SELECT MIN(next_try) AS t FROM deliveries WHERE state = 'pending'")
+    def next_due(self, dest: Optional[str] = None) -> Optional[float]:
+        """When the next pending delivery (to `dest`, or any) is due; None when none waits."""
+        rows = self._query("SELECT MIN(next_try) AS t FROM deliveries WHERE state = 'pending' "
+                           "AND (? IS NULL OR dest = ?)", (dest, dest))
         return rows[0]["t"] if rows and rows[0]["t"] is not None else None
+
+    def pending_dests(self) -> set:
+        """The destinations with a delivery pending."""
+        return {r["dest"] for r in self._query(
+            "SELECT DISTINCT dest FROM deliveries WHERE state = 'pending'")}
 
     def delivery_done(self, instance_id: int, dest: str, state: str,
                       error: Optional[str] = None) -> bool:
-        """Marks a delivery sent or dead; returns True when it was the instance's last one."""
+        """Marks a delivery sent or dead; returns True when it was the instance's last one:
+        to exactly one caller, whose transaction made the instance `done` (each destination
+        has its own sender thread, and two finishing an instance at once had both seen it
+        done afterwards: two `done` lines, two deletions of its SRs)."""
         now = time.time()
-        self._tx([("UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? "
-                   "WHERE instance_id = ? AND dest = ?", (state, now, error, instance_id, dest)),
-                  ("UPDATE instances SET state = 'done', done_at = ? WHERE id = ? AND state = "
-                   "'measured' AND NOT EXISTS (SELECT 1 FROM deliveries WHERE instance_id = ? "
-                   "AND state = 'pending')", (now, instance_id, instance_id))])
-        return self.row(instance_id)["state"] == "done"
+        return self._tx([
+            ("UPDATE deliveries SET state = ?, sent_at = ?, last_error = ? "
+             "WHERE instance_id = ? AND dest = ?", (state, now, error, instance_id, dest)),
+            ("UPDATE instances SET state = 'done', done_at = ? WHERE id = ? AND state = "
+             "'measured' AND NOT EXISTS (SELECT 1 FROM deliveries WHERE instance_id = ? "
+             "AND state = 'pending')", (now, instance_id, instance_id))])[1].rowcount == 1
+
+    def delivery_counts(self, instance_id: int) -> Dict[str, int]:
+        """The instance's deliveries by state: {"sent": n, "dead": m, "pending": k}."""
+        counts = {"sent": 0, "dead": 0, "pending": 0}
+        for r in self._query("SELECT state, COUNT(*) AS n FROM deliveries WHERE instance_id = ? "
+                             "GROUP BY state", (instance_id,)):
+            counts[r["state"]] = r["n"]
+        return counts
 
     def undelivered(self, instance_id: int) -> bool:
         """Whether a delivery of the instance is dead: its SRs reached not every destination."""
@@ -311,6 +328,34 @@ class Journal:
                    "state = 'done'", (i,)) for i in sorted({i for i, _ in deliveries})]
         return sum(c.rowcount for c in self._tx(stmts)[:len(deliveries)])
 
+    def redirect(self, instance_ids: Sequence[int], old: str, new: str) -> int:
+        """Moves the instances' dead deliveries to `old` (a destination renamed or removed:
+        "no longer configured") to `new`, pending and due, their tries counted afresh; where
+        the instance has a delivery to `new` already, that one stands for it (made pending
+        again if dead) and the one to `old` goes. Their instances are `measured` again while a
+        delivery is pending. Returns how many deliveries were queued."""
+        queued: List[sqlite3.Cursor] = []
+        with self.transaction() as db:
+            for i in instance_ids:
+                if not db.execute("SELECT 1 FROM deliveries WHERE instance_id = ? AND dest = ? "
+                                  "AND state = 'dead'", (i, old)).fetchall():
+                    continue
+                queued.append(db.execute(
+                    "UPDATE deliveries SET state = 'pending', attempts = 0, next_try = 0, "
+                    "sent_at = NULL WHERE instance_id = ? AND dest = ? AND state = 'dead'",
+                    (i, new)))
+                db.execute("DELETE FROM deliveries WHERE instance_id = ? AND dest = ? AND "
+                           "EXISTS (SELECT 1 FROM deliveries WHERE instance_id = ? AND dest = ?)",
+                           (i, old, i, new))
+                queued.append(db.execute(
+                    "UPDATE deliveries SET dest = ?, state = 'pending', attempts = 0, "
+                    "next_try = 0, sent_at = NULL WHERE instance_id = ? AND dest = ? AND "
+                    "state = 'dead'", (new, i, old)))
+                db.execute("UPDATE instances SET state = 'measured', done_at = NULL WHERE id = ? "
+                           "AND state = 'done' AND EXISTS (SELECT 1 FROM deliveries WHERE "
+                           "instance_id = ? AND state = 'pending')", (i, i))
+            return sum(c.rowcount for c in queued)
+
     def outputs_to_keep(self) -> set:
         """The instances whose SRs the spool keeps: deliveries pending, or one refused (sent
         by hand)."""
@@ -331,44 +376,6 @@ class Journal:
         rows = self._query("SELECT attempts FROM deliveries WHERE instance_id = ? AND dest = ?",
                            (instance_id, dest))
         return rows[0]["attempts"] if rows else 0
-
-    def status(self) -> Dict[str, Any]:
-        """Counts by state, dead letters (id, reason), each destination's backlog, and the
-        journal's records and the oldest one's age."""
-        states = {r["state"]: r["n"] for r in self._query(
-            "SELECT state, COUNT(*) AS n FROM instances WHERE kind = 'image' GROUP BY state")}
-        reports = {r["state"]: r["n"] for r in self._query(
-            "SELECT state, COUNT(*) AS n FROM instances WHERE kind = ? GROUP BY state", (REPORT,))}
-        reports["waiting"] = self._query(
-            f"SELECT COUNT(DISTINCT series) AS n FROM {_WAITING}")[0]["n"]
-        dead = [{"id": r["id"], "sop_class": r["sop_class"], "reason": r["reason"],
-                 "kind": r["kind"]}
-                for r in self._query("SELECT id, sop_class, reason, kind FROM instances "
-                                     "WHERE state = 'dead' ORDER BY id")]
-        undelivered = [{"id": r["instance_id"], "dest": r["dest"], "error": r["last_error"]}
-                       for r in self._query("SELECT instance_id, dest, last_error FROM deliveries "
-                                            "WHERE state = 'dead' ORDER BY instance_id, dest")]
-        dests = {}
-        for r in self._query("SELECT dest, state, COUNT(*) AS n, MAX(attempts) AS tries, "
-                             "MIN(next_try) AS next_try FROM deliveries GROUP BY dest, state"):
-            d = dests.setdefault(r["dest"], {"pending": 0, "sent": 0, "dead": 0})
-            d[r["state"]] = r["n"]
-            if r["state"] == "pending":
-                d.update(max_attempts=r["tries"], next_try_in_s=max(0.0, r["next_try"] - time.time()))
-        for r in self._query("SELECT dest, last_error FROM deliveries WHERE last_error IS NOT NULL "
-                             "AND state != 'sent' ORDER BY rowid DESC"):
-            dests.get(r["dest"], {}).setdefault("last_error", r["last_error"])
-        return {"instances": states, "backlog": states.get("received", 0) +
-                states.get("measured", 0) + reports.get("measured", 0), "dead_letters": dead,
-                "series_reports": reports, "undelivered": undelivered,
-                "destinations": dests, "journal": self._size()}
-
-    def _size(self) -> Dict[str, Any]:
-        """The records kept (images and reports, any state) and the oldest one's age."""
-        row = self._query("SELECT COUNT(*) AS n, MIN(COALESCE(received_at, done_at)) AS first "
-                          "FROM instances")[0]
-        age = None if row["first"] is None else max(0.0, time.time() - row["first"])
-        return {"records": row["n"], "oldest_age_s": age}
 
 
 def srs_in(outputs: Optional[str]) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import ssl
 import threading
 import weakref
 from typing import Callable, List
@@ -72,6 +74,45 @@ def _reject(assoc, rsd) -> None:
     assoc.kill()
 
 
+TLS_HANDSHAKE_S = 10.0  # a TLS peer's handshake, at most (then it is rejected)
+
+
+class HandshakeInThread(ssl.SSLContext):
+    """A server's TLS context whose sockets shake hands in their connection's own thread
+    (`tls_handshake`, on EVT_CONN_OPEN), not in `wrap_socket`: pynetdicom wraps each accepted
+    socket in its accept loop, where the handshake waited on the peer (a TCP connection that
+    sent nothing kept every scanner out, until it closed) and a failure (a scanner without TLS)
+    was dropped without a word. Made as ssl.create_default_context(Purpose.CLIENT_AUTH) makes
+    its context, SSLKEYLOGFILE aside."""
+
+    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, *args, **kw):
+        return super().wrap_socket(sock, server_side, False, *args, **kw)
+
+
+def tls_handshake(assoc) -> bool:
+    """The handshake of a TLS connection (any other: True); a failure is logged as `rejected`
+    with the reason and the peer's address (none of the AE titles: no request was read), and
+    the connection shut, so the association ends at once."""
+    sock = getattr(assoc.dul.socket, "socket", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return True
+    before = sock.gettimeout()
+    try:
+        sock.settimeout(TLS_HANDSHAKE_S)
+        sock.do_handshake()
+        sock.settimeout(before)
+        return True
+    except (OSError, ValueError) as err:  # ssl.SSLError, a timeout, a reset
+        why = getattr(err, "reason", None) or getattr(err, "strerror", None) or type(err).__name__
+        _log("rejected", reason=f"TLS handshake failed ({why}): a peer without TLS, or its "
+             "certificate refused", peer=assoc.requestor.address)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return False
+
+
 PDU_SLACK = 1 << 16  # a PDU's headers beyond the dataset bytes it may carry
 # The first PDU, the A-ASSOCIATE-RQ, is read before the association is counted or refused: a
 # real one is a few kB (128 presentation contexts of a few transfer syntaxes, a user identity).
@@ -95,7 +136,7 @@ def inbound_bound(max_bytes: int) -> List[tuple]:
     held = weakref.WeakKeyDictionary()
 
     def on_open(event) -> None:
-        state = held[event.assoc] = [0, 0, False, False]
+        state = held[event.assoc] = [0, 0, not tls_handshake(event.assoc), False]
         sock = event.assoc.dul.socket
         recv = sock.recv
 
@@ -179,8 +220,8 @@ def make_ae(cfg: config_lib.NodeConfig, spool: spool_lib.Spool,
         if cfg.allowed_hosts and who["peer"] not in cfg.allowed_hosts:
             _log("rejected", reason="peer address not allowed", **who)
             _reject(event.assoc, REJECT_HOST)
-        elif spool.full():
-            _log("rejected", reason="spool full", **who)
+        elif full := spool.why_full():
+            _log("rejected", reason="spool full", detail=full, **who)
             _reject(event.assoc, REJECT_FULL)
         elif not admitted.admit(event.assoc):
             _log("rejected", reason="too many associations", limit=admitted.limit, **who)

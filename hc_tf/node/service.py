@@ -111,11 +111,17 @@ class Node:
                 raise config_lib.ConfigError(
                     f"[node] host, port {self.cfg.host}:{self.cfg.port}: "
                     f"{err.strerror or err}") from None
-        LOG.info(json.dumps({"event": "listening" if self.cfg.listens else "pulling",
-                             "ae_title": self.cfg.ae_title, "host": self.cfg.host,
-                             "port": self.cfg.port, "tls": bool(self.cfg.tls_cert),
-                             "workers": self.cfg.pool_size(), "pulls": len(self.pullers),
-                             "max_associations": self.cfg.max_associations}))
+        LOG.info(json.dumps(self.started_line()))
+
+    def started_line(self) -> dict:
+        """What the start's log line says: `listening` with the address, or `pulling` (no port
+        opened: none of the listener's fields, which had named a port nothing listened on)."""
+        cfg, line = self.cfg, {"workers": self.cfg.pool_size(), "pulls": len(self.pullers)}
+        if not cfg.listens:
+            return {"event": "pulling", **line}
+        return {"event": "listening", "ae_title": cfg.ae_title, "host": cfg.host,
+                "port": cfg.port, "tls": bool(cfg.tls_cert), **line,
+                "max_associations": cfg.max_associations}
 
     def stop(self) -> None:
         if self.server is not None:
@@ -150,7 +156,7 @@ def tls_context(cfg: config_lib.NodeConfig) -> Optional[ssl.SSLContext]:
                 open(path, "rb").close()
         except OSError as err:
             raise config_lib.ConfigError(f"[node] {key} {path!r}: {err.strerror}") from None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx = scp_lib.HandshakeInThread(ssl.PROTOCOL_TLS_SERVER)  # each handshake logged (scp.py)
     try:
         ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
     except ssl.SSLError as err:

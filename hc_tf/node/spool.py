@@ -115,15 +115,26 @@ class Spool:
 
     def full(self, extra: int = 0) -> bool:
         """Over the limit (with `extra` more bytes), or the filesystem nearly full."""
+        return self.why_full(extra) is not None
+
+    def why_full(self, extra: int = 0) -> Optional[str]:
+        """Which limit `extra` more bytes would pass, in words (the config key's), or None:
+        the spool's size (`spool_limit_mb`) or the filesystem's free space (`min_free_mb`)."""
         if time.monotonic() - self._counted > RECOUNT_S:  # files purged from outside
             with self._lock:
                 self._used = self._count()
                 self._counted = time.monotonic()
         try:
             free = shutil.disk_usage(self.root).free
-        except OSError:
-            return True
-        return self._used + extra > self.limit_bytes or free - extra < self.min_free_bytes
+        except OSError as err:
+            return f"the spool's filesystem cannot be read: {err.strerror or err}"
+        if self._used + extra > self.limit_bytes:
+            return (f"spool {self._used} bytes + {extra}, over its limit of {self.limit_bytes} "
+                    "(spool_limit_mb)")
+        if free - extra < self.min_free_bytes:
+            return (f"free disk {free} bytes - {extra}, below the {self.min_free_bytes} kept "
+                    "free (min_free_mb)")
+        return None
 
     @staticmethod
     def image_name(sop_uid: str) -> str:
@@ -166,8 +177,9 @@ class Spool:
         """
         if self.journal.known(sop_uid):
             return None
-        if self.full(len(data)):
-            raise SpoolFull(f"spool {self.used_bytes} bytes, limit {self.limit_bytes}")
+        why = self.why_full(len(data))
+        if why:
+            raise SpoolFull(why)
         tmp = os.path.join(self.incoming, f".tmp{os.getpid()}-{next(self._tmp)}")
         try:
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
@@ -268,6 +280,19 @@ class Spool:
                    if r["dest"] in dests]
         kept = [(i, d) for i, d in refused if os.path.isdir(self.out_dir(i))]
         return self.journal.resend(kept), len(refused) - len(kept)
+
+    def redirect_refused(self, old: str, new: str) -> Tuple[int, int]:
+        """Queues the refused deliveries to `old` (a destination renamed or removed) for `new`
+        where their SRs are still kept; returns (queued, not queued: their SRs deleted by
+        `forget_dead`). An instance `new` has had its SRs from already keeps them no longer."""
+        refused = sorted({r["instance_id"] for r in self.journal.refused() if r["dest"] == old})
+        kept = [i for i in refused if os.path.isdir(self.out_dir(i))]
+        queued = self.journal.redirect(kept, old, new)
+        needed = self.journal.outputs_to_keep()
+        for i in kept:
+            if i not in needed:  # delivered to `new` before: nothing left to send
+                self.drop_outputs(i)
+        return queued, len(refused) - len(kept)
 
     def recover(self, keep_headers: bool = True) -> None:
         """After a crash: removes the images the journal never recorded (never acknowledged),

@@ -1,5 +1,6 @@
 """The node's workers: a measuring pool (one TFLite interpreter per thread, sized to the cores)
-and one sender that delivers SRs, retrying a destination that is down with backoff.
+and a sender that delivers SRs, a thread per destination, retrying one that is down with
+backoff.
 
 Both read their work from the journal, so a restart resumes where a SIGKILL left off.
 """
@@ -33,7 +34,7 @@ IDLE_RELEASE_S = 2.0  # a destination's association is kept this long after the 
 MAX_INTERRUPTED_MEASUREMENTS = 2
 
 
-def log_instance(event: str, row: Any, **fields: Any) -> None:
+def log_instance(event: str, row: Any, level: int = logging.INFO, **fields: Any) -> None:
     """The instance's one structured (JSON) line, when it is done or dead: its id, size and
     timings (received -> measured -> sent), never patient data."""
     now = time.time()
@@ -44,7 +45,8 @@ def log_instance(event: str, row: Any, **fields: Any) -> None:
         times["measure_ms"] = round(row["measure_ms"], 1)
     if row["kind"] != "image":  # a series' OB-GYN report (series.py)
         times["kind"] = row["kind"]
-    LOG.info(json.dumps({"event": event, "id": row["id"], **times, **fields}, sort_keys=True))
+    LOG.log(level, json.dumps({"event": event, "id": row["id"], **times, **fields},
+                              sort_keys=True))
 
 
 class Measurer:
@@ -130,7 +132,8 @@ class Measurer:
         self.on_measured()
         if not outputs or not self.dest_names:
             log_instance("done", self.spool.journal.row(instance_id), note=note,
-                         srs=len(measure_lib.sr_files(outputs)), **_summary(summary))
+                         srs=len(measure_lib.sr_files(outputs)), delivered=0, undelivered=0,
+                         **_summary(summary))
 
 
 def _summary(summary: Dict[str, Any]) -> Dict[str, Any]:
@@ -138,9 +141,15 @@ def _summary(summary: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class Sender:
-    """Delivers pending SRs; a destination that fails waits base * 2^attempts (capped).
-    `ticks`, called on each turn of its loop, do the node's periodic work: build the complete
-    series' reports (series.py), purge the journal's old records (retention.py)."""
+    """Delivers pending SRs, one thread per destination (a lane), so a destination that hangs
+    (a PACS that accepts the association and never answers) or is down holds up only its own
+    deliveries; a destination that fails waits base * 2^attempts (capped). Each lane sends its
+    destination's deliveries in the journal's order (`Journal.due`: a series report after its
+    images' SRs), and only it sends them: each delivery is sent by one thread.
+
+    The sender's own thread calls `ticks` on each turn, the node's periodic work (build the
+    complete series' reports, series.py; purge the journal's old records, retention.py), and
+    dead-letters the deliveries to destinations no longer configured."""
 
     def __init__(self, spool: spool_lib.Spool, dests: Dict[str, Any], base_s: float,
                  max_s: float):
@@ -148,49 +157,64 @@ class Sender:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sender", daemon=True)
+        self._wakes = {name: threading.Event() for name in dests}
+        self._lanes = {name: threading.Thread(target=self._lane, args=(name,), daemon=True,
+                                              name=f"send-{name}") for name in dests}
         self.down: Dict[str, float] = {}  # destination -> until when it is not tried
         self.ticks: List[Callable[[], int]] = []
 
     def start(self) -> None:
         self._thread.start()
+        for lane in self._lanes.values():
+            lane.start()
 
     def stop(self, timeout: float = STOP_WAIT_S) -> None:
         self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        self._idle()
+        self.wake()
+        end = time.monotonic() + timeout
+        for name, thread in [("", self._thread), *self._lanes.items()]:
+            if thread.is_alive():
+                thread.join(max(0.0, end - time.monotonic()))
+            if name and not thread.is_alive():  # one still in a send keeps its association
+                _release(self.dests[name])
 
     def wake(self) -> None:
         self._wake.set()
+        for event in self._wakes.values():
+            event.set()
 
     def _loop(self) -> None:
-        last_work = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()
-            for tick in self.ticks:
-                tick()
-            if self.send_due():
+            made = sum(tick() or 0 for tick in self.ticks)
+            if made:  # a series' report to deliver: its lanes need not wait for their turn
+                for event in self._wakes.values():
+                    event.set()
+            for name in self.spool.journal.pending_dests() - set(self.dests):
+                self.send_due(name)  # "no longer configured": dead at once
+            self._wake.wait(IDLE_POLL_S)
+
+    def _lane(self, name: str) -> None:
+        wake, last_work = self._wakes[name], time.monotonic()
+        while not self._stop.is_set():
+            wake.clear()
+            if self.send_due(name):
                 last_work = time.monotonic()
                 continue
             if time.monotonic() - last_work > IDLE_RELEASE_S:
-                self._idle()
-            # Nothing due: wait for the next delivery, new work (`wake`) or the ticks' next
-            # turn, never longer than IDLE_POLL_S (a series' report is that late at most). It
+                _release(self.dests[name])
+            # Nothing due: wait for the next try, new work (`wake`) or IDLE_POLL_S at most. It
             # had turned at once until IDLE_RELEASE_S had passed: 2 s of one core after each
             # send, 200,000 journal queries; and waited up to 5 s with a retry far off.
-            nxt = self.spool.journal.next_due()
+            nxt = self.spool.journal.next_due(name)
             ahead = None if nxt is None else nxt - time.time()
-            self._wake.wait(IDLE_POLL_S if ahead is None or ahead <= 0 else min(ahead, IDLE_POLL_S))
+            wake.wait(IDLE_POLL_S if ahead is None or ahead <= 0 else min(ahead, IDLE_POLL_S))
 
-    def _idle(self) -> None:
-        """Nothing to send now: destinations release what they hold (an association)."""
-        for dest in self.dests.values():
-            getattr(dest, "idle", lambda: None)()
-
-    def send_due(self) -> bool:
+    def send_due(self, dest: Optional[str] = None) -> bool:
+        """Sends what is due to `dest` (every destination when None, in this thread); True when
+        something was tried."""
         now, worked = time.time(), False
-        for d in self.spool.journal.due(now):
+        for d in self.spool.journal.due(now, dest=dest):
             if self._stop.is_set():
                 break
             if self.down.get(d["dest"], 0) > time.time():  # skip a destination known down
@@ -224,13 +248,24 @@ class Sender:
 
     def _finish(self, instance_id: int, name: str, state: str, error: Optional[str],
                 send_ms: float = 0.0) -> None:
+        """Records the delivery; the instance's `done` line once its last delivery has ended,
+        saying how many destinations got its SRs (`delivered`) and how many refused them or
+        were no longer configured (`undelivered`: then a warning, its SRs kept)."""
         last = self.spool.journal.delivery_done(instance_id, name, state, error)
         if state == "dead":
             LOG.error(json.dumps({"event": "delivery_dead", "id": instance_id, "dest": name,
                                   "error": error}))
         if last:
             row = self.spool.journal.row(instance_id)
-            if not self.spool.journal.undelivered(instance_id):  # else kept for a resend by hand
+            counts = self.spool.journal.delivery_counts(instance_id)
+            if not counts["dead"]:  # else kept for a resend by hand
                 self.spool.drop_outputs(instance_id)
-            log_instance("done", row, last_send_ms=round(send_ms, 1),
+            log_instance("done", row, logging.WARNING if counts["dead"] else logging.INFO,
+                         last_send_ms=round(send_ms, 1), delivered=counts["sent"],
+                         undelivered=counts["dead"],
                          srs=len(measure_lib.sr_files(json.loads(row["outputs"] or "[]"))))
+
+
+def _release(dest: Any) -> None:
+    """Nothing to send now: the destination releases what it holds (an association)."""
+    getattr(dest, "idle", lambda: None)()
