@@ -23,7 +23,9 @@ def installed(tmp_path_factory):
     """(the fresh venv's python, a folder outside the checkout to run in)."""
     pytest.importorskip("build", reason="the `build` package comes with the [test] extra")
     work = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(work / "dist"), REPO])
+    # Through the sdist, as a release builds: a wheel built in the checkout reuses its build/lib,
+    # where a module deleted since the last build would still lie and ship.
+    _run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), REPO])
     (wheel,) = (work / "dist").glob("hc_tf-*.whl")
     venv = work / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])

@@ -55,7 +55,8 @@ def _import_gradio():
     try:
         import gradio as gr
     except ImportError as err:
-        raise ImportError(f"hc-tf demo needs Gradio ({err}): pip install -e '.[demo]'") from None
+        raise ImportError(f"hc-tf demo needs Gradio ({err}): pip install 'hc-tf[demo]' "
+                          "(or pip install -e '.[demo]' in a checkout)") from None
     return gr
 
 
