@@ -17,7 +17,8 @@ import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { wireExamDownloads, showExamReportsButton } from './ui/exam_reports.js';
 import { takeCarried, sayCarried as sayKept, setPxSource } from './ui/carry.js';
 import { gaProblem as gaRefused, offerReports as offer, batchMode } from './ui/offers.js';
-import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirBundle, frameFilename, frameStem } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirBundle, frameFilename } from './ui/dicom.js';
+import { downloadStem, downloadName } from './ui/download_names.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -189,7 +190,7 @@ async function measure() {
     img.prep = r.prep;
   }
   busy('');
-  state.result = r;
+  state.result = r; state.stem = downloadStem(); // its files' names (none of the image's: ui/download_names.js)
   redraw();
   showResult(state.model.meta.clinical, r, { name: img.name, trusted: state.trusted, shownMs: performance.now() - img.t0, threadsText: threadsText() });
   $('dl-fhir').hidden = !(img.prep.dicom && r.found && state.trusted);
@@ -225,9 +226,8 @@ async function saveReport(kind) {
   if (kind === 'fhir') {
     if (gaProblem()) { offerReports(); return; }
     try {
-      const stem = frameStem(state.image.name, state.image.prep.dicom); // predict's fhir/<stem>.fhir.json
       const bundle = withTypedGa((ga) => fhirBundle(state.model, state.image, state.result, ga));
-      download(`${JSON.stringify(bundle, null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
+      download(`${JSON.stringify(bundle, null, 2)}\n`, downloadName(state.stem, 'fhir'), 'application/fhir+json');
     } catch (err) { message(err.message); }
     return;
   }
@@ -235,8 +235,9 @@ async function saveReport(kind) {
   if (gaProblem()) { offerReports(); return; } // (not offered: the GA would be left out)
   if (!recs.length) { message('Nothing measured to save yet.'); return; }
   const unreadable = state.batch?.unreadable || [];
-  if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
-  else if (kind === 'json') download(reportJson(recs, state.model, unreadable), 'report.json', 'application/json');
+  const stem = state.batch ? state.batch.stem : state.stem; // the measurement's
+  if (kind === 'csv') download(reportCsv(recs), downloadName(stem, 'csv'), 'text/csv');
+  else if (kind === 'json') download(reportJson(recs, state.model, unreadable), downloadName(stem, 'json'), 'application/json');
   else {
     // The note names what was copied, beside the button pressed; it goes with the result.
     const b = state.batch, result = state.result, note = $(b ? 'batch-copied' : 'copied');
@@ -283,7 +284,7 @@ async function measureAll() {
     busy(`Measuring ${b.files.length} images…`);
     const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
     if (state.batch !== b) return;
-    b.records = recs?.records ?? null;
+    b.records = recs?.records ?? null; b.stem = downloadStem(); // its files' names
     b.unreadable = recs?.unreadable ?? []; b.studyTimes = recs?.studyTimes ?? new Map();
     b.exams = b.records ? examsOf(b) : [];
     showExamReportsButton(b.records, state.trusted);
