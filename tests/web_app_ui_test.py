@@ -937,6 +937,10 @@ def test_several_images_show_only_the_controls_that_apply(page, golden):  # noqa
     for sel in ("#px", "#measure", "#view"):
         assert page.is_visible(sel), sel
     assert page.is_hidden("#batch")
+    # The last batch's rows, exams and note are gone from the page, not only hidden (they stayed
+    # in the DOM: another patient's file names and HCs for any script or screen reader).
+    assert page.locator("#batch-rows tr, #exam-rows tr").count() == 0
+    assert page.locator("#batch-msg").text_content() == ""
 
 
 def test_a_head_beyond_the_interval_calibration_is_said_in_plain_words(page, golden):  # noqa: F811

@@ -55,6 +55,8 @@ function startChoice(bundledPx) {
   decoder.forget(); // the worker keeps nothing of the last file
   state.image = null; state.frameSource = null; state.calib = null; state.batch = null;
   $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true; $('measure-all').disabled = false;
+  // The last batch's rows go, not only hidden: nothing of another patient's images stays in the page.
+  $('batch-rows').replaceChildren(); $('exam-rows').replaceChildren(); $('batch-msg').textContent = ''; $('batch-copied').textContent = '';
   batchMode(false);
   resetDicomUi();
   message(''); busy(''); // the cancelled work's "Decoding…" or "Measuring…" is not this choice's
