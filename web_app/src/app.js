@@ -12,13 +12,13 @@ import { draw, clearResult, showCentile, showResult } from './ui/view.js';
 import { wireCalibration } from './ui/calibrate.js';
 import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
-import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
+import { reportSaver } from './ui/saving.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { wireExamDownloads, showExamReportsButton } from './ui/exam_reports.js';
 import { takeCarried, sayCarried as sayKept, setPxSource } from './ui/carry.js';
 import { gaProblem as gaRefused, offerReports as offer, batchMode } from './ui/offers.js';
-import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirBundle, frameFilename } from './ui/dicom.js';
-import { downloadStem, downloadName } from './ui/download_names.js';
+import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, } from './ui/dicom.js';
+import { downloadStem } from './ui/download_names.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -209,50 +209,7 @@ function measureAsked() {
   measure();
 }
 
-/** make(knownGa) with the known GA typed now; without one when the entry is refused (its message is on screen). */
-function withTypedGa(make) {
-  try { return make($('known-ga').value.trim()); } catch { return make(''); }
-}
-
-function reportRecords() {
-  const spec = state.model.meta.clinical;
-  // Every image gets the GA typed, as predict's --ga-weeks gives it to every image.
-  if (state.batch) return (state.batch.records || []).map((rec) => withTypedGa((ga) => withKnownGa(spec, rec, ga)));
-  if (!state.result || !state.trusted) return [];
-  const { name, prep } = state.image;
-  const filename = prep.dicom ? frameFilename(name, prep.dicom) : name; // predict's name of the frame
-  return [withTypedGa((ga) => imageRecord(spec, filename, state.result, ga))];
-}
-
-async function saveReport(kind) {
-  if (kind === 'fhir') {
-    if (gaProblem()) { offerReports(); return; }
-    try {
-      const bundle = withTypedGa((ga) => fhirBundle(state.model, state.image, state.result, ga));
-      download(`${JSON.stringify(bundle, null, 2)}\n`, downloadName(state.stem, 'fhir'), 'application/fhir+json');
-    } catch (err) { message(err.message); }
-    return;
-  }
-  const measured = state.batch?.records, recs = reportRecords();
-  if (gaProblem()) { offerReports(); return; } // (not offered: the GA would be left out)
-  if (!recs.length) { message('Nothing measured to save yet.'); return; }
-  const unreadable = state.batch?.unreadable || [];
-  const stem = state.batch ? state.batch.stem : state.stem; // the measurement's
-  if (kind === 'csv') download(reportCsv(recs), downloadName(stem, 'csv'), 'text/csv');
-  else if (kind === 'json') download(reportJson(recs, state.model, unreadable), downloadName(stem, 'json'), 'application/json');
-  else {
-    // The note names what was copied, beside the button pressed; it goes with the result.
-    const b = state.batch, result = state.result, note = $(b ? 'batch-copied' : 'copied');
-    const what = b ? `${recs.length} image${recs.length === 1 ? '' : 's'}` : state.image.name;
-    note.textContent = '';
-    try { await navigator.clipboard.writeText(reportCsv(recs)); } catch (err) {
-      message(`Could not copy the report (${describeError(err)}): save it as CSV or JSON instead.`);
-      return;
-    }
-    if (state.batch !== b || state.result !== result || (b && b.records !== measured)) return; // moved on meanwhile
-    message(''); note.textContent = `Report of ${what} copied (CSV).`;
-  }
-}
+const { reportRecords, saveReport } = reportSaver({ state, gaProblem, offerReports: () => offerReports(), message });
 
 async function openFiles(files, t0) {
   $('sample').value = '';
