@@ -19,6 +19,7 @@ import { takeCarried, sayCarried as sayKept, setPxSource } from './ui/carry.js';
 import { gaProblem as gaRefused, offerReports as offer, batchMode } from './ui/offers.js';
 import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, } from './ui/dicom.js';
 import { downloadStem } from './ui/download_names.js';
+import { fieldError } from './ui/fields.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -31,7 +32,7 @@ const decoder = new Decoder();
 const state = { model: null, trusted: false, gen: 0, image: null, frameSource: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null }, pending: false };
 
 function setStatus(el, stateName, text) { el.dataset.state = stateName; el.textContent = text; }
-function message(text) { $('message').textContent = text || ''; delete $('message').dataset.ga; } // (a GA note too: ui/offers.js)
+function message(text) { $('message').textContent = text || ''; } // (the known GA's: ui/offers.js)
 function busy(text) { $('busy').hidden = !text; $('busy-text').textContent = text || ''; document.body.dataset.busy = text ? '1' : '0'; }
 const redraw = () => draw(state);
 const threadsText = () => (state.model.threads ? `${state.model.numThreads} threads` : '1 thread');
@@ -47,7 +48,7 @@ function dropResult(stateName = 'none', why = '') {
 /** Says which values this image kept from the one before (ui/carry.js). */
 const sayCarried = () => sayKept(state.carried, { pending: state.pending, batch: !!state.batch });
 const gaProblem = () => (state.model ? gaRefused(state.model.meta.clinical) : '');
-const offerReports = () => offer(state, gaProblem());
+const offerReports = (announce = true) => offer(state, gaProblem(), { announce }); // (quiet while typing: ui/offers.js)
 
 /** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
 function startChoice(bundledPx) {
@@ -62,6 +63,7 @@ function startChoice(bundledPx) {
   message(''); busy(''); // the cancelled work's "Decoding…" or "Measuring…" is not this choice's
   dropResult('pending');
   state.carried = takeCarried(bundledPx); // the tick is used up
+  fieldError('px', ''); fieldError('calib-mm', ''); offerReports(false); // (the GA's error: of the GA kept, if any)
   state.pending = state.carried.px !== null || state.carried.ga !== null;
   sayCarried();
   $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
@@ -166,14 +168,21 @@ async function openFrame() {
   await showPrepared(prep, img.name, dicomOpened(prep, img.name));
 }
 
-/** Measures the image on screen with the pixel size typed; shows it only if both are unchanged. */
-async function measure() {
+/**
+ * Measures the image on screen with the pixel size typed; shows it only if both are unchanged.
+ * `asked`: by the user (Measure, Enter): a refused pixel size takes the focus.
+ */
+async function measure({ asked = false } = {}) {
   message('');
   const img = state.image, gen = state.gen;
   if (!img) { message('Open an image first.'); return; }
   const text = $('px').value;
   let px;
-  try { px = parsePixelSize(text, range()); } catch (err) { message(err.message); dropResult('error'); return; }
+  try { px = parsePixelSize(text, range()); } catch (err) {
+    message(err.message); fieldError('px', err.message); if (asked) $('px').focus();
+    dropResult('error'); return;
+  }
+  fieldError('px', '');
   busy(`Measuring ${img.name}…`);
   let r;
   try {
@@ -206,7 +215,9 @@ function measureAsked() {
   if (state.image) state.image.t0 = performance.now();
   state.pending = false;
   sayCarried();
-  measure();
+  measure({ asked: true }); // (its pixel size is checked before it awaits anything)
+  // The known GA refused (announced with the result): the focus goes where it is corrected.
+  if (!$('px').hasAttribute('aria-invalid') && gaProblem()) $('known-ga').focus();
 }
 
 const { reportRecords, saveReport } = reportSaver({ state, gaProblem, offerReports: () => offerReports(), message });
@@ -238,6 +249,7 @@ async function measureAll() {
   // One pass at a time: a second one's decodes would cancel the first's, which then cleared the busy note and report.
   if (!b || b.running) return;
   b.running = true; $('measure-all').disabled = true;
+  if (gaProblem()) $('known-ga').focus(); // refused: announced with the results; corrected there
   try {
     b.records = null; b.exams = []; $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
     busy(`Measuring ${b.files.length} images…`);
@@ -283,8 +295,9 @@ function wireUi(golden) {
     sayCarried();
     showCentile(state.model.meta.clinical, state.result, state.trusted);
     if (state.batch?.records) state.batch.exams = examsOf(state.batch); // the exams' centile is of the GA typed now
-    offerReports();
+    offerReports(false); // checked quietly while typing ...
   });
+  $('known-ga').addEventListener('change', () => offerReports()); // ... and a refusal announced once (Enter, or leaving the field)
   for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
   $('sample').addEventListener('change', async (ev) => {
     const t0 = performance.now();
@@ -306,7 +319,7 @@ function wireUi(golden) {
   });
   $('frame').addEventListener('change', openFrame);
   // Unticked: nothing is kept for the next image; this image's kept values (still in use) are still said.
-  $('px').addEventListener('input', () => { $('px-source').textContent = ''; delete $('px-source').dataset.source; setPxSource('typed'); sayCarried(); });
+  $('px').addEventListener('input', () => { fieldError('px', ''); $('px-source').textContent = ''; delete $('px-source').dataset.source; setPxSource('typed'); sayCarried(); });
   wireCalibration({ state, redraw, range, message, measure: () => { setPxSource('typed'); measureAsked(); } });
 }
 
