@@ -9,6 +9,7 @@ pydicom.
 """
 
 import os
+import re
 import struct
 
 import cv2
@@ -69,6 +70,29 @@ def test_wrapped_head_measures_as_the_png_path(page, golden, tmp_path):  # noqa:
     text = page.inner_text("#px-source")
     assert text.startswith("typed, overriding the file's ") and "typed_override" not in text, text
     assert page.get_attribute("#px-source", "data-source") == "typed_override"
+
+
+def test_download_names_carry_nothing_of_the_file_name(page, golden, tmp_path):  # noqa: F811
+    """Opening PRIVID12345_PRIVNAME.dcm, FHIR saved PRIVID12345_PRIVNAME.fhir.json and the reports
+    were all report.csv / report.json (two patients' as "report (1).csv"). Now one neutral stem per
+    measurement for all its files; the report's contents still name the file (as predict's)."""
+    ds, path = _wrapped(tmp_path, _sample(golden, NAME), name="PRIVID12345_PRIVNAME.dcm")
+    dicom_files.save(ds, path)
+    names = []
+    for _ in range(2):  # the same file measured twice: two measurements, two stems
+        page.set_input_files("#file", path)
+        _found(page, "PRIVID12345_PRIVNAME.dcm")
+        got = []
+        for b in ("#dl-csv", "#dl-json", "#dl-fhir"):
+            with page.expect_download() as d:
+                page.click(b)
+            got.append(d.value.suggested_filename)
+            if b == "#dl-csv":
+                assert "PRIVID12345_PRIVNAME.dcm" in open(d.value.path(), encoding="utf-8").read()
+        stem = re.fullmatch(r"(hc-tf-\d{8}-\d{6}-\d+)\.report\.csv", got[0]).group(1)
+        assert got == [f"{stem}.report.csv", f"{stem}.report.json", f"{stem}.fhir.json"]
+        names.append(stem)
+    assert names[0] != names[1]
 
 
 def test_a_scanner_screen_is_measured_in_its_2d_region_as_predict_does(page, golden, tmp_path):  # noqa: F811
@@ -197,7 +221,7 @@ def _check_fhir(page, path, hc_mm, golden, s, report_interval):  # noqa: F811
     from hc_tf.report.dicom_sr import ModelInfo
     with page.expect_download() as d:
         page.click("#dl-fhir")
-    assert d.value.suggested_filename == "head.fhir.json"
+    assert re.fullmatch(r"hc-tf-\d{8}-\d{6}-\d+\.fhir\.json", d.value.suggested_filename), d.value.suggested_filename
     got = json.loads(open(d.value.path(), encoding="utf-8").read())
     header = dicom.read_header(path)
     review = page.get_attribute("#result", "data-review") == "true"
@@ -252,8 +276,9 @@ def _check_frame_fhir(got, predicted_path, frame):
 def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_path):  # noqa: F811
     """Frame 1 of a two-frame file: report.json, report.csv and exams.csv name it as
     `hc-tf predict --frame 1` does ("cine.dcm#1"), not as the whole file; its FHIR download is
-    named as predict's fhir/ file ("cine.frame1.fhir.json"). Frame 2, picked on the page,
-    measures and is named as `--frame 2` (the app read frame 1 only)."""
+    named neutrally, not as predict's fhir/ file ("cine.frame1.fhir.json": a file name may hold
+    a patient's ID), with its report's stem. Frame 2, picked on the page, measures and is named
+    as `--frame 2` (the app read frame 1 only), its files with a stem of their own."""
     import csv
     import io
     import json
@@ -275,16 +300,20 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
             page.click(button)
         return d.value.suggested_filename, open(d.value.path(), encoding="utf-8").read()
 
-    doc = json.loads(download("#dl-json")[1])
+    json_name, text = download("#dl-json")
+    doc = json.loads(text)
+    stem = re.fullmatch(r"(hc-tf-\d{8}-\d{6}-\d+)\.report\.json", json_name).group(1)
     assert want["filename"] == "cine.dcm#1"
     assert doc["images"][0]["filename"] == want["filename"]
     assert doc["exams"][0]["filenames"] == want["filename"]
-    assert [r["filename"] for r in csv.DictReader(io.StringIO(download("#dl-csv")[1]))] == [want["filename"]]
+    csv_name, text = download("#dl-csv")
+    assert csv_name == f"{stem}.report.csv"
+    assert [r["filename"] for r in csv.DictReader(io.StringIO(text))] == [want["filename"]]
     # predict's frame's FHIR (and its exam's report, which the app does not write)
     assert sorted(os.listdir(out / "fhir")) == ["cine.frame1.fhir.json", "cine.obgyn.fhir.json"]
     name, text = download("#dl-fhir")
-    assert name == "cine.frame1.fhir.json"
-    _check_frame_fhir(json.loads(text), out / "fhir" / name, 1)
+    assert name == f"{stem}.fhir.json"
+    _check_frame_fhir(json.loads(text), out / "fhir" / "cine.frame1.fhir.json", 1)
 
     # Another frame, as `hc-tf predict --frame 2`: decoded, measured and named as predict's.
     assert page.is_visible("#frame-row") and page.input_value("#frame") == "1"
@@ -300,8 +329,8 @@ def test_multi_frame_file_is_named_as_predict_names_its_frame(page, golden, tmp_
     assert doc["images"][0]["filename"] == want2["filename"] == "cine.dcm#2"
     assert doc["images"][0]["dicom"]["frame"] == 2
     name, text = download("#dl-fhir")
-    assert name == "cine.frame2.fhir.json"
-    _check_frame_fhir(json.loads(text), tmp_path / "p2" / "fhir" / name, 2)
+    assert re.fullmatch(r"hc-tf-\d{8}-\d{6}-\d+\.fhir\.json", name) and not name.startswith(stem), name
+    _check_frame_fhir(json.loads(text), tmp_path / "p2" / "fhir" / "cine.frame2.fhir.json", 2)
     page.fill("#frame", "3")
     page.dispatch_event("#frame", "change")
     page.wait_for_selector("#message:has-text('no frame 3')", timeout=10_000)
@@ -1298,7 +1327,10 @@ def test_several_dicom_files_measure_as_predict_and_group_into_their_exam(page, 
     for i, rec in enumerate(want.records):
         assert trs.nth(i).get_attribute("data-state") == "found", trs.nth(i).inner_text()
         assert abs(float(trs.nth(i).get_attribute("data-hc-mm")) - rec["hc_mm"]) <= TOL_MM
-    rows = list(csv.DictReader(io.StringIO(_download(page, "#batch-dl-csv"))))
+    with page.expect_download() as d:
+        page.click("#batch-dl-csv")
+    stem = re.fullmatch(r"(hc-tf-\d{8}-\d{6}-\d+)\.report\.csv", d.value.suggested_filename).group(1)
+    rows = list(csv.DictReader(io.StringIO(open(d.value.path(), encoding="utf-8").read())))
     assert [r["filename"] for r in rows] == [r["filename"] for r in want.records] + ["213_HC.png"]
     import json
     doc = json.loads(_download(page, "#batch-dl-json"))
@@ -1311,11 +1343,11 @@ def test_several_dicom_files_measure_as_predict_and_group_into_their_exam(page, 
     assert py_exam["exam"] == exams[0]["exam"]
     assert abs(float(exams[0]["hc_mean_mm"]) - float(py_exam["hc_mean_mm"])) <= TOL_MM
     # The exam's FHIR report: predict's fhir/<first stem>.obgyn.fhir.json less its SR (no
-    # identifier, no SR in derivedFrom), with its ids (they derive from the images); the PNG's
-    # exam has none.
+    # identifier, no SR in derivedFrom), with its ids (they derive from the images), named by the
+    # batch's stem (nothing of the files' names); the PNG's exam has none.
     with page.expect_download() as d:
         page.click("#batch-dl-exam-fhir")
-    assert d.value.suggested_filename == "000_HC.obgyn.fhir.json"
+    assert d.value.suggested_filename == f"{stem}.exam1.obgyn.fhir.json"
     app = json.loads(open(d.value.path(), encoding="utf-8").read())
     py = json.loads((tmp_path / "p" / want.records[0]["dicom"]["obgyn_fhir"]).read_text())
     assert [e["fullUrl"] for e in app["entry"]] == [e["fullUrl"] for e in py["entry"]]

@@ -253,8 +253,9 @@ def test_browser_app(server, browser, golden, tmp_path):
         ci = clinical.centile_interval(iv.lower_mm, iv.upper_mm, 20.0, iv.level)
         assert centile_line.endswith(f"; {ci.display()}"), centile_line
         for bad, text in (("abc", "is not a number of weeks"), ("50", "outside 10-45 weeks")):
-            page.fill("#known-ga", bad)
-            page.wait_for_selector(f"#centile[data-state='error']:has-text('{text}')", timeout=10_000)
+            page.fill("#known-ga", bad)  # the entry's error is the field's (the centile line says none)
+            page.wait_for_selector(f"#known-ga-error:has-text('{text}')", timeout=10_000)
+            page.wait_for_selector("#centile[data-state='error']", state="attached", timeout=10_000)
         page.fill("#known-ga", "20+0")
         page.wait_for_selector("#centile[data-state='ok']", timeout=10_000)
         shot = os.environ.get("HC_TF_WEB_SCREENSHOT")

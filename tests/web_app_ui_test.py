@@ -894,11 +894,13 @@ def test_a_refused_known_ga_offers_no_report(page, golden):  # noqa: F811
     _found(page, "000_HC.png")
     assert page.is_visible("#dl-csv")
     page.fill("#known-ga", "27+9")
-    page.wait_for_selector("#centile[data-state='error']", timeout=10_000)
+    page.wait_for_selector("#centile[data-state='error']", state="attached", timeout=10_000)
     assert page.is_hidden("#downloads") and page.is_hidden("#dl-copy")
-    assert "No report is offered" in page.locator("#message").inner_text()
+    assert "No report is offered" in page.locator("#known-ga-error").inner_text()  # shown by the field
+    page.press("#known-ga", "Tab")  # announced once the entry is left (quiet while typing)
+    assert "No report is offered" in page.locator("#ga-alert").text_content()
     page.fill("#known-ga", "27+6")
-    assert page.is_visible("#dl-csv") and page.locator("#message").inner_text() == ""
+    assert page.is_visible("#dl-csv") and page.is_hidden("#known-ga-error") and page.locator("#ga-alert").text_content() == ""
     page.fill("#known-ga", "27+9")
     page.click("#measure")  # measured again: still none offered
     page.wait_for_selector("#result[data-state='found']", timeout=60_000)
@@ -911,9 +913,10 @@ def test_a_refused_known_ga_offers_no_report(page, golden):  # noqa: F811
     page.fill("#known-ga", "27+9")
     page.click("#measure-all")
     page.wait_for_selector("#batch-msg:has-text('2 of 2 images measured')", timeout=60_000)
-    assert page.is_hidden("#batch-downloads") and "No report is offered" in page.locator("#message").inner_text()
+    assert page.is_hidden("#batch-downloads") and "No report is offered" in page.locator("#ga-alert").text_content()
+    assert "No report is offered" in page.locator("#known-ga-error").inner_text()
     page.fill("#known-ga", "")
-    assert page.is_visible("#batch-dl-csv") and page.locator("#message").inner_text() == ""
+    assert page.is_visible("#batch-dl-csv") and page.is_hidden("#known-ga-error")
     page.fill("#known-ga", "abc")
     assert page.is_hidden("#batch-downloads")
 
@@ -937,6 +940,10 @@ def test_several_images_show_only_the_controls_that_apply(page, golden):  # noqa
     for sel in ("#px", "#measure", "#view"):
         assert page.is_visible(sel), sel
     assert page.is_hidden("#batch")
+    # The last batch's rows, exams and note are gone from the page, not only hidden (they stayed
+    # in the DOM: another patient's file names and HCs for any script or screen reader).
+    assert page.locator("#batch-rows tr, #exam-rows tr").count() == 0
+    assert page.locator("#batch-msg").text_content() == ""
 
 
 def test_a_head_beyond_the_interval_calibration_is_said_in_plain_words(page, golden):  # noqa: F811
@@ -1096,12 +1103,21 @@ _LIVE = "(el) => !!el.closest('[role=status], [role=alert], [aria-live]:not([ari
 
 def test_the_hc_and_the_centile_are_announced(page, golden):  # noqa: F811
     """A screen reader heard the review flag (a status) but not the HC, "No head found", the
-    self-test refusal, nor the centile or its refusal of the known GA: they were plain text."""
-    page.select_option("#sample", "000_HC.png")
-    _found(page, "000_HC.png")
+    self-test refusal, nor the centile or its refusal of the known GA: they were plain text.
+    Then only the HC line was said: now one status says the result in short (HC, the GA by
+    each formula, the review flag), the lines on screen no second time."""
+    s = _sample(golden, "213_HC.png")
+    page.select_option("#sample", s["filename"])
+    _found(page, s["filename"])
     page.fill("#known-ga", "30+0")
-    for sel in ("#hc", "#review", "#centile", "#message", "#stale"):
+    for sel in ("#result-said", "#centile", "#message", "#stale"):
         assert page.locator(sel).evaluate(_LIVE), sel
+    for sel in ("#hc", "#review"):
+        assert not page.locator(sel).evaluate(_LIVE), sel
+    said = page.locator("#result-said").text_content()
+    ga = s["gestational_age"]
+    assert said.startswith(f"HC {s['hc_mm']:.1f} mm. GA: Hadlock 1984 {ga['hadlock']['ga']} weeks; "), said
+    assert "INTERGROWTH-21st" in said and said.endswith("Please review: boundary unclear."), said
 
 
 def test_no_head_found_is_announced_with_its_reason(page, golden):  # noqa: F811
@@ -1117,8 +1133,9 @@ def test_no_head_found_is_announced_with_its_reason(page, golden):  # noqa: F811
     page.click("#measure")
     page.wait_for_selector("#result[data-name='noise.png'][data-state='not-found']", timeout=60_000)
     hc = page.locator("#hc")
-    assert hc.evaluate(_LIVE)
     assert re.fullmatch(r"No head found: \S.*", hc.inner_text()), hc.inner_text()
+    said = page.locator("#result-said")
+    assert said.evaluate(_LIVE) and said.text_content() == hc.inner_text()
 
 
 def test_a_blank_frame_is_refused_with_the_python_reason(page, golden):  # noqa: F811
@@ -1185,9 +1202,8 @@ def test_calibration_by_keyboard_keeps_the_focus(page, golden):  # noqa: F811
     active = "() => document.activeElement.id"
     page.focus("#calibrate")
     page.keyboard.press("Enter")
-    assert page.is_visible("#calib")
-    page.keyboard.press("Tab")
-    assert page.evaluate(active) == "calib-mm"
+    assert page.is_visible("#calib") and page.evaluate(active) == "view"  # where the points go
+    page.focus("#calib-mm")
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     assert page.evaluate(active) == "calib-cancel"
@@ -1222,12 +1238,8 @@ def test_calibration_points_by_keyboard_alone(page, golden):  # noqa: F811
     page.focus("#calibrate")
     keys.press("Enter")
     expect(view).to_have_accessible_description(re.compile("arrow keys.*Enter.*Backspace.*Escape"))
-    assert status.evaluate(_LIVE) and not _cross_shown(page, 400, 270)
-    for _ in range(12):  # Calibrate's row, the other controls, then the image
-        keys.press("Tab")
-        if page.evaluate(active) == "view":
-            break
-    assert page.evaluate(active) == "view" and _cross_shown(page, 400, 270)
+    # Calibrate puts the focus on the image (a Tab away from its row before): the cross shows.
+    assert status.evaluate(_LIVE) and page.evaluate(active) == "view" and _cross_shown(page, 400, 270)
 
     def press(key, times):
         for _ in range(times):
@@ -1273,3 +1285,95 @@ def test_status_notes_are_announced(page, golden):  # noqa: F811
     """"Ready", "N of M images measured" and "Report copied" were plain text: not heard."""
     for sel in ("#summary", "#batch-msg", "#copied", "#batch-copied", "#carried", "#busy"):
         assert page.locator(sel).evaluate(_LIVE), sel
+
+
+_RECORD_SAID = """() => { window.said = [];
+    const o = new MutationObserver(() => { for (const id of ['message', 'ga-alert', 'centile']) {
+      const t = document.getElementById(id).textContent; if (t) window.said.push([id, t]); } });
+    for (const id of ['message', 'ga-alert', 'centile']) o.observe(document.getElementById(id), { childList: true, characterData: true, subtree: true }); }"""
+
+
+def test_a_known_ga_is_checked_quietly_while_typed(page, golden):  # noqa: F811
+    """Typing 27+3 fired the alert "GA 2.00 weeks is outside..." after the "2" (and #centile, a
+    status, said it again), at every keystroke that made a refused entry. Now the entry is checked
+    quietly while typed (aria-invalid, its error in the field's description) and a refusal is
+    announced once, when the field is left; the format hint is visible and is its description."""
+    page.select_option("#sample", "000_HC.png")
+    _found(page, "000_HC.png")
+    ga = page.locator("#known-ga")
+    assert page.is_visible("#known-ga-hint") and ga.get_attribute("placeholder") is None
+    expect(ga).to_have_accessible_description(re.compile(r"27\+3"))
+    page.evaluate(_RECORD_SAID)
+    ga.click()
+    page.keyboard.type("27+3")
+    said = page.evaluate("window.said")
+    assert not [t for k, t in said if k != "centile"], said  # no alert ...
+    assert all(t.startswith("At ") for k, t in said if k == "centile"), said  # ... and centiles, no refusal
+    assert ga.get_attribute("aria-invalid") is None and page.is_visible("#dl-csv")
+    ga.fill("")
+    page.evaluate("window.said = []")
+    page.keyboard.type("27+9")
+    assert ga.get_attribute("aria-invalid") == "true" and page.is_hidden("#downloads")
+    expect(ga).to_have_accessible_description(re.compile(r"27\+3.*Known GA: .*No report is offered"))
+    assert page.is_visible("#known-ga-error") and page.locator("#ga-alert").text_content() == ""
+    page.keyboard.press("Tab")  # left: said once
+    assert "No report is offered" in page.locator("#ga-alert").text_content()
+    assert page.locator("#ga-alert").evaluate(_LIVE)
+    said = page.evaluate("window.said")
+    assert [k for k, t in said if k != "centile"] == ["ga-alert"], said
+    assert all(t.startswith("At ") for k, t in said if k == "centile"), said  # ("27": a centile; no refusal)
+    # Measure with the GA refused: the focus goes to the field to correct.
+    page.click("#measure")
+    assert page.evaluate("document.activeElement.id") == "known-ga"
+    _found(page, "000_HC.png")
+    ga.fill("27+3")
+    assert ga.get_attribute("aria-invalid") is None and page.is_hidden("#known-ga-error")
+
+
+def test_field_errors_are_tied_to_their_fields(page, golden):  # noqa: F811
+    """A refused pixel size or calibration distance was said only in #message, apart from its
+    field: now the field is aria-invalid, described by its error, and takes the focus."""
+    _open(page, "000_HC.png")
+    px = page.locator("#px")
+    page.click("#measure")  # no pixel size
+    page.wait_for_selector("#px[aria-invalid='true']", timeout=10_000)
+    assert page.evaluate("document.activeElement.id") == "px"
+    expect(px).to_have_accessible_description(re.compile(page.locator("#message").text_content()[:20], re.I))
+    px.fill("abc")
+    assert px.get_attribute("aria-invalid") is None  # typing takes it back
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#px[aria-invalid='true']", timeout=10_000)
+    px.fill("0.1")
+    page.click("#calibrate")
+    box = page.locator("#view").bounding_box()
+    k = box["width"] / page.evaluate("document.querySelector('#view').width")
+    for y in (50, 450):
+        page.mouse.click(box["x"] + 100.5 * k, box["y"] + (y + 0.5) * k)
+    mm = page.locator("#calib-mm")
+    mm.fill("-3")
+    page.click("#calib-apply")
+    assert mm.get_attribute("aria-invalid") == "true" and page.evaluate("document.activeElement.id") == "calib-mm"
+    expect(mm).to_have_accessible_description(re.compile("positive number"))
+    mm.fill("40")
+    assert mm.get_attribute("aria-invalid") is None
+    page.keyboard.press("Enter")
+    _found(page, "000_HC.png")
+
+
+def test_sections_tables_and_selects_are_reachable(page, golden):  # noqa: F811
+    """axe: the tables' scroll boxes were not focusable (a keyboard could not scroll them on a
+    phone), the page had no headings under its h1, and the samples' select ran off a narrow
+    screen at 200% text."""
+    for name in ("Image and settings", "Result", "Several images"):
+        assert page.locator("h2", has_text=name).count() == 1, name
+    names = ["000_HC.png", "001_HC.png"]
+    page.set_input_files("#file", [os.path.join(SAMPLES, n) for n in names])
+    page.wait_for_selector("#batch-rows tr >> nth=1", timeout=10_000)
+    wraps = page.locator(".table-wrap")
+    assert wraps.count() == 2
+    for i in range(2):
+        w = wraps.nth(i)
+        assert w.get_attribute("tabindex") == "0" and w.get_attribute("role") == "region"
+        assert re.fullmatch(r"(Images|Exams) \(scrolls sideways\)", w.get_attribute("aria-label") or "")
+    expect(wraps.nth(0)).to_have_accessible_name(re.compile("Images"))  # (the exams' is hidden until measured)
+    assert page.locator("#sample").evaluate("(el) => getComputedStyle(el).maxWidth") == "100%"

@@ -12,12 +12,14 @@ import { draw, clearResult, showCentile, showResult } from './ui/view.js';
 import { wireCalibration } from './ui/calibrate.js';
 import { selfTest } from './ui/selftest.js';
 import { setUpOffline } from './ui/offline.js';
-import { imageRecord, withKnownGa, reportCsv, reportJson, download } from './ui/report.js';
+import { reportSaver } from './ui/saving.js';
 import { showBatch, measureBatch, showExams } from './ui/batch.js';
 import { wireExamDownloads, showExamReportsButton } from './ui/exam_reports.js';
 import { takeCarried, sayCarried as sayKept, setPxSource } from './ui/carry.js';
 import { gaProblem as gaRefused, offerReports as offer, batchMode } from './ui/offers.js';
-import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, fhirBundle, frameFilename, frameStem } from './ui/dicom.js';
+import { resetDicomUi, dicomOpened, chosenFrame, overrideChanged, measureDicom, repreparer, } from './ui/dicom.js';
+import { downloadStem } from './ui/download_names.js';
+import { fieldError } from './ui/fields.js';
 
 const $ = (id) => document.getElementById(id);
 const APP_VERSION = '__VERSION__';
@@ -30,7 +32,7 @@ const decoder = new Decoder();
 const state = { model: null, trusted: false, gen: 0, image: null, frameSource: null, result: null, calib: null, batch: null, records: [], carried: { px: null, ga: null }, pending: false };
 
 function setStatus(el, stateName, text) { el.dataset.state = stateName; el.textContent = text; }
-function message(text) { $('message').textContent = text || ''; delete $('message').dataset.ga; } // (a GA note too: ui/offers.js)
+function message(text) { $('message').textContent = text || ''; } // (the known GA's: ui/offers.js)
 function busy(text) { $('busy').hidden = !text; $('busy-text').textContent = text || ''; document.body.dataset.busy = text ? '1' : '0'; }
 const redraw = () => draw(state);
 const threadsText = () => (state.model.threads ? `${state.model.numThreads} threads` : '1 thread');
@@ -46,7 +48,7 @@ function dropResult(stateName = 'none', why = '') {
 /** Says which values this image kept from the one before (ui/carry.js). */
 const sayCarried = () => sayKept(state.carried, { pending: state.pending, batch: !!state.batch });
 const gaProblem = () => (state.model ? gaRefused(state.model.meta.clinical) : '');
-const offerReports = () => offer(state, gaProblem());
+const offerReports = (announce = true) => offer(state, gaProblem(), { announce }); // (quiet while typing: ui/offers.js)
 
 /** A new choice: older work is cancelled, the screen and (unless carried over) the inputs cleared. */
 function startChoice(bundledPx) {
@@ -54,11 +56,14 @@ function startChoice(bundledPx) {
   decoder.forget(); // the worker keeps nothing of the last file
   state.image = null; state.frameSource = null; state.calib = null; state.batch = null;
   $('calib').hidden = true; $('batch').hidden = true; $('calibrate').disabled = true; $('measure-all').disabled = false;
+  // The last batch's rows go, not only hidden: nothing of another patient's images stays in the page.
+  $('batch-rows').replaceChildren(); $('exam-rows').replaceChildren(); $('batch-msg').textContent = ''; $('batch-copied').textContent = '';
   batchMode(false);
   resetDicomUi();
   message(''); busy(''); // the cancelled work's "Decoding…" or "Measuring…" is not this choice's
   dropResult('pending');
   state.carried = takeCarried(bundledPx); // the tick is used up
+  fieldError('px', ''); fieldError('calib-mm', ''); offerReports(false); // (the GA's error: of the GA kept, if any)
   state.pending = state.carried.px !== null || state.carried.ga !== null;
   sayCarried();
   $('px-source').textContent = bundledPx !== null ? 'from the bundled sample' : '';
@@ -163,14 +168,21 @@ async function openFrame() {
   await showPrepared(prep, img.name, dicomOpened(prep, img.name));
 }
 
-/** Measures the image on screen with the pixel size typed; shows it only if both are unchanged. */
-async function measure() {
+/**
+ * Measures the image on screen with the pixel size typed; shows it only if both are unchanged.
+ * `asked`: by the user (Measure, Enter): a refused pixel size takes the focus.
+ */
+async function measure({ asked = false } = {}) {
   message('');
   const img = state.image, gen = state.gen;
   if (!img) { message('Open an image first.'); return; }
   const text = $('px').value;
   let px;
-  try { px = parsePixelSize(text, range()); } catch (err) { message(err.message); dropResult('error'); return; }
+  try { px = parsePixelSize(text, range()); } catch (err) {
+    message(err.message); fieldError('px', err.message); if (asked) $('px').focus();
+    dropResult('error'); return;
+  }
+  fieldError('px', '');
   busy(`Measuring ${img.name}…`);
   let r;
   try {
@@ -189,7 +201,7 @@ async function measure() {
     img.prep = r.prep;
   }
   busy('');
-  state.result = r;
+  state.result = r; state.stem = downloadStem(); // its files' names (none of the image's: ui/download_names.js)
   redraw();
   showResult(state.model.meta.clinical, r, { name: img.name, trusted: state.trusted, shownMs: performance.now() - img.t0, threadsText: threadsText() });
   $('dl-fhir').hidden = !(img.prep.dicom && r.found && state.trusted);
@@ -203,53 +215,12 @@ function measureAsked() {
   if (state.image) state.image.t0 = performance.now();
   state.pending = false;
   sayCarried();
-  measure();
+  measure({ asked: true }); // (its pixel size is checked before it awaits anything)
+  // The known GA refused (announced with the result): the focus goes where it is corrected.
+  if (!$('px').hasAttribute('aria-invalid') && gaProblem()) $('known-ga').focus();
 }
 
-/** make(knownGa) with the known GA typed now; without one when the entry is refused (its message is on screen). */
-function withTypedGa(make) {
-  try { return make($('known-ga').value.trim()); } catch { return make(''); }
-}
-
-function reportRecords() {
-  const spec = state.model.meta.clinical;
-  // Every image gets the GA typed, as predict's --ga-weeks gives it to every image.
-  if (state.batch) return (state.batch.records || []).map((rec) => withTypedGa((ga) => withKnownGa(spec, rec, ga)));
-  if (!state.result || !state.trusted) return [];
-  const { name, prep } = state.image;
-  const filename = prep.dicom ? frameFilename(name, prep.dicom) : name; // predict's name of the frame
-  return [withTypedGa((ga) => imageRecord(spec, filename, state.result, ga))];
-}
-
-async function saveReport(kind) {
-  if (kind === 'fhir') {
-    if (gaProblem()) { offerReports(); return; }
-    try {
-      const stem = frameStem(state.image.name, state.image.prep.dicom); // predict's fhir/<stem>.fhir.json
-      const bundle = withTypedGa((ga) => fhirBundle(state.model, state.image, state.result, ga));
-      download(`${JSON.stringify(bundle, null, 2)}\n`, `${stem}.fhir.json`, 'application/fhir+json');
-    } catch (err) { message(err.message); }
-    return;
-  }
-  const measured = state.batch?.records, recs = reportRecords();
-  if (gaProblem()) { offerReports(); return; } // (not offered: the GA would be left out)
-  if (!recs.length) { message('Nothing measured to save yet.'); return; }
-  const unreadable = state.batch?.unreadable || [];
-  if (kind === 'csv') download(reportCsv(recs), 'report.csv', 'text/csv');
-  else if (kind === 'json') download(reportJson(recs, state.model, unreadable), 'report.json', 'application/json');
-  else {
-    // The note names what was copied, beside the button pressed; it goes with the result.
-    const b = state.batch, result = state.result, note = $(b ? 'batch-copied' : 'copied');
-    const what = b ? `${recs.length} image${recs.length === 1 ? '' : 's'}` : state.image.name;
-    note.textContent = '';
-    try { await navigator.clipboard.writeText(reportCsv(recs)); } catch (err) {
-      message(`Could not copy the report (${describeError(err)}): save it as CSV or JSON instead.`);
-      return;
-    }
-    if (state.batch !== b || state.result !== result || (b && b.records !== measured)) return; // moved on meanwhile
-    message(''); note.textContent = `Report of ${what} copied (CSV).`;
-  }
-}
+const { reportRecords, saveReport } = reportSaver({ state, gaProblem, offerReports: () => offerReports(), message });
 
 async function openFiles(files, t0) {
   $('sample').value = '';
@@ -278,12 +249,13 @@ async function measureAll() {
   // One pass at a time: a second one's decodes would cancel the first's, which then cleared the busy note and report.
   if (!b || b.running) return;
   b.running = true; $('measure-all').disabled = true;
+  if (gaProblem()) $('known-ga').focus(); // refused: announced with the results; corrected there
   try {
     b.records = null; b.exams = []; $('batch-downloads').hidden = true; $('exams').hidden = true; $('batch-copied').textContent = '';
     busy(`Measuring ${b.files.length} images…`);
     const recs = await measureBatch(b.files, { model: state.model, decoder, trusted: state.trusted, isCurrent: () => state.batch === b && state.gen === b.gen });
     if (state.batch !== b) return;
-    b.records = recs?.records ?? null;
+    b.records = recs?.records ?? null; b.stem = downloadStem(); // its files' names
     b.unreadable = recs?.unreadable ?? []; b.studyTimes = recs?.studyTimes ?? new Map();
     b.exams = b.records ? examsOf(b) : [];
     showExamReportsButton(b.records, state.trusted);
@@ -323,8 +295,9 @@ function wireUi(golden) {
     sayCarried();
     showCentile(state.model.meta.clinical, state.result, state.trusted);
     if (state.batch?.records) state.batch.exams = examsOf(state.batch); // the exams' centile is of the GA typed now
-    offerReports();
+    offerReports(false); // checked quietly while typing ...
   });
+  $('known-ga').addEventListener('change', () => offerReports()); // ... and a refusal announced once (Enter, or leaving the field)
   for (const s of golden.samples) $('sample').append(new Option(`${s.filename} (${s.pixel_size_mm.toFixed(4)} mm/px)`, s.filename));
   $('sample').addEventListener('change', async (ev) => {
     const t0 = performance.now();
@@ -346,7 +319,7 @@ function wireUi(golden) {
   });
   $('frame').addEventListener('change', openFrame);
   // Unticked: nothing is kept for the next image; this image's kept values (still in use) are still said.
-  $('px').addEventListener('input', () => { $('px-source').textContent = ''; delete $('px-source').dataset.source; setPxSource('typed'); sayCarried(); });
+  $('px').addEventListener('input', () => { fieldError('px', ''); $('px-source').textContent = ''; delete $('px-source').dataset.source; setPxSource('typed'); sayCarried(); });
   wireCalibration({ state, redraw, range, message, measure: () => { setPxSource('typed'); measureAsked(); } });
 }
 

@@ -1,11 +1,12 @@
 // Calibration: two points of the depth scale a known distance apart give the pixel size.
 // The points are placed by mouse/touch (a click on the canvas) or by keyboard (WCAG 2.1.1): while
-// calibrating the canvas is a tab stop with a cross at an image pixel (the image's centre first),
+// calibrating the canvas is a tab stop (focused when Calibrate opens) with a cross at an image pixel (the image's centre first),
 // moved by the arrow keys (Shift: 10 pixels); Enter or Space places a point at the cross,
 // Backspace or Delete removes the last one, Escape closes as Cancel does. Both ways go through
 // placePoint (image-pixel coordinates, centres at integers: canvasPoint's convention), and each
 // step is said in #calib-status (a status) for screen readers.
 import { canvasPoint } from './view.js';
+import { fieldError, fieldRefused } from './fields.js';
 
 const $ = (id) => document.getElementById(id);
 const ASK = 'Place two points of the depth scale (click them, or the keys below), then type their distance in mm.';
@@ -21,9 +22,10 @@ export function wireCalibration({ state, redraw, range, message, measure }) {
   $('calibrate').addEventListener('click', () => {
     const { width, height } = state.image.prep;
     state.calib = { points: [], cursor: [Math.floor(width / 2), Math.floor(height / 2)], showCursor: false };
-    $('calib').hidden = false; $('calib-mm').value = '';
+    $('calib').hidden = false; $('calib-mm').value = ''; fieldError('calib-mm', '');
     $('calib-msg').textContent = ASK; say('');
-    redraw();
+    redraw(); // (the canvas a tab stop now, described by its keys' note)
+    view.focus(); // where the points are placed: a keyboard user starts there, its keys read out
   });
   // Closing the row hides the focused button: the focus goes back to Calibrate (not to the page's start).
   const closeCalib = () => { state.calib = null; $('calib').hidden = true; redraw(); if (!$('calibrate').disabled) $('calibrate').focus(); };
@@ -78,16 +80,20 @@ export function wireCalibration({ state, redraw, range, message, measure }) {
   view.addEventListener('blur', () => { if (state.calib?.showCursor) { state.calib.showCursor = false; redraw(); } });
 
   // (its default kept, the Enter would go on to the Calibrate button focused by Apply and reopen the row)
+  $('calib-mm').addEventListener('input', () => fieldError('calib-mm', ''));
   $('calib-mm').addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter') { ev.preventDefault(); $('calib-apply').click(); } else if (ev.key === 'Escape') { ev.preventDefault(); closeCalib(); }
   });
   $('calib-apply').addEventListener('click', () => {
     const c = state.calib, { min, max } = range();
-    if (!c || c.points.length !== 2 || !(c.distPx >= 5)) { message('Place two points at least 5 pixels apart on the depth scale first.'); return; }
+    // A refusal is said (#message) and on the field to correct, which takes the focus: the image for the points.
+    const refused = (text) => { message(text); fieldRefused('calib-mm', text); };
+    if (!c || c.points.length !== 2 || !(c.distPx >= 5)) { message('Place two points at least 5 pixels apart on the depth scale first.'); if (c) view.focus(); return; }
     const mm = Number($('calib-mm').value.trim());
-    if (!Number.isFinite(mm) || mm <= 0) { message('Type the distance between the two points in mm (a positive number).'); return; }
+    if (!Number.isFinite(mm) || mm <= 0) { refused('Type the distance between the two points in mm (a positive number).'); return; }
     const px = mm / c.distPx;
-    if (px < min || px > max) { message(`That gives ${px.toPrecision(3)} mm per pixel, outside ${min}–${max} mm: check the points and the distance.`); return; }
+    if (px < min || px > max) { refused(`That gives ${px.toPrecision(3)} mm per pixel, outside ${min}–${max} mm: check the points and the distance.`); return; }
+    fieldError('calib-mm', '');
     $('px').value = px.toPrecision(6);
     closeCalib(); message('');
     measure();

@@ -8,7 +8,6 @@ import { imageRecord } from './report.js';
 import { lmpGaWeeks } from '../core/dating.js';
 import { readCalibration, provisionalPixelSize, choosePixelSize, paneRegion } from '../core/dicom/calibration.js';
 import { choiceInWords } from './words.js';
-import { fileStem } from '../core/file_names.js';
 
 const $ = (id) => document.getElementById(id);
 const LABELS = { label: 'the typed pixel size', overrideLabel: '"Override the file\'s pixel size"' };
@@ -123,9 +122,6 @@ export const repreparer = (decoder, model, blob, name, frame) => (region) => dec
 
 /** dicom_predict.frame_filename: the name the measured frame's rows carry, "scan.dcm#3" when the file has several. */
 export const frameFilename = (name, { frame, frames }) => (frames > 1 ? `${name}#${frame}` : name);
-
-/** dicom_predict.stem: the output stem of the measured frame, "scan.frame3" when the file has several. */
-export const frameStem = (name, { frame, frames }) => (frames > 1 ? `${fileStem(name)}.frame${frame}` : fileStem(name));
 
 /**
  * The FHIR Bundle of a measured DICOM frame's Observations (HC, BPD, OFD, ..., the GA by each equation) as `hc-tf predict`

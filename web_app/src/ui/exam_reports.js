@@ -1,16 +1,16 @@
 // The batch's exam downloads: exams.csv, and each DICOM exam's FHIR DiagnosticReport
-// (core/fhir_exam.js) saved as `hc-tf predict` names it beside the exam's OB-GYN SR,
-// <first file's stem>.obgyn.fhir.json (dicom_predict.write_exam_reports), one file per exam (no
-// SR here: no identifier, no SR reference).
+// (core/fhir_exam.js) as `hc-tf predict` writes it beside the exam's OB-GYN SR
+// (dicom_predict.write_exam_reports), one file per exam (no SR here: no identifier, no SR
+// reference), named neutrally (<batch stem>.examK.obgyn.fhir.json: ui/download_names.js), not by
+// the first file's stem as predict names it (a file name may hold a patient's ID).
 import { MODEL_FILE } from '../core/pipeline.js';
 import { examRecord, examsCsv, groupExams } from '../core/exams.js';
 import { examBundle } from '../core/fhir_exam.js';
 import { missingUids, studyDateTime } from '../core/fhir.js';
-import { sourceStem } from '../core/file_names.js';
 import { download } from './report.js';
+import { downloadName, examReportName } from './download_names.js';
 
 const $ = (id) => document.getElementById(id);
-const EXAM_REPORT = '.obgyn'; // dicom_predict.EXAM_REPORT
 
 /** write_exam_reports' heads: an image with a head and the UIDs its references need (predict writes it an SR). */
 const reportable = (r) => r.found && !!r.dicom && !missingUids(r.dicom).length;
@@ -22,16 +22,15 @@ export const studyTimeOf = (prep) => studyDateTime(prep.dicom.studyDate, prep.di
  * [{filename, bundle}]: each exam's report as predict writes it, from the exam's heads (its
  * images found, with their UIDs; an exam without one has none), its exams.csv row of those, and
  * the first head's study time (`studyTimes`: filename -> studyTimeOf's); no subject (the app
- * knows no patient ID system).
+ * knows no patient ID system); `stem`: the batch's download stem.
  */
-export function examReports(model, records, studyTimes) {
+export function examReports(model, records, studyTimes, stem) {
   const spec = model.meta.clinical, info = { name: MODEL_FILE, version: model.meta.model_version, sha256: model.sha256 };
   return [...groupExams(records)].flatMap(([exam, members]) => {
     const heads = members.filter(reportable);
     if (!heads.length) return [];
-    const bundle = examBundle(spec, heads, examRecord(spec, exam, heads), info, studyTimes.get(heads[0].filename) ?? null);
-    return [{ filename: `${sourceStem(heads[0].filename)}${EXAM_REPORT}.fhir.json`, bundle }];
-  });
+    return [examBundle(spec, heads, examRecord(spec, exam, heads), info, studyTimes.get(heads[0].filename) ?? null)];
+  }).map((bundle, i) => ({ filename: examReportName(stem, i + 1), bundle }));
 }
 
 /** The "Exam reports (FHIR)" button: shown for a trusted measurement with at least one exam report to save. */
@@ -40,8 +39,8 @@ export function showExamReportsButton(records, trusted) {
 }
 
 /** Saves each exam's report, one file each (the browser may ask once to allow several downloads). */
-function saveExamReports(model, records, studyTimes) {
-  for (const { filename, bundle } of examReports(model, records, studyTimes)) {
+function saveExamReports(model, records, studyTimes, stem) {
+  for (const { filename, bundle } of examReports(model, records, studyTimes, stem)) {
     download(`${JSON.stringify(bundle, null, 2)}\n`, filename, 'application/fhir+json');
   }
 }
@@ -54,10 +53,10 @@ function saveExamReports(model, records, studyTimes) {
 export function wireExamDownloads(getState, records) {
   $('batch-dl-exams').addEventListener('click', () => {
     const b = getState().batch;
-    if (b?.exams?.length) download(examsCsv(b.exams), 'exams.csv', 'text/csv');
+    if (b?.exams?.length) download(examsCsv(b.exams), downloadName(b.stem, 'exams'), 'text/csv');
   });
   $('batch-dl-exam-fhir').addEventListener('click', () => {
     const { batch: b, trusted, model } = getState();
-    if (trusted && b?.records) saveExamReports(model, records(), b.studyTimes);
+    if (trusted && b?.records) saveExamReports(model, records(), b.studyTimes, b.stem);
   });
 }

@@ -1,5 +1,5 @@
 // The canvas (the image's preview, the fitted ellipse, calibration points) and the result block.
-import { gaLine, reviewText } from '../core/clinical.js';
+import { gaLine, reviewText, parseGaWeeks } from '../core/clinical.js';
 import { hcInterval, gaIntervalRecords, measurementSignals } from '../core/intervals.js';
 import { datingDisplay } from '../core/dating.js';
 import { centileRecord, headBiometry } from './report.js';
@@ -70,7 +70,7 @@ export function clearResult(state = 'none', note = '') {
   const box = $('result');
   for (const k of ['hcMm', 'hcLower', 'hcUpper', 'maskSha256', 'name', 'pixelSizeMm', 'review', 'reviewReasons', 'frame']) delete box.dataset[k];
   box.dataset.state = state;
-  for (const id of ['hc', 'review', 'centile', 'dating', 'details', 'timing']) $(id).textContent = '';
+  for (const id of ['result-said', 'hc', 'review', 'centile', 'dating', 'details', 'timing']) $(id).textContent = '';
   delete $('centile').dataset.state;
   for (const id of ['ga', 'ga-interval', 'biometry']) $(id).replaceChildren();
   $('stale').textContent = note;
@@ -80,7 +80,8 @@ export function clearResult(state = 'none', note = '') {
 
 /**
  * The HC centile for the known GA typed, else a DICOM file's own (its Last Menstrual Date);
- * nothing when neither; the entry's error when bad.
+ * nothing when neither. A GA typed that is refused leaves the line empty (state 'error'): its
+ * error is the field's (ui/offers.js), not repeated by this status on every keystroke.
  */
 export function showCentile(spec, result, trusted) {
   const out = $('centile'), text = $('known-ga').value.trim();
@@ -97,7 +98,9 @@ export function showCentile(spec, result, trusted) {
     out.textContent = `At ${c.ga} weeks (INTERGROWTH-21st): HC ${c.display}${c.interval ? `; ${c.interval.display}` : ''}`;
   } catch (err) {
     out.dataset.state = 'error';
-    out.textContent = err.message;
+    let typedRefused = false;
+    try { if (text) parseGaWeeks(spec, text); } catch { typedRefused = true; }
+    out.textContent = typedRefused ? '' : err.message;
   }
 }
 
@@ -139,13 +142,13 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   box.dataset.shownMs = shownMs.toFixed(1);
   if (!trusted) {
     box.dataset.state = 'untrusted';
-    $('hc').textContent = 'No measurement: the self-test did not pass on this browser.';
+    $('hc').textContent = $('result-said').textContent = 'No measurement: the self-test did not pass on this browser.';
     return;
   }
   $('downloads').hidden = false;
   if (!r.found) {
-    // The reason in the announced line (#hc is a status), as the demo says it.
-    $('hc').textContent = `No head found: ${r.reason}`;
+    // The reason in the announced line, as the demo says it.
+    $('hc').textContent = $('result-said').textContent = `No head found: ${r.reason}`;
     return;
   }
   box.dataset.hcMm = String(r.hc_mm);
@@ -170,4 +173,17 @@ export function showResult(spec, r, { name, trusted, shownMs, threadsText }) {
   const e = r.ellipse;
   $('details').textContent = `${name}: pixel size ${r.pixel_size_mm} mm. Ellipse (px): centre ${fmt1(e.cx)}, ${fmt1(e.cy)}; semi-axes ${fmt1(e.a)} x ${fmt1(e.b)}; angle ${fmt1(e.angle * 180 / Math.PI)}°.${iv.note === undefined ? '' : ` ${beyondInWords(iv.note)}`}`;
   showCentile(spec, r, trusted);
+  $('result-said').textContent = resultSummary(spec, r);
+}
+
+/**
+ * The result in one announcement (#result-said, the result's one status): the HC, the GA by
+ * each formula and the review flag, e.g. "HC 181.2 mm. GA: Hadlock 1984 21+1 weeks;
+ * INTERGROWTH-21st 21+0 weeks. No review flag." (the lines on screen have the intervals).
+ */
+export function resultSummary(spec, r) {
+  const ga = Object.values(r.gestational_age).map((g) => (g.status === 'ok'
+    ? `${spec.ga_from_hc.methods.find((m) => m.method === g.method).title} ${g.ga} weeks` : gaLine(spec, g)));
+  const review = r.review ? `${reviewText({ review: r.review, reasons: r.review_reasons })}.` : 'No review flag.';
+  return `HC ${fmt1(r.hc_mm)} mm. GA: ${ga.join('; ')}. ${review[0].toUpperCase()}${review.slice(1)}`;
 }
