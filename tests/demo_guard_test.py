@@ -182,8 +182,10 @@ def test_uploads_overlays_and_dropped_uploads_are_deleted_after_the_retention(tm
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     examples = demo.load_examples()
-    with guard.private_temp_dir(retention_s=1) as folder:
-        app = demo.build_app(edge.LiteRunner(demo.DEFAULT_MODEL), examples, retention_s=1)
+    # 4 s: long enough that the upload and overlay are still there when predict returns on a
+    # loaded machine (1 s lost that race under a full test run), short enough to wait out.
+    with guard.private_temp_dir(retention_s=4) as folder:
+        app = demo.build_app(edge.LiteRunner(demo.DEFAULT_MODEL), examples, retention_s=4)
         url = demo.launch(app, port=_free_port(), block=False,
                           allowed_paths=sorted({os.path.dirname(p) for p, _ in examples}))
         try:
