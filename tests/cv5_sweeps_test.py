@@ -4,6 +4,7 @@ prefix's runs with the encoder the call carried (a stub sweep.sh), and sweep.sh 
 exceeds one call's return for return_rest.sh (a stand-in python3: no training)."""
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -318,3 +319,43 @@ def test_more_than_six_runs_at_once_are_refused_unless_forced(tmp_path):
             mib = {int(m) for m in re.findall(r"RETURN_MIB:-(\d+)", f.read())}
         assert len(mib) == 1 and 5 * 12.42e6 <= mib.pop() << 20 <= (64 << 20) - (1 << 20)
 
+
+def _section6():
+    with open(os.path.join(REPO, "docs", "reproducing.md"), encoding="utf-8") as f:
+        text = f.read()
+    return text[text.index("## 6. Cross-validation"):]
+
+
+def test_the_docs_calls_give_each_timeout_to_the_script_and_fit_the_return():
+    doc = _section6()
+    calls = re.findall(r"carry `(\[[^]]*\])`,\s+timeout_s (\d+), command\s+`TIMEOUT_S=(\d+) "
+                       r"scripts/gpu_jax/cv5_device.sh ([^ `]+)(?: ([^ `]+))?`", doc)
+    assert len(calls) == 2  # the next session: call 1 the recipe, call 2 the lever
+    for carry, timeout_s, script_timeout, sweep, prefix in calls:
+        assert json.loads(carry) == [".gpu/cv5a", ".gpu/cv5b", ".whl"]
+        assert timeout_s == script_timeout and int(timeout_s) <= 600
+        runs = [n for n in _runs(os.path.basename(sweep)) if n.startswith(prefix)]
+        assert len(runs) == 5  # five Lite0 folds: one call's return, no return_rest.sh
+    assert [c[3:] for c in calls] == [("scripts/gpu_jax/sweeps/cv5.txt", ""),
+                                      ("scripts/gpu_jax/sweeps/cv5_levers.txt", "cv5lhr2_")]
+    # The tracked model comes back only after the last call (with it the tree is over 64 MiB).
+    steps = doc[doc.index("1. Here: `rm export/hc_effunet.keras`"):]
+    assert steps.index("git checkout -- export/hc_effunet.keras") > steps.index("3. Call 2")
+    assert "cp -f FILES_AT/*.npz ~/hc-runs/cv5_out/" in steps
+    # BUDGET is derived (timeout_s - 140), never set by hand: every TIMEOUT_S in the docs and
+    # sweep files equals the timeout_s named just before it, and the BUDGET said after it is
+    # that less 140.
+    texts = [doc] + [open(os.path.join(SWEEPS, n), encoding="utf-8").read() for n in sorted(os.listdir(SWEEPS))]
+    pairs = budgets = 0
+    for text in texts:
+        assert not re.search(r"\bBUDGET=\d", text)
+        for m in re.finditer(r"TIMEOUT_S=(\d+)", text):
+            before = re.findall(r"timeout_s (\d+)", text[max(0, m.start() - 120):m.start()])
+            if before:
+                pairs += 1
+                assert before[-1] == m.group(1)
+            after = re.search(r"BUDGET (\d+)", text[m.end():m.end() + 200])
+            if after:
+                budgets += 1
+                assert int(after.group(1)) == int(m.group(1)) - 140
+    assert pairs >= 6 and budgets >= 4
