@@ -3,7 +3,8 @@
   config.json          the run's settings (a different run's config is refused)
   best.keras           the kept model (best validation ADF, or the last epoch when the
                        validation images were trained on), float32, no optimizer state
-  best.json            its epoch and validation figures
+  best.json            its epoch and validation figures (absent after a kill while a new
+                       best.keras was being saved: never naming another epoch's model)
   log.csv              one row per epoch
   training_curve.png   loss, Dice and validation ADF per epoch
 Every file is written atomically: an interrupted run leaves the previous version.
@@ -174,15 +175,24 @@ def write_config(run_dir: str, config: Mapping) -> None:
 
 
 def best_adf(run_dir: str) -> float:
-    """The validation ADF of the kept model so far (inf before the first)."""
+    """The validation ADF of the kept model so far (inf before the first, and when a kill
+    mid-save left best.keras unlabelled: the next validated epoch is kept)."""
     return read_json(os.path.join(run_dir, "best.json")).get("val_adf_mm", math.inf)
 
 
 def keep_model(model, run_dir: str, doc: Mapping) -> None:
-    """Saves `model` as the run's best.keras and `doc` (epoch, figures) as best.json."""
+    """Saves `model` as the run's best.keras and `doc` (epoch, figures) as best.json.
+
+    A kill at any point leaves best.json describing best.keras, or no best.json (the model
+    unlabelled), never best.json naming the previous epoch beside the new model: the old
+    best.json goes first, each file is written under a temporary name and renamed, and the
+    new best.json only once best.keras is in place (sweep.sh's SIGKILL can come mid-save)."""
+    text = json.dumps(dict(doc), indent=2, default=float) + "\n"
+    label = os.path.join(run_dir, "best.json")
+    if os.path.exists(label):
+        os.remove(label)
     save_model_atomic(model, os.path.join(run_dir, "best.keras"))
-    io_utils.atomic_write_text(os.path.join(run_dir, "best.json"),
-                               json.dumps(dict(doc), indent=2, default=float) + "\n")
+    io_utils.atomic_write_text(label, text)
 
 
 def write_log(path: str, rows: Iterable[Mapping]) -> None:

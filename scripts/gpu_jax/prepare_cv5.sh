@@ -11,14 +11,21 @@
 #
 # One call, with the 25 MB export/hc_effunet.keras left out of the tree (it is tracked:
 # `git checkout -- export/hc_effunet.keras` brings it back; the GPU run does not need it):
-# tree ~18 MiB + pack 23 MiB + encoder 7 MiB + wheels 3 MiB. (Two calls, the pack split over
+# tree ~20.5 MiB + pack 23 MiB + encoder 7 MiB + wheels 3 MiB. (Two calls, the pack split over
 # them, failed on 2026-12-04: the second found the first's carried files gone on a warm machine.)
-#   rm export/hc_effunet.keras
-#   device tool: carry [".gpu/cv5a", ".gpu/cv5b", ".whl"], command `scripts/gpu_jax/cv5_device.sh`,
-#   timeout 600 (then return_rest.sh calls at once while the log says more are held back)
-#   git checkout -- export/hc_effunet.keras
+# The calls, their timeouts and where their files go: docs/reproducing.md section 6 (call 1
+# cv5.txt, call 2 a cv5_levers.txt prefix on the warm machine); in short:
+#   rm export/hc_effunet.keras        (out until the last call has returned)
+#   device tool: carry [".gpu/cv5a", ".gpu/cv5b", ".whl"], timeout_s 540,
+#     command `TIMEOUT_S=540 scripts/gpu_jax/cv5_device.sh scripts/gpu_jax/sweeps/cv5.txt`
+#   mkdir -p ~/hc-runs/cv5_out && cp -f FILES_AT/*.npz ~/hc-runs/cv5_out/   (at once)
+#   git checkout -- export/hc_effunet.keras   (after the last call)
 # and back here, with the returned files:
-#   python -m hc_tf.train.cross_validate --source 'RETURNED/cv5_f{fold}.npz' --data-dir TFDS --work ~/hc-runs/cv5
+#   python -m hc_tf.train.cross_validate --source "$HOME/hc-runs/cv5_out/cv5_f{fold}.npz" --data-dir TFDS --work ~/hc-runs/cv5
+#
+# TFDS_DATA_DIR (default ~/hc-runs/tfds) must hold hc18/val20 already (`hc-tf prepare
+# --manual-dir ../shared/hc18 --data-dir ~/hc-runs/tfds`), which needs the labelled images:
+# on some machines ../shared/hc18 holds only test_set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 data=${1:-$HOME/hc-runs/tfds}
@@ -29,8 +36,11 @@ mkdir -p "$(dirname "$exclude")"
 for ignored in /.gpu/ /.whl/; do grep -qx "$ignored" "$exclude" 2>/dev/null || echo "$ignored" >> "$exclude"; done
 mkdir -p .gpu/cv5a .gpu/cv5b .whl
 pack=.gpu/hc18_224x320_folds.npz
-[ -f "$pack" ] ||
-    python -m hc_tf.train.jax_backend.pack_hc18 --data-dir "$data" --out "$pack" --folds 5
+if [ ! -f "$pack" ]; then
+  [ -d "$data" ] || { echo "no TFDS data in $data: build it first with hc-tf prepare --manual-dir" \
+      "../shared/hc18 --data-dir $data (it needs the labelled training_set, not only test_set)"; exit 1; }
+  python -m hc_tf.train.jax_backend.pack_hc18 --data-dir "$data" --out "$pack" --folds 5
+fi
 find .gpu/cv5b -name '*_k16.npz' ! -path "$half" -delete
 [ -f "$half" ] || python -m hc_tf.modeling.lite_pytorch_weights --half "$encoder" --out "$half"
 rm -f .gpu/cv5a/pack.part* .gpu/cv5b/pack.part*
