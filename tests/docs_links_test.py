@@ -15,12 +15,16 @@ def _markdown_files():
 
 
 def _anchors(path):
+    """The heading anchors GitHub makes of a Markdown file (outside code blocks, where a `#`
+    line is a comment): a repeated heading's second anchor gets `-1`, its third `-2`."""
     with open(path, encoding="utf-8") as f:
-        heads = [line.lstrip("#").strip() for line in f if line.startswith("#")]
-    slugs = set()
-    for h in heads:
-        slug = re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-")
-        slugs.add(slug)
+        text = re.sub(r"```.*?```", "", f.read(), flags=re.S)
+    slugs, seen = set(), {}
+    for line in text.splitlines():
+        if re.match(r"#{1,6} ", line):
+            slug = re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            slugs.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+            seen[slug] = seen.get(slug, 0) + 1
     return slugs
 
 

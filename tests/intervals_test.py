@@ -820,6 +820,11 @@ def test_the_cross_fit_report_counts_an_infinite_or_zero_width_interval_uncovere
     assert rep["levels"]["0.95"]["coverage"] == pytest.approx(25 / 40)
     assert rep["levels"]["0.95"]["n_no_interval"] == 15
     assert rep["levels"]["0.80"]["coverage"] == 1.0 and rep["levels"]["0.80"]["n_no_interval"] == 0
+    # ... and the report file stays JSON: an infinite width is written null, not Infinity
+    half[0.95][:] = np.inf
+    safe = fitting._json_safe(fitting.report(cols, half))
+    assert safe["levels"]["0.95"]["p90_half_width_mm"] is None
+    json.loads(json.dumps(safe, allow_nan=False))
 
 
 def test_band_coverage_carries_its_clopper_pearson_interval(capsys):

@@ -87,7 +87,8 @@ def prepare(manual_dir, data_dir, validation_fraction, skip_invalid):
                    "named in TF_CONFIG (run the same command on each). --batch-size is then per "
                    "replica; BatchNormalization is synchronized. --lr is not rescaled.")
 @click.option("--folds", default=0, show_default=True,
-              help="Cross-validation: N folds by subject (0: the train/validation split).")
+              help="Cross-validation: N folds by examination, HC18's file prefix (0: the "
+                   "train/validation split).")
 @click.option("--fold", default=0, show_default=True,
               help="With --folds: train on the other folds, keep the last epoch; this fold is held out.")
 @train_options.recipe_options

@@ -35,10 +35,10 @@ THRESHOLD = defaults.THRESHOLD
 metadata_path = edge.metadata_path  # `model.tflite` -> `model.json`, checked by the runtime
 
 TRAINING_DATA = ("HC18 grand challenge training set (van den Heuvel et al. 2018, "
-                 "doi:10.5281/zenodo.1322001, CC BY 4.0), subject-level train/validation split")
+                 "doi:10.5281/zenodo.1322001, CC BY 4.0), train/validation split by examination (HC18's file prefix)")
 TRAINING_DATA_ALL = ("HC18 grand challenge training set (van den Heuvel et al. 2018, "
                      "doi:10.5281/zenodo.1322001, CC BY 4.0), all labelled images (train + "
-                     "validation), after 5-fold cross-validation by subject fixed the recipe")
+                     "validation), after 5-fold cross-validation by examination fixed the recipe")
 LICENCE = {
     "model": "Apache-2.0 (the repository's LICENSE), as all of hc-tf: the weights (this .tflite, "
              "the .keras it came from) and this metadata",

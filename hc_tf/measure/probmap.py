@@ -74,8 +74,9 @@ def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm
     if p is None:
         return not_found(reason, px)
     # In float64, as the port compares: against a Python float NumPy would compare in
-    # float32 (NEP 50), and a pixel equal to float32(0.3) > 0.3 would fall outside.
-    comp, stats = contour.largest_component(p > np.float64(threshold))
+    # float32 (NEP 50; NumPy 1.x even against an np.float64 scalar), and a pixel equal to
+    # float32(0.3) > 0.3 would fall outside.
+    comp, stats = contour.largest_component(p.astype(np.float64) > float(threshold))
     area = int(stats[cv2.CC_STAT_AREA])
     if area == 0:
         return not_found(f"empty mask: no pixel above {threshold:g}", px)

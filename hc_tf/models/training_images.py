@@ -11,7 +11,6 @@ writes the list for a release trained on all of PATH's labelled images.
 from __future__ import annotations
 
 import glob
-import hashlib
 import importlib.resources
 import json
 import os
@@ -26,11 +25,8 @@ DIGITS = 16  # 64 bits: no two of a few thousand images collide
 
 def digest(path: str) -> str:
     """The first DIGITS hex digits of the sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:DIGITS]
+    from hc_tf import edge
+    return edge.sha256_file(path)[:DIGITS]
 
 
 def released_digests() -> Optional[FrozenSet[str]]:
@@ -56,8 +52,8 @@ def main(argv: Optional[list] = None) -> int:
     from hc_tf import models
     folder = (argv or sys.argv[1:])[0]
     names = sorted(glob.glob(os.path.join(glob.escape(folder), "training_set", "*HC.png")))
-    meta = os.path.splitext(models.released_edge_model())[0] + ".json"
-    with open(meta, encoding="utf-8") as f:
+    from hc_tf import edge
+    with open(edge.metadata_path(models.released_edge_model()), encoding="utf-8") as f:
         sha = json.load(f)["tflite_sha256"]
     json.dump({"tflite_sha256": sha,
                "what": f"sha256 of each training image file's bytes, first {DIGITS} hex digits "

@@ -171,7 +171,7 @@ def agreement_line(agree: Dict[str, float]) -> str:
 def paired(lever: Dict[int, Sequence[Dict[str, object]]], base: Dict[int, Sequence[Dict[str, object]]],
            n_boot: int = 2000, seed: int = 0) -> Dict[str, object]:
     """The lever's ADF minus the baseline's over the images both measured: the mean difference
-    with its 95% bootstrap interval (by subject), images better and worse, overall and per band;
+    with its 95% bootstrap interval (by examination), images better and worse, overall and per band;
     where both rows carry the predicted HC, how much the two models' signed errors agree over
     the heads both found (`error_agreement`: a lever that changed nothing agrees like a rerun).
 
@@ -214,7 +214,7 @@ def paired(lever: Dict[int, Sequence[Dict[str, object]]], base: Dict[int, Sequen
 
 def paired_markdown(by_tier: Dict[str, Dict[str, object]]) -> str:
     """One row per tier and band: baseline and lever ADF, the difference and its interval."""
-    lines = ["| tier | images | baseline ADF mm | this ADF mm | difference mm (95% CI, by subject) "
+    lines = ["| tier | images | baseline ADF mm | this ADF mm | difference mm (95% CI, by examination) "
              "| better / worse |", "|---|---|---|---|---|---|"]
     for tier, cmp in by_tier.items():
         for label, fig in [("all", cmp)] + [(f"{b} mm", f) for b, f in cmp["bands"].items()]:

@@ -9,7 +9,6 @@ from `hc_tf.inference.load_runner`, which alone imports the TF side.
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -114,9 +113,14 @@ def in_sample_note(model_path: str, data_dir: str, sha256: Optional[str] = None,
     if not is_hc18_folder(data_dir) or (os.path.isdir(hc_tf.SAMPLE_DIR)
                                         and os.path.samefile(data_dir, hc_tf.SAMPLE_DIR)):
         return IN_SAMPLE_NOTE.replace("these figures", figures)
+    from hc_tf.io import hc18_csv
     from hc_tf.models import training_images
-    labelled = [p for p in glob.glob(os.path.join(glob.escape(data_dir), "training_set", "*.png"))
-                if not p.endswith("_Annotation.png")]
+    try:  # the images evaluate scored: the CSV's rows that are there
+        rows = hc18_csv.read_hc18_csv(os.path.join(data_dir, hc18_csv.TRAINING_CSV)).rows
+    except (OSError, ValueError):
+        return None
+    labelled = [p for p in (os.path.join(data_dir, "training_set", r.filename) for r in rows)
+                if os.path.isfile(p)]
     seen = training_images.count_trained_on(labelled)
     return (f"note: the released model was trained on {seen} of the {len(labelled)} labelled "
             f"images in {data_dir} (the same files as HC18's): on those, {figures} are "

@@ -1,6 +1,6 @@
 """Fits and checks an interval table on collected predictions (`interval_predictions`): the
 candidate difficulty models (CANDIDATES, BANDED), normalized split-conformal quantiles (crepes;
-Mondrian: per head-size bin) and their coverage, cross-fitted over subject folds.
+Mondrian: per head-size bin) and their coverage, cross-fitted over examination folds (HC18's file prefix).
 
 Its command line is `python -m hc_tf.surfaces.calibrate_intervals fit|check`; fitting needs the
 `[calibrate]` extra, checking does not.
@@ -226,6 +226,16 @@ def _coverage(cover: np.ndarray) -> Dict[str, object]:
     return {"coverage": float(cover.mean()), "coverage_ci95": [lo, hi]}
 
 
+def _json_safe(value):
+    """`value` with each infinite or NaN float as None (a half-width a too-small bin left
+    infinite): JSON has no Infinity, and strict readers refuse the token Python writes."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _p90(half: np.ndarray) -> float:
     """The 90th percentile of half-widths, inf (not NaN) where it falls among infinite ones."""
     with np.errstate(invalid="ignore"):
@@ -258,7 +268,7 @@ def report(cols: Dict[str, np.ndarray], half: Dict[float, np.ndarray],
 
 
 def print_report(name: str, rep: Dict[str, object],
-                 how: str = f"cross-fitted over {FOLDS} subject folds") -> None:
+                 how: str = f"cross-fitted over {FOLDS} examination folds") -> None:
     print(f"\n== {name} (n={rep['n']}, {how})")
     for lv, r in rep["levels"].items():
         bands = "  ".join(f"{b}: {v['coverage']:.3f} (n={v['n']}, med {v['median_half_width_mm']:.2f}"
@@ -340,8 +350,9 @@ def fit(predictions: str, table_path: str, report_path: str, choose: str,
                       quantity)
     interval_table.write_table(table, table_path)
     with open(report_path, "w") as f:
-        json.dump({"quantity": quantity, "chosen": choose, "folds": FOLDS, "seed": SEED,
-                   "reports": reports, "table": table.to_dict()}, f, indent=1)
+        json.dump(_json_safe({"quantity": quantity, "chosen": choose, "folds": FOLDS,
+                              "seed": SEED, "reports": reports, "table": table.to_dict()}),
+                  f, indent=1, allow_nan=False)
     print(f"\nchosen: {choose} -> {table_path}; report -> {report_path}")
 
 

@@ -1,9 +1,11 @@
 // erf and erfc: a port of fdlibm's s_erf.c as glibc's libm has it (sysdeps/ieee754/dbl-64/
 // s_erf.c, with its 1997 reordering of the polynomials), which Python's math.erf/erfc call on
 // Linux: the same constants and the same floating-point operations in the same order, so the
-// same doubles. Its exp() calls use `exp` below, within ~1e-30 of e^x before its one rounding
-// (glibc's exp is correctly rounded but in rare near-halfway cases; Math.exp is fdlibm's, up
-// to 1 ulp off). JavaScript has neither function; clinical.js uses erfc for the normal CDF.
+// same doubles but where glibc's own exp rounds a near-halfway case the wrong way (about 1 value
+// in 2,000 for erfc, 1 ulp; erf matched on every value tried); other platforms' libm may differ
+// more. Its exp() calls use `exp` below, within ~1e-30 of e^x before its one rounding (Math.exp
+// is fdlibm's, up to 1 ulp off). JavaScript has neither function; clinical.js uses erfc for the
+// normal CDF.
 
 const f64 = new Float64Array(1), u32 = new Uint32Array(f64.buffer);
 const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0; // the high word's index
