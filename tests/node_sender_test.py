@@ -280,3 +280,37 @@ def test_a_renamed_destinations_stranded_deliveries_go_to_its_new_name(tmp_path)
             "SELECT dest FROM deliveries WHERE instance_id = ?", (i,))} == {"pacs2"}
     assert spool.journal.status()["destinations"]["pacs2"] == {"pending": 0, "sent": 3,
                                                                "dead": 0}
+
+
+def test_resend_from_refuses_a_configured_or_unknown_old_destination(tmp_path):
+    """`resend --from OLD` never checked OLD: a mistyped one printed "queued 0", and one still
+    configured had its refused deliveries moved to NEW (--from is for a destination renamed or
+    removed)."""
+    from click.testing import CliRunner
+
+    from hc_tf import cli
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    path = _config(tmp_path, spool, ["pacs2", "web"])
+    run = CliRunner().invoke
+    empty = run(cli.main, ["node", "resend", "--config", path, "--from", "pacs", "--dest",
+                           "pacs2"])
+    assert empty.exit_code == 1 and "no refused deliveries to 'pacs'" in empty.output
+    assert "none are held" in empty.output, empty.output
+    gone = _with_srs(spool, "1.2.3", ["pacs"])
+    web = _with_srs(spool, "1.2.4", ["web"])
+    spool.journal.delivery_done(gone, "pacs", "dead", "pacs: no longer configured")
+    spool.journal.delivery_done(web, "web", "dead", "web: C-STORE status 0xC000")
+    still = run(cli.main, ["node", "resend", "--config", path, "--from", "web", "--dest",
+                           "pacs2"])
+    assert still.exit_code == 2 and "'web' is still a destination" in still.output
+    assert "resend --dest web" in still.output, still.output
+    typo = run(cli.main, ["node", "resend", "--config", path, "--from", "pacz", "--dest",
+                          "pacs2"])
+    assert typo.exit_code == 1 and "no refused deliveries to 'pacz'" in typo.output
+    assert "those held are to 'pacs' (1), 'web' (1)" in typo.output, typo.output
+    assert "1.2.3" not in typo.output and "queued" not in typo.output
+    assert {(u["id"], u["dest"]) for u in spool.journal.status()["undelivered"]} == {
+        (gone, "pacs"), (web, "web")}  # nothing moved
+    moved = run(cli.main, ["node", "resend", "--config", path, "--from", "pacs", "--dest",
+                           "pacs2"])
+    assert moved.exit_code == 0 and "queued 1 refused delivery again" in moved.output
