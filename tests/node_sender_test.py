@@ -137,6 +137,95 @@ def test_deliveries_to_a_destination_no_longer_configured_die_while_others_send(
         {"id": i, "dest": "old", "error": "old: no longer configured"}]
 
 
+class _FailsOnce:
+    """A destination whose send raises an error nobody expected, once, then works."""
+
+    def __init__(self, error):
+        self.error, self.calls = error, 0
+
+    def send(self, files):
+        self.calls += 1
+        if self.calls == 1:
+            raise self.error
+
+
+def _wait_for(condition, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_an_unexpected_error_in_a_send_stops_its_destination_for_no_longer_than_a_backoff(
+        tmp_path, caplog):
+    """A destination's send that raised something other than Retry, Refused or OSError (a
+    bug; a journal "database is locked" after its wait) had ended its thread: that destination
+    got nothing more until a restart, with no JSON line (a traceback on stderr only)."""
+    caplog.set_level(logging.INFO, logger="hc_tf.node")
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    i = _with_srs(spool, "1.2.840.99.3", ["pacs"])
+    pacs = _FailsOnce(RuntimeError("unexpected in 1.2.840.99.3"))
+    sender = worker_lib.Sender(spool, {"pacs": pacs}, 0.05, 0.05)
+    sender.start()
+    try:
+        assert _wait_for(lambda: spool.journal.row(i)["state"] == "done")
+    finally:
+        sender.stop(5)
+    assert pacs.calls == 2  # the failed send, then the retry that delivered it
+    assert spool.journal.status()["destinations"]["pacs"] == {"pending": 0, "sent": 1,
+                                                              "dead": 0}
+    errors = _lines(caplog, "internal_error")
+    assert [level for level, _ in errors] == [logging.ERROR]
+    line = errors[0][1]
+    assert line["where"][-1].startswith("node_sender_test.py:")  # where it was raised
+    assert {k: v for k, v in line.items() if k != "where"} == {
+        "event": "internal_error", "while": "sending", "dest": "pacs",
+        "error": "RuntimeError"}  # never its text (a UID here), no instance id
+
+
+def test_a_busy_journal_stops_neither_a_lane_nor_the_periodic_work(tmp_path, caplog,
+                                                                    monkeypatch):
+    """sqlite3.OperationalError ("database is locked" after its wait) from the journal's
+    due/next_due, or in the sender's own pass, had ended the thread: the destination, or the
+    series reports and the journal's purge, stopped for good while the node looked healthy."""
+    import sqlite3
+    caplog.set_level(logging.INFO, logger="hc_tf.node")
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    i = _with_srs(spool, "1.2.3", ["pacs"])
+    journal, real_due = spool.journal, spool.journal.due
+    locked = {"due": 1}
+
+    def due(*args, **kw):
+        if locked["due"]:
+            locked["due"] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return real_due(*args, **kw)
+
+    monkeypatch.setattr(journal, "due", due)
+    ticks = []
+
+    def tick():
+        ticks.append(1)
+        if len(ticks) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return 0
+
+    pacs = _Dest()
+    sender = worker_lib.Sender(spool, {"pacs": pacs}, 0.05, 0.05)
+    sender.ticks.append(tick)
+    sender.start()
+    try:
+        assert _wait_for(lambda: spool.journal.row(i)["state"] == "done" and len(ticks) > 2)
+    finally:
+        sender.stop(5)
+    assert pacs.calls == 1
+    errors = sorted((line["while"], line.get("dest", "")) for _, line in
+                    _lines(caplog, "internal_error"))
+    assert errors == [("periodic work", ""), ("sending", "pacs")]
+    assert all(line["error"] == "OperationalError: database is locked"
+               for _, line in _lines(caplog, "internal_error"))
+
+
 def _config(tmp_path, spool, names):
     path = tmp_path / "node.toml"
     path.write_text(f'[node]\nspool = "{spool.root}"\nallowed_calling_aets = ["S"]\n' + "".join(
@@ -191,3 +280,37 @@ def test_a_renamed_destinations_stranded_deliveries_go_to_its_new_name(tmp_path)
             "SELECT dest FROM deliveries WHERE instance_id = ?", (i,))} == {"pacs2"}
     assert spool.journal.status()["destinations"]["pacs2"] == {"pending": 0, "sent": 3,
                                                                "dead": 0}
+
+
+def test_resend_from_refuses_a_configured_or_unknown_old_destination(tmp_path):
+    """`resend --from OLD` never checked OLD: a mistyped one printed "queued 0", and one still
+    configured had its refused deliveries moved to NEW (--from is for a destination renamed or
+    removed)."""
+    from click.testing import CliRunner
+
+    from hc_tf import cli
+    spool = spool_lib.Spool(str(tmp_path / "spool"), 10**6)
+    path = _config(tmp_path, spool, ["pacs2", "web"])
+    run = CliRunner().invoke
+    empty = run(cli.main, ["node", "resend", "--config", path, "--from", "pacs", "--dest",
+                           "pacs2"])
+    assert empty.exit_code == 1 and "no refused deliveries to 'pacs'" in empty.output
+    assert "none are held" in empty.output, empty.output
+    gone = _with_srs(spool, "1.2.3", ["pacs"])
+    web = _with_srs(spool, "1.2.4", ["web"])
+    spool.journal.delivery_done(gone, "pacs", "dead", "pacs: no longer configured")
+    spool.journal.delivery_done(web, "web", "dead", "web: C-STORE status 0xC000")
+    still = run(cli.main, ["node", "resend", "--config", path, "--from", "web", "--dest",
+                           "pacs2"])
+    assert still.exit_code == 2 and "'web' is still a destination" in still.output
+    assert "resend --dest web" in still.output, still.output
+    typo = run(cli.main, ["node", "resend", "--config", path, "--from", "pacz", "--dest",
+                          "pacs2"])
+    assert typo.exit_code == 1 and "no refused deliveries to 'pacz'" in typo.output
+    assert "those held are to 'pacs' (1), 'web' (1)" in typo.output, typo.output
+    assert "1.2.3" not in typo.output and "queued" not in typo.output
+    assert {(u["id"], u["dest"]) for u in spool.journal.status()["undelivered"]} == {
+        (gone, "pacs"), (web, "web")}  # nothing moved
+    moved = run(cli.main, ["node", "resend", "--config", path, "--from", "pacs", "--dest",
+                           "pacs2"])
+    assert moved.exit_code == 0 and "queued 1 refused delivery again" in moved.output

@@ -256,6 +256,11 @@ def resend(config_path, spool, dest, from_):
     from hc_tf.node import spool as spool_lib
     cfg = _load(config_path, spool=spool)
     names = [d.name for d in cfg.destinations]
+    if from_ is not None and from_ in names:  # it had moved a configured one's refusals
+        raise click.BadParameter(f"{from_!r} is still a destination of {config_path}: --from "
+                                 "is for one renamed or removed; `resend --dest "
+                                 f"{from_}` queues its refused deliveries again",
+                                 param_hint="--from")
     if from_ is not None and dest is None:
         raise click.BadParameter("--from OLD needs --dest NEW, a destination of "
                                  f"{config_path} ({', '.join(names)})", param_hint="--from")
@@ -267,7 +272,14 @@ def resend(config_path, spool, dest, from_):
     if not os.path.isdir(cfg.spool):
         raise click.ClickException(f"{cfg.spool}: no spool")
     store = spool_lib.Spool(cfg.spool, cfg.spool_limit_bytes, cfg.min_free_mb)
-    if from_ is not None and from_ != dest:
+    if from_ is not None:
+        held: dict = {}  # destination -> refused deliveries (a mistyped OLD had said "queued 0")
+        for r in store.journal.refused():
+            held[r["dest"]] = held.get(r["dest"], 0) + 1
+        if from_ not in held:
+            raise click.ClickException(f"no refused deliveries to {from_!r} in {cfg.spool}: " + (
+                "those held are to " + ", ".join(f"{d!r} ({n})" for d, n in sorted(held.items()))
+                if held else "none are held"))
         queued, gone = store.redirect_refused(from_, dest)
     else:
         queued, gone = store.resend_refused([dest] if dest else names)

@@ -82,8 +82,12 @@ class HandshakeInThread(ssl.SSLContext):
     (`tls_handshake`, on EVT_CONN_OPEN), not in `wrap_socket`: pynetdicom wraps each accepted
     socket in its accept loop, where the handshake waited on the peer (a TCP connection that
     sent nothing kept every scanner out, until it closed) and a failure (a scanner without TLS)
-    was dropped without a word. Made as ssl.create_default_context(Purpose.CLIENT_AUTH) makes
-    its context, SSLKEYLOGFILE aside."""
+    was dropped without a word. A plain PROTOCOL_TLS_SERVER context (the options and minimum
+    version ssl.create_default_context(Purpose.CLIENT_AUTH) gave before; not its SSLKEYLOGFILE,
+    nor Python 3.13's VERIFY_X509_STRICT and PARTIAL_CHAIN flags). It trusts no CA until
+    `tls_context` loads tls_ca, and then that only: the system's CAs vouch for no client
+    certificate (nor did they before: create_default_context loads them only into a context
+    that verifies by default, and a server's does not)."""
 
     def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, *args, **kw):
         return super().wrap_socket(sock, server_side, False, *args, **kw)

@@ -15,6 +15,7 @@ import queue
 import sqlite3
 import threading
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Optional
 
 from hc_tf.io import dicom
@@ -184,31 +185,56 @@ class Sender:
             event.set()
 
     def _loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             self._wake.clear()
-            made = sum(tick() or 0 for tick in self.ticks)
-            if made:  # a series' report to deliver: its lanes need not wait for their turn
-                for event in self._wakes.values():
-                    event.set()
-            for name in self.spool.journal.pending_dests() - set(self.dests):
-                self.send_due(name)  # "no longer configured": dead at once
+            try:
+                made = sum(tick() or 0 for tick in self.ticks)
+                if made:  # a series' report to deliver: its lanes need not wait for their turn
+                    for event in self._wakes.values():
+                        event.set()
+                for name in self.spool.journal.pending_dests() - set(self.dests):
+                    self.send_due(name)  # "no longer configured": dead at once
+                failures = 0
+            except Exception as err:  # noqa: BLE001  a busy journal, a bug: tried again later
+                failures = self._internal_error(err, failures, "periodic work")
+                continue
             self._wake.wait(IDLE_POLL_S)
 
     def _lane(self, name: str) -> None:
-        wake, last_work = self._wakes[name], time.monotonic()
+        wake, last_work, failures = self._wakes[name], time.monotonic(), 0
         while not self._stop.is_set():
             wake.clear()
-            if self.send_due(name):
-                last_work = time.monotonic()
+            try:
+                if self.send_due(name):
+                    last_work, failures = time.monotonic(), 0
+                    continue
+                if time.monotonic() - last_work > IDLE_RELEASE_S:
+                    _release(self.dests[name])
+                # Nothing due: wait for the next try, new work (`wake`) or IDLE_POLL_S at most.
+                # It had turned at once until IDLE_RELEASE_S had passed: 2 s of one core after
+                # each send, 200,000 journal queries; and waited up to 5 s with a retry far off.
+                nxt = self.spool.journal.next_due(name)
+                failures = 0
+            except Exception as err:  # noqa: BLE001  a busy journal, a bug: tried again later
+                failures = self._internal_error(err, failures, "sending", name)
                 continue
-            if time.monotonic() - last_work > IDLE_RELEASE_S:
-                _release(self.dests[name])
-            # Nothing due: wait for the next try, new work (`wake`) or IDLE_POLL_S at most. It
-            # had turned at once until IDLE_RELEASE_S had passed: 2 s of one core after each
-            # send, 200,000 journal queries; and waited up to 5 s with a retry far off.
-            nxt = self.spool.journal.next_due(name)
             ahead = None if nxt is None else nxt - time.time()
             wake.wait(IDLE_POLL_S if ahead is None or ahead <= 0 else min(ahead, IDLE_POLL_S))
+
+    def _internal_error(self, err: Exception, failures: int, while_: str,
+                        dest: Optional[str] = None) -> int:
+        """An error a loop's pass did not expect ("database is locked" after its wait, a full
+        disk, a bug in a destination's send): logged, and the loop waits base * 2^failures
+        (capped) and goes on, so it stops no destination for good (it had ended the thread: a
+        destination sent nothing more until a restart, with a traceback on stderr only).
+        Returns the failures in a row."""
+        line = {"event": "internal_error", "while": while_, **error_fields(err)}
+        if dest is not None:
+            line["dest"] = dest
+        LOG.error(json.dumps(line, sort_keys=True))
+        self._stop.wait(min(self.base_s * 2 ** failures, self.max_s))
+        return failures + 1
 
     def send_due(self, dest: Optional[str] = None) -> bool:
         """Sends what is due to `dest` (every destination when None, in this thread); True when
@@ -264,6 +290,19 @@ class Sender:
                          last_send_ms=round(send_ms, 1), delivered=counts["sent"],
                          undelivered=counts["dead"],
                          srs=len(measure_lib.sr_files(json.loads(row["outputs"] or "[]"))))
+
+
+def error_fields(err: BaseException) -> Dict[str, Any]:
+    """An unexpected error for a log line, without identifiers: a journal's (sqlite's own
+    words: "database is locked") or the system's (an OSError's reason, not its file name) with
+    its message; any other by its type and the last frames it was raised in, never its text,
+    which may quote a value (a name, a UID), as the node's other lines (cli_lib.py)."""
+    if isinstance(err, sqlite3.Error) or (isinstance(err, OSError) and err.strerror):
+        text = err.strerror if isinstance(err, OSError) else str(err)
+        return {"error": f"{type(err).__name__}: {text}"}
+    return {"error": type(err).__name__,
+            "where": [f"{os.path.basename(f.filename)}:{f.lineno} {f.name}"
+                      for f in traceback.extract_tb(err.__traceback__)[-3:]]}
 
 
 def _release(dest: Any) -> None:
