@@ -58,6 +58,23 @@ def wrap_pi(angle: float) -> float:
     return 0.0 if r >= math.pi else r
 
 
+def is_real(value) -> bool:
+    """A real number (int, float, a NumPy number), not a bool, a string or None: what the
+    measurement's numeric arguments may be, as the app checks them."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def real_number(value, name: str) -> float:
+    """float(value) for a real number (`is_real`).
+
+    Raises:
+      ValueError: naming `name`, for anything else.
+    """
+    if not is_real(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 def ramanujan_perimeter(a: float, b: float) -> float:
     """Ramanujan's second approximation of the perimeter of semi-axes a, b.
 
@@ -67,8 +84,7 @@ def ramanujan_perimeter(a: float, b: float) -> float:
       ValueError: a or b not a finite number >= 0.
     """
     for name, v in (("a", a), ("b", b)):
-        if not (isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-                and 0.0 <= v < math.inf):
+        if not (is_real(v) and 0.0 <= v < math.inf):
             raise ValueError(f"semi-axis {name} must be a finite number >= 0, got {v!r}")
     a, b = float(a), float(b)
     h = ((a - b) / (a + b)) ** 2 if a + b > 0 else 0.0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from typing import Optional, Tuple
 
 import cv2
@@ -22,6 +21,7 @@ from hc_tf.measure import contour
 from hc_tf.measure.fit import robust_fit_ellipse
 from hc_tf.measure.geometry import Ellipse
 from hc_tf.measure.geometry import ellipse_distance
+from hc_tf.measure.geometry import real_number
 from hc_tf.measure.pixel_size import positive_pixel_size
 from hc_tf.measure.result import Measurement
 from hc_tf.measure.result import not_found
@@ -65,9 +65,9 @@ def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm
     """
     px = positive_pixel_size(pixel_size_mm)
     p2 = contour.as_2d(prob)
-    if not 0.0 < _number(threshold, "threshold") < 1.0:
+    if not 0.0 < real_number(threshold, "threshold") < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-    if not 0.0 <= _number(min_area_px, "min_area_px") < math.inf:
+    if not 0.0 <= real_number(min_area_px, "min_area_px") < math.inf:
         raise ValueError(f"min_area_px must be a finite number >= 0, got {min_area_px!r}")
     rect = contour.valid_rect(box, p2.shape)
     p, reason = contour.to_probability(p2)
@@ -109,13 +109,6 @@ def measure(prob: np.ndarray, box: Optional[preprocess.Letterbox], pixel_size_mm
     signals = quality.signals(p, head, ellipse_distance(e, pts), e, box, rect, model_px,
                               image_hw, m.hc_mm)
     return dataclasses.replace(m, quality=signals)
-
-
-def _number(value, name: str) -> float:
-    """float(value) for a real number; a string, bool or None is refused, as the app does."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
 
 
 def _checked(e: Optional[Ellipse], model_px: float, box: Optional[preprocess.Letterbox],
