@@ -543,12 +543,7 @@ def test_orthanc_routes_us_to_the_node_as_docs_node_md_configures(tmp_path):
 
 
 def test_tls_on_request(tmp_path):
-    openssl = ns.need("openssl", "openssl")
-    key, cert = str(tmp_path / "node.key"), str(tmp_path / "node.pem")
-    made = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                           key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
-                          capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
+    key, cert = ns.self_signed_cert(str(tmp_path))
     files = ns.heads(str(tmp_path / "in"), HEADS[:1])
     node = ns.Node(str(tmp_path / "node"), [{"kind": "folder", "path": str(tmp_path / "out")}],
                    tls_cert=cert, tls_key=key).start()

@@ -42,6 +42,17 @@ def need(tool: str, package: str) -> str:
     return path
 
 
+def self_signed_cert(folder: str) -> tuple:
+    """(key, certificate) paths of a fresh self-signed localhost certificate (openssl), for a
+    node serving TLS."""
+    key, cert = os.path.join(folder, "node.key"), os.path.join(folder, "node.pem")
+    made = subprocess.run([need("openssl", "openssl"), "req", "-x509", "-newkey", "rsa:2048",
+                           "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj",
+                           "/CN=localhost"], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    return key, cert
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,12 +22,7 @@ VERIFICATION = "1.2.840.10008.1.1"
 
 
 def _serve(tmp_path, tls_ca=""):
-    openssl = ns.need("openssl", "openssl")
-    key, cert = str(tmp_path / "node.key"), str(tmp_path / "node.pem")
-    made = subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                           key, "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
-                          capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
+    key, cert = ns.self_signed_cert(str(tmp_path))
     cfg = config_lib.NodeConfig(spool=str(tmp_path / "spool"), ae_title="HCTF",
                                 allowed_calling_aets=("US_ROOM1",), tls_cert=cert, tls_key=key,
                                 tls_ca=tls_ca)
